@@ -1,0 +1,24 @@
+// CreatePartitions: grows a topic's partition count (never shrinks it, like Kafka).
+import { ErrorCode, KafkaError } from "../protocol/errors.ts";
+import { ApiKey } from "../protocol/generated/index.ts";
+import type { CreatePartitionsRequest } from "../protocol/generated/create-partitions.ts";
+import type { ApiHandler } from "./handler.ts";
+
+export const createPartitionsHandler: ApiHandler = {
+  apiKey: ApiKey.CreatePartitions,
+  minVersion: 0,
+  maxVersion: 3,
+  async handle(context, request: CreatePartitionsRequest) {
+    const results = [];
+    for (const topic of request.topics) {
+      try {
+        await context.broker.topics.createPartitions(topic.name, topic.count, request.validateOnly, topic.assignments?.map((assignment) => assignment.brokerIds));
+        results.push({ name: topic.name, errorCode: ErrorCode.NONE, errorMessage: null });
+      } catch (error) {
+        if (!(error instanceof KafkaError)) throw error;
+        results.push({ name: topic.name, errorCode: error.errorCode, errorMessage: error.message });
+      }
+    }
+    return { throttleTimeMs: 0, results };
+  },
+};

@@ -1,0 +1,64 @@
+// CreateTopics: validates names, partition counts, replication factors and configs the way Kafka does,
+// answering each topic with its own error code and message.
+import { ErrorCode, KafkaError, errorName } from "../protocol/errors.ts";
+import { ApiKey } from "../protocol/generated/index.ts";
+import type { CreateTopicsRequest } from "../protocol/generated/create-topics.ts";
+import { topicIdBytes } from "../metadata/types.ts";
+import { configSourceCode } from "./describe-configs.ts";
+import type { ApiHandler } from "./handler.ts";
+
+export const createTopicsHandler: ApiHandler = {
+  apiKey: ApiKey.CreateTopics,
+  minVersion: 0,
+  maxVersion: 7,
+  async handle(context, request: CreateTopicsRequest) {
+    const { broker } = context;
+    const seen = new Map<string, number>();
+    for (const topic of request.topics) seen.set(topic.name, (seen.get(topic.name) ?? 0) + 1);
+    const topics = [];
+    for (const requested of request.topics) {
+      const result = { name: requested.name, topicId: new Uint8Array(16), errorCode: ErrorCode.NONE as number, errorMessage: null as string | null, numPartitions: -1, replicationFactor: -1, configs: null as object[] | null };
+      topics.push(result);
+      if (seen.get(requested.name)! > 1) {
+        result.errorCode = ErrorCode.INVALID_REQUEST;
+        result.errorMessage = `Create topics request from client contains multiple entries for topic ${requested.name}`;
+        continue;
+      }
+      try {
+        const configs: Record<string, string> = {};
+        for (const config of requested.configs) if (config.value !== null) configs[config.name] = config.value;
+        let numPartitions = requested.numPartitions;
+        let replicationFactor = requested.replicationFactor;
+        if (requested.assignments.length > 0) {
+          if (numPartitions !== -1 || replicationFactor !== -1)
+            throw new KafkaError(ErrorCode.INVALID_REQUEST, "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.");
+          numPartitions = requested.assignments.length;
+          replicationFactor = requested.assignments[0]!.brokerIds.length;
+        }
+        const created = await broker.topics.createTopic({
+          name: requested.name,
+          numPartitions,
+          replicationFactor,
+          configs,
+          validateOnly: request.validateOnly,
+          replicaAssignments: requested.assignments.length > 0 ? requested.assignments.map((assignment) => assignment.brokerIds) : undefined,
+        });
+        result.topicId = topicIdBytes(created.topicId);
+        result.numPartitions = created.partitions.length;
+        result.replicationFactor = created.partitions[0]?.replicas.length ?? -1;
+        result.configs = broker.topics.effectiveConfigs(created).map((config) => ({
+          name: config.name,
+          value: config.value,
+          readOnly: false,
+          configSource: configSourceCode(config.source),
+          isSensitive: false,
+        }));
+      } catch (error) {
+        if (!(error instanceof KafkaError)) throw error;
+        result.errorCode = error.errorCode;
+        result.errorMessage = error.message === errorName(error.errorCode) ? null : error.message;
+      }
+    }
+    return { throttleTimeMs: 0, topics };
+  },
+};

@@ -1,0 +1,39 @@
+// DeleteTopics: by name (v0-5) or by name/topic id (v6+).
+import { ErrorCode, KafkaError } from "../protocol/errors.ts";
+import { ApiKey } from "../protocol/generated/index.ts";
+import type { DeleteTopicsRequest } from "../protocol/generated/delete-topics.ts";
+import { topicIdBytes } from "../metadata/types.ts";
+import type { ApiHandler } from "./handler.ts";
+
+export const deleteTopicsHandler: ApiHandler = {
+  apiKey: ApiKey.DeleteTopics,
+  minVersion: 0,
+  maxVersion: 6,
+  async handle(context, request: DeleteTopicsRequest) {
+    const { broker, apiVersion } = context;
+    const requested: { name: string | null; topicId: Uint8Array | null }[] =
+      apiVersion >= 6 ? request.topics.map((topic) => ({ name: topic.name, topicId: topic.topicId })) : request.topicNames.map((name) => ({ name, topicId: null }));
+    const responses = [];
+    for (const { name: requestedName, topicId } of requested) {
+      let name = requestedName;
+      if (name === null && topicId) {
+        const hex = Buffer.from(topicId).toString("hex");
+        name = broker.topics.list().find((topic) => topic.topicId === hex)?.name ?? null;
+        if (name === null) {
+          responses.push({ name: null, topicId, errorCode: ErrorCode.UNKNOWN_TOPIC_ID, errorMessage: null });
+          continue;
+        }
+      }
+      const existing = broker.topics.get(name ?? "");
+      try {
+        if (existing?.internal) throw new KafkaError(ErrorCode.INVALID_REQUEST, `Topic ${name} is an internal topic and cannot be deleted`);
+        await broker.topics.deleteTopic(name ?? "");
+        responses.push({ name, topicId: existing ? topicIdBytes(existing.topicId) : new Uint8Array(16), errorCode: ErrorCode.NONE, errorMessage: null });
+      } catch (error) {
+        if (!(error instanceof KafkaError)) throw error;
+        responses.push({ name, topicId: topicId ?? new Uint8Array(16), errorCode: error.errorCode, errorMessage: error.message });
+      }
+    }
+    return { throttleTimeMs: 0, responses };
+  },
+};

@@ -1,0 +1,62 @@
+// DescribeConfigs: topic configs (override, broker default or Kafka default, with their source) and
+// the broker's own properties.
+import { topicConfigByName, type ConfigSource } from "../config/topic-config.ts";
+import { ErrorCode } from "../protocol/errors.ts";
+import { ApiKey } from "../protocol/generated/index.ts";
+import type { DescribeConfigsRequest } from "../protocol/generated/describe-configs.ts";
+import type { ApiHandler } from "./handler.ts";
+
+export const ResourceType = { TOPIC: 2, BROKER: 4 } as const;
+
+/** org.apache.kafka.clients.admin.ConfigEntry.ConfigSource wire ids. */
+const ConfigSourceCode = { TOPIC_CONFIG: 1, STATIC_BROKER_CONFIG: 4, DEFAULT_CONFIG: 5 } as const;
+/** ConfigEntry.ConfigType wire ids (DescribeConfigs v3+). */
+const ConfigTypeCode: Record<string, number> = { boolean: 1, string: 2, int: 3, long: 5, list: 7 };
+
+export function configSourceCode(source: ConfigSource): number {
+  if (source === "topic") return ConfigSourceCode.TOPIC_CONFIG;
+  if (source === "broker") return ConfigSourceCode.STATIC_BROKER_CONFIG;
+  return ConfigSourceCode.DEFAULT_CONFIG;
+}
+
+export const describeConfigsHandler: ApiHandler = {
+  apiKey: ApiKey.DescribeConfigs,
+  minVersion: 0,
+  maxVersion: 4,
+  handle(context, request: DescribeConfigsRequest) {
+    const { broker } = context;
+    const results = request.resources.map((resource) => {
+      const wanted = resource.configurationKeys ? new Set(resource.configurationKeys) : null;
+      const base = { resourceType: resource.resourceType, resourceName: resource.resourceName, errorCode: ErrorCode.NONE as number, errorMessage: null as string | null, configs: [] as object[] };
+      if (resource.resourceType === ResourceType.TOPIC) {
+        const topic = broker.topics.get(resource.resourceName);
+        if (!topic) return { ...base, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `Topic ${resource.resourceName} does not exist` };
+        base.configs = broker.topics
+          .effectiveConfigs(topic)
+          .filter((config) => !wanted || wanted.has(config.name))
+          .map((config) => ({
+            name: config.name,
+            value: config.value,
+            readOnly: false,
+            isDefault: config.source === "default",
+            configSource: configSourceCode(config.source),
+            isSensitive: false,
+            synonyms: request.includeSynonyms ? [{ name: config.name, value: config.value, source: configSourceCode(config.source) }] : [],
+            configType: ConfigTypeCode[topicConfigByName.get(config.name)?.type ?? "string"] ?? 2,
+            documentation: null,
+          }));
+        return base;
+      }
+      if (resource.resourceType === ResourceType.BROKER) {
+        if (resource.resourceName !== "" && resource.resourceName !== String(broker.config.nodeId))
+          return { ...base, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `Unexpected broker id, expected ${broker.config.nodeId} but received ${resource.resourceName}` };
+        base.configs = Object.entries(broker.describeBrokerConfigs())
+          .filter(([name]) => !wanted || wanted.has(name))
+          .map(([name, value]) => ({ name, value, readOnly: true, isDefault: false, configSource: ConfigSourceCode.STATIC_BROKER_CONFIG, isSensitive: false, synonyms: [], configType: 2, documentation: null }));
+        return base;
+      }
+      return { ...base, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `Unsupported resource type ${resource.resourceType}` };
+    });
+    return { throttleTimeMs: 0, results };
+  },
+};

@@ -1,0 +1,144 @@
+// Fetch: reads are resolved to file ranges by the owning workers and written to the socket straight
+// from mmap'd segments. Long poll: when fewer than min.bytes are available the request waits, woken by
+// appends to its partitions, until max.wait.ms. Partitions are filled in request order within max.bytes;
+// the first partition with data may exceed it by one batch (KIP-74).
+import { ErrorCode } from "../protocol/errors.ts";
+import { ApiKey } from "../protocol/generated/index.ts";
+import type { FetchRequest } from "../protocol/generated/fetch.ts";
+import type { ReadItem, ReadResult } from "../partition/messages.ts";
+import type { MappedRecords } from "../server/segment-views.ts";
+import type { Broker } from "../server/broker.ts";
+import type { ApiHandler } from "./handler.ts";
+
+const EMPTY_RECORDS = new Uint8Array(0);
+/** librdkafka, kafkajs and platformatic all send max wait <= 500 ms by default; cap what a client may ask. */
+const FETCH_MAX_WAIT_MS_CAP = 30_000;
+
+interface PartitionFetch {
+  topicIndex: number;
+  item: ReadItem;
+  errorCode: number;
+}
+
+export const fetchHandler: ApiHandler = {
+  apiKey: ApiKey.Fetch,
+  minVersion: 4,
+  maxVersion: 12,
+  async handle(context, request: FetchRequest) {
+    const { broker } = context;
+    const responseMaxBytes = request.maxBytes > 0 ? request.maxBytes : 0x7fffffff;
+    const replicaId = request.replicaId;
+    const fetches: PartitionFetch[] = [];
+    request.topics.forEach((fetchTopic, topicIndex) => {
+      const topic = broker.topics.get(fetchTopic.topic);
+      for (const fetchPartition of fetchTopic.partitions) {
+        const partition = fetchPartition.partition;
+        let errorCode: number = ErrorCode.NONE;
+        if (!topic || partition < 0 || partition >= topic.partitions.length) errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+        else errorCode = broker.checkFetchAllowed(topic, partition, replicaId, fetchPartition.currentLeaderEpoch);
+        fetches.push({
+          topicIndex,
+          errorCode,
+          item: {
+            topic: fetchTopic.topic,
+            partition,
+            fetchOffset: fetchPartition.fetchOffset,
+            maxBytes: Math.max(0, Math.min(fetchPartition.partitionMaxBytes, responseMaxBytes)),
+            maxOffsetExclusive: errorCode === ErrorCode.NONE ? broker.readLimit(fetchTopic.topic, partition, replicaId) : -1,
+            minOneBatch: true,
+          },
+        });
+      }
+    });
+
+    const deadline = Date.now() + Math.min(Math.max(0, request.maxWaitMs), FETCH_MAX_WAIT_MS_CAP);
+    let outcome = await readAll(broker, fetches, responseMaxBytes);
+    // Long poll, bounded by max.wait.ms: each wake-up re-reads; the loop ends at the deadline at the latest.
+    while (outcome.bytes < request.minBytes && !outcome.hasError && Date.now() < deadline && !broker.isStopping) {
+      const remainingMs = deadline - Date.now();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          unwatch();
+          resolve();
+        }, remainingMs);
+        const unwatch = broker.watchers.watch(
+          fetches.filter((fetch) => fetch.errorCode === ErrorCode.NONE).map((fetch) => fetch.item),
+          () => {
+            clearTimeout(timer);
+            unwatch();
+            resolve();
+          },
+        );
+      });
+      for (const fetch of fetches) {
+        if (fetch.errorCode === ErrorCode.NONE) fetch.item.maxOffsetExclusive = broker.readLimit(fetch.item.topic, fetch.item.partition, replicaId);
+      }
+      outcome = await readAll(broker, fetches, responseMaxBytes);
+    }
+    if (replicaId >= 0) broker.onReplicaFetch(replicaId, fetches.map((fetch) => fetch.item));
+
+    const responses = request.topics.map((fetchTopic) => ({ topic: fetchTopic.topic, partitions: [] as object[] }));
+    fetches.forEach((fetch, index) => {
+      const result = outcome.results[index]!;
+      const runtime = broker.topics.runtime(fetch.item.topic, fetch.item.partition);
+      const highWatermark = runtime?.highWatermark ?? -1;
+      responses[fetch.topicIndex]!.partitions.push({
+        partitionIndex: fetch.item.partition,
+        errorCode: result.errorCode,
+        highWatermark,
+        // Bunka has no transactions: everything below the high watermark is stable. librdkafka stops at
+        // the LSO when it is set, so it must equal the high watermark (notes/kafka-clients.md §4.8).
+        lastStableOffset: highWatermark,
+        logStartOffset: runtime?.logStartOffset ?? -1,
+        abortedTransactions: [],
+        preferredReadReplica: -1,
+        records: outcome.records[index] ?? EMPTY_RECORDS,
+      });
+    });
+    return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses };
+  },
+};
+
+interface ReadOutcome {
+  results: ReadResult[];
+  records: (MappedRecords | null)[];
+  bytes: number;
+  hasError: boolean;
+}
+
+async function readAll(broker: Broker, fetches: PartitionFetch[], responseMaxBytes: number): Promise<ReadOutcome> {
+  const readable = fetches.filter((fetch) => fetch.errorCode === ErrorCode.NONE);
+  let readResults: ReadResult[];
+  try {
+    readResults = await broker.workers.read(readable.map((fetch) => fetch.item));
+  } catch (error) {
+    broker.log(`fetch read failed: ${error instanceof Error ? error.message : String(error)}`);
+    readResults = readable.map(() => ({ errorCode: ErrorCode.KAFKA_STORAGE_ERROR, logStartOffset: -1, logEndOffset: -1, slice: null }));
+  }
+  const results: ReadResult[] = [];
+  const records: (MappedRecords | null)[] = [];
+  let bytes = 0;
+  let hasError = false;
+  let next = 0;
+  for (const fetch of fetches) {
+    if (fetch.errorCode !== ErrorCode.NONE) {
+      results.push({ errorCode: fetch.errorCode, logStartOffset: -1, logEndOffset: -1, slice: null });
+      records.push(null);
+      hasError = true;
+      continue;
+    }
+    const result = readResults[next++]!;
+    broker.topics.noteOffsets(fetch.item.topic, fetch.item.partition, result.logStartOffset, result.logEndOffset);
+    results.push(result);
+    if (result.errorCode !== ErrorCode.NONE) hasError = true;
+    let mapped: MappedRecords | null = null;
+    // Whole batches only: a partition that would overflow max.bytes is left for the next fetch,
+    // unless nothing was added yet (KIP-74: the first batch is always returned).
+    if (result.slice && (bytes === 0 || bytes + result.slice.sizeBytes <= responseMaxBytes)) {
+      mapped = broker.segmentViews.records(result.slice);
+      if (mapped) bytes += mapped.sizeBytes;
+    }
+    records.push(mapped);
+  }
+  return { results, records, bytes, hasError };
+}

@@ -1,0 +1,85 @@
+// ListOffsets: earliest (-2), latest (-1: the high watermark) and by timestamp (first record at or after it).
+import { ErrorCode } from "../protocol/errors.ts";
+import { ApiKey } from "../protocol/generated/index.ts";
+import type { ListOffsetsRequest } from "../protocol/generated/list-offsets.ts";
+import type { PartitionKey, TimestampLookupItem } from "../partition/messages.ts";
+import type { ApiHandler } from "./handler.ts";
+
+const LATEST_TIMESTAMP = -1;
+const EARLIEST_TIMESTAMP = -2;
+
+interface PartitionAnswer {
+  partitionIndex: number;
+  errorCode: number;
+  timestamp: number;
+  offset: number;
+  leaderEpoch: number;
+  oldStyleOffsets: number[];
+}
+
+export const listOffsetsHandler: ApiHandler = {
+  apiKey: ApiKey.ListOffsets,
+  minVersion: 1,
+  maxVersion: 5,
+  async handle(context, request: ListOffsetsRequest) {
+    const { broker } = context;
+    const topics: { name: string; partitions: PartitionAnswer[] }[] = [];
+    const offsetLookups: { answer: PartitionAnswer; key: PartitionKey; earliest: boolean }[] = [];
+    const timeLookups: { answer: PartitionAnswer; item: TimestampLookupItem }[] = [];
+
+    for (const requestTopic of request.topics) {
+      const topic = broker.topics.get(requestTopic.name);
+      const partitions: PartitionAnswer[] = [];
+      topics.push({ name: requestTopic.name, partitions });
+      for (const requestPartition of requestTopic.partitions) {
+        const index = requestPartition.partitionIndex;
+        const answer: PartitionAnswer = { partitionIndex: index, errorCode: ErrorCode.NONE, timestamp: -1, offset: -1, leaderEpoch: -1, oldStyleOffsets: [] };
+        partitions.push(answer);
+        if (!topic || index < 0 || index >= topic.partitions.length) {
+          answer.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+          continue;
+        }
+        const leaderCheck = broker.checkLeader(topic, index, requestPartition.currentLeaderEpoch);
+        if (leaderCheck !== ErrorCode.NONE) {
+          answer.errorCode = leaderCheck;
+          continue;
+        }
+        answer.leaderEpoch = topic.partitions[index]!.leaderEpoch;
+        const key = { topic: requestTopic.name, partition: index };
+        if (requestPartition.timestamp === LATEST_TIMESTAMP || requestPartition.timestamp === EARLIEST_TIMESTAMP) {
+          offsetLookups.push({ answer, key, earliest: requestPartition.timestamp === EARLIEST_TIMESTAMP });
+        } else if (requestPartition.timestamp >= 0) {
+          timeLookups.push({ answer, item: { ...key, timestampMs: requestPartition.timestamp } });
+        } else {
+          answer.errorCode = ErrorCode.INVALID_REQUEST;
+        }
+      }
+    }
+
+    const [offsets, found] = await Promise.all([
+      broker.workers.offsets(offsetLookups.map((lookup) => lookup.key)),
+      broker.workers.offsetForTimestamp(timeLookups.map((lookup) => lookup.item)),
+    ]);
+    offsetLookups.forEach(({ answer, key, earliest }, i) => {
+      const result = offsets[i]!;
+      if (result.errorCode !== ErrorCode.NONE) {
+        answer.errorCode = result.errorCode;
+        return;
+      }
+      broker.topics.noteOffsets(key.topic, key.partition, result.logStartOffset, result.logEndOffset);
+      const runtime = broker.topics.runtime(key.topic, key.partition)!;
+      answer.offset = earliest ? result.logStartOffset : runtime.highWatermark;
+    });
+    timeLookups.forEach(({ answer, item }, i) => {
+      const result = found[i]!;
+      answer.errorCode = result.errorCode;
+      const highWatermark = broker.topics.runtime(item.topic, item.partition)?.highWatermark ?? -1;
+      // Only committed records (below the high watermark) are visible to consumers.
+      if (result.offset >= 0 && result.offset < highWatermark) {
+        answer.offset = result.offset;
+        answer.timestamp = result.timestampMs;
+      }
+    });
+    return { throttleTimeMs: 0, topics };
+  },
+};

@@ -1,0 +1,76 @@
+// Metadata: brokers, controller, topics with their partitions' leaders, replicas and ISR.
+// Topics a client names but that do not exist are created when auto.create.topics.enable and the
+// request allows it (v4+ flag; before v4 the broker's policy alone decides).
+import { ErrorCode, KafkaError } from "../protocol/errors.ts";
+import { ApiKey } from "../protocol/generated/index.ts";
+import type { MetadataRequest } from "../protocol/generated/metadata.ts";
+import { topicIdBytes, topicNameProblem, type TopicMetadata } from "../metadata/types.ts";
+import type { Broker } from "../server/broker.ts";
+import type { ApiHandler } from "./handler.ts";
+
+const ZERO_UUID = new Uint8Array(16);
+
+export const metadataHandler: ApiHandler = {
+  apiKey: ApiKey.Metadata,
+  minVersion: 0,
+  maxVersion: 9,
+  async handle(context, request: MetadataRequest) {
+    const { broker, apiVersion } = context;
+    // v0: an empty list means every topic; v1+: null means every topic and [] means none.
+    const allTopics = request.topics === null || (apiVersion === 0 && request.topics.length === 0);
+    const topics = [];
+    if (allTopics) {
+      for (const topic of broker.topics.list()) topics.push(describeTopic(broker, topic));
+    } else {
+      const allowAutoCreate = broker.config.autoCreateTopicsEnable && (apiVersion < 4 || request.allowAutoTopicCreation);
+      for (const requested of request.topics!) {
+        const name = requested.name ?? "";
+        topics.push(await describeOrCreate(broker, name, allowAutoCreate));
+      }
+    }
+    return {
+      throttleTimeMs: 0,
+      brokers: broker.brokers().map((info) => ({ nodeId: info.nodeId, host: info.host, port: info.port, rack: info.rack })),
+      clusterId: broker.config.clusterId,
+      controllerId: broker.controllerId,
+      topics,
+    };
+  },
+};
+
+async function describeOrCreate(broker: Broker, name: string, allowAutoCreate: boolean) {
+  const existing = broker.topics.get(name);
+  if (existing) return describeTopic(broker, existing);
+  const problem = topicNameProblem(name);
+  if (problem) return { errorCode: ErrorCode.INVALID_TOPIC_EXCEPTION, name, topicId: ZERO_UUID, partitions: [] };
+  if (!allowAutoCreate) return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name, topicId: ZERO_UUID, partitions: [] };
+  try {
+    const created = await broker.topics.createTopic({ name, numPartitions: -1, replicationFactor: -1, configs: {} });
+    return describeTopic(broker, created);
+  } catch (error) {
+    if (error instanceof KafkaError && error.errorCode === ErrorCode.TOPIC_ALREADY_EXISTS) {
+      const raced = broker.topics.get(name);
+      if (raced) return describeTopic(broker, raced);
+    }
+    const errorCode = error instanceof KafkaError ? error.errorCode : ErrorCode.UNKNOWN_SERVER_ERROR;
+    return { errorCode, name, topicId: ZERO_UUID, partitions: [] };
+  }
+}
+
+function describeTopic(broker: Broker, topic: TopicMetadata) {
+  return {
+    errorCode: ErrorCode.NONE,
+    name: topic.name,
+    topicId: topicIdBytes(topic.topicId),
+    isInternal: topic.internal,
+    partitions: topic.partitions.map((assignment) => ({
+      errorCode: assignment.leader < 0 ? ErrorCode.LEADER_NOT_AVAILABLE : ErrorCode.NONE,
+      partitionIndex: assignment.partition,
+      leaderId: assignment.leader,
+      leaderEpoch: assignment.leaderEpoch,
+      replicaNodes: assignment.replicas,
+      isrNodes: assignment.isr,
+      offlineReplicas: broker.offlineReplicas(assignment.replicas),
+    })),
+  };
+}

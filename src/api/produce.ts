@@ -1,0 +1,93 @@
+// Produce: record batches go to the worker that owns each partition, are validated (CRC32C), given
+// offsets in place and appended exactly as received. acks=0 gets no reply at all (clients send it with
+// expectResponse=false; an extra reply would break kafka-python's in-order matching).
+import { ErrorCode } from "../protocol/errors.ts";
+import { ApiKey } from "../protocol/generated/index.ts";
+import type { ProduceRequest } from "../protocol/generated/produce.ts";
+import type { ProduceItem, ProduceResult } from "../partition/messages.ts";
+import type { ApiHandler } from "./handler.ts";
+
+interface PartitionReply {
+  index: number;
+  errorCode: number;
+  baseOffset: number;
+  logAppendTimeMs: number;
+  logStartOffset: number;
+  errorMessage?: string | null;
+}
+
+const rejected = (index: number, errorCode: number, errorMessage: string | null = null): PartitionReply => ({
+  index,
+  errorCode,
+  baseOffset: -1,
+  logAppendTimeMs: -1,
+  logStartOffset: -1,
+  errorMessage,
+});
+
+// Produce v0-2 carry magic 0/1 message sets, which Bunka does not store; they stay in the advertised range
+// only because librdkafka 2.0.2 turns compression off unless Produce v0 is in it.
+const FIRST_RECORD_BATCH_VERSION = 3;
+
+export const produceHandler: ApiHandler = {
+  apiKey: ApiKey.Produce,
+  minVersion: 0,
+  maxVersion: 7,
+  async handle(context, request: ProduceRequest) {
+    const { broker, apiVersion } = context;
+    const acks = request.acks;
+    const replies: { name: string; partitionResponses: PartitionReply[] }[] = [];
+    const items: ProduceItem[] = [];
+    const itemReplies: { reply: { name: string; partitionResponses: PartitionReply[] }; slot: number }[] = [];
+
+    for (const topicData of request.topicData) {
+      const topicReply = { name: topicData.name, partitionResponses: [] as PartitionReply[] };
+      replies.push(topicReply);
+      const topic = broker.topics.get(topicData.name);
+      for (const partitionData of topicData.partitionData) {
+        const index = partitionData.index;
+        let errorCode: number = ErrorCode.NONE;
+        if (apiVersion < FIRST_RECORD_BATCH_VERSION) errorCode = ErrorCode.UNSUPPORTED_VERSION;
+        else if (acks !== 0 && acks !== 1 && acks !== -1) errorCode = ErrorCode.INVALID_REQUIRED_ACKS;
+        else if (!topic || index < 0 || index >= topic.partitions.length) errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+        else if (!(partitionData.records instanceof Uint8Array) || partitionData.records.byteLength === 0) errorCode = ErrorCode.CORRUPT_MESSAGE;
+        else errorCode = broker.checkProduceAllowed(topic, index, acks);
+        if (errorCode !== ErrorCode.NONE) {
+          topicReply.partitionResponses.push(rejected(index, errorCode));
+          continue;
+        }
+        itemReplies.push({ reply: topicReply, slot: topicReply.partitionResponses.length });
+        topicReply.partitionResponses.push(rejected(index, ErrorCode.UNKNOWN_SERVER_ERROR));
+        items.push({
+          topic: topicData.name,
+          partition: index,
+          records: partitionData.records as Uint8Array,
+          leaderEpoch: topic!.partitions[index]!.leaderEpoch,
+        });
+      }
+    }
+
+    if (items.length > 0) {
+      const frame = context.frame;
+      let results: ProduceResult[];
+      try {
+        results = await broker.workers.produce(items, frame.ownsBuffer ? (frame.payload.buffer as ArrayBuffer) : null);
+      } catch (error) {
+        broker.log(`produce failed: ${error instanceof Error ? error.message : String(error)}`);
+        results = items.map(() => ({ errorCode: ErrorCode.KAFKA_STORAGE_ERROR, baseOffset: -1, lastOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, logEndOffset: -1 }));
+      }
+      const committed = await broker.afterLeaderAppend(items, results, acks, request.timeoutMs);
+      items.forEach((item, i) => {
+        const result = results[i]!;
+        const errorCode = result.errorCode !== ErrorCode.NONE ? result.errorCode : committed[i]!;
+        const { reply, slot } = itemReplies[i]!;
+        reply.partitionResponses[slot] =
+          errorCode === ErrorCode.NONE
+            ? { index: item.partition, errorCode, baseOffset: result.baseOffset, logAppendTimeMs: result.logAppendTimeMs, logStartOffset: result.logStartOffset }
+            : rejected(item.partition, errorCode, result.errorMessage ?? null);
+      });
+    }
+    if (acks === 0) return null;
+    return { responses: replies, throttleTimeMs: 0 };
+  },
+};

@@ -1,0 +1,153 @@
+// Broker configuration: command-line flags and a Kafka-style `key=value` properties file.
+import { availableParallelism } from "node:os";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+
+export interface BrokerConfig {
+  nodeId: number;
+  host: string;
+  port: number;
+  /** Host name clients are told to connect to (Metadata); defaults to `host`. */
+  advertisedHost: string;
+  /** Advertised port; defaults to the bound port (useful with port 0). */
+  advertisedPort?: number;
+  dataDir: string;
+  /** Worker threads that own partitions; every partition is pinned to exactly one. */
+  partitionWorkers: number;
+  numPartitions: number;
+  defaultReplicationFactor: number;
+  autoCreateTopicsEnable: boolean;
+  deleteTopicEnable: boolean;
+  /** Largest request frame accepted (socket.request.max.bytes); larger frames close the connection. */
+  socketRequestMaxBytes: number;
+  /** Requests decoded but not yet answered, per connection; past this the connection stops reading. */
+  maxInFlightRequestsPerConnection: number;
+  /** Bytes of responses queued per connection before the broker stops reading from it. */
+  connectionWriteQueueMaxBytes: number;
+  /** Topic-level defaults given at broker level (segment.bytes, log.segment.bytes, compression.type, ...). */
+  topicDefaults: Record<string, string>;
+  /** Group coordinator settings (issue 4). */
+  groupInitialRebalanceDelayMs: number;
+  groupMinSessionTimeoutMs: number;
+  groupMaxSessionTimeoutMs: number;
+  offsetsTopicNumPartitions: number;
+  offsetsTopicSegmentBytes: number;
+  /** Cluster mode (issue 5): etcd endpoints; empty = embedded single node. */
+  etcdEndpoints: string[];
+  clusterId: string;
+  replicaLagTimeMaxMs: number;
+  /** Every raw property, for DescribeConfigs on the broker resource. */
+  properties: Record<string, string>;
+}
+
+export function defaultBrokerConfig(): BrokerConfig {
+  return {
+    nodeId: 1,
+    host: "127.0.0.1",
+    port: 9092,
+    advertisedHost: "",
+    dataDir: "./data",
+    partitionWorkers: Math.max(1, availableParallelism()),
+    numPartitions: 1,
+    defaultReplicationFactor: 1,
+    autoCreateTopicsEnable: true,
+    deleteTopicEnable: true,
+    socketRequestMaxBytes: 104857600,
+    maxInFlightRequestsPerConnection: 1000,
+    connectionWriteQueueMaxBytes: 64 * 1024 * 1024,
+    topicDefaults: {},
+    groupInitialRebalanceDelayMs: 3000,
+    groupMinSessionTimeoutMs: 6000,
+    groupMaxSessionTimeoutMs: 1800000,
+    offsetsTopicNumPartitions: 50,
+    offsetsTopicSegmentBytes: 104857600,
+    etcdEndpoints: [],
+    clusterId: "bunka-cluster",
+    replicaLagTimeMaxMs: 30000,
+    properties: {},
+  };
+}
+
+/** Parses a Java-style properties file: `key=value` or `key: value`, `#`/`!` comments, trimmed. */
+export function parseProperties(text: string): Record<string, string> {
+  const properties: Record<string, string> = {};
+  for (const rawLine of text.split(/\r?\n/)) {
+    const line = rawLine.trim();
+    if (line === "" || line.startsWith("#") || line.startsWith("!")) continue;
+    const separator = line.search(/[=:]/);
+    if (separator <= 0) throw new Error(`config: cannot parse line "${line}" (expected key=value)`);
+    properties[line.slice(0, separator).trim()] = line.slice(separator + 1).trim();
+  }
+  return properties;
+}
+
+const brokerPropertyNames = new Set([
+  "node.id", "broker.id", "host", "port", "listeners", "advertised.host", "advertised.listeners", "log.dirs", "log.dir",
+  "num.partition.workers", "num.partitions", "default.replication.factor", "auto.create.topics.enable",
+  "delete.topic.enable", "socket.request.max.bytes", "max.in.flight.requests.per.connection",
+  "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms", "group.max.session.timeout.ms",
+  "offsets.topic.num.partitions", "offsets.topic.segment.bytes", "etcd.endpoints", "cluster.id", "replica.lag.time.max.ms",
+]);
+
+function parseInteger(name: string, value: string): number {
+  if (!/^-?\d+$/.test(value)) throw new Error(`config: ${name} must be an integer, got "${value}"`);
+  return Number(value);
+}
+
+function parseBoolean(name: string, value: string): boolean {
+  if (value !== "true" && value !== "false") throw new Error(`config: ${name} must be true or false, got "${value}"`);
+  return value === "true";
+}
+
+/** Applies properties (from a file or flags) over a config; unknown keys are kept as topic defaults. */
+export function applyProperties(config: BrokerConfig, properties: Record<string, string>): BrokerConfig {
+  const next: BrokerConfig = { ...config, topicDefaults: { ...config.topicDefaults }, properties: { ...config.properties, ...properties } };
+  for (const [name, value] of Object.entries(properties)) {
+    switch (name) {
+      case "node.id":
+      case "broker.id": next.nodeId = parseInteger(name, value); break;
+      case "host": next.host = value; break;
+      case "port": next.port = parseInteger(name, value); break;
+      case "listeners": {
+        // PLAINTEXT://host:port — the first listener only; Bunka has one plaintext listener.
+        const match = /^(?:\w+:\/\/)?\[?([^\]]*?)\]?:(\d+)/.exec(value.split(",")[0]!.trim());
+        if (!match) throw new Error(`config: cannot parse listeners "${value}"`);
+        if (match[1]) next.host = match[1];
+        next.port = Number(match[2]);
+        break;
+      }
+      case "advertised.host": next.advertisedHost = value; break;
+      case "advertised.listeners": {
+        const match = /^(?:\w+:\/\/)?\[?([^\]]*?)\]?:(\d+)/.exec(value.split(",")[0]!.trim());
+        if (!match) throw new Error(`config: cannot parse advertised.listeners "${value}"`);
+        next.advertisedHost = match[1]!;
+        next.advertisedPort = Number(match[2]);
+        break;
+      }
+      case "log.dirs":
+      case "log.dir": next.dataDir = value.split(",")[0]!.trim(); break;
+      case "num.partition.workers": next.partitionWorkers = Math.max(1, parseInteger(name, value)); break;
+      case "num.partitions": next.numPartitions = parseInteger(name, value); break;
+      case "default.replication.factor": next.defaultReplicationFactor = parseInteger(name, value); break;
+      case "auto.create.topics.enable": next.autoCreateTopicsEnable = parseBoolean(name, value); break;
+      case "delete.topic.enable": next.deleteTopicEnable = parseBoolean(name, value); break;
+      case "socket.request.max.bytes": next.socketRequestMaxBytes = parseInteger(name, value); break;
+      case "max.in.flight.requests.per.connection": next.maxInFlightRequestsPerConnection = parseInteger(name, value); break;
+      case "group.initial.rebalance.delay.ms": next.groupInitialRebalanceDelayMs = parseInteger(name, value); break;
+      case "group.min.session.timeout.ms": next.groupMinSessionTimeoutMs = parseInteger(name, value); break;
+      case "group.max.session.timeout.ms": next.groupMaxSessionTimeoutMs = parseInteger(name, value); break;
+      case "offsets.topic.num.partitions": next.offsetsTopicNumPartitions = parseInteger(name, value); break;
+      case "offsets.topic.segment.bytes": next.offsetsTopicSegmentBytes = parseInteger(name, value); break;
+      case "etcd.endpoints": next.etcdEndpoints = value.split(",").map((endpoint) => endpoint.trim()).filter(Boolean); break;
+      case "cluster.id": next.clusterId = value; break;
+      case "replica.lag.time.max.ms": next.replicaLagTimeMaxMs = parseInteger(name, value); break;
+      default:
+        if (!brokerPropertyNames.has(name)) next.topicDefaults[name] = value;
+    }
+  }
+  return next;
+}
+
+export function loadPropertiesFile(path: string): Record<string, string> {
+  return parseProperties(readFileSync(resolve(path), "utf8"));
+}

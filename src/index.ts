@@ -1,0 +1,3 @@
+// Bunka as a library: start a broker inside a Bun process (e.g. as the Kafka of a test suite).
+export { startBroker, Broker, type BrokerOptions } from "./server/broker.ts";
+export type { BrokerConfig } from "./config/broker-config.ts";

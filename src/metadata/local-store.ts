@@ -1,0 +1,63 @@
+// Single-node metadata: one msgpackr file in the data dir, replaced atomically (write, fsync, rename).
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { pack, unpack } from "msgpackr";
+import type { MetadataStore, TopicMetadata } from "./types.ts";
+
+interface StoredState {
+  version: 1;
+  topics: TopicMetadata[];
+  nextProducerId: number;
+}
+
+export class LocalMetadataStore implements MetadataStore {
+  private readonly path: string;
+  private state: StoredState = { version: 1, topics: [], nextProducerId: 1000 };
+
+  constructor(dataDir: string) {
+    const dir = join(dataDir, "meta");
+    mkdirSync(dir, { recursive: true });
+    this.path = join(dir, "topics.bin");
+  }
+
+  async load(): Promise<TopicMetadata[]> {
+    if (existsSync(this.path)) {
+      const stored = unpack(readFileSync(this.path)) as StoredState;
+      if (stored?.version !== 1 || !Array.isArray(stored.topics)) throw new Error(`metadata file ${this.path} is not a Bunka metadata file`);
+      this.state = stored;
+    }
+    return this.state.topics.map((topic) => structuredClone(topic));
+  }
+
+  async putTopic(topic: TopicMetadata): Promise<void> {
+    const others = this.state.topics.filter((existing) => existing.name !== topic.name);
+    this.state = { ...this.state, topics: [...others, structuredClone(topic)] };
+    this.persist();
+  }
+
+  async deleteTopic(name: string): Promise<void> {
+    this.state = { ...this.state, topics: this.state.topics.filter((existing) => existing.name !== name) };
+    this.persist();
+  }
+
+  async nextProducerIdBlock(blockSize: number): Promise<number> {
+    const start = this.state.nextProducerId;
+    this.state = { ...this.state, nextProducerId: start + blockSize };
+    this.persist();
+    return start;
+  }
+
+  private persist(): void {
+    const temporaryPath = `${this.path}.tmp`;
+    const bytes = pack(this.state);
+    const fd = openSync(temporaryPath, "w");
+    try {
+      let written = 0;
+      while (written < bytes.byteLength) written += writeSync(fd, bytes, written, bytes.byteLength - written);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temporaryPath, this.path);
+  }
+}

@@ -1,0 +1,112 @@
+// Messages between the socket thread and the partition workers. Control data travels as plain objects
+// (structured clone is faster than msgpackr for these, see notes/bun-runtime.md 5.4); record data travels
+// as transferred ArrayBuffers, never copied.
+import type { LogConfig } from "../log/config.ts";
+
+export interface PartitionKey {
+  topic: string;
+  partition: number;
+}
+
+export interface OpenPartitionCommand extends PartitionKey {
+  dir: string;
+  config: LogConfig;
+  /** Topic compression.type: "producer" stores batches as received; "lz4"/"uncompressed" convert. */
+  compressionType: string;
+  /** True after an unclean shutdown: segments past the recovery point are re-validated. */
+  recover: boolean;
+}
+
+export interface ProduceItem extends PartitionKey {
+  records: Uint8Array;
+  leaderEpoch: number;
+  /** Wait for fdatasync of this append before answering (flush.messages policy or acks semantics). */
+  requireFlush?: boolean;
+}
+
+export interface ProduceResult {
+  errorCode: number;
+  errorMessage?: string;
+  baseOffset: number;
+  lastOffset: number;
+  logAppendTimeMs: number;
+  logStartOffset: number;
+  logEndOffset: number;
+}
+
+export interface ReplicaAppendItem extends PartitionKey {
+  records: Uint8Array;
+}
+
+export interface ReadItem extends PartitionKey {
+  fetchOffset: number;
+  maxBytes: number;
+  /** Reads stop before this offset (the high watermark); -1 means the log end offset. */
+  maxOffsetExclusive: number;
+  minOneBatch: boolean;
+}
+
+export interface FileSlice {
+  path: string;
+  /** Changes whenever the file behind `path` is replaced, so mmap views can be cached per fileId. */
+  fileId: string;
+  position: number;
+  sizeBytes: number;
+}
+
+export interface ReadResult {
+  errorCode: number;
+  logStartOffset: number;
+  logEndOffset: number;
+  slice: FileSlice | null;
+}
+
+export interface OffsetsResult {
+  errorCode: number;
+  logStartOffset: number;
+  logEndOffset: number;
+}
+
+export interface TimestampLookupItem extends PartitionKey {
+  timestampMs: number;
+}
+
+export interface TimestampLookupResult {
+  errorCode: number;
+  offset: number;
+  timestampMs: number;
+}
+
+export interface TruncateItem extends PartitionKey {
+  offset: number;
+}
+
+export interface EpochEndOffsetItem extends PartitionKey {
+  leaderEpoch: number;
+}
+
+export interface EpochEndOffsetResult {
+  errorCode: number;
+  leaderEpoch: number;
+  endOffset: number;
+}
+
+export type WorkerCommand =
+  | { op: "open"; id: number; partitions: OpenPartitionCommand[] }
+  | { op: "configure"; id: number; partitions: OpenPartitionCommand[] }
+  | { op: "delete"; id: number; partitions: PartitionKey[] }
+  | { op: "produce"; id: number; items: ProduceItem[] }
+  | { op: "appendReplica"; id: number; items: ReplicaAppendItem[] }
+  | { op: "read"; id: number; items: ReadItem[] }
+  | { op: "offsets"; id: number; items: PartitionKey[] }
+  | { op: "offsetForTimestamp"; id: number; items: TimestampLookupItem[] }
+  | { op: "truncate"; id: number; items: TruncateItem[] }
+  | { op: "epochEndOffset"; id: number; items: EpochEndOffsetItem[] }
+  | { op: "deleteRecords"; id: number; items: TruncateItem[] }
+  | { op: "flush"; id: number }
+  | { op: "close"; id: number };
+
+export type WorkerReply = { id: number; ok: true; results: unknown[] } | { id: number; ok: false; error: string };
+
+/** Events a worker sends without being asked. */
+export type WorkerEvent = { event: "log"; message: string };

@@ -1,0 +1,251 @@
+// A partition worker: owns the logs of the partitions hashed to it. Appends and reads of different
+// workers' partitions run in parallel; one worker's partitions are served in arrival order.
+declare const self: Worker;
+
+import { PartitionLog } from "../log/partition-log.ts";
+import type { LogConfig } from "../log/config.ts";
+import { ErrorCode } from "../protocol/errors.ts";
+import { convertBatches } from "../records/conversion.ts";
+import type {
+  EpochEndOffsetResult,
+  OffsetsResult,
+  OpenPartitionCommand,
+  ProduceItem,
+  ProduceResult,
+  ReadResult,
+  TimestampLookupResult,
+  WorkerCommand,
+  WorkerReply,
+} from "./messages.ts";
+
+interface OwnedPartition {
+  log: PartitionLog;
+  config: LogConfig;
+  compressionType: string;
+  /** Appends to one partition are applied in arrival order even when a conversion awaits. */
+  appendChain: Promise<unknown>;
+}
+
+const partitions = new Map<string, OwnedPartition>();
+const keyOf = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+
+const RETENTION_CHECK_INTERVAL_MS = 300_000;
+const FLUSH_CHECK_INTERVAL_MS = 1_000;
+
+function log(message: string): void {
+  self.postMessage({ event: "log", message });
+}
+
+function reply(message: WorkerReply): void {
+  self.postMessage(message);
+}
+
+function owned(topic: string, partition: number): OwnedPartition | undefined {
+  return partitions.get(keyOf(topic, partition));
+}
+
+// Group commit: every append that asked for durability in this turn of the event loop shares one
+// fdatasync per log, issued after all of them were written.
+const logsAwaitingFlush = new Set<PartitionLog>();
+let groupCommit: Promise<void> | null = null;
+
+function flushSoon(partitionLog: PartitionLog): Promise<void> {
+  logsAwaitingFlush.add(partitionLog);
+  if (!groupCommit) {
+    groupCommit = new Promise<void>((resolve, reject) => {
+      setImmediate(() => {
+        const logs = [...logsAwaitingFlush];
+        logsAwaitingFlush.clear();
+        groupCommit = null;
+        try {
+          for (const each of logs) each.flush();
+          resolve();
+        } catch (error) {
+          reject(error);
+        }
+      });
+    });
+  }
+  return groupCommit;
+}
+
+function offsetsOf(partitionLog: PartitionLog): OffsetsResult {
+  return { errorCode: ErrorCode.NONE, logStartOffset: partitionLog.logStartOffset, logEndOffset: partitionLog.logEndOffset };
+}
+
+const unknownPartition = { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, logStartOffset: -1, logEndOffset: -1 };
+
+async function openPartition(command: OpenPartitionCommand): Promise<OffsetsResult> {
+  const existing = owned(command.topic, command.partition);
+  if (existing) return offsetsOf(existing.log);
+  const partitionLog = await PartitionLog.open({ dir: command.dir, config: command.config, recover: command.recover });
+  partitions.set(keyOf(command.topic, command.partition), {
+    log: partitionLog,
+    config: command.config,
+    compressionType: command.compressionType,
+    appendChain: Promise.resolve(),
+  });
+  return offsetsOf(partitionLog);
+}
+
+function failedAppend(errorCode: number, errorMessage?: string): ProduceResult {
+  return { errorCode, errorMessage, baseOffset: -1, lastOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, logEndOffset: -1 };
+}
+
+async function produce(item: ProduceItem): Promise<ProduceResult> {
+  const partition = owned(item.topic, item.partition);
+  if (!partition) return failedAppend(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+  const append = async (): Promise<ProduceResult> => {
+    let records = item.records;
+    if (partition.compressionType !== "producer") {
+      const converted = await convertBatches(records, partition.compressionType);
+      if (typeof converted === "number") return failedAppend(converted);
+      records = converted;
+    }
+    const info = partition.log.appendAsLeader(records, item.leaderEpoch, Date.now());
+    if ("errorCode" in info && info.errorCode !== ErrorCode.NONE) return failedAppend(info.errorCode, (info as { errorMessage?: string }).errorMessage);
+    const appended = info as { baseOffset: number; lastOffset: number; logAppendTimeMs: number; logStartOffset: number };
+    if (item.requireFlush || partition.log.unflushedMessages >= partition.config.flushMessages) await flushSoon(partition.log);
+    return {
+      errorCode: ErrorCode.NONE,
+      baseOffset: appended.baseOffset,
+      lastOffset: appended.lastOffset,
+      logAppendTimeMs: appended.logAppendTimeMs,
+      logStartOffset: partition.log.logStartOffset,
+      logEndOffset: partition.log.logEndOffset,
+    };
+  };
+  const result = partition.appendChain.then(append);
+  partition.appendChain = result.catch(() => undefined);
+  return result;
+}
+
+function read(command: Extract<WorkerCommand, { op: "read" }>): ReadResult[] {
+  return command.items.map((item) => {
+    const partition = owned(item.topic, item.partition);
+    if (!partition) return { ...unknownPartition, slice: null };
+    const partitionLog = partition.log;
+    const maxOffset = item.maxOffsetExclusive < 0 ? partitionLog.logEndOffset : item.maxOffsetExclusive;
+    const result = partitionLog.read(item.fetchOffset, item.maxBytes, maxOffset, item.minOneBatch);
+    return {
+      errorCode: result.errorCode,
+      logStartOffset: partitionLog.logStartOffset,
+      logEndOffset: partitionLog.logEndOffset,
+      slice: result.errorCode === ErrorCode.NONE ? (result.slice ?? null) : null,
+    };
+  });
+}
+
+async function handle(command: WorkerCommand): Promise<unknown[]> {
+  switch (command.op) {
+    case "open":
+      return Promise.all(command.partitions.map(openPartition));
+    case "configure":
+      return command.partitions.map((update) => {
+        const partition = owned(update.topic, update.partition);
+        if (!partition) return unknownPartition;
+        partition.config = update.config;
+        partition.compressionType = update.compressionType;
+        partition.log.updateConfig(update.config);
+        return offsetsOf(partition.log);
+      });
+    case "delete":
+      return command.partitions.map(({ topic, partition }) => {
+        const entry = owned(topic, partition);
+        if (!entry) return unknownPartition;
+        partitions.delete(keyOf(topic, partition));
+        logsAwaitingFlush.delete(entry.log);
+        entry.log.delete();
+        return { errorCode: ErrorCode.NONE, logStartOffset: -1, logEndOffset: -1 };
+      });
+    case "produce":
+      return Promise.all(command.items.map(produce));
+    case "appendReplica":
+      return command.items.map((item) => {
+        const partition = owned(item.topic, item.partition);
+        if (!partition) return failedAppend(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+        const info = partition.log.appendAsFollower(item.records);
+        if ("errorCode" in info && info.errorCode !== ErrorCode.NONE) return failedAppend(info.errorCode);
+        return { ...(info as ProduceResult), errorCode: ErrorCode.NONE, logStartOffset: partition.log.logStartOffset, logEndOffset: partition.log.logEndOffset };
+      });
+    case "read":
+      return read(command);
+    case "offsets":
+      return command.items.map(({ topic, partition }) => {
+        const entry = owned(topic, partition);
+        return entry ? offsetsOf(entry.log) : unknownPartition;
+      });
+    case "offsetForTimestamp":
+      return Promise.all(
+        command.items.map(async (item): Promise<TimestampLookupResult> => {
+          const entry = owned(item.topic, item.partition);
+          if (!entry) return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, offset: -1, timestampMs: -1 };
+          const found = await entry.log.offsetForTimestamp(item.timestampMs);
+          return found ? { errorCode: ErrorCode.NONE, offset: found.offset, timestampMs: found.timestampMs } : { errorCode: ErrorCode.NONE, offset: -1, timestampMs: -1 };
+        }),
+      );
+    case "truncate":
+      return command.items.map((item) => {
+        const entry = owned(item.topic, item.partition);
+        if (!entry) return unknownPartition;
+        entry.log.truncateTo(item.offset);
+        return offsetsOf(entry.log);
+      });
+    case "deleteRecords":
+      return command.items.map((item) => {
+        const entry = owned(item.topic, item.partition);
+        if (!entry) return unknownPartition;
+        if (item.offset > entry.log.logEndOffset) return { ...offsetsOf(entry.log), errorCode: ErrorCode.OFFSET_OUT_OF_RANGE };
+        entry.log.deleteRecordsBefore(item.offset);
+        return offsetsOf(entry.log);
+      });
+    case "epochEndOffset":
+      return command.items.map((item): EpochEndOffsetResult => {
+        const entry = owned(item.topic, item.partition);
+        if (!entry) return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, leaderEpoch: -1, endOffset: -1 };
+        const found = entry.log.endOffsetForEpoch(item.leaderEpoch);
+        return { errorCode: ErrorCode.NONE, leaderEpoch: found.epoch, endOffset: found.endOffset };
+      });
+    case "flush":
+      for (const entry of partitions.values()) entry.log.flush();
+      return [];
+    case "close": {
+      clearInterval(flushTimer);
+      clearInterval(retentionTimer);
+      await Promise.all([...partitions.values()].map((entry) => entry.appendChain));
+      for (const entry of partitions.values()) entry.log.close();
+      partitions.clear();
+      return [];
+    }
+  }
+}
+
+self.onmessage = (event: MessageEvent<WorkerCommand>) => {
+  const command = event.data;
+  handle(command).then(
+    (results) => reply({ id: command.id, ok: true, results }),
+    (error) => {
+      log(`partition worker: ${command.op} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      reply({ id: command.id, ok: false, error: error instanceof Error ? error.message : String(error) });
+    },
+  );
+};
+
+// flush.ms: Kafka's log flusher checks every log on a schedule; a log past its interval is fsynced.
+const flushTimer = setInterval(() => {
+  const nowMs = Date.now();
+  for (const entry of partitions.values()) {
+    if (entry.log.unflushedMessages > 0 && nowMs - entry.log.lastFlushMs >= entry.config.flushMs) entry.log.flush();
+  }
+}, FLUSH_CHECK_INTERVAL_MS);
+
+const retentionTimer = setInterval(() => {
+  const nowMs = Date.now();
+  for (const entry of partitions.values()) {
+    try {
+      entry.log.applyRetention(nowMs);
+    } catch (error) {
+      log(`retention failed for ${entry.log.dir}: ${String(error)}`);
+    }
+  }
+}, RETENTION_CHECK_INTERVAL_MS);

@@ -1,0 +1,33 @@
+// Long-poll support: fetches waiting for data register a callback on the partitions they read; an
+// append (or a high watermark move) on one of them wakes them. Callbacks are one-shot.
+import { partitionKey } from "../metadata/topic-manager.ts";
+
+export class PartitionWatchers {
+  private readonly watchers = new Map<string, Set<() => void>>();
+
+  /** Registers `wake` on every partition; returns a function that unregisters it everywhere. */
+  watch(partitions: ReadonlyArray<{ topic: string; partition: number }>, wake: () => void): () => void {
+    const keys = partitions.map(({ topic, partition }) => partitionKey(topic, partition));
+    for (const key of keys) {
+      let set = this.watchers.get(key);
+      if (!set) this.watchers.set(key, (set = new Set()));
+      set.add(wake);
+    }
+    return () => {
+      for (const key of keys) {
+        const set = this.watchers.get(key);
+        if (!set) continue;
+        set.delete(wake);
+        if (set.size === 0) this.watchers.delete(key);
+      }
+    };
+  }
+
+  notify(topic: string, partition: number): void {
+    const key = partitionKey(topic, partition);
+    const set = this.watchers.get(key);
+    if (!set) return;
+    this.watchers.delete(key);
+    for (const wake of set) wake();
+  }
+}
