@@ -1,0 +1,107 @@
+import { describe, expect, test } from "bun:test";
+import { CompressionType, RECORDS_OFFSET, dataViewOf, readBatchHeader, validateBatches, ATTRIBUTES_OFFSET } from "../../src/records/batch.ts";
+import {
+  RecordReader,
+  buildBatch,
+  compressBatchLz4,
+  decompressBatchRecords,
+  readBatchRecords,
+  recompressBatch,
+} from "../../src/records/compression.ts";
+import { convertBatches } from "../../src/records/conversion.ts";
+import { UNSUPPORTED_COMPRESSION_TYPE, CORRUPT_MESSAGE } from "../../src/records/errors.ts";
+
+const input = Array.from({ length: 200 }, (_, index) => ({
+  key: index % 5 === 0 ? null : `k${index}`,
+  value: index % 7 === 0 ? null : JSON.stringify({ index, text: "lorem ipsum dolor sit amet ".repeat(index % 9) }),
+  headers: index % 4 === 0 ? [{ key: "trace", value: new TextEncoder().encode(`t-${index}`) }, { key: "nil", value: null }] : [],
+  timestampMs: 1_700_000_000_000 + ((index * 37) % 1000) - 300,
+}));
+
+describe("buildBatch and the record reader", () => {
+  test("records round-trip with keys, null values, headers and negative timestamp deltas", async () => {
+    const batch = buildBatch({ baseOffset: 42, records: input, timestampMs: 1 });
+    const info = validateBatches(batch, 10_000_000);
+    expect(typeof info).toBe("object");
+    const decoded = await readBatchRecords(batch);
+    expect(decoded.length).toBe(input.length);
+    decoded.forEach((record, index) => {
+      expect(record.offset).toBe(42 + index);
+      expect(record.timestampMs).toBe(input[index]!.timestampMs);
+      expect(record.key === null ? null : new TextDecoder().decode(record.key)).toBe(input[index]!.key);
+      expect(record.value === null ? null : new TextDecoder().decode(record.value)).toBe(input[index]!.value);
+      expect(record.headers.length).toBe(input[index]!.headers.length);
+    });
+    expect(decoded[0]!.headers[1]).toEqual({ key: "nil", value: null });
+  });
+
+  test("RecordReader refuses a truncated section instead of looping", () => {
+    const batch = buildBatch({ records: input.slice(0, 3) });
+    const section = batch.subarray(RECORDS_OFFSET, batch.byteLength - 2);
+    const reader = new RecordReader(section, 3);
+    expect(() => {
+      for (let guard = 0; guard < 10 && reader.next(); guard++);
+    }).toThrow();
+  });
+});
+
+describe("LZ4 conversion", () => {
+  test("compressBatchLz4 keeps the header, sets codec 3, and decompresses to the original records", async () => {
+    const plain = buildBatch({ baseOffset: 0, records: input, producerId: 99, producerEpoch: 3, baseSequence: 10, partitionLeaderEpoch: 5 });
+    const lz4 = await compressBatchLz4(plain);
+    expect(lz4.byteLength).toBeLessThan(plain.byteLength);
+    const info = validateBatches(lz4, 10_000_000);
+    if (typeof info === "number") throw new Error(`invalid: ${info}`);
+    expect(info.compression).toBe(CompressionType.LZ4);
+    const before = readBatchHeader(dataViewOf(plain), 0);
+    const after = readBatchHeader(dataViewOf(lz4), 0);
+    for (const field of ["baseOffset", "partitionLeaderEpoch", "lastOffsetDelta", "baseTimestamp", "maxTimestamp", "producerId", "producerEpoch", "baseSequence", "recordCount"] as const) {
+      expect(after[field]).toBe(before[field]);
+    }
+    expect(after.attributes & 7).toBe(3);
+    // The records section is a standard LZ4 frame.
+    expect([...lz4.subarray(RECORDS_OFFSET, RECORDS_OFFSET + 4)]).toEqual([0x04, 0x22, 0x4d, 0x18]);
+    const records = await decompressBatchRecords(lz4);
+    expect(Buffer.from(records).equals(Buffer.from(plain.subarray(RECORDS_OFFSET)))).toBe(true);
+  });
+
+  test("gzip and zstd batches decompress, and convert to lz4", async () => {
+    for (const codec of [CompressionType.GZIP, CompressionType.ZSTD, CompressionType.LZ4]) {
+      const batch = buildBatch({ records: input, compression: codec });
+      expect(typeof validateBatches(batch, 10_000_000)).toBe("object");
+      expect((await readBatchRecords(batch)).length).toBe(input.length);
+      const lz4 = await recompressBatch(batch, CompressionType.LZ4);
+      expect((await readBatchRecords(lz4)).map((record) => record.offset)).toEqual(input.map((_, index) => index));
+    }
+  });
+
+  test("snappy is refused with UNSUPPORTED_COMPRESSION_TYPE", async () => {
+    const batch = buildBatch({ records: input.slice(0, 2) });
+    const view = dataViewOf(batch);
+    view.setInt16(ATTRIBUTES_OFFSET, CompressionType.SNAPPY);
+    await expect(decompressBatchRecords(batch)).rejects.toMatchObject({ errorCode: UNSUPPORTED_COMPRESSION_TYPE });
+  });
+
+  test("convertBatches converts every batch of a buffer and passes matching input through", async () => {
+    const a = buildBatch({ records: input.slice(0, 50) });
+    const b = buildBatch({ records: input.slice(50), compression: CompressionType.GZIP });
+    const both = new Uint8Array(a.byteLength + b.byteLength);
+    both.set(a, 0);
+    both.set(b, a.byteLength);
+    const converted = await convertBatches(both, "lz4");
+    if (typeof converted === "number") throw new Error(`error ${converted}`);
+    const info = validateBatches(converted, 10_000_000);
+    if (typeof info === "number") throw new Error(`invalid ${info}`);
+    expect(info.batchCount).toBe(2);
+    expect(info.compressionMask).toBe(1 << CompressionType.LZ4);
+    expect(await convertBatches(converted, "lz4")).toBe(converted);
+    expect(await convertBatches(both, "producer")).toBe(both);
+    expect(await convertBatches(both, "snappy")).toBe(UNSUPPORTED_COMPRESSION_TYPE);
+    const broken = both.slice();
+    broken[broken.byteLength - 1]! ^= 1;
+    expect(await convertBatches(broken, "lz4")).toBe(CORRUPT_MESSAGE);
+    const plain = await convertBatches(converted, "uncompressed");
+    if (typeof plain === "number") throw new Error(`error ${plain}`);
+    expect(plain.byteLength).toBe(a.byteLength + RECORDS_OFFSET + (await decompressBatchRecords(b)).byteLength);
+  });
+});
