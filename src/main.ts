@@ -68,7 +68,8 @@ try {
   console.error(`bunka: failed to start: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(1);
 }
-console.log(`bunka: broker ${broker.config.nodeId} listening on ${broker.config.host}:${broker.port}`);
+// The one line that says the broker accepts connections (tests and scripts wait for it).
+console.log(`bunka: broker ${broker.config.nodeId} ready on ${broker.config.host}:${broker.port} (data dir ${broker.config.dataDir}, ${broker.config.partitionWorkers} partition workers)`);
 
 let signals = 0;
 const onSignal = (signal: string) => {

@@ -126,7 +126,6 @@ export class Broker {
         },
       },
     });
-    this.log(`Bunka broker ${this.config.nodeId} ready on ${this.config.host}:${this.port} (data dir ${this.config.dataDir}, ${this.config.partitionWorkers} partition workers)`);
   }
 
   /** The port the broker listens on (the real one when started with port 0). */

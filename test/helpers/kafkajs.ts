@@ -1,0 +1,32 @@
+// kafkajs 2.2.4 as a real client, with an LZ4 codec built on lz4-napi's frame API (the format Kafka uses).
+import { CompressionCodecs, CompressionTypes, Kafka, logLevel } from "kafkajs";
+import { compressFrame, decompressFrame } from "lz4-napi";
+
+CompressionCodecs[CompressionTypes.LZ4] = () => ({
+  compress: async (encoder: { buffer: Buffer }) => compressFrame(encoder.buffer),
+  decompress: async (buffer: Buffer) => decompressFrame(buffer),
+});
+
+export function kafkaClient(bootstrap: string, clientId = "bunka-test"): Kafka {
+  return new Kafka({
+    clientId,
+    brokers: [bootstrap],
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 2000 },
+    connectionTimeout: 5000,
+    requestTimeout: 30000,
+  });
+}
+
+export async function createTopic(bootstrap: string, topic: string, numPartitions: number, configEntries: { name: string; value: string }[] = []): Promise<void> {
+  const admin = kafkaClient(bootstrap).admin();
+  await admin.connect();
+  try {
+    const created = await admin.createTopics({ topics: [{ topic, numPartitions, configEntries }], waitForLeaders: true });
+    if (!created) throw new Error(`topic ${topic} was not created`);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export { CompressionTypes };
