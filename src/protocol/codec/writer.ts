@@ -341,3 +341,20 @@ export class Writer {
     return this.buf.subarray(0, this.pos);
   }
 }
+
+// ---- helpers for the generated writers ----
+
+/** Written for undefined bytes fields. Never written to. */
+export const EMPTY_BYTES: Uint8Array = new Uint8Array(0);
+/** Written for undefined uuid fields. Never written to. */
+export const ZERO_UUID: Uint8Array = new Uint8Array(16);
+
+export function isZeroUuid(u: Uint8Array): boolean {
+  for (let i = 0; i < u.length; i++) if (u[i] !== 0) return false;
+  return true;
+}
+
+/** The error a generated writer throws for null in a version where the field is not nullable. */
+export function nullNotAllowed(field: string, version: number): ProtocolEncodeError {
+  return new ProtocolEncodeError(`${field} cannot be null in version ${version}`);
+}
