@@ -192,6 +192,6 @@ test("API table", () => {
   expect(apiSchemas.get(ApiKey.ApiVersions)!.maxVersion).toBe(4);
   for (const [key, s] of apiSchemas) {
     expect(s.apiKey).toBe(key);
-    expect(ApiKey[s.name as keyof typeof ApiKey]).toBe(key);
+    expect(ApiKey[s.name as keyof typeof ApiKey] as number).toBe(key);
   }
 });

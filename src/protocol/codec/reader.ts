@@ -156,16 +156,18 @@ export class Reader {
     return (u >>> 1) ^ -(u & 1);
   }
 
-  /** Zigzag-encoded int64 varint (at most 10 bytes) as a JS number. */
+  /** Zigzag-encoded int64 varint (at most 10 bytes) as a JS number (exact within ±2^53). */
   readVarlong(): number {
     const buf = this.buf;
     const end = this.end;
     let o = this.offset;
     if (o >= end) truncated(this, 1);
     let b = buf[o++];
+    // zigzag(v) = 2m + sign with m = v or -v-1: take the sign bit off first so the
+    // magnitude adds up exactly.
     const negative = b & 1;
-    let value = b & 0x7f;
-    let mul = 128;
+    let value = (b & 0x7f) >>> 1;
+    let mul = 64;
     let n = 1;
     while (b >= 0x80) {
       if (n === 10) throw new ProtocolDecodeError(`varlong longer than 10 bytes at offset ${this.offset}`);
@@ -176,7 +178,7 @@ export class Reader {
       n++;
     }
     this.offset = o;
-    return negative ? -(value - 1) / 2 - 1 : value / 2;
+    return negative ? -value - 1 : value;
   }
 
   // ---- strings ----

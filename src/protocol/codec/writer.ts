@@ -150,16 +150,23 @@ export class Writer {
     this.writeUnsignedVarint((v << 1) ^ (v >> 31));
   }
 
+  /** Zigzag varlong; exact for every safe integer. */
   writeVarlong(v: number): void {
     this.ensure(10);
     const buf = this.buf;
     let o = this.pos;
-    let z = v >= 0 ? v * 2 : -v * 2 - 1;
-    while (z >= 0x80) {
-      buf[o++] = (z % 0x80) | 0x80;
-      z = Math.floor(z / 0x80);
+    // zigzag(v) = 2b + sign with b = v or -v-1: emit the sign bit, then b, without
+    // forming 2b (which is not exact above 2^53).
+    const sign = v < 0 ? 1 : 0;
+    let b = sign ? -v - 1 : v;
+    let byte = (b % 64) * 2 + sign;
+    b = Math.floor(b / 64);
+    while (b > 0) {
+      buf[o++] = byte | 0x80;
+      byte = b % 128;
+      b = Math.floor(b / 128);
     }
-    buf[o++] = z;
+    buf[o++] = byte;
     this.pos = o;
   }
 
