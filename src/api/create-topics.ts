@@ -17,7 +17,7 @@ export const createTopicsHandler: ApiHandler = {
     for (const topic of request.topics) seen.set(topic.name, (seen.get(topic.name) ?? 0) + 1);
     const topics = [];
     for (const requested of request.topics) {
-      const result = { name: requested.name, topicId: new Uint8Array(16), errorCode: ErrorCode.NONE as number, errorMessage: null as string | null, numPartitions: -1, replicationFactor: -1, configs: null as object[] | null };
+      const result = { name: requested.name, topicId: new Uint8Array(16) as Uint8Array, errorCode: ErrorCode.NONE as number, errorMessage: null as string | null, numPartitions: -1, replicationFactor: -1, configs: null as object[] | null };
       topics.push(result);
       if (seen.get(requested.name)! > 1) {
         result.errorCode = ErrorCode.INVALID_REQUEST;

@@ -32,6 +32,8 @@ export interface CreateTopicRequest {
   configs: Record<string, string>;
   validateOnly?: boolean;
   internal?: boolean;
+  /** Explicit replica lists per partition (CreateTopics assignments); the first replica is the preferred leader. */
+  replicaAssignments?: number[][];
 }
 
 const MAX_PARTITIONS_PER_TOPIC = 10_000;
@@ -157,6 +159,7 @@ export class TopicManager {
       if (replicationFactor <= 0 || replicationFactor > brokers.length)
         throw new KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR, `Replication factor: ${replicationFactor} larger than available brokers: ${brokers.length}.`);
       for (const [name, value] of Object.entries(request.configs)) validateTopicConfig(name, value);
+      if (request.replicaAssignments) this.validateReplicaAssignments(request.replicaAssignments, replicationFactor);
       const topic: TopicMetadata = {
         name: request.name,
         topicId: randomTopicId(),
@@ -171,6 +174,16 @@ export class TopicManager {
       this.log(`created topic ${topic.name} with ${numPartitions} partition(s)`);
       return topic;
     });
+  }
+
+  private validateReplicaAssignments(assignments: number[][], replicationFactor: number): void {
+    const live = new Set([this.config.nodeId]);
+    for (const replicas of assignments) {
+      if (replicas.length !== replicationFactor || new Set(replicas).size !== replicas.length)
+        throw new KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, "All partitions should have the same number of distinct replicas.");
+      for (const replica of replicas)
+        if (!live.has(replica)) throw new KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, `Replica assignment names broker ${replica}, which is not registered.`);
+    }
   }
 
   private singleNodeAssignment(partition: number): PartitionAssignment {
@@ -190,7 +203,7 @@ export class TopicManager {
     });
   }
 
-  createPartitions(name: string, totalCount: number, validateOnly: boolean): Promise<void> {
+  createPartitions(name: string, totalCount: number, validateOnly: boolean, replicaAssignments?: number[][] | null): Promise<void> {
     return this.exclusive(async () => {
       const topic = this.topics.get(name);
       if (!topic) throw new KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `Topic '${name}' does not exist.`);
@@ -198,6 +211,11 @@ export class TopicManager {
       if (totalCount < current) throw new KafkaError(ErrorCode.INVALID_PARTITIONS, `Topic currently has ${current} partitions, which is higher than the requested ${totalCount}.`);
       if (totalCount === current) throw new KafkaError(ErrorCode.INVALID_PARTITIONS, `Topic already has ${current} partitions.`);
       if (totalCount > MAX_PARTITIONS_PER_TOPIC) throw new KafkaError(ErrorCode.INVALID_PARTITIONS, `Number of partitions must be at most ${MAX_PARTITIONS_PER_TOPIC}.`);
+      if (replicaAssignments) {
+        if (replicaAssignments.length !== totalCount - current)
+          throw new KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, `Increasing the number of partitions by ${totalCount - current} but ${replicaAssignments.length} assignments provided.`);
+        this.validateReplicaAssignments(replicaAssignments, topic.partitions[0]!.replicas.length);
+      }
       if (validateOnly) return;
       const added = Array.from({ length: totalCount - current }, (_, index) => this.singleNodeAssignment(current + index));
       const updated: TopicMetadata = { ...topic, partitions: [...topic.partitions, ...added] };

@@ -80,7 +80,7 @@ export class PartitionWorkers {
     this.pending.clear();
   }
 
-  private call<T>(workerIndex: number, command: CommandBody, transfer: Transferable[] = []): Promise<T[]> {
+  private call<T>(workerIndex: number, command: CommandBody, transfer: ArrayBuffer[] = []): Promise<T[]> {
     if (this.failed) return Promise.reject(this.failed);
     const id = this.nextCommandId++;
     return new Promise<T[]>((resolve, reject) => {
