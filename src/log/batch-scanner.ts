@@ -1,0 +1,141 @@
+// Reads a .log file with pread through a reused chunk buffer, batch by batch, checking each header and
+// CRC: the "after reading" half of the disk boundary check. Recovery uses it before the file is mapped,
+// so a torn tail can be cut with ftruncate without any view past the new end (notes/bun-runtime.md 2.5).
+import * as fs from "node:fs";
+import { crc32c } from "@node-rs/crc32";
+import {
+  ATTRIBUTES_OFFSET,
+  BATCH_LENGTH_OFFSET,
+  CRC_OFFSET,
+  LAST_OFFSET_DELTA_OFFSET,
+  LOG_OVERHEAD,
+  MAGIC_OFFSET,
+  MAGIC_V2,
+  MAX_TIMESTAMP_OFFSET,
+  PARTITION_LEADER_EPOCH_OFFSET,
+  RECORD_BATCH_OVERHEAD,
+  RECORDS_COUNT_OFFSET,
+  readInt64,
+} from "../records/batch.ts";
+
+/** One pread fills this much; larger batches are CRC-checked in pieces with a chained crc32c. */
+const CHUNK_BYTES = 4 * 1024 * 1024;
+const MAX_RELATIVE_OFFSET = 0x7fff_ffff;
+
+/** What the scanner knows about the batch it stopped on. Reused between batches (no allocation). */
+export interface ScannedBatch {
+  position: number;
+  sizeBytes: number;
+  baseOffset: number;
+  lastOffset: number;
+  maxTimestamp: number;
+  partitionLeaderEpoch: number;
+}
+
+export class BatchScanner {
+  private readonly chunk: Uint8Array;
+  private readonly chunkView: DataView;
+  /** File position of chunk[0], and how many bytes of the chunk are valid. */
+  private chunkPosition = 0;
+  private chunkBytes = 0;
+  readonly batch: ScannedBatch = { position: 0, sizeBytes: 0, baseOffset: 0, lastOffset: 0, maxTimestamp: 0, partitionLeaderEpoch: 0 };
+  /** Why the last `next()` returned false ("" at the clean end of the file). */
+  stopReason = "";
+
+  constructor(
+    private readonly fd: number,
+    private readonly fileBytes: number,
+    private readonly baseOffset: number,
+    /** Batches claiming more than this are treated as garbage (bounds memory and work). */
+    private readonly maxBatchBytes: number,
+    /** Header-only mode skips the CRC (clean open: only the tail's shape is checked). */
+    private readonly checkCrc: boolean,
+    startPosition = 0,
+  ) {
+    this.chunk = new Uint8Array(Math.min(CHUNK_BYTES, Math.max(fileBytes, RECORD_BATCH_OVERHEAD)));
+    this.chunkView = new DataView(this.chunk.buffer);
+    this.batch.position = startPosition;
+    this.batch.sizeBytes = 0;
+    this.batch.lastOffset = baseOffset - 1;
+  }
+
+  /** Position just after the last valid batch. */
+  get validBytes(): number {
+    return this.batch.position + this.batch.sizeBytes;
+  }
+
+  /**
+   * Advances to the next batch if it is whole and valid: magic 2, sane length inside the file, offsets
+   * increasing and relative to the segment, CRC32C (unless header-only). False at the end or at the
+   * first invalid batch; `stopReason` says which.
+   */
+  next(): boolean {
+    const position = this.validBytes;
+    const previousLastOffset = this.batch.lastOffset;
+    if (position === this.fileBytes) return this.stop("");
+    if (position + RECORD_BATCH_OVERHEAD > this.fileBytes) return this.stop(`partial header at ${position}`);
+    const at = this.load(position, RECORD_BATCH_OVERHEAD);
+    const view = this.chunkView;
+    if (view.getInt8(at + MAGIC_OFFSET) !== MAGIC_V2) return this.stop(`bad magic ${view.getInt8(at + MAGIC_OFFSET)} at ${position}`);
+    const sizeBytes = view.getInt32(at + BATCH_LENGTH_OFFSET) + LOG_OVERHEAD;
+    if (sizeBytes < RECORD_BATCH_OVERHEAD || sizeBytes > this.maxBatchBytes) return this.stop(`bad batch size ${sizeBytes} at ${position}`);
+    if (position + sizeBytes > this.fileBytes) return this.stop(`batch of ${sizeBytes} bytes at ${position} runs past the end (${this.fileBytes})`);
+    const baseOffset = readInt64(view, at);
+    const lastOffsetDelta = view.getInt32(at + LAST_OFFSET_DELTA_OFFSET);
+    const lastOffset = baseOffset + lastOffsetDelta;
+    if (lastOffsetDelta < 0 || view.getInt32(at + RECORDS_COUNT_OFFSET) < 0) return this.stop(`bad counts at ${position}`);
+    if (baseOffset <= previousLastOffset || lastOffset - this.baseOffset > MAX_RELATIVE_OFFSET) {
+      return this.stop(`offsets ${baseOffset}..${lastOffset} at ${position} do not follow ${previousLastOffset} in a segment based at ${this.baseOffset}`);
+    }
+    const maxTimestamp = readInt64(view, at + MAX_TIMESTAMP_OFFSET);
+    const partitionLeaderEpoch = view.getInt32(at + PARTITION_LEADER_EPOCH_OFFSET);
+    if (this.checkCrc) {
+      const storedCrc = view.getUint32(at + CRC_OFFSET);
+      if (this.crcOf(position + ATTRIBUTES_OFFSET, position + sizeBytes) !== storedCrc) return this.stop(`CRC mismatch at ${position}`);
+    }
+    const batch = this.batch;
+    batch.position = position;
+    batch.sizeBytes = sizeBytes;
+    batch.baseOffset = baseOffset;
+    batch.lastOffset = lastOffset;
+    batch.maxTimestamp = maxTimestamp;
+    batch.partitionLeaderEpoch = partitionLeaderEpoch;
+    return true;
+  }
+
+  private stop(reason: string): boolean {
+    this.stopReason = reason;
+    return false;
+  }
+
+  /** CRC32C of file bytes [start, end), streamed through the chunk. */
+  private crcOf(start: number, end: number): number {
+    let crc = 0;
+    let position = start;
+    // Bounded: each round consumes at least one byte of a range inside the file.
+    while (position < end) {
+      const pieceBytes = Math.min(end - position, this.chunk.byteLength);
+      const at = this.load(position, pieceBytes);
+      crc = crc32c(this.chunk.subarray(at, at + pieceBytes), crc);
+      position += pieceBytes;
+    }
+    return crc >>> 0;
+  }
+
+  /** Makes file bytes [position, position + lengthBytes) available in the chunk; returns their index. */
+  private load(position: number, lengthBytes: number): number {
+    if (position >= this.chunkPosition && position + lengthBytes <= this.chunkPosition + this.chunkBytes) return position - this.chunkPosition;
+    const wantBytes = Math.min(this.chunk.byteLength, this.fileBytes - position);
+    let readBytes = 0;
+    // pread may return less than asked; bounded by the bytes remaining in the file.
+    while (readBytes < wantBytes) {
+      const got = fs.readSync(this.fd, this.chunk, readBytes, wantBytes - readBytes, position + readBytes);
+      if (got <= 0) break;
+      readBytes += got;
+    }
+    this.chunkPosition = position;
+    this.chunkBytes = readBytes;
+    if (readBytes < lengthBytes) throw new Error(`short read: ${readBytes} of ${lengthBytes} bytes at ${position}`);
+    return 0;
+  }
+}

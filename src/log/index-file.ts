@@ -1,0 +1,151 @@
+// The common part of .index and .timeindex (Kafka's AbstractIndex): fixed-size big-endian entries in a
+// preallocated file that is memory-mapped once. Entries are sorted by both of their fields, so one
+// binary search serves lookups by either.
+//
+// Mapping rules (notes/bun-runtime.md 2.4, 2.5, 2.7): Bun.mmap cannot map an empty file, clamps the
+// view to the file length and cannot unmap. A view is made once at the preallocated size; when the
+// file shrinks (trimToValidSize) the old view stays alive but no code reads past `entries`, which never
+// exceeds the new size, so no page past EOF is ever touched (that would be a SIGBUS). Growing the file
+// (a segment that becomes active again) maps a new, longer view. Only the partition's owning worker
+// maps index files.
+import * as fs from "node:fs";
+
+/** Kafka's AbstractIndex: lookups cluster near the tail, so the last 8 KiB ("warm" entries, whose pages
+ * stay in the page cache) are searched first and a cold lookup touches the rest only when needed. */
+const WARM_SECTION_BYTES = 8192;
+
+export class CorruptIndexError extends Error {
+  override name = "CorruptIndexError";
+}
+
+export abstract class IndexFile {
+  /** Entries written so far; everything at or past `entries * entrySizeBytes` is never read. */
+  entries = 0;
+  /** How many entries the file has room for at its current length. */
+  maxEntries = 0;
+  /** Current length of the file on disk. */
+  fileBytes = 0;
+  protected view: Uint8Array | null = null;
+  protected data: DataView | null = null;
+
+  protected constructor(
+    readonly path: string,
+    readonly baseOffset: number,
+    readonly entrySizeBytes: number,
+  ) {}
+
+  /**
+   * Opens (or creates) the file. Existing files count file length / entry size entries, which is exact
+   * for files trimmed at roll or clean close; the caller sanity-checks them and rebuilds on doubt.
+   */
+  protected openFile(maxIndexBytes: number, preallocate: boolean): void {
+    const fd = fs.openSync(this.path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+    try {
+      this.fileBytes = fs.fstatSync(fd).size;
+    } finally {
+      fs.closeSync(fd);
+    }
+    this.entries = Math.floor(this.fileBytes / this.entrySizeBytes);
+    this.maxEntries = this.entries;
+    if (this.fileBytes > 0) this.map();
+    if (preallocate) this.resize(maxIndexBytes);
+  }
+
+  get sizeBytes(): number {
+    return this.entries * this.entrySizeBytes;
+  }
+
+  get isFull(): boolean {
+    return this.entries >= this.maxEntries;
+  }
+
+  /**
+   * Sets the file length to `fileBytes` rounded down to whole entries. Shrinking never cuts a valid
+   * entry. Growing maps a new view; shrinking keeps the old one (it is never read past `entries`).
+   */
+  resize(fileBytes: number): void {
+    const roundedBytes = Math.floor(fileBytes / this.entrySizeBytes) * this.entrySizeBytes;
+    if (roundedBytes < this.sizeBytes) throw new Error(`${this.path}: resize to ${roundedBytes} would cut ${this.entries} entries`);
+    if (roundedBytes === this.fileBytes) return;
+    fs.truncateSync(this.path, roundedBytes);
+    const grew = roundedBytes > this.fileBytes;
+    this.fileBytes = roundedBytes;
+    this.maxEntries = roundedBytes / this.entrySizeBytes;
+    if (grew || this.view === null) this.map();
+  }
+
+  /** Called when the segment stops being active: the file keeps only its valid entries. */
+  trimToValidSize(): void {
+    this.resize(this.sizeBytes);
+  }
+
+  /** Forgets every entry (recovery rebuilds the index from the .log). */
+  reset(): void {
+    this.entries = 0;
+    this.afterTruncate();
+  }
+
+  /** fsync: index pages written through the mapping are dirty page-cache pages of the file. */
+  flush(): void {
+    const fd = fs.openSync(this.path, fs.constants.O_RDWR);
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** Clean close: trim and fsync. The view stays until GC; nothing reads it any more. */
+  close(): void {
+    this.trimToValidSize();
+    this.flush();
+  }
+
+  deleteFile(): void {
+    fs.rmSync(this.path, { force: true });
+    this.view = null;
+    this.data = null;
+  }
+
+  /** A subclass resets its cached last entry here. */
+  protected abstract afterTruncate(): void;
+
+  /** The key of `slot` used by a search: field 0 is the first field of the entry, 1 the second. */
+  protected abstract keyAt(slot: number, field: number): number;
+
+  /** Largest slot whose key (by `field`) is <= target, or -1. */
+  protected largestLowerBoundSlotFor(target: number, field: number): number {
+    const entries = this.entries;
+    if (entries === 0) return -1;
+    const warmEntries = Math.floor(WARM_SECTION_BYTES / this.entrySizeBytes);
+    const firstHotEntry = Math.max(0, entries - 1 - warmEntries);
+    if (this.keyAt(firstHotEntry, field) <= target) return this.binarySearch(target, field, firstHotEntry, entries - 1);
+    if (this.keyAt(0, field) > target) return -1;
+    return this.binarySearch(target, field, 0, firstHotEntry);
+  }
+
+  private binarySearch(target: number, field: number, begin: number, end: number): number {
+    let low = begin;
+    let high = end;
+    // Invariant: keyAt(low) <= target; the range halves each round, so at most 32 rounds.
+    while (low < high) {
+      const middle = (low + high + 1) >>> 1;
+      const found = this.keyAt(middle, field);
+      if (found > target) high = middle - 1;
+      else if (found < target) low = middle;
+      else return middle;
+    }
+    return low;
+  }
+
+  protected requireData(): DataView {
+    if (this.data === null) throw new Error(`${this.path}: index is not mapped`);
+    return this.data;
+  }
+
+  private map(): void {
+    this.view = Bun.mmap(this.path, { shared: true });
+    this.data = new DataView(this.view.buffer, this.view.byteOffset, this.view.byteLength);
+    if (this.view.byteLength < this.fileBytes) throw new Error(`${this.path}: mapped ${this.view.byteLength} of ${this.fileBytes} bytes`);
+  }
+}

@@ -1,0 +1,149 @@
+// Opening a partition directory (Kafka's LogLoader): find the segments, drop leftovers of interrupted
+// operations, and decide which segments to trust.
+//
+// - Unclean shutdown (`recover`): every segment from the one holding the persisted recovery point to
+//   the end is re-read and checked batch by batch (header + CRC32C) with pread, its indexes rebuilt, and
+//   its .log cut at the first invalid or torn batch. If a segment other than the last had to be cut,
+//   every later segment is deleted: the log must stay contiguous and nothing after a hole is trusted.
+// - Clean shutdown: files are trusted. Indexes are still sanity-checked (and rebuilt if missing or
+//   wrong), and the last segment's tail is checked to end on a batch boundary.
+// Segments before the recovery point were fsynced when they rolled; they are trusted in both cases.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { readOffsetFile } from "./checkpoint.ts";
+import type { LogConfig } from "./config.ts";
+import { CorruptIndexError } from "./index-file.ts";
+import { INDEX_FILE_SUFFIX, LogSegment, SWAP_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX } from "./segment.ts";
+
+export const RECOVERY_POINT_FILE = "recovery-point";
+export const LOG_START_OFFSET_FILE = "log-start-offset";
+const SEGMENT_FILE_PATTERN = /^(\d{20})\.(log|index|timeindex)$/;
+/** Far more segments than a partition should ever have; a bound for the directory scan. */
+const MAX_SEGMENTS = 1_000_000;
+
+export interface RecoveryReport {
+  /** Segments re-read batch by batch (unclean shutdown, or a clean open that failed a check). */
+  recoveredSegments: number;
+  /** Bytes cut from the end of recovered segments (includes preallocated zeros of the active one). */
+  truncatedBytes: number;
+  /** Segments deleted because an earlier segment was corrupt. */
+  deletedSegments: number;
+  /** Segments whose indexes were missing or failed the sanity check, rebuilt from the .log. */
+  rebuiltIndexes: number;
+  /** Leftover files removed (interrupted truncation, orphan indexes, temporary checkpoints). */
+  removedFiles: number;
+  /** What happened, one line per event, for the broker log. */
+  events: string[];
+}
+
+export interface LoadedSegments {
+  segments: LogSegment[];
+  persistedLogStartOffset: number;
+  persistedRecoveryPoint: number;
+  report: RecoveryReport;
+}
+
+export function loadSegments(dir: string, config: LogConfig, recover: boolean, nowMs: number): LoadedSegments {
+  fs.mkdirSync(dir, { recursive: true });
+  const report: RecoveryReport = { recoveredSegments: 0, truncatedBytes: 0, deletedSegments: 0, rebuiltIndexes: 0, removedFiles: 0, events: [] };
+  const names = fs.readdirSync(dir);
+  if (names.length > MAX_SEGMENTS * 3 + 16) throw new Error(`${dir}: ${names.length} files, more than a partition can hold`);
+
+  const logBaseOffsets: number[] = [];
+  const indexFiles: { name: string; baseOffset: number }[] = [];
+  for (const name of names) {
+    // Interrupted truncateTo (the rename had not happened: the .log is intact) or checkpoint write.
+    if (name.endsWith(SWAP_FILE_SUFFIX) || name.endsWith(".tmp") || name.endsWith(".deleted")) {
+      fs.rmSync(path.join(dir, name), { force: true });
+      report.removedFiles++;
+      report.events.push(`removed leftover ${name}`);
+      continue;
+    }
+    const match = SEGMENT_FILE_PATTERN.exec(name);
+    if (!match) continue;
+    const baseOffset = Number(match[1]);
+    if (!Number.isSafeInteger(baseOffset)) throw new Error(`${dir}/${name}: base offset out of range`);
+    if (match[2] === "log") logBaseOffsets.push(baseOffset);
+    else indexFiles.push({ name, baseOffset });
+  }
+  logBaseOffsets.sort((a, b) => a - b);
+  const logSet = new Set(logBaseOffsets);
+  for (const index of indexFiles) {
+    if (logSet.has(index.baseOffset)) continue;
+    fs.rmSync(path.join(dir, index.name), { force: true });
+    report.removedFiles++;
+    report.events.push(`removed ${index.name}: no .log`);
+  }
+
+  const persistedLogStartOffset = readOffsetFile(path.join(dir, LOG_START_OFFSET_FILE)) ?? 0;
+  const persistedRecoveryPoint = readOffsetFile(path.join(dir, RECOVERY_POINT_FILE)) ?? 0;
+
+  let segments: LogSegment[] = [];
+  for (const baseOffset of logBaseOffsets) {
+    const indexesExist =
+      fs.existsSync(path.join(dir, String(baseOffset).padStart(20, "0") + INDEX_FILE_SUFFIX)) &&
+      fs.existsSync(path.join(dir, String(baseOffset).padStart(20, "0") + TIME_INDEX_FILE_SUFFIX));
+    const segment = LogSegment.open(dir, baseOffset, config, nowMs);
+    segments.push(segment);
+    const problem = indexesExist ? indexProblem(segment) : "missing index file";
+    if (problem !== null) {
+      const truncatedBytes = segment.recover(maxBatchBytesFor(config));
+      report.rebuiltIndexes++;
+      report.truncatedBytes += truncatedBytes;
+      report.events.push(`${segment.logPath}: rebuilt indexes (${problem})${truncatedBytes > 0 ? `, cut ${truncatedBytes} bytes: ${segment.lastRecoveryStopReason}` : ""}`);
+      segment.recovered = true;
+    }
+  }
+
+  if (recover && segments.length > 0) {
+    let firstToRecover = 0;
+    for (let index = 0; index < segments.length; index++) if (segments[index]!.baseOffset <= persistedRecoveryPoint) firstToRecover = index;
+    segments = recoverFrom(segments, firstToRecover, config, report);
+  } else if (segments.length > 0) {
+    const last = segments[segments.length - 1]!;
+    if (!last.recovered && !last.verifyTail()) {
+      report.events.push(`${last.logPath}: does not end on a batch boundary after a clean shutdown; recovering it`);
+      segments = recoverFrom(segments, segments.length - 1, config, report);
+    }
+  }
+  return { segments, persistedLogStartOffset, persistedRecoveryPoint, report };
+}
+
+/** Recovers segments[first..]; a segment cut short (other than the last) ends the log there. */
+function recoverFrom(segments: LogSegment[], first: number, config: LogConfig, report: RecoveryReport): LogSegment[] {
+  for (let index = first; index < segments.length; index++) {
+    const segment = segments[index]!;
+    const truncatedBytes = segment.recovered ? 0 : segment.recover(maxBatchBytesFor(config));
+    segment.recovered = true;
+    report.recoveredSegments++;
+    report.truncatedBytes += truncatedBytes;
+    const isLast = index === segments.length - 1;
+    if (truncatedBytes > 0) report.events.push(`${segment.logPath}: cut ${truncatedBytes} bytes at ${segment.sizeBytes} (${segment.lastRecoveryStopReason})`);
+    if (truncatedBytes > 0 && !isLast) {
+      const later = segments.slice(index + 1);
+      for (const dropped of later) {
+        dropped.delete();
+        report.deletedSegments++;
+        report.events.push(`${dropped.logPath}: deleted, it follows a corrupt segment`);
+      }
+      return segments.slice(0, index + 1);
+    }
+  }
+  return segments;
+}
+
+/** Recovery's bound for one batch: nothing larger than a segment was ever appended. */
+function maxBatchBytesFor(config: LogConfig): number {
+  return Math.max(config.segmentBytes, config.maxMessageBytes);
+}
+
+function indexProblem(segment: LogSegment): string | null {
+  try {
+    segment.offsetIndex.sanityCheck(segment.sizeBytes);
+    segment.timeIndex.sanityCheck();
+    return null;
+  } catch (error) {
+    if (error instanceof CorruptIndexError) return error.message;
+    throw error;
+  }
+}

@@ -1,0 +1,451 @@
+// The log of one partition (Kafka's UnifiedLog + LocalLog): directory `<dataDir>/<topic>-<partition>`
+// holding segments sorted by base offset, the last one active. Owned by one partition worker: nothing
+// here is thread-safe, and only this object writes the directory.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import {
+  PARTITION_LEADER_EPOCH_OFFSET,
+  assignOffsets,
+  batchBaseOffset,
+  batchLastOffset,
+  batchSizeBytes,
+  dataViewOf,
+  setLogAppendTime,
+  validateBatches,
+} from "../records/batch.ts";
+import { OFFSET_OUT_OF_RANGE, RECORD_LIST_TOO_LARGE } from "../records/errors.ts";
+import { writeOffsetFile } from "./checkpoint.ts";
+import { resolveLogConfig, type LogConfig } from "./config.ts";
+import { LeaderEpochCache } from "./leader-epoch-cache.ts";
+import { LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE, loadSegments, type RecoveryReport } from "./log-loader.ts";
+import { LogSegment } from "./segment.ts";
+
+export interface PartitionLogOptions {
+  dir: string;
+  config: Partial<LogConfig>;
+  /** True after an unclean shutdown: segments from the recovery point on are re-validated. */
+  recover: boolean;
+  nowMs?: number;
+}
+
+export interface AppendInfo {
+  errorCode: 0;
+  baseOffset: number;
+  lastOffset: number;
+  /** The broker's timestamp for LogAppendTime topics, -1 for CreateTime. */
+  logAppendTimeMs: number;
+  logStartOffset: number;
+  recordCount: number;
+  batchCount: number;
+}
+
+export interface AppendError {
+  errorCode: number;
+  errorMessage: string;
+}
+
+/** Whole batches of one segment file, to be sent from an mmap view of `path`. */
+export interface FileSlice {
+  path: string;
+  /** Changes whenever the file behind `path` is replaced (truncateTo), so views can be cached per fileId. */
+  fileId: string;
+  position: number;
+  sizeBytes: number;
+  /** baseOffset of the first batch in the slice (can be below the fetch offset). */
+  firstOffset: number;
+}
+
+export type ReadResult = { errorCode: 0; slice: FileSlice | null } | { errorCode: number; slice: null };
+
+export class PartitionLog {
+  readonly dir: string;
+  config: LogConfig;
+  segments: LogSegment[];
+  logStartOffset: number;
+  /** Everything below this offset is on disk (fdatasync'd). */
+  recoveryPoint: number;
+  lastFlushMs: number;
+  readonly leaderEpochCache: LeaderEpochCache;
+  /** What opening the directory found and repaired. */
+  readonly recoveryReport: RecoveryReport;
+  private persistedRecoveryPoint: number;
+  private persistedLogStartOffset: number;
+  private closed = false;
+
+  private constructor(dir: string, config: LogConfig, segments: LogSegment[], report: RecoveryReport, logStartOffset: number, recoveryPoint: number, nowMs: number) {
+    this.dir = dir;
+    this.config = config;
+    this.segments = segments;
+    this.recoveryReport = report;
+    this.logStartOffset = logStartOffset;
+    this.persistedLogStartOffset = logStartOffset;
+    this.recoveryPoint = recoveryPoint;
+    this.persistedRecoveryPoint = recoveryPoint;
+    this.lastFlushMs = nowMs;
+    this.leaderEpochCache = new LeaderEpochCache(dir);
+  }
+
+  static open(options: PartitionLogOptions): PartitionLog {
+    const config = resolveLogConfig(options.config);
+    const nowMs = options.nowMs ?? Date.now();
+    const dir = options.dir;
+    const loaded = loadSegments(dir, config, options.recover, nowMs);
+    let segments = loaded.segments;
+    if (segments.length === 0) segments = [LogSegment.create(dir, loaded.persistedLogStartOffset, config, nowMs)];
+    const last = segments[segments.length - 1]!;
+    last.makeActive();
+    const logEndOffset = last.nextOffset;
+    const logStartOffset = Math.max(loaded.persistedLogStartOffset, segments[0]!.baseOffset);
+    // After recovery everything present was re-read and fsynced; after a clean close the file is exact.
+    const recoveredAny = loaded.report.recoveredSegments > 0 || loaded.report.rebuiltIndexes > 0;
+    const recoveryPoint = options.recover || recoveredAny ? logEndOffset : Math.min(loaded.persistedRecoveryPoint, logEndOffset);
+    const log = new PartitionLog(dir, config, segments, loaded.report, logStartOffset, recoveryPoint, nowMs);
+    log.persistedRecoveryPoint = loaded.persistedRecoveryPoint;
+    log.persistedLogStartOffset = loaded.persistedLogStartOffset;
+    if (logStartOffset > logEndOffset) {
+      // The log lost its tail below a persisted log start offset (deleteRecords, then a corrupt tail).
+      loaded.report.events.push(`${dir}: log end ${logEndOffset} is below the log start offset ${logStartOffset}; starting empty there`);
+      log.truncateFullyAndStartAt(logStartOffset, nowMs);
+    }
+    log.leaderEpochCache.truncateFromEnd(log.logEndOffset);
+    log.leaderEpochCache.truncateFromStart(log.logStartOffset);
+    log.persistRecoveryPoint(log.recoveryPoint);
+    log.persistLogStartOffset();
+    return log;
+  }
+
+  get activeSegment(): LogSegment {
+    return this.segments[this.segments.length - 1]!;
+  }
+
+  /** The next offset to assign. */
+  get logEndOffset(): number {
+    return this.activeSegment.nextOffset;
+  }
+
+  get unflushedMessages(): number {
+    return this.logEndOffset - this.recoveryPoint;
+  }
+
+  get sizeBytes(): number {
+    let total = 0;
+    for (const segment of this.segments) total += segment.sizeBytes;
+    return total;
+  }
+
+  get latestEpoch(): number {
+    return this.leaderEpochCache.latestEpoch;
+  }
+
+  /** flush.messages / flush.ms: whether the caller's flush policy says it is time to fdatasync. */
+  needsFlush(nowMs: number): boolean {
+    const unflushed = this.unflushedMessages;
+    return unflushed > 0 && (unflushed >= this.config.flushMessages || nowMs - this.lastFlushMs >= this.config.flushMs);
+  }
+
+  updateConfig(config: Partial<LogConfig>): void {
+    this.config = resolveLogConfig(config);
+    for (const segment of this.segments) segment.updateConfig(this.config);
+  }
+
+  /**
+   * Produce: validates the batches, rolls if needed, assigns offsets (and LogAppendTime) in the
+   * caller's buffer, and writes them with one write call.
+   */
+  appendAsLeader(records: Uint8Array, leaderEpoch: number, nowMs: number): AppendInfo | AppendError {
+    this.assertOpen();
+    if (records.byteLength > this.config.segmentBytes) {
+      return { errorCode: RECORD_LIST_TOO_LARGE, errorMessage: `${records.byteLength} bytes is larger than segment.bytes ${this.config.segmentBytes}` };
+    }
+    const info = validateBatches(records, this.config.maxMessageBytes, "client");
+    if (typeof info === "number") return { errorCode: info, errorMessage: `invalid record batches (error ${info})` };
+    const logAppendTime = this.config.messageTimestampType === "LogAppendTime";
+    const maxTimestamp = logAppendTime ? nowMs : info.maxTimestamp;
+    const baseOffset = this.logEndOffset;
+    const lastOffset = baseOffset + info.recordCount - 1;
+    this.maybeRoll(records.byteLength, maxTimestamp, lastOffset, nowMs);
+    const nextOffset = assignOffsets(records, baseOffset, leaderEpoch);
+    if (nextOffset !== lastOffset + 1) throw new Error(`${this.dir}: offset assignment ended at ${nextOffset}, expected ${lastOffset + 1}`);
+    let offsetOfMaxTimestamp = baseOffset + info.relativeOffsetOfMaxTimestamp;
+    if (logAppendTime) {
+      setLogAppendTime(records, nowMs);
+      offsetOfMaxTimestamp = batchLastOffset(dataViewOf(records), 0); // every batch has the same time: the first wins
+    }
+    this.activeSegment.append(records, lastOffset, maxTimestamp, offsetOfMaxTimestamp);
+    if (leaderEpoch >= 0) this.leaderEpochCache.assign(leaderEpoch, baseOffset);
+    return {
+      errorCode: 0,
+      baseOffset,
+      lastOffset,
+      logAppendTimeMs: logAppendTime ? nowMs : -1,
+      logStartOffset: this.logStartOffset,
+      recordCount: info.recordCount,
+      batchCount: info.batchCount,
+    };
+  }
+
+  /**
+   * Replication: batches fetched from the leader keep their offsets, which must continue this log
+   * contiguously. The leader epoch of each batch feeds the epoch cache.
+   */
+  appendAsFollower(records: Uint8Array, nowMs: number = Date.now()): AppendInfo | AppendError {
+    this.assertOpen();
+    const baseOffset = this.logEndOffset;
+    if (records.byteLength === 0) {
+      return { errorCode: 0, baseOffset, lastOffset: baseOffset - 1, logAppendTimeMs: -1, logStartOffset: this.logStartOffset, recordCount: 0, batchCount: 0 };
+    }
+    if (records.byteLength > this.config.segmentBytes) {
+      return { errorCode: RECORD_LIST_TOO_LARGE, errorMessage: `${records.byteLength} bytes is larger than segment.bytes ${this.config.segmentBytes}` };
+    }
+    // The leader already applied max.message.bytes; a segment is the only bound here.
+    const info = validateBatches(records, this.config.segmentBytes, "replica");
+    if (typeof info === "number") return { errorCode: info, errorMessage: `invalid record batches from the leader (error ${info})` };
+    if (info.firstOffset !== baseOffset || !info.offsetsContiguous) {
+      return { errorCode: OFFSET_OUT_OF_RANGE, errorMessage: `batches start at ${info.firstOffset} (contiguous: ${info.offsetsContiguous}), log end offset is ${baseOffset}` };
+    }
+    this.maybeRoll(records.byteLength, info.maxTimestamp, info.lastOffset, nowMs);
+    this.activeSegment.append(records, info.lastOffset, info.maxTimestamp, info.firstOffset + info.relativeOffsetOfMaxTimestamp);
+    const view = dataViewOf(records);
+    for (let position = 0; position < records.byteLength; position += batchSizeBytes(view, position)) {
+      const epoch = view.getInt32(position + PARTITION_LEADER_EPOCH_OFFSET);
+      if (epoch >= 0 && epoch > this.leaderEpochCache.latestEpoch) this.leaderEpochCache.assign(epoch, batchBaseOffset(view, position));
+    }
+    return {
+      errorCode: 0,
+      baseOffset,
+      lastOffset: info.lastOffset,
+      logAppendTimeMs: -1,
+      logStartOffset: this.logStartOffset,
+      recordCount: info.recordCount,
+      batchCount: info.batchCount,
+    };
+  }
+
+  /** Kafka's shouldRoll: size, segment.ms by record time, full indexes, relative offset overflow. */
+  private maybeRoll(appendBytes: number, maxTimestampInMessages: number, maxOffsetInMessages: number, nowMs: number): void {
+    const segment = this.activeSegment;
+    const reasons =
+      segment.sizeBytes + appendBytes > Math.min(this.config.segmentBytes, segment.capacityBytes) ||
+      (segment.sizeBytes > 0 && segment.timeWaitedForRollMs(nowMs, maxTimestampInMessages) > this.config.segmentMs) ||
+      segment.offsetIndex.isFull ||
+      segment.timeIndex.isFull ||
+      !segment.canHoldOffset(maxOffsetInMessages);
+    if (reasons) this.roll(nowMs);
+  }
+
+  /** Starts a new active segment at the log end offset. The old one is trimmed and fsynced. */
+  roll(nowMs: number): LogSegment {
+    const old = this.activeSegment;
+    const newBaseOffset = this.logEndOffset;
+    if (old.sizeBytes === 0) {
+      // An empty segment is replaced (e.g. created before segment.bytes grew), never followed.
+      old.delete();
+      this.segments.pop();
+    } else {
+      old.onBecomeInactive();
+    }
+    const segment = LogSegment.create(this.dir, newBaseOffset, this.config, nowMs);
+    this.segments.push(segment);
+    // Every byte below the new segment is fsynced now: crash recovery can start here.
+    this.recoveryPoint = Math.max(this.recoveryPoint, newBaseOffset);
+    this.persistRecoveryPoint(newBaseOffset);
+    return segment;
+  }
+
+  /**
+   * Fetch: whole batches from the segment holding fetchOffset, at most maxBytes (or one whole batch
+   * with minOneBatch, KIP-74), none at or past maxOffsetExclusive (the high watermark). One segment
+   * per read, like Kafka. OFFSET_OUT_OF_RANGE outside [logStartOffset, logEndOffset].
+   */
+  read(fetchOffset: number, maxBytes: number, maxOffsetExclusive: number, minOneBatch: boolean): ReadResult {
+    this.assertOpen();
+    const logEndOffset = this.logEndOffset;
+    if (fetchOffset < this.logStartOffset || fetchOffset > logEndOffset) return { errorCode: OFFSET_OUT_OF_RANGE, slice: null };
+    const limitOffset = Math.min(maxOffsetExclusive, logEndOffset);
+    if (fetchOffset >= limitOffset) return { errorCode: 0, slice: null };
+    // Bounded by the segment count; normally the first segment answers.
+    for (let index = Math.max(0, this.floorSegmentIndex(fetchOffset)); index < this.segments.length; index++) {
+      const segment = this.segments[index]!;
+      const range = segment.read(fetchOffset, maxBytes, this.maxPositionIn(segment, limitOffset), minOneBatch);
+      if (range === null) continue;
+      if (range.sizeBytes === 0) return { errorCode: 0, slice: null };
+      return {
+        errorCode: 0,
+        slice: { path: segment.logPath, fileId: segment.fileId, position: range.position, sizeBytes: range.sizeBytes, firstOffset: range.firstOffset },
+      };
+    }
+    return { errorCode: 0, slice: null };
+  }
+
+  /** The position in `segment` of the batch holding limitOffset (everything before it is readable). */
+  private maxPositionIn(segment: LogSegment, limitOffset: number): number {
+    if (limitOffset >= segment.nextOffset) return segment.sizeBytes;
+    if (limitOffset <= segment.baseOffset) return 0;
+    return segment.translateOffset(limitOffset)?.position ?? segment.sizeBytes;
+  }
+
+  /** Index of the last segment with baseOffset <= offset, or -1. */
+  private floorSegmentIndex(offset: number): number {
+    let low = 0;
+    let high = this.segments.length - 1;
+    let found = -1;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      if (this.segments[middle]!.baseOffset <= offset) {
+        found = middle;
+        low = middle + 1;
+      } else {
+        high = middle - 1;
+      }
+    }
+    return found;
+  }
+
+  /** ListOffsets by timestamp: the first record at or after logStartOffset with timestamp >= timestampMs. */
+  async offsetForTimestamp(timestampMs: number): Promise<{ offset: number; timestampMs: number } | null> {
+    this.assertOpen();
+    // A snapshot: a roll or retention during an await must not shift the iteration.
+    const segments = [...this.segments];
+    for (const segment of segments) {
+      if (segment.maxTimestampMs < timestampMs) continue;
+      const found = await segment.findOffsetByTimestamp(timestampMs, this.logStartOffset);
+      if (found) return found;
+    }
+    return null;
+  }
+
+  endOffsetForEpoch(epoch: number): { epoch: number; endOffset: number } {
+    return this.leaderEpochCache.endOffsetFor(epoch, this.logEndOffset);
+  }
+
+  /** fdatasync of every segment with unflushed bytes; the caller batches appends into one flush. */
+  flush(nowMs: number = Date.now()): void {
+    this.assertOpen();
+    for (const segment of this.segments) segment.flush();
+    this.recoveryPoint = this.logEndOffset;
+    this.lastFlushMs = nowMs;
+    // The file only moves when recovery could start in a later segment (once per roll at most).
+    if (this.persistedRecoveryPoint < this.activeSegment.baseOffset) this.persistRecoveryPoint(this.recoveryPoint);
+  }
+
+  /**
+   * Follower truncation (KIP-101): removes every offset >= offset. Later segments are deleted; the
+   * segment holding offset gets its kept prefix copied to a new file renamed over the old one, so a
+   * reader's view of the old file is never cut under it (new fileId).
+   */
+  truncateTo(offset: number, nowMs: number = Date.now()): void {
+    this.assertOpen();
+    if (!(Number.isSafeInteger(offset) && offset >= 0)) throw new RangeError(`${this.dir}: truncate to ${offset}`);
+    if (offset >= this.logEndOffset) return;
+    if (offset < this.logStartOffset) {
+      this.truncateFullyAndStartAt(offset, nowMs);
+      return;
+    }
+    // Bounded by the segment count.
+    while (this.segments.length > 1 && this.activeSegment.baseOffset >= offset) {
+      this.segments.pop()!.delete();
+    }
+    const segment = this.activeSegment;
+    segment.makeActive();
+    segment.truncateTo(offset, nowMs);
+    this.leaderEpochCache.truncateFromEnd(this.logEndOffset);
+    if (this.recoveryPoint > this.logEndOffset) this.recoveryPoint = this.logEndOffset;
+    if (this.persistedRecoveryPoint > this.logEndOffset) this.persistRecoveryPoint(this.logEndOffset);
+  }
+
+  /** Deletes every segment and starts an empty log at offset (a follower far behind the leader). */
+  truncateFullyAndStartAt(offset: number, nowMs: number = Date.now()): void {
+    for (const segment of this.segments) segment.delete();
+    this.segments = [LogSegment.create(this.dir, offset, this.config, nowMs)];
+    this.logStartOffset = offset;
+    this.persistLogStartOffset();
+    this.leaderEpochCache.clear();
+    this.recoveryPoint = offset;
+    this.persistRecoveryPoint(offset);
+  }
+
+  /** DeleteRecords: moves the log start offset up to offset and deletes segments entirely below it. */
+  deleteRecordsBefore(offset: number): { errorCode: number; logStartOffset: number } {
+    this.assertOpen();
+    if (offset > this.logEndOffset || offset < 0) return { errorCode: OFFSET_OUT_OF_RANGE, logStartOffset: this.logStartOffset };
+    if (offset > this.logStartOffset) {
+      this.logStartOffset = offset;
+      this.persistLogStartOffset();
+      this.leaderEpochCache.truncateFromStart(offset);
+      this.deleteOldSegments((segment, next) => next !== undefined && next.baseOffset <= offset);
+    }
+    return { errorCode: 0, logStartOffset: this.logStartOffset };
+  }
+
+  /**
+   * retention.ms (by each segment's newest record time) and retention.bytes: deletes whole segments
+   * from the oldest, never the active one. Returns how many were deleted.
+   */
+  applyRetention(nowMs: number): number {
+    this.assertOpen();
+    let deleted = 0;
+    const { retentionMs, retentionBytes } = this.config;
+    if (retentionMs >= 0) deleted += this.deleteOldSegments((segment) => nowMs - segment.largestTimestampMs > retentionMs);
+    if (retentionBytes >= 0) {
+      let excessBytes = this.sizeBytes - retentionBytes;
+      deleted += this.deleteOldSegments((segment) => {
+        if (excessBytes - segment.sizeBytes < 0) return false;
+        excessBytes -= segment.sizeBytes;
+        return true;
+      });
+    }
+    deleted += this.deleteOldSegments((segment, next) => next !== undefined && next.baseOffset <= this.logStartOffset);
+    return deleted;
+  }
+
+  /** Deletes the longest prefix of inactive segments matching `predicate`; advances logStartOffset. */
+  private deleteOldSegments(predicate: (segment: LogSegment, next: LogSegment | undefined) => boolean): number {
+    let count = 0;
+    while (count < this.segments.length - 1 && predicate(this.segments[count]!, this.segments[count + 1])) count++;
+    if (count === 0) return 0;
+    const doomed = this.segments.slice(0, count);
+    this.segments = this.segments.slice(count);
+    const newStart = Math.max(this.logStartOffset, this.segments[0]!.baseOffset);
+    if (newStart !== this.logStartOffset) {
+      this.logStartOffset = newStart;
+      this.leaderEpochCache.truncateFromStart(newStart);
+    }
+    // Persist the new start before the files go, so a crash never leaves a start below the first segment.
+    this.persistLogStartOffset();
+    for (const segment of doomed) segment.delete();
+    return count;
+  }
+
+  /** Clean close: trims and fsyncs the active segment, records the recovery point. */
+  close(): void {
+    if (this.closed) return;
+    for (const segment of this.segments) segment.close();
+    this.recoveryPoint = this.logEndOffset;
+    this.persistRecoveryPoint(this.recoveryPoint);
+    this.persistLogStartOffset();
+    this.closed = true;
+  }
+
+  /** Removes the partition directory (topic deletion). Mapped views keep their inodes until collected. */
+  delete(): void {
+    for (const segment of this.segments) segment.delete();
+    this.closed = true;
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private persistRecoveryPoint(offset: number): void {
+    if (offset === this.persistedRecoveryPoint && fs.existsSync(path.join(this.dir, RECOVERY_POINT_FILE))) return;
+    writeOffsetFile(path.join(this.dir, RECOVERY_POINT_FILE), offset);
+    this.persistedRecoveryPoint = offset;
+  }
+
+  private persistLogStartOffset(): void {
+    if (this.logStartOffset === this.persistedLogStartOffset && fs.existsSync(path.join(this.dir, LOG_START_OFFSET_FILE))) return;
+    writeOffsetFile(path.join(this.dir, LOG_START_OFFSET_FILE), this.logStartOffset);
+    this.persistedLogStartOffset = this.logStartOffset;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error(`${this.dir}: log is closed`);
+  }
+}

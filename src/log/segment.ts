@@ -1,0 +1,629 @@
+// A log segment (Kafka's LogSegment): `<20-digit baseOffset>.log` with record batches exactly as they
+// were appended, plus its `.index` and `.timeindex`.
+//
+// File rules (docs/ARCHITECTURE.md "Files on disk", notes/bun-runtime.md):
+// - The active segment's .log is preallocated to segment.bytes (ftruncate, sparse) so that one Bun.mmap
+//   view covers every byte it will ever hold; a reader thread can map it once too.
+// - Writes go through an fd with fs.writeSync at the tracked size (never O_APPEND, never Bun.write).
+// - The .log is trimmed to its real size only when the segment stops being active: readers never read
+//   past the data, so no view is ever touched past the new end (SIGBUS).
+// - Recovery runs on pread before anything maps the file, so it may cut a torn tail with ftruncate.
+// - Follower truncation replaces the file (write the kept prefix, rename over): old views keep the old
+//   inode, and the new file gets a new fileId.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import {
+  ATTRIBUTES_OFFSET,
+  BASE_TIMESTAMP_OFFSET,
+  COMPRESSION_CODEC_MASK,
+  CompressionType,
+  NO_TIMESTAMP,
+  RECORD_BATCH_OVERHEAD,
+  RECORDS_COUNT_OFFSET,
+  RECORDS_OFFSET,
+  TIMESTAMP_TYPE_MASK,
+  batchBaseOffset,
+  batchLastOffset,
+  batchMaxTimestamp,
+  batchSizeBytes,
+  dataViewOf,
+  readInt64,
+} from "../records/batch.ts";
+import { decompressRecordsSection } from "../records/compression.ts";
+import { RecordReader } from "../records/record.ts";
+import { BatchScanner } from "./batch-scanner.ts";
+import type { LogConfig } from "./config.ts";
+import { OffsetIndex } from "./offset-index.ts";
+import { TimeIndex } from "./time-index.ts";
+
+export const LOG_FILE_SUFFIX = ".log";
+export const INDEX_FILE_SUFFIX = ".index";
+export const TIME_INDEX_FILE_SUFFIX = ".timeindex";
+/** A .log being written by truncateTo before it is renamed over the real one. */
+export const SWAP_FILE_SUFFIX = ".swap";
+/** Copying a prefix in pieces bounds each write call. */
+const COPY_CHUNK_BYTES = 8 * 1024 * 1024;
+/** fs.writeSync on a regular file writes everything unless the disk is full; retry a few times. */
+const MAX_WRITE_ATTEMPTS = 8;
+
+/** Kafka's file name: the base offset as 20 zero-padded digits. */
+export function segmentFileName(baseOffset: number, suffix: string): string {
+  return String(baseOffset).padStart(20, "0") + suffix;
+}
+
+let fileGeneration = 0;
+/** fileId changes whenever the file behind `path` is replaced, so a reader caches views per fileId. */
+function newFileId(filePath: string, fd: number): string {
+  return `${filePath}#${fs.fstatSync(fd).ino}.${++fileGeneration}`;
+}
+
+/** A byte range of whole batches in the .log. */
+export interface SegmentRange {
+  position: number;
+  sizeBytes: number;
+  /** baseOffset of the first batch in the range (may be below the offset asked for). */
+  firstOffset: number;
+}
+
+/** The batch holding an offset. */
+export interface BatchLocation {
+  position: number;
+  sizeBytes: number;
+  baseOffset: number;
+  lastOffset: number;
+}
+
+export class LogSegment {
+  readonly logPath: string;
+  readonly offsetIndex: OffsetIndex;
+  readonly timeIndex: TimeIndex;
+  /** Valid bytes in the .log (batches end here). */
+  sizeBytes: number;
+  fileId: string;
+  active = false;
+  createdTimeMs: number;
+  /** True when bytes were written since the last fdatasync. */
+  dirty = false;
+  /** Set by the loader once recover() ran in this open (so it is not run twice). */
+  recovered = false;
+  /** Why the last recover() stopped ("" at a clean end of the data). */
+  lastRecoveryStopReason = "";
+
+  /** Current length of the .log on disk: sizeBytes, or segment.bytes while preallocated. */
+  private fileBytes: number;
+  /** Write fd, held only while active. */
+  private fd: number | null = null;
+  /** The .log was grown to segment.bytes when it became active: appends must stay inside. */
+  private preallocated = false;
+  private view: Uint8Array | null = null;
+  private data: DataView | null = null;
+  private bytesSinceLastIndexEntry = 0;
+  private maxTimestampSoFar: number;
+  private offsetOfMaxTimestampSoFar: number;
+  /** maxTimestamp of the first batch (segment.ms rolls by record time); undefined = not loaded. */
+  private rollingBasedTimestamp: number | undefined;
+  private nextOffsetCache: number | null = null;
+
+  private constructor(
+    readonly dir: string,
+    readonly baseOffset: number,
+    private config: LogConfig,
+    nowMs: number,
+    preallocateIndexes: boolean,
+  ) {
+    this.logPath = path.join(dir, segmentFileName(baseOffset, LOG_FILE_SUFFIX));
+    const fd = fs.openSync(this.logPath, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+    try {
+      this.fileBytes = fs.fstatSync(fd).size;
+      this.fileId = newFileId(this.logPath, fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    this.sizeBytes = this.fileBytes;
+    this.createdTimeMs = nowMs;
+    this.offsetIndex = new OffsetIndex(path.join(dir, segmentFileName(baseOffset, INDEX_FILE_SUFFIX)), baseOffset, config.segmentIndexBytes, preallocateIndexes);
+    this.timeIndex = new TimeIndex(path.join(dir, segmentFileName(baseOffset, TIME_INDEX_FILE_SUFFIX)), baseOffset, config.segmentIndexBytes, preallocateIndexes);
+    // Clean close and recovery both leave the segment's max timestamp as the last time index entry.
+    this.maxTimestampSoFar = this.timeIndex.lastEntry.timestampMs;
+    this.offsetOfMaxTimestampSoFar = this.timeIndex.lastEntry.offset;
+  }
+
+  /** A new, empty, active segment. Stale files with the same base offset are removed first. */
+  static create(dir: string, baseOffset: number, config: LogConfig, nowMs: number): LogSegment {
+    for (const suffix of [LOG_FILE_SUFFIX, INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX + SWAP_FILE_SUFFIX]) {
+      fs.rmSync(path.join(dir, segmentFileName(baseOffset, suffix)), { force: true });
+    }
+    const segment = new LogSegment(dir, baseOffset, config, nowMs, true);
+    segment.rollingBasedTimestamp = NO_TIMESTAMP;
+    segment.nextOffsetCache = baseOffset;
+    segment.makeActive();
+    return segment;
+  }
+
+  /** An existing segment, trusted as it is on disk (the loader decides about recovery). */
+  static open(dir: string, baseOffset: number, config: LogConfig, nowMs: number): LogSegment {
+    return new LogSegment(dir, baseOffset, config, nowMs, false);
+  }
+
+  updateConfig(config: LogConfig): void {
+    this.config = config;
+  }
+
+  /** Largest record timestamp in the segment, or the file's mtime when it holds none (Kafka). */
+  get largestTimestampMs(): number {
+    if (this.maxTimestampSoFar >= 0) return this.maxTimestampSoFar;
+    return fs.statSync(this.logPath).mtimeMs;
+  }
+
+  get maxTimestampMs(): number {
+    return this.maxTimestampSoFar;
+  }
+
+  /** The offset after the last batch (baseOffset when empty). */
+  get nextOffset(): number {
+    this.nextOffsetCache ??= this.readNextOffset();
+    return this.nextOffsetCache;
+  }
+
+  /** Bytes the .log can hold while active: its preallocated length (segment.bytes when it was made active). */
+  get capacityBytes(): number {
+    return this.preallocated ? this.fileBytes : 0x7fff_ffff;
+  }
+
+  /** Kafka's canConvertToRelativeOffset: index entries hold offsets as int32 relative to the base. */
+  canHoldOffset(offset: number): boolean {
+    const relativeOffset = offset - this.baseOffset;
+    return relativeOffset >= 0 && relativeOffset <= 0x7fff_ffff;
+  }
+
+  /** Record-time age for segment.ms (Kafka's timeWaitedForRoll): first batch time, else creation time. */
+  timeWaitedForRollMs(nowMs: number, maxTimestampInMessages: number): number {
+    const firstBatchTimestamp = this.loadRollingBasedTimestamp();
+    if (firstBatchTimestamp >= 0) return maxTimestampInMessages - firstBatchTimestamp;
+    return nowMs - this.createdTimeMs;
+  }
+
+  /**
+   * Appends already validated batches with offsets assigned, in one write at the end of the data, then
+   * indexes them: an offset index entry (and a time index entry) every index.interval.bytes.
+   */
+  append(records: Uint8Array, largestOffset: number, largestTimestamp: number, offsetOfMaxTimestamp: number): void {
+    const fd = this.requireActiveFd();
+    const physicalPosition = this.sizeBytes;
+    const appendBytes = records.byteLength;
+    if (appendBytes < RECORD_BATCH_OVERHEAD) throw new Error(`${this.logPath}: append of ${appendBytes} bytes`);
+    if (!this.canHoldOffset(largestOffset)) throw new RangeError(`${this.logPath}: offset ${largestOffset} does not fit a segment based at ${this.baseOffset}`);
+    if (physicalPosition + appendBytes > 0x7fff_ffff) throw new RangeError(`${this.logPath}: segment would exceed 2 GiB`);
+    if (this.preallocated && physicalPosition + appendBytes > this.fileBytes) {
+      throw new RangeError(`${this.logPath}: append past the preallocated ${this.fileBytes} bytes (roll first)`);
+    }
+    // Assert before writing: whole batches, increasing offsets ending at largestOffset.
+    const view = dataViewOf(records);
+    let lastOffset = this.nextOffset - 1;
+    let maxTimestamp = NO_TIMESTAMP;
+    let position = 0;
+    for (let guard = 0; position < appendBytes && guard < appendBytes; guard++) {
+      const sizeBytes = batchSizeBytes(view, position);
+      if (sizeBytes < RECORD_BATCH_OVERHEAD || position + sizeBytes > appendBytes) throw new Error(`${this.logPath}: append holds a partial batch`);
+      if (batchBaseOffset(view, position) <= lastOffset) throw new Error(`${this.logPath}: batch offset ${batchBaseOffset(view, position)} <= ${lastOffset}`);
+      lastOffset = batchLastOffset(view, position);
+      maxTimestamp = Math.max(maxTimestamp, batchMaxTimestamp(view, position));
+      position += sizeBytes;
+    }
+    if (lastOffset !== largestOffset) throw new Error(`${this.logPath}: batches end at ${lastOffset}, caller said ${largestOffset}`);
+    if (maxTimestamp !== largestTimestamp) throw new Error(`${this.logPath}: batches' max timestamp ${maxTimestamp}, caller said ${largestTimestamp}`);
+
+    this.writeAt(fd, records, physicalPosition);
+
+    if (physicalPosition === 0) this.rollingBasedTimestamp = batchMaxTimestamp(view, 0);
+    if (largestTimestamp > this.maxTimestampSoFar) {
+      this.maxTimestampSoFar = largestTimestamp;
+      this.offsetOfMaxTimestampSoFar = offsetOfMaxTimestamp;
+    }
+    // One index entry per index.interval.bytes of batches, at batch starts (Kafka 3.7+ indexes per batch).
+    position = 0;
+    while (position < appendBytes) {
+      const sizeBytes = batchSizeBytes(view, position);
+      if (this.bytesSinceLastIndexEntry > this.config.indexIntervalBytes) {
+        this.addIndexEntry(batchLastOffset(view, position), physicalPosition + position);
+      }
+      this.bytesSinceLastIndexEntry += sizeBytes;
+      position += sizeBytes;
+    }
+    this.sizeBytes = physicalPosition + appendBytes;
+    this.fileBytes = Math.max(this.fileBytes, this.sizeBytes);
+    this.nextOffsetCache = largestOffset + 1;
+    this.dirty = true;
+  }
+
+  /** Index entries are hints: when an index is full (the next append rolls) they are skipped. */
+  private addIndexEntry(lastOffset: number, position: number): void {
+    if (!this.offsetIndex.isFull) this.offsetIndex.append(lastOffset, position);
+    if (!this.timeIndex.isFull) this.timeIndex.maybeAppend(this.maxTimestampSoFar, this.offsetOfMaxTimestampSoFar);
+    this.bytesSinceLastIndexEntry = 0;
+  }
+
+  private writeAt(fd: number, bytes: Uint8Array, position: number): void {
+    let writtenBytes = 0;
+    for (let attempt = 0; writtenBytes < bytes.byteLength; attempt++) {
+      if (attempt >= MAX_WRITE_ATTEMPTS) throw new Error(`${this.logPath}: wrote ${writtenBytes} of ${bytes.byteLength} bytes at ${position}`);
+      writtenBytes += fs.writeSync(fd, bytes, writtenBytes, bytes.byteLength - writtenBytes, position + writtenBytes);
+    }
+  }
+
+  /** The first batch whose last offset is >= offset, starting no earlier than startingPosition. */
+  translateOffset(offset: number, startingPosition = 0): BatchLocation | null {
+    if (this.sizeBytes === 0) return null;
+    const data = this.requireData(this.sizeBytes);
+    let position = Math.max(this.offsetIndex.lookup(offset).position, startingPosition);
+    // Bounded: each batch is at least RECORD_BATCH_OVERHEAD bytes.
+    while (position < this.sizeBytes) {
+      const sizeBytes = this.checkedBatchSize(data, position);
+      const lastOffset = batchLastOffset(data, position);
+      if (lastOffset >= offset) return { position, sizeBytes, baseOffset: batchBaseOffset(data, position), lastOffset };
+      position += sizeBytes;
+    }
+    return null;
+  }
+
+  /**
+   * The file range to send for a fetch at startOffset: whole batches starting with the one that holds
+   * startOffset, at most maxBytes, ending at or before maxPosition (a batch boundary: the high
+   * watermark's position). With minOneBatch a first batch larger than maxBytes is returned whole
+   * (KIP-74). Null when the segment has no batch at or after startOffset; sizeBytes 0 when nothing fits.
+   */
+  read(startOffset: number, maxBytes: number, maxPosition: number, minOneBatch: boolean): SegmentRange | null {
+    const first = this.translateOffset(startOffset);
+    if (first === null) return null;
+    const startPosition = first.position;
+    const limitPosition = Math.min(maxPosition, this.sizeBytes);
+    const firstEnd = startPosition + first.sizeBytes;
+    if (firstEnd > limitPosition) return { position: startPosition, sizeBytes: 0, firstOffset: first.baseOffset };
+    const budgetEnd = startPosition + Math.max(0, maxBytes);
+    if (firstEnd > budgetEnd) return { position: startPosition, sizeBytes: minOneBatch ? first.sizeBytes : 0, firstOffset: first.baseOffset };
+    if (budgetEnd >= limitPosition) return { position: startPosition, sizeBytes: limitPosition - startPosition, firstOffset: first.baseOffset };
+    // The range ends inside the segment: start from the last indexed batch boundary below the budget,
+    // so the scan covers about one index interval, not the whole fetch.
+    const data = this.requireData(limitPosition);
+    let endPosition = Math.max(firstEnd, this.offsetIndex.lookupPosition(budgetEnd));
+    while (endPosition < limitPosition) {
+      const sizeBytes = this.checkedBatchSize(data, endPosition);
+      if (endPosition + sizeBytes > budgetEnd) break;
+      endPosition += sizeBytes;
+    }
+    return { position: startPosition, sizeBytes: endPosition - startPosition, firstOffset: first.baseOffset };
+  }
+
+  /**
+   * The first record with timestamp >= timestampMs and offset >= startingOffset (Kafka's
+   * findOffsetByTimestamp). Records are decoded to find the exact one; for a codec this broker cannot
+   * read, the batch's first offset and max timestamp are returned.
+   */
+  async findOffsetByTimestamp(timestampMs: number, startingOffset: number): Promise<{ offset: number; timestampMs: number } | null> {
+    if (this.sizeBytes === 0) return null;
+    const timeEntry = this.timeIndex.lookup(timestampMs);
+    let position = this.offsetIndex.lookup(Math.max(timeEntry.offset, startingOffset)).position;
+    const sizeBytesAtStart = this.sizeBytes;
+    const view = this.requireView(sizeBytesAtStart);
+    const data = this.requireData(sizeBytesAtStart);
+    while (position < sizeBytesAtStart) {
+      const sizeBytes = this.checkedBatchSize(data, position);
+      const lastOffset = batchLastOffset(data, position);
+      if (batchMaxTimestamp(data, position) >= timestampMs && lastOffset >= startingOffset) {
+        const found = await this.searchBatch(view, data, position, sizeBytes, timestampMs, startingOffset);
+        if (found) return found;
+      }
+      position += sizeBytes;
+    }
+    return null;
+  }
+
+  private async searchBatch(
+    view: Uint8Array,
+    data: DataView,
+    position: number,
+    sizeBytes: number,
+    timestampMs: number,
+    startingOffset: number,
+  ): Promise<{ offset: number; timestampMs: number } | null> {
+    const baseOffset = batchBaseOffset(data, position);
+    const attributes = data.getInt16(position + ATTRIBUTES_OFFSET);
+    const maxTimestamp = batchMaxTimestamp(data, position);
+    // LogAppendTime: every record carries the batch's maxTimestamp.
+    if ((attributes & TIMESTAMP_TYPE_MASK) !== 0) return { offset: Math.max(baseOffset, startingOffset), timestampMs: maxTimestamp };
+    const codec = attributes & COMPRESSION_CODEC_MASK;
+    if (codec === CompressionType.SNAPPY) return { offset: Math.max(baseOffset, startingOffset), timestampMs: maxTimestamp };
+    const baseTimestamp = readInt64(data, position + BASE_TIMESTAMP_OFFSET);
+    const recordCount = data.getInt32(position + RECORDS_COUNT_OFFSET);
+    const section = await decompressRecordsSection(codec, view.subarray(position + RECORDS_OFFSET, position + sizeBytes));
+    const reader = new RecordReader(section, recordCount);
+    // Bounded by recordCount.
+    while (reader.next()) {
+      const offset = baseOffset + reader.offsetDelta;
+      const recordTimestamp = baseTimestamp + reader.timestampDelta;
+      if (recordTimestamp >= timestampMs && offset >= startingOffset) return { offset, timestampMs: recordTimestamp };
+    }
+    return null;
+  }
+
+  /**
+   * Recovery (Kafka's LogSegment.recover): re-reads every batch from position 0 with pread, checks
+   * header and CRC, rebuilds both indexes from scratch, and cuts the file at the first invalid or torn
+   * batch. Must run before the .log is mapped. Returns the bytes cut (including preallocated zeros).
+   */
+  recover(maxBatchBytes: number): number {
+    if (this.view !== null) throw new Error(`${this.logPath}: recover after the file was mapped`);
+    if (this.active) throw new Error(`${this.logPath}: recover of the active segment`);
+    this.offsetIndex.reset();
+    this.timeIndex.reset();
+    this.offsetIndex.resize(this.config.segmentIndexBytes);
+    this.timeIndex.resize(this.config.segmentIndexBytes);
+    this.maxTimestampSoFar = NO_TIMESTAMP;
+    this.offsetOfMaxTimestampSoFar = this.baseOffset;
+    this.bytesSinceLastIndexEntry = 0;
+    this.rollingBasedTimestamp = NO_TIMESTAMP;
+    const fd = fs.openSync(this.logPath, fs.constants.O_RDWR);
+    let truncatedBytes = 0;
+    try {
+      const fileBytes = fs.fstatSync(fd).size;
+      const scanner = new BatchScanner(fd, fileBytes, this.baseOffset, maxBatchBytes, true);
+      const batch = scanner.batch;
+      // Bounded: every accepted batch moves forward by at least RECORD_BATCH_OVERHEAD bytes.
+      for (let guard = 0; guard <= fileBytes / RECORD_BATCH_OVERHEAD && scanner.next(); guard++) {
+        if (batch.position === 0) this.rollingBasedTimestamp = batch.maxTimestamp;
+        if (batch.maxTimestamp > this.maxTimestampSoFar) {
+          this.maxTimestampSoFar = batch.maxTimestamp;
+          this.offsetOfMaxTimestampSoFar = batch.lastOffset;
+        }
+        if (this.bytesSinceLastIndexEntry > this.config.indexIntervalBytes) this.addIndexEntry(batch.lastOffset, batch.position);
+        this.bytesSinceLastIndexEntry += batch.sizeBytes;
+      }
+      const validBytes = scanner.validBytes;
+      truncatedBytes = fileBytes - validBytes;
+      this.lastRecoveryStopReason = scanner.stopReason;
+      if (truncatedBytes > 0) fs.ftruncateSync(fd, validBytes);
+      fs.fsyncSync(fd);
+      this.fileBytes = validBytes;
+      this.sizeBytes = validBytes;
+      this.nextOffsetCache = validBytes === 0 ? this.baseOffset : batch.lastOffset + 1;
+    } finally {
+      fs.closeSync(fd);
+    }
+    if (this.timeIndex.entries < this.timeIndex.maxEntries) this.timeIndex.maybeAppend(this.maxTimestampSoFar, this.offsetOfMaxTimestampSoFar, true);
+    this.offsetIndex.close();
+    this.timeIndex.close();
+    return truncatedBytes;
+  }
+
+  /**
+   * Clean open of the last segment: checks with pread that the batches from the last index entry to the
+   * end of the file are whole and in order (no CRC), which also yields the next offset. False means the
+   * file does not end on a batch boundary and the segment must be recovered.
+   */
+  verifyTail(): boolean {
+    const fd = fs.openSync(this.logPath, fs.constants.O_RDONLY);
+    try {
+      const fileBytes = fs.fstatSync(fd).size;
+      const last = this.offsetIndex.entries > 0 ? this.offsetIndex.entry(this.offsetIndex.entries - 1) : null;
+      const startPosition = last?.position ?? 0;
+      if (startPosition > fileBytes) return false;
+      const scanner = new BatchScanner(fd, fileBytes, this.baseOffset, 0x7fff_ffff, false, startPosition);
+      let lastOffset = this.baseOffset - 1;
+      for (let guard = 0; guard <= fileBytes / RECORD_BATCH_OVERHEAD && scanner.next(); guard++) lastOffset = scanner.batch.lastOffset;
+      if (scanner.stopReason !== "" || scanner.validBytes !== fileBytes) return false;
+      if (last !== null && lastOffset < last.offset) return false;
+      this.nextOffsetCache = fileBytes === 0 ? this.baseOffset : lastOffset + 1;
+      return true;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** Makes this the segment appends go to: grows the .log (preallocate) and the indexes, opens the fd. */
+  makeActive(): void {
+    if (this.active) return;
+    const fd = fs.openSync(this.logPath, fs.constants.O_RDWR);
+    try {
+      const fileBytes = fs.fstatSync(fd).size;
+      if (fileBytes !== this.fileBytes || this.sizeBytes > fileBytes) throw new Error(`${this.logPath}: file is ${fileBytes} bytes, expected ${this.fileBytes}`);
+      this.preallocated = this.config.preallocate;
+      if (this.preallocated && fileBytes < this.config.segmentBytes) {
+        fs.ftruncateSync(fd, this.config.segmentBytes);
+        this.fileBytes = this.config.segmentBytes;
+      }
+    } catch (error) {
+      fs.closeSync(fd);
+      throw error;
+    }
+    this.fd = fd;
+    this.offsetIndex.resize(this.config.segmentIndexBytes);
+    this.timeIndex.resize(this.config.segmentIndexBytes);
+    // A view made while the file was shorter does not cover the new length; the next read maps again.
+    this.view = null;
+    this.data = null;
+    this.bytesSinceLastIndexEntry = 0;
+    this.active = true;
+  }
+
+  /**
+   * The segment stops being active (roll, or clean close): the last time index entry is written, the
+   * .log and the indexes are trimmed to their valid size and fsynced. Readers never read past sizeBytes,
+   * so trimming under their views is safe.
+   */
+  onBecomeInactive(): void {
+    if (!this.active) return;
+    if (this.timeIndex.entries < this.timeIndex.maxEntries) this.timeIndex.maybeAppend(this.maxTimestampSoFar, this.offsetOfMaxTimestampSoFar, true);
+    const fd = this.requireActiveFd();
+    fs.ftruncateSync(fd, this.sizeBytes);
+    this.fileBytes = this.sizeBytes;
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    this.fd = null;
+    this.dirty = false;
+    this.active = false;
+    this.offsetIndex.close();
+    this.timeIndex.close();
+  }
+
+  /** fdatasync of the .log if it has unflushed bytes (indexes are rebuilt by recovery after a crash). */
+  flush(): void {
+    if (!this.dirty) return;
+    if (this.fd !== null) {
+      fs.fdatasyncSync(this.fd);
+    } else {
+      const fd = fs.openSync(this.logPath, fs.constants.O_RDWR);
+      try {
+        fs.fdatasyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    this.dirty = false;
+  }
+
+  close(): void {
+    this.onBecomeInactive();
+  }
+
+  /** Unlinks the three files. Views (ours or a reader's) keep the inode until they are collected. */
+  delete(): void {
+    if (this.fd !== null) {
+      fs.closeSync(this.fd);
+      this.fd = null;
+    }
+    this.active = false;
+    fs.rmSync(this.logPath, { force: true });
+    this.offsetIndex.deleteFile();
+    this.timeIndex.deleteFile();
+  }
+
+  /**
+   * Follower truncation (KIP-101): removes the batch holding `offset` and everything after it. The kept
+   * prefix is written to a new file that is renamed over the .log, so readers' views of the old file
+   * stay valid; the segment gets a new fileId. The segment must be active. Returns the bytes removed.
+   */
+  truncateTo(offset: number, nowMs: number): number {
+    const fd = this.requireActiveFd();
+    const cut = this.translateOffset(offset);
+    if (cut === null) return 0;
+    const removedBytes = this.sizeBytes - cut.position;
+    this.offsetIndex.truncateTo(cut.baseOffset);
+    this.timeIndex.truncateTo(cut.baseOffset);
+
+    const swapPath = this.logPath + SWAP_FILE_SUFFIX;
+    const swapFd = fs.openSync(swapPath, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o644);
+    try {
+      const view = this.requireView(cut.position);
+      for (let position = 0; position < cut.position; position += COPY_CHUNK_BYTES) {
+        const pieceBytes = Math.min(COPY_CHUNK_BYTES, cut.position - position);
+        this.writeAt(swapFd, view.subarray(position, position + pieceBytes), position);
+      }
+      this.preallocated = this.config.preallocate;
+      const fileBytes = this.preallocated ? Math.max(this.config.segmentBytes, cut.position) : cut.position;
+      fs.ftruncateSync(swapFd, fileBytes);
+      fs.fsyncSync(swapFd);
+      fs.renameSync(swapPath, this.logPath);
+      fsyncDirectory(this.dir);
+      this.fileBytes = fileBytes;
+    } catch (error) {
+      fs.closeSync(swapFd);
+      fs.rmSync(swapPath, { force: true });
+      throw error;
+    }
+    fs.closeSync(fd);
+    this.fd = swapFd;
+    this.fileId = newFileId(this.logPath, swapFd);
+    this.view = null;
+    this.data = null;
+    this.sizeBytes = cut.position;
+    this.nextOffsetCache = null;
+    this.bytesSinceLastIndexEntry = 0;
+    this.dirty = false;
+    if (cut.position === 0) {
+      this.rollingBasedTimestamp = NO_TIMESTAMP;
+      this.createdTimeMs = nowMs;
+    }
+    this.reloadLargestTimestamp();
+    return removedBytes;
+  }
+
+  /** Kafka's readLargestTimestamp: the last time index entry, then the batches after it. */
+  private reloadLargestTimestamp(): void {
+    const lastEntry = this.timeIndex.lastEntry;
+    this.maxTimestampSoFar = lastEntry.timestampMs;
+    this.offsetOfMaxTimestampSoFar = lastEntry.offset;
+    if (this.sizeBytes === 0) return;
+    const data = this.requireData(this.sizeBytes);
+    let position = this.offsetIndex.lookup(lastEntry.offset).position;
+    while (position < this.sizeBytes) {
+      const sizeBytes = this.checkedBatchSize(data, position);
+      const maxTimestamp = batchMaxTimestamp(data, position);
+      if (maxTimestamp > this.maxTimestampSoFar) {
+        this.maxTimestampSoFar = maxTimestamp;
+        this.offsetOfMaxTimestampSoFar = batchLastOffset(data, position);
+      }
+      position += sizeBytes;
+    }
+  }
+
+  /** Next offset from the batches after the last index entry (Kafka's readNextOffset). */
+  private readNextOffset(): number {
+    if (this.sizeBytes === 0) return this.baseOffset;
+    const data = this.requireData(this.sizeBytes);
+    let position = this.offsetIndex.entries > 0 ? this.offsetIndex.entry(this.offsetIndex.entries - 1).position : 0;
+    let nextOffset = this.baseOffset;
+    while (position < this.sizeBytes) {
+      const sizeBytes = this.checkedBatchSize(data, position);
+      nextOffset = batchLastOffset(data, position) + 1;
+      position += sizeBytes;
+    }
+    return nextOffset;
+  }
+
+  private loadRollingBasedTimestamp(): number {
+    if (this.rollingBasedTimestamp === undefined) {
+      this.rollingBasedTimestamp = this.sizeBytes === 0 ? NO_TIMESTAMP : batchMaxTimestamp(this.requireData(RECORD_BATCH_OVERHEAD), 0);
+    }
+    return this.rollingBasedTimestamp;
+  }
+
+  /** Assert after reading: a batch read back from the file must lie inside the data. */
+  private checkedBatchSize(data: DataView, position: number): number {
+    const sizeBytes = batchSizeBytes(data, position);
+    if (sizeBytes < RECORD_BATCH_OVERHEAD || position + sizeBytes > this.sizeBytes) {
+      throw new Error(`${this.logPath}: corrupt batch header at ${position} (size ${sizeBytes}, data ends at ${this.sizeBytes})`);
+    }
+    return sizeBytes;
+  }
+
+  private requireActiveFd(): number {
+    if (!this.active || this.fd === null) throw new Error(`${this.logPath}: segment is not active`);
+    return this.fd;
+  }
+
+  /** The mmap view, covering at least [0, endPosition). Mapped once per file while preallocated. */
+  private requireView(endPosition: number): Uint8Array {
+    if (this.view === null || this.view.byteLength < endPosition) {
+      if (endPosition > this.fileBytes) throw new Error(`${this.logPath}: read to ${endPosition} past the file (${this.fileBytes})`);
+      this.view = Bun.mmap(this.logPath, { shared: true });
+      this.data = dataViewOf(this.view);
+      if (this.view.byteLength < endPosition) throw new Error(`${this.logPath}: mapped ${this.view.byteLength} bytes, need ${endPosition}`);
+    }
+    return this.view;
+  }
+
+  private requireData(endPosition: number): DataView {
+    this.requireView(endPosition);
+    return this.data!;
+  }
+}
+
+/** Makes a rename or unlink in `dir` durable. */
+export function fsyncDirectory(dir: string): void {
+  const fd = fs.openSync(dir, fs.constants.O_RDONLY);
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
