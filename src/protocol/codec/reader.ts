@@ -22,6 +22,12 @@ type Utf8Buffer = Buffer & { utf8Slice?: (start: number, end: number) => string 
 const hasUtf8Slice = typeof (Buffer.prototype as Utf8Buffer).utf8Slice === "function";
 const decoder = new TextDecoder();
 
+// float64 goes through a scratch array; integers are assembled from bytes (no
+// DataView: creating one per Reader is measurable on the request path).
+const f64 = new Float64Array(1);
+const f64Bytes = new Uint8Array(f64.buffer);
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 function truncated(r: Reader, need: number): never {
   throw new ProtocolDecodeError(
     `truncated input: need ${need} byte(s) at offset ${r.offset}, ${r.end - r.offset} left`,
@@ -37,15 +43,14 @@ export class Reader {
   /** First byte that must not be read (the end of `buf`). */
   readonly end: number;
   offset: number;
-  private readonly view: DataView;
-  private readonly text: Utf8Buffer;
+  /** `buf` as a Buffer, for its fast UTF-8 decoding; made on the first string if `buf` is not one. */
+  private text: Utf8Buffer | null;
 
   constructor(buf: Uint8Array, offset = 0) {
     this.buf = buf;
     this.end = buf.length;
     this.offset = offset;
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    this.text = Buffer.isBuffer(buf) ? (buf as Utf8Buffer) : (Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength) as Utf8Buffer);
+    this.text = Buffer.isBuffer(buf) ? (buf as Utf8Buffer) : null;
     if (offset < 0 || offset > this.end) invalid("start offset", offset, this);
   }
 
@@ -59,7 +64,7 @@ export class Reader {
     const o = this.offset;
     if (o + 1 > this.end) truncated(this, 1);
     this.offset = o + 1;
-    return this.view.getInt8(o);
+    return (this.buf[o] << 24) >> 24;
   }
 
   readBool(): boolean {
@@ -73,28 +78,32 @@ export class Reader {
     const o = this.offset;
     if (o + 2 > this.end) truncated(this, 2);
     this.offset = o + 2;
-    return this.view.getInt16(o);
+    const b = this.buf;
+    return ((b[o] << 24) | (b[o + 1] << 16)) >> 16;
   }
 
   readUint16(): number {
     const o = this.offset;
     if (o + 2 > this.end) truncated(this, 2);
     this.offset = o + 2;
-    return this.view.getUint16(o);
+    const b = this.buf;
+    return (b[o] << 8) | b[o + 1];
   }
 
   readInt32(): number {
     const o = this.offset;
     if (o + 4 > this.end) truncated(this, 4);
     this.offset = o + 4;
-    return this.view.getInt32(o);
+    const b = this.buf;
+    return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
   }
 
   readUint32(): number {
     const o = this.offset;
     if (o + 4 > this.end) truncated(this, 4);
     this.offset = o + 4;
-    return this.view.getUint32(o);
+    const b = this.buf;
+    return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
   }
 
   /** int64 as a JS number (exact within ±2^53: offsets, timestamps, ids, -1). */
@@ -102,14 +111,20 @@ export class Reader {
     const o = this.offset;
     if (o + 8 > this.end) truncated(this, 8);
     this.offset = o + 8;
-    return this.view.getInt32(o) * 4294967296 + this.view.getUint32(o + 4);
+    const b = this.buf;
+    const hi = (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
+    const lo = ((b[o + 4] << 24) | (b[o + 5] << 16) | (b[o + 6] << 8) | b[o + 7]) >>> 0;
+    return hi * 4294967296 + lo;
   }
 
   readFloat64(): number {
     const o = this.offset;
     if (o + 8 > this.end) truncated(this, 8);
     this.offset = o + 8;
-    return this.view.getFloat64(o);
+    const b = this.buf;
+    if (littleEndian) for (let i = 0; i < 8; i++) f64Bytes[7 - i] = b[o + i];
+    else for (let i = 0; i < 8; i++) f64Bytes[i] = b[o + i];
+    return f64[0];
   }
 
   /** 16-byte view of the input. */
@@ -188,7 +203,13 @@ export class Reader {
     if (o + length > this.end) truncated(this, length);
     this.offset = o + length;
     if (length === 0) return "";
-    return hasUtf8Slice ? this.text.utf8Slice!(o, o + length) : decoder.decode(this.buf.subarray(o, o + length));
+    if (!hasUtf8Slice) return decoder.decode(this.buf.subarray(o, o + length));
+    let text = this.text;
+    if (text === null) {
+      const b = this.buf;
+      text = this.text = Buffer.from(b.buffer, b.byteOffset, b.byteLength) as Utf8Buffer;
+    }
+    return text.utf8Slice!(o, o + length);
   }
 
   readString(): string {

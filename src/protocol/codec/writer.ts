@@ -19,6 +19,12 @@ const hasUtf8Write = typeof (Buffer.prototype as Utf8Buffer).utf8Write === "func
 
 const MAX_STRING_LENGTH = 0x7fff;
 
+// Integers are written byte by byte (Uint8Array stores wrap modulo 256): no DataView,
+// which would force JSC to materialize the buffer's ArrayBuffer for every Writer.
+const f64 = new Float64Array(1);
+const f64Bytes = new Uint8Array(f64.buffer);
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 interface Hole {
   readonly at: number;
   readonly part: ExternalRecords;
@@ -39,14 +45,12 @@ function unsignedVarintSize(n: number): number {
 
 export class Writer {
   private buf: Utf8Buffer;
-  private view: DataView;
   private pos = 0;
   private holes: Hole[] | null = null;
   private externalBytes = 0;
 
   constructor(initialCapacity = 256) {
     this.buf = allocate(Math.max(16, initialCapacity));
-    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
   }
 
   /** Bytes written into the buffer so far (external parts not included). */
@@ -69,15 +73,21 @@ export class Writer {
     const next = allocate(size);
     next.set(this.buf.subarray(0, this.pos), 0);
     this.buf = next;
-    this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
+  }
+
+  private int32At(o: number, v: number): void {
+    const b = this.buf;
+    b[o] = v >> 24;
+    b[o + 1] = v >> 16;
+    b[o + 2] = v >> 8;
+    b[o + 3] = v;
   }
 
   // ---- fixed-size primitives ----
 
   writeInt8(v: number): void {
     this.ensure(1);
-    this.view.setInt8(this.pos, v);
-    this.pos += 1;
+    this.buf[this.pos++] = v;
   }
 
   writeBool(v: boolean): void {
@@ -87,41 +97,44 @@ export class Writer {
 
   writeInt16(v: number): void {
     this.ensure(2);
-    this.view.setInt16(this.pos, v);
-    this.pos += 2;
+    const b = this.buf;
+    const o = this.pos;
+    b[o] = v >> 8;
+    b[o + 1] = v;
+    this.pos = o + 2;
   }
 
   writeUint16(v: number): void {
-    this.ensure(2);
-    this.view.setUint16(this.pos, v);
-    this.pos += 2;
+    this.writeInt16(v);
   }
 
   writeInt32(v: number): void {
     this.ensure(4);
-    this.view.setInt32(this.pos, v);
+    this.int32At(this.pos, v);
     this.pos += 4;
   }
 
   writeUint32(v: number): void {
-    this.ensure(4);
-    this.view.setUint32(this.pos, v);
-    this.pos += 4;
+    this.writeInt32(v);
   }
 
   /** int64 from a JS number (exact within ±2^53). */
   writeInt64(v: number): void {
     this.ensure(8);
     const hi = Math.floor(v / 4294967296);
-    this.view.setInt32(this.pos, hi);
-    this.view.setUint32(this.pos + 4, v - hi * 4294967296);
+    this.int32At(this.pos, hi);
+    this.int32At(this.pos + 4, v - hi * 4294967296);
     this.pos += 8;
   }
 
   writeFloat64(v: number): void {
     this.ensure(8);
-    this.view.setFloat64(this.pos, v);
-    this.pos += 8;
+    f64[0] = v;
+    const b = this.buf;
+    const o = this.pos;
+    if (littleEndian) for (let i = 0; i < 8; i++) b[o + i] = f64Bytes[7 - i];
+    else for (let i = 0; i < 8; i++) b[o + i] = f64Bytes[i];
+    this.pos = o + 8;
   }
 
   writeUuid(v: Uint8Array): void {
@@ -181,7 +194,8 @@ export class Writer {
     this.ensure(2 + 3 * s.length);
     const n = this.utf8At(s, this.pos + 2);
     if (n > MAX_STRING_LENGTH) throw new ProtocolEncodeError(`string of ${n} bytes is too long`);
-    this.view.setInt16(this.pos, n);
+    this.buf[this.pos] = n >> 8;
+    this.buf[this.pos + 1] = n;
     this.pos += 2 + n;
   }
 
@@ -320,7 +334,7 @@ export class Writer {
 
   patchInt32(at: number, value: number): void {
     if (at < 0 || at + 4 > this.pos) throw new ProtocolEncodeError(`patch position ${at} out of range`);
-    this.view.setInt32(at, value);
+    this.int32At(at, value);
   }
 
   // ---- output ----
