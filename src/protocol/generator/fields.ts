@@ -3,7 +3,7 @@
  * TypeScript types, default values, and splitting a field's versions into
  * cases with a constant encoding (compact or not, nullable or not).
  */
-import { formatRange, intersect, isEmpty, type FieldSpec, type FieldType, type Range, type StructSpec } from "./schema.ts";
+import { NONE, formatRange, intersect, isEmpty, type FieldSpec, type FieldType, type Range, type StructSpec } from "./schema.ts";
 
 /** Runtime names a generated file may import; emitters record what they use. */
 export type RuntimeName =
@@ -148,10 +148,8 @@ export function flexSensitive(t: FieldType): boolean {
 
 /** The cases a field's `present` versions split into (see splitCases). */
 export function fieldCases(f: FieldSpec, present: Range, flexible: Range = f.flexibleVersions): Case[] {
-  return splitCases(present, flexSensitive(f.type) ? flexible : NONE_RANGE, f.nullableVersions);
+  return splitCases(present, flexSensitive(f.type) ? flexible : NONE, f.nullableVersions);
 }
-
-const NONE_RANGE: Range = { lo: 1, hi: 0 };
 
 export interface Case {
   readonly range: Range;
