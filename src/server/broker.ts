@@ -68,11 +68,12 @@ export class Broker {
     acquireLock(config.dataDir);
     const markerPath = join(config.dataDir, CLEAN_SHUTDOWN_MARKER);
     const cleanStart = existsSync(markerPath);
+    const freshDataDir = !existsSync(join(config.dataDir, "meta"));
     rmSync(markerPath, { force: true });
     const workers = new PartitionWorkers(config.partitionWorkers, log);
     const broker = new Broker(config, workers, new LocalMetadataStore(config.dataDir), log);
     try {
-      if (!cleanStart && broker.hasPartitionDirs()) log(`data dir ${config.dataDir} was not shut down cleanly: recovering logs`);
+      if (!cleanStart && !freshDataDir) log(`data dir ${config.dataDir} was not shut down cleanly: recovering logs`);
       await broker.topics.load(!cleanStart);
       broker.listen();
     } catch (error) {
@@ -81,10 +82,6 @@ export class Broker {
       throw error;
     }
     return broker;
-  }
-
-  private hasPartitionDirs(): boolean {
-    return this.topics.list().length > 0 || existsSync(join(this.config.dataDir, "meta"));
   }
 
   private listen(): void {

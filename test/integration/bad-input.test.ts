@@ -25,6 +25,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  if (process.env.DEBUG_LOG) console.log(logLines.join("\n"));
   await broker.stop();
   rmSync(dataDir, { recursive: true, force: true });
 });
@@ -48,8 +49,10 @@ async function rawExchange(bytes: Uint8Array, waitMs = 1500): Promise<{ closedBy
   socket.write(bytes);
   const deadline = Date.now() + waitMs;
   while (!closed && Date.now() < deadline) await Bun.sleep(20);
+  const closedByBroker = closed;
+  // Bun calls the close handler synchronously from end(), so read the flag first.
   if (!closed) socket.end();
-  return { closedByBroker: closed, received: Buffer.concat(chunks) };
+  return { closedByBroker, received: Buffer.concat(chunks) };
 }
 
 function frame(payload: Uint8Array): Uint8Array {
