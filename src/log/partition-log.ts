@@ -71,6 +71,10 @@ export class PartitionLog {
   private persistedRecoveryPoint: number;
   private persistedLogStartOffset: number;
   private closed = false;
+  /** Rolled segments whose asynchronous fsync has not completed. */
+  private readonly rolledUnsynced = new Set<LogSegment>();
+  /** A failed background fsync: the log refuses further writes (Kafka takes the log dir offline). */
+  private storageError: Error | null = null;
 
   private constructor(dir: string, config: LogConfig, segments: LogSegment[], report: RecoveryReport, logStartOffset: number, recoveryPoint: number, nowMs: number) {
     this.dir = dir;
@@ -233,7 +237,10 @@ export class PartitionLog {
     if (reasons) this.roll(nowMs);
   }
 
-  /** Starts a new active segment at the log end offset. The old one is trimmed and fsynced. */
+  /**
+   * Starts a new active segment at the log end offset. The old one is trimmed now and fsynced on the
+   * threadpool; the recovery point moves past it once that completes.
+   */
   roll(nowMs: number): LogSegment {
     const old = this.activeSegment;
     const newBaseOffset = this.logEndOffset;
@@ -242,14 +249,36 @@ export class PartitionLog {
       old.delete();
       this.segments.pop();
     } else {
-      old.onBecomeInactive();
+      this.rolledUnsynced.add(old);
+      old.onBecomeInactive().then(
+        () => this.onRolledSegmentSynced(old),
+        (error: unknown) => {
+          this.storageError ??= error instanceof Error ? error : new Error(String(error));
+        },
+      );
     }
     const segment = LogSegment.create(this.dir, newBaseOffset, this.config, nowMs);
     this.segments.push(segment);
-    // Every byte below the new segment is fsynced now: crash recovery can start here.
-    this.recoveryPoint = Math.max(this.recoveryPoint, newBaseOffset);
-    this.persistRecoveryPoint(newBaseOffset);
     return segment;
+  }
+
+  private onRolledSegmentSynced(segment: LogSegment): void {
+    this.rolledUnsynced.delete(segment);
+    if (this.closed) return;
+    try {
+      this.advanceDurablePoint();
+    } catch (error) {
+      // Runs outside any request: remember the failure and refuse the next operation.
+      this.storageError ??= error instanceof Error ? error : new Error(String(error));
+    }
+  }
+
+  /** Everything below the first segment not yet fsynced is durable: crash recovery can start there. */
+  private advanceDurablePoint(): void {
+    let durableOffset = this.activeSegment.baseOffset;
+    for (const segment of this.rolledUnsynced) durableOffset = Math.min(durableOffset, segment.baseOffset);
+    if (durableOffset > this.recoveryPoint) this.recoveryPoint = durableOffset;
+    if (durableOffset > this.persistedRecoveryPoint) this.persistRecoveryPoint(durableOffset);
   }
 
   /**
@@ -322,6 +351,7 @@ export class PartitionLog {
   flush(nowMs: number = Date.now()): void {
     this.assertOpen();
     for (const segment of this.segments) segment.flush();
+    this.rolledUnsynced.clear();
     this.recoveryPoint = this.logEndOffset;
     this.lastFlushMs = nowMs;
     // The file only moves when recovery could start in a later segment (once per roll at most).
@@ -343,7 +373,9 @@ export class PartitionLog {
     }
     // Bounded by the segment count.
     while (this.segments.length > 1 && this.activeSegment.baseOffset >= offset) {
-      this.segments.pop()!.delete();
+      const dropped = this.segments.pop()!;
+      this.rolledUnsynced.delete(dropped);
+      dropped.delete();
     }
     const segment = this.activeSegment;
     segment.makeActive();
@@ -356,6 +388,7 @@ export class PartitionLog {
   /** Deletes every segment and starts an empty log at offset (a follower far behind the leader). */
   truncateFullyAndStartAt(offset: number, nowMs: number = Date.now()): void {
     for (const segment of this.segments) segment.delete();
+    this.rolledUnsynced.clear();
     this.segments = [LogSegment.create(this.dir, offset, this.config, nowMs)];
     this.logStartOffset = offset;
     this.persistLogStartOffset();
@@ -412,7 +445,10 @@ export class PartitionLog {
     }
     // Persist the new start before the files go, so a crash never leaves a start below the first segment.
     this.persistLogStartOffset();
-    for (const segment of doomed) segment.delete();
+    for (const segment of doomed) {
+      this.rolledUnsynced.delete(segment);
+      segment.delete();
+    }
     return count;
   }
 
@@ -420,6 +456,7 @@ export class PartitionLog {
   close(): void {
     if (this.closed) return;
     for (const segment of this.segments) segment.close();
+    this.rolledUnsynced.clear();
     this.recoveryPoint = this.logEndOffset;
     this.persistRecoveryPoint(this.recoveryPoint);
     this.persistLogStartOffset();
@@ -447,5 +484,6 @@ export class PartitionLog {
 
   private assertOpen(): void {
     if (this.closed) throw new Error(`${this.dir}: log is closed`);
+    if (this.storageError) throw new Error(`${this.dir}: a background fsync failed: ${this.storageError.message}`);
   }
 }

@@ -84,6 +84,8 @@ export class LogSegment {
   createdTimeMs: number;
   /** True when bytes were written since the last fdatasync. */
   dirty = false;
+  /** Rolled: the files were trimmed but their fsync has not completed yet. */
+  syncPending = false;
   /** Set by the loader once recover() ran in this open (so it is not run twice). */
   recovered = false;
   /** Why the last recover() stopped ("" at a clean end of the data). */
@@ -446,28 +448,56 @@ export class LogSegment {
   }
 
   /**
-   * The segment stops being active (roll, or clean close): the last time index entry is written, the
-   * .log and the indexes are trimmed to their valid size and fsynced. Readers never read past sizeBytes,
-   * so trimming under their views is safe.
+   * The segment stops being active at a roll: the last time index entry is written, and the .log and
+   * the indexes are trimmed to their valid size. Readers never read past sizeBytes, so trimming under
+   * their views is safe. The fsync of the three files runs on the threadpool (a rolled 1 GiB segment
+   * can take a second to sync; Kafka also flushes rolled segments asynchronously): the returned promise
+   * settles when they are durable, and until then the loader must not trust this segment.
    */
-  onBecomeInactive(): void {
-    if (!this.active) return;
+  onBecomeInactive(): Promise<void> {
+    if (!this.active) return Promise.resolve();
+    const fd = this.trimForInactive();
+    this.syncPending = true;
+    const syncLog = new Promise<void>((resolve, reject) => {
+      fs.fsync(fd, (error) => {
+        fs.close(fd, () => {});
+        if (error) reject(error);
+        else resolve();
+      });
+    });
+    const syncIndex = async (indexPath: string) => {
+      const handle = await fs.promises.open(indexPath, "r+");
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    };
+    return Promise.all([syncLog, syncIndex(this.offsetIndex.path), syncIndex(this.timeIndex.path)]).then(() => {
+      this.syncPending = false;
+      this.dirty = false;
+    });
+  }
+
+  /** Final time index entry, trim of the three files; returns the (still open) .log fd. */
+  private trimForInactive(): number {
     if (this.timeIndex.entries < this.timeIndex.maxEntries) this.timeIndex.maybeAppend(this.maxTimestampSoFar, this.offsetOfMaxTimestampSoFar, true);
     const fd = this.requireActiveFd();
     fs.ftruncateSync(fd, this.sizeBytes);
     this.fileBytes = this.sizeBytes;
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
     this.fd = null;
-    this.dirty = false;
     this.active = false;
-    this.offsetIndex.close();
-    this.timeIndex.close();
+    this.offsetIndex.trimToValidSize();
+    this.timeIndex.trimToValidSize();
+    return fd;
   }
 
-  /** fdatasync of the .log if it has unflushed bytes (indexes are rebuilt by recovery after a crash). */
+  /**
+   * fdatasync of the .log if it has unflushed bytes. Indexes of the active segment are rebuilt by
+   * recovery after a crash; those of a rolled segment whose async sync is pending are fsynced too.
+   */
   flush(): void {
-    if (!this.dirty) return;
+    if (!this.dirty && !this.syncPending) return;
     if (this.fd !== null) {
       fs.fdatasyncSync(this.fd);
     } else {
@@ -478,11 +508,30 @@ export class LogSegment {
         fs.closeSync(fd);
       }
     }
+    if (this.syncPending) {
+      this.offsetIndex.flush();
+      this.timeIndex.flush();
+      this.syncPending = false;
+    }
     this.dirty = false;
   }
 
+  /** Clean close: an active segment is trimmed; everything is fsynced before returning. */
   close(): void {
-    this.onBecomeInactive();
+    if (this.active) {
+      const fd = this.trimForInactive();
+      try {
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      this.offsetIndex.flush();
+      this.timeIndex.flush();
+      this.dirty = false;
+      this.syncPending = false;
+    } else {
+      this.flush();
+    }
   }
 
   /** Unlinks the three files. Views (ours or a reader's) keep the inode until they are collected. */
