@@ -7,6 +7,7 @@ import { deleteTopicsHandler } from "./delete-topics.ts";
 import { describeClusterHandler } from "./describe-cluster.ts";
 import { describeConfigsHandler } from "./describe-configs.ts";
 import { fetchHandler } from "./fetch.ts";
+import { findCoordinatorHandler } from "./find-coordinator.ts";
 import type { ApiHandler } from "./handler.ts";
 import { initProducerIdHandler } from "./init-producer-id.ts";
 import { listOffsetsHandler } from "./list-offsets.ts";
@@ -18,6 +19,7 @@ const all: ApiHandler[] = [
   fetchHandler,
   listOffsetsHandler,
   metadataHandler,
+  findCoordinatorHandler,
   apiVersionsHandler,
   createTopicsHandler,
   deleteTopicsHandler,

@@ -343,6 +343,18 @@ export class PartitionLog {
     return null;
   }
 
+  /**
+   * ListOffsets with MAX_TIMESTAMP (-3, KIP-734): the first record carrying the largest timestamp in
+   * the log, or null for an empty log.
+   */
+  async maxTimestampOffset(): Promise<{ offset: number; timestampMs: number } | null> {
+    this.assertOpen();
+    let best: LogSegment | null = null;
+    for (const segment of this.segments) if (segment.sizeBytes > 0 && (best === null || segment.maxTimestampMs > best.maxTimestampMs)) best = segment;
+    if (best === null) return null;
+    return best.findOffsetByTimestamp(best.maxTimestampMs, this.logStartOffset);
+  }
+
   endOffsetForEpoch(epoch: number): { epoch: number; endOffset: number } {
     return this.leaderEpochCache.endOffsetFor(epoch, this.logEndOffset);
   }

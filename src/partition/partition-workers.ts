@@ -139,7 +139,9 @@ export class PartitionWorkers {
     const transferWhole = ownedBuffer !== null && workerIndexes.size === 1 && items.every((item) => item.records.buffer === ownedBuffer);
     return this.scatter(items, (index, group) => {
       if (transferWhole) return this.call<ProduceResult>(index, { op: "produce", items: group }, [ownedBuffer!]);
-      const copies = group.map((item) => ({ ...item, records: item.records.slice() }));
+      // Not records.slice(): on a Buffer (what Bun's socket hands us) slice() is a view, and transferring
+      // its buffer would detach the whole read, including other requests' bytes.
+      const copies = group.map((item) => ({ ...item, records: Uint8Array.prototype.slice.call(item.records) }));
       return this.call<ProduceResult>(index, { op: "produce", items: copies }, copies.map((item) => item.records.buffer as ArrayBuffer));
     });
   }

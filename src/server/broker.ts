@@ -139,6 +139,11 @@ export class Broker {
     return [{ nodeId: this.config.nodeId, host: this.advertisedHost, port: this.config.advertisedPort ?? this.port, rack: null }];
   }
 
+  /** The broker coordinating a consumer group. Single node: this one. */
+  groupCoordinatorFor(_groupId: string): BrokerInfo | null {
+    return this.brokers()[0] ?? null;
+  }
+
   get controllerId(): number {
     return this.config.nodeId;
   }

@@ -50,7 +50,7 @@ export class BrokerProcess {
   }
 
   async start(): Promise<void> {
-    const args = ["bun", join(repoRoot, "src/main.ts"), "--port", String(this.port), "--data-dir", this.dataDir];
+    const args = [process.execPath, join(repoRoot, "src/main.ts"), "--port", String(this.port), "--data-dir", this.dataDir];
     if (this.options.nodeId !== undefined) args.push("--node-id", String(this.options.nodeId));
     if (this.options.properties) {
       const configPath = join(this.dataDir, "..", `${this.dataDir.split("/").pop()}.properties`);

@@ -226,6 +226,34 @@ describe("timestamps", () => {
   });
 });
 
+describe("options", () => {
+  test("preallocate=false: the .log grows with the data and reads remap as needed", async () => {
+    const dir = freshDir();
+    const log = openLog(dir, { preallocate: false });
+    const values = fill(log, 60);
+    expect(fs.statSync(log.activeSegment.logPath).size).toBe(log.activeSegment.sizeBytes);
+    expect((await readAll(log)).length).toBe(values.length);
+    const more = fill(log, 5, "late");
+    expect((await readAll(log)).map((record) => record.value.replace(/\.+$/, ""))).toEqual([...values, ...more]);
+    log.close();
+    const reopened = openLog(dir, { preallocate: false }, true);
+    expect(reopened.logEndOffset).toBe(values.length + more.length);
+    reopened.close();
+  });
+
+  test("maxTimestampOffset finds the first record with the largest timestamp", async () => {
+    const log = openLog(freshDir());
+    expect(await log.maxTimestampOffset()).toBeNull();
+    fill(log, 30, "m", (index) => (index === 11 ? T0 + 1_000_000 : T0 + index));
+    const records = await readAll(log);
+    const maxTimestampMs = Math.max(...records.map((record) => record.timestampMs));
+    expect(maxTimestampMs).toBeGreaterThanOrEqual(T0 + 1_000_000);
+    const expected = records.find((record) => record.timestampMs === maxTimestampMs)!;
+    expect(await log.maxTimestampOffset()).toEqual({ offset: expected.offset, timestampMs: maxTimestampMs });
+    log.close();
+  });
+});
+
 describe("clean and unclean reopen", () => {
   test("clean close and reopen: no rescan, same offsets, appends continue", async () => {
     const dir = freshDir();
