@@ -4,7 +4,7 @@ import { spawn } from "bun";
 
 const testTimeoutMs = 180_000;
 const args = process.argv.slice(2);
-const child = spawn(["bun", "test", `--timeout=${testTimeoutMs}`, ...args], {
+const child = spawn([process.execPath, "test", `--timeout=${testTimeoutMs}`, ...args], {
   stdout: "inherit",
   stderr: "pipe",
   env: { ...process.env },
