@@ -26,6 +26,9 @@ export const fetchHandler: ApiHandler = {
   maxVersion: 12,
   async handle(context, request: FetchRequest) {
     const { broker } = context;
+    // A consumer that is not reading what it already got does not get more file ranges queued.
+    const room = context.connection.waitForWriteRoom();
+    if (room) await room;
     const responseMaxBytes = request.maxBytes > 0 ? request.maxBytes : 0x7fffffff;
     const replicaId = request.replicaId;
     const fetches: PartitionFetch[] = [];

@@ -1,10 +1,28 @@
 // One client connection: frames in, replies out strictly in request order (kafka-python requires it),
 // and a write queue of our own, because Bun's socket.write() takes part of the data and drops the rest.
+// The queue interleaves heap bytes (response headers) with file ranges (fetch record data), which go
+// out from an mmap view or with sendfile(2) (sendfile.ts); either way the bytes never pass through JS.
 import type { Socket } from "bun";
 import { FrameReader, FrameTooLargeError, type Frame } from "./frame-reader.ts";
+import { EAGAIN, EINTR, fileTransferMode, fileTransferStats, nativeSendfile, type FileTransferMode, type SendfileFunction } from "./sendfile.ts";
+import type { MappedRecords } from "./segment-views.ts";
 
 /** What a reply slot holds once its request is handled: the bytes to send, or nothing (acks=0). */
-export type ReplyChunks = Uint8Array[] | null;
+export type ReplyChunks = (Uint8Array | MappedRecords)[] | null;
+
+/** A file range in the write queue; `fd` is pinned for sendfile, or -1 to write from the mmap view. */
+interface QueuedRange {
+  readonly records: MappedRecords;
+  readonly fd: number;
+}
+
+type QueuedChunk = Uint8Array | QueuedRange;
+
+/** Process-wide write queue figures, for tests (bounded queues) and the benchmark. */
+export const writeQueueStats = {
+  /** The most bytes (heap and file ranges) any one connection had queued at once. */
+  queuedBytesMax: 0,
+};
 
 interface ReplySlot {
   done: boolean;
@@ -32,11 +50,21 @@ export class Connection {
   private readonly replySlots: ReplySlot[] = [];
   private replySlotsHead = 0;
   /** Bytes waiting for the socket; `writeOffset` is how much of the first chunk already went out. */
-  private readonly writeQueue: Uint8Array[] = [];
+  private readonly writeQueue: QueuedChunk[] = [];
   private writeQueueHead = 0;
   private writeOffset = 0;
   private queuedBytes = 0;
   private pausedForBackpressure = false;
+  /** Requests started and replies moved to the write queue (or dropped, for acks=0), counted from 0. */
+  private requestsStarted = 0;
+  private repliesReleased = 0;
+  /** The request whose handler is running synchronously right now (-1 outside startRequest). */
+  private currentRequest = -1;
+  /** Fetches waiting for their turn to read (waitForWriteRoom). */
+  private writeRoomWaiters: { request: number; wake: () => void }[] = [];
+  /** How this connection sends file ranges: TLS always uses mmap (sendfile would bypass encryption). */
+  readonly fileTransfer: FileTransferMode;
+  private readonly sendfile: SendfileFunction | null;
   closed = false;
   /** Per-connection state the API layer may keep (e.g. the client's software name). */
   clientSoftwareName = "";
@@ -49,6 +77,9 @@ export class Connection {
   ) {
     this.remoteAddress = `${socket.remoteAddress}:${(socket as unknown as { remotePort?: number }).remotePort ?? "?"}`;
     this.frames = new FrameReader(limits.maxFrameBytes);
+    const isTls = typeof socket.getTLSVersion === "function" && socket.getTLSVersion() !== null;
+    this.fileTransfer = isTls ? "mmap" : fileTransferMode();
+    this.sendfile = this.fileTransfer === "sendfile" ? nativeSendfile() : null;
   }
 
   get inFlightRequests(): number {
@@ -73,11 +104,14 @@ export class Connection {
     const slot: ReplySlot = { done: false, chunks: null };
     this.replySlots.push(slot);
     let result: Promise<ReplyChunks> | ReplyChunks;
+    this.currentRequest = this.requestsStarted++;
     try {
       result = this.handleFrame(this, frame);
     } catch (error) {
       this.close(describeError(error));
       return;
+    } finally {
+      this.currentRequest = -1;
     }
     if (result instanceof Promise) {
       result.then(
@@ -96,49 +130,165 @@ export class Connection {
     while (this.replySlotsHead < this.replySlots.length && this.replySlots[this.replySlotsHead]!.done) {
       const head = this.replySlots[this.replySlotsHead]!;
       this.replySlots[this.replySlotsHead++] = undefined as unknown as ReplySlot;
+      this.repliesReleased++;
       if (head.chunks) for (const bytes of head.chunks) this.enqueue(bytes);
     }
     if (this.replySlotsHead > 1024 && this.replySlotsHead * 2 > this.replySlots.length) {
       this.replySlots.splice(0, this.replySlotsHead);
       this.replySlotsHead = 0;
     }
-    this.flushWrites();
+    this.flushWrites(); // also wakes fetches whose earlier replies are now queued
     this.applyBackpressure();
   }
 
-  private enqueue(bytes: Uint8Array): void {
-    if (bytes.byteLength === 0) return;
-    this.writeQueue.push(bytes);
-    this.queuedBytes += bytes.byteLength;
+  private enqueue(chunk: Uint8Array | MappedRecords): void {
+    if (chunk instanceof Uint8Array) {
+      if (chunk.byteLength === 0) return;
+      this.writeQueue.push(chunk);
+      this.queuedBytes += chunk.byteLength;
+    } else {
+      if (chunk.sizeBytes === 0) return;
+      // The fd is pinned while the range is queued, so it cannot be closed (and its number reused) under us.
+      const fd = this.sendfile !== null ? chunk.file.pinFd() : -1;
+      this.writeQueue.push({ records: chunk, fd });
+      this.queuedBytes += chunk.sizeBytes;
+    }
+    if (this.queuedBytes > writeQueueStats.queuedBytesMax) writeQueueStats.queuedBytesMax = this.queuedBytes;
   }
 
   /** Writes as much of the queue as the socket takes; the rest waits for `drain`. */
   flushWrites(): void {
     while (this.writeQueueHead < this.writeQueue.length && !this.closed) {
-      const bytes = this.writeQueue[this.writeQueueHead]!;
-      const remaining = bytes.byteLength - this.writeOffset;
-      const written = this.socket.write(bytes, this.writeOffset, remaining);
-      if (written < 0) {
-        this.close("socket closed while writing");
-        return;
-      }
-      this.queuedBytes -= written;
-      if (written < remaining) {
-        this.writeOffset += written;
-        return; // Bun arms `drain` because this write came up short.
-      }
-      this.writeQueue[this.writeQueueHead++] = undefined as unknown as Uint8Array;
+      const chunk = this.writeQueue[this.writeQueueHead]!;
+      const complete = chunk instanceof Uint8Array ? this.writeBytes(chunk) : chunk.fd >= 0 ? this.sendRange(chunk) : this.writeRange(chunk);
+      if (!complete) break; // `drain` is armed (or the connection closed)
+      if (!(chunk instanceof Uint8Array) && chunk.fd >= 0) chunk.records.file.unpinFd();
+      this.writeQueue[this.writeQueueHead++] = undefined as unknown as QueuedChunk;
       this.writeOffset = 0;
     }
     if (this.writeQueueHead > 0) {
       this.writeQueue.splice(0, this.writeQueueHead);
       this.writeQueueHead = 0;
     }
+    this.wakeWriteRoomWaiters();
+  }
+
+  /** socket.write of the rest of `bytes`; true when all of it went out. */
+  private writeBytes(bytes: Uint8Array): boolean {
+    const remaining = bytes.byteLength - this.writeOffset;
+    const written = this.socket.write(bytes, this.writeOffset, remaining);
+    if (written < 0) {
+      this.close("socket closed while writing");
+      return false;
+    }
+    this.queuedBytes -= written;
+    if (written < remaining) {
+      this.writeOffset += written;
+      return false; // Bun arms `drain` because this write came up short.
+    }
+    return true;
+  }
+
+  /** A file range from its mmap view: the kernel copies from the page cache; JS never reads the bytes. */
+  private writeRange(range: QueuedRange): boolean {
+    const before = this.writeOffset;
+    const complete = this.writeBytes(range.records.bytes);
+    fileTransferStats.mmapWrites++;
+    fileTransferStats.mmapBytes += (complete ? range.records.sizeBytes : this.writeOffset) - before;
+    return complete;
+  }
+
+  /**
+   * A file range with sendfile(2) on the socket's fd. Bun never polls an fd it did not fail to write to,
+   * so on EAGAIN we write the range's next byte with socket.write (the "1-byte arm",
+   * notes/bun-runtime.md §2): 0 bytes taken means Bun now waits for `drain`; 1 byte taken means the
+   * socket had room again, and we go on. Bun does not buffer what it did not take, so the stream stays
+   * exact. Every turn of the loop either moves at least one byte or returns.
+   */
+  private sendRange(range: QueuedRange): boolean {
+    // Bun exposes the fd of every TCP socket (notes/bun-runtime.md 1.1); its typings do not.
+    const socketFd = (this.socket as unknown as { fd: number }).fd;
+    const sizeBytes = range.records.sizeBytes;
+    for (let turns = 0; this.writeOffset < sizeBytes; turns++) {
+      if (this.closed) return false;
+      if (socketFd < 0) {
+        this.close("socket closed while sending a file range");
+        return false;
+      }
+      const remaining = sizeBytes - this.writeOffset;
+      const sent = this.sendfile!(socketFd, range.fd, range.records.position + this.writeOffset, remaining);
+      fileTransferStats.sendfileCalls++;
+      if (sent > 0) {
+        this.writeOffset += sent;
+        this.queuedBytes -= sent;
+        fileTransferStats.sendfileBytes += sent;
+        continue;
+      }
+      if (sent === -EINTR && turns < 16) continue;
+      if (sent === -EAGAIN) {
+        fileTransferStats.sendfileArms++;
+        const written = this.socket.write(range.records.bytes, this.writeOffset, 1);
+        if (written < 0) {
+          this.close("socket closed while writing");
+          return false;
+        }
+        if (written === 0) return false;
+        this.writeOffset += 1;
+        this.queuedBytes -= 1;
+        continue;
+      }
+      // 0 = the file ended before the range did (it cannot: files are never cut below a readable range);
+      // anything else is the peer going away (EPIPE, ECONNRESET). Either way this stream cannot continue.
+      this.close(sent === 0 ? `sendfile hit the end of ${range.records.file.path} at ${range.records.position + this.writeOffset}` : `sendfile failed with errno ${-sent}`);
+      return false;
+    }
+    return true;
   }
 
   onDrain(): void {
     this.flushWrites();
     this.applyBackpressure();
+  }
+
+  /**
+   * A fetch's turn to read: resolves once every earlier reply on this connection is in the write queue
+   * and the queue is below writeQueueMaxBytes (or the connection closed). Like Kafka, which handles one
+   * request per connection at a time, this makes pipelined fetches read one after the other, so a consumer
+   * that stops reading holds at most one response beyond the limit, never unbounded data. Clients keep
+   * one fetch in flight per connection, so for them this never waits. Call it synchronously at the start
+   * of the handler: that is how the connection knows which request asks.
+   */
+  waitForWriteRoom(): Promise<void> | null {
+    const request = this.currentRequest >= 0 ? this.currentRequest : this.requestsStarted;
+    if (this.hasWriteRoom(request)) return null;
+    return new Promise<void>((wake) => this.writeRoomWaiters.push({ request, wake }));
+  }
+
+  private hasWriteRoom(request: number): boolean {
+    return this.closed || (this.repliesReleased >= request && this.queuedBytes < this.limits.writeQueueMaxBytes);
+  }
+
+  private wakeWriteRoomWaiters(): void {
+    if (this.writeRoomWaiters.length === 0) return;
+    const waiting = this.writeRoomWaiters;
+    this.writeRoomWaiters = [];
+    for (const waiter of waiting) {
+      if (this.hasWriteRoom(waiter.request)) waiter.wake();
+      else this.writeRoomWaiters.push(waiter);
+    }
+  }
+
+  /** Drops everything queued, releasing pinned fds. */
+  private clearWriteQueue(): void {
+    for (let index = this.writeQueueHead; index < this.writeQueue.length; index++) {
+      const chunk = this.writeQueue[index]!;
+      if (!(chunk instanceof Uint8Array) && chunk.fd >= 0) chunk.records.file.unpinFd();
+    }
+    this.writeQueue.length = 0;
+    this.writeQueueHead = 0;
+    this.writeOffset = 0;
+    this.queuedBytes = 0;
+    this.wakeWriteRoomWaiters();
   }
 
   /** Stops reading while too many requests are unanswered or too many reply bytes are queued. */
@@ -163,15 +313,13 @@ export class Connection {
     if (this.closed) return;
     this.closed = true;
     if (reason) this.log(`closing connection ${this.id} from ${this.remoteAddress}: ${reason}`);
-    this.writeQueue.length = 0;
-    this.queuedBytes = 0;
+    this.clearWriteQueue();
     this.socket.end();
   }
 
   onClose(): void {
     this.closed = true;
-    this.writeQueue.length = 0;
-    this.queuedBytes = 0;
+    this.clearWriteQueue();
   }
 
   /** Resolves when every accepted request has been answered and written (bounded by the caller). */

@@ -3,7 +3,6 @@
 import type { ApiHandler, RequestContext } from "../api/handler.ts";
 import { Reader, ProtocolDecodeError } from "../protocol/codec/reader.ts";
 import { Writer } from "../protocol/codec/writer.ts";
-import { isExternalRecords } from "../protocol/codec/records.ts";
 import { ErrorCode, KafkaError } from "../protocol/errors.ts";
 import { apiSchemas, ApiKey, requestHeaderVersion, responseHeaderVersion } from "../protocol/generated/index.ts";
 import { readRequestHeader, writeResponseHeader } from "../protocol/generated/headers.ts";
@@ -60,14 +59,16 @@ export function createDispatcher(broker: Broker, handlers: ReadonlyMap<number, A
   };
 }
 
-function encodeResponse(apiKey: number, apiVersion: number, correlationId: number, body: object): Uint8Array[] {
+/** The response as one heap buffer, or heap buffers interleaved with file ranges (fetch record data). */
+function encodeResponse(apiKey: number, apiVersion: number, correlationId: number, body: object): (Uint8Array | MappedRecords)[] {
   const schema = apiSchemas.get(apiKey)!;
   const writer = new Writer();
   const sizeAt = writer.reserveInt32();
   writeResponseHeader(writer, responseHeaderVersion(apiKey, apiVersion), { correlationId });
   schema.writeResponse(writer, apiVersion, body);
   writer.patchInt32(sizeAt, writer.sizeBytes - 4);
-  return writer.finish().map((chunk) => (isExternalRecords(chunk) ? (chunk as MappedRecords).bytes : chunk));
+  // The only external records are fetch's MappedRecords; the connection writes them from the file.
+  return writer.finish() as (Uint8Array | MappedRecords)[];
 }
 
 export { KafkaError };

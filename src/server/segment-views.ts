@@ -1,51 +1,143 @@
 // Read-only use of segment files on the socket thread: a Bun.mmap view per file, cached by fileId, so a
 // fetch response's record data is written to the socket straight from the page cache (no copy in JS).
+// When some connection sends with sendfile(2), the cached file also keeps a read-only fd.
 // Views are never unmapped by us (Bun has no munmap); dropping one from the cache lets the GC unmap it.
+// An fd is closed only when its file left the cache *and* no queued file range still points at it: a
+// closed fd number can be reused at once (by a socket, say), and sendfile on it would send foreign bytes.
+import { closeSync, openSync } from "node:fs";
 import type { ExternalRecords } from "../protocol/codec/records.ts";
 import type { FileSlice } from "../partition/messages.ts";
 
-/** Fetch data for the Writer: a hole of `sizeBytes` filled from `bytes`, a subarray of a mapped segment. */
+/** One segment file as the socket thread sees it. */
+export class MappedFile {
+  /** -1 until opened for sendfile, and again after it is closed. */
+  private fdValue = -1;
+  private pins = 0;
+  private evicted = false;
+
+  constructor(
+    readonly path: string,
+    readonly view: Uint8Array,
+  ) {}
+
+  /**
+   * Pins the file's fd for one queued range and returns it, opening it on first use; -1 when the file
+   * left the cache already or cannot be opened (the range is then written from the view instead).
+   */
+  pinFd(): number {
+    if (this.evicted) return -1;
+    if (this.fdValue < 0) {
+      try {
+        this.fdValue = openSync(this.path, "r");
+      } catch {
+        return -1; // deleted meanwhile: the mmap view still holds the inode's pages
+      }
+    }
+    this.pins++;
+    return this.fdValue;
+  }
+
+  unpinFd(): void {
+    if (this.pins <= 0) throw new Error(`${this.path}: fd unpinned more often than pinned`);
+    this.pins--;
+    if (this.pins === 0 && this.evicted) this.closeFd();
+  }
+
+  /** Called when the cache drops this file. */
+  evict(): void {
+    this.evicted = true;
+    if (this.pins === 0) this.closeFd();
+  }
+
+  get openFd(): number {
+    return this.fdValue;
+  }
+
+  get pinCount(): number {
+    return this.pins;
+  }
+
+  private closeFd(): void {
+    if (this.fdValue >= 0) closeSync(this.fdValue);
+    this.fdValue = -1;
+  }
+}
+
+/**
+ * Fetch data for the Writer: a hole of `sizeBytes` filled from `bytes`, a subarray of a mapped segment,
+ * which is `file`'s bytes [position, position + sizeBytes).
+ */
 export interface MappedRecords extends ExternalRecords {
   readonly bytes: Uint8Array;
+  readonly file: MappedFile;
+  readonly position: number;
+}
+
+export function isMappedRecords(value: unknown): value is MappedRecords {
+  return typeof value === "object" && value !== null && (value as { file?: unknown }).file instanceof MappedFile;
 }
 
 export class SegmentViews {
-  private readonly views = new Map<string, Uint8Array>();
+  private readonly files = new Map<string, MappedFile>();
 
   constructor(private readonly maxViews: number) {}
 
   /** Maps the slice's file (once per fileId) and returns the slice as external records, or null if gone. */
   records(slice: FileSlice): MappedRecords | null {
-    let view = this.views.get(slice.fileId);
-    if (view) {
+    let file: MappedFile | null | undefined = this.files.get(slice.fileId);
+    if (file) {
       // Refresh recency: Map iteration order is insertion order.
-      this.views.delete(slice.fileId);
-      this.views.set(slice.fileId, view);
+      this.files.delete(slice.fileId);
+      this.files.set(slice.fileId, file);
     } else {
-      try {
-        view = Bun.mmap(slice.path, { shared: true });
-      } catch {
-        return null; // The segment was deleted (retention, topic deletion) between the read and now.
-      }
-      this.views.set(slice.fileId, view);
-      if (this.views.size > this.maxViews) this.views.delete(this.views.keys().next().value!);
+      file = this.map(slice);
+      if (!file) return null; // The segment was deleted (retention, topic deletion) between the read and now.
     }
     const end = slice.position + slice.sizeBytes;
-    if (end > view.byteLength) {
+    if (end > file.view.byteLength) {
       // A view mapped before the file grew (only possible for a file not preallocated): map it again.
-      this.views.delete(slice.fileId);
-      try {
-        view = Bun.mmap(slice.path, { shared: true });
-      } catch {
-        return null;
-      }
-      this.views.set(slice.fileId, view);
-      if (end > view.byteLength) return null;
+      this.drop(slice.fileId);
+      file = this.map(slice);
+      if (!file || end > file.view.byteLength) return null;
     }
-    return { external: true, sizeBytes: slice.sizeBytes, bytes: view.subarray(slice.position, end) };
+    return { external: true, sizeBytes: slice.sizeBytes, bytes: file.view.subarray(slice.position, end), file, position: slice.position };
+  }
+
+  private map(slice: FileSlice): MappedFile | null {
+    let view: Uint8Array;
+    try {
+      view = Bun.mmap(slice.path, { shared: true });
+    } catch {
+      return null;
+    }
+    const file = new MappedFile(slice.path, view);
+    this.files.set(slice.fileId, file);
+    if (this.files.size > this.maxViews) this.drop(this.files.keys().next().value!);
+    return file;
+  }
+
+  private drop(fileId: string): void {
+    const file = this.files.get(fileId);
+    if (!file) return;
+    this.files.delete(fileId);
+    file.evict();
   }
 
   forget(pathPrefix: string): void {
-    for (const fileId of [...this.views.keys()]) if (fileId.startsWith(pathPrefix)) this.views.delete(fileId);
+    for (const fileId of [...this.files.keys()]) if (fileId.startsWith(pathPrefix)) this.drop(fileId);
+  }
+
+  /** File ranges queued for sendfile across all connections (tests check that none leak). */
+  get pinnedFds(): number {
+    let count = 0;
+    for (const file of this.files.values()) count += file.pinCount;
+    return count;
+  }
+
+  /** Open fds held for sendfile (tests check that none leak). */
+  get openFds(): number {
+    let count = 0;
+    for (const file of this.files.values()) if (file.openFd >= 0) count++;
+    return count;
   }
 }
