@@ -54,6 +54,9 @@ export const fetchHandler: ApiHandler = {
       }
     });
 
+    // A follower's fetch offsets are its log end offsets: they may commit records (high watermark) and
+    // bring it back into the ISR before anything is read.
+    if (replicaId >= 0) broker.onReplicaFetch(replicaId, fetches.filter((fetch) => fetch.errorCode === ErrorCode.NONE).map((fetch) => fetch.item));
     const deadline = Date.now() + Math.min(Math.max(0, request.maxWaitMs), FETCH_MAX_WAIT_MS_CAP);
     let outcome = await readAll(broker, fetches, responseMaxBytes);
     // Long poll, bounded by max.wait.ms: each wake-up re-reads; the loop ends at the deadline at the latest.
@@ -78,7 +81,6 @@ export const fetchHandler: ApiHandler = {
       }
       outcome = await readAll(broker, fetches, responseMaxBytes);
     }
-    if (replicaId >= 0) broker.onReplicaFetch(replicaId, fetches.map((fetch) => fetch.item));
 
     const responses = request.topics.map((fetchTopic) => ({ topic: fetchTopic.topic, partitions: [] as object[] }));
     fetches.forEach((fetch, index) => {

@@ -2,7 +2,8 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { pack, unpack } from "msgpackr";
-import type { MetadataStore, TopicMetadata } from "./types.ts";
+import { ErrorCode, KafkaError } from "../protocol/errors.ts";
+import type { MetadataStore, PartitionState, TopicMetadata } from "./types.ts";
 
 interface StoredState {
   version: 1;
@@ -24,15 +25,31 @@ export class LocalMetadataStore implements MetadataStore {
     if (existsSync(this.path)) {
       const stored = unpack(readFileSync(this.path)) as StoredState;
       if (stored?.version !== 1 || !Array.isArray(stored.topics)) throw new Error(`metadata file ${this.path} is not a Bunka metadata file`);
+      for (const topic of stored.topics) for (const assignment of topic.partitions) assignment.stateVersion ??= 0;
       this.state = stored;
     }
     return this.state.topics.map((topic) => structuredClone(topic));
   }
 
-  async putTopic(topic: TopicMetadata): Promise<void> {
+  async createTopic(topic: TopicMetadata): Promise<void> {
+    if (this.state.topics.some((existing) => existing.name === topic.name)) throw new KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, `Topic '${topic.name}' already exists.`);
+    this.state = { ...this.state, topics: [...this.state.topics, structuredClone(topic)] };
+    this.persist();
+  }
+
+  async updateTopic(topic: TopicMetadata): Promise<void> {
     const others = this.state.topics.filter((existing) => existing.name !== topic.name);
     this.state = { ...this.state, topics: [...others, structuredClone(topic)] };
     this.persist();
+  }
+
+  async updatePartitionState(topicName: string, partition: number, expectedVersion: number, next: PartitionState): Promise<number | null> {
+    const topic = this.state.topics.find((existing) => existing.name === topicName);
+    const assignment = topic?.partitions[partition];
+    if (!assignment || assignment.stateVersion !== expectedVersion) return null;
+    Object.assign(assignment, next, { stateVersion: expectedVersion + 1 });
+    this.persist();
+    return expectedVersion + 1;
   }
 
   async deleteTopic(name: string): Promise<void> {

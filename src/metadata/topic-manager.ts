@@ -1,21 +1,25 @@
-// Topics at run time: their metadata, the effective configuration of each, and the offsets the socket
-// thread last heard from the partition workers. Create/delete/alter are serialised so that two clients
-// auto-creating the same topic at once get one topic.
+// Topics at run time: their metadata, the effective configuration of each, the logs of the partitions
+// this broker holds a replica of, and the offsets the socket thread last heard from the workers.
+// Create/delete/alter go through the metadata store (a file on one node, etcd in a cluster) and are
+// serialised here, so two clients auto-creating the same topic at once get one topic. Changes made by other
+// brokers arrive through `applyTopic`/`removeTopic` (cluster mode) and are applied the same way.
 import { join } from "node:path";
 import type { BrokerConfig } from "../config/broker-config.ts";
 import { resolveTopicConfig, toSafeNumber, topicConfigDefinitions, validateTopicConfig, type ConfigSource } from "../config/topic-config.ts";
+import { assignReplicas } from "../cluster/placement.ts";
 import type { LogConfig } from "../log/config.ts";
 import type { OpenPartitionCommand } from "../partition/messages.ts";
 import type { PartitionWorkers } from "../partition/partition-workers.ts";
 import { ErrorCode, KafkaError } from "../protocol/errors.ts";
-import { randomTopicId, topicNameProblem, type MetadataStore, type PartitionAssignment, type TopicMetadata } from "./types.ts";
+import { randomTopicId, topicNameProblem, type ClusterView, type MetadataStore, type PartitionAssignment, type PartitionState, type TopicMetadata } from "./types.ts";
 
+/** A partition replica held by this broker: where its log stands, as last reported by its worker. */
 export interface PartitionRuntime {
   topic: string;
   partition: number;
   logStartOffset: number;
   logEndOffset: number;
-  /** Offsets below it are committed: readable by consumers. Single node: equals the log end offset. */
+  /** Offsets below it are committed (replicated to the ISR) and visible to consumers. */
   highWatermark: number;
 }
 
@@ -36,6 +40,12 @@ export interface CreateTopicRequest {
   replicaAssignments?: number[][];
 }
 
+/** Told about every partition whose leader, epoch, ISR or replicas changed (and about new and removed ones). */
+export interface PartitionListener {
+  onPartitionChanged(topic: TopicMetadata, assignment: PartitionAssignment, runtime: PartitionRuntime | undefined): void;
+  onPartitionRemoved(topic: string, partition: number): void;
+}
+
 const MAX_PARTITIONS_PER_TOPIC = 10_000;
 
 export const partitionKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
@@ -44,22 +54,93 @@ export class TopicManager {
   private readonly topics = new Map<string, TopicMetadata>();
   private readonly runtimes = new Map<string, PartitionRuntime>();
   private serial: Promise<unknown> = Promise.resolve();
+  private listener: PartitionListener | null = null;
+  /** Until load() finishes, the logs of the data dir may need recovery; later opens are of new partitions. */
+  private recoverOnOpen = false;
 
   constructor(
     private readonly config: BrokerConfig,
     private readonly workers: PartitionWorkers,
     private readonly store: MetadataStore,
+    private readonly cluster: ClusterView,
     private readonly log: (message: string) => void,
   ) {}
 
-  /** Loads metadata and opens every partition's log (recovering it when the last stop was unclean). */
+  setListener(listener: PartitionListener): void {
+    this.listener = listener;
+  }
+
+  /** Loads metadata and opens every local replica's log (recovering it when the last stop was unclean). */
   async load(recover: boolean): Promise<void> {
-    for (const topic of await this.store.load()) this.topics.set(topic.name, topic);
-    const commands: OpenPartitionCommand[] = [];
-    for (const topic of this.topics.values()) {
-      for (const assignment of topic.partitions) commands.push(this.openCommand(topic, assignment.partition, recover));
+    this.recoverOnOpen = recover;
+    try {
+      await this.exclusive(async () => {
+        for (const topic of await this.store.load()) await this.applyTopicLocked(topic);
+      });
+    } finally {
+      this.recoverOnOpen = false;
     }
-    await this.openLogs(commands);
+  }
+
+  private isLocalReplica(assignment: PartitionAssignment): boolean {
+    return assignment.replicas.includes(this.cluster.nodeId);
+  }
+
+  /** Applies a topic's metadata as the store now holds it: opens new local replicas, reconfigures, notifies. */
+  applyTopic(topic: TopicMetadata): Promise<void> {
+    return this.exclusive(() => this.applyTopicLocked(topic));
+  }
+
+  private async applyTopicLocked(topic: TopicMetadata): Promise<void> {
+    const previous = this.topics.get(topic.name);
+    if (previous && previous.topicId !== topic.topicId) await this.removeTopicLocked(previous.name);
+    const known = this.topics.get(topic.name);
+    this.topics.set(topic.name, topic);
+    const toOpen = topic.partitions.filter((assignment) => this.isLocalReplica(assignment) && !this.runtimes.has(partitionKey(topic.name, assignment.partition)));
+    if (toOpen.length > 0) await this.openLogs(toOpen.map((assignment) => this.openCommand(topic, assignment.partition, this.recoverOnOpen)));
+    if (known && JSON.stringify(known.configs) !== JSON.stringify(topic.configs)) {
+      const local = topic.partitions.filter((assignment) => this.runtimes.has(partitionKey(topic.name, assignment.partition)));
+      await this.workers.configure(local.map((assignment) => this.openCommand(topic, assignment.partition, false)));
+    }
+    for (const assignment of topic.partitions) {
+      const before = known?.partitions[assignment.partition];
+      const changed =
+        !before ||
+        before.leader !== assignment.leader ||
+        before.leaderEpoch !== assignment.leaderEpoch ||
+        before.stateVersion !== assignment.stateVersion ||
+        before.isr.join() !== assignment.isr.join() ||
+        before.replicas.join() !== assignment.replicas.join();
+      if (changed) this.listener?.onPartitionChanged(topic, assignment, this.runtime(topic.name, assignment.partition));
+    }
+  }
+
+  /** A partition's leader/epoch/ISR as the store now holds it (after a compare-and-swap or a watch event). */
+  applyPartitionState(name: string, partition: number, state: PartitionState, stateVersion: number): void {
+    const topic = this.topics.get(name);
+    const current = topic?.partitions[partition];
+    if (!topic || !current || stateVersion <= current.stateVersion) return;
+    const next: PartitionAssignment = { ...current, ...state, isr: [...state.isr], stateVersion };
+    const partitions = [...topic.partitions];
+    partitions[partition] = next;
+    const updated = { ...topic, partitions };
+    this.topics.set(name, updated);
+    this.listener?.onPartitionChanged(updated, next, this.runtime(name, partition));
+  }
+
+  removeTopic(name: string): Promise<void> {
+    return this.exclusive(() => this.removeTopicLocked(name));
+  }
+
+  private async removeTopicLocked(name: string): Promise<void> {
+    const topic = this.topics.get(name);
+    if (!topic) return;
+    this.topics.delete(name);
+    const local = topic.partitions.filter((assignment) => this.runtimes.has(partitionKey(name, assignment.partition)));
+    for (const assignment of topic.partitions) this.listener?.onPartitionRemoved(name, assignment.partition);
+    await this.workers.delete(local.map((assignment) => ({ topic: name, partition: assignment.partition })));
+    for (const assignment of local) this.runtimes.delete(partitionKey(name, assignment.partition));
+    this.log(`deleted topic ${name}`);
   }
 
   private async openLogs(commands: OpenPartitionCommand[]): Promise<void> {
@@ -71,7 +152,8 @@ export class TopicManager {
         partition: command.partition,
         logStartOffset: offsets.logStartOffset,
         logEndOffset: offsets.logEndOffset,
-        highWatermark: offsets.logEndOffset,
+        // Not yet known to be committed; the replica manager sets it when this broker takes a role.
+        highWatermark: 0,
       });
     });
   }
@@ -105,17 +187,21 @@ export class TopicManager {
     return this.runtimes.get(partitionKey(topic, partition));
   }
 
+  localRuntimes(): IterableIterator<PartitionRuntime> {
+    return this.runtimes.values();
+  }
+
   assignment(topic: string, partition: number): PartitionAssignment | undefined {
     return this.topics.get(topic)?.partitions[partition];
   }
 
-  /** Records offsets a worker reported (after a produce or read), keeping them monotonic where they must be. */
-  noteOffsets(topic: string, partition: number, logStartOffset: number, logEndOffset: number): void {
+  /** Records the log offsets a worker reported after an append or a read. */
+  noteOffsets(topic: string, partition: number, logStartOffset: number, logEndOffset: number): PartitionRuntime | undefined {
     const runtime = this.runtimes.get(partitionKey(topic, partition));
-    if (!runtime || logEndOffset < 0) return;
+    if (!runtime || logEndOffset < 0) return runtime;
     runtime.logStartOffset = logStartOffset;
     runtime.logEndOffset = logEndOffset;
-    runtime.highWatermark = logEndOffset;
+    return runtime;
   }
 
   configValue(topic: TopicMetadata, name: string): string {
@@ -146,6 +232,10 @@ export class TopicManager {
     };
   }
 
+  private liveBrokerIds(): number[] {
+    return this.cluster.liveBrokers().filter((broker) => !broker.shuttingDown).map((broker) => broker.nodeId);
+  }
+
   createTopic(request: CreateTopicRequest): Promise<TopicMetadata> {
     return this.exclusive(async () => {
       const problem = topicNameProblem(request.name);
@@ -155,29 +245,34 @@ export class TopicManager {
       if (numPartitions <= 0 || numPartitions > MAX_PARTITIONS_PER_TOPIC)
         throw new KafkaError(ErrorCode.INVALID_PARTITIONS, `Number of partitions must be between 1 and ${MAX_PARTITIONS_PER_TOPIC}, got ${numPartitions}.`);
       const replicationFactor = request.replicationFactor === -1 ? this.config.defaultReplicationFactor : request.replicationFactor;
-      const brokers = [this.config.nodeId];
-      if (replicationFactor <= 0 || replicationFactor > brokers.length)
-        throw new KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR, `Replication factor: ${replicationFactor} larger than available brokers: ${brokers.length}.`);
       for (const [name, value] of Object.entries(request.configs)) validateTopicConfig(name, value);
-      if (request.replicaAssignments) this.validateReplicaAssignments(request.replicaAssignments, replicationFactor);
+      const minInsyncReplicas = Number(resolveTopicConfig("min.insync.replicas", request.configs, this.config.topicDefaults).value);
+      if (minInsyncReplicas > replicationFactor && request.configs["min.insync.replicas"] !== undefined)
+        throw new KafkaError(ErrorCode.INVALID_CONFIG, `min.insync.replicas (${minInsyncReplicas}) must not exceed the replication factor (${replicationFactor}).`);
+      let replicaLists: number[][];
+      if (request.replicaAssignments) {
+        this.validateReplicaAssignments(request.replicaAssignments, replicationFactor);
+        replicaLists = request.replicaAssignments;
+      } else {
+        replicaLists = assignReplicas(this.liveBrokerIds(), numPartitions, replicationFactor);
+      }
       const topic: TopicMetadata = {
         name: request.name,
         topicId: randomTopicId(),
-        partitions: Array.from({ length: numPartitions }, (_, partition) => this.singleNodeAssignment(partition)),
+        partitions: replicaLists.map((replicas, partition) => initialAssignment(partition, replicas)),
         configs: { ...request.configs },
         internal: request.internal ?? false,
       };
       if (request.validateOnly) return topic;
-      await this.store.putTopic(topic);
-      this.topics.set(topic.name, topic);
-      await this.openLogs(topic.partitions.map((assignment) => this.openCommand(topic, assignment.partition, false)));
-      this.log(`created topic ${topic.name} with ${numPartitions} partition(s)`);
+      await this.store.createTopic(topic);
+      await this.applyTopicLocked(topic);
+      this.log(`created topic ${topic.name} with ${numPartitions} partition(s), replication factor ${replicationFactor}`);
       return topic;
     });
   }
 
   private validateReplicaAssignments(assignments: number[][], replicationFactor: number): void {
-    const live = new Set([this.config.nodeId]);
+    const live = new Set(this.liveBrokerIds());
     for (const replicas of assignments) {
       if (replicas.length !== replicationFactor || new Set(replicas).size !== replicas.length)
         throw new KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, "All partitions should have the same number of distinct replicas.");
@@ -186,20 +281,13 @@ export class TopicManager {
     }
   }
 
-  private singleNodeAssignment(partition: number): PartitionAssignment {
-    return { partition, replicas: [this.config.nodeId], leader: this.config.nodeId, leaderEpoch: 0, isr: [this.config.nodeId] };
-  }
-
   deleteTopic(name: string): Promise<void> {
     return this.exclusive(async () => {
       const topic = this.topics.get(name);
       if (!topic) throw new KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `Topic '${name}' does not exist.`);
       if (!this.config.deleteTopicEnable) throw new KafkaError(ErrorCode.TOPIC_DELETION_DISABLED);
       await this.store.deleteTopic(name);
-      this.topics.delete(name);
-      await this.workers.delete(topic.partitions.map((assignment) => ({ topic: name, partition: assignment.partition })));
-      for (const assignment of topic.partitions) this.runtimes.delete(partitionKey(name, assignment.partition));
-      this.log(`deleted topic ${name}`);
+      await this.removeTopicLocked(name);
     });
   }
 
@@ -211,17 +299,21 @@ export class TopicManager {
       if (totalCount < current) throw new KafkaError(ErrorCode.INVALID_PARTITIONS, `Topic currently has ${current} partitions, which is higher than the requested ${totalCount}.`);
       if (totalCount === current) throw new KafkaError(ErrorCode.INVALID_PARTITIONS, `Topic already has ${current} partitions.`);
       if (totalCount > MAX_PARTITIONS_PER_TOPIC) throw new KafkaError(ErrorCode.INVALID_PARTITIONS, `Number of partitions must be at most ${MAX_PARTITIONS_PER_TOPIC}.`);
+      const replicationFactor = topic.partitions[0]!.replicas.length;
+      let replicaLists: number[][];
       if (replicaAssignments) {
         if (replicaAssignments.length !== totalCount - current)
           throw new KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, `Increasing the number of partitions by ${totalCount - current} but ${replicaAssignments.length} assignments provided.`);
-        this.validateReplicaAssignments(replicaAssignments, topic.partitions[0]!.replicas.length);
+        this.validateReplicaAssignments(replicaAssignments, replicationFactor);
+        replicaLists = replicaAssignments;
+      } else {
+        replicaLists = assignReplicas(this.liveBrokerIds(), totalCount - current, replicationFactor, { firstPartition: current });
       }
       if (validateOnly) return;
-      const added = Array.from({ length: totalCount - current }, (_, index) => this.singleNodeAssignment(current + index));
+      const added = replicaLists.map((replicas, index) => initialAssignment(current + index, replicas));
       const updated: TopicMetadata = { ...topic, partitions: [...topic.partitions, ...added] };
-      await this.store.putTopic(updated);
-      this.topics.set(name, updated);
-      await this.openLogs(added.map((assignment) => this.openCommand(updated, assignment.partition, false)));
+      await this.store.updateTopic(updated);
+      await this.applyTopicLocked(updated);
       this.log(`topic ${name} now has ${totalCount} partitions`);
     });
   }
@@ -239,9 +331,13 @@ export class TopicManager {
       }
       if (validateOnly) return;
       const updated: TopicMetadata = { ...topic, configs };
-      await this.store.putTopic(updated);
-      this.topics.set(name, updated);
-      await this.workers.configure(updated.partitions.map((assignment) => this.openCommand(updated, assignment.partition, false)));
+      await this.store.updateTopic(updated);
+      await this.applyTopicLocked(updated);
     });
   }
+}
+
+/** A new partition starts with its preferred replica leading and every replica in sync (all logs are empty). */
+function initialAssignment(partition: number, replicas: number[]): PartitionAssignment {
+  return { partition, replicas: [...replicas], leader: replicas[0]!, leaderEpoch: 0, isr: [...replicas], stateVersion: 0 };
 }

@@ -3,7 +3,18 @@
 
 export interface PartitionAssignment {
   partition: number;
+  /** Replica broker ids; the first is the preferred leader. */
   replicas: number[];
+  /** -1 while no in-sync replica is alive (the partition is offline). */
+  leader: number;
+  leaderEpoch: number;
+  isr: number[];
+  /** Version of this partition's state in the store, for compare-and-swap updates (etcd mod revision). */
+  stateVersion: number;
+}
+
+/** The part of a partition's state that leader elections and ISR changes rewrite. */
+export interface PartitionState {
   leader: number;
   leaderEpoch: number;
   isr: number[];
@@ -24,15 +35,34 @@ export interface BrokerInfo {
   host: string;
   port: number;
   rack: string | null;
+  /** Set during a controlled shutdown: the controller moves leadership away and places nothing new here. */
+  shuttingDown?: boolean;
 }
 
 /** Where topic metadata is persisted. All writes are atomic per call. */
 export interface MetadataStore {
   load(): Promise<TopicMetadata[]>;
-  putTopic(topic: TopicMetadata): Promise<void>;
+  /** Creates a topic with its partitions' initial state; TOPIC_ALREADY_EXISTS if the name is taken. */
+  createTopic(topic: TopicMetadata): Promise<void>;
+  /** Rewrites a topic's configs or adds partitions (existing partitions' state is left alone). */
+  updateTopic(topic: TopicMetadata): Promise<void>;
   deleteTopic(name: string): Promise<void>;
+  /**
+   * Compare-and-swap of one partition's leader, epoch and ISR: applied only if the stored state is still at
+   * `expectedVersion`. Returns the new version, or null when someone else changed it first.
+   */
+  updatePartitionState(topic: string, partition: number, expectedVersion: number, next: PartitionState): Promise<number | null>;
   /** Monotonic counter persisted with the metadata (producer ids). */
   nextProducerIdBlock(blockSize: number): Promise<number>;
+}
+
+/** Who is in the cluster, as this broker sees it. Single node: just itself. */
+export interface ClusterView {
+  readonly nodeId: number;
+  /** Registered, live brokers, sorted by id. */
+  liveBrokers(): BrokerInfo[];
+  /** The controller's node id (-1 while there is none). */
+  controllerId(): number;
 }
 
 const TOPIC_NAME_MAX_LENGTH = 249;

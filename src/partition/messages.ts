@@ -101,6 +101,8 @@ export type WorkerCommand =
   | { op: "offsets"; id: number; items: PartitionKey[] }
   | { op: "offsetForTimestamp"; id: number; items: TimestampLookupItem[] }
   | { op: "truncate"; id: number; items: TruncateItem[] }
+  | { op: "truncateFully"; id: number; items: TruncateItem[] }
+  | { op: "assignEpoch"; id: number; items: EpochEndOffsetItem[] }
   | { op: "epochEndOffset"; id: number; items: EpochEndOffsetItem[] }
   | { op: "deleteRecords"; id: number; items: TruncateItem[] }
   | { op: "flush"; id: number }

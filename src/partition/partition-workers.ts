@@ -169,6 +169,16 @@ export class PartitionWorkers {
     return this.scatter(items, (index, group) => this.call<OffsetsResult>(index, { op: "truncate", items: group }));
   }
 
+  /** Empties the log and restarts it at `offset` (a follower far behind the leader's log start). */
+  truncateFully(items: TruncateItem[]): Promise<OffsetsResult[]> {
+    return this.scatter(items, (index, group) => this.call<OffsetsResult>(index, { op: "truncateFully", items: group }));
+  }
+
+  /** A new leader records the epoch it starts at the log end offset (KIP-101). */
+  assignEpoch(items: EpochEndOffsetItem[]): Promise<OffsetsResult[]> {
+    return this.scatter(items, (index, group) => this.call<OffsetsResult>(index, { op: "assignEpoch", items: group }));
+  }
+
   deleteRecords(items: TruncateItem[]): Promise<OffsetsResult[]> {
     return this.scatter(items, (index, group) => this.call<OffsetsResult>(index, { op: "deleteRecords", items: group }));
   }

@@ -192,6 +192,20 @@ async function handle(command: WorkerCommand): Promise<unknown[]> {
         entry.log.truncateTo(item.offset);
         return offsetsOf(entry.log);
       });
+    case "truncateFully":
+      return command.items.map((item) => {
+        const entry = owned(item.topic, item.partition);
+        if (!entry) return unknownPartition;
+        entry.log.truncateFullyAndStartAt(item.offset);
+        return offsetsOf(entry.log);
+      });
+    case "assignEpoch":
+      return command.items.map((item) => {
+        const entry = owned(item.topic, item.partition);
+        if (!entry) return unknownPartition;
+        if (item.leaderEpoch > entry.log.leaderEpochCache.latestEpoch) entry.log.leaderEpochCache.assign(item.leaderEpoch, entry.log.logEndOffset);
+        return offsetsOf(entry.log);
+      });
     case "deleteRecords":
       return command.items.map((item) => {
         const entry = owned(item.topic, item.partition);

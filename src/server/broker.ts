@@ -5,7 +5,11 @@ import { join, resolve } from "node:path";
 import type { Socket, TCPSocketListener } from "bun";
 import { handlers } from "../api/index.ts";
 import { applyProperties, defaultBrokerConfig, loadPropertiesFile, type BrokerConfig } from "../config/broker-config.ts";
-import { LocalMetadataStore } from "../metadata/local-store.ts";
+import { HighWatermarkCheckpoint } from "../cluster/high-watermark-checkpoint.ts";
+import type { ClusterMembership } from "../cluster/membership.ts";
+import { ReplicaManager } from "../cluster/replica-manager.ts";
+import { SingleNodeCluster } from "../cluster/single-node.ts";
+import { createEtcdMembership } from "../cluster/etcd-cluster.ts";
 import { TopicManager } from "../metadata/topic-manager.ts";
 import type { BrokerInfo } from "../metadata/types.ts";
 import { PartitionWorkers } from "../partition/partition-workers.ts";
@@ -14,7 +18,6 @@ import { createDispatcher, InvalidRequestError } from "./dispatch.ts";
 import { PartitionWatchers } from "./partition-watchers.ts";
 import { SegmentViews } from "./segment-views.ts";
 import { ProducerIds } from "./producer-ids.ts";
-import { ErrorCode } from "../protocol/errors.ts";
 import type { TopicMetadata } from "../metadata/types.ts";
 import type { ProduceItem, ProduceResult, ReadItem } from "../partition/messages.ts";
 
@@ -31,6 +34,7 @@ const CLEAN_SHUTDOWN_MARKER = ".clean-shutdown";
 const LOCK_FILE = ".lock";
 const SHUTDOWN_DRAIN_TIMEOUT_MS = 10_000;
 const SEGMENT_VIEWS_MAX = 4096;
+const HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS = 5_000;
 
 export function resolveConfig(options: BrokerOptions = {}): BrokerConfig {
   let config = defaultBrokerConfig();
@@ -44,21 +48,38 @@ export function resolveConfig(options: BrokerOptions = {}): BrokerConfig {
 
 export class Broker {
   readonly topics: TopicManager;
+  readonly replicas: ReplicaManager;
   readonly watchers = new PartitionWatchers();
   readonly segmentViews = new SegmentViews(SEGMENT_VIEWS_MAX);
   readonly producerIds: ProducerIds;
+  private readonly highWatermarks: HighWatermarkCheckpoint;
+  private highWatermarkTimer: ReturnType<typeof setInterval> | null = null;
   private listener: TCPSocketListener<Connection | undefined> | null = null;
   private readonly connections = new Set<Connection>();
   private stopping: Promise<void> | null = null;
+  private readonly readiness = Promise.withResolvers<void>();
+  private isReady = false;
 
   private constructor(
     readonly config: BrokerConfig,
     readonly workers: PartitionWorkers,
-    readonly store: LocalMetadataStore,
+    readonly membership: ClusterMembership,
     readonly log: (message: string) => void,
   ) {
-    this.topics = new TopicManager(config, workers, store, log);
-    this.producerIds = new ProducerIds(store);
+    this.highWatermarks = new HighWatermarkCheckpoint(config.dataDir);
+    this.topics = new TopicManager(config, workers, membership.store, membership.view, log);
+    this.replicas = new ReplicaManager({
+      nodeId: config.nodeId,
+      config,
+      topics: this.topics,
+      workers,
+      watchers: this.watchers,
+      store: membership.store,
+      log,
+      checkpointedHighWatermark: (topic, partition) => this.highWatermarks.get(topic, partition),
+    });
+    this.topics.setListener(this.replicas);
+    this.producerIds = new ProducerIds(membership.store);
   }
 
   static async start(options: BrokerOptions = {}): Promise<Broker> {
@@ -68,20 +89,36 @@ export class Broker {
     acquireLock(config.dataDir);
     const markerPath = join(config.dataDir, CLEAN_SHUTDOWN_MARKER);
     const cleanStart = existsSync(markerPath);
-    const freshDataDir = !existsSync(join(config.dataDir, "meta"));
+    const freshDataDir = !existsSync(join(config.dataDir, "meta")) && !existsSync(join(config.dataDir, "replication-offset-checkpoint"));
     rmSync(markerPath, { force: true });
     const workers = new PartitionWorkers(config.partitionWorkers, log);
-    const broker = new Broker(config, workers, new LocalMetadataStore(config.dataDir), log);
+    let broker: Broker | null = null;
     try {
+      const self = () => broker!.selfInfo();
+      const membership: ClusterMembership =
+        config.etcdEndpoints.length > 0 ? await createEtcdMembership(config, workers, log, self) : new SingleNodeCluster(config.nodeId, config.dataDir, self);
+      broker = new Broker(config, workers, membership, log);
       if (!cleanStart && !freshDataDir) log(`data dir ${config.dataDir} was not shut down cleanly: recovering logs`);
-      await broker.topics.load(!cleanStart);
+      // Listening first gives the real port (port 0) to register; requests wait until the broker is ready.
       broker.listen();
+      await membership.start({ topics: broker.topics, replicas: broker.replicas, recover: !cleanStart });
+      broker.highWatermarkTimer = setInterval(() => broker!.checkpointHighWatermarks(), HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS);
+      broker.isReady = true;
+      broker.readiness.resolve();
     } catch (error) {
+      broker?.listener?.stop(true);
+      broker?.replicas.stop();
+      await broker?.membership.stop().catch(() => undefined);
       await workers.close().catch(() => undefined);
       releaseLock(config.dataDir);
       throw error;
     }
     return broker;
+  }
+
+  /** Resolves once metadata is loaded and every local log is open; requests that arrive earlier wait for it. */
+  get ready(): Promise<void> | null {
+    return this.isReady ? null : this.readiness.promise;
   }
 
   private listen(): void {
@@ -134,18 +171,23 @@ export class Broker {
     return this.config.advertisedHost || this.config.host;
   }
 
-  /** Every broker in the cluster, as Metadata reports them. Single node: this one. */
+  /** This broker as it registers and as Metadata shows it. */
+  selfInfo(): BrokerInfo {
+    return { nodeId: this.config.nodeId, host: this.advertisedHost, port: this.config.advertisedPort ?? this.port, rack: null };
+  }
+
+  /** Every live broker in the cluster, as Metadata reports them. */
   brokers(): BrokerInfo[] {
-    return [{ nodeId: this.config.nodeId, host: this.advertisedHost, port: this.config.advertisedPort ?? this.port, rack: null }];
+    return this.membership.view.liveBrokers();
   }
 
   /** The broker coordinating a consumer group. Single node: this one. */
   groupCoordinatorFor(_groupId: string): BrokerInfo | null {
-    return this.brokers()[0] ?? null;
+    return this.selfInfo();
   }
 
   get controllerId(): number {
-    return this.config.nodeId;
+    return this.membership.view.controllerId();
   }
 
   offlineReplicas(replicas: number[]): number[] {
@@ -159,49 +201,36 @@ export class Broker {
 
   /** NOT_LEADER_OR_FOLLOWER when this broker does not lead the partition; FENCED/UNKNOWN_LEADER_EPOCH per KIP-320. */
   checkLeader(topic: TopicMetadata, partition: number, currentLeaderEpoch = -1): number {
-    const assignment = topic.partitions[partition];
-    if (!assignment) return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
-    if (assignment.leader !== this.config.nodeId) return ErrorCode.NOT_LEADER_OR_FOLLOWER;
-    if (currentLeaderEpoch >= 0 && currentLeaderEpoch < assignment.leaderEpoch) return ErrorCode.FENCED_LEADER_EPOCH;
-    if (currentLeaderEpoch > assignment.leaderEpoch) return ErrorCode.UNKNOWN_LEADER_EPOCH;
-    return ErrorCode.NONE;
+    return this.replicas.checkLeader(topic.name, partition, currentLeaderEpoch);
   }
 
-  /** Leadership, then min.insync.replicas for acks=all: writes are refused, never silently weakened. */
   checkProduceAllowed(topic: TopicMetadata, partition: number, acks: number): number {
-    const leaderCheck = this.checkLeader(topic, partition);
-    if (leaderCheck !== ErrorCode.NONE) return leaderCheck;
-    if (acks === -1) {
-      const minInsyncReplicas = Number(this.topics.configValue(topic, "min.insync.replicas"));
-      if (topic.partitions[partition]!.isr.length < minInsyncReplicas) return ErrorCode.NOT_ENOUGH_REPLICAS;
+    return this.replicas.checkProduceAllowed(topic, partition, acks);
+  }
+
+  afterLeaderAppend(items: ProduceItem[], results: ProduceResult[], acks: number, timeoutMs: number): Promise<number[]> {
+    return this.replicas.afterLeaderAppend(items, results, acks, timeoutMs);
+  }
+
+  checkFetchAllowed(topic: TopicMetadata, partition: number, replicaId: number, currentLeaderEpoch: number): number {
+    return this.replicas.checkFetchAllowed(topic.name, partition, replicaId, currentLeaderEpoch);
+  }
+
+  readLimit(topic: string, partition: number, replicaId: number): number {
+    return this.replicas.readLimit(topic, partition, replicaId);
+  }
+
+  onReplicaFetch(replicaId: number, items: ReadItem[]): void {
+    this.replicas.onReplicaFetch(replicaId, items);
+  }
+
+  private checkpointHighWatermarks(): void {
+    try {
+      this.highWatermarks.write([...this.topics.localRuntimes()]);
+    } catch (error) {
+      this.log(`writing the high watermark checkpoint failed: ${String(error)}`);
     }
-    return ErrorCode.NONE;
   }
-
-  /**
-   * After the leader's own append: record offsets, wake long-polling fetches, and report per item whether
-   * the append is committed as acks requires. Single node: the leader alone is the ISR.
-   */
-  async afterLeaderAppend(items: ProduceItem[], results: ProduceResult[], _acks: number, _timeoutMs: number): Promise<number[]> {
-    items.forEach((item, index) => {
-      const result = results[index]!;
-      if (result.errorCode !== ErrorCode.NONE) return;
-      this.topics.noteOffsets(item.topic, item.partition, result.logStartOffset, result.logEndOffset);
-      this.watchers.notify(item.topic, item.partition);
-    });
-    return items.map(() => ErrorCode.NONE);
-  }
-
-  checkFetchAllowed(topic: TopicMetadata, partition: number, _replicaId: number, currentLeaderEpoch: number): number {
-    return this.checkLeader(topic, partition, currentLeaderEpoch);
-  }
-
-  /** Where a read must stop: consumers see only committed records. -1 = the log end offset (single node). */
-  readLimit(_topic: string, _partition: number, _replicaId: number): number {
-    return -1;
-  }
-
-  onReplicaFetch(_replicaId: number, _items: ReadItem[]): void {}
 
   describeBrokerConfigs(): Record<string, string> {
     return {
@@ -224,18 +253,23 @@ export class Broker {
       .sort((a, b) => a.apiKey - b.apiKey);
   }
 
-  /** Clean stop: no new connections, in-flight requests answered, logs flushed and closed. */
+  /** Clean stop: leadership moved away, no new connections, in-flight requests answered, logs flushed and closed. */
   stop(): Promise<void> {
     this.stopping ??= this.shutdown();
     return this.stopping;
   }
 
   private async shutdown(): Promise<void> {
+    await this.membership.controlledShutdown().catch((error) => this.log(`controlled shutdown failed: ${String(error)}`));
     this.listener?.stop(false);
     const deadline = Date.now() + SHUTDOWN_DRAIN_TIMEOUT_MS;
     while (Date.now() < deadline && [...this.connections].some((connection) => !connection.idle)) await Bun.sleep(10);
     for (const connection of this.connections) connection.close();
     this.listener?.stop(true);
+    if (this.highWatermarkTimer) clearInterval(this.highWatermarkTimer);
+    this.replicas.stop();
+    await this.membership.stop().catch((error) => this.log(`leaving the cluster failed: ${String(error)}`));
+    this.checkpointHighWatermarks();
     await this.workers.close();
     writeFileSync(join(this.config.dataDir, CLEAN_SHUTDOWN_MARKER), `${new Date().toISOString()}\n`);
     releaseLock(this.config.dataDir);

@@ -16,8 +16,9 @@ export class InvalidRequestError extends Error {}
 
 export function createDispatcher(broker: Broker, handlers: ReadonlyMap<number, ApiHandler>) {
   return async function dispatch(connection: Connection, frame: Frame): Promise<ReplyChunks> {
+    const starting = broker.ready;
+    if (starting) await starting;
     const payload = frame.payload;
-    if (process.env.BUNKA_DEBUG) broker.log(`frame ${payload.byteLength} bytes owns=${frame.ownsBuffer} key=${payload[1]} v=${payload[3]}`);
     if (payload.byteLength < 8) throw new InvalidRequestError(`request of ${payload.byteLength} bytes is shorter than a request header`);
     const apiKey = (payload[0]! << 8) | payload[1]!;
     const apiVersion = ((payload[2]! << 8) | payload[3]!) << 16 >> 16;

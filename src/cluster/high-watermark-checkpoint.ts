@@ -1,0 +1,53 @@
+// High watermarks survive restarts in `replication-offset-checkpoint` (Kafka's file and text format):
+// without it a restarted leader would report committed records as uncommitted until every follower
+// fetched again, and `latest` offsets would go backwards.
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { join } from "node:path";
+
+const FILE_NAME = "replication-offset-checkpoint";
+const FORMAT_VERSION = 0;
+
+export class HighWatermarkCheckpoint {
+  private readonly path: string;
+  private readonly loaded = new Map<string, number>();
+
+  constructor(dataDir: string) {
+    this.path = join(dataDir, FILE_NAME);
+    if (!existsSync(this.path)) return;
+    const lines = readFileSync(this.path, "utf8").split("\n");
+    if (Number(lines[0]) !== FORMAT_VERSION) return;
+    const count = Number(lines[1]);
+    for (let i = 0; i < count && i + 2 < lines.length; i++) {
+      const line = lines[i + 2]!;
+      const lastSpace = line.lastIndexOf(" ");
+      const middleSpace = line.lastIndexOf(" ", lastSpace - 1);
+      if (middleSpace <= 0) continue;
+      const topic = line.slice(0, middleSpace);
+      const partition = Number(line.slice(middleSpace + 1, lastSpace));
+      const highWatermark = Number(line.slice(lastSpace + 1));
+      if (Number.isInteger(partition) && Number.isSafeInteger(highWatermark)) this.loaded.set(`${topic}\u0000${partition}`, highWatermark);
+    }
+  }
+
+  get(topic: string, partition: number): number {
+    return this.loaded.get(`${topic}\u0000${partition}`) ?? 0;
+  }
+
+  /** Writes every partition's high watermark atomically (temporary file, fsync, rename). */
+  write(entries: Iterable<{ topic: string; partition: number; highWatermark: number }>): void {
+    const lines: string[] = [];
+    for (const entry of entries) lines.push(`${entry.topic} ${entry.partition} ${entry.highWatermark}`);
+    const text = `${FORMAT_VERSION}\n${lines.length}\n${lines.join("\n")}\n`;
+    const temporaryPath = `${this.path}.tmp`;
+    const fd = openSync(temporaryPath, "w");
+    try {
+      const bytes = Buffer.from(text);
+      let written = 0;
+      while (written < bytes.byteLength) written += writeSync(fd, bytes, written, bytes.byteLength - written);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temporaryPath, this.path);
+  }
+}

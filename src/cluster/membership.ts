@@ -1,0 +1,23 @@
+// How a broker takes part in a cluster: where metadata lives, who the other brokers are, and what happens
+// at start and stop. Implemented by SingleNodeCluster (a file, no peers) and EtcdCluster (etcd, replication).
+import type { TopicManager } from "../metadata/topic-manager.ts";
+import type { ClusterView, MetadataStore } from "../metadata/types.ts";
+import type { ReplicaManager } from "./replica-manager.ts";
+
+export interface MembershipContext {
+  topics: TopicManager;
+  replicas: ReplicaManager;
+  /** True after an unclean shutdown: logs opened at start are recovered. */
+  recover: boolean;
+}
+
+export interface ClusterMembership {
+  readonly view: ClusterView;
+  readonly store: MetadataStore;
+  /** Joins the cluster and loads its metadata, opening the logs of local replicas. */
+  start(context: MembershipContext): Promise<void>;
+  /** Moves leadership away from this broker before it stops (bounded). */
+  controlledShutdown(): Promise<void>;
+  /** Leaves the cluster: stops fetchers and timers, deregisters. */
+  stop(): Promise<void>;
+}
