@@ -12,7 +12,18 @@ import type { ApiHandler } from "./handler.ts";
 import { initProducerIdHandler } from "./init-producer-id.ts";
 import { listOffsetsHandler } from "./list-offsets.ts";
 import { metadataHandler } from "./metadata.ts";
+import { offsetForLeaderEpochHandler } from "./offset-for-leader-epoch.ts";
 import { produceHandler } from "./produce.ts";
+import { deleteGroupsHandler } from "./delete-groups.ts";
+import { describeGroupsHandler } from "./describe-groups.ts";
+import { heartbeatHandler } from "./heartbeat.ts";
+import { joinGroupHandler } from "./join-group.ts";
+import { leaveGroupHandler } from "./leave-group.ts";
+import { listGroupsHandler } from "./list-groups.ts";
+import { offsetCommitHandler } from "./offset-commit.ts";
+import { offsetDeleteHandler } from "./offset-delete.ts";
+import { offsetFetchHandler } from "./offset-fetch.ts";
+import { syncGroupHandler } from "./sync-group.ts";
 
 const all: ApiHandler[] = [
   produceHandler,
@@ -27,6 +38,18 @@ const all: ApiHandler[] = [
   describeConfigsHandler,
   createPartitionsHandler,
   describeClusterHandler,
+  offsetForLeaderEpochHandler,
+  // Consumer groups (issue 4): group/ holds the coordinator.
+  joinGroupHandler,
+  syncGroupHandler,
+  heartbeatHandler,
+  leaveGroupHandler,
+  offsetCommitHandler,
+  offsetFetchHandler,
+  offsetDeleteHandler,
+  describeGroupsHandler,
+  listGroupsHandler,
+  deleteGroupsHandler,
 ];
 
 export const handlers: ReadonlyMap<number, ApiHandler> = new Map(all.map((handler) => [handler.apiKey, handler]));

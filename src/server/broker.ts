@@ -10,6 +10,7 @@ import type { ClusterMembership } from "../cluster/membership.ts";
 import { ReplicaManager } from "../cluster/replica-manager.ts";
 import { SingleNodeCluster } from "../cluster/single-node.ts";
 import { createEtcdMembership } from "../cluster/etcd-cluster.ts";
+import { GroupCoordinator } from "../group/group-coordinator.ts";
 import { TopicManager } from "../metadata/topic-manager.ts";
 import type { BrokerInfo } from "../metadata/types.ts";
 import { PartitionWorkers } from "../partition/partition-workers.ts";
@@ -52,6 +53,8 @@ export class Broker {
   readonly watchers = new PartitionWatchers();
   readonly segmentViews = new SegmentViews(SEGMENT_VIEWS_MAX);
   readonly producerIds: ProducerIds;
+  /** Consumer groups and committed offsets (group/). */
+  readonly groups: GroupCoordinator;
   private readonly highWatermarks: HighWatermarkCheckpoint;
   private highWatermarkTimer: ReturnType<typeof setInterval> | null = null;
   private listener: TCPSocketListener<Connection | undefined> | null = null;
@@ -80,6 +83,7 @@ export class Broker {
     });
     this.topics.setListener(this.replicas);
     this.producerIds = new ProducerIds(membership.store);
+    this.groups = new GroupCoordinator(this);
   }
 
   static async start(options: BrokerOptions = {}): Promise<Broker> {
@@ -102,11 +106,13 @@ export class Broker {
       // Listening first gives the real port (port 0) to register; requests wait until the broker is ready.
       broker.listen();
       await membership.start({ topics: broker.topics, replicas: broker.replicas, recover: !cleanStart });
+      await broker.groups.start();
       broker.highWatermarkTimer = setInterval(() => broker!.checkpointHighWatermarks(), HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS);
       broker.isReady = true;
       broker.readiness.resolve();
     } catch (error) {
       broker?.listener?.stop(true);
+      broker?.groups.stop();
       broker?.replicas.stop();
       await broker?.membership.stop().catch(() => undefined);
       await workers.close().catch(() => undefined);
@@ -262,6 +268,8 @@ export class Broker {
   private async shutdown(): Promise<void> {
     await this.membership.controlledShutdown().catch((error) => this.log(`controlled shutdown failed: ${String(error)}`));
     this.listener?.stop(false);
+    // Parked JoinGroup/SyncGroup requests are answered (NOT_COORDINATOR) so that connections can drain.
+    this.groups.stop();
     const deadline = Date.now() + SHUTDOWN_DRAIN_TIMEOUT_MS;
     while (Date.now() < deadline && [...this.connections].some((connection) => !connection.idle)) await Bun.sleep(10);
     for (const connection of this.connections) connection.close();

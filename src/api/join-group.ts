@@ -1,0 +1,45 @@
+// JoinGroup: a member joins (or rejoins) a consumer group; the response is parked until the rebalance
+// completes (group/group-coordinator.ts). v4+ without group.instance.id gets MEMBER_ID_REQUIRED first
+// (KIP-394); v5+ carries group.instance.id (static membership, KIP-345).
+import { ApiKey } from "../protocol/generated/index.ts";
+import type { JoinGroupRequest } from "../protocol/generated/join-group.ts";
+import type { ApiHandler, RequestContext } from "./handler.ts";
+
+const FIRST_VERSION_WITH_MEMBER_ID_REQUIRED = 4;
+
+/** Kafka reports a member's host as "/" + its address. */
+export function clientHostOf(context: RequestContext): string {
+  return `/${context.connection.socket.remoteAddress ?? "unknown"}`;
+}
+
+export const joinGroupHandler: ApiHandler = {
+  apiKey: ApiKey.JoinGroup,
+  minVersion: 0,
+  maxVersion: 6,
+  async handle(context, request: JoinGroupRequest) {
+    const { apiVersion } = context;
+    const result = await context.broker.groups.join({
+      groupId: request.groupId,
+      memberId: request.memberId,
+      groupInstanceId: request.groupInstanceId,
+      requireKnownMemberId: apiVersion >= FIRST_VERSION_WITH_MEMBER_ID_REQUIRED && request.groupInstanceId === null,
+      clientId: context.clientId ?? "",
+      clientHost: clientHostOf(context),
+      // v0 has no rebalance timeout: the session timeout serves for both (Kafka).
+      rebalanceTimeoutMs: Math.max(0, apiVersion >= 1 ? request.rebalanceTimeoutMs : request.sessionTimeoutMs),
+      sessionTimeoutMs: request.sessionTimeoutMs,
+      protocolType: request.protocolType,
+      // Copies: the request's bytes are views of the socket read, and members keep their metadata.
+      protocols: request.protocols.map((protocol) => ({ name: protocol.name, metadata: new Uint8Array(protocol.metadata) })),
+    });
+    return {
+      throttleTimeMs: 0,
+      errorCode: result.errorCode,
+      generationId: result.generationId,
+      protocolName: result.protocolName,
+      leader: result.leader,
+      memberId: result.memberId,
+      members: result.members.map((member) => ({ memberId: member.memberId, groupInstanceId: member.groupInstanceId, metadata: member.metadata })),
+    };
+  },
+};

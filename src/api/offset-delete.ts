@@ -1,0 +1,25 @@
+// OffsetDelete (KIP-496): removes a group's committed offsets for partitions of topics it does not
+// subscribe to (GROUP_SUBSCRIBED_TO_TOPIC otherwise); tombstones go to __consumer_offsets.
+import { ApiKey } from "../protocol/generated/index.ts";
+import type { OffsetDeleteRequest } from "../protocol/generated/offset-delete.ts";
+import type { ApiHandler } from "./handler.ts";
+
+export const offsetDeleteHandler: ApiHandler = {
+  apiKey: ApiKey.OffsetDelete,
+  minVersion: 0,
+  maxVersion: 0,
+  async handle(context, request: OffsetDeleteRequest) {
+    const partitions = request.topics.flatMap((topic) => topic.partitions.map((partition) => ({ topic: topic.name, partition: partition.partitionIndex })));
+    const result = await context.broker.groups.offsets.deleteOffsets(request.groupId, partitions);
+    if (result.errorCode !== 0) return { errorCode: result.errorCode, throttleTimeMs: 0, topics: [] };
+    let next = 0;
+    return {
+      errorCode: 0,
+      throttleTimeMs: 0,
+      topics: request.topics.map((topic) => ({
+        name: topic.name,
+        partitions: topic.partitions.map((partition) => ({ partitionIndex: partition.partitionIndex, errorCode: result.errors[next++]! })),
+      })),
+    };
+  },
+};

@@ -1,0 +1,41 @@
+// OffsetFetch: committed offsets of a group (v0-7) or of several groups (v8, the groups array). A partition
+// without a commit answers offset -1 and empty metadata; null topics (v2+) means every committed partition.
+// v0-1 have no top-level error: a coordinator error goes on every requested partition.
+import { ErrorCode } from "../protocol/errors.ts";
+import { ApiKey } from "../protocol/generated/index.ts";
+import type { OffsetFetchRequest } from "../protocol/generated/offset-fetch.ts";
+import type { ApiHandler } from "./handler.ts";
+
+const FIRST_TOP_LEVEL_ERROR_VERSION = 2;
+const FIRST_GROUPS_ARRAY_VERSION = 8;
+
+export const offsetFetchHandler: ApiHandler = {
+  apiKey: ApiKey.OffsetFetch,
+  minVersion: 0,
+  maxVersion: 8,
+  handle(context, request: OffsetFetchRequest) {
+    const offsets = context.broker.groups.offsets;
+    const toQuery = (topics: { name: string; partitionIndexes: number[] }[] | null) => topics?.map((topic) => ({ name: topic.name, partitions: topic.partitionIndexes })) ?? null;
+    if (context.apiVersion >= FIRST_GROUPS_ARRAY_VERSION) {
+      return {
+        throttleTimeMs: 0,
+        groups: request.groups.map((group) => {
+          const fetched = offsets.fetch(group.groupId, toQuery(group.topics));
+          return { groupId: group.groupId, errorCode: fetched.errorCode, topics: fetched.topics };
+        }),
+      };
+    }
+    const fetched = offsets.fetch(request.groupId, toQuery(request.topics));
+    if (fetched.errorCode !== ErrorCode.NONE && context.apiVersion < FIRST_TOP_LEVEL_ERROR_VERSION) {
+      const errorCode = fetched.errorCode;
+      return {
+        throttleTimeMs: 0,
+        topics: (request.topics ?? []).map((topic) => ({
+          name: topic.name,
+          partitions: topic.partitionIndexes.map((partitionIndex) => ({ partitionIndex, committedOffset: -1, committedLeaderEpoch: -1, metadata: "", errorCode })),
+        })),
+      };
+    }
+    return { throttleTimeMs: 0, errorCode: fetched.errorCode, topics: fetched.topics };
+  },
+};

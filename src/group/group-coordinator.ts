@@ -1,0 +1,682 @@
+// The group coordinator (classic protocol), after Kafka's GroupCoordinator.scala: JoinGroup, SyncGroup,
+// Heartbeat and LeaveGroup drive each group's state machine (group-metadata.ts); session, rebalance,
+// initial-delay and pending-sync timers bound every wait. Committed offsets, group deletion, describe and
+// list are in group-offsets.ts; the durable store (__consumer_offsets) is offsets-store.ts.
+//
+// Which groups this broker coordinates is decided in one place: `coordinates()` asks
+// `broker.groupCoordinatorFor(groupId)` (single node: always this broker; cluster mode: the leader of the
+// group's __consumer_offsets partition) and whether that partition has been loaded here.
+//
+// Every parked request (a JoinGroup waiting for the rebalance, a SyncGroup waiting for the leader) is
+// always answered: by the rebalance, by a timer, by a replacing request, or with NOT_COORDINATOR when the
+// coordinator stops. A request that was never answered would block its connection's later replies.
+import { randomUUID } from "node:crypto";
+import { ErrorCode } from "../protocol/errors.ts";
+import type { Broker } from "../server/broker.ts";
+import { decodeAssignment, CONSUMER_PROTOCOL_TYPE } from "./consumer-protocol.ts";
+import { groupCoordinatorConfig, type GroupCoordinatorConfig } from "./coordinator-config.ts";
+import { loadGroups } from "./group-loader.ts";
+import { GroupMetadata, MemberMetadata, type JoinResult, type MemberProtocol, type SyncResult } from "./group-metadata.ts";
+import { GroupOffsets } from "./group-offsets.ts";
+import { encodeGroupMetadataKey, encodeGroupMetadataValue, OFFSETS_TOPIC } from "./offsets-records.ts";
+import { OffsetsStore } from "./offsets-store.ts";
+
+export interface JoinGroupParams {
+  groupId: string;
+  memberId: string;
+  groupInstanceId: string | null;
+  /** JoinGroup v4+ without a group.instance.id: an unknown member first gets MEMBER_ID_REQUIRED (KIP-394). */
+  requireKnownMemberId: boolean;
+  clientId: string;
+  clientHost: string;
+  rebalanceTimeoutMs: number;
+  sessionTimeoutMs: number;
+  protocolType: string;
+  protocols: MemberProtocol[];
+}
+
+export interface SyncGroupParams {
+  groupId: string;
+  generationId: number;
+  memberId: string;
+  groupInstanceId: string | null;
+  protocolType: string | null;
+  protocolName: string | null;
+  assignments: { memberId: string; assignment: Uint8Array }[];
+}
+
+export interface LeaveResult {
+  errorCode: number;
+  members: { memberId: string; groupInstanceId: string | null; errorCode: number }[];
+}
+
+const EMPTY_BYTES = new Uint8Array(0);
+
+export function joinError(memberId: string, errorCode: number): JoinResult {
+  return { errorCode, generationId: -1, protocolName: "", leader: "", memberId, members: [] };
+}
+
+function syncError(errorCode: number): SyncResult {
+  return { errorCode, protocolType: null, protocolName: null, assignment: EMPTY_BYTES };
+}
+
+/** Kafka's isValidGroupId: the membership APIs need a non-empty id; offsets, describe and delete accept "". */
+export type GroupApiKind = "membership" | "offsets";
+
+export class GroupCoordinator {
+  readonly config: GroupCoordinatorConfig;
+  readonly store: OffsetsStore;
+  readonly offsets: GroupOffsets;
+  readonly groups = new Map<string, GroupMetadata>();
+  /** __consumer_offsets partitions being replayed: their groups answer COORDINATOR_LOAD_IN_PROGRESS. */
+  private readonly loadingPartitions = new Set<number>();
+  private active = false;
+  private cleanupTimer: ReturnType<typeof setInterval> | null = null;
+
+  constructor(readonly broker: Broker) {
+    this.config = groupCoordinatorConfig(broker.config);
+    this.store = new OffsetsStore(broker, this.config);
+    this.offsets = new GroupOffsets(this);
+  }
+
+  log(message: string): void {
+    this.broker.log(message);
+  }
+
+  /** Loads every __consumer_offsets partition this broker leads, then accepts requests. */
+  async start(): Promise<void> {
+    const topic = this.broker.topics.get(OFFSETS_TOPIC);
+    if (topic) {
+      for (const assignment of topic.partitions) {
+        if (this.broker.checkLeader(topic, assignment.partition) === ErrorCode.NONE) await this.loadPartition(assignment.partition);
+      }
+    }
+    this.active = true;
+    this.cleanupTimer = setInterval(() => this.offsets.expireOffsetsAndGroups().catch((error) => this.log(`group cleanup failed: ${String(error)}`)), this.config.offsetsRetentionCheckIntervalMs);
+  }
+
+  /** Answers every parked request with NOT_COORDINATOR, cancels every timer. In-flight appends finish on their own. */
+  stop(): void {
+    this.active = false;
+    if (this.cleanupTimer) clearInterval(this.cleanupTimer);
+    this.cleanupTimer = null;
+    for (const group of this.groups.values()) this.unloadGroup(group);
+    this.groups.clear();
+  }
+
+  /** Replays partition `partition` of __consumer_offsets into memory (broker start; leadership gained in cluster mode). */
+  async loadPartition(partition: number): Promise<void> {
+    this.loadingPartitions.add(partition);
+    const startedMs = Date.now();
+    try {
+      const loaded = await loadGroups(this.store, partition, this.log.bind(this));
+      for (const group of loaded.groups) {
+        this.groups.set(group.groupId, group);
+        // Loaded members keep their generation; each must heartbeat within its session timeout or leave.
+        for (const member of group.members.values()) this.scheduleHeartbeatExpiration(group, member, member.sessionTimeoutMs);
+      }
+      this.log(`loaded ${loaded.groups.length} group(s) and ${loaded.offsets} committed offset(s) from __consumer_offsets-${partition} (${loaded.records} records) in ${Date.now() - startedMs} ms`);
+    } finally {
+      this.loadingPartitions.delete(partition);
+    }
+  }
+
+  /** Drops the groups of a partition this broker no longer leads (cluster mode). */
+  unloadPartition(partition: number): void {
+    for (const group of [...this.groups.values()]) {
+      if (this.store.partitionFor(group.groupId) !== partition) continue;
+      this.unloadGroup(group);
+      this.groups.delete(group.groupId);
+    }
+  }
+
+  private unloadGroup(group: GroupMetadata): void {
+    this.clearGroupTimers(group);
+    for (const member of group.members.values()) {
+      group.invokeJoinCallback(member, joinError(member.memberId, ErrorCode.NOT_COORDINATOR));
+      group.invokeSyncCallback(member, syncError(ErrorCode.NOT_COORDINATOR));
+      if (member.heartbeatTimer) clearTimeout(member.heartbeatTimer);
+      member.heartbeatTimer = null;
+    }
+    group.state = "Dead";
+  }
+
+  private clearGroupTimers(group: GroupMetadata): void {
+    if (group.joinTimer) clearTimeout(group.joinTimer);
+    group.joinTimer = null;
+    if (group.pendingSyncTimer) clearTimeout(group.pendingSyncTimer);
+    group.pendingSyncTimer = null;
+    for (const timer of group.pendingMembers.values()) clearTimeout(timer);
+    group.pendingMembers.clear();
+  }
+
+  /** Error for a request about `groupId`, or NONE: validity, coordinator running, ours, loaded. */
+  validateGroupStatus(groupId: string, kind: GroupApiKind): number {
+    if (groupId === null || groupId === undefined || (kind === "membership" && groupId.length === 0)) return ErrorCode.INVALID_GROUP_ID;
+    if (!this.active) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+    return this.coordinates(groupId);
+  }
+
+  /** The one place that decides whether this broker coordinates `groupId`. */
+  coordinates(groupId: string): number {
+    const coordinator = this.broker.groupCoordinatorFor(groupId);
+    if (!coordinator || coordinator.nodeId !== this.broker.config.nodeId) return ErrorCode.NOT_COORDINATOR;
+    if (this.loadingPartitions.has(this.store.partitionFor(groupId))) return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS;
+    return ErrorCode.NONE;
+  }
+
+  get isLoading(): boolean {
+    return this.loadingPartitions.size > 0;
+  }
+
+  get isActive(): boolean {
+    return this.active;
+  }
+
+  addGroup(groupId: string): GroupMetadata {
+    let group = this.groups.get(groupId);
+    if (!group) {
+      group = new GroupMetadata(groupId);
+      this.groups.set(groupId, group);
+    }
+    return group;
+  }
+
+  // ---- JoinGroup ----
+
+  join(params: JoinGroupParams): Promise<JoinResult> | JoinResult {
+    const { groupId, memberId } = params;
+    const status = this.validateGroupStatus(groupId, "membership");
+    if (status !== ErrorCode.NONE) return joinError(memberId, status);
+    if (params.sessionTimeoutMs < this.config.groupMinSessionTimeoutMs || params.sessionTimeoutMs > this.config.groupMaxSessionTimeoutMs) {
+      return joinError(memberId, ErrorCode.INVALID_SESSION_TIMEOUT);
+    }
+    const isUnknownMember = memberId === "";
+    let group = this.groups.get(groupId);
+    if (!group) {
+      // Only an unknown member creates a group; a member id for a group we do not know is stale.
+      if (!isUnknownMember) return joinError(memberId, ErrorCode.UNKNOWN_MEMBER_ID);
+      if (params.protocolType.length === 0 || params.protocols.length === 0) return joinError(memberId, ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
+      group = this.addGroup(groupId);
+    }
+    if (isUnknownMember && group.members.size >= this.config.groupMaxSize) return joinError("", ErrorCode.GROUP_MAX_SIZE_REACHED);
+    const target = group;
+    return new Promise<JoinResult>((resolve) => {
+      if (isUnknownMember) this.doUnknownJoin(target, params, resolve);
+      else this.doJoin(target, params, resolve);
+      if (target.is("PreparingRebalance")) this.checkJoinComplete(target);
+    });
+  }
+
+  private doUnknownJoin(group: GroupMetadata, params: JoinGroupParams, respond: (result: JoinResult) => void): void {
+    if (group.is("Dead")) return respond(joinError("", ErrorCode.COORDINATOR_NOT_AVAILABLE));
+    if (!group.supportsProtocols(params.protocolType, params.protocols)) return respond(joinError("", ErrorCode.INCONSISTENT_GROUP_PROTOCOL));
+    const newMemberId = `${params.groupInstanceId ?? params.clientId}-${randomUUID()}`;
+    const instanceId = params.groupInstanceId;
+    if (instanceId !== null && group.staticMembers.has(instanceId)) {
+      // A static member restarted: it takes over its old slot without a rebalance when nothing changed.
+      const oldMemberId = group.staticMembers.get(instanceId)!;
+      const currentLeader = group.leaderId ?? "";
+      const old = group.get(oldMemberId)!;
+      group.invokeJoinCallback(old, joinError(oldMemberId, ErrorCode.FENCED_INSTANCE_ID));
+      group.invokeSyncCallback(old, syncError(ErrorCode.FENCED_INSTANCE_ID));
+      const member = group.replaceStaticMember(oldMemberId, newMemberId);
+      member.clientId = params.clientId;
+      member.clientHost = params.clientHost;
+      this.log(`group ${group.groupId}: static member ${instanceId} rejoined as ${newMemberId}, replacing ${oldMemberId}`);
+      const unchanged = member.matches(params.protocols);
+      if ((group.is("Stable") || group.is("CompletingRebalance")) && unchanged) {
+        this.scheduleHeartbeatExpiration(group, member, member.sessionTimeoutMs);
+        // The old leader id is returned so the replacement does not take itself for the leader and compute
+        // an assignment that a stable group would not distribute (Kafka does the same).
+        return respond({ errorCode: ErrorCode.NONE, generationId: group.generationId, protocolName: group.protocolName ?? "", leader: currentLeader, memberId: newMemberId, members: [] });
+      }
+      this.scheduleHeartbeatExpiration(group, member, member.sessionTimeoutMs);
+      return this.updateMemberAndRebalance(group, member, params, respond, "static member rejoined with new metadata");
+    }
+    if (params.requireKnownMemberId) {
+      if (group.pendingMembers.size >= this.config.groupPendingMembersMax) return respond(joinError("", ErrorCode.GROUP_MAX_SIZE_REACHED));
+      // KIP-394: hand out the id and expect the member back with it within its session timeout.
+      const timer = setTimeout(() => this.onPendingMemberExpired(group, newMemberId), params.sessionTimeoutMs);
+      group.pendingMembers.set(newMemberId, timer);
+      return respond(joinError(newMemberId, ErrorCode.MEMBER_ID_REQUIRED));
+    }
+    this.addMemberAndRebalance(group, newMemberId, params, respond);
+  }
+
+  private doJoin(group: GroupMetadata, params: JoinGroupParams, respond: (result: JoinResult) => void): void {
+    const { memberId, groupInstanceId } = params;
+    if (group.is("Dead")) return respond(joinError(memberId, ErrorCode.COORDINATOR_NOT_AVAILABLE));
+    if (!group.supportsProtocols(params.protocolType, params.protocols)) return respond(joinError(memberId, ErrorCode.INCONSISTENT_GROUP_PROTOCOL));
+    if (group.pendingMembers.has(memberId)) {
+      if (groupInstanceId !== null) return respond(joinError(memberId, ErrorCode.UNKNOWN_MEMBER_ID));
+      return this.addMemberAndRebalance(group, memberId, params, respond);
+    }
+    if (this.isStaticMemberFenced(group, memberId, groupInstanceId)) return respond(joinError(memberId, ErrorCode.FENCED_INSTANCE_ID));
+    const member = group.get(memberId);
+    if (!member || (groupInstanceId !== null && !group.staticMembers.has(groupInstanceId))) return respond(joinError(memberId, ErrorCode.UNKNOWN_MEMBER_ID));
+    member.clientId = params.clientId;
+    member.clientHost = params.clientHost;
+    switch (group.state) {
+      case "PreparingRebalance":
+        return this.updateMemberAndRebalance(group, member, params, respond, `member ${memberId} rejoined`);
+      case "CompletingRebalance":
+        if (member.matches(params.protocols)) {
+          // It missed the JoinGroup response: the same generation again.
+          return respond({
+            errorCode: ErrorCode.NONE,
+            generationId: group.generationId,
+            protocolName: group.protocolName ?? "",
+            leader: group.leaderId ?? "",
+            memberId,
+            members: group.isLeader(memberId) ? group.currentMemberMetadata() : [],
+          });
+        }
+        return this.updateMemberAndRebalance(group, member, params, respond, `member ${memberId} changed its metadata`);
+      case "Stable":
+        // The leader rejoining forces a rebalance: that is how a consumer reacts to changed topic metadata.
+        if (group.isLeader(memberId) || !member.matches(params.protocols)) {
+          return this.updateMemberAndRebalance(group, member, params, respond, group.isLeader(memberId) ? `leader ${memberId} rejoined` : `member ${memberId} changed its metadata`);
+        }
+        return respond({ errorCode: ErrorCode.NONE, generationId: group.generationId, protocolName: group.protocolName ?? "", leader: group.leaderId ?? "", memberId, members: [] });
+      default:
+        return respond(joinError(memberId, ErrorCode.UNKNOWN_MEMBER_ID));
+    }
+  }
+
+  isStaticMemberFenced(group: GroupMetadata, memberId: string, groupInstanceId: string | null): boolean {
+    if (groupInstanceId === null) return false;
+    const current = group.staticMembers.get(groupInstanceId);
+    return current !== undefined && current !== memberId;
+  }
+
+  private addMemberAndRebalance(group: GroupMetadata, memberId: string, params: JoinGroupParams, respond: (result: JoinResult) => void): void {
+    const member = new MemberMetadata(memberId, params.groupInstanceId, params.clientId, params.clientHost, params.rebalanceTimeoutMs, params.sessionTimeoutMs, params.protocolType, params.protocols);
+    member.isNew = true;
+    if (group.is("PreparingRebalance") && group.generationId === 0) group.newMemberAdded = true;
+    const pending = group.pendingMembers.get(memberId);
+    if (pending) clearTimeout(pending);
+    group.pendingMembers.delete(memberId);
+    group.add(member, respond);
+    // A new member cannot heartbeat until it has joined, and a parked JoinGroup does not show a dead
+    // client: it gets the new-member join timeout instead of its session timeout (Kafka, KIP-394).
+    this.scheduleHeartbeatExpiration(group, member, this.config.newMemberJoinTimeoutMs);
+    this.maybePrepareRebalance(group, `member ${memberId} joined`);
+  }
+
+  private updateMemberAndRebalance(group: GroupMetadata, member: MemberMetadata, params: JoinGroupParams, respond: (result: JoinResult) => void, reason: string): void {
+    // A second JoinGroup from the same member replaces the first; the first is answered, never dropped.
+    group.invokeJoinCallback(member, joinError(member.memberId, ErrorCode.REBALANCE_IN_PROGRESS));
+    group.updateMember(member, params.protocols, params.rebalanceTimeoutMs, params.sessionTimeoutMs, respond);
+    this.maybePrepareRebalance(group, reason);
+  }
+
+  private maybePrepareRebalance(group: GroupMetadata, reason: string): void {
+    if (group.canRebalance) this.prepareRebalance(group, reason);
+  }
+
+  prepareRebalance(group: GroupMetadata, reason: string): void {
+    if (group.is("CompletingRebalance")) this.resetAndPropagateAssignmentError(group, ErrorCode.REBALANCE_IN_PROGRESS);
+    this.clearPendingSync(group);
+    if (group.joinTimer) clearTimeout(group.joinTimer);
+    const wasEmpty = group.is("Empty");
+    group.transitionTo("PreparingRebalance");
+    this.log(`group ${group.groupId}: preparing to rebalance from generation ${group.generationId} (${reason})`);
+    if (wasEmpty) {
+      // group.initial.rebalance.delay.ms: the first rebalance waits for more members, extended while they come.
+      const delayMs = this.config.groupInitialRebalanceDelayMs;
+      this.scheduleInitialDelayedJoin(group, delayMs, Math.max(group.rebalanceTimeoutMs - delayMs, 0));
+    } else {
+      group.joinTimerIsInitialDelay = false;
+      group.joinTimer = setTimeout(() => {
+        group.joinTimer = null;
+        this.completeJoin(group);
+      }, group.rebalanceTimeoutMs);
+      this.checkJoinComplete(group);
+    }
+  }
+
+  private scheduleInitialDelayedJoin(group: GroupMetadata, delayMs: number, remainingMs: number): void {
+    group.joinTimerIsInitialDelay = true;
+    group.newMemberAdded = false;
+    group.joinTimer = setTimeout(() => {
+      group.joinTimer = null;
+      if (!group.is("PreparingRebalance")) return;
+      if (group.newMemberAdded && remainingMs > 0) {
+        const nextDelayMs = Math.min(this.config.groupInitialRebalanceDelayMs, remainingMs);
+        this.scheduleInitialDelayedJoin(group, nextDelayMs, remainingMs - nextDelayMs);
+      } else {
+        this.completeJoin(group);
+      }
+    }, delayMs);
+  }
+
+  /** Completes the rebalance early when every member has rejoined (not during the initial delay). */
+  checkJoinComplete(group: GroupMetadata): void {
+    if (!group.is("PreparingRebalance") || group.joinTimerIsInitialDelay || !group.hasAllMembersJoined) return;
+    if (group.joinTimer) clearTimeout(group.joinTimer);
+    group.joinTimer = null;
+    this.completeJoin(group);
+  }
+
+  private completeJoin(group: GroupMetadata): void {
+    if (!group.is("PreparingRebalance")) return;
+    if (group.joinTimer) clearTimeout(group.joinTimer);
+    group.joinTimer = null;
+    group.joinTimerIsInitialDelay = false;
+    // Dynamic members that did not rejoin within the rebalance timeout are out; static members stay
+    // (their session timeout decides).
+    for (const member of group.notYetRejoinedMembers()) {
+      if (member.isStatic) continue;
+      this.log(`group ${group.groupId}: member ${member.memberId} did not rejoin in time, removing it`);
+      group.invokeSyncCallback(member, syncError(ErrorCode.UNKNOWN_MEMBER_ID));
+      group.remove(member.memberId);
+    }
+    if (!group.maybeElectNewJoinedLeader() && group.members.size > 0) {
+      // Only static members that have not rejoined are left: wait for them (or their session timeouts).
+      this.log(`group ${group.groupId}: no member rejoined, waiting another rebalance timeout`);
+      group.joinTimer = setTimeout(() => {
+        group.joinTimer = null;
+        this.completeJoin(group);
+      }, group.rebalanceTimeoutMs);
+      return;
+    }
+    group.initNextGeneration();
+    if (group.is("Empty")) {
+      this.log(`group ${group.groupId}: generation ${group.generationId} is empty`);
+      this.storeGroup(group, new Map()).then((errorCode) => {
+        if (errorCode !== ErrorCode.NONE) this.log(`group ${group.groupId}: failed to store empty group metadata (error ${errorCode})`);
+      });
+      return;
+    }
+    this.log(`group ${group.groupId}: generation ${group.generationId} with ${group.members.size} member(s), protocol ${group.protocolName}, leader ${group.leaderId}`);
+    for (const member of group.members.values()) {
+      group.invokeJoinCallback(member, {
+        errorCode: ErrorCode.NONE,
+        generationId: group.generationId,
+        protocolName: group.protocolName ?? "",
+        leader: group.leaderId ?? "",
+        memberId: member.memberId,
+        members: group.isLeader(member.memberId) ? group.currentMemberMetadata() : [],
+      });
+      this.scheduleHeartbeatExpiration(group, member, member.sessionTimeoutMs);
+      member.isNew = false;
+    }
+    this.schedulePendingSync(group);
+  }
+
+  /** Members that got the JoinGroup response must send SyncGroup within the rebalance timeout, or they are removed. */
+  private schedulePendingSync(group: GroupMetadata): void {
+    this.clearPendingSync(group);
+    for (const memberId of group.members.keys()) group.pendingSyncMembers.add(memberId);
+    const generationId = group.generationId;
+    group.pendingSyncTimer = setTimeout(() => {
+      group.pendingSyncTimer = null;
+      if (group.generationId !== generationId || !(group.is("CompletingRebalance") || group.is("Stable")) || group.pendingSyncMembers.size === 0) return;
+      const late = [...group.pendingSyncMembers];
+      this.log(`group ${group.groupId}: member(s) ${late.join(", ")} did not send SyncGroup in time, removing them`);
+      for (const memberId of late) {
+        const member = group.get(memberId);
+        if (!member) continue;
+        group.invokeJoinCallback(member, joinError(memberId, ErrorCode.UNKNOWN_MEMBER_ID));
+        group.remove(memberId);
+      }
+      this.prepareRebalance(group, "members missed the sync deadline");
+    }, group.rebalanceTimeoutMs);
+  }
+
+  private clearPendingSync(group: GroupMetadata): void {
+    group.pendingSyncMembers.clear();
+    if (group.pendingSyncTimer) clearTimeout(group.pendingSyncTimer);
+    group.pendingSyncTimer = null;
+  }
+
+  private removePendingSyncMember(group: GroupMetadata, memberId: string): void {
+    group.pendingSyncMembers.delete(memberId);
+    if (group.pendingSyncMembers.size === 0 && group.pendingSyncTimer) {
+      clearTimeout(group.pendingSyncTimer);
+      group.pendingSyncTimer = null;
+    }
+  }
+
+  // ---- SyncGroup ----
+
+  sync(params: SyncGroupParams): Promise<SyncResult> | SyncResult {
+    const status = this.validateGroupStatus(params.groupId, "membership");
+    // A loading coordinator has lost the rebalance in progress: the member must rejoin (Kafka).
+    if (status === ErrorCode.COORDINATOR_LOAD_IN_PROGRESS) return syncError(ErrorCode.REBALANCE_IN_PROGRESS);
+    if (status !== ErrorCode.NONE) return syncError(status);
+    const group = this.groups.get(params.groupId);
+    if (!group) return syncError(ErrorCode.UNKNOWN_MEMBER_ID);
+    if (group.is("Dead")) return syncError(ErrorCode.COORDINATOR_NOT_AVAILABLE);
+    if (this.isStaticMemberFenced(group, params.memberId, params.groupInstanceId)) return syncError(ErrorCode.FENCED_INSTANCE_ID);
+    const member = group.get(params.memberId);
+    if (!member) return syncError(ErrorCode.UNKNOWN_MEMBER_ID);
+    if (params.generationId !== group.generationId) return syncError(ErrorCode.ILLEGAL_GENERATION);
+    if ((params.protocolType !== null && params.protocolType !== group.protocolType) || (params.protocolName !== null && params.protocolName !== group.protocolName)) {
+      return syncError(ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
+    }
+    switch (group.state) {
+      case "Empty":
+        return syncError(ErrorCode.UNKNOWN_MEMBER_ID);
+      case "PreparingRebalance":
+        return syncError(ErrorCode.REBALANCE_IN_PROGRESS);
+      case "Stable":
+        this.removePendingSyncMember(group, member.memberId);
+        this.scheduleHeartbeatExpiration(group, member, member.sessionTimeoutMs);
+        return { errorCode: ErrorCode.NONE, protocolType: group.protocolType, protocolName: group.protocolName, assignment: member.assignment };
+      default:
+        break;
+    }
+    // CompletingRebalance: park until the leader's assignment is stored.
+    this.removePendingSyncMember(group, member.memberId);
+    return new Promise<SyncResult>((resolve) => {
+      group.invokeSyncCallback(member, syncError(ErrorCode.REBALANCE_IN_PROGRESS));
+      member.awaitingSync = resolve;
+      if (group.isLeader(member.memberId)) this.onLeaderAssignment(group, member, params);
+    });
+  }
+
+  private onLeaderAssignment(group: GroupMetadata, leader: MemberMetadata, params: SyncGroupParams): void {
+    const assignment = new Map<string, Uint8Array>();
+    for (const entry of params.assignments) if (group.has(entry.memberId)) assignment.set(entry.memberId, new Uint8Array(entry.assignment));
+    if (group.protocolType === CONSUMER_PROTOCOL_TYPE) {
+      // Not in Kafka (it passes the bytes on): a consumer assignment that does not decode would make every
+      // member fail at once. The leader gets INVALID_REQUEST, the others REBALANCE_IN_PROGRESS, and the group
+      // rebalances instead of handing garbage out.
+      const malformed = [...assignment].filter(([, bytes]) => decodeAssignment(bytes) === null).map(([memberId]) => memberId);
+      if (malformed.length > 0) {
+        this.log(`group ${group.groupId}: leader ${leader.memberId} sent a malformed consumer assignment for ${malformed.join(", ")}; rebalancing`);
+        group.invokeSyncCallback(leader, syncError(ErrorCode.INVALID_REQUEST));
+        this.resetAndPropagateAssignmentError(group, ErrorCode.REBALANCE_IN_PROGRESS);
+        this.prepareRebalance(group, "malformed assignment from the leader");
+        return;
+      }
+    }
+    for (const memberId of group.members.keys()) if (!assignment.has(memberId)) assignment.set(memberId, EMPTY_BYTES);
+    const generationId = group.generationId;
+    this.storeGroup(group, assignment).then((errorCode) => {
+      // A member may have joined (or the group died) while the append was in flight: then nothing happens.
+      if (!group.is("CompletingRebalance") || group.generationId !== generationId) return;
+      if (errorCode !== ErrorCode.NONE) {
+        this.resetAndPropagateAssignmentError(group, errorCode);
+        this.maybePrepareRebalance(group, `storing the assignment failed (error ${errorCode})`);
+        return;
+      }
+      this.setAndPropagateAssignment(group, assignment);
+      group.transitionTo("Stable");
+      this.log(`group ${group.groupId}: generation ${generationId} is stable`);
+    });
+  }
+
+  private setAndPropagateAssignment(group: GroupMetadata, assignment: Map<string, Uint8Array>): void {
+    for (const member of group.members.values()) {
+      if (member.assignment.byteLength > 0) member.previousAssignment = member.assignment;
+      member.assignment = assignment.get(member.memberId) ?? EMPTY_BYTES;
+    }
+    this.propagateAssignment(group, ErrorCode.NONE);
+  }
+
+  private resetAndPropagateAssignmentError(group: GroupMetadata, errorCode: number): void {
+    for (const member of group.members.values()) {
+      if (member.assignment.byteLength > 0) member.previousAssignment = member.assignment;
+      member.assignment = EMPTY_BYTES;
+    }
+    this.propagateAssignment(group, errorCode);
+  }
+
+  private propagateAssignment(group: GroupMetadata, errorCode: number): void {
+    for (const member of group.members.values()) {
+      const answered = group.invokeSyncCallback(member, {
+        errorCode,
+        protocolType: group.protocolType,
+        protocolName: group.protocolName,
+        assignment: errorCode === ErrorCode.NONE ? member.assignment : EMPTY_BYTES,
+      });
+      // A session that expired while the member waited for the leader was ignored; start it afresh.
+      if (answered) this.scheduleHeartbeatExpiration(group, member, member.sessionTimeoutMs);
+    }
+  }
+
+  /** Appends the group's metadata (members and assignments) to its __consumer_offsets partition. */
+  storeGroup(group: GroupMetadata, assignment: Map<string, Uint8Array>): Promise<number> {
+    const value = encodeGroupMetadataValue({
+      protocolType: group.protocolType ?? "",
+      generation: group.generationId,
+      protocol: group.protocolName,
+      leader: group.leaderId,
+      currentStateTimestampMs: group.stateTimestampMs,
+      members: [...group.members.values()].map((member) => ({
+        memberId: member.memberId,
+        groupInstanceId: member.groupInstanceId,
+        clientId: member.clientId,
+        clientHost: member.clientHost,
+        rebalanceTimeoutMs: member.rebalanceTimeoutMs,
+        sessionTimeoutMs: member.sessionTimeoutMs,
+        subscription: member.metadataFor(group.protocolName ?? ""),
+        assignment: assignment.get(member.memberId) ?? EMPTY_BYTES,
+      })),
+    });
+    group.pendingAppends++;
+    return this.store.append(this.store.partitionFor(group.groupId), [{ key: encodeGroupMetadataKey(group.groupId), value }]).then((errorCode) => {
+      group.pendingAppends--;
+      return groupStoreError(errorCode);
+    });
+  }
+
+  // ---- Heartbeat ----
+
+  heartbeat(groupId: string, memberId: string, groupInstanceId: string | null, generationId: number): number {
+    const status = this.validateGroupStatus(groupId, "membership");
+    if (status === ErrorCode.COORDINATOR_LOAD_IN_PROGRESS) return ErrorCode.NONE; // Kafka answers blindly while loading
+    if (status !== ErrorCode.NONE) return status;
+    const group = this.groups.get(groupId);
+    if (!group) return ErrorCode.UNKNOWN_MEMBER_ID;
+    if (group.is("Dead")) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+    if (this.isStaticMemberFenced(group, memberId, groupInstanceId)) return ErrorCode.FENCED_INSTANCE_ID;
+    const member = group.get(memberId);
+    if (!member) return ErrorCode.UNKNOWN_MEMBER_ID;
+    if (generationId !== group.generationId) return ErrorCode.ILLEGAL_GENERATION;
+    switch (group.state) {
+      case "Empty":
+        return ErrorCode.UNKNOWN_MEMBER_ID;
+      case "PreparingRebalance":
+        this.scheduleHeartbeatExpiration(group, member, member.sessionTimeoutMs);
+        return ErrorCode.REBALANCE_IN_PROGRESS;
+      default:
+        // CompletingRebalance too: a member may heartbeat between its JoinGroup response and SyncGroup.
+        this.scheduleHeartbeatExpiration(group, member, member.sessionTimeoutMs);
+        return ErrorCode.NONE;
+    }
+  }
+
+  /** Restarts the member's expiration timer: `timeoutMs` from now without a heartbeat, it is removed. */
+  scheduleHeartbeatExpiration(group: GroupMetadata, member: MemberMetadata, timeoutMs: number): void {
+    member.latestHeartbeatMs = Date.now();
+    if (member.heartbeatTimer) clearTimeout(member.heartbeatTimer);
+    member.heartbeatTimer = setTimeout(() => {
+      member.heartbeatTimer = null;
+      this.onHeartbeatExpired(group, member);
+    }, timeoutMs);
+  }
+
+  private onHeartbeatExpired(group: GroupMetadata, member: MemberMetadata): void {
+    if (group.get(member.memberId) !== member || !this.active) return;
+    // Kafka's shouldKeepAlive: a parked JoinGroup or SyncGroup is bounded by the rebalance itself, except for
+    // a new member, whose timer was the new-member join timeout.
+    if (member.awaitingJoin) {
+      if (!member.isNew) return;
+    } else if (member.awaitingSync) {
+      return;
+    }
+    this.log(`group ${group.groupId}: member ${member.memberId} session expired, removing it`);
+    this.removeMemberAndUpdateGroup(group, member, `member ${member.memberId} session expired`);
+  }
+
+  private onPendingMemberExpired(group: GroupMetadata, memberId: string): void {
+    if (!group.pendingMembers.delete(memberId)) return;
+    if (group.is("PreparingRebalance")) this.checkJoinComplete(group);
+  }
+
+  removeMemberAndUpdateGroup(group: GroupMetadata, member: MemberMetadata, reason: string): void {
+    group.invokeJoinCallback(member, joinError("", ErrorCode.UNKNOWN_MEMBER_ID));
+    group.invokeSyncCallback(member, syncError(ErrorCode.UNKNOWN_MEMBER_ID));
+    group.remove(member.memberId);
+    switch (group.state) {
+      case "Stable":
+      case "CompletingRebalance":
+        this.maybePrepareRebalance(group, reason);
+        break;
+      case "PreparingRebalance":
+        this.checkJoinComplete(group);
+        break;
+      default:
+        break;
+    }
+  }
+
+  // ---- LeaveGroup ----
+
+  leave(groupId: string, leaving: { memberId: string; groupInstanceId: string | null }[]): LeaveResult {
+    const status = this.validateGroupStatus(groupId, "membership");
+    if (status !== ErrorCode.NONE) return { errorCode: status, members: [] };
+    const group = this.groups.get(groupId);
+    if (!group) return { errorCode: ErrorCode.NONE, members: leaving.map((identity) => ({ ...identity, errorCode: ErrorCode.UNKNOWN_MEMBER_ID })) };
+    if (group.is("Dead")) return { errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, members: [] };
+    const members = leaving.map(({ memberId, groupInstanceId }) => {
+      const answer = (errorCode: number) => ({ memberId, groupInstanceId, errorCode });
+      if (memberId !== "" && this.isStaticMemberFenced(group, memberId, groupInstanceId)) return answer(ErrorCode.FENCED_INSTANCE_ID);
+      if (group.pendingMembers.has(memberId)) {
+        clearTimeout(group.pendingMembers.get(memberId)!);
+        group.pendingMembers.delete(memberId);
+        if (group.is("PreparingRebalance")) this.checkJoinComplete(group);
+        return answer(ErrorCode.NONE);
+      }
+      const staticMemberId = groupInstanceId !== null ? group.staticMembers.get(groupInstanceId) : undefined;
+      const member = group.get(staticMemberId ?? memberId);
+      if (!member) return answer(ErrorCode.UNKNOWN_MEMBER_ID);
+      this.log(`group ${group.groupId}: member ${member.memberId}${member.groupInstanceId ? ` (instance ${member.groupInstanceId})` : ""} left`);
+      this.removeMemberAndUpdateGroup(group, member, `member ${member.memberId} left`);
+      return answer(ErrorCode.NONE);
+    });
+    return { errorCode: ErrorCode.NONE, members };
+  }
+}
+
+/** How a failed group-metadata append reaches SyncGroup clients (Kafka's GroupMetadataManager.storeGroup). */
+function groupStoreError(errorCode: number): number {
+  switch (errorCode) {
+    case ErrorCode.NONE:
+      return ErrorCode.NONE;
+    case ErrorCode.UNKNOWN_TOPIC_OR_PARTITION:
+    case ErrorCode.NOT_ENOUGH_REPLICAS:
+    case ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+    case ErrorCode.REQUEST_TIMED_OUT:
+      return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+    case ErrorCode.NOT_LEADER_OR_FOLLOWER:
+    case ErrorCode.KAFKA_STORAGE_ERROR:
+      return ErrorCode.NOT_COORDINATOR;
+    default:
+      return ErrorCode.UNKNOWN_SERVER_ERROR;
+  }
+}

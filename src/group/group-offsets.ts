@@ -1,0 +1,369 @@
+// Committed offsets and whole-group operations: OffsetCommit, OffsetFetch, OffsetDelete, DeleteGroups,
+// DescribeGroups, ListGroups, and the periodic expiry of offsets of long-empty groups. After Kafka's
+// GroupCoordinator.handleCommitOffsets / handleFetchOffsets / handleDeleteOffsets / handleDeleteGroups.
+// A commit is one batch appended to the group's __consumer_offsets partition; memory changes only after
+// the append is committed, so what OffsetFetch returns is always what a restarted broker would load.
+import { ErrorCode } from "../protocol/errors.ts";
+import type { RecordInput } from "../records/compression.ts";
+import { assignedPartitionKeys, CONSUMER_PROTOCOL_TYPE, decodeSubscription } from "./consumer-protocol.ts";
+import type { GroupCoordinator } from "./group-coordinator.ts";
+import type { GroupMetadata, GroupState, MemberMetadata } from "./group-metadata.ts";
+import { encodeGroupMetadataKey, encodeOffsetCommitKey, encodeOffsetCommitValue } from "./offsets-records.ts";
+import type { CommittedOffset } from "./offsets-store.ts";
+
+export interface CommitPartition {
+  topic: string;
+  partition: number;
+  offset: number;
+  leaderEpoch: number;
+  metadata: string | null;
+}
+
+export interface CommitParams {
+  groupId: string;
+  memberId: string;
+  groupInstanceId: string | null;
+  /** -1: a commit from outside group management (admin tools, manually assigned consumers). */
+  generationId: number;
+  partitions: CommitPartition[];
+}
+
+export interface FetchedPartition {
+  partitionIndex: number;
+  committedOffset: number;
+  committedLeaderEpoch: number;
+  metadata: string;
+  errorCode: number;
+}
+
+export interface FetchedOffsets {
+  errorCode: number;
+  topics: { name: string; partitions: FetchedPartition[] }[];
+}
+
+export interface DescribedGroup {
+  errorCode: number;
+  groupId: string;
+  groupState: string;
+  protocolType: string;
+  protocolData: string;
+  members: { memberId: string; groupInstanceId: string | null; clientId: string; clientHost: string; memberMetadata: Uint8Array; memberAssignment: Uint8Array }[];
+}
+
+const EMPTY_BYTES = new Uint8Array(0);
+export const topicPartitionKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+
+/** Decoded "topic\0partition" sets per assignment buffer: members commit far more often than they are assigned. */
+const ownedCache = new WeakMap<Uint8Array, Set<string> | null>();
+
+function ownedKeys(assignment: Uint8Array): Set<string> | null {
+  if (!ownedCache.has(assignment)) ownedCache.set(assignment, assignedPartitionKeys(assignment));
+  return ownedCache.get(assignment)!;
+}
+
+/**
+ * Partitions a member may commit: its current assignment and the one before (a cooperative consumer
+ * commits revoked partitions after it got the new generation). null = not a consumer assignment: no check.
+ */
+function committablePartitions(member: MemberMetadata): Set<string> | null {
+  const current = ownedKeys(member.assignment);
+  const previous = ownedKeys(member.previousAssignment);
+  if (!current || !previous) return null;
+  if (previous.size === 0) return current;
+  return new Set([...current, ...previous]);
+}
+
+/** How a failed commit append reaches clients (Kafka's GroupMetadataManager.storeOffsets). */
+function commitError(errorCode: number): number {
+  switch (errorCode) {
+    case ErrorCode.UNKNOWN_TOPIC_OR_PARTITION:
+    case ErrorCode.NOT_ENOUGH_REPLICAS:
+    case ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+    case ErrorCode.REQUEST_TIMED_OUT:
+      return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+    case ErrorCode.NOT_LEADER_OR_FOLLOWER:
+    case ErrorCode.KAFKA_STORAGE_ERROR:
+      return ErrorCode.NOT_COORDINATOR;
+    case ErrorCode.MESSAGE_TOO_LARGE:
+    case ErrorCode.RECORD_LIST_TOO_LARGE:
+    case ErrorCode.INVALID_FETCH_SIZE:
+      return ErrorCode.INVALID_COMMIT_OFFSET_SIZE;
+    default:
+      return errorCode;
+  }
+}
+
+export class GroupOffsets {
+  constructor(private readonly coordinator: GroupCoordinator) {}
+
+  // ---- OffsetCommit ----
+
+  /** Resolves with one error code per partition, in request order. */
+  async commit(params: CommitParams): Promise<number[]> {
+    const all = (errorCode: number) => params.partitions.map(() => errorCode);
+    const coordinator = this.coordinator;
+    const status = coordinator.validateGroupStatus(params.groupId, "offsets");
+    if (status !== ErrorCode.NONE) return all(status);
+    let group = coordinator.groups.get(params.groupId);
+    if (!group) {
+      // A group unknown here with a generation is a commit from an older generation; without one, the
+      // group only stores offsets in Kafka (no group management).
+      if (params.generationId >= 0) return all(ErrorCode.ILLEGAL_GENERATION);
+      group = coordinator.addGroup(params.groupId);
+    }
+    if (group.is("Dead")) return all(ErrorCode.COORDINATOR_NOT_AVAILABLE);
+    if (coordinator.isStaticMemberFenced(group, params.memberId, params.groupInstanceId)) return all(ErrorCode.FENCED_INSTANCE_ID);
+    if (params.generationId < 0 && group.is("Empty")) return this.storeOffsets(group, params.partitions, null);
+    const member = group.get(params.memberId);
+    if (!member) return all(ErrorCode.UNKNOWN_MEMBER_ID);
+    if (params.generationId !== group.generationId) return all(ErrorCode.ILLEGAL_GENERATION);
+    if (group.is("CompletingRebalance")) return all(ErrorCode.REBALANCE_IN_PROGRESS);
+    // Stable, or PreparingRebalance: members may commit what they consumed before they rejoin.
+    coordinator.scheduleHeartbeatExpiration(group, member, member.sessionTimeoutMs);
+    const owned = group.protocolType === CONSUMER_PROTOCOL_TYPE ? committablePartitions(member) : null;
+    return this.storeOffsets(group, params.partitions, owned);
+  }
+
+  private async storeOffsets(group: GroupMetadata, partitions: CommitPartition[], owned: Set<string> | null): Promise<number[]> {
+    const coordinator = this.coordinator;
+    const errors = partitions.map(() => ErrorCode.NONE as number);
+    const records: RecordInput[] = [];
+    const accepted: { index: number; key: string; committed: CommittedOffset }[] = [];
+    const nowMs = Date.now();
+    partitions.forEach((entry, index) => {
+      const topic = coordinator.broker.topics.get(entry.topic);
+      const metadata = entry.metadata ?? "";
+      if (!topic || entry.partition < 0 || entry.partition >= topic.partitions.length) errors[index] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+      else if (Buffer.byteLength(metadata) > coordinator.config.offsetMetadataMaxBytes) errors[index] = ErrorCode.OFFSET_METADATA_TOO_LARGE;
+      // Not in Kafka: a member of a consumer group commits only partitions it was assigned (in this or the
+      // previous generation). Anything else means its view of the group is stale: it must rejoin.
+      else if (owned && !owned.has(topicPartitionKey(entry.topic, entry.partition))) errors[index] = ErrorCode.ILLEGAL_GENERATION;
+      else {
+        const committed: CommittedOffset = { offset: entry.offset, leaderEpoch: entry.leaderEpoch, metadata, commitTimestampMs: nowMs };
+        records.push({ key: encodeOffsetCommitKey(group.groupId, entry.topic, entry.partition), value: encodeOffsetCommitValue(committed), timestampMs: nowMs });
+        accepted.push({ index, key: topicPartitionKey(entry.topic, entry.partition), committed });
+      }
+    });
+    if (records.length === 0) return errors;
+    group.pendingAppends++;
+    let errorCode: number;
+    try {
+      errorCode = commitError(await coordinator.store.append(coordinator.store.partitionFor(group.groupId), records));
+    } finally {
+      group.pendingAppends--;
+    }
+    // Appends to one partition complete in log order, so applying them in completion order keeps memory
+    // equal to what a replay of the log gives. A group deleted meanwhile keeps its tombstones.
+    const live = coordinator.groups.get(group.groupId) === group && !group.is("Dead");
+    for (const { index, key, committed } of accepted) {
+      errors[index] = errorCode;
+      if (errorCode === ErrorCode.NONE && live) group.offsets.set(key, committed);
+    }
+    return errors;
+  }
+
+  // ---- OffsetFetch ----
+
+  /** `topics` null = every partition the group has an offset for. Unknown partitions answer offset -1. */
+  fetch(groupId: string, topics: { name: string; partitions: number[] }[] | null): FetchedOffsets {
+    const status = this.coordinator.validateGroupStatus(groupId, "offsets");
+    if (status !== ErrorCode.NONE) return { errorCode: status, topics: [] };
+    const group = this.coordinator.groups.get(groupId);
+    const answer = (partitionIndex: number, committed: CommittedOffset | undefined): FetchedPartition =>
+      committed
+        ? { partitionIndex, committedOffset: committed.offset, committedLeaderEpoch: committed.leaderEpoch, metadata: committed.metadata, errorCode: ErrorCode.NONE }
+        : { partitionIndex, committedOffset: -1, committedLeaderEpoch: -1, metadata: "", errorCode: ErrorCode.NONE };
+    if (topics === null) {
+      const byTopic = new Map<string, FetchedPartition[]>();
+      for (const [key, committed] of group?.offsets ?? []) {
+        const separator = key.lastIndexOf("\u0000");
+        const name = key.slice(0, separator);
+        let partitions = byTopic.get(name);
+        if (!partitions) byTopic.set(name, (partitions = []));
+        partitions.push(answer(Number(key.slice(separator + 1)), committed));
+      }
+      return { errorCode: ErrorCode.NONE, topics: [...byTopic].map(([name, partitions]) => ({ name, partitions: partitions.sort((a, b) => a.partitionIndex - b.partitionIndex) })) };
+    }
+    return {
+      errorCode: ErrorCode.NONE,
+      topics: topics.map(({ name, partitions }) => ({ name, partitions: partitions.map((partition) => answer(partition, group?.offsets.get(topicPartitionKey(name, partition)))) })),
+    };
+  }
+
+  // ---- OffsetDelete ----
+
+  async deleteOffsets(groupId: string, partitions: { topic: string; partition: number }[]): Promise<{ errorCode: number; errors: number[] }> {
+    const coordinator = this.coordinator;
+    const status = coordinator.validateGroupStatus(groupId, "membership");
+    if (status !== ErrorCode.NONE) return { errorCode: status, errors: [] };
+    const group = coordinator.groups.get(groupId);
+    if (!group || group.is("Dead")) return { errorCode: ErrorCode.GROUP_ID_NOT_FOUND, errors: [] };
+    if (group.protocolType !== null && group.protocolType !== CONSUMER_PROTOCOL_TYPE && !group.is("Empty")) return { errorCode: ErrorCode.NON_EMPTY_GROUP, errors: [] };
+    const subscribed = group.is("Empty") ? new Set<string>() : subscribedTopics(group);
+    const errors = partitions.map(() => ErrorCode.NONE as number);
+    const doomed: { index: number; key: string }[] = [];
+    partitions.forEach(({ topic, partition }, index) => {
+      const metadata = coordinator.broker.topics.get(topic);
+      if (!metadata || partition < 0 || partition >= metadata.partitions.length) errors[index] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+      else if (subscribed === null || subscribed.has(topic)) errors[index] = ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC;
+      else doomed.push({ index, key: topicPartitionKey(topic, partition) });
+    });
+    const present = doomed.filter(({ key }) => group.offsets.has(key));
+    if (present.length > 0) {
+      const records = present.map(({ key }) => {
+        const separator = key.lastIndexOf("\u0000");
+        return { key: encodeOffsetCommitKey(groupId, key.slice(0, separator), Number(key.slice(separator + 1))), value: null };
+      });
+      const errorCode = commitError(await coordinator.store.append(coordinator.store.partitionFor(groupId), records));
+      for (const { index, key } of present) {
+        errors[index] = errorCode;
+        if (errorCode === ErrorCode.NONE) group.offsets.delete(key);
+      }
+    }
+    return { errorCode: ErrorCode.NONE, errors };
+  }
+
+  // ---- DeleteGroups ----
+
+  async deleteGroups(groupIds: string[]): Promise<{ groupId: string; errorCode: number }[]> {
+    const coordinator = this.coordinator;
+    const results = new Map<string, number>();
+    const doomed: GroupMetadata[] = [];
+    for (const groupId of new Set(groupIds)) {
+      const status = coordinator.validateGroupStatus(groupId, "offsets");
+      if (status !== ErrorCode.NONE) {
+        results.set(groupId, status);
+        continue;
+      }
+      const group = coordinator.groups.get(groupId);
+      if (!group || group.is("Dead")) results.set(groupId, ErrorCode.GROUP_ID_NOT_FOUND);
+      else if (!group.is("Empty")) results.set(groupId, ErrorCode.NON_EMPTY_GROUP);
+      else {
+        group.transitionTo("Dead");
+        coordinator.groups.delete(groupId);
+        doomed.push(group);
+      }
+    }
+    const errorsByGroup = await this.writeTombstones(doomed, (group) => [...group.offsets.keys()]);
+    for (const group of doomed) {
+      const errorCode = errorsByGroup.get(group.groupId) ?? ErrorCode.NONE;
+      results.set(group.groupId, errorCode);
+      coordinator.log(`group ${group.groupId} deleted with ${group.offsets.size} committed offset(s)${errorCode === ErrorCode.NONE ? "" : ` (tombstones failed: error ${errorCode})`}`);
+    }
+    return groupIds.map((groupId) => ({ groupId, errorCode: results.get(groupId) ?? ErrorCode.NONE }));
+  }
+
+  /** Tombstones for each group's metadata and the given offsets, one batch per __consumer_offsets partition. */
+  private async writeTombstones(groups: GroupMetadata[], offsetKeys: (group: GroupMetadata) => string[], withGroupKey = true): Promise<Map<string, number>> {
+    const store = this.coordinator.store;
+    const byPartition = new Map<number, { groups: GroupMetadata[]; records: RecordInput[] }>();
+    for (const group of groups) {
+      const partition = store.partitionFor(group.groupId);
+      let entry = byPartition.get(partition);
+      if (!entry) byPartition.set(partition, (entry = { groups: [], records: [] }));
+      entry.groups.push(group);
+      if (withGroupKey) entry.records.push({ key: encodeGroupMetadataKey(group.groupId), value: null });
+      for (const key of offsetKeys(group)) {
+        const separator = key.lastIndexOf("\u0000");
+        entry.records.push({ key: encodeOffsetCommitKey(group.groupId, key.slice(0, separator), Number(key.slice(separator + 1))), value: null });
+      }
+    }
+    const errors = new Map<string, number>();
+    await Promise.all(
+      [...byPartition].map(async ([partition, entry]) => {
+        const errorCode = entry.records.length > 0 ? commitError(await store.append(partition, entry.records)) : ErrorCode.NONE;
+        for (const group of entry.groups) errors.set(group.groupId, errorCode);
+      }),
+    );
+    return errors;
+  }
+
+  // ---- DescribeGroups / ListGroups ----
+
+  describe(groupId: string): DescribedGroup {
+    const status = this.coordinator.validateGroupStatus(groupId, "offsets");
+    const described: DescribedGroup = { errorCode: status, groupId, groupState: "", protocolType: "", protocolData: "", members: [] };
+    if (status !== ErrorCode.NONE) return described;
+    const group = this.coordinator.groups.get(groupId);
+    if (!group) return { ...described, groupState: "Dead" };
+    const stable = group.is("Stable");
+    return {
+      errorCode: ErrorCode.NONE,
+      groupId,
+      groupState: group.state,
+      protocolType: group.protocolType ?? "",
+      // Kafka reports the protocol, metadata and assignments only of a stable group.
+      protocolData: stable ? (group.protocolName ?? "") : "",
+      members: [...group.members.values()].map((member) => ({
+        memberId: member.memberId,
+        groupInstanceId: member.groupInstanceId,
+        clientId: member.clientId,
+        clientHost: member.clientHost,
+        memberMetadata: stable ? member.metadataFor(group.protocolName ?? "") : EMPTY_BYTES,
+        memberAssignment: stable ? member.assignment : EMPTY_BYTES,
+      })),
+    };
+  }
+
+  list(statesFilter: string[]): { errorCode: number; groups: { groupId: string; protocolType: string; groupState: GroupState }[] } {
+    if (!this.coordinator.isActive) return { errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, groups: [] };
+    const states = new Set(statesFilter.map((state) => state.toLowerCase()));
+    const groups = [...this.coordinator.groups.values()]
+      .filter((group) => !group.is("Dead") && this.coordinator.coordinates(group.groupId) === ErrorCode.NONE)
+      .filter((group) => states.size === 0 || states.has(group.state.toLowerCase()))
+      .map((group) => ({ groupId: group.groupId, protocolType: group.protocolType ?? "", groupState: group.state }));
+    return { errorCode: this.coordinator.isLoading ? ErrorCode.COORDINATOR_LOAD_IN_PROGRESS : ErrorCode.NONE, groups };
+  }
+
+  // ---- expiry (offsets.retention.minutes, KIP-211) ----
+
+  /**
+   * Offsets of a consumer group expire once it has been Empty for the retention time; offsets committed
+   * outside group management expire one by one, retention after their commit. An Empty group left with no
+   * offsets is removed (tombstoned), so groups that came and went do not accumulate.
+   */
+  async expireOffsetsAndGroups(nowMs = Date.now()): Promise<void> {
+    const coordinator = this.coordinator;
+    const retentionMs = coordinator.config.offsetsRetentionMs;
+    const expiredOffsets = new Map<GroupMetadata, string[]>();
+    const removed: GroupMetadata[] = [];
+    for (const group of coordinator.groups.values()) {
+      if (!group.is("Empty") || group.pendingAppends > 0 || group.pendingMembers.size > 0) continue;
+      if (coordinator.coordinates(group.groupId) !== ErrorCode.NONE) continue;
+      const keys: string[] = [];
+      const wholeGroupExpired = group.protocolType !== null && nowMs - group.stateTimestampMs >= retentionMs;
+      for (const [key, committed] of group.offsets) {
+        if (wholeGroupExpired || (group.protocolType === null && nowMs - committed.commitTimestampMs >= retentionMs)) keys.push(key);
+      }
+      if (keys.length === group.offsets.size) removed.push(group);
+      else if (keys.length > 0) expiredOffsets.set(group, keys);
+    }
+    for (const group of removed) {
+      group.transitionTo("Dead");
+      coordinator.groups.delete(group.groupId);
+    }
+    const [removedErrors] = await Promise.all([
+      this.writeTombstones(removed, (group) => [...group.offsets.keys()]),
+      this.writeTombstones([...expiredOffsets.keys()], (group) => expiredOffsets.get(group)!, false).then((errors) => {
+        for (const [group, keys] of expiredOffsets) if ((errors.get(group.groupId) ?? ErrorCode.NONE) === ErrorCode.NONE) for (const key of keys) group.offsets.delete(key);
+      }),
+    ]);
+    const expiredCount = [...expiredOffsets.values()].reduce((sum, keys) => sum + keys.length, 0) + removed.reduce((sum, group) => sum + group.offsets.size, 0);
+    if (removed.length > 0 || expiredCount > 0) {
+      const failed = [...removedErrors.values()].filter((errorCode) => errorCode !== ErrorCode.NONE).length;
+      coordinator.log(`expired ${expiredCount} committed offset(s); removed ${removed.length} empty group(s)${failed > 0 ? ` (${failed} tombstone append(s) failed)` : ""}`);
+    }
+  }
+}
+
+/** Topics any member of a consumer group subscribes to; null when a subscription does not decode (assume all). */
+function subscribedTopics(group: GroupMetadata): Set<string> | null {
+  if (group.protocolType !== CONSUMER_PROTOCOL_TYPE) return new Set();
+  const topics = new Set<string>();
+  for (const member of group.members.values()) {
+    const subscription = decodeSubscription(member.metadataFor(group.protocolName ?? member.protocols[0]?.name ?? ""));
+    if (!subscription) return null;
+    for (const topic of subscription.topics) topics.add(topic);
+  }
+  return topics;
+}

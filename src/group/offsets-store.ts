@@ -1,0 +1,173 @@
+// The internal topic __consumer_offsets as the coordinator's durable store: created on first need,
+// appended to like any partition (one batch per OffsetCommit / group change, through the owning worker
+// and `afterLeaderAppend`, so in cluster mode it replicates like any other partition), and replayed from
+// the log when the coordinator takes a partition over (broker start, or leadership in cluster mode).
+//
+// The topic is cleanup.policy=compact like Kafka's. Bunka's log has no compactor yet, so the topic grows
+// by one small batch per commit; retention.ms/retention.bytes are set to -1 so that time-based retention
+// can never delete a committed offset that was not superseded. Loading replays the whole log.
+import type { TopicMetadata } from "../metadata/types.ts";
+import { ErrorCode, KafkaError } from "../protocol/errors.ts";
+import {
+  batchAttributes,
+  batchLastOffset,
+  batchSizeBytes,
+  computeBatchCrc,
+  CONTROL_FLAG_MASK,
+  CRC_OFFSET,
+  dataViewOf,
+  RECORDS_OFFSET,
+} from "../records/batch.ts";
+import { buildBatch, readBatchRecords, type RecordInput } from "../records/compression.ts";
+import type { Broker } from "../server/broker.ts";
+import type { GroupCoordinatorConfig } from "./coordinator-config.ts";
+import { OFFSETS_TOPIC, offsetsPartitionFor } from "./offsets-records.ts";
+
+export interface CommittedOffset {
+  offset: number;
+  leaderEpoch: number;
+  metadata: string;
+  commitTimestampMs: number;
+}
+
+/** One record read back from the offsets topic: key and value are views, valid only during the callback. */
+export interface StoredRecord {
+  key: Uint8Array | null;
+  value: Uint8Array | null;
+  offset: number;
+}
+
+export class OffsetsStore {
+  private creating: Promise<void> | null = null;
+
+  constructor(
+    private readonly broker: Broker,
+    private readonly config: GroupCoordinatorConfig,
+  ) {}
+
+  private get topic(): TopicMetadata | undefined {
+    return this.broker.topics.get(OFFSETS_TOPIC);
+  }
+
+  /** The topic's real partition count once it exists (a changed config must not move groups), else the config. */
+  get numPartitions(): number {
+    return this.topic?.partitions.length ?? this.config.offsetsTopicNumPartitions;
+  }
+
+  partitionFor(groupId: string): number {
+    return offsetsPartitionFor(groupId, this.numPartitions);
+  }
+
+  get exists(): boolean {
+    return this.topic !== undefined;
+  }
+
+  /** Creates __consumer_offsets once; concurrent callers share the creation. */
+  ensureTopic(): Promise<void> {
+    if (this.topic) return Promise.resolve();
+    this.creating ??= this.broker.topics
+      .createTopic({
+        name: OFFSETS_TOPIC,
+        numPartitions: this.config.offsetsTopicNumPartitions,
+        replicationFactor: this.config.offsetsTopicReplicationFactor,
+        configs: {
+          "cleanup.policy": "compact",
+          "segment.bytes": String(this.config.offsetsTopicSegmentBytes),
+          "compression.type": "producer",
+          "retention.ms": "-1",
+          "retention.bytes": "-1",
+        },
+        internal: true,
+      })
+      .then(
+        () => undefined,
+        (error) => {
+          if (error instanceof KafkaError && error.errorCode === ErrorCode.TOPIC_ALREADY_EXISTS) return;
+          throw error;
+        },
+      )
+      .finally(() => {
+        this.creating = null;
+      });
+    return this.creating;
+  }
+
+  /**
+   * Appends one batch of records to partition `partition` and waits until it is committed (acks=all).
+   * Resolves with the append's error code (Kafka's, before the coordinator maps it for its clients).
+   */
+  async append(partition: number, records: RecordInput[]): Promise<number> {
+    if (records.length === 0) return ErrorCode.NONE;
+    try {
+      await this.ensureTopic();
+    } catch (error) {
+      this.broker.log(`cannot create ${OFFSETS_TOPIC}: ${error instanceof Error ? error.message : String(error)}`);
+      return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+    }
+    const topic = this.topic;
+    if (!topic || partition < 0 || partition >= topic.partitions.length) return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+    const allowed = this.broker.checkProduceAllowed(topic, partition, -1);
+    if (allowed !== ErrorCode.NONE) return allowed;
+    const batch = buildBatch({ records });
+    const item = { topic: OFFSETS_TOPIC, partition, records: batch, leaderEpoch: topic.partitions[partition]!.leaderEpoch };
+    try {
+      // The batch's buffer is ours alone: it is transferred to the worker, not copied.
+      const results = await this.broker.workers.produce([item], batch.buffer as ArrayBuffer);
+      const committed = await this.broker.afterLeaderAppend([item], results, -1, this.config.offsetCommitTimeoutMs);
+      return results[0]!.errorCode !== ErrorCode.NONE ? results[0]!.errorCode : committed[0]!;
+    } catch (error) {
+      this.broker.log(`append to ${OFFSETS_TOPIC}-${partition} failed: ${error instanceof Error ? error.message : String(error)}`);
+      return ErrorCode.KAFKA_STORAGE_ERROR;
+    }
+  }
+
+  /**
+   * Reads partition `partition` from its log start to its log end offset and hands every record to `apply`
+   * in log order. Each batch's CRC is checked again (data crossing the disk boundary). Bounded: every
+   * step must advance the read offset, and there are at most (end - start) steps.
+   */
+  async load(partition: number, apply: (record: StoredRecord) => void): Promise<{ records: number; batches: number }> {
+    const topic = this.topic;
+    if (!topic || partition >= topic.partitions.length) return { records: 0, batches: 0 };
+    const key = { topic: OFFSETS_TOPIC, partition };
+    const [offsets] = await this.broker.workers.offsets([key]);
+    if (!offsets || offsets.errorCode !== ErrorCode.NONE) throw new Error(`${OFFSETS_TOPIC}-${partition}: cannot read offsets (error ${offsets?.errorCode})`);
+    const endOffset = offsets.logEndOffset;
+    let fetchOffset = offsets.logStartOffset;
+    let records = 0;
+    let batches = 0;
+    const stepsMax = endOffset - fetchOffset + 1;
+    for (let step = 0; fetchOffset < endOffset; step++) {
+      if (step >= stepsMax) throw new Error(`${OFFSETS_TOPIC}-${partition}: load made no progress at offset ${fetchOffset}`);
+      const [read] = await this.broker.workers.read([{ ...key, fetchOffset, maxBytes: this.config.offsetsLoadBufferBytes, maxOffsetExclusive: endOffset, minOneBatch: true }]);
+      if (!read || read.errorCode !== ErrorCode.NONE) throw new Error(`${OFFSETS_TOPIC}-${partition}: read at ${fetchOffset} failed (error ${read?.errorCode})`);
+      if (!read.slice) break;
+      const mapped = this.broker.segmentViews.records(read.slice);
+      if (!mapped) throw new Error(`${OFFSETS_TOPIC}-${partition}: segment ${read.slice.path} vanished during load`);
+      const bytes = mapped.bytes;
+      const view = dataViewOf(bytes);
+      const before = fetchOffset;
+      let position = 0;
+      while (position + RECORDS_OFFSET <= bytes.byteLength) {
+        const sizeBytes = batchSizeBytes(view, position);
+        if (sizeBytes < RECORDS_OFFSET || position + sizeBytes > bytes.byteLength) break;
+        if (computeBatchCrc(bytes, position, sizeBytes) !== view.getUint32(position + CRC_OFFSET)) {
+          throw new Error(`${OFFSETS_TOPIC}-${partition}: batch at offset ${fetchOffset} fails its CRC check`);
+        }
+        const lastOffset = batchLastOffset(view, position);
+        if (lastOffset >= fetchOffset && (batchAttributes(view, position) & CONTROL_FLAG_MASK) === 0) {
+          for (const record of await readBatchRecords(bytes.subarray(position, position + sizeBytes))) {
+            if (record.offset < fetchOffset) continue;
+            apply({ key: record.key, value: record.value, offset: record.offset });
+            records++;
+          }
+          batches++;
+        }
+        fetchOffset = Math.max(fetchOffset, lastOffset + 1);
+        position += sizeBytes;
+      }
+      if (fetchOffset === before) throw new Error(`${OFFSETS_TOPIC}-${partition}: no whole batch at offset ${fetchOffset}`);
+    }
+    return { records, batches };
+  }
+}
