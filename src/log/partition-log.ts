@@ -12,6 +12,7 @@ import {
   dataViewOf,
   setLogAppendTime,
   validateBatches,
+  type BatchesInfo,
 } from "../records/batch.ts";
 import { OFFSET_OUT_OF_RANGE, RECORD_LIST_TOO_LARGE } from "../records/errors.ts";
 import { writeOffsetFile } from "./checkpoint.ts";
@@ -19,6 +20,9 @@ import { resolveLogConfig, type LogConfig } from "./config.ts";
 import { LeaderEpochCache } from "./leader-epoch-cache.ts";
 import { LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE, loadSegments, type RecoveryReport } from "./log-loader.ts";
 import { LogSegment } from "./segment.ts";
+
+/** writev takes at most IOV_MAX (1024) buffers; coalesced appends are written in groups of at most this. */
+const MAX_PARTS_PER_WRITE = 256;
 
 export interface PartitionLogOptions {
   dir: string;
@@ -157,35 +161,98 @@ export class PartitionLog {
    * caller's buffer, and writes them with one write call.
    */
   appendAsLeader(records: Uint8Array, leaderEpoch: number, nowMs: number): AppendInfo | AppendError {
+    return this.appendManyAsLeader([records], leaderEpoch, nowMs)[0]!;
+  }
+
+  /**
+   * Produce from several requests at once (the partition's worker coalesces appends that queued up
+   * meanwhile): each part is validated and given offsets on its own, in order, and the valid ones reach
+   * the segment in one writev. A part that fails validation fails alone. A write never spans a roll.
+   */
+  appendManyAsLeader(parts: readonly Uint8Array[], leaderEpoch: number, nowMs: number): (AppendInfo | AppendError)[] {
     this.assertOpen();
-    if (records.byteLength > this.config.segmentBytes) {
-      return { errorCode: RECORD_LIST_TOO_LARGE, errorMessage: `${records.byteLength} bytes is larger than segment.bytes ${this.config.segmentBytes}` };
+    const results = new Array<AppendInfo | AppendError>(parts.length);
+    const infos = new Array<BatchesInfo | null>(parts.length).fill(null);
+    let group: number[] = [];
+    let groupBytes = 0;
+    for (let index = 0; index < parts.length; index++) {
+      const records = parts[index]!;
+      if (records.byteLength > this.config.segmentBytes) {
+        results[index] = { errorCode: RECORD_LIST_TOO_LARGE, errorMessage: `${records.byteLength} bytes is larger than segment.bytes ${this.config.segmentBytes}` };
+        continue;
+      }
+      const info = validateBatches(records, this.config.maxMessageBytes, "client");
+      if (typeof info === "number") {
+        results[index] = { errorCode: info, errorMessage: `invalid record batches (error ${info})` };
+        continue;
+      }
+      infos[index] = info;
+      const roomBytes = Math.min(this.config.segmentBytes, this.activeSegment.capacityBytes) - this.activeSegment.sizeBytes;
+      if (group.length > 0 && (groupBytes + records.byteLength > roomBytes || group.length >= MAX_PARTS_PER_WRITE)) {
+        this.appendGroup(parts, group, infos, results, leaderEpoch, nowMs);
+        group = [];
+        groupBytes = 0;
+      }
+      group.push(index);
+      groupBytes += records.byteLength;
     }
-    const info = validateBatches(records, this.config.maxMessageBytes, "client");
-    if (typeof info === "number") return { errorCode: info, errorMessage: `invalid record batches (error ${info})` };
+    if (group.length > 0) this.appendGroup(parts, group, infos, results, leaderEpoch, nowMs);
+    return results;
+  }
+
+  private appendGroup(
+    parts: readonly Uint8Array[],
+    group: readonly number[],
+    infos: readonly (BatchesInfo | null)[],
+    results: (AppendInfo | AppendError)[],
+    leaderEpoch: number,
+    nowMs: number,
+  ): void {
     const logAppendTime = this.config.messageTimestampType === "LogAppendTime";
-    const maxTimestamp = logAppendTime ? nowMs : info.maxTimestamp;
-    const baseOffset = this.logEndOffset;
-    const lastOffset = baseOffset + info.recordCount - 1;
-    this.maybeRoll(records.byteLength, maxTimestamp, lastOffset, nowMs);
-    const nextOffset = assignOffsets(records, baseOffset, leaderEpoch);
-    if (nextOffset !== lastOffset + 1) throw new Error(`${this.dir}: offset assignment ended at ${nextOffset}, expected ${lastOffset + 1}`);
-    let offsetOfMaxTimestamp = baseOffset + info.relativeOffsetOfMaxTimestamp;
-    if (logAppendTime) {
-      setLogAppendTime(records, nowMs);
-      offsetOfMaxTimestamp = batchLastOffset(dataViewOf(records), 0); // every batch has the same time: the first wins
+    let groupBytes = 0;
+    let recordCount = 0;
+    let createTimeMax = Number.NEGATIVE_INFINITY;
+    for (const index of group) {
+      groupBytes += parts[index]!.byteLength;
+      recordCount += infos[index]!.recordCount;
+      createTimeMax = Math.max(createTimeMax, infos[index]!.maxTimestamp);
     }
-    this.activeSegment.append(records, lastOffset, maxTimestamp, offsetOfMaxTimestamp);
+    const maxTimestamp = logAppendTime ? nowMs : createTimeMax;
+    const baseOffset = this.logEndOffset;
+    const lastOffset = baseOffset + recordCount - 1;
+    this.maybeRoll(groupBytes, maxTimestamp, lastOffset, nowMs);
+    let nextOffset = baseOffset;
+    let offsetOfMaxTimestamp = -1;
+    let maxTimestampSeen = Number.NEGATIVE_INFINITY;
+    const groupParts: Uint8Array[] = [];
+    for (const index of group) {
+      const records = parts[index]!;
+      const info = infos[index]!;
+      const partBaseOffset = nextOffset;
+      nextOffset = assignOffsets(records, partBaseOffset, leaderEpoch);
+      if (nextOffset !== partBaseOffset + info.recordCount) throw new Error(`${this.dir}: offset assignment ended at ${nextOffset}, expected ${partBaseOffset + info.recordCount}`);
+      if (logAppendTime) {
+        setLogAppendTime(records, nowMs);
+        // every batch has the same time: the first wins
+        if (offsetOfMaxTimestamp < 0) offsetOfMaxTimestamp = batchLastOffset(dataViewOf(records), 0);
+      } else if (info.maxTimestamp > maxTimestampSeen) {
+        maxTimestampSeen = info.maxTimestamp;
+        offsetOfMaxTimestamp = partBaseOffset + info.relativeOffsetOfMaxTimestamp;
+      }
+      groupParts.push(records);
+      results[index] = {
+        errorCode: 0,
+        baseOffset: partBaseOffset,
+        lastOffset: nextOffset - 1,
+        logAppendTimeMs: logAppendTime ? nowMs : -1,
+        logStartOffset: this.logStartOffset,
+        recordCount: info.recordCount,
+        batchCount: info.batchCount,
+      };
+    }
+    if (nextOffset !== lastOffset + 1) throw new Error(`${this.dir}: offset assignment ended at ${nextOffset}, expected ${lastOffset + 1}`);
+    this.activeSegment.append(groupParts.length === 1 ? groupParts[0]! : groupParts, lastOffset, maxTimestamp, offsetOfMaxTimestamp);
     if (leaderEpoch >= 0) this.leaderEpochCache.assign(leaderEpoch, baseOffset);
-    return {
-      errorCode: 0,
-      baseOffset,
-      lastOffset,
-      logAppendTimeMs: logAppendTime ? nowMs : -1,
-      logStartOffset: this.logStartOffset,
-      recordCount: info.recordCount,
-      batchCount: info.batchCount,
-    };
   }
 
   /**

@@ -188,11 +188,14 @@ export class LogSegment {
   /**
    * Appends already validated batches with offsets assigned, in one write at the end of the data, then
    * indexes them: an offset index entry (and a time index entry) every index.interval.bytes.
+   * `records` may be several buffers (appends coalesced from several requests): they go out in one writev.
    */
-  append(records: Uint8Array, largestOffset: number, largestTimestamp: number, offsetOfMaxTimestamp: number): void {
+  append(records: Uint8Array | readonly Uint8Array[], largestOffset: number, largestTimestamp: number, offsetOfMaxTimestamp: number): void {
     const fd = this.requireActiveFd();
+    const parts = records instanceof Uint8Array ? [records] : records;
     const physicalPosition = this.sizeBytes;
-    const appendBytes = records.byteLength;
+    let appendBytes = 0;
+    for (const part of parts) appendBytes += part.byteLength;
     if (appendBytes < RECORD_BATCH_OVERHEAD) throw new Error(`${this.logPath}: append of ${appendBytes} bytes`);
     if (!this.canHoldOffset(largestOffset)) throw new RangeError(`${this.logPath}: offset ${largestOffset} does not fit a segment based at ${this.baseOffset}`);
     if (physicalPosition + appendBytes > 0x7fff_ffff) throw new RangeError(`${this.logPath}: segment would exceed 2 GiB`);
@@ -200,37 +203,45 @@ export class LogSegment {
       throw new RangeError(`${this.logPath}: append past the preallocated ${this.fileBytes} bytes (roll first)`);
     }
     // Assert before writing: whole batches, increasing offsets ending at largestOffset.
-    const view = dataViewOf(records);
     let lastOffset = this.nextOffset - 1;
     let maxTimestamp = NO_TIMESTAMP;
-    let position = 0;
-    for (let guard = 0; position < appendBytes && guard < appendBytes; guard++) {
-      const sizeBytes = batchSizeBytes(view, position);
-      if (sizeBytes < RECORD_BATCH_OVERHEAD || position + sizeBytes > appendBytes) throw new Error(`${this.logPath}: append holds a partial batch`);
-      if (batchBaseOffset(view, position) <= lastOffset) throw new Error(`${this.logPath}: batch offset ${batchBaseOffset(view, position)} <= ${lastOffset}`);
-      lastOffset = batchLastOffset(view, position);
-      maxTimestamp = Math.max(maxTimestamp, batchMaxTimestamp(view, position));
-      position += sizeBytes;
+    for (const part of parts) {
+      const view = dataViewOf(part);
+      let position = 0;
+      for (let guard = 0; position < part.byteLength && guard < part.byteLength; guard++) {
+        const sizeBytes = batchSizeBytes(view, position);
+        if (sizeBytes < RECORD_BATCH_OVERHEAD || position + sizeBytes > part.byteLength) throw new Error(`${this.logPath}: append holds a partial batch`);
+        if (batchBaseOffset(view, position) <= lastOffset) throw new Error(`${this.logPath}: batch offset ${batchBaseOffset(view, position)} <= ${lastOffset}`);
+        lastOffset = batchLastOffset(view, position);
+        maxTimestamp = Math.max(maxTimestamp, batchMaxTimestamp(view, position));
+        position += sizeBytes;
+      }
     }
     if (lastOffset !== largestOffset) throw new Error(`${this.logPath}: batches end at ${lastOffset}, caller said ${largestOffset}`);
     if (maxTimestamp !== largestTimestamp) throw new Error(`${this.logPath}: batches' max timestamp ${maxTimestamp}, caller said ${largestTimestamp}`);
 
-    this.writeAt(fd, records, physicalPosition);
+    if (parts.length === 1) this.writeAt(fd, parts[0]!, physicalPosition);
+    else this.writevAt(fd, parts, appendBytes, physicalPosition);
 
-    if (physicalPosition === 0) this.rollingBasedTimestamp = batchMaxTimestamp(view, 0);
+    if (physicalPosition === 0) this.rollingBasedTimestamp = batchMaxTimestamp(dataViewOf(parts[0]!), 0);
     if (largestTimestamp > this.maxTimestampSoFar) {
       this.maxTimestampSoFar = largestTimestamp;
       this.offsetOfMaxTimestampSoFar = offsetOfMaxTimestamp;
     }
     // One index entry per index.interval.bytes of batches, at batch starts (Kafka 3.7+ indexes per batch).
-    position = 0;
-    while (position < appendBytes) {
-      const sizeBytes = batchSizeBytes(view, position);
-      if (this.bytesSinceLastIndexEntry > this.config.indexIntervalBytes) {
-        this.addIndexEntry(batchLastOffset(view, position), physicalPosition + position);
+    let partPosition = physicalPosition;
+    for (const part of parts) {
+      const view = dataViewOf(part);
+      let position = 0;
+      while (position < part.byteLength) {
+        const sizeBytes = batchSizeBytes(view, position);
+        if (this.bytesSinceLastIndexEntry > this.config.indexIntervalBytes) {
+          this.addIndexEntry(batchLastOffset(view, position), partPosition + position);
+        }
+        this.bytesSinceLastIndexEntry += sizeBytes;
+        position += sizeBytes;
       }
-      this.bytesSinceLastIndexEntry += sizeBytes;
-      position += sizeBytes;
+      partPosition += part.byteLength;
     }
     this.sizeBytes = physicalPosition + appendBytes;
     this.fileBytes = Math.max(this.fileBytes, this.sizeBytes);
@@ -250,6 +261,21 @@ export class LogSegment {
     for (let attempt = 0; writtenBytes < bytes.byteLength; attempt++) {
       if (attempt >= MAX_WRITE_ATTEMPTS) throw new Error(`${this.logPath}: wrote ${writtenBytes} of ${bytes.byteLength} bytes at ${position}`);
       writtenBytes += fs.writeSync(fd, bytes, writtenBytes, bytes.byteLength - writtenBytes, position + writtenBytes);
+    }
+  }
+
+  /** One writev for coalesced appends; a short write (disk full) is finished part by part. */
+  private writevAt(fd: number, parts: readonly Uint8Array[], totalBytes: number, position: number): void {
+    const writtenBytes = fs.writevSync(fd, parts as Uint8Array[], position);
+    if (writtenBytes === totalBytes) return;
+    let partStart = 0;
+    for (const part of parts) {
+      const partEnd = partStart + part.byteLength;
+      if (partEnd > writtenBytes) {
+        const skip = Math.max(0, writtenBytes - partStart);
+        this.writeAt(fd, part.subarray(skip), position + partStart + skip);
+      }
+      partStart = partEnd;
     }
   }
 

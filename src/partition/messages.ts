@@ -106,7 +106,19 @@ export type WorkerCommand =
   | { op: "epochEndOffset"; id: number; items: EpochEndOffsetItem[] }
   | { op: "deleteRecords"; id: number; items: TruncateItem[] }
   | { op: "flush"; id: number }
+  | { op: "stats"; id: number }
   | { op: "close"; id: number };
+
+/** A worker's produce-path counters (see worker.ts `stats`). */
+export interface WorkerStats {
+  appendedItems: number;
+  appendDrains: number;
+  groupCommits: number;
+  logFlushes: number;
+  flushWaits: number;
+  /** Messages appended but not yet fdatasync'd, over the worker's partitions (at the time of asking). */
+  unflushedMessages: number;
+}
 
 export type WorkerReply = { id: number; ok: true; results: unknown[] } | { id: number; ok: false; error: string };
 

@@ -17,6 +17,7 @@ import type {
   WorkerCommand,
   WorkerEvent,
   WorkerReply,
+  WorkerStats,
 } from "./messages.ts";
 
 type DistributiveOmit<T, K extends keyof never> = T extends unknown ? Omit<T, K> : never;
@@ -185,6 +186,14 @@ export class PartitionWorkers {
 
   epochEndOffset(items: EpochEndOffsetItem[]): Promise<EpochEndOffsetResult[]> {
     return this.scatter(items, (index, group) => this.call<EpochEndOffsetResult>(index, { op: "epochEndOffset", items: group }));
+  }
+
+  /** Produce-path counters of every worker, summed. */
+  async stats(): Promise<WorkerStats> {
+    const total: WorkerStats = { appendedItems: 0, appendDrains: 0, groupCommits: 0, logFlushes: 0, flushWaits: 0, unflushedMessages: 0 };
+    const perWorker = await Promise.all(this.workers.map((_, index) => this.call<WorkerStats>(index, { op: "stats" })));
+    for (const [stats] of perWorker) for (const key of Object.keys(total) as (keyof WorkerStats)[]) total[key] += stats![key];
+    return total;
   }
 
   async flush(): Promise<void> {
