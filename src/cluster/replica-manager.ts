@@ -336,12 +336,13 @@ export class ReplicaManager implements PartitionListener {
     if (state.isrChangeInFlight || state.role !== "leader") return;
     state.isrChangeInFlight = true;
     const expected = state.stateVersion;
+    const before = state.isr;
     const next = { leader: this.deps.nodeId, leaderEpoch: state.leaderEpoch, isr };
     this.deps.store
       .updatePartitionState(state.topic, state.partition, expected, next)
       .then((version) => {
         if (version === null) return; // Someone else (the controller) changed it first; its update will arrive.
-        this.deps.log(`${state.topic}-${state.partition}: ISR [${state.isr}] -> [${isr}] (${reason})`);
+        this.deps.log(`${state.topic}-${state.partition}: ISR [${before}] -> [${isr}] (${reason})`);
         this.deps.topics.applyPartitionState(state.topic, state.partition, next, version);
       })
       .catch((error) => this.deps.log(`${state.topic}-${state.partition}: ISR change failed: ${String(error)}`))

@@ -36,6 +36,13 @@ export interface BrokerConfig {
   etcdEndpoints: string[];
   clusterId: string;
   replicaLagTimeMaxMs: number;
+  /** Cluster mode: a broker whose etcd lease is not renewed for this long is considered dead. */
+  brokerSessionTimeoutMs: number;
+  /** Cluster mode: how long a clean stop waits for the controller to move leadership away. */
+  controlledShutdownTimeoutMs: number;
+  /** Cluster mode: the controller moves leadership back to preferred replicas. */
+  autoLeaderRebalanceEnable: boolean;
+  leaderImbalanceCheckIntervalMs: number;
   /** Every raw property, for DescribeConfigs on the broker resource. */
   properties: Record<string, string>;
 }
@@ -64,6 +71,10 @@ export function defaultBrokerConfig(): BrokerConfig {
     etcdEndpoints: [],
     clusterId: "bunka-cluster",
     replicaLagTimeMaxMs: 30000,
+    brokerSessionTimeoutMs: 6000,
+    controlledShutdownTimeoutMs: 15000,
+    autoLeaderRebalanceEnable: true,
+    leaderImbalanceCheckIntervalMs: 300_000,
     properties: {},
   };
 }
@@ -87,6 +98,7 @@ const brokerPropertyNames = new Set([
   "delete.topic.enable", "socket.request.max.bytes", "max.in.flight.requests.per.connection",
   "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms", "group.max.session.timeout.ms",
   "offsets.topic.num.partitions", "offsets.topic.segment.bytes", "etcd.endpoints", "cluster.id", "replica.lag.time.max.ms",
+  "broker.session.timeout.ms", "controlled.shutdown.timeout.ms", "auto.leader.rebalance.enable", "leader.imbalance.check.interval.seconds",
 ]);
 
 function parseInteger(name: string, value: string): number {
@@ -141,6 +153,10 @@ export function applyProperties(config: BrokerConfig, properties: Record<string,
       case "etcd.endpoints": next.etcdEndpoints = value.split(",").map((endpoint) => endpoint.trim()).filter(Boolean); break;
       case "cluster.id": next.clusterId = value; break;
       case "replica.lag.time.max.ms": next.replicaLagTimeMaxMs = parseInteger(name, value); break;
+      case "broker.session.timeout.ms": next.brokerSessionTimeoutMs = parseInteger(name, value); break;
+      case "controlled.shutdown.timeout.ms": next.controlledShutdownTimeoutMs = parseInteger(name, value); break;
+      case "auto.leader.rebalance.enable": next.autoLeaderRebalanceEnable = parseBoolean(name, value); break;
+      case "leader.imbalance.check.interval.seconds": next.leaderImbalanceCheckIntervalMs = parseInteger(name, value) * 1000; break;
       default:
         if (!brokerPropertyNames.has(name)) next.topicDefaults[name] = value;
     }

@@ -32,6 +32,9 @@ export interface ScannedBatch {
   partitionLeaderEpoch: number;
 }
 
+/** stopReason when the scan reached the zero-filled preallocated part of a file. */
+export const PREALLOCATED_SPACE = "preallocated space";
+
 export class BatchScanner {
   private readonly chunk: Uint8Array;
   private readonly chunkView: DataView;
@@ -76,6 +79,8 @@ export class BatchScanner {
     if (position + RECORD_BATCH_OVERHEAD > this.fileBytes) return this.stop(`partial header at ${position}`);
     const at = this.load(position, RECORD_BATCH_OVERHEAD);
     const view = this.chunkView;
+    // The zeros of a preallocated active segment: where the data ends, not damage.
+    if (view.getInt32(at + BATCH_LENGTH_OFFSET) === 0 && readInt64(view, at) === 0 && view.getInt8(at + MAGIC_OFFSET) === 0) return this.stop(PREALLOCATED_SPACE);
     if (view.getInt8(at + MAGIC_OFFSET) !== MAGIC_V2) return this.stop(`bad magic ${view.getInt8(at + MAGIC_OFFSET)} at ${position}`);
     const sizeBytes = view.getInt32(at + BATCH_LENGTH_OFFSET) + LOG_OVERHEAD;
     if (sizeBytes < RECORD_BATCH_OVERHEAD || sizeBytes > this.maxBatchBytes) return this.stop(`bad batch size ${sizeBytes} at ${position}`);

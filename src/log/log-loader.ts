@@ -10,6 +10,7 @@
 // Segments before the recovery point were fsynced when they rolled; they are trusted in both cases.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { PREALLOCATED_SPACE } from "./batch-scanner.ts";
 import { readOffsetFile } from "./checkpoint.ts";
 import type { LogConfig } from "./config.ts";
 import { CorruptIndexError } from "./index-file.ts";
@@ -90,7 +91,8 @@ export function loadSegments(dir: string, config: LogConfig, recover: boolean, n
       const truncatedBytes = segment.recover(maxBatchBytesFor(config));
       report.rebuiltIndexes++;
       report.truncatedBytes += truncatedBytes;
-      report.events.push(`${segment.logPath}: rebuilt indexes (${problem})${truncatedBytes > 0 ? `, cut ${truncatedBytes} bytes: ${segment.lastRecoveryStopReason}` : ""}`);
+      const cut = truncatedBytes > 0 && segment.lastRecoveryStopReason !== PREALLOCATED_SPACE;
+      report.events.push(`${segment.logPath}: rebuilt indexes (${problem})${cut ? `, cut ${truncatedBytes} bytes: ${segment.lastRecoveryStopReason}` : ""}`);
       segment.recovered = true;
     }
   }
@@ -118,7 +120,7 @@ function recoverFrom(segments: LogSegment[], first: number, config: LogConfig, r
     report.recoveredSegments++;
     report.truncatedBytes += truncatedBytes;
     const isLast = index === segments.length - 1;
-    if (truncatedBytes > 0) report.events.push(`${segment.logPath}: cut ${truncatedBytes} bytes at ${segment.sizeBytes} (${segment.lastRecoveryStopReason})`);
+    if (truncatedBytes > 0 && segment.lastRecoveryStopReason !== PREALLOCATED_SPACE) report.events.push(`${segment.logPath}: cut ${truncatedBytes} bytes at ${segment.sizeBytes} (${segment.lastRecoveryStopReason})`);
     if (truncatedBytes > 0 && !isLast) {
       const later = segments.slice(index + 1);
       for (const dropped of later) {

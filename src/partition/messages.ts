@@ -103,6 +103,7 @@ export type WorkerCommand =
   | { op: "truncate"; id: number; items: TruncateItem[] }
   | { op: "truncateFully"; id: number; items: TruncateItem[] }
   | { op: "assignEpoch"; id: number; items: EpochEndOffsetItem[] }
+  | { op: "latestEpoch"; id: number; items: PartitionKey[] }
   | { op: "epochEndOffset"; id: number; items: EpochEndOffsetItem[] }
   | { op: "deleteRecords"; id: number; items: TruncateItem[] }
   | { op: "flush"; id: number }

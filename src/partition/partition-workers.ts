@@ -175,6 +175,11 @@ export class PartitionWorkers {
     return this.scatter(items, (index, group) => this.call<OffsetsResult>(index, { op: "truncateFully", items: group }));
   }
 
+  /** The latest leader epoch in each log's epoch cache (-1 if none) and the log end offset. */
+  latestEpoch(items: PartitionKey[]): Promise<EpochEndOffsetResult[]> {
+    return this.scatter(items, (index, group) => this.call<EpochEndOffsetResult>(index, { op: "latestEpoch", items: group }));
+  }
+
   /** A new leader records the epoch it starts at the log end offset (KIP-101). */
   assignEpoch(items: EpochEndOffsetItem[]): Promise<OffsetsResult[]> {
     return this.scatter(items, (index, group) => this.call<OffsetsResult>(index, { op: "assignEpoch", items: group }));

@@ -291,6 +291,12 @@ async function handle(command: WorkerCommand): Promise<unknown[]> {
         entry.log.truncateFullyAndStartAt(item.offset);
         return offsetsOf(entry.log);
       });
+    case "latestEpoch":
+      return command.items.map(({ topic, partition }): EpochEndOffsetResult => {
+        const entry = owned(topic, partition);
+        if (!entry) return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, leaderEpoch: -1, endOffset: -1 };
+        return { errorCode: ErrorCode.NONE, leaderEpoch: entry.log.leaderEpochCache.latestEpoch, endOffset: entry.log.logEndOffset };
+      });
     case "assignEpoch":
       return command.items.map((item) => {
         const entry = owned(item.topic, item.partition);
