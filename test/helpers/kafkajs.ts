@@ -10,7 +10,7 @@ CompressionCodecs[CompressionTypes.LZ4] = () => ({
 export function kafkaClient(bootstrap: string, clientId = "bunka-test"): Kafka {
   return new Kafka({
     clientId,
-    brokers: [bootstrap],
+    brokers: bootstrap.split(","),
     logLevel: logLevel.NOTHING,
     retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 2000 },
     connectionTimeout: 5000,

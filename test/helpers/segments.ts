@@ -1,5 +1,6 @@
-// Reads a partition's segment files the way recovery does, for tests that damage them on purpose.
-import { readdirSync, readFileSync } from "node:fs";
+// Reads a partition's segment files the way recovery does, for tests that damage or compare them.
+// Headers are read with pread: an active segment is a preallocated (sparse) file of segment.bytes.
+import { closeSync, fstatSync, openSync, readdirSync, readSync } from "node:fs";
 import { join } from "node:path";
 
 export interface StoredBatch {
@@ -8,22 +9,34 @@ export interface StoredBatch {
   sizeBytes: number;
   baseOffset: number;
   lastOffset: number;
+  /** Batch attributes: compression codec in the low 3 bits. */
+  attributes: number;
 }
+
+const HEADER_BYTES = 61;
 
 /** Batches of every .log in a partition dir, in offset order, stopping at a zero length (preallocated tail). */
 export function storedBatches(partitionDir: string): StoredBatch[] {
   const batches: StoredBatch[] = [];
+  const header = new Uint8Array(HEADER_BYTES);
+  const view = new DataView(header.buffer);
   const files = readdirSync(partitionDir).filter((name) => name.endsWith(".log")).sort();
   for (const file of files) {
-    const bytes = readFileSync(join(partitionDir, file));
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    let position = 0;
-    for (let count = 0; count < 10_000_000 && position + 61 <= bytes.byteLength; count++) {
-      const length = view.getInt32(position + 8);
-      if (length <= 0 || position + 12 + length > bytes.byteLength) break;
-      const baseOffset = Number(view.getBigInt64(position));
-      batches.push({ file: join(partitionDir, file), position, sizeBytes: 12 + length, baseOffset, lastOffset: baseOffset + view.getInt32(position + 23) });
-      position += 12 + length;
+    const path = join(partitionDir, file);
+    const fd = openSync(path, "r");
+    try {
+      const fileBytes = fstatSync(fd).size;
+      let position = 0;
+      for (let count = 0; count < 10_000_000 && position + HEADER_BYTES <= fileBytes; count++) {
+        if (readSync(fd, header, 0, HEADER_BYTES, position) < HEADER_BYTES) break;
+        const length = view.getInt32(8);
+        if (length <= 0 || position + 12 + length > fileBytes) break;
+        const baseOffset = Number(view.getBigInt64(0));
+        batches.push({ file: path, position, sizeBytes: 12 + length, baseOffset, lastOffset: baseOffset + view.getInt32(23), attributes: view.getInt16(21) });
+        position += 12 + length;
+      }
+    } finally {
+      closeSync(fd);
     }
   }
   return batches;

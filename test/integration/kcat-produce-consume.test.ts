@@ -1,11 +1,11 @@
 // kcat (librdkafka 2.0.2) produces 100,000 keyed messages with headers to a 3-partition topic, plain and
 // LZ4-compressed, and reads every one back in order per partition, byte-identical.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BrokerProcess } from "../helpers/broker-process.ts";
 import { createTopic } from "../helpers/kafkajs.ts";
 import { kcat, kcatConsumeAll } from "../helpers/kcat.ts";
+import { storedBatches } from "../helpers/segments.ts";
 
 const MESSAGE_COUNT = 100_000;
 const PARTITIONS = 3;
@@ -71,20 +71,7 @@ async function produceAndVerify(topic: string, compression: string[]): Promise<v
 
 /** Compression codec bits of every batch stored in a partition's segment files. */
 function storedCodecs(topic: string, partition: number): Set<number> {
-  const dir = join(broker.dataDir, `${topic}-${partition}`);
-  const codecs = new Set<number>();
-  for (const file of readdirSync(dir).filter((name) => name.endsWith(".log"))) {
-    const bytes = readFileSync(join(dir, file));
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    let position = 0;
-    for (let batches = 0; batches < 1_000_000 && position + 61 <= bytes.byteLength; batches++) {
-      const length = view.getInt32(position + 8);
-      if (length <= 0) break; // preallocated tail
-      codecs.add(view.getInt16(position + 21) & 7);
-      position += 12 + length;
-    }
-  }
-  return codecs;
+  return new Set(storedBatches(join(broker.dataDir, `${topic}-${partition}`)).map((batch) => batch.attributes & 7));
 }
 
 test("kcat produces 100,000 keyed messages with headers and consumes them back byte-identical", async () => {

@@ -1,0 +1,104 @@
+// A real cluster for tests: one etcd process and N broker processes (`bun src/main.ts --etcd ...`) on
+// loopback, with short session and lag timeouts so that failures are noticed within seconds.
+import { KafkaConnection } from "../../src/client/kafka-connection.ts";
+import { ApiKey } from "../../src/protocol/generated/index.ts";
+import { BrokerProcess } from "./broker-process.ts";
+import { EtcdProcess } from "./etcd-process.ts";
+
+export const CLUSTER_TEST_PROPERTIES: Record<string, string> = {
+  "broker.session.timeout.ms": "3000",
+  "replica.lag.time.max.ms": "2000",
+  "num.partition.workers": "1",
+  "group.initial.rebalance.delay.ms": "0",
+  "offsets.topic.num.partitions": "3",
+  "offsets.topic.replication.factor": "3",
+  "controlled.shutdown.timeout.ms": "10000",
+};
+
+export interface PartitionView {
+  leader: number;
+  leaderEpoch: number;
+  replicas: number[];
+  isr: number[];
+  errorCode: number;
+}
+
+export class TestCluster {
+  readonly etcd = new EtcdProcess();
+  readonly brokers = new Map<number, BrokerProcess>();
+
+  constructor(
+    readonly size: number,
+    private readonly properties: Record<string, string> = {},
+  ) {}
+
+  async start(): Promise<void> {
+    await this.etcd.start();
+    for (let nodeId = 1; nodeId <= this.size; nodeId++) {
+      const broker = new BrokerProcess({ nodeId, properties: { ...CLUSTER_TEST_PROPERTIES, ...this.properties }, extraArgs: ["--etcd", this.etcd.endpoint] });
+      this.brokers.set(nodeId, broker);
+    }
+    await Promise.all([...this.brokers.values()].map((broker) => broker.start()));
+  }
+
+  broker(nodeId: number): BrokerProcess {
+    const broker = this.brokers.get(nodeId);
+    if (!broker) throw new Error(`no broker ${nodeId}`);
+    return broker;
+  }
+
+  /** Bootstrap list of every broker (clients skip the dead ones). */
+  get bootstrap(): string[] {
+    return [...this.brokers.values()].map((broker) => broker.bootstrap);
+  }
+
+  /** Metadata of one topic as seen by a live broker (tries them in order). */
+  async partitions(topic: string, excluding: number[] = []): Promise<PartitionView[]> {
+    let lastError: unknown;
+    for (const [nodeId, broker] of this.brokers) {
+      if (excluding.includes(nodeId) || !broker.pid) continue;
+      let connection: KafkaConnection | null = null;
+      try {
+        connection = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port, requestTimeoutMs: 5000, connectTimeoutMs: 2000 });
+        const response = await connection.request(ApiKey.Metadata, 9, { topics: [{ name: topic }], allowAutoTopicCreation: false });
+        const found = response.topics[0];
+        if (!found || found.errorCode !== 0) throw new Error(`metadata for ${topic}: error ${found?.errorCode}`);
+        return found.partitions
+          .sort((a: { partitionIndex: number }, b: { partitionIndex: number }) => a.partitionIndex - b.partitionIndex)
+          .map((p: { leaderId: number; leaderEpoch: number; replicaNodes: number[]; isrNodes: number[]; errorCode: number }) => ({
+            leader: p.leaderId,
+            leaderEpoch: p.leaderEpoch,
+            replicas: p.replicaNodes,
+            isr: [...p.isrNodes].sort((a, b) => a - b),
+            errorCode: p.errorCode,
+          }));
+      } catch (error) {
+        lastError = error;
+      } finally {
+        connection?.close();
+      }
+    }
+    throw new Error(`no live broker answered metadata for ${topic}: ${String(lastError)}`);
+  }
+
+  /** Polls (bounded) until `check` returns a value; throws with `what` on timeout. */
+  async waitFor<T>(what: string, check: () => Promise<T | null | undefined | false>, timeoutMs = 30_000, pollMs = 100): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let lastError: unknown = null;
+    while (Date.now() < deadline) {
+      try {
+        const value = await check();
+        if (value) return value;
+      } catch (error) {
+        lastError = error;
+      }
+      await Bun.sleep(pollMs);
+    }
+    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`);
+  }
+
+  async cleanup(): Promise<void> {
+    await Promise.all([...this.brokers.values()].map((broker) => broker.cleanup()));
+    await this.etcd.cleanup();
+  }
+}
