@@ -124,7 +124,7 @@ export class StreamingProcess {
 /** kcat's balanced consumer: one "partition offset value" line per message. */
 export function kcatGroupConsumer(bootstrap: string, groupId: string, topic: string, extra: string[] = []): StreamingProcess {
   return new StreamingProcess([
-    "kcat", "-b", bootstrap, "-G", groupId, "-q", "-f", "%p %o %s\\n",
+    "kcat", "-b", bootstrap, "-G", groupId, "-q", "-u", "-f", "%p %o %s\\n",
     "-X", "auto.offset.reset=earliest",
     "-X", "session.timeout.ms=6000",
     "-X", "heartbeat.interval.ms=500",
