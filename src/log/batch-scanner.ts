@@ -13,6 +13,9 @@ import {
   MAGIC_V2,
   MAX_TIMESTAMP_OFFSET,
   PARTITION_LEADER_EPOCH_OFFSET,
+  BASE_SEQUENCE_OFFSET,
+  PRODUCER_EPOCH_OFFSET,
+  PRODUCER_ID_OFFSET,
   RECORD_BATCH_OVERHEAD,
   RECORDS_COUNT_OFFSET,
   readInt64,
@@ -30,6 +33,11 @@ export interface ScannedBatch {
   lastOffset: number;
   maxTimestamp: number;
   partitionLeaderEpoch: number;
+  /** Producer fields, for rebuilding idempotent producer state (producer-state.ts). */
+  attributes: number;
+  producerId: number;
+  producerEpoch: number;
+  baseSequence: number;
 }
 
 /** stopReason when the scan reached the zero-filled preallocated part of a file. */
@@ -41,7 +49,18 @@ export class BatchScanner {
   /** File position of chunk[0], and how many bytes of the chunk are valid. */
   private chunkPosition = 0;
   private chunkBytes = 0;
-  readonly batch: ScannedBatch = { position: 0, sizeBytes: 0, baseOffset: 0, lastOffset: 0, maxTimestamp: 0, partitionLeaderEpoch: 0 };
+  readonly batch: ScannedBatch = {
+    position: 0,
+    sizeBytes: 0,
+    baseOffset: 0,
+    lastOffset: 0,
+    maxTimestamp: 0,
+    partitionLeaderEpoch: 0,
+    attributes: 0,
+    producerId: -1,
+    producerEpoch: -1,
+    baseSequence: -1,
+  };
   /** Why the last `next()` returned false ("" at the clean end of the file). */
   stopReason = "";
 
@@ -94,6 +113,11 @@ export class BatchScanner {
     }
     const maxTimestamp = readInt64(view, at + MAX_TIMESTAMP_OFFSET);
     const partitionLeaderEpoch = view.getInt32(at + PARTITION_LEADER_EPOCH_OFFSET);
+    // Read before the CRC check: crcOf may reload the chunk, which moves the header away from `at`.
+    const attributes = view.getInt16(at + ATTRIBUTES_OFFSET);
+    const producerId = readInt64(view, at + PRODUCER_ID_OFFSET);
+    const producerEpoch = view.getInt16(at + PRODUCER_EPOCH_OFFSET);
+    const baseSequence = view.getInt32(at + BASE_SEQUENCE_OFFSET);
     if (this.checkCrc) {
       const storedCrc = view.getUint32(at + CRC_OFFSET);
       if (this.crcOf(position + ATTRIBUTES_OFFSET, position + sizeBytes) !== storedCrc) return this.stop(`CRC mismatch at ${position}`);
@@ -105,6 +129,10 @@ export class BatchScanner {
     batch.lastOffset = lastOffset;
     batch.maxTimestamp = maxTimestamp;
     batch.partitionLeaderEpoch = partitionLeaderEpoch;
+    batch.attributes = attributes;
+    batch.producerId = producerId;
+    batch.producerEpoch = producerEpoch;
+    batch.baseSequence = baseSequence;
     return true;
   }
 

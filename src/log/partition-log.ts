@@ -8,17 +8,20 @@ import {
   assignOffsets,
   batchBaseOffset,
   batchLastOffset,
+  batchMaxTimestamp,
   batchSizeBytes,
   dataViewOf,
   setLogAppendTime,
   validateBatches,
   type BatchesInfo,
 } from "../records/batch.ts";
-import { OFFSET_OUT_OF_RANGE, RECORD_LIST_TOO_LARGE } from "../records/errors.ts";
+import { INVALID_RECORD, OFFSET_OUT_OF_RANGE, RECORD_LIST_TOO_LARGE } from "../records/errors.ts";
 import { writeOffsetFile } from "./checkpoint.ts";
 import { resolveLogConfig, type LogConfig } from "./config.ts";
 import { LeaderEpochCache } from "./leader-epoch-cache.ts";
 import { LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE, loadSegments, type RecoveryReport } from "./log-loader.ts";
+import { DEFAULT_PRODUCER_ID_EXPIRATION_MS, ProducerStateManager, readIdempotentBatch, type IdempotentBatch, type ProducerBatchMetadata } from "./producer-state.ts";
+import { deleteSnapshotsAbove, rebuildProducerState, writeSnapshot, type ProducerStateRebuild } from "./producer-state-snapshot.ts";
 import { LogSegment } from "./segment.ts";
 
 /** writev takes at most IOV_MAX (1024) buffers; coalesced appends are written in groups of at most this. */
@@ -30,6 +33,8 @@ export interface PartitionLogOptions {
   /** True after an unclean shutdown: segments from the recovery point on are re-validated. */
   recover: boolean;
   nowMs?: number;
+  /** producer.id.expiration.ms (a broker setting in Kafka); default one day. */
+  producerIdExpirationMs?: number;
 }
 
 export interface AppendInfo {
@@ -41,6 +46,11 @@ export interface AppendInfo {
   logStartOffset: number;
   recordCount: number;
   batchCount: number;
+  /**
+   * True when the batch repeats one of its idempotent producer's last 5 batches: nothing was written, and
+   * the offsets (and LogAppendTime) are those of the copy already in the log (Kafka answers a duplicate so).
+   */
+  duplicate: boolean;
 }
 
 export interface AppendError {
@@ -70,6 +80,10 @@ export class PartitionLog {
   recoveryPoint: number;
   lastFlushMs: number;
   readonly leaderEpochCache: LeaderEpochCache;
+  /** Idempotent producers' epochs and last batches (producer-state.ts). */
+  readonly producerState: ProducerStateManager;
+  /** How the producer state was last rebuilt (open, truncateTo). */
+  producerStateRebuild: ProducerStateRebuild | null = null;
   /** What opening the directory found and repaired. */
   readonly recoveryReport: RecoveryReport;
   private persistedRecoveryPoint: number;
@@ -80,7 +94,16 @@ export class PartitionLog {
   /** A failed background fsync: the log refuses further writes (Kafka takes the log dir offline). */
   private storageError: Error | null = null;
 
-  private constructor(dir: string, config: LogConfig, segments: LogSegment[], report: RecoveryReport, logStartOffset: number, recoveryPoint: number, nowMs: number) {
+  private constructor(
+    dir: string,
+    config: LogConfig,
+    segments: LogSegment[],
+    report: RecoveryReport,
+    logStartOffset: number,
+    recoveryPoint: number,
+    nowMs: number,
+    producerIdExpirationMs: number,
+  ) {
     this.dir = dir;
     this.config = config;
     this.segments = segments;
@@ -91,6 +114,7 @@ export class PartitionLog {
     this.persistedRecoveryPoint = recoveryPoint;
     this.lastFlushMs = nowMs;
     this.leaderEpochCache = new LeaderEpochCache(dir);
+    this.producerState = new ProducerStateManager(producerIdExpirationMs);
   }
 
   static open(options: PartitionLogOptions): PartitionLog {
@@ -107,7 +131,8 @@ export class PartitionLog {
     // After recovery everything present was re-read and fsynced; after a clean close the file is exact.
     const recoveredAny = loaded.report.recoveredSegments > 0 || loaded.report.rebuiltIndexes > 0;
     const recoveryPoint = options.recover || recoveredAny ? logEndOffset : Math.min(loaded.persistedRecoveryPoint, logEndOffset);
-    const log = new PartitionLog(dir, config, segments, loaded.report, logStartOffset, recoveryPoint, nowMs);
+    const producerIdExpirationMs = options.producerIdExpirationMs ?? DEFAULT_PRODUCER_ID_EXPIRATION_MS;
+    const log = new PartitionLog(dir, config, segments, loaded.report, logStartOffset, recoveryPoint, nowMs, producerIdExpirationMs);
     log.persistedRecoveryPoint = loaded.persistedRecoveryPoint;
     log.persistedLogStartOffset = loaded.persistedLogStartOffset;
     if (logStartOffset > logEndOffset) {
@@ -119,6 +144,8 @@ export class PartitionLog {
     log.leaderEpochCache.truncateFromStart(log.logStartOffset);
     log.persistRecoveryPoint(log.recoveryPoint);
     log.persistLogStartOffset();
+    const rebuild = log.rebuildProducerState(nowMs);
+    loaded.report.events.push(...rebuild.events);
     return log;
   }
 
@@ -173,6 +200,9 @@ export class PartitionLog {
     this.assertOpen();
     const results = new Array<AppendInfo | AppendError>(parts.length);
     const infos = new Array<BatchesInfo | null>(parts.length).fill(null);
+    // Idempotent parts: their producer fields, and the producers with a part in the unwritten group.
+    let producerBatches: (IdempotentBatch | null)[] | null = null;
+    const groupProducerIds = new Set<number>();
     let group: number[] = [];
     let groupBytes = 0;
     for (let index = 0; index < parts.length; index++) {
@@ -186,24 +216,67 @@ export class PartitionLog {
         results[index] = { errorCode: info, errorMessage: `invalid record batches (error ${info})` };
         continue;
       }
+      let producerBatch: IdempotentBatch | null = null;
+      if (info.hasIdempotent) {
+        // Kafka refuses any v2 produce with more than one batch per partition ("Compressed outer record has
+        // more than one batch"); for idempotent ones we do too, so one request is one sequence range.
+        if (info.batchCount !== 1) {
+          results[index] = { errorCode: INVALID_RECORD, errorMessage: `an idempotent produce carries one batch per partition, got ${info.batchCount}` };
+          continue;
+        }
+        producerBatch = readIdempotentBatch(dataViewOf(records), 0);
+      }
+      if (producerBatch !== null) {
+        // The check must see every earlier batch of this producer: write the pending group first.
+        if (groupProducerIds.has(producerBatch.producerId)) {
+          this.appendGroup(parts, group, infos, producerBatches, results, leaderEpoch, nowMs);
+          group = [];
+          groupBytes = 0;
+          groupProducerIds.clear();
+        }
+        const checked = this.producerState.check(producerBatch);
+        if (checked !== null) {
+          results[index] = "errorCode" in checked ? checked : this.duplicateResult(checked);
+          continue;
+        }
+        producerBatches ??= new Array<IdempotentBatch | null>(parts.length).fill(null);
+        producerBatches[index] = producerBatch;
+      }
       infos[index] = info;
       const roomBytes = Math.min(this.config.segmentBytes, this.activeSegment.capacityBytes) - this.activeSegment.sizeBytes;
       if (group.length > 0 && (groupBytes + records.byteLength > roomBytes || group.length >= MAX_PARTS_PER_WRITE)) {
-        this.appendGroup(parts, group, infos, results, leaderEpoch, nowMs);
+        this.appendGroup(parts, group, infos, producerBatches, results, leaderEpoch, nowMs);
         group = [];
         groupBytes = 0;
+        groupProducerIds.clear();
       }
       group.push(index);
       groupBytes += records.byteLength;
+      if (producerBatch !== null) groupProducerIds.add(producerBatch.producerId);
     }
-    if (group.length > 0) this.appendGroup(parts, group, infos, results, leaderEpoch, nowMs);
+    if (group.length > 0) this.appendGroup(parts, group, infos, producerBatches, results, leaderEpoch, nowMs);
     return results;
+  }
+
+  /** A retried batch already in the log: success with the original's offsets, nothing written. */
+  private duplicateResult(original: ProducerBatchMetadata): AppendInfo {
+    return {
+      errorCode: 0,
+      baseOffset: original.firstOffset,
+      lastOffset: original.lastOffset,
+      logAppendTimeMs: this.config.messageTimestampType === "LogAppendTime" ? original.timestampMs : -1,
+      logStartOffset: this.logStartOffset,
+      recordCount: original.lastOffset - original.firstOffset + 1,
+      batchCount: 1,
+      duplicate: true,
+    };
   }
 
   private appendGroup(
     parts: readonly Uint8Array[],
     group: readonly number[],
     infos: readonly (BatchesInfo | null)[],
+    producerBatches: readonly (IdempotentBatch | null)[] | null,
     results: (AppendInfo | AppendError)[],
     leaderEpoch: number,
     nowMs: number,
@@ -248,11 +321,21 @@ export class PartitionLog {
         logStartOffset: this.logStartOffset,
         recordCount: info.recordCount,
         batchCount: info.batchCount,
+        duplicate: false,
       };
     }
     if (nextOffset !== lastOffset + 1) throw new Error(`${this.dir}: offset assignment ended at ${nextOffset}, expected ${lastOffset + 1}`);
     this.activeSegment.append(groupParts.length === 1 ? groupParts[0]! : groupParts, lastOffset, maxTimestamp, offsetOfMaxTimestamp);
     if (leaderEpoch >= 0) this.leaderEpochCache.assign(leaderEpoch, baseOffset);
+    // Only once the write succeeded: a batch recorded but not written would turn its retry into a lost write.
+    if (producerBatches !== null) {
+      for (const index of group) {
+        const producerBatch = producerBatches[index];
+        if (!producerBatch) continue;
+        const appended = results[index] as AppendInfo;
+        this.producerState.update(producerBatch, appended.baseOffset, appended.lastOffset, logAppendTime ? nowMs : infos[index]!.maxTimestamp);
+      }
+    }
   }
 
   /**
@@ -263,7 +346,7 @@ export class PartitionLog {
     this.assertOpen();
     const baseOffset = this.logEndOffset;
     if (records.byteLength === 0) {
-      return { errorCode: 0, baseOffset, lastOffset: baseOffset - 1, logAppendTimeMs: -1, logStartOffset: this.logStartOffset, recordCount: 0, batchCount: 0 };
+      return { errorCode: 0, baseOffset, lastOffset: baseOffset - 1, logAppendTimeMs: -1, logStartOffset: this.logStartOffset, recordCount: 0, batchCount: 0, duplicate: false };
     }
     if (records.byteLength > this.config.segmentBytes) {
       return { errorCode: RECORD_LIST_TOO_LARGE, errorMessage: `${records.byteLength} bytes is larger than segment.bytes ${this.config.segmentBytes}` };
@@ -277,9 +360,15 @@ export class PartitionLog {
     this.maybeRoll(records.byteLength, info.maxTimestamp, info.lastOffset, nowMs);
     this.activeSegment.append(records, info.lastOffset, info.maxTimestamp, info.firstOffset + info.relativeOffsetOfMaxTimestamp);
     const view = dataViewOf(records);
+    const producerBatch: IdempotentBatch = { producerId: 0, producerEpoch: 0, firstSeq: 0, lastSeq: 0 };
+    // Bounded: validateBatches checked that the buffer is whole batches.
     for (let position = 0; position < records.byteLength; position += batchSizeBytes(view, position)) {
       const epoch = view.getInt32(position + PARTITION_LEADER_EPOCH_OFFSET);
       if (epoch >= 0 && epoch > this.leaderEpochCache.latestEpoch) this.leaderEpochCache.assign(epoch, batchBaseOffset(view, position));
+      // The leader already checked the sequences; a follower only records them, to dedupe if it leads next.
+      if (readIdempotentBatch(view, position, producerBatch) !== null) {
+        this.producerState.update(producerBatch, batchBaseOffset(view, position), batchLastOffset(view, position), batchMaxTimestamp(view, position));
+      }
     }
     return {
       errorCode: 0,
@@ -289,6 +378,7 @@ export class PartitionLog {
       logStartOffset: this.logStartOffset,
       recordCount: info.recordCount,
       batchCount: info.batchCount,
+      duplicate: false,
     };
   }
 
@@ -324,6 +414,9 @@ export class PartitionLog {
         },
       );
     }
+    // Kafka's roll takes a producer snapshot at the new base offset: a restart replays from here at most.
+    this.producerState.removeExpired(nowMs);
+    writeSnapshot(this.dir, this.producerState, newBaseOffset, false);
     const segment = LogSegment.create(this.dir, newBaseOffset, this.config, nowMs);
     this.segments.push(segment);
     return segment;
@@ -450,6 +543,8 @@ export class PartitionLog {
       this.truncateFullyAndStartAt(offset, nowMs);
       return;
     }
+    // First: a crash in the middle must not leave a snapshot describing batches that are gone.
+    deleteSnapshotsAbove(this.dir, offset);
     // Bounded by the segment count.
     while (this.segments.length > 1 && this.activeSegment.baseOffset >= offset) {
       const dropped = this.segments.pop()!;
@@ -462,10 +557,14 @@ export class PartitionLog {
     this.leaderEpochCache.truncateFromEnd(this.logEndOffset);
     if (this.recoveryPoint > this.logEndOffset) this.recoveryPoint = this.logEndOffset;
     if (this.persistedRecoveryPoint > this.logEndOffset) this.persistRecoveryPoint(this.logEndOffset);
+    this.rebuildProducerState(nowMs);
   }
 
   /** Deletes every segment and starts an empty log at offset (a follower far behind the leader). */
   truncateFullyAndStartAt(offset: number, nowMs: number = Date.now()): void {
+    // No batch is left: every producer is unknown (Kafka's ProducerStateManager.truncateFullyAndStartAt).
+    deleteSnapshotsAbove(this.dir, -1);
+    this.producerState.clear();
     for (const segment of this.segments) segment.delete();
     this.rolledUnsynced.clear();
     this.segments = [LogSegment.create(this.dir, offset, this.config, nowMs)];
@@ -496,6 +595,8 @@ export class PartitionLog {
   applyRetention(nowMs: number): number {
     this.assertOpen();
     let deleted = 0;
+    // producer.id.expiration.ms is checked here too: the worker calls this periodically.
+    this.producerState.removeExpired(nowMs);
     const { retentionMs, retentionBytes } = this.config;
     if (retentionMs >= 0) deleted += this.deleteOldSegments((segment) => nowMs - segment.largestTimestampMs > retentionMs);
     if (retentionBytes >= 0) {
@@ -539,6 +640,8 @@ export class PartitionLog {
     this.recoveryPoint = this.logEndOffset;
     this.persistRecoveryPoint(this.recoveryPoint);
     this.persistLogStartOffset();
+    // At the log end: a clean reopen loads it and replays nothing.
+    writeSnapshot(this.dir, this.producerState, this.logEndOffset, true);
     this.closed = true;
   }
 
@@ -547,6 +650,13 @@ export class PartitionLog {
     for (const segment of this.segments) segment.delete();
     this.closed = true;
     fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Producer state from the newest usable snapshot plus a bounded replay (producer-state-snapshot.ts). */
+  private rebuildProducerState(nowMs: number): ProducerStateRebuild {
+    const maxBatchBytes = Math.max(this.config.segmentBytes, this.config.maxMessageBytes);
+    this.producerStateRebuild = rebuildProducerState(this.producerState, this.dir, this.segments, this.logEndOffset, maxBatchBytes, nowMs);
+    return this.producerStateRebuild;
   }
 
   private persistRecoveryPoint(offset: number): void {

@@ -32,6 +32,8 @@ export interface ProduceResult {
   logAppendTimeMs: number;
   logStartOffset: number;
   logEndOffset: number;
+  /** An idempotent producer's retry of a batch already in the log: nothing written, offsets are the original's. */
+  duplicate?: boolean;
 }
 
 export interface ReplicaAppendItem extends PartitionKey {

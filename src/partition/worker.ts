@@ -187,8 +187,8 @@ async function appendAll(partition: OwnedPartition, items: ProduceItem[]): Promi
         results[index] = failedAppend(info.errorCode, (info as { errorMessage?: string }).errorMessage);
         return;
       }
-      stats.appendedItems++;
-      const appended = info as { baseOffset: number; lastOffset: number; logAppendTimeMs: number };
+      const appended = info as { baseOffset: number; lastOffset: number; logAppendTimeMs: number; duplicate: boolean };
+      if (!appended.duplicate) stats.appendedItems++;
       if (items[index]!.requireFlush) needsFlush = true;
       results[index] = {
         errorCode: ErrorCode.NONE,
@@ -197,6 +197,8 @@ async function appendAll(partition: OwnedPartition, items: ProduceItem[]): Promi
         logAppendTimeMs: appended.logAppendTimeMs,
         logStartOffset: -1,
         logEndOffset: -1,
+        // A retried idempotent batch: success with the original's offsets; acks=all then waits for those.
+        ...(appended.duplicate ? { duplicate: true } : {}),
       };
     });
     start = end;

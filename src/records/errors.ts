@@ -6,6 +6,8 @@ export const OFFSET_OUT_OF_RANGE = 1;
 export const CORRUPT_MESSAGE = 2;
 export const MESSAGE_TOO_LARGE = 10;
 export const RECORD_LIST_TOO_LARGE = 18;
+export const OUT_OF_ORDER_SEQUENCE_NUMBER = 45;
+export const INVALID_PRODUCER_EPOCH = 47;
 export const UNSUPPORTED_COMPRESSION_TYPE = 76;
 export const INVALID_RECORD = 87;
 

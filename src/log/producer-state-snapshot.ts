@@ -1,0 +1,257 @@
+// Idempotent producer state on disk, and its rebuild when a partition log opens or is truncated (Kafka's
+// `<offset>.snapshot` files and ProducerStateManager.truncateAndReload).
+//
+// `<20-digit offset>.snapshot` holds the state of every producer as of that offset (all batches below it
+// applied). One is written at each segment roll (at the new segment's base offset) and at clean close (at
+// the log end offset); the newest PRODUCER_SNAPSHOTS_RETAINED are kept. Rebuild = the newest readable
+// snapshot that is not above the log end and not older than the replay window, then a replay of batch
+// headers (pread, no CRC) from it to the log end. Without one, the replay covers the whole window and
+// producers last seen before it are unknown (they may use any sequence, KIP-360).
+//
+// The replay window is the newest PRODUCER_STATE_REPLAY_SEGMENTS_MAX segments: at most that many times
+// segment.bytes read with pread, headers only. Since a snapshot is written at every roll, the replay is
+// normally the active segment alone (after an unclean shutdown) or nothing (after a clean one).
+//
+// Format (big-endian): int16 version, uint32 CRC32C of everything after it, int64 offset, int32 producer
+// count, then per producer: int64 producerId, int16 epoch, int8 batch count (1..5), and per batch int32
+// firstSeq, int32 lastSeq, int64 firstOffset, int64 lastOffset, int64 timestamp. Snapshots written at a roll
+// are not fsynced (a torn one fails its CRC after a power loss and the replay covers for it).
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { crc32c } from "@node-rs/crc32";
+import { CONTROL_FLAG_MASK, RECORD_BATCH_OVERHEAD, readInt64, writeInt64 } from "../records/batch.ts";
+import { BatchScanner } from "./batch-scanner.ts";
+import { PRODUCER_BATCHES_RETAINED, incrementSequence, type ProducerBatchMetadata, type ProducerStateManager } from "./producer-state.ts";
+import { segmentFileName, type LogSegment } from "./segment.ts";
+
+export const PRODUCER_SNAPSHOT_SUFFIX = ".snapshot";
+/** Snapshots kept per partition: the newest few, so a truncation into an older segment still finds one. */
+export const PRODUCER_SNAPSHOTS_RETAINED = 3;
+/** The replay on open/truncation reads the headers of at most this many of the newest segments. */
+export const PRODUCER_STATE_REPLAY_SEGMENTS_MAX = 2;
+
+const SNAPSHOT_VERSION = 1;
+const SNAPSHOT_FILE_PATTERN = /^(\d{20})\.snapshot$/;
+const HEADER_BYTES = 2 + 4 + 8 + 4;
+const CRC_START = 6;
+const ENTRY_HEADER_BYTES = 8 + 2 + 1;
+const BATCH_BYTES = 4 + 4 + 8 + 8 + 8;
+/** fs.writeSync on a regular file writes everything unless the disk is full; retry a few times. */
+const MAX_WRITE_ATTEMPTS = 8;
+
+export function snapshotPath(dir: string, offset: number): string {
+  return path.join(dir, segmentFileName(offset, PRODUCER_SNAPSHOT_SUFFIX));
+}
+
+/** Offsets of the snapshot files in `dir`, ascending. */
+export function listSnapshotOffsets(dir: string): number[] {
+  const offsets: number[] = [];
+  for (const name of fs.readdirSync(dir)) {
+    const match = SNAPSHOT_FILE_PATTERN.exec(name);
+    if (match) offsets.push(Number(match[1]));
+  }
+  return offsets.sort((a, b) => a - b);
+}
+
+export function encodeSnapshot(manager: ProducerStateManager, offset: number): Uint8Array {
+  let sizeBytes = HEADER_BYTES;
+  for (const entry of manager.entries()) sizeBytes += ENTRY_HEADER_BYTES + entry.batches.length * BATCH_BYTES;
+  const bytes = new Uint8Array(sizeBytes);
+  const view = new DataView(bytes.buffer);
+  view.setInt16(0, SNAPSHOT_VERSION);
+  writeInt64(view, 6, offset);
+  view.setInt32(14, manager.producerCount);
+  let position = HEADER_BYTES;
+  for (const entry of manager.entries()) {
+    writeInt64(view, position, entry.producerId);
+    view.setInt16(position + 8, entry.producerEpoch);
+    view.setInt8(position + 10, entry.batches.length);
+    position += ENTRY_HEADER_BYTES;
+    for (const batch of entry.batches) {
+      view.setInt32(position, batch.firstSeq);
+      view.setInt32(position + 4, batch.lastSeq);
+      writeInt64(view, position + 8, batch.firstOffset);
+      writeInt64(view, position + 16, batch.lastOffset);
+      writeInt64(view, position + 24, batch.timestampMs);
+      position += BATCH_BYTES;
+    }
+  }
+  if (position !== sizeBytes) throw new Error(`producer snapshot: wrote ${position} of ${sizeBytes} bytes`);
+  view.setUint32(2, crc32c(bytes.subarray(CRC_START)) >>> 0);
+  return bytes;
+}
+
+/**
+ * Replaces the manager's state with the snapshot's. Returns null, or why the bytes were refused (the
+ * manager is then cleared): check after reading, nothing half-loaded.
+ */
+export function decodeSnapshot(bytes: Uint8Array, expectedOffset: number, manager: ProducerStateManager): string | null {
+  manager.clear();
+  if (bytes.byteLength < HEADER_BYTES) return `${bytes.byteLength} bytes is shorter than the header`;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.getInt16(0) !== SNAPSHOT_VERSION) return `unknown version ${view.getInt16(0)}`;
+  if ((crc32c(bytes.subarray(CRC_START)) >>> 0) !== view.getUint32(2)) return "CRC mismatch";
+  const offset = readInt64(view, 6);
+  if (offset !== expectedOffset) return `holds offset ${offset}, its name says ${expectedOffset}`;
+  const count = view.getInt32(14);
+  if (count < 0 || count > (bytes.byteLength - HEADER_BYTES) / ENTRY_HEADER_BYTES) return `bad producer count ${count}`;
+  let position = HEADER_BYTES;
+  const batches: ProducerBatchMetadata[] = [];
+  for (let index = 0; index < count; index++) {
+    if (position + ENTRY_HEADER_BYTES > bytes.byteLength) {
+      manager.clear();
+      return `entry ${index} runs past the end`;
+    }
+    const producerId = readInt64(view, position);
+    const producerEpoch = view.getInt16(position + 8);
+    const batchCount = view.getInt8(position + 10);
+    position += ENTRY_HEADER_BYTES;
+    if (producerId < 0 || batchCount < 1 || batchCount > PRODUCER_BATCHES_RETAINED || position + batchCount * BATCH_BYTES > bytes.byteLength) {
+      manager.clear();
+      return `entry ${index} (producer ${producerId}, ${batchCount} batches) is invalid`;
+    }
+    batches.length = 0;
+    for (let slot = 0; slot < batchCount; slot++) {
+      batches.push({
+        firstSeq: view.getInt32(position),
+        lastSeq: view.getInt32(position + 4),
+        firstOffset: readInt64(view, position + 8),
+        lastOffset: readInt64(view, position + 16),
+        timestampMs: readInt64(view, position + 24),
+      });
+      position += BATCH_BYTES;
+    }
+    manager.restore(producerId, producerEpoch, batches);
+  }
+  if (position !== bytes.byteLength) {
+    manager.clear();
+    return `${bytes.byteLength - position} bytes after the last entry`;
+  }
+  return null;
+}
+
+/**
+ * Writes `<offset>.snapshot` (temporary file renamed over, so a reader sees a whole one or none) and
+ * removes snapshots beyond the newest PRODUCER_SNAPSHOTS_RETAINED. `durable` fsyncs the file and the
+ * directory (clean close); a roll's snapshot is left to the page cache.
+ */
+export function writeSnapshot(dir: string, manager: ProducerStateManager, offset: number, durable: boolean): void {
+  const bytes = encodeSnapshot(manager, offset);
+  const filePath = snapshotPath(dir, offset);
+  const tmpPath = filePath + ".tmp";
+  const fd = fs.openSync(tmpPath, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o644);
+  try {
+    let writtenBytes = 0;
+    for (let attempt = 0; writtenBytes < bytes.byteLength; attempt++) {
+      if (attempt >= MAX_WRITE_ATTEMPTS) throw new Error(`${tmpPath}: wrote ${writtenBytes} of ${bytes.byteLength} bytes`);
+      writtenBytes += fs.writeSync(fd, bytes, writtenBytes, bytes.byteLength - writtenBytes, writtenBytes);
+    }
+    if (durable) fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmpPath, filePath);
+  if (durable) {
+    const dirFd = fs.openSync(dir, fs.constants.O_RDONLY);
+    try {
+      fs.fsyncSync(dirFd);
+    } finally {
+      fs.closeSync(dirFd);
+    }
+  }
+  const offsets = listSnapshotOffsets(dir);
+  for (let index = 0; index < offsets.length - PRODUCER_SNAPSHOTS_RETAINED; index++) fs.rmSync(snapshotPath(dir, offsets[index]!), { force: true });
+}
+
+/** Removes snapshots above `offset` (truncation: they describe batches that are gone). */
+export function deleteSnapshotsAbove(dir: string, offset: number): number {
+  let removed = 0;
+  for (const snapshotOffset of listSnapshotOffsets(dir)) {
+    if (snapshotOffset <= offset) continue;
+    fs.rmSync(snapshotPath(dir, snapshotOffset), { force: true });
+    removed++;
+  }
+  return removed;
+}
+
+/**
+ * Applies the idempotent batches of `segments` at or after fromOffset to the manager, reading batch headers
+ * with pread (no CRC: the loader already decided which bytes to trust). Returns "" or why a segment's scan
+ * stopped early (the state then misses what follows; those producers count as unknown).
+ */
+export function replayBatchHeaders(manager: ProducerStateManager, segments: readonly LogSegment[], fromOffset: number, maxBatchBytes: number): string {
+  for (const segment of segments) {
+    if (segment.nextOffset <= fromOffset || segment.sizeBytes === 0) continue;
+    const startPosition = fromOffset > segment.baseOffset ? segment.offsetIndex.lookup(fromOffset).position : 0;
+    const fd = fs.openSync(segment.logPath, fs.constants.O_RDONLY);
+    try {
+      const scanner = new BatchScanner(fd, segment.sizeBytes, segment.baseOffset, maxBatchBytes, false, startPosition);
+      const batch = scanner.batch;
+      const idempotent = { producerId: 0, producerEpoch: 0, firstSeq: 0, lastSeq: 0 };
+      // Bounded: every batch moves the scan forward by at least RECORD_BATCH_OVERHEAD bytes.
+      for (let guard = 0; guard <= segment.sizeBytes / RECORD_BATCH_OVERHEAD && scanner.next(); guard++) {
+        if (batch.lastOffset < fromOffset) continue;
+        if (batch.producerId < 0 || batch.baseSequence < 0 || (batch.attributes & CONTROL_FLAG_MASK) !== 0) continue;
+        idempotent.producerId = batch.producerId;
+        idempotent.producerEpoch = batch.producerEpoch;
+        idempotent.firstSeq = batch.baseSequence;
+        idempotent.lastSeq = incrementSequence(batch.baseSequence, batch.lastOffset - batch.baseOffset);
+        manager.update(idempotent, batch.baseOffset, batch.lastOffset, batch.maxTimestamp);
+      }
+      if (scanner.stopReason !== "") return `${segment.logPath}: ${scanner.stopReason}`;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  return "";
+}
+
+export interface ProducerStateRebuild {
+  /** Offset of the snapshot loaded, or -1. */
+  snapshotOffset: number;
+  /** Where the header replay started. */
+  replayedFromOffset: number;
+  events: string[];
+}
+
+/**
+ * Rebuilds the manager from the newest usable snapshot plus a bounded header replay to the log end (see
+ * the file comment), then drops expired producers. Snapshots above the log end are removed first.
+ */
+export function rebuildProducerState(
+  manager: ProducerStateManager,
+  dir: string,
+  segments: readonly LogSegment[],
+  logEndOffset: number,
+  maxBatchBytes: number,
+  nowMs: number,
+): ProducerStateRebuild {
+  const events: string[] = [];
+  manager.clear();
+  const windowIndex = Math.max(0, segments.length - PRODUCER_STATE_REPLAY_SEGMENTS_MAX);
+  const windowStartOffset = segments.length > 0 ? segments[windowIndex]!.baseOffset : logEndOffset;
+  let snapshotOffset = -1;
+  const offsets = listSnapshotOffsets(dir);
+  for (let index = offsets.length - 1; index >= 0; index--) {
+    const offset = offsets[index]!;
+    const filePath = snapshotPath(dir, offset);
+    if (offset > logEndOffset) {
+      fs.rmSync(filePath, { force: true });
+      events.push(`removed producer snapshot ${path.basename(filePath)}: above the log end offset ${logEndOffset}`);
+      continue;
+    }
+    if (snapshotOffset >= 0 || offset < windowStartOffset) continue;
+    const problem = decodeSnapshot(fs.readFileSync(filePath), offset, manager);
+    if (problem === null) {
+      snapshotOffset = offset;
+      continue;
+    }
+    fs.rmSync(filePath, { force: true });
+    events.push(`removed producer snapshot ${path.basename(filePath)}: ${problem}`);
+  }
+  const replayedFromOffset = snapshotOffset >= 0 ? snapshotOffset : windowStartOffset;
+  const stopped = replayBatchHeaders(manager, segments, replayedFromOffset, maxBatchBytes);
+  if (stopped !== "") events.push(`producer state replay stopped early (${stopped}); later producers count as unknown`);
+  manager.removeExpired(nowMs);
+  return { snapshotOffset, replayedFromOffset, events };
+}
