@@ -73,8 +73,10 @@ export class BatchScanner {
     /** Header-only mode skips the CRC (clean open: only the tail's shape is checked). */
     private readonly checkCrc: boolean,
     startPosition = 0,
+    /** Bytes per pread; a header-only scan of large batches reads less with a smaller chunk. */
+    chunkBytesMax = CHUNK_BYTES,
   ) {
-    this.chunk = new Uint8Array(Math.min(CHUNK_BYTES, Math.max(fileBytes, RECORD_BATCH_OVERHEAD)));
+    this.chunk = new Uint8Array(Math.min(chunkBytesMax, Math.max(fileBytes, RECORD_BATCH_OVERHEAD)));
     this.chunkView = new DataView(this.chunk.buffer);
     this.batch.position = startPosition;
     this.batch.sizeBytes = 0;

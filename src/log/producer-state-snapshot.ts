@@ -38,6 +38,11 @@ const ENTRY_HEADER_BYTES = 8 + 2 + 1;
 const BATCH_BYTES = 4 + 4 + 8 + 8 + 8;
 /** fs.writeSync on a regular file writes everything unless the disk is full; retry a few times. */
 const MAX_WRITE_ATTEMPTS = 8;
+/**
+ * pread size of the header replay: small batches come many to a read; a large batch costs one 64 KiB read
+ * for its header instead of all its bytes.
+ */
+const REPLAY_CHUNK_BYTES = 64 * 1024;
 
 export function snapshotPath(dir: string, offset: number): string {
   return path.join(dir, segmentFileName(offset, PRODUCER_SNAPSHOT_SUFFIX));
@@ -185,7 +190,7 @@ export function replayBatchHeaders(manager: ProducerStateManager, segments: read
     const startPosition = fromOffset > segment.baseOffset ? segment.offsetIndex.lookup(fromOffset).position : 0;
     const fd = fs.openSync(segment.logPath, fs.constants.O_RDONLY);
     try {
-      const scanner = new BatchScanner(fd, segment.sizeBytes, segment.baseOffset, maxBatchBytes, false, startPosition);
+      const scanner = new BatchScanner(fd, segment.sizeBytes, segment.baseOffset, maxBatchBytes, false, startPosition, REPLAY_CHUNK_BYTES);
       const batch = scanner.batch;
       const idempotent = { producerId: 0, producerEpoch: 0, firstSeq: 0, lastSeq: 0 };
       // Bounded: every batch moves the scan forward by at least RECORD_BATCH_OVERHEAD bytes.

@@ -258,6 +258,17 @@ describe("restarts", () => {
     recovered.close();
   });
 
+  test("the header replay steps over batches larger than its 64 KiB reads", () => {
+    const dir = freshDir();
+    const log = openLog(dir, { config: { segmentBytes: 8 * 1024 * 1024 } });
+    const big = "y".repeat(150_000);
+    for (let index = 0; index < 6; index++) ok(append(log, buildBatch({ producerId: 3, producerEpoch: 0, baseSequence: index * 2, records: [{ value: big, timestampMs: T0 }, { value: `small-${index}`, timestampMs: T0 }] })));
+    const recovered = openLog(dir, { config: { segmentBytes: 8 * 1024 * 1024 }, recover: true });
+    expect(recovered.producerStateRebuild).toMatchObject({ snapshotOffset: -1, replayedFromOffset: 0, events: [] });
+    expect(recovered.producerState.entry(3)!.batches.map((batch) => batch.firstOffset)).toEqual([2, 4, 6, 8, 10]);
+    recovered.close();
+  });
+
   test("a batch cut off by crash recovery is not a duplicate: its retry is appended", async () => {
     const dir = freshDir();
     const log = openLog(dir);
