@@ -27,7 +27,7 @@ export const PRODUCER_BATCHES_RETAINED = 5;
 /**
  * Producer ids remembered per partition. Kafka has no such bound; past it the least recently appended
  * producer is forgotten (it becomes unknown, which accepts any sequence: KIP-360), so a client that makes
- * up producer ids cannot grow a partition's memory (about 300 bytes per producer) without limit.
+ * up producer ids cannot grow a partition's memory (a few hundred bytes per producer) without limit.
  */
 export const PRODUCERS_PER_PARTITION_MAX = 100_000;
 /** producer.id.expiration.ms: a producer whose last batch is older than this is forgotten (Kafka's default, 1 day). */
