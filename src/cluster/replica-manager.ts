@@ -67,12 +67,22 @@ export class ReplicaManager implements PartitionListener {
   private readonly states = new Map<string, ReplicaState>();
   private readonly ackWaiters = new Map<string, AckWaiter[]>();
   private fetching: FollowerFetching | null = null;
+  private readonly leadershipListeners: ((topic: string, partition: number, leading: boolean) => void)[] = [];
   private readonly isrTimer: ReturnType<typeof setInterval>;
   private stopped = false;
 
   constructor(private readonly deps: ReplicaManagerDeps) {
     const intervalMs = Math.max(100, Math.min(1000, Math.floor(deps.config.replicaLagTimeMaxMs / 2)));
     this.isrTimer = setInterval(() => this.shrinkIsrs(), intervalMs);
+  }
+
+  /** Called when this broker starts or stops leading a partition (after the role change took effect). */
+  onLeadershipChange(listener: (topic: string, partition: number, leading: boolean) => void): void {
+    this.leadershipListeners.push(listener);
+  }
+
+  private announceLeadership(topic: string, partition: number, leading: boolean): void {
+    for (const listener of this.leadershipListeners) listener(topic, partition, leading);
   }
 
   setFollowerFetching(fetching: FollowerFetching): void {
@@ -131,6 +141,8 @@ export class ReplicaManager implements PartitionListener {
       this.fetching?.unfollow(state.topic, state.partition);
       this.failAckWaiters(key, ErrorCode.NOT_LEADER_OR_FOLLOWER);
     }
+    if (previousRole === "leader" && role !== "leader") this.announceLeadership(state.topic, state.partition, false);
+    if (role === "leader" && (epochChanged || previousRole !== "leader") && previousRole !== "leader") this.announceLeadership(state.topic, state.partition, true);
     if (role === "leader") {
       for (const replica of state.replicas) if (replica !== nodeId && !state.followers.has(replica)) state.followers.set(replica, newFollower(Date.now()));
       this.maybeAdvanceHighWatermark(state, runtime);
@@ -161,6 +173,7 @@ export class ReplicaManager implements PartitionListener {
 
   onPartitionRemoved(topic: string, partition: number): void {
     const key = partitionKey(topic, partition);
+    if (this.states.get(key)?.role === "leader") this.announceLeadership(topic, partition, false);
     this.fetching?.unfollow(topic, partition);
     this.failAckWaiters(key, ErrorCode.NOT_LEADER_OR_FOLLOWER);
     this.states.delete(key);

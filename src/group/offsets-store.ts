@@ -69,7 +69,8 @@ export class OffsetsStore {
       .createTopic({
         name: OFFSETS_TOPIC,
         numPartitions: this.config.offsetsTopicNumPartitions,
-        replicationFactor: this.config.offsetsTopicReplicationFactor,
+        // Kafka's default is 3; with fewer live brokers (a single node, a small test cluster) all of them.
+        replicationFactor: this.config.offsetsTopicReplicationFactor > 0 ? this.config.offsetsTopicReplicationFactor : Math.min(3, this.broker.brokers().length),
         configs: {
           "cleanup.policy": "compact",
           "segment.bytes": String(this.config.offsetsTopicSegmentBytes),

@@ -11,6 +11,7 @@ import { ReplicaManager } from "../cluster/replica-manager.ts";
 import { SingleNodeCluster } from "../cluster/single-node.ts";
 import { createEtcdMembership } from "../cluster/etcd-cluster.ts";
 import { GroupCoordinator } from "../group/group-coordinator.ts";
+import { OFFSETS_TOPIC } from "../group/offsets-records.ts";
 import { TopicManager } from "../metadata/topic-manager.ts";
 import type { BrokerInfo } from "../metadata/types.ts";
 import { PartitionWorkers } from "../partition/partition-workers.ts";
@@ -84,6 +85,12 @@ export class Broker {
     this.topics.setListener(this.replicas);
     this.producerIds = new ProducerIds(membership.store);
     this.groups = new GroupCoordinator(this);
+    // Group coordination follows __consumer_offsets leadership (cluster mode); start() loads the initial set.
+    this.replicas.onLeadershipChange((topic, partition, leading) => {
+      if (topic !== OFFSETS_TOPIC || !this.groups.isActive) return;
+      if (leading) this.groups.loadPartition(partition).catch((error) => this.log(`loading ${OFFSETS_TOPIC}-${partition} failed: ${String(error)}`));
+      else this.groups.unloadPartition(partition);
+    });
   }
 
   static async start(options: BrokerOptions = {}): Promise<Broker> {
@@ -187,9 +194,20 @@ export class Broker {
     return this.membership.view.liveBrokers();
   }
 
-  /** The broker coordinating a consumer group. Single node: this one. */
-  groupCoordinatorFor(_groupId: string): BrokerInfo | null {
-    return this.selfInfo();
+  /**
+   * The broker coordinating a consumer group: the leader of the group's __consumer_offsets partition, so that
+   * coordination moves with that partition's leadership. Single node: this one. Null while the partition
+   * has no leader (or the topic is being created on first use): clients retry on COORDINATOR_NOT_AVAILABLE.
+   */
+  groupCoordinatorFor(groupId: string): BrokerInfo | null {
+    if (this.membership instanceof SingleNodeCluster) return this.selfInfo();
+    const topic = this.topics.get(OFFSETS_TOPIC);
+    if (!topic) {
+      this.groups.store.ensureTopic().catch((error) => this.log(`creating ${OFFSETS_TOPIC} failed: ${String(error)}`));
+      return null;
+    }
+    const leader = topic.partitions[this.groups.store.partitionFor(groupId)]?.leader ?? -1;
+    return this.brokers().find((info) => info.nodeId === leader) ?? null;
   }
 
   get controllerId(): number {
