@@ -23,6 +23,8 @@ export interface TrackedConsumer {
   /** How many rebalances it went through (GROUP_JOIN events). */
   joins: number;
   records: ConsumedRecord[];
+  /** Completed fetch requests (kafkajs FETCH events): positions are resolved once this is > 0. */
+  fetches: number;
   stopped: boolean;
 }
 
@@ -31,6 +33,8 @@ export interface ConsumerOptions {
   rebalanceTimeoutMs?: number;
   heartbeatIntervalMs?: number;
   assigners?: unknown[];
+  /** Where to start without a committed offset (kafkajs: fromBeginning); default true. */
+  fromBeginning?: boolean;
 }
 
 export async function startTrackedConsumer(kafka: Kafka, name: string, groupId: string, topic: string, options: ConsumerOptions = {}): Promise<TrackedConsumer> {
@@ -43,13 +47,14 @@ export async function startTrackedConsumer(kafka: Kafka, name: string, groupId: 
     retry: { retries: 10, initialRetryTime: 100, maxRetryTime: 1000 },
     ...(options.assigners ? { partitionAssigners: options.assigners as never } : {}),
   });
-  const tracked: TrackedConsumer = { name, consumer, assigned: [], joins: 0, records: [], stopped: false };
+  const tracked: TrackedConsumer = { name, consumer, assigned: [], joins: 0, records: [], fetches: 0, stopped: false };
   consumer.on(consumer.events.GROUP_JOIN, (event) => {
     tracked.assigned = [...(event.payload.memberAssignment[topic] ?? [])].sort((a, b) => a - b);
     tracked.joins++;
   });
+  consumer.on(consumer.events.FETCH, () => void tracked.fetches++);
   await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.subscribe({ topic, fromBeginning: options.fromBeginning ?? true });
   await consumer.run({
     eachMessage: async ({ partition, message }) => {
       tracked.records.push({ partition, offset: Number(message.offset), value: message.value?.toString() ?? "" });
