@@ -109,7 +109,7 @@ test("once the group is empty: lag shows what arrived since, and kafkajs resetOf
   expect(byTime.sort((a, b) => a.partition - b.partition).map((p) => Number(p.offset))).toEqual([10, 10]);
   await admin.setOffsets({ groupId: GROUP, topic: TOPIC, partitions: byTime.map((p) => ({ partition: p.partition, offset: p.offset })) });
   expect(await committed()).toEqual([10, 10]);
-  await admin.resetOffsets({ groupId: GROUP, topic: TOPIC });
+  await admin.resetOffsets({ groupId: GROUP, topic: TOPIC, earliest: false });
   expect(await committed()).toEqual([-1, -1]);
   // A consumer that starts at the latest offset without a commit reads nothing old.
   const latest = await startTrackedConsumer(kafkaClient(broker.bootstrap, "after-latest"), "after-latest", GROUP, TOPIC, { fromBeginning: false });
