@@ -19,6 +19,7 @@ import type {
   WorkerReply,
   WorkerStats,
 } from "./messages.ts";
+import { producePool, type PooledBytes } from "../server/buffer-pool.ts";
 
 type DistributiveOmit<T, K extends keyof never> = T extends unknown ? Omit<T, K> : never;
 type CommandBody = DistributiveOmit<WorkerCommand, "id">;
@@ -131,20 +132,39 @@ export class PartitionWorkers {
   }
 
   /**
-   * Appends record batches. `ownedBuffer` is an ArrayBuffer no one else uses (the request frame's): when
-   * every item lives in it and goes to one worker it is transferred whole; otherwise each item's records are
-   * copied into a buffer of their own, which is transferred (a memcpy, far cheaper than the hop itself).
+   * Appends record batches. Records in a SharedArrayBuffer (a pooled Produce frame) are posted as they
+   * are: the worker appends from the very bytes the socket read went into. `ownedBuffer` is an ArrayBuffer
+   * no one else uses (the request frame's): when every item lives in it and goes to one worker it is
+   * transferred whole. Otherwise each item's records are copied into a pooled block (warm memory), which
+   * goes back to the pool when the worker has answered.
    */
-  produce(items: ProduceItem[], ownedBuffer: ArrayBuffer | null): Promise<ProduceResult[]> {
+  async produce(items: ProduceItem[], ownedBuffer: ArrayBuffer | null): Promise<ProduceResult[]> {
     const workerIndexes = new Set(items.map((item) => this.workerFor(item.topic, item.partition)));
     const transferWhole = ownedBuffer !== null && workerIndexes.size === 1 && items.every((item) => item.records.buffer === ownedBuffer);
-    return this.scatter(items, (index, group) => {
+    const copies: PooledBytes[] = [];
+    const results = await this.scatter(items, (index, group) => {
       if (transferWhole) return this.call<ProduceResult>(index, { op: "produce", items: group }, [ownedBuffer!]);
-      // Not records.slice(): on a Buffer (what Bun's socket hands us) slice() is a view, and transferring
-      // its buffer would detach the whole read, including other requests' bytes.
-      const copies = group.map((item) => ({ ...item, records: Uint8Array.prototype.slice.call(item.records) }));
-      return this.call<ProduceResult>(index, { op: "produce", items: copies }, copies.map((item) => item.records.buffer as ArrayBuffer));
+      const transfer: ArrayBuffer[] = [];
+      const posted = group.map((item) => {
+        if (item.records.buffer instanceof SharedArrayBuffer) return item;
+        const pooled = producePool.acquire(item.records.byteLength);
+        if (pooled) {
+          pooled.bytes.set(item.records);
+          copies.push(pooled);
+          return { ...item, records: pooled.bytes };
+        }
+        // Not records.slice(): on a Buffer (what Bun's socket hands us) slice() is a view, and
+        // transferring its buffer would detach the whole read, including other requests' bytes.
+        const copy = Uint8Array.prototype.slice.call(item.records) as Uint8Array;
+        transfer.push(copy.buffer as ArrayBuffer);
+        return { ...item, records: copy };
+      });
+      return this.call<ProduceResult>(index, { op: "produce", items: posted }, transfer);
     });
+    // Released only once every worker answered. When one failed, another may still be reading its
+    // copies: those are then left to the GC instead of going back to the pool.
+    for (const pooled of copies) producePool.release(pooled);
+    return results;
   }
 
   appendReplica(items: ReplicaAppendItem[]): Promise<ProduceResult[]> {

@@ -3,6 +3,7 @@
 // The queue interleaves heap bytes (response headers) with file ranges (fetch record data), which go
 // out from an mmap view or with sendfile(2) (sendfile.ts); either way the bytes never pass through JS.
 import type { Socket } from "bun";
+import { producePool } from "./buffer-pool.ts";
 import { FrameReader, FrameTooLargeError, type Frame } from "./frame-reader.ts";
 import { EAGAIN, EINTR, fileTransferMode, fileTransferStats, nativeSendfile, type FileTransferMode, type SendfileFunction } from "./sendfile.ts";
 import type { MappedRecords } from "./segment-views.ts";
@@ -76,7 +77,7 @@ export class Connection {
     private readonly log: (message: string) => void,
   ) {
     this.remoteAddress = `${socket.remoteAddress}:${(socket as unknown as { remotePort?: number }).remotePort ?? "?"}`;
-    this.frames = new FrameReader(limits.maxFrameBytes);
+    this.frames = new FrameReader(limits.maxFrameBytes, producePool);
     const isTls = typeof socket.getTLSVersion === "function" && socket.getTLSVersion() !== null;
     this.fileTransfer = isTls ? "mmap" : fileTransferMode();
     this.sendfile = this.fileTransfer === "sendfile" ? nativeSendfile() : null;
@@ -108,17 +109,28 @@ export class Connection {
     try {
       result = this.handleFrame(this, frame);
     } catch (error) {
+      if (frame.pooled) producePool.release(frame.pooled);
       this.close(describeError(error));
       return;
     } finally {
       this.currentRequest = -1;
     }
+    // A pooled frame (Produce) goes back to the pool once its request is answered: nothing keeps
+    // views of produce data past the reply (the worker has appended it, the response is encoded).
+    const pooled = frame.pooled;
     if (result instanceof Promise) {
       result.then(
-        (chunks) => this.complete(slot, chunks),
-        (error) => this.close(describeError(error)),
+        (chunks) => {
+          if (pooled) producePool.release(pooled);
+          this.complete(slot, chunks);
+        },
+        (error) => {
+          if (pooled) producePool.release(pooled);
+          this.close(describeError(error));
+        },
       );
     } else {
+      if (pooled) producePool.release(pooled);
       this.complete(slot, result);
     }
   }
@@ -320,6 +332,7 @@ export class Connection {
   onClose(): void {
     this.closed = true;
     this.clearWriteQueue();
+    this.frames.discardPartial();
   }
 
   /** Resolves when every accepted request has been answered and written (bounded by the caller). */
