@@ -21,7 +21,7 @@ import { resolveLogConfig, type LogConfig } from "./config.ts";
 import { LeaderEpochCache } from "./leader-epoch-cache.ts";
 import { LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE, loadSegments, type RecoveryReport } from "./log-loader.ts";
 import { DEFAULT_PRODUCER_ID_EXPIRATION_MS, ProducerStateManager, readIdempotentBatch, type IdempotentBatch, type ProducerBatchMetadata } from "./producer-state.ts";
-import { deleteSnapshotsAbove, rebuildProducerState, writeSnapshot, type ProducerStateRebuild } from "./producer-state-snapshot.ts";
+import { ProducerSnapshotFiles, rebuildProducerState, type ProducerStateRebuild } from "./producer-state-snapshot.ts";
 import { LogSegment } from "./segment.ts";
 
 /** writev takes at most IOV_MAX (1024) buffers; coalesced appends are written in groups of at most this. */
@@ -84,6 +84,7 @@ export class PartitionLog {
   readonly producerState: ProducerStateManager;
   /** How the producer state was last rebuilt (open, truncateTo). */
   producerStateRebuild: ProducerStateRebuild | null = null;
+  private readonly producerSnapshots: ProducerSnapshotFiles;
   /** What opening the directory found and repaired. */
   readonly recoveryReport: RecoveryReport;
   private persistedRecoveryPoint: number;
@@ -115,6 +116,7 @@ export class PartitionLog {
     this.lastFlushMs = nowMs;
     this.leaderEpochCache = new LeaderEpochCache(dir);
     this.producerState = new ProducerStateManager(producerIdExpirationMs);
+    this.producerSnapshots = new ProducerSnapshotFiles(dir);
   }
 
   static open(options: PartitionLogOptions): PartitionLog {
@@ -416,7 +418,7 @@ export class PartitionLog {
     }
     // Kafka's roll takes a producer snapshot at the new base offset: a restart replays from here at most.
     this.producerState.removeExpired(nowMs);
-    writeSnapshot(this.dir, this.producerState, newBaseOffset, false);
+    this.producerSnapshots.write(this.producerState, newBaseOffset, false);
     const segment = LogSegment.create(this.dir, newBaseOffset, this.config, nowMs);
     this.segments.push(segment);
     return segment;
@@ -544,7 +546,7 @@ export class PartitionLog {
       return;
     }
     // First: a crash in the middle must not leave a snapshot describing batches that are gone.
-    deleteSnapshotsAbove(this.dir, offset);
+    this.producerSnapshots.deleteAbove(offset);
     // Bounded by the segment count.
     while (this.segments.length > 1 && this.activeSegment.baseOffset >= offset) {
       const dropped = this.segments.pop()!;
@@ -563,7 +565,7 @@ export class PartitionLog {
   /** Deletes every segment and starts an empty log at offset (a follower far behind the leader). */
   truncateFullyAndStartAt(offset: number, nowMs: number = Date.now()): void {
     // No batch is left: every producer is unknown (Kafka's ProducerStateManager.truncateFullyAndStartAt).
-    deleteSnapshotsAbove(this.dir, -1);
+    this.producerSnapshots.deleteAbove(-1);
     this.producerState.clear();
     for (const segment of this.segments) segment.delete();
     this.rolledUnsynced.clear();
@@ -641,7 +643,7 @@ export class PartitionLog {
     this.persistRecoveryPoint(this.recoveryPoint);
     this.persistLogStartOffset();
     // At the log end: a clean reopen loads it and replays nothing.
-    writeSnapshot(this.dir, this.producerState, this.logEndOffset, true);
+    this.producerSnapshots.write(this.producerState, this.logEndOffset, true);
     this.closed = true;
   }
 
@@ -655,7 +657,7 @@ export class PartitionLog {
   /** Producer state from the newest usable snapshot plus a bounded replay (producer-state-snapshot.ts). */
   private rebuildProducerState(nowMs: number): ProducerStateRebuild {
     const maxBatchBytes = Math.max(this.config.segmentBytes, this.config.maxMessageBytes);
-    this.producerStateRebuild = rebuildProducerState(this.producerState, this.dir, this.segments, this.logEndOffset, maxBatchBytes, nowMs);
+    this.producerStateRebuild = rebuildProducerState(this.producerState, this.producerSnapshots, this.segments, this.logEndOffset, maxBatchBytes, nowMs);
     return this.producerStateRebuild;
   }
 

@@ -136,47 +136,74 @@ export function decodeSnapshot(bytes: Uint8Array, expectedOffset: number, manage
 }
 
 /**
- * Writes `<offset>.snapshot` (temporary file renamed over, so a reader sees a whole one or none) and
- * removes snapshots beyond the newest PRODUCER_SNAPSHOTS_RETAINED. `durable` fsyncs the file and the
- * directory (clean close); a roll's snapshot is left to the page cache.
+ * The snapshot files of one partition directory. Their offsets are listed once (when the log opens) and
+ * then kept in memory, so a roll costs one small file write, not a directory listing.
  */
-export function writeSnapshot(dir: string, manager: ProducerStateManager, offset: number, durable: boolean): void {
-  const bytes = encodeSnapshot(manager, offset);
-  const filePath = snapshotPath(dir, offset);
-  const tmpPath = filePath + ".tmp";
-  const fd = fs.openSync(tmpPath, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o644);
-  try {
-    let writtenBytes = 0;
-    for (let attempt = 0; writtenBytes < bytes.byteLength; attempt++) {
-      if (attempt >= MAX_WRITE_ATTEMPTS) throw new Error(`${tmpPath}: wrote ${writtenBytes} of ${bytes.byteLength} bytes`);
-      writtenBytes += fs.writeSync(fd, bytes, writtenBytes, bytes.byteLength - writtenBytes, writtenBytes);
-    }
-    if (durable) fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmpPath, filePath);
-  if (durable) {
-    const dirFd = fs.openSync(dir, fs.constants.O_RDONLY);
-    try {
-      fs.fsyncSync(dirFd);
-    } finally {
-      fs.closeSync(dirFd);
-    }
-  }
-  const offsets = listSnapshotOffsets(dir);
-  for (let index = 0; index < offsets.length - PRODUCER_SNAPSHOTS_RETAINED; index++) fs.rmSync(snapshotPath(dir, offsets[index]!), { force: true });
-}
+export class ProducerSnapshotFiles {
+  /** Ascending. */
+  private offsets: number[];
 
-/** Removes snapshots above `offset` (truncation: they describe batches that are gone). */
-export function deleteSnapshotsAbove(dir: string, offset: number): number {
-  let removed = 0;
-  for (const snapshotOffset of listSnapshotOffsets(dir)) {
-    if (snapshotOffset <= offset) continue;
-    fs.rmSync(snapshotPath(dir, snapshotOffset), { force: true });
-    removed++;
+  constructor(readonly dir: string) {
+    this.offsets = listSnapshotOffsets(dir);
   }
-  return removed;
+
+  get snapshotOffsets(): readonly number[] {
+    return this.offsets;
+  }
+
+  /**
+   * Writes `<offset>.snapshot` (a temporary file renamed over, so a reader sees a whole one or none) and
+   * removes snapshots beyond the newest PRODUCER_SNAPSHOTS_RETAINED. `durable` fsyncs the file and the
+   * directory (clean close); a roll's snapshot is left to the page cache.
+   */
+  write(manager: ProducerStateManager, offset: number, durable: boolean): void {
+    const bytes = encodeSnapshot(manager, offset);
+    const filePath = snapshotPath(this.dir, offset);
+    const tmpPath = filePath + ".tmp";
+    const fd = fs.openSync(tmpPath, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o644);
+    try {
+      let writtenBytes = 0;
+      for (let attempt = 0; writtenBytes < bytes.byteLength; attempt++) {
+        if (attempt >= MAX_WRITE_ATTEMPTS) throw new Error(`${tmpPath}: wrote ${writtenBytes} of ${bytes.byteLength} bytes`);
+        writtenBytes += fs.writeSync(fd, bytes, writtenBytes, bytes.byteLength - writtenBytes, writtenBytes);
+      }
+      if (durable) fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmpPath, filePath);
+    if (durable) {
+      const dirFd = fs.openSync(this.dir, fs.constants.O_RDONLY);
+      try {
+        fs.fsyncSync(dirFd);
+      } finally {
+        fs.closeSync(dirFd);
+      }
+    }
+    if (!this.offsets.includes(offset)) {
+      this.offsets.push(offset);
+      this.offsets.sort((a, b) => a - b);
+    }
+    // Bounded by PRODUCER_SNAPSHOTS_RETAINED + 1 entries after the first call.
+    while (this.offsets.length > PRODUCER_SNAPSHOTS_RETAINED) this.delete(this.offsets[0]!);
+  }
+
+  delete(offset: number): void {
+    fs.rmSync(snapshotPath(this.dir, offset), { force: true });
+    const index = this.offsets.indexOf(offset);
+    if (index >= 0) this.offsets.splice(index, 1);
+  }
+
+  /** Removes snapshots above `offset` (truncation: they describe batches that are gone). Returns how many. */
+  deleteAbove(offset: number): number {
+    let removed = 0;
+    for (const snapshotOffset of [...this.offsets]) {
+      if (snapshotOffset <= offset) continue;
+      this.delete(snapshotOffset);
+      removed++;
+    }
+    return removed;
+  }
 }
 
 /**
@@ -225,7 +252,7 @@ export interface ProducerStateRebuild {
  */
 export function rebuildProducerState(
   manager: ProducerStateManager,
-  dir: string,
+  files: ProducerSnapshotFiles,
   segments: readonly LogSegment[],
   logEndOffset: number,
   maxBatchBytes: number,
@@ -236,23 +263,28 @@ export function rebuildProducerState(
   const windowIndex = Math.max(0, segments.length - PRODUCER_STATE_REPLAY_SEGMENTS_MAX);
   const windowStartOffset = segments.length > 0 ? segments[windowIndex]!.baseOffset : logEndOffset;
   let snapshotOffset = -1;
-  const offsets = listSnapshotOffsets(dir);
+  const offsets = [...files.snapshotOffsets];
   for (let index = offsets.length - 1; index >= 0; index--) {
     const offset = offsets[index]!;
-    const filePath = snapshotPath(dir, offset);
+    const fileName = path.basename(snapshotPath(files.dir, offset));
     if (offset > logEndOffset) {
-      fs.rmSync(filePath, { force: true });
-      events.push(`removed producer snapshot ${path.basename(filePath)}: above the log end offset ${logEndOffset}`);
+      files.delete(offset);
+      events.push(`removed producer snapshot ${fileName}: above the log end offset ${logEndOffset}`);
       continue;
     }
     if (snapshotOffset >= 0 || offset < windowStartOffset) continue;
-    const problem = decodeSnapshot(fs.readFileSync(filePath), offset, manager);
+    let problem: string | null;
+    try {
+      problem = decodeSnapshot(fs.readFileSync(snapshotPath(files.dir, offset)), offset, manager);
+    } catch (error) {
+      problem = `unreadable: ${error instanceof Error ? error.message : String(error)}`;
+    }
     if (problem === null) {
       snapshotOffset = offset;
       continue;
     }
-    fs.rmSync(filePath, { force: true });
-    events.push(`removed producer snapshot ${path.basename(filePath)}: ${problem}`);
+    files.delete(offset);
+    events.push(`removed producer snapshot ${fileName}: ${problem}`);
   }
   const replayedFromOffset = snapshotOffset >= 0 ? snapshotOffset : windowStartOffset;
   const stopped = replayBatchHeaders(manager, segments, replayedFromOffset, maxBatchBytes);
