@@ -3,6 +3,7 @@
 // survives a SIGKILL, and kafkajs with `idempotent: true` reads back every message exactly once, also
 // when the broker is killed and restarted under it.
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
 import type { Producer } from "kafkajs";
 import { KafkaConnection } from "../../src/client/kafka-connection.ts";
 import { ErrorCode } from "../../src/protocol/errors.ts";
@@ -51,6 +52,8 @@ afterAll(async () => {
   connection?.close();
   proxy?.stop();
   await broker.cleanup();
+  // BrokerProcess writes its --config file beside the data dir and leaves it there.
+  rmSync(`${broker.dataDir}.properties`, { force: true });
 });
 
 async function initProducerId(): Promise<{ producerId: number; producerEpoch: number }> {
