@@ -41,6 +41,11 @@ export class BrokerProcess {
     this.port = options.port ?? freePort();
   }
 
+  /** The --config file written from `properties`, beside the data dir; removed by cleanup(). */
+  private get configPath(): string {
+    return `${this.dataDir}.properties`;
+  }
+
   get bootstrap(): string {
     return `127.0.0.1:${this.port}`;
   }
@@ -53,7 +58,7 @@ export class BrokerProcess {
     const args = [process.execPath, join(repoRoot, "src/main.ts"), "--port", String(this.port), "--data-dir", this.dataDir];
     if (this.options.nodeId !== undefined) args.push("--node-id", String(this.options.nodeId));
     if (this.options.properties) {
-      const configPath = join(this.dataDir, "..", `${this.dataDir.split("/").pop()}.properties`);
+      const configPath = this.configPath;
       writeFileSync(configPath, Object.entries(this.options.properties).map(([key, value]) => `${key}=${value}`).join("\n"));
       args.push("--config", configPath);
     }
@@ -121,6 +126,7 @@ export class BrokerProcess {
 
   async cleanup(): Promise<void> {
     await this.kill();
+    rmSync(this.configPath, { force: true });
     if (this.ownsDataDir) rmSync(this.dataDir, { recursive: true, force: true });
   }
 }
