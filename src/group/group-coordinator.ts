@@ -5,7 +5,9 @@
 //
 // Which groups this broker coordinates is decided in one place: `coordinates()` asks
 // `broker.groupCoordinatorFor(groupId)` (single node: always this broker; cluster mode: the leader of the
-// group's __consumer_offsets partition) and whether that partition has been loaded here.
+// group's __consumer_offsets partition) and whether that partition has been loaded here. The broker calls
+// loadPartition/unloadPartition when that leadership changes; a partition led but not (yet) loaded
+// answers COORDINATOR_LOAD_IN_PROGRESS and is loaded on demand, so no request ever sees half a state.
 //
 // Every parked request (a JoinGroup waiting for the rebalance, a SyncGroup waiting for the leader) is
 // always answered: by the rebalance, by a timer, by a replacing request, or with NOT_COORDINATOR when the
@@ -69,13 +71,17 @@ export class GroupCoordinator {
   readonly offsets: GroupOffsets;
   readonly groups = new Map<string, GroupMetadata>();
   /** __consumer_offsets partitions being replayed: their groups answer COORDINATOR_LOAD_IN_PROGRESS. */
-  private readonly loadingPartitions = new Set<number>();
+  private readonly loadingPartitions = new Map<number, Promise<void>>();
+  /** Partitions whose groups are in memory. */
+  private readonly loadedPartitions = new Set<number>();
+  /** Bumped by every unload: a load that started before it must not install its (stale) groups. */
+  private readonly unloadCounts = new Map<number, number>();
   private active = false;
   private cleanupTimer: ReturnType<typeof setInterval> | null = null;
 
   constructor(readonly broker: Broker) {
     this.config = groupCoordinatorConfig(broker.config);
-    this.store = new OffsetsStore(broker, this.config);
+    this.store = new OffsetsStore(broker, this.config, () => this.onOffsetsTopicCreated());
     this.offsets = new GroupOffsets(this);
   }
 
@@ -102,32 +108,61 @@ export class GroupCoordinator {
     this.cleanupTimer = null;
     for (const group of this.groups.values()) this.unloadGroup(group);
     this.groups.clear();
+    this.loadedPartitions.clear();
   }
 
-  /** Replays partition `partition` of __consumer_offsets into memory (broker start; leadership gained in cluster mode). */
-  async loadPartition(partition: number): Promise<void> {
-    this.loadingPartitions.add(partition);
-    const startedMs = Date.now();
-    try {
-      const loaded = await loadGroups(this.store, partition, this.log.bind(this));
-      for (const group of loaded.groups) {
-        this.groups.set(group.groupId, group);
-        // Loaded members keep their generation; each must heartbeat within its session timeout or leave.
-        for (const member of group.members.values()) this.scheduleHeartbeatExpiration(group, member, member.sessionTimeoutMs);
-      }
-      this.log(`loaded ${loaded.groups.length} group(s) and ${loaded.offsets} committed offset(s) from __consumer_offsets-${partition} (${loaded.records} records) in ${Date.now() - startedMs} ms`);
-    } finally {
-      this.loadingPartitions.delete(partition);
+  /**
+   * Replays partition `partition` of __consumer_offsets into memory (broker start; leadership gained in
+   * cluster mode). Idempotent: a loaded partition is not read again, concurrent calls share one load.
+   */
+  loadPartition(partition: number): Promise<void> {
+    if (this.loadedPartitions.has(partition)) return Promise.resolve();
+    let loading = this.loadingPartitions.get(partition);
+    if (!loading) {
+      loading = this.doLoadPartition(partition).finally(() => this.loadingPartitions.delete(partition));
+      this.loadingPartitions.set(partition, loading);
     }
+    return loading;
   }
 
-  /** Drops the groups of a partition this broker no longer leads (cluster mode). */
+  private async doLoadPartition(partition: number): Promise<void> {
+    const unloadsBefore = this.unloadCounts.get(partition) ?? 0;
+    const startedMs = Date.now();
+    const loaded = await loadGroups(this.store, partition, this.log.bind(this));
+    if ((this.unloadCounts.get(partition) ?? 0) !== unloadsBefore) {
+      this.log(`discarding the load of ${OFFSETS_TOPIC}-${partition}: leadership moved while it ran`);
+      return;
+    }
+    for (const group of loaded.groups) {
+      // A group already in memory was created here while this broker coordinated it: it is newer than the log.
+      if (this.groups.has(group.groupId)) continue;
+      this.groups.set(group.groupId, group);
+      // Loaded members keep their generation; each must heartbeat within its session timeout or leave.
+      for (const member of group.members.values()) this.scheduleHeartbeatExpiration(group, member, member.sessionTimeoutMs);
+    }
+    this.loadedPartitions.add(partition);
+    this.log(`loaded ${loaded.groups.length} group(s) and ${loaded.offsets} committed offset(s) from ${OFFSETS_TOPIC}-${partition} (${loaded.records} records) in ${Date.now() - startedMs} ms`);
+  }
+
+  /** Drops the groups of a partition this broker no longer leads (cluster mode); parked requests get NOT_COORDINATOR. */
   unloadPartition(partition: number): void {
+    this.unloadCounts.set(partition, (this.unloadCounts.get(partition) ?? 0) + 1);
+    this.loadedPartitions.delete(partition);
+    let count = 0;
     for (const group of [...this.groups.values()]) {
       if (this.store.partitionFor(group.groupId) !== partition) continue;
       this.unloadGroup(group);
       this.groups.delete(group.groupId);
+      count++;
     }
+    if (count > 0) this.log(`unloaded ${count} group(s) of ${OFFSETS_TOPIC}-${partition}: this broker no longer leads it`);
+  }
+
+  /** This broker created the topic: it is empty, so the groups in memory (single node, before it existed) are complete. */
+  private onOffsetsTopicCreated(): void {
+    const topic = this.broker.topics.get(OFFSETS_TOPIC);
+    if (!topic) return;
+    for (const { partition } of topic.partitions) if (this.broker.checkLeader(topic, partition) === ErrorCode.NONE) this.loadedPartitions.add(partition);
   }
 
   private unloadGroup(group: GroupMetadata): void {
@@ -160,9 +195,16 @@ export class GroupCoordinator {
   /** The one place that decides whether this broker coordinates `groupId`. */
   coordinates(groupId: string): number {
     const coordinator = this.broker.groupCoordinatorFor(groupId);
-    if (!coordinator || coordinator.nodeId !== this.broker.config.nodeId) return ErrorCode.NOT_COORDINATOR;
-    if (this.loadingPartitions.has(this.store.partitionFor(groupId))) return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS;
-    return ErrorCode.NONE;
+    if (!coordinator) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+    if (coordinator.nodeId !== this.broker.config.nodeId) return ErrorCode.NOT_COORDINATOR;
+    const topic = this.broker.topics.get(OFFSETS_TOPIC);
+    if (!topic) return ErrorCode.NONE; // single node before the first commit: nothing to load
+    const partition = this.store.partitionFor(groupId);
+    if (this.loadedPartitions.has(partition)) return ErrorCode.NONE;
+    if (this.broker.checkLeader(topic, partition) !== ErrorCode.NONE) return ErrorCode.NOT_COORDINATOR;
+    // Led but not loaded (the leadership notice is still on its way): load now; the client retries.
+    this.loadPartition(partition).catch((error) => this.log(`loading ${OFFSETS_TOPIC}-${partition} failed: ${String(error)}`));
+    return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS;
   }
 
   get isLoading(): boolean {

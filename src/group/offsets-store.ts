@@ -43,6 +43,8 @@ export class OffsetsStore {
   constructor(
     private readonly broker: Broker,
     private readonly config: GroupCoordinatorConfig,
+    /** Called when this broker created the topic (not when another broker did). */
+    private readonly onCreated: () => void = () => {},
   ) {}
 
   private get topic(): TopicMetadata | undefined {
@@ -81,7 +83,7 @@ export class OffsetsStore {
         internal: true,
       })
       .then(
-        () => undefined,
+        () => this.onCreated(),
         (error) => {
           if (error instanceof KafkaError && error.errorCode === ErrorCode.TOPIC_ALREADY_EXISTS) return;
           throw error;
