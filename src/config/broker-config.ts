@@ -36,6 +36,8 @@ export interface BrokerConfig {
   etcdEndpoints: string[];
   clusterId: string;
   replicaLagTimeMaxMs: number;
+  /** producer.id.expiration.ms: how long a silent idempotent producer's sequence state is kept. */
+  producerIdExpirationMs: number;
   /** Cluster mode: a broker whose etcd lease is not renewed for this long is considered dead. */
   brokerSessionTimeoutMs: number;
   /** Cluster mode: how long a clean stop waits for the controller to move leadership away. */
@@ -71,6 +73,7 @@ export function defaultBrokerConfig(): BrokerConfig {
     etcdEndpoints: [],
     clusterId: "bunka-cluster",
     replicaLagTimeMaxMs: 30000,
+    producerIdExpirationMs: 86_400_000,
     brokerSessionTimeoutMs: 6000,
     controlledShutdownTimeoutMs: 15000,
     autoLeaderRebalanceEnable: true,
@@ -98,7 +101,7 @@ const brokerPropertyNames = new Set([
   "delete.topic.enable", "socket.request.max.bytes", "max.in.flight.requests.per.connection",
   "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms", "group.max.session.timeout.ms",
   "offsets.topic.num.partitions", "offsets.topic.segment.bytes", "etcd.endpoints", "cluster.id", "replica.lag.time.max.ms",
-  "broker.session.timeout.ms", "controlled.shutdown.timeout.ms", "auto.leader.rebalance.enable", "leader.imbalance.check.interval.seconds",
+  "broker.session.timeout.ms", "producer.id.expiration.ms", "controlled.shutdown.timeout.ms", "auto.leader.rebalance.enable", "leader.imbalance.check.interval.seconds",
 ]);
 
 function parseInteger(name: string, value: string): number {
@@ -153,6 +156,7 @@ export function applyProperties(config: BrokerConfig, properties: Record<string,
       case "etcd.endpoints": next.etcdEndpoints = value.split(",").map((endpoint) => endpoint.trim()).filter(Boolean); break;
       case "cluster.id": next.clusterId = value; break;
       case "replica.lag.time.max.ms": next.replicaLagTimeMaxMs = parseInteger(name, value); break;
+      case "producer.id.expiration.ms": next.producerIdExpirationMs = parseInteger(name, value); break;
       case "broker.session.timeout.ms": next.brokerSessionTimeoutMs = parseInteger(name, value); break;
       case "controlled.shutdown.timeout.ms": next.controlledShutdownTimeoutMs = parseInteger(name, value); break;
       case "auto.leader.rebalance.enable": next.autoLeaderRebalanceEnable = parseBoolean(name, value); break;

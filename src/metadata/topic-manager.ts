@@ -166,6 +166,7 @@ export class TopicManager {
       config: this.logConfigFor(topic),
       compressionType: this.configValue(topic, "compression.type"),
       recover,
+      producerIdExpirationMs: this.config.producerIdExpirationMs,
     };
   }
 

@@ -15,6 +15,8 @@ export interface OpenPartitionCommand extends PartitionKey {
   compressionType: string;
   /** True after an unclean shutdown: segments past the recovery point are re-validated. */
   recover: boolean;
+  /** producer.id.expiration.ms: idempotent producers silent this long are forgotten. */
+  producerIdExpirationMs: number;
 }
 
 export interface ProduceItem extends PartitionKey {

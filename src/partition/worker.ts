@@ -106,7 +106,7 @@ const unknownPartition = { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, logS
 async function openPartition(command: OpenPartitionCommand): Promise<OffsetsResult> {
   const existing = owned(command.topic, command.partition);
   if (existing) return offsetsOf(existing.log);
-  const partitionLog = PartitionLog.open({ dir: command.dir, config: command.config, recover: command.recover });
+  const partitionLog = PartitionLog.open({ dir: command.dir, config: command.config, recover: command.recover, producerIdExpirationMs: command.producerIdExpirationMs });
   for (const event of partitionLog.recoveryReport.events) log(`${command.topic}-${command.partition}: ${event}`);
   partitions.set(keyOf(command.topic, command.partition), {
     log: partitionLog,
