@@ -315,12 +315,19 @@ export class GroupOffsets {
     return { errorCode: this.coordinator.isLoading ? ErrorCode.COORDINATOR_LOAD_IN_PROGRESS : ErrorCode.NONE, groups };
   }
 
+  private partitionExists(key: string): boolean {
+    const separator = key.lastIndexOf("\u0000");
+    const topic = this.coordinator.broker.topics.get(key.slice(0, separator));
+    return topic !== undefined && Number(key.slice(separator + 1)) < topic.partitions.length;
+  }
+
   // ---- expiry (offsets.retention.minutes, KIP-211) ----
 
   /**
    * Offsets of a consumer group expire once it has been Empty for the retention time; offsets committed
-   * outside group management expire one by one, retention after their commit. An Empty group left with no
-   * offsets is removed (tombstoned), so groups that came and went do not accumulate.
+   * outside group management expire one by one, retention after their commit. Offsets of topics that were
+   * deleted go in any group state. An Empty group left with no offsets is removed (tombstoned), so groups
+   * that came and went do not accumulate.
    */
   async expireOffsetsAndGroups(nowMs = Date.now()): Promise<void> {
     const coordinator = this.coordinator;
@@ -328,14 +335,16 @@ export class GroupOffsets {
     const expiredOffsets = new Map<GroupMetadata, string[]>();
     const removed: GroupMetadata[] = [];
     for (const group of coordinator.groups.values()) {
-      if (!group.is("Empty") || group.pendingAppends > 0 || group.pendingMembers.size > 0) continue;
-      if (coordinator.coordinates(group.groupId) !== ErrorCode.NONE) continue;
+      if (group.pendingAppends > 0 || coordinator.coordinates(group.groupId) !== ErrorCode.NONE) continue;
       const keys: string[] = [];
-      const wholeGroupExpired = group.protocolType !== null && nowMs - group.stateTimestampMs >= retentionMs;
+      const empty = group.is("Empty") && group.pendingMembers.size === 0;
+      const wholeGroupExpired = empty && group.protocolType !== null && nowMs - group.stateTimestampMs >= retentionMs;
       for (const [key, committed] of group.offsets) {
-        if (wholeGroupExpired || (group.protocolType === null && nowMs - committed.commitTimestampMs >= retentionMs)) keys.push(key);
+        const expired = wholeGroupExpired || (empty && group.protocolType === null && nowMs - committed.commitTimestampMs >= retentionMs);
+        // Offsets of deleted topics (or partitions) go too, in any state, as Kafka's handleDeletedPartitions.
+        if (expired || !this.partitionExists(key)) keys.push(key);
       }
-      if (keys.length === group.offsets.size) removed.push(group);
+      if (empty && keys.length === group.offsets.size) removed.push(group);
       else if (keys.length > 0) expiredOffsets.set(group, keys);
     }
     for (const group of removed) {

@@ -181,6 +181,17 @@ test("offsets of a group empty for offsets.retention.minutes expire, and the emp
   expect(test_.logLines.some((line) => line.includes("removed") && line.includes("empty group"))).toBe(true);
 });
 
+test("offsets of a deleted topic are removed by the next expiry pass, in any group state", async () => {
+  const connection = await test_.connect();
+  await createTopic(connection, "short-lived", 2);
+  expect(await adminCommit("t-deleted", "short-lived", { 0: 4, 1: 5 })).toEqual([ErrorCode.NONE, ErrorCode.NONE]);
+  expect(await adminCommit("t-deleted", "orders", { 0: 6 })).toEqual([ErrorCode.NONE]);
+  const deleted = await connection.request(ApiKey.DeleteTopics, 4, { topicNames: ["short-lived"], timeoutMs: 10_000 });
+  expect(deleted.responses[0].errorCode).toBe(ErrorCode.NONE);
+  await test_.broker.groups.offsets.expireOffsetsAndGroups();
+  expect(offsetsOf(await fetchOffsets("t-deleted", null))).toEqual({ "orders-0": 6 });
+});
+
 test("offsets, deletions and group metadata survive a restart; members of a stable group keep their generation across it", async () => {
   expect(await adminCommit("r-kept", "orders", { 0: 100, 1: 101 }, 8, "kept")).toEqual([ErrorCode.NONE, ErrorCode.NONE]);
   expect(await adminCommit("r-deleted", "orders", { 0: 5 })).toEqual([ErrorCode.NONE]);
