@@ -198,10 +198,12 @@ export class GroupCoordinator {
     if (!coordinator) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
     if (coordinator.nodeId !== this.broker.config.nodeId) return ErrorCode.NOT_COORDINATOR;
     const topic = this.broker.topics.get(OFFSETS_TOPIC);
-    if (!topic) return ErrorCode.NONE; // single node before the first commit: nothing to load
+    // Before the topic exists, or while this broker creates it: it is empty, memory is the whole state.
+    if (!topic || this.store.isCreating) return ErrorCode.NONE;
     const partition = this.store.partitionFor(groupId);
     if (this.loadedPartitions.has(partition)) return ErrorCode.NONE;
-    if (this.broker.checkLeader(topic, partition) !== ErrorCode.NONE) return ErrorCode.NOT_COORDINATOR;
+    // The metadata names this broker but its replica has not taken the leadership yet: retry shortly.
+    if (this.broker.checkLeader(topic, partition) !== ErrorCode.NONE) return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS;
     // Led but not loaded (the leadership notice is still on its way): load now; the client retries.
     this.loadPartition(partition).catch((error) => this.log(`loading ${OFFSETS_TOPIC}-${partition} failed: ${String(error)}`));
     return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS;

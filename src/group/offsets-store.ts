@@ -64,8 +64,15 @@ export class OffsetsStore {
     return this.topic !== undefined;
   }
 
+  /** This broker is creating the topic right now. */
+  get isCreating(): boolean {
+    return this.creating !== null;
+  }
+
   /** Creates __consumer_offsets once; concurrent callers share the creation. */
   ensureTopic(): Promise<void> {
+    // The topic is visible in the metadata before its partitions have leaders: wait for the creation.
+    if (this.creating) return this.creating;
     if (this.topic) return Promise.resolve();
     this.creating ??= this.broker.topics
       .createTopic({

@@ -223,6 +223,24 @@ test("offsets, deletions and group metadata survive a restart; members of a stab
   expect(test_.logLines.some((line) => line.includes("loaded") && line.includes("__consumer_offsets"))).toBe(true);
 });
 
+test("twenty concurrent first commits on a fresh broker create __consumer_offsets once and all succeed", async () => {
+  const fresh = await startTestBroker();
+  try {
+    const setup = await fresh.connect();
+    await createTopic(setup, "burst", 3);
+    const connections = await Promise.all(Array.from({ length: 20 }, () => fresh.connect()));
+    const results = await Promise.all(
+      connections.map((connection, i) =>
+        connection.request(ApiKey.OffsetCommit, 8, { groupId: `burst-${i}`, generationIdOrMemberEpoch: -1, memberId: "", topics: [{ name: "burst", partitions: [0, 1, 2].map((partitionIndex) => ({ partitionIndex, committedOffset: i, committedMetadata: "" })) }] }),
+      ),
+    );
+    for (const response of results) expect(response.topics[0].partitions.map((p: { errorCode: number }) => p.errorCode)).toEqual([0, 0, 0]);
+    expect(fresh.logLines.filter((line) => line.startsWith(`created topic ${OFFSETS_TOPIC}`)).length).toBe(1);
+  } finally {
+    await fresh.stop();
+  }
+});
+
 test("a broker stop answers a parked JoinGroup with NOT_COORDINATOR instead of leaving it hanging", async () => {
   const other = await startTestBroker();
   try {
