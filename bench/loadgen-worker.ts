@@ -1,0 +1,388 @@
+// The load generator's clients: one worker thread = one Kafka connection speaking the protocol with
+// pre-built requests, its socket I/O in blocking C (native/netbench.c), so the client is not what limits
+// the broker. Produce requests carry batches built once (a copy per in-flight slot, only the correlation id
+// patched); fetch responses are received into one reused buffer and only batch headers are read.
+declare const self: Worker;
+import { crc32c } from "@node-rs/crc32";
+import { ApiKey } from "../src/protocol/generated/index.ts";
+import { CompressionType } from "../src/records/batch.ts";
+import { buildBatch } from "../src/records/compression.ts";
+import { decodeResponse, encodeRequest, patchCorrelationId, responseCorrelationId, scanBatches } from "./kafka-frames.ts";
+import { check, netbench } from "./native.ts";
+
+export interface ProduceTask {
+  op: "produce";
+  port: number;
+  topic: string;
+  partitions: number[];
+  recordBytes: number;
+  /** Uncompressed bytes of records per batch (one batch per request). */
+  batchBytes: number;
+  lz4: boolean;
+  acks: number;
+  inFlight: number;
+  maxSeconds: number;
+  /** Stop after this many records (acknowledged); 0 = only the time bound. */
+  maxRecords: number;
+  /** Requests per second for a paced run (latency); 0 = as fast as acknowledgements allow. */
+  requestsPerSecond: number;
+}
+
+export interface ConsumeTask {
+  op: "consume";
+  port: number;
+  topic: string;
+  partitions: number[];
+  /** Offsets to read up to (exclusive), per partition; reads start over at 0 when `loop`. */
+  endOffsets: number[];
+  partitionMaxBytes: number;
+  maxSeconds: number;
+  loop: boolean;
+  /** Long-poll like a tailing consumer and record end-to-end latency from the records' stamps. */
+  tail: boolean;
+  /** Count of every record value (sum of a 32-bit checksum) for exactly-once checks. */
+  checksum: boolean;
+}
+
+export type LoadTask = ProduceTask | ConsumeTask;
+
+export interface LoadReport {
+  records: number;
+  /** Record batch bytes (what the broker stores and serves). */
+  bytes: number;
+  requests: number;
+  errors: number;
+  seconds: number;
+  /** Tail consumers: end-to-end latency samples in microseconds. */
+  latenciesUs?: number[];
+  /** Per partition: next offset reached. */
+  offsets?: number[];
+  checksum?: number;
+  /** Records consumed per second over time (one entry per 250 ms). */
+  timeline?: number[];
+}
+
+const native = netbench();
+const nowNs = (): number => Number(native.nb_monotonic_ns());
+/** Wall clock in microseconds with sub-ms precision, comparable across threads (latency stamps). */
+const wallUs = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000);
+const TIMELINE_STEP_NS = 250_000_000;
+const STAMP_MAGIC = 0x42554e4b; // "BUNK": marks a value that starts with a send timestamp
+
+function sizeOf(header: Uint8Array): number {
+  return ((header[0]! << 24) | (header[1]! << 16) | (header[2]! << 8) | header[3]!) | 0;
+}
+
+class BlockingConnection {
+  private readonly header = new Uint8Array(4);
+  private buffer = new Uint8Array(1024 * 1024);
+
+  constructor(readonly fd: number) {}
+
+  static open(port: number): BlockingConnection {
+    return new BlockingConnection(check(native.nb_connect(port), `connect to 127.0.0.1:${port}`));
+  }
+
+  send(frame: Uint8Array): void {
+    check(native.nb_send_all(this.fd, frame, frame.byteLength), "send");
+  }
+
+  /** The next response payload (a view of a reused buffer, valid until the next call). */
+  receive(): Uint8Array {
+    if (check(native.nb_recv_exact(this.fd, this.header, 4), "recv") === 0) throw new Error("broker closed the connection");
+    const size = sizeOf(this.header);
+    if (size < 4 || size > 1024 * 1024 * 1024) throw new Error(`response of ${size} bytes`);
+    if (size > this.buffer.byteLength) this.buffer = new Uint8Array(Math.max(size, this.buffer.byteLength * 2));
+    if (check(native.nb_recv_exact(this.fd, this.buffer, size), "recv") === 0) throw new Error("broker closed the connection");
+    return this.buffer.subarray(0, size);
+  }
+
+  close(): void {
+    native.nb_close(this.fd);
+  }
+}
+
+/**
+ * Values of recordBytes that look like JSON events: field names and words repeat, ids and numbers are
+ * random, so LZ4 gets a realistic ratio (about 2:1) rather than compressing a repeated pattern to nothing.
+ */
+function recordValues(recordBytes: number, count: number, seed: number): Uint8Array[] {
+  const words = ["click", "view", "purchase", "signup", "search", "logout", "share", "like", "scroll", "play"];
+  let state = (seed * 2654435761 + 1) >>> 0;
+  const random = (): number => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) / 4294967296;
+  };
+  const hex = "0123456789abcdef";
+  const values: Uint8Array[] = [];
+  for (let i = 0; i < count; i++) {
+    let text = "";
+    while (text.length < recordBytes) {
+      let id = "";
+      for (let h = 0; h < 12; h++) id += hex[Math.floor(random() * 16)];
+      text += `{"id":"${id}","user":${Math.floor(random() * 1e6)},"event":"${words[Math.floor(random() * words.length)]}","amount":${(random() * 1000).toFixed(2)}},`;
+    }
+    values.push(new TextEncoder().encode(text.slice(0, recordBytes)));
+  }
+  return values;
+}
+
+function produceFrame(task: ProduceTask, partition: number, slot: number): { frame: Uint8Array; records: number; batchBytes: number; stampAt: number; crcAt: number } {
+  // As many records as fit in batchBytes once encoded (Kafka's batch.size counts the uncompressed batch).
+  const encode = (count: number): Uint8Array => {
+    const values = recordValues(task.recordBytes, count, slot * 131 + partition);
+    // The first record's value starts with a stamp slot: magic + send time (µs), patched by paced runs.
+    if (task.recordBytes >= 12) new DataView(values[0]!.buffer).setUint32(0, STAMP_MAGIC);
+    return buildBatch({ records: values.map((value) => ({ key: null, value })), compression: CompressionType.NONE });
+  };
+  const perRecordBytes = (encode(2).byteLength - encode(1).byteLength);
+  let count = Math.max(1, Math.floor((task.batchBytes - 61) / perRecordBytes));
+  let plain = encode(count);
+  for (let attempt = 0; plain.byteLength > task.batchBytes && count > 1 && attempt < 16; attempt++) {
+    count = Math.max(1, count - Math.ceil((plain.byteLength - task.batchBytes) / perRecordBytes));
+    plain = encode(count);
+  }
+  const values = recordValues(task.recordBytes, count, slot * 131 + partition);
+  if (task.recordBytes >= 12) new DataView(values[0]!.buffer).setUint32(0, STAMP_MAGIC);
+  const batch = task.lz4 ? buildBatch({ records: values.map((value) => ({ key: null, value })), compression: CompressionType.LZ4 }) : plain;
+  const frame = encodeRequest(ApiKey.Produce, 7, slot + 1, {
+    acks: task.acks,
+    timeoutMs: 30_000,
+    topicData: [{ name: task.topic, partitionData: [{ index: partition, records: batch }] }],
+  });
+  // Where the batch and its first value sit in the frame (for stamping uncompressed batches).
+  const batchAt = frame.byteLength - batch.byteLength;
+  let stampAt = -1;
+  if (!task.lz4 && task.recordBytes >= 12) {
+    for (let i = batchAt + 61; i < Math.min(frame.byteLength - 4, batchAt + 61 + 64); i++) {
+      if (frame[i] === 0x42 && frame[i + 1] === 0x55 && frame[i + 2] === 0x4e && frame[i + 3] === 0x4b) {
+        stampAt = i + 4;
+        break;
+      }
+    }
+  }
+  return { frame, records: count, batchBytes: batch.byteLength, stampAt, crcAt: batchAt + 17 };
+}
+
+function runProduce(task: ProduceTask): LoadReport {
+  const connection = BlockingConnection.open(task.port);
+  const slots = Array.from({ length: task.inFlight }, (_, slot) => ({ partition: task.partitions[slot % task.partitions.length]!, ...produceFrame(task, task.partitions[slot % task.partitions.length]!, slot) }));
+  let correlationId = 1;
+  let requests = 0;
+  let records = 0;
+  let bytes = 0;
+  let errors = 0;
+  let inFlight = 0;
+  const startNs = nowNs();
+  const endNs = startNs + task.maxSeconds * 1e9;
+  const intervalNs = task.requestsPerSecond > 0 ? 1e9 / task.requestsPerSecond : 0;
+  let nextSendNs = startNs;
+  const slotOfCorrelation = new Map<number, number>();
+  const sentAtNs = new Map<number, number>();
+  const ackLatenciesUs: number[] = [];
+
+  const sendSlot = (slotIndex: number): void => {
+    const slot = slots[slotIndex]!;
+    if (intervalNs > 0) {
+      // Paced: wait for this request's turn (sleep, then spin the last stretch).
+      for (let waitNs = nextSendNs - nowNs(); waitNs > 0; waitNs = nextSendNs - nowNs()) {
+        if (waitNs > 2_000_000) Bun.sleepSync(Math.floor(waitNs / 1e6) - 1);
+      }
+      nextSendNs += intervalNs;
+      if (slot.stampAt >= 0) {
+        const view = new DataView(slot.frame.buffer, slot.frame.byteOffset);
+        view.setFloat64(slot.stampAt, wallUs());
+        const batchStart = slot.crcAt - 17;
+        const batchEnd = slot.frame.byteLength;
+        view.setUint32(slot.crcAt, crc32c(slot.frame.subarray(batchStart + 21, batchEnd)) >>> 0);
+      }
+    }
+    const id = correlationId++;
+    patchCorrelationId(slot.frame, id);
+    slotOfCorrelation.set(id, slotIndex);
+    sentAtNs.set(id, nowNs());
+    connection.send(slot.frame);
+    inFlight++;
+  };
+
+  try {
+    for (let slot = 0; slot < slots.length; slot++) sendSlot(slot);
+    while (inFlight > 0) {
+      const payload = connection.receive();
+      inFlight--;
+      const id = responseCorrelationId(payload);
+      const slotIndex = slotOfCorrelation.get(id);
+      if (slotIndex === undefined) throw new Error(`response for unknown correlation id ${id}`);
+      slotOfCorrelation.delete(id);
+      if (ackLatenciesUs.length < 1_000_000) ackLatenciesUs.push((nowNs() - sentAtNs.get(id)!) / 1000);
+      sentAtNs.delete(id);
+      const response = decodeResponse(ApiKey.Produce, 7, payload);
+      const errorCode = response.responses[0].partitionResponses[0].errorCode;
+      if (errorCode !== 0) errors++;
+      else {
+        requests++;
+        records += slots[slotIndex]!.records;
+        bytes += slots[slotIndex]!.batchBytes;
+      }
+      const more = nowNs() < endNs && (task.maxRecords === 0 || records + inFlight * slots[slotIndex]!.records < task.maxRecords);
+      if (more) sendSlot(slotIndex);
+    }
+  } finally {
+    connection.close();
+  }
+  return { records, bytes, requests, errors, seconds: (nowNs() - startNs) / 1e9, latenciesUs: ackLatenciesUs };
+}
+
+function runConsume(task: ConsumeTask): LoadReport {
+  const connection = BlockingConnection.open(task.port);
+  const offsets = task.partitions.map(() => 0);
+  const partitionOf = new Map<number, number>();
+  let correlationId = 1;
+  let records = 0;
+  let bytes = 0;
+  let requests = 0;
+  let errors = 0;
+  let checksum = 0;
+  let inFlight = 0;
+  const latenciesUs: number[] = [];
+  const timeline: number[] = [];
+  const startNs = nowNs();
+  const endNs = startNs + task.maxSeconds * 1e9;
+  let timelineAtNs = startNs + TIMELINE_STEP_NS;
+  let recordsAtTimeline = 0;
+
+  const fetchFrames = task.partitions.map((partition) =>
+    encodeRequest(ApiKey.Fetch, 11, 0, {
+      replicaId: -1,
+      maxWaitMs: task.tail ? 500 : 0,
+      minBytes: task.tail ? 1 : 0,
+      maxBytes: task.partitionMaxBytes,
+      isolationLevel: 0,
+      topics: [{ topic: task.topic, partitions: [{ partition, fetchOffset: 0, partitionMaxBytes: task.partitionMaxBytes }] }],
+    }),
+  );
+  // The fetch offset is the int64 right before partitionMaxBytes... found once by encoding a marker.
+  const offsetAt = fetchFrames.map((frame, index) => {
+    const marked = encodeRequest(ApiKey.Fetch, 11, 0, {
+      replicaId: -1,
+      maxWaitMs: task.tail ? 500 : 0,
+      minBytes: task.tail ? 1 : 0,
+      maxBytes: task.partitionMaxBytes,
+      isolationLevel: 0,
+      topics: [{ topic: task.topic, partitions: [{ partition: task.partitions[index]!, fetchOffset: 0x0102030405, partitionMaxBytes: task.partitionMaxBytes }] }],
+    });
+    for (let i = 0; i < marked.byteLength - 8; i++) {
+      if (marked[i] === 0 && marked[i + 1] === 0 && marked[i + 2] === 0 && marked[i + 3] === 1 && marked[i + 4] === 2 && marked[i + 5] === 3 && marked[i + 6] === 4 && marked[i + 7] === 5) return i;
+    }
+    throw new Error(`fetch offset not found in a fetch request of ${frame.byteLength} bytes`);
+  });
+
+  const done = (index: number): boolean => !task.loop && !task.tail && offsets[index]! >= task.endOffsets[index]!;
+  const sendFetch = (index: number): void => {
+    if (task.loop && offsets[index]! >= task.endOffsets[index]!) offsets[index] = 0;
+    const frame = fetchFrames[index]!;
+    new DataView(frame.buffer, frame.byteOffset).setBigInt64(offsetAt[index]!, BigInt(offsets[index]!));
+    const id = correlationId++;
+    patchCorrelationId(frame, id);
+    partitionOf.set(id, index);
+    connection.send(frame);
+    inFlight++;
+    requests++;
+  };
+
+  try {
+    for (let index = 0; index < task.partitions.length; index++) if (!done(index)) sendFetch(index);
+    while (inFlight > 0) {
+      const payload = connection.receive();
+      inFlight--;
+      const id = responseCorrelationId(payload);
+      const index = partitionOf.get(id);
+      if (index === undefined) throw new Error(`response for unknown correlation id ${id}`);
+      partitionOf.delete(id);
+      const response = decodeResponse(ApiKey.Fetch, 11, payload);
+      const partition = response.responses[0].partitions[0];
+      if (partition.errorCode !== 0) {
+        errors++;
+      } else if (partition.records && partition.records.byteLength > 0) {
+        const scanned = scanBatches(partition.records);
+        if (scanned.batches > 0) {
+          // Batches may start below the fetch offset (a fetch lands inside a batch): count from the offset.
+          const recordsNew = scanned.lastOffset + 1 - offsets[index]!;
+          records += recordsNew;
+          bytes += scanned.wholeBytes;
+          offsets[index] = scanned.lastOffset + 1;
+          if (task.tail || task.checksum) inspectRecords(partition.records, scanned.wholeBytes, task, latenciesUs, (sum) => (checksum = (checksum + sum) >>> 0));
+        }
+      }
+      const now = nowNs();
+      while (now >= timelineAtNs) {
+        timeline.push(((records - recordsAtTimeline) * 1e9) / TIMELINE_STEP_NS);
+        recordsAtTimeline = records;
+        timelineAtNs += TIMELINE_STEP_NS;
+      }
+      if (now < endNs && !done(index)) sendFetch(index);
+    }
+  } finally {
+    connection.close();
+  }
+  return { records, bytes, requests, errors, seconds: (nowNs() - startNs) / 1e9, offsets, latenciesUs: task.tail ? latenciesUs : undefined, checksum: task.checksum ? checksum : undefined, timeline };
+}
+
+/**
+ * Tail consumers read the stamp at the start of each batch's first value (uncompressed batches only);
+ * checksumming consumers sum a CRC32C of every record value (the load test's exactly-once check).
+ */
+function inspectRecords(records: Uint8Array, wholeBytes: number, task: ConsumeTask, latenciesUs: number[], addChecksum: (sum: number) => void): void {
+  const view = new DataView(records.buffer, records.byteOffset, records.byteLength);
+  const receivedUs = wallUs();
+  for (let position = 0; position < wholeBytes; ) {
+    const sizeBytes = view.getInt32(position + 8) + 12;
+    const codec = view.getInt16(position + 21) & 7;
+    if (codec === 0) {
+      const count = view.getInt32(position + 57);
+      let at = position + 61;
+      for (let r = 0; r < count; r++) {
+        const [recordLength, afterLength] = readVarint(records, at);
+        const end = afterLength + recordLength;
+        let p = afterLength + 1; // attributes
+        p = readVarint(records, p)[1]; // timestamp delta
+        p = readVarint(records, p)[1]; // offset delta
+        const [keyLength, afterKeyLength] = readVarint(records, p);
+        p = afterKeyLength + Math.max(0, keyLength);
+        const [valueLength, valueAt] = readVarint(records, p);
+        if (task.checksum && valueLength > 0) addChecksum(crc32c(records.subarray(valueAt, valueAt + valueLength)));
+        if (task.tail && r === 0 && valueLength >= 12 && view.getUint32(valueAt) === STAMP_MAGIC) {
+          const sentUs = view.getFloat64(valueAt + 4);
+          if (sentUs > 0) latenciesUs.push(receivedUs - sentUs);
+        }
+        if (!task.checksum) break;
+        at = end;
+      }
+    }
+    position += sizeBytes;
+  }
+}
+
+/** A zigzag varint: [value, position after it]. */
+function readVarint(bytes: Uint8Array, position: number): [number, number] {
+  let raw = 0;
+  let shift = 0;
+  for (let i = 0; i < 5; i++) {
+    const byte = bytes[position++]!;
+    raw |= (byte & 0x7f) << shift;
+    if ((byte & 0x80) === 0) break;
+    shift += 7;
+  }
+  return [(raw >>> 1) ^ -(raw & 1), position];
+}
+
+self.onmessage = (event: MessageEvent<LoadTask>) => {
+  try {
+    const task = event.data;
+    self.postMessage({ ok: true, report: task.op === "produce" ? runProduce(task) : runConsume(task) });
+  } catch (error) {
+    self.postMessage({ ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+  }
+};

@@ -1,0 +1,326 @@
+// Turns a run's results into BENCHMARKS.md (tables, targets as ratios of the limits measured in the
+// same run) and an SVG chart. Hand-written analysis lives in bench/analysis.md and is included as is.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { E2eResults } from "./e2e.ts";
+import type { Limits } from "./limits.ts";
+import type { MicroResult } from "./micro.ts";
+import { formatOps } from "./micro.ts";
+
+export interface MachineInfo {
+  cpuModel: string;
+  nproc: number;
+  memory: string;
+  kernel: string;
+  bunVersion: string;
+  kcatVersion: string;
+  loadBefore: string;
+  loadAfter: string;
+}
+
+export interface BenchResults {
+  quick: boolean;
+  command: string;
+  startedAt: string;
+  durationSeconds: number;
+  machine: MachineInfo;
+  limits: Limits;
+  micro: MicroResult[];
+  e2e: E2eResults;
+}
+
+export interface TargetCheck {
+  target: string;
+  measured: string;
+  reference: string;
+  ratio: string;
+  met: boolean;
+}
+
+const gb = (bytesPerSecond: number): string => `${(bytesPerSecond / 1e9).toFixed(2)} GB/s`;
+const mb = (bytesPerSecond: number): string => `${(bytesPerSecond / 1e6).toFixed(0)} MB/s`;
+const pct = (ratio: number): string => `${(ratio * 100).toFixed(0)}%`;
+const kib = (bytes: number): string => (bytes >= 1024 * 1024 ? `${bytes / (1024 * 1024)} MiB` : `${bytes / 1024} KiB`);
+const records = (perSecond: number): string => (perSecond >= 1e6 ? `${(perSecond / 1e6).toFixed(2)} M/s` : `${(perSecond / 1e3).toFixed(0)} k/s`);
+
+export function checkTargets(results: BenchResults): TargetCheck[] {
+  const { limits, e2e } = results;
+  const checks: TargetCheck[] = [];
+  const defaultRows = e2e.consume.filter((row) => row.transfer === e2e.defaultTransfer);
+  if (defaultRows.length > 0) {
+    const best = defaultRows.reduce((a, b) => (b.bytesPerSecond > a.bytesPerSecond ? b : a));
+    const ratio = best.bytesPerSecond / limits.fileToSocket.bytesPerSecond;
+    checks.push({
+      target: "Catch-up consume, 1 MiB fetches: ≥ 80% of the raw file-to-socket limit",
+      measured: `${gb(best.bytesPerSecond)} (${best.transfer}, ${best.consumers} consumer${best.consumers > 1 ? "s" : ""})`,
+      reference: `file-to-socket ${gb(limits.fileToSocket.bytesPerSecond)}`,
+      ratio: pct(ratio),
+      met: ratio >= 0.8,
+    });
+  }
+  const produce1k = e2e.produce.find((row) => row.recordBytes === 1024 && row.batchBytes === 1024 * 1024 && row.compression === "none" && row.acks === 1);
+  if (produce1k) {
+    const ratio = produce1k.bytesPerSecond / limits.socketToFile.bytesPerSecond;
+    checks.push({
+      target: "Produce, 1 KiB records, 1 MiB batches, acks=1: ≥ 60% of the raw loopback-socket-to-file limit",
+      measured: `${mb(produce1k.bytesPerSecond)}`,
+      reference: `socket-to-file ${mb(limits.socketToFile.bytesPerSecond)}`,
+      ratio: pct(ratio),
+      met: ratio >= 0.6,
+    });
+  }
+  const produce100 = e2e.produce.find((row) => row.recordBytes === 100 && row.batchBytes === 1024 * 1024 && row.compression === "none" && row.acks === 1);
+  if (produce100) {
+    checks.push({
+      target: "Produce, 100 B records, 1 MiB batches: ≥ 1,000,000 records/s",
+      measured: records(produce100.recordsPerSecond),
+      reference: "1.00 M/s",
+      ratio: pct(produce100.recordsPerSecond / 1e6),
+      met: produce100.recordsPerSecond >= 1e6,
+    });
+  }
+  const curve = e2e.consume.filter((row) => row.transfer === "mmap").sort((a, b) => a.consumers - b.consumers);
+  if (curve.length > 1) {
+    const one = curve[0]!;
+    const peak = curve.reduce((a, b) => (b.bytesPerSecond > a.bytesPerSecond ? b : a));
+    checks.push({
+      target: "Consume throughput grows with parallel consumers until the cores are busy",
+      measured: `${gb(one.bytesPerSecond)} with 1 → ${gb(peak.bytesPerSecond)} with ${peak.consumers} (broker ${peak.brokerCpuCores.toFixed(2)} cores)`,
+      reference: `${results.machine.nproc} cores`,
+      ratio: `${(peak.bytesPerSecond / one.bytesPerSecond).toFixed(2)}×`,
+      met: peak.bytesPerSecond > one.bytesPerSecond * 1.05,
+    });
+  }
+  if (e2e.latency) {
+    const latency = e2e.latency;
+    checks.push({
+      target: "p99 end-to-end latency < 10 ms at half of the maximum produce rate",
+      measured: `p99 ${latency.p99Ms.toFixed(2)} ms at ${records(latency.achievedRecordsPerSecond)}`,
+      reference: `half of ${records(latency.referenceMaxRecordsPerSecond)} (1 KiB records, 64 KiB batches)`,
+      ratio: `${((latency.p99Ms / 10) * 100).toFixed(0)}% of budget`,
+      met: latency.p99Ms < 10,
+    });
+  }
+  return checks;
+}
+
+function table(header: string[], rows: string[][]): string {
+  const lines = [`| ${header.join(" | ")} |`, `|${header.map((cell) => (/^[A-Z]?[a-z]/.test(cell) && !/^(records|MB|GB|ratio|p\d)/.test(cell) ? "---" : "---:")).join("|")}|`];
+  for (const row of rows) lines.push(`| ${row.join(" | ")} |`);
+  return lines.join("\n");
+}
+
+export function renderMarkdown(results: BenchResults, chartPath: string): string {
+  const { limits, e2e, machine } = results;
+  const out: string[] = [];
+  out.push("# Bunka benchmarks");
+  out.push("");
+  out.push(
+    results.quick
+      ? "> Quick mode: short runs, fewer configurations. Figures are indicative only."
+      : "Generated by `bun run bench`; every figure below comes from that one run. Ratios compare Bunka with the machine's limits measured in the same run.",
+  );
+  out.push("");
+  out.push(`Command: \`${results.command}\` — started ${results.startedAt}, took ${Math.round(results.durationSeconds)} s.`);
+  out.push("");
+  out.push(
+    table(
+      ["Machine", ""],
+      [
+        ["CPU", `${machine.cpuModel}, ${machine.nproc} cores (\`nproc\`)`],
+        ["Memory", machine.memory],
+        ["Kernel", machine.kernel],
+        ["Bun", machine.bunVersion],
+        ["kcat", machine.kcatVersion],
+        ["Load average before / after", `${machine.loadBefore} / ${machine.loadAfter}`],
+      ],
+    ),
+  );
+  out.push("");
+
+  out.push("## Targets");
+  out.push("");
+  out.push(table(["Target", "Measured", "Reference", "Ratio", "Met"], checkTargets(results).map((check) => [check.target, check.measured, check.reference, check.ratio, check.met ? "yes" : "**no**"])));
+  out.push("");
+  out.push(`![Produce and consume throughput](${chartPath})`);
+  out.push("");
+
+  out.push("## Machine limits (same run)");
+  out.push("");
+  out.push(
+    table(
+      ["Limit", "How", "Throughput", "Runs"],
+      Object.values(limits).map((limit) => [limit.name, limit.description, gb(limit.bytesPerSecond), limit.runs.map((rate: number) => (rate / 1e9).toFixed(2)).join(", ")]),
+    ),
+  );
+  out.push("");
+
+  out.push("## Produce");
+  out.push("");
+  out.push(
+    "Load generator: one connection per partition (2 partitions, one per partition worker), pre-built batches, " +
+      "requests pipelined so that about 4 MiB are in flight per connection (at least 4 requests). " +
+      "MB/s counts record batch bytes as stored (compressed bytes for LZ4); the ratio is of the socket-to-file limit.",
+  );
+  out.push("");
+  out.push(
+    table(
+      ["Records", "Batch", "Compression", "acks", "records/s", "MB/s", "payload MB/s", "ratio of limit", "broker cores"],
+      e2e.produce.map((row) => [
+        `${row.recordBytes} B`,
+        kib(row.batchBytes),
+        row.compression,
+        String(row.acks),
+        records(row.recordsPerSecond),
+        mb(row.bytesPerSecond),
+        mb(row.payloadBytesPerSecond),
+        pct(row.bytesPerSecond / limits.socketToFile.bytesPerSecond),
+        row.brokerCpuCores.toFixed(2),
+      ]),
+    ),
+  );
+  out.push("");
+
+  out.push("## Consume (catch-up from the page cache)");
+  out.push("");
+  out.push(
+    `${(e2e.consumeDataBytes / 2 ** 20).toFixed(0)} MiB in 8 partitions (256 KiB batches of 1000 B records), read again and again from offset 0; ` +
+      "each consumer connection owns partitions round-robin and keeps one 1 MiB fetch in flight per partition. " +
+      `The ratio is of the file-to-socket limit. Default transfer after this run: **${e2e.defaultTransfer}**.`,
+  );
+  out.push("");
+  out.push(
+    table(
+      ["Transfer", "Consumers", "GB/s", "per consumer (GB/s)", "records/s", "ratio of limit", "broker cores"],
+      e2e.consume.map((row) => [
+        row.transfer,
+        String(row.consumers),
+        (row.bytesPerSecond / 1e9).toFixed(2),
+        row.perConsumerBytesPerSecond.map((rate) => (rate / 1e9).toFixed(2)).join(" / "),
+        records(row.recordsPerSecond),
+        pct(row.bytesPerSecond / limits.fileToSocket.bytesPerSecond),
+        row.brokerCpuCores.toFixed(2),
+      ]),
+    ),
+  );
+  out.push("");
+
+  if (e2e.latency) {
+    const latency = e2e.latency;
+    out.push("## End-to-end latency");
+    out.push("");
+    out.push(
+      `A paced producer (1 KiB records, 64 KiB batches, acks=1, 2 partitions) stamps each batch's first record with the send time; ` +
+        `a long-polling consumer (max.wait 500 ms, min.bytes 1) reads them back. Rate: half of the maximum measured above for that configuration.`,
+    );
+    out.push("");
+    out.push(
+      table(
+        ["Target rate", "Achieved", "Samples", "p50", "p99", "p99.9", "max"],
+        [[records(latency.targetRecordsPerSecond), records(latency.achievedRecordsPerSecond), String(latency.samples), `${latency.p50Ms.toFixed(2)} ms`, `${latency.p99Ms.toFixed(2)} ms`, `${latency.p999Ms.toFixed(2)} ms`, `${latency.maxMs.toFixed(2)} ms`]],
+      ),
+    );
+    out.push("");
+  }
+
+  if (e2e.crossChecks.length > 0) {
+    out.push("## Cross-check with a real client");
+    out.push("");
+    out.push(table(["Client", "What", "Records", "Seconds", "records/s", "MB/s", "Note"], e2e.crossChecks.map((check) => [check.tool, check.what, check.records.toLocaleString("en-US"), check.seconds.toFixed(1), records(check.recordsPerSecond), mb(check.bytesPerSecond), check.note])));
+    out.push("");
+  }
+
+  out.push("## Micro-benchmarks (tinybench)");
+  out.push("");
+  out.push(table(["Group", "Benchmark", "ops/s", "mean", "p99", "throughput"], results.micro.map((result) => [result.group, result.name, formatOps(result.opsPerSecond), `${result.meanUs.toFixed(2)} µs`, `${result.p99Us.toFixed(2)} µs`, result.bytesPerOp > 0 ? gb(result.opsPerSecond * result.bytesPerOp) : ""])));
+  out.push("");
+
+  const analysisPath = join(import.meta.dir, "analysis.md");
+  if (existsSync(analysisPath)) {
+    out.push(readFileSync(analysisPath, "utf8").trim());
+    out.push("");
+  }
+  return out.join("\n");
+}
+
+// ---- SVG chart: produce MB/s by batch size, consume GB/s by consumer count ----
+
+interface Series {
+  label: string;
+  color: string;
+  points: { x: number; y: number }[];
+  dashed?: boolean;
+}
+
+function panel(title: string, xLabel: string, yLabel: string, xTicks: { value: number; label: string }[], series: Series[], originX: number, widthPx: number, heightPx: number): string {
+  const left = originX + 60;
+  const top = 40;
+  const plotWidth = widthPx - 80;
+  const plotHeight = heightPx - 110;
+  const yMax = Math.max(1e-9, ...series.flatMap((each) => each.points.map((point) => point.y))) * 1.1;
+  const xMin = Math.min(...xTicks.map((tick) => tick.value));
+  const xMax = Math.max(...xTicks.map((tick) => tick.value));
+  const xOf = (x: number) => left + (xMax === xMin ? plotWidth / 2 : ((x - xMin) / (xMax - xMin)) * plotWidth);
+  const yOf = (y: number) => top + plotHeight - (y / yMax) * plotHeight;
+  const parts: string[] = [];
+  parts.push(`<text x="${left + plotWidth / 2}" y="22" text-anchor="middle" font-size="14" font-weight="bold">${title}</text>`);
+  parts.push(`<line x1="${left}" y1="${top + plotHeight}" x2="${left + plotWidth}" y2="${top + plotHeight}" stroke="#333"/>`);
+  parts.push(`<line x1="${left}" y1="${top}" x2="${left}" y2="${top + plotHeight}" stroke="#333"/>`);
+  for (let i = 0; i <= 4; i++) {
+    const value = (yMax / 4) * i;
+    const y = yOf(value);
+    parts.push(`<line x1="${left}" y1="${y}" x2="${left + plotWidth}" y2="${y}" stroke="#ddd"/>`);
+    parts.push(`<text x="${left - 6}" y="${y + 4}" text-anchor="end" font-size="11">${value >= 10 ? value.toFixed(0) : value.toFixed(1)}</text>`);
+  }
+  for (const tick of xTicks) {
+    parts.push(`<text x="${xOf(tick.value)}" y="${top + plotHeight + 16}" text-anchor="middle" font-size="11">${tick.label}</text>`);
+  }
+  parts.push(`<text x="${left + plotWidth / 2}" y="${top + plotHeight + 34}" text-anchor="middle" font-size="12">${xLabel}</text>`);
+  parts.push(`<text x="${originX + 14}" y="${top + plotHeight / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 ${originX + 14} ${top + plotHeight / 2})">${yLabel}</text>`);
+  series.forEach((each, index) => {
+    const path = each.points.map((point, i) => `${i === 0 ? "M" : "L"}${xOf(point.x).toFixed(1)},${yOf(point.y).toFixed(1)}`).join(" ");
+    parts.push(`<path d="${path}" fill="none" stroke="${each.color}" stroke-width="2"${each.dashed ? ' stroke-dasharray="6 4"' : ""}/>`);
+    if (!each.dashed) for (const point of each.points) parts.push(`<circle cx="${xOf(point.x).toFixed(1)}" cy="${yOf(point.y).toFixed(1)}" r="3" fill="${each.color}"/>`);
+    const legendY = top + plotHeight + 52 + Math.floor(index / 2) * 16;
+    const legendX = left + (index % 2) * (plotWidth / 2);
+    parts.push(`<line x1="${legendX}" y1="${legendY - 4}" x2="${legendX + 18}" y2="${legendY - 4}" stroke="${each.color}" stroke-width="2"${each.dashed ? ' stroke-dasharray="6 4"' : ""}/>`);
+    parts.push(`<text x="${legendX + 24}" y="${legendY}" font-size="11">${each.label}</text>`);
+  });
+  return parts.join("\n");
+}
+
+export function renderSvg(results: BenchResults): string {
+  const { e2e, limits } = results;
+  const widthPx = 520;
+  const heightPx = 380;
+  const batchSizes = [...new Set(e2e.produce.map((row) => row.batchBytes))].sort((a, b) => a - b);
+  const xOfBatch = (batchBytes: number) => batchSizes.indexOf(batchBytes);
+  const colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
+  const produceSeries: Series[] = [];
+  for (const compression of ["none", "lz4"]) {
+    for (const recordBytes of [100, 1024]) {
+      const rows = e2e.produce.filter((row) => row.compression === compression && row.recordBytes === recordBytes && row.acks === 1);
+      if (rows.length === 0) continue;
+      produceSeries.push({
+        label: `${recordBytes} B records, ${compression}`,
+        color: colors[produceSeries.length]!,
+        points: rows.map((row) => ({ x: xOfBatch(row.batchBytes), y: row.payloadBytesPerSecond / 1e6 })),
+      });
+    }
+  }
+  produceSeries.push({ label: "limit: socket-to-file", color: "#666", dashed: true, points: [{ x: 0, y: limits.socketToFile.bytesPerSecond / 1e6 }, { x: batchSizes.length - 1, y: limits.socketToFile.bytesPerSecond / 1e6 }] });
+  const consumeSeries: Series[] = [];
+  for (const transfer of ["mmap", "sendfile"]) {
+    const rows = e2e.consume.filter((row) => row.transfer === transfer).sort((a, b) => a.consumers - b.consumers);
+    if (rows.length > 0) consumeSeries.push({ label: `Bunka, ${transfer}`, color: transfer === "mmap" ? "#1f77b4" : "#ff7f0e", points: rows.map((row) => ({ x: row.consumers, y: row.bytesPerSecond / 1e9 })) });
+  }
+  const consumerCounts = [...new Set(e2e.consume.map((row) => row.consumers))].sort((a, b) => a - b);
+  if (consumerCounts.length > 0) {
+    consumeSeries.push({ label: "limit: file-to-socket (sendfile)", color: "#666", dashed: true, points: [{ x: consumerCounts[0]!, y: limits.fileToSocket.bytesPerSecond / 1e9 }, { x: consumerCounts[consumerCounts.length - 1]!, y: limits.fileToSocket.bytesPerSecond / 1e9 }] });
+  }
+  const body = [
+    panel("Produce (acks=1): payload MB/s", "batch size", "MB/s", batchSizes.map((size, index) => ({ value: index, label: kib(size) })), produceSeries, 0, widthPx, heightPx),
+    panel("Catch-up consume, 1 MiB fetches", "parallel consumers", "GB/s", consumerCounts.map((count) => ({ value: count, label: String(count) })), consumeSeries, widthPx, widthPx, heightPx),
+  ].join("\n");
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${widthPx * 2}" height="${heightPx}" viewBox="0 0 ${widthPx * 2} ${heightPx}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n${body}\n</svg>\n`;
+}

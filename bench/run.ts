@@ -1,0 +1,94 @@
+// `bun run bench`: machine limits, micro-benchmarks and end-to-end runs against a real broker process,
+// written to BENCHMARKS.md with a chart. `bun run bench --quick` (or `bun run bench:quick`) runs short
+// versions of everything in under two minutes and writes bench/results/quick.md instead.
+//
+// Flags: --quick, --only=limits,micro,e2e (sections to run; the others are left out of the report),
+//        --out=PATH (Markdown output; default BENCHMARKS.md, or bench/results/quick.md with --quick).
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, freemem, loadavg, tmpdir, totalmem } from "node:os";
+import { dirname, join, relative, resolve } from "node:path";
+import { runE2e, type E2eResults } from "./e2e.ts";
+import { measureLimits, type Limits } from "./limits.ts";
+import { runMicro, type MicroResult } from "./micro.ts";
+import { checkTargets, renderMarkdown, renderSvg, type BenchResults, type MachineInfo } from "./report.ts";
+
+const repoRoot = resolve(import.meta.dir, "..");
+const args = process.argv.slice(2);
+const quick = args.includes("--quick");
+const onlyArg = args.find((arg) => arg.startsWith("--only="));
+const sections = new Set((onlyArg ? onlyArg.slice("--only=".length) : "limits,micro,e2e").split(","));
+const outArg = args.find((arg) => arg.startsWith("--out="));
+const markdownPath = resolve(repoRoot, outArg ? outArg.slice("--out=".length) : quick ? "bench/results/quick.md" : "BENCHMARKS.md");
+const resultsDir = join(repoRoot, "bench/results");
+const baseName = quick ? "quick" : "benchmarks";
+
+const startedMs = performance.now();
+const progress = (line: string): void => {
+  const elapsed = Math.round((performance.now() - startedMs) / 1000);
+  console.log(`[${String(Math.floor(elapsed / 60)).padStart(2, "0")}:${String(elapsed % 60).padStart(2, "0")}] ${line}`);
+};
+
+function commandOutput(command: string[]): string {
+  try {
+    const result = Bun.spawnSync(command, { stdout: "pipe", stderr: "pipe" });
+    return (result.stdout.toString() + result.stderr.toString()).trim();
+  } catch {
+    return "unavailable";
+  }
+}
+
+function machineInfo(): MachineInfo {
+  const load = loadavg().map((value) => value.toFixed(2)).join(", ");
+  const kcatVersion = /Version ([^\s]+).*librdkafka ([^\s]+)/.exec(commandOutput(["kcat", "-V"]));
+  return {
+    cpuModel: cpus()[0]?.model ?? "unknown",
+    nproc: Number(commandOutput(["nproc"])) || cpus().length,
+    memory: `${(totalmem() / 2 ** 30).toFixed(1)} GiB total, ${(freemem() / 2 ** 30).toFixed(1)} GiB free at start (\`free -h\`: ${commandOutput(["free", "-h"]).split("\n")[1]?.replace(/\s+/g, " ") ?? "?"})`,
+    kernel: commandOutput(["uname", "-r"]),
+    bunVersion: `${Bun.version} (${Bun.revision.slice(0, 9)})`,
+    kcatVersion: kcatVersion ? `${kcatVersion[1]} (librdkafka ${kcatVersion[2]})` : "not found",
+    loadBefore: load,
+    loadAfter: load,
+  };
+}
+
+const workDir = mkdtempSync(join(tmpdir(), "bunka-bench-"));
+const machine = machineInfo();
+progress(`Bunka benchmark${quick ? " (quick)" : ""}: ${machine.nproc} cores, load average ${machine.loadBefore}, Bun ${machine.bunVersion}`);
+if (loadavg()[0]! > machine.nproc * 0.5) progress(`warning: the machine is busy (load ${machine.loadBefore}); figures will be noisy`);
+
+let limits: Limits | null = null;
+let micro: MicroResult[] = [];
+let e2e: E2eResults = { produce: [], consume: [], consumeDataBytes: 0, latency: null, crossChecks: [], defaultTransfer: "mmap" };
+try {
+  if (sections.has("limits")) limits = await measureLimits({ quick, workDir: join(workDir, "limits"), progress });
+  if (sections.has("micro")) micro = await runMicro({ quick, progress });
+  if (sections.has("e2e")) e2e = await runE2e({ quick, workDir: join(workDir, "e2e"), progress });
+} finally {
+  rmSync(workDir, { recursive: true, force: true });
+}
+
+const zeroLimit = { name: "not measured", description: "", bytesPerSecond: Number.NaN, runs: [] };
+machine.loadAfter = loadavg().map((value) => value.toFixed(2)).join(", ");
+const results: BenchResults = {
+  quick,
+  command: `bun run bench${args.length ? ` ${args.join(" ")}` : ""}`,
+  startedAt: new Date(Date.now() - (performance.now() - startedMs)).toISOString(),
+  durationSeconds: (performance.now() - startedMs) / 1000,
+  machine,
+  limits: limits ?? { loopbackTcp: zeroLimit, fileToSocket: zeroLimit, socketToFile: zeroLimit, sequentialAppend: zeroLimit },
+  micro,
+  e2e,
+};
+
+mkdirSync(resultsDir, { recursive: true });
+const svgPath = join(resultsDir, `${baseName}.svg`);
+writeFileSync(svgPath, renderSvg(results));
+writeFileSync(join(resultsDir, `${baseName}.json`), JSON.stringify(results, null, 2) + "\n");
+mkdirSync(dirname(markdownPath), { recursive: true });
+writeFileSync(markdownPath, renderMarkdown(results, relative(dirname(markdownPath), svgPath)));
+
+progress("targets:");
+for (const check of checkTargets(results)) progress(`  ${check.met ? "met    " : "NOT MET"} ${check.target}: ${check.measured} (${check.ratio} of ${check.reference})`);
+progress(`wrote ${relative(repoRoot, markdownPath)}, ${relative(repoRoot, svgPath)} and bench/results/${baseName}.json in ${Math.round(results.durationSeconds)} s`);
+process.exit(0);
