@@ -123,3 +123,26 @@ test("a follower stopped with SIGSTOP leaves the ISR, and rejoins after SIGCONT 
   });
   expect(rejoined.isr).toEqual([1, 2, 3]);
 }, 120_000);
+
+test("a produce or fetch sent to a broker that does not lead the partition gets NOT_LEADER_OR_FOLLOWER", async () => {
+  const topic = "wrong-broker";
+  await createTopic(topic);
+  await cluster.waitForMembership();
+  const [partition] = await cluster.partitions(topic);
+  const follower = partition!.replicas.find((id) => id !== partition!.leader)!;
+  expect((await produce(follower, topic, 1, "misdirected")).errorCode).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER);
+  const connection = await connectTo(follower);
+  try {
+    const fetched = await connection.request(ApiKey.Fetch, 11, {
+      replicaId: -1,
+      maxWaitMs: 0,
+      minBytes: 0,
+      maxBytes: 1 << 20,
+      topics: [{ topic, partitions: [{ partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20 }] }],
+    });
+    expect(fetched.responses[0].partitions[0].errorCode).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER);
+  } finally {
+    connection.close();
+  }
+  expect((await produce(partition!.leader, topic, 1, "to-the-leader")).errorCode).toBe(ErrorCode.NONE);
+}, 60_000);
