@@ -7,8 +7,8 @@ import { crc32c } from "@node-rs/crc32";
 import { ApiKey } from "../src/protocol/generated/index.ts";
 import { CompressionType } from "../src/records/batch.ts";
 import { buildBatch } from "../src/records/compression.ts";
+import { BlockingConnection, forEachRecordValue, nowNs, STAMP_MAGIC, TIMELINE_STEP_NS, wallUs } from "./blocking-client.ts";
 import { decodeResponse, encodeRequest, patchCorrelationId, responseCorrelationId, scanBatches } from "./kafka-frames.ts";
-import { check, netbench } from "./native.ts";
 
 export interface ProduceTask {
   op: "produce";
@@ -26,6 +26,11 @@ export interface ProduceTask {
   maxRecords: number;
   /** Requests per second for a paced run (latency); 0 = as fast as acknowledgements allow. */
   requestsPerSecond: number;
+  /**
+   * Load test: every batch sent is made unique (producer id and sequence in its first value) and the
+   * report carries the count and CRC32C sum of every acknowledged record value.
+   */
+  producerId?: number;
 }
 
 export interface ConsumeTask {
@@ -62,46 +67,6 @@ export interface LoadReport {
   timeline?: number[];
 }
 
-const native = netbench();
-const nowNs = (): number => Number(native.nb_monotonic_ns());
-/** Wall clock in microseconds with sub-ms precision, comparable across threads (latency stamps). */
-const wallUs = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000);
-const TIMELINE_STEP_NS = 250_000_000;
-const STAMP_MAGIC = 0x42554e4b; // "BUNK": marks a value that starts with a send timestamp
-
-function sizeOf(header: Uint8Array): number {
-  return ((header[0]! << 24) | (header[1]! << 16) | (header[2]! << 8) | header[3]!) | 0;
-}
-
-class BlockingConnection {
-  private readonly header = new Uint8Array(4);
-  private buffer = new Uint8Array(1024 * 1024);
-
-  constructor(readonly fd: number) {}
-
-  static open(port: number): BlockingConnection {
-    return new BlockingConnection(check(native.nb_connect(port), `connect to 127.0.0.1:${port}`));
-  }
-
-  send(frame: Uint8Array): void {
-    check(native.nb_send_all(this.fd, frame, frame.byteLength), "send");
-  }
-
-  /** The next response payload (a view of a reused buffer, valid until the next call). */
-  receive(): Uint8Array {
-    if (check(native.nb_recv_exact(this.fd, this.header, 4), "recv") === 0) throw new Error("broker closed the connection");
-    const size = sizeOf(this.header);
-    if (size < 4 || size > 1024 * 1024 * 1024) throw new Error(`response of ${size} bytes`);
-    if (size > this.buffer.byteLength) this.buffer = new Uint8Array(Math.max(size, this.buffer.byteLength * 2));
-    if (check(native.nb_recv_exact(this.fd, this.buffer, size), "recv") === 0) throw new Error("broker closed the connection");
-    return this.buffer.subarray(0, size);
-  }
-
-  close(): void {
-    native.nb_close(this.fd);
-  }
-}
-
 /**
  * Values of recordBytes that look like JSON events: field names and words repeat, ids and numbers are
  * random, so LZ4 gets a realistic ratio (about 2:1) rather than compressing a repeated pattern to nothing.
@@ -129,7 +94,19 @@ function recordValues(recordBytes: number, count: number, seed: number): Uint8Ar
   return values;
 }
 
-function produceFrame(task: ProduceTask, partition: number, slot: number): { frame: Uint8Array; records: number; batchBytes: number; stampAt: number; crcAt: number } {
+interface ProduceSlot {
+  partition: number;
+  frame: Uint8Array;
+  records: number;
+  batchBytes: number;
+  /** Where the first value's stamp (after the magic) is in the frame, or -1. */
+  stampAt: number;
+  crcAt: number;
+  /** CRC32C sum of every value but the first (constant), for load-test checksums. */
+  restChecksum: number;
+}
+
+function produceFrame(task: ProduceTask, partition: number, slot: number): ProduceSlot {
   // As many records as fit in batchBytes once encoded (Kafka's batch.size counts the uncompressed batch).
   const encode = (count: number): Uint8Array => {
     const values = recordValues(task.recordBytes, count, slot * 131 + partition);
@@ -163,12 +140,19 @@ function produceFrame(task: ProduceTask, partition: number, slot: number): { fra
       }
     }
   }
-  return { frame, records: count, batchBytes: batch.byteLength, stampAt, crcAt: batchAt + 17 };
+  let restChecksum = 0;
+  if (task.producerId !== undefined) for (let i = 1; i < values.length; i++) restChecksum = (restChecksum + crc32c(values[i]!)) >>> 0;
+  return { partition, frame, records: count, batchBytes: batch.byteLength, stampAt, crcAt: batchAt + 17, restChecksum };
 }
 
 function runProduce(task: ProduceTask): LoadReport {
   const connection = BlockingConnection.open(task.port);
-  const slots = Array.from({ length: task.inFlight }, (_, slot) => ({ partition: task.partitions[slot % task.partitions.length]!, ...produceFrame(task, task.partitions[slot % task.partitions.length]!, slot) }));
+  const slots = Array.from({ length: task.inFlight }, (_, slot) => produceFrame(task, task.partitions[slot % task.partitions.length]!, slot));
+  const unique = task.producerId !== undefined;
+  if (unique && slots.some((slot) => slot.stampAt < 0)) throw new Error("load-test producers need uncompressed records of at least 20 bytes");
+  let sequence = 0;
+  let checksum = 0;
+  const checksumOf = new Map<number, number>();
   let correlationId = 1;
   let requests = 0;
   let records = 0;
@@ -191,15 +175,20 @@ function runProduce(task: ProduceTask): LoadReport {
         if (waitNs > 2_000_000) Bun.sleepSync(Math.floor(waitNs / 1e6) - 1);
       }
       nextSendNs += intervalNs;
-      if (slot.stampAt >= 0) {
-        const view = new DataView(slot.frame.buffer, slot.frame.byteOffset);
-        view.setFloat64(slot.stampAt, wallUs());
-        const batchStart = slot.crcAt - 17;
-        const batchEnd = slot.frame.byteLength;
-        view.setUint32(slot.crcAt, crc32c(slot.frame.subarray(batchStart + 21, batchEnd)) >>> 0);
-      }
     }
     const id = correlationId++;
+    if ((intervalNs > 0 || unique) && slot.stampAt >= 0) {
+      // Stamp: send time (latency), producer id and sequence (a unique batch), then the batch CRC again.
+      const view = new DataView(slot.frame.buffer, slot.frame.byteOffset);
+      view.setFloat64(slot.stampAt, wallUs());
+      if (unique) {
+        view.setInt32(slot.stampAt + 8, task.producerId!);
+        view.setInt32(slot.stampAt + 12, sequence++);
+        const valueAt = slot.stampAt - 4;
+        checksumOf.set(id, (slot.restChecksum + crc32c(slot.frame.subarray(valueAt, valueAt + task.recordBytes))) >>> 0);
+      }
+      view.setUint32(slot.crcAt, crc32c(slot.frame.subarray(slot.crcAt + 4, slot.frame.byteLength)) >>> 0);
+    }
     patchCorrelationId(slot.frame, id);
     slotOfCorrelation.set(id, slotIndex);
     sentAtNs.set(id, nowNs());
@@ -220,8 +209,11 @@ function runProduce(task: ProduceTask): LoadReport {
       sentAtNs.delete(id);
       const response = decodeResponse(ApiKey.Produce, 7, payload);
       const errorCode = response.responses[0].partitionResponses[0].errorCode;
+      const sentChecksum = checksumOf.get(id);
+      checksumOf.delete(id);
       if (errorCode !== 0) errors++;
       else {
+        if (sentChecksum !== undefined) checksum = (checksum + sentChecksum) >>> 0;
         requests++;
         records += slots[slotIndex]!.records;
         bytes += slots[slotIndex]!.batchBytes;
@@ -232,7 +224,7 @@ function runProduce(task: ProduceTask): LoadReport {
   } finally {
     connection.close();
   }
-  return { records, bytes, requests, errors, seconds: (nowNs() - startNs) / 1e9, latenciesUs: ackLatenciesUs };
+  return { records, bytes, requests, errors, seconds: (nowNs() - startNs) / 1e9, latenciesUs: ackLatenciesUs, checksum: unique ? checksum : undefined };
 }
 
 function runConsume(task: ConsumeTask): LoadReport {
@@ -337,45 +329,14 @@ function runConsume(task: ConsumeTask): LoadReport {
 function inspectRecords(records: Uint8Array, wholeBytes: number, task: ConsumeTask, latenciesUs: number[], addChecksum: (sum: number) => void): void {
   const view = new DataView(records.buffer, records.byteOffset, records.byteLength);
   const receivedUs = wallUs();
-  for (let position = 0; position < wholeBytes; ) {
-    const sizeBytes = view.getInt32(position + 8) + 12;
-    const codec = view.getInt16(position + 21) & 7;
-    if (codec === 0) {
-      const count = view.getInt32(position + 57);
-      let at = position + 61;
-      for (let r = 0; r < count; r++) {
-        const [recordLength, afterLength] = readVarint(records, at);
-        const end = afterLength + recordLength;
-        let p = afterLength + 1; // attributes
-        p = readVarint(records, p)[1]; // timestamp delta
-        p = readVarint(records, p)[1]; // offset delta
-        const [keyLength, afterKeyLength] = readVarint(records, p);
-        p = afterKeyLength + Math.max(0, keyLength);
-        const [valueLength, valueAt] = readVarint(records, p);
-        if (task.checksum && valueLength > 0) addChecksum(crc32c(records.subarray(valueAt, valueAt + valueLength)));
-        if (task.tail && r === 0 && valueLength >= 12 && view.getUint32(valueAt) === STAMP_MAGIC) {
-          const sentUs = view.getFloat64(valueAt + 4);
-          if (sentUs > 0) latenciesUs.push(receivedUs - sentUs);
-        }
-        if (!task.checksum) break;
-        at = end;
-      }
+  forEachRecordValue(records, wholeBytes, (valueAt, valueLength, indexInBatch) => {
+    if (task.checksum && valueLength > 0) addChecksum(crc32c(records.subarray(valueAt, valueAt + valueLength)));
+    if (task.tail && indexInBatch === 0 && valueLength >= 12 && view.getUint32(valueAt) === STAMP_MAGIC) {
+      const sentUs = view.getFloat64(valueAt + 4);
+      if (sentUs > 0) latenciesUs.push(receivedUs - sentUs);
     }
-    position += sizeBytes;
-  }
-}
-
-/** A zigzag varint: [value, position after it]. */
-function readVarint(bytes: Uint8Array, position: number): [number, number] {
-  let raw = 0;
-  let shift = 0;
-  for (let i = 0; i < 5; i++) {
-    const byte = bytes[position++]!;
-    raw |= (byte & 0x7f) << shift;
-    if ((byte & 0x80) === 0) break;
-    shift += 7;
-  }
-  return [(raw >>> 1) ^ -(raw & 1), position];
+    return task.checksum;
+  });
 }
 
 self.onmessage = (event: MessageEvent<LoadTask>) => {
