@@ -149,6 +149,16 @@ export class BenchBroker {
     await this.start(true);
   }
 
+  /** A group's committed offsets for a topic's partitions (-1 = none). */
+  async committedOffsets(groupId: string, topic: string, partitions: number): Promise<number[]> {
+    return this.admin(async (connection) => {
+      const response = await connection.request(ApiKey.OffsetFetch, 7, { groupId, topics: [{ name: topic, partitionIndexes: Array.from({ length: partitions }, (_, index) => index) }], requireStable: false });
+      const byPartition = new Map<number, number>();
+      for (const partition of response.topics[0]?.partitions ?? []) byPartition.set(partition.partitionIndex, Number(partition.committedOffset));
+      return Array.from({ length: partitions }, (_, index) => byPartition.get(index) ?? -1);
+    });
+  }
+
   async stop(keepData = false): Promise<void> {
     const child = this.child;
     if (!child) return;

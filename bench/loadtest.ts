@@ -67,7 +67,7 @@ try {
   // Consumers first, so the groups are formed when data starts flowing.
   const members: MemberState[] = [];
   const workers: Worker[] = [];
-  const kafkajsMembers: { stop: () => Promise<void>; state: MemberState }[] = [];
+  const kafkajsMembers: { stop: () => Promise<void>; state: MemberState; positions: Map<number, number> }[] = [];
   for (let group = 0; group < groupCount; group++) {
     const groupId = `loadtest-group-${group}`;
     for (let index = 0; index < consumerCount; index++) {
@@ -277,15 +277,16 @@ async function startKafkajsMember(groupId: string, clientId: string): Promise<{ 
   return member;
 }
 
-async function waitForKafkajs(member: { stop: () => Promise<void>; state: MemberState; positions?: Map<number, number> }, ends: number[]): Promise<void> {
-  const positions = (member as { positions: Map<number, number> }).positions;
+async function waitForKafkajs(member: { stop: () => Promise<void>; state: MemberState; positions: Map<number, number> }, ends: number[]): Promise<void> {
+  // Caught up when each partition it holds was read to the end, by it or (before a rebalance) by another
+  // member whose commit it would resume from.
   const deadline = Date.now() + CATCH_UP_TIMEOUT_S * 1000;
-  for (;;) {
+  while (Date.now() < deadline) {
     const assigned = member.state.latest?.assigned ?? [];
-    if (assigned.length > 0 && assigned.every((partition) => (positions.get(partition) ?? 0) >= ends[partition]!)) break;
-    if (assigned.length === 0 && Date.now() > deadline - (CATCH_UP_TIMEOUT_S - 5) * 1000) break;
-    if (Date.now() > deadline) break;
-    await Bun.sleep(100);
+    const committed = await broker.committedOffsets(member.state.groupId, topic, partitionCount).catch(() => null);
+    const caughtUp = (partition: number) => (member.positions.get(partition) ?? 0) >= ends[partition]! || (!member.positions.has(partition) && (committed?.[partition] ?? -1) >= ends[partition]!);
+    if (assigned.every(caughtUp)) break;
+    await Bun.sleep(200);
   }
   await member.stop();
 }
