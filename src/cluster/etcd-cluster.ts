@@ -66,12 +66,7 @@ export class EtcdCluster implements ClusterMembership, ClusterView {
     this.fetchers = new ReplicaFetchers({ nodeId: this.nodeId, cluster: this, topics: context.topics, workers: this.workers, replicas: context.replicas, log: this.log });
     context.replicas.setFollowerFetching(this.fetchers);
     await context.topics.load(context.recover);
-    this.watch = this.etcd.watchPrefix(this.keys.root, {
-      startRevision: listing.revision + 1,
-      onEvents: (events, revision) => this.enqueue(() => this.applyChanges(this.mirror.apply(events, revision))),
-      onResync: () => this.resync(),
-      onError: (error) => this.log(`etcd watch stopped: ${error.message}; cluster metadata is no longer updated`),
-    });
+    this.startWatch(listing.revision + 1);
     this.controller = new Controller({
       nodeId: this.nodeId,
       config: this.config,
@@ -85,6 +80,33 @@ export class EtcdCluster implements ClusterMembership, ClusterView {
     });
     this.controller.start();
     this.log(`joined cluster ${this.config.clusterId} (etcd ${this.config.etcdEndpoints.join(",")}); brokers [${this.mirror.liveBrokers().map((b) => b.nodeId)}], controller ${this.mirror.controllerId}`);
+  }
+
+  /** One watch over the whole prefix; if it gives up (etcd unreachable too long), re-list and watch again. */
+  private startWatch(startRevision: number): void {
+    this.watch = this.etcd.watchPrefix(this.keys.root, {
+      startRevision,
+      onEvents: (events, revision) => this.enqueue(() => this.applyChanges(this.mirror.apply(events, revision))),
+      onResync: () => this.resync(),
+      onError: (error) => {
+        this.log(`etcd watch stopped: ${error.message}; re-listing and watching again`);
+        void this.rewatch();
+      },
+    });
+  }
+
+  private async rewatch(): Promise<void> {
+    // Bounded by the broker's life: retried until etcd answers or the broker stops.
+    while (!this.stopped) {
+      try {
+        const revision = await this.resync();
+        if (!this.stopped) this.startWatch(revision + 1);
+        return;
+      } catch (error) {
+        this.log(`re-listing cluster metadata failed: ${error instanceof Error ? error.message : String(error)}`);
+        await Bun.sleep(REGISTER_RETRY_MS);
+      }
+    }
   }
 
   /** Metadata changes are applied one batch at a time, in revision order. */
