@@ -1,8 +1,10 @@
 // The handler table: one entry per API this broker implements. ApiVersions advertises exactly these
 // ranges (notes/kafka-clients.md §5: the set every real client negotiated against).
+import { alterConfigsHandler, incrementalAlterConfigsHandler } from "./alter-configs.ts";
 import { apiVersionsHandler } from "./api-versions.ts";
 import { createPartitionsHandler } from "./create-partitions.ts";
 import { createTopicsHandler } from "./create-topics.ts";
+import { deleteRecordsHandler } from "./delete-records.ts";
 import { deleteTopicsHandler } from "./delete-topics.ts";
 import { describeClusterHandler } from "./describe-cluster.ts";
 import { describeConfigsHandler } from "./describe-configs.ts";
@@ -39,6 +41,9 @@ const all: ApiHandler[] = [
   createPartitionsHandler,
   describeClusterHandler,
   offsetForLeaderEpochHandler,
+  alterConfigsHandler,
+  incrementalAlterConfigsHandler,
+  deleteRecordsHandler,
   // Consumer groups (issue 4): group/ holds the coordinator.
   joinGroupHandler,
   syncGroupHandler,

@@ -229,6 +229,7 @@ class LeaderFetcher {
     });
     const byKey = new Map<string, FollowedPartition>(partitions.map((followed) => [partitionKey(followed.topic, followed.partition), followed]));
     const appends: { followed: FollowedPartition; records: Uint8Array; highWatermark: number }[] = [];
+    const logStarts: { topic: string; partition: number; offset: number }[] = [];
     for (const topic of response.responses) {
       for (const data of topic.partitions) {
         const followed = byKey.get(partitionKey(topic.topic, data.partitionIndex));
@@ -238,13 +239,24 @@ class LeaderFetcher {
           else this.pause(followed, data.errorCode);
           continue;
         }
+        // DeleteRecords or retention on the leader moved its log start: follow it.
+        const runtime = this.deps.topics.runtime(followed.topic, followed.partition);
+        if (runtime && data.logStartOffset > runtime.logStartOffset && data.logStartOffset <= runtime.logEndOffset) {
+          logStarts.push({ topic: followed.topic, partition: followed.partition, offset: data.logStartOffset });
+        }
         const records = data.records as Uint8Array | null;
         if (records && records.byteLength > 0) appends.push({ followed, records: Uint8Array.prototype.slice.call(records), highWatermark: data.highWatermark });
         else {
-          const runtime = this.deps.topics.runtime(followed.topic, followed.partition);
           if (runtime) this.deps.replicas.onFollowerProgress(followed.topic, followed.partition, data.highWatermark, runtime.logStartOffset, runtime.logEndOffset);
         }
       }
+    }
+    if (logStarts.length > 0) {
+      const moved = await this.deps.workers.deleteRecords(logStarts);
+      logStarts.forEach((item, index) => {
+        const result = moved[index]!;
+        if (result.errorCode === ErrorCode.NONE) this.deps.topics.noteOffsets(item.topic, item.partition, result.logStartOffset, result.logEndOffset);
+      });
     }
     if (appends.length === 0) return;
     const results = await this.deps.workers.appendReplica(appends.map(({ followed, records }) => ({ topic: followed.topic, partition: followed.partition, records })));

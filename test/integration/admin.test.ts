@@ -106,3 +106,22 @@ test("describeCluster names this broker as the controller", async () => {
     expect(cluster.controller).toBe(1);
   });
 });
+
+test("alterConfigs changes a topic's overrides and deleteTopicRecords moves its low watermark", async () => {
+  await withAdmin(async (admin) => {
+    await admin.createTopics({ topics: [{ topic: "altered", numPartitions: 1 }] });
+    await admin.alterConfigs({ validateOnly: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: "altered", configEntries: [{ name: "retention.ms", value: "3600000" }] }] });
+    const described = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: "altered", configNames: ["retention.ms"] }] });
+    expect(described.resources[0]!.configEntries[0]!.configValue).toBe("3600000");
+    await expect(
+      admin.alterConfigs({ validateOnly: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: "altered", configEntries: [{ name: "retention.ms", value: "soon" }] }] }),
+    ).rejects.toThrow();
+
+    const produced = await kcat(broker.bootstrap, ["-P", "-t", "altered"], { input: "a\nb\nc\nd\n", timeoutMs: 30_000 });
+    expect(produced.exitCode).toBe(0);
+    await admin.deleteTopicRecords({ topic: "altered", partitions: [{ partition: 0, offset: "2" }] });
+    const [offsets] = await admin.fetchTopicOffsets("altered");
+    expect(offsets!.low).toBe("2");
+    expect(offsets!.high).toBe("4");
+  });
+});

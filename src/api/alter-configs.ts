@@ -1,0 +1,95 @@
+// AlterConfigs (replace a topic's overrides) and IncrementalAlterConfigs (SET/DELETE per key; APPEND and
+// SUBTRACT for list configs). Only topic resources can change; broker configs are static (the config file).
+import { topicConfigByName } from "../config/topic-config.ts";
+import { ErrorCode, KafkaError } from "../protocol/errors.ts";
+import { ApiKey } from "../protocol/generated/index.ts";
+import type { AlterConfigsRequest } from "../protocol/generated/alter-configs.ts";
+import type { IncrementalAlterConfigsRequest } from "../protocol/generated/incremental-alter-configs.ts";
+import type { Broker } from "../server/broker.ts";
+import { ResourceType } from "./describe-configs.ts";
+import type { ApiHandler } from "./handler.ts";
+
+const OpType = { SET: 0, DELETE: 1, APPEND: 2, SUBTRACT: 3 } as const;
+
+interface ResourceAnswer {
+  errorCode: number;
+  errorMessage: string | null;
+  resourceType: number;
+  resourceName: string;
+}
+
+async function alterTopic(
+  broker: Broker,
+  resourceType: number,
+  resourceName: string,
+  change: () => Record<string, string | null>,
+  incremental: boolean,
+  validateOnly: boolean,
+): Promise<ResourceAnswer> {
+  const answer: ResourceAnswer = { errorCode: ErrorCode.NONE, errorMessage: null, resourceType, resourceName };
+  try {
+    if (resourceType === ResourceType.BROKER) throw new KafkaError(ErrorCode.INVALID_REQUEST, "Broker configs are static in Bunka: set them in the --config file");
+    if (resourceType !== ResourceType.TOPIC) throw new KafkaError(ErrorCode.INVALID_REQUEST, `Unsupported resource type ${resourceType}`);
+    await broker.topics.alterConfigs(resourceName, change(), incremental, validateOnly);
+  } catch (error) {
+    if (!(error instanceof KafkaError)) throw error;
+    answer.errorCode = error.errorCode;
+    answer.errorMessage = error.message;
+  }
+  return answer;
+}
+
+export const alterConfigsHandler: ApiHandler = {
+  apiKey: ApiKey.AlterConfigs,
+  minVersion: 0,
+  maxVersion: 2,
+  async handle(context, request: AlterConfigsRequest) {
+    const responses = [];
+    for (const resource of request.resources) {
+      const change = () => Object.fromEntries(resource.configs.map((config) => [config.name, config.value]));
+      responses.push(await alterTopic(context.broker, resource.resourceType, resource.resourceName, change, false, request.validateOnly));
+    }
+    return { throttleTimeMs: 0, responses };
+  },
+};
+
+export const incrementalAlterConfigsHandler: ApiHandler = {
+  apiKey: ApiKey.IncrementalAlterConfigs,
+  minVersion: 0,
+  maxVersion: 1,
+  async handle(context, request: IncrementalAlterConfigsRequest) {
+    const { broker } = context;
+    const responses = [];
+    for (const resource of request.resources) {
+      const change = () => {
+        const current = broker.topics.get(resource.resourceName);
+        const changes: Record<string, string | null> = {};
+        for (const config of resource.configs) {
+          const existing = changes[config.name] ?? (current ? broker.topics.configValue(current, config.name) : "");
+          switch (config.configOperation) {
+            case OpType.SET:
+              changes[config.name] = config.value;
+              break;
+            case OpType.DELETE:
+              changes[config.name] = null;
+              break;
+            case OpType.APPEND:
+            case OpType.SUBTRACT: {
+              if (topicConfigByName.get(config.name)?.type !== "list") throw new KafkaError(ErrorCode.INVALID_CONFIG, `Config ${config.name} is not a list`);
+              const items = (existing ?? "").split(",").filter(Boolean);
+              const given = (config.value ?? "").split(",").filter(Boolean);
+              const next = config.configOperation === OpType.APPEND ? [...items, ...given.filter((item) => !items.includes(item))] : items.filter((item) => !given.includes(item));
+              changes[config.name] = next.join(",");
+              break;
+            }
+            default:
+              throw new KafkaError(ErrorCode.INVALID_REQUEST, `Unknown config operation ${config.configOperation}`);
+          }
+        }
+        return changes;
+      };
+      responses.push(await alterTopic(broker, resource.resourceType, resource.resourceName, change, true, request.validateOnly));
+    }
+    return { throttleTimeMs: 0, responses };
+  },
+};
