@@ -15,6 +15,7 @@ import { initProducerIdHandler } from "./init-producer-id.ts";
 import { listOffsetsHandler } from "./list-offsets.ts";
 import { metadataHandler } from "./metadata.ts";
 import { offsetForLeaderEpochHandler } from "./offset-for-leader-epoch.ts";
+import { alterPartitionReassignmentsHandler, listPartitionReassignmentsHandler } from "./partition-reassignments.ts";
 import { produceHandler } from "./produce.ts";
 import { deleteGroupsHandler } from "./delete-groups.ts";
 import { describeGroupsHandler } from "./describe-groups.ts";
@@ -44,6 +45,8 @@ const all: ApiHandler[] = [
   alterConfigsHandler,
   incrementalAlterConfigsHandler,
   deleteRecordsHandler,
+  alterPartitionReassignmentsHandler,
+  listPartitionReassignmentsHandler,
   // Consumer groups (issue 4): group/ holds the coordinator.
   joinGroupHandler,
   syncGroupHandler,

@@ -110,6 +110,7 @@ export class Controller {
     const checkPreferred = this.deps.config.autoLeaderRebalanceEnable && nowMs - this.lastPreferredCheckMs >= this.deps.config.leaderImbalanceCheckIntervalMs;
     if (checkPreferred) this.lastPreferredCheckMs = nowMs;
     for (const topic of this.deps.mirror.topics()) {
+      if (topic.reassignments && (await this.completeReassignment(topic, brokers))) continue;
       for (const assignment of topic.partitions) {
         if (!this.active) return;
         const next = this.decide(topic, assignment, brokers, checkPreferred);
@@ -122,6 +123,36 @@ export class Controller {
         this.deps.topics.applyPartitionState(topic.name, assignment.partition, next, version);
       }
     }
+  }
+
+  /**
+   * KIP-455: a reassignment is complete once every target replica is in the ISR. The replica list becomes
+   * the target, replicas outside it leave the ISR (and delete their logs), and leadership moves to a
+   * target replica if the leader is not one, with a new leader epoch in every case so removed replicas are
+   * fenced. One partition per topic per round: the topic record is rewritten, and the next round sees it.
+   */
+  private async completeReassignment(topic: TopicMetadata, brokers: BrokerInfo[]): Promise<boolean> {
+    const canLead = new Set(brokers.filter((broker) => !broker.shuttingDown).map((broker) => broker.nodeId));
+    for (const [partitionText, reassignment] of Object.entries(topic.reassignments ?? {})) {
+      const partition = Number(partitionText);
+      const assignment = topic.partitions[partition];
+      if (!assignment || !reassignment.target.every((replica) => assignment.isr.includes(replica))) continue;
+      const leader = reassignment.target.includes(assignment.leader) && canLead.has(assignment.leader)
+        ? assignment.leader
+        : reassignment.target.find((replica) => assignment.isr.includes(replica) && canLead.has(replica));
+      if (leader === undefined) continue;
+      const next: PartitionState = { leader, leaderEpoch: assignment.leaderEpoch + 1, isr: assignment.isr.filter((replica) => reassignment.target.includes(replica)) };
+      const reassignments = { ...topic.reassignments };
+      delete reassignments[partition];
+      const partitions = topic.partitions.map((p) => (p.partition === partition ? { ...p, replicas: [...reassignment.target] } : p));
+      const updated: TopicMetadata = { ...topic, partitions, reassignments };
+      if (Object.keys(reassignments).length === 0) delete updated.reassignments;
+      const version = await this.deps.store.completeReassignment(updated, partition, assignment.stateVersion, next);
+      if (version === null) return true; // raced with an ISR change or another topic update: next round
+      this.deps.log(`${topic.name}-${partition}: reassignment complete, replicas [${assignment.replicas}] -> [${reassignment.target}], leader ${assignment.leader} -> ${leader}, epoch ${next.leaderEpoch}`);
+      return true;
+    }
+    return false;
   }
 
   /** The next state of one partition, or null when it needs no change. */

@@ -9,7 +9,7 @@
 //   <root>/producer-ids               next producer id block
 import { pack, unpack } from "msgpackr";
 import { ErrorCode, KafkaError } from "../protocol/errors.ts";
-import type { BrokerInfo, MetadataStore, PartitionState, TopicMetadata } from "../metadata/types.ts";
+import type { BrokerInfo, MetadataStore, PartitionReassignment, PartitionState, TopicMetadata } from "../metadata/types.ts";
 import type { EtcdClient, KeyValue, Op, WatchEvent } from "./etcd/index.ts";
 
 export interface TopicRecord {
@@ -18,6 +18,7 @@ export interface TopicRecord {
   replicas: number[][];
   configs: Record<string, string>;
   internal: boolean;
+  reassignments?: Record<number, PartitionReassignment>;
 }
 
 export interface ControllerRecord {
@@ -74,6 +75,7 @@ export class MetadataMirror {
   readonly brokers = new Map<number, BrokerInfo>();
   controllerId = -1;
   readonly topicRecords = new Map<string, TopicRecord>();
+  readonly topicRecordVersions = new Map<string, number>();
   readonly partitionStates = new Map<string, { state: PartitionState; version: number }>();
   revision = 0;
 
@@ -83,6 +85,7 @@ export class MetadataMirror {
   load(kvs: KeyValue[], revision: number): void {
     this.brokers.clear();
     this.topicRecords.clear();
+    this.topicRecordVersions.clear();
     this.partitionStates.clear();
     this.controllerId = -1;
     for (const kv of kvs) this.put(kv);
@@ -114,6 +117,7 @@ export class MetadataMirror {
     } else if (key.startsWith(keys.topics)) {
       const record = decode<TopicRecord>(kv.value);
       this.topicRecords.set(record.name, record);
+      this.topicRecordVersions.set(record.name, kv.modRevision);
       changes?.topics.add(record.name);
       changes?.removedTopics.delete(record.name);
     } else if (key.startsWith(keys.partitions)) {
@@ -138,6 +142,7 @@ export class MetadataMirror {
       const name = key.slice(keys.topics.length);
       const record = this.topicRecords.get(name);
       this.topicRecords.delete(name);
+      this.topicRecordVersions.delete(name);
       if (record) for (let partition = 0; partition < record.replicas.length; partition++) this.partitionStates.delete(`${name}\u0000${partition}`);
       changes.topics.delete(name);
       changes.removedTopics.add(name);
@@ -153,6 +158,8 @@ export class MetadataMirror {
       topicId: record.topicId,
       configs: { ...record.configs },
       internal: record.internal,
+      recordVersion: this.topicRecordVersions.get(name) ?? 0,
+      ...(record.reassignments && Object.keys(record.reassignments).length > 0 ? { reassignments: structuredClone(record.reassignments) } : {}),
       partitions: record.replicas.map((replicas, partition) => {
         const stored = this.partitionStates.get(`${name}\u0000${partition}`);
         const state = stored?.state ?? { leader: -1, leaderEpoch: -1, isr: [] };
@@ -186,8 +193,9 @@ export class EtcdMetadataStore implements MetadataStore {
     return this.mirror.topics();
   }
 
-  async createTopic(topic: TopicMetadata): Promise<void> {
-    const record: TopicRecord = { name: topic.name, topicId: topic.topicId, replicas: topic.partitions.map((p) => p.replicas), configs: topic.configs, internal: topic.internal };
+  /** Returns the topic record's new version. */
+  async createTopic(topic: TopicMetadata): Promise<number> {
+    const record = recordOf(topic);
     const result = await this.etcd.txn({
       compare: [{ key: this.keys.topic(topic.name), target: "createRevision", op: "=", value: 0 }],
       success: [
@@ -196,20 +204,27 @@ export class EtcdMetadataStore implements MetadataStore {
       ],
     });
     if (!result.succeeded) throw new KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, `Topic '${topic.name}' already exists.`);
+    return result.revision;
   }
 
-  async updateTopic(topic: TopicMetadata): Promise<void> {
+  /** Returns the topic record's new version. */
+  async updateTopic(topic: TopicMetadata): Promise<number> {
     const known = this.mirror.topicRecords.get(topic.name);
-    const record: TopicRecord = { name: topic.name, topicId: topic.topicId, replicas: topic.partitions.map((p) => p.replicas), configs: topic.configs, internal: topic.internal };
+    const record = recordOf(topic);
     const added = topic.partitions.slice(known?.replicas.length ?? 0);
     const result = await this.etcd.txn({
-      compare: [{ key: this.keys.topic(topic.name), target: "createRevision", op: ">", value: 0 }],
+      compare: [
+        topic.recordVersion
+          ? { key: this.keys.topic(topic.name), target: "modRevision", op: "=", value: topic.recordVersion }
+          : { key: this.keys.topic(topic.name), target: "createRevision", op: ">", value: 0 },
+      ],
       success: [
         { type: "put", key: this.keys.topic(topic.name), value: encode(record) },
         ...added.map((p): Op => ({ type: "put", key: this.keys.partition(topic.name, p.partition), value: encode(stateOf(p)) })),
       ],
     });
-    if (!result.succeeded) throw new KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `Topic '${topic.name}' does not exist.`);
+    if (!result.succeeded) throw new KafkaError(ErrorCode.REASSIGNMENT_IN_PROGRESS, `Topic '${topic.name}' changed concurrently (or was deleted); retry.`);
+    return result.revision;
   }
 
   async deleteTopic(name: string): Promise<void> {
@@ -231,6 +246,21 @@ export class EtcdMetadataStore implements MetadataStore {
     return result.succeeded ? result.revision : null;
   }
 
+  async completeReassignment(topic: TopicMetadata, partition: number, expectedVersion: number, next: PartitionState): Promise<number | null> {
+    const key = this.keys.partition(topic.name, partition);
+    const result = await this.etcd.txn({
+      compare: [
+        { key, target: "modRevision", op: "=", value: expectedVersion },
+        { key: this.keys.topic(topic.name), target: "modRevision", op: "=", value: topic.recordVersion ?? 0 },
+      ],
+      success: [
+        { type: "put", key: this.keys.topic(topic.name), value: encode(recordOf(topic)) },
+        { type: "put", key, value: encode(next) },
+      ],
+    });
+    return result.succeeded ? result.revision : null;
+  }
+
   async nextProducerIdBlock(blockSize: number): Promise<number> {
     const key = this.keys.producerIds;
     for (let attempt = 0; attempt < PRODUCER_ID_CAS_ATTEMPTS_MAX; attempt++) {
@@ -244,6 +274,12 @@ export class EtcdMetadataStore implements MetadataStore {
     }
     throw new KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, "could not reserve producer ids: too much contention");
   }
+}
+
+function recordOf(topic: TopicMetadata): TopicRecord {
+  const record: TopicRecord = { name: topic.name, topicId: topic.topicId, replicas: topic.partitions.map((p) => p.replicas), configs: topic.configs, internal: topic.internal };
+  if (topic.reassignments && Object.keys(topic.reassignments).length > 0) record.reassignments = topic.reassignments;
+  return record;
 }
 
 function stateOf(assignment: { leader: number; leaderEpoch: number; isr: number[] }): PartitionState {

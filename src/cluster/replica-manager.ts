@@ -145,6 +145,7 @@ export class ReplicaManager implements PartitionListener {
     if (role === "leader" && (epochChanged || previousRole !== "leader") && previousRole !== "leader") this.announceLeadership(state.topic, state.partition, true);
     if (role === "leader") {
       for (const replica of state.replicas) if (replica !== nodeId && !state.followers.has(replica)) state.followers.set(replica, newFollower(Date.now()));
+      for (const follower of [...state.followers.keys()]) if (!state.replicas.includes(follower)) state.followers.delete(follower);
       this.maybeAdvanceHighWatermark(state, runtime);
     }
     this.deps.watchers.notify(state.topic, state.partition);

@@ -57,6 +57,16 @@ export class LocalMetadataStore implements MetadataStore {
     this.persist();
   }
 
+  async completeReassignment(topic: TopicMetadata, partition: number, expectedVersion: number, next: PartitionState): Promise<number | null> {
+    const stored = this.state.topics.find((existing) => existing.name === topic.name);
+    if (!stored || stored.partitions[partition]?.stateVersion !== expectedVersion) return null;
+    const updated = structuredClone(topic);
+    Object.assign(updated.partitions[partition]!, next, { stateVersion: expectedVersion + 1 });
+    this.state = { ...this.state, topics: [...this.state.topics.filter((existing) => existing.name !== topic.name), updated] };
+    this.persist();
+    return expectedVersion + 1;
+  }
+
   async nextProducerIdBlock(blockSize: number): Promise<number> {
     const start = this.state.nextProducerId;
     this.state = { ...this.state, nextProducerId: start + blockSize };

@@ -11,7 +11,7 @@ import type { LogConfig } from "../log/config.ts";
 import type { OpenPartitionCommand } from "../partition/messages.ts";
 import type { PartitionWorkers } from "../partition/partition-workers.ts";
 import { ErrorCode, KafkaError } from "../protocol/errors.ts";
-import { randomTopicId, topicNameProblem, type ClusterView, type MetadataStore, type PartitionAssignment, type PartitionState, type TopicMetadata } from "./types.ts";
+import { randomTopicId, topicNameProblem, type ClusterView, type MetadataStore, type PartitionAssignment, type PartitionReassignment, type PartitionState, type TopicMetadata } from "./types.ts";
 
 /** A partition replica held by this broker: where its log stands, as last reported by its worker. */
 export interface PartitionRuntime {
@@ -98,6 +98,14 @@ export class TopicManager {
     this.topics.set(topic.name, topic);
     const toOpen = topic.partitions.filter((assignment) => this.isLocalReplica(assignment) && !this.runtimes.has(partitionKey(topic.name, assignment.partition)));
     if (toOpen.length > 0) await this.openLogs(toOpen.map((assignment) => this.openCommand(topic, assignment.partition, this.recoverOnOpen)));
+    // A reassignment moved replicas off this broker: stop serving them and delete their logs (Kafka's StopReplica).
+    const toRemove = topic.partitions.filter((assignment) => !this.isLocalReplica(assignment) && this.runtimes.has(partitionKey(topic.name, assignment.partition)));
+    if (toRemove.length > 0) {
+      for (const assignment of toRemove) this.listener?.onPartitionRemoved(topic.name, assignment.partition);
+      await this.workers.delete(toRemove.map((assignment) => ({ topic: topic.name, partition: assignment.partition })));
+      for (const assignment of toRemove) this.runtimes.delete(partitionKey(topic.name, assignment.partition));
+      this.log(`${topic.name}: replicas of partition(s) ${toRemove.map((assignment) => assignment.partition)} moved off this broker; their logs are deleted`);
+    }
     if (known && JSON.stringify(known.configs) !== JSON.stringify(topic.configs)) {
       const local = topic.partitions.filter((assignment) => this.runtimes.has(partitionKey(topic.name, assignment.partition)));
       await this.workers.configure(local.map((assignment) => this.openCommand(topic, assignment.partition, false)));
@@ -265,7 +273,12 @@ export class TopicManager {
         internal: request.internal ?? false,
       };
       if (request.validateOnly) return topic;
-      await this.store.createTopic(topic);
+      const version = await this.store.createTopic(topic);
+      if (typeof version === "number") {
+        // The partition states were written in the same revision: that is their version too.
+        topic.recordVersion = version;
+        for (const assignment of topic.partitions) assignment.stateVersion = version;
+      }
       await this.applyTopicLocked(topic);
       this.log(`created topic ${topic.name} with ${numPartitions} partition(s), replication factor ${replicationFactor}`);
       return topic;
@@ -313,9 +326,55 @@ export class TopicManager {
       if (validateOnly) return;
       const added = replicaLists.map((replicas, index) => initialAssignment(current + index, replicas));
       const updated: TopicMetadata = { ...topic, partitions: [...topic.partitions, ...added] };
-      await this.store.updateTopic(updated);
+      const version = await this.store.updateTopic(updated);
+      if (typeof version === "number") {
+        updated.recordVersion = version;
+        for (const assignment of added) assignment.stateVersion = version;
+      }
       await this.applyTopicLocked(updated);
       this.log(`topic ${name} now has ${totalCount} partitions`);
+    });
+  }
+
+  /**
+   * Starts (target replica list) or cancels (null) partition reassignments (KIP-455). While one runs the
+   * partition's replicas are the target followed by the original replicas not in it; new replicas follow
+   * the leader, and the controller completes the move once every target replica is in sync.
+   */
+  alterReassignments(name: string, changes: { partition: number; target: number[] | null }[]): Promise<{ partition: number; errorCode: number; errorMessage: string | null }[]> {
+    return this.exclusive(async () => {
+      const topic = this.topics.get(name);
+      if (!topic) throw new KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `Topic '${name}' does not exist.`);
+      const reassignments: Record<number, PartitionReassignment> = structuredClone(topic.reassignments ?? {});
+      const partitions = topic.partitions.map((assignment) => ({ ...assignment, replicas: [...assignment.replicas] }));
+      const live = new Set(this.liveBrokerIds());
+      const results = changes.map(({ partition, target }) => {
+        const assignment = partitions[partition];
+        if (!assignment) return { partition, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION as number, errorMessage: `Partition ${partition} of ${name} does not exist.` };
+        const ongoing = reassignments[partition];
+        if (target === null) {
+          if (!ongoing) return { partition, errorCode: ErrorCode.NO_REASSIGNMENT_IN_PROGRESS as number, errorMessage: null };
+          assignment.replicas = [...ongoing.original];
+          delete reassignments[partition];
+          return { partition, errorCode: ErrorCode.NONE as number, errorMessage: null };
+        }
+        if (target.length === 0 || new Set(target).size !== target.length) return { partition, errorCode: ErrorCode.INVALID_REPLICA_ASSIGNMENT as number, errorMessage: "The target replicas must be distinct and not empty." };
+        const unknown = target.filter((replica) => !live.has(replica));
+        if (unknown.length > 0) return { partition, errorCode: ErrorCode.INVALID_REPLICA_ASSIGNMENT as number, errorMessage: `Broker(s) ${unknown} are not registered.` };
+        const original = ongoing?.original ?? assignment.replicas;
+        if (!ongoing && target.join() === original.join()) return { partition, errorCode: ErrorCode.NONE as number, errorMessage: null };
+        reassignments[partition] = { target: [...target], original: [...original] };
+        assignment.replicas = [...target, ...original.filter((replica) => !target.includes(replica))];
+        return { partition, errorCode: ErrorCode.NONE as number, errorMessage: null };
+      });
+      if (results.every((result) => result.errorCode !== ErrorCode.NONE)) return results;
+      const updated: TopicMetadata = { ...topic, partitions, reassignments };
+      if (Object.keys(reassignments).length === 0) delete updated.reassignments;
+      const version = await this.store.updateTopic(updated);
+      if (typeof version === "number") updated.recordVersion = version;
+      await this.applyTopicLocked(updated);
+      this.log(`${name}: reassignment of partition(s) ${changes.map((change) => `${change.partition} -> [${change.target ?? "cancel"}]`).join(", ")}`);
+      return results;
     });
   }
 
@@ -332,7 +391,8 @@ export class TopicManager {
       }
       if (validateOnly) return;
       const updated: TopicMetadata = { ...topic, configs };
-      await this.store.updateTopic(updated);
+      const version = await this.store.updateTopic(updated);
+      if (typeof version === "number") updated.recordVersion = version;
       await this.applyTopicLocked(updated);
     });
   }

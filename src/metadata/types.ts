@@ -28,6 +28,19 @@ export interface TopicMetadata {
   /** Topic-level config overrides only; defaults are resolved at read time. */
   configs: Record<string, string>;
   internal: boolean;
+  /**
+   * Reassignments in progress (KIP-455), by partition. While one runs, the partition's `replicas` are the
+   * target followed by the original replicas not in it; the controller completes it once every target
+   * replica is in the ISR.
+   */
+  reassignments?: Record<number, PartitionReassignment>;
+  /** Version of the topic's own record in the store (etcd mod revision): updates compare it. */
+  recordVersion?: number;
+}
+
+export interface PartitionReassignment {
+  target: number[];
+  original: number[];
 }
 
 export interface BrokerInfo {
@@ -43,15 +56,20 @@ export interface BrokerInfo {
 export interface MetadataStore {
   load(): Promise<TopicMetadata[]>;
   /** Creates a topic with its partitions' initial state; TOPIC_ALREADY_EXISTS if the name is taken. */
-  createTopic(topic: TopicMetadata): Promise<void>;
+  createTopic(topic: TopicMetadata): Promise<number | void>;
   /** Rewrites a topic's configs or adds partitions (existing partitions' state is left alone). */
-  updateTopic(topic: TopicMetadata): Promise<void>;
+  updateTopic(topic: TopicMetadata): Promise<number | void>;
   deleteTopic(name: string): Promise<void>;
   /**
    * Compare-and-swap of one partition's leader, epoch and ISR: applied only if the stored state is still at
    * `expectedVersion`. Returns the new version, or null when someone else changed it first.
    */
   updatePartitionState(topic: string, partition: number, expectedVersion: number, next: PartitionState): Promise<number | null>;
+  /**
+   * Ends a reassignment: the topic's new replica lists (without the reassignment) and the partition's new
+   * state in one atomic write, if the partition state is still at `expectedVersion`.
+   */
+  completeReassignment(topic: TopicMetadata, partition: number, expectedVersion: number, next: PartitionState): Promise<number | null>;
   /** Monotonic counter persisted with the metadata (producer ids). */
   nextProducerIdBlock(blockSize: number): Promise<number>;
 }

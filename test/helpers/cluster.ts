@@ -60,6 +60,15 @@ export class TestCluster {
     }, timeoutMs);
   }
 
+  /** Starts one more broker (the cluster grows). */
+  async addBroker(nodeId: number): Promise<BrokerProcess> {
+    const broker = new BrokerProcess({ nodeId, properties: { ...CLUSTER_TEST_PROPERTIES, ...this.properties }, extraArgs: ["--etcd", this.etcd.endpoint] });
+    this.brokers.set(nodeId, broker);
+    await broker.start();
+    await this.waitForMembership();
+    return broker;
+  }
+
   broker(nodeId: number): BrokerProcess {
     const broker = this.brokers.get(nodeId);
     if (!broker) throw new Error(`no broker ${nodeId}`);
