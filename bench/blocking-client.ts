@@ -5,8 +5,11 @@ import { check, netbench } from "./native.ts";
 
 export const native = netbench();
 export const nowNs = (): number => Number(native.nb_monotonic_ns());
-/** Wall clock in microseconds with sub-ms precision, comparable across threads (latency stamps). */
-export const wallUs = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000);
+/**
+ * CLOCK_MONOTONIC in microseconds: one clock for every thread of the process (latency stamps are
+ * written by a producer worker and read by a consumer worker; each Worker has its own timeOrigin).
+ */
+export const stampUs = (): number => Number(native.nb_monotonic_ns()) / 1000;
 export const TIMELINE_STEP_NS = 250_000_000;
 export const STAMP_MAGIC = 0x42554e4b; // "BUNK": marks a value that starts with a send timestamp
 

@@ -3,7 +3,21 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BenchBroker } from "./broker-process.ts";
+import { readFileSync } from "node:fs";
+import { measureSocketToFileOnce } from "./limits.ts";
 import { combine, runLoad, type ConsumeTask, type LoadReport, type ProduceTask } from "./loadgen.ts";
+
+/** Busy share of all cores since `since` (from /proc/stat), to show when the machine is saturated. */
+export function machineCpu(): { busy: number; total: number } {
+  const fields = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.reduce((sum, value) => sum + value, 0);
+  return { busy: total - fields[3]! - fields[4]!, total };
+}
+
+function busyShare(before: { busy: number; total: number }): number {
+  const after = machineCpu();
+  return (after.busy - before.busy) / Math.max(1, after.total - before.total);
+}
 
 export interface ProduceRow {
   recordBytes: number;
@@ -16,12 +30,17 @@ export interface ProduceRow {
   /** Uncompressed record bytes per second (the producer's payload). */
   payloadBytesPerSecond: number;
   brokerCpuCores: number;
+  /** Share of all the machine's cores busy during the run (broker, load generator, everything else). */
+  machineBusy: number;
   errors: number;
 }
 
 export interface ConsumeRow {
   transfer: "mmap" | "sendfile";
   consumers: number;
+  /** Fetch requests outstanding per consumer connection (1 = how Kafka clients fetch). */
+  fetchesInFlight: number;
+  machineBusy: number;
   bytesPerSecond: number;
   recordsPerSecond: number;
   perConsumerBytesPerSecond: number[];
@@ -30,6 +49,7 @@ export interface ConsumeRow {
 }
 
 export interface LatencyResult {
+  fractionOfMax: number;
   recordBytes: number;
   batchBytes: number;
   targetRecordsPerSecond: number;
@@ -53,11 +73,21 @@ export interface CrossCheck {
   note: string;
 }
 
+export interface HeadlinePair {
+  limitBytesPerSecond: number;
+  bunkaBytesPerSecond: number;
+  ratio: number;
+}
+
 export interface E2eResults {
   produce: ProduceRow[];
+  /** The produce headline (1 KiB records, 1 MiB batches, acks=1) right after a socket-to-file limit run, several rounds. */
+  producePairs: HeadlinePair[];
   consume: ConsumeRow[];
   consumeDataBytes: number;
+  /** At half of the maximum produce rate (the target), then lower rates for the curve. */
   latency: LatencyResult | null;
+  latencyCurve: LatencyResult[];
   crossChecks: CrossCheck[];
   defaultTransfer: "mmap" | "sendfile";
 }
@@ -81,7 +111,7 @@ function inFlightFor(batchBytes: number): number {
   return Math.max(4, Math.min(64, Math.floor((4 * 1024 * 1024) / batchBytes)));
 }
 
-async function measureProduce(broker: BenchBroker, row: Omit<ProduceRow, "recordsPerSecond" | "bytesPerSecond" | "payloadBytesPerSecond" | "brokerCpuCores" | "errors">, seconds: number): Promise<ProduceRow> {
+async function measureProduce(broker: BenchBroker, row: Omit<ProduceRow, "recordsPerSecond" | "bytesPerSecond" | "payloadBytesPerSecond" | "brokerCpuCores" | "machineBusy" | "errors">, seconds: number): Promise<ProduceRow> {
   const topic = `produce-${++topicSequence}`;
   await broker.createTopic(topic, PRODUCE_PARTITIONS);
   try {
@@ -100,10 +130,12 @@ async function measureProduce(broker: BenchBroker, row: Omit<ProduceRow, "record
       requestsPerSecond: 0,
     }));
     const cpuBefore = broker.cpuSeconds();
+    const machineBefore = machineCpu();
     const report = combine(await runLoad(tasks));
     const cpuAfter = broker.cpuSeconds();
     return {
       ...row,
+      machineBusy: busyShare(machineBefore),
       recordsPerSecond: report.records / report.seconds,
       bytesPerSecond: report.bytes / report.seconds,
       payloadBytesPerSecond: (report.records * row.recordBytes) / report.seconds,
@@ -137,7 +169,7 @@ async function fillTopic(broker: BenchBroker, topic: string, partitions: number,
   return broker.endOffsets(topic, partitions);
 }
 
-async function measureConsume(broker: BenchBroker, topic: string, endOffsets: number[], transfer: "mmap" | "sendfile", consumers: number, seconds: number): Promise<ConsumeRow> {
+async function measureConsume(broker: BenchBroker, topic: string, endOffsets: number[], transfer: "mmap" | "sendfile", consumers: number, seconds: number, fetchesInFlight: number): Promise<ConsumeRow> {
   const tasks: ConsumeTask[] = Array.from({ length: consumers }, (_, consumer) => {
     const partitions = endOffsets.map((_, partition) => partition).filter((partition) => partition % consumers === consumer);
     return {
@@ -151,15 +183,19 @@ async function measureConsume(broker: BenchBroker, topic: string, endOffsets: nu
       loop: true,
       tail: false,
       checksum: false,
+      fetchesInFlight,
     };
   });
   const cpuBefore = broker.cpuSeconds();
+  const machineBefore = machineCpu();
   const reports = await runLoad(tasks);
   const cpuAfter = broker.cpuSeconds();
   const total = combine(reports);
   return {
     transfer,
     consumers,
+    fetchesInFlight,
+    machineBusy: busyShare(machineBefore),
     bytesPerSecond: total.bytes / total.seconds,
     recordsPerSecond: total.records / total.seconds,
     perConsumerBytesPerSecond: reports.map((report: LoadReport) => report.bytes / report.seconds),
@@ -173,14 +209,14 @@ function percentile(sorted: number[], fraction: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]!;
 }
 
-async function measureLatency(broker: BenchBroker, referenceMaxRecordsPerSecond: number, seconds: number): Promise<LatencyResult> {
+export async function measureLatency(broker: BenchBroker, referenceMaxRecordsPerSecond: number, seconds: number, fractionOfMax = 0.5): Promise<LatencyResult> {
   const topic = `latency-${++topicSequence}`;
   const recordBytes = 1024;
   const batchBytes = 64 * 1024;
   await broker.createTopic(topic, PRODUCE_PARTITIONS);
   try {
     const recordsPerBatch = Math.floor((batchBytes - 61) / (recordBytes + 10));
-    const targetRecordsPerSecond = referenceMaxRecordsPerSecond / 2;
+    const targetRecordsPerSecond = referenceMaxRecordsPerSecond * fractionOfMax;
     const requestsPerSecond = targetRecordsPerSecond / recordsPerBatch;
     const produceTasks: ProduceTask[] = Array.from({ length: PRODUCE_PARTITIONS }, (_, partition) => ({
       op: "produce",
@@ -210,16 +246,25 @@ async function measureLatency(broker: BenchBroker, referenceMaxRecordsPerSecond:
       tail: true,
       checksum: false,
     }));
-    const reports = await runLoad([...consumeTasks, ...produceTasks]);
+    // Warm-up at the same rate (JIT, the topic's first reads and maps), not measured: the first second of
+    // a fresh broker is tens of milliseconds slower and would be most of a short run's p99.
+    const warmupSeconds = Math.min(3, seconds / 2);
+    await runLoad([
+      ...consumeTasks.map((task) => ({ ...task, maxSeconds: warmupSeconds + 0.5 })),
+      ...produceTasks.map((task) => ({ ...task, maxSeconds: warmupSeconds })),
+    ]);
+    const ends = await broker.endOffsets(topic, PRODUCE_PARTITIONS);
+    const reports = await runLoad([...consumeTasks.map((task, partition) => ({ ...task, startOffsets: [ends[partition]!] })), ...produceTasks]);
     const consumers = reports.slice(0, PRODUCE_PARTITIONS);
     const producers = reports.slice(PRODUCE_PARTITIONS);
     const produced = combine(producers);
-    // The first half second is warm-up (connections, JIT); the rest is measured.
+    // The first half second of the measured run (connections being set up) is left out.
     const latencies = consumers
       .flatMap((consumer) => (consumer.latenciesUs ?? []).slice(Math.floor((consumer.latenciesUs?.length ?? 0) / (seconds * 2))))
       .map((us) => us / 1000)
       .sort((a, b) => a - b);
     return {
+      fractionOfMax,
       recordBytes,
       batchBytes,
       targetRecordsPerSecond,
@@ -299,7 +344,7 @@ export async function runE2e(options: E2eOptions): Promise<E2eResults> {
   mkdirSync(options.workDir, { recursive: true });
   const broker = new BenchBroker({ workDir: options.workDir, env: { BUNKA_FETCH_TRANSFER: "mmap" } });
   await broker.start();
-  const results: E2eResults = { produce: [], consume: [], consumeDataBytes: 0, latency: null, crossChecks: [], defaultTransfer: "mmap" };
+  const results: E2eResults = { produce: [], producePairs: [], consume: [], consumeDataBytes: 0, latency: null, latencyCurve: [], crossChecks: [], defaultTransfer: "mmap" };
   try {
     // Warm-up: JIT and connections, not measured.
     await measureProduce(broker, { recordBytes: 1024, batchBytes: 256 * 1024, compression: "none", acks: 1 }, quick ? 0.5 : 1.5);
@@ -321,6 +366,15 @@ export async function runE2e(options: E2eOptions): Promise<E2eResults> {
       }
     }
 
+    // The produce headline again, each time right after a socket-to-file limit run: on a VM whose
+    // fresh memory costs vary run to run, a paired ratio is steadier than two figures minutes apart.
+    for (let round = 0; round < (quick ? 1 : 3); round++) {
+      const limitBytesPerSecond = await measureSocketToFileOnce(options.workDir, seconds);
+      const row = await measureProduce(broker, { recordBytes: 1024, batchBytes: 1024 * 1024, compression: "none", acks: 1 }, seconds);
+      results.producePairs.push({ limitBytesPerSecond, bunkaBytesPerSecond: row.bytesPerSecond, ratio: row.bytesPerSecond / limitBytesPerSecond });
+      progress(`produce headline pair ${round + 1}: socket-to-file ${(limitBytesPerSecond / 1e6).toFixed(0)} MB/s, Bunka ${(row.bytesPerSecond / 1e6).toFixed(0)} MB/s (${((100 * row.bytesPerSecond) / limitBytesPerSecond).toFixed(0)}%)`);
+    }
+
     // Catch-up consume from the page cache.
     const consumeTopic = "consume";
     const consumeBytes = quick ? 384 * 1024 * 1024 : 2 * 1024 * 1024 * 1024;
@@ -329,30 +383,40 @@ export async function runE2e(options: E2eOptions): Promise<E2eResults> {
     const endOffsets = await fillTopic(broker, consumeTopic, CONSUME_PARTITIONS, consumeBytes);
     results.consumeDataBytes = consumeBytes;
     const consumerCounts = quick ? [1, 2, 4] : [1, 2, 3, 4, 6, 8];
+    const report = (row: ConsumeRow) =>
+      progress(
+        `consume ${row.transfer}, ${row.consumers} consumer(s), ${row.fetchesInFlight} fetch(es) in flight each, 1 MiB per partition: ${(row.bytesPerSecond / 1e9).toFixed(2)} GB/s ` +
+          `(${row.perConsumerBytesPerSecond.map((rate) => (rate / 1e9).toFixed(2)).join(" + ")}), broker ${row.brokerCpuCores.toFixed(2)} cores, machine ${(row.machineBusy * 100).toFixed(0)}% busy`,
+      );
     for (const transfer of ["mmap", "sendfile"] as const) {
       await broker.restart({ BUNKA_FETCH_TRANSFER: transfer });
-      await measureConsume(broker, consumeTopic, endOffsets, transfer, 2, quick ? 0.5 : 1); // warm-up
+      await measureConsume(broker, consumeTopic, endOffsets, transfer, 2, quick ? 0.5 : 1, 1); // warm-up
+      // One consumer with a fetch in flight for each of its 8 partitions: the most one connection moves.
+      const pipelined = await measureConsume(broker, consumeTopic, endOffsets, transfer, 1, seconds, CONSUME_PARTITIONS);
+      results.consume.push(pipelined);
+      report(pipelined);
+      // Consumers fetching as Kafka clients do (one request at a time), more and more of them.
       for (const consumers of transfer === "mmap" ? consumerCounts : quick ? [1, 2] : [1, 2, 4]) {
-        const row = await measureConsume(broker, consumeTopic, endOffsets, transfer, consumers, seconds);
+        const row = await measureConsume(broker, consumeTopic, endOffsets, transfer, consumers, seconds, 1);
         results.consume.push(row);
-        progress(
-          `consume ${transfer}, ${consumers} consumer(s), 1 MiB fetches: ${(row.bytesPerSecond / 1e9).toFixed(2)} GB/s ` +
-            `(${row.perConsumerBytesPerSecond.map((rate) => (rate / 1e9).toFixed(2)).join(" + ")}), broker ${row.brokerCpuCores.toFixed(2)} cores`,
-        );
+        report(row);
       }
     }
-    const best = (transfer: string) => Math.max(...results.consume.filter((row) => row.transfer === transfer && row.consumers <= 2).map((row) => row.bytesPerSecond));
+    const best = (transfer: string) => Math.max(...results.consume.filter((row) => row.transfer === transfer).map((row) => row.bytesPerSecond));
     results.defaultTransfer = best("sendfile") > best("mmap") * 1.05 ? "sendfile" : "mmap";
     await broker.restart({ BUNKA_FETCH_TRANSFER: "mmap" });
 
     // Latency at half of the maximum produce rate of the same configuration.
     const reference = results.produce.find((row) => row.recordBytes === 1024 && row.batchBytes === 64 * 1024 && row.compression === "none" && row.acks === 1)!;
-    results.latency = await measureLatency(broker, reference.recordsPerSecond, quick ? 3 : 10);
-    const latency = results.latency;
-    progress(
-      `latency at ${(latency.achievedRecordsPerSecond / 1000).toFixed(0)} k records/s (half of ${(latency.referenceMaxRecordsPerSecond / 1000).toFixed(0)} k): ` +
-        `p50 ${latency.p50Ms.toFixed(2)} ms, p99 ${latency.p99Ms.toFixed(2)} ms, p99.9 ${latency.p999Ms.toFixed(2)} ms (${latency.samples} samples)`,
-    );
+    for (const fraction of quick ? [0.5, 0.25] : [0.5, 0.35, 0.25, 0.1]) {
+      const latency = await measureLatency(broker, reference.recordsPerSecond, quick ? 3 : 8, fraction);
+      if (fraction === 0.5) results.latency = latency;
+      results.latencyCurve.push(latency);
+      progress(
+        `latency at ${(latency.achievedRecordsPerSecond / 1000).toFixed(0)} k records/s (${(fraction * 100).toFixed(0)}% of ${(latency.referenceMaxRecordsPerSecond / 1000).toFixed(0)} k): ` +
+          `p50 ${latency.p50Ms.toFixed(2)} ms, p99 ${latency.p99Ms.toFixed(2)} ms, p99.9 ${latency.p999Ms.toFixed(2)} ms (${latency.samples} samples)`,
+      );
+    }
 
     results.crossChecks = await crossCheckWithKcat(broker, options.workDir, consumeTopic, quick, progress);
   } finally {

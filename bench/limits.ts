@@ -73,6 +73,17 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
+/** One socket-to-file run on its own (paired with a Bunka produce run for the headline ratio). */
+export async function measureSocketToFileOnce(workDir: string, seconds: number): Promise<number> {
+  mkdirSync(workDir, { recursive: true });
+  const sinkPath = join(workDir, `socket-to-file-${process.pid}.bin`);
+  try {
+    return await pair({ mode: "file", bufferBytes: CHUNK_BYTES, filePath: sinkPath, fileMaxBytes: FILE_MAX_BYTES }, { mode: "memory", chunkBytes: CHUNK_BYTES, totalBytes: 64 * 1024 * 1024 * 1024, maxSeconds: seconds });
+  } finally {
+    rmSync(sinkPath, { force: true });
+  }
+}
+
 export async function measureLimits(options: { quick: boolean; workDir: string; progress: (line: string) => void }): Promise<Limits> {
   const runs = options.quick ? 1 : 3;
   const seconds = options.quick ? 1 : 3;

@@ -7,7 +7,7 @@ import { crc32c } from "@node-rs/crc32";
 import { ApiKey } from "../src/protocol/generated/index.ts";
 import { CompressionType } from "../src/records/batch.ts";
 import { buildBatch } from "../src/records/compression.ts";
-import { BlockingConnection, forEachRecordValue, nowNs, STAMP_MAGIC, TIMELINE_STEP_NS, wallUs } from "./blocking-client.ts";
+import { BlockingConnection, forEachRecordValue, native, nowNs, STAMP_MAGIC, TIMELINE_STEP_NS, stampUs } from "./blocking-client.ts";
 import { decodeResponse, encodeRequest, patchCorrelationId, responseCorrelationId, scanBatches } from "./kafka-frames.ts";
 
 export interface ProduceTask {
@@ -47,6 +47,13 @@ export interface ConsumeTask {
   tail: boolean;
   /** Count of every record value (sum of a 32-bit checksum) for exactly-once checks. */
   checksum: boolean;
+  /**
+   * Fetch requests outstanding on the connection, each for one partition (round robin); default one per
+   * partition. 1 is how Kafka clients fetch: one request per broker connection at a time.
+   */
+  fetchesInFlight?: number;
+  /** Where to start reading, per partition (default 0); reads that loop start over at 0. */
+  startOffsets?: number[];
 }
 
 export type LoadTask = ProduceTask | ConsumeTask;
@@ -170,17 +177,15 @@ function runProduce(task: ProduceTask): LoadReport {
   const sendSlot = (slotIndex: number): void => {
     const slot = slots[slotIndex]!;
     if (intervalNs > 0) {
-      // Paced: wait for this request's turn (sleep, then spin the last stretch).
-      for (let waitNs = nextSendNs - nowNs(); waitNs > 0; waitNs = nextSendNs - nowNs()) {
-        if (waitNs > 2_000_000) Bun.sleepSync(Math.floor(waitNs / 1e6) - 1);
-      }
+      // Paced: sleep until this request's turn (clock_nanosleep; spinning would take a core from the broker).
+      if (nextSendNs > nowNs()) native.nb_sleep_until(Math.round(nextSendNs));
       nextSendNs += intervalNs;
     }
     const id = correlationId++;
     if ((intervalNs > 0 || unique) && slot.stampAt >= 0) {
       // Stamp: send time (latency), producer id and sequence (a unique batch), then the batch CRC again.
       const view = new DataView(slot.frame.buffer, slot.frame.byteOffset);
-      view.setFloat64(slot.stampAt, wallUs());
+      view.setFloat64(slot.stampAt, stampUs());
       if (unique) {
         view.setInt32(slot.stampAt + 8, task.producerId!);
         view.setInt32(slot.stampAt + 12, sequence++);
@@ -229,7 +234,7 @@ function runProduce(task: ProduceTask): LoadReport {
 
 function runConsume(task: ConsumeTask): LoadReport {
   const connection = BlockingConnection.open(task.port);
-  const offsets = task.partitions.map(() => 0);
+  const offsets = task.partitions.map((_, index) => task.startOffsets?.[index] ?? 0);
   const partitionOf = new Map<number, number>();
   let correlationId = 1;
   let records = 0;
@@ -285,7 +290,9 @@ function runConsume(task: ConsumeTask): LoadReport {
   };
 
   try {
-    for (let index = 0; index < task.partitions.length; index++) if (!done(index)) sendFetch(index);
+    const inFlightMax = Math.min(task.partitions.length, task.fetchesInFlight ?? task.partitions.length);
+    let nextIndex = 0;
+    for (; nextIndex < inFlightMax; nextIndex++) if (!done(nextIndex)) sendFetch(nextIndex);
     while (inFlight > 0) {
       const payload = connection.receive();
       inFlight--;
@@ -314,7 +321,20 @@ function runConsume(task: ConsumeTask): LoadReport {
         recordsAtTimeline = records;
         timelineAtNs += TIMELINE_STEP_NS;
       }
-      if (now < endNs && !done(index)) sendFetch(index);
+      if (now < endNs) {
+        if (inFlightMax === task.partitions.length) {
+          if (!done(index)) sendFetch(index);
+        } else {
+          // Fewer requests than partitions: the next partition in turn that is not finished.
+          for (let tries = 0; tries < task.partitions.length; tries++) {
+            const candidate = nextIndex++ % task.partitions.length;
+            if (!done(candidate) && ![...partitionOf.values()].includes(candidate)) {
+              sendFetch(candidate);
+              break;
+            }
+          }
+        }
+      }
     }
   } finally {
     connection.close();
@@ -328,7 +348,7 @@ function runConsume(task: ConsumeTask): LoadReport {
  */
 function inspectRecords(records: Uint8Array, wholeBytes: number, task: ConsumeTask, latenciesUs: number[], addChecksum: (sum: number) => void): void {
   const view = new DataView(records.buffer, records.byteOffset, records.byteLength);
-  const receivedUs = wallUs();
+  const receivedUs = stampUs();
   forEachRecordValue(records, wholeBytes, (valueAt, valueLength, indexInBatch) => {
     if (task.checksum && valueLength > 0) addChecksum(crc32c(records.subarray(valueAt, valueAt + valueLength)));
     if (task.tail && indexInBatch === 0 && valueLength >= 12 && view.getUint32(valueAt) === STAMP_MAGIC) {

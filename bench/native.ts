@@ -11,6 +11,7 @@ function load() {
     source,
     symbols: {
       nb_monotonic_ns: { args: [], returns: i64_fast },
+      nb_sleep_until: { args: [i64], returns: i32 },
       nb_listen: { args: [i32], returns: i32 },
       nb_local_port: { args: [i32], returns: i32 },
       nb_accept: { args: [i32], returns: i32 },

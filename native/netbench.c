@@ -36,6 +36,7 @@ extern int ftruncate(int fd, long length);
 extern int fdatasync(int fd);
 extern int close(int fd);
 extern int clock_gettime(int clock, struct nb_timespec *ts);
+extern int clock_nanosleep(int clock, int flags, const struct nb_timespec *request, struct nb_timespec *remain);
 extern int *__errno_location(void);
 
 #define NB_AF_INET 2
@@ -63,6 +64,15 @@ static long nb_now_ns(void) {
 
 /* Monotonic clock in nanoseconds (the same clock in every thread). */
 long nb_monotonic_ns(void) { return nb_now_ns(); }
+
+/* Sleeps until the monotonic clock reads deadline_ns (paced load without spinning a core). */
+int nb_sleep_until(long deadline_ns) {
+  struct nb_timespec ts = {deadline_ns / 1000000000L, deadline_ns % 1000000000L};
+  int result;
+  do result = clock_nanosleep(NB_CLOCK_MONOTONIC, 1 /* TIMER_ABSTIME */, &ts, 0);
+  while (result == NB_EINTR);
+  return result;
+}
 
 /* A listening socket on 127.0.0.1:port (0 = any free port); returns the fd or -errno. */
 int nb_listen(int port) {
