@@ -98,7 +98,8 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
       measured: `${gb(one.bytesPerSecond)} with 1 → ${gb(peak.bytesPerSecond)} with ${peak.consumers} (machine ${pct(one.machineBusy)} → ${pct(peak.machineBusy)} busy)`,
       reference: `${results.machine.nproc} cores`,
       ratio: `${(peak.bytesPerSecond / one.bytesPerSecond).toFixed(2)}×`,
-      met: peak.bytesPerSecond > one.bytesPerSecond * 1.05,
+      // Growth that counts: at least 20% more, unless one consumer already kept the machine 90% busy.
+      met: peak.bytesPerSecond >= one.bytesPerSecond * 1.2 || one.machineBusy >= 0.9,
     });
   }
   if (e2e.latency) {
@@ -115,7 +116,7 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
 }
 
 function table(header: string[], rows: string[][]): string {
-  const lines = [`| ${header.join(" | ")} |`, `|${header.map((cell) => (/^[A-Z]?[a-z]/.test(cell) && !/^(records|MB|GB|ratio|p\d)/.test(cell) ? "---" : "---:")).join("|")}|`];
+  const lines = [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`];
   for (const row of rows) lines.push(`| ${row.join(" | ")} |`);
   return lines.join("\n");
 }
@@ -204,7 +205,7 @@ export function renderMarkdown(results: BenchResults, chartPath: string): string
     `${(e2e.consumeDataBytes / 2 ** 20).toFixed(0)} MiB in 8 partitions (256 KiB batches of 1000 B records), read again and again from offset 0; ` +
       "each consumer connection owns partitions round-robin and fetches up to 1 MiB per partition; \"fetches in flight\" is 8 for the pipelined single consumer " +
       "and 1 for the curve (one request at a time per connection, as Kafka clients fetch). " +
-      `The ratio is of the file-to-socket limit. Default transfer after this run: **${e2e.defaultTransfer}**.`,
+      `The ratio is of the file-to-socket limit. Faster transfer in this run: **${e2e.defaultTransfer}** (Bunka's default, in src/server/sendfile.ts, is mmap; BUNKA_FETCH_TRANSFER=sendfile switches).`,
   );
   out.push("");
   out.push(

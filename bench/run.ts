@@ -1,10 +1,11 @@
 // `bun run bench`: machine limits, micro-benchmarks and end-to-end runs against a real broker process,
-// written to BENCHMARKS.md with a chart. `bun run bench --quick` (or `bun run bench:quick`) runs short
+// written to BENCHMARKS.md with a chart (bench/benchmarks.svg). `bun run bench --quick` (or `bun run bench:quick`) runs short
 // versions of everything in under two minutes and writes bench/results/quick.md instead.
 //
 // Flags: --quick, --only=limits,micro,e2e (sections to run; the others are left out of the report),
-//        --out=PATH (Markdown output; default BENCHMARKS.md, or bench/results/quick.md with --quick).
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+//        --out=PATH (Markdown output; default BENCHMARKS.md, or bench/results/quick.md with --quick),
+//        --report-only (render the report again from bench/results/*.json, measuring nothing).
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, freemem, loadavg, tmpdir, totalmem } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { runE2e, type E2eResults } from "./e2e.ts";
@@ -23,6 +24,17 @@ const resultsDir = join(repoRoot, "bench/results");
 const baseName = quick ? "quick" : "benchmarks";
 
 const startedMs = performance.now();
+
+// --report-only: render BENCHMARKS.md and the chart again from the last run's JSON (after editing
+// bench/analysis.md), without measuring anything.
+if (args.includes("--report-only")) {
+  const saved = JSON.parse(readFileSync(join(resultsDir, `${baseName}.json`), "utf8")) as BenchResults;
+  const savedSvgPath = quick ? join(resultsDir, "quick.svg") : join(repoRoot, "bench/benchmarks.svg");
+  writeFileSync(savedSvgPath, renderSvg(saved));
+  writeFileSync(markdownPath, renderMarkdown(saved, relative(dirname(markdownPath), savedSvgPath)));
+  console.log(`rendered ${relative(repoRoot, markdownPath)} and ${relative(repoRoot, savedSvgPath)} from bench/results/${baseName}.json`);
+  process.exit(0);
+}
 const progress = (line: string): void => {
   const elapsed = Math.round((performance.now() - startedMs) / 1000);
   console.log(`[${String(Math.floor(elapsed / 60)).padStart(2, "0")}:${String(elapsed % 60).padStart(2, "0")}] ${line}`);
@@ -82,7 +94,8 @@ const results: BenchResults = {
 };
 
 mkdirSync(resultsDir, { recursive: true });
-const svgPath = join(resultsDir, `${baseName}.svg`);
+// The full run's chart sits next to the code (bench/results/ is not committed); quick runs stay in results/.
+const svgPath = quick ? join(resultsDir, "quick.svg") : join(repoRoot, "bench/benchmarks.svg");
 writeFileSync(svgPath, renderSvg(results));
 writeFileSync(join(resultsDir, `${baseName}.json`), JSON.stringify(results, null, 2) + "\n");
 mkdirSync(dirname(markdownPath), { recursive: true });
@@ -91,4 +104,5 @@ writeFileSync(markdownPath, renderMarkdown(results, relative(dirname(markdownPat
 progress("targets:");
 for (const check of checkTargets(results)) progress(`  ${check.met ? "met    " : "NOT MET"} ${check.target}: ${check.measured} (${check.ratio} of ${check.reference})`);
 progress(`wrote ${relative(repoRoot, markdownPath)}, ${relative(repoRoot, svgPath)} and bench/results/${baseName}.json in ${Math.round(results.durationSeconds)} s`);
+if (!quick && !outArg) progress("BENCHMARKS.md keeps the hand-written analysis from bench/analysis.md");
 process.exit(0);
