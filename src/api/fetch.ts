@@ -58,17 +58,20 @@ export const fetchHandler: ApiHandler = {
     // bring it back into the ISR before anything is read.
     if (replicaId >= 0) broker.onReplicaFetch(replicaId, fetches.filter((fetch) => fetch.errorCode === ErrorCode.NONE).map((fetch) => fetch.item));
     const deadline = Date.now() + Math.min(Math.max(0, request.maxWaitMs), FETCH_MAX_WAIT_MS_CAP);
+    const watched = fetches.filter((fetch) => fetch.errorCode === ErrorCode.NONE).map((fetch) => fetch.item);
+    let versionBeforeRead = broker.watchers.version(watched);
     let outcome = await readAll(broker, fetches, responseMaxBytes);
     // Long poll, bounded by max.wait.ms: each wake-up re-reads; the loop ends at the deadline at the latest.
     while (outcome.bytes < request.minBytes && !outcome.hasError && Date.now() < deadline && !broker.isStopping) {
       const remainingMs = deadline - Date.now();
-      await new Promise<void>((resolve) => {
+      // An append that landed during the read would otherwise go unnoticed until max.wait.ms.
+      if (broker.watchers.version(watched) === versionBeforeRead) await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           unwatch();
           resolve();
         }, remainingMs);
         const unwatch = broker.watchers.watch(
-          fetches.filter((fetch) => fetch.errorCode === ErrorCode.NONE).map((fetch) => fetch.item),
+          watched,
           () => {
             clearTimeout(timer);
             unwatch();
@@ -79,6 +82,7 @@ export const fetchHandler: ApiHandler = {
       for (const fetch of fetches) {
         if (fetch.errorCode === ErrorCode.NONE) fetch.item.maxOffsetExclusive = broker.readLimit(fetch.item.topic, fetch.item.partition, replicaId);
       }
+      versionBeforeRead = broker.watchers.version(watched);
       outcome = await readAll(broker, fetches, responseMaxBytes);
     }
 

@@ -1,9 +1,19 @@
 // Long-poll support: fetches waiting for data register a callback on the partitions they read; an
-// append (or a high watermark move) on one of them wakes them. Callbacks are one-shot.
+// append (or a high watermark move) on one of them wakes them. Callbacks are one-shot. A notification that
+// lands while a fetch's read is in flight (before it registers) is caught by comparing versions.
 import { partitionKey } from "../metadata/topic-manager.ts";
 
 export class PartitionWatchers {
   private readonly watchers = new Map<string, Set<() => void>>();
+  /** Notifications per partition so far: a fetch compares them across its read to catch a wake-up it missed. */
+  private readonly versions = new Map<string, number>();
+
+  /** The sum of the partitions' notification counts; it changes whenever one of them was notified. */
+  version(partitions: ReadonlyArray<{ topic: string; partition: number }>): number {
+    let sum = 0;
+    for (const { topic, partition } of partitions) sum += this.versions.get(partitionKey(topic, partition)) ?? 0;
+    return sum;
+  }
 
   /** Registers `wake` on every partition; returns a function that unregisters it everywhere. */
   watch(partitions: ReadonlyArray<{ topic: string; partition: number }>, wake: () => void): () => void {
@@ -25,6 +35,7 @@ export class PartitionWatchers {
 
   notify(topic: string, partition: number): void {
     const key = partitionKey(topic, partition);
+    this.versions.set(key, (this.versions.get(key) ?? 0) + 1);
     const set = this.watchers.get(key);
     if (!set) return;
     this.watchers.delete(key);
