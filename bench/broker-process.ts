@@ -6,6 +6,7 @@ import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { KafkaConnection } from "../src/client/kafka-connection.ts";
 import { ApiKey } from "../src/protocol/generated/index.ts";
+import { brokerProcessEnv } from "../src/config/process-env.ts";
 
 const repoRoot = resolve(import.meta.dir, "..");
 const READY_TIMEOUT_MS = 30_000;
@@ -55,7 +56,7 @@ export class BenchBroker {
       writeFileSync(configPath, Object.entries(this.options.properties).map(([key, value]) => `${key}=${value}`).join("\n"));
       args.push("--config", configPath);
     }
-    const child = Bun.spawn(args, { cwd: repoRoot, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, ...this.options.env } });
+    const child = Bun.spawn(args, { cwd: repoRoot, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...brokerProcessEnv(), ...this.options.env } });
     this.child = child;
     void this.collect(child.stderr);
     const reader = child.stdout.getReader();

@@ -8,6 +8,7 @@ import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { Subprocess } from "bun";
+import { brokerProcessEnv } from "../src/config/process-env.ts";
 
 const { values: flags } = parseArgs({
   options: {
@@ -86,7 +87,7 @@ for (let index = 0; index < brokerCount; index++) {
   const port = basePort + index;
   const args = [process.execPath, join(repoRoot, "src/main.ts"), "--node-id", String(nodeId), "--port", String(port), "--data-dir", join(dataDir, `broker-${nodeId}`), "--etcd", etcdEndpoint];
   if (flags.config) args.push("--config", flags.config);
-  const child = Bun.spawn(args, { stdin: "ignore", stdout: "pipe", stderr: "inherit" });
+  const child = Bun.spawn(args, { stdin: "ignore", stdout: "pipe", stderr: "inherit", env: brokerProcessEnv() });
   children.push({ name: `broker ${nodeId}`, process: child });
   await waitForLine(child, " ready on ", `broker ${nodeId}`);
   bootstrap.push(`127.0.0.1:${port}`);

@@ -2,6 +2,7 @@
 // without it a restarted leader would report committed records as uncommitted until every follower
 // fetched again, and `latest` offsets would go backwards.
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { open, rename } from "node:fs/promises";
 import { join } from "node:path";
 
 const FILE_NAME = "replication-offset-checkpoint";
@@ -33,11 +34,32 @@ export class HighWatermarkCheckpoint {
     return this.loaded.get(`${topic}\u0000${partition}`) ?? 0;
   }
 
-  /** Writes every partition's high watermark atomically (temporary file, fsync, rename). */
-  write(entries: Iterable<{ topic: string; partition: number; highWatermark: number }>): void {
+  private format(entries: Iterable<{ topic: string; partition: number; highWatermark: number }>): string {
     const lines: string[] = [];
     for (const entry of entries) lines.push(`${entry.topic} ${entry.partition} ${entry.highWatermark}`);
-    const text = `${FORMAT_VERSION}\n${lines.length}\n${lines.join("\n")}\n`;
+    return `${FORMAT_VERSION}\n${lines.length}\n${lines.join("\n")}\n`;
+  }
+
+  /**
+   * The periodic write, off the socket thread: an fsync here can wait for a journal commit that carries
+   * everything the partition workers wrote meanwhile (ext4 data=ordered), which would stall every client.
+   */
+  async writeInBackground(entries: Iterable<{ topic: string; partition: number; highWatermark: number }>): Promise<void> {
+    const text = this.format(entries);
+    const temporaryPath = `${this.path}.tmp`;
+    const handle = await open(temporaryPath, "w");
+    try {
+      await handle.writeFile(text);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temporaryPath, this.path);
+  }
+
+  /** Writes every partition's high watermark atomically (temporary file, fsync, rename); used at shutdown. */
+  write(entries: Iterable<{ topic: string; partition: number; highWatermark: number }>): void {
+    const text = this.format(entries);
     const temporaryPath = `${this.path}.tmp`;
     const fd = openSync(temporaryPath, "w");
     try {

@@ -114,7 +114,7 @@ export class Broker {
       broker.listen();
       await membership.start({ topics: broker.topics, replicas: broker.replicas, recover: !cleanStart });
       await broker.groups.start();
-      broker.highWatermarkTimer = setInterval(() => broker!.checkpointHighWatermarks(), HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS);
+      broker.highWatermarkTimer = setInterval(() => broker!.checkpointHighWatermarksInBackground(), HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS);
       broker.isReady = true;
       broker.readiness.resolve();
     } catch (error) {
@@ -248,7 +248,23 @@ export class Broker {
     this.replicas.onReplicaFetch(replicaId, items);
   }
 
-  private checkpointHighWatermarks(): void {
+  private checkpointWrite: Promise<void> | null = null;
+
+  /** Periodic: in the background, one write at a time. */
+  private checkpointHighWatermarksInBackground(): void {
+    if (this.checkpointWrite) return;
+    const entries = [...this.topics.localRuntimes()].map(({ topic, partition, highWatermark }) => ({ topic, partition, highWatermark }));
+    this.checkpointWrite = this.highWatermarks
+      .writeInBackground(entries)
+      .catch((error) => this.log(`writing the high watermark checkpoint failed: ${String(error)}`))
+      .finally(() => {
+        this.checkpointWrite = null;
+      });
+  }
+
+  /** At shutdown: after any background write, synchronously. */
+  private async checkpointHighWatermarks(): Promise<void> {
+    await this.checkpointWrite;
     try {
       this.highWatermarks.write([...this.topics.localRuntimes()]);
     } catch (error) {
@@ -295,7 +311,7 @@ export class Broker {
     if (this.highWatermarkTimer) clearInterval(this.highWatermarkTimer);
     this.replicas.stop();
     await this.membership.stop().catch((error) => this.log(`leaving the cluster failed: ${String(error)}`));
-    this.checkpointHighWatermarks();
+    await this.checkpointHighWatermarks();
     await this.workers.close();
     writeFileSync(join(this.config.dataDir, CLEAN_SHUTDOWN_MARKER), `${new Date().toISOString()}\n`);
     releaseLock(this.config.dataDir);

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
+import { brokerProcessEnv } from "../../src/config/process-env.ts";
 
 const repoRoot = resolve(import.meta.dir, "../..");
 const READY_TIMEOUT_MS = 30_000;
@@ -63,7 +64,7 @@ export class BrokerProcess {
       args.push("--config", configPath);
     }
     args.push(...(this.options.extraArgs ?? []));
-    const child = Bun.spawn(args, { cwd: repoRoot, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    const child = Bun.spawn(args, { cwd: repoRoot, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: brokerProcessEnv() });
     this.process = child;
     this.collect(child.stderr);
     const ready = this.waitForReady(child.stdout);
