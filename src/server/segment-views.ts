@@ -4,7 +4,7 @@
 // Views are never unmapped by us (Bun has no munmap); dropping one from the cache lets the GC unmap it.
 // An fd is closed only when its file left the cache *and* no queued file range still points at it: a
 // closed fd number can be reused at once (by a socket, say), and sendfile on it would send foreign bytes.
-import { closeSync, openSync } from "node:fs";
+import { closeSync, openSync, statSync } from "node:fs";
 import type { ExternalRecords } from "../protocol/codec/records.ts";
 import type { FileSlice } from "../partition/messages.ts";
 
@@ -77,6 +77,12 @@ export function isMappedRecords(value: unknown): value is MappedRecords {
   return typeof value === "object" && value !== null && (value as { file?: unknown }).file instanceof MappedFile;
 }
 
+/** The inode a segment fileId was made for (`<path>#<inode>.<generation>`, log/segment.ts), or null. */
+function inodeOf(fileId: string): number | null {
+  const match = /#(\d+)\.\d+$/.exec(fileId);
+  return match ? Number(match[1]) : null;
+}
+
 export class SegmentViews {
   private readonly files = new Map<string, MappedFile>();
 
@@ -107,6 +113,11 @@ export class SegmentViews {
     let view: Uint8Array;
     try {
       view = Bun.mmap(slice.path, { shared: true });
+      // The path may name a newer file than the read saw (a cleaned segment or a follower truncation was
+      // renamed over it meanwhile): only a view of the slice's own inode is usable. Checked after mapping,
+      // so a mismatch can only refuse a good view, never accept a wrong one.
+      const inode = inodeOf(slice.fileId);
+      if (inode !== null && statSync(slice.path).ino !== inode) return null;
     } catch {
       return null;
     }
