@@ -144,6 +144,8 @@ export interface BatchesInfo {
   lastOffset: number;
   /** True when every batch starts right after the previous one's last offset. */
   offsetsContiguous: boolean;
+  /** True when every batch starts after the previous one's last offset (gaps allowed: a compacted log). */
+  offsetsIncreasing: boolean;
   firstTimestamp: number;
   maxTimestamp: number;
   /** Last offset of the batch holding maxTimestamp, relative to the first offset, counting contiguously. */
@@ -177,6 +179,7 @@ export function validateBatches(bytes: Uint8Array, maxBatchBytes: number, origin
   let firstOffset = -1;
   let lastOffset = -1;
   let offsetsContiguous = true;
+  let offsetsIncreasing = true;
   let compression = 0;
   let compressionMask = 0;
   let hasControl = false;
@@ -226,6 +229,7 @@ export function validateBatches(bytes: Uint8Array, maxBatchBytes: number, origin
       firstPartitionLeaderEpoch = view.getInt32(position + PARTITION_LEADER_EPOCH_OFFSET);
     } else if (baseOffset !== lastOffset + 1) {
       offsetsContiguous = false;
+      if (baseOffset <= lastOffset) offsetsIncreasing = false;
     }
     lastOffset = baseOffset + lastOffsetDelta;
     recordCount += lastOffsetDelta + 1;
@@ -248,6 +252,7 @@ export function validateBatches(bytes: Uint8Array, maxBatchBytes: number, origin
     firstOffset,
     lastOffset,
     offsetsContiguous,
+    offsetsIncreasing,
     firstTimestamp,
     maxTimestamp,
     relativeOffsetOfMaxTimestamp,

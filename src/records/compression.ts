@@ -3,7 +3,7 @@
 // (for LZ4: one standard LZ4 frame, which is what Kafka's KafkaLZ4BlockOutputStream writes).
 // lz4-napi's async frame calls run on the libuv threadpool; its *Sync frame calls are 2.5-4.5x slower
 // in Bun (notes/bun-runtime.md 5.2), so they are only used by buildBatch (tests, internal topics).
-import { compressFrame, compressFrameSync, decompressFrame } from "lz4-napi";
+import { compressFrame, compressFrameSync, decompressFrame, decompressFrameSync } from "lz4-napi";
 import { promisify } from "node:util";
 import * as zlib from "node:zlib";
 import {
@@ -87,7 +87,8 @@ export async function compressRecordsSection(codec: number, section: Uint8Array)
   }
 }
 
-function compressRecordsSectionSync(codec: number, section: Uint8Array): Uint8Array {
+/** Synchronous compression (buildBatch; the log cleaner for small sections). */
+export function compressRecordsSectionSync(codec: number, section: Uint8Array): Uint8Array {
   switch (codec) {
     case CompressionType.NONE:
       return section;
@@ -97,6 +98,26 @@ function compressRecordsSectionSync(codec: number, section: Uint8Array): Uint8Ar
       return Bun.gzipSync(section as Uint8Array<ArrayBuffer>);
     case CompressionType.ZSTD:
       return Bun.zstdCompressSync(section);
+    default:
+      throw new RecordsError(UNSUPPORTED_COMPRESSION_TYPE, `compression codec ${codec} is not supported`);
+  }
+}
+
+/**
+ * Synchronous decompression, for checks that must run inside a synchronous append (the key check of a
+ * compacted topic). Slower than the async calls in Bun for LZ4 (notes/bun-runtime.md 5.2): keep it off
+ * paths where an await is possible.
+ */
+export function decompressRecordsSectionSync(codec: number, section: Uint8Array): Uint8Array {
+  switch (codec) {
+    case CompressionType.NONE:
+      return section;
+    case CompressionType.LZ4:
+      return decompressFrameSync(Buffer.from(section.buffer, section.byteOffset, section.byteLength));
+    case CompressionType.GZIP:
+      return Bun.gunzipSync(section as Uint8Array<ArrayBuffer>);
+    case CompressionType.ZSTD:
+      return Bun.zstdDecompressSync(section);
     default:
       throw new RecordsError(UNSUPPORTED_COMPRESSION_TYPE, `compression codec ${codec} is not supported`);
   }
