@@ -11,7 +11,7 @@ export const ResourceType = { TOPIC: 2, BROKER: 4 } as const;
 /** org.apache.kafka.clients.admin.ConfigEntry.ConfigSource wire ids. */
 const ConfigSourceCode = { TOPIC_CONFIG: 1, STATIC_BROKER_CONFIG: 4, DEFAULT_CONFIG: 5 } as const;
 /** ConfigEntry.ConfigType wire ids (DescribeConfigs v3+). */
-const ConfigTypeCode: Record<string, number> = { boolean: 1, string: 2, int: 3, long: 5, list: 7 };
+const ConfigTypeCode: Record<string, number> = { boolean: 1, string: 2, int: 3, long: 5, double: 6, list: 7 };
 
 export function configSourceCode(source: ConfigSource): number {
   if (source === "topic") return ConfigSourceCode.TOPIC_CONFIG;

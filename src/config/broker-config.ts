@@ -38,6 +38,8 @@ export interface BrokerConfig {
   replicaLagTimeMaxMs: number;
   /** producer.id.expiration.ms: how long a silent idempotent producer's sequence state is kept. */
   producerIdExpirationMs: number;
+  /** log.cleaner.backoff.ms: pause between two log cleaner rounds of a partition worker (docs/compaction.md). */
+  logCleanerBackoffMs: number;
   /** Cluster mode: a broker whose etcd lease is not renewed for this long is considered dead. */
   brokerSessionTimeoutMs: number;
   /** Cluster mode: how long a clean stop waits for the controller to move leadership away. */
@@ -74,6 +76,7 @@ export function defaultBrokerConfig(): BrokerConfig {
     clusterId: "bunka-cluster",
     replicaLagTimeMaxMs: 30000,
     producerIdExpirationMs: 86_400_000,
+    logCleanerBackoffMs: 15_000,
     brokerSessionTimeoutMs: 6000,
     controlledShutdownTimeoutMs: 15000,
     autoLeaderRebalanceEnable: true,
@@ -101,7 +104,7 @@ const brokerPropertyNames = new Set([
   "delete.topic.enable", "socket.request.max.bytes", "max.in.flight.requests.per.connection",
   "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms", "group.max.session.timeout.ms",
   "offsets.topic.num.partitions", "offsets.topic.segment.bytes", "etcd.endpoints", "cluster.id", "replica.lag.time.max.ms",
-  "broker.session.timeout.ms", "producer.id.expiration.ms", "controlled.shutdown.timeout.ms", "auto.leader.rebalance.enable", "leader.imbalance.check.interval.seconds",
+  "broker.session.timeout.ms", "producer.id.expiration.ms", "log.cleaner.backoff.ms", "controlled.shutdown.timeout.ms", "auto.leader.rebalance.enable", "leader.imbalance.check.interval.seconds",
 ]);
 
 function parseInteger(name: string, value: string): number {
@@ -157,6 +160,7 @@ export function applyProperties(config: BrokerConfig, properties: Record<string,
       case "cluster.id": next.clusterId = value; break;
       case "replica.lag.time.max.ms": next.replicaLagTimeMaxMs = parseInteger(name, value); break;
       case "producer.id.expiration.ms": next.producerIdExpirationMs = parseInteger(name, value); break;
+      case "log.cleaner.backoff.ms": next.logCleanerBackoffMs = Math.max(1, parseInteger(name, value)); break;
       case "broker.session.timeout.ms": next.brokerSessionTimeoutMs = parseInteger(name, value); break;
       case "controlled.shutdown.timeout.ms": next.controlledShutdownTimeoutMs = parseInteger(name, value); break;
       case "auto.leader.rebalance.enable": next.autoLeaderRebalanceEnable = parseBoolean(name, value); break;

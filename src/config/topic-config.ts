@@ -3,7 +3,7 @@
 // under the topic name or Kafka's broker-level `log.*` name), else Kafka's default.
 import { ErrorCode, KafkaError } from "../protocol/errors.ts";
 
-export type ConfigType = "int" | "long" | "string" | "boolean" | "list";
+export type ConfigType = "int" | "long" | "double" | "string" | "boolean" | "list";
 
 export interface TopicConfigDefinition {
   name: string;
@@ -13,6 +13,7 @@ export interface TopicConfigDefinition {
   brokerName?: string;
   validValues?: readonly string[];
   min?: number;
+  max?: number;
   /** Not a Kafka config: documented as Bunka's own. */
   sensitive?: boolean;
 }
@@ -22,11 +23,14 @@ const MAX_LONG = "9223372036854775807";
 export const topicConfigDefinitions: readonly TopicConfigDefinition[] = [
   { name: "cleanup.policy", type: "list", defaultValue: "delete", brokerName: "log.cleanup.policy", validValues: ["delete", "compact", "compact,delete", "delete,compact"] },
   { name: "compression.type", type: "string", defaultValue: "producer", brokerName: "compression.type", validValues: ["producer", "uncompressed", "lz4", "gzip", "snappy", "zstd"] },
+  { name: "delete.retention.ms", type: "long", defaultValue: "86400000", brokerName: "log.cleaner.delete.retention.ms", min: 0 },
   { name: "flush.messages", type: "long", defaultValue: MAX_LONG, brokerName: "log.flush.interval.messages", min: 1 },
   { name: "flush.ms", type: "long", defaultValue: MAX_LONG, brokerName: "log.flush.interval.ms", min: 0 },
   { name: "index.interval.bytes", type: "int", defaultValue: "4096", brokerName: "log.index.interval.bytes", min: 0 },
   { name: "max.message.bytes", type: "int", defaultValue: "1048588", brokerName: "message.max.bytes", min: 0 },
   { name: "message.timestamp.type", type: "string", defaultValue: "CreateTime", brokerName: "log.message.timestamp.type", validValues: ["CreateTime", "LogAppendTime"] },
+  { name: "min.cleanable.dirty.ratio", type: "double", defaultValue: "0.5", brokerName: "log.cleaner.min.cleanable.ratio", min: 0, max: 1 },
+  { name: "min.compaction.lag.ms", type: "long", defaultValue: "0", brokerName: "log.cleaner.min.compaction.lag.ms", min: 0 },
   { name: "min.insync.replicas", type: "int", defaultValue: "1", brokerName: "min.insync.replicas", min: 1 },
   { name: "preallocate", type: "boolean", defaultValue: "true", brokerName: "log.preallocate" },
   { name: "retention.bytes", type: "long", defaultValue: "-1", brokerName: "log.retention.bytes" },
@@ -55,6 +59,15 @@ export function validateTopicConfig(name: string, value: string | null): void {
         throw new KafkaError(ErrorCode.INVALID_CONFIG, `Invalid value ${value} for configuration ${name}: Value must be at least ${definition.min}`);
       if (definition.type === "int" && numeric > 2147483647)
         throw new KafkaError(ErrorCode.INVALID_CONFIG, `Invalid value ${value} for configuration ${name}: Not an int`);
+      return;
+    }
+    case "double": {
+      const numeric = Number(value.trim());
+      if (value.trim() === "" || !Number.isFinite(numeric)) throw new KafkaError(ErrorCode.INVALID_CONFIG, `Invalid value ${value} for configuration ${name}: Not a number`);
+      if (definition.min !== undefined && numeric < definition.min)
+        throw new KafkaError(ErrorCode.INVALID_CONFIG, `Invalid value ${value} for configuration ${name}: Value must be at least ${definition.min}`);
+      if (definition.max !== undefined && numeric > definition.max)
+        throw new KafkaError(ErrorCode.INVALID_CONFIG, `Invalid value ${value} for configuration ${name}: Value must be no more than ${definition.max}`);
       return;
     }
     case "boolean":

@@ -22,6 +22,16 @@ export interface LogConfig {
   messageTimestampType: "CreateTime" | "LogAppendTime";
   /** preallocate: the active .log is created at segmentBytes (sparse), so one mmap view covers its life. */
   preallocate: boolean;
+  /** cleanup.policy contains "compact": the log cleaner keeps the latest record per key (docs/compaction.md). */
+  compact: boolean;
+  /** cleanup.policy contains "delete": retention.ms / retention.bytes delete old segments. */
+  delete: boolean;
+  /** delete.retention.ms: a tombstone (null value) is kept at least this long after its timestamp. */
+  deleteRetentionMs: number;
+  /** min.cleanable.dirty.ratio: clean when dirty bytes / cleanable bytes reaches this. */
+  minCleanableDirtyRatio: number;
+  /** min.compaction.lag.ms: segments holding a record younger than this are not cleaned. */
+  minCompactionLagMs: number;
 }
 
 export const defaultLogConfig: Readonly<LogConfig> = {
@@ -36,6 +46,11 @@ export const defaultLogConfig: Readonly<LogConfig> = {
   flushMs: Number.MAX_SAFE_INTEGER,
   messageTimestampType: "CreateTime",
   preallocate: true,
+  compact: false,
+  delete: true,
+  deleteRetentionMs: 86_400_000,
+  minCleanableDirtyRatio: 0.5,
+  minCompactionLagMs: 0,
 };
 
 /** The smallest segment that can hold one batch header; Kafka's segment.bytes minimum is 14. */
@@ -56,5 +71,7 @@ export function resolveLogConfig(config: Partial<LogConfig> = {}): LogConfig {
   resolved.segmentIndexBytes = Math.max(resolved.segmentIndexBytes, MIN_INDEX_BYTES);
   if (resolved.indexIntervalBytes < 0) throw new Error(`index.interval.bytes ${resolved.indexIntervalBytes} < 0`);
   if (resolved.segmentMs < 1) throw new Error(`segment.ms ${resolved.segmentMs} < 1`);
+  if (!(resolved.minCleanableDirtyRatio >= 0 && resolved.minCleanableDirtyRatio <= 1)) throw new Error(`min.cleanable.dirty.ratio ${resolved.minCleanableDirtyRatio} out of [0, 1]`);
+  if (!(resolved.deleteRetentionMs >= 0) || !(resolved.minCompactionLagMs >= 0)) throw new Error("delete.retention.ms and min.compaction.lag.ms must be >= 0");
   return resolved;
 }

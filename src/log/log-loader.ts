@@ -8,17 +8,37 @@
 // - Clean shutdown: files are trusted. Indexes are still sanity-checked (and rebuilt if missing or
 //   wrong), and the last segment's tail is checked to end on a batch boundary.
 // Segments before the recovery point were fsynced when they rolled; they are trusted in both cases.
+//
+// Leftovers, in both cases: an interrupted follower truncation (`.truncating`), checkpoint write (`.tmp`)
+// or log cleaner output not yet committed (`.cleaned`, and `.index.swap`/`.timeindex.swap` without their
+// `.log.swap`) are deleted. A committed cleaner swap (`<base>.log.swap`, fsynced before it got that name)
+// is completed as PartitionLog.replaceSegments would have: the segments whose base offsets it covers are
+// deleted and its files take their final names.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { PREALLOCATED_SPACE } from "./batch-scanner.ts";
 import { readOffsetFile } from "./checkpoint.ts";
 import type { LogConfig } from "./config.ts";
 import { CorruptIndexError } from "./index-file.ts";
-import { INDEX_FILE_SUFFIX, LogSegment, SWAP_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX } from "./segment.ts";
+import { BatchScanner } from "./batch-scanner.ts";
+import { RECORD_BATCH_OVERHEAD } from "../records/batch.ts";
+import { segmentPaths } from "./cleaned-segment.ts";
+import {
+  CLEANED_FILE_SUFFIX,
+  INDEX_FILE_SUFFIX,
+  LOG_FILE_SUFFIX,
+  LogSegment,
+  SWAP_FILE_SUFFIX,
+  TIME_INDEX_FILE_SUFFIX,
+  TRUNCATION_FILE_SUFFIX,
+  fsyncDirectory,
+  segmentFileName,
+} from "./segment.ts";
 
 export const RECOVERY_POINT_FILE = "recovery-point";
 export const LOG_START_OFFSET_FILE = "log-start-offset";
 const SEGMENT_FILE_PATTERN = /^(\d{20})\.(log|index|timeindex)$/;
+const SWAP_LOG_PATTERN = /^(\d{20})\.log\.swap$/;
 /** Far more segments than a partition should ever have; a bound for the directory scan. */
 const MAX_SEGMENTS = 1_000_000;
 
@@ -47,14 +67,16 @@ export interface LoadedSegments {
 export function loadSegments(dir: string, config: LogConfig, recover: boolean, nowMs: number): LoadedSegments {
   fs.mkdirSync(dir, { recursive: true });
   const report: RecoveryReport = { recoveredSegments: 0, truncatedBytes: 0, deletedSegments: 0, rebuiltIndexes: 0, removedFiles: 0, events: [] };
-  const names = fs.readdirSync(dir);
+  let names = fs.readdirSync(dir);
   if (names.length > MAX_SEGMENTS * 3 + 16) throw new Error(`${dir}: ${names.length} files, more than a partition can hold`);
+  if (completeCleanerSwaps(dir, names, maxBatchBytesFor(config), report)) names = fs.readdirSync(dir);
 
   const logBaseOffsets: number[] = [];
   const indexFiles: { name: string; baseOffset: number }[] = [];
   for (const name of names) {
-    // Interrupted truncateTo (the rename had not happened: the .log is intact) or checkpoint write.
-    if (name.endsWith(SWAP_FILE_SUFFIX) || name.endsWith(".tmp") || name.endsWith(".deleted")) {
+    // Interrupted truncateTo (the rename had not happened: the .log is intact), checkpoint write, or
+    // uncommitted cleaner output (the segments it was to replace are intact).
+    if (name.endsWith(TRUNCATION_FILE_SUFFIX) || name.endsWith(CLEANED_FILE_SUFFIX) || name.endsWith(SWAP_FILE_SUFFIX) || name.endsWith(".tmp") || name.endsWith(".deleted")) {
       fs.rmSync(path.join(dir, name), { force: true });
       report.removedFiles++;
       report.events.push(`removed leftover ${name}`);
@@ -109,6 +131,62 @@ export function loadSegments(dir: string, config: LogConfig, recover: boolean, n
     }
   }
   return { segments, persistedLogStartOffset, persistedRecoveryPoint, report };
+}
+
+/**
+ * Completes every committed cleaner swap in `names`: deletes the segments whose base offsets lie in the
+ * swap's offset range (the old segments it replaces; a replaced segment beyond its last batch may be
+ * left, which is harmless: its data is valid, only not compacted), then renames the swap files to their
+ * final names (an index whose `.swap` is gone was renamed already). Returns whether anything was done.
+ */
+function completeCleanerSwaps(dir: string, names: readonly string[], maxBatchBytes: number, report: RecoveryReport): boolean {
+  const swaps: number[] = [];
+  for (const name of names) {
+    const match = SWAP_LOG_PATTERN.exec(name);
+    if (match) swaps.push(Number(match[1]));
+  }
+  if (swaps.length === 0) return false;
+  const logBaseOffsets: number[] = [];
+  for (const name of names) {
+    const match = SEGMENT_FILE_PATTERN.exec(name);
+    if (match && match[2] === "log") logBaseOffsets.push(Number(match[1]));
+  }
+  for (const baseOffset of swaps) {
+    const swap = segmentPaths(dir, baseOffset, SWAP_FILE_SUFFIX);
+    const nextOffset = readNextOffset(swap.log, baseOffset, maxBatchBytes);
+    const coveredEnd = Math.max(nextOffset, baseOffset + 1);
+    for (const oldBaseOffset of logBaseOffsets) {
+      if (oldBaseOffset < baseOffset || oldBaseOffset >= coveredEnd) continue;
+      const old = segmentPaths(dir, oldBaseOffset, "");
+      fs.rmSync(old.log, { force: true });
+      // The swap's own indexes may already carry the final names (renamed before the crash): keep those.
+      if (oldBaseOffset !== baseOffset || fs.existsSync(swap.index)) fs.rmSync(old.index, { force: true });
+      if (oldBaseOffset !== baseOffset || fs.existsSync(swap.timeIndex)) fs.rmSync(old.timeIndex, { force: true });
+      report.events.push(`${segmentFileName(oldBaseOffset, LOG_FILE_SUFFIX)}: deleted, replaced by the cleaned segment ${segmentFileName(baseOffset, LOG_FILE_SUFFIX)}`);
+    }
+    const final = segmentPaths(dir, baseOffset, "");
+    if (fs.existsSync(swap.index)) fs.renameSync(swap.index, final.index);
+    if (fs.existsSync(swap.timeIndex)) fs.renameSync(swap.timeIndex, final.timeIndex);
+    fs.renameSync(swap.log, final.log);
+    report.removedFiles++;
+    report.events.push(`completed the interrupted swap of cleaned segment ${segmentFileName(baseOffset, LOG_FILE_SUFFIX)}`);
+  }
+  fsyncDirectory(dir);
+  return true;
+}
+
+/** The offset after the last whole batch of a .log, read with pread (headers only); baseOffset when empty. */
+function readNextOffset(logPath: string, baseOffset: number, maxBatchBytes: number): number {
+  const fd = fs.openSync(logPath, fs.constants.O_RDONLY);
+  try {
+    const fileBytes = fs.fstatSync(fd).size;
+    const scanner = new BatchScanner(fd, fileBytes, baseOffset, maxBatchBytes, false);
+    let nextOffset = baseOffset;
+    for (let guard = 0; guard <= fileBytes / RECORD_BATCH_OVERHEAD && scanner.next(); guard++) nextOffset = scanner.batch.lastOffset + 1;
+    return nextOffset;
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Recovers segments[first..]; a segment cut short (other than the last) ends the log there. */

@@ -15,14 +15,17 @@ import {
   validateBatches,
   type BatchesInfo,
 } from "../records/batch.ts";
-import { INVALID_RECORD, OFFSET_OUT_OF_RANGE, RECORD_LIST_TOO_LARGE } from "../records/errors.ts";
+import { hasRecordWithoutKey } from "../records/batch-filter.ts";
+import { CORRUPT_MESSAGE, INVALID_RECORD, OFFSET_OUT_OF_RANGE, RECORD_LIST_TOO_LARGE } from "../records/errors.ts";
+import { segmentPaths, type CleanedSegmentWriter } from "./cleaned-segment.ts";
+import { CleanerCheckpoint, NO_TOMBSTONE } from "./cleaner-checkpoint.ts";
 import { writeOffsetFile } from "./checkpoint.ts";
 import { resolveLogConfig, type LogConfig } from "./config.ts";
 import { LeaderEpochCache } from "./leader-epoch-cache.ts";
 import { LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE, loadSegments, type RecoveryReport } from "./log-loader.ts";
 import { DEFAULT_PRODUCER_ID_EXPIRATION_MS, ProducerStateManager, readIdempotentBatch, type IdempotentBatch, type ProducerBatchMetadata } from "./producer-state.ts";
 import { ProducerSnapshotFiles, rebuildProducerState, type ProducerStateRebuild } from "./producer-state-snapshot.ts";
-import { LogSegment } from "./segment.ts";
+import { LogSegment, SWAP_FILE_SUFFIX, fsyncDirectory } from "./segment.ts";
 
 /** writev takes at most IOV_MAX (1024) buffers; coalesced appends are written in groups of at most this. */
 const MAX_PARTS_PER_WRITE = 256;
@@ -84,6 +87,8 @@ export class PartitionLog {
   readonly producerState: ProducerStateManager;
   /** How the producer state was last rebuilt (open, truncateTo). */
   producerStateRebuild: ProducerStateRebuild | null = null;
+  /** Where the log cleaner stopped (compacted topics; log-cleaner.ts). */
+  readonly cleanerCheckpoint: CleanerCheckpoint;
   private readonly producerSnapshots: ProducerSnapshotFiles;
   /** What opening the directory found and repaired. */
   readonly recoveryReport: RecoveryReport;
@@ -117,6 +122,7 @@ export class PartitionLog {
     this.leaderEpochCache = new LeaderEpochCache(dir);
     this.producerState = new ProducerStateManager(producerIdExpirationMs);
     this.producerSnapshots = new ProducerSnapshotFiles(dir);
+    this.cleanerCheckpoint = new CleanerCheckpoint(dir);
   }
 
   static open(options: PartitionLogOptions): PartitionLog {
@@ -170,6 +176,10 @@ export class PartitionLog {
     return total;
   }
 
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   get latestEpoch(): number {
     return this.leaderEpochCache.latestEpoch;
   }
@@ -218,6 +228,13 @@ export class PartitionLog {
         results[index] = { errorCode: info, errorMessage: `invalid record batches (error ${info})` };
         continue;
       }
+      if (this.config.compact) {
+        const keyProblem = this.keyProblem(records);
+        if (keyProblem !== null) {
+          results[index] = keyProblem;
+          continue;
+        }
+      }
       let producerBatch: IdempotentBatch | null = null;
       if (info.hasIdempotent) {
         // Kafka refuses any v2 produce with more than one batch per partition ("Compressed outer record has
@@ -258,6 +275,19 @@ export class PartitionLog {
     }
     if (group.length > 0) this.appendGroup(parts, group, infos, producerBatches, results, leaderEpoch, nowMs);
     return results;
+  }
+
+  /**
+   * Kafka's LogValidator for a compacted topic: a record without a key could never be cleaned, so the
+   * produce is refused (INVALID_RECORD, "Compacted topic cannot accept message without key").
+   */
+  private keyProblem(records: Uint8Array): AppendError | null {
+    try {
+      if (!hasRecordWithoutKey(records)) return null;
+    } catch (error) {
+      return { errorCode: CORRUPT_MESSAGE, errorMessage: `unreadable records: ${error instanceof Error ? error.message : String(error)}` };
+    }
+    return { errorCode: INVALID_RECORD, errorMessage: `Compacted topic cannot accept message without key in topic partition ${path.basename(this.dir)}.` };
   }
 
   /** A retried batch already in the log: success with the original's offsets, nothing written. */
@@ -341,8 +371,10 @@ export class PartitionLog {
   }
 
   /**
-   * Replication: batches fetched from the leader keep their offsets, which must continue this log
-   * contiguously. The leader epoch of each batch feeds the epoch cache.
+   * Replication: batches fetched from the leader keep their offsets. They must be in increasing order and
+   * start at or after the log end offset, but may leave gaps: a compacted leader log is sparse (batches
+   * the cleaner emptied are gone). The log end offset becomes the last batch's last offset + 1. The
+   * leader epoch of each batch feeds the epoch cache.
    */
   appendAsFollower(records: Uint8Array, nowMs: number = Date.now()): AppendInfo | AppendError {
     this.assertOpen();
@@ -356,11 +388,12 @@ export class PartitionLog {
     // The leader already applied max.message.bytes; a segment is the only bound here.
     const info = validateBatches(records, this.config.segmentBytes, "replica");
     if (typeof info === "number") return { errorCode: info, errorMessage: `invalid record batches from the leader (error ${info})` };
-    if (info.firstOffset !== baseOffset || !info.offsetsContiguous) {
-      return { errorCode: OFFSET_OUT_OF_RANGE, errorMessage: `batches start at ${info.firstOffset} (contiguous: ${info.offsetsContiguous}), log end offset is ${baseOffset}` };
+    if (info.firstOffset < baseOffset || !info.offsetsIncreasing) {
+      return { errorCode: OFFSET_OUT_OF_RANGE, errorMessage: `batches start at ${info.firstOffset} (increasing: ${info.offsetsIncreasing}), log end offset is ${baseOffset}` };
     }
-    this.maybeRoll(records.byteLength, info.maxTimestamp, info.lastOffset, nowMs);
-    this.activeSegment.append(records, info.lastOffset, info.maxTimestamp, info.firstOffset + info.relativeOffsetOfMaxTimestamp);
+    // A roll starts the new segment at the first batch (past a gap), so its offsets fit the segment.
+    this.maybeRoll(records.byteLength, info.maxTimestamp, info.lastOffset, nowMs, info.firstOffset);
+    this.activeSegment.append(records, info.lastOffset, info.maxTimestamp, this.offsetOfMaxTimestamp(records, info.maxTimestamp));
     const view = dataViewOf(records);
     const producerBatch: IdempotentBatch = { producerId: 0, producerEpoch: 0, firstSeq: 0, lastSeq: 0 };
     // Bounded: validateBatches checked that the buffer is whole batches.
@@ -384,8 +417,20 @@ export class PartitionLog {
     };
   }
 
+  /** Last offset of the first batch holding maxTimestamp (batches may have gaps between them). */
+  private offsetOfMaxTimestamp(records: Uint8Array, maxTimestamp: number): number {
+    const view = dataViewOf(records);
+    let lastOffset = -1;
+    // Bounded: validateBatches checked that the buffer is whole batches.
+    for (let position = 0; position < records.byteLength; position += batchSizeBytes(view, position)) {
+      lastOffset = batchLastOffset(view, position);
+      if (batchMaxTimestamp(view, position) >= maxTimestamp) return lastOffset;
+    }
+    return lastOffset;
+  }
+
   /** Kafka's shouldRoll: size, segment.ms by record time, full indexes, relative offset overflow. */
-  private maybeRoll(appendBytes: number, maxTimestampInMessages: number, maxOffsetInMessages: number, nowMs: number): void {
+  private maybeRoll(appendBytes: number, maxTimestampInMessages: number, maxOffsetInMessages: number, nowMs: number, rollBaseOffset?: number): void {
     const segment = this.activeSegment;
     const reasons =
       segment.sizeBytes + appendBytes > Math.min(this.config.segmentBytes, segment.capacityBytes) ||
@@ -393,16 +438,17 @@ export class PartitionLog {
       segment.offsetIndex.isFull ||
       segment.timeIndex.isFull ||
       !segment.canHoldOffset(maxOffsetInMessages);
-    if (reasons) this.roll(nowMs);
+    if (reasons) this.roll(nowMs, rollBaseOffset);
   }
 
   /**
    * Starts a new active segment at the log end offset. The old one is trimmed now and fsynced on the
    * threadpool; the recovery point moves past it once that completes.
    */
-  roll(nowMs: number): LogSegment {
+  roll(nowMs: number, baseOffset?: number): LogSegment {
     const old = this.activeSegment;
-    const newBaseOffset = this.logEndOffset;
+    // A follower past a gap in a compacted leader log starts the segment at its first batch.
+    const newBaseOffset = Math.max(this.logEndOffset, baseOffset ?? 0);
     if (old.sizeBytes === 0) {
       // An empty segment is replaced (e.g. created before segment.bytes grew), never followed.
       old.delete();
@@ -556,6 +602,7 @@ export class PartitionLog {
     const segment = this.activeSegment;
     segment.makeActive();
     segment.truncateTo(offset, nowMs);
+    this.cleanerCheckpoint.truncateTo(this.logEndOffset);
     this.leaderEpochCache.truncateFromEnd(this.logEndOffset);
     if (this.recoveryPoint > this.logEndOffset) this.recoveryPoint = this.logEndOffset;
     if (this.persistedRecoveryPoint > this.logEndOffset) this.persistRecoveryPoint(this.logEndOffset);
@@ -570,6 +617,7 @@ export class PartitionLog {
     for (const segment of this.segments) segment.delete();
     this.rolledUnsynced.clear();
     this.segments = [LogSegment.create(this.dir, offset, this.config, nowMs)];
+    this.cleanerCheckpoint.update(offset, NO_TOMBSTONE);
     this.logStartOffset = offset;
     this.persistLogStartOffset();
     this.leaderEpochCache.clear();
@@ -600,8 +648,9 @@ export class PartitionLog {
     // producer.id.expiration.ms is checked here too: the worker calls this periodically.
     this.producerState.removeExpired(nowMs);
     const { retentionMs, retentionBytes } = this.config;
-    if (retentionMs >= 0) deleted += this.deleteOldSegments((segment) => nowMs - segment.largestTimestampMs > retentionMs);
-    if (retentionBytes >= 0) {
+    // cleanup.policy=compact alone keeps every segment; the cleaner bounds the log instead.
+    if (retentionMs >= 0 && this.config.delete) deleted += this.deleteOldSegments((segment) => nowMs - segment.largestTimestampMs > retentionMs);
+    if (retentionBytes >= 0 && this.config.delete) {
       let excessBytes = this.sizeBytes - retentionBytes;
       deleted += this.deleteOldSegments((segment) => {
         if (excessBytes - segment.sizeBytes < 0) return false;
@@ -632,6 +681,55 @@ export class PartitionLog {
       segment.delete();
     }
     return count;
+  }
+
+  /**
+   * The log cleaner's swap (Kafka's replaceSegments): `cleaned` (finished `.cleaned` files) takes the
+   * place of `old`, consecutive inactive segments starting at the same base offset. Returns false, with
+   * nothing changed, when the log moved on meanwhile (a replaced segment was deleted, truncated, became
+   * active, or the log closed): the caller deletes its output.
+   *
+   * On disk: the three `.cleaned` files are renamed to `.swap` (the `.log` last: that rename commits the
+   * swap), the old segments are deleted, and the `.swap` files are renamed to their final names (the
+   * `.log` last). Recovery completes a committed swap and drops an uncommitted one (log-loader.ts). The
+   * new files have new inodes, so a reader's view of an old file stays valid, and the new segment has a
+   * new fileId.
+   */
+  replaceSegments(cleaned: CleanedSegmentWriter, old: readonly LogSegment[], nowMs: number): boolean {
+    if (this.closed || this.storageError || old.length === 0) return false;
+    const first = this.segments.indexOf(old[0]!);
+    // Never the active segment: it is last, so a group must end before it.
+    if (first < 0 || first + old.length >= this.segments.length) return false;
+    for (let index = 0; index < old.length; index++) {
+      const segment = this.segments[first + index]!;
+      if (segment !== old[index] || segment.active || segment.syncPending) return false;
+    }
+    const baseOffset = old[0]!.baseOffset;
+    if (cleaned.baseOffset !== baseOffset) throw new Error(`${this.dir}: cleaned segment at ${cleaned.baseOffset} replaces segments from ${baseOffset}`);
+    const next = this.segments[first + old.length]!;
+    if (cleaned.nextOffset > next.baseOffset) throw new Error(`${this.dir}: cleaned segment ends at ${cleaned.nextOffset}, past the next segment at ${next.baseOffset}`);
+    const swap = segmentPaths(this.dir, baseOffset, SWAP_FILE_SUFFIX);
+    const final = segmentPaths(this.dir, baseOffset, "");
+    try {
+      fs.renameSync(cleaned.paths.index, swap.index);
+      fs.renameSync(cleaned.paths.timeIndex, swap.timeIndex);
+      fs.renameSync(cleaned.paths.log, swap.log);
+      fsyncDirectory(this.dir);
+      for (const segment of old) {
+        this.rolledUnsynced.delete(segment);
+        segment.delete();
+      }
+      fs.renameSync(swap.index, final.index);
+      fs.renameSync(swap.timeIndex, final.timeIndex);
+      fs.renameSync(swap.log, final.log);
+      fsyncDirectory(this.dir);
+    } catch (error) {
+      // The files are in an in-between state that only recovery sorts out: refuse further work.
+      this.storageError ??= error instanceof Error ? error : new Error(String(error));
+      throw error;
+    }
+    this.segments.splice(first, old.length, LogSegment.open(this.dir, baseOffset, this.config, nowMs));
+    return true;
   }
 
   /** Clean close: trims and fsyncs the active segment, records the recovery point. */

@@ -39,7 +39,14 @@ import { TimeIndex } from "./time-index.ts";
 export const LOG_FILE_SUFFIX = ".log";
 export const INDEX_FILE_SUFFIX = ".index";
 export const TIME_INDEX_FILE_SUFFIX = ".timeindex";
-/** A .log being written by truncateTo before it is renamed over the real one. */
+/** A .log being written by truncateTo before it is renamed over the real one (a leftover is deleted). */
+export const TRUNCATION_FILE_SUFFIX = ".truncating";
+/** A log cleaner output being written (`<base>.log.cleaned`, ...): a leftover is deleted. */
+export const CLEANED_FILE_SUFFIX = ".cleaned";
+/**
+ * A log cleaner output that is committed (`<base>.log.swap`, ...): it replaces the segments it covers.
+ * Recovery completes an interrupted swap (log-loader.ts); see docs/compaction.md.
+ */
 export const SWAP_FILE_SUFFIX = ".swap";
 /** Copying a prefix in pieces bounds each write call. */
 const COPY_CHUNK_BYTES = 8 * 1024 * 1024;
@@ -132,7 +139,7 @@ export class LogSegment {
 
   /** A new, empty, active segment. Stale files with the same base offset are removed first. */
   static create(dir: string, baseOffset: number, config: LogConfig, nowMs: number): LogSegment {
-    for (const suffix of [LOG_FILE_SUFFIX, INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX + SWAP_FILE_SUFFIX]) {
+    for (const suffix of [LOG_FILE_SUFFIX, INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX + TRUNCATION_FILE_SUFFIX]) {
       fs.rmSync(path.join(dir, segmentFileName(baseOffset, suffix)), { force: true });
     }
     const segment = new LogSegment(dir, baseOffset, config, nowMs, true);
@@ -277,6 +284,16 @@ export class LogSegment {
       }
       partStart = partEnd;
     }
+  }
+
+  /**
+   * The segment's batches as one read-only view of the mapped file, [0, sizeBytes) (the log cleaner reads
+   * inactive segments through it). The view stays valid after the segment is replaced or deleted: it
+   * holds the old inode.
+   */
+  batchBytes(): Uint8Array {
+    if (this.sizeBytes === 0) return new Uint8Array(0);
+    return this.requireView(this.sizeBytes).subarray(0, this.sizeBytes);
   }
 
   /** The first batch whose last offset is >= offset, starting no earlier than startingPosition. */
@@ -585,7 +602,7 @@ export class LogSegment {
     this.offsetIndex.truncateTo(cut.baseOffset);
     this.timeIndex.truncateTo(cut.baseOffset);
 
-    const swapPath = this.logPath + SWAP_FILE_SUFFIX;
+    const swapPath = this.logPath + TRUNCATION_FILE_SUFFIX;
     const swapFd = fs.openSync(swapPath, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o644);
     try {
       const view = this.requireView(cut.position);

@@ -175,6 +175,7 @@ export class TopicManager {
       compressionType: this.configValue(topic, "compression.type"),
       recover,
       producerIdExpirationMs: this.config.producerIdExpirationMs,
+      cleanerBackoffMs: this.config.logCleanerBackoffMs,
     };
   }
 
@@ -238,6 +239,11 @@ export class TopicManager {
       flushMs: toSafeNumber(value("flush.ms")),
       messageTimestampType: value("message.timestamp.type") === "LogAppendTime" ? "LogAppendTime" : "CreateTime",
       preallocate: value("preallocate") === "true",
+      compact: value("cleanup.policy").split(",").includes("compact"),
+      delete: value("cleanup.policy").split(",").includes("delete"),
+      deleteRetentionMs: toSafeNumber(value("delete.retention.ms")),
+      minCleanableDirtyRatio: Number(value("min.cleanable.dirty.ratio")),
+      minCompactionLagMs: toSafeNumber(value("min.compaction.lag.ms")),
     };
   }
 

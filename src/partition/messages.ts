@@ -17,6 +17,8 @@ export interface OpenPartitionCommand extends PartitionKey {
   recover: boolean;
   /** producer.id.expiration.ms: idempotent producers silent this long are forgotten. */
   producerIdExpirationMs: number;
+  /** log.cleaner.backoff.ms (a broker setting): pause between the worker's cleaner rounds over compacted logs. */
+  cleanerBackoffMs?: number;
 }
 
 export interface ProduceItem extends PartitionKey {
@@ -123,6 +125,10 @@ export interface WorkerStats {
   flushWaits: number;
   /** Messages appended but not yet fdatasync'd, over the worker's partitions (at the time of asking). */
   unflushedMessages: number;
+  /** Log cleaner passes completed, and the segment bytes they read and wrote. */
+  cleanerPasses: number;
+  cleanerBytesRead: number;
+  cleanerBytesWritten: number;
 }
 
 export type WorkerReply = { id: number; ok: true; results: unknown[] } | { id: number; ok: false; error: string };

@@ -213,9 +213,9 @@ export class PartitionWorkers {
     return this.scatter(items, (index, group) => this.call<EpochEndOffsetResult>(index, { op: "epochEndOffset", items: group }));
   }
 
-  /** Produce-path counters of every worker, summed. */
+  /** Produce-path and log cleaner counters of every worker, summed. */
   async stats(): Promise<WorkerStats> {
-    const total: WorkerStats = { appendedItems: 0, appendDrains: 0, groupCommits: 0, logFlushes: 0, flushWaits: 0, unflushedMessages: 0 };
+    const total: WorkerStats = { appendedItems: 0, appendDrains: 0, groupCommits: 0, logFlushes: 0, flushWaits: 0, unflushedMessages: 0, cleanerPasses: 0, cleanerBytesRead: 0, cleanerBytesWritten: 0 };
     const perWorker = await Promise.all(this.workers.map((_, index) => this.call<WorkerStats>(index, { op: "stats" })));
     for (const [stats] of perWorker) for (const key of Object.keys(total) as (keyof WorkerStats)[]) total[key] += stats![key];
     return total;

@@ -2,6 +2,7 @@
 // workers' partitions run in parallel; one worker's partitions are served in arrival order.
 declare const self: Worker;
 
+import { cleanLog, DEFAULT_LOG_CLEANER_BACKOFF_MS, needsCleaning } from "../log/log-cleaner.ts";
 import { PartitionLog } from "../log/partition-log.ts";
 import type { LogConfig } from "../log/config.ts";
 import { ErrorCode } from "../protocol/errors.ts";
@@ -53,6 +54,10 @@ const stats = {
   logFlushes: 0,
   /** Appends that waited for a group commit. */
   flushWaits: 0,
+  /** Log cleaner passes completed, and the segment bytes they read and wrote. */
+  cleanerPasses: 0,
+  cleanerBytesRead: 0,
+  cleanerBytesWritten: 0,
 };
 const FLUSH_CHECK_INTERVAL_MS = 1_000;
 
@@ -107,6 +112,10 @@ async function openPartition(command: OpenPartitionCommand): Promise<OffsetsResu
   const existing = owned(command.topic, command.partition);
   if (existing) return offsetsOf(existing.log);
   const partitionLog = PartitionLog.open({ dir: command.dir, config: command.config, recover: command.recover, producerIdExpirationMs: command.producerIdExpirationMs });
+  if (command.cleanerBackoffMs !== undefined && command.cleanerBackoffMs !== cleanerBackoffMs) {
+    cleanerBackoffMs = command.cleanerBackoffMs;
+    scheduleCleaner();
+  }
   for (const event of partitionLog.recoveryReport.events) log(`${command.topic}-${command.partition}: ${event}`);
   partitions.set(keyOf(command.topic, command.partition), {
     log: partitionLog,
@@ -332,6 +341,10 @@ async function handle(command: WorkerCommand): Promise<unknown[]> {
     case "close": {
       clearInterval(flushTimer);
       clearInterval(retentionTimer);
+      // A running cleaner pass sees `closing` at its next check and deletes its unfinished output.
+      closing = true;
+      if (cleanerTimer) clearTimeout(cleanerTimer);
+      await cleanerRound;
       await Promise.all([...partitions.values()].map((entry) => entry.appendChain));
       for (const entry of partitions.values()) entry.log.close();
       partitions.clear();
@@ -369,3 +382,64 @@ const retentionTimer = setInterval(() => {
     }
   }
 }, RETENTION_CHECK_INTERVAL_MS);
+
+// The log cleaner (Kafka's LogCleaner threads, here a task of each worker over the compacted logs it owns):
+// a round visits every compacted log, cleans those whose dirty ratio reached min.cleanable.dirty.ratio (or
+// that hold a tombstone past delete.retention.ms), one at a time, each pass bounded and yielding to the
+// event loop so produce and fetch keep flowing; then it sleeps log.cleaner.backoff.ms.
+let cleanerBackoffMs = DEFAULT_LOG_CLEANER_BACKOFF_MS;
+/**
+ * A log whose pass failed (corrupt data, I/O error) is left alone this long before the next attempt
+ * (Kafka marks it uncleanable); the failure is logged once per attempt.
+ */
+const CLEANER_FAILURE_BACKOFF_MS = 600_000;
+const cleanerRetryAfterMs = new Map<string, number>();
+let cleanerTimer: ReturnType<typeof setTimeout> | null = null;
+let cleanerRound: Promise<void> | null = null;
+let closing = false;
+
+function scheduleCleaner(): void {
+  if (closing) return;
+  if (cleanerTimer) clearTimeout(cleanerTimer);
+  // A round in progress schedules the next one when it ends.
+  if (cleanerRound) return;
+  cleanerTimer = setTimeout(() => {
+    cleanerTimer = null;
+    cleanerRound = runCleanerRound().finally(() => {
+      cleanerRound = null;
+      scheduleCleaner();
+    });
+  }, cleanerBackoffMs);
+}
+
+async function runCleanerRound(): Promise<void> {
+  // A snapshot: partitions opened or deleted during the round are seen by the next one.
+  for (const [key, entry] of [...partitions]) {
+    if (closing) return;
+    const stillOwned = (): boolean => partitions.get(key) === entry;
+    if (!stillOwned() || !entry.log.config.compact) continue;
+    const nowMs = Date.now();
+    if ((cleanerRetryAfterMs.get(key) ?? 0) > nowMs) continue;
+    try {
+      if (!needsCleaning(entry.log, nowMs)) continue;
+      const result = await cleanLog(entry.log, { nowMs, shouldStop: () => closing || !stillOwned() });
+      if (result && !result.aborted) {
+        stats.cleanerPasses++;
+        stats.cleanerBytesRead += result.bytesRead;
+        stats.cleanerBytesWritten += result.bytesWritten;
+        const rateMBps = result.durationMs > 0 ? result.bytesRead / 1e3 / result.durationMs : 0;
+        log(
+          `log cleaner: ${key.replace("\u0000", "-")}: ${result.segmentsCleaned} segments (${result.bytesRead} bytes) -> ${result.segmentsWritten} (${result.bytesWritten} bytes), ` +
+            `${result.recordsRead} records -> ${result.recordsRetained}, ${result.tombstonesRemoved} tombstones removed, ${result.keys} keys mapped from ${result.mapBytesRead} dirty bytes, ` +
+            `dirty ratio ${result.dirtyRatio.toFixed(2)}, checkpoint ${result.firstDirtyOffset} -> ${result.endOffset}, ${result.durationMs.toFixed(1)} ms (${rateMBps.toFixed(1)} MB/s)`,
+        );
+      }
+    } catch (error) {
+      cleanerRetryAfterMs.set(key, nowMs + CLEANER_FAILURE_BACKOFF_MS);
+      log(`log cleaner: ${entry.log.dir} failed (next attempt in ${CLEANER_FAILURE_BACKOFF_MS} ms): ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    }
+    await nextTurn();
+  }
+}
+
+scheduleCleaner();
