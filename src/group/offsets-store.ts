@@ -3,9 +3,11 @@
 // and `afterLeaderAppend`, so in cluster mode it replicates like any other partition), and replayed from
 // the log when the coordinator takes a partition over (broker start, or leadership in cluster mode).
 //
-// The topic is cleanup.policy=compact like Kafka's. Bunka's log has no compactor yet, so the topic grows
-// by one small batch per commit; retention.ms/retention.bytes are set to -1 so that time-based retention
-// can never delete a committed offset that was not superseded. Loading replays the whole log.
+// The topic is cleanup.policy=compact like Kafka's: the log cleaner keeps the latest record per key and
+// drops tombstones after delete.retention.ms (docs/compaction.md), so offsets are sparse below the active
+// segment; loading reads batch by batch and skips the gaps. retention.ms/retention.bytes are -1 (ignored
+// by a compact-only policy anyway) so that retention can never delete a committed offset that was not
+// superseded. Loading replays the whole (compacted) log.
 import type { TopicMetadata } from "../metadata/types.ts";
 import { ErrorCode, KafkaError } from "../protocol/errors.ts";
 import {
@@ -36,6 +38,9 @@ export interface StoredRecord {
   value: Uint8Array | null;
   offset: number;
 }
+
+/** Reads retried when the segment a read named was replaced before it could be mapped (cleaner swap). */
+const LOAD_VANISHED_RETRIES_MAX = 8;
 
 export class OffsetsStore {
   private creating: Promise<void> | null = null;
@@ -146,14 +151,19 @@ export class OffsetsStore {
     let fetchOffset = offsets.logStartOffset;
     let records = 0;
     let batches = 0;
-    const stepsMax = endOffset - fetchOffset + 1;
+    const stepsMax = endOffset - fetchOffset + 1 + LOAD_VANISHED_RETRIES_MAX;
+    let vanished = 0;
     for (let step = 0; fetchOffset < endOffset; step++) {
       if (step >= stepsMax) throw new Error(`${OFFSETS_TOPIC}-${partition}: load made no progress at offset ${fetchOffset}`);
       const [read] = await this.broker.workers.read([{ ...key, fetchOffset, maxBytes: this.config.offsetsLoadBufferBytes, maxOffsetExclusive: endOffset, minOneBatch: true }]);
       if (!read || read.errorCode !== ErrorCode.NONE) throw new Error(`${OFFSETS_TOPIC}-${partition}: read at ${fetchOffset} failed (error ${read?.errorCode})`);
       if (!read.slice) break;
       const mapped = this.broker.segmentViews.records(read.slice);
-      if (!mapped) throw new Error(`${OFFSETS_TOPIC}-${partition}: segment ${read.slice.path} vanished during load`);
+      if (!mapped) {
+        // The cleaner (or retention) replaced the segment between the read and the mapping: read again.
+        if (++vanished > LOAD_VANISHED_RETRIES_MAX) throw new Error(`${OFFSETS_TOPIC}-${partition}: segment ${read.slice.path} vanished during load`);
+        continue;
+      }
       const bytes = mapped.bytes;
       const view = dataViewOf(bytes);
       const before = fetchOffset;
