@@ -11,6 +11,8 @@ export interface StoredBatch {
   lastOffset: number;
   /** Batch attributes: compression codec in the low 3 bits. */
   attributes: number;
+  /** Records in the batch (0 for an empty batch a compacted log keeps for an idempotent producer). */
+  recordCount: number;
 }
 
 const HEADER_BYTES = 61;
@@ -32,7 +34,7 @@ export function storedBatches(partitionDir: string): StoredBatch[] {
         const length = view.getInt32(8);
         if (length <= 0 || position + 12 + length > fileBytes) break;
         const baseOffset = Number(view.getBigInt64(0));
-        batches.push({ file: path, position, sizeBytes: 12 + length, baseOffset, lastOffset: baseOffset + view.getInt32(23), attributes: view.getInt16(21) });
+        batches.push({ file: path, position, sizeBytes: 12 + length, baseOffset, lastOffset: baseOffset + view.getInt32(23), attributes: view.getInt16(21), recordCount: view.getInt32(57) });
         position += 12 + length;
       }
     } finally {
