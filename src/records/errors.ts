@@ -1,15 +1,16 @@
-// Kafka error codes produced by the record and log layers (wire values of
-// org.apache.kafka.common.protocol.Errors). Kept as plain numbers here until the protocol owner
-// centralises them; they must stay equal to the entries of src/protocol/errors.ts.
-export const NONE = 0;
-export const OFFSET_OUT_OF_RANGE = 1;
-export const CORRUPT_MESSAGE = 2;
-export const MESSAGE_TOO_LARGE = 10;
-export const RECORD_LIST_TOO_LARGE = 18;
-export const OUT_OF_ORDER_SEQUENCE_NUMBER = 45;
-export const INVALID_PRODUCER_EPOCH = 47;
-export const UNSUPPORTED_COMPRESSION_TYPE = 76;
-export const INVALID_RECORD = 87;
+// The Kafka error codes the record and log layers return, taken from the one table in
+// src/protocol/errors.ts (named here so that log code reads `CORRUPT_MESSAGE`, not `ErrorCode.…`).
+import { ErrorCode } from "../protocol/errors.ts";
+
+export const NONE = ErrorCode.NONE;
+export const OFFSET_OUT_OF_RANGE = ErrorCode.OFFSET_OUT_OF_RANGE;
+export const CORRUPT_MESSAGE = ErrorCode.CORRUPT_MESSAGE;
+export const MESSAGE_TOO_LARGE = ErrorCode.MESSAGE_TOO_LARGE;
+export const RECORD_LIST_TOO_LARGE = ErrorCode.RECORD_LIST_TOO_LARGE;
+export const OUT_OF_ORDER_SEQUENCE_NUMBER = ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER;
+export const INVALID_PRODUCER_EPOCH = ErrorCode.INVALID_PRODUCER_EPOCH;
+export const UNSUPPORTED_COMPRESSION_TYPE = ErrorCode.UNSUPPORTED_COMPRESSION_TYPE;
+export const INVALID_RECORD = ErrorCode.INVALID_RECORD;
 
 /** A Kafka error code carried by an exception (thrown by the async codec paths). */
 export class RecordsError extends Error {
