@@ -115,15 +115,32 @@ interface ReadOutcome {
   hasError: boolean;
 }
 
+/**
+ * A read that can only come back empty: the fetch offset is exactly where the partition's readable data
+ * ends (the high watermark for consumers, the log end for followers), as the socket thread last heard.
+ * A tailing consumer's fetch then waits without a worker round trip; data that arrives meanwhile wakes it.
+ */
+function knownEmpty(broker: Broker, item: ReadItem): ReadResult | null {
+  const runtime = broker.topics.runtime(item.topic, item.partition);
+  if (!runtime) return null;
+  const readableEnd = item.maxOffsetExclusive >= 0 ? item.maxOffsetExclusive : runtime.logEndOffset;
+  if (item.fetchOffset !== readableEnd || item.fetchOffset < runtime.logStartOffset || item.fetchOffset > runtime.logEndOffset) return null;
+  return { errorCode: ErrorCode.NONE, logStartOffset: runtime.logStartOffset, logEndOffset: runtime.logEndOffset, slice: null };
+}
+
 async function readAll(broker: Broker, fetches: PartitionFetch[], responseMaxBytes: number): Promise<ReadOutcome> {
   const readable = fetches.filter((fetch) => fetch.errorCode === ErrorCode.NONE);
-  let readResults: ReadResult[];
+  const local = readable.map((fetch) => knownEmpty(broker, fetch.item));
+  const toWorkers = readable.filter((_, index) => local[index] === null);
+  let workerResults: ReadResult[];
   try {
-    readResults = await broker.workers.read(readable.map((fetch) => fetch.item));
+    workerResults = toWorkers.length > 0 ? await broker.workers.read(toWorkers.map((fetch) => fetch.item)) : [];
   } catch (error) {
     broker.log(`fetch read failed: ${error instanceof Error ? error.message : String(error)}`);
-    readResults = readable.map(() => ({ errorCode: ErrorCode.KAFKA_STORAGE_ERROR, logStartOffset: -1, logEndOffset: -1, slice: null }));
+    workerResults = toWorkers.map(() => ({ errorCode: ErrorCode.KAFKA_STORAGE_ERROR, logStartOffset: -1, logEndOffset: -1, slice: null }));
   }
+  let fromWorkers = 0;
+  const readResults = local.map((known) => known ?? workerResults[fromWorkers++]!);
   const results: ReadResult[] = [];
   const records: (MappedRecords | null)[] = [];
   let bytes = 0;
