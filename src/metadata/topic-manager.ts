@@ -101,9 +101,7 @@ export class TopicManager {
     // A reassignment moved replicas off this broker: stop serving them and delete their logs (Kafka's StopReplica).
     const toRemove = topic.partitions.filter((assignment) => !this.isLocalReplica(assignment) && this.runtimes.has(partitionKey(topic.name, assignment.partition)));
     if (toRemove.length > 0) {
-      for (const assignment of toRemove) this.listener?.onPartitionRemoved(topic.name, assignment.partition);
-      await this.workers.delete(toRemove.map((assignment) => ({ topic: topic.name, partition: assignment.partition })));
-      for (const assignment of toRemove) this.runtimes.delete(partitionKey(topic.name, assignment.partition));
+      await this.dropLocalReplicas(topic.name, toRemove.map((assignment) => assignment.partition));
       this.log(`${topic.name}: replicas of partition(s) ${toRemove.map((assignment) => assignment.partition)} moved off this broker; their logs are deleted`);
     }
     if (known && JSON.stringify(known.configs) !== JSON.stringify(topic.configs)) {
@@ -145,10 +143,16 @@ export class TopicManager {
     if (!topic) return;
     this.topics.delete(name);
     const local = topic.partitions.filter((assignment) => this.runtimes.has(partitionKey(name, assignment.partition)));
-    for (const assignment of topic.partitions) this.listener?.onPartitionRemoved(name, assignment.partition);
-    await this.workers.delete(local.map((assignment) => ({ topic: name, partition: assignment.partition })));
-    for (const assignment of local) this.runtimes.delete(partitionKey(name, assignment.partition));
+    for (const assignment of topic.partitions) if (!local.includes(assignment)) this.listener?.onPartitionRemoved(name, assignment.partition);
+    await this.dropLocalReplicas(name, local.map((assignment) => assignment.partition));
     this.log(`deleted topic ${name}`);
+  }
+
+  /** Stops serving these local replicas and deletes their logs. */
+  private async dropLocalReplicas(topic: string, partitions: number[]): Promise<void> {
+    for (const partition of partitions) this.listener?.onPartitionRemoved(topic, partition);
+    await this.workers.delete(partitions.map((partition) => ({ topic, partition })));
+    for (const partition of partitions) this.runtimes.delete(partitionKey(topic, partition));
   }
 
   private async openLogs(commands: OpenPartitionCommand[]): Promise<void> {
