@@ -5,6 +5,7 @@ import { ApiKey } from "../protocol/generated/index.ts";
 import type { DeleteRecordsRequest } from "../protocol/generated/delete-records.ts";
 import type { TruncateItem } from "../partition/messages.ts";
 import type { ApiHandler } from "./handler.ts";
+import { isInternalTopic } from "../metadata/internal-topics.ts";
 
 /** Offset -1 means "up to the high watermark" (Kafka's DeleteRecordsRequest.HIGH_WATERMARK). */
 const HIGH_WATERMARK = -1;
@@ -21,7 +22,9 @@ export const deleteRecordsHandler: ApiHandler = {
       partitions: requestTopic.partitions.map((requestPartition) => {
         const answer = { partitionIndex: requestPartition.partitionIndex, lowWatermark: -1, errorCode: ErrorCode.NONE as number };
         const topic = broker.topics.get(requestTopic.name);
-        if (!topic || requestPartition.partitionIndex < 0 || requestPartition.partitionIndex >= topic.partitions.length) answer.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+        // Kafka's ReplicaManager.deleteRecords: "Cannot delete records of internal topic".
+        if (isInternalTopic(requestTopic.name)) answer.errorCode = ErrorCode.INVALID_TOPIC_EXCEPTION;
+        else if (!topic || requestPartition.partitionIndex < 0 || requestPartition.partitionIndex >= topic.partitions.length) answer.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
         else answer.errorCode = broker.checkLeader(topic, requestPartition.partitionIndex);
         if (answer.errorCode !== ErrorCode.NONE) return answer;
         const highWatermark = broker.topics.runtime(requestTopic.name, requestPartition.partitionIndex)?.highWatermark ?? 0;

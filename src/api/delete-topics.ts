@@ -4,6 +4,7 @@ import { ApiKey } from "../protocol/generated/index.ts";
 import type { DeleteTopicsRequest } from "../protocol/generated/delete-topics.ts";
 import { topicIdBytes } from "../metadata/types.ts";
 import type { ApiHandler } from "./handler.ts";
+import { isInternalTopic } from "../metadata/internal-topics.ts";
 
 export const deleteTopicsHandler: ApiHandler = {
   apiKey: ApiKey.DeleteTopics,
@@ -26,7 +27,9 @@ export const deleteTopicsHandler: ApiHandler = {
       }
       const existing = broker.topics.get(name ?? "");
       try {
-        if (existing?.internal) throw new KafkaError(ErrorCode.INVALID_REQUEST, `Topic ${name} is an internal topic and cannot be deleted`);
+        // Deleting __consumer_offsets would drop every group's committed offsets. Kafka's own tools refuse it
+        // ("is a kafka internal topic and is not allowed to be marked for deletion"); the broker refuses it here.
+        if (isInternalTopic(name) || existing?.internal) throw new KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, `Topic ${name} is an internal topic and cannot be deleted`);
         await broker.topics.deleteTopic(name ?? "");
         responses.push({ name, topicId: existing ? topicIdBytes(existing.topicId) : new Uint8Array(16), errorCode: ErrorCode.NONE, errorMessage: null });
       } catch (error) {

@@ -6,6 +6,7 @@ import { ApiKey } from "../protocol/generated/index.ts";
 import type { ProduceRequest } from "../protocol/generated/produce.ts";
 import type { ProduceItem, ProduceResult } from "../partition/messages.ts";
 import type { ApiHandler } from "./handler.ts";
+import { isInternalTopic } from "../metadata/internal-topics.ts";
 
 interface PartitionReply {
   index: number;
@@ -49,6 +50,8 @@ export const produceHandler: ApiHandler = {
         let errorCode: number = ErrorCode.NONE;
         if (apiVersion < FIRST_RECORD_BATCH_VERSION) errorCode = ErrorCode.UNSUPPORTED_VERSION;
         else if (acks !== 0 && acks !== 1 && acks !== -1) errorCode = ErrorCode.INVALID_REQUIRED_ACKS;
+        // Kafka: "Cannot append to internal topic" (only the coordinator writes __consumer_offsets).
+        else if (isInternalTopic(topicData.name)) errorCode = ErrorCode.INVALID_TOPIC_EXCEPTION;
         else if (!topic || index < 0 || index >= topic.partitions.length) errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
         else if (!(partitionData.records instanceof Uint8Array) || partitionData.records.byteLength === 0) errorCode = ErrorCode.CORRUPT_MESSAGE;
         else errorCode = broker.checkProduceAllowed(topic, index, acks);
