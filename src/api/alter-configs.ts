@@ -1,6 +1,10 @@
 // AlterConfigs (replace a topic's overrides) and IncrementalAlterConfigs (SET/DELETE per key; APPEND and
 // SUBTRACT for list configs). Only topic resources can change; broker configs are static (the config file).
-import { topicConfigByName } from "../config/topic-config.ts";
+// Every client mistake is answered per resource with Kafka's code and a message, never by closing the
+// connection: an unknown name or a bad value is INVALID_CONFIG, a null value or a repeated key in one
+// incremental resource INVALID_REQUEST (Kafka's ConfigAdminManager), an internal topic POLICY_VIOLATION.
+import { topicConfigByName, validateTopicConfig } from "../config/topic-config.ts";
+import { isInternalTopic } from "../metadata/internal-topics.ts";
 import { ErrorCode, KafkaError } from "../protocol/errors.ts";
 import { ApiKey } from "../protocol/generated/index.ts";
 import type { AlterConfigsRequest } from "../protocol/generated/alter-configs.ts";
@@ -30,6 +34,9 @@ async function alterTopic(
   try {
     if (resourceType === ResourceType.BROKER) throw new KafkaError(ErrorCode.INVALID_REQUEST, "Broker configs are static in Bunka: set them in the --config file");
     if (resourceType !== ResourceType.TOPIC) throw new KafkaError(ErrorCode.INVALID_REQUEST, `Unsupported resource type ${resourceType}`);
+    // The coordinator relies on __consumer_offsets staying compacted, unexpired and readable; its configs
+    // come from the broker's offsets.topic.* settings, not from clients.
+    if (isInternalTopic(resourceName)) throw new KafkaError(ErrorCode.POLICY_VIOLATION, `Topic ${resourceName} is an internal topic: its configs cannot be changed by clients`);
     await broker.topics.alterConfigs(resourceName, change(), incremental, validateOnly);
   } catch (error) {
     if (!(error instanceof KafkaError)) throw error;
@@ -39,6 +46,11 @@ async function alterTopic(
   return answer;
 }
 
+/** Throws INVALID_CONFIG for a name Bunka does not know (before any lookup that assumes a known name). */
+function checkConfigName(name: string): void {
+  if (!topicConfigByName.has(name)) throw new KafkaError(ErrorCode.INVALID_CONFIG, `Unknown topic config name: ${name}`);
+}
+
 export const alterConfigsHandler: ApiHandler = {
   apiKey: ApiKey.AlterConfigs,
   minVersion: 0,
@@ -46,7 +58,18 @@ export const alterConfigsHandler: ApiHandler = {
   async handle(context, request: AlterConfigsRequest) {
     const responses = [];
     for (const resource of request.resources) {
-      const change = () => Object.fromEntries(resource.configs.map((config) => [config.name, config.value]));
+      const change = () => {
+        const changes: Record<string, string | null> = {};
+        const nullNames: string[] = [];
+        for (const config of resource.configs) {
+          checkConfigName(config.name);
+          if (config.value === null) nullNames.push(config.name);
+          changes[config.name] = config.value;
+        }
+        // A replace has no "delete" meaning for null (omitting the key does that): Kafka refuses it.
+        if (nullNames.length > 0) throw new KafkaError(ErrorCode.INVALID_CONFIG, `Null value not supported for topic configs: ${nullNames.join(",")}`);
+        return changes;
+      };
       responses.push(await alterTopic(context.broker, resource.resourceType, resource.resourceName, change, false, request.validateOnly));
     }
     return { throttleTimeMs: 0, responses };
@@ -62,10 +85,14 @@ export const incrementalAlterConfigsHandler: ApiHandler = {
     const responses = [];
     for (const resource of request.resources) {
       const change = () => {
+        const names = resource.configs.map((config) => config.name);
+        if (new Set(names).size !== names.length) throw new KafkaError(ErrorCode.INVALID_REQUEST, "Error due to duplicate config keys");
+        const nullNames = resource.configs.filter((config) => config.configOperation !== OpType.DELETE && config.value === null).map((config) => config.name);
+        if (nullNames.length > 0) throw new KafkaError(ErrorCode.INVALID_REQUEST, `Null value not supported for : ${nullNames.join(", ")}`);
         const current = broker.topics.get(resource.resourceName);
         const changes: Record<string, string | null> = {};
         for (const config of resource.configs) {
-          const existing = changes[config.name] ?? (current ? broker.topics.configValue(current, config.name) : "");
+          checkConfigName(config.name);
           switch (config.configOperation) {
             case OpType.SET:
               changes[config.name] = config.value;
@@ -75,16 +102,18 @@ export const incrementalAlterConfigsHandler: ApiHandler = {
               break;
             case OpType.APPEND:
             case OpType.SUBTRACT: {
-              if (topicConfigByName.get(config.name)?.type !== "list") throw new KafkaError(ErrorCode.INVALID_CONFIG, `Config ${config.name} is not a list`);
-              const items = (existing ?? "").split(",").filter(Boolean);
+              if (topicConfigByName.get(config.name)!.type !== "list") throw new KafkaError(ErrorCode.INVALID_CONFIG, `Config ${config.name} is not a list: APPEND and SUBTRACT apply to list configs only`);
+              const existing = current ? broker.topics.configValue(current, config.name) : "";
+              const items = existing.split(",").filter(Boolean);
               const given = (config.value ?? "").split(",").filter(Boolean);
               const next = config.configOperation === OpType.APPEND ? [...items, ...given.filter((item) => !items.includes(item))] : items.filter((item) => !given.includes(item));
               changes[config.name] = next.join(",");
               break;
             }
             default:
-              throw new KafkaError(ErrorCode.INVALID_REQUEST, `Unknown config operation ${config.configOperation}`);
+              throw new KafkaError(ErrorCode.INVALID_REQUEST, `Unknown config operation ${config.configOperation} for ${config.name}`);
           }
+          validateTopicConfig(config.name, changes[config.name] ?? null);
         }
         return changes;
       };

@@ -25,8 +25,13 @@ export const createTopicsHandler: ApiHandler = {
         continue;
       }
       try {
-        const configs: Record<string, string> = {};
-        for (const config of requested.configs) if (config.value !== null) configs[config.name] = config.value;
+        // No prototype: a config named "__proto__" must reach validation (INVALID_CONFIG), not the prototype.
+        const configs: Record<string, string> = Object.create(null);
+        // Names and values are checked by createTopic (validateTopicConfig: INVALID_CONFIG with a message);
+        // a null value cannot be checked and was silently dropped before: Kafka refuses it.
+        const nullNames = requested.configs.filter((config) => config.value === null).map((config) => config.name);
+        if (nullNames.length > 0) throw new KafkaError(ErrorCode.INVALID_CONFIG, `Null value not supported for topic configs: ${nullNames.join(",")}`);
+        for (const config of requested.configs) configs[config.name] = config.value!;
         let numPartitions = requested.numPartitions;
         let replicationFactor = requested.replicationFactor;
         if (requested.assignments.length > 0) {
