@@ -94,7 +94,10 @@ export class GroupCoordinator {
     const topic = this.broker.topics.get(OFFSETS_TOPIC);
     if (topic) {
       for (const assignment of topic.partitions) {
-        if (this.broker.checkLeader(topic, assignment.partition) === ErrorCode.NONE) await this.loadPartition(assignment.partition);
+        if (this.broker.checkLeader(topic, assignment.partition) !== ErrorCode.NONE) continue;
+        // One partition that cannot be read (its log offline) must not stop the broker from starting: its
+        // groups answer COORDINATOR_LOAD_IN_PROGRESS, and the load is tried again when they are asked for.
+        await this.loadPartition(assignment.partition).catch((error) => this.log(`loading ${OFFSETS_TOPIC}-${assignment.partition} failed: ${String(error)}`));
       }
     }
     this.active = true;

@@ -2,6 +2,9 @@
 // GroupMetadataManager.doLoadGroupsAndOffsets: records are applied in log order, the last value per key
 // wins and a tombstone (null value) deletes. A group whose last metadata has members comes back Stable
 // with those members and assignments (they keep heartbeating across a restart); otherwise Empty.
+// Whatever cannot be read (a key or value that does not decode, a batch that fails its CRC or uses a codec
+// Bunka cannot read) is skipped and counted, never a reason to fail the load: the groups it held lose
+// those commits, every other group comes back.
 import { GroupMetadata, MemberMetadata } from "./group-metadata.ts";
 import { decodeGroupMetadataValue, decodeKey, decodeOffsetCommitValue, type GroupMetadataValue } from "./offsets-records.ts";
 import type { CommittedOffset, OffsetsStore } from "./offsets-store.ts";
@@ -17,9 +20,11 @@ export async function loadGroups(store: OffsetsStore, partition: number, log: (m
   /** null = tombstoned (the group was deleted or expired). */
   const metadataByGroup = new Map<string, GroupMetadataValue | null>();
   let skipped = 0;
-  const { records } = await store.load(partition, ({ key, value, offset }) => {
+  let firstSkippedRecord: string | null = null;
+  const loaded = await store.load(partition, ({ key, value, offset }) => {
     if (!key) {
       skipped++;
+      firstSkippedRecord ??= `a record without a key at offset ${offset}`;
       return;
     }
     let decodedKey;
@@ -30,6 +35,7 @@ export async function loadGroups(store: OffsetsStore, partition: number, log: (m
     }
     if (!decodedKey) {
       skipped++;
+      firstSkippedRecord ??= `a key it cannot read at offset ${offset}`;
       return;
     }
     if (decodedKey.kind === "offset") {
@@ -42,7 +48,7 @@ export async function loadGroups(store: OffsetsStore, partition: number, log: (m
       const committed = safeDecode(() => decodeOffsetCommitValue(value));
       if (!committed) {
         skipped++;
-        log(`__consumer_offsets-${partition}: skipping an offset commit value it cannot read at offset ${offset}`);
+        firstSkippedRecord ??= `an offset commit value it cannot read at offset ${offset}`;
         return;
       }
       if (!offsets) offsetsByGroup.set(decodedKey.group, (offsets = new Map()));
@@ -56,12 +62,17 @@ export async function loadGroups(store: OffsetsStore, partition: number, log: (m
     const metadata = safeDecode(() => decodeGroupMetadataValue(value));
     if (!metadata) {
       skipped++;
-      log(`__consumer_offsets-${partition}: skipping group metadata it cannot read at offset ${offset}`);
+      firstSkippedRecord ??= `group metadata it cannot read at offset ${offset}`;
       return;
     }
     metadataByGroup.set(decodedKey.group, metadata);
   });
-  if (skipped > 0) log(`__consumer_offsets-${partition}: ${skipped} record(s) skipped while loading`);
+  // One line per partition however much is unreadable (a poisoned log must not flood the broker log).
+  if (skipped > 0) log(`__consumer_offsets-${partition}: ${skipped} record(s) skipped while loading (first: ${firstSkippedRecord})`);
+  if (loaded.skippedBatches > 0) log(`__consumer_offsets-${partition}: ${loaded.skippedBatches} unreadable batch(es) skipped while loading (first: ${loaded.firstSkipReason})`);
+  if (loaded.stoppedAtOffset !== null)
+    log(`__consumer_offsets-${partition}: loading stopped at offset ${loaded.stoppedAtOffset} (${loaded.firstSkipReason}); offsets committed after it are not restored`);
+  const records = loaded.records;
 
   const groups: GroupMetadata[] = [];
   let offsetCount = 0;

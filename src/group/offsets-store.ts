@@ -12,6 +12,7 @@ import type { TopicMetadata } from "../metadata/types.ts";
 import { ErrorCode, KafkaError } from "../protocol/errors.ts";
 import {
   batchAttributes,
+  batchBaseOffset,
   batchLastOffset,
   batchSizeBytes,
   computeBatchCrc,
@@ -140,17 +141,25 @@ export class OffsetsStore {
    * Reads partition `partition` from its log start to its log end offset and hands every record to `apply`
    * in log order. Each batch's CRC is checked again (data crossing the disk boundary). Bounded: every
    * step must advance the read offset, and there are at most (end - start) steps.
+   *
+   * Unreadable data never fails the load (it would fail every start of the broker): a batch that fails its
+   * CRC or cannot be decompressed is skipped, and where no whole batch can be found at all the load stops
+   * there. Both are counted and the first reason kept, for one log line per partition. Only a partition
+   * that cannot be read at all (its log unavailable) throws.
    */
-  async load(partition: number, apply: (record: StoredRecord) => void): Promise<{ records: number; batches: number }> {
+  async load(partition: number, apply: (record: StoredRecord) => void): Promise<OffsetsLoadResult> {
+    const result: OffsetsLoadResult = { records: 0, batches: 0, skippedBatches: 0, firstSkipReason: null, stoppedAtOffset: null };
     const topic = this.topic;
-    if (!topic || partition >= topic.partitions.length) return { records: 0, batches: 0 };
+    if (!topic || partition >= topic.partitions.length) return result;
     const key = { topic: OFFSETS_TOPIC, partition };
     const [offsets] = await this.broker.workers.offsets([key]);
     if (!offsets || offsets.errorCode !== ErrorCode.NONE) throw new Error(`${OFFSETS_TOPIC}-${partition}: cannot read offsets (error ${offsets?.errorCode})`);
     const endOffset = offsets.logEndOffset;
     let fetchOffset = offsets.logStartOffset;
-    let records = 0;
-    let batches = 0;
+    const skip = (reason: string) => {
+      result.skippedBatches++;
+      result.firstSkipReason ??= reason;
+    };
     const stepsMax = endOffset - fetchOffset + 1 + LOAD_VANISHED_RETRIES_MAX;
     let vanished = 0;
     for (let step = 0; fetchOffset < endOffset; step++) {
@@ -161,7 +170,7 @@ export class OffsetsStore {
       const mapped = this.broker.segmentViews.records(read.slice);
       if (!mapped) {
         // The cleaner (or retention) replaced the segment between the read and the mapping: read again.
-        if (++vanished > LOAD_VANISHED_RETRIES_MAX) throw new Error(`${OFFSETS_TOPIC}-${partition}: segment ${read.slice.path} vanished during load`);
+        if (++vanished > LOAD_VANISHED_RETRIES_MAX) throw new Error(`${OFFSETS_TOPIC}-${partition}: segment ${read.slice.path} was replaced ${vanished} times during load`);
         continue;
       }
       const bytes = mapped.bytes;
@@ -171,23 +180,48 @@ export class OffsetsStore {
       while (position + RECORDS_OFFSET <= bytes.byteLength) {
         const sizeBytes = batchSizeBytes(view, position);
         if (sizeBytes < RECORDS_OFFSET || position + sizeBytes > bytes.byteLength) break;
-        if (computeBatchCrc(bytes, position, sizeBytes) !== view.getUint32(position + CRC_OFFSET)) {
-          throw new Error(`${OFFSETS_TOPIC}-${partition}: batch at offset ${fetchOffset} fails its CRC check`);
-        }
         const lastOffset = batchLastOffset(view, position);
-        if (lastOffset >= fetchOffset && (batchAttributes(view, position) & CONTROL_FLAG_MASK) === 0) {
-          for (const record of await readBatchRecords(bytes.subarray(position, position + sizeBytes))) {
+        const batchOffset = Math.max(fetchOffset, batchBaseOffset(view, position));
+        if (computeBatchCrc(bytes, position, sizeBytes) !== view.getUint32(position + CRC_OFFSET)) {
+          skip(`batch at offset ${batchOffset} fails its CRC check`);
+        } else if (lastOffset >= fetchOffset && (batchAttributes(view, position) & CONTROL_FLAG_MASK) === 0) {
+          let batchRecords;
+          try {
+            batchRecords = await readBatchRecords(bytes.subarray(position, position + sizeBytes));
+          } catch (error) {
+            // A codec Bunka cannot read, or a records section that does not decode: nothing in it is usable.
+            skip(`batch at offset ${batchOffset} cannot be read: ${error instanceof Error ? error.message : String(error)}`);
+            batchRecords = null;
+          }
+          for (const record of batchRecords ?? []) {
             if (record.offset < fetchOffset) continue;
             apply({ key: record.key, value: record.value, offset: record.offset });
-            records++;
+            result.records++;
           }
-          batches++;
+          if (batchRecords) result.batches++;
         }
-        fetchOffset = Math.max(fetchOffset, lastOffset + 1);
+        // A batch that failed its CRC may carry a wrong lastOffsetDelta: one pointing past the log end must
+        // not skip the intact batches after it (they advance the offset themselves).
+        if (lastOffset < endOffset) fetchOffset = Math.max(fetchOffset, lastOffset + 1);
         position += sizeBytes;
       }
-      if (fetchOffset === before) throw new Error(`${OFFSETS_TOPIC}-${partition}: no whole batch at offset ${fetchOffset}`);
+      if (fetchOffset === before) {
+        // No whole batch where one must start: nothing later can be found reliably in this partition.
+        result.stoppedAtOffset = fetchOffset;
+        result.firstSkipReason ??= `no whole batch at offset ${fetchOffset}`;
+        break;
+      }
     }
-    return { records, batches };
+    return result;
   }
+}
+
+export interface OffsetsLoadResult {
+  records: number;
+  batches: number;
+  /** Batches skipped because they failed their CRC or could not be decompressed or decoded. */
+  skippedBatches: number;
+  firstSkipReason: string | null;
+  /** Where the load gave up on the rest of the partition (no whole batch found), or null. */
+  stoppedAtOffset: number | null;
 }
