@@ -37,6 +37,11 @@ export class BenchBroker {
     this.dataDir = join(options.workDir, `broker-${this.port}`);
   }
 
+  /** The environment the broker process runs with (the broker defaults, then the bench's own settings). */
+  get environment(): Record<string, string> {
+    return { ...brokerProcessEnv(), ...this.options.env };
+  }
+
   get bootstrap(): string {
     return `127.0.0.1:${this.port}`;
   }
@@ -56,7 +61,7 @@ export class BenchBroker {
       writeFileSync(configPath, Object.entries(this.options.properties).map(([key, value]) => `${key}=${value}`).join("\n"));
       args.push("--config", configPath);
     }
-    const child = Bun.spawn(args, { cwd: repoRoot, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...brokerProcessEnv(), ...this.options.env } });
+    const child = Bun.spawn(args, { cwd: repoRoot, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: this.environment });
     this.child = child;
     void this.collect(child.stderr);
     const reader = child.stdout.getReader();
@@ -95,6 +100,18 @@ export class BenchBroker {
       return { user: Number(fields[11]) / ticksPerSecond, system: Number(fields[12]) / ticksPerSecond };
     } catch {
       return { user: 0, system: 0 };
+    }
+  }
+
+  /** Resident and peak resident memory of the broker process (/proc/PID/status VmRSS, VmHWM), in bytes. */
+  memory(): { rssBytes: number; peakRssBytes: number } {
+    if (!this.child) return { rssBytes: 0, peakRssBytes: 0 };
+    try {
+      const status = readFileSync(`/proc/${this.child.pid}/status`, "utf8");
+      const kib = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0) * 1024;
+      return { rssBytes: kib("VmRSS"), peakRssBytes: kib("VmHWM") };
+    } catch {
+      return { rssBytes: 0, peakRssBytes: 0 };
     }
   }
 

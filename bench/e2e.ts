@@ -6,6 +6,7 @@ import { BenchBroker } from "./broker-process.ts";
 import { readFileSync } from "node:fs";
 import { measureSocketToFileOnce } from "./limits.ts";
 import { combine, runLoad, type ConsumeTask, type LoadReport, type ProduceTask } from "./loadgen.ts";
+import type { BenchCompression } from "./loadgen-worker.ts";
 
 /** Busy share of all cores since `since` (from /proc/stat), to show when the machine is saturated. */
 export function machineCpu(): { busy: number; total: number } {
@@ -22,7 +23,7 @@ function busyShare(before: { busy: number; total: number }): number {
 export interface ProduceRow {
   recordBytes: number;
   batchBytes: number;
-  compression: "none" | "lz4";
+  compression: BenchCompression;
   acks: number;
   recordsPerSecond: number;
   /** Record batch bytes as stored (compressed size for LZ4). */
@@ -79,8 +80,21 @@ export interface HeadlinePair {
   ratio: number;
 }
 
+/** Broker memory around the produce matrix: how much of a burst's peak it keeps, and for how long. */
+export interface MemoryAfterBurst {
+  beforeRssBytes: number;
+  /** Right after the last produce of the burst. */
+  afterBurstRssBytes: number;
+  peakRssBytes: number;
+  /** RSS sampled every second after the burst, with nothing to do. */
+  idleSamples: { seconds: number; rssBytes: number }[];
+  /** The broker process's allocator setting (MIMALLOC_PURGE_DELAY), as the bench ran it. */
+  purgeDelay: string;
+}
+
 export interface E2eResults {
   produce: ProduceRow[];
+  memory: MemoryAfterBurst | null;
   /** The produce headline (1 KiB records, 1 MiB batches, acks=1) right after a socket-to-file limit run, several rounds. */
   producePairs: HeadlinePair[];
   consume: ConsumeRow[];
@@ -122,7 +136,7 @@ async function measureProduce(broker: BenchBroker, row: Omit<ProduceRow, "record
       partitions: [partition],
       recordBytes: row.recordBytes,
       batchBytes: row.batchBytes,
-      lz4: row.compression === "lz4",
+      compression: row.compression,
       acks: row.acks,
       inFlight: inFlightFor(row.batchBytes),
       maxSeconds: seconds,
@@ -158,7 +172,7 @@ async function fillTopic(broker: BenchBroker, topic: string, partitions: number,
       partitions: Array.from({ length: partitions / 2 }, (_, i) => i * 2 + producer),
       recordBytes: CONSUME_RECORD_BYTES,
       batchBytes: 256 * 1024,
-      lz4: false,
+      compression: "none",
       acks: 1,
       inFlight: 8,
       maxSeconds: 600,
@@ -225,7 +239,7 @@ export async function measureLatency(broker: BenchBroker, referenceMaxRecordsPer
       partitions: [partition],
       recordBytes,
       batchBytes,
-      lz4: false,
+      compression: "none",
       acks: 1,
       inFlight: 16,
       maxSeconds: seconds,
@@ -344,8 +358,9 @@ export async function runE2e(options: E2eOptions): Promise<E2eResults> {
   mkdirSync(options.workDir, { recursive: true });
   const broker = new BenchBroker({ workDir: options.workDir, env: { BUNKA_FETCH_TRANSFER: "mmap" } });
   await broker.start();
-  const results: E2eResults = { produce: [], producePairs: [], consume: [], consumeDataBytes: 0, latency: null, latencyCurve: [], crossChecks: [], defaultTransfer: "mmap" };
+  const results: E2eResults = { produce: [], memory: null, producePairs: [], consume: [], consumeDataBytes: 0, latency: null, latencyCurve: [], crossChecks: [], defaultTransfer: "mmap" };
   try {
+    const beforeRssBytes = broker.memory().rssBytes;
     // Warm-up: JIT and connections, not measured.
     await measureProduce(broker, { recordBytes: 1024, batchBytes: 256 * 1024, compression: "none", acks: 1 }, quick ? 0.5 : 1.5);
 
@@ -365,6 +380,34 @@ export async function runE2e(options: E2eOptions): Promise<E2eResults> {
         }
       }
     }
+
+    // Every compressed batch is decompressed and each record checked (as Kafka's LogValidator does): the
+    // headline configuration with the other codecs shows what that costs next to lz4 and none.
+    for (const compression of ["zstd", "gzip"] as const) {
+      const row = await measureProduce(broker, { recordBytes: 1024, batchBytes: 1024 * 1024, compression, acks: 1 }, seconds);
+      results.produce.push(row);
+      progress(`produce 1024 B records, 1024 KiB batches, ${compression}, acks=1: ${(row.recordsPerSecond / 1e6).toFixed(2)} M records/s, ${(row.bytesPerSecond / 1e6).toFixed(0)} MB/s${row.errors ? `, ${row.errors} errors` : ""}`);
+    }
+
+    // Memory the broker keeps after the burst of the produce matrix, idle.
+    const afterBurst = broker.memory();
+    const idleSamples: { seconds: number; rssBytes: number }[] = [];
+    const idleSeconds = quick ? 4 : 20;
+    for (let second = 1; second <= idleSeconds; second++) {
+      await Bun.sleep(1000);
+      idleSamples.push({ seconds: second, rssBytes: broker.memory().rssBytes });
+    }
+    results.memory = {
+      beforeRssBytes,
+      afterBurstRssBytes: afterBurst.rssBytes,
+      peakRssBytes: broker.memory().peakRssBytes,
+      idleSamples,
+      purgeDelay: broker.environment.MIMALLOC_PURGE_DELAY ?? "(mimalloc default)",
+    };
+    progress(
+      `memory: RSS ${(beforeRssBytes / 2 ** 20).toFixed(0)} MiB before, ${(afterBurst.rssBytes / 2 ** 20).toFixed(0)} MiB after the produce burst (peak ${(results.memory.peakRssBytes / 2 ** 20).toFixed(0)} MiB), ` +
+        `${(idleSamples[idleSamples.length - 1]!.rssBytes / 2 ** 20).toFixed(0)} MiB after ${idleSeconds} s idle`,
+    );
 
     // The produce headline again, each time right after a socket-to-file limit run: on a VM whose
     // fresh memory costs vary run to run, a paired ratio is steadier than two figures minutes apart.

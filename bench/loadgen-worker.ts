@@ -10,6 +10,10 @@ import { buildBatch } from "../src/records/compression.ts";
 import { BlockingConnection, forEachRecordValue, native, nowNs, STAMP_MAGIC, TIMELINE_STEP_NS, stampUs } from "./blocking-client.ts";
 import { decodeResponse, encodeRequest, patchCorrelationId, responseCorrelationId, scanBatches } from "./kafka-frames.ts";
 
+export type BenchCompression = "none" | "lz4" | "zstd" | "gzip";
+
+const BENCH_CODECS: Record<BenchCompression, number> = { none: CompressionType.NONE, lz4: CompressionType.LZ4, zstd: CompressionType.ZSTD, gzip: CompressionType.GZIP };
+
 export interface ProduceTask {
   op: "produce";
   port: number;
@@ -18,7 +22,8 @@ export interface ProduceTask {
   recordBytes: number;
   /** Uncompressed bytes of records per batch (one batch per request). */
   batchBytes: number;
-  lz4: boolean;
+  /** Codec of the batches sent (the broker decompresses and checks every record of a compressed batch). */
+  compression: BenchCompression;
   acks: number;
   inFlight: number;
   maxSeconds: number;
@@ -130,7 +135,7 @@ function produceFrame(task: ProduceTask, partition: number, slot: number): Produ
   }
   const values = recordValues(task.recordBytes, count, slot * 131 + partition);
   if (task.recordBytes >= 12) new DataView(values[0]!.buffer).setUint32(0, STAMP_MAGIC);
-  const batch = task.lz4 ? buildBatch({ records: values.map((value) => ({ key: null, value })), compression: CompressionType.LZ4 }) : plain;
+  const batch = task.compression === "none" ? plain : buildBatch({ records: values.map((value) => ({ key: null, value })), compression: BENCH_CODECS[task.compression] });
   const frame = encodeRequest(ApiKey.Produce, 7, slot + 1, {
     acks: task.acks,
     timeoutMs: 30_000,
@@ -139,7 +144,7 @@ function produceFrame(task: ProduceTask, partition: number, slot: number): Produ
   // Where the batch and its first value sit in the frame (for stamping uncompressed batches).
   const batchAt = frame.byteLength - batch.byteLength;
   let stampAt = -1;
-  if (!task.lz4 && task.recordBytes >= 12) {
+  if (task.compression === "none" && task.recordBytes >= 12) {
     for (let i = batchAt + 61; i < Math.min(frame.byteLength - 4, batchAt + 61 + 64); i++) {
       if (frame[i] === 0x42 && frame[i + 1] === 0x55 && frame[i + 2] === 0x4e && frame[i + 3] === 0x4b) {
         stampAt = i + 4;

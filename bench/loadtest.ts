@@ -135,7 +135,7 @@ try {
     partitions: Array.from({ length: partitionCount }, (_, partition) => partition).filter((partition) => partition % producerCount === producer % partitionCount || producerCount > partitionCount),
     recordBytes,
     batchBytes,
-    lz4: false,
+    compression: "none",
     acks: -1,
     inFlight: Math.max(4, Math.min(32, Math.floor((2 * 1024 * 1024) / batchBytes))),
     maxSeconds: seconds,

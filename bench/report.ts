@@ -171,7 +171,8 @@ export function renderMarkdown(results: BenchResults, chartPath: string): string
   out.push(
     "Load generator: one connection per partition (2 partitions, one per partition worker), pre-built batches, " +
       "requests pipelined so that about 4 MiB are in flight per connection (at least 4 requests). " +
-      "MB/s counts record batch bytes as stored (compressed bytes for LZ4); the ratio is of the socket-to-file limit.",
+      "MB/s counts record batch bytes as stored (compressed bytes for LZ4); the ratio is of the socket-to-file limit. " +
+      "Every batch is validated record by record before it is stored; compressed batches are decompressed for that (bounded by max.message.bytes), which is what the zstd and gzip rows show the cost of.",
   );
   out.push("");
   out.push(
@@ -199,6 +200,26 @@ export function renderMarkdown(results: BenchResults, chartPath: string): string
     out.push("");
   }
 
+  if (e2e.memory) {
+    const memory = e2e.memory;
+    const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+    const last = memory.idleSamples[memory.idleSamples.length - 1];
+    const firstBelow = memory.idleSamples.find((sample) => sample.rssBytes <= memory.beforeRssBytes + (memory.afterBurstRssBytes - memory.beforeRssBytes) / 2);
+    out.push("### Memory after the burst");
+    out.push("");
+    out.push(
+      `Broker RSS (/proc/PID/status) before the produce matrix above, right after it, and while idle afterwards; the broker ran with ` +
+        `MIMALLOC_PURGE_DELAY=${memory.purgeDelay}. Half of the burst's growth was returned ${firstBelow ? `after ${firstBelow.seconds} s` : "not within the idle period"}.`,
+    );
+    out.push("");
+    out.push(
+      table(
+        ["Before", "After the burst", "Peak (VmHWM)", ...memory.idleSamples.filter((sample) => sample.seconds % 5 === 0 || sample.seconds === 1 || sample === last).map((sample) => `idle ${sample.seconds} s`)],
+        [[mib(memory.beforeRssBytes), mib(memory.afterBurstRssBytes), mib(memory.peakRssBytes), ...memory.idleSamples.filter((sample) => sample.seconds % 5 === 0 || sample.seconds === 1 || sample === last).map((sample) => mib(sample.rssBytes))]],
+      ),
+    );
+    out.push("");
+  }
   out.push("## Consume (catch-up from the page cache)");
   out.push("");
   out.push(

@@ -71,7 +71,7 @@ if (loadavg()[0]! > machine.nproc * 0.5) progress(`warning: the machine is busy 
 
 let limits: Limits | null = null;
 let micro: MicroResult[] = [];
-let e2e: E2eResults = { produce: [], producePairs: [], consume: [], consumeDataBytes: 0, latency: null, latencyCurve: [], crossChecks: [], defaultTransfer: "mmap" };
+let e2e: E2eResults = { produce: [], memory: null, producePairs: [], consume: [], consumeDataBytes: 0, latency: null, latencyCurve: [], crossChecks: [], defaultTransfer: "mmap" };
 try {
   if (sections.has("limits")) limits = await measureLimits({ quick, workDir: join(workDir, "limits"), progress });
   if (sections.has("micro")) micro = await runMicro({ quick, progress });
