@@ -3,11 +3,13 @@
 // binary search serves lookups by either.
 //
 // Mapping rules (notes/bun-runtime.md 2.4, 2.5, 2.7): Bun.mmap cannot map an empty file, clamps the
-// view to the file length and cannot unmap. A view is made once at the preallocated size; when the
-// file shrinks (trimToValidSize) the old view stays alive but no code reads past `entries`, which never
-// exceeds the new size, so no page past EOF is ever touched (that would be a SIGBUS). Growing the file
-// (a segment that becomes active again) maps a new, longer view. Only the partition's owning worker
-// maps index files.
+// view to the file length and cannot unmap. The file is mapped lazily, on the first read or write of an
+// entry (Kafka's LazyIndex), and an inactive segment's index may drop its view (releaseMapping, driven
+// by the open-segments LRU) and map again later. The active segment's view is made once at the
+// preallocated size; when the file shrinks (trimToValidSize) the old view stays alive but no code reads
+// past `entries`, which never exceeds the new size, so no page past EOF is ever touched (that would be
+// a SIGBUS). Growing the file (a segment that becomes active again) drops the view so the next access
+// maps the new length. Only the partition's owning worker maps index files.
 import * as fs from "node:fs";
 
 /** Kafka's AbstractIndex: lookups cluster near the tail, so the last 8 KiB ("warm" entries, whose pages
@@ -32,6 +34,8 @@ export abstract class IndexFile {
     readonly path: string,
     readonly baseOffset: number,
     readonly entrySizeBytes: number,
+    /** Called whenever the file gets mapped (the owning segment counts its maps). */
+    private readonly onMapped: (() => void) | null = null,
   ) {}
 
   /**
@@ -47,7 +51,6 @@ export abstract class IndexFile {
     }
     this.entries = Math.floor(this.fileBytes / this.entrySizeBytes);
     this.maxEntries = this.entries;
-    if (this.fileBytes > 0) this.map();
     if (preallocate) this.resize(maxIndexBytes);
   }
 
@@ -71,7 +74,18 @@ export abstract class IndexFile {
     const grew = roundedBytes > this.fileBytes;
     this.fileBytes = roundedBytes;
     this.maxEntries = roundedBytes / this.entrySizeBytes;
-    if (grew || this.view === null) this.map();
+    // A shorter view would not cover the new entries: the next access maps the whole file.
+    if (grew) this.releaseMapping();
+  }
+
+  /** Drops the view (the GC unmaps it once no caller holds it); the next access maps again. */
+  releaseMapping(): void {
+    this.view = null;
+    this.data = null;
+  }
+
+  get isMapped(): boolean {
+    return this.view !== null;
   }
 
   /** Called when the segment stops being active: the file keeps only its valid entries. */
@@ -103,8 +117,7 @@ export abstract class IndexFile {
 
   deleteFile(): void {
     fs.rmSync(this.path, { force: true });
-    this.view = null;
-    this.data = null;
+    this.releaseMapping();
   }
 
   /** A subclass resets its cached last entry here. */
@@ -139,13 +152,17 @@ export abstract class IndexFile {
   }
 
   protected requireData(): DataView {
-    if (this.data === null) throw new Error(`${this.path}: index is not mapped`);
-    return this.data;
+    return this.data ?? this.map();
   }
 
-  private map(): void {
-    this.view = Bun.mmap(this.path, { shared: true });
-    this.data = new DataView(this.view.buffer, this.view.byteOffset, this.view.byteLength);
-    if (this.view.byteLength < this.fileBytes) throw new Error(`${this.path}: mapped ${this.view.byteLength} of ${this.fileBytes} bytes`);
+  private map(): DataView {
+    // An empty file cannot be mapped; callers never read an entry of an empty index.
+    if (this.fileBytes === 0) throw new Error(`${this.path}: index is empty, nothing to map`);
+    const view = Bun.mmap(this.path, { shared: true });
+    if (view.byteLength < this.fileBytes) throw new Error(`${this.path}: mapped ${view.byteLength} of ${this.fileBytes} bytes`);
+    this.view = view;
+    this.data = new DataView(view.buffer, view.byteOffset, view.byteLength);
+    this.onMapped?.();
+    return this.data;
   }
 }

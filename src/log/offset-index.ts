@@ -18,8 +18,8 @@ export class OffsetIndex extends IndexFile {
    * Opens or creates `path`. `preallocate` (the active segment) grows the file to maxIndexBytes and
    * maps it; otherwise the file keeps its trimmed length.
    */
-  constructor(path: string, baseOffset: number, maxIndexBytes: number, preallocate: boolean) {
-    super(path, baseOffset, OFFSET_INDEX_ENTRY_BYTES);
+  constructor(path: string, baseOffset: number, maxIndexBytes: number, preallocate: boolean, onMapped: (() => void) | null = null) {
+    super(path, baseOffset, OFFSET_INDEX_ENTRY_BYTES, onMapped);
     this.openFile(maxIndexBytes, preallocate);
     this.lastOffsetCache = this.readLastOffset();
   }

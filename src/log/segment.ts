@@ -10,6 +10,9 @@
 // - Recovery runs on pread before anything maps the file, so it may cut a torn tail with ftruncate.
 // - Follower truncation replaces the file (write the kept prefix, rename over): old views keep the old
 //   inode, and the new file gets a new fileId.
+// - An inactive segment holds no fd, and maps its .log and indexes only while it is among the
+//   log.segment.open.max most recently used ones (open-segments.ts): partitions x segments is bounded
+//   by the disk, not by file descriptors or vm.max_map_count.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import {
@@ -34,6 +37,7 @@ import { RecordReader } from "../records/record.ts";
 import { BatchScanner } from "./batch-scanner.ts";
 import type { LogConfig } from "./config.ts";
 import { OffsetIndex } from "./offset-index.ts";
+import { openSegments, type MappedResource } from "./open-segments.ts";
 import { TimeIndex } from "./time-index.ts";
 
 export const LOG_FILE_SUFFIX = ".log";
@@ -80,7 +84,7 @@ export interface BatchLocation {
   lastOffset: number;
 }
 
-export class LogSegment {
+export class LogSegment implements MappedResource {
   readonly logPath: string;
   readonly offsetIndex: OffsetIndex;
   readonly timeIndex: TimeIndex;
@@ -130,8 +134,9 @@ export class LogSegment {
     }
     this.sizeBytes = this.fileBytes;
     this.createdTimeMs = nowMs;
-    this.offsetIndex = new OffsetIndex(path.join(dir, segmentFileName(baseOffset, INDEX_FILE_SUFFIX)), baseOffset, config.segmentIndexBytes, preallocateIndexes);
-    this.timeIndex = new TimeIndex(path.join(dir, segmentFileName(baseOffset, TIME_INDEX_FILE_SUFFIX)), baseOffset, config.segmentIndexBytes, preallocateIndexes);
+    const onIndexMapped = (): void => this.noteMapped();
+    this.offsetIndex = new OffsetIndex(path.join(dir, segmentFileName(baseOffset, INDEX_FILE_SUFFIX)), baseOffset, config.segmentIndexBytes, preallocateIndexes, onIndexMapped);
+    this.timeIndex = new TimeIndex(path.join(dir, segmentFileName(baseOffset, TIME_INDEX_FILE_SUFFIX)), baseOffset, config.segmentIndexBytes, preallocateIndexes, onIndexMapped);
     // Clean close and recovery both leave the segment's max timestamp as the last time index entry.
     this.maxTimestampSoFar = this.timeIndex.lastEntry.timestampMs;
     this.offsetOfMaxTimestampSoFar = this.timeIndex.lastEntry.offset;
@@ -488,6 +493,30 @@ export class LogSegment {
     this.data = null;
     this.bytesSinceLastIndexEntry = 0;
     this.active = true;
+    // The active segment's maps are bounded by the partition count, not by the LRU.
+    openSegments.forget(this);
+  }
+
+  /**
+   * Drops the .log and index views of an inactive segment (the LRU chose it); the GC unmaps them once no
+   * read in progress holds them, and the next read maps again. The active segment keeps its views.
+   */
+  releaseMappings(): void {
+    if (this.active) return;
+    this.view = null;
+    this.data = null;
+    this.offsetIndex.releaseMapping();
+    this.timeIndex.releaseMapping();
+  }
+
+  /** Whether any of the three files is mapped by this segment now (tests). */
+  get isMapped(): boolean {
+    return this.view !== null || this.offsetIndex.isMapped || this.timeIndex.isMapped;
+  }
+
+  /** An inactive segment just used a view: it counts against log.segment.open.max, as the newest. */
+  private noteMapped(): void {
+    if (!this.active) openSegments.touch(this);
   }
 
   /**
@@ -532,6 +561,8 @@ export class LogSegment {
     this.active = false;
     this.offsetIndex.trimToValidSize();
     this.timeIndex.trimToValidSize();
+    // Still mapped from its active life: from now on its views count against the LRU.
+    if (this.isMapped) openSegments.touch(this);
     return fd;
   }
 
@@ -561,6 +592,12 @@ export class LogSegment {
 
   /** Clean close: an active segment is trimmed; everything is fsynced before returning. */
   close(): void {
+    this.closeFiles();
+    this.releaseMappings();
+    openSegments.forget(this);
+  }
+
+  private closeFiles(): void {
     if (this.active) {
       const fd = this.trimForInactive();
       try {
@@ -587,6 +624,9 @@ export class LogSegment {
     fs.rmSync(this.logPath, { force: true });
     this.offsetIndex.deleteFile();
     this.timeIndex.deleteFile();
+    this.view = null;
+    this.data = null;
+    openSegments.forget(this);
   }
 
   /**
@@ -697,10 +737,12 @@ export class LogSegment {
   private requireView(endPosition: number): Uint8Array {
     if (this.view === null || this.view.byteLength < endPosition) {
       if (endPosition > this.fileBytes) throw new Error(`${this.logPath}: read to ${endPosition} past the file (${this.fileBytes})`);
-      this.view = Bun.mmap(this.logPath, { shared: true });
-      this.data = dataViewOf(this.view);
-      if (this.view.byteLength < endPosition) throw new Error(`${this.logPath}: mapped ${this.view.byteLength} bytes, need ${endPosition}`);
+      const view = Bun.mmap(this.logPath, { shared: true });
+      if (view.byteLength < endPosition) throw new Error(`${this.logPath}: mapped ${view.byteLength} bytes, need ${endPosition}`);
+      this.view = view;
+      this.data = dataViewOf(view);
     }
+    if (!this.active) openSegments.touch(this);
     return this.view;
   }
 

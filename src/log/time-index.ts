@@ -16,8 +16,8 @@ export class TimeIndex extends IndexFile {
   private lastTimestampMs = NO_TIMESTAMP;
   private lastEntryOffset: number;
 
-  constructor(path: string, baseOffset: number, maxIndexBytes: number, preallocate: boolean) {
-    super(path, baseOffset, TIME_INDEX_ENTRY_BYTES);
+  constructor(path: string, baseOffset: number, maxIndexBytes: number, preallocate: boolean, onMapped: (() => void) | null = null) {
+    super(path, baseOffset, TIME_INDEX_ENTRY_BYTES, onMapped);
     this.lastEntryOffset = baseOffset;
     this.openFile(maxIndexBytes, preallocate);
     this.afterTruncate();
