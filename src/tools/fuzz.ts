@@ -1,0 +1,650 @@
+// `bun run fuzz [--seed N] [--frames N]`: a seeded protocol fuzzer. It starts a real broker process (or uses
+// --bootstrap), writes a canary topic with known records, then sends random and mutated frames for every
+// advertised API and version (src/tools/fuzz-frames.ts) over a bounded number of connections. Every frame
+// is judged against what dispatch must do with it: answer it (the frame decodes), close the connection
+// (it does not), or stay silent (acks=0). Periodically and at the end it checks that the broker is alive,
+// answers ApiVersions and Metadata, and that the canary reads back intact; with its own broker it also
+// stops it cleanly and restarts it. Exits non-zero, printing the seed, on any failure. See docs/fuzzing.md.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import type { Socket, Subprocess } from "bun";
+import { KafkaConnection } from "../client/kafka-connection.ts";
+import { brokerProcessEnv } from "../config/process-env.ts";
+import { Reader } from "../protocol/codec/reader.ts";
+import { ErrorCode, errorName } from "../protocol/errors.ts";
+import { apiSchemas, ApiKey, responseHeaderVersion } from "../protocol/generated/index.ts";
+import { readResponseHeader } from "../protocol/generated/headers.ts";
+import { batchSizeBytes, CompressionType, dataViewOf, LOG_OVERHEAD } from "../records/batch.ts";
+import { buildBatch, readBatchRecords } from "../records/compression.ts";
+import { makeFrame, type AdvertisedApis, type FuzzFrame, type FuzzTargets } from "./fuzz-frames.ts";
+
+const usage = `Usage: bun run fuzz [options]
+
+  --seed N                 PRNG seed (default: random, printed); the same seed replays the same frames
+  --frames N               frames to send (default 5000)
+  --start-frame N          first frame index (replay one frame: --start-frame I --frames 1)
+  --time-limit-ms N        stop sending after this long (default 600000)
+  --connections N          connections used in parallel (default 4)
+  --request-timeout-ms N   how long one frame may wait for its answer or close (default 5000)
+  --check-every N          health and canary check every N frames (default 1000)
+  --bootstrap HOST:PORT    fuzz a running broker instead of starting one (no restart check)
+  --keep-data              keep the started broker's data dir and log
+  --allow-findings         exit 0 even if frames were mishandled (only a dead broker or a damaged canary fails)
+  -h, --help               this text
+`;
+
+const CANARY_TOPIC = "fuzz-canary";
+const CANARY_PARTITIONS = 2;
+const CANARY_BATCHES_PER_PARTITION = 4;
+const CANARY_RECORDS_PER_BATCH = 25;
+const FUZZ_TOPICS = ["fuzz-t0", "fuzz-t1", "fuzz-compact", "fuzz-lz4"];
+const FUZZ_GROUPS = ["fuzz-g0", "fuzz-g1"];
+const READY_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 60_000;
+/** How long an abandoned connection (lying size prefix) is watched before the fuzzer drops it. */
+const ABANDON_WAIT_MS = 20;
+const FINDINGS_SHOWN_MAX = 20;
+const repoRoot = resolve(import.meta.dir, "../..");
+
+export interface FuzzOptions {
+  seed: number;
+  frames: number;
+  startFrame: number;
+  timeLimitMs: number;
+  connections: number;
+  requestTimeoutMs: number;
+  checkEvery: number;
+  bootstrap: string | null;
+  keepData: boolean;
+  allowFindings: boolean;
+}
+
+type Outcome = "answered" | "closed" | "silent" | "abandoned" | "timeout";
+
+interface Finding {
+  frame: FuzzFrame;
+  what: string;
+}
+
+class Summary {
+  framesSent = 0;
+  readonly framesByApi = new Map<string, number>();
+  readonly outcomes = new Map<Outcome, number>();
+  readonly mutations = new Map<string, number>();
+  readonly errorCodes = new Map<string, number>();
+  readonly findings: Finding[] = [];
+  connectionsOpened = 0;
+  checksPassed = 0;
+
+  count<K>(map: Map<K, number>, key: K, by = 1): void {
+    map.set(key, (map.get(key) ?? 0) + by);
+  }
+}
+
+// ---- one connection, one frame at a time ----
+
+/**
+ * A raw socket that sends one frame and waits for its outcome: a response frame, the broker closing the
+ * connection, or nothing within the timeout (then the fuzzer closes it). One frame in flight, so any
+ * response is the answer to it.
+ */
+class FuzzConnection {
+  private socket: Socket<undefined> | null = null;
+  private inbound = new Uint8Array(0);
+  private waiter: ((outcome: { kind: "answered"; payload: Uint8Array } | { kind: "closed" }) => void) | null = null;
+  closed = false;
+
+  static async open(host: string, port: number): Promise<FuzzConnection> {
+    const connection = new FuzzConnection();
+    connection.socket = await Bun.connect<undefined>({
+      hostname: host,
+      port,
+      socket: {
+        data: (_socket, chunk) => connection.onData(chunk),
+        close: () => connection.onClose(),
+        error: () => connection.onClose(),
+      },
+    });
+    return connection;
+  }
+
+  private onData(chunk: Uint8Array): void {
+    const buffer = new Uint8Array(this.inbound.byteLength + chunk.byteLength);
+    buffer.set(this.inbound);
+    buffer.set(chunk, this.inbound.byteLength);
+    this.inbound = buffer;
+    if (buffer.byteLength < 4) return;
+    const size = dataViewOf(buffer).getInt32(0);
+    if (buffer.byteLength - 4 < size) return;
+    const payload = buffer.slice(4, 4 + size);
+    this.inbound = buffer.slice(4 + size);
+    const waiter = this.waiter;
+    this.waiter = null;
+    waiter?.({ kind: "answered", payload });
+  }
+
+  private onClose(): void {
+    this.closed = true;
+    const waiter = this.waiter;
+    this.waiter = null;
+    waiter?.({ kind: "closed" });
+  }
+
+  /** Sends the frame and resolves with what happened; the response payload (header included) when answered. */
+  async exchange(frame: FuzzFrame, timeoutMs: number): Promise<{ outcome: Outcome; payload?: Uint8Array }> {
+    const reply = new Promise<{ kind: "answered"; payload: Uint8Array } | { kind: "closed" }>((resolveReply) => (this.waiter = resolveReply));
+    if (!this.write(frame.bytes)) return { outcome: "closed" };
+    if (frame.abandon) {
+      const result = await raceTimeout(reply, ABANDON_WAIT_MS);
+      this.close();
+      return { outcome: result === null ? "abandoned" : result.kind === "closed" ? "closed" : "abandoned" };
+    }
+    if (frame.expect === "no-answer") {
+      // acks=0: no reply comes. The broker may close the connection (Kafka's way to report an acks=0
+      // failure); an ApiVersions v0 behind it gives an answer to wait for, since replies keep their order.
+      this.waiter = null;
+      const ping = new Promise<{ kind: "answered"; payload: Uint8Array } | { kind: "closed" }>((resolvePing) => (this.waiter = resolvePing));
+      if (!this.write(PING_FRAME)) return { outcome: "closed" };
+      const result = await raceTimeout(ping, timeoutMs);
+      if (result === null) {
+        this.close();
+        return { outcome: "timeout" };
+      }
+      return { outcome: result.kind === "closed" ? "closed" : "silent" };
+    }
+    const result = await raceTimeout(reply, timeoutMs);
+    if (result === null) {
+      this.close();
+      return { outcome: "timeout" };
+    }
+    return result.kind === "closed" ? { outcome: "closed" } : { outcome: "answered", payload: result.payload };
+  }
+
+  private write(bytes: Uint8Array): boolean {
+    if (this.closed || !this.socket) return false;
+    // Frames are small (well under the socket buffer), so a short write means the socket is gone.
+    const written = this.socket.write(bytes);
+    return written === bytes.byteLength;
+  }
+
+  close(): void {
+    this.waiter = null;
+    if (!this.closed) {
+      this.closed = true;
+      this.socket?.end();
+    }
+  }
+}
+
+const PING_CORRELATION_ID = 0x7ffffff0;
+const PING_FRAME = (() => {
+  // ApiVersions v0: header v1 (key, version, correlation id, client id "fuzz"), empty body.
+  const clientId = new TextEncoder().encode("fuzz");
+  const out = new Uint8Array(4 + 10 + clientId.byteLength);
+  const view = dataViewOf(out);
+  view.setInt32(0, out.byteLength - 4);
+  view.setInt16(4, ApiKey.ApiVersions);
+  view.setInt16(6, 0);
+  view.setInt32(8, PING_CORRELATION_ID);
+  view.setInt16(12, clientId.byteLength);
+  out.set(clientId, 14);
+  return out;
+})();
+
+function raceTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<null>((resolveTimeout) => (timer = setTimeout(() => resolveTimeout(null), timeoutMs)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+// ---- judging answers ----
+
+/** Decodes a response the way a client would; error codes are counted, an undecodable response is a finding. */
+function judgeAnswer(frame: FuzzFrame, payload: Uint8Array, summary: Summary): string | null {
+  const apiKey = (frame.bytes[4]! << 8) | frame.bytes[5]!;
+  const apiVersion = ((frame.bytes[6]! << 8) | frame.bytes[7]!) << 16 >> 16;
+  const schema = apiSchemas.get(apiKey);
+  if (!schema) return `answered an unknown API key ${apiKey}`;
+  // An unsupported ApiVersions request is answered in v0 (KIP-511).
+  const version = apiVersion >= schema.minVersion && apiVersion <= schema.maxVersion ? apiVersion : 0;
+  const expectedCorrelationId = dataViewOf(frame.bytes).getInt32(8);
+  try {
+    const reader = new Reader(payload);
+    const header = readResponseHeader(reader, responseHeaderVersion(apiKey, version));
+    if (header.correlationId !== expectedCorrelationId) return `answer has correlation id ${header.correlationId}, request had ${expectedCorrelationId}`;
+    const body = schema.readResponse(reader, version);
+    if (reader.remaining !== 0) return `answer has ${reader.remaining} trailing byte(s)`;
+    countErrorCodes(body, summary, 0);
+    return null;
+  } catch (error) {
+    return `answer does not decode as ${schema.name} v${version}: ${error instanceof Error ? error.message : String(error)}`;
+  }
+}
+
+function countErrorCodes(value: unknown, summary: Summary, depth: number): void {
+  if (depth > 8 || value === null || typeof value !== "object" || value instanceof Uint8Array) return;
+  if (Array.isArray(value)) {
+    for (const item of value) countErrorCodes(item, summary, depth + 1);
+    return;
+  }
+  for (const [key, field] of Object.entries(value)) {
+    if (key === "errorCode" && typeof field === "number") summary.count(summary.errorCodes, errorName(field));
+    else countErrorCodes(field, summary, depth + 1);
+  }
+}
+
+/** What the frame's outcome says about the broker, or null when it did what dispatch must do. */
+function judgeOutcome(frame: FuzzFrame, outcome: Outcome, payload: Uint8Array | undefined, summary: Summary): string | null {
+  if (frame.abandon) return null;
+  if (outcome === "timeout") return `no answer within the request timeout (expected: ${frame.expect})`;
+  if (frame.expect === "answer") {
+    if (outcome === "closed") return "connection closed, but the request decodes: an error code was due";
+    return judgeAnswer(frame, payload!, summary);
+  }
+  if (frame.expect === "close" && outcome === "answered") return "answered a request that does not decode";
+  return null;
+}
+
+// ---- the broker under test ----
+
+interface Target {
+  host: string;
+  port: number;
+  /** Present when the fuzzer started the broker. */
+  process: BrokerChild | null;
+}
+
+class BrokerChild {
+  readonly dataDir: string;
+  readonly port: number;
+  private child: Subprocess<"ignore", "pipe", "pipe"> | null = null;
+  log = "";
+  internalErrors: string[] = [];
+  private readonly configPath: string;
+
+  constructor() {
+    this.dataDir = mkdtempSync(join(tmpdir(), "bunka-fuzz-"));
+    this.configPath = `${this.dataDir}.properties`;
+    this.port = freePort();
+    // No initial rebalance delay: fuzzed JoinGroups are answered at once.
+    writeFileSync(this.configPath, "group.initial.rebalance.delay.ms=0\n");
+  }
+
+  get exitCode(): number | null {
+    return this.child?.exitCode ?? null;
+  }
+
+  get alive(): boolean {
+    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  describeExit(): string {
+    return `exit code ${this.child?.exitCode ?? "-"}, signal ${this.child?.signalCode ?? "-"}`;
+  }
+
+  async start(): Promise<void> {
+    const args = [process.execPath, join(repoRoot, "src/main.ts"), "--port", String(this.port), "--data-dir", this.dataDir, "--config", this.configPath];
+    const child = Bun.spawn(args, { cwd: repoRoot, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: brokerProcessEnv() });
+    this.child = child;
+    let ready: () => void = () => undefined;
+    const readiness = new Promise<void>((resolveReady) => (ready = resolveReady));
+    void this.collect(child.stdout, ready);
+    void this.collect(child.stderr, ready);
+    const deadline = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`broker not ready within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS));
+    const exited = child.exited.then((code) => {
+      throw new Error(`broker exited with ${code} before it was ready`);
+    });
+    await Promise.race([readiness, deadline, exited]);
+  }
+
+  private async collect(stream: ReadableStream<Uint8Array>, ready: () => void): Promise<void> {
+    const decoder = new TextDecoder();
+    let pending = "";
+    for await (const chunk of stream) {
+      pending += decoder.decode(chunk);
+      const lines = pending.split("\n");
+      pending = lines.pop()!;
+      for (const line of lines) {
+        if (line.includes(" ready on ")) ready();
+        // A handler that threw something other than a Kafka error: the connection was closed for a bug.
+        if (line.includes("internal error on connection") && this.internalErrors.length < 1000) this.internalErrors.push(line);
+        this.log += `${line}\n`;
+      }
+      // Bounded: keep the tail of the log.
+      if (this.log.length > 2_000_000) this.log = this.log.slice(-1_000_000);
+    }
+  }
+
+  /** SIGTERM and wait: the exit code of a clean shutdown is 0. */
+  async stop(): Promise<number | null> {
+    const child = this.child;
+    if (!child) return 0;
+    child.kill("SIGTERM");
+    const code = await raceTimeout(child.exited, STOP_TIMEOUT_MS);
+    if (code === null) child.kill("SIGKILL");
+    await child.exited;
+    this.child = null;
+    return code;
+  }
+
+  async cleanup(keepData: boolean): Promise<void> {
+    if (this.child) {
+      this.child.kill("SIGKILL");
+      await this.child.exited;
+      this.child = null;
+    }
+    if (keepData) {
+      writeFileSync(`${this.dataDir}.log`, this.log);
+      return;
+    }
+    rmSync(this.configPath, { force: true });
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+function freePort(): number {
+  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = listener.port;
+  listener.stop(true);
+  return port;
+}
+
+// ---- setup and checks through the repo's client ----
+
+function canaryRecords(partition: number): { key: string; value: string }[] {
+  const records: { key: string; value: string }[] = [];
+  for (let i = 0; i < CANARY_BATCHES_PER_PARTITION * CANARY_RECORDS_PER_BATCH; i++) records.push({ key: `canary-${partition}-${i}`, value: `value ${partition}/${i} ${"x".repeat(i % 50)}` });
+  return records;
+}
+
+async function withClient<T>(target: Target, work: (client: KafkaConnection) => Promise<T>): Promise<T> {
+  const client = await KafkaConnection.connect({ host: target.host, port: target.port, clientId: "bunka-fuzz-check", requestTimeoutMs: 30_000 });
+  try {
+    return await work(client);
+  } finally {
+    client.close();
+  }
+}
+
+/** Creates the fuzz topics (existing ones are fine) and writes the canary records, each batch with another codec. */
+async function setUp(target: Target): Promise<void> {
+  await withClient(target, async (client) => {
+    const topics = [
+      { name: CANARY_TOPIC, numPartitions: CANARY_PARTITIONS, replicationFactor: 1, configs: [] },
+      { name: "fuzz-t0", numPartitions: 4, replicationFactor: 1, configs: [] },
+      { name: "fuzz-t1", numPartitions: 1, replicationFactor: 1, configs: [] },
+      { name: "fuzz-compact", numPartitions: 2, replicationFactor: 1, configs: [{ name: "cleanup.policy", value: "compact" }] },
+      { name: "fuzz-lz4", numPartitions: 2, replicationFactor: 1, configs: [{ name: "compression.type", value: "lz4" }] },
+    ];
+    const created = await client.request(ApiKey.CreateTopics, 5, { topics, timeoutMs: 30_000, validateOnly: false });
+    for (const topic of created.topics) {
+      if (topic.errorCode !== ErrorCode.NONE && topic.errorCode !== ErrorCode.TOPIC_ALREADY_EXISTS) throw new Error(`creating ${topic.name}: ${errorName(topic.errorCode)} ${topic.errorMessage ?? ""}`);
+    }
+    const codecs = [CompressionType.NONE, CompressionType.GZIP, CompressionType.LZ4, CompressionType.ZSTD];
+    for (let partition = 0; partition < CANARY_PARTITIONS; partition++) {
+      const records = canaryRecords(partition);
+      for (let b = 0; b < CANARY_BATCHES_PER_PARTITION; b++) {
+        const slice = records.slice(b * CANARY_RECORDS_PER_BATCH, (b + 1) * CANARY_RECORDS_PER_BATCH);
+        const batch = buildBatch({
+          compression: codecs[b % codecs.length],
+          records: slice.map((record) => ({ key: new TextEncoder().encode(record.key), value: new TextEncoder().encode(record.value), headers: [] })),
+        });
+        const response = await client.request(ApiKey.Produce, 7, { acks: -1, timeoutMs: 30_000, topicData: [{ name: CANARY_TOPIC, partitionData: [{ index: partition, records: batch }] }] });
+        const answer = response.responses[0].partitionResponses[0];
+        if (answer.errorCode !== ErrorCode.NONE) throw new Error(`writing the canary: ${errorName(answer.errorCode)}`);
+        if (answer.baseOffset !== b * CANARY_RECORDS_PER_BATCH) throw new Error(`canary batch ${b} of partition ${partition} got offset ${answer.baseOffset}: the canary topic is not new`);
+      }
+    }
+  });
+}
+
+/** The broker answers ApiVersions and Metadata, and the canary's first records read back exactly as written. */
+async function check(target: Target): Promise<string | null> {
+  if (target.process && !target.process.alive) return `broker process died (${target.process.describeExit()})`;
+  try {
+    return await withClient(target, async (client) => {
+      const versions = await client.request(ApiKey.ApiVersions, 3, { clientSoftwareName: "bunka-fuzz", clientSoftwareVersion: "1" });
+      if (versions.errorCode !== ErrorCode.NONE) return `ApiVersions answered ${errorName(versions.errorCode)}`;
+      const metadata = await client.request(ApiKey.Metadata, 9, { topics: [{ name: CANARY_TOPIC }], allowAutoTopicCreation: false });
+      const topic = metadata.topics[0];
+      if (topic.errorCode !== ErrorCode.NONE) return `Metadata for ${CANARY_TOPIC}: ${errorName(topic.errorCode)}`;
+      if (topic.partitions.length !== CANARY_PARTITIONS) return `Metadata shows ${topic.partitions.length} canary partitions`;
+      for (let partition = 0; partition < CANARY_PARTITIONS; partition++) {
+        const problem = await checkCanaryPartition(client, partition);
+        if (problem) return problem;
+      }
+      return null;
+    });
+  } catch (error) {
+    return `check failed: ${error instanceof Error ? error.message : String(error)}`;
+  }
+}
+
+async function checkCanaryPartition(client: KafkaConnection, partition: number): Promise<string | null> {
+  const expected = canaryRecords(partition);
+  const fetched = await client.request(ApiKey.Fetch, 11, {
+    replicaId: -1, maxWaitMs: 0, minBytes: 0, maxBytes: 16 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+    topics: [{ topic: CANARY_TOPIC, partitions: [{ partition, fetchOffset: 0, currentLeaderEpoch: -1, logStartOffset: -1, partitionMaxBytes: 16 << 20 }] }],
+    forgottenTopicsData: [], rackId: "",
+  });
+  const answer = fetched.responses[0].partitions[0];
+  if (answer.errorCode !== ErrorCode.NONE) return `canary partition ${partition}: Fetch answered ${errorName(answer.errorCode)}`;
+  const bytes: Uint8Array = answer.records ?? new Uint8Array(0);
+  const records: { key: string; value: string; offset: number }[] = [];
+  const decoder = new TextDecoder();
+  let position = 0;
+  // Bounded by the fetched bytes: every batch is at least LOG_OVERHEAD long.
+  while (position + LOG_OVERHEAD <= bytes.byteLength && records.length < expected.length) {
+    const size = batchSizeBytes(dataViewOf(bytes.subarray(position)), 0);
+    if (size < LOG_OVERHEAD || position + size > bytes.byteLength) break;
+    for (const record of await readBatchRecords(bytes.subarray(position, position + size))) {
+      records.push({ key: record.key ? decoder.decode(record.key) : "", value: record.value ? decoder.decode(record.value) : "", offset: record.offset });
+    }
+    position += size;
+  }
+  if (records.length < expected.length) return `canary partition ${partition}: read ${records.length} of ${expected.length} records`;
+  for (let i = 0; i < expected.length; i++) {
+    const got = records[i]!;
+    if (got.offset !== i || got.key !== expected[i]!.key || got.value !== expected[i]!.value) return `canary partition ${partition}: record ${i} reads back as offset ${got.offset} key "${got.key}"`;
+  }
+  return null;
+}
+
+/** kcat (librdkafka) reads the canary the way a real consumer does, when it is installed. */
+async function checkWithKcat(target: Target): Promise<string | null> {
+  if (!Bun.which("kcat")) return null;
+  for (let partition = 0; partition < CANARY_PARTITIONS; partition++) {
+    const child = Bun.spawn(["kcat", "-C", "-b", `${target.host}:${target.port}`, "-t", CANARY_TOPIC, "-p", String(partition), "-o", "beginning", "-c", String(CANARY_BATCHES_PER_PARTITION * CANARY_RECORDS_PER_BATCH), "-e", "-q", "-f", "%k=%s\\n"], { stdout: "pipe", stderr: "pipe" });
+    const exit = await raceTimeout(child.exited, 30_000);
+    if (exit === null) child.kill("SIGKILL");
+    const output = await new Response(child.stdout).text();
+    const expected = canaryRecords(partition).map((record) => `${record.key}=${record.value}\n`).join("");
+    if (output !== expected) return `kcat reads canary partition ${partition} differently (exit ${exit}): ${output.slice(0, 200)}${(await new Response(child.stderr).text()).slice(0, 300)}`;
+  }
+  return null;
+}
+
+async function advertisedApis(target: Target): Promise<AdvertisedApis> {
+  return withClient(target, async (client) => {
+    const versions = await client.request(ApiKey.ApiVersions, 3, { clientSoftwareName: "bunka-fuzz", clientSoftwareVersion: "1" });
+    const apis = new Map<number, { minVersion: number; maxVersion: number }>();
+    for (const api of versions.apiKeys) if (apiSchemas.has(api.apiKey)) apis.set(api.apiKey, { minVersion: api.minVersion, maxVersion: api.maxVersion });
+    return apis;
+  });
+}
+
+// ---- the run ----
+
+async function sendFrames(target: Target, options: FuzzOptions, apis: AdvertisedApis, first: number, end: number, summary: Summary): Promise<void> {
+  const targets: FuzzTargets = { canaryTopic: CANARY_TOPIC, topics: FUZZ_TOPICS, groups: FUZZ_GROUPS };
+  // Frame i always goes to lane i % connections: a seed replays the same frames on the same lanes.
+  const lanes = Array.from({ length: options.connections }, async (_, lane) => {
+    let connection: FuzzConnection | null = null;
+    for (let index = first + lane; index < end; index += options.connections) {
+      const frame = makeFrame(options.seed, index, apis, targets);
+      if (!connection || connection.closed) {
+        connection = await FuzzConnection.open(target.host, target.port);
+        summary.connectionsOpened++;
+      }
+      const { outcome, payload } = await connection.exchange(frame, options.requestTimeoutMs);
+      summary.framesSent++;
+      summary.count(summary.framesByApi, `${apiSchemas.get(frame.apiKey)!.name}`);
+      summary.count(summary.mutations, frame.mutation);
+      summary.count(summary.outcomes, outcome);
+      const finding = judgeOutcome(frame, outcome, payload, summary);
+      if (finding) summary.findings.push({ frame, what: finding });
+    }
+    connection?.close();
+  });
+  await Promise.all(lanes);
+}
+
+function printSummary(options: FuzzOptions, summary: Summary, elapsedMs: number, target: Target): void {
+  const sorted = (map: Map<string, number>) => [...map.entries()].sort((a, b) => b[1] - a[1]).map(([key, count]) => `${key} ${count}`).join(", ");
+  console.log(`fuzz: ${summary.framesSent} frames in ${(elapsedMs / 1000).toFixed(1)} s over ${summary.connectionsOpened} connections (seed ${options.seed})`);
+  console.log(`  outcomes:    ${sorted(summary.outcomes)}`);
+  console.log(`  by API:      ${sorted(summary.framesByApi)}`);
+  console.log(`  mutations:   ${sorted(summary.mutations)}`);
+  console.log(`  error codes: ${sorted(summary.errorCodes)}`);
+  console.log(`  checks passed: ${summary.checksPassed}`);
+  const internal = target.process?.internalErrors ?? [];
+  if (internal.length > 0) {
+    console.log(`  broker internal errors: ${internal.length}`);
+    for (const line of internal.slice(0, 5)) console.log(`    ${line.slice(0, 400)}`);
+  }
+  if (summary.findings.length > 0) {
+    console.log(`  findings: ${summary.findings.length} (replay one: bun run fuzz --seed ${options.seed} --start-frame I --frames 1)`);
+    for (const { frame, what } of summary.findings.slice(0, FINDINGS_SHOWN_MAX)) {
+      console.log(`    frame ${frame.index}: ${apiSchemas.get(frame.apiKey)!.name} v${frame.apiVersion} (${frame.mutation}): ${what}`);
+    }
+  }
+}
+
+export async function runFuzz(options: FuzzOptions): Promise<boolean> {
+  console.log(`fuzz: seed ${options.seed}, frames ${options.startFrame}..${options.startFrame + options.frames - 1}, ${options.connections} connections`);
+  const summary = new Summary();
+  let target: Target;
+  let child: BrokerChild | null = null;
+  if (options.bootstrap) {
+    const [host, port] = options.bootstrap.split(":");
+    target = { host: host!, port: Number(port), process: null };
+  } else {
+    child = new BrokerChild();
+    target = { host: "127.0.0.1", port: child.port, process: child };
+  }
+  const failures: string[] = [];
+  const startedAt = performance.now();
+  try {
+    if (child) {
+      await child.start();
+      console.log(`fuzz: broker started on 127.0.0.1:${child.port}, data dir ${child.dataDir}`);
+    }
+    await setUp(target);
+    const apis = await advertisedApis(target);
+    const end = options.startFrame + options.frames;
+    for (let first = options.startFrame; first < end; first += options.checkEvery) {
+      if (performance.now() - startedAt > options.timeLimitMs) {
+        console.log(`fuzz: time limit of ${options.timeLimitMs} ms reached after ${summary.framesSent} frames`);
+        break;
+      }
+      await sendFrames(target, options, apis, first, Math.min(end, first + options.checkEvery), summary);
+      const problem = await check(target);
+      if (problem) {
+        failures.push(`after frame ${Math.min(end, first + options.checkEvery) - 1}: ${problem}`);
+        break;
+      }
+      summary.checksPassed++;
+    }
+    if (failures.length === 0) {
+      const kcatProblem = await checkWithKcat(target);
+      if (kcatProblem) failures.push(kcatProblem);
+    }
+    if (child && failures.length === 0) failures.push(...(await restartCheck(target, child)));
+  } catch (error) {
+    failures.push(`run failed: ${error instanceof Error ? error.message : String(error)}`);
+  } finally {
+    printSummary(options, summary, performance.now() - startedAt, target);
+    const findings = summary.findings.length + (child?.internalErrors.length ?? 0);
+    if (findings > 0 && !options.allowFindings) failures.push(`${findings} mishandled frame(s) (see findings above; --allow-findings to ignore)`);
+    const keep = options.keepData || failures.length > 0;
+    if (child) {
+      if (failures.length > 0) console.log(`fuzz: broker log tail:\n${child.log.slice(-4000)}`);
+      await child.cleanup(keep);
+      if (keep) console.log(`fuzz: kept data dir ${child.dataDir} and log ${child.dataDir}.log`);
+    }
+  }
+  for (const failure of failures) console.log(`fuzz: FAILED (seed ${options.seed}): ${failure}`);
+  if (failures.length === 0) console.log(`fuzz: OK (seed ${options.seed}): broker alive, canary intact${child ? ", clean restart" : ""}`);
+  return failures.length === 0;
+}
+
+/** A clean stop (exit 0), a start on the same data dir, and the canary read again. */
+async function restartCheck(target: Target, child: BrokerChild): Promise<string[]> {
+  const code = await child.stop();
+  if (code !== 0) return [`clean stop after the run exited with ${code}`];
+  try {
+    await child.start();
+  } catch (error) {
+    return [`restart after the run failed: ${error instanceof Error ? error.message : String(error)}`];
+  }
+  const problem = await check(target);
+  const stopCode = await child.stop();
+  if (problem) return [`after restart: ${problem}`];
+  if (stopCode !== 0) return [`clean stop after the restart exited with ${stopCode}`];
+  return [];
+}
+
+function parseOptions(argv: string[]): FuzzOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      seed: { type: "string" },
+      frames: { type: "string" },
+      "start-frame": { type: "string" },
+      "time-limit-ms": { type: "string" },
+      connections: { type: "string" },
+      "request-timeout-ms": { type: "string" },
+      "check-every": { type: "string" },
+      bootstrap: { type: "string" },
+      "keep-data": { type: "boolean" },
+      "allow-findings": { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(usage);
+    process.exit(0);
+  }
+  const integer = (flag: string, value: string | undefined, fallback: number, min: number): number => {
+    if (value === undefined) return fallback;
+    if (!/^\d+$/.test(value) || Number(value) < min) throw new Error(`--${flag} must be an integer >= ${min}, got "${value}"`);
+    return Number(value);
+  };
+  return {
+    seed: integer("seed", values.seed, Math.floor(Math.random() * 2 ** 32), 0) >>> 0,
+    frames: integer("frames", values.frames, 5000, 1),
+    startFrame: integer("start-frame", values["start-frame"], 0, 0),
+    timeLimitMs: integer("time-limit-ms", values["time-limit-ms"], 600_000, 1),
+    connections: integer("connections", values.connections, 4, 1),
+    requestTimeoutMs: integer("request-timeout-ms", values["request-timeout-ms"], 5000, 1),
+    checkEvery: integer("check-every", values["check-every"], 1000, 1),
+    bootstrap: values.bootstrap ?? null,
+    keepData: values["keep-data"] ?? false,
+    allowFindings: values["allow-findings"] ?? false,
+  };
+}
+
+if (import.meta.main) {
+  let options: FuzzOptions;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (error) {
+    console.error(`fuzz: ${error instanceof Error ? error.message : String(error)}\n\n${usage}`);
+    process.exit(2);
+  }
+  const ok = await runFuzz(options);
+  process.exit(ok ? 0 : 1);
+}
