@@ -1,6 +1,6 @@
 // The broker: configuration, partition workers, topic metadata and the socket server, started and
 // stopped as one. `startBroker()` is the embeddable entry point (tests use it with port 0).
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Socket, TCPSocketListener } from "bun";
 import { handlers } from "../api/index.ts";
@@ -16,6 +16,7 @@ import { TopicManager } from "../metadata/topic-manager.ts";
 import type { BrokerInfo } from "../metadata/types.ts";
 import { PartitionWorkers } from "../partition/partition-workers.ts";
 import { Connection } from "./connection.ts";
+import { DataDirLock } from "./data-dir-lock.ts";
 import { createDispatcher, InvalidRequestError } from "./dispatch.ts";
 import { PartitionWatchers } from "./partition-watchers.ts";
 import { SegmentViews } from "./segment-views.ts";
@@ -33,7 +34,6 @@ export interface BrokerOptions extends Partial<Omit<BrokerConfig, "properties">>
 }
 
 const CLEAN_SHUTDOWN_MARKER = ".clean-shutdown";
-const LOCK_FILE = ".lock";
 const SHUTDOWN_DRAIN_TIMEOUT_MS = 10_000;
 const SEGMENT_VIEWS_MAX = 4096;
 const HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS = 5_000;
@@ -97,7 +97,7 @@ export class Broker {
     const config = resolveConfig(options);
     const log = options.log ?? ((message: string) => process.stderr.write(`${new Date().toISOString()} [bunka ${config.nodeId}] ${message}\n`));
     mkdirSync(config.dataDir, { recursive: true });
-    acquireLock(config.dataDir);
+    acquireLock(config.dataDir, log);
     const markerPath = join(config.dataDir, CLEAN_SHUTDOWN_MARKER);
     const cleanStart = existsSync(markerPath);
     const freshDataDir = !existsSync(join(config.dataDir, "meta")) && !existsSync(join(config.dataDir, "replication-offset-checkpoint"));
@@ -323,32 +323,18 @@ export function startBroker(options: BrokerOptions = {}): Promise<Broker> {
   return Broker.start(options);
 }
 
-/** One broker per data dir: a second one would corrupt the logs. A lock left by a dead process is taken over. */
-const lockedDataDirs = new Set<string>();
+/** One broker per data dir (src/server/data-dir-lock.ts: an OS file lock held while the broker runs). */
+const dataDirLocks = new Map<string, DataDirLock>();
 
-function acquireLock(dataDir: string): void {
-  if (lockedDataDirs.has(dataDir)) throw new Error(`data dir ${dataDir} is in use by another broker in this process`);
-  const lockPath = join(dataDir, LOCK_FILE);
-  if (existsSync(lockPath)) {
-    const pid = Number(readFileSync(lockPath, "utf8").trim());
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-      throw new Error(`data dir ${dataDir} is in use by process ${pid}`);
-    }
-  }
-  writeFileSync(lockPath, `${process.pid}\n`);
-  lockedDataDirs.add(dataDir);
+function acquireLock(dataDir: string, log: (message: string) => void): void {
+  // The same process asking twice gets a clearer message than the flock conflict would give.
+  if (dataDirLocks.has(dataDir)) throw new Error(`data dir ${dataDir} is in use by another broker in this process`);
+  const lock = DataDirLock.acquire(dataDir);
+  if (lock.mechanism !== "flock") log(`data dir lock: no flock through bun:ffi here, using the PID in ${dataDir}/.lock (a reused PID can block a start)`);
+  dataDirLocks.set(dataDir, lock);
 }
 
 function releaseLock(dataDir: string): void {
-  lockedDataDirs.delete(dataDir);
-  rmSync(join(dataDir, LOCK_FILE), { force: true });
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  dataDirLocks.get(dataDir)?.release();
+  dataDirLocks.delete(dataDir);
 }
