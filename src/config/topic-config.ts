@@ -28,6 +28,11 @@ export const topicConfigDefinitions: readonly TopicConfigDefinition[] = [
   { name: "flush.ms", type: "long", defaultValue: MAX_LONG, brokerName: "log.flush.interval.ms", min: 0 },
   { name: "index.interval.bytes", type: "int", defaultValue: "4096", brokerName: "log.index.interval.bytes", min: 0 },
   { name: "max.message.bytes", type: "int", defaultValue: "1048588", brokerName: "message.max.bytes", min: 0 },
+  // KIP-937 (Kafka 3.6): bounds on a CreateTime record's timestamp around the broker's clock; Kafka's defaults (no bound).
+  { name: "message.timestamp.after.max.ms", type: "long", defaultValue: MAX_LONG, brokerName: "log.message.timestamp.after.max.ms", min: 0 },
+  { name: "message.timestamp.before.max.ms", type: "long", defaultValue: MAX_LONG, brokerName: "log.message.timestamp.before.max.ms", min: 0 },
+  // Deprecated by KIP-937; still honoured as a bound on both sides.
+  { name: "message.timestamp.difference.max.ms", type: "long", defaultValue: MAX_LONG, brokerName: "log.message.timestamp.difference.max.ms", min: 0 },
   { name: "message.timestamp.type", type: "string", defaultValue: "CreateTime", brokerName: "log.message.timestamp.type", validValues: ["CreateTime", "LogAppendTime"] },
   { name: "min.cleanable.dirty.ratio", type: "double", defaultValue: "0.5", brokerName: "log.cleaner.min.cleanable.ratio", min: 0, max: 1 },
   { name: "min.compaction.lag.ms", type: "long", defaultValue: "0", brokerName: "log.cleaner.min.compaction.lag.ms", min: 0 },
@@ -35,8 +40,11 @@ export const topicConfigDefinitions: readonly TopicConfigDefinition[] = [
   { name: "preallocate", type: "boolean", defaultValue: "true", brokerName: "log.preallocate" },
   { name: "retention.bytes", type: "long", defaultValue: "-1", brokerName: "log.retention.bytes" },
   { name: "retention.ms", type: "long", defaultValue: "604800000", brokerName: "log.retention.ms", min: -1 },
-  { name: "segment.bytes", type: "int", defaultValue: "1073741824", brokerName: "log.segment.bytes", min: 14 },
-  { name: "segment.index.bytes", type: "int", defaultValue: "10485760", brokerName: "log.index.size.max.bytes", min: 4 },
+  // min: Kafka 4.0's bound (KIP-1030): tiny segments multiply files and rolls; the broker's
+  // log.segment.bytes.min can move it (validateTopicConfig's bounds), never below the format's 14 bytes.
+  { name: "segment.bytes", type: "int", defaultValue: "1073741824", brokerName: "log.segment.bytes", min: 1_048_576 },
+  // min: KIP-1030's 1 KiB (Kafka 5.0); fewer bytes hold almost no entry and roll the segment at once.
+  { name: "segment.index.bytes", type: "int", defaultValue: "10485760", brokerName: "log.index.size.max.bytes", min: 1024 },
   { name: "segment.ms", type: "long", defaultValue: "604800000", brokerName: "log.roll.ms", min: 1 },
   { name: "unclean.leader.election.enable", type: "boolean", defaultValue: "false", brokerName: "unclean.leader.election.enable" },
 ];
@@ -45,8 +53,13 @@ export const topicConfigByName: ReadonlyMap<string, TopicConfigDefinition> = new
   topicConfigDefinitions.map((definition) => [definition.name, definition]),
 );
 
+/** Bounds the broker sets over the definitions' (log.segment.bytes.min). */
+export interface TopicConfigBounds {
+  segmentBytesMin?: number;
+}
+
 /** Checks one topic config value; throws INVALID_CONFIG with a message naming the problem. */
-export function validateTopicConfig(name: string, value: string | null): void {
+export function validateTopicConfig(name: string, value: string | null, bounds: TopicConfigBounds = {}): void {
   const definition = topicConfigByName.get(name);
   if (!definition) throw new KafkaError(ErrorCode.INVALID_CONFIG, `Unknown topic config name: ${name}`);
   if (value === null) return;
@@ -55,8 +68,9 @@ export function validateTopicConfig(name: string, value: string | null): void {
     case "long": {
       if (!/^-?\d+$/.test(value.trim())) throw new KafkaError(ErrorCode.INVALID_CONFIG, `Invalid value ${value} for configuration ${name}: Not a number`);
       const numeric = Number(value);
-      if (definition.min !== undefined && numeric < definition.min)
-        throw new KafkaError(ErrorCode.INVALID_CONFIG, `Invalid value ${value} for configuration ${name}: Value must be at least ${definition.min}`);
+      const min = name === "segment.bytes" && bounds.segmentBytesMin !== undefined ? bounds.segmentBytesMin : definition.min;
+      if (min !== undefined && numeric < min)
+        throw new KafkaError(ErrorCode.INVALID_CONFIG, `Invalid value ${value} for configuration ${name}: Value must be at least ${min}`);
       if (definition.type === "int" && numeric > 2147483647)
         throw new KafkaError(ErrorCode.INVALID_CONFIG, `Invalid value ${value} for configuration ${name}: Not an int`);
       return;

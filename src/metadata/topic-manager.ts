@@ -5,7 +5,8 @@
 // brokers arrive through `applyTopic`/`removeTopic` (cluster mode) and are applied the same way.
 import { join } from "node:path";
 import type { BrokerConfig } from "../config/broker-config.ts";
-import { resolveTopicConfig, toSafeNumber, topicConfigDefinitions, validateTopicConfig, type ConfigSource } from "../config/topic-config.ts";
+import { derivedMaxBrokerPartitions } from "../config/partition-limit.ts";
+import { resolveTopicConfig, toSafeNumber, topicConfigDefinitions, validateTopicConfig, type ConfigSource, type TopicConfigBounds } from "../config/topic-config.ts";
 import { assignReplicas } from "../cluster/placement.ts";
 import type { LogConfig } from "../log/config.ts";
 import type { OpenPartitionCommand } from "../partition/messages.ts";
@@ -21,6 +22,8 @@ export interface PartitionRuntime {
   logEndOffset: number;
   /** Offsets below it are committed (replicated to the ISR) and visible to consumers. */
   highWatermark: number;
+  /** The log could not be opened (its worker answers KAFKA_STORAGE_ERROR); offsets are -1. */
+  offline?: boolean;
 }
 
 export interface EffectiveConfig {
@@ -47,6 +50,8 @@ export interface PartitionListener {
 }
 
 const MAX_PARTITIONS_PER_TOPIC = 10_000;
+/** Logs opened per message round to the workers (restart recovery and large CreateTopics). */
+const OPEN_LOGS_PER_ROUND = 256;
 
 export const partitionKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
@@ -57,6 +62,8 @@ export class TopicManager {
   private listener: PartitionListener | null = null;
   /** Until load() finishes, the logs of the data dir may need recovery; later opens are of new partitions. */
   private recoverOnOpen = false;
+  /** max.broker.partitions in effect (configured, or derived once from the machine's limits). */
+  private maxBrokerPartitionsValue = 0;
 
   constructor(
     private readonly config: BrokerConfig,
@@ -155,19 +162,77 @@ export class TopicManager {
     for (const partition of partitions) this.runtimes.delete(partitionKey(topic, partition));
   }
 
+  /**
+   * Opens logs in groups of OPEN_LOGS_PER_ROUND, so a restart with tens of thousands of partitions
+   * recovers them with bounded work in flight. A log that cannot be opened stays offline (its worker
+   * answers KAFKA_STORAGE_ERROR for it) and every other partition is served.
+   */
   private async openLogs(commands: OpenPartitionCommand[]): Promise<void> {
-    const results = await this.workers.open(commands);
-    commands.forEach((command, index) => {
-      const offsets = results[index]!;
-      this.runtimes.set(partitionKey(command.topic, command.partition), {
-        topic: command.topic,
-        partition: command.partition,
-        logStartOffset: offsets.logStartOffset,
-        logEndOffset: offsets.logEndOffset,
-        // Not yet known to be committed; the replica manager sets it when this broker takes a role.
-        highWatermark: 0,
+    for (let start = 0; start < commands.length; start += OPEN_LOGS_PER_ROUND) {
+      const round = commands.slice(start, start + OPEN_LOGS_PER_ROUND);
+      const results = await this.workers.open(round);
+      round.forEach((command, index) => {
+        const offsets = results[index]!;
+        const offline = offsets.errorCode !== ErrorCode.NONE;
+        this.runtimes.set(partitionKey(command.topic, command.partition), {
+          topic: command.topic,
+          partition: command.partition,
+          logStartOffset: offsets.logStartOffset,
+          logEndOffset: offsets.logEndOffset,
+          // Not yet known to be committed; the replica manager sets it when this broker takes a role.
+          // Offline: -1, so no read is answered from these numbers without asking the worker.
+          highWatermark: offline ? -1 : 0,
+          ...(offline ? { offline: true } : {}),
+        });
       });
-    });
+    }
+  }
+
+  /** Partitions of `topic` whose log could not be opened here. */
+  offlinePartitions(topic: string): number[] {
+    const partitions: number[] = [];
+    for (const runtime of this.runtimes.values()) if (runtime.topic === topic && runtime.offline) partitions.push(runtime.partition);
+    return partitions;
+  }
+
+  /** max.broker.partitions: configured, else derived once from vm.max_map_count and the open-file limit. */
+  get maxBrokerPartitions(): number {
+    if (this.maxBrokerPartitionsValue > 0) return this.maxBrokerPartitionsValue;
+    if (this.config.maxBrokerPartitions > 0) {
+      this.maxBrokerPartitionsValue = this.config.maxBrokerPartitions;
+    } else {
+      const derived = derivedMaxBrokerPartitions({ partitionWorkers: this.config.partitionWorkers, segmentOpenMax: this.config.logSegmentOpenMax, maxConnections: this.config.maxConnections });
+      this.maxBrokerPartitionsValue = derived.limit;
+      this.log(derived.explanation);
+    }
+    return this.maxBrokerPartitionsValue;
+  }
+
+  /**
+   * Refuses (POLICY_VIOLATION, before anything is written) a change that would make some broker hold more
+   * than max.broker.partitions partition replicas (KIP-578; every broker is assumed to have the same limit).
+   */
+  private checkPartitionLimit(addedReplicaLists: readonly number[][], what: string): void {
+    const limit = this.maxBrokerPartitions;
+    const perBroker = new Map<number, number>();
+    const add = (replicas: readonly number[]) => {
+      for (const replica of replicas) perBroker.set(replica, (perBroker.get(replica) ?? 0) + 1);
+    };
+    for (const topic of this.topics.values()) for (const assignment of topic.partitions) add(assignment.replicas);
+    for (const replicas of addedReplicaLists) add(replicas);
+    for (const [brokerId, count] of perBroker) {
+      if (count > limit) {
+        throw new KafkaError(
+          ErrorCode.POLICY_VIOLATION,
+          `${what} would place ${count} partition replicas on broker ${brokerId}, more than max.broker.partitions (${limit}). Delete topics or raise the limit.`,
+        );
+      }
+    }
+  }
+
+  /** The bounds a client's topic configs are checked against (internal topics use the operator's values as given). */
+  private configBounds(internal: boolean): TopicConfigBounds {
+    return { segmentBytesMin: internal ? 14 : this.config.logSegmentBytesMin };
   }
 
   private openCommand(topic: TopicMetadata, partition: number, recover: boolean): OpenPartitionCommand {
@@ -180,6 +245,7 @@ export class TopicManager {
       recover,
       producerIdExpirationMs: this.config.producerIdExpirationMs,
       cleanerBackoffMs: this.config.logCleanerBackoffMs,
+      segmentOpenMax: this.config.logSegmentOpenMax,
     };
   }
 
@@ -242,6 +308,9 @@ export class TopicManager {
       flushMessages: toSafeNumber(value("flush.messages")),
       flushMs: toSafeNumber(value("flush.ms")),
       messageTimestampType: value("message.timestamp.type") === "LogAppendTime" ? "LogAppendTime" : "CreateTime",
+      messageTimestampBeforeMaxMs: Math.min(toSafeNumber(value("message.timestamp.before.max.ms")), toSafeNumber(value("message.timestamp.difference.max.ms"))),
+      messageTimestampAfterMaxMs: Math.min(toSafeNumber(value("message.timestamp.after.max.ms")), toSafeNumber(value("message.timestamp.difference.max.ms"))),
+      messageDecompressedMaxBytes: this.config.messageDecompressedMaxBytes,
       preallocate: value("preallocate") === "true",
       compact: value("cleanup.policy").split(",").includes("compact"),
       delete: value("cleanup.policy").split(",").includes("delete"),
@@ -264,7 +333,7 @@ export class TopicManager {
       if (numPartitions <= 0 || numPartitions > MAX_PARTITIONS_PER_TOPIC)
         throw new KafkaError(ErrorCode.INVALID_PARTITIONS, `Number of partitions must be between 1 and ${MAX_PARTITIONS_PER_TOPIC}, got ${numPartitions}.`);
       const replicationFactor = request.replicationFactor === -1 ? this.config.defaultReplicationFactor : request.replicationFactor;
-      for (const [name, value] of Object.entries(request.configs)) validateTopicConfig(name, value);
+      for (const [name, value] of Object.entries(request.configs)) validateTopicConfig(name, value, this.configBounds(request.internal ?? false));
       const minInsyncReplicas = Number(resolveTopicConfig("min.insync.replicas", request.configs, this.config.topicDefaults).value);
       if (minInsyncReplicas > replicationFactor && request.configs["min.insync.replicas"] !== undefined)
         throw new KafkaError(ErrorCode.INVALID_CONFIG, `min.insync.replicas (${minInsyncReplicas}) must not exceed the replication factor (${replicationFactor}).`);
@@ -275,6 +344,7 @@ export class TopicManager {
       } else {
         replicaLists = assignReplicas(this.liveBrokerIds(), numPartitions, replicationFactor);
       }
+      this.checkPartitionLimit(replicaLists, `Creating topic ${request.name} with ${numPartitions} partitions`);
       const topic: TopicMetadata = {
         name: request.name,
         topicId: randomTopicId(),
@@ -290,6 +360,13 @@ export class TopicManager {
         for (const assignment of topic.partitions) assignment.stateVersion = version;
       }
       await this.applyTopicLocked(topic);
+      const offline = this.offlinePartitions(topic.name);
+      if (offline.length > 0) {
+        // Never a half-created topic: what was written is removed and the client told why.
+        await this.store.deleteTopic(topic.name);
+        await this.removeTopicLocked(topic.name);
+        throw new KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, `Could not create the logs of partition(s) ${offline.slice(0, 10).join(", ")} of ${topic.name} (see the broker log); the topic was not created.`);
+      }
       this.log(`created topic ${topic.name} with ${numPartitions} partition(s), replication factor ${replicationFactor}`);
       return topic;
     });
@@ -333,6 +410,7 @@ export class TopicManager {
       } else {
         replicaLists = assignReplicas(this.liveBrokerIds(), totalCount - current, replicationFactor, { firstPartition: current });
       }
+      this.checkPartitionLimit(replicaLists, `Growing topic ${name} to ${totalCount} partitions`);
       if (validateOnly) return;
       const added = replicaLists.map((replicas, index) => initialAssignment(current + index, replicas));
       const updated: TopicMetadata = { ...topic, partitions: [...topic.partitions, ...added] };
@@ -342,6 +420,16 @@ export class TopicManager {
         for (const assignment of added) assignment.stateVersion = version;
       }
       await this.applyTopicLocked(updated);
+      const offline = this.offlinePartitions(name).filter((partition) => partition >= current);
+      if (offline.length > 0) {
+        // Back to the old partition count: the new partitions' logs are dropped, the metadata restored.
+        await this.dropLocalReplicas(name, added.map((assignment) => assignment.partition));
+        const restored: TopicMetadata = { ...updated, partitions: updated.partitions.slice(0, current) };
+        const restoredVersion = await this.store.updateTopic(restored);
+        if (typeof restoredVersion === "number") restored.recordVersion = restoredVersion;
+        this.topics.set(name, restored);
+        throw new KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, `Could not create the logs of partition(s) ${offline.slice(0, 10).join(", ")} of ${name} (see the broker log); the partition count stays ${current}.`);
+      }
       this.log(`topic ${name} now has ${totalCount} partitions`);
     });
   }
@@ -393,7 +481,7 @@ export class TopicManager {
     return this.exclusive(async () => {
       const topic = this.topics.get(name);
       if (!topic) throw new KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `Topic '${name}' does not exist.`);
-      for (const [configName, value] of Object.entries(changes)) validateTopicConfig(configName, value);
+      for (const [configName, value] of Object.entries(changes)) validateTopicConfig(configName, value, this.configBounds(topic.internal ?? false));
       const configs: Record<string, string> = incremental ? { ...topic.configs } : {};
       for (const [configName, value] of Object.entries(changes)) {
         if (value === null) delete configs[configName];

@@ -19,6 +19,8 @@ export interface OpenPartitionCommand extends PartitionKey {
   producerIdExpirationMs: number;
   /** log.cleaner.backoff.ms (a broker setting): pause between the worker's cleaner rounds over compacted logs. */
   cleanerBackoffMs?: number;
+  /** log.segment.open.max (a broker setting): inactive segments each worker keeps mapped (open-segments.ts). */
+  segmentOpenMax?: number;
 }
 
 export interface ProduceItem extends PartitionKey {

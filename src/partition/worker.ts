@@ -3,6 +3,8 @@
 declare const self: Worker;
 
 import { cleanLog, DEFAULT_LOG_CLEANER_BACKOFF_MS, needsCleaning } from "../log/log-cleaner.ts";
+import { rmSync } from "node:fs";
+import { openSegments } from "../log/open-segments.ts";
 import { PartitionLog } from "../log/partition-log.ts";
 import type { LogConfig } from "../log/config.ts";
 import { ErrorCode } from "../protocol/errors.ts";
@@ -106,12 +108,45 @@ function offsetsOf(partitionLog: PartitionLog): OffsetsResult {
   return { errorCode: ErrorCode.NONE, logStartOffset: partitionLog.logStartOffset, logEndOffset: partitionLog.logEndOffset };
 }
 
-const unknownPartition = { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, logStartOffset: -1, logEndOffset: -1 };
+/**
+ * Partitions whose files could not be opened (corrupt beyond the torn-tail rules, EMFILE, ENOMEM, the
+ * map limit): offline, as Kafka takes a log dir offline. Every request for them gets KAFKA_STORAGE_ERROR
+ * while the worker serves its other partitions; the next open (a later restart) tries again.
+ */
+const offlinePartitions = new Map<string, { dir: string; reason: string }>();
+
+/** The code for a partition this worker does not serve: offline (storage error) or not here. */
+function absentCode(topic: string, partition: number): number {
+  return offlinePartitions.has(keyOf(topic, partition)) ? ErrorCode.KAFKA_STORAGE_ERROR : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+}
+
+function absent(topic: string, partition: number): OffsetsResult {
+  return { errorCode: absentCode(topic, partition), logStartOffset: -1, logEndOffset: -1 };
+}
+
+/** The real cause of an open failure, for the log line: errno code (EMFILE, ENOMEM, ...) and message. */
+function openFailureReason(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const code = (error as { code?: unknown }).code;
+  const hint = code === "ENOMEM" ? " (out of memory, or vm.max_map_count reached)" : code === "EMFILE" || code === "ENFILE" ? " (out of file descriptors)" : "";
+  return `${typeof code === "string" ? `${code}${hint}: ` : ""}${error.message}`;
+}
 
 async function openPartition(command: OpenPartitionCommand): Promise<OffsetsResult> {
   const existing = owned(command.topic, command.partition);
   if (existing) return offsetsOf(existing.log);
-  const partitionLog = PartitionLog.open({ dir: command.dir, config: command.config, recover: command.recover, producerIdExpirationMs: command.producerIdExpirationMs });
+  if (command.segmentOpenMax !== undefined && command.segmentOpenMax !== openSegments.limit) openSegments.setMaxOpen(command.segmentOpenMax);
+  const key = keyOf(command.topic, command.partition);
+  let partitionLog: PartitionLog;
+  try {
+    partitionLog = PartitionLog.open({ dir: command.dir, config: command.config, recover: command.recover, producerIdExpirationMs: command.producerIdExpirationMs });
+  } catch (error) {
+    const reason = openFailureReason(error);
+    offlinePartitions.set(key, { dir: command.dir, reason });
+    log(`${command.topic}-${command.partition}: cannot open the log in ${command.dir}, the partition is offline (KAFKA_STORAGE_ERROR to clients): ${reason}`);
+    return { errorCode: ErrorCode.KAFKA_STORAGE_ERROR, logStartOffset: -1, logEndOffset: -1 };
+  }
+  offlinePartitions.delete(key);
   if (command.cleanerBackoffMs !== undefined && command.cleanerBackoffMs !== cleanerBackoffMs) {
     cleanerBackoffMs = command.cleanerBackoffMs;
     scheduleCleaner();
@@ -139,7 +174,7 @@ function failedAppend(errorCode: number, errorMessage?: string): ProduceResult {
  */
 function produce(item: ProduceItem): Promise<ProduceResult> {
   const partition = owned(item.topic, item.partition);
-  if (!partition) return Promise.resolve(failedAppend(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION));
+  if (!partition) return Promise.resolve(failedAppend(absentCode(item.topic, item.partition)));
   return new Promise<ProduceResult>((resolve) => {
     partition.pendingAppends.push({ item, resolve });
     queueDrain(partition);
@@ -227,7 +262,7 @@ async function appendAll(partition: OwnedPartition, items: ProduceItem[]): Promi
 function read(command: Extract<WorkerCommand, { op: "read" }>): ReadResult[] {
   return command.items.map((item) => {
     const partition = owned(item.topic, item.partition);
-    if (!partition) return { ...unknownPartition, slice: null };
+    if (!partition) return { ...absent(item.topic, item.partition), slice: null };
     const partitionLog = partition.log;
     const maxOffset = item.maxOffsetExclusive < 0 ? partitionLog.logEndOffset : item.maxOffsetExclusive;
     const result = partitionLog.read(item.fetchOffset, item.maxBytes, maxOffset, item.minOneBatch);
@@ -247,7 +282,7 @@ async function handle(command: WorkerCommand): Promise<unknown[]> {
     case "configure":
       return command.partitions.map((update) => {
         const partition = owned(update.topic, update.partition);
-        if (!partition) return unknownPartition;
+        if (!partition) return absent(update.topic, update.partition);
         partition.config = update.config;
         partition.compressionType = update.compressionType;
         partition.log.updateConfig(update.config);
@@ -256,7 +291,14 @@ async function handle(command: WorkerCommand): Promise<unknown[]> {
     case "delete":
       return command.partitions.map(({ topic, partition }) => {
         const entry = owned(topic, partition);
-        if (!entry) return unknownPartition;
+        const offline = offlinePartitions.get(keyOf(topic, partition));
+        if (!entry && offline) {
+          // Deleting an offline partition's topic removes what is left of its files.
+          offlinePartitions.delete(keyOf(topic, partition));
+          rmSync(offline.dir, { recursive: true, force: true });
+          return { errorCode: ErrorCode.NONE, logStartOffset: -1, logEndOffset: -1 };
+        }
+        if (!entry) return absent(topic, partition);
         partitions.delete(keyOf(topic, partition));
         logsAwaitingFlush.delete(entry.log);
         entry.log.delete();
@@ -267,7 +309,7 @@ async function handle(command: WorkerCommand): Promise<unknown[]> {
     case "appendReplica":
       return command.items.map((item) => {
         const partition = owned(item.topic, item.partition);
-        if (!partition) return failedAppend(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+        if (!partition) return failedAppend(absentCode(item.topic, item.partition));
         const info = partition.log.appendAsFollower(item.records);
         if ("errorCode" in info && info.errorCode !== ErrorCode.NONE) return failedAppend(info.errorCode);
         return { ...(info as ProduceResult), errorCode: ErrorCode.NONE, logStartOffset: partition.log.logStartOffset, logEndOffset: partition.log.logEndOffset };
@@ -277,48 +319,57 @@ async function handle(command: WorkerCommand): Promise<unknown[]> {
     case "offsets":
       return command.items.map(({ topic, partition }) => {
         const entry = owned(topic, partition);
-        return entry ? offsetsOf(entry.log) : unknownPartition;
+        return entry ? offsetsOf(entry.log) : absent(topic, partition);
       });
     case "offsetForTimestamp":
       return Promise.all(
         command.items.map(async (item): Promise<TimestampLookupResult> => {
           const entry = owned(item.topic, item.partition);
-          if (!entry) return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, offset: -1, timestampMs: -1 };
-          const found = await entry.log.offsetForTimestamp(item.timestampMs);
+          if (!entry) return { errorCode: absentCode(item.topic, item.partition), offset: -1, timestampMs: -1 };
+          let found;
+          try {
+            found = await entry.log.offsetForTimestamp(item.timestampMs);
+          } catch (error) {
+            // A batch this lookup must decompress is unreadable: that partition answers with an error,
+            // the other partitions of the request still get theirs (the fuzzer found gzip sections that
+            // end early failing the whole ListOffsets).
+            log(`offset for timestamp in ${entry.log.dir} failed: ${error instanceof Error ? error.message : String(error)}`);
+            return { errorCode: ErrorCode.KAFKA_STORAGE_ERROR, offset: -1, timestampMs: -1 };
+          }
           return found ? { errorCode: ErrorCode.NONE, offset: found.offset, timestampMs: found.timestampMs } : { errorCode: ErrorCode.NONE, offset: -1, timestampMs: -1 };
         }),
       );
     case "truncate":
       return command.items.map((item) => {
         const entry = owned(item.topic, item.partition);
-        if (!entry) return unknownPartition;
+        if (!entry) return absent(item.topic, item.partition);
         entry.log.truncateTo(item.offset);
         return offsetsOf(entry.log);
       });
     case "truncateFully":
       return command.items.map((item) => {
         const entry = owned(item.topic, item.partition);
-        if (!entry) return unknownPartition;
+        if (!entry) return absent(item.topic, item.partition);
         entry.log.truncateFullyAndStartAt(item.offset);
         return offsetsOf(entry.log);
       });
     case "latestEpoch":
       return command.items.map(({ topic, partition }): EpochEndOffsetResult => {
         const entry = owned(topic, partition);
-        if (!entry) return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, leaderEpoch: -1, endOffset: -1 };
+        if (!entry) return { errorCode: absentCode(topic, partition), leaderEpoch: -1, endOffset: -1 };
         return { errorCode: ErrorCode.NONE, leaderEpoch: entry.log.leaderEpochCache.latestEpoch, endOffset: entry.log.logEndOffset };
       });
     case "assignEpoch":
       return command.items.map((item) => {
         const entry = owned(item.topic, item.partition);
-        if (!entry) return unknownPartition;
+        if (!entry) return absent(item.topic, item.partition);
         if (item.leaderEpoch > entry.log.leaderEpochCache.latestEpoch) entry.log.leaderEpochCache.assign(item.leaderEpoch, entry.log.logEndOffset);
         return offsetsOf(entry.log);
       });
     case "deleteRecords":
       return command.items.map((item) => {
         const entry = owned(item.topic, item.partition);
-        if (!entry) return unknownPartition;
+        if (!entry) return absent(item.topic, item.partition);
         if (item.offset > entry.log.logEndOffset) return { ...offsetsOf(entry.log), errorCode: ErrorCode.OFFSET_OUT_OF_RANGE };
         entry.log.deleteRecordsBefore(item.offset);
         return offsetsOf(entry.log);
@@ -326,7 +377,7 @@ async function handle(command: WorkerCommand): Promise<unknown[]> {
     case "epochEndOffset":
       return command.items.map((item): EpochEndOffsetResult => {
         const entry = owned(item.topic, item.partition);
-        if (!entry) return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, leaderEpoch: -1, endOffset: -1 };
+        if (!entry) return { errorCode: absentCode(item.topic, item.partition), leaderEpoch: -1, endOffset: -1 };
         const found = entry.log.endOffsetForEpoch(item.leaderEpoch);
         return { errorCode: ErrorCode.NONE, leaderEpoch: found.epoch, endOffset: found.endOffset };
       });

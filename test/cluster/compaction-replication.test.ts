@@ -17,7 +17,7 @@ const SEGMENT_MS = 1000;
 let cluster: TestCluster;
 
 beforeAll(async () => {
-  cluster = new TestCluster(2, { "log.cleaner.backoff.ms": "300" });
+  cluster = new TestCluster(2, { "log.cleaner.backoff.ms": "300", "log.segment.bytes.min": "1024" });
   await cluster.start();
 }, 60_000);
 

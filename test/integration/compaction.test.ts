@@ -30,6 +30,8 @@ beforeAll(async () => {
   broker = new BrokerProcess({
     properties: {
       "log.cleaner.backoff.ms": "300",
+      // Small segments so the cleaner has several to clean (below the 1 MiB default minimum).
+      "log.segment.bytes.min": "1024",
       "offsets.topic.num.partitions": "1",
       "offsets.topic.segment.bytes": "2048",
       "group.initial.rebalance.delay.ms": "0",

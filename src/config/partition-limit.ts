@@ -1,0 +1,67 @@
+// max.broker.partitions (the name of Kafka's KIP-578): how many partition replicas one broker may hold.
+// Kafka has no such bound and relies on operators sizing ulimit and vm.max_map_count; an audit showed two
+// 10,000-partition CreateTopics exhausting the fds and then every restart failing with EMFILE. So the
+// default is derived from what this machine can hold, once, when the first topic change needs it.
+//
+// What each open partition holds (log/segment.ts, docs/ARCHITECTURE.md): its active segment's write fd,
+// and up to 3 maps (.log, .index, .timeindex). Inactive segments hold no fd and at most
+// log.segment.open.max x 3 maps per worker (log/open-segments.ts). The socket thread keeps up to 4096
+// fetch views (server/segment-views.ts), each possibly with a sendfile fd. Connections take their own
+// fds (max.connections; half of the open-file limit by default).
+import { readFileSync } from "node:fs";
+
+/** Kernel default of vm.max_map_count, used when /proc cannot be read. */
+const DEFAULT_MAX_MAP_COUNT = 65_530;
+/** Maps and fds the runtime itself uses (heap, code, threads, libraries, stdio, the listener, checkpoints). */
+const RUNTIME_RESERVE = 4096;
+/** Fetch views of the socket thread (server/segment-views.ts SEGMENT_VIEWS_MAX), a map and maybe an fd each. */
+const SOCKET_VIEWS_MAX = 4096;
+/** Maps per open partition: the active segment's .log, .index and .timeindex. */
+const MAPS_PER_PARTITION = 3;
+/** Never derive less than this: a machine this small still serves a few hundred partitions. */
+const MIN_DERIVED_PARTITIONS = 256;
+
+export interface PartitionLimitInputs {
+  partitionWorkers: number;
+  /** log.segment.open.max, per worker. */
+  segmentOpenMax: number;
+  /** max.connections; 0 = half of the open-file limit (server/connection limits). */
+  maxConnections: number;
+}
+
+export interface DerivedPartitionLimit {
+  limit: number;
+  /** How the limit was computed, for the broker log. */
+  explanation: string;
+}
+
+function readNumber(path: string, pattern: RegExp): number | null {
+  try {
+    const match = pattern.exec(readFileSync(path, "utf8"));
+    return match ? Number(match[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The soft RLIMIT_NOFILE of this process, as it is now (raised at start when allowed). */
+export function openFileLimit(): number | null {
+  const limit = readNumber("/proc/self/limits", /^Max open files\s+(\d+|unlimited)/m);
+  return limit === null || Number.isNaN(limit) ? null : limit;
+}
+
+export function derivedMaxBrokerPartitions(inputs: PartitionLimitInputs): DerivedPartitionLimit {
+  const maxMapCount = readNumber("/proc/sys/vm/max_map_count", /^(\d+)/) ?? DEFAULT_MAX_MAP_COUNT;
+  const workerMaps = inputs.partitionWorkers * inputs.segmentOpenMax * MAPS_PER_PARTITION;
+  const byMaps = Math.floor((maxMapCount - RUNTIME_RESERVE - SOCKET_VIEWS_MAX - workerMaps) / MAPS_PER_PARTITION);
+  const fileLimit = openFileLimit();
+  const connectionFds = inputs.maxConnections > 0 ? inputs.maxConnections : fileLimit === null ? 0 : Math.floor(fileLimit / 2);
+  const byFds = fileLimit === null ? Number.MAX_SAFE_INTEGER : fileLimit - connectionFds - SOCKET_VIEWS_MAX - RUNTIME_RESERVE;
+  const limit = Math.max(MIN_DERIVED_PARTITIONS, Math.min(byMaps, byFds));
+  return {
+    limit,
+    explanation:
+      `max.broker.partitions=${limit} derived from vm.max_map_count=${maxMapCount} (room for ${byMaps}) and ` +
+      `the open-file limit ${fileLimit ?? "unknown"} less ${connectionFds} for connections (room for ${byFds === Number.MAX_SAFE_INTEGER ? "any" : byFds})`,
+  };
+}
