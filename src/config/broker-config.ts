@@ -30,6 +30,24 @@ export interface BrokerConfig {
   logSegmentOpenMax: number;
   /** log.segment.bytes.min: smallest segment.bytes a topic may be given (Kafka 4.0's bound, KIP-1030: 1 MiB). */
   logSegmentBytesMin: number;
+  /**
+   * queued.max.request.bytes: broker-wide budget for request bytes being received or waiting for an answer.
+   * A frame that spans reads reserves its declared size before its body is read; when the budget is spent,
+   * connections pause before their next frame until answered requests give bytes back. -1 = unbounded.
+   */
+  queuedMaxRequestBytes: number;
+  /** socket.request.receive.timeout.ms: a connection that sent part of a request, then nothing for this long, is closed. */
+  socketRequestReceiveTimeoutMs: number;
+  /** connections.max.idle.ms: a connection with no request in flight and no traffic for this long is closed. */
+  connectionsMaxIdleMs: number;
+  /** max.connections: client connections at once; 0 = derived at start from the open-file limit (half of it). */
+  maxConnections: number;
+  /** max.connections.per.ip: connections at once from one address (Kafka's default: unbounded). */
+  maxConnectionsPerIp: number;
+  /** max.connections.per.ip.overrides: per-address limits ("ip:count,ip:count"), over max.connections.per.ip. */
+  maxConnectionsPerIpOverrides: Record<string, number>;
+  /** max.connections.inter.broker.reserve: slots above both limits kept for addresses of other live brokers (replica fetchers). */
+  maxConnectionsInterBrokerReserve: number;
   /** Topic-level defaults given at broker level (segment.bytes, log.segment.bytes, compression.type, ...). */
   topicDefaults: Record<string, string>;
   /** Group coordinator settings (issue 4). */
@@ -75,6 +93,13 @@ export function defaultBrokerConfig(): BrokerConfig {
     maxBrokerPartitions: 0,
     logSegmentOpenMax: 1024,
     logSegmentBytesMin: 1_048_576,
+    queuedMaxRequestBytes: 256 * 1024 * 1024,
+    socketRequestReceiveTimeoutMs: 30_000,
+    connectionsMaxIdleMs: 600_000,
+    maxConnections: 0,
+    maxConnectionsPerIp: 2147483647,
+    maxConnectionsPerIpOverrides: {},
+    maxConnectionsInterBrokerReserve: 32,
     topicDefaults: {},
     groupInitialRebalanceDelayMs: 3000,
     groupMinSessionTimeoutMs: 6000,
@@ -112,6 +137,8 @@ const brokerPropertyNames = new Set([
   "num.partition.workers", "num.partitions", "default.replication.factor", "auto.create.topics.enable",
   "delete.topic.enable", "socket.request.max.bytes", "max.in.flight.requests.per.connection",
   "max.broker.partitions", "log.segment.open.max", "log.segment.bytes.min",
+  "queued.max.request.bytes", "socket.request.receive.timeout.ms", "connections.max.idle.ms", "max.connections",
+  "max.connections.per.ip", "max.connections.per.ip.overrides", "max.connections.inter.broker.reserve",
   "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms", "group.max.session.timeout.ms",
   "offsets.topic.num.partitions", "offsets.topic.segment.bytes", "etcd.endpoints", "cluster.id", "replica.lag.time.max.ms",
   "broker.session.timeout.ms", "producer.id.expiration.ms", "log.cleaner.backoff.ms", "controlled.shutdown.timeout.ms", "auto.leader.rebalance.enable", "leader.imbalance.check.interval.seconds",
@@ -120,6 +147,24 @@ const brokerPropertyNames = new Set([
 function parseInteger(name: string, value: string): number {
   if (!/^-?\d+$/.test(value)) throw new Error(`config: ${name} must be an integer, got "${value}"`);
   return Number(value);
+}
+
+function parsePositive(name: string, value: string): number {
+  const parsed = parseInteger(name, value);
+  if (parsed < 1) throw new Error(`config: ${name} must be at least 1, got "${value}"`);
+  return parsed;
+}
+
+/** Kafka's format: "host:count,host:count" (an IPv6 address may be bracketed: "[::1]:5"). */
+function parseConnectionOverrides(name: string, value: string): Record<string, number> {
+  const overrides: Record<string, number> = {};
+  for (const entry of value.split(",").map((part) => part.trim()).filter(Boolean)) {
+    const separator = entry.lastIndexOf(":");
+    if (separator <= 0) throw new Error(`config: ${name} entry "${entry}" must be host:count`);
+    const host = entry.slice(0, separator).replace(/^\[(.*)\]$/, "$1");
+    overrides[host] = Math.max(0, parseInteger(name, entry.slice(separator + 1)));
+  }
+  return overrides;
 }
 
 function parseBoolean(name: string, value: string): boolean {
@@ -165,6 +210,13 @@ export function applyProperties(config: BrokerConfig, properties: Record<string,
       case "log.segment.open.max": next.logSegmentOpenMax = Math.max(1, parseInteger(name, value)); break;
       // Below 14 bytes no batch fits (the format's bound, log/config.ts).
       case "log.segment.bytes.min": next.logSegmentBytesMin = Math.max(14, parseInteger(name, value)); break;
+      case "queued.max.request.bytes": next.queuedMaxRequestBytes = parseInteger(name, value); break;
+      case "socket.request.receive.timeout.ms": next.socketRequestReceiveTimeoutMs = parsePositive(name, value); break;
+      case "connections.max.idle.ms": next.connectionsMaxIdleMs = parsePositive(name, value); break;
+      case "max.connections": next.maxConnections = parsePositive(name, value); break;
+      case "max.connections.per.ip": next.maxConnectionsPerIp = parsePositive(name, value); break;
+      case "max.connections.per.ip.overrides": next.maxConnectionsPerIpOverrides = parseConnectionOverrides(name, value); break;
+      case "max.connections.inter.broker.reserve": next.maxConnectionsInterBrokerReserve = Math.max(0, parseInteger(name, value)); break;
       case "group.initial.rebalance.delay.ms": next.groupInitialRebalanceDelayMs = parseInteger(name, value); break;
       case "group.min.session.timeout.ms": next.groupMinSessionTimeoutMs = parseInteger(name, value); break;
       case "group.max.session.timeout.ms": next.groupMaxSessionTimeoutMs = parseInteger(name, value); break;

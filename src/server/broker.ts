@@ -16,6 +16,9 @@ import { TopicManager } from "../metadata/topic-manager.ts";
 import type { BrokerInfo } from "../metadata/types.ts";
 import { PartitionWorkers } from "../partition/partition-workers.ts";
 import { Connection } from "./connection.ts";
+import { ConnectionQuotas, hostAddresses } from "./connection-quotas.ts";
+import { defaultMaxConnections, raiseOpenFileLimit } from "./open-file-limit.ts";
+import { RequestBudget } from "./request-budget.ts";
 import { DataDirLock } from "./data-dir-lock.ts";
 import { createDispatcher, InvalidRequestError } from "./dispatch.ts";
 import { PartitionWatchers } from "./partition-watchers.ts";
@@ -60,6 +63,11 @@ export class Broker {
   private highWatermarkTimer: ReturnType<typeof setInterval> | null = null;
   private listener: TCPSocketListener<Connection | undefined> | null = null;
   private readonly connections = new Set<Connection>();
+  /** queued.max.request.bytes across every connection (request-budget.ts). */
+  readonly requestBudget: RequestBudget;
+  /** max.connections / max.connections.per.ip (connection-quotas.ts); created by listen(). */
+  connectionQuotas: ConnectionQuotas | null = null;
+  private connectionSweepTimer: ReturnType<typeof setInterval> | null = null;
   private stopping: Promise<void> | null = null;
   private readonly readiness = Promise.withResolvers<void>();
   private isReady = false;
@@ -71,6 +79,7 @@ export class Broker {
     readonly log: (message: string) => void,
   ) {
     this.highWatermarks = new HighWatermarkCheckpoint(config.dataDir);
+    this.requestBudget = new RequestBudget(config.queuedMaxRequestBytes);
     this.topics = new TopicManager(config, workers, membership.store, membership.view, log);
     this.replicas = new ReplicaManager({
       nodeId: config.nodeId,
@@ -119,6 +128,7 @@ export class Broker {
       broker.readiness.resolve();
     } catch (error) {
       broker?.listener?.stop(true);
+      if (broker?.connectionSweepTimer) clearInterval(broker.connectionSweepTimer);
       broker?.groups.stop();
       broker?.replicas.stop();
       await broker?.membership.stop().catch(() => undefined);
@@ -140,7 +150,11 @@ export class Broker {
       maxFrameBytes: this.config.socketRequestMaxBytes,
       maxInFlightRequests: this.config.maxInFlightRequestsPerConnection,
       writeQueueMaxBytes: this.config.connectionWriteQueueMaxBytes,
+      receiveTimeoutMs: this.config.socketRequestReceiveTimeoutMs,
+      idleTimeoutMs: this.config.connectionsMaxIdleMs,
     };
+    const quotas = this.createConnectionQuotas();
+    this.startConnectionSweep(Math.min(limits.receiveTimeoutMs, limits.idleTimeoutMs));
     const onFrameError = (connection: Connection, error: unknown) => {
       if (!(error instanceof InvalidRequestError)) this.log(`internal error on connection ${connection.id}: ${error instanceof Error ? error.stack : String(error)}`);
       throw error;
@@ -150,6 +164,11 @@ export class Broker {
       port: this.config.port,
       socket: {
         open: (socket: Socket<Connection | undefined>) => {
+          const admission = quotas.admit(socket.remoteAddress);
+          if (!admission.admitted) {
+            socket.end(); // Kafka closes a connection above the limits at once
+            return;
+          }
           const connection = new Connection(socket, limits, (conn, frame) => {
             try {
               const result = dispatch(conn, frame);
@@ -157,7 +176,7 @@ export class Broker {
             } catch (error) {
               return onFrameError(conn, error);
             }
-          }, this.log);
+          }, this.log, this.requestBudget, admission.interBroker);
           socket.data = connection;
           this.connections.add(connection);
         },
@@ -166,13 +185,54 @@ export class Broker {
         close: (socket) => {
           if (!socket.data) return;
           socket.data.onClose();
-          this.connections.delete(socket.data);
+          if (this.connections.delete(socket.data)) quotas.release(socket.data.remoteIp);
         },
         error: (socket, error) => {
           this.log(`socket error on connection ${socket.data?.id}: ${error.message}`);
         },
       },
     });
+  }
+
+  /**
+   * Raises the open-file limit as far as allowed and sets the connection limits; max.connections left at
+   * 0 becomes half the open-file limit, so descriptors for segment files always remain.
+   */
+  private createConnectionQuotas(): ConnectionQuotas {
+    const fileLimit = raiseOpenFileLimit();
+    const maxConnections = this.config.maxConnections > 0 ? this.config.maxConnections : defaultMaxConnections(fileLimit);
+    const raised = fileLimit.softBefore !== fileLimit.soft ? ` (raised from ${fileLimit.softBefore})` : "";
+    this.log(`open-file limit ${fileLimit.soft ?? "unknown"}${raised}, hard ${fileLimit.hard ?? "unknown"} (${fileLimit.source}); max.connections=${maxConnections}, max.connections.per.ip=${this.config.maxConnectionsPerIp}, queued.max.request.bytes=${this.config.queuedMaxRequestBytes}`);
+    this.connectionQuotas = new ConnectionQuotas(
+      {
+        maxConnections,
+        maxConnectionsPerIp: this.config.maxConnectionsPerIp,
+        maxConnectionsPerIpOverrides: this.config.maxConnectionsPerIpOverrides,
+        interBrokerReserve: this.config.maxConnectionsInterBrokerReserve,
+      },
+      () => this.otherBrokerAddresses(),
+      this.log,
+    );
+    return this.connectionQuotas;
+  }
+
+  /** Where the other live brokers' replica fetchers connect from (their advertised hosts). */
+  private otherBrokerAddresses(): Set<string> {
+    const addresses = new Set<string>();
+    for (const info of this.brokers()) if (info.nodeId !== this.config.nodeId) for (const address of hostAddresses(info.host)) addresses.add(address);
+    return addresses;
+  }
+
+  /** Closes connections silent mid-request (socket.request.receive.timeout.ms) or idle (connections.max.idle.ms). */
+  private startConnectionSweep(shortestTimeoutMs: number): void {
+    const intervalMs = Math.max(10, Math.min(1000, Math.floor(shortestTimeoutMs / 4)));
+    this.connectionSweepTimer = setInterval(() => {
+      const nowMs = Date.now();
+      for (const connection of this.connections) {
+        const reason = connection.expired(nowMs);
+        if (reason) connection.close(reason);
+      }
+    }, intervalMs);
   }
 
   /** The port the broker listens on (the real one when started with port 0). */
@@ -308,6 +368,7 @@ export class Broker {
     while (Date.now() < deadline && [...this.connections].some((connection) => !connection.idle)) await Bun.sleep(10);
     for (const connection of this.connections) connection.close();
     this.listener?.stop(true);
+    if (this.connectionSweepTimer) clearInterval(this.connectionSweepTimer);
     if (this.highWatermarkTimer) clearInterval(this.highWatermarkTimer);
     this.replicas.stop();
     await this.membership.stop().catch((error) => this.log(`leaving the cluster failed: ${String(error)}`));

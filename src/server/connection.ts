@@ -5,6 +5,7 @@
 import type { Socket } from "bun";
 import { producePool } from "./buffer-pool.ts";
 import { FrameReader, FrameTooLargeError, type Frame } from "./frame-reader.ts";
+import type { BudgetWaiter, RequestBudget } from "./request-budget.ts";
 import { EAGAIN, EINTR, fileTransferMode, fileTransferStats, nativeSendfile, type FileTransferMode, type SendfileFunction } from "./sendfile.ts";
 import type { MappedRecords } from "./segment-views.ts";
 
@@ -34,6 +35,10 @@ export interface ConnectionLimits {
   maxFrameBytes: number;
   maxInFlightRequests: number;
   writeQueueMaxBytes: number;
+  /** socket.request.receive.timeout.ms: mid-frame silence after which the connection is closed. */
+  receiveTimeoutMs: number;
+  /** connections.max.idle.ms: no request in flight and no traffic for this long closes the connection. */
+  idleTimeoutMs: number;
 }
 
 export interface FrameHandler {
@@ -43,9 +48,11 @@ export interface FrameHandler {
 
 let nextConnectionId = 1;
 
-export class Connection {
+export class Connection implements BudgetWaiter {
   readonly id = nextConnectionId++;
   readonly remoteAddress: string;
+  /** The peer's address as counted by the connection quotas. */
+  readonly remoteIp: string;
   private readonly frames: FrameReader;
   /** Replies in request order; the head is written as soon as it is done. */
   private readonly replySlots: ReplySlot[] = [];
@@ -56,6 +63,11 @@ export class Connection {
   private writeOffset = 0;
   private queuedBytes = 0;
   private pausedForBackpressure = false;
+  /** Paused until the request budget has room (queued.max.request.bytes); queued in the budget's waiters. */
+  private pausedForBudget = false;
+  /** Last time bytes arrived (or reading resumed after a pause of ours), and last traffic either way. */
+  private lastReadMs = Date.now();
+  private lastActivityMs = this.lastReadMs;
   /** Requests started and replies moved to the write queue (or dropped, for acks=0), counted from 0. */
   private requestsStarted = 0;
   private repliesReleased = 0;
@@ -75,9 +87,13 @@ export class Connection {
     private readonly limits: ConnectionLimits,
     private readonly handleFrame: FrameHandler,
     private readonly log: (message: string) => void,
+    private readonly budget: RequestBudget | null = null,
+    /** From another broker's address (replica fetcher): never paused at a frame boundary for the budget. */
+    readonly interBroker = false,
   ) {
+    this.remoteIp = socket.remoteAddress;
     this.remoteAddress = `${socket.remoteAddress}:${(socket as unknown as { remotePort?: number }).remotePort ?? "?"}`;
-    this.frames = new FrameReader(limits.maxFrameBytes, producePool);
+    this.frames = new FrameReader(limits.maxFrameBytes, producePool, budget);
     const isTls = typeof socket.getTLSVersion === "function" && socket.getTLSVersion() !== null;
     this.fileTransfer = isTls ? "mmap" : fileTransferMode();
     this.sendfile = this.fileTransfer === "sendfile" ? nativeSendfile() : null;
@@ -89,6 +105,7 @@ export class Connection {
 
   onData(chunk: Uint8Array): void {
     if (this.closed) return;
+    this.lastReadMs = this.lastActivityMs = Date.now();
     let frames: Frame[];
     try {
       frames = this.frames.push(chunk);
@@ -98,7 +115,62 @@ export class Connection {
       return;
     }
     for (const frame of frames) this.startRequest(frame);
+    this.waitForBudgetIfSpent();
     this.applyBackpressure();
+  }
+
+  /**
+   * Pauses reading when the frame reader stopped for the budget, or when the budget is spent and the
+   * next bytes would start a new frame (a frame whose body is being received is already reserved and
+   * goes on, so the budget cannot deadlock on half-received frames).
+   */
+  private waitForBudgetIfSpent(): void {
+    if (this.closed || this.pausedForBudget || !this.budget) return;
+    const atBoundary = !this.frames.inFrameBody && !this.interBroker && this.budget.exhausted;
+    if (!this.frames.blocked && !atBoundary) return;
+    this.pausedForBudget = true;
+    this.updatePause();
+    this.budget.wait(this);
+  }
+
+  /** The budget has room again: take the frame that waited, then read on. */
+  onBudgetAvailable(): void {
+    if (this.closed || !this.pausedForBudget) return;
+    this.pausedForBudget = false;
+    this.lastReadMs = Date.now(); // the pause was ours: the receive timeout starts again
+    let frames: Frame[];
+    try {
+      frames = this.frames.unblock();
+    } catch (error) {
+      this.close(error instanceof FrameTooLargeError ? error.message : `framing error: ${String(error)}`);
+      return;
+    }
+    for (const frame of frames) this.startRequest(frame);
+    this.waitForBudgetIfSpent();
+    this.applyBackpressure();
+    this.updatePause();
+  }
+
+  /** Gives back what a frame holds (pool block, budget) once its request is answered or abandoned. */
+  private releaseFrame(frame: Frame): void {
+    if (frame.pooled) producePool.release(frame.pooled);
+    if (frame.chargedBytes > 0) this.budget?.release(frame.chargedBytes);
+  }
+
+  /**
+   * Why this connection should be closed now (receive timeout or idle timeout), or null. The broker
+   * calls it periodically; a pause of ours (backpressure, budget) never counts against the client.
+   */
+  expired(nowMs: number): string | null {
+    if (this.closed) return null;
+    const pausedByUs = this.pausedForBudget || this.pausedForBackpressure;
+    if (this.frames.hasPartialFrame && !pausedByUs && nowMs - this.lastReadMs > this.limits.receiveTimeoutMs) {
+      return `sent ${this.frames.bufferedBytes} bytes of a request, then nothing for ${nowMs - this.lastReadMs} ms (socket.request.receive.timeout.ms=${this.limits.receiveTimeoutMs})`;
+    }
+    if (this.idle && !this.frames.hasPartialFrame && !pausedByUs && nowMs - this.lastActivityMs > this.limits.idleTimeoutMs) {
+      return `idle for ${nowMs - this.lastActivityMs} ms (connections.max.idle.ms=${this.limits.idleTimeoutMs})`;
+    }
+    return null;
   }
 
   private startRequest(frame: Frame): void {
@@ -109,7 +181,7 @@ export class Connection {
     try {
       result = this.handleFrame(this, frame);
     } catch (error) {
-      if (frame.pooled) producePool.release(frame.pooled);
+      this.releaseFrame(frame);
       this.close(describeError(error));
       return;
     } finally {
@@ -117,26 +189,27 @@ export class Connection {
     }
     // A pooled frame (Produce) goes back to the pool once its request is answered: nothing keeps
     // views of produce data past the reply (the worker has appended it, the response is encoded).
-    const pooled = frame.pooled;
+    // Its budget is given back at the same moment, also when the connection closed meanwhile.
     if (result instanceof Promise) {
       result.then(
         (chunks) => {
-          if (pooled) producePool.release(pooled);
+          this.releaseFrame(frame);
           this.complete(slot, chunks);
         },
         (error) => {
-          if (pooled) producePool.release(pooled);
+          this.releaseFrame(frame);
           this.close(describeError(error));
         },
       );
     } else {
-      if (pooled) producePool.release(pooled);
+      this.releaseFrame(frame);
       this.complete(slot, result);
     }
   }
 
   private complete(slot: ReplySlot, chunks: ReplyChunks): void {
     if (this.closed) return;
+    this.lastActivityMs = Date.now();
     slot.done = true;
     slot.chunks = chunks;
     while (this.replySlotsHead < this.replySlots.length && this.replySlots[this.replySlotsHead]!.done) {
@@ -258,6 +331,7 @@ export class Connection {
   }
 
   onDrain(): void {
+    this.lastActivityMs = Date.now();
     this.flushWrites();
     this.applyBackpressure();
   }
@@ -307,13 +381,22 @@ export class Connection {
   private applyBackpressure(): void {
     if (this.closed) return;
     const overloaded = this.inFlightRequests >= this.limits.maxInFlightRequests || this.queuedBytes >= this.limits.writeQueueMaxBytes;
-    if (overloaded && !this.pausedForBackpressure) {
-      this.pausedForBackpressure = true;
-      this.socket.pause();
-    } else if (!overloaded && this.pausedForBackpressure) {
-      this.pausedForBackpressure = false;
-      this.socket.resume();
-    }
+    if (overloaded === this.pausedForBackpressure) return;
+    this.pausedForBackpressure = overloaded;
+    if (!overloaded) this.lastReadMs = Date.now(); // the pause was ours: the receive timeout starts again
+    this.updatePause();
+  }
+
+  /** The socket reads only when neither backpressure nor the budget holds it. */
+  private socketPaused = false;
+
+  private updatePause(): void {
+    if (this.closed) return;
+    const pause = this.pausedForBackpressure || this.pausedForBudget;
+    if (pause === this.socketPaused) return;
+    this.socketPaused = pause;
+    if (pause) this.socket.pause();
+    else this.socket.resume();
   }
 
   get writeQueueBytes(): number {
@@ -326,13 +409,21 @@ export class Connection {
     this.closed = true;
     if (reason) this.log(`closing connection ${this.id} from ${this.remoteAddress}: ${reason}`);
     this.clearWriteQueue();
+    this.releaseReading();
     this.socket.end();
+  }
+
+  /** Gives back the budget of a frame that will never complete and leaves the budget's queue. */
+  private releaseReading(): void {
+    this.frames.discardPartial();
+    if (this.pausedForBudget) this.budget?.forget(this);
+    this.pausedForBudget = false;
   }
 
   onClose(): void {
     this.closed = true;
     this.clearWriteQueue();
-    this.frames.discardPartial();
+    this.releaseReading();
   }
 
   /** Resolves when every accepted request has been answered and written (bounded by the caller). */

@@ -53,3 +53,36 @@ test("oversized and negative sizes are refused", () => {
   expect(() => new FrameReader(100).push(stream([new Uint8Array(101)]))).toThrow(FrameTooLargeError);
   expect(() => new FrameReader(100).push(new Uint8Array([0xff, 0xff, 0xff, 0xff]))).toThrow(FrameTooLargeError);
 });
+
+test("a large frame spanning reads is held in chunks as its bytes arrive, not at its declared size", () => {
+  // Goal: a client that declares 100 MB and sends part of it makes the reader hold only what was sent.
+  const declaredBytes = 100 * 1024 * 1024;
+  const reader = new FrameReader(declaredBytes);
+  const prefix = new Uint8Array(4);
+  new DataView(prefix.buffer).setInt32(0, declaredBytes);
+  expect(reader.push(prefix)).toEqual([]);
+  const piece = new Uint8Array(3 * 1024 * 1024 + 5).fill(7);
+  expect(reader.push(piece)).toEqual([]);
+  expect(reader.bufferedBytes).toBe(piece.byteLength);
+  expect(reader.inFrameBody).toBe(true);
+  reader.discardPartial();
+  expect(reader.hasPartialFrame).toBe(false);
+});
+
+test("a chunked frame is joined byte for byte however it is split", () => {
+  let seed = 11;
+  const random = (limit: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % limit;
+  const payload = Uint8Array.from({ length: 9 * 1024 * 1024 + 123 }, (_, i) => (i * 7 + (i >> 11)) & 0xff);
+  const bytes = stream([payload, new Uint8Array([1, 2, 3])]);
+  const reader = new FrameReader(16 * 1024 * 1024);
+  const received: Uint8Array[] = [];
+  let position = 0;
+  for (let reads = 0; position < bytes.byteLength && reads < 10_000; reads++) {
+    const chunk = bytes.slice(position, Math.min(bytes.byteLength, position + 1 + random(700_000)));
+    position += chunk.byteLength;
+    for (const frame of reader.push(chunk)) received.push(frame.payload);
+  }
+  expect(received.length).toBe(2);
+  expect(Buffer.compare(Buffer.from(received[0]!), Buffer.from(payload))).toBe(0);
+  expect([...received[1]!]).toEqual([1, 2, 3]);
+});
