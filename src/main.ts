@@ -1,6 +1,6 @@
-// `bun run broker`: parse flags, start the broker, stop it cleanly on SIGTERM/SIGINT.
+// `bun run broker`: parse flags, start the broker, stop it cleanly on SIGTERM/SIGINT (however many arrive).
 import { parseArgs } from "node:util";
-import { startBroker, type BrokerOptions } from "./server/broker.ts";
+import { resolveConfig, startBroker, type Broker, type BrokerOptions } from "./server/broker.ts";
 
 const usage = `Usage: bun run broker [options]
 
@@ -61,31 +61,61 @@ const options: BrokerOptions = {
   nodeId: parseInteger("--node-id", flags["node-id"]),
 };
 
-let broker;
+// Resolved here as well as in startBroker: the signal handlers need shutdown.timeout.ms before the start,
+// which can take minutes (recovery of many partitions).
+let shutdownTimeoutMs: number;
 try {
-  broker = await startBroker(options);
+  shutdownTimeoutMs = resolveConfig(options).shutdownTimeoutMs;
 } catch (error) {
   console.error(`bunka: failed to start: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(1);
 }
-// The one line that says the broker accepts connections (tests and scripts wait for it).
-console.log(`bunka: broker ${broker.config.nodeId} ready on ${broker.config.host}:${broker.port} (data dir ${broker.config.dataDir}, ${broker.config.partitionWorkers} partition workers)`);
 
-let signals = 0;
-const onSignal = (signal: string) => {
-  signals++;
-  if (signals > 1) {
-    console.error(`bunka: second ${signal}, exiting without a clean shutdown`);
-    process.exit(1);
-  }
-  console.error(`bunka: ${signal} received, shutting down`);
-  broker.stop().then(
+// A stop arrives as SIGTERM or SIGINT, often more than once: a signal sent to the process group (systemd's
+// KillMode=control-group, `kill -- -PGID`, Ctrl-C in a terminal) reaches the broker directly and again
+// through `bun run`/`npm run`, which forward it. Like Kafka, every later one is the same request: the clean
+// shutdown carries on. Only shutdown.timeout.ms (logged) or SIGKILL end it early. A signal during the start
+// stops the broker as soon as it is up (a start cut short would leave the logs to recover again).
+let broker: Broker | null = null;
+let stopRequested = false;
+let repeatedSignalLogged = false;
+
+function stopBroker(running: Broker): void {
+  running.stop().then(
     () => process.exit(0),
     (error) => {
       console.error(`bunka: shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
       process.exit(1);
     },
   );
-};
+}
+
+function onSignal(signal: string): void {
+  if (stopRequested) {
+    if (!repeatedSignalLogged) console.error(`bunka: ${signal} received again while shutting down: the clean shutdown continues (bounded by shutdown.timeout.ms=${shutdownTimeoutMs})`);
+    repeatedSignalLogged = true;
+    return;
+  }
+  stopRequested = true;
+  console.error(`bunka: ${signal} received, shutting down`);
+  setTimeout(() => {
+    console.error(`bunka: clean shutdown did not finish within shutdown.timeout.ms=${shutdownTimeoutMs}: exiting without it (the next start recovers the logs)`);
+    process.exit(1);
+  }, shutdownTimeoutMs);
+  if (broker) stopBroker(broker);
+}
 process.on("SIGTERM", () => onSignal("SIGTERM"));
 process.on("SIGINT", () => onSignal("SIGINT"));
+
+try {
+  broker = await startBroker(options);
+} catch (error) {
+  console.error(`bunka: failed to start: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+}
+if (stopRequested) {
+  stopBroker(broker);
+} else {
+  // The one line that says the broker accepts connections (tests and scripts wait for it).
+  console.log(`bunka: broker ${broker.config.nodeId} ready on ${broker.config.host}:${broker.port} (data dir ${broker.config.dataDir}, ${broker.config.partitionWorkers} partition workers)`);
+}

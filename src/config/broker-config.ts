@@ -68,6 +68,12 @@ export interface BrokerConfig {
   brokerSessionTimeoutMs: number;
   /** Cluster mode: how long a clean stop waits for the controller to move leadership away. */
   controlledShutdownTimeoutMs: number;
+  /**
+   * shutdown.timeout.ms (Bunka's own; Kafka has no overall bound): a clean stop that has not finished after
+   * this long is abandoned, logged, and the process exits 1 (the next start recovers). Repeated SIGTERM/SIGINT
+   * do not cut a stop short; only this bound or SIGKILL do.
+   */
+  shutdownTimeoutMs: number;
   /** Cluster mode: the controller moves leadership back to preferred replicas. */
   autoLeaderRebalanceEnable: boolean;
   leaderImbalanceCheckIntervalMs: number;
@@ -113,6 +119,7 @@ export function defaultBrokerConfig(): BrokerConfig {
     logCleanerBackoffMs: 15_000,
     brokerSessionTimeoutMs: 6000,
     controlledShutdownTimeoutMs: 15000,
+    shutdownTimeoutMs: 120_000,
     autoLeaderRebalanceEnable: true,
     leaderImbalanceCheckIntervalMs: 300_000,
     properties: {},
@@ -141,7 +148,7 @@ const brokerPropertyNames = new Set([
   "max.connections.per.ip", "max.connections.per.ip.overrides", "max.connections.inter.broker.reserve",
   "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms", "group.max.session.timeout.ms",
   "offsets.topic.num.partitions", "offsets.topic.segment.bytes", "etcd.endpoints", "cluster.id", "replica.lag.time.max.ms",
-  "broker.session.timeout.ms", "producer.id.expiration.ms", "log.cleaner.backoff.ms", "controlled.shutdown.timeout.ms", "auto.leader.rebalance.enable", "leader.imbalance.check.interval.seconds",
+  "broker.session.timeout.ms", "producer.id.expiration.ms", "log.cleaner.backoff.ms", "controlled.shutdown.timeout.ms", "shutdown.timeout.ms", "auto.leader.rebalance.enable", "leader.imbalance.check.interval.seconds",
 ]);
 
 function parseInteger(name: string, value: string): number {
@@ -229,6 +236,7 @@ export function applyProperties(config: BrokerConfig, properties: Record<string,
       case "log.cleaner.backoff.ms": next.logCleanerBackoffMs = Math.max(1, parseInteger(name, value)); break;
       case "broker.session.timeout.ms": next.brokerSessionTimeoutMs = parseInteger(name, value); break;
       case "controlled.shutdown.timeout.ms": next.controlledShutdownTimeoutMs = parseInteger(name, value); break;
+      case "shutdown.timeout.ms": next.shutdownTimeoutMs = Math.max(1, parseInteger(name, value)); break;
       case "auto.leader.rebalance.enable": next.autoLeaderRebalanceEnable = parseBoolean(name, value); break;
       case "leader.imbalance.check.interval.seconds": next.leaderImbalanceCheckIntervalMs = parseInteger(name, value) * 1000; break;
       default:
