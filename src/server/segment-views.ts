@@ -83,8 +83,16 @@ function inodeOf(fileId: string): number | null {
   return match ? Number(match[1]) : null;
 }
 
+/**
+ * Views dropped between two forced collections. The GC unmaps a dropped view only when it runs; a fetch
+ * pattern that cycles through many small segments could otherwise leave thousands of maps awaiting it
+ * (vm.max_map_count is shared with the workers' maps: config/partition-limit.ts).
+ */
+const GC_EVERY_DROPS = 1024;
+
 export class SegmentViews {
   private readonly files = new Map<string, MappedFile>();
+  private dropsSinceGc = 0;
 
   constructor(private readonly maxViews: number) {}
 
@@ -132,6 +140,10 @@ export class SegmentViews {
     if (!file) return;
     this.files.delete(fileId);
     file.evict();
+    if (++this.dropsSinceGc >= GC_EVERY_DROPS) {
+      this.dropsSinceGc = 0;
+      Bun.gc(true);
+    }
   }
 
   forget(pathPrefix: string): void {
