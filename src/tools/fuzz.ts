@@ -28,7 +28,7 @@ const usage = `Usage: bun run fuzz [options]
   --time-limit-ms N        stop sending after this long (default 600000)
   --connections N          connections used in parallel (default 4)
   --request-timeout-ms N   how long one frame may wait for its answer or close (default 5000)
-  --check-every N          health and canary check every N frames (default 1000)
+  --check-every N          health and canary check every N frames (default 500)
   --bootstrap HOST:PORT    fuzz a running broker instead of starting one (no restart check)
   --keep-data              keep the started broker's data dir and log
   --allow-findings         exit 0 even if frames were mishandled (only a dead broker or a damaged canary fails)
@@ -202,13 +202,14 @@ function raceTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T | nul
 // ---- judging answers ----
 
 /** Decodes a response the way a client would; error codes are counted, an undecodable response is a finding. */
-function judgeAnswer(frame: FuzzFrame, payload: Uint8Array, summary: Summary): string | null {
+function judgeAnswer(frame: FuzzFrame, payload: Uint8Array, apis: AdvertisedApis, summary: Summary): string | null {
   const apiKey = (frame.bytes[4]! << 8) | frame.bytes[5]!;
   const apiVersion = ((frame.bytes[6]! << 8) | frame.bytes[7]!) << 16 >> 16;
   const schema = apiSchemas.get(apiKey);
   if (!schema) return `answered an unknown API key ${apiKey}`;
-  // An unsupported ApiVersions request is answered in v0 (KIP-511).
-  const version = apiVersion >= schema.minVersion && apiVersion <= schema.maxVersion ? apiVersion : 0;
+  // An ApiVersions request of a version the broker does not advertise is answered in v0 (KIP-511).
+  const range = apis.get(apiKey);
+  const version = range && apiVersion >= range.minVersion && apiVersion <= range.maxVersion ? apiVersion : 0;
   const expectedCorrelationId = dataViewOf(frame.bytes).getInt32(8);
   try {
     const reader = new Reader(payload);
@@ -236,12 +237,12 @@ function countErrorCodes(value: unknown, summary: Summary, depth: number): void 
 }
 
 /** What the frame's outcome says about the broker, or null when it did what dispatch must do. */
-function judgeOutcome(frame: FuzzFrame, outcome: Outcome, payload: Uint8Array | undefined, summary: Summary): string | null {
+function judgeOutcome(frame: FuzzFrame, outcome: Outcome, payload: Uint8Array | undefined, apis: AdvertisedApis, summary: Summary): string | null {
   if (frame.abandon) return null;
   if (outcome === "timeout") return `no answer within the request timeout (expected: ${frame.expect})`;
   if (frame.expect === "answer") {
     if (outcome === "closed") return "connection closed, but the request decodes: an error code was due";
-    return judgeAnswer(frame, payload!, summary);
+    return judgeAnswer(frame, payload!, apis, summary);
   }
   if (frame.expect === "close" && outcome === "answered") return "answered a request that does not decode";
   return null;
@@ -302,6 +303,7 @@ class BrokerChild {
   private async collect(stream: ReadableStream<Uint8Array>, ready: () => void): Promise<void> {
     const decoder = new TextDecoder();
     let pending = "";
+    let stackLines = -1;
     for await (const chunk of stream) {
       pending += decoder.decode(chunk);
       const lines = pending.split("\n");
@@ -309,7 +311,16 @@ class BrokerChild {
       for (const line of lines) {
         if (line.includes(" ready on ")) ready();
         // A handler that threw something other than a Kafka error: the connection was closed for a bug.
-        if (line.includes("internal error on connection") && this.internalErrors.length < 1000) this.internalErrors.push(line);
+        // The stack lines that follow are kept with it (a few: where it threw).
+        if (line.includes("internal error on connection") && this.internalErrors.length < 1000) {
+          this.internalErrors.push(line);
+          stackLines = 0;
+        } else if (/^\s+at /.test(line) && stackLines >= 0 && stackLines < 6) {
+          this.internalErrors[this.internalErrors.length - 1] += `\n      ${line.trim()}`;
+          stackLines++;
+        } else {
+          stackLines = -1;
+        }
         this.log += `${line}\n`;
       }
       // Bounded: keep the tail of the log.
@@ -368,20 +379,25 @@ async function withClient<T>(target: Target, work: (client: KafkaConnection) => 
   }
 }
 
-/** Creates the fuzz topics (existing ones are fine) and writes the canary records, each batch with another codec. */
+const FUZZ_TOPIC_SPECS = [
+  { name: "fuzz-t0", numPartitions: 4, replicationFactor: 1, configs: [] },
+  { name: "fuzz-t1", numPartitions: 1, replicationFactor: 1, configs: [] },
+  { name: "fuzz-compact", numPartitions: 2, replicationFactor: 1, configs: [{ name: "cleanup.policy", value: "compact" }] },
+  { name: "fuzz-lz4", numPartitions: 2, replicationFactor: 1, configs: [{ name: "compression.type", value: "lz4" }] },
+];
+
+/** Creates the fuzz topics again (fuzzed DeleteTopics remove them; existing ones are fine) so that frames keep reaching partitions. */
+async function ensureTopics(client: KafkaConnection, topics: object[]): Promise<void> {
+  const created = await client.request(ApiKey.CreateTopics, 5, { topics, timeoutMs: 30_000, validateOnly: false });
+  for (const topic of created.topics) {
+    if (topic.errorCode !== ErrorCode.NONE && topic.errorCode !== ErrorCode.TOPIC_ALREADY_EXISTS) throw new Error(`creating ${topic.name}: ${errorName(topic.errorCode)} ${topic.errorMessage ?? ""}`);
+  }
+}
+
+/** Creates the canary and fuzz topics and writes the canary records, each batch with another codec. */
 async function setUp(target: Target): Promise<void> {
   await withClient(target, async (client) => {
-    const topics = [
-      { name: CANARY_TOPIC, numPartitions: CANARY_PARTITIONS, replicationFactor: 1, configs: [] },
-      { name: "fuzz-t0", numPartitions: 4, replicationFactor: 1, configs: [] },
-      { name: "fuzz-t1", numPartitions: 1, replicationFactor: 1, configs: [] },
-      { name: "fuzz-compact", numPartitions: 2, replicationFactor: 1, configs: [{ name: "cleanup.policy", value: "compact" }] },
-      { name: "fuzz-lz4", numPartitions: 2, replicationFactor: 1, configs: [{ name: "compression.type", value: "lz4" }] },
-    ];
-    const created = await client.request(ApiKey.CreateTopics, 5, { topics, timeoutMs: 30_000, validateOnly: false });
-    for (const topic of created.topics) {
-      if (topic.errorCode !== ErrorCode.NONE && topic.errorCode !== ErrorCode.TOPIC_ALREADY_EXISTS) throw new Error(`creating ${topic.name}: ${errorName(topic.errorCode)} ${topic.errorMessage ?? ""}`);
-    }
+    await ensureTopics(client, [{ name: CANARY_TOPIC, numPartitions: CANARY_PARTITIONS, replicationFactor: 1, configs: [] }, ...FUZZ_TOPIC_SPECS]);
     const codecs = [CompressionType.NONE, CompressionType.GZIP, CompressionType.LZ4, CompressionType.ZSTD];
     for (let partition = 0; partition < CANARY_PARTITIONS; partition++) {
       const records = canaryRecords(partition);
@@ -415,6 +431,7 @@ async function check(target: Target): Promise<string | null> {
         const problem = await checkCanaryPartition(client, partition);
         if (problem) return problem;
       }
+      await ensureTopics(client, FUZZ_TOPIC_SPECS);
       return null;
     });
   } catch (error) {
@@ -493,7 +510,7 @@ async function sendFrames(target: Target, options: FuzzOptions, apis: Advertised
       summary.count(summary.framesByApi, `${apiSchemas.get(frame.apiKey)!.name}`);
       summary.count(summary.mutations, frame.mutation);
       summary.count(summary.outcomes, outcome);
-      const finding = judgeOutcome(frame, outcome, payload, summary);
+      const finding = judgeOutcome(frame, outcome, payload, apis, summary);
       if (finding) summary.findings.push({ frame, what: finding });
     }
     connection?.close();
@@ -512,7 +529,7 @@ function printSummary(options: FuzzOptions, summary: Summary, elapsedMs: number,
   const internal = target.process?.internalErrors ?? [];
   if (internal.length > 0) {
     console.log(`  broker internal errors: ${internal.length}`);
-    for (const line of internal.slice(0, 5)) console.log(`    ${line.slice(0, 400)}`);
+    for (const line of internal.slice(0, 5)) console.log(`    ${line.slice(0, 1200)}`);
   }
   if (summary.findings.length > 0) {
     console.log(`  findings: ${summary.findings.length} (replay one: bun run fuzz --seed ${options.seed} --start-frame I --frames 1)`);
@@ -630,7 +647,7 @@ function parseOptions(argv: string[]): FuzzOptions {
     timeLimitMs: integer("time-limit-ms", values["time-limit-ms"], 600_000, 1),
     connections: integer("connections", values.connections, 4, 1),
     requestTimeoutMs: integer("request-timeout-ms", values["request-timeout-ms"], 5000, 1),
-    checkEvery: integer("check-every", values["check-every"], 1000, 1),
+    checkEvery: integer("check-every", values["check-every"], 500, 1),
     bootstrap: values.bootstrap ?? null,
     keepData: values["keep-data"] ?? false,
     allowFindings: values["allow-findings"] ?? false,

@@ -1,0 +1,92 @@
+// The seeded fuzzer (`bun run fuzz`) in CI: a short run with a fixed seed and one with a random seed (printed),
+// each against its own real broker process, must end with the broker alive, every frame handled as dispatch
+// must handle it (answered if it decodes, connection closed if not), the canary topic intact and a clean
+// restart. Also: a seed replays the same frames, the frames cover every advertised API, and the fuzzer fails
+// (with its seed) when the broker dies under it.
+import { afterAll, expect, test } from "bun:test";
+import { resolve } from "node:path";
+import { handlers } from "../../src/api/index.ts";
+import { apiSchemas } from "../../src/protocol/generated/index.ts";
+import { FRAME_MUTATIONS, makeFrame, type AdvertisedApis, type FuzzTargets } from "../../src/tools/fuzz-frames.ts";
+import { BrokerProcess } from "../helpers/broker-process.ts";
+
+const repoRoot = resolve(import.meta.dir, "../..");
+const FUZZ_RUN_TIMEOUT_MS = 150_000;
+const advertised: AdvertisedApis = new Map([...handlers.values()].map((handler) => [handler.apiKey, { minVersion: handler.minVersion, maxVersion: handler.maxVersion }]));
+const targets: FuzzTargets = { canaryTopic: "fuzz-canary", topics: ["fuzz-t0", "fuzz-t1"], groups: ["fuzz-g0"] };
+const brokers: BrokerProcess[] = [];
+
+afterAll(async () => {
+  for (const broker of brokers) await broker.cleanup();
+});
+
+/** Runs `bun src/tools/fuzz.ts` with the arguments; resolves with its exit code and output. */
+async function runFuzz(args: string[], onStarted?: () => void): Promise<{ code: number | null; output: string }> {
+  const child = Bun.spawn([process.execPath, "src/tools/fuzz.ts", ...args], { cwd: repoRoot, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  onStarted?.();
+  const timer = setTimeout(() => child.kill("SIGKILL"), FUZZ_RUN_TIMEOUT_MS);
+  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  clearTimeout(timer);
+  return { code, output: stdout + stderr };
+}
+
+function summaryCount(output: string, line: string, name: string): number {
+  const found = output.split("\n").find((text) => text.trim().startsWith(`${line}:`));
+  const match = found?.match(new RegExp(`\\b${name} (\\d+)`));
+  return match ? Number(match[1]) : 0;
+}
+
+test("a seed replays the same frames; another seed gives others; frames cover every advertised API, mutation and outcome", () => {
+  const FRAMES = 3000;
+  const first = Array.from({ length: FRAMES }, (_, index) => makeFrame(42, index, advertised, targets));
+  const again = Array.from({ length: 200 }, (_, index) => makeFrame(42, index, advertised, targets));
+  const other = Array.from({ length: 200 }, (_, index) => makeFrame(43, index, advertised, targets));
+  for (let i = 0; i < 200; i++) expect(Bun.deepEquals(again[i]!.bytes, first[i]!.bytes)).toBe(true);
+  expect(other.filter((frame, i) => Bun.deepEquals(frame.bytes, first[i]!.bytes)).length).toBeLessThan(10);
+
+  const keys = new Set(first.map((frame) => frame.apiKey));
+  for (const key of advertised.keys()) expect({ api: apiSchemas.get(key)!.name, sent: keys.has(key) }).toEqual({ api: apiSchemas.get(key)!.name, sent: true });
+  const mutations = new Set(first.map((frame) => frame.mutation));
+  for (const mutation of FRAME_MUTATIONS) expect(mutations.has(mutation)).toBe(true);
+  const expectations = new Set(first.map((frame) => frame.expect));
+  expect([...expectations].sort()).toEqual(["answer", "close", "no-answer"]);
+  // Every version of Produce is reached (record batches are the richest input).
+  const produceVersions = new Set(first.filter((frame) => frame.apiKey === 0).map((frame) => frame.apiVersion));
+  expect(produceVersions.size).toBe(advertised.get(0)!.maxVersion - advertised.get(0)!.minVersion + 1);
+});
+
+test("fixed seed, 2500 frames: broker alive, every frame handled, canary intact, clean restart", async () => {
+  const { code, output } = await runFuzz(["--seed", "20261202", "--frames", "2500"]);
+  if (code !== 0) console.log(output);
+  expect(output).toContain("fuzz: seed 20261202");
+  expect(output).toContain("fuzz: OK (seed 20261202): broker alive, canary intact, clean restart");
+  expect(code).toBe(0);
+  expect(output).toContain("fuzz: 2500 frames");
+  // The run reached both answers and closes, and record validation behind the decoder.
+  expect(summaryCount(output, "outcomes", "answered")).toBeGreaterThan(1000);
+  expect(summaryCount(output, "outcomes", "closed")).toBeGreaterThan(100);
+  expect(summaryCount(output, "error codes", "CORRUPT_MESSAGE")).toBeGreaterThan(0);
+  expect(output).not.toContain("findings:");
+}, FUZZ_RUN_TIMEOUT_MS + 10_000);
+
+test("random seed, 1000 frames: broker alive, every frame handled, canary intact, clean restart", async () => {
+  const seed = Math.floor(Math.random() * 2 ** 32);
+  console.log(`fuzz test: random seed ${seed} (replay: bun run fuzz --seed ${seed} --frames 1000)`);
+  const { code, output } = await runFuzz(["--seed", String(seed), "--frames", "1000"]);
+  if (code !== 0) console.log(output);
+  expect(output).toContain(`fuzz: OK (seed ${seed})`);
+  expect(code).toBe(0);
+}, FUZZ_RUN_TIMEOUT_MS + 10_000);
+
+test("a broker killed during the run fails the fuzz run, which names its seed", async () => {
+  const broker = new BrokerProcess();
+  brokers.push(broker);
+  await broker.start();
+  let killer: ReturnType<typeof setTimeout> | undefined;
+  const { code, output } = await runFuzz(["--seed", "77", "--frames", "1000000", "--check-every", "200", "--bootstrap", broker.bootstrap], () => {
+    killer = setTimeout(() => void broker.kill(), 3000);
+  });
+  clearTimeout(killer);
+  expect(code).toBe(1);
+  expect(output).toContain("fuzz: FAILED (seed 77)");
+}, FUZZ_RUN_TIMEOUT_MS + 10_000);
