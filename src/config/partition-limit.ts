@@ -12,8 +12,10 @@ import { readFileSync } from "node:fs";
 
 /** Kernel default of vm.max_map_count, used when /proc cannot be read. */
 const DEFAULT_MAX_MAP_COUNT = 65_530;
-/** Maps and fds the runtime itself uses (heap, code, threads, libraries, stdio, the listener, checkpoints). */
-const RUNTIME_RESERVE = 4096;
+/** Maps the runtime itself uses (heap, code, thread stacks, libraries): about 1,000 measured, 4x margin. */
+const RUNTIME_MAPS_RESERVE = 4096;
+/** Fds the runtime itself uses (stdio, the listener, worker plumbing, checkpoint and snapshot writes). */
+const RUNTIME_FDS_RESERVE = 512;
 /** Fetch views of the socket thread (server/segment-views.ts SEGMENT_VIEWS_MAX), a map and maybe an fd each. */
 const SOCKET_VIEWS_MAX = 4096;
 /** Maps per open partition: the active segment's .log, .index and .timeindex. */
@@ -53,10 +55,10 @@ export function openFileLimit(): number | null {
 export function derivedMaxBrokerPartitions(inputs: PartitionLimitInputs): DerivedPartitionLimit {
   const maxMapCount = readNumber("/proc/sys/vm/max_map_count", /^(\d+)/) ?? DEFAULT_MAX_MAP_COUNT;
   const workerMaps = inputs.partitionWorkers * inputs.segmentOpenMax * MAPS_PER_PARTITION;
-  const byMaps = Math.floor((maxMapCount - RUNTIME_RESERVE - SOCKET_VIEWS_MAX - workerMaps) / MAPS_PER_PARTITION);
+  const byMaps = Math.floor((maxMapCount - RUNTIME_MAPS_RESERVE - SOCKET_VIEWS_MAX - workerMaps) / MAPS_PER_PARTITION);
   const fileLimit = openFileLimit();
   const connectionFds = inputs.maxConnections > 0 ? inputs.maxConnections : fileLimit === null ? 0 : Math.floor(fileLimit / 2);
-  const byFds = fileLimit === null ? Number.MAX_SAFE_INTEGER : fileLimit - connectionFds - SOCKET_VIEWS_MAX - RUNTIME_RESERVE;
+  const byFds = fileLimit === null ? Number.MAX_SAFE_INTEGER : fileLimit - connectionFds - SOCKET_VIEWS_MAX - RUNTIME_FDS_RESERVE;
   const limit = Math.max(MIN_DERIVED_PARTITIONS, Math.min(byMaps, byFds));
   return {
     limit,

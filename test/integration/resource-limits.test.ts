@@ -97,6 +97,8 @@ test("segment.bytes below log.segment.bytes.min and segment.index.bytes below 1 
   expect((await createTopic(connection, "tiny-index", 1, [{ name: "segment.index.bytes", value: "100" }])).errorCode).toBe(ErrorCode.INVALID_CONFIG);
   expect(await topicNames(connection)).not.toContain("tiny");
   expect((await createTopic(connection, "sane", 1, [{ name: "segment.bytes", value: "1048576" }])).errorCode).toBe(ErrorCode.NONE);
+  // No max.broker.partitions configured: the broker derived one from this machine's limits and said how.
+  expect(broker.output).toMatch(/max\.broker\.partitions=\d+ derived from vm\.max_map_count=\d+/);
   const altered = await connection.request(ApiKey.AlterConfigs, 1, {
     resources: [{ resourceType: 2, resourceName: "sane", configs: [{ name: "segment.bytes", value: "100" }] }],
     validateOnly: false,
