@@ -57,6 +57,17 @@ async function describeOrCreate(broker: Broker, name: string, allowAutoCreate: b
   }
 }
 
+/**
+ * Replicas on brokers that are down, and this broker's own replica when its log could not be opened (KIP-112:
+ * an offline log dir's replicas are listed offline; produce and fetch to it answer KAFKA_STORAGE_ERROR).
+ */
+function offlineReplicasOf(broker: Broker, topic: string, partition: number, replicas: number[]): number[] {
+  const offline = broker.offlineReplicas(replicas);
+  const self = broker.config.nodeId;
+  if (broker.topics.runtime(topic, partition)?.offline && replicas.includes(self) && !offline.includes(self)) offline.push(self);
+  return offline;
+}
+
 function describeTopic(broker: Broker, topic: TopicMetadata) {
   return {
     errorCode: ErrorCode.NONE,
@@ -70,7 +81,7 @@ function describeTopic(broker: Broker, topic: TopicMetadata) {
       leaderEpoch: assignment.leaderEpoch,
       replicaNodes: assignment.replicas,
       isrNodes: assignment.isr,
-      offlineReplicas: broker.offlineReplicas(assignment.replicas),
+      offlineReplicas: offlineReplicasOf(broker, topic.name, assignment.partition, assignment.replicas),
     })),
   };
 }

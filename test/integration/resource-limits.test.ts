@@ -189,6 +189,10 @@ test("a partition whose segment cannot be loaded goes offline with KAFKA_STORAGE
   expect(await fetchError(again, "broken", 0)).toBe(ErrorCode.KAFKA_STORAGE_ERROR);
   const listed = await again.request(ApiKey.ListOffsets, 1, { replicaId: -1, topics: [{ name: "broken", partitions: [{ partitionIndex: 0, timestamp: -1 }] }] });
   expect(listed.topics[0].partitions[0].errorCode).toBe(ErrorCode.KAFKA_STORAGE_ERROR);
+  // Metadata lists this broker's replica of the broken partition as offline (KIP-112), and only that one.
+  const metadata = await again.request(ApiKey.Metadata, 9, { topics: [{ name: "broken" }], allowAutoTopicCreation: false, includeTopicAuthorizedOperations: false });
+  const offlineByPartition = Object.fromEntries(metadata.topics[0].partitions.map((partition: { partitionIndex: number; offlineReplicas: number[] }) => [partition.partitionIndex, partition.offlineReplicas]));
+  expect(offlineByPartition).toEqual({ 0: [1], 1: [] });
   // Every other partition, of the same topic too, is served.
   const healthy = await produce(again, "healthy", 0, ["c"]);
   expect(healthy.errorCode).toBe(ErrorCode.NONE);
