@@ -168,7 +168,9 @@ class RequestBuilder {
   private primitive(struct: ModelStruct, field: ModelField, type: string): unknown {
     const random = this.random;
     const prop = field.prop;
-    const steered = random.chance(0.85);
+    // Partition counts are always steered: a few thousand new partitions hold the admin path for seconds,
+    // which would turn the rest of a run into timeouts (the partition limit has its own tests).
+    const steered = random.chance(0.85) || prop === "numPartitions" || prop === "count";
     if (type === "string") {
       if (steered && /config/i.test(struct.name) && prop === "name") return random.pick(CONFIG_NAMES);
       if (steered && /config/i.test(struct.name) && prop === "value") return random.pick(CONFIG_VALUES);

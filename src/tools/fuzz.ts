@@ -27,7 +27,7 @@ const usage = `Usage: bun run fuzz [options]
   --start-frame N          first frame index (replay one frame: --start-frame I --frames 1)
   --time-limit-ms N        stop sending after this long (default 600000)
   --connections N          connections used in parallel (default 4)
-  --request-timeout-ms N   how long one frame may wait for its answer or close (default 5000)
+  --request-timeout-ms N   how long one frame may wait for its answer or close (default 30000)
   --check-every N          health and canary check every N frames (default 500)
   --bootstrap HOST:PORT    fuzz a running broker instead of starting one (no restart check)
   --keep-data              keep the started broker's data dir and log
@@ -646,7 +646,7 @@ function parseOptions(argv: string[]): FuzzOptions {
     startFrame: integer("start-frame", values["start-frame"], 0, 0),
     timeLimitMs: integer("time-limit-ms", values["time-limit-ms"], 600_000, 1),
     connections: integer("connections", values.connections, 4, 1),
-    requestTimeoutMs: integer("request-timeout-ms", values["request-timeout-ms"], 5000, 1),
+    requestTimeoutMs: integer("request-timeout-ms", values["request-timeout-ms"], 30_000, 1),
     checkEvery: integer("check-every", values["check-every"], 500, 1),
     bootstrap: values.bootstrap ?? null,
     keepData: values["keep-data"] ?? false,
