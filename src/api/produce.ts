@@ -15,6 +15,8 @@ interface PartitionReply {
   logAppendTimeMs: number;
   logStartOffset: number;
   errorMessage?: string | null;
+  /** v8+: the records that made the batch fail (Kafka's LogValidator record errors); older versions drop it. */
+  recordErrors?: { batchIndex: number; batchIndexErrorMessage: string | null }[];
 }
 
 const rejected = (index: number, errorCode: number, errorMessage: string | null = null): PartitionReply => ({
@@ -87,7 +89,10 @@ export const produceHandler: ApiHandler = {
         reply.partitionResponses[slot] =
           errorCode === ErrorCode.NONE
             ? { index: item.partition, errorCode, baseOffset: result.baseOffset, logAppendTimeMs: result.logAppendTimeMs, logStartOffset: result.logStartOffset }
-            : rejected(item.partition, errorCode, result.errorMessage ?? null);
+            : {
+                ...rejected(item.partition, errorCode, result.errorMessage ?? null),
+                recordErrors: (result.recordErrors ?? []).map((recordError) => ({ batchIndex: recordError.batchIndex, batchIndexErrorMessage: recordError.message })),
+              };
       });
     }
     if (acks === 0) return null;

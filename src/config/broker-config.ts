@@ -64,6 +64,11 @@ export interface BrokerConfig {
   producerIdExpirationMs: number;
   /** log.cleaner.backoff.ms: pause between two log cleaner rounds of a partition worker (docs/compaction.md). */
   logCleanerBackoffMs: number;
+  /**
+   * message.decompressed.max.bytes (Bunka's own): the most bytes one produced batch's compressed records may
+   * expand to (never below the topic's max.message.bytes); more is MESSAGE_TOO_LARGE, refused before allocation.
+   */
+  messageDecompressedMaxBytes: number;
   /** Cluster mode: a broker whose etcd lease is not renewed for this long is considered dead. */
   brokerSessionTimeoutMs: number;
   /** Cluster mode: how long a clean stop waits for the controller to move leadership away. */
@@ -117,6 +122,7 @@ export function defaultBrokerConfig(): BrokerConfig {
     replicaLagTimeMaxMs: 30000,
     producerIdExpirationMs: 86_400_000,
     logCleanerBackoffMs: 15_000,
+    messageDecompressedMaxBytes: 32 * 1024 * 1024,
     brokerSessionTimeoutMs: 6000,
     controlledShutdownTimeoutMs: 15000,
     shutdownTimeoutMs: 120_000,
@@ -148,7 +154,7 @@ const brokerPropertyNames = new Set([
   "max.connections.per.ip", "max.connections.per.ip.overrides", "max.connections.inter.broker.reserve",
   "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms", "group.max.session.timeout.ms",
   "offsets.topic.num.partitions", "offsets.topic.segment.bytes", "etcd.endpoints", "cluster.id", "replica.lag.time.max.ms",
-  "broker.session.timeout.ms", "producer.id.expiration.ms", "log.cleaner.backoff.ms", "controlled.shutdown.timeout.ms", "shutdown.timeout.ms", "auto.leader.rebalance.enable", "leader.imbalance.check.interval.seconds",
+  "broker.session.timeout.ms", "producer.id.expiration.ms", "log.cleaner.backoff.ms", "message.decompressed.max.bytes", "controlled.shutdown.timeout.ms", "shutdown.timeout.ms", "auto.leader.rebalance.enable", "leader.imbalance.check.interval.seconds",
 ]);
 
 function parseInteger(name: string, value: string): number {
@@ -234,6 +240,7 @@ export function applyProperties(config: BrokerConfig, properties: Record<string,
       case "replica.lag.time.max.ms": next.replicaLagTimeMaxMs = parseInteger(name, value); break;
       case "producer.id.expiration.ms": next.producerIdExpirationMs = parseInteger(name, value); break;
       case "log.cleaner.backoff.ms": next.logCleanerBackoffMs = Math.max(1, parseInteger(name, value)); break;
+      case "message.decompressed.max.bytes": next.messageDecompressedMaxBytes = Math.max(1, parseInteger(name, value)); break;
       case "broker.session.timeout.ms": next.brokerSessionTimeoutMs = parseInteger(name, value); break;
       case "controlled.shutdown.timeout.ms": next.controlledShutdownTimeoutMs = parseInteger(name, value); break;
       case "shutdown.timeout.ms": next.shutdownTimeoutMs = Math.max(1, parseInteger(name, value)); break;

@@ -20,6 +20,19 @@ export interface LogConfig {
   flushMs: number;
   /** message.timestamp.type */
   messageTimestampType: "CreateTime" | "LogAppendTime";
+  /**
+   * message.timestamp.before.max.ms (KIP-937; also bounded by the legacy message.timestamp.difference.max.ms):
+   * a CreateTime record older than now minus this is refused with INVALID_TIMESTAMP.
+   */
+  messageTimestampBeforeMaxMs: number;
+  /** message.timestamp.after.max.ms (KIP-937): a CreateTime record newer than now plus this is refused. */
+  messageTimestampAfterMaxMs: number;
+  /**
+   * message.decompressed.max.bytes (a Bunka broker setting): the most bytes a produced batch's compressed
+   * records may expand to (never below max.message.bytes); more is MESSAGE_TOO_LARGE, refused before the
+   * memory is allocated (records/decompression.ts).
+   */
+  messageDecompressedMaxBytes: number;
   /** preallocate: the active .log is created at segmentBytes (sparse), so one mmap view covers its life. */
   preallocate: boolean;
   /** cleanup.policy contains "compact": the log cleaner keeps the latest record per key (docs/compaction.md). */
@@ -34,6 +47,9 @@ export interface LogConfig {
   minCompactionLagMs: number;
 }
 
+/** message.decompressed.max.bytes default: 32 MiB, 32 times Kafka's default max.message.bytes. */
+export const DEFAULT_MESSAGE_DECOMPRESSED_MAX_BYTES = 32 * 1024 * 1024;
+
 export const defaultLogConfig: Readonly<LogConfig> = {
   segmentBytes: 1_073_741_824,
   segmentMs: 604_800_000,
@@ -45,6 +61,9 @@ export const defaultLogConfig: Readonly<LogConfig> = {
   flushMessages: Number.MAX_SAFE_INTEGER,
   flushMs: Number.MAX_SAFE_INTEGER,
   messageTimestampType: "CreateTime",
+  messageTimestampBeforeMaxMs: Number.MAX_SAFE_INTEGER,
+  messageTimestampAfterMaxMs: Number.MAX_SAFE_INTEGER,
+  messageDecompressedMaxBytes: DEFAULT_MESSAGE_DECOMPRESSED_MAX_BYTES,
   preallocate: true,
   compact: false,
   delete: true,
@@ -72,6 +91,8 @@ export function resolveLogConfig(config: Partial<LogConfig> = {}): LogConfig {
   if (resolved.indexIntervalBytes < 0) throw new Error(`index.interval.bytes ${resolved.indexIntervalBytes} < 0`);
   if (resolved.segmentMs < 1) throw new Error(`segment.ms ${resolved.segmentMs} < 1`);
   if (!(resolved.minCleanableDirtyRatio >= 0 && resolved.minCleanableDirtyRatio <= 1)) throw new Error(`min.cleanable.dirty.ratio ${resolved.minCleanableDirtyRatio} out of [0, 1]`);
+  if (!(resolved.messageTimestampBeforeMaxMs >= 0) || !(resolved.messageTimestampAfterMaxMs >= 0)) throw new Error("message.timestamp.before.max.ms and message.timestamp.after.max.ms must be >= 0");
+  if (!(resolved.messageDecompressedMaxBytes >= 1)) throw new Error(`message.decompressed.max.bytes ${resolved.messageDecompressedMaxBytes} < 1`);
   if (!(resolved.deleteRetentionMs >= 0) || !(resolved.minCompactionLagMs >= 0)) throw new Error("delete.retention.ms and min.compaction.lag.ms must be >= 0");
   return resolved;
 }

@@ -11,12 +11,16 @@ import {
   batchMaxTimestamp,
   batchSizeBytes,
   dataViewOf,
+  isRecordsProblem,
   setLogAppendTime,
   validateBatches,
+  validateBatchesDetailed,
   type BatchesInfo,
+  type RecordChecks,
+  type RecordError,
 } from "../records/batch.ts";
-import { hasRecordWithoutKey } from "../records/batch-filter.ts";
-import { CORRUPT_MESSAGE, INVALID_RECORD, OFFSET_OUT_OF_RANGE, RECORD_LIST_TOO_LARGE } from "../records/errors.ts";
+import { decompressBounded } from "../records/decompression.ts";
+import { INVALID_RECORD, KAFKA_STORAGE_ERROR, OFFSET_OUT_OF_RANGE, RECORD_LIST_TOO_LARGE } from "../records/errors.ts";
 import { segmentPaths, type CleanedSegmentWriter } from "./cleaned-segment.ts";
 import { CleanerCheckpoint, NO_TOMBSTONE } from "./cleaner-checkpoint.ts";
 import { writeOffsetFile } from "./checkpoint.ts";
@@ -29,6 +33,8 @@ import { LogSegment, SWAP_FILE_SUFFIX, fsyncDirectory } from "./segment.ts";
 
 /** writev takes at most IOV_MAX (1024) buffers; coalesced appends are written in groups of at most this. */
 const MAX_PARTS_PER_WRITE = 256;
+/** Offsets one write may span: relative offsets in a segment are int32, so a group never exceeds what one new segment holds. */
+const GROUP_RECORDS_MAX = 0x8000_0000;
 
 export interface PartitionLogOptions {
   dir: string;
@@ -59,6 +65,8 @@ export interface AppendInfo {
 export interface AppendError {
   errorCode: number;
   errorMessage: string;
+  /** The records that made the batch fail (ProduceResponse v8+ record_errors). */
+  recordErrors?: RecordError[];
 }
 
 /** Whole batches of one segment file, to be sent from an mmap view of `path`. */
@@ -206,34 +214,37 @@ export class PartitionLog {
   /**
    * Produce from several requests at once (the partition's worker coalesces appends that queued up
    * meanwhile): each part is validated and given offsets on its own, in order, and the valid ones reach
-   * the segment in one writev. A part that fails validation fails alone. A write never spans a roll.
+   * the segment in one writev. Every part succeeds or fails alone: a part refused by validation, or whose
+   * group write throws, never fails another part of the drain. A write never spans a roll.
    */
   appendManyAsLeader(parts: readonly Uint8Array[], leaderEpoch: number, nowMs: number): (AppendInfo | AppendError)[] {
     this.assertOpen();
     const results = new Array<AppendInfo | AppendError>(parts.length);
     const infos = new Array<BatchesInfo | null>(parts.length).fill(null);
+    const checks = this.recordChecks(nowMs);
     // Idempotent parts: their producer fields, and the producers with a part in the unwritten group.
     let producerBatches: (IdempotentBatch | null)[] | null = null;
     const groupProducerIds = new Set<number>();
     let group: number[] = [];
     let groupBytes = 0;
+    let groupRecords = 0;
+    const writeGroup = (): void => {
+      if (group.length > 0) this.appendGroupIsolated(parts, group, infos, producerBatches, results, leaderEpoch, nowMs);
+      group = [];
+      groupBytes = 0;
+      groupRecords = 0;
+      groupProducerIds.clear();
+    };
     for (let index = 0; index < parts.length; index++) {
       const records = parts[index]!;
       if (records.byteLength > this.config.segmentBytes) {
         results[index] = { errorCode: RECORD_LIST_TOO_LARGE, errorMessage: `${records.byteLength} bytes is larger than segment.bytes ${this.config.segmentBytes}` };
         continue;
       }
-      const info = validateBatches(records, this.config.maxMessageBytes, "client");
-      if (typeof info === "number") {
-        results[index] = { errorCode: info, errorMessage: `invalid record batches (error ${info})` };
+      const info = validateBatchesDetailed(records, this.config.maxMessageBytes, "client", checks);
+      if (isRecordsProblem(info)) {
+        results[index] = { errorCode: info.errorCode, errorMessage: info.errorMessage, recordErrors: info.recordErrors };
         continue;
-      }
-      if (this.config.compact) {
-        const keyProblem = this.keyProblem(records);
-        if (keyProblem !== null) {
-          results[index] = keyProblem;
-          continue;
-        }
       }
       let producerBatch: IdempotentBatch | null = null;
       if (info.hasIdempotent) {
@@ -247,12 +258,7 @@ export class PartitionLog {
       }
       if (producerBatch !== null) {
         // The check must see every earlier batch of this producer: write the pending group first.
-        if (groupProducerIds.has(producerBatch.producerId)) {
-          this.appendGroup(parts, group, infos, producerBatches, results, leaderEpoch, nowMs);
-          group = [];
-          groupBytes = 0;
-          groupProducerIds.clear();
-        }
+        if (groupProducerIds.has(producerBatch.producerId)) writeGroup();
         const checked = this.producerState.check(producerBatch);
         if (checked !== null) {
           results[index] = "errorCode" in checked ? checked : this.duplicateResult(checked);
@@ -263,31 +269,63 @@ export class PartitionLog {
       }
       infos[index] = info;
       const roomBytes = Math.min(this.config.segmentBytes, this.activeSegment.capacityBytes) - this.activeSegment.sizeBytes;
-      if (group.length > 0 && (groupBytes + records.byteLength > roomBytes || group.length >= MAX_PARTS_PER_WRITE)) {
-        this.appendGroup(parts, group, infos, producerBatches, results, leaderEpoch, nowMs);
-        group = [];
-        groupBytes = 0;
-        groupProducerIds.clear();
-      }
+      const full = groupBytes + records.byteLength > roomBytes || group.length >= MAX_PARTS_PER_WRITE || groupRecords + info.recordCount > GROUP_RECORDS_MAX;
+      if (group.length > 0 && full) writeGroup();
       group.push(index);
       groupBytes += records.byteLength;
+      groupRecords += info.recordCount;
       if (producerBatch !== null) groupProducerIds.add(producerBatch.producerId);
     }
-    if (group.length > 0) this.appendGroup(parts, group, infos, producerBatches, results, leaderEpoch, nowMs);
+    writeGroup();
     return results;
   }
 
+  /** Kafka's LogValidator settings for this log's client batches at nowMs. */
+  private recordChecks(nowMs: number): RecordChecks {
+    const config = this.config;
+    // The cap on a batch's decompressed records: never below max.message.bytes (Kafka applies that limit to the compressed size).
+    const decompressedCapBytes = Math.max(config.maxMessageBytes, config.messageDecompressedMaxBytes);
+    return {
+      compact: config.compact,
+      timestampBeforeMaxMs: config.messageTimestampBeforeMaxMs,
+      timestampAfterMaxMs: config.messageTimestampAfterMaxMs,
+      logAppendTime: config.messageTimestampType === "LogAppendTime",
+      nowMs,
+      openSection: decompressBounded,
+      decompressedMaxBytes: decompressedCapBytes,
+    };
+  }
+
   /**
-   * Kafka's LogValidator for a compacted topic: a record without a key could never be cleaned, so the
-   * produce is refused (INVALID_RECORD, "Compacted topic cannot accept message without key").
+   * Writes one group; if that throws (a roll that cannot create its files, an I/O error), each part of a
+   * larger group is retried alone, so a failure is reported only for the parts it really concerns.
    */
-  private keyProblem(records: Uint8Array): AppendError | null {
+  private appendGroupIsolated(
+    parts: readonly Uint8Array[],
+    group: readonly number[],
+    infos: readonly (BatchesInfo | null)[],
+    producerBatches: readonly (IdempotentBatch | null)[] | null,
+    results: (AppendInfo | AppendError)[],
+    leaderEpoch: number,
+    nowMs: number,
+  ): void {
     try {
-      if (!hasRecordWithoutKey(records)) return null;
+      this.appendGroup(parts, group, infos, producerBatches, results, leaderEpoch, nowMs);
+      return;
     } catch (error) {
-      return { errorCode: CORRUPT_MESSAGE, errorMessage: `unreadable records: ${error instanceof Error ? error.message : String(error)}` };
+      if (group.length === 1) {
+        results[group[0]!] = { errorCode: KAFKA_STORAGE_ERROR, errorMessage: `append failed: ${error instanceof Error ? error.message : String(error)}` };
+        return;
+      }
     }
-    return { errorCode: INVALID_RECORD, errorMessage: `Compacted topic cannot accept message without key in topic partition ${path.basename(this.dir)}.` };
+    // Bounded by the group size; appendGroup changes nothing in the log until its write succeeded.
+    for (const index of group) {
+      try {
+        this.appendGroup(parts, [index], infos, producerBatches, results, leaderEpoch, nowMs);
+      } catch (error) {
+        results[index] = { errorCode: KAFKA_STORAGE_ERROR, errorMessage: `append failed: ${error instanceof Error ? error.message : String(error)}` };
+      }
+    }
   }
 
   /** A retried batch already in the log: success with the original's offsets, nothing written. */
@@ -453,19 +491,36 @@ export class PartitionLog {
       // An empty segment is replaced (e.g. created before segment.bytes grew), never followed.
       old.delete();
       this.segments.pop();
-    } else {
-      this.rolledUnsynced.add(old);
-      old.onBecomeInactive().then(
-        () => this.onRolledSegmentSynced(old),
-        (error: unknown) => {
-          this.storageError ??= error instanceof Error ? error : new Error(String(error));
-        },
-      );
+      try {
+        this.segments.push(LogSegment.create(this.dir, newBaseOffset, this.config, nowMs));
+      } catch (error) {
+        // No active segment is left: refuse further work until a restart reloads the directory.
+        this.storageError ??= error instanceof Error ? error : new Error(String(error));
+        throw error;
+      }
+      return this.activeSegment;
     }
     // Kafka's roll takes a producer snapshot at the new base offset: a restart replays from here at most.
     this.producerState.removeExpired(nowMs);
     this.producerSnapshots.write(this.producerState, newBaseOffset, false);
+    // The new segment first: if its files cannot be created (EMFILE, ENOMEM, the map limit) the old one
+    // stays active and untouched, and only the append that asked for the roll fails.
     const segment = LogSegment.create(this.dir, newBaseOffset, this.config, nowMs);
+    let retired: Promise<void>;
+    try {
+      retired = old.onBecomeInactive();
+    } catch (error) {
+      // The old segment could not be trimmed: it stays the active one, and no empty segment is left behind.
+      segment.delete();
+      throw error;
+    }
+    this.rolledUnsynced.add(old);
+    retired.then(
+      () => this.onRolledSegmentSynced(old),
+      (error: unknown) => {
+        this.storageError ??= error instanceof Error ? error : new Error(String(error));
+      },
+    );
     this.segments.push(segment);
     return segment;
   }

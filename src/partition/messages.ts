@@ -33,6 +33,8 @@ export interface ProduceItem extends PartitionKey {
 export interface ProduceResult {
   errorCode: number;
   errorMessage?: string;
+  /** The records that made the produce fail (ProduceResponse v8+ record_errors). */
+  recordErrors?: { batchIndex: number; message: string }[];
   baseOffset: number;
   lastOffset: number;
   logAppendTimeMs: number;

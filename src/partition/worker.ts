@@ -5,10 +5,10 @@ declare const self: Worker;
 import { cleanLog, DEFAULT_LOG_CLEANER_BACKOFF_MS, needsCleaning } from "../log/log-cleaner.ts";
 import { rmSync } from "node:fs";
 import { openSegments } from "../log/open-segments.ts";
-import { PartitionLog } from "../log/partition-log.ts";
-import type { LogConfig } from "../log/config.ts";
+import { PartitionLog, type AppendError } from "../log/partition-log.ts";
+import { DEFAULT_MESSAGE_DECOMPRESSED_MAX_BYTES, type LogConfig } from "../log/config.ts";
 import { ErrorCode } from "../protocol/errors.ts";
-import { convertBatches } from "../records/conversion.ts";
+import { convertBatchesChecked } from "../records/conversion.ts";
 import type {
   EpochEndOffsetResult,
   OffsetsResult,
@@ -163,8 +163,27 @@ async function openPartition(command: OpenPartitionCommand): Promise<OffsetsResu
   return offsetsOf(partitionLog);
 }
 
-function failedAppend(errorCode: number, errorMessage?: string): ProduceResult {
-  return { errorCode, errorMessage, baseOffset: -1, lastOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, logEndOffset: -1 };
+function failedAppend(errorCode: number, errorMessage?: string, recordErrors?: ProduceResult["recordErrors"]): ProduceResult {
+  return { errorCode, errorMessage, ...(recordErrors && recordErrors.length > 0 ? { recordErrors } : {}), baseOffset: -1, lastOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, logEndOffset: -1 };
+}
+
+/**
+ * compression.type conversions of all this worker's partitions run one at a time: each holds a decompressed
+ * section (up to message.decompressed.max.bytes) while its recompression runs on the threadpool, so the
+ * worker's conversion memory is one section, not one per partition with appends in flight.
+ */
+let conversionChain: Promise<unknown> = Promise.resolve();
+
+function convertInTurn(partition: OwnedPartition, records: Uint8Array): ReturnType<typeof convertBatchesChecked> {
+  const config = partition.config;
+  const converted = conversionChain.then(() =>
+    convertBatchesChecked(records, partition.compressionType, {
+      maxMessageBytes: config.maxMessageBytes,
+      decompressedMaxBytes: Math.max(config.maxMessageBytes, config.messageDecompressedMaxBytes ?? DEFAULT_MESSAGE_DECOMPRESSED_MAX_BYTES),
+    }),
+  );
+  conversionChain = converted.catch(() => undefined);
+  return converted;
 }
 
 /**
@@ -209,12 +228,12 @@ async function appendAll(partition: OwnedPartition, items: ProduceItem[]): Promi
   const results = new Array<ProduceResult>(items.length);
   const parts = items.map((item) => item.records);
   if (partition.compressionType !== "producer") {
-    // Conversions run on the threadpool (lz4-napi async, zlib): all of this drain's at once.
-    const converted = await Promise.all(parts.map((records) => convertBatches(records, partition.compressionType)));
-    converted.forEach((outcome, index) => {
-      if (typeof outcome === "number") results[index] = failedAppend(outcome);
-      else parts[index] = outcome;
-    });
+    // One at a time across the worker (convertInTurn): bounded memory, whatever the clients send.
+    for (let index = 0; index < parts.length; index++) {
+      const outcome = await convertInTurn(partition, parts[index]!);
+      if (outcome instanceof Uint8Array) parts[index] = outcome;
+      else results[index] = failedAppend(outcome.errorCode, outcome.errorMessage, outcome.recordErrors);
+    }
   }
   // Runs of items with the same leader epoch are appended together (an epoch change splits a drain).
   let needsFlush = false;
@@ -223,12 +242,21 @@ async function appendAll(partition: OwnedPartition, items: ProduceItem[]): Promi
     const leaderEpoch = items[start]!.leaderEpoch;
     const indexes: number[] = [];
     for (; end < items.length && items[end]!.leaderEpoch === leaderEpoch; end++) if (!results[end]) indexes.push(end);
-    const infos = partition.log.appendManyAsLeader(indexes.map((index) => parts[index]!), leaderEpoch, Date.now());
+    let infos: ReturnType<PartitionLog["appendManyAsLeader"]>;
+    try {
+      infos = partition.log.appendManyAsLeader(indexes.map((index) => parts[index]!), leaderEpoch, Date.now());
+    } catch (error) {
+      // The log itself refuses work (closed, a failed background fsync): this run fails, earlier runs stand.
+      const message = error instanceof Error ? error.message : String(error);
+      log(`append to ${partition.log.dir} failed: ${message}`);
+      infos = indexes.map(() => ({ errorCode: ErrorCode.KAFKA_STORAGE_ERROR, errorMessage: message }));
+    }
     stats.appendDrains++;
     infos.forEach((info, position) => {
       const index = indexes[position]!;
       if (info.errorCode !== ErrorCode.NONE) {
-        results[index] = failedAppend(info.errorCode, (info as { errorMessage?: string }).errorMessage);
+        const refused = info as AppendError;
+        results[index] = failedAppend(refused.errorCode, refused.errorMessage, refused.recordErrors);
         return;
       }
       const appended = info as { baseOffset: number; lastOffset: number; logAppendTimeMs: number; duplicate: boolean };

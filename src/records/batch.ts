@@ -3,7 +3,7 @@
 // offsets assigned in the same buffer and are written to the segment file as they are. No function
 // here copies a batch or allocates per record.
 import { crc32c } from "@node-rs/crc32";
-import { CORRUPT_MESSAGE, INVALID_RECORD, MESSAGE_TOO_LARGE, UNSUPPORTED_COMPRESSION_TYPE } from "./errors.ts";
+import { CORRUPT_MESSAGE, INVALID_RECORD, INVALID_TIMESTAMP, INVALID_TXN_STATE, MESSAGE_TOO_LARGE, RecordsError, UNSUPPORTED_COMPRESSION_TYPE } from "./errors.ts";
 
 // Header layout (DefaultRecordBatch in Apache Kafka). All fields are big-endian.
 export const BASE_OFFSET_OFFSET = 0; // int64
@@ -133,6 +133,60 @@ export function computeBatchCrc(bytes: Uint8Array, position: number, sizeBytes: 
  * "replica" is data that a leader already validated (follower fetch, recovery), checked leniently. */
 export type ValidationOrigin = "client" | "replica";
 
+/** Kafka's Long.MAX_VALUE for the message.timestamp.* configs: no bound. */
+const TIMESTAMP_BOUND_NONE_MS = Number.MAX_SAFE_INTEGER;
+
+/** The per-record rules of Kafka's LogValidator that depend on the topic (client batches only). */
+export interface RecordChecks {
+  /** cleanup.policy=compact: every record needs a key. */
+  compact: boolean;
+  /** message.timestamp.before.max.ms: a CreateTime record may be at most this much older than nowMs. */
+  timestampBeforeMaxMs: number;
+  /** message.timestamp.after.max.ms: a CreateTime record may be at most this much newer than nowMs. */
+  timestampAfterMaxMs: number;
+  /** message.timestamp.type=LogAppendTime: record timestamps are replaced, so they are not checked. */
+  logAppendTime: boolean;
+  nowMs: number;
+  /**
+   * Decompresses a compressed records section to at most capBytes (throws RecordsError). Without it,
+   * compressed batches get header checks only (the records are checked by a caller that decompresses).
+   */
+  openSection?: (codec: number, section: Uint8Array, capBytes: number) => Uint8Array;
+  /** The decompressed bytes all compressed batches of one produce may expand to, together. */
+  decompressedMaxBytes?: number;
+}
+
+export const NO_RECORD_CHECKS: Readonly<RecordChecks> = {
+  compact: false,
+  timestampBeforeMaxMs: TIMESTAMP_BOUND_NONE_MS,
+  timestampAfterMaxMs: TIMESTAMP_BOUND_NONE_MS,
+  logAppendTime: false,
+  nowMs: 0,
+};
+
+/** ProduceResponse's record_errors entry (v8+): which record made the batch fail, and why. */
+export interface RecordError {
+  /** Index of the record among all records of the partition's data in the request, from 0. */
+  batchIndex: number;
+  message: string;
+}
+
+/** Why a produce's records were refused: the partition's error code and message, per-record errors if any. */
+export interface RecordsProblem {
+  errorCode: number;
+  errorMessage: string;
+  recordErrors: RecordError[];
+}
+
+/** Record errors listed in one response at most (Kafka lists all; this bounds the response to a garbage batch). */
+const RECORD_ERRORS_MAX = 100;
+
+const problem = (errorCode: number, errorMessage: string, recordErrors: RecordError[] = []): RecordsProblem => ({ errorCode, errorMessage, recordErrors });
+
+export function isRecordsProblem(value: BatchesInfo | RecordsProblem): value is RecordsProblem {
+  return "errorMessage" in value;
+}
+
 export interface BatchesInfo {
   batchCount: number;
   /** Sum of lastOffsetDelta + 1: the offsets the batches take. */
@@ -159,6 +213,8 @@ export interface BatchesInfo {
   hasIdempotent: boolean;
   /** partitionLeaderEpoch of the first batch (meaningful for replica data). */
   firstPartitionLeaderEpoch: number;
+  /** True when every record of every batch was read and checked (client batches with RecordChecks). */
+  recordsChecked: boolean;
 }
 
 /**
@@ -166,10 +222,27 @@ export interface BatchesInfo {
  * sane length inside the buffer (a trailing partial batch is CORRUPT_MESSAGE), size against
  * max.message.bytes, CRC32C, counts. Returns the summary, or the Kafka error code of the first problem.
  */
-export function validateBatches(bytes: Uint8Array, maxBatchBytes: number, origin: ValidationOrigin = "client"): BatchesInfo | number {
+export function validateBatches(bytes: Uint8Array, maxBatchBytes: number, origin: ValidationOrigin = "client", checks: Readonly<RecordChecks> = NO_RECORD_CHECKS): BatchesInfo | number {
+  const result = validateBatchesDetailed(bytes, maxBatchBytes, origin, checks);
+  return isRecordsProblem(result) ? result.errorCode : result;
+}
+
+/**
+ * Kafka's LogValidator for v2 batches, returning why a produce is refused. For client batches every record
+ * is read too (uncompressed ones in place, compressed ones through checks.openSection): the count equals
+ * recordsCount, offset deltas run 0..lastOffsetDelta in order, every length fits its record exactly, keys
+ * are present on compacted topics, CreateTime timestamps lie within message.timestamp.*. A CreateTime
+ * batch whose maxTimestamp disagrees with its records is corrected in place (Kafka's setMaxTimestamp).
+ */
+export function validateBatchesDetailed(
+  bytes: Uint8Array,
+  maxBatchBytes: number,
+  origin: ValidationOrigin = "client",
+  checks: Readonly<RecordChecks> = NO_RECORD_CHECKS,
+): BatchesInfo | RecordsProblem {
   const view = dataViewOf(bytes);
   const endPosition = bytes.byteLength;
-  if (endPosition === 0) return CORRUPT_MESSAGE;
+  if (endPosition === 0) return problem(CORRUPT_MESSAGE, "empty records");
   let position = 0;
   let batchCount = 0;
   let recordCount = 0;
@@ -186,39 +259,73 @@ export function validateBatches(bytes: Uint8Array, maxBatchBytes: number, origin
   let hasTransactional = false;
   let hasIdempotent = false;
   let firstPartitionLeaderEpoch = NO_PARTITION_LEADER_EPOCH;
+  let recordsChecked = origin === "client";
+  let recordErrors: RecordError[] | null = null;
+  let recordErrorCode = 0;
+  // Shared by every batch of the produce, so many small bombs cost no more than one big one.
+  let decompressedBudgetBytes = checks.decompressedMaxBytes ?? Number.MAX_SAFE_INTEGER;
   // Bounded: every accepted batch advances position by at least RECORD_BATCH_OVERHEAD bytes.
   while (position < endPosition) {
     const remainingBytes = endPosition - position;
-    if (remainingBytes < HEADER_SIZE_UP_TO_MAGIC) return CORRUPT_MESSAGE;
+    if (remainingBytes < HEADER_SIZE_UP_TO_MAGIC) return problem(CORRUPT_MESSAGE, `${remainingBytes} bytes after batch ${batchCount} are not a batch`);
     const magic = view.getInt8(position + MAGIC_OFFSET);
     // Produce v3+ carries only magic 2 (KIP-98); Kafka answers older formats with INVALID_RECORD.
-    if (magic === 0 || magic === 1) return INVALID_RECORD;
-    if (magic !== MAGIC_V2) return CORRUPT_MESSAGE;
+    if (magic === 0 || magic === 1) return problem(INVALID_RECORD, `batch ${batchCount} has magic ${magic}; only magic 2 is stored`);
+    if (magic !== MAGIC_V2) return problem(CORRUPT_MESSAGE, `batch ${batchCount} has unknown magic ${magic}`);
     const batchLength = view.getInt32(position + BATCH_LENGTH_OFFSET);
-    if (batchLength < RECORD_BATCH_OVERHEAD - LOG_OVERHEAD) return CORRUPT_MESSAGE;
+    if (batchLength < RECORD_BATCH_OVERHEAD - LOG_OVERHEAD) return problem(CORRUPT_MESSAGE, `batch ${batchCount} has batchLength ${batchLength}`);
     const sizeBytes = batchLength + LOG_OVERHEAD;
-    if (sizeBytes > remainingBytes) return CORRUPT_MESSAGE;
-    if (sizeBytes > maxBatchBytes) return MESSAGE_TOO_LARGE;
-    if (view.getUint32(position + CRC_OFFSET) !== computeBatchCrc(bytes, position, sizeBytes)) return CORRUPT_MESSAGE;
+    if (sizeBytes > remainingBytes) return problem(CORRUPT_MESSAGE, `batch ${batchCount} claims ${sizeBytes} bytes, ${remainingBytes} are left`);
+    if (sizeBytes > maxBatchBytes) return problem(MESSAGE_TOO_LARGE, `batch of ${sizeBytes} bytes is larger than max.message.bytes ${maxBatchBytes}`);
+    if (view.getUint32(position + CRC_OFFSET) !== computeBatchCrc(bytes, position, sizeBytes)) return problem(CORRUPT_MESSAGE, `batch ${batchCount}: CRC32C mismatch`);
 
     const attributes = view.getInt16(position + ATTRIBUTES_OFFSET);
     const codec = attributes & COMPRESSION_CODEC_MASK;
-    if (codec > CompressionType.ZSTD) return UNSUPPORTED_COMPRESSION_TYPE;
+    if (codec > CompressionType.ZSTD) return problem(UNSUPPORTED_COMPRESSION_TYPE, `compression codec ${codec} is not supported`);
     const lastOffsetDelta = view.getInt32(position + LAST_OFFSET_DELTA_OFFSET);
     const count = view.getInt32(position + RECORDS_COUNT_OFFSET);
     const isControl = (attributes & CONTROL_FLAG_MASK) !== 0;
     if (origin === "client") {
       // LogValidator.validateBatch: offsets and count must agree for a producer's batch.
-      if (count <= 0 || lastOffsetDelta + 1 !== count) return INVALID_RECORD;
-      if (isControl) return INVALID_RECORD; // only the transaction coordinator writes control batches
-      if (codec === CompressionType.NONE && !recordsFillSection(bytes, position + RECORDS_OFFSET, position + sizeBytes, count)) {
-        return CORRUPT_MESSAGE;
+      if (count <= 0 || lastOffsetDelta + 1 !== count) return problem(INVALID_RECORD, `batch ${batchCount}: recordsCount ${count} and lastOffsetDelta ${lastOffsetDelta} disagree`);
+      if (isControl) return problem(INVALID_RECORD, "control batches are written by the transaction coordinator only");
+      // Transactions are not supported yet, so no producer can have one open (Kafka's check since KIP-890).
+      if ((attributes & TRANSACTIONAL_FLAG_MASK) !== 0) return problem(INVALID_TXN_STATE, "Record was not part of an ongoing transaction (this broker does not support transactions)");
+      if (codec === CompressionType.NONE && count * MIN_RECORD_SIZE_BYTES > sizeBytes - RECORDS_OFFSET) {
+        return problem(CORRUPT_MESSAGE, `batch ${batchCount}: ${count} records cannot fit ${sizeBytes - RECORDS_OFFSET} bytes`);
+      }
+      let section: Uint8Array | null = null;
+      if (codec === CompressionType.NONE) section = bytes.subarray(position + RECORDS_OFFSET, position + sizeBytes);
+      else if (checks.openSection) {
+        try {
+          section = checks.openSection(codec, bytes.subarray(position + RECORDS_OFFSET, position + sizeBytes), decompressedBudgetBytes);
+          decompressedBudgetBytes -= section.byteLength;
+        } catch (error) {
+          if (error instanceof RecordsError) return problem(error.errorCode, error.message);
+          return problem(CORRUPT_MESSAGE, `batch ${batchCount}: ${error instanceof Error ? error.message : String(error)}`);
+        }
+      } else recordsChecked = false;
+      if (section !== null) {
+        const baseTimestamp = readInt64(view, position + BASE_TIMESTAMP_OFFSET);
+        const outcome = checkRecords(section, count, baseTimestamp, checks, recordCount);
+        if (outcome !== null) {
+          if (outcome.recordErrors.length === 0) return outcome;
+          // Per-record problems: keep walking the other batches to report theirs too.
+          recordErrorCode ||= outcome.errorCode;
+          recordErrors ??= [];
+          for (const each of outcome.recordErrors) if (recordErrors.length < RECORD_ERRORS_MAX) recordErrors.push(each);
+        } else if ((attributes & TIMESTAMP_TYPE_MASK) === 0 && !checks.logAppendTime && sectionMaxTimestamp !== readInt64(view, position + MAX_TIMESTAMP_OFFSET)) {
+          // Kafka's setMaxTimestamp: the time index and ListOffsets trust the header, so it must match the records.
+          writeInt64(view, position + MAX_TIMESTAMP_OFFSET, sectionMaxTimestamp);
+          view.setUint32(position + CRC_OFFSET, computeBatchCrc(bytes, position, sizeBytes));
+        }
       }
     } else if (count < 0 || lastOffsetDelta < 0) {
       // Compaction may leave fewer records than offsets, so only negative values are impossible.
-      return CORRUPT_MESSAGE;
+      return problem(CORRUPT_MESSAGE, `batch ${batchCount}: recordsCount ${count}, lastOffsetDelta ${lastOffsetDelta}`);
+    } else if (codec === CompressionType.NONE && count * MIN_RECORD_SIZE_BYTES > sizeBytes - RECORDS_OFFSET) {
+      return problem(CORRUPT_MESSAGE, `batch ${batchCount}: ${count} records cannot fit ${sizeBytes - RECORDS_OFFSET} bytes`);
     }
-    if (codec === CompressionType.NONE && count * MIN_RECORD_SIZE_BYTES > sizeBytes - RECORDS_OFFSET) return CORRUPT_MESSAGE;
 
     const baseOffset = readInt64(view, position + BASE_OFFSET_OFFSET);
     const batchMaxTs = readInt64(view, position + MAX_TIMESTAMP_OFFSET);
@@ -244,6 +351,10 @@ export function validateBatches(bytes: Uint8Array, maxBatchBytes: number, origin
     batchCount++;
     position += sizeBytes;
   }
+  if (recordErrors !== null) {
+    const what = recordErrorCode === INVALID_TIMESTAMP ? "invalid timestamp" : "invalid records";
+    return problem(recordErrorCode, `One or more records have been rejected due to ${what}: ${recordErrors[0]!.message}`, recordErrors);
+  }
   if (relativeOffsetOfMaxTimestamp < 0) relativeOffsetOfMaxTimestamp = recordCount - 1;
   return {
     batchCount,
@@ -262,32 +373,114 @@ export function validateBatches(bytes: Uint8Array, maxBatchBytes: number, origin
     hasTransactional,
     hasIdempotent,
     firstPartitionLeaderEpoch,
+    recordsChecked,
   };
 }
 
-/**
- * Checks that an uncompressed records section holds exactly `count` length-prefixed records, without
- * decoding them: a producer bug that lies about lengths is refused before it reaches the log.
- */
-function recordsFillSection(bytes: Uint8Array, startPosition: number, endPosition: number, count: number): boolean {
-  let position = startPosition;
-  for (let index = 0; index < count; index++) {
-    if (position >= endPosition) return false;
-    // Inline zigzag varint: at most 5 bytes for an int32.
-    let raw = 0;
-    let shift = 0;
-    let byte = 0;
-    do {
-      if (position >= endPosition || shift > 28) return false;
-      byte = bytes[position++]!;
-      raw |= (byte & 0x7f) << shift;
-      shift += 7;
-    } while (byte & 0x80);
-    const lengthBytes = (raw >>> 1) ^ -(raw & 1);
-    if (lengthBytes < MIN_RECORD_SIZE_BYTES - 1) return false;
-    position += lengthBytes;
+// The record walk below reads varints through one module-level cursor, so the success path allocates nothing.
+let cursor = 0;
+/** Set by a successful checkRecords: the largest record timestamp of the section. */
+let sectionMaxTimestamp = NO_TIMESTAMP;
+/** Sentinel returned by the varint readers when the bytes run out or the varint is too long. */
+const VARINT_INVALID = 0x1_0000_0000;
+
+/** Zigzag varint (int32) at cursor, not reading at or past limit. */
+function readVarintAt(bytes: Uint8Array, limit: number): number {
+  let raw = 0;
+  for (let shift = 0; shift <= 28; shift += 7) {
+    if (cursor >= limit) return VARINT_INVALID;
+    const byte = bytes[cursor++]!;
+    raw |= (byte & 0x7f) << shift;
+    if ((byte & 0x80) === 0) return (raw >>> 1) ^ -(raw & 1);
   }
-  return position === endPosition;
+  return VARINT_INVALID;
+}
+
+/** Zigzag varlong at cursor (exact within ±2^53; timestamps deltas), not reading at or past limit. */
+function readVarlongAt(bytes: Uint8Array, limit: number): number {
+  let raw = 0;
+  let multiplier = 1;
+  for (let index = 0; index < 10; index++) {
+    if (cursor >= limit) return Number.NaN;
+    const byte = bytes[cursor++]!;
+    raw += (byte & 0x7f) * multiplier;
+    if ((byte & 0x80) === 0) return raw % 2 === 0 ? raw / 2 : -(raw + 1) / 2;
+    multiplier *= 128;
+  }
+  return Number.NaN;
+}
+
+/**
+ * Reads every record of one records section (uncompressed bytes) in one pass over the varint headers.
+ * Returns null when the section holds exactly `count` well-formed records that pass `checks` (and sets
+ * sectionMaxTimestamp), a problem with no record errors for a structural fault (CORRUPT_MESSAGE), or one
+ * with record errors (INVALID_RECORD, INVALID_TIMESTAMP) for records Kafka refuses one by one.
+ */
+export function checkRecords(section: Uint8Array, count: number, baseTimestamp: number, checks: Readonly<RecordChecks>, firstRecordIndex = 0): RecordsProblem | null {
+  const endPosition = section.byteLength;
+  const checkTimestamps = !checks.logAppendTime && (checks.timestampBeforeMaxMs < TIMESTAMP_BOUND_NONE_MS || checks.timestampAfterMaxMs < TIMESTAMP_BOUND_NONE_MS);
+  const earliestMs = checks.nowMs - checks.timestampBeforeMaxMs;
+  const latestMs = checks.nowMs + checks.timestampAfterMaxMs;
+  let errors: RecordError[] | null = null;
+  let errorCode = 0;
+  let maxTimestampSeen = NO_TIMESTAMP;
+  cursor = 0;
+  // Bounded by count, and each record advances cursor by at least MIN_RECORD_SIZE_BYTES.
+  for (let index = 0; index < count; index++) {
+    const where = `record ${firstRecordIndex + index}`;
+    if (cursor >= endPosition) return problem(CORRUPT_MESSAGE, `records end after ${index} of ${count} records`);
+    const lengthBytes = readVarintAt(section, endPosition);
+    if (lengthBytes === VARINT_INVALID || lengthBytes < MIN_RECORD_SIZE_BYTES - 1 || lengthBytes > endPosition - cursor) {
+      return problem(CORRUPT_MESSAGE, `${where}: invalid record length ${lengthBytes === VARINT_INVALID ? "varint" : lengthBytes}`);
+    }
+    const recordEnd = cursor + lengthBytes;
+    cursor++; // attributes: unused in v2
+    const timestampDelta = readVarlongAt(section, recordEnd);
+    const offsetDelta = readVarintAt(section, recordEnd);
+    const keyLength = readVarintAt(section, recordEnd);
+    if (Number.isNaN(timestampDelta) || offsetDelta === VARINT_INVALID || keyLength === VARINT_INVALID || keyLength < -1 || keyLength > recordEnd - cursor) {
+      return problem(CORRUPT_MESSAGE, `${where}: invalid header fields`);
+    }
+    if (keyLength > 0) cursor += keyLength;
+    const valueLength = readVarintAt(section, recordEnd);
+    if (valueLength === VARINT_INVALID || valueLength < -1 || valueLength > recordEnd - cursor) return problem(CORRUPT_MESSAGE, `${where}: invalid value length`);
+    if (valueLength > 0) cursor += valueLength;
+    const headerCount = readVarintAt(section, recordEnd);
+    if (headerCount === VARINT_INVALID || headerCount < 0) return problem(CORRUPT_MESSAGE, `${where}: invalid header count`);
+    // Bounded by headerCount, and each header takes at least 2 bytes inside the record.
+    for (let header = 0; header < headerCount; header++) {
+      const headerKeyLength = readVarintAt(section, recordEnd);
+      if (headerKeyLength === VARINT_INVALID || headerKeyLength < 0 || headerKeyLength > recordEnd - cursor) return problem(CORRUPT_MESSAGE, `${where}: invalid header key`);
+      cursor += headerKeyLength;
+      const headerValueLength = readVarintAt(section, recordEnd);
+      if (headerValueLength === VARINT_INVALID || headerValueLength < -1 || headerValueLength > recordEnd - cursor) return problem(CORRUPT_MESSAGE, `${where}: invalid header value`);
+      if (headerValueLength > 0) cursor += headerValueLength;
+    }
+    // DefaultRecord.readFrom: the fields must take exactly the record's length.
+    if (cursor !== recordEnd) return problem(CORRUPT_MESSAGE, `${where}: fields take ${lengthBytes - (recordEnd - cursor)} bytes, the record's length is ${lengthBytes}`);
+
+    let refusal: string | null = null;
+    let refusalCode: number = INVALID_RECORD;
+    if (offsetDelta !== index) refusal = `Inner record with offset delta ${offsetDelta} does not have incremental offsets, expected ${index}`;
+    else if (checks.compact && keyLength < 0) refusal = "Compacted topic cannot accept message without key";
+    else {
+      const timestampMs = baseTimestamp + timestampDelta;
+      if (timestampMs > maxTimestampSeen) maxTimestampSeen = timestampMs;
+      if (checkTimestamps && timestampMs !== NO_TIMESTAMP && (timestampMs < earliestMs || timestampMs > latestMs)) {
+        refusalCode = INVALID_TIMESTAMP;
+        refusal = `Timestamp ${timestampMs} of message with offset ${index} is out of range. The timestamp should be within [${earliestMs}, ${latestMs}]`;
+      }
+    }
+    if (refusal !== null) {
+      errors ??= [];
+      errorCode ||= refusalCode;
+      if (errors.length < RECORD_ERRORS_MAX) errors.push({ batchIndex: firstRecordIndex + index, message: refusal });
+    }
+  }
+  if (cursor !== endPosition) return problem(CORRUPT_MESSAGE, `${endPosition - cursor} bytes after the last of ${count} records`);
+  if (errors !== null) return problem(errorCode, errors[0]!.message, errors);
+  sectionMaxTimestamp = maxTimestampSeen;
+  return null;
 }
 
 /**

@@ -11,6 +11,9 @@ export const OUT_OF_ORDER_SEQUENCE_NUMBER = ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMB
 export const INVALID_PRODUCER_EPOCH = ErrorCode.INVALID_PRODUCER_EPOCH;
 export const UNSUPPORTED_COMPRESSION_TYPE = ErrorCode.UNSUPPORTED_COMPRESSION_TYPE;
 export const INVALID_RECORD = ErrorCode.INVALID_RECORD;
+export const INVALID_TIMESTAMP = ErrorCode.INVALID_TIMESTAMP;
+export const INVALID_TXN_STATE = ErrorCode.INVALID_TXN_STATE;
+export const KAFKA_STORAGE_ERROR = ErrorCode.KAFKA_STORAGE_ERROR;
 
 /** A Kafka error code carried by an exception (thrown by the async codec paths). */
 export class RecordsError extends Error {
