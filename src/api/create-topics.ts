@@ -6,6 +6,7 @@ import type { CreateTopicsRequest } from "../protocol/generated/create-topics.ts
 import { topicIdBytes } from "../metadata/types.ts";
 import { configSourceCode } from "./describe-configs.ts";
 import type { ApiHandler } from "./handler.ts";
+import { isInternalTopic } from "../metadata/internal-topics.ts";
 
 export const createTopicsHandler: ApiHandler = {
   apiKey: ApiKey.CreateTopics,
@@ -22,6 +23,14 @@ export const createTopicsHandler: ApiHandler = {
       if (seen.get(requested.name)! > 1) {
         result.errorCode = ErrorCode.INVALID_REQUEST;
         result.errorMessage = `Create topics request from client contains multiple entries for topic ${requested.name}`;
+        continue;
+      }
+      // The coordinator creates __consumer_offsets itself (compacted, offsets.topic.* settings, marked internal);
+      // a client-made one would keep a plain topic's retention and lose committed offsets. Kafka words the same
+      // refusal for its own metadata topic this way.
+      if (isInternalTopic(requested.name)) {
+        result.errorCode = ErrorCode.INVALID_REQUEST;
+        result.errorMessage = `Creation of internal topic ${requested.name} is prohibited: the broker creates it when it is first needed`;
         continue;
       }
       try {

@@ -7,6 +7,7 @@ import type { MetadataRequest } from "../protocol/generated/metadata.ts";
 import { topicIdBytes, topicNameProblem, type TopicMetadata } from "../metadata/types.ts";
 import type { Broker } from "../server/broker.ts";
 import type { ApiHandler } from "./handler.ts";
+import { isInternalTopic } from "../metadata/internal-topics.ts";
 
 const ZERO_UUID = new Uint8Array(16);
 
@@ -43,7 +44,8 @@ async function describeOrCreate(broker: Broker, name: string, allowAutoCreate: b
   if (existing) return describeTopic(broker, existing);
   const problem = topicNameProblem(name);
   if (problem) return { errorCode: ErrorCode.INVALID_TOPIC_EXCEPTION, name, topicId: ZERO_UUID, partitions: [] };
-  if (!allowAutoCreate) return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name, topicId: ZERO_UUID, partitions: [] };
+  // Internal topics are created by the broker (the group coordinator), never auto-created as plain topics.
+  if (!allowAutoCreate || isInternalTopic(name)) return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name, topicId: ZERO_UUID, partitions: [] };
   try {
     const created = await broker.topics.createTopic({ name, numPartitions: -1, replicationFactor: -1, configs: {} });
     return describeTopic(broker, created);

@@ -89,12 +89,17 @@ async function offsetsLogEndOffsets(connection: KafkaConnection): Promise<number
   });
 }
 
-test("clients cannot produce to, delete, trim, grow or reconfigure __consumer_offsets; the coordinator still commits", async () => {
+test("clients cannot create, produce to, delete, trim, grow or reconfigure __consumer_offsets; the coordinator still commits", async () => {
   const broker = await startBroker();
   await createTopic(broker.bootstrap, "payments", 1);
+  const connection = await connect(broker);
+  // Before any group exists: a client can neither auto-create nor create __consumer_offsets as a plain topic.
+  const autoCreated = await connection.request(ApiKey.Metadata, 4, { topics: [{ name: OFFSETS_TOPIC }], allowAutoTopicCreation: true });
+  expect(autoCreated.topics[0].errorCode).toBe(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+  const created = await connection.request(ApiKey.CreateTopics, 5, { topics: [{ name: OFFSETS_TOPIC, numPartitions: 1, replicationFactor: 1, assignments: [], configs: [{ name: "cleanup.policy", value: "delete" }] }], timeoutMs: 5000, validateOnly: false });
+  expect(created.topics[0].errorCode).toBe(ErrorCode.INVALID_REQUEST);
   // A real commit creates __consumer_offsets through the coordinator's own path.
   await commitOffset(broker, "ledger", "payments", 0);
-  const connection = await connect(broker);
   const endsBefore = await offsetsLogEndOffsets(connection);
   expect(endsBefore.reduce((sum, end) => sum + end, 0)).toBeGreaterThan(0);
 
