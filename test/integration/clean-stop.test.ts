@@ -263,3 +263,23 @@ test("in one process: a second embedded broker, or a second lock on another desc
   const relocked = DataDirLock.acquire(otherDir);
   relocked.release();
 });
+
+test("without bun:ffi (BUNKA_NATIVE=0) the PID-file fallback still refuses a live holder and ignores a dead one", async () => {
+  const dataDir = tempDir("pid-lock");
+  cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+  const lockModule = join(repoRoot, "src/server/data-dir-lock.ts");
+  const holderScript = `const { DataDirLock } = await import(${JSON.stringify(lockModule)}); const lock = DataDirLock.acquire(${JSON.stringify(dataDir)}); console.log(lock.mechanism); await Bun.sleep(60_000);`;
+  const tryScript = `const { DataDirLock } = await import(${JSON.stringify(lockModule)}); try { DataDirLock.acquire(${JSON.stringify(dataDir)}).release(); console.log("acquired"); } catch (error) { console.log(error.message); }`;
+  const env = { ...process.env, BUNKA_NATIVE: "0" };
+  const holder = Bun.spawn([process.execPath, "-e", holderScript], { env, stdout: "pipe", stderr: "inherit" });
+  cleanups.push(() => holder.kill("SIGKILL"));
+  const reader = holder.stdout.getReader();
+  const { value } = await reader.read();
+  expect(new TextDecoder().decode(value)).toContain("pid file");
+  const refused = Bun.spawnSync([process.execPath, "-e", tryScript], { env });
+  expect(refused.stdout.toString()).toContain(`data dir ${dataDir} is in use by process ${holder.pid}`);
+  holder.kill("SIGKILL");
+  await holder.exited;
+  const acquired = Bun.spawnSync([process.execPath, "-e", tryScript], { env });
+  expect(acquired.stdout.toString()).toContain("acquired");
+});
