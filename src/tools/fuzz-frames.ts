@@ -112,6 +112,8 @@ export interface FuzzTargets {
   /** Topics created at start (some compacted, one with compression.type=lz4); the fuzzer may delete them. */
   topics: readonly string[];
   groups: readonly string[];
+  /** The clock the batches' timestamps start from: fixed for a run, so a seed replays the same bytes. */
+  clockMs: number;
 }
 
 const CONFIG_NAMES = [
@@ -180,7 +182,7 @@ class RequestBuilder {
       if (steered && /protocolType/.test(prop)) return "consumer";
       return this.string();
     }
-    if (type === "records") return random.chance(0.1) ? random.bytes(random.int(0, 64)) : randomBatches(random);
+    if (type === "records") return random.chance(0.1) ? random.bytes(random.int(0, 64)) : randomBatches(random, this.targets.clockMs);
     if (type === "bytes") return random.bytes(random.int(0, 32));
     if (type === "uuid") return random.chance(0.5) ? new Uint8Array(16) : random.bytes(16);
     if (type === "bool") return random.chance(0.5);
@@ -262,15 +264,17 @@ function randomRecords(random: Random): RecordInput[] {
 }
 
 /** One batch (or two) with one mutation applied; a changed header or section gets a fresh CRC so the check behind the CRC is reached. */
-export function randomBatches(random: Random): Uint8Array {
+export function randomBatches(random: Random, clockMs: number): Uint8Array {
+  // Mostly near the run's clock; sometimes hours away (timestamp rules, retention).
+  const timestampMs = clockMs + (random.chance(0.9) ? random.int(-60_000, 60_000) : random.int(-30, 30) * 3_600_000);
   const mutation = random.pick(BATCH_MUTATIONS);
   const codec = random.pick(CODECS);
   // Snappy has no encoder here: a "snappy" batch is built uncompressed and flagged as snappy.
   const buildCodec = codec === CompressionType.SNAPPY ? CompressionType.NONE : codec;
-  if (mutation === "bomb") return bombBatch(random, buildCodec === CompressionType.NONE ? CompressionType.ZSTD : buildCodec);
+  if (mutation === "bomb") return bombBatch(random, buildCodec === CompressionType.NONE ? CompressionType.ZSTD : buildCodec, timestampMs);
   if (mutation === "two-batches") {
-    const first = buildBatch({ records: randomRecords(random), compression: buildCodec });
-    const second = buildBatch({ records: randomRecords(random), compression: random.pick([0, 1, 3, 4]) });
+    const first = buildBatch({ records: randomRecords(random), compression: buildCodec, timestampMs });
+    const second = buildBatch({ records: randomRecords(random), compression: random.pick([0, 1, 3, 4]), timestampMs });
     const out = new Uint8Array(first.byteLength + second.byteLength);
     out.set(first);
     out.set(second, first.byteLength);
@@ -278,6 +282,7 @@ export function randomBatches(random: Random): Uint8Array {
   }
   let batch = buildBatch({
     records: randomRecords(random),
+    timestampMs,
     compression: buildCodec,
     producerId: random.chance(0.1) ? random.int(0, 1000) : -1,
     producerEpoch: random.chance(0.1) ? random.int(0, 3) : -1,
@@ -345,9 +350,9 @@ export function randomBatches(random: Random): Uint8Array {
 }
 
 /** A small compression bomb: at most 8 MiB of zeros in one record, compressed to a few KiB (the dedicated bomb test goes bigger). */
-function bombBatch(random: Random, codec: number): Uint8Array {
+function bombBatch(random: Random, codec: number, timestampMs: number): Uint8Array {
   const valueBytes = random.int(1, 8) << 20;
-  const batch = buildBatch({ records: [{ key: null, value: new Uint8Array(valueBytes), headers: [] }], compression: codec });
+  const batch = buildBatch({ records: [{ key: null, value: new Uint8Array(valueBytes), headers: [] }], compression: codec, timestampMs });
   if (random.chance(0.5)) {
     const view = dataViewOf(batch);
     view.setInt32(LAST_OFFSET_DELTA_OFFSET, 2147483647);
@@ -388,6 +393,8 @@ export interface FuzzFrame {
   bytes: Uint8Array;
   /** What the broker should do, judged by decoding the frame the way dispatch does. */
   expect: "answer" | "close" | "no-answer";
+  /** How long the broker may rightly hold the answer: a Fetch's maxWaitMs, a group's rebalance (unbounded here). */
+  mayWaitMs: number;
   /** The size prefix lies (the broker waits for more bytes, or frames the rest as another request): the fuzzer drops the connection after it. */
   abandon: boolean;
 }
@@ -417,10 +424,10 @@ export function makeFrame(seed: number, index: number, apis: AdvertisedApis, tar
     const mutation = pickMutation(random);
     const mutated = mutateFrame(random, bytes, mutation, apiKey, apiVersion, apis);
     if (DESTRUCTIVE_APIS.has(readUint16(mutated.bytes, 4)) && contains(mutated.bytes, canary)) continue;
-    return { index, apiKey, apiVersion, mutation, correlationId, bytes: mutated.bytes, abandon: mutated.abandon, expect: expectation(mutated.bytes, apis) };
+    return { index, apiKey, apiVersion, mutation, correlationId, bytes: mutated.bytes, abandon: mutated.abandon, ...expectation(mutated.bytes, apis) };
   }
   const bytes = encodeFrame(ApiKey.ApiVersions, 0, index + 1, {});
-  return { index, apiKey: ApiKey.ApiVersions, apiVersion: 0, mutation: "none", correlationId: index + 1, bytes, abandon: false, expect: "answer" };
+  return { index, apiKey: ApiKey.ApiVersions, apiVersion: 0, mutation: "none", correlationId: index + 1, bytes, abandon: false, expect: "answer", mayWaitMs: 0 };
 }
 
 export function encodeFrame(apiKey: number, apiVersion: number, correlationId: number, body: object): Uint8Array {
@@ -554,25 +561,31 @@ function withTaggedFields(random: Random, payload: Uint8Array): Uint8Array {
  * What dispatch will do with the frame: answer it if the header and body decode for an advertised version
  * (an ApiVersions of any version is answered), close the connection otherwise. Produce with acks=0 gets no answer.
  */
-function expectation(bytes: Uint8Array, apis: AdvertisedApis): "answer" | "close" | "no-answer" {
-  if (bytes.byteLength < 4) return "close";
+function expectation(bytes: Uint8Array, apis: AdvertisedApis): Pick<FuzzFrame, "expect" | "mayWaitMs"> {
+  const close = { expect: "close", mayWaitMs: 0 } as const;
+  if (bytes.byteLength < 4) return close;
   const size = new DataView(bytes.buffer, bytes.byteOffset).getInt32(0);
-  if (size !== bytes.byteLength - 4) return "close";
+  if (size !== bytes.byteLength - 4) return close;
   const payload = bytes.subarray(4);
-  if (payload.byteLength < 8) return "close";
+  if (payload.byteLength < 8) return close;
   const apiKey = readUint16(payload, 0);
   const apiVersion = (readUint16(payload, 2) << 16) >> 16;
   const range = apis.get(apiKey);
-  if (!range) return "close";
+  if (!range) return close;
   const supported = apiVersion >= range.minVersion && apiVersion <= range.maxVersion;
-  if (!supported && apiKey !== ApiKey.ApiVersions) return "close";
+  if (!supported && apiKey !== ApiKey.ApiVersions) return close;
+  let request: { acks?: number; maxWaitMs?: number };
   try {
     const reader = new Reader(payload);
     readRequestHeader(reader, supported ? requestHeaderVersion(apiKey, apiVersion) : 1);
-    if (!supported) return "answer";
-    const request = apiSchemas.get(apiKey)!.readRequest(reader, apiVersion) as { acks?: number };
-    return apiKey === ApiKey.Produce && request.acks === 0 ? "no-answer" : "answer";
+    if (!supported) return { expect: "answer", mayWaitMs: 0 };
+    request = apiSchemas.get(apiKey)!.readRequest(reader, apiVersion) as typeof request;
   } catch {
-    return "close";
+    return close;
   }
+  if (apiKey === ApiKey.Produce && request.acks === 0) return { expect: "no-answer", mayWaitMs: 0 };
+  if (apiKey === ApiKey.Fetch) return { expect: "answer", mayWaitMs: Math.max(0, request.maxWaitMs ?? 0) };
+  // A member's JoinGroup or SyncGroup waits for the rest of its group, as long as the group's timeouts allow.
+  if (apiKey === ApiKey.JoinGroup || apiKey === ApiKey.SyncGroup) return { expect: "answer", mayWaitMs: Number.POSITIVE_INFINITY };
+  return { expect: "answer", mayWaitMs: 0 };
 }

@@ -30,6 +30,7 @@ const usage = `Usage: bun run fuzz [options]
   --request-timeout-ms N   how long one frame may wait for its answer or close (default 30000)
   --check-every N          health and canary check every N frames (default 500)
   --bootstrap HOST:PORT    fuzz a running broker instead of starting one (no restart check)
+  --clock-ms N             where batch timestamps start (default: the current hour); printed, for exact replays
   --keep-data              keep the started broker's data dir and log
   --allow-findings         exit 0 even if frames were mishandled (only a dead broker or a damaged canary fails)
   -h, --help               this text
@@ -46,6 +47,9 @@ const STOP_TIMEOUT_MS = 60_000;
 /** How long an abandoned connection (lying size prefix) is watched before the fuzzer drops it. */
 const ABANDON_WAIT_MS = 20;
 const FINDINGS_SHOWN_MAX = 20;
+/** How long a frame that may long-poll (Fetch maxWaitMs, JoinGroup) is watched before its connection is dropped. */
+const LONG_POLL_PATIENCE_MS = 1000;
+const HOUR_MS = 3_600_000;
 const repoRoot = resolve(import.meta.dir, "../..");
 
 export interface FuzzOptions {
@@ -57,11 +61,13 @@ export interface FuzzOptions {
   requestTimeoutMs: number;
   checkEvery: number;
   bootstrap: string | null;
+  /** Timestamps in the fuzzed batches start here; pin it (--clock-ms) to replay a run byte for byte. */
+  clockMs: number;
   keepData: boolean;
   allowFindings: boolean;
 }
 
-type Outcome = "answered" | "closed" | "silent" | "abandoned" | "timeout";
+type Outcome = "answered" | "closed" | "silent" | "abandoned" | "timeout" | "long-poll";
 
 interface Finding {
   frame: FuzzFrame;
@@ -154,10 +160,13 @@ class FuzzConnection {
       }
       return { outcome: result.kind === "closed" ? "closed" : "silent" };
     }
-    const result = await raceTimeout(reply, timeoutMs);
+    // A Fetch may rightly wait up to its maxWaitMs, a group member for its group: such a frame gets a
+    // short look and is then dropped (no hang can be told apart from the wait); others get the timeout.
+    const longPoll = frame.mayWaitMs >= LONG_POLL_PATIENCE_MS;
+    const result = await raceTimeout(reply, longPoll ? LONG_POLL_PATIENCE_MS : timeoutMs + frame.mayWaitMs);
     if (result === null) {
       this.close();
-      return { outcome: "timeout" };
+      return { outcome: longPoll ? "long-poll" : "timeout" };
     }
     return result.kind === "closed" ? { outcome: "closed" } : { outcome: "answered", payload: result.payload };
   }
@@ -238,7 +247,7 @@ function countErrorCodes(value: unknown, summary: Summary, depth: number): void 
 
 /** What the frame's outcome says about the broker, or null when it did what dispatch must do. */
 function judgeOutcome(frame: FuzzFrame, outcome: Outcome, payload: Uint8Array | undefined, apis: AdvertisedApis, summary: Summary): string | null {
-  if (frame.abandon) return null;
+  if (frame.abandon || outcome === "long-poll") return null;
   if (outcome === "timeout") return `no answer within the request timeout (expected: ${frame.expect})`;
   if (frame.expect === "answer") {
     if (outcome === "closed") return "connection closed, but the request decodes: an error code was due";
@@ -495,7 +504,7 @@ async function advertisedApis(target: Target): Promise<AdvertisedApis> {
 // ---- the run ----
 
 async function sendFrames(target: Target, options: FuzzOptions, apis: AdvertisedApis, first: number, end: number, summary: Summary): Promise<void> {
-  const targets: FuzzTargets = { canaryTopic: CANARY_TOPIC, topics: FUZZ_TOPICS, groups: FUZZ_GROUPS };
+  const targets: FuzzTargets = { canaryTopic: CANARY_TOPIC, topics: FUZZ_TOPICS, groups: FUZZ_GROUPS, clockMs: options.clockMs };
   // Frame i always goes to lane i % connections: a seed replays the same frames on the same lanes.
   const lanes = Array.from({ length: options.connections }, async (_, lane) => {
     let connection: FuzzConnection | null = null;
@@ -540,7 +549,7 @@ function printSummary(options: FuzzOptions, summary: Summary, elapsedMs: number,
 }
 
 export async function runFuzz(options: FuzzOptions): Promise<boolean> {
-  console.log(`fuzz: seed ${options.seed}, frames ${options.startFrame}..${options.startFrame + options.frames - 1}, ${options.connections} connections`);
+  console.log(`fuzz: seed ${options.seed}, frames ${options.startFrame}..${options.startFrame + options.frames - 1}, ${options.connections} connections, clock ${options.clockMs}`);
   const summary = new Summary();
   let target: Target;
   let child: BrokerChild | null = null;
@@ -625,6 +634,7 @@ function parseOptions(argv: string[]): FuzzOptions {
       "request-timeout-ms": { type: "string" },
       "check-every": { type: "string" },
       bootstrap: { type: "string" },
+      "clock-ms": { type: "string" },
       "keep-data": { type: "boolean" },
       "allow-findings": { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -649,6 +659,8 @@ function parseOptions(argv: string[]): FuzzOptions {
     requestTimeoutMs: integer("request-timeout-ms", values["request-timeout-ms"], 30_000, 1),
     checkEvery: integer("check-every", values["check-every"], 500, 1),
     bootstrap: values.bootstrap ?? null,
+    // The hour the run starts in: replays within the hour send the same bytes without --clock-ms.
+    clockMs: integer("clock-ms", values["clock-ms"], Math.floor(Date.now() / HOUR_MS) * HOUR_MS, 0),
     keepData: values["keep-data"] ?? false,
     allowFindings: values["allow-findings"] ?? false,
   };

@@ -13,7 +13,7 @@ import { BrokerProcess } from "../helpers/broker-process.ts";
 const repoRoot = resolve(import.meta.dir, "../..");
 const FUZZ_RUN_TIMEOUT_MS = 150_000;
 const advertised: AdvertisedApis = new Map([...handlers.values()].map((handler) => [handler.apiKey, { minVersion: handler.minVersion, maxVersion: handler.maxVersion }]));
-const targets: FuzzTargets = { canaryTopic: "fuzz-canary", topics: ["fuzz-t0", "fuzz-t1"], groups: ["fuzz-g0"] };
+const targets: FuzzTargets = { canaryTopic: "fuzz-canary", topics: ["fuzz-t0", "fuzz-t1"], groups: ["fuzz-g0"], clockMs: Date.UTC(2026, 0, 1) };
 const brokers: BrokerProcess[] = [];
 
 afterAll(async () => {
@@ -55,13 +55,13 @@ test("a seed replays the same frames; another seed gives others; frames cover ev
   expect(produceVersions.size).toBe(advertised.get(0)!.maxVersion - advertised.get(0)!.minVersion + 1);
 });
 
-test("fixed seed, 2500 frames: broker alive, every frame handled, canary intact, clean restart", async () => {
-  const { code, output } = await runFuzz(["--seed", "20261202", "--frames", "2500"]);
+test("fixed seed, 3000 frames: broker alive, every frame handled, canary intact, clean restart", async () => {
+  const { code, output } = await runFuzz(["--seed", "20261202", "--frames", "3000"]);
   if (code !== 0) console.log(output);
   expect(output).toContain("fuzz: seed 20261202");
   expect(output).toContain("fuzz: OK (seed 20261202): broker alive, canary intact, clean restart");
   expect(code).toBe(0);
-  expect(output).toContain("fuzz: 2500 frames");
+  expect(output).toContain("fuzz: 3000 frames");
   // The run reached both answers and closes, and record validation behind the decoder.
   expect(summaryCount(output, "outcomes", "answered")).toBeGreaterThan(1000);
   expect(summaryCount(output, "outcomes", "closed")).toBeGreaterThan(100);
@@ -69,10 +69,10 @@ test("fixed seed, 2500 frames: broker alive, every frame handled, canary intact,
   expect(output).not.toContain("findings:");
 }, FUZZ_RUN_TIMEOUT_MS + 10_000);
 
-test("random seed, 1000 frames: broker alive, every frame handled, canary intact, clean restart", async () => {
+test("random seed, 2000 frames: broker alive, every frame handled, canary intact, clean restart", async () => {
   const seed = Math.floor(Math.random() * 2 ** 32);
-  console.log(`fuzz test: random seed ${seed} (replay: bun run fuzz --seed ${seed} --frames 1000)`);
-  const { code, output } = await runFuzz(["--seed", String(seed), "--frames", "1000"]);
+  console.log(`fuzz test: random seed ${seed} (replay: bun run fuzz --seed ${seed} --frames 2000)`);
+  const { code, output } = await runFuzz(["--seed", String(seed), "--frames", "2000"]);
   if (code !== 0) console.log(output);
   expect(output).toContain(`fuzz: OK (seed ${seed})`);
   expect(code).toBe(0);
