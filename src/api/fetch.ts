@@ -6,7 +6,7 @@ import { ErrorCode } from "../protocol/errors.ts";
 import { ApiKey } from "../protocol/generated/index.ts";
 import type { FetchRequest } from "../protocol/generated/fetch.ts";
 import type { ReadItem, ReadResult } from "../partition/messages.ts";
-import type { MappedRecords } from "../server/segment-views.ts";
+import { SegmentMapError, type MappedRecords } from "../server/segment-views.ts";
 import type { Broker } from "../server/broker.ts";
 import type { ApiHandler } from "./handler.ts";
 
@@ -161,7 +161,15 @@ async function readAll(broker: Broker, fetches: PartitionFetch[], responseMaxByt
     // Whole batches only: a partition that would overflow max.bytes is left for the next fetch,
     // unless nothing was added yet (KIP-74: the first batch is always returned).
     if (result.slice && (bytes === 0 || bytes + result.slice.sizeBytes <= responseMaxBytes)) {
-      mapped = broker.segmentViews.records(result.slice);
+      try {
+        mapped = broker.segmentViews.records(result.slice);
+      } catch (error) {
+        if (!(error instanceof SegmentMapError)) throw error;
+        // This partition only: the others of the fetch are still answered.
+        broker.log(`fetch of ${fetch.item.topic}-${fetch.item.partition}: ${error.message}`);
+        results[results.length - 1] = { ...result, errorCode: ErrorCode.KAFKA_STORAGE_ERROR, slice: null };
+        hasError = true;
+      }
       if (mapped) bytes += mapped.sizeBytes;
     }
     records.push(mapped);

@@ -8,6 +8,26 @@ import { closeSync, openSync, statSync } from "node:fs";
 import type { ExternalRecords } from "../protocol/codec/records.ts";
 import type { FileSlice } from "../partition/messages.ts";
 
+/**
+ * A segment file that exists but cannot be mapped: out of address space or maps (ENOMEM, vm.max_map_count),
+ * out of file descriptors (EMFILE/ENFILE), an I/O error. Unlike a file that vanished, retrying will not help.
+ */
+export class SegmentMapError extends Error {
+  constructor(
+    readonly path: string,
+    readonly causeCode: string,
+    detail: string,
+  ) {
+    super(`cannot map ${path}: ${detail}${mapErrorHint(causeCode)}`);
+  }
+}
+
+function mapErrorHint(code: string): string {
+  if (code === "ENOMEM") return " (the process may be at vm.max_map_count: see max.broker.partitions and log.segment.open.max)";
+  if (code === "EMFILE" || code === "ENFILE") return " (out of file descriptors: see the open-file limit logged at start and max.connections)";
+  return "";
+}
+
 /** One segment file as the socket thread sees it. */
 export class MappedFile {
   /** -1 until opened for sendfile, and again after it is closed. */
@@ -96,7 +116,10 @@ export class SegmentViews {
 
   constructor(private readonly maxViews: number) {}
 
-  /** Maps the slice's file (once per fileId) and returns the slice as external records, or null if gone. */
+  /**
+   * Maps the slice's file (once per fileId) and returns the slice as external records, or null if the file
+   * is gone or was replaced (the caller reads again). Throws SegmentMapError when it exists but cannot be mapped.
+   */
   records(slice: FileSlice): MappedRecords | null {
     let file: MappedFile | null | undefined = this.files.get(slice.fileId);
     if (file) {
@@ -126,8 +149,11 @@ export class SegmentViews {
       // so a mismatch can only refuse a good view, never accept a wrong one.
       const inode = inodeOf(slice.fileId);
       if (inode !== null && statSync(slice.path).ino !== inode) return null;
-    } catch {
-      return null;
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      // Deleted (retention, topic deletion) or renamed over between the worker's read and now: read again.
+      if (code === "ENOENT" || code === undefined) return null;
+      throw new SegmentMapError(slice.path, String(code), error instanceof Error ? error.message : String(error));
     }
     const file = new MappedFile(slice.path, view);
     this.files.set(slice.fileId, file);
