@@ -25,7 +25,7 @@ export class ConnectionQuotas {
   private refusedSinceLog = 0;
   private lastRefusalReason = "";
   private lastRefusalLogMs = 0;
-  readonly stats = { admitted: 0, refused: 0 };
+  readonly stats = { admitted: 0, refused: 0, reserveAdmitted: 0 };
 
   constructor(
     readonly limits: ConnectionQuotaLimits,
@@ -57,6 +57,7 @@ export class ConnectionQuotas {
         this.refuse(reason, nowMs);
         return { admitted: false, reason };
       }
+      this.noteReserveAdmission(ip, nowMs);
     }
     this.total++;
     this.perIp.set(ip, fromIp + 1);
@@ -71,6 +72,15 @@ export class ConnectionQuotas {
     if (fromIp === 1) this.perIp.delete(ip);
     else this.perIp.set(ip, fromIp - 1);
     this.total--;
+  }
+
+  private lastReserveLogMs = 0;
+
+  private noteReserveAdmission(ip: string, nowMs: number): void {
+    this.stats.reserveAdmitted++;
+    if (nowMs - this.lastReserveLogMs < REFUSAL_LOG_INTERVAL_MS) return;
+    this.lastReserveLogMs = nowMs;
+    this.log(`admitted a connection from broker address ${ip} into the inter-broker reserve (${this.total} connections, max.connections=${this.limits.maxConnections})`);
   }
 
   private refuse(reason: string, nowMs: number): void {

@@ -263,3 +263,51 @@ test("concurrent large produce frames beyond queued.max.request.bytes wait for t
     expect(value).toBe(String.fromCharCode(0x41 + p! * 3 + round!).repeat(recordBytes));
   }
 }, 180_000);
+
+test("a flood at max.connections cannot lock out a follower's replica fetcher (inter-broker reserve)", async () => {
+  // Goal: the broker keeps room for its own replication. Method: a 2-broker cluster with max.connections=3;
+  // clients from 127.0.0.5 (not a broker address) fill broker 1 and are refused beyond the limit; then a
+  // topic led by broker 1 with broker 2 as follower is created and produced to with acks=all, which only
+  // succeeds if broker 2's fetcher (from 127.0.0.1, broker 2's address) gets a connection to broker 1.
+  const { TestCluster } = await import("../helpers/cluster.ts");
+  const { KafkaConnection } = await import("../../src/client/kafka-connection.ts");
+  const { ApiKey } = await import("../../src/protocol/generated/index.ts");
+  const { buildBatch } = await import("../../src/records/compression.ts");
+  const net = await import("node:net");
+  const cluster = new TestCluster(2, { "max.connections": "3" });
+  cleanups.push(() => cluster.cleanup());
+  await cluster.start();
+  const leader = cluster.broker(1);
+  const admin = await KafkaConnection.connect({ host: "127.0.0.1", port: leader.port, requestTimeoutMs: 30_000 });
+  cleanups.push(() => admin.close());
+
+  const flood: { closed: boolean; socket: import("node:net").Socket }[] = [];
+  for (let i = 0; i < 8; i++) {
+    const socket = net.connect({ host: "127.0.0.1", port: leader.port, localAddress: "127.0.0.5" });
+    const entry = { closed: false, socket };
+    socket.on("close", () => void (entry.closed = true));
+    socket.on("error", () => void (entry.closed = true));
+    flood.push(entry);
+  }
+  cleanups.push(() => flood.forEach((entry) => entry.socket.destroy()));
+  expect(await waitUntil(() => flood.filter((entry) => entry.closed).length >= 6, 20_000)).toBe(true);
+
+  const created = await admin.request(ApiKey.CreateTopics, 4, {
+    topics: [{ name: "replicated", numPartitions: -1, replicationFactor: -1, assignments: [{ partitionIndex: 0, brokerIds: [1, 2] }] }],
+    timeoutMs: 10_000,
+  });
+  expect(created.topics[0].errorCode).toBe(0);
+  const records = buildBatch({ records: [{ key: null, value: new TextEncoder().encode("replicated under a flood"), headers: [] }] });
+  let errorCode = -1;
+  for (let attempt = 0; attempt < 40 && errorCode !== 0; attempt++) {
+    const response = await admin.request(ApiKey.Produce, 7, { acks: -1, timeoutMs: 10_000, topicData: [{ name: "replicated", partitionData: [{ index: 0, records }] }] });
+    errorCode = response.responses[0].partitionResponses[0].errorCode;
+    if (errorCode !== 0) await Bun.sleep(250); // leadership or ISR still settling
+  }
+  expect(errorCode).toBe(0);
+  // Had the fetcher been locked out, the leader would have dropped broker 2 from the ISR to answer acks=all.
+  const metadata = await admin.request(ApiKey.Metadata, 9, { topics: [{ name: "replicated" }], allowAutoTopicCreation: false });
+  expect([...metadata.topics[0].partitions[0].isrNodes].sort()).toEqual([1, 2]);
+  expect(leader.output).toContain("max.connections=3 reached");
+  expect(leader.output).toContain("into the inter-broker reserve");
+}, 120_000);
