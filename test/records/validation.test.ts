@@ -3,7 +3,7 @@
 // transactional batches are refused while transactions are unsupported; one bad part of a coalesced
 // append fails alone (real PartitionLog in a temp dir).
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PartitionLog, type AppendError, type AppendInfo } from "../../src/log/partition-log.ts";
@@ -195,6 +195,21 @@ describe("bounded decompression", () => {
       const bound = codec === CompressionType.LZ4 ? lz4OutputBoundBytes(compressed) : zstdOutputBoundBytes(compressed);
       expect(bound).toBeGreaterThanOrEqual(text.byteLength);
       expect(decompressBounded(codec, compressed, CAP)).toEqual(text);
+    }
+  });
+
+  test("lz4 frames from the lz4 CLI decode exactly: 64 KiB independent blocks, linked blocks, checksums, content size", () => {
+    const text = new TextEncoder().encode(Array.from({ length: 40_000 }, (_, index) => `line ${index} ${(index * 7919) % 10007}`).join("\n"));
+    const dir = mkdtempSync(join(tmpdir(), "bunka-lz4-cli-"));
+    dirs.push(dir);
+    writeFileSync(join(dir, "input"), text);
+    // -B4: 64 KiB blocks; -BD: linked blocks; -BX: block checksums; --content-size: the frame states its size.
+    for (const flags of [["-B4"], ["-B4", "-BD"], ["-B5", "-BX", "--content-size"]]) {
+      const result = Bun.spawnSync(["lz4", "-q", "-f", ...flags, "-c", join(dir, "input")], { stdout: "pipe", stderr: "pipe" });
+      expect(result.exitCode).toBe(0);
+      const frame = new Uint8Array(result.stdout);
+      expect(lz4OutputBoundBytes(frame)).toBeGreaterThanOrEqual(text.byteLength);
+      expect(decompressBounded(CompressionType.LZ4, frame, CAP)).toEqual(text);
     }
   });
 
