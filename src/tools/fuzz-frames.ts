@@ -195,7 +195,7 @@ class RequestBuilder {
     if (steered) {
       // Waits are kept short so that one frame does not hold its connection (Fetch long poll, JoinGroup).
       if (/maxWaitMs|timeoutMs|TimeoutMs/.test(prop)) return random.int(0, 200);
-      if (/^partition(Index)?$|^partitions$|^partitionId$/.test(prop)) return random.int(0, 3);
+      if (/^partition(Index|Indexes|Id)?$|^partitions$|^index$/.test(prop)) return random.int(0, 3);
       if (prop === "numPartitions" || prop === "count") return random.chance(0.9) ? random.int(1, 4) : random.pick([-1, 0, 100, 2147483647]);
       if (prop === "replicationFactor") return random.pick([-1, 1, 1, 2]);
       if (prop === "acks") return random.pick([-1, 1, 1, -1, 0]);
@@ -409,9 +409,13 @@ export function makeFrame(seed: number, index: number, apis: AdvertisedApis, tar
   // Bounded: a handful of tries for a frame that leaves the canary alone (almost always the first).
   for (let attempt = 0; attempt < 8; attempt++) {
     // Produce gets a larger share: record batches are the richest input.
-    const apiKey = random.chance(0.25) ? ApiKey.Produce : random.pick(keys);
+    let apiKey = random.chance(0.25) ? ApiKey.Produce : random.pick(keys);
+    // Fewer deletions: a deleted fuzz topic turns the frames after it into UNKNOWN_TOPIC_OR_PARTITION until the next check.
+    if (apiKey === ApiKey.DeleteTopics && random.chance(0.7)) apiKey = random.pick(keys);
     const range = apis.get(apiKey)!;
-    const apiVersion = random.int(range.minVersion, range.maxVersion);
+    // Produce below v3 carries old message formats that real clients no longer send: mostly v3 and up.
+    const versionMin = apiKey === ApiKey.Produce && range.maxVersion >= 3 && random.chance(0.8) ? Math.max(3, range.minVersion) : range.minVersion;
+    const apiVersion = random.int(versionMin, range.maxVersion);
     const extraTopics = [`fuzz-new-${random.int(0, 5)}`, `fuzz-new-${random.int(0, 5)}`];
     const body = new RequestBuilder(requestModels.get(apiKey)!, random, targets, extraTopics).build(apiVersion);
     const correlationId = index + 1;

@@ -16,8 +16,22 @@ import { Reader } from "../protocol/codec/reader.ts";
 import { ErrorCode, errorName } from "../protocol/errors.ts";
 import { apiSchemas, ApiKey, responseHeaderVersion } from "../protocol/generated/index.ts";
 import { readResponseHeader } from "../protocol/generated/headers.ts";
-import { batchSizeBytes, CompressionType, dataViewOf, LOG_OVERHEAD } from "../records/batch.ts";
-import { buildBatch, readBatchRecords } from "../records/compression.ts";
+import {
+  ATTRIBUTES_OFFSET,
+  batchSizeBytes,
+  COMPRESSION_CODEC_MASK,
+  CompressionType,
+  computeBatchCrc,
+  CRC_OFFSET,
+  dataViewOf,
+  LAST_OFFSET_DELTA_OFFSET,
+  LOG_OVERHEAD,
+  MAGIC_OFFSET,
+  readInt64,
+  RECORDS_COUNT_OFFSET,
+  RECORDS_OFFSET,
+} from "../records/batch.ts";
+import { buildBatch, decompressBatchRecords, readBatchRecords, RecordReader } from "../records/compression.ts";
 import { makeFrame, type AdvertisedApis, type FuzzFrame, type FuzzTargets } from "./fuzz-frames.ts";
 
 const usage = `Usage: bun run fuzz [options]
@@ -80,7 +94,12 @@ class Summary {
   readonly outcomes = new Map<Outcome, number>();
   readonly mutations = new Map<string, number>();
   readonly errorCodes = new Map<string, number>();
+  /** Produce's per-partition codes alone: how many fuzzed batches were stored, and why the others were refused. */
+  readonly produceCodes = new Map<string, number>();
   readonly findings: Finding[] = [];
+  /** Batches in the log that a consumer could not read (a bad batch was stored), with the frames sent before. */
+  readonly storedFindings: string[] = [];
+  storedBatchesRead = 0;
   connectionsOpened = 0;
   checksPassed = 0;
 
@@ -226,22 +245,23 @@ function judgeAnswer(frame: FuzzFrame, payload: Uint8Array, apis: AdvertisedApis
     if (header.correlationId !== expectedCorrelationId) return `answer has correlation id ${header.correlationId}, request had ${expectedCorrelationId}`;
     const body = schema.readResponse(reader, version);
     if (reader.remaining !== 0) return `answer has ${reader.remaining} trailing byte(s)`;
-    countErrorCodes(body, summary, 0);
+    countErrorCodes(body, summary.errorCodes, summary, 0);
+    if (apiKey === ApiKey.Produce) countErrorCodes(body, summary.produceCodes, summary, 0);
     return null;
   } catch (error) {
     return `answer does not decode as ${schema.name} v${version}: ${error instanceof Error ? error.message : String(error)}`;
   }
 }
 
-function countErrorCodes(value: unknown, summary: Summary, depth: number): void {
+function countErrorCodes(value: unknown, into: Map<string, number>, summary: Summary, depth: number): void {
   if (depth > 8 || value === null || typeof value !== "object" || value instanceof Uint8Array) return;
   if (Array.isArray(value)) {
-    for (const item of value) countErrorCodes(item, summary, depth + 1);
+    for (const item of value) countErrorCodes(item, into, summary, depth + 1);
     return;
   }
   for (const [key, field] of Object.entries(value)) {
-    if (key === "errorCode" && typeof field === "number") summary.count(summary.errorCodes, errorName(field));
-    else countErrorCodes(field, summary, depth + 1);
+    if (key === "errorCode" && typeof field === "number") summary.count(into, errorName(field));
+    else countErrorCodes(field, into, summary, depth + 1);
   }
 }
 
@@ -390,9 +410,9 @@ async function withClient<T>(target: Target, work: (client: KafkaConnection) => 
 
 const FUZZ_TOPIC_SPECS = [
   { name: "fuzz-t0", numPartitions: 4, replicationFactor: 1, configs: [] },
-  { name: "fuzz-t1", numPartitions: 1, replicationFactor: 1, configs: [] },
-  { name: "fuzz-compact", numPartitions: 2, replicationFactor: 1, configs: [{ name: "cleanup.policy", value: "compact" }] },
-  { name: "fuzz-lz4", numPartitions: 2, replicationFactor: 1, configs: [{ name: "compression.type", value: "lz4" }] },
+  { name: "fuzz-t1", numPartitions: 2, replicationFactor: 1, configs: [] },
+  { name: "fuzz-compact", numPartitions: 4, replicationFactor: 1, configs: [{ name: "cleanup.policy", value: "compact" }] },
+  { name: "fuzz-lz4", numPartitions: 4, replicationFactor: 1, configs: [{ name: "compression.type", value: "lz4" }] },
 ];
 
 /** Creates the fuzz topics again (fuzzed DeleteTopics remove them; existing ones are fine) so that frames keep reaching partitions. */
@@ -478,6 +498,95 @@ async function checkCanaryPartition(client: KafkaConnection, partition: number):
   return null;
 }
 
+/**
+ * Reads every partition of every topic from its start and decodes each batch as a consumer would: the CRC
+ * matches, the section decompresses, it holds exactly recordsCount records that end where the section ends,
+ * and their offset deltas increase up to lastOffsetDelta. A batch that fails was stored although it is bad.
+ * Each problem is reported once per partition (the first bad batch); bounded fetches per partition.
+ */
+async function checkStoredBatches(client: KafkaConnection, target: Target, summary: Summary): Promise<string[]> {
+  const problems: string[] = [];
+  const metadata = await client.request(ApiKey.Metadata, 9, { topics: null, allowAutoTopicCreation: false });
+  for (const topic of metadata.topics) {
+    if (topic.errorCode !== ErrorCode.NONE) continue;
+    for (const partition of topic.partitions) {
+      const problem = await checkStoredPartition(client, topic.name, partition.partitionIndex, summary);
+      if (problem) problems.push(`${topic.name}-${partition.partitionIndex}: ${problem}`);
+    }
+  }
+  if (target.process && !target.process.alive) problems.push("the broker died while its logs were read");
+  return problems;
+}
+
+const STORED_FETCHES_PER_PARTITION_MAX = 64;
+const STORED_FETCH_BYTES_MAX = 8 << 20;
+
+async function checkStoredPartition(client: KafkaConnection, topic: string, partition: number, summary: Summary): Promise<string | null> {
+  const earliest = await client.request(ApiKey.ListOffsets, 1, { replicaId: -1, topics: [{ name: topic, partitions: [{ partitionIndex: partition, timestamp: -2 }] }] });
+  const start = earliest.topics[0].partitions[0];
+  if (start.errorCode !== ErrorCode.NONE) return start.errorCode === ErrorCode.KAFKA_STORAGE_ERROR ? "partition offline (KAFKA_STORAGE_ERROR)" : null;
+  let offset: number = start.offset;
+  for (let fetches = 0; fetches < STORED_FETCHES_PER_PARTITION_MAX; fetches++) {
+    const fetched = await client.request(ApiKey.Fetch, 11, {
+      replicaId: -1, maxWaitMs: 0, minBytes: 0, maxBytes: STORED_FETCH_BYTES_MAX, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+      topics: [{ topic, partitions: [{ partition, fetchOffset: offset, currentLeaderEpoch: -1, logStartOffset: -1, partitionMaxBytes: STORED_FETCH_BYTES_MAX }] }],
+      forgottenTopicsData: [], rackId: "",
+    });
+    const answer = fetched.responses[0].partitions[0];
+    // Retention or DeleteRecords moved the start, or the topic went away: nothing to judge.
+    if (answer.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE || answer.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) return null;
+    if (answer.errorCode !== ErrorCode.NONE) return `Fetch at offset ${offset} answered ${errorName(answer.errorCode)}`;
+    const bytes: Uint8Array = answer.records ?? new Uint8Array(0);
+    let position = 0;
+    let batches = 0;
+    while (position + RECORDS_OFFSET <= bytes.byteLength) {
+      const size = batchSizeBytes(dataViewOf(bytes.subarray(position)), 0);
+      if (size < RECORDS_OFFSET) return `batch at byte ${position} of the fetch from ${offset} has length ${size}`;
+      if (position + size > bytes.byteLength) break;
+      const batch = bytes.subarray(position, position + size);
+      const problem = await readableBatchProblem(batch);
+      const view = dataViewOf(batch);
+      const baseOffset = readInt64(view, 0);
+      if (problem) return `batch at offset ${baseOffset}: ${problem}`;
+      offset = baseOffset + view.getInt32(LAST_OFFSET_DELTA_OFFSET) + 1;
+      position += size;
+      batches++;
+      summary.storedBatchesRead++;
+    }
+    if (batches === 0 || offset >= answer.highWatermark) return null;
+  }
+  return null;
+}
+
+/** Why a consumer could not read this stored batch, or null. */
+async function readableBatchProblem(batch: Uint8Array): Promise<string | null> {
+  const view = dataViewOf(batch);
+  if (view.getInt8(MAGIC_OFFSET) !== 2) return `magic ${view.getInt8(MAGIC_OFFSET)}`;
+  if (view.getUint32(CRC_OFFSET) !== computeBatchCrc(batch, 0, batch.byteLength)) return "CRC mismatch";
+  const codec = view.getInt16(ATTRIBUTES_OFFSET) & COMPRESSION_CODEC_MASK;
+  const count = view.getInt32(RECORDS_COUNT_OFFSET);
+  const lastOffsetDelta = view.getInt32(LAST_OFFSET_DELTA_OFFSET);
+  let section: Uint8Array;
+  try {
+    section = await decompressBatchRecords(batch);
+  } catch (error) {
+    return `codec ${codec} section does not decompress: ${error instanceof Error ? error.message : String(error)}`;
+  }
+  if (count < 0 || count > section.byteLength) return `recordsCount ${count} for a ${section.byteLength}-byte section`;
+  const reader = new RecordReader(section, count);
+  let previousDelta = -1;
+  try {
+    while (reader.next()) {
+      if (reader.offsetDelta <= previousDelta || reader.offsetDelta > lastOffsetDelta) return `offset delta ${reader.offsetDelta} after ${previousDelta} (lastOffsetDelta ${lastOffsetDelta})`;
+      previousDelta = reader.offsetDelta;
+    }
+  } catch (error) {
+    return `records do not decode (codec ${codec}, recordsCount ${count}): ${error instanceof Error ? error.message : String(error)}`;
+  }
+  if (reader.position !== section.byteLength) return `${section.byteLength - reader.position} byte(s) after the last of ${count} records (codec ${codec})`;
+  return null;
+}
+
 /** kcat (librdkafka) reads the canary the way a real consumer does, when it is installed. */
 async function checkWithKcat(target: Target): Promise<string | null> {
   if (!Bun.which("kcat")) return null;
@@ -534,11 +643,16 @@ function printSummary(options: FuzzOptions, summary: Summary, elapsedMs: number,
   console.log(`  by API:      ${sorted(summary.framesByApi)}`);
   console.log(`  mutations:   ${sorted(summary.mutations)}`);
   console.log(`  error codes: ${sorted(summary.errorCodes)}`);
-  console.log(`  checks passed: ${summary.checksPassed}`);
+  console.log(`  produce:     ${sorted(summary.produceCodes)}`);
+  console.log(`  checks passed: ${summary.checksPassed}, stored batches read back and decoded: ${summary.storedBatchesRead}`);
   const internal = target.process?.internalErrors ?? [];
   if (internal.length > 0) {
     console.log(`  broker internal errors: ${internal.length}`);
     for (const line of internal.slice(0, 5)) console.log(`    ${line.slice(0, 1200)}`);
+  }
+  if (summary.storedFindings.length > 0) {
+    console.log(`  stored batches a consumer cannot read: ${summary.storedFindings.length}`);
+    for (const what of summary.storedFindings.slice(0, FINDINGS_SHOWN_MAX)) console.log(`    ${what}`);
   }
   if (summary.findings.length > 0) {
     console.log(`  findings: ${summary.findings.length} (replay one: bun run fuzz --seed ${options.seed} --start-frame I --frames 1)`);
@@ -575,13 +689,16 @@ export async function runFuzz(options: FuzzOptions): Promise<boolean> {
         console.log(`fuzz: time limit of ${options.timeLimitMs} ms reached after ${summary.framesSent} frames`);
         break;
       }
-      await sendFrames(target, options, apis, first, Math.min(end, first + options.checkEvery), summary);
+      const last = Math.min(end, first + options.checkEvery) - 1;
+      await sendFrames(target, options, apis, first, last + 1, summary);
       const problem = await check(target);
       if (problem) {
-        failures.push(`after frame ${Math.min(end, first + options.checkEvery) - 1}: ${problem}`);
+        failures.push(`after frame ${last}: ${problem}`);
         break;
       }
       summary.checksPassed++;
+      const stored = await withClient(target, (client) => checkStoredBatches(client, target, summary));
+      for (const what of stored) if (summary.storedFindings.length < 1000) summary.storedFindings.push(`after frames ${first}..${last}: ${what}`);
     }
     if (failures.length === 0) {
       const kcatProblem = await checkWithKcat(target);
@@ -592,7 +709,7 @@ export async function runFuzz(options: FuzzOptions): Promise<boolean> {
     failures.push(`run failed: ${error instanceof Error ? error.message : String(error)}`);
   } finally {
     printSummary(options, summary, performance.now() - startedAt, target);
-    const findings = summary.findings.length + (child?.internalErrors.length ?? 0);
+    const findings = summary.findings.length + summary.storedFindings.length + (child?.internalErrors.length ?? 0);
     if (findings > 0 && !options.allowFindings) failures.push(`${findings} mishandled frame(s) (see findings above; --allow-findings to ignore)`);
     const keep = options.keepData || failures.length > 0;
     if (child) {
