@@ -71,7 +71,7 @@ test("fixed seed, 3000 frames: broker alive, every frame handled, canary intact,
 
 test("random seed, 2000 frames: broker alive, every frame handled, canary intact, clean restart", async () => {
   const seed = Math.floor(Math.random() * 2 ** 32);
-  console.log(`fuzz test: random seed ${seed} (replay: bun run fuzz --seed ${seed} --frames 2000)`);
+  console.log(`fuzz test: random seed ${seed} (replay: bun run fuzz --seed ${seed} --frames 2000, plus the --clock-ms the run printed)`);
   const { code, output } = await runFuzz(["--seed", String(seed), "--frames", "2000"]);
   if (code !== 0) console.log(output);
   expect(output).toContain(`fuzz: OK (seed ${seed})`);
