@@ -382,7 +382,6 @@ export class LogSegment implements MappedResource {
     // LogAppendTime: every record carries the batch's maxTimestamp.
     if ((attributes & TIMESTAMP_TYPE_MASK) !== 0) return { offset: Math.max(baseOffset, startingOffset), timestampMs: maxTimestamp };
     const codec = attributes & COMPRESSION_CODEC_MASK;
-    if (codec === CompressionType.SNAPPY) return { offset: Math.max(baseOffset, startingOffset), timestampMs: maxTimestamp };
     const baseTimestamp = readInt64(data, position + BASE_TIMESTAMP_OFFSET);
     const recordCount = data.getInt32(position + RECORDS_COUNT_OFFSET);
     const section = await decompressRecordsSection(codec, view.subarray(position + RECORDS_OFFSET, position + sizeBytes));

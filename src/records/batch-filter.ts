@@ -42,7 +42,7 @@ function compress(codec: number, section: Uint8Array): Uint8Array | Promise<Uint
   return section.byteLength <= SYNC_CODEC_BYTES_MAX ? compressRecordsSectionSync(codec, section) : compressRecordsSection(codec, section);
 }
 
-/** Codecs this broker can decompress (snappy batches are stored and served, never opened). */
+/** Codecs the cleaner can rewrite: it must compress what it filtered with the same codec, and Bunka has no snappy compressor (snappy batches are kept whole). */
 export function canReadCodec(codec: number): boolean {
   return codec === CompressionType.NONE || codec === CompressionType.GZIP || codec === CompressionType.LZ4 || codec === CompressionType.ZSTD;
 }

@@ -38,9 +38,13 @@ import {
 } from "./batch.ts";
 import { RecordsError, UNSUPPORTED_COMPRESSION_TYPE, CORRUPT_MESSAGE } from "./errors.ts";
 import { RecordReader, encodeRecords, type DecodedRecord, type RecordInput } from "./record.ts";
+import { snappyDecompressBounded } from "./snappy.ts";
 
 export { RecordReader, decodeRecords, encodeRecords } from "./record.ts";
 export type { DecodedRecord, RecordHeader, RecordInput } from "./record.ts";
+
+/** Largest records section a stored snappy batch may declare (a Uint8Array's limit; produce capped it far lower). */
+const STORED_SECTION_BYTES_MAX = 2 ** 31 - 1;
 
 const gzipAsync = promisify(zlib.gzip);
 const gunzipAsync = promisify(zlib.gunzip);
@@ -55,7 +59,7 @@ function assertOneBatch(batch: Uint8Array): void {
   }
 }
 
-/** Decompresses a records section. Snappy (xerial framing) is not supported. */
+/** Decompresses a records section (snappy: read-only, Bunka never writes it). */
 export async function decompressRecordsSection(codec: number, section: Uint8Array): Promise<Uint8Array> {
   switch (codec) {
     case CompressionType.NONE:
@@ -66,6 +70,9 @@ export async function decompressRecordsSection(codec: number, section: Uint8Arra
       return await gunzipAsync(section);
     case CompressionType.ZSTD:
       return await Bun.zstdDecompress(section);
+    case CompressionType.SNAPPY:
+      // Stored batches were validated on produce, so their declared lengths are within max.message.bytes.
+      return snappyDecompressBounded(section, STORED_SECTION_BYTES_MAX);
     default:
       throw new RecordsError(UNSUPPORTED_COMPRESSION_TYPE, `compression codec ${codec} is not supported`);
   }
@@ -118,6 +125,8 @@ export function decompressRecordsSectionSync(codec: number, section: Uint8Array)
       return Bun.gunzipSync(section as Uint8Array<ArrayBuffer>);
     case CompressionType.ZSTD:
       return Bun.zstdDecompressSync(section);
+    case CompressionType.SNAPPY:
+      return snappyDecompressBounded(section, STORED_SECTION_BYTES_MAX);
     default:
       throw new RecordsError(UNSUPPORTED_COMPRESSION_TYPE, `compression codec ${codec} is not supported`);
   }

@@ -5,6 +5,7 @@
 //    (measured in Bun 1.4.5: a 1 GiB zstd bomb stops at a 32 MiB cap; as fast as Bun.gunzipSync/zstd with
 //    1 MiB chunks). zstd frames are walked first as well: their block headers give an exact bound, so an
 //    RLE bomb is refused without decompressing anything.
+//  - snappy: every block declares its length (snappy.ts), refused past the cap before decoding.
 //  - lz4: lz4-napi has no output cap, so the frame is walked first (header, block sizes; nothing is
 //    decompressed): each block yields at most its block maximum and at most 255 bytes per compressed byte.
 //    A frame whose bound exceeds the cap is refused; otherwise lz4-napi cannot write more than the bound.
@@ -15,6 +16,7 @@ import { constants as bufferConstants } from "node:buffer";
 import * as zlib from "node:zlib";
 import { CompressionType } from "./batch.ts";
 import { CORRUPT_MESSAGE, MESSAGE_TOO_LARGE, RecordsError, UNSUPPORTED_COMPRESSION_TYPE } from "./errors.ts";
+import { snappyDecompressBounded } from "./snappy.ts";
 
 /** zlib output chunk: big enough to be as fast as one-shot decompression, small enough to stop near the cap. */
 const ZLIB_CHUNK_BYTES = 1 << 20;
@@ -229,7 +231,7 @@ const zstdDecompressSync = (zlib as unknown as { zstdDecompressSync: (section: U
 /**
  * Decompresses a produced batch's records section, never holding more than about `capBytes` of output.
  * Throws RecordsError: MESSAGE_TOO_LARGE past the cap, CORRUPT_MESSAGE for bytes the codec refuses,
- * UNSUPPORTED_COMPRESSION_TYPE for snappy (no codec here) and unknown codecs.
+ * UNSUPPORTED_COMPRESSION_TYPE for unknown codecs.
  */
 export function decompressBounded(codec: number, section: Uint8Array, capBytes: number): Uint8Array {
   switch (codec) {
@@ -252,7 +254,7 @@ export function decompressBounded(codec: number, section: Uint8Array, capBytes: 
       }
     }
     case CompressionType.SNAPPY:
-      throw new RecordsError(UNSUPPORTED_COMPRESSION_TYPE, "snappy batches cannot be validated by this broker (no snappy codec); produce uncompressed, gzip, lz4 or zstd");
+      return snappyDecompressBounded(section, capBytes);
     default:
       throw new RecordsError(UNSUPPORTED_COMPRESSION_TYPE, `compression codec ${codec} is not supported`);
   }

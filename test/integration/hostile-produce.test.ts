@@ -100,12 +100,13 @@ test("garbage records flagged gzip, lz4, zstd or snappy are refused, not stored,
   const connection = await connect();
   expect((await produce(connection, topic, honestBatch(["before"]))).errorCode).toBe(ErrorCode.NONE);
   const garbage = new Uint8Array(261).map((_, index) => (index * 97 + 13) & 255);
+  // Snappy too: Bunka reads it (never writes it), so garbage flagged snappy is found out like the others.
+  expect((await produce(connection, topic, flagged(CompressionType.SNAPPY, garbage))).errorCode).toBe(ErrorCode.CORRUPT_MESSAGE);
   for (const codec of [CompressionType.GZIP, CompressionType.LZ4, CompressionType.ZSTD]) {
     expect((await produce(connection, topic, flagged(codec, garbage))).errorCode).toBe(ErrorCode.CORRUPT_MESSAGE);
     // A valid frame of the codec whose content is not records at all.
     expect((await produce(connection, topic, flagged(codec, compressRecordsSectionSync(codec, garbage)))).errorCode).toBe(ErrorCode.CORRUPT_MESSAGE);
   }
-  expect((await produce(connection, topic, flagged(CompressionType.SNAPPY, garbage))).errorCode).toBe(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE);
   expect((await produce(connection, topic, honestBatch(["after"], CompressionType.LZ4))).baseOffset).toBe(1);
   expect((await partitionState(connection, topic)).highWatermark).toBe(2);
   expect(await kcatValues(topic)).toEqual(["before", "after"]);

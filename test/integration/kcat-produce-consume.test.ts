@@ -90,3 +90,16 @@ test("kcat with -z lz4: batches are stored LZ4-compressed as produced and consum
     expect(batches.every((batch) => [0, 3].includes(batch.attributes & 7))).toBe(true);
   }
 });
+
+test("kcat with -z snappy and -z gzip: each batch is opened and checked record by record, stored as produced, consumed back byte-identical", async () => {
+  for (const [codecName, codec] of [["snappy", 2], ["gzip", 1]] as const) {
+    const topic = `kcat-${codecName}`;
+    await produceAndVerify(topic, ["-z", codecName]);
+    for (let partition = 0; partition < PARTITIONS; partition++) {
+      const batches = storedBatches(join(broker.dataDir, `${topic}-${partition}`));
+      const compressed = batches.filter((batch) => (batch.attributes & 7) === codec).length;
+      expect(compressed).toBeGreaterThanOrEqual(Math.ceil(batches.length * 0.9));
+      expect(batches.every((batch) => [0, codec].includes(batch.attributes & 7))).toBe(true);
+    }
+  }
+});
