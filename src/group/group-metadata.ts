@@ -89,6 +89,15 @@ export class MemberMetadata {
   }
 }
 
+/**
+ * A member's protocol names, each once: a JoinGroup may list a name twice, and counting it twice made the
+ * protocol look unsupported by the group (count above the member count), so selecting one threw from the
+ * join timer and killed the broker (found by the fuzzer). Kafka keeps a member's protocols as a set too.
+ */
+function protocolNames(protocols: readonly MemberProtocol[]): Set<string> {
+  return new Set(protocols.map((protocol) => protocol.name));
+}
+
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.byteLength !== b.byteLength) return false;
   for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
@@ -173,7 +182,7 @@ export class GroupMetadata {
     if (member.protocolType !== this.protocolType) throw new Error(`group ${this.groupId}: member protocol type ${member.protocolType} differs from ${this.protocolType}`);
     if (this.leaderId === null) this.leaderId = member.memberId;
     this.members.set(member.memberId, member);
-    for (const protocol of member.protocols) this.supportedProtocols.set(protocol.name, (this.supportedProtocols.get(protocol.name) ?? 0) + 1);
+    for (const name of protocolNames(member.protocols)) this.supportedProtocols.set(name, (this.supportedProtocols.get(name) ?? 0) + 1);
     member.awaitingJoin = callback;
     if (callback) this.numMembersAwaitingJoin++;
     if (member.groupInstanceId !== null) this.staticMembers.set(member.groupInstanceId, member.memberId);
@@ -183,7 +192,7 @@ export class GroupMetadata {
     const member = this.members.get(memberId);
     if (!member) return undefined;
     this.members.delete(memberId);
-    for (const protocol of member.protocols) this.decrementProtocol(protocol.name);
+    for (const name of protocolNames(member.protocols)) this.decrementProtocol(name);
     if (member.awaitingJoin) this.numMembersAwaitingJoin--;
     if (member.groupInstanceId !== null && this.staticMembers.get(member.groupInstanceId) === memberId) this.staticMembers.delete(member.groupInstanceId);
     this.pendingSyncMembers.delete(memberId);
@@ -213,9 +222,9 @@ export class GroupMetadata {
   }
 
   updateMember(member: MemberMetadata, protocols: MemberProtocol[], rebalanceTimeoutMs: number, sessionTimeoutMs: number, callback: ((result: JoinResult) => void) | null): void {
-    for (const protocol of member.protocols) this.decrementProtocol(protocol.name);
+    for (const name of protocolNames(member.protocols)) this.decrementProtocol(name);
     member.protocols = protocols;
-    for (const protocol of protocols) this.supportedProtocols.set(protocol.name, (this.supportedProtocols.get(protocol.name) ?? 0) + 1);
+    for (const name of protocolNames(protocols)) this.supportedProtocols.set(name, (this.supportedProtocols.get(name) ?? 0) + 1);
     member.rebalanceTimeoutMs = rebalanceTimeoutMs;
     member.sessionTimeoutMs = sessionTimeoutMs;
     if (callback && !member.awaitingJoin) this.numMembersAwaitingJoin++;

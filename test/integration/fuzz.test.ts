@@ -6,7 +6,9 @@
 import { afterAll, expect, test } from "bun:test";
 import { resolve } from "node:path";
 import { handlers } from "../../src/api/index.ts";
-import { apiSchemas } from "../../src/protocol/generated/index.ts";
+import { KafkaConnection } from "../../src/client/kafka-connection.ts";
+import { ErrorCode } from "../../src/protocol/errors.ts";
+import { ApiKey, apiSchemas } from "../../src/protocol/generated/index.ts";
 import { FRAME_MUTATIONS, makeFrame, type AdvertisedApis, type FuzzTargets } from "../../src/tools/fuzz-frames.ts";
 import { BrokerProcess } from "../helpers/broker-process.ts";
 
@@ -90,3 +92,38 @@ test("a broker killed during the run fails the fuzz run, which names its seed", 
   expect(code).toBe(1);
   expect(output).toContain("fuzz: FAILED (seed 77)");
 }, FUZZ_RUN_TIMEOUT_MS + 10_000);
+
+// Regressions the fuzzer found, each replayed over a real socket against a real broker process.
+
+test("JoinGroup listing one protocol twice is answered and the broker lives on (fuzz seed 101 killed it)", async () => {
+  // The duplicate was counted twice, so no protocol looked supported by every member and choosing one
+  // threw from the join timer: an uncaught exception that ended the process.
+  const broker = new BrokerProcess({ properties: { "group.initial.rebalance.delay.ms": "0" } });
+  brokers.push(broker);
+  await broker.start();
+  const client = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port, requestTimeoutMs: 15_000 });
+  const metadata = new Uint8Array([0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+  const join = (memberId: string) =>
+    client.request(ApiKey.JoinGroup, 5, {
+      groupId: "fuzz-duplicate-protocols", sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, memberId, groupInstanceId: null,
+      protocolType: "consumer", protocols: [{ name: "range", metadata }, { name: "range", metadata }],
+    });
+  let answer = await join("");
+  // Bounded: the coordinator is ready once __consumer_offsets exists (created on first use).
+  for (let attempt = 0; attempt < 40 && (answer.errorCode === ErrorCode.COORDINATOR_NOT_AVAILABLE || answer.errorCode === ErrorCode.COORDINATOR_LOAD_IN_PROGRESS); attempt++) {
+    await Bun.sleep(250);
+    answer = await join("");
+  }
+  expect(answer.errorCode).toBe(ErrorCode.MEMBER_ID_REQUIRED);
+  const joined = await join(answer.memberId);
+  expect(joined.errorCode).toBe(ErrorCode.NONE);
+  expect(joined.protocolName).toBe("range");
+  expect(joined.leader).toBe(answer.memberId);
+  client.close();
+  // The broker still serves a new client.
+  const other = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port, requestTimeoutMs: 15_000 });
+  const versions = await other.request(ApiKey.ApiVersions, 3, { clientSoftwareName: "fuzz-test", clientSoftwareVersion: "1" });
+  expect(versions.errorCode).toBe(ErrorCode.NONE);
+  other.close();
+  expect(broker.output).not.toContain("no protocol supported by all members");
+}, 60_000);
