@@ -32,7 +32,7 @@ import {
   RECORDS_OFFSET,
 } from "../records/batch.ts";
 import { buildBatch, decompressBatchRecords, readBatchRecords, RecordReader } from "../records/compression.ts";
-import { makeFrame, type AdvertisedApis, type FuzzFrame, type FuzzTargets } from "./fuzz-frames.ts";
+import { frameSeed, makeFrame, type AdvertisedApis, type FuzzFrame, type FuzzTargets } from "./fuzz-frames.ts";
 
 const usage = `Usage: bun run fuzz [options]
 
@@ -110,15 +110,18 @@ class Summary {
 
 // ---- one connection, one frame at a time ----
 
+type ConnectionEvent = { kind: "answered"; payload: Uint8Array } | { kind: "closed" };
+
 /**
- * A raw socket that sends one frame and waits for its outcome: a response frame, the broker closing the
- * connection, or nothing within the timeout (then the fuzzer closes it). One frame in flight, so any
- * response is the answer to it.
+ * A raw socket that sends frames and reports what came back in order: response frames, then the broker
+ * closing the connection. The fuzzer closes it itself when an outcome does not come in time.
  */
 class FuzzConnection {
   private socket: Socket<undefined> | null = null;
   private inbound = new Uint8Array(0);
-  private waiter: ((outcome: { kind: "answered"; payload: Uint8Array } | { kind: "closed" }) => void) | null = null;
+  private readonly responses: Uint8Array[] = [];
+  private waiter: (() => void) | null = null;
+  private peerClosed = false;
   closed = false;
 
   static async open(host: string, port: number): Promise<FuzzConnection> {
@@ -139,40 +142,58 @@ class FuzzConnection {
     const buffer = new Uint8Array(this.inbound.byteLength + chunk.byteLength);
     buffer.set(this.inbound);
     buffer.set(chunk, this.inbound.byteLength);
-    this.inbound = buffer;
-    if (buffer.byteLength < 4) return;
-    const size = dataViewOf(buffer).getInt32(0);
-    if (buffer.byteLength - 4 < size) return;
-    const payload = buffer.slice(4, 4 + size);
-    this.inbound = buffer.slice(4 + size);
-    const waiter = this.waiter;
-    this.waiter = null;
-    waiter?.({ kind: "answered", payload });
+    let position = 0;
+    // Bounded by the chunk: each response consumes at least its 4-byte size.
+    while (buffer.byteLength - position >= 4) {
+      const size = dataViewOf(buffer.subarray(position)).getInt32(0);
+      if (size < 0 || buffer.byteLength - position - 4 < size) break;
+      this.responses.push(buffer.slice(position + 4, position + 4 + size));
+      position += 4 + size;
+    }
+    this.inbound = buffer.slice(position);
+    this.wake();
   }
 
   private onClose(): void {
+    this.peerClosed = true;
     this.closed = true;
+    this.wake();
+  }
+
+  private wake(): void {
     const waiter = this.waiter;
     this.waiter = null;
-    waiter?.({ kind: "closed" });
+    waiter?.();
+  }
+
+  /** The next response, or the close once every response before it was taken; null after timeoutMs. */
+  async next(timeoutMs: number): Promise<ConnectionEvent | null> {
+    const deadline = performance.now() + timeoutMs;
+    // Bounded by the deadline: every wake-up either returns or re-waits for the time left.
+    for (;;) {
+      const payload = this.responses.shift();
+      if (payload) return { kind: "answered", payload };
+      if (this.peerClosed) return { kind: "closed" };
+      const leftMs = deadline - performance.now();
+      if (leftMs <= 0) return null;
+      await raceTimeout(new Promise<void>((resolveWake) => (this.waiter = resolveWake)), leftMs);
+      this.waiter = null;
+    }
   }
 
   /** Sends the frame and resolves with what happened; the response payload (header included) when answered. */
   async exchange(frame: FuzzFrame, timeoutMs: number): Promise<{ outcome: Outcome; payload?: Uint8Array }> {
-    const reply = new Promise<{ kind: "answered"; payload: Uint8Array } | { kind: "closed" }>((resolveReply) => (this.waiter = resolveReply));
     if (!this.write(frame.bytes)) return { outcome: "closed" };
     if (frame.abandon) {
-      const result = await raceTimeout(reply, ABANDON_WAIT_MS);
+      const result = await this.next(ABANDON_WAIT_MS);
       this.close();
-      return { outcome: result === null ? "abandoned" : result.kind === "closed" ? "closed" : "abandoned" };
+      return { outcome: result?.kind === "closed" ? "closed" : "abandoned" };
     }
     if (frame.expect === "no-answer") {
       // acks=0: no reply comes. The broker may close the connection (Kafka's way to report an acks=0
       // failure); an ApiVersions v0 behind it gives an answer to wait for, since replies keep their order.
-      this.waiter = null;
-      const ping = new Promise<{ kind: "answered"; payload: Uint8Array } | { kind: "closed" }>((resolvePing) => (this.waiter = resolvePing));
       if (!this.write(PING_FRAME)) return { outcome: "closed" };
-      const result = await raceTimeout(ping, timeoutMs);
+      const result = await this.next(timeoutMs);
       if (result === null) {
         this.close();
         return { outcome: "timeout" };
@@ -182,7 +203,7 @@ class FuzzConnection {
     // A Fetch may rightly wait up to its maxWaitMs, a group member for its group: such a frame gets a
     // short look and is then dropped (no hang can be told apart from the wait); others get the timeout.
     const longPoll = frame.mayWaitMs >= LONG_POLL_PATIENCE_MS;
-    const result = await raceTimeout(reply, longPoll ? LONG_POLL_PATIENCE_MS : timeoutMs + frame.mayWaitMs);
+    const result = await this.next(longPoll ? LONG_POLL_PATIENCE_MS : timeoutMs + frame.mayWaitMs);
     if (result === null) {
       this.close();
       return { outcome: longPoll ? "long-poll" : "timeout" };
@@ -190,9 +211,55 @@ class FuzzConnection {
     return result.kind === "closed" ? { outcome: "closed" } : { outcome: "answered", payload: result.payload };
   }
 
+  /**
+   * Sends several frames in one write, as a client pipelining requests does, and judges the replies in
+   * order: every frame before the first undecodable one is answered, in order (the correlation ids say so);
+   * at the undecodable one the connection closes (answers still queued may be dropped with it).
+   */
+  async pipeline(frames: FuzzFrame[], timeoutMs: number, apis: AdvertisedApis, summary: Summary): Promise<void> {
+    const total = frames.reduce((sum, frame) => sum + frame.bytes.byteLength, 0);
+    const bytes = new Uint8Array(total);
+    let at = 0;
+    for (const frame of frames) {
+      bytes.set(frame.bytes, at);
+      at += frame.bytes.byteLength;
+    }
+    const closeAt = frames.findIndex((frame) => frame.expect === "close");
+    const answered = closeAt === -1 ? frames.length : closeAt;
+    const written = this.write(bytes);
+    for (let i = 0; i < frames.length; i++) {
+      const frame = frames[i]!;
+      let outcome: Outcome;
+      let finding: string | null = null;
+      const event = !written || this.closed && this.responses.length === 0 ? { kind: "closed" as const } : await this.next(timeoutMs + frame.mayWaitMs);
+      if (event === null) {
+        outcome = "timeout";
+        finding = `pipelined frame ${i + 1} of ${frames.length}: no answer within the request timeout`;
+        this.close();
+      } else if (event.kind === "answered") {
+        outcome = "answered";
+        finding = i < answered ? judgeAnswer(frame, event.payload, apis, summary) : `pipelined frame ${i + 1} of ${frames.length}: answered after a frame that does not decode`;
+      } else {
+        outcome = "closed";
+        if (closeAt === -1) finding = `pipelined frame ${i + 1} of ${frames.length}: connection closed, but every frame of the pipeline decodes`;
+      }
+      record(summary, frame, outcome, finding ? `${finding} (pipelined)` : null);
+      if (event === null || event.kind === "closed" || (i >= answered && outcome === "answered")) {
+        for (const rest of frames.slice(i + 1)) record(summary, rest, "closed", null);
+        break;
+      }
+    }
+    if (closeAt !== -1 && !this.closed) {
+      // The undecodable frame must still close the connection.
+      const event = await this.next(timeoutMs);
+      if (event?.kind !== "closed") summary.findings.push({ frame: frames[closeAt]!, what: "pipelined: the connection stayed open after a frame that does not decode" });
+      this.close();
+    }
+  }
+
   private write(bytes: Uint8Array): boolean {
     if (this.closed || !this.socket) return false;
-    // Frames are small (well under the socket buffer), so a short write means the socket is gone.
+    // Frames are small next to the socket buffer, so a short write means the socket is gone.
     const written = this.socket.write(bytes);
     return written === bytes.byteLength;
   }
@@ -204,6 +271,14 @@ class FuzzConnection {
       this.socket?.end();
     }
   }
+}
+
+function record(summary: Summary, frame: FuzzFrame, outcome: Outcome, finding: string | null): void {
+  summary.framesSent++;
+  summary.count(summary.framesByApi, apiSchemas.get(frame.apiKey)!.name);
+  summary.count(summary.mutations, frame.mutation);
+  summary.count(summary.outcomes, outcome);
+  if (finding) summary.findings.push({ frame, what: finding });
 }
 
 const PING_CORRELATION_ID = 0x7ffffff0;
@@ -617,23 +692,47 @@ async function sendFrames(target: Target, options: FuzzOptions, apis: Advertised
   // Frame i always goes to lane i % connections: a seed replays the same frames on the same lanes.
   const lanes = Array.from({ length: options.connections }, async (_, lane) => {
     let connection: FuzzConnection | null = null;
-    for (let index = first + lane; index < end; index += options.connections) {
-      const frame = makeFrame(options.seed, index, apis, targets);
+    let index = first + lane;
+    while (index < end) {
       if (!connection || connection.closed) {
         connection = await FuzzConnection.open(target.host, target.port);
         summary.connectionsOpened++;
       }
+      const burst = pipelineAt(options, apis, targets, index, end);
+      if (burst.length > 1) {
+        await connection.pipeline(burst, options.requestTimeoutMs, apis, summary);
+        index += burst.length * options.connections;
+        continue;
+      }
+      const frame = makeFrame(options.seed, index, apis, targets);
       const { outcome, payload } = await connection.exchange(frame, options.requestTimeoutMs);
-      summary.framesSent++;
-      summary.count(summary.framesByApi, `${apiSchemas.get(frame.apiKey)!.name}`);
-      summary.count(summary.mutations, frame.mutation);
-      summary.count(summary.outcomes, outcome);
-      const finding = judgeOutcome(frame, outcome, payload, apis, summary);
-      if (finding) summary.findings.push({ frame, what: finding });
+      record(summary, frame, outcome, judgeOutcome(frame, outcome, payload, apis, summary));
+      index += options.connections;
     }
     connection?.close();
   });
   await Promise.all(lanes);
+}
+
+const PIPELINE_ONE_IN = 12;
+const PIPELINE_FRAMES_MAX = 8;
+
+/**
+ * The frames of this lane sent together from `index` on (one in PIPELINE_ONE_IN positions starts a pipeline
+ * of 2-8), chosen from the seed alone. A pipeline stops before a frame that is judged alone: one with a
+ * lying size, a long poll, or acks=0.
+ */
+function pipelineAt(options: FuzzOptions, apis: AdvertisedApis, targets: FuzzTargets, index: number, end: number): FuzzFrame[] {
+  const choice = frameSeed(options.seed ^ 0x5bd1e995, index);
+  if (choice % PIPELINE_ONE_IN !== 0) return [];
+  const length = 2 + ((choice >>> 8) % (PIPELINE_FRAMES_MAX - 1));
+  const frames: FuzzFrame[] = [];
+  for (let i = index; i < end && frames.length < length; i += options.connections) {
+    const frame = makeFrame(options.seed, i, apis, targets);
+    if (frame.abandon || frame.expect === "no-answer" || frame.mayWaitMs >= LONG_POLL_PATIENCE_MS) break;
+    frames.push(frame);
+  }
+  return frames;
 }
 
 function printSummary(options: FuzzOptions, summary: Summary, elapsedMs: number, target: Target): void {
@@ -706,6 +805,8 @@ export async function runFuzz(options: FuzzOptions): Promise<boolean> {
     }
     if (child && failures.length === 0) failures.push(...(await restartCheck(target, child)));
   } catch (error) {
+    // A dead broker is the cause worth naming; the client error it caused is secondary.
+    if (child && !child.alive) failures.push(`broker process died (${child.describeExit()})`);
     failures.push(`run failed: ${error instanceof Error ? error.message : String(error)}`);
   } finally {
     printSummary(options, summary, performance.now() - startedAt, target);
