@@ -100,6 +100,9 @@ class Summary {
   /** Batches in the log that a consumer could not read (a bad batch was stored), with the frames sent before. */
   readonly storedFindings: string[] = [];
   storedBatchesRead = 0;
+  /** Bad stored batches already reported (topic-partition@offset): each is reported once. */
+  readonly storedReported = new Set<string>();
+  pipelines = 0;
   connectionsOpened = 0;
   checksPassed = 0;
 
@@ -217,6 +220,7 @@ class FuzzConnection {
    * at the undecodable one the connection closes (answers still queued may be dropped with it).
    */
   async pipeline(frames: FuzzFrame[], timeoutMs: number, apis: AdvertisedApis, summary: Summary): Promise<void> {
+    summary.pipelines++;
     const total = frames.reduce((sum, frame) => sum + frame.bytes.byteLength, 0);
     const bytes = new Uint8Array(total);
     let at = 0;
@@ -579,27 +583,27 @@ async function checkCanaryPartition(client: KafkaConnection, partition: number):
  * and their offset deltas increase up to lastOffsetDelta. A batch that fails was stored although it is bad.
  * Each problem is reported once per partition (the first bad batch); bounded fetches per partition.
  */
-async function checkStoredBatches(client: KafkaConnection, target: Target, summary: Summary): Promise<string[]> {
-  const problems: string[] = [];
+async function checkStoredBatches(client: KafkaConnection, target: Target, summary: Summary): Promise<{ key: string; what: string }[]> {
+  const problems: { key: string; what: string }[] = [];
   const metadata = await client.request(ApiKey.Metadata, 9, { topics: null, allowAutoTopicCreation: false });
   for (const topic of metadata.topics) {
     if (topic.errorCode !== ErrorCode.NONE) continue;
     for (const partition of topic.partitions) {
       const problem = await checkStoredPartition(client, topic.name, partition.partitionIndex, summary);
-      if (problem) problems.push(`${topic.name}-${partition.partitionIndex}: ${problem}`);
+      if (problem) problems.push({ key: `${topic.name}-${partition.partitionIndex}@${problem.offset}`, what: `${topic.name}-${partition.partitionIndex}: ${problem.what}` });
     }
   }
-  if (target.process && !target.process.alive) problems.push("the broker died while its logs were read");
+  if (target.process && !target.process.alive) problems.push({ key: "died", what: "the broker died while its logs were read" });
   return problems;
 }
 
 const STORED_FETCHES_PER_PARTITION_MAX = 64;
 const STORED_FETCH_BYTES_MAX = 8 << 20;
 
-async function checkStoredPartition(client: KafkaConnection, topic: string, partition: number, summary: Summary): Promise<string | null> {
+async function checkStoredPartition(client: KafkaConnection, topic: string, partition: number, summary: Summary): Promise<{ offset: number; what: string } | null> {
   const earliest = await client.request(ApiKey.ListOffsets, 1, { replicaId: -1, topics: [{ name: topic, partitions: [{ partitionIndex: partition, timestamp: -2 }] }] });
   const start = earliest.topics[0].partitions[0];
-  if (start.errorCode !== ErrorCode.NONE) return start.errorCode === ErrorCode.KAFKA_STORAGE_ERROR ? "partition offline (KAFKA_STORAGE_ERROR)" : null;
+  if (start.errorCode !== ErrorCode.NONE) return start.errorCode === ErrorCode.KAFKA_STORAGE_ERROR ? { offset: -1, what: "partition offline (KAFKA_STORAGE_ERROR)" } : null;
   let offset: number = start.offset;
   for (let fetches = 0; fetches < STORED_FETCHES_PER_PARTITION_MAX; fetches++) {
     const fetched = await client.request(ApiKey.Fetch, 11, {
@@ -610,19 +614,19 @@ async function checkStoredPartition(client: KafkaConnection, topic: string, part
     const answer = fetched.responses[0].partitions[0];
     // Retention or DeleteRecords moved the start, or the topic went away: nothing to judge.
     if (answer.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE || answer.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) return null;
-    if (answer.errorCode !== ErrorCode.NONE) return `Fetch at offset ${offset} answered ${errorName(answer.errorCode)}`;
+    if (answer.errorCode !== ErrorCode.NONE) return { offset, what: `Fetch at offset ${offset} answered ${errorName(answer.errorCode)}` };
     const bytes: Uint8Array = answer.records ?? new Uint8Array(0);
     let position = 0;
     let batches = 0;
     while (position + RECORDS_OFFSET <= bytes.byteLength) {
       const size = batchSizeBytes(dataViewOf(bytes.subarray(position)), 0);
-      if (size < RECORDS_OFFSET) return `batch at byte ${position} of the fetch from ${offset} has length ${size}`;
+      if (size < RECORDS_OFFSET) return { offset, what: `batch at byte ${position} of the fetch from ${offset} has length ${size}` };
       if (position + size > bytes.byteLength) break;
       const batch = bytes.subarray(position, position + size);
       const problem = await readableBatchProblem(batch);
       const view = dataViewOf(batch);
       const baseOffset = readInt64(view, 0);
-      if (problem) return `batch at offset ${baseOffset}: ${problem}`;
+      if (problem) return { offset: baseOffset, what: `batch at offset ${baseOffset}: ${problem}` };
       offset = baseOffset + view.getInt32(LAST_OFFSET_DELTA_OFFSET) + 1;
       position += size;
       batches++;
@@ -737,7 +741,7 @@ function pipelineAt(options: FuzzOptions, apis: AdvertisedApis, targets: FuzzTar
 
 function printSummary(options: FuzzOptions, summary: Summary, elapsedMs: number, target: Target): void {
   const sorted = (map: Map<string, number>) => [...map.entries()].sort((a, b) => b[1] - a[1]).map(([key, count]) => `${key} ${count}`).join(", ");
-  console.log(`fuzz: ${summary.framesSent} frames in ${(elapsedMs / 1000).toFixed(1)} s over ${summary.connectionsOpened} connections (seed ${options.seed})`);
+  console.log(`fuzz: ${summary.framesSent} frames in ${(elapsedMs / 1000).toFixed(1)} s over ${summary.connectionsOpened} connections, ${summary.pipelines} pipelines (seed ${options.seed})`);
   console.log(`  outcomes:    ${sorted(summary.outcomes)}`);
   console.log(`  by API:      ${sorted(summary.framesByApi)}`);
   console.log(`  mutations:   ${sorted(summary.mutations)}`);
@@ -797,7 +801,11 @@ export async function runFuzz(options: FuzzOptions): Promise<boolean> {
       }
       summary.checksPassed++;
       const stored = await withClient(target, (client) => checkStoredBatches(client, target, summary));
-      for (const what of stored) if (summary.storedFindings.length < 1000) summary.storedFindings.push(`after frames ${first}..${last}: ${what}`);
+      for (const { key, what } of stored) {
+        if (summary.storedReported.has(key) || summary.storedFindings.length >= 1000) continue;
+        summary.storedReported.add(key);
+        summary.storedFindings.push(`after frames ${first}..${last}: ${what}`);
+      }
     }
     if (failures.length === 0) {
       const kcatProblem = await checkWithKcat(target);

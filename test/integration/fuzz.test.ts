@@ -68,6 +68,9 @@ test("fixed seed, 3000 frames: broker alive, every frame handled, canary intact,
   expect(summaryCount(output, "outcomes", "answered")).toBeGreaterThan(1000);
   expect(summaryCount(output, "outcomes", "closed")).toBeGreaterThan(100);
   expect(summaryCount(output, "error codes", "CORRUPT_MESSAGE")).toBeGreaterThan(0);
+  // Some frames went out pipelined, and the stored batches were read back and decoded at each check.
+  expect(Number(output.match(/(\d+) pipelines/)?.[1] ?? 0)).toBeGreaterThan(10);
+  expect(Number(output.match(/stored batches read back and decoded: (\d+)/)?.[1] ?? 0)).toBeGreaterThan(100);
   expect(output).not.toContain("findings:");
 }, FUZZ_RUN_TIMEOUT_MS + 10_000);
 
