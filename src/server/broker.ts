@@ -16,6 +16,7 @@ import { TopicManager } from "../metadata/topic-manager.ts";
 import type { BrokerInfo } from "../metadata/types.ts";
 import { PartitionWorkers } from "../partition/partition-workers.ts";
 import { Connection } from "./connection.ts";
+import { BLOCK_BYTES_MAX, PRODUCE_POOL_IDLE_MS, PRODUCE_POOL_KEEP_WARM_BYTES, producePool } from "./buffer-pool.ts";
 import { ConnectionQuotas, hostAddresses } from "./connection-quotas.ts";
 import { defaultMaxConnections, raiseOpenFileLimit } from "./open-file-limit.ts";
 import { RequestBudget } from "./request-budget.ts";
@@ -232,6 +233,10 @@ export class Broker {
         const reason = connection.expired(nowMs);
         if (reason) connection.close(reason);
       }
+      // A burst's pooled blocks go back once unused for a while. A quiet process may not collect them for
+      // minutes (measured: Bun.gc(false) left 80 MiB of dropped blocks in place), so after letting a lot go
+      // it runs one full collection: rare (blocks must sit unused for PRODUCE_POOL_IDLE_MS first).
+      if (producePool.trimIdle(nowMs, PRODUCE_POOL_IDLE_MS, PRODUCE_POOL_KEEP_WARM_BYTES) >= BLOCK_BYTES_MAX) Bun.gc(true);
     }, intervalMs);
   }
 

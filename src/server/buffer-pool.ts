@@ -21,10 +21,12 @@ export const BLOCK_BYTES_MIN = 4 * 1024;
 export const BLOCK_BYTES_MAX = 16 * 1024 * 1024;
 
 export class BufferPool {
-  /** Free blocks by size class (powers of two). */
+  /** Free blocks by size class (powers of two); a stack, so the bottom ones are those unused the longest. */
   private readonly free = new Map<number, SharedArrayBuffer[]>();
+  /** When each free block was given back (same order as `free`), for trimIdle. */
+  private readonly releasedAtMs = new Map<number, number[]>();
   private freeBytes = 0;
-  readonly stats = { acquired: 0, reused: 0, released: 0, dropped: 0 };
+  readonly stats = { acquired: 0, reused: 0, released: 0, dropped: 0, trimmedBytes: 0 };
 
   constructor(readonly freeBytesMax: number) {}
 
@@ -35,6 +37,7 @@ export class BufferPool {
     const list = this.free.get(classBytes);
     let block = list?.pop();
     if (block) {
+      this.releasedAtMs.get(classBytes)!.pop();
       this.freeBytes -= classBytes;
       this.stats.reused++;
     } else {
@@ -52,9 +55,37 @@ export class BufferPool {
       return; // the GC takes it
     }
     let list = this.free.get(classBytes);
-    if (!list) this.free.set(classBytes, (list = []));
+    if (!list) {
+      this.free.set(classBytes, (list = []));
+      this.releasedAtMs.set(classBytes, []);
+    }
     list.push(pooled.block);
+    this.releasedAtMs.get(classBytes)!.push(Date.now());
     this.freeBytes += classBytes;
+  }
+
+  /**
+   * Drops free blocks nobody took for idleMs (the memory a burst left behind), keeping keepBytes of the
+   * most recently used ones warm. Returns the bytes dropped; the GC frees them and the allocator gives
+   * them back to the OS after its purge delay (config/process-env.ts).
+   */
+  trimIdle(nowMs: number, idleMs: number, keepBytes: number): number {
+    let droppedBytes = 0;
+    for (const [classBytes, list] of this.free) {
+      const times = this.releasedAtMs.get(classBytes)!;
+      let drop = 0;
+      while (drop < list.length && nowMs - times[drop]! >= idleMs && this.freeBytes - droppedBytes - classBytes >= keepBytes) {
+        droppedBytes += classBytes;
+        drop++;
+      }
+      if (drop > 0) {
+        list.splice(0, drop);
+        times.splice(0, drop);
+      }
+    }
+    this.freeBytes -= droppedBytes;
+    this.stats.trimmedBytes += droppedBytes;
+    return droppedBytes;
   }
 
   get pooledBytes(): number {
@@ -70,6 +101,11 @@ function sizeClass(sizeBytes: number): number {
 
 /** Free blocks kept for reuse at most; in-use blocks are bounded by in-flight requests and frame sizes. */
 export const PRODUCE_POOL_FREE_BYTES_MAX = 256 * 1024 * 1024;
+
+/** Free blocks unused this long are dropped (a burst's leftovers), down to PRODUCE_POOL_KEEP_WARM_BYTES. */
+export const PRODUCE_POOL_IDLE_MS = 30_000;
+/** Free blocks always kept warm: a quiet broker's next burst starts on memory that is already mapped. */
+export const PRODUCE_POOL_KEEP_WARM_BYTES = 64 * 1024 * 1024;
 
 /** The socket thread's pool for produce frames and records (one per process: there is one socket thread). */
 export const producePool = new BufferPool(PRODUCE_POOL_FREE_BYTES_MAX);

@@ -55,3 +55,18 @@ test("a Produce frame split over reads is assembled in a pooled block; other fra
   reader.discardPartial();
   expect(pool.stats.released).toBe(releasedBefore + 1);
 });
+
+test("blocks unused for the idle time are dropped down to the warm reserve; recently used ones stay", () => {
+  const pool = new BufferPool(64 * 1024 * 1024);
+  const blocks = Array.from({ length: 8 }, () => pool.acquire(1024 * 1024)!);
+  for (const block of blocks) pool.release(block);
+  expect(pool.pooledBytes).toBe(8 * 1024 * 1024);
+  // Nothing is old enough yet.
+  expect(pool.trimIdle(Date.now(), 60_000, 0)).toBe(0);
+  // All are idle: dropped down to the 3 MiB kept warm, the most recently released ones.
+  const last = blocks[7]!.block;
+  expect(pool.trimIdle(Date.now() + 120_000, 60_000, 3 * 1024 * 1024)).toBe(5 * 1024 * 1024);
+  expect(pool.pooledBytes).toBe(3 * 1024 * 1024);
+  expect(pool.stats.trimmedBytes).toBe(5 * 1024 * 1024);
+  expect(pool.acquire(1024 * 1024)!.block).toBe(last);
+});
