@@ -395,6 +395,8 @@ export interface FuzzFrame {
   expect: "answer" | "close" | "no-answer";
   /** How long the broker may rightly hold the answer: a Fetch's maxWaitMs, a group's rebalance (unbounded here). */
   mayWaitMs: number;
+  /** What the broker would change if it handled the bytes it frames from this frame. */
+  effects: FrameEffects;
   /** The size prefix lies (the broker waits for more bytes, or frames the rest as another request): the fuzzer drops the connection after it. */
   abandon: boolean;
 }
@@ -428,10 +430,10 @@ export function makeFrame(seed: number, index: number, apis: AdvertisedApis, tar
     const mutation = pickMutation(random);
     const mutated = mutateFrame(random, bytes, mutation, apiKey, apiVersion, apis);
     if (DESTRUCTIVE_APIS.has(readUint16(mutated.bytes, 4)) && contains(mutated.bytes, canary)) continue;
-    return { index, apiKey, apiVersion, mutation, correlationId, bytes: mutated.bytes, abandon: mutated.abandon, ...expectation(mutated.bytes, apis) };
+    return { index, apiKey, apiVersion, mutation, correlationId, bytes: mutated.bytes, abandon: mutated.abandon, ...expectation(mutated.bytes, apis), effects: effectsOf(mutated.bytes, apis) };
   }
   const bytes = encodeFrame(ApiKey.ApiVersions, 0, index + 1, {});
-  return { index, apiKey: ApiKey.ApiVersions, apiVersion: 0, mutation: "none", correlationId: index + 1, bytes, abandon: false, expect: "answer", mayWaitMs: 0 };
+  return { index, apiKey: ApiKey.ApiVersions, apiVersion: 0, mutation: "none", correlationId: index + 1, bytes, abandon: false, expect: "answer", mayWaitMs: 0, effects: NO_EFFECTS };
 }
 
 export function encodeFrame(apiKey: number, apiVersion: number, correlationId: number, body: object): Uint8Array {
@@ -592,4 +594,69 @@ function expectation(bytes: Uint8Array, apis: AdvertisedApis): Pick<FuzzFrame, "
   // A member's JoinGroup or SyncGroup waits for the rest of its group, as long as the group's timeouts allow.
   if (apiKey === ApiKey.JoinGroup || apiKey === ApiKey.SyncGroup) return { expect: "answer", mayWaitMs: Number.POSITIVE_INFINITY };
   return { expect: "answer", mayWaitMs: 0 };
+}
+
+// ---- what a frame changes ----
+
+export interface FrameEffects {
+  /** Produce: the offsets each named partition grows by if its data is accepted; -1 when that cannot be told (idempotent or malformed batches). */
+  appends: { topic: string; partition: number; offsets: number }[];
+  /** DeleteTopics: the topic names it deletes. */
+  deletedTopics: string[];
+}
+
+const NO_EFFECTS: FrameEffects = { appends: [], deletedTopics: [] };
+
+/**
+ * The effects of the request the broker frames from these bytes (a lying size prefix included: a shorter
+ * claim frames a prefix), decoded the way dispatch decodes it. Used to keep a ledger of what was acknowledged.
+ */
+function effectsOf(bytes: Uint8Array, apis: AdvertisedApis): FrameEffects {
+  if (bytes.byteLength < 12) return NO_EFFECTS;
+  const claimed = new DataView(bytes.buffer, bytes.byteOffset).getInt32(0);
+  if (claimed < 8 || claimed > bytes.byteLength - 4) return NO_EFFECTS;
+  const payload = bytes.subarray(4, 4 + claimed);
+  const apiKey = readUint16(payload, 0);
+  const apiVersion = (readUint16(payload, 2) << 16) >> 16;
+  const range = apis.get(apiKey);
+  if (!range || apiVersion < range.minVersion || apiVersion > range.maxVersion) return NO_EFFECTS;
+  if (apiKey !== ApiKey.Produce && apiKey !== ApiKey.DeleteTopics) return NO_EFFECTS;
+  let request: { topicData?: { name: string; partitionData: { index: number; records: Uint8Array | null }[] }[]; topicNames?: string[]; topics?: { name: string | null }[] };
+  try {
+    const reader = new Reader(payload);
+    readRequestHeader(reader, requestHeaderVersion(apiKey, apiVersion));
+    request = apiSchemas.get(apiKey)!.readRequest(reader, apiVersion) as typeof request;
+  } catch {
+    return NO_EFFECTS;
+  }
+  if (apiKey === ApiKey.DeleteTopics) {
+    const names = [...(request.topicNames ?? []), ...(request.topics ?? []).map((topic) => topic.name ?? "")];
+    return { appends: [], deletedTopics: names };
+  }
+  const appends: FrameEffects["appends"] = [];
+  for (const topic of request.topicData ?? []) {
+    for (const partition of topic.partitionData) appends.push({ topic: topic.name, partition: partition.index, offsets: offsetsIn(partition.records) });
+  }
+  return { appends, deletedTopics: [] };
+}
+
+/** The offsets the batches in a records field take, or -1 if they are malformed or idempotent (a duplicate is acknowledged without an append). */
+function offsetsIn(records: Uint8Array | null): number {
+  if (records === null) return 0;
+  const view = new DataView(records.buffer, records.byteOffset, records.byteLength);
+  let offsets = 0;
+  let position = 0;
+  // Bounded by the bytes: every batch is at least RECORDS_OFFSET long.
+  while (position < records.byteLength) {
+    if (records.byteLength - position < RECORDS_OFFSET) return -1;
+    const size = view.getInt32(position + BATCH_LENGTH_OFFSET) + 12;
+    if (size < RECORDS_OFFSET || position + size > records.byteLength) return -1;
+    if (view.getInt8(position + MAGIC_OFFSET) !== 2) return -1;
+    if (view.getBigInt64(position + PRODUCER_ID_OFFSET) >= 0n) return -1;
+    const lastOffsetDelta = view.getInt32(position + LAST_OFFSET_DELTA_OFFSET);
+    if (lastOffsetDelta < 0) return -1;
+    offsets += lastOffsetDelta + 1;
+    position += size;
+  }
+  return offsets;
 }

@@ -103,6 +103,10 @@ class Summary {
   /** Bad stored batches already reported (topic-partition@offset): each is reported once. */
   readonly storedReported = new Set<string>();
   pipelines = 0;
+  readonly ledger = new AppendLedger();
+  /** Partitions whose log end offset moved by other than what was acknowledged. */
+  readonly ledgerFindings: string[] = [];
+  ledgerPartitionsChecked = 0;
   connectionsOpened = 0;
   checksPassed = 0;
 
@@ -235,6 +239,7 @@ class FuzzConnection {
       const frame = frames[i]!;
       let outcome: Outcome;
       let finding: string | null = null;
+      let body: unknown;
       const event = !written || this.closed && this.responses.length === 0 ? { kind: "closed" as const } : await this.next(timeoutMs + frame.mayWaitMs);
       if (event === null) {
         outcome = "timeout";
@@ -242,12 +247,14 @@ class FuzzConnection {
         this.close();
       } else if (event.kind === "answered") {
         outcome = "answered";
-        finding = i < answered ? judgeAnswer(frame, event.payload, apis, summary) : `pipelined frame ${i + 1} of ${frames.length}: answered after a frame that does not decode`;
+        const judged = i < answered ? judgeAnswer(frame, event.payload, apis, summary) : { problem: `pipelined frame ${i + 1} of ${frames.length}: answered after a frame that does not decode` };
+        finding = judged.problem;
+        body = judged.body;
       } else {
         outcome = "closed";
         if (closeAt === -1) finding = `pipelined frame ${i + 1} of ${frames.length}: connection closed, but every frame of the pipeline decodes`;
       }
-      record(summary, frame, outcome, finding ? `${finding} (pipelined)` : null);
+      record(summary, frame, outcome, finding ? `${finding} (pipelined)` : null, body);
       if (event === null || event.kind === "closed" || (i >= answered && outcome === "answered")) {
         for (const rest of frames.slice(i + 1)) record(summary, rest, "closed", null);
         break;
@@ -277,7 +284,8 @@ class FuzzConnection {
   }
 }
 
-function record(summary: Summary, frame: FuzzFrame, outcome: Outcome, finding: string | null): void {
+function record(summary: Summary, frame: FuzzFrame, outcome: Outcome, finding: string | null, body?: unknown): void {
+  summary.ledger.note(frame, outcome, body);
   summary.framesSent++;
   summary.count(summary.framesByApi, apiSchemas.get(frame.apiKey)!.name);
   summary.count(summary.mutations, frame.mutation);
@@ -309,11 +317,17 @@ function raceTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T | nul
 // ---- judging answers ----
 
 /** Decodes a response the way a client would; error codes are counted, an undecodable response is a finding. */
-function judgeAnswer(frame: FuzzFrame, payload: Uint8Array, apis: AdvertisedApis, summary: Summary): string | null {
+interface Judged {
+  problem: string | null;
+  /** The decoded response body, when it decoded. */
+  body?: unknown;
+}
+
+function judgeAnswer(frame: FuzzFrame, payload: Uint8Array, apis: AdvertisedApis, summary: Summary): Judged {
   const apiKey = (frame.bytes[4]! << 8) | frame.bytes[5]!;
   const apiVersion = ((frame.bytes[6]! << 8) | frame.bytes[7]!) << 16 >> 16;
   const schema = apiSchemas.get(apiKey);
-  if (!schema) return `answered an unknown API key ${apiKey}`;
+  if (!schema) return { problem: `answered an unknown API key ${apiKey}` };
   // An ApiVersions request of a version the broker does not advertise is answered in v0 (KIP-511).
   const range = apis.get(apiKey);
   const version = range && apiVersion >= range.minVersion && apiVersion <= range.maxVersion ? apiVersion : 0;
@@ -321,14 +335,14 @@ function judgeAnswer(frame: FuzzFrame, payload: Uint8Array, apis: AdvertisedApis
   try {
     const reader = new Reader(payload);
     const header = readResponseHeader(reader, responseHeaderVersion(apiKey, version));
-    if (header.correlationId !== expectedCorrelationId) return `answer has correlation id ${header.correlationId}, request had ${expectedCorrelationId}`;
+    if (header.correlationId !== expectedCorrelationId) return { problem: `answer has correlation id ${header.correlationId}, request had ${expectedCorrelationId}` };
     const body = schema.readResponse(reader, version);
-    if (reader.remaining !== 0) return `answer has ${reader.remaining} trailing byte(s)`;
+    if (reader.remaining !== 0) return { problem: `answer has ${reader.remaining} trailing byte(s)` };
     countErrorCodes(body, summary.errorCodes, summary, 0);
     if (apiKey === ApiKey.Produce) countErrorCodes(body, summary.produceCodes, summary, 0);
-    return null;
+    return { problem: null, body };
   } catch (error) {
-    return `answer does not decode as ${schema.name} v${version}: ${error instanceof Error ? error.message : String(error)}`;
+    return { problem: `answer does not decode as ${schema.name} v${version}: ${error instanceof Error ? error.message : String(error)}` };
   }
 }
 
@@ -345,15 +359,105 @@ function countErrorCodes(value: unknown, into: Map<string, number>, summary: Sum
 }
 
 /** What the frame's outcome says about the broker, or null when it did what dispatch must do. */
-function judgeOutcome(frame: FuzzFrame, outcome: Outcome, payload: Uint8Array | undefined, apis: AdvertisedApis, summary: Summary): string | null {
-  if (frame.abandon || outcome === "long-poll") return null;
-  if (outcome === "timeout") return `no answer within the request timeout (expected: ${frame.expect})`;
+function judgeOutcome(frame: FuzzFrame, outcome: Outcome, payload: Uint8Array | undefined, apis: AdvertisedApis, summary: Summary): Judged {
+  if (frame.abandon || outcome === "long-poll") return { problem: null };
+  if (outcome === "timeout") return { problem: `no answer within the request timeout (expected: ${frame.expect})` };
   if (frame.expect === "answer") {
-    if (outcome === "closed") return "connection closed, but the request decodes: an error code was due";
+    if (outcome === "closed") return { problem: "connection closed, but the request decodes: an error code was due" };
     return judgeAnswer(frame, payload!, apis, summary);
   }
-  if (frame.expect === "close" && outcome === "answered") return "answered a request that does not decode";
-  return null;
+  if (frame.expect === "close" && outcome === "answered") return { problem: "answered a request that does not decode" };
+  return { problem: null };
+}
+
+// ---- acknowledged appends ----
+
+/**
+ * Between two checks, a partition's log end offset must grow by exactly the offsets of the batches the broker
+ * acknowledged (Produce answered NONE): more means a refused batch was stored anyway (a retrying client gets
+ * duplicates), less means an acknowledged one was lost. A partition is left out of a window when its outcome
+ * cannot be known: a Produce for it got no answer (acks=0, closed, timed out, dropped), an idempotent or
+ * malformed batch was acknowledged (duplicates are acknowledged without an append), or its topic was named
+ * in a DeleteTopics. A late append may land after the check, so such partitions stay out of the next window too.
+ */
+class AppendLedger {
+  private acknowledged = new Map<string, number>();
+  private unsure = new Set<string>();
+  private unsureNext = new Set<string>();
+  private logEnds: Map<string, number> | null = null;
+
+  note(frame: FuzzFrame, outcome: Outcome, body: unknown): void {
+    for (const topic of frame.effects.deletedTopics) this.doubt(`${topic}\0*`);
+    if (frame.effects.appends.length === 0) return;
+    const answers = outcome === "answered" && body ? produceAnswers(body) : null;
+    const seen = new Set<string>();
+    for (const append of frame.effects.appends) {
+      const key = `${append.topic}\0${append.partition}`;
+      const answer = answers?.get(key);
+      // Named twice in one request, or no answer for it: what was stored cannot be told.
+      if (seen.has(key) || answer === undefined || (answer === ErrorCode.NONE && append.offsets < 0)) {
+        this.doubt(key);
+      } else if (answer === ErrorCode.NONE) {
+        this.acknowledged.set(key, (this.acknowledged.get(key) ?? 0) + append.offsets);
+      }
+      seen.add(key);
+    }
+  }
+
+  private doubt(key: string): void {
+    this.unsure.add(key);
+    this.unsureNext.add(key);
+  }
+
+  /** Compares the log end offsets now with the last check's and the acknowledged appends; starts a new window. */
+  async check(client: KafkaConnection, summary: Summary): Promise<string[]> {
+    const now = await logEndOffsets(client);
+    const problems: string[] = [];
+    if (this.logEnds) {
+      for (const [key, logEnd] of now) {
+        const before = this.logEnds.get(key);
+        const topic = key.split("\0")[0]!;
+        // Internal topics (__consumer_offsets) are also written by the broker itself.
+        if (before === undefined || topic.startsWith("__") || this.unsure.has(key) || this.unsure.has(`${topic}\0*`)) continue;
+        const acknowledged = this.acknowledged.get(key) ?? 0;
+        summary.ledgerPartitionsChecked++;
+        if (logEnd - before !== acknowledged) problems.push(`${key.replace("\0", "-")}: log end offset moved ${before} -> ${logEnd}, acknowledged appends ${acknowledged}`);
+      }
+    }
+    this.logEnds = now;
+    this.acknowledged = new Map();
+    this.unsure = this.unsureNext;
+    this.unsureNext = new Set();
+    return problems;
+  }
+}
+
+/** Produce's answer per partition ("topic\0partition" -> error code); a partition answered twice counts as unknown. */
+function produceAnswers(body: unknown): Map<string, number | undefined> {
+  const answers = new Map<string, number | undefined>();
+  const response = body as { responses?: { name: string; partitionResponses: { index: number; errorCode: number }[] }[] };
+  for (const topic of response.responses ?? []) {
+    for (const partition of topic.partitionResponses) {
+      const key = `${topic.name}\0${partition.index}`;
+      answers.set(key, answers.has(key) ? undefined : partition.errorCode);
+    }
+  }
+  return answers;
+}
+
+/** Every partition's log end offset (the high watermark of a single node), by "topic\0partition". */
+async function logEndOffsets(client: KafkaConnection): Promise<Map<string, number>> {
+  const metadata = await client.request(ApiKey.Metadata, 9, { topics: null, allowAutoTopicCreation: false });
+  const topics = metadata.topics
+    .filter((topic: { errorCode: number }) => topic.errorCode === ErrorCode.NONE)
+    .map((topic: { name: string; partitions: { partitionIndex: number }[] }) => ({ name: topic.name, partitions: topic.partitions.map((partition) => ({ partitionIndex: partition.partitionIndex, timestamp: -1 })) }));
+  const offsets = new Map<string, number>();
+  if (topics.length === 0) return offsets;
+  const answer = await client.request(ApiKey.ListOffsets, 1, { replicaId: -1, topics });
+  for (const topic of answer.topics) {
+    for (const partition of topic.partitions) if (partition.errorCode === ErrorCode.NONE) offsets.set(`${topic.name}\0${partition.partitionIndex}`, partition.offset);
+  }
+  return offsets;
 }
 
 // ---- the broker under test ----
@@ -710,7 +814,8 @@ async function sendFrames(target: Target, options: FuzzOptions, apis: Advertised
       }
       const frame = makeFrame(options.seed, index, apis, targets);
       const { outcome, payload } = await connection.exchange(frame, options.requestTimeoutMs);
-      record(summary, frame, outcome, judgeOutcome(frame, outcome, payload, apis, summary));
+      const judged = judgeOutcome(frame, outcome, payload, apis, summary);
+      record(summary, frame, outcome, judged.problem, judged.body);
       index += options.connections;
     }
     connection?.close();
@@ -747,11 +852,15 @@ function printSummary(options: FuzzOptions, summary: Summary, elapsedMs: number,
   console.log(`  mutations:   ${sorted(summary.mutations)}`);
   console.log(`  error codes: ${sorted(summary.errorCodes)}`);
   console.log(`  produce:     ${sorted(summary.produceCodes)}`);
-  console.log(`  checks passed: ${summary.checksPassed}, stored batches read back and decoded: ${summary.storedBatchesRead}`);
+  console.log(`  checks passed: ${summary.checksPassed}, stored batches read back and decoded: ${summary.storedBatchesRead}, partition windows whose log end matched the acknowledged appends: ${summary.ledgerPartitionsChecked - summary.ledgerFindings.length}`);
   const internal = target.process?.internalErrors ?? [];
   if (internal.length > 0) {
     console.log(`  broker internal errors: ${internal.length}`);
     for (const line of internal.slice(0, 5)) console.log(`    ${line.slice(0, 1200)}`);
+  }
+  if (summary.ledgerFindings.length > 0) {
+    console.log(`  log end offsets that moved by other than the acknowledged appends: ${summary.ledgerFindings.length}`);
+    for (const what of summary.ledgerFindings.slice(0, FINDINGS_SHOWN_MAX)) console.log(`    ${what}`);
   }
   if (summary.storedFindings.length > 0) {
     console.log(`  stored batches a consumer cannot read: ${summary.storedFindings.length}`);
@@ -786,6 +895,8 @@ export async function runFuzz(options: FuzzOptions): Promise<boolean> {
     }
     await setUp(target);
     const apis = await advertisedApis(target);
+    // The first window starts from the log end offsets after set-up.
+    await withClient(target, (client) => summary.ledger.check(client, summary));
     const end = options.startFrame + options.frames;
     for (let first = options.startFrame; first < end; first += options.checkEvery) {
       if (performance.now() - startedAt > options.timeLimitMs) {
@@ -801,6 +912,8 @@ export async function runFuzz(options: FuzzOptions): Promise<boolean> {
       }
       summary.checksPassed++;
       const stored = await withClient(target, (client) => checkStoredBatches(client, target, summary));
+      const ledgerProblems = await withClient(target, (client) => summary.ledger.check(client, summary));
+      for (const what of ledgerProblems) if (summary.ledgerFindings.length < 1000) summary.ledgerFindings.push(`after frames ${first}..${last}: ${what}`);
       for (const { key, what } of stored) {
         if (summary.storedReported.has(key) || summary.storedFindings.length >= 1000) continue;
         summary.storedReported.add(key);
@@ -818,7 +931,7 @@ export async function runFuzz(options: FuzzOptions): Promise<boolean> {
     failures.push(`run failed: ${error instanceof Error ? error.message : String(error)}`);
   } finally {
     printSummary(options, summary, performance.now() - startedAt, target);
-    const findings = summary.findings.length + summary.storedFindings.length + (child?.internalErrors.length ?? 0);
+    const findings = summary.findings.length + summary.storedFindings.length + summary.ledgerFindings.length + (child?.internalErrors.length ?? 0);
     if (findings > 0 && !options.allowFindings) failures.push(`${findings} mishandled frame(s) (see findings above; --allow-findings to ignore)`);
     const keep = options.keepData || failures.length > 0;
     if (child) {
