@@ -65,6 +65,8 @@ export class Connection implements BudgetWaiter {
   private pausedForBackpressure = false;
   /** Paused until the request budget has room (queued.max.request.bytes); queued in the budget's waiters. */
   private pausedForBudget = false;
+  /** Budget bytes of this connection's requests not yet answered. */
+  private chargedInFlightBytes = 0;
   /** Last time bytes arrived (or reading resumed after a pause of ours), and last traffic either way. */
   private lastReadMs = Date.now();
   private lastActivityMs = this.lastReadMs;
@@ -126,7 +128,11 @@ export class Connection implements BudgetWaiter {
    */
   private waitForBudgetIfSpent(): void {
     if (this.closed || this.pausedForBudget || !this.budget) return;
-    const atBoundary = !this.frames.inFrameBody && !this.interBroker && this.budget.exhausted;
+    // A connection with nothing charged in flight reads on: what one read brings is whole frames (charged,
+    // at most one read per connection) or the start of a frame, which must reserve. So a client that asks
+    // one small request at a time (consumers, metadata, other brokers) is not stalled while large frames
+    // hold the budget; one that pipelines waits like a large frame.
+    const atBoundary = !this.frames.inFrameBody && !this.interBroker && this.chargedInFlightBytes > 0 && this.budget.exhausted;
     if (!this.frames.blocked && !atBoundary) return;
     this.pausedForBudget = true;
     this.updatePause();
@@ -154,7 +160,17 @@ export class Connection implements BudgetWaiter {
   /** Gives back what a frame holds (pool block, budget) once its request is answered or abandoned. */
   private releaseFrame(frame: Frame): void {
     if (frame.pooled) producePool.release(frame.pooled);
-    if (frame.chargedBytes > 0) this.budget?.release(frame.chargedBytes);
+    if (frame.chargedBytes > 0) {
+      this.chargedInFlightBytes -= frame.chargedBytes;
+      this.budget?.release(frame.chargedBytes);
+      // Paused at a boundary only because requests of ours were charged: with all of them answered, read on.
+      if (this.chargedInFlightBytes === 0 && this.pausedForBudget && !this.frames.blocked && !this.closed) {
+        this.budget?.forget(this);
+        this.pausedForBudget = false;
+        this.lastReadMs = Date.now();
+        this.updatePause();
+      }
+    }
   }
 
   /**
@@ -174,6 +190,7 @@ export class Connection implements BudgetWaiter {
   }
 
   private startRequest(frame: Frame): void {
+    this.chargedInFlightBytes += frame.chargedBytes;
     const slot: ReplySlot = { done: false, chunks: null };
     this.replySlots.push(slot);
     let result: Promise<ReplyChunks> | ReplyChunks;

@@ -311,3 +311,44 @@ test("a flood at max.connections cannot lock out a follower's replica fetcher (i
   expect(leader.output).toContain("max.connections=3 reached");
   expect(leader.output).toContain("into the inter-broker reserve");
 }, 120_000);
+
+test("while half-sent large frames hold the whole budget, a client asking one request at a time is still served", async () => {
+  // Goal: holding queued.max.request.bytes does not stall every other client. Method: an embedded broker
+  // with a 32 MiB budget; a raw socket declares a 100 MB frame, sends 8 MB and goes silent (its receive
+  // timeout is long), so the budget stays spent; meanwhile a client creates a topic, produces 20 batches
+  // one request at a time and fetches them back, every answer arriving while the budget is still spent.
+  const { KafkaConnection } = await import("../../src/client/kafka-connection.ts");
+  const { ApiKey } = await import("../../src/protocol/generated/index.ts");
+  const { buildBatch } = await import("../../src/records/compression.ts");
+  const dataDir = tempDir("budget-held");
+  const broker: Broker = await startBroker({ port: 0, dataDir, queuedMaxRequestBytes: 32 * 1024 * 1024, socketRequestReceiveTimeoutMs: 120_000, log: () => undefined });
+  cleanups.push(async () => {
+    await broker.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  const attacker = await rawClient(broker.port);
+  const prefix = new Uint8Array(4);
+  new DataView(prefix.buffer).setInt32(0, 100_000_000);
+  attacker.socket.write(prefix);
+  await writeBytes(attacker, new Uint8Array(1024 * 1024), 8 * 1024 * 1024, Date.now() + 30_000);
+  expect(await waitUntil(() => broker.requestBudget.exhausted, 10_000)).toBe(true);
+
+  const client = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port, requestTimeoutMs: 20_000 });
+  cleanups.push(() => client.close());
+  const created = await client.request(ApiKey.CreateTopics, 4, { topics: [{ name: "served", numPartitions: 1, replicationFactor: 1 }], timeoutMs: 5000 });
+  expect(created.topics[0].errorCode).toBe(0);
+  for (let i = 0; i < 20; i++) {
+    const records = buildBatch({ records: [{ key: null, value: new TextEncoder().encode(`served-${i}`), headers: [] }] });
+    const response = await client.request(ApiKey.Produce, 7, { acks: 1, timeoutMs: 5000, topicData: [{ name: "served", partitionData: [{ index: 0, records }] }] });
+    expect(response.responses[0].partitionResponses[0].errorCode).toBe(0);
+    expect(Number(response.responses[0].partitionResponses[0].baseOffset)).toBe(i);
+  }
+  const fetched = await client.request(ApiKey.Fetch, 11, {
+    replicaId: -1, maxWaitMs: 0, minBytes: 1, maxBytes: 1 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+    topics: [{ topic: "served", partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: 0, logStartOffset: -1, partitionMaxBytes: 1 << 20 }] }],
+    forgottenTopicsData: [], rackId: "",
+  });
+  expect(Number(fetched.responses[0].partitions[0].highWatermark)).toBe(20);
+  expect(broker.requestBudget.exhausted).toBe(true);
+  expect(attacker.closed).toBe(false);
+}, 120_000);
