@@ -352,3 +352,24 @@ test("while half-sent large frames hold the whole budget, a client asking one re
   expect(broker.requestBudget.exhausted).toBe(true);
   expect(attacker.closed).toBe(false);
 }, 120_000);
+
+test("the broker's connection and request-memory limits are visible through DescribeConfigs", async () => {
+  // Goal: operators can read the bounds in force (max.connections is derived when not set). Method:
+  // DescribeConfigs on the broker resource of an embedded broker with two of them set.
+  const { KafkaConnection } = await import("../../src/client/kafka-connection.ts");
+  const { ApiKey } = await import("../../src/protocol/generated/index.ts");
+  const dataDir = tempDir("describe-limits");
+  const broker: Broker = await startBroker({ port: 0, dataDir, properties: { "queued.max.request.bytes": "33554432", "connections.max.idle.ms": "120000" }, log: () => undefined });
+  cleanups.push(async () => {
+    await broker.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  const client = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port, requestTimeoutMs: 10_000 });
+  cleanups.push(() => client.close());
+  const response = await client.request(ApiKey.DescribeConfigs, 4, { resources: [{ resourceType: 4, resourceName: "1", configurationKeys: null }], includeSynonyms: false, includeDocumentation: false });
+  const configs = new Map<string, string>(response.results[0].configs.map((entry: { name: string; value: string }) => [entry.name, entry.value]));
+  expect(configs.get("queued.max.request.bytes")).toBe("33554432");
+  expect(configs.get("connections.max.idle.ms")).toBe("120000");
+  expect(Number(configs.get("max.connections"))).toBeGreaterThanOrEqual(64);
+  expect(configs.get("socket.request.receive.timeout.ms")).toBe("30000");
+}, 60_000);
