@@ -1,5 +1,6 @@
 // The frame reader must return the same frames however the byte stream is split into reads.
 import { expect, test } from "bun:test";
+import { BufferPool } from "../../src/server/buffer-pool.ts";
 import { FrameReader, FrameTooLargeError } from "../../src/server/frame-reader.ts";
 
 function stream(payloads: Uint8Array[]): Uint8Array {
@@ -69,12 +70,13 @@ test("a large frame spanning reads is held in chunks as its bytes arrive, not at
   expect(reader.hasPartialFrame).toBe(false);
 });
 
-test("a chunked frame is joined byte for byte however it is split", () => {
+test.each([false, true])("a chunked frame is joined byte for byte however it is split (chunks pooled: %p)", (pooled) => {
   let seed = 11;
   const random = (limit: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % limit;
   const payload = Uint8Array.from({ length: 9 * 1024 * 1024 + 123 }, (_, i) => (i * 7 + (i >> 11)) & 0xff);
   const bytes = stream([payload, new Uint8Array([1, 2, 3])]);
-  const reader = new FrameReader(16 * 1024 * 1024);
+  const pool = pooled ? new BufferPool(64 * 1024 * 1024) : null;
+  const reader = new FrameReader(16 * 1024 * 1024, pool);
   const received: Uint8Array[] = [];
   let position = 0;
   for (let reads = 0; position < bytes.byteLength && reads < 10_000; reads++) {
@@ -85,4 +87,6 @@ test("a chunked frame is joined byte for byte however it is split", () => {
   expect(received.length).toBe(2);
   expect(Buffer.compare(Buffer.from(received[0]!), Buffer.from(payload))).toBe(0);
   expect([...received[1]!]).toEqual([1, 2, 3]);
+  // The chunks went back to the pool once the frame was joined (10 of them: 9 MiB + 123 bytes).
+  if (pool) expect(pool.stats.released).toBe(10);
 });
