@@ -39,6 +39,16 @@ afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
+/** The Kafka error code `body` throws (a RecordsError), or 0 when it does not throw. */
+function refusedCode(body: () => unknown): number {
+  try {
+    body();
+    return 0;
+  } catch (error) {
+    return (error as { errorCode?: number }).errorCode ?? -1;
+  }
+}
+
 function refused(result: ReturnType<typeof validateBatchesDetailed>): RecordsProblem {
   if (!isRecordsProblem(result)) throw new Error("expected the batch to be refused");
   return result;
@@ -210,6 +220,42 @@ describe("bounded decompression", () => {
       expect(lz4OutputBoundBytes(frame)).toBeGreaterThanOrEqual(text.byteLength);
       expect(decompressBounded(CompressionType.LZ4, frame, CAP)).toEqual(text);
     }
+  });
+
+  test("an lz4 frame that LZ4F (the lz4 CLI, librdkafka) refuses is CORRUPT_MESSAGE: descriptor, block and content checksums, content size, a second frame", () => {
+    const text = new TextEncoder().encode(Array.from({ length: 20_000 }, (_, index) => `row ${index} ${(index * 31) % 997}`).join("\n"));
+    const dir = mkdtempSync(join(tmpdir(), "bunka-lz4-corrupt-"));
+    dirs.push(dir);
+    writeFileSync(join(dir, "input"), text);
+    const compress = (flags: string[]) => new Uint8Array(Bun.spawnSync(["lz4", "-q", "-f", ...flags, "-c", join(dir, "input")], { stdout: "pipe" }).stdout);
+    const lz4Cli = (frame: Uint8Array) => {
+      writeFileSync(join(dir, "frame.lz4"), frame);
+      return Bun.spawnSync(["lz4", "-d", "-q", "-f", "-c", join(dir, "frame.lz4")], { stdout: "pipe", stderr: "pipe" }).exitCode;
+    };
+    const checked = compress(["-B4", "-BX", "--content-size"]); // header, block and content checksums, content size
+    expect(lz4Cli(checked)).toBe(0);
+    expect(decompressBounded(CompressionType.LZ4, checked, CAP)).toEqual(text);
+    const flipped = (frame: Uint8Array, position: number) => {
+      const copy = frame.slice();
+      copy[position]! ^= 0x01;
+      return copy;
+    };
+    const headerChecksumAt = 4 + 2 + 8; // magic, FLG, BD, content size
+    const corrupted = {
+      "descriptor checksum": flipped(checked, headerChecksumAt),
+      "declared content size": flipped(checked, 6),
+      "a block's data (block checksum)": flipped(checked, headerChecksumAt + 1 + 4 + 10),
+      "content checksum": flipped(checked, checked.byteLength - 1),
+    };
+    for (const [what, frame] of Object.entries(corrupted)) {
+      expect({ what, lz4Cli: lz4Cli(frame) === 0 }).toEqual({ what, lz4Cli: false });
+      expect({ what, error: refusedCode(() => decompressBounded(CompressionType.LZ4, frame, CAP)) }).toEqual({ what, error: CORRUPT_MESSAGE });
+    }
+    // A second frame after the first: Kafka's reader and librdkafka stop after one, so its records would be lost.
+    const two = new Uint8Array(checked.byteLength * 2);
+    two.set(checked, 0);
+    two.set(checked, checked.byteLength);
+    expect(refusedCode(() => decompressBounded(CompressionType.LZ4, two, CAP))).toBe(CORRUPT_MESSAGE);
   });
 
   test("many small bombs in one produce share one decompression budget", () => {
