@@ -24,12 +24,6 @@ export interface BrokerConfig {
   maxInFlightRequestsPerConnection: number;
   /** Bytes of responses queued per connection before the broker stops reading from it. */
   connectionWriteQueueMaxBytes: number;
-  /** max.broker.partitions (KIP-578's name): partition replicas this broker may hold; 0 = derived at start (config/partition-limit.ts). */
-  maxBrokerPartitions: number;
-  /** log.segment.open.max: inactive segments each partition worker keeps mapped (an LRU, log/open-segments.ts). */
-  logSegmentOpenMax: number;
-  /** log.segment.bytes.min: smallest segment.bytes a topic may be given (Kafka 4.0's bound, KIP-1030: 1 MiB). */
-  logSegmentBytesMin: number;
   /**
    * queued.max.request.bytes: broker-wide budget for request bytes being received or waiting for an answer.
    * A frame that spans reads reserves its declared size before its body is read; when the budget is spent,
@@ -48,6 +42,12 @@ export interface BrokerConfig {
   maxConnectionsPerIpOverrides: Record<string, number>;
   /** max.connections.inter.broker.reserve: slots above both limits kept for addresses of other live brokers (replica fetchers). */
   maxConnectionsInterBrokerReserve: number;
+  /** max.broker.partitions (KIP-578's name): partition replicas this broker may hold; 0 = derived at start (config/partition-limit.ts). */
+  maxBrokerPartitions: number;
+  /** log.segment.open.max: inactive segments each partition worker keeps mapped (an LRU, log/open-segments.ts). */
+  logSegmentOpenMax: number;
+  /** log.segment.bytes.min: smallest segment.bytes a topic may be given (Kafka 4.0's bound, KIP-1030: 1 MiB). */
+  logSegmentBytesMin: number;
   /** Topic-level defaults given at broker level (segment.bytes, log.segment.bytes, compression.type, ...). */
   topicDefaults: Record<string, string>;
   /** Group coordinator settings (issue 4). */
@@ -101,9 +101,6 @@ export function defaultBrokerConfig(): BrokerConfig {
     socketRequestMaxBytes: 104857600,
     maxInFlightRequestsPerConnection: 1000,
     connectionWriteQueueMaxBytes: 64 * 1024 * 1024,
-    maxBrokerPartitions: 0,
-    logSegmentOpenMax: 1024,
-    logSegmentBytesMin: 1_048_576,
     queuedMaxRequestBytes: 256 * 1024 * 1024,
     socketRequestReceiveTimeoutMs: 30_000,
     connectionsMaxIdleMs: 600_000,
@@ -111,6 +108,9 @@ export function defaultBrokerConfig(): BrokerConfig {
     maxConnectionsPerIp: 2147483647,
     maxConnectionsPerIpOverrides: {},
     maxConnectionsInterBrokerReserve: 32,
+    maxBrokerPartitions: 0,
+    logSegmentOpenMax: 1024,
+    logSegmentBytesMin: 1_048_576,
     topicDefaults: {},
     groupInitialRebalanceDelayMs: 3000,
     groupMinSessionTimeoutMs: 6000,
@@ -149,9 +149,9 @@ const brokerPropertyNames = new Set([
   "node.id", "broker.id", "host", "port", "listeners", "advertised.host", "advertised.listeners", "log.dirs", "log.dir",
   "num.partition.workers", "num.partitions", "default.replication.factor", "auto.create.topics.enable",
   "delete.topic.enable", "socket.request.max.bytes", "max.in.flight.requests.per.connection",
-  "max.broker.partitions", "log.segment.open.max", "log.segment.bytes.min",
   "queued.max.request.bytes", "socket.request.receive.timeout.ms", "connections.max.idle.ms", "max.connections",
   "max.connections.per.ip", "max.connections.per.ip.overrides", "max.connections.inter.broker.reserve",
+  "max.broker.partitions", "log.segment.open.max", "log.segment.bytes.min",
   "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms", "group.max.session.timeout.ms",
   "offsets.topic.num.partitions", "offsets.topic.segment.bytes", "etcd.endpoints", "cluster.id", "replica.lag.time.max.ms",
   "broker.session.timeout.ms", "producer.id.expiration.ms", "log.cleaner.backoff.ms", "message.decompressed.max.bytes", "controlled.shutdown.timeout.ms", "shutdown.timeout.ms", "auto.leader.rebalance.enable", "leader.imbalance.check.interval.seconds",
@@ -219,10 +219,6 @@ export function applyProperties(config: BrokerConfig, properties: Record<string,
       case "delete.topic.enable": next.deleteTopicEnable = parseBoolean(name, value); break;
       case "socket.request.max.bytes": next.socketRequestMaxBytes = parseInteger(name, value); break;
       case "max.in.flight.requests.per.connection": next.maxInFlightRequestsPerConnection = parseInteger(name, value); break;
-      case "max.broker.partitions": next.maxBrokerPartitions = Math.max(0, parseInteger(name, value)); break;
-      case "log.segment.open.max": next.logSegmentOpenMax = Math.max(1, parseInteger(name, value)); break;
-      // Below 14 bytes no batch fits (the format's bound, log/config.ts).
-      case "log.segment.bytes.min": next.logSegmentBytesMin = Math.max(14, parseInteger(name, value)); break;
       case "queued.max.request.bytes": next.queuedMaxRequestBytes = parseInteger(name, value); break;
       case "socket.request.receive.timeout.ms": next.socketRequestReceiveTimeoutMs = parsePositive(name, value); break;
       case "connections.max.idle.ms": next.connectionsMaxIdleMs = parsePositive(name, value); break;
@@ -230,6 +226,10 @@ export function applyProperties(config: BrokerConfig, properties: Record<string,
       case "max.connections.per.ip": next.maxConnectionsPerIp = parsePositive(name, value); break;
       case "max.connections.per.ip.overrides": next.maxConnectionsPerIpOverrides = parseConnectionOverrides(name, value); break;
       case "max.connections.inter.broker.reserve": next.maxConnectionsInterBrokerReserve = Math.max(0, parseInteger(name, value)); break;
+      case "max.broker.partitions": next.maxBrokerPartitions = Math.max(0, parseInteger(name, value)); break;
+      case "log.segment.open.max": next.logSegmentOpenMax = parsePositive(name, value); break;
+      // Below 14 bytes no batch fits (the format's bound, log/config.ts).
+      case "log.segment.bytes.min": next.logSegmentBytesMin = Math.max(14, parseInteger(name, value)); break;
       case "group.initial.rebalance.delay.ms": next.groupInitialRebalanceDelayMs = parseInteger(name, value); break;
       case "group.min.session.timeout.ms": next.groupMinSessionTimeoutMs = parseInteger(name, value); break;
       case "group.max.session.timeout.ms": next.groupMaxSessionTimeoutMs = parseInteger(name, value); break;
