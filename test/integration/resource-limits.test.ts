@@ -88,6 +88,33 @@ test("max.broker.partitions refuses a CreateTopics or CreatePartitions above it 
   again.close();
 }, 180_000);
 
+test("the audit's two 10,000-partition CreateTopics under the derived default limit: refused or served, never half-created, and the broker restarts", async () => {
+  // Goal: the audit's exact attack with no limit configured. The default of max.broker.partitions comes from
+  // this machine's fd and map limits, so each request is either served whole or refused whole
+  // (POLICY_VIOLATION) depending on the machine; both outcomes are checked, and a restart must succeed.
+  const broker = await startBroker({});
+  const connection = await connect(broker);
+  const outcomes: number[] = [];
+  for (const name of ["wide-1", "wide-2"]) outcomes.push((await createTopic(connection, name, 10_000)).errorCode);
+  const derived = Number(/max\.broker\.partitions=(\d+) derived/.exec(broker.output)?.[1]);
+  expect(derived).toBeGreaterThanOrEqual(256);
+  // __consumer_offsets is not there yet (no group used it): only these topics count.
+  const expected = [10_000 <= derived ? ErrorCode.NONE : ErrorCode.POLICY_VIOLATION, 20_000 <= derived ? ErrorCode.NONE : ErrorCode.POLICY_VIOLATION];
+  expect(outcomes).toEqual(expected);
+  const created = ["wide-1", "wide-2"].filter((_, index) => outcomes[index] === ErrorCode.NONE);
+  const partitionDirs = (name: string) => readdirSync(broker.dataDir).filter((entry) => entry.startsWith(`${name}-`)).length;
+  for (const name of ["wide-1", "wide-2"]) expect(partitionDirs(name)).toBe(created.includes(name) ? 10_000 : 0);
+  connection.close();
+
+  expect(await broker.stop()).toBe(0);
+  await broker.start();
+  const again = await connect(broker);
+  expect((await topicNames(again)).filter((name) => name.startsWith("wide-")).sort()).toEqual(created);
+  expect((await createTopic(again, "after-restart", 1)).errorCode).toBe(ErrorCode.NONE);
+  expect((await produce(again, "after-restart", 0, ["served"])).errorCode).toBe(ErrorCode.NONE);
+  again.close();
+}, 600_000);
+
 test("segment.bytes below log.segment.bytes.min and segment.index.bytes below 1 KiB are INVALID_CONFIG, at CreateTopics and AlterConfigs", async () => {
   const broker = await startBroker({});
   const connection = await connect(broker);
