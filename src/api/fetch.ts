@@ -6,7 +6,7 @@ import { ErrorCode } from "../protocol/errors.ts";
 import { ApiKey } from "../protocol/generated/index.ts";
 import type { FetchRequest } from "../protocol/generated/fetch.ts";
 import type { ReadItem, ReadResult } from "../partition/messages.ts";
-import { SegmentMapError, type MappedRecords } from "../server/segment-views.ts";
+import { SegmentMapError, type MappedRecords } from "../log/segment-views.ts";
 import type { Broker } from "../server/broker.ts";
 import type { ApiHandler } from "./handler.ts";
 

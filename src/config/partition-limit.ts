@@ -6,7 +6,7 @@
 // What each open partition holds (log/segment.ts, docs/ARCHITECTURE.md): its active segment's write fd,
 // and up to 3 maps (.log, .index, .timeindex). Inactive segments hold no fd and at most
 // log.segment.open.max x 3 maps per worker (log/open-segments.ts). The socket thread keeps up to 4096
-// fetch views (server/segment-views.ts), each possibly with a sendfile fd. Connections take their own
+// fetch views (log/segment-views.ts), each possibly with a sendfile fd. Connections take their own
 // fds (max.connections; half of the open-file limit by default).
 import { readFileSync } from "node:fs";
 
@@ -16,7 +16,7 @@ const DEFAULT_MAX_MAP_COUNT = 65_530;
 const RUNTIME_MAPS_RESERVE = 4096;
 /** Fds the runtime itself uses (stdio, the listener, worker plumbing, checkpoint and snapshot writes). */
 const RUNTIME_FDS_RESERVE = 512;
-/** Fetch views of the socket thread (server/segment-views.ts SEGMENT_VIEWS_MAX), a map and maybe an fd each. */
+/** Fetch views of the socket thread (log/segment-views.ts SEGMENT_VIEWS_MAX), a map and maybe an fd each. */
 const SOCKET_VIEWS_MAX = 4096;
 /** Maps per open partition: the active segment's .log, .index and .timeindex. */
 const MAPS_PER_PARTITION = 3;

@@ -29,7 +29,7 @@ import { LeaderEpochCache } from "./leader-epoch-cache.ts";
 import { LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE, loadSegments, type RecoveryReport } from "./log-loader.ts";
 import { DEFAULT_PRODUCER_ID_EXPIRATION_MS, ProducerStateManager, readIdempotentBatch, type IdempotentBatch, type ProducerBatchMetadata } from "./producer-state.ts";
 import { ProducerSnapshotFiles, rebuildProducerState, type ProducerStateRebuild } from "./producer-state-snapshot.ts";
-import { LogSegment, SWAP_FILE_SUFFIX, fsyncDirectory } from "./segment.ts";
+import { LogSegment, SWAP_FILE_SUFFIX, fsyncDirectory, type FileIdentity } from "./segment.ts";
 
 /** writev takes at most IOV_MAX (1024) buffers; coalesced appends are written in groups of at most this. */
 const MAX_PARTS_PER_WRITE = 256;
@@ -62,25 +62,50 @@ export interface AppendInfo {
   duplicate: boolean;
 }
 
-export interface AppendError {
+/**
+ * The one shape of an outcome that can fail, in the log and in the partition workers' answers: a Kafka
+ * error code (0 = NONE) and, when there is something to tell the client, why.
+ */
+export interface ErrorResult {
   errorCode: number;
+  errorMessage?: string;
+}
+
+export interface AppendError extends ErrorResult {
   errorMessage: string;
   /** The records that made the batch fail (ProduceResponse v8+ record_errors). */
   recordErrors?: RecordError[];
 }
 
-/** Whole batches of one segment file, to be sent from an mmap view of `path`. */
-export interface FileSlice {
+export type AppendResult = AppendInfo | AppendError;
+
+export function isAppendError(result: AppendResult): result is AppendError {
+  return result.errorCode !== 0;
+}
+
+/**
+ * Whole batches of one segment file, to be sent from an mmap view of `path`. The file's identity travels as
+ * fields: a reader maps `path` and uses the view only if its inode is `inode` (a file renamed over the path
+ * meanwhile is another one).
+ */
+export interface FileSlice extends FileIdentity {
   path: string;
-  /** Changes whenever the file behind `path` is replaced (truncateTo), so views can be cached per fileId. */
-  fileId: string;
   position: number;
   sizeBytes: number;
   /** baseOffset of the first batch in the slice (can be below the fetch offset). */
   firstOffset: number;
 }
 
-export type ReadResult = { errorCode: 0; slice: FileSlice | null } | { errorCode: number; slice: null };
+/** A fetch from one partition: the batches found (or none) and the partition's offsets when it was read. */
+export interface ReadResult extends ErrorResult {
+  logStartOffset: number;
+  logEndOffset: number;
+  /** Null on an error and when nothing is readable at the offset. */
+  slice: FileSlice | null;
+}
+
+/** What the log alone answers to a read (the partition worker adds the offsets). */
+export type LogReadResult = Pick<ReadResult, "errorCode" | "slice">;
 
 export class PartitionLog {
   readonly dir: string;
@@ -549,7 +574,7 @@ export class PartitionLog {
    * with minOneBatch, KIP-74), none at or past maxOffsetExclusive (the high watermark). One segment
    * per read, like Kafka. OFFSET_OUT_OF_RANGE outside [logStartOffset, logEndOffset].
    */
-  read(fetchOffset: number, maxBytes: number, maxOffsetExclusive: number, minOneBatch: boolean): ReadResult {
+  read(fetchOffset: number, maxBytes: number, maxOffsetExclusive: number, minOneBatch: boolean): LogReadResult {
     this.assertOpen();
     const logEndOffset = this.logEndOffset;
     if (fetchOffset < this.logStartOffset || fetchOffset > logEndOffset) return { errorCode: OFFSET_OUT_OF_RANGE, slice: null };
@@ -563,7 +588,7 @@ export class PartitionLog {
       if (range.sizeBytes === 0) return { errorCode: 0, slice: null };
       return {
         errorCode: 0,
-        slice: { path: segment.logPath, fileId: segment.fileId, position: range.position, sizeBytes: range.sizeBytes, firstOffset: range.firstOffset },
+        slice: { path: segment.logPath, ...segment.identity, position: range.position, sizeBytes: range.sizeBytes, firstOffset: range.firstOffset },
       };
     }
     return { errorCode: 0, slice: null };

@@ -1,4 +1,4 @@
-// Read-only use of segment files on the socket thread: a Bun.mmap view per file, cached by fileId, so a
+// Read-only use of segment files on the socket thread: a Bun.mmap view per file, cached by file identity, so a
 // fetch response's record data is written to the socket straight from the page cache (no copy in JS).
 // When some connection sends with sendfile(2), the cached file also keeps a read-only fd.
 // Views are never unmapped by us (Bun has no munmap); dropping one from the cache lets the GC unmap it.
@@ -6,7 +6,7 @@
 // closed fd number can be reused at once (by a socket, say), and sendfile on it would send foreign bytes.
 import { closeSync, openSync, statSync } from "node:fs";
 import type { ExternalRecords } from "../protocol/codec/records.ts";
-import type { FileSlice } from "../partition/messages.ts";
+import type { FileSlice } from "./partition-log.ts";
 
 /**
  * A segment file that exists but cannot be mapped: out of address space or maps (ENOMEM, vm.max_map_count),
@@ -97,12 +97,6 @@ export function isMappedRecords(value: unknown): value is MappedRecords {
   return typeof value === "object" && value !== null && (value as { file?: unknown }).file instanceof MappedFile;
 }
 
-/** The inode a segment fileId was made for (`<path>#<inode>.<generation>`, log/segment.ts), or null. */
-function inodeOf(fileId: string): number | null {
-  const match = /#(\d+)\.\d+$/.exec(fileId);
-  return match ? Number(match[1]) : null;
-}
-
 /**
  * Views dropped between two forced collections. The GC unmaps a dropped view only when it runs; a fetch
  * pattern that cycles through many small segments could otherwise leave thousands of maps awaiting it
@@ -147,8 +141,7 @@ export class SegmentViews {
       // The path may name a newer file than the read saw (a cleaned segment or a follower truncation was
       // renamed over it meanwhile): only a view of the slice's own inode is usable. Checked after mapping,
       // so a mismatch can only refuse a good view, never accept a wrong one.
-      const inode = inodeOf(slice.fileId);
-      if (inode !== null && statSync(slice.path).ino !== inode) return null;
+      if (statSync(slice.path).ino !== slice.inode) return null;
     } catch (error) {
       const code = (error as { code?: unknown }).code;
       // Deleted (retention, topic deletion) or renamed over between the worker's read and now: read again.

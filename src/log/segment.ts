@@ -62,10 +62,23 @@ export function segmentFileName(baseOffset: number, suffix: string): string {
   return String(baseOffset).padStart(20, "0") + suffix;
 }
 
+/**
+ * Which file is behind a segment's path: a new one whenever the file is replaced (truncateTo renames a new
+ * file over it), so a reader caches views per identity and checks the inode of what it mapped.
+ */
+export interface FileIdentity {
+  inode: number;
+  /** Counts files this thread opened or replaced: two identities of one path never share it. */
+  generation: number;
+  /** `<path>#<inode>.<generation>`: the key readers cache views by (never parsed). */
+  fileId: string;
+}
+
 let fileGeneration = 0;
-/** fileId changes whenever the file behind `path` is replaced, so a reader caches views per fileId. */
-function newFileId(filePath: string, fd: number): string {
-  return `${filePath}#${fs.fstatSync(fd).ino}.${++fileGeneration}`;
+function newFileIdentity(filePath: string, fd: number): FileIdentity {
+  const inode = fs.fstatSync(fd).ino;
+  const generation = ++fileGeneration;
+  return { inode, generation, fileId: `${filePath}#${inode}.${generation}` };
 }
 
 /** A byte range of whole batches in the .log. */
@@ -90,7 +103,7 @@ export class LogSegment implements MappedResource {
   readonly timeIndex: TimeIndex;
   /** Valid bytes in the .log (batches end here). */
   sizeBytes: number;
-  fileId: string;
+  identity: FileIdentity;
   active = false;
   createdTimeMs: number;
   /** True when bytes were written since the last fdatasync. */
@@ -128,7 +141,7 @@ export class LogSegment implements MappedResource {
     const fd = fs.openSync(this.logPath, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
     try {
       this.fileBytes = fs.fstatSync(fd).size;
-      this.fileId = newFileId(this.logPath, fd);
+      this.identity = newFileIdentity(this.logPath, fd);
     } finally {
       fs.closeSync(fd);
     }
@@ -663,7 +676,7 @@ export class LogSegment implements MappedResource {
     }
     fs.closeSync(fd);
     this.fd = swapFd;
-    this.fileId = newFileId(this.logPath, swapFd);
+    this.identity = newFileIdentity(this.logPath, swapFd);
     this.view = null;
     this.data = null;
     this.sizeBytes = cut.position;

@@ -2,6 +2,10 @@
 // (structured clone is faster than msgpackr for these, see notes/bun-runtime.md 5.4); record data travels
 // as transferred ArrayBuffers, never copied.
 import type { LogConfig } from "../log/config.ts";
+import type { ErrorResult, FileSlice, ReadResult } from "../log/partition-log.ts";
+
+// Read results and their file slices are the log's types; failures are the log's ErrorResult shape.
+export type { ErrorResult, FileSlice, ReadResult };
 
 export interface PartitionKey {
   topic: string;
@@ -30,9 +34,7 @@ export interface ProduceItem extends PartitionKey {
   requireFlush?: boolean;
 }
 
-export interface ProduceResult {
-  errorCode: number;
-  errorMessage?: string;
+export interface ProduceResult extends ErrorResult {
   /** The records that made the produce fail (ProduceResponse v8+ record_errors). */
   recordErrors?: { batchIndex: number; message: string }[];
   baseOffset: number;
@@ -56,23 +58,7 @@ export interface ReadItem extends PartitionKey {
   minOneBatch: boolean;
 }
 
-export interface FileSlice {
-  path: string;
-  /** Changes whenever the file behind `path` is replaced, so mmap views can be cached per fileId. */
-  fileId: string;
-  position: number;
-  sizeBytes: number;
-}
-
-export interface ReadResult {
-  errorCode: number;
-  logStartOffset: number;
-  logEndOffset: number;
-  slice: FileSlice | null;
-}
-
-export interface OffsetsResult {
-  errorCode: number;
+export interface OffsetsResult extends ErrorResult {
   logStartOffset: number;
   logEndOffset: number;
 }
@@ -81,8 +67,7 @@ export interface TimestampLookupItem extends PartitionKey {
   timestampMs: number;
 }
 
-export interface TimestampLookupResult {
-  errorCode: number;
+export interface TimestampLookupResult extends ErrorResult {
   offset: number;
   timestampMs: number;
 }
@@ -95,8 +80,7 @@ export interface EpochEndOffsetItem extends PartitionKey {
   leaderEpoch: number;
 }
 
-export interface EpochEndOffsetResult {
-  errorCode: number;
+export interface EpochEndOffsetResult extends ErrorResult {
   leaderEpoch: number;
   endOffset: number;
 }

@@ -23,7 +23,7 @@ import { RequestBudget } from "./request-budget.ts";
 import { DataDirLock } from "./data-dir-lock.ts";
 import { createDispatcher, InvalidRequestError } from "./dispatch.ts";
 import { PartitionWatchers } from "./partition-watchers.ts";
-import { SegmentViews } from "./segment-views.ts";
+import { SegmentViews } from "../log/segment-views.ts";
 import { ProducerIds } from "./producer-ids.ts";
 import type { TopicMetadata } from "../metadata/types.ts";
 import type { ProduceItem, ProduceResult, ReadItem } from "../partition/messages.ts";

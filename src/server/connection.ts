@@ -7,7 +7,7 @@ import { producePool } from "./buffer-pool.ts";
 import { FrameReader, FrameTooLargeError, type Frame } from "./frame-reader.ts";
 import type { BudgetWaiter, RequestBudget } from "./request-budget.ts";
 import { EAGAIN, EINTR, fileTransferMode, fileTransferStats, nativeSendfile, type FileTransferMode, type SendfileFunction } from "./sendfile.ts";
-import type { MappedRecords } from "./segment-views.ts";
+import type { MappedRecords } from "../log/segment-views.ts";
 
 /** What a reply slot holds once its request is handled: the bytes to send, or nothing (acks=0). */
 export type ReplyChunks = (Uint8Array | MappedRecords)[] | null;

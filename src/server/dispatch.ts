@@ -9,7 +9,7 @@ import { readRequestHeader, writeResponseHeader } from "../protocol/generated/he
 import type { Broker } from "./broker.ts";
 import type { Connection, ReplyChunks } from "./connection.ts";
 import type { Frame } from "./frame-reader.ts";
-import type { MappedRecords } from "./segment-views.ts";
+import type { MappedRecords } from "../log/segment-views.ts";
 
 /** Closing the connection is how Kafka answers a request it cannot parse (InvalidRequestException). */
 export class InvalidRequestError extends Error {}
