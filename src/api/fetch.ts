@@ -96,7 +96,7 @@ export const fetchHandler: ApiHandler = {
         errorCode: result.errorCode,
         highWatermark,
         // Bunka has no transactions: everything below the high watermark is stable. librdkafka stops at
-        // the LSO when it is set, so it must equal the high watermark (notes/kafka-clients.md §4.8).
+        // the LSO when it is set, so it must equal the high watermark (docs/kafka-clients.md §4.8).
         lastStableOffset: highWatermark,
         logStartOffset: runtime?.logStartOffset ?? -1,
         abortedTransactions: [],

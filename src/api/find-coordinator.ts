@@ -1,6 +1,6 @@
 // FindCoordinator: which broker coordinates a consumer group (key type 0) or a transactional id (1).
 // It must be advertised from v0: librdkafka 2.0.2 enables its group consumer and LZ4 only when
-// FindCoordinator v0 is inside the advertised range (notes/kafka-clients.md §4.1).
+// FindCoordinator v0 is inside the advertised range (docs/kafka-clients.md §4.1).
 import { ErrorCode } from "../protocol/errors.ts";
 import { ApiKey } from "../protocol/generated/index.ts";
 import type { FindCoordinatorRequest } from "../protocol/generated/find-coordinator.ts";

@@ -1,5 +1,5 @@
 // The handler table: one entry per API this broker implements. ApiVersions advertises exactly these
-// ranges (notes/kafka-clients.md §5: the set every real client negotiated against).
+// ranges (docs/kafka-clients.md §5: the set every real client negotiated against).
 import { alterConfigsHandler, incrementalAlterConfigsHandler } from "./alter-configs.ts";
 import { apiVersionsHandler } from "./api-versions.ts";
 import { createPartitionsHandler } from "./create-partitions.ts";

@@ -1,6 +1,6 @@
 // Reads a .log file with pread through a reused chunk buffer, batch by batch, checking each header and
 // CRC: the "after reading" half of the disk boundary check. Recovery uses it before the file is mapped,
-// so a torn tail can be cut with ftruncate without any view past the new end (notes/bun-runtime.md 2.5).
+// so a torn tail can be cut with ftruncate without any view past the new end (docs/bun-runtime.md §3.4).
 import * as fs from "node:fs";
 import { crc32c } from "@node-rs/crc32";
 import {

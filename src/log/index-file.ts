@@ -2,7 +2,7 @@
 // preallocated file that is memory-mapped once. Entries are sorted by both of their fields, so one
 // binary search serves lookups by either.
 //
-// Mapping rules (notes/bun-runtime.md 2.4, 2.5, 2.7): Bun.mmap cannot map an empty file, clamps the
+// Mapping rules (docs/bun-runtime.md §3.3, §3.4, §3.5): Bun.mmap cannot map an empty file, clamps the
 // view to the file length and cannot unmap. The file is mapped lazily, on the first read or write of an
 // entry (Kafka's LazyIndex), and an inactive segment's index may drop its view (releaseMapping, driven
 // by the open-segments LRU) and map again later. The active segment's view is made once at the

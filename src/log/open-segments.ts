@@ -4,7 +4,7 @@
 // another one maps. Active segments are not counted: there is one per partition, bounded by
 // max.broker.partitions.
 //
-// Bun has no munmap (notes/bun-runtime.md 2.7): a dropped view is unmapped when the GC collects it. The
+// Bun has no munmap (docs/bun-runtime.md §3.5): a dropped view is unmapped when the GC collects it. The
 // GC does collect unreachable views on its own, but only when it runs; so after every
 // `GC_EVERY_RELEASES` drops a full collection is asked for, which bounds the maps awaiting collection
 // (measured: 20,000 dropped views -> 60 maps after one Bun.gc(true), 2.7 ms on a small heap).

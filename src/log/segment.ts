@@ -1,7 +1,7 @@
 // A log segment (Kafka's LogSegment): `<20-digit baseOffset>.log` with record batches exactly as they
 // were appended, plus its `.index` and `.timeindex`.
 //
-// File rules (docs/ARCHITECTURE.md "Files on disk", notes/bun-runtime.md):
+// File rules (docs/ARCHITECTURE.md "Files on disk", docs/bun-runtime.md §3, §4):
 // - The active segment's .log is preallocated to segment.bytes (ftruncate, sparse) so that one Bun.mmap
 //   view covers every byte it will ever hold; a reader thread can map it once too.
 // - Writes go through an fd with fs.writeSync at the tracked size (never O_APPEND, never Bun.write).

@@ -1,5 +1,5 @@
 // Messages between the socket thread and the partition workers. Control data travels as plain objects
-// (structured clone is faster than msgpackr for these, see notes/bun-runtime.md 5.4); record data travels
+// (structured clone is faster than msgpackr for these, see docs/bun-runtime.md §5.4); record data travels
 // as transferred ArrayBuffers, never copied.
 import type { LogConfig } from "../log/config.ts";
 import type { ErrorResult, FileSlice, ReadResult } from "../log/partition-log.ts";

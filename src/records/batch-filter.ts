@@ -30,7 +30,7 @@ import { RecordReader } from "./record.ts";
  * Sections up to this size are (de)compressed synchronously: a threadpool round trip costs ~40 µs in Bun,
  * more than the work itself for a typical batch (measured, LZ4 frames of base64 text: 64 KiB decompresses
  * in 16 µs sync vs 61 µs async, 256 KiB in 69 vs 139 µs; at 1 MiB async is as fast and leaves the event
- * loop free meanwhile, notes/bun-runtime.md 5.2).
+ * loop free meanwhile, docs/bun-runtime.md §6.2).
  */
 const SYNC_CODEC_BYTES_MAX = 256 * 1024;
 

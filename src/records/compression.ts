@@ -2,7 +2,7 @@
 // A compressed v2 batch keeps its 61-byte header uncompressed; only the records section is compressed
 // (for LZ4: one standard LZ4 frame, which is what Kafka's KafkaLZ4BlockOutputStream writes).
 // lz4-napi's async frame calls run on the libuv threadpool; its *Sync frame calls are 2.5-4.5x slower
-// in Bun (notes/bun-runtime.md 5.2), so they are only used by buildBatch (tests, internal topics).
+// in Bun (docs/bun-runtime.md §6.2), so they are only used by buildBatch (tests, internal topics).
 import { compressFrame, compressFrameSync, decompressFrame, decompressFrameSync } from "lz4-napi";
 import { promisify } from "node:util";
 import * as zlib from "node:zlib";
@@ -112,7 +112,7 @@ export function compressRecordsSectionSync(codec: number, section: Uint8Array): 
 
 /**
  * Synchronous decompression, for checks that must run inside a synchronous append (the key check of a
- * compacted topic). Slower than the async calls in Bun for LZ4 (notes/bun-runtime.md 5.2): keep it off
+ * compacted topic). Slower than the async calls in Bun for LZ4 (docs/bun-runtime.md §6.2): keep it off
  * paths where an await is possible.
  */
 export function decompressRecordsSectionSync(codec: number, section: Uint8Array): Uint8Array {

@@ -104,7 +104,7 @@ export function lz4OutputBoundBytes(section: Uint8Array): number {
 
 /**
  * Decompresses the frames' blocks one by one with lz4-napi's block call: Bun's frame calls are several times
- * slower (notes/bun-runtime.md 5.2; measured here 3.1 ms vs 0.3 ms per MiB). The block call takes the output
+ * slower (docs/bun-runtime.md §6.2; measured here 3.1 ms vs 0.3 ms per MiB). The block call takes the output
  * size as a 4-byte prefix and accepts an overstatement, so each block gets its own bound. Returns null for
  * frames with linked blocks (a block may refer to the previous one's data): the frame call handles those.
  * Checksums are verified (header, blocks, content) and a declared content size must match: LZ4F, which

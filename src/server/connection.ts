@@ -303,12 +303,12 @@ export class Connection implements BudgetWaiter {
   /**
    * A file range with sendfile(2) on the socket's fd. Bun never polls an fd it did not fail to write to,
    * so on EAGAIN we write the range's next byte with socket.write (the "1-byte arm",
-   * notes/bun-runtime.md §2): 0 bytes taken means Bun now waits for `drain`; 1 byte taken means the
+   * docs/bun-runtime.md §2.1): 0 bytes taken means Bun now waits for `drain`; 1 byte taken means the
    * socket had room again, and we go on. Bun does not buffer what it did not take, so the stream stays
    * exact. Every turn of the loop either moves at least one byte or returns.
    */
   private sendRange(range: QueuedRange): boolean {
-    // Bun exposes the fd of every TCP socket (notes/bun-runtime.md 1.1); its typings do not.
+    // Bun exposes the fd of every TCP socket (docs/bun-runtime.md §1.1); its typings do not.
     const socketFd = (this.socket as unknown as { fd: number }).fd;
     const sizeBytes = range.records.sizeBytes;
     for (let turns = 0; this.writeOffset < sizeBytes; turns++) {
