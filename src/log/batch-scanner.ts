@@ -1,7 +1,6 @@
 // Reads a .log file with pread through a reused chunk buffer, batch by batch, checking each header and
 // CRC: the "after reading" half of the disk boundary check. Recovery uses it before the file is mapped,
 // so a torn tail can be cut with ftruncate without any view past the new end (docs/bun-runtime.md §3.4).
-import * as fs from "node:fs";
 import { crc32c } from "@node-rs/crc32";
 import {
   ATTRIBUTES_OFFSET,
@@ -20,6 +19,7 @@ import {
   RECORDS_COUNT_OFFSET,
   readInt64,
 } from "../records/batch.ts";
+import { nodeFileSystem, type FileSystem } from "./file-system.ts";
 
 /** One pread fills this much; larger batches are CRC-checked in pieces with a chained crc32c. */
 const CHUNK_BYTES = 4 * 1024 * 1024;
@@ -84,6 +84,7 @@ export class BatchScanner {
     startPosition = 0,
     /** Bytes per pread; a header-only scan of large batches reads less with a smaller chunk. */
     chunkBytesMax = CHUNK_BYTES,
+    private readonly files: FileSystem = nodeFileSystem,
   ) {
     sharedChunk ??= new Uint8Array(CHUNK_BYTES);
     this.chunk = sharedChunk.subarray(0, Math.min(chunkBytesMax, CHUNK_BYTES, Math.max(fileBytes, RECORD_BATCH_OVERHEAD)));
@@ -180,7 +181,7 @@ export class BatchScanner {
     let readBytes = 0;
     // pread may return less than asked; bounded by the bytes remaining in the file.
     while (readBytes < wantBytes) {
-      const got = fs.readSync(this.fd, this.chunk, readBytes, wantBytes - readBytes, position + readBytes);
+      const got = this.files.read(this.fd, this.chunk, readBytes, wantBytes - readBytes, position + readBytes);
       if (got <= 0) break;
       readBytes += got;
     }

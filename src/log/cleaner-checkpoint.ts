@@ -2,9 +2,9 @@
 // the first dirty offset (everything below it was cleaned against a map that covered it) and the timestamp
 // of the oldest tombstone the last clean kept, so that a log nobody writes to is cleaned again once that
 // tombstone passes delete.retention.ms. Text, written atomically: "0\n<firstDirtyOffset> <oldestTombstoneMs>\n".
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { writeFileAtomically } from "./checkpoint.ts";
+import { nodeFileSystem, readTextFileOrNull, type FileSystem } from "./file-system.ts";
 
 export const CLEANER_CHECKPOINT_FILE = "cleaner-offset-checkpoint";
 const VERSION = 0;
@@ -18,7 +18,10 @@ export class CleanerCheckpoint {
   /** Timestamp of the oldest tombstone kept by the last clean, or NO_TOMBSTONE. */
   oldestTombstoneMs = NO_TOMBSTONE;
 
-  constructor(dir: string) {
+  constructor(
+    dir: string,
+    private readonly files: FileSystem = nodeFileSystem,
+  ) {
     this.path = path.join(dir, CLEANER_CHECKPOINT_FILE);
     this.read();
   }
@@ -29,7 +32,7 @@ export class CleanerCheckpoint {
     if (firstDirtyOffset === this.firstDirtyOffset && oldestTombstoneMs === this.oldestTombstoneMs) return;
     this.firstDirtyOffset = firstDirtyOffset;
     this.oldestTombstoneMs = oldestTombstoneMs;
-    writeFileAtomically(this.path, `${VERSION}\n${firstDirtyOffset} ${oldestTombstoneMs}\n`);
+    writeFileAtomically(this.path, `${VERSION}\n${firstDirtyOffset} ${oldestTombstoneMs}\n`, this.files);
   }
 
   /** The log was truncated below the checkpoint (Kafka's maybeTruncateCheckpoint): what is left is clean. */
@@ -38,13 +41,8 @@ export class CleanerCheckpoint {
   }
 
   private read(): void {
-    let text: string;
-    try {
-      text = fs.readFileSync(this.path, "utf8");
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
-      throw error;
-    }
+    const text = readTextFileOrNull(this.files, this.path);
+    if (text === null) return;
     // Assert after reading: anything unexpected means "start over", which only costs a full clean.
     const match = /^0\n(\d{1,16}) (-1|\d{1,16})\n$/.exec(text);
     if (!match) return;

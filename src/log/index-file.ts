@@ -10,7 +10,7 @@
 // past `entries`, which never exceeds the new size, so no page past EOF is ever touched (that would be
 // a SIGBUS). Growing the file (a segment that becomes active again) drops the view so the next access
 // maps the new length. Only the partition's owning worker maps index files.
-import * as fs from "node:fs";
+import { OPEN_CREATE, OPEN_READ_WRITE, nodeFileSystem, type FileSystem } from "./file-system.ts";
 
 /** Kafka's AbstractIndex: lookups cluster near the tail, so the last 8 KiB ("warm" entries, whose pages
  * stay in the page cache) are searched first and a cold lookup touches the rest only when needed. */
@@ -36,6 +36,7 @@ export abstract class IndexFile {
     readonly entrySizeBytes: number,
     /** Called whenever the file gets mapped (the owning segment counts its maps). */
     private readonly onMapped: (() => void) | null = null,
+    protected readonly files: FileSystem = nodeFileSystem,
   ) {}
 
   /**
@@ -43,11 +44,11 @@ export abstract class IndexFile {
    * for files trimmed at roll or clean close; the caller sanity-checks them and rebuilds on doubt.
    */
   protected openFile(maxIndexBytes: number, preallocate: boolean): void {
-    const fd = fs.openSync(this.path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+    const fd = this.files.open(this.path, OPEN_READ_WRITE | OPEN_CREATE, 0o644);
     try {
-      this.fileBytes = fs.fstatSync(fd).size;
+      this.fileBytes = this.files.fstat(fd).size;
     } finally {
-      fs.closeSync(fd);
+      this.files.close(fd);
     }
     this.entries = Math.floor(this.fileBytes / this.entrySizeBytes);
     this.maxEntries = this.entries;
@@ -70,7 +71,7 @@ export abstract class IndexFile {
     const roundedBytes = Math.floor(fileBytes / this.entrySizeBytes) * this.entrySizeBytes;
     if (roundedBytes < this.sizeBytes) throw new Error(`${this.path}: resize to ${roundedBytes} would cut ${this.entries} entries`);
     if (roundedBytes === this.fileBytes) return;
-    fs.truncateSync(this.path, roundedBytes);
+    this.files.truncate(this.path, roundedBytes);
     const grew = roundedBytes > this.fileBytes;
     this.fileBytes = roundedBytes;
     this.maxEntries = roundedBytes / this.entrySizeBytes;
@@ -101,11 +102,11 @@ export abstract class IndexFile {
 
   /** fsync: index pages written through the mapping are dirty page-cache pages of the file. */
   flush(): void {
-    const fd = fs.openSync(this.path, fs.constants.O_RDWR);
+    const fd = this.files.open(this.path, OPEN_READ_WRITE);
     try {
-      fs.fsyncSync(fd);
+      this.files.fsync(fd);
     } finally {
-      fs.closeSync(fd);
+      this.files.close(fd);
     }
   }
 
@@ -116,7 +117,7 @@ export abstract class IndexFile {
   }
 
   deleteFile(): void {
-    fs.rmSync(this.path, { force: true });
+    this.files.unlink(this.path);
     this.releaseMapping();
   }
 
@@ -158,7 +159,7 @@ export abstract class IndexFile {
   private map(): DataView {
     // An empty file cannot be mapped; callers never read an entry of an empty index.
     if (this.fileBytes === 0) throw new Error(`${this.path}: index is empty, nothing to map`);
-    const view = Bun.mmap(this.path, { shared: true });
+    const view = this.files.mmap(this.path);
     if (view.byteLength < this.fileBytes) throw new Error(`${this.path}: mapped ${view.byteLength} of ${this.fileBytes} bytes`);
     this.view = view;
     this.data = new DataView(view.buffer, view.byteOffset, view.byteLength);

@@ -2,9 +2,9 @@
 // it. A follower asks the leader for the end offset of its latest epoch (OffsetForLeaderEpoch) and
 // truncates to it, instead of to its high watermark, which could lose acknowledged data.
 // Persisted to `leader-epoch-checkpoint` in Kafka's text format: version, count, "epoch offset" lines.
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { writeFileAtomically } from "./checkpoint.ts";
+import { nodeFileSystem, readTextFileOrNull, type FileSystem } from "./file-system.ts";
 
 export const LEADER_EPOCH_CHECKPOINT_FILE = "leader-epoch-checkpoint";
 const CHECKPOINT_VERSION = 0;
@@ -23,9 +23,12 @@ export class LeaderEpochCache {
   private epochs: EpochEntry[];
   readonly path: string;
 
-  constructor(dir: string) {
+  constructor(
+    dir: string,
+    private readonly files: FileSystem = nodeFileSystem,
+  ) {
     this.path = path.join(dir, LEADER_EPOCH_CHECKPOINT_FILE);
-    this.epochs = readCheckpoint(this.path);
+    this.epochs = readCheckpoint(this.path, files);
   }
 
   get entries(): readonly EpochEntry[] {
@@ -100,18 +103,13 @@ export class LeaderEpochCache {
 
   private flush(): void {
     const lines = [String(CHECKPOINT_VERSION), String(this.epochs.length), ...this.epochs.map((entry) => `${entry.epoch} ${entry.startOffset}`)];
-    writeFileAtomically(this.path, lines.join("\n") + "\n");
+    writeFileAtomically(this.path, lines.join("\n") + "\n", this.files);
   }
 }
 
-function readCheckpoint(filePath: string): EpochEntry[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(filePath, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw error;
-  }
+function readCheckpoint(filePath: string, files: FileSystem): EpochEntry[] {
+  const text = readTextFileOrNull(files, filePath);
+  if (text === null) return [];
   const lines = text.split("\n").filter((line) => line.trim() !== "");
   if (lines.length < 2 || Number(lines[0]) !== CHECKPOINT_VERSION) throw new Error(`${filePath}: unknown checkpoint version`);
   const count = Number(lines[1]);

@@ -14,11 +14,11 @@
 // `.log.swap`) are deleted. A committed cleaner swap (`<base>.log.swap`, fsynced before it got that name)
 // is completed as PartitionLog.replaceSegments would have: the segments whose base offsets it covers are
 // deleted and its files take their final names.
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { PREALLOCATED_SPACE } from "./batch-scanner.ts";
 import { readOffsetFile } from "./checkpoint.ts";
 import type { LogConfig } from "./config.ts";
+import { OPEN_READ_ONLY, fsyncDirectoryWith, nodeFileSystem, type FileSystem } from "./file-system.ts";
 import { CorruptIndexError } from "./index-file.ts";
 import { BatchScanner } from "./batch-scanner.ts";
 import { RECORD_BATCH_OVERHEAD } from "../records/batch.ts";
@@ -31,7 +31,6 @@ import {
   SWAP_FILE_SUFFIX,
   TIME_INDEX_FILE_SUFFIX,
   TRUNCATION_FILE_SUFFIX,
-  fsyncDirectory,
   segmentFileName,
 } from "./segment.ts";
 
@@ -64,12 +63,12 @@ export interface LoadedSegments {
   report: RecoveryReport;
 }
 
-export function loadSegments(dir: string, config: LogConfig, recover: boolean, nowMs: number): LoadedSegments {
-  fs.mkdirSync(dir, { recursive: true });
+export function loadSegments(dir: string, config: LogConfig, recover: boolean, nowMs: number, files: FileSystem = nodeFileSystem): LoadedSegments {
+  files.mkdir(dir);
   const report: RecoveryReport = { recoveredSegments: 0, truncatedBytes: 0, deletedSegments: 0, rebuiltIndexes: 0, removedFiles: 0, events: [] };
-  let names = fs.readdirSync(dir);
+  let names = files.readdir(dir);
   if (names.length > MAX_SEGMENTS * 3 + 16) throw new Error(`${dir}: ${names.length} files, more than a partition can hold`);
-  if (completeCleanerSwaps(dir, names, maxBatchBytesFor(config), report)) names = fs.readdirSync(dir);
+  if (completeCleanerSwaps(dir, names, maxBatchBytesFor(config), report, files)) names = files.readdir(dir);
 
   const logBaseOffsets: number[] = [];
   const indexFiles: { name: string; baseOffset: number }[] = [];
@@ -77,7 +76,7 @@ export function loadSegments(dir: string, config: LogConfig, recover: boolean, n
     // Interrupted truncateTo (the rename had not happened: the .log is intact), checkpoint write, or
     // uncommitted cleaner output (the segments it was to replace are intact).
     if (name.endsWith(TRUNCATION_FILE_SUFFIX) || name.endsWith(CLEANED_FILE_SUFFIX) || name.endsWith(SWAP_FILE_SUFFIX) || name.endsWith(".tmp") || name.endsWith(".deleted")) {
-      fs.rmSync(path.join(dir, name), { force: true });
+      files.unlink(path.join(dir, name));
       report.removedFiles++;
       report.events.push(`removed leftover ${name}`);
       continue;
@@ -93,20 +92,20 @@ export function loadSegments(dir: string, config: LogConfig, recover: boolean, n
   const logSet = new Set(logBaseOffsets);
   for (const index of indexFiles) {
     if (logSet.has(index.baseOffset)) continue;
-    fs.rmSync(path.join(dir, index.name), { force: true });
+    files.unlink(path.join(dir, index.name));
     report.removedFiles++;
     report.events.push(`removed ${index.name}: no .log`);
   }
 
-  const persistedLogStartOffset = readOffsetFile(path.join(dir, LOG_START_OFFSET_FILE)) ?? 0;
-  const persistedRecoveryPoint = readOffsetFile(path.join(dir, RECOVERY_POINT_FILE)) ?? 0;
+  const persistedLogStartOffset = readOffsetFile(path.join(dir, LOG_START_OFFSET_FILE), files) ?? 0;
+  const persistedRecoveryPoint = readOffsetFile(path.join(dir, RECOVERY_POINT_FILE), files) ?? 0;
 
   let segments: LogSegment[] = [];
   for (const baseOffset of logBaseOffsets) {
     const indexesExist =
-      fs.existsSync(path.join(dir, String(baseOffset).padStart(20, "0") + INDEX_FILE_SUFFIX)) &&
-      fs.existsSync(path.join(dir, String(baseOffset).padStart(20, "0") + TIME_INDEX_FILE_SUFFIX));
-    const segment = LogSegment.open(dir, baseOffset, config, nowMs);
+      files.exists(path.join(dir, String(baseOffset).padStart(20, "0") + INDEX_FILE_SUFFIX)) &&
+      files.exists(path.join(dir, String(baseOffset).padStart(20, "0") + TIME_INDEX_FILE_SUFFIX));
+    const segment = LogSegment.open(dir, baseOffset, config, nowMs, files);
     segments.push(segment);
     const problem = indexesExist ? indexProblem(segment) : "missing index file";
     if (problem !== null) {
@@ -139,7 +138,7 @@ export function loadSegments(dir: string, config: LogConfig, recover: boolean, n
  * left, which is harmless: its data is valid, only not compacted), then renames the swap files to their
  * final names (an index whose `.swap` is gone was renamed already). Returns whether anything was done.
  */
-function completeCleanerSwaps(dir: string, names: readonly string[], maxBatchBytes: number, report: RecoveryReport): boolean {
+function completeCleanerSwaps(dir: string, names: readonly string[], maxBatchBytes: number, report: RecoveryReport, files: FileSystem): boolean {
   const swaps: number[] = [];
   for (const name of names) {
     const match = SWAP_LOG_PATTERN.exec(name);
@@ -153,39 +152,39 @@ function completeCleanerSwaps(dir: string, names: readonly string[], maxBatchByt
   }
   for (const baseOffset of swaps) {
     const swap = segmentPaths(dir, baseOffset, SWAP_FILE_SUFFIX);
-    const nextOffset = readNextOffset(swap.log, baseOffset, maxBatchBytes);
+    const nextOffset = readNextOffset(swap.log, baseOffset, maxBatchBytes, files);
     const coveredEnd = Math.max(nextOffset, baseOffset + 1);
     for (const oldBaseOffset of logBaseOffsets) {
       if (oldBaseOffset < baseOffset || oldBaseOffset >= coveredEnd) continue;
       const old = segmentPaths(dir, oldBaseOffset, "");
-      fs.rmSync(old.log, { force: true });
+      files.unlink(old.log);
       // The swap's own indexes may already carry the final names (renamed before the crash): keep those.
-      if (oldBaseOffset !== baseOffset || fs.existsSync(swap.index)) fs.rmSync(old.index, { force: true });
-      if (oldBaseOffset !== baseOffset || fs.existsSync(swap.timeIndex)) fs.rmSync(old.timeIndex, { force: true });
+      if (oldBaseOffset !== baseOffset || files.exists(swap.index)) files.unlink(old.index);
+      if (oldBaseOffset !== baseOffset || files.exists(swap.timeIndex)) files.unlink(old.timeIndex);
       report.events.push(`${segmentFileName(oldBaseOffset, LOG_FILE_SUFFIX)}: deleted, replaced by the cleaned segment ${segmentFileName(baseOffset, LOG_FILE_SUFFIX)}`);
     }
     const final = segmentPaths(dir, baseOffset, "");
-    if (fs.existsSync(swap.index)) fs.renameSync(swap.index, final.index);
-    if (fs.existsSync(swap.timeIndex)) fs.renameSync(swap.timeIndex, final.timeIndex);
-    fs.renameSync(swap.log, final.log);
+    if (files.exists(swap.index)) files.rename(swap.index, final.index);
+    if (files.exists(swap.timeIndex)) files.rename(swap.timeIndex, final.timeIndex);
+    files.rename(swap.log, final.log);
     report.removedFiles++;
     report.events.push(`completed the interrupted swap of cleaned segment ${segmentFileName(baseOffset, LOG_FILE_SUFFIX)}`);
   }
-  fsyncDirectory(dir);
+  fsyncDirectoryWith(files, dir);
   return true;
 }
 
 /** The offset after the last whole batch of a .log, read with pread (headers only); baseOffset when empty. */
-function readNextOffset(logPath: string, baseOffset: number, maxBatchBytes: number): number {
-  const fd = fs.openSync(logPath, fs.constants.O_RDONLY);
+function readNextOffset(logPath: string, baseOffset: number, maxBatchBytes: number, files: FileSystem): number {
+  const fd = files.open(logPath, OPEN_READ_ONLY);
   try {
-    const fileBytes = fs.fstatSync(fd).size;
-    const scanner = new BatchScanner(fd, fileBytes, baseOffset, maxBatchBytes, false);
+    const fileBytes = files.fstat(fd).size;
+    const scanner = new BatchScanner(fd, fileBytes, baseOffset, maxBatchBytes, false, 0, undefined, files);
     let nextOffset = baseOffset;
     for (let guard = 0; guard <= fileBytes / RECORD_BATCH_OVERHEAD && scanner.next(); guard++) nextOffset = scanner.batch.lastOffset + 1;
     return nextOffset;
   } finally {
-    fs.closeSync(fd);
+    files.close(fd);
   }
 }
 

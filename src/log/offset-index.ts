@@ -1,6 +1,7 @@
 // The .index file (Kafka's OffsetIndex): sparse map from offset to the byte position of a batch in the
 // .log. Entry = (relativeOffset int32, position int32), 8 bytes, big-endian. An entry (O, P) says: the
 // batch starting at position P has last offset O, so every offset > O is at or after P.
+import { nodeFileSystem, type FileSystem } from "./file-system.ts";
 import { CorruptIndexError, IndexFile } from "./index-file.ts";
 
 export const OFFSET_INDEX_ENTRY_BYTES = 8;
@@ -18,8 +19,8 @@ export class OffsetIndex extends IndexFile {
    * Opens or creates `path`. `preallocate` (the active segment) grows the file to maxIndexBytes and
    * maps it; otherwise the file keeps its trimmed length.
    */
-  constructor(path: string, baseOffset: number, maxIndexBytes: number, preallocate: boolean, onMapped: (() => void) | null = null) {
-    super(path, baseOffset, OFFSET_INDEX_ENTRY_BYTES, onMapped);
+  constructor(path: string, baseOffset: number, maxIndexBytes: number, preallocate: boolean, onMapped: (() => void) | null = null, files: FileSystem = nodeFileSystem) {
+    super(path, baseOffset, OFFSET_INDEX_ENTRY_BYTES, onMapped, files);
     this.openFile(maxIndexBytes, preallocate);
     this.lastOffsetCache = this.readLastOffset();
   }

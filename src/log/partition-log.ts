@@ -1,8 +1,8 @@
 // The log of one partition (Kafka's UnifiedLog + LocalLog): directory `<dataDir>/<topic>-<partition>`
 // holding segments sorted by base offset, the last one active. Owned by one partition worker: nothing
 // here is thread-safe, and only this object writes the directory.
-import * as fs from "node:fs";
 import * as path from "node:path";
+import { systemClock, type Clock } from "../util/clock.ts";
 import {
   PARTITION_LEADER_EPOCH_OFFSET,
   assignOffsets,
@@ -25,6 +25,7 @@ import { segmentPaths, type CleanedSegmentWriter } from "./cleaned-segment.ts";
 import { CleanerCheckpoint, NO_TOMBSTONE } from "./cleaner-checkpoint.ts";
 import { writeOffsetFile } from "./checkpoint.ts";
 import { resolveLogConfig, type LogConfig } from "./config.ts";
+import { nodeFileSystem, type FileSystem } from "./file-system.ts";
 import { LeaderEpochCache } from "./leader-epoch-cache.ts";
 import { LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE, loadSegments, type RecoveryReport } from "./log-loader.ts";
 import { DEFAULT_PRODUCER_ID_EXPIRATION_MS, ProducerStateManager, readIdempotentBatch, type IdempotentBatch, type ProducerBatchMetadata } from "./producer-state.ts";
@@ -44,6 +45,10 @@ export interface PartitionLogOptions {
   nowMs?: number;
   /** producer.id.expiration.ms (a broker setting in Kafka); default one day. */
   producerIdExpirationMs?: number;
+  /** The disk (node:fs by default; test/sim/ passes a simulated one). */
+  files?: FileSystem;
+  /** Wall time for calls that do not pass nowMs (Date.now by default). */
+  clock?: Clock;
 }
 
 export interface AppendInfo {
@@ -130,6 +135,8 @@ export class PartitionLog {
   private closed = false;
   /** Rolled segments whose asynchronous fsync has not completed. */
   private readonly rolledUnsynced = new Set<LogSegment>();
+  private readonly files: FileSystem;
+  private readonly clock: Clock;
   /** A failed background fsync: the log refuses further writes (Kafka takes the log dir offline). */
   private storageError: Error | null = null;
 
@@ -142,8 +149,12 @@ export class PartitionLog {
     recoveryPoint: number,
     nowMs: number,
     producerIdExpirationMs: number,
+    files: FileSystem,
+    clock: Clock,
   ) {
     this.dir = dir;
+    this.files = files;
+    this.clock = clock;
     this.config = config;
     this.segments = segments;
     this.recoveryReport = report;
@@ -152,19 +163,21 @@ export class PartitionLog {
     this.recoveryPoint = recoveryPoint;
     this.persistedRecoveryPoint = recoveryPoint;
     this.lastFlushMs = nowMs;
-    this.leaderEpochCache = new LeaderEpochCache(dir);
+    this.leaderEpochCache = new LeaderEpochCache(dir, files);
     this.producerState = new ProducerStateManager(producerIdExpirationMs);
-    this.producerSnapshots = new ProducerSnapshotFiles(dir);
-    this.cleanerCheckpoint = new CleanerCheckpoint(dir);
+    this.producerSnapshots = new ProducerSnapshotFiles(dir, files);
+    this.cleanerCheckpoint = new CleanerCheckpoint(dir, files);
   }
 
   static open(options: PartitionLogOptions): PartitionLog {
     const config = resolveLogConfig(options.config);
-    const nowMs = options.nowMs ?? Date.now();
+    const files = options.files ?? nodeFileSystem;
+    const clock = options.clock ?? systemClock;
+    const nowMs = options.nowMs ?? clock.nowMs();
     const dir = options.dir;
-    const loaded = loadSegments(dir, config, options.recover, nowMs);
+    const loaded = loadSegments(dir, config, options.recover, nowMs, files);
     let segments = loaded.segments;
-    if (segments.length === 0) segments = [LogSegment.create(dir, loaded.persistedLogStartOffset, config, nowMs)];
+    if (segments.length === 0) segments = [LogSegment.create(dir, loaded.persistedLogStartOffset, config, nowMs, files)];
     const last = segments[segments.length - 1]!;
     last.makeActive();
     const logEndOffset = last.nextOffset;
@@ -173,7 +186,7 @@ export class PartitionLog {
     const recoveredAny = loaded.report.recoveredSegments > 0 || loaded.report.rebuiltIndexes > 0;
     const recoveryPoint = options.recover || recoveredAny ? logEndOffset : Math.min(loaded.persistedRecoveryPoint, logEndOffset);
     const producerIdExpirationMs = options.producerIdExpirationMs ?? DEFAULT_PRODUCER_ID_EXPIRATION_MS;
-    const log = new PartitionLog(dir, config, segments, loaded.report, logStartOffset, recoveryPoint, nowMs, producerIdExpirationMs);
+    const log = new PartitionLog(dir, config, segments, loaded.report, logStartOffset, recoveryPoint, nowMs, producerIdExpirationMs, files, clock);
     log.persistedRecoveryPoint = loaded.persistedRecoveryPoint;
     log.persistedLogStartOffset = loaded.persistedLogStartOffset;
     if (logStartOffset > logEndOffset) {
@@ -439,7 +452,7 @@ export class PartitionLog {
    * the cleaner emptied are gone). The log end offset becomes the last batch's last offset + 1. The
    * leader epoch of each batch feeds the epoch cache.
    */
-  appendAsFollower(records: Uint8Array, nowMs: number = Date.now()): AppendInfo | AppendError {
+  appendAsFollower(records: Uint8Array, nowMs: number = this.clock.nowMs()): AppendInfo | AppendError {
     this.assertOpen();
     const baseOffset = this.logEndOffset;
     if (records.byteLength === 0) {
@@ -517,7 +530,7 @@ export class PartitionLog {
       old.delete();
       this.segments.pop();
       try {
-        this.segments.push(LogSegment.create(this.dir, newBaseOffset, this.config, nowMs));
+        this.segments.push(LogSegment.create(this.dir, newBaseOffset, this.config, nowMs, this.files));
       } catch (error) {
         // No active segment is left: refuse further work until a restart reloads the directory.
         this.storageError ??= error instanceof Error ? error : new Error(String(error));
@@ -530,7 +543,7 @@ export class PartitionLog {
     this.producerSnapshots.write(this.producerState, newBaseOffset, false);
     // The new segment first: if its files cannot be created (EMFILE, ENOMEM, the map limit) the old one
     // stays active and untouched, and only the append that asked for the roll fails.
-    const segment = LogSegment.create(this.dir, newBaseOffset, this.config, nowMs);
+    const segment = LogSegment.create(this.dir, newBaseOffset, this.config, nowMs, this.files);
     let retired: Promise<void>;
     try {
       retired = old.onBecomeInactive();
@@ -648,7 +661,7 @@ export class PartitionLog {
   }
 
   /** fdatasync of every segment with unflushed bytes; the caller batches appends into one flush. */
-  flush(nowMs: number = Date.now()): void {
+  flush(nowMs: number = this.clock.nowMs()): void {
     this.assertOpen();
     for (const segment of this.segments) segment.flush();
     this.rolledUnsynced.clear();
@@ -663,7 +676,7 @@ export class PartitionLog {
    * segment holding offset gets its kept prefix copied to a new file renamed over the old one, so a
    * reader's view of the old file is never cut under it (new fileId).
    */
-  truncateTo(offset: number, nowMs: number = Date.now()): void {
+  truncateTo(offset: number, nowMs: number = this.clock.nowMs()): void {
     this.assertOpen();
     if (!(Number.isSafeInteger(offset) && offset >= 0)) throw new RangeError(`${this.dir}: truncate to ${offset}`);
     if (offset >= this.logEndOffset) return;
@@ -690,13 +703,13 @@ export class PartitionLog {
   }
 
   /** Deletes every segment and starts an empty log at offset (a follower far behind the leader). */
-  truncateFullyAndStartAt(offset: number, nowMs: number = Date.now()): void {
+  truncateFullyAndStartAt(offset: number, nowMs: number = this.clock.nowMs()): void {
     // No batch is left: every producer is unknown (Kafka's ProducerStateManager.truncateFullyAndStartAt).
     this.producerSnapshots.deleteAbove(-1);
     this.producerState.clear();
     for (const segment of this.segments) segment.delete();
     this.rolledUnsynced.clear();
-    this.segments = [LogSegment.create(this.dir, offset, this.config, nowMs)];
+    this.segments = [LogSegment.create(this.dir, offset, this.config, nowMs, this.files)];
     this.cleanerCheckpoint.update(offset, NO_TOMBSTONE);
     this.logStartOffset = offset;
     this.persistLogStartOffset();
@@ -791,24 +804,24 @@ export class PartitionLog {
     const swap = segmentPaths(this.dir, baseOffset, SWAP_FILE_SUFFIX);
     const final = segmentPaths(this.dir, baseOffset, "");
     try {
-      fs.renameSync(cleaned.paths.index, swap.index);
-      fs.renameSync(cleaned.paths.timeIndex, swap.timeIndex);
-      fs.renameSync(cleaned.paths.log, swap.log);
-      fsyncDirectory(this.dir);
+      this.files.rename(cleaned.paths.index, swap.index);
+      this.files.rename(cleaned.paths.timeIndex, swap.timeIndex);
+      this.files.rename(cleaned.paths.log, swap.log);
+      fsyncDirectory(this.dir, this.files);
       for (const segment of old) {
         this.rolledUnsynced.delete(segment);
         segment.delete();
       }
-      fs.renameSync(swap.index, final.index);
-      fs.renameSync(swap.timeIndex, final.timeIndex);
-      fs.renameSync(swap.log, final.log);
-      fsyncDirectory(this.dir);
+      this.files.rename(swap.index, final.index);
+      this.files.rename(swap.timeIndex, final.timeIndex);
+      this.files.rename(swap.log, final.log);
+      fsyncDirectory(this.dir, this.files);
     } catch (error) {
       // The files are in an in-between state that only recovery sorts out: refuse further work.
       this.storageError ??= error instanceof Error ? error : new Error(String(error));
       throw error;
     }
-    this.segments.splice(first, old.length, LogSegment.open(this.dir, baseOffset, this.config, nowMs));
+    this.segments.splice(first, old.length, LogSegment.open(this.dir, baseOffset, this.config, nowMs, this.files));
     return true;
   }
 
@@ -829,7 +842,7 @@ export class PartitionLog {
   delete(): void {
     for (const segment of this.segments) segment.delete();
     this.closed = true;
-    fs.rmSync(this.dir, { recursive: true, force: true });
+    this.files.removeTree(this.dir);
   }
 
   /** Producer state from the newest usable snapshot plus a bounded replay (producer-state-snapshot.ts). */
@@ -840,14 +853,14 @@ export class PartitionLog {
   }
 
   private persistRecoveryPoint(offset: number): void {
-    if (offset === this.persistedRecoveryPoint && fs.existsSync(path.join(this.dir, RECOVERY_POINT_FILE))) return;
-    writeOffsetFile(path.join(this.dir, RECOVERY_POINT_FILE), offset);
+    if (offset === this.persistedRecoveryPoint && this.files.exists(path.join(this.dir, RECOVERY_POINT_FILE))) return;
+    writeOffsetFile(path.join(this.dir, RECOVERY_POINT_FILE), offset, this.files);
     this.persistedRecoveryPoint = offset;
   }
 
   private persistLogStartOffset(): void {
-    if (this.logStartOffset === this.persistedLogStartOffset && fs.existsSync(path.join(this.dir, LOG_START_OFFSET_FILE))) return;
-    writeOffsetFile(path.join(this.dir, LOG_START_OFFSET_FILE), this.logStartOffset);
+    if (this.logStartOffset === this.persistedLogStartOffset && this.files.exists(path.join(this.dir, LOG_START_OFFSET_FILE))) return;
+    writeOffsetFile(path.join(this.dir, LOG_START_OFFSET_FILE), this.logStartOffset, this.files);
     this.persistedLogStartOffset = this.logStartOffset;
   }
 

@@ -16,11 +16,11 @@
 // count, then per producer: int64 producerId, int16 epoch, int8 batch count (1..5), and per batch int32
 // firstSeq, int32 lastSeq, int64 firstOffset, int64 lastOffset, int64 timestamp. Snapshots written at a roll
 // are not fsynced (a torn one fails its CRC after a power loss and the replay covers for it).
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { crc32c } from "@node-rs/crc32";
 import { CONTROL_FLAG_MASK, RECORD_BATCH_OVERHEAD, readInt64, writeInt64 } from "../records/batch.ts";
 import { BatchScanner } from "./batch-scanner.ts";
+import { OPEN_CREATE, OPEN_READ_ONLY, OPEN_TRUNCATE, OPEN_WRITE_ONLY, fsyncDirectoryWith, nodeFileSystem, type FileSystem } from "./file-system.ts";
 import { PRODUCER_BATCHES_RETAINED, incrementSequence, type ProducerBatchMetadata, type ProducerStateManager } from "./producer-state.ts";
 import { segmentFileName, type LogSegment } from "./segment.ts";
 
@@ -49,9 +49,9 @@ export function snapshotPath(dir: string, offset: number): string {
 }
 
 /** Offsets of the snapshot files in `dir`, ascending. */
-export function listSnapshotOffsets(dir: string): number[] {
+export function listSnapshotOffsets(dir: string, files: FileSystem = nodeFileSystem): number[] {
   const offsets: number[] = [];
-  for (const name of fs.readdirSync(dir)) {
+  for (const name of files.readdir(dir)) {
     const match = SNAPSHOT_FILE_PATTERN.exec(name);
     if (match) offsets.push(Number(match[1]));
   }
@@ -143,8 +143,11 @@ export class ProducerSnapshotFiles {
   /** Ascending. */
   private offsets: number[];
 
-  constructor(readonly dir: string) {
-    this.offsets = listSnapshotOffsets(dir);
+  constructor(
+    readonly dir: string,
+    readonly fileSystem: FileSystem = nodeFileSystem,
+  ) {
+    this.offsets = listSnapshotOffsets(dir, fileSystem);
   }
 
   get snapshotOffsets(): readonly number[] {
@@ -160,26 +163,20 @@ export class ProducerSnapshotFiles {
     const bytes = encodeSnapshot(manager, offset);
     const filePath = snapshotPath(this.dir, offset);
     const tmpPath = filePath + ".tmp";
-    const fd = fs.openSync(tmpPath, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o644);
+    const files = this.fileSystem;
+    const fd = files.open(tmpPath, OPEN_WRITE_ONLY | OPEN_CREATE | OPEN_TRUNCATE, 0o644);
     try {
       let writtenBytes = 0;
       for (let attempt = 0; writtenBytes < bytes.byteLength; attempt++) {
         if (attempt >= MAX_WRITE_ATTEMPTS) throw new Error(`${tmpPath}: wrote ${writtenBytes} of ${bytes.byteLength} bytes`);
-        writtenBytes += fs.writeSync(fd, bytes, writtenBytes, bytes.byteLength - writtenBytes, writtenBytes);
+        writtenBytes += files.write(fd, bytes, writtenBytes, bytes.byteLength - writtenBytes, writtenBytes);
       }
-      if (durable) fs.fsyncSync(fd);
+      if (durable) files.fsync(fd);
     } finally {
-      fs.closeSync(fd);
+      files.close(fd);
     }
-    fs.renameSync(tmpPath, filePath);
-    if (durable) {
-      const dirFd = fs.openSync(this.dir, fs.constants.O_RDONLY);
-      try {
-        fs.fsyncSync(dirFd);
-      } finally {
-        fs.closeSync(dirFd);
-      }
-    }
+    files.rename(tmpPath, filePath);
+    if (durable) fsyncDirectoryWith(files, this.dir);
     if (!this.offsets.includes(offset)) {
       this.offsets.push(offset);
       this.offsets.sort((a, b) => a - b);
@@ -189,7 +186,7 @@ export class ProducerSnapshotFiles {
   }
 
   delete(offset: number): void {
-    fs.rmSync(snapshotPath(this.dir, offset), { force: true });
+    this.fileSystem.unlink(snapshotPath(this.dir, offset));
     const index = this.offsets.indexOf(offset);
     if (index >= 0) this.offsets.splice(index, 1);
   }
@@ -211,13 +208,19 @@ export class ProducerSnapshotFiles {
  * with pread (no CRC: the loader already decided which bytes to trust). Returns "" or why a segment's scan
  * stopped early (the state then misses what follows; those producers count as unknown).
  */
-export function replayBatchHeaders(manager: ProducerStateManager, segments: readonly LogSegment[], fromOffset: number, maxBatchBytes: number): string {
+export function replayBatchHeaders(
+  manager: ProducerStateManager,
+  segments: readonly LogSegment[],
+  fromOffset: number,
+  maxBatchBytes: number,
+  files: FileSystem = nodeFileSystem,
+): string {
   for (const segment of segments) {
     if (segment.nextOffset <= fromOffset || segment.sizeBytes === 0) continue;
     const startPosition = fromOffset > segment.baseOffset ? segment.offsetIndex.lookup(fromOffset).position : 0;
-    const fd = fs.openSync(segment.logPath, fs.constants.O_RDONLY);
+    const fd = files.open(segment.logPath, OPEN_READ_ONLY);
     try {
-      const scanner = new BatchScanner(fd, segment.sizeBytes, segment.baseOffset, maxBatchBytes, false, startPosition, REPLAY_CHUNK_BYTES);
+      const scanner = new BatchScanner(fd, segment.sizeBytes, segment.baseOffset, maxBatchBytes, false, startPosition, REPLAY_CHUNK_BYTES, files);
       const batch = scanner.batch;
       const idempotent = { producerId: 0, producerEpoch: 0, firstSeq: 0, lastSeq: 0 };
       // Bounded: every batch moves the scan forward by at least RECORD_BATCH_OVERHEAD bytes.
@@ -232,7 +235,7 @@ export function replayBatchHeaders(manager: ProducerStateManager, segments: read
       }
       if (scanner.stopReason !== "") return `${segment.logPath}: ${scanner.stopReason}`;
     } finally {
-      fs.closeSync(fd);
+      files.close(fd);
     }
   }
   return "";
@@ -275,7 +278,7 @@ export function rebuildProducerState(
     if (snapshotOffset >= 0 || offset < windowStartOffset) continue;
     let problem: string | null;
     try {
-      problem = decodeSnapshot(fs.readFileSync(snapshotPath(files.dir, offset)), offset, manager);
+      problem = decodeSnapshot(files.fileSystem.readFile(snapshotPath(files.dir, offset)), offset, manager);
     } catch (error) {
       problem = `unreadable: ${error instanceof Error ? error.message : String(error)}`;
     }
@@ -287,7 +290,7 @@ export function rebuildProducerState(
     events.push(`removed producer snapshot ${fileName}: ${problem}`);
   }
   const replayedFromOffset = snapshotOffset >= 0 ? snapshotOffset : windowStartOffset;
-  const stopped = replayBatchHeaders(manager, segments, replayedFromOffset, maxBatchBytes);
+  const stopped = replayBatchHeaders(manager, segments, replayedFromOffset, maxBatchBytes, files.fileSystem);
   if (stopped !== "") events.push(`producer state replay stopped early (${stopped}); later producers count as unknown`);
   manager.removeExpired(nowMs);
   return { snapshotOffset, replayedFromOffset, events };

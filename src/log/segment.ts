@@ -13,7 +13,6 @@
 // - An inactive segment holds no fd, and maps its .log and indexes only while it is among the
 //   log.segment.open.max most recently used ones (open-segments.ts): partitions x segments is bounded
 //   by the disk, not by file descriptors or vm.max_map_count.
-import * as fs from "node:fs";
 import * as path from "node:path";
 import {
   ATTRIBUTES_OFFSET,
@@ -36,6 +35,7 @@ import { decompressRecordsSection } from "../records/compression.ts";
 import { RecordReader } from "../records/record.ts";
 import { BatchScanner } from "./batch-scanner.ts";
 import type { LogConfig } from "./config.ts";
+import { OPEN_CREATE, OPEN_READ_ONLY, OPEN_READ_WRITE, OPEN_TRUNCATE, fsyncDirectoryWith, nodeFileSystem, type FileSystem } from "./file-system.ts";
 import { OffsetIndex } from "./offset-index.ts";
 import { openSegments, type MappedResource } from "./open-segments.ts";
 import { TimeIndex } from "./time-index.ts";
@@ -75,8 +75,8 @@ export interface FileIdentity {
 }
 
 let fileGeneration = 0;
-function newFileIdentity(filePath: string, fd: number): FileIdentity {
-  const inode = fs.fstatSync(fd).ino;
+function newFileIdentity(filePath: string, fd: number, files: FileSystem): FileIdentity {
+  const inode = files.fstat(fd).ino;
   const generation = ++fileGeneration;
   return { inode, generation, fileId: `${filePath}#${inode}.${generation}` };
 }
@@ -136,31 +136,32 @@ export class LogSegment implements MappedResource {
     private config: LogConfig,
     nowMs: number,
     preallocateIndexes: boolean,
+    private readonly files: FileSystem,
   ) {
     this.logPath = path.join(dir, segmentFileName(baseOffset, LOG_FILE_SUFFIX));
-    const fd = fs.openSync(this.logPath, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+    const fd = files.open(this.logPath, OPEN_READ_WRITE | OPEN_CREATE, 0o644);
     try {
-      this.fileBytes = fs.fstatSync(fd).size;
-      this.identity = newFileIdentity(this.logPath, fd);
+      this.fileBytes = files.fstat(fd).size;
+      this.identity = newFileIdentity(this.logPath, fd, files);
     } finally {
-      fs.closeSync(fd);
+      files.close(fd);
     }
     this.sizeBytes = this.fileBytes;
     this.createdTimeMs = nowMs;
     const onIndexMapped = (): void => this.noteMapped();
-    this.offsetIndex = new OffsetIndex(path.join(dir, segmentFileName(baseOffset, INDEX_FILE_SUFFIX)), baseOffset, config.segmentIndexBytes, preallocateIndexes, onIndexMapped);
-    this.timeIndex = new TimeIndex(path.join(dir, segmentFileName(baseOffset, TIME_INDEX_FILE_SUFFIX)), baseOffset, config.segmentIndexBytes, preallocateIndexes, onIndexMapped);
+    this.offsetIndex = new OffsetIndex(path.join(dir, segmentFileName(baseOffset, INDEX_FILE_SUFFIX)), baseOffset, config.segmentIndexBytes, preallocateIndexes, onIndexMapped, files);
+    this.timeIndex = new TimeIndex(path.join(dir, segmentFileName(baseOffset, TIME_INDEX_FILE_SUFFIX)), baseOffset, config.segmentIndexBytes, preallocateIndexes, onIndexMapped, files);
     // Clean close and recovery both leave the segment's max timestamp as the last time index entry.
     this.maxTimestampSoFar = this.timeIndex.lastEntry.timestampMs;
     this.offsetOfMaxTimestampSoFar = this.timeIndex.lastEntry.offset;
   }
 
   /** A new, empty, active segment. Stale files with the same base offset are removed first. */
-  static create(dir: string, baseOffset: number, config: LogConfig, nowMs: number): LogSegment {
+  static create(dir: string, baseOffset: number, config: LogConfig, nowMs: number, files: FileSystem = nodeFileSystem): LogSegment {
     for (const suffix of [LOG_FILE_SUFFIX, INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX + TRUNCATION_FILE_SUFFIX]) {
-      fs.rmSync(path.join(dir, segmentFileName(baseOffset, suffix)), { force: true });
+      files.unlink(path.join(dir, segmentFileName(baseOffset, suffix)));
     }
-    const segment = new LogSegment(dir, baseOffset, config, nowMs, true);
+    const segment = new LogSegment(dir, baseOffset, config, nowMs, true, files);
     segment.rollingBasedTimestamp = NO_TIMESTAMP;
     segment.nextOffsetCache = baseOffset;
     segment.makeActive();
@@ -168,8 +169,8 @@ export class LogSegment implements MappedResource {
   }
 
   /** An existing segment, trusted as it is on disk (the loader decides about recovery). */
-  static open(dir: string, baseOffset: number, config: LogConfig, nowMs: number): LogSegment {
-    return new LogSegment(dir, baseOffset, config, nowMs, false);
+  static open(dir: string, baseOffset: number, config: LogConfig, nowMs: number, files: FileSystem = nodeFileSystem): LogSegment {
+    return new LogSegment(dir, baseOffset, config, nowMs, false, files);
   }
 
   updateConfig(config: LogConfig): void {
@@ -179,7 +180,7 @@ export class LogSegment implements MappedResource {
   /** Largest record timestamp in the segment, or the file's mtime when it holds none (Kafka). */
   get largestTimestampMs(): number {
     if (this.maxTimestampSoFar >= 0) return this.maxTimestampSoFar;
-    return fs.statSync(this.logPath).mtimeMs;
+    return this.files.stat(this.logPath).mtimeMs;
   }
 
   get maxTimestampMs(): number {
@@ -285,13 +286,13 @@ export class LogSegment implements MappedResource {
     let writtenBytes = 0;
     for (let attempt = 0; writtenBytes < bytes.byteLength; attempt++) {
       if (attempt >= MAX_WRITE_ATTEMPTS) throw new Error(`${this.logPath}: wrote ${writtenBytes} of ${bytes.byteLength} bytes at ${position}`);
-      writtenBytes += fs.writeSync(fd, bytes, writtenBytes, bytes.byteLength - writtenBytes, position + writtenBytes);
+      writtenBytes += this.files.write(fd, bytes, writtenBytes, bytes.byteLength - writtenBytes, position + writtenBytes);
     }
   }
 
   /** One writev for coalesced appends; a short write (disk full) is finished part by part. */
   private writevAt(fd: number, parts: readonly Uint8Array[], totalBytes: number, position: number): void {
-    const writtenBytes = fs.writevSync(fd, parts as Uint8Array[], position);
+    const writtenBytes = this.files.writev(fd, parts as Uint8Array[], position);
     if (writtenBytes === totalBytes) return;
     let partStart = 0;
     for (const part of parts) {
@@ -424,11 +425,11 @@ export class LogSegment implements MappedResource {
     this.offsetOfMaxTimestampSoFar = this.baseOffset;
     this.bytesSinceLastIndexEntry = 0;
     this.rollingBasedTimestamp = NO_TIMESTAMP;
-    const fd = fs.openSync(this.logPath, fs.constants.O_RDWR);
+    const fd = this.files.open(this.logPath, OPEN_READ_WRITE);
     let truncatedBytes = 0;
     try {
-      const fileBytes = fs.fstatSync(fd).size;
-      const scanner = new BatchScanner(fd, fileBytes, this.baseOffset, maxBatchBytes, true);
+      const fileBytes = this.files.fstat(fd).size;
+      const scanner = new BatchScanner(fd, fileBytes, this.baseOffset, maxBatchBytes, true, 0, undefined, this.files);
       const batch = scanner.batch;
       // Bounded: every accepted batch moves forward by at least RECORD_BATCH_OVERHEAD bytes.
       for (let guard = 0; guard <= fileBytes / RECORD_BATCH_OVERHEAD && scanner.next(); guard++) {
@@ -443,13 +444,13 @@ export class LogSegment implements MappedResource {
       const validBytes = scanner.validBytes;
       truncatedBytes = fileBytes - validBytes;
       this.lastRecoveryStopReason = scanner.stopReason;
-      if (truncatedBytes > 0) fs.ftruncateSync(fd, validBytes);
-      fs.fsyncSync(fd);
+      if (truncatedBytes > 0) this.files.ftruncate(fd, validBytes);
+      this.files.fsync(fd);
       this.fileBytes = validBytes;
       this.sizeBytes = validBytes;
       this.nextOffsetCache = validBytes === 0 ? this.baseOffset : batch.lastOffset + 1;
     } finally {
-      fs.closeSync(fd);
+      this.files.close(fd);
     }
     if (this.timeIndex.entries < this.timeIndex.maxEntries) this.timeIndex.maybeAppend(this.maxTimestampSoFar, this.offsetOfMaxTimestampSoFar, true);
     this.offsetIndex.close();
@@ -463,13 +464,13 @@ export class LogSegment implements MappedResource {
    * file does not end on a batch boundary and the segment must be recovered.
    */
   verifyTail(): boolean {
-    const fd = fs.openSync(this.logPath, fs.constants.O_RDONLY);
+    const fd = this.files.open(this.logPath, OPEN_READ_ONLY);
     try {
-      const fileBytes = fs.fstatSync(fd).size;
+      const fileBytes = this.files.fstat(fd).size;
       const last = this.offsetIndex.entries > 0 ? this.offsetIndex.entry(this.offsetIndex.entries - 1) : null;
       const startPosition = last?.position ?? 0;
       if (startPosition > fileBytes) return false;
-      const scanner = new BatchScanner(fd, fileBytes, this.baseOffset, 0x7fff_ffff, false, startPosition);
+      const scanner = new BatchScanner(fd, fileBytes, this.baseOffset, 0x7fff_ffff, false, startPosition, undefined, this.files);
       let lastOffset = this.baseOffset - 1;
       for (let guard = 0; guard <= fileBytes / RECORD_BATCH_OVERHEAD && scanner.next(); guard++) lastOffset = scanner.batch.lastOffset;
       if (scanner.stopReason !== "" || scanner.validBytes !== fileBytes) return false;
@@ -477,24 +478,24 @@ export class LogSegment implements MappedResource {
       this.nextOffsetCache = fileBytes === 0 ? this.baseOffset : lastOffset + 1;
       return true;
     } finally {
-      fs.closeSync(fd);
+      this.files.close(fd);
     }
   }
 
   /** Makes this the segment appends go to: grows the .log (preallocate) and the indexes, opens the fd. */
   makeActive(): void {
     if (this.active) return;
-    const fd = fs.openSync(this.logPath, fs.constants.O_RDWR);
+    const fd = this.files.open(this.logPath, OPEN_READ_WRITE);
     try {
-      const fileBytes = fs.fstatSync(fd).size;
+      const fileBytes = this.files.fstat(fd).size;
       if (fileBytes !== this.fileBytes || this.sizeBytes > fileBytes) throw new Error(`${this.logPath}: file is ${fileBytes} bytes, expected ${this.fileBytes}`);
       this.preallocated = this.config.preallocate;
       if (this.preallocated && fileBytes < this.config.segmentBytes) {
-        fs.ftruncateSync(fd, this.config.segmentBytes);
+        this.files.ftruncate(fd, this.config.segmentBytes);
         this.fileBytes = this.config.segmentBytes;
       }
     } catch (error) {
-      fs.closeSync(fd);
+      this.files.close(fd);
       throw error;
     }
     this.fd = fd;
@@ -542,19 +543,14 @@ export class LogSegment implements MappedResource {
     if (!this.active) return Promise.resolve();
     const fd = this.trimForInactive();
     this.syncPending = true;
-    const syncLog = new Promise<void>((resolve, reject) => {
-      fs.fsync(fd, (error) => {
-        fs.close(fd, () => {});
-        if (error) reject(error);
-        else resolve();
-      });
-    });
+    const files = this.files;
+    const syncLog = files.fsyncAsync(fd).finally(() => files.close(fd));
     const syncIndex = async (indexPath: string) => {
-      const handle = await fs.promises.open(indexPath, "r+");
+      const indexFd = files.open(indexPath, OPEN_READ_WRITE);
       try {
-        await handle.sync();
+        await files.fsyncAsync(indexFd);
       } finally {
-        await handle.close();
+        files.close(indexFd);
       }
     };
     return Promise.all([syncLog, syncIndex(this.offsetIndex.path), syncIndex(this.timeIndex.path)]).then(() => {
@@ -567,7 +563,7 @@ export class LogSegment implements MappedResource {
   private trimForInactive(): number {
     if (this.timeIndex.entries < this.timeIndex.maxEntries) this.timeIndex.maybeAppend(this.maxTimestampSoFar, this.offsetOfMaxTimestampSoFar, true);
     const fd = this.requireActiveFd();
-    fs.ftruncateSync(fd, this.sizeBytes);
+    this.files.ftruncate(fd, this.sizeBytes);
     this.fileBytes = this.sizeBytes;
     this.fd = null;
     this.active = false;
@@ -585,13 +581,13 @@ export class LogSegment implements MappedResource {
   flush(): void {
     if (!this.dirty && !this.syncPending) return;
     if (this.fd !== null) {
-      fs.fdatasyncSync(this.fd);
+      this.files.fdatasync(this.fd);
     } else {
-      const fd = fs.openSync(this.logPath, fs.constants.O_RDWR);
+      const fd = this.files.open(this.logPath, OPEN_READ_WRITE);
       try {
-        fs.fdatasyncSync(fd);
+        this.files.fdatasync(fd);
       } finally {
-        fs.closeSync(fd);
+        this.files.close(fd);
       }
     }
     if (this.syncPending) {
@@ -613,9 +609,9 @@ export class LogSegment implements MappedResource {
     if (this.active) {
       const fd = this.trimForInactive();
       try {
-        fs.fsyncSync(fd);
+        this.files.fsync(fd);
       } finally {
-        fs.closeSync(fd);
+        this.files.close(fd);
       }
       this.offsetIndex.flush();
       this.timeIndex.flush();
@@ -629,11 +625,11 @@ export class LogSegment implements MappedResource {
   /** Unlinks the three files. Views (ours or a reader's) keep the inode until they are collected. */
   delete(): void {
     if (this.fd !== null) {
-      fs.closeSync(this.fd);
+      this.files.close(this.fd);
       this.fd = null;
     }
     this.active = false;
-    fs.rmSync(this.logPath, { force: true });
+    this.files.unlink(this.logPath);
     this.offsetIndex.deleteFile();
     this.timeIndex.deleteFile();
     this.view = null;
@@ -655,7 +651,7 @@ export class LogSegment implements MappedResource {
     this.timeIndex.truncateTo(cut.baseOffset);
 
     const swapPath = this.logPath + TRUNCATION_FILE_SUFFIX;
-    const swapFd = fs.openSync(swapPath, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o644);
+    const swapFd = this.files.open(swapPath, OPEN_READ_WRITE | OPEN_CREATE | OPEN_TRUNCATE, 0o644);
     try {
       const view = this.requireView(cut.position);
       for (let position = 0; position < cut.position; position += COPY_CHUNK_BYTES) {
@@ -664,19 +660,19 @@ export class LogSegment implements MappedResource {
       }
       this.preallocated = this.config.preallocate;
       const fileBytes = this.preallocated ? Math.max(this.config.segmentBytes, cut.position) : cut.position;
-      fs.ftruncateSync(swapFd, fileBytes);
-      fs.fsyncSync(swapFd);
-      fs.renameSync(swapPath, this.logPath);
-      fsyncDirectory(this.dir);
+      this.files.ftruncate(swapFd, fileBytes);
+      this.files.fsync(swapFd);
+      this.files.rename(swapPath, this.logPath);
+      fsyncDirectory(this.dir, this.files);
       this.fileBytes = fileBytes;
     } catch (error) {
-      fs.closeSync(swapFd);
-      fs.rmSync(swapPath, { force: true });
+      this.files.close(swapFd);
+      this.files.unlink(swapPath);
       throw error;
     }
-    fs.closeSync(fd);
+    this.files.close(fd);
     this.fd = swapFd;
-    this.identity = newFileIdentity(this.logPath, swapFd);
+    this.identity = newFileIdentity(this.logPath, swapFd, this.files);
     this.view = null;
     this.data = null;
     this.sizeBytes = cut.position;
@@ -749,7 +745,7 @@ export class LogSegment implements MappedResource {
   private requireView(endPosition: number): Uint8Array {
     if (this.view === null || this.view.byteLength < endPosition) {
       if (endPosition > this.fileBytes) throw new Error(`${this.logPath}: read to ${endPosition} past the file (${this.fileBytes})`);
-      const view = Bun.mmap(this.logPath, { shared: true });
+      const view = this.files.mmap(this.logPath);
       if (view.byteLength < endPosition) throw new Error(`${this.logPath}: mapped ${view.byteLength} bytes, need ${endPosition}`);
       this.view = view;
       this.data = dataViewOf(view);
@@ -765,11 +761,6 @@ export class LogSegment implements MappedResource {
 }
 
 /** Makes a rename or unlink in `dir` durable. */
-export function fsyncDirectory(dir: string): void {
-  const fd = fs.openSync(dir, fs.constants.O_RDONLY);
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
+export function fsyncDirectory(dir: string, files: FileSystem = nodeFileSystem): void {
+  fsyncDirectoryWith(files, dir);
 }

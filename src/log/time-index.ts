@@ -1,6 +1,7 @@
 // The .timeindex file (Kafka's TimeIndex): entry = (timestamp int64, relativeOffset int32), 12 bytes,
 // big-endian. An entry (T, O) says: the largest timestamp seen up to the batch whose last offset is O
 // is T. Timestamps only increase: an entry is appended only when the segment's max timestamp grew.
+import { nodeFileSystem, type FileSystem } from "./file-system.ts";
 import { NO_TIMESTAMP } from "../records/batch.ts";
 import { CorruptIndexError, IndexFile } from "./index-file.ts";
 
@@ -16,8 +17,8 @@ export class TimeIndex extends IndexFile {
   private lastTimestampMs = NO_TIMESTAMP;
   private lastEntryOffset: number;
 
-  constructor(path: string, baseOffset: number, maxIndexBytes: number, preallocate: boolean, onMapped: (() => void) | null = null) {
-    super(path, baseOffset, TIME_INDEX_ENTRY_BYTES, onMapped);
+  constructor(path: string, baseOffset: number, maxIndexBytes: number, preallocate: boolean, onMapped: (() => void) | null = null, files: FileSystem = nodeFileSystem) {
+    super(path, baseOffset, TIME_INDEX_ENTRY_BYTES, onMapped, files);
     this.lastEntryOffset = baseOffset;
     this.openFile(maxIndexBytes, preallocate);
     this.afterTruncate();
