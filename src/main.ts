@@ -1,39 +1,26 @@
 // `bun run broker`: parse flags, start the broker, stop it cleanly on SIGTERM/SIGINT (however many arrive).
 import { parseArgs } from "node:util";
+import { brokerSettings } from "./config/broker-config.ts";
+import { defaultText } from "./config/config-docs.ts";
 import { resolveConfig, startBroker, type Broker, type BrokerOptions } from "./server/broker.ts";
+
+// Each flag sets the broker setting that declares it (config/broker-config.ts), so it is parsed and bounded
+// like the same key in the --config file.
+const settingFlags = brokerSettings.filter((setting) => setting.flag !== undefined).map((setting) => ({ flag: setting.flag!.replace(/^--/, ""), setting }));
 
 const usage = `Usage: bun run broker [options]
 
-  --port N              port to listen on (default 9092)
-  --host HOST           address to bind (default 127.0.0.1)
-  --advertised-host H   host name given to clients in Metadata (default: --host)
-  --data-dir DIR        where partitions and metadata live (default ./data)
-  --node-id N           this broker's id (default 1)
-  --config FILE         Kafka-style key=value properties (num.partitions, segment.bytes, compression.type, ...)
-  --etcd URLS           cluster mode: comma-separated etcd endpoints
-  -h, --help            this text
+${settingFlags.map(({ flag, setting }) => `  ${`--${flag} VALUE`.padEnd(24)}${setting.name}: ${setting.doc} (default ${defaultText(setting)})`.replaceAll("`", "")).join("\n")}
+  --config FILE           Kafka-style key=value properties (README "Running the broker" lists them)
+  -h, --help              this text
 `;
-
-function parseInteger(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) {
-    console.error(`bunka: ${flag} must be a non-negative integer, got "${value}"`);
-    process.exit(2);
-  }
-  return Number(value);
-}
 
 let parsed;
 try {
   parsed = parseArgs({
     options: {
-      port: { type: "string" },
-      host: { type: "string" },
-      "advertised-host": { type: "string" },
-      "data-dir": { type: "string" },
-      "node-id": { type: "string" },
+      ...Object.fromEntries(settingFlags.map(({ flag }) => [flag, { type: "string" as const }])),
       config: { type: "string" },
-      etcd: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -42,24 +29,19 @@ try {
   console.error(`bunka: ${error instanceof Error ? error.message : String(error)}\n\n${usage}`);
   process.exit(2);
 }
-const flags = parsed.values;
+const flags = parsed.values as Record<string, string | boolean | undefined>;
 if (flags.help) {
   console.log(usage);
   process.exit(0);
 }
 
-// Flags win over the config file: they are applied after it.
+// Flags win over the config file: their properties are applied after it.
 const properties: Record<string, string> = {};
-if (flags.etcd) properties["etcd.endpoints"] = flags.etcd;
-const options: BrokerOptions = {
-  configFile: flags.config,
-  properties,
-  port: parseInteger("--port", flags.port),
-  host: flags.host,
-  advertisedHost: flags["advertised-host"],
-  dataDir: flags["data-dir"],
-  nodeId: parseInteger("--node-id", flags["node-id"]),
-};
+for (const { flag, setting } of settingFlags) {
+  const value = flags[flag];
+  if (typeof value === "string") properties[setting.name] = value;
+}
+const options: BrokerOptions = { configFile: typeof flags.config === "string" ? flags.config : undefined, properties };
 
 // Resolved here as well as in startBroker: the signal handlers need shutdown.timeout.ms before the start,
 // which can take minutes (recovery of many partitions).

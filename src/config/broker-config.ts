@@ -1,135 +1,327 @@
 // Broker configuration: command-line flags and a Kafka-style `key=value` properties file.
+// Every broker setting is declared once, in `brokerSettings` below (name, aliases, type, default, bounds,
+// documentation); parsing, defaults, DescribeConfigs and the README tables (`bun run docs:config`) are
+// derived from it. A key that is neither a broker setting nor a topic config (topic-config.ts, under its
+// topic or broker name) is an error at start, naming the key.
 import { availableParallelism } from "node:os";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { topicConfigDefinitions, validateTopicConfig } from "./topic-config.ts";
 
+/** The parsed settings; each field's meaning and default are in `brokerSettings`. */
 export interface BrokerConfig {
   nodeId: number;
   host: string;
   port: number;
-  /** Host name clients are told to connect to (Metadata); defaults to `host`. */
+  /** Host name clients are told to connect to (Metadata); "" = `host`. */
   advertisedHost: string;
-  /** Advertised port; defaults to the bound port (useful with port 0). */
+  /** Advertised port (from advertised.listeners); unset = the bound port (useful with port 0). */
   advertisedPort?: number;
   dataDir: string;
-  /** Worker threads that own partitions; every partition is pinned to exactly one. */
   partitionWorkers: number;
   numPartitions: number;
   defaultReplicationFactor: number;
   autoCreateTopicsEnable: boolean;
   deleteTopicEnable: boolean;
-  /** Largest request frame accepted (socket.request.max.bytes); larger frames close the connection. */
   socketRequestMaxBytes: number;
-  /** Requests decoded but not yet answered, per connection; past this the connection stops reading. */
   maxInFlightRequestsPerConnection: number;
-  /** Bytes of responses queued per connection before the broker stops reading from it. */
   connectionWriteQueueMaxBytes: number;
-  /**
-   * queued.max.request.bytes: broker-wide budget for request bytes being received or waiting for an answer.
-   * A frame that spans reads reserves its declared size before its body is read; when the budget is spent,
-   * connections pause before their next frame until answered requests give bytes back. -1 = unbounded.
-   */
+  /** -1 = unbounded. */
   queuedMaxRequestBytes: number;
-  /** socket.request.receive.timeout.ms: a connection that sent part of a request, then nothing for this long, is closed. */
   socketRequestReceiveTimeoutMs: number;
-  /** connections.max.idle.ms: a connection with no request in flight and no traffic for this long is closed. */
   connectionsMaxIdleMs: number;
-  /** max.connections: client connections at once; 0 = derived at start from the open-file limit (half of it). */
+  /** 0 = derived at start from the open-file limit (half of it). */
   maxConnections: number;
-  /** max.connections.per.ip: connections at once from one address (Kafka's default: unbounded). */
   maxConnectionsPerIp: number;
-  /** max.connections.per.ip.overrides: per-address limits ("ip:count,ip:count"), over max.connections.per.ip. */
   maxConnectionsPerIpOverrides: Record<string, number>;
-  /** max.connections.inter.broker.reserve: slots above both limits kept for addresses of other live brokers (replica fetchers). */
   maxConnectionsInterBrokerReserve: number;
-  /** max.broker.partitions (KIP-578's name): partition replicas this broker may hold; 0 = derived at start (config/partition-limit.ts). */
+  /** 0 = derived at start (config/partition-limit.ts). */
   maxBrokerPartitions: number;
-  /** log.segment.open.max: inactive segments each partition worker keeps mapped (an LRU, log/open-segments.ts). */
   logSegmentOpenMax: number;
-  /** log.segment.bytes.min: smallest segment.bytes a topic may be given (Kafka 4.0's bound, KIP-1030: 1 MiB). */
   logSegmentBytesMin: number;
   /** Topic-level defaults given at broker level (segment.bytes, log.segment.bytes, compression.type, ...). */
   topicDefaults: Record<string, string>;
-  /** Group coordinator settings (issue 4). */
   groupInitialRebalanceDelayMs: number;
   groupMinSessionTimeoutMs: number;
   groupMaxSessionTimeoutMs: number;
   offsetsTopicNumPartitions: number;
   offsetsTopicSegmentBytes: number;
-  /** Cluster mode (issue 5): etcd endpoints; empty = embedded single node. */
+  /** Empty = embedded single node. */
   etcdEndpoints: string[];
   clusterId: string;
   replicaLagTimeMaxMs: number;
-  /** producer.id.expiration.ms: how long a silent idempotent producer's sequence state is kept. */
   producerIdExpirationMs: number;
-  /** log.cleaner.backoff.ms: pause between two log cleaner rounds of a partition worker (docs/compaction.md). */
   logCleanerBackoffMs: number;
-  /**
-   * message.decompressed.max.bytes (Bunka's own): the most bytes one produced batch's compressed records may
-   * expand to (never below the topic's max.message.bytes); more is MESSAGE_TOO_LARGE, refused before allocation.
-   */
   messageDecompressedMaxBytes: number;
-  /** Cluster mode: a broker whose etcd lease is not renewed for this long is considered dead. */
   brokerSessionTimeoutMs: number;
-  /** Cluster mode: how long a clean stop waits for the controller to move leadership away. */
   controlledShutdownTimeoutMs: number;
-  /**
-   * shutdown.timeout.ms (Bunka's own; Kafka has no overall bound): a clean stop that has not finished after
-   * this long is abandoned, logged, and the process exits 1 (the next start recovers). Repeated SIGTERM/SIGINT
-   * do not cut a stop short; only this bound or SIGKILL do.
-   */
   shutdownTimeoutMs: number;
-  /** Cluster mode: the controller moves leadership back to preferred replicas. */
   autoLeaderRebalanceEnable: boolean;
+  /** In milliseconds (the property, leader.imbalance.check.interval.seconds, is in seconds). */
   leaderImbalanceCheckIntervalMs: number;
-  /** Every raw property, for DescribeConfigs on the broker resource. */
+  /** Every raw property, for DescribeConfigs on the broker resource and settings read by their users. */
   properties: Record<string, string>;
 }
 
-export function defaultBrokerConfig(): BrokerConfig {
+export type BrokerSettingType = "int" | "long" | "boolean" | "string" | "list" | "map";
+
+interface SettingValues {
+  int: number;
+  long: number;
+  boolean: boolean;
+  string: string;
+  list: string[];
+  map: Record<string, number>;
+}
+
+interface BrokerSettingOf<T extends BrokerSettingType> {
+  /** The property key (Kafka's name where Kafka has the setting). */
+  name: string;
+  /** Other keys accepted for it (Kafka's older or alternative names). */
+  aliases: readonly string[];
+  type: T;
+  /** Kafka has a setting of this name and meaning; false: Bunka's own. */
+  kafka: boolean;
+  /** Changeable while the broker runs. None is: every setting is read at start (AlterConfigs refuses the broker resource). */
+  dynamic: false;
+  /** undefined: not set unless given (the fields it sets keep their own defaults). */
+  defaultValue: SettingValues[T] | (() => SettingValues[T]) | undefined;
+  /** The default as the README shows it, where the value alone would not say it (derived, unbounded, ...). */
+  defaultDoc?: string;
+  /** Inclusive bounds, enforced at parse time (int/long; map: each count). */
+  min?: number;
+  max?: number;
+  /** The command-line flag that sets it too (src/main.ts). */
+  flag?: string;
+  /** Which README table documents it. */
+  section: "broker" | "cluster";
+  /** One line for the README and DescribeConfigs. */
+  doc: string;
+  /** Stores a parsed value into the config. */
+  apply(config: BrokerConfig, value: SettingValues[T]): void;
+  /** The value in force, for DescribeConfigs; undefined when only the raw property says it. */
+  current(config: BrokerConfig): SettingValues[T] | undefined;
+}
+
+export type BrokerSetting = { [T in BrokerSettingType]: BrokerSettingOf<T> }[BrokerSettingType];
+
+const INT_MAX = 2_147_483_647;
+
+type FieldOf<V> = { [K in keyof BrokerConfig]-?: [BrokerConfig[K]] extends [V] ? ([V] extends [BrokerConfig[K]] ? K : never) : never }[keyof BrokerConfig];
+
+type SettingOptions<T extends BrokerSettingType> = Partial<Pick<BrokerSettingOf<T>, "aliases" | "defaultDoc" | "min" | "max" | "flag" | "section">> & {
+  doc: string;
+  /** Bunka's own setting (Kafka has none of this name). */
+  bunka?: boolean;
+};
+
+function setting<T extends BrokerSettingType>(
+  name: string,
+  type: T,
+  defaultValue: BrokerSettingOf<T>["defaultValue"],
+  store: Pick<BrokerSettingOf<T>, "apply" | "current">,
+  options: SettingOptions<T>,
+): BrokerSettingOf<T> {
+  const { bunka, aliases, section, ...rest } = options;
+  return { name, type, defaultValue, kafka: !bunka, dynamic: false, aliases: aliases ?? [], section: section ?? "broker", ...rest, ...store };
+}
+
+/** A setting stored in one BrokerConfig field of the same type. */
+function field<T extends BrokerSettingType>(key: FieldOf<SettingValues[T]>): Pick<BrokerSettingOf<T>, "apply" | "current"> {
   return {
-    nodeId: 1,
-    host: "127.0.0.1",
-    port: 9092,
-    advertisedHost: "",
-    dataDir: "./data",
-    partitionWorkers: Math.max(1, availableParallelism()),
-    numPartitions: 1,
-    defaultReplicationFactor: 1,
-    autoCreateTopicsEnable: true,
-    deleteTopicEnable: true,
-    socketRequestMaxBytes: 104857600,
-    maxInFlightRequestsPerConnection: 1000,
-    connectionWriteQueueMaxBytes: 64 * 1024 * 1024,
-    queuedMaxRequestBytes: 256 * 1024 * 1024,
-    socketRequestReceiveTimeoutMs: 30_000,
-    connectionsMaxIdleMs: 600_000,
-    maxConnections: 0,
-    maxConnectionsPerIp: 2147483647,
-    maxConnectionsPerIpOverrides: {},
-    maxConnectionsInterBrokerReserve: 32,
-    maxBrokerPartitions: 0,
-    logSegmentOpenMax: 1024,
-    logSegmentBytesMin: 1_048_576,
-    topicDefaults: {},
-    groupInitialRebalanceDelayMs: 3000,
-    groupMinSessionTimeoutMs: 6000,
-    groupMaxSessionTimeoutMs: 1800000,
-    offsetsTopicNumPartitions: 50,
-    offsetsTopicSegmentBytes: 104857600,
-    etcdEndpoints: [],
-    clusterId: "bunka-cluster",
-    replicaLagTimeMaxMs: 30000,
-    producerIdExpirationMs: 86_400_000,
-    logCleanerBackoffMs: 15_000,
-    messageDecompressedMaxBytes: 32 * 1024 * 1024,
-    brokerSessionTimeoutMs: 6000,
-    controlledShutdownTimeoutMs: 15000,
-    shutdownTimeoutMs: 120_000,
-    autoLeaderRebalanceEnable: true,
-    leaderImbalanceCheckIntervalMs: 300_000,
-    properties: {},
+    apply: (config, value) => void ((config as unknown as Record<string, SettingValues[T]>)[key] = value),
+    current: (config) => config[key] as unknown as SettingValues[T],
   };
+}
+
+/**
+ * A setting with no BrokerConfig field: its user reads it from `config.properties` (the group coordinator's,
+ * group/coordinator-config.ts, with the same default). It is declared here so that it is known, parsed and
+ * bounded at start, documented and described.
+ */
+function readByUser(name: string, defaultValue: number): Pick<BrokerSettingOf<"int">, "apply" | "current"> {
+  return { apply: () => undefined, current: (config) => (config.properties[name] === undefined ? defaultValue : Number(config.properties[name])) };
+}
+
+/** PLAINTEXT://host:port: the first listener only; Bunka has one plaintext listener. */
+function parseListener(name: string, value: string): { host: string; port: number } {
+  const match = /^(?:\w+:\/\/)?\[?([^\]]*?)\]?:(\d+)$/.exec(value.split(",")[0]!.trim());
+  if (!match || Number(match[2]) > 65535) throw new Error(`config: cannot parse ${name} "${value}" (expected PLAINTEXT://host:port)`);
+  return { host: match[1]!, port: Number(match[2]) };
+}
+
+/** Every broker setting, in README order. */
+export const brokerSettings: readonly BrokerSetting[] = [
+  setting("node.id", "int", 1, field("nodeId"), { aliases: ["broker.id"], min: 0, max: INT_MAX, flag: "--node-id", doc: "this broker's id" }),
+  setting("listeners", "string", undefined, {
+    apply: (config, value) => {
+      const listener = parseListener("listeners", value);
+      if (listener.host) config.host = listener.host;
+      config.port = listener.port;
+    },
+    current: () => undefined,
+  }, { doc: "where to listen, `PLAINTEXT://host:port` (the first listener; sets `host` and `port`)" }),
+  setting("host", "string", "127.0.0.1", field("host"), { bunka: true, flag: "--host", doc: "address to bind" }),
+  setting("port", "int", 9092, field("port"), { bunka: true, min: 0, max: 65535, flag: "--port", doc: "port to listen on (0: any free port)" }),
+  setting("advertised.listeners", "string", undefined, {
+    apply: (config, value) => {
+      const listener = parseListener("advertised.listeners", value);
+      config.advertisedHost = listener.host;
+      config.advertisedPort = listener.port;
+    },
+    current: () => undefined,
+  }, { doc: "what Metadata tells clients, `PLAINTEXT://host:port` (sets `advertised.host` and the advertised port)" }),
+  setting("advertised.host", "string", "", field("advertisedHost"), { bunka: true, defaultDoc: "`host`", flag: "--advertised-host", doc: "host name Metadata tells clients" }),
+  setting("log.dirs", "list", ["./data"], {
+    apply: (config, dirs) => {
+      if (dirs.length === 0) throw new Error("config: log.dirs must name a directory");
+      config.dataDir = dirs[0]!;
+    },
+    current: (config) => [config.dataDir],
+  }, { aliases: ["log.dir"], defaultDoc: "`./data`", flag: "--data-dir", doc: "data directory (Bunka uses the first one listed)" }),
+  setting("num.partition.workers", "int", () => Math.max(1, availableParallelism()), field("partitionWorkers"), { bunka: true, min: 1, max: 1024, defaultDoc: "number of cores", doc: "worker threads that own partitions; every partition is pinned to exactly one" }),
+  setting("num.partitions", "int", 1, field("numPartitions"), { min: 1, max: INT_MAX, doc: "partitions of auto-created topics and of CreateTopics with -1" }),
+  setting("default.replication.factor", "int", 1, field("defaultReplicationFactor"), { min: 1, max: INT_MAX, doc: "replicas of auto-created topics and of CreateTopics with -1" }),
+  setting("auto.create.topics.enable", "boolean", true, field("autoCreateTopicsEnable"), { doc: "Metadata for an unknown topic creates it (when the client allows)" }),
+  setting("delete.topic.enable", "boolean", true, field("deleteTopicEnable"), { doc: "DeleteTopics is allowed" }),
+  setting("socket.request.max.bytes", "int", 104_857_600, field("socketRequestMaxBytes"), { min: 1, max: INT_MAX, doc: "largest request frame; a larger one closes the connection" }),
+  setting("queued.max.request.bytes", "long", 268_435_456, field("queuedMaxRequestBytes"), {
+    min: -1, max: Number.MAX_SAFE_INTEGER, defaultDoc: "268435456 (256 MiB; Kafka: unbounded)",
+    doc: "broker-wide budget for request bytes being received or waiting for an answer (-1: unbounded)",
+  }),
+  setting("socket.request.receive.timeout.ms", "int", 30_000, field("socketRequestReceiveTimeoutMs"), { bunka: true, min: 1, max: INT_MAX, doc: "a connection that sent part of a request, then nothing for this long, is closed" }),
+  setting("connections.max.idle.ms", "long", 600_000, field("connectionsMaxIdleMs"), { min: 1, max: Number.MAX_SAFE_INTEGER, doc: "a connection with nothing in flight and no traffic for this long is closed" }),
+  setting("max.connections", "int", 0, field("maxConnections"), {
+    min: 0, max: INT_MAX, defaultDoc: "half of the open-file limit (raised to the hard limit at start and logged)",
+    doc: "client connections at once (0: derived at start)",
+  }),
+  setting("max.connections.per.ip", "int", INT_MAX, field("maxConnectionsPerIp"), { min: 1, max: INT_MAX, defaultDoc: "unbounded", doc: "connections at once from one address" }),
+  setting("max.connections.per.ip.overrides", "map", {}, field("maxConnectionsPerIpOverrides"), { min: 0, max: INT_MAX, defaultDoc: "none", doc: "per-address limits over `max.connections.per.ip`, `host:count,host:count`" }),
+  setting("max.connections.inter.broker.reserve", "int", 32, field("maxConnectionsInterBrokerReserve"), { bunka: true, min: 0, max: INT_MAX, doc: "connection slots above both limits kept for addresses of other live brokers (replica fetchers)" }),
+  setting("max.in.flight.requests.per.connection", "int", 1000, field("maxInFlightRequestsPerConnection"), { bunka: true, min: 1, max: INT_MAX, doc: "unanswered requests before the broker stops reading a connection" }),
+  setting("connection.write.queue.max.bytes", "long", 64 * 1024 * 1024, field("connectionWriteQueueMaxBytes"), {
+    bunka: true, min: 1, max: Number.MAX_SAFE_INTEGER, defaultDoc: "67108864 (64 MiB)",
+    doc: "response bytes queued for one connection before the broker stops reading from it",
+  }),
+  setting("message.decompressed.max.bytes", "int", 32 * 1024 * 1024, field("messageDecompressedMaxBytes"), {
+    bunka: true, min: 1, max: INT_MAX, defaultDoc: "33554432 (never below `max.message.bytes`)",
+    doc: "most bytes one produced batch's compressed records may expand to",
+  }),
+  setting("max.broker.partitions", "int", 0, field("maxBrokerPartitions"), {
+    min: 0, max: INT_MAX, defaultDoc: "derived at start from `vm.max_map_count` and the open-file limit (logged; never below 256)",
+    doc: "partition replicas this broker may hold (KIP-578's name; 0: derived)",
+  }),
+  setting("log.segment.open.max", "int", 1024, field("logSegmentOpenMax"), { bunka: true, min: 1, max: INT_MAX, doc: "inactive segments each partition worker keeps mapped (least recently used dropped)" }),
+  // Below 14 bytes no batch fits (the format's bound, log/config.ts).
+  setting("log.segment.bytes.min", "int", 1_048_576, field("logSegmentBytesMin"), { bunka: true, min: 14, max: INT_MAX, defaultDoc: "1048576 (Kafka 4.0, KIP-1030)", doc: "smallest `segment.bytes` a client may give a topic" }),
+  setting("log.cleaner.backoff.ms", "long", 15_000, field("logCleanerBackoffMs"), { min: 1, max: Number.MAX_SAFE_INTEGER, doc: "pause between two log cleaner rounds of a partition worker" }),
+  setting("producer.id.expiration.ms", "int", 86_400_000, field("producerIdExpirationMs"), { min: 1, max: INT_MAX, doc: "how long a silent idempotent producer's sequence state is kept" }),
+  setting("shutdown.timeout.ms", "long", 120_000, field("shutdownTimeoutMs"), { bunka: true, min: 1, max: Number.MAX_SAFE_INTEGER, doc: "a clean stop not finished after this long is abandoned (logged, exit 1; the next start recovers)" }),
+  // Group coordinator (docs/consumer-groups.md).
+  setting("group.initial.rebalance.delay.ms", "int", 3000, field("groupInitialRebalanceDelayMs"), { min: 0, max: INT_MAX, doc: "how long the first rebalance of an empty group waits for more members" }),
+  setting("group.min.session.timeout.ms", "int", 6000, field("groupMinSessionTimeoutMs"), { min: 0, max: INT_MAX, doc: "shortest session timeout a member may ask for" }),
+  setting("group.max.session.timeout.ms", "int", 1_800_000, field("groupMaxSessionTimeoutMs"), { min: 0, max: INT_MAX, doc: "longest session timeout a member may ask for" }),
+  setting("group.max.size", "int", 10_000, readByUser("group.max.size", 10_000), { min: 1, max: INT_MAX, doc: "members per group" }),
+  setting("group.pending.members.max", "int", 10_000, readByUser("group.pending.members.max", 10_000), { bunka: true, min: 1, max: INT_MAX, doc: "members told MEMBER_ID_REQUIRED that have not joined yet, per group" }),
+  setting("group.new.member.join.timeout.ms", "int", 300_000, readByUser("group.new.member.join.timeout.ms", 300_000), { bunka: true, min: 1, max: INT_MAX, doc: "how long a new member's JoinGroup may wait in a rebalance" }),
+  setting("offset.metadata.max.bytes", "int", 4096, readByUser("offset.metadata.max.bytes", 4096), { min: 0, max: INT_MAX, doc: "longest commit metadata (longer: OFFSET_METADATA_TOO_LARGE)" }),
+  setting("offsets.topic.num.partitions", "int", 50, field("offsetsTopicNumPartitions"), { min: 1, max: INT_MAX, doc: "partitions of `__consumer_offsets`" }),
+  setting("offsets.topic.segment.bytes", "int", 104_857_600, field("offsetsTopicSegmentBytes"), { min: 14, max: INT_MAX, doc: "segment size of `__consumer_offsets`" }),
+  setting("offsets.topic.replication.factor", "int", -1, readByUser("offsets.topic.replication.factor", -1), { min: -1, max: INT_MAX, defaultDoc: "-1 (the live brokers, at most 3)", doc: "replicas of `__consumer_offsets`" }),
+  setting("offsets.commit.timeout.ms", "int", 5000, readByUser("offsets.commit.timeout.ms", 5000), { min: 1, max: INT_MAX, doc: "how long a commit waits for its append to be committed (cluster mode)" }),
+  setting("offsets.retention.minutes", "int", 10_080, readByUser("offsets.retention.minutes", 10_080), { min: 1, max: INT_MAX, doc: "committed offsets of a group empty this long expire" }),
+  setting("offsets.retention.check.interval.ms", "long", 600_000, readByUser("offsets.retention.check.interval.ms", 600_000), { min: 1, max: Number.MAX_SAFE_INTEGER, doc: "how often expired offsets and dead empty groups are removed" }),
+  setting("offsets.load.buffer.size", "int", 5 * 1024 * 1024, readByUser("offsets.load.buffer.size", 5 * 1024 * 1024), { min: 1024, max: INT_MAX, doc: "bytes read per step when loading `__consumer_offsets`" }),
+  // Cluster mode (README "A replicated cluster").
+  setting("etcd.endpoints", "list", [], field("etcdEndpoints"), { bunka: true, section: "cluster", defaultDoc: "none (single node)", flag: "--etcd", doc: "etcd client URLs, comma-separated" }),
+  setting("cluster.id", "string", "bunka-cluster", field("clusterId"), { section: "cluster", doc: "key prefix in etcd; several clusters can share one etcd" }),
+  setting("broker.session.timeout.ms", "int", 6000, field("brokerSessionTimeoutMs"), { section: "cluster", min: 1, max: INT_MAX, doc: "a broker whose etcd lease is not renewed this long is dead; its leaderships move" }),
+  setting("replica.lag.time.max.ms", "long", 30_000, field("replicaLagTimeMaxMs"), { section: "cluster", min: 1, max: Number.MAX_SAFE_INTEGER, doc: "a follower not caught up for this long leaves the ISR" }),
+  setting("controlled.shutdown.timeout.ms", "long", 15_000, field("controlledShutdownTimeoutMs"), { bunka: true, section: "cluster", min: 0, max: Number.MAX_SAFE_INTEGER, doc: "how long a clean stop waits for leadership to move away" }),
+  setting("auto.leader.rebalance.enable", "boolean", true, field("autoLeaderRebalanceEnable"), { section: "cluster", doc: "leadership returns to preferred replicas" }),
+  setting("leader.imbalance.check.interval.seconds", "long", 300, {
+    apply: (config, seconds) => void (config.leaderImbalanceCheckIntervalMs = seconds * 1000),
+    current: (config) => config.leaderImbalanceCheckIntervalMs / 1000,
+  }, { section: "cluster", min: 1, max: INT_MAX, doc: "how often the controller checks that" }),
+];
+
+/** Every accepted key (names and aliases) to its setting. */
+export const brokerSettingByKey: ReadonlyMap<string, BrokerSetting> = (() => {
+  const byKey = new Map<string, BrokerSetting>();
+  for (const definition of brokerSettings) {
+    for (const key of [definition.name, ...definition.aliases]) {
+      if (byKey.has(key)) throw new Error(`broker setting ${key} declared twice`);
+      byKey.set(key, definition);
+    }
+  }
+  return byKey;
+})();
+
+/** Keys that set a topic config's broker-wide default: its topic name or Kafka's broker name for it. */
+const topicDefaultKeys: ReadonlyMap<string, string> = new Map(
+  topicConfigDefinitions.flatMap((definition) => [
+    [definition.name, definition.name] as const,
+    ...(definition.brokerName ? [[definition.brokerName, definition.name] as const] : []),
+  ]),
+);
+
+function parseInteger(key: string, value: string, min: number, max: number): number {
+  if (!/^-?\d+$/.test(value)) throw new Error(`config: ${key} must be an integer, got "${value}"`);
+  const parsed = Number(value);
+  if (parsed < min) throw new Error(`config: ${key} must be at least ${min}, got "${value}"`);
+  if (parsed > max) throw new Error(`config: ${key} must be at most ${max}, got "${value}"`);
+  return parsed;
+}
+
+/** Kafka's format: "host:count,host:count" (an IPv6 address may be bracketed: "[::1]:5"). */
+function parseCountMap(key: string, value: string, min: number, max: number): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const entry of value.split(",").map((part) => part.trim()).filter(Boolean)) {
+    const separator = entry.lastIndexOf(":");
+    if (separator <= 0) throw new Error(`config: ${key} entry "${entry}" must be host:count`);
+    const host = entry.slice(0, separator).replace(/^\[(.*)\]$/, "$1");
+    counts[host] = parseInteger(`${key} entry ${host}`, entry.slice(separator + 1), min, max);
+  }
+  return counts;
+}
+
+/** Parses one value of a setting given under `key` (its name or an alias); throws naming the key. */
+export function parseSettingValue<T extends BrokerSettingType>(definition: BrokerSettingOf<T>, key: string, value: string): SettingValues[T];
+export function parseSettingValue(definition: BrokerSetting, key: string, value: string): SettingValues[BrokerSettingType] {
+  switch (definition.type) {
+    case "int":
+      return parseInteger(key, value, definition.min ?? -INT_MAX - 1, Math.min(definition.max ?? INT_MAX, INT_MAX));
+    case "long":
+      return parseInteger(key, value, definition.min ?? Number.MIN_SAFE_INTEGER, definition.max ?? Number.MAX_SAFE_INTEGER);
+    case "boolean":
+      if (value !== "true" && value !== "false") throw new Error(`config: ${key} must be true or false, got "${value}"`);
+      return value === "true";
+    case "string":
+      return value;
+    case "list":
+      return value.split(",").map((item) => item.trim()).filter(Boolean);
+    case "map":
+      return parseCountMap(key, value, definition.min ?? 0, definition.max ?? INT_MAX);
+  }
+}
+
+function applySetting(config: BrokerConfig, definition: BrokerSetting, key: string, value: string): void {
+  // The union is narrowed by `type` inside parseSettingValue; apply takes what it returns for the same definition.
+  (definition.apply as (config: BrokerConfig, value: unknown) => void)(config, parseSettingValue(definition, key, value));
+}
+
+function defaultOf(definition: BrokerSetting): SettingValues[BrokerSettingType] | undefined {
+  return typeof definition.defaultValue === "function" ? definition.defaultValue() : definition.defaultValue;
+}
+
+export function defaultBrokerConfig(): BrokerConfig {
+  // Every field is set by the setting that owns it (test/config/broker-config.test.ts checks none is missed).
+  const config = { topicDefaults: {}, properties: {} } as unknown as BrokerConfig;
+  for (const definition of brokerSettings) {
+    const value = defaultOf(definition);
+    if (value !== undefined) (definition.apply as (config: BrokerConfig, value: unknown) => void)(config, structuredClone(value));
+  }
+  return config;
 }
 
 /** Parses a Java-style properties file: `key=value` or `key: value`, `#`/`!` comments, trimmed. */
@@ -145,114 +337,60 @@ export function parseProperties(text: string): Record<string, string> {
   return properties;
 }
 
-const brokerPropertyNames = new Set([
-  "node.id", "broker.id", "host", "port", "listeners", "advertised.host", "advertised.listeners", "log.dirs", "log.dir",
-  "num.partition.workers", "num.partitions", "default.replication.factor", "auto.create.topics.enable",
-  "delete.topic.enable", "socket.request.max.bytes", "max.in.flight.requests.per.connection",
-  "queued.max.request.bytes", "socket.request.receive.timeout.ms", "connections.max.idle.ms", "max.connections",
-  "max.connections.per.ip", "max.connections.per.ip.overrides", "max.connections.inter.broker.reserve",
-  "max.broker.partitions", "log.segment.open.max", "log.segment.bytes.min",
-  "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms", "group.max.session.timeout.ms",
-  "offsets.topic.num.partitions", "offsets.topic.segment.bytes", "etcd.endpoints", "cluster.id", "replica.lag.time.max.ms",
-  "broker.session.timeout.ms", "producer.id.expiration.ms", "log.cleaner.backoff.ms", "message.decompressed.max.bytes", "controlled.shutdown.timeout.ms", "shutdown.timeout.ms", "auto.leader.rebalance.enable", "leader.imbalance.check.interval.seconds",
-]);
-
-function parseInteger(name: string, value: string): number {
-  if (!/^-?\d+$/.test(value)) throw new Error(`config: ${name} must be an integer, got "${value}"`);
-  return Number(value);
-}
-
-function parsePositive(name: string, value: string): number {
-  const parsed = parseInteger(name, value);
-  if (parsed < 1) throw new Error(`config: ${name} must be at least 1, got "${value}"`);
-  return parsed;
-}
-
-/** Kafka's format: "host:count,host:count" (an IPv6 address may be bracketed: "[::1]:5"). */
-function parseConnectionOverrides(name: string, value: string): Record<string, number> {
-  const overrides: Record<string, number> = {};
-  for (const entry of value.split(",").map((part) => part.trim()).filter(Boolean)) {
-    const separator = entry.lastIndexOf(":");
-    if (separator <= 0) throw new Error(`config: ${name} entry "${entry}" must be host:count`);
-    const host = entry.slice(0, separator).replace(/^\[(.*)\]$/, "$1");
-    overrides[host] = Math.max(0, parseInteger(name, entry.slice(separator + 1)));
-  }
-  return overrides;
-}
-
-function parseBoolean(name: string, value: string): boolean {
-  if (value !== "true" && value !== "false") throw new Error(`config: ${name} must be true or false, got "${value}"`);
-  return value === "true";
-}
-
-/** Applies properties (from a file or flags) over a config; unknown keys are kept as topic defaults. */
+/**
+ * Applies properties (from a file or flags) over a config. Broker settings are parsed and bounded; topic
+ * configs (under their topic or broker name) become topic defaults; any other key is an error.
+ */
 export function applyProperties(config: BrokerConfig, properties: Record<string, string>): BrokerConfig {
-  const next: BrokerConfig = { ...config, topicDefaults: { ...config.topicDefaults }, properties: { ...config.properties, ...properties } };
-  for (const [name, value] of Object.entries(properties)) {
-    switch (name) {
-      case "node.id":
-      case "broker.id": next.nodeId = parseInteger(name, value); break;
-      case "host": next.host = value; break;
-      case "port": next.port = parseInteger(name, value); break;
-      case "listeners": {
-        // PLAINTEXT://host:port — the first listener only; Bunka has one plaintext listener.
-        const match = /^(?:\w+:\/\/)?\[?([^\]]*?)\]?:(\d+)/.exec(value.split(",")[0]!.trim());
-        if (!match) throw new Error(`config: cannot parse listeners "${value}"`);
-        if (match[1]) next.host = match[1];
-        next.port = Number(match[2]);
-        break;
-      }
-      case "advertised.host": next.advertisedHost = value; break;
-      case "advertised.listeners": {
-        const match = /^(?:\w+:\/\/)?\[?([^\]]*?)\]?:(\d+)/.exec(value.split(",")[0]!.trim());
-        if (!match) throw new Error(`config: cannot parse advertised.listeners "${value}"`);
-        next.advertisedHost = match[1]!;
-        next.advertisedPort = Number(match[2]);
-        break;
-      }
-      case "log.dirs":
-      case "log.dir": next.dataDir = value.split(",")[0]!.trim(); break;
-      case "num.partition.workers": next.partitionWorkers = Math.max(1, parseInteger(name, value)); break;
-      case "num.partitions": next.numPartitions = parseInteger(name, value); break;
-      case "default.replication.factor": next.defaultReplicationFactor = parseInteger(name, value); break;
-      case "auto.create.topics.enable": next.autoCreateTopicsEnable = parseBoolean(name, value); break;
-      case "delete.topic.enable": next.deleteTopicEnable = parseBoolean(name, value); break;
-      case "socket.request.max.bytes": next.socketRequestMaxBytes = parseInteger(name, value); break;
-      case "max.in.flight.requests.per.connection": next.maxInFlightRequestsPerConnection = parseInteger(name, value); break;
-      case "queued.max.request.bytes": next.queuedMaxRequestBytes = parseInteger(name, value); break;
-      case "socket.request.receive.timeout.ms": next.socketRequestReceiveTimeoutMs = parsePositive(name, value); break;
-      case "connections.max.idle.ms": next.connectionsMaxIdleMs = parsePositive(name, value); break;
-      case "max.connections": next.maxConnections = parsePositive(name, value); break;
-      case "max.connections.per.ip": next.maxConnectionsPerIp = parsePositive(name, value); break;
-      case "max.connections.per.ip.overrides": next.maxConnectionsPerIpOverrides = parseConnectionOverrides(name, value); break;
-      case "max.connections.inter.broker.reserve": next.maxConnectionsInterBrokerReserve = Math.max(0, parseInteger(name, value)); break;
-      case "max.broker.partitions": next.maxBrokerPartitions = Math.max(0, parseInteger(name, value)); break;
-      case "log.segment.open.max": next.logSegmentOpenMax = parsePositive(name, value); break;
-      // Below 14 bytes no batch fits (the format's bound, log/config.ts).
-      case "log.segment.bytes.min": next.logSegmentBytesMin = Math.max(14, parseInteger(name, value)); break;
-      case "group.initial.rebalance.delay.ms": next.groupInitialRebalanceDelayMs = parseInteger(name, value); break;
-      case "group.min.session.timeout.ms": next.groupMinSessionTimeoutMs = parseInteger(name, value); break;
-      case "group.max.session.timeout.ms": next.groupMaxSessionTimeoutMs = parseInteger(name, value); break;
-      case "offsets.topic.num.partitions": next.offsetsTopicNumPartitions = parseInteger(name, value); break;
-      case "offsets.topic.segment.bytes": next.offsetsTopicSegmentBytes = parseInteger(name, value); break;
-      case "etcd.endpoints": next.etcdEndpoints = value.split(",").map((endpoint) => endpoint.trim()).filter(Boolean); break;
-      case "cluster.id": next.clusterId = value; break;
-      case "replica.lag.time.max.ms": next.replicaLagTimeMaxMs = parseInteger(name, value); break;
-      case "producer.id.expiration.ms": next.producerIdExpirationMs = parseInteger(name, value); break;
-      case "log.cleaner.backoff.ms": next.logCleanerBackoffMs = Math.max(1, parseInteger(name, value)); break;
-      case "message.decompressed.max.bytes": next.messageDecompressedMaxBytes = Math.max(1, parseInteger(name, value)); break;
-      case "broker.session.timeout.ms": next.brokerSessionTimeoutMs = parseInteger(name, value); break;
-      case "controlled.shutdown.timeout.ms": next.controlledShutdownTimeoutMs = parseInteger(name, value); break;
-      case "shutdown.timeout.ms": next.shutdownTimeoutMs = Math.max(1, parseInteger(name, value)); break;
-      case "auto.leader.rebalance.enable": next.autoLeaderRebalanceEnable = parseBoolean(name, value); break;
-      case "leader.imbalance.check.interval.seconds": next.leaderImbalanceCheckIntervalMs = parseInteger(name, value) * 1000; break;
-      default:
-        if (!brokerPropertyNames.has(name)) next.topicDefaults[name] = value;
+  const next: BrokerConfig = {
+    ...config,
+    maxConnectionsPerIpOverrides: { ...config.maxConnectionsPerIpOverrides },
+    etcdEndpoints: [...config.etcdEndpoints],
+    topicDefaults: { ...config.topicDefaults },
+    properties: { ...config.properties, ...properties },
+  };
+  for (const [key, value] of Object.entries(properties)) {
+    const definition = brokerSettingByKey.get(key);
+    if (definition) {
+      applySetting(next, definition, key, value);
+      continue;
     }
+    const topicConfig = topicDefaultKeys.get(key);
+    if (topicConfig === undefined) {
+      throw new Error(`config: unknown setting "${key}": not a broker setting nor a topic config (README "Running the broker" lists them)`);
+    }
+    // The operator may go below log.segment.bytes.min (which bounds what clients set), never below the format's 14 bytes.
+    try {
+      validateTopicConfig(topicConfig, value, { segmentBytesMin: 14 });
+    } catch (error) {
+      throw new Error(`config: ${key} (the default of topic config ${topicConfig}): ${error instanceof Error ? error.message : String(error)}`);
+    }
+    next.topicDefaults[key] = value;
   }
   return next;
 }
 
 export function loadPropertiesFile(path: string): Record<string, string> {
   return parseProperties(readFileSync(resolve(path), "utf8"));
+}
+
+/** A value as a property would spell it. */
+export function formatSettingValue(value: SettingValues[BrokerSettingType]): string {
+  if (Array.isArray(value)) return value.join(",");
+  if (typeof value === "object") return Object.entries(value).map(([host, count]) => `${host.includes(":") ? `[${host}]` : host}:${count}`).join(",");
+  return String(value);
+}
+
+/**
+ * The broker resource of DescribeConfigs: every setting (under each of its names) with the value in force,
+ * `inForce` for values derived at start (max.connections), then the topic defaults and raw properties as given.
+ */
+export function describeBrokerConfig(config: BrokerConfig, inForce: Record<string, string> = {}): Record<string, string> {
+  const described: Record<string, string> = {};
+  for (const definition of brokerSettings) {
+    const value = definition.current(config);
+    if (value === undefined) continue;
+    for (const key of [definition.name, ...definition.aliases]) described[key] = formatSettingValue(value);
+  }
+  return { ...described, ...inForce, ...config.topicDefaults, ...config.properties };
 }
