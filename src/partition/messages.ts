@@ -85,25 +85,6 @@ export interface EpochEndOffsetResult extends ErrorResult {
   endOffset: number;
 }
 
-export type WorkerCommand =
-  | { op: "open"; id: number; partitions: OpenPartitionCommand[] }
-  | { op: "configure"; id: number; partitions: OpenPartitionCommand[] }
-  | { op: "delete"; id: number; partitions: PartitionKey[] }
-  | { op: "produce"; id: number; items: ProduceItem[] }
-  | { op: "appendReplica"; id: number; items: ReplicaAppendItem[] }
-  | { op: "read"; id: number; items: ReadItem[] }
-  | { op: "offsets"; id: number; items: PartitionKey[] }
-  | { op: "offsetForTimestamp"; id: number; items: TimestampLookupItem[] }
-  | { op: "truncate"; id: number; items: TruncateItem[] }
-  | { op: "truncateFully"; id: number; items: TruncateItem[] }
-  | { op: "assignEpoch"; id: number; items: EpochEndOffsetItem[] }
-  | { op: "latestEpoch"; id: number; items: PartitionKey[] }
-  | { op: "epochEndOffset"; id: number; items: EpochEndOffsetItem[] }
-  | { op: "deleteRecords"; id: number; items: TruncateItem[] }
-  | { op: "flush"; id: number }
-  | { op: "stats"; id: number }
-  | { op: "close"; id: number };
-
 /** A worker's produce-path counters (see worker.ts `stats`). */
 export interface WorkerStats {
   appendedItems: number;
@@ -119,7 +100,96 @@ export interface WorkerStats {
   cleanerBytesWritten: number;
 }
 
-export type WorkerReply = { id: number; ok: true; results: unknown[] } | { id: number; ok: false; error: string };
+/**
+ * An operation on some partitions: the socket thread sends each item to the worker that owns its partition
+ * (one message per worker) and answers one result per item, in item order.
+ */
+export interface PartitionOperation<Item extends PartitionKey, Result> {
+  readonly kind: "partition";
+  /** Buffers posted as transferred with one worker's items (moved, never copied). */
+  readonly transfer?: (items: readonly Item[]) => ArrayBuffer[];
+  /** Never set: carries the item and result types. */
+  readonly signature?: (item: Item) => Result;
+}
+
+/** An operation every worker runs once (flush, counters, close); one result per worker. */
+export interface WorkerWideOperation<Result> {
+  readonly kind: "worker";
+  /** Never set: carries the result type. */
+  readonly signature?: () => Result;
+}
+
+function partitionOperation<Item extends PartitionKey, Result>(options: { transfer?: (items: readonly Item[]) => ArrayBuffer[] } = {}): PartitionOperation<Item, Result> {
+  return { kind: "partition", ...options };
+}
+
+function workerWideOperation<Result>(): WorkerWideOperation<Result> {
+  return { kind: "worker" };
+}
+
+/**
+ * The one table of worker operations. The socket thread's client (partition-workers.ts) gets a method per
+ * partition operation from it, a worker's state (PartitionOwner) implements `WorkerOperations`, and the
+ * worker thread dispatches a command by looking its name up here.
+ */
+export const workerOperations = {
+  open: partitionOperation<OpenPartitionCommand, OffsetsResult>(),
+  configure: partitionOperation<OpenPartitionCommand, OffsetsResult>(),
+  delete: partitionOperation<PartitionKey, OffsetsResult>(),
+  produce: partitionOperation<ProduceItem, ProduceResult>(),
+  appendReplica: partitionOperation<ReplicaAppendItem, ProduceResult>({
+    // Each fetched partition's records are a copy of their own (replica-fetcher.ts): moved to the worker.
+    transfer: (items) => [...new Set(items.map((item) => item.records.buffer as ArrayBuffer))],
+  }),
+  read: partitionOperation<ReadItem, ReadResult>(),
+  offsets: partitionOperation<PartitionKey, OffsetsResult>(),
+  offsetForTimestamp: partitionOperation<TimestampLookupItem, TimestampLookupResult>(),
+  truncate: partitionOperation<TruncateItem, OffsetsResult>(),
+  /** Empties the log and restarts it at `offset` (a follower far behind the leader's log start). */
+  truncateFully: partitionOperation<TruncateItem, OffsetsResult>(),
+  /** The latest leader epoch in each log's epoch cache (-1 if none) and the log end offset. */
+  latestEpoch: partitionOperation<PartitionKey, EpochEndOffsetResult>(),
+  /** A new leader records the epoch it starts at the log end offset (KIP-101). */
+  assignEpoch: partitionOperation<EpochEndOffsetItem, OffsetsResult>(),
+  deleteRecords: partitionOperation<TruncateItem, OffsetsResult>(),
+  epochEndOffset: partitionOperation<EpochEndOffsetItem, EpochEndOffsetResult>(),
+  flush: workerWideOperation<void>(),
+  stats: workerWideOperation<WorkerStats>(),
+  /** Closes every log cleanly (files trimmed and fsynced) and stops the worker's timers. */
+  close: workerWideOperation<void>(),
+} as const;
+
+type OperationTable = typeof workerOperations;
+export type WorkerOperationName = keyof OperationTable;
+
+export type PartitionOperationName = {
+  [Name in WorkerOperationName]: OperationTable[Name] extends PartitionOperation<infer _Item, infer _Result> ? Name : never;
+}[WorkerOperationName];
+export type WorkerWideOperationName = Exclude<WorkerOperationName, PartitionOperationName>;
+
+export type OperationItem<Name extends PartitionOperationName> = OperationTable[Name] extends PartitionOperation<infer Item, infer _Result> ? Item : never;
+export type OperationResult<Name extends WorkerOperationName> =
+  OperationTable[Name] extends PartitionOperation<infer _Item, infer Result> ? Result : OperationTable[Name] extends WorkerWideOperation<infer Result> ? Result : never;
+
+/** What a worker implements: a method per operation, named as in the table. */
+export type WorkerOperations = {
+  [Name in WorkerOperationName]: Name extends PartitionOperationName
+    ? (items: OperationItem<Name>[]) => OperationResult<Name>[] | Promise<OperationResult<Name>[]>
+    : () => OperationResult<Name> | Promise<OperationResult<Name>>;
+};
+
+export type WorkerCommand = {
+  [Name in WorkerOperationName]: Name extends PartitionOperationName ? { op: Name; id: number; items: OperationItem<Name>[] } : { op: Name; id: number };
+}[WorkerOperationName];
+
+export type WorkerReply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string };
+
+/** Runs one command on a worker's operations; a name not in the table is refused. */
+export async function runWorkerCommand(operations: WorkerOperations, command: WorkerCommand): Promise<unknown> {
+  if (!Object.hasOwn(workerOperations, command.op)) throw new Error(`unknown worker operation ${JSON.stringify(command.op)}`);
+  const operation = operations[command.op] as (this: WorkerOperations, items?: readonly PartitionKey[]) => unknown;
+  return operation.call(operations, "items" in command ? command.items : undefined);
+}
 
 /** Events a worker sends without being asked. */
 export type WorkerEvent = { event: "log"; message: string };

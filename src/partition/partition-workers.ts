@@ -1,31 +1,25 @@
 // The socket thread's handle on the partition workers: routes each partition's work to the one worker
-// that owns it, batching the items of one request per worker into one message.
-import type {
-  EpochEndOffsetItem,
-  EpochEndOffsetResult,
-  OffsetsResult,
-  OpenPartitionCommand,
-  PartitionKey,
-  ProduceItem,
-  ProduceResult,
-  ReadItem,
-  ReadResult,
-  ReplicaAppendItem,
-  TimestampLookupItem,
-  TimestampLookupResult,
-  TruncateItem,
-  WorkerCommand,
-  WorkerEvent,
-  WorkerReply,
-  WorkerStats,
+// that owns it, batching the items of one request per worker into one message. Its methods come from the
+// table of worker operations (messages.ts): one per partition operation, except produce (below).
+import {
+  workerOperations,
+  type OperationItem,
+  type OperationResult,
+  type PartitionKey,
+  type PartitionOperation,
+  type PartitionOperationName,
+  type ProduceItem,
+  type ProduceResult,
+  type WorkerCommand,
+  type WorkerEvent,
+  type WorkerReply,
+  type WorkerStats,
+  type WorkerWideOperationName,
 } from "./messages.ts";
 import { producePool, type PooledBytes } from "../server/buffer-pool.ts";
 
-type DistributiveOmit<T, K extends keyof never> = T extends unknown ? Omit<T, K> : never;
-type CommandBody = DistributiveOmit<WorkerCommand, "id">;
-
 interface Pending {
-  resolve: (results: unknown[]) => void;
+  resolve: (result: unknown) => void;
   reject: (error: Error) => void;
 }
 
@@ -38,6 +32,18 @@ function topicHash(topic: string): number {
   }
   return hash >>> 0;
 }
+
+/** A method per partition operation of the table: items in, one result per item (in item order) out. */
+type PartitionOperationCalls = {
+  [Name in PartitionOperationName]: (items: OperationItem<Name>[]) => Promise<OperationResult<Name>[]>;
+};
+
+/** Produce has its own method: it decides how the records cross (shared, transferred, or pooled copies). */
+type GeneratedCalls = Omit<PartitionOperationCalls, "produce">;
+
+// The generated methods, declared for the compiler; they are installed on the prototype by the class's
+// static block from the same table.
+export interface PartitionWorkers extends GeneratedCalls {}
 
 export class PartitionWorkers {
   private readonly workers: Worker[] = [];
@@ -69,7 +75,7 @@ export class PartitionWorkers {
     const pending = this.pending.get(message.id);
     if (!pending) return;
     this.pending.delete(message.id);
-    if (message.ok) pending.resolve(message.results);
+    if (message.ok) pending.resolve(message.result);
     else pending.reject(new Error(message.error));
   }
 
@@ -82,13 +88,33 @@ export class PartitionWorkers {
     this.pending.clear();
   }
 
-  private call<T>(workerIndex: number, command: CommandBody, transfer: ArrayBuffer[] = []): Promise<T[]> {
+  /** Sends one partition operation's items to one worker; its answer is one result per item. */
+  private call<Name extends PartitionOperationName>(workerIndex: number, op: Name, items: OperationItem<Name>[], transfer: ArrayBuffer[] = []): Promise<OperationResult<Name>[]> {
+    return this.post(workerIndex, { op, items } as Omit<WorkerCommand, "id">, transfer) as Promise<OperationResult<Name>[]>;
+  }
+
+  private post(workerIndex: number, command: Omit<WorkerCommand, "id">, transfer: ArrayBuffer[]): Promise<unknown> {
     if (this.failed) return Promise.reject(this.failed);
     const id = this.nextCommandId++;
-    return new Promise<T[]>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (results: unknown[]) => void, reject });
+    return new Promise<unknown>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
       this.workers[workerIndex]!.postMessage({ ...command, id }, transfer);
     });
+  }
+
+  static {
+    for (const name of Object.keys(workerOperations) as (keyof typeof workerOperations)[]) {
+      const operation = workerOperations[name];
+      if (operation.kind !== "partition" || name === "produce") continue;
+      const transfer = (operation as PartitionOperation<PartitionKey, unknown>).transfer;
+      Object.defineProperty(PartitionWorkers.prototype, name, {
+        configurable: true,
+        writable: true,
+        value(this: PartitionWorkers, items: PartitionKey[]): Promise<unknown[]> {
+          return this.scatter(items, (index, group) => this.post(index, { op: name, items: group } as Omit<WorkerCommand, "id">, transfer?.(group) ?? []) as Promise<unknown[]>);
+        },
+      });
+    }
   }
 
   /** Splits items by owning worker, sends one message per worker, and returns results in item order. */
@@ -115,20 +141,9 @@ export class PartitionWorkers {
     return results;
   }
 
-  private broadcast(command: CommandBody): Promise<unknown[][]> {
-    return Promise.all(this.workers.map((_, index) => this.call(index, command)));
-  }
-
-  open(partitions: OpenPartitionCommand[]): Promise<OffsetsResult[]> {
-    return this.scatter(partitions, (index, group) => this.call<OffsetsResult>(index, { op: "open", partitions: group }));
-  }
-
-  configure(partitions: OpenPartitionCommand[]): Promise<unknown[]> {
-    return this.scatter(partitions, (index, group) => this.call(index, { op: "configure", partitions: group }));
-  }
-
-  delete(partitions: PartitionKey[]): Promise<unknown[]> {
-    return this.scatter(partitions, (index, group) => this.call(index, { op: "delete", partitions: group }));
+  /** Runs a worker-wide operation on every worker; one result per worker. */
+  private broadcast<Name extends WorkerWideOperationName>(op: Name): Promise<OperationResult<Name>[]> {
+    return Promise.all(this.workers.map((_, index) => this.post(index, { op }, []) as Promise<OperationResult<Name>>));
   }
 
   /**
@@ -143,7 +158,7 @@ export class PartitionWorkers {
     const transferWhole = ownedBuffer !== null && workerIndexes.size === 1 && items.every((item) => item.records.buffer === ownedBuffer);
     const copies: PooledBytes[] = [];
     const results = await this.scatter(items, (index, group) => {
-      if (transferWhole) return this.call<ProduceResult>(index, { op: "produce", items: group }, [ownedBuffer!]);
+      if (transferWhole) return this.call(index, "produce", group, [ownedBuffer!]);
       const transfer: ArrayBuffer[] = [];
       const posted = group.map((item) => {
         if (item.records.buffer instanceof SharedArrayBuffer) return item;
@@ -159,7 +174,7 @@ export class PartitionWorkers {
         transfer.push(copy.buffer as ArrayBuffer);
         return { ...item, records: copy };
       });
-      return this.call<ProduceResult>(index, { op: "produce", items: posted }, transfer);
+      return this.call(index, "produce", posted, transfer);
     });
     // Released only once every worker answered. When one failed, another may still be reading its
     // copies: those are then left to the GC instead of going back to the pool.
@@ -167,68 +182,22 @@ export class PartitionWorkers {
     return results;
   }
 
-  appendReplica(items: ReplicaAppendItem[]): Promise<ProduceResult[]> {
-    return this.scatter(items, (index, group) => {
-      const transfer = [...new Set(group.map((item) => item.records.buffer as ArrayBuffer))];
-      return this.call<ProduceResult>(index, { op: "appendReplica", items: group }, transfer);
-    });
-  }
-
-  read(items: ReadItem[]): Promise<ReadResult[]> {
-    return this.scatter(items, (index, group) => this.call<ReadResult>(index, { op: "read", items: group }));
-  }
-
-  offsets(items: PartitionKey[]): Promise<OffsetsResult[]> {
-    return this.scatter(items, (index, group) => this.call<OffsetsResult>(index, { op: "offsets", items: group }));
-  }
-
-  offsetForTimestamp(items: TimestampLookupItem[]): Promise<TimestampLookupResult[]> {
-    return this.scatter(items, (index, group) => this.call<TimestampLookupResult>(index, { op: "offsetForTimestamp", items: group }));
-  }
-
-  truncate(items: TruncateItem[]): Promise<OffsetsResult[]> {
-    return this.scatter(items, (index, group) => this.call<OffsetsResult>(index, { op: "truncate", items: group }));
-  }
-
-  /** Empties the log and restarts it at `offset` (a follower far behind the leader's log start). */
-  truncateFully(items: TruncateItem[]): Promise<OffsetsResult[]> {
-    return this.scatter(items, (index, group) => this.call<OffsetsResult>(index, { op: "truncateFully", items: group }));
-  }
-
-  /** The latest leader epoch in each log's epoch cache (-1 if none) and the log end offset. */
-  latestEpoch(items: PartitionKey[]): Promise<EpochEndOffsetResult[]> {
-    return this.scatter(items, (index, group) => this.call<EpochEndOffsetResult>(index, { op: "latestEpoch", items: group }));
-  }
-
-  /** A new leader records the epoch it starts at the log end offset (KIP-101). */
-  assignEpoch(items: EpochEndOffsetItem[]): Promise<OffsetsResult[]> {
-    return this.scatter(items, (index, group) => this.call<OffsetsResult>(index, { op: "assignEpoch", items: group }));
-  }
-
-  deleteRecords(items: TruncateItem[]): Promise<OffsetsResult[]> {
-    return this.scatter(items, (index, group) => this.call<OffsetsResult>(index, { op: "deleteRecords", items: group }));
-  }
-
-  epochEndOffset(items: EpochEndOffsetItem[]): Promise<EpochEndOffsetResult[]> {
-    return this.scatter(items, (index, group) => this.call<EpochEndOffsetResult>(index, { op: "epochEndOffset", items: group }));
-  }
-
   /** Produce-path and log cleaner counters of every worker, summed. */
   async stats(): Promise<WorkerStats> {
     const total: WorkerStats = { appendedItems: 0, appendDrains: 0, groupCommits: 0, logFlushes: 0, flushWaits: 0, unflushedMessages: 0, cleanerPasses: 0, cleanerBytesRead: 0, cleanerBytesWritten: 0 };
-    const perWorker = await Promise.all(this.workers.map((_, index) => this.call<WorkerStats>(index, { op: "stats" })));
-    for (const [stats] of perWorker) for (const key of Object.keys(total) as (keyof WorkerStats)[]) total[key] += stats![key];
+    const perWorker = await this.broadcast("stats");
+    for (const stats of perWorker) for (const key of Object.keys(total) as (keyof WorkerStats)[]) total[key] += stats[key];
     return total;
   }
 
   async flush(): Promise<void> {
-    await this.broadcast({ op: "flush" });
+    await this.broadcast("flush");
   }
 
   /** Closes every log cleanly (files trimmed and fsynced), then stops the workers. */
   async close(): Promise<void> {
     try {
-      if (!this.failed) await this.broadcast({ op: "close" });
+      if (!this.failed) await this.broadcast("close");
     } finally {
       for (const worker of this.workers) worker.terminate();
     }
