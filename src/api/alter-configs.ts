@@ -6,24 +6,21 @@
 import { topicConfigByName, validateTopicConfig } from "../config/topic-config.ts";
 import { isInternalTopic } from "../metadata/internal-topics.ts";
 import { ErrorCode, KafkaError } from "../protocol/errors.ts";
-import { ApiKey } from "../protocol/generated/index.ts";
-import type { AlterConfigsRequest } from "../protocol/generated/alter-configs.ts";
-import type { IncrementalAlterConfigsRequest } from "../protocol/generated/incremental-alter-configs.ts";
-import type { Broker } from "../server/broker.ts";
+import { Apis } from "../protocol/generated/index.ts";
+import type { AlterConfigsResponse, AlterConfigsResponseAlterConfigsResourceResponse } from "../protocol/generated/alter-configs.ts";
+import type { IncrementalAlterConfigsResponse, IncrementalAlterConfigsResponseAlterConfigsResourceResponse } from "../protocol/generated/incremental-alter-configs.ts";
+import type { RequestContext } from "./context.ts";
 import { ResourceType } from "./describe-configs.ts";
-import type { ApiHandler } from "./handler.ts";
+import { defineHandler, type Reply } from "./handler.ts";
 
 const OpType = { SET: 0, DELETE: 1, APPEND: 2, SUBTRACT: 3 } as const;
 
-interface ResourceAnswer {
-  errorCode: number;
-  errorMessage: string | null;
-  resourceType: number;
-  resourceName: string;
-}
+/** The same four fields in AlterConfigs and IncrementalAlterConfigs answers. */
+type ResourceAnswer = Pick<AlterConfigsResponseAlterConfigsResourceResponse, "errorCode" | "errorMessage" | "resourceType" | "resourceName"> &
+  Pick<IncrementalAlterConfigsResponseAlterConfigsResourceResponse, "errorCode" | "errorMessage" | "resourceType" | "resourceName">;
 
 async function alterTopic(
-  broker: Broker,
+  context: RequestContext,
   resourceType: number,
   resourceName: string,
   change: () => Record<string, string | null>,
@@ -37,7 +34,7 @@ async function alterTopic(
     // The coordinator relies on __consumer_offsets staying compacted, unexpired and readable; its configs
     // come from the broker's offsets.topic.* settings, not from clients.
     if (isInternalTopic(resourceName)) throw new KafkaError(ErrorCode.POLICY_VIOLATION, `Topic ${resourceName} is an internal topic: its configs cannot be changed by clients`);
-    await broker.topics.alterConfigs(resourceName, change(), incremental, validateOnly);
+    await context.topics.alterConfigs(resourceName, change(), incremental, validateOnly);
   } catch (error) {
     if (!(error instanceof KafkaError)) throw error;
     answer.errorCode = error.errorCode;
@@ -51,11 +48,10 @@ function checkConfigName(name: string): void {
   if (!topicConfigByName.has(name)) throw new KafkaError(ErrorCode.INVALID_CONFIG, `Unknown topic config name: ${name}`);
 }
 
-export const alterConfigsHandler: ApiHandler = {
-  apiKey: ApiKey.AlterConfigs,
+export const alterConfigsHandler = defineHandler(Apis.AlterConfigs, {
   minVersion: 0,
   maxVersion: 2,
-  async handle(context, request: AlterConfigsRequest) {
+  async handle(context, request): Promise<Reply<AlterConfigsResponse>> {
     const responses = [];
     for (const resource of request.resources) {
       const change = () => {
@@ -70,18 +66,16 @@ export const alterConfigsHandler: ApiHandler = {
         if (nullNames.length > 0) throw new KafkaError(ErrorCode.INVALID_CONFIG, `Null value not supported for topic configs: ${nullNames.join(",")}`);
         return changes;
       };
-      responses.push(await alterTopic(context.broker, resource.resourceType, resource.resourceName, change, false, request.validateOnly));
+      responses.push(await alterTopic(context, resource.resourceType, resource.resourceName, change, false, request.validateOnly));
     }
     return { throttleTimeMs: 0, responses };
   },
-};
+});
 
-export const incrementalAlterConfigsHandler: ApiHandler = {
-  apiKey: ApiKey.IncrementalAlterConfigs,
+export const incrementalAlterConfigsHandler = defineHandler(Apis.IncrementalAlterConfigs, {
   minVersion: 0,
   maxVersion: 1,
-  async handle(context, request: IncrementalAlterConfigsRequest) {
-    const { broker } = context;
+  async handle(context, request): Promise<Reply<IncrementalAlterConfigsResponse>> {
     const responses = [];
     for (const resource of request.resources) {
       const change = () => {
@@ -89,7 +83,7 @@ export const incrementalAlterConfigsHandler: ApiHandler = {
         if (new Set(names).size !== names.length) throw new KafkaError(ErrorCode.INVALID_REQUEST, "Error due to duplicate config keys");
         const nullNames = resource.configs.filter((config) => config.configOperation !== OpType.DELETE && config.value === null).map((config) => config.name);
         if (nullNames.length > 0) throw new KafkaError(ErrorCode.INVALID_REQUEST, `Null value not supported for : ${nullNames.join(", ")}`);
-        const current = broker.topics.get(resource.resourceName);
+        const current = context.topics.get(resource.resourceName);
         const changes: Record<string, string | null> = {};
         for (const config of resource.configs) {
           checkConfigName(config.name);
@@ -103,7 +97,7 @@ export const incrementalAlterConfigsHandler: ApiHandler = {
             case OpType.APPEND:
             case OpType.SUBTRACT: {
               if (topicConfigByName.get(config.name)!.type !== "list") throw new KafkaError(ErrorCode.INVALID_CONFIG, `Config ${config.name} is not a list: APPEND and SUBTRACT apply to list configs only`);
-              const existing = current ? broker.topics.configValue(current, config.name) : "";
+              const existing = current ? context.topics.configValue(current, config.name) : "";
               const items = existing.split(",").filter(Boolean);
               const given = (config.value ?? "").split(",").filter(Boolean);
               const next = config.configOperation === OpType.APPEND ? [...items, ...given.filter((item) => !items.includes(item))] : items.filter((item) => !given.includes(item));
@@ -117,8 +111,8 @@ export const incrementalAlterConfigsHandler: ApiHandler = {
         }
         return changes;
       };
-      responses.push(await alterTopic(broker, resource.resourceType, resource.resourceName, change, true, request.validateOnly));
+      responses.push(await alterTopic(context, resource.resourceType, resource.resourceName, change, true, request.validateOnly));
     }
     return { throttleTimeMs: 0, responses };
   },
-};
+});

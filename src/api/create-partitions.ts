@@ -1,15 +1,14 @@
 // CreatePartitions: grows a topic's partition count (never shrinks it, like Kafka).
 import { ErrorCode, KafkaError } from "../protocol/errors.ts";
-import { ApiKey } from "../protocol/generated/index.ts";
-import type { CreatePartitionsRequest } from "../protocol/generated/create-partitions.ts";
-import type { ApiHandler } from "./handler.ts";
+import { Apis } from "../protocol/generated/index.ts";
+import type { CreatePartitionsResponse } from "../protocol/generated/create-partitions.ts";
+import { defineHandler, type Reply } from "./handler.ts";
 import { isInternalTopic } from "../metadata/internal-topics.ts";
 
-export const createPartitionsHandler: ApiHandler = {
-  apiKey: ApiKey.CreatePartitions,
+export const createPartitionsHandler = defineHandler(Apis.CreatePartitions, {
   minVersion: 0,
   maxVersion: 3,
-  async handle(context, request: CreatePartitionsRequest) {
+  async handle(context, request): Promise<Reply<CreatePartitionsResponse>> {
     const results = [];
     for (const topic of request.topics) {
       // Groups are placed by hash % partition count: growing __consumer_offsets would move groups away
@@ -19,7 +18,7 @@ export const createPartitionsHandler: ApiHandler = {
         continue;
       }
       try {
-        await context.broker.topics.createPartitions(topic.name, topic.count, request.validateOnly, topic.assignments?.map((assignment) => assignment.brokerIds));
+        await context.topics.createPartitions(topic.name, topic.count, request.validateOnly, topic.assignments?.map((assignment) => assignment.brokerIds));
         results.push({ name: topic.name, errorCode: ErrorCode.NONE, errorMessage: null });
       } catch (error) {
         if (!(error instanceof KafkaError)) throw error;
@@ -28,4 +27,4 @@ export const createPartitionsHandler: ApiHandler = {
     }
     return { throttleTimeMs: 0, results };
   },
-};
+});

@@ -1,24 +1,23 @@
 // CreateTopics: validates names, partition counts, replication factors and configs the way Kafka does,
 // answering each topic with its own error code and message.
 import { ErrorCode, KafkaError, errorName } from "../protocol/errors.ts";
-import { ApiKey } from "../protocol/generated/index.ts";
-import type { CreateTopicsRequest } from "../protocol/generated/create-topics.ts";
+import { Apis } from "../protocol/generated/index.ts";
+import type { Input } from "../protocol/codec/input.ts";
+import type { CreateTopicsResponse, CreateTopicsResponseCreatableTopicConfigs } from "../protocol/generated/create-topics.ts";
 import { topicIdBytes } from "../metadata/types.ts";
 import { configSourceCode } from "./describe-configs.ts";
-import type { ApiHandler } from "./handler.ts";
+import { defineHandler, type Reply } from "./handler.ts";
 import { isInternalTopic } from "../metadata/internal-topics.ts";
 
-export const createTopicsHandler: ApiHandler = {
-  apiKey: ApiKey.CreateTopics,
+export const createTopicsHandler = defineHandler(Apis.CreateTopics, {
   minVersion: 0,
   maxVersion: 7,
-  async handle(context, request: CreateTopicsRequest) {
-    const { broker } = context;
+  async handle(context, request): Promise<Reply<CreateTopicsResponse>> {
     const seen = new Map<string, number>();
     for (const topic of request.topics) seen.set(topic.name, (seen.get(topic.name) ?? 0) + 1);
     const topics = [];
     for (const requested of request.topics) {
-      const result = { name: requested.name, topicId: new Uint8Array(16) as Uint8Array, errorCode: ErrorCode.NONE as number, errorMessage: null as string | null, numPartitions: -1, replicationFactor: -1, configs: null as object[] | null };
+      const result = { name: requested.name, topicId: new Uint8Array(16) as Uint8Array, errorCode: ErrorCode.NONE as number, errorMessage: null as string | null, numPartitions: -1, replicationFactor: -1, configs: null as Input<CreateTopicsResponseCreatableTopicConfigs>[] | null };
       topics.push(result);
       if (seen.get(requested.name)! > 1) {
         result.errorCode = ErrorCode.INVALID_REQUEST;
@@ -49,7 +48,7 @@ export const createTopicsHandler: ApiHandler = {
           numPartitions = requested.assignments.length;
           replicationFactor = requested.assignments[0]!.brokerIds.length;
         }
-        const created = await broker.topics.createTopic({
+        const created = await context.topics.createTopic({
           name: requested.name,
           numPartitions,
           replicationFactor,
@@ -60,7 +59,7 @@ export const createTopicsHandler: ApiHandler = {
         result.topicId = topicIdBytes(created.topicId);
         result.numPartitions = created.partitions.length;
         result.replicationFactor = created.partitions[0]?.replicas.length ?? -1;
-        result.configs = broker.topics.effectiveConfigs(created).map((config) => ({
+        result.configs = context.topics.effectiveConfigs(created).map((config) => ({
           name: config.name,
           value: config.value,
           readOnly: false,
@@ -75,4 +74,4 @@ export const createTopicsHandler: ApiHandler = {
     }
     return { throttleTimeMs: 0, topics };
   },
-};
+});

@@ -1,33 +1,31 @@
 // DeleteRecords: moves a partition's log start offset forward (whole segments below it are deleted). The
 // new low watermark reaches followers with their next fetch.
 import { ErrorCode } from "../protocol/errors.ts";
-import { ApiKey } from "../protocol/generated/index.ts";
-import type { DeleteRecordsRequest } from "../protocol/generated/delete-records.ts";
+import { Apis } from "../protocol/generated/index.ts";
+import type { DeleteRecordsResponse } from "../protocol/generated/delete-records.ts";
 import type { TruncateItem } from "../partition/messages.ts";
-import type { ApiHandler } from "./handler.ts";
+import { defineHandler, type Reply } from "./handler.ts";
 import { isInternalTopic } from "../metadata/internal-topics.ts";
 
 /** Offset -1 means "up to the high watermark" (Kafka's DeleteRecordsRequest.HIGH_WATERMARK). */
 const HIGH_WATERMARK = -1;
 
-export const deleteRecordsHandler: ApiHandler = {
-  apiKey: ApiKey.DeleteRecords,
+export const deleteRecordsHandler = defineHandler(Apis.DeleteRecords, {
   minVersion: 0,
   maxVersion: 2,
-  async handle(context, request: DeleteRecordsRequest) {
-    const { broker } = context;
+  async handle(context, request): Promise<Reply<DeleteRecordsResponse>> {
     const work: { answer: { partitionIndex: number; lowWatermark: number; errorCode: number }; item: TruncateItem }[] = [];
     const topics = request.topics.map((requestTopic) => ({
       name: requestTopic.name,
       partitions: requestTopic.partitions.map((requestPartition) => {
         const answer = { partitionIndex: requestPartition.partitionIndex, lowWatermark: -1, errorCode: ErrorCode.NONE as number };
-        const topic = broker.topics.get(requestTopic.name);
+        const topic = context.topics.get(requestTopic.name);
         // Kafka's ReplicaManager.deleteRecords: "Cannot delete records of internal topic".
         if (isInternalTopic(requestTopic.name)) answer.errorCode = ErrorCode.INVALID_TOPIC_EXCEPTION;
         else if (!topic || requestPartition.partitionIndex < 0 || requestPartition.partitionIndex >= topic.partitions.length) answer.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
-        else answer.errorCode = broker.checkLeader(topic, requestPartition.partitionIndex);
+        else answer.errorCode = context.replication.checkLeader(topic.name, requestPartition.partitionIndex);
         if (answer.errorCode !== ErrorCode.NONE) return answer;
-        const highWatermark = broker.topics.runtime(requestTopic.name, requestPartition.partitionIndex)?.highWatermark ?? 0;
+        const highWatermark = context.topics.runtime(requestTopic.name, requestPartition.partitionIndex)?.highWatermark ?? 0;
         const offset = requestPartition.offset === HIGH_WATERMARK ? highWatermark : requestPartition.offset;
         // Only committed records may be deleted.
         if (offset < 0 || offset > highWatermark) answer.errorCode = ErrorCode.OFFSET_OUT_OF_RANGE;
@@ -35,13 +33,13 @@ export const deleteRecordsHandler: ApiHandler = {
         return answer;
       }),
     }));
-    const results = await broker.workers.deleteRecords(work.map(({ item }) => item));
+    const results = await context.partitions.deleteRecords(work.map(({ item }) => item));
     work.forEach(({ answer, item }, index) => {
       const result = results[index]!;
       answer.errorCode = result.errorCode;
       answer.lowWatermark = result.logStartOffset;
-      if (result.errorCode === ErrorCode.NONE) broker.topics.noteOffsets(item.topic, item.partition, result.logStartOffset, result.logEndOffset);
+      if (result.errorCode === ErrorCode.NONE) context.topics.noteOffsets(item.topic, item.partition, result.logStartOffset, result.logEndOffset);
     });
     return { throttleTimeMs: 0, topics };
   },
-};
+});

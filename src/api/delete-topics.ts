@@ -1,17 +1,16 @@
 // DeleteTopics: by name (v0-5) or by name/topic id (v6+).
 import { ErrorCode, KafkaError } from "../protocol/errors.ts";
-import { ApiKey } from "../protocol/generated/index.ts";
-import type { DeleteTopicsRequest } from "../protocol/generated/delete-topics.ts";
+import { Apis } from "../protocol/generated/index.ts";
+import type { DeleteTopicsResponse } from "../protocol/generated/delete-topics.ts";
 import { topicIdBytes } from "../metadata/types.ts";
-import type { ApiHandler } from "./handler.ts";
+import { defineHandler, type Reply } from "./handler.ts";
 import { isInternalTopic } from "../metadata/internal-topics.ts";
 
-export const deleteTopicsHandler: ApiHandler = {
-  apiKey: ApiKey.DeleteTopics,
+export const deleteTopicsHandler = defineHandler(Apis.DeleteTopics, {
   minVersion: 0,
   maxVersion: 6,
-  async handle(context, request: DeleteTopicsRequest) {
-    const { broker, apiVersion } = context;
+  async handle(context, request): Promise<Reply<DeleteTopicsResponse>> {
+    const { apiVersion } = context;
     const requested: { name: string | null; topicId: Uint8Array | null }[] =
       apiVersion >= 6 ? request.topics.map((topic) => ({ name: topic.name, topicId: topic.topicId })) : request.topicNames.map((name) => ({ name, topicId: null }));
     const responses = [];
@@ -19,18 +18,18 @@ export const deleteTopicsHandler: ApiHandler = {
       let name = requestedName;
       if (name === null && topicId) {
         const hex = Buffer.from(topicId).toString("hex");
-        name = broker.topics.list().find((topic) => topic.topicId === hex)?.name ?? null;
+        name = context.topics.list().find((topic) => topic.topicId === hex)?.name ?? null;
         if (name === null) {
           responses.push({ name: null, topicId, errorCode: ErrorCode.UNKNOWN_TOPIC_ID, errorMessage: null });
           continue;
         }
       }
-      const existing = broker.topics.get(name ?? "");
+      const existing = context.topics.get(name ?? "");
       try {
         // Deleting __consumer_offsets would drop every group's committed offsets. Kafka's own tools refuse it
         // ("is a kafka internal topic and is not allowed to be marked for deletion"); the broker refuses it here.
         if (isInternalTopic(name) || existing?.internal) throw new KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, `Topic ${name} is an internal topic and cannot be deleted`);
-        await broker.topics.deleteTopic(name ?? "");
+        await context.topics.deleteTopic(name ?? "");
         responses.push({ name, topicId: existing ? topicIdBytes(existing.topicId) : new Uint8Array(16), errorCode: ErrorCode.NONE, errorMessage: null });
       } catch (error) {
         if (!(error instanceof KafkaError)) throw error;
@@ -39,4 +38,4 @@ export const deleteTopicsHandler: ApiHandler = {
     }
     return { throttleTimeMs: 0, responses };
   },
-};
+});

@@ -2,9 +2,10 @@
 // the broker's own properties.
 import { topicConfigByName, type ConfigSource } from "../config/topic-config.ts";
 import { ErrorCode } from "../protocol/errors.ts";
-import { ApiKey } from "../protocol/generated/index.ts";
-import type { DescribeConfigsRequest } from "../protocol/generated/describe-configs.ts";
-import type { ApiHandler } from "./handler.ts";
+import { Apis } from "../protocol/generated/index.ts";
+import type { Input } from "../protocol/codec/input.ts";
+import type { DescribeConfigsResponse, DescribeConfigsResponseDescribeConfigsResourceResult } from "../protocol/generated/describe-configs.ts";
+import { defineHandler, type Reply } from "./handler.ts";
 
 export const ResourceType = { TOPIC: 2, BROKER: 4 } as const;
 
@@ -19,19 +20,17 @@ export function configSourceCode(source: ConfigSource): number {
   return ConfigSourceCode.DEFAULT_CONFIG;
 }
 
-export const describeConfigsHandler: ApiHandler = {
-  apiKey: ApiKey.DescribeConfigs,
+export const describeConfigsHandler = defineHandler(Apis.DescribeConfigs, {
   minVersion: 0,
   maxVersion: 4,
-  handle(context, request: DescribeConfigsRequest) {
-    const { broker } = context;
+  handle(context, request): Reply<DescribeConfigsResponse> {
     const results = request.resources.map((resource) => {
       const wanted = resource.configurationKeys ? new Set(resource.configurationKeys) : null;
-      const base = { resourceType: resource.resourceType, resourceName: resource.resourceName, errorCode: ErrorCode.NONE as number, errorMessage: null as string | null, configs: [] as object[] };
+      const base = { resourceType: resource.resourceType, resourceName: resource.resourceName, errorCode: ErrorCode.NONE as number, errorMessage: null as string | null, configs: [] as Input<DescribeConfigsResponseDescribeConfigsResourceResult>[] };
       if (resource.resourceType === ResourceType.TOPIC) {
-        const topic = broker.topics.get(resource.resourceName);
+        const topic = context.topics.get(resource.resourceName);
         if (!topic) return { ...base, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `Topic ${resource.resourceName} does not exist` };
-        base.configs = broker.topics
+        base.configs = context.topics
           .effectiveConfigs(topic)
           .filter((config) => !wanted || wanted.has(config.name))
           .map((config) => ({
@@ -48,9 +47,9 @@ export const describeConfigsHandler: ApiHandler = {
         return base;
       }
       if (resource.resourceType === ResourceType.BROKER) {
-        if (resource.resourceName !== "" && resource.resourceName !== String(broker.config.nodeId))
-          return { ...base, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `Unexpected broker id, expected ${broker.config.nodeId} but received ${resource.resourceName}` };
-        base.configs = Object.entries(broker.describeBrokerConfigs())
+        if (resource.resourceName !== "" && resource.resourceName !== String(context.settings.config.nodeId))
+          return { ...base, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `Unexpected broker id, expected ${context.settings.config.nodeId} but received ${resource.resourceName}` };
+        base.configs = Object.entries(context.settings.describe())
           .filter(([name]) => !wanted || wanted.has(name))
           .map(([name, value]) => ({ name, value, readOnly: true, isDefault: false, configSource: ConfigSourceCode.STATIC_BROKER_CONFIG, isSensitive: false, synonyms: [], configType: 2, documentation: null }));
         return base;
@@ -59,4 +58,4 @@ export const describeConfigsHandler: ApiHandler = {
     });
     return { throttleTimeMs: 0, results };
   },
-};
+});

@@ -3,12 +3,13 @@
 // appends to its partitions, until max.wait.ms. Partitions are filled in request order within max.bytes;
 // the first partition with data may exceed it by one batch (KIP-74).
 import { ErrorCode } from "../protocol/errors.ts";
-import { ApiKey } from "../protocol/generated/index.ts";
-import type { FetchRequest } from "../protocol/generated/fetch.ts";
+import { Apis } from "../protocol/generated/index.ts";
+import type { Input } from "../protocol/codec/input.ts";
+import type { FetchResponse, FetchResponsePartitionData } from "../protocol/generated/fetch.ts";
 import type { ReadItem, ReadResult } from "../partition/messages.ts";
 import { SegmentMapError, type MappedRecords } from "../log/segment-views.ts";
-import type { Broker } from "../server/broker.ts";
-import type { ApiHandler } from "./handler.ts";
+import type { RequestContext } from "./context.ts";
+import { defineHandler, type Reply } from "./handler.ts";
 
 const EMPTY_RECORDS = new Uint8Array(0);
 /** librdkafka, kafkajs and platformatic all send max wait <= 500 ms by default; cap what a client may ask. */
@@ -20,12 +21,10 @@ interface PartitionFetch {
   errorCode: number;
 }
 
-export const fetchHandler: ApiHandler = {
-  apiKey: ApiKey.Fetch,
+export const fetchHandler = defineHandler(Apis.Fetch, {
   minVersion: 4,
   maxVersion: 12,
-  async handle(context, request: FetchRequest) {
-    const { broker } = context;
+  async handle(context, request): Promise<Reply<FetchResponse>> {
     // A consumer that is not reading what it already got does not get more file ranges queued.
     const room = context.connection.waitForWriteRoom();
     if (room) await room;
@@ -33,12 +32,12 @@ export const fetchHandler: ApiHandler = {
     const replicaId = request.replicaId;
     const fetches: PartitionFetch[] = [];
     request.topics.forEach((fetchTopic, topicIndex) => {
-      const topic = broker.topics.get(fetchTopic.topic);
+      const topic = context.topics.get(fetchTopic.topic);
       for (const fetchPartition of fetchTopic.partitions) {
         const partition = fetchPartition.partition;
         let errorCode: number = ErrorCode.NONE;
         if (!topic || partition < 0 || partition >= topic.partitions.length) errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
-        else errorCode = broker.checkFetchAllowed(topic, partition, replicaId, fetchPartition.currentLeaderEpoch);
+        else errorCode = context.replication.checkFetchAllowed(topic.name, partition, replicaId, fetchPartition.currentLeaderEpoch);
         fetches.push({
           topicIndex,
           errorCode,
@@ -47,7 +46,7 @@ export const fetchHandler: ApiHandler = {
             partition,
             fetchOffset: fetchPartition.fetchOffset,
             maxBytes: Math.max(0, Math.min(fetchPartition.partitionMaxBytes, responseMaxBytes)),
-            maxOffsetExclusive: errorCode === ErrorCode.NONE ? broker.readLimit(fetchTopic.topic, partition, replicaId) : -1,
+            maxOffsetExclusive: errorCode === ErrorCode.NONE ? context.replication.readLimit(fetchTopic.topic, partition, replicaId) : -1,
             minOneBatch: true,
           },
         });
@@ -56,21 +55,21 @@ export const fetchHandler: ApiHandler = {
 
     // A follower's fetch offsets are its log end offsets: they may commit records (high watermark) and
     // bring it back into the ISR before anything is read.
-    if (replicaId >= 0) broker.onReplicaFetch(replicaId, fetches.filter((fetch) => fetch.errorCode === ErrorCode.NONE).map((fetch) => fetch.item));
+    if (replicaId >= 0) context.replication.onReplicaFetch(replicaId, fetches.filter((fetch) => fetch.errorCode === ErrorCode.NONE).map((fetch) => fetch.item));
     const deadline = Date.now() + Math.min(Math.max(0, request.maxWaitMs), FETCH_MAX_WAIT_MS_CAP);
     const watched = fetches.filter((fetch) => fetch.errorCode === ErrorCode.NONE).map((fetch) => fetch.item);
-    let versionBeforeRead = broker.watchers.version(watched);
-    let outcome = await readAll(broker, fetches, responseMaxBytes);
+    let versionBeforeRead = context.watchers.version(watched);
+    let outcome = await readAll(context, fetches, responseMaxBytes);
     // Long poll, bounded by max.wait.ms: each wake-up re-reads; the loop ends at the deadline at the latest.
-    while (outcome.bytes < request.minBytes && !outcome.hasError && Date.now() < deadline && !broker.isStopping) {
+    while (outcome.bytes < request.minBytes && !outcome.hasError && Date.now() < deadline && !context.isStopping()) {
       const remainingMs = deadline - Date.now();
       // An append that landed during the read would otherwise go unnoticed until max.wait.ms.
-      if (broker.watchers.version(watched) === versionBeforeRead) await new Promise<void>((resolve) => {
+      if (context.watchers.version(watched) === versionBeforeRead) await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           unwatch();
           resolve();
         }, remainingMs);
-        const unwatch = broker.watchers.watch(
+        const unwatch = context.watchers.watch(
           watched,
           () => {
             clearTimeout(timer);
@@ -80,16 +79,16 @@ export const fetchHandler: ApiHandler = {
         );
       });
       for (const fetch of fetches) {
-        if (fetch.errorCode === ErrorCode.NONE) fetch.item.maxOffsetExclusive = broker.readLimit(fetch.item.topic, fetch.item.partition, replicaId);
+        if (fetch.errorCode === ErrorCode.NONE) fetch.item.maxOffsetExclusive = context.replication.readLimit(fetch.item.topic, fetch.item.partition, replicaId);
       }
-      versionBeforeRead = broker.watchers.version(watched);
-      outcome = await readAll(broker, fetches, responseMaxBytes);
+      versionBeforeRead = context.watchers.version(watched);
+      outcome = await readAll(context, fetches, responseMaxBytes);
     }
 
-    const responses = request.topics.map((fetchTopic) => ({ topic: fetchTopic.topic, partitions: [] as object[] }));
+    const responses = request.topics.map((fetchTopic) => ({ topic: fetchTopic.topic, partitions: [] as Input<FetchResponsePartitionData>[] }));
     fetches.forEach((fetch, index) => {
       const result = outcome.results[index]!;
-      const runtime = broker.topics.runtime(fetch.item.topic, fetch.item.partition);
+      const runtime = context.topics.runtime(fetch.item.topic, fetch.item.partition);
       const highWatermark = runtime?.highWatermark ?? -1;
       responses[fetch.topicIndex]!.partitions.push({
         partitionIndex: fetch.item.partition,
@@ -106,7 +105,7 @@ export const fetchHandler: ApiHandler = {
     });
     return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses };
   },
-};
+});
 
 interface ReadOutcome {
   results: ReadResult[];
@@ -120,23 +119,23 @@ interface ReadOutcome {
  * ends (the high watermark for consumers, the log end for followers), as the socket thread last heard.
  * A tailing consumer's fetch then waits without a worker round trip; data that arrives meanwhile wakes it.
  */
-function knownEmpty(broker: Broker, item: ReadItem): ReadResult | null {
-  const runtime = broker.topics.runtime(item.topic, item.partition);
+function knownEmpty(context: RequestContext, item: ReadItem): ReadResult | null {
+  const runtime = context.topics.runtime(item.topic, item.partition);
   if (!runtime) return null;
   const readableEnd = item.maxOffsetExclusive >= 0 ? item.maxOffsetExclusive : runtime.logEndOffset;
   if (item.fetchOffset !== readableEnd || item.fetchOffset < runtime.logStartOffset || item.fetchOffset > runtime.logEndOffset) return null;
   return { errorCode: ErrorCode.NONE, logStartOffset: runtime.logStartOffset, logEndOffset: runtime.logEndOffset, slice: null };
 }
 
-async function readAll(broker: Broker, fetches: PartitionFetch[], responseMaxBytes: number): Promise<ReadOutcome> {
+async function readAll(context: RequestContext, fetches: PartitionFetch[], responseMaxBytes: number): Promise<ReadOutcome> {
   const readable = fetches.filter((fetch) => fetch.errorCode === ErrorCode.NONE);
-  const local = readable.map((fetch) => knownEmpty(broker, fetch.item));
+  const local = readable.map((fetch) => knownEmpty(context, fetch.item));
   const toWorkers = readable.filter((_, index) => local[index] === null);
   let workerResults: ReadResult[];
   try {
-    workerResults = toWorkers.length > 0 ? await broker.workers.read(toWorkers.map((fetch) => fetch.item)) : [];
+    workerResults = toWorkers.length > 0 ? await context.partitions.read(toWorkers.map((fetch) => fetch.item)) : [];
   } catch (error) {
-    broker.log(`fetch read failed: ${error instanceof Error ? error.message : String(error)}`);
+    context.log(`fetch read failed: ${error instanceof Error ? error.message : String(error)}`);
     workerResults = toWorkers.map(() => ({ errorCode: ErrorCode.KAFKA_STORAGE_ERROR, logStartOffset: -1, logEndOffset: -1, slice: null }));
   }
   let fromWorkers = 0;
@@ -154,7 +153,7 @@ async function readAll(broker: Broker, fetches: PartitionFetch[], responseMaxByt
       continue;
     }
     const result = readResults[next++]!;
-    broker.topics.noteOffsets(fetch.item.topic, fetch.item.partition, result.logStartOffset, result.logEndOffset);
+    context.topics.noteOffsets(fetch.item.topic, fetch.item.partition, result.logStartOffset, result.logEndOffset);
     results.push(result);
     if (result.errorCode !== ErrorCode.NONE) hasError = true;
     let mapped: MappedRecords | null = null;
@@ -162,11 +161,11 @@ async function readAll(broker: Broker, fetches: PartitionFetch[], responseMaxByt
     // unless nothing was added yet (KIP-74: the first batch is always returned).
     if (result.slice && (bytes === 0 || bytes + result.slice.sizeBytes <= responseMaxBytes)) {
       try {
-        mapped = broker.segmentViews.records(result.slice);
+        mapped = context.fetchViews.records(result.slice);
       } catch (error) {
         if (!(error instanceof SegmentMapError)) throw error;
         // This partition only: the others of the fetch are still answered.
-        broker.log(`fetch of ${fetch.item.topic}-${fetch.item.partition}: ${error.message}`);
+        context.log(`fetch of ${fetch.item.topic}-${fetch.item.partition}: ${error.message}`);
         results[results.length - 1] = { ...result, errorCode: ErrorCode.KAFKA_STORAGE_ERROR, slice: null };
         hasError = true;
       }

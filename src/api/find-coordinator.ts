@@ -2,41 +2,33 @@
 // It must be advertised from v0: librdkafka 2.0.2 enables its group consumer and LZ4 only when
 // FindCoordinator v0 is inside the advertised range (docs/kafka-clients.md §4.1).
 import { ErrorCode } from "../protocol/errors.ts";
-import { ApiKey } from "../protocol/generated/index.ts";
-import type { FindCoordinatorRequest } from "../protocol/generated/find-coordinator.ts";
-import type { Broker } from "../server/broker.ts";
-import type { ApiHandler } from "./handler.ts";
+import { Apis } from "../protocol/generated/index.ts";
+import type { FindCoordinatorResponse, FindCoordinatorResponseCoordinator } from "../protocol/generated/find-coordinator.ts";
+import type { RequestContext } from "./context.ts";
+import { defineHandler, type Reply } from "./handler.ts";
 
 const KEY_TYPE_GROUP = 0;
 
-interface CoordinatorAnswer {
-  key: string;
-  nodeId: number;
-  host: string;
-  port: number;
-  errorCode: number;
-  errorMessage: string | null;
-}
+type CoordinatorAnswer = Pick<FindCoordinatorResponseCoordinator, "key" | "nodeId" | "host" | "port" | "errorCode" | "errorMessage">;
 
-function findCoordinator(broker: Broker, key: string, keyType: number): CoordinatorAnswer {
+function findCoordinator(context: RequestContext, key: string, keyType: number): CoordinatorAnswer {
   if (keyType !== KEY_TYPE_GROUP) {
     return { key, nodeId: -1, host: "", port: -1, errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, errorMessage: "Bunka has no transaction coordinator" };
   }
-  const coordinator = broker.groupCoordinatorFor(key);
+  const coordinator = context.groups.coordinatorFor(key);
   if (!coordinator) return { key, nodeId: -1, host: "", port: -1, errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, errorMessage: null };
   return { key, nodeId: coordinator.nodeId, host: coordinator.host, port: coordinator.port, errorCode: ErrorCode.NONE, errorMessage: null };
 }
 
-export const findCoordinatorHandler: ApiHandler = {
-  apiKey: ApiKey.FindCoordinator,
+export const findCoordinatorHandler = defineHandler(Apis.FindCoordinator, {
   minVersion: 0,
   maxVersion: 4,
-  handle(context, request: FindCoordinatorRequest) {
-    const { broker, apiVersion } = context;
+  handle(context, request): Reply<FindCoordinatorResponse> {
+    const { apiVersion } = context;
     if (apiVersion >= 4) {
-      return { throttleTimeMs: 0, coordinators: request.coordinatorKeys.map((key) => findCoordinator(broker, key, request.keyType)) };
+      return { throttleTimeMs: 0, coordinators: request.coordinatorKeys.map((key) => findCoordinator(context, key, request.keyType)) };
     }
-    const answer = findCoordinator(broker, request.key, request.keyType);
+    const answer = findCoordinator(context, request.key, request.keyType);
     return { throttleTimeMs: 0, errorCode: answer.errorCode, errorMessage: answer.errorMessage, nodeId: answer.nodeId, host: answer.host, port: answer.port };
   },
-};
+});

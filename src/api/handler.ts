@@ -1,24 +1,73 @@
-// What an API handler is: the versions it serves and a function from a decoded request to a response.
-import type { Broker } from "../server/broker.ts";
-import type { Connection } from "../server/connection.ts";
-import type { Frame } from "../server/frame-reader.ts";
+// What an API handler is: the API's generated schema, the versions it serves, and a function from the
+// decoded request type to the response type. `defineHandler` ties the three together so tsc checks them.
+import type { Reader } from "../protocol/codec/reader.ts";
+import type { Input } from "../protocol/codec/input.ts";
+import type { Writer } from "../protocol/codec/writer.ts";
+import type { ApiSchema } from "../protocol/generated/index.ts";
+import type { AdvertisedApi, RequestContext } from "./context.ts";
 
-export interface RequestContext {
-  readonly broker: Broker;
-  readonly connection: Connection;
-  readonly apiKey: number;
-  readonly apiVersion: number;
-  readonly correlationId: number;
-  readonly clientId: string | null;
-  /** The request's bytes; produce transfers its buffer to a worker when it owns it. */
-  readonly frame: Frame;
-}
+export type { RequestContext } from "./context.ts";
 
-export interface ApiHandler {
-  readonly apiKey: number;
+/**
+ * A handler's answer: the response with every field optional (the generated writer fills a missing field
+ * with its schema default), or null for no reply at all (acks=0). Handlers declare it as their return type,
+ * `Promise<Reply<XResponse>>`: a declared type is what makes tsc refuse a misspelled field in the literal.
+ */
+export type Reply<Response> = Input<Response> | null;
+
+export interface HandlerSpec<Request, Response> {
   /** The range advertised in ApiVersions: exactly what this handler implements. */
   readonly minVersion: number;
   readonly maxVersion: number;
-  /** Returns the response body (fields left out take their schema defaults), or null for no reply (acks=0). */
-  handle(context: RequestContext, request: any): Promise<object | null> | object | null;
+  handle(context: RequestContext, request: Request): Promise<Reply<Response>> | Reply<Response>;
+}
+
+/** A decoded request bound to its handler: running it yields the encoder of the reply, or null for none. */
+export interface DecodedRequest {
+  run(context: RequestContext): Promise<ResponseBody | null>;
+}
+
+/** Writes a response body at the version it was decoded with. */
+export type ResponseBody = (writer: Writer) => void;
+
+/** A handler as the dispatcher sees it: its types are kept inside `decode`, which pairs request and response. */
+export interface RegisteredHandler extends AdvertisedApi {
+  readonly name: string;
+  /** Decodes the request body (throws ProtocolDecodeError when malformed). */
+  decode(reader: Reader, version: number): DecodedRequest;
+}
+
+export interface ApiHandler<Request, Response> extends RegisteredHandler {
+  readonly schema: ApiSchema<Request, Response>;
+  handle(context: RequestContext, request: Request): Promise<Reply<Response>> | Reply<Response>;
+}
+
+export function defineHandler<Request, Response>(schema: ApiSchema<Request, Response>, spec: HandlerSpec<NoInfer<Request>, NoInfer<Response>>): ApiHandler<Request, Response> {
+  if (spec.minVersion < schema.minVersion || spec.maxVersion > schema.maxVersion || spec.minVersion > spec.maxVersion) {
+    throw new Error(`${schema.name} handler serves v${spec.minVersion}-${spec.maxVersion}, outside the schema's v${schema.minVersion}-${schema.maxVersion}`);
+  }
+  const handle = spec.handle.bind(spec);
+  return {
+    schema,
+    apiKey: schema.apiKey,
+    name: schema.name,
+    minVersion: spec.minVersion,
+    maxVersion: spec.maxVersion,
+    handle,
+    decode(reader, version) {
+      const request = schema.readRequest(reader, version);
+      return {
+        async run(context) {
+          const reply = await handle(context, request);
+          if (reply === null) return null;
+          return (writer) => schema.writeResponse(writer, version, reply);
+        },
+      };
+    },
+  };
+}
+
+/** The ranges ApiVersions advertises, by api key. */
+export function advertisedApis(handlers: Iterable<RegisteredHandler>): AdvertisedApi[] {
+  return [...handlers].map(({ apiKey, minVersion, maxVersion }) => ({ apiKey, minVersion, maxVersion })).sort((a, b) => a.apiKey - b.apiKey);
 }

@@ -1,14 +1,13 @@
 // Heartbeat: keeps a member's session alive; REBALANCE_IN_PROGRESS tells it to rejoin.
-import { ApiKey } from "../protocol/generated/index.ts";
-import type { HeartbeatRequest } from "../protocol/generated/heartbeat.ts";
-import type { ApiHandler } from "./handler.ts";
+import { Apis } from "../protocol/generated/index.ts";
+import type { HeartbeatResponse } from "../protocol/generated/heartbeat.ts";
+import { defineHandler, type Reply } from "./handler.ts";
 
-export const heartbeatHandler: ApiHandler = {
-  apiKey: ApiKey.Heartbeat,
+export const heartbeatHandler = defineHandler(Apis.Heartbeat, {
   minVersion: 0,
   maxVersion: 4,
-  handle(context, request: HeartbeatRequest) {
-    const errorCode = context.broker.groups.heartbeat(request.groupId, request.memberId, request.groupInstanceId, request.generationId);
+  handle(context, request): Reply<HeartbeatResponse> {
+    const errorCode = context.groups.heartbeat(request.groupId, request.memberId, request.groupInstanceId, request.generationId);
     return { throttleTimeMs: 0, errorCode };
   },
-};
+});

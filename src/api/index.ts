@@ -10,7 +10,7 @@ import { describeClusterHandler } from "./describe-cluster.ts";
 import { describeConfigsHandler } from "./describe-configs.ts";
 import { fetchHandler } from "./fetch.ts";
 import { findCoordinatorHandler } from "./find-coordinator.ts";
-import type { ApiHandler } from "./handler.ts";
+import { advertisedApis, type RegisteredHandler } from "./handler.ts";
 import { initProducerIdHandler } from "./init-producer-id.ts";
 import { listOffsetsHandler } from "./list-offsets.ts";
 import { metadataHandler } from "./metadata.ts";
@@ -28,7 +28,7 @@ import { offsetDeleteHandler } from "./offset-delete.ts";
 import { offsetFetchHandler } from "./offset-fetch.ts";
 import { syncGroupHandler } from "./sync-group.ts";
 
-const all: ApiHandler[] = [
+const all: RegisteredHandler[] = [
   produceHandler,
   fetchHandler,
   listOffsetsHandler,
@@ -60,4 +60,7 @@ const all: ApiHandler[] = [
   deleteGroupsHandler,
 ];
 
-export const handlers: ReadonlyMap<number, ApiHandler> = new Map(all.map((handler) => [handler.apiKey, handler]));
+export const handlers: ReadonlyMap<number, RegisteredHandler> = new Map(all.map((handler) => [handler.apiKey, handler]));
+
+/** What ApiVersions advertises: exactly the table above. */
+export const advertised = advertisedApis(all);

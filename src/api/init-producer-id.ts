@@ -1,19 +1,18 @@
 // InitProducerId: a fresh producer id (epoch 0) for idempotent producers. Bunka has no transaction
 // coordinator, so transactional ids are refused rather than half-supported.
 import { ErrorCode } from "../protocol/errors.ts";
-import { ApiKey } from "../protocol/generated/index.ts";
-import type { InitProducerIdRequest } from "../protocol/generated/init-producer-id.ts";
-import type { ApiHandler } from "./handler.ts";
+import { Apis } from "../protocol/generated/index.ts";
+import type { InitProducerIdResponse } from "../protocol/generated/init-producer-id.ts";
+import { defineHandler, type Reply } from "./handler.ts";
 
-export const initProducerIdHandler: ApiHandler = {
-  apiKey: ApiKey.InitProducerId,
+export const initProducerIdHandler = defineHandler(Apis.InitProducerId, {
   minVersion: 0,
   maxVersion: 3,
-  async handle(context, request: InitProducerIdRequest) {
+  async handle(context, request): Promise<Reply<InitProducerIdResponse>> {
     if (request.transactionalId !== null && request.transactionalId !== "") {
       return { throttleTimeMs: 0, errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, producerId: -1, producerEpoch: -1 };
     }
-    const producerId = await context.broker.producerIds.allocate();
+    const producerId = await context.producerIds.allocate();
     return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, producerId, producerEpoch: 0 };
   },
-};
+});

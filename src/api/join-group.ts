@@ -1,24 +1,24 @@
 // JoinGroup: a member joins (or rejoins) a consumer group; the response is parked until the rebalance
 // completes (group/group-coordinator.ts). v4+ without group.instance.id gets MEMBER_ID_REQUIRED first
 // (KIP-394); v5+ carries group.instance.id (static membership, KIP-345).
-import { ApiKey } from "../protocol/generated/index.ts";
-import type { JoinGroupRequest } from "../protocol/generated/join-group.ts";
-import type { ApiHandler, RequestContext } from "./handler.ts";
+import { Apis } from "../protocol/generated/index.ts";
+import type { JoinGroupResponse } from "../protocol/generated/join-group.ts";
+import { defineHandler, type Reply } from "./handler.ts";
+import type { RequestContext } from "./context.ts";
 
 const FIRST_VERSION_WITH_MEMBER_ID_REQUIRED = 4;
 
 /** Kafka reports a member's host as "/" + its address. */
 export function clientHostOf(context: RequestContext): string {
-  return `/${context.connection.socket.remoteAddress ?? "unknown"}`;
+  return `/${context.connection.remoteIp ?? "unknown"}`;
 }
 
-export const joinGroupHandler: ApiHandler = {
-  apiKey: ApiKey.JoinGroup,
+export const joinGroupHandler = defineHandler(Apis.JoinGroup, {
   minVersion: 0,
   maxVersion: 6,
-  async handle(context, request: JoinGroupRequest) {
+  async handle(context, request): Promise<Reply<JoinGroupResponse>> {
     const { apiVersion } = context;
-    const result = await context.broker.groups.join({
+    const result = await context.groups.join({
       groupId: request.groupId,
       memberId: request.memberId,
       groupInstanceId: request.groupInstanceId,
@@ -42,4 +42,4 @@ export const joinGroupHandler: ApiHandler = {
       members: result.members.map((member) => ({ memberId: member.memberId, groupInstanceId: member.groupInstanceId, metadata: member.metadata })),
     };
   },
-};
+});

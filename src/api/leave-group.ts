@@ -1,22 +1,21 @@
 // LeaveGroup: v0-2 one member by id; v3+ a batch of members by id or group.instance.id (KIP-345).
-import { ApiKey } from "../protocol/generated/index.ts";
-import type { LeaveGroupRequest } from "../protocol/generated/leave-group.ts";
-import type { ApiHandler } from "./handler.ts";
+import { Apis } from "../protocol/generated/index.ts";
+import type { LeaveGroupResponse } from "../protocol/generated/leave-group.ts";
+import { defineHandler, type Reply } from "./handler.ts";
 
 const FIRST_BATCH_VERSION = 3;
 
-export const leaveGroupHandler: ApiHandler = {
-  apiKey: ApiKey.LeaveGroup,
+export const leaveGroupHandler = defineHandler(Apis.LeaveGroup, {
   minVersion: 0,
   maxVersion: 4,
-  handle(context, request: LeaveGroupRequest) {
+  handle(context, request): Reply<LeaveGroupResponse> {
     const batch = context.apiVersion >= FIRST_BATCH_VERSION;
     const leaving = batch
       ? request.members.map((member) => ({ memberId: member.memberId, groupInstanceId: member.groupInstanceId }))
       : [{ memberId: request.memberId, groupInstanceId: null }];
-    const result = context.broker.groups.leave(request.groupId, leaving);
+    const result = context.groups.leave(request.groupId, leaving);
     if (batch) return { throttleTimeMs: 0, errorCode: result.errorCode, members: result.members };
     // v0-2 have no per-member errors: the member's error is the response's.
     return { throttleTimeMs: 0, errorCode: result.errorCode !== 0 ? result.errorCode : (result.members[0]?.errorCode ?? 0) };
   },
-};
+});

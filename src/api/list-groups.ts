@@ -1,14 +1,13 @@
 // ListGroups: the groups this broker coordinates; v4+ may filter by state (case-insensitive, as Kafka).
-import { ApiKey } from "../protocol/generated/index.ts";
-import type { ListGroupsRequest } from "../protocol/generated/list-groups.ts";
-import type { ApiHandler } from "./handler.ts";
+import { Apis } from "../protocol/generated/index.ts";
+import type { ListGroupsResponse } from "../protocol/generated/list-groups.ts";
+import { defineHandler, type Reply } from "./handler.ts";
 
-export const listGroupsHandler: ApiHandler = {
-  apiKey: ApiKey.ListGroups,
+export const listGroupsHandler = defineHandler(Apis.ListGroups, {
   minVersion: 0,
   maxVersion: 4,
-  handle(context, request: ListGroupsRequest) {
-    const listed = context.broker.groups.offsets.list(request.statesFilter ?? []);
+  handle(context, request): Reply<ListGroupsResponse> {
+    const listed = context.groups.offsets.list(request.statesFilter ?? []);
     return { throttleTimeMs: 0, errorCode: listed.errorCode, groups: listed.groups };
   },
-};
+});

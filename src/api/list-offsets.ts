@@ -1,34 +1,25 @@
 // ListOffsets: earliest (-2), latest (-1: the high watermark) and by timestamp (first record at or after it).
 import { ErrorCode } from "../protocol/errors.ts";
-import { ApiKey } from "../protocol/generated/index.ts";
-import type { ListOffsetsRequest } from "../protocol/generated/list-offsets.ts";
+import { Apis } from "../protocol/generated/index.ts";
+import type { ListOffsetsResponse, ListOffsetsResponseListOffsetsPartitionResponse } from "../protocol/generated/list-offsets.ts";
 import type { PartitionKey, TimestampLookupItem } from "../partition/messages.ts";
-import type { ApiHandler } from "./handler.ts";
+import { defineHandler, type Reply } from "./handler.ts";
 
 const LATEST_TIMESTAMP = -1;
 const EARLIEST_TIMESTAMP = -2;
 
-interface PartitionAnswer {
-  partitionIndex: number;
-  errorCode: number;
-  timestamp: number;
-  offset: number;
-  leaderEpoch: number;
-  oldStyleOffsets: number[];
-}
+type PartitionAnswer = Pick<ListOffsetsResponseListOffsetsPartitionResponse, "partitionIndex" | "errorCode" | "timestamp" | "offset" | "leaderEpoch" | "oldStyleOffsets">;
 
-export const listOffsetsHandler: ApiHandler = {
-  apiKey: ApiKey.ListOffsets,
+export const listOffsetsHandler = defineHandler(Apis.ListOffsets, {
   minVersion: 1,
   maxVersion: 5,
-  async handle(context, request: ListOffsetsRequest) {
-    const { broker } = context;
+  async handle(context, request): Promise<Reply<ListOffsetsResponse>> {
     const topics: { name: string; partitions: PartitionAnswer[] }[] = [];
     const offsetLookups: { answer: PartitionAnswer; key: PartitionKey; earliest: boolean }[] = [];
     const timeLookups: { answer: PartitionAnswer; item: TimestampLookupItem }[] = [];
 
     for (const requestTopic of request.topics) {
-      const topic = broker.topics.get(requestTopic.name);
+      const topic = context.topics.get(requestTopic.name);
       const partitions: PartitionAnswer[] = [];
       topics.push({ name: requestTopic.name, partitions });
       for (const requestPartition of requestTopic.partitions) {
@@ -39,7 +30,7 @@ export const listOffsetsHandler: ApiHandler = {
           answer.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
           continue;
         }
-        const leaderCheck = broker.checkLeader(topic, index, requestPartition.currentLeaderEpoch);
+        const leaderCheck = context.replication.checkLeader(topic.name, index, requestPartition.currentLeaderEpoch);
         if (leaderCheck !== ErrorCode.NONE) {
           answer.errorCode = leaderCheck;
           continue;
@@ -57,8 +48,8 @@ export const listOffsetsHandler: ApiHandler = {
     }
 
     const [offsets, found] = await Promise.all([
-      broker.workers.offsets(offsetLookups.map((lookup) => lookup.key)),
-      broker.workers.offsetForTimestamp(timeLookups.map((lookup) => lookup.item)),
+      context.partitions.offsets(offsetLookups.map((lookup) => lookup.key)),
+      context.partitions.offsetForTimestamp(timeLookups.map((lookup) => lookup.item)),
     ]);
     offsetLookups.forEach(({ answer, key, earliest }, i) => {
       const result = offsets[i]!;
@@ -66,14 +57,14 @@ export const listOffsetsHandler: ApiHandler = {
         answer.errorCode = result.errorCode;
         return;
       }
-      broker.topics.noteOffsets(key.topic, key.partition, result.logStartOffset, result.logEndOffset);
-      const runtime = broker.topics.runtime(key.topic, key.partition)!;
+      context.topics.noteOffsets(key.topic, key.partition, result.logStartOffset, result.logEndOffset);
+      const runtime = context.topics.runtime(key.topic, key.partition)!;
       answer.offset = earliest ? result.logStartOffset : runtime.highWatermark;
     });
     timeLookups.forEach(({ answer, item }, i) => {
       const result = found[i]!;
       answer.errorCode = result.errorCode;
-      const highWatermark = broker.topics.runtime(item.topic, item.partition)?.highWatermark ?? -1;
+      const highWatermark = context.topics.runtime(item.topic, item.partition)?.highWatermark ?? -1;
       // Only committed records (below the high watermark) are visible to consumers.
       if (result.offset >= 0 && result.offset < highWatermark) {
         answer.offset = result.offset;
@@ -82,4 +73,4 @@ export const listOffsetsHandler: ApiHandler = {
     });
     return { throttleTimeMs: 0, topics };
   },
-};
+});

@@ -2,57 +2,57 @@
 // Topics a client names but that do not exist are created when auto.create.topics.enable and the
 // request allows it (v4+ flag; before v4 the broker's policy alone decides).
 import { ErrorCode, KafkaError } from "../protocol/errors.ts";
-import { ApiKey } from "../protocol/generated/index.ts";
-import type { MetadataRequest } from "../protocol/generated/metadata.ts";
+import { Apis } from "../protocol/generated/index.ts";
+import type { Input } from "../protocol/codec/input.ts";
+import type { MetadataResponse, MetadataResponseTopic } from "../protocol/generated/metadata.ts";
 import { topicIdBytes, topicNameProblem, type TopicMetadata } from "../metadata/types.ts";
-import type { Broker } from "../server/broker.ts";
-import type { ApiHandler } from "./handler.ts";
+import type { RequestContext } from "./context.ts";
+import { defineHandler, type Reply } from "./handler.ts";
 import { isInternalTopic } from "../metadata/internal-topics.ts";
 
 const ZERO_UUID = new Uint8Array(16);
 
-export const metadataHandler: ApiHandler = {
-  apiKey: ApiKey.Metadata,
+export const metadataHandler = defineHandler(Apis.Metadata, {
   minVersion: 0,
   maxVersion: 9,
-  async handle(context, request: MetadataRequest) {
-    const { broker, apiVersion } = context;
+  async handle(context, request): Promise<Reply<MetadataResponse>> {
+    const { apiVersion } = context;
     // v0: an empty list means every topic; v1+: null means every topic and [] means none.
     const allTopics = request.topics === null || (apiVersion === 0 && request.topics.length === 0);
     const topics = [];
     if (allTopics) {
-      for (const topic of broker.topics.list()) topics.push(describeTopic(broker, topic));
+      for (const topic of context.topics.list()) topics.push(describeTopic(context, topic));
     } else {
-      const allowAutoCreate = broker.config.autoCreateTopicsEnable && (apiVersion < 4 || request.allowAutoTopicCreation);
+      const allowAutoCreate = context.settings.config.autoCreateTopicsEnable && (apiVersion < 4 || request.allowAutoTopicCreation);
       for (const requested of request.topics!) {
         const name = requested.name ?? "";
-        topics.push(await describeOrCreate(broker, name, allowAutoCreate));
+        topics.push(await describeOrCreate(context, name, allowAutoCreate));
       }
     }
     return {
       throttleTimeMs: 0,
-      brokers: broker.brokers().map((info) => ({ nodeId: info.nodeId, host: info.host, port: info.port, rack: info.rack })),
-      clusterId: broker.config.clusterId,
-      controllerId: broker.controllerId,
+      brokers: context.cluster.brokers().map((info) => ({ nodeId: info.nodeId, host: info.host, port: info.port, rack: info.rack })),
+      clusterId: context.settings.config.clusterId,
+      controllerId: context.cluster.controllerId(),
       topics,
     };
   },
-};
+});
 
-async function describeOrCreate(broker: Broker, name: string, allowAutoCreate: boolean) {
-  const existing = broker.topics.get(name);
-  if (existing) return describeTopic(broker, existing);
+async function describeOrCreate(context: RequestContext, name: string, allowAutoCreate: boolean): Promise<Input<MetadataResponseTopic>> {
+  const existing = context.topics.get(name);
+  if (existing) return describeTopic(context, existing);
   const problem = topicNameProblem(name);
   if (problem) return { errorCode: ErrorCode.INVALID_TOPIC_EXCEPTION, name, topicId: ZERO_UUID, partitions: [] };
   // Internal topics are created by the broker (the group coordinator), never auto-created as plain topics.
   if (!allowAutoCreate || isInternalTopic(name)) return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name, topicId: ZERO_UUID, partitions: [] };
   try {
-    const created = await broker.topics.createTopic({ name, numPartitions: -1, replicationFactor: -1, configs: {} });
-    return describeTopic(broker, created);
+    const created = await context.topics.createTopic({ name, numPartitions: -1, replicationFactor: -1, configs: {} });
+    return describeTopic(context, created);
   } catch (error) {
     if (error instanceof KafkaError && error.errorCode === ErrorCode.TOPIC_ALREADY_EXISTS) {
-      const raced = broker.topics.get(name);
-      if (raced) return describeTopic(broker, raced);
+      const raced = context.topics.get(name);
+      if (raced) return describeTopic(context, raced);
     }
     const errorCode = error instanceof KafkaError ? error.errorCode : ErrorCode.UNKNOWN_SERVER_ERROR;
     return { errorCode, name, topicId: ZERO_UUID, partitions: [] };
@@ -63,14 +63,14 @@ async function describeOrCreate(broker: Broker, name: string, allowAutoCreate: b
  * Replicas on brokers that are down, and this broker's own replica when its log could not be opened (KIP-112:
  * an offline log dir's replicas are listed offline; produce and fetch to it answer KAFKA_STORAGE_ERROR).
  */
-function offlineReplicasOf(broker: Broker, topic: string, partition: number, replicas: number[]): number[] {
-  const offline = broker.offlineReplicas(replicas);
-  const self = broker.config.nodeId;
-  if (broker.topics.runtime(topic, partition)?.offline && replicas.includes(self) && !offline.includes(self)) offline.push(self);
+function offlineReplicasOf(context: RequestContext, topic: string, partition: number, replicas: number[]): number[] {
+  const offline = context.cluster.offlineReplicas(replicas);
+  const self = context.settings.config.nodeId;
+  if (context.topics.runtime(topic, partition)?.offline && replicas.includes(self) && !offline.includes(self)) offline.push(self);
   return offline;
 }
 
-function describeTopic(broker: Broker, topic: TopicMetadata) {
+function describeTopic(context: RequestContext, topic: TopicMetadata): Input<MetadataResponseTopic> {
   return {
     errorCode: ErrorCode.NONE,
     name: topic.name,
@@ -83,7 +83,7 @@ function describeTopic(broker: Broker, topic: TopicMetadata) {
       leaderEpoch: assignment.leaderEpoch,
       replicaNodes: assignment.replicas,
       isrNodes: assignment.isr,
-      offlineReplicas: offlineReplicasOf(broker, topic.name, assignment.partition, assignment.replicas),
+      offlineReplicas: offlineReplicasOf(context, topic.name, assignment.partition, assignment.replicas),
     })),
   };
 }

@@ -1,22 +1,21 @@
 // OffsetCommit: one batch to the group's __consumer_offsets partition per request (group/group-offsets.ts).
 // v0 carries no generation or member: it is a commit from outside group management, like generation -1.
-import { ApiKey } from "../protocol/generated/index.ts";
-import type { OffsetCommitRequest } from "../protocol/generated/offset-commit.ts";
+import { Apis } from "../protocol/generated/index.ts";
+import type { OffsetCommitResponse } from "../protocol/generated/offset-commit.ts";
 import type { CommitPartition } from "../group/group-offsets.ts";
-import type { ApiHandler } from "./handler.ts";
+import { defineHandler, type Reply } from "./handler.ts";
 
-export const offsetCommitHandler: ApiHandler = {
-  apiKey: ApiKey.OffsetCommit,
+export const offsetCommitHandler = defineHandler(Apis.OffsetCommit, {
   minVersion: 0,
   maxVersion: 8,
-  async handle(context, request: OffsetCommitRequest) {
+  async handle(context, request): Promise<Reply<OffsetCommitResponse>> {
     const partitions: CommitPartition[] = [];
     for (const topic of request.topics) {
       for (const partition of topic.partitions) {
         partitions.push({ topic: topic.name, partition: partition.partitionIndex, offset: partition.committedOffset, leaderEpoch: partition.committedLeaderEpoch, metadata: partition.committedMetadata });
       }
     }
-    const errors = await context.broker.groups.offsets.commit({
+    const errors = await context.groups.offsets.commit({
       groupId: request.groupId,
       memberId: request.memberId,
       groupInstanceId: request.groupInstanceId,
@@ -32,4 +31,4 @@ export const offsetCommitHandler: ApiHandler = {
       })),
     };
   },
-};
+});

@@ -1,16 +1,15 @@
 // OffsetDelete (KIP-496): removes a group's committed offsets for partitions of topics it does not
 // subscribe to (GROUP_SUBSCRIBED_TO_TOPIC otherwise); tombstones go to __consumer_offsets.
-import { ApiKey } from "../protocol/generated/index.ts";
-import type { OffsetDeleteRequest } from "../protocol/generated/offset-delete.ts";
-import type { ApiHandler } from "./handler.ts";
+import { Apis } from "../protocol/generated/index.ts";
+import type { OffsetDeleteResponse } from "../protocol/generated/offset-delete.ts";
+import { defineHandler, type Reply } from "./handler.ts";
 
-export const offsetDeleteHandler: ApiHandler = {
-  apiKey: ApiKey.OffsetDelete,
+export const offsetDeleteHandler = defineHandler(Apis.OffsetDelete, {
   minVersion: 0,
   maxVersion: 0,
-  async handle(context, request: OffsetDeleteRequest) {
+  async handle(context, request): Promise<Reply<OffsetDeleteResponse>> {
     const partitions = request.topics.flatMap((topic) => topic.partitions.map((partition) => ({ topic: topic.name, partition: partition.partitionIndex })));
-    const result = await context.broker.groups.offsets.deleteOffsets(request.groupId, partitions);
+    const result = await context.groups.offsets.deleteOffsets(request.groupId, partitions);
     if (result.errorCode !== 0) return { errorCode: result.errorCode, throttleTimeMs: 0, topics: [] };
     let next = 0;
     return {
@@ -22,4 +21,4 @@ export const offsetDeleteHandler: ApiHandler = {
       })),
     };
   },
-};
+});

@@ -2,19 +2,18 @@
 // without a commit answers offset -1 and empty metadata; null topics (v2+) means every committed partition.
 // v0-1 have no top-level error: a coordinator error goes on every requested partition.
 import { ErrorCode } from "../protocol/errors.ts";
-import { ApiKey } from "../protocol/generated/index.ts";
-import type { OffsetFetchRequest } from "../protocol/generated/offset-fetch.ts";
-import type { ApiHandler } from "./handler.ts";
+import { Apis } from "../protocol/generated/index.ts";
+import type { OffsetFetchResponse } from "../protocol/generated/offset-fetch.ts";
+import { defineHandler, type Reply } from "./handler.ts";
 
 const FIRST_TOP_LEVEL_ERROR_VERSION = 2;
 const FIRST_GROUPS_ARRAY_VERSION = 8;
 
-export const offsetFetchHandler: ApiHandler = {
-  apiKey: ApiKey.OffsetFetch,
+export const offsetFetchHandler = defineHandler(Apis.OffsetFetch, {
   minVersion: 0,
   maxVersion: 8,
-  handle(context, request: OffsetFetchRequest) {
-    const offsets = context.broker.groups.offsets;
+  handle(context, request): Reply<OffsetFetchResponse> {
+    const offsets = context.groups.offsets;
     const toQuery = (topics: { name: string; partitionIndexes: number[] }[] | null) => topics?.map((topic) => ({ name: topic.name, partitions: topic.partitionIndexes })) ?? null;
     if (context.apiVersion >= FIRST_GROUPS_ARRAY_VERSION) {
       return {
@@ -38,4 +37,4 @@ export const offsetFetchHandler: ApiHandler = {
     }
     return { throttleTimeMs: 0, errorCode: fetched.errorCode, topics: fetched.topics };
   },
-};
+});

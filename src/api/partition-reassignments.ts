@@ -1,20 +1,19 @@
 // AlterPartitionReassignments and ListPartitionReassignments (KIP-455): move partition replicas between
 // brokers without downtime, the way a cluster grows onto a new broker or drains one before it leaves.
 import { ErrorCode, KafkaError } from "../protocol/errors.ts";
-import { ApiKey } from "../protocol/generated/index.ts";
-import type { AlterPartitionReassignmentsRequest } from "../protocol/generated/alter-partition-reassignments.ts";
-import type { ListPartitionReassignmentsRequest } from "../protocol/generated/list-partition-reassignments.ts";
-import type { ApiHandler } from "./handler.ts";
+import { Apis } from "../protocol/generated/index.ts";
+import type { AlterPartitionReassignmentsResponse } from "../protocol/generated/alter-partition-reassignments.ts";
+import type { ListPartitionReassignmentsResponse } from "../protocol/generated/list-partition-reassignments.ts";
+import { defineHandler, type Reply } from "./handler.ts";
 
-export const alterPartitionReassignmentsHandler: ApiHandler = {
-  apiKey: ApiKey.AlterPartitionReassignments,
+export const alterPartitionReassignmentsHandler = defineHandler(Apis.AlterPartitionReassignments, {
   minVersion: 0,
   maxVersion: 0,
-  async handle(context, request: AlterPartitionReassignmentsRequest) {
+  async handle(context, request): Promise<Reply<AlterPartitionReassignmentsResponse>> {
     const responses = [];
     for (const topic of request.topics) {
       try {
-        const results = await context.broker.topics.alterReassignments(
+        const results = await context.topics.alterReassignments(
           topic.name,
           topic.partitions.map((partition) => ({ partition: partition.partitionIndex, target: partition.replicas })),
         );
@@ -26,16 +25,15 @@ export const alterPartitionReassignmentsHandler: ApiHandler = {
     }
     return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, errorMessage: null, responses };
   },
-};
+});
 
-export const listPartitionReassignmentsHandler: ApiHandler = {
-  apiKey: ApiKey.ListPartitionReassignments,
+export const listPartitionReassignmentsHandler = defineHandler(Apis.ListPartitionReassignments, {
   minVersion: 0,
   maxVersion: 0,
-  handle(context, request: ListPartitionReassignmentsRequest) {
+  handle(context, request): Reply<ListPartitionReassignmentsResponse> {
     const wanted = request.topics ? new Map(request.topics.map((topic) => [topic.name, new Set(topic.partitionIndexes)])) : null;
     const topics = [];
-    for (const topic of context.broker.topics.list()) {
+    for (const topic of context.topics.list()) {
       if (!topic.reassignments || (wanted && !wanted.has(topic.name))) continue;
       const partitions = [];
       for (const [partitionText, reassignment] of Object.entries(topic.reassignments)) {
@@ -52,4 +50,4 @@ export const listPartitionReassignmentsHandler: ApiHandler = {
     }
     return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, errorMessage: null, topics };
   },
-};
+});

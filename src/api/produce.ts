@@ -2,22 +2,15 @@
 // offsets in place and appended exactly as received. acks=0 gets no reply at all (clients send it with
 // expectResponse=false; an extra reply would break kafka-python's in-order matching).
 import { ErrorCode } from "../protocol/errors.ts";
-import { ApiKey } from "../protocol/generated/index.ts";
-import type { ProduceRequest } from "../protocol/generated/produce.ts";
+import { Apis } from "../protocol/generated/index.ts";
+import type { ProduceResponse, ProduceResponsePartitionProduceResponse } from "../protocol/generated/produce.ts";
 import type { ProduceItem, ProduceResult } from "../partition/messages.ts";
-import type { ApiHandler } from "./handler.ts";
+import { defineHandler, type Reply } from "./handler.ts";
 import { isInternalTopic } from "../metadata/internal-topics.ts";
 
-interface PartitionReply {
-  index: number;
-  errorCode: number;
-  baseOffset: number;
-  logAppendTimeMs: number;
-  logStartOffset: number;
-  errorMessage?: string | null;
-  /** v8+: the records that made the batch fail (Kafka's LogValidator record errors); older versions drop it. */
-  recordErrors?: { batchIndex: number; batchIndexErrorMessage: string | null }[];
-}
+/** recordErrors (v8+): the records that made the batch fail (Kafka's LogValidator record errors); older versions drop it. */
+type PartitionReply = Pick<ProduceResponsePartitionProduceResponse, "index" | "errorCode" | "baseOffset" | "logAppendTimeMs" | "logStartOffset"> &
+  Partial<Pick<ProduceResponsePartitionProduceResponse, "errorMessage" | "recordErrors">>;
 
 const rejected = (index: number, errorCode: number, errorMessage: string | null = null): PartitionReply => ({
   index,
@@ -32,12 +25,11 @@ const rejected = (index: number, errorCode: number, errorMessage: string | null 
 // only because librdkafka 2.0.2 turns compression off unless Produce v0 is in it.
 const FIRST_RECORD_BATCH_VERSION = 3;
 
-export const produceHandler: ApiHandler = {
-  apiKey: ApiKey.Produce,
+export const produceHandler = defineHandler(Apis.Produce, {
   minVersion: 0,
   maxVersion: 7,
-  async handle(context, request: ProduceRequest) {
-    const { broker, apiVersion } = context;
+  async handle(context, request): Promise<Reply<ProduceResponse>> {
+    const { apiVersion } = context;
     const acks = request.acks;
     const replies: { name: string; partitionResponses: PartitionReply[] }[] = [];
     const items: ProduceItem[] = [];
@@ -46,7 +38,7 @@ export const produceHandler: ApiHandler = {
     for (const topicData of request.topicData) {
       const topicReply = { name: topicData.name, partitionResponses: [] as PartitionReply[] };
       replies.push(topicReply);
-      const topic = broker.topics.get(topicData.name);
+      const topic = context.topics.get(topicData.name);
       for (const partitionData of topicData.partitionData) {
         const index = partitionData.index;
         let errorCode: number = ErrorCode.NONE;
@@ -56,7 +48,7 @@ export const produceHandler: ApiHandler = {
         else if (isInternalTopic(topicData.name)) errorCode = ErrorCode.INVALID_TOPIC_EXCEPTION;
         else if (!topic || index < 0 || index >= topic.partitions.length) errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
         else if (!(partitionData.records instanceof Uint8Array) || partitionData.records.byteLength === 0) errorCode = ErrorCode.CORRUPT_MESSAGE;
-        else errorCode = broker.checkProduceAllowed(topic, index, acks);
+        else errorCode = context.replication.checkProduceAllowed(topic, index, acks);
         if (errorCode !== ErrorCode.NONE) {
           topicReply.partitionResponses.push(rejected(index, errorCode));
           continue;
@@ -76,12 +68,12 @@ export const produceHandler: ApiHandler = {
       const frame = context.frame;
       let results: ProduceResult[];
       try {
-        results = await broker.workers.produce(items, frame.ownsBuffer ? (frame.payload.buffer as ArrayBuffer) : null);
+        results = await context.partitions.produce(items, frame.ownsBuffer ? (frame.payload.buffer as ArrayBuffer) : null);
       } catch (error) {
-        broker.log(`produce failed: ${error instanceof Error ? error.message : String(error)}`);
+        context.log(`produce failed: ${error instanceof Error ? error.message : String(error)}`);
         results = items.map(() => ({ errorCode: ErrorCode.KAFKA_STORAGE_ERROR, baseOffset: -1, lastOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, logEndOffset: -1 }));
       }
-      const committed = await broker.afterLeaderAppend(items, results, acks, request.timeoutMs);
+      const committed = await context.replication.afterLeaderAppend(items, results, acks, request.timeoutMs);
       items.forEach((item, i) => {
         const result = results[i]!;
         const errorCode = result.errorCode !== ErrorCode.NONE ? result.errorCode : committed[i]!;
@@ -98,4 +90,4 @@ export const produceHandler: ApiHandler = {
     if (acks === 0) return null;
     return { responses: replies, throttleTimeMs: 0 };
   },
-};
+});

@@ -1,14 +1,13 @@
 // SyncGroup: the leader sends the assignment it computed; every member waits for its own part.
-import { ApiKey } from "../protocol/generated/index.ts";
-import type { SyncGroupRequest } from "../protocol/generated/sync-group.ts";
-import type { ApiHandler } from "./handler.ts";
+import { Apis } from "../protocol/generated/index.ts";
+import type { SyncGroupResponse } from "../protocol/generated/sync-group.ts";
+import { defineHandler, type Reply } from "./handler.ts";
 
-export const syncGroupHandler: ApiHandler = {
-  apiKey: ApiKey.SyncGroup,
+export const syncGroupHandler = defineHandler(Apis.SyncGroup, {
   minVersion: 0,
   maxVersion: 4,
-  async handle(context, request: SyncGroupRequest) {
-    const result = await context.broker.groups.sync({
+  async handle(context, request): Promise<Reply<SyncGroupResponse>> {
+    const result = await context.groups.sync({
       groupId: request.groupId,
       generationId: request.generationId,
       memberId: request.memberId,
@@ -19,4 +18,4 @@ export const syncGroupHandler: ApiHandler = {
     });
     return { throttleTimeMs: 0, errorCode: result.errorCode, protocolType: result.protocolType, protocolName: result.protocolName, assignment: result.assignment };
   },
-};
+});

@@ -14,14 +14,15 @@
 // coordinator stops. A request that was never answered would block its connection's later replies.
 import { randomUUID } from "node:crypto";
 import { ErrorCode } from "../protocol/errors.ts";
-import type { Broker } from "../server/broker.ts";
+import type { BrokerInfo } from "../metadata/types.ts";
 import { decodeAssignment, CONSUMER_PROTOCOL_TYPE } from "./consumer-protocol.ts";
 import { groupCoordinatorConfig, type GroupCoordinatorConfig } from "./coordinator-config.ts";
 import { loadGroups } from "./group-loader.ts";
 import { GroupMetadata, MemberMetadata, type JoinResult, type MemberProtocol, type SyncResult } from "./group-metadata.ts";
-import { GroupOffsets } from "./group-offsets.ts";
+import { GroupOffsets, type GroupApiKind, type OffsetsCoordinator } from "./group-offsets.ts";
 import { encodeGroupMetadataKey, encodeGroupMetadataValue, OFFSETS_TOPIC } from "./offsets-records.ts";
 import { OffsetsStore } from "./offsets-store.ts";
+import type { GroupCoordinatorServices } from "./services.ts";
 
 export interface JoinGroupParams {
   groupId: string;
@@ -62,10 +63,9 @@ function syncError(errorCode: number): SyncResult {
   return { errorCode, protocolType: null, protocolName: null, assignment: EMPTY_BYTES };
 }
 
-/** Kafka's isValidGroupId: the membership APIs need a non-empty id; offsets, describe and delete accept "". */
-export type GroupApiKind = "membership" | "offsets";
+export type { GroupApiKind } from "./group-offsets.ts";
 
-export class GroupCoordinator {
+export class GroupCoordinator implements OffsetsCoordinator {
   readonly config: GroupCoordinatorConfig;
   readonly store: OffsetsStore;
   readonly offsets: GroupOffsets;
@@ -79,22 +79,22 @@ export class GroupCoordinator {
   private active = false;
   private cleanupTimer: ReturnType<typeof setInterval> | null = null;
 
-  constructor(readonly broker: Broker) {
-    this.config = groupCoordinatorConfig(broker.config);
-    this.store = new OffsetsStore(broker, this.config, () => this.onOffsetsTopicCreated());
+  constructor(readonly services: GroupCoordinatorServices) {
+    this.config = groupCoordinatorConfig(services.config);
+    this.store = new OffsetsStore(services, this.config, () => this.onOffsetsTopicCreated());
     this.offsets = new GroupOffsets(this);
   }
 
   log(message: string): void {
-    this.broker.log(message);
+    this.services.log(message);
   }
 
   /** Loads every __consumer_offsets partition this broker leads, then accepts requests. */
   async start(): Promise<void> {
-    const topic = this.broker.topics.get(OFFSETS_TOPIC);
+    const topic = this.services.topics.get(OFFSETS_TOPIC);
     if (topic) {
       for (const assignment of topic.partitions) {
-        if (this.broker.checkLeader(topic, assignment.partition) !== ErrorCode.NONE) continue;
+        if (this.services.replication.checkLeader(topic.name, assignment.partition) !== ErrorCode.NONE) continue;
         // One partition that cannot be read (its log offline) must not stop the broker from starting: its
         // groups answer COORDINATOR_LOAD_IN_PROGRESS, and the load is tried again when they are asked for.
         await this.loadPartition(assignment.partition).catch((error) => this.log(`loading ${OFFSETS_TOPIC}-${assignment.partition} failed: ${String(error)}`));
@@ -163,9 +163,9 @@ export class GroupCoordinator {
 
   /** This broker created the topic: it is empty, so the groups in memory (single node, before it existed) are complete. */
   private onOffsetsTopicCreated(): void {
-    const topic = this.broker.topics.get(OFFSETS_TOPIC);
+    const topic = this.services.topics.get(OFFSETS_TOPIC);
     if (!topic) return;
-    for (const { partition } of topic.partitions) if (this.broker.checkLeader(topic, partition) === ErrorCode.NONE) this.loadedPartitions.add(partition);
+    for (const { partition } of topic.partitions) if (this.services.replication.checkLeader(topic.name, partition) === ErrorCode.NONE) this.loadedPartitions.add(partition);
   }
 
   private unloadGroup(group: GroupMetadata): void {
@@ -195,18 +195,35 @@ export class GroupCoordinator {
     return this.coordinates(groupId);
   }
 
+  /**
+   * The broker coordinating a consumer group: the leader of the group's __consumer_offsets partition, so that
+   * coordination moves with that partition's leadership. Single node: this one. Null while the partition
+   * has no leader (or the topic is being created on first use): clients retry on COORDINATOR_NOT_AVAILABLE.
+   */
+  coordinatorFor(groupId: string): BrokerInfo | null {
+    const { cluster } = this.services;
+    if (cluster.singleNode) return cluster.self();
+    const topic = this.services.topics.get(OFFSETS_TOPIC);
+    if (!topic) {
+      this.store.ensureTopic().catch((error) => this.log(`creating ${OFFSETS_TOPIC} failed: ${String(error)}`));
+      return null;
+    }
+    const leader = topic.partitions[this.store.partitionFor(groupId)]?.leader ?? -1;
+    return cluster.brokers().find((info) => info.nodeId === leader) ?? null;
+  }
+
   /** The one place that decides whether this broker coordinates `groupId`. */
   coordinates(groupId: string): number {
-    const coordinator = this.broker.groupCoordinatorFor(groupId);
+    const coordinator = this.coordinatorFor(groupId);
     if (!coordinator) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
-    if (coordinator.nodeId !== this.broker.config.nodeId) return ErrorCode.NOT_COORDINATOR;
-    const topic = this.broker.topics.get(OFFSETS_TOPIC);
+    if (coordinator.nodeId !== this.services.config.nodeId) return ErrorCode.NOT_COORDINATOR;
+    const topic = this.services.topics.get(OFFSETS_TOPIC);
     // Before the topic exists, or while this broker creates it: it is empty, memory is the whole state.
     if (!topic || this.store.isCreating) return ErrorCode.NONE;
     const partition = this.store.partitionFor(groupId);
     if (this.loadedPartitions.has(partition)) return ErrorCode.NONE;
     // The metadata names this broker but its replica has not taken the leadership yet: retry shortly.
-    if (this.broker.checkLeader(topic, partition) !== ErrorCode.NONE) return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS;
+    if (this.services.replication.checkLeader(topic.name, partition) !== ErrorCode.NONE) return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS;
     // Led but not loaded (the leadership notice is still on its way): load now; the client retries.
     this.loadPartition(partition).catch((error) => this.log(`loading ${OFFSETS_TOPIC}-${partition} failed: ${String(error)}`));
     return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS;

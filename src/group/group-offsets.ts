@@ -6,10 +6,33 @@
 import { ErrorCode } from "../protocol/errors.ts";
 import type { RecordInput } from "../records/compression.ts";
 import { assignedPartitionKeys, CONSUMER_PROTOCOL_TYPE, decodeSubscription } from "./consumer-protocol.ts";
-import type { GroupCoordinator } from "./group-coordinator.ts";
+import type { GroupCoordinatorConfig } from "./coordinator-config.ts";
 import type { GroupMetadata, GroupState, MemberMetadata } from "./group-metadata.ts";
 import { encodeGroupMetadataKey, encodeOffsetCommitKey, encodeOffsetCommitValue } from "./offsets-records.ts";
-import type { CommittedOffset } from "./offsets-store.ts";
+import type { CommittedOffset, OffsetsStore } from "./offsets-store.ts";
+import type { GroupCoordinatorServices } from "./services.ts";
+
+/** Kafka's isValidGroupId: the membership APIs need a non-empty id; offsets, describe and delete accept "". */
+export type GroupApiKind = "membership" | "offsets";
+
+/**
+ * What the offset APIs use of the coordinator (group-coordinator.ts implements it). An interface, so that the
+ * coordinator, which owns a GroupOffsets, and this file do not import each other.
+ */
+export interface OffsetsCoordinator {
+  readonly config: Pick<GroupCoordinatorConfig, "offsetMetadataMaxBytes" | "offsetsRetentionMs">;
+  readonly services: Pick<GroupCoordinatorServices, "topics">;
+  readonly store: Pick<OffsetsStore, "append" | "partitionFor">;
+  readonly groups: Map<string, GroupMetadata>;
+  readonly isActive: boolean;
+  readonly isLoading: boolean;
+  addGroup(groupId: string): GroupMetadata;
+  coordinates(groupId: string): number;
+  validateGroupStatus(groupId: string, kind: GroupApiKind): number;
+  isStaticMemberFenced(group: GroupMetadata, memberId: string, groupInstanceId: string | null): boolean;
+  scheduleHeartbeatExpiration(group: GroupMetadata, member: MemberMetadata, timeoutMs: number): void;
+  log(message: string): void;
+}
 
 export interface CommitPartition {
   topic: string;
@@ -94,7 +117,7 @@ function commitError(errorCode: number): number {
 }
 
 export class GroupOffsets {
-  constructor(private readonly coordinator: GroupCoordinator) {}
+  constructor(private readonly coordinator: OffsetsCoordinator) {}
 
   // ---- OffsetCommit ----
 
@@ -131,7 +154,7 @@ export class GroupOffsets {
     const accepted: { index: number; key: string; committed: CommittedOffset }[] = [];
     const nowMs = Date.now();
     partitions.forEach((entry, index) => {
-      const topic = coordinator.broker.topics.get(entry.topic);
+      const topic = coordinator.services.topics.get(entry.topic);
       const metadata = entry.metadata ?? "";
       if (!topic || entry.partition < 0 || entry.partition >= topic.partitions.length) errors[index] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
       else if (Buffer.byteLength(metadata) > coordinator.config.offsetMetadataMaxBytes) errors[index] = ErrorCode.OFFSET_METADATA_TOO_LARGE;
@@ -203,7 +226,7 @@ export class GroupOffsets {
     const errors = partitions.map(() => ErrorCode.NONE as number);
     const doomed: { index: number; key: string }[] = [];
     partitions.forEach(({ topic, partition }, index) => {
-      const metadata = coordinator.broker.topics.get(topic);
+      const metadata = coordinator.services.topics.get(topic);
       if (!metadata || partition < 0 || partition >= metadata.partitions.length) errors[index] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
       else if (subscribed === null || subscribed.has(topic)) errors[index] = ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC;
       else doomed.push({ index, key: topicPartitionKey(topic, partition) });
@@ -317,7 +340,7 @@ export class GroupOffsets {
 
   private partitionExists(key: string): boolean {
     const separator = key.lastIndexOf("\u0000");
-    const topic = this.coordinator.broker.topics.get(key.slice(0, separator));
+    const topic = this.coordinator.services.topics.get(key.slice(0, separator));
     return topic !== undefined && Number(key.slice(separator + 1)) < topic.partitions.length;
   }
 

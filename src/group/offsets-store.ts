@@ -22,9 +22,9 @@ import {
   RECORDS_OFFSET,
 } from "../records/batch.ts";
 import { buildBatch, readBatchRecords, type RecordInput } from "../records/compression.ts";
-import type { Broker } from "../server/broker.ts";
 import type { GroupCoordinatorConfig } from "./coordinator-config.ts";
 import { OFFSETS_TOPIC, offsetsPartitionFor } from "./offsets-records.ts";
+import type { GroupCoordinatorServices } from "./services.ts";
 
 export interface CommittedOffset {
   offset: number;
@@ -47,14 +47,14 @@ export class OffsetsStore {
   private creating: Promise<void> | null = null;
 
   constructor(
-    private readonly broker: Broker,
+    private readonly services: GroupCoordinatorServices,
     private readonly config: GroupCoordinatorConfig,
     /** Called when this broker created the topic (not when another broker did). */
     private readonly onCreated: () => void = () => {},
   ) {}
 
   private get topic(): TopicMetadata | undefined {
-    return this.broker.topics.get(OFFSETS_TOPIC);
+    return this.services.topics.get(OFFSETS_TOPIC);
   }
 
   /** The topic's real partition count once it exists (a changed config must not move groups), else the config. */
@@ -80,12 +80,12 @@ export class OffsetsStore {
     // The topic is visible in the metadata before its partitions have leaders: wait for the creation.
     if (this.creating) return this.creating;
     if (this.topic) return Promise.resolve();
-    this.creating ??= this.broker.topics
+    this.creating ??= this.services.topics
       .createTopic({
         name: OFFSETS_TOPIC,
         numPartitions: this.config.offsetsTopicNumPartitions,
         // Kafka's default is 3; with fewer live brokers (a single node, a small test cluster) all of them.
-        replicationFactor: this.config.offsetsTopicReplicationFactor > 0 ? this.config.offsetsTopicReplicationFactor : Math.min(3, this.broker.brokers().length),
+        replicationFactor: this.config.offsetsTopicReplicationFactor > 0 ? this.config.offsetsTopicReplicationFactor : Math.min(3, this.services.cluster.brokers().length),
         configs: {
           "cleanup.policy": "compact",
           "segment.bytes": String(this.config.offsetsTopicSegmentBytes),
@@ -117,22 +117,22 @@ export class OffsetsStore {
     try {
       await this.ensureTopic();
     } catch (error) {
-      this.broker.log(`cannot create ${OFFSETS_TOPIC}: ${error instanceof Error ? error.message : String(error)}`);
+      this.services.log(`cannot create ${OFFSETS_TOPIC}: ${error instanceof Error ? error.message : String(error)}`);
       return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
     }
     const topic = this.topic;
     if (!topic || partition < 0 || partition >= topic.partitions.length) return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
-    const allowed = this.broker.checkProduceAllowed(topic, partition, -1);
+    const allowed = this.services.replication.checkProduceAllowed(topic, partition, -1);
     if (allowed !== ErrorCode.NONE) return allowed;
     const batch = buildBatch({ records });
     const item = { topic: OFFSETS_TOPIC, partition, records: batch, leaderEpoch: topic.partitions[partition]!.leaderEpoch };
     try {
       // The batch's buffer is ours alone: it is transferred to the worker, not copied.
-      const results = await this.broker.workers.produce([item], batch.buffer as ArrayBuffer);
-      const committed = await this.broker.afterLeaderAppend([item], results, -1, this.config.offsetCommitTimeoutMs);
+      const results = await this.services.partitions.produce([item], batch.buffer as ArrayBuffer);
+      const committed = await this.services.replication.afterLeaderAppend([item], results, -1, this.config.offsetCommitTimeoutMs);
       return results[0]!.errorCode !== ErrorCode.NONE ? results[0]!.errorCode : committed[0]!;
     } catch (error) {
-      this.broker.log(`append to ${OFFSETS_TOPIC}-${partition} failed: ${error instanceof Error ? error.message : String(error)}`);
+      this.services.log(`append to ${OFFSETS_TOPIC}-${partition} failed: ${error instanceof Error ? error.message : String(error)}`);
       return ErrorCode.KAFKA_STORAGE_ERROR;
     }
   }
@@ -152,7 +152,7 @@ export class OffsetsStore {
     const topic = this.topic;
     if (!topic || partition >= topic.partitions.length) return result;
     const key = { topic: OFFSETS_TOPIC, partition };
-    const [offsets] = await this.broker.workers.offsets([key]);
+    const [offsets] = await this.services.partitions.offsets([key]);
     if (!offsets || offsets.errorCode !== ErrorCode.NONE) throw new Error(`${OFFSETS_TOPIC}-${partition}: cannot read offsets (error ${offsets?.errorCode})`);
     const endOffset = offsets.logEndOffset;
     let fetchOffset = offsets.logStartOffset;
@@ -164,10 +164,10 @@ export class OffsetsStore {
     let vanished = 0;
     for (let step = 0; fetchOffset < endOffset; step++) {
       if (step >= stepsMax) throw new Error(`${OFFSETS_TOPIC}-${partition}: load made no progress at offset ${fetchOffset}`);
-      const [read] = await this.broker.workers.read([{ ...key, fetchOffset, maxBytes: this.config.offsetsLoadBufferBytes, maxOffsetExclusive: endOffset, minOneBatch: true }]);
+      const [read] = await this.services.partitions.read([{ ...key, fetchOffset, maxBytes: this.config.offsetsLoadBufferBytes, maxOffsetExclusive: endOffset, minOneBatch: true }]);
       if (!read || read.errorCode !== ErrorCode.NONE) throw new Error(`${OFFSETS_TOPIC}-${partition}: read at ${fetchOffset} failed (error ${read?.errorCode})`);
       if (!read.slice) break;
-      const mapped = this.broker.segmentViews.records(read.slice);
+      const mapped = this.services.fetchViews.records(read.slice);
       if (!mapped) {
         // The cleaner (or retention) replaced the segment between the read and the mapping: read again.
         if (++vanished > LOAD_VANISHED_RETRIES_MAX) throw new Error(`${OFFSETS_TOPIC}-${partition}: segment ${read.slice.path} was replaced ${vanished} times during load`);

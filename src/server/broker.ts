@@ -3,8 +3,9 @@
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Socket, TCPSocketListener } from "bun";
-import { handlers } from "../api/index.ts";
-import { applyProperties, defaultBrokerConfig, describeBrokerConfig, loadPropertiesFile, type BrokerConfig } from "../config/broker-config.ts";
+import type { BrokerServices } from "../api/context.ts";
+import { advertised, handlers } from "../api/index.ts";
+import { applyProperties, defaultBrokerConfig, loadPropertiesFile, type BrokerConfig } from "../config/broker-config.ts";
 import { HighWatermarkCheckpoint } from "../cluster/high-watermark-checkpoint.ts";
 import type { ClusterMembership } from "../cluster/membership.ts";
 import { ReplicaManager } from "../cluster/replica-manager.ts";
@@ -25,8 +26,6 @@ import { createDispatcher, InvalidRequestError } from "./dispatch.ts";
 import { PartitionWatchers } from "./partition-watchers.ts";
 import { SegmentViews } from "../log/segment-views.ts";
 import { ProducerIds } from "./producer-ids.ts";
-import type { TopicMetadata } from "../metadata/types.ts";
-import type { ProduceItem, ProduceResult, ReadItem } from "../partition/messages.ts";
 
 export interface BrokerOptions extends Partial<Omit<BrokerConfig, "properties">> {
   /** A Kafka-style properties file applied before the other options. */
@@ -60,6 +59,8 @@ export class Broker {
   readonly producerIds: ProducerIds;
   /** Consumer groups and committed offsets (group/). */
   readonly groups: GroupCoordinator;
+  /** What every request handler may use (api/context.ts). */
+  readonly services: BrokerServices;
   private readonly highWatermarks: HighWatermarkCheckpoint;
   private highWatermarkTimer: ReturnType<typeof setInterval> | null = null;
   private listener: TCPSocketListener<Connection | undefined> | null = null;
@@ -94,7 +95,16 @@ export class Broker {
     });
     this.topics.setListener(this.replicas);
     this.producerIds = new ProducerIds(membership.store);
-    this.groups = new GroupCoordinator(this);
+    this.groups = new GroupCoordinator({
+      config,
+      topics: this.topics,
+      replication: this.replicas,
+      partitions: workers,
+      fetchViews: this.segmentViews,
+      cluster: { singleNode: membership instanceof SingleNodeCluster, self: () => this.selfInfo(), brokers: () => this.brokers() },
+      log,
+    });
+    this.services = this.createServices();
     // Group coordination follows __consumer_offsets leadership (cluster mode); start() loads the initial set.
     this.replicas.onLeadershipChange((topic, partition, leading) => {
       if (topic !== OFFSETS_TOPIC || !this.groups.isActive) return;
@@ -146,7 +156,7 @@ export class Broker {
   }
 
   private listen(): void {
-    const dispatch = createDispatcher(this, handlers);
+    const dispatch = createDispatcher(this.services, handlers, () => this.ready);
     const limits = {
       maxFrameBytes: this.config.socketRequestMaxBytes,
       maxInFlightRequests: this.config.maxInFlightRequestsPerConnection,
@@ -259,58 +269,34 @@ export class Broker {
     return this.membership.view.liveBrokers();
   }
 
-  /**
-   * The broker coordinating a consumer group: the leader of the group's __consumer_offsets partition, so that
-   * coordination moves with that partition's leadership. Single node: this one. Null while the partition
-   * has no leader (or the topic is being created on first use): clients retry on COORDINATOR_NOT_AVAILABLE.
-   */
-  groupCoordinatorFor(groupId: string): BrokerInfo | null {
-    if (this.membership instanceof SingleNodeCluster) return this.selfInfo();
-    const topic = this.topics.get(OFFSETS_TOPIC);
-    if (!topic) {
-      this.groups.store.ensureTopic().catch((error) => this.log(`creating ${OFFSETS_TOPIC} failed: ${String(error)}`));
-      return null;
-    }
-    const leader = topic.partitions[this.groups.store.partitionFor(groupId)]?.leader ?? -1;
-    return this.brokers().find((info) => info.nodeId === leader) ?? null;
-  }
-
-  get controllerId(): number {
-    return this.membership.view.controllerId();
-  }
-
-  offlineReplicas(replicas: number[]): number[] {
-    const live = new Set(this.brokers().map((info) => info.nodeId));
-    return replicas.filter((replica) => !live.has(replica));
-  }
-
   get isStopping(): boolean {
     return this.stopping !== null;
   }
 
-  /** NOT_LEADER_OR_FOLLOWER when this broker does not lead the partition; FENCED/UNKNOWN_LEADER_EPOCH per KIP-320. */
-  checkLeader(topic: TopicMetadata, partition: number, currentLeaderEpoch = -1): number {
-    return this.replicas.checkLeader(topic.name, partition, currentLeaderEpoch);
-  }
-
-  checkProduceAllowed(topic: TopicMetadata, partition: number, acks: number): number {
-    return this.replicas.checkProduceAllowed(topic, partition, acks);
-  }
-
-  afterLeaderAppend(items: ProduceItem[], results: ProduceResult[], acks: number, timeoutMs: number): Promise<number[]> {
-    return this.replicas.afterLeaderAppend(items, results, acks, timeoutMs);
-  }
-
-  checkFetchAllowed(topic: TopicMetadata, partition: number, replicaId: number, currentLeaderEpoch: number): number {
-    return this.replicas.checkFetchAllowed(topic.name, partition, replicaId, currentLeaderEpoch);
-  }
-
-  readLimit(topic: string, partition: number, replicaId: number): number {
-    return this.replicas.readLimit(topic, partition, replicaId);
-  }
-
-  onReplicaFetch(replicaId: number, items: ReadItem[]): void {
-    this.replicas.onReplicaFetch(replicaId, items);
+  /** The capabilities handlers receive: each one a part of this broker, none the broker itself. */
+  private createServices(): BrokerServices {
+    const membership = this.membership;
+    return {
+      topics: this.topics,
+      partitions: this.workers,
+      replication: this.replicas,
+      watchers: this.watchers,
+      fetchViews: this.segmentViews,
+      groups: this.groups,
+      cluster: {
+        brokers: () => this.brokers(),
+        controllerId: () => membership.view.controllerId(),
+        offlineReplicas: (replicas) => {
+          const live = new Set(this.brokers().map((info) => info.nodeId));
+          return replicas.filter((replica) => !live.has(replica));
+        },
+      },
+      producerIds: this.producerIds,
+      settings: { config: this.config, describe: () => this.describeBrokerConfigs() },
+      advertisedApis: advertised,
+      isStopping: () => this.isStopping,
+      log: this.log,
+    };
   }
 
   private checkpointWrite: Promise<void> | null = null;
@@ -338,14 +324,23 @@ export class Broker {
   }
 
   describeBrokerConfigs(): Record<string, string> {
-    const maxConnections = this.connectionQuotas?.limits.maxConnections;
-    return describeBrokerConfig(this.config, maxConnections === undefined ? {} : { "max.connections": String(maxConnections) });
-  }
-
-  advertisedApis(): { apiKey: number; minVersion: number; maxVersion: number }[] {
-    return [...handlers.values()]
-      .map(({ apiKey, minVersion, maxVersion }) => ({ apiKey, minVersion, maxVersion }))
-      .sort((a, b) => a.apiKey - b.apiKey);
+    return {
+      "node.id": String(this.config.nodeId),
+      "broker.id": String(this.config.nodeId),
+      "log.dirs": this.config.dataDir,
+      "num.partitions": String(this.config.numPartitions),
+      "default.replication.factor": String(this.config.defaultReplicationFactor),
+      "auto.create.topics.enable": String(this.config.autoCreateTopicsEnable),
+      "socket.request.max.bytes": String(this.config.socketRequestMaxBytes),
+      "queued.max.request.bytes": String(this.config.queuedMaxRequestBytes),
+      "socket.request.receive.timeout.ms": String(this.config.socketRequestReceiveTimeoutMs),
+      "connections.max.idle.ms": String(this.config.connectionsMaxIdleMs),
+      "max.connections": String(this.connectionQuotas?.limits.maxConnections ?? this.config.maxConnections),
+      "max.connections.per.ip": String(this.config.maxConnectionsPerIp),
+      "num.partition.workers": String(this.config.partitionWorkers),
+      ...this.config.topicDefaults,
+      ...this.config.properties,
+    };
   }
 
   /** Clean stop: leadership moved away, no new connections, in-flight requests answered, logs flushed and closed. */

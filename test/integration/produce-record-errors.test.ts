@@ -41,7 +41,7 @@ afterAll(async () => {
 /** Calls the Produce handler at `apiVersion` and returns its answer as decoded from the wire bytes. */
 async function produceAt(apiVersion: number, records: Uint8Array) {
   const context = {
-    broker,
+    ...broker.services,
     connection: null,
     apiKey: ApiKey.Produce,
     apiVersion,

@@ -1,0 +1,99 @@
+// What a handler may use: small, named capabilities instead of the whole broker. server/broker.ts builds
+// them once and the dispatcher adds the request's own fields; a handler that needs something new names it
+// here, so what each API can reach (and later, what authorization must guard) stays visible in one place.
+import type { ReplicaManager } from "../cluster/replica-manager.ts";
+import type { BrokerConfig } from "../config/broker-config.ts";
+import type { GroupCoordinator } from "../group/group-coordinator.ts";
+import type { SegmentViews } from "../log/segment-views.ts";
+import type { TopicManager } from "../metadata/topic-manager.ts";
+import type { BrokerInfo } from "../metadata/types.ts";
+import type { PartitionWorkers } from "../partition/partition-workers.ts";
+
+/** Topics at run time: metadata, configs, and the offsets the socket thread last heard from the workers. */
+export type Topics = Pick<
+  TopicManager,
+  "get" | "list" | "runtime" | "noteOffsets" | "configValue" | "effectiveConfigs" | "createTopic" | "deleteTopic" | "createPartitions" | "alterConfigs" | "alterReassignments"
+>;
+
+/** The partition workers: every read or write of a partition's log goes through them. */
+export type PartitionAccess = Pick<PartitionWorkers, "produce" | "read" | "offsets" | "offsetForTimestamp" | "deleteRecords" | "epochEndOffset">;
+
+/** Leadership and the high watermark: who may append or read a partition here, and when an append is committed. */
+export type Replication = Pick<ReplicaManager, "checkLeader" | "checkProduceAllowed" | "afterLeaderAppend" | "checkFetchAllowed" | "readLimit" | "onReplicaFetch">;
+
+/** Long poll: appends to a partition wake the fetches waiting on it (version() catches a wake-up missed during a read). */
+export interface AppendWatchers {
+  version(partitions: ReadonlyArray<{ topic: string; partition: number }>): number;
+  watch(partitions: ReadonlyArray<{ topic: string; partition: number }>, wake: () => void): () => void;
+}
+
+/** Fetch data: a worker's file slice turned into a range the connection writes from the mapped segment. */
+export type FetchViews = Pick<SegmentViews, "records">;
+
+/** Consumer groups and their committed offsets (group/). */
+export type Groups = Pick<GroupCoordinator, "join" | "sync" | "heartbeat" | "leave" | "offsets" | "coordinatorFor">;
+
+/** The cluster as Metadata and DescribeCluster show it. */
+export interface ClusterView {
+  brokers(): BrokerInfo[];
+  controllerId(): number;
+  /** The replicas among `replicas` on brokers that are not alive. */
+  offlineReplicas(replicas: number[]): number[];
+}
+
+export interface ProducerIdAllocator {
+  allocate(): Promise<number>;
+}
+
+/** The broker's own settings: typed for decisions, and as DescribeConfigs lists them. */
+export interface BrokerSettings {
+  readonly config: Pick<BrokerConfig, "nodeId" | "clusterId" | "autoCreateTopicsEnable">;
+  describe(): Record<string, string>;
+}
+
+/** One advertised API range, as ApiVersions lists it. */
+export interface AdvertisedApi {
+  readonly apiKey: number;
+  readonly minVersion: number;
+  readonly maxVersion: number;
+}
+
+/** What a handler needs of the connection its request came on (server/connection.ts satisfies it). */
+export interface ClientConnection {
+  readonly remoteIp: string;
+  /** Resolves once the connection's write queue has room again; null when it has room now. */
+  waitForWriteRoom(): Promise<void> | null;
+}
+
+/** The request's bytes: produce transfers the buffer to a worker when the frame owns it. */
+export interface RequestBytes {
+  readonly payload: Uint8Array;
+  readonly ownsBuffer: boolean;
+}
+
+/** Every capability, built once per broker by server/broker.ts. */
+export interface BrokerServices {
+  readonly topics: Topics;
+  readonly partitions: PartitionAccess;
+  readonly replication: Replication;
+  readonly watchers: AppendWatchers;
+  readonly fetchViews: FetchViews;
+  readonly groups: Groups;
+  readonly cluster: ClusterView;
+  readonly producerIds: ProducerIdAllocator;
+  readonly settings: BrokerSettings;
+  readonly advertisedApis: readonly AdvertisedApi[];
+  /** True once a clean stop began: long polls end early. */
+  isStopping(): boolean;
+  log(message: string): void;
+}
+
+/** One request: the broker's capabilities plus what arrived with it. */
+export interface RequestContext extends BrokerServices {
+  readonly connection: ClientConnection;
+  readonly apiKey: number;
+  readonly apiVersion: number;
+  readonly correlationId: number;
+  readonly clientId: string | null;
+  readonly frame: RequestBytes;
+}
