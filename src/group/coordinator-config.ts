@@ -38,7 +38,13 @@ function integerProperty(properties: Record<string, string>, name: string, fallb
   return Number(text.trim());
 }
 
-export function groupCoordinatorConfig(config: BrokerConfig): GroupCoordinatorConfig {
+/** The broker settings the coordinator reads: its typed ones, and the rest by Kafka name from `properties`. */
+export type GroupBrokerSettings = Pick<
+  BrokerConfig,
+  "nodeId" | "properties" | "groupInitialRebalanceDelayMs" | "groupMinSessionTimeoutMs" | "groupMaxSessionTimeoutMs" | "offsetsTopicNumPartitions" | "offsetsTopicSegmentBytes"
+>;
+
+export function groupCoordinatorConfig(config: GroupBrokerSettings): GroupCoordinatorConfig {
   const properties = config.properties;
   const result: GroupCoordinatorConfig = {
     groupInitialRebalanceDelayMs: config.groupInitialRebalanceDelayMs,

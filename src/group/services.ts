@@ -2,15 +2,15 @@
 // commit waits, the partition workers that read and write __consumer_offsets, and who the brokers are.
 // server/broker.ts wires these in; group/ never sees the broker itself.
 import type { ReplicaManager } from "../cluster/replica-manager.ts";
-import type { BrokerConfig } from "../config/broker-config.ts";
 import type { SegmentViews } from "../log/segment-views.ts";
 import type { TopicManager } from "../metadata/topic-manager.ts";
 import type { BrokerInfo } from "../metadata/types.ts";
 import type { PartitionWorkers } from "../partition/partition-workers.ts";
+import type { GroupBrokerSettings } from "./coordinator-config.ts";
 
 export interface GroupCoordinatorServices {
   /** The offsets.* and group.* settings, and this broker's node id. */
-  readonly config: BrokerConfig;
+  readonly config: GroupBrokerSettings;
   readonly topics: Pick<TopicManager, "get" | "createTopic">;
   readonly replication: Pick<ReplicaManager, "checkLeader" | "checkProduceAllowed" | "afterLeaderAppend">;
   readonly partitions: Pick<PartitionWorkers, "produce" | "offsets" | "read">;
