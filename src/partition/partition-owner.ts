@@ -9,6 +9,7 @@ import { isAppendError, PartitionLog, type ReadResult } from "../log/partition-l
 import { DEFAULT_MESSAGE_DECOMPRESSED_MAX_BYTES, type LogConfig } from "../log/config.ts";
 import { ErrorCode } from "../protocol/errors.ts";
 import { convertBatchesChecked } from "../records/conversion.ts";
+import { systemClock, type Clock } from "../util/clock.ts";
 import type {
   EpochEndOffsetItem,
   EpochEndOffsetResult,
@@ -45,6 +46,8 @@ interface OwnedPartition {
 export interface PartitionOwnerOptions {
   /** Where the owner's log lines go (the worker posts them to the socket thread's log). */
   log: (message: string) => void;
+  /** Wall time for appends, flush.ms, retention and the cleaner, and for the logs it opens (the system clock by default). */
+  clock?: Clock;
 }
 
 const keyOf = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
@@ -128,7 +131,11 @@ export class PartitionOwner implements WorkerOperations {
   private started = false;
   private closing = false;
 
-  constructor(private readonly options: PartitionOwnerOptions) {}
+  private readonly clock: Clock;
+
+  constructor(private readonly options: PartitionOwnerOptions) {
+    this.clock = options.clock ?? systemClock;
+  }
 
   private log(message: string): void {
     this.options.log(message);
@@ -139,8 +146,8 @@ export class PartitionOwner implements WorkerOperations {
     if (this.started || this.closing) return;
     this.started = true;
     // flush.ms: Kafka's log flusher checks every log on a schedule; a log past its interval is fsynced.
-    this.flushTimer = setInterval(() => this.flushOverdueLogs(Date.now()), FLUSH_CHECK_INTERVAL_MS);
-    this.retentionTimer = setInterval(() => this.applyRetention(Date.now()), RETENTION_CHECK_INTERVAL_MS);
+    this.flushTimer = setInterval(() => this.flushOverdueLogs(this.clock.nowMs()), FLUSH_CHECK_INTERVAL_MS);
+    this.retentionTimer = setInterval(() => this.applyRetention(this.clock.nowMs()), RETENTION_CHECK_INTERVAL_MS);
     this.scheduleCleaner();
   }
 
@@ -168,7 +175,7 @@ export class PartitionOwner implements WorkerOperations {
     const key = keyOf(command.topic, command.partition);
     let partitionLog: PartitionLog;
     try {
-      partitionLog = PartitionLog.open({ dir: command.dir, config: command.config, recover: command.recover, producerIdExpirationMs: command.producerIdExpirationMs });
+      partitionLog = PartitionLog.open({ dir: command.dir, config: command.config, recover: command.recover, producerIdExpirationMs: command.producerIdExpirationMs, clock: this.clock });
     } catch (error) {
       const reason = openFailureReason(error);
       this.offlinePartitions.set(key, { dir: command.dir, reason });
@@ -297,7 +304,7 @@ export class PartitionOwner implements WorkerOperations {
         infos = partition.log.appendManyAsLeader(
           indexes.map((index) => parts[index]!),
           leaderEpoch,
-          Date.now(),
+          this.clock.nowMs(),
         );
       } catch (error) {
         // The log itself refuses work (closed, a failed background fsync): this run fails, earlier runs stand.
@@ -532,7 +539,7 @@ export class PartitionOwner implements WorkerOperations {
       if (this.closing) return;
       const stillOwned = (): boolean => this.partitions.get(key) === entry;
       if (!stillOwned() || !entry.log.config.compact) continue;
-      const nowMs = Date.now();
+      const nowMs = this.clock.nowMs();
       if ((this.cleanerRetryAfterMs.get(key) ?? 0) > nowMs) continue;
       try {
         if (!needsCleaning(entry.log, nowMs)) continue;

@@ -10,6 +10,7 @@ import { runWorkerCommand, workerOperations, type OpenPartitionCommand, type Wor
 import { PartitionOwner } from "../../src/partition/partition-owner.ts";
 import { PartitionWorkers } from "../../src/partition/partition-workers.ts";
 import { ErrorCode } from "../../src/protocol/errors.ts";
+import { ManualClock } from "../../src/util/clock.ts";
 import { producerBatch, recordValues, sliceBytes } from "../log/helpers.ts";
 
 const T0 = 1_700_000_000_000;
@@ -29,8 +30,8 @@ function dataRoot(): string {
   return root;
 }
 
-function newOwner(lines: string[] = []): PartitionOwner {
-  const owner = new PartitionOwner({ log: (message) => lines.push(message) });
+function newOwner(lines: string[] = [], clock?: ManualClock): PartitionOwner {
+  const owner = new PartitionOwner({ log: (message) => lines.push(message), clock });
   owners.push(owner);
   return owner;
 }
@@ -190,4 +191,18 @@ test("both sides come from the table: the owner implements every operation, the 
   // Each generated client method is distinct (it sends its own operation name).
   const partitionNames = names.filter((name) => workerOperations[name].kind === "partition");
   expect(new Set(partitionNames.map((name) => PartitionWorkers.prototype[name])).size).toBe(partitionNames.length);
+});
+
+test("appends take the owner's clock: a LogAppendTime topic stamps the time the clock says", async () => {
+  const root = dataRoot();
+  const clock = new ManualClock(T0 + 123_456);
+  const owner = newOwner([], clock);
+  await owner.open([openCommand(root, 0, { messageTimestampType: "LogAppendTime" })]);
+  const [first] = await owner.produce([{ topic: TOPIC, partition: 0, records: producerBatch("a", 2, T0), leaderEpoch: 0 }]);
+  expect(first!.logAppendTimeMs).toBe(T0 + 123_456);
+  clock.advance(5_000);
+  const [second] = await owner.produce([{ topic: TOPIC, partition: 0, records: producerBatch("b", 2, T0), leaderEpoch: 0 }]);
+  expect(second!.logAppendTimeMs).toBe(T0 + 128_456);
+  const [read] = owner.read([{ topic: TOPIC, partition: 0, fetchOffset: 2, maxBytes: 1 << 20, maxOffsetExclusive: -1, minOneBatch: true }]);
+  expect((await recordValues(sliceBytes(read!.slice!))).map((record) => record.timestampMs)).toEqual([T0 + 128_456, T0 + 128_456]);
 });
