@@ -85,7 +85,7 @@ export interface EpochEndOffsetResult extends ErrorResult {
   endOffset: number;
 }
 
-/** A worker's produce-path counters (see worker.ts `stats`). */
+/** A worker's produce-path counters (see partition-owner.ts `counters`). */
 export interface WorkerStats {
   appendedItems: number;
   appendDrains: number;
