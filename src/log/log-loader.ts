@@ -120,7 +120,9 @@ export function loadSegments(dir: string, config: LogConfig, recover: boolean, n
 
   if (recover && segments.length > 0) {
     let firstToRecover = 0;
-    for (let index = 0; index < segments.length; index++) if (segments[index]!.baseOffset <= persistedRecoveryPoint) firstToRecover = index;
+    // The segment before the one starting at the recovery point too: a roll there trims it (fsynced in the
+    // background), and a crash before that sync leaves it at its preallocated length (found by test/sim/).
+    for (let index = 0; index < segments.length; index++) if (segments[index]!.baseOffset < Math.max(persistedRecoveryPoint, 1)) firstToRecover = index;
     segments = recoverFrom(segments, firstToRecover, config, report);
   } else if (segments.length > 0) {
     const last = segments[segments.length - 1]!;
@@ -198,7 +200,8 @@ function recoverFrom(segments: LogSegment[], first: number, config: LogConfig, r
     report.truncatedBytes += truncatedBytes;
     const isLast = index === segments.length - 1;
     if (truncatedBytes > 0 && segment.lastRecoveryStopReason !== PREALLOCATED_SPACE) report.events.push(`${segment.logPath}: cut ${truncatedBytes} bytes at ${segment.sizeBytes} (${segment.lastRecoveryStopReason})`);
-    if (truncatedBytes > 0 && !isLast) {
+    // Zeros after the data are a preallocated tail that was not trimmed yet, not damage: later segments stay.
+    if (truncatedBytes > 0 && !isLast && segment.lastRecoveryStopReason !== PREALLOCATED_SPACE) {
       const later = segments.slice(index + 1);
       for (const dropped of later) {
         dropped.delete();

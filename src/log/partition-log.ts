@@ -137,6 +137,8 @@ export class PartitionLog {
   private readonly rolledUnsynced = new Set<LogSegment>();
   private readonly files: FileSystem;
   private readonly clock: Clock;
+  /** A segment file was created or deleted since the directory was last fsynced (flush makes it durable). */
+  private directoryUnsynced = false;
   /** A failed background fsync: the log refuses further writes (Kafka takes the log dir offline). */
   private storageError: Error | null = null;
 
@@ -531,6 +533,7 @@ export class PartitionLog {
       this.segments.pop();
       try {
         this.segments.push(LogSegment.create(this.dir, newBaseOffset, this.config, nowMs, this.files));
+        this.directoryUnsynced = true;
       } catch (error) {
         // No active segment is left: refuse further work until a restart reloads the directory.
         this.storageError ??= error instanceof Error ? error : new Error(String(error));
@@ -544,6 +547,7 @@ export class PartitionLog {
     // The new segment first: if its files cannot be created (EMFILE, ENOMEM, the map limit) the old one
     // stays active and untouched, and only the append that asked for the roll fails.
     const segment = LogSegment.create(this.dir, newBaseOffset, this.config, nowMs, this.files);
+    this.directoryUnsynced = true;
     let retired: Promise<void>;
     try {
       retired = old.onBecomeInactive();
@@ -664,6 +668,13 @@ export class PartitionLog {
   flush(nowMs: number = this.clock.nowMs()): void {
     this.assertOpen();
     for (const segment of this.segments) segment.flush();
+    // A new segment's name must be durable with its data: the recovery point file below is not always
+    // rewritten (it may already be at the new segment's base), and that was the only directory fsync
+    // (found by test/sim/log-crash.test.ts, seed 6; Kafka's LocalLog.flush syncs the directory too).
+    if (this.directoryUnsynced) {
+      fsyncDirectory(this.dir, this.files);
+      this.directoryUnsynced = false;
+    }
     this.rolledUnsynced.clear();
     this.recoveryPoint = this.logEndOffset;
     this.lastFlushMs = nowMs;
@@ -687,11 +698,15 @@ export class PartitionLog {
     // First: a crash in the middle must not leave a snapshot describing batches that are gone.
     this.producerSnapshots.deleteAbove(offset);
     // Bounded by the segment count.
+    let droppedAny = false;
     while (this.segments.length > 1 && this.activeSegment.baseOffset >= offset) {
       const dropped = this.segments.pop()!;
       this.rolledUnsynced.delete(dropped);
       dropped.delete();
+      droppedAny = true;
     }
+    // The dropped segments must not come back after a crash, under offsets the log will assign again.
+    if (droppedAny) fsyncDirectory(this.dir, this.files);
     const segment = this.activeSegment;
     segment.makeActive();
     segment.truncateTo(offset, nowMs);

@@ -555,7 +555,9 @@ export class LogSegment implements MappedResource {
     };
     return Promise.all([syncLog, syncIndex(this.offsetIndex.path), syncIndex(this.timeIndex.path)]).then(() => {
       this.syncPending = false;
-      this.dirty = false;
+      // A follower truncation may have made the segment active again and written to it meanwhile: those
+      // bytes are not covered by this fsync (found by test/sim/log-crash.test.ts, seed 4).
+      if (!this.active) this.dirty = false;
     });
   }
 
