@@ -5,7 +5,7 @@ import { join, resolve } from "node:path";
 import type { Socket, TCPSocketListener } from "bun";
 import type { BrokerServices } from "../api/context.ts";
 import { advertised, handlers } from "../api/index.ts";
-import { applyProperties, defaultBrokerConfig, loadPropertiesFile, type BrokerConfig } from "../config/broker-config.ts";
+import { applyProperties, defaultBrokerConfig, describeBrokerConfig, loadPropertiesFile, type BrokerConfig } from "../config/broker-config.ts";
 import { HighWatermarkCheckpoint } from "../cluster/high-watermark-checkpoint.ts";
 import type { ClusterMembership } from "../cluster/membership.ts";
 import { ReplicaManager } from "../cluster/replica-manager.ts";
@@ -324,23 +324,8 @@ export class Broker {
   }
 
   describeBrokerConfigs(): Record<string, string> {
-    return {
-      "node.id": String(this.config.nodeId),
-      "broker.id": String(this.config.nodeId),
-      "log.dirs": this.config.dataDir,
-      "num.partitions": String(this.config.numPartitions),
-      "default.replication.factor": String(this.config.defaultReplicationFactor),
-      "auto.create.topics.enable": String(this.config.autoCreateTopicsEnable),
-      "socket.request.max.bytes": String(this.config.socketRequestMaxBytes),
-      "queued.max.request.bytes": String(this.config.queuedMaxRequestBytes),
-      "socket.request.receive.timeout.ms": String(this.config.socketRequestReceiveTimeoutMs),
-      "connections.max.idle.ms": String(this.config.connectionsMaxIdleMs),
-      "max.connections": String(this.connectionQuotas?.limits.maxConnections ?? this.config.maxConnections),
-      "max.connections.per.ip": String(this.config.maxConnectionsPerIp),
-      "num.partition.workers": String(this.config.partitionWorkers),
-      ...this.config.topicDefaults,
-      ...this.config.properties,
-    };
+    const maxConnections = this.connectionQuotas?.limits.maxConnections;
+    return describeBrokerConfig(this.config, maxConnections === undefined ? {} : { "max.connections": String(maxConnections) });
   }
 
   /** Clean stop: leadership moved away, no new connections, in-flight requests answered, logs flushed and closed. */
