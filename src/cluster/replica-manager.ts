@@ -10,7 +10,7 @@ import type { MetadataStore, PartitionAssignment, TopicMetadata } from "../metad
 import type { PartitionWorkers } from "../partition/partition-workers.ts";
 import type { ProduceItem, ProduceResult, ReadItem } from "../partition/messages.ts";
 import { ErrorCode } from "../protocol/errors.ts";
-import type { PartitionWatchers } from "../server/partition-watchers.ts";
+import type { PartitionWatchers } from "../partition/partition-watchers.ts";
 
 export type ReplicaRole = "leader" | "follower" | "offline";
 

@@ -11,7 +11,7 @@
 //   -1:   ~200 MiB right after, still ~200 MiB after 20-45 s idle; paced p99 after idle 13-47 ms
 //   1000: ~170 MiB right after, ~100 MiB after 5-20 s idle;        paced p99 after idle 18-125 ms
 //   10 (mimalloc's default): paced p99 after idle ~4 s
-// The produce pool (server/buffer-pool.ts) drops blocks unused for 30 s, so they are returned too.
+// The produce pool (partition/buffer-pool.ts) drops blocks unused for 30 s, so they are returned too.
 export const BROKER_PROCESS_ENV: Readonly<Record<string, string>> = { MIMALLOC_PURGE_DELAY: "1000" };
 
 /** The current environment with the broker's defaults filled in (an explicit setting wins). */

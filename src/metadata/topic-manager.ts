@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { BrokerConfig } from "../config/broker-config.ts";
 import { derivedMaxBrokerPartitions } from "../config/partition-limit.ts";
 import { resolveTopicConfig, toSafeNumber, topicConfigDefinitions, validateTopicConfig, type ConfigSource, type TopicConfigBounds } from "../config/topic-config.ts";
-import { assignReplicas } from "../cluster/placement.ts";
+import { assignReplicas } from "./placement.ts";
 import type { LogConfig } from "../log/config.ts";
 import type { OpenPartitionCommand } from "../partition/messages.ts";
 import type { PartitionWorkers } from "../partition/partition-workers.ts";

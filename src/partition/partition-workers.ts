@@ -16,7 +16,7 @@ import {
   type WorkerStats,
   type WorkerWideOperationName,
 } from "./messages.ts";
-import { producePool, type PooledBytes } from "../server/buffer-pool.ts";
+import { producePool, type PooledBytes } from "./buffer-pool.ts";
 
 interface Pending {
   resolve: (result: unknown) => void;

@@ -17,13 +17,13 @@ import { TopicManager } from "../metadata/topic-manager.ts";
 import type { BrokerInfo } from "../metadata/types.ts";
 import { PartitionWorkers } from "../partition/partition-workers.ts";
 import { Connection } from "./connection.ts";
-import { BLOCK_BYTES_MAX, PRODUCE_POOL_IDLE_MS, PRODUCE_POOL_KEEP_WARM_BYTES, producePool } from "./buffer-pool.ts";
+import { BLOCK_BYTES_MAX, PRODUCE_POOL_IDLE_MS, PRODUCE_POOL_KEEP_WARM_BYTES, producePool } from "../partition/buffer-pool.ts";
 import { ConnectionQuotas, hostAddresses } from "./connection-quotas.ts";
 import { defaultMaxConnections, raiseOpenFileLimit } from "./open-file-limit.ts";
 import { RequestBudget } from "./request-budget.ts";
 import { DataDirLock } from "./data-dir-lock.ts";
 import { createDispatcher, InvalidRequestError } from "./dispatch.ts";
-import { PartitionWatchers } from "./partition-watchers.ts";
+import { PartitionWatchers } from "../partition/partition-watchers.ts";
 import { SegmentViews } from "../log/segment-views.ts";
 import { ProducerIds } from "./producer-ids.ts";
 

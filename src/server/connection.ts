@@ -3,7 +3,7 @@
 // The queue interleaves heap bytes (response headers) with file ranges (fetch record data), which go
 // out from an mmap view or with sendfile(2) (sendfile.ts); either way the bytes never pass through JS.
 import type { Socket } from "bun";
-import { producePool } from "./buffer-pool.ts";
+import { producePool } from "../partition/buffer-pool.ts";
 import { FrameReader, FrameTooLargeError, type Frame } from "./frame-reader.ts";
 import type { BudgetWaiter, RequestBudget } from "./request-budget.ts";
 import { EAGAIN, EINTR, fileTransferMode, fileTransferStats, nativeSendfile, type FileTransferMode, type SendfileFunction } from "./sendfile.ts";

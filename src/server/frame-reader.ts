@@ -12,7 +12,7 @@
 // answered: a whole frame when it is read, a spanning frame at its declared size before its body is
 // taken. When the budget refuses a reservation the reader stops: it keeps the rest of that read and
 // reports `blocked`; the connection pauses the socket and calls `unblock()` when the budget has room.
-import type { BufferPool, PooledBytes } from "./buffer-pool.ts";
+import type { BufferPool, PooledBytes } from "../partition/buffer-pool.ts";
 import type { RequestBudget } from "./request-budget.ts";
 
 export interface Frame {

@@ -1,6 +1,6 @@
 // The frame reader must return the same frames however the byte stream is split into reads.
 import { expect, test } from "bun:test";
-import { BufferPool } from "../../src/server/buffer-pool.ts";
+import { BufferPool } from "../../src/partition/buffer-pool.ts";
 import { FrameReader, FrameTooLargeError } from "../../src/server/frame-reader.ts";
 
 function stream(payloads: Uint8Array[]): Uint8Array {

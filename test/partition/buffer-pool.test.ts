@@ -1,7 +1,7 @@
 // Produce frames assembled from several reads land in pooled SharedArrayBuffer blocks, which are
 // reused once released and kept only up to the pool's bound.
 import { expect, test } from "bun:test";
-import { BLOCK_BYTES_MAX, BufferPool } from "../../src/server/buffer-pool.ts";
+import { BLOCK_BYTES_MAX, BufferPool } from "../../src/partition/buffer-pool.ts";
 import { FrameReader } from "../../src/server/frame-reader.ts";
 
 function frameBytes(apiKey: number, payloadBytes: number): Uint8Array {
