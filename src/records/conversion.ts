@@ -2,6 +2,7 @@
 // before appending (Kafka's LogValidator recompression path). Offsets are assigned afterwards, in place.
 // The client's batches are validated first, with the same bounded decompression as any produce, and
 // max.message.bytes applies both before conversion (the batch as sent) and after (the batch as stored).
+import { concatBytes } from "../util/bytes.ts";
 import {
   ATTRIBUTES_OFFSET,
   COMPRESSION_CODEC_MASK,
@@ -74,7 +75,6 @@ export async function convertBatchesChecked(records: Uint8Array, compressionType
 
   const view = dataViewOf(records);
   const parts: Uint8Array[] = [];
-  let totalBytes = 0;
   let position = 0;
   try {
     // Bounded by the batch count validateBatchesDetailed found.
@@ -92,21 +92,13 @@ export async function convertBatchesChecked(records: Uint8Array, compressionType
         return problem(MESSAGE_TOO_LARGE, `batch of ${converted.byteLength} bytes after conversion to ${compressionType} is larger than max.message.bytes ${limits.maxMessageBytes}`);
       }
       parts.push(converted);
-      totalBytes += converted.byteLength;
       position += sizeBytes;
     }
   } catch (error) {
     if (error instanceof RecordsError) return problem(error.errorCode, error.message);
     return problem(CORRUPT_MESSAGE, `conversion to ${compressionType} failed: ${error instanceof Error ? error.message : String(error)}`);
   }
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(totalBytes);
-  let outPosition = 0;
-  for (const part of parts) {
-    out.set(part, outPosition);
-    outPosition += part.byteLength;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /** convertBatches with only the error code (tests and callers without limits use no size bound). */

@@ -18,6 +18,7 @@ import { CompressionType } from "./batch.ts";
 import { CORRUPT_MESSAGE, MESSAGE_TOO_LARGE, RecordsError, UNSUPPORTED_COMPRESSION_TYPE } from "./errors.ts";
 import { snappyDecompressBounded } from "./snappy.ts";
 import { xxhash32 } from "./xxhash32.ts";
+import { concatBytes } from "../util/bytes.ts";
 
 /** zlib output chunk: big enough to be as fast as one-shot decompression, small enough to stop near the cap. */
 const ZLIB_CHUNK_BYTES = 1 << 20;
@@ -157,27 +158,12 @@ function lz4DecompressBlocks(section: Uint8Array, boundBytes: number): Uint8Arra
       position += 4;
     }
   }
-  if (outputs.length === 1) return outputs[0]!;
-  const out = new Uint8Array(outputBytes);
-  let at = 0;
-  for (const output of outputs) {
-    out.set(output, at);
-    at += output.byteLength;
-  }
-  return out;
+  return concatBytes(outputs);
 }
 
 /** XXH32 of a frame's decompressed blocks taken as one stream. */
 function contentChecksum(blocks: Uint8Array[]): number {
-  if (blocks.length === 1) return xxhash32(blocks[0]!);
-  const total = blocks.reduce((sum, block) => sum + block.byteLength, 0);
-  const joined = new Uint8Array(total);
-  let at = 0;
-  for (const block of blocks) {
-    joined.set(block, at);
-    at += block.byteLength;
-  }
-  return xxhash32(joined);
+  return xxhash32(concatBytes(blocks));
 }
 
 /** Frame_Content_Size field width by the FCS flag (Single_Segment decides the width for flag 0). */
