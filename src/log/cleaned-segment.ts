@@ -3,17 +3,18 @@
 // else until PartitionLog.replaceSegments renames the three files into place. Batches are buffered and
 // written with pwrite in large pieces; index entries follow the rule LogSegment.append uses (one entry
 // per index.interval.bytes, at batch starts), so the result is indistinguishable from a rolled segment.
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { NO_TIMESTAMP, RECORD_BATCH_OVERHEAD, batchBaseOffset, batchLastOffset, batchMaxTimestamp, batchSizeBytes, dataViewOf } from "../records/batch.ts";
+import { assert } from "../util/assert.ts";
 import type { LogConfig } from "./config.ts";
+import { OPEN_CREATE, OPEN_READ_WRITE, OPEN_TRUNCATE, type FileSystem } from "./file-system.ts";
 import { OffsetIndex } from "./offset-index.ts";
 import { CLEANED_FILE_SUFFIX, INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX, segmentFileName } from "./segment.ts";
 import { TimeIndex } from "./time-index.ts";
 
 /** Batches are gathered up to this many bytes before one pwrite. */
 const WRITE_BUFFER_BYTES = 1024 * 1024;
-/** fs.writeSync on a regular file writes everything unless the disk is full; retry a few times. */
+/** A pwrite on a regular file writes everything unless the disk is full; retry a few times. */
 const MAX_WRITE_ATTEMPTS = 8;
 const MAX_RELATIVE_OFFSET = 0x7fff_ffff;
 const MAX_SEGMENT_BYTES = 0x7fff_ffff;
@@ -49,16 +50,18 @@ export class CleanedSegmentWriter {
     readonly dir: string,
     readonly baseOffset: number,
     private readonly config: LogConfig,
+    /** The log's own disk (PartitionLog.files): the output is renamed into place on the same one. */
+    private readonly files: FileSystem,
   ) {
     this.paths = segmentPaths(dir, baseOffset, CLEANED_FILE_SUFFIX);
     // Leftovers of an earlier attempt with the same base offset are replaced.
-    for (const leftover of Object.values(this.paths)) fs.rmSync(leftover, { force: true });
-    this.fd = fs.openSync(this.paths.log, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o644);
+    for (const leftover of Object.values(this.paths)) files.unlink(leftover);
+    this.fd = files.open(this.paths.log, OPEN_READ_WRITE | OPEN_CREATE | OPEN_TRUNCATE, 0o644);
     try {
-      this.offsetIndex = new OffsetIndex(this.paths.index, baseOffset, config.segmentIndexBytes, true);
-      this.timeIndex = new TimeIndex(this.paths.timeIndex, baseOffset, config.segmentIndexBytes, true);
+      this.offsetIndex = new OffsetIndex(this.paths.index, baseOffset, config.segmentIndexBytes, true, null, files);
+      this.timeIndex = new TimeIndex(this.paths.timeIndex, baseOffset, config.segmentIndexBytes, true, null, files);
     } catch (error) {
-      fs.closeSync(this.fd);
+      files.close(this.fd);
       throw error;
     }
     this.lastOffset = baseOffset - 1;
@@ -119,9 +122,9 @@ export class CleanedSegmentWriter {
     if (this.timeIndex.entries < this.timeIndex.maxEntries) this.timeIndex.maybeAppend(this.maxTimestampSoFar, this.offsetOfMaxTimestampSoFar, true);
     this.finished = true;
     try {
-      await new Promise<void>((resolve, reject) => fs.fsync(this.fd, (error) => (error ? reject(error) : resolve())));
+      await this.files.fsyncAsync(this.fd);
     } finally {
-      fs.closeSync(this.fd);
+      this.files.close(this.fd);
     }
     this.offsetIndex.close();
     this.timeIndex.close();
@@ -131,9 +134,9 @@ export class CleanedSegmentWriter {
   abort(): void {
     if (!this.finished) {
       this.finished = true;
-      fs.closeSync(this.fd);
+      this.files.close(this.fd);
     }
-    for (const file of Object.values(this.paths)) fs.rmSync(file, { force: true });
+    for (const file of Object.values(this.paths)) this.files.unlink(file);
   }
 
   private flushBuffer(): void {
@@ -147,7 +150,7 @@ export class CleanedSegmentWriter {
     let writtenBytes = 0;
     for (let attempt = 0; writtenBytes < bytes.byteLength; attempt++) {
       if (attempt >= MAX_WRITE_ATTEMPTS) throw new Error(`${this.paths.log}: wrote ${writtenBytes} of ${bytes.byteLength} bytes at ${position}`);
-      writtenBytes += fs.writeSync(this.fd, bytes, writtenBytes, bytes.byteLength - writtenBytes, position + writtenBytes);
+      writtenBytes += this.files.write(this.fd, bytes, writtenBytes, bytes.byteLength - writtenBytes, position + writtenBytes);
     }
   }
 }

@@ -40,6 +40,8 @@ export interface FileSystem {
   stat(filePath: string): FileStat;
   exists(filePath: string): boolean;
   rename(fromPath: string, toPath: string): void;
+  /** Sets the file's modification time (utimes; the access time gets the same value). */
+  setModifiedTime(filePath: string, mtimeMs: number): void;
   /** Removes a file; a missing one is not an error (rm -f). */
   unlink(filePath: string): void;
   /** Removes a directory and everything in it; a missing one is not an error (rm -rf). */
@@ -71,6 +73,7 @@ export const nodeFileSystem: FileSystem = {
   stat: (filePath) => fs.statSync(filePath),
   exists: fs.existsSync,
   rename: fs.renameSync,
+  setModifiedTime: (filePath, mtimeMs) => fs.utimesSync(filePath, new Date(mtimeMs), new Date(mtimeMs)),
   unlink: (filePath) => fs.rmSync(filePath, { force: true }),
   removeTree: (dirPath) => fs.rmSync(dirPath, { recursive: true, force: true }),
   readdir: (dirPath) => fs.readdirSync(dirPath),

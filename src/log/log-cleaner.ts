@@ -18,7 +18,6 @@
 // The pass runs on the partition's worker between other work: it yields to the event loop every
 // yieldEveryBytes, and after every await it re-checks the log (appends, rolls, retention, truncation and
 // close may have run meanwhile). A swap only happens if the segments it replaces are still in place.
-import * as fs from "node:fs";
 import {
   ATTRIBUTES_OFFSET,
   CONTROL_FLAG_MASK,
@@ -199,7 +198,7 @@ export async function cleanLog(
 ): Promise<CleanResult | null> {
   const settings: CleanerOptions = { ...defaultCleanerOptions, ...options };
   const startedMs = performance.now();
-  const nowMs = options.nowMs ?? Date.now();
+  const nowMs = options.nowMs ?? log.clock.nowMs();
   if (!log.config.compact || log.isClosed) return null;
   const state = cleanableState(log, nowMs);
   if (state.cleanable.length === 0) return null;
@@ -298,7 +297,7 @@ export async function cleanLog(
   };
   for (const group of groups) {
     if (stopped()) return abandon(result, startedMs);
-    const writer = new CleanedSegmentWriter(log.dir, group[0]!.baseOffset, config);
+    const writer = new CleanedSegmentWriter(log.dir, group[0]!.baseOffset, config, log.files);
     try {
       for (const segment of group) {
         if (!log.segments.includes(segment)) {
@@ -344,8 +343,8 @@ export async function cleanLog(
       if (!stopped()) {
         // The output keeps the replaced segments' modification time (Kafka's setLastModified): an empty
         // segment's age for retention and min.compaction.lag.ms is its file's.
-        const modified = fs.statSync(group[group.length - 1]!.logPath).mtime;
-        fs.utimesSync(writer.paths.log, modified, modified);
+        const modifiedMs = log.files.stat(group[group.length - 1]!.logPath).mtimeMs;
+        log.files.setModifiedTime(writer.paths.log, modifiedMs);
         swapped = log.replaceSegments(writer, group, nowMs);
       }
     } catch (error) {

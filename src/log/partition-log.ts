@@ -135,8 +135,10 @@ export class PartitionLog {
   private closed = false;
   /** Rolled segments whose asynchronous fsync has not completed. */
   private readonly rolledUnsynced = new Set<LogSegment>();
-  private readonly files: FileSystem;
-  private readonly clock: Clock;
+  /** The disk this log was opened with (the log cleaner writes its output through it too). */
+  readonly files: FileSystem;
+  /** Wall time for this log (the log cleaner's default "now"). */
+  readonly clock: Clock;
   /** A segment file was created or deleted since the directory was last fsynced (flush makes it durable). */
   private directoryUnsynced = false;
   /** A failed background fsync: the log refuses further writes (Kafka takes the log dir offline). */

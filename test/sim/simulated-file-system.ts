@@ -30,6 +30,8 @@ class SimulatedFile {
   lengthBytes = 0;
   durable = new Uint8Array(0);
   pending: PendingFileOperation[] = [];
+  /** Set only by setModifiedTime (the simulation has no clock of its own); metadata, kept at a crash. */
+  mtimeMs = 0;
 
   constructor(readonly ino: number) {
     this.buffer = new Uint8Array(PAGE_BYTES);
@@ -71,6 +73,11 @@ interface OpenFile {
 
 export type CrashFate = "lost" | "kept" | "torn" | "pages" | "bitflip";
 
+/** Thrown by every operation from the one armed with `powerLossAtOperation` until `crash()`: the machine is off. */
+export class SimulatedPowerLoss extends Error {
+  override name = "SimulatedPowerLoss";
+}
+
 export class SimulatedFileSystem implements FileSystem {
   private readonly names = new Map<string, SimulatedFile>();
   private readonly durableNames = new Map<string, SimulatedFile>();
@@ -85,10 +92,37 @@ export class SimulatedFileSystem implements FileSystem {
   /** Per-fate counts over every crash, so a test can show each fault really happened. */
   readonly fateCounts: Record<CrashFate, number> = { lost: 0, kept: 0, torn: 0, pages: 0, bitflip: 0 };
   directoryOperationsLost = 0;
+  /** Operations that change the disk or its handles, counted since the disk was made (the power loss trigger). */
+  operationCount = 0;
+  private powerLossAtOperation = Number.POSITIVE_INFINITY;
+  private poweredOff = false;
 
   constructor(private readonly prng: Prng) {}
 
+  /**
+   * Arms a power loss: the operation numbered `operationCount + operationsFromNow` (and every one after
+   * it) throws SimulatedPowerLoss without doing anything, so a crash lands in the middle of whatever the
+   * code was doing (a cleaner swap between two renames, a roll between two files). `crash()` turns the
+   * machine back on and disarms.
+   */
+  armPowerLoss(operationsFromNow: number): void {
+    assert(Number.isSafeInteger(operationsFromNow) && operationsFromNow >= 0, "power loss at a whole operation count");
+    this.powerLossAtOperation = this.operationCount + operationsFromNow;
+  }
+
+  get isPoweredOff(): boolean {
+    return this.poweredOff;
+  }
+
+  /** Every mutating call and every open/close passes here first. */
+  private operation(name: string): void {
+    if (!this.poweredOff && this.operationCount >= this.powerLossAtOperation) this.poweredOff = true;
+    if (this.poweredOff) throw new SimulatedPowerLoss(`power lost before ${name} (operation ${this.operationCount})`);
+    this.operationCount++;
+  }
+
   open(filePath: string, flags: number): number {
+    this.operation("open");
     const normalized = path.resolve(filePath);
     const fd = this.nextFd++;
     if (this.directories.has(normalized)) {
@@ -110,6 +144,7 @@ export class SimulatedFileSystem implements FileSystem {
   }
 
   close(fd: number): void {
+    this.operation("close");
     if (!this.fds.delete(fd)) throw errno("EBADF", `close ${fd}`);
   }
 
@@ -121,6 +156,7 @@ export class SimulatedFileSystem implements FileSystem {
   }
 
   write(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): number {
+    this.operation("write");
     const file = this.fileOf(fd);
     assert(offset >= 0 && length >= 0 && offset + length <= buffer.byteLength, "write inside the source buffer");
     assert(Number.isSafeInteger(position) && position >= 0, "write at a valid position");
@@ -138,6 +174,7 @@ export class SimulatedFileSystem implements FileSystem {
   }
 
   fsync(fd: number): void {
+    this.operation("fsync");
     const open = this.fds.get(fd);
     if (open === undefined) throw errno("EBADF", `fsync ${fd}`);
     if (open.directory !== null) this.syncDirectory(open.directory);
@@ -150,6 +187,7 @@ export class SimulatedFileSystem implements FileSystem {
 
   /** Queued until `completeAsyncSyncs()`: a crash before that loses what they would have synced. */
   fsyncAsync(fd: number): Promise<void> {
+    this.operation("fsyncAsync");
     const file = this.fileOf(fd);
     return new Promise<void>((resolve) => this.asyncSyncs.push({ file, resolve }));
   }
@@ -165,12 +203,14 @@ export class SimulatedFileSystem implements FileSystem {
   }
 
   ftruncate(fd: number, lengthBytes: number): void {
+    this.operation("ftruncate");
     const file = this.fileOf(fd);
     file.setLength(lengthBytes);
     file.pending.push({ kind: "truncate", lengthBytes });
   }
 
   truncate(filePath: string, lengthBytes: number): void {
+    this.operation("truncate");
     const file = this.requireFile(filePath);
     file.setLength(lengthBytes);
     file.pending.push({ kind: "truncate", lengthBytes });
@@ -178,14 +218,14 @@ export class SimulatedFileSystem implements FileSystem {
 
   fstat(fd: number): FileStat {
     const file = this.fileOf(fd);
-    return { size: file.lengthBytes, ino: file.ino, mtimeMs: 0 };
+    return { size: file.lengthBytes, ino: file.ino, mtimeMs: file.mtimeMs };
   }
 
   stat(filePath: string): FileStat {
     const normalized = path.resolve(filePath);
     if (this.directories.has(normalized)) return { size: 0, ino: 0, mtimeMs: 0 };
     const file = this.requireFile(normalized);
-    return { size: file.lengthBytes, ino: file.ino, mtimeMs: 0 };
+    return { size: file.lengthBytes, ino: file.ino, mtimeMs: file.mtimeMs };
   }
 
   exists(filePath: string): boolean {
@@ -194,6 +234,7 @@ export class SimulatedFileSystem implements FileSystem {
   }
 
   rename(fromPath: string, toPath: string): void {
+    this.operation("rename");
     const from = path.resolve(fromPath);
     const to = path.resolve(toPath);
     const file = this.requireFile(from);
@@ -203,7 +244,13 @@ export class SimulatedFileSystem implements FileSystem {
     this.link(to, file);
   }
 
+  setModifiedTime(filePath: string, mtimeMs: number): void {
+    this.operation("setModifiedTime");
+    this.requireFile(filePath).mtimeMs = mtimeMs;
+  }
+
   unlink(filePath: string): void {
+    this.operation("unlink");
     const normalized = path.resolve(filePath);
     if (this.names.has(normalized)) this.unlinkName(normalized);
   }
@@ -253,6 +300,8 @@ export class SimulatedFileSystem implements FileSystem {
    * finds. Returns what happened, for the failure message.
    */
   crash(): string[] {
+    this.poweredOff = false;
+    this.powerLossAtOperation = Number.POSITIVE_INFINITY;
     const events: string[] = [];
     for (const [directory, operations] of [...this.pendingByDirectory.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
       const journaled = this.prng.int(operations.length + 1);
