@@ -3,6 +3,7 @@
 // here is thread-safe, and only this object writes the directory.
 import * as path from "node:path";
 import { systemClock, type Clock } from "../util/clock.ts";
+import type { ErrorResult, Failure } from "../util/result.ts";
 import {
   PARTITION_LEADER_EPOCH_OFFSET,
   assignOffsets,
@@ -14,7 +15,6 @@ import {
   isRecordsProblem,
   setLogAppendTime,
   validateBatches,
-  validateBatchesDetailed,
   type BatchesInfo,
   type RecordChecks,
   type RecordError,
@@ -67,17 +67,10 @@ export interface AppendInfo {
   duplicate: boolean;
 }
 
-/**
- * The one shape of an outcome that can fail, in the log and in the partition workers' answers: a Kafka
- * error code (0 = NONE) and, when there is something to tell the client, why.
- */
-export interface ErrorResult {
-  errorCode: number;
-  errorMessage?: string;
-}
+/** The one shape of an outcome that can fail (util/result.ts), shared with records/ and the partition workers. */
+export type { ErrorResult };
 
-export interface AppendError extends ErrorResult {
-  errorMessage: string;
+export interface AppendError extends Failure {
   /** The records that made the batch fail (ProduceResponse v8+ record_errors). */
   recordErrors?: RecordError[];
 }
@@ -283,7 +276,7 @@ export class PartitionLog {
         results[index] = { errorCode: RECORD_LIST_TOO_LARGE, errorMessage: `${records.byteLength} bytes is larger than segment.bytes ${this.config.segmentBytes}` };
         continue;
       }
-      const info = validateBatchesDetailed(records, this.config.maxMessageBytes, "client", checks);
+      const info = validateBatches(records, this.config.maxMessageBytes, "client", checks);
       if (isRecordsProblem(info)) {
         results[index] = { errorCode: info.errorCode, errorMessage: info.errorMessage, recordErrors: info.recordErrors };
         continue;
@@ -467,7 +460,7 @@ export class PartitionLog {
     }
     // The leader already applied max.message.bytes; a segment is the only bound here.
     const info = validateBatches(records, this.config.segmentBytes, "replica");
-    if (typeof info === "number") return { errorCode: info, errorMessage: `invalid record batches from the leader (error ${info})` };
+    if (isRecordsProblem(info)) return { errorCode: info.errorCode, errorMessage: `invalid record batches from the leader: ${info.errorMessage}` };
     if (info.firstOffset < baseOffset || !info.offsetsIncreasing) {
       return { errorCode: OFFSET_OUT_OF_RANGE, errorMessage: `batches start at ${info.firstOffset} (increasing: ${info.offsetsIncreasing}), log end offset is ${baseOffset}` };
     }

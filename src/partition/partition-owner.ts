@@ -8,7 +8,7 @@ import { openSegments } from "../log/open-segments.ts";
 import { isAppendError, PartitionLog, type ReadResult } from "../log/partition-log.ts";
 import { DEFAULT_MESSAGE_DECOMPRESSED_MAX_BYTES, type LogConfig } from "../log/config.ts";
 import { ErrorCode } from "../protocol/errors.ts";
-import { convertBatchesChecked } from "../records/conversion.ts";
+import { convertBatches } from "../records/conversion.ts";
 import { systemClock, type Clock } from "../util/clock.ts";
 import type {
   EpochEndOffsetItem,
@@ -269,10 +269,10 @@ export class PartitionOwner implements WorkerOperations {
     }
   }
 
-  private convertInTurn(partition: OwnedPartition, records: Uint8Array): ReturnType<typeof convertBatchesChecked> {
+  private convertInTurn(partition: OwnedPartition, records: Uint8Array): ReturnType<typeof convertBatches> {
     const config = partition.config;
     const converted = this.conversionChain.then(() =>
-      convertBatchesChecked(records, partition.compressionType, {
+      convertBatches(records, partition.compressionType, {
         maxMessageBytes: config.maxMessageBytes,
         decompressedMaxBytes: Math.max(config.maxMessageBytes, config.messageDecompressedMaxBytes ?? DEFAULT_MESSAGE_DECOMPRESSED_MAX_BYTES),
       }),

@@ -4,6 +4,7 @@
 // here copies a batch or allocates per record.
 import { crc32c } from "@node-rs/crc32";
 import { CORRUPT_MESSAGE, INVALID_RECORD, INVALID_TIMESTAMP, INVALID_TXN_STATE, MESSAGE_TOO_LARGE, RecordsError, UNSUPPORTED_COMPRESSION_TYPE } from "./errors.ts";
+import type { Failure } from "../util/result.ts";
 
 // Header layout (DefaultRecordBatch in Apache Kafka). All fields are big-endian.
 export const BASE_OFFSET_OFFSET = 0; // int64
@@ -171,10 +172,11 @@ export interface RecordError {
   message: string;
 }
 
-/** Why a produce's records were refused: the partition's error code and message, per-record errors if any. */
-export interface RecordsProblem {
-  errorCode: number;
-  errorMessage: string;
+/**
+ * Why records were refused, in the one failure shape (util/result.ts): the partition's error code and message,
+ * and the per-record errors if any (an AppendError as it stands).
+ */
+export interface RecordsProblem extends Failure {
   recordErrors: RecordError[];
 }
 
@@ -183,7 +185,8 @@ const RECORD_ERRORS_MAX = 100;
 
 const problem = (errorCode: number, errorMessage: string, recordErrors: RecordError[] = []): RecordsProblem => ({ errorCode, errorMessage, recordErrors });
 
-export function isRecordsProblem(value: BatchesInfo | RecordsProblem): value is RecordsProblem {
+/** The failure side of validateBatches and convertBatches (their success sides never carry an errorMessage). */
+export function isRecordsProblem<T extends object>(value: T | RecordsProblem): value is RecordsProblem {
   return "errorMessage" in value;
 }
 
@@ -218,23 +221,15 @@ export interface BatchesInfo {
 }
 
 /**
- * Walks one or more concatenated v2 batches and checks what Kafka checks before appending: magic,
- * sane length inside the buffer (a trailing partial batch is CORRUPT_MESSAGE), size against
- * max.message.bytes, CRC32C, counts. Returns the summary, or the Kafka error code of the first problem.
- */
-export function validateBatches(bytes: Uint8Array, maxBatchBytes: number, origin: ValidationOrigin = "client", checks: Readonly<RecordChecks> = NO_RECORD_CHECKS): BatchesInfo | number {
-  const result = validateBatchesDetailed(bytes, maxBatchBytes, origin, checks);
-  return isRecordsProblem(result) ? result.errorCode : result;
-}
-
-/**
- * Kafka's LogValidator for v2 batches, returning why a produce is refused. For client batches every record
+ * Kafka's LogValidator for v2 batches: magic, a sane length inside the buffer (a trailing partial batch is
+ * CORRUPT_MESSAGE), size against maxBatchBytes (max.message.bytes), CRC32C, counts. Returns the summary, or
+ * why the batches are refused (the first problem found). For client batches every record
  * is read too (uncompressed ones in place, compressed ones through checks.openSection): the count equals
  * recordsCount, offset deltas run 0..lastOffsetDelta in order, every length fits its record exactly, keys
  * are present on compacted topics, CreateTime timestamps lie within message.timestamp.*. A CreateTime
  * batch whose maxTimestamp disagrees with its records is corrected in place (Kafka's setMaxTimestamp).
  */
-export function validateBatchesDetailed(
+export function validateBatches(
   bytes: Uint8Array,
   maxBatchBytes: number,
   origin: ValidationOrigin = "client",

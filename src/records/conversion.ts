@@ -11,7 +11,7 @@ import {
   batchSizeBytes,
   dataViewOf,
   isRecordsProblem,
-  validateBatchesDetailed,
+  validateBatches,
   type RecordChecks,
   type RecordsProblem,
 } from "./batch.ts";
@@ -46,8 +46,6 @@ export interface ConversionLimits {
   checks?: Omit<RecordChecks, "openSection" | "decompressedMaxBytes">;
 }
 
-const UNBOUNDED: ConversionLimits = { maxMessageBytes: Number.MAX_SAFE_INTEGER, decompressedMaxBytes: Number.MAX_SAFE_INTEGER };
-
 const problem = (errorCode: number, errorMessage: string): RecordsProblem => ({ errorCode, errorMessage, recordErrors: [] });
 
 /**
@@ -56,10 +54,10 @@ const problem = (errorCode: number, errorMessage: string): RecordsProblem => ({ 
  * the problem: invalid input, a batch too large before or after conversion, or a codec this broker cannot
  * read or write (snappy).
  */
-export async function convertBatchesChecked(records: Uint8Array, compressionType: string, limits: ConversionLimits): Promise<Uint8Array | RecordsProblem> {
+export async function convertBatches(records: Uint8Array, compressionType: string, limits: ConversionLimits): Promise<Uint8Array | RecordsProblem> {
   const codec = codecForCompressionType(compressionType);
   if (codec === null) return records;
-  const info = validateBatchesDetailed(records, limits.maxMessageBytes, "client", {
+  const info = validateBatches(records, limits.maxMessageBytes, "client", {
     compact: false,
     timestampBeforeMaxMs: Number.MAX_SAFE_INTEGER,
     timestampAfterMaxMs: Number.MAX_SAFE_INTEGER,
@@ -77,7 +75,7 @@ export async function convertBatchesChecked(records: Uint8Array, compressionType
   const parts: Uint8Array[] = [];
   let position = 0;
   try {
-    // Bounded by the batch count validateBatchesDetailed found.
+    // Bounded by the batch count validateBatches found.
     for (let index = 0; index < info.batchCount; index++) {
       const sizeBytes = batchSizeBytes(view, position);
       const batch = records.subarray(position, position + sizeBytes);
@@ -99,10 +97,4 @@ export async function convertBatchesChecked(records: Uint8Array, compressionType
     return problem(CORRUPT_MESSAGE, `conversion to ${compressionType} failed: ${error instanceof Error ? error.message : String(error)}`);
   }
   return concatBytes(parts);
-}
-
-/** convertBatches with only the error code (tests and callers without limits use no size bound). */
-export async function convertBatches(records: Uint8Array, compressionType: string, limits: ConversionLimits = UNBOUNDED): Promise<Uint8Array | number> {
-  const outcome = await convertBatchesChecked(records, compressionType, limits);
-  return outcome instanceof Uint8Array ? outcome : outcome.errorCode;
 }

@@ -468,6 +468,18 @@ describe("truncation and retention", () => {
     follower.close();
   });
 
+  test("appendAsFollower refuses corrupt batches from the leader with the validator's reason and writes nothing", () => {
+    const follower = openLog(freshDir());
+    const corrupt = producerBatch("corrupt", 3, T0);
+    assignOffsets(corrupt, 0, 1);
+    corrupt[corrupt.byteLength - 1]! ^= 0x01;
+    const refused = follower.appendAsFollower(corrupt);
+    expect(refused.errorCode).toBe(CORRUPT_MESSAGE);
+    expect((refused as AppendError).errorMessage).toBe("invalid record batches from the leader: batch 0: CRC32C mismatch");
+    expect(follower.logEndOffset).toBe(0);
+    follower.close();
+  });
+
   test("retention.ms and retention.bytes delete whole old segments, never the active one", () => {
     const dir = freshDir();
     const log = openLog(dir, { retentionMs: 60_000 });

@@ -11,12 +11,14 @@ import {
   assignOffsets,
   computeBatchCrc,
   dataViewOf,
+  isRecordsProblem,
   readBatchHeader,
   readInt64,
   setLogAppendTime,
   validateBatches,
   writeInt64,
   type BatchesInfo,
+  type RecordsProblem,
 } from "../../src/records/batch.ts";
 import { buildBatch, readBatchRecords } from "../../src/records/compression.ts";
 import { CORRUPT_MESSAGE, INVALID_RECORD, MESSAGE_TOO_LARGE, UNSUPPORTED_COMPRESSION_TYPE } from "../../src/records/errors.ts";
@@ -42,8 +44,13 @@ function concat(...parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-function valid(result: BatchesInfo | number): BatchesInfo {
-  if (typeof result === "number") throw new Error(`expected a valid batch, got error ${result}`);
+function valid(result: BatchesInfo | RecordsProblem): BatchesInfo {
+  if (isRecordsProblem(result)) throw new Error(`expected a valid batch, got error ${result.errorCode}: ${result.errorMessage}`);
+  return result;
+}
+
+function refused(result: BatchesInfo | RecordsProblem): RecordsProblem {
+  if (!isRecordsProblem(result)) throw new Error("expected the batches to be refused");
   return result;
 }
 
@@ -68,7 +75,9 @@ describe("validateBatches", () => {
     for (const position of [ATTRIBUTES_OFFSET + 1, RECORDS_OFFSET + 3, batch.byteLength - 1]) {
       const copy = batch.slice();
       copy[position]! ^= 0x10;
-      expect(validateBatches(copy, MAX)).toBe(CORRUPT_MESSAGE);
+      const problem = refused(validateBatches(copy, MAX));
+      expect(problem.errorCode).toBe(CORRUPT_MESSAGE);
+      expect(problem.errorMessage).toBe("batch 0: CRC32C mismatch");
     }
   });
 
@@ -76,19 +85,23 @@ describe("validateBatches", () => {
     const batch = buildBatch({ records: records(1) });
     const v1 = batch.slice();
     v1[MAGIC_OFFSET] = 1;
-    expect(validateBatches(v1, MAX)).toBe(INVALID_RECORD);
+    const old = refused(validateBatches(v1, MAX));
+    expect(old.errorCode).toBe(INVALID_RECORD);
+    expect(old.errorMessage).toBe("batch 0 has magic 1; only magic 2 is stored");
     const v3 = batch.slice();
     v3[MAGIC_OFFSET] = 3;
-    expect(validateBatches(v3, MAX)).toBe(CORRUPT_MESSAGE);
+    const unknown = refused(validateBatches(v3, MAX));
+    expect(unknown.errorCode).toBe(CORRUPT_MESSAGE);
+    expect(unknown.errorMessage).toBe("batch 0 has unknown magic 3");
   });
 
   test("a trailing partial batch is CORRUPT_MESSAGE", () => {
     const batch = buildBatch({ records: records(3) });
     const both = concat(batch, batch);
     for (const cut of [1, 10, 20, RECORDS_OFFSET, batch.byteLength - 1]) {
-      expect(validateBatches(both.subarray(0, batch.byteLength + cut), MAX)).toBe(CORRUPT_MESSAGE);
+      expect(refused(validateBatches(both.subarray(0, batch.byteLength + cut), MAX)).errorCode).toBe(CORRUPT_MESSAGE);
     }
-    expect(validateBatches(new Uint8Array(0), MAX)).toBe(CORRUPT_MESSAGE);
+    expect(refused(validateBatches(new Uint8Array(0), MAX)).errorCode).toBe(CORRUPT_MESSAGE);
   });
 
   test("a batchLength that lies is CORRUPT_MESSAGE", () => {
@@ -96,14 +109,16 @@ describe("validateBatches", () => {
     for (const lie of [-1, 0, 48, batch.byteLength - 12 + 1, batch.byteLength - 12 - 1, 0x7fffffff]) {
       const copy = batch.slice();
       dataViewOf(copy).setInt32(BATCH_LENGTH_OFFSET, lie);
-      expect(validateBatches(copy, MAX)).toBe(CORRUPT_MESSAGE);
+      expect(refused(validateBatches(copy, MAX)).errorCode).toBe(CORRUPT_MESSAGE);
     }
   });
 
   test("a batch larger than max.message.bytes is MESSAGE_TOO_LARGE", () => {
     const batch = buildBatch({ records: [{ value: new Uint8Array(2000) }] });
-    expect(validateBatches(batch, batch.byteLength)).not.toBeNumber();
-    expect(validateBatches(batch, batch.byteLength - 1)).toBe(MESSAGE_TOO_LARGE);
+    expect(isRecordsProblem(validateBatches(batch, batch.byteLength))).toBe(false);
+    const tooLarge = refused(validateBatches(batch, batch.byteLength - 1));
+    expect(tooLarge.errorCode).toBe(MESSAGE_TOO_LARGE);
+    expect(tooLarge.errorMessage).toBe(`batch of ${batch.byteLength} bytes is larger than max.message.bytes ${batch.byteLength - 1}`);
   });
 
   test("count and lastOffsetDelta must agree for producer batches, leniently for replicas", () => {
@@ -111,7 +126,7 @@ describe("validateBatches", () => {
     const view = dataViewOf(batch);
     view.setInt32(57, 2); // recordCount 2, lastOffsetDelta 2
     view.setUint32(CRC_OFFSET, computeBatchCrc(batch, 0, batch.byteLength));
-    expect(validateBatches(batch, MAX, "client")).toBe(INVALID_RECORD);
+    expect(refused(validateBatches(batch, MAX, "client")).errorCode).toBe(INVALID_RECORD);
     // A compacted batch may keep fewer records than offsets; replicas accept it.
     const info = valid(validateBatches(batch, MAX, "replica"));
     expect(info.recordCount).toBe(3);
@@ -124,12 +139,12 @@ describe("validateBatches", () => {
     const view = dataViewOf(grown);
     view.setInt32(BATCH_LENGTH_OFFSET, grown.byteLength - 12);
     view.setUint32(CRC_OFFSET, computeBatchCrc(grown, 0, grown.byteLength));
-    expect(validateBatches(grown, MAX, "client")).toBe(CORRUPT_MESSAGE);
+    expect(refused(validateBatches(grown, MAX, "client")).errorCode).toBe(CORRUPT_MESSAGE);
   });
 
   test("control batches from clients are refused", () => {
     const batch = buildBatch({ records: records(1), isControl: true });
-    expect(validateBatches(batch, MAX, "client")).toBe(INVALID_RECORD);
+    expect(refused(validateBatches(batch, MAX, "client")).errorCode).toBe(INVALID_RECORD);
     expect(valid(validateBatches(batch, MAX, "replica")).hasControl).toBe(true);
   });
 
@@ -138,7 +153,7 @@ describe("validateBatches", () => {
     const view = dataViewOf(batch);
     view.setInt16(ATTRIBUTES_OFFSET, 6);
     view.setUint32(CRC_OFFSET, computeBatchCrc(batch, 0, batch.byteLength));
-    expect(validateBatches(batch, MAX)).toBe(UNSUPPORTED_COMPRESSION_TYPE);
+    expect(refused(validateBatches(batch, MAX)).errorCode).toBe(UNSUPPORTED_COMPRESSION_TYPE);
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { CompressionType, RECORDS_OFFSET, dataViewOf, readBatchHeader, validateBatches, ATTRIBUTES_OFFSET } from "../../src/records/batch.ts";
+import { CompressionType, RECORDS_OFFSET, dataViewOf, isRecordsProblem, readBatchHeader, validateBatches, ATTRIBUTES_OFFSET } from "../../src/records/batch.ts";
 import {
   RecordReader,
   buildBatch,
@@ -8,8 +8,11 @@ import {
   readBatchRecords,
   recompressBatch,
 } from "../../src/records/compression.ts";
-import { convertBatches } from "../../src/records/conversion.ts";
+import { convertBatches, type ConversionLimits } from "../../src/records/conversion.ts";
 import { UNSUPPORTED_COMPRESSION_TYPE, CORRUPT_MESSAGE } from "../../src/records/errors.ts";
+
+/** Bounds far above what these tests send: the conversions here are about codecs, not limits. */
+const LIMITS: ConversionLimits = { maxMessageBytes: 10_000_000, decompressedMaxBytes: 10_000_000 };
 
 const input = Array.from({ length: 200 }, (_, index) => ({
   key: index % 5 === 0 ? null : `k${index}`,
@@ -21,8 +24,7 @@ const input = Array.from({ length: 200 }, (_, index) => ({
 describe("buildBatch and the record reader", () => {
   test("records round-trip with keys, null values, headers and negative timestamp deltas", async () => {
     const batch = buildBatch({ baseOffset: 42, records: input, timestampMs: 1 });
-    const info = validateBatches(batch, 10_000_000);
-    expect(typeof info).toBe("object");
+    expect(isRecordsProblem(validateBatches(batch, 10_000_000))).toBe(false);
     const decoded = await readBatchRecords(batch);
     expect(decoded.length).toBe(input.length);
     decoded.forEach((record, index) => {
@@ -51,7 +53,7 @@ describe("LZ4 conversion", () => {
     const lz4 = await compressBatchLz4(plain);
     expect(lz4.byteLength).toBeLessThan(plain.byteLength);
     const info = validateBatches(lz4, 10_000_000);
-    if (typeof info === "number") throw new Error(`invalid: ${info}`);
+    if (isRecordsProblem(info)) throw new Error(`invalid: ${info.errorMessage}`);
     expect(info.compression).toBe(CompressionType.LZ4);
     const before = readBatchHeader(dataViewOf(plain), 0);
     const after = readBatchHeader(dataViewOf(lz4), 0);
@@ -68,7 +70,7 @@ describe("LZ4 conversion", () => {
   test("gzip and zstd batches decompress, and convert to lz4", async () => {
     for (const codec of [CompressionType.GZIP, CompressionType.ZSTD, CompressionType.LZ4]) {
       const batch = buildBatch({ records: input, compression: codec });
-      expect(typeof validateBatches(batch, 10_000_000)).toBe("object");
+      expect(isRecordsProblem(validateBatches(batch, 10_000_000))).toBe(false);
       expect((await readBatchRecords(batch)).length).toBe(input.length);
       const lz4 = await recompressBatch(batch, CompressionType.LZ4);
       expect((await readBatchRecords(lz4)).map((record) => record.offset)).toEqual(input.map((_, index) => index));
@@ -88,20 +90,20 @@ describe("LZ4 conversion", () => {
     const both = new Uint8Array(a.byteLength + b.byteLength);
     both.set(a, 0);
     both.set(b, a.byteLength);
-    const converted = await convertBatches(both, "lz4");
-    if (typeof converted === "number") throw new Error(`error ${converted}`);
+    const converted = await convertBatches(both, "lz4", LIMITS);
+    if (isRecordsProblem(converted)) throw new Error(`error ${converted.errorMessage}`);
     const info = validateBatches(converted, 10_000_000);
-    if (typeof info === "number") throw new Error(`invalid ${info}`);
+    if (isRecordsProblem(info)) throw new Error(`invalid ${info.errorMessage}`);
     expect(info.batchCount).toBe(2);
     expect(info.compressionMask).toBe(1 << CompressionType.LZ4);
-    expect(await convertBatches(converted, "lz4")).toBe(converted);
-    expect(await convertBatches(both, "producer")).toBe(both);
-    expect(await convertBatches(both, "snappy")).toBe(UNSUPPORTED_COMPRESSION_TYPE);
+    expect(await convertBatches(converted, "lz4", LIMITS)).toBe(converted);
+    expect(await convertBatches(both, "producer", LIMITS)).toBe(both);
+    expect(await convertBatches(both, "snappy", LIMITS)).toMatchObject({ errorCode: UNSUPPORTED_COMPRESSION_TYPE, errorMessage: "compression.type=snappy cannot be written by this broker" });
     const broken = both.slice();
     broken[broken.byteLength - 1]! ^= 1;
-    expect(await convertBatches(broken, "lz4")).toBe(CORRUPT_MESSAGE);
-    const plain = await convertBatches(converted, "uncompressed");
-    if (typeof plain === "number") throw new Error(`error ${plain}`);
+    expect(await convertBatches(broken, "lz4", LIMITS)).toMatchObject({ errorCode: CORRUPT_MESSAGE, errorMessage: "batch 1: CRC32C mismatch" });
+    const plain = await convertBatches(converted, "uncompressed", LIMITS);
+    if (isRecordsProblem(plain)) throw new Error(`error ${plain.errorMessage}`);
     expect(plain.byteLength).toBe(a.byteLength + RECORDS_OFFSET + (await decompressBatchRecords(b)).byteLength);
   });
 });

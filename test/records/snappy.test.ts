@@ -2,7 +2,7 @@
 // emits every element type, batches of snappy records validated record by record, and the cap that refuses
 // a section declaring more than it may before anything is allocated.
 import { describe, expect, test } from "bun:test";
-import { CompressionType, NO_RECORD_CHECKS, validateBatchesDetailed, type RecordChecks } from "../../src/records/batch.ts";
+import { CompressionType, NO_RECORD_CHECKS, validateBatches, type RecordChecks } from "../../src/records/batch.ts";
 import { buildBatch, encodeRecords, readBatchRecords, rebuildBatch } from "../../src/records/compression.ts";
 import { decompressBounded } from "../../src/records/decompression.ts";
 import { CORRUPT_MESSAGE, MESSAGE_TOO_LARGE } from "../../src/records/errors.ts";
@@ -73,13 +73,13 @@ describe("snappy decompression", () => {
     const checks: RecordChecks = { ...NO_RECORD_CHECKS, nowMs: Date.now(), openSection: decompressBounded, decompressedMaxBytes: CAP };
     for (const compressed of [snappyCompress(section), snappyCompressXerial(section, 256)]) {
       const batch = rebuildBatch(plain, CompressionType.SNAPPY, compressed);
-      const info = validateBatchesDetailed(batch, 1_048_588, "client", checks);
+      const info = validateBatches(batch, 1_048_588, "client", checks);
       expect(typeof info === "object" && "recordCount" in info ? info.recordCount : info).toBe(40);
       expect((await readBatchRecords(batch)).map((record) => new TextDecoder().decode(record.key!))).toEqual(records.map((record) => record.key));
     }
     // The same section under a header that claims 41 records.
     const lying = rebuildBatch(buildBatch({ records: [...records, { key: "extra", value: "x" }] }), CompressionType.SNAPPY, snappyCompress(section));
-    const refused = validateBatchesDetailed(lying, 1_048_588, "client", checks);
+    const refused = validateBatches(lying, 1_048_588, "client", checks);
     expect(typeof refused === "object" && "errorCode" in refused ? refused.errorCode : 0).not.toBe(0);
   });
 });

@@ -18,13 +18,13 @@ import {
   isRecordsProblem,
   readInt64,
   updateBatchCrc,
-  validateBatchesDetailed,
+  validateBatches,
   writeInt64,
   type RecordChecks,
   type RecordsProblem,
 } from "../../src/records/batch.ts";
 import { buildBatch, rebuildBatch, readBatchRecords, encodeRecords, compressRecordsSectionSync } from "../../src/records/compression.ts";
-import { convertBatchesChecked } from "../../src/records/conversion.ts";
+import { convertBatches } from "../../src/records/conversion.ts";
 import { decompressBounded, lz4OutputBoundBytes, zstdOutputBoundBytes } from "../../src/records/decompression.ts";
 import { CORRUPT_MESSAGE, INVALID_RECORD, INVALID_TIMESTAMP, INVALID_TXN_STATE, MESSAGE_TOO_LARGE, UNSUPPORTED_COMPRESSION_TYPE } from "../../src/records/errors.ts";
 
@@ -49,7 +49,7 @@ function refusedCode(body: () => unknown): number {
   }
 }
 
-function refused(result: ReturnType<typeof validateBatchesDetailed>): RecordsProblem {
+function refused(result: ReturnType<typeof validateBatches>): RecordsProblem {
   if (!isRecordsProblem(result)) throw new Error("expected the batch to be refused");
   return result;
 }
@@ -68,7 +68,7 @@ describe("compressed batches are read record by record", () => {
     const template = buildBatch({ records: records(3) });
     const garbage = new Uint8Array(200).map((_, index) => (index * 131 + 7) & 255);
     for (const codec of [CompressionType.GZIP, CompressionType.LZ4, CompressionType.ZSTD, CompressionType.SNAPPY]) {
-      const problem = refused(validateBatchesDetailed(rebuildBatch(template, codec, garbage), MAX, "client", checks()));
+      const problem = refused(validateBatches(rebuildBatch(template, codec, garbage), MAX, "client", checks()));
       expect(problem.errorCode).toBe(CORRUPT_MESSAGE);
       expect(problem.errorMessage.length).toBeGreaterThan(0);
     }
@@ -76,7 +76,7 @@ describe("compressed batches are read record by record", () => {
 
   test("valid batches of every codec pass and report their record count", () => {
     for (const codec of CODECS) {
-      const info = validateBatchesDetailed(buildBatch({ records: records(50), compression: codec }), MAX, "client", checks());
+      const info = validateBatches(buildBatch({ records: records(50), compression: codec }), MAX, "client", checks());
       if (isRecordsProblem(info)) throw new Error(`codec ${codec}: ${info.errorMessage}`);
       expect(info.recordCount).toBe(50);
       expect(info.recordsChecked).toBe(true);
@@ -89,7 +89,7 @@ describe("compressed batches are read record by record", () => {
       dataViewOf(batch).setInt32(RECORDS_COUNT_OFFSET, 0x7fff_ffff);
       dataViewOf(batch).setInt32(LAST_OFFSET_DELTA_OFFSET, 0x7fff_fffe);
       updateBatchCrc(batch);
-      expect(refused(validateBatchesDetailed(batch, MAX, "client", checks())).errorCode).toBe(CORRUPT_MESSAGE);
+      expect(refused(validateBatches(batch, MAX, "client", checks())).errorCode).toBe(CORRUPT_MESSAGE);
     }
   });
 
@@ -99,9 +99,9 @@ describe("compressed batches are read record by record", () => {
       const section = encodeRecords(records(3), NOW, NOW);
       // Two records' bytes under a header that says three, and four under one that says three.
       const shortSection = section.subarray(0, encodeRecords(records(2), NOW, NOW).byteLength);
-      expect(refused(validateBatchesDetailed(withSection(three, codec, shortSection), MAX, "client", checks())).errorCode).toBe(CORRUPT_MESSAGE);
+      expect(refused(validateBatches(withSection(three, codec, shortSection), MAX, "client", checks())).errorCode).toBe(CORRUPT_MESSAGE);
       const longSection = encodeRecords(records(4), NOW, NOW);
-      expect(refused(validateBatchesDetailed(withSection(three, codec, longSection), MAX, "client", checks())).errorCode).toBe(CORRUPT_MESSAGE);
+      expect(refused(validateBatches(withSection(three, codec, longSection), MAX, "client", checks())).errorCode).toBe(CORRUPT_MESSAGE);
     }
   });
 
@@ -113,7 +113,7 @@ describe("compressed batches are read record by record", () => {
       const section = new Uint8Array(one.byteLength * 2);
       section.set(one, 0);
       section.set(one, one.byteLength);
-      const problem = refused(validateBatchesDetailed(withSection(template, codec, section), MAX, "client", checks()));
+      const problem = refused(validateBatches(withSection(template, codec, section), MAX, "client", checks()));
       expect(problem.errorCode).toBe(INVALID_RECORD);
       expect(problem.recordErrors.map((error) => error.batchIndex)).toEqual([1]);
       expect(problem.recordErrors[0]!.message).toContain("incremental offsets");
@@ -127,28 +127,28 @@ describe("compressed batches are read record by record", () => {
     longer.set(section, 0);
     longer[0] = section[0]! + 2; // zigzag: +1 in length
     const template = buildBatch({ records: records(2) });
-    for (const codec of CODECS) expect(refused(validateBatchesDetailed(withSection(template, codec, longer), MAX, "client", checks())).errorCode).toBe(CORRUPT_MESSAGE);
+    for (const codec of CODECS) expect(refused(validateBatches(withSection(template, codec, longer), MAX, "client", checks())).errorCode).toBe(CORRUPT_MESSAGE);
   });
 
   test("a keyless record on a compacted topic is INVALID_RECORD for compressed batches too", () => {
     for (const codec of CODECS) {
       const batch = buildBatch({ records: [...records(2), { key: null, value: "no key", timestampMs: NOW }], compression: codec });
-      const problem = refused(validateBatchesDetailed(batch, MAX, "client", checks({ compact: true })));
+      const problem = refused(validateBatches(batch, MAX, "client", checks({ compact: true })));
       expect(problem.errorCode).toBe(INVALID_RECORD);
       expect(problem.recordErrors).toEqual([{ batchIndex: 2, message: "Compacted topic cannot accept message without key" }]);
-      expect(isRecordsProblem(validateBatchesDetailed(batch, MAX, "client", checks()))).toBe(false);
+      expect(isRecordsProblem(validateBatches(batch, MAX, "client", checks()))).toBe(false);
     }
   });
 
   test("CreateTime timestamps outside message.timestamp.before/after.max.ms are INVALID_TIMESTAMP", () => {
     for (const codec of CODECS) {
       const batch = buildBatch({ records: [{ key: "a", value: "old", timestampMs: NOW - 10_000 }, { key: "b", value: "now", timestampMs: NOW }, { key: "c", value: "future", timestampMs: NOW + 10_000 }], compression: codec });
-      const problem = refused(validateBatchesDetailed(batch, MAX, "client", checks({ timestampBeforeMaxMs: 5_000, timestampAfterMaxMs: 5_000 })));
+      const problem = refused(validateBatches(batch, MAX, "client", checks({ timestampBeforeMaxMs: 5_000, timestampAfterMaxMs: 5_000 })));
       expect(problem.errorCode).toBe(INVALID_TIMESTAMP);
       expect(problem.recordErrors.map((error) => error.batchIndex)).toEqual([0, 2]);
       // Within the bounds, or on a LogAppendTime topic, the same batch passes.
-      expect(isRecordsProblem(validateBatchesDetailed(batch, MAX, "client", checks({ timestampBeforeMaxMs: 20_000, timestampAfterMaxMs: 20_000 })))).toBe(false);
-      expect(isRecordsProblem(validateBatchesDetailed(batch, MAX, "client", checks({ timestampBeforeMaxMs: 5_000, timestampAfterMaxMs: 5_000, logAppendTime: true })))).toBe(false);
+      expect(isRecordsProblem(validateBatches(batch, MAX, "client", checks({ timestampBeforeMaxMs: 20_000, timestampAfterMaxMs: 20_000 })))).toBe(false);
+      expect(isRecordsProblem(validateBatches(batch, MAX, "client", checks({ timestampBeforeMaxMs: 5_000, timestampAfterMaxMs: 5_000, logAppendTime: true })))).toBe(false);
     }
   });
 
@@ -156,20 +156,20 @@ describe("compressed batches are read record by record", () => {
     const batch = buildBatch({ records: records(5), compression: CompressionType.LZ4 });
     writeInt64(dataViewOf(batch), MAX_TIMESTAMP_OFFSET, NOW + 999_999);
     updateBatchCrc(batch);
-    expect(isRecordsProblem(validateBatchesDetailed(batch, MAX, "client", checks()))).toBe(false);
+    expect(isRecordsProblem(validateBatches(batch, MAX, "client", checks()))).toBe(false);
     expect(readInt64(dataViewOf(batch), MAX_TIMESTAMP_OFFSET)).toBe(NOW + 4);
     // Still a valid batch afterwards (CRC recomputed).
-    expect(isRecordsProblem(validateBatchesDetailed(batch, MAX, "client", checks()))).toBe(false);
+    expect(isRecordsProblem(validateBatches(batch, MAX, "client", checks()))).toBe(false);
     expect((await readBatchRecords(batch)).length).toBe(5);
   });
 
   test("a transactional batch is INVALID_TXN_STATE (no transaction can be open)", () => {
     const batch = buildBatch({ records: records(2), producerId: 4242, producerEpoch: 0, baseSequence: 0, isTransactional: true });
-    const problem = refused(validateBatchesDetailed(batch, MAX, "client", checks()));
+    const problem = refused(validateBatches(batch, MAX, "client", checks()));
     expect(problem.errorCode).toBe(INVALID_TXN_STATE);
     expect(problem.errorMessage).toContain("transaction");
     // Replicas copy what a leader stored: the flag is not a reason to refuse there.
-    expect(isRecordsProblem(validateBatchesDetailed(batch, MAX, "replica"))).toBe(false);
+    expect(isRecordsProblem(validateBatches(batch, MAX, "replica"))).toBe(false);
   });
 });
 
@@ -264,20 +264,20 @@ describe("bounded decompression", () => {
     const one = rebuildBatch(buildBatch({ records: [{ key: "k", value: "v" }] }), CompressionType.ZSTD, compressRecordsSectionSync(CompressionType.ZSTD, section));
     const many = new Uint8Array(one.byteLength * 4);
     for (let index = 0; index < 4; index++) many.set(one, index * one.byteLength);
-    expect(isRecordsProblem(validateBatchesDetailed(one, MAX, "client", checks({ decompressedMaxBytes: 10 * 1024 * 1024 })))).toBe(false);
-    expect(refused(validateBatchesDetailed(many, MAX, "client", checks({ decompressedMaxBytes: 10 * 1024 * 1024 }))).errorCode).toBe(MESSAGE_TOO_LARGE);
+    expect(isRecordsProblem(validateBatches(one, MAX, "client", checks({ decompressedMaxBytes: 10 * 1024 * 1024 })))).toBe(false);
+    expect(refused(validateBatches(many, MAX, "client", checks({ decompressedMaxBytes: 10 * 1024 * 1024 }))).errorCode).toBe(MESSAGE_TOO_LARGE);
   });
 
   test("conversion to lz4 applies max.message.bytes before and after, and refuses a bomb", async () => {
     const bomb = rebuildBatch(buildBatch({ records: [{ key: "k", value: "v" }] }), CompressionType.ZSTD, Bun.zstdCompressSync(zeros));
-    const outcome = await convertBatchesChecked(bomb, "lz4", { maxMessageBytes: MAX, decompressedMaxBytes: CAP });
+    const outcome = await convertBatches(bomb, "lz4", { maxMessageBytes: MAX, decompressedMaxBytes: CAP });
     expect(outcome instanceof Uint8Array).toBe(false);
     expect((outcome as RecordsProblem).errorCode).toBe(MESSAGE_TOO_LARGE);
     const honest = buildBatch({ records: records(100), compression: CompressionType.GZIP });
-    const converted = await convertBatchesChecked(honest, "lz4", { maxMessageBytes: MAX, decompressedMaxBytes: CAP });
+    const converted = await convertBatches(honest, "lz4", { maxMessageBytes: MAX, decompressedMaxBytes: CAP });
     if (!(converted instanceof Uint8Array)) throw new Error(converted.errorMessage);
     expect((await readBatchRecords(converted)).map((record) => record.offsetDelta)).toEqual(records(100).map((_, index) => index));
-    const tooBig = await convertBatchesChecked(honest, "uncompressed", { maxMessageBytes: honest.byteLength + 10, decompressedMaxBytes: CAP });
+    const tooBig = await convertBatches(honest, "uncompressed", { maxMessageBytes: honest.byteLength + 10, decompressedMaxBytes: CAP });
     expect((tooBig as RecordsProblem).errorCode).toBe(MESSAGE_TOO_LARGE);
   });
 });
