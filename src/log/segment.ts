@@ -149,8 +149,16 @@ export class LogSegment implements MappedResource {
     this.sizeBytes = this.fileBytes;
     this.createdTimeMs = nowMs;
     const onIndexMapped = (): void => this.noteMapped();
-    this.offsetIndex = new OffsetIndex(path.join(dir, segmentFileName(baseOffset, INDEX_FILE_SUFFIX)), baseOffset, config.segmentIndexBytes, preallocateIndexes, onIndexMapped, files);
-    this.timeIndex = new TimeIndex(path.join(dir, segmentFileName(baseOffset, TIME_INDEX_FILE_SUFFIX)), baseOffset, config.segmentIndexBytes, preallocateIndexes, onIndexMapped, files);
+    try {
+      this.offsetIndex = new OffsetIndex(path.join(dir, segmentFileName(baseOffset, INDEX_FILE_SUFFIX)), baseOffset, config.segmentIndexBytes, preallocateIndexes, onIndexMapped, files);
+      this.timeIndex = new TimeIndex(path.join(dir, segmentFileName(baseOffset, TIME_INDEX_FILE_SUFFIX)), baseOffset, config.segmentIndexBytes, preallocateIndexes, onIndexMapped, files);
+    } catch (error) {
+      // Mapping the offset index put this half-built segment in the LRU; left there, evicting it later would
+      // crash on its missing time index (found by test/sim/cleaner-crash.test.ts, seed 100082: an I/O error
+      // opening the .timeindex).
+      openSegments.forget(this);
+      throw error;
+    }
     // Clean close and recovery both leave the segment's max timestamp as the last time index entry.
     this.maxTimestampSoFar = this.timeIndex.lastEntry.timestampMs;
     this.offsetOfMaxTimestampSoFar = this.timeIndex.lastEntry.offset;

@@ -6,13 +6,10 @@
 // one failing seed exactly (the failure message prints it).
 import { expect, test } from "bun:test";
 import { PartitionLog } from "../../src/log/partition-log.ts";
-import type { LogSegment } from "../../src/log/segment.ts";
-import { batchLastOffset, batchSizeBytes, dataViewOf, RECORD_BATCH_OVERHEAD, batchBaseOffset } from "../../src/records/batch.ts";
-import { crc32c } from "@node-rs/crc32";
-import { CRC_OFFSET, ATTRIBUTES_OFFSET } from "../../src/records/batch.ts";
+import { ATTRIBUTES_OFFSET } from "../../src/records/batch.ts";
 import { buildBatch } from "../../src/records/compression.ts";
 import { ManualClock } from "../../src/util/clock.ts";
-import { assert } from "../../src/util/assert.ts";
+import { checkIndexes, segmentBatches } from "./log-checks.ts";
 import { Prng } from "./prng.ts";
 import { SimulatedFileSystem } from "./simulated-file-system.ts";
 
@@ -156,41 +153,6 @@ function unsyncedHeaderFlip(bytes: Uint8Array, appended: AppendedBatch[], fromIn
     if (Buffer.from(candidate.subarray(ATTRIBUTES_OFFSET)).equals(Buffer.from(bytes.subarray(ATTRIBUTES_OFFSET)))) return index;
   }
   return undefined;
-}
-
-/** The segment's batches, read through its mapping, each CRC-checked (assert after reading). */
-function segmentBatches(segment: LogSegment): { baseOffset: number; lastOffset: number; bytes: Uint8Array }[] {
-  const bytes = segment.batchBytes();
-  const view = dataViewOf(bytes);
-  const batches: { baseOffset: number; lastOffset: number; bytes: Uint8Array }[] = [];
-  for (let position = 0, guard = 0; position < bytes.byteLength && guard <= bytes.byteLength / RECORD_BATCH_OVERHEAD; guard++) {
-    const sizeBytes = batchSizeBytes(view, position);
-    assert(sizeBytes >= RECORD_BATCH_OVERHEAD, `${segment.logPath}: batch size ${sizeBytes} at ${position}`);
-    assert(position + sizeBytes <= bytes.byteLength, `${segment.logPath}: batch at ${position} runs past the data`);
-    const crc = crc32c(bytes.subarray(position + ATTRIBUTES_OFFSET, position + sizeBytes)) >>> 0;
-    assert(crc === view.getUint32(position + CRC_OFFSET), `${segment.logPath}: CRC mismatch at ${position}`);
-    batches.push({ baseOffset: batchBaseOffset(view, position), lastOffset: batchLastOffset(view, position), bytes: bytes.slice(position, position + sizeBytes) });
-    position += sizeBytes;
-  }
-  return batches;
-}
-
-/** Every offset index entry points at the start of a batch whose last offset it names. */
-function checkIndexes(segment: LogSegment, after: string): void {
-  const bytes = segment.batchBytes();
-  const view = dataViewOf(bytes);
-  const index = segment.offsetIndex;
-  for (let slot = 0; slot < index.entries; slot++) {
-    const entry = index.entry(slot);
-    if (entry.position + RECORD_BATCH_OVERHEAD > bytes.byteLength) throw new Error(`${after}: ${index.path} entry ${slot} points at ${entry.position}, past the data (${bytes.byteLength})`);
-    const lastOffset = batchLastOffset(view, entry.position);
-    if (lastOffset !== entry.offset) throw new Error(`${after}: ${index.path} entry ${slot} says offset ${entry.offset} at ${entry.position}, the batch there ends at ${lastOffset}`);
-  }
-  const timeIndex = segment.timeIndex;
-  for (let slot = 0; slot < timeIndex.entries; slot++) {
-    const entry = timeIndex.entry(slot);
-    if (entry.offset < segment.baseOffset || entry.offset >= segment.nextOffset) throw new Error(`${after}: ${timeIndex.path} entry ${slot} offset ${entry.offset} outside ${segment.baseOffset}..${segment.nextOffset - 1}`);
-  }
 }
 
 function randomBatch(prng: Prng, nowMs: number): Uint8Array {
