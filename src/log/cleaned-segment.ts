@@ -75,14 +75,16 @@ export class CleanedSegmentWriter {
 
   /** Appends one whole batch (copied). Offsets must increase and stay relative to the base offset. */
   append(batch: Uint8Array): void {
-    if (this.finished) throw new Error(`${this.paths.log}: append after finish`);
+    assert(!this.finished, () => `${this.paths.log}: append after finish`);
     const view = dataViewOf(batch);
     const sizeBytes = batch.byteLength;
-    if (sizeBytes < RECORD_BATCH_OVERHEAD || batchSizeBytes(view, 0) !== sizeBytes) throw new Error(`${this.paths.log}: append of a partial batch`);
+    // Assert before writing: the output must read back as a valid segment (recovery checks the same after reading).
+    assert(sizeBytes >= RECORD_BATCH_OVERHEAD, "cleaned segment append shorter than a batch header");
+    assert(batchSizeBytes(view, 0) === sizeBytes, "cleaned segment append is not exactly one whole batch");
     const baseOffset = batchBaseOffset(view, 0);
     const lastOffset = batchLastOffset(view, 0);
-    // Assert before writing: the output must read back as a valid segment.
-    if (baseOffset <= this.lastOffset) throw new Error(`${this.paths.log}: batch offset ${baseOffset} <= ${this.lastOffset}`);
+    assert(baseOffset > this.lastOffset, () => `${this.paths.log}: batch offset ${baseOffset} <= ${this.lastOffset}`);
+    assert(lastOffset >= baseOffset, "cleaned segment append ends before it starts");
     if (lastOffset - this.baseOffset > MAX_RELATIVE_OFFSET) throw new RangeError(`${this.paths.log}: offset ${lastOffset} does not fit a segment based at ${this.baseOffset}`);
     if (this.sizeBytes + sizeBytes > MAX_SEGMENT_BYTES) throw new RangeError(`${this.paths.log}: cleaned segment would exceed 2 GiB`);
     const position = this.sizeBytes;

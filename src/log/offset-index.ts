@@ -1,6 +1,7 @@
 // The .index file (Kafka's OffsetIndex): sparse map from offset to the byte position of a batch in the
 // .log. Entry = (relativeOffset int32, position int32), 8 bytes, big-endian. An entry (O, P) says: the
 // batch starting at position P has last offset O, so every offset > O is at or after P.
+import { assert } from "../util/assert.ts";
 import { nodeFileSystem, type FileSystem } from "./file-system.ts";
 import { CorruptIndexError, IndexFile } from "./index-file.ts";
 
@@ -40,9 +41,9 @@ export class OffsetIndex extends IndexFile {
     if (this.isFull) throw new Error(`${this.path}: index is full (${this.entries} entries)`);
     const relativeOffset = offset - this.baseOffset;
     if (!(relativeOffset >= 0 && relativeOffset <= MAX_RELATIVE_OFFSET)) throw new RangeError(`${this.path}: offset ${offset} not relative to ${this.baseOffset}`);
-    if (this.entries > 0 && (offset <= this.lastOffsetCache || position <= this.positionAt(this.entries - 1))) {
-      throw new Error(`${this.path}: entry (${offset}, ${position}) is not after the last one (${this.lastOffsetCache}, ${this.positionAt(this.entries - 1)})`);
-    }
+    // Before writing: the entry is larger than the last in both fields (lookups binary-search either).
+    assert(this.entries === 0 || offset > this.lastOffsetCache, () => `${this.path}: entry offset ${offset} is not after the last one (${this.lastOffsetCache})`);
+    assert(this.entries === 0 || position > this.positionAt(this.entries - 1), () => `${this.path}: entry position ${position} is not after the last one (${this.positionAt(this.entries - 1)})`);
     if (!(position >= 0 && position <= 0x7fff_ffff)) throw new RangeError(`${this.path}: position ${position}`);
     const data = this.requireData();
     const at = this.entries * OFFSET_INDEX_ENTRY_BYTES;
@@ -56,7 +57,12 @@ export class OffsetIndex extends IndexFile {
   lookup(targetOffset: number): OffsetPosition {
     const slot = this.largestLowerBoundSlotFor(targetOffset - this.baseOffset, 0);
     if (slot < 0) return { offset: this.baseOffset, position: 0 };
-    return { offset: this.baseOffset + this.relativeOffsetAt(slot), position: this.positionAt(slot) };
+    const relativeOffset = this.relativeOffsetAt(slot);
+    const position = this.positionAt(slot);
+    // After reading: an entry read back from the mapping is one append() could have written.
+    assert(relativeOffset >= 0, "offset index entry before the base offset");
+    assert(position > 0, "offset index entry at a non-positive position");
+    return { offset: this.baseOffset + relativeOffset, position };
   }
 
   /** The largest indexed position <= targetPosition (a batch boundary), or 0. */

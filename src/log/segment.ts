@@ -33,6 +33,7 @@ import {
 } from "../records/batch.ts";
 import { decompressRecordsSection } from "../records/compression.ts";
 import { RecordReader } from "../records/record.ts";
+import { assert } from "../util/assert.ts";
 import { BatchScanner } from "./batch-scanner.ts";
 import type { LogConfig } from "./config.ts";
 import { OPEN_CREATE, OPEN_READ_ONLY, OPEN_READ_WRITE, OPEN_TRUNCATE, fsyncDirectoryWith, nodeFileSystem, type FileSystem } from "./file-system.ts";
@@ -244,15 +245,18 @@ export class LogSegment implements MappedResource {
       let position = 0;
       for (let guard = 0; position < part.byteLength && guard < part.byteLength; guard++) {
         const sizeBytes = batchSizeBytes(view, position);
-        if (sizeBytes < RECORD_BATCH_OVERHEAD || position + sizeBytes > part.byteLength) throw new Error(`${this.logPath}: append holds a partial batch`);
-        if (batchBaseOffset(view, position) <= lastOffset) throw new Error(`${this.logPath}: batch offset ${batchBaseOffset(view, position)} <= ${lastOffset}`);
+        // Constant messages: these run per batch on the produce path, a template would be built every time.
+        assert(sizeBytes >= RECORD_BATCH_OVERHEAD, "append holds a batch shorter than its header");
+        assert(position + sizeBytes <= part.byteLength, "append holds a partial batch");
+        assert(batchBaseOffset(view, position) > lastOffset, "append holds a batch whose offsets do not follow the log's");
+        assert(batchLastOffset(view, position) >= batchBaseOffset(view, position), "append holds a batch ending before it starts");
         lastOffset = batchLastOffset(view, position);
         maxTimestamp = Math.max(maxTimestamp, batchMaxTimestamp(view, position));
         position += sizeBytes;
       }
     }
-    if (lastOffset !== largestOffset) throw new Error(`${this.logPath}: batches end at ${lastOffset}, caller said ${largestOffset}`);
-    if (maxTimestamp !== largestTimestamp) throw new Error(`${this.logPath}: batches' max timestamp ${maxTimestamp}, caller said ${largestTimestamp}`);
+    assert(lastOffset === largestOffset, () => `${this.logPath}: batches end at ${lastOffset}, caller said ${largestOffset}`);
+    assert(maxTimestamp === largestTimestamp, () => `${this.logPath}: batches' max timestamp ${maxTimestamp}, caller said ${largestTimestamp}`);
 
     if (parts.length === 1) this.writeAt(fd, parts[0]!, physicalPosition);
     else this.writevAt(fd, parts, appendBytes, physicalPosition);
@@ -285,6 +289,9 @@ export class LogSegment implements MappedResource {
 
   /** Index entries are hints: when an index is full (the next append rolls) they are skipped. */
   private addIndexEntry(lastOffset: number, position: number): void {
+    // Before writing: the entry names a batch after the last indexed one (the index then says where it starts).
+    assert(position > 0, "index entry at position 0: the first batch is never indexed");
+    assert(this.offsetIndex.entries === 0 || lastOffset > this.offsetIndex.lastOffset, "index entry offset does not increase");
     if (!this.offsetIndex.isFull) this.offsetIndex.append(lastOffset, position);
     if (!this.timeIndex.isFull) this.timeIndex.maybeAppend(this.maxTimestampSoFar, this.offsetOfMaxTimestampSoFar);
     this.bytesSinceLastIndexEntry = 0;
@@ -327,7 +334,13 @@ export class LogSegment implements MappedResource {
   translateOffset(offset: number, startingPosition = 0): BatchLocation | null {
     if (this.sizeBytes === 0) return null;
     const data = this.requireData(this.sizeBytes);
-    let position = Math.max(this.offsetIndex.lookup(offset).position, startingPosition);
+    const indexed = this.offsetIndex.lookup(offset);
+    if (indexed.position > 0) {
+      // After reading: the index entry points inside the data at a batch whose last offset it names (O(1)).
+      assert(indexed.position + RECORD_BATCH_OVERHEAD <= this.sizeBytes, "offset index entry points past the data");
+      assert(batchLastOffset(data, indexed.position) === indexed.offset, "offset index entry does not name the batch at its position");
+    }
+    let position = Math.max(indexed.position, startingPosition);
     // Bounded: each batch is at least RECORD_BATCH_OVERHEAD bytes.
     while (position < this.sizeBytes) {
       const sizeBytes = this.checkedBatchSize(data, position);
@@ -450,6 +463,9 @@ export class LogSegment implements MappedResource {
         this.bytesSinceLastIndexEntry += batch.sizeBytes;
       }
       const validBytes = scanner.validBytes;
+      // After reading: what the rebuild indexed lies inside what the scan kept, and ends at or before its last batch.
+      assert(validBytes <= fileBytes, "recovery kept more bytes than the file has");
+      assert(this.offsetIndex.entries === 0 || (validBytes > 0 && this.offsetIndex.lastOffset <= batch.lastOffset), "rebuilt index names an offset past the last recovered batch");
       truncatedBytes = fileBytes - validBytes;
       this.lastRecoveryStopReason = scanner.stopReason;
       if (truncatedBytes > 0) this.files.ftruncate(fd, validBytes);
@@ -457,6 +473,7 @@ export class LogSegment implements MappedResource {
       this.fileBytes = validBytes;
       this.sizeBytes = validBytes;
       this.nextOffsetCache = validBytes === 0 ? this.baseOffset : batch.lastOffset + 1;
+      assert(this.nextOffsetCache >= this.baseOffset, "recovered segment ends before its base offset");
     } finally {
       this.files.close(fd);
     }

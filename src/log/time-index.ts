@@ -3,6 +3,7 @@
 // is T. Timestamps only increase: an entry is appended only when the segment's max timestamp grew.
 import { nodeFileSystem, type FileSystem } from "./file-system.ts";
 import { NO_TIMESTAMP } from "../records/batch.ts";
+import { assert } from "../util/assert.ts";
 import { CorruptIndexError, IndexFile } from "./index-file.ts";
 
 export const TIME_INDEX_ENTRY_BYTES = 12;
@@ -45,8 +46,9 @@ export class TimeIndex extends IndexFile {
    */
   maybeAppend(timestampMs: number, offset: number, skipFullCheck = false): void {
     if (!skipFullCheck && this.isFull) throw new Error(`${this.path}: time index is full (${this.entries} entries)`);
-    if (this.entries > 0 && offset < this.lastEntryOffset) throw new Error(`${this.path}: offset ${offset} < last entry offset ${this.lastEntryOffset}`);
-    if (this.entries > 0 && timestampMs < this.lastTimestampMs) throw new Error(`${this.path}: timestamp ${timestampMs} < last entry timestamp ${this.lastTimestampMs}`);
+    // Before writing: entries never go back in either field (lookups binary-search either).
+    assert(this.entries === 0 || offset >= this.lastEntryOffset, () => `${this.path}: offset ${offset} < last entry offset ${this.lastEntryOffset}`);
+    assert(this.entries === 0 || timestampMs >= this.lastTimestampMs, () => `${this.path}: timestamp ${timestampMs} < last entry timestamp ${this.lastTimestampMs}`);
     if (timestampMs <= this.lastTimestampMs) return;
     if (this.entries >= this.maxEntries) throw new Error(`${this.path}: no room for a time index entry`);
     const relativeOffset = offset - this.baseOffset;
