@@ -101,7 +101,8 @@ export function loadSegments(dir: string, config: LogConfig, recover: boolean, n
   const persistedRecoveryPoint = readOffsetFile(path.join(dir, RECOVERY_POINT_FILE), files) ?? 0;
 
   let segments: LogSegment[] = [];
-  for (const baseOffset of logBaseOffsets) {
+  for (let position = 0; position < logBaseOffsets.length; position++) {
+    const baseOffset = logBaseOffsets[position]!;
     const indexesExist =
       files.exists(path.join(dir, String(baseOffset).padStart(20, "0") + INDEX_FILE_SUFFIX)) &&
       files.exists(path.join(dir, String(baseOffset).padStart(20, "0") + TIME_INDEX_FILE_SUFFIX));
@@ -109,7 +110,7 @@ export function loadSegments(dir: string, config: LogConfig, recover: boolean, n
     segments.push(segment);
     const problem = indexesExist ? indexProblem(segment) : "missing index file";
     if (problem !== null) {
-      const truncatedBytes = segment.recover(maxBatchBytesFor(config));
+      const truncatedBytes = segment.recover(maxBatchBytesFor(config), logBaseOffsets[position + 1] ?? Number.POSITIVE_INFINITY);
       report.rebuiltIndexes++;
       report.truncatedBytes += truncatedBytes;
       const cut = truncatedBytes > 0 && segment.lastRecoveryStopReason !== PREALLOCATED_SPACE;
@@ -194,7 +195,8 @@ function readNextOffset(logPath: string, baseOffset: number, maxBatchBytes: numb
 function recoverFrom(segments: LogSegment[], first: number, config: LogConfig, report: RecoveryReport): LogSegment[] {
   for (let index = first; index < segments.length; index++) {
     const segment = segments[index]!;
-    const truncatedBytes = segment.recovered ? 0 : segment.recover(maxBatchBytesFor(config));
+    const nextBaseOffset = segments[index + 1]?.baseOffset ?? Number.POSITIVE_INFINITY;
+    const truncatedBytes = segment.recovered ? 0 : segment.recover(maxBatchBytesFor(config), nextBaseOffset);
     segment.recovered = true;
     report.recoveredSegments++;
     report.truncatedBytes += truncatedBytes;

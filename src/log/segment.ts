@@ -434,8 +434,10 @@ export class LogSegment implements MappedResource {
    * Recovery (Kafka's LogSegment.recover): re-reads every batch from position 0 with pread, checks
    * header and CRC, rebuilds both indexes from scratch, and cuts the file at the first invalid or torn
    * batch. Must run before the .log is mapped. Returns the bytes cut (including preallocated zeros).
+   * `endOffsetExclusive` is the next segment's base offset: a batch reaching it cannot belong here (the CRC
+   * does not cover a batch's base offset, so a flipped bit there passes every other check).
    */
-  recover(maxBatchBytes: number): number {
+  recover(maxBatchBytes: number, endOffsetExclusive = Number.POSITIVE_INFINITY): number {
     if (this.view !== null) throw new Error(`${this.logPath}: recover after the file was mapped`);
     if (this.active) throw new Error(`${this.logPath}: recover of the active segment`);
     this.offsetIndex.reset();
@@ -452,8 +454,17 @@ export class LogSegment implements MappedResource {
       const fileBytes = this.files.fstat(fd).size;
       const scanner = new BatchScanner(fd, fileBytes, this.baseOffset, maxBatchBytes, true, 0, undefined, this.files);
       const batch = scanner.batch;
+      let validBytes = -1;
+      let lastKeptOffset = this.baseOffset - 1;
+      let stopReason = "";
       // Bounded: every accepted batch moves forward by at least RECORD_BATCH_OVERHEAD bytes.
       for (let guard = 0; guard <= fileBytes / RECORD_BATCH_OVERHEAD && scanner.next(); guard++) {
+        if (batch.lastOffset >= endOffsetExclusive || batch.baseOffset <= lastKeptOffset) {
+          validBytes = batch.position;
+          stopReason = batch.lastOffset >= endOffsetExclusive ? `batch at offset ${batch.baseOffset} reaches the next segment's base offset ${endOffsetExclusive}` : `batch at offset ${batch.baseOffset} does not follow offset ${lastKeptOffset}`;
+          break;
+        }
+        lastKeptOffset = batch.lastOffset;
         if (batch.position === 0) this.rollingBasedTimestamp = batch.maxTimestamp;
         if (batch.maxTimestamp > this.maxTimestampSoFar) {
           this.maxTimestampSoFar = batch.maxTimestamp;
@@ -462,17 +473,20 @@ export class LogSegment implements MappedResource {
         if (this.bytesSinceLastIndexEntry > this.config.indexIntervalBytes) this.addIndexEntry(batch.lastOffset, batch.position);
         this.bytesSinceLastIndexEntry += batch.sizeBytes;
       }
-      const validBytes = scanner.validBytes;
+      if (validBytes < 0) {
+        validBytes = scanner.validBytes;
+        stopReason = scanner.stopReason;
+      }
       // After reading: what the rebuild indexed lies inside what the scan kept, and ends at or before its last batch.
       assert(validBytes <= fileBytes, "recovery kept more bytes than the file has");
-      assert(this.offsetIndex.entries === 0 || (validBytes > 0 && this.offsetIndex.lastOffset <= batch.lastOffset), "rebuilt index names an offset past the last recovered batch");
+      assert(this.offsetIndex.entries === 0 || (validBytes > 0 && this.offsetIndex.lastOffset <= lastKeptOffset), "rebuilt index names an offset past the last recovered batch");
       truncatedBytes = fileBytes - validBytes;
-      this.lastRecoveryStopReason = scanner.stopReason;
+      this.lastRecoveryStopReason = stopReason;
       if (truncatedBytes > 0) this.files.ftruncate(fd, validBytes);
       this.files.fsync(fd);
       this.fileBytes = validBytes;
       this.sizeBytes = validBytes;
-      this.nextOffsetCache = validBytes === 0 ? this.baseOffset : batch.lastOffset + 1;
+      this.nextOffsetCache = validBytes === 0 ? this.baseOffset : lastKeptOffset + 1;
       assert(this.nextOffsetCache >= this.baseOffset, "recovered segment ends before its base offset");
     } finally {
       this.files.close(fd);
