@@ -8,6 +8,7 @@ import type { SegmentViews } from "../log/segment-views.ts";
 import type { TopicManager } from "../metadata/topic-manager.ts";
 import type { BrokerInfo } from "../metadata/types.ts";
 import type { PartitionWorkers } from "../partition/partition-workers.ts";
+import type { ConnectionSecurity } from "../security/principal.ts";
 
 /** Topics at run time: metadata, configs, and the offsets the socket thread last heard from the workers. */
 export type Topics = Pick<
@@ -61,6 +62,8 @@ export interface AdvertisedApi {
 /** What a handler needs of the connection its request came on (server/connection.ts satisfies it). */
 export interface ClientConnection {
   readonly remoteIp: string;
+  /** The listener it came in on, its principal and whether SASL authentication is done (security/principal.ts). */
+  readonly security: ConnectionSecurity;
   /** Resolves once the connection's write queue has room again; null when it has room now. */
   waitForWriteRoom(): Promise<void> | null;
 }

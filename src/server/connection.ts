@@ -2,6 +2,7 @@
 // and a write queue of our own, because Bun's socket.write() takes part of the data and drops the rest.
 // The queue interleaves heap bytes (response headers) with file ranges (fetch record data), which go
 // out from an mmap view or with sendfile(2) (sendfile.ts); either way the bytes never pass through JS.
+import { ANONYMOUS_PRINCIPAL, DEFAULT_LISTENER, isSaslProtocol, type ConnectionSecurity, type ListenerIdentity } from "../security/principal.ts";
 import type { Socket } from "bun";
 import { producePool } from "../partition/buffer-pool.ts";
 import { FrameReader, FrameTooLargeError, type Frame } from "./frame-reader.ts";
@@ -83,6 +84,8 @@ export class Connection implements BudgetWaiter {
   closed = false;
   /** Per-connection state the API layer may keep (e.g. the client's software name). */
   clientSoftwareName = "";
+  /** The listener, the principal and the SASL state (security/principal.ts); plaintext clients are anonymous. */
+  readonly security: ConnectionSecurity;
 
   constructor(
     readonly socket: Socket<Connection | undefined>,
@@ -92,7 +95,9 @@ export class Connection implements BudgetWaiter {
     private readonly budget: RequestBudget | null = null,
     /** From another broker's address (replica fetcher): never paused at a frame boundary for the budget. */
     readonly interBroker = false,
+    listener: ListenerIdentity = DEFAULT_LISTENER,
   ) {
+    this.security = { listener, principal: ANONYMOUS_PRINCIPAL, authenticated: !isSaslProtocol(listener.securityProtocol) };
     this.remoteIp = socket.remoteAddress;
     this.remoteAddress = `${socket.remoteAddress}:${(socket as unknown as { remotePort?: number }).remotePort ?? "?"}`;
     this.frames = new FrameReader(limits.maxFrameBytes, producePool, budget);
