@@ -1,6 +1,8 @@
 // What a handler may use: small, named capabilities instead of the whole broker. server/broker.ts builds
 // them once and the dispatcher adds the request's own fields; a handler that needs something new names it
 // here, so what each API can reach (and later, what authorization must guard) stays visible in one place.
+import type { ScramCredentialStore } from "../security/credentials.ts";
+import type { SaslAuthenticator } from "../security/sasl/authenticator.ts";
 import type { ReplicaManager } from "../cluster/replica-manager.ts";
 import type { BrokerConfig } from "../config/broker-config.ts";
 import type { GroupCoordinator } from "../group/group-coordinator.ts";
@@ -86,6 +88,10 @@ export interface BrokerServices {
   readonly producerIds: ProducerIdAllocator;
   readonly settings: BrokerSettings;
   readonly advertisedApis: readonly AdvertisedApi[];
+  /** SASL authentication of connections on a SASL listener (security/sasl/); null when none is configured. */
+  readonly sasl: SaslAuthenticator | null;
+  /** SCRAM credentials in the metadata store (KIP-554 APIs; SCRAM authentication reads them). */
+  readonly scramCredentials: ScramCredentialStore;
   /** True once a clean stop began: long polls end early. */
   isStopping(): boolean;
   log(message: string): void;

@@ -27,6 +27,10 @@ import { offsetCommitHandler } from "./offset-commit.ts";
 import { offsetDeleteHandler } from "./offset-delete.ts";
 import { offsetFetchHandler } from "./offset-fetch.ts";
 import { syncGroupHandler } from "./sync-group.ts";
+import { saslHandshakeHandler } from "./sasl-handshake.ts";
+import { saslAuthenticateHandler } from "./sasl-authenticate.ts";
+import { describeUserScramCredentialsHandler } from "./describe-user-scram-credentials.ts";
+import { alterUserScramCredentialsHandler } from "./alter-user-scram-credentials.ts";
 
 const all: RegisteredHandler[] = [
   produceHandler,
@@ -58,6 +62,11 @@ const all: RegisteredHandler[] = [
   describeGroupsHandler,
   listGroupsHandler,
   deleteGroupsHandler,
+  // SASL and SCRAM users (issue 10): security/sasl/.
+  saslHandshakeHandler,
+  saslAuthenticateHandler,
+  describeUserScramCredentialsHandler,
+  alterUserScramCredentialsHandler,
 ];
 
 export const handlers: ReadonlyMap<number, RegisteredHandler> = new Map(all.map((handler) => [handler.apiKey, handler]));

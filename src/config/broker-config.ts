@@ -150,6 +150,11 @@ function parseListener(name: string, value: string): { host: string; port: numbe
   return { host: match[1]!, port: Number(match[2]) };
 }
 
+/** A setting read from `config.properties` by its user; parsed and bounded here, described as given. */
+function rawProperty<T extends BrokerSettingType>(): Pick<BrokerSettingOf<T>, "apply" | "current"> {
+  return { apply: () => undefined, current: () => undefined };
+}
+
 /** Every broker setting, in README order. */
 export const brokerSettings: readonly BrokerSetting[] = [
   setting("node.id", "int", 1, field("nodeId"), { aliases: ["broker.id"], min: 0, max: INT_MAX, flag: "--node-id", doc: "this broker's id" }),
@@ -217,6 +222,20 @@ export const brokerSettings: readonly BrokerSetting[] = [
   setting("log.cleaner.backoff.ms", "long", 15_000, field("logCleanerBackoffMs"), { min: 1, max: Number.MAX_SAFE_INTEGER, doc: "pause between two log cleaner rounds of a partition worker" }),
   setting("producer.id.expiration.ms", "int", 86_400_000, field("producerIdExpirationMs"), { min: 1, max: INT_MAX, doc: "how long a silent idempotent producer's sequence state is kept" }),
   setting("shutdown.timeout.ms", "long", 120_000, field("shutdownTimeoutMs"), { bunka: true, min: 1, max: Number.MAX_SAFE_INTEGER, doc: "a clean stop not finished after this long is abandoned (logged, exit 1; the next start recovers)" }),
+  // SASL (security/sasl/): read from `properties` at start by security/sasl/settings.ts, which also checks them together.
+  setting("sasl.enabled.mechanisms", "string", undefined, rawProperty(), {
+    defaultDoc: "none (Kafka: GSSAPI, which Bunka lacks): required on a SASL listener",
+    doc: "SASL mechanisms offered, comma-separated: `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512` (another name is an error at start)",
+  }),
+  setting("sasl.jaas.config", "string", undefined, rawProperty(), {
+    defaultDoc: "none",
+    doc: "PLAIN users, Kafka's syntax: `org.apache.kafka.common.security.plain.PlainLoginModule required user_alice=\"secret\";`",
+  }),
+  setting("sasl.plain.users.file", "string", undefined, rawProperty(), { bunka: true, defaultDoc: "none", doc: "PLAIN users from a file, one `user=password` per line" }),
+  setting("connections.max.reauth.ms", "long", 0, readByUser("connections.max.reauth.ms", 0), {
+    min: 0, max: Number.MAX_SAFE_INTEGER, doc: "SASL session lifetime (KIP-368): the client re-authenticates before it ends or the connection is closed (0: sessions never end)",
+  }),
+  setting("sasl.server.max.receive.size", "int", 524_288, readByUser("sasl.server.max.receive.size", 524_288), { min: 1, max: INT_MAX, doc: "largest SASL token accepted before authentication; a larger one fails it" }),
   // Group coordinator (docs/consumer-groups.md).
   setting("group.initial.rebalance.delay.ms", "int", 3000, field("groupInitialRebalanceDelayMs"), { min: 0, max: INT_MAX, doc: "how long the first rebalance of an empty group waits for more members" }),
   setting("group.min.session.timeout.ms", "int", 6000, field("groupMinSessionTimeoutMs"), { min: 0, max: INT_MAX, doc: "shortest session timeout a member may ask for" }),
@@ -392,5 +411,11 @@ export function describeBrokerConfig(config: BrokerConfig, inForce: Record<strin
     if (value === undefined) continue;
     for (const key of [definition.name, ...definition.aliases]) described[key] = formatSettingValue(value);
   }
-  return { ...described, ...inForce, ...config.topicDefaults, ...config.properties };
+  const properties = Object.fromEntries(Object.entries(config.properties).filter(([key]) => !isSensitiveProperty(key)));
+  return { ...described, ...inForce, ...config.topicDefaults, ...properties };
+}
+
+/** Passwords (JAAS configs carry them) are never described, as Kafka hides PASSWORD settings. */
+function isSensitiveProperty(key: string): boolean {
+  return key.endsWith("jaas.config") || key.endsWith("password");
 }

@@ -26,6 +26,11 @@ import { createDispatcher, InvalidRequestError } from "./dispatch.ts";
 import { PartitionWatchers } from "../partition/partition-watchers.ts";
 import { SegmentViews } from "../log/segment-views.ts";
 import { ProducerIds } from "./producer-ids.ts";
+import type { ListenerIdentity } from "../security/principal.ts";
+import { FileScramCredentialStore, KeyValueScramCredentialStore, type ScramCredentialStore } from "../security/credentials.ts";
+import { SaslAuthenticator } from "../security/sasl/authenticator.ts";
+import { assertListenerAvailable, configuredListener, configuredSasl } from "../security/sasl/settings.ts";
+import { EtcdClient } from "../cluster/etcd/client.ts";
 
 export interface BrokerOptions extends Partial<Omit<BrokerConfig, "properties">> {
   /** A Kafka-style properties file applied before the other options. */
@@ -61,6 +66,11 @@ export class Broker {
   readonly groups: GroupCoordinator;
   /** What every request handler may use (api/context.ts). */
   readonly services: BrokerServices;
+  /** The listener's name and security protocol (listeners + listener.security.protocol.map). */
+  readonly listenerIdentity: ListenerIdentity;
+  readonly scramCredentials: ScramCredentialStore;
+  /** SASL on a SASL listener (security/sasl/); null otherwise. */
+  readonly sasl: SaslAuthenticator | null;
   private readonly highWatermarks: HighWatermarkCheckpoint;
   private highWatermarkTimer: ReturnType<typeof setInterval> | null = null;
   private listener: TCPSocketListener<Connection | undefined> | null = null;
@@ -104,6 +114,12 @@ export class Broker {
       cluster: { singleNode: membership instanceof SingleNodeCluster, self: () => this.selfInfo(), brokers: () => this.brokers() },
       log,
     });
+    this.listenerIdentity = configuredListener(config.properties);
+    assertListenerAvailable(this.listenerIdentity, false);
+    this.scramCredentials = config.etcdEndpoints.length > 0
+      ? new KeyValueScramCredentialStore(new EtcdClient({ endpoints: config.etcdEndpoints, log }), `/bunka/${config.clusterId}/scram-credentials/`)
+      : new FileScramCredentialStore(config.dataDir);
+    this.sasl = this.createSaslAuthenticator();
     this.services = this.createServices();
     // Group coordination follows __consumer_offsets leadership (cluster mode); start() loads the initial set.
     this.replicas.onLeadershipChange((topic, partition, leading) => {
@@ -187,7 +203,7 @@ export class Broker {
             } catch (error) {
               return onFrameError(conn, error);
             }
-          }, this.log, this.requestBudget, admission.interBroker);
+          }, this.log, this.requestBudget, admission.interBroker, this.listenerIdentity);
           socket.data = connection;
           this.connections.add(connection);
         },
@@ -273,6 +289,14 @@ export class Broker {
     return this.stopping !== null;
   }
 
+  /** Fails the start when the listener uses SASL without what it needs (never serves it unauthenticated). */
+  private createSaslAuthenticator(): SaslAuthenticator | null {
+    const settings = configuredSasl(this.config.properties, this.listenerIdentity);
+    if (settings.enabledMechanisms.length === 0) return null;
+    // Audit trail: one JSON line per authentication outcome (at most one failure per connection).
+    return new SaslAuthenticator({ ...settings, scramCredentials: this.scramCredentials, audit: (event) => this.log(JSON.stringify(event)) });
+  }
+
   /** The capabilities handlers receive: each one a part of this broker, none the broker itself. */
   private createServices(): BrokerServices {
     const membership = this.membership;
@@ -294,6 +318,8 @@ export class Broker {
       producerIds: this.producerIds,
       settings: { config: this.config, describe: () => this.describeBrokerConfigs() },
       advertisedApis: advertised,
+      sasl: this.sasl,
+      scramCredentials: this.scramCredentials,
       isStopping: () => this.isStopping,
       log: this.log,
     };

@@ -9,6 +9,7 @@ import { ApiKey, Apis, requestHeaderVersion, responseHeaderVersion } from "../pr
 import { readRequestHeader, writeResponseHeader } from "../protocol/generated/headers.ts";
 import type { Connection, ReplyChunks } from "./connection.ts";
 import type { Frame } from "./frame-reader.ts";
+import type { SaslAuthenticator } from "../security/sasl/authenticator.ts";
 import type { MappedRecords } from "../log/segment-views.ts";
 
 /** Closing the connection is how Kafka answers a request it cannot parse (InvalidRequestException). */
@@ -19,12 +20,17 @@ export class InvalidRequestError extends Error {}
  * `services` are the capabilities every handler's context carries.
  */
 export function createDispatcher(services: BrokerServices, handlers: ReadonlyMap<number, RegisteredHandler>, ready: () => Promise<void> | null) {
+  const sasl = services.sasl;
+  // Only connections not yet authenticated, or any connection when sessions expire (KIP-368), pass the gate.
+  const reauthEnabled = sasl !== null && sasl.settings.reauthMs > 0;
   return async function dispatch(connection: Connection, frame: Frame): Promise<ReplyChunks> {
     const starting = ready();
     if (starting) await starting;
     const payload = frame.payload;
+    if (sasl !== null && !connection.security.authenticated && sasl.expectsBareToken(connection.security)) return bareSaslToken(sasl, connection, payload);
     if (payload.byteLength < 8) throw new InvalidRequestError(`request of ${payload.byteLength} bytes is shorter than a request header`);
     const apiKey = (payload[0]! << 8) | payload[1]!;
+    if (!connection.security.authenticated || reauthEnabled) checkSaslGate(sasl, connection, apiKey);
     const apiVersion = ((payload[2]! << 8) | payload[3]!) << 16 >> 16;
     const handler = handlers.get(apiKey);
     if (!handler) throw new InvalidRequestError(`unknown API key ${apiKey}`);
@@ -64,9 +70,45 @@ export function createDispatcher(services: BrokerServices, handlers: ReadonlyMap
       body = (writer) => Apis.ApiVersions.writeResponse(writer, 0, unsupported);
     }
     if (body === null) return null;
+    if (sasl !== null && (apiKey === ApiKey.SaslHandshake || apiKey === ApiKey.SaslAuthenticate)) closeAfterFailedAuthentication(sasl, connection);
     const responseVersion = supported ? apiVersion : 0;
     return encodeResponse(apiKey, responseVersion, header.correlationId, body);
   };
+}
+
+/** What a connection may ask before SASL authentication (Kafka's SaslServerAuthenticator): nothing else. */
+function isSaslGateApi(apiKey: number): boolean {
+  return apiKey === ApiKey.ApiVersions || apiKey === ApiKey.SaslHandshake || apiKey === ApiKey.SaslAuthenticate;
+}
+
+/** Closes (by throwing) a connection that asks anything else before authenticating or after its session ended. */
+function checkSaslGate(sasl: SaslAuthenticator | null, connection: Connection, apiKey: number): void {
+  if (isSaslGateApi(apiKey)) return;
+  if (!connection.security.authenticated) throw new InvalidRequestError(`API key ${apiKey} before SASL authentication on listener ${connection.security.listener.name}`);
+  if (sasl !== null && sasl.sessionExpired(connection.security)) throw new InvalidRequestError(`SASL session of ${connection.security.principal} expired (connections.max.reauth.ms=${sasl.settings.reauthMs})`);
+}
+
+/** A failed attempt is answered, then the connection closes; the failure was logged once by the authenticator. */
+function closeAfterFailedAuthentication(sasl: SaslAuthenticator, connection: Connection): void {
+  if (sasl.closeReason(connection.security) === null) return;
+  // The reply is queued when this dispatch resolves; closing on the next turn lets it go out first.
+  setTimeout(() => connection.close(), 0);
+}
+
+/**
+ * After SaslHandshake v0 the client sends each token as a bare size-prefixed frame (Kafka before KIP-152)
+ * and gets the answer the same way; a failure just closes the connection, as Kafka does.
+ */
+async function bareSaslToken(sasl: SaslAuthenticator, connection: Connection, token: Uint8Array): Promise<ReplyChunks> {
+  const answer = await sasl.authenticate(connection, token);
+  if (answer.errorCode !== ErrorCode.NONE) {
+    setTimeout(() => connection.close(), 0);
+    return null;
+  }
+  const reply = new Uint8Array(4 + answer.authBytes.byteLength);
+  new DataView(reply.buffer).setInt32(0, answer.authBytes.byteLength);
+  reply.set(answer.authBytes, 4);
+  return [reply];
 }
 
 /** The response as one heap buffer, or heap buffers interleaved with file ranges (fetch record data). */

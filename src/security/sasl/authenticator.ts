@@ -1,0 +1,169 @@
+// The SASL state of every connection on a SASL listener, as Kafka's SaslServerAuthenticator keeps it:
+// SaslHandshake picks a mechanism, SaslAuthenticate carries its tokens until it is done, and only then
+// are other requests served. One attempt per connection: a failed one is answered, logged once and the
+// connection closed, so a client guessing passwords pays a new connection (and its quotas) for each guess.
+// KIP-368: with connections.max.reauth.ms > 0 a session has a lifetime; the client re-authenticates on
+// the same connection before it ends, or the connection is closed at its next request.
+import { ErrorCode } from "../../protocol/errors.ts";
+import type { ScramCredentialStore } from "../credentials.ts";
+import type { ConnectionSecurity } from "../principal.ts";
+import { type SaslMechanismName, type SaslServerExchange, SaslAuthenticationError } from "./mechanism.ts";
+import { PlainServerExchange } from "./plain.ts";
+import { ScramServerExchange } from "./scram.ts";
+
+export interface SaslSettings {
+  /** sasl.enabled.mechanisms, checked at start (only supported names). */
+  readonly enabledMechanisms: readonly SaslMechanismName[];
+  /** PLAIN users and their passwords (sasl.jaas.config / sasl.plain.users.file). */
+  readonly plainUsers: ReadonlyMap<string, string>;
+  readonly scramCredentials: ScramCredentialStore;
+  /** connections.max.reauth.ms; 0: sessions never expire. */
+  readonly reauthMs: number;
+  /** sasl.server.max.receive.size: the largest token a client may send before it is authenticated. */
+  readonly maxReceiveBytes: number;
+  /** One structured line per event (audit trail). */
+  readonly audit: (event: Record<string, unknown>) => void;
+  readonly now?: () => number;
+}
+
+interface SaslSession {
+  mechanism: SaslMechanismName | null;
+  exchange: SaslServerExchange | null;
+  /** SaslHandshake v0: the next frames are bare tokens without a request header (Kafka's legacy framing). */
+  legacyFraming: boolean;
+  /** Set once an attempt failed: the answer goes out, then the connection is closed. */
+  closeAfterReply: string | null;
+  /** When the session ends (KIP-368); Infinity without re-authentication. */
+  expiresAtMs: number;
+  failureLogged: boolean;
+}
+
+export interface HandshakeAnswer {
+  errorCode: number;
+  mechanisms: string[];
+}
+
+export interface AuthenticateAnswer {
+  errorCode: number;
+  errorMessage: string | null;
+  authBytes: Uint8Array;
+  sessionLifetimeMs: number;
+}
+
+/** Who is asking: the connection's security state and where it comes from (for the audit line). */
+export interface SaslPeer {
+  readonly security: ConnectionSecurity;
+  readonly remoteIp: string;
+}
+
+const EMPTY = new Uint8Array(0);
+
+export class SaslAuthenticator {
+  private readonly sessions = new WeakMap<ConnectionSecurity, SaslSession>();
+  private readonly now: () => number;
+
+  constructor(readonly settings: SaslSettings) {
+    this.now = settings.now ?? Date.now;
+  }
+
+  private session(security: ConnectionSecurity): SaslSession {
+    let session = this.sessions.get(security);
+    if (!session) {
+      session = { mechanism: null, exchange: null, legacyFraming: false, closeAfterReply: null, expiresAtMs: Infinity, failureLogged: false };
+      this.sessions.set(security, session);
+    }
+    return session;
+  }
+
+  handshake(peer: SaslPeer, mechanism: string, version: number): HandshakeAnswer {
+    const enabled = [...this.settings.enabledMechanisms];
+    const session = this.session(peer.security);
+    if (session.exchange !== null) {
+      this.fail(peer, session, mechanism, "SaslHandshake while an authentication is in progress");
+      return { errorCode: ErrorCode.ILLEGAL_SASL_STATE, mechanisms: enabled };
+    }
+    if (!(enabled as string[]).includes(mechanism)) {
+      this.fail(peer, session, mechanism, `unsupported SASL mechanism ${JSON.stringify(mechanism.slice(0, 64))} (enabled: ${enabled.join(", ")})`);
+      return { errorCode: ErrorCode.UNSUPPORTED_SASL_MECHANISM, mechanisms: enabled };
+    }
+    // Re-authentication (KIP-368) must keep the mechanism of the first authentication.
+    if (peer.security.authenticated && session.mechanism !== null && session.mechanism !== mechanism) {
+      this.fail(peer, session, mechanism, `re-authentication changed the mechanism from ${session.mechanism}`);
+      return { errorCode: ErrorCode.ILLEGAL_SASL_STATE, mechanisms: enabled };
+    }
+    session.mechanism = mechanism as SaslMechanismName;
+    session.exchange = this.exchangeFor(mechanism as SaslMechanismName);
+    session.legacyFraming = version === 0;
+    return { errorCode: ErrorCode.NONE, mechanisms: enabled };
+  }
+
+  private exchangeFor(mechanism: SaslMechanismName): SaslServerExchange {
+    if (mechanism === "PLAIN") return new PlainServerExchange((user) => this.settings.plainUsers.get(user));
+    const store = this.settings.scramCredentials;
+    return new ScramServerExchange(mechanism, (user) => store.get(user, mechanism));
+  }
+
+  async authenticate(peer: SaslPeer, token: Uint8Array): Promise<AuthenticateAnswer> {
+    const session = this.session(peer.security);
+    const exchange = session.exchange;
+    if (exchange === null) {
+      const message = "SaslAuthenticate before a successful SaslHandshake";
+      this.fail(peer, session, null, message);
+      return { errorCode: ErrorCode.ILLEGAL_SASL_STATE, errorMessage: message, authBytes: EMPTY, sessionLifetimeMs: 0 };
+    }
+    try {
+      if (token.byteLength > this.settings.maxReceiveBytes) throw new SaslAuthenticationError(`SASL token of ${token.byteLength} bytes exceeds sasl.server.max.receive.size=${this.settings.maxReceiveBytes}`);
+      const step = await exchange.evaluate(token);
+      if (!step.done) return { errorCode: ErrorCode.NONE, errorMessage: null, authBytes: step.response, sessionLifetimeMs: 0 };
+      return this.succeed(peer, session, exchange.mechanism, step.user, step.response);
+    } catch (error) {
+      if (!(error instanceof SaslAuthenticationError)) throw error;
+      this.fail(peer, session, exchange.mechanism, error.message);
+      return { errorCode: ErrorCode.SASL_AUTHENTICATION_FAILED, errorMessage: error.message, authBytes: EMPTY, sessionLifetimeMs: 0 };
+    }
+  }
+
+  private succeed(peer: SaslPeer, session: SaslSession, mechanism: SaslMechanismName, user: string, response: Uint8Array): AuthenticateAnswer {
+    const principal = `User:${user}`;
+    const security = peer.security;
+    if (security.authenticated && security.principal !== principal) {
+      const message = `re-authentication as ${principal} on a connection authenticated as ${security.principal}`;
+      this.fail(peer, session, mechanism, message);
+      return { errorCode: ErrorCode.SASL_AUTHENTICATION_FAILED, errorMessage: message, authBytes: EMPTY, sessionLifetimeMs: 0 };
+    }
+    security.principal = principal;
+    security.authenticated = true;
+    session.exchange = null;
+    session.legacyFraming = false;
+    const reauthMs = this.settings.reauthMs;
+    session.expiresAtMs = reauthMs > 0 ? this.now() + reauthMs : Infinity;
+    this.settings.audit({ event: "authentication", result: "success", principal, mechanism, listener: security.listener.name, client: peer.remoteIp });
+    return { errorCode: ErrorCode.NONE, errorMessage: null, authBytes: response, sessionLifetimeMs: reauthMs };
+  }
+
+  /** Marks the connection for closing after this reply and logs the failure, once per connection. */
+  private fail(peer: SaslPeer, session: SaslSession, mechanism: string | null, reason: string): void {
+    session.exchange = null;
+    session.closeAfterReply = reason;
+    if (session.failureLogged) return;
+    session.failureLogged = true;
+    this.settings.audit({ event: "authentication", result: "failure", principal: null, mechanism, listener: peer.security.listener.name, client: peer.remoteIp, reason });
+  }
+
+  /** Why the connection must be closed once the current reply is sent, or null. */
+  closeReason(security: ConnectionSecurity): string | null {
+    return this.sessions.get(security)?.closeAfterReply ?? null;
+  }
+
+  /** After SaslHandshake v0 the client sends bare tokens: the dispatcher passes the frame here. */
+  expectsBareToken(security: ConnectionSecurity): boolean {
+    const session = this.sessions.get(security);
+    return session !== undefined && session.legacyFraming && session.exchange !== null;
+  }
+
+  /** True when a re-authenticating client let its session run out (KIP-368): the connection is closed. */
+  sessionExpired(security: ConnectionSecurity): boolean {
+    const session = this.sessions.get(security);
+    return session !== undefined && session.exchange === null && this.now() > session.expiresAtMs;
+  }
+}

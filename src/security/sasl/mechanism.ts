@@ -1,0 +1,21 @@
+// What every SASL mechanism's server side is: a sequence of client tokens, each answered by a token,
+// ending with the authenticated user name or an authentication failure.
+
+export const SUPPORTED_SASL_MECHANISMS = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] as const;
+
+export type SaslMechanismName = (typeof SUPPORTED_SASL_MECHANISMS)[number];
+
+export function isSupportedSaslMechanism(name: string): name is SaslMechanismName {
+  return (SUPPORTED_SASL_MECHANISMS as readonly string[]).includes(name);
+}
+
+/** One step of an exchange: the token to send back, and once done, who the client is. */
+export type SaslStep = { done: false; response: Uint8Array } | { done: true; user: string; response: Uint8Array };
+
+/** The client failed to authenticate (wrong password, unknown user, malformed token): SASL_AUTHENTICATION_FAILED. */
+export class SaslAuthenticationError extends Error {}
+
+export interface SaslServerExchange {
+  readonly mechanism: SaslMechanismName;
+  evaluate(token: Uint8Array): Promise<SaslStep> | SaslStep;
+}
