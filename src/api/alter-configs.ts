@@ -12,6 +12,7 @@ import type { IncrementalAlterConfigsResponse, IncrementalAlterConfigsResponseAl
 import type { RequestContext } from "./context.ts";
 import { ResourceType } from "./describe-configs.ts";
 import { defineHandler, type Reply } from "./handler.ts";
+import { AclOperation, canCluster, canTopic } from "./authorize.ts";
 
 const OpType = { SET: 0, DELETE: 1, APPEND: 2, SUBTRACT: 3 } as const;
 
@@ -29,6 +30,8 @@ async function alterTopic(
 ): Promise<ResourceAnswer> {
   const answer: ResourceAnswer = { errorCode: ErrorCode.NONE, errorMessage: null, resourceType, resourceName };
   try {
+    if (resourceType === ResourceType.BROKER && !canCluster(context, AclOperation.ALTER_CONFIGS)) throw new KafkaError(ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "Authorization failed.");
+    if (resourceType === ResourceType.TOPIC && !canTopic(context, AclOperation.ALTER_CONFIGS, resourceName)) throw new KafkaError(ErrorCode.TOPIC_AUTHORIZATION_FAILED, "Authorization failed.");
     if (resourceType === ResourceType.BROKER) throw new KafkaError(ErrorCode.INVALID_REQUEST, "Broker configs are static in Bunka: set them in the --config file");
     if (resourceType !== ResourceType.TOPIC) throw new KafkaError(ErrorCode.INVALID_REQUEST, `Unsupported resource type ${resourceType}`);
     // The coordinator relies on __consumer_offsets staying compacted, unexpired and readable; its configs

@@ -11,6 +11,7 @@ import type { TopicManager } from "../metadata/topic-manager.ts";
 import type { BrokerInfo } from "../metadata/types.ts";
 import type { PartitionWorkers } from "../partition/partition-workers.ts";
 import type { ConnectionSecurity } from "../security/principal.ts";
+import type { Authorization } from "../security/acl/authorizer.ts";
 
 /** Topics at run time: metadata, configs, and the offsets the socket thread last heard from the workers. */
 export type Topics = Pick<
@@ -88,6 +89,8 @@ export interface BrokerServices {
   readonly producerIds: ProducerIdAllocator;
   readonly settings: BrokerSettings;
   readonly advertisedApis: readonly AdvertisedApi[];
+  /** ACL checks (security/acl/): every check passes when no authorizer is configured. */
+  readonly authorizer: Authorization;
   /** SASL authentication of connections on a SASL listener (security/sasl/); null when none is configured. */
   readonly sasl: SaslAuthenticator | null;
   /** SCRAM credentials in the metadata store (KIP-554 APIs; SCRAM authentication reads them). */

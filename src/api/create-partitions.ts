@@ -4,6 +4,7 @@ import { Apis } from "../protocol/generated/index.ts";
 import type { CreatePartitionsResponse } from "../protocol/generated/create-partitions.ts";
 import { defineHandler, type Reply } from "./handler.ts";
 import { isInternalTopic } from "../metadata/internal-topics.ts";
+import { AclOperation, canTopic } from "./authorize.ts";
 
 export const createPartitionsHandler = defineHandler(Apis.CreatePartitions, {
   minVersion: 0,
@@ -11,6 +12,10 @@ export const createPartitionsHandler = defineHandler(Apis.CreatePartitions, {
   async handle(context, request): Promise<Reply<CreatePartitionsResponse>> {
     const results = [];
     for (const topic of request.topics) {
+      if (!canTopic(context, AclOperation.ALTER, topic.name)) {
+        results.push({ name: topic.name, errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED, errorMessage: "Authorization failed." });
+        continue;
+      }
       // Groups are placed by hash % partition count: growing __consumer_offsets would move groups away
       // from their committed offsets. Kafka leaves this to a warning in its docs; Bunka refuses it.
       if (isInternalTopic(topic.name)) {

@@ -8,6 +8,7 @@ import { topicIdBytes } from "../metadata/types.ts";
 import { configSourceCode } from "./describe-configs.ts";
 import { defineHandler, type Reply } from "./handler.ts";
 import { isInternalTopic } from "../metadata/internal-topics.ts";
+import { AclOperation, canCluster, canTopic } from "./authorize.ts";
 
 export const createTopicsHandler = defineHandler(Apis.CreateTopics, {
   minVersion: 0,
@@ -16,12 +17,19 @@ export const createTopicsHandler = defineHandler(Apis.CreateTopics, {
     const seen = new Map<string, number>();
     for (const topic of request.topics) seen.set(topic.name, (seen.get(topic.name) ?? 0) + 1);
     const topics = [];
+    // CREATE on the cluster covers every topic; otherwise CREATE on each topic (Kafka's KafkaApis.handleCreateTopicsRequest).
+    const clusterCreate = canCluster(context, AclOperation.CREATE);
     for (const requested of request.topics) {
       const result = { name: requested.name, topicId: new Uint8Array(16) as Uint8Array, errorCode: ErrorCode.NONE as number, errorMessage: null as string | null, numPartitions: -1, replicationFactor: -1, configs: null as Input<CreateTopicsResponseCreatableTopicConfigs>[] | null };
       topics.push(result);
       if (seen.get(requested.name)! > 1) {
         result.errorCode = ErrorCode.INVALID_REQUEST;
         result.errorMessage = `Create topics request from client contains multiple entries for topic ${requested.name}`;
+        continue;
+      }
+      if (!clusterCreate && !canTopic(context, AclOperation.CREATE, requested.name)) {
+        result.errorCode = ErrorCode.TOPIC_AUTHORIZATION_FAILED;
+        result.errorMessage = "Authorization failed.";
         continue;
       }
       // The coordinator creates __consumer_offsets itself (compacted, offsets.topic.* settings, marked internal);

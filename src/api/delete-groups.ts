@@ -3,12 +3,16 @@
 import { Apis } from "../protocol/generated/index.ts";
 import type { DeleteGroupsResponse } from "../protocol/generated/delete-groups.ts";
 import { defineHandler, type Reply } from "./handler.ts";
+import { AclOperation, canGroup } from "./authorize.ts";
+import { ErrorCode } from "../protocol/errors.ts";
 
 export const deleteGroupsHandler = defineHandler(Apis.DeleteGroups, {
   minVersion: 0,
   maxVersion: 2,
   async handle(context, request): Promise<Reply<DeleteGroupsResponse>> {
-    const results = await context.groups.offsets.deleteGroups(request.groupsNames);
+    const allowed = request.groupsNames.filter((groupId) => canGroup(context, AclOperation.DELETE, groupId));
+    const deleted = new Map((await context.groups.offsets.deleteGroups(allowed)).map((result) => [result.groupId, result]));
+    const results = request.groupsNames.map((groupId) => deleted.get(groupId) ?? { groupId, errorCode: ErrorCode.GROUP_AUTHORIZATION_FAILED });
     return { throttleTimeMs: 0, results };
   },
 });

@@ -6,6 +6,7 @@ import type { DeleteRecordsResponse } from "../protocol/generated/delete-records
 import type { TruncateItem } from "../partition/messages.ts";
 import { defineHandler, type Reply } from "./handler.ts";
 import { isInternalTopic } from "../metadata/internal-topics.ts";
+import { AclOperation, canTopic } from "./authorize.ts";
 
 /** Offset -1 means "up to the high watermark" (Kafka's DeleteRecordsRequest.HIGH_WATERMARK). */
 const HIGH_WATERMARK = -1;
@@ -21,7 +22,8 @@ export const deleteRecordsHandler = defineHandler(Apis.DeleteRecords, {
         const answer = { partitionIndex: requestPartition.partitionIndex, lowWatermark: -1, errorCode: ErrorCode.NONE as number };
         const topic = context.topics.get(requestTopic.name);
         // Kafka's ReplicaManager.deleteRecords: "Cannot delete records of internal topic".
-        if (isInternalTopic(requestTopic.name)) answer.errorCode = ErrorCode.INVALID_TOPIC_EXCEPTION;
+        if (!canTopic(context, AclOperation.DELETE, requestTopic.name)) answer.errorCode = ErrorCode.TOPIC_AUTHORIZATION_FAILED;
+        else if (isInternalTopic(requestTopic.name)) answer.errorCode = ErrorCode.INVALID_TOPIC_EXCEPTION;
         else if (!topic || requestPartition.partitionIndex < 0 || requestPartition.partitionIndex >= topic.partitions.length) answer.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
         else answer.errorCode = context.replication.checkLeader(topic.name, requestPartition.partitionIndex);
         if (answer.errorCode !== ErrorCode.NONE) return answer;

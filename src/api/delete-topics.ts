@@ -5,6 +5,7 @@ import type { DeleteTopicsResponse } from "../protocol/generated/delete-topics.t
 import { topicIdBytes } from "../metadata/types.ts";
 import { defineHandler, type Reply } from "./handler.ts";
 import { isInternalTopic } from "../metadata/internal-topics.ts";
+import { AclOperation, canTopic } from "./authorize.ts";
 
 export const deleteTopicsHandler = defineHandler(Apis.DeleteTopics, {
   minVersion: 0,
@@ -23,6 +24,10 @@ export const deleteTopicsHandler = defineHandler(Apis.DeleteTopics, {
           responses.push({ name: null, topicId, errorCode: ErrorCode.UNKNOWN_TOPIC_ID, errorMessage: null });
           continue;
         }
+      }
+      if (!canTopic(context, AclOperation.DELETE, name ?? "")) {
+        responses.push({ name, topicId: topicId ?? new Uint8Array(16), errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED, errorMessage: "Authorization failed." });
+        continue;
       }
       const existing = context.topics.get(name ?? "");
       try {

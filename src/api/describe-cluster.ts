@@ -3,11 +3,13 @@ import { ErrorCode } from "../protocol/errors.ts";
 import { Apis } from "../protocol/generated/index.ts";
 import type { DescribeClusterResponse } from "../protocol/generated/describe-cluster.ts";
 import { defineHandler, type Reply } from "./handler.ts";
+import { AclOperation, canCluster } from "./authorize.ts";
 
 export const describeClusterHandler = defineHandler(Apis.DescribeCluster, {
   minVersion: 0,
   maxVersion: 1,
   handle(context): Reply<DescribeClusterResponse> {
+    if (!canCluster(context, AclOperation.DESCRIBE)) return { throttleTimeMs: 0, errorCode: ErrorCode.CLUSTER_AUTHORIZATION_FAILED, errorMessage: "Authorization failed.", clusterId: context.settings.config.clusterId, controllerId: -1, brokers: [] };
     return {
       throttleTimeMs: 0,
       errorCode: ErrorCode.NONE,

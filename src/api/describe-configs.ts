@@ -6,6 +6,7 @@ import { Apis } from "../protocol/generated/index.ts";
 import type { Input } from "../protocol/codec/input.ts";
 import type { DescribeConfigsResponse, DescribeConfigsResponseDescribeConfigsResourceResult } from "../protocol/generated/describe-configs.ts";
 import { defineHandler, type Reply } from "./handler.ts";
+import { AclOperation, canCluster, canTopic } from "./authorize.ts";
 
 export const ResourceType = { TOPIC: 2, BROKER: 4 } as const;
 
@@ -28,6 +29,7 @@ export const describeConfigsHandler = defineHandler(Apis.DescribeConfigs, {
       const wanted = resource.configurationKeys ? new Set(resource.configurationKeys) : null;
       const base = { resourceType: resource.resourceType, resourceName: resource.resourceName, errorCode: ErrorCode.NONE as number, errorMessage: null as string | null, configs: [] as Input<DescribeConfigsResponseDescribeConfigsResourceResult>[] };
       if (resource.resourceType === ResourceType.TOPIC) {
+        if (!canTopic(context, AclOperation.DESCRIBE_CONFIGS, resource.resourceName)) return { ...base, errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED, errorMessage: "Authorization failed." };
         const topic = context.topics.get(resource.resourceName);
         if (!topic) return { ...base, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `Topic ${resource.resourceName} does not exist` };
         base.configs = context.topics
@@ -47,6 +49,7 @@ export const describeConfigsHandler = defineHandler(Apis.DescribeConfigs, {
         return base;
       }
       if (resource.resourceType === ResourceType.BROKER) {
+        if (!canCluster(context, AclOperation.DESCRIBE_CONFIGS)) return { ...base, errorCode: ErrorCode.CLUSTER_AUTHORIZATION_FAILED, errorMessage: "Authorization failed." };
         if (resource.resourceName !== "" && resource.resourceName !== String(context.settings.config.nodeId))
           return { ...base, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `Unexpected broker id, expected ${context.settings.config.nodeId} but received ${resource.resourceName}` };
         base.configs = Object.entries(context.settings.describe())

@@ -3,6 +3,8 @@
 import { Apis } from "../protocol/generated/index.ts";
 import type { DescribeGroupsResponse } from "../protocol/generated/describe-groups.ts";
 import { defineHandler, type Reply } from "./handler.ts";
+import { AclOperation, canGroup } from "./authorize.ts";
+import { ErrorCode } from "../protocol/errors.ts";
 
 /** Kafka's "authorized operations not requested" value. */
 const AUTHORIZED_OPERATIONS_OMITTED = -2147483648;
@@ -13,7 +15,11 @@ export const describeGroupsHandler = defineHandler(Apis.DescribeGroups, {
   handle(context, request): Reply<DescribeGroupsResponse> {
     return {
       throttleTimeMs: 0,
-      groups: request.groups.map((groupId) => ({ ...context.groups.offsets.describe(groupId), authorizedOperations: AUTHORIZED_OPERATIONS_OMITTED })),
+      groups: request.groups.map((groupId) =>
+        canGroup(context, AclOperation.DESCRIBE, groupId)
+          ? { ...context.groups.offsets.describe(groupId), authorizedOperations: AUTHORIZED_OPERATIONS_OMITTED }
+          : { errorCode: ErrorCode.GROUP_AUTHORIZATION_FAILED, groupId, groupState: "", protocolType: "", protocolData: "", members: [], authorizedOperations: AUTHORIZED_OPERATIONS_OMITTED },
+      ),
     };
   },
 });

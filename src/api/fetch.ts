@@ -10,6 +10,7 @@ import type { ReadItem, ReadResult } from "../partition/messages.ts";
 import { SegmentMapError, type MappedRecords } from "../log/segment-views.ts";
 import type { RequestContext } from "./context.ts";
 import { defineHandler, type Reply } from "./handler.ts";
+import { AclOperation, canCluster, canTopic } from "./authorize.ts";
 
 const EMPTY_RECORDS = new Uint8Array(0);
 /** librdkafka, kafkajs and platformatic all send max wait <= 500 ms by default; cap what a client may ask. */
@@ -31,12 +32,16 @@ export const fetchHandler = defineHandler(Apis.Fetch, {
     const responseMaxBytes = request.maxBytes > 0 ? request.maxBytes : 0x7fffffff;
     const replicaId = request.replicaId;
     const fetches: PartitionFetch[] = [];
+    // Followers need CLUSTER_ACTION on the cluster, consumers READ on each topic (Kafka's KafkaApis.handleFetchRequest).
+    const followerAllowed = replicaId < 0 || canCluster(context, AclOperation.CLUSTER_ACTION);
     request.topics.forEach((fetchTopic, topicIndex) => {
       const topic = context.topics.get(fetchTopic.topic);
+      const authorized = replicaId >= 0 ? followerAllowed : canTopic(context, AclOperation.READ, fetchTopic.topic);
       for (const fetchPartition of fetchTopic.partitions) {
         const partition = fetchPartition.partition;
         let errorCode: number = ErrorCode.NONE;
-        if (!topic || partition < 0 || partition >= topic.partitions.length) errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+        if (!authorized) errorCode = ErrorCode.TOPIC_AUTHORIZATION_FAILED;
+        else if (!topic || partition < 0 || partition >= topic.partitions.length) errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
         else errorCode = context.replication.checkFetchAllowed(topic.name, partition, replicaId, fetchPartition.currentLeaderEpoch);
         fetches.push({
           topicIndex,

@@ -6,12 +6,15 @@ import { Apis } from "../protocol/generated/index.ts";
 import type { FindCoordinatorResponse, FindCoordinatorResponseCoordinator } from "../protocol/generated/find-coordinator.ts";
 import type { RequestContext } from "./context.ts";
 import { defineHandler, type Reply } from "./handler.ts";
+import { AclOperation, canGroup, canTransactionalId } from "./authorize.ts";
 
 const KEY_TYPE_GROUP = 0;
 
 type CoordinatorAnswer = Pick<FindCoordinatorResponseCoordinator, "key" | "nodeId" | "host" | "port" | "errorCode" | "errorMessage">;
 
 function findCoordinator(context: RequestContext, key: string, keyType: number): CoordinatorAnswer {
+  if (keyType === KEY_TYPE_GROUP && !canGroup(context, AclOperation.DESCRIBE, key)) return { key, nodeId: -1, host: "", port: -1, errorCode: ErrorCode.GROUP_AUTHORIZATION_FAILED, errorMessage: null };
+  if (keyType !== KEY_TYPE_GROUP && !canTransactionalId(context, AclOperation.DESCRIBE, key)) return { key, nodeId: -1, host: "", port: -1, errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, errorMessage: null };
   if (keyType !== KEY_TYPE_GROUP) {
     return { key, nodeId: -1, host: "", port: -1, errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, errorMessage: "Bunka has no transaction coordinator" };
   }

@@ -27,6 +27,9 @@ import { offsetCommitHandler } from "./offset-commit.ts";
 import { offsetDeleteHandler } from "./offset-delete.ts";
 import { offsetFetchHandler } from "./offset-fetch.ts";
 import { syncGroupHandler } from "./sync-group.ts";
+import { createAclsHandler } from "./create-acls.ts";
+import { deleteAclsHandler } from "./delete-acls.ts";
+import { describeAclsHandler } from "./describe-acls.ts";
 import { saslHandshakeHandler } from "./sasl-handshake.ts";
 import { saslAuthenticateHandler } from "./sasl-authenticate.ts";
 import { describeUserScramCredentialsHandler } from "./describe-user-scram-credentials.ts";
@@ -62,6 +65,10 @@ const all: RegisteredHandler[] = [
   describeGroupsHandler,
   listGroupsHandler,
   deleteGroupsHandler,
+  // ACLs (issue 10): security/acl/.
+  describeAclsHandler,
+  createAclsHandler,
+  deleteAclsHandler,
   // SASL and SCRAM users (issue 10): security/sasl/.
   saslHandshakeHandler,
   saslAuthenticateHandler,

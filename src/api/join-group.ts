@@ -5,6 +5,8 @@ import { Apis } from "../protocol/generated/index.ts";
 import type { JoinGroupResponse } from "../protocol/generated/join-group.ts";
 import { defineHandler, type Reply } from "./handler.ts";
 import type { RequestContext } from "./context.ts";
+import { AclOperation, canGroup } from "./authorize.ts";
+import { ErrorCode } from "../protocol/errors.ts";
 
 const FIRST_VERSION_WITH_MEMBER_ID_REQUIRED = 4;
 
@@ -18,6 +20,9 @@ export const joinGroupHandler = defineHandler(Apis.JoinGroup, {
   maxVersion: 6,
   async handle(context, request): Promise<Reply<JoinGroupResponse>> {
     const { apiVersion } = context;
+    if (!canGroup(context, AclOperation.READ, request.groupId)) {
+      return { throttleTimeMs: 0, errorCode: ErrorCode.GROUP_AUTHORIZATION_FAILED, generationId: -1, protocolName: "", leader: "", memberId: request.memberId, members: [] };
+    }
     const result = await context.groups.join({
       groupId: request.groupId,
       memberId: request.memberId,

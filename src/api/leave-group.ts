@@ -2,6 +2,8 @@
 import { Apis } from "../protocol/generated/index.ts";
 import type { LeaveGroupResponse } from "../protocol/generated/leave-group.ts";
 import { defineHandler, type Reply } from "./handler.ts";
+import { AclOperation, canGroup } from "./authorize.ts";
+import { ErrorCode } from "../protocol/errors.ts";
 
 const FIRST_BATCH_VERSION = 3;
 
@@ -10,6 +12,7 @@ export const leaveGroupHandler = defineHandler(Apis.LeaveGroup, {
   maxVersion: 4,
   handle(context, request): Reply<LeaveGroupResponse> {
     const batch = context.apiVersion >= FIRST_BATCH_VERSION;
+    if (!canGroup(context, AclOperation.READ, request.groupId)) return { throttleTimeMs: 0, errorCode: ErrorCode.GROUP_AUTHORIZATION_FAILED, members: [] };
     const leaving = batch
       ? request.members.map((member) => ({ memberId: member.memberId, groupInstanceId: member.groupInstanceId }))
       : [{ memberId: request.memberId, groupInstanceId: null }];

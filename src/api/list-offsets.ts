@@ -4,6 +4,7 @@ import { Apis } from "../protocol/generated/index.ts";
 import type { ListOffsetsResponse, ListOffsetsResponseListOffsetsPartitionResponse } from "../protocol/generated/list-offsets.ts";
 import type { PartitionKey, TimestampLookupItem } from "../partition/messages.ts";
 import { defineHandler, type Reply } from "./handler.ts";
+import { AclOperation, canTopic } from "./authorize.ts";
 
 const LATEST_TIMESTAMP = -1;
 const EARLIEST_TIMESTAMP = -2;
@@ -20,12 +21,17 @@ export const listOffsetsHandler = defineHandler(Apis.ListOffsets, {
 
     for (const requestTopic of request.topics) {
       const topic = context.topics.get(requestTopic.name);
+      const authorized = canTopic(context, AclOperation.DESCRIBE, requestTopic.name);
       const partitions: PartitionAnswer[] = [];
       topics.push({ name: requestTopic.name, partitions });
       for (const requestPartition of requestTopic.partitions) {
         const index = requestPartition.partitionIndex;
         const answer: PartitionAnswer = { partitionIndex: index, errorCode: ErrorCode.NONE, timestamp: -1, offset: -1, leaderEpoch: -1, oldStyleOffsets: [] };
         partitions.push(answer);
+        if (!authorized) {
+          answer.errorCode = ErrorCode.TOPIC_AUTHORIZATION_FAILED;
+          continue;
+        }
         if (!topic || index < 0 || index >= topic.partitions.length) {
           answer.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
           continue;

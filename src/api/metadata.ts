@@ -9,6 +9,7 @@ import { topicIdBytes, topicNameProblem, type TopicMetadata } from "../metadata/
 import type { RequestContext } from "./context.ts";
 import { defineHandler, type Reply } from "./handler.ts";
 import { isInternalTopic } from "../metadata/internal-topics.ts";
+import { AclOperation, canCluster, canTopic } from "./authorize.ts";
 
 const ZERO_UUID = new Uint8Array(16);
 
@@ -21,7 +22,8 @@ export const metadataHandler = defineHandler(Apis.Metadata, {
     const allTopics = request.topics === null || (apiVersion === 0 && request.topics.length === 0);
     const topics = [];
     if (allTopics) {
-      for (const topic of context.topics.list()) topics.push(describeTopic(context, topic));
+      // Topics the principal may not DESCRIBE are left out of the listing, as in Kafka.
+      for (const topic of context.topics.list()) if (canTopic(context, AclOperation.DESCRIBE, topic.name)) topics.push(describeTopic(context, topic));
     } else {
       const allowAutoCreate = context.settings.config.autoCreateTopicsEnable && (apiVersion < 4 || request.allowAutoTopicCreation);
       for (const requested of request.topics!) {
@@ -40,12 +42,15 @@ export const metadataHandler = defineHandler(Apis.Metadata, {
 });
 
 async function describeOrCreate(context: RequestContext, name: string, allowAutoCreate: boolean): Promise<Input<MetadataResponseTopic>> {
+  if (!canTopic(context, AclOperation.DESCRIBE, name)) return { errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED, name, topicId: ZERO_UUID, partitions: [] };
   const existing = context.topics.get(name);
   if (existing) return describeTopic(context, existing);
   const problem = topicNameProblem(name);
   if (problem) return { errorCode: ErrorCode.INVALID_TOPIC_EXCEPTION, name, topicId: ZERO_UUID, partitions: [] };
   // Internal topics are created by the broker (the group coordinator), never auto-created as plain topics.
   if (!allowAutoCreate || isInternalTopic(name)) return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name, topicId: ZERO_UUID, partitions: [] };
+  // Auto-creation only for principals allowed to CREATE on the cluster or on the topic.
+  if (!canCluster(context, AclOperation.CREATE) && !canTopic(context, AclOperation.CREATE, name)) return { errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED, name, topicId: ZERO_UUID, partitions: [] };
   try {
     const created = await context.topics.createTopic({ name, numPartitions: -1, replicationFactor: -1, configs: {} });
     return describeTopic(context, created);

@@ -5,26 +5,43 @@ import { ErrorCode } from "../protocol/errors.ts";
 import { Apis } from "../protocol/generated/index.ts";
 import type { OffsetFetchResponse } from "../protocol/generated/offset-fetch.ts";
 import { defineHandler, type Reply } from "./handler.ts";
+import { AclOperation, canGroup, canTopic } from "./authorize.ts";
+import type { RequestContext } from "./context.ts";
 
 const FIRST_TOP_LEVEL_ERROR_VERSION = 2;
 const FIRST_GROUPS_ARRAY_VERSION = 8;
+
+/** DESCRIBE on the group, then on each topic: a listing of every topic leaves refused ones out, named ones are answered TOPIC_AUTHORIZATION_FAILED. */
+function authorizedFetch(context: RequestContext, groupId: string, topics: { name: string; partitions: number[] }[] | null) {
+  if (!canGroup(context, AclOperation.DESCRIBE, groupId)) return { errorCode: ErrorCode.GROUP_AUTHORIZATION_FAILED, topics: [] };
+  const fetched = context.groups.offsets.fetch(groupId, topics);
+  return {
+    errorCode: fetched.errorCode,
+    topics: fetched.topics
+      .filter((topic) => topics !== null || canTopic(context, AclOperation.DESCRIBE, topic.name))
+      .map((topic) =>
+        canTopic(context, AclOperation.DESCRIBE, topic.name)
+          ? topic
+          : { ...topic, partitions: topic.partitions.map((partition) => ({ ...partition, committedOffset: -1, committedLeaderEpoch: -1, metadata: "", errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED })) },
+      ),
+  };
+}
 
 export const offsetFetchHandler = defineHandler(Apis.OffsetFetch, {
   minVersion: 0,
   maxVersion: 8,
   handle(context, request): Reply<OffsetFetchResponse> {
-    const offsets = context.groups.offsets;
     const toQuery = (topics: { name: string; partitionIndexes: number[] }[] | null) => topics?.map((topic) => ({ name: topic.name, partitions: topic.partitionIndexes })) ?? null;
     if (context.apiVersion >= FIRST_GROUPS_ARRAY_VERSION) {
       return {
         throttleTimeMs: 0,
         groups: request.groups.map((group) => {
-          const fetched = offsets.fetch(group.groupId, toQuery(group.topics));
+          const fetched = authorizedFetch(context, group.groupId, toQuery(group.topics));
           return { groupId: group.groupId, errorCode: fetched.errorCode, topics: fetched.topics };
         }),
       };
     }
-    const fetched = offsets.fetch(request.groupId, toQuery(request.topics));
+    const fetched = authorizedFetch(context, request.groupId, toQuery(request.topics));
     if (fetched.errorCode !== ErrorCode.NONE && context.apiVersion < FIRST_TOP_LEVEL_ERROR_VERSION) {
       const errorCode = fetched.errorCode;
       return {

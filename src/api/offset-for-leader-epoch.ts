@@ -5,6 +5,7 @@ import { Apis } from "../protocol/generated/index.ts";
 import type { OffsetForLeaderEpochResponse, OffsetForLeaderEpochResponseEpochEndOffset } from "../protocol/generated/offset-for-leader-epoch.ts";
 import type { EpochEndOffsetItem } from "../partition/messages.ts";
 import { defineHandler, type Reply } from "./handler.ts";
+import { AclOperation, canCluster, canTopic } from "./authorize.ts";
 
 type Answer = Pick<OffsetForLeaderEpochResponseEpochEndOffset, "errorCode" | "partition" | "leaderEpoch" | "endOffset">;
 
@@ -13,12 +14,15 @@ export const offsetForLeaderEpochHandler = defineHandler(Apis.OffsetForLeaderEpo
   maxVersion: 4,
   async handle(context, request): Promise<Reply<OffsetForLeaderEpochResponse>> {
     const lookups: { answer: Answer; item: EpochEndOffsetItem }[] = [];
+    // CLUSTER_ACTION on the cluster (followers) covers every topic; otherwise DESCRIBE on each.
+    const clusterAction = canCluster(context, AclOperation.CLUSTER_ACTION);
     const topics = request.topics.map((requestTopic) => ({
       topic: requestTopic.topic,
       partitions: requestTopic.partitions.map((requestPartition) => {
         const answer: Answer = { errorCode: ErrorCode.NONE, partition: requestPartition.partition, leaderEpoch: -1, endOffset: -1 };
         const topic = context.topics.get(requestTopic.topic);
-        if (!topic || requestPartition.partition < 0 || requestPartition.partition >= topic.partitions.length) answer.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+        if (!clusterAction && !canTopic(context, AclOperation.DESCRIBE, requestTopic.topic)) answer.errorCode = ErrorCode.TOPIC_AUTHORIZATION_FAILED;
+        else if (!topic || requestPartition.partition < 0 || requestPartition.partition >= topic.partitions.length) answer.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
         else answer.errorCode = context.replication.checkLeader(topic.name, requestPartition.partition, requestPartition.currentLeaderEpoch);
         if (answer.errorCode === ErrorCode.NONE) lookups.push({ answer, item: { topic: requestTopic.topic, partition: requestPartition.partition, leaderEpoch: requestPartition.leaderEpoch } });
         return answer;

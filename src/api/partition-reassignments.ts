@@ -5,11 +5,13 @@ import { Apis } from "../protocol/generated/index.ts";
 import type { AlterPartitionReassignmentsResponse } from "../protocol/generated/alter-partition-reassignments.ts";
 import type { ListPartitionReassignmentsResponse } from "../protocol/generated/list-partition-reassignments.ts";
 import { defineHandler, type Reply } from "./handler.ts";
+import { AclOperation, canCluster } from "./authorize.ts";
 
 export const alterPartitionReassignmentsHandler = defineHandler(Apis.AlterPartitionReassignments, {
   minVersion: 0,
   maxVersion: 0,
   async handle(context, request): Promise<Reply<AlterPartitionReassignmentsResponse>> {
+    if (!canCluster(context, AclOperation.ALTER)) return { throttleTimeMs: 0, errorCode: ErrorCode.CLUSTER_AUTHORIZATION_FAILED, errorMessage: "Authorization failed.", responses: [] };
     const responses = [];
     for (const topic of request.topics) {
       try {
@@ -31,6 +33,7 @@ export const listPartitionReassignmentsHandler = defineHandler(Apis.ListPartitio
   minVersion: 0,
   maxVersion: 0,
   handle(context, request): Reply<ListPartitionReassignmentsResponse> {
+    if (!canCluster(context, AclOperation.DESCRIBE)) return { throttleTimeMs: 0, errorCode: ErrorCode.CLUSTER_AUTHORIZATION_FAILED, errorMessage: "Authorization failed.", topics: [] };
     const wanted = request.topics ? new Map(request.topics.map((topic) => [topic.name, new Set(topic.partitionIndexes)])) : null;
     const topics = [];
     for (const topic of context.topics.list()) {

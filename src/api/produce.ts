@@ -7,6 +7,7 @@ import type { ProduceResponse, ProduceResponsePartitionProduceResponse } from ".
 import type { ProduceItem, ProduceResult } from "../partition/messages.ts";
 import { defineHandler, type Reply } from "./handler.ts";
 import { isInternalTopic } from "../metadata/internal-topics.ts";
+import { AclOperation, canTopic, canTransactionalId } from "./authorize.ts";
 
 /** recordErrors (v8+): the records that made the batch fail (Kafka's LogValidator record errors); older versions drop it. */
 type PartitionReply = Pick<ProduceResponsePartitionProduceResponse, "index" | "errorCode" | "baseOffset" | "logAppendTimeMs" | "logStartOffset"> &
@@ -35,15 +36,20 @@ export const produceHandler = defineHandler(Apis.Produce, {
     const items: ProduceItem[] = [];
     const itemReplies: { reply: { name: string; partitionResponses: PartitionReply[] }; slot: number }[] = [];
 
+    // Kafka: WRITE on the transactional id (when given) and on each topic; IDEMPOTENT_WRITE is InitProducerId's check.
+    const transactionAllowed = request.transactionalId === null || canTransactionalId(context, AclOperation.WRITE, request.transactionalId);
     for (const topicData of request.topicData) {
       const topicReply = { name: topicData.name, partitionResponses: [] as PartitionReply[] };
       replies.push(topicReply);
       const topic = context.topics.get(topicData.name);
+      const authorized = transactionAllowed && canTopic(context, AclOperation.WRITE, topicData.name);
       for (const partitionData of topicData.partitionData) {
         const index = partitionData.index;
         let errorCode: number = ErrorCode.NONE;
         if (apiVersion < FIRST_RECORD_BATCH_VERSION) errorCode = ErrorCode.UNSUPPORTED_VERSION;
         else if (acks !== 0 && acks !== 1 && acks !== -1) errorCode = ErrorCode.INVALID_REQUIRED_ACKS;
+        else if (!transactionAllowed) errorCode = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+        else if (!authorized) errorCode = ErrorCode.TOPIC_AUTHORIZATION_FAILED;
         // Kafka: "Cannot append to internal topic" (only the coordinator writes __consumer_offsets).
         else if (isInternalTopic(topicData.name)) errorCode = ErrorCode.INVALID_TOPIC_EXCEPTION;
         else if (!topic || index < 0 || index >= topic.partitions.length) errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;

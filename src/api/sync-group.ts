@@ -2,11 +2,14 @@
 import { Apis } from "../protocol/generated/index.ts";
 import type { SyncGroupResponse } from "../protocol/generated/sync-group.ts";
 import { defineHandler, type Reply } from "./handler.ts";
+import { AclOperation, canGroup } from "./authorize.ts";
+import { ErrorCode } from "../protocol/errors.ts";
 
 export const syncGroupHandler = defineHandler(Apis.SyncGroup, {
   minVersion: 0,
   maxVersion: 4,
   async handle(context, request): Promise<Reply<SyncGroupResponse>> {
+    if (!canGroup(context, AclOperation.READ, request.groupId)) return { throttleTimeMs: 0, errorCode: ErrorCode.GROUP_AUTHORIZATION_FAILED, protocolType: null, protocolName: null, assignment: new Uint8Array(0) };
     const result = await context.groups.sync({
       groupId: request.groupId,
       generationId: request.generationId,

@@ -59,6 +59,11 @@ export interface BrokerConfig {
   autoLeaderRebalanceEnable: boolean;
   /** In milliseconds (the property, leader.imbalance.check.interval.seconds, is in seconds). */
   leaderImbalanceCheckIntervalMs: number;
+  /** "" = no authorizer (everything allowed); otherwise one of ACL_AUTHORIZER_CLASS_NAMES. */
+  authorizerClassName: string;
+  /** Principals allowed everything, semicolon-separated ("User:admin;User:broker"). */
+  superUsers: string;
+  allowEveryoneIfNoAclFound: boolean;
   /** Every raw property, for DescribeConfigs on the broker resource and settings read by their users. */
   properties: Record<string, string>;
 }
@@ -262,7 +267,21 @@ export const brokerSettings: readonly BrokerSetting[] = [
     apply: (config, seconds) => void (config.leaderImbalanceCheckIntervalMs = seconds * 1000),
     current: (config) => config.leaderImbalanceCheckIntervalMs / 1000,
   }, { section: "cluster", min: 1, max: INT_MAX, doc: "how often the controller checks that" }),
+  // Authorization (README "Security"): the ACL authorizer, security/acl/.
+  setting("authorizer.class.name", "string", "", {
+    apply: (config, value) => {
+      // Fail closed: a named authorizer Bunka does not have is an error, never "allow everything".
+      if (value !== "" && !ACL_AUTHORIZER_CLASS_NAMES.includes(value)) throw new Error(`config: authorizer.class.name "${value}" is not available (use ${ACL_AUTHORIZER_CLASS_NAMES.join(", ")}, or leave it empty for no authorization)`);
+      config.authorizerClassName = value;
+    },
+    current: (config) => config.authorizerClassName,
+  }, { defaultDoc: "none (every client may do everything)", doc: "`kafka.security.authorizer.AclAuthorizer`, `org.apache.kafka.metadata.authorizer.StandardAuthorizer` or `acl`: Bunka's ACL authorizer checks every request" }),
+  setting("super.users", "string", "", field("superUsers"), { defaultDoc: "none", doc: "principals allowed everything, `User:a;User:b` (put the inter-broker principal here)" }),
+  setting("allow.everyone.if.no.acl.found", "boolean", false, field("allowEveryoneIfNoAclFound"), { doc: "with an authorizer: a resource no ACL names is open to everyone" }),
 ];
+
+/** authorizer.class.name values that select the ACL authorizer (Kafka's two class names and a short one). */
+export const ACL_AUTHORIZER_CLASS_NAMES: readonly string[] = ["kafka.security.authorizer.AclAuthorizer", "org.apache.kafka.metadata.authorizer.StandardAuthorizer", "acl"];
 
 /** Every accepted key (names and aliases) to its setting. */
 export const brokerSettingByKey: ReadonlyMap<string, BrokerSetting> = (() => {

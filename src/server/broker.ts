@@ -26,6 +26,9 @@ import { createDispatcher, InvalidRequestError } from "./dispatch.ts";
 import { PartitionWatchers } from "../partition/partition-watchers.ts";
 import { SegmentViews } from "../log/segment-views.ts";
 import { ProducerIds } from "./producer-ids.ts";
+import { AclAuthorizer, allowEverything, parseSuperUsers, type Authorization } from "../security/acl/authorizer.ts";
+import { FileAclStore } from "../security/acl/file-store.ts";
+import { EtcdAclStore } from "../cluster/etcd-acls.ts";
 import type { ListenerIdentity } from "../security/principal.ts";
 import { FileScramCredentialStore, KeyValueScramCredentialStore, type ScramCredentialStore } from "../security/credentials.ts";
 import { SaslAuthenticator } from "../security/sasl/authenticator.ts";
@@ -66,6 +69,8 @@ export class Broker {
   readonly groups: GroupCoordinator;
   /** What every request handler may use (api/context.ts). */
   readonly services: BrokerServices;
+  /** The ACL authorizer when authorizer.class.name names it; null: everything allowed. */
+  readonly aclAuthorizer: AclAuthorizer | null;
   /** The listener's name and security protocol (listeners + listener.security.protocol.map). */
   readonly listenerIdentity: ListenerIdentity;
   readonly scramCredentials: ScramCredentialStore;
@@ -120,6 +125,11 @@ export class Broker {
       ? new KeyValueScramCredentialStore(new EtcdClient({ endpoints: config.etcdEndpoints, log }), `/bunka/${config.clusterId}/scram-credentials/`)
       : new FileScramCredentialStore(config.dataDir);
     this.sasl = this.createSaslAuthenticator();
+    this.aclAuthorizer = config.authorizerClassName === "" ? null : new AclAuthorizer(
+      { superUsers: parseSuperUsers(config.superUsers), allowEveryoneIfNoAclFound: config.allowEveryoneIfNoAclFound },
+      config.etcdEndpoints.length > 0 ? new EtcdAclStore(config.etcdEndpoints, config.clusterId, log) : new FileAclStore(config.dataDir),
+      log,
+    );
     this.services = this.createServices();
     // Group coordination follows __consumer_offsets leadership (cluster mode); start() loads the initial set.
     this.replicas.onLeadershipChange((topic, partition, leading) => {
@@ -148,6 +158,7 @@ export class Broker {
       if (!cleanStart && !freshDataDir) log(`data dir ${config.dataDir} was not shut down cleanly: recovering logs`);
       // Listening first gives the real port (port 0) to register; requests wait until the broker is ready.
       broker.listen();
+      await broker.aclAuthorizer?.start();
       await membership.start({ topics: broker.topics, replicas: broker.replicas, recover: !cleanStart });
       await broker.groups.start();
       broker.highWatermarkTimer = setInterval(() => broker!.checkpointHighWatermarksInBackground(), HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS);
@@ -159,6 +170,7 @@ export class Broker {
       broker?.groups.stop();
       broker?.replicas.stop();
       await broker?.membership.stop().catch(() => undefined);
+      await broker?.aclAuthorizer?.stop().catch(() => undefined);
       await workers.close().catch(() => undefined);
       releaseLock(config.dataDir);
       throw error;
@@ -318,6 +330,7 @@ export class Broker {
       producerIds: this.producerIds,
       settings: { config: this.config, describe: () => this.describeBrokerConfigs() },
       advertisedApis: advertised,
+      authorizer: (this.aclAuthorizer ?? allowEverything) satisfies Authorization,
       sasl: this.sasl,
       scramCredentials: this.scramCredentials,
       isStopping: () => this.isStopping,
@@ -373,6 +386,7 @@ export class Broker {
     if (this.highWatermarkTimer) clearInterval(this.highWatermarkTimer);
     this.replicas.stop();
     await this.membership.stop().catch((error) => this.log(`leaving the cluster failed: ${String(error)}`));
+    await this.aclAuthorizer?.stop().catch((error) => this.log(`stopping the ACL authorizer failed: ${String(error)}`));
     await this.checkpointHighWatermarks();
     await this.workers.close();
     writeFileSync(join(this.config.dataDir, CLEAN_SHUTDOWN_MARKER), `${new Date().toISOString()}\n`);

@@ -47,6 +47,7 @@ test("every BrokerConfig field gets its default from the settings table", () => 
     replicaLagTimeMaxMs: true, producerIdExpirationMs: true, logCleanerBackoffMs: true, messageDecompressedMaxBytes: true,
     brokerSessionTimeoutMs: true, controlledShutdownTimeoutMs: true, shutdownTimeoutMs: true, autoLeaderRebalanceEnable: true,
     leaderImbalanceCheckIntervalMs: true, properties: true,
+    authorizerClassName: true, superUsers: true, allowEveryoneIfNoAclFound: true,
   };
   const config = defaultBrokerConfig();
   // advertisedPort is unset unless advertised.listeners names one (then the bound port is advertised).

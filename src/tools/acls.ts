@@ -1,0 +1,251 @@
+// `bun run acls`: ACL administration from the command line, with kafka-acls.sh's main options.
+//   --add    --allow-principal P | --deny-principal P  --operation OP ...  (--topic T | --group G | --cluster | --transactional-id ID)
+//   --remove [same selectors; without principals or operations every ACL of the resource goes]
+//   --list   [--topic T | --group G | --cluster | --transactional-id ID] [--principal P]
+// Exit code 0 on success, 1 on an error the broker reported, 2 on bad usage.
+import { parseArgs } from "node:util";
+import { KafkaConnection } from "../client/kafka-connection.ts";
+import { errorName } from "../protocol/errors.ts";
+import { ApiKey } from "../protocol/generated/index.ts";
+import {
+  AclOperation,
+  AclPermission,
+  CLUSTER_RESOURCE,
+  PatternType,
+  ResourceType,
+  operationName,
+  parseOperation,
+  patternTypeName,
+  permissionName,
+  resourceTypeName,
+  type AclBinding,
+  type AclBindingFilter,
+} from "../security/acl/model.ts";
+
+const usage = `Usage: bun run acls --bootstrap-server HOST:PORT (--add | --remove | --list) [options]
+
+Resources (repeatable, combinable):
+  --topic T  --group G  --transactional-id ID  --cluster
+  --resource-pattern-type literal|prefixed|any|match   (default: literal; --list: any)
+Principals and hosts:
+  --allow-principal User:NAME   --deny-principal User:NAME   (repeatable; User:* is everyone)
+  --allow-host HOST             --deny-host HOST             (default: *)
+  --principal User:NAME         --list: only this principal's ACLs
+Operations (repeatable): --operation Read|Write|Create|Delete|Alter|Describe|ClusterAction|
+  DescribeConfigs|AlterConfigs|IdempotentWrite|All   (--add default: All)
+Other:
+  --timeout-ms N   per-request timeout (default 30000)
+  -h, --help
+`;
+
+function fail(message: string, code: number): never {
+  console.error(`acls: ${message}`);
+  process.exit(code);
+}
+
+const API_VERSION = 1; // v1 has pattern types; every broker since Kafka 2.0 and Bunka serve it
+
+interface Resource {
+  resourceType: number;
+  resourceName: string;
+}
+
+/** What a command line asks for, before it becomes bindings or filters. */
+export interface AclCommand {
+  action: "add" | "remove" | "list";
+  resources: Resource[];
+  patternType: number;
+  allowPrincipals: string[];
+  denyPrincipals: string[];
+  allowHosts: string[];
+  denyHosts: string[];
+  operations: number[];
+  principal: string | null;
+}
+
+export function parseAclCommand(argv: string[]): AclCommand & { bootstrap: string; timeoutMs: number } {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      "bootstrap-server": { type: "string" },
+      add: { type: "boolean" },
+      remove: { type: "boolean" },
+      list: { type: "boolean" },
+      topic: { type: "string", multiple: true },
+      group: { type: "string", multiple: true },
+      "transactional-id": { type: "string", multiple: true },
+      cluster: { type: "boolean" },
+      "resource-pattern-type": { type: "string" },
+      "allow-principal": { type: "string", multiple: true },
+      "deny-principal": { type: "string", multiple: true },
+      "allow-host": { type: "string", multiple: true },
+      "deny-host": { type: "string", multiple: true },
+      principal: { type: "string" },
+      operation: { type: "string", multiple: true },
+      force: { type: "boolean" },
+      "timeout-ms": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(usage);
+    process.exit(0);
+  }
+  const actions = (["add", "remove", "list"] as const).filter((action) => values[action]);
+  if (actions.length !== 1) throw new UsageError("give exactly one of --add, --remove, --list");
+  const action = actions[0]!;
+  if (!values["bootstrap-server"]) throw new UsageError("--bootstrap-server is required");
+  const resources: Resource[] = [
+    ...(values.topic ?? []).map((name) => ({ resourceType: ResourceType.TOPIC, resourceName: name })),
+    ...(values.group ?? []).map((name) => ({ resourceType: ResourceType.GROUP, resourceName: name })),
+    ...(values["transactional-id"] ?? []).map((name) => ({ resourceType: ResourceType.TRANSACTIONAL_ID, resourceName: name })),
+    ...(values.cluster ? [{ resourceType: ResourceType.CLUSTER, resourceName: CLUSTER_RESOURCE }] : []),
+  ];
+  const patternText = values["resource-pattern-type"] ?? (action === "list" ? "any" : "literal");
+  const patternType = (PatternType as Record<string, number>)[patternText.toUpperCase()];
+  if (patternType === undefined || patternType === PatternType.UNKNOWN) throw new UsageError(`unknown --resource-pattern-type ${patternText}`);
+  if (action === "add" && patternType !== PatternType.LITERAL && patternType !== PatternType.PREFIXED) throw new UsageError("--add takes --resource-pattern-type literal or prefixed");
+  const operations = (values.operation ?? []).map((text) => parseOperation(text) ?? fail(`unknown --operation ${text}`, 2));
+  const command: AclCommand = {
+    action,
+    resources,
+    patternType,
+    allowPrincipals: values["allow-principal"] ?? [],
+    denyPrincipals: values["deny-principal"] ?? [],
+    allowHosts: values["allow-host"] ?? [],
+    denyHosts: values["deny-host"] ?? [],
+    operations,
+    principal: values.principal ?? null,
+  };
+  if (action !== "list" && resources.length === 0) throw new UsageError(`--${action} needs a resource (--topic, --group, --transactional-id or --cluster)`);
+  if (action === "add" && command.allowPrincipals.length + command.denyPrincipals.length === 0) throw new UsageError("--add needs --allow-principal or --deny-principal");
+  const timeoutMs = Number(values["timeout-ms"] ?? 30_000);
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError("--timeout-ms must be a positive integer");
+  return { ...command, bootstrap: values["bootstrap-server"], timeoutMs };
+}
+
+export class UsageError extends Error {}
+
+/** --add: one binding per resource × principal × host × operation (Kafka's AclCommand does the same product). */
+export function bindingsToAdd(command: AclCommand): AclBinding[] {
+  const operations = command.operations.length > 0 ? command.operations : [AclOperation.ALL];
+  const bindings: AclBinding[] = [];
+  const sides = [
+    { permission: AclPermission.ALLOW, principals: command.allowPrincipals, hosts: command.allowHosts.length > 0 ? command.allowHosts : ["*"] },
+    { permission: AclPermission.DENY, principals: command.denyPrincipals, hosts: command.denyHosts.length > 0 ? command.denyHosts : ["*"] },
+  ];
+  for (const resource of command.resources)
+    for (const side of sides)
+      for (const principal of side.principals)
+        for (const host of side.hosts)
+          for (const operation of operations) bindings.push({ ...resource, patternType: command.patternType, principal, host, operation, permission: side.permission });
+  return bindings;
+}
+
+/** --remove and --list: filters; what is not given matches anything. */
+export function filtersOf(command: AclCommand): AclBindingFilter[] {
+  const resources: (Resource | null)[] = command.resources.length > 0 ? command.resources : [null];
+  const anyFilter = (resource: Resource | null): AclBindingFilter => ({
+    resourceType: resource?.resourceType ?? ResourceType.ANY,
+    resourceName: resource?.resourceName ?? null,
+    patternType: command.patternType,
+    principal: command.principal,
+    host: null,
+    operation: AclOperation.ANY,
+    permission: AclPermission.ANY,
+  });
+  if (command.action === "list" || command.allowPrincipals.length + command.denyPrincipals.length === 0) {
+    const operations = command.operations.length > 0 && command.action === "remove" ? command.operations : [AclOperation.ANY];
+    return resources.flatMap((resource) => operations.map((operation) => ({ ...anyFilter(resource), operation })));
+  }
+  const operations = command.operations.length > 0 ? command.operations : [AclOperation.ANY];
+  const filters: AclBindingFilter[] = [];
+  const sides = [
+    { permission: AclPermission.ALLOW, principals: command.allowPrincipals, hosts: command.allowHosts.length > 0 ? command.allowHosts : [null] },
+    { permission: AclPermission.DENY, principals: command.denyPrincipals, hosts: command.denyHosts.length > 0 ? command.denyHosts : [null] },
+  ];
+  for (const resource of resources)
+    for (const side of sides)
+      for (const principal of side.principals)
+        for (const host of side.hosts)
+          for (const operation of operations) filters.push({ ...anyFilter(resource), principal, host, operation, permission: side.permission });
+  return filters;
+}
+
+function describeBinding(binding: Pick<AclBinding, "principal" | "host" | "operation" | "permission">): string {
+  return `(principal=${binding.principal}, host=${binding.host}, operation=${operationName(binding.operation)}, permissionType=${permissionName(binding.permission)})`;
+}
+
+function resourceLine(resourceType: number, resourceName: string, patternType: number): string {
+  return `ResourcePattern(resourceType=${resourceTypeName(resourceType)}, name=${resourceName}, patternType=${patternTypeName(patternType)})`;
+}
+
+async function main(): Promise<void> {
+  let command: ReturnType<typeof parseAclCommand>;
+  try {
+    command = parseAclCommand(process.argv.slice(2));
+  } catch (error) {
+    fail(`${error instanceof Error ? error.message : String(error)}\n\n${usage}`, 2);
+  }
+  const [host, portText] = splitHostPort(command.bootstrap.split(",")[0]!);
+  const connection = await KafkaConnection.connect({ host, port: Number(portText), clientId: "bunka-acls", requestTimeoutMs: command.timeoutMs }).catch((error: Error) => fail(`cannot connect to ${command.bootstrap}: ${error.message}`, 1));
+  try {
+    if (command.action === "add") {
+      const bindings = bindingsToAdd(command);
+      const response = await connection.request(ApiKey.CreateAcls, API_VERSION, {
+        creations: bindings.map((binding) => ({ ...binding, resourcePatternType: binding.patternType, permissionType: binding.permission })),
+      });
+      let failed = false;
+      response.results.forEach((result: { errorCode: number; errorMessage: string | null }, index: number) => {
+        const binding = bindings[index]!;
+        if (result.errorCode !== 0) {
+          failed = true;
+          console.error(`acls: ${resourceLine(binding.resourceType, binding.resourceName, binding.patternType)} ${describeBinding(binding)}: ${errorName(result.errorCode)}${result.errorMessage ? `: ${result.errorMessage}` : ""}`);
+        } else console.log(`Added ACL for ${resourceLine(binding.resourceType, binding.resourceName, binding.patternType)}: ${describeBinding(binding)}`);
+      });
+      if (failed) process.exitCode = 1;
+    } else if (command.action === "remove") {
+      const filters = filtersOf(command);
+      const response = await connection.request(ApiKey.DeleteAcls, API_VERSION, {
+        filters: filters.map((filter) => ({ resourceTypeFilter: filter.resourceType, resourceNameFilter: filter.resourceName, patternTypeFilter: filter.patternType, principalFilter: filter.principal, hostFilter: filter.host, operation: filter.operation, permissionType: filter.permission })),
+      });
+      for (const result of response.filterResults) {
+        if (result.errorCode !== 0) {
+          console.error(`acls: ${errorName(result.errorCode)}${result.errorMessage ? `: ${result.errorMessage}` : ""}`);
+          process.exitCode = 1;
+          continue;
+        }
+        for (const match of result.matchingAcls) console.log(`Removed ACL for ${resourceLine(match.resourceType, match.resourceName, match.patternType)}: ${describeBinding({ ...match, permission: match.permissionType })}`);
+      }
+    } else {
+      for (const filter of filtersOf(command)) {
+        const response = await connection.request(ApiKey.DescribeAcls, API_VERSION, {
+          resourceTypeFilter: filter.resourceType, resourceNameFilter: filter.resourceName, patternTypeFilter: filter.patternType, principalFilter: filter.principal, hostFilter: filter.host, operation: filter.operation, permissionType: filter.permission,
+        });
+        if (response.errorCode !== 0) {
+          console.error(`acls: ${errorName(response.errorCode)}${response.errorMessage ? `: ${response.errorMessage}` : ""}`);
+          process.exitCode = 1;
+          continue;
+        }
+        for (const resource of response.resources) {
+          console.log(`Current ACLs for resource \`${resourceLine(resource.resourceType, resource.resourceName, resource.patternType)}\`:`);
+          for (const entry of resource.acls) console.log(`\t${describeBinding({ ...entry, permission: entry.permissionType })}`);
+          console.log("");
+        }
+      }
+    }
+  } catch (error) {
+    fail(error instanceof Error ? error.message : String(error), 1);
+  } finally {
+    connection.close();
+  }
+}
+
+function splitHostPort(address: string): [string, string] {
+  const separator = address.lastIndexOf(":");
+  if (separator <= 0) fail(`--bootstrap-server ${address} must be HOST:PORT`, 2);
+  return [address.slice(0, separator).replace(/^\[(.*)\]$/, "$1"), address.slice(separator + 1)];
+}
+
+if (import.meta.main) await main();
