@@ -7,6 +7,8 @@ import { parseArgs } from "node:util";
 import { KafkaConnection } from "../client/kafka-connection.ts";
 import { errorName } from "../protocol/errors.ts";
 import { ApiKey } from "../protocol/generated/index.ts";
+import { authenticate } from "../security/sasl/client.ts";
+import { isSupportedSaslMechanism } from "../security/sasl/mechanism.ts";
 import {
   AclOperation,
   AclPermission,
@@ -34,6 +36,7 @@ Principals and hosts:
 Operations (repeatable): --operation Read|Write|Create|Delete|Alter|Describe|ClusterAction|
   DescribeConfigs|AlterConfigs|IdempotentWrite|All   (--add default: All)
 Other:
+  --sasl-mechanism M --sasl-username U --sasl-password P   log in first (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)
   --timeout-ms N   per-request timeout (default 30000)
   -h, --help
 `;
@@ -63,7 +66,13 @@ export interface AclCommand {
   principal: string | null;
 }
 
-export function parseAclCommand(argv: string[]): AclCommand & { bootstrap: string; timeoutMs: number } {
+interface Login {
+  mechanism: string;
+  user: string;
+  password: string;
+}
+
+export function parseAclCommand(argv: string[]): AclCommand & { bootstrap: string; timeoutMs: number; login: Login | null } {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -83,6 +92,9 @@ export function parseAclCommand(argv: string[]): AclCommand & { bootstrap: strin
       principal: { type: "string" },
       operation: { type: "string", multiple: true },
       force: { type: "boolean" },
+      "sasl-mechanism": { type: "string" },
+      "sasl-username": { type: "string" },
+      "sasl-password": { type: "string" },
       "timeout-ms": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -122,7 +134,10 @@ export function parseAclCommand(argv: string[]): AclCommand & { bootstrap: strin
   if (action === "add" && command.allowPrincipals.length + command.denyPrincipals.length === 0) throw new UsageError("--add needs --allow-principal or --deny-principal");
   const timeoutMs = Number(values["timeout-ms"] ?? 30_000);
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError("--timeout-ms must be a positive integer");
-  return { ...command, bootstrap: values["bootstrap-server"], timeoutMs };
+  const mechanism = values["sasl-mechanism"];
+  if (mechanism !== undefined && !isSupportedSaslMechanism(mechanism)) throw new UsageError(`--sasl-mechanism ${mechanism}: use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512`);
+  const login = mechanism === undefined ? null : { mechanism, user: values["sasl-username"] ?? "", password: values["sasl-password"] ?? "" };
+  return { ...command, bootstrap: values["bootstrap-server"], timeoutMs, login };
 }
 
 export class UsageError extends Error {}
@@ -191,6 +206,8 @@ async function main(): Promise<void> {
   const [host, portText] = splitHostPort(command.bootstrap.split(",")[0]!);
   const connection = await KafkaConnection.connect({ host, port: Number(portText), clientId: "bunka-acls", requestTimeoutMs: command.timeoutMs }).catch((error: Error) => fail(`cannot connect to ${command.bootstrap}: ${error.message}`, 1));
   try {
+    const login = command.login;
+    if (login && isSupportedSaslMechanism(login.mechanism)) await authenticate((key, version, body) => connection.request(key, version, body), login.mechanism, login.user, login.password);
     if (command.action === "add") {
       const bindings = bindingsToAdd(command);
       const response = await connection.request(ApiKey.CreateAcls, API_VERSION, {
