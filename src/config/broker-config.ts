@@ -160,6 +160,11 @@ function rawProperty<T extends BrokerSettingType>(): Pick<BrokerSettingOf<T>, "a
   return { apply: () => undefined, current: () => undefined };
 }
 
+/** Like readByUser, for a string setting with a default. */
+function stringReadByUser(name: string, defaultValue: string): Pick<BrokerSettingOf<"string">, "apply" | "current"> {
+  return { apply: () => undefined, current: (config) => config.properties[name] ?? defaultValue };
+}
+
 /** Every broker setting, in README order. */
 export const brokerSettings: readonly BrokerSetting[] = [
   setting("node.id", "int", 1, field("nodeId"), { aliases: ["broker.id"], min: 0, max: INT_MAX, flag: "--node-id", doc: "this broker's id" }),
@@ -230,7 +235,7 @@ export const brokerSettings: readonly BrokerSetting[] = [
   // SASL (security/sasl/): read from `properties` at start by security/sasl/settings.ts, which also checks them together.
   setting("sasl.enabled.mechanisms", "string", undefined, rawProperty(), {
     defaultDoc: "none (Kafka: GSSAPI, which Bunka lacks): required on a SASL listener",
-    doc: "SASL mechanisms offered, comma-separated: `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512` (another name is an error at start)",
+    doc: "SASL mechanisms offered, comma-separated: `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`, `OAUTHBEARER` (another name is an error at start)",
   }),
   setting("sasl.jaas.config", "string", undefined, rawProperty(), {
     defaultDoc: "none",
@@ -241,6 +246,14 @@ export const brokerSettings: readonly BrokerSetting[] = [
     min: 0, max: Number.MAX_SAFE_INTEGER, doc: "SASL session lifetime (KIP-368): the client re-authenticates before it ends or the connection is closed (0: sessions never end)",
   }),
   setting("sasl.server.max.receive.size", "int", 524_288, readByUser("sasl.server.max.receive.size", 524_288), { min: 1, max: INT_MAX, doc: "largest SASL token accepted before authentication; a larger one fails it" }),
+  setting("sasl.oauthbearer.jwks.endpoint.url", "string", undefined, rawProperty(), {
+    defaultDoc: "none: OAUTHBEARER accepts unsecured tokens (alg `none`, Kafka's development default; logged at start)",
+    doc: "JWKS file (path or `file://` URL) whose keys must sign OAUTHBEARER tokens (RS, PS, ES 256/384/512)",
+  }),
+  setting("sasl.oauthbearer.sub.claim.name", "string", "sub", stringReadByUser("sasl.oauthbearer.sub.claim.name", "sub"), { doc: "the token claim that names the principal (`User:<claim>`)" }),
+  setting("sasl.oauthbearer.clock.skew.seconds", "int", 30, readByUser("sasl.oauthbearer.clock.skew.seconds", 30), { min: 0, max: INT_MAX, doc: "tolerance when checking a token's exp, iat and nbf" }),
+  setting("sasl.oauthbearer.expected.issuer", "string", undefined, rawProperty(), { defaultDoc: "none (not checked)", doc: "the iss a signed token must carry" }),
+  setting("sasl.oauthbearer.expected.audience", "string", undefined, rawProperty(), { defaultDoc: "none (not checked)", doc: "audiences, comma-separated; a signed token's aud must contain one" }),
   // Group coordinator (docs/consumer-groups.md).
   setting("group.initial.rebalance.delay.ms", "int", 3000, field("groupInitialRebalanceDelayMs"), { min: 0, max: INT_MAX, doc: "how long the first rebalance of an empty group waits for more members" }),
   setting("group.min.session.timeout.ms", "int", 6000, field("groupMinSessionTimeoutMs"), { min: 0, max: INT_MAX, doc: "shortest session timeout a member may ask for" }),

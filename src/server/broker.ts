@@ -305,6 +305,9 @@ export class Broker {
   private createSaslAuthenticator(): SaslAuthenticator | null {
     const settings = configuredSasl(this.config.properties, this.listenerIdentity);
     if (settings.enabledMechanisms.length === 0) return null;
+    if (settings.enabledMechanisms.includes("OAUTHBEARER") && settings.oauthBearer.jwks === null) {
+      this.log("OAUTHBEARER accepts unsecured tokens (alg none): for development only; set sasl.oauthbearer.jwks.endpoint.url to require signed tokens");
+    }
     // Audit trail: one JSON line per authentication outcome (at most one failure per connection).
     return new SaslAuthenticator({ ...settings, scramCredentials: this.scramCredentials, audit: (event) => this.log(JSON.stringify(event)) });
   }

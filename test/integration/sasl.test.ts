@@ -14,12 +14,15 @@ import { kcat, kcatConsumeAll } from "../helpers/kcat.ts";
 import { kafkaClient } from "../helpers/kafkajs.ts";
 import { run } from "../helpers/run.ts";
 import { Kafka, logLevel } from "kafkajs";
+import { Admin as PlatformaticAdmin, Producer as PlatformaticProducer, stringSerializers } from "@platformatic/kafka";
+import { generateKeyPairSync, sign } from "node:crypto";
+import { writeFileSync } from "node:fs";
 
 const repoRoot = resolve(import.meta.dir, "../..");
 const JAAS = 'org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-secret" user_admin="admin-secret" user_alice="alice-secret";';
 
 function saslProperties(port: number, extra: Record<string, string> = {}): Record<string, string> {
-  return { listeners: `SASL_PLAINTEXT://127.0.0.1:${port}`, "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512", "sasl.jaas.config": JAAS, ...extra };
+  return { listeners: `SASL_PLAINTEXT://127.0.0.1:${port}`, "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER", "sasl.jaas.config": JAAS, ...extra };
 }
 
 function kcatSasl(mechanism: string, user: string, password: string): string[] {
@@ -29,6 +32,11 @@ function kcatSasl(mechanism: string, user: string, password: string): string[] {
 /** The users CLI as an operator runs it, authenticated as the PLAIN admin. */
 function usersCli(bootstrap: string, args: string[]) {
   return run([process.execPath, join(repoRoot, "src/tools/users.ts"), "--bootstrap-server", bootstrap, "--sasl-mechanism", "PLAIN", "--sasl-username", "admin", "--sasl-password", "admin-secret", ...args], { timeoutMs: 60_000 });
+}
+
+/** An unsecured JWS (alg none), as Kafka's and librdkafka's development tokens. */
+function unsecuredJws(claims: Record<string, unknown>): string {
+  return `${Buffer.from(JSON.stringify({ alg: "none" })).toString("base64url")}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}.`;
 }
 
 /** Resolves true once the broker closed `connection` (bounded: false after `timeoutMs`). */
@@ -128,6 +136,35 @@ describe("SASL_PLAINTEXT broker process", () => {
     expect(broker.output).toContain('"principal":"User:carol","mechanism":"SCRAM-SHA-256"');
   }, 120_000);
 
+  test("@platformatic/kafka with PLAIN and with OAUTHBEARER (unsecured JWS) creates a topic and produces; kcat with OAUTHBEARER reads it back", async () => {
+    // Goal: a third client's PLAIN and OAUTHBEARER, and librdkafka's built-in unsecured JWT, authenticate.
+    // Method: platformatic admin (PLAIN) creates a topic, a platformatic producer (OAUTHBEARER, sub=erin) writes 10
+    // records, kcat (OAUTHBEARER, principal=frank) reads them; the log names each principal.
+    const admin = new PlatformaticAdmin({ clientId: "sasl-admin", bootstrapBrokers: [broker.bootstrap], sasl: { mechanism: "PLAIN", username: "alice", password: "alice-secret" } });
+    try {
+      await admin.createTopics({ topics: ["platformatic-sasl"], partitions: 1, replicas: 1 });
+      expect(await admin.listTopics()).toContain("platformatic-sasl");
+    } finally {
+      await admin.close();
+    }
+    const producer = new PlatformaticProducer({
+      clientId: "sasl-producer",
+      bootstrapBrokers: [broker.bootstrap],
+      serializers: stringSerializers,
+      sasl: { mechanism: "OAUTHBEARER", token: unsecuredJws({ sub: "erin", exp: Math.floor(Date.now() / 1000) + 3600 }) },
+    });
+    try {
+      await producer.send({ messages: Array.from({ length: 10 }, (_, index) => ({ topic: "platformatic-sasl", key: `k${index}`, value: `v${index}` })) });
+    } finally {
+      await producer.close();
+    }
+    const oauth = ["-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanisms=OAUTHBEARER", "-X", "enable.sasl.oauthbearer.unsecure.jwt=true", "-X", "sasl.oauthbearer.config=principal=frank"];
+    expect(await kcatConsumeAll(broker.bootstrap, "platformatic-sasl", "%s\\n", oauth)).toEqual(Array.from({ length: 10 }, (_, index) => `v${index}`));
+    expect(broker.output).toContain('"principal":"User:erin","mechanism":"OAUTHBEARER"');
+    expect(broker.output).toContain('"principal":"User:frank","mechanism":"OAUTHBEARER"');
+    expect(broker.output).toContain("OAUTHBEARER accepts unsecured tokens");
+  }, 120_000);
+
   test("kafkajs without SASL on the SASL listener gets nothing: its first request after ApiVersions closes the connection", async () => {
     // Goal: nothing but ApiVersions and the SASL APIs is served before authentication.
     // Method: a plain kafkajs admin (no sasl) asks for topics and must fail.
@@ -182,7 +219,7 @@ describe("SASL in process (raw protocol)", () => {
     const connection = await connect();
     const answer = await connection.request(ApiKey.SaslHandshake, 1, { mechanism: "GSSAPI" });
     expect(answer.errorCode).toBe(ErrorCode.UNSUPPORTED_SASL_MECHANISM);
-    expect(answer.mechanisms).toEqual(["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]);
+    expect(answer.mechanisms).toEqual(["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]);
     expect(await closedWithin(connection, 5_000)).toBe(true);
   });
 
@@ -190,7 +227,7 @@ describe("SASL in process (raw protocol)", () => {
     // Goal: malformed tokens are a failed login, never a crash. Method: random bytes, invalid UTF-8 and a
     // truncated SCRAM message after each handshake; then a good login still works.
     const garbage = [new Uint8Array([0xff, 0xfe, 0x00, 0x80]), crypto.getRandomValues(new Uint8Array(300)), new TextEncoder().encode("n,,n=x"), new Uint8Array(0)];
-    for (const mechanism of ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]) {
+    for (const mechanism of ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]) {
       for (const token of garbage) {
         const connection = await connect();
         expect((await connection.request(ApiKey.SaslHandshake, 1, { mechanism })).errorCode).toBe(ErrorCode.NONE);
@@ -204,6 +241,34 @@ describe("SASL in process (raw protocol)", () => {
     await authenticate((key, version, body) => good.request(key, version, body), "PLAIN", "alice", "alice-secret");
     expect((await good.request(ApiKey.Metadata, 9, { topics: null })).brokers.length).toBe(1);
     good.close();
+  });
+
+  test("SaslHandshake v0 (before KIP-152): the token and its answer are bare size-prefixed frames, then requests are served", async () => {
+    // Goal: Kafka's legacy framing works. Method: a raw socket sends SaslHandshake v0, the PLAIN token as a bare
+    // frame, then ApiVersions v0; it must get the handshake answer, an empty token frame, then the ApiVersions answer.
+    const received: Uint8Array[] = [];
+    const socket = await Bun.connect({ hostname: "127.0.0.1", port: broker.port, socket: { data: (_socket, chunk) => void received.push(new Uint8Array(chunk)) } });
+    const frame = (body: number[]) => new Uint8Array([(body.length >>> 24) & 255, (body.length >>> 16) & 255, (body.length >>> 8) & 255, body.length & 255, ...body]);
+    const header = (apiKey: number, correlationId: number) => [0, apiKey, 0, 0, 0, 0, 0, correlationId, 0xff, 0xff];
+    const bytesReceived = async (count: number) => {
+      const deadline = Date.now() + 5_000;
+      while (received.reduce((sum, chunk) => sum + chunk.byteLength, 0) < count && Date.now() < deadline) await Bun.sleep(10);
+      const all = new Uint8Array(received.reduce((sum, chunk) => sum + chunk.byteLength, 0));
+      let offset = 0;
+      for (const chunk of received) (all.set(chunk, offset), (offset += chunk.byteLength));
+      return all;
+    };
+    socket.write(frame([...header(17, 1), 0, 5, ...new TextEncoder().encode("PLAIN")]));
+    const handshake = await bytesReceived(4 + 4 + 2 + 4);
+    expect([...handshake.subarray(4, 10)]).toEqual([0, 0, 0, 1, 0, 0]); // correlation id 1, NONE
+    received.length = 0;
+    socket.write(frame([...new TextEncoder().encode("\u0000alice\u0000alice-secret")]));
+    expect([...(await bytesReceived(4))]).toEqual([0, 0, 0, 0]); // an empty token: authenticated
+    received.length = 0;
+    socket.write(frame(header(18, 2)));
+    const versions = await bytesReceived(10);
+    expect([...versions.subarray(4, 10)]).toEqual([0, 0, 0, 2, 0, 0]);
+    socket.end();
   });
 
   test("SaslAuthenticate without a handshake is ILLEGAL_SASL_STATE and closes the connection", async () => {
@@ -294,4 +359,80 @@ describe("SASL settings fail closed at start", () => {
       }
     });
   }
+});
+
+describe("OAUTHBEARER against a JWKS file", () => {
+  // Goal: with sasl.oauthbearer.jwks.endpoint.url only tokens signed by its keys, for the expected issuer and
+  // audience and not expired, authenticate; the session ends no later than the token (KIP-368).
+  // Method: an RSA key pair made here, its public half in a JWKS file; tokens signed with it or with another key.
+  let broker: Broker;
+  let dataDir: string;
+  const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const other = generateKeyPairSync("rsa", { modulusLength: 2048 });
+
+  function signedJwt(claims: Record<string, unknown>, key = privateKey, kid = "k1"): string {
+    const signed = `${Buffer.from(JSON.stringify({ alg: "RS256", kid, typ: "JWT" })).toString("base64url")}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}`;
+    return `${signed}.${sign("sha256", Buffer.from(signed), key).toString("base64url")}`;
+  }
+
+  beforeAll(async () => {
+    dataDir = tempDir("sasl-jwks");
+    const jwksPath = join(dataDir, "jwks.json");
+    writeFileSync(jwksPath, JSON.stringify({ keys: [{ ...publicKey.export({ format: "jwk" }), kid: "k1", use: "sig", alg: "RS256" }] }));
+    broker = await startBroker({
+      port: 0,
+      dataDir: join(dataDir, "data"),
+      partitionWorkers: 1,
+      properties: {
+        listeners: "SASL_PLAINTEXT://127.0.0.1:0",
+        "sasl.enabled.mechanisms": "OAUTHBEARER",
+        "sasl.oauthbearer.jwks.endpoint.url": `file://${jwksPath}`,
+        "sasl.oauthbearer.expected.issuer": "https://issuer.test",
+        "sasl.oauthbearer.expected.audience": "bunka",
+        "connections.max.reauth.ms": "3600000",
+      },
+      log: () => undefined,
+    });
+  });
+
+  afterAll(async () => {
+    await broker.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  async function tryToken(token: string): Promise<{ errorCode: number; errorMessage: string | null; sessionLifetimeMs: number }> {
+    const connection = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port, requestTimeoutMs: 10_000 });
+    try {
+      expect((await connection.request(ApiKey.SaslHandshake, 1, { mechanism: "OAUTHBEARER" })).errorCode).toBe(ErrorCode.NONE);
+      const answer = await connection.request(ApiKey.SaslAuthenticate, 1, { authBytes: new TextEncoder().encode(`n,,\x01auth=Bearer ${token}\x01\x01`) });
+      if (answer.errorCode === ErrorCode.NONE) expect((await connection.request(ApiKey.Metadata, 9, { topics: null })).brokers.length).toBe(1);
+      return { errorCode: answer.errorCode, errorMessage: answer.errorMessage, sessionLifetimeMs: Number(answer.sessionLifetimeMs) };
+    } finally {
+      connection.close();
+    }
+  }
+
+  test("a signed token is accepted and its session ends with it; wrong key, unsigned, expired, wrong issuer or audience are refused", async () => {
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    const good = { sub: "grace", iss: "https://issuer.test", aud: ["bunka"], exp: nowSeconds + 120, iat: nowSeconds };
+    const accepted = await tryToken(signedJwt(good));
+    expect(accepted.errorCode).toBe(ErrorCode.NONE);
+    expect(accepted.sessionLifetimeMs).toBeGreaterThan(0);
+    expect(accepted.sessionLifetimeMs).toBeLessThanOrEqual(120_000);
+
+    const refusals: [string, string, RegExp][] = [
+      ["another key", signedJwt(good, other.privateKey), /signature does not verify/],
+      ["an unknown kid", signedJwt(good, privateKey, "k2"), /no key "k2"/],
+      ["an unsecured token", unsecuredJws(good), /algorithm "none"/],
+      ["an expired token", signedJwt({ ...good, exp: nowSeconds - 3600 }), /expired/],
+      ["another issuer", signedJwt({ ...good, iss: "https://evil.test" }), /issuer/],
+      ["another audience", signedJwt({ ...good, aud: "other" }), /audience/],
+      ["no sub", signedJwt({ ...good, sub: undefined }), /no sub claim/],
+    ];
+    for (const [name, token, message] of refusals) {
+      const answer = await tryToken(token);
+      expect({ name, errorCode: answer.errorCode }).toEqual({ name, errorCode: ErrorCode.SASL_AUTHENTICATION_FAILED });
+      expect(answer.errorMessage).toMatch(message);
+    }
+  });
 });

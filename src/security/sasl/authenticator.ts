@@ -8,6 +8,7 @@ import { ErrorCode } from "../../protocol/errors.ts";
 import type { ScramCredentialStore } from "../credentials.ts";
 import type { ConnectionSecurity } from "../principal.ts";
 import { type SaslMechanismName, type SaslServerExchange, SaslAuthenticationError } from "./mechanism.ts";
+import { OAuthBearerServerExchange, type OAuthBearerSettings } from "./oauthbearer.ts";
 import { PlainServerExchange } from "./plain.ts";
 import { ScramServerExchange } from "./scram.ts";
 
@@ -17,6 +18,7 @@ export interface SaslSettings {
   /** PLAIN users and their passwords (sasl.jaas.config / sasl.plain.users.file). */
   readonly plainUsers: ReadonlyMap<string, string>;
   readonly scramCredentials: ScramCredentialStore;
+  readonly oauthBearer: OAuthBearerSettings;
   /** connections.max.reauth.ms; 0: sessions never expire. */
   readonly reauthMs: number;
   /** sasl.server.max.receive.size: the largest token a client may send before it is authenticated. */
@@ -99,6 +101,7 @@ export class SaslAuthenticator {
 
   private exchangeFor(mechanism: SaslMechanismName): SaslServerExchange {
     if (mechanism === "PLAIN") return new PlainServerExchange((user) => this.settings.plainUsers.get(user));
+    if (mechanism === "OAUTHBEARER") return new OAuthBearerServerExchange(this.settings.oauthBearer, this.now);
     const store = this.settings.scramCredentials;
     return new ScramServerExchange(mechanism, (user) => store.get(user, mechanism));
   }
@@ -115,7 +118,7 @@ export class SaslAuthenticator {
       if (token.byteLength > this.settings.maxReceiveBytes) throw new SaslAuthenticationError(`SASL token of ${token.byteLength} bytes exceeds sasl.server.max.receive.size=${this.settings.maxReceiveBytes}`);
       const step = await exchange.evaluate(token);
       if (!step.done) return { errorCode: ErrorCode.NONE, errorMessage: null, authBytes: step.response, sessionLifetimeMs: 0 };
-      return this.succeed(peer, session, exchange.mechanism, step.user, step.response);
+      return this.succeed(peer, session, exchange.mechanism, step.user, step.response, step.credentialExpiresAtMs ?? Infinity);
     } catch (error) {
       if (!(error instanceof SaslAuthenticationError)) throw error;
       this.fail(peer, session, exchange.mechanism, error.message);
@@ -123,7 +126,7 @@ export class SaslAuthenticator {
     }
   }
 
-  private succeed(peer: SaslPeer, session: SaslSession, mechanism: SaslMechanismName, user: string, response: Uint8Array): AuthenticateAnswer {
+  private succeed(peer: SaslPeer, session: SaslSession, mechanism: SaslMechanismName, user: string, response: Uint8Array, credentialExpiresAtMs: number): AuthenticateAnswer {
     const principal = `User:${user}`;
     const security = peer.security;
     if (security.authenticated && security.principal !== principal) {
@@ -135,10 +138,13 @@ export class SaslAuthenticator {
     security.authenticated = true;
     session.exchange = null;
     session.legacyFraming = false;
-    const reauthMs = this.settings.reauthMs;
-    session.expiresAtMs = reauthMs > 0 ? this.now() + reauthMs : Infinity;
+    // KIP-368: with re-authentication on, the session ends at connections.max.reauth.ms or when the
+    // credential does (an OAUTHBEARER token's exp), whichever is first; off, sessions never end (as Kafka).
+    const nowMs = this.now();
+    const lifetimeMs = this.settings.reauthMs > 0 ? Math.max(0, Math.min(this.settings.reauthMs, credentialExpiresAtMs - nowMs)) : 0;
+    session.expiresAtMs = lifetimeMs > 0 ? nowMs + lifetimeMs : Infinity;
     this.settings.audit({ event: "authentication", result: "success", principal, mechanism, listener: security.listener.name, client: peer.remoteIp });
-    return { errorCode: ErrorCode.NONE, errorMessage: null, authBytes: response, sessionLifetimeMs: reauthMs };
+    return { errorCode: ErrorCode.NONE, errorMessage: null, authBytes: response, sessionLifetimeMs: Math.floor(lifetimeMs) };
   }
 
   /** Marks the connection for closing after this reply and logs the failure, once per connection. */

@@ -59,5 +59,10 @@ export async function authenticate(request: SaslRequest, mechanism: SaslMechanis
     await exchange(request, encoder.encode(`\u0000${user}\u0000${password}`));
     return;
   }
+  // OAUTHBEARER: `password` is the token (RFC 7628 client message; `user` is not sent).
+  if (mechanism === "OAUTHBEARER") {
+    await exchange(request, encoder.encode(`n,,\x01auth=Bearer ${password}\x01\x01`));
+    return;
+  }
   await scram(request, mechanism, user, password);
 }

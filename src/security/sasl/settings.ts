@@ -5,6 +5,7 @@
 import { SECURITY_PROTOCOLS, isSaslProtocol, isTlsProtocol, type ListenerIdentity, type SecurityProtocol } from "../principal.ts";
 import { loadPlainUsersFile, parsePlainJaasUsers } from "../credentials.ts";
 import { isSupportedSaslMechanism, SUPPORTED_SASL_MECHANISMS, type SaslMechanismName } from "./mechanism.ts";
+import { loadJwks, type OAuthBearerSettings } from "./oauthbearer.ts";
 
 export const SASL_SERVER_MAX_RECEIVE_BYTES_DEFAULT = 524_288;
 
@@ -42,6 +43,7 @@ export function configuredListener(properties: Record<string, string>): Listener
 export interface ConfiguredSasl {
   enabledMechanisms: SaslMechanismName[];
   plainUsers: Map<string, string>;
+  oauthBearer: OAuthBearerSettings;
   reauthMs: number;
   maxReceiveBytes: number;
 }
@@ -63,6 +65,7 @@ export function configuredSasl(properties: Record<string, string>, listener: Lis
   return {
     enabledMechanisms,
     plainUsers,
+    oauthBearer: configuredOAuthBearer(properties),
     reauthMs: Number(properties["connections.max.reauth.ms"] ?? 0),
     maxReceiveBytes: Number(properties["sasl.server.max.receive.size"] ?? SASL_SERVER_MAX_RECEIVE_BYTES_DEFAULT),
   };
@@ -71,4 +74,18 @@ export function configuredSasl(properties: Record<string, string>, listener: Lis
 /** TLS listeners arrive with the TLS work; until then naming one is an error at start, never plaintext. */
 export function assertListenerAvailable(listener: ListenerIdentity, tlsAvailable: boolean): void {
   if (isTlsProtocol(listener.securityProtocol) && !tlsAvailable) throw new Error(`config: listener ${listener.name} uses ${listener.securityProtocol}, which this broker cannot serve (no TLS)`);
+}
+
+/** OAUTHBEARER validation: signed tokens against a JWKS file when one is configured, else unsecured tokens (Kafka's default). */
+function configuredOAuthBearer(properties: Record<string, string>): OAuthBearerSettings {
+  const jwksLocation = properties["sasl.oauthbearer.jwks.endpoint.url"];
+  const issuer = properties["sasl.oauthbearer.expected.issuer"];
+  const audience = properties["sasl.oauthbearer.expected.audience"];
+  return {
+    jwks: jwksLocation === undefined || jwksLocation === "" ? null : loadJwks(jwksLocation),
+    subClaimName: properties["sasl.oauthbearer.sub.claim.name"] || "sub",
+    clockSkewMs: Number(properties["sasl.oauthbearer.clock.skew.seconds"] ?? 30) * 1000,
+    expectedIssuer: issuer === undefined || issuer === "" ? null : issuer,
+    expectedAudience: audience === undefined ? [] : audience.split(",").map((entry) => entry.trim()).filter((entry) => entry !== ""),
+  };
 }
