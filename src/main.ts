@@ -99,5 +99,7 @@ if (stopRequested) {
   stopBroker(broker);
 } else {
   // The one line that says the broker accepts connections (tests and scripts wait for it).
-  console.log(`bunka: broker ${broker.config.nodeId} ready on ${broker.config.host}:${broker.port} (data dir ${broker.config.dataDir}, ${broker.config.partitionWorkers} partition workers)`);
+  // The first listener's address comes first (what --host/--port set), then every listener with its bound port.
+  const listeners = broker.boundListeners().map((listener) => `${listener.name}://${listener.host}:${listener.port}`).join(",");
+  console.log(`bunka: broker ${broker.config.nodeId} ready on ${broker.config.host}:${broker.port} (listeners ${listeners}; data dir ${broker.config.dataDir}, ${broker.config.partitionWorkers} partition workers)`);
 }

@@ -3,6 +3,7 @@ import { ErrorCode } from "../protocol/errors.ts";
 import { Apis } from "../protocol/generated/index.ts";
 import type { DescribeClusterResponse } from "../protocol/generated/describe-cluster.ts";
 import { defineHandler, type Reply } from "./handler.ts";
+import { endpointFor } from "../metadata/types.ts";
 import { AclOperation, canCluster } from "./authorize.ts";
 
 export const describeClusterHandler = defineHandler(Apis.DescribeCluster, {
@@ -17,7 +18,10 @@ export const describeClusterHandler = defineHandler(Apis.DescribeCluster, {
       endpointType: 1,
       clusterId: context.settings.config.clusterId,
       controllerId: context.cluster.controllerId(),
-      brokers: context.cluster.brokers().map((info) => ({ brokerId: info.nodeId, host: info.host, port: info.port, rack: info.rack })),
+      brokers: context.cluster.brokers().flatMap((info) => {
+        const endpoint = endpointFor(info, context.connection.security.listener.name);
+        return endpoint ? [{ brokerId: info.nodeId, host: endpoint.host, port: endpoint.port, rack: info.rack }] : [];
+      }),
     };
   },
 });

@@ -6,6 +6,7 @@ import { Apis } from "../protocol/generated/index.ts";
 import type { FindCoordinatorResponse, FindCoordinatorResponseCoordinator } from "../protocol/generated/find-coordinator.ts";
 import type { RequestContext } from "./context.ts";
 import { defineHandler, type Reply } from "./handler.ts";
+import { endpointFor } from "../metadata/types.ts";
 import { AclOperation, canGroup, canTransactionalId } from "./authorize.ts";
 
 const KEY_TYPE_GROUP = 0;
@@ -20,7 +21,10 @@ function findCoordinator(context: RequestContext, key: string, keyType: number):
   }
   const coordinator = context.groups.coordinatorFor(key);
   if (!coordinator) return { key, nodeId: -1, host: "", port: -1, errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, errorMessage: null };
-  return { key, nodeId: coordinator.nodeId, host: coordinator.host, port: coordinator.port, errorCode: ErrorCode.NONE, errorMessage: null };
+  // Its address on the listener this client came in on.
+  const endpoint = endpointFor(coordinator, context.connection.security.listener.name);
+  if (!endpoint) return { key, nodeId: -1, host: "", port: -1, errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, errorMessage: `the coordinator has no listener ${context.connection.security.listener.name}` };
+  return { key, nodeId: coordinator.nodeId, host: endpoint.host, port: endpoint.port, errorCode: ErrorCode.NONE, errorMessage: null };
 }
 
 export const findCoordinatorHandler = defineHandler(Apis.FindCoordinator, {

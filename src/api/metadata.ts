@@ -5,7 +5,7 @@ import { ErrorCode, KafkaError } from "../protocol/errors.ts";
 import { Apis } from "../protocol/generated/index.ts";
 import type { Input } from "../protocol/codec/input.ts";
 import type { MetadataResponse, MetadataResponseTopic } from "../protocol/generated/metadata.ts";
-import { topicIdBytes, topicNameProblem, type TopicMetadata } from "../metadata/types.ts";
+import { endpointFor, topicIdBytes, topicNameProblem, type TopicMetadata } from "../metadata/types.ts";
 import type { RequestContext } from "./context.ts";
 import { defineHandler, type Reply } from "./handler.ts";
 import { isInternalTopic } from "../metadata/internal-topics.ts";
@@ -33,7 +33,11 @@ export const metadataHandler = defineHandler(Apis.Metadata, {
     }
     return {
       throttleTimeMs: 0,
-      brokers: context.cluster.brokers().map((info) => ({ nodeId: info.nodeId, host: info.host, port: info.port, rack: info.rack })),
+      // Each broker's address on the listener this client came in on (brokers without it are left out, as in Kafka).
+      brokers: context.cluster.brokers().flatMap((info) => {
+        const endpoint = endpointFor(info, context.connection.security.listener.name);
+        return endpoint ? [{ nodeId: info.nodeId, host: endpoint.host, port: endpoint.port, rack: info.rack }] : [];
+      }),
       clusterId: context.settings.config.clusterId,
       controllerId: context.cluster.controllerId(),
       topics,

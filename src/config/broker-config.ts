@@ -17,6 +17,14 @@ export interface BrokerConfig {
   advertisedHost: string;
   /** Advertised port (from advertised.listeners); unset = the bound port (useful with port 0). */
   advertisedPort?: number;
+  /** Named listeners (security/listeners.ts); empty = one PLAINTEXT listener on host:port. The first binds host:port. */
+  listeners: ListenerAddress[];
+  /** What Metadata tells the clients of each listener named here. */
+  advertisedListeners: ListenerAddress[];
+  /** "" = the first PLAINTEXT listener, else the first listener. */
+  interBrokerListenerName: string;
+  /** A TLS client that has not finished its handshake this long after connecting is disconnected. */
+  sslHandshakeTimeoutMs: number;
   dataDir: string;
   partitionWorkers: number;
   numPartitions: number;
@@ -100,6 +108,8 @@ interface BrokerSettingOf<T extends BrokerSettingType> {
   flag?: string;
   /** Which README table documents it. */
   section: "broker" | "cluster";
+  /** May also be given for one listener as `listener.name.<listener>.<name>` (Kafka's per-listener override). */
+  perListener?: boolean;
   /** One line for the README and DescribeConfigs. */
   doc: string;
   /** Stores a parsed value into the config. */
@@ -114,7 +124,7 @@ const INT_MAX = 2_147_483_647;
 
 type FieldOf<V> = { [K in keyof BrokerConfig]-?: [BrokerConfig[K]] extends [V] ? ([V] extends [BrokerConfig[K]] ? K : never) : never }[keyof BrokerConfig];
 
-type SettingOptions<T extends BrokerSettingType> = Partial<Pick<BrokerSettingOf<T>, "aliases" | "defaultDoc" | "min" | "max" | "flag" | "section">> & {
+type SettingOptions<T extends BrokerSettingType> = Partial<Pick<BrokerSettingOf<T>, "aliases" | "defaultDoc" | "min" | "max" | "flag" | "section" | "perListener">> & {
   doc: string;
   /** Bunka's own setting (Kafka has none of this name). */
   bunka?: boolean;
@@ -148,13 +158,6 @@ function readByUser(name: string, defaultValue: number): Pick<BrokerSettingOf<"i
   return { apply: () => undefined, current: (config) => (config.properties[name] === undefined ? defaultValue : Number(config.properties[name])) };
 }
 
-/** PLAINTEXT://host:port: the first listener only; Bunka has one plaintext listener. */
-function parseListener(name: string, value: string): { host: string; port: number } {
-  const match = /^(?:\w+:\/\/)?\[?([^\]]*?)\]?:(\d+)$/.exec(value.split(",")[0]!.trim());
-  if (!match || Number(match[2]) > 65535) throw new Error(`config: cannot parse ${name} "${value}" (expected PLAINTEXT://host:port)`);
-  return { host: match[1]!, port: Number(match[2]) };
-}
-
 /** A setting read from `config.properties` by its user; parsed and bounded here, described as given. */
 function rawProperty<T extends BrokerSettingType>(): Pick<BrokerSettingOf<T>, "apply" | "current"> {
   return { apply: () => undefined, current: () => undefined };
@@ -165,27 +168,76 @@ function stringReadByUser(name: string, defaultValue: string): Pick<BrokerSettin
   return { apply: () => undefined, current: (config) => config.properties[name] ?? defaultValue };
 }
 
+/** One entry of `listeners` / `advertised.listeners`: NAME://host:port (an empty host binds every address). */
+export interface ListenerAddress {
+  name: string;
+  host: string;
+  port: number;
+}
+
+/** NAME://host:port,NAME://host:port; a bare host:port is the PLAINTEXT listener (the old form). Names are upper-cased, as Kafka does. */
+function parseListeners(key: string, value: string): ListenerAddress[] {
+  const entries = value.split(",").map((entry) => entry.trim()).filter(Boolean);
+  if (entries.length === 0) throw new Error(`config: ${key} is empty (expected NAME://host:port,...)`);
+  return entries.map((entry) => {
+    const match = /^(?:(\w+):\/\/)?\[?([^\]]*?)\]?:(\d+)$/.exec(entry);
+    if (!match || Number(match[3]) > 65535) throw new Error(`config: cannot parse ${key} "${value}" (expected NAME://host:port, e.g. PLAINTEXT://127.0.0.1:9092,SSL://0.0.0.0:9093)`);
+    return { name: (match[1] ?? "PLAINTEXT").toUpperCase(), host: match[2]!, port: Number(match[3]) };
+  });
+}
+
+/** A setting its user reads from `config.properties` at start (security/tls.ts); parsed and documented here. */
+const readFromProperties = { apply: () => undefined, current: () => undefined };
+
+/** The same with a default, which DescribeConfigs shows while the property is not given. */
+function readFromPropertiesOr(name: string, defaultValue: string): Pick<BrokerSettingOf<"string">, "apply" | "current"> {
+  return { apply: () => undefined, current: (config) => config.properties[name] ?? defaultValue };
+}
+
 /** Every broker setting, in README order. */
 export const brokerSettings: readonly BrokerSetting[] = [
   setting("node.id", "int", 1, field("nodeId"), { aliases: ["broker.id"], min: 0, max: INT_MAX, flag: "--node-id", doc: "this broker's id" }),
   setting("listeners", "string", undefined, {
     apply: (config, value) => {
-      const listener = parseListener("listeners", value);
-      if (listener.host) config.host = listener.host;
-      config.port = listener.port;
+      config.listeners = parseListeners("listeners", value);
+      // The first listener is what host/port (--host/--port) set, so the flags still move it.
+      if (config.listeners[0]!.host) config.host = config.listeners[0]!.host;
+      config.port = config.listeners[0]!.port;
     },
-    current: () => undefined,
-  }, { doc: "where to listen, `PLAINTEXT://host:port` (the first listener; sets `host` and `port`)" }),
+    current: (config) => (config.listeners.length === 0 ? undefined : formatListeners(config.listeners)),
+  }, { defaultDoc: "`PLAINTEXT://host:port`", doc: "where to listen, `NAME://host:port,...` (names map to protocols through `listener.security.protocol.map`; the first also sets `host` and `port`)" }),
   setting("host", "string", "127.0.0.1", field("host"), { bunka: true, flag: "--host", doc: "address to bind" }),
   setting("port", "int", 9092, field("port"), { bunka: true, min: 0, max: 65535, flag: "--port", doc: "port to listen on (0: any free port)" }),
   setting("advertised.listeners", "string", undefined, {
     apply: (config, value) => {
-      const listener = parseListener("advertised.listeners", value);
-      config.advertisedHost = listener.host;
-      config.advertisedPort = listener.port;
+      config.advertisedListeners = parseListeners("advertised.listeners", value);
+      config.advertisedHost = config.advertisedListeners[0]!.host;
+      config.advertisedPort = config.advertisedListeners[0]!.port;
     },
-    current: () => undefined,
-  }, { doc: "what Metadata tells clients, `PLAINTEXT://host:port` (sets `advertised.host` and the advertised port)" }),
+    current: (config) => (config.advertisedListeners.length === 0 ? undefined : formatListeners(config.advertisedListeners)),
+  }, { defaultDoc: "each listener's own address", doc: "what Metadata tells the clients of each listener, `NAME://host:port,...` (port 0: the bound port)" }),
+  setting("listener.security.protocol.map", "string", undefined, readFromProperties, {
+    defaultDoc: "`PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` and `SASL_SSL` map to themselves",
+    doc: "each listener name's security protocol, `NAME:PROTOCOL,...` (replaces the default map; a listener it does not map is an error at start)",
+  }),
+  setting("inter.broker.listener.name", "string", "", field("interBrokerListenerName"), {
+    defaultDoc: "the first PLAINTEXT listener, else the first listener",
+    doc: "the listener other brokers connect to (replication); the broker registers its address (cluster mode: PLAINTEXT only so far)",
+  }),
+  // TLS (security/tls.ts). Each ssl.* key may also be given per listener as `listener.name.<name>.ssl.*`.
+  setting("ssl.keystore.type", "string", "PEM", readFromPropertiesOr("ssl.keystore.type", "PEM"), { perListener: true, doc: "`PEM` only (another type is an error at start)" }),
+  setting("ssl.keystore.location", "string", undefined, readFromProperties, { perListener: true, defaultDoc: "none", doc: "a PEM file with the private key and the certificate chain" }),
+  setting("ssl.keystore.certificate.chain", "string", undefined, readFromProperties, { perListener: true, defaultDoc: "none", doc: "the certificate chain as inline PEM (instead of `ssl.keystore.location`)" }),
+  setting("ssl.keystore.key", "string", undefined, readFromProperties, { perListener: true, defaultDoc: "none", doc: "the private key as inline PEM (with `ssl.keystore.certificate.chain`)" }),
+  setting("ssl.key.password", "string", undefined, readFromProperties, { perListener: true, defaultDoc: "none", doc: "passphrase of an encrypted private key" }),
+  setting("ssl.truststore.type", "string", "PEM", readFromPropertiesOr("ssl.truststore.type", "PEM"), { perListener: true, doc: "`PEM` only" }),
+  setting("ssl.truststore.location", "string", undefined, readFromProperties, { perListener: true, defaultDoc: "none", doc: "a PEM file of the CA certificates client certificates must chain to" }),
+  setting("ssl.truststore.certificates", "string", undefined, readFromProperties, { perListener: true, defaultDoc: "none", doc: "the same as inline PEM" }),
+  setting("ssl.client.auth", "string", "none", readFromPropertiesOr("ssl.client.auth", "none"), { perListener: true, doc: "client certificates: `required` (refused without a valid one), `requested` (checked when sent) or `none`" }),
+  setting("ssl.principal.mapping.rules", "string", "DEFAULT", readFromPropertiesOr("ssl.principal.mapping.rules", "DEFAULT"), {
+    perListener: true, doc: "from a client certificate's subject (RFC 2253) to the principal: `RULE:pattern/replacement/[LU]`, ..., `DEFAULT` (the whole subject)",
+  }),
+  setting("ssl.handshake.timeout.ms", "int", 10_000, field("sslHandshakeTimeoutMs"), { bunka: true, min: 1, max: INT_MAX, doc: "a TLS client that has not finished its handshake this long after connecting is disconnected" }),
   setting("advertised.host", "string", "", field("advertisedHost"), { bunka: true, defaultDoc: "`host`", flag: "--advertised-host", doc: "host name Metadata tells clients" }),
   setting("log.dirs", "list", ["./data"], {
     apply: (config, dirs) => {
@@ -308,6 +360,24 @@ export const brokerSettingByKey: ReadonlyMap<string, BrokerSetting> = (() => {
   return byKey;
 })();
 
+/**
+ * Kafka's per-listener form `listener.name.<listener>.<setting>` (also `listener.name.<listener>.<mechanism>.<setting>`
+ * for SASL): the setting it overrides, when that one may be given per listener.
+ */
+export function listenerOverrideOf(key: string): BrokerSetting | null {
+  const match = /^listener\.name\.([A-Za-z0-9_]+)\.(.+)$/.exec(key);
+  if (!match) return null;
+  const direct = brokerSettingByKey.get(match[2]!);
+  if (direct?.perListener) return direct;
+  const scoped = /^[A-Za-z0-9-]+\.(.+)$/.exec(match[2]!);
+  const mechanismScoped = scoped ? brokerSettingByKey.get(scoped[1]!) : undefined;
+  return mechanismScoped?.perListener ? mechanismScoped : null;
+}
+
+function formatListeners(listeners: readonly ListenerAddress[]): string {
+  return listeners.map((listener) => `${listener.name}://${listener.host.includes(":") ? `[${listener.host}]` : listener.host}:${listener.port}`).join(",");
+}
+
 /** Keys that set a topic config's broker-wide default: its topic name or Kafka's broker name for it. */
 const topicDefaultKeys: ReadonlyMap<string, string> = new Map(
   topicConfigDefinitions.flatMap((definition) => [
@@ -367,7 +437,8 @@ function defaultOf(definition: BrokerSetting): SettingValues[BrokerSettingType] 
 
 export function defaultBrokerConfig(): BrokerConfig {
   // Every field is set by the setting that owns it (test/config/broker-config.test.ts checks none is missed).
-  const config = { topicDefaults: {}, properties: {} } as unknown as BrokerConfig;
+  // listeners/advertised.listeners have no default value of their own: empty means "derived" (security/listeners.ts).
+  const config = { topicDefaults: {}, properties: {}, listeners: [], advertisedListeners: [] } as unknown as BrokerConfig;
   for (const definition of brokerSettings) {
     const value = defaultOf(definition);
     if (value !== undefined) (definition.apply as (config: BrokerConfig, value: unknown) => void)(config, structuredClone(value));
@@ -404,6 +475,12 @@ export function applyProperties(config: BrokerConfig, properties: Record<string,
     const definition = brokerSettingByKey.get(key);
     if (definition) {
       applySetting(next, definition, key, value);
+      continue;
+    }
+    const listenerOverride = listenerOverrideOf(key);
+    if (listenerOverride) {
+      // Checked like the setting itself; its user reads it from `properties` for that listener (security/tls.ts).
+      parseSettingValue(listenerOverride, key, value);
       continue;
     }
     const topicConfig = topicDefaultKeys.get(key);

@@ -50,6 +50,28 @@ export interface BrokerInfo {
   rack: string | null;
   /** Set during a controlled shutdown: the controller moves leadership away and places nothing new here. */
   shuttingDown?: boolean;
+  /**
+   * Every listener's advertised address (named listeners); host/port above are the inter-broker listener's.
+   * Absent in registrations written before named listeners: then host/port serve every client.
+   */
+  endpoints?: BrokerEndpoint[];
+}
+
+export interface BrokerEndpoint {
+  listener: string;
+  host: string;
+  port: number;
+  securityProtocol: string;
+}
+
+/**
+ * Where a client connected to `listener` reaches a broker: that listener's endpoint, or null when the broker
+ * has no such listener (Kafka leaves such brokers out of Metadata). Brokers without endpoints answer host/port.
+ */
+export function endpointFor(info: BrokerInfo, listener: string): { host: string; port: number } | null {
+  if (!info.endpoints) return { host: info.host, port: info.port };
+  const endpoint = info.endpoints.find((candidate) => candidate.listener === listener);
+  return endpoint ? { host: endpoint.host, port: endpoint.port } : null;
 }
 
 /** Where topic metadata is persisted. All writes are atomic per call. */

@@ -26,14 +26,17 @@ import { createDispatcher, InvalidRequestError } from "./dispatch.ts";
 import { PartitionWatchers } from "../partition/partition-watchers.ts";
 import { SegmentViews } from "../log/segment-views.ts";
 import { ProducerIds } from "./producer-ids.ts";
-import { AclAuthorizer, allowEverything, parseSuperUsers, type Authorization } from "../security/acl/authorizer.ts";
-import { FileAclStore } from "../security/acl/file-store.ts";
-import { EtcdAclStore } from "../cluster/etcd-acls.ts";
+import { advertisedEndpoint, prepareListeners, resolveListeners, type ListenerSpec, type PreparedListeners } from "../security/listeners.ts";
+import { isSaslProtocol } from "../security/principal.ts";
+import { principalFromCertificate, type ListenerTls } from "../security/tls.ts";
 import type { ListenerIdentity } from "../security/principal.ts";
 import { FileScramCredentialStore, KeyValueScramCredentialStore, type ScramCredentialStore } from "../security/credentials.ts";
 import { SaslAuthenticator } from "../security/sasl/authenticator.ts";
-import { assertListenerAvailable, configuredListener, configuredSasl } from "../security/sasl/settings.ts";
+import { configuredSasl } from "../security/sasl/settings.ts";
 import { EtcdClient } from "../cluster/etcd/client.ts";
+import { AclAuthorizer, allowEverything, parseSuperUsers, type Authorization } from "../security/acl/authorizer.ts";
+import { FileAclStore } from "../security/acl/file-store.ts";
+import { EtcdAclStore } from "../cluster/etcd-acls.ts";
 
 export interface BrokerOptions extends Partial<Omit<BrokerConfig, "properties">> {
   /** A Kafka-style properties file applied before the other options. */
@@ -78,7 +81,9 @@ export class Broker {
   readonly sasl: SaslAuthenticator | null;
   private readonly highWatermarks: HighWatermarkCheckpoint;
   private highWatermarkTimer: ReturnType<typeof setInterval> | null = null;
-  private listener: TCPSocketListener<Connection | undefined> | null = null;
+  /** One socket server per listener (security/listeners.ts), in `listeners` order. */
+  private readonly servers: { listener: ListenerSpec; server: TCPSocketListener<Connection | undefined> }[] = [];
+  private interBrokerListenerName = "";
   private readonly connections = new Set<Connection>();
   /** queued.max.request.bytes across every connection (request-budget.ts). */
   readonly requestBudget: RequestBudget;
@@ -119,17 +124,18 @@ export class Broker {
       cluster: { singleNode: membership instanceof SingleNodeCluster, self: () => this.selfInfo(), brokers: () => this.brokers() },
       log,
     });
-    this.listenerIdentity = configuredListener(config.properties);
-    assertListenerAvailable(this.listenerIdentity, false);
-    this.scramCredentials = config.etcdEndpoints.length > 0
-      ? new KeyValueScramCredentialStore(new EtcdClient({ endpoints: config.etcdEndpoints, log }), `/bunka/${config.clusterId}/scram-credentials/`)
-      : new FileScramCredentialStore(config.dataDir);
-    this.sasl = this.createSaslAuthenticator();
     this.aclAuthorizer = config.authorizerClassName === "" ? null : new AclAuthorizer(
       { superUsers: parseSuperUsers(config.superUsers), allowEveryoneIfNoAclFound: config.allowEveryoneIfNoAclFound },
       config.etcdEndpoints.length > 0 ? new EtcdAclStore(config.etcdEndpoints, config.clusterId, log) : new FileAclStore(config.dataDir),
       log,
     );
+    // SASL settings are checked for the (first) SASL listener, if any; TLS listeners are served (security/tls.ts).
+    const listeners = resolveListeners(config).listeners;
+    this.listenerIdentity = listeners.find((listener) => isSaslProtocol(listener.securityProtocol)) ?? listeners[0]!;
+    this.scramCredentials = config.etcdEndpoints.length > 0
+      ? new KeyValueScramCredentialStore(new EtcdClient({ endpoints: config.etcdEndpoints, log }), `/bunka/${config.clusterId}/scram-credentials/`)
+      : new FileScramCredentialStore(config.dataDir);
+    this.sasl = this.createSaslAuthenticator();
     this.services = this.createServices();
     // Group coordination follows __consumer_offsets leadership (cluster mode); start() loads the initial set.
     this.replicas.onLeadershipChange((topic, partition, leading) => {
@@ -141,6 +147,8 @@ export class Broker {
 
   static async start(options: BrokerOptions = {}): Promise<Broker> {
     const config = resolveConfig(options);
+    // Listeners and their TLS material are checked before anything else: a bad one stops the start, naming it.
+    const listeners = prepareListeners(config);
     const log = options.log ?? ((message: string) => process.stderr.write(`${new Date().toISOString()} [bunka ${config.nodeId}] ${message}\n`));
     mkdirSync(config.dataDir, { recursive: true });
     acquireLock(config.dataDir, log);
@@ -157,7 +165,7 @@ export class Broker {
       broker = new Broker(config, workers, membership, log);
       if (!cleanStart && !freshDataDir) log(`data dir ${config.dataDir} was not shut down cleanly: recovering logs`);
       // Listening first gives the real port (port 0) to register; requests wait until the broker is ready.
-      broker.listen();
+      broker.listen(listeners);
       await broker.aclAuthorizer?.start();
       await membership.start({ topics: broker.topics, replicas: broker.replicas, recover: !cleanStart });
       await broker.groups.start();
@@ -165,7 +173,7 @@ export class Broker {
       broker.isReady = true;
       broker.readiness.resolve();
     } catch (error) {
-      broker?.listener?.stop(true);
+      broker?.stopListening(true);
       if (broker?.connectionSweepTimer) clearInterval(broker.connectionSweepTimer);
       broker?.groups.stop();
       broker?.replicas.stop();
@@ -183,7 +191,7 @@ export class Broker {
     return this.isReady ? null : this.readiness.promise;
   }
 
-  private listen(): void {
+  private listen(listeners: PreparedListeners): void {
     const dispatch = createDispatcher(this.services, handlers, () => this.ready);
     const limits = {
       maxFrameBytes: this.config.socketRequestMaxBytes,
@@ -191,46 +199,115 @@ export class Broker {
       writeQueueMaxBytes: this.config.connectionWriteQueueMaxBytes,
       receiveTimeoutMs: this.config.socketRequestReceiveTimeoutMs,
       idleTimeoutMs: this.config.connectionsMaxIdleMs,
+      tlsHandshakeTimeoutMs: this.config.sslHandshakeTimeoutMs,
     };
     const quotas = this.createConnectionQuotas();
-    this.startConnectionSweep(Math.min(limits.receiveTimeoutMs, limits.idleTimeoutMs));
+    const anyTls = listeners.tls.size > 0;
+    this.startConnectionSweep(Math.min(limits.receiveTimeoutMs, limits.idleTimeoutMs, anyTls ? limits.tlsHandshakeTimeoutMs : Infinity));
     const onFrameError = (connection: Connection, error: unknown) => {
       if (!(error instanceof InvalidRequestError)) this.log(`internal error on connection ${connection.id}: ${error instanceof Error ? error.stack : String(error)}`);
       throw error;
     };
-    this.listener = Bun.listen<Connection | undefined>({
-      hostname: this.config.host,
-      port: this.config.port,
-      socket: {
-        open: (socket: Socket<Connection | undefined>) => {
-          const admission = quotas.admit(socket.remoteAddress);
-          if (!admission.admitted) {
-            socket.end(); // Kafka closes a connection above the limits at once
-            return;
-          }
-          const connection = new Connection(socket, limits, (conn, frame) => {
-            try {
-              const result = dispatch(conn, frame);
-              return result.catch((error) => onFrameError(conn, error));
-            } catch (error) {
-              return onFrameError(conn, error);
+    this.interBrokerListenerName = listeners.interBrokerListenerName;
+    for (const listener of listeners.listeners) {
+      const tls = listeners.tls.get(listener.name) ?? null;
+      const server = Bun.listen<Connection | undefined>({
+        hostname: listener.host,
+        port: listener.port,
+        ...(tls ? { tls: tls.options } : {}),
+        socket: {
+          open: (socket: Socket<Connection | undefined>) => {
+            const admission = quotas.admit(socket.remoteAddress);
+            if (!admission.admitted) {
+              socket.end(); // Kafka closes a connection above the limits at once
+              return;
             }
-          }, this.log, this.requestBudget, admission.interBroker, this.listenerIdentity);
-          socket.data = connection;
-          this.connections.add(connection);
+            const connection = new Connection(socket, limits, (conn, frame) => {
+              try {
+                const result = dispatch(conn, frame);
+                return result.catch((error) => onFrameError(conn, error));
+              } catch (error) {
+                return onFrameError(conn, error);
+              }
+            }, this.log, this.requestBudget, admission.interBroker, { name: listener.name, securityProtocol: listener.securityProtocol });
+            socket.data = connection;
+            this.connections.add(connection);
+          },
+          ...(tls ? { handshake: (socket: Socket<Connection | undefined>, success: boolean, authorizationError: Error | null) => this.checkTlsHandshake(socket, success, authorizationError, listener, tls) } : {}),
+          data: (socket, chunk) => socket.data?.onData(chunk),
+          drain: (socket) => socket.data?.onDrain(),
+          close: (socket) => {
+            if (!socket.data) return;
+            socket.data.onClose();
+            if (this.connections.delete(socket.data)) quotas.release(socket.data.remoteIp);
+          },
+          error: (socket, error) => {
+            this.log(`socket error on connection ${socket.data?.id}: ${error.message}`);
+          },
         },
-        data: (socket, chunk) => socket.data?.onData(chunk),
-        drain: (socket) => socket.data?.onDrain(),
-        close: (socket) => {
-          if (!socket.data) return;
-          socket.data.onClose();
-          if (this.connections.delete(socket.data)) quotas.release(socket.data.remoteIp);
-        },
-        error: (socket, error) => {
-          this.log(`socket error on connection ${socket.data?.id}: ${error.message}`);
-        },
-      },
-    });
+      });
+      this.servers.push({ listener, server });
+    }
+  }
+
+  /**
+   * After a TLS handshake: a failed one closes the connection (logged once); with ssl.client.auth, a client
+   * certificate that does not verify, or none where one is required, is refused, and a good one's subject is
+   * the principal. Each outcome of client authentication is one JSON line in the log (the audit trail).
+   */
+  private checkTlsHandshake(socket: Socket<Connection | undefined>, success: boolean, authorizationError: Error | null, listener: ListenerSpec, tls: ListenerTls): void {
+    const connection = socket.data;
+    if (!connection || connection.closed) return;
+    const reasonOf = (error: Error | null) => (error as (Error & { code?: string }) | null)?.code ?? error?.message ?? "no reason given";
+    const audit = (result: "success" | "failure", principal: string | null, reason?: string) =>
+      this.log(JSON.stringify({ event: "authentication", result, mechanism: "SSL", listener: listener.name, principal, client: connection.remoteIp, ...(reason ? { reason } : {}) }));
+    const refuse = (reason: string) => {
+      audit("failure", null, reason);
+      connection.close(); // the audit line says why: one line per connection
+    };
+    if (!success) {
+      // With ssl.client.auth=required, OpenSSL itself fails the handshake of a client without a certificate.
+      if (tls.clientAuth !== "none") refuse(`TLS handshake failed: ${reasonOf(authorizationError)}`);
+      else connection.close(`TLS handshake failed on listener ${listener.name}: ${reasonOf(authorizationError)}`);
+      return;
+    }
+    if (tls.clientAuth === "none") {
+      connection.tlsHandshakeDone(null);
+      return;
+    }
+    let certificate: ReturnType<Socket["getPeerX509Certificate"]> | undefined;
+    try {
+      certificate = socket.getPeerX509Certificate() ?? undefined;
+    } catch {
+      certificate = undefined;
+    }
+    if (!certificate) {
+      // Bun reports a missing certificate as an authorization error too; "requested" lets such a client in anonymously.
+      if (tls.clientAuth === "required") refuse("no client certificate (ssl.client.auth=required)");
+      else connection.tlsHandshakeDone(null);
+      return;
+    }
+    if (authorizationError) {
+      refuse(`client certificate ${certificate.subject.replaceAll("\n", ",")} refused: ${reasonOf(authorizationError)}`);
+      return;
+    }
+    const principal = principalFromCertificate(certificate, tls.principalRules);
+    if (principal === null) {
+      refuse(`no ssl.principal.mapping.rules rule applies to ${certificate.subject.replaceAll("\n", ",")}`);
+      return;
+    }
+    audit("success", principal);
+    connection.tlsHandshakeDone(principal);
+  }
+
+  /** Stops accepting on every listener; `closeActive` also drops their connections. */
+  private stopListening(closeActive: boolean): void {
+    for (const { server } of this.servers) server.stop(closeActive);
+  }
+
+  /** Every listener with the address it is bound to (the real port when started with port 0). */
+  boundListeners(): { name: string; securityProtocol: string; host: string; port: number }[] {
+    return this.servers.map(({ listener, server }) => ({ name: listener.name, securityProtocol: listener.securityProtocol, host: listener.host, port: server.port }));
   }
 
   /**
@@ -278,18 +355,24 @@ export class Broker {
     }, intervalMs);
   }
 
-  /** The port the broker listens on (the real one when started with port 0). */
+  /** The port of the first listener (the real one when started with port 0). */
   get port(): number {
-    return this.listener?.port ?? this.config.port;
+    return this.servers[0]?.server.port ?? this.config.port;
   }
 
   get advertisedHost(): string {
     return this.config.advertisedHost || this.config.host;
   }
 
-  /** This broker as it registers and as Metadata shows it. */
+  /**
+   * This broker as it registers and as Metadata shows it: host/port are the inter-broker listener's advertised
+   * address (what other brokers connect to), `endpoints` every listener's, for clients of each listener.
+   */
   selfInfo(): BrokerInfo {
-    return { nodeId: this.config.nodeId, host: this.advertisedHost, port: this.config.advertisedPort ?? this.port, rack: null };
+    if (this.servers.length === 0) return { nodeId: this.config.nodeId, host: this.advertisedHost, port: this.config.advertisedPort ?? this.port, rack: null };
+    const endpoints = this.servers.map(({ listener, server }) => ({ listener: listener.name, securityProtocol: listener.securityProtocol, ...advertisedEndpoint(listener, server.port) }));
+    const interBroker = endpoints.find((endpoint) => endpoint.listener === this.interBrokerListenerName) ?? endpoints[0]!;
+    return { nodeId: this.config.nodeId, host: interBroker.host, port: interBroker.port, rack: null, endpoints };
   }
 
   /** Every live broker in the cluster, as Metadata reports them. */
@@ -333,9 +416,9 @@ export class Broker {
       producerIds: this.producerIds,
       settings: { config: this.config, describe: () => this.describeBrokerConfigs() },
       advertisedApis: advertised,
-      authorizer: (this.aclAuthorizer ?? allowEverything) satisfies Authorization,
       sasl: this.sasl,
       scramCredentials: this.scramCredentials,
+      authorizer: (this.aclAuthorizer ?? allowEverything) satisfies Authorization,
       isStopping: () => this.isStopping,
       log: this.log,
     };
@@ -378,13 +461,13 @@ export class Broker {
 
   private async shutdown(): Promise<void> {
     await this.membership.controlledShutdown().catch((error) => this.log(`controlled shutdown failed: ${String(error)}`));
-    this.listener?.stop(false);
+    this.stopListening(false);
     // Parked JoinGroup/SyncGroup requests are answered (NOT_COORDINATOR) so that connections can drain.
     this.groups.stop();
     const deadline = Date.now() + SHUTDOWN_DRAIN_TIMEOUT_MS;
     while (Date.now() < deadline && [...this.connections].some((connection) => !connection.idle)) await Bun.sleep(10);
     for (const connection of this.connections) connection.close();
-    this.listener?.stop(true);
+    this.stopListening(true);
     if (this.connectionSweepTimer) clearInterval(this.connectionSweepTimer);
     if (this.highWatermarkTimer) clearInterval(this.highWatermarkTimer);
     this.replicas.stop();

@@ -2,7 +2,7 @@
 // and a write queue of our own, because Bun's socket.write() takes part of the data and drops the rest.
 // The queue interleaves heap bytes (response headers) with file ranges (fetch record data), which go
 // out from an mmap view or with sendfile(2) (sendfile.ts); either way the bytes never pass through JS.
-import { ANONYMOUS_PRINCIPAL, DEFAULT_LISTENER, isSaslProtocol, type ConnectionSecurity, type ListenerIdentity } from "../security/principal.ts";
+import { ANONYMOUS_PRINCIPAL, DEFAULT_LISTENER, isSaslProtocol, isTlsProtocol, type ConnectionSecurity, type ListenerIdentity } from "../security/principal.ts";
 import type { Socket } from "bun";
 import { producePool } from "../partition/buffer-pool.ts";
 import { FrameReader, FrameTooLargeError, type Frame } from "./frame-reader.ts";
@@ -40,6 +40,8 @@ export interface ConnectionLimits {
   receiveTimeoutMs: number;
   /** connections.max.idle.ms: no request in flight and no traffic for this long closes the connection. */
   idleTimeoutMs: number;
+  /** ssl.handshake.timeout.ms: a TLS connection whose handshake is not done this long after it opened is closed. */
+  tlsHandshakeTimeoutMs?: number;
 }
 
 export interface FrameHandler {
@@ -86,6 +88,11 @@ export class Connection implements BudgetWaiter {
   clientSoftwareName = "";
   /** The listener, the principal and the SASL state (security/principal.ts); plaintext clients are anonymous. */
   readonly security: ConnectionSecurity;
+  /** TLS listener: true until the broker checked the handshake (and the client certificate); nothing is read before. */
+  private tlsHandshakePending: boolean;
+  /** Bytes that arrived before the handshake check (Bun decrypts only after the handshake, so normally none). */
+  private readonly bytesBeforeHandshake: Uint8Array[] = [];
+  private readonly openedMs = Date.now();
 
   constructor(
     readonly socket: Socket<Connection | undefined>,
@@ -101,7 +108,8 @@ export class Connection implements BudgetWaiter {
     this.remoteIp = socket.remoteAddress;
     this.remoteAddress = `${socket.remoteAddress}:${(socket as unknown as { remotePort?: number }).remotePort ?? "?"}`;
     this.frames = new FrameReader(limits.maxFrameBytes, producePool, budget);
-    const isTls = typeof socket.getTLSVersion === "function" && socket.getTLSVersion() !== null;
+    const isTls = isTlsProtocol(listener.securityProtocol) || (typeof socket.getTLSVersion === "function" && socket.getTLSVersion() !== null);
+    this.tlsHandshakePending = isTls;
     this.fileTransfer = isTls ? "mmap" : fileTransferMode();
     this.sendfile = this.fileTransfer === "sendfile" ? nativeSendfile() : null;
   }
@@ -110,8 +118,25 @@ export class Connection implements BudgetWaiter {
     return this.replySlots.length - this.replySlotsHead;
   }
 
+  /**
+   * The TLS handshake succeeded and the client certificate (if any) was accepted: `principal` is who it
+   * names (null: anonymous). Requests are read from now on.
+   */
+  tlsHandshakeDone(principal: string | null): void {
+    if (this.closed || !this.tlsHandshakePending) return;
+    this.tlsHandshakePending = false;
+    if (principal !== null) this.security.principal = principal;
+    this.lastReadMs = this.lastActivityMs = Date.now();
+    for (const chunk of this.bytesBeforeHandshake.splice(0)) this.onData(chunk);
+  }
+
   onData(chunk: Uint8Array): void {
     if (this.closed) return;
+    if (this.tlsHandshakePending) {
+      this.bytesBeforeHandshake.push(chunk);
+      if (this.bytesBeforeHandshake.reduce((sum, bytes) => sum + bytes.byteLength, 0) > this.limits.maxFrameBytes) this.close("more than socket.request.max.bytes before the TLS handshake was checked");
+      return;
+    }
     this.lastReadMs = this.lastActivityMs = Date.now();
     let frames: Frame[];
     try {
@@ -184,6 +209,9 @@ export class Connection implements BudgetWaiter {
    */
   expired(nowMs: number): string | null {
     if (this.closed) return null;
+    if (this.tlsHandshakePending && this.limits.tlsHandshakeTimeoutMs !== undefined && nowMs - this.openedMs > this.limits.tlsHandshakeTimeoutMs) {
+      return `TLS handshake not finished ${nowMs - this.openedMs} ms after connecting (ssl.handshake.timeout.ms=${this.limits.tlsHandshakeTimeoutMs})`;
+    }
     const pausedByUs = this.pausedForBudget || this.pausedForBackpressure;
     if (this.frames.hasPartialFrame && !pausedByUs && nowMs - this.lastReadMs > this.limits.receiveTimeoutMs) {
       return `sent ${this.frames.bufferedBytes} bytes of a request, then nothing for ${nowMs - this.lastReadMs} ms (socket.request.receive.timeout.ms=${this.limits.receiveTimeoutMs})`;

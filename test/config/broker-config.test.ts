@@ -47,6 +47,7 @@ test("every BrokerConfig field gets its default from the settings table", () => 
     replicaLagTimeMaxMs: true, producerIdExpirationMs: true, logCleanerBackoffMs: true, messageDecompressedMaxBytes: true,
     brokerSessionTimeoutMs: true, controlledShutdownTimeoutMs: true, shutdownTimeoutMs: true, autoLeaderRebalanceEnable: true,
     leaderImbalanceCheckIntervalMs: true, properties: true,
+    listeners: true, advertisedListeners: true, interBrokerListenerName: true, sslHandshakeTimeoutMs: true,
     authorizerClassName: true, superUsers: true, allowEveryoneIfNoAclFound: true,
   };
   const config = defaultBrokerConfig();
