@@ -9,6 +9,7 @@ import type { AlterUserScramCredentialsRequest, AlterUserScramCredentialsRespons
 import type { ScramCredentialStore } from "../security/credentials.ts";
 import { credentialFromSaltedPassword, SCRAM_ITERATIONS_MAX, SCRAM_ITERATIONS_MIN, scramMechanismByCode } from "../security/sasl/scram.ts";
 import { defineHandler, type Reply } from "./handler.ts";
+import { AclOperation, canCluster } from "./authorize.ts";
 
 type UserResult = AlterUserScramCredentialsResponseAlterUserScramCredentialsResult;
 
@@ -45,6 +46,11 @@ export const alterUserScramCredentialsHandler = defineHandler(Apis.AlterUserScra
   maxVersion: 0,
   async handle(context, request): Promise<Reply<AlterUserScramCredentialsResponse>> {
     const store = context.scramCredentials;
+    // ALTER on the cluster, as Kafka: without it every user named is refused and nothing changes.
+    if (!canCluster(context, AclOperation.ALTER)) {
+      const users = [...new Set([...request.deletions, ...request.upsertions].map((alteration) => alteration.name))];
+      return { throttleTimeMs: 0, results: users.map((user) => failure(user, ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "Authorization failed.")) };
+    }
     const counts = new Map<string, number>();
     const key = (alteration: { name: string; mechanism: number }) => `${alteration.mechanism}:${alteration.name}`;
     for (const alteration of [...request.deletions, ...request.upsertions]) counts.set(key(alteration), (counts.get(key(alteration)) ?? 0) + 1);

@@ -7,6 +7,7 @@ import type { DescribeUserScramCredentialsResponse, DescribeUserScramCredentials
 import type { ScramCredentialSummary } from "../security/credentials.ts";
 import { SCRAM_MECHANISM_CODES } from "../security/sasl/scram.ts";
 import { defineHandler, type Reply } from "./handler.ts";
+import { AclOperation, canCluster } from "./authorize.ts";
 
 type UserResult = DescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult;
 
@@ -21,6 +22,7 @@ export const describeUserScramCredentialsHandler = defineHandler(Apis.DescribeUs
   minVersion: 0,
   maxVersion: 0,
   async handle(context, request): Promise<Reply<DescribeUserScramCredentialsResponse>> {
+    if (!canCluster(context, AclOperation.DESCRIBE)) return { throttleTimeMs: 0, errorCode: ErrorCode.CLUSTER_AUTHORIZATION_FAILED, errorMessage: "Authorization failed.", results: [] };
     const credentials = await context.scramCredentials.list();
     const named = request.users ?? [];
     if (named.length === 0) {

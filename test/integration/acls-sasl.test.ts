@@ -102,6 +102,12 @@ test("alice reads a and only a, bob writes bob-*, DENY beats ALLOW at once, the 
   const join = await alice.request(ApiKey.JoinGroup, 5, { groupId: "other-group", sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, memberId: "", groupInstanceId: null, protocolType: "consumer", protocols: [{ name: "range", metadata: new Uint8Array(0) }] });
   expect(join.errorCode).toBe(ErrorCode.GROUP_AUTHORIZATION_FAILED);
 
+  // Only the cluster's ALTER/DESCRIBE manage SCRAM users: alice can neither list nor add one.
+  expect((await alice.request(ApiKey.DescribeUserScramCredentials, 0, { users: null })).errorCode).toBe(ErrorCode.CLUSTER_AUTHORIZATION_FAILED);
+  const upsert = { name: "eve", mechanism: 2, iterations: 8192, salt: new Uint8Array(16).fill(7), saltedPassword: new Uint8Array(64).fill(9) };
+  const altered = await alice.request(ApiKey.AlterUserScramCredentials, 0, { deletions: [], upsertions: [upsert] });
+  expect(altered.results.map((result: { user: string; errorCode: number }) => [result.user, result.errorCode])).toEqual([["eve", ErrorCode.CLUSTER_AUTHORIZATION_FAILED]]);
+
   // bob: the PREFIXED allow lets him write bob-1, and nothing else.
   expect((await kcatAs("bob", ["-P", "-t", "bob-1", "-p", "0"], "b1\n")).exitCode).toBe(0);
   const bob = await connectAs("bob");
