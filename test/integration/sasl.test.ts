@@ -16,7 +16,8 @@ import { run } from "../helpers/run.ts";
 import { Kafka, logLevel } from "kafkajs";
 import { Admin as PlatformaticAdmin, Producer as PlatformaticProducer, stringSerializers } from "@platformatic/kafka";
 import { generateKeyPairSync, sign } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { makeDevCerts, type DevCerts } from "../helpers/certs.ts";
 
 const repoRoot = resolve(import.meta.dir, "../..");
 const JAAS = 'org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-secret" user_admin="admin-secret" user_alice="alice-secret";';
@@ -435,4 +436,96 @@ describe("OAUTHBEARER against a JWKS file", () => {
       expect(answer.errorMessage).toMatch(message);
     }
   });
+});
+
+describe("SASL_SSL: SASL over TLS", () => {
+  // Goal: the mechanisms work the same inside TLS (the Done list's SASL_SSL cases). Method: a broker with a
+  // PLAINTEXT listener (for the users CLI) and a SASL_SSL listener using dev certificates; kcat SCRAM-SHA-512
+  // and kafkajs SCRAM-SHA-256 (admin, producer, group consumer) over SASL_SSL; a wrong password reads nothing.
+  let broker: Broker;
+  let dataDir: string;
+  let certs: DevCerts;
+  let saslSsl = "";
+  let plaintext = "";
+
+  beforeAll(async () => {
+    certs = await makeDevCerts("sasl-ssl-certs");
+    dataDir = tempDir("sasl-ssl");
+    broker = await startBroker({
+      port: 0,
+      dataDir,
+      partitionWorkers: 1,
+      properties: {
+        listeners: "PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:0",
+        "ssl.keystore.location": certs.brokerKeystore,
+        "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+        "sasl.jaas.config": JAAS,
+        "group.initial.rebalance.delay.ms": "0",
+      },
+      log: () => undefined,
+    });
+    const portOf = (name: string) => broker.boundListeners().find((bound) => bound.name === name)!.port;
+    saslSsl = `127.0.0.1:${portOf("SASL_SSL")}`;
+    plaintext = `127.0.0.1:${portOf("PLAINTEXT")}`;
+  });
+
+  afterAll(async () => {
+    await broker?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+    certs?.cleanup();
+  });
+
+  const usersOnPlaintext = (args: string[]) => run([process.execPath, join(repoRoot, "src/tools/users.ts"), "--bootstrap-server", plaintext, ...args], { timeoutMs: 60_000 });
+  const kcatSaslSsl = (mechanism: string, user: string, password: string) => ["-X", "security.protocol=SASL_SSL", "-X", `ssl.ca.location=${certs.ca}`, "-X", `sasl.mechanisms=${mechanism}`, "-X", `sasl.username=${user}`, "-X", `sasl.password=${password}`];
+
+  test("kcat with SCRAM-SHA-512 over SASL_SSL produces and consumes; a wrong password gets an authentication error and reads nothing", async () => {
+    expect((await usersOnPlaintext(["--add", "--user", "ivan", "--password", "ivan-secret", "--mechanism", "SCRAM-SHA-512"])).exitCode).toBe(0);
+    const produced = await kcat(saslSsl, ["-P", "-t", "over-sasl-ssl", ...kcatSaslSsl("SCRAM-SHA-512", "ivan", "ivan-secret")], { input: "a\nb\nc\n", timeoutMs: 60_000 });
+    expect(produced.exitCode).toBe(0);
+    expect(await kcatConsumeAll(saslSsl, "over-sasl-ssl", "%s\\n", kcatSaslSsl("SCRAM-SHA-512", "ivan", "ivan-secret"))).toEqual(["a", "b", "c"]);
+    const refused = await kcat(saslSsl, ["-C", "-t", "over-sasl-ssl", "-o", "beginning", "-e", "-m", "3", ...kcatSaslSsl("SCRAM-SHA-512", "ivan", "wrong")], { timeoutMs: 30_000 });
+    expect(refused.exitCode).not.toBe(0);
+    expect(refused.stdout).toBe("");
+    expect(refused.stderr).toContain("invalid credentials with SASL mechanism SCRAM-SHA-512");
+  }, 120_000);
+
+  test("kafkajs with SCRAM-SHA-256 over SASL_SSL uses its admin client, produces and consumes in a group", async () => {
+    expect((await usersOnPlaintext(["--add", "--user", "judy", "--password", "judy-secret", "--mechanism", "SCRAM-SHA-256"])).exitCode).toBe(0);
+    const kafka = new Kafka({
+      clientId: "sasl-ssl-test",
+      brokers: [saslSsl],
+      logLevel: logLevel.NOTHING,
+      ssl: { ca: [readFileSync(certs.ca, "utf8")] },
+      sasl: { mechanism: "scram-sha-256", username: "judy", password: "judy-secret" },
+      retry: { retries: 5 },
+    });
+    const admin = kafka.admin();
+    await admin.connect();
+    expect(await admin.createTopics({ topics: [{ topic: "kafkajs-sasl-ssl", numPartitions: 2 }], waitForLeaders: true })).toBe(true);
+    expect(await admin.listTopics()).toContain("kafkajs-sasl-ssl");
+    await admin.disconnect();
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic: "kafkajs-sasl-ssl", messages: Array.from({ length: 12 }, (_, index) => ({ value: `m${index}` })) });
+    await producer.disconnect();
+    const consumer = kafka.consumer({ groupId: "sasl-ssl-group", sessionTimeout: 10_000, heartbeatInterval: 1000 });
+    await consumer.connect();
+    await consumer.subscribe({ topic: "kafkajs-sasl-ssl", fromBeginning: true });
+    const received: string[] = [];
+    const done = Promise.withResolvers<void>();
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        received.push(message.value!.toString());
+        if (received.length === 12) done.resolve();
+      },
+    });
+    const timer = setTimeout(() => done.reject(new Error(`consumed ${received.length} of 12 in 60 s`)), 60_000);
+    try {
+      await done.promise;
+    } finally {
+      clearTimeout(timer);
+      await consumer.disconnect();
+    }
+    expect(received.sort()).toEqual(Array.from({ length: 12 }, (_, index) => `m${index}`).sort());
+  }, 120_000);
 });

@@ -1,8 +1,7 @@
 // The broker's SASL settings, checked at start so that a SASL listener never serves without them (fail
 // closed): sasl.enabled.mechanisms must name only mechanisms Bunka has (Kafka's default, GSSAPI, it has
-// not), PLAIN needs users, and until named listeners land (security/listeners.ts), the first entry of
-// `listeners` mapped through `listener.security.protocol.map` gives the listener's security protocol.
-import { SECURITY_PROTOCOLS, isSaslProtocol, isTlsProtocol, type ListenerIdentity, type SecurityProtocol } from "../principal.ts";
+// not), PLAIN needs users, OAUTHBEARER's JWKS file must load.
+import { isSaslProtocol, type ListenerIdentity } from "../principal.ts";
 import { loadPlainUsersFile, parsePlainJaasUsers } from "../credentials.ts";
 import { isSupportedSaslMechanism, SUPPORTED_SASL_MECHANISMS, type SaslMechanismName } from "./mechanism.ts";
 import { loadJwks, type OAuthBearerSettings } from "./oauthbearer.ts";
@@ -15,29 +14,6 @@ export function parseEnabledMechanisms(value: string): SaslMechanismName[] {
     if (!isSupportedSaslMechanism(name)) throw new Error(`config: sasl.enabled.mechanisms names ${name}, which Bunka does not have (available: ${SUPPORTED_SASL_MECHANISMS.join(", ")})`);
   }
   return names as SaslMechanismName[];
-}
-
-/** `NAME:PROTOCOL,...`; Kafka's default maps each protocol's own name to itself. */
-export function parseSecurityProtocolMap(value: string | undefined): Map<string, SecurityProtocol> {
-  const map = new Map<string, SecurityProtocol>(SECURITY_PROTOCOLS.map((protocol) => [protocol, protocol]));
-  if (value === undefined || value.trim() === "") return map;
-  map.clear();
-  for (const entry of value.split(",")) {
-    const [name, protocol] = entry.split(":").map((part) => part.trim());
-    if (!name || !protocol || !(SECURITY_PROTOCOLS as readonly string[]).includes(protocol)) throw new Error(`config: listener.security.protocol.map entry "${entry}" is not NAME:PROTOCOL with PROTOCOL one of ${SECURITY_PROTOCOLS.join(", ")}`);
-    map.set(name.toUpperCase(), protocol as SecurityProtocol);
-  }
-  return map;
-}
-
-/** The one listener's name and protocol from `listeners` (default PLAINTEXT). */
-export function configuredListener(properties: Record<string, string>): ListenerIdentity {
-  const listeners = properties["listeners"];
-  const scheme = listeners === undefined ? null : /^\s*(\w+):\/\//.exec(listeners.split(",")[0]!)?.[1];
-  const name = (scheme ?? "PLAINTEXT").toUpperCase();
-  const protocol = parseSecurityProtocolMap(properties["listener.security.protocol.map"]).get(name);
-  if (!protocol) throw new Error(`config: listener ${name} has no security protocol in listener.security.protocol.map`);
-  return { name, securityProtocol: protocol };
 }
 
 export interface ConfiguredSasl {
@@ -69,11 +45,6 @@ export function configuredSasl(properties: Record<string, string>, listener: Lis
     reauthMs: Number(properties["connections.max.reauth.ms"] ?? 0),
     maxReceiveBytes: Number(properties["sasl.server.max.receive.size"] ?? SASL_SERVER_MAX_RECEIVE_BYTES_DEFAULT),
   };
-}
-
-/** TLS listeners arrive with the TLS work; until then naming one is an error at start, never plaintext. */
-export function assertListenerAvailable(listener: ListenerIdentity, tlsAvailable: boolean): void {
-  if (isTlsProtocol(listener.securityProtocol) && !tlsAvailable) throw new Error(`config: listener ${listener.name} uses ${listener.securityProtocol}, which this broker cannot serve (no TLS)`);
 }
 
 /** OAUTHBEARER validation: signed tokens against a JWKS file when one is configured, else unsecured tokens (Kafka's default). */
