@@ -297,7 +297,7 @@ export const brokerSettings: readonly BrokerSetting[] = [
   setting("connections.max.reauth.ms", "long", 0, readByUser("connections.max.reauth.ms", 0), {
     min: 0, max: Number.MAX_SAFE_INTEGER, doc: "SASL session lifetime (KIP-368): the client re-authenticates before it ends or the connection is closed (0: sessions never end)",
   }),
-  setting("sasl.server.max.receive.size", "int", 524_288, readByUser("sasl.server.max.receive.size", 524_288), { min: 1, max: INT_MAX, doc: "largest SASL token accepted before authentication; a larger one fails it" }),
+  setting("sasl.server.max.receive.size", "int", 524_288, readByUser("sasl.server.max.receive.size", 524_288), { min: 1, max: INT_MAX, doc: "largest request frame on a SASL listener before authentication; a larger one closes the connection" }),
   setting("sasl.oauthbearer.jwks.endpoint.url", "string", undefined, rawProperty(), {
     defaultDoc: "none: OAUTHBEARER accepts unsecured tokens (alg `none`, Kafka's development default; logged at start)",
     doc: "JWKS file (path or `file://` URL) whose keys must sign OAUTHBEARER tokens (RS, PS, ES 256/384/512)",

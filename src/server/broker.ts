@@ -200,6 +200,7 @@ export class Broker {
       receiveTimeoutMs: this.config.socketRequestReceiveTimeoutMs,
       idleTimeoutMs: this.config.connectionsMaxIdleMs,
       tlsHandshakeTimeoutMs: this.config.sslHandshakeTimeoutMs,
+      saslMaxReceiveBytes: this.sasl?.settings.maxReceiveBytes,
     };
     const quotas = this.createConnectionQuotas();
     const anyTls = listeners.tls.size > 0;

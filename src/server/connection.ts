@@ -42,6 +42,8 @@ export interface ConnectionLimits {
   idleTimeoutMs: number;
   /** ssl.handshake.timeout.ms: a TLS connection whose handshake is not done this long after it opened is closed. */
   tlsHandshakeTimeoutMs?: number;
+  /** sasl.server.max.receive.size: the frame bound until SASL authentication succeeds (Kafka's), on SASL listeners. */
+  saslMaxReceiveBytes?: number;
 }
 
 export interface FrameHandler {
@@ -108,10 +110,17 @@ export class Connection implements BudgetWaiter {
     this.remoteIp = socket.remoteAddress;
     this.remoteAddress = `${socket.remoteAddress}:${(socket as unknown as { remotePort?: number }).remotePort ?? "?"}`;
     this.frames = new FrameReader(limits.maxFrameBytes, producePool, budget);
+    // Nobody may make the broker buffer a large frame before logging in (Kafka's SaslServerAuthenticator).
+    if (!this.security.authenticated && limits.saslMaxReceiveBytes !== undefined) this.frames.limitFrames(Math.min(limits.maxFrameBytes, limits.saslMaxReceiveBytes), "sasl.server.max.receive.size");
     const isTls = isTlsProtocol(listener.securityProtocol) || (typeof socket.getTLSVersion === "function" && socket.getTLSVersion() !== null);
     this.tlsHandshakePending = isTls;
     this.fileTransfer = isTls ? "mmap" : fileTransferMode();
     this.sendfile = this.fileTransfer === "sendfile" ? nativeSendfile() : null;
+  }
+
+  /** SASL authentication succeeded: frames may be as large as socket.request.max.bytes again. */
+  onAuthenticated(): void {
+    this.frames.limitFrames(this.limits.maxFrameBytes, "socket.request.max.bytes");
   }
 
   get inFlightRequests(): number {

@@ -70,7 +70,7 @@ export function createDispatcher(services: BrokerServices, handlers: ReadonlyMap
       body = (writer) => Apis.ApiVersions.writeResponse(writer, 0, unsupported);
     }
     if (body === null) return null;
-    if (sasl !== null && (apiKey === ApiKey.SaslHandshake || apiKey === ApiKey.SaslAuthenticate)) closeAfterFailedAuthentication(sasl, connection);
+    if (sasl !== null && (apiKey === ApiKey.SaslHandshake || apiKey === ApiKey.SaslAuthenticate)) afterSaslStep(sasl, connection);
     const responseVersion = supported ? apiVersion : 0;
     return encodeResponse(apiKey, responseVersion, header.correlationId, body);
   };
@@ -88,9 +88,15 @@ function checkSaslGate(sasl: SaslAuthenticator | null, connection: Connection, a
   if (sasl !== null && sasl.sessionExpired(connection.security)) throw new InvalidRequestError(`SASL session of ${connection.security.principal} expired (connections.max.reauth.ms=${sasl.settings.reauthMs})`);
 }
 
-/** A failed attempt is answered, then the connection closes; the failure was logged once by the authenticator. */
-function closeAfterFailedAuthentication(sasl: SaslAuthenticator, connection: Connection): void {
-  if (sasl.closeReason(connection.security) === null) return;
+/**
+ * A failed attempt is answered, then the connection closes (the authenticator logged it once); a successful
+ * one lifts the pre-authentication frame bound.
+ */
+function afterSaslStep(sasl: SaslAuthenticator, connection: Connection): void {
+  if (sasl.closeReason(connection.security) === null) {
+    if (connection.security.authenticated) connection.onAuthenticated();
+    return;
+  }
   // The reply is queued when this dispatch resolves; closing on the next turn lets it go out first.
   setTimeout(() => connection.close(), 0);
 }
@@ -105,6 +111,7 @@ async function bareSaslToken(sasl: SaslAuthenticator, connection: Connection, to
     setTimeout(() => connection.close(), 0);
     return null;
   }
+  if (connection.security.authenticated) connection.onAuthenticated();
   const reply = new Uint8Array(4 + answer.authBytes.byteLength);
   new DataView(reply.buffer).setInt32(0, answer.authBytes.byteLength);
   reply.set(answer.authBytes, 4);

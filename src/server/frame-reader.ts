@@ -54,11 +54,20 @@ export class FrameReader {
   private blockedSizeBytes = -1;
   private stash: Uint8Array | null = null;
 
+  /** The setting that bounds frames now, named when one is refused. */
+  private maxFrameSetting = "socket.request.max.bytes";
+
   constructor(
-    private readonly maxFrameBytes: number,
+    private maxFrameBytes: number,
     private readonly pool: BufferPool | null = null,
     private readonly budget: RequestBudget | null = null,
   ) {}
+
+  /** Changes the frame bound for frames not yet started (before SASL authentication: sasl.server.max.receive.size). */
+  limitFrames(maxFrameBytes: number, setting: string): void {
+    this.maxFrameBytes = maxFrameBytes;
+    this.maxFrameSetting = setting;
+  }
 
   /** Gives back the block and the budget of a frame that will never complete (the connection closed mid-frame). */
   discardPartial(): void {
@@ -145,7 +154,7 @@ export class FrameReader {
         position += SIZE_PREFIX_BYTES;
       }
       if (sizeBytes < 0 || sizeBytes > this.maxFrameBytes) {
-        throw new FrameTooLargeError(`request frame of ${sizeBytes} bytes exceeds socket.request.max.bytes=${this.maxFrameBytes}`);
+        throw new FrameTooLargeError(`request frame of ${sizeBytes} bytes exceeds ${this.maxFrameSetting}=${this.maxFrameBytes}`);
       }
       if (end - position >= sizeBytes) {
         // Already in memory: charged, never refused.

@@ -272,6 +272,25 @@ describe("SASL in process (raw protocol)", () => {
     socket.end();
   });
 
+  test("before authentication a frame above sasl.server.max.receive.size closes the connection; after it, kcat produces a 700 KB record", async () => {
+    // Goal: an anonymous client cannot make the broker buffer a large frame (Kafka's bound), and the bound lifts
+    // once logged in. Method: a raw socket declares a 1,000,000-byte frame; then kcat (PLAIN) writes and reads 700 KB.
+    const closed = Promise.withResolvers<boolean>();
+    const socket = await Bun.connect({ hostname: "127.0.0.1", port: broker.port, socket: { data() {}, close: () => closed.resolve(true), error: () => closed.resolve(true) } });
+    socket.write(new Uint8Array([0x00, 0x0f, 0x42, 0x40, 0, 18, 0, 3])); // size 1,000,000, then the start of a header
+    const timer = setTimeout(() => closed.resolve(false), 5_000);
+    expect(await closed.promise).toBe(true);
+    clearTimeout(timer);
+    expect(lines.some((line) => line.includes("exceeds sasl.server.max.receive.size=524288"))).toBe(true);
+
+    const large = "x".repeat(700_000);
+    const bootstrap = `127.0.0.1:${broker.port}`;
+    const produced = await kcat(bootstrap, ["-P", "-t", "large-after-login", ...kcatSasl("PLAIN", "alice", "alice-secret")], { input: `${large}\n`, timeoutMs: 60_000 });
+    expect(produced.exitCode).toBe(0);
+    const consumed = await kcatConsumeAll(bootstrap, "large-after-login", "%S\\n", kcatSasl("PLAIN", "alice", "alice-secret"));
+    expect(consumed).toEqual(["700000"]);
+  }, 120_000);
+
   test("SaslAuthenticate without a handshake is ILLEGAL_SASL_STATE and closes the connection", async () => {
     const connection = await connect();
     const answer = await connection.request(ApiKey.SaslAuthenticate, 1, { authBytes: new TextEncoder().encode("\u0000alice\u0000alice-secret") });
