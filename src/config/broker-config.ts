@@ -286,26 +286,26 @@ export const brokerSettings: readonly BrokerSetting[] = [
   setting("shutdown.timeout.ms", "long", 120_000, field("shutdownTimeoutMs"), { bunka: true, min: 1, max: Number.MAX_SAFE_INTEGER, doc: "a clean stop not finished after this long is abandoned (logged, exit 1; the next start recovers)" }),
   // SASL (security/sasl/): read from `properties` at start by security/sasl/settings.ts, which also checks them together.
   setting("sasl.enabled.mechanisms", "string", undefined, rawProperty(), {
-    defaultDoc: "none (Kafka: GSSAPI, which Bunka lacks): required on a SASL listener",
+    perListener: true, defaultDoc: "none (Kafka: GSSAPI, which Bunka lacks): required on a SASL listener",
     doc: "SASL mechanisms offered, comma-separated: `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`, `OAUTHBEARER` (another name is an error at start)",
   }),
   setting("sasl.jaas.config", "string", undefined, rawProperty(), {
-    defaultDoc: "none",
+    perListener: true, defaultDoc: "none",
     doc: "PLAIN users, Kafka's syntax: `org.apache.kafka.common.security.plain.PlainLoginModule required user_alice=\"secret\";`",
   }),
-  setting("sasl.plain.users.file", "string", undefined, rawProperty(), { bunka: true, defaultDoc: "none", doc: "PLAIN users from a file, one `user=password` per line" }),
+  setting("sasl.plain.users.file", "string", undefined, rawProperty(), { perListener: true, bunka: true, defaultDoc: "none", doc: "PLAIN users from a file, one `user=password` per line" }),
   setting("connections.max.reauth.ms", "long", 0, readByUser("connections.max.reauth.ms", 0), {
     min: 0, max: Number.MAX_SAFE_INTEGER, doc: "SASL session lifetime (KIP-368): the client re-authenticates before it ends or the connection is closed (0: sessions never end)",
   }),
   setting("sasl.server.max.receive.size", "int", 524_288, readByUser("sasl.server.max.receive.size", 524_288), { min: 1, max: INT_MAX, doc: "largest request frame on a SASL listener before authentication; a larger one closes the connection" }),
   setting("sasl.oauthbearer.jwks.endpoint.url", "string", undefined, rawProperty(), {
-    defaultDoc: "none: OAUTHBEARER accepts unsecured tokens (alg `none`, Kafka's development default; logged at start)",
+    perListener: true, defaultDoc: "none: OAUTHBEARER accepts unsecured tokens (alg `none`, Kafka's development default; logged at start)",
     doc: "JWKS file (path or `file://` URL) whose keys must sign OAUTHBEARER tokens (RS, PS, ES 256/384/512)",
   }),
-  setting("sasl.oauthbearer.sub.claim.name", "string", "sub", stringReadByUser("sasl.oauthbearer.sub.claim.name", "sub"), { doc: "the token claim that names the principal (`User:<claim>`)" }),
-  setting("sasl.oauthbearer.clock.skew.seconds", "int", 30, readByUser("sasl.oauthbearer.clock.skew.seconds", 30), { min: 0, max: INT_MAX, doc: "tolerance when checking a token's exp, iat and nbf" }),
-  setting("sasl.oauthbearer.expected.issuer", "string", undefined, rawProperty(), { defaultDoc: "none (not checked)", doc: "the iss a signed token must carry" }),
-  setting("sasl.oauthbearer.expected.audience", "string", undefined, rawProperty(), { defaultDoc: "none (not checked)", doc: "audiences, comma-separated; a signed token's aud must contain one" }),
+  setting("sasl.oauthbearer.sub.claim.name", "string", "sub", stringReadByUser("sasl.oauthbearer.sub.claim.name", "sub"), { perListener: true, doc: "the token claim that names the principal (`User:<claim>`)" }),
+  setting("sasl.oauthbearer.clock.skew.seconds", "int", 30, readByUser("sasl.oauthbearer.clock.skew.seconds", 30), { perListener: true, min: 0, max: INT_MAX, doc: "tolerance when checking a token's exp, iat and nbf" }),
+  setting("sasl.oauthbearer.expected.issuer", "string", undefined, rawProperty(), { perListener: true, defaultDoc: "none (not checked)", doc: "the iss a signed token must carry" }),
+  setting("sasl.oauthbearer.expected.audience", "string", undefined, rawProperty(), { perListener: true, defaultDoc: "none (not checked)", doc: "audiences, comma-separated; a signed token's aud must contain one" }),
   // Group coordinator (docs/consumer-groups.md).
   setting("group.initial.rebalance.delay.ms", "int", 3000, field("groupInitialRebalanceDelayMs"), { min: 0, max: INT_MAX, doc: "how long the first rebalance of an empty group waits for more members" }),
   setting("group.min.session.timeout.ms", "int", 6000, field("groupMinSessionTimeoutMs"), { min: 0, max: INT_MAX, doc: "shortest session timeout a member may ask for" }),

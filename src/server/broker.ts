@@ -27,7 +27,6 @@ import { PartitionWatchers } from "../partition/partition-watchers.ts";
 import { SegmentViews } from "../log/segment-views.ts";
 import { ProducerIds } from "./producer-ids.ts";
 import { advertisedEndpoint, prepareListeners, resolveListeners, type ListenerSpec, type PreparedListeners } from "../security/listeners.ts";
-import { isSaslProtocol } from "../security/principal.ts";
 import { principalFromCertificate, type ListenerTls } from "../security/tls.ts";
 import type { ListenerIdentity } from "../security/principal.ts";
 import { FileScramCredentialStore, KeyValueScramCredentialStore, type ScramCredentialStore } from "../security/credentials.ts";
@@ -74,8 +73,6 @@ export class Broker {
   readonly services: BrokerServices;
   /** The ACL authorizer when authorizer.class.name names it; null: everything allowed. */
   readonly aclAuthorizer: AclAuthorizer | null;
-  /** The listener's name and security protocol (listeners + listener.security.protocol.map). */
-  readonly listenerIdentity: ListenerIdentity;
   readonly scramCredentials: ScramCredentialStore;
   /** SASL on a SASL listener (security/sasl/); null otherwise. */
   readonly sasl: SaslAuthenticator | null;
@@ -129,13 +126,12 @@ export class Broker {
       config.etcdEndpoints.length > 0 ? new EtcdAclStore(config.etcdEndpoints, config.clusterId, log) : new FileAclStore(config.dataDir),
       log,
     );
-    // SASL settings are checked for the (first) SASL listener, if any; TLS listeners are served (security/tls.ts).
+    // Each SASL listener's settings are checked here (security/sasl/settings.ts); TLS listeners in prepareListeners.
     const listeners = resolveListeners(config).listeners;
-    this.listenerIdentity = listeners.find((listener) => isSaslProtocol(listener.securityProtocol)) ?? listeners[0]!;
     this.scramCredentials = config.etcdEndpoints.length > 0
       ? new KeyValueScramCredentialStore(new EtcdClient({ endpoints: config.etcdEndpoints, log }), `/bunka/${config.clusterId}/scram-credentials/`)
       : new FileScramCredentialStore(config.dataDir);
-    this.sasl = this.createSaslAuthenticator();
+    this.sasl = this.createSaslAuthenticator(listeners);
     this.services = this.createServices();
     // Group coordination follows __consumer_offsets leadership (cluster mode); start() loads the initial set.
     this.replicas.onLeadershipChange((topic, partition, leading) => {
@@ -385,12 +381,14 @@ export class Broker {
     return this.stopping !== null;
   }
 
-  /** Fails the start when the listener uses SASL without what it needs (never serves it unauthenticated). */
-  private createSaslAuthenticator(): SaslAuthenticator | null {
-    const settings = configuredSasl(this.config.properties, this.listenerIdentity);
-    if (settings.enabledMechanisms.length === 0) return null;
-    if (settings.enabledMechanisms.includes("OAUTHBEARER") && settings.oauthBearer.jwks === null) {
-      this.log("OAUTHBEARER accepts unsecured tokens (alg none): for development only; set sasl.oauthbearer.jwks.endpoint.url to require signed tokens");
+  /** Fails the start when a listener uses SASL without what it needs (never serves it unauthenticated). */
+  private createSaslAuthenticator(listeners: readonly ListenerIdentity[]): SaslAuthenticator | null {
+    const settings = configuredSasl(this.config.properties, listeners);
+    if (settings.listeners.size === 0) return null;
+    for (const [name, listener] of settings.listeners) {
+      if (listener.enabledMechanisms.includes("OAUTHBEARER") && listener.oauthBearer.jwks === null) {
+        this.log(`listener ${name}: OAUTHBEARER accepts unsecured tokens (alg none): for development only; set sasl.oauthbearer.jwks.endpoint.url to require signed tokens`);
+      }
     }
     // Audit trail: one JSON line per authentication outcome (at most one failure per connection).
     return new SaslAuthenticator({ ...settings, scramCredentials: this.scramCredentials, audit: (event) => this.log(JSON.stringify(event)) });

@@ -26,10 +26,8 @@ const PREFIX = "/bunka/scram-test/scram-credentials/";
 function brokerSide() {
   const store = new KeyValueScramCredentialStore(new EtcdClient({ endpoints: [etcd.endpoint] }), PREFIX);
   const authenticator = new SaslAuthenticator({
-    enabledMechanisms: ["SCRAM-SHA-512"],
-    plainUsers: new Map(),
+    listeners: new Map([["SASL_PLAINTEXT", { enabledMechanisms: ["SCRAM-SHA-512"], plainUsers: new Map(), oauthBearer: { jwks: null, subClaimName: "sub", clockSkewMs: 30_000, expectedIssuer: null, expectedAudience: [] } }]]),
     scramCredentials: store,
-    oauthBearer: { jwks: null, subClaimName: "sub", clockSkewMs: 30_000, expectedIssuer: null, expectedAudience: [] },
     reauthMs: 0,
     maxReceiveBytes: 524_288,
     audit: () => undefined,

@@ -362,6 +362,45 @@ describe("SASL in process (raw protocol)", () => {
   }, 200_000);
 });
 
+test("each SASL listener offers its own mechanisms and PLAIN users (listener.name.<listener>.…), the broker-wide ones elsewhere", async () => {
+  // Goal: Kafka's per-listener and per-mechanism SASL keys. Method: EXTERNAL takes only SCRAM-SHA-512 (broker-wide),
+  // INTERNAL only PLAIN with its own user svc; each listener refuses what the other offers.
+  const dataDir = tempDir("sasl-listeners");
+  const broker = await startBroker({
+    port: 0,
+    dataDir,
+    partitionWorkers: 1,
+    properties: {
+      listeners: "EXTERNAL://127.0.0.1:0,INTERNAL://127.0.0.1:0",
+      "listener.security.protocol.map": "EXTERNAL:SASL_PLAINTEXT,INTERNAL:SASL_PLAINTEXT",
+      "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+      "listener.name.internal.sasl.enabled.mechanisms": "PLAIN",
+      "listener.name.internal.plain.sasl.jaas.config": 'org.apache.kafka.common.security.plain.PlainLoginModule required user_svc="svc-secret";',
+    },
+    log: () => undefined,
+  });
+  try {
+    const portOf = (name: string) => broker.boundListeners().find((bound) => bound.name === name)!.port;
+    const handshake = async (listener: string, mechanism: string) => {
+      const connection = await KafkaConnection.connect({ host: "127.0.0.1", port: portOf(listener), requestTimeoutMs: 10_000 });
+      try {
+        return await connection.request(ApiKey.SaslHandshake, 1, { mechanism });
+      } finally {
+        connection.close();
+      }
+    };
+    expect(await handshake("EXTERNAL", "PLAIN")).toEqual({ errorCode: ErrorCode.UNSUPPORTED_SASL_MECHANISM, mechanisms: ["SCRAM-SHA-512"] });
+    expect(await handshake("INTERNAL", "SCRAM-SHA-512")).toEqual({ errorCode: ErrorCode.UNSUPPORTED_SASL_MECHANISM, mechanisms: ["PLAIN"] });
+    const internal = await KafkaConnection.connect({ host: "127.0.0.1", port: portOf("INTERNAL"), requestTimeoutMs: 10_000 });
+    await authenticate((key, version, body) => internal.request(key, version, body), "PLAIN", "svc", "svc-secret");
+    expect((await internal.request(ApiKey.Metadata, 9, { topics: null })).brokers.length).toBe(1);
+    internal.close();
+  } finally {
+    await broker.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
 describe("SASL settings fail closed at start", () => {
   const cases: [string, Record<string, string>, RegExp][] = [
     ["a SASL listener without sasl.enabled.mechanisms", { listeners: "SASL_PLAINTEXT://127.0.0.1:0" }, /sasl\.enabled\.mechanisms is empty/],

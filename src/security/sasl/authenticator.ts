@@ -12,13 +12,19 @@ import { OAuthBearerServerExchange, type OAuthBearerSettings } from "./oauthbear
 import { PlainServerExchange } from "./plain.ts";
 import { ScramServerExchange } from "./scram.ts";
 
-export interface SaslSettings {
+/** What one listener offers (its own `listener.name.<listener>.` settings, or the broker-wide ones). */
+export interface ListenerSaslSettings {
   /** sasl.enabled.mechanisms, checked at start (only supported names). */
   readonly enabledMechanisms: readonly SaslMechanismName[];
   /** PLAIN users and their passwords (sasl.jaas.config / sasl.plain.users.file). */
   readonly plainUsers: ReadonlyMap<string, string>;
-  readonly scramCredentials: ScramCredentialStore;
   readonly oauthBearer: OAuthBearerSettings;
+}
+
+export interface SaslSettings {
+  /** By listener name; a listener not here offers no mechanism. */
+  readonly listeners: ReadonlyMap<string, ListenerSaslSettings>;
+  readonly scramCredentials: ScramCredentialStore;
   /** connections.max.reauth.ms; 0: sessions never expire. */
   readonly reauthMs: number;
   /** sasl.server.max.receive.size: the largest token a client may send before it is authenticated. */
@@ -60,6 +66,8 @@ export interface SaslPeer {
 
 const EMPTY = new Uint8Array(0);
 
+const NO_MECHANISMS: ListenerSaslSettings = { enabledMechanisms: [], plainUsers: new Map(), oauthBearer: { jwks: null, subClaimName: "sub", clockSkewMs: 0, expectedIssuer: null, expectedAudience: [] } };
+
 export class SaslAuthenticator {
   private readonly sessions = new WeakMap<ConnectionSecurity, SaslSession>();
   private readonly now: () => number;
@@ -77,8 +85,13 @@ export class SaslAuthenticator {
     return session;
   }
 
+  private listenerSettings(security: ConnectionSecurity): ListenerSaslSettings {
+    return this.settings.listeners.get(security.listener.name) ?? NO_MECHANISMS;
+  }
+
   handshake(peer: SaslPeer, mechanism: string, version: number): HandshakeAnswer {
-    const enabled = [...this.settings.enabledMechanisms];
+    const listener = this.listenerSettings(peer.security);
+    const enabled = [...listener.enabledMechanisms];
     const session = this.session(peer.security);
     if (session.exchange !== null) {
       this.fail(peer, session, mechanism, "SaslHandshake while an authentication is in progress");
@@ -94,14 +107,14 @@ export class SaslAuthenticator {
       return { errorCode: ErrorCode.ILLEGAL_SASL_STATE, mechanisms: enabled };
     }
     session.mechanism = mechanism as SaslMechanismName;
-    session.exchange = this.exchangeFor(mechanism as SaslMechanismName);
+    session.exchange = this.exchangeFor(mechanism as SaslMechanismName, listener);
     session.legacyFraming = version === 0;
     return { errorCode: ErrorCode.NONE, mechanisms: enabled };
   }
 
-  private exchangeFor(mechanism: SaslMechanismName): SaslServerExchange {
-    if (mechanism === "PLAIN") return new PlainServerExchange((user) => this.settings.plainUsers.get(user));
-    if (mechanism === "OAUTHBEARER") return new OAuthBearerServerExchange(this.settings.oauthBearer, this.now);
+  private exchangeFor(mechanism: SaslMechanismName, listener: ListenerSaslSettings): SaslServerExchange {
+    if (mechanism === "PLAIN") return new PlainServerExchange((user) => listener.plainUsers.get(user));
+    if (mechanism === "OAUTHBEARER") return new OAuthBearerServerExchange(listener.oauthBearer, this.now);
     const store = this.settings.scramCredentials;
     return new ScramServerExchange(mechanism, (user) => store.get(user, mechanism));
   }
