@@ -77,7 +77,9 @@ test("fixed seed, 3000 frames: broker alive, every frame handled, canary intact,
   expect(Number(output.match(/(\d+) pipelines/)?.[1] ?? 0)).toBeGreaterThan(10);
   expect(Number(output.match(/stored batches read back and decoded: (\d+)/)?.[1] ?? 0)).toBeGreaterThan(100);
   // Log end offsets were compared with the acknowledged appends (a refused batch stored anyway is a finding).
-  expect(Number(output.match(/log end matched the acknowledged appends: (\d+)/)?.[1] ?? 0)).toBeGreaterThan(50);
+  // Frames are spread over every advertised API, so each new API leaves Produce fewer of the 3000: the bound
+  // asks that the comparison really ran, not for a share.
+  expect(Number(output.match(/log end matched the acknowledged appends: (\d+)/)?.[1] ?? 0)).toBeGreaterThanOrEqual(10);
   expect(output).not.toContain("findings:");
 }, FUZZ_RUN_TIMEOUT_MS + 10_000);
 
