@@ -1,11 +1,14 @@
 // A minimal Kafka protocol client connection over Bun.connect: requests encoded with the generated
 // codecs, responses matched by correlation id. Used by replication (followers fetch from leaders), the
-// benchmark load generator and protocol tests. Not a full client: no metadata, no retries.
+// benchmark load generator and protocol tests. Not a full client: no metadata, no retries. Over TLS when
+// given `tls` (the server's certificate is always verified), then logged in with SASL when given `sasl`.
 import type { Socket } from "bun";
 import { Reader } from "../protocol/codec/reader.ts";
 import { Writer } from "../protocol/codec/writer.ts";
 import { apiSchemas, requestHeaderVersion, responseHeaderVersion } from "../protocol/generated/index.ts";
 import { readResponseHeader, writeRequestHeader } from "../protocol/generated/headers.ts";
+import { authenticate } from "../security/sasl/client.ts";
+import type { SaslMechanismName } from "../security/sasl/mechanism.ts";
 
 interface PendingRequest {
   apiKey: number;
@@ -24,6 +27,25 @@ export interface KafkaConnectionOptions {
   clientId?: string;
   requestTimeoutMs?: number;
   connectTimeoutMs?: number;
+  /** TLS: `ca` (PEM) the server's chain must lead to (system CAs when absent); `cert`/`key` a client certificate. */
+  tls?: KafkaConnectionTls;
+  /** SASL login right after connecting (and the TLS handshake); connect() fails when the broker refuses it. */
+  sasl?: KafkaConnectionSasl;
+}
+
+export interface KafkaConnectionTls {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  passphrase?: string;
+  /** The name the server's certificate must carry (SNI too); default: the host connected to. */
+  serverName?: string;
+}
+
+export interface KafkaConnectionSasl {
+  mechanism: SaslMechanismName;
+  username: string;
+  password: string;
 }
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
@@ -49,12 +71,19 @@ export class KafkaConnection {
     const connecting = Bun.connect<undefined>({
       hostname: options.host,
       port: options.port,
+      ...(options.tls ? { tls: { ...options.tls, serverName: options.tls.serverName ?? options.host, rejectUnauthorized: true } } : {}),
       socket: {
         data: (_socket, chunk) => connection.onData(chunk),
         drain: () => connection.flush(),
         close: () => connection.onClose(new ConnectionClosedError(`connection to ${options.host}:${options.port} closed`)),
         error: (_socket, error) => connection.onClose(error),
         connectError: (_socket, error) => connection.onClose(error),
+        // A server certificate that does not verify ends the connection: nothing is sent to an unproven server.
+        handshake: (socket, success, authorizationError) => {
+          if (success && !authorizationError) return;
+          connection.onClose(new Error(`TLS handshake with ${options.host}:${options.port} failed: ${authorizationError?.message ?? "not authorized"}`));
+          socket.end();
+        },
       },
     });
     const timeoutMs = options.connectTimeoutMs ?? 10_000;
@@ -64,6 +93,14 @@ export class KafkaConnection {
     });
     try {
       connection.socket = await Promise.race([connecting, timeout]);
+      // The login shares the connect deadline: a broker that never answers it must not hang the caller.
+      if (options.sasl) {
+        const { mechanism, username, password } = options.sasl;
+        await Promise.race([authenticate((apiKey, apiVersion, body) => connection.request(apiKey, apiVersion, body), mechanism, username, password), timeout]);
+      }
+    } catch (error) {
+      connection.close();
+      throw error;
     } finally {
       clearTimeout(timer);
     }

@@ -10,6 +10,8 @@ import { EtcdClient, LeaseKeeper, type Watch } from "./etcd/index.ts";
 import { EtcdKeys, EtcdMetadataStore, MetadataMirror, encodeRecord, decodeRecord, type MirrorChanges } from "./etcd-metadata.ts";
 import type { ClusterMembership, MembershipContext } from "./membership.ts";
 import { ReplicaFetchers } from "./replica-fetcher.ts";
+import { interBrokerClientSecurity, type InterBrokerClientSecurity } from "../security/inter-broker.ts";
+import { resolveListeners } from "../security/listeners.ts";
 
 const REGISTER_RETRY_MS = 500;
 const CONTROLLED_SHUTDOWN_POLL_MS = 100;
@@ -32,6 +34,8 @@ export class EtcdCluster implements ClusterMembership, ClusterView {
   private shuttingDown = false;
   private stopped = false;
   private applying: Promise<void> = Promise.resolve();
+  /** How replica fetchers reach the other brokers' inter-broker listener (TLS, SASL login). */
+  private readonly interBrokerSecurity: InterBrokerClientSecurity;
 
   constructor(
     private readonly config: BrokerConfig,
@@ -44,6 +48,9 @@ export class EtcdCluster implements ClusterMembership, ClusterView {
     this.keys = new EtcdKeys(`/bunka/${config.clusterId}/`);
     this.mirror = new MetadataMirror(this.keys);
     this.store = new EtcdMetadataStore(this.etcd, this.mirror);
+    const listeners = resolveListeners(config);
+    const interBroker = listeners.listeners.find((listener) => listener.name === listeners.interBrokerListenerName)!;
+    this.interBrokerSecurity = interBrokerClientSecurity(config, interBroker);
   }
 
   get view(): ClusterView {
@@ -63,7 +70,7 @@ export class EtcdCluster implements ClusterMembership, ClusterView {
     await this.register();
     const listing = await this.etcd.getPrefix(this.keys.root);
     this.mirror.load(listing.kvs, listing.revision);
-    this.fetchers = new ReplicaFetchers({ nodeId: this.nodeId, cluster: this, topics: context.topics, workers: this.workers, replicas: context.replicas, log: this.log });
+    this.fetchers = new ReplicaFetchers({ nodeId: this.nodeId, cluster: this, topics: context.topics, workers: this.workers, replicas: context.replicas, log: this.log, security: this.interBrokerSecurity });
     context.replicas.setFollowerFetching(this.fetchers);
     await context.topics.load(context.recover);
     this.startWatch(listing.revision + 1);

@@ -9,6 +9,7 @@ import type { ClusterView } from "../metadata/types.ts";
 import type { PartitionWorkers } from "../partition/partition-workers.ts";
 import { ErrorCode, errorName } from "../protocol/errors.ts";
 import { ApiKey } from "../protocol/generated/index.ts";
+import type { InterBrokerClientSecurity } from "../security/inter-broker.ts";
 import type { FollowerFetching, ReplicaManager } from "./replica-manager.ts";
 
 const FETCH_VERSION = 11;
@@ -38,6 +39,8 @@ export interface ReplicaFetcherDeps {
   workers: PartitionWorkers;
   replicas: ReplicaManager;
   log: (message: string) => void;
+  /** TLS and SASL login for connections to leaders (the inter-broker listener's); none: plaintext. */
+  security?: InterBrokerClientSecurity;
 }
 
 export class ReplicaFetchers implements FollowerFetching {
@@ -146,6 +149,7 @@ class LeaderFetcher {
         clientId: `bunka-replica-${this.deps.nodeId}`,
         requestTimeoutMs: REQUEST_TIMEOUT_MS,
         connectTimeoutMs: 5000,
+        ...this.deps.security,
       });
       this.lastConnectError = "";
       return this.connection;

@@ -222,7 +222,7 @@ export const brokerSettings: readonly BrokerSetting[] = [
   }),
   setting("inter.broker.listener.name", "string", "", field("interBrokerListenerName"), {
     defaultDoc: "the first PLAINTEXT listener, else the first listener",
-    doc: "the listener other brokers connect to (replication); the broker registers its address (cluster mode: PLAINTEXT only so far)",
+    doc: "the listener other brokers connect to (replication); the broker registers its address. On SSL/SASL_SSL, brokers trust its trust store and present its keystore when it sets `ssl.client.auth`",
   }),
   // TLS (security/tls.ts). Each ssl.* key may also be given per listener as `listener.name.<name>.ssl.*`.
   setting("ssl.keystore.type", "string", "PEM", readFromPropertiesOr("ssl.keystore.type", "PEM"), { perListener: true, doc: "`PEM` only (another type is an error at start)" }),
@@ -294,6 +294,10 @@ export const brokerSettings: readonly BrokerSetting[] = [
     doc: "PLAIN users, Kafka's syntax: `org.apache.kafka.common.security.plain.PlainLoginModule required user_alice=\"secret\";`",
   }),
   setting("sasl.plain.users.file", "string", undefined, rawProperty(), { perListener: true, bunka: true, defaultDoc: "none", doc: "PLAIN users from a file, one `user=password` per line" }),
+  setting("sasl.mechanism.inter.broker.protocol", "string", undefined, rawProperty(), {
+    defaultDoc: "none (Kafka: GSSAPI, which Bunka lacks): required when the inter-broker listener is SASL",
+    doc: "mechanism brokers log in to each other with (`PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`), using `username`/`password` of `listener.name.<listener>.<mechanism>.sasl.jaas.config`",
+  }),
   setting("connections.max.reauth.ms", "long", 0, readByUser("connections.max.reauth.ms", 0), {
     min: 0, max: Number.MAX_SAFE_INTEGER, doc: "SASL session lifetime (KIP-368): the client re-authenticates before it ends or the connection is closed (0: sessions never end)",
   }),

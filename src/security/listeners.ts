@@ -3,7 +3,8 @@
 // the one other brokers use (`inter.broker.listener.name`). Resolved once at start; anything named but not
 // usable is an error naming the listener, never a silent plaintext fallback.
 import type { BrokerConfig, ListenerAddress } from "../config/broker-config.ts";
-import { isSaslProtocol, isTlsProtocol, SECURITY_PROTOCOLS, type ListenerIdentity, type SecurityProtocol } from "./principal.ts";
+import { interBrokerClientSecurity } from "./inter-broker.ts";
+import { isTlsProtocol, SECURITY_PROTOCOLS, type ListenerIdentity, type SecurityProtocol } from "./principal.ts";
 import { loadListenerTls, type ListenerTls } from "./tls.ts";
 
 /** One listener to bind, and what clients that connect to it are told. */
@@ -73,11 +74,9 @@ export function resolveListeners(config: BrokerConfig): ResolvedListeners {
   const interBrokerListenerName = config.interBrokerListenerName || defaultInterBrokerListener(listeners);
   const interBroker = listeners.find((listener) => listener.name === interBrokerListenerName);
   if (!interBroker) throw new Error(`config: inter.broker.listener.name ${interBrokerListenerName} is not in listeners (${[...seenNames].join(", ")})`);
-  // Replica fetchers and controller calls speak plaintext only so far: a secured inter-broker listener must
-  // not quietly fall back to it.
-  if (config.etcdEndpoints.length > 0 && (isTlsProtocol(interBroker.securityProtocol) || isSaslProtocol(interBroker.securityProtocol))) {
-    throw new Error(`config: inter.broker.listener.name ${interBroker.name} is ${interBroker.securityProtocol}: inter-broker traffic over ${interBroker.securityProtocol} is not supported yet (use a PLAINTEXT listener for it)`);
-  }
+  // In a cluster the other brokers connect here as clients of this listener: the client side (trust store,
+  // certificate, SASL login) is checked at start too, so a broker never starts unable to replicate.
+  if (config.etcdEndpoints.length > 0) interBrokerClientSecurity(config, interBroker);
   return { listeners, interBrokerListenerName };
 }
 
