@@ -17,6 +17,7 @@ beforeAll(async () => {
   const created = await connection.request(ApiKey.CreateTopics, 7, { topics: [{ name: TOPIC, numPartitions: 1, replicationFactor: 3, configs: [{ name: "min.insync.replicas", value: "2" }] }], timeoutMs: 10_000 });
   connection.close();
   expect(created.topics[0].errorCode).toBe(ErrorCode.NONE);
+  await cluster.leadersReady(TOPIC);
 }, 60_000);
 
 afterAll(async () => {

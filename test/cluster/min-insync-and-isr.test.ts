@@ -102,18 +102,7 @@ test("a follower stopped with SIGSTOP leaves the ISR, and rejoins after SIGCONT 
   await createTopic(topic);
   const [initial] = await cluster.partitions(topic);
   const follower = initial!.replicas.find((id) => id !== initial!.leader)!;
-  // The metadata came from one broker; the leader itself may hear of its leadership a moment later (its own
-  // etcd watch), and until then it answers NOT_LEADER_OR_FOLLOWER. Wait until it knows.
-  await cluster.waitFor("the leader to know it leads", async () => {
-    const connection = await connectTo(initial!.leader);
-    try {
-      const response = await connection.request(ApiKey.Metadata, 9, { topics: [{ name: topic }], allowAutoTopicCreation: false });
-      const partition = response.topics[0]?.partitions[0];
-      return partition?.leaderId === initial!.leader && partition.isrNodes.length === 3 ? true : null;
-    } finally {
-      connection.close();
-    }
-  });
+  await cluster.leadersReady(topic);
   cluster.broker(follower).signal("SIGSTOP");
   try {
     // acks=all waits for the stopped follower until the leader drops it (replica.lag.time.max.ms), then succeeds.

@@ -110,6 +110,30 @@ export class TestCluster {
   }
 
   /** Polls (bounded) until `check` returns a value; throws with `what` on timeout. */
+  /**
+   * Waits until every partition's leader itself says it leads with all replicas in sync. Metadata from one
+   * broker may name a leader a moment before that leader hears of it through its own etcd watch (until then it
+   * answers NOT_LEADER_OR_FOLLOWER, and a real client would retry); a test that sends to the leader at once waits here.
+   */
+  async leadersReady(topic: string): Promise<void> {
+    const partitions = await this.waitFor(`metadata for ${topic}`, async () => {
+      const found = await this.partitions(topic);
+      return found.every((partition) => partition.leader >= 0) ? found : null;
+    });
+    for (const [index, partition] of partitions.entries()) {
+      await this.waitFor(`broker ${partition.leader} to know it leads ${topic}-${index}`, async () => {
+        const connection = await KafkaConnection.connect({ host: "127.0.0.1", port: this.broker(partition.leader).port, requestTimeoutMs: 5000, connectTimeoutMs: 2000 });
+        try {
+          const response = await connection.request(ApiKey.Metadata, 9, { topics: [{ name: topic }], allowAutoTopicCreation: false });
+          const seen = response.topics[0]?.partitions.find((each: { partitionIndex: number }) => each.partitionIndex === index);
+          return seen?.leaderId === partition.leader && seen.isrNodes.length === partition.replicas.length ? true : null;
+        } finally {
+          connection.close();
+        }
+      });
+    }
+  }
+
   async waitFor<T>(what: string, check: () => Promise<T | null | undefined | false>, timeoutMs = 30_000, pollMs = 100): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     let lastError: unknown = null;
