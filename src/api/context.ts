@@ -12,6 +12,7 @@ import type { BrokerInfo } from "../metadata/types.ts";
 import type { PartitionWorkers } from "../partition/partition-workers.ts";
 import type { ConnectionSecurity } from "../security/principal.ts";
 import type { Authorization } from "../security/acl/authorizer.ts";
+import type { QuotaManager } from "../security/quotas/quota-manager.ts";
 
 /** Topics at run time: metadata, configs, and the offsets the socket thread last heard from the workers. */
 export type Topics = Pick<
@@ -69,6 +70,8 @@ export interface ClientConnection {
   readonly security: ConnectionSecurity;
   /** Resolves once the connection's write queue has room again; null when it has room now. */
   waitForWriteRoom(): Promise<void> | null;
+  /** Stops reading requests for `ms` (KIP-219: a client over its quota is answered, then muted that long). */
+  mute(ms: number): void;
 }
 
 /** The request's bytes: produce transfers the buffer to a worker when the frame owns it. */
@@ -95,6 +98,8 @@ export interface BrokerServices {
   readonly sasl: SaslAuthenticator | null;
   /** SCRAM credentials in the metadata store (KIP-554 APIs; SCRAM authentication reads them). */
   readonly scramCredentials: ScramCredentialStore;
+  /** Client quotas (KIP-13/546, security/quotas/): Produce and Fetch record their bytes and throttle. */
+  readonly quotas: QuotaManager;
   /** True once a clean stop began: long polls end early. */
   isStopping(): boolean;
   log(message: string): void;

@@ -11,6 +11,7 @@ import { SegmentMapError, type MappedRecords } from "../log/segment-views.ts";
 import type { RequestContext } from "./context.ts";
 import { defineHandler, type Reply } from "./handler.ts";
 import { AclOperation, canCluster, canTopic } from "./authorize.ts";
+import { CONSUMER_BYTE_RATE } from "../security/quotas/model.ts";
 
 const EMPTY_RECORDS = new Uint8Array(0);
 /** librdkafka, kafkajs and platformatic all send max wait <= 500 ms by default; cap what a client may ask. */
@@ -108,7 +109,10 @@ export const fetchHandler = defineHandler(Apis.Fetch, {
         records: outcome.records[index] ?? EMPTY_RECORDS,
       });
     });
-    return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses };
+    // Consumers' fetched bytes count against consumer_byte_rate (followers are not client-quota'd, as in Kafka).
+    const throttleTimeMs = replicaId >= 0 ? 0 : context.quotas.record(CONSUMER_BYTE_RATE, context.connection.security.principal, context.clientId, outcome.bytes);
+    if (throttleTimeMs > 0) context.connection.mute(throttleTimeMs);
+    return { throttleTimeMs, errorCode: ErrorCode.NONE, sessionId: 0, responses };
   },
 });
 

@@ -34,6 +34,8 @@ import { saslHandshakeHandler } from "./sasl-handshake.ts";
 import { saslAuthenticateHandler } from "./sasl-authenticate.ts";
 import { describeUserScramCredentialsHandler } from "./describe-user-scram-credentials.ts";
 import { alterUserScramCredentialsHandler } from "./alter-user-scram-credentials.ts";
+import { describeClientQuotasHandler } from "./describe-client-quotas.ts";
+import { alterClientQuotasHandler } from "./alter-client-quotas.ts";
 
 const all: RegisteredHandler[] = [
   produceHandler,
@@ -74,6 +76,9 @@ const all: RegisteredHandler[] = [
   saslAuthenticateHandler,
   describeUserScramCredentialsHandler,
   alterUserScramCredentialsHandler,
+  // Client quotas (issue 10, KIP-546): security/quotas/.
+  describeClientQuotasHandler,
+  alterClientQuotasHandler,
 ];
 
 export const handlers: ReadonlyMap<number, RegisteredHandler> = new Map(all.map((handler) => [handler.apiKey, handler]));

@@ -8,6 +8,7 @@ import type { ProduceItem, ProduceResult } from "../partition/messages.ts";
 import { defineHandler, type Reply } from "./handler.ts";
 import { isInternalTopic } from "../metadata/internal-topics.ts";
 import { AclOperation, canTopic, canTransactionalId } from "./authorize.ts";
+import { PRODUCER_BYTE_RATE } from "../security/quotas/model.ts";
 
 /** recordErrors (v8+): the records that made the batch fail (Kafka's LogValidator record errors); older versions drop it. */
 type PartitionReply = Pick<ProduceResponsePartitionProduceResponse, "index" | "errorCode" | "baseOffset" | "logAppendTimeMs" | "logStartOffset"> &
@@ -31,6 +32,8 @@ export const produceHandler = defineHandler(Apis.Produce, {
   maxVersion: 7,
   async handle(context, request): Promise<Reply<ProduceResponse>> {
     const { apiVersion } = context;
+    // Read before the frame's buffer is transferred to a worker (it is detached, length 0, afterwards).
+    const requestBytes = context.frame.payload.byteLength;
     const acks = request.acks;
     const replies: { name: string; partitionResponses: PartitionReply[] }[] = [];
     const items: ProduceItem[] = [];
@@ -93,7 +96,11 @@ export const produceHandler = defineHandler(Apis.Produce, {
               };
       });
     }
+    // KIP-219: the request's bytes count against the client's producer_byte_rate; over it, the answer comes
+    // at once with the throttle time and the connection reads nothing more for that long (also for acks=0).
+    const throttleTimeMs = context.quotas.record(PRODUCER_BYTE_RATE, context.connection.security.principal, context.clientId, requestBytes);
+    if (throttleTimeMs > 0) context.connection.mute(throttleTimeMs);
     if (acks === 0) return null;
-    return { responses: replies, throttleTimeMs: 0 };
+    return { responses: replies, throttleTimeMs };
   },
 });

@@ -347,6 +347,8 @@ export const brokerSettings: readonly BrokerSetting[] = [
   }, { defaultDoc: "none (every client may do everything)", doc: "`kafka.security.authorizer.AclAuthorizer`, `org.apache.kafka.metadata.authorizer.StandardAuthorizer` or `acl`: Bunka's ACL authorizer checks every request" }),
   setting("super.users", "string", "", field("superUsers"), { defaultDoc: "none", doc: "principals allowed everything, `User:a;User:b` (put the inter-broker principal here)" }),
   setting("allow.everyone.if.no.acl.found", "boolean", false, field("allowEveryoneIfNoAclFound"), { doc: "with an authorizer: a resource no ACL names is open to everyone" }),
+  setting("quota.window.num", "int", 11, readByUser("quota.window.num", 11), { min: 2, max: 3600, doc: "samples in the sliding window that client quota rates are measured over" }),
+  setting("quota.window.size.seconds", "int", 1, readByUser("quota.window.size.seconds", 1), { min: 1, max: 3600, doc: "length of one client quota sample" }),
 ];
 
 /** authorizer.class.name values that select the ACL authorizer (Kafka's two class names and a short one). */

@@ -36,6 +36,8 @@ import { EtcdClient } from "../cluster/etcd/client.ts";
 import { AclAuthorizer, allowEverything, parseSuperUsers, type Authorization } from "../security/acl/authorizer.ts";
 import { FileAclStore } from "../security/acl/file-store.ts";
 import { EtcdAclStore } from "../cluster/etcd-acls.ts";
+import { QuotaManager } from "../security/quotas/quota-manager.ts";
+import { FileQuotaStore } from "../security/quotas/file-store.ts";
 
 export interface BrokerOptions extends Partial<Omit<BrokerConfig, "properties">> {
   /** A Kafka-style properties file applied before the other options. */
@@ -74,6 +76,7 @@ export class Broker {
   /** The ACL authorizer when authorizer.class.name names it; null: everything allowed. */
   readonly aclAuthorizer: AclAuthorizer | null;
   readonly scramCredentials: ScramCredentialStore;
+  readonly quotas: QuotaManager;
   /** SASL on a SASL listener (security/sasl/); null otherwise. */
   readonly sasl: SaslAuthenticator | null;
   private readonly highWatermarks: HighWatermarkCheckpoint;
@@ -132,6 +135,11 @@ export class Broker {
       ? new KeyValueScramCredentialStore(new EtcdClient({ endpoints: config.etcdEndpoints, log }), `/bunka/${config.clusterId}/scram-credentials/`)
       : new FileScramCredentialStore(config.dataDir);
     this.sasl = this.createSaslAuthenticator(listeners);
+    // Quota configs live in the data dir (meta/client-quotas.bin); in cluster mode each broker keeps its own set.
+    this.quotas = new QuotaManager(new FileQuotaStore(config.dataDir), {
+      samples: Number(config.properties["quota.window.num"] ?? 11),
+      sampleMs: Number(config.properties["quota.window.size.seconds"] ?? 1) * 1000,
+    });
     this.services = this.createServices();
     // Group coordination follows __consumer_offsets leadership (cluster mode); start() loads the initial set.
     this.replicas.onLeadershipChange((topic, partition, leading) => {
@@ -163,6 +171,7 @@ export class Broker {
       // Listening first gives the real port (port 0) to register; requests wait until the broker is ready.
       broker.listen(listeners);
       await broker.aclAuthorizer?.start();
+      await broker.quotas.start();
       await membership.start({ topics: broker.topics, replicas: broker.replicas, recover: !cleanStart });
       await broker.groups.start();
       broker.highWatermarkTimer = setInterval(() => broker!.checkpointHighWatermarksInBackground(), HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS);
@@ -417,6 +426,7 @@ export class Broker {
       advertisedApis: advertised,
       sasl: this.sasl,
       scramCredentials: this.scramCredentials,
+      quotas: this.quotas,
       authorizer: (this.aclAuthorizer ?? allowEverything) satisfies Authorization,
       isStopping: () => this.isStopping,
       log: this.log,

@@ -221,7 +221,7 @@ export class Connection implements BudgetWaiter {
     if (this.tlsHandshakePending && this.limits.tlsHandshakeTimeoutMs !== undefined && nowMs - this.openedMs > this.limits.tlsHandshakeTimeoutMs) {
       return `TLS handshake not finished ${nowMs - this.openedMs} ms after connecting (ssl.handshake.timeout.ms=${this.limits.tlsHandshakeTimeoutMs})`;
     }
-    const pausedByUs = this.pausedForBudget || this.pausedForBackpressure;
+    const pausedByUs = this.pausedForBudget || this.pausedForBackpressure || this.pausedForThrottle;
     if (this.frames.hasPartialFrame && !pausedByUs && nowMs - this.lastReadMs > this.limits.receiveTimeoutMs) {
       return `sent ${this.frames.bufferedBytes} bytes of a request, then nothing for ${nowMs - this.lastReadMs} ms (socket.request.receive.timeout.ms=${this.limits.receiveTimeoutMs})`;
     }
@@ -449,9 +449,26 @@ export class Connection implements BudgetWaiter {
   /** The socket reads only when neither backpressure nor the budget holds it. */
   private socketPaused = false;
 
+  private pausedForThrottle = false;
+  private throttleTimer: ReturnType<typeof setTimeout> | null = null;
+
+  /** KIP-219: the reply is already on its way; no request is read until the throttle time has passed. */
+  mute(ms: number): void {
+    if (this.closed || ms <= 0) return;
+    if (this.throttleTimer) clearTimeout(this.throttleTimer);
+    this.pausedForThrottle = true;
+    this.updatePause();
+    this.throttleTimer = setTimeout(() => {
+      this.throttleTimer = null;
+      this.pausedForThrottle = false;
+      this.lastReadMs = Date.now(); // the pause was ours: the receive timeout starts again
+      this.updatePause();
+    }, ms);
+  }
+
   private updatePause(): void {
     if (this.closed) return;
-    const pause = this.pausedForBackpressure || this.pausedForBudget;
+    const pause = this.pausedForBackpressure || this.pausedForBudget || this.pausedForThrottle;
     if (pause === this.socketPaused) return;
     this.socketPaused = pause;
     if (pause) this.socket.pause();
@@ -474,6 +491,8 @@ export class Connection implements BudgetWaiter {
 
   /** Gives back the budget of a frame that will never complete and leaves the budget's queue. */
   private releaseReading(): void {
+    if (this.throttleTimer) clearTimeout(this.throttleTimer);
+    this.throttleTimer = null;
     this.frames.discardPartial();
     if (this.pausedForBudget) this.budget?.forget(this);
     this.pausedForBudget = false;
