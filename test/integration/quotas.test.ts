@@ -107,3 +107,30 @@ test("client quotas: AlterClientQuotas persists across a restart, a producer ove
   expect(fetched.responses[0].partitions[0].errorCode).toBe(ErrorCode.NONE);
   expect(fetched.throttleTimeMs).toBeGreaterThan(0);
 }, 120_000);
+
+test("client quotas under an authorizer: DescribeClientQuotas needs DESCRIBE_CONFIGS and AlterClientQuotas ALTER_CONFIGS on the cluster", async () => {
+  const dataDir = tempDir("quotas-acl");
+  cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+  const port = freePort();
+  const authorizer = { "num.partition.workers": "1", "authorizer.class.name": "acl" };
+  // As a super user, User:ANONYMOUS grants itself DESCRIBE_CONFIGS (not ALTER_CONFIGS) on the cluster.
+  const setup = new BrokerProcess({ dataDir, port, properties: { ...authorizer, "super.users": "User:ANONYMOUS" } });
+  cleanups.push(() => setup.cleanup());
+  await setup.start();
+  const admin = await connect(port, "admin");
+  const created = await admin.request(ApiKey.CreateAcls, 3, {
+    creations: [{ resourceType: 4, resourceName: "kafka-cluster", resourcePatternType: 3, principal: "User:ANONYMOUS", host: "*", operation: 10, permissionType: 3 }],
+  });
+  expect(created.results[0].errorCode).toBe(ErrorCode.NONE);
+  expect(await setup.stop()).toBe(0);
+
+  const broker = new BrokerProcess({ dataDir, port, properties: authorizer });
+  cleanups.push(() => broker.cleanup());
+  await broker.start();
+  const client = await connect(port, "client");
+  const altered = await alterQuotas(client, [{ entity: [{ entityType: "client-id", entityName: "x" }], ops: [{ key: "producer_byte_rate", value: 1000, remove: false }] }]);
+  expect(altered.entries[0].errorCode).toBe(ErrorCode.CLUSTER_AUTHORIZATION_FAILED);
+  const described = await describeQuotas(client, []);
+  expect(described.errorCode).toBe(ErrorCode.NONE);
+  expect(described.entries).toEqual([]); // the refused alteration stored nothing
+}, 60_000);
