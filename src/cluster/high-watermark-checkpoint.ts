@@ -1,7 +1,8 @@
 // High watermarks survive restarts in `replication-offset-checkpoint` (Kafka's file and text format):
 // without it a restarted leader would report committed records as uncommitted until every follower
 // fetched again, and `latest` offsets would go backwards.
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { writeFileDurably } from "../util/durable-file.ts";
 import { open, rename } from "node:fs/promises";
 import { join } from "node:path";
 
@@ -59,17 +60,6 @@ export class HighWatermarkCheckpoint {
 
   /** Writes every partition's high watermark atomically (temporary file, fsync, rename); used at shutdown. */
   write(entries: Iterable<{ topic: string; partition: number; highWatermark: number }>): void {
-    const text = this.format(entries);
-    const temporaryPath = `${this.path}.tmp`;
-    const fd = openSync(temporaryPath, "w");
-    try {
-      const bytes = Buffer.from(text);
-      let written = 0;
-      while (written < bytes.byteLength) written += writeSync(fd, bytes, written, bytes.byteLength - written);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temporaryPath, this.path);
+    writeFileDurably(this.path, Buffer.from(this.format(entries)));
   }
 }

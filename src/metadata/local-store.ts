@@ -1,5 +1,6 @@
 // Single-node metadata: one msgpackr file in the data dir, replaced atomically (write, fsync, rename).
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { writeFileDurably } from "../util/durable-file.ts";
 import { join } from "node:path";
 import { pack, unpack } from "msgpackr";
 import { ErrorCode, KafkaError } from "../protocol/errors.ts";
@@ -75,16 +76,6 @@ export class LocalMetadataStore implements MetadataStore {
   }
 
   private persist(): void {
-    const temporaryPath = `${this.path}.tmp`;
-    const bytes = pack(this.state);
-    const fd = openSync(temporaryPath, "w");
-    try {
-      let written = 0;
-      while (written < bytes.byteLength) written += writeSync(fd, bytes, written, bytes.byteLength - written);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temporaryPath, this.path);
+    writeFileDurably(this.path, pack(this.state));
   }
 }

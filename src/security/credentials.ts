@@ -2,7 +2,8 @@
 // metadata store: a file in the data dir's meta/ for a single node, keys under the cluster's etcd prefix
 // for a cluster, so every broker verifies against the same ones. PLAIN users come from the broker's
 // configuration: a JAAS-style `sasl.jaas.config` (Kafka's PlainLoginModule syntax) or `sasl.plain.users.file`.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { writeFileDurably } from "../util/durable-file.ts";
 import { join, resolve } from "node:path";
 import { pack, unpack } from "msgpackr";
 import type { ScramCredential, ScramMechanismName } from "./sasl/scram.ts";
@@ -76,17 +77,8 @@ export class FileScramCredentialStore implements ScramCredentialStore {
   }
 
   private persist(credentials: StoredCredential[]): void {
-    const temporaryPath = `${this.path}.tmp`;
-    const bytes = pack({ version: 1, credentials });
-    const fd = openSync(temporaryPath, "w", 0o600);
-    try {
-      let written = 0;
-      while (written < bytes.byteLength) written += writeSync(fd, bytes, written, bytes.byteLength - written);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temporaryPath, this.path);
+    // Only the broker's user may read the salted keys.
+    writeFileDurably(this.path, pack({ version: 1, credentials }), 0o600);
     this.credentials = credentials;
   }
 }

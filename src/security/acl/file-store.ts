@@ -1,6 +1,7 @@
 // Single-node ACL storage: meta/acls.bin in the data dir (msgpackr), replaced atomically (write, fsync,
 // rename, directory fsync) like the topic metadata next to it, so a crash leaves the old or the new set.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { writeFileDurably } from "../../util/durable-file.ts";
 import { join } from "node:path";
 import { pack, unpack } from "msgpackr";
 import type { AclStore } from "./authorizer.ts";
@@ -43,23 +44,7 @@ export class FileAclStore implements AclStore {
   async stop(): Promise<void> {}
 
   private persist(acls: AclBinding[]): void {
-    const temporaryPath = `${this.path}.tmp`;
-    const bytes = pack({ version: 1, acls } satisfies StoredAcls);
-    const fd = openSync(temporaryPath, "w");
-    try {
-      let written = 0;
-      while (written < bytes.byteLength) written += writeSync(fd, bytes, written, bytes.byteLength - written);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temporaryPath, this.path);
-    const directoryFd = openSync(this.directory, "r");
-    try {
-      fsyncSync(directoryFd);
-    } finally {
-      closeSync(directoryFd);
-    }
+    writeFileDurably(this.path, pack({ version: 1, acls } satisfies StoredAcls));
     this.acls = acls;
   }
 }
