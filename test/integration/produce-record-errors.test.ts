@@ -6,6 +6,8 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { produceHandler } from "../../src/api/produce.ts";
 import type { RequestContext } from "../../src/api/handler.ts";
+import type { ClientConnection } from "../../src/api/context.ts";
+import { ANONYMOUS_PRINCIPAL, DEFAULT_LISTENER } from "../../src/security/principal.ts";
 import { KafkaConnection } from "../../src/client/kafka-connection.ts";
 import { Reader } from "../../src/protocol/codec/reader.ts";
 import { Writer } from "../../src/protocol/codec/writer.ts";
@@ -40,9 +42,16 @@ afterAll(async () => {
 
 /** Calls the Produce handler at `apiVersion` and returns its answer as decoded from the wire bytes. */
 async function produceAt(apiVersion: number, records: Uint8Array) {
+  // The handler is called directly (its answer is then encoded at the version asked): a plaintext client's connection.
+  const connection: ClientConnection = {
+    remoteIp: "127.0.0.1",
+    security: { listener: DEFAULT_LISTENER, principal: ANONYMOUS_PRINCIPAL, authenticated: true },
+    waitForWriteRoom: () => null,
+    mute: () => undefined,
+  };
   const context = {
     ...broker.services,
-    connection: null,
+    connection,
     apiKey: ApiKey.Produce,
     apiVersion,
     correlationId: 1,
