@@ -42,16 +42,19 @@ export class TestCluster {
     await this.waitForMembership();
   }
 
-  /** Until every live broker's metadata lists every live broker (registrations propagate through etcd watches). */
+  /**
+   * Until every live broker's metadata lists every live broker and names a live controller (registrations and
+   * the controller election propagate through etcd watches; kafkajs' admin fails at once on controller -1).
+   */
   async waitForMembership(timeoutMs = 30_000): Promise<void> {
     const live = [...this.brokers].filter(([, broker]) => broker.pid).map(([nodeId]) => nodeId);
-    await this.waitFor(`every broker to see brokers [${live}]`, async () => {
+    await this.waitFor(`every broker to see brokers [${live}] and a controller`, async () => {
       for (const nodeId of live) {
         const connection = await KafkaConnection.connect({ host: "127.0.0.1", port: this.broker(nodeId).port, requestTimeoutMs: 5000, connectTimeoutMs: 2000 });
         try {
           const response = await connection.request(ApiKey.Metadata, 9, { topics: [] });
           const seen = response.brokers.map((broker: { nodeId: number }) => broker.nodeId).sort((a: number, b: number) => a - b);
-          if (seen.join() !== live.join()) return false;
+          if (seen.join() !== live.join() || !live.includes(response.controllerId)) return false;
         } finally {
           connection.close();
         }
