@@ -129,27 +129,35 @@ export class KeyValueScramCredentialStore implements ScramCredentialStore {
 
 const PLAIN_LOGIN_MODULE = "org.apache.kafka.common.security.plain.PlainLoginModule";
 
-/**
- * PLAIN users of a JAAS entry, Kafka's syntax:
- * `org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="x" user_admin="x" user_alice="y";`
- * Every `user_<name>="<password>"` option is a user. Anything else in the module's options is ignored, as Kafka does.
- */
-export function parsePlainJaasUsers(jaas: string): Map<string, string> {
+/** A one-module JAAS entry, Kafka's syntax: `<LoginModule> required key="value" key2=value2;`. */
+export function parseJaasEntry(jaas: string): { loginModule: string; options: Map<string, string> } {
   const match = /^\s*(\S+)\s+(required|requisite|sufficient|optional)\s+(.*?)\s*;\s*$/s.exec(jaas);
-  if (!match) throw new Error(`config: cannot parse sasl.jaas.config (expected "${PLAIN_LOGIN_MODULE} required user_<name>=\\"<password>\\" ...;")`);
-  if (match[1] !== PLAIN_LOGIN_MODULE) throw new Error(`config: sasl.jaas.config names login module ${match[1]}; PLAIN needs ${PLAIN_LOGIN_MODULE}`);
-  const users = new Map<string, string>();
-  const option = /([\w.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|(\S+))/gy;
+  if (!match) throw new Error(`config: cannot parse sasl.jaas.config (expected "<LoginModule> required key=\\"value\\" ...;")`);
+  const options = new Map<string, string>();
+  const option = /([\w.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|(\S+))/y;
   let rest = match[3]!;
+  // Bounded: every option consumes at least one character, and the count is capped.
   for (let count = 0; rest.trim() !== "" && count < 100_000; count++) {
     rest = rest.trimStart();
     option.lastIndex = 0;
     const found = option.exec(rest);
     if (!found) throw new Error(`config: cannot parse sasl.jaas.config near "${rest.slice(0, 40)}"`);
-    const value = found[2] !== undefined ? found[2].replace(/\\(.)/g, "$1") : found[3]!;
-    if (found[1]!.startsWith("user_")) users.set(found[1]!.slice("user_".length), value);
+    options.set(found[1]!, found[2] !== undefined ? found[2].replace(/\\(.)/g, "$1") : found[3]!);
     rest = rest.slice(found[0].length);
   }
+  return { loginModule: match[1]!, options };
+}
+
+/**
+ * PLAIN users of a JAAS entry: `org.apache.kafka.common.security.plain.PlainLoginModule required username="admin"
+ * password="x" user_admin="x" user_alice="y";`. Every `user_<name>="<password>"` option is a user; the module's
+ * other options are ignored, as Kafka does.
+ */
+export function parsePlainJaasUsers(jaas: string): Map<string, string> {
+  const { loginModule, options } = parseJaasEntry(jaas);
+  if (loginModule !== PLAIN_LOGIN_MODULE) throw new Error(`config: sasl.jaas.config names login module ${loginModule}; PLAIN needs ${PLAIN_LOGIN_MODULE}`);
+  const users = new Map<string, string>();
+  for (const [name, value] of options) if (name.startsWith("user_")) users.set(name.slice("user_".length), value);
   return users;
 }
 

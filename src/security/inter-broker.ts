@@ -5,6 +5,7 @@
 // listener (`listener.name.<listener>.<mechanism>.sasl.jaas.config`). Resolved at start: anything missing is
 // an error naming the listener, never a plaintext or anonymous fallback.
 import type { BrokerConfig } from "../config/broker-config.ts";
+import { parseJaasEntry } from "./credentials.ts";
 import { isSaslProtocol, isTlsProtocol, type ListenerIdentity } from "./principal.ts";
 import { isSupportedSaslMechanism, type SaslMechanismName } from "./sasl/mechanism.ts";
 import { loadListenerTls, listenerProperty } from "./tls.ts";
@@ -65,20 +66,7 @@ function mechanismProperty(properties: Record<string, string>, listener: string,
   return properties[key];
 }
 
-/** The options of a one-module JAAS entry: `<LoginModule> required key="value" key2=value2;`. */
+/** The options of a one-module JAAS entry (the login module itself is the client's business here). */
 export function parseJaasOptions(jaas: string): Map<string, string> {
-  const match = /^\s*(\S+)\s+(required|requisite|sufficient|optional)\s+(.*?)\s*;\s*$/s.exec(jaas);
-  if (!match) throw new Error(`config: cannot parse sasl.jaas.config (expected "<LoginModule> required username=\\"...\\" password=\\"...\\";")`);
-  const options = new Map<string, string>();
-  const option = /([\w.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|(\S+))/y;
-  let rest = match[3]!;
-  for (let count = 0; rest.trim() !== "" && count < 100_000; count++) {
-    rest = rest.trimStart();
-    option.lastIndex = 0;
-    const found = option.exec(rest);
-    if (!found) throw new Error(`config: cannot parse sasl.jaas.config near "${rest.slice(0, 40)}"`);
-    options.set(found[1]!, found[2] !== undefined ? found[2].replace(/\\(.)/g, "$1") : found[3]!);
-    rest = rest.slice(found[0].length);
-  }
-  return options;
+  return parseJaasEntry(jaas).options;
 }
