@@ -325,6 +325,17 @@ export const brokerSettings: readonly BrokerSetting[] = [
   setting("offsets.retention.minutes", "int", 10_080, readByUser("offsets.retention.minutes", 10_080), { min: 1, max: INT_MAX, doc: "committed offsets of a group empty this long expire" }),
   setting("offsets.retention.check.interval.ms", "long", 600_000, readByUser("offsets.retention.check.interval.ms", 600_000), { min: 1, max: Number.MAX_SAFE_INTEGER, doc: "how often expired offsets and dead empty groups are removed" }),
   setting("offsets.load.buffer.size", "int", 5 * 1024 * 1024, readByUser("offsets.load.buffer.size", 5 * 1024 * 1024), { min: 1024, max: INT_MAX, doc: "bytes read per step when loading `__consumer_offsets`" }),
+  // Transaction coordinator (docs/transactions.md).
+  setting("transaction.state.log.num.partitions", "int", 50, readByUser("transaction.state.log.num.partitions", 50), { min: 1, max: INT_MAX, doc: "partitions of `__transaction_state`" }),
+  setting("transaction.state.log.replication.factor", "int", -1, readByUser("transaction.state.log.replication.factor", -1), { min: -1, max: INT_MAX, defaultDoc: "-1 (the live brokers, at most 3)", doc: "replicas of `__transaction_state`" }),
+  setting("transaction.state.log.segment.bytes", "int", 104_857_600, readByUser("transaction.state.log.segment.bytes", 104_857_600), { min: 14, max: INT_MAX, doc: "segment size of `__transaction_state`" }),
+  setting("transaction.state.log.min.isr", "int", 2, readByUser("transaction.state.log.min.isr", 2), { min: 1, max: INT_MAX, doc: "min.insync.replicas of `__transaction_state` (at most its replication factor)" }),
+  setting("transaction.state.log.load.buffer.size", "int", 5 * 1024 * 1024, readByUser("transaction.state.log.load.buffer.size", 5 * 1024 * 1024), { min: 1024, max: INT_MAX, doc: "bytes read per step when loading `__transaction_state`" }),
+  setting("transaction.max.timeout.ms", "int", 900_000, readByUser("transaction.max.timeout.ms", 900_000), { min: 1, max: INT_MAX, doc: "longest transaction.timeout.ms a producer may ask for (longer: INVALID_TRANSACTION_TIMEOUT)" }),
+  setting("transactional.id.expiration.ms", "int", 604_800_000, readByUser("transactional.id.expiration.ms", 604_800_000), { min: 1, max: INT_MAX, doc: "a transactional id with no transaction this long is removed" }),
+  setting("transaction.abort.timed.out.transaction.cleanup.interval.ms", "int", 10_000, readByUser("transaction.abort.timed.out.transaction.cleanup.interval.ms", 10_000), { min: 1, max: INT_MAX, doc: "how often transactions open past their timeout are aborted" }),
+  setting("transaction.remove.expired.transaction.cleanup.interval.ms", "int", 3_600_000, readByUser("transaction.remove.expired.transaction.cleanup.interval.ms", 3_600_000), { min: 1, max: INT_MAX, doc: "how often expired transactional ids are removed" }),
+  setting("transaction.max.transactional.ids", "int", 100_000, readByUser("transaction.max.transactional.ids", 100_000), { bunka: true, min: 1, max: INT_MAX, doc: "transactional ids this broker coordinates at once; a new one beyond it is refused (COORDINATOR_NOT_AVAILABLE) until ids expire" }),
   // Cluster mode (README "A replicated cluster").
   setting("etcd.endpoints", "list", [], field("etcdEndpoints"), { bunka: true, section: "cluster", defaultDoc: "none (single node)", flag: "--etcd", doc: "etcd client URLs, comma-separated" }),
   setting("cluster.id", "string", "bunka-cluster", field("clusterId"), { section: "cluster", doc: "key prefix in etcd; several clusters can share one etcd" }),

@@ -34,19 +34,8 @@ const GROUP_METADATA_KEY_VERSION = 2;
 const OFFSET_COMMIT_VALUE_VERSION = 3;
 const GROUP_METADATA_VALUE_VERSION = 3;
 
-/** Kafka's partitionFor: Utils.abs(groupId.hashCode) % n, with Java's String.hashCode over UTF-16 code units. */
-export function javaStringHashCode(text: string): number {
-  let hash = 0;
-  for (let i = 0; i < text.length; i++) hash = (Math.imul(hash, 31) + text.charCodeAt(i)) | 0;
-  return hash;
-}
-
-export function offsetsPartitionFor(groupId: string, numPartitions: number): number {
-  const hash = javaStringHashCode(groupId);
-  // org.apache.kafka.common.utils.Utils.abs: Integer.MIN_VALUE maps to 0, not to itself.
-  const abs = hash === -0x80000000 ? 0 : Math.abs(hash);
-  return abs % numPartitions;
-}
+/** Kafka's partitionFor for a group id (the same rule as every internal topic's key). */
+export { javaStringHashCode, keyPartitionFor as offsetsPartitionFor } from "../metadata/internal-topic-store.ts";
 
 export interface OffsetCommitKey {
   kind: "offset";

@@ -1,30 +1,11 @@
-// The internal topic __consumer_offsets as the coordinator's durable store: created on first need,
-// appended to like any partition (one batch per OffsetCommit / group change, through the owning worker
-// and `afterLeaderAppend`, so in cluster mode it replicates like any other partition), and replayed from
-// the log when the coordinator takes a partition over (broker start, or leadership in cluster mode).
-//
-// The topic is cleanup.policy=compact like Kafka's: the log cleaner keeps the latest record per key and
-// drops tombstones after delete.retention.ms (docs/compaction.md), so offsets are sparse below the active
-// segment; loading reads batch by batch and skips the gaps. retention.ms/retention.bytes are -1 (ignored
-// by a compact-only policy anyway) so that retention can never delete a committed offset that was not
-// superseded. Loading replays the whole (compacted) log.
-import type { TopicMetadata } from "../metadata/types.ts";
-import { ErrorCode, KafkaError } from "../protocol/errors.ts";
-import {
-  batchAttributes,
-  batchBaseOffset,
-  batchLastOffset,
-  batchSizeBytes,
-  computeBatchCrc,
-  CONTROL_FLAG_MASK,
-  CRC_OFFSET,
-  dataViewOf,
-  RECORDS_OFFSET,
-} from "../records/batch.ts";
-import { buildBatch, readBatchRecords, type RecordInput } from "../records/compression.ts";
+// __consumer_offsets as the group coordinator's durable store: the internal compacted topic store
+// (metadata/internal-topic-store.ts) with the offsets.topic.* settings.
+import { InternalTopicStore } from "../metadata/internal-topic-store.ts";
 import type { GroupCoordinatorConfig } from "./coordinator-config.ts";
-import { OFFSETS_TOPIC, offsetsPartitionFor } from "./offsets-records.ts";
+import { OFFSETS_TOPIC } from "./offsets-records.ts";
 import type { GroupCoordinatorServices } from "./services.ts";
+
+export type { StoredRecord, InternalTopicLoadResult as OffsetsLoadResult } from "../metadata/internal-topic-store.ts";
 
 export interface CommittedOffset {
   offset: number;
@@ -33,195 +14,20 @@ export interface CommittedOffset {
   commitTimestampMs: number;
 }
 
-/** One record read back from the offsets topic: key and value are views, valid only during the callback. */
-export interface StoredRecord {
-  key: Uint8Array | null;
-  value: Uint8Array | null;
-  offset: number;
-}
-
-/** Reads retried when the segment a read named was replaced before it could be mapped (cleaner swap). */
-const LOAD_VANISHED_RETRIES_MAX = 8;
-
-export class OffsetsStore {
-  private creating: Promise<void> | null = null;
-
-  constructor(
-    private readonly services: GroupCoordinatorServices,
-    private readonly config: GroupCoordinatorConfig,
-    /** Called when this broker created the topic (not when another broker did). */
-    private readonly onCreated: () => void = () => {},
-  ) {}
-
-  private get topic(): TopicMetadata | undefined {
-    return this.services.topics.get(OFFSETS_TOPIC);
-  }
-
-  /** The topic's real partition count once it exists (a changed config must not move groups), else the config. */
-  get numPartitions(): number {
-    return this.topic?.partitions.length ?? this.config.offsetsTopicNumPartitions;
-  }
-
-  partitionFor(groupId: string): number {
-    return offsetsPartitionFor(groupId, this.numPartitions);
-  }
-
-  get exists(): boolean {
-    return this.topic !== undefined;
-  }
-
-  /** This broker is creating the topic right now. */
-  get isCreating(): boolean {
-    return this.creating !== null;
-  }
-
-  /** Creates __consumer_offsets once; concurrent callers share the creation. */
-  ensureTopic(): Promise<void> {
-    // The topic is visible in the metadata before its partitions have leaders: wait for the creation.
-    if (this.creating) return this.creating;
-    if (this.topic) return Promise.resolve();
-    this.creating ??= this.services.topics
-      .createTopic({
+export class OffsetsStore extends InternalTopicStore {
+  constructor(services: GroupCoordinatorServices, config: GroupCoordinatorConfig, onCreated: () => void = () => {}) {
+    super(
+      services,
+      {
         name: OFFSETS_TOPIC,
-        numPartitions: this.config.offsetsTopicNumPartitions,
-        // Kafka's default is 3; with fewer live brokers (a single node, a small test cluster) all of them.
-        replicationFactor: this.config.offsetsTopicReplicationFactor > 0 ? this.config.offsetsTopicReplicationFactor : Math.min(3, this.services.cluster.brokers().length),
-        configs: {
-          "cleanup.policy": "compact",
-          "segment.bytes": String(this.config.offsetsTopicSegmentBytes),
-          "compression.type": "producer",
-          "retention.ms": "-1",
-          "retention.bytes": "-1",
-        },
-        internal: true,
-      })
-      .then(
-        () => this.onCreated(),
-        (error) => {
-          if (error instanceof KafkaError && error.errorCode === ErrorCode.TOPIC_ALREADY_EXISTS) return;
-          throw error;
-        },
-      )
-      .finally(() => {
-        this.creating = null;
-      });
-    return this.creating;
+        numPartitions: config.offsetsTopicNumPartitions,
+        replicationFactor: config.offsetsTopicReplicationFactor,
+        segmentBytes: config.offsetsTopicSegmentBytes,
+        minInsyncReplicas: null,
+        appendTimeoutMs: config.offsetCommitTimeoutMs,
+        loadBufferBytes: config.offsetsLoadBufferBytes,
+      },
+      onCreated,
+    );
   }
-
-  /**
-   * Appends one batch of records to partition `partition` and waits until it is committed (acks=all).
-   * Resolves with the append's error code (Kafka's, before the coordinator maps it for its clients).
-   */
-  async append(partition: number, records: RecordInput[]): Promise<number> {
-    if (records.length === 0) return ErrorCode.NONE;
-    try {
-      await this.ensureTopic();
-    } catch (error) {
-      this.services.log(`cannot create ${OFFSETS_TOPIC}: ${error instanceof Error ? error.message : String(error)}`);
-      return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
-    }
-    const topic = this.topic;
-    if (!topic || partition < 0 || partition >= topic.partitions.length) return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
-    const allowed = this.services.replication.checkProduceAllowed(topic, partition, -1);
-    if (allowed !== ErrorCode.NONE) return allowed;
-    const batch = buildBatch({ records });
-    const item = { topic: OFFSETS_TOPIC, partition, records: batch, leaderEpoch: topic.partitions[partition]!.leaderEpoch };
-    try {
-      // The batch's buffer is ours alone: it is transferred to the worker, not copied.
-      const results = await this.services.partitions.produce([item], batch.buffer as ArrayBuffer);
-      const committed = await this.services.replication.afterLeaderAppend([item], results, -1, this.config.offsetCommitTimeoutMs);
-      return results[0]!.errorCode !== ErrorCode.NONE ? results[0]!.errorCode : committed[0]!;
-    } catch (error) {
-      this.services.log(`append to ${OFFSETS_TOPIC}-${partition} failed: ${error instanceof Error ? error.message : String(error)}`);
-      return ErrorCode.KAFKA_STORAGE_ERROR;
-    }
-  }
-
-  /**
-   * Reads partition `partition` from its log start to its log end offset and hands every record to `apply`
-   * in log order. Each batch's CRC is checked again (data crossing the disk boundary). Bounded: every
-   * step must advance the read offset, and there are at most (end - start) steps.
-   *
-   * Unreadable data never fails the load (it would fail every start of the broker): a batch that fails its
-   * CRC or cannot be decompressed is skipped, and where no whole batch can be found at all the load stops
-   * there. Both are counted and the first reason kept, for one log line per partition. Only a partition
-   * that cannot be read at all (its log unavailable) throws.
-   */
-  async load(partition: number, apply: (record: StoredRecord) => void): Promise<OffsetsLoadResult> {
-    const result: OffsetsLoadResult = { records: 0, batches: 0, skippedBatches: 0, firstSkipReason: null, stoppedAtOffset: null };
-    const topic = this.topic;
-    if (!topic || partition >= topic.partitions.length) return result;
-    const key = { topic: OFFSETS_TOPIC, partition };
-    const [offsets] = await this.services.partitions.offsets([key]);
-    if (!offsets || offsets.errorCode !== ErrorCode.NONE) throw new Error(`${OFFSETS_TOPIC}-${partition}: cannot read offsets (error ${offsets?.errorCode})`);
-    const endOffset = offsets.logEndOffset;
-    let fetchOffset = offsets.logStartOffset;
-    const skip = (reason: string) => {
-      result.skippedBatches++;
-      result.firstSkipReason ??= reason;
-    };
-    const stepsMax = endOffset - fetchOffset + 1 + LOAD_VANISHED_RETRIES_MAX;
-    let vanished = 0;
-    for (let step = 0; fetchOffset < endOffset; step++) {
-      if (step >= stepsMax) throw new Error(`${OFFSETS_TOPIC}-${partition}: load made no progress at offset ${fetchOffset}`);
-      const [read] = await this.services.partitions.read([{ ...key, fetchOffset, maxBytes: this.config.offsetsLoadBufferBytes, maxOffsetExclusive: endOffset, minOneBatch: true }]);
-      if (!read || read.errorCode !== ErrorCode.NONE) throw new Error(`${OFFSETS_TOPIC}-${partition}: read at ${fetchOffset} failed (error ${read?.errorCode})`);
-      if (!read.slice) break;
-      const mapped = this.services.fetchViews.records(read.slice);
-      if (!mapped) {
-        // The cleaner (or retention) replaced the segment between the read and the mapping: read again.
-        if (++vanished > LOAD_VANISHED_RETRIES_MAX) throw new Error(`${OFFSETS_TOPIC}-${partition}: segment ${read.slice.path} was replaced ${vanished} times during load`);
-        continue;
-      }
-      const bytes = mapped.bytes;
-      const view = dataViewOf(bytes);
-      const before = fetchOffset;
-      let position = 0;
-      while (position + RECORDS_OFFSET <= bytes.byteLength) {
-        const sizeBytes = batchSizeBytes(view, position);
-        if (sizeBytes < RECORDS_OFFSET || position + sizeBytes > bytes.byteLength) break;
-        const lastOffset = batchLastOffset(view, position);
-        const batchOffset = Math.max(fetchOffset, batchBaseOffset(view, position));
-        if (computeBatchCrc(bytes, position, sizeBytes) !== view.getUint32(position + CRC_OFFSET)) {
-          skip(`batch at offset ${batchOffset} fails its CRC check`);
-        } else if (lastOffset >= fetchOffset && (batchAttributes(view, position) & CONTROL_FLAG_MASK) === 0) {
-          let batchRecords;
-          try {
-            batchRecords = await readBatchRecords(bytes.subarray(position, position + sizeBytes));
-          } catch (error) {
-            // A codec Bunka cannot read, or a records section that does not decode: nothing in it is usable.
-            skip(`batch at offset ${batchOffset} cannot be read: ${error instanceof Error ? error.message : String(error)}`);
-            batchRecords = null;
-          }
-          for (const record of batchRecords ?? []) {
-            if (record.offset < fetchOffset) continue;
-            apply({ key: record.key, value: record.value, offset: record.offset });
-            result.records++;
-          }
-          if (batchRecords) result.batches++;
-        }
-        // A batch that failed its CRC may carry a wrong lastOffsetDelta: one pointing past the log end must
-        // not skip the intact batches after it (they advance the offset themselves).
-        if (lastOffset < endOffset) fetchOffset = Math.max(fetchOffset, lastOffset + 1);
-        position += sizeBytes;
-      }
-      if (fetchOffset === before) {
-        // No whole batch where one must start: nothing later can be found reliably in this partition.
-        result.stoppedAtOffset = fetchOffset;
-        result.firstSkipReason ??= `no whole batch at offset ${fetchOffset}`;
-        break;
-      }
-    }
-    return result;
-  }
-}
-
-export interface OffsetsLoadResult {
-  records: number;
-  batches: number;
-  /** Batches skipped because they failed their CRC or could not be decompressed or decoded. */
-  skippedBatches: number;
-  firstSkipReason: string | null;
-  /** Where the load gave up on the rest of the partition (no whole batch found), or null. */
-  stoppedAtOffset: number | null;
 }
