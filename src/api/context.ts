@@ -113,4 +113,15 @@ export interface RequestContext extends BrokerServices {
   readonly correlationId: number;
   readonly clientId: string | null;
   readonly frame: RequestBytes;
+  /** Set while request_percentage quotas are in force (api/request-quota.ts); absent or null otherwise. */
+  readonly requestTimer?: RequestTimer | null;
+}
+
+/** One request's handling time on the socket thread, for request_percentage quotas (KIP-124). */
+export interface RequestTimer {
+  readonly startedMs: number;
+  /** Time until the handler first yielded (set by the dispatcher as soon as it does). */
+  syncMs: number;
+  /** Set for requests Kafka does not throttle (a follower's Fetch): their time is not recorded. */
+  exempt: boolean;
 }

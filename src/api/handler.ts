@@ -5,6 +5,7 @@ import type { Input } from "../protocol/codec/input.ts";
 import type { Writer } from "../protocol/codec/writer.ts";
 import type { ApiSchema } from "../protocol/generated/index.ts";
 import type { AdvertisedApi, RequestContext } from "./context.ts";
+import { applyRequestQuota } from "./request-quota.ts";
 
 export type { RequestContext } from "./context.ts";
 
@@ -58,7 +59,8 @@ export function defineHandler<Request, Response>(schema: ApiSchema<Request, Resp
       const request = schema.readRequest(reader, version);
       return {
         async run(context) {
-          const reply = await handle(context, request);
+          let reply = await handle(context, request);
+          if (context.requestTimer) reply = applyRequestQuota(context, request, reply);
           if (reply === null) return null;
           return (writer) => schema.writeResponse(writer, version, reply);
         },

@@ -1,6 +1,7 @@
 // Turns a frame into a reply: decode the header and body with the generated codecs, run the API's
 // handler, encode the response header and body into one buffer (plus file ranges for fetch data).
-import type { BrokerServices, RequestContext } from "../api/context.ts";
+import type { BrokerServices, RequestContext, RequestTimer } from "../api/context.ts";
+import { exemptFromRequestQuota } from "../api/request-quota.ts";
 import type { RegisteredHandler, ResponseBody } from "../api/handler.ts";
 import { Reader, ProtocolDecodeError } from "../protocol/codec/reader.ts";
 import { Writer } from "../protocol/codec/writer.ts";
@@ -31,6 +32,8 @@ export function createDispatcher(services: BrokerServices, handlers: ReadonlyMap
     if (payload.byteLength < 8) throw new InvalidRequestError(`request of ${payload.byteLength} bytes is shorter than a request header`);
     const apiKey = (payload[0]! << 8) | payload[1]!;
     if (!connection.security.authenticated || reauthEnabled) checkSaslGate(sasl, connection, apiKey);
+    // KIP-124: only while some entity has a request_percentage quota is the handling timed.
+    const requestTimer: RequestTimer | null = services.quotas.requestQuotasInForce && !exemptFromRequestQuota(apiKey) ? { startedMs: performance.now(), syncMs: 0, exempt: false } : null;
     const apiVersion = ((payload[2]! << 8) | payload[3]!) << 16 >> 16;
     const handler = handlers.get(apiKey);
     if (!handler) throw new InvalidRequestError(`unknown API key ${apiKey}`);
@@ -63,8 +66,11 @@ export function createDispatcher(services: BrokerServices, handlers: ReadonlyMap
         correlationId: header.correlationId,
         clientId: header.clientId,
         frame,
+        requestTimer,
       };
-      body = await request.run(context);
+      const running = request.run(context);
+      if (requestTimer) requestTimer.syncMs = performance.now() - requestTimer.startedMs;
+      body = await running;
     } else {
       const unsupported = { errorCode: ErrorCode.UNSUPPORTED_VERSION, apiKeys: [...services.advertisedApis] };
       body = (writer) => Apis.ApiVersions.writeResponse(writer, 0, unsupported);
@@ -72,7 +78,12 @@ export function createDispatcher(services: BrokerServices, handlers: ReadonlyMap
     if (body === null) return null;
     if (sasl !== null && (apiKey === ApiKey.SaslHandshake || apiKey === ApiKey.SaslAuthenticate)) afterSaslStep(sasl, connection);
     const responseVersion = supported ? apiVersion : 0;
-    return encodeResponse(apiKey, responseVersion, header.correlationId, body);
+    if (!requestTimer || requestTimer.exempt) return encodeResponse(apiKey, responseVersion, header.correlationId, body);
+    // Encoding counts too, against the next requests (Kafka's recordNetworkThreadTimeCallback).
+    const encodingStartedMs = performance.now();
+    const reply = encodeResponse(apiKey, responseVersion, header.correlationId, body);
+    services.quotas.recordRequestTime(connection.security.principal, header.clientId, performance.now() - encodingStartedMs);
+    return reply;
   };
 }
 

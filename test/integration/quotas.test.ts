@@ -1,7 +1,8 @@
 // Client quotas (KIP-13/219/546) against a real broker process over real sockets: quotas set with
 // AlterClientQuotas persist across a restart; a producer over its producer_byte_rate is held to it (measured
 // rate within 20% over 10 s) and sees throttle_time_ms > 0 while another client id is not throttled; a
-// consumer over consumer_byte_rate is told to back off; bad requests get INVALID_REQUEST.
+// consumer over consumer_byte_rate is told to back off; bad requests get INVALID_REQUEST; a client id over
+// its request_percentage (KIP-124) is throttled on cheap requests while another client id is not.
 import { afterEach, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { KafkaConnection } from "../../src/client/kafka-connection.ts";
@@ -63,7 +64,7 @@ test("client quotas: AlterClientQuotas persists across a restart, a producer ove
     { entity: [{ entityType: "client-id", entityName: "slow-consumer" }], ops: [{ key: "consumer_byte_rate", value: 64 * 1024, remove: false }] },
     { entity: [{ entityType: "user", entityName: null }], ops: [{ key: "producer_byte_rate", value: 1e12, remove: false }, { key: "consumer_byte_rate", value: 1e12, remove: false }] },
     // Refused, each on its own: a key this broker does not enforce, an unknown entity type, a value that is not positive.
-    { entity: [{ entityType: "client-id", entityName: "other" }], ops: [{ key: "request_percentage", value: 50, remove: false }] },
+    { entity: [{ entityType: "client-id", entityName: "other" }], ops: [{ key: "controller_mutation_rate", value: 50, remove: false }] },
     { entity: [{ entityType: "ip", entityName: "127.0.0.1" }], ops: [{ key: "producer_byte_rate", value: 1000, remove: false }] },
     { entity: [{ entityType: "client-id", entityName: "other" }], ops: [{ key: "producer_byte_rate", value: -5, remove: false }] },
   ]);
@@ -133,4 +134,54 @@ test("client quotas under an authorizer: DescribeClientQuotas needs DESCRIBE_CON
   const described = await describeQuotas(client, []);
   expect(described.errorCode).toBe(ErrorCode.NONE);
   expect(described.entries).toEqual([]); // the refused alteration stored nothing
+}, 60_000);
+
+/** Sends Metadata requests one after another for `ms`: how many were answered and the throttle times seen. */
+async function hammerMetadata(connection: KafkaConnection, ms: number): Promise<{ requests: number; throttles: number[] }> {
+  const started = Date.now();
+  const throttles: number[] = [];
+  for (let i = 0; i < 50_000 && Date.now() - started < ms; i++) {
+    const response = await connection.request(ApiKey.Metadata, 9, { topics: null, allowAutoTopicCreation: false });
+    throttles.push(response.throttleTimeMs);
+  }
+  return { requests: throttles.length, throttles };
+}
+
+test("request_percentage: a client id over 1% of a thread on cheap Metadata requests is throttled and slowed, another client id is not, ApiVersions is exempt", async () => {
+  const dataDir = tempDir("request-quota");
+  cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+  const port = freePort();
+  const broker = new BrokerProcess({ dataDir, port, properties: { "num.partition.workers": "1" } });
+  cleanups.push(() => broker.cleanup());
+  await broker.start();
+  await createTopic(broker.bootstrap, "request-quota-topic", 4);
+
+  const admin = await connect(port, "admin");
+  const altered = await alterQuotas(admin, [
+    { entity: [{ entityType: "client-id", entityName: "busy" }], ops: [{ key: "request_percentage", value: 1, remove: false }] },
+    { entity: [{ entityType: "client-id", entityName: "zero" }], ops: [{ key: "request_percentage", value: 0, remove: false }] },
+  ]);
+  expect(altered.entries.map((entry: { errorCode: number }) => entry.errorCode)).toEqual([ErrorCode.NONE, ErrorCode.INVALID_REQUEST]);
+  const described = await describeQuotas(admin, [{ entityType: "client-id", matchType: 0, match: "busy" }]);
+  expect(described.entries[0].values).toEqual([{ key: "request_percentage", value: 1 }]);
+
+  const busy = await connect(port, "busy");
+  const free = await connect(port, "free");
+  const [busyResult, freeResult] = await Promise.all([hammerMetadata(busy, 4_000), hammerMetadata(free, 4_000)]);
+  // Throttle times are at most one quota sample (quota.window.size.seconds = 1 s), as in Kafka.
+  expect(Math.max(...busyResult.throttles)).toBeGreaterThan(0);
+  expect(Math.max(...busyResult.throttles)).toBeLessThanOrEqual(1000);
+  expect(Math.max(...freeResult.throttles)).toBe(0);
+  // Muted while throttled, the busy client gets far fewer requests through than the free one.
+  expect(busyResult.requests * 3).toBeLessThan(freeResult.requests);
+
+  // ApiVersions is exempt (Kafka's sendResponseExemptThrottle): answered without a throttle time.
+  const versions = await busy.request(ApiKey.ApiVersions, 3, { clientSoftwareName: "test", clientSoftwareVersion: "1" });
+  expect(versions.errorCode).toBe(ErrorCode.NONE);
+  expect(versions.throttleTimeMs).toBe(0);
+
+  // Removing the quota lifts it: after the window has passed, the same client id is not throttled.
+  await alterQuotas(admin, [{ entity: [{ entityType: "client-id", entityName: "busy" }], ops: [{ key: "request_percentage", value: 0, remove: true }] }]);
+  const after = await hammerMetadata(busy, 500);
+  expect(Math.max(...after.throttles)).toBe(0);
 }, 60_000);

@@ -1,15 +1,17 @@
 // Single-node quota storage: meta/client-quotas.bin in the data dir (msgpackr), replaced atomically (write,
 // fsync, rename, directory fsync) like the ACLs next to it, so a crash leaves the old or the new set.
+// A cluster keeps its quotas in etcd instead (cluster/etcd-quotas.ts).
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { writeFileDurably } from "../../util/durable-file.ts";
 import { join } from "node:path";
 import { pack, unpack } from "msgpackr";
-import type { QuotaEntry } from "./model.ts";
+import { entityKey, type QuotaEntity, type QuotaEntry } from "./model.ts";
 
 export interface QuotaStore {
-  start(): Promise<QuotaEntry[]>;
-  /** Persists the whole set (quota sets are small: one entry per configured user/client id). */
-  replace(entries: QuotaEntry[]): Promise<void>;
+  /** Loads the entries; `onChange` hears the whole set again after a change made elsewhere (another broker). */
+  start(onChange: (entries: QuotaEntry[]) => void): Promise<QuotaEntry[]>;
+  /** Stores one entity's values; null removes the entity (it has no quota left). */
+  put(entity: QuotaEntity, values: Record<string, number> | null): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -21,6 +23,7 @@ interface StoredQuotas {
 export class FileQuotaStore implements QuotaStore {
   private readonly directory: string;
   private readonly path: string;
+  private entries: QuotaEntry[] = [];
 
   constructor(dataDir: string) {
     this.directory = join(dataDir, "meta");
@@ -32,11 +35,17 @@ export class FileQuotaStore implements QuotaStore {
     if (!existsSync(this.path)) return [];
     const stored = unpack(readFileSync(this.path)) as StoredQuotas;
     if (stored?.version !== 1 || !Array.isArray(stored.entries)) throw new Error(`quota file ${this.path} is not a Bunka quota file`);
-    return stored.entries;
+    this.entries = stored.entries;
+    return [...this.entries];
   }
 
-  async replace(entries: QuotaEntry[]): Promise<void> {
+  async put(entity: QuotaEntity, values: Record<string, number> | null): Promise<void> {
+    // Quota sets are small (one entry per configured user/client id): the whole set is rewritten.
+    const key = entityKey(entity);
+    const others = this.entries.filter((entry) => entityKey(entry.entity) !== key);
+    const entries = values === null ? others : [...others, { entity, values }];
     writeFileDurably(this.path, pack({ version: 1, entries } satisfies StoredQuotas));
+    this.entries = entries;
   }
 
   async stop(): Promise<void> {}

@@ -1,13 +1,13 @@
-// Client quotas (KIP-13, KIP-55, KIP-546): byte rates per user principal and/or client id, resolved with
-// Kafka's precedence and measured over a sliding window of samples (Kafka's Rate over quota.window.num
-// samples of quota.window.size.seconds). A client over its quota is answered at once with the throttle time
-// and its connection is muted for that long (KIP-219).
+// Client quotas (KIP-13, KIP-55, KIP-124, KIP-546): byte rates and request-time percentages per user
+// principal and/or client id, resolved with Kafka's precedence and measured over a sliding window of samples
+// (Kafka's Rate over quota.window.num samples of quota.window.size.seconds). A client over its quota is
+// answered at once with the throttle time and its connection is muted for that long (KIP-219).
 
 export const PRODUCER_BYTE_RATE = "producer_byte_rate";
 export const CONSUMER_BYTE_RATE = "consumer_byte_rate";
 export const REQUEST_PERCENTAGE = "request_percentage";
 /** The quota keys this broker enforces; any other key is refused, never stored and silently ignored. */
-export const SUPPORTED_QUOTA_KEYS: readonly string[] = [PRODUCER_BYTE_RATE, CONSUMER_BYTE_RATE];
+export const SUPPORTED_QUOTA_KEYS: readonly string[] = [PRODUCER_BYTE_RATE, CONSUMER_BYTE_RATE, REQUEST_PERCENTAGE];
 
 export const USER_ENTITY = "user";
 export const CLIENT_ID_ENTITY = "client-id";
@@ -63,12 +63,19 @@ export interface ResolvedQuota {
 /** The entries by entity key; resolves the quota of one key for one client. */
 export class QuotaTable {
   private entries = new Map<string, QuotaEntry>();
+  /** The quota keys some entry sets: a client is never resolved for a key no entry has (the common case). */
+  private keysInUse = new Set<string>();
   /** Bumped on every change so that per-connection resolutions can be cached. */
   version = 0;
 
   replace(entries: QuotaEntry[]): void {
     this.entries = new Map(entries.map((entry) => [entityKey(entry.entity), entry]));
+    this.keysInUse = new Set(entries.flatMap((entry) => Object.keys(entry.values)));
     this.version++;
+  }
+
+  has(key: string): boolean {
+    return this.keysInUse.has(key);
   }
 
   list(): QuotaEntry[] {
@@ -76,7 +83,7 @@ export class QuotaTable {
   }
 
   resolve(key: string, principal: string, clientId: string): ResolvedQuota | null {
-    if (this.entries.size === 0) return null;
+    if (!this.keysInUse.has(key)) return null;
     const user = userOfPrincipal(principal);
     for (const candidate of candidates(user, clientId)) {
       const value = this.entries.get(entityKey(candidate))?.values[key];
@@ -168,12 +175,12 @@ export class RateSensor {
 
 /**
  * Kafka's ClientQuotaManager.throttleTime: how long until the measured rate is back under the bound,
- * ((rate - bound) / bound) * window, at most the whole window.
+ * ((rate - bound) / bound) * window, at most the whole window (byte rates) or `maxMs` (request time: Kafka's
+ * ClientRequestQuotaManager caps it at one sample).
  */
-export function throttleTimeMs(sensor: RateSensor, bound: number, nowMs: number, window: QuotaWindow): number {
+export function throttleTimeMs(sensor: RateSensor, bound: number, nowMs: number, window: QuotaWindow, maxMs = window.samples * window.sampleMs): number {
   const { rate, windowMs } = sensor.measure(nowMs);
   if (rate <= bound) return 0;
-  const maxMs = window.samples * window.sampleMs;
   if (bound <= 0) return maxMs;
   return Math.min(maxMs, Math.ceil(((rate - bound) / bound) * windowMs));
 }

@@ -1,16 +1,23 @@
 // The broker's client quotas: the configured entries (QuotaTable), their store, and one rate sensor per
-// client the quotas apply to. Produce and Fetch record their bytes here and get back how long to throttle.
-import { applyQuotaOps, QuotaTable, RateSensor, throttleTimeMs, type QuotaEntity, type QuotaEntry, type QuotaWindow } from "./model.ts";
+// client the quotas apply to. Produce and Fetch record their bytes here, the dispatcher every request's
+// handling time (request_percentage), and each gets back how long to throttle.
+import { applyQuotaOps, entityKey, QuotaTable, RateSensor, REQUEST_PERCENTAGE, throttleTimeMs, type QuotaEntity, type QuotaEntry, type QuotaWindow } from "./model.ts";
 import type { QuotaStore } from "./file-store.ts";
 
 /** Sensors of clients that stopped sending are dropped once idle this many windows (Kafka expires them too). */
 const SENSOR_IDLE_WINDOWS = 2;
 
+/**
+ * request_percentage is a share of one thread's time: 100 is one thread busy all the time, so a millisecond
+ * of handling records 0.1 percent-seconds (Kafka's nanosToPercentage).
+ */
+const PERCENT_PER_MS = 100 / 1000;
+
 export class QuotaManager {
   private readonly table = new QuotaTable();
   private readonly sensors = new Map<string, RateSensor>();
   private lastSweepMs = Date.now();
-  /** AlterClientQuotas requests one at a time: each one reads, changes and persists the whole set. */
+  /** AlterClientQuotas requests one at a time: each one reads, changes and persists an entity. */
   private alterations: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -19,7 +26,7 @@ export class QuotaManager {
   ) {}
 
   async start(): Promise<void> {
-    this.table.replace(await this.store.start());
+    this.table.replace(await this.store.start((entries) => this.table.replace(entries)));
   }
 
   async stop(): Promise<void> {
@@ -30,11 +37,17 @@ export class QuotaManager {
     return this.table.list();
   }
 
-  /** Applies one entity's operations (persisted before they take effect) unless validateOnly. */
+  /** True when some entity has a request_percentage quota: only then is request handling timed. */
+  get requestQuotasInForce(): boolean {
+    return this.table.has(REQUEST_PERCENTAGE);
+  }
+
+  /** Applies one entity's operations (persisted before they take effect here). */
   alter(entity: QuotaEntity, ops: ReadonlyArray<{ key: string; value: number; remove: boolean }>): Promise<void> {
     const next = this.alterations.then(async () => {
       const entries = applyQuotaOps(this.table.list(), entity, ops);
-      await this.store.replace(entries);
+      const key = entityKey(entity);
+      await this.store.put(entity, entries.find((entry) => entityKey(entry.entity) === key)?.values ?? null);
       this.table.replace(entries);
     });
     this.alterations = next.catch(() => undefined);
@@ -43,9 +56,21 @@ export class QuotaManager {
 
   /**
    * Records `bytes` against the client's quota for `key` and returns the throttle time in ms (0: within it,
-   * or no quota applies). With no quotas configured this is one map-size check.
+   * or no quota applies). When no entity sets `key` this is one set lookup.
    */
   record(key: string, principal: string, clientId: string | null, bytes: number, nowMs = Date.now()): number {
+    return this.recordValue(key, principal, clientId, bytes, nowMs, this.window.samples * this.window.sampleMs);
+  }
+
+  /**
+   * Records `ms` of request handling against the client's request_percentage and returns the throttle time,
+   * at most one sample (Kafka's ClientRequestQuotaManager.maxThrottleTimeMs).
+   */
+  recordRequestTime(principal: string, clientId: string | null, ms: number, nowMs = Date.now()): number {
+    return this.recordValue(REQUEST_PERCENTAGE, principal, clientId, ms * PERCENT_PER_MS, nowMs, this.window.sampleMs);
+  }
+
+  private recordValue(key: string, principal: string, clientId: string | null, value: number, nowMs: number, maxThrottleMs: number): number {
     const quota = this.table.resolve(key, principal, clientId ?? "");
     if (quota === null) return 0;
     let sensor = this.sensors.get(quota.sensorKey);
@@ -53,9 +78,9 @@ export class QuotaManager {
       sensor = new RateSensor(this.window, nowMs);
       this.sensors.set(quota.sensorKey, sensor);
     }
-    sensor.record(bytes, nowMs);
+    sensor.record(value, nowMs);
     this.sweep(nowMs);
-    return throttleTimeMs(sensor, quota.bound, nowMs, this.window);
+    return throttleTimeMs(sensor, quota.bound, nowMs, this.window, maxThrottleMs);
   }
 
   private sweep(nowMs: number): void {
