@@ -4,11 +4,8 @@
 //   --list   [--topic T | --group G | --cluster | --transactional-id ID] [--principal P]
 // Exit code 0 on success, 1 on an error the broker reported, 2 on bad usage.
 import { parseArgs } from "node:util";
-import { KafkaConnection } from "../client/kafka-connection.ts";
 import { errorName } from "../protocol/errors.ts";
 import { ApiKey } from "../protocol/generated/index.ts";
-import { authenticate } from "../security/sasl/client.ts";
-import { isSupportedSaslMechanism } from "../security/sasl/mechanism.ts";
 import {
   AclOperation,
   AclPermission,
@@ -23,6 +20,7 @@ import {
   type AclBinding,
   type AclBindingFilter,
 } from "../security/acl/model.ts";
+import { CLIENT_CONFIG_USAGE, ClientConfigError, clientSecurity, connectClient, explainFailure, legacySaslOverrides, loadClientProperties, parseBootstrap, type ClientSecurity } from "./client-config.ts";
 
 const usage = `Usage: bun run acls --bootstrap-server HOST:PORT (--add | --remove | --list) [options]
 
@@ -35,8 +33,7 @@ Principals and hosts:
   --principal User:NAME         --list: only this principal's ACLs
 Operations (repeatable): --operation Read|Write|Create|Delete|Alter|Describe|ClusterAction|
   DescribeConfigs|AlterConfigs|IdempotentWrite|All   (--add default: All)
-Other:
-  --sasl-mechanism M --sasl-username U --sasl-password P   log in first (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)
+${CLIENT_CONFIG_USAGE}Other:
   --timeout-ms N   per-request timeout (default 30000)
   -h, --help
 `;
@@ -66,13 +63,7 @@ export interface AclCommand {
   principal: string | null;
 }
 
-interface Login {
-  mechanism: string;
-  user: string;
-  password: string;
-}
-
-export function parseAclCommand(argv: string[]): AclCommand & { bootstrap: string; timeoutMs: number; login: Login | null } {
+export function parseAclCommand(argv: string[]): AclCommand & { bootstrap: string; timeoutMs: number; security: ClientSecurity } {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -95,6 +86,8 @@ export function parseAclCommand(argv: string[]): AclCommand & { bootstrap: strin
       "sasl-mechanism": { type: "string" },
       "sasl-username": { type: "string" },
       "sasl-password": { type: "string" },
+      "command-config": { type: "string" },
+      X: { type: "string", short: "X", multiple: true },
       "timeout-ms": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -134,10 +127,14 @@ export function parseAclCommand(argv: string[]): AclCommand & { bootstrap: strin
   if (action === "add" && command.allowPrincipals.length + command.denyPrincipals.length === 0) throw new UsageError("--add needs --allow-principal or --deny-principal");
   const timeoutMs = Number(values["timeout-ms"] ?? 30_000);
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError("--timeout-ms must be a positive integer");
-  const mechanism = values["sasl-mechanism"];
-  if (mechanism !== undefined && !isSupportedSaslMechanism(mechanism)) throw new UsageError(`--sasl-mechanism ${mechanism}: use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512`);
-  const login = mechanism === undefined ? null : { mechanism, user: values["sasl-username"] ?? "", password: values["sasl-password"] ?? "" };
-  return { ...command, bootstrap: values["bootstrap-server"], timeoutMs, login };
+  let security: ClientSecurity;
+  try {
+    security = clientSecurity(loadClientProperties({ defaults: legacySaslOverrides(values), commandConfig: values["command-config"], overrides: values.X }));
+  } catch (error) {
+    if (error instanceof ClientConfigError) throw new UsageError(error.message);
+    throw error;
+  }
+  return { ...command, bootstrap: values["bootstrap-server"], timeoutMs, security };
 }
 
 export class UsageError extends Error {}
@@ -203,11 +200,14 @@ async function main(): Promise<void> {
   } catch (error) {
     fail(`${error instanceof Error ? error.message : String(error)}\n\n${usage}`, 2);
   }
-  const [host, portText] = splitHostPort(command.bootstrap.split(",")[0]!);
-  const connection = await KafkaConnection.connect({ host, port: Number(portText), clientId: "bunka-acls", requestTimeoutMs: command.timeoutMs }).catch((error: Error) => fail(`cannot connect to ${command.bootstrap}: ${error.message}`, 1));
+  let address: { host: string; port: number };
   try {
-    const login = command.login;
-    if (login && isSupportedSaslMechanism(login.mechanism)) await authenticate((key, version, body) => connection.request(key, version, body), login.mechanism, login.user, login.password);
+    address = parseBootstrap(command.bootstrap);
+  } catch (error) {
+    fail((error as Error).message, 2);
+  }
+  const connection = await connectClient({ ...address, clientId: "bunka-acls", requestTimeoutMs: command.timeoutMs }, command.security).catch((error: Error) => fail(error.message, 1));
+  try {
     if (command.action === "add") {
       const bindings = bindingsToAdd(command);
       const response = await connection.request(ApiKey.CreateAcls, API_VERSION, {
@@ -253,16 +253,10 @@ async function main(): Promise<void> {
       }
     }
   } catch (error) {
-    fail(error instanceof Error ? error.message : String(error), 1);
+    fail(explainFailure(error, command.security), 1);
   } finally {
     connection.close();
   }
-}
-
-function splitHostPort(address: string): [string, string] {
-  const separator = address.lastIndexOf(":");
-  if (separator <= 0) fail(`--bootstrap-server ${address} must be HOST:PORT`, 2);
-  return [address.slice(0, separator).replace(/^\[(.*)\]$/, "$1"), address.slice(separator + 1)];
 }
 
 if (import.meta.main) await main();

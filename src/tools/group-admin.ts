@@ -7,6 +7,7 @@ import { KafkaConnection } from "../client/kafka-connection.ts";
 import { decodeAssignment } from "../group/consumer-protocol.ts";
 import { ErrorCode, errorName } from "../protocol/errors.ts";
 import { ApiKey } from "../protocol/generated/index.ts";
+import { connectClient, type ClientSecurity } from "./client-config.ts";
 
 const RETRIES_MAX = 20;
 const RETRY_BACKOFF_MS = 250;
@@ -66,12 +67,14 @@ export class GroupAdmin {
   private constructor(
     private readonly bootstrap: { host: string; port: number },
     private readonly requestTimeoutMs: number,
+    private readonly security: ClientSecurity,
   ) {}
 
-  static async connect(bootstrapServer: string, requestTimeoutMs = 30_000): Promise<GroupAdmin> {
+  /** `security`: how every connection (bootstrap, coordinators, leaders) is made (tools/client-config.ts); plaintext by default. */
+  static async connect(bootstrapServer: string, requestTimeoutMs = 30_000, security: ClientSecurity = { protocol: "PLAINTEXT" }): Promise<GroupAdmin> {
     const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(bootstrapServer.trim());
     if (!match) throw new GroupAdminError(`bootstrap server must be host:port, got "${bootstrapServer}"`);
-    const admin = new GroupAdmin({ host: match[1]!, port: Number(match[2]) }, requestTimeoutMs);
+    const admin = new GroupAdmin({ host: match[1]!, port: Number(match[2]) }, requestTimeoutMs, security);
     await admin.refreshMetadata();
     return admin;
   }
@@ -85,7 +88,7 @@ export class GroupAdmin {
     const key = `${host}:${port}`;
     const existing = this.connections.get(key);
     if (existing && !existing.closed) return existing;
-    const connection = await KafkaConnection.connect({ host, port, clientId: "bunka-groups", requestTimeoutMs: this.requestTimeoutMs });
+    const connection = await connectClient({ host, port, clientId: "bunka-groups", requestTimeoutMs: this.requestTimeoutMs }, this.security);
     this.connections.set(key, connection);
     return connection;
   }

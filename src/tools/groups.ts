@@ -7,6 +7,7 @@
 //   --delete --group G                       delete an empty group and its offsets
 // Add --json for machine-readable output. Exit code 0 on success, 1 on an error, 2 on bad usage.
 import { parseArgs } from "node:util";
+import { CLIENT_CONFIG_USAGE, ClientConfigError, clientSecurity, explainFailure, legacySaslOverrides, loadClientProperties, type ClientSecurity } from "./client-config.ts";
 import { GroupAdmin, GroupAdminError, type GroupDescription, type PlannedReset, type ResetSpec } from "./group-admin.ts";
 
 const usage = `Usage: bun run groups --bootstrap-server HOST:PORT <action> [options]
@@ -20,6 +21,7 @@ Actions:
       --execute                  apply it (default: print the plan only, a dry run)
   --delete --group G             delete an empty group and its committed offsets
 
+${CLIENT_CONFIG_USAGE}
 Options:
   --json                         machine-readable output
   --timeout-ms N                 per-request timeout (default 30000)
@@ -104,6 +106,11 @@ async function main(): Promise<void> {
         execute: { type: "boolean" },
         "dry-run": { type: "boolean" },
         json: { type: "boolean" },
+        "command-config": { type: "string" },
+        X: { type: "string", short: "X", multiple: true },
+        "sasl-mechanism": { type: "string" },
+        "sasl-username": { type: "string" },
+        "sasl-password": { type: "string" },
         "timeout-ms": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
@@ -124,7 +131,14 @@ async function main(): Promise<void> {
   const timeoutMs = values["timeout-ms"] ? Number(values["timeout-ms"]) : 30_000;
   const groupId = values.group ?? "";
 
-  const admin = await GroupAdmin.connect(values["bootstrap-server"]!, timeoutMs);
+  let security: ClientSecurity;
+  try {
+    security = clientSecurity(loadClientProperties({ defaults: legacySaslOverrides(values), commandConfig: values["command-config"], overrides: values.X }));
+  } catch (error) {
+    fail((error as Error).message, 2);
+  }
+  connectionSecurity = security;
+  const admin = await GroupAdmin.connect(values["bootstrap-server"]!, timeoutMs, security);
   try {
     switch (actions[0]) {
       case "list": {
@@ -164,7 +178,10 @@ async function main(): Promise<void> {
   }
 }
 
+/** What the connections use, for the hint when a listener closes them. */
+let connectionSecurity: ClientSecurity = { protocol: "PLAINTEXT" };
+
 main().catch((error) => {
-  if (error instanceof GroupAdminError) fail(error.message, 1);
-  fail(error instanceof Error ? (error.stack ?? error.message) : String(error), 1);
+  if (error instanceof GroupAdminError || error instanceof ClientConfigError) fail(error.message, 1);
+  fail(explainFailure(error, connectionSecurity), 1);
 });

@@ -4,12 +4,10 @@
 // only keys derived from them. Exit code 0 on success, 1 on an error, 2 on bad usage.
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
-import { KafkaConnection } from "../client/kafka-connection.ts";
 import { ErrorCode, errorName } from "../protocol/errors.ts";
 import { ApiKey } from "../protocol/generated/index.ts";
-import { authenticate } from "../security/sasl/client.ts";
-import { isSupportedSaslMechanism } from "../security/sasl/mechanism.ts";
 import { SCRAM_ITERATIONS_MAX, SCRAM_ITERATIONS_MIN, SCRAM_MECHANISM_CODES, SCRAM_MECHANISMS, saltPassword, scramMechanismByCode, type ScramMechanismName } from "../security/sasl/scram.ts";
+import { CLIENT_CONFIG_USAGE, ClientConfigError, clientSecurity, connectClient, explainFailure, legacySaslOverrides, loadClientProperties, parseBootstrap } from "./client-config.ts";
 
 const usage = `Usage: bun run users --bootstrap-server HOST:PORT <action> [options]
 
@@ -20,9 +18,7 @@ Actions:
   --remove --user NAME                 delete the user's credentials (--mechanism to delete one)
   --list [--user NAME]                 users and their mechanisms and iterations (never secrets)
 
-Connecting to a SASL listener:
-  --sasl-mechanism M --sasl-username U --sasl-password P    (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)
-
+${CLIENT_CONFIG_USAGE}
 Options:
   --json                               machine-readable output
   --timeout-ms N                       per-request timeout (default 30000)
@@ -49,6 +45,8 @@ try {
       "sasl-mechanism": { type: "string" },
       "sasl-username": { type: "string" },
       "sasl-password": { type: "string" },
+      "command-config": { type: "string" },
+      X: { type: "string", short: "X", multiple: true },
       json: { type: "boolean" },
       "timeout-ms": { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -65,9 +63,7 @@ if (flags.help) {
 }
 const actions = [flags.add, flags.remove, flags.list].filter(Boolean).length;
 if (actions !== 1) fail(`exactly one of --add, --remove, --list\n\n${usage}`, 2);
-const bootstrap = flags["bootstrap-server"];
-const address = bootstrap ? /^\[?([^\]]+?)\]?:(\d+)$/.exec(bootstrap) : null;
-if (!address) fail(`--bootstrap-server HOST:PORT is required\n\n${usage}`, 2);
+if (!flags["bootstrap-server"]) fail(`--bootstrap-server HOST:PORT is required\n\n${usage}`, 2);
 const mechanisms = (flags.mechanism ?? [...SCRAM_MECHANISMS]).map((name) => {
   if (!(SCRAM_MECHANISMS as readonly string[]).includes(name)) fail(`--mechanism ${name}: use ${SCRAM_MECHANISMS.join(" or ")}`, 2);
   return name as ScramMechanismName;
@@ -79,17 +75,20 @@ if (flags.add && flags.password === undefined) fail("--add needs --password", 2)
 const timeoutMs = flags["timeout-ms"] === undefined ? 30_000 : Number(flags["timeout-ms"]);
 if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) fail("--timeout-ms must be a positive integer", 2);
 
-const connection = await KafkaConnection.connect({ host: address[1]!, port: Number(address[2]), clientId: "bunka-users", requestTimeoutMs: timeoutMs }).catch((error) => fail(`cannot connect to ${bootstrap}: ${String(error)}`, 1));
+let security;
+let address;
 try {
-  const saslMechanism = flags["sasl-mechanism"];
-  if (saslMechanism !== undefined) {
-    if (!isSupportedSaslMechanism(saslMechanism)) fail(`--sasl-mechanism ${saslMechanism}: use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512`, 2);
-    await authenticate((key, version, body) => connection.request(key, version, body), saslMechanism, flags["sasl-username"] ?? "", flags["sasl-password"] ?? "");
-  }
+  address = parseBootstrap(flags["bootstrap-server"]);
+  security = clientSecurity(loadClientProperties({ defaults: legacySaslOverrides(flags), commandConfig: flags["command-config"], overrides: flags.X }));
+} catch (error) {
+  fail(error instanceof ClientConfigError ? error.message : String(error), 2);
+}
+const connection = await connectClient({ ...address, clientId: "bunka-users", requestTimeoutMs: timeoutMs }, security).catch((error) => fail(error instanceof Error ? error.message : String(error), 1));
+try {
   if (flags.list) await list(flags.user);
   else await alter();
 } catch (error) {
-  fail(error instanceof Error ? error.message : String(error), 1);
+  fail(explainFailure(error, security), 1);
 } finally {
   connection.close();
 }
