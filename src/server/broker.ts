@@ -38,6 +38,7 @@ import { FileAclStore } from "../security/acl/file-store.ts";
 import { EtcdAclStore } from "../cluster/etcd-acls.ts";
 import { QuotaManager } from "../security/quotas/quota-manager.ts";
 import { FileQuotaStore } from "../security/quotas/file-store.ts";
+import { EtcdQuotaStore } from "../cluster/etcd-quotas.ts";
 
 export interface BrokerOptions extends Partial<Omit<BrokerConfig, "properties">> {
   /** A Kafka-style properties file applied before the other options. */
@@ -135,8 +136,9 @@ export class Broker {
       ? new KeyValueScramCredentialStore(new EtcdClient({ endpoints: config.etcdEndpoints, log }), `/bunka/${config.clusterId}/scram-credentials/`)
       : new FileScramCredentialStore(config.dataDir);
     this.sasl = this.createSaslAuthenticator(listeners);
-    // Quota configs live in the data dir (meta/client-quotas.bin); in cluster mode each broker keeps its own set.
-    this.quotas = new QuotaManager(new FileQuotaStore(config.dataDir), {
+    // A cluster's quotas are in etcd, watched by every broker (cluster/etcd-quotas.ts); a single node's in meta/client-quotas.bin.
+    const quotaStore = config.etcdEndpoints.length > 0 ? new EtcdQuotaStore(new EtcdClient({ endpoints: config.etcdEndpoints, log }), config.clusterId, log) : new FileQuotaStore(config.dataDir);
+    this.quotas = new QuotaManager(quotaStore, {
       samples: Number(config.properties["quota.window.num"] ?? 11),
       sampleMs: Number(config.properties["quota.window.size.seconds"] ?? 1) * 1000,
     });
@@ -184,6 +186,7 @@ export class Broker {
       broker?.replicas.stop();
       await broker?.membership.stop().catch(() => undefined);
       await broker?.aclAuthorizer?.stop().catch(() => undefined);
+      await broker?.quotas.stop().catch(() => undefined);
       await workers.close().catch(() => undefined);
       releaseLock(config.dataDir);
       throw error;
@@ -482,6 +485,7 @@ export class Broker {
     this.replicas.stop();
     await this.membership.stop().catch((error) => this.log(`leaving the cluster failed: ${String(error)}`));
     await this.aclAuthorizer?.stop().catch((error) => this.log(`stopping the ACL authorizer failed: ${String(error)}`));
+    await this.quotas.stop().catch((error) => this.log(`stopping the client quota store failed: ${String(error)}`));
     await this.checkpointHighWatermarks();
     await this.workers.close();
     writeFileSync(join(this.config.dataDir, CLEAN_SHUTDOWN_MARKER), `${new Date().toISOString()}\n`);

@@ -1,0 +1,93 @@
+// Cluster quota storage: one etcd key per entity, <root>/client-quotas/<entity key>, value msgpackr
+// ({ entity, values }). Every broker lists the prefix at start and keeps one watch on it, so a quota altered
+// on any broker is in force on all of them as soon as etcd delivers the event (a watch that gives up is
+// replaced by a re-list, retried every QUOTA_REWATCH_DELAY_MS until it works), as for the ACLs (etcd-acls.ts).
+import type { QuotaStore } from "../security/quotas/file-store.ts";
+import { entityKey, type QuotaEntity, type QuotaEntry } from "../security/quotas/model.ts";
+import type { EtcdClient, KeyValue, Watch } from "./etcd/index.ts";
+import { decodeRecord, encodeRecord } from "./etcd-metadata.ts";
+
+const QUOTA_REWATCH_DELAY_MS = 500;
+
+export class EtcdQuotaStore implements QuotaStore {
+  private readonly prefix: string;
+  private readonly entries = new Map<string, QuotaEntry>();
+  private watch: Watch | null = null;
+  private onChange: (entries: QuotaEntry[]) => void = () => undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly etcd: EtcdClient,
+    clusterId: string,
+    private readonly log: (message: string) => void,
+  ) {
+    this.prefix = `/bunka/${clusterId}/client-quotas/`;
+  }
+
+  async start(onChange: (entries: QuotaEntry[]) => void): Promise<QuotaEntry[]> {
+    this.onChange = onChange;
+    const revision = await this.relist();
+    this.startWatch(revision + 1);
+    return [...this.entries.values()];
+  }
+
+  async put(entity: QuotaEntity, values: Record<string, number> | null): Promise<void> {
+    // Entity names are client-chosen strings: encoded so that none can reach outside the prefix.
+    const key = this.prefix + encodeURIComponent(entityKey(entity));
+    if (values === null) await this.etcd.delete(key);
+    else await this.etcd.put(key, encodeRecord({ entity, values } satisfies QuotaEntry));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.watch?.cancel();
+  }
+
+  private async relist(): Promise<number> {
+    const listing = await this.etcd.getPrefix(this.prefix);
+    this.entries.clear();
+    for (const kv of listing.kvs) this.remember(kv);
+    return listing.revision;
+  }
+
+  private remember(kv: KeyValue): void {
+    this.entries.set(kv.key, decodeRecord<QuotaEntry>(kv.value));
+  }
+
+  private startWatch(startRevision: number): void {
+    this.watch = this.etcd.watchPrefix(this.prefix, {
+      startRevision,
+      onEvents: (events) => {
+        for (const event of events) {
+          if (event.type === "put") this.remember(event.kv);
+          else this.entries.delete(event.kv.key);
+        }
+        this.onChange([...this.entries.values()]);
+      },
+      onResync: async () => {
+        const revision = await this.relist();
+        this.onChange([...this.entries.values()]);
+        return revision;
+      },
+      onError: (error) => {
+        this.log(`etcd client quota watch stopped: ${error.message}; re-listing and watching again`);
+        void this.rewatch();
+      },
+    });
+  }
+
+  private async rewatch(): Promise<void> {
+    // Bounded by the broker's life: retried until etcd answers or the broker stops.
+    while (!this.stopped) {
+      try {
+        const revision = await this.relist();
+        this.onChange([...this.entries.values()]);
+        if (!this.stopped) this.startWatch(revision + 1);
+        return;
+      } catch (error) {
+        this.log(`re-listing client quotas failed: ${error instanceof Error ? error.message : String(error)}`);
+        await Bun.sleep(QUOTA_REWATCH_DELAY_MS);
+      }
+    }
+  }
+}
