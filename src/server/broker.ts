@@ -22,6 +22,7 @@ import { ConnectionQuotas, hostAddresses } from "./connection-quotas.ts";
 import { defaultMaxConnections, raiseOpenFileLimit } from "./open-file-limit.ts";
 import { RequestBudget } from "./request-budget.ts";
 import { DataDirLock } from "./data-dir-lock.ts";
+import { devModeOptions } from "./dev-mode.ts";
 import { createDispatcher, InvalidRequestError } from "./dispatch.ts";
 import { PartitionWatchers } from "../partition/partition-watchers.ts";
 import { SegmentViews } from "../log/segment-views.ts";
@@ -33,12 +34,16 @@ import { FileScramCredentialStore, KeyValueScramCredentialStore, type ScramCrede
 import { SaslAuthenticator } from "../security/sasl/authenticator.ts";
 import { configuredSasl } from "../security/sasl/settings.ts";
 import { EtcdClient } from "../cluster/etcd/client.ts";
+import { etcdClientOptions } from "../cluster/etcd/settings.ts";
 import { AclAuthorizer, allowEverything, parseSuperUsers, type Authorization } from "../security/acl/authorizer.ts";
 import { FileAclStore } from "../security/acl/file-store.ts";
 import { EtcdAclStore } from "../cluster/etcd-acls.ts";
 import { QuotaManager } from "../security/quotas/quota-manager.ts";
 import { FileQuotaStore } from "../security/quotas/file-store.ts";
 import { EtcdQuotaStore } from "../cluster/etcd-quotas.ts";
+import type { Audit } from "../security/audit/audit-log.ts";
+import type { AuditSink } from "../security/audit/sinks.ts";
+import { configuredAudit } from "../security/audit/settings.ts";
 
 export interface BrokerOptions extends Partial<Omit<BrokerConfig, "properties">> {
   /** A Kafka-style properties file applied before the other options. */
@@ -47,6 +52,10 @@ export interface BrokerOptions extends Partial<Omit<BrokerConfig, "properties">>
   properties?: Record<string, string>;
   /** Where log lines go; default stderr. */
   log?: (message: string) => void;
+  /** Dev mode (server/dev-mode.ts): a temporary data dir unless one is given, groups ready at once, 3 partitions. */
+  dev?: boolean;
+  /** Dev mode: keep the temporary data dir after the stop. */
+  keepDataDir?: boolean;
 }
 
 const CLEAN_SHUTDOWN_MARKER = ".clean-shutdown";
@@ -58,7 +67,7 @@ export function resolveConfig(options: BrokerOptions = {}): BrokerConfig {
   let config = defaultBrokerConfig();
   if (options.configFile) config = applyProperties(config, loadPropertiesFile(options.configFile));
   if (options.properties) config = applyProperties(config, options.properties);
-  const { configFile: _configFile, properties: _properties, log: _log, ...direct } = options;
+  const { configFile: _configFile, properties: _properties, log: _log, dev: _dev, keepDataDir: _keepDataDir, ...direct } = options;
   for (const [name, value] of Object.entries(direct)) if (value !== undefined) (config as unknown as Record<string, unknown>)[name] = value;
   config.dataDir = resolve(config.dataDir);
   return config;
@@ -80,6 +89,9 @@ export class Broker {
   readonly quotas: QuotaManager;
   /** SASL on a SASL listener (security/sasl/); null otherwise. */
   readonly sasl: SaslAuthenticator | null;
+  /** The audit trail (security/audit/): authentication outcomes and authorization denials, per listener. */
+  readonly audit: Audit;
+  private readonly auditSink: AuditSink | null;
   private readonly highWatermarks: HighWatermarkCheckpoint;
   private highWatermarkTimer: ReturnType<typeof setInterval> | null = null;
   /** One socket server per listener (security/listeners.ts), in `listeners` order. */
@@ -127,17 +139,20 @@ export class Broker {
     });
     this.aclAuthorizer = config.authorizerClassName === "" ? null : new AclAuthorizer(
       { superUsers: parseSuperUsers(config.superUsers), allowEveryoneIfNoAclFound: config.allowEveryoneIfNoAclFound },
-      config.etcdEndpoints.length > 0 ? new EtcdAclStore(config.etcdEndpoints, config.clusterId, log) : new FileAclStore(config.dataDir),
+      config.etcdEndpoints.length > 0 ? new EtcdAclStore(etcdClientOptions(config), config.clusterId, log) : new FileAclStore(config.dataDir),
       log,
     );
     // Each SASL listener's settings are checked here (security/sasl/settings.ts); TLS listeners in prepareListeners.
     const listeners = resolveListeners(config).listeners;
+    const audit = configuredAudit(config.properties, listeners.map((listener) => listener.name), log);
+    this.audit = audit.audit;
+    this.auditSink = audit.sink;
     this.scramCredentials = config.etcdEndpoints.length > 0
-      ? new KeyValueScramCredentialStore(new EtcdClient({ endpoints: config.etcdEndpoints, log }), `/bunka/${config.clusterId}/scram-credentials/`)
+      ? new KeyValueScramCredentialStore(new EtcdClient(etcdClientOptions(config, log)), `/bunka/${config.clusterId}/scram-credentials/`)
       : new FileScramCredentialStore(config.dataDir);
     this.sasl = this.createSaslAuthenticator(listeners);
     // A cluster's quotas are in etcd, watched by every broker (cluster/etcd-quotas.ts); a single node's in meta/client-quotas.bin.
-    const quotaStore = config.etcdEndpoints.length > 0 ? new EtcdQuotaStore(new EtcdClient({ endpoints: config.etcdEndpoints, log }), config.clusterId, log) : new FileQuotaStore(config.dataDir);
+    const quotaStore = config.etcdEndpoints.length > 0 ? new EtcdQuotaStore(new EtcdClient(etcdClientOptions(config, log)), config.clusterId, log) : new FileQuotaStore(config.dataDir);
     this.quotas = new QuotaManager(quotaStore, {
       samples: Number(config.properties["quota.window.num"] ?? 11),
       sampleMs: Number(config.properties["quota.window.size.seconds"] ?? 1) * 1000,
@@ -269,10 +284,11 @@ export class Broker {
     if (!connection || connection.closed) return;
     const reasonOf = (error: Error | null) => (error as (Error & { code?: string }) | null)?.code ?? error?.message ?? "no reason given";
     const audit = (result: "success" | "failure", principal: string | null, reason?: string) =>
-      this.log(JSON.stringify({ event: "authentication", result, mechanism: "SSL", listener: listener.name, principal, client: connection.remoteIp, ...(reason ? { reason } : {}) }));
+      this.audit.authentication(connection, { result, principal, mechanism: "SSL", ...(reason ? { reason } : {}) });
     const refuse = (reason: string) => {
       audit("failure", null, reason);
-      connection.close(); // the audit line says why: one line per connection
+      // The audit line says why (one line per connection); on a listener not audited the close log does.
+      connection.close(this.audit.enabledFor(listener.name) ? undefined : `TLS client authentication failed on listener ${listener.name}: ${reason}`);
     };
     if (!success) {
       // With ssl.client.auth=required, OpenSSL itself fails the handshake of a client without a certificate.
@@ -403,7 +419,7 @@ export class Broker {
       }
     }
     // Audit trail: one JSON line per authentication outcome (at most one failure per connection).
-    return new SaslAuthenticator({ ...settings, scramCredentials: this.scramCredentials, audit: (event) => this.log(JSON.stringify(event)) });
+    return new SaslAuthenticator({ ...settings, scramCredentials: this.scramCredentials, audit: (peer, event) => this.audit.authentication(peer, event) });
   }
 
   /** The capabilities handlers receive: each one a part of this broker, none the broker itself. */
@@ -430,6 +446,7 @@ export class Broker {
       sasl: this.sasl,
       scramCredentials: this.scramCredentials,
       quotas: this.quotas,
+      audit: this.audit,
       authorizer: (this.aclAuthorizer ?? allowEverything) satisfies Authorization,
       isStopping: () => this.isStopping,
       log: this.log,
@@ -465,6 +482,9 @@ export class Broker {
     return describeBrokerConfig(this.config, maxConnections === undefined ? {} : { "max.connections": String(maxConnections) });
   }
 
+  /** Dev mode's temporary data dir; removed after a clean stop when removeOnStop. */
+  devDataDir: { path: string; removeOnStop: boolean } | null = null;
+
   /** Clean stop: leadership moved away, no new connections, in-flight requests answered, logs flushed and closed. */
   stop(): Promise<void> {
     this.stopping ??= this.shutdown();
@@ -487,15 +507,27 @@ export class Broker {
     await this.aclAuthorizer?.stop().catch((error) => this.log(`stopping the ACL authorizer failed: ${String(error)}`));
     await this.quotas.stop().catch((error) => this.log(`stopping the client quota store failed: ${String(error)}`));
     await this.checkpointHighWatermarks();
+    await this.auditSink?.close().catch((error) => this.log(`closing the audit log failed: ${String(error)}`));
     await this.workers.close();
     writeFileSync(join(this.config.dataDir, CLEAN_SHUTDOWN_MARKER), `${new Date().toISOString()}\n`);
     releaseLock(this.config.dataDir);
+    if (this.devDataDir?.removeOnStop) rmSync(this.devDataDir.path, { recursive: true, force: true });
     this.log(`Bunka broker ${this.config.nodeId} stopped cleanly`);
   }
 }
 
-export function startBroker(options: BrokerOptions = {}): Promise<Broker> {
-  return Broker.start(options);
+export async function startBroker(options: BrokerOptions = {}): Promise<Broker> {
+  if (!options.dev) return Broker.start(options);
+  const dev = devModeOptions(options);
+  const removeOnStop = dev.temporaryDataDir !== null && !options.keepDataDir;
+  try {
+    const broker = await Broker.start(dev.options);
+    if (dev.temporaryDataDir) broker.devDataDir = { path: dev.temporaryDataDir, removeOnStop };
+    return broker;
+  } catch (error) {
+    if (removeOnStop) rmSync(dev.temporaryDataDir!, { recursive: true, force: true });
+    throw error;
+  }
 }
 
 /** One broker per data dir (src/server/data-dir-lock.ts: an OS file lock held while the broker runs). */
