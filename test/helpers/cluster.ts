@@ -1,9 +1,9 @@
 // A real cluster for tests: one etcd process and N broker processes (`bun src/main.ts --etcd ...`) on
 // loopback, with short session and lag timeouts so that failures are noticed within seconds.
-import { KafkaConnection } from "../../src/client/kafka-connection.ts";
+import { KafkaConnection, type KafkaConnectionSasl, type KafkaConnectionTls } from "../../src/client/kafka-connection.ts";
 import { ApiKey } from "../../src/protocol/generated/index.ts";
 import { BrokerProcess } from "./broker-process.ts";
-import { EtcdProcess } from "./etcd-process.ts";
+import { EtcdProcess, type EtcdProcessOptions } from "./etcd-process.ts";
 
 export const CLUSTER_TEST_PROPERTIES: Record<string, string> = {
   "broker.session.timeout.ms": "3000",
@@ -23,17 +23,30 @@ export interface PartitionView {
   errorCode: number;
 }
 
+export interface TestClusterOptions {
+  /** How the cluster's etcd runs (TLS, auth token TTL). */
+  etcd?: EtcdProcessOptions;
+  /** Runs once etcd is up, before any broker starts (e.g. etcd.enableAuth). */
+  beforeBrokers?: (etcd: EtcdProcess) => Promise<void>;
+  /** How the helper's own connections (membership, metadata) reach the brokers' first listener when it is TLS and/or SASL. */
+  client?: { tls?: KafkaConnectionTls; sasl?: KafkaConnectionSasl };
+}
+
 export class TestCluster {
-  readonly etcd = new EtcdProcess();
+  readonly etcd: EtcdProcess;
   readonly brokers = new Map<number, BrokerProcess>();
 
   constructor(
     readonly size: number,
     private readonly properties: Record<string, string> = {},
-  ) {}
+    private readonly options: TestClusterOptions = {},
+  ) {
+    this.etcd = new EtcdProcess(options.etcd);
+  }
 
   async start(): Promise<void> {
     await this.etcd.start();
+    await this.options.beforeBrokers?.(this.etcd);
     for (let nodeId = 1; nodeId <= this.size; nodeId++) {
       const broker = new BrokerProcess({ nodeId, properties: { ...CLUSTER_TEST_PROPERTIES, ...this.properties }, extraArgs: ["--etcd", this.etcd.endpoint] });
       this.brokers.set(nodeId, broker);
@@ -50,7 +63,7 @@ export class TestCluster {
     const live = [...this.brokers].filter(([, broker]) => broker.pid).map(([nodeId]) => nodeId);
     await this.waitFor(`every broker to see brokers [${live}] and a controller`, async () => {
       for (const nodeId of live) {
-        const connection = await KafkaConnection.connect({ host: "127.0.0.1", port: this.broker(nodeId).port, requestTimeoutMs: 5000, connectTimeoutMs: 2000 });
+        const connection = await this.connect(this.broker(nodeId).port);
         try {
           const response = await connection.request(ApiKey.Metadata, 9, { topics: [] });
           const seen = response.brokers.map((broker: { nodeId: number }) => broker.nodeId).sort((a: number, b: number) => a - b);
@@ -72,6 +85,12 @@ export class TestCluster {
     return broker;
   }
 
+  /** A short-lived helper connection to one broker, with the cluster's client security. */
+  private connect(port: number): Promise<KafkaConnection> {
+    const client = this.options.client ?? {};
+    return KafkaConnection.connect({ host: "127.0.0.1", port, requestTimeoutMs: 5000, connectTimeoutMs: 2000, ...(client.tls ? { tls: client.tls } : {}), ...(client.sasl ? { sasl: client.sasl } : {}) });
+  }
+
   broker(nodeId: number): BrokerProcess {
     const broker = this.brokers.get(nodeId);
     if (!broker) throw new Error(`no broker ${nodeId}`);
@@ -90,7 +109,7 @@ export class TestCluster {
       if (excluding.includes(nodeId) || !broker.pid) continue;
       let connection: KafkaConnection | null = null;
       try {
-        connection = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port, requestTimeoutMs: 5000, connectTimeoutMs: 2000 });
+        connection = await this.connect(broker.port);
         const response = await connection.request(ApiKey.Metadata, 9, { topics: [{ name: topic }], allowAutoTopicCreation: false });
         const found = response.topics[0];
         if (!found || found.errorCode !== 0) throw new Error(`metadata for ${topic}: error ${found?.errorCode}`);
@@ -125,7 +144,7 @@ export class TestCluster {
     });
     for (const [index, partition] of partitions.entries()) {
       await this.waitFor(`broker ${partition.leader} to know it leads ${topic}-${index}`, async () => {
-        const connection = await KafkaConnection.connect({ host: "127.0.0.1", port: this.broker(partition.leader).port, requestTimeoutMs: 5000, connectTimeoutMs: 2000 });
+        const connection = await this.connect(this.broker(partition.leader).port);
         try {
           const response = await connection.request(ApiKey.Metadata, 9, { topics: [{ name: topic }], allowAutoTopicCreation: false });
           const seen = response.topics[0]?.partitions.find((each: { partitionIndex: number }) => each.partitionIndex === index);

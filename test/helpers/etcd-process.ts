@@ -1,11 +1,17 @@
 // A real single-member etcd (/usr/bin/etcd, Debian's 3.4) for tests: loopback client and peer ports, its
 // own data dir, ready once GET /health says so. stop() + start() restarts it on the same ports and data
 // dir, which is how tests cut a client's connections without losing etcd's state.
-import { rmSync } from "node:fs";
+// Security (docs/etcd.md "Securing etcd"): `tls` serves https with a certificate (and with clientCertAuth
+// requires a client certificate signed by the CA); enableAuth() turns on etcd's own users and roles with
+// etcdctl, as an operator would.
+import { readFileSync, rmSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { freePort, tempDir } from "./broker-process.ts";
+import { run } from "./run.ts";
 
 const ETCD_BINARY = "/usr/bin/etcd";
+const ETCDCTL_BINARY = "/usr/bin/etcdctl";
+const ETCDCTL_TIMEOUT_MS = 20_000;
 const READY_TIMEOUT_MS = 20_000;
 const READY_POLL_MS = 50;
 const HEALTH_REQUEST_TIMEOUT_MS = 1_000;
@@ -16,6 +22,30 @@ export interface EtcdProcessOptions {
   dataDir?: string;
   clientPort?: number;
   peerPort?: number;
+  /** Serve the client port over TLS (paths to PEM files). */
+  tls?: EtcdTlsFiles;
+  /** etcd's --auth-token-ttl: seconds a simple auth token lives without use (etcd's default 300). */
+  authTokenTtlSeconds?: number;
+}
+
+export interface EtcdTlsFiles {
+  /** etcd's --trusted-ca-file (and what this helper trusts). */
+  ca: string;
+  /** etcd's --cert-file and --key-file. */
+  cert: string;
+  key: string;
+  /** etcd's --client-cert-auth: clients need a certificate signed by `ca`. */
+  clientCertAuth?: boolean;
+  /** The certificate this helper (health checks, etcdctl) presents when clientCertAuth is on. */
+  clientCert?: string;
+  clientKey?: string;
+}
+
+/** A user etcd's auth knows, with read-write access to one key prefix through a role of the same name. */
+export interface EtcdUser {
+  name: string;
+  password: string;
+  prefix: string;
 }
 
 export class EtcdProcess {
@@ -27,7 +57,7 @@ export class EtcdProcess {
   private readonly ownsDataDir: boolean;
   private dataDirPath: string | null;
 
-  constructor(options: EtcdProcessOptions = {}) {
+  constructor(private readonly options: EtcdProcessOptions = {}) {
     this.ownsDataDir = !options.dataDir;
     // Our own temp dir is made on first start: a test file that is filtered out must not leave one behind.
     this.dataDirPath = options.dataDir ?? null;
@@ -44,8 +74,11 @@ export class EtcdProcess {
   }
 
   get endpoint(): string {
-    return `http://127.0.0.1:${this.clientPort}`;
+    return `${this.options.tls ? "https" : "http"}://127.0.0.1:${this.clientPort}`;
   }
+
+  /** The root password once enableAuth() ran (etcdctl then logs in as root). */
+  private rootPassword: string | null = null;
 
   get running(): boolean {
     return this.process !== null;
@@ -68,6 +101,12 @@ export class EtcdProcess {
       "--logger", "zap",
       "--log-level", "warn",
     ];
+    const tls = this.options.tls;
+    if (tls) {
+      args.push("--cert-file", tls.cert, "--key-file", tls.key, "--trusted-ca-file", tls.ca);
+      if (tls.clientCertAuth) args.push("--client-cert-auth");
+    }
+    if (this.options.authTokenTtlSeconds !== undefined) args.push("--auth-token-ttl", String(this.options.authTokenTtlSeconds));
     // etcd also reads ETCD_* variables; a stray one from the environment must not change the test's etcd.
     const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("ETCD_")));
     const child = Bun.spawn(args, { stdin: "ignore", stdout: "pipe", stderr: "pipe", env });
@@ -91,13 +130,53 @@ export class EtcdProcess {
 
   private async healthy(): Promise<boolean> {
     try {
-      const response = await fetch(`${this.endpoint}/health`, { signal: AbortSignal.timeout(HEALTH_REQUEST_TIMEOUT_MS) });
+      const response = await fetch(`${this.endpoint}/health`, { signal: AbortSignal.timeout(HEALTH_REQUEST_TIMEOUT_MS), tls: this.helperTls() });
       if (!response.ok) return false;
       const body = (await response.json()) as { health?: string };
       return body.health === "true";
     } catch {
       return false;
     }
+  }
+
+  /** What this helper presents to its own etcd: the CA, and its client certificate under clientCertAuth. */
+  private helperTls(): { ca: string; cert?: string; key?: string } | undefined {
+    const tls = this.options.tls;
+    if (!tls) return undefined;
+    if (!tls.clientCertAuth) return { ca: readFileSync(tls.ca, "utf8") };
+    if (!tls.clientCert || !tls.clientKey) throw new Error("etcd with clientCertAuth: the helper needs clientCert and clientKey");
+    return { ca: readFileSync(tls.ca, "utf8"), cert: readFileSync(tls.clientCert, "utf8"), key: readFileSync(tls.clientKey, "utf8") };
+  }
+
+  /** Runs etcdctl (v3 API) against this etcd, as root once auth is enabled; throws with its output if it fails. */
+  async etcdctl(...args: string[]): Promise<string> {
+    const command = [ETCDCTL_BINARY, "--endpoints", this.endpoint, "--dial-timeout", "5s", "--command-timeout", "10s"];
+    const tls = this.options.tls;
+    if (tls) {
+      command.push("--cacert", tls.ca);
+      if (tls.clientCertAuth) command.push("--cert", tls.clientCert!, "--key", tls.clientKey!);
+    }
+    if (this.rootPassword !== null) command.push("--user", `root:${this.rootPassword}`);
+    const result = await run([...command, ...args], { timeoutMs: ETCDCTL_TIMEOUT_MS, env: { ETCDCTL_API: "3" } });
+    if (result.exitCode !== 0) throw new Error(`etcdctl ${args.join(" ")} failed (${result.exitCode}): ${result.stderr}${result.stdout}`);
+    return result.stdout;
+  }
+
+  /**
+   * Turns on etcd's auth as docs/etcd.md describes: a root user with the root role, then per user a role with
+   * readwrite on its prefix, then `auth enable`.
+   */
+  async enableAuth(rootPassword: string, users: EtcdUser[]): Promise<void> {
+    await this.etcdctl("user", "add", `root:${rootPassword}`);
+    await this.etcdctl("user", "grant-role", "root", "root");
+    for (const user of users) {
+      await this.etcdctl("role", "add", user.name);
+      await this.etcdctl("role", "grant-permission", user.name, "--prefix=true", "readwrite", user.prefix);
+      await this.etcdctl("user", "add", `${user.name}:${user.password}`);
+      await this.etcdctl("user", "grant-role", user.name, user.name);
+    }
+    await this.etcdctl("auth", "enable");
+    this.rootPassword = rootPassword;
   }
 
   private async collect(stream: ReadableStream<Uint8Array>): Promise<void> {

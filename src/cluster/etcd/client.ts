@@ -3,13 +3,17 @@
 // Why the gateway and not gRPC: docs/etcd.md.
 import { EtcdError } from "./errors.ts";
 import { decodeKeyValue, headerRevision, int64, int64String, type KeyValue, type RawDeleteRangeResponse, type RawHeader, type RawPutResponse, type RawRangeResponse } from "./gateway-json.ts";
-import { GatewayTransport } from "./gateway-transport.ts";
+import { GatewayTransport, type EtcdCredentials, type EtcdTls } from "./gateway-transport.ts";
 import { decodeTxn, encodePut, encodeTxn, rangeOf, type RawTxnResponse, type TxnRequest, type TxnResult } from "./txn.ts";
 import { Watch, type WatchOptions } from "./watch.ts";
 
 export interface EtcdClientOptions {
   /** Client URLs tried in order when one cannot be reached, e.g. ["http://127.0.0.1:2379"]. */
   endpoints: string[];
+  /** TLS for https endpoints: the CA to trust and a client certificate (PEM text). Requires https endpoints. */
+  tls?: EtcdTls;
+  /** etcd user and password (etcd's own auth): logs in, sends the token with every call, re-logs when it expires. */
+  credentials?: EtcdCredentials;
   /** Bound on every unary request, from sending to the whole answer read. */
   requestTimeoutMs?: number;
   /** Bound on a watch (re)connection getting etcd's "created" answer. */
@@ -56,7 +60,7 @@ interface RawLeaseKeepAliveResponse {
 
 export class EtcdClient {
   private readonly transport: GatewayTransport;
-  private readonly options: Required<Omit<EtcdClientOptions, "log">> & Pick<EtcdClientOptions, "log">;
+  private readonly options: Required<Omit<EtcdClientOptions, "log" | "tls" | "credentials">> & Pick<EtcdClientOptions, "log">;
 
   constructor(options: EtcdClientOptions) {
     const limits = { ...ETCD_CLIENT_DEFAULTS };
@@ -67,7 +71,20 @@ export class EtcdClient {
       limits[name] = value as never;
     }
     this.options = { ...limits, endpoints: options.endpoints, log: options.log };
-    this.transport = new GatewayTransport(options.endpoints, this.options.requestTimeoutMs);
+    this.transport = new GatewayTransport(options.endpoints, this.options.requestTimeoutMs, { tls: options.tls, credentials: options.credentials, log: options.log });
+  }
+
+  /**
+   * Logs in now when credentials are set (otherwise a no-op), so that a wrong password is an error at start
+   * rather than at the first call.
+   */
+  async authenticate(): Promise<void> {
+    await this.transport.headers();
+  }
+
+  /** How many times the client logged in to etcd (0 without credentials). */
+  get loginCount(): number {
+    return this.transport.loginCount;
   }
 
   get endpoints(): readonly string[] {

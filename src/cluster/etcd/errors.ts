@@ -1,6 +1,7 @@
 // The one error type the etcd client throws. `kind` says where it failed, so callers can tell "etcd said
 // no" (server: grpcCode from the gateway's {"error","message","code"} body) from "etcd was not reached"
-// (unreachable), "no answer in time" (timeout) and "the gateway sent something we cannot read" (protocol).
+// (unreachable), "no answer in time" (timeout), "the gateway sent something we cannot read" (protocol) and
+// "etcd refused our user name and password" (auth).
 
 /** gRPC status codes as the gateway reports them in `code` (google.golang.org/grpc/codes). */
 export const GrpcCode = {
@@ -22,7 +23,7 @@ export const GrpcCode = {
   UNAUTHENTICATED: 16,
 } as const;
 
-export type EtcdErrorKind = "server" | "unreachable" | "timeout" | "protocol" | "compacted" | "canceled" | "lease-lost";
+export type EtcdErrorKind = "server" | "unreachable" | "timeout" | "protocol" | "compacted" | "canceled" | "lease-lost" | "auth";
 
 export class EtcdError extends Error {
   override readonly name = "EtcdError";
@@ -45,4 +46,14 @@ export class EtcdError extends Error {
   get isLeaseNotFound(): boolean {
     return this.kind === "server" && this.grpcCode === GrpcCode.NOT_FOUND && this.message.includes("lease not found");
   }
+
+  /** etcd no longer accepts our auth token (it expired, etcd restarted, or the auth store changed): log in again. */
+  get isStaleToken(): boolean {
+    return this.kind === "server" && isStaleTokenReason(this.message);
+  }
+}
+
+/** etcd's reasons for refusing a token that a fresh login fixes (ErrInvalidAuthToken, ErrAuthOldRevision). */
+export function isStaleTokenReason(reason: string): boolean {
+  return reason.includes("invalid auth token") || reason.includes("revision of auth store is old");
 }

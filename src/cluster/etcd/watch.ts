@@ -8,7 +8,7 @@
 // Resuming from the last *event* is deliberate: when etcd replays history it batches events and stamps the
 // response header with the current store revision even if more batches follow, so the header revision is
 // not proof that everything up to it was delivered.
-import { EtcdError } from "./errors.ts";
+import { EtcdError, isStaleTokenReason } from "./errors.ts";
 import { decodeKeyValue, int64, int64String, prefixRange, type KeyValue, type RawHeader, type RawKeyValue } from "./gateway-json.ts";
 import { streamError, type GatewayTransport, type StreamErrorBody } from "./gateway-transport.ts";
 import { readJsonLines } from "./json-lines.ts";
@@ -178,7 +178,7 @@ export class Watch {
     let createdTimer: ReturnType<typeof setTimeout> | undefined;
     this.createdAtMs = null;
     try {
-      const { response, endpoint } = await this.transport.openStream("/v3/watch", { create_request: createRequest }, connection.signal, this.limits.connectTimeoutMs, this.limits.idleTimeoutMs);
+      const { response, endpoint, token } = await this.transport.openStream("/v3/watch", { create_request: createRequest }, connection.signal, this.limits.connectTimeoutMs, this.limits.idleTimeoutMs);
       const timeout = new EtcdError(`watch ${this.prefix} at ${endpoint}: not created in ${this.limits.connectTimeoutMs} ms`, "timeout", null, null, endpoint);
       createdTimer = setTimeout(() => connection.abort(timeout), this.limits.connectTimeoutMs);
       if (!response.body) throw new EtcdError(`watch ${this.prefix} at ${endpoint}: response has no body`, "protocol", null, null, endpoint);
@@ -190,7 +190,7 @@ export class Watch {
           clearTimeout(createdTimer);
           this.createdAtMs = performance.now();
         }
-        if (result.canceled) await this.onCanceled(result, endpoint);
+        if (result.canceled) await this.onCanceled(result, endpoint, token);
         if (result.events && result.events.length > 0) await this.deliver(result.events);
       }
       if (connection.signal.aborted && !this.abort.signal.aborted) throw connection.signal.reason;
@@ -205,8 +205,15 @@ export class Watch {
     }
   }
 
-  private async onCanceled(result: RawWatchResponse, endpoint: string): Promise<never> {
+  private async onCanceled(result: RawWatchResponse, endpoint: string, token: string | null): Promise<never> {
     const compactRevision = int64(result.compact_revision, "compact_revision");
+    const reason = result.cancel_reason ?? "";
+    // etcd checks the token when the watch is created: a stale one (expired while the stream ran, or etcd
+    // restarted) cancels the new watch. Log in again and reconnect, counted like any failed connection.
+    if (compactRevision <= 0 && token !== null && isStaleTokenReason(reason)) {
+      this.transport.forgetToken(token, reason);
+      throw new EtcdError(`watch ${this.prefix} at ${endpoint}: ${reason}`, "server", null, null, endpoint);
+    }
     if (compactRevision <= 0) {
       throw new Terminal(new EtcdError(`watch ${this.prefix} canceled by etcd at ${endpoint}: ${result.cancel_reason ?? "no reason given"}`, "canceled", null, null, endpoint));
     }
