@@ -1,0 +1,200 @@
+// `bun run quotas`: client quotas of a running broker (KIP-546's AlterClientQuotas and DescribeClientQuotas),
+// with kafka-configs.sh's quota options:
+//   --alter --add-config producer_byte_rate=1048576,request_percentage=50 (--user U | --user-defaults) (--client C | --client-defaults)
+//   --alter --delete-config producer_byte_rate ...same entity
+//   --describe [entity]   every quota, or those of the entity (--entity-type users|clients alone: all of that type)
+// Exit code 0 on success, 1 on an error the broker reported, 2 on bad usage.
+import { parseArgs } from "node:util";
+import { ErrorCode, errorName } from "../protocol/errors.ts";
+import { ApiKey } from "../protocol/generated/index.ts";
+import { CLIENT_ID_ENTITY, SUPPORTED_QUOTA_KEYS, USER_ENTITY } from "../security/quotas/model.ts";
+import { CLIENT_CONFIG_USAGE, ClientConfigError, clientSecurity, connectClient, explainFailure, legacySaslOverrides, loadClientProperties, parseBootstrap } from "./client-config.ts";
+
+const usage = `Usage: bun run quotas --bootstrap-server HOST:PORT (--alter | --describe) [entity] [options]
+
+Actions:
+  --alter --add-config K=V[,K=V...]    set quota keys: ${SUPPORTED_QUOTA_KEYS.join(", ")}
+  --alter --delete-config K[,K...]     remove quota keys (both may be given at once)
+  --describe                           the quotas of the entity, or every quota without one
+Entity (kafka-configs.sh's forms; a user and a client id may be combined):
+  --user NAME | --user-defaults        a user principal's name (without "User:") or <default>
+  --client ID | --client-defaults      a client id or <default>
+  --entity-type users|clients [--entity-name NAME | --entity-default]
+                                       the same, one type; --describe with no name: all of that type
+${CLIENT_CONFIG_USAGE}Other:
+  --json                               machine-readable output
+  --timeout-ms N                       per-request timeout (default 30000)
+  -h, --help                           this text
+`;
+
+function fail(message: string, code: number): never {
+  console.error(`quotas: ${message}`);
+  process.exit(code);
+}
+
+const MATCH_EXACT = 0;
+const MATCH_DEFAULT = 1;
+const MATCH_ANY = 2;
+
+/** One entity component: a name, null for <default>, or "any" (--describe of a whole entity type). */
+type ComponentName = string | null | { any: true };
+
+let parsed;
+try {
+  parsed = parseArgs({
+    options: {
+      "bootstrap-server": { type: "string" },
+      alter: { type: "boolean" },
+      describe: { type: "boolean" },
+      "add-config": { type: "string", multiple: true },
+      "delete-config": { type: "string", multiple: true },
+      user: { type: "string" },
+      "user-defaults": { type: "boolean" },
+      client: { type: "string" },
+      "client-defaults": { type: "boolean" },
+      "entity-type": { type: "string" },
+      "entity-name": { type: "string" },
+      "entity-default": { type: "boolean" },
+      "sasl-mechanism": { type: "string" },
+      "sasl-username": { type: "string" },
+      "sasl-password": { type: "string" },
+      "command-config": { type: "string" },
+      X: { type: "string", short: "X", multiple: true },
+      json: { type: "boolean" },
+      "timeout-ms": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+} catch (error) {
+  fail(`${error instanceof Error ? error.message : String(error)}\n\n${usage}`, 2);
+}
+const flags = parsed.values;
+if (flags.help) {
+  console.log(usage);
+  process.exit(0);
+}
+if ((flags.alter ? 1 : 0) + (flags.describe ? 1 : 0) !== 1) fail(`exactly one of --alter, --describe\n\n${usage}`, 2);
+if (!flags["bootstrap-server"]) fail(`--bootstrap-server HOST:PORT is required\n\n${usage}`, 2);
+
+const components = new Map<string, ComponentName>();
+function addComponent(entityType: string, name: ComponentName, flag: string): void {
+  if (components.has(entityType)) fail(`${flag}: the ${entityType} is already given`, 2);
+  components.set(entityType, name);
+}
+if (flags.user !== undefined && flags["user-defaults"]) fail("--user and --user-defaults exclude each other", 2);
+if (flags.client !== undefined && flags["client-defaults"]) fail("--client and --client-defaults exclude each other", 2);
+if (flags.user !== undefined) addComponent(USER_ENTITY, flags.user, "--user");
+if (flags["user-defaults"]) addComponent(USER_ENTITY, null, "--user-defaults");
+if (flags.client !== undefined) addComponent(CLIENT_ID_ENTITY, flags.client, "--client");
+if (flags["client-defaults"]) addComponent(CLIENT_ID_ENTITY, null, "--client-defaults");
+if (flags["entity-type"] !== undefined) {
+  const entityType = { users: USER_ENTITY, clients: CLIENT_ID_ENTITY }[flags["entity-type"]];
+  if (!entityType) fail(`--entity-type ${flags["entity-type"]}: use users or clients`, 2);
+  if (flags["entity-name"] !== undefined && flags["entity-default"]) fail("--entity-name and --entity-default exclude each other", 2);
+  const name: ComponentName = flags["entity-name"] ?? (flags["entity-default"] ? null : { any: true });
+  addComponent(entityType, name, "--entity-type");
+} else if (flags["entity-name"] !== undefined || flags["entity-default"]) {
+  fail("--entity-name and --entity-default need --entity-type", 2);
+}
+
+const timeoutMs = flags["timeout-ms"] === undefined ? 30_000 : Number(flags["timeout-ms"]);
+if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) fail("--timeout-ms must be a positive integer", 2);
+
+/** --add-config a=1,b=2 (repeatable) and --delete-config a,b as AlterClientQuotas operations. */
+function parseOps(): { key: string; value: number; remove: boolean }[] {
+  const ops: { key: string; value: number; remove: boolean }[] = [];
+  for (const item of (flags["add-config"] ?? []).flatMap((list) => list.split(","))) {
+    const [key, text, extra] = item.split("=").map((part) => part.trim());
+    const value = Number(text);
+    if (!key || text === undefined || extra !== undefined || text === "" || !Number.isFinite(value)) fail(`--add-config ${item}: expected KEY=NUMBER`, 2);
+    ops.push({ key, value, remove: false });
+  }
+  for (const key of (flags["delete-config"] ?? []).flatMap((list) => list.split(",")).map((part) => part.trim())) {
+    if (!key) fail("--delete-config: empty key", 2);
+    ops.push({ key, value: 0, remove: true });
+  }
+  const keys = ops.map((op) => op.key);
+  const repeated = keys.find((key, index) => keys.indexOf(key) !== index);
+  if (repeated !== undefined) fail(`${repeated} is given twice`, 2);
+  return ops;
+}
+
+const ops = flags.alter ? parseOps() : [];
+if (flags.alter) {
+  if (ops.length === 0) fail("--alter needs --add-config or --delete-config", 2);
+  if (components.size === 0) fail("--alter needs an entity: --user/--user-defaults and/or --client/--client-defaults", 2);
+  for (const name of components.values()) if (name !== null && typeof name === "object") fail("--alter needs --entity-name or --entity-default", 2);
+} else if (flags["add-config"] || flags["delete-config"]) {
+  fail("--add-config and --delete-config go with --alter", 2);
+}
+
+const shown = (name: string | null | undefined) => (name === undefined ? "-" : name === null ? "<default>" : name);
+const label = () => [...components].map(([type, name]) => `${type === USER_ENTITY ? "user" : "client-id"} ${shown(name as string | null)}`).join(", ");
+
+let security;
+let address;
+try {
+  address = parseBootstrap(flags["bootstrap-server"]);
+  security = clientSecurity(loadClientProperties({ defaults: legacySaslOverrides(flags), commandConfig: flags["command-config"], overrides: flags.X }));
+} catch (error) {
+  fail(error instanceof ClientConfigError ? error.message : String(error), 2);
+}
+const connection = await connectClient({ ...address, clientId: "bunka-quotas", requestTimeoutMs: timeoutMs }, security).catch((error) => fail(error instanceof Error ? error.message : String(error), 1));
+try {
+  if (flags.describe) await describe();
+  else await alter();
+} catch (error) {
+  fail(explainFailure(error, security), 1);
+} finally {
+  connection.close();
+}
+
+async function describe(): Promise<void> {
+  const filter = [...components].map(([entityType, name]) =>
+    name === null ? { entityType, matchType: MATCH_DEFAULT, match: null } : typeof name === "object" ? { entityType, matchType: MATCH_ANY, match: null } : { entityType, matchType: MATCH_EXACT, match: name },
+  );
+  // A named entity is that entity alone (kafka-configs.sh); a bare --entity-type lists every entity with one.
+  const strict = filter.length > 0 && filter.every((component) => component.matchType !== MATCH_ANY);
+  const response = await connection.request(ApiKey.DescribeClientQuotas, 1, { components: filter, strict });
+  if (response.errorCode !== ErrorCode.NONE) fail(`${errorName(response.errorCode)}: ${response.errorMessage ?? ""}`, 1);
+  const rows = (response.entries as { entity: { entityType: string; entityName: string | null }[]; values: { key: string; value: number }[] }[]).map((entry) => {
+    const row: { user?: string | null; clientId?: string | null; quotas: Record<string, number> } = { quotas: {} };
+    for (const { entityType, entityName } of entry.entity) {
+      if (entityType === USER_ENTITY) row.user = entityName;
+      else if (entityType === CLIENT_ID_ENTITY) row.clientId = entityName;
+    }
+    for (const { key, value } of entry.values) row.quotas[key] = value;
+    return row;
+  });
+  rows.sort((a, b) => `${shown(a.user)}\u0000${shown(a.clientId)}`.localeCompare(`${shown(b.user)}\u0000${shown(b.clientId)}`));
+  if (flags.json) {
+    console.log(JSON.stringify(rows));
+    return;
+  }
+  if (rows.length === 0) {
+    console.log("No quotas.");
+    return;
+  }
+  const table = [["USER", "CLIENT-ID", "QUOTAS"], ...rows.map((row) => [shown(row.user), shown(row.clientId), Object.entries(row.quotas).map(([key, value]) => `${key}=${value}`).join(",")])];
+  const widths = [0, 1].map((column) => Math.max(...table.map((line) => line[column]!.length)));
+  for (const line of table) console.log(`${line[0]!.padEnd(widths[0]!)}  ${line[1]!.padEnd(widths[1]!)}  ${line[2]}`);
+}
+
+async function alter(): Promise<void> {
+  const entity = [...components].map(([entityType, name]) => ({ entityType, entityName: name as string | null }));
+  const response = await connection.request(ApiKey.AlterClientQuotas, 1, { entries: [{ entity, ops }], validateOnly: false });
+  const result = (response.entries as { errorCode: number; errorMessage: string | null }[])[0];
+  if (!result) fail("the broker answered with no result", 1);
+  const error = result.errorCode === ErrorCode.NONE ? null : errorName(result.errorCode);
+  if (flags.json) console.log(JSON.stringify({ entity: Object.fromEntries(entity.map(({ entityType, entityName }) => [entityType, entityName])), error, message: result.errorMessage }));
+  if (error !== null) {
+    console.error(`quotas: ${label()}: ${error}: ${result.errorMessage ?? ""}`);
+    process.exitCode = 1;
+    return;
+  }
+  if (flags.json) return;
+  const added = ops.filter((op) => !op.remove).map((op) => `${op.key}=${op.value}`);
+  const deleted = ops.filter((op) => op.remove).map((op) => op.key);
+  console.log(`Quotas of ${label()}: ${[...(added.length ? [`set ${added.join(",")}`] : []), ...(deleted.length ? [`removed ${deleted.join(",")}`] : [])].join("; ")}.`);
+}
