@@ -120,6 +120,7 @@ async function expectOnlyTopicA(started: Started, expectedPrincipal: string): Pr
   expect(producedB.stderr.toLowerCase()).toContain("topic authorization failed");
   const consumedB = await consume(started.ssl, "b", alice);
   expect(consumedB.values).toEqual([]);
+  expect(consumedB.stderr.toLowerCase()).toContain("authorization failed");
   // Nothing of b was stored: the super user reads it empty.
   expect((await consume(started.plaintext, "b", [])).values).toEqual([]);
 
