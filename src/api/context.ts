@@ -13,6 +13,7 @@ import type { PartitionWorkers } from "../partition/partition-workers.ts";
 import type { ConnectionSecurity } from "../security/principal.ts";
 import type { Authorization } from "../security/acl/authorizer.ts";
 import type { QuotaManager } from "../security/quotas/quota-manager.ts";
+import type { Audit } from "../security/audit/audit-log.ts";
 
 /** Topics at run time: metadata, configs, and the offsets the socket thread last heard from the workers. */
 export type Topics = Pick<
@@ -52,7 +53,7 @@ export interface ProducerIdAllocator {
 
 /** The broker's own settings: typed for decisions, and as DescribeConfigs lists them. */
 export interface BrokerSettings {
-  readonly config: Pick<BrokerConfig, "nodeId" | "clusterId" | "autoCreateTopicsEnable">;
+  readonly config: Pick<BrokerConfig, "nodeId" | "clusterId" | "autoCreateTopicsEnable" | "properties">;
   describe(): Record<string, string>;
 }
 
@@ -66,6 +67,8 @@ export interface AdvertisedApi {
 /** What a handler needs of the connection its request came on (server/connection.ts satisfies it). */
 export interface ClientConnection {
   readonly remoteIp: string;
+  /** The peer's port (audit lines name address and port). */
+  readonly remotePort?: number;
   /** The listener it came in on, its principal and whether SASL authentication is done (security/principal.ts). */
   readonly security: ConnectionSecurity;
   /** Resolves once the connection's write queue has room again; null when it has room now. */
@@ -100,6 +103,8 @@ export interface BrokerServices {
   readonly scramCredentials: ScramCredentialStore;
   /** Client quotas (KIP-13/546, security/quotas/): Produce and Fetch record their bytes and throttle. */
   readonly quotas: QuotaManager;
+  /** The audit trail (security/audit/): api/authorize.ts reports denials to it; absent: nothing audited. */
+  readonly audit?: Audit;
   /** True once a clean stop began: long polls end early. */
   isStopping(): boolean;
   log(message: string): void;

@@ -18,7 +18,7 @@ export const createTopicsHandler = defineHandler(Apis.CreateTopics, {
     for (const topic of request.topics) seen.set(topic.name, (seen.get(topic.name) ?? 0) + 1);
     const topics = [];
     // CREATE on the cluster covers every topic; otherwise CREATE on each topic (Kafka's KafkaApis.handleCreateTopicsRequest).
-    const clusterCreate = canCluster(context, AclOperation.CREATE);
+    const clusterCreate = canCluster(context, AclOperation.CREATE, false);
     for (const requested of request.topics) {
       const result = { name: requested.name, topicId: new Uint8Array(16) as Uint8Array, errorCode: ErrorCode.NONE as number, errorMessage: null as string | null, numPartitions: -1, replicationFactor: -1, configs: null as Input<CreateTopicsResponseCreatableTopicConfigs>[] | null };
       topics.push(result);

@@ -10,7 +10,7 @@ export const listGroupsHandler = defineHandler(Apis.ListGroups, {
   handle(context, request): Reply<ListGroupsResponse> {
     const listed = context.groups.offsets.list(request.statesFilter ?? []);
     // DESCRIBE on the cluster lists every group; otherwise only the groups the principal may DESCRIBE (never an error, as Kafka).
-    const groups = canCluster(context, AclOperation.DESCRIBE) ? listed.groups : listed.groups.filter((group) => canGroup(context, AclOperation.DESCRIBE, group.groupId));
+    const groups = canCluster(context, AclOperation.DESCRIBE, false) ? listed.groups : listed.groups.filter((group) => canGroup(context, AclOperation.DESCRIBE, group.groupId, false));
     return { throttleTimeMs: 0, errorCode: listed.errorCode, groups };
   },
 });

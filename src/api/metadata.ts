@@ -23,7 +23,7 @@ export const metadataHandler = defineHandler(Apis.Metadata, {
     const topics = [];
     if (allTopics) {
       // Topics the principal may not DESCRIBE are left out of the listing, as in Kafka.
-      for (const topic of context.topics.list()) if (canTopic(context, AclOperation.DESCRIBE, topic.name)) topics.push(describeTopic(context, topic));
+      for (const topic of context.topics.list()) if (canTopic(context, AclOperation.DESCRIBE, topic.name, false)) topics.push(describeTopic(context, topic));
     } else {
       const allowAutoCreate = context.settings.config.autoCreateTopicsEnable && (apiVersion < 4 || request.allowAutoTopicCreation);
       for (const requested of request.topics!) {
@@ -54,7 +54,7 @@ async function describeOrCreate(context: RequestContext, name: string, allowAuto
   // Internal topics are created by the broker (the group coordinator), never auto-created as plain topics.
   if (!allowAutoCreate || isInternalTopic(name)) return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name, topicId: ZERO_UUID, partitions: [] };
   // Auto-creation only for principals allowed to CREATE on the cluster or on the topic.
-  if (!canCluster(context, AclOperation.CREATE) && !canTopic(context, AclOperation.CREATE, name)) return { errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED, name, topicId: ZERO_UUID, partitions: [] };
+  if (!canCluster(context, AclOperation.CREATE, false) && !canTopic(context, AclOperation.CREATE, name)) return { errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED, name, topicId: ZERO_UUID, partitions: [] };
   try {
     const created = await context.topics.createTopic({ name, numPartitions: -1, replicationFactor: -1, configs: {} });
     return describeTopic(context, created);

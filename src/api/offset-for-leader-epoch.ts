@@ -15,7 +15,7 @@ export const offsetForLeaderEpochHandler = defineHandler(Apis.OffsetForLeaderEpo
   async handle(context, request): Promise<Reply<OffsetForLeaderEpochResponse>> {
     const lookups: { answer: Answer; item: EpochEndOffsetItem }[] = [];
     // CLUSTER_ACTION on the cluster (followers) covers every topic; otherwise DESCRIBE on each.
-    const clusterAction = canCluster(context, AclOperation.CLUSTER_ACTION);
+    const clusterAction = canCluster(context, AclOperation.CLUSTER_ACTION, false);
     const topics = request.topics.map((requestTopic) => ({
       topic: requestTopic.topic,
       partitions: requestTopic.partitions.map((requestPartition) => {

@@ -58,6 +58,7 @@ export class Connection implements BudgetWaiter {
   readonly remoteAddress: string;
   /** The peer's address as counted by the connection quotas. */
   readonly remoteIp: string;
+  readonly remotePort: number | undefined;
   private readonly frames: FrameReader;
   /** Replies in request order; the head is written as soon as it is done. */
   private readonly replySlots: ReplySlot[] = [];
@@ -108,7 +109,9 @@ export class Connection implements BudgetWaiter {
   ) {
     this.security = { listener, principal: ANONYMOUS_PRINCIPAL, authenticated: !isSaslProtocol(listener.securityProtocol) };
     this.remoteIp = socket.remoteAddress;
-    this.remoteAddress = `${socket.remoteAddress}:${(socket as unknown as { remotePort?: number }).remotePort ?? "?"}`;
+    // Bun's sockets have remotePort; its typings do not.
+    this.remotePort = (socket as unknown as { remotePort?: number }).remotePort;
+    this.remoteAddress = `${socket.remoteAddress}:${this.remotePort ?? "?"}`;
     this.frames = new FrameReader(limits.maxFrameBytes, producePool, budget);
     // Nobody may make the broker buffer a large frame before logging in (Kafka's SaslServerAuthenticator).
     if (!this.security.authenticated && limits.saslMaxReceiveBytes !== undefined) this.frames.limitFrames(Math.min(limits.maxFrameBytes, limits.saslMaxReceiveBytes), "sasl.server.max.receive.size");

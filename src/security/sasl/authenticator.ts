@@ -6,6 +6,7 @@
 // the same connection before it ends, or the connection is closed at its next request.
 import { ErrorCode } from "../../protocol/errors.ts";
 import type { ScramCredentialStore } from "../credentials.ts";
+import type { AuthenticationEvent } from "../audit/audit-log.ts";
 import type { ConnectionSecurity } from "../principal.ts";
 import { type SaslMechanismName, type SaslServerExchange, SaslAuthenticationError } from "./mechanism.ts";
 import { OAuthBearerServerExchange, type OAuthBearerSettings } from "./oauthbearer.ts";
@@ -29,8 +30,8 @@ export interface SaslSettings {
   readonly reauthMs: number;
   /** sasl.server.max.receive.size: the largest token a client may send before it is authenticated. */
   readonly maxReceiveBytes: number;
-  /** One structured line per event (audit trail). */
-  readonly audit: (event: Record<string, unknown>) => void;
+  /** The audit trail (security/audit/): one line per outcome, deduplicated per connection there. */
+  readonly audit: (peer: SaslPeer, event: AuthenticationEvent) => void;
   readonly now?: () => number;
 }
 
@@ -62,9 +63,14 @@ export interface AuthenticateAnswer {
 export interface SaslPeer {
   readonly security: ConnectionSecurity;
   readonly remoteIp: string;
+  readonly remotePort?: number;
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** Api keys the audit lines name (SaslHandshake, SaslAuthenticate; a v0 bare token counts as the latter). */
+const SASL_HANDSHAKE = 17;
+const SASL_AUTHENTICATE = 36;
 
 const NO_MECHANISMS: ListenerSaslSettings = { enabledMechanisms: [], plainUsers: new Map(), oauthBearer: { jwks: null, subClaimName: "sub", clockSkewMs: 0, expectedIssuer: null, expectedAudience: [] } };
 
@@ -94,16 +100,16 @@ export class SaslAuthenticator {
     const enabled = [...listener.enabledMechanisms];
     const session = this.session(peer.security);
     if (session.exchange !== null) {
-      this.fail(peer, session, mechanism, "SaslHandshake while an authentication is in progress");
+      this.fail(peer, session, mechanism, "SaslHandshake while an authentication is in progress", SASL_HANDSHAKE);
       return { errorCode: ErrorCode.ILLEGAL_SASL_STATE, mechanisms: enabled };
     }
     if (!(enabled as string[]).includes(mechanism)) {
-      this.fail(peer, session, mechanism, `unsupported SASL mechanism ${JSON.stringify(mechanism.slice(0, 64))} (enabled: ${enabled.join(", ")})`);
+      this.fail(peer, session, mechanism, `unsupported SASL mechanism ${JSON.stringify(mechanism.slice(0, 64))} (enabled: ${enabled.join(", ")})`, SASL_HANDSHAKE);
       return { errorCode: ErrorCode.UNSUPPORTED_SASL_MECHANISM, mechanisms: enabled };
     }
     // Re-authentication (KIP-368) must keep the mechanism of the first authentication.
     if (peer.security.authenticated && session.mechanism !== null && session.mechanism !== mechanism) {
-      this.fail(peer, session, mechanism, `re-authentication changed the mechanism from ${session.mechanism}`);
+      this.fail(peer, session, mechanism, `re-authentication changed the mechanism from ${session.mechanism}`, SASL_HANDSHAKE);
       return { errorCode: ErrorCode.ILLEGAL_SASL_STATE, mechanisms: enabled };
     }
     session.mechanism = mechanism as SaslMechanismName;
@@ -124,7 +130,7 @@ export class SaslAuthenticator {
     const exchange = session.exchange;
     if (exchange === null) {
       const message = "SaslAuthenticate before a successful SaslHandshake";
-      this.fail(peer, session, null, message);
+      this.fail(peer, session, null, message, SASL_AUTHENTICATE);
       return { errorCode: ErrorCode.ILLEGAL_SASL_STATE, errorMessage: message, authBytes: EMPTY, sessionLifetimeMs: 0 };
     }
     try {
@@ -134,7 +140,7 @@ export class SaslAuthenticator {
       return this.succeed(peer, session, exchange.mechanism, step.user, step.response, step.credentialExpiresAtMs ?? Infinity);
     } catch (error) {
       if (!(error instanceof SaslAuthenticationError)) throw error;
-      this.fail(peer, session, exchange.mechanism, error.message);
+      this.fail(peer, session, exchange.mechanism, error.message, SASL_AUTHENTICATE, exchange.claimedUser);
       return { errorCode: ErrorCode.SASL_AUTHENTICATION_FAILED, errorMessage: error.message, authBytes: EMPTY, sessionLifetimeMs: 0 };
     }
   }
@@ -144,7 +150,7 @@ export class SaslAuthenticator {
     const security = peer.security;
     if (security.authenticated && security.principal !== principal) {
       const message = `re-authentication as ${principal} on a connection authenticated as ${security.principal}`;
-      this.fail(peer, session, mechanism, message);
+      this.fail(peer, session, mechanism, message, SASL_AUTHENTICATE, user);
       return { errorCode: ErrorCode.SASL_AUTHENTICATION_FAILED, errorMessage: message, authBytes: EMPTY, sessionLifetimeMs: 0 };
     }
     security.principal = principal;
@@ -156,17 +162,18 @@ export class SaslAuthenticator {
     const nowMs = this.now();
     const lifetimeMs = this.settings.reauthMs > 0 ? Math.max(0, Math.min(this.settings.reauthMs, credentialExpiresAtMs - nowMs)) : 0;
     session.expiresAtMs = lifetimeMs > 0 ? nowMs + lifetimeMs : Infinity;
-    this.settings.audit({ event: "authentication", result: "success", principal, mechanism, listener: security.listener.name, client: peer.remoteIp });
+    this.settings.audit(peer, { result: "success", principal, mechanism, apiKey: SASL_AUTHENTICATE });
     return { errorCode: ErrorCode.NONE, errorMessage: null, authBytes: response, sessionLifetimeMs: Math.floor(lifetimeMs) };
   }
 
   /** Marks the connection for closing after this reply and logs the failure, once per connection. */
-  private fail(peer: SaslPeer, session: SaslSession, mechanism: string | null, reason: string): void {
+  private fail(peer: SaslPeer, session: SaslSession, mechanism: string | null, reason: string, apiKey: number, claimedUser?: string): void {
     session.exchange = null;
     session.closeAfterReply = reason;
     if (session.failureLogged) return;
     session.failureLogged = true;
-    this.settings.audit({ event: "authentication", result: "failure", principal: null, mechanism, listener: peer.security.listener.name, client: peer.remoteIp, reason });
+    // The principal the client claimed (the user its token named), so a password-guessing run names its target.
+    this.settings.audit(peer, { result: "failure", principal: claimedUser === undefined ? null : `User:${claimedUser}`, mechanism, reason, apiKey });
   }
 
   /** Why the connection must be closed once the current reply is sent, or null. */

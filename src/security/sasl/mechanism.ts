@@ -17,5 +17,7 @@ export class SaslAuthenticationError extends Error {}
 
 export interface SaslServerExchange {
   readonly mechanism: SaslMechanismName;
+  /** Who the client says it is, once a token named a user (the audit line of a failure names it). */
+  readonly claimedUser?: string;
   evaluate(token: Uint8Array): Promise<SaslStep> | SaslStep;
 }

@@ -12,6 +12,7 @@ function digest(text: string): Buffer {
 export class PlainServerExchange implements SaslServerExchange {
   readonly mechanism = "PLAIN" as const;
   private used = false;
+  claimedUser?: string;
 
   /** `passwordOf` answers the configured password of a user, or undefined for an unknown one. */
   constructor(private readonly passwordOf: (user: string) => string | undefined) {}
@@ -29,6 +30,7 @@ export class PlainServerExchange implements SaslServerExchange {
     if (parts.length !== 3) throw new SaslAuthenticationError("Invalid SASL/PLAIN response: expected 3 tokens");
     const [authorizationId, user, password] = parts as [string, string, string];
     if (user === "") throw new SaslAuthenticationError("Authentication failed: username not specified");
+    this.claimedUser = user;
     if (authorizationId !== "" && authorizationId !== user) throw new SaslAuthenticationError("Authentication failed: Client requested an authorization id that is different from username");
     const expected = this.passwordOf(user);
     // Compare even for an unknown user, so both paths cost the same.

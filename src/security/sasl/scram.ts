@@ -91,6 +91,10 @@ function decodeUtf8(bytes: Uint8Array): string {
 export class ScramServerExchange implements SaslServerExchange {
   private state: "first" | "final" | "done" = "first";
   private userName = "";
+
+  get claimedUser(): string | undefined {
+    return this.userName === "" ? undefined : this.userName;
+  }
   private credential: ScramCredential | null = null;
   private clientFirstBare = "";
   private serverFirst = "";
