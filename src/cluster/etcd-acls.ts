@@ -4,7 +4,7 @@
 // every ACL_REWATCH_DELAY_MS until it works).
 import type { AclStore } from "../security/acl/authorizer.ts";
 import { bindingKey, type AclBinding } from "../security/acl/model.ts";
-import { EtcdClient, type KeyValue, type Watch } from "./etcd/index.ts";
+import { EtcdClient, type EtcdClientOptions, type KeyValue, type Watch } from "./etcd/index.ts";
 import { decodeRecord, encodeRecord } from "./etcd-metadata.ts";
 
 const ACL_REWATCH_DELAY_MS = 500;
@@ -18,11 +18,11 @@ export class EtcdAclStore implements AclStore {
   private stopped = false;
 
   constructor(
-    endpoints: string[],
+    etcd: EtcdClientOptions,
     clusterId: string,
     private readonly log: (message: string) => void,
   ) {
-    this.etcd = new EtcdClient({ endpoints, log });
+    this.etcd = new EtcdClient({ ...etcd, log });
     this.prefix = `/bunka/${clusterId}/acls/`;
   }
 

@@ -6,7 +6,7 @@ import type { BrokerConfig } from "../config/broker-config.ts";
 import type { BrokerInfo, ClusterView } from "../metadata/types.ts";
 import type { PartitionWorkers } from "../partition/partition-workers.ts";
 import { Controller } from "./controller.ts";
-import { EtcdClient, LeaseKeeper, type Watch } from "./etcd/index.ts";
+import { EtcdClient, etcdClientOptions, LeaseKeeper, type Watch } from "./etcd/index.ts";
 import { EtcdKeys, EtcdMetadataStore, MetadataMirror, encodeRecord, decodeRecord, type MirrorChanges } from "./etcd-metadata.ts";
 import type { ClusterMembership, MembershipContext } from "./membership.ts";
 import { ReplicaFetchers } from "./replica-fetcher.ts";
@@ -44,7 +44,7 @@ export class EtcdCluster implements ClusterMembership, ClusterView {
     private readonly self: () => BrokerInfo,
   ) {
     this.nodeId = config.nodeId;
-    this.etcd = new EtcdClient({ endpoints: config.etcdEndpoints, log: (line) => log(line) });
+    this.etcd = new EtcdClient(etcdClientOptions(config, (line) => log(line)));
     this.keys = new EtcdKeys(`/bunka/${config.clusterId}/`);
     this.mirror = new MetadataMirror(this.keys);
     this.store = new EtcdMetadataStore(this.etcd, this.mirror);
@@ -67,6 +67,8 @@ export class EtcdCluster implements ClusterMembership, ClusterView {
 
   async start(context: MembershipContext): Promise<void> {
     this.context = context;
+    // A wrong etcd password stops the start here, with etcd's refusal, before anything else is attempted.
+    await this.etcd.authenticate();
     await this.register();
     const listing = await this.etcd.getPrefix(this.keys.root);
     this.mirror.load(listing.kvs, listing.revision);

@@ -319,7 +319,7 @@ function serverError(text: string, endpoint: string, status: number, path: strin
   }
   // etcd 3.4 refuses gateway calls over a client certificate with a CN while its auth is on (the gateway would
   // act as the CN's user without checking it): say what to change.
-  const hint = text.includes("CommonName of client") ? " (etcd with auth enabled takes no client certificate with a CommonName on its gateway: use a certificate without CN, or etcd.username/etcd.password alone)" : "";
+  const hint = text.includes("CommonName of client") ? " (etcd 3.4 with auth enabled refuses gateway calls over a client certificate with a CommonName: use a client certificate without CN, or TLS without --client-cert-auth)" : "";
   return new EtcdError(`etcd ${path} at ${endpoint}: HTTP ${status} ${text.slice(0, 200).trim()}${hint}`, "server", null, status, endpoint);
 }
 
