@@ -23,10 +23,11 @@ let certs: DevCerts;
 let dataDir: string;
 let broker: Broker;
 let bootstrap = "";
+let sslBootstrap = "";
 let adminConfig = "";
 
 beforeAll(async () => {
-  certs = await makeDevCerts("tools-secure");
+  certs = await makeDevCerts("tools-secure", "operator");
   dataDir = tempDir("tools-secure");
   broker = await startBroker({
     port: 0,
@@ -34,15 +35,19 @@ beforeAll(async () => {
     partitionWorkers: 1,
     log: () => undefined,
     properties: {
-      listeners: "SASL_SSL://127.0.0.1:0",
+      listeners: "SASL_SSL://127.0.0.1:0,SSL://127.0.0.1:0",
       "ssl.keystore.location": certs.brokerKeystore,
+      "ssl.truststore.location": certs.ca,
+      "listener.name.ssl.ssl.client.auth": "required",
       "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-512",
       "sasl.jaas.config": JAAS,
       "authorizer.class.name": "acl",
-      "super.users": "User:admin",
+      "super.users": "User:admin;User:CN=operator,OU=dev,O=Bunka",
     },
   });
-  bootstrap = `127.0.0.1:${broker.boundListeners()[0]!.port}`;
+  const portOf = (name: string) => broker.boundListeners().find((bound) => bound.name === name)!.port;
+  bootstrap = `127.0.0.1:${portOf("SASL_SSL")}`;
+  sslBootstrap = `127.0.0.1:${portOf("SSL")}`;
   // What an operator keeps next to kafka-acls.sh: Java property names, a JAAS login, comments.
   adminConfig = join(certs.dir, "admin.properties");
   writeFileSync(adminConfig, [
@@ -63,7 +68,8 @@ afterAll(async () => {
   certs?.cleanup();
 });
 
-const tool = (name: string, args: string[]) => run([process.execPath, join(repoRoot, `src/tools/${name}.ts`), "--bootstrap-server", bootstrap, ...args], { timeoutMs: TOOL_TIMEOUT_MS });
+const toolAt = (address: string, name: string, args: string[]) => run([process.execPath, join(repoRoot, `src/tools/${name}.ts`), "--bootstrap-server", address, ...args], { timeoutMs: TOOL_TIMEOUT_MS });
+const tool = (name: string, args: string[]) => toolAt(bootstrap, name, args);
 const overSaslSsl = (mechanism: string, user: string, password: string) => ["-X", "security.protocol=SASL_SSL", "-X", `ssl.ca.location=${certs.ca}`, "-X", `sasl.mechanism=${mechanism}`, "-X", `sasl.username=${user}`, "-X", `sasl.password=${password}`];
 const kcatScram = (user: string, password: string) => ["-X", "security.protocol=SASL_SSL", "-X", `ssl.ca.location=${certs.ca}`, "-X", "sasl.mechanisms=SCRAM-SHA-512", "-X", `sasl.username=${user}`, "-X", `sasl.password=${password}`];
 
@@ -138,3 +144,21 @@ test("without security settings or with a wrong password the tools fail with one
   expect(missingFile.exitCode).toBe(2);
   expect(missingFile.stderr).toContain("cannot read it (ENOENT)");
 }, 180_000);
+
+test("over an mTLS listener the tools present ssl.certificate.location/ssl.key.location; the certificate's subject is a super user", async () => {
+  const withCertificate = ["-X", "security.protocol=SSL", "-X", `ssl.ca.location=${certs.ca}`, "-X", `ssl.certificate.location=${certs.clientCert}`, "-X", `ssl.key.location=${certs.clientKey}`];
+  const added = await toolAt(sslBootstrap, "users", [...withCertificate, "--add", "--user", "dave", "--password", "dave-secret", "--mechanism", "SCRAM-SHA-512"]);
+  expect(added.stderr).toBe("");
+  expect(added.exitCode).toBe(0);
+  expect((await kcat(bootstrap, ["-L", ...kcatScram("dave", "dave-secret")], { timeoutMs: TOOL_TIMEOUT_MS })).exitCode).toBe(0);
+
+  // Without the certificate the listener ends the handshake (ssl.client.auth=required): a sentence, no stack trace.
+  const without = await toolAt(sslBootstrap, "acls", ["-X", "security.protocol=SSL", "-X", `ssl.ca.location=${certs.ca}`, "--list"]);
+  expect(without.exitCode).toBe(1);
+  expect(without.stderr).toMatch(/^acls: /);
+  expect(without.stderr).not.toMatch(STACK_FRAME);
+  // Half a client certificate is a usage error before connecting.
+  const half = await toolAt(sslBootstrap, "acls", ["-X", "security.protocol=SSL", "-X", `ssl.ca.location=${certs.ca}`, "-X", `ssl.certificate.location=${certs.clientCert}`, "--list"]);
+  expect(half.exitCode).toBe(2);
+  expect(half.stderr).toContain("a client certificate needs both ssl.certificate.location and ssl.key.location");
+}, 120_000);
