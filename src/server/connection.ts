@@ -455,9 +455,15 @@ export class Connection implements BudgetWaiter {
   private pausedForThrottle = false;
   private throttleTimer: ReturnType<typeof setTimeout> | null = null;
 
+  /** When the current throttle ends (Date.now() ms): a shorter throttle never cuts a longer one short. */
+  private mutedUntilMs = 0;
+
   /** KIP-219: the reply is already on its way; no request is read until the throttle time has passed. */
   mute(ms: number): void {
     if (this.closed || ms <= 0) return;
+    const until = Date.now() + ms;
+    if (this.throttleTimer && until <= this.mutedUntilMs) return;
+    this.mutedUntilMs = until;
     if (this.throttleTimer) clearTimeout(this.throttleTimer);
     this.pausedForThrottle = true;
     this.updatePause();
