@@ -205,9 +205,12 @@ export async function connectClient(target: { host: string; port: number; client
 /** One line for what went wrong on a tool's connection, with a hint when the listener likely wants other security settings. */
 export function explainFailure(error: unknown, security: ClientSecurity): string {
   const message = error instanceof Error ? error.message : String(error);
+  if (/CERTIFICATE_REQUIRED/i.test(message)) return `${message}: the listener requires a client certificate (ssl.certificate.location and ssl.key.location)`;
   if (!(error instanceof ConnectionClosedError)) return message;
+  // A TLS 1.3 server checks the client certificate after the client's handshake is done, so a missing one shows up here too.
+  const certificateHint = security.tls && !security.tls.cert ? "; a listener with ssl.client.auth=required also needs ssl.certificate.location and ssl.key.location" : "";
   const hint = security.sasl
-    ? "the broker closed the connection (check security.protocol and that the listener offers sasl.mechanism)"
-    : `the broker closed the connection without answering (security.protocol=${security.protocol}; a TLS or SASL listener needs --command-config or -X security.protocol=…, sasl.mechanism, sasl.username, sasl.password)`;
+    ? `the broker closed the connection (check security.protocol and that the listener offers sasl.mechanism${certificateHint})`
+    : `the broker closed the connection without answering (security.protocol=${security.protocol}; a TLS or SASL listener needs --command-config or -X security.protocol=…, sasl.mechanism, sasl.username, sasl.password${certificateHint})`;
   return `${message}: ${hint}`;
 }

@@ -156,6 +156,7 @@ test("over an mTLS listener the tools present ssl.certificate.location/ssl.key.l
   const without = await toolAt(sslBootstrap, "acls", ["-X", "security.protocol=SSL", "-X", `ssl.ca.location=${certs.ca}`, "--list"]);
   expect(without.exitCode).toBe(1);
   expect(without.stderr).toMatch(/^acls: /);
+  expect(without.stderr).toContain("ssl.certificate.location");
   expect(without.stderr).not.toMatch(STACK_FRAME);
   // Half a client certificate is a usage error before connecting.
   const half = await toolAt(sslBootstrap, "acls", ["-X", "security.protocol=SSL", "-X", `ssl.ca.location=${certs.ca}`, "-X", `ssl.certificate.location=${certs.clientCert}`, "--list"]);
