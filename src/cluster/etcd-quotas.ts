@@ -8,6 +8,8 @@ import type { EtcdClient, KeyValue, Watch } from "./etcd/index.ts";
 import { decodeRecord, encodeRecord } from "./etcd-metadata.ts";
 
 const QUOTA_REWATCH_DELAY_MS = 500;
+/** Concurrent alterations of one entity through other brokers: re-read and retried at most this often. */
+const QUOTA_UPDATE_ATTEMPTS = 10;
 
 export class EtcdQuotaStore implements QuotaStore {
   private readonly prefix: string;
@@ -31,11 +33,20 @@ export class EtcdQuotaStore implements QuotaStore {
     return [...this.entries.values()];
   }
 
-  async put(entity: QuotaEntity, values: Record<string, number> | null): Promise<void> {
+  async update(entity: QuotaEntity, change: (values: Record<string, number> | null) => Record<string, number> | null): Promise<Record<string, number> | null> {
     // Entity names are client-chosen strings: encoded so that none can reach outside the prefix.
     const key = this.prefix + encodeURIComponent(entityKey(entity));
-    if (values === null) await this.etcd.delete(key);
-    else await this.etcd.put(key, encodeRecord({ entity, values } satisfies QuotaEntry));
+    // Compare-and-swap on the key's mod revision (0: absent): another broker's change in between is re-read.
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.etcd.get(key);
+      const values = change(current === null ? null : decodeRecord<QuotaEntry>(current.value).values);
+      const result = await this.etcd.txn({
+        compare: [{ key, target: "modRevision", op: "=", value: current?.modRevision ?? 0 }],
+        success: [values === null ? { type: "delete", key } : { type: "put", key, value: encodeRecord({ entity, values } satisfies QuotaEntry) }],
+      });
+      if (result.succeeded) return values;
+      if (attempt >= QUOTA_UPDATE_ATTEMPTS) throw new Error(`client quota ${entityKey(entity)} kept changing under ${QUOTA_UPDATE_ATTEMPTS} attempts to alter it`);
+    }
   }
 
   async stop(): Promise<void> {

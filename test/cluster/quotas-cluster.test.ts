@@ -84,3 +84,20 @@ test("a quota set through broker 1 is listed by broker 3 and throttles a produce
     await cluster.waitFor(`broker ${nodeId} to drop the quota`, async () => Object.keys(await quotasOn(admin, "cluster-slow")).length === 0, PROPAGATION_TIMEOUT_MS);
   }
 }, 120_000);
+
+test("alterations of one entity through three brokers at once keep every key (compare-and-swap in etcd)", async () => {
+  const admins = await Promise.all([1, 2, 3].map((nodeId) => connect(nodeId, "quota-admin")));
+  const keys = ["producer_byte_rate", "consumer_byte_rate", "request_percentage"];
+  const answers = await Promise.all(
+    admins.map((admin, index) =>
+      admin.request(ApiKey.AlterClientQuotas, 1, { entries: [{ entity: [{ entityType: "client-id", entityName: "shared" }], ops: [{ key: keys[index], value: 1000 + index, remove: false }] }], validateOnly: false }),
+    ),
+  );
+  expect(answers.map((answer) => answer.entries[0].errorCode)).toEqual([ErrorCode.NONE, ErrorCode.NONE, ErrorCode.NONE]);
+  const expected = { producer_byte_rate: 1000, consumer_byte_rate: 1001, request_percentage: 1002 };
+  for (const [index, admin] of admins.entries()) {
+    await cluster.waitFor(`broker ${index + 1} to list all three keys`, async () => Bun.deepEquals(await quotasOn(admin, "shared"), expected) || null, PROPAGATION_TIMEOUT_MS).catch(async (error) => {
+      throw new Error(`${String(error)}; broker ${index + 1} lists ${JSON.stringify(await quotasOn(admin, "shared"))}`);
+    });
+  }
+}, 60_000);

@@ -5,13 +5,17 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { writeFileDurably } from "../../util/durable-file.ts";
 import { join } from "node:path";
 import { pack, unpack } from "msgpackr";
-import { entityKey, type QuotaEntity, type QuotaEntry } from "./model.ts";
+import { entityKey, withEntity, type QuotaEntity, type QuotaEntry } from "./model.ts";
 
 export interface QuotaStore {
   /** Loads the entries; `onChange` hears the whole set again after a change made elsewhere (another broker). */
   start(onChange: (entries: QuotaEntry[]) => void): Promise<QuotaEntry[]>;
-  /** Stores one entity's values; null removes the entity (it has no quota left). */
-  put(entity: QuotaEntity, values: Record<string, number> | null): Promise<void>;
+  /**
+   * Changes one entity's values as stored (`change` gets the stored values, or null; returns null to remove
+   * the entity) and returns what is stored for it now. A cluster's store retries `change` when another broker
+   * changed the entity in between, so concurrent alterations of one entity do not lose each other's keys.
+   */
+  update(entity: QuotaEntity, change: (values: Record<string, number> | null) => Record<string, number> | null): Promise<Record<string, number> | null>;
   stop(): Promise<void>;
 }
 
@@ -39,13 +43,14 @@ export class FileQuotaStore implements QuotaStore {
     return [...this.entries];
   }
 
-  async put(entity: QuotaEntity, values: Record<string, number> | null): Promise<void> {
+  async update(entity: QuotaEntity, change: (values: Record<string, number> | null) => Record<string, number> | null): Promise<Record<string, number> | null> {
     // Quota sets are small (one entry per configured user/client id): the whole set is rewritten.
     const key = entityKey(entity);
-    const others = this.entries.filter((entry) => entityKey(entry.entity) !== key);
-    const entries = values === null ? others : [...others, { entity, values }];
+    const values = change(this.entries.find((entry) => entityKey(entry.entity) === key)?.values ?? null);
+    const entries = withEntity(this.entries, entity, values);
     writeFileDurably(this.path, pack({ version: 1, entries } satisfies StoredQuotas));
     this.entries = entries;
+    return values;
   }
 
   async stop(): Promise<void> {}

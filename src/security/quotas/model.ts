@@ -97,17 +97,30 @@ export class QuotaTable {
   }
 }
 
-/** Applies AlterClientQuotas operations to a copy of the entries: set or remove keys, dropping emptied entities. */
-export function applyQuotaOps(entries: QuotaEntry[], entity: QuotaEntity, ops: ReadonlyArray<{ key: string; value: number; remove: boolean }>): QuotaEntry[] {
-  const key = entityKey(entity);
-  const existing = entries.find((entry) => entityKey(entry.entity) === key);
-  const values = { ...(existing?.values ?? {}) };
+export type QuotaOps = ReadonlyArray<{ key: string; value: number; remove: boolean }>;
+
+/** One entity's values after AlterClientQuotas operations: null when no key is left (the entity goes). */
+export function applyOpsToValues(current: Record<string, number> | null, ops: QuotaOps): Record<string, number> | null {
+  const values = { ...(current ?? {}) };
   for (const op of ops) {
     if (op.remove) delete values[op.key];
     else values[op.key] = op.value;
   }
+  return Object.keys(values).length === 0 ? null : values;
+}
+
+/** The entries with one entity's values replaced (null: the entity removed). */
+export function withEntity(entries: QuotaEntry[], entity: QuotaEntity, values: Record<string, number> | null): QuotaEntry[] {
+  const key = entityKey(entity);
   const others = entries.filter((entry) => entityKey(entry.entity) !== key);
-  return Object.keys(values).length === 0 ? others : [...others, { entity, values }];
+  return values === null ? others : [...others, { entity, values }];
+}
+
+/** Applies AlterClientQuotas operations to a copy of the entries: set or remove keys, dropping emptied entities. */
+export function applyQuotaOps(entries: QuotaEntry[], entity: QuotaEntity, ops: QuotaOps): QuotaEntry[] {
+  const key = entityKey(entity);
+  const existing = entries.find((entry) => entityKey(entry.entity) === key);
+  return withEntity(entries, entity, applyOpsToValues(existing?.values ?? null, ops));
 }
 
 export interface QuotaWindow {

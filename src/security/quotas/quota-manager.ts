@@ -1,7 +1,7 @@
 // The broker's client quotas: the configured entries (QuotaTable), their store, and one rate sensor per
 // client the quotas apply to. Produce and Fetch record their bytes here, the dispatcher every request's
 // handling time (request_percentage), and each gets back how long to throttle.
-import { applyQuotaOps, entityKey, QuotaTable, RateSensor, REQUEST_PERCENTAGE, throttleTimeMs, type QuotaEntity, type QuotaEntry, type QuotaWindow } from "./model.ts";
+import { applyOpsToValues, QuotaTable, RateSensor, REQUEST_PERCENTAGE, throttleTimeMs, withEntity, type QuotaEntity, type QuotaEntry, type QuotaOps, type QuotaWindow } from "./model.ts";
 import type { QuotaStore } from "./file-store.ts";
 
 /** Sensors of clients that stopped sending are dropped once idle this many windows (Kafka expires them too). */
@@ -43,12 +43,10 @@ export class QuotaManager {
   }
 
   /** Applies one entity's operations (persisted before they take effect here). */
-  alter(entity: QuotaEntity, ops: ReadonlyArray<{ key: string; value: number; remove: boolean }>): Promise<void> {
+  alter(entity: QuotaEntity, ops: QuotaOps): Promise<void> {
     const next = this.alterations.then(async () => {
-      const entries = applyQuotaOps(this.table.list(), entity, ops);
-      const key = entityKey(entity);
-      await this.store.put(entity, entries.find((entry) => entityKey(entry.entity) === key)?.values ?? null);
-      this.table.replace(entries);
+      const stored = await this.store.update(entity, (values) => applyOpsToValues(values, ops));
+      this.table.replace(withEntity(this.table.list(), entity, stored));
     });
     this.alterations = next.catch(() => undefined);
     return next;
