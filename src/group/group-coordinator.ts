@@ -151,6 +151,7 @@ export class GroupCoordinator implements OffsetsCoordinator {
   unloadPartition(partition: number): void {
     this.unloadCounts.set(partition, (this.unloadCounts.get(partition) ?? 0) + 1);
     this.loadedPartitions.delete(partition);
+    this.offsets.transactional.dropPartition(partition);
     let count = 0;
     for (const group of [...this.groups.values()]) {
       if (this.store.partitionFor(group.groupId) !== partition) continue;
@@ -210,6 +211,16 @@ export class GroupCoordinator implements OffsetsCoordinator {
     }
     const leader = topic.partitions[this.store.partitionFor(groupId)]?.leader ?? -1;
     return cluster.brokers().find((info) => info.nodeId === leader) ?? null;
+  }
+
+  /** The __consumer_offsets partition of `groupId` (AddOffsetsToTxn adds it to a transaction). */
+  offsetsPartitionFor(groupId: string): number {
+    return this.store.partitionFor(groupId);
+  }
+
+  /** Creates __consumer_offsets if it does not exist yet: a transaction's marker must have a partition to land in. */
+  ensureOffsetsTopic(): Promise<void> {
+    return this.store.ensureTopic();
   }
 
   /** The one place that decides whether this broker coordinates `groupId`. */

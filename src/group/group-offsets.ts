@@ -11,6 +11,7 @@ import type { GroupMetadata, GroupState, MemberMetadata } from "./group-metadata
 import { encodeGroupMetadataKey, encodeOffsetCommitKey, encodeOffsetCommitValue } from "./offsets-records.ts";
 import type { CommittedOffset, OffsetsStore } from "./offsets-store.ts";
 import type { GroupCoordinatorServices } from "./services.ts";
+import { TransactionalOffsets } from "./transactional-offsets.ts";
 
 /** Kafka's isValidGroupId: the membership APIs need a non-empty id; offsets, describe and delete accept "". */
 export type GroupApiKind = "membership" | "offsets";
@@ -116,8 +117,67 @@ function commitError(errorCode: number): number {
   }
 }
 
+/** TxnOffsetCommit: a commit inside the producer's transaction, staged until its marker (group/transactional-offsets.ts). */
+export interface TransactionalCommitParams extends CommitParams {
+  producerId: number;
+}
+
 export class GroupOffsets {
+  /** Offsets of open transactions (TxnOffsetCommit), visible once their COMMIT marker lands. */
+  readonly transactional = new TransactionalOffsets();
+
   constructor(private readonly coordinator: OffsetsCoordinator) {}
+
+  // ---- TxnOffsetCommit and the transaction's end ----
+
+  /**
+   * Stages the offsets for the producer's transaction; one error code per partition, in request order. The
+   * group checks are OffsetCommit's (a generation of -1 commits from outside group management).
+   */
+  commitTransactional(params: TransactionalCommitParams): number[] {
+    const all = (errorCode: number) => params.partitions.map(() => errorCode);
+    const coordinator = this.coordinator;
+    const status = coordinator.validateGroupStatus(params.groupId, "offsets");
+    if (status !== ErrorCode.NONE) return all(status);
+    const group = coordinator.groups.get(params.groupId);
+    if (group && params.generationId >= 0) {
+      if (coordinator.isStaticMemberFenced(group, params.memberId, params.groupInstanceId)) return all(ErrorCode.FENCED_INSTANCE_ID);
+      if (!group.get(params.memberId)) return all(ErrorCode.UNKNOWN_MEMBER_ID);
+      if (params.generationId !== group.generationId) return all(ErrorCode.ILLEGAL_GENERATION);
+    } else if (!group && params.generationId >= 0) {
+      return all(ErrorCode.ILLEGAL_GENERATION);
+    }
+    const offsetsPartition = coordinator.store.partitionFor(params.groupId);
+    const nowMs = Date.now();
+    return params.partitions.map((entry) => {
+      const topic = coordinator.services.topics.get(entry.topic);
+      const metadata = entry.metadata ?? "";
+      if (!topic || entry.partition < 0 || entry.partition >= topic.partitions.length) return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+      if (Buffer.byteLength(metadata) > coordinator.config.offsetMetadataMaxBytes) return ErrorCode.OFFSET_METADATA_TOO_LARGE;
+      const committed: CommittedOffset = { offset: entry.offset, leaderEpoch: entry.leaderEpoch, metadata, commitTimestampMs: nowMs };
+      this.transactional.stage(offsetsPartition, params.producerId, params.groupId, topicPartitionKey(entry.topic, entry.partition), committed);
+      return ErrorCode.NONE;
+    });
+  }
+
+  /**
+   * The transaction of `producerId` ended on __consumer_offsets partition `offsetsPartition` (its marker was
+   * written): COMMIT stores what it staged as the groups' committed offsets, ABORT drops it.
+   */
+  async completeTransaction(offsetsPartition: number, producerId: number, commit: boolean): Promise<void> {
+    const staged = this.transactional.take(offsetsPartition, producerId);
+    if (!commit) return;
+    for (const [groupId, offsets] of staged) {
+      const group = this.coordinator.groups.get(groupId) ?? this.coordinator.addGroup(groupId);
+      const partitions: CommitPartition[] = [...offsets].map(([key, committed]) => {
+        const separator = key.lastIndexOf("\u0000");
+        return { topic: key.slice(0, separator), partition: Number(key.slice(separator + 1)), offset: committed.offset, leaderEpoch: committed.leaderEpoch, metadata: committed.metadata };
+      });
+      const errors = await this.storeOffsets(group, partitions, null);
+      const failed = errors.find((errorCode) => errorCode !== ErrorCode.NONE);
+      if (failed !== undefined) this.coordinator.log(`group ${groupId}: storing the offsets of producer ${producerId}'s committed transaction failed (error ${failed})`);
+    }
+  }
 
   // ---- OffsetCommit ----
 
@@ -188,12 +248,15 @@ export class GroupOffsets {
   // ---- OffsetFetch ----
 
   /** `topics` null = every partition the group has an offset for. Unknown partitions answer offset -1. */
-  fetch(groupId: string, topics: { name: string; partitions: number[] }[] | null): FetchedOffsets {
+  fetch(groupId: string, topics: { name: string; partitions: number[] }[] | null, requireStable = false): FetchedOffsets {
     const status = this.coordinator.validateGroupStatus(groupId, "offsets");
     if (status !== ErrorCode.NONE) return { errorCode: status, topics: [] };
     const group = this.coordinator.groups.get(groupId);
-    const answer = (partitionIndex: number, committed: CommittedOffset | undefined): FetchedPartition =>
-      committed
+    const answer = (partitionIndex: number, committed: CommittedOffset | undefined, name = ""): FetchedPartition =>
+      // require_stable (KIP-447): an offset an open transaction may still change is not given out.
+      requireStable && this.transactional.isPending(groupId, topicPartitionKey(name, partitionIndex))
+        ? { partitionIndex, committedOffset: -1, committedLeaderEpoch: -1, metadata: "", errorCode: ErrorCode.UNSTABLE_OFFSET_COMMIT }
+        : committed
         ? { partitionIndex, committedOffset: committed.offset, committedLeaderEpoch: committed.leaderEpoch, metadata: committed.metadata, errorCode: ErrorCode.NONE }
         : { partitionIndex, committedOffset: -1, committedLeaderEpoch: -1, metadata: "", errorCode: ErrorCode.NONE };
     if (topics === null) {
@@ -203,13 +266,13 @@ export class GroupOffsets {
         const name = key.slice(0, separator);
         let partitions = byTopic.get(name);
         if (!partitions) byTopic.set(name, (partitions = []));
-        partitions.push(answer(Number(key.slice(separator + 1)), committed));
+        partitions.push(answer(Number(key.slice(separator + 1)), committed, name));
       }
       return { errorCode: ErrorCode.NONE, topics: [...byTopic].map(([name, partitions]) => ({ name, partitions: partitions.sort((a, b) => a.partitionIndex - b.partitionIndex) })) };
     }
     return {
       errorCode: ErrorCode.NONE,
-      topics: topics.map(({ name, partitions }) => ({ name, partitions: partitions.map((partition) => answer(partition, group?.offsets.get(topicPartitionKey(name, partition)))) })),
+      topics: topics.map(({ name, partitions }) => ({ name, partitions: partitions.map((partition) => answer(partition, group?.offsets.get(topicPartitionKey(name, partition)), name)) })),
     };
   }
 
