@@ -360,6 +360,16 @@ export const brokerSettings: readonly BrokerSetting[] = [
   setting("allow.everyone.if.no.acl.found", "boolean", false, field("allowEveryoneIfNoAclFound"), { doc: "with an authorizer: a resource no ACL names is open to everyone" }),
   setting("quota.window.num", "int", 11, readByUser("quota.window.num", 11), { min: 2, max: 3600, doc: "samples in the sliding window that client quota rates are measured over" }),
   setting("quota.window.size.seconds", "int", 1, readByUser("quota.window.size.seconds", 1), { min: 1, max: 3600, doc: "length of one client quota sample" }),
+  // Bounds on the security state one client can make the broker store (admin APIs, open when no authorizer is set).
+  setting("sasl.scram.max.users", "int", 10_000, readByUser("sasl.scram.max.users", 10_000), { bunka: true, min: 1, max: INT_MAX, doc: "SCRAM users (AlterUserScramCredentials); an upsertion of a new user beyond it is refused (POLICY_VIOLATION), nothing stored" }),
+  setting("authorizer.max.acls", "int", 100_000, readByUser("authorizer.max.acls", 100_000), { bunka: true, min: 1, max: INT_MAX, doc: "ACL bindings (CreateAcls); a request that would exceed it is refused whole (POLICY_VIOLATION), nothing stored" }),
+  setting("client.quota.max.entities", "int", 10_000, readByUser("client.quota.max.entities", 10_000), { bunka: true, min: 1, max: INT_MAX, doc: "client quota entities (AlterClientQuotas); a new entity beyond it is refused (POLICY_VIOLATION), nothing stored" }),
+  setting("security.name.max.bytes", "int", 1024, readByUser("security.name.max.bytes", 1024), { bunka: true, min: 16, max: 65_536, doc: "longest SCRAM user name, ACL principal, host or resource name and quota entity name (UTF-8 bytes) the admin APIs store; longer is refused" }),
+  // The audit trail (README "Audit log"), security/audit/.
+  setting("audit.log.listeners", "string", "*", stringReadByUser("audit.log.listeners", "*"), { bunka: true, defaultDoc: "`*` (every listener)", doc: "listeners whose authentication outcomes and authorization denials are logged, comma-separated names, `*` or empty (none)" }),
+  setting("audit.log.file", "string", "", stringReadByUser("audit.log.file", ""), { bunka: true, defaultDoc: "none: the broker's log stream (stderr)", doc: "file the audit lines (one JSON object each) are appended to; one that cannot be opened stops the start" }),
+  setting("audit.log.connection.events.max", "int", 16, readByUser("audit.log.connection.events.max", 16), { bunka: true, min: 1, max: 1024, doc: "audit lines one connection may cause; each distinct (event, result, resource, operation) is logged once per connection" }),
+  setting("audit.log.buffer.max.bytes", "int", 4 * 1024 * 1024, readByUser("audit.log.buffer.max.bytes", 4 * 1024 * 1024), { bunka: true, min: 4096, max: INT_MAX, doc: "audit lines waiting for audit.log.file; beyond it lines are dropped and their count logged" }),
 ];
 
 /** authorizer.class.name values that select the ACL authorizer (Kafka's two class names and a short one). */

@@ -40,6 +40,9 @@ import { FileAclStore } from "../security/acl/file-store.ts";
 import { EtcdAclStore } from "../cluster/etcd-acls.ts";
 import { QuotaManager } from "../security/quotas/quota-manager.ts";
 import { FileQuotaStore } from "../security/quotas/file-store.ts";
+import type { Audit } from "../security/audit/audit-log.ts";
+import type { AuditSink } from "../security/audit/sinks.ts";
+import { configuredAudit } from "../security/audit/settings.ts";
 import { EtcdQuotaStore } from "../cluster/etcd-quotas.ts";
 
 export interface BrokerOptions extends Partial<Omit<BrokerConfig, "properties">> {
@@ -86,6 +89,9 @@ export class Broker {
   readonly quotas: QuotaManager;
   /** SASL on a SASL listener (security/sasl/); null otherwise. */
   readonly sasl: SaslAuthenticator | null;
+  /** The audit trail (security/audit/): authentication outcomes and authorization denials, per listener. */
+  readonly audit: Audit;
+  private readonly auditSink: AuditSink | null;
   private readonly highWatermarks: HighWatermarkCheckpoint;
   private highWatermarkTimer: ReturnType<typeof setInterval> | null = null;
   /** One socket server per listener (security/listeners.ts), in `listeners` order. */
@@ -133,11 +139,14 @@ export class Broker {
     });
     this.aclAuthorizer = config.authorizerClassName === "" ? null : new AclAuthorizer(
       { superUsers: parseSuperUsers(config.superUsers), allowEveryoneIfNoAclFound: config.allowEveryoneIfNoAclFound },
-      config.etcdEndpoints.length > 0 ? new EtcdAclStore(config.etcdEndpoints, config.clusterId, log) : new FileAclStore(config.dataDir),
+      config.etcdEndpoints.length > 0 ? new EtcdAclStore(etcdClientOptions(config), config.clusterId, log) : new FileAclStore(config.dataDir),
       log,
     );
     // Each SASL listener's settings are checked here (security/sasl/settings.ts); TLS listeners in prepareListeners.
     const listeners = resolveListeners(config).listeners;
+    const audit = configuredAudit(config.properties, listeners.map((listener) => listener.name), log);
+    this.audit = audit.audit;
+    this.auditSink = audit.sink;
     this.scramCredentials = config.etcdEndpoints.length > 0
       ? new KeyValueScramCredentialStore(new EtcdClient(etcdClientOptions(config, log)), `/bunka/${config.clusterId}/scram-credentials/`)
       : new FileScramCredentialStore(config.dataDir);
@@ -275,10 +284,11 @@ export class Broker {
     if (!connection || connection.closed) return;
     const reasonOf = (error: Error | null) => (error as (Error & { code?: string }) | null)?.code ?? error?.message ?? "no reason given";
     const audit = (result: "success" | "failure", principal: string | null, reason?: string) =>
-      this.log(JSON.stringify({ event: "authentication", result, mechanism: "SSL", listener: listener.name, principal, client: connection.remoteIp, ...(reason ? { reason } : {}) }));
+      this.audit.authentication(connection, { result, principal, mechanism: "SSL", ...(reason ? { reason } : {}) });
     const refuse = (reason: string) => {
       audit("failure", null, reason);
-      connection.close(); // the audit line says why: one line per connection
+      // The audit line says why (one line per connection); on a listener not audited the close log does.
+      connection.close(this.audit.enabledFor(listener.name) ? undefined : `TLS client authentication failed on listener ${listener.name}: ${reason}`);
     };
     if (!success) {
       // With ssl.client.auth=required, OpenSSL itself fails the handshake of a client without a certificate.
@@ -409,7 +419,7 @@ export class Broker {
       }
     }
     // Audit trail: one JSON line per authentication outcome (at most one failure per connection).
-    return new SaslAuthenticator({ ...settings, scramCredentials: this.scramCredentials, audit: (event) => this.log(JSON.stringify(event)) });
+    return new SaslAuthenticator({ ...settings, scramCredentials: this.scramCredentials, audit: (peer, event) => this.audit.authentication(peer, event) });
   }
 
   /** The capabilities handlers receive: each one a part of this broker, none the broker itself. */
@@ -436,6 +446,7 @@ export class Broker {
       sasl: this.sasl,
       scramCredentials: this.scramCredentials,
       quotas: this.quotas,
+      audit: this.audit,
       authorizer: (this.aclAuthorizer ?? allowEverything) satisfies Authorization,
       isStopping: () => this.isStopping,
       log: this.log,
@@ -496,6 +507,7 @@ export class Broker {
     await this.aclAuthorizer?.stop().catch((error) => this.log(`stopping the ACL authorizer failed: ${String(error)}`));
     await this.quotas.stop().catch((error) => this.log(`stopping the client quota store failed: ${String(error)}`));
     await this.checkpointHighWatermarks();
+    await this.auditSink?.close().catch((error) => this.log(`closing the audit log failed: ${String(error)}`));
     await this.workers.close();
     writeFileSync(join(this.config.dataDir, CLEAN_SHUTDOWN_MARKER), `${new Date().toISOString()}\n`);
     releaseLock(this.config.dataDir);
