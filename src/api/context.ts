@@ -22,7 +22,10 @@ export type Topics = Pick<
 >;
 
 /** The partition workers: every read or write of a partition's log goes through them. */
-export type PartitionAccess = Pick<PartitionWorkers, "produce" | "read" | "offsets" | "offsetForTimestamp" | "deleteRecords" | "epochEndOffset">;
+export type PartitionAccess = Pick<
+  PartitionWorkers,
+  "produce" | "read" | "offsets" | "offsetForTimestamp" | "deleteRecords" | "epochEndOffset" | "appendMarker" | "producerTransaction" | "activeProducers"
+>;
 
 /** Leadership and the high watermark: who may append or read a partition here, and when an append is committed. */
 export type Replication = Pick<ReplicaManager, "checkLeader" | "checkProduceAllowed" | "afterLeaderAppend" | "checkFetchAllowed" | "readLimit" | "onReplicaFetch">;
@@ -38,6 +41,22 @@ export type FetchViews = Pick<SegmentViews, "records">;
 
 /** Consumer groups and their committed offsets (group/). */
 export type Groups = Pick<GroupCoordinator, "join" | "sync" | "heartbeat" | "leave" | "offsets" | "coordinatorFor">;
+
+/**
+ * What the partition leader's side of transactions asks of the transaction coordinator
+ * (docs/transactions.md § Partition leaders). Absent: every transactional batch with a transactional id
+ * passes verification (the coordinator side provides the real one).
+ */
+export interface TransactionVerification {
+  /**
+   * KIP-890 part 1: before the first transactional batch of a producer on a partition is appended, the
+   * coordinator confirms the partition was added to that producer's ongoing transaction. Answers an ErrorCode
+   * (NONE to append; INVALID_TXN_STATE, INVALID_PRODUCER_EPOCH, ... to refuse the batch).
+   */
+  verifyPartitionInTransaction(transactionalId: string, producerId: number, producerEpoch: number, topic: string, partition: number): Promise<number>;
+  /** Called once per partition whose COMMIT/ABORT marker was written and committed (e.g. group offsets in __consumer_offsets). */
+  onMarkerWritten?(topic: string, partition: number, producerId: number, commit: boolean): void | Promise<void>;
+}
 
 /** The cluster as Metadata and DescribeCluster show it. */
 export interface ClusterView {
@@ -91,6 +110,8 @@ export interface BrokerServices {
   readonly watchers: AppendWatchers;
   readonly fetchViews: FetchViews;
   readonly groups: Groups;
+  /** The transaction coordinator's answers to partition leaders (KIP-890 verification, marker side effects). */
+  readonly transactions?: TransactionVerification;
   readonly cluster: ClusterView;
   readonly producerIds: ProducerIdAllocator;
   readonly settings: BrokerSettings;

@@ -16,6 +16,8 @@ import { CONSUMER_BYTE_RATE } from "../security/quotas/model.ts";
 const EMPTY_RECORDS = new Uint8Array(0);
 /** librdkafka, kafkajs and platformatic all send max wait <= 500 ms by default; cap what a client may ask. */
 const FETCH_MAX_WAIT_MS_CAP = 30_000;
+/** Fetch isolation_level 1: only records below the last stable offset, with the aborted transactions. */
+const READ_COMMITTED = 1;
 
 interface PartitionFetch {
   topicIndex: number;
@@ -35,6 +37,7 @@ export const fetchHandler = defineHandler(Apis.Fetch, {
     const fetches: PartitionFetch[] = [];
     // Followers need CLUSTER_ACTION on the cluster, consumers READ on each topic (Kafka's KafkaApis.handleFetchRequest).
     const followerAllowed = replicaId < 0 || canCluster(context, AclOperation.CLUSTER_ACTION);
+    const readCommitted = replicaId < 0 && request.isolationLevel === READ_COMMITTED;
     request.topics.forEach((fetchTopic, topicIndex) => {
       const topic = context.topics.get(fetchTopic.topic);
       const authorized = replicaId >= 0 ? followerAllowed : canTopic(context, AclOperation.READ, fetchTopic.topic);
@@ -54,6 +57,8 @@ export const fetchHandler = defineHandler(Apis.Fetch, {
             maxBytes: Math.max(0, Math.min(fetchPartition.partitionMaxBytes, responseMaxBytes)),
             maxOffsetExclusive: errorCode === ErrorCode.NONE ? context.replication.readLimit(fetchTopic.topic, partition, replicaId) : -1,
             minOneBatch: true,
+            // READ_COMMITTED: the worker stops at the LSO and names the aborted transactions (followers read everything).
+            ...(readCommitted ? { readCommitted } : {}),
           },
         });
       }
@@ -100,11 +105,11 @@ export const fetchHandler = defineHandler(Apis.Fetch, {
         partitionIndex: fetch.item.partition,
         errorCode: result.errorCode,
         highWatermark,
-        // Bunka has no transactions: everything below the high watermark is stable. librdkafka stops at
-        // the LSO when it is set, so it must equal the high watermark (docs/kafka-clients.md §4.8).
-        lastStableOffset: highWatermark,
+        // The worker's LSO for read_committed reads (docs/transactions.md); otherwise the high watermark, as
+        // librdkafka stops at the LSO whenever it is set (docs/kafka-clients.md §4.8).
+        lastStableOffset: result.lastStableOffset ?? highWatermark,
         logStartOffset: runtime?.logStartOffset ?? -1,
-        abortedTransactions: [],
+        abortedTransactions: result.abortedTransactions ?? [],
         preferredReadReplica: -1,
         records: outcome.records[index] ?? EMPTY_RECORDS,
       });

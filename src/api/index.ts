@@ -36,6 +36,7 @@ import { describeUserScramCredentialsHandler } from "./describe-user-scram-crede
 import { alterUserScramCredentialsHandler } from "./alter-user-scram-credentials.ts";
 import { describeClientQuotasHandler } from "./describe-client-quotas.ts";
 import { alterClientQuotasHandler } from "./alter-client-quotas.ts";
+import { writeTxnMarkersHandler } from "./write-txn-markers.ts";
 
 const all: RegisteredHandler[] = [
   produceHandler,
@@ -79,6 +80,8 @@ const all: RegisteredHandler[] = [
   // Client quotas (issue 10, KIP-546): security/quotas/.
   describeClientQuotasHandler,
   alterClientQuotasHandler,
+  // Transactions, the partition leader's side (issue 11): transactions/markers.ts.
+  writeTxnMarkersHandler,
 ];
 
 export const handlers: ReadonlyMap<number, RegisteredHandler> = new Map(all.map((handler) => [handler.apiKey, handler]));

@@ -1,4 +1,5 @@
-// ListOffsets: earliest (-2), latest (-1: the high watermark) and by timestamp (first record at or after it).
+// ListOffsets: earliest (-2), latest (-1: the high watermark; the last stable offset for isolation level
+// read_committed) and by timestamp (first record at or after it).
 import { ErrorCode } from "../protocol/errors.ts";
 import { Apis } from "../protocol/generated/index.ts";
 import type { ListOffsetsResponse, ListOffsetsResponseListOffsetsPartitionResponse } from "../protocol/generated/list-offsets.ts";
@@ -8,6 +9,7 @@ import { AclOperation, canTopic } from "./authorize.ts";
 
 const LATEST_TIMESTAMP = -1;
 const EARLIEST_TIMESTAMP = -2;
+const READ_COMMITTED = 1;
 
 type PartitionAnswer = Pick<ListOffsetsResponseListOffsetsPartitionResponse, "partitionIndex" | "errorCode" | "timestamp" | "offset" | "leaderEpoch" | "oldStyleOffsets">;
 
@@ -18,6 +20,7 @@ export const listOffsetsHandler = defineHandler(Apis.ListOffsets, {
     const topics: { name: string; partitions: PartitionAnswer[] }[] = [];
     const offsetLookups: { answer: PartitionAnswer; key: PartitionKey; earliest: boolean }[] = [];
     const timeLookups: { answer: PartitionAnswer; item: TimestampLookupItem }[] = [];
+    const readCommitted = request.isolationLevel === READ_COMMITTED;
 
     for (const requestTopic of request.topics) {
       const topic = context.topics.get(requestTopic.name);
@@ -65,14 +68,19 @@ export const listOffsetsHandler = defineHandler(Apis.ListOffsets, {
       }
       context.topics.noteOffsets(key.topic, key.partition, result.logStartOffset, result.logEndOffset);
       const runtime = context.topics.runtime(key.topic, key.partition)!;
-      answer.offset = earliest ? result.logStartOffset : runtime.highWatermark;
+      const firstUnstableOffset = result.firstUnstableOffset ?? -1;
+      // read_committed's latest is the LSO: min(first offset of an ongoing transaction, high watermark).
+      const latest = readCommitted && firstUnstableOffset >= 0 ? Math.min(firstUnstableOffset, runtime.highWatermark) : runtime.highWatermark;
+      answer.offset = earliest ? result.logStartOffset : latest;
     });
     timeLookups.forEach(({ answer, item }, i) => {
       const result = found[i]!;
       answer.errorCode = result.errorCode;
       const highWatermark = context.topics.runtime(item.topic, item.partition)?.highWatermark ?? -1;
-      // Only committed records (below the high watermark) are visible to consumers.
-      if (result.offset >= 0 && result.offset < highWatermark) {
+      const firstUnstableOffset = result.firstUnstableOffset ?? -1;
+      // Only committed records (below the high watermark; the LSO for read_committed) are visible to consumers.
+      const visibleEnd = readCommitted && firstUnstableOffset >= 0 ? Math.min(firstUnstableOffset, highWatermark) : highWatermark;
+      if (result.offset >= 0 && result.offset < visibleEnd) {
         answer.offset = result.offset;
         answer.timestamp = result.timestampMs;
       }

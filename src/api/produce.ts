@@ -9,6 +9,7 @@ import { defineHandler, type Reply } from "./handler.ts";
 import { isInternalTopic } from "../metadata/internal-topics.ts";
 import { AclOperation, canTopic, canTransactionalId } from "./authorize.ts";
 import { PRODUCER_BYTE_RATE } from "../security/quotas/model.ts";
+import { verifyTransactionalBatches } from "./transaction-verification.ts";
 
 /** recordErrors (v8+): the records that made the batch fail (Kafka's LogValidator record errors); older versions drop it. */
 type PartitionReply = Pick<ProduceResponsePartitionProduceResponse, "index" | "errorCode" | "baseOffset" | "logAppendTimeMs" | "logStartOffset"> &
@@ -74,6 +75,10 @@ export const produceHandler = defineHandler(Apis.Produce, {
     }
 
     if (items.length > 0) {
+    // KIP-890 part 1: a transaction's first batch on a partition is verified with its coordinator first.
+    const verification = verifyTransactionalBatches(context, request.transactionalId, items, itemReplies);
+    if (verification) await verification;
+
       const frame = context.frame;
       let results: ProduceResult[];
       try {

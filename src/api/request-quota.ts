@@ -5,7 +5,7 @@
 // * for most APIs, everything from decode to the handler's answer: the handler's own work and the partition
 //   worker round trip it waits for (the worker time attributed to it). Under load this also includes time the
 //   socket thread spent on other connections' requests in between: Bunka has no per-request CPU clock;
-// * for APIs that wait on purpose (Fetch long polls, Produce's acks=all wait, group rebalances, topic admin
+// * for APIs that wait on purpose (Fetch long polls, Produce with acks=all, group rebalances, topic admin
 //   waiting for leaders) only the time until the handler first yields, so a consumer idling in a long poll is
 //   not charged for the wait (Kafka's purgatory time is not request time either).
 // Over the quota the response carries the throttle time (at most one sample, Kafka's
@@ -24,7 +24,7 @@ export function exemptFromRequestQuota(apiKey: number): boolean {
 
 /** APIs whose handlers wait for something other than work (see the top of this file). */
 const WAITING_APIS: ReadonlySet<number> = new Set([
-  ApiKey.Fetch, ApiKey.Produce, ApiKey.JoinGroup, ApiKey.SyncGroup, ApiKey.CreateTopics, ApiKey.DeleteTopics, ApiKey.CreatePartitions,
+  ApiKey.Fetch, ApiKey.JoinGroup, ApiKey.SyncGroup, ApiKey.CreateTopics, ApiKey.DeleteTopics, ApiKey.CreatePartitions,
 ]);
 
 /**
@@ -38,7 +38,9 @@ export function applyRequestQuota<Response>(context: RequestContext, request: un
     timer.exempt = true; // replication between brokers is a cluster action in Kafka
     return reply;
   }
-  const handlingMs = WAITING_APIS.has(context.apiKey) ? timer.syncMs : performance.now() - timer.startedMs;
+  // A Produce waits for replication only with acks=all; otherwise its time is its append on the worker.
+  const waits = WAITING_APIS.has(context.apiKey) || (context.apiKey === ApiKey.Produce && (request as { acks?: number }).acks === -1);
+  const handlingMs = waits ? timer.syncMs : performance.now() - timer.startedMs;
   const throttleMs = context.quotas.recordRequestTime(context.connection.security.principal, context.clientId, handlingMs);
   if (throttleMs <= 0) return reply;
   const own = reply === null ? 0 : ((reply as { throttleTimeMs?: number }).throttleTimeMs ?? 0);

@@ -110,7 +110,10 @@ export function cleanableState(log: PartitionLog, nowMs: number): CleanableState
     const segment = segments[index]!;
     const next = segments[index + 1]!;
     const tooYoung = config.minCompactionLagMs > 0 && next.baseOffset > firstDirtyOffset && nowMs - segment.largestTimestampMs < config.minCompactionLagMs;
-    if (segment.active || segment.syncPending || tooYoung) {
+    // Kafka cleans only below the first unstable offset: an open transaction's records may still be aborted.
+    const firstUnstableOffset = log.firstUnstableOffset;
+    const unstable = firstUnstableOffset >= 0 && next.baseOffset > firstUnstableOffset;
+    if (segment.active || segment.syncPending || tooYoung || unstable) {
       uncleanableIndex = index;
       break;
     }

@@ -36,7 +36,8 @@ import {
 
 export const RECOVERY_POINT_FILE = "recovery-point";
 export const LOG_START_OFFSET_FILE = "log-start-offset";
-const SEGMENT_FILE_PATTERN = /^(\d{20})\.(log|index|timeindex)$/;
+// .txnindex (transaction-index.ts) only for segments that hold aborts; one without its .log is removed like the others.
+const SEGMENT_FILE_PATTERN = /^(\d{20})\.(log|index|timeindex|txnindex)$/;
 const SWAP_LOG_PATTERN = /^(\d{20})\.log\.swap$/;
 /** Far more segments than a partition should ever have; a bound for the directory scan. */
 const MAX_SEGMENTS = 1_000_000;
@@ -67,7 +68,7 @@ export function loadSegments(dir: string, config: LogConfig, recover: boolean, n
   files.mkdir(dir);
   const report: RecoveryReport = { recoveredSegments: 0, truncatedBytes: 0, deletedSegments: 0, rebuiltIndexes: 0, removedFiles: 0, events: [] };
   let names = files.readdir(dir);
-  if (names.length > MAX_SEGMENTS * 3 + 16) throw new Error(`${dir}: ${names.length} files, more than a partition can hold`);
+  if (names.length > MAX_SEGMENTS * 4 + 16) throw new Error(`${dir}: ${names.length} files, more than a partition can hold`);
   if (completeCleanerSwaps(dir, names, maxBatchBytesFor(config), report, files)) names = files.readdir(dir);
 
   const logBaseOffsets: number[] = [];

@@ -5,7 +5,11 @@ import * as path from "node:path";
 import { systemClock, type Clock } from "../util/clock.ts";
 import type { ErrorResult, Failure } from "../util/result.ts";
 import {
+  ATTRIBUTES_OFFSET,
+  CONTROL_FLAG_MASK,
   PARTITION_LEADER_EPOCH_OFFSET,
+  PRODUCER_EPOCH_OFFSET,
+  PRODUCER_ID_OFFSET,
   assignOffsets,
   batchBaseOffset,
   batchLastOffset,
@@ -13,6 +17,7 @@ import {
   batchSizeBytes,
   dataViewOf,
   isRecordsProblem,
+  readInt64,
   setLogAppendTime,
   validateBatches,
   type BatchesInfo,
@@ -20,6 +25,7 @@ import {
   type RecordError,
 } from "../records/batch.ts";
 import { decompressBounded } from "../records/decompression.ts";
+import { buildControlBatch, readEndTransactionMarker } from "../records/control.ts";
 import { INVALID_RECORD, KAFKA_STORAGE_ERROR, OFFSET_OUT_OF_RANGE, RECORD_LIST_TOO_LARGE } from "../records/errors.ts";
 import { segmentPaths, type CleanedSegmentWriter } from "./cleaned-segment.ts";
 import { CleanerCheckpoint, NO_TOMBSTONE } from "./cleaner-checkpoint.ts";
@@ -28,7 +34,8 @@ import { resolveLogConfig, type LogConfig } from "./config.ts";
 import { nodeFileSystem, type FileSystem } from "./file-system.ts";
 import { LeaderEpochCache } from "./leader-epoch-cache.ts";
 import { LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE, loadSegments, type RecoveryReport } from "./log-loader.ts";
-import { DEFAULT_PRODUCER_ID_EXPIRATION_MS, ProducerStateManager, readIdempotentBatch, type IdempotentBatch, type ProducerBatchMetadata } from "./producer-state.ts";
+import { DEFAULT_PRODUCER_ID_EXPIRATION_MS, ProducerStateManager, readIdempotentBatch, type CompletedTransaction, type IdempotentBatch, type ProducerBatchMetadata } from "./producer-state.ts";
+import { TRANSACTION_INDEX_SUFFIX, TransactionIndex, type AbortedTransaction } from "./transaction-index.ts";
 import { ProducerSnapshotFiles, rebuildProducerState, type ProducerStateRebuild } from "./producer-state-snapshot.ts";
 import { LogSegment, SWAP_FILE_SUFFIX, fsyncDirectory, type FileIdentity } from "./segment.ts";
 
@@ -100,6 +107,18 @@ export interface ReadResult extends ErrorResult {
   logEndOffset: number;
   /** Null on an error and when nothing is readable at the offset. */
   slice: FileSlice | null;
+  /** READ_COMMITTED reads: the last stable offset the read stopped at. */
+  lastStableOffset?: number;
+  /** READ_COMMITTED reads: aborted transactions overlapping the range read (Fetch aborted_transactions). */
+  abortedTransactions?: { producerId: number; firstOffset: number }[];
+}
+
+/** A transaction marker to write (WriteTxnMarkers): it ends the producer's transaction on this partition. */
+export interface TransactionMarker {
+  producerId: number;
+  producerEpoch: number;
+  coordinatorEpoch: number;
+  commit: boolean;
 }
 
 /** What the log alone answers to a read (the partition worker adds the offsets). */
@@ -126,6 +145,8 @@ export class PartitionLog {
   private persistedRecoveryPoint: number;
   private persistedLogStartOffset: number;
   private closed = false;
+  /** Each segment's aborted transactions (`.txnindex`), by segment base offset; only segments that have some. */
+  private readonly transactionIndexes = new Map<number, TransactionIndex>();
   /** Rolled segments whose asynchronous fsync has not completed. */
   private readonly rolledUnsynced = new Set<LogSegment>();
   /** The disk this log was opened with (the log cleaner writes its output through it too). */
@@ -195,6 +216,7 @@ export class PartitionLog {
     log.leaderEpochCache.truncateFromStart(log.logStartOffset);
     log.persistRecoveryPoint(log.recoveryPoint);
     log.persistLogStartOffset();
+    log.loadTransactionIndexes(loaded.report.events);
     const rebuild = log.rebuildProducerState(nowMs);
     loaded.report.events.push(...rebuild.events);
     return log;
@@ -476,6 +498,8 @@ export class PartitionLog {
       // The leader already checked the sequences; a follower only records them, to dedupe if it leads next.
       if (readIdempotentBatch(view, position, producerBatch) !== null) {
         this.producerState.update(producerBatch, batchBaseOffset(view, position), batchLastOffset(view, position), batchMaxTimestamp(view, position));
+      } else if ((view.getInt16(position + ATTRIBUTES_OFFSET) & CONTROL_FLAG_MASK) !== 0) {
+        this.followMarker(records, view, position);
       }
     }
     return {
@@ -488,6 +512,23 @@ export class PartitionLog {
       batchCount: info.batchCount,
       duplicate: false,
     };
+  }
+
+  /**
+   * A marker replicated from the leader: the producer's transaction ends here too, and an abort is indexed,
+   * so this replica has the leader's LSO and aborted transactions if it leads next. The entry follows the
+   * marker on a follower; a crash between the two is repaired by the producer state replay at the next open.
+   */
+  private followMarker(records: Uint8Array, view: DataView, position: number): void {
+    const producerId = readInt64(view, position + PRODUCER_ID_OFFSET);
+    const marker = producerId >= 0 ? readEndTransactionMarker(records, position, batchSizeBytes(view, position)) : null;
+    if (marker === null) return;
+    const markerOffset = batchBaseOffset(view, position);
+    const firstOffset = this.producerState.ongoingTransactionFirstOffset(producerId);
+    if (!marker.commit && firstOffset >= 0) {
+      this.transactionIndexFor(this.activeSegment.baseOffset).append({ producerId, firstOffset, lastOffset: markerOffset, lastStableOffset: this.lastStableOffsetAfter(producerId, markerOffset) });
+    }
+    this.producerState.completeTransaction(producerId, view.getInt16(position + PRODUCER_EPOCH_OFFSET), marker.coordinatorEpoch, marker.commit, markerOffset, batchMaxTimestamp(view, position));
   }
 
   /** Last offset of the first batch holding maxTimestamp (batches may have gaps between them). */
@@ -698,12 +739,15 @@ export class PartitionLog {
       const dropped = this.segments.pop()!;
       this.rolledUnsynced.delete(dropped);
       dropped.delete();
+      this.deleteTransactionIndex(dropped.baseOffset);
       droppedAny = true;
     }
     // The dropped segments must not come back after a crash, under offsets the log will assign again.
     if (droppedAny) fsyncDirectory(this.dir, this.files);
     const segment = this.activeSegment;
     segment.makeActive();
+    // Entries of aborts whose markers are cut go first: a crash after this leaves no entry without its marker.
+    for (const index of this.transactionIndexes.values()) index.truncateTo(offset);
     segment.truncateTo(offset, nowMs);
     this.cleanerCheckpoint.truncateTo(this.logEndOffset);
     this.leaderEpochCache.truncateFromEnd(this.logEndOffset);
@@ -718,6 +762,7 @@ export class PartitionLog {
     this.producerSnapshots.deleteAbove(-1);
     this.producerState.clear();
     for (const segment of this.segments) segment.delete();
+    for (const baseOffset of [...this.transactionIndexes.keys()]) this.deleteTransactionIndex(baseOffset);
     this.rolledUnsynced.clear();
     this.segments = [LogSegment.create(this.dir, offset, this.config, nowMs, this.files)];
     this.cleanerCheckpoint.update(offset, NO_TOMBSTONE);
@@ -782,6 +827,7 @@ export class PartitionLog {
     for (const segment of doomed) {
       this.rolledUnsynced.delete(segment);
       segment.delete();
+      this.deleteTransactionIndex(segment.baseOffset);
     }
     return count;
   }
@@ -822,6 +868,7 @@ export class PartitionLog {
         this.rolledUnsynced.delete(segment);
         segment.delete();
       }
+      this.mergeTransactionIndexes(old);
       this.files.rename(swap.index, final.index);
       this.files.rename(swap.timeIndex, final.timeIndex);
       this.files.rename(swap.log, final.log);
@@ -855,10 +902,141 @@ export class PartitionLog {
     this.files.removeTree(this.dir);
   }
 
+  // ---- Transactions (docs/transactions.md § Partition leaders) ----
+
+  /**
+   * WriteTxnMarkers on the leader (Kafka's UnifiedLog.appendAsLeader with a control batch): checks the
+   * producer and coordinator epochs, writes a COMMIT or ABORT control batch at the log end, and ends the
+   * producer's transaction on this partition. An abort's `.txnindex` entry is written (and fsynced) before
+   * the marker, so no marker is ever without its entry.
+   */
+  appendMarker(marker: TransactionMarker, leaderEpoch: number, nowMs: number): AppendInfo | AppendError {
+    this.assertOpen();
+    const refused = this.producerState.checkMarker(marker.producerId, marker.producerEpoch, marker.coordinatorEpoch);
+    if (refused !== null) return refused;
+    const records = buildControlBatch(marker.producerId, marker.producerEpoch, { commit: marker.commit, coordinatorEpoch: marker.coordinatorEpoch }, nowMs);
+    const markerOffset = this.logEndOffset;
+    this.maybeRoll(records.byteLength, nowMs, markerOffset, nowMs);
+    assignOffsets(records, markerOffset, leaderEpoch);
+    const firstOffset = this.producerState.ongoingTransactionFirstOffset(marker.producerId);
+    const index = !marker.commit && firstOffset >= 0 ? this.transactionIndexFor(this.activeSegment.baseOffset) : null;
+    index?.append({ producerId: marker.producerId, firstOffset, lastOffset: markerOffset, lastStableOffset: this.lastStableOffsetAfter(marker.producerId, markerOffset) });
+    try {
+      this.activeSegment.append(records, markerOffset, nowMs, markerOffset);
+    } catch (error) {
+      index?.truncateTo(markerOffset);
+      throw error;
+    }
+    if (leaderEpoch >= 0) this.leaderEpochCache.assign(leaderEpoch, markerOffset);
+    this.producerState.completeTransaction(marker.producerId, marker.producerEpoch, marker.coordinatorEpoch, marker.commit, markerOffset, nowMs);
+    return { errorCode: 0, baseOffset: markerOffset, lastOffset: markerOffset, logAppendTimeMs: -1, logStartOffset: this.logStartOffset, recordCount: 1, batchCount: 1, duplicate: false };
+  }
+
+  /** The first offset of any ongoing transaction, or -1: the last stable offset is min(this, high watermark). */
+  get firstUnstableOffset(): number {
+    return this.producerState.firstUnstableOffset();
+  }
+
+  /** The last stable offset given the high watermark (Kafka: min(firstUnstableOffset, highWatermark)). */
+  lastStableOffset(highWatermark: number): number {
+    const firstUnstable = this.producerState.firstUnstableOffset();
+    return firstUnstable >= 0 && firstUnstable < highWatermark ? firstUnstable : highWatermark;
+  }
+
+  /**
+   * Aborted transactions overlapping [fetchOffset, upperBoundOffset) (Kafka's collectAbortedTxns over the
+   * segments from the one holding fetchOffset): the consumer drops those producers' records in that range.
+   */
+  abortedTransactions(fetchOffset: number, upperBoundOffset: number): AbortedTransaction[] {
+    const found: AbortedTransaction[] = [];
+    if (this.transactionIndexes.size === 0) return found;
+    const first = this.floorSegmentIndex(fetchOffset);
+    const fromBaseOffset = first >= 0 ? this.segments[first]!.baseOffset : -1;
+    // Bounded by the aborts indexed in this log's segments.
+    for (const [baseOffset, index] of this.transactionIndexes) {
+      if (baseOffset < fromBaseOffset) continue;
+      for (const entry of index.entries) if (entry.lastOffset >= fetchOffset && entry.firstOffset < upperBoundOffset) found.push(entry);
+    }
+    return found;
+  }
+
+  /** The LSO once `producerId`'s transaction ends with the marker at markerOffset (the other open ones still hold it). */
+  private lastStableOffsetAfter(producerId: number, markerOffset: number): number {
+    let firstUnstable = markerOffset + 1;
+    for (const entry of this.producerState.entries()) {
+      if (entry.producerId !== producerId && entry.currentTxnFirstOffset >= 0 && entry.currentTxnFirstOffset < firstUnstable) firstUnstable = entry.currentTxnFirstOffset;
+    }
+    return firstUnstable;
+  }
+
+  private transactionIndexFor(baseOffset: number): TransactionIndex {
+    let index = this.transactionIndexes.get(baseOffset);
+    if (index === undefined) {
+      index = TransactionIndex.load(this.dir, baseOffset, Number.MAX_SAFE_INTEGER, this.files).index;
+      this.transactionIndexes.set(baseOffset, index);
+      // A new file: its directory entry becomes durable with the next flush.
+      this.directoryUnsynced = true;
+    }
+    return index;
+  }
+
+  private deleteTransactionIndex(baseOffset: number): void {
+    const index = this.transactionIndexes.get(baseOffset);
+    if (index === undefined) return;
+    index.delete();
+    this.transactionIndexes.delete(baseOffset);
+  }
+
+  /** Open: every segment's `.txnindex`, cut where its markers are missing (the loader removed orphans). */
+  private loadTransactionIndexes(events: string[]): void {
+    const present = new Set(this.files.readdir(this.dir).filter((name) => name.endsWith(TRANSACTION_INDEX_SUFFIX)));
+    if (present.size === 0) return;
+    for (const segment of this.segments) {
+      if (!present.has(path.basename(TransactionIndex.pathFor(this.dir, segment.baseOffset)))) continue;
+      const { index, cutBytes } = TransactionIndex.load(this.dir, segment.baseOffset, segment.nextOffset, this.files);
+      if (cutBytes > 0) events.push(`${index.path}: cut ${cutBytes} bytes (torn entry, or markers no longer in the log)`);
+      if (index.entries.length > 0) this.transactionIndexes.set(segment.baseOffset, index);
+      else index.delete();
+    }
+  }
+
+  /** A marker met by the producer state replay: an abort whose `.txnindex` entry is missing gets it (crash between the two). */
+  private indexReplayedAbort(completed: CompletedTransaction, events: string[]): void {
+    if (!completed.isAborted) return;
+    const segmentIndex = this.floorSegmentIndex(completed.lastOffset);
+    if (segmentIndex < 0) return;
+    const baseOffset = this.segments[segmentIndex]!.baseOffset;
+    if (this.transactionIndexes.get(baseOffset)?.has(completed.lastOffset)) return;
+    if (completed.firstOffset < 0) {
+      events.push(`abort marker at ${completed.lastOffset} (producer ${completed.producerId}): its transaction began before the replayed range; not indexed`);
+      return;
+    }
+    try {
+      this.transactionIndexFor(baseOffset).append({ producerId: completed.producerId, firstOffset: completed.firstOffset, lastOffset: completed.lastOffset, lastStableOffset: completed.lastOffset + 1 });
+      events.push(`indexed the aborted transaction of producer ${completed.producerId} (${completed.firstOffset}..${completed.lastOffset}) found by the replay`);
+    } catch (error) {
+      events.push(`could not index the aborted transaction at ${completed.lastOffset}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  /** The cleaner's swap: the replaced segments' aborted transactions now belong to the cleaned one (the first's base offset). */
+  private mergeTransactionIndexes(old: readonly LogSegment[]): void {
+    const later = old.slice(1).filter((segment) => this.transactionIndexes.has(segment.baseOffset));
+    if (later.length === 0) return;
+    // Appended to the first segment's index before the others' files go: a crash between leaves duplicates, never a loss.
+    const target = this.transactionIndexFor(old[0]!.baseOffset);
+    for (const segment of later) for (const entry of this.transactionIndexes.get(segment.baseOffset)!.entries) target.append(entry);
+    for (const segment of later) this.deleteTransactionIndex(segment.baseOffset);
+  }
+
   /** Producer state from the newest usable snapshot plus a bounded replay (producer-state-snapshot.ts). */
   private rebuildProducerState(nowMs: number): ProducerStateRebuild {
     const maxBatchBytes = Math.max(this.config.segmentBytes, this.config.maxMessageBytes);
-    this.producerStateRebuild = rebuildProducerState(this.producerState, this.producerSnapshots, this.segments, this.logEndOffset, maxBatchBytes, nowMs);
+    const events: string[] = [];
+    this.producerStateRebuild = rebuildProducerState(this.producerState, this.producerSnapshots, this.segments, this.logEndOffset, maxBatchBytes, nowMs, (completed) =>
+      this.indexReplayedAbort(completed, events),
+    );
+    this.producerStateRebuild.events.push(...events);
     return this.producerStateRebuild;
   }
 

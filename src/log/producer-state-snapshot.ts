@@ -13,15 +13,18 @@
 // normally the active segment alone (after an unclean shutdown) or nothing (after a clean one).
 //
 // Format (big-endian): int16 version, uint32 CRC32C of everything after it, int64 offset, int32 producer
-// count, then per producer: int64 producerId, int16 epoch, int8 batch count (1..5), and per batch int32
-// firstSeq, int32 lastSeq, int64 firstOffset, int64 lastOffset, int64 timestamp. Snapshots written at a roll
+// count, then per producer: int64 producerId, int16 epoch, [version 2: int32 coordinatorEpoch, int64
+// currentTxnFirstOffset, int64 last marker timestamp], int8 batch count (1..5; 0..5 in version 2), and per
+// batch int32 firstSeq, int32 lastSeq, int64 firstOffset, int64 lastOffset, int64 timestamp. Version 2
+// (transactions, docs/transactions.md) is written; version 1 files are still read. Snapshots written at a roll
 // are not fsynced (a torn one fails its CRC after a power loss and the replay covers for it).
 import * as path from "node:path";
 import { crc32c } from "@node-rs/crc32";
-import { CONTROL_FLAG_MASK, RECORD_BATCH_OVERHEAD, readInt64, writeInt64 } from "../records/batch.ts";
+import { CONTROL_FLAG_MASK, RECORD_BATCH_OVERHEAD, TRANSACTIONAL_FLAG_MASK, readInt64, writeInt64 } from "../records/batch.ts";
+import { CONTROL_BATCH_BYTES, readEndTransactionMarker } from "../records/control.ts";
 import { BatchScanner } from "./batch-scanner.ts";
 import { OPEN_CREATE, OPEN_READ_ONLY, OPEN_TRUNCATE, OPEN_WRITE_ONLY, fsyncDirectoryWith, nodeFileSystem, type FileSystem } from "./file-system.ts";
-import { PRODUCER_BATCHES_RETAINED, incrementSequence, type ProducerBatchMetadata, type ProducerStateManager } from "./producer-state.ts";
+import { PRODUCER_BATCHES_RETAINED, incrementSequence, type CompletedTransaction, type IdempotentBatch, type ProducerBatchMetadata, type ProducerStateManager } from "./producer-state.ts";
 import { segmentFileName, type LogSegment } from "./segment.ts";
 
 export const PRODUCER_SNAPSHOT_SUFFIX = ".snapshot";
@@ -30,7 +33,10 @@ export const PRODUCER_SNAPSHOTS_RETAINED = 3;
 /** The replay on open/truncation reads the headers of at most this many of the newest segments. */
 export const PRODUCER_STATE_REPLAY_SEGMENTS_MAX = 2;
 
-const SNAPSHOT_VERSION = 1;
+const SNAPSHOT_VERSION = 2;
+const SNAPSHOT_VERSION_WITHOUT_TRANSACTIONS = 1;
+/** Version 2's per-producer transaction fields: coordinator epoch, ongoing transaction's first offset, marker time. */
+const TRANSACTION_FIELDS_BYTES = 4 + 8 + 8;
 const SNAPSHOT_FILE_PATTERN = /^(\d{20})\.snapshot$/;
 const HEADER_BYTES = 2 + 4 + 8 + 4;
 const CRC_START = 6;
@@ -43,6 +49,8 @@ const MAX_WRITE_ATTEMPTS = 8;
  * for its header instead of all its bytes.
  */
 const REPLAY_CHUNK_BYTES = 64 * 1024;
+/** A marker's batch is CONTROL_BATCH_BYTES; a little more covers control records with larger varints. */
+const CONTROL_BATCH_READ_BYTES = CONTROL_BATCH_BYTES + 32;
 
 export function snapshotPath(dir: string, offset: number): string {
   return path.join(dir, segmentFileName(offset, PRODUCER_SNAPSHOT_SUFFIX));
@@ -60,7 +68,7 @@ export function listSnapshotOffsets(dir: string, files: FileSystem = nodeFileSys
 
 export function encodeSnapshot(manager: ProducerStateManager, offset: number): Uint8Array {
   let sizeBytes = HEADER_BYTES;
-  for (const entry of manager.entries()) sizeBytes += ENTRY_HEADER_BYTES + entry.batches.length * BATCH_BYTES;
+  for (const entry of manager.entries()) sizeBytes += ENTRY_HEADER_BYTES + TRANSACTION_FIELDS_BYTES + entry.batches.length * BATCH_BYTES;
   const bytes = new Uint8Array(sizeBytes);
   const view = new DataView(bytes.buffer);
   view.setInt16(0, SNAPSHOT_VERSION);
@@ -70,8 +78,11 @@ export function encodeSnapshot(manager: ProducerStateManager, offset: number): U
   for (const entry of manager.entries()) {
     writeInt64(view, position, entry.producerId);
     view.setInt16(position + 8, entry.producerEpoch);
-    view.setInt8(position + 10, entry.batches.length);
-    position += ENTRY_HEADER_BYTES;
+    view.setInt32(position + 10, entry.coordinatorEpoch);
+    writeInt64(view, position + 14, entry.currentTxnFirstOffset);
+    writeInt64(view, position + 22, entry.markerTimestampMs);
+    view.setInt8(position + 30, entry.batches.length);
+    position += ENTRY_HEADER_BYTES + TRANSACTION_FIELDS_BYTES;
     for (const batch of entry.batches) {
       view.setInt32(position, batch.firstSeq);
       view.setInt32(position + 4, batch.lastSeq);
@@ -94,24 +105,39 @@ export function decodeSnapshot(bytes: Uint8Array, expectedOffset: number, manage
   manager.clear();
   if (bytes.byteLength < HEADER_BYTES) return `${bytes.byteLength} bytes is shorter than the header`;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (view.getInt16(0) !== SNAPSHOT_VERSION) return `unknown version ${view.getInt16(0)}`;
+  const version = view.getInt16(0);
+  if (version !== SNAPSHOT_VERSION && version !== SNAPSHOT_VERSION_WITHOUT_TRANSACTIONS) return `unknown version ${version}`;
+  const entryHeaderBytes = ENTRY_HEADER_BYTES + (version === SNAPSHOT_VERSION ? TRANSACTION_FIELDS_BYTES : 0);
   if ((crc32c(bytes.subarray(CRC_START)) >>> 0) !== view.getUint32(2)) return "CRC mismatch";
   const offset = readInt64(view, 6);
   if (offset !== expectedOffset) return `holds offset ${offset}, its name says ${expectedOffset}`;
   const count = view.getInt32(14);
-  if (count < 0 || count > (bytes.byteLength - HEADER_BYTES) / ENTRY_HEADER_BYTES) return `bad producer count ${count}`;
+  if (count < 0 || count > (bytes.byteLength - HEADER_BYTES) / entryHeaderBytes) return `bad producer count ${count}`;
   let position = HEADER_BYTES;
   const batches: ProducerBatchMetadata[] = [];
   for (let index = 0; index < count; index++) {
-    if (position + ENTRY_HEADER_BYTES > bytes.byteLength) {
+    if (position + entryHeaderBytes > bytes.byteLength) {
       manager.clear();
       return `entry ${index} runs past the end`;
     }
     const producerId = readInt64(view, position);
     const producerEpoch = view.getInt16(position + 8);
-    const batchCount = view.getInt8(position + 10);
-    position += ENTRY_HEADER_BYTES;
-    if (producerId < 0 || batchCount < 1 || batchCount > PRODUCER_BATCHES_RETAINED || position + batchCount * BATCH_BYTES > bytes.byteLength) {
+    const transaction = { coordinatorEpoch: -1, currentTxnFirstOffset: -1, markerTimestampMs: -1 };
+    if (version === SNAPSHOT_VERSION) {
+      transaction.coordinatorEpoch = view.getInt32(position + 10);
+      transaction.currentTxnFirstOffset = readInt64(view, position + 14);
+      transaction.markerTimestampMs = readInt64(view, position + 22);
+    }
+    const batchCount = view.getInt8(position + entryHeaderBytes - 1);
+    position += entryHeaderBytes;
+    const minBatches = transaction.currentTxnFirstOffset >= 0 || transaction.markerTimestampMs >= 0 ? 0 : 1;
+    if (
+      producerId < 0 ||
+      batchCount < minBatches ||
+      batchCount > PRODUCER_BATCHES_RETAINED ||
+      transaction.currentTxnFirstOffset < -1 ||
+      position + batchCount * BATCH_BYTES > bytes.byteLength
+    ) {
       manager.clear();
       return `entry ${index} (producer ${producerId}, ${batchCount} batches) is invalid`;
     }
@@ -126,7 +152,7 @@ export function decodeSnapshot(bytes: Uint8Array, expectedOffset: number, manage
       });
       position += BATCH_BYTES;
     }
-    manager.restore(producerId, producerEpoch, batches);
+    manager.restore(producerId, producerEpoch, batches, transaction);
   }
   if (position !== bytes.byteLength) {
     manager.clear();
@@ -214,7 +240,10 @@ export function replayBatchHeaders(
   fromOffset: number,
   maxBatchBytes: number,
   files: FileSystem = nodeFileSystem,
+  /** Each transaction a replayed marker ends (the log checks its aborted-transaction index against them). */
+  onTransactionCompleted?: (completed: CompletedTransaction) => void,
 ): string {
+  const markerBuffer = new Uint8Array(CONTROL_BATCH_READ_BYTES);
   for (const segment of segments) {
     if (segment.nextOffset <= fromOffset || segment.sizeBytes === 0) continue;
     const startPosition = fromOffset > segment.baseOffset ? segment.offsetIndex.lookup(fromOffset).position : 0;
@@ -222,15 +251,26 @@ export function replayBatchHeaders(
     try {
       const scanner = new BatchScanner(fd, segment.sizeBytes, segment.baseOffset, maxBatchBytes, false, startPosition, REPLAY_CHUNK_BYTES, files);
       const batch = scanner.batch;
-      const idempotent = { producerId: 0, producerEpoch: 0, firstSeq: 0, lastSeq: 0 };
+      const idempotent: IdempotentBatch = { producerId: 0, producerEpoch: 0, firstSeq: 0, lastSeq: 0, transactional: false };
       // Bounded: every batch moves the scan forward by at least RECORD_BATCH_OVERHEAD bytes.
       for (let guard = 0; guard <= segment.sizeBytes / RECORD_BATCH_OVERHEAD && scanner.next(); guard++) {
         if (batch.lastOffset < fromOffset) continue;
-        if (batch.producerId < 0 || batch.baseSequence < 0 || (batch.attributes & CONTROL_FLAG_MASK) !== 0) continue;
+        if (batch.producerId >= 0 && (batch.attributes & CONTROL_FLAG_MASK) !== 0) {
+          // A transaction marker: the only batch whose records the replay reads (one small pread).
+          const markerBytes = Math.min(batch.sizeBytes, CONTROL_BATCH_READ_BYTES);
+          if (files.read(fd, markerBuffer, 0, markerBytes, batch.position) !== markerBytes) return `${segment.logPath}: short read of the control batch at ${batch.position}`;
+          const marker = readEndTransactionMarker(markerBuffer, 0, markerBytes);
+          if (marker === null) continue;
+          const completed = manager.completeTransaction(batch.producerId, batch.producerEpoch, marker.coordinatorEpoch, marker.commit, batch.baseOffset, batch.maxTimestamp);
+          onTransactionCompleted?.(completed);
+          continue;
+        }
+        if (batch.producerId < 0 || batch.baseSequence < 0) continue;
         idempotent.producerId = batch.producerId;
         idempotent.producerEpoch = batch.producerEpoch;
         idempotent.firstSeq = batch.baseSequence;
         idempotent.lastSeq = incrementSequence(batch.baseSequence, batch.lastOffset - batch.baseOffset);
+        idempotent.transactional = (batch.attributes & TRANSACTIONAL_FLAG_MASK) !== 0;
         manager.update(idempotent, batch.baseOffset, batch.lastOffset, batch.maxTimestamp);
       }
       if (scanner.stopReason !== "") return `${segment.logPath}: ${scanner.stopReason}`;
@@ -260,6 +300,7 @@ export function rebuildProducerState(
   logEndOffset: number,
   maxBatchBytes: number,
   nowMs: number,
+  onTransactionCompleted?: (completed: CompletedTransaction) => void,
 ): ProducerStateRebuild {
   const events: string[] = [];
   manager.clear();
@@ -290,7 +331,7 @@ export function rebuildProducerState(
     events.push(`removed producer snapshot ${fileName}: ${problem}`);
   }
   const replayedFromOffset = snapshotOffset >= 0 ? snapshotOffset : windowStartOffset;
-  const stopped = replayBatchHeaders(manager, segments, replayedFromOffset, maxBatchBytes, files.fileSystem);
+  const stopped = replayBatchHeaders(manager, segments, replayedFromOffset, maxBatchBytes, files.fileSystem, onTransactionCompleted);
   if (stopped !== "") events.push(`producer state replay stopped early (${stopped}); later producers count as unknown`);
   manager.removeExpired(nowMs);
   return { snapshotOffset, replayedFromOffset, events };

@@ -9,6 +9,7 @@
 // (producer-state-snapshot.ts) plus a bounded replay of batch headers. docs/idempotence.md has the rules.
 import {
   ATTRIBUTES_OFFSET,
+  TRANSACTIONAL_FLAG_MASK,
   BASE_SEQUENCE_OFFSET,
   CONTROL_FLAG_MASK,
   LAST_OFFSET_DELTA_OFFSET,
@@ -16,7 +17,7 @@ import {
   PRODUCER_ID_OFFSET,
   readInt64,
 } from "../records/batch.ts";
-import { INVALID_PRODUCER_EPOCH, OUT_OF_ORDER_SEQUENCE_NUMBER } from "../records/errors.ts";
+import { INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE, OUT_OF_ORDER_SEQUENCE_NUMBER, TRANSACTION_COORDINATOR_FENCED } from "../records/errors.ts";
 
 /**
  * Batches remembered per producer (Kafka's ProducerStateEntry.NUM_BATCHES_TO_RETAIN): Java, librdkafka
@@ -62,6 +63,20 @@ export interface IdempotentBatch {
   producerEpoch: number;
   firstSeq: number;
   lastSeq: number;
+  /** The batch belongs to a transaction (the transactional attribute): it opens or extends one. */
+  transactional?: boolean;
+}
+
+/** No offset (no ongoing transaction, no coordinator epoch yet): Kafka's -1. */
+export const NO_OFFSET = -1;
+
+/** A transaction that ended on this partition (Kafka's CompletedTxn). */
+export interface CompletedTransaction {
+  producerId: number;
+  firstOffset: number;
+  /** The marker's offset. */
+  lastOffset: number;
+  isAborted: boolean;
 }
 
 /**
@@ -77,12 +92,19 @@ export function readIdempotentBatch(view: DataView, position: number, into?: Ide
   batch.producerEpoch = view.getInt16(position + PRODUCER_EPOCH_OFFSET);
   batch.firstSeq = firstSeq;
   batch.lastSeq = incrementSequence(firstSeq, view.getInt32(position + LAST_OFFSET_DELTA_OFFSET));
+  batch.transactional = (view.getInt16(position + ATTRIBUTES_OFFSET) & TRANSACTIONAL_FLAG_MASK) !== 0;
   return batch;
 }
 
 /** Kafka's ProducerStateEntry: the producer's epoch and its last batches in this partition, oldest first. */
 export class ProducerStateEntry {
   readonly batches: ProducerBatchMetadata[] = [];
+  /** The epoch of the coordinator that wrote this producer's last marker here (fences older coordinators). */
+  coordinatorEpoch = NO_OFFSET;
+  /** First offset of the producer's ongoing transaction on this partition, or -1 (Kafka's currentTxnFirstOffset). */
+  currentTxnFirstOffset = NO_OFFSET;
+  /** Timestamp of the last marker: keeps a producer whose history is only a marker from expiring at once. */
+  markerTimestampMs = -1;
 
   constructor(
     readonly producerId: number,
@@ -94,7 +116,7 @@ export class ProducerStateEntry {
   }
 
   get lastTimestampMs(): number {
-    return this.lastBatch?.timestampMs ?? -1;
+    return Math.max(this.lastBatch?.timestampMs ?? -1, this.markerTimestampMs);
   }
 
   /** Kafka's findDuplicateBatch: same epoch and the same first and last sequence as a retained batch. */
@@ -130,6 +152,11 @@ export interface ProducerCheckError {
 export class ProducerStateManager {
   /** In least-recently-appended order (an update moves the entry to the end): eviction takes the first. */
   private readonly producers = new Map<number, ProducerStateEntry>();
+  /**
+   * Ongoing transactions on this partition: producer id -> first offset (Kafka's ongoingTxns). Their
+   * smallest first offset is the first unstable offset; the last stable offset never passes it.
+   */
+  private readonly ongoingTransactions = new Map<number, number>();
 
   constructor(
     readonly producerIdExpirationMs: number = DEFAULT_PRODUCER_ID_EXPIRATION_MS,
@@ -159,6 +186,10 @@ export class ProducerStateManager {
    */
   check(batch: IdempotentBatch): ProducerBatchMetadata | ProducerCheckError | null {
     const entry = this.producers.get(batch.producerId);
+    // Open transactions are never evicted, so their number is what bounds this partition's producer memory.
+    if (batch.transactional && (entry?.currentTxnFirstOffset ?? NO_OFFSET) < 0 && this.ongoingTransactions.size >= this.producersMax) {
+      return { errorCode: INVALID_TXN_STATE, errorMessage: `${this.ongoingTransactions.size} transactions are open on this partition, the most it keeps` };
+    }
     // Unknown producer (new, expired, evicted, or beyond the rebuild bound): any sequence is accepted (KIP-360).
     if (entry === undefined) return null;
     if (batch.producerEpoch < entry.producerEpoch) {
@@ -186,30 +217,117 @@ export class ProducerStateManager {
 
   /** Records a batch that is now in the log (leader after the write, follower, replay). No checks. */
   update(batch: IdempotentBatch, firstOffset: number, lastOffset: number, timestampMs: number): void {
-    let entry = this.producers.get(batch.producerId);
-    if (entry === undefined) {
-      entry = new ProducerStateEntry(batch.producerId, batch.producerEpoch);
-      if (this.producers.size >= this.producersMax) this.evictLeastRecentlyAppended();
-    } else {
-      this.producers.delete(batch.producerId);
-    }
-    this.producers.set(batch.producerId, entry);
+    const entry = this.touch(batch.producerId, batch.producerEpoch);
     entry.addBatch(batch.producerEpoch, batch.firstSeq, batch.lastSeq, firstOffset, lastOffset, timestampMs);
+    // The first transactional batch on this partition opens the producer's transaction here.
+    if (batch.transactional && entry.currentTxnFirstOffset < 0) {
+      entry.currentTxnFirstOffset = firstOffset;
+      this.ongoingTransactions.set(batch.producerId, firstOffset);
+    }
   }
 
-  /** Restores one entry from a snapshot, as it was (at most PRODUCER_BATCHES_RETAINED batches, oldest first). */
-  restore(producerId: number, producerEpoch: number, batches: readonly ProducerBatchMetadata[]): void {
-    if (batches.length === 0 || batches.length > PRODUCER_BATCHES_RETAINED) throw new RangeError(`producer ${producerId}: ${batches.length} batches`);
+  /** The producer's entry (created if unknown), moved to the most-recently-appended end. */
+  private touch(producerId: number, producerEpoch: number): ProducerStateEntry {
+    let entry = this.producers.get(producerId);
+    if (entry === undefined) {
+      entry = new ProducerStateEntry(producerId, producerEpoch);
+      if (this.producers.size >= this.producersMax) this.evictLeastRecentlyAppended();
+    } else {
+      this.producers.delete(producerId);
+    }
+    this.producers.set(producerId, entry);
+    return entry;
+  }
+
+  /** The first offset of the producer's ongoing transaction here, or -1. */
+  ongoingTransactionFirstOffset(producerId: number): number {
+    return this.ongoingTransactions.get(producerId) ?? NO_OFFSET;
+  }
+
+  /** The smallest first offset of any ongoing transaction, or -1 when none is open (Kafka's firstUnstableOffset). */
+  firstUnstableOffset(): number {
+    let first = NO_OFFSET;
+    // Bounded by the open transactions (at most one per producer, producersMax).
+    for (const offset of this.ongoingTransactions.values()) if (first < 0 || offset < first) first = offset;
+    return first;
+  }
+
+  get ongoingTransactionCount(): number {
+    return this.ongoingTransactions.size;
+  }
+
+  /**
+   * The leader's check before writing a marker (Kafka's ProducerAppendInfo.appendEndTxnMarker): the
+   * producer epoch must not be older than the current one, nor the coordinator epoch older than the one
+   * of the last marker. Returns null to write it, or the error.
+   */
+  checkMarker(producerId: number, producerEpoch: number, coordinatorEpoch: number): ProducerCheckError | null {
+    const entry = this.producers.get(producerId);
+    if (entry === undefined) return null;
+    if (producerEpoch < entry.producerEpoch) {
+      return { errorCode: INVALID_PRODUCER_EPOCH, errorMessage: `producer ${producerId}: marker epoch ${producerEpoch} is older than the current epoch ${entry.producerEpoch}` };
+    }
+    if (coordinatorEpoch < entry.coordinatorEpoch) {
+      return {
+        errorCode: TRANSACTION_COORDINATOR_FENCED,
+        errorMessage: `producer ${producerId}: coordinator epoch ${coordinatorEpoch} is older than ${entry.coordinatorEpoch}, which wrote the last marker`,
+      };
+    }
+    return null;
+  }
+
+  /**
+   * Records a marker now in the log at `markerOffset` (leader, follower, replay): the producer's
+   * transaction on this partition is over. Returns it (firstOffset -1 when none was open: a marker the
+   * coordinator retried, or a partition with no data in the transaction).
+   */
+  completeTransaction(producerId: number, producerEpoch: number, coordinatorEpoch: number, commit: boolean, markerOffset: number, timestampMs: number): CompletedTransaction {
+    const entry = this.touch(producerId, producerEpoch);
+    if (producerEpoch !== entry.producerEpoch) {
+      // Kafka's maybeUpdateProducerEpoch: a newer epoch starts a new sequence history.
+      entry.producerEpoch = producerEpoch;
+      entry.batches.length = 0;
+    }
+    const firstOffset = entry.currentTxnFirstOffset;
+    entry.currentTxnFirstOffset = NO_OFFSET;
+    entry.coordinatorEpoch = coordinatorEpoch;
+    entry.markerTimestampMs = timestampMs;
+    this.ongoingTransactions.delete(producerId);
+    return { producerId, firstOffset, lastOffset: markerOffset, isAborted: !commit };
+  }
+
+  /**
+   * Restores one entry from a snapshot, as it was (at most PRODUCER_BATCHES_RETAINED batches, oldest first;
+   * none for a producer known only by its last marker).
+   */
+  restore(
+    producerId: number,
+    producerEpoch: number,
+    batches: readonly ProducerBatchMetadata[],
+    transaction: { coordinatorEpoch: number; currentTxnFirstOffset: number; markerTimestampMs: number } = { coordinatorEpoch: NO_OFFSET, currentTxnFirstOffset: NO_OFFSET, markerTimestampMs: -1 },
+  ): void {
+    if (batches.length > PRODUCER_BATCHES_RETAINED || (batches.length === 0 && transaction.markerTimestampMs < 0 && transaction.currentTxnFirstOffset < 0)) {
+      throw new RangeError(`producer ${producerId}: ${batches.length} batches`);
+    }
     const entry = new ProducerStateEntry(producerId, producerEpoch);
     for (const batch of batches) entry.addBatch(producerEpoch, batch.firstSeq, batch.lastSeq, batch.firstOffset, batch.lastOffset, batch.timestampMs);
+    entry.coordinatorEpoch = transaction.coordinatorEpoch;
+    entry.currentTxnFirstOffset = transaction.currentTxnFirstOffset;
+    entry.markerTimestampMs = transaction.markerTimestampMs;
     this.producers.delete(producerId);
     if (this.producers.size >= this.producersMax) this.evictLeastRecentlyAppended();
     this.producers.set(producerId, entry);
+    if (entry.currentTxnFirstOffset >= 0) this.ongoingTransactions.set(producerId, entry.currentTxnFirstOffset);
+    else this.ongoingTransactions.delete(producerId);
   }
 
   private evictLeastRecentlyAppended(): void {
-    const oldest = this.producers.keys().next();
-    if (!oldest.done) this.producers.delete(oldest.value);
+    // A producer with an open transaction is never evicted: forgetting it would move the LSO past its data.
+    for (const [producerId, entry] of this.producers) {
+      if (entry.currentTxnFirstOffset >= 0) continue;
+      this.producers.delete(producerId);
+      return;
+    }
   }
 
   /**
@@ -219,7 +337,8 @@ export class ProducerStateManager {
   removeExpired(nowMs: number): number {
     let removed = 0;
     for (const [producerId, entry] of this.producers) {
-      if (nowMs - entry.lastTimestampMs >= this.producerIdExpirationMs) {
+      // Kafka's isProducerExpired: never while its transaction is open (the coordinator aborts it first).
+      if (entry.currentTxnFirstOffset < 0 && nowMs - entry.lastTimestampMs >= this.producerIdExpirationMs) {
         this.producers.delete(producerId);
         removed++;
       }
@@ -229,5 +348,6 @@ export class ProducerStateManager {
 
   clear(): void {
     this.producers.clear();
+    this.ongoingTransactions.clear();
   }
 }

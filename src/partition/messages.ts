@@ -56,11 +56,51 @@ export interface ReadItem extends PartitionKey {
   /** Reads stop before this offset (the high watermark); -1 means the log end offset. */
   maxOffsetExclusive: number;
   minOneBatch: boolean;
+  /**
+   * READ_COMMITTED (Fetch isolation_level 1): the read also stops at the first unstable offset, and the
+   * result carries the last stable offset and the aborted transactions in the range (docs/transactions.md).
+   */
+  readCommitted?: boolean;
 }
 
 export interface OffsetsResult extends ErrorResult {
   logStartOffset: number;
   logEndOffset: number;
+  /** First offset of any ongoing transaction, -1 when none (the LSO is min(this, high watermark)). */
+  firstUnstableOffset?: number;
+}
+
+/** WriteTxnMarkers on a partition this broker leads: the marker and the leader epoch to write it at. */
+export interface MarkerItem extends PartitionKey {
+  producerId: number;
+  producerEpoch: number;
+  coordinatorEpoch: number;
+  commit: boolean;
+  leaderEpoch: number;
+}
+
+/** Whether a producer has an ongoing transaction on a partition (KIP-890: the first batch is verified). */
+export interface ProducerTransactionItem extends PartitionKey {
+  producerId: number;
+}
+
+export interface ProducerTransactionResult extends ErrorResult {
+  /** First offset of the producer's ongoing transaction there, -1 when none. */
+  firstOffset: number;
+}
+
+/** One active producer of a partition (DescribeProducers, KIP-664). */
+export interface ActiveProducer {
+  producerId: number;
+  producerEpoch: number;
+  lastSequence: number;
+  lastTimestampMs: number;
+  coordinatorEpoch: number;
+  currentTxnStartOffset: number;
+}
+
+export interface ActiveProducersResult extends ErrorResult {
+  producers: ActiveProducer[];
 }
 
 export interface TimestampLookupItem extends PartitionKey {
@@ -70,6 +110,8 @@ export interface TimestampLookupItem extends PartitionKey {
 export interface TimestampLookupResult extends ErrorResult {
   offset: number;
   timestampMs: number;
+  /** First offset of any ongoing transaction, -1 when none (read_committed lookups stop at the LSO). */
+  firstUnstableOffset?: number;
 }
 
 export interface TruncateItem extends PartitionKey {
@@ -145,6 +187,12 @@ export const workerOperations = {
   offsets: partitionOperation<PartitionKey, OffsetsResult>(),
   offsetForTimestamp: partitionOperation<TimestampLookupItem, TimestampLookupResult>(),
   truncate: partitionOperation<TruncateItem, OffsetsResult>(),
+  /** A transaction's COMMIT/ABORT control batch, written by the leader (WriteTxnMarkers; transactions/markers.ts). */
+  appendMarker: partitionOperation<MarkerItem, ProduceResult>(),
+  /** The first offset of a producer's ongoing transaction on each partition (KIP-890 verification on produce). */
+  producerTransaction: partitionOperation<ProducerTransactionItem, ProducerTransactionResult>(),
+  /** The partition's producers as its producer state knows them (DescribeProducers). */
+  activeProducers: partitionOperation<PartitionKey, ActiveProducersResult>(),
   /** Empties the log and restarts it at `offset` (a follower far behind the leader's log start). */
   truncateFully: partitionOperation<TruncateItem, OffsetsResult>(),
   /** The latest leader epoch in each log's epoch cache (-1 if none) and the log end offset. */

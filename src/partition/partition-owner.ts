@@ -11,8 +11,12 @@ import { ErrorCode } from "../protocol/errors.ts";
 import { convertBatches } from "../records/conversion.ts";
 import { systemClock, type Clock } from "../util/clock.ts";
 import type {
+  ActiveProducersResult,
   EpochEndOffsetItem,
   EpochEndOffsetResult,
+  MarkerItem,
+  ProducerTransactionItem,
+  ProducerTransactionResult,
   OffsetsResult,
   OpenPartitionCommand,
   PartitionKey,
@@ -69,7 +73,7 @@ function failedAppend(errorCode: number, errorMessage?: string, recordErrors?: P
 }
 
 function offsetsOf(partitionLog: PartitionLog): OffsetsResult {
-  return { errorCode: ErrorCode.NONE, logStartOffset: partitionLog.logStartOffset, logEndOffset: partitionLog.logEndOffset };
+  return { errorCode: ErrorCode.NONE, logStartOffset: partitionLog.logStartOffset, logEndOffset: partitionLog.logEndOffset, firstUnstableOffset: partitionLog.firstUnstableOffset };
 }
 
 /** The real cause of an open failure, for the log line: errno code (EMFILE, ENOMEM, ...) and message. */
@@ -370,6 +374,59 @@ export class PartitionOwner implements WorkerOperations {
     return this.groupCommit;
   }
 
+  /**
+   * Transaction markers: each is written in turn with the partition's appends (after the produce drains
+   * queued before it), flushed by the same policy as a produce.
+   */
+  appendMarker(items: MarkerItem[]): Promise<ProduceResult[]> {
+    return Promise.all(
+      items.map((item) => {
+        const partition = this.owned(item.topic, item.partition);
+        if (!partition) return Promise.resolve(failedAppend(this.absentCode(item.topic, item.partition)));
+        const written = partition.appendChain.then(async (): Promise<ProduceResult> => {
+          const partitionLog = partition.log;
+          let info: ReturnType<PartitionLog["appendMarker"]>;
+          try {
+            info = partitionLog.appendMarker(item, item.leaderEpoch, this.clock.nowMs());
+          } catch (error) {
+            const message = errorText(error);
+            this.log(`marker append to ${partitionLog.dir} failed: ${message}`);
+            return failedAppend(ErrorCode.KAFKA_STORAGE_ERROR, message);
+          }
+          if (isAppendError(info)) return failedAppend(info.errorCode, info.errorMessage);
+          if (partitionLog.unflushedMessages >= partition.config.flushMessages) await this.flushSoon(partitionLog);
+          return { errorCode: ErrorCode.NONE, baseOffset: info.baseOffset, lastOffset: info.lastOffset, logAppendTimeMs: -1, logStartOffset: partitionLog.logStartOffset, logEndOffset: partitionLog.logEndOffset };
+        });
+        partition.appendChain = written.catch(() => undefined);
+        return written;
+      }),
+    );
+  }
+
+  producerTransaction(items: ProducerTransactionItem[]): ProducerTransactionResult[] {
+    return items.map((item) => {
+      const partition = this.owned(item.topic, item.partition);
+      if (!partition) return { errorCode: this.absentCode(item.topic, item.partition), firstOffset: -1 };
+      return { errorCode: ErrorCode.NONE, firstOffset: partition.log.producerState.ongoingTransactionFirstOffset(item.producerId) };
+    });
+  }
+
+  activeProducers(keys: PartitionKey[]): ActiveProducersResult[] {
+    return keys.map(({ topic, partition }) => {
+      const entry = this.owned(topic, partition);
+      if (!entry) return { errorCode: this.absentCode(topic, partition), producers: [] };
+      const producers = [...entry.log.producerState.entries()].map((producer) => ({
+        producerId: producer.producerId,
+        producerEpoch: producer.producerEpoch,
+        lastSequence: producer.lastBatch?.lastSeq ?? -1,
+        lastTimestampMs: producer.lastTimestampMs,
+        coordinatorEpoch: producer.coordinatorEpoch,
+        currentTxnStartOffset: producer.currentTxnFirstOffset,
+      }));
+      return { errorCode: ErrorCode.NONE, producers };
+    });
+  }
+
   appendReplica(items: ReplicaAppendItem[]): ProduceResult[] {
     return items.map((item) => {
       const partition = this.owned(item.topic, item.partition);
@@ -392,14 +449,23 @@ export class PartitionOwner implements WorkerOperations {
       const partition = this.owned(item.topic, item.partition);
       if (!partition) return { ...this.absent(item.topic, item.partition), slice: null };
       const partitionLog = partition.log;
-      const maxOffset = item.maxOffsetExclusive < 0 ? partitionLog.logEndOffset : item.maxOffsetExclusive;
+      const highWatermark = item.maxOffsetExclusive < 0 ? partitionLog.logEndOffset : item.maxOffsetExclusive;
+      // READ_COMMITTED stops at the last stable offset; the consumer drops the aborted transactions' records.
+      const maxOffset = item.readCommitted ? partitionLog.lastStableOffset(highWatermark) : highWatermark;
       const result = partitionLog.read(item.fetchOffset, item.maxBytes, maxOffset, item.minOneBatch);
-      return {
+      const readResult: ReadResult = {
         errorCode: result.errorCode,
         logStartOffset: partitionLog.logStartOffset,
         logEndOffset: partitionLog.logEndOffset,
         slice: result.errorCode === ErrorCode.NONE ? result.slice : null,
       };
+      if (item.readCommitted) {
+        readResult.lastStableOffset = maxOffset;
+        if (readResult.slice !== null) {
+          readResult.abortedTransactions = partitionLog.abortedTransactions(item.fetchOffset, maxOffset).map((aborted) => ({ producerId: aborted.producerId, firstOffset: aborted.firstOffset }));
+        }
+      }
+      return readResult;
     });
   }
 
@@ -425,7 +491,8 @@ export class PartitionOwner implements WorkerOperations {
           this.log(`offset for timestamp in ${entry.log.dir} failed: ${errorText(error)}`);
           return { errorCode: ErrorCode.KAFKA_STORAGE_ERROR, offset: -1, timestampMs: -1 };
         }
-        return found ? { errorCode: ErrorCode.NONE, offset: found.offset, timestampMs: found.timestampMs } : { errorCode: ErrorCode.NONE, offset: -1, timestampMs: -1 };
+        const firstUnstableOffset = entry.log.firstUnstableOffset;
+        return found ? { errorCode: ErrorCode.NONE, offset: found.offset, timestampMs: found.timestampMs, firstUnstableOffset } : { errorCode: ErrorCode.NONE, offset: -1, timestampMs: -1, firstUnstableOffset };
       }),
     );
   }

@@ -3,7 +3,7 @@
 // offsets assigned in the same buffer and are written to the segment file as they are. No function
 // here copies a batch or allocates per record.
 import { crc32c } from "@node-rs/crc32";
-import { CORRUPT_MESSAGE, INVALID_RECORD, INVALID_TIMESTAMP, INVALID_TXN_STATE, MESSAGE_TOO_LARGE, RecordsError, UNSUPPORTED_COMPRESSION_TYPE } from "./errors.ts";
+import { CORRUPT_MESSAGE, INVALID_RECORD, INVALID_TIMESTAMP, MESSAGE_TOO_LARGE, RecordsError, UNSUPPORTED_COMPRESSION_TYPE } from "./errors.ts";
 import type { Failure } from "../util/result.ts";
 
 // Header layout (DefaultRecordBatch in Apache Kafka). All fields are big-endian.
@@ -284,8 +284,10 @@ export function validateBatches(
       // LogValidator.validateBatch: offsets and count must agree for a producer's batch.
       if (count <= 0 || lastOffsetDelta + 1 !== count) return problem(INVALID_RECORD, `batch ${batchCount}: recordsCount ${count} and lastOffsetDelta ${lastOffsetDelta} disagree`);
       if (isControl) return problem(INVALID_RECORD, "control batches are written by the transaction coordinator only");
-      // Transactions are not supported yet, so no producer can have one open (Kafka's check since KIP-890).
-      if ((attributes & TRANSACTIONAL_FLAG_MASK) !== 0) return problem(INVALID_TXN_STATE, "Record was not part of an ongoing transaction (this broker does not support transactions)");
+      // Kafka's LogValidator: a transactional batch names its producer (the log checks its epoch and sequence).
+      if ((attributes & TRANSACTIONAL_FLAG_MASK) !== 0 && (readInt64(view, position + PRODUCER_ID_OFFSET) < 0 || view.getInt32(position + BASE_SEQUENCE_OFFSET) < 0)) {
+        return problem(INVALID_RECORD, `batch ${batchCount} is transactional without a producer id and sequence`);
+      }
       if (codec === CompressionType.NONE && count * MIN_RECORD_SIZE_BYTES > sizeBytes - RECORDS_OFFSET) {
         return problem(CORRUPT_MESSAGE, `batch ${batchCount}: ${count} records cannot fit ${sizeBytes - RECORDS_OFFSET} bytes`);
       }

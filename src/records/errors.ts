@@ -13,6 +13,7 @@ export const UNSUPPORTED_COMPRESSION_TYPE = ErrorCode.UNSUPPORTED_COMPRESSION_TY
 export const INVALID_RECORD = ErrorCode.INVALID_RECORD;
 export const INVALID_TIMESTAMP = ErrorCode.INVALID_TIMESTAMP;
 export const INVALID_TXN_STATE = ErrorCode.INVALID_TXN_STATE;
+export const TRANSACTION_COORDINATOR_FENCED = ErrorCode.TRANSACTION_COORDINATOR_FENCED;
 export const KAFKA_STORAGE_ERROR = ErrorCode.KAFKA_STORAGE_ERROR;
 
 /** A Kafka error code carried by an exception (thrown by the async codec paths). */

@@ -26,7 +26,7 @@ import {
 import { buildBatch, rebuildBatch, readBatchRecords, encodeRecords, compressRecordsSectionSync } from "../../src/records/compression.ts";
 import { convertBatches } from "../../src/records/conversion.ts";
 import { decompressBounded, lz4OutputBoundBytes, zstdOutputBoundBytes } from "../../src/records/decompression.ts";
-import { CORRUPT_MESSAGE, INVALID_RECORD, INVALID_TIMESTAMP, INVALID_TXN_STATE, MESSAGE_TOO_LARGE, UNSUPPORTED_COMPRESSION_TYPE } from "../../src/records/errors.ts";
+import { CORRUPT_MESSAGE, INVALID_RECORD, INVALID_TIMESTAMP, MESSAGE_TOO_LARGE, UNSUPPORTED_COMPRESSION_TYPE } from "../../src/records/errors.ts";
 
 const MAX = 1_048_588;
 const CAP = 32 * 1024 * 1024;
@@ -163,11 +163,13 @@ describe("compressed batches are read record by record", () => {
     expect((await readBatchRecords(batch)).length).toBe(5);
   });
 
-  test("a transactional batch is INVALID_TXN_STATE (no transaction can be open)", () => {
+  test("a transactional batch must name its producer and sequence; with them it passes validation (the log checks the transaction)", () => {
     const batch = buildBatch({ records: records(2), producerId: 4242, producerEpoch: 0, baseSequence: 0, isTransactional: true });
-    const problem = refused(validateBatches(batch, MAX, "client", checks()));
-    expect(problem.errorCode).toBe(INVALID_TXN_STATE);
-    expect(problem.errorMessage).toContain("transaction");
+    expect(isRecordsProblem(validateBatches(batch, MAX, "client", checks()))).toBe(false);
+    const anonymous = buildBatch({ records: records(2), isTransactional: true });
+    const problem = refused(validateBatches(anonymous, MAX, "client", checks()));
+    expect(problem.errorCode).toBe(INVALID_RECORD);
+    expect(problem.errorMessage).toContain("transactional");
     // Replicas copy what a leader stored: the flag is not a reason to refuse there.
     expect(isRecordsProblem(validateBatches(batch, MAX, "replica"))).toBe(false);
   });
