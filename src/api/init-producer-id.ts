@@ -15,7 +15,7 @@ export const initProducerIdHandler = defineHandler(Apis.InitProducerId, {
       return { throttleTimeMs: 0, errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, producerId: -1, producerEpoch: -1 };
     }
     // IDEMPOTENT_WRITE on the cluster; since Kafka 3.0 WRITE on any topic implies it (KIP-679).
-    if (!canCluster(context, AclOperation.IDEMPOTENT_WRITE) && !canAnyTopic(context, AclOperation.WRITE)) {
+    if (!canCluster(context, AclOperation.IDEMPOTENT_WRITE, false) && !canAnyTopic(context, AclOperation.WRITE)) {
       return { throttleTimeMs: 0, errorCode: ErrorCode.CLUSTER_AUTHORIZATION_FAILED, producerId: -1, producerEpoch: -1 };
     }
     const producerId = await context.producerIds.allocate();

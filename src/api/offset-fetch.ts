@@ -18,7 +18,7 @@ function authorizedFetch(context: RequestContext, groupId: string, topics: { nam
   return {
     errorCode: fetched.errorCode,
     topics: fetched.topics
-      .filter((topic) => topics !== null || canTopic(context, AclOperation.DESCRIBE, topic.name))
+      .filter((topic) => topics !== null || canTopic(context, AclOperation.DESCRIBE, topic.name, false))
       .map((topic) =>
         canTopic(context, AclOperation.DESCRIBE, topic.name)
           ? topic
