@@ -208,7 +208,8 @@ export class TransactionCoordinator {
       const retried = params.producerId === metadata.producerId && params.producerEpoch === metadata.lastProducerEpoch && metadata.state !== TransactionStatus.Ongoing;
       if (retried) return { errorCode: ErrorCode.NONE, producerId: metadata.producerId, producerEpoch: metadata.producerEpoch };
       const current = params.producerId === metadata.producerId && params.producerEpoch === metadata.producerEpoch;
-      const previous = params.producerId === metadata.previousProducerId;
+      // A retry after a bump that rotated the producer id (its epoch was exhausted) and whose answer was lost.
+      const previous = params.producerId === metadata.previousProducerId && params.producerEpoch >= PRODUCER_EPOCH_MAX - 1;
       if (!current && !previous) return refuse(ErrorCode.PRODUCER_FENCED);
     }
     if (metadata.state === TransactionStatus.Ongoing) {
@@ -217,7 +218,10 @@ export class TransactionCoordinator {
       const fenced = await this.endTransaction(metadata, false, { bumpEpoch: true });
       return refuse(fenced === ErrorCode.NONE ? ErrorCode.CONCURRENT_TRANSACTIONS : fenced);
     }
-    const transition = { ...this.bumpedEpoch(metadata, await this.producerIdForOverflow(metadata)), state: TransactionStatus.Empty, partitions: new Set<string>(), timeoutMs: params.transactionTimeoutMs, startTimestampMs: -1, lastUpdateTimestampMs: this.now() };
+    const bumped = this.bumpedEpoch(metadata, await this.producerIdForOverflow(metadata));
+    // Only a KIP-360 bump (the producer named its epoch) can be retried with the epoch from before it.
+    if (params.producerId < 0) bumped.lastProducerEpoch = -1;
+    const transition = { ...bumped, state: TransactionStatus.Empty, partitions: new Set<string>(), timeoutMs: params.transactionTimeoutMs, startTimestampMs: -1, lastUpdateTimestampMs: this.now() };
     const errorCode = await this.persist(metadata, { ...currentTransition(metadata), ...transition });
     if (errorCode !== ErrorCode.NONE) {
       if (metadata.producerEpoch < 0) this.transactions.delete(metadata.transactionalId);
