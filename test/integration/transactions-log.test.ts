@@ -66,7 +66,7 @@ let transactionalIds = 0;
 async function newProducer(minEpoch = 0): Promise<Producer> {
   const transactionalId = `log-side-${++transactionalIds}`;
   for (let attempt = 0; attempt < RETRIES_MAX; attempt++) {
-    const response = await connection.request(ApiKey.InitProducerId, 4, { transactionalId, transactionTimeoutMs: 600_000, producerId: -1, producerEpoch: -1 });
+    const response = await connection.request(ApiKey.InitProducerId, 1, { transactionalId, transactionTimeoutMs: 600_000 });
     if (RETRIABLE.has(response.errorCode)) {
       await Bun.sleep(100);
       continue;
