@@ -101,6 +101,8 @@ export const fetchHandler = defineHandler(Apis.Fetch, {
       const result = outcome.results[index]!;
       const runtime = context.topics.runtime(fetch.item.topic, fetch.item.partition);
       const highWatermark = runtime?.highWatermark ?? -1;
+      if (result.errorCode !== ErrorCode.NONE) context.traffic?.error(Apis.Fetch.apiKey, result.errorCode);
+      else if (outcome.records[index]) context.traffic?.fetched(fetch.item.topic, fetch.item.partition, outcome.records[index]!.sizeBytes, replicaId >= 0);
       responses[fetch.topicIndex]!.partitions.push({
         partitionIndex: fetch.item.partition,
         errorCode: result.errorCode,

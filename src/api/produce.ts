@@ -60,6 +60,7 @@ export const produceHandler = defineHandler(Apis.Produce, {
         else if (!(partitionData.records instanceof Uint8Array) || partitionData.records.byteLength === 0) errorCode = ErrorCode.CORRUPT_MESSAGE;
         else errorCode = context.replication.checkProduceAllowed(topic, index, acks);
         if (errorCode !== ErrorCode.NONE) {
+          context.traffic?.error(Apis.Produce.apiKey, errorCode);
           topicReply.partitionResponses.push(rejected(index, errorCode));
           continue;
         }
@@ -80,6 +81,8 @@ export const produceHandler = defineHandler(Apis.Produce, {
     if (verification) await verification;
 
       const frame = context.frame;
+      // Sizes are read before the records' buffer is transferred to a worker (/metrics bytes in).
+      const itemBytes = context.traffic ? items.map((item) => item.records.byteLength) : null;
       let results: ProduceResult[];
       try {
         results = await context.partitions.produce(items, frame.ownsBuffer ? (frame.payload.buffer as ArrayBuffer) : null);
@@ -92,6 +95,8 @@ export const produceHandler = defineHandler(Apis.Produce, {
         const result = results[i]!;
         const errorCode = result.errorCode !== ErrorCode.NONE ? result.errorCode : committed[i]!;
         const { reply, slot } = itemReplies[i]!;
+        if (errorCode !== ErrorCode.NONE) context.traffic?.error(Apis.Produce.apiKey, errorCode);
+        else if (itemBytes && !result.duplicate) context.traffic!.produced(item.topic, item.partition, itemBytes[i]!, result.lastOffset - result.baseOffset + 1);
         reply.partitionResponses[slot] =
           errorCode === ErrorCode.NONE
             ? { index: item.partition, errorCode, baseOffset: result.baseOffset, logAppendTimeMs: result.logAppendTimeMs, logStartOffset: result.logStartOffset }

@@ -370,6 +370,15 @@ export const brokerSettings: readonly BrokerSetting[] = [
   setting("audit.log.file", "string", "", stringReadByUser("audit.log.file", ""), { bunka: true, defaultDoc: "none: the broker's log stream (stderr)", doc: "file the audit lines (one JSON object each) are appended to; one that cannot be opened stops the start" }),
   setting("audit.log.connection.events.max", "int", 16, readByUser("audit.log.connection.events.max", 16), { bunka: true, min: 1, max: 1024, doc: "audit lines one connection may cause; each distinct (event, result, resource, operation) is logged once per connection" }),
   setting("audit.log.buffer.max.bytes", "int", 4 * 1024 * 1024, readByUser("audit.log.buffer.max.bytes", 4 * 1024 * 1024), { bunka: true, min: 4096, max: INT_MAX, doc: "audit lines waiting for audit.log.file; beyond it lines are dropped and their count logged" }),
+  // The admin HTTP listener (README "Metrics and health"), admin/.
+  setting("admin.listeners", "string", "", stringReadByUser("admin.listeners", ""), { bunka: true, defaultDoc: "none (off)", doc: "the admin HTTP listener, `http://host:port` (or `https://` with `admin.ssl.keystore.location`): /metrics, /healthz, /readyz, /api/v1 and HTTP produce/consume; port 0 picks one" }),
+  setting("admin.ssl.keystore.location", "string", "", stringReadByUser("admin.ssl.keystore.location", ""), { bunka: true, defaultDoc: "none", doc: "PEM file with the admin listener's private key and certificate chain (required by `https://`)" }),
+  setting("admin.auth.exempt.paths", "string", "", stringReadByUser("admin.auth.exempt.paths", ""), { bunka: true, defaultDoc: "none", doc: "when security is on, paths served without HTTP Basic authentication, comma-separated, any of `/healthz`, `/readyz`, `/metrics` (Kubernetes probes, scrapers)" }),
+  setting("admin.request.max.bytes", "int", 1_048_576, readByUser("admin.request.max.bytes", 1_048_576), { bunka: true, min: 1024, max: 104_857_600, doc: "largest admin HTTP request body; larger is refused (413) before it is buffered" }),
+  setting("admin.produce.max.records", "int", 1000, readByUser("admin.produce.max.records", 1000), { bunka: true, min: 1, max: 1_000_000, doc: "records one HTTP produce request may carry (400 beyond)" }),
+  setting("admin.consume.max.records", "int", 1000, readByUser("admin.consume.max.records", 1000), { bunka: true, min: 1, max: 1_000_000, doc: "records one HTTP consume or message-browser request returns at most" }),
+  setting("admin.consume.max.bytes", "int", 4_194_304, readByUser("admin.consume.max.bytes", 4_194_304), { bunka: true, min: 1024, max: 104_857_600, doc: "log bytes one HTTP consume request reads at most" }),
+  setting("metrics.max.partitions", "int", 2000, readByUser("metrics.max.partitions", 2000), { bunka: true, min: 0, max: 1_000_000, doc: "partitions whose per-partition series /metrics exports (topics are client-created: this bounds label cardinality); the rest are left out and counted in `bunka_metrics_partitions_omitted`" }),
 ];
 
 /** authorizer.class.name values that select the ACL authorizer (Kafka's two class names and a short one). */

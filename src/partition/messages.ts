@@ -142,6 +142,14 @@ export interface WorkerStats {
   cleanerBytesWritten: number;
 }
 
+/** One partition's log as /metrics shows it (admin/): read once per scrape, never per request. */
+export interface PartitionLogMetrics extends PartitionKey {
+  logStartOffset: number;
+  logEndOffset: number;
+  segments: number;
+  sizeBytes: number;
+}
+
 /**
  * An operation on some partitions: the socket thread sends each item to the worker that owns its partition
  * (one message per worker) and answers one result per item, in item order.
@@ -203,6 +211,8 @@ export const workerOperations = {
   epochEndOffset: partitionOperation<EpochEndOffsetItem, EpochEndOffsetResult>(),
   flush: workerWideOperation<void>(),
   stats: workerWideOperation<WorkerStats>(),
+  /** Every open partition's offsets, segment count and bytes on disk (one call per /metrics scrape). */
+  logMetrics: workerWideOperation<PartitionLogMetrics[]>(),
   /** Closes every log cleanly (files trimmed and fsynced) and stops the worker's timers. */
   close: workerWideOperation<void>(),
 } as const;

@@ -29,6 +29,7 @@ import type {
   TruncateItem,
   WorkerOperations,
   WorkerStats,
+  PartitionLogMetrics,
 } from "./messages.ts";
 
 interface PendingAppend {
@@ -552,6 +553,16 @@ export class PartitionOwner implements WorkerOperations {
     let unflushedMessages = 0;
     for (const entry of this.partitions.values()) unflushedMessages += entry.log.unflushedMessages;
     return { ...this.counters, unflushedMessages };
+  }
+
+  logMetrics(): PartitionLogMetrics[] {
+    const metrics: PartitionLogMetrics[] = [];
+    for (const [key, entry] of this.partitions) {
+      const separator = key.lastIndexOf("\u0000");
+      const log = entry.log;
+      metrics.push({ topic: key.slice(0, separator), partition: Number(key.slice(separator + 1)), logStartOffset: log.logStartOffset, logEndOffset: log.logEndOffset, segments: log.segments.length, sizeBytes: log.sizeBytes });
+    }
+    return metrics;
   }
 
   /** Stops the timers, lets running appends and the cleaner finish, and closes every log cleanly. */

@@ -14,6 +14,7 @@ import {
   type WorkerEvent,
   type WorkerReply,
   type WorkerStats,
+  type PartitionLogMetrics,
   type WorkerWideOperationName,
 } from "./messages.ts";
 import { producePool, type PooledBytes } from "./buffer-pool.ts";
@@ -188,6 +189,11 @@ export class PartitionWorkers {
     const perWorker = await this.broadcast("stats");
     for (const stats of perWorker) for (const key of Object.keys(total) as (keyof WorkerStats)[]) total[key] += stats[key];
     return total;
+  }
+
+  /** Every worker's partitions: offsets, segments and bytes on disk (for /metrics). */
+  async logMetrics(): Promise<PartitionLogMetrics[]> {
+    return (await this.broadcast("logMetrics")).flat();
   }
 
   async flush(): Promise<void> {

@@ -24,6 +24,7 @@ export function createDispatcher(services: BrokerServices, handlers: ReadonlyMap
   const sasl = services.sasl;
   // Only connections not yet authenticated, or any connection when sessions expire (KIP-368), pass the gate.
   const reauthEnabled = sasl !== null && sasl.settings.reauthMs > 0;
+  const traffic = services.traffic;
   return async function dispatch(connection: Connection, frame: Frame): Promise<ReplyChunks> {
     const starting = ready();
     if (starting) await starting;
@@ -34,6 +35,7 @@ export function createDispatcher(services: BrokerServices, handlers: ReadonlyMap
     if (!connection.security.authenticated || reauthEnabled) checkSaslGate(sasl, connection, apiKey);
     // KIP-124: only while some entity has a request_percentage quota is the handling timed.
     const requestTimer: RequestTimer | null = services.quotas.requestQuotasInForce && !exemptFromRequestQuota(apiKey) ? { startedMs: performance.now(), syncMs: 0, exempt: false } : null;
+    const dispatchedMs = traffic ? performance.now() : 0;
     const apiVersion = ((payload[2]! << 8) | payload[3]!) << 16 >> 16;
     const handler = handlers.get(apiKey);
     if (!handler) throw new InvalidRequestError(`unknown API key ${apiKey}`);
@@ -75,6 +77,7 @@ export function createDispatcher(services: BrokerServices, handlers: ReadonlyMap
       const unsupported = { errorCode: ErrorCode.UNSUPPORTED_VERSION, apiKeys: [...services.advertisedApis] };
       body = (writer) => Apis.ApiVersions.writeResponse(writer, 0, unsupported);
     }
+    traffic?.request(apiKey, (performance.now() - dispatchedMs) / 1000);
     if (body === null) return null;
     if (sasl !== null && (apiKey === ApiKey.SaslHandshake || apiKey === ApiKey.SaslAuthenticate)) afterSaslStep(sasl, connection);
     const responseVersion = supported ? apiVersion : 0;

@@ -1,0 +1,41 @@
+// What the admin listener reads and does: parts of the broker, named here so that src/admin/ never imports
+// the broker itself (server/broker.ts builds this view once). The JSON API and HTTP produce/consume use the
+// same capabilities the Kafka handlers get (api/context.ts), not a Kafka client talking to itself.
+import type { BrokerServices } from "../api/context.ts";
+import type { BrokerConfig } from "../config/broker-config.ts";
+import type { GroupCoordinator } from "../group/group-coordinator.ts";
+import type { TopicManager } from "../metadata/topic-manager.ts";
+import type { PartitionWorkers } from "../partition/partition-workers.ts";
+import type { ScramCredentialStore } from "../security/credentials.ts";
+import type { BrokerTraffic } from "./traffic-counters.ts";
+
+export interface BoundListener {
+  name: string;
+  securityProtocol: string;
+  host: string;
+  port: number;
+}
+
+export interface AdminBrokerView {
+  readonly config: BrokerConfig;
+  readonly services: BrokerServices;
+  readonly topics: TopicManager;
+  readonly workers: Pick<PartitionWorkers, "logMetrics" | "stats">;
+  readonly groups: GroupCoordinator;
+  readonly traffic: BrokerTraffic;
+  /** True in single-node mode; false when brokers coordinate through etcd. */
+  readonly singleNode: boolean;
+  /** Logs loaded, listeners up, registered in the cluster: the broker serves requests. */
+  isReady(): boolean;
+  listeners(): BoundListener[];
+  /** Open Kafka connections by listener name. */
+  connectionsByListener(): Map<string, number>;
+  /** Bytes the produce buffer pool holds (free and in use). */
+  pooledBufferBytes(): number;
+  /** Security is on: an authorizer, or a SASL listener. The admin listener then requires a login. */
+  readonly securityEnabled: boolean;
+  /** PLAIN users of every SASL listener (user -> password), for HTTP Basic. */
+  readonly plainUsers: ReadonlyMap<string, string>;
+  readonly scramCredentials: ScramCredentialStore;
+  log(message: string): void;
+}

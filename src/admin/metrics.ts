@@ -1,0 +1,269 @@
+// /metrics: the broker's numbers in Prometheus text format (or OpenMetrics when asked), through prom-client.
+// Nothing here runs per request: a scrape takes one snapshot (one worker operation for every partition's
+// log, plus the socket thread's counters and metadata) and the registry's collect() callbacks read it.
+// prom-client renames counters in place for OpenMetrics, so each format has its own registry.
+import client, { type Registry } from "prom-client";
+import { ApiKey } from "../protocol/generated/index.ts";
+import { errorName } from "../protocol/errors.ts";
+import type { AdminBrokerView } from "./broker-view.ts";
+import type { PartitionLogMetrics } from "../partition/messages.ts";
+import { REQUEST_LATENCY_BUCKETS_SECONDS } from "./traffic-counters.ts";
+
+interface PartitionRow {
+  topic: string;
+  partition: number;
+  log: PartitionLogMetrics | undefined;
+  highWatermark: number;
+  leader: boolean;
+}
+
+/** What one scrape reads, taken once before the registry renders it. */
+interface Snapshot {
+  partitions: PartitionRow[];
+  omittedPartitions: number;
+  underReplicated: number;
+  offline: number;
+  partitionCount: number;
+  leaderCount: number;
+  groupLag: { group: string; topic: string; partition: number; committed: number; lag: number }[];
+  groups: { group: string; state: string; members: number }[];
+}
+
+const apiNames: ReadonlyMap<number, string> = new Map(Object.entries(ApiKey).filter(([, key]) => typeof key === "number").map(([name, key]) => [key as number, name]));
+const apiName = (apiKey: number): string => apiNames.get(apiKey) ?? String(apiKey);
+
+export const PROMETHEUS_CONTENT_TYPE = client.Registry.PROMETHEUS_CONTENT_TYPE;
+export const OPENMETRICS_CONTENT_TYPE = client.Registry.OPENMETRICS_CONTENT_TYPE;
+
+export class BrokerMetrics {
+  private snapshot: Snapshot = emptySnapshot();
+  private readonly prometheus: Registry;
+  private readonly openMetrics: Registry;
+  private eventLoopLagSeconds = 0;
+  private readonly lagTimer: ReturnType<typeof setInterval>;
+  private readonly maxPartitions: number;
+
+  constructor(private readonly view: AdminBrokerView) {
+    this.maxPartitions = Number(view.config.properties["metrics.max.partitions"] ?? 2000);
+    this.prometheus = this.buildRegistry(new client.Registry());
+    const openMetrics = new client.Registry();
+    openMetrics.setContentType(client.Registry.OPENMETRICS_CONTENT_TYPE as never);
+    this.openMetrics = this.buildRegistry(openMetrics);
+    // Event-loop lag as a timer's lateness: Bun's monitorEventLoopDelay reports nothing useful (measured: NaN).
+    const intervalMs = 250;
+    let expected = performance.now() + intervalMs;
+    this.lagTimer = setInterval(() => {
+      const now = performance.now();
+      this.eventLoopLagSeconds = Math.max(0, now - expected) / 1000;
+      expected = now + intervalMs;
+    }, intervalMs);
+    this.lagTimer.unref?.();
+  }
+
+  stop(): void {
+    clearInterval(this.lagTimer);
+  }
+
+  /** One scrape: the snapshot, then the registry for the asked format renders it. */
+  async render(openMetrics: boolean): Promise<{ body: string; contentType: string }> {
+    this.snapshot = await this.takeSnapshot();
+    const registry = openMetrics ? this.openMetrics : this.prometheus;
+    return { body: await registry.metrics(), contentType: registry.contentType };
+  }
+
+  private async takeSnapshot(): Promise<Snapshot> {
+    const { view } = this;
+    const nodeId = view.config.nodeId;
+    const logs = new Map<string, PartitionLogMetrics>();
+    for (const log of await view.workers.logMetrics()) logs.set(`${log.topic}\u0000${log.partition}`, log);
+    const snapshot = emptySnapshot();
+    view.traffic.forgetTopicsExcept((topic) => view.topics.get(topic) !== undefined);
+    for (const topic of view.topics.list()) {
+      for (const assignment of topic.partitions) {
+        if (assignment.leader < 0) snapshot.offline++;
+        if (!assignment.replicas.includes(nodeId)) continue;
+        snapshot.partitionCount++;
+        const leader = assignment.leader === nodeId;
+        if (leader) {
+          snapshot.leaderCount++;
+          // Kafka's UnderReplicatedPartitions: reported by the leader, ISR smaller than the replica set.
+          if (assignment.isr.length < assignment.replicas.length) snapshot.underReplicated++;
+        }
+        if (snapshot.partitions.length >= this.maxPartitions) {
+          snapshot.omittedPartitions++;
+          continue;
+        }
+        const runtime = view.topics.runtime(topic.name, assignment.partition);
+        snapshot.partitions.push({ topic: topic.name, partition: assignment.partition, log: logs.get(`${topic.name}\u0000${assignment.partition}`), highWatermark: runtime?.highWatermark ?? -1, leader });
+      }
+    }
+    // Lag per committed partition of the groups this broker coordinates, against the high watermark it knows
+    // (partitions led elsewhere in a cluster have none here and are left out).
+    let lagSeries = 0;
+    for (const group of view.groups.groups.values()) {
+      snapshot.groups.push({ group: group.groupId, state: group.state, members: group.members.size });
+      for (const [key, committed] of group.offsets) {
+        if (lagSeries >= this.maxPartitions) break;
+        const separator = key.lastIndexOf("\u0000");
+        const topic = key.slice(0, separator);
+        const partition = Number(key.slice(separator + 1));
+        const highWatermark = view.topics.runtime(topic, partition)?.highWatermark;
+        if (highWatermark === undefined || highWatermark < 0) continue;
+        snapshot.groupLag.push({ group: group.groupId, topic, partition, committed: committed.offset, lag: Math.max(0, highWatermark - committed.offset) });
+        lagSeries++;
+      }
+    }
+    return snapshot;
+  }
+
+  private buildRegistry(registry: Registry): Registry {
+    const registers = [registry];
+    const snapshot = () => this.snapshot;
+    const { view } = this;
+    const traffic = view.traffic;
+    const partitionLabels = ["topic", "partition"] as const;
+    // Groups are client-created too: their series share the partitions' cap.
+    const maxPartitions = this.maxPartitions;
+
+    const partitionCounter = (name: string, help: string, read: (topic: string, partition: number) => number) =>
+      new client.Counter({
+        name, help, labelNames: partitionLabels, registers,
+        collect() {
+          this.reset();
+          for (const row of snapshot().partitions) {
+            const value = read(row.topic, row.partition);
+            if (value > 0) this.inc({ topic: row.topic, partition: row.partition }, value);
+          }
+        },
+      });
+    const trafficOf = (topic: string, partition: number) => traffic.partitions.get(topic)?.[partition];
+    partitionCounter("bunka_partition_bytes_in_total", "Record batch bytes appended by producers (Kafka: kafka.server:type=BrokerTopicMetrics,name=BytesInPerSec)", (t, p) => trafficOf(t, p)?.bytesIn ?? 0);
+    partitionCounter("bunka_partition_records_in_total", "Records appended by producers (Kafka: kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec)", (t, p) => trafficOf(t, p)?.recordsIn ?? 0);
+    partitionCounter("bunka_partition_bytes_out_total", "Record bytes sent to consumers (Kafka: kafka.server:type=BrokerTopicMetrics,name=BytesOutPerSec)", (t, p) => trafficOf(t, p)?.bytesOut ?? 0);
+    partitionCounter("bunka_partition_replication_bytes_out_total", "Record bytes sent to follower replicas (Kafka: kafka.server:type=BrokerTopicMetrics,name=ReplicationBytesOutPerSec)", (t, p) => trafficOf(t, p)?.replicationBytesOut ?? 0);
+
+    const partitionGauge = (name: string, help: string, read: (row: PartitionRow) => number | undefined) =>
+      new client.Gauge({
+        name, help, labelNames: partitionLabels, registers,
+        collect() {
+          this.reset();
+          for (const row of snapshot().partitions) {
+            const value = read(row);
+            if (value !== undefined) this.set({ topic: row.topic, partition: row.partition }, value);
+          }
+        },
+      });
+    partitionGauge("bunka_partition_log_end_offset", "Next offset to be written (Kafka: kafka.log:type=Log,name=LogEndOffset)", (row) => row.log?.logEndOffset);
+    partitionGauge("bunka_partition_log_start_offset", "First offset still in the log (Kafka: kafka.log:type=Log,name=LogStartOffset)", (row) => row.log?.logStartOffset);
+    partitionGauge("bunka_partition_high_watermark", "Offsets below it are committed and visible to consumers", (row) => (row.highWatermark >= 0 ? row.highWatermark : undefined));
+    partitionGauge("bunka_partition_log_segments", "Segments of the partition's log (Kafka: kafka.log:type=Log,name=NumLogSegments)", (row) => row.log?.segments);
+    partitionGauge("bunka_partition_log_size_bytes", "Bytes of the partition's log on disk (Kafka: kafka.log:type=Log,name=Size)", (row) => row.log?.sizeBytes);
+    partitionGauge("bunka_partition_leader", "1 where this broker leads the partition", (row) => (row.leader ? 1 : 0));
+
+    const brokerGauge = (name: string, help: string, read: () => number) =>
+      new client.Gauge({ name, help, registers, collect() { this.set(read()); } });
+    brokerGauge("bunka_under_replicated_partitions", "Partitions this broker leads whose ISR is smaller than their replica set (Kafka: kafka.server:type=ReplicaManager,name=UnderReplicatedPartitions)", () => snapshot().underReplicated);
+    brokerGauge("bunka_offline_partitions", "Partitions without a leader (Kafka: kafka.controller:type=KafkaController,name=OfflinePartitionsCount)", () => snapshot().offline);
+    brokerGauge("bunka_partitions", "Partition replicas on this broker (Kafka: kafka.server:type=ReplicaManager,name=PartitionCount)", () => snapshot().partitionCount);
+    brokerGauge("bunka_leader_partitions", "Partitions this broker leads (Kafka: kafka.server:type=ReplicaManager,name=LeaderCount)", () => snapshot().leaderCount);
+    brokerGauge("bunka_metrics_partitions_omitted", "Partitions left out of the per-partition series (metrics.max.partitions)", () => snapshot().omittedPartitions);
+    brokerGauge("bunka_active_controller", "1 when this broker is the controller (Kafka: kafka.controller:type=KafkaController,name=ActiveControllerCount)", () => (view.services.cluster.controllerId() === view.config.nodeId ? 1 : 0));
+    brokerGauge("bunka_ready", "1 once logs are loaded, listeners are up and the broker is registered", () => (view.isReady() ? 1 : 0));
+    brokerGauge("bunka_event_loop_lag_seconds", "How late a 250 ms timer on the socket thread last fired", () => this.eventLoopLagSeconds);
+    brokerGauge("bunka_pooled_buffer_bytes", "Bytes held by the produce buffer pool (free and in use)", () => view.pooledBufferBytes());
+    new client.Counter({ name: "bunka_leadership_gains_total", help: "Times this broker became leader of a partition (Kafka: kafka.controller:type=ControllerStats,name=LeaderElectionRateAndTimeMs)", registers, collect() { this.reset(); this.inc(traffic.leadershipGains); } });
+
+    new client.Gauge({
+      name: "bunka_connections", help: "Open Kafka connections (Kafka: kafka.server:type=socket-server-metrics,name=connection-count)", labelNames: ["listener"], registers,
+      collect() {
+        this.reset();
+        for (const listener of view.listeners()) this.set({ listener: listener.name }, 0);
+        for (const [listener, count] of view.connectionsByListener()) this.set({ listener }, count);
+      },
+    });
+    new client.Counter({
+      name: "bunka_authentication_failures_total", help: "Failed SASL and admin HTTP logins (Kafka: kafka.server:type=socket-server-metrics,name=failed-authentication-total)", labelNames: ["listener", "mechanism"], registers,
+      collect() {
+        this.reset();
+        for (const [key, count] of traffic.authenticationFailures) {
+          const separator = key.lastIndexOf(":");
+          this.inc({ listener: key.slice(0, separator), mechanism: key.slice(separator + 1) }, count);
+        }
+      },
+    });
+    new client.Counter({
+      name: "bunka_request_errors_total", help: "Partitions answered with an error code, by API (Kafka: kafka.network:type=RequestMetrics,name=ErrorsPerSec)", labelNames: ["api", "error"], registers,
+      collect() {
+        this.reset();
+        for (const [key, count] of traffic.errors) {
+          const [apiKey, errorCode] = key.split(":").map(Number) as [number, number];
+          this.inc({ api: apiName(apiKey), error: errorName(errorCode) }, count);
+        }
+      },
+    });
+    registry.registerMetric(new RequestLatencyHistogram(traffic.requests) as unknown as client.Metric);
+
+    new client.Gauge({
+      name: "bunka_group_lag", help: "Records between a group's committed offset and the high watermark (what kafka-consumer-groups.sh shows as LAG)", labelNames: ["group", "topic", "partition"], registers,
+      collect() {
+        this.reset();
+        for (const row of snapshot().groupLag) this.set({ group: row.group, topic: row.topic, partition: row.partition }, row.lag);
+      },
+    });
+    new client.Gauge({
+      name: "bunka_group_committed_offset", help: "A group's committed offset", labelNames: ["group", "topic", "partition"], registers,
+      collect() {
+        this.reset();
+        for (const row of snapshot().groupLag) this.set({ group: row.group, topic: row.topic, partition: row.partition }, row.committed);
+      },
+    });
+    new client.Gauge({
+      name: "bunka_group_members", help: "Members of a group this broker coordinates", labelNames: ["group"], registers,
+      collect() {
+        this.reset();
+        for (const row of snapshot().groups.slice(0, maxPartitions)) this.set({ group: row.group }, row.members);
+      },
+    });
+    new client.Gauge({
+      name: "bunka_group_state", help: "1 for a group's current state (Empty, PreparingRebalance, CompletingRebalance, Stable, Dead)", labelNames: ["group", "state"], registers,
+      collect() {
+        this.reset();
+        for (const row of snapshot().groups.slice(0, maxPartitions)) this.set({ group: row.group, state: row.state }, 1);
+      },
+    });
+    client.collectDefaultMetrics({ register: registry, prefix: "bunka_" });
+    return registry;
+  }
+}
+
+function emptySnapshot(): Snapshot {
+  return { partitions: [], omittedPartitions: 0, underReplicated: 0, offline: 0, partitionCount: 0, leaderCount: 0, groupLag: [], groups: [] };
+}
+
+/**
+ * bunka_request_duration_seconds: the dispatcher counts each request into plain bucket counters
+ * (traffic-counters.ts); this renders them as a Prometheus histogram at scrape time.
+ */
+class RequestLatencyHistogram {
+  readonly name = "bunka_request_duration_seconds";
+  readonly help = "Time from dispatch to the handler's answer, by API; a long poll's wait included (Kafka: kafka.network:type=RequestMetrics,name=TotalTimeMs)";
+  readonly type = "histogram";
+  readonly aggregator = "sum";
+  constructor(private readonly requests: ReadonlyMap<number, { count: number; sumSeconds: number; buckets: number[] }>) {}
+  get() {
+    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+    for (const [apiKey, stats] of this.requests) {
+      const api = apiName(apiKey);
+      let cumulative = 0;
+      REQUEST_LATENCY_BUCKETS_SECONDS.forEach((bound, index) => {
+        cumulative += stats.buckets[index]!;
+        values.push({ labels: { api, le: bound }, value: cumulative, metricName: `${this.name}_bucket` });
+      });
+      values.push({ labels: { api, le: "+Inf" }, value: stats.count, metricName: `${this.name}_bucket` });
+      values.push({ labels: { api }, value: stats.sumSeconds, metricName: `${this.name}_sum` });
+      values.push({ labels: { api }, value: stats.count, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+  }
+  reset(): void {}
+}

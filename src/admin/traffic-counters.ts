@@ -1,0 +1,78 @@
+// Hot-path counters for /metrics: produce, fetch and dispatch only add to plain numbers here; the
+// registry's collect() callbacks (metrics.ts) read them at scrape time. Nothing is formatted, labelled or
+// allocated per request beyond a partition's first record.
+import type { TrafficCounters } from "../api/context.ts";
+
+/** One partition's traffic since the broker started (Kafka's BrokerTopicMetrics, per partition). */
+export interface PartitionTraffic {
+  bytesIn: number;
+  recordsIn: number;
+  bytesOut: number;
+  replicationBytesOut: number;
+}
+
+/** Upper bounds of the request latency buckets, in seconds (Prometheus' defaults plus sub-millisecond ones). */
+export const REQUEST_LATENCY_BUCKETS_SECONDS: readonly number[] = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** One API's requests: a count, a latency sum and cumulative-later bucket counts (one slot per bucket plus +Inf). */
+export interface ApiRequestStats {
+  count: number;
+  sumSeconds: number;
+  buckets: number[];
+}
+
+export class BrokerTraffic implements TrafficCounters {
+  /** By topic, then partition index. */
+  readonly partitions = new Map<string, PartitionTraffic[]>();
+  /** By API key. */
+  readonly requests = new Map<number, ApiRequestStats>();
+  /** By `apiKey:errorCode`: partition-level (and request-level) errors answered. */
+  readonly errors = new Map<string, number>();
+  /** By `listener:mechanism`. */
+  readonly authenticationFailures = new Map<string, number>();
+  /** This broker became leader of a partition (Kafka's LeaderElectionRateAndTimeMs counts elections). */
+  leadershipGains = 0;
+
+  private partition(topic: string, partition: number): PartitionTraffic {
+    let byIndex = this.partitions.get(topic);
+    if (!byIndex) this.partitions.set(topic, (byIndex = []));
+    return (byIndex[partition] ??= { bytesIn: 0, recordsIn: 0, bytesOut: 0, replicationBytesOut: 0 });
+  }
+
+  produced(topic: string, partition: number, bytes: number, records: number): void {
+    const traffic = this.partition(topic, partition);
+    traffic.bytesIn += bytes;
+    traffic.recordsIn += records;
+  }
+
+  fetched(topic: string, partition: number, bytes: number, follower: boolean): void {
+    const traffic = this.partition(topic, partition);
+    if (follower) traffic.replicationBytesOut += bytes;
+    else traffic.bytesOut += bytes;
+  }
+
+  error(apiKey: number, errorCode: number): void {
+    const key = `${apiKey}:${errorCode}`;
+    this.errors.set(key, (this.errors.get(key) ?? 0) + 1);
+  }
+
+  request(apiKey: number, seconds: number): void {
+    let stats = this.requests.get(apiKey);
+    if (!stats) this.requests.set(apiKey, (stats = { count: 0, sumSeconds: 0, buckets: new Array<number>(REQUEST_LATENCY_BUCKETS_SECONDS.length + 1).fill(0) }));
+    stats.count++;
+    stats.sumSeconds += seconds;
+    let bucket = 0;
+    while (bucket < REQUEST_LATENCY_BUCKETS_SECONDS.length && seconds > REQUEST_LATENCY_BUCKETS_SECONDS[bucket]!) bucket++;
+    stats.buckets[bucket]!++;
+  }
+
+  authenticationFailed(listener: string, mechanism: string): void {
+    const key = `${listener}:${mechanism}`;
+    this.authenticationFailures.set(key, (this.authenticationFailures.get(key) ?? 0) + 1);
+  }
+
+  /** Forgets the counters of topics that no longer exist (called at scrape time). */
+  forgetTopicsExcept(existing: (topic: string) => boolean): void {
+    for (const topic of this.partitions.keys()) if (!existing(topic)) this.partitions.delete(topic);
+  }
+}

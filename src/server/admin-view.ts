@@ -1,0 +1,39 @@
+// The admin listener's view of a broker (admin/broker-view.ts): built here so that src/admin/ never imports
+// the broker class.
+import type { AdminBrokerView } from "../admin/broker-view.ts";
+import { SingleNodeCluster } from "../cluster/single-node.ts";
+import { producePool } from "../partition/buffer-pool.ts";
+import type { ClusterMembership } from "../cluster/membership.ts";
+import type { SaslAuthenticator } from "../security/sasl/authenticator.ts";
+
+/** The parts of server/broker.ts's Broker the view reads (named here: importing the class would be a cycle). */
+export interface AdminViewSource extends Pick<AdminBrokerView, "config" | "services" | "topics" | "workers" | "groups" | "traffic" | "scramCredentials" | "log"> {
+  readonly membership: ClusterMembership;
+  readonly sasl: SaslAuthenticator | null;
+  readonly serving: boolean;
+  readonly isStopping: boolean;
+  boundListeners(): ReturnType<AdminBrokerView["listeners"]>;
+  connectionsByListener(): Map<string, number>;
+}
+
+export function adminBrokerView(broker: AdminViewSource): AdminBrokerView {
+  const plainUsers = new Map<string, string>();
+  for (const listener of broker.sasl?.settings.listeners.values() ?? []) for (const [user, password] of listener.plainUsers) plainUsers.set(user, password);
+  return {
+    config: broker.config,
+    services: broker.services,
+    topics: broker.topics,
+    workers: broker.workers,
+    groups: broker.groups,
+    traffic: broker.traffic,
+    singleNode: broker.membership instanceof SingleNodeCluster,
+    isReady: () => broker.serving && !broker.isStopping,
+    listeners: () => broker.boundListeners(),
+    connectionsByListener: () => broker.connectionsByListener(),
+    pooledBufferBytes: () => producePool.pooledBytes,
+    securityEnabled: broker.config.authorizerClassName !== "" || broker.sasl !== null,
+    plainUsers,
+    scramCredentials: broker.scramCredentials,
+    log: broker.log,
+  };
+}

@@ -1,0 +1,92 @@
+// /metrics on a real broker process: three topics produced with kcat, a kafkajs group that commits part of
+// one topic and stops; the scrape parsed with parse-prometheus-text-format must show the bytes and records
+// that went in (bytes checked against the batches stored on disk), log end offsets, the group's lag and no
+// under-replicated partitions.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { join } from "node:path";
+import { BrokerProcess, freePort } from "../helpers/broker-process.ts";
+import { kcat } from "../helpers/kcat.ts";
+import { createTopic, kafkaClient } from "../helpers/kafkajs.ts";
+import { storedBatches } from "../helpers/segments.ts";
+import { sample, scrape } from "../helpers/admin-http.ts";
+
+const adminPort = freePort();
+const adminUrl = `http://127.0.0.1:${adminPort}`;
+const broker = new BrokerProcess({ properties: { "admin.listeners": adminUrl, "group.initial.rebalance.delay.ms": "0" } });
+const topics = { "metrics-a": 10, "metrics-b": 20, "metrics-c": 30 } as const;
+const COMMITTED = 12;
+
+beforeAll(async () => {
+  await broker.start();
+  for (const [topic, count] of Object.entries(topics)) {
+    await createTopic(broker.bootstrap, topic, 1);
+    const lines = Array.from({ length: count }, (_, i) => `${topic}-value-${i}`).join("\n") + "\n";
+    const produced = await kcat(broker.bootstrap, ["-P", "-t", topic, "-p", "0"], { input: lines, timeoutMs: 60_000 });
+    expect(produced.exitCode).toBe(0);
+  }
+  // A lagging group: reads metrics-c, commits offset 12 by hand and stops.
+  const consumer = kafkaClient(broker.bootstrap, "metrics-lagger").consumer({ groupId: "lagging-group" });
+  await consumer.connect();
+  await consumer.subscribe({ topic: "metrics-c", fromBeginning: true });
+  const committed = Promise.withResolvers<void>();
+  let done = false;
+  await consumer.run({
+    autoCommit: false,
+    eachMessage: async ({ message }) => {
+      if (done || Number(message.offset) !== COMMITTED - 1) return;
+      done = true;
+      await consumer.commitOffsets([{ topic: "metrics-c", partition: 0, offset: String(COMMITTED) }]);
+      committed.resolve();
+    },
+  });
+  const timeout = setTimeout(() => committed.reject(new Error("the group did not reach offset 12 in 60 s")), 60_000);
+  await committed.promise.finally(() => clearTimeout(timeout));
+  await consumer.disconnect();
+}, 180_000);
+
+afterAll(async () => {
+  await broker.stop();
+  broker.cleanup();
+});
+
+test("bytes and records in, log end offsets, group lag and under-replicated partitions", async () => {
+  const families = await scrape(adminUrl);
+  for (const [topic, count] of Object.entries(topics)) {
+    const labels = { topic, partition: "0" };
+    const storedBytes = storedBatches(join(broker.dataDir, `${topic}-0`)).reduce((sum, batch) => sum + batch.sizeBytes, 0);
+    expect(storedBytes).toBeGreaterThan(0);
+    expect(sample(families, "bunka_partition_bytes_in_total", labels)).toBe(storedBytes);
+    expect(sample(families, "bunka_partition_records_in_total", labels)).toBe(count);
+    expect(sample(families, "bunka_partition_log_end_offset", labels)).toBe(count);
+    expect(sample(families, "bunka_partition_high_watermark", labels)).toBe(count);
+    expect(sample(families, "bunka_partition_log_start_offset", labels)).toBe(0);
+    expect(sample(families, "bunka_partition_log_segments", labels)).toBe(1);
+  }
+  expect(sample(families, "bunka_group_committed_offset", { group: "lagging-group", topic: "metrics-c", partition: "0" })).toBe(COMMITTED);
+  expect(sample(families, "bunka_group_lag", { group: "lagging-group", topic: "metrics-c", partition: "0" })).toBe(30 - COMMITTED);
+  expect(sample(families, "bunka_group_members", { group: "lagging-group" })).toBe(0);
+  expect(sample(families, "bunka_group_state", { group: "lagging-group", state: "Empty" })).toBe(1);
+  expect(sample(families, "bunka_under_replicated_partitions")).toBe(0);
+  expect(sample(families, "bunka_offline_partitions")).toBe(0);
+  expect(sample(families, "bunka_active_controller")).toBe(1);
+  expect(sample(families, "bunka_ready")).toBe(1);
+  // The group's consumer fetched metrics-c: its bytes went out.
+  expect(sample(families, "bunka_partition_bytes_out_total", { topic: "metrics-c", partition: "0" })).toBeGreaterThan(0);
+  // Requests are counted per API in the latency histogram. (parse-prometheus-text-format 1.1.1 merges the
+  // label sets of a labelled histogram into one, so only the family and a non-empty +Inf bucket are checked.)
+  const histogram = families.find((family) => family.name === "bunka_request_duration_seconds");
+  expect(histogram?.type).toBe("HISTOGRAM");
+  expect(Number(histogram!.metrics[0]?.buckets?.["+Inf"])).toBeGreaterThan(0);
+  expect(sample(families, "bunka_process_resident_memory_bytes")).toBeGreaterThan(0);
+}, 60_000);
+
+test("OpenMetrics when the Accept header asks for it", async () => {
+  const response = await fetch(`${adminUrl}/metrics`, { headers: { accept: "application/openmetrics-text; version=1.0.0" } });
+  expect(response.headers.get("content-type")).toContain("application/openmetrics-text");
+  const text = await response.text();
+  expect(text.trimEnd().endsWith("# EOF")).toBe(true);
+  expect(text).toContain('bunka_partition_records_in_total{topic="metrics-b",partition="0"} 20');
+  // The plain format after an OpenMetrics scrape still names counters with _total.
+  const families = await scrape(adminUrl);
+  expect(sample(families, "bunka_partition_records_in_total", { topic: "metrics-b", partition: "0" })).toBe(20);
+});
