@@ -6,6 +6,7 @@ import type { SaslAuthenticator } from "../security/sasl/authenticator.ts";
 import type { ReplicaManager } from "../cluster/replica-manager.ts";
 import type { BrokerConfig } from "../config/broker-config.ts";
 import type { GroupCoordinator } from "../group/group-coordinator.ts";
+import type { TransactionCoordinator } from "../transactions/transaction-coordinator.ts";
 import type { SegmentViews } from "../log/segment-views.ts";
 import type { TopicManager } from "../metadata/topic-manager.ts";
 import type { BrokerInfo } from "../metadata/types.ts";
@@ -40,7 +41,10 @@ export interface AppendWatchers {
 export type FetchViews = Pick<SegmentViews, "records">;
 
 /** Consumer groups and their committed offsets (group/). */
-export type Groups = Pick<GroupCoordinator, "join" | "sync" | "heartbeat" | "leave" | "offsets" | "coordinatorFor">;
+export type Groups = Pick<GroupCoordinator, "join" | "sync" | "heartbeat" | "leave" | "offsets" | "coordinatorFor" | "offsetsPartitionFor" | "ensureOffsetsTopic">;
+
+/** The transaction coordinator (transactions/): the transactional ids whose __transaction_state partition this broker leads. */
+export type TransactionCoordinatorAccess = Pick<TransactionCoordinator, "initProducerId" | "addPartitions" | "verifyPartition" | "endTxn" | "describe" | "list" | "coordinatorFor">;
 
 /**
  * What the partition leader's side of transactions asks of the transaction coordinator
@@ -110,6 +114,7 @@ export interface BrokerServices {
   readonly watchers: AppendWatchers;
   readonly fetchViews: FetchViews;
   readonly groups: Groups;
+  readonly transactionCoordinator: TransactionCoordinatorAccess;
   /** The transaction coordinator's answers to partition leaders (KIP-890 verification, marker side effects). */
   readonly transactions?: TransactionVerification;
   readonly cluster: ClusterView;
@@ -126,21 +131,9 @@ export interface BrokerServices {
   readonly quotas: QuotaManager;
   /** The audit trail (security/audit/): api/authorize.ts reports denials to it; absent: nothing audited. */
   readonly audit?: Audit;
-  /** Traffic counters for /metrics (admin/); absent: not counted. */
-  readonly traffic?: TrafficCounters;
   /** True once a clean stop began: long polls end early. */
   isStopping(): boolean;
   log(message: string): void;
-}
-
-/** Hot-path counters /metrics reads at scrape time (admin/traffic-counters.ts): plain additions, nothing more. */
-export interface TrafficCounters {
-  produced(topic: string, partition: number, bytes: number, records: number): void;
-  fetched(topic: string, partition: number, bytes: number, follower: boolean): void;
-  /** A partition (or request) answered with this error code. */
-  error(apiKey: number, errorCode: number): void;
-  /** A request handled: from dispatch to the handler's answer (the wait of a long poll included). */
-  request(apiKey: number, seconds: number): void;
 }
 
 /** One request: the broker's capabilities plus what arrived with it. */

@@ -10,16 +10,16 @@ import { endpointFor } from "../metadata/types.ts";
 import { AclOperation, canGroup, canTransactionalId } from "./authorize.ts";
 
 const KEY_TYPE_GROUP = 0;
+const KEY_TYPE_TRANSACTION = 1;
 
 type CoordinatorAnswer = Pick<FindCoordinatorResponseCoordinator, "key" | "nodeId" | "host" | "port" | "errorCode" | "errorMessage">;
 
 function findCoordinator(context: RequestContext, key: string, keyType: number): CoordinatorAnswer {
   if (keyType === KEY_TYPE_GROUP && !canGroup(context, AclOperation.DESCRIBE, key)) return { key, nodeId: -1, host: "", port: -1, errorCode: ErrorCode.GROUP_AUTHORIZATION_FAILED, errorMessage: null };
   if (keyType !== KEY_TYPE_GROUP && !canTransactionalId(context, AclOperation.DESCRIBE, key)) return { key, nodeId: -1, host: "", port: -1, errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, errorMessage: null };
-  if (keyType !== KEY_TYPE_GROUP) {
-    return { key, nodeId: -1, host: "", port: -1, errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, errorMessage: "Bunka has no transaction coordinator" };
-  }
-  const coordinator = context.groups.coordinatorFor(key);
+  if (keyType !== KEY_TYPE_GROUP && keyType !== KEY_TYPE_TRANSACTION) return { key, nodeId: -1, host: "", port: -1, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `unknown key type ${keyType}` };
+  // The leader of the key's partition of __consumer_offsets or __transaction_state (created on first use).
+  const coordinator = keyType === KEY_TYPE_GROUP ? context.groups.coordinatorFor(key) : context.transactionCoordinator.coordinatorFor(key);
   if (!coordinator) return { key, nodeId: -1, host: "", port: -1, errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, errorMessage: null };
   // Its address on the listener this client came in on.
   const endpoint = endpointFor(coordinator, context.connection.security.listener.name);

@@ -37,6 +37,7 @@ import { alterUserScramCredentialsHandler } from "./alter-user-scram-credentials
 import { describeClientQuotasHandler } from "./describe-client-quotas.ts";
 import { alterClientQuotasHandler } from "./alter-client-quotas.ts";
 import { writeTxnMarkersHandler } from "./write-txn-markers.ts";
+import { describeProducersHandler } from "./describe-producers.ts";
 
 const all: RegisteredHandler[] = [
   produceHandler,
@@ -82,6 +83,7 @@ const all: RegisteredHandler[] = [
   alterClientQuotasHandler,
   // Transactions, the partition leader's side (issue 11): transactions/markers.ts.
   writeTxnMarkersHandler,
+  describeProducersHandler,
 ];
 
 export const handlers: ReadonlyMap<number, RegisteredHandler> = new Map(all.map((handler) => [handler.apiKey, handler]));

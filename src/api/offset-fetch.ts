@@ -12,9 +12,9 @@ const FIRST_TOP_LEVEL_ERROR_VERSION = 2;
 const FIRST_GROUPS_ARRAY_VERSION = 8;
 
 /** DESCRIBE on the group, then on each topic: a listing of every topic leaves refused ones out, named ones are answered TOPIC_AUTHORIZATION_FAILED. */
-function authorizedFetch(context: RequestContext, groupId: string, topics: { name: string; partitions: number[] }[] | null) {
+function authorizedFetch(context: RequestContext, groupId: string, topics: { name: string; partitions: number[] }[] | null, requireStable: boolean) {
   if (!canGroup(context, AclOperation.DESCRIBE, groupId)) return { errorCode: ErrorCode.GROUP_AUTHORIZATION_FAILED, topics: [] };
-  const fetched = context.groups.offsets.fetch(groupId, topics);
+  const fetched = context.groups.offsets.fetch(groupId, topics, requireStable);
   return {
     errorCode: fetched.errorCode,
     topics: fetched.topics
@@ -36,12 +36,12 @@ export const offsetFetchHandler = defineHandler(Apis.OffsetFetch, {
       return {
         throttleTimeMs: 0,
         groups: request.groups.map((group) => {
-          const fetched = authorizedFetch(context, group.groupId, toQuery(group.topics));
+          const fetched = authorizedFetch(context, group.groupId, toQuery(group.topics), request.requireStable);
           return { groupId: group.groupId, errorCode: fetched.errorCode, topics: fetched.topics };
         }),
       };
     }
-    const fetched = authorizedFetch(context, request.groupId, toQuery(request.topics));
+    const fetched = authorizedFetch(context, request.groupId, toQuery(request.topics), request.requireStable);
     if (fetched.errorCode !== ErrorCode.NONE && context.apiVersion < FIRST_TOP_LEVEL_ERROR_VERSION) {
       const errorCode = fetched.errorCode;
       return {

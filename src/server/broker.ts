@@ -13,6 +13,12 @@ import { SingleNodeCluster } from "../cluster/single-node.ts";
 import { createEtcdMembership } from "../cluster/etcd-cluster.ts";
 import { GroupCoordinator } from "../group/group-coordinator.ts";
 import { OFFSETS_TOPIC } from "../group/offsets-records.ts";
+import { ErrorCode } from "../protocol/errors.ts";
+import { TransactionCoordinator } from "../transactions/transaction-coordinator.ts";
+import { TRANSACTION_STATE_TOPIC } from "../transactions/transaction-log-records.ts";
+import { LEADER_TOPIC_GONE, MarkerChannel } from "../transactions/marker-channel.ts";
+import { writeTxnMarkersLocally, type TxnMarkerDeps } from "../transactions/markers.ts";
+import { interBrokerClientSecurity } from "../security/inter-broker.ts";
 import { TopicManager } from "../metadata/topic-manager.ts";
 import type { BrokerInfo } from "../metadata/types.ts";
 import { PartitionWorkers } from "../partition/partition-workers.ts";
@@ -43,9 +49,6 @@ import { FileQuotaStore } from "../security/quotas/file-store.ts";
 import type { Audit } from "../security/audit/audit-log.ts";
 import type { AuditSink } from "../security/audit/sinks.ts";
 import { configuredAudit } from "../security/audit/settings.ts";
-import { AdminServer } from "../admin/http-server.ts";
-import { BrokerTraffic } from "../admin/traffic-counters.ts";
-import { adminBrokerView } from "./admin-view.ts";
 import { EtcdQuotaStore } from "../cluster/etcd-quotas.ts";
 
 export interface BrokerOptions extends Partial<Omit<BrokerConfig, "properties">> {
@@ -84,6 +87,9 @@ export class Broker {
   readonly producerIds: ProducerIds;
   /** Consumer groups and committed offsets (group/). */
   readonly groups: GroupCoordinator;
+  /** Transactional ids and their transactions (transactions/). */
+  readonly transactions: TransactionCoordinator;
+  private readonly markerChannel: MarkerChannel;
   /** What every request handler may use (api/context.ts). */
   readonly services: BrokerServices;
   /** The ACL authorizer when authorizer.class.name names it; null: everything allowed. */
@@ -107,10 +113,6 @@ export class Broker {
   connectionQuotas: ConnectionQuotas | null = null;
   private connectionSweepTimer: ReturnType<typeof setInterval> | null = null;
   private stopping: Promise<void> | null = null;
-  /** Counters /metrics reads (admin/traffic-counters.ts). */
-  readonly traffic = new BrokerTraffic();
-  /** The admin HTTP listener (admin.listeners); null when off. */
-  adminServer: AdminServer | null = null;
   private readonly readiness = Promise.withResolvers<void>();
   private isReady = false;
 
@@ -134,9 +136,6 @@ export class Broker {
       checkpointedHighWatermark: (topic, partition) => this.highWatermarks.get(topic, partition),
     });
     this.topics.setListener(this.replicas);
-    this.replicas.onLeadershipChange((_topic, _partition, leading) => {
-      if (leading) this.traffic.leadershipGains++;
-    });
     this.producerIds = new ProducerIds(membership.store);
     this.groups = new GroupCoordinator({
       config,
@@ -145,6 +144,19 @@ export class Broker {
       partitions: workers,
       fetchViews: this.segmentViews,
       cluster: { singleNode: membership instanceof SingleNodeCluster, self: () => this.selfInfo(), brokers: () => this.brokers() },
+      log,
+    });
+    this.markerChannel = this.createMarkerChannel(config);
+    this.transactions = new TransactionCoordinator({
+      config,
+      topics: this.topics,
+      replication: this.replicas,
+      partitions: workers,
+      fetchViews: this.segmentViews,
+      cluster: { singleNode: membership instanceof SingleNodeCluster, self: () => this.selfInfo(), brokers: () => this.brokers() },
+      producerIds: this.producerIds,
+      markers: (request) => this.markerChannel.deliver(request),
+      nowMs: () => Date.now(),
       log,
     });
     this.aclAuthorizer = config.authorizerClassName === "" ? null : new AclAuthorizer(
@@ -174,6 +186,12 @@ export class Broker {
       if (leading) this.groups.loadPartition(partition).catch((error) => this.log(`loading ${OFFSETS_TOPIC}-${partition} failed: ${String(error)}`));
       else this.groups.unloadPartition(partition);
     });
+    // Transaction coordination follows __transaction_state leadership the same way.
+    this.replicas.onLeadershipChange((topic, partition, leading) => {
+      if (topic !== TRANSACTION_STATE_TOPIC || !this.transactions.isActive) return;
+      if (leading) this.transactions.loadPartition(partition).catch((error) => this.log(`loading ${TRANSACTION_STATE_TOPIC}-${partition} failed: ${String(error)}`));
+      else this.transactions.unloadPartition(partition);
+    });
   }
 
   static async start(options: BrokerOptions = {}): Promise<Broker> {
@@ -197,20 +215,20 @@ export class Broker {
       if (!cleanStart && !freshDataDir) log(`data dir ${config.dataDir} was not shut down cleanly: recovering logs`);
       // Listening first gives the real port (port 0) to register; requests wait until the broker is ready.
       broker.listen(listeners);
-      // Before recovery, so that /healthz answers and /readyz says 503 while logs load.
-      broker.adminServer = AdminServer.start(adminBrokerView(broker));
       await broker.aclAuthorizer?.start();
       await broker.quotas.start();
       await membership.start({ topics: broker.topics, replicas: broker.replicas, recover: !cleanStart });
       await broker.groups.start();
+      await broker.transactions.start();
       broker.highWatermarkTimer = setInterval(() => broker!.checkpointHighWatermarksInBackground(), HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS);
       broker.isReady = true;
       broker.readiness.resolve();
     } catch (error) {
       broker?.stopListening(true);
-      broker?.adminServer?.stop();
       if (broker?.connectionSweepTimer) clearInterval(broker.connectionSweepTimer);
       broker?.groups.stop();
+      broker?.transactions.stop();
+      broker?.markerChannel.close();
       broker?.replicas.stop();
       await broker?.membership.stop().catch(() => undefined);
       await broker?.aclAuthorizer?.stop().catch(() => undefined);
@@ -343,18 +361,6 @@ export class Broker {
     for (const { server } of this.servers) server.stop(closeActive);
   }
 
-  /** True once logs are loaded and the broker is registered: it serves requests (/readyz). */
-  get serving(): boolean {
-    return this.isReady;
-  }
-
-  /** Open Kafka connections by listener name (/metrics). */
-  connectionsByListener(): Map<string, number> {
-    const counts = new Map<string, number>();
-    for (const connection of this.connections) counts.set(connection.security.listener.name, (counts.get(connection.security.listener.name) ?? 0) + 1);
-    return counts;
-  }
-
   /** Every listener with the address it is bound to (the real port when started with port 0). */
   boundListeners(): { name: string; securityProtocol: string; host: string; port: number }[] {
     return this.servers.map(({ listener, server }) => ({ name: listener.name, securityProtocol: listener.securityProtocol, host: listener.host, port: server.port }));
@@ -444,10 +450,45 @@ export class Broker {
       }
     }
     // Audit trail: one JSON line per authentication outcome (at most one failure per connection).
-    return new SaslAuthenticator({ ...settings, scramCredentials: this.scramCredentials, audit: (peer, event) => {
-      if (event.result === "failure") this.traffic.authenticationFailed(peer.security.listener.name, event.mechanism ?? "unknown");
-      this.audit.authentication(peer, event);
-    } });
+    return new SaslAuthenticator({ ...settings, scramCredentials: this.scramCredentials, audit: (peer, event) => this.audit.authentication(peer, event) });
+  }
+
+  /**
+   * Markers for partitions led here are appended locally (transactions/markers.ts); others go to their leader
+   * over the inter-broker listener. A marker on __consumer_offsets completes the group offsets the
+   * transaction staged (TxnOffsetCommit).
+   */
+  private createMarkerChannel(config: BrokerConfig): MarkerChannel {
+    const resolved = resolveListeners(config);
+    const interBroker = resolved.listeners.find((listener) => listener.name === resolved.interBrokerListenerName) ?? resolved.listeners[0]!;
+    return new MarkerChannel({
+      nodeId: config.nodeId,
+      brokers: () => this.brokers(),
+      leaderOf: (topic, partition) => this.topics.get(topic)?.partitions[partition]?.leader ?? LEADER_TOPIC_GONE,
+      writeLocally: (request) => writeTxnMarkersLocally(this.markerDeps(), request),
+      security: config.etcdEndpoints.length > 0 ? interBrokerClientSecurity(config, interBroker) : {},
+      log: this.log,
+    });
+  }
+
+  /** KIP-890 part 1: asks the id's coordinator, here or on its broker, whether the partition is in the producer's transaction. */
+  private async verifyPartitionInTransaction(transactionalId: string, producerId: number, producerEpoch: number, topic: string, partition: number): Promise<number> {
+    const local = this.transactions.verifyPartition(transactionalId, producerId, producerEpoch, topic, partition);
+    if (local !== ErrorCode.NOT_COORDINATOR) return local;
+    const coordinator = this.transactions.coordinatorFor(transactionalId);
+    if (!coordinator) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+    return this.markerChannel.verifyRemotely(coordinator.nodeId, transactionalId, producerId, producerEpoch, topic, partition);
+  }
+
+  /** What writing markers here needs, for the coordinator's local markers and the WriteTxnMarkers handler alike. */
+  markerDeps(): TxnMarkerDeps {
+    return {
+      topics: this.topics,
+      partitions: this.workers,
+      replication: this.replicas,
+      onMarkerWritten: (topic, partition, producerId, commit) => (topic === OFFSETS_TOPIC ? this.groups.offsets.completeTransaction(partition, producerId, commit) : undefined),
+      log: this.log,
+    };
   }
 
   /** The capabilities handlers receive: each one a part of this broker, none the broker itself. */
@@ -460,6 +501,11 @@ export class Broker {
       watchers: this.watchers,
       fetchViews: this.segmentViews,
       groups: this.groups,
+      transactionCoordinator: this.transactions,
+      transactions: {
+        verifyPartitionInTransaction: (transactionalId, producerId, producerEpoch, topic, partition) => this.verifyPartitionInTransaction(transactionalId, producerId, producerEpoch, topic, partition),
+        onMarkerWritten: (topic, partition, producerId, commit) => this.markerDeps().onMarkerWritten?.(topic, partition, producerId, commit),
+      },
       cluster: {
         brokers: () => this.brokers(),
         controllerId: () => membership.view.controllerId(),
@@ -477,7 +523,6 @@ export class Broker {
       audit: this.audit,
       authorizer: (this.aclAuthorizer ?? allowEverything) satisfies Authorization,
       isStopping: () => this.isStopping,
-      traffic: this.traffic,
       log: this.log,
     };
   }
@@ -525,6 +570,8 @@ export class Broker {
     this.stopListening(false);
     // Parked JoinGroup/SyncGroup requests are answered (NOT_COORDINATOR) so that connections can drain.
     this.groups.stop();
+    this.transactions.stop();
+    this.markerChannel.close();
     const deadline = Date.now() + SHUTDOWN_DRAIN_TIMEOUT_MS;
     while (Date.now() < deadline && [...this.connections].some((connection) => !connection.idle)) await Bun.sleep(10);
     for (const connection of this.connections) connection.close();
@@ -539,7 +586,6 @@ export class Broker {
     await this.auditSink?.close().catch((error) => this.log(`closing the audit log failed: ${String(error)}`));
     await this.workers.close();
     writeFileSync(join(this.config.dataDir, CLEAN_SHUTDOWN_MARKER), `${new Date().toISOString()}\n`);
-    this.adminServer?.stop();
     releaseLock(this.config.dataDir);
     if (this.devDataDir?.removeOnStop) rmSync(this.devDataDir.path, { recursive: true, force: true });
     this.log(`Bunka broker ${this.config.nodeId} stopped cleanly`);

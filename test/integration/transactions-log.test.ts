@@ -330,3 +330,23 @@ test("after SIGKILL the LSO, the .txnindex and the producers' open transactions 
   expect(await kcatConsumeAll(broker.bootstrap, topic, "%s\n", ["-X", "isolation.level=read_uncommitted"])).toEqual(["kept", "gone", "pending", "late"]);
   expect(readdirSync(path.join(broker.dataDir, `${topic}-0`)).filter((name) => name.endsWith(".txnindex"))).toEqual(["00000000000000000000.txnindex"]);
 });
+
+test("DescribeProducers lists each producer with its open transaction's first offset (KIP-664)", async () => {
+  const topic = "txn-describe-producers";
+  await createTopic(topic);
+  const open = await newProducer();
+  const done = await newProducer();
+  await produce(topic, 0, done, ["d"]); // 0
+  expect(await writeMarker(topic, [0], done, true, 5)).toEqual([ErrorCode.NONE]); // 1
+  await produce(topic, 0, open, ["o1", "o2"]); // 2-3
+  const response = await connection.request(ApiKey.DescribeProducers, 0, { topics: [{ name: topic, partitionIndexes: [0, 3] }, { name: "no-such-topic", partitionIndexes: [0] }] });
+  const [partition, missing] = response.topics[0].partitions;
+  expect(partition.errorCode).toBe(ErrorCode.NONE);
+  expect(missing.errorCode).toBe(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+  expect(response.topics[1].partitions[0].errorCode).toBe(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+  const byId = new Map(partition.activeProducers.map((producer: { producerId: number | bigint }) => [Number(producer.producerId), producer]));
+  expect(byId.get(open.id)).toMatchObject({ producerEpoch: open.epoch, lastSequence: 1, coordinatorEpoch: -1 });
+  expect(Number((byId.get(open.id) as { currentTxnStartOffset: number | bigint }).currentTxnStartOffset)).toBe(2);
+  expect(byId.get(done.id)).toMatchObject({ producerEpoch: done.epoch, lastSequence: 0, coordinatorEpoch: 5 });
+  expect(Number((byId.get(done.id) as { currentTxnStartOffset: number | bigint }).currentTxnStartOffset)).toBe(-1);
+});
