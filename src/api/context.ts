@@ -114,9 +114,9 @@ export interface BrokerServices {
   readonly watchers: AppendWatchers;
   readonly fetchViews: FetchViews;
   readonly groups: Groups;
-  readonly transactionCoordinator: TransactionCoordinatorAccess;
   /** The transaction coordinator's answers to partition leaders (KIP-890 verification, marker side effects). */
   readonly transactions?: TransactionVerification;
+  readonly transactionCoordinator: TransactionCoordinatorAccess;
   readonly cluster: ClusterView;
   readonly producerIds: ProducerIdAllocator;
   readonly settings: BrokerSettings;
@@ -131,9 +131,21 @@ export interface BrokerServices {
   readonly quotas: QuotaManager;
   /** The audit trail (security/audit/): api/authorize.ts reports denials to it; absent: nothing audited. */
   readonly audit?: Audit;
+  /** Traffic counters for /metrics (admin/); absent: not counted. */
+  readonly traffic?: TrafficCounters;
   /** True once a clean stop began: long polls end early. */
   isStopping(): boolean;
   log(message: string): void;
+}
+
+/** Hot-path counters /metrics reads at scrape time (admin/traffic-counters.ts): plain additions, nothing more. */
+export interface TrafficCounters {
+  produced(topic: string, partition: number, bytes: number, records: number): void;
+  fetched(topic: string, partition: number, bytes: number, follower: boolean): void;
+  /** A partition (or request) answered with this error code. */
+  error(apiKey: number, errorCode: number): void;
+  /** A request handled: from dispatch to the handler's answer (the wait of a long poll included). */
+  request(apiKey: number, seconds: number): void;
 }
 
 /** One request: the broker's capabilities plus what arrived with it. */

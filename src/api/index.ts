@@ -36,6 +36,12 @@ import { describeUserScramCredentialsHandler } from "./describe-user-scram-crede
 import { alterUserScramCredentialsHandler } from "./alter-user-scram-credentials.ts";
 import { describeClientQuotasHandler } from "./describe-client-quotas.ts";
 import { alterClientQuotasHandler } from "./alter-client-quotas.ts";
+import { addPartitionsToTxnHandler } from "./add-partitions-to-txn.ts";
+import { addOffsetsToTxnHandler } from "./add-offsets-to-txn.ts";
+import { endTxnHandler } from "./end-txn.ts";
+import { txnOffsetCommitHandler } from "./txn-offset-commit.ts";
+import { describeTransactionsHandler } from "./describe-transactions.ts";
+import { listTransactionsHandler } from "./list-transactions.ts";
 import { writeTxnMarkersHandler } from "./write-txn-markers.ts";
 import { describeProducersHandler } from "./describe-producers.ts";
 
@@ -84,6 +90,13 @@ const all: RegisteredHandler[] = [
   // Transactions, the partition leader's side (issue 11): transactions/markers.ts.
   writeTxnMarkersHandler,
   describeProducersHandler,
+  // Transactions, the coordinator's side (issue 11): transactions/transaction-coordinator.ts.
+  addPartitionsToTxnHandler,
+  addOffsetsToTxnHandler,
+  endTxnHandler,
+  txnOffsetCommitHandler,
+  describeTransactionsHandler,
+  listTransactionsHandler,
 ];
 
 export const handlers: ReadonlyMap<number, RegisteredHandler> = new Map(all.map((handler) => [handler.apiKey, handler]));

@@ -46,10 +46,13 @@ import { FileAclStore } from "../security/acl/file-store.ts";
 import { EtcdAclStore } from "../cluster/etcd-acls.ts";
 import { QuotaManager } from "../security/quotas/quota-manager.ts";
 import { FileQuotaStore } from "../security/quotas/file-store.ts";
+import { EtcdQuotaStore } from "../cluster/etcd-quotas.ts";
 import type { Audit } from "../security/audit/audit-log.ts";
 import type { AuditSink } from "../security/audit/sinks.ts";
 import { configuredAudit } from "../security/audit/settings.ts";
-import { EtcdQuotaStore } from "../cluster/etcd-quotas.ts";
+import { AdminServer } from "../admin/http-server.ts";
+import { BrokerTraffic } from "../admin/traffic-counters.ts";
+import { adminBrokerView } from "./admin-view.ts";
 
 export interface BrokerOptions extends Partial<Omit<BrokerConfig, "properties">> {
   /** A Kafka-style properties file applied before the other options. */
@@ -113,6 +116,10 @@ export class Broker {
   connectionQuotas: ConnectionQuotas | null = null;
   private connectionSweepTimer: ReturnType<typeof setInterval> | null = null;
   private stopping: Promise<void> | null = null;
+  /** Counters /metrics reads (admin/traffic-counters.ts). */
+  readonly traffic = new BrokerTraffic();
+  /** The admin HTTP listener (admin.listeners); null when off. */
+  adminServer: AdminServer | null = null;
   private readonly readiness = Promise.withResolvers<void>();
   private isReady = false;
 
@@ -136,6 +143,9 @@ export class Broker {
       checkpointedHighWatermark: (topic, partition) => this.highWatermarks.get(topic, partition),
     });
     this.topics.setListener(this.replicas);
+    this.replicas.onLeadershipChange((_topic, _partition, leading) => {
+      if (leading) this.traffic.leadershipGains++;
+    });
     this.producerIds = new ProducerIds(membership.store);
     this.groups = new GroupCoordinator({
       config,
@@ -215,6 +225,8 @@ export class Broker {
       if (!cleanStart && !freshDataDir) log(`data dir ${config.dataDir} was not shut down cleanly: recovering logs`);
       // Listening first gives the real port (port 0) to register; requests wait until the broker is ready.
       broker.listen(listeners);
+      // Before recovery, so that /healthz answers and /readyz says 503 while logs load.
+      broker.adminServer = AdminServer.start(adminBrokerView(broker));
       await broker.aclAuthorizer?.start();
       await broker.quotas.start();
       await membership.start({ topics: broker.topics, replicas: broker.replicas, recover: !cleanStart });
@@ -225,6 +237,7 @@ export class Broker {
       broker.readiness.resolve();
     } catch (error) {
       broker?.stopListening(true);
+      broker?.adminServer?.stop();
       if (broker?.connectionSweepTimer) clearInterval(broker.connectionSweepTimer);
       broker?.groups.stop();
       broker?.transactions.stop();
@@ -361,6 +374,18 @@ export class Broker {
     for (const { server } of this.servers) server.stop(closeActive);
   }
 
+  /** True once logs are loaded and the broker is registered: it serves requests (/readyz). */
+  get serving(): boolean {
+    return this.isReady;
+  }
+
+  /** Open Kafka connections by listener name (/metrics). */
+  connectionsByListener(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const connection of this.connections) counts.set(connection.security.listener.name, (counts.get(connection.security.listener.name) ?? 0) + 1);
+    return counts;
+  }
+
   /** Every listener with the address it is bound to (the real port when started with port 0). */
   boundListeners(): { name: string; securityProtocol: string; host: string; port: number }[] {
     return this.servers.map(({ listener, server }) => ({ name: listener.name, securityProtocol: listener.securityProtocol, host: listener.host, port: server.port }));
@@ -450,7 +475,10 @@ export class Broker {
       }
     }
     // Audit trail: one JSON line per authentication outcome (at most one failure per connection).
-    return new SaslAuthenticator({ ...settings, scramCredentials: this.scramCredentials, audit: (peer, event) => this.audit.authentication(peer, event) });
+    return new SaslAuthenticator({ ...settings, scramCredentials: this.scramCredentials, audit: (peer, event) => {
+      if (event.result === "failure") this.traffic.authenticationFailed(peer.security.listener.name, event.mechanism ?? "unknown");
+      this.audit.authentication(peer, event);
+    } });
   }
 
   /**
@@ -523,6 +551,7 @@ export class Broker {
       audit: this.audit,
       authorizer: (this.aclAuthorizer ?? allowEverything) satisfies Authorization,
       isStopping: () => this.isStopping,
+      traffic: this.traffic,
       log: this.log,
     };
   }
@@ -586,6 +615,7 @@ export class Broker {
     await this.auditSink?.close().catch((error) => this.log(`closing the audit log failed: ${String(error)}`));
     await this.workers.close();
     writeFileSync(join(this.config.dataDir, CLEAN_SHUTDOWN_MARKER), `${new Date().toISOString()}\n`);
+    this.adminServer?.stop();
     releaseLock(this.config.dataDir);
     if (this.devDataDir?.removeOnStop) rmSync(this.devDataDir.path, { recursive: true, force: true });
     this.log(`Bunka broker ${this.config.nodeId} stopped cleanly`);
