@@ -12,6 +12,7 @@ import { ApiKey } from "../../src/protocol/generated/index.ts";
 import { batchAttributes, batchSizeBytes, CONTROL_FLAG_MASK, dataViewOf, RECORDS_OFFSET } from "../../src/records/batch.ts";
 import { BrokerProcess } from "../helpers/broker-process.ts";
 import { createTopic, kafkaClient } from "../helpers/kafkajs.ts";
+import { kcat, kcatConsumeAll } from "../helpers/kcat.ts";
 
 const TOPIC = "txn-data";
 const PARTITIONS = 2;
@@ -179,6 +180,20 @@ test("ListTransactions lists the coordinator's ids with their states; a state fi
   const committed = await connection.request(ApiKey.ListTransactions, 1, { stateFilters: ["CompleteCommit", "NoSuchState"], producerIdFilters: [], durationFilter: -1 });
   expect(committed.transactionStates.map((t: { transactionalId: string }) => t.transactionalId)).toEqual(["txn-commit"]);
   expect(committed.unknownStateFilters).toEqual(["NoSuchState"]);
+});
+
+test("kcat (librdkafka 2.0.2) -X transactional.id commits what it reads; read_committed skips the aborted kafkajs record, read_uncommitted does not", async () => {
+  const partition = 0;
+  const before = await partitionContents(TOPIC, partition);
+  const committed = await kcat(bootstrap(), ["-P", "-t", TOPIC, "-p", String(partition), "-X", "transactional.id=kcat-txn"], { input: "kcat-1\nkcat-2\n", timeoutMs: 60_000 });
+  expect(committed.exitCode).toBe(0);
+  await waitForState("kcat-txn", "CompleteCommit");
+  expect(await partitionContents(TOPIC, partition)).toEqual({ markers: before.markers + 1, records: before.records + 2 });
+  // Partition 0 holds the first test's committed "1", the second test's aborted "aborted", then kcat's two.
+  const readCommitted = await kcatConsumeAll(bootstrap(), TOPIC, "%s\n", ["-p", String(partition), "-X", "isolation.level=read_committed"]);
+  expect(readCommitted).toEqual(["1", "kcat-1", "kcat-2"]);
+  const readUncommitted = await kcatConsumeAll(bootstrap(), TOPIC, "%s\n", ["-p", String(partition), "-X", "isolation.level=read_uncommitted"]);
+  expect(readUncommitted).toEqual(["1", "aborted", "kcat-1", "kcat-2"]);
 });
 
 test("after a SIGKILL and restart the coordinator reloads every transactional id from __transaction_state", async () => {
