@@ -2,8 +2,9 @@
 // producer.transaction() commits and aborts with sendOffsets (it sends InitProducerId v1, AddPartitionsToTxn
 // v1, AddOffsetsToTxn v1, TxnOffsetCommit v1 and EndTxn v1), the markers reach every partition, the group's
 // offsets move only on commit; transaction.timeout.ms above transaction.max.timeout.ms is refused; a
-// transaction left open is aborted by the coordinator (its producer fenced); and the coordinator's state in
-// __transaction_state survives a SIGKILL and restart.
+// transaction left open is aborted by the coordinator (its producer fenced); kcat (librdkafka 2.0.2) commits
+// with -X transactional.id and its read_committed consumer skips aborted records; and the coordinator's state
+// in __transaction_state survives a SIGKILL and restart.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { KafkaConnection } from "../../src/client/kafka-connection.ts";
