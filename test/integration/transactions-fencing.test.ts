@@ -3,7 +3,7 @@
 // a transactional batch for a partition that is not in the producer's ongoing transaction, or sent after
 // the transaction ended, is refused before it is appended, so it cannot open a hanging transaction; the
 // batched AddPartitionsToTxn v4 verify-only check partition leaders use answers the same; the coordinator's
-// decisions survive a restart.
+// decisions survive a restart; the ids one broker holds are capped and idle ones expire.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { KafkaConnection } from "../../src/client/kafka-connection.ts";
@@ -160,4 +160,49 @@ test("a restart keeps the fencing: the fenced epoch stays refused, the next Init
   expect(staleEnd.errorCode).toBe(ErrorCode.PRODUCER_FENCED);
   const next = await initProducer("fenced-id");
   expect(next.producerEpoch).toBe(before.producerEpoch + 1);
+});
+
+test("bounds: transaction.max.transactional.ids refuses a new id beyond the cap; transactional.id.expiration.ms removes idle ids (a tombstone, gone after a restart too)", async () => {
+  const bounded = new BrokerProcess({
+    properties: {
+      "transaction.state.log.num.partitions": "2",
+      "transaction.max.transactional.ids": "2",
+      "transactional.id.expiration.ms": "1500",
+      "transaction.remove.expired.transaction.cleanup.interval.ms": "200",
+    },
+  });
+  await bounded.start();
+  let client: KafkaConnection | null = null;
+  try {
+    client = await KafkaConnection.connect({ host: "127.0.0.1", port: bounded.port });
+    const init = (transactionalId: string) => client!.request(ApiKey.InitProducerId, 4, { transactionalId, transactionTimeoutMs: 10_000, producerId: -1, producerEpoch: -1 });
+    expect((await init("bounded-1")).errorCode).toBe(ErrorCode.NONE);
+    expect((await init("bounded-2")).errorCode).toBe(ErrorCode.NONE);
+    expect((await init("bounded-3")).errorCode).toBe(ErrorCode.COORDINATOR_NOT_AVAILABLE);
+    // Once the idle ids expire, the cap has room again.
+    let described = null;
+    for (let step = 0; step < WAIT_STEPS_MAX; step++) {
+      described = (await client.request(ApiKey.DescribeTransactions, 0, { transactionalIds: ["bounded-1"] })).transactionStates[0];
+      if (described.errorCode === ErrorCode.TRANSACTIONAL_ID_NOT_FOUND) break;
+      await Bun.sleep(WAIT_STEP_MS);
+    }
+    expect(described.errorCode).toBe(ErrorCode.TRANSACTIONAL_ID_NOT_FOUND);
+    client.close();
+    client = null;
+    await bounded.kill();
+    await bounded.start();
+    client = await KafkaConnection.connect({ host: "127.0.0.1", port: bounded.port });
+    let afterRestart = null;
+    for (let step = 0; step < WAIT_STEPS_MAX; step++) {
+      afterRestart = (await client.request(ApiKey.DescribeTransactions, 0, { transactionalIds: ["bounded-1"] })).transactionStates[0];
+      if (afterRestart.errorCode !== ErrorCode.COORDINATOR_LOAD_IN_PROGRESS) break;
+      await Bun.sleep(WAIT_STEP_MS);
+    }
+    expect(afterRestart.errorCode).toBe(ErrorCode.TRANSACTIONAL_ID_NOT_FOUND);
+    expect((await client.request(ApiKey.InitProducerId, 4, { transactionalId: "bounded-3", transactionTimeoutMs: 10_000, producerId: -1, producerEpoch: -1 })).errorCode).toBe(ErrorCode.NONE);
+  } finally {
+    client?.close();
+    await bounded.cleanup();
+    rmSync(`${bounded.dataDir}.properties`, { force: true });
+  }
 });
