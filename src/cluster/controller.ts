@@ -6,7 +6,7 @@
 import type { BrokerConfig } from "../config/broker-config.ts";
 import type { TopicManager } from "../metadata/topic-manager.ts";
 import type { BrokerInfo, MetadataStore, PartitionAssignment, PartitionState, TopicMetadata } from "../metadata/types.ts";
-import type { EtcdClient, LeaseKeeper } from "./etcd/index.ts";
+import type { LeaseKeeper, MetadataKv } from "./etcd/index.ts";
 import { encodeRecord, type EtcdKeys, type MetadataMirror } from "./etcd-metadata.ts";
 
 const RECONCILE_INTERVAL_MS = 1_000;
@@ -23,7 +23,7 @@ export class Controller {
     private readonly deps: {
       nodeId: number;
       config: BrokerConfig;
-      etcd: EtcdClient;
+      etcd: MetadataKv;
       keys: EtcdKeys;
       mirror: MetadataMirror;
       store: MetadataStore;

@@ -4,16 +4,17 @@
 // every ACL_REWATCH_DELAY_MS until it works).
 import type { AclStore } from "../security/acl/authorizer.ts";
 import { bindingKey, type AclBinding } from "../security/acl/model.ts";
-import { EtcdClient, type EtcdClientOptions, type KeyValue, type Watch } from "./etcd/index.ts";
+import type { EtcdClientOptions, KeyValue, MetadataKv, MetadataWatch } from "./etcd/index.ts";
+import { openMetadataKv } from "./metadata-kv.ts";
 import { decodeRecord, encodeRecord } from "./etcd-metadata.ts";
 
 const ACL_REWATCH_DELAY_MS = 500;
 
 export class EtcdAclStore implements AclStore {
-  private readonly etcd: EtcdClient;
+  private readonly etcd: MetadataKv;
   private readonly prefix: string;
   private readonly acls = new Map<string, AclBinding>();
-  private watch: Watch | null = null;
+  private watch: MetadataWatch | null = null;
   private onChange: (bindings: AclBinding[]) => void = () => undefined;
   private stopped = false;
 
@@ -22,7 +23,7 @@ export class EtcdAclStore implements AclStore {
     clusterId: string,
     private readonly log: (message: string) => void,
   ) {
-    this.etcd = new EtcdClient({ ...etcd, log });
+    this.etcd = openMetadataKv({ ...etcd, log });
     this.prefix = `/bunka/${clusterId}/acls/`;
   }
 

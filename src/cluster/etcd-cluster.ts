@@ -6,7 +6,8 @@ import type { BrokerConfig } from "../config/broker-config.ts";
 import type { BrokerInfo, ClusterView } from "../metadata/types.ts";
 import type { PartitionWorkers } from "../partition/partition-workers.ts";
 import { Controller } from "./controller.ts";
-import { EtcdClient, etcdClientOptions, LeaseKeeper, type Watch } from "./etcd/index.ts";
+import { etcdClientOptions, LeaseKeeper, type MetadataKv, type MetadataWatch } from "./etcd/index.ts";
+import { openMetadataKv } from "./metadata-kv.ts";
 import { EtcdKeys, EtcdMetadataStore, MetadataMirror, encodeRecord, decodeRecord, type MirrorChanges } from "./etcd-metadata.ts";
 import type { ClusterMembership, MembershipContext } from "./membership.ts";
 import { ReplicaFetchers } from "./replica-fetcher.ts";
@@ -23,11 +24,11 @@ export async function createEtcdMembership(config: BrokerConfig, workers: Partit
 export class EtcdCluster implements ClusterMembership, ClusterView {
   readonly nodeId: number;
   readonly store: EtcdMetadataStore;
-  private readonly etcd: EtcdClient;
+  private readonly etcd: MetadataKv;
   private readonly keys: EtcdKeys;
   private readonly mirror: MetadataMirror;
   private lease: LeaseKeeper | null = null;
-  private watch: Watch | null = null;
+  private watch: MetadataWatch | null = null;
   private controller: Controller | null = null;
   private fetchers: ReplicaFetchers | null = null;
   private context: MembershipContext | null = null;
@@ -44,7 +45,7 @@ export class EtcdCluster implements ClusterMembership, ClusterView {
     private readonly self: () => BrokerInfo,
   ) {
     this.nodeId = config.nodeId;
-    this.etcd = new EtcdClient(etcdClientOptions(config, (line) => log(line)));
+    this.etcd = openMetadataKv(etcdClientOptions(config, (line) => log(line)));
     this.keys = new EtcdKeys(`/bunka/${config.clusterId}/`);
     this.mirror = new MetadataMirror(this.keys);
     this.store = new EtcdMetadataStore(this.etcd, this.mirror);

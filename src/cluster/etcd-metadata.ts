@@ -10,7 +10,7 @@
 import { pack, unpack } from "msgpackr";
 import { ErrorCode, KafkaError } from "../protocol/errors.ts";
 import type { BrokerInfo, MetadataStore, PartitionReassignment, PartitionState, TopicMetadata } from "../metadata/types.ts";
-import type { EtcdClient, KeyValue, Op, WatchEvent } from "./etcd/index.ts";
+import type { KeyValue, MetadataKv, Op, WatchEvent } from "./etcd/index.ts";
 
 export interface TopicRecord {
   name: string;
@@ -181,7 +181,7 @@ const PRODUCER_ID_CAS_ATTEMPTS_MAX = 20;
 
 export class EtcdMetadataStore implements MetadataStore {
   constructor(
-    private readonly etcd: EtcdClient,
+    private readonly etcd: MetadataKv,
     private readonly mirror: MetadataMirror,
   ) {}
 

@@ -4,7 +4,7 @@
 // replaced by a re-list, retried every QUOTA_REWATCH_DELAY_MS until it works), as for the ACLs (etcd-acls.ts).
 import type { QuotaStore } from "../security/quotas/file-store.ts";
 import { entityKey, type QuotaEntity, type QuotaEntry } from "../security/quotas/model.ts";
-import type { EtcdClient, KeyValue, Watch } from "./etcd/index.ts";
+import type { KeyValue, MetadataKv, MetadataWatch } from "./etcd/index.ts";
 import { decodeRecord, encodeRecord } from "./etcd-metadata.ts";
 
 const QUOTA_REWATCH_DELAY_MS = 500;
@@ -14,12 +14,12 @@ const QUOTA_UPDATE_ATTEMPTS = 10;
 export class EtcdQuotaStore implements QuotaStore {
   private readonly prefix: string;
   private readonly entries = new Map<string, QuotaEntry>();
-  private watch: Watch | null = null;
+  private watch: MetadataWatch | null = null;
   private onChange: (entries: QuotaEntry[]) => void = () => undefined;
   private stopped = false;
 
   constructor(
-    private readonly etcd: EtcdClient,
+    private readonly etcd: MetadataKv,
     clusterId: string,
     private readonly log: (message: string) => void,
   ) {

@@ -39,7 +39,7 @@ import type { ListenerIdentity } from "../security/principal.ts";
 import { FileScramCredentialStore, KeyValueScramCredentialStore, type ScramCredentialStore } from "../security/credentials.ts";
 import { SaslAuthenticator } from "../security/sasl/authenticator.ts";
 import { configuredSasl } from "../security/sasl/settings.ts";
-import { EtcdClient } from "../cluster/etcd/client.ts";
+import { openMetadataKv } from "../cluster/metadata-kv.ts";
 import { etcdClientOptions } from "../cluster/etcd/settings.ts";
 import { AclAuthorizer, allowEverything, parseSuperUsers, type Authorization } from "../security/acl/authorizer.ts";
 import { FileAclStore } from "../security/acl/file-store.ts";
@@ -180,11 +180,11 @@ export class Broker {
     this.audit = audit.audit;
     this.auditSink = audit.sink;
     this.scramCredentials = config.etcdEndpoints.length > 0
-      ? new KeyValueScramCredentialStore(new EtcdClient(etcdClientOptions(config, log)), `/bunka/${config.clusterId}/scram-credentials/`)
+      ? new KeyValueScramCredentialStore(openMetadataKv(etcdClientOptions(config, log)), `/bunka/${config.clusterId}/scram-credentials/`)
       : new FileScramCredentialStore(config.dataDir);
     this.sasl = this.createSaslAuthenticator(listeners);
     // A cluster's quotas are in etcd, watched by every broker (cluster/etcd-quotas.ts); a single node's in meta/client-quotas.bin.
-    const quotaStore = config.etcdEndpoints.length > 0 ? new EtcdQuotaStore(new EtcdClient(etcdClientOptions(config, log)), config.clusterId, log) : new FileQuotaStore(config.dataDir);
+    const quotaStore = config.etcdEndpoints.length > 0 ? new EtcdQuotaStore(openMetadataKv(etcdClientOptions(config, log)), config.clusterId, log) : new FileQuotaStore(config.dataDir);
     this.quotas = new QuotaManager(quotaStore, {
       samples: Number(config.properties["quota.window.num"] ?? 11),
       sampleMs: Number(config.properties["quota.window.size.seconds"] ?? 1) * 1000,

@@ -6,6 +6,7 @@ import { decodeKeyValue, headerRevision, int64, int64String, type KeyValue, type
 import { GatewayTransport, type EtcdCredentials, type EtcdTls } from "./gateway-transport.ts";
 import { decodeTxn, encodePut, encodeTxn, rangeOf, type RawTxnResponse, type TxnRequest, type TxnResult } from "./txn.ts";
 import { Watch, type WatchOptions } from "./watch.ts";
+import type { MetadataKv } from "./kv.ts";
 
 export interface EtcdClientOptions {
   /** Client URLs tried in order when one cannot be reached, e.g. ["http://127.0.0.1:2379"]. */
@@ -58,7 +59,7 @@ interface RawLeaseKeepAliveResponse {
   TTL?: string;
 }
 
-export class EtcdClient {
+export class EtcdClient implements MetadataKv {
   private readonly transport: GatewayTransport;
   private readonly options: Required<Omit<EtcdClientOptions, "log" | "tls" | "credentials">> & Pick<EtcdClientOptions, "log">;
 

@@ -7,3 +7,4 @@ export type { KeyValue } from "./gateway-json.ts";
 export { LeaseKeeper, LEASE_KEEPER_DEFAULTS, type LeaseKeeperOptions } from "./lease-keeper.ts";
 export type { Compare, CompareOp, Op, OpResponse, TxnRequest, TxnResult } from "./txn.ts";
 export { Watch, type WatchEvent, type WatchOptions } from "./watch.ts";
+export type { MetadataKv, MetadataWatch } from "./kv.ts";

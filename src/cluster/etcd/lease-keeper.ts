@@ -4,7 +4,7 @@
 //
 // "Lost" is judged from the send time of the last keepalive etcd confirmed: etcd received it later than
 // we sent it, so its own expiry is never earlier than ours. The keeper gives up no later than etcd does.
-import type { EtcdClient } from "./client.ts";
+import type { MetadataKv } from "./kv.ts";
 import { EtcdError } from "./errors.ts";
 
 export interface LeaseKeeperOptions {
@@ -33,7 +33,7 @@ export class LeaseKeeper {
   private readonly retryDelayMs: number;
 
   constructor(
-    private readonly client: EtcdClient,
+    private readonly client: MetadataKv,
     private readonly options: LeaseKeeperOptions,
   ) {
     this.attemptsMax = options.keepAliveAttemptsMax ?? LEASE_KEEPER_DEFAULTS.keepAliveAttemptsMax;
