@@ -339,6 +339,13 @@ export const brokerSettings: readonly BrokerSetting[] = [
   // Cluster mode (README "A replicated cluster").
   setting("etcd.endpoints", "list", [], field("etcdEndpoints"), { bunka: true, section: "cluster", defaultDoc: "none (single node)", flag: "--etcd", doc: "etcd client URLs, comma-separated" }),
   setting("cluster.id", "string", "bunka-cluster", field("clusterId"), { section: "cluster", doc: "key prefix in etcd; several clusters can share one etcd" }),
+  // etcd's TLS and auth, read and checked at start by cluster/etcd/settings.ts (docs/etcd.md "Securing etcd").
+  setting("etcd.ssl.ca.location", "string", undefined, rawProperty(), { bunka: true, section: "cluster", defaultDoc: "none (the system's CAs)", doc: "PEM file of the CAs that sign etcd's certificate (https endpoints only)" }),
+  setting("etcd.ssl.certificate.location", "string", undefined, rawProperty(), { bunka: true, section: "cluster", defaultDoc: "none", doc: "PEM client certificate (chain) for etcd's `--client-cert-auth`; needs `etcd.ssl.key.location`" }),
+  setting("etcd.ssl.key.location", "string", undefined, rawProperty(), { bunka: true, section: "cluster", defaultDoc: "none", doc: "PEM private key of `etcd.ssl.certificate.location` (unencrypted)" }),
+  setting("etcd.username", "string", undefined, rawProperty(), { bunka: true, section: "cluster", defaultDoc: "none (no etcd auth)", doc: "etcd user Bunka logs in as (etcd's auth); needs `etcd.password` or `etcd.password.file`" }),
+  setting("etcd.password", "string", undefined, rawProperty(), { bunka: true, section: "cluster", defaultDoc: "none", doc: "that user's password (never described; prefer `etcd.password.file`)" }),
+  setting("etcd.password.file", "string", undefined, rawProperty(), { bunka: true, section: "cluster", defaultDoc: "none", doc: "file holding that user's password (one trailing newline ignored)" }),
   setting("broker.session.timeout.ms", "int", 6000, field("brokerSessionTimeoutMs"), { section: "cluster", min: 1, max: INT_MAX, doc: "a broker whose etcd lease is not renewed this long is dead; its leaderships move" }),
   setting("replica.lag.time.max.ms", "long", 30_000, field("replicaLagTimeMaxMs"), { section: "cluster", min: 1, max: Number.MAX_SAFE_INTEGER, doc: "a follower not caught up for this long leaves the ISR" }),
   setting("controlled.shutdown.timeout.ms", "long", 15_000, field("controlledShutdownTimeoutMs"), { bunka: true, section: "cluster", min: 0, max: Number.MAX_SAFE_INTEGER, doc: "how long a clean stop waits for leadership to move away" }),
