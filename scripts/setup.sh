@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything Bunka's tests and benchmarks need on a fresh Debian machine with Node and npm:
-# Bun and the npm dependencies from the npm registry, kcat and etcd from Debian's packages.
+# Bun and the npm dependencies from the npm registry, kcat, etcd and Chromium (the console's browser tests)
+# from Debian's packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,7 @@ command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
 command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || need_apt+=(etcd-client)
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo -n"

@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import type { Server } from "bun";
 import type { AdminBrokerView } from "./broker-view.ts";
 import { AdminAuthenticator } from "./auth.ts";
+import { isConsolePath, serveConsole } from "./console/serve.ts";
 import { errorResponse, handleJsonApi, json } from "./json-api.ts";
 import { BrokerMetrics } from "./metrics.ts";
 import { AdminRequestError } from "./records.ts";
@@ -70,7 +71,7 @@ export class AdminServer {
       },
       error: (error) => errorResponse(error),
     });
-    view.log(`admin listener on ${address.tls ? "https" : "http"}://${address.host}:${server.port} (/metrics, /healthz, /readyz, /api/v1)${view.securityEnabled ? ", HTTP Basic required" : ""}`);
+    view.log(`admin listener on ${address.tls ? "https" : "http"}://${address.host}:${server.port} (/ui, /metrics, /healthz, /readyz, /api/v1)${view.securityEnabled ? ", HTTP Basic required" : ""}`);
     return new AdminServer(server as Server<undefined>, metrics, address);
   }
 
@@ -92,6 +93,8 @@ export class AdminServer {
 async function route(view: AdminBrokerView, authenticator: AdminAuthenticator, metrics: BrokerMetrics, request: Request, remoteIp: string, maxBodyBytes: number): Promise<Response> {
   const url = new URL(request.url);
   const path = url.pathname;
+  // The console's page and scripts carry no cluster data: served without a login, which the page asks for.
+  if (isConsolePath(path)) return serveConsole(request, path, authenticator.required);
   const identity = await authenticator.authenticate(request, path, remoteIp);
   if (identity instanceof Response) return identity;
   if (path === "/healthz") return new Response("ok\n", { headers: { "content-type": "text/plain" } });

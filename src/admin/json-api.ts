@@ -5,6 +5,7 @@ import { AclOperation, canCluster, canGroup, canTopic } from "../api/authorize.t
 import type { ClientConnection } from "../api/context.ts";
 import { ErrorCode, KafkaError, errorName } from "../protocol/errors.ts";
 import type { TopicMetadata } from "../metadata/types.ts";
+import { CONSUMER_PROTOCOL_TYPE, decodeAssignment } from "../group/consumer-protocol.ts";
 import type { AdminBrokerView } from "./broker-view.ts";
 import { AdminRequestError, readRecords, type ReadRecord } from "./records.ts";
 
@@ -166,7 +167,14 @@ function groupDetail(view: AdminBrokerView, groupId: string) {
     state: described.groupState,
     protocolType: described.protocolType,
     protocol: described.protocolData,
-    members: described.members.map((member) => ({ memberId: member.memberId, groupInstanceId: member.groupInstanceId, clientId: member.clientId, clientHost: member.clientHost })),
+    members: described.members.map((member) => ({
+      memberId: member.memberId,
+      groupInstanceId: member.groupInstanceId,
+      clientId: member.clientId,
+      clientHost: member.clientHost,
+      // The partitions a consumer group's member is assigned (the console's Members table); null for other protocols.
+      assignment: described.protocolType === CONSUMER_PROTOCOL_TYPE ? (decodeAssignment(member.memberAssignment)?.assignedPartitions.map(({ topic, partitions }) => ({ topic, partitions })) ?? null) : null,
+    })),
     offsets,
     totalLag: offsets.reduce((sum, row) => sum + (row.lag ?? 0), 0),
   };
