@@ -2,7 +2,7 @@
 // same as `bun run groups`): lag per partition, offset resets while the group is empty, deletion.
 import type { Command } from "commander";
 import { GroupAdmin, type GroupDescription, type PlannedReset, type ResetSpec } from "../tools/group-admin.ts";
-import { collect, type CommonOptions } from "./common.ts";
+import { collect, requestTimeoutOf, securityOf, type CommonOptions } from "./common.ts";
 import { CliError, printJson, table } from "./output.ts";
 
 export function printDescription(description: GroupDescription): void {
@@ -54,7 +54,7 @@ export function resetSpec(values: { toEarliest?: boolean; toLatest?: boolean; to
 
 async function withAdmin<T>(command: Command, use: (admin: GroupAdmin, common: CommonOptions) => Promise<T>): Promise<T> {
   const common = command.optsWithGlobals() as CommonOptions;
-  const admin = await GroupAdmin.connect(common.brokers.split(",")[0]!, Number(common.timeoutMs));
+  const admin = await GroupAdmin.connect(common.brokers.split(",")[0]!, requestTimeoutOf(common), securityOf(common));
   try {
     return await use(admin, common);
   } finally {

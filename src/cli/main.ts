@@ -4,6 +4,7 @@
 import { Command, CommanderError } from "commander";
 import { runBroker } from "./broker.ts";
 import { registerCluster } from "./cluster.ts";
+import { collect } from "./common.ts";
 import { registerConsume } from "./consume.ts";
 import { registerGroup } from "./group.ts";
 import { CliError, errorLine } from "./output.ts";
@@ -21,6 +22,8 @@ export function buildProgram(): Command {
     .option("-b, --brokers <host:port,...>", "bootstrap servers (env BUNKA_BROKERS)", DEFAULT_BROKERS)
     .option("--json", "machine-readable output")
     .option("--timeout-ms <ms>", "per-request timeout", "30000")
+    .option("-X, --property <key=value>", "a Kafka client property: security.protocol, sasl.mechanism, sasl.username, sasl.password, ssl.ca.location, ... (repeatable)", collect, [])
+    .option("--command-config <file>", "Kafka client properties from a file (-X wins)")
     .showHelpAfterError("(bunka --help lists the commands)");
   // Run before commander parses (see main below): the broker's flags come from the settings table.
   program.command("broker").description("run a broker (the flags of `bun run broker`; bunka broker --help lists them)").helpOption(false).allowUnknownOption();
