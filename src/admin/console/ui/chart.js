@@ -28,7 +28,7 @@ export function LineChart({ title, labels, data, format = (value) => String(valu
       scales: { x: { time: true, range: (_, min, max) => (max - min < 10 ? [max - 60, max + 1] : [min, max]) }, y: { range: (_, min, max) => [Math.min(0, min), Math.max(1, max * 1.1)] } },
       axes: [
         { stroke: muted, grid: { stroke: grid }, ticks: { stroke: grid } },
-        { stroke: muted, grid: { stroke: grid }, ticks: { stroke: grid }, size: 70, values: (_, ticks) => ticks.map(format) },
+        { stroke: muted, grid: { stroke: grid }, ticks: { stroke: grid }, size: 92, values: (_, ticks) => ticks.map(format) },
       ],
       series: [{}, ...labels.map((label, index) => ({ label, stroke: PALETTE[index % PALETTE.length], width: 2, points: { size: 5 }, value: (_, v) => (v == null ? "–" : format(v)) }))],
     };

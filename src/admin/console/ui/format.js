@@ -8,10 +8,10 @@ export function bytes(value) {
     scaled /= 1024;
     unit++;
   }
-  return `${unit === 0 ? scaled : scaled.toFixed(scaled < 10 ? 2 : 1)} ${UNITS[unit]}`;
+  return `${unit === 0 ? (scaled < 10 ? scaled.toFixed(1).replace(/\.0$/, "") : Math.round(scaled)) : scaled.toFixed(scaled < 10 ? 2 : 1)} ${UNITS[unit]}`;
 }
 
-export const rate = (bytesPerSecond) => `${bytes(Math.round(bytesPerSecond))}/s`;
+export const rate = (bytesPerSecond) => `${bytes(bytesPerSecond)}/s`;
 
 export function count(value) {
   if (value === null || value === undefined) return "–";

@@ -371,7 +371,7 @@ function Live() {
   const topicSeries = (key) => [times, ...topicNames.map((name) => history.map((point) => point.topics.get(name)?.[key] ?? null))];
   const latencySeries = [times, ...apiNames.flatMap((name) => [history.map((p) => p.latency.get(name)?.p50 ?? null), history.map((p) => p.latency.get(name)?.p99 ?? null)])];
   const seconds = (value) => (value >= 1 ? `${value.toFixed(2)} s` : `${(value * 1000).toFixed(value < 0.01 ? 2 : 1)} ms`);
-  return html`<section>
+  return html`<section data-testid="live" data-points=${history.length}>
     <h1>Live</h1>
     <p class="muted">From this broker's /metrics every 2 s${history.length < 2 ? " (collecting the first points…)" : ""}.</p>
     <${ErrorNote} error=${stats.error} />
@@ -379,7 +379,7 @@ function Live() {
       <${LineChart} title="Bytes in per second, by topic" labels=${topicNames} data=${topicSeries("bytesIn")} format=${rate} testId="chart-bytes-in" />
       <${LineChart} title="Bytes out per second, by topic" labels=${topicNames} data=${topicSeries("bytesOut")} format=${rate} testId="chart-bytes-out" />
       <${LineChart} title="Records in per second, by topic" labels=${topicNames} data=${topicSeries("recordsIn")} format=${count} testId="chart-records-in" />
-      <${LineChart} title="Request latency p50 / p99" labels=${apiNames.flatMap((name) => [`${name} p50`, `${name} p99`])} data=${latencySeries} format=${seconds} testId="chart-latency" />
+      <${LineChart} title="Request latency p50 / p99 (a Fetch's long-poll wait included)" labels=${apiNames.flatMap((name) => [`${name} p50`, `${name} p99`])} data=${latencySeries} format=${seconds} testId="chart-latency" />
     </div>
   </section>`;
 }
