@@ -10,6 +10,7 @@ import { rmSync } from "node:fs";
 import { KafkaConnection } from "../../src/client/kafka-connection.ts";
 import { ErrorCode } from "../../src/protocol/errors.ts";
 import { ApiKey } from "../../src/protocol/generated/index.ts";
+import { buildBatch } from "../../src/records/compression.ts";
 import { batchAttributes, batchSizeBytes, CONTROL_FLAG_MASK, dataViewOf, RECORDS_OFFSET } from "../../src/records/batch.ts";
 import { BrokerProcess } from "../helpers/broker-process.ts";
 import { createTopic, kafkaClient } from "../helpers/kafkajs.ts";
@@ -87,6 +88,16 @@ async function partitionContents(topic: string, partition: number): Promise<{ ma
   return { markers, records: dataRecords };
 }
 
+/** ListOffsets latest for one partition: isolation 1 (read_committed) answers the last stable offset, 0 the high watermark. */
+async function latestOffset(partition: number, isolationLevel: number): Promise<number> {
+  const response = await connection.request(ApiKey.ListOffsets, 5, {
+    replicaId: -1,
+    isolationLevel,
+    topics: [{ name: TOPIC, partitions: [{ partitionIndex: partition, currentLeaderEpoch: -1, timestamp: -1 }] }],
+  });
+  return Number(response.topics[0].partitions[0].offset);
+}
+
 async function groupOffsets(): Promise<Map<number, string>> {
   const admin = kafkaClient(bootstrap()).admin();
   await admin.connect();
@@ -155,7 +166,7 @@ test("InitProducerId: transaction.timeout.ms above transaction.max.timeout.ms is
 });
 
 test("a transaction open past transaction.timeout.ms is aborted by the coordinator, which fences its producer", async () => {
-  const init = await connection.request(ApiKey.InitProducerId, 3, { transactionalId: "txn-expiring", transactionTimeoutMs: 1000, producerId: -1, producerEpoch: -1 });
+  const init = await connection.request(ApiKey.InitProducerId, 3, { transactionalId: "txn-expiring", transactionTimeoutMs: 3000, producerId: -1, producerEpoch: -1 });
   expect(init.errorCode).toBe(ErrorCode.NONE);
   const added = await connection.request(ApiKey.AddPartitionsToTxn, 3, {
     v3AndBelowTransactionalId: "txn-expiring",
@@ -164,8 +175,17 @@ test("a transaction open past transaction.timeout.ms is aborted by the coordinat
     v3AndBelowTopics: [{ name: TOPIC, partitions: [1] }],
   });
   expect(added.resultsByTopicV3AndBelow[0].resultsByPartition[0].partitionErrorCode).toBe(ErrorCode.NONE);
+  const records = buildBatch({ records: [{ key: null, value: new TextEncoder().encode("expiring") }], producerId: init.producerId, producerEpoch: init.producerEpoch, baseSequence: 0, isTransactional: true });
+  const produced = await connection.request(ApiKey.Produce, 7, { transactionalId: "txn-expiring", acks: -1, timeoutMs: 5000, topicData: [{ name: TOPIC, partitionData: [{ index: 1, records }] }] });
+  expect(produced.responses[0].partitionResponses[0].errorCode).toBe(ErrorCode.NONE);
+  const openAt = Number(produced.responses[0].partitionResponses[0].baseOffset);
   expect((await describe("txn-expiring")).transactionState).toBe("Ongoing");
+  // The open transaction holds the last stable offset at its first record.
+  expect(await latestOffset(1, 1)).toBe(openAt);
   await waitForState("txn-expiring", "CompleteAbort");
+  // The coordinator's ABORT marker released it: the LSO is the high watermark again.
+  expect(await latestOffset(1, 1)).toBe(await latestOffset(1, 0));
+  expect(await latestOffset(1, 0)).toBe(openAt + 2);
   const after = await describe("txn-expiring");
   expect(after.producerEpoch).toBe(init.producerEpoch + 1);
   // The fenced producer's commit is refused.
@@ -214,8 +234,19 @@ test("kafkajs read_committed consumer (its default isolation) gets every committ
   expect(seen.sort()).toEqual(["1", "2", "3", "kcat-1", "kcat-2"]);
 });
 
-test("after a SIGKILL and restart the coordinator reloads every transactional id from __transaction_state", async () => {
+test("after a SIGKILL and restart the coordinator reloads every transactional id from __transaction_state; an open transaction can still commit", async () => {
   const before = await describe("txn-commit");
+  const open = await connection.request(ApiKey.InitProducerId, 3, { transactionalId: "txn-open", transactionTimeoutMs: MAX_TIMEOUT_MS, producerId: -1, producerEpoch: -1 });
+  const added = await connection.request(ApiKey.AddPartitionsToTxn, 3, {
+    v3AndBelowTransactionalId: "txn-open",
+    v3AndBelowProducerId: open.producerId,
+    v3AndBelowProducerEpoch: open.producerEpoch,
+    v3AndBelowTopics: [{ name: TOPIC, partitions: [0] }],
+  });
+  expect(added.resultsByTopicV3AndBelow[0].resultsByPartition[0].partitionErrorCode).toBe(ErrorCode.NONE);
+  const records = buildBatch({ records: [{ key: null, value: new TextEncoder().encode("open-record") }], producerId: open.producerId, producerEpoch: open.producerEpoch, baseSequence: 0, isTransactional: true });
+  const produced = await connection.request(ApiKey.Produce, 7, { transactionalId: "txn-open", acks: -1, timeoutMs: 5000, topicData: [{ name: TOPIC, partitionData: [{ index: 0, records }] }] });
+  expect(produced.responses[0].partitionResponses[0].errorCode).toBe(ErrorCode.NONE);
   connection.close();
   await broker.kill();
   await broker.start();
@@ -231,6 +262,12 @@ test("after a SIGKILL and restart the coordinator reloads every transactional id
   expect(after.producerEpoch).toBe(before.producerEpoch);
   expect((await describe("txn-abort")).transactionState).toBe("CompleteAbort");
   expect((await groupOffsets()).get(1)).toBe("7");
+  // The transaction left open across the crash is still open, and its producer can commit it.
+  expect((await describe("txn-open")).transactionState).toBe("Ongoing");
+  const commit = await connection.request(ApiKey.EndTxn, 3, { transactionalId: "txn-open", producerId: open.producerId, producerEpoch: open.producerEpoch, committed: true });
+  expect(commit.errorCode).toBe(ErrorCode.NONE);
+  await waitForState("txn-open", "CompleteCommit");
+  expect(await kcatConsumeAll(bootstrap(), TOPIC, "%s\n", ["-p", "0", "-X", "isolation.level=read_committed"])).toEqual(["1", "kcat-1", "kcat-2", "open-record"]);
   // The producer comes back with the same producer id and the next epoch.
   const init = await connection.request(ApiKey.InitProducerId, 3, { transactionalId: "txn-commit", transactionTimeoutMs: 10_000, producerId: -1, producerEpoch: -1 });
   expect(init.errorCode).toBe(ErrorCode.NONE);
