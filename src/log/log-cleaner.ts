@@ -30,6 +30,7 @@ import {
   dataViewOf,
   readInt64,
   PRODUCER_ID_OFFSET,
+  TRANSACTIONAL_FLAG_MASK,
 } from "../records/batch.ts";
 import { filterBatch, forEachRecord } from "../records/batch-filter.ts";
 import type { RecordReader } from "../records/record.ts";
@@ -234,6 +235,14 @@ export async function cleanLog(
     return !stopped();
   };
 
+  // Aborted transactions' batches (Kafka's CleanedTransactionMetadata): their keys never supersede anything,
+  // and their records are removed (the batch stays empty when it holds its producer's last sequence).
+  const isAbortedBatch = abortedBatchCheck(log, state.firstUncleanableOffset);
+  const dropAll = (): boolean => {
+    result.recordsRead++;
+    return false;
+  };
+
   // 1. The map over the dirty section [firstDirtyOffset, firstUncleanableOffset), cut at a batch boundary.
   const map = new OffsetMap(settings.offsetMapBytesMax);
   let mapEnd = state.firstDirtyOffset;
@@ -251,7 +260,7 @@ export async function cleanLog(
       const lastOffset = batchLastOffset(view, position);
       if (lastOffset < state.firstDirtyOffset) continue;
       if (result.mapBytesRead > 0 && result.mapBytesRead + sizeBytes > settings.dirtyBytesPerPassMax) break mapping;
-      if ((view.getInt16(position + ATTRIBUTES_OFFSET) & CONTROL_FLAG_MASK) === 0) {
+      if ((view.getInt16(position + ATTRIBUTES_OFFSET) & CONTROL_FLAG_MASK) === 0 && !isAbortedBatch(view, position)) {
         // Keys first, into a scratch list: the batch goes into the map whole or not at all.
         keyPositions.length = 0;
         let keyBytes = 0;
@@ -313,8 +322,10 @@ export async function cleanLog(
           const batch = bytes.subarray(position, position + sizeBytes);
           result.bytesRead += sizeBytes;
           const isControl = (view.getInt16(position + ATTRIBUTES_OFFSET) & CONTROL_FLAG_MASK) !== 0;
+          const aborted = !isControl && isAbortedBatch(view, position);
           // Beyond the map nothing is known to be superseded: the batch stays as it is (Kafka's pastLatestOffset).
-          if (isControl || batchBaseOffset(view, position) >= mapEnd) {
+          // Markers stay: a read_committed consumer needs them to end the transactions it skips.
+          if (isControl || (!aborted && batchBaseOffset(view, position) >= mapEnd)) {
             writer.append(batch);
             continue;
           }
@@ -322,7 +333,7 @@ export async function cleanLog(
           const producerId = readInt64(view, position + PRODUCER_ID_OFFSET);
           // The last batch of an idempotent producer carries its last sequence: it stays, even empty.
           const retainEmpty = producerId >= 0 && log.producerState.entry(producerId)?.lastBatch?.lastOffset === lastOffset;
-          const outcome = await filterBatch(batch, retain, retainEmpty);
+          const outcome = await filterBatch(batch, aborted ? dropAll : retain, retainEmpty);
           if (stopped()) {
             writer.abort();
             return abandon(result, startedMs);
@@ -372,4 +383,28 @@ function abandon(result: CleanResult, startedMs: number): CleanResult {
   result.aborted = true;
   result.durationMs = performance.now() - startedMs;
   return result;
+}
+
+/**
+ * Whether the batch at `position` belongs to an aborted transaction: transactional, and inside the range
+ * [firstOffset, marker] of an aborted transaction of its producer (from the log's .txnindex entries below
+ * `endOffset`). Logs without aborts answer false at once.
+ */
+function abortedBatchCheck(log: PartitionLog, endOffset: number): (view: DataView, position: number) => boolean {
+  const ranges = new Map<number, { firstOffset: number; lastOffset: number }[]>();
+  for (const entry of log.abortedTransactions(log.logStartOffset, endOffset)) {
+    let list = ranges.get(entry.producerId);
+    if (list === undefined) ranges.set(entry.producerId, (list = []));
+    list.push({ firstOffset: entry.firstOffset, lastOffset: entry.lastOffset });
+  }
+  if (ranges.size === 0) return () => false;
+  return (view, position) => {
+    if ((view.getInt16(position + ATTRIBUTES_OFFSET) & TRANSACTIONAL_FLAG_MASK) === 0) return false;
+    const list = ranges.get(readInt64(view, position + PRODUCER_ID_OFFSET));
+    if (list === undefined) return false;
+    const baseOffset = batchBaseOffset(view, position);
+    // Bounded by the producer's aborts in the cleaned range.
+    for (const range of list) if (baseOffset >= range.firstOffset && baseOffset <= range.lastOffset) return true;
+    return false;
+  };
 }

@@ -98,6 +98,13 @@ function writeUpdates(log: PartitionLog, count: number, keyCount: number, option
   return written;
 }
 
+/** How many records writeUpdates(count, ...) writes (batches of 1..4 records, cycling). */
+function writeUpdatesCount(count: number): number {
+  let total = 0;
+  for (let index = 0; index < count; index++) total += 1 + (index % 4);
+  return total;
+}
+
 /** What a clean with a map over [0, uncleanable) must leave: the last record per key below it, everything at or above it. */
 function expectedAfterClean(written: readonly StoredRecord[], uncleanableOffset: number, nowMs: number, deleteRetentionMs: number): StoredRecord[] {
   const latest = new Map<string, number>();
@@ -270,6 +277,41 @@ describe("compaction", () => {
     expect(retry.baseOffset).toBe(infos[2]!.baseOffset);
     expect(ok(reopened.appendAsLeader(idempotent(3), 1, T0)).duplicate).toBe(false);
     reopened.close();
+  });
+
+  test("transactions: an aborted value never supersedes a committed one and is removed; markers stay; open transactions are not cleaned", async () => {
+    const dir = freshDir();
+    const log = openLog(dir);
+    const txn = (producerId: number, sequence: number, key: string, value: string) =>
+      buildBatch({ records: [{ key, value, timestampMs: T0 }], producerId, producerEpoch: 0, baseSequence: sequence, isTransactional: true });
+    ok(log.appendAsLeader(buildBatch({ records: [{ key: "k", value: "committed-1" }] }), 1, T0));
+    ok(log.appendAsLeader(txn(7, 0, "k", "aborted"), 1, T0));
+    ok(log.appendAsLeader(txn(7, 1, "other", "aborted-too"), 1, T0));
+    const abortMarker = ok(log.appendMarker({ producerId: 7, producerEpoch: 0, coordinatorEpoch: 0, commit: false }, 1, T0));
+    ok(log.appendAsLeader(txn(8, 0, "j", "committed-txn"), 1, T0));
+    const commitMarker = ok(log.appendMarker({ producerId: 8, producerEpoch: 0, coordinatorEpoch: 0, commit: true }, 1, T0));
+    writeUpdates(log, 120, 5);
+    // An open transaction in a later segment: nothing from its first offset on is cleaned.
+    const openStart = ok(log.appendAsLeader(txn(9, 0, "key-1", "open"), 1, T0)).baseOffset;
+    writeUpdates(log, 60, 5, { tag: "late" });
+    expect(log.firstUnstableOffset).toBe(openStart);
+    await cleanLog(log, { nowMs: T0, force: true });
+    const { records, batches } = await readLog(log);
+    const values = records.map((record) => record.value);
+    // The aborted "k" did not supersede "committed-1", and both aborted records are gone.
+    expect(values).toContain("committed-1");
+    expect(values).not.toContain("aborted");
+    expect(values).not.toContain("aborted-too");
+    expect(values).toContain("committed-txn");
+    expect(values).toContain("open");
+    // The markers are still there (with their offsets), and so is the abort's .txnindex entry.
+    const markerOffsets = batches.filter((batch) => batch.producerId === 7 || batch.producerId === 8).map((batch) => batch.baseOffset);
+    expect(markerOffsets).toContain(abortMarker.baseOffset);
+    expect(markerOffsets).toContain(commitMarker.baseOffset);
+    expect(log.abortedTransactions(0, log.logEndOffset).map((entry) => entry.lastOffset)).toEqual([abortMarker.baseOffset]);
+    // Nothing at or past the open transaction's first offset was rewritten: every late update is still there.
+    expect(records.filter((record) => record.value?.startsWith("late-")).length).toBe(writeUpdatesCount(60));
+    log.close();
   });
 
   test("cleanup.policy: compact alone ignores retention, compact,delete applies it; truncation lowers the checkpoint", async () => {
