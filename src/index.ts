@@ -1,3 +1,5 @@
 // Bunka as a library: start a broker inside a Bun process (e.g. as the Kafka of a test suite).
 export { startBroker, Broker, type BrokerOptions } from "./server/broker.ts";
 export type { BrokerConfig } from "./config/broker-config.ts";
+// Tests: embedded clusters (an in-process metadata store stands in for etcd) and helpers.
+export * from "./testing/index.ts";

@@ -594,6 +594,40 @@ export class Broker {
     return this.stopping;
   }
 
+  /** `await using broker = await startBroker(...)` stops it cleanly at the end of the scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  /**
+   * Abrupt stop, as when the process dies (src/testing/cluster.ts kill): listeners and connections closed at
+   * once, no controlled shutdown, nothing flushed, no clean-shutdown marker, so the next start recovers the
+   * logs. The caller cuts the broker off its metadata store first, so that its leases go as a dead process's do.
+   */
+  abort(): Promise<void> {
+    this.stopping ??= this.crash();
+    return this.stopping;
+  }
+
+  private async crash(): Promise<void> {
+    this.stopListening(true);
+    for (const connection of this.connections) connection.close();
+    if (this.connectionSweepTimer) clearInterval(this.connectionSweepTimer);
+    if (this.highWatermarkTimer) clearInterval(this.highWatermarkTimer);
+    this.workers.terminate();
+    this.groups.stop();
+    this.transactions.stop();
+    this.markerChannel.close();
+    this.replicas.stop();
+    await this.membership.stop().catch(() => undefined);
+    await this.aclAuthorizer?.stop().catch(() => undefined);
+    await this.quotas.stop().catch(() => undefined);
+    await this.auditSink?.close().catch(() => undefined);
+    this.adminServer?.stop();
+    releaseLock(this.config.dataDir);
+    this.log(`Bunka broker ${this.config.nodeId} aborted (no flush, no controlled shutdown)`);
+  }
+
   private async shutdown(): Promise<void> {
     await this.membership.controlledShutdown().catch((error) => this.log(`controlled shutdown failed: ${String(error)}`));
     this.stopListening(false);
