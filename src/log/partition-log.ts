@@ -932,14 +932,19 @@ export class PartitionLog {
     return { errorCode: 0, baseOffset: markerOffset, lastOffset: markerOffset, logAppendTimeMs: -1, logStartOffset: this.logStartOffset, recordCount: 1, batchCount: 1, duplicate: false };
   }
 
-  /** The first offset of any ongoing transaction, or -1: the last stable offset is min(this, high watermark). */
+  /**
+   * The first offset of any ongoing transaction, or -1: the last stable offset is min(this, high watermark).
+   * Never below the log start (Kafka's maybeIncrementFirstUnstableOffset): DeleteRecords or retention past an
+   * open transaction's first records must not leave the LSO where nothing can be read.
+   */
   get firstUnstableOffset(): number {
-    return this.producerState.firstUnstableOffset();
+    const firstUnstable = this.producerState.firstUnstableOffset();
+    return firstUnstable >= 0 ? Math.max(firstUnstable, this.logStartOffset) : firstUnstable;
   }
 
   /** The last stable offset given the high watermark (Kafka: min(firstUnstableOffset, highWatermark)). */
   lastStableOffset(highWatermark: number): number {
-    const firstUnstable = this.producerState.firstUnstableOffset();
+    const firstUnstable = this.firstUnstableOffset;
     return firstUnstable >= 0 && firstUnstable < highWatermark ? firstUnstable : highWatermark;
   }
 

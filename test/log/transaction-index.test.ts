@@ -201,6 +201,25 @@ describe("a partition log with transactions", () => {
   });
 });
 
+describe("the log start and open transactions", () => {
+  test("DeleteRecords past an open transaction's first offset moves the LSO up to the new log start, no further", () => {
+    const dir = freshDir();
+    const log = openLog(dir, false, 600);
+    ok(log.appendAsLeader(transactionalBatch(41, 2), 0, T0)); // 0-1, stays open
+    for (let index = 0; index < 20 && log.segments.length < 3; index++) ok(log.appendAsLeader(buildBatch({ records: [{ value: "x".repeat(200) }] }), 0, T0));
+    expect(log.firstUnstableOffset).toBe(0);
+    const newStart = log.segments[1]!.baseOffset;
+    log.deleteRecordsBefore(newStart);
+    expect(log.logStartOffset).toBe(newStart);
+    expect(log.firstUnstableOffset).toBe(newStart);
+    expect(log.lastStableOffset(log.logEndOffset)).toBe(newStart);
+    // The transaction is still open: its marker ends it and the LSO reaches the high watermark.
+    ok(log.appendMarker(marker(41, true), 0, T0));
+    expect(log.lastStableOffset(log.logEndOffset)).toBe(log.logEndOffset);
+    log.close();
+  });
+});
+
 describe("producer snapshots with transactions", () => {
   test("version 2 round-trips open transactions, coordinator epochs and producers known only by a marker", () => {
     const manager = new ProducerStateManager();
