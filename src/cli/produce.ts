@@ -10,8 +10,11 @@ import { BatchProducer, COMPRESSION_CODECS, parseAcks } from "./producer.ts";
 const NEWLINE = 0x0a;
 const encoder = new TextEncoder();
 
-/** Splits a byte stream into lines (without the newline); a last line without one counts when not empty. */
-export async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+/**
+ * Splits a byte stream into lines (without the newline); a last line without one counts when not empty.
+ * A line longer than maxLineBytes is an error (a binary file or a missing newline must not grow memory without end).
+ */
+export async function* readLines(stream: ReadableStream<Uint8Array>, maxLineBytes: number): AsyncGenerator<Uint8Array> {
   let carry: Uint8Array = new Uint8Array(0);
   for await (const chunk of stream) {
     let start = 0;
@@ -26,6 +29,7 @@ export async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGener
       start = newline + 1;
     }
     carry = buffer.slice(start);
+    if (carry.byteLength > maxLineBytes) throw new CliError(`a line is longer than --max-line-bytes=${maxLineBytes}`);
   }
   if (carry.byteLength > 0) yield carry;
 }
@@ -62,6 +66,7 @@ interface ProduceOptions extends CommonOptions {
   acks: string;
   rate?: string;
   batchBytes: string;
+  maxLineBytes: string;
 }
 
 export function registerProduce(program: Command): void {
@@ -77,6 +82,7 @@ export function registerProduce(program: Command): void {
     .option("--acks <acks>", "all (-1), 1 or 0", "all")
     .option("--rate <records/s>", "at most this many records per second")
     .option("--batch-bytes <bytes>", "records per partition per Produce request, in bytes", "1048576")
+    .option("--max-line-bytes <bytes>", "longest input line (one record)", "16777216")
     .action(async (options: ProduceOptions, command: Command) => {
       const common = command.optsWithGlobals() as CommonOptions;
       const compression = COMPRESSION_CODECS[options.compression];
@@ -105,7 +111,8 @@ export function registerProduce(program: Command): void {
         const progress = new Progress(`producing to ${options.topic}`, null);
         const startedMs = performance.now();
         let count = 0;
-        for await (const line of readLines(input)) {
+        const maxLineBytes = parseNonNegativeInt(options.maxLineBytes, "--max-line-bytes");
+        for await (const line of readLines(input, maxLineBytes)) {
           if (rate !== null) {
             const dueMs = startedMs + (count / rate) * 1000;
             const waitMs = dueMs - performance.now();
