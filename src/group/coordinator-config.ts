@@ -27,6 +27,8 @@ export interface GroupCoordinatorConfig {
   offsetsRetentionCheckIntervalMs: number;
   /** offsets.load.buffer.size: bytes read per step when loading the offsets topic. */
   offsetsLoadBufferBytes: number;
+  /** transaction.max.staged.offsets (Bunka's own): offsets open transactions hold staged on this broker (TxnOffsetCommit). */
+  transactionalOffsetsMax: number;
   /** A new member's JoinGroup may wait this long in a rebalance before it is dropped (Kafka's NewMemberJoinTimeoutMs). */
   newMemberJoinTimeoutMs: number;
 }
@@ -61,6 +63,7 @@ export function groupCoordinatorConfig(config: GroupBrokerSettings): GroupCoordi
     offsetsRetentionCheckIntervalMs: integerProperty(properties, "offsets.retention.check.interval.ms", 600_000),
     offsetsLoadBufferBytes: integerProperty(properties, "offsets.load.buffer.size", 5 * 1024 * 1024),
     newMemberJoinTimeoutMs: integerProperty(properties, "group.new.member.join.timeout.ms", 300_000),
+    transactionalOffsetsMax: integerProperty(properties, "transaction.max.staged.offsets", 100_000),
   };
   if (result.offsetsTopicNumPartitions < 1) throw new Error("config: offsets.topic.num.partitions must be at least 1");
   if (result.groupMinSessionTimeoutMs > result.groupMaxSessionTimeoutMs) throw new Error("config: group.min.session.timeout.ms exceeds group.max.session.timeout.ms");

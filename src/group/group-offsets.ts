@@ -21,7 +21,7 @@ export type GroupApiKind = "membership" | "offsets";
  * coordinator, which owns a GroupOffsets, and this file do not import each other.
  */
 export interface OffsetsCoordinator {
-  readonly config: Pick<GroupCoordinatorConfig, "offsetMetadataMaxBytes" | "offsetsRetentionMs">;
+  readonly config: Pick<GroupCoordinatorConfig, "offsetMetadataMaxBytes" | "offsetsRetentionMs" | "transactionalOffsetsMax">;
   readonly services: Pick<GroupCoordinatorServices, "topics">;
   readonly store: Pick<OffsetsStore, "append" | "partitionFor">;
   readonly groups: Map<string, GroupMetadata>;
@@ -124,9 +124,11 @@ export interface TransactionalCommitParams extends CommitParams {
 
 export class GroupOffsets {
   /** Offsets of open transactions (TxnOffsetCommit), visible once their COMMIT marker lands. */
-  readonly transactional = new TransactionalOffsets();
+  readonly transactional: TransactionalOffsets;
 
-  constructor(private readonly coordinator: OffsetsCoordinator) {}
+  constructor(private readonly coordinator: OffsetsCoordinator) {
+    this.transactional = new TransactionalOffsets(coordinator.config.transactionalOffsetsMax);
+  }
 
   // ---- TxnOffsetCommit and the transaction's end ----
 
@@ -155,8 +157,8 @@ export class GroupOffsets {
       if (!topic || entry.partition < 0 || entry.partition >= topic.partitions.length) return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
       if (Buffer.byteLength(metadata) > coordinator.config.offsetMetadataMaxBytes) return ErrorCode.OFFSET_METADATA_TOO_LARGE;
       const committed: CommittedOffset = { offset: entry.offset, leaderEpoch: entry.leaderEpoch, metadata, commitTimestampMs: nowMs };
-      this.transactional.stage(offsetsPartition, params.producerId, params.groupId, topicPartitionKey(entry.topic, entry.partition), committed);
-      return ErrorCode.NONE;
+      const staged = this.transactional.stage(offsetsPartition, params.producerId, params.groupId, topicPartitionKey(entry.topic, entry.partition), committed);
+      return staged ? ErrorCode.NONE : ErrorCode.INVALID_COMMIT_OFFSET_SIZE;
     });
   }
 

@@ -4,8 +4,9 @@
 // require_stable answers UNSTABLE_OFFSET_COMMIT for those partitions, as Kafka does.
 //
 // Bounded: a producer can stage only partitions that exist, each at most once per group (a later commit
-// replaces the earlier one), and only for a transaction its coordinator accepted (AddOffsetsToTxn), which
-// is itself bounded by transaction.max.transactional.ids and aborted after its timeout.
+// replaces the earlier one), only for a transaction its coordinator accepted (AddOffsetsToTxn), which is
+// aborted after its timeout, and at most transaction.max.staged.offsets in all (group ids are not bounded
+// otherwise: one transaction could stage offsets for any number of groups).
 import type { CommittedOffset } from "./offsets-store.ts";
 
 /** groupId → "topic\u0000partition" → offset, for one producer on one __consumer_offsets partition. */
@@ -16,16 +17,25 @@ export class TransactionalOffsets {
   private readonly staged = new Map<number, Map<number, StagedOffsets>>();
   /** groupId → "topic\u0000partition" → how many producers have an offset staged for it. */
   private readonly pendingCounts = new Map<string, Map<string, number>>();
+  private stagedCount = 0;
 
-  stage(offsetsPartition: number, producerId: number, groupId: string, key: string, committed: CommittedOffset): void {
+  constructor(private readonly stagedMax: number) {}
+
+  /** False (nothing staged) when a new offset would exceed transaction.max.staged.offsets. */
+  stage(offsetsPartition: number, producerId: number, groupId: string, key: string, committed: CommittedOffset): boolean {
     let byProducer = this.staged.get(offsetsPartition);
     if (!byProducer) this.staged.set(offsetsPartition, (byProducer = new Map()));
     let byGroup = byProducer.get(producerId);
     if (!byGroup) byProducer.set(producerId, (byGroup = new Map()));
     let offsets = byGroup.get(groupId);
     if (!offsets) byGroup.set(groupId, (offsets = new Map()));
-    if (!offsets.has(key)) this.countPending(groupId, key, +1);
+    if (!offsets.has(key)) {
+      if (this.stagedCount >= this.stagedMax) return false;
+      this.stagedCount++;
+      this.countPending(groupId, key, +1);
+    }
     offsets.set(key, committed);
+    return true;
   }
 
   /** Some open transaction has an offset staged for the group's partition. */
@@ -40,7 +50,10 @@ export class TransactionalOffsets {
     if (!byProducer || !byGroup) return new Map();
     byProducer.delete(producerId);
     if (byProducer.size === 0) this.staged.delete(offsetsPartition);
-    for (const [groupId, offsets] of byGroup) for (const key of offsets.keys()) this.countPending(groupId, key, -1);
+    for (const [groupId, offsets] of byGroup) {
+      for (const key of offsets.keys()) this.countPending(groupId, key, -1);
+      this.stagedCount -= offsets.size;
+    }
     return byGroup;
   }
 

@@ -162,13 +162,15 @@ test("a restart keeps the fencing: the fenced epoch stays refused, the next Init
   expect(next.producerEpoch).toBe(before.producerEpoch + 1);
 });
 
-test("bounds: transaction.max.transactional.ids refuses a new id beyond the cap; transactional.id.expiration.ms removes idle ids (a tombstone, gone after a restart too)", async () => {
+test("bounds: transaction.max.transactional.ids refuses a new id beyond the cap; transactional.id.expiration.ms removes idle ids (a tombstone, gone after a restart too); transaction.max.staged.offsets caps TxnOffsetCommit", async () => {
   const bounded = new BrokerProcess({
     properties: {
       "transaction.state.log.num.partitions": "2",
       "transaction.max.transactional.ids": "2",
       "transactional.id.expiration.ms": "1500",
       "transaction.remove.expired.transaction.cleanup.interval.ms": "200",
+      "transaction.max.staged.offsets": "2",
+      "offsets.topic.num.partitions": "1",
     },
   });
   await bounded.start();
@@ -199,7 +201,26 @@ test("bounds: transaction.max.transactional.ids refuses a new id beyond the cap;
       await Bun.sleep(WAIT_STEP_MS);
     }
     expect(afterRestart.errorCode).toBe(ErrorCode.TRANSACTIONAL_ID_NOT_FOUND);
-    expect((await client.request(ApiKey.InitProducerId, 4, { transactionalId: "bounded-3", transactionTimeoutMs: 10_000, producerId: -1, producerEpoch: -1 })).errorCode).toBe(ErrorCode.NONE);
+    const producer = await client.request(ApiKey.InitProducerId, 4, { transactionalId: "bounded-3", transactionTimeoutMs: 10_000, producerId: -1, producerEpoch: -1 });
+    expect(producer.errorCode).toBe(ErrorCode.NONE);
+    // transaction.max.staged.offsets: a transaction's third staged offset is refused; OffsetFetch with
+    // require_stable answers UNSTABLE_OFFSET_COMMIT for the staged ones.
+    const created = await client.request(ApiKey.CreateTopics, 7, { topics: [{ name: "bounded-topic", numPartitions: 3, replicationFactor: 1 }], timeoutMs: 5000 });
+    expect(created.topics[0].errorCode).toBe(ErrorCode.NONE);
+    const addOffsets = await client.request(ApiKey.AddOffsetsToTxn, 1, { transactionalId: "bounded-3", producerId: producer.producerId, producerEpoch: producer.producerEpoch, groupId: "bounded-group" });
+    expect(addOffsets.errorCode).toBe(ErrorCode.NONE);
+    const staged = await client.request(ApiKey.TxnOffsetCommit, 1, {
+      transactionalId: "bounded-3",
+      groupId: "bounded-group",
+      producerId: producer.producerId,
+      producerEpoch: producer.producerEpoch,
+      topics: [{ name: "bounded-topic", partitions: [0, 1, 2].map((partitionIndex) => ({ partitionIndex, committedOffset: 10, committedMetadata: "" })) }],
+    });
+    expect(staged.topics[0].partitions.map((p: { errorCode: number }) => p.errorCode)).toEqual([ErrorCode.NONE, ErrorCode.NONE, ErrorCode.INVALID_COMMIT_OFFSET_SIZE]);
+    const stable = await client.request(ApiKey.OffsetFetch, 7, { groupId: "bounded-group", topics: [{ name: "bounded-topic", partitionIndexes: [0, 1, 2] }], requireStable: true });
+    expect(stable.topics[0].partitions.map((p: { errorCode: number }) => p.errorCode)).toEqual([ErrorCode.UNSTABLE_OFFSET_COMMIT, ErrorCode.UNSTABLE_OFFSET_COMMIT, ErrorCode.NONE]);
+    const plain = await client.request(ApiKey.OffsetFetch, 7, { groupId: "bounded-group", topics: [{ name: "bounded-topic", partitionIndexes: [0] }], requireStable: false });
+    expect(plain.topics[0].partitions[0]).toMatchObject({ errorCode: ErrorCode.NONE, committedOffset: -1 });
   } finally {
     client?.close();
     await bounded.cleanup();
