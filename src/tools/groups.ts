@@ -8,7 +8,9 @@
 // Add --json for machine-readable output. Exit code 0 on success, 1 on an error, 2 on bad usage.
 import { parseArgs } from "node:util";
 import { CLIENT_CONFIG_USAGE, ClientConfigError, clientSecurity, explainFailure, legacySaslOverrides, loadClientProperties, type ClientSecurity } from "./client-config.ts";
-import { GroupAdmin, GroupAdminError, type GroupDescription, type PlannedReset, type ResetSpec } from "./group-admin.ts";
+import { printDescription, printPlan } from "../cli/group.ts";
+import { table } from "../cli/output.ts";
+import { GroupAdmin, GroupAdminError, type ResetSpec } from "./group-admin.ts";
 
 const usage = `Usage: bun run groups --bootstrap-server HOST:PORT <action> [options]
 
@@ -31,38 +33,6 @@ Options:
 function fail(message: string, code: number): never {
   console.error(`groups: ${message}`);
   process.exit(code);
-}
-
-function table(headers: string[], rows: (string | number)[][]): string {
-  const cells = [headers, ...rows.map((row) => row.map(String))];
-  const widths = headers.map((_, column) => Math.max(...cells.map((row) => row[column]!.length)));
-  return cells.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd()).join("\n");
-}
-
-function printDescription(description: GroupDescription): void {
-  console.log(`Group '${description.groupId}' is ${description.state} (protocol ${description.protocolType || "-"}/${description.protocol || "-"}, coordinator ${description.coordinator}, ${description.members.length} member(s)).\n`);
-  if (description.members.length === 0) console.log(`Consumer group '${description.groupId}' has no active members.\n`);
-  const rows = description.partitions.map((p) => [
-    description.groupId,
-    p.topic,
-    p.partition,
-    p.currentOffset >= 0 ? p.currentOffset : "-",
-    p.logEndOffset >= 0 ? p.logEndOffset : "-",
-    p.lag ?? "-",
-    p.consumerId ?? "-",
-    p.host ?? "-",
-    p.clientId ?? "-",
-  ]);
-  console.log(table(["GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID"], rows));
-  if (description.members.length > 0) {
-    console.log("");
-    const memberRows = description.members.map((m) => [m.memberId, m.groupInstanceId ?? "-", m.host, m.clientId, m.assignment.map((a) => `${a.topic}(${a.partitions.join(",")})`).join(" ") || "-"]);
-    console.log(table(["CONSUMER-ID", "GROUP-INSTANCE-ID", "HOST", "CLIENT-ID", "ASSIGNMENT"], memberRows));
-  }
-}
-
-function printPlan(groupId: string, plan: PlannedReset[]): void {
-  console.log(table(["GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "NEW-OFFSET"], plan.map((p) => [groupId, p.topic, p.partition, p.currentOffset >= 0 ? p.currentOffset : "-", p.newOffset])));
 }
 
 function resetSpec(values: Record<string, unknown>): ResetSpec {
