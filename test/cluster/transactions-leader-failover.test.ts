@@ -4,6 +4,7 @@
 // the earlier aborted one; when the producer commits, the coordinator's marker reaches the new leader and
 // the LSO moves on. kafkajs writes the transactions, kcat reads them back.
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import type { Producer } from "kafkajs";
 import { KafkaConnection } from "../../src/client/kafka-connection.ts";
 import { ErrorCode } from "../../src/protocol/errors.ts";
 import { ApiKey } from "../../src/protocol/generated/index.ts";
@@ -57,7 +58,7 @@ async function transactionalIdAwayFrom(avoid: number, prefix: string): Promise<s
 test("the new leader after a SIGKILL has the open transaction's LSO and the aborted transaction, then follows the commit", async () => {
   const [partition] = await cluster.partitions(TOPIC);
   const oldLeader = partition!.leader;
-  const producers = [];
+  const producers: Producer[] = [];
   const transactional = async (prefix: string) => {
     const producer = kafkaClient(cluster.bootstrap.join(","), prefix).producer({ transactionalId: await transactionalIdAwayFrom(oldLeader, prefix), idempotent: true, maxInFlightRequests: 1 });
     producers.push(producer);
