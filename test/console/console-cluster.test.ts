@@ -1,10 +1,12 @@
 // The console against a real 3-broker cluster (etcd + three broker processes, each with an admin listener),
 // in a real headless Chromium: the overview lists the three brokers and the controller, a topic's page shows
-// its partition count, a topic created and deleted in the console is there (and then gone) for kcat -L, and a
-// killed broker's partitions are shown under-replicated.
+// its partition count, a topic created and deleted in the console is there (and then gone) for kcat -L, a
+// group coordinated elsewhere names its broker, and a killed broker is shown offline with its partitions
+// under-replicated.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Kafka, logLevel } from "kafkajs";
 import type { Browser, Page } from "puppeteer-core";
+import { keyPartitionFor } from "../../src/metadata/internal-topic-store.ts";
 import { TestCluster } from "../helpers/cluster.ts";
 import { adminUrl, launchBrowser, newPage, screenshot, texts, waitForText, WAIT_MS } from "./browser.ts";
 
@@ -131,11 +133,22 @@ describe("console on a 3-broker cluster", () => {
     }
   });
 
+  test("a group another broker coordinates names that broker", async () => {
+    const offsets = await cluster.partitions("__consumer_offsets");
+    // A group id whose __consumer_offsets partition another broker leads (Kafka's partitionFor).
+    const groupId = Array.from({ length: 100 }, (_, i) => `console-elsewhere-${i}`).find((id) => offsets[keyPartitionFor(id, offsets.length)]!.leader !== 1);
+    expect(groupId).toBeDefined();
+    const coordinator = offsets[keyPartitionFor(groupId!, offsets.length)]!.leader;
+    await page.goto(`${consoleUrl}#/groups/${groupId}`);
+    await waitForText(page, '[data-testid="coordinator-hint"]', (text) => text.startsWith(`Broker ${coordinator} (127.0.0.1:${cluster.broker(coordinator).port})`), "the coordinator hint");
+  });
+
   test("a killed broker's partitions show as under-replicated on the overview", async () => {
     await cluster.broker(3).kill();
     await page.goto(`${consoleUrl}#/overview`);
     await waitForText(page, '[data-testid="stat-under-replicated"] .stat-value', (text) => Number(text) > 0, "under-replicated partitions");
     expect((await page.$$('[data-testid="partition-table"] tr.row-warn')).length).toBeGreaterThan(0);
+    await waitForText(page, '[data-testid="broker-row-offline"]', (text) => text.startsWith("3") && text.includes("offline"), "broker 3 listed offline");
     await screenshot(page, "overview-under-replicated");
     expect(pageErrors).toEqual([]);
   });

@@ -91,6 +91,9 @@ function Overview() {
   }, [], 5000);
   const info = cluster.data;
   const rows = partitions.data?.rows ?? [];
+  // A broker that holds replicas but is not registered (stopped, crashed, cut off) still belongs in the table.
+  const registered = new Set(info?.brokers.map((broker) => broker.nodeId) ?? []);
+  const missing = [...new Set(rows.flatMap((p) => p.replicas))].filter((nodeId) => !registered.has(nodeId)).sort((a, b) => a - b);
   const underReplicated = partitions.data?.topics.reduce((sum, t) => sum + t.underReplicatedPartitions, 0) ?? 0;
   const offline = partitions.data?.topics.reduce((sum, t) => sum + t.offlinePartitions, 0) ?? 0;
   return html`<section>
@@ -111,6 +114,7 @@ function Overview() {
       <tbody>
         ${info.brokers.map((broker) => html`<tr data-testid="broker-row"><td class="num">${broker.nodeId}</td><td>${broker.host}:${broker.port}</td><td>${broker.rack ?? "–"}</td>
           <td>${broker.controller ? html`<span class="badge ok">controller</span>` : ""} ${broker.nodeId === info.nodeId ? html`<span class="badge">this console</span>` : ""}</td></tr>`)}
+        ${missing.map((nodeId) => html`<tr class="row-bad" data-testid="broker-row-offline"><td class="num">${nodeId}</td><td class="muted">not registered</td><td>–</td><td><span class="badge bad">offline</span></td></tr>`)}
       </tbody>
     </table>`}
     <h2>Partitions</h2>
@@ -277,6 +281,7 @@ function Groups() {
   const groups = usePolled(() => api("GET", "/groups"), [], 5000);
   return html`<section>
     <h1>Consumer groups</h1>
+    <p class="muted">The groups this broker coordinates (in a cluster, each broker's console lists its own).</p>
     <${ErrorNote} error=${groups.error} />
     <table class="data" data-testid="group-table">
       <thead><tr><th>Group</th><th>State</th><th>Protocol type</th></tr></thead>
@@ -318,6 +323,25 @@ function ResetOffsetsForm({ groupId, topics, done }) {
   </form>`;
 }
 
+/** Java's String.hashCode, Kafka's partitionFor (Utils.abs(hash) % partitions) for a group's __consumer_offsets partition. */
+function coordinatorPartition(groupId, partitionCount) {
+  let hash = 0;
+  for (let index = 0; index < groupId.length; index++) hash = (Math.imul(hash, 31) + groupId.charCodeAt(index)) | 0;
+  return (hash === -0x80000000 ? 0 : Math.abs(hash)) % partitionCount;
+}
+
+/** In a cluster each broker answers for the groups it coordinates: name the broker that has this one. */
+function CoordinatorHint({ groupId }) {
+  const found = usePolled(async () => {
+    const [offsets, cluster] = await Promise.all([api("GET", "/topics/__consumer_offsets"), api("GET", "/cluster")]);
+    const leader = offsets.partitions[coordinatorPartition(groupId, offsets.partitions.length)]?.leader ?? -1;
+    return { leader, broker: cluster.brokers.find((broker) => broker.nodeId === leader) };
+  }, [groupId]);
+  if (!found.data) return null;
+  const { leader, broker } = found.data;
+  return html`<p class="muted" data-testid="coordinator-hint">${leader < 0 ? "The group's coordinator partition has no leader right now." : `Broker ${leader}${broker ? ` (${broker.host}:${broker.port})` : ""} coordinates this group: open the console on that broker's admin listener to see it.`}</p>`;
+}
+
 function GroupPage({ groupId }) {
   const [history, setHistory] = useState([[], []]);
   const group = usePolled(async () => {
@@ -331,6 +355,7 @@ function GroupPage({ groupId }) {
     <p class="crumbs"><a href="#/groups">Groups</a> / ${groupId}</p>
     <h1>${groupId}</h1>
     <${ErrorNote} error=${group.error} />
+    ${group.error?.includes("NOT_COORDINATOR") ? html`<${CoordinatorHint} groupId=${groupId} />` : null}
     ${detail &&
     html`<div class="stats">
         <${Stat} label="state" value=${detail.state} />
