@@ -22,6 +22,7 @@ import { GroupMetadata, MemberMetadata, type JoinResult, type MemberProtocol, ty
 import { GroupOffsets, type GroupApiKind, type OffsetsCoordinator } from "./group-offsets.ts";
 import { encodeGroupMetadataKey, encodeGroupMetadataValue, OFFSETS_TOPIC } from "./offsets-records.ts";
 import { OffsetsStore } from "./offsets-store.ts";
+import { PartitionLoads } from "../metadata/partition-loads.ts";
 import type { GroupCoordinatorServices } from "./services.ts";
 
 export interface JoinGroupParams {
@@ -70,12 +71,8 @@ export class GroupCoordinator implements OffsetsCoordinator {
   readonly store: OffsetsStore;
   readonly offsets: GroupOffsets;
   readonly groups = new Map<string, GroupMetadata>();
-  /** __consumer_offsets partitions being replayed: their groups answer COORDINATOR_LOAD_IN_PROGRESS. */
-  private readonly loadingPartitions = new Map<number, Promise<void>>();
-  /** Partitions whose groups are in memory. */
-  private readonly loadedPartitions = new Set<number>();
-  /** Bumped by every unload: a load that started before it must not install its (stale) groups. */
-  private readonly unloadCounts = new Map<number, number>();
+  /** __consumer_offsets partitions in memory or being replayed (those answer COORDINATOR_LOAD_IN_PROGRESS). */
+  private readonly loads = new PartitionLoads();
   private active = false;
   private cleanupTimer: ReturnType<typeof setInterval> | null = null;
 
@@ -111,7 +108,7 @@ export class GroupCoordinator implements OffsetsCoordinator {
     this.cleanupTimer = null;
     for (const group of this.groups.values()) this.unloadGroup(group);
     this.groups.clear();
-    this.loadedPartitions.clear();
+    this.loads.clear();
   }
 
   /**
@@ -119,20 +116,13 @@ export class GroupCoordinator implements OffsetsCoordinator {
    * cluster mode). Idempotent: a loaded partition is not read again, concurrent calls share one load.
    */
   loadPartition(partition: number): Promise<void> {
-    if (this.loadedPartitions.has(partition)) return Promise.resolve();
-    let loading = this.loadingPartitions.get(partition);
-    if (!loading) {
-      loading = this.doLoadPartition(partition).finally(() => this.loadingPartitions.delete(partition));
-      this.loadingPartitions.set(partition, loading);
-    }
-    return loading;
+    return this.loads.load(partition, (isCurrent) => this.doLoadPartition(partition, isCurrent));
   }
 
-  private async doLoadPartition(partition: number): Promise<void> {
-    const unloadsBefore = this.unloadCounts.get(partition) ?? 0;
+  private async doLoadPartition(partition: number, isCurrent: () => boolean): Promise<void> {
     const startedMs = Date.now();
     const loaded = await loadGroups(this.store, partition, this.log.bind(this));
-    if ((this.unloadCounts.get(partition) ?? 0) !== unloadsBefore) {
+    if (!isCurrent()) {
       this.log(`discarding the load of ${OFFSETS_TOPIC}-${partition}: leadership moved while it ran`);
       return;
     }
@@ -143,14 +133,12 @@ export class GroupCoordinator implements OffsetsCoordinator {
       // Loaded members keep their generation; each must heartbeat within its session timeout or leave.
       for (const member of group.members.values()) this.scheduleHeartbeatExpiration(group, member, member.sessionTimeoutMs);
     }
-    this.loadedPartitions.add(partition);
     this.log(`loaded ${loaded.groups.length} group(s) and ${loaded.offsets} committed offset(s) from ${OFFSETS_TOPIC}-${partition} (${loaded.records} records) in ${Date.now() - startedMs} ms`);
   }
 
   /** Drops the groups of a partition this broker no longer leads (cluster mode); parked requests get NOT_COORDINATOR. */
   unloadPartition(partition: number): void {
-    this.unloadCounts.set(partition, (this.unloadCounts.get(partition) ?? 0) + 1);
-    this.loadedPartitions.delete(partition);
+    this.loads.unload(partition);
     this.offsets.transactional.dropPartition(partition);
     let count = 0;
     for (const group of [...this.groups.values()]) {
@@ -166,7 +154,7 @@ export class GroupCoordinator implements OffsetsCoordinator {
   private onOffsetsTopicCreated(): void {
     const topic = this.services.topics.get(OFFSETS_TOPIC);
     if (!topic) return;
-    for (const { partition } of topic.partitions) if (this.services.replication.checkLeader(topic.name, partition) === ErrorCode.NONE) this.loadedPartitions.add(partition);
+    for (const { partition } of topic.partitions) if (this.services.replication.checkLeader(topic.name, partition) === ErrorCode.NONE) this.loads.markLoaded(partition);
   }
 
   private unloadGroup(group: GroupMetadata): void {
@@ -232,7 +220,7 @@ export class GroupCoordinator implements OffsetsCoordinator {
     // Before the topic exists, or while this broker creates it: it is empty, memory is the whole state.
     if (!topic || this.store.isCreating) return ErrorCode.NONE;
     const partition = this.store.partitionFor(groupId);
-    if (this.loadedPartitions.has(partition)) return ErrorCode.NONE;
+    if (this.loads.isLoaded(partition)) return ErrorCode.NONE;
     // The metadata names this broker but its replica has not taken the leadership yet: retry shortly.
     if (this.services.replication.checkLeader(topic.name, partition) !== ErrorCode.NONE) return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS;
     // Led but not loaded (the leadership notice is still on its way): load now; the client retries.
@@ -241,7 +229,7 @@ export class GroupCoordinator implements OffsetsCoordinator {
   }
 
   get isLoading(): boolean {
-    return this.loadingPartitions.size > 0;
+    return this.loads.isLoading;
   }
 
   get isActive(): boolean {
