@@ -2,7 +2,9 @@
 // topic; kcat produces and consumes; SIGTERM removes the data dir, --keep keeps it.
 import { afterEach, expect, test } from "bun:test";
 import { existsSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import type { Subprocess } from "bun";
+import { startBroker } from "../../src/server/broker.ts";
 import { freePort } from "../helpers/broker-process.ts";
 import { kcat } from "../helpers/kcat.ts";
 import { kafkaClient } from "../helpers/kafkajs.ts";
@@ -87,4 +89,22 @@ test("bunka dev --keep keeps the data dir, and a restart on it finds the records
   expect(consumed.stdout).toBe("kept-record\n");
   expect(await stop(again.child)).toBe(0);
   expect(existsSync(dataDir)).toBe(true);
+}, 60_000);
+
+test("startBroker({ dev: true }) in process: temporary data dir removed by stop(), kept with keepDataDir", async () => {
+  const broker = await startBroker({ dev: true, port: 0, partitionWorkers: 1, log: () => undefined });
+  const dataDir = broker.config.dataDir;
+  expect(dataDir.startsWith(tmpdir())).toBe(true);
+  expect(broker.config.numPartitions).toBe(3);
+  expect(broker.config.groupInitialRebalanceDelayMs).toBe(0);
+  expect(existsSync(dataDir)).toBe(true);
+  await broker.stop();
+  expect(existsSync(dataDir)).toBe(false);
+
+  // An explicit setting wins over dev mode's defaults.
+  const kept = await startBroker({ dev: true, keepDataDir: true, port: 0, partitionWorkers: 1, log: () => undefined, properties: { "num.partitions": "5" } });
+  keptDirs.push(kept.config.dataDir);
+  expect(kept.config.numPartitions).toBe(5);
+  await kept.stop();
+  expect(existsSync(kept.config.dataDir)).toBe(true);
 }, 60_000);
