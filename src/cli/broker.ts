@@ -127,6 +127,7 @@ export async function runBroker(args: string[], mode: RunBrokerMode): Promise<vo
   if (mode.dev) {
     const dataDirFate = broker.devDataDir?.removeOnStop ? "removed at exit (--keep keeps it)" : "kept at exit";
     console.log(`bunka dev: bootstrap server ${broker.config.host}:${broker.port}; data dir ${broker.config.dataDir} ${dataDirFate}`);
+    if (broker.adminServer) console.log(`bunka dev: console ${broker.adminServer.url}/ui, metrics ${broker.adminServer.url}/metrics`);
     console.log(`bunka dev: try  bunka produce -t demo  /  bunka consume -t demo --from beginning`);
   }
 }

@@ -51,6 +51,12 @@ async function stop(child: Subprocess): Promise<number> {
 test("bunka dev serves kcat from a temporary data dir that SIGTERM removes", async () => {
   const { child, port, dataDir, stdout } = await startDev([]);
   expect(stdout).toContain(`bootstrap server 127.0.0.1:${port}`);
+  // The console and /metrics on loopback, at the address printed.
+  const consoleUrl = /console (http:\/\/127\.0\.0\.1:\d+)\/ui/.exec(stdout)?.[1];
+  expect(consoleUrl).toBeDefined();
+  const ui = await fetch(`${consoleUrl}/ui`);
+  expect(ui.status).toBe(200);
+  await ui.arrayBuffer();
   expect(existsSync(dataDir)).toBe(true);
   const bootstrap = `127.0.0.1:${port}`;
   const produced = await kcat(bootstrap, ["-P", "-t", "dev-topic", "-K", ":"], { input: "a:1\nb:2\nc:3\n" });

@@ -1,9 +1,8 @@
 // dist/bunka, the single executable: built once here (bun run build), copied into an empty directory and
 // started with a PATH that has no bun or node and no node_modules anywhere near; kcat produces and consumes
-// through it, and the same binary's client commands talk to it.
-// The admin listener's /metrics joins this check when it lands (issue 12, item 1).
+// through it, the same binary's client commands talk to it, and its admin listener serves /metrics.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
@@ -46,7 +45,10 @@ test("the built binary runs without bun, node or node_modules and serves kcat", 
 
   const port = freePort();
   const dataDir = join(workDir, "data");
-  broker = Bun.spawn([binary, "broker", "--port", String(port), "--data-dir", dataDir], { cwd: workDir, env: bareEnv, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const adminPort = freePort();
+  const config = join(workDir, "broker.properties");
+  writeFileSync(config, `admin.listeners=http://127.0.0.1:${adminPort}\n`);
+  broker = Bun.spawn([binary, "broker", "--port", String(port), "--data-dir", dataDir, "--config", config], { cwd: workDir, env: bareEnv, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const reader = broker.stdout.getReader();
   let stdout = "";
   const deadline = Date.now() + READY_TIMEOUT_MS;
@@ -71,6 +73,15 @@ test("the built binary runs without bun, node or node_modules and serves kcat", 
   expect(viaCli.stdout.trim().split("\n").sort()).toEqual([...lines].sort());
   const described = JSON.parse((await run([binary, "-b", bootstrap, "--json", "topic", "describe", "exe"], { env: bareEnv })).stdout);
   expect(described.partitions.reduce((sum: number, p: { highWatermark: number }) => sum + p.highWatermark, 0)).toBe(lines.length);
+
+  // /metrics from the binary's admin listener counts what kcat wrote.
+  const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  const recordsIn = metrics
+    .split("\n")
+    .filter((line) => line.startsWith("bunka_partition_records_in_total{") && line.includes('topic="exe"'))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
+  expect(recordsIn).toBe(lines.length);
+  expect((await fetch(`http://127.0.0.1:${adminPort}/healthz`)).status).toBe(200);
 
   broker.kill("SIGTERM");
   expect(await broker.exited).toBe(0);
