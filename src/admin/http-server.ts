@@ -90,6 +90,19 @@ export class AdminServer {
   }
 }
 
+/** Partitions this broker replicates, whose leader is another live broker, and whose ISR does not include it. */
+function partitionsBehind(view: AdminBrokerView): string[] {
+  const nodeId = view.config.nodeId;
+  const behind: string[] = [];
+  for (const topic of view.topics.list()) {
+    for (const assignment of topic.partitions) {
+      if (assignment.leader < 0 || assignment.leader === nodeId || !assignment.replicas.includes(nodeId)) continue;
+      if (!assignment.isr.includes(nodeId)) behind.push(`${topic.name}-${assignment.partition}`);
+    }
+  }
+  return behind;
+}
+
 async function route(view: AdminBrokerView, authenticator: AdminAuthenticator, metrics: BrokerMetrics, request: Request, remoteIp: string, maxBodyBytes: number): Promise<Response> {
   const url = new URL(request.url);
   const path = url.pathname;
@@ -100,8 +113,11 @@ async function route(view: AdminBrokerView, authenticator: AdminAuthenticator, m
   if (path === "/healthz") return new Response("ok\n", { headers: { "content-type": "text/plain" } });
   if (path === "/readyz") {
     const listenersUp = view.listeners().length > 0;
-    const ready = view.isReady() && listenersUp;
-    return json({ ready, checks: { logsLoaded: view.isReady(), listenersUp, registered: view.isReady() } }, ready ? 200 : 503);
+    const serving = view.isReady();
+    // In a cluster, also caught up: in the ISR of every partition it follows whose leader is up.
+    const behind = serving && !view.singleNode ? partitionsBehind(view) : [];
+    const ready = serving && listenersUp && behind.length === 0;
+    return json({ ready, checks: { logsLoaded: serving, listenersUp, registered: serving, caughtUp: serving && behind.length === 0 }, behind: behind.slice(0, 20) }, ready ? 200 : 503);
   }
   if (path === "/metrics") {
     // OpenMetrics only when the scraper asks for it (Prometheus does, with a q-value below 1).
