@@ -77,6 +77,20 @@ describe("console on a 3-broker cluster", () => {
     await screenshot(page, "topic");
   });
 
+  test("a config edited in the console is the topic's config", async () => {
+    await page.goto(`${consoleUrl}#/topics/payments`);
+    const input = await page.waitForSelector('[data-testid="config-row"][data-config="retention.ms"] input');
+    await input!.click({ count: 3 });
+    await input!.type("3600000");
+    await page.$$eval('[data-testid="config-editor"] button', (buttons) => buttons.find((button) => button.textContent === "Save configs")?.click());
+    const retention = await cluster.waitFor("retention.ms=3600000 on the topic", async () => {
+      const configs = (await (await fetch(`${adminUrl(cluster.broker(2))}/api/v1/topics/payments/configs`)).json()) as { name: string; value: string; source: string }[];
+      const found = configs.find((config) => config.name === "retention.ms");
+      return found?.value === "3600000" ? found : null;
+    }, WAIT_MS, 200);
+    expect(retention.source).toBe("topic");
+  });
+
   test("a topic created in the console exists for kcat, and one deleted there is gone", async () => {
     await page.goto(`${consoleUrl}#/topics`);
     await page.waitForSelector('[data-testid="create-topic-form"]');

@@ -198,9 +198,6 @@ function Topics() {
   </section>`;
 }
 
-// Kafka's DescribeConfigs ConfigSource values.
-const CONFIG_SOURCES = { 1: "topic", 2: "broker (dynamic)", 3: "cluster default (dynamic)", 4: "broker config", 5: "default", 6: "logger" };
-
 function ConfigEditor({ topic, configs, saved }) {
   const [edits, setEdits] = useState({});
   const [newKey, setNewKey] = useState("");
@@ -220,10 +217,10 @@ function ConfigEditor({ topic, configs, saved }) {
     <table class="data compact">
       <thead><tr><th>Config</th><th>Value</th><th>Source</th></tr></thead>
       <tbody>
-        ${entries.map((entry) => html`<tr>
+        ${entries.map((entry) => html`<tr data-testid="config-row" data-config=${entry.name}>
           <td class="mono">${entry.name}</td>
           <td><input class="mono" value=${edits[entry.name] ?? entry.value ?? ""} onInput=${(e) => setEdits({ ...edits, [entry.name]: e.currentTarget.value })} /></td>
-          <td class="muted">${CONFIG_SOURCES[entry.source] ?? entry.source ?? ""}</td>
+          <td class="muted">${entry.source ?? ""}</td>
         </tr>`)}
       </tbody>
     </table>
@@ -294,6 +291,8 @@ function Groups() {
 }
 
 const LAG_HISTORY_POINTS = 150;
+/** Partitions drawn beside the total in the lag chart (the ones lagging most when there are more). */
+const LAG_CHART_PARTITIONS = 6;
 
 function ResetOffsetsForm({ groupId, topics, done }) {
   const [topic, setTopic] = useState(topics[0] ?? "");
@@ -343,13 +342,19 @@ function CoordinatorHint({ groupId }) {
 }
 
 function GroupPage({ groupId }) {
-  const [history, setHistory] = useState([[], []]);
+  // [{timeSeconds, total, partitions: Map<"topic[p]", lag>}], the last LAG_HISTORY_POINTS polls.
+  const [history, setHistory] = useState([]);
   const group = usePolled(async () => {
     const detail = await api("GET", `/groups/${encodeURIComponent(groupId)}`);
-    setHistory(([times, lags]) => [[...times, Date.now() / 1000].slice(-LAG_HISTORY_POINTS), [...lags, detail.totalLag].slice(-LAG_HISTORY_POINTS)]);
+    const partitions = new Map(detail.offsets.map((row) => [`${row.topic}[${row.partition}]`, row.lag]));
+    setHistory((points) => [...points, { timeSeconds: Date.now() / 1000, total: detail.totalLag, partitions }].slice(-LAG_HISTORY_POINTS));
     return detail;
   }, [groupId], 2000);
   const detail = group.data;
+  const latest = history.at(-1)?.partitions ?? new Map();
+  const charted = [...latest.keys()].sort((a, b) => (latest.get(b) ?? 0) - (latest.get(a) ?? 0) || a.localeCompare(b)).slice(0, LAG_CHART_PARTITIONS).sort();
+  const lagLabels = ["total", ...(latest.size > 1 ? charted : [])];
+  const lagData = [history.map((point) => point.timeSeconds), history.map((point) => point.total), ...lagLabels.slice(1).map((key) => history.map((point) => point.partitions.get(key) ?? null))];
   const topics = detail ? [...new Set(detail.offsets.map((row) => row.topic))] : [];
   return html`<section>
     <p class="crumbs"><a href="#/groups">Groups</a> / ${groupId}</p>
@@ -362,7 +367,7 @@ function GroupPage({ groupId }) {
         <${Stat} label="members" value=${detail.members.length} />
         <${Stat} label="total lag" value=${count(detail.totalLag)} tone=${detail.totalLag > 0 ? "warn" : ""} testId="group-total-lag" />
       </div>
-      <${LineChart} title="Total lag (records)" labels=${["lag"]} data=${history} format=${count} testId="lag-chart" />
+      <${LineChart} title="Lag (records)" labels=${lagLabels} data=${lagData} format=${count} testId="lag-chart" />
       <h2>Members</h2>
       <table class="data" data-testid="member-table">
         <thead><tr><th>Member</th><th>Client</th><th>Host</th><th>Assignment</th></tr></thead>
@@ -381,18 +386,22 @@ function GroupPage({ groupId }) {
   </section>`;
 }
 
-function seriesOf(history, pick) {
+/** Series names seen in the history, sorted, at most `max` of those `keep` accepts. */
+function seriesOf(history, pick, keep = () => true, max = 8) {
   const names = new Set();
   for (const point of history) for (const name of pick(point).keys()) names.add(name);
-  return [...names].sort().slice(0, 8);
+  return [...names].filter(keep).sort().slice(0, max);
 }
+
+/** The client-facing APIs the latency chart draws (two series each: p50 and p99). */
+const CHARTED_APIS = new Set(["Produce", "Fetch", "Metadata", "OffsetCommit"]);
 
 function Live() {
   const stats = useLiveStats();
   const history = stats.history;
   const times = history.map((point) => point.timeSeconds);
   const topicNames = seriesOf(history, (point) => point.topics);
-  const apiNames = seriesOf(history, (point) => point.latency).filter((name) => ["Produce", "Fetch", "Metadata", "OffsetCommit"].includes(name) || history.length < 2);
+  const apiNames = seriesOf(history, (point) => point.latency, (name) => CHARTED_APIS.has(name));
   const topicSeries = (key) => [times, ...topicNames.map((name) => history.map((point) => point.topics.get(name)?.[key] ?? null))];
   const latencySeries = [times, ...apiNames.flatMap((name) => [history.map((p) => p.latency.get(name)?.p50 ?? null), history.map((p) => p.latency.get(name)?.p99 ?? null)])];
   const seconds = (value) => (value >= 1 ? `${value.toFixed(2)} s` : `${(value * 1000).toFixed(value < 0.01 ? 2 : 1)} ms`);
