@@ -82,6 +82,22 @@ export function resolveConfig(options: BrokerOptions = {}): BrokerConfig {
   return config;
 }
 
+/**
+ * A coordinator that cannot answer now is not an error a producer knows from Produce: Kafka's
+ * AddPartitionsToTxnManager answers NOT_ENOUGH_REPLICAS instead, which producers retry.
+ */
+function retriableForProduce(errorCode: number): number {
+  switch (errorCode) {
+    case ErrorCode.COORDINATOR_NOT_AVAILABLE:
+    case ErrorCode.NOT_COORDINATOR:
+    case ErrorCode.COORDINATOR_LOAD_IN_PROGRESS:
+    case ErrorCode.CONCURRENT_TRANSACTIONS:
+      return ErrorCode.NOT_ENOUGH_REPLICAS;
+    default:
+      return errorCode;
+  }
+}
+
 export class Broker {
   readonly topics: TopicManager;
   readonly replicas: ReplicaManager;
@@ -502,10 +518,10 @@ export class Broker {
   /** KIP-890 part 1: asks the id's coordinator, here or on its broker, whether the partition is in the producer's transaction. */
   private async verifyPartitionInTransaction(transactionalId: string, producerId: number, producerEpoch: number, topic: string, partition: number): Promise<number> {
     const local = this.transactions.verifyPartition(transactionalId, producerId, producerEpoch, topic, partition);
-    if (local !== ErrorCode.NOT_COORDINATOR) return local;
+    if (local !== ErrorCode.NOT_COORDINATOR) return retriableForProduce(local);
     const coordinator = this.transactions.coordinatorFor(transactionalId);
-    if (!coordinator) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
-    return this.markerChannel.verifyRemotely(coordinator.nodeId, transactionalId, producerId, producerEpoch, topic, partition);
+    if (!coordinator) return retriableForProduce(ErrorCode.COORDINATOR_NOT_AVAILABLE);
+    return retriableForProduce(await this.markerChannel.verifyRemotely(coordinator.nodeId, transactionalId, producerId, producerEpoch, topic, partition));
   }
 
   /** What writing markers here needs, for the coordinator's local markers and the WriteTxnMarkers handler alike. */
