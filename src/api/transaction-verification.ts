@@ -45,7 +45,7 @@ export function verifyTransactionalBatches(context: RequestContext, transactiona
 async function verify(context: RequestContext, transactionalId: string | null, items: ProduceItem[], itemReplies: ItemReply[], transactional: number[]): Promise<void> {
   const refusals = new Map<number, { errorCode: number; message: string }>();
   const producers = transactional.map((index) => transactionalProducer(items[index]!.records)!);
-  let ongoing: { errorCode: number; firstOffset: number }[];
+  let ongoing: { errorCode: number; firstOffset: number; verificationGuard?: number }[];
   try {
     ongoing = await context.partitions.producerTransaction(transactional.map((index, at) => ({ topic: items[index]!.topic, partition: items[index]!.partition, producerId: producers[at]!.producerId })));
   } catch (error) {
@@ -68,6 +68,8 @@ async function verify(context: RequestContext, transactionalId: string | null, i
       }
       const verdict = context.transactions ? await context.transactions.verifyPartitionInTransaction(transactionalId, producer.producerId, producer.producerEpoch, item.topic, item.partition) : ErrorCode.NONE;
       if (verdict !== ErrorCode.NONE) refusals.set(index, { errorCode: verdict, message: "Record was not part of an ongoing transaction" });
+      // The worker appends a batch that opens a transaction only with the guard it handed out before this verification.
+      else item.verificationGuard = ongoing[at]!.verificationGuard;
     }),
   );
   if (refusals.size === 0) return;

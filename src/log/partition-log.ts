@@ -274,7 +274,13 @@ export class PartitionLog {
    * the segment in one writev. Every part succeeds or fails alone: a part refused by validation, or whose
    * group write throws, never fails another part of the drain. A write never spans a roll.
    */
-  appendManyAsLeader(parts: readonly Uint8Array[], leaderEpoch: number, nowMs: number): (AppendInfo | AppendError)[] {
+  appendManyAsLeader(
+    parts: readonly Uint8Array[],
+    leaderEpoch: number,
+    nowMs: number,
+    /** KIP-890: each part's verification guard; when given, a transactional part may open a transaction only with its producer's current guard. */
+    verificationGuards?: readonly (number | undefined)[],
+  ): (AppendInfo | AppendError)[] {
     this.assertOpen();
     const results = new Array<AppendInfo | AppendError>(parts.length);
     const infos = new Array<BatchesInfo | null>(parts.length).fill(null);
@@ -316,6 +322,11 @@ export class PartitionLog {
       if (producerBatch !== null) {
         // The check must see every earlier batch of this producer: write the pending group first.
         if (groupProducerIds.has(producerBatch.producerId)) writeGroup();
+        const refused = producerBatch.transactional && verificationGuards ? this.producerState.checkTransactionStart(producerBatch.producerId, verificationGuards[index]) : null;
+        if (refused !== null) {
+          results[index] = refused;
+          continue;
+        }
         const checked = this.producerState.check(producerBatch);
         if (checked !== null) {
           results[index] = "errorCode" in checked ? checked : this.duplicateResult(checked);

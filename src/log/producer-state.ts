@@ -157,6 +157,14 @@ export class ProducerStateManager {
    * smallest first offset is the first unstable offset; the last stable offset never passes it.
    */
   private readonly ongoingTransactions = new Map<number, number>();
+  /**
+   * KIP-890 verification guards (Kafka's VerificationGuard): producer id -> the guard handed out when a
+   * transactional batch of a producer with no open transaction here went to the coordinator for
+   * verification. Ending the producer's transaction (a marker) clears it, so a batch verified before an
+   * abort cannot open a new, hanging transaction after it. At most producersMax (the oldest go first).
+   */
+  private readonly verificationGuards = new Map<number, number>();
+  private nextVerificationGuard = 1;
 
   constructor(
     readonly producerIdExpirationMs: number = DEFAULT_PRODUCER_ID_EXPIRATION_MS,
@@ -223,6 +231,7 @@ export class ProducerStateManager {
     if (batch.transactional && entry.currentTxnFirstOffset < 0) {
       entry.currentTxnFirstOffset = firstOffset;
       this.ongoingTransactions.set(batch.producerId, firstOffset);
+      this.verificationGuards.delete(batch.producerId);
     }
   }
 
@@ -237,6 +246,31 @@ export class ProducerStateManager {
     }
     this.producers.set(producerId, entry);
     return entry;
+  }
+
+  /**
+   * The producer's verification guard, created if it has none (Kafka's maybeCreateVerificationStateEntry):
+   * concurrent first batches of one producer share it, so verifying one never invalidates another.
+   */
+  createVerificationGuard(producerId: number): number {
+    const existing = this.verificationGuards.get(producerId);
+    if (existing !== undefined) return existing;
+    const guard = this.nextVerificationGuard++;
+    if (this.verificationGuards.size >= this.producersMax) this.verificationGuards.delete(this.verificationGuards.keys().next().value!);
+    this.verificationGuards.set(producerId, guard);
+    return guard;
+  }
+
+  /**
+   * The leader's check that a transactional batch may open a transaction here: the producer's transaction
+   * is already open, or the batch carries the producer's current verification guard (its first batch,
+   * verified by the coordinator, with no marker written since). Null to append, or the refusal.
+   */
+  checkTransactionStart(producerId: number, verificationGuard: number | undefined): ProducerCheckError | null {
+    if (this.ongoingTransactions.has(producerId)) return null;
+    const expected = this.verificationGuards.get(producerId);
+    if (expected !== undefined && expected === verificationGuard) return null;
+    return { errorCode: INVALID_TXN_STATE, errorMessage: `producer ${producerId}: the record was not part of an ongoing transaction (not verified with the transaction coordinator, or the transaction ended since)` };
   }
 
   /** The first offset of the producer's ongoing transaction here, or -1. */
@@ -293,6 +327,7 @@ export class ProducerStateManager {
     entry.coordinatorEpoch = coordinatorEpoch;
     entry.markerTimestampMs = timestampMs;
     this.ongoingTransactions.delete(producerId);
+    this.verificationGuards.delete(producerId);
     return { producerId, firstOffset, lastOffset: markerOffset, isAborted: !commit };
   }
 
@@ -349,5 +384,6 @@ export class ProducerStateManager {
   clear(): void {
     this.producers.clear();
     this.ongoingTransactions.clear();
+    this.verificationGuards.clear();
   }
 }

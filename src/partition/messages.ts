@@ -32,6 +32,12 @@ export interface ProduceItem extends PartitionKey {
   leaderEpoch: number;
   /** Wait for fdatasync of this append before answering (flush.messages policy or acks semantics). */
   requireFlush?: boolean;
+  /**
+   * KIP-890: the guard the worker handed out when this transactional batch's producer had no transaction open
+   * here and the coordinator then verified it. A batch that would open a transaction is appended only with
+   * the producer's current guard (a marker written meanwhile clears it).
+   */
+  verificationGuard?: number;
 }
 
 export interface ProduceResult extends ErrorResult {
@@ -87,6 +93,8 @@ export interface ProducerTransactionItem extends PartitionKey {
 export interface ProducerTransactionResult extends ErrorResult {
   /** First offset of the producer's ongoing transaction there, -1 when none. */
   firstOffset: number;
+  /** When none is open: the verification guard to send with the batch once the coordinator verified it. */
+  verificationGuard?: number;
 }
 
 /** One active producer of a partition (DescribeProducers, KIP-664). */

@@ -310,6 +310,7 @@ export class PartitionOwner implements WorkerOperations {
           indexes.map((index) => parts[index]!),
           leaderEpoch,
           this.clock.nowMs(),
+          indexes.map((index) => items[index]!.verificationGuard),
         );
       } catch (error) {
         // The log itself refuses work (closed, a failed background fsync): this run fails, earlier runs stand.
@@ -408,7 +409,10 @@ export class PartitionOwner implements WorkerOperations {
     return items.map((item) => {
       const partition = this.owned(item.topic, item.partition);
       if (!partition) return { errorCode: this.absentCode(item.topic, item.partition), firstOffset: -1 };
-      return { errorCode: ErrorCode.NONE, firstOffset: partition.log.producerState.ongoingTransactionFirstOffset(item.producerId) };
+      const producerState = partition.log.producerState;
+      const firstOffset = producerState.ongoingTransactionFirstOffset(item.producerId);
+      // None open: the batch goes to the coordinator, and only this guard lets it open one (until a marker).
+      return firstOffset >= 0 ? { errorCode: ErrorCode.NONE, firstOffset } : { errorCode: ErrorCode.NONE, firstOffset, verificationGuard: producerState.createVerificationGuard(item.producerId) };
     });
   }
 

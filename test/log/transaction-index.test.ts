@@ -11,7 +11,7 @@ import { ProducerStateManager } from "../../src/log/producer-state.ts";
 import { decodeSnapshot, encodeSnapshot } from "../../src/log/producer-state-snapshot.ts";
 import { ABORTED_TXN_ENTRY_BYTES, TransactionIndex, decodeTransactionIndex } from "../../src/log/transaction-index.ts";
 import { buildBatch } from "../../src/records/compression.ts";
-import { INVALID_PRODUCER_EPOCH, INVALID_RECORD, TRANSACTION_COORDINATOR_FENCED } from "../../src/records/errors.ts";
+import { INVALID_PRODUCER_EPOCH, INVALID_RECORD, INVALID_TXN_STATE, TRANSACTION_COORDINATOR_FENCED } from "../../src/records/errors.ts";
 import { batchHeaders, sliceBytes, tempDir } from "./helpers.ts";
 
 let cleanups: (() => void)[] = [];
@@ -197,6 +197,36 @@ describe("a partition log with transactions", () => {
     log.deleteRecordsBefore(log.segments[1]!.baseOffset);
     expect(txnIndexFiles(dir)).toEqual([]);
     expect(log.abortedTransactions(0, log.logEndOffset)).toEqual([]);
+    log.close();
+  });
+});
+
+describe("KIP-890 verification guards", () => {
+  test("a batch may open a transaction only with the producer's current guard; a marker in between voids it", () => {
+    const dir = freshDir();
+    const log = openLog(dir, false, 1 << 20);
+    const state = log.producerState;
+    // No guard at all (never verified): refused, nothing written.
+    expect(log.appendManyAsLeader([transactionalBatch(51, 1)], 0, T0, [undefined])[0]!.errorCode).toBe(INVALID_TXN_STATE);
+    sequences.set(51, 0);
+    expect(log.logEndOffset).toBe(0);
+    // Verified with the guard handed out before: appended, and later batches of the open transaction need none.
+    const guard = state.createVerificationGuard(51);
+    expect(state.createVerificationGuard(51)).toBe(guard);
+    ok(log.appendManyAsLeader([transactionalBatch(51, 1)], 0, T0, [guard])[0]!);
+    ok(log.appendManyAsLeader([transactionalBatch(51, 1)], 0, T0, [undefined])[0]!);
+    ok(log.appendMarker(marker(51, false), 0, T0));
+    // A batch verified for the next transaction, but the coordinator aborted it (marker) before the append: refused.
+    const late = state.createVerificationGuard(51);
+    ok(log.appendMarker(marker(51, false), 0, T0));
+    const endBefore = log.logEndOffset;
+    expect(log.appendManyAsLeader([transactionalBatch(51, 1)], 0, T0, [late])[0]!.errorCode).toBe(INVALID_TXN_STATE);
+    expect(log.logEndOffset).toBe(endBefore);
+    expect(log.firstUnstableOffset).toBe(-1);
+    // A stale guard from an earlier round does not match a new one either.
+    const fresh = state.createVerificationGuard(51);
+    expect(fresh).not.toBe(late);
+    expect(log.appendManyAsLeader([transactionalBatch(51, 1)], 0, T0, [late])[0]!.errorCode).toBe(INVALID_TXN_STATE);
     log.close();
   });
 });
