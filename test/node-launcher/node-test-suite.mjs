@@ -1,6 +1,7 @@
 // Run by Node, not Bun (`node --test test/node-launcher/node-test-suite.mjs`; scripts/test.ts counts it):
 // Bunka started through the Node launcher (bunka/node), kafkajs producing and consuming, then stopped.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import kafkajs from "kafkajs";
@@ -55,6 +56,18 @@ describe("a single broker through the launcher", () => {
     await producer.send({ topic: names.topic(), acks: -1, messages: sent.map((value) => ({ value })) });
     await producer.disconnect();
     assert.deepEqual(await consume(kafka, names.topic(), names.group(), sent.length), sent);
+  });
+
+  test("a Node process that dies without stopping its broker leaves no broker and no data dir behind", async () => {
+    // The child's stdin closes with the parent: it stops the broker and removes its temporary data dir.
+    const script = `import { startBroker } from "bunka/node"; const b = await startBroker(); console.log(JSON.stringify({ dataDir: b.dataDir, port: b.port })); process.exit(3);`;
+    const orphanMaker = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 60_000 });
+    assert.equal(orphanMaker.status, 3, orphanMaker.stderr);
+    const { dataDir } = JSON.parse(orphanMaker.stdout.trim());
+    assert.ok(dataDir);
+    const deadline = Date.now() + 20_000;
+    while (existsSync(dataDir) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(existsSync(dataDir), false);
   });
 
   test("stop removes the temporary data dir", async () => {

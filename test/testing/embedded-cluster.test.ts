@@ -122,3 +122,20 @@ test("`await using` on startBroker() stops the broker at the end of the scope", 
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test("bad sizes are refused; keepDataDir keeps the brokers' data dirs after a clean stop", async () => {
+  await expect(startCluster({ brokers: 0 })).rejects.toThrow("brokers must be 1..16");
+  await expect(startCluster({ brokers: 1.5 })).rejects.toThrow("brokers must be 1..16");
+  const cluster = await startCluster({ brokers: 2, keepDataDir: true });
+  const dataDir = cluster.dataDirOf(2);
+  try {
+    expect(cluster.liveBrokerIds).toEqual([1, 2]);
+    await expect(cluster.restart(3)).rejects.toThrow("no broker 3");
+    await cluster.stop();
+    // Kept dirs get a clean stop, so the next start does not recover.
+    expect(existsSync(join(dataDir, ".clean-shutdown"))).toBe(true);
+  } finally {
+    await cluster.stop();
+    rmSync(join(dataDir, ".."), { recursive: true, force: true });
+  }
+});
