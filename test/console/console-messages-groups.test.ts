@@ -40,6 +40,7 @@ describe("message browser", () => {
     await kcatProduce(["-t", "orders", "-p", "1", "-K", ":"], "after:later\n");
 
     const { page, pageErrors } = await newPage(browser);
+    await page.emulateTimezone("UTC");
     await page.goto(`${consoleUrl}#/topics/orders/messages`);
     await page.waitForSelector('[data-testid="message-form"] select[name="partition"] option[value="1"]');
     await page.select('[data-testid="message-form"] select[name="partition"]', "1");
@@ -72,6 +73,23 @@ describe("message browser", () => {
     await page.keyboard.press("Backspace");
     await page.$$eval("button", (buttons) => buttons.find((b) => b.textContent?.includes("Older"))?.click());
     await waitForText(page, '[data-testid="message-range"]', (text) => text.startsWith("offsets 0–6"), "the older page");
+
+    // Latest: the last page before the high watermark (7 records here). From a time: the first record at or
+    // after it (the form's local time is UTC in this page).
+    await page.select('[data-testid="message-form"] select[name="position"]', "latest");
+    await page.click('[data-testid="message-form"] button[type="submit"]');
+    await waitForText(page, '[data-testid="message-range"]', (text) => text.startsWith("offsets 0–6 · log 0–7"), "the latest page");
+    const shownTimes = (await texts(page, '[data-testid="message-row"] td:nth-child(2)')).map((text) => Date.parse(`${text.replace(" ", "T")}Z`));
+    const lastSecond = new Date(shownTimes[6]!).toISOString().slice(0, 19);
+    const expectedFirst = shownTimes.findIndex((time) => time >= Date.parse(`${lastSecond}Z`));
+    await page.select('[data-testid="message-form"] select[name="position"]', "timestamp");
+    await page.$eval('[data-testid="message-form"] input[name="timestamp"]', (input, value) => {
+      (input as unknown as { value: string }).value = value as string;
+      input.dispatchEvent(new Event("input", { bubbles: true }));
+    }, lastSecond);
+    await page.click('[data-testid="message-form"] button[type="submit"]');
+    await page.waitForSelector('[data-testid="message-row"][data-offset="6"]');
+    await waitForText(page, '[data-testid="message-range"]', (text) => text.startsWith(`offsets ${expectedFirst}–6`), "the page from that time");
     expect(pageErrors).toEqual([]);
     await page.close();
   });
