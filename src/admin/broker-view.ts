@@ -20,7 +20,7 @@ export interface AdminBrokerView {
   readonly config: BrokerConfig;
   readonly services: BrokerServices;
   readonly topics: TopicManager;
-  readonly workers: Pick<PartitionWorkers, "logMetrics" | "stats">;
+  readonly workers: Pick<PartitionWorkers, "logMetrics" | "fsyncLatency" | "stats">;
   readonly groups: GroupCoordinator;
   readonly traffic: BrokerTraffic;
   /** True in single-node mode; false when brokers coordinate through etcd. */

@@ -8,6 +8,7 @@ import { errorName } from "../protocol/errors.ts";
 import type { AdminBrokerView } from "./broker-view.ts";
 import type { PartitionLogMetrics } from "../partition/messages.ts";
 import { REQUEST_LATENCY_BUCKETS_SECONDS } from "./traffic-counters.ts";
+import { FSYNC_BUCKETS_SECONDS, type FsyncLatency } from "../partition/fsync-latency.ts";
 
 interface PartitionRow {
   topic: string;
@@ -27,6 +28,7 @@ interface Snapshot {
   leaderCount: number;
   groupLag: { group: string; topic: string; partition: number; committed: number; lag: number }[];
   groups: { group: string; state: string; members: number }[];
+  fsync: FsyncLatency;
 }
 
 const apiNames: ReadonlyMap<number, string> = new Map(Object.entries(ApiKey).filter(([, key]) => typeof key === "number").map(([name, key]) => [key as number, name]));
@@ -77,6 +79,7 @@ export class BrokerMetrics {
     const logs = new Map<string, PartitionLogMetrics>();
     for (const log of await view.workers.logMetrics()) logs.set(`${log.topic}\u0000${log.partition}`, log);
     const snapshot = emptySnapshot();
+    snapshot.fsync = await view.workers.fsyncLatency();
     view.traffic.forgetTopicsExcept((topic) => view.topics.get(topic) !== undefined);
     for (const topic of view.topics.list()) {
       for (const assignment of topic.partitions) {
@@ -201,7 +204,22 @@ export class BrokerMetrics {
         }
       },
     });
-    registry.registerMetric(new RequestLatencyHistogram(traffic.requests) as unknown as client.Metric);
+    registry.registerMetric(
+      new BucketHistogram(
+        "bunka_request_duration_seconds",
+        "Time from dispatch to the handler's answer, by API; a long poll's wait included (Kafka: kafka.network:type=RequestMetrics,name=TotalTimeMs)",
+        REQUEST_LATENCY_BUCKETS_SECONDS,
+        () => [...traffic.requests].map(([apiKey, stats]) => [{ api: apiName(apiKey) }, stats]),
+      ) as unknown as client.Metric,
+    );
+    registry.registerMetric(
+      new BucketHistogram(
+        "bunka_log_flush_duration_seconds",
+        "fdatasync of a partition log by its worker (Kafka: kafka.log:type=LogFlushStats,name=LogFlushRateAndTimeMs)",
+        FSYNC_BUCKETS_SECONDS,
+        () => [[{}, snapshot().fsync]],
+      ) as unknown as client.Metric,
+    );
 
     new client.Gauge({
       name: "bunka_group_lag", help: "Records between a group's committed offset and the high watermark (what kafka-consumer-groups.sh shows as LAG)", labelNames: ["group", "topic", "partition"], registers,
@@ -237,31 +255,33 @@ export class BrokerMetrics {
 }
 
 function emptySnapshot(): Snapshot {
-  return { partitions: [], omittedPartitions: 0, underReplicated: 0, offline: 0, partitionCount: 0, leaderCount: 0, groupLag: [], groups: [] };
+  return { partitions: [], omittedPartitions: 0, underReplicated: 0, offline: 0, partitionCount: 0, leaderCount: 0, groupLag: [], groups: [], fsync: { buckets: [], count: 0, sumSeconds: 0 } };
 }
 
 /**
- * bunka_request_duration_seconds: the dispatcher counts each request into plain bucket counters
- * (traffic-counters.ts); this renders them as a Prometheus histogram at scrape time.
+ * A histogram whose bucket counts are kept elsewhere as plain numbers (the dispatcher's per-API counts, the
+ * workers' fdatasync counts): rendered in Prometheus' cumulative form at scrape time.
  */
-class RequestLatencyHistogram {
-  readonly name = "bunka_request_duration_seconds";
-  readonly help = "Time from dispatch to the handler's answer, by API; a long poll's wait included (Kafka: kafka.network:type=RequestMetrics,name=TotalTimeMs)";
+class BucketHistogram {
   readonly type = "histogram";
   readonly aggregator = "sum";
-  constructor(private readonly requests: ReadonlyMap<number, { count: number; sumSeconds: number; buckets: number[] }>) {}
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly bounds: readonly number[],
+    private readonly read: () => [Record<string, string>, { count: number; sumSeconds: number; buckets: number[] }][],
+  ) {}
   get() {
     const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
-    for (const [apiKey, stats] of this.requests) {
-      const api = apiName(apiKey);
+    for (const [labels, stats] of this.read()) {
       let cumulative = 0;
-      REQUEST_LATENCY_BUCKETS_SECONDS.forEach((bound, index) => {
-        cumulative += stats.buckets[index]!;
-        values.push({ labels: { api, le: bound }, value: cumulative, metricName: `${this.name}_bucket` });
+      this.bounds.forEach((bound, index) => {
+        cumulative += stats.buckets[index] ?? 0;
+        values.push({ labels: { ...labels, le: bound }, value: cumulative, metricName: `${this.name}_bucket` });
       });
-      values.push({ labels: { api, le: "+Inf" }, value: stats.count, metricName: `${this.name}_bucket` });
-      values.push({ labels: { api }, value: stats.sumSeconds, metricName: `${this.name}_sum` });
-      values.push({ labels: { api }, value: stats.count, metricName: `${this.name}_count` });
+      values.push({ labels: { ...labels, le: "+Inf" }, value: stats.count, metricName: `${this.name}_bucket` });
+      values.push({ labels, value: stats.sumSeconds, metricName: `${this.name}_sum` });
+      values.push({ labels, value: stats.count, metricName: `${this.name}_count` });
     }
     return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
   }

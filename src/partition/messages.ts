@@ -2,6 +2,7 @@
 // (structured clone is faster than msgpackr for these, see docs/bun-runtime.md §5.4); record data travels
 // as transferred ArrayBuffers, never copied.
 import type { LogConfig } from "../log/config.ts";
+import type { FsyncLatency } from "./fsync-latency.ts";
 import type { ErrorResult, FileSlice, ReadResult } from "../log/partition-log.ts";
 
 // Read results and their file slices are the log's types; failures are the log's ErrorResult shape.
@@ -158,6 +159,8 @@ export interface PartitionLogMetrics extends PartitionKey {
   sizeBytes: number;
 }
 
+export type { FsyncLatency } from "./fsync-latency.ts";
+
 /**
  * An operation on some partitions: the socket thread sends each item to the worker that owns its partition
  * (one message per worker) and answers one result per item, in item order.
@@ -221,6 +224,8 @@ export const workerOperations = {
   stats: workerWideOperation<WorkerStats>(),
   /** Every open partition's offsets, segment count and bytes on disk (one call per /metrics scrape). */
   logMetrics: workerWideOperation<PartitionLogMetrics[]>(),
+  /** The worker's fdatasync latency buckets since it started (one call per /metrics scrape). */
+  fsyncLatency: workerWideOperation<FsyncLatency>(),
   /** Closes every log cleanly (files trimmed and fsynced) and stops the worker's timers. */
   close: workerWideOperation<void>(),
 } as const;

@@ -30,7 +30,9 @@ import type {
   WorkerOperations,
   WorkerStats,
   PartitionLogMetrics,
+  FsyncLatency,
 } from "./messages.ts";
+import { FsyncLatencyRecorder } from "./fsync-latency.ts";
 
 interface PendingAppend {
   item: ProduceItem;
@@ -89,6 +91,8 @@ const errorText = (error: unknown): string => (error instanceof Error ? error.me
 
 export class PartitionOwner implements WorkerOperations {
   private readonly partitions = new Map<string, OwnedPartition>();
+  /** fdatasync latency of this worker's logs (/metrics). */
+  private readonly fsyncs = new FsyncLatencyRecorder();
   /**
    * Partitions whose files could not be opened (corrupt beyond the torn-tail rules, EMFILE, ENOMEM, the
    * map limit): offline, as Kafka takes a log dir offline. Every request for them gets KAFKA_STORAGE_ERROR
@@ -364,7 +368,7 @@ export class PartitionOwner implements WorkerOperations {
             this.counters.groupCommits++;
             for (const each of logs) {
               this.counters.logFlushes++;
-              each.flush();
+              this.fsyncs.time(() => each.flush());
             }
             resolve();
           } catch (error) {
@@ -550,13 +554,17 @@ export class PartitionOwner implements WorkerOperations {
   }
 
   flush(): void {
-    for (const entry of this.partitions.values()) entry.log.flush();
+    for (const entry of this.partitions.values()) this.fsyncs.time(() => entry.log.flush());
   }
 
   stats(): WorkerStats {
     let unflushedMessages = 0;
     for (const entry of this.partitions.values()) unflushedMessages += entry.log.unflushedMessages;
     return { ...this.counters, unflushedMessages };
+  }
+
+  fsyncLatency(): FsyncLatency {
+    return this.fsyncs.snapshot();
   }
 
   logMetrics(): PartitionLogMetrics[] {
@@ -584,7 +592,7 @@ export class PartitionOwner implements WorkerOperations {
 
   private flushOverdueLogs(nowMs: number): void {
     for (const entry of this.partitions.values()) {
-      if (entry.log.unflushedMessages > 0 && nowMs - entry.log.lastFlushMs >= entry.config.flushMs) entry.log.flush();
+      if (entry.log.unflushedMessages > 0 && nowMs - entry.log.lastFlushMs >= entry.config.flushMs) this.fsyncs.time(() => entry.log.flush());
     }
   }
 

@@ -15,6 +15,7 @@ import {
   type WorkerReply,
   type WorkerStats,
   type PartitionLogMetrics,
+  type FsyncLatency,
   type WorkerWideOperationName,
 } from "./messages.ts";
 import { producePool, type PooledBytes } from "./buffer-pool.ts";
@@ -194,6 +195,17 @@ export class PartitionWorkers {
   /** Every worker's partitions: offsets, segments and bytes on disk (for /metrics). */
   async logMetrics(): Promise<PartitionLogMetrics[]> {
     return (await this.broadcast("logMetrics")).flat();
+  }
+
+  /** Every worker's fdatasync latency buckets, summed (for /metrics). */
+  async fsyncLatency(): Promise<FsyncLatency> {
+    const total: FsyncLatency = { buckets: [], count: 0, sumSeconds: 0 };
+    for (const latency of await this.broadcast("fsyncLatency")) {
+      latency.buckets.forEach((count, index) => (total.buckets[index] = (total.buckets[index] ?? 0) + count));
+      total.count += latency.count;
+      total.sumSeconds += latency.sumSeconds;
+    }
+    return total;
   }
 
   async flush(): Promise<void> {

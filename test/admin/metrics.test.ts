@@ -19,7 +19,8 @@ const COMMITTED = 12;
 beforeAll(async () => {
   await broker.start();
   for (const [topic, count] of Object.entries(topics)) {
-    await createTopic(broker.bootstrap, topic, 1);
+    // metrics-a fsyncs every append (flush.messages=1): the fdatasync histogram then has counts.
+    await createTopic(broker.bootstrap, topic, 1, topic === "metrics-a" ? [{ name: "flush.messages", value: "1" }] : []);
     const lines = Array.from({ length: count }, (_, i) => `${topic}-value-${i}`).join("\n") + "\n";
     const produced = await kcat(broker.bootstrap, ["-P", "-t", topic, "-p", "0"], { input: lines, timeoutMs: 60_000 });
     expect(produced.exitCode).toBe(0);
@@ -78,6 +79,10 @@ test("bytes and records in, log end offsets, group lag and under-replicated part
   expect(histogram?.type).toBe("HISTOGRAM");
   expect(Number(histogram!.metrics[0]?.buckets?.["+Inf"])).toBeGreaterThan(0);
   expect(sample(families, "bunka_process_resident_memory_bytes")).toBeGreaterThan(0);
+  const flushes = families.find((family) => family.name === "bunka_log_flush_duration_seconds");
+  expect(flushes?.type).toBe("HISTOGRAM");
+  expect(Number(flushes!.metrics[0]?.count)).toBeGreaterThan(0);
+  expect(Number(flushes!.metrics[0]?.buckets?.["+Inf"])).toBe(Number(flushes!.metrics[0]?.count));
 }, 60_000);
 
 test("OpenMetrics when the Accept header asks for it", async () => {
