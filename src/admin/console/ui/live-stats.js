@@ -76,7 +76,7 @@ export class LiveStats {
     this.listeners.add(listener);
     if (this.timer === null) {
       this.tick();
-      this.timer = setInterval(() => this.tick(), 2000);
+      this.timer = setInterval(() => document.hidden || this.tick(), 2000);
     }
     return () => {
       this.listeners.delete(listener);

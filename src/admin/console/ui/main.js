@@ -36,7 +36,8 @@ function usePolled(load, dependencies, refreshMs = 0) {
   useEffect(() => {
     reload();
     if (refreshMs <= 0) return undefined;
-    const timer = setInterval(reload, refreshMs);
+    // A tab in the background does not poll the broker.
+    const timer = setInterval(() => document.hidden || reload(), refreshMs);
     return () => clearInterval(timer);
   }, [reload]);
   return { ...state, reload };
