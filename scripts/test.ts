@@ -44,7 +44,14 @@ process.exit(passed > 0 && failed === 0 && exitCode === 0 && nodeSuitesOk ? 0 : 
 async function runNodeSuites(): Promise<{ passed: number; failed: number; ok: boolean }> {
   const suiteTimeoutMs = 300_000;
   const run = async (command: string[]): Promise<{ output: string; exitCode: number }> => {
-    const suite = spawn(command, { stdout: "pipe", stderr: "inherit", env: { ...process.env, FORCE_COLOR: "0" }, timeout: suiteTimeoutMs, killSignal: "SIGKILL" });
+    let suite;
+    try {
+      suite = spawn(command, { stdout: "pipe", stderr: "inherit", env: { ...process.env, FORCE_COLOR: "0" }, timeout: suiteTimeoutMs, killSignal: "SIGKILL" });
+    } catch (error) {
+      // No node on PATH: the suites count as failed rather than ending the run without its closing line.
+      console.error(`cannot run ${command.join(" ")}: ${String(error)}`);
+      return { output: "", exitCode: 1 };
+    }
     const output = await new Response(suite.stdout).text();
     process.stderr.write(output.slice(-20_000));
     return { output, exitCode: await suite.exited };
