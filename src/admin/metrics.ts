@@ -8,6 +8,7 @@ import { errorName } from "../protocol/errors.ts";
 import type { AdminBrokerView } from "./broker-view.ts";
 import type { PartitionLogMetrics } from "../partition/messages.ts";
 import { REQUEST_LATENCY_BUCKETS_SECONDS } from "./traffic-counters.ts";
+import { threadCpuTimes } from "./thread-cpu.ts";
 import { FSYNC_BUCKETS_SECONDS, type FsyncLatency } from "../partition/fsync-latency.ts";
 
 interface PartitionRow {
@@ -176,6 +177,13 @@ export class BrokerMetrics {
     brokerGauge("bunka_pooled_buffer_bytes", "Bytes held by the produce buffer pool (free and in use)", () => view.pooledBufferBytes());
     new client.Counter({ name: "bunka_leadership_gains_total", help: "Times this broker became leader of a partition (Kafka: kafka.controller:type=ControllerStats,name=LeaderElectionRateAndTimeMs)", registers, collect() { this.reset(); this.inc(traffic.leadershipGains); } });
 
+    new client.Counter({
+      name: "bunka_thread_cpu_seconds_total", help: "CPU time of the socket thread and of each worker thread (its rate is the thread's utilisation)", labelNames: ["thread", "tid"], registers,
+      collect() {
+        this.reset();
+        for (const thread of threadCpuTimes()) this.inc({ thread: thread.thread, tid: thread.tid }, thread.cpuSeconds);
+      },
+    });
     new client.Gauge({
       name: "bunka_connections", help: "Open Kafka connections (Kafka: kafka.server:type=socket-server-metrics,name=connection-count)", labelNames: ["listener"], registers,
       collect() {

@@ -79,6 +79,11 @@ test("bytes and records in, log end offsets, group lag and under-replicated part
   expect(histogram?.type).toBe("HISTOGRAM");
   expect(Number(histogram!.metrics[0]?.buckets?.["+Inf"])).toBeGreaterThan(0);
   expect(sample(families, "bunka_process_resident_memory_bytes")).toBeGreaterThan(0);
+  // Thread CPU from /proc: the socket thread and the partition workers (num.partition.workers, default = cores).
+  const threads = families.find((family) => family.name === "bunka_thread_cpu_seconds_total")!.metrics;
+  expect(threads.filter((metric) => metric.labels?.thread === "socket")).toHaveLength(1);
+  expect(threads.filter((metric) => metric.labels?.thread === "worker").length).toBeGreaterThanOrEqual(1);
+  expect(Number(threads.find((metric) => metric.labels?.thread === "socket")!.value)).toBeGreaterThan(0);
   const flushes = families.find((family) => family.name === "bunka_log_flush_duration_seconds");
   expect(flushes?.type).toBe("HISTOGRAM");
   expect(Number(flushes!.metrics[0]?.count)).toBeGreaterThan(0);
