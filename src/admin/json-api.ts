@@ -228,7 +228,7 @@ async function messages(view: AdminBrokerView, call: Call, topic: string, partit
     const runtime = view.topics.runtime(topic, partition);
     offset = Math.max(runtime?.logStartOffset ?? 0, (runtime?.highWatermark ?? 0) - limit);
   }
-  const read = offset < 0 ? { records: [], highWatermark: view.topics.runtime(topic, partition)?.highWatermark ?? -1, logStartOffset: -1 } : await readRecords({ services: view.services, connection: call.connection, traffic: view.traffic }, topic, partition, offset, limit, maxBytes);
+  const read = offset < 0 ? { records: [], highWatermark: view.topics.runtime(topic, partition)?.highWatermark ?? -1, logStartOffset: -1 } : await readRecords({ services: view.services, connection: call.connection, traffic: view.traffic, decompressedMaxBytes: view.config.messageDecompressedMaxBytes }, topic, partition, offset, limit, maxBytes);
   return json({ topic, partition, highWatermark: read.highWatermark, logStartOffset: read.logStartOffset, messages: read.records.map((record) => formatRecord(record, format)) });
 }
 

@@ -36,6 +36,8 @@ interface Access {
   services: BrokerServices;
   connection: ClientConnection;
   traffic: BrokerTraffic;
+  /** message.decompressed.max.bytes: the bound produce validated each batch's records against. */
+  decompressedMaxBytes?: number;
 }
 
 /** acks=all: how long an HTTP produce waits for the ISR. */
@@ -119,7 +121,7 @@ export async function readRecords(access: Access, topicName: string, partition: 
     if (!mapped) break;
     const bytes = mapped.bytes;
     bytesRead += bytes.byteLength;
-    const next = decodeBatches(bytes, offset, maxRecords - records.length, records);
+    const next = decodeBatches(bytes, offset, maxRecords - records.length, records, access.decompressedMaxBytes ?? 32 * 1024 * 1024);
     if (next <= offset) break;
     offset = next;
   }
@@ -127,7 +129,7 @@ export async function readRecords(access: Access, topicName: string, partition: 
 }
 
 /** Appends the records of whole batches at or after `fromOffset`; returns the offset after the last batch read. */
-function decodeBatches(bytes: Uint8Array, fromOffset: number, wanted: number, into: ReadRecord[]): number {
+function decodeBatches(bytes: Uint8Array, fromOffset: number, wanted: number, into: ReadRecord[], decompressedMaxBytes: number): number {
   const view = dataViewOf(bytes);
   const header = readBatchHeader(view, 0);
   let position = 0;
@@ -138,8 +140,8 @@ function decodeBatches(bytes: Uint8Array, fromOffset: number, wanted: number, in
     next = header.baseOffset + header.lastOffsetDelta + 1;
     if ((header.attributes & CONTROL_FLAG_MASK) === 0) {
       const section = bytes.subarray(position + RECORD_BATCH_OVERHEAD, position + header.sizeBytes);
-      // The batch was bounded when it was produced (message.max.bytes); the same bound holds its records here.
-      const records = decodeRecords(decompressBounded(header.attributes & COMPRESSION_CODEC_MASK, section, 64 * 1024 * 1024), header.recordCount);
+      // Produce refused batches whose records decompress beyond message.decompressed.max.bytes; the same bound holds here.
+      const records = decodeRecords(decompressBounded(header.attributes & COMPRESSION_CODEC_MASK, section, decompressedMaxBytes), header.recordCount);
       const logAppendTime = (header.attributes & TIMESTAMP_TYPE_MASK) !== 0;
       for (const record of records) {
         const offset = header.baseOffset + record.offsetDelta;

@@ -24,7 +24,7 @@ interface Call {
 /** A route of this proxy, or null when the path is not one. */
 export async function handleRestProxy(view: AdminBrokerView, call: Call): Promise<Response | null> {
   const { method, segments } = call;
-  const access = { services: view.services, connection: call.connection, traffic: view.traffic };
+  const access = { services: view.services, connection: call.connection, traffic: view.traffic, decompressedMaxBytes: view.config.messageDecompressedMaxBytes };
   // v2: POST /topics/{topic}
   if (segments[0] === "topics" && segments.length === 2 && method === "POST") {
     const binary = (call.headers.get("content-type") ?? "").startsWith(BINARY_V2);

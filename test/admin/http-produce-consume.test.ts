@@ -64,6 +64,17 @@ describe("security off", () => {
     expect(page.messages[0]).toMatchObject({ offset: 0, key: Buffer.from("a").toString("hex"), value: Buffer.from("first ✓").toString("hex") });
   }, 60_000);
 
+  test("compressed batches (lz4, gzip from kcat) are decompressed for HTTP consume", async () => {
+    await createTopic(broker.bootstrap, "compressed-in", 1);
+    for (const codec of ["lz4", "gzip"]) {
+      const produced = await kcat(broker.bootstrap, ["-P", "-t", "compressed-in", "-p", "0", "-z", codec], { input: `${codec}-one\n${codec}-two\n`, timeoutMs: 60_000 });
+      expect(produced.exitCode).toBe(0);
+    }
+    const response = await fetch(`${adminUrl}/topics/compressed-in/partitions/0/records?offset=0&format=text`);
+    const records = (await response.json()) as { offset: number; value: string }[];
+    expect(records.map((record) => [record.offset, record.value])).toEqual([[0, "lz4-one"], [1, "lz4-two"], [2, "gzip-one"], [3, "gzip-two"]]);
+  }, 60_000);
+
   test("bounds and bad input: too many records, too large a body, not JSON, an unknown topic or partition", async () => {
     const many = await fetch(`${adminUrl}/topics/http-in`, { method: "POST", headers: { "content-type": JSON_V2 }, body: JSON.stringify({ records: Array.from({ length: 51 }, (_, i) => ({ value: i })) }) });
     expect(many.status).toBe(400);
