@@ -47,7 +47,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await broker.stop();
-  broker.cleanup();
+  await broker.cleanup();
 });
 
 test("bytes and records in, log end offsets, group lag and under-replicated partitions", async () => {
