@@ -217,7 +217,11 @@ export class ProducerSnapshotFiles {
     if (index >= 0) this.offsets.splice(index, 1);
   }
 
-  /** Removes snapshots above `offset` (truncation: they describe batches that are gone). Returns how many. */
+  /**
+   * Removes snapshots above `offset` (truncation: they describe batches that are gone). Returns how many. The
+   * removal is made durable: a snapshot that came back after a power loss would be loaded once the log grew
+   * past its offset again, describing another history (test/sim/txn-crash.test.ts found one).
+   */
   deleteAbove(offset: number): number {
     let removed = 0;
     for (const snapshotOffset of [...this.offsets]) {
@@ -225,6 +229,7 @@ export class ProducerSnapshotFiles {
       this.delete(snapshotOffset);
       removed++;
     }
+    if (removed > 0) fsyncDirectoryWith(this.fileSystem, this.dir);
     return removed;
   }
 }
@@ -307,12 +312,14 @@ export function rebuildProducerState(
   const windowIndex = Math.max(0, segments.length - PRODUCER_STATE_REPLAY_SEGMENTS_MAX);
   const windowStartOffset = segments.length > 0 ? segments[windowIndex]!.baseOffset : logEndOffset;
   let snapshotOffset = -1;
+  let removedAny = false;
   const offsets = [...files.snapshotOffsets];
   for (let index = offsets.length - 1; index >= 0; index--) {
     const offset = offsets[index]!;
     const fileName = path.basename(snapshotPath(files.dir, offset));
     if (offset > logEndOffset) {
       files.delete(offset);
+      removedAny = true;
       events.push(`removed producer snapshot ${fileName}: above the log end offset ${logEndOffset}`);
       continue;
     }
@@ -328,8 +335,11 @@ export function rebuildProducerState(
       continue;
     }
     files.delete(offset);
+    removedAny = true;
     events.push(`removed producer snapshot ${fileName}: ${problem}`);
   }
+  // Durable before anything is appended past them again (see deleteAbove).
+  if (removedAny) fsyncDirectoryWith(files.fileSystem, files.dir);
   const replayedFromOffset = snapshotOffset >= 0 ? snapshotOffset : windowStartOffset;
   const stopped = replayBatchHeaders(manager, segments, replayedFromOffset, maxBatchBytes, files.fileSystem, onTransactionCompleted);
   if (stopped !== "") events.push(`producer state replay stopped early (${stopped}); later producers count as unknown`);

@@ -6,7 +6,7 @@
 // segment's entries are also kept in memory; the file is what survives a restart.
 import * as path from "node:path";
 import { readInt64, writeInt64 } from "../records/batch.ts";
-import { OPEN_CREATE, OPEN_WRITE_ONLY, nodeFileSystem, type FileSystem } from "./file-system.ts";
+import { OPEN_CREATE, OPEN_WRITE_ONLY, fsyncDirectoryWith, nodeFileSystem, type FileSystem } from "./file-system.ts";
 import { segmentFileName } from "./segment.ts";
 
 export const TRANSACTION_INDEX_SUFFIX = ".txnindex";
@@ -74,7 +74,7 @@ export class TransactionIndex {
     while (kept > 0 && decoded.entries[kept - 1]!.lastOffset >= segmentNextOffset) kept--;
     decoded.entries.length = kept;
     const keptBytes = kept * ABORTED_TXN_ENTRY_BYTES;
-    if (keptBytes < bytes.byteLength) files.truncate(filePath, keptBytes);
+    if (keptBytes < bytes.byteLength) truncateDurably(files, filePath, keptBytes);
     return { index: new TransactionIndex(filePath, baseOffset, decoded.entries, files), cutBytes: bytes.byteLength - keptBytes };
   }
 
@@ -98,6 +98,7 @@ export class TransactionIndex {
     if (last !== undefined && entry.lastOffset <= last.lastOffset) throw new Error(`${this.path}: entry at ${entry.lastOffset} does not follow ${last.lastOffset}`);
     const bytes = encodeAbortedTransaction(entry);
     const position = this.entries.length * ABORTED_TXN_ENTRY_BYTES;
+    const created = !this.files.exists(this.path);
     const fd = this.files.open(this.path, OPEN_WRITE_ONLY | OPEN_CREATE, 0o644);
     try {
       let writtenBytes = 0;
@@ -109,6 +110,8 @@ export class TransactionIndex {
     } finally {
       this.files.close(fd);
     }
+    // A new file's name must be durable too, before the marker exists (test/sim/txn-crash.test.ts lost one).
+    if (created) fsyncDirectoryWith(this.files, path.dirname(this.path));
     this.entries.push({ ...entry });
   }
 
@@ -118,11 +121,25 @@ export class TransactionIndex {
     while (kept > 0 && this.entries[kept - 1]!.lastOffset >= offset) kept--;
     if (kept === this.entries.length) return;
     this.entries.length = kept;
-    if (this.files.exists(this.path)) this.files.truncate(this.path, kept * ABORTED_TXN_ENTRY_BYTES);
+    if (this.files.exists(this.path)) truncateDurably(this.files, this.path, kept * ABORTED_TXN_ENTRY_BYTES);
   }
 
   delete(): void {
     if (this.files.exists(this.path)) this.files.unlink(this.path);
     this.entries.length = 0;
+  }
+}
+
+/**
+ * Cuts the file and fsyncs it: an entry cut because its marker left the log must not come back after a power
+ * loss, when the log may hold other batches at that offset (test/sim/txn-crash.test.ts found one).
+ */
+function truncateDurably(files: FileSystem, filePath: string, lengthBytes: number): void {
+  const fd = files.open(filePath, OPEN_WRITE_ONLY);
+  try {
+    files.ftruncate(fd, lengthBytes);
+    files.fsync(fd);
+  } finally {
+    files.close(fd);
   }
 }
