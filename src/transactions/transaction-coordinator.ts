@@ -216,7 +216,9 @@ export class TransactionCoordinator {
       this.transactions.set(params.transactionalId, metadata);
     }
     if (metadata.pendingState !== null || metadata.isCompleting || metadata.state === TransactionStatus.PrepareEpochFence) return refuse(ErrorCode.CONCURRENT_TRANSACTIONS);
-    if (params.producerId >= 0) {
+    // A producer id and epoch named for an id just created (epoch -1) is fine, as Kafka's isValidProducerId:
+    // an idempotent producer that becomes transactional (@platformatic/kafka) or recovers names its own.
+    if (params.producerId >= 0 && metadata.producerEpoch >= 0) {
       const retried = params.producerId === metadata.producerId && params.producerEpoch === metadata.lastProducerEpoch && metadata.state !== TransactionStatus.Ongoing;
       if (retried) return { errorCode: ErrorCode.NONE, producerId: metadata.producerId, producerEpoch: metadata.producerEpoch };
       const current = params.producerId === metadata.producerId && params.producerEpoch === metadata.producerEpoch;
