@@ -19,7 +19,7 @@ import type { Audit } from "../security/audit/audit-log.ts";
 /** Topics at run time: metadata, configs, and the offsets the socket thread last heard from the workers. */
 export type Topics = Pick<
   TopicManager,
-  "get" | "list" | "runtime" | "noteOffsets" | "configValue" | "effectiveConfigs" | "createTopic" | "deleteTopic" | "createPartitions" | "alterConfigs" | "alterReassignments"
+  "get" | "getById" | "list" | "runtime" | "noteOffsets" | "configValue" | "effectiveConfigs" | "createTopic" | "deleteTopic" | "createPartitions" | "alterConfigs" | "alterReassignments"
 >;
 
 /** The partition workers: every read or write of a partition's log goes through them. */

@@ -1,4 +1,8 @@
 // DeleteTopics: by name (v0-5) or by name/topic id (v6+).
+// Versions: v1 throttle time; v2-v3 no change (v2: throttle after the response, KIP-219); v4 flexible (KIP-482);
+// v5 per-topic error messages (KIP-599); v6 topics by name or id (KIP-516: UNKNOWN_TOPIC_ID). v0 is kept:
+// KIP-896 removed it in Kafka 4.0, but the kafka-clients note §1 lists no client here that sends it, and
+// kafkajs sends v1, so v0 costs nothing to keep and is kept for older tools.
 import { ErrorCode, KafkaError } from "../protocol/errors.ts";
 import { Apis } from "../protocol/generated/index.ts";
 import type { DeleteTopicsResponse } from "../protocol/generated/delete-topics.ts";
@@ -17,9 +21,13 @@ export const deleteTopicsHandler = defineHandler(Apis.DeleteTopics, {
     const responses = [];
     for (const { name: requestedName, topicId } of requested) {
       let name = requestedName;
+      const byId = topicId !== null && topicId.some((byte) => byte !== 0);
+      if (byId && name !== null) {
+        responses.push({ name, topicId, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: "You may not specify both topic name and topic id." });
+        continue;
+      }
       if (name === null && topicId) {
-        const hex = Buffer.from(topicId).toString("hex");
-        name = context.topics.list().find((topic) => topic.topicId === hex)?.name ?? null;
+        name = byId ? (context.topics.getById(topicId)?.name ?? null) : null;
         if (name === null) {
           responses.push({ name: null, topicId, errorCode: ErrorCode.UNKNOWN_TOPIC_ID, errorMessage: null });
           continue;

@@ -1,6 +1,11 @@
 // Metadata: brokers, controller, topics with their partitions' leaders, replicas and ISR.
 // Topics a client names but that do not exist are created when auto.create.topics.enable and the
 // request allows it (v4+ flag; before v4 the broker's policy alone decides).
+// Versions: v1 null = all topics, controller, internal flag; v2 cluster id; v3 throttle time; v4 allow auto
+// creation; v5 offline replicas; v7 leader epoch (KIP-320); v8 authorized operations (KIP-430); v9 flexible
+// (KIP-482); v10 topic ids in the response (KIP-516); v11 drops cluster authorized operations (KIP-700);
+// v12 topics requested by id (KIP-516: UNKNOWN_TOPIC_ID, the name null). v0-v3 are kept though KIP-896
+// deprecates them: kafka-python sends v0 and v1, kcat/librdkafka 2.0.2 v4 (docs: kafka-clients note §1).
 import { ErrorCode, KafkaError } from "../protocol/errors.ts";
 import { Apis } from "../protocol/generated/index.ts";
 import type { Input } from "../protocol/codec/input.ts";
@@ -15,7 +20,7 @@ const ZERO_UUID = new Uint8Array(16);
 
 export const metadataHandler = defineHandler(Apis.Metadata, {
   minVersion: 0,
-  maxVersion: 9,
+  maxVersion: 12,
   async handle(context, request): Promise<Reply<MetadataResponse>> {
     const { apiVersion } = context;
     // v0: an empty list means every topic; v1+: null means every topic and [] means none.
@@ -27,8 +32,15 @@ export const metadataHandler = defineHandler(Apis.Metadata, {
     } else {
       const allowAutoCreate = context.settings.config.autoCreateTopicsEnable && (apiVersion < 4 || request.allowAutoTopicCreation);
       for (const requested of request.topics!) {
-        const name = requested.name ?? "";
-        topics.push(await describeOrCreate(context, name, allowAutoCreate));
+        const byId = requested.topicId.some((byte) => byte !== 0);
+        // Before v12 a topic is named; Kafka refuses ids and null names there (InvalidRequestException).
+        if (apiVersion < 12 && (byId || requested.name === null)) {
+          topics.push({ errorCode: ErrorCode.INVALID_REQUEST, name: requested.name ?? "", topicId: requested.topicId, partitions: [] });
+        } else if (byId) {
+          topics.push(describeById(context, requested.topicId));
+        } else {
+          topics.push(await describeOrCreate(context, requested.name ?? "", allowAutoCreate));
+        }
       }
     }
     return {
@@ -44,6 +56,15 @@ export const metadataHandler = defineHandler(Apis.Metadata, {
     };
   },
 });
+
+/** v12: a topic by id. An unknown id is UNKNOWN_TOPIC_ID with a null name; ids are not secret, so an
+ * unauthorized one is TOPIC_AUTHORIZATION_FAILED with its id (Kafka's KafkaApis.handleTopicMetadataRequest). */
+function describeById(context: RequestContext, topicId: Uint8Array): Input<MetadataResponseTopic> {
+  const topic = context.topics.getById(topicId);
+  if (!topic) return { errorCode: ErrorCode.UNKNOWN_TOPIC_ID, name: null, topicId, partitions: [] };
+  if (!canTopic(context, AclOperation.DESCRIBE, topic.name)) return { errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED, name: null, topicId, partitions: [] };
+  return describeTopic(context, topic);
+}
 
 async function describeOrCreate(context: RequestContext, name: string, allowAutoCreate: boolean): Promise<Input<MetadataResponseTopic>> {
   if (!canTopic(context, AclOperation.DESCRIBE, name)) return { errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED, name, topicId: ZERO_UUID, partitions: [] };

@@ -116,6 +116,9 @@ export class MetadataMirror {
       if (changes) changes.controllerChanged = true;
     } else if (key.startsWith(keys.topics)) {
       const record = decode<TopicRecord>(kv.value);
+      // A record written before topic ids (KIP-516): every broker derives the same id from the key's creation
+      // revision (a re-created topic has a new one); the next write of the record stores it.
+      if (typeof record.topicId !== "string" || !/^[0-9a-f]{32}$/.test(record.topicId)) record.topicId = derivedTopicId(key, kv.createRevision);
       this.topicRecords.set(record.name, record);
       this.topicRecordVersions.set(record.name, kv.modRevision);
       changes?.topics.add(record.name);
@@ -274,6 +277,14 @@ export class EtcdMetadataStore implements MetadataStore {
     }
     throw new KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, "could not reserve producer ids: too much contention");
   }
+}
+
+/** A version 4-shaped UUID from a hash of the topic key and its creation revision: the same on every broker. */
+export function derivedTopicId(key: string, createRevision: number): string {
+  const bytes = new Uint8Array(new Bun.CryptoHasher("sha256").update(`${key}\u0000${createRevision}`).digest().subarray(0, 16));
+  bytes[6] = (bytes[6]! & 0x0f) | 0x40;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  return Buffer.from(bytes).toString("hex");
 }
 
 function recordOf(topic: TopicMetadata): TopicRecord {

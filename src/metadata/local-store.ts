@@ -4,7 +4,7 @@ import { writeFileDurably } from "../util/durable-file.ts";
 import { join } from "node:path";
 import { pack, unpack } from "msgpackr";
 import { ErrorCode, KafkaError } from "../protocol/errors.ts";
-import type { MetadataStore, PartitionState, TopicMetadata } from "./types.ts";
+import { randomTopicId, ZERO_TOPIC_ID, type MetadataStore, type PartitionState, type TopicMetadata } from "./types.ts";
 
 interface StoredState {
   version: 1;
@@ -27,7 +27,11 @@ export class LocalMetadataStore implements MetadataStore {
       const stored = unpack(readFileSync(this.path)) as StoredState;
       if (stored?.version !== 1 || !Array.isArray(stored.topics)) throw new Error(`metadata file ${this.path} is not a Bunka metadata file`);
       for (const topic of stored.topics) for (const assignment of topic.partitions) assignment.stateVersion ??= 0;
+      // Files written before topic ids (KIP-516): each such topic gets its id once, kept from now on.
+      const withoutId = stored.topics.filter((topic) => typeof topic.topicId !== "string" || !/^[0-9a-f]{32}$/.test(topic.topicId) || topic.topicId === ZERO_TOPIC_ID);
+      for (const topic of withoutId) topic.topicId = randomTopicId();
       this.state = stored;
+      if (withoutId.length > 0) this.persist();
     }
     return this.state.topics.map((topic) => structuredClone(topic));
   }

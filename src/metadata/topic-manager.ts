@@ -12,7 +12,7 @@ import type { LogConfig } from "../log/config.ts";
 import type { OpenPartitionCommand } from "../partition/messages.ts";
 import type { PartitionWorkers } from "../partition/partition-workers.ts";
 import { ErrorCode, KafkaError } from "../protocol/errors.ts";
-import { randomTopicId, topicNameProblem, type ClusterView, type MetadataStore, type PartitionAssignment, type PartitionReassignment, type PartitionState, type TopicMetadata } from "./types.ts";
+import { randomTopicId, topicIdBase64, topicIdHex, topicNameProblem, type ClusterView, type MetadataStore, type PartitionAssignment, type PartitionReassignment, type PartitionState, type TopicMetadata } from "./types.ts";
 
 /** A partition replica held by this broker: where its log stands, as last reported by its worker. */
 export interface PartitionRuntime {
@@ -57,6 +57,8 @@ export const partitionKey = (topic: string, partition: number): string => `${top
 
 export class TopicManager {
   private readonly topics = new Map<string, TopicMetadata>();
+  /** Topic id (hex) → name, for requests that name topics by id (Metadata v12, DeleteTopics v6, Fetch v13+). */
+  private readonly namesById = new Map<string, string>();
   private readonly runtimes = new Map<string, PartitionRuntime>();
   private serial: Promise<unknown> = Promise.resolve();
   private listener: PartitionListener | null = null;
@@ -103,6 +105,7 @@ export class TopicManager {
     if (previous && previous.topicId !== topic.topicId) await this.removeTopicLocked(previous.name);
     const known = this.topics.get(topic.name);
     this.topics.set(topic.name, topic);
+    this.namesById.set(topic.topicId, topic.name);
     const toOpen = topic.partitions.filter((assignment) => this.isLocalReplica(assignment) && !this.runtimes.has(partitionKey(topic.name, assignment.partition)));
     if (toOpen.length > 0) await this.openLogs(toOpen.map((assignment) => this.openCommand(topic, assignment.partition, this.recoverOnOpen)));
     // A reassignment moved replicas off this broker: stop serving them and delete their logs (Kafka's StopReplica).
@@ -149,6 +152,7 @@ export class TopicManager {
     const topic = this.topics.get(name);
     if (!topic) return;
     this.topics.delete(name);
+    this.namesById.delete(topic.topicId);
     const local = topic.partitions.filter((assignment) => this.runtimes.has(partitionKey(name, assignment.partition)));
     for (const assignment of topic.partitions) if (!local.includes(assignment)) this.listener?.onPartitionRemoved(name, assignment.partition);
     await this.dropLocalReplicas(name, local.map((assignment) => assignment.partition));
@@ -240,6 +244,7 @@ export class TopicManager {
       topic: topic.name,
       partition,
       dir: join(this.config.dataDir, `${topic.name}-${partition}`),
+      topicId: topicIdBase64(topic.topicId),
       config: this.logConfigFor(topic),
       compressionType: this.configValue(topic, "compression.type"),
       recover,
@@ -257,6 +262,14 @@ export class TopicManager {
 
   get(name: string): TopicMetadata | undefined {
     return this.topics.get(name);
+  }
+
+  /** The topic with this id (32 hex characters or the wire's 16 bytes); undefined for an unknown or deleted one. */
+  getById(topicId: string | Uint8Array): TopicMetadata | undefined {
+    const hex = typeof topicId === "string" ? topicId : topicIdHex(topicId);
+    const name = this.namesById.get(hex);
+    const topic = name === undefined ? undefined : this.topics.get(name);
+    return topic?.topicId === hex ? topic : undefined;
   }
 
   list(): TopicMetadata[] {

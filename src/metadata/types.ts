@@ -117,11 +117,34 @@ export function topicNameProblem(name: string): string | null {
   return null;
 }
 
+/** The all-zero id: "no topic id" on the wire (Metadata before v10, requests by name). */
+export const ZERO_TOPIC_ID = "0".repeat(32);
+
+/**
+ * A random version 4 UUID, as Kafka's Uuid.randomUuid: never the zero id nor the metadata topic's id
+ * (AAAAAAAAAAAAAAAAAAAAAQ), and never one whose base64url form starts with "-" (a command-line flag look-alike).
+ */
 export function randomTopicId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return Buffer.from(bytes).toString("hex");
+  for (;;) {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    bytes[6] = (bytes[6]! & 0x0f) | 0x40;
+    bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+    const hex = Buffer.from(bytes).toString("hex");
+    if (hex === ZERO_TOPIC_ID || hex === "0".repeat(31) + "1" || topicIdBase64(hex).startsWith("-")) continue;
+    return hex;
+  }
 }
 
 export function topicIdBytes(topicId: string): Uint8Array {
   return new Uint8Array(Buffer.from(topicId, "hex"));
+}
+
+/** The stored form (32 hex characters) of a topic id as it arrives on the wire. */
+export function topicIdHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+}
+
+/** Kafka's Uuid.toString: base64url without padding (22 characters), as in partition.metadata and Kafka's tools. */
+export function topicIdBase64(topicId: string): string {
+  return Buffer.from(topicId, "hex").toString("base64url");
 }

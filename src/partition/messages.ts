@@ -15,6 +15,8 @@ export interface PartitionKey {
 
 export interface OpenPartitionCommand extends PartitionKey {
   dir: string;
+  /** The topic's id (base64url, KIP-516): the directory's partition.metadata must name it (log/partition-metadata-file.ts). */
+  topicId?: string;
   config: LogConfig;
   /** Topic compression.type: "producer" stores batches as received; "lz4"/"uncompressed" convert. */
   compressionType: string;

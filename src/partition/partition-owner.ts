@@ -5,6 +5,7 @@
 import { rmSync } from "node:fs";
 import { cleanLog, DEFAULT_LOG_CLEANER_BACKOFF_MS, needsCleaning } from "../log/log-cleaner.ts";
 import { openSegments } from "../log/open-segments.ts";
+import { claimPartitionDirectory } from "../log/partition-metadata-file.ts";
 import { isAppendError, PartitionLog, type ReadResult } from "../log/partition-log.ts";
 import { DEFAULT_MESSAGE_DECOMPRESSED_MAX_BYTES, type LogConfig } from "../log/config.ts";
 import { ErrorCode } from "../protocol/errors.ts";
@@ -184,6 +185,10 @@ export class PartitionOwner implements WorkerOperations {
     const key = keyOf(command.topic, command.partition);
     let partitionLog: PartitionLog;
     try {
+      if (command.topicId !== undefined) {
+        const event = claimPartitionDirectory(command.dir, command.topicId);
+        if (event) this.log(`${command.topic}-${command.partition}: ${event}`);
+      }
       partitionLog = PartitionLog.open({ dir: command.dir, config: command.config, recover: command.recover, producerIdExpirationMs: command.producerIdExpirationMs, clock: this.clock });
     } catch (error) {
       const reason = openFailureReason(error);
