@@ -10,6 +10,8 @@ command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
 command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || need_apt+=(etcd-client)
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
+# librdkafka's headers: test/integration/transactions-kcat.test.ts compiles a librdkafka transactional producer.
+[ -f /usr/include/librdkafka/rdkafka.h ] || need_apt+=(librdkafka-dev)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
