@@ -8,6 +8,8 @@ import type { TopicManager } from "../metadata/topic-manager.ts";
 import type { PartitionWorkers } from "../partition/partition-workers.ts";
 import type { ScramCredentialStore } from "../security/credentials.ts";
 import type { BrokerTraffic } from "./traffic-counters.ts";
+import type { ControllerStats } from "../cluster/controller.ts";
+import type { RemotePartition } from "../cluster/leader-high-watermarks.ts";
 
 export interface BoundListener {
   name: string;
@@ -32,6 +34,12 @@ export interface AdminBrokerView {
   connectionsByListener(): Map<string, number>;
   /** Bytes the produce buffer pool holds (free and in use). */
   pooledBufferBytes(): number;
+  /** ISR changes of partitions this broker leads, since it started. */
+  isrChanges(): { readonly shrinks: number; readonly expands: number };
+  /** Cluster mode: elections and controller terms of this broker; null in single-node mode. */
+  controllerStats(): ControllerStats | null;
+  /** Cluster mode: asks other leaders their high watermarks (group lag); null in single-node mode. */
+  readonly leaderHighWatermarks: { fetch(partitions: readonly RemotePartition[], timeoutMs: number): Promise<Map<string, number>> } | null;
   /** Security is on: an authorizer, or a SASL listener. The admin listener then requires a login. */
   readonly securityEnabled: boolean;
   /** PLAIN users of every SASL listener (user -> password), for HTTP Basic. */

@@ -32,6 +32,9 @@ interface Snapshot {
   fsync: FsyncLatency;
 }
 
+/** How long a scrape waits for other leaders' high watermarks (group lag of partitions not replicated here). */
+const REMOTE_HIGH_WATERMARK_TIMEOUT_MS = 2_000;
+
 const apiNames: ReadonlyMap<number, string> = new Map(Object.entries(ApiKey).filter(([, key]) => typeof key === "number").map(([name, key]) => [key as number, name]));
 const apiName = (apiKey: number): string => apiNames.get(apiKey) ?? String(apiKey);
 
@@ -101,21 +104,31 @@ export class BrokerMetrics {
         snapshot.partitions.push({ topic: topic.name, partition: assignment.partition, log: logs.get(`${topic.name}\u0000${assignment.partition}`), highWatermark: runtime?.highWatermark ?? -1, leader });
       }
     }
-    // Lag per committed partition of the groups this broker coordinates, against the high watermark it knows
-    // (partitions led elsewhere in a cluster have none here and are left out).
-    let lagSeries = 0;
+    // Lag per committed partition of the groups this broker coordinates, against the high watermark of the
+    // partition: its own (leader or follower: a follower's is the leader's as of its last fetch), else the
+    // leader's, asked once per scrape (leader-high-watermarks.ts) for partitions not replicated here.
+    const committedRows: { group: string; topic: string; partition: number; committed: number }[] = [];
+    const remote = new Map<string, { topic: string; partition: number; leader: number }>();
     for (const group of view.groups.groups.values()) {
       snapshot.groups.push({ group: group.groupId, state: group.state, members: group.members.size });
       for (const [key, committed] of group.offsets) {
-        if (lagSeries >= this.maxPartitions) break;
+        if (committedRows.length >= this.maxPartitions) break;
         const separator = key.lastIndexOf("\u0000");
         const topic = key.slice(0, separator);
         const partition = Number(key.slice(separator + 1));
-        const highWatermark = view.topics.runtime(topic, partition)?.highWatermark;
-        if (highWatermark === undefined || highWatermark < 0) continue;
-        snapshot.groupLag.push({ group: group.groupId, topic, partition, committed: committed.offset, lag: Math.max(0, highWatermark - committed.offset) });
-        lagSeries++;
+        committedRows.push({ group: group.groupId, topic, partition, committed: committed.offset });
+        const local = view.topics.runtime(topic, partition)?.highWatermark;
+        const leader = view.topics.get(topic)?.partitions[partition]?.leader ?? -1;
+        if ((local === undefined || local < 0) && leader >= 0 && leader !== nodeId) remote.set(key, { topic, partition, leader });
       }
+    }
+    const remoteHighWatermarks = remote.size > 0 && view.leaderHighWatermarks ? await view.leaderHighWatermarks.fetch([...remote.values()], REMOTE_HIGH_WATERMARK_TIMEOUT_MS).catch(() => new Map<string, number>()) : new Map<string, number>();
+    for (const row of committedRows) {
+      const key = `${row.topic}\u0000${row.partition}`;
+      const local = view.topics.runtime(row.topic, row.partition)?.highWatermark;
+      const highWatermark = local !== undefined && local >= 0 ? local : remoteHighWatermarks.get(key);
+      if (highWatermark === undefined) continue;
+      snapshot.groupLag.push({ ...row, lag: Math.max(0, highWatermark - row.committed) });
     }
     return snapshot;
   }
@@ -175,6 +188,14 @@ export class BrokerMetrics {
     brokerGauge("bunka_ready", "1 once logs are loaded, listeners are up and the broker is registered", () => (view.isReady() ? 1 : 0));
     brokerGauge("bunka_event_loop_lag_seconds", "How late a 250 ms timer on the socket thread last fired", () => this.eventLoopLagSeconds);
     brokerGauge("bunka_pooled_buffer_bytes", "Bytes held by the produce buffer pool (free and in use)", () => view.pooledBufferBytes());
+    const counterOf = (name: string, help: string, read: () => number) =>
+      new client.Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
+    counterOf("bunka_isr_shrinks_total", "ISR shrinks of partitions this broker leads (Kafka: kafka.server:type=ReplicaManager,name=IsrShrinksPerSec)", () => view.isrChanges().shrinks);
+    counterOf("bunka_isr_expands_total", "ISR expansions of partitions this broker leads (Kafka: kafka.server:type=ReplicaManager,name=IsrExpandsPerSec)", () => view.isrChanges().expands);
+    counterOf("bunka_leader_elections_total", "Partition leaders elected by this broker as controller (Kafka: kafka.controller:type=ControllerStats,name=LeaderElectionRateAndTimeMs)", () => view.controllerStats()?.leaderElections ?? 0);
+    counterOf("bunka_unclean_leader_elections_total", "Leaders this broker as controller elected from outside the ISR (Kafka: kafka.controller:type=ControllerStats,name=UncleanLeaderElectionsPerSec)", () => view.controllerStats()?.uncleanLeaderElections ?? 0);
+    counterOf("bunka_controller_activations_total", "Times this broker became the active controller", () => view.controllerStats()?.activations ?? 0);
+    brokerGauge("bunka_controller_id", "Node id of the active controller as this broker sees it, -1 while there is none", () => view.services.cluster.controllerId());
     new client.Counter({ name: "bunka_leadership_gains_total", help: "Times this broker became leader of a partition (Kafka: kafka.controller:type=ControllerStats,name=LeaderElectionRateAndTimeMs)", registers, collect() { this.reset(); this.inc(traffic.leadershipGains); } });
 
     new client.Counter({
@@ -218,6 +239,22 @@ export class BrokerMetrics {
         "Time from dispatch to the handler's answer, by API; a long poll's wait included (Kafka: kafka.network:type=RequestMetrics,name=TotalTimeMs)",
         REQUEST_LATENCY_BUCKETS_SECONDS,
         () => [...traffic.requests].map(([apiKey, stats]) => [{ api: apiName(apiKey) }, stats]),
+      ) as unknown as client.Metric,
+    );
+    registry.registerMetric(
+      new BucketHistogram(
+        "bunka_request_queue_duration_seconds",
+        "Time from a complete request frame handed to the dispatcher to its handler's start (startup wait and decoding), by API (Kafka: kafka.network:type=RequestMetrics,name=RequestQueueTimeMs)",
+        REQUEST_LATENCY_BUCKETS_SECONDS,
+        () => [...traffic.queueTimes].map(([apiKey, stats]) => [{ api: apiName(apiKey) }, stats]),
+      ) as unknown as client.Metric,
+    );
+    registry.registerMetric(
+      new BucketHistogram(
+        "bunka_response_send_duration_seconds",
+        "Time from the handler's answer to the reply's last byte taken by the socket (earlier replies on the connection and a slow reader included), by API (Kafka: kafka.network:type=RequestMetrics,name=ResponseSendTimeMs)",
+        REQUEST_LATENCY_BUCKETS_SECONDS,
+        () => [...traffic.sendTimes].map(([apiKey, stats]) => [{ api: apiName(apiKey) }, stats]),
       ) as unknown as client.Metric,
     );
     registry.registerMetric(

@@ -24,8 +24,12 @@ export interface ApiRequestStats {
 export class BrokerTraffic implements TrafficCounters {
   /** By topic, then partition index. */
   readonly partitions = new Map<string, PartitionTraffic[]>();
-  /** By API key. */
+  /** By API key: from dispatch to the handler's answer. */
   readonly requests = new Map<number, ApiRequestStats>();
+  /** By API key: from the frame handed to the dispatcher to the handler's start (startup wait and decoding). */
+  readonly queueTimes = new Map<number, ApiRequestStats>();
+  /** By API key: from the handler's answer to the reply's last byte taken by the socket. */
+  readonly sendTimes = new Map<number, ApiRequestStats>();
   /** By `apiKey:errorCode`: partition-level (and request-level) errors answered. */
   readonly errors = new Map<string, number>();
   /** By `listener:mechanism`. */
@@ -57,15 +61,16 @@ export class BrokerTraffic implements TrafficCounters {
   }
 
   request(apiKey: number, seconds: number): void {
-    let stats = this.requests.get(apiKey);
-    if (!stats) this.requests.set(apiKey, (stats = { count: 0, sumSeconds: 0, buckets: new Array<number>(REQUEST_LATENCY_BUCKETS_SECONDS.length + 1).fill(0) }));
-    stats.count++;
-    stats.sumSeconds += seconds;
-    let bucket = 0;
-    while (bucket < REQUEST_LATENCY_BUCKETS_SECONDS.length && seconds > REQUEST_LATENCY_BUCKETS_SECONDS[bucket]!) bucket++;
-    stats.buckets[bucket]!++;
+    countLatency(this.requests, apiKey, seconds);
   }
 
+  queued(apiKey: number, seconds: number): void {
+    countLatency(this.queueTimes, apiKey, seconds);
+  }
+
+  sent(apiKey: number, seconds: number): void {
+    countLatency(this.sendTimes, apiKey, seconds);
+  }
   authenticationFailed(listener: string, mechanism: string): void {
     const key = `${listener}:${mechanism}`;
     this.authenticationFailures.set(key, (this.authenticationFailures.get(key) ?? 0) + 1);
@@ -75,4 +80,14 @@ export class BrokerTraffic implements TrafficCounters {
   forgetTopicsExcept(existing: (topic: string) => boolean): void {
     for (const topic of this.partitions.keys()) if (!existing(topic)) this.partitions.delete(topic);
   }
+}
+
+function countLatency(byApi: Map<number, ApiRequestStats>, apiKey: number, seconds: number): void {
+  let stats = byApi.get(apiKey);
+  if (!stats) byApi.set(apiKey, (stats = { count: 0, sumSeconds: 0, buckets: new Array<number>(REQUEST_LATENCY_BUCKETS_SECONDS.length + 1).fill(0) }));
+  stats.count++;
+  stats.sumSeconds += seconds;
+  let bucket = 0;
+  while (bucket < REQUEST_LATENCY_BUCKETS_SECONDS.length && seconds > REQUEST_LATENCY_BUCKETS_SECONDS[bucket]!) bucket++;
+  stats.buckets[bucket]!++;
 }

@@ -146,6 +146,8 @@ export interface TrafficCounters {
   error(apiKey: number, errorCode: number): void;
   /** A request handled: from dispatch to the handler's answer (the wait of a long poll included). */
   request(apiKey: number, seconds: number): void;
+  /** The same request's wait before its handler started (Kafka's RequestQueueTimeMs). */
+  queued(apiKey: number, seconds: number): void;
 }
 
 /** One request: the broker's capabilities plus what arrived with it. */

@@ -11,6 +11,20 @@ import { encodeRecord, type EtcdKeys, type MetadataMirror } from "./etcd-metadat
 
 const RECONCILE_INTERVAL_MS = 1_000;
 
+/** What this broker did as controller (Kafka's ControllerStats and ActiveControllerCount changes). */
+export interface ControllerStats {
+  /** Partition leaders this broker elected: a live replica became leader (Kafka: LeaderElectionRateAndTimeMs). */
+  leaderElections: number;
+  /** Of those, leaders taken from outside the ISR (Kafka: UncleanLeaderElectionsPerSec). */
+  uncleanLeaderElections: number;
+  /** Times this broker became the active controller. */
+  activations: number;
+}
+
+export function newControllerStats(): ControllerStats {
+  return { leaderElections: 0, uncleanLeaderElections: 0, activations: 0 };
+}
+
 export class Controller {
   private active = false;
   private reconciling: Promise<void> | null = null;
@@ -30,6 +44,7 @@ export class Controller {
       topics: TopicManager;
       lease: () => LeaseKeeper | null;
       log: (message: string) => void;
+      stats?: ControllerStats;
     },
   ) {}
 
@@ -69,6 +84,7 @@ export class Controller {
       });
       if (result.succeeded && !this.active) {
         this.active = true;
+        if (this.deps.stats) this.deps.stats.activations++;
         this.deps.log("became the controller");
         this.reconcile();
       }
@@ -117,6 +133,7 @@ export class Controller {
         if (!next) continue;
         const version = await this.deps.store.updatePartitionState(topic.name, assignment.partition, assignment.stateVersion, next);
         if (version === null) continue; // changed meanwhile (an ISR update by the leader): the next round sees it
+        this.countElection(assignment, next);
         this.deps.log(
           `${topic.name}-${assignment.partition}: leader ${assignment.leader} -> ${next.leader}, epoch ${assignment.leaderEpoch} -> ${next.leaderEpoch}, ISR [${assignment.isr}] -> [${next.isr}]`,
         );
@@ -149,10 +166,17 @@ export class Controller {
       if (Object.keys(reassignments).length === 0) delete updated.reassignments;
       const version = await this.deps.store.completeReassignment(updated, partition, assignment.stateVersion, next);
       if (version === null) return true; // raced with an ISR change or another topic update: next round
+      this.countElection(assignment, next);
       this.deps.log(`${topic.name}-${partition}: reassignment complete, replicas [${assignment.replicas}] -> [${reassignment.target}], leader ${assignment.leader} -> ${leader}, epoch ${next.leaderEpoch}`);
       return true;
     }
     return false;
+  }
+
+  private countElection(before: PartitionState, after: PartitionState): void {
+    if (!this.deps.stats || after.leader < 0 || after.leader === before.leader) return;
+    this.deps.stats.leaderElections++;
+    if (!before.isr.includes(after.leader)) this.deps.stats.uncleanLeaderElections++;
   }
 
   /** The next state of one partition, or null when it needs no change. */

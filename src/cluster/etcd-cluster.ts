@@ -5,7 +5,8 @@
 import type { BrokerConfig } from "../config/broker-config.ts";
 import type { BrokerInfo, ClusterView } from "../metadata/types.ts";
 import type { PartitionWorkers } from "../partition/partition-workers.ts";
-import { Controller } from "./controller.ts";
+import { Controller, newControllerStats } from "./controller.ts";
+import { LeaderHighWatermarks } from "./leader-high-watermarks.ts";
 import { etcdClientOptions, LeaseKeeper, type MetadataKv, type MetadataWatch } from "./etcd/index.ts";
 import { openMetadataKv } from "./metadata-kv.ts";
 import { EtcdKeys, EtcdMetadataStore, MetadataMirror, encodeRecord, decodeRecord, type MirrorChanges } from "./etcd-metadata.ts";
@@ -30,6 +31,9 @@ export class EtcdCluster implements ClusterMembership, ClusterView {
   private lease: LeaseKeeper | null = null;
   private watch: MetadataWatch | null = null;
   private controller: Controller | null = null;
+  /** Kept across controller terms and etcd sessions: counters since this broker started. */
+  readonly controllerStats = newControllerStats();
+  readonly leaderHighWatermarks: LeaderHighWatermarks;
   private fetchers: ReplicaFetchers | null = null;
   private context: MembershipContext | null = null;
   private shuttingDown = false;
@@ -52,6 +56,7 @@ export class EtcdCluster implements ClusterMembership, ClusterView {
     const listeners = resolveListeners(config);
     const interBroker = listeners.listeners.find((listener) => listener.name === listeners.interBrokerListenerName)!;
     this.interBrokerSecurity = interBrokerClientSecurity(config, interBroker);
+    this.leaderHighWatermarks = new LeaderHighWatermarks({ nodeId: this.nodeId, liveBrokers: () => this.mirror.liveBrokers(), security: this.interBrokerSecurity });
   }
 
   get view(): ClusterView {
@@ -87,6 +92,7 @@ export class EtcdCluster implements ClusterMembership, ClusterView {
       topics: context.topics,
       lease: () => this.lease,
       log: this.log,
+      stats: this.controllerStats,
     });
     this.controller.start();
     this.log(`joined cluster ${this.config.clusterId} (etcd ${this.config.etcdEndpoints.join(",")}); brokers [${this.mirror.liveBrokers().map((b) => b.nodeId)}], controller ${this.mirror.controllerId}`);
@@ -221,6 +227,7 @@ export class EtcdCluster implements ClusterMembership, ClusterView {
     this.stopped = true;
     this.watch?.cancel();
     this.controller?.stop();
+    this.leaderHighWatermarks.stop();
     await this.fetchers?.stop();
     await this.applying;
     // Revoking the lease deletes this broker's registration (and the controller key if it held it).

@@ -3,6 +3,8 @@
 import type { TopicManager } from "../metadata/topic-manager.ts";
 import type { ClusterView, MetadataStore } from "../metadata/types.ts";
 import type { ReplicaManager } from "./replica-manager.ts";
+import type { ControllerStats } from "./controller.ts";
+import type { LeaderHighWatermarks } from "./leader-high-watermarks.ts";
 
 export interface MembershipContext {
   topics: TopicManager;
@@ -14,6 +16,10 @@ export interface MembershipContext {
 export interface ClusterMembership {
   readonly view: ClusterView;
   readonly store: MetadataStore;
+  /** Cluster mode: what this broker did as controller. */
+  readonly controllerStats?: ControllerStats;
+  /** Cluster mode: high watermarks asked from other leaders (group lag in /metrics). */
+  readonly leaderHighWatermarks?: Pick<LeaderHighWatermarks, "fetch">;
   /** Joins the cluster and loads its metadata, opening the logs of local replicas. */
   start(context: MembershipContext): Promise<void>;
   /** Moves leadership away from this broker before it stops (bounded). */

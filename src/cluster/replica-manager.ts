@@ -70,6 +70,8 @@ export class ReplicaManager implements PartitionListener {
   private readonly leadershipListeners: ((topic: string, partition: number, leading: boolean) => void)[] = [];
   private readonly isrTimer: ReturnType<typeof setInterval>;
   private stopped = false;
+  /** ISR changes of partitions this broker leads, whoever wrote them (Kafka's IsrShrinksPerSec/IsrExpandsPerSec). */
+  readonly isrChanges = { shrinks: 0, expands: 0 };
 
   constructor(private readonly deps: ReplicaManagerDeps) {
     const intervalMs = Math.max(100, Math.min(1000, Math.floor(deps.config.replicaLagTimeMaxMs / 2)));
@@ -127,6 +129,7 @@ export class ReplicaManager implements PartitionListener {
       isrChangeInFlight: false,
     };
     const previousRole = previous?.role;
+    if (previousRole === "leader" && role === "leader" && !epochChanged) this.countIsrChange(state.isr, assignment.isr);
     state.role = role;
     state.leaderId = assignment.leader;
     state.leaderEpoch = assignment.leaderEpoch;
@@ -149,6 +152,11 @@ export class ReplicaManager implements PartitionListener {
       this.maybeAdvanceHighWatermark(state, runtime);
     }
     this.deps.watchers.notify(state.topic, state.partition);
+  }
+
+  private countIsrChange(before: readonly number[], after: readonly number[]): void {
+    if (before.some((replica) => !after.includes(replica))) this.isrChanges.shrinks++;
+    if (after.some((replica) => !before.includes(replica))) this.isrChanges.expands++;
   }
 
   private becomeLeader(state: ReplicaState, runtime: PartitionRuntime): void {

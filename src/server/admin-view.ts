@@ -5,10 +5,12 @@ import { SingleNodeCluster } from "../cluster/single-node.ts";
 import { producePool } from "../partition/buffer-pool.ts";
 import type { ClusterMembership } from "../cluster/membership.ts";
 import type { SaslAuthenticator } from "../security/sasl/authenticator.ts";
+import type { ReplicaManager } from "../cluster/replica-manager.ts";
 
 /** The parts of server/broker.ts's Broker the view reads (named here: importing the class would be a cycle). */
 export interface AdminViewSource extends Pick<AdminBrokerView, "config" | "services" | "topics" | "workers" | "groups" | "traffic" | "scramCredentials" | "log"> {
   readonly membership: ClusterMembership;
+  readonly replicas: Pick<ReplicaManager, "isrChanges">;
   readonly sasl: SaslAuthenticator | null;
   readonly serving: boolean;
   readonly isStopping: boolean;
@@ -31,6 +33,9 @@ export function adminBrokerView(broker: AdminViewSource): AdminBrokerView {
     listeners: () => broker.boundListeners(),
     connectionsByListener: () => broker.connectionsByListener(),
     pooledBufferBytes: () => producePool.pooledBytes,
+    isrChanges: () => broker.replicas.isrChanges,
+    controllerStats: () => broker.membership.controllerStats ?? null,
+    leaderHighWatermarks: broker.membership.leaderHighWatermarks ?? null,
     securityEnabled: broker.config.authorizerClassName !== "" || broker.sasl !== null,
     plainUsers,
     scramCredentials: broker.scramCredentials,

@@ -134,6 +134,7 @@ export class Broker {
   private stopping: Promise<void> | null = null;
   /** Counters /metrics reads (admin/traffic-counters.ts). */
   readonly traffic = new BrokerTraffic();
+  private readonly countReplySent = (apiKey: number, seconds: number): void => this.traffic.sent(apiKey, seconds);
   /** The admin HTTP listener (admin.listeners); null when off. */
   adminServer: AdminServer | null = null;
   private readonly readiness = Promise.withResolvers<void>();
@@ -315,6 +316,7 @@ export class Broker {
               }
             }, this.log, this.requestBudget, admission.interBroker, { name: listener.name, securityProtocol: listener.securityProtocol });
             socket.data = connection;
+            connection.onReplySent = this.countReplySent;
             this.connections.add(connection);
           },
           ...(tls ? { handshake: (socket: Socket<Connection | undefined>, success: boolean, authorizationError: Error | null) => this.checkTlsHandshake(socket, success, authorizationError, listener, tls) } : {}),

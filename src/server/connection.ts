@@ -30,6 +30,16 @@ export const writeQueueStats = {
 interface ReplySlot {
   done: boolean;
   chunks: ReplyChunks;
+  apiKey: number;
+  /** performance.now() when the handler answered (set only while onReplySent is). */
+  answeredMs: number;
+}
+
+/** A reply in the write queue whose send time is measured: done once `chunksWritten` reaches `endChunk`. */
+interface SendMark {
+  endChunk: number;
+  apiKey: number;
+  answeredMs: number;
 }
 
 export interface ConnectionLimits {
@@ -68,6 +78,12 @@ export class Connection implements BudgetWaiter {
   private writeQueueHead = 0;
   private writeOffset = 0;
   private queuedBytes = 0;
+  /** Chunks ever pushed to and fully written from the write queue, for send marks. */
+  private chunksEnqueued = 0;
+  private chunksWritten = 0;
+  private readonly sendMarks: SendMark[] = [];
+  /** Set by the broker for /metrics: a reply's last byte was taken by the socket (Kafka's ResponseSendTimeMs). */
+  onReplySent: ((apiKey: number, seconds: number) => void) | null = null;
   private pausedForBackpressure = false;
   /** Paused until the request budget has room (queued.max.request.bytes); queued in the budget's waiters. */
   private pausedForBudget = false;
@@ -236,7 +252,8 @@ export class Connection implements BudgetWaiter {
 
   private startRequest(frame: Frame): void {
     this.chargedInFlightBytes += frame.chargedBytes;
-    const slot: ReplySlot = { done: false, chunks: null };
+    const payload = frame.payload;
+    const slot: ReplySlot = { done: false, chunks: null, apiKey: payload.byteLength >= 2 ? (payload[0]! << 8) | payload[1]! : -1, answeredMs: 0 };
     this.replySlots.push(slot);
     let result: Promise<ReplyChunks> | ReplyChunks;
     this.currentRequest = this.requestsStarted++;
@@ -274,11 +291,13 @@ export class Connection implements BudgetWaiter {
     this.lastActivityMs = Date.now();
     slot.done = true;
     slot.chunks = chunks;
+    if (this.onReplySent) slot.answeredMs = performance.now();
     while (this.replySlotsHead < this.replySlots.length && this.replySlots[this.replySlotsHead]!.done) {
       const head = this.replySlots[this.replySlotsHead]!;
       this.replySlots[this.replySlotsHead++] = undefined as unknown as ReplySlot;
       this.repliesReleased++;
       if (head.chunks) for (const bytes of head.chunks) this.enqueue(bytes);
+      if (head.chunks && this.onReplySent) this.sendMarks.push({ endChunk: this.chunksEnqueued, apiKey: head.apiKey, answeredMs: head.answeredMs });
     }
     if (this.replySlotsHead > 1024 && this.replySlotsHead * 2 > this.replySlots.length) {
       this.replySlots.splice(0, this.replySlotsHead);
@@ -291,10 +310,12 @@ export class Connection implements BudgetWaiter {
   private enqueue(chunk: Uint8Array | MappedRecords): void {
     if (chunk instanceof Uint8Array) {
       if (chunk.byteLength === 0) return;
+      this.chunksEnqueued++;
       this.writeQueue.push(chunk);
       this.queuedBytes += chunk.byteLength;
     } else {
       if (chunk.sizeBytes === 0) return;
+      this.chunksEnqueued++;
       // The fd is pinned while the range is queued, so it cannot be closed (and its number reused) under us.
       const fd = this.sendfile !== null ? chunk.file.pinFd() : -1;
       this.writeQueue.push({ records: chunk, fd });
@@ -312,12 +333,24 @@ export class Connection implements BudgetWaiter {
       if (!(chunk instanceof Uint8Array) && chunk.fd >= 0) chunk.records.file.unpinFd();
       this.writeQueue[this.writeQueueHead++] = undefined as unknown as QueuedChunk;
       this.writeOffset = 0;
+      this.chunksWritten++;
     }
+    if (this.sendMarks.length > 0) this.reportSentReplies();
     if (this.writeQueueHead > 0) {
       this.writeQueue.splice(0, this.writeQueueHead);
       this.writeQueueHead = 0;
     }
     this.wakeWriteRoomWaiters();
+  }
+
+  private reportSentReplies(): void {
+    const nowMs = performance.now();
+    let sent = 0;
+    while (sent < this.sendMarks.length && this.sendMarks[sent]!.endChunk <= this.chunksWritten) {
+      const mark = this.sendMarks[sent++]!;
+      this.onReplySent?.(mark.apiKey, (nowMs - mark.answeredMs) / 1000);
+    }
+    if (sent > 0) this.sendMarks.splice(0, sent);
   }
 
   /** socket.write of the rest of `bytes`; true when all of it went out. */

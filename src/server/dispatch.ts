@@ -70,6 +70,7 @@ export function createDispatcher(services: BrokerServices, handlers: ReadonlyMap
         frame,
         requestTimer,
       };
+      traffic?.queued(apiKey, (performance.now() - dispatchedMs) / 1000);
       const running = request.run(context);
       if (requestTimer) requestTimer.syncMs = performance.now() - requestTimer.startedMs;
       body = await running;

@@ -90,6 +90,32 @@ test("bytes and records in, log end offsets, group lag and under-replicated part
   expect(Number(flushes!.metrics[0]?.buckets?.["+Inf"])).toBe(Number(flushes!.metrics[0]?.count));
 }, 60_000);
 
+/** `name{api="Produce"} value` lines of a labelled histogram, read from the text (the parser merges their labels). */
+function apiSamples(text: string, name: string, api: string): number | undefined {
+  const line = text.split("\n").find((candidate) => candidate.startsWith(`${name}{api="${api}"}`));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1));
+}
+
+test("queue time and response send time per API next to the total; ISR and election counters", async () => {
+  const text = await (await fetch(`${adminUrl}/metrics`)).text();
+  // kcat's produce requests (acks=all) all ran a handler and were answered by the time the test scrapes.
+  const produced = apiSamples(text, "bunka_request_duration_seconds_count", "Produce");
+  expect(produced).toBeGreaterThanOrEqual(3);
+  expect(apiSamples(text, "bunka_request_queue_duration_seconds_count", "Produce")).toBe(produced!);
+  expect(apiSamples(text, "bunka_response_send_duration_seconds_count", "Produce")).toBe(produced!);
+  expect(apiSamples(text, "bunka_response_send_duration_seconds_count", "Metadata")).toBe(apiSamples(text, "bunka_request_duration_seconds_count", "Metadata")!);
+  // The wait before the handler is part of the dispatch-to-answer total.
+  expect(apiSamples(text, "bunka_request_queue_duration_seconds_sum", "Produce")!).toBeLessThanOrEqual(apiSamples(text, "bunka_request_duration_seconds_sum", "Produce")!);
+  const families = await scrape(adminUrl);
+  for (const family of ["bunka_request_queue_duration_seconds", "bunka_response_send_duration_seconds"]) expect(families.find((candidate) => candidate.name === family)?.type).toBe("HISTOGRAM");
+  // A single broker: nothing shrinks, expands or is elected by a controller; it is its own controller.
+  expect(sample(families, "bunka_isr_shrinks_total")).toBe(0);
+  expect(sample(families, "bunka_isr_expands_total")).toBe(0);
+  expect(sample(families, "bunka_leader_elections_total")).toBe(0);
+  expect(sample(families, "bunka_unclean_leader_elections_total")).toBe(0);
+  expect(sample(families, "bunka_controller_id")).toBe(1);
+}, 60_000);
+
 test("OpenMetrics when the Accept header asks for it", async () => {
   const response = await fetch(`${adminUrl}/metrics`, { headers: { accept: "application/openmetrics-text; version=1.0.0" } });
   expect(response.headers.get("content-type")).toContain("application/openmetrics-text");
