@@ -8,6 +8,7 @@ import type { TopicManager } from "../metadata/topic-manager.ts";
 import type { PartitionWorkers } from "../partition/partition-workers.ts";
 import type { ScramCredentialStore } from "../security/credentials.ts";
 import type { BrokerTraffic } from "./traffic-counters.ts";
+import type { FaultInjector } from "../faults/fault-injector.ts";
 import type { ControllerStats } from "../cluster/controller.ts";
 import type { RemotePartition } from "../cluster/leader-high-watermarks.ts";
 
@@ -45,5 +46,7 @@ export interface AdminBrokerView {
   /** PLAIN users of every SASL listener (user -> password), for HTTP Basic. */
   readonly plainUsers: ReadonlyMap<string, string>;
   readonly scramCredentials: ScramCredentialStore;
+  /** Scriptable faults (faults.enable), for /api/v1/faults. */
+  readonly faults: FaultInjector;
   log(message: string): void;
 }

@@ -10,6 +10,7 @@ import { errorResponse, handleJsonApi, json } from "./json-api.ts";
 import { BrokerMetrics } from "./metrics.ts";
 import { AdminRequestError } from "./records.ts";
 import { handleRestProxy } from "./rest-proxy.ts";
+import { handleFaultsApi } from "./faults-api.ts";
 
 export interface AdminListenerAddress {
   tls: boolean;
@@ -139,6 +140,7 @@ async function route(view: AdminBrokerView, authenticator: AdminAuthenticator, m
   };
   const call = { method: request.method, query: url.searchParams, headers: request.headers, body, connection: identity };
   if (!view.isReady()) throw new AdminRequestError(503, "the broker is still starting (see /readyz)");
+  if (segments[0] === "api" && segments[1] === "v1" && segments[2] === "faults") return handleFaultsApi(view, { ...call, segments: segments.slice(3) });
   if (segments[0] === "api" && segments[1] === "v1") return handleJsonApi(view, { ...call, segments: segments.slice(2) });
   const proxied = await handleRestProxy(view, { ...call, segments });
   if (proxied) return proxied;

@@ -386,6 +386,7 @@ export const brokerSettings: readonly BrokerSetting[] = [
   setting("admin.produce.max.records", "int", 1000, readByUser("admin.produce.max.records", 1000), { bunka: true, min: 1, max: 1_000_000, doc: "records one HTTP produce request may carry (400 beyond)" }),
   setting("admin.consume.max.records", "int", 1000, readByUser("admin.consume.max.records", 1000), { bunka: true, min: 1, max: 1_000_000, doc: "records one HTTP consume or message-browser request returns at most" }),
   setting("admin.consume.max.bytes", "int", 4_194_304, readByUser("admin.consume.max.bytes", 4_194_304), { bunka: true, min: 1024, max: 104_857_600, doc: "log bytes one HTTP consume request reads at most" }),
+  setting("faults.enable", "boolean", false, { apply: () => undefined, current: (config) => config.properties["faults.enable"] === "true" }, { bunka: true, doc: "fault injection for tests (`broker.faults`, POST/GET/DELETE /api/v1/faults on the admin listener): injected errors, latency, pauses, offline partitions, leader moves, replication cuts; off, the API answers 404 and throws. Embedded test clusters and dev mode turn it on; never on a production broker" }),
   setting("metrics.max.partitions", "int", 2000, readByUser("metrics.max.partitions", 2000), { bunka: true, min: 0, max: 1_000_000, doc: "partitions whose per-partition series /metrics exports (topics are client-created: this bounds label cardinality); the rest are left out and counted in `bunka_metrics_partitions_omitted`" }),
 ];
 

@@ -8,7 +8,7 @@ import type { SaslAuthenticator } from "../security/sasl/authenticator.ts";
 import type { ReplicaManager } from "../cluster/replica-manager.ts";
 
 /** The parts of server/broker.ts's Broker the view reads (named here: importing the class would be a cycle). */
-export interface AdminViewSource extends Pick<AdminBrokerView, "config" | "services" | "topics" | "workers" | "groups" | "traffic" | "scramCredentials" | "log"> {
+export interface AdminViewSource extends Pick<AdminBrokerView, "config" | "services" | "topics" | "workers" | "groups" | "traffic" | "scramCredentials" | "faults" | "log"> {
   readonly membership: ClusterMembership;
   readonly replicas: Pick<ReplicaManager, "isrChanges">;
   readonly sasl: SaslAuthenticator | null;
@@ -39,6 +39,7 @@ export function adminBrokerView(broker: AdminViewSource): AdminBrokerView {
     securityEnabled: broker.config.authorizerClassName !== "" || broker.sasl !== null,
     plainUsers,
     scramCredentials: broker.scramCredentials,
+    faults: broker.faults,
     log: broker.log,
   };
 }

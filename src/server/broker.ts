@@ -53,6 +53,8 @@ import { configuredAudit } from "../security/audit/settings.ts";
 import { AdminServer } from "../admin/http-server.ts";
 import { BrokerTraffic } from "../admin/traffic-counters.ts";
 import { adminBrokerView } from "./admin-view.ts";
+import { FaultInjector } from "../faults/fault-injector.ts";
+import { faultsEnabled } from "../faults/fault-spec.ts";
 
 export interface BrokerOptions extends Partial<Omit<BrokerConfig, "properties">> {
   /** A Kafka-style properties file applied before the other options. */
@@ -137,6 +139,8 @@ export class Broker {
   private readonly countReplySent = (apiKey: number, seconds: number): void => this.traffic.sent(apiKey, seconds);
   /** The admin HTTP listener (admin.listeners); null when off. */
   adminServer: AdminServer | null = null;
+  /** Scriptable faults for tests (faults.enable; src/faults/): add, list, clear. */
+  readonly faults: FaultInjector;
   private readonly readiness = Promise.withResolvers<void>();
   private isReady = false;
 
@@ -147,6 +151,11 @@ export class Broker {
     readonly log: (message: string) => void,
   ) {
     this.highWatermarks = new HighWatermarkCheckpoint(config.dataDir);
+    this.faults = new FaultInjector(faultsEnabled(config), {
+      nodeId: config.nodeId,
+      closeConnections: () => this.closeConnections(),
+      moveLeader: (topic, partition, nodeId) => this.moveLeader(topic, partition, nodeId),
+    });
     this.requestBudget = new RequestBudget(config.queuedMaxRequestBytes);
     this.topics = new TopicManager(config, workers, membership.store, membership.view, log);
     this.replicas = new ReplicaManager({
@@ -276,7 +285,7 @@ export class Broker {
   }
 
   private listen(listeners: PreparedListeners): void {
-    const dispatch = createDispatcher(this.services, handlers, () => this.ready);
+    const dispatch = createDispatcher(this.services, handlers, () => this.ready, this.faults);
     const limits = {
       maxFrameBytes: this.config.socketRequestMaxBytes,
       maxInFlightRequests: this.config.maxInFlightRequestsPerConnection,
@@ -305,6 +314,11 @@ export class Broker {
             const admission = quotas.admit(socket.remoteAddress);
             if (!admission.admitted) {
               socket.end(); // Kafka closes a connection above the limits at once
+              return;
+            }
+            if (this.faults.armed && this.faults.refuseConnection()) {
+              quotas.release(socket.remoteAddress);
+              socket.end();
               return;
             }
             const connection = new Connection(socket, limits, (conn, frame) => {
@@ -385,6 +399,33 @@ export class Broker {
     }
     audit("success", principal);
     connection.tlsHandshakeDone(principal);
+  }
+
+  /** Closes every open Kafka connection (the close-connections fault); answers how many. */
+  private closeConnections(): number {
+    const open = [...this.connections];
+    for (const connection of open) connection.close("fault: close-connections");
+    return open.length;
+  }
+
+  /**
+   * The move-leader fault: an election written as the controller writes one (controller.ts), a compare-and-swap
+   * of the partition state on the version this broker saw, so that a concurrent election or ISR change wins and
+   * this one fails. The new leader must be a live in-sync replica. The controller's preferred-leader check
+   * (auto.leader.rebalance.enable) may move leadership back after leader.imbalance.check.interval.seconds.
+   */
+  private async moveLeader(topicName: string, partition: number, nodeId: number): Promise<void> {
+    const assignment = this.topics.get(topicName)?.partitions[partition];
+    if (!assignment) throw new Error(`move-leader: no partition ${topicName}-${partition}`);
+    if (assignment.leader === nodeId) return;
+    if (!assignment.replicas.includes(nodeId)) throw new Error(`move-leader: broker ${nodeId} is not a replica of ${topicName}-${partition} (replicas [${assignment.replicas}])`);
+    if (!assignment.isr.includes(nodeId)) throw new Error(`move-leader: broker ${nodeId} is not in the ISR of ${topicName}-${partition} (ISR [${assignment.isr}])`);
+    if (!this.brokers().some((info) => info.nodeId === nodeId && !info.shuttingDown)) throw new Error(`move-leader: broker ${nodeId} is not live`);
+    const next = { leader: nodeId, leaderEpoch: assignment.leaderEpoch + 1, isr: assignment.isr };
+    const version = await this.membership.store.updatePartitionState(topicName, partition, assignment.stateVersion, next);
+    if (version === null) throw new Error(`move-leader: ${topicName}-${partition} changed meanwhile (another election or an ISR change); try again`);
+    this.topics.applyPartitionState(topicName, partition, next, version);
+    this.log(`fault move-leader: ${topicName}-${partition} leader ${assignment.leader} -> ${nodeId}, epoch ${next.leaderEpoch}`);
   }
 
   /** Stops accepting on every listener; `closeActive` also drops their connections. */
@@ -628,6 +669,7 @@ export class Broker {
   }
 
   private async crash(): Promise<void> {
+    this.faults.close();
     this.stopListening(true);
     for (const connection of this.connections) connection.close();
     if (this.connectionSweepTimer) clearInterval(this.connectionSweepTimer);
@@ -647,6 +689,7 @@ export class Broker {
   }
 
   private async shutdown(): Promise<void> {
+    this.faults.close();
     await this.membership.controlledShutdown().catch((error) => this.log(`controlled shutdown failed: ${String(error)}`));
     this.stopListening(false);
     // Parked JoinGroup/SyncGroup requests are answered (NOT_COORDINATOR) so that connections can drain.

@@ -4,7 +4,8 @@
 // - auto-created topics get several partitions (num.partitions=3), so keyed traffic spreads as in production;
 // - no fsync: Kafka's defaults already leave flushing to the OS (log.flush.interval.messages/ms unset);
 //   dev mode sets them explicitly;
-// - the admin listener (console at /ui, /metrics) on loopback, on a free port (printed at start).
+// - the admin listener (console at /ui, /metrics) on loopback, on a free port (printed at start);
+// - fault injection (faults.enable) on.
 // Explicit properties and options win over these defaults.
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,6 +16,8 @@ export const DEV_MODE_PROPERTIES: Readonly<Record<string, string>> = {
   "num.partitions": "3",
   "auto.create.topics.enable": "true",
   "admin.listeners": "http://127.0.0.1:0",
+  // Fault injection (src/faults/) for the tests a developer runs against it; never on by default elsewhere.
+  "faults.enable": "true",
   // Long.MAX_VALUE: never by count or time (Kafka's default, written out so a config file cannot turn it on by accident).
   "log.flush.interval.messages": "9223372036854775807",
   "log.flush.interval.ms": "9223372036854775807",

@@ -12,15 +12,18 @@ import type { Connection, ReplyChunks } from "./connection.ts";
 import type { Frame } from "./frame-reader.ts";
 import type { SaslAuthenticator } from "../security/sasl/authenticator.ts";
 import type { MappedRecords } from "../log/segment-views.ts";
+import { applyRequestFaults, shapeFaultedReply, type FaultedReply } from "../faults/request-faults.ts";
+import type { FaultInjector } from "../faults/fault-injector.ts";
 
 /** Closing the connection is how Kafka answers a request it cannot parse (InvalidRequestException). */
 export class InvalidRequestError extends Error {}
 
 /**
  * `ready` returns a promise while the broker is still starting (requests wait for it), null once it serves.
- * `services` are the capabilities every handler's context carries.
+ * `services` are the capabilities every handler's context carries. `faults` (src/faults/) cost one boolean
+ * check per request while none is armed.
  */
-export function createDispatcher(services: BrokerServices, handlers: ReadonlyMap<number, RegisteredHandler>, ready: () => Promise<void> | null) {
+export function createDispatcher(services: BrokerServices, handlers: ReadonlyMap<number, RegisteredHandler>, ready: () => Promise<void> | null, faults: FaultInjector | null = null) {
   const sasl = services.sasl;
   // Only connections not yet authenticated, or any connection when sessions expire (KIP-368), pass the gate.
   const reauthEnabled = sasl !== null && sasl.settings.reauthMs > 0;
@@ -59,6 +62,7 @@ export function createDispatcher(services: BrokerServices, handlers: ReadonlyMap
     }
 
     let body: ResponseBody | null;
+    let faulted: FaultedReply | null = null;
     if (request) {
       const context: RequestContext = {
         ...services,
@@ -71,7 +75,8 @@ export function createDispatcher(services: BrokerServices, handlers: ReadonlyMap
         requestTimer,
       };
       traffic?.queued(apiKey, (performance.now() - dispatchedMs) / 1000);
-      const running = request.run(context);
+      if (faults !== null && faults.armed) faulted = await applyRequestFaults(faults, handler, context, payload);
+      const running = faulted?.body !== undefined ? Promise.resolve(faulted.body) : request.run(context);
       if (requestTimer) requestTimer.syncMs = performance.now() - requestTimer.startedMs;
       body = await running;
     } else {
@@ -82,6 +87,7 @@ export function createDispatcher(services: BrokerServices, handlers: ReadonlyMap
     if (body === null) return null;
     if (sasl !== null && (apiKey === ApiKey.SaslHandshake || apiKey === ApiKey.SaslAuthenticate)) afterSaslStep(sasl, connection);
     const responseVersion = supported ? apiVersion : 0;
+    if (faulted) return shapeFaultedReply(faulted, connection, encodeResponse(apiKey, responseVersion, header.correlationId, body));
     if (!requestTimer || requestTimer.exempt) return encodeResponse(apiKey, responseVersion, header.correlationId, body);
     // Encoding counts too, against the next requests (Kafka's recordNetworkThreadTimeCallback).
     const encodingStartedMs = performance.now();

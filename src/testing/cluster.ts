@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { InMemoryMetadataStore } from "../cluster/memory-store.ts";
 import { startBroker, type Broker, type BrokerOptions } from "../server/broker.ts";
+import { ClusterFaults } from "../faults/cluster-faults.ts";
 
 /** What an embedded cluster sets unless the test says otherwise: small internal topics, no waiting. */
 export const EMBEDDED_CLUSTER_PROPERTIES: Readonly<Record<string, string>> = {
@@ -19,6 +20,8 @@ export const EMBEDDED_CLUSTER_PROPERTIES: Readonly<Record<string, string>> = {
   "offsets.topic.num.partitions": "3",
   "transaction.state.log.num.partitions": "3",
   "controlled.shutdown.timeout.ms": "5000",
+  // Scriptable faults (src/faults/): cluster.faults and each broker.faults.
+  "faults.enable": "true",
 };
 
 const READY_TIMEOUT_MS = 30_000;
@@ -50,6 +53,8 @@ export class EmbeddedCluster {
   private readonly root: string;
   private readonly removeRootOnStop: boolean;
   private stopped = false;
+  /** Scriptable faults on the running brokers (src/faults/); each broker's own are `cluster.broker(id).faults`. */
+  readonly faults = new ClusterFaults(() => new Map([...this.brokers].map(([nodeId, broker]) => [nodeId, broker.faults])));
 
   private constructor(
     readonly size: number,
