@@ -20,7 +20,7 @@ const WAIT_STEPS_MAX = 300;
 const WAIT_STEP_MS = 100;
 const RETRIABLE = new Set<number>([ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, ErrorCode.COORDINATOR_NOT_AVAILABLE, ErrorCode.NOT_COORDINATOR, ErrorCode.CONCURRENT_TRANSACTIONS]);
 /** What a refused late batch may be told: its transaction is over, or its epoch was bumped by the abort. */
-const REFUSALS = [ErrorCode.INVALID_TXN_STATE, ErrorCode.INVALID_PRODUCER_EPOCH, ErrorCode.PRODUCER_FENCED];
+const REFUSALS: number[] = [ErrorCode.INVALID_TXN_STATE, ErrorCode.INVALID_PRODUCER_EPOCH, ErrorCode.PRODUCER_FENCED];
 
 let broker: BrokerProcess;
 let proxy: RequestHoldingProxy;
