@@ -7,7 +7,7 @@ import { ApiKey } from "../protocol/generated/index.ts";
 import { errorName } from "../protocol/errors.ts";
 import type { AdminBrokerView } from "./broker-view.ts";
 import type { PartitionLogMetrics } from "../partition/messages.ts";
-import { REQUEST_LATENCY_BUCKETS_SECONDS } from "./traffic-counters.ts";
+import { BrokerTraffic, REQUEST_LATENCY_BUCKETS_SECONDS } from "./traffic-counters.ts";
 import { threadCpuTimes } from "./thread-cpu.ts";
 import { FSYNC_BUCKETS_SECONDS, type FsyncLatency } from "../partition/fsync-latency.ts";
 
@@ -68,6 +68,11 @@ export class BrokerMetrics {
 
   stop(): void {
     clearInterval(this.lagTimer);
+  }
+
+  /** The Prometheus-format registry, for describeMetrics(). */
+  registryForDocs(): Registry {
+    return this.prometheus;
   }
 
   /** One scrape: the snapshot, then the registry for the asked format renders it. */
@@ -237,6 +242,7 @@ export class BrokerMetrics {
       new BucketHistogram(
         "bunka_request_duration_seconds",
         "Time from dispatch to the handler's answer, by API; a long poll's wait included (Kafka: kafka.network:type=RequestMetrics,name=TotalTimeMs)",
+        ["api"],
         REQUEST_LATENCY_BUCKETS_SECONDS,
         () => [...traffic.requests].map(([apiKey, stats]) => [{ api: apiName(apiKey) }, stats]),
       ) as unknown as client.Metric,
@@ -245,6 +251,7 @@ export class BrokerMetrics {
       new BucketHistogram(
         "bunka_request_queue_duration_seconds",
         "Time from a complete request frame handed to the dispatcher to its handler's start (startup wait and decoding), by API (Kafka: kafka.network:type=RequestMetrics,name=RequestQueueTimeMs)",
+        ["api"],
         REQUEST_LATENCY_BUCKETS_SECONDS,
         () => [...traffic.queueTimes].map(([apiKey, stats]) => [{ api: apiName(apiKey) }, stats]),
       ) as unknown as client.Metric,
@@ -253,6 +260,7 @@ export class BrokerMetrics {
       new BucketHistogram(
         "bunka_response_send_duration_seconds",
         "Time from the handler's answer to the reply's last byte taken by the socket (earlier replies on the connection and a slow reader included), by API (Kafka: kafka.network:type=RequestMetrics,name=ResponseSendTimeMs)",
+        ["api"],
         REQUEST_LATENCY_BUCKETS_SECONDS,
         () => [...traffic.sendTimes].map(([apiKey, stats]) => [{ api: apiName(apiKey) }, stats]),
       ) as unknown as client.Metric,
@@ -261,6 +269,7 @@ export class BrokerMetrics {
       new BucketHistogram(
         "bunka_log_flush_duration_seconds",
         "fdatasync of a partition log by its worker (Kafka: kafka.log:type=LogFlushStats,name=LogFlushRateAndTimeMs)",
+        [],
         FSYNC_BUCKETS_SECONDS,
         () => [[{}, snapshot().fsync]],
       ) as unknown as client.Metric,
@@ -299,6 +308,28 @@ export class BrokerMetrics {
   }
 }
 
+/** One exported metric as the registry declares it: what the README's metrics table lists. */
+export interface MetricDescription {
+  name: string;
+  type: string;
+  labels: string[];
+  help: string;
+}
+
+/**
+ * Every metric /metrics exports, in registration order, read from a registry built the way a broker builds
+ * it. No broker is needed: the view is read only by collect() callbacks and snapshots, which never run here.
+ */
+export function describeMetrics(): MetricDescription[] {
+  const view = { config: { properties: {} }, traffic: new BrokerTraffic() } as unknown as AdminBrokerView;
+  const metrics = new BrokerMetrics(view);
+  metrics.stop();
+  return metrics.registryForDocs().getMetricsAsArray().map((metric) => {
+    const declared = metric as unknown as { name: string; help: string; type: string; labelNames?: string[] };
+    return { name: declared.name, type: declared.type, labels: [...(declared.labelNames ?? [])], help: declared.help };
+  });
+}
+
 function emptySnapshot(): Snapshot {
   return { partitions: [], omittedPartitions: 0, underReplicated: 0, offline: 0, partitionCount: 0, leaderCount: 0, groupLag: [], groups: [], fsync: { buckets: [], count: 0, sumSeconds: 0 } };
 }
@@ -313,6 +344,7 @@ class BucketHistogram {
   constructor(
     readonly name: string,
     readonly help: string,
+    readonly labelNames: readonly string[],
     private readonly bounds: readonly number[],
     private readonly read: () => [Record<string, string>, { count: number; sumSeconds: number; buckets: number[] }][],
   ) {}
