@@ -54,3 +54,51 @@ test("an acknowledged write read at another offset is reported", () => {
   history.poll({ consumer: "final", partition: 0, offset: 0, value: "a" });
   expect(history.check("final").join()).toContain("acknowledged at another offset");
 });
+
+function transactional(): History {
+  const history = new History();
+  history.transaction({ id: "t1", outcome: "committed", values: ["a1", "a2"] });
+  history.transaction({ id: "t2", outcome: "aborted", values: ["b1", "b2"] });
+  history.transaction({ id: "t3", outcome: "unknown", values: ["c1", "c2"] });
+  // Offsets skip where the aborted records and the markers are, as a read_committed read returns them.
+  history.poll({ consumer: "final", partition: 0, offset: 0, value: "a1" });
+  history.poll({ consumer: "final", partition: 1, offset: 0, value: "a2" });
+  history.poll({ consumer: "final", partition: 0, offset: 4, value: "c1" });
+  history.poll({ consumer: "final", partition: 1, offset: 4, value: "c2" });
+  return history;
+}
+
+test("transactions: committed visible once, aborted invisible, unknown all or nothing passes (offsets may skip)", () => {
+  expect(transactional().checkTransactions("final")).toEqual([]);
+  const none = new History();
+  none.transaction({ id: "t3", outcome: "unknown", values: ["c1", "c2"] });
+  expect(none.checkTransactions("final")).toEqual([]);
+});
+
+test("transactions: a committed transaction with a missing value is reported", () => {
+  const history = transactional();
+  history.transaction({ id: "t4", outcome: "committed", values: ["d1"] });
+  expect(history.checkTransactions("final").join()).toContain("lost committed transaction t4");
+});
+
+test("transactions: an aborted transaction's value read is reported", () => {
+  const history = transactional();
+  history.poll({ consumer: "final", partition: 0, offset: 6, value: "b1" });
+  expect(history.checkTransactions("final").join()).toContain("aborted transaction t2 leaked: b1");
+});
+
+test("transactions: half of a transaction with an unknown outcome is reported", () => {
+  const history = new History();
+  history.transaction({ id: "t3", outcome: "unknown", values: ["c1", "c2"] });
+  history.poll({ consumer: "final", partition: 0, offset: 0, value: "c1" });
+  expect(history.checkTransactions("final").join()).toContain("transaction t3 partly visible: 1 of 2");
+});
+
+test("transactions: a committed value read twice, or a value never sent, is reported", () => {
+  const duplicated = transactional();
+  duplicated.poll({ consumer: "final", partition: 0, offset: 7, value: "a1" });
+  expect(duplicated.checkTransactions("final").join()).toContain("duplicates: a1 x2");
+  const unknown = transactional();
+  unknown.poll({ consumer: "final", partition: 0, offset: 7, value: "zz" });
+  expect(unknown.checkTransactions("final").join()).toContain("values never sent: zz");
+});

@@ -16,9 +16,20 @@ export interface PollRecord {
   value: string;
 }
 
+/** How a transaction ended as its producer saw it: unknown when the commit call failed or never answered. */
+export type TransactionOutcome = "committed" | "aborted" | "unknown";
+
+export interface TransactionRecord {
+  id: string;
+  outcome: TransactionOutcome;
+  /** Every value the transaction sent (unique across the history). */
+  values: string[];
+}
+
 export class History {
   readonly sends: SendRecord[] = [];
   readonly polls: PollRecord[] = [];
+  readonly transactions: TransactionRecord[] = [];
 
   send(record: SendRecord): void {
     this.sends.push(record);
@@ -26,6 +37,57 @@ export class History {
 
   poll(record: PollRecord): void {
     this.polls.push(record);
+  }
+
+  transaction(record: TransactionRecord): void {
+    this.transactions.push(record);
+  }
+
+  /**
+   * For transactional writes read with read_committed: the final read (`finalConsumer`) holds each committed
+   * transaction's values exactly once, nothing of an aborted one, and all or nothing of one whose outcome is
+   * unknown (atomicity); no value at two offsets, no two values at one offset, no consumer going backwards.
+   * Offsets may skip (markers and aborted records are not returned), so skips are not violations here.
+   */
+  checkTransactions(finalConsumer: string): string[] {
+    const problems: string[] = [];
+    const limit = (list: string[]) => (list.length > 20 ? [...list.slice(0, 20), `... and ${list.length - 20} more`] : list);
+    problems.push(...this.twoValuesAtOneOffset());
+    const lastOffset = new Map<string, number>();
+    for (const poll of this.polls) {
+      const key = `${poll.consumer}/${poll.partition}`;
+      const previous = lastOffset.get(key);
+      if (previous !== undefined && poll.offset <= previous) problems.push(`${poll.consumer} went backwards on partition ${poll.partition}: ${previous} then ${poll.offset}`);
+      lastOffset.set(key, poll.offset);
+    }
+    const copies = new Map<string, number>();
+    for (const poll of this.polls) if (poll.consumer === finalConsumer) copies.set(poll.value, (copies.get(poll.value) ?? 0) + 1);
+    const duplicated = [...copies].filter(([, count]) => count > 1).map(([value, count]) => `${value} x${count}`);
+    if (duplicated.length > 0) problems.push(`duplicates: ${limit(duplicated).join(", ")}`);
+    for (const transaction of this.transactions) {
+      const visible = transaction.values.filter((value) => copies.has(value));
+      if (transaction.outcome === "committed" && visible.length < transaction.values.length)
+        problems.push(`lost committed transaction ${transaction.id}: ${transaction.values.length - visible.length} of ${transaction.values.length} values missing (${limit(transaction.values.filter((value) => !copies.has(value))).join(", ")})`);
+      if (transaction.outcome === "aborted" && visible.length > 0) problems.push(`aborted transaction ${transaction.id} leaked: ${limit(visible).join(", ")}`);
+      if (transaction.outcome === "unknown" && visible.length > 0 && visible.length < transaction.values.length)
+        problems.push(`transaction ${transaction.id} partly visible: ${visible.length} of ${transaction.values.length} values`);
+    }
+    const sent = new Set([...this.sends.map((send) => send.value), ...this.transactions.flatMap((transaction) => transaction.values)]);
+    const unknown = [...copies.keys()].filter((value) => !sent.has(value));
+    if (unknown.length > 0) problems.push(`values never sent: ${limit(unknown).join(", ")}`);
+    return problems;
+  }
+
+  private twoValuesAtOneOffset(): string[] {
+    const problems: string[] = [];
+    const valueAt = new Map<string, string>();
+    for (const poll of this.polls) {
+      const key = `${poll.partition}/${poll.offset}`;
+      const seen = valueAt.get(key);
+      if (seen !== undefined && seen !== poll.value) problems.push(`two values at ${key}: ${seen} and ${poll.value} (${poll.consumer})`);
+      else valueAt.set(key, poll.value);
+    }
+    return problems;
   }
 
   get ackedCount(): number {
