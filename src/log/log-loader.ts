@@ -23,6 +23,7 @@ import { CorruptIndexError } from "./index-file.ts";
 import { BatchScanner } from "./batch-scanner.ts";
 import { RECORD_BATCH_OVERHEAD } from "../records/batch.ts";
 import { segmentPaths } from "./cleaned-segment.ts";
+import { TRANSACTION_INDEX_SUFFIX } from "./transaction-index.ts";
 import {
   CLEANED_FILE_SUFFIX,
   INDEX_FILE_SUFFIX,
@@ -125,12 +126,12 @@ export function loadSegments(dir: string, config: LogConfig, recover: boolean, n
     // The segment before the one starting at the recovery point too: a roll there trims it (fsynced in the
     // background), and a crash before that sync leaves it at its preallocated length (found by test/sim/).
     for (let index = 0; index < segments.length; index++) if (segments[index]!.baseOffset < Math.max(persistedRecoveryPoint, 1)) firstToRecover = index;
-    segments = recoverFrom(segments, firstToRecover, config, report);
+    segments = recoverFrom(segments, firstToRecover, config, report, files);
   } else if (segments.length > 0) {
     const last = segments[segments.length - 1]!;
     if (!last.recovered && !last.verifyTail()) {
       report.events.push(`${last.logPath}: does not end on a batch boundary after a clean shutdown; recovering it`);
-      segments = recoverFrom(segments, segments.length - 1, config, report);
+      segments = recoverFrom(segments, segments.length - 1, config, report, files);
     }
   }
   return { segments, persistedLogStartOffset, persistedRecoveryPoint, report };
@@ -193,7 +194,7 @@ function readNextOffset(logPath: string, baseOffset: number, maxBatchBytes: numb
 }
 
 /** Recovers segments[first..]; a segment cut short (other than the last) ends the log there. */
-function recoverFrom(segments: LogSegment[], first: number, config: LogConfig, report: RecoveryReport): LogSegment[] {
+function recoverFrom(segments: LogSegment[], first: number, config: LogConfig, report: RecoveryReport, files: FileSystem): LogSegment[] {
   for (let index = first; index < segments.length; index++) {
     const segment = segments[index]!;
     const nextBaseOffset = segments[index + 1]?.baseOffset ?? Number.POSITIVE_INFINITY;
@@ -208,6 +209,8 @@ function recoverFrom(segments: LogSegment[], first: number, config: LogConfig, r
       const later = segments.slice(index + 1);
       for (const dropped of later) {
         dropped.delete();
+        // Its aborted transactions too: a stale .txnindex would be picked up when the log grows back to that base.
+        files.unlink(path.join(path.dirname(dropped.logPath), segmentFileName(dropped.baseOffset, TRANSACTION_INDEX_SUFFIX)));
         report.deletedSegments++;
         report.events.push(`${dropped.logPath}: deleted, it follows a corrupt segment`);
       }

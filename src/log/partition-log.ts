@@ -149,6 +149,8 @@ export class PartitionLog {
   private readonly transactionIndexes = new Map<number, TransactionIndex>();
   /** Rolled segments whose asynchronous fsync has not completed. */
   private readonly rolledUnsynced = new Set<LogSegment>();
+  /** Roll snapshots written but not yet fsynced: durable before the recovery point passes their offset. */
+  private readonly snapshotsUnsynced = new Set<number>();
   /** The disk this log was opened with (the log cleaner writes its output through it too). */
   readonly files: FileSystem;
   /** Wall time for this log (the log cleaner's default "now"). */
@@ -217,7 +219,8 @@ export class PartitionLog {
     log.persistRecoveryPoint(log.recoveryPoint);
     log.persistLogStartOffset();
     log.loadTransactionIndexes(loaded.report.events);
-    const rebuild = log.rebuildProducerState(nowMs);
+    // After an unclean shutdown only snapshots at or below the persisted recovery point describe surviving data.
+    const rebuild = log.rebuildProducerState(nowMs, options.recover || recoveredAny ? loaded.persistedRecoveryPoint : undefined);
     loaded.report.events.push(...rebuild.events);
     return log;
   }
@@ -591,6 +594,7 @@ export class PartitionLog {
     // Kafka's roll takes a producer snapshot at the new base offset: a restart replays from here at most.
     this.producerState.removeExpired(nowMs);
     this.producerSnapshots.write(this.producerState, newBaseOffset, false);
+    this.snapshotsUnsynced.add(newBaseOffset);
     // The new segment first: if its files cannot be created (EMFILE, ENOMEM, the map limit) the old one
     // stays active and untouched, and only the append that asked for the roll fails.
     const segment = LogSegment.create(this.dir, newBaseOffset, this.config, nowMs, this.files);
@@ -604,7 +608,8 @@ export class PartitionLog {
       throw error;
     }
     this.rolledUnsynced.add(old);
-    retired.then(
+    // The snapshot too, before the recovery point moves past the old segment (Kafka's roll flushes it first).
+    retired.then(() => this.syncRollSnapshot(newBaseOffset)).then(
       () => this.onRolledSegmentSynced(old),
       (error: unknown) => {
         this.storageError ??= error instanceof Error ? error : new Error(String(error));
@@ -612,6 +617,12 @@ export class PartitionLog {
     );
     this.segments.push(segment);
     return segment;
+  }
+
+  private async syncRollSnapshot(offset: number): Promise<void> {
+    if (this.closed || !this.snapshotsUnsynced.has(offset)) return;
+    await this.producerSnapshots.makeDurable(offset);
+    this.snapshotsUnsynced.delete(offset);
   }
 
   private onRolledSegmentSynced(segment: LogSegment): void {
@@ -715,6 +726,9 @@ export class PartitionLog {
   flush(nowMs: number = this.clock.nowMs()): void {
     this.assertOpen();
     for (const segment of this.segments) segment.flush();
+    for (const offset of this.snapshotsUnsynced) this.producerSnapshots.makeDurableSync(offset);
+    if (this.snapshotsUnsynced.size > 0) this.directoryUnsynced = true;
+    this.snapshotsUnsynced.clear();
     // A new segment's name must be durable with its data: the recovery point file below is not always
     // rewritten (it may already be at the new segment's base), and that was the only directory fsync
     // (found by test/sim/log-crash.test.ts, seed 6; Kafka's LocalLog.flush syncs the directory too).
@@ -898,6 +912,9 @@ export class PartitionLog {
     if (this.closed) return;
     for (const segment of this.segments) segment.close();
     this.rolledUnsynced.clear();
+    // Their directory entries are synced with the close snapshot's below.
+    for (const offset of this.snapshotsUnsynced) this.producerSnapshots.makeDurableSync(offset);
+    this.snapshotsUnsynced.clear();
     this.recoveryPoint = this.logEndOffset;
     this.persistRecoveryPoint(this.recoveryPoint);
     this.persistLogStartOffset();
@@ -1045,12 +1062,19 @@ export class PartitionLog {
     for (const segment of later) this.deleteTransactionIndex(segment.baseOffset);
   }
 
-  /** Producer state from the newest usable snapshot plus a bounded replay (producer-state-snapshot.ts). */
-  private rebuildProducerState(nowMs: number): ProducerStateRebuild {
+  /** Producer state from the newest usable snapshot plus a replay (producer-state-snapshot.ts). */
+  private rebuildProducerState(nowMs: number, trustedSnapshotsUpTo?: number): ProducerStateRebuild {
     const maxBatchBytes = Math.max(this.config.segmentBytes, this.config.maxMessageBytes);
     const events: string[] = [];
-    this.producerStateRebuild = rebuildProducerState(this.producerState, this.producerSnapshots, this.segments, this.logEndOffset, maxBatchBytes, nowMs, (completed) =>
-      this.indexReplayedAbort(completed, events),
+    this.producerStateRebuild = rebuildProducerState(
+      this.producerState,
+      this.producerSnapshots,
+      this.segments,
+      this.logEndOffset,
+      maxBatchBytes,
+      nowMs,
+      (completed) => this.indexReplayedAbort(completed, events),
+      trustedSnapshotsUpTo,
     );
     this.producerStateRebuild.events.push(...events);
     return this.producerStateRebuild;

@@ -211,6 +211,42 @@ export class ProducerSnapshotFiles {
     while (this.offsets.length > PRODUCER_SNAPSHOTS_RETAINED) this.delete(this.offsets[0]!);
   }
 
+  /**
+   * Makes a roll's snapshot durable: its data on the threadpool, then the directory entry (its rename). A
+   * snapshot removed meanwhile needs nothing (Kafka's flushFileIfExists).
+   */
+  async makeDurable(offset: number): Promise<void> {
+    const fd = this.openIfPresent(offset);
+    if (fd === null) return;
+    try {
+      await this.fileSystem.fsyncAsync(fd);
+    } finally {
+      this.fileSystem.close(fd);
+    }
+    fsyncDirectoryWith(this.fileSystem, this.dir);
+  }
+
+  /** makeDurable on this thread, the directory left to the caller (a flush syncs it once for everything). */
+  makeDurableSync(offset: number): void {
+    const fd = this.openIfPresent(offset);
+    if (fd === null) return;
+    try {
+      this.fileSystem.fsync(fd);
+    } finally {
+      this.fileSystem.close(fd);
+    }
+  }
+
+  private openIfPresent(offset: number): number | null {
+    if (!this.offsets.includes(offset)) return null;
+    try {
+      return this.fileSystem.open(snapshotPath(this.dir, offset), OPEN_READ_ONLY);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+      throw error;
+    }
+  }
+
   delete(offset: number): void {
     this.fileSystem.unlink(snapshotPath(this.dir, offset));
     const index = this.offsets.indexOf(offset);
@@ -295,8 +331,9 @@ export interface ProducerStateRebuild {
 }
 
 /**
- * Rebuilds the manager from the newest usable snapshot plus a bounded header replay to the log end (see
- * the file comment), then drops expired producers. Snapshots above the log end are removed first.
+ * Rebuilds the manager from the newest usable snapshot plus a header replay to the log end (see the file
+ * comment), then drops expired producers. Snapshots above the log end, or above `trustedUpToOffset` (the
+ * recovery point, after an unclean shutdown), are removed first.
  */
 export function rebuildProducerState(
   manager: ProducerStateManager,
@@ -306,11 +343,13 @@ export function rebuildProducerState(
   maxBatchBytes: number,
   nowMs: number,
   onTransactionCompleted?: (completed: CompletedTransaction) => void,
+  trustedUpToOffset: number = Number.POSITIVE_INFINITY,
 ): ProducerStateRebuild {
   const events: string[] = [];
   manager.clear();
-  const windowIndex = Math.max(0, segments.length - PRODUCER_STATE_REPLAY_SEGMENTS_MAX);
-  const windowStartOffset = segments.length > 0 ? segments[windowIndex]!.baseOffset : logEndOffset;
+  // Without a usable snapshot the replay starts at the log start, as Kafka's: a shorter window would miss an
+  // older open transaction and expose its records as stable (test/sim/txn-crash.test.ts found it with rolls).
+  const logStartOffset = segments.length > 0 ? segments[0]!.baseOffset : logEndOffset;
   let snapshotOffset = -1;
   let removedAny = false;
   const offsets = [...files.snapshotOffsets];
@@ -323,7 +362,15 @@ export function rebuildProducerState(
       events.push(`removed producer snapshot ${fileName}: above the log end offset ${logEndOffset}`);
       continue;
     }
-    if (snapshotOffset >= 0 || offset < windowStartOffset) continue;
+    if (offset > trustedUpToOffset) {
+      // Written after the last durable point: it may describe batches the power loss took while a later
+      // segment survived (an empty segment then stands for them; test/sim/txn-crash.test.ts found one).
+      files.delete(offset);
+      removedAny = true;
+      events.push(`removed producer snapshot ${fileName}: above the recovery point ${trustedUpToOffset}`);
+      continue;
+    }
+    if (snapshotOffset >= 0) continue;
     let problem: string | null;
     try {
       problem = decodeSnapshot(files.fileSystem.readFile(snapshotPath(files.dir, offset)), offset, manager);
@@ -340,7 +387,7 @@ export function rebuildProducerState(
   }
   // Durable before anything is appended past them again (see deleteAbove).
   if (removedAny) fsyncDirectoryWith(files.fileSystem, files.dir);
-  const replayedFromOffset = snapshotOffset >= 0 ? snapshotOffset : windowStartOffset;
+  const replayedFromOffset = snapshotOffset >= 0 ? snapshotOffset : logStartOffset;
   const stopped = replayBatchHeaders(manager, segments, replayedFromOffset, maxBatchBytes, files.fileSystem, onTransactionCompleted);
   if (stopped !== "") events.push(`producer state replay stopped early (${stopped}); later producers count as unknown`);
   manager.removeExpired(nowMs);

@@ -34,6 +34,8 @@ async function createTopic(name: string): Promise<void> {
   } finally {
     connection.close();
   }
+  // Every test sends to the leader it reads next: wait until each leader has taken its partition over.
+  await cluster.leadersReady(name);
 }
 
 async function produce(nodeId: number, topic: string, acks: number, value: string) {

@@ -148,7 +148,14 @@ export class TestCluster {
         try {
           const response = await connection.request(ApiKey.Metadata, 9, { topics: [{ name: topic }], allowAutoTopicCreation: false });
           const seen = response.topics[0]?.partitions.find((each: { partitionIndex: number }) => each.partitionIndex === index);
-          return seen?.leaderId === partition.leader && seen.isrNodes.length === partition.replicas.length ? true : null;
+          if (seen?.leaderId !== partition.leader || seen.isrNodes.length !== partition.replicas.length) return null;
+          // Metadata comes from the etcd mirror; the replica manager takes the partition over a moment later.
+          // ListOffsets is answered by the replica manager, so NONE here means produce will find a leader too.
+          const offsets = await connection.request(ApiKey.ListOffsets, 1, {
+            replicaId: -1,
+            topics: [{ name: topic, partitions: [{ partitionIndex: index, timestamp: -1 }] }],
+          });
+          return offsets.topics[0]?.partitions[0]?.errorCode === 0 ? true : null;
         } finally {
           connection.close();
         }

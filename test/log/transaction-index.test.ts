@@ -157,6 +157,37 @@ describe("a partition log with transactions", () => {
     recovered.close();
   });
 
+  test("a transaction opened many segments back survives a crash that lost the roll snapshots (replay from the log start)", () => {
+    const dir = freshDir();
+    const log = openLog(dir, false, 1024);
+    ok(log.appendAsLeader(transactionalBatch(21, 1), 0, T0)); // 0: opens producer 21's transaction
+    for (let index = 0; index < 40; index++) ok(log.appendAsLeader(buildBatch({ records: [{ key: "plain", value: "v".repeat(200) }] }), 0, T0));
+    expect(log.segments.length).toBeGreaterThan(4);
+    log.flush();
+    // As if the power loss had taken every snapshot: the replay must start at the log start.
+    for (const name of fs.readdirSync(dir)) if (name.endsWith(".snapshot")) fs.rmSync(path.join(dir, name));
+    const recovered = openLog(dir, true, 1024);
+    expect(recovered.producerStateRebuild).toMatchObject({ snapshotOffset: -1, replayedFromOffset: 0 });
+    expect(recovered.firstUnstableOffset).toBe(0);
+    expect(recovered.producerState.ongoingTransactionFirstOffset(21)).toBe(0);
+    recovered.close();
+  });
+
+  test("a roll's producer snapshot is fsynced in the background before the recovery point passes it", async () => {
+    const dir = freshDir();
+    const log = openLog(dir, false, 1024);
+    ok(log.appendAsLeader(transactionalBatch(22, 1), 0, T0));
+    for (let index = 0; index < 8 && log.segments.length < 3; index++) ok(log.appendAsLeader(buildBatch({ records: [{ value: "w".repeat(400) }] }), 0, T0));
+    const activeBase = log.activeSegment.baseOffset;
+    for (let attempt = 0; attempt < 500 && log.recoveryPoint < activeBase; attempt++) await Bun.sleep(10);
+    expect(log.recoveryPoint).toBe(activeBase);
+    // Crash: the snapshot at the recovery point is used, nothing before it is replayed.
+    const recovered = openLog(dir, true, 1024);
+    expect(recovered.producerStateRebuild).toMatchObject({ snapshotOffset: activeBase, replayedFromOffset: activeBase });
+    expect(recovered.firstUnstableOffset).toBe(0);
+    recovered.close();
+  });
+
   test("a follower fed the leader's bytes has the same LSO, aborted transactions and .txnindex", () => {
     const leaderDir = freshDir();
     const followerDir = freshDir();

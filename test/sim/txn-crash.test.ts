@@ -22,10 +22,9 @@ const STEPS_PER_CYCLE_MAX = 24;
 const FIRST_SEED = 1;
 const PRODUCERS = 3;
 const DIR = "/sim/txn-0";
-// Large segments and no explicit rolls: the producer state replay window (2 segments) always covers every open
-// transaction. A transaction older than the window whose snapshots a power loss destroyed (they are not
-// fsynced) is not recovered: a documented gap (docs/transactions.md), which this simulation found with rolls.
-const LOG_CONFIG = { segmentBytes: 256 * 1024, segmentIndexBytes: 8 * 256, indexIntervalBytes: 700, preallocate: true };
+// Small segments and explicit rolls: open transactions span many segments, and power losses hit roll snapshots
+// before their background fsync (recovery must then replay from an older snapshot or the log start).
+const LOG_CONFIG = { segmentBytes: 12 * 1024, segmentIndexBytes: 8 * 256, indexIntervalBytes: 700, preallocate: true };
 
 interface ModelState {
   firstUnstableOffset: number;
@@ -118,10 +117,13 @@ async function runSeed(seed: number): Promise<number> {
         } else if (roll < 72) {
           log.appendAsLeader(buildBatch({ records: [{ key: "plain", value: "p".repeat(prng.between(1, 900)) }] }), 0, clock.nowMs());
           trace.push("plain append");
-        } else if (roll < 82) {
+        } else if (roll < 80) {
           log.flush(clock.nowMs());
           trace.push("flush");
-        } else if (roll < 95) {
+        } else if (roll < 88) {
+          log.roll(clock.nowMs());
+          trace.push(`roll at ${log.logEndOffset}`);
+        } else if (roll < 96) {
           files.completeAsyncSyncs();
           await new Promise<void>((resolve) => setImmediate(resolve));
           trace.push("background fsyncs completed");
