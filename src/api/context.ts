@@ -41,7 +41,7 @@ export interface AppendWatchers {
 export type FetchViews = Pick<SegmentViews, "records">;
 
 /** Consumer groups and their committed offsets (group/). */
-export type Groups = Pick<GroupCoordinator, "join" | "sync" | "heartbeat" | "leave" | "offsets" | "coordinatorFor" | "offsetsPartitionFor" | "ensureOffsetsTopic">;
+export type Groups = Pick<GroupCoordinator, "join" | "sync" | "heartbeat" | "leave" | "offsets" | "consumerProtocol" | "coordinatorFor" | "offsetsPartitionFor" | "ensureOffsetsTopic">;
 
 /** The transaction coordinator (transactions/): the transactional ids whose __transaction_state partition this broker leads. */
 export type TransactionCoordinatorAccess = Pick<TransactionCoordinator, "initProducerId" | "addPartitions" | "verifyPartition" | "endTxn" | "describe" | "list" | "coordinatorFor">;

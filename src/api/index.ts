@@ -44,6 +44,8 @@ import { describeTransactionsHandler } from "./describe-transactions.ts";
 import { listTransactionsHandler } from "./list-transactions.ts";
 import { writeTxnMarkersHandler } from "./write-txn-markers.ts";
 import { describeProducersHandler } from "./describe-producers.ts";
+import { consumerGroupHeartbeatHandler } from "./consumer-group-heartbeat.ts";
+import { consumerGroupDescribeHandler } from "./consumer-group-describe.ts";
 
 const all: RegisteredHandler[] = [
   produceHandler,
@@ -75,6 +77,8 @@ const all: RegisteredHandler[] = [
   describeGroupsHandler,
   listGroupsHandler,
   deleteGroupsHandler,
+  consumerGroupHeartbeatHandler,
+  consumerGroupDescribeHandler,
   // ACLs (issue 10): security/acl/.
   describeAclsHandler,
   createAclsHandler,

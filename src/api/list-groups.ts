@@ -1,4 +1,5 @@
-// ListGroups: the groups this broker coordinates; v4+ may filter by state (case-insensitive, as Kafka).
+// ListGroups: the groups this broker coordinates; v4+ may filter by state (case-insensitive, as Kafka), v5+ by
+// type (classic or consumer, KIP-848).
 import { Apis } from "../protocol/generated/index.ts";
 import type { ListGroupsResponse } from "../protocol/generated/list-groups.ts";
 import { defineHandler, type Reply } from "./handler.ts";
@@ -6,9 +7,10 @@ import { AclOperation, canCluster, canGroup } from "./authorize.ts";
 
 export const listGroupsHandler = defineHandler(Apis.ListGroups, {
   minVersion: 0,
-  maxVersion: 4,
+  maxVersion: 5,
   handle(context, request): Reply<ListGroupsResponse> {
-    const listed = context.groups.offsets.list(request.statesFilter ?? []);
+    // v5 (KIP-848): types filter ("classic", "consumer") and each group's type.
+    const listed = context.groups.offsets.list(request.statesFilter ?? [], request.typesFilter ?? []);
     // DESCRIBE on the cluster lists every group; otherwise only the groups the principal may DESCRIBE (never an error, as Kafka).
     const groups = canCluster(context, AclOperation.DESCRIBE, false) ? listed.groups : listed.groups.filter((group) => canGroup(context, AclOperation.DESCRIBE, group.groupId, false));
     return { throttleTimeMs: 0, errorCode: listed.errorCode, groups };

@@ -1,5 +1,7 @@
 // OffsetCommit: one batch to the group's __consumer_offsets partition per request (group/group-offsets.ts).
 // v0 carries no generation or member: it is a commit from outside group management, like generation -1.
+// v9 (KIP-848): the same fields; for a consumer-protocol group the generation is the member epoch
+// (STALE_MEMBER_EPOCH when not current), and its members must use v9+ (UNSUPPORTED_VERSION below).
 import { Apis } from "../protocol/generated/index.ts";
 import type { OffsetCommitResponse } from "../protocol/generated/offset-commit.ts";
 import type { CommitPartition } from "../group/group-offsets.ts";
@@ -9,7 +11,7 @@ import { ErrorCode } from "../protocol/errors.ts";
 
 export const offsetCommitHandler = defineHandler(Apis.OffsetCommit, {
   minVersion: 0,
-  maxVersion: 8,
+  maxVersion: 9,
   async handle(context, request): Promise<Reply<OffsetCommitResponse>> {
     // READ on the group, then READ on each topic; refused partitions are answered without being committed.
     const groupAllowed = canGroup(context, AclOperation.READ, request.groupId);
@@ -31,6 +33,7 @@ export const offsetCommitHandler = defineHandler(Apis.OffsetCommit, {
       groupInstanceId: request.groupInstanceId,
       generationId: request.generationIdOrMemberEpoch,
       partitions,
+      apiVersion: context.apiVersion,
     });
     let next = 0;
     return {

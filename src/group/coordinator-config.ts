@@ -31,6 +31,19 @@ export interface GroupCoordinatorConfig {
   transactionalOffsetsMax: number;
   /** A new member's JoinGroup may wait this long in a rebalance before it is dropped (Kafka's NewMemberJoinTimeoutMs). */
   newMemberJoinTimeoutMs: number;
+  /** The consumer protocol (KIP-848): group.consumer.* settings. */
+  consumer: ConsumerProtocolConfig;
+}
+
+export interface ConsumerProtocolConfig {
+  sessionTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  /** group.consumer.assignors: the names members may ask for; the first is the default. */
+  assignors: string[];
+  maxSize: number;
+  maxGroups: number;
+  maxSubscribedTopics: number;
+  maxRegexLength: number;
 }
 
 function integerProperty(properties: Record<string, string>, name: string, fallback: number): number {
@@ -64,7 +77,20 @@ export function groupCoordinatorConfig(config: GroupBrokerSettings): GroupCoordi
     offsetsLoadBufferBytes: integerProperty(properties, "offsets.load.buffer.size", 5 * 1024 * 1024),
     newMemberJoinTimeoutMs: integerProperty(properties, "group.new.member.join.timeout.ms", 300_000),
     transactionalOffsetsMax: integerProperty(properties, "transaction.max.staged.offsets", 100_000),
+    consumer: {
+      sessionTimeoutMs: integerProperty(properties, "group.consumer.session.timeout.ms", 45_000),
+      heartbeatIntervalMs: integerProperty(properties, "group.consumer.heartbeat.interval.ms", 5000),
+      assignors: (properties["group.consumer.assignors"] ?? "uniform,range").split(",").map((name) => name.trim()).filter((name) => name.length > 0),
+      maxSize: integerProperty(properties, "group.consumer.max.size", 10_000),
+      maxGroups: integerProperty(properties, "group.consumer.max.groups", 10_000),
+      maxSubscribedTopics: integerProperty(properties, "group.consumer.max.subscribed.topics", 10_000),
+      maxRegexLength: integerProperty(properties, "group.consumer.max.regex.length", 1024),
+    },
   };
+  const unknownAssignor = result.consumer.assignors.find((name) => name !== "uniform" && name !== "range");
+  if (unknownAssignor !== undefined) throw new Error(`config: group.consumer.assignors: unknown assignor "${unknownAssignor}" (uniform and range exist)`);
+  if (result.consumer.assignors.length === 0) throw new Error("config: group.consumer.assignors names no assignor");
+  if (result.consumer.heartbeatIntervalMs >= result.consumer.sessionTimeoutMs) throw new Error("config: group.consumer.heartbeat.interval.ms must be less than group.consumer.session.timeout.ms");
   if (result.offsetsTopicNumPartitions < 1) throw new Error("config: offsets.topic.num.partitions must be at least 1");
   if (result.groupMinSessionTimeoutMs > result.groupMaxSessionTimeoutMs) throw new Error("config: group.min.session.timeout.ms exceeds group.max.session.timeout.ms");
   if (result.offsetsLoadBufferBytes < 1024) throw new Error("config: offsets.load.buffer.size must be at least 1024");

@@ -22,6 +22,7 @@ import { GroupMetadata, MemberMetadata, type JoinResult, type MemberProtocol, ty
 import { GroupOffsets, type GroupApiKind, type OffsetsCoordinator } from "./group-offsets.ts";
 import { encodeGroupMetadataKey, encodeGroupMetadataValue, OFFSETS_TOPIC } from "./offsets-records.ts";
 import { OffsetsStore } from "./offsets-store.ts";
+import { ConsumerProtocolCoordinator } from "./consumer-group/consumer-protocol-coordinator.ts";
 import { PartitionLoads } from "../metadata/partition-loads.ts";
 import type { GroupCoordinatorServices } from "./services.ts";
 
@@ -70,6 +71,8 @@ export class GroupCoordinator implements OffsetsCoordinator {
   readonly config: GroupCoordinatorConfig;
   readonly store: OffsetsStore;
   readonly offsets: GroupOffsets;
+  /** ConsumerGroupHeartbeat / ConsumerGroupDescribe (KIP-848) over the same groups map. */
+  readonly consumerProtocol: ConsumerProtocolCoordinator;
   readonly groups = new Map<string, GroupMetadata>();
   /** __consumer_offsets partitions in memory or being replayed (those answer COORDINATOR_LOAD_IN_PROGRESS). */
   private readonly loads = new PartitionLoads();
@@ -80,6 +83,7 @@ export class GroupCoordinator implements OffsetsCoordinator {
     this.config = groupCoordinatorConfig(services.config);
     this.store = new OffsetsStore(services, this.config, () => this.onOffsetsTopicCreated());
     this.offsets = new GroupOffsets(this);
+    this.consumerProtocol = new ConsumerProtocolCoordinator(this);
   }
 
   log(message: string): void {
@@ -159,6 +163,7 @@ export class GroupCoordinator implements OffsetsCoordinator {
 
   private unloadGroup(group: GroupMetadata): void {
     this.clearGroupTimers(group);
+    if (group.consumerGroup) this.consumerProtocol.unload(group.consumerGroup);
     for (const member of group.members.values()) {
       group.invokeJoinCallback(member, joinError(member.memberId, ErrorCode.NOT_COORDINATOR));
       group.invokeSyncCallback(member, syncError(ErrorCode.NOT_COORDINATOR));
@@ -256,6 +261,13 @@ export class GroupCoordinator implements OffsetsCoordinator {
     }
     const isUnknownMember = memberId === "";
     let group = this.groups.get(groupId);
+    if (group?.consumerGroup) {
+      // A group id is one protocol or the other: an empty consumer-protocol group becomes classic (Kafka's
+      // downgrade of an empty group); one with members refuses classic members.
+      if (group.consumerGroup.members.size > 0) return joinError(memberId, ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
+      group.consumerGroup = null;
+      group.protocolType = null;
+    }
     if (!group) {
       // Only an unknown member creates a group; a member id for a group we do not know is stale.
       if (!isUnknownMember) return joinError(memberId, ErrorCode.UNKNOWN_MEMBER_ID);

@@ -9,6 +9,7 @@
 //                       └──────────────────────────── member change ──────────────────────────────────┘
 //   any state ──DeleteGroups / coordinator unload──▶ Dead
 import type { CommittedOffset } from "./offsets-store.ts";
+import type { ConsumerGroup } from "./consumer-group/consumer-group.ts";
 
 export type GroupState = "Empty" | "PreparingRebalance" | "CompletingRebalance" | "Stable" | "Dead";
 
@@ -131,8 +132,18 @@ export class GroupMetadata {
   readonly offsets = new Map<string, CommittedOffset>();
   /** Appends in flight for this group (commits, group metadata): a deleted group ignores their results. */
   pendingAppends = 0;
+  /**
+   * Set while the group speaks the consumer protocol (KIP-848; consumer-group/): its members, epochs and
+   * assignments live there, and the classic state stays Empty. A group id is one or the other.
+   */
+  consumerGroup: ConsumerGroup | null = null;
 
   constructor(readonly groupId: string) {}
+
+  /** No member of either protocol (classic Empty, and no consumer-protocol member). */
+  get hasNoMembers(): boolean {
+    return this.is("Empty") && (this.consumerGroup?.members.size ?? 0) === 0;
+  }
 
   is(state: GroupState): boolean {
     return this.state === state;

@@ -5,7 +5,7 @@
 // the append is committed, so what OffsetFetch returns is always what a restarted broker would load.
 import { ErrorCode } from "../protocol/errors.ts";
 import type { RecordInput } from "../records/compression.ts";
-import { assignedPartitionKeys, CONSUMER_PROTOCOL_TYPE, decodeSubscription } from "./consumer-protocol.ts";
+import { assignedPartitionKeys, CONSUMER_PROTOCOL_TYPE, decodeSubscription, encodeAssignment, encodeSubscription } from "./consumer-protocol.ts";
 import type { GroupCoordinatorConfig } from "./coordinator-config.ts";
 import type { GroupMetadata, GroupState, MemberMetadata } from "./group-metadata.ts";
 import { encodeGroupMetadataKey, encodeOffsetCommitKey, encodeOffsetCommitValue } from "./offsets-records.ts";
@@ -50,6 +50,14 @@ export interface CommitParams {
   /** -1: a commit from outside group management (admin tools, manually assigned consumers). */
   generationId: number;
   partitions: CommitPartition[];
+  /** The OffsetCommit version: members of consumer-protocol groups must use v9+ (Kafka). */
+  apiVersion?: number;
+}
+
+/** OffsetFetch v9+: the member asking, for consumer-protocol groups (null memberId: not a member). */
+export interface FetchingMember {
+  memberId: string | null;
+  memberEpoch: number;
 }
 
 export interface FetchedPartition {
@@ -197,6 +205,7 @@ export class GroupOffsets {
       group = coordinator.addGroup(params.groupId);
     }
     if (group.is("Dead")) return all(ErrorCode.COORDINATOR_NOT_AVAILABLE);
+    if (group.consumerGroup) return this.commitToConsumerGroup(group, params);
     if (coordinator.isStaticMemberFenced(group, params.memberId, params.groupInstanceId)) return all(ErrorCode.FENCED_INSTANCE_ID);
     if (params.generationId < 0 && group.is("Empty")) return this.storeOffsets(group, params.partitions, null);
     const member = group.get(params.memberId);
@@ -207,6 +216,22 @@ export class GroupOffsets {
     coordinator.scheduleHeartbeatExpiration(group, member, member.sessionTimeoutMs);
     const owned = group.protocolType === CONSUMER_PROTOCOL_TYPE ? committablePartitions(member) : null;
     return this.storeOffsets(group, params.partitions, owned);
+  }
+
+  /**
+   * A commit to a consumer-protocol group (Kafka's ConsumerGroup.validateOffsetCommit): epoch -1 only while
+   * the group has no member; a member must use OffsetCommit v9+ and its current member epoch
+   * (STALE_MEMBER_EPOCH otherwise: it heartbeats and commits again).
+   */
+  private commitToConsumerGroup(group: GroupMetadata, params: CommitParams): Promise<number[]> | number[] {
+    const all = (errorCode: number) => params.partitions.map(() => errorCode);
+    const consumerGroup = group.consumerGroup!;
+    if (params.generationId < 0 && consumerGroup.members.size === 0) return this.storeOffsets(group, params.partitions, null);
+    const member = consumerGroup.members.get(params.memberId);
+    if (!member) return all(ErrorCode.UNKNOWN_MEMBER_ID);
+    if (params.apiVersion !== undefined && params.apiVersion < 9) return all(ErrorCode.UNSUPPORTED_VERSION);
+    if (params.generationId !== member.memberEpoch) return all(ErrorCode.STALE_MEMBER_EPOCH);
+    return this.storeOffsets(group, params.partitions, null);
   }
 
   private async storeOffsets(group: GroupMetadata, partitions: CommitPartition[], owned: Set<string> | null): Promise<number[]> {
@@ -250,10 +275,16 @@ export class GroupOffsets {
   // ---- OffsetFetch ----
 
   /** `topics` null = every partition the group has an offset for. Unknown partitions answer offset -1. */
-  fetch(groupId: string, topics: { name: string; partitions: number[] }[] | null, requireStable = false): FetchedOffsets {
+  fetch(groupId: string, topics: { name: string; partitions: number[] }[] | null, requireStable = false, fetchingMember: FetchingMember | null = null): FetchedOffsets {
     const status = this.coordinator.validateGroupStatus(groupId, "offsets");
     if (status !== ErrorCode.NONE) return { errorCode: status, topics: [] };
     const group = this.coordinator.groups.get(groupId);
+    // OffsetFetch v9 from a member of a consumer-protocol group: it must be a member at its current epoch.
+    if (fetchingMember && fetchingMember.memberId !== null && group?.consumerGroup) {
+      const member = group.consumerGroup.members.get(fetchingMember.memberId);
+      if (!member) return { errorCode: ErrorCode.UNKNOWN_MEMBER_ID, topics: [] };
+      if (member.memberEpoch !== fetchingMember.memberEpoch) return { errorCode: ErrorCode.STALE_MEMBER_EPOCH, topics: [] };
+    }
     const answer = (partitionIndex: number, committed: CommittedOffset | undefined, name = ""): FetchedPartition =>
       // require_stable (KIP-447): an offset an open transaction may still change is not given out.
       requireStable && this.transactional.isPending(groupId, topicPartitionKey(name, partitionIndex))
@@ -287,7 +318,7 @@ export class GroupOffsets {
     const group = coordinator.groups.get(groupId);
     if (!group || group.is("Dead")) return { errorCode: ErrorCode.GROUP_ID_NOT_FOUND, errors: [] };
     if (group.protocolType !== null && group.protocolType !== CONSUMER_PROTOCOL_TYPE && !group.is("Empty")) return { errorCode: ErrorCode.NON_EMPTY_GROUP, errors: [] };
-    const subscribed = group.is("Empty") ? new Set<string>() : subscribedTopics(group);
+    const subscribed = group.hasNoMembers ? new Set<string>() : group.consumerGroup ? consumerGroupTopics(group, partitions.map(({ topic }) => topic)) : subscribedTopics(group);
     const errors = partitions.map(() => ErrorCode.NONE as number);
     const doomed: { index: number; key: string }[] = [];
     partitions.forEach(({ topic, partition }, index) => {
@@ -325,7 +356,7 @@ export class GroupOffsets {
       }
       const group = coordinator.groups.get(groupId);
       if (!group || group.is("Dead")) results.set(groupId, ErrorCode.GROUP_ID_NOT_FOUND);
-      else if (!group.is("Empty")) results.set(groupId, ErrorCode.NON_EMPTY_GROUP);
+      else if (!group.hasNoMembers) results.set(groupId, ErrorCode.NON_EMPTY_GROUP);
       else {
         group.transitionTo("Dead");
         coordinator.groups.delete(groupId);
@@ -374,6 +405,26 @@ export class GroupOffsets {
     if (status !== ErrorCode.NONE) return described;
     const group = this.coordinator.groups.get(groupId);
     if (!group) return { ...described, groupState: "Dead" };
+    if (group.consumerGroup) {
+      // A consumer-protocol group as DescribeGroups shows it (Kafka's ConsumerGroup.asDescribedGroup): members
+      // with their subscription and current assignment in the classic consumer protocol's encoding.
+      const consumerGroup = group.consumerGroup;
+      return {
+        errorCode: ErrorCode.NONE,
+        groupId,
+        groupState: consumerGroup.state,
+        protocolType: CONSUMER_PROTOCOL_TYPE,
+        protocolData: consumerGroup.assignorName,
+        members: [...consumerGroup.members.values()].map((member) => ({
+          memberId: member.memberId,
+          groupInstanceId: member.instanceId,
+          clientId: member.clientId,
+          clientHost: member.clientHost,
+          memberMetadata: encodeSubscription({ topics: member.subscribedTopicNames, userData: null, ownedPartitions: [] }),
+          memberAssignment: encodeAssignment({ assignedPartitions: [...member.assigned].map(([topic, partitions]) => ({ topic, partitions: [...partitions].sort((a, b) => a - b) })), userData: null }),
+        })),
+      };
+    }
     const stable = group.is("Stable");
     return {
       errorCode: ErrorCode.NONE,
@@ -393,13 +444,21 @@ export class GroupOffsets {
     };
   }
 
-  list(statesFilter: string[]): { errorCode: number; groups: { groupId: string; protocolType: string; groupState: GroupState }[] } {
+  /** `typesFilter` (ListGroups v5, KIP-848): "classic" and/or "consumer", case-insensitive; empty = all. */
+  list(statesFilter: string[], typesFilter: string[] = []): { errorCode: number; groups: { groupId: string; protocolType: string; groupState: string; groupType: string }[] } {
     if (!this.coordinator.isActive) return { errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, groups: [] };
     const states = new Set(statesFilter.map((state) => state.toLowerCase()));
+    const types = new Set(typesFilter.map((type) => type.toLowerCase()));
     const groups = [...this.coordinator.groups.values()]
       .filter((group) => !group.is("Dead") && this.coordinator.coordinates(group.groupId) === ErrorCode.NONE)
-      .filter((group) => states.size === 0 || states.has(group.state.toLowerCase()))
-      .map((group) => ({ groupId: group.groupId, protocolType: group.protocolType ?? "", groupState: group.state }));
+      .map((group) => ({
+        groupId: group.groupId,
+        protocolType: group.consumerGroup ? CONSUMER_PROTOCOL_TYPE : (group.protocolType ?? ""),
+        groupState: group.consumerGroup ? group.consumerGroup.state : (group.state as GroupState),
+        groupType: group.consumerGroup ? "consumer" : "classic",
+      }))
+      .filter((group) => states.size === 0 || states.has(group.groupState.toLowerCase()))
+      .filter((group) => types.size === 0 || types.has(group.groupType));
     return { errorCode: this.coordinator.isLoading ? ErrorCode.COORDINATOR_LOAD_IN_PROGRESS : ErrorCode.NONE, groups };
   }
 
@@ -425,7 +484,7 @@ export class GroupOffsets {
     for (const group of coordinator.groups.values()) {
       if (group.pendingAppends > 0 || coordinator.coordinates(group.groupId) !== ErrorCode.NONE) continue;
       const keys: string[] = [];
-      const empty = group.is("Empty") && group.pendingMembers.size === 0;
+      const empty = group.hasNoMembers && group.pendingMembers.size === 0;
       const wholeGroupExpired = empty && group.protocolType !== null && nowMs - group.stateTimestampMs >= retentionMs;
       for (const [key, committed] of group.offsets) {
         const expired = wholeGroupExpired || (empty && group.protocolType === null && nowMs - committed.commitTimestampMs >= retentionMs);
@@ -451,6 +510,14 @@ export class GroupOffsets {
       coordinator.log(`expired ${expiredCount} committed offset(s); removed ${removed.length} empty group(s)${failed > 0 ? ` (${failed} tombstone append(s) failed)` : ""}`);
     }
   }
+}
+
+/** Of `topics`, those a member of a consumer-protocol group subscribes to (by name or regex). */
+function consumerGroupTopics(group: GroupMetadata, topics: string[]): Set<string> {
+  const consumerGroup = group.consumerGroup!;
+  const subscribed = consumerGroup.subscribedTopicNames();
+  for (const member of consumerGroup.members.values()) if (member.regex) for (const topic of topics) if (member.regex.test(topic)) subscribed.add(topic);
+  return subscribed;
 }
 
 /** Topics any member of a consumer group subscribes to; null when a subscription does not decode (assume all). */

@@ -11,7 +11,7 @@ import type { GroupBrokerSettings } from "./coordinator-config.ts";
 export interface GroupCoordinatorServices {
   /** The offsets.* and group.* settings, and this broker's node id. */
   readonly config: GroupBrokerSettings;
-  readonly topics: Pick<TopicManager, "get" | "createTopic">;
+  readonly topics: Pick<TopicManager, "get" | "getById" | "list" | "createTopic">;
   readonly replication: Pick<ReplicaManager, "checkLeader" | "checkProduceAllowed" | "afterLeaderAppend">;
   readonly partitions: Pick<PartitionWorkers, "produce" | "offsets" | "read">;
   /** Loading a partition maps the slices a read returns, as fetch does. */

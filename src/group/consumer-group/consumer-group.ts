@@ -1,0 +1,95 @@
+// One consumer-protocol group (KIP-848), after Kafka's ConsumerGroup / ConsumerGroupMember: the group
+// epoch (bumped by every change of members, subscriptions or subscribed topics' partitions), the target
+// assignment computed at the assignment epoch, each member's reconciliation state, and who holds which
+// partition (a partition is held by at most one member: assigned to it or pending its revocation).
+import type { Assignment } from "./assignors.ts";
+import type { MemberAssignmentState } from "./reconciliation.ts";
+
+export type ConsumerGroupState = "Empty" | "Assigning" | "Reconciling" | "Stable";
+
+/** memberEpoch of a static member that left temporarily (it keeps its partitions until its session ends). */
+export const LEAVE_GROUP_STATIC_MEMBER_EPOCH = -2;
+export const LEAVE_GROUP_MEMBER_EPOCH = -1;
+
+export interface ConsumerMember extends MemberAssignmentState {
+  memberId: string;
+  instanceId: string | null;
+  rackId: string | null;
+  clientId: string;
+  clientHost: string;
+  rebalanceTimeoutMs: number;
+  subscribedTopicNames: string[];
+  subscribedTopicRegex: string | null;
+  /** The compiled regex (subscription-regex.ts), matching whole names. */
+  regex: RegExp | null;
+  serverAssignor: string | null;
+  sessionTimer: ReturnType<typeof setTimeout> | null;
+  /** Running while the member must revoke partitions: past the rebalance timeout it is removed. */
+  revocationTimer: ReturnType<typeof setTimeout> | null;
+}
+
+export const partitionKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+
+export class ConsumerGroup {
+  groupEpoch = 0;
+  assignmentEpoch = 0;
+  assignorName: string;
+  readonly members = new Map<string, ConsumerMember>();
+  /** instance id → member id. */
+  readonly staticMembers = new Map<string, string>();
+  /** Target assignment per member id, at assignmentEpoch. */
+  targetAssignment = new Map<string, Assignment>();
+  /** "topic\0partition" → the member id that holds it (assigned or pending revocation). */
+  readonly owners = new Map<string, string>();
+  /** The subscribed topics and their partition counts the target was computed for ("name:count,..."). */
+  subscriptionSignature = "";
+
+  constructor(
+    readonly groupId: string,
+    defaultAssignor: string,
+  ) {
+    this.assignorName = defaultAssignor;
+  }
+
+  get state(): ConsumerGroupState {
+    if (this.members.size === 0) return "Empty";
+    if (this.groupEpoch > this.assignmentEpoch) return "Assigning";
+    for (const member of this.members.values()) {
+      if (member.memberEpoch === LEAVE_GROUP_STATIC_MEMBER_EPOCH) continue;
+      if (member.state !== "STABLE" || member.memberEpoch !== this.assignmentEpoch) return "Reconciling";
+    }
+    return "Stable";
+  }
+
+  /** Records what `member` holds now (after its reconciliation state changed). */
+  setHoldings(member: ConsumerMember, next: MemberAssignmentState): void {
+    this.releaseHoldings(member);
+    Object.assign(member, next);
+    for (const held of [member.assigned, member.pendingRevocation]) {
+      for (const [topic, partitions] of held) for (const partition of partitions) this.owners.set(partitionKey(topic, partition), member.memberId);
+    }
+  }
+
+  releaseHoldings(member: ConsumerMember): void {
+    for (const held of [member.assigned, member.pendingRevocation]) {
+      for (const [topic, partitions] of held) {
+        for (const partition of partitions) {
+          const key = partitionKey(topic, partition);
+          if (this.owners.get(key) === member.memberId) this.owners.delete(key);
+        }
+      }
+    }
+  }
+
+  ownedByOther(memberId: string, topic: string, partition: number): boolean {
+    const owner = this.owners.get(partitionKey(topic, partition));
+    return owner !== undefined && owner !== memberId;
+  }
+
+  /** Topic names every member subscribes to (names only; regexes are resolved against the topics). */
+  subscribedTopicNames(): Set<string> {
+    const names = new Set<string>();
+    for (const member of this.members.values()) for (const name of member.subscribedTopicNames) names.add(name);
+    return names;
+  }
+}

@@ -1,0 +1,486 @@
+// ConsumerGroupHeartbeat and ConsumerGroupDescribe (KIP-848), after Kafka's
+// GroupMetadataManager.consumerGroupHeartbeat: a member joins with epoch 0, heartbeats with its epoch, and
+// leaves with -1 (a static member with -2, keeping its partitions until its session ends). Every change of
+// members, subscriptions or subscribed topics bumps the group epoch; the target assignment is then computed
+// again by the group's server-side assignor, and each member reconciles towards its target at its own
+// heartbeats (reconciliation.ts: revoke first, then receive what the previous owner released).
+//
+// Each member has a session timer (group.consumer.session.timeout.ms) restarted by every heartbeat, and a
+// revocation timer (its rebalance timeout) while it must give partitions up: either expiring removes it.
+import { randomUUID } from "node:crypto";
+import { ErrorCode } from "../../protocol/errors.ts";
+import { topicIdBytes } from "../../metadata/types.ts";
+import type { GroupCoordinatorConfig } from "../coordinator-config.ts";
+import type { GroupMetadata } from "../group-metadata.ts";
+import type { GroupApiKind } from "../group-offsets.ts";
+import type { GroupCoordinatorServices } from "../services.ts";
+import { assignorByName, type Assignment } from "./assignors.ts";
+import { ConsumerGroup, LEAVE_GROUP_MEMBER_EPOCH, LEAVE_GROUP_STATIC_MEMBER_EPOCH, type ConsumerMember } from "./consumer-group.ts";
+import { assignmentsEqual, reconcile } from "./reconciliation.ts";
+import { compileSubscriptionRegex } from "./subscription-regex.ts";
+
+/** What this file uses of the group coordinator (an interface, so the two do not import each other). */
+export interface ConsumerGroupHost {
+  readonly config: Pick<GroupCoordinatorConfig, "consumer">;
+  readonly services: Pick<GroupCoordinatorServices, "topics">;
+  readonly groups: Map<string, GroupMetadata>;
+  readonly isActive: boolean;
+  validateGroupStatus(groupId: string, kind: GroupApiKind): number;
+  addGroup(groupId: string): GroupMetadata;
+  log(message: string): void;
+}
+
+export interface TopicPartitionsById {
+  topicId: Uint8Array;
+  partitions: number[];
+}
+
+export interface ConsumerHeartbeatParams {
+  apiVersion: number;
+  groupId: string;
+  memberId: string;
+  memberEpoch: number;
+  instanceId: string | null;
+  rackId: string | null;
+  rebalanceTimeoutMs: number;
+  subscribedTopicNames: string[] | null;
+  subscribedTopicRegex: string | null;
+  serverAssignor: string | null;
+  topicPartitions: TopicPartitionsById[] | null;
+  clientId: string;
+  clientHost: string;
+}
+
+export interface ConsumerHeartbeatResult {
+  errorCode: number;
+  errorMessage: string | null;
+  memberId: string | null;
+  memberEpoch: number;
+  heartbeatIntervalMs: number;
+  assignment: { topicPartitions: TopicPartitionsById[] } | null;
+}
+
+export interface DescribedConsumerGroup {
+  errorCode: number;
+  errorMessage: string | null;
+  groupId: string;
+  groupState: string;
+  groupEpoch: number;
+  assignmentEpoch: number;
+  assignorName: string;
+  members: {
+    memberId: string;
+    instanceId: string | null;
+    rackId: string | null;
+    memberEpoch: number;
+    clientId: string;
+    clientHost: string;
+    subscribedTopicNames: string[];
+    subscribedTopicRegex: string | null;
+    assignment: { topicPartitions: { topicId: Uint8Array; topicName: string; partitions: number[] }[] };
+    targetAssignment: { topicPartitions: { topicId: Uint8Array; topicName: string; partitions: number[] }[] };
+  }[];
+}
+
+/** Subscribed topics are looked up again at most this often per group (Kafka refreshes on a deadline too). */
+const METADATA_REFRESH_INTERVAL_MS = 1000;
+
+class HeartbeatError extends Error {
+  constructor(
+    readonly errorCode: number,
+    message: string | null = null,
+  ) {
+    super(message ?? String(errorCode));
+  }
+}
+
+export class ConsumerProtocolCoordinator {
+  private readonly lastRefreshMs = new WeakMap<ConsumerGroup, number>();
+
+  constructor(private readonly host: ConsumerGroupHost) {}
+
+  private get config() {
+    return this.host.config.consumer;
+  }
+
+  /** Consumer-protocol groups with members or state in memory (bounded by group.consumer.max.groups). */
+  private consumerGroupCount(): number {
+    let count = 0;
+    for (const group of this.host.groups.values()) if (group.consumerGroup) count++;
+    return count;
+  }
+
+  heartbeat(params: ConsumerHeartbeatParams): ConsumerHeartbeatResult {
+    try {
+      return this.doHeartbeat(params);
+    } catch (error) {
+      if (!(error instanceof HeartbeatError)) throw error;
+      return { errorCode: error.errorCode, errorMessage: error.message === String(error.errorCode) ? null : error.message, memberId: null, memberEpoch: -1, heartbeatIntervalMs: 0, assignment: null };
+    }
+  }
+
+  private validateRequest(params: ConsumerHeartbeatParams): void {
+    const invalid = (message: string) => new HeartbeatError(ErrorCode.INVALID_REQUEST, message);
+    if (params.groupId.length === 0) throw new HeartbeatError(ErrorCode.INVALID_GROUP_ID, "GroupId can't be empty.");
+    if (params.instanceId !== null && params.instanceId.length === 0) throw invalid("InstanceId can't be empty.");
+    if (params.rackId !== null && params.rackId.length === 0) throw invalid("RackId can't be empty.");
+    if (params.memberEpoch < LEAVE_GROUP_STATIC_MEMBER_EPOCH) throw invalid(`MemberEpoch ${params.memberEpoch} is invalid.`);
+    // v1 (KIP-1082): the client makes up its member id, also when it joins.
+    if ((params.memberEpoch !== 0 || params.apiVersion >= 1) && params.memberId.length === 0) throw invalid("MemberId can't be empty.");
+    if (params.memberEpoch === 0) {
+      if (params.rebalanceTimeoutMs === -1) throw invalid("RebalanceTimeoutMs must be provided in first request.");
+      if (params.topicPartitions === null || params.topicPartitions.length > 0) throw invalid("TopicPartitions must be empty when (re-)joining.");
+      if (params.subscribedTopicNames === null && params.subscribedTopicRegex === null) throw invalid("SubscribedTopicNames or SubscribedTopicRegex must be set in first request.");
+    }
+    if (params.memberEpoch === LEAVE_GROUP_STATIC_MEMBER_EPOCH && params.instanceId === null) throw invalid("InstanceId can't be null.");
+    if (params.subscribedTopicNames !== null && params.subscribedTopicNames.length > this.config.maxSubscribedTopics) {
+      throw invalid(`more than group.consumer.max.subscribed.topics (${this.config.maxSubscribedTopics}) subscribed topic names`);
+    }
+    if (params.serverAssignor !== null && !this.config.assignors.includes(params.serverAssignor)) {
+      throw new HeartbeatError(ErrorCode.UNSUPPORTED_ASSIGNOR, `ServerAssignor ${params.serverAssignor} is not supported. Supported assignors: ${this.config.assignors.join(", ")}.`);
+    }
+  }
+
+  private doHeartbeat(params: ConsumerHeartbeatParams): ConsumerHeartbeatResult {
+    this.validateRequest(params);
+    const status = this.host.validateGroupStatus(params.groupId, "membership");
+    if (status !== ErrorCode.NONE) throw new HeartbeatError(status);
+    const regex = params.subscribedTopicRegex === null || params.subscribedTopicRegex.length === 0 ? null : compileSubscriptionRegex(params.subscribedTopicRegex, this.config.maxRegexLength);
+    if (regex && !regex.ok) throw new HeartbeatError(ErrorCode.INVALID_REGULAR_EXPRESSION, regex.message);
+    const group = this.groupFor(params.groupId, params.memberEpoch === 0);
+    if (params.memberEpoch === LEAVE_GROUP_MEMBER_EPOCH || params.memberEpoch === LEAVE_GROUP_STATIC_MEMBER_EPOCH) return this.leave(group, params);
+
+    let member: ConsumerMember;
+    let bumpEpoch = false;
+    if (params.memberEpoch === 0) {
+      const joined = this.join(group, params);
+      member = joined.member;
+      bumpEpoch = joined.isNew;
+    } else {
+      member = group.members.get(params.memberId) ?? throwError(ErrorCode.UNKNOWN_MEMBER_ID, `Member ${params.memberId} is not a member of group ${params.groupId}.`);
+      if (member.instanceId !== params.instanceId) throw new HeartbeatError(ErrorCode.FENCED_INSTANCE_ID);
+      this.checkMemberEpoch(member, params.memberEpoch, params.topicPartitions);
+    }
+    // The subscription, as given (a field left null is unchanged).
+    if (params.subscribedTopicNames !== null) {
+      const names = [...new Set(params.subscribedTopicNames)].sort();
+      if (names.join("\u0000") !== [...member.subscribedTopicNames].sort().join("\u0000")) bumpEpoch = true;
+      member.subscribedTopicNames = names;
+    }
+    if (params.subscribedTopicRegex !== null) {
+      const pattern = params.subscribedTopicRegex.length === 0 ? null : params.subscribedTopicRegex;
+      if (pattern !== member.subscribedTopicRegex) bumpEpoch = true;
+      member.subscribedTopicRegex = pattern;
+      member.regex = regex && regex.ok ? regex.regex : null;
+    }
+    if (params.serverAssignor !== null && params.serverAssignor !== member.serverAssignor) {
+      member.serverAssignor = params.serverAssignor;
+      bumpEpoch = true;
+    }
+    if (params.rebalanceTimeoutMs > 0) member.rebalanceTimeoutMs = params.rebalanceTimeoutMs;
+    if (params.rackId !== null) member.rackId = params.rackId;
+    member.clientId = params.clientId;
+    member.clientHost = params.clientHost;
+    if (bumpEpoch) group.groupEpoch++;
+    this.refreshTarget(group, bumpEpoch);
+
+    const owned = params.topicPartitions === null ? null : this.namesOf(params.topicPartitions);
+    const before = member.assigned;
+    const next = reconcile({
+      member,
+      targetEpoch: group.assignmentEpoch,
+      target: group.targetAssignment.get(member.memberId) ?? new Map(),
+      owned,
+      ownedByOther: (topic, partition) => group.ownedByOther(member.memberId, topic, partition),
+    });
+    if (next !== member) {
+      const wasRevoking = member.state === "UNREVOKED_PARTITIONS";
+      group.setHoldings(member, next);
+      if (member.state === "UNREVOKED_PARTITIONS" && !wasRevoking) this.startRevocationTimer(group, member);
+      if (member.state !== "UNREVOKED_PARTITIONS") this.clearRevocationTimer(member);
+    }
+    this.scheduleSessionExpiration(group, member);
+    const sendAssignment = params.memberEpoch === 0 || !assignmentsEqual(before, member.assigned) || (owned !== null && !assignmentsEqual(owned, member.assigned));
+    return {
+      errorCode: ErrorCode.NONE,
+      errorMessage: null,
+      memberId: member.memberId,
+      memberEpoch: member.memberEpoch,
+      heartbeatIntervalMs: this.config.heartbeatIntervalMs,
+      assignment: sendAssignment ? { topicPartitions: this.idsOf(member.assigned) } : null,
+    };
+  }
+
+  /** The group's consumer-protocol state; an empty classic group becomes a consumer group on a join (Kafka). */
+  private groupFor(groupId: string, createIfMissing: boolean): ConsumerGroup {
+    const metadata = this.host.groups.get(groupId);
+    if (metadata?.consumerGroup) return metadata.consumerGroup;
+    if (metadata && (metadata.members.size > 0 || !metadata.is("Empty") || metadata.pendingMembers.size > 0)) {
+      throw new HeartbeatError(ErrorCode.GROUP_ID_NOT_FOUND, `Group ${groupId} is not a consumer group.`);
+    }
+    // Unknown member of an unknown group: the group (and the member) were lost (a coordinator move): rejoin.
+    if (!createIfMissing) throw new HeartbeatError(ErrorCode.UNKNOWN_MEMBER_ID, `Group ${groupId} has no such member.`);
+    if (this.consumerGroupCount() >= this.config.maxGroups) throw new HeartbeatError(ErrorCode.GROUP_MAX_SIZE_REACHED, `this broker coordinates group.consumer.max.groups (${this.config.maxGroups}) consumer groups`);
+    const group = metadata ?? this.host.addGroup(groupId);
+    group.protocolType = "consumer";
+    group.consumerGroup = new ConsumerGroup(groupId, this.config.assignors[0]!);
+    return group.consumerGroup;
+  }
+
+  private join(group: ConsumerGroup, params: ConsumerHeartbeatParams): { member: ConsumerMember; isNew: boolean } {
+    const memberId = params.memberId.length > 0 ? params.memberId : randomUUID();
+    if (params.instanceId !== null) {
+      const previousId = group.staticMembers.get(params.instanceId);
+      const previous = previousId === undefined ? undefined : group.members.get(previousId);
+      if (previous && previous.memberId !== memberId) {
+        if (previous.memberEpoch !== LEAVE_GROUP_STATIC_MEMBER_EPOCH) throw new HeartbeatError(ErrorCode.UNRELEASED_INSTANCE_ID, `Static member ${previous.memberId} with instance id ${params.instanceId} is not released yet.`);
+        // The restarted static member takes its predecessor's place: its epoch and partitions, no rebalance.
+        this.removeMember(group, previous, false);
+        const member = this.newMember(memberId, params);
+        group.members.set(memberId, member);
+        group.staticMembers.set(params.instanceId, memberId);
+        member.subscribedTopicNames = previous.subscribedTopicNames;
+        member.subscribedTopicRegex = previous.subscribedTopicRegex;
+        member.regex = previous.regex;
+        member.serverAssignor = previous.serverAssignor;
+        const target = group.targetAssignment.get(previous.memberId);
+        group.targetAssignment.delete(previous.memberId);
+        if (target) group.targetAssignment.set(memberId, target);
+        group.setHoldings(member, { state: previous.state, memberEpoch: previous.previousMemberEpoch > 0 ? previous.previousMemberEpoch : 0, previousMemberEpoch: previous.previousMemberEpoch, assigned: previous.assigned, pendingRevocation: previous.pendingRevocation });
+        this.host.log(`consumer group ${group.groupId}: static member ${params.instanceId} rejoined as ${memberId}, replacing ${previous.memberId}`);
+        return { member, isNew: false };
+      }
+    }
+    const existing = group.members.get(memberId);
+    if (existing) {
+      // Rejoining with epoch 0 (it lost its state): it starts over, its partitions released.
+      this.removeMember(group, existing, false);
+    } else if (group.members.size >= this.config.maxSize) {
+      throw new HeartbeatError(ErrorCode.GROUP_MAX_SIZE_REACHED, `group.consumer.max.size (${this.config.maxSize}) members`);
+    }
+    const member = this.newMember(memberId, params);
+    group.members.set(memberId, member);
+    if (params.instanceId !== null) group.staticMembers.set(params.instanceId, memberId);
+    this.host.log(`consumer group ${group.groupId}: member ${memberId} joined`);
+    return { member, isNew: true };
+  }
+
+  private newMember(memberId: string, params: ConsumerHeartbeatParams): ConsumerMember {
+    return {
+      memberId,
+      instanceId: params.instanceId,
+      rackId: params.rackId,
+      clientId: params.clientId,
+      clientHost: params.clientHost,
+      rebalanceTimeoutMs: params.rebalanceTimeoutMs > 0 ? params.rebalanceTimeoutMs : 60_000,
+      subscribedTopicNames: [],
+      subscribedTopicRegex: null,
+      regex: null,
+      serverAssignor: null,
+      state: "STABLE",
+      memberEpoch: 0,
+      previousMemberEpoch: 0,
+      assigned: new Map(),
+      pendingRevocation: new Map(),
+      sessionTimer: null,
+      revocationTimer: null,
+    };
+  }
+
+  /** Kafka's throwIfMemberEpochIsInvalid: the previous epoch is accepted while the member owns a subset of its partitions. */
+  private checkMemberEpoch(member: ConsumerMember, received: number, owned: TopicPartitionsById[] | null): void {
+    if (received > member.memberEpoch) throw new HeartbeatError(ErrorCode.FENCED_MEMBER_EPOCH, `The member epoch ${received} is ahead of ${member.memberEpoch}.`);
+    if (received < member.memberEpoch) {
+      const ownedNames = owned === null ? null : this.namesOf(owned);
+      const subset = ownedNames !== null && [...ownedNames].every(([topic, partitions]) => [...partitions].every((partition) => member.assigned.get(topic)?.has(partition) ?? false));
+      if (received !== member.previousMemberEpoch || !subset) throw new HeartbeatError(ErrorCode.FENCED_MEMBER_EPOCH, `The member epoch ${received} is behind ${member.memberEpoch}.`);
+    }
+  }
+
+  private leave(group: ConsumerGroup, params: ConsumerHeartbeatParams): ConsumerHeartbeatResult {
+    const memberId = params.instanceId !== null ? (group.staticMembers.get(params.instanceId) ?? params.memberId) : params.memberId;
+    const member = group.members.get(memberId);
+    if (!member) throw new HeartbeatError(ErrorCode.UNKNOWN_MEMBER_ID, `Member ${params.memberId} is not a member of group ${params.groupId}.`);
+    if (params.instanceId !== null && member.memberId !== params.memberId) throw new HeartbeatError(ErrorCode.FENCED_INSTANCE_ID);
+    if (params.memberEpoch === LEAVE_GROUP_STATIC_MEMBER_EPOCH) {
+      // A static member's temporary leave: its partitions wait for it until its session expires.
+      member.previousMemberEpoch = member.memberEpoch;
+      member.memberEpoch = LEAVE_GROUP_STATIC_MEMBER_EPOCH;
+      this.scheduleSessionExpiration(group, member);
+      this.host.log(`consumer group ${group.groupId}: static member ${member.instanceId} left temporarily`);
+    } else {
+      this.host.log(`consumer group ${group.groupId}: member ${member.memberId} left`);
+      this.removeMember(group, member, true);
+    }
+    return { errorCode: ErrorCode.NONE, errorMessage: null, memberId: params.memberId, memberEpoch: params.memberEpoch, heartbeatIntervalMs: 0, assignment: null };
+  }
+
+  /** Removes the member, releasing its partitions; `bump`: the group epoch moves (a real departure). */
+  removeMember(group: ConsumerGroup, member: ConsumerMember, bump: boolean): void {
+    if (member.sessionTimer) clearTimeout(member.sessionTimer);
+    this.clearRevocationTimer(member);
+    member.sessionTimer = null;
+    group.releaseHoldings(member);
+    group.members.delete(member.memberId);
+    if (member.instanceId !== null && group.staticMembers.get(member.instanceId) === member.memberId) group.staticMembers.delete(member.instanceId);
+    if (bump) {
+      group.targetAssignment.delete(member.memberId);
+      group.groupEpoch++;
+    }
+    if (group.members.size === 0) {
+      const metadata = this.host.groups.get(group.groupId);
+      if (metadata) metadata.stateTimestampMs = Date.now();
+    }
+  }
+
+  private scheduleSessionExpiration(group: ConsumerGroup, member: ConsumerMember): void {
+    if (member.sessionTimer) clearTimeout(member.sessionTimer);
+    member.sessionTimer = setTimeout(() => {
+      member.sessionTimer = null;
+      if (group.members.get(member.memberId) !== member || !this.host.isActive) return;
+      this.host.log(`consumer group ${group.groupId}: member ${member.memberId} session expired, removing it`);
+      this.removeMember(group, member, true);
+    }, this.config.sessionTimeoutMs);
+  }
+
+  private startRevocationTimer(group: ConsumerGroup, member: ConsumerMember): void {
+    this.clearRevocationTimer(member);
+    member.revocationTimer = setTimeout(() => {
+      member.revocationTimer = null;
+      if (group.members.get(member.memberId) !== member || member.state !== "UNREVOKED_PARTITIONS" || !this.host.isActive) return;
+      this.host.log(`consumer group ${group.groupId}: member ${member.memberId} did not revoke its partitions within its rebalance timeout, removing it`);
+      this.removeMember(group, member, true);
+    }, member.rebalanceTimeoutMs);
+  }
+
+  private clearRevocationTimer(member: ConsumerMember): void {
+    if (member.revocationTimer) clearTimeout(member.revocationTimer);
+    member.revocationTimer = null;
+  }
+
+  /** Cancels every timer of the group (coordinator stop or unload). */
+  unload(group: ConsumerGroup): void {
+    for (const member of group.members.values()) {
+      if (member.sessionTimer) clearTimeout(member.sessionTimer);
+      member.sessionTimer = null;
+      this.clearRevocationTimer(member);
+    }
+  }
+
+  /** The subscribed topics (names and regex matches) that exist, with their partition counts. */
+  private subscribedTopics(group: ConsumerGroup): Map<string, number> {
+    const topics = new Map<string, number>();
+    const add = (name: string) => {
+      const topic = this.host.services.topics.get(name);
+      if (topic && !topic.internal) topics.set(name, topic.partitions.length);
+    };
+    for (const name of group.subscribedTopicNames()) add(name);
+    const regexes = [...group.members.values()].map((member) => member.regex).filter((regex): regex is RegExp => regex !== null);
+    if (regexes.length > 0) for (const topic of this.host.services.topics.list()) if (!topic.internal && regexes.some((regex) => regex.test(topic.name))) topics.set(topic.name, topic.partitions.length);
+    return topics;
+  }
+
+  private memberTopics(member: ConsumerMember, topics: Map<string, number>): Set<string> {
+    const subscribed = new Set<string>();
+    for (const name of member.subscribedTopicNames) if (topics.has(name)) subscribed.add(name);
+    if (member.regex) for (const name of topics.keys()) if (member.regex.test(name)) subscribed.add(name);
+    return subscribed;
+  }
+
+  /** Recomputes the target assignment when the group epoch moved or the subscribed topics changed. */
+  private refreshTarget(group: ConsumerGroup, force: boolean): void {
+    const nowMs = Date.now();
+    const due = force || group.groupEpoch > group.assignmentEpoch || nowMs - (this.lastRefreshMs.get(group) ?? 0) >= METADATA_REFRESH_INTERVAL_MS;
+    if (!due) return;
+    this.lastRefreshMs.set(group, nowMs);
+    const topics = this.subscribedTopics(group);
+    const signature = [...topics].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, count]) => `${name}:${count}`).join(",");
+    if (signature !== group.subscriptionSignature) {
+      if (group.subscriptionSignature !== "" || group.groupEpoch === group.assignmentEpoch) group.groupEpoch++;
+      group.subscriptionSignature = signature;
+    }
+    if (group.groupEpoch <= group.assignmentEpoch) return;
+    group.assignorName = this.preferredAssignor(group);
+    const assign = assignorByName(group.assignorName)!;
+    const members = [...group.members.values()].map((member) => ({ memberId: member.memberId, subscribedTopics: this.memberTopics(member, topics) }));
+    group.targetAssignment = assign({ members, topics, previous: group.targetAssignment });
+    group.assignmentEpoch = group.groupEpoch;
+  }
+
+  /** The assignor most members ask for; the configured default when none asks (Kafka's ties: any). */
+  private preferredAssignor(group: ConsumerGroup): string {
+    const votes = new Map<string, number>();
+    for (const member of group.members.values()) if (member.serverAssignor) votes.set(member.serverAssignor, (votes.get(member.serverAssignor) ?? 0) + 1);
+    let best = this.config.assignors[0]!;
+    let bestVotes = 0;
+    for (const [name, count] of votes) if (count > bestVotes) [best, bestVotes] = [name, count];
+    return best;
+  }
+
+  private namesOf(partitions: TopicPartitionsById[]): Assignment {
+    const names: Assignment = new Map();
+    for (const entry of partitions) {
+      const topic = this.host.services.topics.getById(entry.topicId);
+      if (!topic) continue; // a deleted topic: nothing of it can be owned any more
+      let set = names.get(topic.name);
+      if (!set) names.set(topic.name, (set = new Set()));
+      for (const partition of entry.partitions) set.add(partition);
+    }
+    return names;
+  }
+
+  private idsOf(assignment: Assignment): TopicPartitionsById[] {
+    const result: TopicPartitionsById[] = [];
+    for (const [name, partitions] of assignment) {
+      const topic = this.host.services.topics.get(name);
+      if (!topic || partitions.size === 0) continue;
+      result.push({ topicId: topicIdBytes(topic.topicId), partitions: [...partitions].sort((a, b) => a - b) });
+    }
+    return result;
+  }
+
+  private describedAssignment(assignment: Assignment): { topicPartitions: { topicId: Uint8Array; topicName: string; partitions: number[] }[] } {
+    const topicPartitions: { topicId: Uint8Array; topicName: string; partitions: number[] }[] = [];
+    for (const [name, partitions] of assignment) {
+      const topic = this.host.services.topics.get(name);
+      if (!topic || partitions.size === 0) continue;
+      topicPartitions.push({ topicId: topicIdBytes(topic.topicId), topicName: name, partitions: [...partitions].sort((a, b) => a - b) });
+    }
+    return { topicPartitions };
+  }
+
+  describe(groupId: string): DescribedConsumerGroup {
+    const status = this.host.validateGroupStatus(groupId, "offsets");
+    const empty: DescribedConsumerGroup = { errorCode: status, errorMessage: null, groupId, groupState: "", groupEpoch: -1, assignmentEpoch: -1, assignorName: "", members: [] };
+    if (status !== ErrorCode.NONE) return empty;
+    const metadata = this.host.groups.get(groupId);
+    const group = metadata?.consumerGroup;
+    if (!metadata || metadata.is("Dead")) return { ...empty, errorCode: ErrorCode.GROUP_ID_NOT_FOUND, errorMessage: `Group ${groupId} not found.` };
+    if (!group) return { ...empty, errorCode: ErrorCode.GROUP_ID_NOT_FOUND, errorMessage: `Group ${groupId} is not a consumer group.` };
+    return {
+      errorCode: ErrorCode.NONE,
+      errorMessage: null,
+      groupId,
+      groupState: group.state,
+      groupEpoch: group.groupEpoch,
+      assignmentEpoch: group.assignmentEpoch,
+      assignorName: group.assignorName,
+      members: [...group.members.values()].map((member) => ({
+        memberId: member.memberId,
+        instanceId: member.instanceId,
+        rackId: member.rackId,
+        memberEpoch: member.memberEpoch,
+        clientId: member.clientId,
+        clientHost: member.clientHost,
+        subscribedTopicNames: member.subscribedTopicNames,
+        subscribedTopicRegex: member.subscribedTopicRegex,
+        assignment: this.describedAssignment(member.assigned),
+        targetAssignment: this.describedAssignment(group.targetAssignment.get(member.memberId) ?? new Map()),
+      })),
+    };
+  }
+}
+
+function throwError(errorCode: number, message: string): never {
+  throw new HeartbeatError(errorCode, message);
+}
