@@ -21,7 +21,32 @@ export interface NodeClusterOptions {
   log?: boolean;
 }
 
+/** A fault spec as src/faults/fault-spec.ts and the README's fault reference describe it, e.g. { type: "latency", api: "Produce", delayMs: 2000 }. */
+export interface FaultSpec {
+  type: "error" | "latency" | "drop-response" | "truncate-response" | "close-connections" | "pause" | "refuse-connections" | "partition-offline" | "move-leader" | "cut-replication";
+  [parameter: string]: unknown;
+}
+
+export interface ArmedFault {
+  id: number;
+  spec: FaultSpec;
+  remaining: number | null;
+  expiresAtMs: number | null;
+  /** In a cluster: the broker it is armed on. */
+  nodeId?: number;
+}
+
+export interface NodeFaults {
+  /** Arms a fault (in a cluster: on the brokers it concerns, or on `broker`); a one-time fault happens now. */
+  add(fault: FaultSpec, options?: { broker?: number }): Promise<unknown>;
+  list(): Promise<ArmedFault[]>;
+  /** Clears one fault by id, or all; resolves to how many went. */
+  clear(id?: number): Promise<number>;
+}
+
 export interface NodeBroker extends AsyncDisposable {
+  /** Scriptable faults, on unless the broker was started with faults.enable=false. */
+  readonly faults: NodeFaults;
   /** "127.0.0.1:port[,…]" for a client's bootstrap list. */
   readonly bootstrapServers: string;
   readonly brokerIds: number[];

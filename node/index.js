@@ -107,6 +107,16 @@ class NodeBroker {
     this.update(description);
   }
 
+  /** Scriptable faults (src/faults/): add(spec) arms one, list() shows the armed ones, clear(id?) clears. */
+  get faults() {
+    const launcher = this.launcher;
+    return {
+      add: (fault, options = {}) => launcher.request("faults.add", { fault, ...(options.broker === undefined ? {} : { nodeId: options.broker }) }),
+      list: async () => (await launcher.request("faults.list")).faults,
+      clear: async (id) => (await launcher.request("faults.clear", id === undefined ? {} : { faultId: id })).cleared,
+    };
+  }
+
   update(description) {
     this.bootstrapServers = description.bootstrapServers;
     this.brokerIds = description.brokers;

@@ -3,13 +3,16 @@
 //   → {"id":1,"op":"startBroker","options":{...}}   ← {"id":1,"ok":true,"result":{"bootstrapServers":"127.0.0.1:…","brokers":[1]}}
 //   → {"id":2,"op":"kill","nodeId":2}                ← {"id":2,"ok":true,"result":{…}}
 //   → {"id":3,"op":"stop"}                           ← {"id":3,"ok":true,"result":{…}} and the process exits
-// Ops: startBroker, startCluster, kill, restart, stop, describe. When stdin closes (the Node process died
+//   → {"id":4,"op":"faults.add","fault":{"type":"latency","api":"Produce","delayMs":2000},"nodeId":1}   ← the armed fault
+//   → {"id":5,"op":"faults.list"} / {"id":6,"op":"faults.clear","faultId":3}   (src/faults/; nodeId only in a cluster)
+// Ops: startBroker, startCluster, kill, restart, stop, describe, faults.add, faults.list, faults.clear. When stdin closes (the Node process died
 // or let go of us) everything is stopped and the process exits, so no broker outlives its test run.
 import { rmSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startBroker, type Broker, type BrokerOptions } from "../server/broker.ts";
 import { startCluster, type EmbeddedCluster } from "../testing/cluster.ts";
+import type { FaultSpec } from "../faults/fault-spec.ts";
 
 /** Bound on one control line: options are small; anything bigger is not from the launcher. */
 const LINE_BYTES_MAX = 1024 * 1024;
@@ -19,6 +22,8 @@ interface Request {
   op: string;
   options?: Record<string, unknown>;
   nodeId?: number;
+  fault?: unknown;
+  faultId?: number;
 }
 
 let broker: Broker | null = null;
@@ -43,7 +48,8 @@ function brokerOptions(options: Record<string, unknown>): BrokerOptions {
   const result: BrokerOptions = { host: "127.0.0.1", port: typeof port === "number" ? port : 0, log };
   if (typeof dataDir === "string") result.dataDir = dataDir;
   if (typeof nodeId === "number") result.nodeId = nodeId;
-  if (properties !== undefined) result.properties = stringRecord(properties);
+  // A launched broker is a test's broker: faults on unless the test turns them off.
+  result.properties = { "faults.enable": "true", ...(properties === undefined ? {} : stringRecord(properties)) };
   return result;
 }
 
@@ -81,6 +87,16 @@ async function handle(request: Request): Promise<object> {
       return describe();
     case "describe":
       return describe();
+    case "faults.add":
+      if (cluster) return cluster.faults.add(request.fault as FaultSpec, request.nodeId === undefined ? {} : { broker: nodeIdOf(request) });
+      return requireBroker().faults.add(request.fault);
+    case "faults.list":
+      return { faults: cluster ? cluster.faults.list() : requireBroker().faults.list() };
+    case "faults.clear": {
+      const id = request.faultId;
+      if (id !== undefined && (typeof id !== "number" || !Number.isSafeInteger(id))) throw new TypeError("faultId must be an integer");
+      return { cleared: cluster ? cluster.faults.clear(id) : requireBroker().faults.clear(id) };
+    }
     case "stop":
       await stopEverything(options.keepDataDir === true);
       return { stopped: true };
@@ -92,6 +108,11 @@ async function handle(request: Request): Promise<object> {
 function requireCluster(): EmbeddedCluster {
   if (!cluster) throw new Error("kill and restart need a cluster (startCluster)");
   return cluster;
+}
+
+function requireBroker(): Broker {
+  if (!broker) throw new Error("no broker is running (startBroker or startCluster first)");
+  return broker;
 }
 
 function nodeIdOf(request: Request): number {
