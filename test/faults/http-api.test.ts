@@ -95,7 +95,7 @@ test("faults.enable off (the default): the HTTP fault API is 404 and broker.faul
   expect((await fetch(`${admin}/api/v1/faults`)).status).toBe(404);
   expect((await fetch(`${admin}/api/v1/faults`, { method: "POST", body: JSON.stringify({ type: "pause" }) })).status).toBe(404);
   expect((await fetch(`${admin}/api/v1/faults`, { method: "DELETE" })).status).toBe(404);
-  expect(started.faults.add({ type: "pause" })).rejects.toThrow("faults.enable");
+  await expect(started.faults.add({ type: "pause" })).rejects.toThrow("faults.enable");
   expect(() => started.faults.list()).toThrow("faults.enable");
   expect(() => started.faults.clear()).toThrow("faults.enable");
   expect(started.faults.armed).toBe(false);
