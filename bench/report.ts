@@ -3,6 +3,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { E2eResults } from "./e2e.ts";
+import type { LatencyReferenceResults, ReferencePoint } from "./latency-reference.ts";
+import type { RdperfResults } from "./rdperf.ts";
 import type { Limits } from "./limits.ts";
 import type { MicroResult } from "./micro.ts";
 import { formatOps } from "./micro.ts";
@@ -27,6 +29,12 @@ export interface BenchResults {
   limits: Limits;
   micro: MicroResult[];
   e2e: E2eResults;
+  /** Bunka next to Redis Streams and a TCP relay at the same paced rates (bench/latency-reference.ts). */
+  latencyReference?: LatencyReferenceResults | null;
+  /** librdkafka's rdkafka_performance against Bunka and its mock broker (bench/rdperf.ts). */
+  rdperf?: RdperfResults | null;
+  /** `--merge`: the sections this command measured; the others come from the run started at `mergedFrom`. */
+  merged?: { sections: string[]; mergedFrom: string };
 }
 
 export interface TargetCheck {
@@ -112,7 +120,133 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
       met: latency.p99Ms < 10,
     });
   }
+  checks.push(...referenceTargets(results));
   return checks;
+}
+
+const ms = (value: number): string => (Number.isFinite(value) ? `${value.toFixed(2)} ms` : "–");
+
+function referenceTargets(results: BenchResults): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const reference = results.latencyReference;
+  for (const rate of reference?.rates ?? []) {
+    const bunka = rate.points.find((point) => point.target === "bunka");
+    const redis = rate.points.find((point) => point.target === "redis");
+    if (!bunka || !Number.isFinite(bunka.p99Ms)) continue;
+    const budget = rate.label === "50% of max" ? 10 : 5;
+    if (!rate.label.includes("of max")) continue;
+    const redisBound = redis && Number.isFinite(redis.p99Ms) ? Math.max(2 * redis.p99Ms, 0) : Number.POSITIVE_INFINITY;
+    checks.push({
+      target: `Latency reference at ${rate.label}: p99 < ${budget} ms, or within 2× of Redis Streams in the same run`,
+      measured: `p99 ${ms(bunka.p99Ms)} at ${records(bunka.achievedRecordsPerSecond)}`,
+      reference: redis ? `Redis p99 ${ms(redis.p99Ms)}` : "no Redis",
+      ratio: `${((bunka.p99Ms / budget) * 100).toFixed(0)}% of budget, ${redis ? (bunka.p99Ms / redis.p99Ms).toFixed(1) : "–"}× Redis`,
+      met: bunka.p99Ms < budget && bunka.p99Ms <= redisBound,
+    });
+  }
+  const rdperf = results.rdperf;
+  for (const row of rdperf?.throughput ?? []) {
+    if (row.acks !== 1) continue;
+    const goal = row.recordBytes >= 1024 ? 0.6 : 0.8;
+    const ratio = row.bunkaRecordsPerSecond / row.mockRecordsPerSecond;
+    checks.push({
+      target: `rdkafka_performance producing ${row.recordBytes} B records into one partition: ≥ ${pct(goal)} of its mock-broker ceiling`,
+      measured: records(row.bunkaRecordsPerSecond),
+      reference: `mock broker ${records(row.mockRecordsPerSecond)} (same run)`,
+      ratio: pct(ratio),
+      met: ratio >= goal,
+    });
+  }
+  for (const point of rdperf?.latency ?? []) {
+    checks.push({
+      target: `rdkafka_performance -l at ${point.targetRecordsPerSecond.toLocaleString("en-US")} records/s: p99 < 5 ms`,
+      measured: `p99 ${ms(point.p99Ms)} (${records(point.achievedRecordsPerSecond)} achieved)`,
+      reference: "5 ms",
+      ratio: `${((point.p99Ms / 5) * 100).toFixed(0)}% of budget`,
+      met: point.p99Ms < 5,
+    });
+  }
+  return checks;
+}
+
+function pointCells(point: ReferencePoint | undefined): string[] {
+  if (!point) return ["–", "–", "–"];
+  if (point.error) return [`failed: ${point.error}`, "", ""];
+  return [ms(point.p50Ms), ms(point.p99Ms), ms(point.p999Ms)];
+}
+
+function renderReference(results: BenchResults): string[] {
+  const out: string[] = [];
+  const reference = results.latencyReference;
+  if (reference && reference.rates.length > 0) {
+    out.push("## Latency side by side: Bunka, Redis Streams and the VM's floor");
+    out.push("");
+    out.push(
+      `One paced producer and one tailing consumer of ${reference.recordBytes} B records, in worker threads of one process (one CLOCK_MONOTONIC; blocking C sockets), ` +
+        `against each server in turn at each rate: **Bunka** (Produce acks=1 into one partition; Fetch long-poll, max.wait 500 ms, min.bytes 1), ` +
+        `**Redis Streams** ${reference.redisVersion} (\`XADD\` pipelined, \`XREAD BLOCK\`; redis-server started by the bench, no persistence), and a **TCP relay** ` +
+        `that only copies bytes (the VM's floor: the same two loopback hops and thread wake-ups). The producer sleeps until the next record is due and sends every due record in one write ` +
+        `(one Produce request, or that many XADDs), each stamped with the send time; latency = receive time − stamp, for every record after a ${reference.warmupSeconds} s warm-up, over ${reference.seconds} s. ` +
+        `Fractions are of Bunka's produce-only maximum (${records(reference.maxRecordsPerSecond)}, 1 KiB records in 64 KiB batches).`,
+    );
+    out.push("");
+    out.push(
+      table(
+        ["Rate", "Sent", "Writes/s (Bunka)", "Bunka p50", "p99", "p99.9", "Redis p50", "p99", "p99.9", "Floor p50", "p99", "p99.9"],
+        reference.rates.map((rate) => {
+          const point = (target: string) => rate.points.find((each) => each.target === target);
+          const bunka = point("bunka");
+          return [
+            `${rate.label} (${records(rate.recordsPerSecond)})`,
+            bunka ? records(bunka.achievedRecordsPerSecond) : "–",
+            bunka ? `${(bunka.sendsPerSecond / 1000).toFixed(1)} k` : "–",
+            ...pointCells(bunka),
+            ...pointCells(point("redis")),
+            ...pointCells(point("relay")),
+          ];
+        }),
+      ),
+    );
+    const lost = reference.rates.flatMap((rate) => rate.points.filter((point) => !point.error && point.received < 0.999).map((point) => `${point.target} at ${rate.label}: ${(point.received * 100).toFixed(1)}% received within the run`));
+    if (lost.length > 0) out.push("", `Not every record arrived before the consumer's deadline (the server fell behind): ${lost.join("; ")}.`);
+    out.push("");
+  }
+  const rdperf = results.rdperf;
+  if (rdperf && (rdperf.throughput.length > 0 || rdperf.error)) {
+    out.push("## librdkafka's rdkafka_performance");
+    out.push("");
+    if (rdperf.error) out.push(rdperf.error, "");
+    out.push(
+      `${rdperf.tool}, built by \`../shared/tools/rdperf/build.sh\`. Producer: one partition, batch.size 1000000, linger.ms 10; the same command against Bunka and against librdkafka's ` +
+        `in-process mock broker (\`-X test.mock.num.brokers=1\`, the client's own ceiling), alternating, best run of each; CPU is user + system time per wall second during Bunka's best run.`,
+    );
+    out.push("");
+    out.push(
+      table(
+        ["Records", "acks", "Bunka", "Mock broker", "Bunka / mock", "Bunka runs", "Mock runs", "Client cores", "Broker cores", "rtt (tool)"],
+        rdperf.throughput.map((row) => [
+          `${row.recordBytes} B × ${row.records.toLocaleString("en-US")}`,
+          String(row.acks),
+          records(row.bunkaRecordsPerSecond),
+          records(row.mockRecordsPerSecond),
+          pct(row.bunkaRecordsPerSecond / row.mockRecordsPerSecond),
+          row.bunkaRuns.map(records).join(", "),
+          row.mockRuns.map(records).join(", "),
+          row.clientCores.toFixed(2),
+          row.brokerCores.toFixed(2),
+          `${row.bunkaRttMs} ms`,
+        ]),
+      ),
+    );
+    out.push("");
+    if (rdperf.latency.length > 0) {
+      out.push("Latency mode (`-l` on a producer and a consumer, 1 KiB records, linger.ms 0, acks=1; `-A` writes each record's latency; the first tenth of the run is left out):");
+      out.push("");
+      out.push(table(["Asked", "Achieved", "Samples", "p50", "p99", "p99.9", "max"], rdperf.latency.map((point) => [records(point.targetRecordsPerSecond), records(point.achievedRecordsPerSecond), String(point.samples), ms(point.p50Ms), ms(point.p99Ms), ms(point.p999Ms), ms(point.maxMs)])));
+      out.push("");
+    }
+  }
+  return out;
 }
 
 function table(header: string[], rows: string[][]): string {
@@ -133,6 +267,10 @@ export function renderMarkdown(results: BenchResults, chartPath: string): string
   );
   out.push("");
   out.push(`Command: \`${results.command}\` — started ${results.startedAt}, took ${Math.round(results.durationSeconds)} s.`);
+  if (results.merged) {
+    out.push("");
+    out.push(`Sections measured by that command: ${results.merged.sections.join(", ")}; the others come from the full run started ${results.merged.mergedFrom}.`);
+  }
   out.push("");
   out.push(
     table(
@@ -266,6 +404,8 @@ export function renderMarkdown(results: BenchResults, chartPath: string): string
     );
     out.push("");
   }
+
+  out.push(...renderReference(results));
 
   if (e2e.crossChecks.length > 0) {
     out.push("## Cross-check with a real client");

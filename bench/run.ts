@@ -2,13 +2,17 @@
 // written to BENCHMARKS.md with a chart (bench/benchmarks.svg). `bun run bench --quick` (or `bun run bench:quick`) runs short
 // versions of everything in under two minutes and writes bench/results/quick.md instead.
 //
-// Flags: --quick, --only=limits,micro,e2e (sections to run; the others are left out of the report),
+// Flags: --quick, --only=limits,micro,e2e,latency,rdperf (sections to run; the others are left out of the report,
+//        or with --merge kept from the last saved run: bench/results/*.json),
 //        --out=PATH (Markdown output; default BENCHMARKS.md, or bench/results/quick.md with --quick),
 //        --report-only (render the report again from bench/results/*.json, measuring nothing).
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, freemem, loadavg, tmpdir, totalmem } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
+import { BenchBroker } from "./broker-process.ts";
 import { runE2e, type E2eResults } from "./e2e.ts";
+import { measureMaxProduceRate, runLatencyReference, type LatencyReferenceResults } from "./latency-reference.ts";
+import { runRdperf, type RdperfResults } from "./rdperf.ts";
 import { measureLimits, type Limits } from "./limits.ts";
 import { runMicro, type MicroResult } from "./micro.ts";
 import { checkTargets, renderMarkdown, renderSvg, type BenchResults, type MachineInfo } from "./report.ts";
@@ -17,7 +21,8 @@ const repoRoot = resolve(import.meta.dir, "..");
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
 const onlyArg = args.find((arg) => arg.startsWith("--only="));
-const sections = new Set((onlyArg ? onlyArg.slice("--only=".length) : "limits,micro,e2e").split(","));
+const sections = new Set((onlyArg ? onlyArg.slice("--only=".length) : "limits,micro,e2e,latency,rdperf").split(","));
+const merge = args.includes("--merge");
 const outArg = args.find((arg) => arg.startsWith("--out="));
 const markdownPath = resolve(repoRoot, outArg ? outArg.slice("--out=".length) : quick ? "bench/results/quick.md" : "BENCHMARKS.md");
 const resultsDir = join(repoRoot, "bench/results");
@@ -72,10 +77,29 @@ if (loadavg()[0]! > machine.nproc * 0.5) progress(`warning: the machine is busy 
 let limits: Limits | null = null;
 let micro: MicroResult[] = [];
 let e2e: E2eResults = { produce: [], memory: null, producePairs: [], consume: [], consumeDataBytes: 0, latency: null, latencyCurve: [], crossChecks: [], defaultTransfer: "mmap" };
+let latencyReference: LatencyReferenceResults | null = null;
+let rdperf: RdperfResults | null = null;
+// --merge: the sections not run now come from the last saved run.
+const saved: BenchResults | null = merge ? (JSON.parse(readFileSync(join(resultsDir, `${baseName}.json`), "utf8")) as BenchResults) : null;
 try {
   if (sections.has("limits")) limits = await measureLimits({ quick, workDir: join(workDir, "limits"), progress });
   if (sections.has("micro")) micro = await runMicro({ quick, progress });
   if (sections.has("e2e")) e2e = await runE2e({ quick, workDir: join(workDir, "e2e"), progress });
+  if (sections.has("latency") || sections.has("rdperf")) {
+    const broker = new BenchBroker({ workDir: join(workDir, "reference") });
+    await broker.start();
+    try {
+      if (sections.has("latency")) {
+        // The same maximum as the e2e latency curve (1 KiB records, 64 KiB batches, produce only).
+        const e2eMax = (e2e.produce.length > 0 ? e2e : saved?.e2e)?.latencyCurve[0]?.referenceMaxRecordsPerSecond;
+        const maxRecordsPerSecond = e2eMax ?? (await measureMaxProduceRate(broker, quick ? 2 : 4));
+        latencyReference = await runLatencyReference({ broker, workDir: join(workDir, "reference"), maxRecordsPerSecond, quick, progress });
+      }
+      if (sections.has("rdperf")) rdperf = await runRdperf({ broker, workDir: join(workDir, "reference"), quick, progress });
+    } finally {
+      await broker.stop();
+    }
+  }
 } finally {
   rmSync(workDir, { recursive: true, force: true });
 }
@@ -88,9 +112,12 @@ const results: BenchResults = {
   startedAt: new Date(Date.now() - (performance.now() - startedMs)).toISOString(),
   durationSeconds: (performance.now() - startedMs) / 1000,
   machine,
-  limits: limits ?? { loopbackTcp: zeroLimit, fileToSocket: zeroLimit, socketToFile: zeroLimit, sequentialAppend: zeroLimit },
-  micro,
-  e2e,
+  limits: limits ?? saved?.limits ?? { loopbackTcp: zeroLimit, fileToSocket: zeroLimit, socketToFile: zeroLimit, sequentialAppend: zeroLimit },
+  micro: sections.has("micro") ? micro : (saved?.micro ?? micro),
+  e2e: sections.has("e2e") ? e2e : (saved?.e2e ?? e2e),
+  latencyReference: latencyReference ?? saved?.latencyReference ?? null,
+  rdperf: rdperf ?? saved?.rdperf ?? null,
+  merged: saved ? { sections: [...sections], mergedFrom: saved.merged?.mergedFrom ?? saved.startedAt } : undefined,
 };
 
 mkdirSync(resultsDir, { recursive: true });

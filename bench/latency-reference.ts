@@ -1,0 +1,354 @@
+// The side-by-side latency reference (issue 13, item 3): one paced producer and one tailing consumer of
+// 1 KiB records, in worker threads of this one process (one CLOCK_MONOTONIC), against
+//   * Bunka (Produce acks=1 into one partition; Fetch long-poll, max.wait 500 ms, min.bytes 1),
+//   * Redis Streams (`XADD` + `XREAD BLOCK`; Debian's redis-server started here on a free loopback port
+//     with no persistence; `apt-get install redis-server`), spoken to in RESP by the same blocking C
+//     socket code, and
+//   * a TCP relay that only copies bytes (the VM's floor: the same two loopback hops and thread wake-ups),
+// one after the other at each rate. Every record is stamped at its send; p50/p99/p99.9 of receive minus
+// send over every record after a warm-up.
+//
+//   bun bench/latency-reference.ts [--quick] [--max-rate=N] [--seconds=S]
+// Without --max-rate the fractions are of Bunka's produce-only maximum (1 KiB records, 64 KiB batches),
+// measured here first (bun run bench passes the one its produce section measured).
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { BenchBroker, freePort } from "./broker-process.ts";
+import { combine, runLoad } from "./loadgen.ts";
+import type { ReferenceReport, ReferenceTarget, ReferenceTask } from "./latency-reference-worker.ts";
+import { stampUs } from "./blocking-client.ts";
+
+export interface ReferencePoint {
+  target: ReferenceTarget;
+  samples: number;
+  p50Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  maxMs: number;
+  /** Records the producer sent per second (what the pacing achieved). */
+  achievedRecordsPerSecond: number;
+  /** Writes the producer made per second (Produce requests, pipelined XADD groups, relay writes). */
+  sendsPerSecond: number;
+  /** Records the consumer received out of those sent (1 = all). */
+  received: number;
+  error?: string;
+  /** Bunka only, when the broker has an admin listener: where the time of its requests went. */
+  breakdown?: StageBreakdown;
+}
+
+/** One stage's distribution over a Bunka point, from the broker's /metrics histograms (bucket upper bounds). */
+export interface StageStats {
+  stage: string;
+  count: number;
+  meanMs: number;
+  /** The upper bound of the bucket holding the 50th / 99th / 99.9th percentile (">30 s" as Infinity). */
+  p50Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+}
+
+export interface StageBreakdown {
+  stages: StageStats[];
+  /** CPU used per wall second during the point, by broker thread (socket thread, each partition worker). */
+  threadCores: Record<string, number>;
+}
+
+export interface ReferenceRate {
+  label: string;
+  recordsPerSecond: number;
+  points: ReferencePoint[];
+}
+
+export interface LatencyReferenceResults {
+  recordBytes: number;
+  seconds: number;
+  warmupSeconds: number;
+  maxRecordsPerSecond: number;
+  redisVersion: string;
+  rates: ReferenceRate[];
+}
+
+const WORKER_GRACE_MS = 30_000;
+
+function runTask(task: ReferenceTask, maxSeconds: number, onMessage?: (message: any) => void): Promise<ReferenceReport> {
+  return new Promise<ReferenceReport>((resolve, reject) => {
+    const worker = new Worker(new URL("./latency-reference-worker.ts", import.meta.url).href);
+    const timer = setTimeout(() => {
+      worker.terminate();
+      reject(new Error(`latency reference ${task.role} did not finish within ${maxSeconds} s`));
+    }, maxSeconds * 1000 + WORKER_GRACE_MS);
+    worker.onmessage = (event: MessageEvent<any>) => {
+      if (event.data.ok === undefined) {
+        onMessage?.(event.data);
+        return;
+      }
+      clearTimeout(timer);
+      worker.terminate();
+      if (event.data.ok) resolve(event.data.report);
+      else reject(new Error(event.data.error));
+    };
+    worker.onerror = (event) => {
+      clearTimeout(timer);
+      worker.terminate();
+      reject(new Error(event.message));
+    };
+    worker.postMessage(task);
+  });
+}
+
+function percentile(sorted: number[], fraction: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]!;
+}
+
+/** Debian's redis-server on a free loopback port: no RDB, no AOF, nothing written to disk. */
+export class RedisServer {
+  readonly port = freePort();
+  private child: Subprocess | null = null;
+  version = "not found";
+
+  static available(): boolean {
+    return Bun.which("redis-server") !== null;
+  }
+
+  async start(workDir: string): Promise<void> {
+    const versionLine = Bun.spawnSync(["redis-server", "--version"]).stdout.toString();
+    this.version = /v=([0-9.]+)/.exec(versionLine)?.[1] ?? versionLine.trim();
+    this.child = Bun.spawn(
+      ["redis-server", "--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workDir, "--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning"],
+      { stdin: "ignore", stdout: "ignore", stderr: "pipe" },
+    );
+    for (let attempt = 0; attempt < 100; attempt++) {
+      try {
+        const socket = await Bun.connect({ hostname: "127.0.0.1", port: this.port, socket: { data() {} } });
+        socket.end();
+        return;
+      } catch {
+        await Bun.sleep(50);
+      }
+    }
+    throw new Error(`redis-server did not listen on ${this.port} within 5 s`);
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = null;
+    if (!child) return;
+    child.kill("SIGTERM");
+    const exited = await Promise.race([child.exited, Bun.sleep(5000).then(() => null)]);
+    if (exited === null) {
+      child.kill("SIGKILL");
+      await child.exited;
+    }
+  }
+}
+
+let sequence = 0;
+
+type Histograms = Map<string, { buckets: Map<number, number>; sum: number; count: number }>;
+type Scrape = { histograms: Histograms; threadSeconds: Map<string, number>; atMs: number };
+
+const STAGE_METRICS: [metric: string, api: string, stage: string][] = [
+  ["bunka_request_queue_duration_seconds", "Produce", "Produce: frame complete → handler starts (queue, decode)"],
+  ["bunka_request_duration_seconds", "Produce", "Produce: handler (partition worker round trip, append; fsync when asked)"],
+  ["bunka_response_send_duration_seconds", "Produce", "Produce: answer → last byte taken by the socket"],
+  ["bunka_request_queue_duration_seconds", "Fetch", "Fetch: frame complete → handler starts"],
+  ["bunka_request_duration_seconds", "Fetch", "Fetch: handler (long-poll wait until the append, then the read)"],
+  ["bunka_response_send_duration_seconds", "Fetch", "Fetch: answer → last byte taken by the socket"],
+  ["bunka_log_flush_duration_seconds", "", "fdatasync of a log (when asked; none with acks=1 and default flush settings)"],
+];
+
+async function scrapeMetrics(url: string): Promise<Scrape> {
+  const text = await (await fetch(url)).text();
+  const histograms: Histograms = new Map();
+  const threadSeconds = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    const match = /^([a-z_]+)\{([^}]*)\} ([0-9.e+-]+|\+Inf|NaN)$/.exec(line) ?? /^([a-z_]+)() ([0-9.e+-]+)$/.exec(line);
+    if (!match) continue;
+    const [, name, labelText, valueText] = match as unknown as [string, string, string, string];
+    const labels = Object.fromEntries([...labelText.matchAll(/([a-z_]+)="([^"]*)"/g)].map((each) => [each[1]!, each[2]!]));
+    const value = Number(valueText);
+    if (name === "bunka_thread_cpu_seconds_total") {
+      threadSeconds.set(labels.thread ?? "?", value);
+      continue;
+    }
+    const base = name.replace(/_(bucket|sum|count)$/, "");
+    if (!STAGE_METRICS.some(([metric]) => metric === base)) continue;
+    const key = `${base}|${labels.api ?? ""}`;
+    let entry = histograms.get(key);
+    if (!entry) histograms.set(key, (entry = { buckets: new Map(), sum: 0, count: 0 }));
+    if (name.endsWith("_bucket")) entry.buckets.set(labels.le === "+Inf" ? Number.POSITIVE_INFINITY : Number(labels.le), value);
+    else if (name.endsWith("_sum")) entry.sum = value;
+    else if (name.endsWith("_count")) entry.count = value;
+  }
+  return { histograms, threadSeconds, atMs: performance.now() };
+}
+
+function breakdownBetween(before: Scrape, after: Scrape): StageBreakdown {
+  const stages: StageStats[] = [];
+  for (const [metric, api, stage] of STAGE_METRICS) {
+    const key = `${metric}|${api}`;
+    const end = after.histograms.get(key);
+    if (!end) continue;
+    const start = before.histograms.get(key);
+    const count = end.count - (start?.count ?? 0);
+    if (count <= 0) continue;
+    // Cumulative bucket counts: the first bound whose share reaches the percentile.
+    const bounds = [...end.buckets.keys()].sort((a, b) => a - b);
+    const at = (fraction: number): number => {
+      for (const bound of bounds) if (end.buckets.get(bound)! - (start?.buckets.get(bound) ?? 0) >= fraction * count) return bound * 1000;
+      return Number.POSITIVE_INFINITY;
+    };
+    stages.push({ stage, count, meanMs: ((end.sum - (start?.sum ?? 0)) / count) * 1000, p50Ms: at(0.5), p99Ms: at(0.99), p999Ms: at(0.999) });
+  }
+  const threadCores: Record<string, number> = {};
+  const seconds = (after.atMs - before.atMs) / 1000;
+  for (const [thread, total] of after.threadSeconds) threadCores[thread] = (total - (before.threadSeconds.get(thread) ?? 0)) / seconds;
+  return { stages, threadCores };
+}
+
+async function measurePoint(target: ReferenceTarget, port: number, name: string, recordsPerSecond: number, seconds: number, warmupSeconds: number): Promise<ReferencePoint> {
+  let relay: Promise<ReferenceReport> | null = null;
+  if (target === "relay") {
+    let announced: (port: number) => void = () => {};
+    const relayPort = new Promise<number>((resolve) => (announced = resolve));
+    relay = runTask({ role: "relay" }, seconds + warmupSeconds + 10, (message) => announced(message.port));
+    port = await relayPort;
+  }
+  const control = new SharedArrayBuffer(8);
+  const totalSeconds = warmupSeconds + seconds;
+  let consumerReady: () => void = () => {};
+  const ready = new Promise<void>((resolve) => (consumerReady = resolve));
+  const measureFromUs = stampUs() + 1e6 * (warmupSeconds + 0.5); // + the consumer's start
+  const consumer = runTask({ role: "consume", target, port, name, seconds: totalSeconds + 5, measureFromUs, control }, totalSeconds + 5, () => consumerReady());
+  await ready;
+  // The consumer has sent its first fetch / XREAD (or connected to the relay) before the first record.
+  await Bun.sleep(300);
+  const produced = await runTask({ role: "produce", target, port, name, recordsPerSecond, seconds: totalSeconds }, totalSeconds);
+  new Float64Array(control)[0] = produced.records;
+  const consumed = await consumer;
+  if (relay) await relay;
+  const latencies = (consumed.latenciesUs ?? []).map((us) => us / 1000).sort((a, b) => a - b);
+  return {
+    target,
+    samples: latencies.length,
+    p50Ms: percentile(latencies, 0.5),
+    p99Ms: percentile(latencies, 0.99),
+    p999Ms: percentile(latencies, 0.999),
+    maxMs: latencies[latencies.length - 1] ?? Number.NaN,
+    achievedRecordsPerSecond: produced.records / produced.seconds,
+    sendsPerSecond: produced.sends / produced.seconds,
+    received: produced.records > 0 ? consumed.records / produced.records : 0,
+  };
+}
+
+/** Bunka's produce-only maximum with the existing latency curve's configuration (1 KiB records, 64 KiB batches). */
+export async function measureMaxProduceRate(broker: BenchBroker, seconds: number): Promise<number> {
+  const topic = `reference-max-${++sequence}`;
+  await broker.createTopic(topic, 2);
+  try {
+    const reports = await runLoad(
+      [0, 1].map((partition) => ({ op: "produce" as const, port: broker.port, topic, partitions: [partition], recordBytes: 1024, batchBytes: 64 * 1024, compression: "none" as const, acks: 1, inFlight: 16, maxSeconds: seconds, maxRecords: 0, requestsPerSecond: 0 })),
+    );
+    const total = combine(reports);
+    return total.records / total.seconds;
+  } finally {
+    await broker.deleteTopic(topic);
+  }
+}
+
+export interface LatencyReferenceOptions {
+  broker: BenchBroker;
+  workDir: string;
+  maxRecordsPerSecond: number;
+  quick: boolean;
+  seconds?: number;
+  /** The broker's /metrics (admin listener): with it, Bunka's points carry the stage breakdown. */
+  metricsUrl?: string;
+  /** Only these rates (labels' records/s); default all five. */
+  onlyRates?: number[];
+  /** Only these targets; default relay, redis, bunka. */
+  onlyTargets?: ReferenceTarget[];
+  progress: (line: string) => void;
+}
+
+export async function runLatencyReference(options: LatencyReferenceOptions): Promise<LatencyReferenceResults> {
+  const { broker, progress } = options;
+  const seconds = options.seconds ?? (options.quick ? 2 : 6);
+  const warmupSeconds = options.quick ? 1 : 2;
+  const max = options.maxRecordsPerSecond;
+  const rates = [
+    { label: "5,000/s", recordsPerSecond: 5_000 },
+    { label: "20,000/s", recordsPerSecond: 20_000 },
+    { label: "10% of max", recordsPerSecond: Math.round(max * 0.1) },
+    { label: "25% of max", recordsPerSecond: Math.round(max * 0.25) },
+    { label: "50% of max", recordsPerSecond: Math.round(max * 0.5) },
+  ].filter((rate) => !options.onlyRates || options.onlyRates.includes(rate.recordsPerSecond));
+  const redisWanted = !options.onlyTargets || options.onlyTargets.includes("redis");
+  const redis = RedisServer.available() && redisWanted ? new RedisServer() : null;
+  if (redis) await redis.start(options.workDir);
+  else if (redisWanted) progress("latency reference: redis-server not found (apt-get install redis-server); the Redis column stays empty");
+  const results: LatencyReferenceResults = { recordBytes: 1024, seconds, warmupSeconds, maxRecordsPerSecond: max, redisVersion: redis?.version ?? "not found", rates: [] };
+  try {
+    for (const rate of rates) {
+      const row: ReferenceRate = { ...rate, points: [] };
+      const targets = (redis ? (["relay", "redis", "bunka"] as const) : (["relay", "bunka"] as const)).filter((target) => !options.onlyTargets || options.onlyTargets.includes(target));
+      for (const target of targets) {
+        const name = `reference-${++sequence}`;
+        if (target === "bunka") await broker.createTopic(name, 1);
+        try {
+          const before = target === "bunka" && options.metricsUrl ? await scrapeMetrics(options.metricsUrl) : null;
+          const point = await measurePoint(target, target === "redis" ? redis!.port : broker.port, name, rate.recordsPerSecond, seconds, warmupSeconds);
+          if (before) point.breakdown = breakdownBetween(before, await scrapeMetrics(options.metricsUrl!));
+          row.points.push(point);
+          progress(
+            `latency reference ${rate.label} (${(rate.recordsPerSecond / 1000).toFixed(1)} k/s) ${target.padEnd(5)}: p50 ${point.p50Ms.toFixed(2)} ms, p99 ${point.p99Ms.toFixed(2)} ms, p99.9 ${point.p999Ms.toFixed(2)} ms, max ${point.maxMs.toFixed(1)} ms ` +
+              `(${point.samples} samples, ${(point.achievedRecordsPerSecond / 1000).toFixed(1)} k/s sent in ${(point.sendsPerSecond / 1000).toFixed(1)} k writes/s, ${(point.received * 100).toFixed(1)}% received)`,
+          );
+        } catch (error) {
+          const message = error instanceof Error ? error.message : String(error);
+          row.points.push({ target, samples: 0, p50Ms: Number.NaN, p99Ms: Number.NaN, p999Ms: Number.NaN, maxMs: Number.NaN, achievedRecordsPerSecond: 0, sendsPerSecond: 0, received: 0, error: message.split("\n")[0] });
+          progress(`latency reference ${rate.label} ${target}: failed: ${message.split("\n")[0]}`);
+        } finally {
+          if (target === "bunka") await broker.deleteTopic(name).catch(() => {});
+        }
+      }
+      results.rates.push(row);
+    }
+  } finally {
+    await redis?.stop();
+  }
+  return results;
+}
+
+if (import.meta.main) {
+  const args = process.argv.slice(2);
+  const quick = args.includes("--quick");
+  const flag = (name: string): number | undefined => {
+    const found = args.find((arg) => arg.startsWith(`--${name}=`));
+    return found ? Number(found.split("=")[1]) : undefined;
+  };
+  const workDir = mkdtempSync(join(tmpdir(), "bunka-latency-reference-"));
+  const adminPort = freePort();
+  const broker = new BenchBroker({ workDir, properties: { "admin.listeners": `http://127.0.0.1:${adminPort}` } });
+  // --port=N: a broker already running there (to profile it while the reference runs).
+  const existingPort = flag("port");
+  if (existingPort) Object.defineProperty(broker, "port", { value: existingPort });
+  const progress = (line: string) => console.log(line);
+  try {
+    if (!existingPort) await broker.start();
+    const max = flag("max-rate") ?? (await measureMaxProduceRate(broker, quick ? 2 : 4));
+    progress(`max produce rate (1 KiB records, 64 KiB batches): ${(max / 1000).toFixed(0)} k records/s`);
+    const results = await runLatencyReference({ broker, workDir, maxRecordsPerSecond: max, quick, seconds: flag("seconds"), progress,
+      metricsUrl: existingPort ? undefined : `http://127.0.0.1:${adminPort}/metrics`,
+      onlyRates: args.find((arg) => arg.startsWith("--rates="))?.slice(8).split(",").map(Number),
+      onlyTargets: args.find((arg) => arg.startsWith("--targets="))?.slice(10).split(",") as ReferenceTarget[] | undefined,
+    });
+    console.log(JSON.stringify(results, null, 2));
+  } finally {
+    await broker.stop();
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}

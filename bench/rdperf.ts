@@ -1,0 +1,191 @@
+// librdkafka's own benchmark tool, rdkafka_performance (librdkafka 2.0.2's examples, built by
+// ../shared/tools/rdperf/build.sh), as the real-client cross-check (issue 13):
+//   * producer throughput into one partition (batch.size 1000000, linger.ms 10, acks=1 and acks=0, 1 KiB
+//     and 100 B records) against Bunka and, in the same run, against librdkafka's in-process mock broker
+//     (`-X test.mock.num.brokers=1`: the client's own ceiling on this machine);
+//   * latency mode (`-l` on a producer and a consumer; `-A FILE` writes each record's end-to-end latency in
+//     µs) at 5,000 and 20,000 records/s of 1 KiB, linger.ms 0, acks=1.
+//
+//   bun bench/rdperf.ts [--quick] [--port=N (a running broker)]
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { BenchBroker } from "./broker-process.ts";
+
+const BUILD_SCRIPT = resolve(import.meta.dir, "../../shared/tools/rdperf/build.sh");
+const TOOL_TIMEOUT_MS = 120_000;
+
+export interface RdperfThroughput {
+  recordBytes: number;
+  acks: number;
+  records: number;
+  /** Delivered records per second (the tool's final dr_m/s), best of the runs. */
+  bunkaRecordsPerSecond: number;
+  mockRecordsPerSecond: number;
+  /** Every run's figure, in run order (Bunka and mock alternate). */
+  bunkaRuns: number[];
+  mockRuns: number[];
+  /** CPU of the client (user + system seconds per wall second) and of the broker during Bunka's best run. */
+  clientCores: number;
+  brokerCores: number;
+  /** The tool's average request round trip against Bunka (ms, the `rtt` column). */
+  bunkaRttMs: number;
+}
+
+export interface RdperfLatency {
+  targetRecordsPerSecond: number;
+  achievedRecordsPerSecond: number;
+  samples: number;
+  p50Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  maxMs: number;
+}
+
+export interface RdperfResults {
+  tool: string;
+  throughput: RdperfThroughput[];
+  latency: RdperfLatency[];
+  error?: string;
+}
+
+/** Builds the tool once (the script returns at once when it exists). */
+export function buildRdperf(out = join(tmpdir(), "rdkafka_performance")): string | null {
+  if (existsSync(out)) return out;
+  if (!existsSync(BUILD_SCRIPT)) return null;
+  const built = Bun.spawnSync(["bash", BUILD_SCRIPT, out], { stdout: "pipe", stderr: "pipe", timeout: 300_000 });
+  return built.exitCode === 0 && existsSync(out) ? out : null;
+}
+
+interface ToolRun {
+  lastRow: number[];
+  wallSeconds: number;
+  cpuSeconds: number;
+  output: string;
+}
+
+/** The last row of the `-u` table (numbers only). */
+function lastTableRow(output: string): number[] {
+  const rows = output.split("\n").filter((line) => /^\|\s+\d/.test(line));
+  const last = rows[rows.length - 1];
+  if (!last) throw new Error(`rdkafka_performance printed no result row:\n${output.slice(-800)}`);
+  return last.split("|").slice(1).map((cell) => Number(cell.trim()));
+}
+
+async function runTool(tool: string, args: string[]): Promise<ToolRun> {
+  const started = performance.now();
+  const child = Bun.spawn([tool, ...args], { stdout: "pipe", stderr: "pipe" });
+  const timer = setTimeout(() => child.kill("SIGKILL"), TOOL_TIMEOUT_MS);
+  const [stdout, stderr] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text()]);
+  await child.exited;
+  clearTimeout(timer);
+  const usage = child.resourceUsage();
+  const cpuSeconds = usage ? Number(usage.cpuTime.user + usage.cpuTime.system) / 1e6 : 0;
+  const output = stdout + stderr;
+  if (child.exitCode !== 0) throw new Error(`rdkafka_performance ${args.join(" ")} exited ${child.exitCode}:\n${output.slice(-800)}`);
+  return { lastRow: lastTableRow(output), wallSeconds: (performance.now() - started) / 1000, cpuSeconds, output };
+}
+
+let sequence = 0;
+
+function percentile(sorted: number[], fraction: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]!;
+}
+
+export async function runRdperf(options: { broker: BenchBroker; workDir: string; quick: boolean; progress: (line: string) => void }): Promise<RdperfResults> {
+  const { broker, quick, progress } = options;
+  const tool = buildRdperf();
+  const results: RdperfResults = { tool: "rdkafka_performance (librdkafka 2.0.2 examples)", throughput: [], latency: [] };
+  if (!tool) {
+    results.error = `rdkafka_performance not built (${BUILD_SCRIPT} failed or is missing)`;
+    progress(`rdperf: ${results.error}`);
+    return results;
+  }
+  const rounds = quick ? 1 : 3;
+  for (const recordBytes of [1024, 100]) {
+    for (const acks of [1, 0]) {
+      const records = recordBytes === 1024 ? (quick ? 300_000 : 1_000_000) : quick ? 1_000_000 : 4_000_000;
+      const common = ["-P", "-p", "0", "-s", String(recordBytes), "-c", String(records), "-X", "linger.ms=10", "-X", "batch.size=1000000", "-X", `acks=${acks}`, "-u"];
+      const row: RdperfThroughput = { recordBytes, acks, records, bunkaRecordsPerSecond: 0, mockRecordsPerSecond: 0, bunkaRuns: [], mockRuns: [], clientCores: 0, brokerCores: 0, bunkaRttMs: 0 };
+      for (let round = 0; round < rounds; round++) {
+        const mock = await runTool(tool, [...common, "-t", `rdperf-mock-${++sequence}`, "-X", "test.mock.num.brokers=1"]);
+        row.mockRuns.push(mock.lastRow[5]!);
+        const topic = `rdperf-${++sequence}`;
+        await broker.createTopic(topic, 1);
+        try {
+          const brokerBefore = broker.cpuSeconds();
+          const bunka = await runTool(tool, [...common, "-t", topic, "-b", broker.bootstrap]);
+          const brokerAfter = broker.cpuSeconds();
+          const rate = bunka.lastRow[5]!;
+          row.bunkaRuns.push(rate);
+          if (rate >= row.bunkaRecordsPerSecond) {
+            row.bunkaRecordsPerSecond = rate;
+            row.clientCores = bunka.cpuSeconds / bunka.wallSeconds;
+            row.brokerCores = (brokerAfter.user + brokerAfter.system - brokerBefore.user - brokerBefore.system) / bunka.wallSeconds;
+            row.bunkaRttMs = bunka.lastRow[3]!;
+          }
+        } finally {
+          await broker.deleteTopic(topic).catch(() => {});
+        }
+      }
+      row.mockRecordsPerSecond = Math.max(...row.mockRuns);
+      results.throughput.push(row);
+      progress(
+        `rdperf produce ${recordBytes} B, acks=${acks}: Bunka ${(row.bunkaRecordsPerSecond / 1000).toFixed(0)} k/s (${row.bunkaRuns.map((rate) => (rate / 1000).toFixed(0)).join(", ")}), ` +
+          `mock ${(row.mockRecordsPerSecond / 1000).toFixed(0)} k/s (${row.mockRuns.map((rate) => (rate / 1000).toFixed(0)).join(", ")}): ${((100 * row.bunkaRecordsPerSecond) / row.mockRecordsPerSecond).toFixed(0)}%; ` +
+          `client ${row.clientCores.toFixed(2)} cores, broker ${row.brokerCores.toFixed(2)} cores, rtt ${row.bunkaRttMs} ms`,
+      );
+    }
+  }
+
+  for (const rate of [5_000, 20_000]) {
+    const seconds = quick ? 4 : 10;
+    const count = rate * seconds;
+    const topic = `rdperf-latency-${++sequence}`;
+    const latencyFile = join(options.workDir, `${topic}.txt`);
+    await broker.createTopic(topic, 1);
+    try {
+      const consumer = runTool(tool, ["-C", "-l", "-t", topic, "-p", "0", "-o", "end", "-A", latencyFile, "-u", "-c", String(count), "-b", broker.bootstrap]);
+      await Bun.sleep(1500); // the consumer is assigned and fetching before the first record
+      const producer = await runTool(tool, ["-P", "-l", "-t", topic, "-p", "0", "-s", "1024", "-r", String(rate), "-c", String(count), "-X", "linger.ms=0", "-a", "1", "-u", "-b", broker.bootstrap]);
+      await consumer;
+      // The first second is the warm-up (connections, first fetches), as in the latency reference.
+      const all = readFileSync(latencyFile, "utf8").split("\n").filter(Boolean).map(Number);
+      const latencies = all.slice(Math.floor(all.length / seconds)).map((us) => us / 1000).sort((a, b) => a - b);
+      const point: RdperfLatency = {
+        targetRecordsPerSecond: rate,
+        achievedRecordsPerSecond: producer.lastRow[1]! / (producer.lastRow[0]! / 1000),
+        samples: latencies.length,
+        p50Ms: percentile(latencies, 0.5),
+        p99Ms: percentile(latencies, 0.99),
+        p999Ms: percentile(latencies, 0.999),
+        maxMs: latencies[latencies.length - 1] ?? Number.NaN,
+      };
+      results.latency.push(point);
+      progress(`rdperf -l at ${rate}/s (${(point.achievedRecordsPerSecond / 1000).toFixed(1)} k/s achieved): p50 ${point.p50Ms.toFixed(2)} ms, p99 ${point.p99Ms.toFixed(2)} ms, p99.9 ${point.p999Ms.toFixed(2)} ms, max ${point.maxMs.toFixed(1)} ms (${point.samples} samples)`);
+    } catch (error) {
+      progress(`rdperf -l at ${rate}/s failed: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`);
+    } finally {
+      rmSync(latencyFile, { force: true });
+      await broker.deleteTopic(topic).catch(() => {});
+    }
+  }
+  return results;
+}
+
+if (import.meta.main) {
+  const args = process.argv.slice(2);
+  const portArg = args.find((arg) => arg.startsWith("--port="));
+  const workDir = mkdtempSync(join(tmpdir(), "bunka-rdperf-"));
+  const broker = new BenchBroker({ workDir });
+  if (portArg) Object.defineProperty(broker, "port", { value: Number(portArg.slice(7)) });
+  try {
+    if (!portArg) await broker.start();
+    const results = await runRdperf({ broker, workDir, quick: args.includes("--quick"), progress: (line) => console.log(line) });
+    console.log(JSON.stringify(results, null, 2));
+  } finally {
+    await broker.stop();
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
