@@ -1,6 +1,7 @@
-// TxnOffsetCommit: offsets a transactional producer commits for a group; staged in the group coordinator
-// and visible only once the transaction's COMMIT marker reaches the group's __consumer_offsets partition
-// (group/transactional-offsets.ts). The group's partition must be in the transaction (AddOffsetsToTxn first).
+// TxnOffsetCommit: offsets a transactional producer commits for a group; appended to the group's
+// __consumer_offsets partition as a transactional batch of the producer and visible only once the
+// transaction's COMMIT marker lands there (group/transactional-offsets.ts). The group's partition must be in
+// the transaction (AddOffsetsToTxn first); the coordinator is asked (KIP-890) before the batch opens it.
 import { ErrorCode } from "../protocol/errors.ts";
 import { Apis } from "../protocol/generated/index.ts";
 import type { TxnOffsetCommitResponse } from "../protocol/generated/txn-offset-commit.ts";
@@ -12,7 +13,7 @@ import { AclOperation, canGroup, canTopic, canTransactionalId } from "./authoriz
 export const txnOffsetCommitHandler = defineHandler(Apis.TxnOffsetCommit, {
   minVersion: 0,
   maxVersion: 4,
-  handle(context, request): Reply<TxnOffsetCommitResponse> {
+  async handle(context, request): Promise<Reply<TxnOffsetCommitResponse>> {
     const answer = (errorFor: (topic: string, index: number) => number) => {
       let next = 0;
       return {
@@ -37,13 +38,23 @@ export const txnOffsetCommitHandler = defineHandler(Apis.TxnOffsetCommit, {
       if (!canTopic(context, AclOperation.READ, topic.name)) refused.set(topic.name, ErrorCode.TOPIC_AUTHORIZATION_FAILED);
       else for (const p of topic.partitions) partitions.push({ topic: topic.name, partition: p.partitionIndex, offset: p.committedOffset, leaderEpoch: p.committedLeaderEpoch, metadata: p.committedMetadata });
     }
-    const errors = context.groups.offsets.commitTransactional({
+    const verifier = context.transactions;
+    const errors = await context.groups.offsets.commitTransactional({
       groupId: request.groupId,
       memberId: request.memberId,
       groupInstanceId: request.groupInstanceId,
       generationId: request.generationId,
       producerId: request.producerId,
+      producerEpoch: request.producerEpoch,
       partitions,
+      // Without a verifier (no transaction support wired) nothing may open a transaction.
+      verify: async () => {
+        if (!verifier) return ErrorCode.INVALID_TXN_STATE;
+        const verified = await verifier.verifyPartitionInTransaction(request.transactionalId, request.producerId, request.producerEpoch, OFFSETS_TOPIC, offsetsPartition);
+        // The produce path's "retry" answer; a TxnOffsetCommit retries on COORDINATOR_NOT_AVAILABLE.
+        if (verified === ErrorCode.NOT_ENOUGH_REPLICAS) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+        return verified === ErrorCode.INVALID_PRODUCER_EPOCH && context.apiVersion >= 3 ? ErrorCode.PRODUCER_FENCED : verified;
+      },
     });
     let next = 0;
     return answer((topic) => refused.get(topic) ?? errors[next++]!);

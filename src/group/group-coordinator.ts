@@ -137,13 +137,24 @@ export class GroupCoordinator implements OffsetsCoordinator {
       // Loaded members keep their generation; each must heartbeat within its session timeout or leave.
       for (const member of group.members.values()) this.scheduleHeartbeatExpiration(group, member, member.sessionTimeoutMs);
     }
-    this.log(`loaded ${loaded.groups.length} group(s) and ${loaded.offsets} committed offset(s) from ${OFFSETS_TOPIC}-${partition} (${loaded.records} records) in ${Date.now() - startedMs} ms`);
+    // Offsets of transactions still open in the log: pending until their marker (what memory already stages is newer).
+    const stagedBefore = new Set(loaded.pending.filter((pending) => this.offsets.transactional.has(partition, pending.producerId)).map((pending) => pending.producerId));
+    for (const pending of loaded.pending) {
+      if (stagedBefore.has(pending.producerId)) continue;
+      const staged = this.offsets.transactional.stage(partition, pending.producerId, pending.groupId, pending.key, pending.committed, true);
+      if (staged) staged.superseded = pending.superseded;
+    }
+    this.offsets.completeMarkersDuringLoad(partition);
+    this.log(
+      `loaded ${loaded.groups.length} group(s), ${loaded.offsets} committed offset(s) and ${loaded.pending.length} offset(s) of open transactions from ${OFFSETS_TOPIC}-${partition} (${loaded.records} records) in ${Date.now() - startedMs} ms`,
+    );
   }
 
   /** Drops the groups of a partition this broker no longer leads (cluster mode); parked requests get NOT_COORDINATOR. */
   unloadPartition(partition: number): void {
     this.loads.unload(partition);
     this.offsets.transactional.dropPartition(partition);
+    this.offsets.forgetMarkersDuringLoad(partition);
     let count = 0;
     for (const group of [...this.groups.values()]) {
       if (this.store.partitionFor(group.groupId) !== partition) continue;
@@ -231,6 +242,10 @@ export class GroupCoordinator implements OffsetsCoordinator {
     // Led but not loaded (the leadership notice is still on its way): load now; the client retries.
     this.loadPartition(partition).catch((error) => this.log(`loading ${OFFSETS_TOPIC}-${partition} failed: ${String(error)}`));
     return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS;
+  }
+
+  isPartitionLoaded(offsetsPartition: number): boolean {
+    return this.loads.isLoaded(offsetsPartition);
   }
 
   get isLoading(): boolean {

@@ -2,26 +2,73 @@
 // GroupMetadataManager.doLoadGroupsAndOffsets: records are applied in log order, the last value per key
 // wins and a tombstone (null value) deletes. A group whose last metadata has members comes back Stable
 // with those members and assignments (they keep heartbeating across a restart); otherwise Empty.
+// Transactional offsets (TxnOffsetCommit: batches of the producer with the transactional attribute) are kept
+// per producer until that producer's marker in this partition, as Kafka's loadGroupsAndOffsets does with its
+// pendingOffsets: COMMIT applies each one unless a plain commit of the same group partition came later in the
+// log (the later record wins, as compaction keeps it), ABORT discards them. Those still pending at the end
+// belong to open transactions: they come back as pending (group/transactional-offsets.ts).
 // Whatever cannot be read (a key or value that does not decode, a batch that fails its CRC or uses a codec
 // Bunka cannot read) is skipped and counted, never a reason to fail the load: the groups it held lose
 // those commits, every other group comes back.
 import { GroupMetadata, MemberMetadata } from "./group-metadata.ts";
 import { decodeGroupMetadataValue, decodeKey, decodeOffsetCommitValue, type GroupMetadataValue } from "./offsets-records.ts";
-import type { CommittedOffset, OffsetsStore } from "./offsets-store.ts";
+import type { CommittedOffset, OffsetsStore, StoredMarker } from "./offsets-store.ts";
 
 export interface LoadedGroups {
   groups: GroupMetadata[];
   offsets: number;
   records: number;
+  /** Offsets of transactions still open at the log end, in log order. */
+  pending: LoadedPendingOffset[];
+}
+
+export interface LoadedPendingOffset {
+  producerId: number;
+  groupId: string;
+  /** "topic\u0000partition" */
+  key: string;
+  committed: CommittedOffset;
+  /** A plain commit of the same group partition is later in the log: a COMMIT will not apply this one. */
+  superseded: boolean;
+}
+
+interface PendingRecord {
+  committed: CommittedOffset;
+  offset: number;
 }
 
 export async function loadGroups(store: OffsetsStore, partition: number, log: (message: string) => void): Promise<LoadedGroups> {
   const offsetsByGroup = new Map<string, Map<string, CommittedOffset>>();
+  /** groupId → key → log offset of the record that set (or deleted) the group's committed offset. */
+  const offsetPositions = new Map<string, Map<string, number>>();
+  /** producer id → groupId → key → its latest transactional offset, until the producer's marker. */
+  const pendingByProducer = new Map<number, Map<string, Map<string, PendingRecord>>>();
+  const setPosition = (groupId: string, key: string, offset: number) => {
+    let positions = offsetPositions.get(groupId);
+    if (!positions) offsetPositions.set(groupId, (positions = new Map()));
+    positions.set(key, offset);
+  };
+  const onMarker = ({ producerId, commit }: StoredMarker) => {
+    const pending = pendingByProducer.get(producerId);
+    if (!pending) return;
+    pendingByProducer.delete(producerId);
+    if (!commit) return;
+    for (const [groupId, records] of pending) {
+      for (const [key, { committed, offset }] of records) {
+        // Kafka's completePendingTxnOffsetCommit: only over an offset written earlier in the log.
+        if ((offsetPositions.get(groupId)?.get(key) ?? -1) > offset) continue;
+        let offsets = offsetsByGroup.get(groupId);
+        if (!offsets) offsetsByGroup.set(groupId, (offsets = new Map()));
+        offsets.set(key, committed);
+        setPosition(groupId, key, offset);
+      }
+    }
+  };
   /** null = tombstoned (the group was deleted or expired). */
   const metadataByGroup = new Map<string, GroupMetadataValue | null>();
   let skipped = 0;
   let firstSkippedRecord: string | null = null;
-  const loaded = await store.load(partition, ({ key, value, offset }) => {
+  const loaded = await store.load(partition, ({ key, value, offset, transactionalProducerId }) => {
     if (!key) {
       skipped++;
       firstSkippedRecord ??= `a record without a key at offset ${offset}`;
@@ -43,6 +90,7 @@ export async function loadGroups(store: OffsetsStore, partition: number, log: (m
       let offsets = offsetsByGroup.get(decodedKey.group);
       if (value === null) {
         offsets?.delete(topicPartition);
+        setPosition(decodedKey.group, topicPartition, offset);
         return;
       }
       const committed = safeDecode(() => decodeOffsetCommitValue(value));
@@ -51,8 +99,17 @@ export async function loadGroups(store: OffsetsStore, partition: number, log: (m
         firstSkippedRecord ??= `an offset commit value it cannot read at offset ${offset}`;
         return;
       }
+      if (transactionalProducerId >= 0) {
+        let byGroup = pendingByProducer.get(transactionalProducerId);
+        if (!byGroup) pendingByProducer.set(transactionalProducerId, (byGroup = new Map()));
+        let records = byGroup.get(decodedKey.group);
+        if (!records) byGroup.set(decodedKey.group, (records = new Map()));
+        records.set(topicPartition, { committed, offset });
+        return;
+      }
       if (!offsets) offsetsByGroup.set(decodedKey.group, (offsets = new Map()));
       offsets.set(topicPartition, committed);
+      setPosition(decodedKey.group, topicPartition, offset);
       return;
     }
     if (value === null) {
@@ -66,7 +123,7 @@ export async function loadGroups(store: OffsetsStore, partition: number, log: (m
       return;
     }
     metadataByGroup.set(decodedKey.group, metadata);
-  });
+  }, onMarker);
   // One line per partition however much is unreadable (a poisoned log must not flood the broker log).
   if (skipped > 0) log(`__consumer_offsets-${partition}: ${skipped} record(s) skipped while loading (first: ${firstSkippedRecord})`);
   if (loaded.skippedBatches > 0) log(`__consumer_offsets-${partition}: ${loaded.skippedBatches} unreadable batch(es) skipped while loading (first: ${loaded.firstSkipReason})`);
@@ -86,7 +143,15 @@ export async function loadGroups(store: OffsetsStore, partition: number, log: (m
     offsetCount += group.offsets.size;
     groups.push(group);
   }
-  return { groups, offsets: offsetCount, records };
+  const pending: LoadedPendingOffset[] = [];
+  for (const [producerId, byGroup] of pendingByProducer) {
+    for (const [groupId, records] of byGroup) {
+      for (const [key, { committed, offset }] of records) {
+        pending.push({ producerId, groupId, key, committed, superseded: (offsetPositions.get(groupId)?.get(key) ?? -1) > offset });
+      }
+    }
+  }
+  return { groups, offsets: offsetCount, records, pending };
 }
 
 function safeDecode<T>(decode: () => T | null): T | null {

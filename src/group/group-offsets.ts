@@ -11,7 +11,7 @@ import type { GroupMetadata, GroupState, MemberMetadata } from "./group-metadata
 import { encodeGroupMetadataKey, encodeOffsetCommitKey, encodeOffsetCommitValue } from "./offsets-records.ts";
 import type { CommittedOffset, OffsetsStore } from "./offsets-store.ts";
 import type { GroupCoordinatorServices } from "./services.ts";
-import { TransactionalOffsets } from "./transactional-offsets.ts";
+import { TransactionalOffsets, type StagedOffset } from "./transactional-offsets.ts";
 
 /** Kafka's isValidGroupId: the membership APIs need a non-empty id; offsets, describe and delete accept "". */
 export type GroupApiKind = "membership" | "offsets";
@@ -27,6 +27,7 @@ export interface OffsetsCoordinator {
   readonly groups: Map<string, GroupMetadata>;
   readonly isActive: boolean;
   readonly isLoading: boolean;
+  isPartitionLoaded(offsetsPartition: number): boolean;
   addGroup(groupId: string): GroupMetadata;
   coordinates(groupId: string): number;
   validateGroupStatus(groupId: string, kind: GroupApiKind): number;
@@ -125,14 +126,22 @@ function commitError(errorCode: number): number {
   }
 }
 
-/** TxnOffsetCommit: a commit inside the producer's transaction, staged until its marker (group/transactional-offsets.ts). */
+/** TxnOffsetCommit: a commit inside the producer's transaction, pending until its marker (group/transactional-offsets.ts). */
 export interface TransactionalCommitParams extends CommitParams {
   producerId: number;
+  producerEpoch: number;
+  /** KIP-890: asks the transaction coordinator whether the group's partition is in the producer's transaction. */
+  verify: () => Promise<number>;
 }
 
 export class GroupOffsets {
   /** Offsets of open transactions (TxnOffsetCommit), visible once their COMMIT marker lands. */
   readonly transactional: TransactionalOffsets;
+  /**
+   * Markers written on a __consumer_offsets partition while it was being loaded (producer id → commit): the
+   * load may have read the log before them, so they are applied again once it is in memory.
+   */
+  private readonly markersDuringLoad = new Map<number, Map<number, boolean>>();
 
   constructor(private readonly coordinator: OffsetsCoordinator) {
     this.transactional = new TransactionalOffsets(coordinator.config.transactionalOffsetsMax);
@@ -141,10 +150,12 @@ export class GroupOffsets {
   // ---- TxnOffsetCommit and the transaction's end ----
 
   /**
-   * Stages the offsets for the producer's transaction; one error code per partition, in request order. The
-   * group checks are OffsetCommit's (a generation of -1 commits from outside group management).
+   * Appends the offsets to the group's __consumer_offsets partition as a transactional batch of the producer
+   * (Kafka's storeOffsets with a producer id: no sequence, origin coordinator, acks=all) and keeps them
+   * pending until the transaction's marker. One error code per partition, in request order. The group
+   * checks are OffsetCommit's (a generation of -1 commits from outside group management).
    */
-  commitTransactional(params: TransactionalCommitParams): number[] {
+  async commitTransactional(params: TransactionalCommitParams): Promise<number[]> {
     const all = (errorCode: number) => params.partitions.map(() => errorCode);
     const coordinator = this.coordinator;
     const status = coordinator.validateGroupStatus(params.groupId, "offsets");
@@ -159,33 +170,73 @@ export class GroupOffsets {
     }
     const offsetsPartition = coordinator.store.partitionFor(params.groupId);
     const nowMs = Date.now();
-    return params.partitions.map((entry) => {
+    const errors = params.partitions.map(() => ErrorCode.NONE as number);
+    const records: RecordInput[] = [];
+    const staged: { index: number; key: string; entry: StagedOffset }[] = [];
+    params.partitions.forEach((entry, index) => {
       const topic = coordinator.services.topics.get(entry.topic);
       const metadata = entry.metadata ?? "";
-      if (!topic || entry.partition < 0 || entry.partition >= topic.partitions.length) return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
-      if (Buffer.byteLength(metadata) > coordinator.config.offsetMetadataMaxBytes) return ErrorCode.OFFSET_METADATA_TOO_LARGE;
-      const committed: CommittedOffset = { offset: entry.offset, leaderEpoch: entry.leaderEpoch, metadata, commitTimestampMs: nowMs };
-      const staged = this.transactional.stage(offsetsPartition, params.producerId, params.groupId, topicPartitionKey(entry.topic, entry.partition), committed);
-      return staged ? ErrorCode.NONE : ErrorCode.INVALID_COMMIT_OFFSET_SIZE;
+      if (!topic || entry.partition < 0 || entry.partition >= topic.partitions.length) errors[index] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+      else if (Buffer.byteLength(metadata) > coordinator.config.offsetMetadataMaxBytes) errors[index] = ErrorCode.OFFSET_METADATA_TOO_LARGE;
+      else {
+        const committed: CommittedOffset = { offset: entry.offset, leaderEpoch: entry.leaderEpoch, metadata, commitTimestampMs: nowMs };
+        const key = topicPartitionKey(entry.topic, entry.partition);
+        // Staged before the append, so a require_stable fetch meanwhile already sees the offset as unstable.
+        const stagedEntry = this.transactional.stage(offsetsPartition, params.producerId, params.groupId, key, committed);
+        if (!stagedEntry) {
+          errors[index] = ErrorCode.INVALID_COMMIT_OFFSET_SIZE;
+          return;
+        }
+        staged.push({ index, key, entry: stagedEntry });
+        records.push({ key: encodeOffsetCommitKey(params.groupId, entry.topic, entry.partition), value: encodeOffsetCommitValue(committed), timestampMs: nowMs });
+      }
     });
+    if (records.length === 0) return errors;
+    const errorCode = commitError(
+      await coordinator.store.append(offsetsPartition, records, { producerId: params.producerId, producerEpoch: params.producerEpoch, verify: params.verify }),
+    );
+    for (const { index, key, entry } of staged) {
+      errors[index] = errorCode;
+      if (errorCode !== ErrorCode.NONE) this.transactional.unstage(offsetsPartition, params.producerId, params.groupId, key, entry);
+    }
+    return errors;
   }
 
   /**
    * The transaction of `producerId` ended on __consumer_offsets partition `offsetsPartition` (its marker was
-   * written): COMMIT stores what it staged as the groups' committed offsets, ABORT drops it.
+   * written and committed): COMMIT makes what it staged the groups' committed offsets, ABORT drops it. The
+   * records are already in the log, before the marker: a load replays the same (group-loader.ts).
    */
-  async completeTransaction(offsetsPartition: number, producerId: number, commit: boolean): Promise<void> {
+  completeTransaction(offsetsPartition: number, producerId: number, commit: boolean): void {
+    if (!this.coordinator.isPartitionLoaded(offsetsPartition)) {
+      // Being loaded (the marker is written here, so this broker leads it): the load may have read the log
+      // before this marker; it is applied again after the load. One entry per producer; dropped at unload.
+      let markers = this.markersDuringLoad.get(offsetsPartition);
+      if (!markers) this.markersDuringLoad.set(offsetsPartition, (markers = new Map()));
+      markers.set(producerId, commit);
+      return;
+    }
+    this.applyTransactionEnd(offsetsPartition, producerId, commit);
+  }
+
+  /** After a partition's load: the markers written while it ran (see markersDuringLoad). */
+  completeMarkersDuringLoad(offsetsPartition: number): void {
+    const markers = this.markersDuringLoad.get(offsetsPartition);
+    this.markersDuringLoad.delete(offsetsPartition);
+    for (const [producerId, commit] of markers ?? []) this.applyTransactionEnd(offsetsPartition, producerId, commit);
+  }
+
+  /** The partition is no longer ours (or its load was dropped): forget the markers seen during its load. */
+  forgetMarkersDuringLoad(offsetsPartition: number): void {
+    this.markersDuringLoad.delete(offsetsPartition);
+  }
+
+  private applyTransactionEnd(offsetsPartition: number, producerId: number, commit: boolean): void {
     const staged = this.transactional.take(offsetsPartition, producerId);
     if (!commit) return;
     for (const [groupId, offsets] of staged) {
       const group = this.coordinator.groups.get(groupId) ?? this.coordinator.addGroup(groupId);
-      const partitions: CommitPartition[] = [...offsets].map(([key, committed]) => {
-        const separator = key.lastIndexOf("\u0000");
-        return { topic: key.slice(0, separator), partition: Number(key.slice(separator + 1)), offset: committed.offset, leaderEpoch: committed.leaderEpoch, metadata: committed.metadata };
-      });
-      const errors = await this.storeOffsets(group, partitions, null);
-      const failed = errors.find((errorCode) => errorCode !== ErrorCode.NONE);
-      if (failed !== undefined) this.coordinator.log(`group ${groupId}: storing the offsets of producer ${producerId}'s committed transaction failed (error ${failed})`);
+      for (const [key, { committed, superseded }] of offsets) if (!superseded) group.offsets.set(key, committed);
     }
   }
 
@@ -265,9 +316,13 @@ export class GroupOffsets {
     // Appends to one partition complete in log order, so applying them in completion order keeps memory
     // equal to what a replay of the log gives. A group deleted meanwhile keeps its tombstones.
     const live = coordinator.groups.get(group.groupId) === group && !group.is("Dead");
+    const offsetsPartition = coordinator.store.partitionFor(group.groupId);
     for (const { index, key, committed } of accepted) {
       errors[index] = errorCode;
-      if (errorCode === ErrorCode.NONE && live) group.offsets.set(key, committed);
+      if (errorCode !== ErrorCode.NONE) continue;
+      if (live) group.offsets.set(key, committed);
+      // This record is later in the log than any transactional offset pending for the partition.
+      this.transactional.supersede(offsetsPartition, group.groupId, key);
     }
     return errors;
   }

@@ -5,7 +5,7 @@ import type { GroupCoordinatorConfig } from "./coordinator-config.ts";
 import { OFFSETS_TOPIC } from "./offsets-records.ts";
 import type { GroupCoordinatorServices } from "./services.ts";
 
-export type { StoredRecord, InternalTopicLoadResult as OffsetsLoadResult } from "../metadata/internal-topic-store.ts";
+export type { StoredRecord, StoredMarker, InternalTopicLoadResult as OffsetsLoadResult } from "../metadata/internal-topic-store.ts";
 
 export interface CommittedOffset {
   offset: number;

@@ -13,7 +13,7 @@ export interface GroupCoordinatorServices {
   readonly config: GroupBrokerSettings;
   readonly topics: Pick<TopicManager, "get" | "getById" | "list" | "createTopic">;
   readonly replication: Pick<ReplicaManager, "checkLeader" | "checkProduceAllowed" | "afterLeaderAppend">;
-  readonly partitions: Pick<PartitionWorkers, "produce" | "offsets" | "read">;
+  readonly partitions: Pick<PartitionWorkers, "produce" | "offsets" | "read" | "producerTransaction">;
   /** Loading a partition maps the slices a read returns, as fetch does. */
   readonly fetchViews: Pick<SegmentViews, "records">;
   readonly cluster: {

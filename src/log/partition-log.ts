@@ -283,11 +283,14 @@ export class PartitionLog {
     nowMs: number,
     /** KIP-890: each part's verification guard; when given, a transactional part may open a transaction only with its producer's current guard. */
     verificationGuards?: readonly (number | undefined)[],
+    /** Kafka's AppendOrigin.COORDINATOR per part: the group coordinator's transactional batches carry no sequence. */
+    coordinatorOrigin?: readonly boolean[],
   ): (AppendInfo | AppendError)[] {
     this.assertOpen();
     const results = new Array<AppendInfo | AppendError>(parts.length);
     const infos = new Array<BatchesInfo | null>(parts.length).fill(null);
     const checks = this.recordChecks(nowMs);
+    let coordinatorChecks: RecordChecks | null = null;
     // Idempotent parts: their producer fields, and the producers with a part in the unwritten group.
     let producerBatches: (IdempotentBatch | null)[] | null = null;
     const groupProducerIds = new Set<number>();
@@ -307,7 +310,8 @@ export class PartitionLog {
         results[index] = { errorCode: RECORD_LIST_TOO_LARGE, errorMessage: `${records.byteLength} bytes is larger than segment.bytes ${this.config.segmentBytes}` };
         continue;
       }
-      const info = validateBatches(records, this.config.maxMessageBytes, "client", checks);
+      const partChecks = coordinatorOrigin?.[index] === true ? (coordinatorChecks ??= { ...checks, coordinatorOrigin: true }) : checks;
+      const info = validateBatches(records, this.config.maxMessageBytes, "client", partChecks);
       if (isRecordsProblem(info)) {
         results[index] = { errorCode: info.errorCode, errorMessage: info.errorMessage, recordErrors: info.recordErrors };
         continue;

@@ -24,7 +24,7 @@ import { CONTROL_FLAG_MASK, RECORD_BATCH_OVERHEAD, TRANSACTIONAL_FLAG_MASK, read
 import { CONTROL_BATCH_BYTES, readEndTransactionMarker } from "../records/control.ts";
 import { BatchScanner } from "./batch-scanner.ts";
 import { OPEN_CREATE, OPEN_READ_ONLY, OPEN_TRUNCATE, OPEN_WRITE_ONLY, fsyncDirectoryWith, nodeFileSystem, type FileSystem } from "./file-system.ts";
-import { PRODUCER_BATCHES_RETAINED, incrementSequence, type CompletedTransaction, type IdempotentBatch, type ProducerBatchMetadata, type ProducerStateManager } from "./producer-state.ts";
+import { NO_SEQUENCE, PRODUCER_BATCHES_RETAINED, incrementSequence, type CompletedTransaction, type IdempotentBatch, type ProducerBatchMetadata, type ProducerStateManager } from "./producer-state.ts";
 import { segmentFileName, type LogSegment } from "./segment.ts";
 
 export const PRODUCER_SNAPSHOT_SUFFIX = ".snapshot";
@@ -306,12 +306,13 @@ export function replayBatchHeaders(
           onTransactionCompleted?.(completed);
           continue;
         }
-        if (batch.producerId < 0 || batch.baseSequence < 0) continue;
+        idempotent.transactional = (batch.attributes & TRANSACTIONAL_FLAG_MASK) !== 0;
+        // Without a sequence only the group coordinator's transactional batches (TxnOffsetCommit) count.
+        if (batch.producerId < 0 || (batch.baseSequence < 0 && !idempotent.transactional)) continue;
         idempotent.producerId = batch.producerId;
         idempotent.producerEpoch = batch.producerEpoch;
-        idempotent.firstSeq = batch.baseSequence;
-        idempotent.lastSeq = incrementSequence(batch.baseSequence, batch.lastOffset - batch.baseOffset);
-        idempotent.transactional = (batch.attributes & TRANSACTIONAL_FLAG_MASK) !== 0;
+        idempotent.firstSeq = batch.baseSequence < 0 ? NO_SEQUENCE : batch.baseSequence;
+        idempotent.lastSeq = batch.baseSequence < 0 ? NO_SEQUENCE : incrementSequence(batch.baseSequence, batch.lastOffset - batch.baseOffset);
         manager.update(idempotent, batch.baseOffset, batch.lastOffset, batch.maxTimestamp);
       }
       if (scanner.stopReason !== "") return `${segment.logPath}: ${scanner.stopReason}`;

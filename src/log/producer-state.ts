@@ -69,6 +69,8 @@ export interface IdempotentBatch {
 
 /** No offset (no ongoing transaction, no coordinator epoch yet): Kafka's -1. */
 export const NO_OFFSET = -1;
+/** RecordBatch.NO_SEQUENCE: the group coordinator's transactional batches carry no sequence. */
+export const NO_SEQUENCE = -1;
 
 /** A transaction that ended on this partition (Kafka's CompletedTxn). */
 export interface CompletedTransaction {
@@ -81,18 +83,22 @@ export interface CompletedTransaction {
 
 /**
  * The producer fields of the batch at `position`, or null when it does not take part in idempotence:
- * no producer id, no sequence (baseSequence -1), or a control batch (transaction markers carry no sequence).
+ * no producer id, no sequence (baseSequence -1) unless transactional, or a control batch (transaction
+ * markers carry no sequence). A transactional batch without a sequence is the group coordinator's
+ * (TxnOffsetCommit, Kafka's AppendOrigin.COORDINATOR): firstSeq and lastSeq are -1 (NO_SEQUENCE).
  */
 export function readIdempotentBatch(view: DataView, position: number, into?: IdempotentBatch): IdempotentBatch | null {
   const producerId = readInt64(view, position + PRODUCER_ID_OFFSET);
   const firstSeq = view.getInt32(position + BASE_SEQUENCE_OFFSET);
-  if (producerId < 0 || firstSeq < 0 || (view.getInt16(position + ATTRIBUTES_OFFSET) & CONTROL_FLAG_MASK) !== 0) return null;
+  const attributes = view.getInt16(position + ATTRIBUTES_OFFSET);
+  const transactional = (attributes & TRANSACTIONAL_FLAG_MASK) !== 0;
+  if (producerId < 0 || (firstSeq < 0 && !transactional) || (attributes & CONTROL_FLAG_MASK) !== 0) return null;
   const batch = into ?? { producerId: 0, producerEpoch: 0, firstSeq: 0, lastSeq: 0 };
   batch.producerId = producerId;
   batch.producerEpoch = view.getInt16(position + PRODUCER_EPOCH_OFFSET);
-  batch.firstSeq = firstSeq;
-  batch.lastSeq = incrementSequence(firstSeq, view.getInt32(position + LAST_OFFSET_DELTA_OFFSET));
-  batch.transactional = (view.getInt16(position + ATTRIBUTES_OFFSET) & TRANSACTIONAL_FLAG_MASK) !== 0;
+  batch.firstSeq = firstSeq < 0 ? NO_SEQUENCE : firstSeq;
+  batch.lastSeq = firstSeq < 0 ? NO_SEQUENCE : incrementSequence(firstSeq, view.getInt32(position + LAST_OFFSET_DELTA_OFFSET));
+  batch.transactional = transactional;
   return batch;
 }
 
@@ -206,6 +212,8 @@ export class ProducerStateManager {
         errorMessage: `producer ${batch.producerId}: epoch ${batch.producerEpoch} is older than the current epoch ${entry.producerEpoch}`,
       };
     }
+    // The coordinator's batch (no sequence): Kafka skips the sequence checks for AppendOrigin.COORDINATOR.
+    if (batch.firstSeq < 0) return null;
     const duplicate = entry.findDuplicate(batch.producerEpoch, batch.firstSeq, batch.lastSeq);
     if (duplicate !== null) return duplicate;
     if (batch.producerEpoch !== entry.producerEpoch) {
@@ -226,7 +234,12 @@ export class ProducerStateManager {
   /** Records a batch that is now in the log (leader after the write, follower, replay). No checks. */
   update(batch: IdempotentBatch, firstOffset: number, lastOffset: number, timestampMs: number): void {
     const entry = this.touch(batch.producerId, batch.producerEpoch);
-    entry.addBatch(batch.producerEpoch, batch.firstSeq, batch.lastSeq, firstOffset, lastOffset, timestampMs);
+    if (batch.firstSeq >= 0) entry.addBatch(batch.producerEpoch, batch.firstSeq, batch.lastSeq, firstOffset, lastOffset, timestampMs);
+    else if (batch.producerEpoch !== entry.producerEpoch) {
+      // A coordinator's batch (no sequence) has no history to dedupe against; a newer epoch still resets it.
+      entry.producerEpoch = batch.producerEpoch;
+      entry.batches.length = 0;
+    }
     // The first transactional batch on this partition opens the producer's transaction here.
     if (batch.transactional && entry.currentTxnFirstOffset < 0) {
       entry.currentTxnFirstOffset = firstOffset;

@@ -20,8 +20,13 @@ import {
   CONTROL_FLAG_MASK,
   CRC_OFFSET,
   dataViewOf,
+  PRODUCER_ID_OFFSET,
+  readInt64,
   RECORDS_OFFSET,
+  TRANSACTIONAL_FLAG_MASK,
 } from "../records/batch.ts";
+import { readEndTransactionMarker } from "../records/control.ts";
+import type { ProduceItem } from "../partition/messages.ts";
 import { buildBatch, readBatchRecords, type RecordInput } from "../records/compression.ts";
 import type { ReplicaManager } from "../cluster/replica-manager.ts";
 import type { SegmentViews } from "../log/segment-views.ts";
@@ -33,7 +38,7 @@ import type { BrokerInfo } from "./types.ts";
 export interface InternalTopicServices {
   readonly topics: Pick<TopicManager, "get" | "createTopic">;
   readonly replication: Pick<ReplicaManager, "checkLeader" | "checkProduceAllowed" | "afterLeaderAppend">;
-  readonly partitions: Pick<PartitionWorkers, "produce" | "offsets" | "read">;
+  readonly partitions: Pick<PartitionWorkers, "produce" | "offsets" | "read" | "producerTransaction">;
   readonly fetchViews: Pick<SegmentViews, "records">;
   readonly cluster: { brokers(): BrokerInfo[] };
   log(message: string): void;
@@ -59,6 +64,29 @@ export interface StoredRecord {
   key: Uint8Array | null;
   value: Uint8Array | null;
   offset: number;
+  /** The batch's producer id when it is transactional (a TxnOffsetCommit's offsets), else -1. */
+  transactionalProducerId: number;
+}
+
+/** A COMMIT/ABORT marker read back from the topic (it ends that producer's transaction on the partition). */
+export interface StoredMarker {
+  producerId: number;
+  commit: boolean;
+  offset: number;
+}
+
+/**
+ * An append inside a producer's transaction (Kafka's storeOffsets for TxnOffsetCommit): the batch carries the
+ * producer id and epoch, the transactional attribute and no sequence, and is written with origin coordinator.
+ */
+export interface TransactionalAppend {
+  producerId: number;
+  producerEpoch: number;
+  /**
+   * KIP-890: asks the transaction coordinator whether this partition is in the producer's ongoing
+   * transaction (called only when the partition has none open for the producer yet). NONE to append.
+   */
+  verify: () => Promise<number>;
 }
 
 /** Reads retried when the segment a read named was replaced before it could be mapped (cleaner swap). */
@@ -154,7 +182,7 @@ export class InternalTopicStore {
    * Appends one batch of records to partition `partition` and waits until it is committed (acks=all).
    * Resolves with the append's error code (Kafka's, before the coordinator maps it for its clients).
    */
-  async append(partition: number, records: RecordInput[]): Promise<number> {
+  async append(partition: number, records: RecordInput[], transaction?: TransactionalAppend): Promise<number> {
     if (records.length === 0) return ErrorCode.NONE;
     try {
       await this.ensureTopic();
@@ -166,8 +194,23 @@ export class InternalTopicStore {
     if (!topic || partition < 0 || partition >= topic.partitions.length) return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
     const allowed = this.services.replication.checkProduceAllowed(topic, partition, -1);
     if (allowed !== ErrorCode.NONE) return allowed;
-    const batch = buildBatch({ records });
-    const item = { topic: this.settings.name, partition, records: batch, leaderEpoch: topic.partitions[partition]!.leaderEpoch };
+    const item: ProduceItem = { topic: this.settings.name, partition, records: new Uint8Array(0), leaderEpoch: topic.partitions[partition]!.leaderEpoch };
+    if (transaction) {
+      // As on the produce path, the guard handed out before the coordinator is asked is what lets the batch
+      // open a transaction here: a marker written meanwhile (the transaction aborted) voids it.
+      const [open] = await this.services.partitions.producerTransaction([{ topic: this.settings.name, partition, producerId: transaction.producerId }]);
+      if (!open || open.errorCode !== ErrorCode.NONE) return open?.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR;
+      if (open.firstOffset < 0) {
+        const verified = await transaction.verify();
+        if (verified !== ErrorCode.NONE) return verified;
+        item.verificationGuard = open.verificationGuard;
+      }
+      item.coordinatorOrigin = true;
+    }
+    const batch = transaction
+      ? buildBatch({ records, producerId: transaction.producerId, producerEpoch: transaction.producerEpoch, isTransactional: true })
+      : buildBatch({ records });
+    item.records = batch;
     try {
       // The batch's buffer is ours alone: it is transferred to the worker, not copied.
       const results = await this.services.partitions.produce([item], batch.buffer as ArrayBuffer);
@@ -189,7 +232,7 @@ export class InternalTopicStore {
    * there. Both are counted and the first reason kept, for one log line per partition. Only a partition
    * that cannot be read at all (its log unavailable) throws.
    */
-  async load(partition: number, apply: (record: StoredRecord) => void): Promise<InternalTopicLoadResult> {
+  async load(partition: number, apply: (record: StoredRecord) => void, onMarker?: (marker: StoredMarker) => void): Promise<InternalTopicLoadResult> {
     const result: InternalTopicLoadResult = { records: 0, batches: 0, skippedBatches: 0, firstSkipReason: null, stoppedAtOffset: null };
     const topic = this.topic;
     if (!topic || partition >= topic.partitions.length) return result;
@@ -224,9 +267,15 @@ export class InternalTopicStore {
         if (sizeBytes < RECORDS_OFFSET || position + sizeBytes > bytes.byteLength) break;
         const lastOffset = batchLastOffset(view, position);
         const batchOffset = Math.max(fetchOffset, batchBaseOffset(view, position));
+        const attributes = batchAttributes(view, position);
         if (computeBatchCrc(bytes, position, sizeBytes) !== view.getUint32(position + CRC_OFFSET)) {
           skip(`batch at offset ${batchOffset} fails its CRC check`);
-        } else if (lastOffset >= fetchOffset && (batchAttributes(view, position) & CONTROL_FLAG_MASK) === 0) {
+        } else if (lastOffset >= fetchOffset && (attributes & CONTROL_FLAG_MASK) !== 0) {
+          const producerId = readInt64(view, position + PRODUCER_ID_OFFSET);
+          const marker = onMarker && producerId >= 0 ? readEndTransactionMarker(bytes, position, sizeBytes) : null;
+          if (marker) onMarker!({ producerId, commit: marker.commit, offset: batchBaseOffset(view, position) });
+        } else if (lastOffset >= fetchOffset) {
+          const transactionalProducerId = (attributes & TRANSACTIONAL_FLAG_MASK) !== 0 ? readInt64(view, position + PRODUCER_ID_OFFSET) : -1;
           let batchRecords;
           try {
             batchRecords = await readBatchRecords(bytes.subarray(position, position + sizeBytes));
@@ -237,7 +286,7 @@ export class InternalTopicStore {
           }
           for (const record of batchRecords ?? []) {
             if (record.offset < fetchOffset) continue;
-            apply({ key: record.key, value: record.value, offset: record.offset });
+            apply({ key: record.key, value: record.value, offset: record.offset, transactionalProducerId });
             result.records++;
           }
           if (batchRecords) result.batches++;

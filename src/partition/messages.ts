@@ -41,6 +41,8 @@ export interface ProduceItem extends PartitionKey {
    * the producer's current guard (a marker written meanwhile clears it).
    */
   verificationGuard?: number;
+  /** Written by the group coordinator (TxnOffsetCommit): transactional without a sequence (Kafka's AppendOrigin.COORDINATOR). */
+  coordinatorOrigin?: boolean;
 }
 
 export interface ProduceResult extends ErrorResult {

@@ -320,6 +320,7 @@ export class PartitionOwner implements WorkerOperations {
           leaderEpoch,
           this.clock.nowMs(),
           indexes.map((index) => items[index]!.verificationGuard),
+          indexes.map((index) => items[index]!.coordinatorOrigin === true),
         );
       } catch (error) {
         // The log itself refuses work (closed, a failed background fsync): this run fails, earlier runs stand.

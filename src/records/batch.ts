@@ -155,6 +155,11 @@ export interface RecordChecks {
   openSection?: (codec: number, section: Uint8Array, capBytes: number) => Uint8Array;
   /** The decompressed bytes all compressed batches of one produce may expand to, together. */
   decompressedMaxBytes?: number;
+  /**
+   * Kafka's AppendOrigin.COORDINATOR: a batch the group coordinator writes for a transaction (TxnOffsetCommit)
+   * is transactional without a sequence (RecordBatch.NO_SEQUENCE); a client's never is.
+   */
+  coordinatorOrigin?: boolean;
 }
 
 export const NO_RECORD_CHECKS: Readonly<RecordChecks> = {
@@ -285,7 +290,7 @@ export function validateBatches(
       if (count <= 0 || lastOffsetDelta + 1 !== count) return problem(INVALID_RECORD, `batch ${batchCount}: recordsCount ${count} and lastOffsetDelta ${lastOffsetDelta} disagree`);
       if (isControl) return problem(INVALID_RECORD, "control batches are written by the transaction coordinator only");
       // Kafka's LogValidator: a transactional batch names its producer (the log checks its epoch and sequence).
-      if ((attributes & TRANSACTIONAL_FLAG_MASK) !== 0 && (readInt64(view, position + PRODUCER_ID_OFFSET) < 0 || view.getInt32(position + BASE_SEQUENCE_OFFSET) < 0)) {
+      if ((attributes & TRANSACTIONAL_FLAG_MASK) !== 0 && (readInt64(view, position + PRODUCER_ID_OFFSET) < 0 || (view.getInt32(position + BASE_SEQUENCE_OFFSET) < 0 && checks.coordinatorOrigin !== true))) {
         return problem(INVALID_RECORD, `batch ${batchCount} is transactional without a producer id and sequence`);
       }
       if (codec === CompressionType.NONE && count * MIN_RECORD_SIZE_BYTES > sizeBytes - RECORDS_OFFSET) {

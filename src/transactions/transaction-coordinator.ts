@@ -5,7 +5,6 @@
 // writes CompleteCommit/CompleteAbort. A coordinator that loads a partition (start, leadership gained) resumes
 // the markers of every transaction it finds in Prepare*. docs/transactions.md has the rules.
 import { ErrorCode } from "../protocol/errors.ts";
-import { OFFSETS_TOPIC } from "../group/offsets-records.ts";
 import { InternalTopicStore } from "../metadata/internal-topic-store.ts";
 import { PartitionLoads } from "../metadata/partition-loads.ts";
 import type { BrokerInfo } from "../metadata/types.ts";
@@ -113,23 +112,15 @@ export class TransactionCoordinator {
       const loaded = await loadTransactions(this.store, partition, this.services.log);
       if (!isCurrent()) return;
       const resumed: TransactionMetadata[] = [];
-      const withOffsets: TransactionMetadata[] = [];
       for (const metadata of loaded) {
         if (this.transactions.has(metadata.transactionalId)) continue;
         this.transactions.set(metadata.transactionalId, metadata);
+        // An Ongoing transaction simply continues: its group offsets (TxnOffsetCommit) are in __consumer_offsets.
         if (metadata.isCompleting) resumed.push(metadata);
-        else if (metadata.state === TransactionStatus.Ongoing && [...metadata.partitions].some((key) => key.startsWith(`${OFFSETS_TOPIC}\u0000`))) withOffsets.push(metadata);
       }
       this.services.log(`loaded ${loaded.length} transactional id(s) from ${TRANSACTION_STATE_TOPIC}-${partition}; resuming ${resumed.length} commit/abort(s)`);
       // Decided transactions whose markers may not all be written: deliver them again (markers are idempotent).
       for (const metadata of resumed) this.completeInBackground(metadata, metadata.state === TransactionStatus.PrepareCommit);
-      // The group offsets an open transaction staged (TxnOffsetCommit) are held in memory only, and may be gone
-      // with the broker that held them: committing it could advance its output without its input offsets.
-      // Aborting is always safe for exactly-once (the producer is fenced and redoes its work).
-      for (const metadata of withOffsets) {
-        this.services.log(`aborting the transaction of ${metadata.transactionalId}: its staged group offsets may have been lost`);
-        this.endTransaction(metadata, false, { bumpEpoch: true }).catch((error) => this.services.log(`aborting ${metadata.transactionalId} failed: ${String(error)}`));
-      }
     });
   }
 

@@ -247,7 +247,7 @@ test("after a SIGKILL and restart the coordinator reloads every transactional id
   const records = buildBatch({ records: [{ key: null, value: new TextEncoder().encode("open-record") }], producerId: open.producerId, producerEpoch: open.producerEpoch, baseSequence: 0, isTransactional: true });
   const produced = await connection.request(ApiKey.Produce, 7, { transactionalId: "txn-open", acks: -1, timeoutMs: 5000, topicData: [{ name: TOPIC, partitionData: [{ index: 0, records }] }] });
   expect(produced.responses[0].partitionResponses[0].errorCode).toBe(ErrorCode.NONE);
-  // Another open transaction has staged group offsets, which live in memory only.
+  // Another open transaction has staged group offsets (transactional records in __consumer_offsets).
   const withOffsets = await connection.request(ApiKey.InitProducerId, 3, { transactionalId: "txn-open-offsets", transactionTimeoutMs: MAX_TIMEOUT_MS, producerId: -1, producerEpoch: -1 });
   const addOffsets = await connection.request(ApiKey.AddOffsetsToTxn, 1, { transactionalId: "txn-open-offsets", producerId: withOffsets.producerId, producerEpoch: withOffsets.producerEpoch, groupId: GROUP });
   expect(addOffsets.errorCode).toBe(ErrorCode.NONE);
@@ -274,9 +274,11 @@ test("after a SIGKILL and restart the coordinator reloads every transactional id
   expect(after.producerEpoch).toBe(before.producerEpoch);
   expect((await describe("txn-abort")).transactionState).toBe("CompleteAbort");
   expect((await groupOffsets()).get(1)).toBe("7");
-  // The open transaction whose staged offsets were lost with the broker is aborted, its producer fenced.
+  // The open transaction with offsets is still open (its offsets are durable); aborted, they never show.
+  expect((await describe("txn-open-offsets")).transactionState).toBe("Ongoing");
+  const abort = await connection.request(ApiKey.EndTxn, 3, { transactionalId: "txn-open-offsets", producerId: withOffsets.producerId, producerEpoch: withOffsets.producerEpoch, committed: false });
+  expect(abort.errorCode).toBe(ErrorCode.NONE);
   await waitForState("txn-open-offsets", "CompleteAbort");
-  expect((await describe("txn-open-offsets")).producerEpoch).toBe(withOffsets.producerEpoch + 1);
   expect((await groupOffsets()).get(1)).toBe("7");
   // The transaction left open across the crash (no offsets) is still open, and its producer can commit it.
   expect((await describe("txn-open")).transactionState).toBe("Ongoing");
