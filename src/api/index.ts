@@ -46,6 +46,8 @@ import { writeTxnMarkersHandler } from "./write-txn-markers.ts";
 import { describeProducersHandler } from "./describe-producers.ts";
 import { consumerGroupHeartbeatHandler } from "./consumer-group-heartbeat.ts";
 import { consumerGroupDescribeHandler } from "./consumer-group-describe.ts";
+import { consumerGroupHeartbeatHandler } from "./consumer-group-heartbeat.ts";
+import { consumerGroupDescribeHandler } from "./consumer-group-describe.ts";
 
 const all: RegisteredHandler[] = [
   produceHandler,
@@ -77,6 +79,8 @@ const all: RegisteredHandler[] = [
   describeGroupsHandler,
   listGroupsHandler,
   deleteGroupsHandler,
+  consumerGroupHeartbeatHandler,
+  consumerGroupDescribeHandler,
   consumerGroupHeartbeatHandler,
   consumerGroupDescribeHandler,
   // ACLs (issue 10): security/acl/.

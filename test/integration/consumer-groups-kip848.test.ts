@@ -1,0 +1,153 @@
+// KIP-848 with real clients: @platformatic/kafka's consumer protocol mode (groupProtocol "consumer",
+// ConsumerGroupHeartbeat v1, OffsetCommit/OffsetFetch v9). Three consumers split a 6-partition topic while
+// kafkajs produces continuously; one leaves, one joins; across the rebalances no record is skipped or read
+// twice. A classic kafkajs group reads the same topic beside them under another group id.
+//
+// @platformatic/kafka fetches by topic id (its Fetch v12 request writes the id where v12 has the name), so
+// it can only consume from a broker that serves Fetch v13+ (KIP-516 in Fetch, issue 14 item 2). Until the
+// Fetch handler does, this test is skipped; the state machine itself is tested with raw members in
+// test/group/consumer-protocol.test.ts.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { Consumer as PlatformaticConsumer, stringDeserializers } from "@platformatic/kafka";
+import type { Consumer as KafkajsConsumer, Producer } from "kafkajs";
+import { KafkaConnection } from "../../src/client/kafka-connection.ts";
+import { ApiKey } from "../../src/protocol/generated/index.ts";
+import { BrokerProcess } from "../helpers/broker-process.ts";
+import { createTopic, kafkaClient } from "../helpers/kafkajs.ts";
+import { eventually } from "../group/helpers.ts";
+import { fetchHandler } from "../../src/api/fetch.ts";
+
+const FETCH_BY_TOPIC_ID = 13;
+
+const PARTITIONS = 6;
+const TOPIC = "kip848-orders";
+const GROUP = "kip848-platformatic";
+let broker: BrokerProcess;
+let producer: Producer;
+let connection: KafkaConnection;
+
+beforeAll(async () => {
+  broker = new BrokerProcess({ properties: { "group.consumer.heartbeat.interval.ms": "300", "group.consumer.session.timeout.ms": "10000", "group.initial.rebalance.delay.ms": "0", "offsets.topic.num.partitions": "4" } });
+  await broker.start();
+  await createTopic(broker.bootstrap, TOPIC, PARTITIONS);
+  producer = kafkaClient(broker.bootstrap, "kip848-producer").producer();
+  await producer.connect();
+  const [host, port] = broker.bootstrap.split(":");
+  connection = await KafkaConnection.connect({ host: host!, port: Number(port), requestTimeoutMs: 20_000 });
+});
+
+afterAll(async () => {
+  connection?.close();
+  await producer?.disconnect().catch(() => undefined);
+  await broker?.cleanup();
+});
+
+interface Seen {
+  consumer: string;
+  partition: number;
+  offset: number;
+  value: string;
+}
+
+async function describeGroup(): Promise<{ groupState: string; groupEpoch: number; assignmentEpoch: number; members: { memberId: string; memberEpoch: number; assignment: { topicPartitions: { partitions: number[] }[] } }[] }> {
+  const response = await connection.request(ApiKey.ConsumerGroupDescribe, 0, { groupIds: [GROUP], includeAuthorizedOperations: false });
+  return response.groups[0];
+}
+
+/** Stable with `members` members, each owning its share of the partitions. */
+async function stableWith(members: number): Promise<boolean> {
+  return eventually(async () => {
+    const group = await describeGroup();
+    if (group.groupState !== "Stable" || group.members.length !== members) return false;
+    const owned = group.members.map((member) => member.assignment.topicPartitions.reduce((sum, entry) => sum + entry.partitions.length, 0));
+    return owned.reduce((a, b) => a + b, 0) === PARTITIONS && owned.every((count) => count >= Math.floor(PARTITIONS / members));
+  }, 30_000);
+}
+
+test.skipIf(fetchHandler.maxVersion < FETCH_BY_TOPIC_ID)("three @platformatic/kafka consumers (KIP-848) split a topic; one leaves, one joins; nothing skipped or read twice; a classic kafkajs group beside them", async () => {
+  const seen: Seen[] = [];
+  const streamErrors: string[] = [];
+  const consumers: { name: string; consumer: PlatformaticConsumer<string, string, string, string>; stream: { close(): Promise<void> } }[] = [];
+  const start = async (name: string) => {
+    const consumer = new PlatformaticConsumer({ groupId: GROUP, groupProtocol: "consumer", clientId: name, bootstrapBrokers: [broker.bootstrap], deserializers: stringDeserializers, maxWaitTime: 200 } as never) as PlatformaticConsumer<string, string, string, string>;
+    const stream = await consumer.consume({ topics: [TOPIC], mode: "committed", fallbackMode: "earliest", autocommit: 100 } as never);
+    stream.on("error", (error: Error & { errors?: unknown[] }) => void streamErrors.push(`${name}: ${error.message} ${JSON.stringify((error.errors ?? []).map((inner) => String((inner as Error).message ?? inner) + " " + JSON.stringify((inner as { response?: unknown }).response ?? null, (_k, v) => (typeof v === "bigint" ? String(v) : v)).slice(0, 600)))}`));
+    stream.on("data", (message: { partition: number; offset: bigint; value: string }) => void seen.push({ consumer: name, partition: message.partition, offset: Number(message.offset), value: message.value }));
+    consumers.push({ name, consumer, stream });
+  };
+
+  // The classic group: kafkajs on the same topic, its own group id.
+  const classicSeen = new Set<string>();
+  const classic: KafkajsConsumer = kafkaClient(broker.bootstrap, "kip848-classic").consumer({ groupId: "kip848-classic-group", heartbeatInterval: 500, sessionTimeout: 10_000 });
+  await classic.connect();
+  await classic.subscribe({ topic: TOPIC, fromBeginning: true });
+  await classic.run({ eachMessage: async ({ message }) => void classicSeen.add(message.value!.toString()) });
+
+  // Produce continuously: one record per partition every 50 ms, bounded.
+  let producing = true;
+  let produced = 0;
+  const producerLoop = (async () => {
+    for (let round = 0; producing && round < 2000; round++) {
+      const messages = Array.from({ length: PARTITIONS }, (_, partition) => ({ partition, value: `r${round}-p${partition}` }));
+      await producer.send({ topic: TOPIC, acks: -1, messages });
+      produced += messages.length;
+      await Bun.sleep(50);
+    }
+  })();
+
+  try {
+    for (const name of ["c1", "c2", "c3"]) await start(name);
+    expect(await stableWith(3)).toBe(true);
+    await Bun.sleep(1000);
+
+    // c2 leaves (ConsumerGroupHeartbeat with epoch -1): its partitions go to the other two.
+    const leaving = consumers.find((entry) => entry.name === "c2")!;
+    await leaving.stream.close();
+    await leaving.consumer.close();
+    consumers.splice(consumers.indexOf(leaving), 1);
+    expect(await stableWith(2)).toBe(true);
+    await Bun.sleep(1000);
+
+    // c4 joins: it gets partitions only after their owners revoked them.
+    await start("c4");
+    expect(await stableWith(3)).toBe(true);
+    await Bun.sleep(1000);
+    const group = await describeGroup();
+    expect(group.groupEpoch).toBe(group.assignmentEpoch);
+    expect(group.groupEpoch).toBeGreaterThanOrEqual(5); // three joins, a leave, a join
+
+    producing = false;
+    await producerLoop;
+    const allSeen = await eventually(() => new Set(seen.map((record) => record.value)).size >= produced, 30_000);
+    if (!allSeen || process.env.DEBUG_KIP848) console.log({ produced, seen: seen.length, distinct: new Set(seen.map((record) => record.value)).size, classic: classicSeen.size, streamErrors, group: JSON.stringify(await describeGroup(), (_k, v) => (v instanceof Uint8Array ? undefined : v)) });
+    expect(await eventually(() => new Set(seen.map((record) => record.value)).size >= produced, 30_000)).toBe(true);
+    expect(await eventually(() => classicSeen.size >= produced, 30_000)).toBe(true);
+  } finally {
+    producing = false;
+    await producerLoop;
+    for (const { stream, consumer } of consumers) {
+      await stream.close().catch(() => undefined);
+      await consumer.close().catch(() => undefined);
+    }
+    await classic.disconnect().catch(() => undefined);
+  }
+
+  expect(streamErrors).toEqual([]);
+  // Every record exactly once across the members, and each partition read in offset order.
+  const byKey = new Map<string, Seen[]>();
+  for (const record of seen) {
+    const key = `${record.partition}:${record.offset}`;
+    byKey.set(key, [...(byKey.get(key) ?? []), record]);
+  }
+  const duplicates = [...byKey.values()].filter((records) => records.length > 1);
+  expect(duplicates.slice(0, 5)).toEqual([]);
+  expect(seen.length).toBe(produced);
+  expect(new Set(seen.map((record) => record.value)).size).toBe(produced);
+  for (let partition = 0; partition < PARTITIONS; partition++) {
+    const offsets = seen.filter((record) => record.partition === partition).map((record) => record.offset).sort((a, b) => a - b);
+    offsets.forEach((offset, index) => expect(offset).toBe(index));
+  }
+  // Members that were there at the end each read something; c2 read before it left.
+  for (const name of ["c1", "c2", "c3", "c4"]) expect(seen.some((record) => record.consumer === name)).toBe(true);
+  expect(classicSeen.size).toBe(produced);
+}, 180_000);
