@@ -8,6 +8,9 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { Admin, Consumer, Producer, stringDeserializers, stringSerializers } from "@platformatic/kafka";
 import { KafkaClient } from "../../src/cli/kafka-client.ts";
+import { KafkaConnection } from "../../src/client/kafka-connection.ts";
+import { ErrorCode } from "../../src/protocol/errors.ts";
+import { ApiKey } from "../../src/protocol/generated/index.ts";
 import { describeTransaction } from "../../src/tools/transactions.ts";
 import { BrokerProcess } from "../helpers/broker-process.ts";
 import { kcatConsumeAll } from "../helpers/kcat.ts";
@@ -84,6 +87,27 @@ async function consumeValues(topic: string, isolationLevel: number, expected: nu
   }
   return received.sort();
 }
+
+test("InitProducerId naming producer id 0, epoch 0 (what @platformatic/kafka sends) is accepted for a new transactional id, and PRODUCER_FENCED for one another producer id holds, as Kafka's isValidProducerId", async () => {
+  const connection = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port });
+  try {
+    const init = async () => {
+      for (let attempt = 0; attempt < CONSUME_STEPS_MAX; attempt++) {
+        const response = await connection.request(ApiKey.InitProducerId, 4, { transactionalId: "names-producer-zero", transactionTimeoutMs: 60_000, producerId: 0, producerEpoch: 0 });
+        if (response.errorCode !== ErrorCode.COORDINATOR_LOAD_IN_PROGRESS && response.errorCode !== ErrorCode.COORDINATOR_NOT_AVAILABLE) return response;
+        await Bun.sleep(CONSUME_STEP_MS);
+      }
+      throw new Error("the coordinator never loaded");
+    };
+    const first = await init();
+    expect(first.errorCode).toBe(ErrorCode.NONE);
+    expect(Number(first.producerId)).not.toBe(0);
+    expect(first.producerEpoch).toBe(0);
+    expect((await init()).errorCode).toBe(ErrorCode.PRODUCER_FENCED);
+  } finally {
+    connection.close();
+  }
+});
 
 test("@platformatic/kafka: a committed transaction is read by read_committed, an aborted one only by read_uncommitted", async () => {
   const producer = transactionalProducer("platformatic-commit-abort");
