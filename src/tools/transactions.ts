@@ -8,7 +8,8 @@
 //       open on that partition: they hold the partition's last stable offset back for good
 //   abort --topic T --partition P --start-offset O   writes an ABORT marker for the open transaction that
 //       started at O (WriteTxnMarkers to the leader; needs CLUSTER_ACTION, as Kafka's tool)
-// Tables for people, --json for scripts. Exit code 0 on success, 1 on an error, 2 on bad usage.
+// Tables for people, --json for scripts. Exit code 0 on success, 1 on an error (also a wrong combination of
+// options), 2 when the command line does not parse.
 import { Command, CommanderError } from "commander";
 import { ErrorCode, errorName } from "../protocol/errors.ts";
 import { ApiKey } from "../protocol/generated/index.ts";
