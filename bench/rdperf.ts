@@ -102,7 +102,7 @@ export async function runRdperf(options: { broker: BenchBroker; workDir: string;
     progress(`rdperf: ${results.error}`);
     return results;
   }
-  const rounds = quick ? 1 : 3;
+  const rounds = quick ? 1 : 2;
   for (const recordBytes of [1024, 100]) {
     for (const acks of [1, 0]) {
       const records = recordBytes === 1024 ? (quick ? 300_000 : 1_000_000) : quick ? 1_000_000 : 4_000_000;

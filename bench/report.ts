@@ -208,6 +208,25 @@ function renderReference(results: BenchResults): string[] {
       ),
     );
     const lost = reference.rates.flatMap((rate) => rate.points.filter((point) => !point.error && point.received < 0.999).map((point) => `${point.target} at ${rate.label}: ${(point.received * 100).toFixed(1)}% received within the run`));
+    const broken = reference.rates.flatMap((rate) => rate.points.filter((point) => point.breakdown).map((point) => ({ rate, breakdown: point.breakdown! })));
+    if (broken.length > 0) {
+      out.push("");
+      out.push(
+        "Where Bunka's time went, per rate (the broker's own /metrics histograms over that point: Kafka's RequestQueueTimeMs, TotalTimeMs and ResponseSendTimeMs; " +
+          "percentiles are bucket upper bounds, so read them as \"at most\"; the Fetch handler includes the long-poll wait for the next append). CPU per thread in cores:",
+      );
+      out.push("");
+      const bound = (value: number): string => (Number.isFinite(value) ? (value < 1 ? `≤ ${(value * 1000).toFixed(0)} µs` : `≤ ${value} ms`) : "> 30 s");
+      out.push(
+        table(
+          ["Rate", "Stage", "Requests", "mean", "p50", "p99", "p99.9"],
+          broken.flatMap(({ rate, breakdown }) => [
+            ...breakdown.stages.map((stage) => [rate.label, stage.stage, stage.count.toLocaleString("en-US"), ms(stage.meanMs), bound(stage.p50Ms), bound(stage.p99Ms), bound(stage.p999Ms)]),
+            [rate.label, "CPU by thread", "", Object.entries(breakdown.threadCores).map(([thread, cores]) => `${thread} ${cores.toFixed(2)}`).join(", "), "", "", ""],
+          ]),
+        ),
+      );
+    }
     if (lost.length > 0) out.push("", `Not every record arrived before the consumer's deadline (the server fell behind): ${lost.join("; ")}.`);
     out.push("");
   }

@@ -9,7 +9,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, freemem, loadavg, tmpdir, totalmem } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
-import { BenchBroker } from "./broker-process.ts";
+import { BenchBroker, freePort } from "./broker-process.ts";
 import { runE2e, type E2eResults } from "./e2e.ts";
 import { measureMaxProduceRate, runLatencyReference, type LatencyReferenceResults } from "./latency-reference.ts";
 import { runRdperf, type RdperfResults } from "./rdperf.ts";
@@ -86,14 +86,16 @@ try {
   if (sections.has("micro")) micro = await runMicro({ quick, progress });
   if (sections.has("e2e")) e2e = await runE2e({ quick, workDir: join(workDir, "e2e"), progress });
   if (sections.has("latency") || sections.has("rdperf")) {
-    const broker = new BenchBroker({ workDir: join(workDir, "reference") });
+    // With an admin listener: the latency reference reads the stage histograms from /metrics.
+    const adminPort = freePort();
+    const broker = new BenchBroker({ workDir: join(workDir, "reference"), properties: { "admin.listeners": `http://127.0.0.1:${adminPort}` } });
     await broker.start();
     try {
       if (sections.has("latency")) {
         // The same maximum as the e2e latency curve (1 KiB records, 64 KiB batches, produce only).
         const e2eMax = (e2e.produce.length > 0 ? e2e : saved?.e2e)?.latencyCurve[0]?.referenceMaxRecordsPerSecond;
         const maxRecordsPerSecond = e2eMax ?? (await measureMaxProduceRate(broker, quick ? 2 : 4));
-        latencyReference = await runLatencyReference({ broker, workDir: join(workDir, "reference"), maxRecordsPerSecond, quick, progress });
+        latencyReference = await runLatencyReference({ broker, workDir: join(workDir, "reference"), maxRecordsPerSecond, quick, progress, metricsUrl: `http://127.0.0.1:${adminPort}/metrics` });
       }
       if (sections.has("rdperf")) rdperf = await runRdperf({ broker, workDir: join(workDir, "reference"), quick, progress });
     } finally {
