@@ -23,7 +23,7 @@ export interface NodeClusterOptions {
 
 /** A fault spec as src/faults/fault-spec.ts and the README's fault reference describe it, e.g. { type: "latency", api: "Produce", delayMs: 2000 }. */
 export interface FaultSpec {
-  type: "error" | "latency" | "drop-response" | "truncate-response" | "close-connections" | "pause" | "refuse-connections" | "partition-offline" | "move-leader" | "cut-replication";
+  type: "error" | "latency" | "drop-response" | "truncate-response" | "close-connections" | "pause" | "refuse-connections" | "partition-offline" | "move-leader" | "cut-replication" | "slow-fsync";
   [parameter: string]: unknown;
 }
 

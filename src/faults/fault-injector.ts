@@ -11,6 +11,8 @@ export interface FaultActions {
   closeConnections(): number;
   /** Writes an election: `nodeId` leads the partition from the next epoch. */
   moveLeader(topic: string, partition: number, nodeId: number): Promise<void>;
+  /** Milliseconds every fsync of the broker's logs waits first; 0: none. */
+  setFsyncDelay(delayMs: number): void;
 }
 
 export class FaultsDisabledError extends Error {
@@ -67,6 +69,7 @@ export class FaultInjector {
     }
     this.faults.set(id, armed);
     this.armed = true;
+    if (spec.type === "slow-fsync") this.applyFsyncDelay();
     return publicView(armed);
   }
 
@@ -133,6 +136,13 @@ export class FaultInjector {
     return false;
   }
 
+  /** The longest delay of the armed slow-fsync faults, or 0, to the workers. */
+  private applyFsyncDelay(): void {
+    let delayMs = 0;
+    for (const { spec } of this.faults.values()) if (spec.type === "slow-fsync") delayMs = Math.max(delayMs, spec.delayMs);
+    this.actions.setFsyncDelay(delayMs);
+  }
+
   private has(type: FaultSpec["type"]): boolean {
     for (const { spec } of this.faults.values()) if (spec.type === type) return true;
     return false;
@@ -150,6 +160,7 @@ export class FaultInjector {
     if (armed.timer) clearTimeout(armed.timer);
     this.faults.delete(id);
     this.armed = this.faults.size > 0;
+    if (armed.spec.type === "slow-fsync") this.applyFsyncDelay();
     if (armed.spec.type === "pause") {
       this.pauseEnded.resolve();
       this.pauseEnded = Promise.withResolvers<void>();

@@ -10,9 +10,11 @@ export const FAULT_COUNT_MAX = 1_000_000;
 export const FAULT_DURATION_MAX_MS = 3_600_000;
 /** Longest delay a latency fault adds to one response. */
 export const FAULT_DELAY_MAX_MS = 300_000;
+/** Longest wait the slow-fsync fault adds to one fsync (it blocks the worker's partitions meanwhile). */
+export const FAULT_FSYNC_DELAY_MAX_MS = 10_000;
 /** Faults armed on one broker at once. */
 export const FAULTS_ARMED_MAX = 100;
-/** How long a state fault (pause, refuse-connections, partition-offline, cut-replication) lasts when the test gives no bound. */
+/** How long a state fault (pause, refuse-connections, partition-offline, cut-replication, slow-fsync) lasts when the test gives no bound. */
 export const FAULT_DEFAULT_DURATION_MS = 60_000;
 
 /** Faults on requests of one API (or every API when `api` is left out). */
@@ -45,7 +47,9 @@ export type FaultSpec =
   /** An election: `broker` (a live in-sync replica) becomes the partition's leader, epoch + 1 (happens once). */
   | { type: "move-leader"; topic: string; partition: number; broker: number }
   /** Replica fetches between the listed brokers fail, so followers fall out of the ISR until the fault ends. */
-  | { type: "cut-replication"; brokers: number[]; durationMs?: number };
+  | { type: "cut-replication"; brokers: number[]; durationMs?: number }
+  /** Every fsync of the broker's logs waits `delayMs` first (a slow disk: the partition worker is blocked meanwhile). */
+  | { type: "slow-fsync"; delayMs: number; durationMs?: number };
 
 export type FaultType = FaultSpec["type"];
 
@@ -143,7 +147,9 @@ export function validateFaultSpec(input: unknown): { spec: FaultSpec; count: num
       if (ids.length < 2) throw new FaultSpecError("cut-replication names at least two different brokers");
       return { spec: { type, brokers: ids, durationMs: stateBounds.durationMs }, ...stateBounds };
     }
+    case "slow-fsync":
+      return { spec: { type, delayMs: integer(raw.delayMs, "delayMs", 1, FAULT_FSYNC_DELAY_MAX_MS), durationMs: stateBounds.durationMs }, ...stateBounds };
     default:
-      throw new FaultSpecError(`unknown fault type ${JSON.stringify(raw.type)} (error, latency, drop-response, truncate-response, close-connections, pause, refuse-connections, partition-offline, move-leader, cut-replication)`);
+      throw new FaultSpecError(`unknown fault type ${JSON.stringify(raw.type)} (error, latency, drop-response, truncate-response, close-connections, pause, refuse-connections, partition-offline, move-leader, cut-replication, slow-fsync)`);
   }
 }

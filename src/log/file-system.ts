@@ -58,14 +58,37 @@ export interface FileSystem {
   mmap(filePath: string): Uint8Array;
 }
 
+/**
+ * The slow-fsync test fault (src/faults/): milliseconds every fsync on this thread waits first, read from a
+ * cell the socket thread writes; null until a broker hands its workers the cell, so the cost is one check.
+ */
+let fsyncDelayMs: Int32Array | null = null;
+const fsyncWaitCell = new Int32Array(new SharedArrayBuffer(4));
+
+export function slowFsyncsBy(cell: Int32Array): void {
+  fsyncDelayMs = cell;
+}
+
+function waitForFsyncFault(): void {
+  const delayMs = Atomics.load(fsyncDelayMs!, 0);
+  // Nothing ever notifies this cell: the wait lasts delayMs, blocking the thread as a slow disk would.
+  if (delayMs > 0) Atomics.wait(fsyncWaitCell, 0, 0, delayMs);
+}
+
 export const nodeFileSystem: FileSystem = {
   open: (filePath, flags, mode = 0o644) => fs.openSync(filePath, flags, mode),
   close: fs.closeSync,
   read: fs.readSync as FileSystem["read"],
   write: fs.writeSync as FileSystem["write"],
   writev: fs.writevSync as FileSystem["writev"],
-  fsync: fs.fsyncSync,
-  fdatasync: fs.fdatasyncSync,
+  fsync: (fd) => {
+    if (fsyncDelayMs !== null) waitForFsyncFault();
+    fs.fsyncSync(fd);
+  },
+  fdatasync: (fd) => {
+    if (fsyncDelayMs !== null) waitForFsyncFault();
+    fs.fdatasyncSync(fd);
+  },
   fsyncAsync: (fd) => new Promise<void>((resolve, reject) => fs.fsync(fd, (error) => (error ? reject(error) : resolve()))),
   ftruncate: fs.ftruncateSync,
   truncate: fs.truncateSync,

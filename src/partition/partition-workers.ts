@@ -52,6 +52,8 @@ export class PartitionWorkers {
   private readonly pending = new Map<number, Pending>();
   private nextCommandId = 1;
   private failed: Error | null = null;
+  /** Milliseconds every fsync in the workers waits first (the slow-fsync test fault, src/faults/); 0: none. */
+  readonly fsyncDelayMs = new Int32Array(new SharedArrayBuffer(4));
 
   constructor(
     readonly count: number,
@@ -61,6 +63,7 @@ export class PartitionWorkers {
       const worker = new Worker(new URL("./worker.ts", import.meta.url).href);
       worker.onmessage = (event: MessageEvent<WorkerReply | WorkerEvent>) => this.onMessage(event.data);
       worker.onerror = (event) => this.onWorkerError(index, event);
+      worker.postMessage({ fsyncDelayCell: this.fsyncDelayMs });
       this.workers.push(worker);
     }
   }

@@ -4,6 +4,7 @@ declare const self: Worker;
 
 import { runWorkerCommand, type WorkerCommand, type WorkerEvent, type WorkerReply } from "./messages.ts";
 import { PartitionOwner } from "./partition-owner.ts";
+import { slowFsyncsBy } from "../log/file-system.ts";
 
 function post(message: WorkerReply | WorkerEvent): void {
   self.postMessage(message);
@@ -12,7 +13,8 @@ function post(message: WorkerReply | WorkerEvent): void {
 const owner = new PartitionOwner({ log: (message) => post({ event: "log", message }) });
 owner.start();
 
-self.onmessage = (event: MessageEvent<WorkerCommand>) => {
+self.onmessage = (event: MessageEvent<WorkerCommand | { fsyncDelayCell: Int32Array }>) => {
+  if ("fsyncDelayCell" in event.data) return slowFsyncsBy(event.data.fsyncDelayCell);
   const command = event.data;
   runWorkerCommand(owner, command).then(
     (result) => post({ id: command.id, ok: true, result }),

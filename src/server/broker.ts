@@ -155,6 +155,7 @@ export class Broker {
       nodeId: config.nodeId,
       closeConnections: () => this.closeConnections(),
       moveLeader: (topic, partition, nodeId) => this.moveLeader(topic, partition, nodeId),
+      setFsyncDelay: (delayMs) => Atomics.store(workers.fsyncDelayMs, 0, delayMs),
     });
     this.requestBudget = new RequestBudget(config.queuedMaxRequestBytes);
     this.topics = new TopicManager(config, workers, membership.store, membership.view, log);
