@@ -46,8 +46,6 @@ import { writeTxnMarkersHandler } from "./write-txn-markers.ts";
 import { describeProducersHandler } from "./describe-producers.ts";
 import { consumerGroupHeartbeatHandler } from "./consumer-group-heartbeat.ts";
 import { consumerGroupDescribeHandler } from "./consumer-group-describe.ts";
-import { consumerGroupHeartbeatHandler } from "./consumer-group-heartbeat.ts";
-import { consumerGroupDescribeHandler } from "./consumer-group-describe.ts";
 
 const all: RegisteredHandler[] = [
   produceHandler,
@@ -79,8 +77,6 @@ const all: RegisteredHandler[] = [
   describeGroupsHandler,
   listGroupsHandler,
   deleteGroupsHandler,
-  consumerGroupHeartbeatHandler,
-  consumerGroupDescribeHandler,
   consumerGroupHeartbeatHandler,
   consumerGroupDescribeHandler,
   // ACLs (issue 10): security/acl/.

@@ -2,8 +2,6 @@
 // v0 carries no generation or member: it is a commit from outside group management, like generation -1.
 // v9 (KIP-848): the same fields; for a consumer-protocol group the generation is the member epoch
 // (STALE_MEMBER_EPOCH when not current), and its members must use v9+ (UNSUPPORTED_VERSION below).
-// v9 (KIP-848): the same fields; for a consumer-protocol group the generation is the member epoch
-// (STALE_MEMBER_EPOCH when not current), and its members must use v9+ (UNSUPPORTED_VERSION below).
 import { Apis } from "../protocol/generated/index.ts";
 import type { OffsetCommitResponse } from "../protocol/generated/offset-commit.ts";
 import type { CommitPartition } from "../group/group-offsets.ts";
@@ -35,7 +33,6 @@ export const offsetCommitHandler = defineHandler(Apis.OffsetCommit, {
       groupInstanceId: request.groupInstanceId,
       generationId: request.generationIdOrMemberEpoch,
       partitions,
-      apiVersion: context.apiVersion,
       apiVersion: context.apiVersion,
     });
     let next = 0;

@@ -1,7 +1,6 @@
 // OffsetFetch: committed offsets of a group (v0-7) or of several groups (v8, the groups array). A partition
 // without a commit answers offset -1 and empty metadata; null topics (v2+) means every committed partition.
 // v0-1 have no top-level error: a coordinator error goes on every requested partition. v9 (KIP-848) adds the
-// member id and epoch of a consumer-protocol member: UNKNOWN_MEMBER_ID / STALE_MEMBER_EPOCH when they are not current. v9 (KIP-848) adds the
 // member id and epoch of a consumer-protocol member: UNKNOWN_MEMBER_ID / STALE_MEMBER_EPOCH when they are not current.
 import { ErrorCode } from "../protocol/errors.ts";
 import { Apis } from "../protocol/generated/index.ts";
@@ -9,7 +8,6 @@ import type { OffsetFetchResponse } from "../protocol/generated/offset-fetch.ts"
 import { defineHandler, type Reply } from "./handler.ts";
 import { AclOperation, canGroup, canTopic } from "./authorize.ts";
 import type { RequestContext } from "./context.ts";
-import type { FetchingMember } from "../group/group-offsets.ts";
 import type { FetchingMember } from "../group/group-offsets.ts";
 
 const FIRST_TOP_LEVEL_ERROR_VERSION = 2;

@@ -23,7 +23,6 @@ import { GroupOffsets, type GroupApiKind, type OffsetsCoordinator } from "./grou
 import { encodeGroupMetadataKey, encodeGroupMetadataValue, OFFSETS_TOPIC } from "./offsets-records.ts";
 import { OffsetsStore } from "./offsets-store.ts";
 import { ConsumerProtocolCoordinator } from "./consumer-group/consumer-protocol-coordinator.ts";
-import { ConsumerProtocolCoordinator } from "./consumer-group/consumer-protocol-coordinator.ts";
 import { PartitionLoads } from "../metadata/partition-loads.ts";
 import type { GroupCoordinatorServices } from "./services.ts";
 
@@ -175,7 +174,6 @@ export class GroupCoordinator implements OffsetsCoordinator {
 
   private unloadGroup(group: GroupMetadata): void {
     this.clearGroupTimers(group);
-    if (group.consumerGroup) this.consumerProtocol.unload(group.consumerGroup);
     if (group.consumerGroup) this.consumerProtocol.unload(group.consumerGroup);
     for (const member of group.members.values()) {
       group.invokeJoinCallback(member, joinError(member.memberId, ErrorCode.NOT_COORDINATOR));

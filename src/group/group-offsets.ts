@@ -257,7 +257,6 @@ export class GroupOffsets {
     }
     if (group.is("Dead")) return all(ErrorCode.COORDINATOR_NOT_AVAILABLE);
     if (group.consumerGroup) return this.commitToConsumerGroup(group, params);
-    if (group.consumerGroup) return this.commitToConsumerGroup(group, params);
     if (coordinator.isStaticMemberFenced(group, params.memberId, params.groupInstanceId)) return all(ErrorCode.FENCED_INSTANCE_ID);
     if (params.generationId < 0 && group.is("Empty")) return this.storeOffsets(group, params.partitions, null);
     const member = group.get(params.memberId);
@@ -268,22 +267,6 @@ export class GroupOffsets {
     coordinator.scheduleHeartbeatExpiration(group, member, member.sessionTimeoutMs);
     const owned = group.protocolType === CONSUMER_PROTOCOL_TYPE ? committablePartitions(member) : null;
     return this.storeOffsets(group, params.partitions, owned);
-  }
-
-  /**
-   * A commit to a consumer-protocol group (Kafka's ConsumerGroup.validateOffsetCommit): epoch -1 only while
-   * the group has no member; a member must use OffsetCommit v9+ and its current member epoch
-   * (STALE_MEMBER_EPOCH otherwise: it heartbeats and commits again).
-   */
-  private commitToConsumerGroup(group: GroupMetadata, params: CommitParams): Promise<number[]> | number[] {
-    const all = (errorCode: number) => params.partitions.map(() => errorCode);
-    const consumerGroup = group.consumerGroup!;
-    if (params.generationId < 0 && consumerGroup.members.size === 0) return this.storeOffsets(group, params.partitions, null);
-    const member = consumerGroup.members.get(params.memberId);
-    if (!member) return all(ErrorCode.UNKNOWN_MEMBER_ID);
-    if (params.apiVersion !== undefined && params.apiVersion < 9) return all(ErrorCode.UNSUPPORTED_VERSION);
-    if (params.generationId !== member.memberEpoch) return all(ErrorCode.STALE_MEMBER_EPOCH);
-    return this.storeOffsets(group, params.partitions, null);
   }
 
   /**
@@ -582,14 +565,6 @@ export class GroupOffsets {
       coordinator.log(`expired ${expiredCount} committed offset(s); removed ${removed.length} empty group(s)${failed > 0 ? ` (${failed} tombstone append(s) failed)` : ""}`);
     }
   }
-}
-
-/** Of `topics`, those a member of a consumer-protocol group subscribes to (by name or regex). */
-function consumerGroupTopics(group: GroupMetadata, topics: string[]): Set<string> {
-  const consumerGroup = group.consumerGroup!;
-  const subscribed = consumerGroup.subscribedTopicNames();
-  for (const member of consumerGroup.members.values()) if (member.regex) for (const topic of topics) if (member.regex.test(topic)) subscribed.add(topic);
-  return subscribed;
 }
 
 /** Of `topics`, those a member of a consumer-protocol group subscribes to (by name or regex). */
