@@ -11,6 +11,7 @@ import { OPEN_CREATE, OPEN_READ_WRITE, OPEN_TRUNCATE, type FileSystem } from "./
 import { OffsetIndex } from "./offset-index.ts";
 import { CLEANED_FILE_SUFFIX, INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX, segmentFileName } from "./segment.ts";
 import { TimeIndex } from "./time-index.ts";
+import type { AbortedTransaction } from "./transaction-index.ts";
 
 /** Batches are gathered up to this many bytes before one pwrite. */
 const WRITE_BUFFER_BYTES = 1024 * 1024;
@@ -45,6 +46,11 @@ export class CleanedSegmentWriter {
   private maxTimestampSoFar = NO_TIMESTAMP;
   private offsetOfMaxTimestampSoFar: number;
   private finished = false;
+  /**
+   * The aborted transactions whose markers this output holds and that still have data (log-cleaner.ts); the
+   * swap writes them as the segment's `.txnindex`. Null: the replaced segments' entries are merged as they are.
+   */
+  abortedTransactions: AbortedTransaction[] | null = null;
 
   constructor(
     readonly dir: string,

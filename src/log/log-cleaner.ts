@@ -35,6 +35,8 @@ import {
 import { filterBatch, forEachRecord } from "../records/batch-filter.ts";
 import type { RecordReader } from "../records/record.ts";
 import { CleanedSegmentWriter } from "./cleaned-segment.ts";
+import { CleanedTransactions, deleteHorizonOf, withDeleteHorizon } from "./cleaned-transactions.ts";
+import { readEndTransactionMarker } from "../records/control.ts";
 import { NO_TOMBSTONE } from "./cleaner-checkpoint.ts";
 import { OffsetMap } from "./offset-map.ts";
 import type { PartitionLog } from "./partition-log.ts";
@@ -90,6 +92,10 @@ export interface CleanResult {
   recordsRead: number;
   recordsRetained: number;
   tombstonesRemoved: number;
+  /** Transaction markers removed (no data of their transaction left, delete horizon passed). */
+  markersRemoved: number;
+  /** Markers stamped with a delete horizon by this pass. */
+  markersStamped: number;
   /** Keys in the map. */
   keys: number;
   durationMs: number;
@@ -222,6 +228,8 @@ export async function cleanLog(
     recordsRead: 0,
     recordsRetained: 0,
     tombstonesRemoved: 0,
+    markersRemoved: 0,
+    markersStamped: 0,
     keys: 0,
     durationMs: 0,
     aborted: false,
@@ -307,9 +315,20 @@ export async function cleanLog(
     result.recordsRetained++;
     return true;
   };
+  // Markers and .txnindex entries (cleaned-transactions.ts), over the log from its start, across the groups.
+  const transactions = new CleanedTransactions(log.abortedTransactions(log.logStartOffset, state.firstUncleanableOffset));
+  // A marker above a producer snapshot stays: a replay from that snapshot must meet it to end the transaction
+  // the snapshot holds open (its data is gone, so nothing else would).
+  const oldestSnapshotOffset = log.producerSnapshotOffsets[0] ?? Number.POSITIVE_INFINITY;
+  const noteHorizon = (horizonMs: number): void => {
+    // The checkpoint's tombstone time makes a pass due once delete.retention.ms passed it: the horizon then.
+    const dueFromMs = horizonMs - config.deleteRetentionMs;
+    if (oldestTombstoneMs === NO_TOMBSTONE || dueFromMs < oldestTombstoneMs) oldestTombstoneMs = dueFromMs;
+  };
   for (const group of groups) {
     if (stopped()) return abandon(result, startedMs);
     const writer = new CleanedSegmentWriter(log.dir, group[0]!.baseOffset, config, log.files);
+    writer.abortedTransactions = [];
     try {
       for (const segment of group) {
         if (!log.segments.includes(segment)) {
@@ -321,16 +340,40 @@ export async function cleanLog(
         for (const { position, sizeBytes } of batchesOf(segment, bytes, 0)) {
           const batch = bytes.subarray(position, position + sizeBytes);
           result.bytesRead += sizeBytes;
-          const isControl = (view.getInt16(position + ATTRIBUTES_OFFSET) & CONTROL_FLAG_MASK) !== 0;
-          const aborted = !isControl && isAbortedBatch(view, position);
+          const attributes = view.getInt16(position + ATTRIBUTES_OFFSET);
+          const isControl = (attributes & CONTROL_FLAG_MASK) !== 0;
+          const lastOffset = batchLastOffset(view, position);
+          const producerId = readInt64(view, position + PRODUCER_ID_OFFSET);
+          if (isControl) {
+            const marker = readEndTransactionMarker(batch, 0, sizeBytes);
+            const decision = marker === null ? null : transactions.onMarker(producerId, marker.commit, lastOffset);
+            if (decision?.keptEntry) writer.abortedTransactions.push(decision.keptEntry);
+            // A marker stays while its transaction has data: a read_committed consumer needs it to end the
+            // records it skips. Without data it gets a delete horizon, and goes in a pass after that.
+            if (decision === null || !decision.discardable) {
+              writer.append(batch);
+              continue;
+            }
+            const horizonMs = deleteHorizonOf(batch);
+            if (horizonMs === null) {
+              writer.append(withDeleteHorizon(batch, nowMs + config.deleteRetentionMs));
+              result.markersStamped++;
+              noteHorizon(nowMs + config.deleteRetentionMs);
+            } else if (horizonMs <= nowMs && lastOffset < oldestSnapshotOffset) {
+              result.markersRemoved++;
+            } else {
+              writer.append(batch);
+              if (horizonMs > nowMs) noteHorizon(horizonMs);
+            }
+            continue;
+          }
+          transactions.onBatch(producerId, (attributes & TRANSACTIONAL_FLAG_MASK) !== 0, lastOffset);
+          const aborted = isAbortedBatch(view, position);
           // Beyond the map nothing is known to be superseded: the batch stays as it is (Kafka's pastLatestOffset).
-          // Markers stay: a read_committed consumer needs them to end the transactions it skips.
-          if (isControl || (!aborted && batchBaseOffset(view, position) >= mapEnd)) {
+          if (!aborted && batchBaseOffset(view, position) >= mapEnd) {
             writer.append(batch);
             continue;
           }
-          const lastOffset = batchLastOffset(view, position);
-          const producerId = readInt64(view, position + PRODUCER_ID_OFFSET);
           // The last batch of an idempotent producer carries its last sequence: it stays, even empty.
           const retainEmpty = producerId >= 0 && log.producerState.entry(producerId)?.lastBatch?.lastOffset === lastOffset;
           const outcome = await filterBatch(batch, aborted ? dropAll : retain, retainEmpty);

@@ -889,6 +889,11 @@ export class PartitionLog {
     const swap = segmentPaths(this.dir, baseOffset, SWAP_FILE_SUFFIX);
     const final = segmentPaths(this.dir, baseOffset, "");
     try {
+      // The cleaned entries first (durable): a crash before the commit leaves the old segments, whose later
+      // entries are cut from this file at load (past its segment) and still in their own files.
+      if (cleaned.abortedTransactions !== null && (cleaned.abortedTransactions.length > 0 || old.some((segment) => this.transactionIndexes.has(segment.baseOffset)))) {
+        this.transactionIndexes.set(baseOffset, TransactionIndex.replace(this.dir, baseOffset, cleaned.abortedTransactions, this.files));
+      }
       this.files.rename(cleaned.paths.index, swap.index);
       this.files.rename(cleaned.paths.timeIndex, swap.timeIndex);
       this.files.rename(cleaned.paths.log, swap.log);
@@ -897,7 +902,9 @@ export class PartitionLog {
         this.rolledUnsynced.delete(segment);
         segment.delete();
       }
-      this.mergeTransactionIndexes(old);
+      if (cleaned.abortedTransactions !== null) for (const segment of old.slice(1)) this.deleteTransactionIndex(segment.baseOffset);
+      else this.mergeTransactionIndexes(old);
+      if (this.transactionIndexes.get(baseOffset)?.entries.length === 0) this.transactionIndexes.delete(baseOffset);
       this.files.rename(swap.index, final.index);
       this.files.rename(swap.timeIndex, final.timeIndex);
       this.files.rename(swap.log, final.log);
@@ -978,6 +985,11 @@ export class PartitionLog {
   lastStableOffset(highWatermark: number): number {
     const firstUnstable = this.firstUnstableOffset;
     return firstUnstable >= 0 && firstUnstable < highWatermark ? firstUnstable : highWatermark;
+  }
+
+  /** Offsets of the producer snapshots on disk (the cleaner keeps markers a snapshot may still need). */
+  get producerSnapshotOffsets(): readonly number[] {
+    return this.producerSnapshots.snapshotOffsets;
   }
 
   /**

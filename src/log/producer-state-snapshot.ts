@@ -4,20 +4,19 @@
 // `<20-digit offset>.snapshot` holds the state of every producer as of that offset (all batches below it
 // applied). One is written at each segment roll (at the new segment's base offset) and at clean close (at
 // the log end offset); the newest PRODUCER_SNAPSHOTS_RETAINED are kept. Rebuild = the newest readable
-// snapshot that is not above the log end and not older than the replay window, then a replay of batch
-// headers (pread, no CRC) from it to the log end. Without one, the replay covers the whole window and
-// producers last seen before it are unknown (they may use any sequence, KIP-360).
-//
-// The replay window is the newest PRODUCER_STATE_REPLAY_SEGMENTS_MAX segments: at most that many times
-// segment.bytes read with pread, headers only. Since a snapshot is written at every roll, the replay is
-// normally the active segment alone (after an unclean shutdown) or nothing (after a clean one).
+// snapshot that is not above the log end, then a replay of batch headers (pread, no CRC) from it to the log
+// end. Without one, the replay starts at the log start (Kafka's rebuildProducerState): bounded by what is on
+// disk, and never missing an open transaction. Since a roll's snapshot is made durable before the recovery
+// point moves past the rolled segment, the replay is normally the active segment alone (after an unclean
+// shutdown) or nothing (after a clean one).
 //
 // Format (big-endian): int16 version, uint32 CRC32C of everything after it, int64 offset, int32 producer
 // count, then per producer: int64 producerId, int16 epoch, [version 2: int32 coordinatorEpoch, int64
 // currentTxnFirstOffset, int64 last marker timestamp], int8 batch count (1..5; 0..5 in version 2), and per
 // batch int32 firstSeq, int32 lastSeq, int64 firstOffset, int64 lastOffset, int64 timestamp. Version 2
-// (transactions, docs/transactions.md) is written; version 1 files are still read. Snapshots written at a roll
-// are not fsynced (a torn one fails its CRC after a power loss and the replay covers for it).
+// (transactions, docs/transactions.md) is written; version 1 files are still read. A roll's snapshot is written
+// without an fsync and synced in the background with the rolled segment (Kafka's roll: takeSnapshot(false),
+// then flushProducerStateSnapshot on the scheduler); a torn one fails its CRC and the replay covers for it.
 import * as path from "node:path";
 import { crc32c } from "@node-rs/crc32";
 import { CONTROL_FLAG_MASK, RECORD_BATCH_OVERHEAD, TRANSACTIONAL_FLAG_MASK, readInt64, writeInt64 } from "../records/batch.ts";
@@ -30,8 +29,6 @@ import { segmentFileName, type LogSegment } from "./segment.ts";
 export const PRODUCER_SNAPSHOT_SUFFIX = ".snapshot";
 /** Snapshots kept per partition: the newest few, so a truncation into an older segment still finds one. */
 export const PRODUCER_SNAPSHOTS_RETAINED = 3;
-/** The replay on open/truncation reads the headers of at most this many of the newest segments. */
-export const PRODUCER_STATE_REPLAY_SEGMENTS_MAX = 2;
 
 const SNAPSHOT_VERSION = 2;
 const SNAPSHOT_VERSION_WITHOUT_TRANSACTIONS = 1;

@@ -6,7 +6,7 @@
 // segment's entries are also kept in memory; the file is what survives a restart.
 import * as path from "node:path";
 import { readInt64, writeInt64 } from "../records/batch.ts";
-import { OPEN_CREATE, OPEN_WRITE_ONLY, fsyncDirectoryWith, nodeFileSystem, type FileSystem } from "./file-system.ts";
+import { OPEN_CREATE, OPEN_TRUNCATE, OPEN_WRITE_ONLY, fsyncDirectoryWith, nodeFileSystem, type FileSystem } from "./file-system.ts";
 import { segmentFileName } from "./segment.ts";
 
 export const TRANSACTION_INDEX_SUFFIX = ".txnindex";
@@ -76,6 +76,35 @@ export class TransactionIndex {
     const keptBytes = kept * ABORTED_TXN_ENTRY_BYTES;
     if (keptBytes < bytes.byteLength) truncateDurably(files, filePath, keptBytes);
     return { index: new TransactionIndex(filePath, baseOffset, decoded.entries, files), cutBytes: bytes.byteLength - keptBytes };
+  }
+
+  /**
+   * The cleaner's rewrite of a segment's entries (tmp file, fsync, rename, directory fsync; none left: the file
+   * is removed durably): durable before the swap that removes markers commits, so no entry outlives its marker.
+   */
+  static replace(dir: string, baseOffset: number, entries: readonly AbortedTransaction[], files: FileSystem = nodeFileSystem): TransactionIndex {
+    const filePath = TransactionIndex.pathFor(dir, baseOffset);
+    if (entries.length === 0) {
+      files.unlink(filePath);
+    } else {
+      const tmpPath = filePath + ".tmp";
+      const bytes = new Uint8Array(entries.length * ABORTED_TXN_ENTRY_BYTES);
+      entries.forEach((entry, index) => bytes.set(encodeAbortedTransaction(entry), index * ABORTED_TXN_ENTRY_BYTES));
+      const fd = files.open(tmpPath, OPEN_WRITE_ONLY | OPEN_CREATE | OPEN_TRUNCATE, 0o644);
+      try {
+        let writtenBytes = 0;
+        for (let attempt = 0; writtenBytes < bytes.byteLength; attempt++) {
+          if (attempt >= MAX_WRITE_ATTEMPTS) throw new Error(`${tmpPath}: wrote ${writtenBytes} of ${bytes.byteLength} bytes`);
+          writtenBytes += files.write(fd, bytes, writtenBytes, bytes.byteLength - writtenBytes, writtenBytes);
+        }
+        files.fsync(fd);
+      } finally {
+        files.close(fd);
+      }
+      files.rename(tmpPath, filePath);
+    }
+    fsyncDirectoryWith(files, dir);
+    return new TransactionIndex(filePath, baseOffset, entries.map((entry) => ({ ...entry })), files);
   }
 
   /** Whether an entry for the marker at `lastOffset` is present (a replayed marker may already be indexed). */

@@ -314,6 +314,61 @@ describe("compaction", () => {
     log.close();
   });
 
+  test("a marker goes once its transaction has no data left and delete.retention.ms passed since; the abort's .txnindex entry goes with its data", async () => {
+    const dir = freshDir();
+    const log = openLog(dir);
+    const txn = (producerId: number, sequence: number, key: string, value: string) =>
+      buildBatch({ records: [{ key, value, timestampMs: T0 }], producerId, producerEpoch: 0, baseSequence: sequence, isTransactional: true });
+    const marker = (producerId: number, commit: boolean) => ok(log.appendMarker({ producerId, producerEpoch: 0, coordinatorEpoch: 0, commit }, 1, T0)).baseOffset;
+    ok(log.appendAsLeader(txn(7, 0, "k", "aborted"), 1, T0));
+    const abortOffset = marker(7, false);
+    ok(log.appendAsLeader(txn(7, 1, "x", "committed-then-superseded"), 1, T0));
+    const supersededCommitOffset = marker(7, true);
+    // Producer 7's last batch (kept by the cleaner for its sequence) is in a later transaction, with data.
+    ok(log.appendAsLeader(txn(7, 2, "y", "committed-kept"), 1, T0));
+    const keptCommitOffset = marker(7, true);
+    ok(log.appendAsLeader(buildBatch({ records: [{ key: "x", value: "plain-x", timestampMs: T0 }] }), 1, T0));
+    writeUpdates(log, 240, 5);
+    expect(log.producerSnapshotOffsets[0]!).toBeGreaterThan(keptCommitOffset);
+    const markerOffsets = async () => (await readLog(log)).batches.filter((batch) => batch.producerId === 7 && batch.recordCount === 1 && batch.baseOffset > 0).map((batch) => batch.baseOffset);
+    const controlOffsets = [abortOffset, supersededCommitOffset, keptCommitOffset];
+    const presentMarkers = async () => (await markerOffsets()).filter((offset) => controlOffsets.includes(offset));
+
+    // Pass 1 removes the aborted and superseded records; their markers and the abort's entry stay (data was there).
+    const first = (await cleanLog(log, { nowMs: T0, force: true }))!;
+    expect(first.markersStamped).toBe(0);
+    expect(log.abortedTransactions(0, log.logEndOffset).map((entry) => entry.lastOffset)).toEqual([abortOffset]);
+    expect(fs.readdirSync(dir).filter((name) => name.endsWith(".txnindex"))).toHaveLength(1);
+    const values = (await readLog(log)).records.map((record) => record.value);
+    expect(values).not.toContain("aborted");
+    expect(values).not.toContain("committed-then-superseded");
+    expect(await presentMarkers()).toEqual(controlOffsets);
+
+    // Pass 2 finds no data behind two markers: they get a delete horizon; the abort's entry goes now.
+    const second = (await cleanLog(log, { nowMs: T0 + 10, force: true }))!;
+    expect(second.markersStamped).toBe(2);
+    expect(second.markersRemoved).toBe(0);
+    expect(log.abortedTransactions(0, log.logEndOffset)).toEqual([]);
+    expect(fs.readdirSync(dir).filter((name) => name.endsWith(".txnindex"))).toEqual([]);
+    expect(await presentMarkers()).toEqual(controlOffsets);
+    // Due only once delete.retention.ms (1000) passed since the stamp.
+    expect(needsCleaning(log, T0 + 10 + 1000)).toBe(false);
+    expect(needsCleaning(log, T0 + 10 + 1001)).toBe(true);
+
+    // Pass 3, past the horizon: both go; the marker of the transaction with data stays.
+    const third = (await cleanLog(log, { nowMs: T0 + 10 + 1001 }))!;
+    expect(third.markersRemoved).toBe(2);
+    expect(await presentMarkers()).toEqual([keptCommitOffset]);
+    expect((await readLog(log)).records.map((record) => record.value)).toContain("committed-kept");
+    expect(log.firstUnstableOffset).toBe(-1);
+    // A crash (no clean close) and a reopen agree: no open transaction, no aborted transaction.
+    const recovered = openLog(dir, {}, T0 + 2000, true);
+    expect(recovered.firstUnstableOffset).toBe(-1);
+    expect(recovered.abortedTransactions(0, recovered.logEndOffset)).toEqual([]);
+    expect(recovered.producerState.entry(7)!.lastBatch!.lastOffset).toBe(keptCommitOffset - 1);
+    recovered.close();
+  });
+
   test("cleanup.policy: compact alone ignores retention, compact,delete applies it; truncation lowers the checkpoint", async () => {
     const compactOnly = openLog(freshDir(), { retentionMs: 1 });
     writeUpdates(compactOnly, 100, 5);
