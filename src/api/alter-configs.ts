@@ -3,6 +3,8 @@
 // Every client mistake is answered per resource with Kafka's code and a message, never by closing the
 // connection: an unknown name or a bad value is INVALID_CONFIG, a null value or a repeated key in one
 // incremental resource INVALID_REQUEST (Kafka's ConfigAdminManager), an internal topic POLICY_VIOLATION.
+// Versions: AlterConfigs v1 throttles after the response (KIP-219), v2 flexible; IncrementalAlterConfigs
+// (KIP-339) v1 flexible.
 import { topicConfigByName, validateTopicConfig } from "../config/topic-config.ts";
 import { isInternalTopic } from "../metadata/internal-topics.ts";
 import { ErrorCode, KafkaError } from "../protocol/errors.ts";

@@ -1,4 +1,6 @@
 // CreatePartitions: grows a topic's partition count (never shrinks it, like Kafka).
+// Versions: v1 throttles after the response (KIP-219); v2 flexible; v3 THROTTLING_QUOTA_EXCEEDED (KIP-599).
+// v0 stays: librdkafka 2.0.2 sends it.
 import { ErrorCode, KafkaError } from "../protocol/errors.ts";
 import { Apis } from "../protocol/generated/index.ts";
 import type { CreatePartitionsResponse } from "../protocol/generated/create-partitions.ts";

@@ -1,5 +1,10 @@
 // CreateTopics: validates names, partition counts, replication factors and configs the way Kafka does,
 // answering each topic with its own error code and message.
+// Versions: v1 validateOnly and per-topic error messages; v2 throttle time; v3 throttles after the response
+// (KIP-219); v4 partitions/replication factor -1 for the broker's defaults (KIP-464); v5 flexible, the topic's
+// configs in the answer (KIP-525); v6 THROTTLING_QUOTA_EXCEEDED (KIP-599); v7 the topic id (KIP-516).
+// v0-1 are gone, as in Kafka 4.0 (KIP-896): no client in docs/kafka-clients.md sends them (kafkajs and
+// kafka-python send v3, librdkafka v4, @platformatic/kafka v7).
 import { ErrorCode, KafkaError, errorName } from "../protocol/errors.ts";
 import { Apis } from "../protocol/generated/index.ts";
 import type { Input } from "../protocol/codec/input.ts";
@@ -11,7 +16,7 @@ import { isInternalTopic } from "../metadata/internal-topics.ts";
 import { AclOperation, canCluster, canTopic } from "./authorize.ts";
 
 export const createTopicsHandler = defineHandler(Apis.CreateTopics, {
-  minVersion: 0,
+  minVersion: 2,
   maxVersion: 7,
   async handle(context, request): Promise<Reply<CreateTopicsResponse>> {
     const seen = new Map<string, number>();

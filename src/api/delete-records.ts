@@ -1,5 +1,6 @@
 // DeleteRecords: moves a partition's log start offset forward (whole segments below it are deleted). The
 // new low watermark reaches followers with their next fetch.
+// Versions: v1 throttles after the response (KIP-219); v2 flexible. v0 stays: nothing removed it (KIP-896).
 import { ErrorCode } from "../protocol/errors.ts";
 import { Apis } from "../protocol/generated/index.ts";
 import type { DeleteRecordsResponse } from "../protocol/generated/delete-records.ts";

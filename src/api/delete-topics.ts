@@ -1,8 +1,7 @@
 // DeleteTopics: by name (v0-5) or by name/topic id (v6+).
 // Versions: v1 throttle time; v2-v3 no change (v2: throttle after the response, KIP-219); v4 flexible (KIP-482);
-// v5 per-topic error messages (KIP-599); v6 topics by name or id (KIP-516: UNKNOWN_TOPIC_ID). v0 is kept:
-// KIP-896 removed it in Kafka 4.0, but the kafka-clients note §1 lists no client here that sends it, and
-// kafkajs sends v1, so v0 costs nothing to keep and is kept for older tools.
+// v5 per-topic error messages (KIP-599); v6 topics by name or id (KIP-516: UNKNOWN_TOPIC_ID). v0 is gone, as
+// in Kafka 4.0 (KIP-896): kafkajs and librdkafka 2.0.2 send v1, kafka-python v3 (docs/kafka-clients.md).
 import { ErrorCode, KafkaError } from "../protocol/errors.ts";
 import { Apis } from "../protocol/generated/index.ts";
 import type { DeleteTopicsResponse } from "../protocol/generated/delete-topics.ts";
@@ -12,7 +11,7 @@ import { isInternalTopic } from "../metadata/internal-topics.ts";
 import { AclOperation, canTopic } from "./authorize.ts";
 
 export const deleteTopicsHandler = defineHandler(Apis.DeleteTopics, {
-  minVersion: 0,
+  minVersion: 1,
   maxVersion: 6,
   async handle(context, request): Promise<Reply<DeleteTopicsResponse>> {
     const { apiVersion } = context;

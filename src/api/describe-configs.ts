@@ -1,5 +1,8 @@
 // DescribeConfigs: topic configs (override, broker default or Kafka default, with their source) and
 // the broker's own properties.
+// Versions: v1 config sources and synonyms (KIP-226); v2 throttles after the response (KIP-219); v3 config
+// types (KIP-569; documentation stays null); v4 flexible. v0 is gone, as in Kafka 4.0 (KIP-896): the oldest client
+// here, librdkafka 2.0.2, sends v1.
 import { topicConfigByName, type ConfigSource } from "../config/topic-config.ts";
 import { ErrorCode } from "../protocol/errors.ts";
 import { Apis } from "../protocol/generated/index.ts";
@@ -22,7 +25,7 @@ export function configSourceCode(source: ConfigSource): number {
 }
 
 export const describeConfigsHandler = defineHandler(Apis.DescribeConfigs, {
-  minVersion: 0,
+  minVersion: 1,
   maxVersion: 4,
   handle(context, request): Reply<DescribeConfigsResponse> {
     const results = request.resources.map((resource) => {

@@ -1,5 +1,7 @@
 // DescribeGroups: state, protocol, members (with metadata and assignment when Stable). An unknown group
 // is reported as Dead without an error, as Kafka does.
+// Versions: v1 throttle time; v2 throttles after the response (KIP-219); v3 authorized operations (KIP-430,
+// not computed: the "omitted" value); v4 members' group.instance.id (KIP-345); v5 flexible.
 import { Apis } from "../protocol/generated/index.ts";
 import type { DescribeGroupsResponse } from "../protocol/generated/describe-groups.ts";
 import { defineHandler, type Reply } from "./handler.ts";

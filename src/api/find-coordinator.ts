@@ -1,6 +1,10 @@
 // FindCoordinator: which broker coordinates a consumer group (key type 0) or a transactional id (1).
 // It must be advertised from v0: librdkafka 2.0.2 enables its group consumer and LZ4 only when
-// FindCoordinator v0 is inside the advertised range (docs/kafka-clients.md §4.1).
+// FindCoordinator v0 is inside the advertised range (docs/kafka-clients.md §4.1); kafka-python sends v0.
+// Versions: v1 key type (transactions) and throttle time; v2 no change; v3 flexible (KIP-482); v4 batched
+// coordinator keys (KIP-699); v5 the client may be told TRANSACTION_ABORTABLE (KIP-890; never answered here);
+// v6 key type 2, share groups (KIP-932), which Bunka does not coordinate: INVALID_REQUEST, as Kafka answers
+// when its share coordinator is off.
 import { ErrorCode } from "../protocol/errors.ts";
 import { Apis } from "../protocol/generated/index.ts";
 import type { FindCoordinatorResponse, FindCoordinatorResponseCoordinator } from "../protocol/generated/find-coordinator.ts";
@@ -11,10 +15,12 @@ import { AclOperation, canGroup, canTransactionalId } from "./authorize.ts";
 
 const KEY_TYPE_GROUP = 0;
 const KEY_TYPE_TRANSACTION = 1;
+const KEY_TYPE_SHARE = 2;
 
 type CoordinatorAnswer = Pick<FindCoordinatorResponseCoordinator, "key" | "nodeId" | "host" | "port" | "errorCode" | "errorMessage">;
 
 function findCoordinator(context: RequestContext, key: string, keyType: number): CoordinatorAnswer {
+  if (keyType === KEY_TYPE_SHARE) return { key, nodeId: -1, host: "", port: -1, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: "Share groups are not supported by this broker" };
   if (keyType === KEY_TYPE_GROUP && !canGroup(context, AclOperation.DESCRIBE, key)) return { key, nodeId: -1, host: "", port: -1, errorCode: ErrorCode.GROUP_AUTHORIZATION_FAILED, errorMessage: null };
   if (keyType !== KEY_TYPE_GROUP && !canTransactionalId(context, AclOperation.DESCRIBE, key)) return { key, nodeId: -1, host: "", port: -1, errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, errorMessage: null };
   if (keyType !== KEY_TYPE_GROUP && keyType !== KEY_TYPE_TRANSACTION) return { key, nodeId: -1, host: "", port: -1, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `unknown key type ${keyType}` };
@@ -29,7 +35,7 @@ function findCoordinator(context: RequestContext, key: string, keyType: number):
 
 export const findCoordinatorHandler = defineHandler(Apis.FindCoordinator, {
   minVersion: 0,
-  maxVersion: 4,
+  maxVersion: 6,
   handle(context, request): Reply<FindCoordinatorResponse> {
     const { apiVersion } = context;
     if (apiVersion >= 4) {

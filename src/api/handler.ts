@@ -20,6 +20,12 @@ export interface HandlerSpec<Request, Response> {
   /** The range advertised in ApiVersions: exactly what this handler implements. */
   readonly minVersion: number;
   readonly maxVersion: number;
+  /**
+   * The highest version ApiVersions advertises when lower than maxVersion: the versions above it are served to
+   * a client that asks but not offered, because a client would take them to imply another API's versions
+   * that are not here yet (see metadata.ts).
+   */
+  readonly advertisedMaxVersion?: number;
   handle(context: RequestContext, request: Request): Promise<Reply<Response>> | Reply<Response>;
 }
 
@@ -34,6 +40,8 @@ export type ResponseBody = (writer: Writer) => void;
 /** A handler as the dispatcher sees it: its types are kept inside `decode`, which pairs request and response. */
 export interface RegisteredHandler extends AdvertisedApi {
   readonly name: string;
+  /** What ApiVersions offers as the maximum (maxVersion unless the spec holds some versions back). */
+  readonly advertisedMaxVersion: number;
   /** Decodes the request body (throws ProtocolDecodeError when malformed). */
   decode(reader: Reader, version: number): DecodedRequest;
 }
@@ -54,6 +62,7 @@ export function defineHandler<Request, Response>(schema: ApiSchema<Request, Resp
     name: schema.name,
     minVersion: spec.minVersion,
     maxVersion: spec.maxVersion,
+    advertisedMaxVersion: Math.min(spec.advertisedMaxVersion ?? spec.maxVersion, spec.maxVersion),
     handle,
     decode(reader, version) {
       const request = schema.readRequest(reader, version);
@@ -71,5 +80,5 @@ export function defineHandler<Request, Response>(schema: ApiSchema<Request, Resp
 
 /** The ranges ApiVersions advertises, by api key. */
 export function advertisedApis(handlers: Iterable<RegisteredHandler>): AdvertisedApi[] {
-  return [...handlers].map(({ apiKey, minVersion, maxVersion }) => ({ apiKey, minVersion, maxVersion })).sort((a, b) => a.apiKey - b.apiKey);
+  return [...handlers].map(({ apiKey, minVersion, advertisedMaxVersion }) => ({ apiKey, minVersion, maxVersion: advertisedMaxVersion })).sort((a, b) => a.apiKey - b.apiKey);
 }

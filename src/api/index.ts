@@ -7,6 +7,7 @@ import { createTopicsHandler } from "./create-topics.ts";
 import { deleteRecordsHandler } from "./delete-records.ts";
 import { deleteTopicsHandler } from "./delete-topics.ts";
 import { describeClusterHandler } from "./describe-cluster.ts";
+import { describeTopicPartitionsHandler } from "./describe-topic-partitions.ts";
 import { describeConfigsHandler } from "./describe-configs.ts";
 import { fetchHandler } from "./fetch.ts";
 import { findCoordinatorHandler } from "./find-coordinator.ts";
@@ -60,6 +61,7 @@ const all: RegisteredHandler[] = [
   describeConfigsHandler,
   createPartitionsHandler,
   describeClusterHandler,
+  describeTopicPartitionsHandler,
   offsetForLeaderEpochHandler,
   alterConfigsHandler,
   incrementalAlterConfigsHandler,

@@ -251,6 +251,7 @@ export const brokerSettings: readonly BrokerSetting[] = [
   setting("default.replication.factor", "int", 1, field("defaultReplicationFactor"), { min: 1, max: INT_MAX, doc: "replicas of auto-created topics and of CreateTopics with -1" }),
   setting("auto.create.topics.enable", "boolean", true, field("autoCreateTopicsEnable"), { doc: "Metadata for an unknown topic creates it (when the client allows)" }),
   setting("delete.topic.enable", "boolean", true, field("deleteTopicEnable"), { doc: "DeleteTopics is allowed" }),
+  setting("max.request.partition.size.limit", "int", 2000, readByUser("max.request.partition.size.limit", 2000), { min: 1, max: INT_MAX, doc: "partitions one DescribeTopicPartitions answer carries at most (KIP-966; the client's limit applies when lower, the rest comes with a cursor)" }),
   setting("socket.request.max.bytes", "int", 104_857_600, field("socketRequestMaxBytes"), { min: 1, max: INT_MAX, doc: "largest request frame; a larger one closes the connection" }),
   setting("queued.max.request.bytes", "long", 268_435_456, field("queuedMaxRequestBytes"), {
     min: -1, max: Number.MAX_SAFE_INTEGER, defaultDoc: "268435456 (256 MiB; Kafka: unbounded)",

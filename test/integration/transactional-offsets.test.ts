@@ -4,7 +4,9 @@
 // __consumer_offsets maybe not yet written) and one whose marker was written both show their offsets after
 // the restart; aborted offsets never show; a transaction open across a restart keeps its pending offsets
 // (require_stable answers UNSTABLE_OFFSET_COMMIT) and its later commit makes them visible; and in a 3-broker
-// cluster the group coordinator's broker SIGKILLed between TxnOffsetCommit and EndTxn loses nothing.
+// cluster the group coordinator's broker SIGKILLed between TxnOffsetCommit and EndTxn loses nothing. Also: the
+// __consumer_offsets LSO while offsets are pending (recovered after the kill), a plain commit later in the log
+// wins over a committed transactional one (Kafka's rule), and transaction.max.staged.offsets bounds what is pending.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { KafkaConnection } from "../../src/client/kafka-connection.ts";
@@ -24,6 +26,8 @@ const WAIT_STEPS_MAX = 300;
 const WAIT_STEP_MS = 100;
 /** Kill-right-after-the-answer attempts until one leaves the marker on __consumer_offsets unwritten. */
 const KILL_ATTEMPTS_MAX = 5;
+/** transaction.max.staged.offsets of the single broker (no test holds more than this pending at once). */
+const STAGED_OFFSETS_MAX = 4;
 /** Errors a coordinator answers while it (re)loads or moves: the request is retried. */
 const RETRIABLE = new Set<number>([ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, ErrorCode.NOT_COORDINATOR, ErrorCode.COORDINATOR_NOT_AVAILABLE, ErrorCode.CONCURRENT_TRANSACTIONS]);
 
@@ -162,6 +166,19 @@ async function offsetsTopicBatches(connection: KafkaConnection, partition: numbe
   return batches;
 }
 
+/** ListOffsets latest of a __consumer_offsets partition: read_committed (the LSO) and read_uncommitted (the high watermark). */
+async function offsetsTopicStability(connection: KafkaConnection, partition: number): Promise<{ lastStable: number; highWatermark: number }> {
+  const latest = async (isolationLevel: number) => {
+    const response = await connection.request(ApiKey.ListOffsets, 5, {
+      replicaId: -1,
+      isolationLevel,
+      topics: [{ name: "__consumer_offsets", partitions: [{ partitionIndex: partition, currentLeaderEpoch: -1, timestamp: -1 }] }],
+    });
+    return Number(response.topics[0].partitions[0].offset);
+  };
+  return { lastStable: await latest(1), highWatermark: await latest(0) };
+}
+
 const expectedOffsets = (entries: [number, number][]) => new Map(entries.map(([partition, offset]) => [partition, String(offset)]));
 
 describe("one broker, SIGKILL and restart", () => {
@@ -174,6 +191,7 @@ describe("one broker, SIGKILL and restart", () => {
         "transaction.state.log.num.partitions": "3",
         "offsets.topic.num.partitions": String(OFFSETS_PARTITIONS),
         "transaction.max.timeout.ms": String(MAX_TIMEOUT_MS),
+        "transaction.max.staged.offsets": String(STAGED_OFFSETS_MAX),
         "group.initial.rebalance.delay.ms": "0",
       },
     });
@@ -284,6 +302,10 @@ describe("one broker, SIGKILL and restart", () => {
     const producer = await initProducer(connection, "txo-open");
     await addOffsets(connection, producer, group);
     expect(await txnOffsetCommit(connection, producer, group, new Map([[0, 21], [1, 22]]))).toEqual([ErrorCode.NONE, ErrorCode.NONE]);
+    // The partition's producer state holds the transaction open: its LSO stays below the high watermark.
+    const offsetsPartition = offsetsPartitionFor(group, OFFSETS_PARTITIONS);
+    const open = await offsetsTopicStability(connection, offsetsPartition);
+    expect(open.lastStable).toBeLessThan(open.highWatermark);
     connection.close();
     await broker.kill();
     await restart();
@@ -293,16 +315,87 @@ describe("one broker, SIGKILL and restart", () => {
     connection = await connect();
     try {
       expect((await offsetFetch(connection, group, false)).offsets).toEqual(expectedOffsets([[0, -1], [1, -1]]));
+      // Recovered from the log after the SIGKILL: the same open transaction, the same LSO.
+      expect((await offsetsTopicStability(connection, offsetsPartition)).lastStable).toBe(open.lastStable);
       expect(await transactionState(connection, "txo-open")).toBe("Ongoing");
       expect(await endTxn(connection, producer, true)).toBe(ErrorCode.NONE);
       await waitForState(connection, "txo-open", "CompleteCommit");
       expect(await waitForOffsets(connect, group, expectedOffsets([[0, 21], [1, 22]]))).toEqual(expectedOffsets([[0, 21], [1, 22]]));
+      const committed = await offsetsTopicStability(connection, offsetsPartition);
+      expect(committed.lastStable).toBe(committed.highWatermark);
     } finally {
       connection.close();
     }
     await broker.kill();
     await restart();
     expect((await offsetsWhenLoaded(connect, group, true)).offsets).toEqual(expectedOffsets([[0, 21], [1, 22]]));
+  });
+});
+
+describe("one broker: ordering and bounds", () => {
+  let broker: BrokerProcess;
+  const connect = () => KafkaConnection.connect({ host: "127.0.0.1", port: broker.port, requestTimeoutMs: 10_000 });
+
+  beforeAll(async () => {
+    broker = new BrokerProcess({
+      properties: {
+        "transaction.state.log.num.partitions": "3",
+        "offsets.topic.num.partitions": String(OFFSETS_PARTITIONS),
+        "transaction.max.timeout.ms": String(MAX_TIMEOUT_MS),
+        "transaction.max.staged.offsets": String(STAGED_OFFSETS_MAX),
+      },
+    });
+    await broker.start();
+    await createTopic(broker.bootstrap, TOPIC, PARTITIONS);
+  });
+
+  afterAll(async () => {
+    await broker.cleanup();
+    rmSync(`${broker.dataDir}.properties`, { force: true });
+  });
+
+  test("a plain OffsetCommit written after a transactional one wins when the transaction commits, in memory and after a restart", async () => {
+    const group = "txo-superseded";
+    const connection = await connect();
+    try {
+      const producer = await initProducer(connection, "txo-superseded");
+      await addOffsets(connection, producer, group);
+      expect(await txnOffsetCommit(connection, producer, group, new Map([[0, 40], [1, 41]]))).toEqual([ErrorCode.NONE, ErrorCode.NONE]);
+      const plain = await connection.request(ApiKey.OffsetCommit, 2, { groupId: group, generationIdOrMemberEpoch: -1, memberId: "", retentionTimeMs: -1, topics: [{ name: TOPIC, partitions: [{ partitionIndex: 0, committedOffset: 50, committedMetadata: "" }] }] });
+      expect(plain.topics[0].partitions[0].errorCode).toBe(ErrorCode.NONE);
+      expect(await endTxn(connection, producer, true)).toBe(ErrorCode.NONE);
+      await waitForState(connection, "txo-superseded", "CompleteCommit");
+      // Kafka's rule (the later record in the log wins, as compaction keeps it): 50 stays, 41 is applied.
+      expect((await offsetFetch(connection, group, true)).offsets).toEqual(expectedOffsets([[0, 50], [1, 41]]));
+    } finally {
+      connection.close();
+    }
+    await broker.kill();
+    await broker.start();
+    expect((await offsetsWhenLoaded(connect, group, true)).offsets).toEqual(expectedOffsets([[0, 50], [1, 41]]));
+  });
+
+  test("transaction.max.staged.offsets bounds the pending offsets: beyond it INVALID_COMMIT_OFFSET_SIZE; replacing a pending one is free; the abort frees them", async () => {
+    const connection = await connect();
+    try {
+      const producer = await initProducer(connection, "txo-bounded");
+      for (const group of ["txo-bound-a", "txo-bound-b", "txo-bound-c"]) await addOffsets(connection, producer, group);
+      expect(await txnOffsetCommit(connection, producer, "txo-bound-a", new Map([[0, 1], [1, 1]]))).toEqual([ErrorCode.NONE, ErrorCode.NONE]);
+      expect(await txnOffsetCommit(connection, producer, "txo-bound-b", new Map([[0, 2], [1, 2]]))).toEqual([ErrorCode.NONE, ErrorCode.NONE]);
+      // Full: a new group partition is refused, a new offset for one already pending replaces it.
+      expect(await txnOffsetCommit(connection, producer, "txo-bound-c", new Map([[0, 3]]))).toEqual([ErrorCode.INVALID_COMMIT_OFFSET_SIZE]);
+      expect(await txnOffsetCommit(connection, producer, "txo-bound-a", new Map([[0, 7]]))).toEqual([ErrorCode.NONE]);
+      expect(await endTxn(connection, producer, false)).toBe(ErrorCode.NONE);
+      await waitForState(connection, "txo-bounded", "CompleteAbort");
+      const next = await initProducer(connection, "txo-bounded");
+      await addOffsets(connection, next, "txo-bound-c");
+      expect(await txnOffsetCommit(connection, next, "txo-bound-c", new Map([[0, 3]]))).toEqual([ErrorCode.NONE]);
+      expect(await endTxn(connection, next, true)).toBe(ErrorCode.NONE);
+      expect(await waitForOffsets(connect, "txo-bound-c", expectedOffsets([[0, 3], [1, -1]]))).toEqual(expectedOffsets([[0, 3], [1, -1]]));
+      for (const group of ["txo-bound-a", "txo-bound-b"]) expect((await offsetFetch(connection, group, true)).offsets).toEqual(expectedOffsets([[0, -1], [1, -1]]));
+    } finally {
+      connection.close();
+    }
   });
 });
 

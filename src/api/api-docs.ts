@@ -1,0 +1,94 @@
+// The README's "Supported APIs" table, generated from the handler table (src/api/index.ts): each API's key and
+// the range ApiVersions advertises come from its handler, so the README cannot drift from what the broker
+// serves (test/integration/api-versions.test.ts checks the README against this rendering and a live broker).
+// `bun src/api/api-docs.ts` rewrites the section between the markers. The notes say what the versions add
+// and which KIPs are covered; the version history of each API is in its handler's header.
+import { readFileSync, writeFileSync } from "node:fs";
+import { handlers } from "./index.ts";
+
+/** What the README says about each API beside its versions (an API without an entry gets an empty cell). */
+export const apiNotes: Readonly<Record<string, string>> = {
+  Produce:
+    "acks 0, 1, -1; v3+ record batches only (v0–2, magic 0/1 message sets, answered UNSUPPORTED_VERSION: advertised because librdkafka 2.0.2 turns compression off without them); idempotence and transactions (KIP-98, KIP-890 verification)",
+  Fetch: "long poll (`max.wait.ms`, `min.bytes`), `max.bytes` and per-partition limits, read_committed (KIP-98), `OFFSET_OUT_OF_RANGE`, leader epochs (KIP-320); no fetch sessions (KIP-227) and no topic ids (v13+) yet",
+  ListOffsets: "earliest, latest, by timestamp, isolation level (KIP-98), leader epoch (KIP-320)",
+  Metadata:
+    "auto topic creation; topic ids (KIP-516) from v10, topics by id in v12 (`UNKNOWN_TOPIC_ID`); v10–12 are advertised once Fetch v13+ is (@platformatic/kafka fetches by the ids Metadata v10+ gives it); v0–3 kept for kafka-python (KIP-896 deprecates them)",
+  FindCoordinator: "groups and transactional ids; batched keys from v4 (KIP-699); v6's share-group keys (KIP-932) answered `INVALID_REQUEST`; v0 kept for librdkafka 2.0.2 and kafka-python",
+  ApiVersions: "v3+: client software name (KIP-511) and features (KIP-584): `metadata.version` 21, `transaction.version` 1 (not 2: a TV2 client adds partitions with Produce v12, which is not in the schema snapshot), `group.version` 1 while ConsumerGroupHeartbeat is served; v4 lists features whose minimum is 0",
+  CreateTopics: "topic ids in the answer (v7, KIP-516), configs in the answer (v5, KIP-525); v0–1 removed (KIP-896)",
+  DeleteTopics: "by name or by topic id (v6, KIP-516: `UNKNOWN_TOPIC_ID`); v0 removed (KIP-896)",
+  CreatePartitions: "",
+  DescribeConfigs: "topic and broker resources, sources and synonyms (KIP-226), config types (KIP-569); v0 removed (KIP-896)",
+  AlterConfigs: "topic configs (broker configs are static)",
+  IncrementalAlterConfigs: "topic configs: SET, DELETE, APPEND, SUBTRACT (KIP-339)",
+  DescribeCluster: "KIP-700; v1 endpoint type (KIP-919): brokers only",
+  DescribeTopicPartitions: "KIP-966: topics by name or all, paged by a cursor, at most `max.request.partition.size.limit` partitions per answer; no eligible leader replicas",
+  DeleteRecords: "moves the log start offset; followers follow",
+  AlterPartitionReassignments: "move replicas between brokers (KIP-455, cluster mode)",
+  ListPartitionReassignments: "KIP-455",
+  InitProducerId: "producer ids for idempotent producers (sequence numbers deduplicated) and transactional ids (epoch bump, fencing; KIP-360, KIP-588)",
+  AddPartitionsToTxn: "transactions (KIP-98); v4–5 for brokers (verify-only, KIP-890)",
+  AddOffsetsToTxn: "transactions (KIP-98)",
+  EndTxn: "transactions (KIP-98); v5 is transaction version 2 (KIP-890), which ApiVersions does not finalize",
+  TxnOffsetCommit: "transactions (KIP-98, KIP-447)",
+  WriteTxnMarkers: "between brokers: the coordinator's COMMIT/ABORT markers",
+  DescribeProducers: "KIP-664",
+  DescribeTransactions: "KIP-664",
+  ListTransactions: "KIP-664",
+  JoinGroup: "classic consumer groups (KIP-345 static members, KIP-394 member id required)",
+  SyncGroup: "classic consumer groups",
+  Heartbeat: "classic consumer groups",
+  LeaveGroup: "classic consumer groups, batched members (KIP-345)",
+  OffsetCommit: "committed offsets in `__consumer_offsets`; v9 member epochs (KIP-848); v0–1 removed (KIP-896)",
+  OffsetFetch: "committed offsets; several groups from v8 (KIP-709); v9 member epochs (KIP-848); v0 removed (KIP-896)",
+  OffsetDelete: "KIP-496",
+  DescribeGroups: "",
+  ListGroups: "state filter (v4, KIP-518), type filter (v5, KIP-848)",
+  DeleteGroups: "v0 removed (KIP-896)",
+  ConsumerGroupHeartbeat: "the KIP-848 consumer group protocol",
+  ConsumerGroupDescribe: "KIP-848",
+  OffsetForLeaderEpoch: "KIP-101/320: followers and clients find where a leader epoch ends",
+  SaslHandshake: "PLAIN, SCRAM-SHA-256/512, OAUTHBEARER; v0: bare tokens (Kafka's legacy framing)",
+  SaslAuthenticate: "KIP-152; session lifetime (v1, KIP-368)",
+  DescribeUserScramCredentials: "KIP-554 (`bun run users`)",
+  AlterUserScramCredentials: "KIP-554",
+  DescribeAcls: "with `authorizer.class.name`; `SECURITY_DISABLED` without",
+  CreateAcls: "",
+  DeleteAcls: "",
+  DescribeClientQuotas: "KIP-546: `producer_byte_rate`, `consumer_byte_rate`, `request_percentage` per user and/or client id (see Quotas)",
+  AlterClientQuotas: "KIP-546",
+};
+
+const MARKER = "supported-apis";
+const START = `<!-- ${MARKER}:start (generated by bun src/api/api-docs.ts from the handlers) -->`;
+const END = `<!-- ${MARKER}:end -->`;
+
+const range = (min: number, max: number): string => (min === max ? String(min) : `${min}–${max}`);
+
+/** The table: one row per served API, by api key. */
+export function supportedApisTable(): string {
+  const rows = [...handlers.values()]
+    .sort((a, b) => a.apiKey - b.apiKey)
+    .map((handler) => {
+      const held = handler.advertisedMaxVersion < handler.maxVersion ? ` (v${range(handler.advertisedMaxVersion + 1, handler.maxVersion)} served when asked, not advertised)` : "";
+      return `| ${handler.name} | ${handler.apiKey} | ${range(handler.minVersion, handler.advertisedMaxVersion)}${held} | ${apiNotes[handler.name] ?? ""} |`;
+    });
+  return ["| API | key | versions | notes |", "|---|---|---|---|", ...rows].join("\n");
+}
+
+/** The README with the table replaced; throws when the marker pair is missing. */
+export function renderSupportedApis(readme: string): string {
+  const from = readme.indexOf(START);
+  const to = readme.indexOf(END);
+  if (from < 0 || to < from) throw new Error(`README.md has no "${START}" ... "${END}" pair`);
+  return `${readme.slice(0, from + START.length)}\n${supportedApisTable()}\n${readme.slice(to)}`;
+}
+
+if (import.meta.main) {
+  const path = new URL("../../README.md", import.meta.url).pathname;
+  const before = readFileSync(path, "utf8");
+  const after = renderSupportedApis(before);
+  if (after !== before) writeFileSync(path, after);
+  console.log(after === before ? "README.md: supported APIs table already up to date" : "README.md: supported APIs table regenerated");
+}
