@@ -1,6 +1,7 @@
 // Options every client command shares (set on the program, read with optsWithGlobals()). TLS and SASL come
 // from Kafka's client properties through the tools' one reader (tools/client-config.ts).
-import { ClientConfigError, clientSecurity, loadClientProperties, type ClientSecurity } from "../tools/client-config.ts";
+import type { KafkaConnection } from "../client/kafka-connection.ts";
+import { ClientConfigError, clientSecurity, connectClient, explainFailure, loadClientProperties, parseBootstrap, type ClientSecurity } from "../tools/client-config.ts";
 import type { ClientOptions } from "./kafka-client.ts";
 import { CliError } from "./output.ts";
 
@@ -38,4 +39,33 @@ export function requestTimeoutOf(common: CommonOptions): number {
 export function clientOptions(common: CommonOptions): ClientOptions {
   const { tls, sasl } = securityOf(common);
   return { bootstrap: common.brokers, requestTimeoutMs: requestTimeoutOf(common), security: { ...(tls ? { tls } : {}), ...(sasl ? { sasl } : {}) } };
+}
+
+/**
+ * One connection (TLS and SASL as configured) to the first bootstrap broker that answers, for the commands
+ * whose requests any broker serves (ACLs, SCRAM users, quotas); closed after `use`.
+ */
+export async function withConnection<T>(command: { optsWithGlobals(): object }, clientId: string, use: (connection: KafkaConnection, common: CommonOptions) => Promise<T>): Promise<T> {
+  const common = command.optsWithGlobals() as CommonOptions;
+  const security = securityOf(common);
+  const requestTimeoutMs = requestTimeoutOf(common);
+  let connection: KafkaConnection | null = null;
+  let lastError: unknown = null;
+  for (const bootstrap of common.brokers.split(",").map((entry) => entry.trim()).filter(Boolean)) {
+    try {
+      connection = await connectClient({ ...parseBootstrap(bootstrap), clientId, requestTimeoutMs }, security);
+      break;
+    } catch (error) {
+      lastError = error;
+    }
+  }
+  if (!connection) throw new CliError(lastError instanceof Error ? lastError.message : `no broker in --brokers ${common.brokers}`);
+  try {
+    return await use(connection, common);
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw new CliError(explainFailure(error, security));
+  } finally {
+    connection.close();
+  }
 }

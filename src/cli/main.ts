@@ -2,6 +2,8 @@
 // `bunka`: one command line for the broker and for operating any Kafka-API cluster, in the spirit of
 // Redpanda's rpk. One file per command group; argument parsing by commander (README "CLI" says why).
 import { Command, CommanderError } from "commander";
+import { registerTransactions } from "../tools/transactions.ts";
+import { registerAcl } from "./acl.ts";
 import { runBroker } from "./broker.ts";
 import { registerCluster } from "./cluster.ts";
 import { collect } from "./common.ts";
@@ -10,7 +12,9 @@ import { registerGroup } from "./group.ts";
 import { CliError, errorLine } from "./output.ts";
 import { registerPerf } from "./perf.ts";
 import { registerProduce } from "./produce.ts";
+import { registerQuota } from "./quota.ts";
 import { registerTopic } from "./topic.ts";
+import { registerUser } from "./user.ts";
 
 const VERSION = "0.1.0";
 const DEFAULT_BROKERS = process.env.BUNKA_BROKERS ?? "127.0.0.1:9092";
@@ -34,6 +38,10 @@ export function buildProgram(): Command {
   registerGroup(program);
   registerCluster(program);
   registerPerf(program);
+  registerAcl(program);
+  registerUser(program);
+  registerQuota(program);
+  registerTransactions(program);
   return program;
 }
 

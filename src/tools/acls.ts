@@ -2,8 +2,10 @@
 //   --add    --allow-principal P | --deny-principal P  --operation OP ...  (--topic T | --group G | --cluster | --transactional-id ID)
 //   --remove [same selectors; without principals or operations every ACL of the resource goes]
 //   --list   [--topic T | --group G | --cluster | --transactional-id ID] [--principal P]
-// Exit code 0 on success, 1 on an error the broker reported, 2 on bad usage.
+// Exit code 0 on success, 1 on an error the broker reported, 2 on bad usage. The operations are functions
+// `bunka acl` (src/cli/acl.ts) calls too.
 import { parseArgs } from "node:util";
+import type { KafkaConnection } from "../client/kafka-connection.ts";
 import { errorName } from "../protocol/errors.ts";
 import { ApiKey } from "../protocol/generated/index.ts";
 import {
@@ -101,6 +103,36 @@ export function parseAclCommand(argv: string[]): AclCommand & { bootstrap: strin
   if (actions.length !== 1) throw new UsageError("give exactly one of --add, --remove, --list");
   const action = actions[0]!;
   if (!values["bootstrap-server"]) throw new UsageError("--bootstrap-server is required");
+  const command = aclCommand(action, values);
+  const timeoutMs = Number(values["timeout-ms"] ?? 30_000);
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError("--timeout-ms must be a positive integer");
+  let security: ClientSecurity;
+  try {
+    security = clientSecurity(loadClientProperties({ defaults: legacySaslOverrides(values), commandConfig: values["command-config"], overrides: values.X }));
+  } catch (error) {
+    if (error instanceof ClientConfigError) throw new UsageError(error.message);
+    throw error;
+  }
+  return { ...command, bootstrap: values["bootstrap-server"], timeoutMs, security };
+}
+
+/** The selectors of an ACL command line (kafka-acls.sh's option names), as `bun run acls` and `bunka acl` take them. */
+export interface AclSelectors {
+  topic?: string[];
+  group?: string[];
+  "transactional-id"?: string[];
+  cluster?: boolean;
+  "resource-pattern-type"?: string;
+  "allow-principal"?: string[];
+  "deny-principal"?: string[];
+  "allow-host"?: string[];
+  "deny-host"?: string[];
+  principal?: string;
+  operation?: string[];
+}
+
+/** Checks the selectors for the action; a bad combination throws UsageError. */
+export function aclCommand(action: AclCommand["action"], values: AclSelectors): AclCommand {
   const resources: Resource[] = [
     ...(values.topic ?? []).map((name) => ({ resourceType: ResourceType.TOPIC, resourceName: name })),
     ...(values.group ?? []).map((name) => ({ resourceType: ResourceType.GROUP, resourceName: name })),
@@ -111,7 +143,11 @@ export function parseAclCommand(argv: string[]): AclCommand & { bootstrap: strin
   const patternType = (PatternType as Record<string, number>)[patternText.toUpperCase()];
   if (patternType === undefined || patternType === PatternType.UNKNOWN) throw new UsageError(`unknown --resource-pattern-type ${patternText}`);
   if (action === "add" && patternType !== PatternType.LITERAL && patternType !== PatternType.PREFIXED) throw new UsageError("--add takes --resource-pattern-type literal or prefixed");
-  const operations = (values.operation ?? []).map((text) => parseOperation(text) ?? fail(`unknown --operation ${text}`, 2));
+  const operations = (values.operation ?? []).map((text) => {
+    const operation = parseOperation(text);
+    if (operation === undefined) throw new UsageError(`unknown --operation ${text}`);
+    return operation;
+  });
   const command: AclCommand = {
     action,
     resources,
@@ -125,16 +161,7 @@ export function parseAclCommand(argv: string[]): AclCommand & { bootstrap: strin
   };
   if (action !== "list" && resources.length === 0) throw new UsageError(`--${action} needs a resource (--topic, --group, --transactional-id or --cluster)`);
   if (action === "add" && command.allowPrincipals.length + command.denyPrincipals.length === 0) throw new UsageError("--add needs --allow-principal or --deny-principal");
-  const timeoutMs = Number(values["timeout-ms"] ?? 30_000);
-  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError("--timeout-ms must be a positive integer");
-  let security: ClientSecurity;
-  try {
-    security = clientSecurity(loadClientProperties({ defaults: legacySaslOverrides(values), commandConfig: values["command-config"], overrides: values.X }));
-  } catch (error) {
-    if (error instanceof ClientConfigError) throw new UsageError(error.message);
-    throw error;
-  }
-  return { ...command, bootstrap: values["bootstrap-server"], timeoutMs, security };
+  return command;
 }
 
 export class UsageError extends Error {}
@@ -185,11 +212,72 @@ export function filtersOf(command: AclCommand): AclBindingFilter[] {
   return filters;
 }
 
-function describeBinding(binding: Pick<AclBinding, "principal" | "host" | "operation" | "permission">): string {
+/** A binding the broker created, or refused with `error`. */
+export interface AclCreation {
+  binding: AclBinding;
+  error: string | null;
+}
+
+/** The ACLs on one resource pattern, as DescribeAcls answers. */
+export interface DescribedResource {
+  resourceType: number;
+  resourceName: string;
+  patternType: number;
+  acls: { principal: string; host: string; operation: number; permission: number }[];
+}
+
+function brokerError(errorCode: number, errorMessage: string | null): string {
+  return `${errorName(errorCode)}${errorMessage ? `: ${errorMessage}` : ""}`;
+}
+
+/** CreateAcls: one result per binding, in order. */
+export async function createAcls(connection: KafkaConnection, bindings: readonly AclBinding[]): Promise<AclCreation[]> {
+  const response = await connection.request(ApiKey.CreateAcls, API_VERSION, {
+    creations: bindings.map((binding) => ({ ...binding, resourcePatternType: binding.patternType, permissionType: binding.permission })),
+  });
+  return (response.results as { errorCode: number; errorMessage: string | null }[]).map((result, index) => ({ binding: bindings[index]!, error: result.errorCode === 0 ? null : brokerError(result.errorCode, result.errorMessage) }));
+}
+
+/** DeleteAcls: the bindings removed, and the errors of filters the broker refused. */
+export async function deleteAcls(connection: KafkaConnection, filters: readonly AclBindingFilter[]): Promise<{ removed: AclBinding[]; errors: string[] }> {
+  const response = await connection.request(ApiKey.DeleteAcls, API_VERSION, {
+    filters: filters.map((filter) => ({ resourceTypeFilter: filter.resourceType, resourceNameFilter: filter.resourceName, patternTypeFilter: filter.patternType, principalFilter: filter.principal, hostFilter: filter.host, operation: filter.operation, permissionType: filter.permission })),
+  });
+  const removed: AclBinding[] = [];
+  const errors: string[] = [];
+  for (const result of response.filterResults) {
+    if (result.errorCode !== 0) {
+      errors.push(brokerError(result.errorCode, result.errorMessage));
+      continue;
+    }
+    for (const match of result.matchingAcls) removed.push({ resourceType: match.resourceType, resourceName: match.resourceName, patternType: match.patternType, principal: match.principal, host: match.host, operation: match.operation, permission: match.permissionType });
+  }
+  return { removed, errors };
+}
+
+/** DescribeAcls, one request per filter: the matching resources, and the errors of filters the broker refused. */
+export async function describeAcls(connection: KafkaConnection, filters: readonly AclBindingFilter[]): Promise<{ resources: DescribedResource[]; errors: string[] }> {
+  const resources: DescribedResource[] = [];
+  const errors: string[] = [];
+  for (const filter of filters) {
+    const response = await connection.request(ApiKey.DescribeAcls, API_VERSION, {
+      resourceTypeFilter: filter.resourceType, resourceNameFilter: filter.resourceName, patternTypeFilter: filter.patternType, principalFilter: filter.principal, hostFilter: filter.host, operation: filter.operation, permissionType: filter.permission,
+    });
+    if (response.errorCode !== 0) {
+      errors.push(brokerError(response.errorCode, response.errorMessage));
+      continue;
+    }
+    for (const resource of response.resources)
+      resources.push({ resourceType: resource.resourceType, resourceName: resource.resourceName, patternType: resource.patternType, acls: resource.acls.map((entry: { principal: string; host: string; operation: number; permissionType: number }) => ({ principal: entry.principal, host: entry.host, operation: entry.operation, permission: entry.permissionType })) });
+  }
+  return { resources, errors };
+}
+
+export function describeBinding(binding: Pick<AclBinding, "principal" | "host" | "operation" | "permission">): string {
   return `(principal=${binding.principal}, host=${binding.host}, operation=${operationName(binding.operation)}, permissionType=${permissionName(binding.permission)})`;
 }
 
-function resourceLine(resourceType: number, resourceName: string, patternType: number): string {
+export function resourceLine(resourceType: number, resourceName: string, patternType: number): string {
   return `ResourcePattern(resourceType=${resourceTypeName(resourceType)}, name=${resourceName}, patternType=${patternTypeName(patternType)})`;
 }
 
@@ -209,47 +297,25 @@ async function main(): Promise<void> {
   const connection = await connectClient({ ...address, clientId: "bunka-acls", requestTimeoutMs: command.timeoutMs }, command.security).catch((error: Error) => fail(error.message, 1));
   try {
     if (command.action === "add") {
-      const bindings = bindingsToAdd(command);
-      const response = await connection.request(ApiKey.CreateAcls, API_VERSION, {
-        creations: bindings.map((binding) => ({ ...binding, resourcePatternType: binding.patternType, permissionType: binding.permission })),
-      });
-      let failed = false;
-      response.results.forEach((result: { errorCode: number; errorMessage: string | null }, index: number) => {
-        const binding = bindings[index]!;
-        if (result.errorCode !== 0) {
-          failed = true;
-          console.error(`acls: ${resourceLine(binding.resourceType, binding.resourceName, binding.patternType)} ${describeBinding(binding)}: ${errorName(result.errorCode)}${result.errorMessage ? `: ${result.errorMessage}` : ""}`);
+      for (const { binding, error } of await createAcls(connection, bindingsToAdd(command))) {
+        if (error !== null) {
+          console.error(`acls: ${resourceLine(binding.resourceType, binding.resourceName, binding.patternType)} ${describeBinding(binding)}: ${error}`);
+          process.exitCode = 1;
         } else console.log(`Added ACL for ${resourceLine(binding.resourceType, binding.resourceName, binding.patternType)}: ${describeBinding(binding)}`);
-      });
-      if (failed) process.exitCode = 1;
-    } else if (command.action === "remove") {
-      const filters = filtersOf(command);
-      const response = await connection.request(ApiKey.DeleteAcls, API_VERSION, {
-        filters: filters.map((filter) => ({ resourceTypeFilter: filter.resourceType, resourceNameFilter: filter.resourceName, patternTypeFilter: filter.patternType, principalFilter: filter.principal, hostFilter: filter.host, operation: filter.operation, permissionType: filter.permission })),
-      });
-      for (const result of response.filterResults) {
-        if (result.errorCode !== 0) {
-          console.error(`acls: ${errorName(result.errorCode)}${result.errorMessage ? `: ${result.errorMessage}` : ""}`);
-          process.exitCode = 1;
-          continue;
-        }
-        for (const match of result.matchingAcls) console.log(`Removed ACL for ${resourceLine(match.resourceType, match.resourceName, match.patternType)}: ${describeBinding({ ...match, permission: match.permissionType })}`);
       }
+    } else if (command.action === "remove") {
+      const { removed, errors } = await deleteAcls(connection, filtersOf(command));
+      for (const error of errors) console.error(`acls: ${error}`);
+      if (errors.length > 0) process.exitCode = 1;
+      for (const match of removed) console.log(`Removed ACL for ${resourceLine(match.resourceType, match.resourceName, match.patternType)}: ${describeBinding(match)}`);
     } else {
-      for (const filter of filtersOf(command)) {
-        const response = await connection.request(ApiKey.DescribeAcls, API_VERSION, {
-          resourceTypeFilter: filter.resourceType, resourceNameFilter: filter.resourceName, patternTypeFilter: filter.patternType, principalFilter: filter.principal, hostFilter: filter.host, operation: filter.operation, permissionType: filter.permission,
-        });
-        if (response.errorCode !== 0) {
-          console.error(`acls: ${errorName(response.errorCode)}${response.errorMessage ? `: ${response.errorMessage}` : ""}`);
-          process.exitCode = 1;
-          continue;
-        }
-        for (const resource of response.resources) {
-          console.log(`Current ACLs for resource \`${resourceLine(resource.resourceType, resource.resourceName, resource.patternType)}\`:`);
-          for (const entry of resource.acls) console.log(`\t${describeBinding({ ...entry, permission: entry.permissionType })}`);
-          console.log("");
-        }
+      const { resources, errors } = await describeAcls(connection, filtersOf(command));
+      for (const error of errors) console.error(`acls: ${error}`);
+      if (errors.length > 0) process.exitCode = 1;
+      for (const resource of resources) {
+        console.log(`Current ACLs for resource \`${resourceLine(resource.resourceType, resource.resourceName, resource.patternType)}\`:`);
+        for (const entry of resource.acls) console.log(`\t${describeBinding(entry)}`);
+        console.log("");
       }
     }
   } catch (error) {
