@@ -36,6 +36,8 @@ test("killing a follower makes bunka_under_replicated_partitions > 0 on the lead
   await cluster.waitFor("the leader to report no under-replicated partition", async () => sample(await scrape(adminUrl(leader)), "bunka_under_replicated_partitions") === 0);
   const controllers = await Promise.all([1, 2, 3].map(async (nodeId) => sample(await scrape(adminUrl(nodeId)), "bunka_active_controller")));
   expect(controllers.filter((value) => value === 1)).toHaveLength(1);
+  const controllerId = [1, 2, 3][controllers.indexOf(1)]!;
+  expect(sample(await scrape(adminUrl(controllerId)), "bunka_controller_activations_total")).toBeGreaterThanOrEqual(1);
 
   await cluster.broker(follower).kill();
   const underReplicated = await cluster.waitFor("the leader to count an under-replicated partition", async () => {
