@@ -38,7 +38,7 @@ export type FaultSpec =
   | (RequestFaultBounds & { type: "truncate-response"; bytes?: number })
   /** Every open Kafka connection is closed now (listed for none: it happens once). */
   | { type: "close-connections" }
-  /** No request is answered until the fault ends (its duration or a clear), then all are, in order. */
+  /** No response is sent until the fault ends (its duration or a clear), then all are, in order (requests are executed meanwhile). */
   | { type: "pause"; durationMs?: number }
   /** New connections are closed at accept. */
   | { type: "refuse-connections"; count?: number; durationMs?: number }

@@ -1,7 +1,9 @@
-// What armed faults do to one request, called by the dispatcher only while some fault is armed: wait while
-// paused, answer with an injected error (at partition level where the API has partitions, running the
+// What armed faults do to one request, called by the dispatcher only while some fault is armed: answer with
+// an injected error (at partition level where the API has partitions, running the
 // handler for the partitions no fault takes), show offline partitions as leaderless, refuse the fetches of
-// a replica whose replication is cut, and delay, drop or truncate the encoded reply. Nothing a fault refuses
+// a replica whose replication is cut, and hold (while paused), delay, drop or truncate the encoded reply.
+// Nothing here awaits before the handler runs: handlers such as Fetch ask the connection for their place in
+// its reply order synchronously, at their start. Nothing a fault refuses
 // reaches a log, so faults never corrupt stored data.
 import type { RequestContext } from "../api/context.ts";
 import type { ApiHandler, RegisteredHandler, ResponseBody } from "../api/handler.ts";
@@ -15,15 +17,15 @@ import type { FaultInjector } from "./fault-injector.ts";
 
 /** What faults do to one request's reply. `body` set: it replaces the handler's reply (null: none). */
 export interface FaultedReply {
-  body?: ResponseBody | null;
+  body?: Promise<ResponseBody | null>;
   delayMs: number;
   drop: boolean;
   /** Bytes of the reply sent before the connection closes; -1: half. */
   truncateBytes: number | null;
 }
 
-export async function applyRequestFaults(faults: FaultInjector, registered: RegisteredHandler, context: RequestContext, payload: Uint8Array): Promise<FaultedReply> {
-  await faults.waitWhilePaused();
+/** Synchronous up to the handler's call, so that a request the faults let through runs as the dispatcher would run it. */
+export function applyRequestFaults(faults: FaultInjector, registered: RegisteredHandler, context: RequestContext, payload: Uint8Array): FaultedReply {
   const apiKey = context.apiKey;
   const outcome: FaultedReply = { delayMs: 0, drop: false, truncateBytes: null };
   const latency = faults.take("latency", apiKey);
@@ -53,19 +55,19 @@ export async function applyRequestFaults(faults: FaultInjector, registered: Regi
       if (error && matches(error, topic, partition)) failures.set(key, error.errorCode);
       else if (cut || offline?.has(key)) failures.set(key, ErrorCode.NOT_LEADER_OR_FOLLOWER);
     }
-    if (failures.size > 0) outcome.body = write(await partlyFailed(handler, layout, context, request, failures));
+    if (failures.size > 0) outcome.body = partlyFailed(handler, layout, context, request, failures).then(write);
   } else if (TOP_LEVEL_APIS.has(apiKey)) {
     const error = faults.take("error", apiKey);
-    if (error) outcome.body = write(topLevelError(apiKey, request, error.errorCode));
+    if (error) outcome.body = Promise.resolve(write(topLevelError(apiKey, request, error.errorCode)));
   } else if (offline) {
-    const reply = (await handler.handle(context, request)) as Fields | null;
-    outcome.body = write(reply === null ? null : leaderless(reply, offline));
+    outcome.body = Promise.resolve(handler.handle(context, request)).then((reply) => write(reply === null ? null : leaderless(reply as Fields, offline)));
   }
   return outcome;
 }
 
 /** The encoded reply as the faults leave it: later, not at all, or cut short with the connection closed after it. */
-export async function shapeFaultedReply(outcome: FaultedReply, connection: { close(reason?: string): void }, chunks: (Uint8Array | MappedRecords)[]): Promise<(Uint8Array | MappedRecords)[] | null> {
+export async function shapeFaultedReply(faults: FaultInjector, outcome: FaultedReply, connection: { close(reason?: string): void }, chunks: (Uint8Array | MappedRecords)[]): Promise<(Uint8Array | MappedRecords)[] | null> {
+  await faults.waitWhilePaused();
   if (outcome.delayMs > 0) await Bun.sleep(outcome.delayMs);
   if (outcome.drop) return null;
   if (outcome.truncateBytes === null) return chunks;

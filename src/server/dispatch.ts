@@ -75,8 +75,8 @@ export function createDispatcher(services: BrokerServices, handlers: ReadonlyMap
         requestTimer,
       };
       traffic?.queued(apiKey, (performance.now() - dispatchedMs) / 1000);
-      if (faults !== null && faults.armed) faulted = await applyRequestFaults(faults, handler, context, payload);
-      const running = faulted?.body !== undefined ? Promise.resolve(faulted.body) : request.run(context);
+      if (faults !== null && faults.armed) faulted = applyRequestFaults(faults, handler, context, payload);
+      const running = faulted?.body !== undefined ? faulted.body : request.run(context);
       if (requestTimer) requestTimer.syncMs = performance.now() - requestTimer.startedMs;
       body = await running;
     } else {
@@ -87,7 +87,7 @@ export function createDispatcher(services: BrokerServices, handlers: ReadonlyMap
     if (body === null) return null;
     if (sasl !== null && (apiKey === ApiKey.SaslHandshake || apiKey === ApiKey.SaslAuthenticate)) afterSaslStep(sasl, connection);
     const responseVersion = supported ? apiVersion : 0;
-    if (faulted) return shapeFaultedReply(faulted, connection, encodeResponse(apiKey, responseVersion, header.correlationId, body));
+    if (faulted) return shapeFaultedReply(faults!, faulted, connection, encodeResponse(apiKey, responseVersion, header.correlationId, body));
     if (!requestTimer || requestTimer.exempt) return encodeResponse(apiKey, responseVersion, header.correlationId, body);
     // Encoding counts too, against the next requests (Kafka's recordNetworkThreadTimeCallback).
     const encodingStartedMs = performance.now();

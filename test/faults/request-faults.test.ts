@@ -9,7 +9,7 @@ import { buildBatch } from "../../src/records/compression.ts";
 import { startBroker, type Broker } from "../../src/index.ts";
 import { ErrorCode } from "../../src/protocol/errors.ts";
 import { ApiKey } from "../../src/protocol/generated/index.ts";
-import { createTopic, readAll } from "../../src/testing/index.ts";
+import { createTopic, produceRecords, readAll } from "../../src/testing/index.ts";
 import { tempDir } from "../helpers/broker-process.ts";
 import { waitUntil } from "./partition-state.ts";
 
@@ -128,4 +128,52 @@ test("a fault bounded by durationMs ends by itself", async () => {
   expect(broker.faults.list()).toHaveLength(1);
   await waitUntil("the fault to expire", 10_000, async () => broker.faults.list().length === 0);
   expect(broker.faults.armed).toBe(false);
+});
+
+test("error faults: Fetch fails only the matching partition (the other's records come back); FindCoordinator answers at top level (v3) and per key (v4)", async () => {
+  await createTopic(bootstrap, "fetched", { partitions: 2 });
+  for (const partition of [0, 1]) await produceRecords(bootstrap, "fetched", [{ key: null, value: `in-${partition}` }], { partition });
+  await broker.faults.add({ type: "error", api: "Fetch", errorCode: ErrorCode.KAFKA_STORAGE_ERROR, topic: "fetched", partition: 1 });
+  const connection = await connect();
+  try {
+    const fetched = await connection.request(ApiKey.Fetch, 11, {
+      replicaId: -1, maxWaitMs: 0, minBytes: 0, maxBytes: 1 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+      topics: [{ topic: "fetched", partitions: [0, 1].map((partition) => ({ partition, currentLeaderEpoch: -1, fetchOffset: 0, logStartOffset: -1, partitionMaxBytes: 1 << 20 })) }],
+      forgottenTopicsData: [], rackId: "",
+    });
+    const partitions = new Map(fetched.responses.flatMap((topic: { partitions: { partitionIndex: number }[] }) => topic.partitions).map((entry: { partitionIndex: number }) => [entry.partitionIndex, entry]));
+    expect(partitions.get(0)).toMatchObject({ errorCode: ErrorCode.NONE, highWatermark: 1 });
+    expect((partitions.get(0) as { records: Uint8Array }).records.byteLength).toBeGreaterThan(0);
+    expect(partitions.get(1)).toMatchObject({ errorCode: ErrorCode.KAFKA_STORAGE_ERROR });
+
+    await broker.faults.add({ type: "error", api: "FindCoordinator", errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, count: 2 });
+    const v3 = await connection.request(ApiKey.FindCoordinator, 3, { key: "g", keyType: 0 });
+    expect(v3).toMatchObject({ errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, nodeId: -1 });
+    const v4 = await connection.request(ApiKey.FindCoordinator, 4, { keyType: 0, coordinatorKeys: ["g1", "g2"] });
+    expect(v4.coordinators.map((entry: { key: string; errorCode: number }) => [entry.key, entry.errorCode])).toEqual([["g1", ErrorCode.COORDINATOR_NOT_AVAILABLE], ["g2", ErrorCode.COORDINATOR_NOT_AVAILABLE]]);
+    // Both uses taken: the next one is served.
+    expect((await connection.request(ApiKey.FindCoordinator, 3, { key: "g", keyType: 0 })).errorCode).toBe(ErrorCode.NONE);
+  } finally {
+    connection.close();
+  }
+  expect(broker.faults.list()).toEqual([]);
+});
+
+test("requests no fault takes are served as usual while faults are armed (a Fetch and a Metadata pass through)", async () => {
+  await createTopic(bootstrap, "through", { partitions: 1 });
+  await produceRecords(bootstrap, "through", [{ key: null, value: "served" }]);
+  const unrelated = await broker.faults.add({ type: "latency", api: "ListGroups", delayMs: 1, durationMs: 60_000 });
+  const connection = await connect(10_000);
+  try {
+    const fetched = await connection.request(ApiKey.Fetch, 11, {
+      replicaId: -1, maxWaitMs: 0, minBytes: 0, maxBytes: 1 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+      topics: [{ topic: "through", partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: 0, logStartOffset: -1, partitionMaxBytes: 1 << 20 }] }],
+      forgottenTopicsData: [], rackId: "",
+    });
+    expect(fetched.responses[0].partitions[0]).toMatchObject({ errorCode: ErrorCode.NONE, highWatermark: 1 });
+    expect((await metadata(connection)).topics[0].errorCode).toBe(ErrorCode.NONE);
+  } finally {
+    connection.close();
+    broker.faults.clear(unrelated.id);
+  }
 });
