@@ -125,6 +125,9 @@ export class GroupCoordinator implements OffsetsCoordinator {
 
   private async doLoadPartition(partition: number, isCurrent: () => boolean): Promise<void> {
     const startedMs = Date.now();
+    // A marker is committed to the log before it is reported: those reported so far are in what this load reads
+    // (one kept from an earlier leadership would be stale), only those reported from now on may be past it.
+    this.offsets.forgetMarkersDuringLoad(partition);
     const loaded = await loadGroups(this.store, partition, this.log.bind(this));
     if (!isCurrent()) {
       this.log(`discarding the load of ${OFFSETS_TOPIC}-${partition}: leadership moved while it ran`);
