@@ -107,6 +107,8 @@ test("a SCRAM user, an ACL and a quota made with bunka take effect; removed, the
 test("bunka transactions lists through the same login; usage, refusal and login errors are one line, exit 1", async () => {
   expect(JSON.parse((await bunkaOk(bootstrap, [...ADMIN, "--json", "transactions", "list"])).stdout)).toEqual([]);
 
+  const twoPasswords = await bunka(bootstrap, [...ADMIN, "user", "add", "x", "--password", "p", "--password-stdin"], { input: "q\n" });
+  expect(twoPasswords.stderr.trim()).toBe("bunka: give exactly one of --password PW or --password-stdin");
   const noPrincipal = await bunka(bootstrap, [...ADMIN, "acl", "add", "--topic", TOPIC]);
   expect(noPrincipal.exitCode).toBe(1);
   expect(noPrincipal.stderr.trim()).toBe("bunka: bunka acl add needs --allow-principal or --deny-principal");
@@ -118,7 +120,8 @@ test("bunka transactions lists through the same login; usage, refusal and login 
   expect(badMechanism.stderr.trim().split("\n")).toHaveLength(1);
 
   // dave may log in (SCRAM) but is no super user: the broker refuses his changes, in one line.
-  await bunkaOk(bootstrap, [...ADMIN, "user", "add", "dave", "--password", "dave-secret", "--mechanism", "SCRAM-SHA-512"]);
+  // The password from stdin (out of the process list).
+  await bunkaOk(bootstrap, [...ADMIN, "user", "add", "dave", "--password-stdin", "--mechanism", "SCRAM-SHA-512"], { input: "dave-secret\n" });
   const dave = ["-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanism=SCRAM-SHA-512", "-X", "sasl.username=dave", "-X", "sasl.password=dave-secret"];
   const refused = await bunka(bootstrap, [...dave, "acl", "add", "--allow-principal", "User:dave", "--topic", TOPIC]);
   expect(refused.exitCode).toBe(1);
