@@ -14,6 +14,7 @@ import { ApiKey } from "../../src/protocol/generated/index.ts";
 import { BrokerProcess } from "../helpers/broker-process.ts";
 import { TestCluster } from "../helpers/cluster.ts";
 import { createTopic, kafkaClient } from "../helpers/kafkajs.ts";
+import { storedBatches } from "../helpers/segments.ts";
 
 const brokers: BrokerProcess[] = [];
 const dataDirsToRemove: string[] = [];
@@ -242,5 +243,57 @@ test("every broker of a 3-broker cluster reports the same topic id, and its repl
   for (const [index, partition] of partitions.entries()) {
     expect(partition.replicas.length).toBe(3);
     for (const replica of partition.replicas) expect(partitionMetadataFile(cluster.broker(replica).dataDir, "cluster-ids", index)).toBe(`version: 0\ntopic_id: ${base64Id(topicId!)}\n`);
+  }
+}, 180_000);
+
+test("a follower that missed a topic's deletion drops its old directory when the topic is re-created with the same name", async () => {
+  cluster = new TestCluster(3);
+  await cluster.start();
+  const bootstrap = cluster.bootstrap.join(",");
+  const create = async () => {
+    const admin = kafkaClient(bootstrap).admin();
+    await admin.connect();
+    try {
+      expect(await admin.createTopics({ topics: [{ topic: "reborn", numPartitions: 1, replicationFactor: 3 }], waitForLeaders: true })).toBe(true);
+    } finally {
+      await admin.disconnect();
+    }
+  };
+  await create();
+  await cluster.leadersReady("reborn");
+  const oldId = await topicIdOf(cluster.broker(1).port, "reborn");
+  await produce(bootstrap, "reborn", 0, 6);
+  const follower = cluster.broker(3);
+  // Broker 3 holds the old topic's replica on disk, then is down while the topic is deleted.
+  await cluster.waitFor("broker 3's copy of reborn-0", async () => partitionMetadataFile(follower.dataDir, "reborn", 0).includes(base64Id(oldId)));
+  await follower.kill();
+  const admin = kafkaClient(bootstrap).admin();
+  await admin.connect();
+  try {
+    await admin.deleteTopics({ topics: ["reborn"] });
+  } finally {
+    await admin.disconnect();
+  }
+  await follower.start();
+  await cluster.waitForMembership();
+  await create();
+  await cluster.leadersReady("reborn");
+  const newId = await topicIdOf(cluster.broker(1).port, "reborn");
+  expect(newId).not.toBe(oldId);
+  await cluster.waitFor("broker 3 to hold the new topic's replica", async () => {
+    try {
+      return partitionMetadataFile(follower.dataDir, "reborn", 0) === `version: 0\ntopic_id: ${base64Id(newId)}\n`;
+    } catch {
+      return false;
+    }
+  });
+  expect(follower.output).toContain(`it held topic id ${base64Id(oldId)}`);
+  // Its log starts empty (the old records are not this topic's), as the new leader's does.
+  expect(storedBatches(join(follower.dataDir, "reborn-0")).length).toBe(0);
+  const leader = (await cluster.partitions("reborn"))[0]!.leader;
+  expect(await endOffset(cluster.broker(leader).port, "reborn", 0)).toBe(0);
+  for (const nodeId of [1, 2]) {
+    const leaderOrFollower = cluster.broker(nodeId);
+    expect(partitionMetadataFile(leaderOrFollower.dataDir, "reborn", 0)).toBe(`version: 0\ntopic_id: ${base64Id(newId)}\n`);
   }
 }, 180_000);
