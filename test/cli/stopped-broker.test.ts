@@ -21,6 +21,13 @@ test("commands against a stopped broker fail with one clear line", async () => {
     ["cluster", "info"],
     ["cluster", "health"],
     ["perf", "produce", "-t", "t", "-n", "10"],
+    ["acl", "list"],
+    ["acl", "add", "--allow-principal", "User:a", "--topic", "t"],
+    ["user", "list"],
+    ["user", "add", "a", "--password", "p"],
+    ["quota", "describe"],
+    ["quota", "set", "producer_byte_rate=1", "--user", "a"],
+    ["transactions", "list"],
   ];
   for (const args of commands) {
     const result = await bunka(bootstrap, args, { input: "a\n", timeoutMs: 30_000 });
