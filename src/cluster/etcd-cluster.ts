@@ -78,7 +78,7 @@ export class EtcdCluster implements ClusterMembership, ClusterView {
     await this.register();
     const listing = await this.etcd.getPrefix(this.keys.root);
     this.mirror.load(listing.kvs, listing.revision);
-    this.fetchers = new ReplicaFetchers({ nodeId: this.nodeId, cluster: this, topics: context.topics, workers: this.workers, replicas: context.replicas, log: this.log, security: this.interBrokerSecurity });
+    this.fetchers = new ReplicaFetchers({ nodeId: this.nodeId, cluster: this, topics: context.topics, workers: this.workers, replicas: context.replicas, log: this.log, security: this.interBrokerSecurity, faults: context.faults });
     context.replicas.setFollowerFetching(this.fetchers);
     await context.topics.load(context.recover);
     this.startWatch(listing.revision + 1);

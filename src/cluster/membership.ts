@@ -11,6 +11,14 @@ export interface MembershipContext {
   replicas: ReplicaManager;
   /** True after an unclean shutdown: logs opened at start are recovered. */
   recover: boolean;
+  /** The cut-replication test fault (src/faults/), checked by the replica fetchers only while armed. */
+  faults?: ReplicationFaults;
+}
+
+export interface ReplicationFaults {
+  readonly armed: boolean;
+  /** Replication between this broker and `peer` is cut. */
+  replicationCut(peer: number): boolean;
 }
 
 export interface ClusterMembership {

@@ -11,6 +11,7 @@ import { ErrorCode, errorName } from "../protocol/errors.ts";
 import { ApiKey } from "../protocol/generated/index.ts";
 import type { InterBrokerClientSecurity } from "../security/inter-broker.ts";
 import type { FollowerFetching, ReplicaManager } from "./replica-manager.ts";
+import type { ReplicationFaults } from "./membership.ts";
 
 const FETCH_VERSION = 11;
 const OFFSET_FOR_LEADER_EPOCH_VERSION = 3;
@@ -41,6 +42,8 @@ export interface ReplicaFetcherDeps {
   log: (message: string) => void;
   /** TLS and SASL login for connections to leaders (the inter-broker listener's); none: plaintext. */
   security?: InterBrokerClientSecurity;
+  /** cut-replication (src/faults/): while it cuts this broker from a leader, its fetcher does not reach it. */
+  faults?: ReplicationFaults;
 }
 
 export class ReplicaFetchers implements FollowerFetching {
@@ -117,6 +120,12 @@ class LeaderFetcher {
   private async run(): Promise<void> {
     while (!this.stopped && this.partitions.size > 0) {
       try {
+        if (this.deps.faults?.armed && this.deps.faults.replicationCut(this.leaderId)) {
+          this.connection?.close();
+          this.connection = null;
+          await Bun.sleep(BACKOFF_MS);
+          continue;
+        }
         const connection = await this.connect();
         if (!connection) {
           await Bun.sleep(BACKOFF_MS);

@@ -256,7 +256,7 @@ export class Broker {
       broker.adminServer = AdminServer.start(adminBrokerView(broker));
       await broker.aclAuthorizer?.start();
       await broker.quotas.start();
-      await membership.start({ topics: broker.topics, replicas: broker.replicas, recover: !cleanStart });
+      await membership.start({ topics: broker.topics, replicas: broker.replicas, recover: !cleanStart, faults: broker.faults });
       await broker.groups.start();
       await broker.transactions.start();
       broker.highWatermarkTimer = setInterval(() => broker!.checkpointHighWatermarksInBackground(), HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS);

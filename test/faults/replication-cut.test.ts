@@ -30,3 +30,21 @@ test("a replication cut shrinks the ISR and acks=all with min.insync.replicas=2 
   const values = (await readAll(cluster.bootstrapServers, topic)).map((record) => new TextDecoder().decode(record.value!));
   expect(values).toEqual(["before", "after"]);
 });
+
+test("a cut armed on one broker alone (as over HTTP) stops its own fetches from the leader: it leaves the ISR, and returns once cleared", async () => {
+  await using cluster = await startCluster({ brokers: 3 });
+  const topic = "cut-one-side";
+  await createTopic(cluster.bootstrapServers, topic, { partitions: 1, replicationFactor: 3 });
+  await waitUntil("all three replicas in sync", 20_000, async () => (await partitionView(cluster.bootstrapServers, topic)).isr.length === 3);
+  const { leader } = await partitionView(cluster.bootstrapServers, topic);
+  const follower = cluster.liveBrokerIds.find((id) => id !== leader)!;
+  const other = cluster.liveBrokerIds.find((id) => id !== leader && id !== follower)!;
+
+  const cut = await cluster.broker(follower).faults.add({ type: "cut-replication", brokers: [follower, leader], durationMs: 120_000 });
+  expect(cluster.broker(leader).faults.list()).toEqual([]);
+  await waitUntil(`broker ${follower} to leave the ISR`, 30_000, async () => !(await partitionView(cluster.bootstrapServers, topic)).isr.includes(follower));
+  expect((await partitionView(cluster.bootstrapServers, topic)).isr).toEqual([leader, other].sort());
+
+  cluster.broker(follower).faults.clear(cut.id);
+  await waitUntil(`broker ${follower} back in the ISR`, 30_000, async () => (await partitionView(cluster.bootstrapServers, topic)).isr.length === 3);
+});
