@@ -201,7 +201,7 @@ export class BrokerMetrics {
     counterOf("bunka_unclean_leader_elections_total", "Leaders this broker as controller elected from outside the ISR (Kafka: kafka.controller:type=ControllerStats,name=UncleanLeaderElectionsPerSec)", () => view.controllerStats()?.uncleanLeaderElections ?? 0);
     counterOf("bunka_controller_activations_total", "Times this broker became the active controller", () => view.controllerStats()?.activations ?? 0);
     brokerGauge("bunka_controller_id", "Node id of the active controller as this broker sees it, -1 while there is none", () => view.services.cluster.controllerId());
-    new client.Counter({ name: "bunka_leadership_gains_total", help: "Times this broker became leader of a partition (Kafka: kafka.controller:type=ControllerStats,name=LeaderElectionRateAndTimeMs)", registers, collect() { this.reset(); this.inc(traffic.leadershipGains); } });
+    new client.Counter({ name: "bunka_leadership_gains_total", help: "Times this broker became leader of a partition (elections it won; bunka_leader_elections_total counts them on the controller)", registers, collect() { this.reset(); this.inc(traffic.leadershipGains); } });
 
     new client.Counter({
       name: "bunka_thread_cpu_seconds_total", help: "CPU time of the socket thread and of each worker thread (its rate is the thread's utilisation)", labelNames: ["thread", "tid"], registers,
