@@ -29,6 +29,8 @@ export function createDispatcher(services: BrokerServices, handlers: ReadonlyMap
   const reauthEnabled = sasl !== null && sasl.settings.reauthMs > 0;
   const traffic = services.traffic;
   return async function dispatch(connection: Connection, frame: Frame): Promise<ReplyChunks> {
+    // Before the startup wait: a request that waits for recovery counts it as queue time (and in its total).
+    const dispatchedMs = traffic ? performance.now() : 0;
     const starting = ready();
     if (starting) await starting;
     const payload = frame.payload;
@@ -38,7 +40,6 @@ export function createDispatcher(services: BrokerServices, handlers: ReadonlyMap
     if (!connection.security.authenticated || reauthEnabled) checkSaslGate(sasl, connection, apiKey);
     // KIP-124: only while some entity has a request_percentage quota is the handling timed.
     const requestTimer: RequestTimer | null = services.quotas.requestQuotasInForce && !exemptFromRequestQuota(apiKey) ? { startedMs: performance.now(), syncMs: 0, exempt: false } : null;
-    const dispatchedMs = traffic ? performance.now() : 0;
     const apiVersion = ((payload[2]! << 8) | payload[3]!) << 16 >> 16;
     const handler = handlers.get(apiKey);
     if (!handler) throw new InvalidRequestError(`unknown API key ${apiKey}`);
