@@ -171,7 +171,8 @@ async function scrapeMetrics(url: string): Promise<Scrape> {
     const labels = Object.fromEntries([...labelText.matchAll(/([a-z_]+)="([^"]*)"/g)].map((each) => [each[1]!, each[2]!]));
     const value = Number(valueText);
     if (name === "bunka_thread_cpu_seconds_total") {
-      threadSeconds.set(labels.thread ?? "?", value);
+      // Several partition workers share the name "worker": the thread id tells them apart.
+      threadSeconds.set(`${labels.thread ?? "?"} ${labels.tid ?? ""}`.trim(), value);
       continue;
     }
     const base = name.replace(/_(bucket|sum|count)$/, "");

@@ -106,6 +106,16 @@ try {
   rmSync(workDir, { recursive: true, force: true });
 }
 
+/** For --merge: each section's run, this one for the sections measured now, the saved run's for the others. */
+function mergedSectionTimes(previous: BenchResults): Record<string, string> {
+  const startedAt = new Date(Date.now() - (performance.now() - startedMs)).toISOString();
+  const times: Record<string, string> = {};
+  for (const section of ["limits", "micro", "e2e", "latency", "rdperf"]) {
+    times[section] = sections.has(section) ? startedAt : (previous.merged?.sectionStartedAt[section] ?? previous.startedAt);
+  }
+  return times;
+}
+
 const zeroLimit = { name: "not measured", description: "", bytesPerSecond: Number.NaN, runs: [] };
 machine.loadAfter = loadavg().map((value) => value.toFixed(2)).join(", ");
 const results: BenchResults = {
@@ -119,7 +129,7 @@ const results: BenchResults = {
   e2e: sections.has("e2e") ? e2e : (saved?.e2e ?? e2e),
   latencyReference: latencyReference ?? saved?.latencyReference ?? null,
   rdperf: rdperf ?? saved?.rdperf ?? null,
-  merged: saved ? { sections: [...sections], mergedFrom: saved.merged?.mergedFrom ?? saved.startedAt } : undefined,
+  merged: saved ? { sectionStartedAt: mergedSectionTimes(saved) } : undefined,
 };
 
 mkdirSync(resultsDir, { recursive: true });

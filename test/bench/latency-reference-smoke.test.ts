@@ -1,0 +1,31 @@
+// bench/latency-reference.ts end to end, briefly, at a low rate: the paced producer, the tailing
+// consumers (Kafka Fetch long-poll, the TCP relay, and Redis Streams when redis-server is installed)
+// and the broker's /metrics stage breakdown. Asserts that every record sent was received and measured,
+// never how fast (speed belongs to the benchmark).
+import { expect, test } from "bun:test";
+import { resolve } from "node:path";
+import { run } from "../helpers/run.ts";
+
+test("the latency reference receives every record it sends through Bunka, the relay and Redis, and reads Bunka's stage breakdown", async () => {
+  const withRedis = Bun.which("redis-server") !== null;
+  const targets = withRedis ? "relay,redis,bunka" : "relay,bunka";
+  const result = await run(
+    [process.execPath, resolve(import.meta.dir, "../../bench/latency-reference.ts"), "--max-rate=10000", "--rates=1000", "--seconds=1", `--targets=${targets}`],
+    { timeoutMs: 120_000 },
+  );
+  expect(result.timedOut).toBe(false);
+  expect(result.exitCode).toBe(0);
+  const report = JSON.parse(result.stdout.slice(result.stdout.indexOf("\n{") + 1));
+  expect(report.rates).toHaveLength(1);
+  const points = report.rates[0].points as { target: string; samples: number; received: number; error?: string; breakdown?: { stages: { stage: string; count: number }[] } }[];
+  expect(points.map((point) => point.target)).toEqual(targets.split(","));
+  for (const point of points) {
+    expect(point.error).toBeUndefined();
+    expect(point.received).toBe(1);
+    expect(point.samples).toBeGreaterThan(0);
+  }
+  const bunka = points.find((point) => point.target === "bunka")!;
+  const produceStages = bunka.breakdown!.stages.filter((stage) => stage.stage.startsWith("Produce"));
+  expect(produceStages).toHaveLength(3);
+  for (const stage of produceStages) expect(stage.count).toBeGreaterThan(0);
+}, 150_000);
