@@ -43,11 +43,14 @@ export class CleanedTransactions {
   /** A COMMIT or ABORT marker of `producerId` at `offset`. */
   onMarker(producerId: number, commit: boolean, offset: number): MarkerDecision {
     this.consumeUpTo(offset);
-    if (commit) return { discardable: !this.ongoingCommitted.delete(producerId), keptEntry: null };
+    // A transactional batch since the producer's previous marker that no aborted entry claimed: this marker
+    // ends it whatever the entry says (its first offset may be later, after a crash), so it stays.
+    const unclaimedBatch = this.ongoingCommitted.delete(producerId);
+    if (commit) return { discardable: !unclaimedBatch, keptEntry: null };
     const aborted = this.ongoingAborted.get(producerId);
-    if (aborted === undefined || aborted.entry.lastOffset !== offset) return { discardable: aborted === undefined, keptEntry: null };
+    if (aborted === undefined || aborted.entry.lastOffset !== offset) return { discardable: aborted === undefined && !unclaimedBatch, keptEntry: null };
     this.ongoingAborted.delete(producerId);
-    return aborted.batchSeen ? { discardable: false, keptEntry: aborted.entry } : { discardable: true, keptEntry: null };
+    return aborted.batchSeen || unclaimedBatch ? { discardable: false, keptEntry: aborted.entry } : { discardable: true, keptEntry: null };
   }
 
   private consumeUpTo(offset: number): void {
