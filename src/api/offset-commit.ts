@@ -1,7 +1,5 @@
 // OffsetCommit: one batch to the group's __consumer_offsets partition per request (group/group-offsets.ts).
 // v0 carries no generation or member: it is a commit from outside group management, like generation -1.
-// v9 (KIP-848): the same fields; for a consumer-protocol group the generation is the member epoch
-// (STALE_MEMBER_EPOCH when not current), and its members must use v9+ (UNSUPPORTED_VERSION below).
 // v0-1 are no longer served, as in Kafka 4.0 (KIP-896): kafka-python sends v2, kafkajs v5, librdkafka v7-8.
 // v9 (KIP-848): the same fields; for a consumer-protocol group the generation is the member epoch
 // (STALE_MEMBER_EPOCH when not current), and its members must use v9+ (UNSUPPORTED_VERSION below).

@@ -1,7 +1,6 @@
 // OffsetFetch: committed offsets of a group (v0-7) or of several groups (v8, the groups array). A partition
 // without a commit answers offset -1 and empty metadata; null topics (v2+) means every committed partition.
-// v0-1 have no top-level error: a coordinator error goes on every requested partition. v9 (KIP-848) adds the
-// member id and epoch of a consumer-protocol member: UNKNOWN_MEMBER_ID / STALE_MEMBER_EPOCH when they are not current. v0 (offsets in
+// v0-1 have no top-level error: a coordinator error goes on every requested partition. v0 (offsets in
 // ZooKeeper in Kafka) is no longer served, as in Kafka 4.0 (KIP-896): kafka-python sends v1, kafkajs v4.
 // v9 (KIP-848) adds the member id and epoch of a consumer-protocol member: UNKNOWN_MEMBER_ID /
 // STALE_MEMBER_EPOCH when they are not current.
