@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { KafkaConnection } from "../../src/client/kafka-connection.ts";
 import { ErrorCode } from "../../src/protocol/errors.ts";
 import { ApiKey } from "../../src/protocol/generated/index.ts";
+import { GroupAdmin } from "../../src/tools/group-admin.ts";
 import { createTopic, startTestBroker, type TestBroker } from "./helpers.ts";
 
 let broker: TestBroker;
@@ -93,6 +94,18 @@ describe("ConsumerGroupHeartbeat", () => {
     const fetch = (epoch: number) => connection.request(ApiKey.OffsetFetch, 9, { groups: [{ groupId: group, memberId: "member-b", memberEpoch: epoch, topics: [{ name: "kip848", partitionIndexes: [given[0]] }] }], requireStable: false });
     expect((await fetch(2)).groups[0].topics[0].partitions[0].committedOffset).toBe(5);
     expect((await fetch(1)).groups[0].errorCode).toBe(ErrorCode.STALE_MEMBER_EPOCH);
+
+    // The groups tool (bun run groups, bunka group) sees the consumer group: members, assignments, offsets.
+    const admin = await GroupAdmin.connect(`127.0.0.1:${broker.broker.port}`);
+    try {
+      expect((await admin.listGroups()).find((entry) => entry.groupId === group)).toMatchObject({ protocolType: "consumer", state: "Stable" });
+      const toolView = await admin.describeGroup(group);
+      expect(toolView.members.map((member) => member.memberId).sort()).toEqual(["member-a", "member-b"]);
+      expect(toolView.members.find((member) => member.memberId === "member-b")!.assignment).toEqual([{ topic: "kip848", partitions: given }]);
+      expect(toolView.partitions.find((entry) => entry.partition === given[0])).toMatchObject({ currentOffset: 5, consumerId: "member-b" });
+    } finally {
+      admin.close();
+    }
 
     // A classic member cannot join a consumer group with members.
     const join = await connection.request(ApiKey.JoinGroup, 5, { groupId: group, sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, memberId: "", groupInstanceId: null, protocolType: "consumer", protocols: [{ name: "range", metadata: new Uint8Array(0) }] });
