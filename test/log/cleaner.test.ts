@@ -369,6 +369,36 @@ describe("compaction", () => {
     recovered.close();
   });
 
+  test("a marker above the oldest producer snapshot stays past its horizon until later rolls move the snapshots past it", async () => {
+    const dir = freshDir();
+    const log = openLog(dir);
+    writeUpdates(log, 40, 5);
+    ok(log.appendAsLeader(buildBatch({ records: [{ key: "k", value: "aborted", timestampMs: T0 }], producerId: 7, producerEpoch: 0, baseSequence: 0, isTransactional: true }), 1, T0));
+    const abortOffset = ok(log.appendMarker({ producerId: 7, producerEpoch: 0, coordinatorEpoch: 0, commit: false }, 1, T0)).baseOffset;
+    // Producer 7's last batch is a later plain idempotent one, so the aborted batch is not kept for its sequence.
+    ok(log.appendAsLeader(buildBatch({ records: [{ key: "z", value: "after", timestampMs: T0 }], producerId: 7, producerEpoch: 0, baseSequence: 1 }), 1, T0));
+    const rollWithData = (tag: string) => {
+      ok(log.appendAsLeader(buildBatch({ records: [{ key: `roll-${tag}`, value: tag, timestampMs: T0 }] }), 1, T0));
+      log.roll(T0);
+    };
+    rollWithData("a");
+    rollWithData("b");
+    log.flush();
+    expect(log.producerSnapshotOffsets[0]!).toBeLessThan(abortOffset);
+    const markerPresent = async () => (await readLog(log)).batches.some((batch) => batch.baseOffset === abortOffset);
+    await cleanLog(log, { nowMs: T0, force: true });
+    expect((await cleanLog(log, { nowMs: T0 + 10, force: true }))!.markersStamped).toBe(1);
+    // Past the horizon, but a replay from the oldest snapshot would still need the marker.
+    expect((await cleanLog(log, { nowMs: T0 + 2000, force: true }))!.markersRemoved).toBe(0);
+    expect(await markerPresent()).toBe(true);
+    for (const tag of ["c", "d", "e"]) rollWithData(tag);
+    log.flush();
+    expect(log.producerSnapshotOffsets[0]!).toBeGreaterThan(abortOffset);
+    expect((await cleanLog(log, { nowMs: T0 + 3000, force: true }))!.markersRemoved).toBe(1);
+    expect(await markerPresent()).toBe(false);
+    log.close();
+  });
+
   test("cleanup.policy: compact alone ignores retention, compact,delete applies it; truncation lowers the checkpoint", async () => {
     const compactOnly = openLog(freshDir(), { retentionMs: 1 });
     writeUpdates(compactOnly, 100, 5);
