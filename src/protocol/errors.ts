@@ -117,6 +117,8 @@ export const ErrorCode = {
   STALE_MEMBER_EPOCH: 113,
   MISMATCHED_ENDPOINT_TYPE: 114,
   UNSUPPORTED_ENDPOINT_TYPE: 115,
+  // KIP-890: the transaction must be aborted (Produce v11+, answered INVALID_TXN_STATE below).
+  TRANSACTION_ABORTABLE: 120,
   // Share groups (KIP-932).
   INVALID_RECORD_STATE: 121,
   SHARE_SESSION_NOT_FOUND: 122,
