@@ -27,6 +27,8 @@ export interface BrokerConfig {
   sslHandshakeTimeoutMs: number;
   dataDir: string;
   partitionWorkers: number;
+  /** Threads that accept connections and do their socket I/O (server/shards/); 1 = the main thread alone. */
+  networkShards: number;
   numPartitions: number;
   defaultReplicationFactor: number;
   autoCreateTopicsEnable: boolean;
@@ -247,6 +249,10 @@ export const brokerSettings: readonly BrokerSetting[] = [
     current: (config) => [config.dataDir],
   }, { aliases: ["log.dir"], defaultDoc: "`./data`", flag: "--data-dir", doc: "data directory (Bunka uses the first one listed)" }),
   setting("num.partition.workers", "int", () => Math.max(1, availableParallelism()), field("partitionWorkers"), { bunka: true, min: 1, max: 1024, defaultDoc: "number of cores", doc: "worker threads that own partitions; every partition is pinned to exactly one" }),
+  setting("num.network.shards", "int", 1, field("networkShards"), {
+    bunka: true, min: 1, max: 256,
+    doc: "threads that accept client connections (SO_REUSEPORT) and frame, read and write them, fetch data included; requests are handled on the main thread (Kafka's num.network.threads). 1: the main thread does it all. Shards beyond the first serve PLAINTEXT and SASL_PLAINTEXT listeners; TLS listeners stay on the main thread",
+  }),
   setting("num.partitions", "int", 1, field("numPartitions"), { min: 1, max: INT_MAX, doc: "partitions of auto-created topics and of CreateTopics with -1" }),
   setting("default.replication.factor", "int", 1, field("defaultReplicationFactor"), { min: 1, max: INT_MAX, doc: "replicas of auto-created topics and of CreateTopics with -1" }),
   setting("auto.create.topics.enable", "boolean", true, field("autoCreateTopicsEnable"), { doc: "Metadata for an unknown topic creates it (when the client allows)" }),

@@ -7,6 +7,7 @@
 import { closeSync, openSync, statSync } from "node:fs";
 import type { ExternalRecords } from "../protocol/codec/records.ts";
 import type { FileSlice } from "./partition-log.ts";
+import type { FileIdentity } from "./segment.ts";
 
 /**
  * A segment file that exists but cannot be mapped: out of address space or maps (ENOMEM, vm.max_map_count),
@@ -38,6 +39,8 @@ export class MappedFile {
   constructor(
     readonly path: string,
     readonly view: Uint8Array,
+    /** Which file this is (inode, generation): a network shard maps the same file by it (server/shards/). */
+    readonly identity: FileIdentity | null = null,
   ) {}
 
   /**
@@ -148,7 +151,7 @@ export class SegmentViews {
       if (code === "ENOENT" || code === undefined) return null;
       throw new SegmentMapError(slice.path, String(code), error instanceof Error ? error.message : String(error));
     }
-    const file = new MappedFile(slice.path, view);
+    const file = new MappedFile(slice.path, view, { inode: slice.inode, generation: slice.generation, fileId: slice.fileId });
     this.files.set(slice.fileId, file);
     if (this.files.size > this.maxViews) this.drop(this.files.keys().next().value!);
     return file;

@@ -22,20 +22,22 @@ import { interBrokerClientSecurity } from "../security/inter-broker.ts";
 import { TopicManager } from "../metadata/topic-manager.ts";
 import type { BrokerInfo } from "../metadata/types.ts";
 import { PartitionWorkers } from "../partition/partition-workers.ts";
-import { Connection } from "./connection.ts";
+import { Connection, type ConnectionLimits, type ReplyChunks } from "./connection.ts";
+import type { Frame } from "./frame-reader.ts";
 import { BLOCK_BYTES_MAX, PRODUCE_POOL_IDLE_MS, PRODUCE_POOL_KEEP_WARM_BYTES, producePool } from "../partition/buffer-pool.ts";
 import { ConnectionQuotas, hostAddresses } from "./connection-quotas.ts";
 import { defaultMaxConnections, raiseOpenFileLimit } from "./open-file-limit.ts";
 import { RequestBudget } from "./request-budget.ts";
 import { DataDirLock } from "./data-dir-lock.ts";
 import { devModeOptions } from "./dev-mode.ts";
-import { createDispatcher, InvalidRequestError } from "./dispatch.ts";
+import { createDispatcher, InvalidRequestError, type DispatchedConnection } from "./dispatch.ts";
+import { NetworkShards, type ShardConnection, type ShardStats } from "./shards/network-shards.ts";
 import { PartitionWatchers } from "../partition/partition-watchers.ts";
 import { SegmentViews } from "../log/segment-views.ts";
 import { ProducerIds } from "./producer-ids.ts";
 import { advertisedEndpoint, prepareListeners, resolveListeners, type ListenerSpec, type PreparedListeners } from "../security/listeners.ts";
 import { principalFromCertificate, type ListenerTls } from "../security/tls.ts";
-import type { ListenerIdentity } from "../security/principal.ts";
+import { isTlsProtocol, type ListenerIdentity } from "../security/principal.ts";
 import { FileScramCredentialStore, KeyValueScramCredentialStore, type ScramCredentialStore } from "../security/credentials.ts";
 import { SaslAuthenticator } from "../security/sasl/authenticator.ts";
 import { configuredSasl } from "../security/sasl/settings.ts";
@@ -128,6 +130,8 @@ export class Broker {
   private readonly servers: { listener: ListenerSpec; server: TCPSocketListener<Connection | undefined> }[] = [];
   private interBrokerListenerName = "";
   private readonly connections = new Set<Connection>();
+  /** Shards 1..num.network.shards-1 (shards/); null with one shard (the main thread alone). */
+  private networkShards: NetworkShards | null = null;
   /** queued.max.request.bytes across every connection (request-budget.ts). */
   readonly requestBudget: RequestBudget;
   /** max.connections / max.connections.per.ip (connection-quotas.ts); created by listen(). */
@@ -252,6 +256,7 @@ export class Broker {
       if (!cleanStart && !freshDataDir) log(`data dir ${config.dataDir} was not shut down cleanly: recovering logs`);
       // Listening first gives the real port (port 0) to register; requests wait until the broker is ready.
       broker.listen(listeners);
+      await broker.startNetworkShards();
       // Before recovery, so that /healthz answers and /readyz says 503 while logs load.
       broker.adminServer = AdminServer.start(adminBrokerView(broker));
       await broker.aclAuthorizer?.start();
@@ -264,6 +269,7 @@ export class Broker {
       broker.readiness.resolve();
     } catch (error) {
       broker?.stopListening(true);
+      broker?.networkShards?.terminate();
       broker?.adminServer?.stop();
       if (broker?.connectionSweepTimer) clearInterval(broker.connectionSweepTimer);
       broker?.groups.stop();
@@ -299,16 +305,26 @@ export class Broker {
     const quotas = this.createConnectionQuotas();
     const anyTls = listeners.tls.size > 0;
     this.startConnectionSweep(Math.min(limits.receiveTimeoutMs, limits.idleTimeoutMs, anyTls ? limits.tlsHandshakeTimeoutMs : Infinity));
-    const onFrameError = (connection: Connection, error: unknown) => {
+    const onFrameError = (connection: DispatchedConnection, error: unknown) => {
       if (!(error instanceof InvalidRequestError)) this.log(`internal error on connection ${connection.id}: ${error instanceof Error ? error.stack : String(error)}`);
       throw error;
     };
+    this.dispatchFrame = (connection, frame) => {
+      try {
+        return dispatch(connection, frame).catch((error) => onFrameError(connection, error));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    };
+    this.connectionLimits = limits;
     this.interBrokerListenerName = listeners.interBrokerListenerName;
     for (const listener of listeners.listeners) {
       const tls = listeners.tls.get(listener.name) ?? null;
       const server = Bun.listen<Connection | undefined>({
         hostname: listener.host,
         port: listener.port,
+        // With network shards, the shards bind the same port and the kernel spreads new connections (TLS stays here).
+        ...(this.config.networkShards > 1 && !tls ? { reusePort: true } : {}),
         ...(tls ? { tls: tls.options } : {}),
         socket: {
           open: (socket: Socket<Connection | undefined>) => {
@@ -322,7 +338,9 @@ export class Broker {
               socket.end();
               return;
             }
+            this.mainConnectionsAccepted++;
             const connection = new Connection(socket, limits, (conn, frame) => {
+              this.mainRequests++;
               try {
                 const result = dispatch(conn, frame);
                 return result.catch((error) => onFrameError(conn, error));
@@ -404,9 +422,66 @@ export class Broker {
 
   /** Closes every open Kafka connection (the close-connections fault); answers how many. */
   private closeConnections(): number {
-    const open = [...this.connections];
+    const open: DispatchedConnection[] = [...this.connections, ...(this.networkShards?.connections() ?? [])];
     for (const connection of open) connection.close("fault: close-connections");
     return open.length;
+  }
+
+  private dispatchFrame: ((connection: DispatchedConnection, frame: Frame) => Promise<ReplyChunks>) | null = null;
+  private connectionLimits: ConnectionLimits | null = null;
+
+  /**
+   * num.network.shards > 1: shard threads listen on every listener the main thread bound with SO_REUSEPORT
+   * (not the TLS ones) and hand their requests to the same dispatcher (shards/network-shards.ts).
+   */
+  private async startNetworkShards(): Promise<void> {
+    if (this.config.networkShards <= 1 || !this.dispatchFrame || !this.connectionLimits || !this.connectionQuotas) return;
+    const shared = this.servers
+      .filter(({ listener }) => !isTlsProtocol(listener.securityProtocol))
+      .map(({ listener, server }) => ({ name: listener.name, securityProtocol: listener.securityProtocol, host: listener.host, port: server.port }));
+    if (shared.length === 0) {
+      this.log(`num.network.shards=${this.config.networkShards}: every listener uses TLS, which only the main thread serves; no shard started`);
+      return;
+    }
+    const quotas = this.connectionQuotas;
+    const dispatch = this.dispatchFrame;
+    this.networkShards = new NetworkShards(this.config.networkShards, shared, {
+      dispatch,
+      admit: (remoteIp) => {
+        const admission = quotas.admit(remoteIp);
+        if (admission.admitted && this.faults.armed && this.faults.refuseConnection()) {
+          quotas.release(remoteIp);
+          return { admitted: false, interBroker: false };
+        }
+        return admission;
+      },
+      release: (remoteIp) => quotas.release(remoteIp),
+      opened: (connection) => this.openedOnShard(connection),
+      closed: () => undefined,
+      log: this.log,
+    });
+    // Each shard gets an equal part of queued.max.request.bytes, the main thread keeps its own part.
+    const budget = this.config.queuedMaxRequestBytes <= 0 ? -1 : Math.max(1, Math.floor(this.config.queuedMaxRequestBytes / this.config.networkShards));
+    await this.networkShards.start(this.connectionLimits, budget, SEGMENT_VIEWS_MAX);
+    this.log(`num.network.shards=${this.config.networkShards}: ${this.config.networkShards - 1} shard threads accept on ${shared.map((listener) => listener.name).join(", ")}`);
+  }
+
+  private openedOnShard(_connection: ShardConnection): void {
+    // Counted by the shards (networkShardStats); nothing else to keep here.
+  }
+
+  /** Per network shard: the main thread (shard 0) and each shard thread, with connections and requests served. */
+  networkShardStats(): ShardStats[] {
+    const main: ShardStats = { shard: 0, alive: true, connections: this.connections.size, connectionsAccepted: this.mainConnectionsAccepted, requests: this.mainRequests };
+    return [main, ...(this.networkShards?.stats() ?? [])];
+  }
+
+  private mainConnectionsAccepted = 0;
+  private mainRequests = 0;
+
+  /** Test hook: network shard `index` (1..num.network.shards-1) throws from its event loop, as a bug would. */
+  crashNetworkShard(index: number): boolean {
+    return this.networkShards?.crash(index) ?? false;
   }
 
   /**
@@ -432,6 +507,7 @@ export class Broker {
   /** Stops accepting on every listener; `closeActive` also drops their connections. */
   private stopListening(closeActive: boolean): void {
     for (const { server } of this.servers) server.stop(closeActive);
+    this.networkShards?.stopListening(closeActive);
   }
 
   /** True once logs are loaded and the broker is registered: it serves requests (/readyz). */
@@ -442,7 +518,8 @@ export class Broker {
   /** Open Kafka connections by listener name (/metrics). */
   connectionsByListener(): Map<string, number> {
     const counts = new Map<string, number>();
-    for (const connection of this.connections) counts.set(connection.security.listener.name, (counts.get(connection.security.listener.name) ?? 0) + 1);
+    const all: Iterable<DispatchedConnection> = [...this.connections, ...(this.networkShards?.connections() ?? [])];
+    for (const connection of all) counts.set(connection.security.listener.name, (counts.get(connection.security.listener.name) ?? 0) + 1);
     return counts;
   }
 
@@ -673,6 +750,7 @@ export class Broker {
     this.faults.close();
     this.stopListening(true);
     for (const connection of this.connections) connection.close();
+    this.networkShards?.terminate();
     if (this.connectionSweepTimer) clearInterval(this.connectionSweepTimer);
     if (this.highWatermarkTimer) clearInterval(this.highWatermarkTimer);
     this.workers.terminate();
@@ -698,7 +776,10 @@ export class Broker {
     this.transactions.stop();
     this.markerChannel.close();
     const deadline = Date.now() + SHUTDOWN_DRAIN_TIMEOUT_MS;
-    while (Date.now() < deadline && [...this.connections].some((connection) => !connection.idle)) await Bun.sleep(10);
+    const busy = () => [...this.connections].some((connection) => !connection.idle) || [...(this.networkShards?.connections() ?? [])].some((connection) => !connection.idle);
+    while (Date.now() < deadline && busy()) await Bun.sleep(10);
+    // The shards write out what their connections still have queued, then close them.
+    await this.networkShards?.drainAndClose(Math.max(0, deadline - Date.now()));
     for (const connection of this.connections) connection.close();
     this.stopListening(true);
     if (this.connectionSweepTimer) clearInterval(this.connectionSweepTimer);

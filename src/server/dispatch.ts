@@ -1,6 +1,6 @@
 // Turns a frame into a reply: decode the header and body with the generated codecs, run the API's
 // handler, encode the response header and body into one buffer (plus file ranges for fetch data).
-import type { BrokerServices, RequestContext, RequestTimer } from "../api/context.ts";
+import type { BrokerServices, ClientConnection, RequestContext, RequestTimer } from "../api/context.ts";
 import { exemptFromRequestQuota } from "../api/request-quota.ts";
 import type { RegisteredHandler, ResponseBody } from "../api/handler.ts";
 import { Reader, ProtocolDecodeError } from "../protocol/codec/reader.ts";
@@ -8,12 +8,23 @@ import { Writer } from "../protocol/codec/writer.ts";
 import { ErrorCode, KafkaError } from "../protocol/errors.ts";
 import { ApiKey, Apis, requestHeaderVersion, responseHeaderVersion } from "../protocol/generated/index.ts";
 import { readRequestHeader, writeResponseHeader } from "../protocol/generated/headers.ts";
-import type { Connection, ReplyChunks } from "./connection.ts";
+import type { ReplyChunks } from "./connection.ts";
 import type { Frame } from "./frame-reader.ts";
 import type { SaslAuthenticator } from "../security/sasl/authenticator.ts";
 import type { MappedRecords } from "../log/segment-views.ts";
 import { applyRequestFaults, shapeFaultedReply, type FaultedReply } from "../faults/request-faults.ts";
 import type { FaultInjector } from "../faults/fault-injector.ts";
+
+/**
+ * The connection a request came on, as the dispatcher needs it: a socket on this thread (connection.ts) or
+ * one a network shard holds (shards/shard-connection.ts).
+ */
+export interface DispatchedConnection extends ClientConnection {
+  readonly id: number;
+  /** SASL authentication succeeded: the pre-authentication frame bound is lifted. */
+  onAuthenticated(): void;
+  close(reason?: string): void;
+}
 
 /** Closing the connection is how Kafka answers a request it cannot parse (InvalidRequestException). */
 export class InvalidRequestError extends Error {}
@@ -28,7 +39,7 @@ export function createDispatcher(services: BrokerServices, handlers: ReadonlyMap
   // Only connections not yet authenticated, or any connection when sessions expire (KIP-368), pass the gate.
   const reauthEnabled = sasl !== null && sasl.settings.reauthMs > 0;
   const traffic = services.traffic;
-  return async function dispatch(connection: Connection, frame: Frame): Promise<ReplyChunks> {
+  return async function dispatch(connection: DispatchedConnection, frame: Frame): Promise<ReplyChunks> {
     // Before the startup wait: a request that waits for recovery counts it as queue time (and in its total).
     const dispatchedMs = traffic ? performance.now() : 0;
     const starting = ready();
@@ -104,7 +115,7 @@ function isSaslGateApi(apiKey: number): boolean {
 }
 
 /** Closes (by throwing) a connection that asks anything else before authenticating or after its session ended. */
-function checkSaslGate(sasl: SaslAuthenticator | null, connection: Connection, apiKey: number): void {
+function checkSaslGate(sasl: SaslAuthenticator | null, connection: DispatchedConnection, apiKey: number): void {
   if (isSaslGateApi(apiKey)) return;
   if (!connection.security.authenticated) throw new InvalidRequestError(`API key ${apiKey} before SASL authentication on listener ${connection.security.listener.name}`);
   if (sasl !== null && sasl.sessionExpired(connection.security)) throw new InvalidRequestError(`SASL session of ${connection.security.principal} expired (connections.max.reauth.ms=${sasl.settings.reauthMs})`);
@@ -114,7 +125,7 @@ function checkSaslGate(sasl: SaslAuthenticator | null, connection: Connection, a
  * A failed attempt is answered, then the connection closes (the authenticator logged it once); a successful
  * one lifts the pre-authentication frame bound.
  */
-function afterSaslStep(sasl: SaslAuthenticator, connection: Connection): void {
+function afterSaslStep(sasl: SaslAuthenticator, connection: DispatchedConnection): void {
   if (sasl.closeReason(connection.security) === null) {
     if (connection.security.authenticated) connection.onAuthenticated();
     return;
@@ -127,7 +138,7 @@ function afterSaslStep(sasl: SaslAuthenticator, connection: Connection): void {
  * After SaslHandshake v0 the client sends each token as a bare size-prefixed frame (Kafka before KIP-152)
  * and gets the answer the same way; a failure just closes the connection, as Kafka does.
  */
-async function bareSaslToken(sasl: SaslAuthenticator, connection: Connection, token: Uint8Array): Promise<ReplyChunks> {
+async function bareSaslToken(sasl: SaslAuthenticator, connection: DispatchedConnection, token: Uint8Array): Promise<ReplyChunks> {
   const answer = await sasl.authenticate(connection, token);
   if (answer.errorCode !== ErrorCode.NONE) {
     setTimeout(() => connection.close(), 0);

@@ -1,0 +1,61 @@
+// What crosses between the main thread and a network shard (shard-thread.ts). A shard holds sockets and
+// frames; the main thread holds every connection's request state and handles the requests. Requests go
+// main-ward as their bytes (a transferred ArrayBuffer, or a view of a SharedArrayBuffer pool block);
+// replies come back as heap bytes (transferred) and file ranges named by file identity, which the shard
+// writes from its own mmap view of the segment: record data is never copied between threads.
+import type { ConnectionLimits } from "../connection.ts";
+import type { ListenerIdentity } from "../../security/principal.ts";
+
+/** A listener a shard also accepts on (the port is already bound by the main thread, with SO_REUSEPORT). */
+export interface ShardListener extends ListenerIdentity {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** A fetch's record data in a reply: a byte range of one segment file, named as the worker's read named it. */
+export interface FileRange {
+  readonly path: string;
+  readonly inode: number;
+  readonly generation: number;
+  readonly fileId: string;
+  readonly position: number;
+  readonly sizeBytes: number;
+}
+
+export type ReplyChunk = Uint8Array | FileRange;
+
+/** Main thread → shard. */
+export type ToShard =
+  | {
+      readonly type: "start";
+      readonly shard: number;
+      readonly listeners: readonly ShardListener[];
+      readonly limits: ConnectionLimits;
+      /** This shard's part of queued.max.request.bytes (-1: unbounded). */
+      readonly budgetBytes: number;
+      readonly segmentViewsMax: number;
+    }
+  /** The answer to request `request` of `connection`; null chunks: no reply (acks=0). */
+  | { readonly type: "reply"; readonly connection: number; readonly request: number; readonly chunks: readonly ReplyChunk[] | null }
+  /** The request failed in a way that closes the connection (as on the main thread). */
+  | { readonly type: "fail"; readonly connection: number; readonly request: number; readonly reason: string }
+  | { readonly type: "close"; readonly connection: number; readonly reason: string | null }
+  | { readonly type: "mute"; readonly connection: number; readonly ms: number }
+  | { readonly type: "authenticated"; readonly connection: number }
+  /** Stop accepting; with `closeActive`, drop every connection too. */
+  | { readonly type: "stopListening"; readonly closeActive: boolean }
+  /** Clean stop: no new connections, replies still queued written (up to `timeoutMs`), then every connection closed. */
+  | { readonly type: "drainAndClose"; readonly timeoutMs: number }
+  /** Test hook (faults): the shard throws from its event loop, as a bug would. */
+  | { readonly type: "crash" };
+
+/** Shard → main thread. */
+export type FromShard =
+  | { readonly type: "listening" }
+  | { readonly type: "listenFailed"; readonly reason: string }
+  | { readonly type: "open"; readonly connection: number; readonly listener: number; readonly remoteIp: string; readonly remotePort: number | undefined }
+  | { readonly type: "request"; readonly connection: number; readonly request: number; readonly payload: Uint8Array }
+  | { readonly type: "closed"; readonly connection: number }
+  /** drainAndClose finished. */
+  | { readonly type: "drained" }
+  | { readonly type: "log"; readonly message: string };

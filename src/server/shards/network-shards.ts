@@ -1,0 +1,295 @@
+// The main thread's side of the network shards (num.network.shards; shard-thread.ts). The main thread is
+// shard 0: it keeps its own listeners and connections (connection.ts) exactly as with one shard, bound with
+// SO_REUSEPORT so that the kernel hands each new connection to one of the listening threads. Shards 1..N-1
+// are worker threads listening on the same ports. For each of their connections the main thread keeps a
+// ShardConnection: what the dispatcher and the handlers see (principal, SASL state, quotas' mute), while
+// the socket, framing, reply order and the write queue stay in the shard. Every request is handled here,
+// once, like a request of the main thread's own connections; its reply goes back as heap bytes
+// (transferred) and file ranges the shard writes from its own mapping of the segment.
+import type { ListenerIdentity, ConnectionSecurity } from "../../security/principal.ts";
+import { ANONYMOUS_PRINCIPAL, isSaslProtocol } from "../../security/principal.ts";
+import type { ConnectionLimits, ReplyChunks } from "../connection.ts";
+import type { DispatchedConnection } from "../dispatch.ts";
+import type { Frame } from "../frame-reader.ts";
+import type { FileRange, FromShard, ReplyChunk, ShardListener, ToShard } from "./messages.ts";
+import type { MappedRecords } from "../../log/segment-views.ts";
+
+/** What the broker lends the shards: admission, the dispatcher, and its connection bookkeeping. */
+export interface ShardHost {
+  dispatch(connection: DispatchedConnection, frame: Frame): Promise<ReplyChunks>;
+  /** max.connections / max.connections.per.ip and the refuse-connections fault; false: close it at once. */
+  admit(remoteIp: string): { admitted: boolean };
+  release(remoteIp: string): void;
+  opened(connection: ShardConnection): void;
+  closed(connection: ShardConnection): void;
+  log(message: string): void;
+}
+
+/** Per-shard figures (/metrics, tests: every shard served some connections). */
+export interface ShardStats {
+  shard: number;
+  alive: boolean;
+  connections: number;
+  connectionsAccepted: number;
+  requests: number;
+}
+
+/** Connection ids of shard connections, distinct from the main thread's (those count up from 1). */
+let nextShardConnectionId = 1_000_000_000;
+
+/** A connection a shard holds, as the main thread's request handling sees it. */
+export class ShardConnection implements DispatchedConnection {
+  readonly id = nextShardConnectionId++;
+  readonly security: ConnectionSecurity;
+  closed = false;
+  /** Requests dispatched and not answered yet (the shutdown drain waits for none). */
+  inFlight = 0;
+
+  constructor(
+    private readonly shard: ShardThread,
+    readonly shardConnectionId: number,
+    readonly remoteIp: string,
+    readonly remotePort: number | undefined,
+    listener: ListenerIdentity,
+  ) {
+    this.security = { listener, principal: ANONYMOUS_PRINCIPAL, authenticated: !isSaslProtocol(listener.securityProtocol) };
+  }
+
+  get remoteAddress(): string {
+    return `${this.remoteIp}:${this.remotePort ?? "?"}`;
+  }
+
+  get shardIndex(): number {
+    return this.shard.index;
+  }
+
+  /** The shard waits for the write queue before it sends a fetch here (shard-thread.ts forward). */
+  waitForWriteRoom(): null {
+    return null;
+  }
+
+  mute(ms: number): void {
+    if (!this.closed && ms > 0) this.shard.post({ type: "mute", connection: this.shardConnectionId, ms });
+  }
+
+  onAuthenticated(): void {
+    if (!this.closed) this.shard.post({ type: "authenticated", connection: this.shardConnectionId });
+  }
+
+  close(reason?: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.shard.post({ type: "close", connection: this.shardConnectionId, reason: reason ?? null });
+  }
+
+  get idle(): boolean {
+    return this.inFlight === 0;
+  }
+}
+
+/** One shard worker thread and the connections it holds. */
+class ShardThread {
+  private readonly worker: Worker;
+  readonly connections = new Map<number, ShardConnection>();
+  alive = true;
+  connectionsAccepted = 0;
+  requests = 0;
+  private readonly started = Promise.withResolvers<void>();
+  private drained: PromiseWithResolvers<void> | null = null;
+
+  constructor(
+    readonly index: number,
+    private readonly listeners: readonly ShardListener[],
+    private readonly host: ShardHost,
+    private readonly onCrash: (shard: ShardThread, reason: string) => void,
+  ) {
+    this.worker = new Worker(new URL("./shard-thread.ts", import.meta.url).href);
+    this.worker.onmessage = (event: MessageEvent<FromShard>) => this.onMessage(event.data);
+    this.worker.onerror = (event) => this.crashed(event.message);
+  }
+
+  start(limits: ConnectionLimits, budgetBytes: number, segmentViewsMax: number): Promise<void> {
+    this.post({ type: "start", shard: this.index, listeners: this.listeners, limits, budgetBytes, segmentViewsMax });
+    return this.started.promise;
+  }
+
+  post(message: ToShard, transfer: ArrayBuffer[] = []): void {
+    if (this.alive) this.worker.postMessage(message, transfer);
+  }
+
+  private onMessage(message: FromShard): void {
+    switch (message.type) {
+      case "listening":
+        this.started.resolve();
+        return;
+      case "listenFailed":
+        this.started.reject(new Error(`network shard ${this.index} could not listen: ${message.reason}`));
+        return;
+      case "log":
+        this.host.log(message.message);
+        return;
+      case "open":
+        this.opened(message.connection, message.listener, message.remoteIp, message.remotePort);
+        return;
+      case "closed":
+        this.closedByPeer(message.connection);
+        return;
+      case "request":
+        this.request(message.connection, message.request, message.payload);
+        return;
+      case "drained":
+        this.drained?.resolve();
+        return;
+    }
+  }
+
+  private opened(id: number, listenerIndex: number, remoteIp: string, remotePort: number | undefined): void {
+    const listener = this.listeners[listenerIndex]!;
+    const admission = this.host.admit(remoteIp);
+    if (!admission.admitted) {
+      this.post({ type: "close", connection: id, reason: null }); // Kafka closes a connection above the limits at once
+      return;
+    }
+    const connection = new ShardConnection(this, id, remoteIp, remotePort, { name: listener.name, securityProtocol: listener.securityProtocol });
+    this.connections.set(id, connection);
+    this.connectionsAccepted++;
+    this.host.opened(connection);
+  }
+
+  private closedByPeer(id: number): void {
+    const connection = this.connections.get(id);
+    if (!connection) return;
+    this.connections.delete(id);
+    connection.closed = true;
+    this.host.release(connection.remoteIp);
+    this.host.closed(connection);
+  }
+
+  private request(id: number, request: number, payload: Uint8Array): void {
+    const connection = this.connections.get(id);
+    // Refused at admission, or closed here while the request crossed: the shard closes it and drops the reply.
+    if (!connection || connection.closed) return;
+    this.requests++;
+    connection.inFlight++;
+    // Bytes that crossed as a transferred buffer belong to this thread alone (produce may pass them on to a
+    // partition worker); a pooled frame is a view of the shard's shared block, released by the shard after the reply.
+    const frame: Frame = { payload, ownsBuffer: !(payload.buffer instanceof SharedArrayBuffer), pooled: null, chargedBytes: 0 };
+    this.host.dispatch(connection, frame).then(
+      (chunks) => {
+        connection.inFlight--;
+        if (connection.closed) return;
+        const { chunks: posted, transfer } = replyForShard(chunks);
+        this.post({ type: "reply", connection: id, request, chunks: posted }, transfer);
+      },
+      (error) => {
+        connection.inFlight--;
+        if (connection.closed) return;
+        this.post({ type: "fail", connection: id, request, reason: error instanceof Error ? error.message : String(error) });
+      },
+    );
+  }
+
+  /** The thread died: its sockets went with it. Its connections are dropped here, as a closed socket's are. */
+  private crashed(reason: string): void {
+    if (!this.alive) return;
+    this.alive = false;
+    this.started.reject(new Error(`network shard ${this.index} failed before listening: ${reason}`));
+    this.started.promise.catch(() => undefined);
+    this.worker.terminate(); // closes its listening sockets: new connections go to the other shards
+    for (const id of [...this.connections.keys()]) this.closedByPeer(id);
+    this.drained?.resolve();
+    this.onCrash(this, reason);
+  }
+
+  drainAndClose(timeoutMs: number): Promise<void> {
+    if (!this.alive) return Promise.resolve();
+    this.drained = Promise.withResolvers<void>();
+    this.post({ type: "drainAndClose", timeoutMs });
+    return this.drained.promise;
+  }
+
+  terminate(): void {
+    if (!this.alive) return;
+    this.alive = false;
+    this.worker.terminate();
+    for (const id of [...this.connections.keys()]) this.closedByPeer(id);
+    this.drained?.resolve();
+  }
+
+  /** Test hook (the crash-network-shard fault): the thread throws, as a bug in it would. */
+  crash(): void {
+    this.post({ type: "crash" });
+  }
+}
+
+/**
+ * Heap chunks are views of the encoder's own buffer (protocol/codec/writer.ts allocates one per response),
+ * so that buffer is transferred whole, once; file ranges cross as names.
+ */
+function replyForShard(chunks: ReplyChunks): { chunks: ReplyChunk[] | null; transfer: ArrayBuffer[] } {
+  if (chunks === null) return { chunks: null, transfer: [] };
+  const transfer = new Set<ArrayBuffer>();
+  const posted: ReplyChunk[] = chunks.map((chunk) => {
+    if (chunk instanceof Uint8Array) {
+      if (!(chunk.buffer instanceof SharedArrayBuffer)) transfer.add(chunk.buffer as ArrayBuffer);
+      return chunk;
+    }
+    return fileRange(chunk);
+  });
+  return { chunks: posted, transfer: [...transfer] };
+}
+
+function fileRange(records: MappedRecords): FileRange {
+  const identity = records.file.identity;
+  if (!identity) throw new Error(`${records.file.path}: a mapped file without its identity cannot cross to a network shard`);
+  return { path: records.file.path, inode: identity.inode, generation: identity.generation, fileId: identity.fileId, position: records.position, sizeBytes: records.sizeBytes };
+}
+
+/** Shards 1..count-1 (the main thread is shard 0). */
+export class NetworkShards {
+  private readonly shards: ShardThread[] = [];
+
+  constructor(
+    count: number,
+    listeners: readonly ShardListener[],
+    private readonly host: ShardHost,
+  ) {
+    for (let index = 1; index < count; index++) {
+      this.shards.push(new ShardThread(index, listeners, host, (shard, reason) => host.log(`network shard ${shard.index} failed: ${reason}; its connections are closed, the other shards go on accepting`)));
+    }
+  }
+
+  async start(limits: ConnectionLimits, budgetBytes: number, segmentViewsMax: number): Promise<void> {
+    await Promise.all(this.shards.map((shard) => shard.start(limits, budgetBytes, segmentViewsMax)));
+  }
+
+  /** Every connection the shards hold (not the main thread's). */
+  *connections(): IterableIterator<ShardConnection> {
+    for (const shard of this.shards) yield* shard.connections.values();
+  }
+
+  stats(): ShardStats[] {
+    return this.shards.map((shard) => ({ shard: shard.index, alive: shard.alive, connections: shard.connections.size, connectionsAccepted: shard.connectionsAccepted, requests: shard.requests }));
+  }
+
+  stopListening(closeActive: boolean): void {
+    for (const shard of this.shards) shard.post({ type: "stopListening", closeActive });
+  }
+
+  async drainAndClose(timeoutMs: number): Promise<void> {
+    await Promise.all(this.shards.map((shard) => shard.drainAndClose(timeoutMs)));
+    this.terminate();
+  }
+
+  terminate(): void {
+    for (const shard of this.shards) shard.terminate();
+  }
+
+  /** The crash-network-shard test hook: false when there is no such live shard. */
+  crash(index: number): boolean {
+    const shard = this.shards.find((candidate) => candidate.index === index && candidate.alive);
+    if (!shard) return false;
+    shard.crash();
+    return true;
+  }
+}
