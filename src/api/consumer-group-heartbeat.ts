@@ -12,12 +12,13 @@ import { clientHostOf } from "./join-group.ts";
 export const consumerGroupHeartbeatHandler = defineHandler(Apis.ConsumerGroupHeartbeat, {
   minVersion: 0,
   maxVersion: 1,
-  handle(context, request): Reply<ConsumerGroupHeartbeatResponse> {
+  async handle(context, request): Promise<Reply<ConsumerGroupHeartbeatResponse>> {
     const refuse = (errorCode: number) => ({ throttleTimeMs: 0, errorCode, errorMessage: null, memberId: null, memberEpoch: -1, heartbeatIntervalMs: 0, assignment: null });
     if (!canGroup(context, AclOperation.READ, request.groupId)) return refuse(ErrorCode.GROUP_AUTHORIZATION_FAILED);
     // Kafka: DESCRIBE on every subscribed topic name (a regex is matched against the topics only).
     if (request.subscribedTopicNames?.some((name) => !canTopic(context, AclOperation.DESCRIBE, name))) return refuse(ErrorCode.TOPIC_AUTHORIZATION_FAILED);
-    const result = context.groups.consumerProtocol.heartbeat({
+    // Answered once what the heartbeat changed is in __consumer_offsets.
+    const result = await context.groups.consumerProtocol.heartbeat({
       apiVersion: context.apiVersion,
       groupId: request.groupId,
       memberId: request.memberId,

@@ -23,6 +23,8 @@ import { GroupOffsets, type GroupApiKind, type OffsetsCoordinator } from "./grou
 import { encodeGroupMetadataKey, encodeGroupMetadataValue, OFFSETS_TOPIC } from "./offsets-records.ts";
 import { OffsetsStore } from "./offsets-store.ts";
 import { ConsumerProtocolCoordinator } from "./consumer-group/consumer-protocol-coordinator.ts";
+import { groupTombstones } from "./consumer-group/consumer-group-persistence.ts";
+import type { RecordInput } from "../records/record.ts";
 import { PartitionLoads } from "../metadata/partition-loads.ts";
 import type { GroupCoordinatorServices } from "./services.ts";
 
@@ -133,10 +135,13 @@ export class GroupCoordinator implements OffsetsCoordinator {
       this.log(`discarding the load of ${OFFSETS_TOPIC}-${partition}: leadership moved while it ran`);
       return;
     }
+    const consumerGroups = new Map(loaded.consumerGroups.map((consumer) => [consumer.groupId, consumer]));
     for (const group of loaded.groups) {
       // A group already in memory was created here while this broker coordinated it: it is newer than the log.
       if (this.groups.has(group.groupId)) continue;
       this.groups.set(group.groupId, group);
+      const consumer = consumerGroups.get(group.groupId);
+      if (consumer) this.consumerProtocol.restore(group, consumer);
       // Loaded members keep their generation; each must heartbeat within its session timeout or leave.
       for (const member of group.members.values()) this.scheduleHeartbeatExpiration(group, member, member.sessionTimeoutMs);
     }
@@ -149,7 +154,7 @@ export class GroupCoordinator implements OffsetsCoordinator {
     }
     this.offsets.completeMarkersDuringLoad(partition);
     this.log(
-      `loaded ${loaded.groups.length} group(s), ${loaded.offsets} committed offset(s) and ${loaded.pending.length} offset(s) of open transactions from ${OFFSETS_TOPIC}-${partition} (${loaded.records} records) in ${Date.now() - startedMs} ms`,
+      `loaded ${loaded.groups.length} group(s) (${loaded.consumerGroups.length} of the consumer protocol), ${loaded.offsets} committed offset(s) and ${loaded.pending.length} offset(s) of open transactions from ${OFFSETS_TOPIC}-${partition} (${loaded.records} records) in ${Date.now() - startedMs} ms`,
     );
   }
 
@@ -283,8 +288,14 @@ export class GroupCoordinator implements OffsetsCoordinator {
       // A group id is one protocol or the other: an empty consumer-protocol group becomes classic (Kafka's
       // downgrade of an empty group); one with members refuses classic members.
       if (group.consumerGroup.members.size > 0) return joinError(memberId, ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
+      const tombstones = groupTombstones(group.consumerGroup);
+      this.consumerProtocol.unload(group.consumerGroup);
       group.consumerGroup = null;
       group.protocolType = null;
+      // Its consumer-protocol records go before the classic group's metadata is written (at its first sync).
+      this.appendGroupRecords(groupId, tombstones).then((errorCode) => {
+        if (errorCode !== ErrorCode.NONE) this.log(`group ${groupId}: tombstones of its consumer-protocol records failed (error ${errorCode})`);
+      });
     }
     if (!group) {
       // Only an unknown member creates a group; a member id for a group we do not know is stale.
@@ -629,6 +640,11 @@ export class GroupCoordinator implements OffsetsCoordinator {
       // A session that expired while the member waited for the leader was ignored; start it afresh.
       if (answered) this.scheduleHeartbeatExpiration(group, member, member.sessionTimeoutMs);
     }
+  }
+
+  appendGroupRecords(groupId: string, records: RecordInput[]): Promise<number> {
+    if (records.length === 0) return Promise.resolve(ErrorCode.NONE);
+    return this.store.append(this.store.partitionFor(groupId), records).then(groupStoreError);
   }
 
   /** Appends the group's metadata (members and assignments) to its __consumer_offsets partition. */

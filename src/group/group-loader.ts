@@ -10,6 +10,18 @@
 // Whatever cannot be read (a key or value that does not decode, a batch that fails its CRC or uses a codec
 // Bunka cannot read) is skipped and counted, never a reason to fail the load: the groups it held lose
 // those commits, every other group comes back.
+import {
+  ConsumerRecordType,
+  decodeCurrentAssignmentValue,
+  decodeEpochValue,
+  decodeMemberMetadataValue,
+  decodePartitionMetadataValue,
+  decodeTargetAssignmentMemberValue,
+  type CurrentAssignmentValue,
+  type MemberMetadataValue,
+  type SubscribedTopicMetadata,
+  type TopicPartitionIds,
+} from "./consumer-group/consumer-group-records.ts";
 import { GroupMetadata, MemberMetadata } from "./group-metadata.ts";
 import { decodeGroupMetadataValue, decodeKey, decodeOffsetCommitValue, type GroupMetadataValue } from "./offsets-records.ts";
 import type { CommittedOffset, OffsetsStore, StoredMarker } from "./offsets-store.ts";
@@ -20,6 +32,33 @@ export interface LoadedGroups {
   records: number;
   /** Offsets of transactions still open at the log end, in log order. */
   pending: LoadedPendingOffset[];
+  /** Consumer-protocol groups (KIP-848) as their records left them; their GroupMetadata is in `groups`. */
+  consumerGroups: LoadedConsumerGroup[];
+}
+
+/** A consumer-protocol group's records (consumer-group/consumer-group-records.ts), last value per key. */
+export interface LoadedConsumerGroup {
+  groupId: string;
+  groupEpoch: number;
+  /** -1: no ConsumerGroupTargetAssignmentMetadata record. */
+  assignmentEpoch: number;
+  subscribedTopics: SubscribedTopicMetadata[];
+  members: Map<string, LoadedConsumerMember>;
+}
+
+export interface LoadedConsumerMember {
+  metadata: MemberMetadataValue | null;
+  target: TopicPartitionIds[] | null;
+  current: CurrentAssignmentValue | null;
+}
+
+interface ConsumerRecords {
+  /** Log offset of the group's latest consumer-group record: against its classic metadata, the later one wins. */
+  lastOffset: number;
+  groupEpoch: number | null;
+  assignmentEpoch: number;
+  subscribedTopics: SubscribedTopicMetadata[];
+  members: Map<string, LoadedConsumerMember>;
 }
 
 export interface LoadedPendingOffset {
@@ -66,6 +105,9 @@ export async function loadGroups(store: OffsetsStore, partition: number, log: (m
   };
   /** null = tombstoned (the group was deleted or expired). */
   const metadataByGroup = new Map<string, GroupMetadataValue | null>();
+  /** Log offset of each group's latest classic metadata record (value or tombstone). */
+  const metadataOffsets = new Map<string, number>();
+  const consumerByGroup = new Map<string, ConsumerRecords>();
   let skipped = 0;
   let firstSkippedRecord: string | null = null;
   const loaded = await store.load(partition, ({ key, value, offset, transactionalProducerId }) => {
@@ -112,6 +154,17 @@ export async function loadGroups(store: OffsetsStore, partition: number, log: (m
       setPosition(decodedKey.group, topicPartition, offset);
       return;
     }
+    if (decodedKey.kind === "consumer") {
+      let records = consumerByGroup.get(decodedKey.group);
+      if (!records) consumerByGroup.set(decodedKey.group, (records = { lastOffset: offset, groupEpoch: null, assignmentEpoch: -1, subscribedTopics: [], members: new Map() }));
+      records.lastOffset = offset;
+      if (!applyConsumerRecord(records, decodedKey.type, decodedKey.memberId, value)) {
+        skipped++;
+        firstSkippedRecord ??= `a consumer group record (type ${decodedKey.type}) it cannot read at offset ${offset}`;
+      }
+      return;
+    }
+    metadataOffsets.set(decodedKey.group, offset);
     if (value === null) {
       metadataByGroup.set(decodedKey.group, null);
       return;
@@ -132,13 +185,23 @@ export async function loadGroups(store: OffsetsStore, partition: number, log: (m
   const records = loaded.records;
 
   const groups: GroupMetadata[] = [];
+  const consumerGroups: LoadedConsumerGroup[] = [];
   let offsetCount = 0;
-  const groupIds = new Set([...offsetsByGroup.keys(), ...metadataByGroup.keys()]);
+  const groupIds = new Set([...offsetsByGroup.keys(), ...metadataByGroup.keys(), ...consumerByGroup.keys()]);
   for (const groupId of groupIds) {
     const offsets = offsetsByGroup.get(groupId);
-    const metadata = metadataByGroup.get(groupId) ?? null;
-    if (!metadata && (!offsets || offsets.size === 0)) continue;
+    let metadata = metadataByGroup.get(groupId) ?? null;
+    const consumer = consumerByGroup.get(groupId);
+    // A group converted between protocols: the records written last are its current protocol (Kafka
+    // tombstones the other protocol's records as it converts, so both are rarely present).
+    const isConsumerGroup = consumer !== undefined && consumer.groupEpoch !== null && consumer.lastOffset > (metadataOffsets.get(groupId) ?? -1);
+    if (isConsumerGroup) metadata = null;
+    if (!metadata && !isConsumerGroup && (!offsets || offsets.size === 0)) continue;
     const group = metadata ? restoreGroup(groupId, metadata) : new GroupMetadata(groupId);
+    if (isConsumerGroup) {
+      group.protocolType = "consumer";
+      consumerGroups.push({ groupId, groupEpoch: consumer.groupEpoch!, assignmentEpoch: consumer.assignmentEpoch, subscribedTopics: consumer.subscribedTopics, members: consumer.members });
+    }
     for (const [topicPartition, committed] of offsets ?? []) group.offsets.set(topicPartition, committed);
     offsetCount += group.offsets.size;
     groups.push(group);
@@ -151,7 +214,32 @@ export async function loadGroups(store: OffsetsStore, partition: number, log: (m
       }
     }
   }
-  return { groups, offsets: offsetCount, records, pending };
+  return { groups, offsets: offsetCount, records, pending, consumerGroups };
+}
+
+/** Applies one consumer-group record (null value: a tombstone); false when the value does not decode. */
+function applyConsumerRecord(records: ConsumerRecords, type: ConsumerRecordType, memberId: string, value: Uint8Array | null): boolean {
+  if (type === ConsumerRecordType.MemberMetadata || type === ConsumerRecordType.TargetAssignmentMember || type === ConsumerRecordType.CurrentMemberAssignment) {
+    let member = records.members.get(memberId);
+    if (!member) records.members.set(memberId, (member = { metadata: null, target: null, current: null }));
+    if (type === ConsumerRecordType.MemberMetadata) member.metadata = value === null ? null : safeDecode(() => decodeMemberMetadataValue(value));
+    else if (type === ConsumerRecordType.TargetAssignmentMember) member.target = value === null ? null : safeDecode(() => decodeTargetAssignmentMemberValue(value));
+    else member.current = value === null ? null : safeDecode(() => decodeCurrentAssignmentValue(value));
+    if (!member.metadata && !member.target && !member.current) records.members.delete(memberId);
+    return value === null || (type === ConsumerRecordType.MemberMetadata ? member.metadata : type === ConsumerRecordType.TargetAssignmentMember ? member.target : member.current) !== null;
+  }
+  if (type === ConsumerRecordType.GroupMetadata) {
+    records.groupEpoch = value === null ? null : safeDecode(() => decodeEpochValue(value));
+    return value === null || records.groupEpoch !== null;
+  }
+  if (type === ConsumerRecordType.TargetAssignmentMetadata) {
+    const epoch = value === null ? -1 : safeDecode(() => decodeEpochValue(value));
+    records.assignmentEpoch = epoch ?? -1;
+    return epoch !== null;
+  }
+  const partitionMetadata = value === null ? { epoch: -1, topics: [] } : safeDecode(() => decodePartitionMetadataValue(value));
+  records.subscribedTopics = partitionMetadata?.topics ?? [];
+  return partitionMetadata !== null;
 }
 
 function safeDecode<T>(decode: () => T | null): T | null {

@@ -9,6 +9,7 @@ import { assignedPartitionKeys, CONSUMER_PROTOCOL_TYPE, decodeSubscription, enco
 import type { GroupCoordinatorConfig } from "./coordinator-config.ts";
 import type { GroupMetadata, GroupState, MemberMetadata } from "./group-metadata.ts";
 import { encodeGroupMetadataKey, encodeOffsetCommitKey, encodeOffsetCommitValue } from "./offsets-records.ts";
+import { groupTombstones } from "./consumer-group/consumer-group-persistence.ts";
 import type { CommittedOffset, OffsetsStore } from "./offsets-store.ts";
 import type { GroupCoordinatorServices } from "./services.ts";
 import { TransactionalOffsets, type StagedOffset } from "./transactional-offsets.ts";
@@ -437,6 +438,7 @@ export class GroupOffsets {
       if (!entry) byPartition.set(partition, (entry = { groups: [], records: [] }));
       entry.groups.push(group);
       if (withGroupKey) entry.records.push({ key: encodeGroupMetadataKey(group.groupId), value: null });
+      if (withGroupKey && group.consumerGroup) entry.records.push(...groupTombstones(group.consumerGroup));
       for (const key of offsetKeys(group)) {
         const separator = key.lastIndexOf("\u0000");
         entry.records.push({ key: encodeOffsetCommitKey(group.groupId, key.slice(0, separator), Number(key.slice(separator + 1))), value: null });

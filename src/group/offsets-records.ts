@@ -18,6 +18,7 @@
 // read: Bunka never writes them, and a record it cannot read is skipped with a log line, never guessed at.
 import { Reader } from "../protocol/codec/reader.ts";
 import { Writer } from "../protocol/codec/writer.ts";
+import { decodeConsumerRecordKey, isConsumerRecordType, type ConsumerGroupRecordKey } from "./consumer-group/consumer-group-records.ts";
 
 export const OFFSETS_TOPIC = "__consumer_offsets";
 
@@ -124,14 +125,18 @@ export function encodeGroupMetadataValue(value: GroupMetadataValue): Uint8Array 
   return copyBytes(writer.toUint8Array());
 }
 
-/** Decodes a record key; null for a key version this broker does not know (the caller skips the record). */
-export function decodeKey(bytes: Uint8Array): OffsetCommitKey | GroupMetadataKey | null {
+/**
+ * Decodes a record key; null for a key version this broker does not know (the caller skips the record).
+ * Types 3-8 are the records of consumer-protocol groups (consumer-group/consumer-group-records.ts).
+ */
+export function decodeKey(bytes: Uint8Array): OffsetCommitKey | GroupMetadataKey | ConsumerGroupRecordKey | null {
   const reader = new Reader(bytes);
   const version = reader.readInt16();
   if (version === 0 || version === 1) {
     return { kind: "offset", group: reader.readString(), topic: reader.readString(), partition: reader.readInt32() };
   }
   if (version === 2) return { kind: "group", group: reader.readString() };
+  if (isConsumerRecordType(version)) return decodeConsumerRecordKey(version, reader);
   return null;
 }
 

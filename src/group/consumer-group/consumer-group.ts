@@ -43,6 +43,12 @@ export class ConsumerGroup {
   readonly owners = new Map<string, string>();
   /** The subscribed topics and their partition counts the target was computed for ("name:count,..."). */
   subscriptionSignature = "";
+  /** Members whose records may have changed since the group last wrote (consumer-group-persistence.ts). */
+  readonly dirtyMembers = new Set<string>();
+  /** Record key ("type:memberId") → fingerprint of the value last appended for it. */
+  readonly written = new Map<string, string>();
+  /** The group was classic: its classic metadata record gets a tombstone with the first write. */
+  classicTombstonePending = false;
 
   constructor(
     readonly groupId: string,
@@ -63,6 +69,7 @@ export class ConsumerGroup {
 
   /** Records what `member` holds now (after its reconciliation state changed). */
   setHoldings(member: ConsumerMember, next: MemberAssignmentState): void {
+    this.dirtyMembers.add(member.memberId);
     this.releaseHoldings(member);
     Object.assign(member, next);
     for (const held of [member.assigned, member.pendingRevocation]) {

@@ -7,15 +7,25 @@
 //
 // Each member has a session timer (group.consumer.session.timeout.ms) restarted by every heartbeat, and a
 // revocation timer (its rebalance timeout) while it must give partitions up: either expiring removes it.
+//
+// Every change is written to __consumer_offsets in Kafka's records (consumer-group-persistence.ts) before the
+// heartbeat is answered; a coordinator that loads the partition restores the groups from them (restore()),
+// members keep their epochs and assignments and heartbeat on as if nothing happened. A failed append answers
+// the heartbeat with the append's error; the state in memory is kept (Kafka reverts it) and written again
+// with the group's next change, and the member, retrying with its previous epoch, is accepted.
 import { randomUUID } from "node:crypto";
+import type { RecordInput } from "../../records/record.ts";
 import { ErrorCode } from "../../protocol/errors.ts";
 import { topicIdBytes } from "../../metadata/types.ts";
 import type { GroupCoordinatorConfig } from "../coordinator-config.ts";
 import type { GroupMetadata } from "../group-metadata.ts";
 import type { GroupApiKind } from "../group-offsets.ts";
 import type { GroupCoordinatorServices } from "../services.ts";
+import type { LoadedConsumerGroup } from "../group-loader.ts";
 import { assignorByName, type Assignment } from "./assignors.ts";
-import { ConsumerGroup, LEAVE_GROUP_MEMBER_EPOCH, LEAVE_GROUP_STATIC_MEMBER_EPOCH, type ConsumerMember } from "./consumer-group.ts";
+import { ConsumerGroup, LEAVE_GROUP_MEMBER_EPOCH, LEAVE_GROUP_STATIC_MEMBER_EPOCH, partitionKey, type ConsumerMember } from "./consumer-group.ts";
+import { markAllWritten, takeChangedRecords } from "./consumer-group-persistence.ts";
+import type { TopicPartitionIds as StoredTopicPartitions } from "./consumer-group-records.ts";
 import { assignmentsEqual, reconcile } from "./reconciliation.ts";
 import { compileSubscriptionRegex } from "./subscription-regex.ts";
 
@@ -27,6 +37,8 @@ export interface ConsumerGroupHost {
   readonly isActive: boolean;
   validateGroupStatus(groupId: string, kind: GroupApiKind): number;
   addGroup(groupId: string): GroupMetadata;
+  /** Appends to the group's __consumer_offsets partition; the error as a group API answers it. */
+  appendGroupRecords(groupId: string, records: RecordInput[]): Promise<number>;
   log(message: string): void;
 }
 
@@ -110,13 +122,43 @@ export class ConsumerProtocolCoordinator {
     return count;
   }
 
-  heartbeat(params: ConsumerHeartbeatParams): ConsumerHeartbeatResult {
+  /** Answered once the records of whatever the heartbeat changed are in __consumer_offsets. */
+  heartbeat(params: ConsumerHeartbeatParams): ConsumerHeartbeatResult | Promise<ConsumerHeartbeatResult> {
+    let result: ConsumerHeartbeatResult;
     try {
-      return this.doHeartbeat(params);
+      result = this.doHeartbeat(params);
     } catch (error) {
       if (!(error instanceof HeartbeatError)) throw error;
-      return { errorCode: error.errorCode, errorMessage: error.message === String(error.errorCode) ? null : error.message, memberId: null, memberEpoch: -1, heartbeatIntervalMs: 0, assignment: null };
+      result = heartbeatError(error.errorCode, error.message === String(error.errorCode) ? null : error.message);
     }
+    const group = this.host.isActive ? this.host.groups.get(params.groupId)?.consumerGroup : undefined;
+    const written = group ? this.persist(group) : null;
+    if (!written) return result;
+    return written.then((errorCode) => (errorCode === ErrorCode.NONE || result.errorCode !== ErrorCode.NONE ? result : heartbeatError(errorCode, null)));
+  }
+
+  /** Appends the group's changed records; null when nothing changed. */
+  private persist(group: ConsumerGroup): Promise<number> | null {
+    const write = takeChangedRecords(group, this.host.services.topics);
+    if (!write) return null;
+    return this.host.appendGroupRecords(group.groupId, write.records).then(
+      (errorCode) => {
+        if (errorCode !== ErrorCode.NONE) write.failed();
+        return errorCode;
+      },
+      (error) => {
+        write.failed();
+        this.host.log(`consumer group ${group.groupId}: writing its records failed: ${String(error)}`);
+        return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+      },
+    );
+  }
+
+  /** A change no request waits for (a timer removed a member): written, failures logged. */
+  private persistInBackground(group: ConsumerGroup): void {
+    this.persist(group)?.then((errorCode) => {
+      if (errorCode !== ErrorCode.NONE) this.host.log(`consumer group ${group.groupId}: writing its records failed (error ${errorCode}); retried with its next change`);
+    });
   }
 
   private validateRequest(params: ConsumerHeartbeatParams): void {
@@ -181,6 +223,7 @@ export class ConsumerProtocolCoordinator {
     if (params.rackId !== null) member.rackId = params.rackId;
     member.clientId = params.clientId;
     member.clientHost = params.clientHost;
+    group.dirtyMembers.add(member.memberId);
     if (bumpEpoch) group.groupEpoch++;
     this.refreshTarget(group, bumpEpoch);
 
@@ -224,6 +267,8 @@ export class ConsumerProtocolCoordinator {
     const group = metadata ?? this.host.addGroup(groupId);
     group.protocolType = "consumer";
     group.consumerGroup = new ConsumerGroup(groupId, this.config.assignors[0]!);
+    // An empty classic group converted (Kafka): its classic metadata record goes.
+    group.consumerGroup.classicTombstonePending = metadata !== undefined;
     return group.consumerGroup;
   }
 
@@ -306,6 +351,7 @@ export class ConsumerProtocolCoordinator {
       // A static member's temporary leave: its partitions wait for it until its session expires.
       member.previousMemberEpoch = member.memberEpoch;
       member.memberEpoch = LEAVE_GROUP_STATIC_MEMBER_EPOCH;
+      group.dirtyMembers.add(member.memberId);
       this.scheduleSessionExpiration(group, member);
       this.host.log(`consumer group ${group.groupId}: static member ${member.instanceId} left temporarily`);
     } else {
@@ -322,6 +368,7 @@ export class ConsumerProtocolCoordinator {
     member.sessionTimer = null;
     group.releaseHoldings(member);
     group.members.delete(member.memberId);
+    group.dirtyMembers.add(member.memberId);
     if (member.instanceId !== null && group.staticMembers.get(member.instanceId) === member.memberId) group.staticMembers.delete(member.instanceId);
     if (bump) {
       group.targetAssignment.delete(member.memberId);
@@ -340,6 +387,7 @@ export class ConsumerProtocolCoordinator {
       if (group.members.get(member.memberId) !== member || !this.host.isActive) return;
       this.host.log(`consumer group ${group.groupId}: member ${member.memberId} session expired, removing it`);
       this.removeMember(group, member, true);
+      this.persistInBackground(group);
     }, this.config.sessionTimeoutMs);
   }
 
@@ -350,12 +398,73 @@ export class ConsumerProtocolCoordinator {
       if (group.members.get(member.memberId) !== member || member.state !== "UNREVOKED_PARTITIONS" || !this.host.isActive) return;
       this.host.log(`consumer group ${group.groupId}: member ${member.memberId} did not revoke its partitions within its rebalance timeout, removing it`);
       this.removeMember(group, member, true);
+      this.persistInBackground(group);
     }, member.rebalanceTimeoutMs);
   }
 
   private clearRevocationTimer(member: ConsumerMember): void {
     if (member.revocationTimer) clearTimeout(member.revocationTimer);
     member.revocationTimer = null;
+  }
+
+  /**
+   * Rebuilds a group from its records (a __consumer_offsets partition loaded): members come back with their
+   * epochs, assignments and subscriptions, each with a fresh session timer; partitions of deleted topics are dropped.
+   */
+  restore(metadata: GroupMetadata, loaded: LoadedConsumerGroup): void {
+    const group = new ConsumerGroup(loaded.groupId, this.config.assignors[0]!);
+    group.groupEpoch = loaded.groupEpoch;
+    group.assignmentEpoch = Math.max(0, Math.min(loaded.assignmentEpoch, loaded.groupEpoch));
+    group.subscriptionSignature = loaded.subscribedTopics
+      .map((topic) => `${topic.topicName}:${topic.numPartitions}`)
+      .sort()
+      .join(",");
+    for (const [memberId, stored] of loaded.members) {
+      if (!stored.metadata) continue; // a member's records without its metadata: it left mid-write
+      const { metadata: fields, current } = stored;
+      const regex = fields.subscribedTopicRegex === null ? null : compileSubscriptionRegex(fields.subscribedTopicRegex, Number.MAX_SAFE_INTEGER);
+      const member: ConsumerMember = {
+        memberId,
+        instanceId: fields.instanceId,
+        rackId: fields.rackId,
+        clientId: fields.clientId,
+        clientHost: fields.clientHost,
+        rebalanceTimeoutMs: fields.rebalanceTimeoutMs > 0 ? fields.rebalanceTimeoutMs : 60_000,
+        subscribedTopicNames: fields.subscribedTopicNames,
+        subscribedTopicRegex: fields.subscribedTopicRegex,
+        regex: regex?.ok ? regex.regex : null,
+        serverAssignor: fields.serverAssignor,
+        state: current?.state ?? "STABLE",
+        memberEpoch: current?.memberEpoch ?? 0,
+        previousMemberEpoch: current?.previousMemberEpoch ?? 0,
+        assigned: this.storedNames(current?.assigned ?? []),
+        pendingRevocation: this.storedNames(current?.pendingRevocation ?? []),
+        sessionTimer: null,
+        revocationTimer: null,
+      };
+      group.members.set(memberId, member);
+      if (member.instanceId !== null) group.staticMembers.set(member.instanceId, memberId);
+      if (stored.target) group.targetAssignment.set(memberId, this.storedNames(stored.target));
+      for (const held of [member.assigned, member.pendingRevocation]) for (const [topic, partitions] of held) for (const partition of partitions) group.owners.set(partitionKey(topic, partition), memberId);
+    }
+    group.assignorName = this.preferredAssignor(group);
+    metadata.protocolType = "consumer";
+    metadata.consumerGroup = group;
+    markAllWritten(group, this.host.services.topics);
+    for (const member of group.members.values()) {
+      this.scheduleSessionExpiration(group, member);
+      if (member.state === "UNREVOKED_PARTITIONS") this.startRevocationTimer(group, member);
+    }
+  }
+
+  private storedNames(stored: StoredTopicPartitions[]): Assignment {
+    const names: Assignment = new Map();
+    for (const entry of stored) {
+      const topic = this.host.services.topics.getById(entry.topicId);
+      if (!topic) continue;
+      names.set(topic.name, new Set(entry.partitions.filter((partition) => partition >= 0 && partition < topic.partitions.length)));
+    }
+    return names;
   }
 
   /** Cancels every timer of the group (coordinator stop or unload). */
@@ -405,6 +514,7 @@ export class ConsumerProtocolCoordinator {
     const members = [...group.members.values()].map((member) => ({ memberId: member.memberId, subscribedTopics: this.memberTopics(member, topics) }));
     group.targetAssignment = assign({ members, topics, previous: group.targetAssignment });
     group.assignmentEpoch = group.groupEpoch;
+    for (const memberId of group.members.keys()) group.dirtyMembers.add(memberId);
   }
 
   /** The assignor most members ask for; the configured default when none asks (Kafka's ties: any). */
@@ -479,6 +589,10 @@ export class ConsumerProtocolCoordinator {
       })),
     };
   }
+}
+
+function heartbeatError(errorCode: number, errorMessage: string | null): ConsumerHeartbeatResult {
+  return { errorCode, errorMessage, memberId: null, memberEpoch: -1, heartbeatIntervalMs: 0, assignment: null };
 }
 
 function throwError(errorCode: number, message: string): never {
