@@ -12,13 +12,14 @@ import { defineHandler, type Reply } from "./handler.ts";
 /**
  * Feature levels as Kafka 4.x reports them (KIP-584). Bunka has no KRaft metadata log: metadata.version is the
  * level whose protocol this broker speaks (21 = 3.9-IV0: Metadata v12, DescribeTopicPartitions), so tools that
- * read it see a broker of that generation. transaction.version stops at 1 although EndTxn v5 is there: level 2
- * (KIP-890 part 2) makes clients add partitions through Produce v12, which is not in the schema snapshot Bunka
- * is generated from (docs/transactions.md). group.version 1 (KIP-848) is finalized only while
- * ConsumerGroupHeartbeat is served.
+ * read it see a broker of that generation. transaction.version 2 (KIP-890 part 2): clients that see it finalized
+ * (Java 4.x) send InitProducerId v5, Produce v12 without AddPartitionsToTxn (the partition leader adds the partition,
+ * api/transaction-verification.ts) and EndTxn v5, which bumps the epoch at every commit and abort; clients that
+ * do not know the feature keep the version 1 flow (docs/transactions.md). group.version 1 (KIP-848) is finalized
+ * only while ConsumerGroupHeartbeat is served.
  */
 const METADATA_VERSION = { name: "metadata.version", minVersion: 7, maxVersion: 21 };
-const TRANSACTION_VERSION = { name: "transaction.version", minVersion: 0, maxVersion: 1 };
+const TRANSACTION_VERSION = { name: "transaction.version", minVersion: 0, maxVersion: 2 };
 const GROUP_VERSION = { name: "group.version", minVersion: 0, maxVersion: 1 };
 /** The finalized levels never change while a broker runs: one epoch (clients compare epochs to pick the newest). */
 const FINALIZED_FEATURES_EPOCH = 0;

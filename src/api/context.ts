@@ -58,6 +58,12 @@ export interface TransactionVerification {
    * (NONE to append; INVALID_TXN_STATE, INVALID_PRODUCER_EPOCH, ... to refuse the batch).
    */
   verifyPartitionInTransaction(transactionalId: string, producerId: number, producerEpoch: number, topic: string, partition: number): Promise<number>;
+  /**
+   * KIP-890 part 2 (transaction version 2): a transactional Produce v12 carries no AddPartitionsToTxn before it;
+   * the partition leader adds the partition to the producer's transaction itself (Kafka's AddPartitionsToTxnManager
+   * with verifyOnly false), starting the transaction if none is open. Answers like verifyPartitionInTransaction.
+   */
+  addPartitionToTransaction(transactionalId: string, producerId: number, producerEpoch: number, topic: string, partition: number): Promise<number>;
   /** Called once per partition whose COMMIT/ABORT marker was written and committed (e.g. group offsets in __consumer_offsets). */
   onMarkerWritten?(topic: string, partition: number, producerId: number, commit: boolean): void | Promise<void>;
 }

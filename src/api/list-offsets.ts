@@ -1,5 +1,12 @@
 // ListOffsets: earliest (-2), latest (-1: the high watermark; the last stable offset for isolation level
 // read_committed) and by timestamp (first record at or after it).
+// Versions: v1 one offset and its timestamp; v2 isolation level (KIP-98) and throttle time; v3 same; v4 current
+// leader epoch (KIP-320) and the leader epoch in the answer; v5 same; v6 flexible; v7 MAX_TIMESTAMP (-3, KIP-734):
+// the first record with the largest timestamp and that timestamp; v8 EARLIEST_LOCAL (-4, KIP-405): the first
+// offset on local disk, the log start offset here (no tiered storage); v9 LATEST_TIERED (-5, KIP-1005): the
+// highest offset in remote storage, which Kafka answers -1 with leader epoch -1 when the topic is not tiered, as
+// every topic here; v10 timeout_ms (KIP-1075) for remote lookups, which Bunka never waits on. A special
+// timestamp below the version that introduced it is INVALID_REQUEST. v0 (several offsets) is not served.
 import { ErrorCode } from "../protocol/errors.ts";
 import { Apis } from "../protocol/generated/index.ts";
 import type { ListOffsetsResponse, ListOffsetsResponseListOffsetsPartitionResponse } from "../protocol/generated/list-offsets.ts";
@@ -9,13 +16,24 @@ import { AclOperation, canTopic } from "./authorize.ts";
 
 const LATEST_TIMESTAMP = -1;
 const EARLIEST_TIMESTAMP = -2;
+const MAX_TIMESTAMP = -3;
+const EARLIEST_LOCAL_TIMESTAMP = -4;
+const LATEST_TIERED_TIMESTAMP = -5;
+/** The version each special timestamp is accepted from (Kafka's ListOffsetsRequest.Builder requires them). */
+const SPECIAL_TIMESTAMP_MIN_VERSION: ReadonlyMap<number, number> = new Map([
+  [LATEST_TIMESTAMP, 0],
+  [EARLIEST_TIMESTAMP, 0],
+  [MAX_TIMESTAMP, 7],
+  [EARLIEST_LOCAL_TIMESTAMP, 8],
+  [LATEST_TIERED_TIMESTAMP, 9],
+]);
 const READ_COMMITTED = 1;
 
 type PartitionAnswer = Pick<ListOffsetsResponseListOffsetsPartitionResponse, "partitionIndex" | "errorCode" | "timestamp" | "offset" | "leaderEpoch" | "oldStyleOffsets">;
 
 export const listOffsetsHandler = defineHandler(Apis.ListOffsets, {
   minVersion: 1,
-  maxVersion: 5,
+  maxVersion: 10,
   async handle(context, request): Promise<Reply<ListOffsetsResponse>> {
     const topics: { name: string; partitions: PartitionAnswer[] }[] = [];
     const offsetLookups: { answer: PartitionAnswer; key: PartitionKey; earliest: boolean }[] = [];
@@ -46,12 +64,18 @@ export const listOffsetsHandler = defineHandler(Apis.ListOffsets, {
         }
         answer.leaderEpoch = topic.partitions[index]!.leaderEpoch;
         const key = { topic: requestTopic.name, partition: index };
-        if (requestPartition.timestamp === LATEST_TIMESTAMP || requestPartition.timestamp === EARLIEST_TIMESTAMP) {
-          offsetLookups.push({ answer, key, earliest: requestPartition.timestamp === EARLIEST_TIMESTAMP });
-        } else if (requestPartition.timestamp >= 0) {
-          timeLookups.push({ answer, item: { ...key, timestampMs: requestPartition.timestamp } });
-        } else {
+        const timestamp = requestPartition.timestamp;
+        const specialFrom = SPECIAL_TIMESTAMP_MIN_VERSION.get(timestamp);
+        if (timestamp < 0 && (specialFrom === undefined || context.apiVersion < specialFrom)) {
           answer.errorCode = ErrorCode.INVALID_REQUEST;
+        } else if (timestamp === LATEST_TIMESTAMP || timestamp === EARLIEST_TIMESTAMP || timestamp === EARLIEST_LOCAL_TIMESTAMP) {
+          // Without tiered storage the local log starts where the log does.
+          offsetLookups.push({ answer, key, earliest: timestamp !== LATEST_TIMESTAMP });
+        } else if (timestamp === LATEST_TIERED_TIMESTAMP) {
+          // Kafka's UnifiedLog for a topic without remote storage: offset -1, leader epoch -1.
+          answer.leaderEpoch = -1;
+        } else {
+          timeLookups.push({ answer, item: { ...key, timestampMs: timestamp, maxTimestamp: timestamp === MAX_TIMESTAMP } });
         }
       }
     }

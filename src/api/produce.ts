@@ -1,19 +1,33 @@
 // Produce: record batches go to the worker that owns each partition, are validated (CRC32C), given
 // offsets in place and appended exactly as received. acks=0 gets no reply at all (clients send it with
 // expectResponse=false; an extra reply would break kafka-python's in-order matching).
+// Versions: v0-2 magic 0/1 message sets, answered UNSUPPORTED_VERSION (advertised for librdkafka 2.0.2, below);
+// v3 transactional id and record batches (magic 2); v4 KAFKA_STORAGE_ERROR; v5 log_start_offset; v6 same as v5;
+// v7 zstd (KIP-110); v8 record_errors and error_message (KIP-467): the indexes of the records that made a batch
+// fail, with why; the batch still fails whole, as in Kafka, and clients (librdkafka 2.4+) fail those records
+// with the reason and the others as collateral; v9 flexible; v10 current_leader and node_endpoints on
+// NOT_LEADER_OR_FOLLOWER (KIP-951: the client goes to the new leader without a Metadata round trip); v11
+// TRANSACTION_ABORTABLE (KIP-890: a transactional batch whose partition is not in the transaction; older
+// versions get INVALID_TXN_STATE); v12 (Kafka 4.0, after the schema snapshot: src/protocol/generator/
+// version-overrides.ts) same body, but a transactional batch adds its partition to the transaction
+// (transaction version 2, KIP-890 part 2) instead of only verifying it.
 import { ErrorCode } from "../protocol/errors.ts";
 import { Apis } from "../protocol/generated/index.ts";
-import type { ProduceResponse, ProduceResponsePartitionProduceResponse } from "../protocol/generated/produce.ts";
+import type { ProduceResponse, ProduceResponseNodeEndpoint, ProduceResponsePartitionProduceResponse } from "../protocol/generated/produce.ts";
+import { endpointFor } from "../metadata/types.ts";
 import type { ProduceItem, ProduceResult } from "../partition/messages.ts";
-import { defineHandler, type Reply } from "./handler.ts";
+import { defineHandler, type Reply, type RequestContext } from "./handler.ts";
 import { isInternalTopic } from "../metadata/internal-topics.ts";
 import { AclOperation, canTopic, canTransactionalId } from "./authorize.ts";
 import { PRODUCER_BYTE_RATE } from "../security/quotas/model.ts";
 import { verifyTransactionalBatches } from "./transaction-verification.ts";
 
-/** recordErrors (v8+): the records that made the batch fail (Kafka's LogValidator record errors); older versions drop it. */
+/**
+ * recordErrors and errorMessage (v8+): the records that made the batch fail (Kafka's LogValidator record errors);
+ * currentLeader (v10+): where the partition's leader is now. Older versions drop them.
+ */
 type PartitionReply = Pick<ProduceResponsePartitionProduceResponse, "index" | "errorCode" | "baseOffset" | "logAppendTimeMs" | "logStartOffset"> &
-  Partial<Pick<ProduceResponsePartitionProduceResponse, "errorMessage" | "recordErrors">>;
+  Partial<Pick<ProduceResponsePartitionProduceResponse, "errorMessage" | "recordErrors" | "currentLeader">>;
 
 const rejected = (index: number, errorCode: number, errorMessage: string | null = null): PartitionReply => ({
   index,
@@ -27,10 +41,16 @@ const rejected = (index: number, errorCode: number, errorMessage: string | null 
 // Produce v0-2 carry magic 0/1 message sets, which Bunka does not store; they stay in the advertised range
 // only because librdkafka 2.0.2 turns compression off unless Produce v0 is in it.
 const FIRST_RECORD_BATCH_VERSION = 3;
+/** KIP-951: the current leader and its endpoint in NOT_LEADER_OR_FOLLOWER answers. */
+const LEADER_DISCOVERY_MIN_VERSION = 10;
+/** KIP-890: TRANSACTION_ABORTABLE is known to the client. */
+const TRANSACTION_ABORTABLE_MIN_VERSION = 11;
+/** KIP-890 part 2 (transaction version 2): a transactional batch adds its partition to the transaction. */
+const IMPLICIT_ADD_PARTITION_MIN_VERSION = 12;
 
 export const produceHandler = defineHandler(Apis.Produce, {
   minVersion: 0,
-  maxVersion: 7,
+  maxVersion: 12,
   async handle(context, request): Promise<Reply<ProduceResponse>> {
     const { apiVersion } = context;
     // Read before the frame's buffer is transferred to a worker (it is detached, length 0, afterwards).
@@ -76,9 +96,13 @@ export const produceHandler = defineHandler(Apis.Produce, {
     }
 
     if (items.length > 0) {
-    // KIP-890 part 1: a transaction's first batch on a partition is verified with its coordinator first.
-    const verification = verifyTransactionalBatches(context, request.transactionalId, items, itemReplies);
-    if (verification) await verification;
+      // KIP-890: a transaction's first batch on a partition is verified with its coordinator first (part 1), or
+      // from v12 its partition is added to the transaction there (part 2).
+      const verification = verifyTransactionalBatches(context, request.transactionalId, items, itemReplies, {
+        addPartition: apiVersion >= IMPLICIT_ADD_PARTITION_MIN_VERSION,
+        abortableErrorSupported: apiVersion >= TRANSACTION_ABORTABLE_MIN_VERSION,
+      });
+      if (verification) await verification;
 
       const frame = context.frame;
       // Sizes are read before the records' buffer is transferred to a worker (/metrics bytes in).
@@ -111,6 +135,29 @@ export const produceHandler = defineHandler(Apis.Produce, {
     const throttleTimeMs = context.quotas.record(PRODUCER_BYTE_RATE, context.connection.security.principal, context.clientId, requestBytes);
     if (throttleTimeMs > 0) context.connection.mute(throttleTimeMs);
     if (acks === 0) return null;
-    return { responses: replies, throttleTimeMs };
+    const nodeEndpoints = apiVersion >= LEADER_DISCOVERY_MIN_VERSION ? addCurrentLeaders(context, replies) : [];
+    return { responses: replies, throttleTimeMs, nodeEndpoints };
   },
 });
+
+/**
+ * KIP-951 (v10+), as Kafka's KafkaApis.handleProduceRequest: every NOT_LEADER_OR_FOLLOWER partition carries the
+ * leader and epoch this broker knows, and the answer the endpoints of those leaders on the client's listener.
+ */
+function addCurrentLeaders(context: RequestContext, replies: { name: string; partitionResponses: PartitionReply[] }[]): ProduceResponseNodeEndpoint[] {
+  const leaders = new Set<number>();
+  for (const reply of replies) {
+    for (const partition of reply.partitionResponses) {
+      if (partition.errorCode !== ErrorCode.NOT_LEADER_OR_FOLLOWER) continue;
+      const state = context.topics.get(reply.name)?.partitions[partition.index];
+      partition.currentLeader = { leaderId: state?.leader ?? -1, leaderEpoch: state?.leaderEpoch ?? -1 };
+      if (state && state.leader >= 0) leaders.add(state.leader);
+    }
+  }
+  if (leaders.size === 0) return [];
+  return context.cluster.brokers().flatMap((info) => {
+    if (!leaders.has(info.nodeId)) return [];
+    const endpoint = endpointFor(info, context.connection.security.listener.name);
+    return endpoint ? [{ nodeId: info.nodeId, host: endpoint.host, port: endpoint.port, rack: info.rack }] : [];
+  });
+}

@@ -3,6 +3,9 @@
 // confirms that the partition was added to that producer's ongoing transaction. A batch delayed in the
 // network until after its transaction ended would otherwise open a transaction nobody will ever close,
 // and hold the partition's last stable offset back for good (docs/transactions.md).
+// Transaction version 2 (KIP-890 part 2): a Produce v12 client sends no AddPartitionsToTxn; the leader adds
+// the partition to the transaction instead of only verifying it (Kafka's AddPartitionsToTxnManager with
+// verifyOnly false, TransactionSupportedOperation addPartition).
 import { ErrorCode } from "../protocol/errors.ts";
 import { ATTRIBUTES_OFFSET, PRODUCER_EPOCH_OFFSET, PRODUCER_ID_OFFSET, RECORDS_OFFSET, TRANSACTIONAL_FLAG_MASK, dataViewOf, readInt64 } from "../records/batch.ts";
 import type { ProduceItem } from "../partition/messages.ts";
@@ -30,19 +33,27 @@ function transactionalProducer(records: Uint8Array): { producerId: number; produ
   return { producerId: readInt64(view, PRODUCER_ID_OFFSET), producerEpoch: view.getInt16(PRODUCER_EPOCH_OFFSET) };
 }
 
+/** What the Produce version lets the leader do and answer (Kafka's TransactionSupportedOperation). */
+export interface VerificationMode {
+  /** Produce v12 under transaction version 2: add the partition to the transaction rather than only verify it. */
+  addPartition: boolean;
+  /** Produce v11+: TRANSACTION_ABORTABLE reaches the client; older versions get INVALID_TXN_STATE ("for backward compatibility with clients"). */
+  abortableErrorSupported: boolean;
+}
+
 /**
- * Null when no item is transactional (the usual produce: nothing to wait for). Otherwise verifies each
- * transactional item whose producer has no ongoing transaction on its partition yet, and removes the
- * refused ones from `items` and `itemReplies` (in place) after answering them with the refusal.
+ * Null when no item is transactional (the usual produce: nothing to wait for). Otherwise verifies (or adds,
+ * see VerificationMode) each transactional item whose producer has no ongoing transaction on its partition
+ * yet, and removes the refused ones from `items` and `itemReplies` (in place) after answering them with the refusal.
  */
-export function verifyTransactionalBatches(context: RequestContext, transactionalId: string | null, items: ProduceItem[], itemReplies: ItemReply[]): Promise<void> | null {
+export function verifyTransactionalBatches(context: RequestContext, transactionalId: string | null, items: ProduceItem[], itemReplies: ItemReply[], mode: VerificationMode): Promise<void> | null {
   let transactional: number[] | null = null;
   for (let index = 0; index < items.length; index++) if (transactionalProducer(items[index]!.records) !== null) (transactional ??= []).push(index);
   if (transactional === null) return null;
-  return verify(context, transactionalId, items, itemReplies, transactional);
+  return verify(context, transactionalId, items, itemReplies, transactional, mode);
 }
 
-async function verify(context: RequestContext, transactionalId: string | null, items: ProduceItem[], itemReplies: ItemReply[], transactional: number[]): Promise<void> {
+async function verify(context: RequestContext, transactionalId: string | null, items: ProduceItem[], itemReplies: ItemReply[], transactional: number[], mode: VerificationMode): Promise<void> {
   const refusals = new Map<number, { errorCode: number; message: string }>();
   const producers = transactional.map((index) => transactionalProducer(items[index]!.records)!);
   let ongoing: { errorCode: number; firstOffset: number; verificationGuard?: number }[];
@@ -66,8 +77,15 @@ async function verify(context: RequestContext, transactionalId: string | null, i
         refusals.set(index, { errorCode: ErrorCode.INVALID_TXN_STATE, message: "Record was not part of an ongoing transaction (a transactional batch in a produce without a transactional id)" });
         return;
       }
-      const verdict = context.transactions ? await context.transactions.verifyPartitionInTransaction(transactionalId, producer.producerId, producer.producerEpoch, item.topic, item.partition) : ErrorCode.NONE;
-      if (verdict !== ErrorCode.NONE) refusals.set(index, { errorCode: verdict, message: "Record was not part of an ongoing transaction" });
+      const transactions = context.transactions;
+      let verdict: number = ErrorCode.NONE;
+      if (transactions && mode.addPartition) verdict = await transactions.addPartitionToTransaction(transactionalId, producer.producerId, producer.producerEpoch, item.topic, item.partition);
+      else if (transactions) verdict = await transactions.verifyPartitionInTransaction(transactionalId, producer.producerId, producer.producerEpoch, item.topic, item.partition);
+      if (verdict === ErrorCode.TRANSACTION_ABORTABLE && !mode.abortableErrorSupported) verdict = ErrorCode.INVALID_TXN_STATE;
+      // Kafka's ReplicaManager words INVALID_TXN_STATE from verification as "Partition was not added to the transaction".
+      if (verdict === ErrorCode.INVALID_TXN_STATE) refusals.set(index, { errorCode: verdict, message: "Partition was not added to the transaction" });
+      else if (verdict === ErrorCode.TRANSACTION_ABORTABLE) refusals.set(index, { errorCode: verdict, message: "Partition was not added to the transaction; the transaction must be aborted" });
+      else if (verdict !== ErrorCode.NONE) refusals.set(index, { errorCode: verdict, message: "" });
       // The worker appends a batch that opens a transaction only with the guard it handed out before this verification.
       else item.verificationGuard = ongoing[at]!.verificationGuard;
     }),

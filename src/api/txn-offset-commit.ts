@@ -10,6 +10,9 @@ import { OFFSETS_TOPIC } from "../group/offsets-records.ts";
 import { defineHandler, type Reply } from "./handler.ts";
 import { AclOperation, canGroup, canTopic, canTransactionalId } from "./authorize.ts";
 
+/** v4 (KIP-890): TRANSACTION_ABORTABLE reaches the client; older versions get INVALID_TXN_STATE. */
+const TRANSACTION_ABORTABLE_MIN_VERSION = 4;
+
 export const txnOffsetCommitHandler = defineHandler(Apis.TxnOffsetCommit, {
   minVersion: 0,
   maxVersion: 4,
@@ -29,7 +32,8 @@ export const txnOffsetCommitHandler = defineHandler(Apis.TxnOffsetCommit, {
     // Another broker coordinates the transaction: it cannot be asked here; the group coordinator trusts AddOffsetsToTxn's check.
     const remoteCoordinator = inTransaction === ErrorCode.NOT_COORDINATOR;
     if (inTransaction !== ErrorCode.NONE && !remoteCoordinator) {
-      const errorCode = inTransaction === ErrorCode.INVALID_PRODUCER_EPOCH ? ErrorCode.PRODUCER_FENCED : inTransaction;
+      let errorCode: number = inTransaction === ErrorCode.INVALID_PRODUCER_EPOCH ? ErrorCode.PRODUCER_FENCED : inTransaction;
+      if (errorCode === ErrorCode.TRANSACTION_ABORTABLE && context.apiVersion < TRANSACTION_ABORTABLE_MIN_VERSION) errorCode = ErrorCode.INVALID_TXN_STATE;
       return answer(() => (errorCode === ErrorCode.PRODUCER_FENCED && context.apiVersion < 3 ? ErrorCode.INVALID_PRODUCER_EPOCH : errorCode));
     }
     const refused = new Map<string, number>();
@@ -53,6 +57,8 @@ export const txnOffsetCommitHandler = defineHandler(Apis.TxnOffsetCommit, {
         const verified = await verifier.verifyPartitionInTransaction(request.transactionalId, request.producerId, request.producerEpoch, OFFSETS_TOPIC, offsetsPartition);
         // The produce path's "retry" answer; a TxnOffsetCommit retries on COORDINATOR_NOT_AVAILABLE.
         if (verified === ErrorCode.NOT_ENOUGH_REPLICAS) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+        // TRANSACTION_ABORTABLE exists from v4 (KIP-890); older clients know it as INVALID_TXN_STATE.
+        if (verified === ErrorCode.TRANSACTION_ABORTABLE && context.apiVersion < TRANSACTION_ABORTABLE_MIN_VERSION) return ErrorCode.INVALID_TXN_STATE;
         return verified === ErrorCode.INVALID_PRODUCER_EPOCH && context.apiVersion >= 3 ? ErrorCode.PRODUCER_FENCED : verified;
       },
     });

@@ -118,6 +118,8 @@ export interface ActiveProducersResult extends ErrorResult {
 
 export interface TimestampLookupItem extends PartitionKey {
   timestampMs: number;
+  /** ListOffsets MAX_TIMESTAMP (KIP-734): the first record with the log's largest timestamp; timestampMs is ignored. */
+  maxTimestamp?: boolean;
 }
 
 export interface TimestampLookupResult extends ErrorResult {

@@ -498,7 +498,7 @@ export class PartitionOwner implements WorkerOperations {
         if (!entry) return { errorCode: this.absentCode(item.topic, item.partition), offset: -1, timestampMs: -1 };
         let found;
         try {
-          found = await entry.log.offsetForTimestamp(item.timestampMs);
+          found = item.maxTimestamp ? await entry.log.maxTimestampOffset() : await entry.log.offsetForTimestamp(item.timestampMs);
         } catch (error) {
           // A batch this lookup must decompress is unreadable: that partition answers with an error,
           // the other partitions of the request still get theirs (the fuzzer found gzip sections that

@@ -645,6 +645,18 @@ export class Broker {
     return retriableForProduce(await this.markerChannel.verifyRemotely(coordinator.nodeId, transactionalId, producerId, producerEpoch, topic, partition));
   }
 
+  /** KIP-890 part 2: adds the partition to the producer's transaction at the id's coordinator, here or on its broker (Produce v12). */
+  private async addPartitionToTransaction(transactionalId: string, producerId: number, producerEpoch: number, topic: string, partition: number): Promise<number> {
+    const local = await this.transactions.addPartitions(transactionalId, producerId, producerEpoch, [{ topic, partition }]);
+    const coordinator = local === ErrorCode.NOT_COORDINATOR ? this.transactions.coordinatorFor(transactionalId) : null;
+    let errorCode = local;
+    if (local === ErrorCode.NOT_COORDINATOR) {
+      errorCode = coordinator ? await this.markerChannel.verifyRemotely(coordinator.nodeId, transactionalId, producerId, producerEpoch, topic, partition, false) : ErrorCode.COORDINATOR_NOT_AVAILABLE;
+    }
+    // As Kafka's AddPartitionsToTxnManager: producers expect INVALID_PRODUCER_EPOCH here.
+    return retriableForProduce(errorCode === ErrorCode.PRODUCER_FENCED ? ErrorCode.INVALID_PRODUCER_EPOCH : errorCode);
+  }
+
   /** What writing markers here needs, for the coordinator's local markers and the WriteTxnMarkers handler alike. */
   markerDeps(): TxnMarkerDeps {
     return {
@@ -669,6 +681,7 @@ export class Broker {
       transactionCoordinator: this.transactions,
       transactions: {
         verifyPartitionInTransaction: (transactionalId, producerId, producerEpoch, topic, partition) => this.verifyPartitionInTransaction(transactionalId, producerId, producerEpoch, topic, partition),
+        addPartitionToTransaction: (transactionalId, producerId, producerEpoch, topic, partition) => this.addPartitionToTransaction(transactionalId, producerId, producerEpoch, topic, partition),
         onMarkerWritten: (topic, partition, producerId, commit) => this.markerDeps().onMarkerWritten?.(topic, partition, producerId, commit),
       },
       cluster: {

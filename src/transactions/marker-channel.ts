@@ -83,12 +83,16 @@ export class MarkerChannel {
     }
   }
 
-  /** Asks broker `coordinator` whether the partition is in the producer's ongoing transaction; a retriable error if it cannot be asked. */
-  async verifyRemotely(coordinator: number, transactionalId: string, producerId: number, producerEpoch: number, topic: string, partition: number): Promise<number> {
+  /**
+   * Asks broker `coordinator` whether the partition is in the producer's ongoing transaction (verifyOnly, KIP-890
+   * part 1), or to add it (transaction version 2: the leader of a Produce v12's partition adds it, KIP-890 part 2);
+   * a retriable error if it cannot be asked.
+   */
+  async verifyRemotely(coordinator: number, transactionalId: string, producerId: number, producerEpoch: number, topic: string, partition: number, verifyOnly = true): Promise<number> {
     try {
       const connection = await this.connect(coordinator);
       const response = await connection.request<AddPartitionsToTxnResponse>(ApiKey.AddPartitionsToTxn, ADD_PARTITIONS_TO_TXN_VERIFY_VERSION, {
-        transactions: [{ transactionalId, producerId, producerEpoch, verifyOnly: true, topics: [{ name: topic, partitions: [partition] }] }],
+        transactions: [{ transactionalId, producerId, producerEpoch, verifyOnly, topics: [{ name: topic, partitions: [partition] }] }],
       });
       if (response.errorCode !== ErrorCode.NONE) return response.errorCode;
       return response.resultsByTransaction[0]?.topicResults[0]?.resultsByPartition[0]?.partitionErrorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR;

@@ -254,7 +254,11 @@ export class TransactionCoordinator {
     return ErrorCode.NONE;
   }
 
-  /** Adds partitions to the producer's transaction (starting it if none is open). */
+  /**
+   * Adds partitions to the producer's transaction (starting it if none is open): from the producer
+   * (AddPartitionsToTxn v0-3), or under transaction version 2 from the partition leader that received the
+   * producer's transactional Produce v12 (KIP-890 part 2, AddPartitionsToTxn v4+ with verifyOnly false).
+   */
   async addPartitions(transactionalId: string, producerId: number, producerEpoch: number, partitions: TopicPartition[]): Promise<number> {
     const status = this.coordinates(transactionalId);
     if (status !== ErrorCode.NONE) return status;
@@ -275,14 +279,20 @@ export class TransactionCoordinator {
     return this.persist(metadata, transition);
   }
 
-  /** KIP-890 part 1: NONE only when the partition is in this producer's ongoing transaction. */
+  /**
+   * KIP-890 part 1: NONE only when the partition is in this producer's ongoing transaction. As Kafka's
+   * TransactionCoordinator.handleVerifyPartitionsInTransaction: a transaction being completed is
+   * CONCURRENT_TRANSACTIONS (retriable), a partition outside the transaction TRANSACTION_ABORTABLE, which the
+   * partition leader answers as INVALID_TXN_STATE to clients older than Produce v11 / TxnOffsetCommit v4.
+   */
   verifyPartition(transactionalId: string, producerId: number, producerEpoch: number, topic: string, partition: number): number {
     const status = this.coordinates(transactionalId);
     if (status !== ErrorCode.NONE) return status;
     const metadata = this.transactions.get(transactionalId);
     const producer = this.checkProducer(metadata, producerId, producerEpoch);
     if (producer !== ErrorCode.NONE || !metadata) return producer === ErrorCode.PRODUCER_FENCED ? ErrorCode.INVALID_PRODUCER_EPOCH : producer;
-    if (metadata.state !== TransactionStatus.Ongoing || !metadata.hasPartition(topic, partition)) return ErrorCode.INVALID_TXN_STATE;
+    if (metadata.state === TransactionStatus.PrepareCommit || metadata.state === TransactionStatus.PrepareAbort) return ErrorCode.CONCURRENT_TRANSACTIONS;
+    if (metadata.state !== TransactionStatus.Ongoing || !metadata.hasPartition(topic, partition)) return ErrorCode.TRANSACTION_ABORTABLE;
     return ErrorCode.NONE;
   }
 

@@ -98,12 +98,13 @@ test("a live broker advertises exactly the README's ranges, with Kafka 4.x's fea
 
     const supported = new Map(v4.supportedFeatures.map((feature: { name: string; minVersion: number; maxVersion: number }) => [feature.name, [feature.minVersion, feature.maxVersion]]));
     expect(supported.get("metadata.version")).toEqual([7, 21]);
-    expect(supported.get("transaction.version")).toEqual([0, 1]);
+    expect(supported.get("transaction.version")).toEqual([0, 2]);
     expect(supported.has("group.version")).toBe(true);
     const finalized = new Map(v4.finalizedFeatures.map((feature: { name: string; maxVersionLevel: number }) => [feature.name, feature.maxVersionLevel]));
     expect(finalized.get("metadata.version")).toBe(21);
-    // Transaction version 2 needs Produce v12 (not in the schemas): finalized at 1.
-    expect(finalized.get("transaction.version")).toBe(1);
+    // Transaction version 2 (KIP-890 part 2): Produce v12 adds partitions to transactions.
+    expect(finalized.get("transaction.version")).toBe(2);
+    expect(live.get(ApiKey.Produce)).toEqual([0, 12]);
     expect(v4.finalizedFeaturesEpoch).toBeGreaterThanOrEqual(0);
 
     // v3 cannot carry a supported feature whose minimum is 0 (KAFKA-17011).

@@ -127,19 +127,21 @@ test("InitProducerId v4 with a stale producer id/epoch (KIP-360) is PRODUCER_FEN
 
 test("KIP-890 part 1: a transactional batch for a partition not in the ongoing transaction, or after the transaction ended, is refused", async () => {
   const producer = await initProducer("kip890-id");
-  expect(await verifyOnly("kip890-id", producer, 1)).toBe(ErrorCode.INVALID_TXN_STATE);
+  // The coordinator answers a partition outside the transaction TRANSACTION_ABORTABLE, as Kafka's
+  // handleVerifyPartitionsInTransaction; the leader turns it into INVALID_TXN_STATE for Produce below v11.
+  expect(await verifyOnly("kip890-id", producer, 1)).toBe(ErrorCode.TRANSACTION_ABORTABLE);
   // Not added yet: refused before it is appended.
-  expect(await produceTransactional("kip890-id", producer, 1, 0)).not.toBe(ErrorCode.NONE);
+  expect(await produceTransactional("kip890-id", producer, 1, 0)).toBe(ErrorCode.INVALID_TXN_STATE);
   expect(await addPartition("kip890-id", producer, 1)).toBe(ErrorCode.NONE);
   expect(await verifyOnly("kip890-id", producer, 1)).toBe(ErrorCode.NONE);
-  expect(await verifyOnly("kip890-id", producer, 2)).toBe(ErrorCode.INVALID_TXN_STATE);
+  expect(await verifyOnly("kip890-id", producer, 2)).toBe(ErrorCode.TRANSACTION_ABORTABLE);
   expect(await produceTransactional("kip890-id", producer, 1, 0)).toBe(ErrorCode.NONE);
   const aborted = await connection.request(ApiKey.EndTxn, 3, { transactionalId: "kip890-id", producerId: producer.producerId, producerEpoch: producer.producerEpoch, committed: false });
   expect(aborted.errorCode).toBe(ErrorCode.NONE);
   await waitForState("kip890-id", "CompleteAbort");
   // A late batch of the ended transaction (a retry held in the network) cannot open a new one.
-  expect(await verifyOnly("kip890-id", producer, 1)).toBe(ErrorCode.INVALID_TXN_STATE);
-  expect(await produceTransactional("kip890-id", producer, 2, 0)).not.toBe(ErrorCode.NONE);
+  expect(await verifyOnly("kip890-id", producer, 1)).toBe(ErrorCode.TRANSACTION_ABORTABLE);
+  expect(await produceTransactional("kip890-id", producer, 2, 0)).toBe(ErrorCode.INVALID_TXN_STATE);
   // A stale epoch is refused by the verify-only check too.
   expect(await verifyOnly("kip890-id", { producerId: producer.producerId, producerEpoch: producer.producerEpoch - 1 }, 1)).toBe(ErrorCode.INVALID_PRODUCER_EPOCH);
 });

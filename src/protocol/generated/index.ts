@@ -304,7 +304,7 @@ export const Apis = {
     apiKey: 0,
     name: "Produce",
     minVersion: 0,
-    maxVersion: 11,
+    maxVersion: 12,
     flexibleMinVersion: 9,
     latestVersionUnstable: false,
     readRequest: readProduceRequest,

@@ -9,7 +9,7 @@ import { ProtocolEncodeError, type Writer } from "../codec/writer.ts";
 
 // ---- ProduceRequest (ProduceRequest.json) ----
 
-/** ProduceRequest (api key 0), versions 0-11, flexible 9+. */
+/** ProduceRequest (api key 0), versions 0-12, flexible 9+. */
 export interface ProduceRequest {
   /** The transactional ID, or null if the producer is not transactional. (versions 3+, nullable 3+, default null) */
   transactionalId: string | null;
@@ -21,7 +21,7 @@ export interface ProduceRequest {
   topicData: ProduceRequestTopicProduceData[];
 }
 
-/** Each topic to produce to. (versions 0-11) */
+/** Each topic to produce to. (versions 0-12) */
 export interface ProduceRequestTopicProduceData {
   /** The topic name. (versions 0+) */
   name: string;
@@ -29,7 +29,7 @@ export interface ProduceRequestTopicProduceData {
   partitionData: ProduceRequestPartitionProduceData[];
 }
 
-/** Each partition to produce to. (versions 0-11) */
+/** Each partition to produce to. (versions 0-12) */
 export interface ProduceRequestPartitionProduceData {
   /** The partition index. (versions 0+) */
   index: number;
@@ -38,7 +38,7 @@ export interface ProduceRequestPartitionProduceData {
 }
 
 export function readProduceRequest(r: Reader, v: number): ProduceRequest {
-  if (v < 0 || v > 11) throw new ProtocolDecodeError(`ProduceRequest: unsupported version ${v}`);
+  if (v < 0 || v > 12) throw new ProtocolDecodeError(`ProduceRequest: unsupported version ${v}`);
   const f_transactionalId: string | null = v >= 3 ? (v >= 9 ? r.readCompactNullableString() : r.readNullableString()) : null;
   const f_acks: number = r.readInt16();
   const f_timeoutMs: number = r.readInt32();
@@ -95,7 +95,7 @@ export function readProduceRequestPartitionProduceData(r: Reader, v: number): Pr
 }
 
 export function writeProduceRequest(w: Writer, v: number, m: Input<ProduceRequest>): void {
-  if (v < 0 || v > 11) throw new ProtocolEncodeError(`ProduceRequest: unsupported version ${v}`);
+  if (v < 0 || v > 12) throw new ProtocolEncodeError(`ProduceRequest: unsupported version ${v}`);
   if (v >= 3) {
     const f_transactionalId = m.transactionalId ?? null;
     if (v >= 9) {
@@ -156,7 +156,7 @@ export function writeProduceRequestPartitionProduceData(w: Writer, v: number, m:
 
 // ---- ProduceResponse (ProduceResponse.json) ----
 
-/** ProduceResponse (api key 0), versions 0-11, flexible 9+. */
+/** ProduceResponse (api key 0), versions 0-12, flexible 9+. */
 export interface ProduceResponse {
   /** Each produce response (versions 0+) */
   responses: ProduceResponseTopicProduceResponse[];
@@ -166,7 +166,7 @@ export interface ProduceResponse {
   nodeEndpoints: ProduceResponseNodeEndpoint[];
 }
 
-/** Each produce response (versions 0-11) */
+/** Each produce response (versions 0-12) */
 export interface ProduceResponseTopicProduceResponse {
   /** The topic name (versions 0+) */
   name: string;
@@ -174,7 +174,7 @@ export interface ProduceResponseTopicProduceResponse {
   partitionResponses: ProduceResponsePartitionProduceResponse[];
 }
 
-/** Each partition that we produced to within the topic. (versions 0-11) */
+/** Each partition that we produced to within the topic. (versions 0-12) */
 export interface ProduceResponsePartitionProduceResponse {
   /** The partition index. (versions 0+) */
   index: number;
@@ -194,7 +194,7 @@ export interface ProduceResponsePartitionProduceResponse {
   currentLeader: ProduceResponseLeaderIdAndEpoch;
 }
 
-/** The batch indices of records that caused the batch to be dropped (versions 8-11) */
+/** The batch indices of records that caused the batch to be dropped (versions 8-12) */
 export interface ProduceResponseBatchIndexAndErrorMessage {
   /** The batch index of the record that cause the batch to be dropped (versions 8+) */
   batchIndex: number;
@@ -202,7 +202,7 @@ export interface ProduceResponseBatchIndexAndErrorMessage {
   batchIndexErrorMessage: string | null;
 }
 
-/** (versions 10-11) */
+/** (versions 10-12) */
 export interface ProduceResponseLeaderIdAndEpoch {
   /** The ID of the current leader or -1 if the leader is unknown. (versions 10+, default -1) */
   leaderId: number;
@@ -210,7 +210,7 @@ export interface ProduceResponseLeaderIdAndEpoch {
   leaderEpoch: number;
 }
 
-/** Endpoints for all current-leaders enumerated in PartitionProduceResponses, with errors NOT_LEADER_OR_FOLLOWER. (versions 10-11) */
+/** Endpoints for all current-leaders enumerated in PartitionProduceResponses, with errors NOT_LEADER_OR_FOLLOWER. (versions 10-12) */
 export interface ProduceResponseNodeEndpoint {
   /** The ID of the associated node. (versions 10+) */
   nodeId: number;
@@ -223,7 +223,7 @@ export interface ProduceResponseNodeEndpoint {
 }
 
 export function readProduceResponse(r: Reader, v: number): ProduceResponse {
-  if (v < 0 || v > 11) throw new ProtocolDecodeError(`ProduceResponse: unsupported version ${v}`);
+  if (v < 0 || v > 12) throw new ProtocolDecodeError(`ProduceResponse: unsupported version ${v}`);
   let f_responses: ProduceResponseTopicProduceResponse[] = [];
   if (v >= 9) {
     const _n = r.readCompactArrayLength();
@@ -370,7 +370,7 @@ export function readProduceResponseNodeEndpoint(r: Reader, v: number): ProduceRe
 }
 
 export function writeProduceResponse(w: Writer, v: number, m: Input<ProduceResponse>): void {
-  if (v < 0 || v > 11) throw new ProtocolEncodeError(`ProduceResponse: unsupported version ${v}`);
+  if (v < 0 || v > 12) throw new ProtocolEncodeError(`ProduceResponse: unsupported version ${v}`);
   {
     const f_responses = m.responses ?? [];
     if (v >= 9) {
