@@ -14,7 +14,7 @@ import type { IncrementalAlterConfigsResponse, IncrementalAlterConfigsResponseAl
 import type { RequestContext } from "./context.ts";
 import { ResourceType } from "./describe-configs.ts";
 import { defineHandler, type Reply } from "./handler.ts";
-import { AclOperation, canCluster, canTopic } from "./authorize.ts";
+import { AclOperation, canCluster, canGroup, canTopic } from "./authorize.ts";
 
 const OpType = { SET: 0, DELETE: 1, APPEND: 2, SUBTRACT: 3 } as const;
 
@@ -40,6 +40,21 @@ async function alterTopic(
     // come from the broker's offsets.topic.* settings, not from clients.
     if (isInternalTopic(resourceName)) throw new KafkaError(ErrorCode.POLICY_VIOLATION, `Topic ${resourceName} is an internal topic: its configs cannot be changed by clients`);
     await context.topics.alterConfigs(resourceName, change(), incremental, validateOnly);
+  } catch (error) {
+    if (!(error instanceof KafkaError)) throw error;
+    answer.errorCode = error.errorCode;
+    answer.errorMessage = error.message;
+  }
+  return answer;
+}
+
+/** KIP-932 group configs (share groups' share.* and KIP-1191's dead-letter topic), kept in __share_group_state. */
+async function alterGroup(context: RequestContext, groupId: string, changes: { name: string; operation: number; value: string | null }[], validateOnly: boolean): Promise<ResourceAnswer> {
+  const answer: ResourceAnswer = { errorCode: ErrorCode.NONE, errorMessage: null, resourceType: ResourceType.GROUP, resourceName: groupId };
+  try {
+    if (!canGroup(context, AclOperation.ALTER_CONFIGS, groupId)) throw new KafkaError(ErrorCode.GROUP_AUTHORIZATION_FAILED, "Authorization failed.");
+    if (!context.shareGroups) throw new KafkaError(ErrorCode.INVALID_REQUEST, "Unsupported resource type 32");
+    await context.shareGroups.alterConfigs(groupId, changes, validateOnly);
   } catch (error) {
     if (!(error instanceof KafkaError)) throw error;
     answer.errorCode = error.errorCode;
@@ -83,6 +98,10 @@ export const incrementalAlterConfigsHandler = defineHandler(Apis.IncrementalAlte
   async handle(context, request): Promise<Reply<IncrementalAlterConfigsResponse>> {
     const responses = [];
     for (const resource of request.resources) {
+      if (resource.resourceType === ResourceType.GROUP) {
+        responses.push(await alterGroup(context, resource.resourceName, resource.configs.map((config) => ({ name: config.name, operation: config.configOperation, value: config.value })), request.validateOnly));
+        continue;
+      }
       const change = () => {
         const names = resource.configs.map((config) => config.name);
         if (new Set(names).size !== names.length) throw new KafkaError(ErrorCode.INVALID_REQUEST, "Error due to duplicate config keys");

@@ -7,6 +7,7 @@ import type { ReplicaManager } from "../cluster/replica-manager.ts";
 import type { BrokerConfig } from "../config/broker-config.ts";
 import type { GroupCoordinator } from "../group/group-coordinator.ts";
 import type { TransactionCoordinator } from "../transactions/transaction-coordinator.ts";
+import type { ShareGroups } from "../share/share-groups.ts";
 import type { SegmentViews } from "../log/segment-views.ts";
 import type { TopicManager } from "../metadata/topic-manager.ts";
 import type { BrokerInfo } from "../metadata/types.ts";
@@ -44,6 +45,9 @@ export type FetchViews = Pick<SegmentViews, "records">;
 export type Groups = Pick<GroupCoordinator, "join" | "sync" | "heartbeat" | "leave" | "offsets" | "consumerProtocol" | "coordinatorFor" | "offsetsPartitionFor" | "ensureOffsetsTopic">;
 
 /** The transaction coordinator (transactions/): the transactional ids whose __transaction_state partition this broker leads. */
+/** Share groups (share/share-groups.ts): what the share APIs and the GROUP config resource use. */
+export type ShareGroupsAccess = Pick<ShareGroups, "coordinator" | "partitions" | "describeConfigs" | "alterConfigs">;
+
 export type TransactionCoordinatorAccess = Pick<TransactionCoordinator, "initProducerId" | "addPartitions" | "verifyPartition" | "endTxn" | "describe" | "list" | "coordinatorFor">;
 
 /**
@@ -123,6 +127,8 @@ export interface BrokerServices {
   /** The transaction coordinator's answers to partition leaders (KIP-890 verification, marker side effects). */
   readonly transactions?: TransactionVerification;
   readonly transactionCoordinator: TransactionCoordinatorAccess;
+  /** Share groups (KIP-932): membership, the leader's share partitions and sessions, group configs (share/). */
+  readonly shareGroups?: ShareGroupsAccess;
   readonly cluster: ClusterView;
   readonly producerIds: ProducerIdAllocator;
   readonly settings: BrokerSettings;

@@ -47,6 +47,10 @@ import { writeTxnMarkersHandler } from "./write-txn-markers.ts";
 import { describeProducersHandler } from "./describe-producers.ts";
 import { consumerGroupHeartbeatHandler } from "./consumer-group-heartbeat.ts";
 import { consumerGroupDescribeHandler } from "./consumer-group-describe.ts";
+import { shareGroupHeartbeatHandler } from "./share-group-heartbeat.ts";
+import { shareGroupDescribeHandler } from "./share-group-describe.ts";
+import { shareFetchHandler } from "./share-fetch.ts";
+import { shareAcknowledgeHandler } from "./share-acknowledge.ts";
 
 const all: RegisteredHandler[] = [
   produceHandler,
@@ -81,6 +85,11 @@ const all: RegisteredHandler[] = [
   deleteGroupsHandler,
   consumerGroupHeartbeatHandler,
   consumerGroupDescribeHandler,
+  // Share groups (KIP-932, issue 14): group/share-group/ and share/.
+  shareGroupHeartbeatHandler,
+  shareGroupDescribeHandler,
+  shareFetchHandler,
+  shareAcknowledgeHandler,
   // ACLs (issue 10): security/acl/.
   describeAclsHandler,
   createAclsHandler,

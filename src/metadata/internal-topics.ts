@@ -5,8 +5,9 @@
 // Topic.isInternal and ReplicaManager refuse the same). A later internal topic joins this set.
 import { OFFSETS_TOPIC } from "../group/offsets-records.ts";
 import { TRANSACTION_STATE_TOPIC } from "../transactions/transaction-log-records.ts";
+import { SHARE_STATE_TOPIC } from "../share/share-state-records.ts";
 
-const INTERNAL_TOPICS: ReadonlySet<string> = new Set([OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC]);
+const INTERNAL_TOPICS: ReadonlySet<string> = new Set([OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC, SHARE_STATE_TOPIC]);
 
 export function isInternalTopic(name: string | null | undefined): boolean {
   return typeof name === "string" && INTERNAL_TOPICS.has(name);

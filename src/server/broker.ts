@@ -56,6 +56,7 @@ import { AdminServer } from "../admin/http-server.ts";
 import { BrokerTraffic } from "../admin/traffic-counters.ts";
 import { adminBrokerView } from "./admin-view.ts";
 import { FaultInjector } from "../faults/fault-injector.ts";
+import { ShareGroups, shareGroupSettings } from "../share/share-groups.ts";
 import { faultsEnabled } from "../faults/fault-spec.ts";
 
 export interface BrokerOptions extends Partial<Omit<BrokerConfig, "properties">> {
@@ -113,6 +114,8 @@ export class Broker {
   /** Transactional ids and their transactions (transactions/). */
   readonly transactions: TransactionCoordinator;
   private readonly markerChannel: MarkerChannel;
+  /** Share groups (KIP-932, share/): membership, share partitions, __share_group_state. */
+  readonly shareGroups: ShareGroups;
   /** What every request handler may use (api/context.ts). */
   readonly services: BrokerServices;
   /** The ACL authorizer when authorizer.class.name names it; null: everything allowed. */
@@ -194,6 +197,17 @@ export class Broker {
       replication: this.replicas,
       partitions: workers,
       fetchViews: this.segmentViews,
+    this.shareGroups = new ShareGroups({
+      topics: this.topics,
+      replication: this.replicas,
+      partitions: workers,
+      fetchViews: this.segmentViews,
+      watchers: this.watchers,
+      cluster: { brokers: () => this.brokers() },
+      nowMs: () => Date.now(),
+      log,
+    }, shareGroupSettings(config.properties));
+    this.replicas.onLeadershipChange((topic, partition, leading) => this.shareGroups.onLeadershipChange(topic, partition, leading));
       cluster: { singleNode: membership instanceof SingleNodeCluster, self: () => this.selfInfo(), brokers: () => this.brokers() },
       producerIds: this.producerIds,
       markers: (request) => this.markerChannel.deliver(request),
@@ -270,6 +284,7 @@ export class Broker {
     } catch (error) {
       broker?.stopListening(true);
       broker?.networkShards?.terminate();
+      broker.shareGroups.start();
       broker?.adminServer?.stop();
       if (broker?.connectionSweepTimer) clearInterval(broker.connectionSweepTimer);
       broker?.groups.stop();
@@ -280,6 +295,7 @@ export class Broker {
       await broker?.aclAuthorizer?.stop().catch(() => undefined);
       await broker?.quotas.stop().catch(() => undefined);
       await workers.close().catch(() => undefined);
+      broker?.shareGroups.stop();
       releaseLock(config.dataDir);
       throw error;
     }
@@ -686,6 +702,7 @@ export class Broker {
       },
       cluster: {
         brokers: () => this.brokers(),
+      shareGroups: this.shareGroups,
         controllerId: () => membership.view.controllerId(),
         offlineReplicas: (replicas) => {
           const live = new Set(this.brokers().map((info) => info.nodeId));
@@ -776,6 +793,7 @@ export class Broker {
     await this.quotas.stop().catch(() => undefined);
     await this.auditSink?.close().catch(() => undefined);
     this.adminServer?.stop();
+    this.shareGroups.stop();
     releaseLock(this.config.dataDir);
     this.log(`Bunka broker ${this.config.nodeId} aborted (no flush, no controlled shutdown)`);
   }
@@ -794,6 +812,7 @@ export class Broker {
     // The shards write out what their connections still have queued, then close them.
     await this.networkShards?.drainAndClose(Math.max(0, deadline - Date.now()));
     for (const connection of this.connections) connection.close();
+    this.shareGroups.stop();
     this.stopListening(true);
     if (this.connectionSweepTimer) clearInterval(this.connectionSweepTimer);
     if (this.highWatermarkTimer) clearInterval(this.highWatermarkTimer);

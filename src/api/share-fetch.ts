@@ -1,0 +1,59 @@
+// ShareFetch (KIP-932, v0): on the partition leader, within the member's share session, acknowledges what the
+// request carries and acquires records for the member (share/share-partition-manager.ts). The response carries
+// whole batches as Fetch does, plus AcquiredRecords: the offsets this member now holds under an acquisition
+// lock (the client delivers only those; offsets without a record are acknowledged as gaps).
+// Needs READ on the group and on each topic.
+import { Apis } from "../protocol/generated/index.ts";
+import type { ShareFetchResponse } from "../protocol/generated/share-fetch.ts";
+import { ErrorCode } from "../protocol/errors.ts";
+import { defineHandler, type Reply } from "./handler.ts";
+import { AclOperation, canGroup, canTopic } from "./authorize.ts";
+
+const EMPTY_RECORDS = new Uint8Array(0);
+
+export const shareFetchHandler = defineHandler(Apis.ShareFetch, {
+  minVersion: 0,
+  maxVersion: 0,
+  async handle(context, request): Promise<Reply<ShareFetchResponse>> {
+    const fail = (errorCode: number, errorMessage: string | null = null) => ({ throttleTimeMs: 0, errorCode, errorMessage, responses: [], nodeEndpoints: [] });
+    if (!context.shareGroups) return fail(ErrorCode.UNSUPPORTED_VERSION, "share groups are not enabled");
+    if (request.groupId && !canGroup(context, AclOperation.READ, request.groupId)) return fail(ErrorCode.GROUP_AUTHORIZATION_FAILED);
+    for (const topic of request.topics) {
+      const name = context.topics.getById(topic.topicId)?.name;
+      if (name && !canTopic(context, AclOperation.READ, name)) return fail(ErrorCode.TOPIC_AUTHORIZATION_FAILED);
+    }
+    const room = context.connection.waitForWriteRoom();
+    if (room) await room;
+    const answer = await context.shareGroups.partitions.fetch({
+      groupId: request.groupId,
+      memberId: request.memberId,
+      shareSessionEpoch: request.shareSessionEpoch,
+      maxWaitMs: request.maxWaitMs,
+      maxBytes: request.maxBytes,
+      // Copies: the request's buffers are views of the socket read, and the session keeps topic ids.
+      topics: request.topics.map((topic) => ({
+        topicId: new Uint8Array(topic.topicId),
+        partitions: topic.partitions.map((partition) => ({
+          partition: partition.partitionIndex,
+          partitionMaxBytes: partition.partitionMaxBytes,
+          acknowledgementBatches: partition.acknowledgementBatches.map((batch) => ({ firstOffset: batch.firstOffset, lastOffset: batch.lastOffset, acknowledgeTypes: [...batch.acknowledgeTypes] })),
+        })),
+      })),
+      forgottenTopicsData: request.forgottenTopicsData.map((topic) => ({ topicId: new Uint8Array(topic.topicId), partitions: [...topic.partitions] })),
+      isStopping: () => context.isStopping(),
+    });
+    return {
+      throttleTimeMs: 0,
+      errorCode: answer.errorCode,
+      errorMessage: answer.errorMessage,
+      responses: answer.responses.map((topic) => ({
+        topicId: topic.topicId,
+        partitions: topic.partitions.map((partition) => {
+          if (partition.errorCode !== ErrorCode.NONE) context.traffic?.error(Apis.ShareFetch.apiKey, partition.errorCode);
+          return { ...partition, records: partition.records ?? EMPTY_RECORDS };
+        }),
+      })),
+      nodeEndpoints: [],
+    };
+  },
+});
