@@ -1,7 +1,7 @@
-// Produce's record_errors and error_message (v8+) carry what the validator found, although the broker
-// advertises Produce up to v7 today: the handler of a real in-process broker is called at v8 and at v7, and
-// its answers go through the generated codec, so the plumbing is ready the day v8 is advertised. The same
-// refusal over a real socket at v7 is answered with the code alone.
+// Produce's record_errors and error_message (v8+, KIP-467) carry what the validator found: over a real socket
+// at every version from v8 (v9+ flexible) a keyless record on a compacted topic comes back as INVALID_RECORD with
+// its index; the handler of a real in-process broker called at v8 and v7 shows the same answer through the
+// generated codec, and v7 carries the code alone. Nothing of the batch is stored (Kafka drops it whole).
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { produceHandler } from "../../src/api/produce.ts";
@@ -86,5 +86,22 @@ test("at v7 the same refusal carries the code only, and over a real socket too; 
   expect(response.responses[0].partitionResponses[0].errorCode).toBe(ErrorCode.INVALID_RECORD);
   const stored = await connection.request(ApiKey.Produce, 7, { acks: -1, timeoutMs: 5000, topicData: [{ name: TOPIC, partitionData: [{ index: 0, records: buildBatch({ records: [{ key: "k", value: "v" }] }) }] }] });
   expect(stored.responses[0].partitionResponses[0].baseOffset).toBe(0);
+  connection.close();
+});
+
+test("over a real socket at v8-v12 the answer names the failing record; the batch is not stored", async () => {
+  const connection = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port, requestTimeoutMs: 10_000 });
+  const before = await connection.request(ApiKey.ListOffsets, 5, { replicaId: -1, isolationLevel: 0, topics: [{ name: TOPIC, partitions: [{ partitionIndex: 0, currentLeaderEpoch: -1, timestamp: -1 }] }] });
+  for (const version of [8, 9, 10, 11, 12]) {
+    const twoKeyless = buildBatch({ records: [{ key: null, value: "a" }, { key: "k", value: "b" }, { key: null, value: "c" }] });
+    const response = await connection.request(ApiKey.Produce, version, { acks: -1, timeoutMs: 5000, topicData: [{ name: TOPIC, partitionData: [{ index: 0, records: twoKeyless }] }] });
+    const partition = response.responses[0].partitionResponses[0];
+    expect(partition.errorCode).toBe(ErrorCode.INVALID_RECORD);
+    expect(partition.recordErrors.map((error: { batchIndex: number }) => error.batchIndex)).toEqual([0, 2]);
+    expect(partition.errorMessage).toContain("Compacted topic cannot accept message without key");
+    expect(partition.baseOffset).toBe(-1);
+  }
+  const after = await connection.request(ApiKey.ListOffsets, 5, { replicaId: -1, isolationLevel: 0, topics: [{ name: TOPIC, partitions: [{ partitionIndex: 0, currentLeaderEpoch: -1, timestamp: -1 }] }] });
+  expect(after.topics[0].partitions[0].offset).toBe(before.topics[0].partitions[0].offset);
   connection.close();
 });
