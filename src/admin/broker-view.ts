@@ -19,6 +19,15 @@ export interface BoundListener {
   port: number;
 }
 
+/** One network shard's figures (server/shards/network-shards.ts). */
+export interface NetworkShardFigures {
+  readonly shard: number;
+  readonly alive: boolean;
+  readonly connections: number;
+  readonly connectionsAccepted: number;
+  readonly requests: number;
+}
+
 export interface AdminBrokerView {
   readonly config: BrokerConfig;
   readonly services: BrokerServices;
@@ -33,6 +42,8 @@ export interface AdminBrokerView {
   listeners(): BoundListener[];
   /** Open Kafka connections by listener name. */
   connectionsByListener(): Map<string, number>;
+  /** Per network shard (num.network.shards; 0 is the main thread): open connections and requests handed over. */
+  networkShards(): NetworkShardFigures[];
   /** Bytes the produce buffer pool holds (free and in use). */
   pooledBufferBytes(): number;
   /** ISR changes of partitions this broker leads, since it started. */

@@ -218,6 +218,20 @@ export class BrokerMetrics {
         for (const [listener, count] of view.connectionsByListener()) this.set({ listener }, count);
       },
     });
+    new client.Gauge({
+      name: "bunka_network_shard_connections", help: "Open Kafka connections per network shard (num.network.shards; shard 0 is the main thread, a crashed shard reports 0)", labelNames: ["shard"], registers,
+      collect() {
+        this.reset();
+        for (const shard of view.networkShards()) this.set({ shard: String(shard.shard) }, shard.connections);
+      },
+    });
+    new client.Counter({
+      name: "bunka_network_shard_requests_total", help: "Requests each network shard read and handed to the request handlers (num.network.shards; shard 0 is the main thread)", labelNames: ["shard"], registers,
+      collect() {
+        this.reset();
+        for (const shard of view.networkShards()) this.inc({ shard: String(shard.shard) }, shard.requests);
+      },
+    });
     new client.Counter({
       name: "bunka_authentication_failures_total", help: "Failed SASL and admin HTTP logins (Kafka: kafka.server:type=socket-server-metrics,name=failed-authentication-total)", labelNames: ["listener", "mechanism"], registers,
       collect() {

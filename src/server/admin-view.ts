@@ -16,6 +16,7 @@ export interface AdminViewSource extends Pick<AdminBrokerView, "config" | "servi
   readonly isStopping: boolean;
   boundListeners(): ReturnType<AdminBrokerView["listeners"]>;
   connectionsByListener(): Map<string, number>;
+  networkShardStats(): ReturnType<AdminBrokerView["networkShards"]>;
 }
 
 export function adminBrokerView(broker: AdminViewSource): AdminBrokerView {
@@ -32,6 +33,7 @@ export function adminBrokerView(broker: AdminViewSource): AdminBrokerView {
     isReady: () => broker.serving && !broker.isStopping,
     listeners: () => broker.boundListeners(),
     connectionsByListener: () => broker.connectionsByListener(),
+    networkShards: () => broker.networkShardStats(),
     pooledBufferBytes: () => producePool.pooledBytes,
     isrChanges: () => broker.replicas.isrChanges,
     controllerStats: () => broker.membership.controllerStats ?? null,

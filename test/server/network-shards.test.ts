@@ -1,0 +1,300 @@
+// Network shards (num.network.shards): connections spread by SO_REUSEPORT over the main thread and the shard
+// threads; every shard frames and answers its connections' requests, writes fetch data from its own mapping
+// of the segments, and carries group, admin and SASL traffic, and a shard that crashes takes only its own
+// connections with it. Real sockets on 127.0.0.1 against an in-process broker; which shard a connection
+// landed on is read from the broker's per-shard counters (also on /metrics).
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import { KafkaConnection } from "../../src/client/kafka-connection.ts";
+import { ErrorCode } from "../../src/protocol/errors.ts";
+import { ApiKey } from "../../src/protocol/generated/index.ts";
+import { buildBatch } from "../../src/records/compression.ts";
+import { startBroker, type Broker } from "../../src/server/broker.ts";
+import { scrape, sample } from "../helpers/admin-http.ts";
+import { freePort, tempDir } from "../helpers/broker-process.ts";
+import { kcat, kcatConsumeAll } from "../helpers/kcat.ts";
+import { RawMember, assignment, describeGroup, eventually, subscription } from "../group/helpers.ts";
+
+const SHARDS = 3;
+const TOPIC = "sharded";
+const PARTITIONS = 4;
+/** Connections opened at most while waiting for the kernel to hand some to every shard. */
+const CONNECTIONS_MAX = 120;
+const WAIT_MS = 20_000;
+
+interface Placed {
+  connection: KafkaConnection;
+  shard: number;
+}
+
+/** Total connections each shard accepted so far, by shard index. */
+function accepted(broker: Broker): number[] {
+  return broker.networkShardStats().map((stats) => stats.connectionsAccepted);
+}
+
+/**
+ * Opens connections one at a time and reads which shard took each (the counter that moved), until every
+ * live shard in `shards` has `perShard` of them. Bounded by CONNECTIONS_MAX and WAIT_MS.
+ */
+async function connectToEveryShard(broker: Broker, shards: number[], perShard: number, opened: KafkaConnection[], sasl?: { mechanism: "PLAIN"; username: string; password: string }): Promise<Placed[]> {
+  const placed: Placed[] = [];
+  const deadline = Date.now() + WAIT_MS;
+  for (let attempt = 0; attempt < CONNECTIONS_MAX && Date.now() < deadline; attempt++) {
+    if (shards.every((shard) => placed.filter((entry) => entry.shard === shard).length >= perShard)) break;
+    const before = accepted(broker);
+    const connection = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port, requestTimeoutMs: 20_000, ...(sasl ? { sasl } : {}) });
+    opened.push(connection);
+    // A shard reports its accept by message: wait for one counter to move (or a SASL login already proved it).
+    let shard = -1;
+    await eventually(() => {
+      const after = accepted(broker);
+      shard = after.findIndex((count, index) => count > (before[index] ?? 0));
+      return shard >= 0;
+    }, 5_000);
+    expect(shard).toBeGreaterThanOrEqual(0);
+    placed.push({ connection, shard });
+  }
+  for (const shard of shards) expect(placed.filter((entry) => entry.shard === shard).length).toBeGreaterThanOrEqual(perShard);
+  return placed;
+}
+
+function batchOf(values: string[]): Uint8Array {
+  return buildBatch({ records: values.map((value) => ({ key: null, value })) });
+}
+
+async function produce(connection: KafkaConnection, topic: string, partition: number, batch: Uint8Array, acks = -1): Promise<{ errorCode: number; baseOffset: number }> {
+  const response = await connection.request(ApiKey.Produce, 7, { acks, timeoutMs: 10_000, topicData: [{ name: topic, partitionData: [{ index: partition, records: batch }] }] });
+  const answer = response.responses[0].partitionResponses[0];
+  return { errorCode: answer.errorCode, baseOffset: Number(answer.baseOffset) };
+}
+
+async function fetchFrom(connection: KafkaConnection, topic: string, partition: number, offset: number, maxBytes = 8 * 1024 * 1024): Promise<{ errorCode: number; records: Uint8Array }> {
+  const response = await connection.request(ApiKey.Fetch, 11, {
+    replicaId: -1, maxWaitMs: 0, minBytes: 0, maxBytes, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+    topics: [{ topic, partitions: [{ partition, fetchOffset: offset, currentLeaderEpoch: -1, logStartOffset: -1, partitionMaxBytes: maxBytes, lastFetchedEpoch: -1 }] }],
+    forgottenTopicsData: [], rackId: "",
+  });
+  const answer = response.responses[0].partitions[0];
+  return { errorCode: answer.errorCode, records: answer.records ?? new Uint8Array(0) };
+}
+
+/** The first batch of fetched bytes, minus what the broker rewrites (base offset, partition leader epoch). */
+function firstBatchBody(records: Uint8Array): Uint8Array {
+  const length = new DataView(records.buffer, records.byteOffset, records.byteLength).getInt32(8);
+  return records.subarray(16, 12 + length);
+}
+
+describe("num.network.shards=3", () => {
+  let broker: Broker;
+  let dataDir: string;
+  const logLines: string[] = [];
+  const opened: KafkaConnection[] = [];
+  const adminPort = freePort();
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
+
+  beforeAll(async () => {
+    dataDir = tempDir("shards");
+    broker = await startBroker({
+      port: 0,
+      dataDir,
+      networkShards: SHARDS,
+      partitionWorkers: 2,
+      properties: { "admin.listeners": adminUrl, "group.initial.rebalance.delay.ms": "0", "group.min.session.timeout.ms": "100", "offsets.topic.num.partitions": "4" },
+      log: (line) => void logLines.push(line),
+    });
+    const setup = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port });
+    opened.push(setup);
+    const created = await setup.request(ApiKey.CreateTopics, 4, { topics: [{ name: TOPIC, numPartitions: PARTITIONS, replicationFactor: 1 }], timeoutMs: 10_000 });
+    expect(created.topics[0].errorCode).toBe(ErrorCode.NONE);
+  });
+
+  afterAll(async () => {
+    for (const connection of opened) connection.close();
+    await broker?.stop();
+    if (process.env.DEBUG_LOG) console.log(logLines.join("\n"));
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test("connections land on every shard; each produces and fetches its own records back byte for byte, small and multi-read frames", async () => {
+    const placed = await connectToEveryShard(broker, [0, 1, 2], 2, opened);
+    const requestsBefore = broker.networkShardStats().map((stats) => stats.requests);
+    for (const [index, { connection, shard }] of placed.entries()) {
+      const partition = index % PARTITIONS;
+      const batch = batchOf([`shard-${shard}-connection-${index}-a`, `shard-${shard}-connection-${index}-b`]);
+      const produced = await produce(connection, TOPIC, partition, batch);
+      expect(produced.errorCode).toBe(ErrorCode.NONE);
+      const fetched = await fetchFrom(connection, TOPIC, partition, produced.baseOffset);
+      expect(fetched.errorCode).toBe(ErrorCode.NONE);
+      expect(firstBatchBody(fetched.records)).toEqual(batch.subarray(16));
+    }
+    // A 750 KB batch spans several socket reads: a shard assembles it in a shared pool block the partition worker appends from.
+    for (const shard of [0, 1, 2]) {
+      const { connection } = placed.find((entry) => entry.shard === shard)!;
+      const big = "x".repeat(3000);
+      const batch = batchOf(Array.from({ length: 250 }, (_, i) => `${shard}-${i}-${big}`));
+      const produced = await produce(connection, TOPIC, 0, batch);
+      expect(produced.errorCode).toBe(ErrorCode.NONE);
+      const fetched = await fetchFrom(connection, TOPIC, 0, produced.baseOffset);
+      expect(fetched.errorCode).toBe(ErrorCode.NONE);
+      expect(firstBatchBody(fetched.records)).toEqual(batch.subarray(16));
+    }
+    const stats = broker.networkShardStats();
+    for (const shard of [1, 2]) expect(stats[shard]!.requests).toBeGreaterThan(requestsBefore[shard]!);
+    // The same figures on /metrics.
+    const families = await scrape(adminUrl);
+    for (const shard of ["0", "1", "2"]) {
+      expect(sample(families, "bunka_network_shard_requests_total", { shard })).toBeGreaterThan(0);
+      expect(sample(families, "bunka_network_shard_connections", { shard })).toBeGreaterThan(0);
+    }
+    expect(sample(families, "bunka_connections", { listener: "PLAINTEXT" })).toBe(stats.reduce((sum, shard) => sum + shard.connections, 0));
+  });
+
+  test("pipelined requests on a shard connection are answered in order, acks=0 included", async () => {
+    const placed = await connectToEveryShard(broker, [1, 2], 1, opened);
+    for (const shard of [1, 2]) {
+      const { connection } = placed.find((entry) => entry.shard === shard)!;
+      const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 4 === 3 ? fetchFrom(connection, TOPIC, 1, 0, 4096).then((fetched) => fetched.errorCode) : produce(connection, TOPIC, 1, batchOf([`pipelined-${shard}-${i}`])).then((produced) => produced.errorCode))));
+      expect(answers.every((errorCode) => errorCode === ErrorCode.NONE)).toBe(true);
+      await connection.request(ApiKey.Produce, 7, { acks: 0, timeoutMs: 10_000, topicData: [{ name: TOPIC, partitionData: [{ index: 1, records: batchOf(["acks-0"]) }] }] }, false);
+      // acks=0 has no reply; the connection must still answer the next request.
+      const after = await fetchFrom(connection, TOPIC, 1, 0, 4096);
+      expect(after.errorCode).toBe(ErrorCode.NONE);
+    }
+  });
+
+  test("groups and admin requests through shard connections: join, sync, commit, fetch offsets, describe, create and delete topics", async () => {
+    const placed = await connectToEveryShard(broker, [1, 2], 1, opened);
+    const onShard1 = placed.find((entry) => entry.shard === 1)!.connection;
+    const onShard2 = placed.find((entry) => entry.shard === 2)!.connection;
+    // Admin on shard 1.
+    const created = await onShard1.request(ApiKey.CreateTopics, 4, { topics: [{ name: "admin-via-shard", numPartitions: 2, replicationFactor: 1 }], timeoutMs: 10_000 });
+    expect(created.topics[0].errorCode).toBe(ErrorCode.NONE);
+    const metadata = await onShard2.request(ApiKey.Metadata, 9, { topics: [{ name: "admin-via-shard" }], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false });
+    expect(metadata.topics[0].errorCode).toBe(ErrorCode.NONE);
+    expect(metadata.topics[0].partitions.length).toBe(2);
+    // Two members of one group, each on its own shard.
+    const first = new RawMember(onShard1, "sharded-group", { protocols: [{ name: "range", metadata: subscription([TOPIC]) }] });
+    const second = new RawMember(onShard2, "sharded-group", { protocols: [{ name: "range", metadata: subscription([TOPIC]) }] });
+    const coordinator = await onShard1.request(ApiKey.FindCoordinator, 3, { key: "sharded-group", keyType: 0 });
+    expect(coordinator.errorCode).toBe(ErrorCode.NONE);
+    const [joinedFirst, joinedSecond] = await Promise.all([first.join(), second.join()]);
+    expect(joinedFirst.errorCode).toBe(ErrorCode.NONE);
+    expect(joinedSecond.errorCode).toBe(ErrorCode.NONE);
+    expect(first.generationId).toBe(second.generationId);
+    const leader = first.isLeader ? first : second;
+    const follower = leader === first ? second : first;
+    const [leaderSync, followerSync] = await Promise.all([
+      leader.sync([{ memberId: leader.memberId, assignment: assignment(TOPIC, [0, 1]) }, { memberId: follower.memberId, assignment: assignment(TOPIC, [2, 3]) }]),
+      follower.sync(),
+    ]);
+    expect(leaderSync.errorCode).toBe(ErrorCode.NONE);
+    expect(followerSync.errorCode).toBe(ErrorCode.NONE);
+    expect(followerSync.assignment).toEqual(assignment(TOPIC, [2, 3]));
+    expect(await first.commit(TOPIC, { 0: 1, 1: 2 })).toEqual([ErrorCode.NONE, ErrorCode.NONE]);
+    expect(await second.commit(TOPIC, { 2: 3, 3: 4 })).toEqual([ErrorCode.NONE, ErrorCode.NONE]);
+    expect(await first.heartbeat()).toBe(ErrorCode.NONE);
+    const committed = await onShard2.request(ApiKey.OffsetFetch, 7, { groupId: "sharded-group", topics: [{ name: TOPIC, partitionIndexes: [0, 1, 2, 3] }], requireStable: false });
+    expect(committed.topics[0].partitions.map((partition: { committedOffset: bigint | number }) => Number(partition.committedOffset))).toEqual([1, 2, 3, 4]);
+    const described = await describeGroup(onShard1, "sharded-group");
+    expect(described.groupState).toBe("Stable");
+    expect(described.members.length).toBe(2);
+    expect(await second.leave()).toBe(ErrorCode.NONE);
+    const deleted = await onShard2.request(ApiKey.DeleteTopics, 4, { topicNames: ["admin-via-shard"], timeoutMs: 10_000 });
+    expect(deleted.responses[0].errorCode).toBe(ErrorCode.NONE);
+  });
+
+  test("kcat produces and consumes through whichever shards its connections land on", async () => {
+    const bootstrap = `127.0.0.1:${broker.port}`;
+    const lines = Array.from({ length: 500 }, (_, i) => `kcat-${i}`);
+    for (let round = 0; round < 3; round++) {
+      const produced = await kcat(bootstrap, ["-P", "-t", `kcat-sharded-${round}`, "-p", "0"], { input: lines.join("\n") + "\n" });
+      expect(produced.exitCode).toBe(0);
+      expect(await kcatConsumeAll(bootstrap, `kcat-sharded-${round}`, "%s\n")).toEqual(lines);
+    }
+  });
+
+  test("a shard that crashes closes only its own connections; the other shards and new connections go on", async () => {
+    const placed = await connectToEveryShard(broker, [0, 1, 2], 2, opened);
+    const doomed = placed.filter((entry) => entry.shard === 1).map((entry) => entry.connection);
+    const survivors = placed.filter((entry) => entry.shard !== 1);
+    expect(broker.crashNetworkShard(1)).toBe(true);
+    expect(await eventually(() => broker.networkShardStats()[1]!.alive === false, WAIT_MS)).toBe(true);
+    expect(await eventually(() => doomed.every((connection) => connection.closed), WAIT_MS)).toBe(true);
+    expect(logLines.some((line) => line.includes("network shard 1 failed"))).toBe(true);
+    expect(broker.networkShardStats()[1]!.connections).toBe(0);
+    for (const { connection } of survivors) {
+      const produced = await produce(connection, TOPIC, 2, batchOf(["after-crash"]));
+      expect(produced.errorCode).toBe(ErrorCode.NONE);
+    }
+    // New connections go to the live shards only, and work.
+    const acceptedBefore = broker.networkShardStats()[1]!.connectionsAccepted;
+    for (let i = 0; i < 12; i++) {
+      const connection = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port, requestTimeoutMs: 20_000 });
+      opened.push(connection);
+      const produced = await produce(connection, TOPIC, 3, batchOf([`new-${i}`]));
+      expect(produced.errorCode).toBe(ErrorCode.NONE);
+    }
+    expect(broker.networkShardStats()[1]!.connectionsAccepted).toBe(acceptedBefore);
+    const families = await scrape(adminUrl);
+    expect(sample(families, "bunka_network_shard_connections", { shard: "1" })).toBe(0);
+  });
+});
+
+describe("num.network.shards with SASL", () => {
+  test("SASL/PLAIN logins on every shard; requests before login are refused there as on the main thread", async () => {
+    const dataDir = tempDir("shards-sasl");
+    const broker = await startBroker({
+      port: 0,
+      dataDir,
+      networkShards: SHARDS,
+      partitionWorkers: 1,
+      properties: {
+        listeners: "SASL_PLAINTEXT://127.0.0.1:0",
+        "sasl.enabled.mechanisms": "PLAIN",
+        "sasl.jaas.config": 'org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="alice-secret";',
+      },
+      log: () => undefined,
+    });
+    const opened: KafkaConnection[] = [];
+    try {
+      const placed = await connectToEveryShard(broker, [0, 1, 2], 1, opened, { mechanism: "PLAIN", username: "alice", password: "alice-secret" });
+      for (const { connection } of placed) {
+        const created = await connection.request(ApiKey.CreateTopics, 4, { topics: [{ name: "sasl-sharded", numPartitions: 1, replicationFactor: 1 }], timeoutMs: 10_000 });
+        expect([ErrorCode.NONE, ErrorCode.TOPIC_ALREADY_EXISTS]).toContain(created.topics[0].errorCode);
+      }
+      // Without a login, anything but ApiVersions/SASL closes the connection, whichever shard it is on.
+      for (let i = 0; i < 9; i++) {
+        const anonymous = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port, requestTimeoutMs: 20_000 });
+        opened.push(anonymous);
+        await expect(anonymous.request(ApiKey.Metadata, 9, { topics: null, allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false })).rejects.toThrow();
+      }
+      // A wrong password fails the login on a shard too.
+      let refused = 0;
+      for (let i = 0; i < 6; i++) {
+        await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port, sasl: { mechanism: "PLAIN", username: "alice", password: "wrong" } }).then((connection) => opened.push(connection), () => refused++);
+      }
+      expect(refused).toBe(6);
+      expect(broker.networkShardStats().filter((stats) => stats.shard > 0).every((stats) => stats.requests > 0)).toBe(true);
+    } finally {
+      for (const connection of opened) connection.close();
+      await broker.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+test("num.network.shards=1 (the default) keeps the main thread alone: one shard, every connection on it", async () => {
+  const dataDir = tempDir("shards-one");
+  const broker = await startBroker({ port: 0, dataDir, partitionWorkers: 1, log: () => undefined });
+  try {
+    const connections = await Promise.all(Array.from({ length: 4 }, () => KafkaConnection.connect({ host: "127.0.0.1", port: broker.port })));
+    for (const connection of connections) expect((await connection.request(ApiKey.ApiVersions, 3, { clientSoftwareName: "t", clientSoftwareVersion: "1" })).errorCode).toBe(ErrorCode.NONE);
+    const stats = broker.networkShardStats();
+    expect(stats.length).toBe(1);
+    expect(stats[0]!.connections).toBe(4);
+    for (const connection of connections) connection.close();
+  } finally {
+    await broker.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
