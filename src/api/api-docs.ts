@@ -10,11 +10,12 @@ import { handlers } from "./index.ts";
 export const apiNotes: Readonly<Record<string, string>> = {
   Produce:
     "acks 0, 1, -1; v3+ record batches only (v0–2, magic 0/1 message sets, answered UNSUPPORTED_VERSION: advertised because librdkafka 2.0.2 turns compression off without them); idempotence and transactions (KIP-98, KIP-890 verification); v8 per-record errors (KIP-467), v10 current leader and endpoints on NOT_LEADER_OR_FOLLOWER (KIP-951), v11 TRANSACTION_ABORTABLE (KIP-890), v12 (Kafka 4.0, a generator override of the snapshot's schema) adds a transactional batch's partition to its transaction (transaction version 2, KIP-890 part 2)",
-  Fetch: "long poll (`max.wait.ms`, `min.bytes`), `max.bytes` and per-partition limits, read_committed (KIP-98), `OFFSET_OUT_OF_RANGE`, leader epochs (KIP-320); no fetch sessions (KIP-227) and no topic ids (v13+) yet",
+  Fetch:
+    "long poll (`max.wait.ms`, `min.bytes`), `max.bytes` and per-partition limits, read_committed (KIP-98), `OFFSET_OUT_OF_RANGE`, leader epochs (KIP-320); fetch sessions from v7 (KIP-227: incremental fetches, `max.incremental.fetch.session.cache.slots`, see Fetch sessions); topics by id from v13 (KIP-516, `UNKNOWN_TOPIC_ID`); v15 replica state (KIP-903); v16 current leader and endpoints on NOT_LEADER_OR_FOLLOWER / FENCED_LEADER_EPOCH (KIP-951); v17 replica directory id accepted (KIP-853)",
   ListOffsets:
     "earliest, latest, by timestamp, isolation level (KIP-98), leader epoch (KIP-320); v7 max timestamp (KIP-734), v8 earliest local (KIP-405: the log start, no tiered storage), v9 latest tiered (KIP-1005: -1, nothing is tiered), v10 timeout (KIP-1075, nothing remote to wait for)",
   Metadata:
-    "auto topic creation; topic ids (KIP-516) from v10, topics by id in v12 (`UNKNOWN_TOPIC_ID`); v10–12 are advertised once Fetch v13+ is (@platformatic/kafka fetches by the ids Metadata v10+ gives it); v0–3 kept for kafka-python (KIP-896 deprecates them)",
+    "auto topic creation; topic ids (KIP-516) from v10, topics by id in v12 (`UNKNOWN_TOPIC_ID`); v10–12 with Fetch v13+ (clients fetch by the ids Metadata v10+ gives them); v0–3 kept for kafka-python (KIP-896 deprecates them)",
   FindCoordinator: "groups and transactional ids; batched keys from v4 (KIP-699); v6's share-group keys (KIP-932) answered `INVALID_REQUEST`; v0 kept for librdkafka 2.0.2 and kafka-python",
   ApiVersions: "v3+: client software name (KIP-511) and features (KIP-584): `metadata.version` 21, `transaction.version` 2 (KIP-890 part 2: Produce v12, EndTxn v5), `group.version` 1 while ConsumerGroupHeartbeat is served; v4 lists features whose minimum is 0",
   CreateTopics: "topic ids in the answer (v7, KIP-516), configs in the answer (v5, KIP-525); v0–1 removed (KIP-896)",

@@ -9,6 +9,7 @@ import type { GroupCoordinator } from "../group/group-coordinator.ts";
 import type { TransactionCoordinator } from "../transactions/transaction-coordinator.ts";
 import type { ShareGroups } from "../share/share-groups.ts";
 import type { SegmentViews } from "../log/segment-views.ts";
+import type { FetchSessionCache } from "../fetch-session/fetch-session-cache.ts";
 import type { TopicManager } from "../metadata/topic-manager.ts";
 import type { BrokerInfo } from "../metadata/types.ts";
 import type { PartitionWorkers } from "../partition/partition-workers.ts";
@@ -123,6 +124,8 @@ export interface BrokerServices {
   readonly replication: Replication;
   readonly watchers: AppendWatchers;
   readonly fetchViews: FetchViews;
+  /** Fetch sessions (KIP-227, fetch-session/); absent: every fetch is answered without a session. */
+  readonly fetchSessions?: FetchSessionCache;
   readonly groups: Groups;
   /** The transaction coordinator's answers to partition leaders (KIP-890 verification, marker side effects). */
   readonly transactions?: TransactionVerification;

@@ -2,12 +2,30 @@
 // from mmap'd segments. Long poll: when fewer than min.bytes are available the request waits, woken by
 // appends to its partitions, until max.wait.ms. Partitions are filled in request order within max.bytes;
 // the first partition with data may exceed it by one batch (KIP-74).
+// Versions: v4 isolation level (KIP-98: read_committed stops at the LSO and names the aborted transactions);
+// v5 log start offset; v7 fetch sessions (KIP-227, src/fetch-session/: full and incremental fetches,
+// forgotten topics, FETCH_SESSION_ID_NOT_FOUND / INVALID_FETCH_SESSION_EPOCH); v9 current leader epoch
+// (KIP-320: FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH); v10 zstd batches (KIP-110: served as stored); v11 rack
+// id (KIP-392: no preferred read replica here, always -1); v12 flexible (KIP-482), last fetched epoch accepted
+// (no diverging epoch answered: followers here truncate with OffsetForLeaderEpoch first); v13 topics by id
+// (KIP-516): an id no topic has now, e.g. a topic deleted and re-created under the same name, is
+// UNKNOWN_TOPIC_ID, never the new topic's data; a session opened with ids serves only v13+ fetches and the
+// other way round (FETCH_SESSION_TOPIC_ID_ERROR); INCONSISTENT_TOPIC_ID does not arise, as a worker opens a
+// partition only in a directory whose partition.metadata names the topic's current id
+// (log/partition-metadata-file.ts); v14 same (KIP-405: no tiered storage, so never
+// OFFSET_MOVED_TO_TIERED_STORAGE); v15 a follower names itself in replica_state (KIP-903; its broker epoch is
+// not checked), replica_id is -1; v16 NOT_LEADER_OR_FOLLOWER and FENCED_LEADER_EPOCH carry the partition's
+// current leader and the answer that leader's endpoint (KIP-951); v17 replica directory id (KIP-853),
+// accepted and ignored (one log directory per broker).
 import { ErrorCode } from "../protocol/errors.ts";
 import { Apis } from "../protocol/generated/index.ts";
 import type { Input } from "../protocol/codec/input.ts";
-import type { FetchResponse, FetchResponsePartitionData } from "../protocol/generated/fetch.ts";
+import type { FetchRequest, FetchResponse, FetchResponseFetchableTopicResponse, FetchResponseNodeEndpoint, FetchResponsePartitionData } from "../protocol/generated/fetch.ts";
 import type { ReadItem, ReadResult } from "../partition/messages.ts";
 import { SegmentMapError, type MappedRecords } from "../log/segment-views.ts";
+import { endpointFor, topicIdBytes, topicIdHex } from "../metadata/types.ts";
+import { sessionPartitionKey } from "../fetch-session/fetch-session-cache.ts";
+import { answerFetch, newFetchContext, type FetchTarget } from "../fetch-session/fetch-context.ts";
 import type { RequestContext } from "./context.ts";
 import { defineHandler, type Reply } from "./handler.ts";
 import { AclOperation, canCluster, canTopic } from "./authorize.ts";
@@ -20,49 +38,46 @@ const FETCH_MAX_WAIT_MS_CAP = 30_000;
 const READ_COMMITTED = 1;
 
 interface PartitionFetch {
-  topicIndex: number;
+  target: FetchTarget;
   item: ReadItem;
   errorCode: number;
 }
 
+/** v13 (KIP-516): topics are named by id. */
+export const FIRST_FETCH_VERSION_WITH_TOPIC_IDS = 13;
+/** v15 (KIP-903): a follower's id is in replica_state. */
+const FIRST_VERSION_WITH_REPLICA_STATE = 15;
+/** v16 (KIP-951): leader changes are answered with the new leader. */
+const FIRST_VERSION_WITH_LEADER_DISCOVERY = 16;
+const ZERO_TOPIC_ID = new Uint8Array(16);
+
 export const fetchHandler = defineHandler(Apis.Fetch, {
   minVersion: 4,
-  maxVersion: 12,
+  maxVersion: 17,
   async handle(context, request): Promise<Reply<FetchResponse>> {
     // A consumer that is not reading what it already got does not get more file ranges queued.
     const room = context.connection.waitForWriteRoom();
     if (room) await room;
+    const version = context.apiVersion;
+    const usesTopicIds = version >= FIRST_FETCH_VERSION_WITH_TOPIC_IDS;
     const responseMaxBytes = request.maxBytes > 0 ? request.maxBytes : 0x7fffffff;
-    const replicaId = request.replicaId;
-    const fetches: PartitionFetch[] = [];
-    // Followers need CLUSTER_ACTION on the cluster, consumers READ on each topic (Kafka's KafkaApis.handleFetchRequest).
-    const followerAllowed = replicaId < 0 || canCluster(context, AclOperation.CLUSTER_ACTION);
-    const readCommitted = replicaId < 0 && request.isolationLevel === READ_COMMITTED;
-    request.topics.forEach((fetchTopic, topicIndex) => {
-      const topic = context.topics.get(fetchTopic.topic);
-      const authorized = replicaId >= 0 ? followerAllowed : canTopic(context, AclOperation.READ, fetchTopic.topic);
-      for (const fetchPartition of fetchTopic.partitions) {
-        const partition = fetchPartition.partition;
-        let errorCode: number = ErrorCode.NONE;
-        if (!authorized) errorCode = ErrorCode.TOPIC_AUTHORIZATION_FAILED;
-        else if (!topic || partition < 0 || partition >= topic.partitions.length) errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
-        else errorCode = context.replication.checkFetchAllowed(topic.name, partition, replicaId, fetchPartition.currentLeaderEpoch);
-        fetches.push({
-          topicIndex,
-          errorCode,
-          item: {
-            topic: fetchTopic.topic,
-            partition,
-            fetchOffset: fetchPartition.fetchOffset,
-            maxBytes: Math.max(0, Math.min(fetchPartition.partitionMaxBytes, responseMaxBytes)),
-            maxOffsetExclusive: errorCode === ErrorCode.NONE ? context.replication.readLimit(fetchTopic.topic, partition, replicaId) : -1,
-            minOneBatch: true,
-            // READ_COMMITTED: the worker stops at the LSO and names the aborted transactions (followers read everything).
-            ...(readCommitted ? { readCommitted } : {}),
-          },
-        });
-      }
+    const replicaId = version >= FIRST_VERSION_WITH_REPLICA_STATE ? request.replicaState.replicaId : request.replicaId;
+    const session = newFetchContext(context.fetchSessions, {
+      sessionId: request.sessionId,
+      sessionEpoch: request.sessionEpoch,
+      usesTopicIds,
+      privileged: replicaId >= 0,
+      targets: fetchTargets(request, usesTopicIds),
+      forgotten: request.forgottenTopicsData.flatMap((forgotten) => {
+        const topicId = usesTopicIds ? topicIdHex(forgotten.topicId) : "";
+        return forgotten.partitions.map((partition) => sessionPartitionKey(topicId, usesTopicIds ? "" : forgotten.topic, partition));
+      }),
     });
+    if (session.kind === "error") {
+      context.traffic?.error(Apis.Fetch.apiKey, session.errorCode);
+      return { throttleTimeMs: 0, errorCode: session.errorCode, sessionId: 0, responses: [] };
+    }
+    const fetches = resolveTargets(context, session.targets, replicaId, responseMaxBytes, request.isolationLevel === READ_COMMITTED);
 
     // A follower's fetch offsets are its log end offsets: they may commit records (high watermark) and
     // bring it back into the ISR before anything is read.
@@ -96,14 +111,11 @@ export const fetchHandler = defineHandler(Apis.Fetch, {
       outcome = await readAll(context, fetches, responseMaxBytes);
     }
 
-    const responses = request.topics.map((fetchTopic) => ({ topic: fetchTopic.topic, partitions: [] as Input<FetchResponsePartitionData>[] }));
-    fetches.forEach((fetch, index) => {
+    const partitions = fetches.map((fetch, index): Input<FetchResponsePartitionData> => {
       const result = outcome.results[index]!;
-      const runtime = context.topics.runtime(fetch.item.topic, fetch.item.partition);
+      const runtime = fetch.errorCode === ErrorCode.NONE ? context.topics.runtime(fetch.item.topic, fetch.item.partition) : undefined;
       const highWatermark = runtime?.highWatermark ?? -1;
-      if (result.errorCode !== ErrorCode.NONE) context.traffic?.error(Apis.Fetch.apiKey, result.errorCode);
-      else if (outcome.records[index]) context.traffic?.fetched(fetch.item.topic, fetch.item.partition, outcome.records[index]!.sizeBytes, replicaId >= 0);
-      responses[fetch.topicIndex]!.partitions.push({
+      return {
         partitionIndex: fetch.item.partition,
         errorCode: result.errorCode,
         highWatermark,
@@ -114,14 +126,125 @@ export const fetchHandler = defineHandler(Apis.Fetch, {
         abortedTransactions: result.abortedTransactions ?? [],
         preferredReadReplica: -1,
         records: outcome.records[index] ?? EMPTY_RECORDS,
-      });
+      };
+    });
+    const shape = answerFetch(context.fetchSessions, session, partitions.map((partition, index) => ({
+      errorCode: partition.errorCode!,
+      highWatermark: partition.highWatermark!,
+      logStartOffset: partition.logStartOffset!,
+      recordsBytes: outcome.records[index]?.sizeBytes ?? 0,
+    })));
+    if (shape.errorCode !== ErrorCode.NONE) {
+      context.traffic?.error(Apis.Fetch.apiKey, shape.errorCode);
+      return { throttleTimeMs: 0, errorCode: shape.errorCode, sessionId: shape.sessionId, responses: [] };
+    }
+
+    const responses: Input<FetchResponseFetchableTopicResponse>[] = [];
+    const leaders = new Set<number>();
+    let previousTopicKey: string | null = null;
+    fetches.forEach((fetch, index) => {
+      if (!shape.carried[index]) return;
+      const partition = partitions[index]!;
+      const errorCode = partition.errorCode!;
+      if (errorCode !== ErrorCode.NONE) context.traffic?.error(Apis.Fetch.apiKey, errorCode);
+      else if (outcome.records[index]) context.traffic?.fetched(fetch.item.topic, fetch.item.partition, outcome.records[index]!.sizeBytes, replicaId >= 0);
+      if (version >= FIRST_VERSION_WITH_LEADER_DISCOVERY && (errorCode === ErrorCode.NOT_LEADER_OR_FOLLOWER || errorCode === ErrorCode.FENCED_LEADER_EPOCH)) {
+        const assignment = context.topics.get(fetch.item.topic)?.partitions[fetch.item.partition];
+        if (assignment) {
+          partition.currentLeader = { leaderId: assignment.leader, leaderEpoch: assignment.leaderEpoch };
+          if (assignment.leader >= 0) leaders.add(assignment.leader);
+        }
+      }
+      // Consecutive partitions of one topic share its entry (Kafka's FetchResponse.toMessage).
+      const topicKey = fetch.target.topicId || fetch.target.topic;
+      if (topicKey !== previousTopicKey) {
+        responses.push({ topic: fetch.target.topic, topicId: fetch.target.topicId ? topicIdBytes(fetch.target.topicId) : ZERO_TOPIC_ID, partitions: [] });
+        previousTopicKey = topicKey;
+      }
+      (responses[responses.length - 1]!.partitions as Input<FetchResponsePartitionData>[]).push(partition);
     });
     // Consumers' fetched bytes count against consumer_byte_rate (followers are not client-quota'd, as in Kafka).
     const throttleTimeMs = replicaId >= 0 ? 0 : context.quotas.record(CONSUMER_BYTE_RATE, context.connection.security.principal, context.clientId, outcome.bytes);
     if (throttleTimeMs > 0) context.connection.mute(throttleTimeMs);
-    return { throttleTimeMs, errorCode: ErrorCode.NONE, sessionId: 0, responses };
+    return { throttleTimeMs, errorCode: ErrorCode.NONE, sessionId: shape.sessionId, responses, nodeEndpoints: leaderEndpoints(context, leaders) };
   },
 });
+
+/** The request's partitions, keyed as a session keys them: by topic id from v13, by name before. */
+function fetchTargets(request: FetchRequest, usesTopicIds: boolean): FetchTarget[] {
+  const targets: FetchTarget[] = [];
+  for (const fetchTopic of request.topics) {
+    const topicId = usesTopicIds ? topicIdHex(fetchTopic.topicId) : "";
+    const topic = usesTopicIds ? "" : fetchTopic.topic;
+    for (const fetchPartition of fetchTopic.partitions) {
+      targets.push({
+        topicId,
+        topic,
+        partition: fetchPartition.partition,
+        fetchOffset: fetchPartition.fetchOffset,
+        partitionMaxBytes: fetchPartition.partitionMaxBytes,
+        currentLeaderEpoch: fetchPartition.currentLeaderEpoch,
+        lastFetchedEpoch: fetchPartition.lastFetchedEpoch,
+        logStartOffset: fetchPartition.logStartOffset,
+      });
+    }
+  }
+  return targets;
+}
+
+/**
+ * Each target's topic (by id from v13: an id no topic has now is UNKNOWN_TOPIC_ID), access and leadership,
+ * and the read it asks of the worker. Access is decided once per topic of the request.
+ */
+function resolveTargets(context: RequestContext, targets: readonly FetchTarget[], replicaId: number, responseMaxBytes: number, isolationCommitted: boolean): PartitionFetch[] {
+  // Followers need CLUSTER_ACTION on the cluster, consumers READ on each topic (Kafka's KafkaApis.handleFetchRequest).
+  const followerAllowed = replicaId < 0 || canCluster(context, AclOperation.CLUSTER_ACTION);
+  const readCommitted = replicaId < 0 && isolationCommitted;
+  const allowedByTopic = new Map<string, boolean>();
+  return targets.map((target) => {
+    const topic = target.topicId ? context.topics.getById(target.topicId) : context.topics.get(target.topic);
+    const name = target.topicId ? (topic?.name ?? "") : target.topic;
+    const partition = target.partition;
+    let errorCode: number = ErrorCode.NONE;
+    if (target.topicId && !topic) errorCode = ErrorCode.UNKNOWN_TOPIC_ID;
+    else {
+      let authorized = allowedByTopic.get(name);
+      if (authorized === undefined) {
+        authorized = replicaId >= 0 ? followerAllowed : canTopic(context, AclOperation.READ, name);
+        allowedByTopic.set(name, authorized);
+      }
+      if (!authorized) errorCode = ErrorCode.TOPIC_AUTHORIZATION_FAILED;
+      else if (!topic || partition < 0 || partition >= topic.partitions.length) errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+      else errorCode = context.replication.checkFetchAllowed(name, partition, replicaId, target.currentLeaderEpoch);
+    }
+    return {
+      target,
+      errorCode,
+      item: {
+        topic: name,
+        partition,
+        fetchOffset: target.fetchOffset,
+        maxBytes: Math.max(0, Math.min(target.partitionMaxBytes, responseMaxBytes)),
+        maxOffsetExclusive: errorCode === ErrorCode.NONE ? context.replication.readLimit(name, partition, replicaId) : -1,
+        minOneBatch: true,
+        // READ_COMMITTED: the worker stops at the LSO and names the aborted transactions (followers read everything).
+        ...(readCommitted ? { readCommitted } : {}),
+      },
+    };
+  });
+}
+
+/** KIP-951: the endpoints of the leaders named in the answer, on the listener the client came in on. */
+function leaderEndpoints(context: RequestContext, leaders: ReadonlySet<number>): Input<FetchResponseNodeEndpoint>[] {
+  if (leaders.size === 0) return [];
+  const endpoints: Input<FetchResponseNodeEndpoint>[] = [];
+  for (const info of context.cluster.brokers()) {
+    if (!leaders.has(info.nodeId)) continue;
+    const endpoint = endpointFor(info, context.connection.security.listener.name);
+    if (endpoint) endpoints.push({ nodeId: info.nodeId, host: endpoint.host, port: endpoint.port, rack: info.rack });
+  }
+  return endpoints;
+}
 
 interface ReadOutcome {
   results: ReadResult[];

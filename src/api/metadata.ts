@@ -6,10 +6,8 @@
 // (KIP-482); v10 topic ids in the response (KIP-516); v11 drops cluster authorized operations (KIP-700);
 // v12 topics requested by id (KIP-516: UNKNOWN_TOPIC_ID, the name null). v0-v3 are kept though KIP-896
 // deprecates them: kafka-python sends v0 and v1, kcat/librdkafka 2.0.2 v4 (docs: kafka-clients note §1).
-// v10-12 are advertised only together with Fetch v13+ (topics by id): @platformatic/kafka takes the topic ids
-// of Metadata v10+ and puts them in its Fetch requests, so with Fetch v12 (topics by name) its consumer
-// fetched a topic named by a UUID string (UNKNOWN_TOPIC_OR_PARTITION, measured). Until then v10-12 are served
-// to a client that asks (Kafka's own tools and the tests do) but ApiVersions offers v9.
+// v10-12 go together with Fetch v13+ (topics by id, api/fetch.ts): @platformatic/kafka and librdkafka 2.15
+// take the topic ids of Metadata v10+ and fetch by them.
 import { ErrorCode, KafkaError } from "../protocol/errors.ts";
 import { Apis } from "../protocol/generated/index.ts";
 import type { Input } from "../protocol/codec/input.ts";
@@ -17,18 +15,14 @@ import type { MetadataResponse, MetadataResponseTopic } from "../protocol/genera
 import { endpointFor, topicIdBytes, topicNameProblem, type TopicMetadata } from "../metadata/types.ts";
 import type { RequestContext } from "./context.ts";
 import { defineHandler, type Reply } from "./handler.ts";
-import { fetchHandler } from "./fetch.ts";
 import { isInternalTopic } from "../metadata/internal-topics.ts";
 import { AclOperation, canCluster, canTopic } from "./authorize.ts";
 
 const ZERO_UUID = new Uint8Array(16);
-const FIRST_FETCH_VERSION_WITH_TOPIC_IDS = 13;
-const LAST_VERSION_WITHOUT_TOPIC_IDS = 9;
 
 export const metadataHandler = defineHandler(Apis.Metadata, {
   minVersion: 0,
   maxVersion: 12,
-  advertisedMaxVersion: fetchHandler.maxVersion >= FIRST_FETCH_VERSION_WITH_TOPIC_IDS ? 12 : LAST_VERSION_WITHOUT_TOPIC_IDS,
   async handle(context, request): Promise<Reply<MetadataResponse>> {
     const { apiVersion } = context;
     // v0: an empty list means every topic; v1+: null means every topic and [] means none.

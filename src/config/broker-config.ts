@@ -258,6 +258,8 @@ export const brokerSettings: readonly BrokerSetting[] = [
   setting("auto.create.topics.enable", "boolean", true, field("autoCreateTopicsEnable"), { doc: "Metadata for an unknown topic creates it (when the client allows)" }),
   setting("delete.topic.enable", "boolean", true, field("deleteTopicEnable"), { doc: "DeleteTopics is allowed" }),
   setting("max.request.partition.size.limit", "int", 2000, readByUser("max.request.partition.size.limit", 2000), { min: 1, max: INT_MAX, doc: "partitions one DescribeTopicPartitions answer carries at most (KIP-966; the client's limit applies when lower, the rest comes with a cursor)" }),
+  setting("max.incremental.fetch.session.cache.slots", "int", 1000, readByUser("max.incremental.fetch.session.cache.slots", 1000), { min: 0, max: INT_MAX, doc: "fetch sessions (KIP-227) the broker keeps at most; when full, a new session replaces a stale or less valuable one (Kafka's eviction rules), else the client fetches without one. 0: no sessions" }),
+  setting("max.incremental.fetch.session.partitions", "int", 10_000, readByUser("max.incremental.fetch.session.partitions", 10_000), { bunka: true, min: 1, max: INT_MAX, doc: "partitions one fetch session holds at most (Kafka: unbounded); a fetch of more is answered without a session. With the slots, bounds the cache (about 150 bytes per partition)" }),
   setting("socket.request.max.bytes", "int", 104_857_600, field("socketRequestMaxBytes"), { min: 1, max: INT_MAX, doc: "largest request frame; a larger one closes the connection" }),
   setting("queued.max.request.bytes", "long", 268_435_456, field("queuedMaxRequestBytes"), {
     min: -1, max: Number.MAX_SAFE_INTEGER, defaultDoc: "268435456 (256 MiB; Kafka: unbounded)",

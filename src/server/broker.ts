@@ -58,6 +58,7 @@ import { adminBrokerView } from "./admin-view.ts";
 import { FaultInjector } from "../faults/fault-injector.ts";
 import { ShareGroups, shareGroupSettings } from "../share/share-groups.ts";
 import { faultsEnabled } from "../faults/fault-spec.ts";
+import { FetchSessionCache } from "../fetch-session/fetch-session-cache.ts";
 
 export interface BrokerOptions extends Partial<Omit<BrokerConfig, "properties">> {
   /** A Kafka-style properties file applied before the other options. */
@@ -108,6 +109,8 @@ export class Broker {
   readonly replicas: ReplicaManager;
   readonly watchers = new PartitionWatchers();
   readonly segmentViews = new SegmentViews(SEGMENT_VIEWS_MAX);
+  /** Fetch sessions (KIP-227): they outlive connections, as in Kafka. */
+  private readonly fetchSessions: FetchSessionCache;
   readonly producerIds: ProducerIds;
   /** Consumer groups and committed offsets (group/). */
   readonly groups: GroupCoordinator;
@@ -165,6 +168,10 @@ export class Broker {
       setFsyncDelay: (delayMs) => Atomics.store(workers.fsyncDelayMs, 0, delayMs),
     });
     this.requestBudget = new RequestBudget(config.queuedMaxRequestBytes);
+    this.fetchSessions = new FetchSessionCache({
+      slotsMax: Number(config.properties["max.incremental.fetch.session.cache.slots"] ?? 1000),
+      partitionsPerSessionMax: Number(config.properties["max.incremental.fetch.session.partitions"] ?? 10_000),
+    });
     this.topics = new TopicManager(config, workers, membership.store, membership.view, log);
     this.replicas = new ReplicaManager({
       nodeId: config.nodeId,
@@ -693,6 +700,7 @@ export class Broker {
       replication: this.replicas,
       watchers: this.watchers,
       fetchViews: this.segmentViews,
+      fetchSessions: this.fetchSessions,
       groups: this.groups,
       transactionCoordinator: this.transactions,
       transactions: {
