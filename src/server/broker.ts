@@ -343,6 +343,7 @@ export class Broker {
     this.interBrokerListenerName = listeners.interBrokerListenerName;
     for (const listener of listeners.listeners) {
       const tls = listeners.tls.get(listener.name) ?? null;
+      if (this.config.networkShards > 1 && !tls) refuseSharedPortInUse(listener);
       const server = Bun.listen<Connection | undefined>({
         hostname: listener.host,
         port: listener.port,
@@ -479,6 +480,7 @@ export class Broker {
         return admission;
       },
       release: (remoteIp) => quotas.release(remoteIp),
+      sent: this.countReplySent,
       opened: (connection) => this.openedOnShard(connection),
       closed: () => undefined,
       log: this.log,
@@ -851,6 +853,17 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     if (removeOnStop) rmSync(dev.temporaryDataDir!, { recursive: true, force: true });
     throw error;
   }
+}
+
+/**
+ * SO_REUSEPORT lets any process of the same user bind a port already bound so, and the kernel would then
+ * split connections between two brokers. A plain bind first fails with EADDRINUSE when anything holds the
+ * port, as a listener without reusePort does; it is released at once. (Port 0 picks a free port anyway.)
+ */
+function refuseSharedPortInUse(listener: ListenerSpec): void {
+  if (listener.port === 0) return;
+  const probe = Bun.listen({ hostname: listener.host, port: listener.port, socket: { data: () => undefined } });
+  probe.stop(true);
 }
 
 /** One broker per data dir (src/server/data-dir-lock.ts: an OS file lock held while the broker runs). */

@@ -120,7 +120,7 @@ export class Connection implements BudgetWaiter {
     private readonly log: (message: string) => void,
     private readonly budget: RequestBudget | null = null,
     /** From another broker's address (replica fetcher): never paused at a frame boundary for the budget. */
-    readonly interBroker = false,
+    public interBroker = false,
     listener: ListenerIdentity = DEFAULT_LISTENER,
   ) {
     this.security = { listener, principal: ANONYMOUS_PRINCIPAL, authenticated: !isSaslProtocol(listener.securityProtocol) };

@@ -298,3 +298,21 @@ test("num.network.shards=1 (the default) keeps the main thread alone: one shard,
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test("with shards, a second broker on a port already in use fails to start (SO_REUSEPORT would otherwise let it share the port)", async () => {
+  const port = freePort();
+  const firstDir = tempDir("shards-port-a");
+  const secondDir = tempDir("shards-port-b");
+  const first = await startBroker({ port, dataDir: firstDir, networkShards: 2, partitionWorkers: 1, log: () => undefined });
+  try {
+    await expect(startBroker({ port, dataDir: secondDir, networkShards: 2, partitionWorkers: 1, log: () => undefined })).rejects.toThrow();
+    // The first one still serves on it.
+    const connection = await KafkaConnection.connect({ host: "127.0.0.1", port });
+    expect((await connection.request(ApiKey.ApiVersions, 3, { clientSoftwareName: "t", clientSoftwareVersion: "1" })).errorCode).toBe(ErrorCode.NONE);
+    connection.close();
+  } finally {
+    await first.stop();
+    rmSync(firstDir, { recursive: true, force: true });
+    rmSync(secondDir, { recursive: true, force: true });
+  }
+});

@@ -42,6 +42,8 @@ export type ToShard =
   | { readonly type: "close"; readonly connection: number; readonly reason: string | null }
   | { readonly type: "mute"; readonly connection: number; readonly ms: number }
   | { readonly type: "authenticated"; readonly connection: number }
+  /** Admission found it comes from another broker (replica fetcher): never paused at a frame boundary for the budget. */
+  | { readonly type: "interBroker"; readonly connection: number }
   /** Stop accepting; with `closeActive`, drop every connection too. */
   | { readonly type: "stopListening"; readonly closeActive: boolean }
   /** Clean stop: no new connections, replies still queued written (up to `timeoutMs`), then every connection closed. */
@@ -56,6 +58,8 @@ export type FromShard =
   | { readonly type: "open"; readonly connection: number; readonly listener: number; readonly remoteIp: string; readonly remotePort: number | undefined }
   | { readonly type: "request"; readonly connection: number; readonly request: number; readonly payload: Uint8Array }
   | { readonly type: "closed"; readonly connection: number }
+  /** Reply send times (apiKey, seconds pairs, flat), batched: bunka's response send time metric. */
+  | { readonly type: "sent"; readonly times: number[] }
   /** drainAndClose finished. */
   | { readonly type: "drained" }
   | { readonly type: "log"; readonly message: string };

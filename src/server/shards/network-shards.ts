@@ -18,8 +18,10 @@ import type { MappedRecords } from "../../log/segment-views.ts";
 export interface ShardHost {
   dispatch(connection: DispatchedConnection, frame: Frame): Promise<ReplyChunks>;
   /** max.connections / max.connections.per.ip and the refuse-connections fault; false: close it at once. */
-  admit(remoteIp: string): { admitted: boolean };
+  admit(remoteIp: string): { admitted: boolean; interBroker?: boolean };
   release(remoteIp: string): void;
+  /** A reply's last byte was taken by the socket, `seconds` after it was answered (the response send time metric). */
+  sent(apiKey: number, seconds: number): void;
   opened(connection: ShardConnection): void;
   closed(connection: ShardConnection): void;
   log(message: string): void;
@@ -137,6 +139,9 @@ class ShardThread {
       case "request":
         this.request(message.connection, message.request, message.payload);
         return;
+      case "sent":
+        for (let index = 0; index + 1 < message.times.length; index += 2) this.host.sent(message.times[index]!, message.times[index + 1]!);
+        return;
       case "drained":
         this.drained?.resolve();
         return;
@@ -150,6 +155,7 @@ class ShardThread {
       this.post({ type: "close", connection: id, reason: null }); // Kafka closes a connection above the limits at once
       return;
     }
+    if (admission.interBroker) this.post({ type: "interBroker", connection: id });
     const connection = new ShardConnection(this, id, remoteIp, remotePort, { name: listener.name, securityProtocol: listener.securityProtocol });
     this.connections.set(id, connection);
     this.connectionsAccepted++;

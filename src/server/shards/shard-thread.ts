@@ -16,6 +16,9 @@ import type { FromShard, ReplyChunk, ShardListener, ToShard } from "./messages.t
 
 declare const self: Worker;
 
+/** Reply send times per message to the main thread at most (also sent at every connection sweep). */
+const SEND_TIMES_BATCH = 256;
+
 interface PendingRequest {
   resolve: (chunks: ReplyChunks) => void;
   reject: (error: Error) => void;
@@ -30,6 +33,12 @@ class NetworkShard {
   private readonly views: SegmentViews;
   private readonly budget: RequestBudget | null;
   private readonly sweepTimer: ReturnType<typeof setInterval>;
+  /** Reply send times not yet reported, flat (apiKey, seconds) pairs: posted in batches, not per reply. */
+  private sendTimes: number[] = [];
+  private readonly countReplySent = (apiKey: number, seconds: number): void => {
+    this.sendTimes.push(apiKey, seconds);
+    if (this.sendTimes.length >= SEND_TIMES_BATCH * 2) this.reportSendTimes();
+  };
 
   constructor(
     private readonly shard: number,
@@ -56,6 +65,7 @@ class NetworkShard {
         open: (socket: Socket<Connection | undefined>) => {
           const connection = new Connection(socket, this.limits, (conn, frame) => this.forward(conn, frame), log, this.budget, false, identity);
           socket.data = connection;
+          connection.onReplySent = this.countReplySent;
           this.connections.set(connection.id, connection);
           this.pending.set(connection.id, new Map());
           post({ type: "open", connection: connection.id, listener: index, remoteIp: connection.remoteIp, remotePort: connection.remotePort });
@@ -130,6 +140,11 @@ class NetworkShard {
       case "mute":
         this.connections.get(message.connection)?.mute(message.ms);
         return;
+      case "interBroker": {
+        const connection = this.connections.get(message.connection);
+        if (connection) connection.interBroker = true;
+        return;
+      }
       case "authenticated":
         this.connections.get(message.connection)?.onAuthenticated();
         return;
@@ -173,7 +188,14 @@ class NetworkShard {
     this.settle(connectionId, request, local);
   }
 
+  private reportSendTimes(): void {
+    if (this.sendTimes.length === 0) return;
+    post({ type: "sent", times: this.sendTimes });
+    this.sendTimes = [];
+  }
+
   private sweep(): void {
+    this.reportSendTimes();
     const nowMs = Date.now();
     for (const connection of this.connections.values()) {
       const reason = connection.expired(nowMs);
