@@ -114,11 +114,11 @@ export class Broker {
   readonly producerIds: ProducerIds;
   /** Consumer groups and committed offsets (group/). */
   readonly groups: GroupCoordinator;
+  /** Share groups (KIP-932, share/): membership, share partitions, __share_group_state. */
+  readonly shareGroups: ShareGroups;
   /** Transactional ids and their transactions (transactions/). */
   readonly transactions: TransactionCoordinator;
   private readonly markerChannel: MarkerChannel;
-  /** Share groups (KIP-932, share/): membership, share partitions, __share_group_state. */
-  readonly shareGroups: ShareGroups;
   /** What every request handler may use (api/context.ts). */
   readonly services: BrokerServices;
   /** The ACL authorizer when authorizer.class.name names it; null: everything allowed. */
@@ -197,13 +197,6 @@ export class Broker {
       cluster: { singleNode: membership instanceof SingleNodeCluster, self: () => this.selfInfo(), brokers: () => this.brokers() },
       log,
     });
-    this.markerChannel = this.createMarkerChannel(config);
-    this.transactions = new TransactionCoordinator({
-      config,
-      topics: this.topics,
-      replication: this.replicas,
-      partitions: workers,
-      fetchViews: this.segmentViews,
     this.shareGroups = new ShareGroups({
       topics: this.topics,
       replication: this.replicas,
@@ -215,6 +208,13 @@ export class Broker {
       log,
     }, shareGroupSettings(config.properties));
     this.replicas.onLeadershipChange((topic, partition, leading) => this.shareGroups.onLeadershipChange(topic, partition, leading));
+    this.markerChannel = this.createMarkerChannel(config);
+    this.transactions = new TransactionCoordinator({
+      config,
+      topics: this.topics,
+      replication: this.replicas,
+      partitions: workers,
+      fetchViews: this.segmentViews,
       cluster: { singleNode: membership instanceof SingleNodeCluster, self: () => this.selfInfo(), brokers: () => this.brokers() },
       producerIds: this.producerIds,
       markers: (request) => this.markerChannel.deliver(request),
@@ -284,6 +284,7 @@ export class Broker {
       await broker.quotas.start();
       await membership.start({ topics: broker.topics, replicas: broker.replicas, recover: !cleanStart, faults: broker.faults });
       await broker.groups.start();
+      broker.shareGroups.start();
       await broker.transactions.start();
       broker.highWatermarkTimer = setInterval(() => broker!.checkpointHighWatermarksInBackground(), HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS);
       broker.isReady = true;
@@ -291,10 +292,10 @@ export class Broker {
     } catch (error) {
       broker?.stopListening(true);
       broker?.networkShards?.terminate();
-      broker.shareGroups.start();
       broker?.adminServer?.stop();
       if (broker?.connectionSweepTimer) clearInterval(broker.connectionSweepTimer);
       broker?.groups.stop();
+      broker?.shareGroups.stop();
       broker?.transactions.stop();
       broker?.markerChannel.close();
       broker?.replicas.stop();
@@ -302,7 +303,6 @@ export class Broker {
       await broker?.aclAuthorizer?.stop().catch(() => undefined);
       await broker?.quotas.stop().catch(() => undefined);
       await workers.close().catch(() => undefined);
-      broker?.shareGroups.stop();
       releaseLock(config.dataDir);
       throw error;
     }
@@ -704,6 +704,7 @@ export class Broker {
       fetchViews: this.segmentViews,
       fetchSessions: this.fetchSessions,
       groups: this.groups,
+      shareGroups: this.shareGroups,
       transactionCoordinator: this.transactions,
       transactions: {
         verifyPartitionInTransaction: (transactionalId, producerId, producerEpoch, topic, partition) => this.verifyPartitionInTransaction(transactionalId, producerId, producerEpoch, topic, partition),
@@ -712,7 +713,6 @@ export class Broker {
       },
       cluster: {
         brokers: () => this.brokers(),
-      shareGroups: this.shareGroups,
         controllerId: () => membership.view.controllerId(),
         offlineReplicas: (replicas) => {
           const live = new Set(this.brokers().map((info) => info.nodeId));
@@ -795,6 +795,7 @@ export class Broker {
     if (this.highWatermarkTimer) clearInterval(this.highWatermarkTimer);
     this.workers.terminate();
     this.groups.stop();
+    this.shareGroups.stop();
     this.transactions.stop();
     this.markerChannel.close();
     this.replicas.stop();
@@ -803,7 +804,6 @@ export class Broker {
     await this.quotas.stop().catch(() => undefined);
     await this.auditSink?.close().catch(() => undefined);
     this.adminServer?.stop();
-    this.shareGroups.stop();
     releaseLock(this.config.dataDir);
     this.log(`Bunka broker ${this.config.nodeId} aborted (no flush, no controlled shutdown)`);
   }
@@ -814,6 +814,7 @@ export class Broker {
     this.stopListening(false);
     // Parked JoinGroup/SyncGroup requests are answered (NOT_COORDINATOR) so that connections can drain.
     this.groups.stop();
+    this.shareGroups.stop();
     this.transactions.stop();
     this.markerChannel.close();
     const deadline = Date.now() + SHUTDOWN_DRAIN_TIMEOUT_MS;
@@ -822,7 +823,6 @@ export class Broker {
     // The shards write out what their connections still have queued, then close them.
     await this.networkShards?.drainAndClose(Math.max(0, deadline - Date.now()));
     for (const connection of this.connections) connection.close();
-    this.shareGroups.stop();
     this.stopListening(true);
     if (this.connectionSweepTimer) clearInterval(this.connectionSweepTimer);
     if (this.highWatermarkTimer) clearInterval(this.highWatermarkTimer);
