@@ -1,14 +1,16 @@
 // `bunka consume`: records of a topic from the beginning, the end, an offset or a timestamp, printed with a
-// kcat-style format string or as JSON lines; with --group, committed offsets are where it starts and what it
-// commits (a standalone consumer: it assigns itself every partition, as kcat -G does not; no rebalancing).
+// kcat-style format string or as JSON lines. With --group it is a member of a classic consumer group, as
+// kcat -G is: it prints the partitions the group assigns it, from their committed offsets, commits what it
+// printed, and hands them over (committed) when the group rebalances or it exits.
 import type { Command } from "commander";
+import { ClassicGroupMember, type GroupCluster } from "../client/classic-group-member.ts";
 import { ErrorCode, errorName } from "../protocol/errors.ts";
 import { ApiKey } from "../protocol/generated/index.ts";
 import { ATTRIBUTES_OFFSET, CONTROL_FLAG_MASK, LOG_OVERHEAD, RECORDS_OFFSET, batchSizeBytes, dataViewOf } from "../records/batch.ts";
 import { readBatchRecords, type BatchRecord } from "../records/compression.ts";
 import { clientOptions, type CommonOptions } from "./common.ts";
-import { checkError, isRetriable, type KafkaClient, KafkaClient as Client, type TopicMetadata } from "./kafka-client.ts";
-import { CliError, printJson } from "./output.ts";
+import { isRetriable, type KafkaClient, KafkaClient as Client, type TopicMetadata } from "./kafka-client.ts";
+import { CliError } from "./output.ts";
 import { parseNonNegativeInt } from "./produce.ts";
 
 const FETCH_VERSION = 11;
@@ -142,6 +144,12 @@ interface ConsumeOptions {
   exitAtEnd?: boolean;
 }
 
+// A group member's timing: a dead `bunka consume` (SIGKILL) holds its partitions for the session timeout; one
+// that exits leaves at once. Heartbeats every second notice a rebalance quickly (Kafka's default is 3 s).
+const GROUP_SESSION_TIMEOUT_MS = 10_000;
+const GROUP_REBALANCE_TIMEOUT_MS = 30_000;
+const GROUP_HEARTBEAT_INTERVAL_MS = 1_000;
+
 async function startOffsets(client: KafkaClient, topic: TopicMetadata, partitions: number[], start: StartPosition, committed: Map<number, number>): Promise<Map<number, number>> {
   const positions = new Map<number, number>();
   const needed = partitions.filter((p) => !committed.has(p));
@@ -159,134 +167,214 @@ async function startOffsets(client: KafkaClient, topic: TopicMetadata, partition
   return positions;
 }
 
-async function committedOffsets(client: KafkaClient, groupId: string, topic: string, partitions: number[]): Promise<{ coordinator: number; offsets: Map<number, number> }> {
-  const bootstrap = await client.bootstrapConnection();
-  for (let attempt = 0; attempt < 40; attempt++) {
-    const found = await bootstrap.request(ApiKey.FindCoordinator, 2, { key: groupId, keyType: 0 });
-    if (found.errorCode === ErrorCode.NONE) {
-      const response = await (await client.brokerConnection(found.nodeId)).request(ApiKey.OffsetFetch, 7, { groupId, topics: [{ name: topic, partitionIndexes: partitions }], requireStable: false });
-      if (response.errorCode === ErrorCode.NONE) {
-        const offsets = new Map<number, number>();
-        for (const p of response.topics[0]?.partitions ?? []) {
-          checkError(p.errorCode, `OffsetFetch ${topic}-${p.partitionIndex}`);
-          if (p.committedOffset >= 0) offsets.set(p.partitionIndex, p.committedOffset);
-        }
-        return { coordinator: found.nodeId, offsets };
-      }
-      if (!isRetriable(response.errorCode)) throw new CliError(`group ${groupId}: ${errorName(response.errorCode)}`);
-    } else if (!isRetriable(found.errorCode)) throw new CliError(`FindCoordinator for group ${groupId}: ${errorName(found.errorCode)}`);
-    await Bun.sleep(250);
+/** Fetches from partition leaders and prints what comes back; the caller decides which partitions and when. */
+class RecordPrinter {
+  printed = 0;
+  private readonly output = new OutputBuffer();
+
+  constructor(
+    private readonly client: KafkaClient,
+    public topic: TopicMetadata,
+    private readonly format: FormatPart[],
+    private readonly json: boolean,
+    private readonly limit: number,
+  ) {}
+
+  get limitReached(): boolean {
+    return this.printed >= this.limit;
   }
-  throw new CliError(`group ${groupId}: no coordinator available`);
+
+  /**
+   * One fetch round over `partitions` (those at their `ends` left out): prints the records and advances
+   * `positions` past what it printed. Output is flushed before it returns, so a commit after it covers only
+   * records that reached stdout.
+   */
+  async step(partitions: number[], positions: Map<number, number>, ends: Map<number, number> | null): Promise<void> {
+    const topic = this.topic;
+    const byLeader = new Map<number, number[]>();
+    for (const p of partitions) {
+      if (ends && positions.get(p)! >= ends.get(p)!) continue;
+      const leader = topic.partitions.find((known) => known.partition === p)?.leader ?? -1;
+      if (leader < 0) continue;
+      byLeader.set(leader, [...(byLeader.get(leader) ?? []), p]);
+    }
+    const answers = await Promise.all(
+      [...byLeader].map(async ([leader, list]) => {
+        const response = await (await this.client.brokerConnection(leader)).request(ApiKey.Fetch, FETCH_VERSION, {
+          replicaId: -1,
+          maxWaitMs: FETCH_MAX_WAIT_MS,
+          minBytes: 1,
+          maxBytes: FETCH_MAX_BYTES,
+          isolationLevel: 0,
+          sessionId: 0,
+          sessionEpoch: -1,
+          topics: [{ topic: topic.name, partitions: list.map((partition) => ({ partition, currentLeaderEpoch: -1, fetchOffset: positions.get(partition)!, logStartOffset: -1, partitionMaxBytes: PARTITION_MAX_BYTES })) }],
+          forgottenTopicsData: [],
+          rackId: "",
+        });
+        return response.responses[0]?.partitions ?? [];
+      }),
+    );
+    let refresh = byLeader.size === 0 && partitions.some((p) => !ends || positions.get(p)! < ends.get(p)!);
+    for (const answer of answers.flat()) {
+      const partition: number = answer.partitionIndex;
+      if (answer.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) {
+        // Retention or a truncation moved the log: start again from the beginning it has now (auto.offset.reset=earliest).
+        positions.set(partition, (await this.client.listOffsets(topic, [partition], -2)).get(partition)!);
+        continue;
+      }
+      if (answer.errorCode !== ErrorCode.NONE) {
+        if (!isRetriable(answer.errorCode)) throw new CliError(`fetch ${topic.name}-${partition}: ${errorName(answer.errorCode)}`);
+        refresh = true;
+        continue;
+      }
+      const data: Uint8Array | null = answer.records;
+      if (!data || data.byteLength === 0) continue;
+      this.print(partition, await decodeFetched(data, positions.get(partition)!), positions);
+    }
+    await this.output.flush();
+    if (refresh) {
+      await Bun.sleep(250);
+      this.topic = await this.client.topic(topic.name);
+    }
+  }
+
+  private print(partition: number, fetched: { records: BatchRecord[]; nextOffset: number | null }, positions: Map<number, number>): void {
+    for (const record of fetched.records) {
+      if (this.printed >= this.limit) break;
+      const out: OutputRecord = Object.assign(record, { topic: this.topic.name, partition });
+      if (this.json) this.output.push(jsonRecord(out));
+      else for (const part of this.format) this.output.push(typeof part === "function" ? part(out) : part);
+      this.printed++;
+      positions.set(partition, record.offset + 1);
+    }
+    // Past control batches and records below the position, unless the count stopped inside this answer.
+    if (this.printed < this.limit && fetched.nextOffset !== null && fetched.nextOffset > positions.get(partition)!) positions.set(partition, fetched.nextOffset);
+  }
+}
+
+/** Without --group: the chosen partitions (default all), from --from, until the count, the end (-e) or a signal. */
+async function consumeStandalone(client: KafkaClient, printer: RecordPrinter, partitionOption: string[] | undefined, start: StartPosition, exitAtEnd: boolean, signal: AbortSignal): Promise<void> {
+  const topic = printer.topic;
+  const partitions = partitionOption ? partitionOption.map((p) => parseNonNegativeInt(p, "--partition")) : topic.partitions.map((p) => p.partition);
+  for (const p of partitions) if (!topic.partitions.some((known) => known.partition === p)) throw new CliError(`partition ${p} does not exist (${topic.name} has ${topic.partitions.length})`);
+  const positions = await startOffsets(client, topic, partitions, start, new Map());
+  const ends = exitAtEnd ? await client.listOffsets(topic, partitions, -1) : null;
+  const atEnd = () => ends !== null && partitions.every((p) => positions.get(p)! >= ends.get(p)!);
+  while (!signal.aborted && !printer.limitReached && !atEnd()) await printer.step(partitions, positions, ends);
+}
+
+/**
+ * With --group: a member of the group. Partitions come from the group's assignment and start at their
+ * committed offsets (--from where none is committed); what was printed is committed after every fetch round and
+ * before a rebalance takes the partitions away; LeaveGroup at exit hands them over at once.
+ */
+async function consumeAsMember(client: KafkaClient, printer: RecordPrinter, groupId: string, start: StartPosition, exitAtEnd: boolean, signal: AbortSignal): Promise<void> {
+  const topicName = printer.topic.name;
+  const log = (line: string) => process.stderr.write(`% ${line}\n`);
+  const member = new ClassicGroupMember({
+    groupId,
+    topics: [topicName],
+    cluster: clusterOf(client),
+    sessionTimeoutMs: GROUP_SESSION_TIMEOUT_MS,
+    rebalanceTimeoutMs: GROUP_REBALANCE_TIMEOUT_MS,
+    heartbeatIntervalMs: GROUP_HEARTBEAT_INTERVAL_MS,
+    log,
+  });
+  let assigned: number[] = [];
+  let positions = new Map<number, number>();
+  let committed = new Map<number, number>();
+  let ends: Map<number, number> | null = null;
+  // Commits the positions that moved since the last commit; false when the group refused (fenced by a rebalance).
+  const commitMoved = async () => {
+    const moved = new Map([...positions].filter(([p, offset]) => committed.get(p) !== offset));
+    if (moved.size === 0) return;
+    if (await member.commit(topicName, moved)) for (const [p, offset] of moved) committed.set(p, offset);
+  };
+  try {
+    while (!signal.aborted && !printer.limitReached) {
+      if (member.rejoinNeeded !== null) {
+        // Eager rebalance: everything printed is committed before the partitions are given back.
+        await commitMoved();
+        const assignment = await member.join(signal);
+        if (!assignment) break;
+        assigned = assignment.partitions.get(topicName) ?? [];
+        printer.topic = await client.topic(topicName);
+        committed = await member.committedOffsets(topicName, assigned);
+        positions = await startOffsets(client, printer.topic, assigned, start, committed);
+        ends = exitAtEnd && assigned.length > 0 ? await client.listOffsets(printer.topic, assigned, -1) : null;
+        log(`group ${groupId} generation ${assignment.generationId}: assigned ${topicName} [${assigned.join(",")}]${assignment.leader ? " (leader)" : ""}`);
+      }
+      // -e: done once every assigned partition is at the end it had when assigned (with none assigned, at once).
+      if (exitAtEnd && assigned.every((p) => positions.get(p)! >= ends!.get(p)!)) break;
+      if (assigned.length === 0) {
+        await sleepUnlessAborted(FETCH_MAX_WAIT_MS, signal);
+        continue;
+      }
+      await printer.step(assigned, positions, ends);
+      await commitMoved();
+    }
+  } finally {
+    await member.leave();
+  }
+}
+
+/** The cluster as the group member needs it: connections and partition counts. */
+function clusterOf(client: KafkaClient): GroupCluster {
+  return {
+    bootstrapConnection: () => client.bootstrapConnection(),
+    brokerConnection: (nodeId) => client.brokerConnection(nodeId),
+    partitionCounts: async (topics) => {
+      const metadata = await client.metadata(topics);
+      return new Map(metadata.topics.filter((t) => t.errorCode === ErrorCode.NONE).map((t) => [t.name, t.partitions.length]));
+    },
+  };
+}
+
+function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
 }
 
 export function registerConsume(program: Command): void {
   program
     .command("consume")
-    .description("print records of a topic (kcat-style format or --json); --count N exits after N")
+    .description("print records of a topic (kcat-style format or --json); --count N exits after N; --group joins a consumer group")
     .requiredOption("-t, --topic <topic>", "topic to consume")
-    .option("-p, --partition <n...>", "only these partitions (default: all)")
+    .option("-p, --partition <n...>", "only these partitions (default: all; not with --group)")
     .option("-o, --from <position>", "beginning | end | <offset> | @<timestamp ms> (with --group: where partitions without a committed offset start)", "beginning")
-    .option("-g, --group <group>", "start from the group's committed offsets and commit what was printed (standalone consumer, no rebalance)")
+    .option("-g, --group <group>", "join this consumer group (as kcat -G): print the partitions it assigns, from the committed offsets, and commit what was printed")
     .option("-f, --format <format>", "kcat-style: %t %p %o %k %v %T %h %K %S, \\n \\t", "%v\\n")
     .option("-n, --count <n>", "exit after this many records")
-    .option("-e, --exit-at-end", "exit when every partition reaches the end it had at start")
+    .option("-e, --exit-at-end", "exit when every (assigned) partition reaches the end it had at start (at assignment)")
     .action(async (options: ConsumeOptions, command: Command) => {
       const common = command.optsWithGlobals() as CommonOptions;
       const start = parseStart(options.from ?? "beginning");
       const limit = options.count === undefined ? Infinity : parseNonNegativeInt(options.count, "--count");
       const format = compileFormat(options.format);
+      if (options.group !== undefined && options.partition) throw new CliError("--partition cannot be combined with --group: the group assigns the partitions");
+      if (options.group !== undefined && options.group.length === 0) throw new CliError("--group needs a group id");
       const client = await Client.connect(clientOptions(common));
-      const output = new OutputBuffer();
-      let stopping = false;
-      const onSignal = () => {
-        stopping = true;
-      };
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
       process.on("SIGINT", onSignal);
       process.on("SIGTERM", onSignal);
       try {
-        let topic = await client.topic(options.topic);
-        const partitions = options.partition ? options.partition.map((p) => parseNonNegativeInt(p, "--partition")) : topic.partitions.map((p) => p.partition);
-        for (const p of partitions) if (!topic.partitions.some((known) => known.partition === p)) throw new CliError(`partition ${p} does not exist (${topic.name} has ${topic.partitions.length})`);
-        const group = options.group ? await committedOffsets(client, options.group, topic.name, partitions) : null;
-        const positions = await startOffsets(client, topic, partitions, start, group?.offsets ?? new Map());
-        const ends = options.exitAtEnd ? await client.listOffsets(topic, partitions, -1) : null;
-        let printed = 0;
-        const done = () => printed >= limit || (ends !== null && partitions.every((p) => positions.get(p)! >= ends.get(p)!));
-        while (!stopping && !done()) {
-          const byLeader = new Map<number, number[]>();
-          for (const p of partitions) {
-            if (ends && positions.get(p)! >= ends.get(p)!) continue;
-            const leader = topic.partitions.find((known) => known.partition === p)!.leader;
-            byLeader.set(leader, [...(byLeader.get(leader) ?? []), p]);
-          }
-          const answers = await Promise.all(
-            [...byLeader].map(async ([leader, list]) => {
-              const response = await (await client.brokerConnection(leader)).request(ApiKey.Fetch, FETCH_VERSION, {
-                replicaId: -1,
-                maxWaitMs: FETCH_MAX_WAIT_MS,
-                minBytes: 1,
-                maxBytes: FETCH_MAX_BYTES,
-                isolationLevel: 0,
-                sessionId: 0,
-                sessionEpoch: -1,
-                topics: [{ topic: topic.name, partitions: list.map((partition) => ({ partition, currentLeaderEpoch: -1, fetchOffset: positions.get(partition)!, logStartOffset: -1, partitionMaxBytes: PARTITION_MAX_BYTES })) }],
-                forgottenTopicsData: [],
-                rackId: "",
-              });
-              return response.responses[0]?.partitions ?? [];
-            }),
-          );
-          let refresh = false;
-          for (const answer of answers.flat()) {
-            const partition: number = answer.partitionIndex;
-            if (answer.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) {
-              // Retention or a truncation moved the log: start again from the beginning it has now (auto.offset.reset=earliest).
-              positions.set(partition, (await client.listOffsets(topic, [partition], -2)).get(partition)!);
-              continue;
-            }
-            if (answer.errorCode !== ErrorCode.NONE) {
-              if (!isRetriable(answer.errorCode)) throw new CliError(`fetch ${topic.name}-${partition}: ${errorName(answer.errorCode)}`);
-              refresh = true;
-              continue;
-            }
-            const data: Uint8Array | null = answer.records;
-            if (!data || data.byteLength === 0) continue;
-            const { records, nextOffset } = await decodeFetched(data, positions.get(partition)!);
-            for (const record of records) {
-              if (printed >= limit) break;
-              const out: OutputRecord = Object.assign(record, { topic: topic.name, partition });
-              if (common.json) output.push(jsonRecord(out));
-              else for (const part of format) output.push(typeof part === "function" ? part(out) : part);
-              printed++;
-              positions.set(partition, record.offset + 1);
-            }
-            if (printed < limit && nextOffset !== null && nextOffset > positions.get(partition)!) positions.set(partition, nextOffset);
-          }
-          await output.flush();
-          if (group) await commit(client, options.group!, group.coordinator, topic.name, positions);
-          if (refresh) {
-            await Bun.sleep(250);
-            topic = await client.topic(topic.name);
-          }
-        }
-        await output.flush();
+        const printer = new RecordPrinter(client, await client.topic(options.topic), format, common.json === true, limit);
+        if (options.group !== undefined) await consumeAsMember(client, printer, options.group, start, options.exitAtEnd === true, stop.signal);
+        else await consumeStandalone(client, printer, options.partition, start, options.exitAtEnd === true, stop.signal);
       } finally {
         process.off("SIGINT", onSignal);
         process.off("SIGTERM", onSignal);
         client.close();
       }
     });
-}
-
-/** OffsetCommit with generation -1: a consumer outside any active generation (the coordinator refuses it while the group has members). */
-async function commit(client: KafkaClient, groupId: string, coordinator: number, topic: string, positions: Map<number, number>): Promise<void> {
-  const response = await (await client.brokerConnection(coordinator)).request(ApiKey.OffsetCommit, 7, {
-    groupId,
-    generationIdOrMemberEpoch: -1,
-    memberId: "",
-    groupInstanceId: null,
-    topics: [{ name: topic, partitions: [...positions].map(([partitionIndex, committedOffset]) => ({ partitionIndex, committedOffset, committedLeaderEpoch: -1, committedMetadata: "" })) }],
-  });
-  for (const p of response.topics[0]?.partitions ?? []) checkError(p.errorCode, `commit for group ${groupId} on ${topic}-${p.partitionIndex}`);
 }

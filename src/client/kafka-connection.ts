@@ -111,15 +111,19 @@ export class KafkaConnection {
     return this.closedError !== null;
   }
 
-  /** Sends a request and resolves with the decoded response body (none for acks=0 produce: pass expectResponse=false). */
-  request<T = any>(apiKey: number, apiVersion: number, body: object, expectResponse = true): Promise<T> {
+  /**
+   * Sends a request and resolves with the decoded response body (none for acks=0 produce: pass expectResponse=false).
+   * `timeoutMs` overrides the connection's request timeout for requests the broker holds on purpose (JoinGroup
+   * waits up to the rebalance timeout).
+   */
+  request<T = any>(apiKey: number, apiVersion: number, body: object, expectResponse = true, timeoutMs = this.requestTimeoutMs): Promise<T> {
     const correlationId = this.nextCorrelationId++;
     const writer = new Writer();
     const sizeAt = writer.reserveInt32();
     writeRequestHeader(writer, requestHeaderVersion(apiKey, apiVersion), { requestApiKey: apiKey, requestApiVersion: apiVersion, correlationId, clientId: this.clientId });
     apiSchemas.get(apiKey)!.writeRequest(writer, apiVersion, body);
     writer.patchInt32(sizeAt, writer.sizeBytes - 4);
-    return this.send(writer.toUint8Array(), correlationId, apiKey, apiVersion, expectResponse, false);
+    return this.send(writer.toUint8Array(), correlationId, apiKey, apiVersion, expectResponse, false, timeoutMs);
   }
 
   /** Sends pre-encoded frame bytes (size prefix included) whose correlation id is `correlationId`; resolves with the raw response payload. */
@@ -131,14 +135,14 @@ export class KafkaConnection {
     return this.nextCorrelationId++;
   }
 
-  private send<T>(bytes: Uint8Array, correlationId: number, apiKey: number, apiVersion: number, expectResponse: boolean, raw: boolean): Promise<T> {
+  private send<T>(bytes: Uint8Array, correlationId: number, apiKey: number, apiVersion: number, expectResponse: boolean, raw: boolean, timeoutMs = this.requestTimeoutMs): Promise<T> {
     if (this.closedError) return Promise.reject(this.closedError);
     return new Promise<T>((resolve, reject) => {
       if (expectResponse) {
         const timer = setTimeout(() => {
           this.pending.delete(correlationId);
-          reject(new Error(`request ${apiKey} v${apiVersion} timed out after ${this.requestTimeoutMs} ms`));
-        }, this.requestTimeoutMs);
+          reject(new Error(`request ${apiKey} v${apiVersion} timed out after ${timeoutMs} ms`));
+        }, timeoutMs);
         this.pending.set(correlationId, { apiKey, apiVersion, resolve, reject, timer, raw });
       }
       this.writeQueue.push(bytes);

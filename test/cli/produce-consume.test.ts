@@ -10,7 +10,7 @@ const RECORDS = 100_000;
 let broker: BrokerProcess;
 
 beforeAll(async () => {
-  broker = new BrokerProcess({ properties: { "num.partitions": "3" } });
+  broker = new BrokerProcess({ properties: { "num.partitions": "3", "group.initial.rebalance.delay.ms": "0" } });
   await broker.start();
 });
 
