@@ -117,6 +117,9 @@ export const ErrorCode = {
   STALE_MEMBER_EPOCH: 113,
   MISMATCHED_ENDPOINT_TYPE: 114,
   UNSUPPORTED_ENDPOINT_TYPE: 115,
+  // Client telemetry (KIP-714).
+  UNKNOWN_SUBSCRIPTION_ID: 117,
+  TELEMETRY_TOO_LARGE: 118,
   // KIP-890: the transaction must be aborted (Produce v11+, answered INVALID_TXN_STATE below).
   TRANSACTION_ABORTABLE: 120,
   // Share groups (KIP-932).
