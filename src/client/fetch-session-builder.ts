@@ -1,8 +1,9 @@
 // The client's side of fetch sessions (KIP-227), after Kafka's FetchSessionHandler: the first fetch to a
 // broker is full (epoch 0) and opens a session; each later one names only the partitions that are new or
 // whose fetch parameters changed since the session last heard them, and forgets the ones no longer wanted.
-// No real client here sends incremental fetches (librdkafka, kafkajs and @platformatic/kafka fetch without
-// sessions: docs/kafka-clients.md §4.8); this is what the broker's sessions are tested with.
+// Bunka's followers fetch with it (cluster/replica-fetcher.ts). No real client here sends incremental fetches
+// (librdkafka, kafkajs and @platformatic/kafka fetch without sessions: docs/kafka-clients.md §4.8), so it is
+// also what the broker's sessions are tested with.
 import { assert } from "../util/assert.ts";
 
 const INITIAL_EPOCH = 0;
@@ -28,7 +29,7 @@ export interface SessionFetchRequest {
 export class FetchSessionBuilder {
   private sessionId = 0;
   private epoch = INITIAL_EPOCH;
-  /** What the session holds as the broker last heard it, by "topic:partition". */
+  /** What the session holds as the broker last heard it, by wantedKey. */
   private session = new Map<string, WantedPartition>();
   /** What the request being answered sent, applied to `session` once its answer says the session took it. */
   private pending: Map<string, WantedPartition> | null = null;
@@ -40,10 +41,10 @@ export class FetchSessionBuilder {
   /** The next request: everything when no session is open, else only the changes. */
   build(wanted: readonly WantedPartition[]): SessionFetchRequest {
     assert(this.pending === null, "one fetch at a time per session");
-    const next = new Map<string, WantedPartition>(wanted.map((want) => [`${want.topic}:${want.partition}`, want]));
+    const next = new Map<string, WantedPartition>(wanted.map((want) => [wantedKey(want), want]));
     this.pending = next;
     const full = this.sessionId === 0 || this.epoch === INITIAL_EPOCH;
-    const sent = full ? [...next.values()] : [...next.values()].filter((want) => changed(this.session.get(`${want.topic}:${want.partition}`), want));
+    const sent = full ? [...next.values()] : [...next.values()].filter((want) => changed(this.session.get(wantedKey(want)), want));
     const forgotten = full ? [] : [...this.session.entries()].filter(([key]) => !next.has(key)).map(([, was]) => was);
     return {
       sessionId: this.sessionId,
@@ -51,6 +52,13 @@ export class FetchSessionBuilder {
       topics: groupByTopic(sent, (want) => ({ partition: want.partition, fetchOffset: want.fetchOffset, partitionMaxBytes: want.partitionMaxBytes, currentLeaderEpoch: want.currentLeaderEpoch, logStartOffset: -1, lastFetchedEpoch: -1 })),
       forgottenTopicsData: groupByTopic(forgotten, (was) => was.partition),
     };
+  }
+
+  /** The request got no answer (timeout, closed connection): the next fetch is full, closing the session (Kafka's handleError). */
+  handleError(): void {
+    this.pending = null;
+    this.epoch = INITIAL_EPOCH;
+    this.session.clear();
   }
 
   /** The answer's top-level error and session id move the session on (Kafka's handleResponse). */
@@ -78,6 +86,11 @@ export class FetchSessionBuilder {
   }
 }
 
+/** A topic re-created under its name is another topic: its partitions are new, the old ones forgotten. */
+function wantedKey(want: WantedPartition): string {
+  return `${Buffer.from(want.topicId).toString("hex")}:${want.topic}:${want.partition}`;
+}
+
 function changed(was: WantedPartition | undefined, want: WantedPartition): boolean {
   return !was || was.fetchOffset !== want.fetchOffset || was.partitionMaxBytes !== want.partitionMaxBytes || was.currentLeaderEpoch !== want.currentLeaderEpoch;
 }
@@ -85,8 +98,9 @@ function changed(was: WantedPartition | undefined, want: WantedPartition): boole
 function groupByTopic<T>(partitions: readonly WantedPartition[], entry: (want: WantedPartition) => T): { topic: string; topicId: Uint8Array; partitions: T[] }[] {
   const byTopic = new Map<string, { topic: string; topicId: Uint8Array; partitions: T[] }>();
   for (const want of partitions) {
-    let group = byTopic.get(want.topic);
-    if (!group) byTopic.set(want.topic, (group = { topic: want.topic, topicId: want.topicId, partitions: [] }));
+    const topicKey = `${Buffer.from(want.topicId).toString("hex")}:${want.topic}`;
+    let group = byTopic.get(topicKey);
+    if (!group) byTopic.set(topicKey, (group = { topic: want.topic, topicId: want.topicId, partitions: [] }));
     group.partitions.push(entry(want));
   }
   return [...byTopic.values()];

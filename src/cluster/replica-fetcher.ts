@@ -2,10 +2,15 @@
 // (Kafka's ReplicaFetcherThread). Before fetching in a new leader epoch a partition is truncated to where
 // it agrees with the leader, asked with OffsetForLeaderEpoch (KIP-101, with KIP-279's rule for epochs the
 // leader does not know), so that a tail written by a deposed leader is never kept.
+// Fetches go by topic id (Fetch v13+, KIP-516) when the leader serves it: a topic deleted and re-created under
+// the same name is UNKNOWN_TOPIC_ID to a follower still naming the old id, so the new topic's records never land
+// in the old topic's log. They run in a fetch session (KIP-227, as Kafka's followers do): after the first full
+// fetch, a fetch names only the partitions whose offsets moved, and answers carry only partitions with news.
 import { KafkaConnection } from "../client/kafka-connection.ts";
+import { FetchSessionBuilder } from "../client/fetch-session-builder.ts";
 import { partitionKey } from "../metadata/topic-manager.ts";
 import type { TopicManager } from "../metadata/topic-manager.ts";
-import type { ClusterView } from "../metadata/types.ts";
+import { topicIdBytes, topicIdHex, type ClusterView } from "../metadata/types.ts";
 import type { PartitionWorkers } from "../partition/partition-workers.ts";
 import { ErrorCode, errorName } from "../protocol/errors.ts";
 import { ApiKey } from "../protocol/generated/index.ts";
@@ -13,7 +18,12 @@ import type { InterBrokerClientSecurity } from "../security/inter-broker.ts";
 import type { FollowerFetching, ReplicaManager } from "./replica-manager.ts";
 import type { ReplicationFaults } from "./membership.ts";
 
-const FETCH_VERSION = 11;
+/** Fetch v17 (topics by id, replica_state); a leader that serves no v13 is fetched with v11, by name. */
+const FETCH_VERSION = 17;
+const FETCH_VERSION_BY_NAME = 11;
+const FIRST_FETCH_VERSION_WITH_TOPIC_IDS = 13;
+const FIRST_FETCH_VERSION_WITH_REPLICA_STATE = 15;
+const API_VERSIONS_VERSION = 0;
 const OFFSET_FOR_LEADER_EPOCH_VERSION = 3;
 const LIST_OFFSETS_VERSION = 5;
 const FETCH_MAX_WAIT_MS = 500;
@@ -85,6 +95,10 @@ export class ReplicaFetchers implements FollowerFetching {
 class LeaderFetcher {
   private readonly partitions = new Map<string, FollowedPartition>();
   private connection: KafkaConnection | null = null;
+  /** The Fetch version the current connection's leader serves (ApiVersions at connect). */
+  private fetchVersion = FETCH_VERSION_BY_NAME;
+  /** The session outlives connections, as on the leader; a leader that lost it answers FETCH_SESSION_ID_NOT_FOUND. */
+  private readonly session = new FetchSessionBuilder();
   private running: Promise<void> | null = null;
   private stopped = false;
   private lastConnectError = "";
@@ -160,9 +174,14 @@ class LeaderFetcher {
         connectTimeoutMs: 5000,
         ...this.deps.security,
       });
+      const versions = await this.connection.request(ApiKey.ApiVersions, API_VERSIONS_VERSION, {});
+      const fetchRange = versions.apiKeys?.find((range: { apiKey: number }) => range.apiKey === ApiKey.Fetch) as { maxVersion: number } | undefined;
+      this.fetchVersion = fetchRange && fetchRange.maxVersion >= FIRST_FETCH_VERSION_WITH_TOPIC_IDS ? Math.min(FETCH_VERSION, fetchRange.maxVersion) : FETCH_VERSION_BY_NAME;
       this.lastConnectError = "";
       return this.connection;
     } catch (error) {
+      this.connection?.close();
+      this.connection = null;
       const message = error instanceof Error ? error.message : String(error);
       if (message !== this.lastConnectError) this.deps.log(`replica fetcher: cannot reach leader ${this.leaderId} at ${leader.host}:${leader.port}: ${message}`);
       this.lastConnectError = message;
@@ -223,29 +242,51 @@ class LeaderFetcher {
   }
 
   private async fetch(connection: KafkaConnection, partitions: FollowedPartition[]): Promise<void> {
-    const offsets = partitions.map((followed) => this.deps.topics.runtime(followed.topic, followed.partition)?.logEndOffset ?? 0);
-    const response = await connection.request(ApiKey.Fetch, FETCH_VERSION, {
-      replicaId: this.deps.nodeId,
-      maxWaitMs: FETCH_MAX_WAIT_MS,
-      minBytes: 1,
-      maxBytes: REPLICA_FETCH_MAX_BYTES,
-      isolationLevel: 0,
-      sessionId: 0,
-      sessionEpoch: -1,
-      topics: groupByTopic(partitions, (followed, index) => ({
+    const byId = this.fetchVersion >= FIRST_FETCH_VERSION_WITH_TOPIC_IDS;
+    const wanted = [];
+    const namesById = new Map<string, string>();
+    for (const followed of partitions) {
+      const topicId = byId ? this.deps.topics.get(followed.topic)?.topicId : undefined;
+      // Deleted here meanwhile: nothing to fetch it into.
+      if (byId && !topicId) continue;
+      if (topicId) namesById.set(topicId, followed.topic);
+      wanted.push({
+        topic: followed.topic,
+        topicId: topicId ? topicIdBytes(topicId) : new Uint8Array(16),
         partition: followed.partition,
-        currentLeaderEpoch: followed.leaderEpoch,
-        fetchOffset: offsets[index]!,
-        logStartOffset: -1,
+        fetchOffset: this.deps.topics.runtime(followed.topic, followed.partition)?.logEndOffset ?? 0,
         partitionMaxBytes: REPLICA_FETCH_PARTITION_MAX_BYTES,
-      })),
-    });
+        currentLeaderEpoch: followed.leaderEpoch,
+      });
+    }
+    if (wanted.length === 0) return;
+    const request = this.session.build(wanted);
+    let response;
+    try {
+      response = await connection.request(ApiKey.Fetch, this.fetchVersion, {
+        replicaId: this.fetchVersion >= FIRST_FETCH_VERSION_WITH_REPLICA_STATE ? -1 : this.deps.nodeId,
+        replicaState: { replicaId: this.deps.nodeId, replicaEpoch: -1 },
+        maxWaitMs: FETCH_MAX_WAIT_MS,
+        minBytes: 1,
+        maxBytes: REPLICA_FETCH_MAX_BYTES,
+        isolationLevel: 0,
+        ...request,
+      });
+    } catch (error) {
+      this.session.handleError();
+      throw error;
+    }
+    this.session.handleResponse(response.errorCode, response.sessionId);
+    // A session error (evicted, out of step): the next fetch is a full one.
+    if (response.errorCode !== ErrorCode.NONE) return;
     const byKey = new Map<string, FollowedPartition>(partitions.map((followed) => [partitionKey(followed.topic, followed.partition), followed]));
     const appends: { followed: FollowedPartition; records: Uint8Array; highWatermark: number }[] = [];
     const logStarts: { topic: string; partition: number; offset: number }[] = [];
     for (const topic of response.responses) {
+      const name = byId ? namesById.get(topicIdHex(topic.topicId)) : topic.topic;
+      if (name === undefined) continue;
       for (const data of topic.partitions) {
-        const followed = byKey.get(partitionKey(topic.topic, data.partitionIndex));
+        const followed = byKey.get(partitionKey(name, data.partitionIndex));
         if (!followed || !this.isCurrent(followed)) continue;
         if (data.errorCode !== ErrorCode.NONE) {
           if (data.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) await this.handleOutOfRange(connection, followed);

@@ -1,5 +1,5 @@
-// Topic ids (KIP-516) with real broker processes: Metadata v12 (raw: ApiVersions offers v9 until Fetch v13,
-// see api/metadata.ts) sees one stable, non-zero id per topic across a restart and on every broker of a 3-broker cluster; a
+// Topic ids (KIP-516) with real broker processes: Metadata v12 (raw requests) sees one stable, non-zero id
+// per topic across a restart and on every broker of a 3-broker cluster; a
 // topic deleted and re-created gets a new id and the old id is UNKNOWN_TOPIC_ID (Metadata by id, DeleteTopics
 // v6); each partition directory's partition.metadata names its topic's id in Kafka's format; a directory whose
 // partition.metadata names another id (left by a deleted topic of the same name) is not served after a
