@@ -4,6 +4,7 @@
 // printed, and hands them over (committed) when the group rebalances or it exits.
 import type { Command } from "commander";
 import { ClassicGroupMember, type GroupCluster } from "../client/classic-group-member.ts";
+import { ConnectionClosedError } from "../client/kafka-connection.ts";
 import { ErrorCode, errorName } from "../protocol/errors.ts";
 import { ApiKey } from "../protocol/generated/index.ts";
 import { ATTRIBUTES_OFFSET, CONTROL_FLAG_MASK, LOG_OVERHEAD, RECORDS_OFFSET, batchSizeBytes, dataViewOf } from "../records/batch.ts";
@@ -371,6 +372,9 @@ export function registerConsume(program: Command): void {
         const printer = new RecordPrinter(client, await client.topic(options.topic), format, common.json === true, limit);
         if (options.group !== undefined) await consumeAsMember(client, printer, options.group, start, options.exitAtEnd === true, stop.signal);
         else await consumeStandalone(client, printer, options.partition, start, options.exitAtEnd === true, stop.signal);
+      } catch (error) {
+        if (error instanceof ConnectionClosedError) throw new CliError(`${error.message} while consuming (is the broker running?)`);
+        throw error;
       } finally {
         process.off("SIGINT", onSignal);
         process.off("SIGTERM", onSignal);

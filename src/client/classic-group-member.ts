@@ -73,6 +73,8 @@ export class ClassicGroupMember {
   private fatal: Error | null = null;
   private heartbeatTimer: ReturnType<typeof setTimeout> | null = null;
   private heartbeatInFlight = false;
+  /** Set while join() runs: a heartbeat answered meanwhile speaks of the generation being replaced and is ignored. */
+  private joining = false;
   private lastHeartbeatOkMs = 0;
   private closed = false;
 
@@ -96,6 +98,15 @@ export class ClassicGroupMember {
    */
   async join(signal: AbortSignal): Promise<MemberAssignment | null> {
     this.stopHeartbeats();
+    this.joining = true;
+    try {
+      return await this.joinRounds(signal);
+    } finally {
+      this.joining = false;
+    }
+  }
+
+  private async joinRounds(signal: AbortSignal): Promise<MemberAssignment | null> {
     for (let round = 0; round < JOIN_ROUNDS_MAX; round++) {
       if (signal.aborted) return null;
       const coordinator = await this.coordinator();
@@ -283,10 +294,12 @@ export class ClassicGroupMember {
   /** One heartbeat; its answer may ask for a rejoin. Runs on a timer so slow output cannot cost the membership. */
   private async heartbeat(): Promise<void> {
     this.heartbeatTimer = null;
-    if (this.heartbeatInFlight || this.rejoinReason !== null || this.closed) return;
+    if (this.heartbeatInFlight || this.rejoinReason !== null || this.closed || this.joining) return;
     this.heartbeatInFlight = true;
+    const generationId = this.generationId;
     try {
-      const response = await (await this.coordinator()).request(ApiKey.Heartbeat, HEARTBEAT_VERSION, { groupId: this.options.groupId, generationId: this.generationId, memberId: this.memberId, groupInstanceId: null });
+      const response = await (await this.coordinator()).request(ApiKey.Heartbeat, HEARTBEAT_VERSION, { groupId: this.options.groupId, generationId, memberId: this.memberId, groupInstanceId: null });
+      if (this.joining || this.closed || generationId !== this.generationId) return;
       const errorCode: number = response.errorCode;
       if (errorCode === ErrorCode.NONE) this.lastHeartbeatOkMs = performance.now();
       else if (errorCode === ErrorCode.REBALANCE_IN_PROGRESS) this.rejoinReason = "the group is rebalancing";
@@ -301,7 +314,7 @@ export class ClassicGroupMember {
       if (error instanceof GroupMemberError) this.fatal = error;
     } finally {
       this.heartbeatInFlight = false;
-      if (this.rejoinReason === null && this.fatal === null) this.scheduleHeartbeat();
+      if (this.rejoinReason === null && this.fatal === null && !this.joining && this.heartbeatTimer === null) this.scheduleHeartbeat();
     }
   }
 

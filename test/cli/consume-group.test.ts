@@ -209,6 +209,25 @@ describe("bunka consume --group", () => {
     expect(down.exitCode).toBe(1);
     expect(down.stderr.trim()).toMatch(/^bunka: cannot connect to 127\.0\.0\.1:\d+: .*\(is the broker running\?\)$/);
 
+    // A broker that dies under a member: the member exits with one line instead of hanging or a stack trace.
+    const doomed = new BrokerProcess({ properties: { "group.initial.rebalance.delay.ms": "0", "offsets.topic.num.partitions": "1" } });
+    await doomed.start();
+    try {
+      await createTopic(doomed.bootstrap, "doomed", 2);
+      const orphan = new StreamingProcess([process.execPath, CLI_MAIN, "-b", doomed.bootstrap, "consume", "-t", "doomed", "-g", "orphans"]);
+      try {
+        await waitFor("the member's assignment", () => latestAssignment(orphan)?.length === 2, () => orphan.stderr);
+        await doomed.kill();
+        expect(await orphan.exited).toBe(1);
+        // Mid-request the connection closes; between requests the reconnect is refused: either way one line.
+        expect(orphan.stderr).toMatch(/\nbunka: (connection to 127\.0\.0\.1:\d+ closed while consuming|cannot connect to 127\.0\.0\.1:\d+: \S+) \(is the broker running\?\)\n$/);
+      } finally {
+        await orphan.stop();
+      }
+    } finally {
+      await doomed.cleanup();
+    }
+
     const both = await bunka(broker.bootstrap, ["consume", "-t", "refused", "-g", "any", "-p", "0"]);
     expect(both.exitCode).toBe(1);
     expect(both.stderr.trim()).toBe("bunka: --partition cannot be combined with --group: the group assigns the partitions");
