@@ -56,8 +56,9 @@ export function newFetchContext(cache: FetchSessionCache | undefined, request: F
   if (!cache || !session) return { kind: "error", errorCode: ErrorCode.FETCH_SESSION_ID_NOT_FOUND };
   if (session.epoch !== request.sessionEpoch) return { kind: "error", errorCode: ErrorCode.INVALID_FETCH_SESSION_EPOCH };
   if (session.usesTopicIds !== request.usesTopicIds) return { kind: "error", errorCode: ErrorCode.FETCH_SESSION_TOPIC_ID_ERROR };
-  if (!session.update(request.targets, request.forgotten, cache.options.partitionsPerSessionMax)) {
-    // Over max.incremental.fetch.session.partitions: the session ends; the client's next full fetch goes sessionless.
+  if (!session.update(request.targets, request.forgotten, cache.partitionRoom(session))) {
+    // Past max.incremental.fetch.session.cache.partitions: the session ends; the client's next full fetch gets a
+    // session only if room can be made.
     cache.remove(session.id);
     return { kind: "error", errorCode: ErrorCode.FETCH_SESSION_ID_NOT_FOUND };
   }

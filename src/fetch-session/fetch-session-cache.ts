@@ -5,13 +5,13 @@
 // log start, an error). Sessions outlive connections, as in Kafka: a client may reconnect and go on.
 //
 // The cache holds at most `max.incremental.fetch.session.cache.slots` sessions (Kafka's setting and default,
-// 1000; 0 turns sessions off) of at most `max.incremental.fetch.session.partitions` partitions each (Bunka's:
-// Kafka has no per-session bound), so what clients can make it hold is bounded by the product (about 150 bytes
-// per cached partition). When full, a new session takes the slot of a stale one (unused for
-// FETCH_SESSION_EVICTION_MS) or of a less valuable one: sessions of followers ("privileged") are kept over
-// consumers', bigger ones over smaller ones, and a consumer may evict only sessions older than the eviction
+// 1000; 0 turns sessions off) and at most `max.incremental.fetch.session.cache.partitions` partitions over all
+// of them (Bunka's: Kafka bounds only the slots, so its cache grows with the partitions clients name; about 260
+// bytes per cached partition here, measured). When either is full, a new session takes the place of a stale one
+// (unused for FETCH_SESSION_EVICTION_MS) or of a less valuable one: sessions of followers ("privileged") are kept
+// over consumers', bigger ones over smaller ones, and a consumer may evict only sessions older than the eviction
 // time (Kafka's tryEvict with its two evictable maps; a linear scan here, the cache being small and eviction
-// happening only when a full fetch arrives at a full cache).
+// happening only when a full fetch finds the cache full).
 import { assert } from "../util/assert.ts";
 
 export const INVALID_SESSION_ID = 0;
@@ -92,7 +92,7 @@ export class FetchSession {
 
   /**
    * An incremental request's changes: its partitions are added or their parameters replaced, the forgotten
-   * ones removed (Kafka's FetchSession.update). Answers false, changing nothing, when the session would exceed
+   * ones removed (Kafka's FetchSession.update). Answers false, changing nothing, when the session would grow past
    * `partitionsMax`.
    */
   update(changes: readonly (PartitionFetchParams & { topicId: string; topic: string; partition: number })[], forgotten: readonly string[], partitionsMax: number): boolean {
@@ -152,8 +152,8 @@ export class FetchSession {
 export interface FetchSessionCacheOptions {
   /** max.incremental.fetch.session.cache.slots: sessions held at most (0: no sessions). */
   slotsMax: number;
-  /** max.incremental.fetch.session.partitions: partitions one session holds at most. */
-  partitionsPerSessionMax: number;
+  /** max.incremental.fetch.session.cache.partitions: partitions all sessions hold together at most. */
+  partitionsMax: number;
   /** Wall clock (ms); tests give their own. */
   nowMs?: () => number;
   /** Session ids; tests give their own. */
@@ -171,7 +171,7 @@ export class FetchSessionCache {
 
   constructor(readonly options: FetchSessionCacheOptions) {
     assert(options.slotsMax >= 0, "slots are not negative");
-    assert(options.partitionsPerSessionMax >= 1, "a session may hold a partition");
+    assert(options.partitionsMax >= 1, "a session may hold a partition");
     this.nowMs = options.nowMs ?? (() => Date.now());
     this.randomId = options.randomId ?? (() => 1 + Math.floor(Math.random() * 0x7ffffffe));
   }
@@ -182,6 +182,11 @@ export class FetchSessionCache {
 
   get partitionCount(): number {
     return this.partitionsCached;
+  }
+
+  /** The most partitions this session may hold: what the cache's bound leaves it beside the others. */
+  partitionRoom(session: FetchSession): number {
+    return this.options.partitionsMax - (this.partitionsCached - session.cachedSize);
   }
 
   get(sessionId: number): FetchSession | undefined {
@@ -206,14 +211,17 @@ export class FetchSessionCache {
   }
 
   /**
-   * A full fetch (epoch 0) asks for a session: one is created when a slot is free or can be freed, its
-   * partitions given by `partitions` (called only then); otherwise the answer is INVALID_SESSION_ID and the
-   * client goes on with full fetches. A fetch of more partitions than a session may hold gets none.
+   * A full fetch (epoch 0) asks for a session: one is created when a slot and room for its partitions are free
+   * or can be freed, its partitions given by `partitions` (called only then); otherwise the answer is
+   * INVALID_SESSION_ID and the client goes on with full fetches.
    */
   maybeCreate(privileged: boolean, size: number, usesTopicIds: boolean, partitions: () => Iterable<[string, CachedPartition]>): number {
-    if (this.options.slotsMax === 0 || size > this.options.partitionsPerSessionMax) return INVALID_SESSION_ID;
+    if (this.options.slotsMax === 0 || size > this.options.partitionsMax) return INVALID_SESSION_ID;
     const nowMs = this.nowMs();
-    if (this.sessions.size >= this.options.slotsMax && !this.tryEvict(privileged, size, nowMs)) return INVALID_SESSION_ID;
+    // Each round frees one session or gives up, so this ends within the number of sessions.
+    while (this.sessions.size >= this.options.slotsMax || this.partitionsCached + size > this.options.partitionsMax) {
+      if (!this.tryEvict(privileged, size, nowMs)) return INVALID_SESSION_ID;
+    }
     const id = this.newSessionId();
     if (id === INVALID_SESSION_ID) return INVALID_SESSION_ID;
     const session = new FetchSession(id, privileged, usesTopicIds, nowMs);
@@ -221,6 +229,7 @@ export class FetchSessionCache {
     this.sessions.set(id, session);
     this.touch(session);
     assert(this.sessions.size <= this.options.slotsMax, "the cache never holds more sessions than its slots");
+    assert(this.partitionsCached <= this.options.partitionsMax, "the cache never holds more partitions than its bound");
     return id;
   }
 

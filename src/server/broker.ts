@@ -170,7 +170,7 @@ export class Broker {
     this.requestBudget = new RequestBudget(config.queuedMaxRequestBytes);
     this.fetchSessions = new FetchSessionCache({
       slotsMax: Number(config.properties["max.incremental.fetch.session.cache.slots"] ?? 1000),
-      partitionsPerSessionMax: Number(config.properties["max.incremental.fetch.session.partitions"] ?? 10_000),
+      partitionsMax: Number(config.properties["max.incremental.fetch.session.cache.partitions"] ?? 500_000),
     });
     this.topics = new TopicManager(config, workers, membership.store, membership.view, log);
     this.replicas = new ReplicaManager({

@@ -18,10 +18,10 @@ function request(sessionId: number, sessionEpoch: number, targets: FetchTarget[]
 
 const quiet = (highWatermark = 10): PartitionAnswer => ({ errorCode: ErrorCode.NONE, highWatermark, logStartOffset: 0, recordsBytes: 0 });
 
-function harness(slotsMax = 10, partitionsPerSessionMax = 100) {
+function harness(slotsMax = 10, partitionsMax = 100) {
   let nowMs = 1_000_000;
   let nextId = 1;
-  const cache = new FetchSessionCache({ slotsMax, partitionsPerSessionMax, nowMs: () => nowMs, randomId: () => nextId++ });
+  const cache = new FetchSessionCache({ slotsMax, partitionsMax, nowMs: () => nowMs, randomId: () => nextId++ });
   /** A full fetch of `size` partitions that opens a session; its id. */
   const open = (size: number, privileged = false): number => {
     const targets = Array.from({ length: size }, (_, index) => target(index));
@@ -103,23 +103,34 @@ test("a fetch that waited while its session moved on is answered INVALID_FETCH_S
   expect(answerFetch(cache, overtaking, [quiet(), quiet()]).errorCode).toBe(ErrorCode.FETCH_SESSION_ID_NOT_FOUND);
 });
 
-test("sessions are bounded: slots, partitions per session, and an incremental fetch that would exceed them", () => {
-  const { cache, open } = harness(2, 3);
-  expect(open(4)).toBe(INVALID_SESSION_ID);
+test("sessions are bounded: slots, and partitions over all sessions; an incremental fetch past the bound ends its session", () => {
+  const { cache, open, advance } = harness(3, 5);
+  expect(open(6)).toBe(INVALID_SESSION_ID);
   const sessionId = open(3);
   expect(sessionId).not.toBe(INVALID_SESSION_ID);
   expect(cache.partitionCount).toBe(3);
-  expect(newFetchContext(cache, request(sessionId, 1, [target(7)]))).toEqual({ kind: "error", errorCode: ErrorCode.FETCH_SESSION_ID_NOT_FOUND });
+  expect(newFetchContext(cache, request(sessionId, 1, [target(7), target(8), target(9)]))).toEqual({ kind: "error", errorCode: ErrorCode.FETCH_SESSION_ID_NOT_FOUND });
   expect(cache.get(sessionId)).toBeUndefined();
   expect(cache.partitionCount).toBe(0);
-  // Two slots: a third young consumer session of the same size finds no room.
+  // The partitions are taken before the slots: a young newcomer finds no room...
+  expect(open(3)).not.toBe(INVALID_SESSION_ID);
   expect(open(2)).not.toBe(INVALID_SESSION_ID);
-  expect(open(2)).not.toBe(INVALID_SESSION_ID);
-  expect(open(2)).toBe(INVALID_SESSION_ID);
-  expect(cache.size).toBe(2);
-  const empty = new FetchSessionCache({ slotsMax: 0, partitionsPerSessionMax: 10 });
-  expect(newFetchContext(empty, request(0, 0, [target(0)])).kind).toBe("full");
-  expect(empty.maybeCreate(false, 1, true, () => [])).toBe(INVALID_SESSION_ID);
+  expect(open(1)).toBe(INVALID_SESSION_ID);
+  expect(cache.partitionCount).toBe(5);
+  // ...until the others are stale: then it takes the place of as many as it needs.
+  advance(FETCH_SESSION_EVICTION_MS + 1);
+  expect(open(4)).not.toBe(INVALID_SESSION_ID);
+  expect(cache.size).toBe(1);
+  expect(cache.partitionCount).toBe(4);
+
+  const slots = harness(2, 100);
+  expect(slots.open(2)).not.toBe(INVALID_SESSION_ID);
+  expect(slots.open(2)).not.toBe(INVALID_SESSION_ID);
+  expect(slots.open(2)).toBe(INVALID_SESSION_ID);
+  expect(slots.cache.size).toBe(2);
+  const off = new FetchSessionCache({ slotsMax: 0, partitionsMax: 10 });
+  expect(newFetchContext(off, request(0, 0, [target(0)])).kind).toBe("full");
+  expect(off.maybeCreate(false, 1, true, () => [])).toBe(INVALID_SESSION_ID);
 });
 
 test("eviction follows Kafka: stale sessions first, then the least valuable one a newcomer outweighs", () => {
