@@ -150,6 +150,8 @@ interface ConsumeOptions {
 const GROUP_SESSION_TIMEOUT_MS = 10_000;
 const GROUP_REBALANCE_TIMEOUT_MS = 30_000;
 const GROUP_HEARTBEAT_INTERVAL_MS = 1_000;
+/** How often the leader looks for partitions added to the topic (a rebalance hands them out), as librdkafka's metadata refresh. */
+const GROUP_PARTITION_CHECK_INTERVAL_MS = 5_000;
 
 async function startOffsets(client: KafkaClient, topic: TopicMetadata, partitions: number[], start: StartPosition, committed: Map<number, number>): Promise<Map<number, number>> {
   const positions = new Map<number, number>();
@@ -286,6 +288,9 @@ async function consumeAsMember(client: KafkaClient, printer: RecordPrinter, grou
   let positions = new Map<number, number>();
   let committed = new Map<number, number>();
   let ends: Map<number, number> | null = null;
+  let leader = false;
+  let partitionCount = 0;
+  let partitionsCheckedMs = 0;
   // Commits the positions that moved since the last commit; false when the group refused (fenced by a rebalance).
   const commitMoved = async () => {
     const moved = new Map([...positions].filter(([p, offset]) => committed.get(p) !== offset));
@@ -304,7 +309,16 @@ async function consumeAsMember(client: KafkaClient, printer: RecordPrinter, grou
         committed = await member.committedOffsets(topicName, assigned);
         positions = await startOffsets(client, printer.topic, assigned, start, committed);
         ends = exitAtEnd && assigned.length > 0 ? await client.listOffsets(printer.topic, assigned, -1) : null;
-        log(`group ${groupId} generation ${assignment.generationId}: assigned ${topicName} [${assigned.join(",")}]${assignment.leader ? " (leader)" : ""}`);
+        leader = assignment.leader;
+        partitionCount = printer.topic.partitions.length;
+        partitionsCheckedMs = performance.now();
+        log(`group ${groupId} generation ${assignment.generationId}: assigned ${topicName} [${assigned.join(",")}]${leader ? " (leader)" : ""}`);
+      }
+      if (leader && performance.now() - partitionsCheckedMs > GROUP_PARTITION_CHECK_INTERVAL_MS) {
+        partitionsCheckedMs = performance.now();
+        const now = await client.topic(topicName);
+        if (now.partitions.length !== partitionCount) member.requestRejoin(`${topicName} has ${now.partitions.length} partitions now`);
+        continue;
       }
       // -e: done once every assigned partition is at the end it had when assigned (with none assigned, at once).
       if (exitAtEnd && assigned.every((p) => positions.get(p)! >= ends!.get(p)!)) break;

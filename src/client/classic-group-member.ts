@@ -92,6 +92,11 @@ export class ClassicGroupMember {
     return this.rejoinReason;
   }
 
+  /** Makes the next rejoinNeeded say `reason`: any member rejoining starts a rebalance of the whole group. */
+  requestRejoin(reason: string): void {
+    this.rejoinReason ??= reason;
+  }
+
   /**
    * Joins (or rejoins) the group and waits for this member's assignment; the leader computes every member's.
    * Null when `signal` aborts first (a JoinGroup may be held for the whole rebalance timeout).

@@ -186,6 +186,44 @@ describe("bunka consume --group", () => {
     }
   }, 120_000);
 
+  test("with kcat as the group's leader, librdkafka's range assignment gives bunka its share", async () => {
+    await createTopic(broker.bootstrap, "led", PARTITIONS);
+    const production = produceContinuously("led");
+    const kcat = kcatGroupConsumer(broker.bootstrap, "led-by-kcat", "led");
+    let member: StreamingProcess | null = null;
+    try {
+      const state = () => `bunka ${member ? JSON.stringify(latestAssignment(member)) : "-"} (${member?.lines.length ?? 0} lines), kcat ${kcat.lines.length} lines\n${member?.stderr ?? ""}\n${kcat.stderr}`;
+      await waitFor("kcat to print records", () => kcat.lines.length > 0, state);
+      const joined = bunkaMember("led-by-kcat", "led");
+      member = joined;
+      await waitFor("bunka to get half of the partitions from kcat's assignment", () => latestAssignment(joined)?.length === 2 && records(joined).length >= 10, state);
+      // The leader stays the first member: the assignment line does not say "(leader)".
+      expect(joined.stderr).not.toContain("(leader)");
+      // Kafka's range over member ids: "bunka-cli-..." sorts before "rdkafka-...", so bunka has the first two.
+      expect(latestAssignment(joined)).toEqual([0, 1]);
+      expect(records(joined).every((record) => record.partition < 2)).toBe(true);
+    } finally {
+      await production.stop();
+      await member?.stop();
+      await kcat.stop();
+    }
+  }, 60_000);
+
+  test("partitions added to the topic are handed out: the leader notices and the group rebalances", async () => {
+    await createTopic(broker.bootstrap, "growing", 2);
+    const member = bunkaMember("growers", "growing");
+    try {
+      const state = () => `${JSON.stringify(latestAssignment(member))}: ${member.lines.join(" | ")}\n${member.stderr}`;
+      await waitFor("the member to own both partitions", () => latestAssignment(member)?.length === 2, state);
+      await bunkaOk(broker.bootstrap, ["topic", "add-partitions", "growing", "--num", "3"]);
+      await bunkaOk(broker.bootstrap, ["produce", "-t", "growing", "-p", "2"], { input: "on the new partition\n" });
+      await waitFor("the record on the new partition", () => member.lines.includes("2 0 on the new partition"), state);
+      expect(latestAssignment(member)).toEqual([0, 1, 2]);
+    } finally {
+      await member.stop();
+    }
+  }, 60_000);
+
   test("a group that refuses the member, a broker that is down, --partition with --group: one clear line each", async () => {
     await createTopic(broker.bootstrap, "refused", 2);
     // kcat with only the roundrobin assignor: the group has no protocol in common with bunka's "range".
