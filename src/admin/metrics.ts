@@ -193,6 +193,9 @@ export class BrokerMetrics {
     brokerGauge("bunka_ready", "1 once logs are loaded, listeners are up and the broker is registered", () => (view.isReady() ? 1 : 0));
     brokerGauge("bunka_event_loop_lag_seconds", "How late a 250 ms timer on the socket thread last fired", () => this.eventLoopLagSeconds);
     brokerGauge("bunka_pooled_buffer_bytes", "Bytes held by the produce buffer pool (free and in use)", () => view.pooledBufferBytes());
+    brokerGauge("bunka_fetch_sessions", "Fetch sessions (KIP-227) in the cache, at most max.incremental.fetch.session.cache.slots (Kafka: kafka.server:type=FetchSessionCache,name=NumIncrementalFetchSessions)", () => view.services.fetchSessions?.size ?? 0);
+    brokerGauge("bunka_fetch_session_partitions", "Partitions the fetch sessions hold together, at most max.incremental.fetch.session.cache.partitions (Kafka: kafka.server:type=FetchSessionCache,name=NumIncrementalFetchPartitionsCached)", () => view.services.fetchSessions?.partitionCount ?? 0);
+    new client.Counter({ name: "bunka_fetch_session_evictions_total", help: "Fetch sessions evicted to make room for new ones (Kafka: kafka.server:type=FetchSessionCache,name=IncrementalFetchSessionEvictionsPerSec)", registers, collect() { this.reset(); this.inc(view.services.fetchSessions?.evictions ?? 0); } });
     const counterOf = (name: string, help: string, read: () => number) =>
       new client.Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
     counterOf("bunka_isr_shrinks_total", "ISR shrinks of partitions this broker leads (Kafka: kafka.server:type=ReplicaManager,name=IsrShrinksPerSec)", () => view.isrChanges().shrinks);

@@ -14,7 +14,8 @@ import { FetchSessionBuilder, type WantedPartition } from "../../src/client/fetc
 import { Writer } from "../../src/protocol/codec/writer.ts";
 import { ErrorCode } from "../../src/protocol/errors.ts";
 import { ApiKey, apiSchemas } from "../../src/protocol/generated/index.ts";
-import { BrokerProcess } from "../helpers/broker-process.ts";
+import { BrokerProcess, freePort } from "../helpers/broker-process.ts";
+import { sample, scrape } from "../helpers/admin-http.ts";
 import { createTopic, kafkaClient } from "../helpers/kafkajs.ts";
 
 const FETCH_VERSION = 17;
@@ -23,13 +24,14 @@ const RECORDS_PER_PARTITION = 10;
 const FETCHES_MAX = 500;
 
 let broker: BrokerProcess | null = null;
+const adminUrl = `http://127.0.0.1:${freePort()}`;
 
 afterAll(async () => {
   await broker?.cleanup();
 });
 
 async function startBroker(): Promise<BrokerProcess> {
-  broker = new BrokerProcess();
+  broker = new BrokerProcess({ properties: { "admin.listeners": adminUrl } });
   await broker.start();
   return broker;
 }
@@ -151,6 +153,11 @@ test("a consumer of 1,000 partitions sends shrinking incremental fetches and rec
     for (let fetches = 0; late.size < 3 && fetches < 20; fetches++) for (const partition of await fetchOnce(5000)) late.add(partition);
     expect([...late].sort((a, b) => a - b)).toEqual([7, 500, 999]);
     expect(received[7]).toBe(RECORDS_PER_PARTITION + 1);
+    // The cache as /metrics shows it: this one session and its 1,000 partitions (kafkajs fetches without one).
+    const families = await scrape(adminUrl);
+    expect(sample(families, "bunka_fetch_sessions")).toBe(1);
+    expect(sample(families, "bunka_fetch_session_partitions")).toBe(PARTITIONS);
+    expect(sample(families, "bunka_fetch_session_evictions_total")).toBe(0);
 
     // A stale epoch and an unknown session are refused at the top level, with no partitions.
     const sessionId = builder.currentSessionId;
