@@ -167,7 +167,10 @@ export class Broker {
       moveLeader: (topic, partition, nodeId) => this.moveLeader(topic, partition, nodeId),
       setFsyncDelay: (delayMs) => Atomics.store(workers.fsyncDelayMs, 0, delayMs),
     });
-    this.requestBudget = new RequestBudget(config.queuedMaxRequestBytes);
+    // With network shards every thread holding connections charges one shared cell: the budget stays broker-wide.
+    const sharedBudget = config.networkShards > 1 && config.queuedMaxRequestBytes > 0 ? new BigInt64Array(new SharedArrayBuffer(8)) : null;
+    this.requestBudget = new RequestBudget(config.queuedMaxRequestBytes, sharedBudget);
+    this.sharedBudgetCell = sharedBudget;
     this.fetchSessions = new FetchSessionCache({
       slotsMax: Number(config.properties["max.incremental.fetch.session.cache.slots"] ?? 1000),
       partitionsMax: Number(config.properties["max.incremental.fetch.session.cache.partitions"] ?? 500_000),
@@ -452,6 +455,8 @@ export class Broker {
   }
 
   private dispatchFrame: ((connection: DispatchedConnection, frame: Frame) => Promise<ReplyChunks>) | null = null;
+  /** queued.max.request.bytes in use, across the main thread and the shards (null: no shards, or unbounded). */
+  private readonly sharedBudgetCell: BigInt64Array | null;
   private connectionLimits: ConnectionLimits | null = null;
 
   /**
@@ -485,9 +490,7 @@ export class Broker {
       closed: () => undefined,
       log: this.log,
     });
-    // Each shard gets an equal part of queued.max.request.bytes, the main thread keeps its own part.
-    const budget = this.config.queuedMaxRequestBytes <= 0 ? -1 : Math.max(1, Math.floor(this.config.queuedMaxRequestBytes / this.config.networkShards));
-    await this.networkShards.start(this.connectionLimits, budget, SEGMENT_VIEWS_MAX);
+    await this.networkShards.start(this.connectionLimits, { maxBytes: this.config.queuedMaxRequestBytes, shared: this.sharedBudgetCell }, SEGMENT_VIEWS_MAX);
     this.log(`num.network.shards=${this.config.networkShards}: ${this.config.networkShards - 1} shard threads accept on ${shared.map((listener) => listener.name).join(", ")}`);
   }
 

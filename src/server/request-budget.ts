@@ -14,28 +14,42 @@ export interface BudgetWaiter {
   onBudgetAvailable(): void;
 }
 
+/** How often a thread with paused connections looks at a budget shared with other threads (network shards). */
+const SHARED_BUDGET_POLL_MS = 5;
+
 export class RequestBudget {
+  /** Bytes this thread reserved (and, without a shared cell, the whole budget's use). */
   private reservedBytes = 0;
+  private pollTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly waiters: BudgetWaiter[] = [];
   private waitersHead = 0;
   private granting = false;
   readonly stats = { reservedBytesMax: 0, pauses: 0 };
 
-  /** `maxBytes` <= 0 means unbounded (Kafka's -1). */
-  constructor(readonly maxBytes: number) {}
+  /**
+   * `maxBytes` <= 0 means unbounded (Kafka's -1). `shared` is one cell of a SharedArrayBuffer that every
+   * thread holding connections adds its reservations to (network shards: server/shards/), so the budget stays
+   * broker-wide; a thread whose connections wait for it looks at the cell every SHARED_BUDGET_POLL_MS, since
+   * a release on another thread cannot call its waiters.
+   */
+  constructor(
+    readonly maxBytes: number,
+    private readonly shared: BigInt64Array | null = null,
+  ) {}
 
   get usedBytes(): number {
-    return this.reservedBytes;
+    return this.shared ? Number(Atomics.load(this.shared, 0)) : this.reservedBytes;
   }
 
   get exhausted(): boolean {
-    return this.maxBytes > 0 && this.reservedBytes >= this.maxBytes;
+    return this.maxBytes > 0 && this.usedBytes >= this.maxBytes;
   }
 
   /** Reserves bytes unconditionally: for bytes already in memory, or after tryReserve's caller was granted room. */
   charge(sizeBytes: number): void {
     this.reservedBytes += sizeBytes;
-    if (this.reservedBytes > this.stats.reservedBytesMax) this.stats.reservedBytesMax = this.reservedBytes;
+    const used = this.shared ? Number(Atomics.add(this.shared, 0, BigInt(sizeBytes))) + sizeBytes : this.reservedBytes;
+    if (used > this.stats.reservedBytesMax) this.stats.reservedBytesMax = used;
   }
 
   /** Reserves sizeBytes if anything is left of the budget (non-strict, as Kafka's SimpleMemoryPool). */
@@ -48,6 +62,7 @@ export class RequestBudget {
   release(sizeBytes: number): void {
     this.reservedBytes -= sizeBytes;
     if (this.reservedBytes < 0) throw new Error(`request budget released more than it reserved (${this.reservedBytes})`);
+    if (this.shared) Atomics.sub(this.shared, 0, BigInt(sizeBytes));
     this.grant();
   }
 
@@ -55,6 +70,17 @@ export class RequestBudget {
   wait(waiter: BudgetWaiter): void {
     this.stats.pauses++;
     this.waiters.push(waiter);
+    this.pollShared();
+  }
+
+  /** Shared budget: room made by another thread is found by looking, while anyone here waits. */
+  private pollShared(): void {
+    if (!this.shared || this.pollTimer || this.waiting === 0) return;
+    this.pollTimer = setTimeout(() => {
+      this.pollTimer = null;
+      this.grant();
+      this.pollShared();
+    }, SHARED_BUDGET_POLL_MS);
   }
 
   /** A waiter that went away (connection closed) is skipped when its turn comes. */

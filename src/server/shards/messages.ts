@@ -24,6 +24,11 @@ export interface FileRange {
 
 export type ReplyChunk = Uint8Array | FileRange;
 
+export interface SharedBudget {
+  readonly maxBytes: number;
+  readonly shared: BigInt64Array | null;
+}
+
 /** Main thread → shard. */
 export type ToShard =
   | {
@@ -31,15 +36,14 @@ export type ToShard =
       readonly shard: number;
       readonly listeners: readonly ShardListener[];
       readonly limits: ConnectionLimits;
-      /** This shard's part of queued.max.request.bytes (-1: unbounded). */
-      readonly budgetBytes: number;
+      /** queued.max.request.bytes (<= 0: unbounded) and the cell every thread charges it to. */
+      readonly budget: SharedBudget;
       readonly segmentViewsMax: number;
     }
   /** The answer to request `request` of `connection`; null chunks: no reply (acks=0). */
   | { readonly type: "reply"; readonly connection: number; readonly request: number; readonly chunks: readonly ReplyChunk[] | null }
-  /** The request failed in a way that closes the connection (as on the main thread). */
-  | { readonly type: "fail"; readonly connection: number; readonly request: number; readonly reason: string }
-  | { readonly type: "close"; readonly connection: number; readonly reason: string | null }
+  /** Close the connection (the main thread logged why); replies still queued are dropped, as on the main thread. */
+  | { readonly type: "close"; readonly connection: number }
   | { readonly type: "mute"; readonly connection: number; readonly ms: number }
   | { readonly type: "authenticated"; readonly connection: number }
   /** Admission found it comes from another broker (replica fetcher): never paused at a frame boundary for the budget. */

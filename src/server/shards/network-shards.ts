@@ -11,7 +11,7 @@ import { ANONYMOUS_PRINCIPAL, isSaslProtocol } from "../../security/principal.ts
 import type { ConnectionLimits, ReplyChunks } from "../connection.ts";
 import type { DispatchedConnection } from "../dispatch.ts";
 import type { Frame } from "../frame-reader.ts";
-import type { FileRange, FromShard, ReplyChunk, ShardListener, ToShard } from "./messages.ts";
+import type { FileRange, FromShard, ReplyChunk, SharedBudget, ShardListener, ToShard } from "./messages.ts";
 import type { MappedRecords } from "../../log/segment-views.ts";
 
 /** What the broker lends the shards: admission, the dispatcher, and its connection bookkeeping. */
@@ -78,10 +78,12 @@ export class ShardConnection implements DispatchedConnection {
     if (!this.closed) this.shard.post({ type: "authenticated", connection: this.shardConnectionId });
   }
 
+  /** Logged here, before the shard closes the socket: whoever sees the close finds the line already written. */
   close(reason?: string): void {
     if (this.closed) return;
     this.closed = true;
-    this.shard.post({ type: "close", connection: this.shardConnectionId, reason: reason ?? null });
+    if (reason) this.shard.log(`closing connection ${this.id} from ${this.remoteAddress} (network shard ${this.shard.index}): ${reason}`);
+    this.shard.post({ type: "close", connection: this.shardConnectionId });
   }
 
   get idle(): boolean {
@@ -110,9 +112,13 @@ class ShardThread {
     this.worker.onerror = (event) => this.crashed(event.message);
   }
 
-  start(limits: ConnectionLimits, budgetBytes: number, segmentViewsMax: number): Promise<void> {
-    this.post({ type: "start", shard: this.index, listeners: this.listeners, limits, budgetBytes, segmentViewsMax });
+  start(limits: ConnectionLimits, budget: SharedBudget, segmentViewsMax: number): Promise<void> {
+    this.post({ type: "start", shard: this.index, listeners: this.listeners, limits, budget, segmentViewsMax });
     return this.started.promise;
+  }
+
+  log(message: string): void {
+    this.host.log(message);
   }
 
   post(message: ToShard, transfer: ArrayBuffer[] = []): void {
@@ -152,7 +158,7 @@ class ShardThread {
     const listener = this.listeners[listenerIndex]!;
     const admission = this.host.admit(remoteIp);
     if (!admission.admitted) {
-      this.post({ type: "close", connection: id, reason: null }); // Kafka closes a connection above the limits at once
+      this.post({ type: "close", connection: id }); // Kafka closes a connection above the limits at once
       return;
     }
     if (admission.interBroker) this.post({ type: "interBroker", connection: id });
@@ -189,8 +195,7 @@ class ShardThread {
       },
       (error) => {
         connection.inFlight--;
-        if (connection.closed) return;
-        this.post({ type: "fail", connection: id, request, reason: error instanceof Error ? error.message : String(error) });
+        connection.close(error instanceof Error ? error.message : String(error));
       },
     );
   }
@@ -265,8 +270,8 @@ export class NetworkShards {
     }
   }
 
-  async start(limits: ConnectionLimits, budgetBytes: number, segmentViewsMax: number): Promise<void> {
-    await Promise.all(this.shards.map((shard) => shard.start(limits, budgetBytes, segmentViewsMax)));
+  async start(limits: ConnectionLimits, budget: SharedBudget, segmentViewsMax: number): Promise<void> {
+    await Promise.all(this.shards.map((shard) => shard.start(limits, budget, segmentViewsMax)));
   }
 
   /** Every connection the shards hold (not the main thread's). */

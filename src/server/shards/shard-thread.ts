@@ -12,7 +12,7 @@ import { SegmentViews, type MappedRecords } from "../../log/segment-views.ts";
 import { Connection, type ConnectionLimits, type ReplyChunks } from "../connection.ts";
 import type { Frame } from "../frame-reader.ts";
 import { RequestBudget } from "../request-budget.ts";
-import type { FromShard, ReplyChunk, ShardListener, ToShard } from "./messages.ts";
+import type { FromShard, ReplyChunk, SharedBudget, ShardListener, ToShard } from "./messages.ts";
 
 declare const self: Worker;
 
@@ -44,11 +44,11 @@ class NetworkShard {
     private readonly shard: number,
     listeners: readonly ShardListener[],
     private readonly limits: ConnectionLimits,
-    budgetBytes: number,
+    budget: SharedBudget,
     segmentViewsMax: number,
   ) {
     this.views = new SegmentViews(segmentViewsMax);
-    this.budget = budgetBytes > 0 ? new RequestBudget(budgetBytes) : null;
+    this.budget = budget.maxBytes > 0 ? new RequestBudget(budget.maxBytes, budget.shared) : null;
     listeners.forEach((listener, index) => this.listen(listener, index));
     const intervalMs = Math.max(10, Math.min(1000, Math.floor(Math.min(limits.receiveTimeoutMs, limits.idleTimeoutMs) / 4)));
     this.sweepTimer = setInterval(() => this.sweep(), intervalMs);
@@ -131,11 +131,8 @@ class NetworkShard {
       case "reply":
         this.reply(message.connection, message.request, message.chunks);
         return;
-      case "fail":
-        this.settle(message.connection, message.request, null, message.reason);
-        return;
       case "close":
-        this.connections.get(message.connection)?.close(message.reason ?? undefined);
+        this.connections.get(message.connection)?.close();
         return;
       case "mute":
         this.connections.get(message.connection)?.mute(message.ms);
@@ -229,7 +226,7 @@ self.onmessage = (event: MessageEvent<ToShard>) => {
   const message = event.data;
   if (message.type === "start") {
     try {
-      shard = new NetworkShard(message.shard, message.listeners, message.limits, message.budgetBytes, message.segmentViewsMax);
+      shard = new NetworkShard(message.shard, message.listeners, message.limits, message.budget, message.segmentViewsMax);
       post({ type: "listening" });
     } catch (error) {
       post({ type: "listenFailed", reason: error instanceof Error ? error.message : String(error) });
