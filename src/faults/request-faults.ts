@@ -15,6 +15,10 @@ import { ApiKey, requestHeaderVersion } from "../protocol/generated/index.ts";
 import { PARTITION_APIS, TOP_LEVEL_APIS, partitionKeyOf, type Fields, type PartitionLayout } from "./api-shapes.ts";
 import type { FaultInjector } from "./fault-injector.ts";
 
+/** Fetch v13+ names topics by id (KIP-516); v15+ names a follower in replica_state (KIP-903). */
+const FIRST_FETCH_VERSION_WITH_TOPIC_IDS = 13;
+const FIRST_FETCH_VERSION_WITH_REPLICA_STATE = 15;
+
 /** What faults do to one request's reply. `body` set: it replaces the handler's reply (null: none). */
 export interface FaultedReply {
   body?: Promise<ResponseBody | null>;
@@ -45,9 +49,9 @@ export function applyRequestFaults(faults: FaultInjector, registered: Registered
   const write = (reply: Fields | null): ResponseBody | null => (reply === null ? null : (writer) => handler.schema.writeResponse(writer, context.apiVersion, reply as never));
 
   if (layout) {
-    const partitions = partitionsOf(layout, request);
+    const partitions = partitionsOf(layout, context, request);
     const error = faults.take("error", apiKey, (spec) => partitions.some(([topic, partition]) => matches(spec, topic, partition)));
-    const replicaId = apiKey === ApiKey.Fetch ? (request.replicaId as number) : -1;
+    const replicaId = apiKey !== ApiKey.Fetch ? -1 : context.apiVersion >= FIRST_FETCH_VERSION_WITH_REPLICA_STATE ? ((request.replicaState as Fields).replicaId as number) : (request.replicaId as number);
     const cut = replicaId >= 0 && faults.replicationCut(replicaId);
     const failures = new Map<string, number>();
     for (const [topic, partition] of partitions) {
@@ -96,10 +100,17 @@ function matches(spec: { topic?: string; partition?: number }, topic: string, pa
   return (spec.topic === undefined || spec.topic === topic) && (spec.partition === undefined || spec.partition === partition);
 }
 
-function partitionsOf(layout: PartitionLayout, request: Fields): [string, number][] {
+/** The topic a request's entry names: Fetch v13+ names it by id ("" when no topic has that id now). */
+function topicNameOf(layout: PartitionLayout, context: RequestContext, topic: Fields): string {
+  if (context.apiKey === ApiKey.Fetch && context.apiVersion >= FIRST_FETCH_VERSION_WITH_TOPIC_IDS) return context.topics.getById(topic.topicId as Uint8Array)?.name ?? "";
+  return topic[layout.request.name] as string;
+}
+
+function partitionsOf(layout: PartitionLayout, context: RequestContext, request: Fields): [string, number][] {
   const result: [string, number][] = [];
   for (const topic of (request[layout.request.topics] as Fields[] | null) ?? []) {
-    for (const partition of (topic[layout.request.partitions] as Fields[]) ?? []) result.push([topic[layout.request.name] as string, partition[layout.request.index] as number]);
+    const name = topicNameOf(layout, context, topic);
+    for (const partition of (topic[layout.request.partitions] as Fields[]) ?? []) result.push([name, partition[layout.request.index] as number]);
   }
   return result;
 }
@@ -108,7 +119,7 @@ function partitionsOf(layout: PartitionLayout, request: Fields): [string, number
 async function partlyFailed(handler: ApiHandler<Fields, Fields>, layout: PartitionLayout, context: RequestContext, request: Fields, failures: Map<string, number>): Promise<Fields | null> {
   const { request: from, response: to } = layout;
   const restTopics = ((request[from.topics] as Fields[]) ?? [])
-    .map((topic) => ({ ...topic, [from.partitions]: (topic[from.partitions] as Fields[]).filter((partition) => !failures.has(partitionKeyOf(topic[from.name] as string, partition[from.index] as number))) }))
+    .map((topic) => ({ ...topic, [from.partitions]: (topic[from.partitions] as Fields[]).filter((partition) => !failures.has(partitionKeyOf(topicNameOf(layout, context, topic), partition[from.index] as number))) }))
     .filter((topic) => (topic[from.partitions] as Fields[]).length > 0);
   const acksZero = context.apiKey === ApiKey.Produce && request.acks === 0;
   let reply: Fields | null = {};
@@ -116,12 +127,13 @@ async function partlyFailed(handler: ApiHandler<Fields, Fields>, layout: Partiti
   if (reply === null || acksZero) return null;
   const topics = [...((reply[to.topics] as Fields[] | undefined) ?? [])].map((topic) => ({ ...topic, [to.partitions]: [...((topic[to.partitions] as Fields[]) ?? [])] }));
   for (const topic of (request[from.topics] as Fields[]) ?? []) {
-    const name = topic[from.name] as string;
+    const name = topicNameOf(layout, context, topic);
+    const byId = context.apiKey === ApiKey.Fetch && context.apiVersion >= FIRST_FETCH_VERSION_WITH_TOPIC_IDS;
     for (const partition of topic[from.partitions] as Fields[]) {
       const index = partition[from.index] as number;
       const errorCode = failures.get(partitionKeyOf(name, index));
       if (errorCode === undefined) continue;
-      let entry = topics.find((each) => each[to.name] === name);
+      let entry = topics.find((each) => (byId ? Buffer.from(each.topicId as Uint8Array).equals(Buffer.from(topic.topicId as Uint8Array)) : each[to.name] === name));
       if (!entry) topics.push((entry = { [to.name]: name, ...(context.apiKey === ApiKey.Fetch ? { topicId: topic.topicId } : {}), [to.partitions]: [] }));
       (entry[to.partitions] as Fields[]).push({ [to.index]: index, errorCode, ...layout.failed });
     }

@@ -146,6 +146,19 @@ test("error faults: Fetch fails only the matching partition (the other's records
     expect((partitions.get(0) as { records: Uint8Array }).records.byteLength).toBeGreaterThan(0);
     expect(partitions.get(1)).toMatchObject({ errorCode: ErrorCode.KAFKA_STORAGE_ERROR });
 
+    // Fetch v17 names the topic by id (KIP-516): the fault still takes the partition it names, in the topic's one entry.
+    await broker.faults.add({ type: "error", api: "Fetch", errorCode: ErrorCode.KAFKA_STORAGE_ERROR, topic: "fetched", partition: 1 });
+    const described = await connection.request(ApiKey.Metadata, 12, { topics: [{ name: "fetched", topicId: new Uint8Array(16) }], allowAutoTopicCreation: false });
+    const byId = await connection.request(ApiKey.Fetch, 17, {
+      maxWaitMs: 0, minBytes: 0, maxBytes: 1 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+      topics: [{ topicId: described.topics[0].topicId, partitions: [0, 1].map((partition) => ({ partition, currentLeaderEpoch: -1, fetchOffset: 0, logStartOffset: -1, partitionMaxBytes: 1 << 20 })) }],
+      forgottenTopicsData: [], rackId: "",
+    });
+    expect(byId.responses).toHaveLength(1);
+    const byIdPartitions = new Map(byId.responses[0].partitions.map((entry: { partitionIndex: number }) => [entry.partitionIndex, entry]));
+    expect(byIdPartitions.get(0)).toMatchObject({ errorCode: ErrorCode.NONE, highWatermark: 1 });
+    expect(byIdPartitions.get(1)).toMatchObject({ errorCode: ErrorCode.KAFKA_STORAGE_ERROR });
+
     await broker.faults.add({ type: "error", api: "FindCoordinator", errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, count: 2 });
     const v3 = await connection.request(ApiKey.FindCoordinator, 3, { key: "g", keyType: 0 });
     expect(v3).toMatchObject({ errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, nodeId: -1 });
