@@ -379,7 +379,11 @@ export function registerConsume(program: Command): void {
       if (options.group !== undefined && options.group.length === 0) throw new CliError("--group needs a group id");
       const client = await Client.connect(clientOptions(common));
       const stop = new AbortController();
-      const onSignal = () => stop.abort();
+      // The first signal stops after the fetch round in flight (committed, group left); a second one does not wait.
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (stop.signal.aborted) process.exit(signal === "SIGINT" ? 130 : 143);
+        stop.abort();
+      };
       process.on("SIGINT", onSignal);
       process.on("SIGTERM", onSignal);
       try {
