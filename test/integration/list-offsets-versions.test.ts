@@ -2,9 +2,10 @@
 // KIP-734) finds the first record carrying the largest timestamp; EARLIEST_LOCAL (-4, v8) is the log start
 // (no tiered storage), also after DeleteRecords moved it; LATEST_TIERED (-5, v9) is -1 with leader epoch -1,
 // as Kafka's UnifiedLog answers for a topic without remote storage; v10 carries timeout_ms. A special
-// timestamp below the version that introduced it is INVALID_REQUEST. (librdkafka 2.15 sends up to v7 and
-// platformatic up to v9 only when an application asks for these specs, so none is driven here.)
+// timestamp below the version that introduced it is INVALID_REQUEST. A real client: @platformatic/kafka's
+// Admin.listOffsets, which sends v9 (the highest it implements) with whatever timestamps it is given.
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { Admin } from "@platformatic/kafka";
 import { rmSync } from "node:fs";
 import { KafkaConnection } from "../../src/client/kafka-connection.ts";
 import { ErrorCode } from "../../src/protocol/errors.ts";
@@ -89,4 +90,23 @@ test("EARLIEST_LOCAL (v8+) is the log start, after DeleteRecords too; LATEST_TIE
   expect(await listOffsets(10, -2)).toMatchObject({ errorCode: ErrorCode.NONE, offset: 2 });
   // The largest timestamp's first record (offset 1) is gone; the next one holding it is offset 3.
   expect(await listOffsets(10, MAX_TIMESTAMP)).toMatchObject({ errorCode: ErrorCode.NONE, offset: 3, timestamp: 5000 });
+});
+
+test("@platformatic/kafka's listOffsets (v9): MAX_TIMESTAMP, EARLIEST_LOCAL and LATEST_TIERED answered as above", async () => {
+  const admin = new Admin({ clientId: "list-offsets-versions", bootstrapBrokers: [`127.0.0.1:${broker.port}`] });
+  try {
+    const listed = await admin.listOffsets({
+      topics: [{ name: TOPIC, partitions: [{ partitionIndex: 0, timestamp: -3n }] }, { name: EMPTY_TOPIC, partitions: [{ partitionIndex: 0, timestamp: -3n }] }],
+    });
+    const byTopic = new Map(listed.map((topic) => [topic.name, topic.partitions[0]!]));
+    // The record deleted by the previous test leaves offset 3 as the first one with the largest timestamp.
+    expect(byTopic.get(TOPIC)).toMatchObject({ offset: 3n, timestamp: 5000n });
+    expect(byTopic.get(EMPTY_TOPIC)).toMatchObject({ offset: -1n, timestamp: -1n });
+    const local = await admin.listOffsets({ topics: [{ name: TOPIC, partitions: [{ partitionIndex: 0, timestamp: -4n }] }] });
+    expect(local[0]!.partitions[0]!.offset).toBe(2n);
+    const tiered = await admin.listOffsets({ topics: [{ name: TOPIC, partitions: [{ partitionIndex: 0, timestamp: -5n }] }] });
+    expect(tiered[0]!.partitions[0]).toMatchObject({ offset: -1n, leaderEpoch: -1 });
+  } finally {
+    await admin.close();
+  }
 });
