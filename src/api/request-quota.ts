@@ -34,7 +34,7 @@ const WAITING_APIS: ReadonlySet<number> = new Set([
 export function applyRequestQuota<Response>(context: RequestContext, request: unknown, reply: Input<Response> | null): Input<Response> | null {
   const timer = context.requestTimer;
   if (!timer) return reply;
-  if (context.apiKey === ApiKey.Fetch && (request as { replicaId?: number }).replicaId! >= 0) {
+  if (context.apiKey === ApiKey.Fetch && fetchReplicaId(request, context.apiVersion) >= 0) {
     timer.exempt = true; // replication between brokers is a cluster action in Kafka
     return reply;
   }
@@ -47,4 +47,10 @@ export function applyRequestQuota<Response>(context: RequestContext, request: un
   if (throttleMs <= own) return reply;
   context.connection.mute(throttleMs);
   return reply === null ? null : ({ ...(reply as object), throttleTimeMs: throttleMs } as Input<Response>);
+}
+
+/** A follower's id in a Fetch: replica_id before v15, replica_state from v15 (KIP-903); -1 for a consumer. */
+function fetchReplicaId(request: unknown, apiVersion: number): number {
+  const fetch = request as { replicaId?: number; replicaState?: { replicaId?: number } };
+  return (apiVersion >= 15 ? fetch.replicaState?.replicaId : fetch.replicaId) ?? -1;
 }
