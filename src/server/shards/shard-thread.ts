@@ -16,8 +16,6 @@ import type { FromShard, ReplyChunk, SharedBudget, ShardListener, ToShard } from
 
 declare const self: Worker;
 
-/** Reply send times per message to the main thread at most (also sent at every connection sweep). */
-const SEND_TIMES_BATCH = 256;
 
 interface PendingRequest {
   resolve: (chunks: ReplyChunks) => void;
@@ -33,11 +31,15 @@ class NetworkShard {
   private readonly views: SegmentViews;
   private readonly budget: RequestBudget | null;
   private readonly sweepTimer: ReturnType<typeof setInterval>;
-  /** Reply send times not yet reported, flat (apiKey, seconds) pairs: posted in batches, not per reply. */
+  /**
+   * Reply send times not yet reported, flat (apiKey, seconds) pairs: one message for all the replies written
+   * in one turn of the event loop (a microtask after the first), so the metric is as current as on the
+   * socket thread without a message per reply.
+   */
   private sendTimes: number[] = [];
   private readonly countReplySent = (apiKey: number, seconds: number): void => {
     this.sendTimes.push(apiKey, seconds);
-    if (this.sendTimes.length >= SEND_TIMES_BATCH * 2) this.reportSendTimes();
+    if (this.sendTimes.length === 2) queueMicrotask(() => this.reportSendTimes());
   };
 
   constructor(
@@ -192,7 +194,6 @@ class NetworkShard {
   }
 
   private sweep(): void {
-    this.reportSendTimes();
     const nowMs = Date.now();
     for (const connection of this.connections.values()) {
       const reason = connection.expired(nowMs);
