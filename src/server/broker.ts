@@ -92,6 +92,9 @@ export function resolveConfig(options: BrokerOptions = {}): BrokerConfig {
  * A coordinator that cannot answer now is not an error a producer knows from Produce: Kafka's
  * AddPartitionsToTxnManager answers NOT_ENOUGH_REPLICAS instead, which producers retry.
  */
+/** What the coordinator records (TransactionLogValue's client transaction version) for a Produce v12 add. */
+const TRANSACTION_VERSION_2 = 2;
+
 function retriableForProduce(errorCode: number): number {
   switch (errorCode) {
     case ErrorCode.COORDINATOR_NOT_AVAILABLE:
@@ -675,7 +678,7 @@ export class Broker {
 
   /** KIP-890 part 2: adds the partition to the producer's transaction at the id's coordinator, here or on its broker (Produce v12). */
   private async addPartitionToTransaction(transactionalId: string, producerId: number, producerEpoch: number, topic: string, partition: number): Promise<number> {
-    const local = await this.transactions.addPartitions(transactionalId, producerId, producerEpoch, [{ topic, partition }]);
+    const local = await this.transactions.addPartitions(transactionalId, producerId, producerEpoch, [{ topic, partition }], TRANSACTION_VERSION_2);
     const coordinator = local === ErrorCode.NOT_COORDINATOR ? this.transactions.coordinatorFor(transactionalId) : null;
     let errorCode = local;
     if (local === ErrorCode.NOT_COORDINATOR) {

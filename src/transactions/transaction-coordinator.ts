@@ -51,6 +51,9 @@ export interface TransactionDescription {
   partitions: Map<string, number[]>;
 }
 
+/** The client transaction version TransactionLogValue records (tag 2) for transactions ended by EndTxn v5 or added to by Produce v12. */
+const TRANSACTION_VERSION_2 = 2;
+
 /** Marker delivery backoff: doubled after each round with failures, up to the maximum. */
 const MARKER_RETRY_BACKOFF_MS_MIN = 100;
 const MARKER_RETRY_BACKOFF_MS_MAX = 5000;
@@ -259,7 +262,7 @@ export class TransactionCoordinator {
    * (AddPartitionsToTxn v0-3), or under transaction version 2 from the partition leader that received the
    * producer's transactional Produce v12 (KIP-890 part 2, AddPartitionsToTxn v4+ with verifyOnly false).
    */
-  async addPartitions(transactionalId: string, producerId: number, producerEpoch: number, partitions: TopicPartition[]): Promise<number> {
+  async addPartitions(transactionalId: string, producerId: number, producerEpoch: number, partitions: TopicPartition[], clientTransactionVersion?: number): Promise<number> {
     const status = this.coordinates(transactionalId);
     if (status !== ErrorCode.NONE) return status;
     const metadata = this.transactions.get(transactionalId);
@@ -275,6 +278,7 @@ export class TransactionCoordinator {
       partitions: new Set([...(starting ? [] : metadata.partitions), ...added]),
       startTimestampMs: starting ? this.now() : metadata.startTimestampMs,
       lastUpdateTimestampMs: this.now(),
+      clientTransactionVersion: clientTransactionVersion ?? metadata.clientTransactionVersion,
     };
     return this.persist(metadata, transition);
   }
@@ -320,14 +324,13 @@ export class TransactionCoordinator {
     if (retriedAfterBump) return refuse(ErrorCode.PRODUCER_FENCED);
     const endable = metadata.state === TransactionStatus.Ongoing || (transactionVersion2 && !commit && metadata.state !== TransactionStatus.PrepareCommit && !metadata.isCompleting);
     if (!endable) return refuse(ErrorCode.INVALID_TXN_STATE);
-    const errorCode = await this.endTransaction(metadata, commit, { bumpEpoch: transactionVersion2 });
+    const errorCode = await this.endTransaction(metadata, commit, { bumpEpoch: transactionVersion2, clientTransactionVersion: transactionVersion2 ? TRANSACTION_VERSION_2 : undefined });
     if (errorCode !== ErrorCode.NONE) return refuse(errorCode);
-    metadata.clientTransactionVersion = transactionVersion2 ? 2 : metadata.clientTransactionVersion;
     return { errorCode: ErrorCode.NONE, producerId: metadata.nextProducerId >= 0 ? metadata.nextProducerId : metadata.producerId, producerEpoch: metadata.nextProducerId >= 0 ? 0 : metadata.producerEpoch };
   }
 
   /** Stores Prepare* (bumping the epoch when asked) and starts the markers; resolves with the append's error. */
-  private async endTransaction(metadata: TransactionMetadata, commit: boolean, options: { bumpEpoch: boolean }): Promise<number> {
+  private async endTransaction(metadata: TransactionMetadata, commit: boolean, options: { bumpEpoch: boolean; clientTransactionVersion?: number }): Promise<number> {
     const bumped = options.bumpEpoch ? { producerEpoch: metadata.producerEpoch + 1, lastProducerEpoch: metadata.producerEpoch } : {};
     if (options.bumpEpoch && metadata.producerEpoch + 1 >= PRODUCER_EPOCH_MAX) metadata.nextProducerId = await this.services.producerIds.allocate();
     const transition: TransactionTransition = {
@@ -335,6 +338,7 @@ export class TransactionCoordinator {
       ...bumped,
       state: commit ? TransactionStatus.PrepareCommit : TransactionStatus.PrepareAbort,
       lastUpdateTimestampMs: this.now(),
+      clientTransactionVersion: options.clientTransactionVersion ?? metadata.clientTransactionVersion,
     };
     const errorCode = await this.persist(metadata, transition);
     if (errorCode === ErrorCode.NONE) this.completeInBackground(metadata, commit);
