@@ -143,13 +143,14 @@ interface ConsumeOptions {
   format: string;
   count?: string;
   exitAtEnd?: boolean;
+  sessionTimeoutMs: string;
 }
 
 // A group member's timing: a dead `bunka consume` (SIGKILL) holds its partitions for the session timeout; one
-// that exits leaves at once. Heartbeats every second notice a rebalance quickly (Kafka's default is 3 s).
-const GROUP_SESSION_TIMEOUT_MS = 10_000;
+// that exits leaves at once. Heartbeats at most a second apart notice a rebalance quickly (Kafka: 3 s).
+const GROUP_SESSION_TIMEOUT_MS_DEFAULT = 10_000;
 const GROUP_REBALANCE_TIMEOUT_MS = 30_000;
-const GROUP_HEARTBEAT_INTERVAL_MS = 1_000;
+const GROUP_HEARTBEAT_INTERVAL_MS_MAX = 1_000;
 /** How often the leader looks for partitions added to the topic (a rebalance hands them out), as librdkafka's metadata refresh. */
 const GROUP_PARTITION_CHECK_INTERVAL_MS = 5_000;
 
@@ -272,16 +273,17 @@ async function consumeStandalone(client: KafkaClient, printer: RecordPrinter, pa
  * committed offsets (--from where none is committed); what was printed is committed after every fetch round and
  * before a rebalance takes the partitions away; LeaveGroup at exit hands them over at once.
  */
-async function consumeAsMember(client: KafkaClient, printer: RecordPrinter, groupId: string, start: StartPosition, exitAtEnd: boolean, signal: AbortSignal): Promise<void> {
+async function consumeAsMember(client: KafkaClient, printer: RecordPrinter, groupId: string, sessionTimeoutMs: number, start: StartPosition, exitAtEnd: boolean, signal: AbortSignal): Promise<void> {
   const topicName = printer.topic.name;
   const log = (line: string) => process.stderr.write(`% ${line}\n`);
   const member = new ClassicGroupMember({
     groupId,
     topics: [topicName],
     cluster: clusterOf(client),
-    sessionTimeoutMs: GROUP_SESSION_TIMEOUT_MS,
+    sessionTimeoutMs,
     rebalanceTimeoutMs: GROUP_REBALANCE_TIMEOUT_MS,
-    heartbeatIntervalMs: GROUP_HEARTBEAT_INTERVAL_MS,
+    // A third of the session, as Kafka's defaults: two heartbeats may be lost before the session ends.
+    heartbeatIntervalMs: Math.min(GROUP_HEARTBEAT_INTERVAL_MS_MAX, Math.floor(sessionTimeoutMs / 3)),
     log,
   });
   let assigned: number[] = [];
@@ -370,6 +372,7 @@ export function registerConsume(program: Command): void {
     .option("-f, --format <format>", "kcat-style: %t %p %o %k %v %T %h %K %S, \\n \\t", "%v\\n")
     .option("-n, --count <n>", "exit after this many records")
     .option("-e, --exit-at-end", "exit when every (assigned) partition reaches the end it had at start (at assignment)")
+    .option("--session-timeout-ms <ms>", "with --group: the coordinator hands a silent member's partitions to others after this long (the broker's group.min/max.session.timeout.ms bound it)", String(GROUP_SESSION_TIMEOUT_MS_DEFAULT))
     .action(async (options: ConsumeOptions, command: Command) => {
       const common = command.optsWithGlobals() as CommonOptions;
       const start = parseStart(options.from ?? "beginning");
@@ -377,6 +380,8 @@ export function registerConsume(program: Command): void {
       const format = compileFormat(options.format);
       if (options.group !== undefined && options.partition) throw new CliError("--partition cannot be combined with --group: the group assigns the partitions");
       if (options.group !== undefined && options.group.length === 0) throw new CliError("--group needs a group id");
+      const sessionTimeoutMs = parseNonNegativeInt(options.sessionTimeoutMs, "--session-timeout-ms");
+      if (sessionTimeoutMs < 3) throw new CliError("--session-timeout-ms must be at least 3");
       const client = await Client.connect(clientOptions(common));
       const stop = new AbortController();
       // The first signal stops after the fetch round in flight (committed, group left); a second one does not wait.
@@ -388,7 +393,7 @@ export function registerConsume(program: Command): void {
       process.on("SIGTERM", onSignal);
       try {
         const printer = new RecordPrinter(client, await client.topic(options.topic), format, common.json === true, limit);
-        if (options.group !== undefined) await consumeAsMember(client, printer, options.group, start, options.exitAtEnd === true, stop.signal);
+        if (options.group !== undefined) await consumeAsMember(client, printer, options.group, sessionTimeoutMs, start, options.exitAtEnd === true, stop.signal);
         else await consumeStandalone(client, printer, options.partition, start, options.exitAtEnd === true, stop.signal);
       } catch (error) {
         if (error instanceof ConnectionClosedError) throw new CliError(`${error.message} while consuming (is the broker running?)`);

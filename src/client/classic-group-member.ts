@@ -70,6 +70,8 @@ export class ClassicGroupMember {
   generationId = -1;
   private coordinatorId = -1;
   private rejoinReason: string | null = "first join";
+  /** Set when the group refused a commit: this generation's commits are pointless until the next join. */
+  private fenced = false;
   private fatal: Error | null = null;
   private heartbeatTimer: ReturnType<typeof setTimeout> | null = null;
   private heartbeatInFlight = false;
@@ -156,6 +158,7 @@ export class ClassicGroupMember {
       const partitions = new Map<string, number[]>();
       for (const { topic, partitions: list } of assignment.assignedPartitions) partitions.set(topic, [...(partitions.get(topic) ?? []), ...list].sort((a, b) => a - b));
       this.rejoinReason = null;
+      this.fenced = false;
       this.lastHeartbeatOkMs = performance.now();
       this.scheduleHeartbeat();
       return { generationId: this.generationId, memberId: this.memberId, leader, partitions };
@@ -186,6 +189,7 @@ export class ClassicGroupMember {
    * at the previous commit.
    */
   async commit(topic: string, positions: Map<number, number>): Promise<boolean> {
+    if (this.fenced) return false;
     if (positions.size === 0 || this.generationId < 0) return true;
     for (let attempt = 0; attempt < COMMIT_ATTEMPTS_MAX; attempt++) {
       const response = await (await this.coordinator()).request(ApiKey.OffsetCommit, OFFSET_COMMIT_VERSION, {
@@ -199,7 +203,8 @@ export class ClassicGroupMember {
       if (errorCode === ErrorCode.NONE) return true;
       if (errorCode === ErrorCode.REBALANCE_IN_PROGRESS || errorCode === ErrorCode.ILLEGAL_GENERATION || errorCode === ErrorCode.UNKNOWN_MEMBER_ID || errorCode === ErrorCode.FENCED_INSTANCE_ID) {
         if (errorCode === ErrorCode.UNKNOWN_MEMBER_ID) this.memberId = "";
-        this.rejoinReason = `commit refused: ${errorName(errorCode)}`;
+        this.fenced = true;
+        this.rejoinReason ??= `commit refused: ${errorName(errorCode)}`;
         this.options.log?.(`group ${this.options.groupId}: commit refused (${errorName(errorCode)}); the partitions' next owner starts at the previous commit`);
         return false;
       }
@@ -267,7 +272,10 @@ export class ClassicGroupMember {
       await Bun.sleep(RETRY_BACKOFF_MS);
       return;
     }
-    const hint = errorCode === ErrorCode.INCONSISTENT_GROUP_PROTOCOL ? " (the group's members use another protocol type or no common assignor; this member offers \"range\")" : "";
+    const hint =
+      errorCode === ErrorCode.INCONSISTENT_GROUP_PROTOCOL ? " (the group's members use another protocol type or no common assignor; this member offers \"range\")"
+      : errorCode === ErrorCode.INVALID_SESSION_TIMEOUT ? ` (${this.options.sessionTimeoutMs} ms is outside the broker's group.min.session.timeout.ms..group.max.session.timeout.ms)`
+      : "";
     throw new GroupMemberError(`group ${this.options.groupId} refused the ${api}: ${errorName(errorCode)}${hint}`);
   }
 

@@ -17,7 +17,8 @@ const PARTITIONS = 4;
 let broker: BrokerProcess;
 
 beforeAll(async () => {
-  broker = new BrokerProcess({ properties: { "group.initial.rebalance.delay.ms": "0", "offsets.topic.num.partitions": "3", "offsets.topic.replication.factor": "1" } });
+  // Sessions down to 1 s let the fencing test expire a stopped member quickly.
+  broker = new BrokerProcess({ properties: { "group.initial.rebalance.delay.ms": "0", "group.min.session.timeout.ms": "1000", "offsets.topic.num.partitions": "3", "offsets.topic.replication.factor": "1" } });
   await broker.start();
 });
 
@@ -26,8 +27,8 @@ afterAll(async () => {
   await broker.cleanup();
 });
 
-function bunkaMember(groupId: string, topic: string): StreamingProcess {
-  return new StreamingProcess([process.execPath, CLI_MAIN, "-b", broker.bootstrap, "consume", "-t", topic, "-g", groupId, "-f", "%p %o %v\\n"]);
+function bunkaMember(groupId: string, topic: string, extra: string[] = []): StreamingProcess {
+  return new StreamingProcess([process.execPath, CLI_MAIN, "-b", broker.bootstrap, "consume", "-t", topic, "-g", groupId, "-f", "%p %o %v\\n", ...extra]);
 }
 
 /** The partitions of the member's latest assignment, from its "% group ... assigned topic [..]" lines on stderr. */
@@ -208,6 +209,41 @@ describe("bunka consume --group", () => {
       await kcat.stop();
     }
   }, 60_000);
+
+  test("a member stopped past its session is fenced: the group moves on without it, it rejoins on waking, nothing is skipped", async () => {
+    await createTopic(broker.bootstrap, "paused", PARTITIONS);
+    const production = produceContinuously("paused");
+    const session = ["--session-timeout-ms", "2000"];
+    const sleeper = bunkaMember("pausers", "paused", session);
+    let other: StreamingProcess | null = null;
+    try {
+      const state = () => `sleeper ${JSON.stringify(latestAssignment(sleeper))} other ${other ? JSON.stringify(latestAssignment(other)) : "-"}\n${sleeper.stderr}\n${other?.stderr ?? ""}`;
+      await waitFor("the first member to own every partition", () => latestAssignment(sleeper)?.length === PARTITIONS && sleeper.lines.length > 0, state);
+      const awake = bunkaMember("pausers", "paused", session);
+      other = awake;
+      await waitFor("the two members to split the partitions", () => latestAssignment(sleeper)?.length === 2 && latestAssignment(awake)?.length === 2, state);
+
+      // SIGSTOP: no heartbeats; after the 2 s session the coordinator removes it and the other takes everything.
+      sleeper.kill("SIGSTOP");
+      try {
+        await waitFor("the other member to take every partition", () => latestAssignment(awake)?.length === PARTITIONS, state);
+      } finally {
+        sleeper.kill("SIGCONT");
+      }
+      const sleeperJoins = assignmentCount(sleeper);
+      await waitFor("the woken member to rejoin and the two to split again", () => assignmentCount(sleeper) > sleeperJoins && latestAssignment(sleeper)?.length === 2 && latestAssignment(awake)?.length === 2, state);
+
+      const ends = await production.stop();
+      const seen = () => [...records(sleeper), ...records(awake)];
+      await waitFor("every produced record to be printed", () => missingRecords(seen(), ends).length === 0, () => `${missingRecords(seen(), ends).slice(0, 5)} missing; ${state()}`);
+      expect(await sleeper.stop()).toBe(0);
+      expect(await awake.stop()).toBe(0);
+    } finally {
+      await production.stop();
+      await sleeper.stop();
+      await other?.stop();
+    }
+  }, 90_000);
 
   test("partitions added to the topic are handed out: the leader notices and the group rebalances", async () => {
     await createTopic(broker.bootstrap, "growing", 2);
