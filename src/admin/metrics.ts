@@ -10,6 +10,7 @@ import type { PartitionLogMetrics } from "../partition/messages.ts";
 import { BrokerTraffic, REQUEST_LATENCY_BUCKETS_SECONDS } from "./traffic-counters.ts";
 import { threadCpuTimes } from "./thread-cpu.ts";
 import { FSYNC_BUCKETS_SECONDS, type FsyncLatency } from "../partition/fsync-latency.ts";
+import { clientTelemetryFor } from "../telemetry/client-telemetry.ts";
 
 interface PartitionRow {
   topic: string;
@@ -79,7 +80,11 @@ export class BrokerMetrics {
   async render(openMetrics: boolean): Promise<{ body: string; contentType: string }> {
     this.snapshot = await this.takeSnapshot();
     const registry = openMetrics ? this.openMetrics : this.prometheus;
-    return { body: await registry.metrics(), contentType: registry.contentType };
+    let body = await registry.metrics();
+    // What clients pushed (KIP-714): families per client metric, outside the registry (their names come from clients).
+    const telemetry = clientTelemetryFor(this.view.config.properties).renderText();
+    if (telemetry.length > 0) body = openMetrics && body.endsWith("# EOF\n") ? `${body.slice(0, -"# EOF\n".length)}${telemetry}# EOF\n` : `${body}${telemetry}`;
+    return { body, contentType: registry.contentType };
   }
 
   private async takeSnapshot(): Promise<Snapshot> {

@@ -51,6 +51,8 @@ import { shareGroupHeartbeatHandler } from "./share-group-heartbeat.ts";
 import { shareGroupDescribeHandler } from "./share-group-describe.ts";
 import { shareFetchHandler } from "./share-fetch.ts";
 import { shareAcknowledgeHandler } from "./share-acknowledge.ts";
+import { getTelemetrySubscriptionsHandler } from "./get-telemetry-subscriptions.ts";
+import { pushTelemetryHandler } from "./push-telemetry.ts";
 
 const all: RegisteredHandler[] = [
   produceHandler,
@@ -90,6 +92,9 @@ const all: RegisteredHandler[] = [
   shareGroupDescribeHandler,
   shareFetchHandler,
   shareAcknowledgeHandler,
+  // Client telemetry (KIP-714, issue 14): telemetry/.
+  getTelemetrySubscriptionsHandler,
+  pushTelemetryHandler,
   // ACLs (issue 10): security/acl/.
   describeAclsHandler,
   createAclsHandler,
