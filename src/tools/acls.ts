@@ -22,7 +22,7 @@ import {
   type AclBinding,
   type AclBindingFilter,
 } from "../security/acl/model.ts";
-import { CLIENT_CONFIG_USAGE, ClientConfigError, clientSecurity, connectClient, explainFailure, legacySaslOverrides, loadClientProperties, parseBootstrap, type ClientSecurity } from "./client-config.ts";
+import { CLIENT_CONFIG_USAGE, ClientConfigError, CONNECTION_FLAGS, connectClient, connectionFromFlags, explainFailure, parseBootstrap, type ClientSecurity } from "./client-config.ts";
 
 const usage = `Usage: bun run acls --bootstrap-server HOST:PORT (--add | --remove | --list) [options]
 
@@ -69,7 +69,7 @@ export function parseAclCommand(argv: string[]): AclCommand & { bootstrap: strin
   const { values } = parseArgs({
     args: argv,
     options: {
-      "bootstrap-server": { type: "string" },
+      ...CONNECTION_FLAGS,
       add: { type: "boolean" },
       remove: { type: "boolean" },
       list: { type: "boolean" },
@@ -85,13 +85,6 @@ export function parseAclCommand(argv: string[]): AclCommand & { bootstrap: strin
       principal: { type: "string" },
       operation: { type: "string", multiple: true },
       force: { type: "boolean" },
-      "sasl-mechanism": { type: "string" },
-      "sasl-username": { type: "string" },
-      "sasl-password": { type: "string" },
-      "command-config": { type: "string" },
-      X: { type: "string", short: "X", multiple: true },
-      "timeout-ms": { type: "string" },
-      help: { type: "boolean", short: "h" },
     },
     strict: true,
   });
@@ -104,11 +97,10 @@ export function parseAclCommand(argv: string[]): AclCommand & { bootstrap: strin
   const action = actions[0]!;
   if (!values["bootstrap-server"]) throw new UsageError("--bootstrap-server is required");
   const command = aclCommand(action, values);
-  const timeoutMs = Number(values["timeout-ms"] ?? 30_000);
-  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError("--timeout-ms must be a positive integer");
   let security: ClientSecurity;
+  let timeoutMs: number;
   try {
-    security = clientSecurity(loadClientProperties({ defaults: legacySaslOverrides(values), commandConfig: values["command-config"], overrides: values.X }));
+    ({ security, timeoutMs } = connectionFromFlags(values));
   } catch (error) {
     if (error instanceof ClientConfigError) throw new UsageError(error.message);
     throw error;

@@ -181,6 +181,38 @@ export function clientSecurity(properties: Map<string, string>): ClientSecurity 
   return { protocol, ...(usesTls ? { tls: tlsOf(properties) } : {}), ...(usesSasl ? { sasl: saslOf(properties) } : {}) };
 }
 
+/** The flags every tool takes to reach a broker, secured or not (options for node:util parseArgs). */
+export const CONNECTION_FLAGS = {
+  "bootstrap-server": { type: "string" },
+  "sasl-mechanism": { type: "string" },
+  "sasl-username": { type: "string" },
+  "sasl-password": { type: "string" },
+  "command-config": { type: "string" },
+  X: { type: "string", short: "X", multiple: true },
+  "timeout-ms": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+interface ConnectionFlagValues {
+  "sasl-mechanism"?: string;
+  "sasl-username"?: string;
+  "sasl-password"?: string;
+  "command-config"?: string;
+  X?: string[];
+  "timeout-ms"?: string;
+}
+
+/**
+ * A tool's security (legacy --sasl-* flags, then --command-config, then -X) and per-request timeout (default
+ * 30 s) from its CONNECTION_FLAGS; a bad value is a ClientConfigError naming the flag.
+ */
+export function connectionFromFlags(flags: ConnectionFlagValues): { security: ClientSecurity; timeoutMs: number } {
+  const timeoutMs = flags["timeout-ms"] === undefined ? 30_000 : Number(flags["timeout-ms"]);
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new ClientConfigError("--timeout-ms must be a positive integer");
+  const properties = loadClientProperties({ defaults: legacySaslOverrides(flags), commandConfig: flags["command-config"], overrides: flags.X });
+  return { security: clientSecurity(properties), timeoutMs };
+}
+
 /** Splits `host:port` (IPv6 in brackets); the first of a comma-separated bootstrap list. */
 export function parseBootstrap(bootstrap: string): { host: string; port: number } {
   const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(bootstrap.split(",")[0]!.trim());

@@ -7,7 +7,7 @@
 //   --delete --group G                       delete an empty group and its offsets
 // Add --json for machine-readable output. Exit code 0 on success, 1 on an error, 2 on bad usage.
 import { parseArgs } from "node:util";
-import { CLIENT_CONFIG_USAGE, ClientConfigError, clientSecurity, explainFailure, legacySaslOverrides, loadClientProperties, type ClientSecurity } from "./client-config.ts";
+import { CLIENT_CONFIG_USAGE, ClientConfigError, CONNECTION_FLAGS, connectionFromFlags, explainFailure, type ClientSecurity } from "./client-config.ts";
 import { printDescription, printPlan } from "../cli/group.ts";
 import { table } from "../cli/output.ts";
 import { GroupAdmin, GroupAdminError, type ResetSpec } from "./group-admin.ts";
@@ -61,7 +61,7 @@ async function main(): Promise<void> {
   try {
     parsed = parseArgs({
       options: {
-        "bootstrap-server": { type: "string" },
+        ...CONNECTION_FLAGS,
         list: { type: "boolean" },
         describe: { type: "boolean" },
         "reset-offsets": { type: "boolean" },
@@ -76,13 +76,6 @@ async function main(): Promise<void> {
         execute: { type: "boolean" },
         "dry-run": { type: "boolean" },
         json: { type: "boolean" },
-        "command-config": { type: "string" },
-        X: { type: "string", short: "X", multiple: true },
-        "sasl-mechanism": { type: "string" },
-        "sasl-username": { type: "string" },
-        "sasl-password": { type: "string" },
-        "timeout-ms": { type: "string" },
-        help: { type: "boolean", short: "h" },
       },
       strict: true,
     });
@@ -98,12 +91,12 @@ async function main(): Promise<void> {
   if (actions.length !== 1) fail(`choose exactly one of --list, --describe, --reset-offsets, --delete\n\n${usage}`, 2);
   if (!values["bootstrap-server"]) fail(`--bootstrap-server is required\n\n${usage}`, 2);
   if (actions[0] !== "list" && !values.group) fail(`--${actions[0]} needs --group`, 2);
-  const timeoutMs = values["timeout-ms"] ? Number(values["timeout-ms"]) : 30_000;
   const groupId = values.group ?? "";
 
   let security: ClientSecurity;
+  let timeoutMs: number;
   try {
-    security = clientSecurity(loadClientProperties({ defaults: legacySaslOverrides(values), commandConfig: values["command-config"], overrides: values.X }));
+    ({ security, timeoutMs } = connectionFromFlags(values));
   } catch (error) {
     fail((error as Error).message, 2);
   }

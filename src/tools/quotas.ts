@@ -10,7 +10,7 @@ import { ErrorCode, errorName } from "../protocol/errors.ts";
 import { ApiKey } from "../protocol/generated/index.ts";
 import { CLIENT_ID_ENTITY, SUPPORTED_QUOTA_KEYS, USER_ENTITY } from "../security/quotas/model.ts";
 import type { KafkaConnection } from "../client/kafka-connection.ts";
-import { CLIENT_CONFIG_USAGE, ClientConfigError, clientSecurity, connectClient, explainFailure, legacySaslOverrides, loadClientProperties, parseBootstrap } from "./client-config.ts";
+import { CLIENT_CONFIG_USAGE, ClientConfigError, CONNECTION_FLAGS, connectClient, connectionFromFlags, explainFailure, parseBootstrap } from "./client-config.ts";
 
 const usage = `Usage: bun run quotas --bootstrap-server HOST:PORT (--alter | --describe) [entity] [options]
 
@@ -132,7 +132,7 @@ async function main(): Promise<void> {
   try {
     parsed = parseArgs({
       options: {
-        "bootstrap-server": { type: "string" },
+        ...CONNECTION_FLAGS,
         alter: { type: "boolean" },
         describe: { type: "boolean" },
         "add-config": { type: "string", multiple: true },
@@ -144,14 +144,7 @@ async function main(): Promise<void> {
         "entity-type": { type: "string" },
         "entity-name": { type: "string" },
         "entity-default": { type: "boolean" },
-        "sasl-mechanism": { type: "string" },
-        "sasl-username": { type: "string" },
-        "sasl-password": { type: "string" },
-        "command-config": { type: "string" },
-        X: { type: "string", short: "X", multiple: true },
         json: { type: "boolean" },
-        "timeout-ms": { type: "string" },
-        help: { type: "boolean", short: "h" },
       },
       strict: true,
     });
@@ -187,9 +180,6 @@ async function main(): Promise<void> {
     fail("--entity-name and --entity-default need --entity-type", 2);
   }
 
-  const timeoutMs = flags["timeout-ms"] === undefined ? 30_000 : Number(flags["timeout-ms"]);
-  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) fail("--timeout-ms must be a positive integer", 2);
-
   let ops: QuotaOp[] = [];
   if (flags.alter) {
     try {
@@ -205,10 +195,11 @@ async function main(): Promise<void> {
   }
 
   let security;
+  let timeoutMs;
   let address;
   try {
     address = parseBootstrap(flags["bootstrap-server"]);
-    security = clientSecurity(loadClientProperties({ defaults: legacySaslOverrides(flags), commandConfig: flags["command-config"], overrides: flags.X }));
+    ({ security, timeoutMs } = connectionFromFlags(flags));
   } catch (error) {
     fail(error instanceof ClientConfigError ? error.message : String(error), 2);
   }

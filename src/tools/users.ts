@@ -9,7 +9,7 @@ import { ErrorCode, errorName } from "../protocol/errors.ts";
 import { ApiKey } from "../protocol/generated/index.ts";
 import { SCRAM_ITERATIONS_MAX, SCRAM_ITERATIONS_MIN, SCRAM_MECHANISM_CODES, SCRAM_MECHANISMS, saltPassword, scramMechanismByCode, type ScramMechanismName } from "../security/sasl/scram.ts";
 import type { KafkaConnection } from "../client/kafka-connection.ts";
-import { CLIENT_CONFIG_USAGE, ClientConfigError, clientSecurity, connectClient, explainFailure, legacySaslOverrides, loadClientProperties, parseBootstrap } from "./client-config.ts";
+import { CLIENT_CONFIG_USAGE, ClientConfigError, CONNECTION_FLAGS, connectClient, connectionFromFlags, explainFailure, parseBootstrap } from "./client-config.ts";
 
 const usage = `Usage: bun run users --bootstrap-server HOST:PORT <action> [options]
 
@@ -114,7 +114,7 @@ async function main(): Promise<void> {
   try {
     parsed = parseArgs({
       options: {
-        "bootstrap-server": { type: "string" },
+        ...CONNECTION_FLAGS,
         add: { type: "boolean" },
         remove: { type: "boolean" },
         list: { type: "boolean" },
@@ -122,14 +122,7 @@ async function main(): Promise<void> {
         password: { type: "string" },
         mechanism: { type: "string", multiple: true },
         iterations: { type: "string" },
-        "sasl-mechanism": { type: "string" },
-        "sasl-username": { type: "string" },
-        "sasl-password": { type: "string" },
-        "command-config": { type: "string" },
-        X: { type: "string", short: "X", multiple: true },
         json: { type: "boolean" },
-        "timeout-ms": { type: "string" },
-        help: { type: "boolean", short: "h" },
       },
       strict: true,
     });
@@ -154,14 +147,12 @@ async function main(): Promise<void> {
   }
   if ((flags.add || flags.remove) && !flags.user) fail("--user NAME is required", 2);
   if (flags.add && flags.password === undefined) fail("--add needs --password", 2);
-  const timeoutMs = flags["timeout-ms"] === undefined ? 30_000 : Number(flags["timeout-ms"]);
-  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) fail("--timeout-ms must be a positive integer", 2);
-
   let security;
+  let timeoutMs;
   let address;
   try {
     address = parseBootstrap(flags["bootstrap-server"]);
-    security = clientSecurity(loadClientProperties({ defaults: legacySaslOverrides(flags), commandConfig: flags["command-config"], overrides: flags.X }));
+    ({ security, timeoutMs } = connectionFromFlags(flags));
   } catch (error) {
     fail(error instanceof ClientConfigError ? error.message : String(error), 2);
   }
