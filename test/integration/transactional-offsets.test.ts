@@ -17,6 +17,7 @@ import { batchAttributes, batchSizeBytes, dataViewOf, PRODUCER_ID_OFFSET, readIn
 import { BrokerProcess } from "../helpers/broker-process.ts";
 import { TestCluster } from "../helpers/cluster.ts";
 import { createTopic, kafkaClient } from "../helpers/kafkajs.ts";
+import { waitForTransactionState } from "../helpers/transactions.ts";
 
 const TOPIC = "txo-input";
 const PARTITIONS = 2;
@@ -132,13 +133,7 @@ async function transactionState(connection: KafkaConnection, transactionalId: st
 }
 
 async function waitForState(connection: KafkaConnection, transactionalId: string, state: string): Promise<void> {
-  let last = "";
-  for (let step = 0; step < WAIT_STEPS_MAX; step++) {
-    last = await transactionState(connection, transactionalId);
-    if (last === state) return;
-    await Bun.sleep(WAIT_STEP_MS);
-  }
-  throw new Error(`${transactionalId} stayed ${last}, never ${state}`);
+  await waitForTransactionState(() => transactionState(connection, transactionalId), transactionalId, state);
 }
 
 /** The batches of one __consumer_offsets partition (read_uncommitted from 0): producer id, transactional, control, sequence. */

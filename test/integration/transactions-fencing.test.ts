@@ -12,6 +12,7 @@ import { ApiKey } from "../../src/protocol/generated/index.ts";
 import { buildBatch } from "../../src/records/compression.ts";
 import { BrokerProcess } from "../helpers/broker-process.ts";
 import { createTopic, kafkaClient } from "../helpers/kafkajs.ts";
+import { describeTransaction, waitForTransactionState, type TransactionDescription } from "../helpers/transactions.ts";
 
 const TOPIC = "txn-fencing";
 const PARTITIONS = 3;
@@ -34,19 +35,12 @@ afterAll(async () => {
   rmSync(`${broker.dataDir}.properties`, { force: true });
 });
 
-async function describe(transactionalId: string): Promise<{ transactionState: string; producerId: number; producerEpoch: number }> {
-  const response = await connection.request(ApiKey.DescribeTransactions, 0, { transactionalIds: [transactionalId] });
-  return response.transactionStates[0];
+function describe(transactionalId: string): Promise<TransactionDescription> {
+  return describeTransaction(connection, transactionalId);
 }
 
 async function waitForState(transactionalId: string, state: string): Promise<void> {
-  let last = "";
-  for (let step = 0; step < WAIT_STEPS_MAX; step++) {
-    last = (await describe(transactionalId)).transactionState;
-    if (last === state) return;
-    await Bun.sleep(WAIT_STEP_MS);
-  }
-  throw new Error(`${transactionalId} stayed ${last}, never ${state}`);
+  await waitForTransactionState(async () => (await describe(transactionalId)).transactionState, transactionalId, state);
 }
 
 async function initProducer(transactionalId: string): Promise<{ producerId: number; producerEpoch: number }> {

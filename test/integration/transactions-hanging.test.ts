@@ -12,12 +12,11 @@ import { buildBatch } from "../../src/records/compression.ts";
 import { BrokerProcess } from "../helpers/broker-process.ts";
 import { kcatConsumeAll } from "../helpers/kcat.ts";
 import { RequestHoldingProxy } from "../helpers/request-holding-proxy.ts";
+import { describeTransaction, waitForTransactionState, type TransactionDescription } from "../helpers/transactions.ts";
 
 const TOPIC = "held-txn";
 const PARTITIONS = 2;
 const RETRIES_MAX = 100;
-const WAIT_STEPS_MAX = 300;
-const WAIT_STEP_MS = 100;
 const RETRIABLE = new Set<number>([ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, ErrorCode.COORDINATOR_NOT_AVAILABLE, ErrorCode.NOT_COORDINATOR, ErrorCode.CONCURRENT_TRANSACTIONS]);
 /** What a refused late batch may be told: its transaction is over, or its epoch was bumped by the abort. */
 const REFUSALS: number[] = [ErrorCode.INVALID_TXN_STATE, ErrorCode.INVALID_PRODUCER_EPOCH, ErrorCode.PRODUCER_FENCED];
@@ -113,19 +112,12 @@ async function latestOffsets(isolationLevel: number): Promise<number[]> {
   return response.topics[0].partitions.sort((a: { partitionIndex: number }, b: { partitionIndex: number }) => a.partitionIndex - b.partitionIndex).map((p: { offset: bigint | number }) => Number(p.offset));
 }
 
-async function describe(transactionalId: string): Promise<{ transactionState: string; producerEpoch: number }> {
-  const response = await direct.request(ApiKey.DescribeTransactions, 0, { transactionalIds: [transactionalId] });
-  return response.transactionStates[0];
+function describe(transactionalId: string): Promise<TransactionDescription> {
+  return describeTransaction(direct, transactionalId);
 }
 
 async function waitForState(transactionalId: string, state: string): Promise<void> {
-  let last = "";
-  for (let step = 0; step < WAIT_STEPS_MAX; step++) {
-    last = (await describe(transactionalId)).transactionState;
-    if (last === state) return;
-    await Bun.sleep(WAIT_STEP_MS);
-  }
-  throw new Error(`${transactionalId} stayed ${last}, never ${state}`);
+  await waitForTransactionState(async () => (await describe(transactionalId)).transactionState, transactionalId, state);
 }
 
 /** The producer's open transaction's first offset on each partition (-1: none), from DescribeProducers. */

@@ -14,13 +14,12 @@ import * as path from "node:path";
 import { BrokerProcess, tempDir } from "../helpers/broker-process.ts";
 import { kcat, kcatConsumeAll } from "../helpers/kcat.ts";
 import { run } from "../helpers/run.ts";
+import { waitForTransactionState } from "../helpers/transactions.ts";
 
 const TOPIC = "kcat-txn";
 const PARTITIONS = 3;
 const COMMITTED = 300;
 const ABORTED = 200;
-const WAIT_STEPS_MAX = 300;
-const WAIT_STEP_MS = 100;
 
 const buildDir = tempDir("rdkafka-txn");
 const rdkafkaTxn = path.join(buildDir, "rdkafka-txn");
@@ -59,13 +58,7 @@ async function transactionState(transactionalId: string): Promise<string> {
 }
 
 async function waitForState(transactionalId: string, state: string): Promise<void> {
-  let last = "";
-  for (let step = 0; step < WAIT_STEPS_MAX; step++) {
-    last = await transactionState(transactionalId);
-    if (last === state) return;
-    await Bun.sleep(WAIT_STEP_MS);
-  }
-  throw new Error(`${transactionalId} stayed ${last}, never ${state}`);
+  await waitForTransactionState(() => transactionState(transactionalId), transactionalId, state);
 }
 
 const values = (prefix: string, count: number): string[] => Array.from({ length: count }, (_, n) => `${prefix}-${n}`);

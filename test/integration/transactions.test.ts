@@ -15,6 +15,7 @@ import { batchAttributes, batchSizeBytes, CONTROL_FLAG_MASK, dataViewOf, RECORDS
 import { BrokerProcess } from "../helpers/broker-process.ts";
 import { createTopic, kafkaClient } from "../helpers/kafkajs.ts";
 import { kcat, kcatConsumeAll } from "../helpers/kcat.ts";
+import { describeTransaction, waitForTransactionState, type TransactionDescription } from "../helpers/transactions.ts";
 
 const TOPIC = "txn-data";
 const PARTITIONS = 2;
@@ -51,20 +52,13 @@ function bootstrap(): string {
   return `127.0.0.1:${broker.port}`;
 }
 
-async function describe(transactionalId: string): Promise<{ errorCode: number; transactionState: string; producerId: number; producerEpoch: number; topics: { topic: string; partitions: number[] }[] }> {
-  const response = await connection.request(ApiKey.DescribeTransactions, 0, { transactionalIds: [transactionalId] });
-  return response.transactionStates[0];
+function describe(transactionalId: string): Promise<TransactionDescription> {
+  return describeTransaction(connection, transactionalId);
 }
 
 /** Polls DescribeTransactions until the id is in `state` (markers are written after EndTxn answers). */
 async function waitForState(transactionalId: string, state: string): Promise<void> {
-  let last = "";
-  for (let step = 0; step < WAIT_STEPS_MAX; step++) {
-    last = (await describe(transactionalId)).transactionState;
-    if (last === state) return;
-    await Bun.sleep(WAIT_STEP_MS);
-  }
-  throw new Error(`${transactionalId} stayed ${last}, never ${state}`);
+  await waitForTransactionState(async () => (await describe(transactionalId)).transactionState, transactionalId, state);
 }
 
 /** Counts control batches (markers) and data records in one partition, read from offset 0 with read_uncommitted. */
