@@ -23,7 +23,7 @@ import type { Input } from "../protocol/codec/input.ts";
 import type { FetchRequest, FetchResponse, FetchResponseFetchableTopicResponse, FetchResponseNodeEndpoint, FetchResponsePartitionData } from "../protocol/generated/fetch.ts";
 import type { ReadItem, ReadResult } from "../partition/messages.ts";
 import { SegmentMapError, type MappedRecords } from "../log/segment-views.ts";
-import { endpointFor, topicIdBytes, topicIdHex } from "../metadata/types.ts";
+import { endpointFor, topicIdBytes, topicIdHex, type TopicMetadata } from "../metadata/types.ts";
 import { sessionPartitionKey } from "../fetch-session/fetch-session-cache.ts";
 import { answerFetch, newFetchContext, type FetchTarget } from "../fetch-session/fetch-context.ts";
 import type { RequestContext } from "./context.ts";
@@ -194,15 +194,21 @@ function fetchTargets(request: FetchRequest, usesTopicIds: boolean): FetchTarget
 
 /**
  * Each target's topic (by id from v13: an id no topic has now is UNKNOWN_TOPIC_ID), access and leadership,
- * and the read it asks of the worker. Access is decided once per topic of the request.
+ * and the read it asks of the worker. Topic and access are looked up once per topic of the request.
  */
 function resolveTargets(context: RequestContext, targets: readonly FetchTarget[], replicaId: number, responseMaxBytes: number, isolationCommitted: boolean): PartitionFetch[] {
   // Followers need CLUSTER_ACTION on the cluster, consumers READ on each topic (Kafka's KafkaApis.handleFetchRequest).
   const followerAllowed = replicaId < 0 || canCluster(context, AclOperation.CLUSTER_ACTION);
   const readCommitted = replicaId < 0 && isolationCommitted;
   const allowedByTopic = new Map<string, boolean>();
+  const topicsByKey = new Map<string, TopicMetadata | undefined>();
   return targets.map((target) => {
-    const topic = target.topicId ? context.topics.getById(target.topicId) : context.topics.get(target.topic);
+    const topicKey = target.topicId || target.topic;
+    let topic = topicsByKey.get(topicKey);
+    if (topic === undefined && !topicsByKey.has(topicKey)) {
+      topic = target.topicId ? context.topics.getById(target.topicId) : context.topics.get(target.topic);
+      topicsByKey.set(topicKey, topic);
+    }
     const name = target.topicId ? (topic?.name ?? "") : target.topic;
     const partition = target.partition;
     let errorCode: number = ErrorCode.NONE;
