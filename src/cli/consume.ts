@@ -152,7 +152,7 @@ const GROUP_SESSION_TIMEOUT_MS_DEFAULT = 10_000;
 const GROUP_REBALANCE_TIMEOUT_MS = 30_000;
 const GROUP_HEARTBEAT_INTERVAL_MS_MAX = 1_000;
 /** How often the leader looks for partitions added to the topic (a rebalance hands them out), as librdkafka's metadata refresh. */
-const GROUP_PARTITION_CHECK_INTERVAL_MS = 5_000;
+const GROUP_PARTITION_CHECK_INTERVAL_MS = 3_000;
 
 async function startOffsets(client: KafkaClient, topic: TopicMetadata, partitions: number[], start: StartPosition, committed: Map<number, number>): Promise<Map<number, number>> {
   const positions = new Map<number, number>();
