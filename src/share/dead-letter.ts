@@ -31,8 +31,10 @@ export async function writeDeadLetters(services: ShareServices, source: DeadLett
   const records: RecordInput[] = [];
   let fetchOffset = offsets[0]!;
   const lastWanted = offsets[offsets.length - 1]!;
+  // Reads stop at whole batches below the limit: the high watermark, not the last wanted offset (its batch may go on).
+  const readableEnd = services.replication.readLimit(source.topic, source.partition, -1);
   for (let reads = 0; fetchOffset <= lastWanted && reads < READS_MAX; reads++) {
-    const [read] = await services.partitions.read([{ topic: source.topic, partition: source.partition, fetchOffset, maxBytes: READ_BYTES, maxOffsetExclusive: lastWanted + 1, minOneBatch: true }]);
+    const [read] = await services.partitions.read([{ topic: source.topic, partition: source.partition, fetchOffset, maxBytes: READ_BYTES, maxOffsetExclusive: readableEnd, minOneBatch: true }]);
     if (!read || read.errorCode !== ErrorCode.NONE || !read.slice) break;
     const mapped = services.fetchViews.records(read.slice);
     if (!mapped) continue;

@@ -178,12 +178,22 @@ export class SharePartitionManager {
     return this.store.writeSnapshot(entry.share.groupId, entry.share.topicId, entry.share.partition, { ...state, snapshotEpoch: entry.snapshotEpoch, leaderEpoch });
   }
 
-  /** Archived records go to the group's dead-letter topic when it has one; failures are logged, never block the state. */
+  /**
+   * Archived records go to the group's dead-letter topic when it has one, then leave ARCHIVING for ARCHIVED (a
+   * snapshot taken meanwhile still delivers them again after a crash). A failed copy is logged and the record
+   * archived all the same: a dead-letter topic that cannot be written must not stall the share partition.
+   */
   private async deadLetter(entry: ShareEntry, archived: ArchivedRecord[], config: EffectiveShareConfig): Promise<void> {
-    if (archived.length === 0 || !config.deadLetterTopic) return;
-    const { groupId, topic, partition } = entry.share;
-    const errorCode = await writeDeadLetters(this.services, { groupId, topic, partition }, archived, config.deadLetterTopic);
-    if (errorCode !== ErrorCode.NONE) this.services.log(`share group ${groupId}: ${archived.length} archived records of ${topic}-${partition} not written to ${config.deadLetterTopic} (error ${errorCode})`);
+    if (archived.length === 0) return;
+    if (config.deadLetterTopic) {
+      const { groupId, topic, partition } = entry.share;
+      const errorCode = await writeDeadLetters(this.services, { groupId, topic, partition }, archived, config.deadLetterTopic).catch((error) => {
+        this.services.log(`share group ${groupId}: dead-letter copy failed: ${error instanceof Error ? error.message : String(error)}`);
+        return ErrorCode.UNKNOWN_SERVER_ERROR;
+      });
+      if (errorCode !== ErrorCode.NONE) this.services.log(`share group ${groupId}: ${archived.length} archived records of ${topic}-${partition} not written to ${config.deadLetterTopic} (error ${errorCode})`);
+    }
+    entry.share.completeArchiving(archived);
   }
 
   private wake(entry: ShareEntry): void {
@@ -206,7 +216,8 @@ export class SharePartitionManager {
       if (error instanceof AcknowledgeError) return { errorCode: ErrorCode.INVALID_RECORD_STATE, errorMessage: error.message };
       throw error;
     }
-    if (entry.share.counts().available > 0) this.wake(entry);
+    // Released records, or room in the window once the SPSO moved: waiting fetches may acquire now.
+    this.wake(entry);
     await this.deadLetter(entry, archived, config);
     const errorCode = await this.persist(entry);
     return { errorCode, errorMessage: errorCode === ErrorCode.NONE ? null : "the acknowledgement could not be persisted" };

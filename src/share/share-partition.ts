@@ -3,12 +3,14 @@
 // in flight, each AVAILABLE, ACQUIRED (by one member, until its acquisition lock expires), ACKNOWLEDGED or
 // ARCHIVED; below the SPSO everything is done. Acquiring counts a delivery; a record released (or whose lock
 // expires) at the delivery count limit, or rejected, is archived and goes to the dead-letter topic if the
-// group has one (KIP-1191). The window SPEO - SPSO is bounded by group.share.partition.max.record.locks.
+// group has one (KIP-1191). Until its copy is written it is ARCHIVING (KIP-1191's state), which a snapshot
+// keeps as AVAILABLE: a crash before the copy delivers it again rather than losing it (at least once). The
+// window SPEO - SPSO is bounded by group.share.partition.max.record.locks.
 //
 // Plain state and clock-driven decisions only: reading the log, persisting and the dead-letter topic are
 // the manager's (share-partition-manager.ts).
 
-export const RecordState = { AVAILABLE: 0, ACQUIRED: 1, ACKNOWLEDGED: 2, ARCHIVED: 4 } as const;
+export const RecordState = { AVAILABLE: 0, ACQUIRED: 1, ACKNOWLEDGED: 2, ARCHIVING: 3, ARCHIVED: 4 } as const;
 export type RecordStateValue = (typeof RecordState)[keyof typeof RecordState];
 
 /** ShareFetch/ShareAcknowledge acknowledge types. */
@@ -218,7 +220,7 @@ export class SharePartition {
         }
         record.memberId = null;
         if (type === AcknowledgeType.REJECT) {
-          record.state = RecordState.ARCHIVED;
+          record.state = RecordState.ARCHIVING;
           archived.push({ offset, deliveryCount: record.deliveryCount, reason: "CLIENT_REJECTED" });
         } else record.state = type === AcknowledgeType.GAP ? RecordState.ARCHIVED : RecordState.ACKNOWLEDGED;
       }
@@ -247,9 +249,24 @@ export class SharePartition {
   private releaseRecord(offset: number, record: InFlightRecord, limits: SharePartitionLimits, archived: ArchivedRecord[]): void {
     record.memberId = null;
     if (record.deliveryCount >= limits.deliveryCountLimit) {
-      record.state = RecordState.ARCHIVED;
+      record.state = RecordState.ARCHIVING;
       archived.push({ offset, deliveryCount: record.deliveryCount, reason: "MAX_DELIVERY_ATTEMPTS_REACHED" });
     } else record.state = RecordState.AVAILABLE;
+  }
+
+  /** The dead-letter copies of these ARCHIVING records are written (or none is wanted): they are archived. */
+  completeArchiving(records: readonly ArchivedRecord[]): void {
+    let changed = false;
+    for (const { offset } of records) {
+      const record = this.inFlight.get(offset);
+      if (record?.state !== RecordState.ARCHIVING) continue;
+      record.state = RecordState.ARCHIVED;
+      changed = true;
+    }
+    if (changed) {
+      this.advanceStart();
+      this.version++;
+    }
   }
 
   /** Moves the SPSO past acknowledged and archived records; true when it moved. */
@@ -279,7 +296,7 @@ export class SharePartition {
     for (let offset = this.startOffset; offset < this.endOffset; offset++) {
       const record = this.inFlight.get(offset);
       if (!record) continue;
-      const deliveryState = record.state === RecordState.ACQUIRED ? RecordState.AVAILABLE : record.state;
+      const deliveryState = record.state === RecordState.ACQUIRED || record.state === RecordState.ARCHIVING ? RecordState.AVAILABLE : record.state;
       const last = stateBatches[stateBatches.length - 1];
       if (last && last.lastOffset === offset - 1 && last.deliveryState === deliveryState && last.deliveryCount === record.deliveryCount) last.lastOffset = offset;
       else stateBatches.push({ firstOffset: offset, lastOffset: offset, deliveryState, deliveryCount: record.deliveryCount });
@@ -295,6 +312,7 @@ export class SharePartition {
       if (record.state === RecordState.AVAILABLE) counts.available++;
       else if (record.state === RecordState.ACQUIRED) counts.acquired++;
       else if (record.state === RecordState.ACKNOWLEDGED) counts.acknowledged++;
+      else if (record.state === RecordState.ARCHIVING) counts.acquired++;
       else counts.archived++;
     }
     return counts;
