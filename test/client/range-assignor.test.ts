@@ -1,6 +1,6 @@
-// The range assignor a Bunka group leader runs (src/client/range-assignor.ts) against the ranges Kafka's
-// RangeAssignor hands out (RangeAssignorTest): contiguous ranges per topic in member order, the first
-// (partitions % members) one partition longer, each partition to exactly one subscriber.
+// The range assignor a Bunka group leader runs (src/client/range-assignor.ts) gives the ranges Kafka's
+// RangeAssignor computes: contiguous ranges per topic in member order, the first (partitions % members) one
+// partition longer, each partition to exactly one subscriber.
 import { describe, expect, test } from "bun:test";
 import { rangeAssign, type RangeMember } from "../../src/client/range-assignor.ts";
 
