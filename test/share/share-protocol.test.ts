@@ -1,0 +1,176 @@
+// Share groups (KIP-932) over the wire, one behaviour at a time, against a broker process: membership and its
+// views (ShareGroupDescribe, ListGroups, DescribeGroups, FindCoordinator share keys), group configs and their
+// bounds, share.auto.offset.reset, acquisition locks that expire, a leaving member's records released at once,
+// and the errors a client gets for acknowledging what it does not hold or using a session that does not exist.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { BrokerProcess } from "../helpers/broker-process.ts";
+import { createTopic, produceRecords, uniqueNames } from "../../src/testing/helpers.ts";
+import { KafkaConnection } from "../../src/client/kafka-connection.ts";
+import { AcknowledgeType, ShareConsumer, type ShareRecord } from "../../src/client/share-consumer.ts";
+import { Apis } from "../../src/protocol/generated/index.ts";
+import { ErrorCode } from "../../src/protocol/errors.ts";
+
+const names = uniqueNames("share-protocol");
+const POLL_DEADLINE_MS = 20_000;
+
+describe("share groups over the wire", () => {
+  let broker: BrokerProcess;
+  let admin: KafkaConnection;
+
+  const alterGroup = async (groupId: string, configs: Record<string, string>) => {
+    const response = await admin.request(Apis.IncrementalAlterConfigs.apiKey, 1, {
+      resources: [{ resourceType: 32, resourceName: groupId, configs: Object.entries(configs).map(([name, value]) => ({ name, configOperation: 0, value })) }],
+      validateOnly: false,
+    });
+    return response.responses[0] as { errorCode: number; errorMessage: string | null };
+  };
+  const consumer = (groupId: string, topic: string, clientId = "c") => ShareConsumer.connect({ host: "127.0.0.1", port: broker.port, groupId, topics: [topic], maxWaitMs: 200, clientId });
+  /** Polls until `count` records arrived (bounded by POLL_DEADLINE_MS). */
+  const pollUntil = async (share: ShareConsumer, count: number): Promise<ShareRecord[]> => {
+    const got: ShareRecord[] = [];
+    const deadline = performance.now() + POLL_DEADLINE_MS;
+    while (got.length < count && performance.now() < deadline) got.push(...(await share.poll()));
+    return got;
+  };
+
+  beforeAll(async () => {
+    broker = new BrokerProcess({ properties: { "share.coordinator.state.topic.num.partitions": "3", "offsets.topic.num.partitions": "3", "group.share.heartbeat.interval.ms": "200" } });
+    await broker.start();
+    admin = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port });
+  }, 60_000);
+
+  afterAll(async () => {
+    admin?.close();
+    await broker?.cleanup();
+  });
+
+  test("members, assignments and the group as ShareGroupDescribe, ListGroups, DescribeGroups and FindCoordinator show them", async () => {
+    const topic = names.topic("t1");
+    const groupId = names.group("g2");
+    await createTopic(broker.bootstrap, topic, { partitions: 3 });
+    const a = await consumer(groupId, topic, "client-a");
+    const b = await consumer(groupId, topic, "client-b");
+    try {
+      // SimpleAssignor: every member gets every partition.
+      expect(a.assignedPartitions).toBe(3);
+      expect(b.assignedPartitions).toBe(3);
+      const described = await admin.request(Apis.ShareGroupDescribe.apiKey, 0, { groupIds: [groupId, "no-such-share-group"], includeAuthorizedOperations: false });
+      const group = described.groups[0];
+      expect(group.errorCode).toBe(ErrorCode.NONE);
+      expect(group.groupState).toBe("Stable");
+      expect(group.assignorName).toBe("simple");
+      expect(group.members.map((member: { clientId: string }) => member.clientId).sort()).toEqual(["client-a", "client-b"]);
+      for (const member of group.members) {
+        expect(member.subscribedTopicNames).toEqual([topic]);
+        expect(member.assignment.topicPartitions[0].topicName).toBe(topic);
+        expect([...member.assignment.topicPartitions[0].partitions].sort()).toEqual([0, 1, 2]);
+      }
+      expect(described.groups[1].errorCode).toBe(ErrorCode.GROUP_ID_NOT_FOUND);
+
+      const listed = await admin.request(Apis.ListGroups.apiKey, 5, { statesFilter: [], typesFilter: ["share"] });
+      expect(listed.groups.find((entry: { groupId: string }) => entry.groupId === groupId)).toMatchObject({ groupType: "share", groupState: "Stable" });
+      const classicOnly = await admin.request(Apis.ListGroups.apiKey, 5, { statesFilter: [], typesFilter: ["classic"] });
+      expect(classicOnly.groups.some((entry: { groupId: string }) => entry.groupId === groupId)).toBe(false);
+      const describedClassic = await admin.request(Apis.DescribeGroups.apiKey, 5, { groups: [groupId], includeAuthorizedOperations: false });
+      expect(describedClassic.groups[0]).toMatchObject({ errorCode: ErrorCode.NONE, protocolType: "share", groupState: "Stable" });
+      expect(describedClassic.groups[0].members).toHaveLength(2);
+
+      const coordinator = await admin.request(Apis.FindCoordinator.apiKey, 6, { keyType: 2, coordinatorKeys: [`${groupId}:AAAAAAAAAAAAAAAAAAAAAA:0`, "not-a-share-key"] });
+      expect(coordinator.coordinators[0]).toMatchObject({ errorCode: ErrorCode.NONE, port: broker.port });
+      expect(coordinator.coordinators[1].errorCode).toBe(ErrorCode.INVALID_REQUEST);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+    // Both left: the group is empty.
+    const after = await admin.request(Apis.ShareGroupDescribe.apiKey, 0, { groupIds: [groupId], includeAuthorizedOperations: false });
+    expect(after.groups[0].groupState).toBe("Empty");
+  }, 60_000);
+
+  test("group configs: described with their defaults, bounded, and a classic group's id is not a share group", async () => {
+    const groupId = names.group("g3");
+    const described = await admin.request(Apis.DescribeConfigs.apiKey, 4, { resources: [{ resourceType: 32, resourceName: groupId, configurationKeys: null }], includeSynonyms: false, includeDocumentation: false });
+    expect(Object.fromEntries(described.results[0].configs.map((config: { name: string; value: string }) => [config.name, config.value]))).toEqual({
+      "share.auto.offset.reset": "latest",
+      "share.record.lock.duration.ms": "30000",
+      "share.delivery.count.limit": "5",
+      "errors.deadletterqueue.topic.name": null,
+    });
+    expect((await alterGroup(groupId, { "errors.deadletterqueue.topic.name": "not-prefixed" })).errorCode).toBe(ErrorCode.INVALID_CONFIG);
+    expect((await alterGroup(groupId, { "share.delivery.count.limit": "11" })).errorCode).toBe(ErrorCode.INVALID_CONFIG);
+    expect((await alterGroup(groupId, { "share.record.lock.duration.ms": "999999999" })).errorCode).toBe(ErrorCode.INVALID_CONFIG);
+    expect((await alterGroup(groupId, { "no.such.config": "1" })).errorCode).toBe(ErrorCode.INVALID_CONFIG);
+    expect((await alterGroup(groupId, { "share.auto.offset.reset": "earliest" })).errorCode).toBe(ErrorCode.NONE);
+
+    // A group id with committed offsets (a classic group) cannot be joined as a share group.
+    const classic = names.group("classic");
+    const topic = names.topic("t4");
+    await createTopic(broker.bootstrap, topic);
+    const commit = await admin.request(Apis.OffsetCommit.apiKey, 2, { groupId: classic, generationIdOrMemberEpoch: -1, memberId: "", retentionTimeMs: -1, topics: [{ name: topic, partitions: [{ partitionIndex: 0, committedOffset: 0, committedMetadata: null }] }] });
+    expect(commit.topics[0].partitions[0].errorCode).toBe(ErrorCode.NONE);
+    const heartbeat = await admin.request(Apis.ShareGroupHeartbeat.apiKey, 0, { groupId: classic, memberId: "", memberEpoch: 0, rackId: null, subscribedTopicNames: [topic] });
+    expect(heartbeat.errorCode).toBe(ErrorCode.GROUP_ID_NOT_FOUND);
+  }, 60_000);
+
+  test("share.auto.offset.reset latest (the default) starts at the end; records produced later are delivered", async () => {
+    const topic = names.topic("t5");
+    const groupId = names.group("g6");
+    await createTopic(broker.bootstrap, topic);
+    await produceRecords(broker.bootstrap, topic, 5);
+    const share = await consumer(groupId, topic);
+    try {
+      expect(await share.poll()).toEqual([]);
+      await produceRecords(broker.bootstrap, topic, [{ value: "late-0" }, { value: "late-1" }]);
+      const got = await pollUntil(share, 2);
+      expect(got.map((record) => Number(record.offset))).toEqual([5, 6]);
+    } finally {
+      await share.close();
+    }
+  }, 60_000);
+
+  test("an expired acquisition lock redelivers the record; a leaving member's records are released at once", async () => {
+    const topic = names.topic("t7");
+    const groupId = names.group("g8");
+    await createTopic(broker.bootstrap, topic);
+    await produceRecords(broker.bootstrap, topic, 4);
+    expect((await alterGroup(groupId, { "share.auto.offset.reset": "earliest", "share.record.lock.duration.ms": "1000" })).errorCode).toBe(ErrorCode.NONE);
+
+    // A consumer that takes the records and vanishes without a word: the lock runs out, another gets them.
+    const crashed = await consumer(groupId, topic, "crashed");
+    expect((await pollUntil(crashed, 4)).map((record) => record.deliveryCount)).toEqual([1, 1, 1, 1]);
+    crashed.closeConnections();
+    // Locks taken from now on outlive the test's poll deadline: only a release can hand them on in time.
+    expect((await alterGroup(groupId, { "share.record.lock.duration.ms": "60000" })).errorCode).toBe(ErrorCode.NONE);
+    const next = await consumer(groupId, topic, "next");
+    const redelivered = await pollUntil(next, 4);
+    expect(redelivered.map((record) => [Number(record.offset), record.deliveryCount])).toEqual([[0, 2], [1, 2], [2, 2], [3, 2]]);
+
+    // Acknowledging an offset this member does not hold: INVALID_RECORD_STATE, and nothing else changes.
+    next.ack({ topicId: redelivered[0]!.topicId, partition: 0, offset: 99 });
+    const refused = await next.acknowledge();
+    expect(refused.refused.map((entry) => entry.errorCode)).toEqual([ErrorCode.INVALID_RECORD_STATE]);
+
+    // Leaving (session closed, heartbeat -1) releases what it held before any lock expiry.
+    next.ack(redelivered[0]!, AcknowledgeType.ACCEPT);
+    expect((await next.acknowledge()).taken).toHaveLength(1);
+    await next.close();
+    const last = await consumer(groupId, topic, "last");
+    try {
+      // Released by the leave: the 60 s locks would not have run out within pollUntil's deadline.
+      const again = await pollUntil(last, 3);
+      expect(again.map((record) => [Number(record.offset), record.deliveryCount])).toEqual([[1, 3], [2, 3], [3, 3]]);
+    } finally {
+      await last.close();
+    }
+  }, 60_000);
+
+  test("share sessions: an unknown session and a wrong epoch are refused", async () => {
+    const fetch = (epoch: number, memberId = "nobody") =>
+      admin.request(Apis.ShareFetch.apiKey, 0, { groupId: names.group("g9"), memberId, shareSessionEpoch: epoch, maxWaitMs: 0, minBytes: 1, maxBytes: 1024, topics: [], forgottenTopicsData: [] });
+    expect((await fetch(3)).errorCode).toBe(ErrorCode.SHARE_SESSION_NOT_FOUND);
+    const acknowledge = await admin.request(Apis.ShareAcknowledge.apiKey, 0, { groupId: names.group("g10"), memberId: "nobody", shareSessionEpoch: 0, topics: [] });
+    expect(acknowledge.errorCode).toBe(ErrorCode.INVALID_SHARE_SESSION_EPOCH);
+    const noMember = await admin.request(Apis.ShareFetch.apiKey, 0, { groupId: "g", memberId: "", shareSessionEpoch: 0, maxWaitMs: 0, minBytes: 1, maxBytes: 1024, topics: [], forgottenTopicsData: [] });
+    expect(noMember.errorCode).toBe(ErrorCode.UNKNOWN_MEMBER_ID);
+  }, 30_000);
+});
