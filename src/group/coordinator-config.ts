@@ -44,7 +44,12 @@ export interface ConsumerProtocolConfig {
   maxGroups: number;
   maxSubscribedTopics: number;
   maxRegexLength: number;
+  /** group.consumer.migration.policy: which online conversions between classic and consumer groups happen. */
+  migrationPolicy: ConsumerMigrationPolicy;
 }
+
+export type ConsumerMigrationPolicy = "bidirectional" | "upgrade" | "downgrade" | "disabled";
+const MIGRATION_POLICIES: readonly ConsumerMigrationPolicy[] = ["bidirectional", "upgrade", "downgrade", "disabled"];
 
 function integerProperty(properties: Record<string, string>, name: string, fallback: number): number {
   const text = properties[name];
@@ -85,10 +90,12 @@ export function groupCoordinatorConfig(config: GroupBrokerSettings): GroupCoordi
       maxGroups: integerProperty(properties, "group.consumer.max.groups", 10_000),
       maxSubscribedTopics: integerProperty(properties, "group.consumer.max.subscribed.topics", 10_000),
       maxRegexLength: integerProperty(properties, "group.consumer.max.regex.length", 1024),
+      migrationPolicy: (properties["group.consumer.migration.policy"] ?? "bidirectional").trim().toLowerCase() as ConsumerMigrationPolicy,
     },
   };
   const unknownAssignor = result.consumer.assignors.find((name) => name !== "uniform" && name !== "range");
   if (unknownAssignor !== undefined) throw new Error(`config: group.consumer.assignors: unknown assignor "${unknownAssignor}" (uniform and range exist)`);
+  if (!MIGRATION_POLICIES.includes(result.consumer.migrationPolicy)) throw new Error(`config: group.consumer.migration.policy must be one of ${MIGRATION_POLICIES.join(", ")}`);
   if (result.consumer.assignors.length === 0) throw new Error("config: group.consumer.assignors names no assignor");
   if (result.consumer.heartbeatIntervalMs >= result.consumer.sessionTimeoutMs) throw new Error("config: group.consumer.heartbeat.interval.ms must be less than group.consumer.session.timeout.ms");
   if (result.offsetsTopicNumPartitions < 1) throw new Error("config: offsets.topic.num.partitions must be at least 1");

@@ -15,7 +15,7 @@
 import { randomUUID } from "node:crypto";
 import { ErrorCode } from "../protocol/errors.ts";
 import type { BrokerInfo } from "../metadata/types.ts";
-import { decodeAssignment, CONSUMER_PROTOCOL_TYPE } from "./consumer-protocol.ts";
+import { decodeAssignment, encodeAssignment, CONSUMER_PROTOCOL_TYPE } from "./consumer-protocol.ts";
 import { groupCoordinatorConfig, type GroupCoordinatorConfig } from "./coordinator-config.ts";
 import { loadGroups } from "./group-loader.ts";
 import { GroupMetadata, MemberMetadata, type JoinResult, type MemberProtocol, type SyncResult } from "./group-metadata.ts";
@@ -285,9 +285,9 @@ export class GroupCoordinator implements OffsetsCoordinator {
     const isUnknownMember = memberId === "";
     let group = this.groups.get(groupId);
     if (group?.consumerGroup) {
-      // A group id is one protocol or the other: an empty consumer-protocol group becomes classic (Kafka's
-      // downgrade of an empty group); one with members refuses classic members.
-      if (group.consumerGroup.members.size > 0) return joinError(memberId, ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
+      // An empty consumer-protocol group becomes classic (Kafka's downgrade of an empty group); one with
+      // members takes the classic member in (KIP-848's online migration, consumer-group/).
+      if (group.consumerGroup.members.size > 0) return this.consumerProtocol.classicJoin(group, params);
       const tombstones = groupTombstones(group.consumerGroup);
       this.consumerProtocol.unload(group.consumerGroup);
       group.consumerGroup = null;
@@ -553,6 +553,10 @@ export class GroupCoordinator implements OffsetsCoordinator {
     const group = this.groups.get(params.groupId);
     if (!group) return syncError(ErrorCode.UNKNOWN_MEMBER_ID);
     if (group.is("Dead")) return syncError(ErrorCode.COORDINATOR_NOT_AVAILABLE);
+    if (group.consumerGroup) {
+      const synced = this.consumerProtocol.classicSync(group, params.memberId, params.generationId, params.protocolName);
+      return { errorCode: synced.errorCode, protocolType: synced.errorCode === ErrorCode.NONE ? CONSUMER_PROTOCOL_TYPE : null, protocolName: synced.protocolName, assignment: synced.assignment };
+    }
     if (this.isStaticMemberFenced(group, params.memberId, params.groupInstanceId)) return syncError(ErrorCode.FENCED_INSTANCE_ID);
     const member = group.get(params.memberId);
     if (!member) return syncError(ErrorCode.UNKNOWN_MEMBER_ID);
@@ -642,6 +646,44 @@ export class GroupCoordinator implements OffsetsCoordinator {
     }
   }
 
+  releaseClassicGroup(group: GroupMetadata): void {
+    this.clearGroupTimers(group);
+    this.clearPendingSync(group);
+    for (const member of group.members.values()) {
+      group.invokeJoinCallback(member, joinError(member.memberId, ErrorCode.REBALANCE_IN_PROGRESS));
+      group.invokeSyncCallback(member, syncError(ErrorCode.REBALANCE_IN_PROGRESS));
+      if (member.heartbeatTimer) clearTimeout(member.heartbeatTimer);
+      member.heartbeatTimer = null;
+    }
+  }
+
+  /**
+   * KIP-848's downgrade: the consumer group's members all speak the classic protocol, so it becomes a classic
+   * group again at generation = its group epoch, with their assignments, and rebalances (they rejoin at their
+   * next heartbeat). Its consumer-protocol records get tombstones; the classic record follows the rebalance.
+   */
+  downgradeToClassic(group: GroupMetadata): void {
+    const consumer = group.consumerGroup!;
+    const tombstones = groupTombstones(consumer);
+    this.consumerProtocol.unload(consumer);
+    group.consumerGroup = null;
+    group.protocolType = CONSUMER_PROTOCOL_TYPE;
+    group.generationId = consumer.groupEpoch;
+    group.state = "Empty";
+    for (const member of consumer.members.values()) {
+      const classic = member.classic!;
+      const restored = new MemberMetadata(member.memberId, member.instanceId, member.clientId, member.clientHost, member.rebalanceTimeoutMs, classic.sessionTimeoutMs, CONSUMER_PROTOCOL_TYPE, classic.protocols);
+      const assignedPartitions = [...member.assigned].map(([topic, partitions]) => ({ topic, partitions: [...partitions].sort((a, b) => a - b) }));
+      restored.assignment = encodeAssignment({ assignedPartitions, userData: null });
+      group.add(restored, null);
+      this.scheduleHeartbeatExpiration(group, restored, classic.sessionTimeoutMs);
+    }
+    this.appendGroupRecords(group.groupId, tombstones).then((errorCode) => {
+      if (errorCode !== ErrorCode.NONE) this.log(`group ${group.groupId}: tombstones of its consumer-protocol records failed (error ${errorCode})`);
+    });
+    this.prepareRebalance(group, "downgraded from the consumer protocol");
+  }
+
   appendGroupRecords(groupId: string, records: RecordInput[]): Promise<number> {
     if (records.length === 0) return Promise.resolve(ErrorCode.NONE);
     return this.store.append(this.store.partitionFor(groupId), records).then(groupStoreError);
@@ -682,6 +724,7 @@ export class GroupCoordinator implements OffsetsCoordinator {
     const group = this.groups.get(groupId);
     if (!group) return ErrorCode.UNKNOWN_MEMBER_ID;
     if (group.is("Dead")) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+    if (group.consumerGroup) return this.consumerProtocol.classicHeartbeat(group, memberId, generationId);
     if (this.isStaticMemberFenced(group, memberId, groupInstanceId)) return ErrorCode.FENCED_INSTANCE_ID;
     const member = group.get(memberId);
     if (!member) return ErrorCode.UNKNOWN_MEMBER_ID;
@@ -752,6 +795,7 @@ export class GroupCoordinator implements OffsetsCoordinator {
     const group = this.groups.get(groupId);
     if (!group) return { errorCode: ErrorCode.NONE, members: leaving.map((identity) => ({ ...identity, errorCode: ErrorCode.UNKNOWN_MEMBER_ID })) };
     if (group.is("Dead")) return { errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, members: [] };
+    if (group.consumerGroup) return { errorCode: ErrorCode.NONE, members: this.consumerProtocol.classicLeave(group, leaving) };
     const members = leaving.map(({ memberId, groupInstanceId }) => {
       const answer = (errorCode: number) => ({ memberId, groupInstanceId, errorCode });
       if (memberId !== "" && this.isStaticMemberFenced(group, memberId, groupInstanceId)) return answer(ErrorCode.FENCED_INSTANCE_ID);

@@ -281,6 +281,8 @@ export class GroupOffsets {
     if (params.generationId < 0 && consumerGroup.members.size === 0) return this.storeOffsets(group, params.partitions, null);
     const member = consumerGroup.members.get(params.memberId);
     if (!member) return all(ErrorCode.UNKNOWN_MEMBER_ID);
+    // A classic member of an upgraded group commits as in a classic group: its generation is its member epoch.
+    if (member.classic) return params.generationId === member.memberEpoch ? this.storeOffsets(group, params.partitions, null) : all(ErrorCode.ILLEGAL_GENERATION);
     if (params.apiVersion !== undefined && params.apiVersion < 9) return all(ErrorCode.UNSUPPORTED_VERSION);
     if (params.generationId !== member.memberEpoch) return all(ErrorCode.STALE_MEMBER_EPOCH);
     return this.storeOffsets(group, params.partitions, null);

@@ -34,6 +34,11 @@ describe("consumer group records (Kafka 4.0's byte layout)", () => {
     // compact nullable strings: length+1 as an unsigned varint, 0 for null
     expect(hex(encodeMemberMetadataValue(member))).toBe("0000" + "00" + "0272" + "0263" + "032f68" + "02" + "0274" + "00" + "0000012c" + "08" + Buffer.from("uniform").toString("hex") + "00");
     expect(decodeMemberMetadataValue(encodeMemberMetadataValue(member))).toEqual(member);
+    // A classic member of an upgraded group: ClassicMemberMetadata in tagged field 0.
+    const classic = { ...member, classic: { sessionTimeoutMs: 10_000, supportedProtocols: [{ name: "range", metadata: new Uint8Array([0, 1, 2]) }] } };
+    const classicBytes = encodeMemberMetadataValue(classic);
+    expect(hex(classicBytes).endsWith("01" + "00" + "11" + "00002710" + "02" + "0672616e6765" + "04000102" + "00" + "00")).toBe(true);
+    expect(decodeMemberMetadataValue(classicBytes)).toEqual(classic);
     const topicId = new Uint8Array(16).fill(7);
     const current = { memberEpoch: 4, previousMemberEpoch: 3, state: "UNREVOKED_PARTITIONS" as const, assigned: [{ topicId, partitions: [0, 2] }], pendingRevocation: [{ topicId, partitions: [1] }] };
     const bytes = encodeCurrentAssignmentValue(current);

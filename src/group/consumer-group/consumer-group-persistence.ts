@@ -69,6 +69,7 @@ function memberValue(type: ConsumerRecordType, group: ConsumerGroup, member: Con
         subscribedTopicRegex: member.subscribedTopicRegex,
         rebalanceTimeoutMs: member.rebalanceTimeoutMs,
         serverAssignor: member.serverAssignor,
+        classic: member.classic ? { sessionTimeoutMs: member.classic.sessionTimeoutMs, supportedProtocols: member.classic.protocols } : null,
       });
     case ConsumerRecordType.TargetAssignmentMember:
       return encodeTargetAssignmentMemberValue(assignmentIds(group.targetAssignment.get(member.memberId), topics));

@@ -67,6 +67,13 @@ export interface MemberMetadataValue {
   subscribedTopicRegex: string | null;
   rebalanceTimeoutMs: number;
   serverAssignor: string | null;
+  /** Tag 0: a member speaking the classic protocol in the group (online migration); absent otherwise. */
+  classic?: ClassicMemberMetadata | null;
+}
+
+export interface ClassicMemberMetadata {
+  sessionTimeoutMs: number;
+  supportedProtocols: { name: string; metadata: Uint8Array }[];
 }
 
 export interface CurrentAssignmentValue {
@@ -163,7 +170,19 @@ export function encodeMemberMetadataValue(value: MemberMetadataValue): Uint8Arra
   writer.writeCompactNullableString(value.subscribedTopicRegex);
   writer.writeInt32(value.rebalanceTimeoutMs);
   writer.writeCompactNullableString(value.serverAssignor);
-  return finish(writer);
+  if (!value.classic) return finish(writer);
+  writer.writeUnsignedVarint(1); // one tagged field: ClassicMemberMetadata (tag 0)
+  const start = writer.beginTaggedField(0);
+  writer.writeInt32(value.classic.sessionTimeoutMs);
+  writer.writeCompactArrayLength(value.classic.supportedProtocols.length);
+  for (const protocol of value.classic.supportedProtocols) {
+    writer.writeCompactString(protocol.name);
+    writer.writeCompactBytes(protocol.metadata);
+    writer.writeEmptyTaggedFields();
+  }
+  writer.writeEmptyTaggedFields();
+  writer.endTaggedField(start);
+  return copyBytes(writer.toUint8Array());
 }
 
 export function encodeTargetAssignmentMetadataValue(assignmentEpoch: number): Uint8Array {
@@ -245,7 +264,7 @@ export function decodePartitionMetadataValue(bytes: Uint8Array): { epoch: number
 export function decodeMemberMetadataValue(bytes: Uint8Array): MemberMetadataValue | null {
   const reader = valueReader(bytes);
   if (!reader) return null;
-  return {
+  const value: MemberMetadataValue = {
     instanceId: reader.readCompactNullableString(),
     rackId: reader.readCompactNullableString(),
     clientId: reader.readCompactString(),
@@ -255,6 +274,19 @@ export function decodeMemberMetadataValue(bytes: Uint8Array): MemberMetadataValu
     rebalanceTimeoutMs: reader.readInt32(),
     serverAssignor: reader.readCompactNullableString(),
   };
+  reader.readTaggedFields((tag, _size, field) => {
+    if (tag !== 0) return;
+    const sessionTimeoutMs = field.readInt32();
+    const count = field.readCompactArrayLength();
+    const supportedProtocols: { name: string; metadata: Uint8Array }[] = [];
+    for (let i = 0; i < count; i++) {
+      supportedProtocols.push({ name: field.readCompactString(), metadata: copyBytes(field.readCompactBytes()) });
+      field.skipTaggedFields();
+    }
+    field.skipTaggedFields();
+    value.classic = { sessionTimeoutMs, supportedProtocols };
+  });
+  return value;
 }
 
 export function decodeTargetAssignmentMemberValue(bytes: Uint8Array): TopicPartitionIds[] | null {

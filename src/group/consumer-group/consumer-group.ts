@@ -26,6 +26,16 @@ export interface ConsumerMember extends MemberAssignmentState {
   sessionTimer: ReturnType<typeof setTimeout> | null;
   /** Running while the member must revoke partitions: past the rebalance timeout it is removed. */
   revocationTimer: ReturnType<typeof setTimeout> | null;
+  /** A member that speaks the classic protocol (JoinGroup, SyncGroup, Heartbeat) in this group; null otherwise. */
+  classic: ClassicMemberState | null;
+}
+
+/** What a classic member of a consumer group (an upgraded group, KIP-848's online migration) has besides. */
+export interface ClassicMemberState {
+  protocols: { name: string; metadata: Uint8Array }[];
+  sessionTimeoutMs: number;
+  /** What its last SyncGroup handed it; null until it syncs after a join. */
+  synced: Assignment | null;
 }
 
 export const partitionKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;

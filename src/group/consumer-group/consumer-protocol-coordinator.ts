@@ -26,12 +26,13 @@ import { assignorByName, type Assignment } from "./assignors.ts";
 import { ConsumerGroup, LEAVE_GROUP_MEMBER_EPOCH, LEAVE_GROUP_STATIC_MEMBER_EPOCH, partitionKey, type ConsumerMember } from "./consumer-group.ts";
 import { markAllWritten, takeChangedRecords } from "./consumer-group-persistence.ts";
 import type { TopicPartitionIds as StoredTopicPartitions } from "./consumer-group-records.ts";
-import { assignmentsEqual, reconcile } from "./reconciliation.ts";
+import { assignmentsEqual, copyAssignment, reconcile } from "./reconciliation.ts";
+import { CONSUMER_PROTOCOL_TYPE, decodeAssignment, decodeSubscription, encodeAssignment } from "../consumer-protocol.ts";
 import { compileSubscriptionRegex } from "./subscription-regex.ts";
 
 /** What this file uses of the group coordinator (an interface, so the two do not import each other). */
 export interface ConsumerGroupHost {
-  readonly config: Pick<GroupCoordinatorConfig, "consumer">;
+  readonly config: Pick<GroupCoordinatorConfig, "consumer" | "groupMinSessionTimeoutMs" | "groupMaxSessionTimeoutMs">;
   readonly services: Pick<GroupCoordinatorServices, "topics">;
   readonly groups: Map<string, GroupMetadata>;
   readonly isActive: boolean;
@@ -39,7 +40,32 @@ export interface ConsumerGroupHost {
   addGroup(groupId: string): GroupMetadata;
   /** Appends to the group's __consumer_offsets partition; the error as a group API answers it. */
   appendGroupRecords(groupId: string, records: RecordInput[]): Promise<number>;
+  /** Clears a classic group's timers and parked requests before it is converted. */
+  releaseClassicGroup(group: GroupMetadata): void;
+  /** Turns a consumer group whose members all speak the classic protocol back into a classic group. */
+  downgradeToClassic(group: GroupMetadata): void;
   log(message: string): void;
+}
+
+export interface ClassicJoinParams {
+  memberId: string;
+  groupInstanceId: string | null;
+  requireKnownMemberId: boolean;
+  clientId: string;
+  clientHost: string;
+  rebalanceTimeoutMs: number;
+  sessionTimeoutMs: number;
+  protocolType: string;
+  protocols: { name: string; metadata: Uint8Array }[];
+}
+
+export interface ClassicJoinResult {
+  errorCode: number;
+  generationId: number;
+  protocolName: string;
+  leader: string;
+  memberId: string;
+  members: { memberId: string; groupInstanceId: string | null; metadata: Uint8Array }[];
 }
 
 export interface TopicPartitionsById {
@@ -259,6 +285,7 @@ export class ConsumerProtocolCoordinator {
     const metadata = this.host.groups.get(groupId);
     if (metadata?.consumerGroup) return metadata.consumerGroup;
     if (metadata && (metadata.members.size > 0 || !metadata.is("Empty") || metadata.pendingMembers.size > 0)) {
+      if (createIfMissing && this.canUpgrade(metadata)) return this.upgrade(metadata);
       throw new HeartbeatError(ErrorCode.GROUP_ID_NOT_FOUND, `Group ${groupId} is not a consumer group.`);
     }
     // Unknown member of an unknown group: the group (and the member) were lost (a coordinator move): rejoin.
@@ -329,6 +356,7 @@ export class ConsumerProtocolCoordinator {
       pendingRevocation: new Map(),
       sessionTimer: null,
       revocationTimer: null,
+      classic: null,
     };
   }
 
@@ -357,6 +385,7 @@ export class ConsumerProtocolCoordinator {
     } else {
       this.host.log(`consumer group ${group.groupId}: member ${member.memberId} left`);
       this.removeMember(group, member, true);
+      this.maybeDowngrade(group);
     }
     return { errorCode: ErrorCode.NONE, errorMessage: null, memberId: params.memberId, memberEpoch: params.memberEpoch, heartbeatIntervalMs: 0, assignment: null };
   }
@@ -387,8 +416,8 @@ export class ConsumerProtocolCoordinator {
       if (group.members.get(member.memberId) !== member || !this.host.isActive) return;
       this.host.log(`consumer group ${group.groupId}: member ${member.memberId} session expired, removing it`);
       this.removeMember(group, member, true);
-      this.persistInBackground(group);
-    }, this.config.sessionTimeoutMs);
+      this.afterDeparture(group);
+    }, member.classic?.sessionTimeoutMs ?? this.config.sessionTimeoutMs);
   }
 
   private startRevocationTimer(group: ConsumerGroup, member: ConsumerMember): void {
@@ -398,7 +427,7 @@ export class ConsumerProtocolCoordinator {
       if (group.members.get(member.memberId) !== member || member.state !== "UNREVOKED_PARTITIONS" || !this.host.isActive) return;
       this.host.log(`consumer group ${group.groupId}: member ${member.memberId} did not revoke its partitions within its rebalance timeout, removing it`);
       this.removeMember(group, member, true);
-      this.persistInBackground(group);
+      this.afterDeparture(group);
     }, member.rebalanceTimeoutMs);
   }
 
@@ -441,7 +470,10 @@ export class ConsumerProtocolCoordinator {
         pendingRevocation: this.storedNames(current?.pendingRevocation ?? []),
         sessionTimer: null,
         revocationTimer: null,
+        // Synced: a restored classic member goes on heartbeating with what it was given.
+        classic: fields.classic ? { protocols: fields.classic.supportedProtocols, sessionTimeoutMs: fields.classic.sessionTimeoutMs, synced: null } : null,
       };
+      if (member.classic) member.classic.synced = copyAssignment(member.assigned);
       group.members.set(memberId, member);
       if (member.instanceId !== null) group.staticMembers.set(member.instanceId, memberId);
       if (stored.target) group.targetAssignment.set(memberId, this.storedNames(stored.target));
@@ -465,6 +497,170 @@ export class ConsumerProtocolCoordinator {
       names.set(topic.name, new Set(entry.partitions.filter((partition) => partition >= 0 && partition < topic.partitions.length)));
     }
     return names;
+  }
+
+  // ---- online migration (KIP-848): classic members in a consumer group, upgrade and downgrade ----
+  //
+  // Kafka converts a classic group whose clients use the consumer embedded protocol into a consumer group
+  // when a consumer-protocol member joins it (group.consumer.migration.policy `upgrade` or `bidirectional`),
+  // and back when the last consumer-protocol member leaves (`downgrade` or `bidirectional`). Meanwhile its
+  // classic members stay members: the server-side assignor assigns them too, JoinGroup answers at once with
+  // their member epoch as the generation, SyncGroup hands them their assignment, and Heartbeat answers
+  // REBALANCE_IN_PROGRESS whenever their assignment is to change, so that they rejoin (giving up their
+  // partitions, as eager clients do) and sync again. Bunka converts only a Stable classic group (one in a
+  // rebalance is refused with GROUP_ID_NOT_FOUND, the member retries).
+
+  private policyAllows(direction: "upgrade" | "downgrade"): boolean {
+    const policy = this.config.migrationPolicy;
+    return policy === "bidirectional" || policy === direction;
+  }
+
+  private canUpgrade(metadata: GroupMetadata): boolean {
+    return this.policyAllows("upgrade") && metadata.protocolType === CONSUMER_PROTOCOL_TYPE && metadata.is("Stable") && metadata.pendingMembers.size === 0 && metadata.members.size < this.config.maxSize;
+  }
+
+  /** The Stable classic group becomes a consumer group; its members keep their assignments at epoch = generation. */
+  private upgrade(metadata: GroupMetadata): ConsumerGroup {
+    if (this.consumerGroupCount() >= this.config.maxGroups) throw new HeartbeatError(ErrorCode.GROUP_MAX_SIZE_REACHED, `this broker coordinates group.consumer.max.groups (${this.config.maxGroups}) consumer groups`);
+    this.host.releaseClassicGroup(metadata);
+    const group = new ConsumerGroup(metadata.groupId, this.config.assignors[0]!);
+    group.groupEpoch = metadata.generationId;
+    group.assignmentEpoch = metadata.generationId;
+    for (const classic of [...metadata.members.values()]) {
+      const subscription = decodeSubscription(classic.metadataFor(metadata.protocolName ?? ""));
+      const assigned = assignmentOf(classic.assignment);
+      const member: ConsumerMember = {
+        ...this.newMember(classic.memberId, { instanceId: classic.groupInstanceId, rackId: subscription?.rackId ?? null, clientId: classic.clientId, clientHost: classic.clientHost, rebalanceTimeoutMs: classic.rebalanceTimeoutMs } as ConsumerHeartbeatParams),
+        subscribedTopicNames: [...new Set(subscription?.topics ?? [])].sort(),
+        memberEpoch: metadata.generationId,
+        previousMemberEpoch: metadata.generationId,
+        classic: { protocols: classic.protocols, sessionTimeoutMs: classic.sessionTimeoutMs, synced: copyAssignment(assigned) },
+      };
+      group.members.set(member.memberId, member);
+      if (member.instanceId !== null) group.staticMembers.set(member.instanceId, member.memberId);
+      group.targetAssignment.set(member.memberId, copyAssignment(assigned));
+      group.setHoldings(member, { state: "STABLE", memberEpoch: member.memberEpoch, previousMemberEpoch: member.previousMemberEpoch, assigned, pendingRevocation: new Map() });
+      metadata.remove(classic.memberId);
+    }
+    metadata.state = "Empty"; // the classic state machine is idle; the consumer group has the members
+    metadata.protocolType = CONSUMER_PROTOCOL_TYPE;
+    metadata.consumerGroup = group;
+    group.classicTombstonePending = true;
+    for (const member of group.members.values()) this.scheduleSessionExpiration(group, member);
+    this.host.log(`group ${metadata.groupId}: upgraded from the classic protocol at generation ${metadata.generationId} with ${group.members.size} classic member(s)`);
+    return group;
+  }
+
+  /** After a member left: the group goes back to classic when only classic members are left (policy permitting), else its records are written. */
+  private afterDeparture(group: ConsumerGroup): void {
+    if (!this.maybeDowngrade(group)) this.persistInBackground(group);
+  }
+
+  private maybeDowngrade(group: ConsumerGroup): boolean {
+    if (group.members.size === 0 || !this.policyAllows("downgrade")) return false;
+    for (const member of group.members.values()) if (!member.classic) return false;
+    const metadata = this.host.groups.get(group.groupId);
+    if (!metadata || metadata.consumerGroup !== group) return false;
+    this.host.log(`consumer group ${group.groupId}: its last consumer-protocol member left; downgrading to a classic group of ${group.members.size} member(s)`);
+    this.host.downgradeToClassic(metadata);
+    return true;
+  }
+
+  /** JoinGroup of a classic member into a consumer group: answered at once, generation = its member epoch. */
+  classicJoin(metadata: GroupMetadata, params: ClassicJoinParams): ClassicJoinResult | Promise<ClassicJoinResult> {
+    const group = metadata.consumerGroup!;
+    const fail = (errorCode: number, memberId = params.memberId): ClassicJoinResult => ({ errorCode, generationId: -1, protocolName: "", leader: "", memberId, members: [] });
+    if (this.config.migrationPolicy === "disabled" || params.protocolType !== CONSUMER_PROTOCOL_TYPE || params.protocols.length === 0) return fail(ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
+    const subscription = decodeSubscription(params.protocols[0]!.metadata);
+    if (!subscription) return fail(ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
+    let memberId = params.memberId;
+    if (memberId === "" && params.groupInstanceId !== null) memberId = group.staticMembers.get(params.groupInstanceId) ?? "";
+    if (memberId === "") {
+      memberId = `${params.groupInstanceId ?? params.clientId}-${randomUUID()}`;
+      // KIP-394 as for classic groups: the member comes back with the id it was given.
+      if (params.requireKnownMemberId) return fail(ErrorCode.MEMBER_ID_REQUIRED, memberId);
+    }
+    let member = group.members.get(memberId);
+    let bumpEpoch = false;
+    if (member && !member.classic) return fail(ErrorCode.UNKNOWN_MEMBER_ID);
+    if (!member) {
+      if (group.members.size >= this.config.maxSize) return fail(ErrorCode.GROUP_MAX_SIZE_REACHED, "");
+      member = this.newMember(memberId, { instanceId: params.groupInstanceId, rackId: null, clientId: params.clientId, clientHost: params.clientHost, rebalanceTimeoutMs: params.rebalanceTimeoutMs } as ConsumerHeartbeatParams);
+      member.classic = { protocols: params.protocols, sessionTimeoutMs: params.sessionTimeoutMs, synced: null };
+      group.members.set(memberId, member);
+      if (params.groupInstanceId !== null) group.staticMembers.set(params.groupInstanceId, memberId);
+      bumpEpoch = true;
+      this.host.log(`consumer group ${group.groupId}: classic member ${memberId} joined`);
+    }
+    const classic = member.classic!;
+    const topics = [...new Set(subscription.topics)].sort();
+    if (topics.join("\u0000") !== member.subscribedTopicNames.join("\u0000")) bumpEpoch = true;
+    member.subscribedTopicNames = topics;
+    classic.protocols = params.protocols;
+    classic.sessionTimeoutMs = params.sessionTimeoutMs;
+    classic.synced = null;
+    member.rebalanceTimeoutMs = params.rebalanceTimeoutMs;
+    member.clientId = params.clientId;
+    member.clientHost = params.clientHost;
+    group.dirtyMembers.add(memberId);
+    if (bumpEpoch) group.groupEpoch++;
+    this.refreshTarget(group, bumpEpoch);
+    // Rejoining, an eager client has given every partition up; a cooperative one lists what it kept.
+    const owned: Assignment = new Map();
+    for (const { topic, partitions } of subscription.ownedPartitions ?? []) owned.set(topic, new Set(partitions));
+    for (let step = 0; step < 3; step++) {
+      const next = reconcile({ member, targetEpoch: group.assignmentEpoch, target: group.targetAssignment.get(memberId) ?? new Map(), owned, ownedByOther: (topic, partition) => group.ownedByOther(memberId, topic, partition) });
+      if (next === member) break;
+      group.setHoldings(member, next);
+    }
+    this.clearRevocationTimer(member);
+    this.scheduleSessionExpiration(group, member);
+    const joined = member;
+    const result: ClassicJoinResult = { errorCode: ErrorCode.NONE, generationId: joined.memberEpoch, protocolName: params.protocols[0]!.name, leader: "", memberId, members: [] };
+    const written = this.persist(group);
+    return written ? written.then((errorCode) => (errorCode === ErrorCode.NONE ? result : fail(errorCode))) : result;
+  }
+
+  /** SyncGroup of a classic member: its current assignment, in the consumer embedded protocol. */
+  classicSync(metadata: GroupMetadata, memberId: string, generationId: number, protocolName: string | null): { errorCode: number; protocolName: string | null; assignment: Uint8Array } {
+    const member = metadata.consumerGroup!.members.get(memberId);
+    if (!member?.classic) return { errorCode: ErrorCode.UNKNOWN_MEMBER_ID, protocolName: null, assignment: new Uint8Array(0) };
+    if (generationId !== member.memberEpoch) return { errorCode: ErrorCode.ILLEGAL_GENERATION, protocolName: null, assignment: new Uint8Array(0) };
+    if (protocolName !== null && !member.classic.protocols.some((protocol) => protocol.name === protocolName)) return { errorCode: ErrorCode.INCONSISTENT_GROUP_PROTOCOL, protocolName: null, assignment: new Uint8Array(0) };
+    member.classic.synced = copyAssignment(member.assigned);
+    this.scheduleSessionExpiration(metadata.consumerGroup!, member);
+    const assignedPartitions = [...member.assigned].filter(([, partitions]) => partitions.size > 0).map(([topic, partitions]) => ({ topic, partitions: [...partitions].sort((a, b) => a - b) }));
+    return { errorCode: ErrorCode.NONE, protocolName: protocolName ?? member.classic.protocols[0]?.name ?? null, assignment: encodeAssignment({ assignedPartitions, userData: null }) };
+  }
+
+  /** Heartbeat of a classic member: REBALANCE_IN_PROGRESS while its assignment is to change (it rejoins). */
+  classicHeartbeat(metadata: GroupMetadata, memberId: string, generationId: number): number {
+    const group = metadata.consumerGroup!;
+    const member = group.members.get(memberId);
+    if (!member?.classic) return ErrorCode.UNKNOWN_MEMBER_ID;
+    if (generationId !== member.memberEpoch) return ErrorCode.ILLEGAL_GENERATION;
+    this.scheduleSessionExpiration(group, member);
+    this.refreshTarget(group, false);
+    this.persistInBackground(group);
+    const target = group.targetAssignment.get(memberId) ?? new Map();
+    const settled = member.state === "STABLE" && member.memberEpoch === group.assignmentEpoch && member.classic.synced !== null && assignmentsEqual(member.classic.synced, member.assigned);
+    return settled && assignmentsEqual(target, member.assigned) ? ErrorCode.NONE : ErrorCode.REBALANCE_IN_PROGRESS;
+  }
+
+  /** LeaveGroup of classic members of a consumer group. */
+  classicLeave(metadata: GroupMetadata, leaving: { memberId: string; groupInstanceId: string | null }[]): { memberId: string; groupInstanceId: string | null; errorCode: number }[] {
+    const group = metadata.consumerGroup!;
+    const answers = leaving.map(({ memberId, groupInstanceId }) => {
+      const id = groupInstanceId !== null ? (group.staticMembers.get(groupInstanceId) ?? memberId) : memberId;
+      const member = group.members.get(id);
+      if (!member?.classic) return { memberId, groupInstanceId, errorCode: ErrorCode.UNKNOWN_MEMBER_ID };
+      if (groupInstanceId !== null && memberId !== "" && memberId !== member.memberId) return { memberId, groupInstanceId, errorCode: ErrorCode.FENCED_INSTANCE_ID };
+      this.host.log(`consumer group ${group.groupId}: classic member ${member.memberId} left`);
+      this.removeMember(group, member, true);
+      return { memberId, groupInstanceId, errorCode: ErrorCode.NONE };
+    });
+    this.persistInBackground(group);
+    return answers;
   }
 
   /** Cancels every timer of the group (coordinator stop or unload). */
@@ -589,6 +785,12 @@ export class ConsumerProtocolCoordinator {
       })),
     };
   }
+}
+
+function assignmentOf(bytes: Uint8Array): Assignment {
+  const assignment: Assignment = new Map();
+  for (const { topic, partitions } of decodeAssignment(bytes)?.assignedPartitions ?? []) assignment.set(topic, new Set(partitions));
+  return assignment;
 }
 
 function heartbeatError(errorCode: number, errorMessage: string | null): ConsumerHeartbeatResult {
