@@ -7,7 +7,8 @@ import type { Socket } from "bun";
 import { producePool } from "../partition/buffer-pool.ts";
 import { FrameReader, FrameTooLargeError, type Frame } from "./frame-reader.ts";
 import type { BudgetWaiter, RequestBudget } from "./request-budget.ts";
-import { EAGAIN, EINTR, fileTransferMode, fileTransferStats, nativeSendfile, type FileTransferMode, type SendfileFunction } from "./sendfile.ts";
+import { EAGAIN, EINTR, fileTransferCounters, fileTransferMode, nativeSendfile, type FileTransferMode, type SendfileFunction } from "./sendfile.ts";
+import { ThreadCounters } from "./thread-counters.ts";
 import type { MappedRecords } from "../log/segment-views.ts";
 
 /** What a reply slot holds once its request is handled: the bytes to send, or nothing (acks=0). */
@@ -21,10 +22,18 @@ interface QueuedRange {
 
 type QueuedChunk = Uint8Array | QueuedRange;
 
+/** Write queue figures of every thread holding connections (thread-counters.ts). */
+export const writeQueueCounters = new ThreadCounters(["queuedBytesMax"] as const);
+
 /** Process-wide write queue figures, for tests (bounded queues) and the benchmark. */
 export const writeQueueStats = {
-  /** The most bytes (heap and file ranges) any one connection had queued at once. */
-  queuedBytesMax: 0,
+  /** The most bytes (heap and file ranges) any one connection, on any thread, had queued at once; setting it resets every thread's. */
+  get queuedBytesMax(): number {
+    return writeQueueCounters.max("queuedBytesMax");
+  },
+  set queuedBytesMax(value: number) {
+    writeQueueCounters.setAll("queuedBytesMax", value);
+  },
 };
 
 interface ReplySlot {
@@ -100,8 +109,8 @@ export class Connection implements BudgetWaiter {
   /** Fetches waiting for their turn to read (waitForWriteRoom). */
   private writeRoomWaiters: { request: number; wake: () => void }[] = [];
   /** How this connection sends file ranges: TLS always uses mmap (sendfile would bypass encryption). */
-  readonly fileTransfer: FileTransferMode;
-  private readonly sendfile: SendfileFunction | null;
+  fileTransfer: FileTransferMode;
+  private sendfile: SendfileFunction | null;
   closed = false;
   /** Per-connection state the API layer may keep (e.g. the client's software name). */
   clientSoftwareName = "";
@@ -134,6 +143,16 @@ export class Connection implements BudgetWaiter {
     const isTls = isTlsProtocol(listener.securityProtocol) || (typeof socket.getTLSVersion === "function" && socket.getTLSVersion() !== null);
     this.tlsHandshakePending = isTls;
     this.fileTransfer = isTls ? "mmap" : fileTransferMode();
+    this.sendfile = this.fileTransfer === "sendfile" ? nativeSendfile() : null;
+  }
+
+  /**
+   * A network shard's connection takes the socket thread's choice (shards/): made there at admission, before
+   * any reply, so no file range is queued yet. TLS stays on mmap.
+   */
+  useFileTransfer(mode: FileTransferMode): void {
+    if (this.tlsHandshakePending || this.writeQueue.length > 0) return;
+    this.fileTransfer = mode === "sendfile" && nativeSendfile() !== null ? "sendfile" : "mmap";
     this.sendfile = this.fileTransfer === "sendfile" ? nativeSendfile() : null;
   }
 
@@ -321,7 +340,7 @@ export class Connection implements BudgetWaiter {
       this.writeQueue.push({ records: chunk, fd });
       this.queuedBytes += chunk.sizeBytes;
     }
-    if (this.queuedBytes > writeQueueStats.queuedBytesMax) writeQueueStats.queuedBytesMax = this.queuedBytes;
+    writeQueueCounters.raise("queuedBytesMax", this.queuedBytes);
   }
 
   /** Writes as much of the queue as the socket takes; the rest waits for `drain`. */
@@ -373,8 +392,8 @@ export class Connection implements BudgetWaiter {
   private writeRange(range: QueuedRange): boolean {
     const before = this.writeOffset;
     const complete = this.writeBytes(range.records.bytes);
-    fileTransferStats.mmapWrites++;
-    fileTransferStats.mmapBytes += (complete ? range.records.sizeBytes : this.writeOffset) - before;
+    fileTransferCounters.add("mmapWrites", 1);
+    fileTransferCounters.add("mmapBytes", (complete ? range.records.sizeBytes : this.writeOffset) - before);
     return complete;
   }
 
@@ -397,16 +416,16 @@ export class Connection implements BudgetWaiter {
       }
       const remaining = sizeBytes - this.writeOffset;
       const sent = this.sendfile!(socketFd, range.fd, range.records.position + this.writeOffset, remaining);
-      fileTransferStats.sendfileCalls++;
+      fileTransferCounters.add("sendfileCalls", 1);
       if (sent > 0) {
         this.writeOffset += sent;
         this.queuedBytes -= sent;
-        fileTransferStats.sendfileBytes += sent;
+        fileTransferCounters.add("sendfileBytes", sent);
         continue;
       }
       if (sent === -EINTR && turns < 16) continue;
       if (sent === -EAGAIN) {
-        fileTransferStats.sendfileArms++;
+        fileTransferCounters.add("sendfileArms", 1);
         const written = this.socket.write(range.records.bytes, this.writeOffset, 1);
         if (written < 0) {
           this.close("socket closed while writing");

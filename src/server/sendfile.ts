@@ -5,6 +5,7 @@
 //   bun's bundled TinyCC. One copy less on a real NIC; on loopback the receiver copies anyway and bench/
 //   measured it slower (BENCHMARKS.md), which is why mmap is the default.
 // When the C file does not compile or load (or BUNKA_NATIVE=0), the mmap path alone serves.
+import { ThreadCounters } from "./thread-counters.ts";
 import { join } from "node:path";
 
 export type FileTransferMode = "mmap" | "sendfile";
@@ -57,12 +58,28 @@ export function fileTransferMode(): FileTransferMode {
   return "mmap";
 }
 
-/** Process-wide counters: tests check which path carried the bytes; the benchmark reports them. */
+/**
+ * Process-wide counters, every network shard's included (thread-counters.ts): tests check which path carried
+ * the bytes; the benchmark reports them. `sendfileArms`: EAGAIN from sendfile answered with the "1-byte arm"
+ * (a 1-byte socket.write so Bun polls for drain).
+ */
+export const fileTransferCounters = new ThreadCounters(["sendfileCalls", "sendfileBytes", "sendfileArms", "mmapWrites", "mmapBytes"] as const);
+
+/** The counters' totals over every thread, read as fields. */
 export const fileTransferStats = {
-  sendfileCalls: 0,
-  sendfileBytes: 0,
-  /** EAGAIN from sendfile answered with the "1-byte arm" (a 1-byte socket.write so Bun polls for drain). */
-  sendfileArms: 0,
-  mmapWrites: 0,
-  mmapBytes: 0,
+  get sendfileCalls(): number {
+    return fileTransferCounters.sum("sendfileCalls");
+  },
+  get sendfileBytes(): number {
+    return fileTransferCounters.sum("sendfileBytes");
+  },
+  get sendfileArms(): number {
+    return fileTransferCounters.sum("sendfileArms");
+  },
+  get mmapWrites(): number {
+    return fileTransferCounters.sum("mmapWrites");
+  },
+  get mmapBytes(): number {
+    return fileTransferCounters.sum("mmapBytes");
+  },
 };

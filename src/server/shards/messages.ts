@@ -39,6 +39,13 @@ export type ToShard =
       /** queued.max.request.bytes (<= 0: unbounded) and the cell every thread charges it to. */
       readonly budget: SharedBudget;
       readonly segmentViewsMax: number;
+      /** The socket thread's counter tables (thread-counters.ts); this shard writes row `shard`. */
+      readonly counters: { readonly fileTransfer: Float64Array; readonly writeQueue: Float64Array };
+      /**
+       * The socket thread's BUNKA_FETCH_TRANSFER and BUNKA_NATIVE (sendfile.ts): a Bun worker sees the
+       * process environment as it was at start, not as the embedding process changed it since.
+       */
+      readonly environment: Readonly<Record<string, string | undefined>>;
     }
   /** The answer to request `request` of `connection`; null chunks: no reply (acks=0). */
   | { readonly type: "reply"; readonly connection: number; readonly request: number; readonly chunks: readonly ReplyChunk[] | null }
@@ -46,6 +53,8 @@ export type ToShard =
   | { readonly type: "close"; readonly connection: number }
   | { readonly type: "mute"; readonly connection: number; readonly ms: number }
   | { readonly type: "authenticated"; readonly connection: number }
+  /** How the connection sends fetch data (sendfile.ts fileTransferMode on the socket thread, at admission). */
+  | { readonly type: "fileTransfer"; readonly connection: number; readonly mode: "mmap" | "sendfile" }
   /** Admission found it comes from another broker (replica fetcher): never paused at a frame boundary for the budget. */
   | { readonly type: "interBroker"; readonly connection: number }
   /** Stop accepting; with `closeActive`, drop every connection too. */

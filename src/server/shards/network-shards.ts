@@ -8,7 +8,8 @@
 // (transferred) and file ranges the shard writes from its own mapping of the segment.
 import type { ListenerIdentity, ConnectionSecurity } from "../../security/principal.ts";
 import { ANONYMOUS_PRINCIPAL, isSaslProtocol } from "../../security/principal.ts";
-import type { ConnectionLimits, ReplyChunks } from "../connection.ts";
+import { writeQueueCounters, type ConnectionLimits, type ReplyChunks } from "../connection.ts";
+import { fileTransferCounters, fileTransferMode } from "../sendfile.ts";
 import type { DispatchedConnection } from "../dispatch.ts";
 import type { Frame } from "../frame-reader.ts";
 import type { FileRange, FromShard, ReplyChunk, SharedBudget, ShardListener, ToShard } from "./messages.ts";
@@ -113,7 +114,9 @@ class ShardThread {
   }
 
   start(limits: ConnectionLimits, budget: SharedBudget, segmentViewsMax: number): Promise<void> {
-    this.post({ type: "start", shard: this.index, listeners: this.listeners, limits, budget, segmentViewsMax });
+    const counters = { fileTransfer: fileTransferCounters.shared, writeQueue: writeQueueCounters.shared };
+    const environment = { BUNKA_FETCH_TRANSFER: process.env.BUNKA_FETCH_TRANSFER, BUNKA_NATIVE: process.env.BUNKA_NATIVE };
+    this.post({ type: "start", shard: this.index, listeners: this.listeners, limits, budget, segmentViewsMax, counters, environment });
     return this.started.promise;
   }
 
@@ -162,6 +165,8 @@ class ShardThread {
       return;
     }
     if (admission.interBroker) this.post({ type: "interBroker", connection: id });
+    // Decided here, where BUNKA_FETCH_TRANSFER and BUNKA_NATIVE are read for the socket thread's own connections.
+    this.post({ type: "fileTransfer", connection: id, mode: fileTransferMode() });
     const connection = new ShardConnection(this, id, remoteIp, remotePort, { name: listener.name, securityProtocol: listener.securityProtocol });
     this.connections.set(id, connection);
     this.connectionsAccepted++;

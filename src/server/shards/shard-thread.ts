@@ -9,7 +9,8 @@ import type { Socket, TCPSocketListener } from "bun";
 import { ApiKey } from "../../protocol/generated/index.ts";
 import { BLOCK_BYTES_MAX, PRODUCE_POOL_IDLE_MS, PRODUCE_POOL_KEEP_WARM_BYTES, producePool } from "../../partition/buffer-pool.ts";
 import { SegmentViews, type MappedRecords } from "../../log/segment-views.ts";
-import { Connection, type ConnectionLimits, type ReplyChunks } from "../connection.ts";
+import { Connection, writeQueueCounters, type ConnectionLimits, type ReplyChunks } from "../connection.ts";
+import { fileTransferCounters } from "../sendfile.ts";
 import type { Frame } from "../frame-reader.ts";
 import { RequestBudget } from "../request-budget.ts";
 import type { FromShard, ReplyChunk, SharedBudget, ShardListener, ToShard } from "./messages.ts";
@@ -139,6 +140,9 @@ class NetworkShard {
       case "mute":
         this.connections.get(message.connection)?.mute(message.ms);
         return;
+      case "fileTransfer":
+        this.connections.get(message.connection)?.useFileTransfer(message.mode);
+        return;
       case "interBroker": {
         const connection = this.connections.get(message.connection);
         if (connection) connection.interBroker = true;
@@ -227,6 +231,12 @@ self.onmessage = (event: MessageEvent<ToShard>) => {
   const message = event.data;
   if (message.type === "start") {
     try {
+      for (const [name, value] of Object.entries(message.environment)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      fileTransferCounters.joinAs(message.counters.fileTransfer, message.shard);
+      writeQueueCounters.joinAs(message.counters.writeQueue, message.shard);
       shard = new NetworkShard(message.shard, message.listeners, message.limits, message.budget, message.segmentViewsMax);
       post({ type: "listening" });
     } catch (error) {
