@@ -2,10 +2,12 @@
 // joined by a consumer-protocol member; the group becomes a consumer group with the kafkajs members in it as
 // classic members (they rejoin and sync with server-side assignments) and consumption goes on; when the
 // consumer-protocol member leaves, the group goes back to classic and the kafkajs members rebalance among
-// themselves. Every record is read. With the policy `disabled` (or `downgrade`) a non-empty classic group
-// refuses the consumer-protocol member.
+// themselves. Every record is read. The consumer-protocol member is driven by hand (ConsumerGroupHeartbeat,
+// exact epochs and assignments) and is a real client, @platformatic/kafka in its KIP-848 mode. With the policy
+// `disabled` a non-empty classic group refuses the consumer-protocol member.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Consumer, Producer } from "kafkajs";
+import { Consumer as PlatformaticConsumer, stringDeserializers } from "@platformatic/kafka";
 import type { KafkaConnection } from "../../src/client/kafka-connection.ts";
 import { ErrorCode } from "../../src/protocol/errors.ts";
 import { ApiKey } from "../../src/protocol/generated/index.ts";
@@ -74,9 +76,12 @@ async function classicConsumers(bootstrap: string, groupId: string, count: numbe
   return consumers;
 }
 
-async function produce(producer: Producer, from: number, count: number): Promise<void> {
-  await producer.send({ topic: TOPIC, acks: -1, messages: Array.from({ length: count }, (_, i) => ({ partition: (from + i) % PARTITIONS, value: `record-${from + i}` })) });
+/** Values are unique per test ("<tag>-<n>"): the tests share the topic, and each group reads it from the start. */
+async function produce(producer: Producer, tag: string, from: number, count: number): Promise<void> {
+  await producer.send({ topic: TOPIC, acks: -1, messages: Array.from({ length: count }, (_, i) => ({ partition: (from + i) % PARTITIONS, value: `${tag}-${from + i}` })) });
 }
+
+const ofTag = (seen: Map<string, string[]>, tag: string) => [...seen.keys()].filter((value) => value.startsWith(`${tag}-`)).length;
 
 describe("online migration between the classic and the consumer protocol", () => {
   let broker: TestBroker;
@@ -104,8 +109,8 @@ describe("online migration between the classic and the consumer protocol", () =>
     const classic = await classicConsumers(bootstrap, groupId, 2, seen);
     const kip848 = new Kip848Member("kip848-member");
     try {
-      await produce(producer, 0, 40);
-      expect(await eventually(() => seen.size === 40, 30_000)).toBe(true);
+      await produce(producer, "up", 0, 40);
+      expect(await eventually(() => ofTag(seen, "up") === 40, 30_000)).toBe(true);
       const before = (await connection.request(ApiKey.DescribeGroups, 5, { groups: [groupId], includeAuthorizedOperations: false })).groups[0];
       expect(before.groupState).toBe("Stable");
       expect(before.members.length).toBe(2);
@@ -131,9 +136,9 @@ describe("online migration between the classic and the consumer protocol", () =>
 
       // The classic members still consume the partitions they hold in the consumer group.
       const kip848Partitions = new Set(kip848.partitions());
-      await produce(producer, 40, 40);
+      await produce(producer, "up", 40, 40);
       const classicShare = Array.from({ length: 40 }, (_, i) => 40 + i).filter((n) => !kip848Partitions.has(n % PARTITIONS));
-      expect(await eventually(() => classicShare.every((n) => seen.has(`record-${n}`)), 30_000)).toBe(true);
+      expect(await eventually(() => classicShare.every((n) => seen.has(`up-${n}`)), 30_000)).toBe(true);
 
       // The KIP-848 member leaves: the group is classic again and the kafkajs members share every partition.
       expect((await kip848.leave(connection, groupId)).errorCode).toBe(ErrorCode.NONE);
@@ -143,11 +148,54 @@ describe("online migration between the classic and the consumer protocol", () =>
       }, 60_000);
       expect(downgraded).toBe(true);
       expect((await connection.request(ApiKey.ConsumerGroupDescribe, 0, { groupIds: [groupId], includeAuthorizedOperations: false })).groups[0].errorCode).toBe(ErrorCode.GROUP_ID_NOT_FOUND);
-      await produce(producer, 80, 40);
+      await produce(producer, "up", 80, 40);
       // Everything produced is read by the classic members, the records of the KIP-848 member's partitions
       // from where it stopped (it committed nothing here, so from the beginning: at least once).
-      expect(await eventually(() => Array.from({ length: 120 }, (_, n) => n).filter((n) => n < 40 || n >= 80 || !kip848Partitions.has(n % PARTITIONS)).every((n) => seen.has(`record-${n}`)), 60_000)).toBe(true);
+      expect(await eventually(() => Array.from({ length: 120 }, (_, n) => n).filter((n) => n < 40 || n >= 80 || !kip848Partitions.has(n % PARTITIONS)).every((n) => seen.has(`up-${n}`)), 60_000)).toBe(true);
     } finally {
+      for (const consumer of classic) await consumer.disconnect().catch(() => undefined);
+    }
+  }, 170_000);
+
+  test("a real KIP-848 client (@platformatic/kafka, groupProtocol consumer) upgrades a kafkajs group, shares the topic with it, and leaves it classic", async () => {
+    const groupId = "migration-platformatic";
+    const seen = new Map<string, string[]>();
+    const classic = await classicConsumers(bootstrap, groupId, 2, seen);
+    const platformaticSeen: string[] = [];
+    let platformatic: PlatformaticConsumer<string, string, string, string> | null = null;
+    let stream: { close(): Promise<void>; on(event: string, listener: (...args: any[]) => void): void } | null = null;
+    try {
+      await produce(producer, "pf", 0, 40);
+      expect(await eventually(() => ofTag(seen, "pf") === 40, 30_000)).toBe(true);
+      expect(await eventually(async () => (await connection.request(ApiKey.DescribeGroups, 5, { groups: [groupId], includeAuthorizedOperations: false })).groups[0].groupState === "Stable", 30_000)).toBe(true);
+      platformatic = new PlatformaticConsumer({ groupId, groupProtocol: "consumer", clientId: "platformatic-kip848", bootstrapBrokers: [bootstrap], deserializers: stringDeserializers, maxWaitTime: 200 } as never) as PlatformaticConsumer<string, string, string, string>;
+      stream = (await platformatic.consume({ topics: [TOPIC], mode: "committed", fallbackMode: "earliest", autocommit: 100 } as never)) as never;
+      stream!.on("data", (message: { value: string }) => void platformaticSeen.push(message.value));
+      const upgraded = await eventually(async () => {
+        const group = (await connection.request(ApiKey.ConsumerGroupDescribe, 0, { groupIds: [groupId], includeAuthorizedOperations: false })).groups[0];
+        if (group.errorCode !== ErrorCode.NONE || group.groupState !== "Stable" || group.members.length !== 3) return false;
+        return group.members.every((member: any) => member.assignment.topicPartitions.length > 0);
+      }, 60_000);
+      expect(upgraded).toBe(true);
+      // Records produced now are read by the three together: every one by someone.
+      await produce(producer, "pf", 40, 80);
+      const everyone = () => new Set([...seen.keys(), ...platformaticSeen]);
+      expect(await eventually(() => Array.from({ length: 120 }, (_, n) => `pf-${n}`).every((value) => everyone().has(value)), 60_000)).toBe(true);
+      expect(platformaticSeen.some((value) => value.startsWith("pf-") && Number(value.slice("pf-".length)) >= 40)).toBe(true);
+
+      await stream!.close();
+      await platformatic.close();
+      platformatic = null;
+      const downgraded = await eventually(async () => {
+        const group = (await connection.request(ApiKey.DescribeGroups, 5, { groups: [groupId], includeAuthorizedOperations: false })).groups[0];
+        return group.groupState === "Stable" && group.members.length === 2;
+      }, 60_000);
+      expect(downgraded).toBe(true);
+      await produce(producer, "pf", 120, 40);
+      expect(await eventually(() => Array.from({ length: 40 }, (_, n) => `pf-${120 + n}`).every((value) => seen.has(value)), 60_000)).toBe(true);
+    } finally {
+      await stream?.close().catch(() => undefined);
+      await platformatic?.close().catch(() => undefined);
       for (const consumer of classic) await consumer.disconnect().catch(() => undefined);
     }
   }, 170_000);
