@@ -67,11 +67,17 @@ export class BenchBroker {
     const reader = child.stdout.getReader();
     const decoder = new TextDecoder();
     const deadline = Date.now() + READY_TIMEOUT_MS;
+    // One read outstanding at a time: a read that loses the race against the 1 s tick is awaited again on the
+    // next turn, not dropped with its bytes (a start slower than 1 s then missed the ready line).
+    let pending: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
     while (!this.output.includes(" ready on ")) {
       if (Date.now() > deadline) throw new Error(`broker not ready in ${READY_TIMEOUT_MS} ms:\n${this.output}`);
-      const { value, done } = await Promise.race([reader.read(), Bun.sleep(1000).then(() => ({ value: undefined, done: false }))]);
-      if (done) throw new Error(`broker exited before it was ready:\n${this.output}`);
-      if (value) this.output += decoder.decode(value);
+      pending ??= reader.read();
+      const result = await Promise.race([pending, Bun.sleep(1000).then(() => null)]);
+      if (result === null) continue;
+      pending = null;
+      if (result.done) throw new Error(`broker exited before it was ready:\n${this.output}`);
+      if (result.value) this.output += decoder.decode(result.value);
     }
     void (async () => {
       for (;;) {
