@@ -4,6 +4,9 @@
 //     the batches, EndTxn commit; the next transaction's AddPartitionsToTxn is retried while the coordinator
 //     still writes the markers, CONCURRENT_TRANSACTIONS, as clients do) next to idempotent produce of the same
 //     records in the same batches;
+//   * the same transactions under transaction version 2 (KIP-890 part 2): no AddPartitionsToTxn, Produce v12 adds
+//     the partition at its first batch (retried while the previous transaction's markers are written: the leader
+//     answers NOT_ENOUGH_REPLICAS for the coordinator's CONCURRENT_TRANSACTIONS), EndTxn v5 bumps the epoch;
 //   * catch-up fetch of a partition holding 100-record transactions, one in ten aborted: read_committed
 //     (LSO, aborted_transactions from the .txnindex) against read_uncommitted.
 //   bun bench/transactions.ts [--scale N]   (bun run bench:txn; --scale 0.2 for a quick look)
@@ -26,7 +29,7 @@ const RECORD_BYTES = 1024;
 /** Records per produce batch at most (1 MiB batches, the hot path's shape). */
 const BATCH_RECORDS_MAX = 1000;
 const FETCH_PASSES = 5;
-const RETRIABLE = new Set<number>([ErrorCode.CONCURRENT_TRANSACTIONS, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, ErrorCode.COORDINATOR_NOT_AVAILABLE, ErrorCode.NOT_COORDINATOR]);
+const RETRIABLE = new Set<number>([ErrorCode.CONCURRENT_TRANSACTIONS, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, ErrorCode.COORDINATOR_NOT_AVAILABLE, ErrorCode.NOT_COORDINATOR, ErrorCode.NOT_ENOUGH_REPLICAS]);
 const RETRIES_MAX = 10_000;
 
 const workDir = mkdtempSync(join(tmpdir(), "bunka-bench-txn-"));
@@ -40,10 +43,14 @@ async function createTopic(name: string): Promise<void> {
   if (created.topics[0].errorCode !== ErrorCode.NONE) throw new Error(`create ${name}: ${errorName(created.topics[0].errorCode)}`);
 }
 
+/** Retries of retriable answers, per what was retried (a transaction's wait for the previous one's markers shows here). */
+const retries = new Map<string, number>();
+
 async function retried(what: string, call: () => Promise<number>): Promise<void> {
   for (let attempt = 0; attempt < RETRIES_MAX; attempt++) {
     const errorCode = await call();
     if (errorCode === ErrorCode.NONE) return;
+    retries.set(what, (retries.get(what) ?? 0) + 1);
     if (!RETRIABLE.has(errorCode)) throw new Error(`${what}: ${errorName(errorCode)}`);
     await Bun.sleep(1);
   }
@@ -56,29 +63,43 @@ interface ProducerId {
   transactionalId: string | null;
 }
 
-async function initProducer(transactionalId: string | null): Promise<ProducerId> {
+async function initProducer(transactionalId: string | null, version = 1): Promise<ProducerId> {
   let answer: ProducerId | null = null;
   await retried("InitProducerId", async () => {
-    const response = await connection.request(ApiKey.InitProducerId, 1, { transactionalId, transactionTimeoutMs: 60_000 });
+    const response = await connection.request(ApiKey.InitProducerId, version, { transactionalId, transactionTimeoutMs: 60_000, producerId: -1, producerEpoch: -1 });
     if (response.errorCode === ErrorCode.NONE) answer = { id: Number(response.producerId), epoch: response.producerEpoch, transactionalId };
     return response.errorCode;
   });
   return answer!;
 }
 
-/** Produces `records` records in batches of at most BATCH_RECORDS_MAX; returns the next sequence. */
-async function produceRecords(topic: string, producer: ProducerId, baseSequence: number, records: number): Promise<number> {
+/** Produces `records` records in batches of at most BATCH_RECORDS_MAX (retrying the retriable answers); returns the next sequence. */
+async function produceRecords(topic: string, producer: ProducerId, baseSequence: number, records: number, version = 7): Promise<number> {
   let sequence = baseSequence;
   for (let done = 0; done < records; ) {
     const count = Math.min(BATCH_RECORDS_MAX, records - done);
     const batch = buildBatch({ producerId: producer.id, producerEpoch: producer.epoch, baseSequence: sequence, isTransactional: producer.transactionalId !== null, records: Array.from({ length: count }, () => ({ key: null, value })) });
-    const response = await connection.request(ApiKey.Produce, 7, { transactionalId: producer.transactionalId, acks: -1, timeoutMs: 30_000, topicData: [{ name: topic, partitionData: [{ index: 0, records: batch }] }] });
-    const errorCode = response.responses[0].partitionResponses[0].errorCode;
-    if (errorCode !== ErrorCode.NONE) throw new Error(`produce to ${topic}: ${errorName(errorCode)}`);
+    await retried(`produce to ${topic}`, async () => {
+      const response = await connection.request(ApiKey.Produce, version, { transactionalId: producer.transactionalId, acks: -1, timeoutMs: 30_000, topicData: [{ name: topic, partitionData: [{ index: 0, records: batch }] }] });
+      return response.responses[0].partitionResponses[0].errorCode;
+    });
     sequence += count;
     done += count;
   }
   return sequence;
+}
+
+/** Transaction version 2: Produce v12 adds the partition, EndTxn v5 answers the bumped epoch (the sequence starts again at 0). */
+async function transactionV2(topic: string, producer: ProducerId, records: number, commit: boolean): Promise<void> {
+  await produceRecords(topic, producer, 0, records, 12);
+  await retried("EndTxn v5", async () => {
+    const response = await connection.request(ApiKey.EndTxn, 5, { transactionalId: producer.transactionalId, producerId: producer.id, producerEpoch: producer.epoch, committed: commit });
+    if (response.errorCode === ErrorCode.NONE) {
+      producer.id = Number(response.producerId);
+      producer.epoch = response.producerEpoch;
+    }
+    return response.errorCode;
+  });
 }
 
 async function transaction(topic: string, producer: ProducerId, sequence: number, records: number, commit: boolean): Promise<number> {
@@ -102,6 +123,11 @@ interface ProduceRow {
   records: number;
   transactionalRecordsPerSec: number;
   transactionsPerSec: number;
+  /** Transaction version 2 (Produce v12, EndTxn v5). */
+  transactionsV2PerSec: number;
+  /** Retried AddPartitionsToTxn (version 1) and retried first Produce v12 batches (version 2) over the row. */
+  retriesV1: number;
+  retriesV2: number;
   idempotentRecordsPerSec: number;
 }
 
@@ -113,19 +139,33 @@ for (const [transactionRecords, transactions] of [
 ] as const) {
   const records = transactionRecords * transactions;
   const transactionalTopic = `txn-${transactionRecords}`;
+  const transactionalV2Topic = `txn-v2-${transactionRecords}`;
   const idempotentTopic = `idem-${transactionRecords}`;
   await createTopic(transactionalTopic);
+  await createTopic(transactionalV2Topic);
   await createTopic(idempotentTopic);
 
   const transactional = await initProducer(`bench-${transactionRecords}`);
+  const transactionalV2 = await initProducer(`bench-v2-${transactionRecords}`, 5);
   let sequence = 0;
-  let startedMs = performance.now();
-  for (let n = 0; n < transactions; n++) sequence = await transaction(transactionalTopic, transactional, sequence, transactionRecords, true);
-  const transactionalSeconds = (performance.now() - startedMs) / 1000;
+  // Version 1 and version 2 in blocks of back-to-back transactions, ABAB (interleaving single transactions would
+  // have each one wait on the other's markers), so that the machine's load drifts hit both.
+  let transactionalSeconds = 0;
+  let transactionalV2Seconds = 0;
+  retries.clear();
+  for (let block = 0; block < 2; block++) {
+    const count = block === 0 ? Math.ceil(transactions / 2) : Math.floor(transactions / 2);
+    let startedMs = performance.now();
+    for (let n = 0; n < count; n++) sequence = await transaction(transactionalTopic, transactional, sequence, transactionRecords, true);
+    transactionalSeconds += (performance.now() - startedMs) / 1000;
+    startedMs = performance.now();
+    for (let n = 0; n < count; n++) await transactionV2(transactionalV2Topic, transactionalV2, transactionRecords, true);
+    transactionalV2Seconds += (performance.now() - startedMs) / 1000;
+  }
 
   const idempotent = await initProducer(null);
   sequence = 0;
-  startedMs = performance.now();
+  const startedMs = performance.now();
   // The same records in the same batches: one transaction's records at a time.
   for (let n = 0; n < transactions; n++) sequence = await produceRecords(idempotentTopic, idempotent, sequence, transactionRecords);
   const idempotentSeconds = (performance.now() - startedMs) / 1000;
@@ -135,6 +175,9 @@ for (const [transactionRecords, transactions] of [
     records,
     transactionalRecordsPerSec: Math.round(records / transactionalSeconds),
     transactionsPerSec: Math.round(transactions / transactionalSeconds),
+    transactionsV2PerSec: Math.round(transactions / transactionalV2Seconds),
+    retriesV1: retries.get("AddPartitionsToTxn") ?? 0,
+    retriesV2: retries.get(`produce to ${transactionalV2Topic}`) ?? 0,
     idempotentRecordsPerSec: Math.round(records / idempotentSeconds),
   });
 }
@@ -203,8 +246,8 @@ rmSync(workDir, { recursive: true, force: true });
 
 const machine = `${cpus().length} x ${cpus()[0]?.model ?? "?"}, ${Math.round(totalmem() / 2 ** 30)} GiB, load ${loadavg().map((l) => l.toFixed(1)).join(" ")}, Bun ${Bun.version}`;
 console.log(`machine: ${machine}`);
-console.log("records per transaction | records | transactional records/s | transactions/s | idempotent records/s (same batches)");
-for (const row of produceRows) console.log(`${row.transactionRecords} | ${row.records} | ${row.transactionalRecordsPerSec} | ${row.transactionsPerSec} | ${row.idempotentRecordsPerSec}`);
+console.log("records per transaction | records | transactional records/s | transactions/s | TV2 transactions/s | retries TV1 / TV2 | idempotent records/s (same batches)");
+for (const row of produceRows) console.log(`${row.transactionRecords} | ${row.records} | ${row.transactionalRecordsPerSec} | ${row.transactionsPerSec} | ${row.transactionsV2PerSec} | ${row.retriesV1} / ${row.retriesV2} | ${row.idempotentRecordsPerSec}`);
 console.log("catch-up fetch | MiB/s (median of 5) | MiB read | aborted_transactions entries returned");
 for (const row of fetchRows) console.log(`${row.isolation} | ${row.mibPerSec} | ${row.mib} | ${row.abortedEntries}`);
 console.log(JSON.stringify({ machine, scale, produce: produceRows, fetch: fetchRows }));
