@@ -69,7 +69,7 @@ export class BenchBroker {
     const deadline = Date.now() + READY_TIMEOUT_MS;
     // One read outstanding at a time: a read that loses the race against the 1 s tick is awaited again on the
     // next turn, not dropped with its bytes (a start slower than 1 s then missed the ready line).
-    let pending: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
+    let pending: ReturnType<typeof reader.read> | null = null;
     while (!this.output.includes(" ready on ")) {
       if (Date.now() > deadline) throw new Error(`broker not ready in ${READY_TIMEOUT_MS} ms:\n${this.output}`);
       pending ??= reader.read();
