@@ -1,5 +1,5 @@
-// The records of __share_group_state, Bunka's durable store of share-group state (docs/share-groups.md
-// § Persistence). Keys and values carry the fields of Kafka's ShareSnapshotKey/ShareSnapshotValue (key version 0)
+// The records of __share_group_state, Bunka's durable store of share-group state (docs/share-groups.md §4).
+// Keys and values carry the fields of Kafka's ShareSnapshotKey/ShareSnapshotValue (key version 0)
 // in a fixed big-endian layout of Bunka's own (Kafka's share coordinator records are not read by anything
 // here but Bunka); key version 2 holds a share group's configs (Kafka keeps those in its metadata log).
 //

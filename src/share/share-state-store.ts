@@ -1,5 +1,5 @@
-// Share-group state on disk: the compacted internal topic __share_group_state (docs/share-groups.md
-// § Persistence), written and replayed through InternalTopicStore like __consumer_offsets. A share partition's
+// Share-group state on disk: the compacted internal topic __share_group_state (docs/share-groups.md §4),
+// written and replayed through InternalTopicStore like __consumer_offsets. A share partition's
 // snapshot and a group's configs live in the partition their key hashes to (Kafka's share coordinator keys
 // state by "group:topicId:partition"). A state partition is replayed once, on first need, into memory; every
 // write afterwards updates that copy, so reads after the load never touch the log.

@@ -180,8 +180,10 @@ test("DescribeTopicPartitions pages by cursor within max.request.partition.size.
     const badCursor = await connection.request(ApiKey.DescribeTopicPartitions, 0, { topics: [{ name: "dtp-a" }], responsePartitionLimit: 10, cursor: { topicName: "dtp-b", partitionIndex: 0 } });
     expect(badCursor.topics[0].errorCode).toBe(ErrorCode.INVALID_REQUEST);
 
-    const share = await connection.request(ApiKey.FindCoordinator, 6, { keyType: 2, coordinatorKeys: ["group:topic:0"] });
-    expect(share.coordinators[0].errorCode).toBe(ErrorCode.INVALID_REQUEST);
+    // Share coordinator keys (KIP-932, group:topicId:partition): the __share_group_state partition's leader, here this broker.
+    const share = await connection.request(ApiKey.FindCoordinator, 6, { keyType: 2, coordinatorKeys: ["group:topic:0", "no-partition"] });
+    expect(share.coordinators[0]).toMatchObject({ errorCode: ErrorCode.NONE, nodeId: 1 });
+    expect(share.coordinators[1].errorCode).toBe(ErrorCode.INVALID_REQUEST);
     const group = await connection.request(ApiKey.FindCoordinator, 6, { keyType: 0, coordinatorKeys: ["some-group"] });
     expect([ErrorCode.NONE as number, ErrorCode.COORDINATOR_NOT_AVAILABLE as number]).toContain(group.coordinators[0].errorCode);
 
