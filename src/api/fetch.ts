@@ -170,14 +170,17 @@ export const fetchHandler = defineHandler(Apis.Fetch, {
   },
 });
 
-/** The request's partitions, keyed as a session keys them: by topic id from v13, by name before. */
+/**
+ * The request's partitions, keyed as a session keys them: by topic id from v13, by name before. A partition
+ * named twice is fetched once, at its first place with its last parameters (Kafka's FetchRequest.fetchData map).
+ */
 function fetchTargets(request: FetchRequest, usesTopicIds: boolean): FetchTarget[] {
-  const targets: FetchTarget[] = [];
+  const targets = new Map<string, FetchTarget>();
   for (const fetchTopic of request.topics) {
     const topicId = usesTopicIds ? topicIdHex(fetchTopic.topicId) : "";
     const topic = usesTopicIds ? "" : fetchTopic.topic;
     for (const fetchPartition of fetchTopic.partitions) {
-      targets.push({
+      targets.set(sessionPartitionKey(topicId, topic, fetchPartition.partition), {
         topicId,
         topic,
         partition: fetchPartition.partition,
@@ -189,7 +192,7 @@ function fetchTargets(request: FetchRequest, usesTopicIds: boolean): FetchTarget
       });
     }
   }
-  return targets;
+  return [...targets.values()];
 }
 
 /**

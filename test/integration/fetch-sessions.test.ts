@@ -7,7 +7,8 @@
 //    codec encodes them), receives every record exactly once, is answered only the partitions with news, and
 //    goes on in the same session over a new connection (sessions outlive connections, as in Kafka).
 // 2. A topic deleted and re-created under the same name: a fetch by the old topic id, with or without a
-//    session, is UNKNOWN_TOPIC_ID and never carries the new topic's records.
+//    session, is UNKNOWN_TOPIC_ID and never carries the new topic's records. A partition a fetch names twice is
+//    read once, with its last parameters, as Kafka's request map does.
 import { afterAll, expect, test } from "bun:test";
 import { KafkaConnection } from "../../src/client/kafka-connection.ts";
 import { FetchSessionBuilder, type WantedPartition } from "../../src/client/fetch-session-builder.ts";
@@ -174,7 +175,7 @@ test("a consumer of 1,000 partitions sends shrinking incremental fetches and rec
   }
 }, 180_000);
 
-test("a fetch by the id of a deleted topic is UNKNOWN_TOPIC_ID, not the data of the topic re-created under its name", async () => {
+test("a fetch by the id of a deleted topic is UNKNOWN_TOPIC_ID, not the data of the topic re-created under its name; a partition named twice is fetched once", async () => {
   const { bootstrap, port } = broker ?? (await startBroker());
   const topic = "recreated";
   await createTopic(bootstrap, topic, 1);
@@ -220,6 +221,14 @@ test("a fetch by the id of a deleted topic is UNKNOWN_TOPIC_ID, not the data of 
     const current = await fetchById(newId, 0, -1, [{ fetchOffset: 0 }]);
     expect(current.responses[0].partitions[0].errorCode).toBe(ErrorCode.NONE);
     expect(batches(current.responses[0].partitions[0].records).reduce((sum, [, , count]) => sum + count, 0)).toBe(6);
+    // A partition named twice is fetched once, with its last parameters (Kafka's request map).
+    const atEnd = await fetchById(newId, 0, -1, [{ fetchOffset: 0 }, { fetchOffset: 6 }]);
+    expect(atEnd.responses).toHaveLength(1);
+    expect(atEnd.responses[0].partitions).toHaveLength(1);
+    expect(batches(atEnd.responses[0].partitions[0].records)).toEqual([]);
+    const fromStart = await fetchById(newId, 0, -1, [{ fetchOffset: 6 }, { fetchOffset: 0 }]);
+    expect(fromStart.responses[0].partitions).toHaveLength(1);
+    expect(batches(fromStart.responses[0].partitions[0].records).reduce((sum, [, , count]) => sum + count, 0)).toBe(6);
   } finally {
     connection.close();
   }
