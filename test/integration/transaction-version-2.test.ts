@@ -3,7 +3,8 @@
 // Produce v7-11 and never read transaction.version; Java 4.x is the client that does): InitProducerId v5,
 // Produce v12 without any AddPartitionsToTxn (the leader adds the partition), EndTxn v5 bumping the epoch at
 // every commit and abort; read_committed sees the committed records and not the aborted ones. Beside it, the
-// version 1 answers of Produce v10 and v11 for a partition that was never added (KIP-890's TRANSACTION_ABORTABLE).
+// version 1 answers of Produce v10 and v11 and TxnOffsetCommit v3 and v4 for a partition that was never added
+// (KIP-890's TRANSACTION_ABORTABLE).
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { KafkaConnection } from "../../src/client/kafka-connection.ts";
@@ -169,4 +170,31 @@ test("TV1 clients: a transactional batch for a partition never added is TRANSACT
   // Nothing was appended and no transaction opened.
   expect((await describe(id)).transactionState).toBe("Empty");
   expect(await readCommittedEnd(2)).toEqual({ lastStable: 0, highWatermark: 0 });
+});
+
+test("TxnOffsetCommit for a group whose partition was never added: TRANSACTION_ABORTABLE at v4, INVALID_TXN_STATE at v3", async () => {
+  const id = "tv1-offsets-not-added";
+  const group = "tv1-offsets-group";
+  // The group's coordinator (and __consumer_offsets) first.
+  const found = await retrying(() => connection.request(ApiKey.FindCoordinator, 3, { key: group, keyType: 0 }), (r) => r.errorCode);
+  expect(found.errorCode).toBe(ErrorCode.NONE);
+  const producer = await initProducer(id);
+  const commitAt = (version: number) =>
+    retrying(
+      () =>
+        connection.request(ApiKey.TxnOffsetCommit, version, {
+          transactionalId: id,
+          groupId: group,
+          producerId: producer.producerId,
+          producerEpoch: producer.producerEpoch,
+          generationId: -1,
+          memberId: "",
+          groupInstanceId: null,
+          topics: [{ name: TOPIC, partitions: [{ partitionIndex: 0, committedOffset: 1, committedLeaderEpoch: -1, committedMetadata: null }] }],
+        }),
+      (r) => r.topics[0].partitions[0].errorCode,
+    );
+  expect((await commitAt(4)).topics[0].partitions[0].errorCode).toBe(ErrorCode.TRANSACTION_ABORTABLE);
+  expect((await commitAt(3)).topics[0].partitions[0].errorCode).toBe(ErrorCode.INVALID_TXN_STATE);
+  expect((await describe(id)).transactionState).toBe("Empty");
 });
