@@ -6,7 +6,8 @@
 // v7 zstd (KIP-110); v8 record_errors and error_message (KIP-467): the indexes of the records that made a batch
 // fail, with why; the batch still fails whole, as in Kafka, and clients (librdkafka 2.4+) fail those records
 // with the reason and the others as collateral; v9 flexible; v10 current_leader and node_endpoints on
-// NOT_LEADER_OR_FOLLOWER (KIP-951: the client goes to the new leader without a Metadata round trip); v11
+// NOT_LEADER_OR_FOLLOWER (KIP-951: the client goes to the new leader without a Metadata round trip; a produce
+// names no leader epoch, so the FENCED_LEADER_EPOCH case Fetch v16 also covers cannot arise); v11
 // TRANSACTION_ABORTABLE (KIP-890: a transactional batch whose partition is not in the transaction; older
 // versions get INVALID_TXN_STATE); v12 (Kafka 4.0, after the schema snapshot: src/protocol/generator/
 // version-overrides.ts) same body, but a transactional batch adds its partition to the transaction
