@@ -13,7 +13,7 @@ import { join, resolve } from "node:path";
 import { tmpdir } from "node:os";
 import type { Socket } from "bun";
 import { BenchBroker } from "./broker-process.ts";
-import { machineCpu } from "./e2e.ts";
+import { machineCpu, measureLatency } from "./e2e.ts";
 import { combine, runLoad, type ConsumeTask, type ProduceTask } from "./loadgen.ts";
 
 const argument = (name: string) => process.argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -40,6 +40,32 @@ interface Row {
   mainThreadCores: number;
   machineBusy: number;
   errors: number;
+  /** Paced runs: end-to-end latency (produce stamp to consumer receipt) percentiles. */
+  latency?: { p50Ms: number; p99Ms: number; p999Ms: number; samples: number };
+}
+
+/** Paced end-to-end latency: bench/e2e.ts measureLatency at LATENCY_FRACTION of this reference rate (1 KiB records, 64 KiB batches, 2 producers, 2 tailing consumers). */
+const LATENCY_REFERENCE_RECORDS_PER_SECOND = 100_000;
+const LATENCY_FRACTION = 0.1;
+
+async function measurePacedLatency(broker: BenchBroker, scenario: string, shards: number, round: number): Promise<Row> {
+  const cpuBefore = broker.cpuSeconds();
+  const mainBefore = mainThreadSeconds(broker.pid);
+  const machineBefore = machineCpu();
+  const started = performance.now();
+  const result = await measureLatency(broker, LATENCY_REFERENCE_RECORDS_PER_SECOND, SECONDS, LATENCY_FRACTION);
+  const seconds = (performance.now() - started) / 1000;
+  const cpuAfter = broker.cpuSeconds();
+  return {
+    shards, scenario, round,
+    recordsPerSecond: result.achievedRecordsPerSecond,
+    bytesPerSecond: result.achievedRecordsPerSecond * RECORD_BYTES,
+    brokerCpuCores: (cpuAfter.user + cpuAfter.system - cpuBefore.user - cpuBefore.system) / seconds,
+    mainThreadCores: (mainThreadSeconds(broker.pid) - mainBefore) / seconds,
+    machineBusy: busyShare(machineBefore),
+    errors: 0,
+    latency: { p50Ms: result.p50Ms, p99Ms: result.p99Ms, p999Ms: result.p999Ms, samples: result.samples },
+  };
 }
 
 /** CPU seconds of the broker's main thread (tid = pid), from /proc (clock ticks of 1/100 s). */
@@ -139,9 +165,12 @@ async function runShards(shards: number, workDir: string, rows: Row[]): Promise<
     for (let round = 1; round <= ROUNDS; round++) {
       rows.push(await measure(broker, `produce, ${PRODUCERS} connections`, shards, round, produceTasks(broker.port, produceTopic, PRODUCERS, PRODUCE_PARTITIONS)));
       for (const consumers of [1, 2, 4]) rows.push(await measure(broker, `catch-up consume, ${consumers} connection${consumers > 1 ? "s" : ""}`, shards, round, consumeTasks(broker.port, consumeTopic, endOffsets, consumers)));
+      const paced = `paced ${LATENCY_REFERENCE_RECORDS_PER_SECOND * LATENCY_FRACTION} records/s end to end`;
+      rows.push(await measurePacedLatency(broker, paced, shards, round));
       const idle = await openIdle(broker.port, IDLE_CONNECTIONS);
       try {
         rows.push(await measure(broker, `produce, ${BUSY_CONNECTIONS} busy + ${IDLE_CONNECTIONS} idle connections`, shards, round, produceTasks(broker.port, produceTopic, BUSY_CONNECTIONS, PRODUCE_PARTITIONS)));
+        rows.push(await measurePacedLatency(broker, `${paced}, ${IDLE_CONNECTIONS} idle connections open`, shards, round));
       } finally {
         for (const socket of idle) socket.end();
       }
@@ -153,6 +182,7 @@ async function runShards(shards: number, workDir: string, rows: Row[]): Promise<
 }
 
 function describe(row: Row): string {
+  if (row.latency) return `shards=${row.shards} round ${row.round} ${row.scenario}: p50 ${row.latency.p50Ms.toFixed(2)} ms, p99 ${row.latency.p99Ms.toFixed(2)} ms, p99.9 ${row.latency.p999Ms.toFixed(2)} ms (${row.latency.samples} samples), ${Math.round(row.recordsPerSecond)} records/s, broker ${row.brokerCpuCores.toFixed(2)} cores (main thread ${row.mainThreadCores.toFixed(2)}), machine busy ${(row.machineBusy * 100).toFixed(0)}%`;
   return `shards=${row.shards} round ${row.round} ${row.scenario}: ${Math.round(row.recordsPerSecond).toLocaleString("en-US")} records/s, ${(row.bytesPerSecond / 1e6).toFixed(0)} MB/s, broker ${row.brokerCpuCores.toFixed(2)} cores (main thread ${row.mainThreadCores.toFixed(2)}), machine busy ${(row.machineBusy * 100).toFixed(0)}%${row.errors ? `, ${row.errors} errors` : ""}`;
 }
 
@@ -162,7 +192,8 @@ function median(values: number[]): number {
 }
 
 function markdown(rows: Row[]): string {
-  const scenarios = [...new Set(rows.map((row) => row.scenario))];
+  const scenarios = [...new Set(rows.filter((row) => !row.latency).map((row) => row.scenario))];
+  const pacedScenarios = [...new Set(rows.filter((row) => row.latency).map((row) => row.scenario))];
   const lines = [
     `Network shards scaling (bench/shard-scaling.ts), ${new Date().toISOString()}, ${availableParallelism()} cores, ${SECONDS} s per figure, median of ${ROUNDS} rounds (each round's value in brackets).`,
     `1 KiB records; produce: ${PRODUCE_BATCH_BYTES / 1024} KiB batches, acks=1, 8 in flight per connection; consume: ${CONSUME_FILL_BYTES / 1024 / 1024} MiB over ${CONSUME_PARTITIONS} partitions read from the page cache, one fetch in flight per connection.`,
@@ -180,6 +211,15 @@ function markdown(rows: Row[]): string {
       return `${median(values.map((row) => row.brokerCpuCores)).toFixed(2)} (${median(values.map((row) => row.mainThreadCores)).toFixed(2)}) / ${(median(values.map((row) => row.machineBusy)) * 100).toFixed(0)}%`;
     });
     lines.push(`| ${scenario} | ${cells.join(" | ")} | ${cpu.join(" | ")} |`);
+  }
+  lines.push("", `| paced latency (1 KiB records, 64 KiB batches, 2 producers, 2 tailing consumers) | ${SHARD_COUNTS.map((shards) => `shards=${shards} p50 / p99 / p99.9 ms`).join(" | ")} |`, `|---|${SHARD_COUNTS.map(() => "---:").join("|")}|`);
+  for (const scenario of pacedScenarios) {
+    const cells = SHARD_COUNTS.map((shards) => {
+      const values = rows.filter((row) => row.scenario === scenario && row.shards === shards);
+      const of = (pick: (row: Row) => number) => median(values.map(pick)).toFixed(2);
+      return `${of((row) => row.latency!.p50Ms)} / ${of((row) => row.latency!.p99Ms)} / ${of((row) => row.latency!.p999Ms)} [p99s ${values.map((row) => row.latency!.p99Ms.toFixed(1)).join(", ")}]`;
+    });
+    lines.push(`| ${scenario} | ${cells.join(" | ")} |`);
   }
   return lines.join("\n") + "\n";
 }
