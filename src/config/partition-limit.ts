@@ -16,7 +16,7 @@ const DEFAULT_MAX_MAP_COUNT = 65_530;
 const RUNTIME_MAPS_RESERVE = 4096;
 /** Fds the runtime itself uses (stdio, the listener, worker plumbing, checkpoint and snapshot writes). */
 const RUNTIME_FDS_RESERVE = 512;
-/** Fetch views of the socket thread (log/segment-views.ts SEGMENT_VIEWS_MAX), a map and maybe an fd each. */
+/** Fetch views of the socket thread and of each network shard (log/segment-views.ts SEGMENT_VIEWS_MAX), a map and maybe an fd each. */
 const SOCKET_VIEWS_MAX = 4096;
 /** Maps per open partition: the active segment's .log, .index and .timeindex. */
 const MAPS_PER_PARTITION = 3;
@@ -29,6 +29,8 @@ export interface PartitionLimitInputs {
   segmentOpenMax: number;
   /** max.connections; 0 = half of the open-file limit (server/connection limits). */
   maxConnections: number;
+  /** num.network.shards: every thread holding connections keeps its own fetch views (default 1). */
+  networkShards?: number;
 }
 
 export interface DerivedPartitionLimit {
@@ -55,10 +57,11 @@ export function openFileLimit(): number | null {
 export function derivedMaxBrokerPartitions(inputs: PartitionLimitInputs): DerivedPartitionLimit {
   const maxMapCount = readNumber("/proc/sys/vm/max_map_count", /^(\d+)/) ?? DEFAULT_MAX_MAP_COUNT;
   const workerMaps = inputs.partitionWorkers * inputs.segmentOpenMax * MAPS_PER_PARTITION;
-  const byMaps = Math.floor((maxMapCount - RUNTIME_MAPS_RESERVE - SOCKET_VIEWS_MAX - workerMaps) / MAPS_PER_PARTITION);
+  const viewMaps = SOCKET_VIEWS_MAX * Math.max(1, inputs.networkShards ?? 1);
+  const byMaps = Math.floor((maxMapCount - RUNTIME_MAPS_RESERVE - viewMaps - workerMaps) / MAPS_PER_PARTITION);
   const fileLimit = openFileLimit();
   const connectionFds = inputs.maxConnections > 0 ? inputs.maxConnections : fileLimit === null ? 0 : Math.floor(fileLimit / 2);
-  const byFds = fileLimit === null ? Number.MAX_SAFE_INTEGER : fileLimit - connectionFds - SOCKET_VIEWS_MAX - RUNTIME_FDS_RESERVE;
+  const byFds = fileLimit === null ? Number.MAX_SAFE_INTEGER : fileLimit - connectionFds - viewMaps - RUNTIME_FDS_RESERVE;
   const limit = Math.max(MIN_DERIVED_PARTITIONS, Math.min(byMaps, byFds));
   return {
     limit,

@@ -205,7 +205,7 @@ export class TopicManager {
     if (this.config.maxBrokerPartitions > 0) {
       this.maxBrokerPartitionsValue = this.config.maxBrokerPartitions;
     } else {
-      const derived = derivedMaxBrokerPartitions({ partitionWorkers: this.config.partitionWorkers, segmentOpenMax: this.config.logSegmentOpenMax, maxConnections: this.config.maxConnections });
+      const derived = derivedMaxBrokerPartitions({ partitionWorkers: this.config.partitionWorkers, segmentOpenMax: this.config.logSegmentOpenMax, maxConnections: this.config.maxConnections, networkShards: this.config.networkShards });
       this.maxBrokerPartitionsValue = derived.limit;
       this.log(derived.explanation);
     }
