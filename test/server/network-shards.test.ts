@@ -320,3 +320,29 @@ test("with shards, a second broker on a port already in use fails to start (SO_R
     rmSync(secondDir, { recursive: true, force: true });
   }
 });
+
+test("a clean stop answers the requests shard connections have in flight before it closes them", async () => {
+  const dataDir = tempDir("shards-stop");
+  const broker = await startBroker({ port: 0, dataDir, networkShards: SHARDS, partitionWorkers: 1, log: () => undefined });
+  const opened: KafkaConnection[] = [];
+  let stopped: Promise<void> | null = null;
+  try {
+    const setup = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port });
+    opened.push(setup);
+    expect((await setup.request(ApiKey.CreateTopics, 4, { topics: [{ name: "stopping", numPartitions: 1, replicationFactor: 1 }], timeoutMs: 10_000 })).topics[0].errorCode).toBe(ErrorCode.NONE);
+    const placed = await connectToEveryShard(broker, [1, 2], 1, opened);
+    const onShards = placed.filter((entry) => entry.shard > 0).map((entry) => entry.connection);
+    // Pipelined produces on every shard connection, then the stop while they are in flight.
+    const answers = onShards.flatMap((connection) => Array.from({ length: 10 }, (_, i) => produce(connection, "stopping", 0, batchOf([`in-flight-${i}`]), 1)));
+    stopped = broker.stop();
+    const results = await Promise.allSettled(answers);
+    const answered = results.filter((result) => result.status === "fulfilled").map((result) => (result as PromiseFulfilledResult<{ errorCode: number }>).value.errorCode);
+    // Every request that reached the broker before it stopped listening is answered, none is cut off unanswered.
+    expect(answered.length).toBe(answers.length);
+    await stopped;
+  } finally {
+    for (const connection of opened) connection.close();
+    await (stopped ?? broker.stop());
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
