@@ -1,7 +1,9 @@
 // Fetch: reads are resolved to file ranges by the owning workers and written to the socket straight
 // from mmap'd segments. Long poll: when fewer than min.bytes are available the request waits, woken by
-// appends to its partitions, until max.wait.ms. Partitions are filled in request order within max.bytes;
-// the first partition with data may exceed it by one batch (KIP-74).
+// appends to its partitions, until max.wait.ms; a failed read answers at once, while partitions refused before
+// reading (unknown topic or id, not authorized) are answered beside the others without ending the wait, as in
+// Kafka. Partitions are filled in request order within max.bytes; the first partition with data may exceed it
+// by one batch (KIP-74).
 // Versions: v4 isolation level (KIP-98: read_committed stops at the LSO and names the aborted transactions);
 // v5 log start offset; v7 fetch sessions (KIP-227, src/fetch-session/: full and incremental fetches,
 // forgotten topics, FETCH_SESSION_ID_NOT_FOUND / INVALID_FETCH_SESSION_EPOCH); v9 current leader epoch
@@ -34,6 +36,8 @@ import { CONSUMER_BYTE_RATE } from "../security/quotas/model.ts";
 const EMPTY_RECORDS = new Uint8Array(0);
 /** librdkafka, kafkajs and platformatic all send max wait <= 500 ms by default; cap what a client may ask. */
 const FETCH_MAX_WAIT_MS_CAP = 30_000;
+/** Partition errors found before reading that Kafka answers without ending the long poll (KafkaApis' "erroneous"). */
+const WAIT_DESPITE_ERRORS: ReadonlySet<number> = new Set([ErrorCode.UNKNOWN_TOPIC_ID, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.TOPIC_AUTHORIZATION_FAILED]);
 /** Fetch isolation_level 1: only records below the last stable offset, with the aborted transactions. */
 const READ_COMMITTED = 1;
 
@@ -87,7 +91,7 @@ export const fetchHandler = defineHandler(Apis.Fetch, {
     let versionBeforeRead = context.watchers.version(watched);
     let outcome = await readAll(context, fetches, responseMaxBytes);
     // Long poll, bounded by max.wait.ms: each wake-up re-reads; the loop ends at the deadline at the latest.
-    while (outcome.bytes < request.minBytes && !outcome.hasError && Date.now() < deadline && !context.isStopping()) {
+    while (watched.length > 0 && outcome.bytes < request.minBytes && !outcome.hasError && Date.now() < deadline && !context.isStopping()) {
       const remainingMs = deadline - Date.now();
       // An append that landed during the read would otherwise go unnoticed until max.wait.ms.
       if (context.watchers.version(watched) === versionBeforeRead) await new Promise<void>((resolve) => {
@@ -259,6 +263,7 @@ interface ReadOutcome {
   results: ReadResult[];
   records: (MappedRecords | null)[];
   bytes: number;
+  /** A partition's read failed (leadership, offsets, storage): the answer goes at once, as in Kafka. */
   hasError: boolean;
 }
 
@@ -297,7 +302,9 @@ async function readAll(context: RequestContext, fetches: PartitionFetch[], respo
     if (fetch.errorCode !== ErrorCode.NONE) {
       results.push({ errorCode: fetch.errorCode, logStartOffset: -1, logEndOffset: -1, slice: null });
       records.push(null);
-      hasError = true;
+      // Kafka's "erroneous" partitions (unknown topic or id, not authorized) are answered beside the others without
+      // ending their long poll: a session holding a deleted topic's partition would otherwise never wait.
+      if (!WAIT_DESPITE_ERRORS.has(fetch.errorCode)) hasError = true;
       continue;
     }
     const result = readResults[next++]!;

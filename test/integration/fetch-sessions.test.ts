@@ -8,7 +8,7 @@
 //    goes on in the same session over a new connection (sessions outlive connections, as in Kafka).
 // 2. A topic deleted and re-created under the same name: a fetch by the old topic id, with or without a
 //    session, is UNKNOWN_TOPIC_ID and never carries the new topic's records. A partition a fetch names twice is
-//    read once, with its last parameters, as Kafka's request map does.
+//    read once, with its last parameters, as Kafka's request map does; an unknown id does not end a long poll.
 import { afterAll, expect, test } from "bun:test";
 import { KafkaConnection } from "../../src/client/kafka-connection.ts";
 import { FetchSessionBuilder, type WantedPartition } from "../../src/client/fetch-session-builder.ts";
@@ -221,14 +221,24 @@ test("a fetch by the id of a deleted topic is UNKNOWN_TOPIC_ID, not the data of 
     const current = await fetchById(newId, 0, -1, [{ fetchOffset: 0 }]);
     expect(current.responses[0].partitions[0].errorCode).toBe(ErrorCode.NONE);
     expect(batches(current.responses[0].partitions[0].records).reduce((sum, [, , count]) => sum + count, 0)).toBe(6);
+    // The old id's error does not end a long poll (Kafka's "erroneous" partitions): a fetch of it and of the new
+    // topic's end waits, and is answered with the record produced while it waited.
+    const waiting = connection.request(ApiKey.Fetch, FETCH_VERSION, {
+      replicaId: -1, maxWaitMs: 30_000, minBytes: 1, maxBytes: 1 << 20, sessionId: 0, sessionEpoch: -1, forgottenTopicsData: [],
+      topics: [oldId, newId].map((id) => ({ topicId: id, partitions: [{ partition: 0, fetchOffset: 6, partitionMaxBytes: 1 << 20, currentLeaderEpoch: -1, logStartOffset: -1 }] })),
+    });
+    await produce(bootstrap, topic, [{ partition: 0, value: "while waiting" }]);
+    const waited = await waiting;
+    expect(waited.responses.map((entry: { partitions: { errorCode: number }[] }) => entry.partitions[0]!.errorCode)).toEqual([ErrorCode.UNKNOWN_TOPIC_ID, ErrorCode.NONE]);
+    expect(batches(waited.responses[1].partitions[0].records)).toEqual([[6, 6, 1]]);
     // A partition named twice is fetched once, with its last parameters (Kafka's request map).
-    const atEnd = await fetchById(newId, 0, -1, [{ fetchOffset: 0 }, { fetchOffset: 6 }]);
+    const atEnd = await fetchById(newId, 0, -1, [{ fetchOffset: 0 }, { fetchOffset: 7 }]);
     expect(atEnd.responses).toHaveLength(1);
     expect(atEnd.responses[0].partitions).toHaveLength(1);
     expect(batches(atEnd.responses[0].partitions[0].records)).toEqual([]);
-    const fromStart = await fetchById(newId, 0, -1, [{ fetchOffset: 6 }, { fetchOffset: 0 }]);
+    const fromStart = await fetchById(newId, 0, -1, [{ fetchOffset: 7 }, { fetchOffset: 0 }]);
     expect(fromStart.responses[0].partitions).toHaveLength(1);
-    expect(batches(fromStart.responses[0].partitions[0].records).reduce((sum, [, , count]) => sum + count, 0)).toBe(6);
+    expect(batches(fromStart.responses[0].partitions[0].records).reduce((sum, [, , count]) => sum + count, 0)).toBe(7);
   } finally {
     connection.close();
   }
