@@ -47,7 +47,8 @@ test("the built binary runs without bun, node or node_modules and serves kcat", 
   const dataDir = join(workDir, "data");
   const adminPort = freePort();
   const config = join(workDir, "broker.properties");
-  writeFileSync(config, `admin.listeners=http://127.0.0.1:${adminPort}\n`);
+  // Two network shards: the shard thread is an entry point of its own in the binary (scripts/build.ts).
+  writeFileSync(config, `admin.listeners=http://127.0.0.1:${adminPort}\nnum.network.shards=2\n`);
   broker = Bun.spawn([binary, "broker", "--port", String(port), "--data-dir", dataDir, "--config", config], { cwd: workDir, env: bareEnv, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const reader = broker.stdout.getReader();
   let stdout = "";
