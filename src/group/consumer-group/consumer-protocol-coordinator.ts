@@ -644,7 +644,19 @@ export class ConsumerProtocolCoordinator {
     this.persistInBackground(group);
     const target = group.targetAssignment.get(memberId) ?? new Map();
     const settled = member.state === "STABLE" && member.memberEpoch === group.assignmentEpoch && member.classic.synced !== null && assignmentsEqual(member.classic.synced, member.assigned);
-    return settled && assignmentsEqual(target, member.assigned) ? ErrorCode.NONE : ErrorCode.REBALANCE_IN_PROGRESS;
+    if (settled && assignmentsEqual(target, member.assigned)) return ErrorCode.NONE;
+    // Told to rejoin: one that keeps heartbeating without rejoining would hold its partitions for ever, so
+    // its rebalance timeout bounds the wait, as for a consumer-protocol member's revocation.
+    if (!member.revocationTimer) {
+      member.revocationTimer = setTimeout(() => {
+        member.revocationTimer = null;
+        if (group.members.get(member.memberId) !== member || !this.host.isActive) return;
+        this.host.log(`consumer group ${group.groupId}: classic member ${member.memberId} did not rejoin within its rebalance timeout, removing it`);
+        this.removeMember(group, member, true);
+        this.afterDeparture(group);
+      }, member.rebalanceTimeoutMs);
+    }
+    return ErrorCode.REBALANCE_IN_PROGRESS;
   }
 
   /** LeaveGroup of classic members of a consumer group. */
