@@ -45,10 +45,10 @@ export type FetchViews = Pick<SegmentViews, "records">;
 /** Consumer groups and their committed offsets (group/). */
 export type Groups = Pick<GroupCoordinator, "join" | "sync" | "heartbeat" | "leave" | "offsets" | "consumerProtocol" | "coordinatorFor" | "offsetsPartitionFor" | "ensureOffsetsTopic">;
 
-/** The transaction coordinator (transactions/): the transactional ids whose __transaction_state partition this broker leads. */
 /** Share groups (share/share-groups.ts): what the share APIs and the GROUP config resource use. */
-export type ShareGroupsAccess = Pick<ShareGroups, "coordinator" | "partitions" | "describeConfigs" | "alterConfigs">;
+export type ShareGroupsAccess = Pick<ShareGroups, "coordinator" | "partitions" | "describeConfigs" | "alterConfigs" | "readState" | "writeState">;
 
+/** The transaction coordinator (transactions/): the transactional ids whose __transaction_state partition this broker leads. */
 export type TransactionCoordinatorAccess = Pick<TransactionCoordinator, "initProducerId" | "addPartitions" | "verifyPartition" | "endTxn" | "describe" | "list" | "coordinatorFor">;
 
 /**
@@ -127,11 +127,11 @@ export interface BrokerServices {
   /** Fetch sessions (KIP-227, fetch-session/); absent: every fetch is answered without a session. */
   readonly fetchSessions?: FetchSessionCache;
   readonly groups: Groups;
+  /** Share groups (KIP-932): membership, the leader's share partitions and sessions, group configs (share/). */
+  readonly shareGroups?: ShareGroupsAccess;
   /** The transaction coordinator's answers to partition leaders (KIP-890 verification, marker side effects). */
   readonly transactions?: TransactionVerification;
   readonly transactionCoordinator: TransactionCoordinatorAccess;
-  /** Share groups (KIP-932): membership, the leader's share partitions and sessions, group configs (share/). */
-  readonly shareGroups?: ShareGroupsAccess;
   readonly cluster: ClusterView;
   readonly producerIds: ProducerIdAllocator;
   readonly settings: BrokerSettings;

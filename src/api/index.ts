@@ -51,6 +51,8 @@ import { shareGroupHeartbeatHandler } from "./share-group-heartbeat.ts";
 import { shareGroupDescribeHandler } from "./share-group-describe.ts";
 import { shareFetchHandler } from "./share-fetch.ts";
 import { shareAcknowledgeHandler } from "./share-acknowledge.ts";
+import { readShareGroupStateHandler } from "./read-share-group-state.ts";
+import { writeShareGroupStateHandler } from "./write-share-group-state.ts";
 import { getTelemetrySubscriptionsHandler } from "./get-telemetry-subscriptions.ts";
 import { pushTelemetryHandler } from "./push-telemetry.ts";
 
@@ -92,6 +94,9 @@ const all: RegisteredHandler[] = [
   shareGroupDescribeHandler,
   shareFetchHandler,
   shareAcknowledgeHandler,
+  // The share coordinator's side, between brokers (KIP-932 persister).
+  readShareGroupStateHandler,
+  writeShareGroupStateHandler,
   // Client telemetry (KIP-714, issue 14): telemetry/.
   getTelemetrySubscriptionsHandler,
   pushTelemetryHandler,

@@ -2,8 +2,9 @@
 // v0). No client available here speaks share groups at the v0 schemas this broker implements (librdkafka 2.15
 // has no share consumer; @platformatic/kafka has none either), so tests and tools use this one.
 //
-// Limits, on purpose: it talks to one broker (the bootstrap one), which must be the group's coordinator and the
-// leader of every assigned partition: true of a single node. Heartbeats go over their own connection so a
+// Limits, on purpose: it heartbeats to one broker (host, port: the group's coordinator) and fetches from one
+// broker (`leader`, default the same), which must lead every assigned partition: true of a single node, and of a
+// cluster's 1-partition topic once the caller looked its leader up. Heartbeats go over their own connection so a
 // long-polling ShareFetch never delays them. Acknowledgements are sent with ShareAcknowledge, so the caller
 // learns per partition whether they were taken (and durable) or not.
 import { KafkaConnection, type KafkaConnectionOptions } from "./kafka-connection.ts";
@@ -22,6 +23,8 @@ export interface ShareConsumerOptions extends Pick<KafkaConnectionOptions, "host
   maxWaitMs?: number;
   /** ShareFetch MaxBytes and per-partition max bytes. */
   maxBytes?: number;
+  /** Where ShareFetch/ShareAcknowledge go when the partitions' leader is not the group's coordinator (host, port). */
+  leader?: { host: string; port: number };
 }
 
 export interface ShareRecord extends BatchRecord {
@@ -69,7 +72,7 @@ export class ShareConsumer {
   static async connect(options: ShareConsumerOptions): Promise<ShareConsumer> {
     const connectionOptions = { host: options.host, port: options.port, clientId: options.clientId ?? "bunka-share-consumer", requestTimeoutMs: options.requestTimeoutMs ?? 30_000 };
     const coordinator = await KafkaConnection.connect(connectionOptions);
-    const fetcher = await KafkaConnection.connect(connectionOptions).catch((error) => {
+    const fetcher = await KafkaConnection.connect({ ...connectionOptions, ...(options.leader ?? {}) }).catch((error) => {
       coordinator.close();
       throw error;
     });

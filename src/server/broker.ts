@@ -57,6 +57,7 @@ import { BrokerTraffic } from "../admin/traffic-counters.ts";
 import { adminBrokerView } from "./admin-view.ts";
 import { FaultInjector } from "../faults/fault-injector.ts";
 import { ShareGroups, shareGroupSettings } from "../share/share-groups.ts";
+import { ShareCoordinatorChannel } from "../share/share-coordinator-channel.ts";
 import { faultsEnabled } from "../faults/fault-spec.ts";
 import { FetchSessionCache } from "../fetch-session/fetch-session-cache.ts";
 
@@ -119,6 +120,8 @@ export class Broker {
   readonly groups: GroupCoordinator;
   /** Share groups (KIP-932, share/): membership, share partitions, __share_group_state. */
   readonly shareGroups: ShareGroups;
+  /** Share partition leaders' requests to share coordinators on other brokers (cluster mode). */
+  private readonly shareCoordinatorChannel: ShareCoordinatorChannel | null;
   /** Transactional ids and their transactions (transactions/). */
   readonly transactions: TransactionCoordinator;
   private readonly markerChannel: MarkerChannel;
@@ -203,6 +206,8 @@ export class Broker {
       cluster: { singleNode: membership instanceof SingleNodeCluster, self: () => this.selfInfo(), brokers: () => this.brokers() },
       log,
     });
+    this.shareCoordinatorChannel = config.etcdEndpoints.length > 0 ? this.createShareCoordinatorChannel(config) : null;
+    const shareChannel = this.shareCoordinatorChannel;
     this.shareGroups = new ShareGroups({
       topics: this.topics,
       replication: this.replicas,
@@ -212,7 +217,7 @@ export class Broker {
       cluster: { brokers: () => this.brokers() },
       nowMs: () => Date.now(),
       log,
-    }, shareGroupSettings(config.properties));
+    }, shareGroupSettings(config.properties), shareChannel ? { nodeId: config.nodeId, request: (nodeId, apiKey, apiVersion, body) => shareChannel.request(nodeId, apiKey, apiVersion, body) } : null);
     this.replicas.onLeadershipChange((topic, partition, leading) => this.shareGroups.onLeadershipChange(topic, partition, leading));
     this.markerChannel = this.createMarkerChannel(config);
     this.transactions = new TransactionCoordinator({
@@ -654,6 +659,12 @@ export class Broker {
    * over the inter-broker listener. A marker on __consumer_offsets completes the group offsets the
    * transaction staged (TxnOffsetCommit).
    */
+  private createShareCoordinatorChannel(config: BrokerConfig): ShareCoordinatorChannel {
+    const resolved = resolveListeners(config);
+    const interBroker = resolved.listeners.find((listener) => listener.name === resolved.interBrokerListenerName) ?? resolved.listeners[0]!;
+    return new ShareCoordinatorChannel({ nodeId: config.nodeId, brokers: () => this.brokers(), security: interBrokerClientSecurity(config, interBroker) });
+  }
+
   private createMarkerChannel(config: BrokerConfig): MarkerChannel {
     const resolved = resolveListeners(config);
     const interBroker = resolved.listeners.find((listener) => listener.name === resolved.interBrokerListenerName) ?? resolved.listeners[0]!;
@@ -802,6 +813,7 @@ export class Broker {
     this.workers.terminate();
     this.groups.stop();
     this.shareGroups.stop();
+    this.shareCoordinatorChannel?.close();
     this.transactions.stop();
     this.markerChannel.close();
     this.replicas.stop();
@@ -821,6 +833,7 @@ export class Broker {
     // Parked JoinGroup/SyncGroup requests are answered (NOT_COORDINATOR) so that connections can drain.
     this.groups.stop();
     this.shareGroups.stop();
+    this.shareCoordinatorChannel?.close();
     this.transactions.stop();
     this.markerChannel.close();
     const deadline = Date.now() + SHUTDOWN_DRAIN_TIMEOUT_MS;

@@ -7,7 +7,8 @@ import { KafkaError, ErrorCode } from "../protocol/errors.ts";
 import { describeShareGroupConfig, validateShareGroupConfig, type ShareBrokerDefaults } from "./share-group-configs.ts";
 import { SharePartitionManager } from "./share-partition-manager.ts";
 import type { ShareServices } from "./share-services.ts";
-import { ShareStateStore } from "./share-state-store.ts";
+import { ShareStateStore, type ShareStateRemote } from "./share-state-store.ts";
+import type { ShareSnapshot } from "./share-state-records.ts";
 import { SHARE_STATE_TOPIC } from "./share-state-records.ts";
 
 export interface ShareGroupSettings extends ShareBrokerDefaults {
@@ -49,13 +50,20 @@ export class ShareGroups {
   constructor(
     services: ShareServices,
     private readonly settings: ShareGroupSettings,
+    /** The share coordinators on other brokers (cluster mode); null on a single node. */
+    remote: ShareStateRemote | null = null,
   ) {
-    this.store = new ShareStateStore(services, {
-      numPartitions: settings.stateTopicPartitions,
-      replicationFactor: settings.stateTopicReplicationFactor,
-      segmentBytes: settings.stateTopicSegmentBytes,
-      appendTimeoutMs: 30_000,
-    });
+    this.store = new ShareStateStore(
+      services,
+      {
+        numPartitions: settings.stateTopicPartitions,
+        replicationFactor: settings.stateTopicReplicationFactor,
+        segmentBytes: settings.stateTopicSegmentBytes,
+        appendTimeoutMs: 30_000,
+      },
+      remote,
+      () => services.nowMs(),
+    );
     this.partitions = new SharePartitionManager(services, this.store, settings);
     this.coordinator = new ShareGroupCoordinator(settings, {
       topics: services.topics,
@@ -79,6 +87,16 @@ export class ShareGroups {
   onLeadershipChange(topic: string, partition: number, leading: boolean): void {
     if (topic === SHARE_STATE_TOPIC) this.store.forgetPartition(partition);
     else if (!leading) this.partitions.dropPartition(topic, partition);
+  }
+
+  /** As the share coordinator: ReadShareGroupState. */
+  readState(groupId: string, topicId: string, partition: number): Promise<ShareSnapshot | null> {
+    return this.store.readLocal(groupId, topicId, partition);
+  }
+
+  /** As the share coordinator: WriteShareGroupState. */
+  writeState(groupId: string, topicId: string, partition: number, snapshot: ShareSnapshot): Promise<number> {
+    return this.store.writeLocal(groupId, topicId, partition, snapshot);
   }
 
   /** DescribeConfigs on the GROUP resource. */

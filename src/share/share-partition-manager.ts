@@ -148,7 +148,7 @@ export class SharePartitionManager {
 
   private async createEntry(groupId: string, topic: TopicMetadata, partition: number): Promise<ShareEntry> {
     const key = this.entryKey(groupId, topic.topicId, partition);
-    const snapshot = await this.store.readSnapshot(groupId, topic.topicId, partition);
+    const snapshot = await this.store.readSnapshot(groupId, topic.topicId, partition, topic.partitions[partition]?.leaderEpoch ?? -1);
     let entry: ShareEntry;
     if (snapshot) {
       entry = { share: SharePartition.restore(groupId, topic.name, topic.topicId, partition, snapshot), snapshotEpoch: snapshot.snapshotEpoch, waiters: new Set() };
