@@ -3,7 +3,9 @@
 // kafkajs produces continuously; one leaves, one joins; across the rebalances no record is skipped (and, for
 // librdkafka, none read twice; @platformatic/kafka re-delivers a few at handovers, see the test). A classic
 // kafkajs group reads the same topic beside them under another group id. The same with librdkafka 2.15
-// (@confluentinc/kafka-javascript, group.protocol=consumer) in Node child processes.
+// (@confluentinc/kafka-javascript, group.protocol=consumer) in Node child processes. Last, two librdkafka
+// consumers across a broker SIGKILL: the group comes back from __consumer_offsets with the same members,
+// epochs and assignments, the clients heartbeat on without rejoining, and every record is read exactly once.
 //
 // Both clients need topic ids: KIP-848 assignments name topics by id, which a client resolves through
 // Metadata v10+, advertised once the broker serves Fetch v13+ (KIP-516 in Fetch, issue 14 item 2): the tests
@@ -233,3 +235,60 @@ test.skipIf(fetchHandler.maxVersion < FETCH_BY_TOPIC_ID || !kafkaJavascriptExpec
   expect(seenRecords.length).toBe(produced);
   for (const name of ["r1", "r2", "r3", "r4"]) expect(seenRecords.some((record) => record.name === name)).toBe(true);
 }, 780_000); // 180 s of test after up to 600 s waiting for the background build
+
+test.skipIf(fetchHandler.maxVersion < FETCH_BY_TOPIC_ID || !kafkaJavascriptExpected())("librdkafka 2.15 consumers keep their KIP-848 member epochs and assignments across a broker SIGKILL; every record read exactly once", async () => {
+  const nodeEnv = await awaitKafkaJavascript();
+  const topic = "kip848-restart";
+  const groupId = "kip848-restart-group";
+  await createTopic(broker.bootstrap, topic, PARTITIONS);
+  const helper = join(import.meta.dir, "../helpers/kip848-rdkafka-consumer.cjs");
+  const children = ["k1", "k2"].map((name) => ({ name, child: new StreamingProcess(["node", helper, broker.bootstrap, groupId, topic, name], nodeEnv) }));
+  const describe = async () => (await connection.request(ApiKey.ConsumerGroupDescribe, 0, { groupIds: [groupId], includeAuthorizedOperations: false })).groups[0];
+  const membersOf = (group: any) =>
+    group.members
+      .map((member: any) => ({ memberId: member.memberId, memberEpoch: member.memberEpoch, partitions: member.assignment.topicPartitions.flatMap((entry: any) => entry.partitions).sort() }))
+      .sort((a: any, b: any) => (a.memberId < b.memberId ? -1 : 1));
+  const values = () => children.flatMap(({ child }) => child.lines.map((line) => { try { return JSON.parse(line); } catch { return {}; } }).filter((entry) => entry.value !== undefined));
+  let produced = 0;
+  const produce = async (rounds: number) => {
+    for (let round = 0; round < rounds; round++) {
+      await producer.send({ topic, acks: -1, messages: Array.from({ length: PARTITIONS }, (_, partition) => ({ partition, value: `${produced + partition}` })) });
+      produced += PARTITIONS;
+    }
+  };
+  try {
+    const stable = await eventually(async () => {
+      const group = await describe();
+      return group.groupState === "Stable" && group.members.length === 2 && group.members.every((member: any) => member.assignment.topicPartitions.length > 0);
+    }, 60_000);
+    expect(stable).toBe(true);
+    await produce(10);
+    expect(await eventually(() => new Set(values().map((entry) => entry.value)).size >= produced, 30_000)).toBe(true);
+    const before = await describe();
+
+    await broker.kill();
+    await broker.start();
+    connection.close();
+    const [host, port] = broker.bootstrap.split(":");
+    connection = await KafkaConnection.connect({ host: host!, port: Number(port), requestTimeoutMs: 20_000 });
+    await producer.disconnect();
+    producer = kafkaClient(broker.bootstrap, "kip848-producer-2").producer();
+    await producer.connect();
+    // The group is back from __consumer_offsets as it was; the clients reconnect and heartbeat on with their epochs.
+    expect(await eventually(async () => (await describe()).errorCode === 0, 30_000)).toBe(true);
+    expect(membersOf(await describe())).toEqual(membersOf(before));
+    await produce(10);
+    expect(await eventually(() => new Set(values().map((entry) => entry.value)).size >= produced, 60_000)).toBe(true);
+    const after = await describe();
+    expect(after.groupState).toBe("Stable");
+    expect(after.groupEpoch).toBe(before.groupEpoch); // nobody had to rejoin
+    expect(membersOf(after)).toEqual(membersOf(before));
+  } finally {
+    for (const { child } of children) await child.stop(20_000).catch(() => undefined);
+  }
+  const seenRecords = values();
+  const byKey = new Map<string, number>();
+  for (const record of seenRecords) byKey.set(`${record.partition}:${record.offset}`, (byKey.get(`${record.partition}:${record.offset}`) ?? 0) + 1);
+  expect([...byKey].filter(([, count]) => count > 1).slice(0, 5)).toEqual([]);
+  expect(new Set(seenRecords.map((record) => record.value)).size).toBe(produced);
+}, 780_000);
