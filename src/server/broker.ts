@@ -654,17 +654,18 @@ export class Broker {
     } });
   }
 
-  /**
-   * Markers for partitions led here are appended locally (transactions/markers.ts); others go to their leader
-   * over the inter-broker listener. A marker on __consumer_offsets completes the group offsets the
-   * transaction staged (TxnOffsetCommit).
-   */
+  /** Share partition leaders reach share coordinators on other brokers over the inter-broker listener. */
   private createShareCoordinatorChannel(config: BrokerConfig): ShareCoordinatorChannel {
     const resolved = resolveListeners(config);
     const interBroker = resolved.listeners.find((listener) => listener.name === resolved.interBrokerListenerName) ?? resolved.listeners[0]!;
     return new ShareCoordinatorChannel({ nodeId: config.nodeId, brokers: () => this.brokers(), security: interBrokerClientSecurity(config, interBroker) });
   }
 
+  /**
+   * Markers for partitions led here are appended locally (transactions/markers.ts); others go to their leader
+   * over the inter-broker listener. A marker on __consumer_offsets completes the group offsets the
+   * transaction staged (TxnOffsetCommit).
+   */
   private createMarkerChannel(config: BrokerConfig): MarkerChannel {
     const resolved = resolveListeners(config);
     const interBroker = resolved.listeners.find((listener) => listener.name === resolved.interBrokerListenerName) ?? resolved.listeners[0]!;
