@@ -97,7 +97,7 @@ test("a KIP-848 group moves with its __consumer_offsets partition: members heart
     return group.groupState === "Stable" && members.every((member) => member.epoch === group.groupEpoch) ? group : null;
   }, 60_000);
   const before = snapshot(stable);
-  expect(before.members.map((member) => member.assigned.length)).toEqual([2, 2, 2]);
+  expect(before.members.map((member: { assigned: number[] }) => member.assigned.length)).toEqual([2, 2, 2]);
   connection.close();
 
   await cluster.broker(coordinator).kill();

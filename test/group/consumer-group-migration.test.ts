@@ -163,14 +163,16 @@ describe("online migration between the classic and the consumer protocol", () =>
     const classic = await classicConsumers(bootstrap, groupId, 2, seen);
     const platformaticSeen: string[] = [];
     let platformatic: PlatformaticConsumer<string, string, string, string> | null = null;
-    let stream: { close(): Promise<void>; on(event: string, listener: (...args: any[]) => void): void } | null = null;
+    type Stream = { close(): Promise<void>; on(event: string, listener: (...args: any[]) => void): void };
+    let stream: Stream | null = null;
     try {
       await produce(producer, "pf", 0, 40);
       expect(await eventually(() => ofTag(seen, "pf") === 40, 30_000)).toBe(true);
       expect(await eventually(async () => (await connection.request(ApiKey.DescribeGroups, 5, { groups: [groupId], includeAuthorizedOperations: false })).groups[0].groupState === "Stable", 30_000)).toBe(true);
       platformatic = new PlatformaticConsumer({ groupId, groupProtocol: "consumer", clientId: "platformatic-kip848", bootstrapBrokers: [bootstrap], deserializers: stringDeserializers, maxWaitTime: 200 } as never) as PlatformaticConsumer<string, string, string, string>;
-      stream = (await platformatic.consume({ topics: [TOPIC], mode: "committed", fallbackMode: "earliest", autocommit: 100 } as never)) as never;
-      stream!.on("data", (message: { value: string }) => void platformaticSeen.push(message.value));
+      const consuming = (await platformatic.consume({ topics: [TOPIC], mode: "committed", fallbackMode: "earliest", autocommit: 100 } as never)) as unknown as Stream;
+      stream = consuming;
+      consuming.on("data", (message: { value: string }) => void platformaticSeen.push(message.value));
       const upgraded = await eventually(async () => {
         const group = (await connection.request(ApiKey.ConsumerGroupDescribe, 0, { groupIds: [groupId], includeAuthorizedOperations: false })).groups[0];
         if (group.errorCode !== ErrorCode.NONE || group.groupState !== "Stable" || group.members.length !== 3) return false;
@@ -183,7 +185,7 @@ describe("online migration between the classic and the consumer protocol", () =>
       expect(await eventually(() => Array.from({ length: 120 }, (_, n) => `pf-${n}`).every((value) => everyone().has(value)), 60_000)).toBe(true);
       expect(platformaticSeen.some((value) => value.startsWith("pf-") && Number(value.slice("pf-".length)) >= 40)).toBe(true);
 
-      await stream!.close();
+      await consuming.close();
       await platformatic.close();
       platformatic = null;
       const downgraded = await eventually(async () => {
