@@ -208,6 +208,25 @@ test("a KIP-848 group keeps its epochs and assignments across a broker SIGKILL; 
   expect([a, c2, d].flatMap((member) => member.partitions()).sort((x, y) => x - y)).toEqual([0, 1, 2, 3, 4, 5]);
 }, 150_000);
 
+test("an unchanged subscription does not move the group epoch after a restart (topic names that prefix each other)", async () => {
+  const groupId = "prefixed-topics";
+  const created = await connection.request(ApiKey.CreateTopics, 4, { topics: [{ name: `${TOPIC}-eu`, numPartitions: 2, replicationFactor: 1 }], timeoutMs: 10_000 });
+  expect(created.topics[0].errorCode).toBe(ErrorCode.NONE);
+  const member = new RawMember("prefix-member");
+  // Joins subscribed to both topics ("persisted-orders" and "persisted-orders-eu").
+  const joined = await connection.request(ApiKey.ConsumerGroupHeartbeat, 1, { groupId, memberId: member.memberId, memberEpoch: 0, instanceId: null, rackId: null, rebalanceTimeoutMs: 30_000, subscribedTopicNames: [TOPIC, `${TOPIC}-eu`], subscribedTopicRegex: null, serverAssignor: null, topicPartitions: [] });
+  expect(joined.errorCode).toBe(ErrorCode.NONE);
+  member.epoch = joined.memberEpoch;
+  member.owned = joined.assignment.topicPartitions.map((entry: Owned) => ({ topicId: new Uint8Array(entry.topicId), partitions: [...entry.partitions] }));
+  expect(member.partitions().length).toBe(8);
+  const before = await describeGroup(groupId);
+  await killAndRestart();
+  const response = await member.heartbeat(connection, groupId, TOPIC);
+  expect(response.errorCode).toBe(ErrorCode.NONE);
+  expect(response.memberEpoch).toBe(before.groupEpoch);
+  expect((await describeGroup(groupId)).groupEpoch).toBe(before.groupEpoch);
+}, 90_000);
+
 test("a deleted consumer-protocol group does not come back after a SIGKILL", async () => {
   const groupId = "deleted-kip848";
   const member = new RawMember("gone-member");

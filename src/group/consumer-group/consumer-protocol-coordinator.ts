@@ -444,9 +444,10 @@ export class ConsumerProtocolCoordinator {
     const group = new ConsumerGroup(loaded.groupId, this.config.assignors[0]!);
     group.groupEpoch = loaded.groupEpoch;
     group.assignmentEpoch = Math.max(0, Math.min(loaded.assignmentEpoch, loaded.groupEpoch));
-    group.subscriptionSignature = loaded.subscribedTopics
+    // The same form refreshTarget computes (sorted by name), so an unchanged subscription does not bump the epoch.
+    group.subscriptionSignature = [...loaded.subscribedTopics]
+      .sort((a, b) => (a.topicName < b.topicName ? -1 : a.topicName > b.topicName ? 1 : 0))
       .map((topic) => `${topic.topicName}:${topic.numPartitions}`)
-      .sort()
       .join(",");
     for (const [memberId, stored] of loaded.members) {
       if (!stored.metadata) continue; // a member's records without its metadata: it left mid-write
