@@ -6,6 +6,7 @@ import type { KafkaConnection } from "../../src/client/kafka-connection.ts";
 import { ErrorCode } from "../../src/protocol/errors.ts";
 import { ApiKey } from "../../src/protocol/generated/index.ts";
 import { GroupAdmin } from "../../src/tools/group-admin.ts";
+import { decodeAssignment, encodeSubscription } from "../../src/group/consumer-protocol.ts";
 import { createTopic, startTestBroker, type TestBroker } from "./helpers.ts";
 
 let broker: TestBroker;
@@ -170,8 +171,9 @@ describe("ConsumerGroupHeartbeat", () => {
     expect(partitions).toEqual([0, 1, 2, 3, 4, 5]);
   });
 
-  test("an empty classic group becomes a consumer group; a classic group with members is not one", async () => {
-    const joinBody = (memberId: string) => ({ groupId: "kip848-classic", sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, memberId, groupInstanceId: null, protocolType: "consumer", protocols: [{ name: "range", metadata: new Uint8Array(0) }] });
+  test("an empty classic group becomes a consumer group; a classic group with members of another protocol type is not one", async () => {
+    // With the consumer embedded protocol it would be upgraded online (consumer-group-migration.test.ts).
+    const joinBody = (memberId: string) => ({ groupId: "kip848-classic", sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, memberId, groupInstanceId: null, protocolType: "connect", protocols: [{ name: "default", metadata: new Uint8Array(0) }] });
     const required = await connection.request(ApiKey.JoinGroup, 5, joinBody(""));
     expect(required.errorCode).toBe(ErrorCode.MEMBER_ID_REQUIRED);
     const join = await connection.request(ApiKey.JoinGroup, 5, joinBody(required.memberId));
@@ -184,5 +186,35 @@ describe("ConsumerGroupHeartbeat", () => {
     expect(left.errorCode).toBe(ErrorCode.NONE);
     const upgraded = await heartbeat({ groupId: "kip848-classic", memberId: "c1", memberEpoch: 0, subscribedTopicNames: ["kip848"] });
     expect(upgraded.errorCode).toBe(ErrorCode.NONE);
+  });
+
+  test("a classic group in the middle of a rebalance is upgraded: its member syncs, is told to rejoin, and rejoins into the consumer group", async () => {
+    const groupId = "kip848-upgrade-mid-rebalance";
+    const joinBody = (memberId: string) => ({ groupId, sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, memberId, groupInstanceId: null, protocolType: "consumer", protocols: [{ name: "range", metadata: encodeSubscription({ topics: ["kip848"] }) }] });
+    const required = await connection.request(ApiKey.JoinGroup, 5, joinBody(""));
+    const join = await connection.request(ApiKey.JoinGroup, 5, joinBody(required.memberId));
+    expect(join.errorCode).toBe(ErrorCode.NONE); // CompletingRebalance: the leader has not synced yet
+    const kip848 = await heartbeat({ groupId, memberId: "new-protocol", memberEpoch: 0, subscribedTopicNames: ["kip848"] });
+    expect(kip848.errorCode).toBe(ErrorCode.NONE);
+    expect(kip848.memberEpoch).toBe(join.generationId + 1);
+    const described = (await connection.request(ApiKey.ConsumerGroupDescribe, 0, { groupIds: [groupId], includeAuthorizedOperations: false })).groups[0];
+    expect(described.members.map((member: any) => member.memberId).sort()).toEqual([join.memberId, "new-protocol"].sort());
+    // The classic member's SyncGroup at its generation: what it holds (nothing yet); its heartbeat: rejoin.
+    const sync = await connection.request(ApiKey.SyncGroup, 3, { groupId, generationId: join.generationId, memberId: join.memberId, groupInstanceId: null, assignments: [] });
+    expect(sync.errorCode).toBe(ErrorCode.NONE);
+    const beat = await connection.request(ApiKey.Heartbeat, 3, { groupId, generationId: join.generationId, memberId: join.memberId, groupInstanceId: null });
+    expect(beat.errorCode).toBe(ErrorCode.REBALANCE_IN_PROGRESS);
+    const rejoined = await connection.request(ApiKey.JoinGroup, 5, joinBody(join.memberId));
+    expect(rejoined.errorCode).toBe(ErrorCode.NONE);
+    expect(rejoined.generationId).toBe(kip848.memberEpoch);
+    expect(rejoined.leader).toBe("");
+    const synced = await connection.request(ApiKey.SyncGroup, 3, { groupId, generationId: rejoined.generationId, memberId: join.memberId, groupInstanceId: null, assignments: [] });
+    expect(synced.errorCode).toBe(ErrorCode.NONE);
+    const assigned = decodeAssignment(synced.assignment)!.assignedPartitions.flatMap((entry) => entry.partitions);
+    expect(assigned.length).toBe(3); // half of the six partitions, the other half the KIP-848 member's
+    const steady = await connection.request(ApiKey.Heartbeat, 3, { groupId, generationId: rejoined.generationId, memberId: join.memberId, groupInstanceId: null });
+    expect(steady.errorCode).toBe(ErrorCode.NONE);
+    await connection.request(ApiKey.LeaveGroup, 3, { groupId, members: [{ memberId: join.memberId, groupInstanceId: null }] });
+    await heartbeat({ groupId, memberId: "new-protocol", memberEpoch: -1 });
   });
 });

@@ -508,8 +508,7 @@ export class ConsumerProtocolCoordinator {
   // classic members stay members: the server-side assignor assigns them too, JoinGroup answers at once with
   // their member epoch as the generation, SyncGroup hands them their assignment, and Heartbeat answers
   // REBALANCE_IN_PROGRESS whenever their assignment is to change, so that they rejoin (giving up their
-  // partitions, as eager clients do) and sync again. Bunka converts only a Stable classic group (one in a
-  // rebalance is refused with GROUP_ID_NOT_FOUND, the member retries).
+  // partitions, as eager clients do) and sync again.
 
   private policyAllows(direction: "upgrade" | "downgrade"): boolean {
     const policy = this.config.migrationPolicy;
@@ -517,7 +516,10 @@ export class ConsumerProtocolCoordinator {
   }
 
   private canUpgrade(metadata: GroupMetadata): boolean {
-    return this.policyAllows("upgrade") && metadata.protocolType === CONSUMER_PROTOCOL_TYPE && metadata.is("Stable") && metadata.pendingMembers.size === 0 && metadata.members.size < this.config.maxSize;
+    // Kafka's validateOnlineUpgrade: the policy, the consumer embedded protocol, the size; in any state (a
+    // rebalance in progress is abandoned: its parked requests are answered REBALANCE_IN_PROGRESS, and the
+    // members rejoin into the consumer group).
+    return this.policyAllows("upgrade") && metadata.protocolType === CONSUMER_PROTOCOL_TYPE && !metadata.is("Dead") && metadata.members.size < this.config.maxSize;
   }
 
   /** The Stable classic group becomes a consumer group; its members keep their assignments at epoch = generation. */
