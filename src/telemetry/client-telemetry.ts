@@ -8,6 +8,8 @@
 //   client.telemetry.push.interval.ms   how often clients push
 //   telemetry.max.bytes                 largest payload, compressed or not (TELEMETRY_TOO_LARGE beyond)
 //   client.telemetry.max.client.instances  client instances kept (the least recently pushed one goes first)
+//   client.telemetry.max.series         data points kept over all instances (a push's beyond it are dropped,
+//                                       then the least recently pushed instances go until the total fits)
 // Sums are asked for cumulatively (DeltaTemporality false), so each number is the client's current value.
 import { randomUUID } from "node:crypto";
 import { ErrorCode } from "../protocol/errors.ts";
@@ -23,6 +25,7 @@ export interface ClientTelemetrySettings {
   pushIntervalMs: number;
   maxBytes: number;
   maxClientInstances: number;
+  maxSeries: number;
 }
 
 export function clientTelemetrySettings(properties: Record<string, string | undefined>): ClientTelemetrySettings {
@@ -33,6 +36,7 @@ export function clientTelemetrySettings(properties: Record<string, string | unde
     pushIntervalMs: Number(properties["client.telemetry.push.interval.ms"] ?? 300_000),
     maxBytes: Number(properties["telemetry.max.bytes"] ?? 1_048_576),
     maxClientInstances: Number(properties["client.telemetry.max.client.instances"] ?? 1000),
+    maxSeries: Number(properties["client.telemetry.max.series"] ?? 100_000),
   };
 }
 
@@ -76,6 +80,8 @@ const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 export class ClientTelemetry {
   /** Insertion order = least recently pushed first (a push moves its instance to the end). */
   private readonly instances = new Map<string, ClientInstance>();
+  /** Data points kept over all instances (bounded by client.telemetry.max.series). */
+  private seriesCount = 0;
   readonly subscriptionId: number;
 
   constructor(readonly settings: ClientTelemetrySettings) {
@@ -127,15 +133,24 @@ export class ClientTelemetry {
     if (this.settings.requestedMetrics.length > 0 && !this.settings.requestedMetrics.includes("")) {
       points = points.filter((point) => this.settings.requestedMetrics.some((prefix) => point.name.startsWith(prefix)));
     }
-    this.instances.delete(key);
+    if (points.length > this.settings.maxSeries) points = points.slice(0, this.settings.maxSeries);
+    this.remove(key);
     this.instances.set(key, { clientInstanceId: formatUuid(key), clientId: params.clientId, lastPushMs: nowMs, points });
-    while (this.instances.size > this.settings.maxClientInstances) this.instances.delete(this.instances.keys().next().value!);
+    this.seriesCount += points.length;
+    while (this.instances.size > this.settings.maxClientInstances || this.seriesCount > this.settings.maxSeries) this.remove(this.instances.keys().next().value!);
     return fail(ErrorCode.NONE, null);
+  }
+
+  private remove(key: string): void {
+    const instance = this.instances.get(key);
+    if (!instance) return;
+    this.seriesCount -= instance.points.length;
+    this.instances.delete(key);
   }
 
   /** Drops instances silent for three push intervals (gone without a terminating push). */
   private expire(nowMs: number): void {
-    for (const [key, instance] of this.instances) if (nowMs - instance.lastPushMs > 3 * this.settings.pushIntervalMs) this.instances.delete(key);
+    for (const [key, instance] of this.instances) if (nowMs - instance.lastPushMs > 3 * this.settings.pushIntervalMs) this.remove(key);
   }
 
   /** Prometheus/OpenMetrics text lines: one gauge family per metric name, one sample per instance and data point. */

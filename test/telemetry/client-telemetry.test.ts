@@ -52,7 +52,7 @@ let connection: KafkaConnection;
 
 beforeAll(async () => {
   broker = new BrokerProcess({
-    properties: { "admin.listeners": adminUrl, "client.telemetry.metrics": "*", "client.telemetry.push.interval.ms": String(PUSH_INTERVAL_MS), "telemetry.max.bytes": "262144", "client.telemetry.max.client.instances": "3" },
+    properties: { "admin.listeners": adminUrl, "client.telemetry.metrics": "*", "client.telemetry.push.interval.ms": String(PUSH_INTERVAL_MS), "telemetry.max.bytes": "262144", "client.telemetry.max.client.instances": "3", "client.telemetry.max.series": "20" },
   });
   await broker.start();
   connection = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port, requestTimeoutMs: 20_000, clientId: "raw-telemetry" });
@@ -111,6 +111,18 @@ test("GetTelemetrySubscriptions hands out an instance id and the subscription; P
   const bounded = await scrape(adminUrl);
   expect(sample(bounded, "bunka_client_telemetry_org_apache_kafka_producer_record_queue_time_avg", { client_instance_id: uuidText(clientInstanceId) })).toBeUndefined();
   expect(bounded.find((family) => family.name === "bunka_client_telemetry_org_apache_kafka_test_n")!.metrics.length).toBe(3);
+
+  // client.telemetry.max.series (20): a push of 25 data points keeps 20, and the other instances make room.
+  const wide = (await subscribe()).clientInstanceId;
+  const points = Array.from({ length: 25 }, (_, i) => otlpGauge(`org.apache.kafka.test.wide${i}`, i, {}));
+  // One MetricsData with 25 ResourceMetrics (field 1 repeated): the concatenation of 25 messages.
+  const payloadOf25 = new Uint8Array(points.reduce((sum, part) => sum + part.byteLength, 0));
+  points.reduce((offset, part) => (payloadOf25.set(part, offset), offset + part.byteLength), 0);
+  expect((await push({ clientInstanceId: wide, subscriptionId, metrics: payloadOf25 })).errorCode).toBe(ErrorCode.NONE);
+  const widest = await scrape(adminUrl);
+  const telemetrySamples = widest.filter((family) => family.name.startsWith("bunka_client_telemetry_")).flatMap((family) => family.metrics);
+  expect(telemetrySamples.length).toBe(20);
+  expect(telemetrySamples.every((metric) => metric.labels?.client_instance_id === uuidText(wide))).toBe(true);
 });
 
 test.skipIf(!kafkaJavascriptExpected())("librdkafka 2.15 pushes its producer telemetry; /metrics shows it under its client instance id", async () => {
