@@ -688,22 +688,36 @@ export class ConsumerProtocolCoordinator {
   }
 
   /** The subscribed topics (names and regex matches) that exist, with their partition counts. */
-  private subscribedTopics(group: ConsumerGroup): Map<string, number> {
+  private subscribedTopics(group: ConsumerGroup, regexMatches: Map<string, Set<string>>): Map<string, number> {
     const topics = new Map<string, number>();
     const add = (name: string) => {
       const topic = this.host.services.topics.get(name);
       if (topic && !topic.internal) topics.set(name, topic.partitions.length);
     };
     for (const name of group.subscribedTopicNames()) add(name);
-    const regexes = [...group.members.values()].map((member) => member.regex).filter((regex): regex is RegExp => regex !== null);
-    if (regexes.length > 0) for (const topic of this.host.services.topics.list()) if (!topic.internal && regexes.some((regex) => regex.test(topic.name))) topics.set(topic.name, topic.partitions.length);
+    for (const names of regexMatches.values()) for (const name of names) add(name);
     return topics;
   }
 
-  private memberTopics(member: ConsumerMember, topics: Map<string, number>): Set<string> {
+  /**
+   * The topics each distinct subscription regex of the group matches. Members of a group usually share one
+   * regex: each distinct one is tested once per topic per refresh (at most once a second per group), not once
+   * per member (Kafka also resolves each distinct regex once, asynchronously).
+   */
+  private regexMatches(group: ConsumerGroup): Map<string, Set<string>> {
+    const byPattern = new Map<string, RegExp>();
+    for (const member of group.members.values()) if (member.regex && member.subscribedTopicRegex !== null) byPattern.set(member.subscribedTopicRegex, member.regex);
+    const matches = new Map<string, Set<string>>();
+    if (byPattern.size === 0) return matches;
+    const names = this.host.services.topics.list().filter((topic) => !topic.internal).map((topic) => topic.name);
+    for (const [pattern, regex] of byPattern) matches.set(pattern, new Set(names.filter((name) => regex.test(name))));
+    return matches;
+  }
+
+  private memberTopics(member: ConsumerMember, topics: Map<string, number>, regexMatches: Map<string, Set<string>>): Set<string> {
     const subscribed = new Set<string>();
     for (const name of member.subscribedTopicNames) if (topics.has(name)) subscribed.add(name);
-    if (member.regex) for (const name of topics.keys()) if (member.regex.test(name)) subscribed.add(name);
+    if (member.regex && member.subscribedTopicRegex !== null) for (const name of regexMatches.get(member.subscribedTopicRegex) ?? []) if (topics.has(name)) subscribed.add(name);
     return subscribed;
   }
 
@@ -713,7 +727,8 @@ export class ConsumerProtocolCoordinator {
     const due = force || group.groupEpoch > group.assignmentEpoch || nowMs - (this.lastRefreshMs.get(group) ?? 0) >= METADATA_REFRESH_INTERVAL_MS;
     if (!due) return;
     this.lastRefreshMs.set(group, nowMs);
-    const topics = this.subscribedTopics(group);
+    const regexMatches = this.regexMatches(group);
+    const topics = this.subscribedTopics(group, regexMatches);
     const signature = [...topics].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, count]) => `${name}:${count}`).join(",");
     if (signature !== group.subscriptionSignature) {
       if (group.subscriptionSignature !== "" || group.groupEpoch === group.assignmentEpoch) group.groupEpoch++;
@@ -722,7 +737,7 @@ export class ConsumerProtocolCoordinator {
     if (group.groupEpoch <= group.assignmentEpoch) return;
     group.assignorName = this.preferredAssignor(group);
     const assign = assignorByName(group.assignorName)!;
-    const members = [...group.members.values()].map((member) => ({ memberId: member.memberId, subscribedTopics: this.memberTopics(member, topics) }));
+    const members = [...group.members.values()].map((member) => ({ memberId: member.memberId, subscribedTopics: this.memberTopics(member, topics, regexMatches) }));
     group.targetAssignment = assign({ members, topics, previous: group.targetAssignment });
     group.assignmentEpoch = group.groupEpoch;
     for (const memberId of group.members.keys()) group.dirtyMembers.add(memberId);
