@@ -21,7 +21,7 @@ command -v g++ >/dev/null 2>&1 || need_apt+=(g++ make python3)
 [ -f /usr/include/zlib.h ] || need_apt+=(zlib1g-dev)
 [ -f /usr/include/sasl/sasl.h ] || need_apt+=(libsasl2-dev)
 [ -f /usr/include/lz4.h ] || need_apt+=(liblz4-dev)
-ls /usr/include/*/curl/curl.h /usr/include/curl/curl.h >/dev/null 2>&1 || need_apt+=(libcurl4-openssl-dev)
+[ -n "$(ls /usr/include/*/curl/curl.h /usr/include/curl/curl.h 2>/dev/null)" ] || need_apt+=(libcurl4-openssl-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo -n"
