@@ -3,7 +3,8 @@
 // classic members (they rejoin and sync with server-side assignments) and consumption goes on; when the
 // consumer-protocol member leaves, the group goes back to classic and the kafkajs members rebalance among
 // themselves. Every record is read. The consumer-protocol member is driven by hand (ConsumerGroupHeartbeat,
-// exact epochs and assignments) and is a real client, @platformatic/kafka in its KIP-848 mode. With the policy
+// exact epochs and assignments) and is a real client: @platformatic/kafka in its KIP-848 mode, and librdkafka 2.15
+// (@confluentinc/kafka-javascript under Node, group.protocol=consumer). With the policy
 // `disabled` a non-empty classic group refuses the consumer-protocol member.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Consumer, Producer } from "kafkajs";
@@ -12,6 +13,9 @@ import type { KafkaConnection } from "../../src/client/kafka-connection.ts";
 import { ErrorCode } from "../../src/protocol/errors.ts";
 import { ApiKey } from "../../src/protocol/generated/index.ts";
 import { createTopic, kafkaClient } from "../helpers/kafkajs.ts";
+import { join } from "node:path";
+import { StreamingProcess } from "../helpers/groups.ts";
+import { awaitKafkaJavascript, kafkaJavascriptExpected } from "../helpers/kafka-javascript.ts";
 import { eventually, startTestBroker, type TestBroker } from "./helpers.ts";
 
 const TOPIC = "migrating";
@@ -201,6 +205,44 @@ describe("online migration between the classic and the consumer protocol", () =>
       for (const consumer of classic) await consumer.disconnect().catch(() => undefined);
     }
   }, 170_000);
+
+  test.skipIf(!kafkaJavascriptExpected())("librdkafka 2.15 (group.protocol=consumer) upgrades a kafkajs group and leaves it classic", async () => {
+    const env = await awaitKafkaJavascript(); // setup.sh builds it in the background
+    const groupId = "migration-librdkafka";
+    const seen = new Map<string, string[]>();
+    const classic = await classicConsumers(bootstrap, groupId, 2, seen);
+    const helper = join(import.meta.dir, "../helpers/kip848-rdkafka-consumer.cjs");
+    let rdkafka: StreamingProcess | null = null;
+    const rdkafkaValues = () => (rdkafka?.lines ?? []).map((line) => { try { return JSON.parse(line).value as string | undefined; } catch { return undefined; } }).filter((value): value is string => value !== undefined);
+    try {
+      await produce(producer, "rk", 0, 40);
+      expect(await eventually(() => ofTag(seen, "rk") === 40, 30_000)).toBe(true);
+      expect(await eventually(async () => (await connection.request(ApiKey.DescribeGroups, 5, { groups: [groupId], includeAuthorizedOperations: false })).groups[0].groupState === "Stable", 30_000)).toBe(true);
+      rdkafka = new StreamingProcess(["node", helper, bootstrap, groupId, TOPIC, "rdkafka-kip848"], env);
+      const upgraded = await eventually(async () => {
+        const group = (await connection.request(ApiKey.ConsumerGroupDescribe, 0, { groupIds: [groupId], includeAuthorizedOperations: false })).groups[0];
+        return group.errorCode === ErrorCode.NONE && group.groupState === "Stable" && group.members.length === 3 && group.members.every((member: any) => member.assignment.topicPartitions.length > 0);
+      }, 60_000);
+      if (!upgraded) console.log({ stderr: rdkafka.stderr.slice(-2000), lines: rdkafka.lines.slice(-10) });
+      expect(upgraded).toBe(true);
+      await produce(producer, "rk", 40, 80);
+      const everyone = () => new Set([...seen.keys(), ...rdkafkaValues()]);
+      expect(await eventually(() => Array.from({ length: 120 }, (_, n) => `rk-${n}`).every((value) => everyone().has(value)), 60_000)).toBe(true);
+      expect(rdkafkaValues().some((value) => value.startsWith("rk-") && Number(value.slice(3)) >= 40)).toBe(true);
+
+      expect(await rdkafka.stop(20_000)).toBe(0); // leaves with epoch -1: the group is classic again
+      const downgraded = await eventually(async () => {
+        const group = (await connection.request(ApiKey.DescribeGroups, 5, { groups: [groupId], includeAuthorizedOperations: false })).groups[0];
+        return group.groupState === "Stable" && group.members.length === 2;
+      }, 60_000);
+      expect(downgraded).toBe(true);
+      await produce(producer, "rk", 120, 40);
+      expect(await eventually(() => Array.from({ length: 40 }, (_, n) => `rk-${120 + n}`).every((value) => seen.has(value)), 60_000)).toBe(true);
+    } finally {
+      await rdkafka?.stop(20_000).catch(() => undefined);
+      for (const consumer of classic) await consumer.disconnect().catch(() => undefined);
+    }
+  }, 780_000); // up to 600 s waiting for the background build
 
   test("a classic member joining a consumer group with members takes part in it; the group stays consumer while a KIP-848 member is in it", async () => {
     const groupId = "migration-classic-joins";
