@@ -14,6 +14,7 @@ import { scrape, sample } from "../helpers/admin-http.ts";
 import { freePort, tempDir } from "../helpers/broker-process.ts";
 import { kcat, kcatConsumeAll } from "../helpers/kcat.ts";
 import { RawMember, assignment, describeGroup, eventually, subscription } from "../group/helpers.ts";
+import { makeDevCerts } from "../helpers/certs.ts";
 
 const SHARDS = 3;
 const TOPIC = "sharded";
@@ -343,6 +344,72 @@ test("a clean stop answers the requests shard connections have in flight before 
   } finally {
     for (const connection of opened) connection.close();
     await (stopped ?? broker.stop());
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test("TLS listeners stay on the socket thread (shard 0) while the plaintext listener's connections spread", async () => {
+  const certs = await makeDevCerts("shards-tls");
+  const dataDir = tempDir("shards-tls");
+  const broker = await startBroker({
+    port: 0,
+    dataDir,
+    networkShards: SHARDS,
+    partitionWorkers: 1,
+    properties: { listeners: "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0", "ssl.keystore.location": certs.brokerKeystore },
+    log: () => undefined,
+  });
+  const opened: KafkaConnection[] = [];
+  try {
+    const sslPort = broker.boundListeners().find((listener) => listener.name === "SSL")!.port;
+    const shardAcceptedBefore = broker.networkShardStats().filter((stats) => stats.shard > 0).reduce((sum, stats) => sum + stats.connectionsAccepted, 0);
+    for (let i = 0; i < 12; i++) {
+      const connection = await KafkaConnection.connect({ host: "127.0.0.1", port: sslPort, tls: { ca: await Bun.file(certs.ca).text() } });
+      opened.push(connection);
+      expect((await connection.request(ApiKey.ApiVersions, 3, { clientSoftwareName: "t", clientSoftwareVersion: "1" })).errorCode).toBe(ErrorCode.NONE);
+    }
+    const stats = broker.networkShardStats();
+    expect(stats.filter((shard) => shard.shard > 0).reduce((sum, shard) => sum + shard.connectionsAccepted, 0)).toBe(shardAcceptedBefore);
+    expect(stats[0]!.connections).toBe(12);
+    // The plaintext listener still spreads over every shard.
+    await connectToEveryShard(broker, [0, 1, 2], 1, opened);
+  } finally {
+    for (const connection of opened) connection.close();
+    await broker.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+    certs.cleanup();
+  }
+});
+
+test("max.connections counts the connections of every shard: those above it are closed wherever they land", async () => {
+  const dataDir = tempDir("shards-limit");
+  const broker = await startBroker({ port: 0, dataDir, networkShards: SHARDS, partitionWorkers: 1, maxConnections: 6, log: () => undefined });
+  const opened: KafkaConnection[] = [];
+  try {
+    let served = 0;
+    for (let i = 0; i < 20; i++) {
+      const connection = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port, requestTimeoutMs: 10_000 }).catch(() => null);
+      if (!connection) continue;
+      opened.push(connection);
+      const answer = await connection.request(ApiKey.ApiVersions, 3, { clientSoftwareName: "t", clientSoftwareVersion: "1" }).then(() => true, () => false);
+      if (answer) served++;
+    }
+    expect(served).toBe(6);
+    expect(broker.networkShardStats().reduce((sum, shard) => sum + shard.connections, 0)).toBe(6);
+    // Closing one frees its slot for a new connection, whichever shard either is on.
+    const open = opened.filter((connection) => !connection.closed);
+    open[0]!.close();
+    expect(await eventually(() => broker.networkShardStats().reduce((sum, shard) => sum + shard.connections, 0) === 5, WAIT_MS)).toBe(true);
+    let admitted = false;
+    for (let attempt = 0; attempt < 5 && !admitted; attempt++) {
+      const connection = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port, requestTimeoutMs: 10_000 });
+      opened.push(connection);
+      admitted = await connection.request(ApiKey.ApiVersions, 3, { clientSoftwareName: "t", clientSoftwareVersion: "1" }).then(() => true, () => false);
+    }
+    expect(admitted).toBe(true);
+  } finally {
+    for (const connection of opened) connection.close();
+    await broker.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
