@@ -9,6 +9,8 @@ import { KafkaConnection } from "../../src/client/kafka-connection.ts";
 import { ErrorCode } from "../../src/protocol/errors.ts";
 import { ApiKey } from "../../src/protocol/generated/index.ts";
 import { buildBatch } from "../../src/records/compression.ts";
+import { computeBatchCrc, CRC_OFFSET } from "../../src/records/batch.ts";
+import { encodeRequest } from "../../bench/kafka-frames.ts";
 import { startBroker, type Broker } from "../../src/server/broker.ts";
 import { scrape, sample } from "../helpers/admin-http.ts";
 import { freePort, tempDir } from "../helpers/broker-process.ts";
@@ -407,6 +409,50 @@ test("max.connections counts the connections of every shard: those above it are 
       admitted = await connection.request(ApiKey.ApiVersions, 3, { clientSoftwareName: "t", clientSoftwareVersion: "1" }).then(() => true, () => false);
     }
     expect(admitted).toBe(true);
+  } finally {
+    for (const connection of opened) connection.close();
+    await broker.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test("a shard connection that closes while its multi-read produce is being appended leaves every stored batch intact", async () => {
+  const dataDir = tempDir("shards-abandon");
+  const broker = await startBroker({ port: 0, dataDir, networkShards: SHARDS, partitionWorkers: 1, log: () => undefined });
+  const opened: KafkaConnection[] = [];
+  try {
+    const setup = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port });
+    opened.push(setup);
+    expect((await setup.request(ApiKey.CreateTopics, 4, { topics: [{ name: "abandoned", numPartitions: 1, replicationFactor: 1 }], timeoutMs: 10_000 })).topics[0].errorCode).toBe(ErrorCode.NONE);
+    const placed = await connectToEveryShard(broker, [1], 1, opened);
+    const steady = placed.find((entry) => entry.shard === 1)!.connection;
+    const big = "y".repeat(3000);
+    for (let round = 0; round < 6; round++) {
+      // A raw client writes a 750 KB produce (assembled from many reads into a pooled block) and goes away.
+      const frame = encodeRequest(ApiKey.Produce, 7, round, { acks: 1, timeoutMs: 10_000, topicData: [{ name: "abandoned", partitionData: [{ index: 0, records: batchOf(Array.from({ length: 250 }, (_, i) => `gone-${round}-${i}-${big}`)) }] }] });
+      const raw = await Bun.connect({ hostname: "127.0.0.1", port: broker.port, socket: { data() {} } });
+      raw.write(frame);
+      raw.end();
+      // Meanwhile a connection that stays produces as large a batch and must read it back byte for byte.
+      const batch = batchOf(Array.from({ length: 250 }, (_, i) => `kept-${round}-${i}-${big}`));
+      const produced = await produce(steady, "abandoned", 0, batch, 1);
+      expect(produced.errorCode).toBe(ErrorCode.NONE);
+      const fetched = await fetchFrom(steady, "abandoned", 0, produced.baseOffset);
+      expect(firstBatchBody(fetched.records)).toEqual(batch.subarray(16));
+    }
+    // Every batch stored, abandoned ones included, has a CRC that matches its bytes.
+    const all = await fetchFrom(steady, "abandoned", 0, 0, 64 * 1024 * 1024);
+    let position = 0;
+    let batches = 0;
+    const view = new DataView(all.records.buffer, all.records.byteOffset, all.records.byteLength);
+    while (position + 61 <= all.records.byteLength) {
+      const sizeBytes = 12 + view.getInt32(position + 8);
+      if (position + sizeBytes > all.records.byteLength) break;
+      expect(computeBatchCrc(all.records, position, sizeBytes)).toBe(view.getUint32(position + CRC_OFFSET));
+      position += sizeBytes;
+      batches++;
+    }
+    expect(batches).toBeGreaterThanOrEqual(6);
   } finally {
     for (const connection of opened) connection.close();
     await broker.stop();

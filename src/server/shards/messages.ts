@@ -47,7 +47,11 @@ export type ToShard =
        */
       readonly environment: Readonly<Record<string, string | undefined>>;
     }
-  /** The answer to request `request` of `connection`; null chunks: no reply (acks=0). */
+  /**
+   * The answer to request `request` of `connection`, exactly one per request, also when the connection
+   * closed meanwhile: only then may the shard give back the frame (a pooled block a partition worker may
+   * still be reading). Null chunks: no reply (acks=0, or the connection is gone).
+   */
   | { readonly type: "reply"; readonly connection: number; readonly request: number; readonly chunks: readonly ReplyChunk[] | null }
   /** Close the connection (the main thread logged why); replies still queued are dropped, as on the main thread. */
   | { readonly type: "close"; readonly connection: number }

@@ -184,8 +184,12 @@ class ShardThread {
 
   private request(id: number, request: number, payload: Uint8Array): void {
     const connection = this.connections.get(id);
-    // Refused at admission, or closed here while the request crossed: the shard closes it and drops the reply.
-    if (!connection || connection.closed) return;
+    // Refused at admission, or closed while the request crossed: nothing to run, but the shard still waits for
+    // this answer to give back the frame (every request gets exactly one).
+    if (!connection || connection.closed) {
+      this.post({ type: "reply", connection: id, request, chunks: null });
+      return;
+    }
     this.requests++;
     connection.inFlight++;
     // Bytes that crossed as a transferred buffer belong to this thread alone (produce may pass them on to a
@@ -194,13 +198,17 @@ class ShardThread {
     this.host.dispatch(connection, frame).then(
       (chunks) => {
         connection.inFlight--;
-        if (connection.closed) return;
+        if (connection.closed) {
+          this.post({ type: "reply", connection: id, request, chunks: null });
+          return;
+        }
         const { chunks: posted, transfer } = replyForShard(chunks);
         this.post({ type: "reply", connection: id, request, chunks: posted }, transfer);
       },
       (error) => {
         connection.inFlight--;
         connection.close(error instanceof Error ? error.message : String(error));
+        this.post({ type: "reply", connection: id, request, chunks: null });
       },
     );
   }

@@ -80,9 +80,9 @@ class NetworkShard {
           if (!connection) return;
           connection.onClose();
           if (!this.connections.delete(connection.id)) return;
-          const waiting = this.pending.get(connection.id);
-          this.pending.delete(connection.id);
-          for (const request of waiting?.values() ?? []) request.resolve(null);
+          // Requests still with the socket thread keep their frames until it answers them (settle()):
+          // a pooled Produce frame may be what a partition worker is appending from right now.
+          if (this.pending.get(connection.id)?.size === 0) this.pending.delete(connection.id);
           post({ type: "closed", connection: connection.id });
         },
         error: (socket, error) => log(`shard ${this.shard}: socket error on connection ${socket.data?.id}: ${error.message}`),
@@ -102,7 +102,9 @@ class NetworkShard {
     const apiKey = payload.byteLength >= 2 ? (payload[0]! << 8) | payload[1]! : -1;
     const turn = apiKey === ApiKey.Fetch ? connection.waitForWriteRoom() : null;
     const request = this.nextRequest++;
-    const answer = new Promise<ReplyChunks>((resolve, reject) => this.pending.get(connection.id)?.set(request, { resolve, reject }));
+    const waiting = this.pending.get(connection.id);
+    if (!waiting) return Promise.resolve(null); // closed already: nothing was posted
+    const answer = new Promise<ReplyChunks>((resolve, reject) => waiting.set(request, { resolve, reject }));
     const send = () => {
       if (connection.closed) return this.settle(connection.id, request, null);
       if (payload.buffer instanceof SharedArrayBuffer) {
@@ -125,6 +127,7 @@ class NetworkShard {
     const pending = waiting?.get(request);
     if (!pending) return;
     waiting!.delete(request);
+    if (waiting!.size === 0 && !this.connections.has(connectionId)) this.pending.delete(connectionId);
     if (failure !== undefined) pending.reject(new Error(failure));
     else pending.resolve(chunks);
   }
