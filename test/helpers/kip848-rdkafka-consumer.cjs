@@ -1,7 +1,8 @@
 // A librdkafka 2.15 consumer (@confluentinc/kafka-javascript) in KIP-848 mode, run under Node by
 // test/integration/consumer-groups-kip848.test.ts: argv = bootstrap, group id, topic, client id. It prints one
 // JSON line per record ({"partition","offset","value"}) and {"event":"assigned"|"revoked",...} lines, and
-// leaves the group cleanly (committing what it read) on SIGTERM.
+// leaves the group cleanly (committing what it read) on SIGTERM. GROUP_INSTANCE_ID in the environment makes it a
+// static member (group.instance.id).
 const Kafka = require("@confluentinc/kafka-javascript");
 const [bootstrap, groupId, topic, clientId] = process.argv.slice(2);
 const consumer = new Kafka.KafkaConsumer(
@@ -10,6 +11,7 @@ const consumer = new Kafka.KafkaConsumer(
     "group.id": groupId,
     "client.id": clientId,
     "group.protocol": "consumer",
+    ...(process.env.GROUP_INSTANCE_ID ? { "group.instance.id": process.env.GROUP_INSTANCE_ID } : {}),
     "enable.auto.commit": true,
     // Only what was printed is committed: offsets are stored after the line is written.
     "enable.auto.offset.store": false,
@@ -50,6 +52,13 @@ consumer.on("event.error", (error) => console.log(JSON.stringify({ event: "error
 consumer.connect();
 process.on("SIGTERM", () => {
   closing = true;
+  // A static member closes without unsubscribing: librdkafka then leaves for a while (epoch -2), keeping its
+  // partitions for its next incarnation; unsubscribing would leave for good (-1).
+  if (process.env.GROUP_INSTANCE_ID) {
+    consumer.disconnect(() => process.exit(0));
+    setTimeout(() => process.exit(1), 20_000).unref();
+    return;
+  }
   // Unsubscribing first revokes (committing what was printed) and leaves the group with epoch -1 while
   // the consume loop drains; a disconnect straight away while records flow can hang in rd_kafka_destroy,
   // which waits for every fetched message to be freed.

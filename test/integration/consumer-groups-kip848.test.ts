@@ -292,3 +292,43 @@ test.skipIf(fetchHandler.maxVersion < FETCH_BY_TOPIC_ID || !kafkaJavascriptExpec
   expect([...byKey].filter(([, count]) => count > 1).slice(0, 5)).toEqual([]);
   expect(new Set(seenRecords.map((record) => record.value)).size).toBe(produced);
 }, 780_000);
+
+test.skipIf(fetchHandler.maxVersion < FETCH_BY_TOPIC_ID || !kafkaJavascriptExpected())("librdkafka 2.15 static members (group.instance.id): a restarted instance takes its partitions back without a rebalance", async () => {
+  const nodeEnv = await awaitKafkaJavascript();
+  const topic = "kip848-static";
+  const groupId = "kip848-static-group";
+  await createTopic(broker.bootstrap, topic, PARTITIONS);
+  const helper = join(import.meta.dir, "../helpers/kip848-rdkafka-consumer.cjs");
+  const start = (instance: string, name: string) => new StreamingProcess(["node", helper, broker.bootstrap, groupId, topic, name], { ...nodeEnv, GROUP_INSTANCE_ID: instance });
+  const describe = async () => (await connection.request(ApiKey.ConsumerGroupDescribe, 0, { groupIds: [groupId], includeAuthorizedOperations: false })).groups[0];
+  const byInstance = (group: any) => Object.fromEntries(group.members.map((member: any) => [member.instanceId, { memberId: member.memberId, memberEpoch: member.memberEpoch, partitions: member.assignment.topicPartitions.flatMap((entry: any) => entry.partitions).sort() }]));
+  const children = [start("instance-1", "s1"), start("instance-2", "s2")];
+  try {
+    const stable = await eventually(async () => {
+      const group = await describe();
+      return group.groupState === "Stable" && group.members.length === 2 && group.members.every((member: any) => member.assignment.topicPartitions.length > 0);
+    }, 60_000);
+    expect(stable).toBe(true);
+    const before = await describe();
+    const first = byInstance(before);
+
+    // instance-1 closes: a static member's leave is temporary (epoch -2), its partitions wait for it.
+    expect(await children[0]!.stop(20_000)).toBe(0);
+    const away = await describe();
+    expect(byInstance(away)["instance-1"]).toEqual({ ...first["instance-1"], memberEpoch: -2 });
+    expect(byInstance(away)["instance-2"]).toEqual(first["instance-2"]);
+    expect(away.groupEpoch).toBe(before.groupEpoch);
+
+    // A new process with the same instance id: a new member id, the same partitions, no rebalance.
+    children.push(start("instance-1", "s1-again"));
+    const back = await eventually(async () => byInstance(await describe())["instance-1"]?.memberEpoch === before.groupEpoch, 60_000);
+    expect(back).toBe(true);
+    const after = await describe();
+    expect(byInstance(after)["instance-1"].memberId).not.toBe(first["instance-1"].memberId);
+    expect(byInstance(after)["instance-1"].partitions).toEqual(first["instance-1"].partitions);
+    expect(byInstance(after)["instance-2"]).toEqual(first["instance-2"]);
+    expect(after.groupEpoch).toBe(before.groupEpoch);
+  } finally {
+    for (const child of children) await child.stop(20_000).catch(() => undefined);
+  }
+}, 780_000);

@@ -226,7 +226,9 @@ export class ConsumerProtocolCoordinator {
       bumpEpoch = joined.isNew;
     } else {
       member = group.members.get(params.memberId) ?? throwError(ErrorCode.UNKNOWN_MEMBER_ID, `Member ${params.memberId} is not a member of group ${params.groupId}.`);
-      if (member.instanceId !== params.instanceId) throw new HeartbeatError(ErrorCode.FENCED_INSTANCE_ID);
+      // The request's InstanceId is null when it did not change since the last heartbeat (librdkafka sends it
+      // only when joining): only a different one is fenced, as Kafka's throwIfInstanceIdIsFenced.
+      if (params.instanceId !== null && member.instanceId !== params.instanceId) throw new HeartbeatError(ErrorCode.FENCED_INSTANCE_ID);
       this.checkMemberEpoch(member, params.memberEpoch, params.topicPartitions);
     }
     // The subscription, as given (a field left null is unchanged).
