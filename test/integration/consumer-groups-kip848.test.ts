@@ -332,3 +332,27 @@ test.skipIf(fetchHandler.maxVersion < FETCH_BY_TOPIC_ID || !kafkaJavascriptExpec
     for (const child of children) await child.stop(20_000).catch(() => undefined);
   }
 }, 780_000);
+
+test.skipIf(fetchHandler.maxVersion < FETCH_BY_TOPIC_ID || !kafkaJavascriptExpected())("a librdkafka 2.15 consumer subscribed by regex (KIP-848 SubscribedTopicRegex) reads the matching topics, one created later included, and no other", async () => {
+  const nodeEnv = await awaitKafkaJavascript();
+  const groupId = "kip848-regex-group";
+  for (const topic of ["kip848-re-a", "kip848-re-b", "kip848-other"]) await createTopic(broker.bootstrap, topic, 2);
+  await producer.send({ topic: "kip848-re-a", acks: -1, messages: [{ value: "a-0" }, { value: "a-1" }] });
+  await producer.send({ topic: "kip848-re-b", acks: -1, messages: [{ value: "b-0" }] });
+  await producer.send({ topic: "kip848-other", acks: -1, messages: [{ value: "other-0" }] });
+  const child = new StreamingProcess(["node", join(import.meta.dir, "../helpers/kip848-rdkafka-consumer.cjs"), broker.bootstrap, groupId, "^kip848-re-.*", "regex-consumer"], nodeEnv);
+  const values = () => new Set(child.lines.map((line) => { try { return JSON.parse(line).value as string | undefined; } catch { return undefined; } }).filter((value) => value !== undefined));
+  try {
+    expect(await eventually(() => ["a-0", "a-1", "b-0"].every((value) => values().has(value)), 60_000)).toBe(true);
+    // A topic created now that matches: the broker's next target refresh assigns it.
+    await createTopic(broker.bootstrap, "kip848-re-c", 2);
+    await producer.send({ topic: "kip848-re-c", acks: -1, messages: [{ value: "c-0" }] });
+    expect(await eventually(() => values().has("c-0"), 60_000)).toBe(true);
+    const group = (await connection.request(ApiKey.ConsumerGroupDescribe, 0, { groupIds: [groupId], includeAuthorizedOperations: false })).groups[0];
+    expect(group.members[0].subscribedTopicRegex).toBe("(^kip848-re-.*)"); // as librdkafka sends it
+    expect(group.members[0].assignment.topicPartitions.map((entry: { topicName: string }) => entry.topicName).sort()).toEqual(["kip848-re-a", "kip848-re-b", "kip848-re-c"]);
+    expect(values().has("other-0")).toBe(false);
+  } finally {
+    await child.stop(20_000).catch(() => undefined);
+  }
+}, 780_000);
