@@ -173,9 +173,10 @@ export class Broker {
       moveLeader: (topic, partition, nodeId) => this.moveLeader(topic, partition, nodeId),
       setFsyncDelay: (delayMs) => Atomics.store(workers.fsyncDelayMs, 0, delayMs),
     });
-    // With network shards every thread holding connections charges one shared cell: the budget stays broker-wide.
-    const sharedBudget = config.networkShards > 1 && config.queuedMaxRequestBytes > 0 ? new BigInt64Array(new SharedArrayBuffer(8)) : null;
-    this.requestBudget = new RequestBudget(config.queuedMaxRequestBytes, sharedBudget);
+    // With network shards every thread holding connections charges its own cell of one SharedArrayBuffer and
+    // the budget is their sum: it stays broker-wide (request-budget.ts).
+    const sharedBudget = config.networkShards > 1 && config.queuedMaxRequestBytes > 0 ? new BigInt64Array(new SharedArrayBuffer(8 * config.networkShards)) : null;
+    this.requestBudget = new RequestBudget(config.queuedMaxRequestBytes, sharedBudget ? { cells: sharedBudget, row: 0 } : null);
     this.sharedBudgetCell = sharedBudget;
     this.fetchSessions = new FetchSessionCache({
       slotsMax: Number(config.properties["max.incremental.fetch.session.cache.slots"] ?? 1000),
@@ -463,7 +464,7 @@ export class Broker {
   }
 
   private dispatchFrame: ((connection: DispatchedConnection, frame: Frame) => Promise<ReplyChunks>) | null = null;
-  /** queued.max.request.bytes in use, across the main thread and the shards (null: no shards, or unbounded). */
+  /** queued.max.request.bytes in use, one cell per thread: the main thread's and each shard's (null: no shards, or unbounded). */
   private readonly sharedBudgetCell: BigInt64Array | null;
   private connectionLimits: ConnectionLimits | null = null;
 
@@ -495,6 +496,7 @@ export class Broker {
       release: (remoteIp) => quotas.release(remoteIp),
       sent: this.countReplySent,
       opened: (connection) => this.openedOnShard(connection),
+      shardFailed: (shard) => this.requestBudget.forgetThread(shard),
       closed: () => undefined,
       log: this.log,
     });

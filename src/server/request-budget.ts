@@ -27,18 +27,31 @@ export class RequestBudget {
   readonly stats = { reservedBytesMax: 0, pauses: 0 };
 
   /**
-   * `maxBytes` <= 0 means unbounded (Kafka's -1). `shared` is one cell of a SharedArrayBuffer that every
-   * thread holding connections adds its reservations to (network shards: server/shards/), so the budget stays
-   * broker-wide; a thread whose connections wait for it looks at the cell every SHARED_BUDGET_POLL_MS, since
-   * a release on another thread cannot call its waiters.
+   * `maxBytes` <= 0 means unbounded (Kafka's -1). `shared` is a SharedArrayBuffer with one cell per thread
+   * holding connections (network shards: server/shards/); this thread keeps its reservations in cell `row`
+   * and the budget's use is the sum of all cells, so it stays broker-wide, and a thread that dies takes only
+   * its own cell with it (the socket thread zeroes it: forgetThread). A thread whose connections wait for the
+   * budget looks at the cells every SHARED_BUDGET_POLL_MS, since a release on another thread cannot call its
+   * waiters.
    */
   constructor(
     readonly maxBytes: number,
-    private readonly shared: BigInt64Array | null = null,
+    private readonly shared: { readonly cells: BigInt64Array; readonly row: number } | null = null,
   ) {}
 
   get usedBytes(): number {
-    return this.shared ? Number(Atomics.load(this.shared, 0)) : this.reservedBytes;
+    if (!this.shared) return this.reservedBytes;
+    let used = 0n;
+    const cells = this.shared.cells;
+    for (let row = 0; row < cells.length; row++) used += Atomics.load(cells, row);
+    return Number(used);
+  }
+
+  /** The socket thread, for a network shard that died: its reservations went with its connections. */
+  forgetThread(row: number): void {
+    if (!this.shared || row === this.shared.row) return;
+    Atomics.store(this.shared.cells, row, 0n);
+    this.grant();
   }
 
   get exhausted(): boolean {
@@ -48,7 +61,8 @@ export class RequestBudget {
   /** Reserves bytes unconditionally: for bytes already in memory, or after tryReserve's caller was granted room. */
   charge(sizeBytes: number): void {
     this.reservedBytes += sizeBytes;
-    const used = this.shared ? Number(Atomics.add(this.shared, 0, BigInt(sizeBytes))) + sizeBytes : this.reservedBytes;
+    if (this.shared) Atomics.add(this.shared.cells, this.shared.row, BigInt(sizeBytes));
+    const used = this.shared ? this.usedBytes : this.reservedBytes;
     if (used > this.stats.reservedBytesMax) this.stats.reservedBytesMax = used;
   }
 
@@ -62,7 +76,7 @@ export class RequestBudget {
   release(sizeBytes: number): void {
     this.reservedBytes -= sizeBytes;
     if (this.reservedBytes < 0) throw new Error(`request budget released more than it reserved (${this.reservedBytes})`);
-    if (this.shared) Atomics.sub(this.shared, 0, BigInt(sizeBytes));
+    if (this.shared) Atomics.sub(this.shared.cells, this.shared.row, BigInt(sizeBytes));
     this.grant();
   }
 

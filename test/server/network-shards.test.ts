@@ -4,6 +4,7 @@
 // connections with it. Real sockets on 127.0.0.1 against an in-process broker; which shard a connection
 // landed on is read from the broker's per-shard counters (also on /metrics).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { Socket } from "bun";
 import { rmSync } from "node:fs";
 import { KafkaConnection } from "../../src/client/kafka-connection.ts";
 import { ErrorCode } from "../../src/protocol/errors.ts";
@@ -224,10 +225,29 @@ describe("num.network.shards=3", () => {
     const placed = await connectToEveryShard(broker, [0, 1, 2], 2, opened);
     const doomed = placed.filter((entry) => entry.shard === 1).map((entry) => entry.connection);
     const survivors = placed.filter((entry) => entry.shard !== 1);
+    // A raw client on shard 1 declares a 50 MB request and sends 1 MB of it: the shard reserves the declared
+    // size in the broker-wide request budget (its own cell of it).
+    let holder: Socket | null = null;
+    for (let attempt = 0; attempt < CONNECTIONS_MAX && !holder; attempt++) {
+      const before = accepted(broker);
+      const raw = await Bun.connect({ hostname: "127.0.0.1", port: broker.port, socket: { data() {} } });
+      let shard = -1;
+      await eventually(() => (shard = accepted(broker).findIndex((count, index) => count > (before[index] ?? 0))) >= 0, 5_000);
+      if (shard === 1) holder = raw;
+      else raw.end();
+    }
+    expect(holder).not.toBeNull();
+    const declared = new Uint8Array(4 + 1024 * 1024);
+    new DataView(declared.buffer).setInt32(0, 50_000_000);
+    declared[4] = 0; // Produce api key, high byte
+    holder!.write(declared);
+    expect(await eventually(() => broker.requestBudget.usedBytes >= 50_000_000, WAIT_MS)).toBe(true);
     expect(broker.crashNetworkShard(1)).toBe(true);
     expect(await eventually(() => broker.networkShardStats()[1]!.alive === false, WAIT_MS)).toBe(true);
     expect(await eventually(() => doomed.every((connection) => connection.closed), WAIT_MS)).toBe(true);
     expect(logLines.some((line) => line.includes("network shard 1 failed"))).toBe(true);
+    // What the dead shard had reserved is given back (its cell is zeroed), so the budget does not shrink for good.
+    expect(await eventually(() => broker.requestBudget.usedBytes < 1_000_000, WAIT_MS)).toBe(true);
     expect(broker.networkShardStats()[1]!.connections).toBe(0);
     for (const { connection } of survivors) {
       const produced = await produce(connection, TOPIC, 2, batchOf(["after-crash"]));

@@ -26,6 +26,7 @@ export type ReplyChunk = Uint8Array | FileRange;
 
 export interface SharedBudget {
   readonly maxBytes: number;
+  /** One cell per thread (request-budget.ts); a shard charges cell `shard`. */
   readonly shared: BigInt64Array | null;
 }
 

@@ -24,6 +24,8 @@ export interface ShardHost {
   /** A reply's last byte was taken by the socket, `seconds` after it was answered (the response send time metric). */
   sent(apiKey: number, seconds: number): void;
   opened(connection: ShardConnection): void;
+  /** Shard `shard` died: what it had charged to the request budget went with its connections. */
+  shardFailed(shard: number): void;
   closed(connection: ShardConnection): void;
   log(message: string): void;
 }
@@ -221,6 +223,7 @@ class ShardThread {
     this.started.promise.catch(() => undefined);
     this.worker.terminate(); // closes its listening sockets: new connections go to the other shards
     for (const id of [...this.connections.keys()]) this.closedByPeer(id);
+    this.host.shardFailed(this.index);
     this.drained?.resolve();
     this.onCrash(this, reason);
   }

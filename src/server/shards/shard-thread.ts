@@ -51,7 +51,7 @@ class NetworkShard {
     segmentViewsMax: number,
   ) {
     this.views = new SegmentViews(segmentViewsMax);
-    this.budget = budget.maxBytes > 0 ? new RequestBudget(budget.maxBytes, budget.shared) : null;
+    this.budget = budget.maxBytes > 0 ? new RequestBudget(budget.maxBytes, budget.shared ? { cells: budget.shared, row: shard } : null) : null;
     listeners.forEach((listener, index) => this.listen(listener, index));
     const intervalMs = Math.max(10, Math.min(1000, Math.floor(Math.min(limits.receiveTimeoutMs, limits.idleTimeoutMs) / 4)));
     this.sweepTimer = setInterval(() => this.sweep(), intervalMs);
