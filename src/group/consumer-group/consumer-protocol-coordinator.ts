@@ -575,7 +575,9 @@ export class ConsumerProtocolCoordinator {
   classicJoin(metadata: GroupMetadata, params: ClassicJoinParams): ClassicJoinResult | Promise<ClassicJoinResult> {
     const group = metadata.consumerGroup!;
     const fail = (errorCode: number, memberId = params.memberId): ClassicJoinResult => ({ errorCode, generationId: -1, protocolName: "", leader: "", memberId, members: [] });
-    if (this.config.migrationPolicy === "disabled" || params.protocolType !== CONSUMER_PROTOCOL_TYPE || params.protocols.length === 0) return fail(ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
+    // Kafka takes classic members into a consumer group whatever group.consumer.migration.policy says (it
+    // governs conversions), as long as they speak the consumer embedded protocol.
+    if (params.protocolType !== CONSUMER_PROTOCOL_TYPE || params.protocols.length === 0) return fail(ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
     const subscription = decodeSubscription(params.protocols[0]!.metadata);
     if (!subscription) return fail(ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
     let memberId = params.memberId;
