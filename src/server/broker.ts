@@ -31,7 +31,7 @@ import { RequestBudget } from "./request-budget.ts";
 import { DataDirLock } from "./data-dir-lock.ts";
 import { devModeOptions } from "./dev-mode.ts";
 import { createDispatcher, InvalidRequestError, type DispatchedConnection } from "./dispatch.ts";
-import { NetworkShards, type ShardConnection, type ShardStats } from "./shards/network-shards.ts";
+import { NetworkShards, type ShardStats } from "./shards/network-shards.ts";
 import { PartitionWatchers } from "../partition/partition-watchers.ts";
 import { SegmentViews } from "../log/segment-views.ts";
 import { ProducerIds } from "./producer-ids.ts";
@@ -495,17 +495,11 @@ export class Broker {
       },
       release: (remoteIp) => quotas.release(remoteIp),
       sent: this.countReplySent,
-      opened: (connection) => this.openedOnShard(connection),
       shardFailed: (shard) => this.requestBudget.forgetThread(shard),
-      closed: () => undefined,
       log: this.log,
     });
     await this.networkShards.start(this.connectionLimits, { maxBytes: this.config.queuedMaxRequestBytes, shared: this.sharedBudgetCell }, SEGMENT_VIEWS_MAX);
     this.log(`num.network.shards=${this.config.networkShards}: ${this.config.networkShards - 1} shard threads accept on ${shared.map((listener) => listener.name).join(", ")}`);
-  }
-
-  private openedOnShard(_connection: ShardConnection): void {
-    // Counted by the shards (networkShardStats); nothing else to keep here.
   }
 
   /** Per network shard: the main thread (shard 0) and each shard thread, with connections and requests served. */

@@ -15,7 +15,7 @@ import type { Frame } from "../frame-reader.ts";
 import type { FileRange, FromShard, ReplyChunk, SharedBudget, ShardListener, ToShard } from "./messages.ts";
 import type { MappedRecords } from "../../log/segment-views.ts";
 
-/** What the broker lends the shards: admission, the dispatcher, and its connection bookkeeping. */
+/** What the broker lends the shards: admission, the dispatcher, the budget and the send-time metric. */
 export interface ShardHost {
   dispatch(connection: DispatchedConnection, frame: Frame): Promise<ReplyChunks>;
   /** max.connections / max.connections.per.ip and the refuse-connections fault; false: close it at once. */
@@ -23,10 +23,8 @@ export interface ShardHost {
   release(remoteIp: string): void;
   /** A reply's last byte was taken by the socket, `seconds` after it was answered (the response send time metric). */
   sent(apiKey: number, seconds: number): void;
-  opened(connection: ShardConnection): void;
   /** Shard `shard` died: what it had charged to the request budget went with its connections. */
   shardFailed(shard: number): void;
-  closed(connection: ShardConnection): void;
   log(message: string): void;
 }
 
@@ -172,7 +170,6 @@ class ShardThread {
     const connection = new ShardConnection(this, id, remoteIp, remotePort, { name: listener.name, securityProtocol: listener.securityProtocol });
     this.connections.set(id, connection);
     this.connectionsAccepted++;
-    this.host.opened(connection);
   }
 
   private closedByPeer(id: number): void {
@@ -181,7 +178,6 @@ class ShardThread {
     this.connections.delete(id);
     connection.closed = true;
     this.host.release(connection.remoteIp);
-    this.host.closed(connection);
   }
 
   private request(id: number, request: number, payload: Uint8Array): void {

@@ -3,8 +3,8 @@
 // requests and writes their replies, fetch record data included, from its own mmap views of the segment
 // files. Requests are handled on the main thread (network-shards.ts): each frame crosses once, as bytes.
 // Per connection everything the main thread's connections do holds here too, because it is the same
-// Connection class: replies in request order, the write queue, backpressure, the request budget (this
-// shard's part), timeouts, SASL's pre-authentication frame bound, KIP-219 mutes.
+// Connection class: replies in request order, the write queue, backpressure, the broker-wide request budget
+// (this thread's cell of it), timeouts, SASL's pre-authentication frame bound, KIP-219 mutes.
 import type { Socket, TCPSocketListener } from "bun";
 import { ApiKey } from "../../protocol/generated/index.ts";
 import { BLOCK_BYTES_MAX, PRODUCE_POOL_IDLE_MS, PRODUCE_POOL_KEEP_WARM_BYTES, producePool } from "../../partition/buffer-pool.ts";
@@ -16,7 +16,6 @@ import { RequestBudget } from "../request-budget.ts";
 import type { FromShard, ReplyChunk, SharedBudget, ShardListener, ToShard } from "./messages.ts";
 
 declare const self: Worker;
-
 
 interface PendingRequest {
   resolve: (chunks: ReplyChunks) => void;
