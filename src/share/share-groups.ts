@@ -107,6 +107,8 @@ export class ShareGroups {
   /** IncrementalAlterConfigs on the GROUP resource: SET (0) and DELETE (1) of share configs, persisted before the answer. */
   async alterConfigs(groupId: string, changes: readonly { name: string; operation: number; value: string | null }[], validateOnly: boolean): Promise<void> {
     if (!groupId) throw new KafkaError(ErrorCode.INVALID_GROUP_ID);
+    // Only the leader of the group's config partition reads and writes them (elsewhere the copy may be stale).
+    if (!this.store.coordinatesConfig(groupId)) throw new KafkaError(ErrorCode.NOT_COORDINATOR, "group configs are written on the leader of the group's __share_group_state partition");
     const configs = await this.store.readConfig(groupId);
     for (const change of changes) {
       if (change.operation === 0) {

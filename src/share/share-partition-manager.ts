@@ -112,8 +112,8 @@ export class SharePartitionManager {
     return `${groupId}\u0000${topicId}\u0000${partition}`;
   }
 
-  async groupConfig(groupId: string): Promise<EffectiveShareConfig> {
-    return effectiveShareConfig(await this.store.readConfig(groupId), this.settings);
+  async groupConfig(groupId: string, fresh = false): Promise<EffectiveShareConfig> {
+    return effectiveShareConfig(await this.store.readConfig(groupId, fresh), this.settings);
   }
 
   private limitsOf(config: EffectiveShareConfig): SharePartitionLimits {
@@ -154,10 +154,11 @@ export class SharePartitionManager {
       entry = { share: SharePartition.restore(groupId, topic.name, topic.topicId, partition, snapshot), snapshotEpoch: snapshot.snapshotEpoch, waiters: new Set() };
     } else {
       // Kafka's InitializeShareGroupState: where the group starts reading this partition, persisted before any delivery.
-      const config = await this.groupConfig(groupId);
+      const config = await this.groupConfig(groupId, true);
       const [offsets] = await this.services.partitions.offsets([{ topic: topic.name, partition }]);
       if (!offsets || offsets.errorCode !== ErrorCode.NONE) throw new KafkaError(offsets?.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR);
       const start = config.autoOffsetReset === "earliest" ? offsets.logStartOffset : this.services.replication.readLimit(topic.name, partition, -1);
+      this.services.log(`share group ${groupId}: ${topic.name}-${partition} starts at offset ${start} (share.auto.offset.reset ${config.autoOffsetReset})`);
       entry = { share: new SharePartition(groupId, topic.name, topic.topicId, partition, start, 0), snapshotEpoch: 0, waiters: new Set() };
       const errorCode = await this.persist(entry, true);
       if (errorCode !== ErrorCode.NONE) throw new KafkaError(errorCode, "the share partition's initial state could not be persisted");

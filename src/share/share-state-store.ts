@@ -50,7 +50,7 @@ type StoredValue = { kind: "snapshot"; snapshot: ShareSnapshot } | { kind: "conf
 export class ShareStateStore {
   private readonly store: InternalTopicStore;
   private readonly values = new Map<string, StoredValue>();
-  private readonly loads = new Map<number, Promise<void>>();
+  private readonly loads = new Map<number, Promise<boolean>>();
   private readonly loadedAtMs = new Map<number, number>();
   private readonly snapshotEpochs = new Map<string, number>();
 
@@ -86,20 +86,28 @@ export class ShareStateStore {
     return { local: false, leader };
   }
 
-  private ensureLoaded(partition: number): Promise<void> {
+  private async ensureLoaded(partition: number): Promise<void> {
     let load = this.loads.get(partition);
     if (!load) {
       this.loadedAtMs.set(partition, this.nowMs());
       load = this.loadPartition(partition);
       this.loads.set(partition, load);
-      // A failed load is tried again by the next caller.
-      load.catch(() => this.loads.delete(partition));
+      // A failed load is tried again by the next caller, and so is one that found no topic yet (another broker
+      // may be creating it and writing to it: this one must not keep "nothing" as what the partition holds).
+      const loading = load;
+      load.then(
+        (found) => {
+          if (!found && this.loads.get(partition) === loading) this.loads.delete(partition);
+        },
+        () => this.loads.delete(partition),
+      );
     }
-    return load;
+    await load;
   }
 
-  private async loadPartition(partition: number): Promise<void> {
-    if (!this.store.exists) return;
+  /** Replays one state partition into memory; false when the topic did not exist yet (nothing was read). */
+  private async loadPartition(partition: number): Promise<boolean> {
+    if (!this.store.exists) return false;
     let unreadable = 0;
     const result = await this.store.load(partition, (record) => {
       if (!record.key) return;
@@ -114,6 +122,7 @@ export class ShareStateStore {
       }
     });
     if (unreadable > 0 || result.skippedBatches > 0) this.services.log(`${SHARE_STATE_TOPIC}-${partition}: ${unreadable} unreadable records, ${result.skippedBatches} skipped batches (${result.firstSkipReason ?? "bad records"})`);
+    return true;
   }
 
   /** The share partition's state from its coordinator, here or on another broker; null when it has none. */
@@ -179,14 +188,22 @@ export class ShareStateStore {
     return errorCode;
   }
 
-  async readConfig(groupId: string): Promise<Record<string, string>> {
+  /**
+   * The group's configs. Another broker's partition is read from this broker's replica, again once that copy is
+   * CONFIG_REFRESH_MS old, or now with `fresh` (a share partition's first fetch decides where it starts by them).
+   */
+  async readConfig(groupId: string, fresh = false): Promise<Record<string, string>> {
     const key: ShareStateKey = { kind: "config", groupId };
     const statePartition = this.partitionOf(key);
-    // Another broker's partition: this broker's replica of it, read again once it is CONFIG_REFRESH_MS old.
-    if (!this.route(statePartition).local && this.nowMs() - (this.loadedAtMs.get(statePartition) ?? 0) > CONFIG_REFRESH_MS) this.loads.delete(statePartition);
+    if (!this.route(statePartition).local && (fresh || this.nowMs() - (this.loadedAtMs.get(statePartition) ?? 0) > CONFIG_REFRESH_MS)) this.loads.delete(statePartition);
     await this.ensureLoaded(statePartition);
     const value = this.values.get(shareStateKeyString(key));
     return value?.kind === "config" ? { ...value.configs } : {};
+  }
+
+  /** This broker leads the group's config partition (or nobody has created the topic yet): it may write them. */
+  coordinatesConfig(groupId: string): boolean {
+    return this.route(this.partitionOf({ kind: "config", groupId })).local;
   }
 
   async writeConfig(groupId: string, configs: Record<string, string>): Promise<number> {

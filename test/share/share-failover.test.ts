@@ -51,10 +51,14 @@ async function locate(): Promise<{ coordinator: { nodeId: number; port: number }
 }
 
 test("a share partition's state survives its leader's crash: no record accepted twice, none lost", async () => {
+  // Everything is produced (acks=all) before the consumers start, and the group reads from the earliest offset.
+  // (Produced meanwhile, the test meets a replication stall of concurrent acks=all appends to several partitions
+  // of one worker in embedded clusters, reproduced without share groups; reported, not fixed here.)
+  for (let base = 0; base < RECORDS; base += 100) await produceRecords(cluster.bootstrapServers, TOPIC, Array.from({ length: 100 }, (_, j) => ({ value: `r${base + j}` })));
+  await setGroupConfig("share.auto.offset.reset", "earliest");
   const acceptedOk = new Uint8Array(RECORDS);
   const unknown = new Set<number>();
   let accepted = 0;
-  let produced = false;
   let done = false;
   const started = performance.now();
 
@@ -101,17 +105,7 @@ test("a share partition's state survives its leader's crash: no record accepted 
   };
   const workers = Array.from({ length: CONSUMERS }, (_, id) => worker(id));
 
-  // share.auto.offset.reset is latest: produce once the consumers' first fetches set the share partition's start.
-  const deadline = performance.now() + 30_000;
-  while (performance.now() < deadline && !(await shareGroupHasMembers(CONSUMERS))) await Bun.sleep(50);
-  await Bun.sleep(500);
-  const production = (async () => {
-    for (let base = 0; base < RECORDS; base += 100) await produceRecords(cluster.bootstrapServers, TOPIC, Array.from({ length: 100 }, (_, j) => ({ value: `r${base + j}` })));
-    produced = true;
-  })();
-
-  // Crash the partition's leader once everything is produced (acks=all: nothing is lost with it) and a part accepted.
-  await production;
+  // Crash the partition's leader once a part is accepted.
   while (accepted < 300 && performance.now() - started < DEADLINE_MS) await Bun.sleep(5);
   const before = await locate();
   expect(before).not.toBeNull();
@@ -129,7 +123,6 @@ test("a share partition's state survives its leader's crash: no record accepted 
   const after = await locate();
   console.log(`share failover: leader ${before!.leader.nodeId} -> ${after?.leader.nodeId}, ${acceptedAtKill} accepted before the kill, ${accepted} in all, ${unknown.size} unknown at the kill`);
 
-  expect(produced).toBe(true);
   expect(after!.leader.nodeId).not.toBe(before!.leader.nodeId);
   expect(accepted).toBeGreaterThan(acceptedAtKill);
   for (let i = 0; i < RECORDS; i++) {
@@ -138,14 +131,20 @@ test("a share partition's state survives its leader's crash: no record accepted 
   }
 }, 120_000);
 
-async function shareGroupHasMembers(count: number): Promise<boolean> {
-  const where = await locate();
-  if (!where) return false;
-  const connection = await KafkaConnection.connect({ host: "127.0.0.1", port: where.coordinator.port, requestTimeoutMs: 5000 });
-  try {
-    const described = await connection.request(Apis.ShareGroupDescribe.apiKey, 0, { groupIds: [GROUP], includeAuthorizedOperations: false });
-    return described.groups[0]?.errorCode === ErrorCode.NONE && described.groups[0].members.length >= count;
-  } finally {
-    connection.close();
+/** Group configs are written on the leader of the group id's __share_group_state partition: the others answer NOT_COORDINATOR. */
+async function setGroupConfig(name: string, value: string): Promise<void> {
+  const deadline = performance.now() + 30_000;
+  while (performance.now() < deadline) {
+    for (const nodeId of cluster.liveBrokerIds) {
+      const connection = await KafkaConnection.connect({ host: "127.0.0.1", port: cluster.broker(nodeId).port, requestTimeoutMs: 10_000 });
+      try {
+        const response = await connection.request(Apis.IncrementalAlterConfigs.apiKey, 1, { resources: [{ resourceType: 32, resourceName: GROUP, configs: [{ name, configOperation: 0, value }] }], validateOnly: false });
+        if (response.responses[0].errorCode === ErrorCode.NONE) return;
+      } finally {
+        connection.close();
+      }
+    }
+    await Bun.sleep(100);
   }
+  throw new Error(`no broker took ${name}=${value}`);
 }
