@@ -56,6 +56,8 @@ export const apiNotes: Readonly<Record<string, string>> = {
   ShareGroupDescribe: "KIP-932",
   ShareFetch: "KIP-932: acquisition locks (`share.record.lock.duration.ms`), delivery counts, piggybacked acknowledgements, share sessions (`group.share.max.share.sessions`), long poll; state in `__share_group_state`",
   ShareAcknowledge: "KIP-932: accept, release, reject (gaps); answered once the new state is committed; rejected and exhausted records to the dead-letter topic (KIP-1191)",
+  ReadShareGroupState: "KIP-932, between brokers: a share partition's leader reads its state at the share coordinator",
+  WriteShareGroupState: "KIP-932, between brokers: a share partition's leader persists its state at the share coordinator (older leader epochs fenced)",
   OffsetForLeaderEpoch: "KIP-101/320: followers and clients find where a leader epoch ends",
   SaslHandshake: "PLAIN, SCRAM-SHA-256/512, OAUTHBEARER; v0: bare tokens (Kafka's legacy framing)",
   SaslAuthenticate: "KIP-152; session lifetime (v1, KIP-368)",
