@@ -27,6 +27,8 @@ const LONG_POLL_ROUNDS_MAX = 1000;
 
 export interface ShareManagerSettings extends ShareBrokerDefaults {
   maxSessions: number;
+  /** Share groups whose share partitions this broker keeps in memory (group.share.max.groups). */
+  maxGroups: number;
 }
 
 export interface PartitionAcks {
@@ -140,10 +142,29 @@ export class SharePartitionManager {
     if (existing) return existing;
     let creating = this.creating.get(key);
     if (!creating) {
+      this.makeRoomForGroup(groupId);
       creating = this.createEntry(groupId, topic, partition).finally(() => this.creating.delete(key));
       this.creating.set(key, creating);
     }
     return creating;
+  }
+
+  /**
+   * Share partitions are kept for at most group.share.max.groups groups (ShareFetch names any group id). A new
+   * group first evicts the share partitions of groups with no open share session here (their state is persisted;
+   * nothing is acquired without a session), else it is refused with GROUP_MAX_SIZE_REACHED.
+   */
+  private makeRoomForGroup(groupId: string): void {
+    const groups = new Set<string>();
+    for (const entry of this.entries.values()) groups.add(entry.share.groupId);
+    for (const key of this.creating.keys()) groups.add(key.slice(0, key.indexOf("\u0000")));
+    if (groups.has(groupId) || groups.size < this.settings.maxGroups) return;
+    for (const [key, entry] of this.entries) {
+      const idle = !this.sessions.hasGroup(entry.share.groupId) && !entry.share.dirty && entry.waiters.size === 0;
+      if (idle) this.entries.delete(key);
+    }
+    const left = new Set([...this.entries.values()].map((entry) => entry.share.groupId));
+    if (left.size >= this.settings.maxGroups) throw new KafkaError(ErrorCode.GROUP_MAX_SIZE_REACHED, `share partitions of at most ${this.settings.maxGroups} groups are kept here (group.share.max.groups)`);
   }
 
   private async createEntry(groupId: string, topic: TopicMetadata, partition: number): Promise<ShareEntry> {

@@ -67,6 +67,12 @@ export class ShareSessions {
     return { errorCode: ErrorCode.NONE, session: existing, closing: false, replaced: null };
   }
 
+  /** Some member of the group has a session open here. */
+  hasGroup(groupId: string): boolean {
+    for (const session of this.sessions.values()) if (session.groupId === groupId) return true;
+    return false;
+  }
+
   /** Closes every session of a member (it left the group or expired). */
   remove(groupId: string, memberId: string): ShareSession | null {
     const key = this.keyOf(groupId, memberId);

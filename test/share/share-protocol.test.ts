@@ -34,7 +34,7 @@ describe("share groups over the wire", () => {
   };
 
   beforeAll(async () => {
-    broker = new BrokerProcess({ properties: { "share.coordinator.state.topic.num.partitions": "3", "offsets.topic.num.partitions": "3", "group.share.heartbeat.interval.ms": "200" } });
+    broker = new BrokerProcess({ properties: { "share.coordinator.state.topic.num.partitions": "3", "offsets.topic.num.partitions": "3", "group.share.heartbeat.interval.ms": "200", "group.share.max.groups": "4" } });
     await broker.start();
     admin = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port });
   }, 60_000);
@@ -163,6 +163,33 @@ describe("share groups over the wire", () => {
       await last.close();
     }
   }, 60_000);
+
+  test("share partitions are kept for at most group.share.max.groups groups; groups without a session make room", async () => {
+    const topic = names.topic("bounded");
+    await createTopic(broker.bootstrap, topic);
+    const metadata = await admin.request(Apis.Metadata.apiKey, 12, { topics: [{ name: topic, topicId: new Uint8Array(16) }], allowAutoTopicCreation: false, includeTopicAuthorizedOperations: false });
+    const topicId = metadata.topics[0].topicId;
+    const open = (groupId: string, epoch = 0) =>
+      admin.request(Apis.ShareFetch.apiKey, 0, { groupId, memberId: "m", shareSessionEpoch: epoch, maxWaitMs: 0, minBytes: 1, maxBytes: 1024, topics: epoch === 0 ? [{ topicId, partitions: [{ partitionIndex: 0, partitionMaxBytes: 1024, acknowledgementBatches: [] }] }] : [], forgottenTopicsData: [] });
+    // group.share.max.groups is 4 on this broker. Groups of the earlier tests without a session left make room;
+    // one whose member vanished still has its session (until the member expires) and keeps its place.
+    const opened: string[] = [];
+    let refused: string | null = null;
+    for (let i = 0; i < 5 && refused === null; i++) {
+      const groupId = names.group(`bounded-${i}`);
+      const partition = (await open(groupId)).responses[0].partitions[0];
+      if (partition.errorCode === ErrorCode.NONE) opened.push(groupId);
+      else {
+        expect(partition.errorCode).toBe(ErrorCode.GROUP_MAX_SIZE_REACHED);
+        refused = groupId;
+      }
+    }
+    expect(opened.length).toBeGreaterThan(0);
+    expect(refused).not.toBeNull();
+    // One closes its session: its share partitions can go, and the refused group gets in.
+    expect((await open(opened[0]!, -1)).errorCode).toBe(ErrorCode.NONE);
+    expect((await open(refused!)).responses[0].partitions[0].errorCode).toBe(ErrorCode.NONE);
+  }, 30_000);
 
   test("share sessions: an unknown session and a wrong epoch are refused", async () => {
     const fetch = (epoch: number, memberId = "nobody") =>
