@@ -42,6 +42,9 @@ export function shareGroupSettings(properties: Readonly<Record<string, string>>)
   };
 }
 
+/** How often idle share sessions are looked for. */
+const SESSION_SWEEP_INTERVAL_MS = 1000;
+
 export class ShareGroups {
   readonly coordinator: ShareGroupCoordinator;
   readonly partitions: SharePartitionManager;
@@ -75,12 +78,20 @@ export class ShareGroups {
     });
   }
 
+  private sessionSweep: ReturnType<typeof setInterval> | null = null;
+
   start(): void {
     this.coordinator.start();
+    this.sessionSweep ??= setInterval(() => {
+      this.partitions.expireSessions().catch(() => undefined);
+    }, SESSION_SWEEP_INTERVAL_MS);
+    this.sessionSweep.unref?.();
   }
 
   stop(): void {
     this.coordinator.stop();
+    if (this.sessionSweep) clearInterval(this.sessionSweep);
+    this.sessionSweep = null;
   }
 
   /** A data partition's leadership left this broker: its share partitions go (read again from the store if it returns). */

@@ -27,6 +27,8 @@ const LONG_POLL_ROUNDS_MAX = 1000;
 
 export interface ShareManagerSettings extends ShareBrokerDefaults {
   maxSessions: number;
+  /** group.share.session.timeout.ms: a share session unused this long is closed. */
+  sessionTimeoutMs: number;
   /** Share groups whose share partitions this broker keeps in memory (group.share.max.groups). */
   maxGroups: number;
 }
@@ -107,7 +109,7 @@ export class SharePartitionManager {
     readonly store: ShareStateStore,
     private readonly settings: ShareManagerSettings,
   ) {
-    this.sessions = new ShareSessions(settings.maxSessions);
+    this.sessions = new ShareSessions(settings.maxSessions, settings.sessionTimeoutMs, () => services.nowMs());
   }
 
   private entryKey(groupId: string, topicId: string, partition: number): string {
@@ -243,6 +245,11 @@ export class SharePartitionManager {
     await this.deadLetter(entry, archived, config);
     const errorCode = await this.persist(entry);
     return { errorCode, errorMessage: errorCode === ErrorCode.NONE ? null : "the acknowledgement could not be persisted" };
+  }
+
+  /** Closes share sessions unused for group.share.session.timeout.ms and releases what their members held (periodic). */
+  async expireSessions(): Promise<void> {
+    for (const session of this.sessions.expireIdle()) await this.releaseHeld(session.groupId, session.memberId);
   }
 
   /** A member's session ended or it left the group: what it held is released, and long polls are woken. */

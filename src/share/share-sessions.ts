@@ -20,6 +20,7 @@ export interface ShareSession {
   nextEpoch: number;
   /** Keyed by "topicId:partition". */
   partitions: Map<string, ShareSessionPartition>;
+  lastUsedMs: number;
 }
 
 export function sessionPartitionKey(topicId: string, partition: number): string {
@@ -31,7 +32,12 @@ export type SessionOutcome = { errorCode: number; session: ShareSession | null; 
 export class ShareSessions {
   private readonly sessions = new Map<string, ShareSession>();
 
-  constructor(private readonly maxSessions: number) {}
+  constructor(
+    private readonly maxSessions: number,
+    /** A session unused this long is gone (its member left or died; the coordinator may be another broker). */
+    private readonly idleTimeoutMs: number = Number.MAX_SAFE_INTEGER,
+    private readonly nowMs: () => number = Date.now,
+  ) {}
 
   get size(): number {
     return this.sessions.size;
@@ -49,10 +55,11 @@ export class ShareSessions {
   begin(groupId: string, memberId: string, epoch: number, canOpen: boolean): SessionOutcome {
     const key = this.keyOf(groupId, memberId);
     const existing = this.sessions.get(key) ?? null;
+    if (existing) existing.lastUsedMs = this.nowMs();
     if (epoch === INITIAL_SHARE_SESSION_EPOCH) {
       if (!canOpen) return { errorCode: ErrorCode.INVALID_SHARE_SESSION_EPOCH, session: null, closing: false, replaced: null };
       if (!existing && this.sessions.size >= this.maxSessions) return { errorCode: ErrorCode.SHARE_SESSION_LIMIT_REACHED, session: null, closing: false, replaced: null };
-      const session: ShareSession = { groupId, memberId, nextEpoch: 1, partitions: new Map() };
+      const session: ShareSession = { groupId, memberId, nextEpoch: 1, partitions: new Map(), lastUsedMs: this.nowMs() };
       this.sessions.set(key, session);
       return { errorCode: ErrorCode.NONE, session, closing: false, replaced: existing };
     }
@@ -65,6 +72,18 @@ export class ShareSessions {
     // Epochs wrap like Kafka's (after Integer.MAX_VALUE comes 1).
     existing.nextEpoch = existing.nextEpoch === 0x7fffffff ? 1 : existing.nextEpoch + 1;
     return { errorCode: ErrorCode.NONE, session: existing, closing: false, replaced: null };
+  }
+
+  /** Removes and returns the sessions unused for the idle timeout (their members' records are to be released). */
+  expireIdle(): ShareSession[] {
+    const now = this.nowMs();
+    const expired: ShareSession[] = [];
+    for (const [key, session] of this.sessions) {
+      if (now - session.lastUsedMs <= this.idleTimeoutMs) continue;
+      this.sessions.delete(key);
+      expired.push(session);
+    }
+    return expired;
   }
 
   /** Some member of the group has a session open here. */

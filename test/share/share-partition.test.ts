@@ -134,4 +134,20 @@ describe("share sessions", () => {
     expect(closing.closing).toBe(true);
     expect(sessions.size).toBe(0);
   });
+
+  test("a session unused for the idle timeout expires (its member left or died elsewhere); use keeps it", () => {
+    let now = 0;
+    const sessions = new ShareSessions(10, 1000, () => now);
+    sessions.begin("g", "a", 0, true);
+    sessions.begin("g", "b", 0, true);
+    now = 900;
+    sessions.begin("g", "a", 1, true);
+    now = 1500;
+    expect(sessions.expireIdle().map((session) => session.memberId)).toEqual(["b"]);
+    expect(sessions.hasGroup("g")).toBe(true);
+    now = 2000;
+    expect(sessions.expireIdle().map((session) => session.memberId)).toEqual(["a"]);
+    expect(sessions.hasGroup("g")).toBe(false);
+    expect(sessions.begin("g", "a", 2, true).errorCode).toBe(ErrorCode.SHARE_SESSION_NOT_FOUND);
+  });
 });
