@@ -2,12 +2,13 @@
 // request carries and acquires records for the member (share/share-partition-manager.ts). The response carries
 // whole batches as Fetch does, plus AcquiredRecords: the offsets this member now holds under an acquisition
 // lock (the client delivers only those; offsets without a record are acknowledged as gaps).
-// Needs READ on the group and on each topic.
+// Needs READ on the group and on each topic. Delivered bytes count against consumer_byte_rate and /metrics' fetched bytes.
 import { Apis } from "../protocol/generated/index.ts";
 import type { ShareFetchResponse } from "../protocol/generated/share-fetch.ts";
 import { ErrorCode } from "../protocol/errors.ts";
 import { defineHandler, type Reply } from "./handler.ts";
 import { AclOperation, canGroup, canTopic } from "./authorize.ts";
+import { CONSUMER_BYTE_RATE } from "../security/quotas/model.ts";
 
 const EMPTY_RECORDS = new Uint8Array(0);
 
@@ -42,18 +43,23 @@ export const shareFetchHandler = defineHandler(Apis.ShareFetch, {
       forgottenTopicsData: request.forgottenTopicsData.map((topic) => ({ topicId: new Uint8Array(topic.topicId), partitions: [...topic.partitions] })),
       isStopping: () => context.isStopping(),
     });
-    return {
-      throttleTimeMs: 0,
-      errorCode: answer.errorCode,
-      errorMessage: answer.errorMessage,
-      responses: answer.responses.map((topic) => ({
+    let bytes = 0;
+    const responses = answer.responses.map((topic) => {
+      const name = context.topics.getById(topic.topicId)?.name;
+      return {
         topicId: topic.topicId,
         partitions: topic.partitions.map((partition) => {
           if (partition.errorCode !== ErrorCode.NONE) context.traffic?.error(Apis.ShareFetch.apiKey, partition.errorCode);
+          const size = partition.records ? ("sizeBytes" in partition.records ? partition.records.sizeBytes : partition.records.byteLength) : 0;
+          if (size > 0 && name) context.traffic?.fetched(name, partition.partitionIndex, size, false);
+          bytes += size;
           return { ...partition, records: partition.records ?? EMPTY_RECORDS };
         }),
-      })),
-      nodeEndpoints: [],
-    };
+      };
+    });
+    // Delivered bytes count against consumer_byte_rate, as Fetch's do (KIP-219: answered, then muted).
+    const throttleTimeMs = context.quotas.record(CONSUMER_BYTE_RATE, context.connection.security.principal, context.clientId, bytes);
+    if (throttleTimeMs > 0) context.connection.mute(throttleTimeMs);
+    return { throttleTimeMs, errorCode: answer.errorCode, errorMessage: answer.errorMessage, responses, nodeEndpoints: [] };
   },
 });
