@@ -220,6 +220,17 @@ export class SharePartitionManager {
     entry.share.completeArchiving(archived);
   }
 
+  /**
+   * A snapshot could not be persisted: the share partition's memory is ahead of what is durable. It is dropped and
+   * read again from the last committed snapshot at the next fetch (Kafka rolls its in-memory state back the same
+   * way): the failed acknowledgement is undone, and records acquired meanwhile are delivered again.
+   */
+  private forget(entry: ShareEntry): void {
+    const key = this.entryKey(entry.share.groupId, entry.share.topicId, entry.share.partition);
+    if (this.entries.get(key) === entry) this.entries.delete(key);
+    this.wake(entry);
+  }
+
   private wake(entry: ShareEntry): void {
     for (const waiter of [...entry.waiters]) waiter();
   }
@@ -244,6 +255,7 @@ export class SharePartitionManager {
     this.wake(entry);
     await this.deadLetter(entry, archived, config);
     const errorCode = await this.persist(entry);
+    if (errorCode !== ErrorCode.NONE) this.forget(entry);
     return { errorCode, errorMessage: errorCode === ErrorCode.NONE ? null : "the acknowledgement could not be persisted" };
   }
 
