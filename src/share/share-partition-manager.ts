@@ -86,7 +86,6 @@ export interface ShareAcknowledgeAnswer {
 
 interface ShareEntry {
   share: SharePartition;
-  snapshotEpoch: number;
   /** Long polls waiting on this share partition: woken by releases. */
   waiters: Set<() => void>;
 }
@@ -174,7 +173,7 @@ export class SharePartitionManager {
     const snapshot = await this.store.readSnapshot(groupId, topic.topicId, partition, topic.partitions[partition]?.leaderEpoch ?? -1);
     let entry: ShareEntry;
     if (snapshot) {
-      entry = { share: SharePartition.restore(groupId, topic.name, topic.topicId, partition, snapshot), snapshotEpoch: snapshot.snapshotEpoch, waiters: new Set() };
+      entry = { share: SharePartition.restore(groupId, topic.name, topic.topicId, partition, snapshot), waiters: new Set() };
     } else {
       // Kafka's InitializeShareGroupState: where the group starts reading this partition, persisted before any delivery.
       const config = await this.groupConfig(groupId, true);
@@ -182,7 +181,7 @@ export class SharePartitionManager {
       if (!offsets || offsets.errorCode !== ErrorCode.NONE) throw new KafkaError(offsets?.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR);
       const start = config.autoOffsetReset === "earliest" ? offsets.logStartOffset : this.services.replication.readLimit(topic.name, partition, -1);
       this.services.log(`share group ${groupId}: ${topic.name}-${partition} starts at offset ${start} (share.auto.offset.reset ${config.autoOffsetReset})`);
-      entry = { share: new SharePartition(groupId, topic.name, topic.topicId, partition, start, 0), snapshotEpoch: 0, waiters: new Set() };
+      entry = { share: new SharePartition(groupId, topic.name, topic.topicId, partition, start, 0), waiters: new Set() };
       const errorCode = await this.persist(entry, true);
       if (errorCode !== ErrorCode.NONE) throw new KafkaError(errorCode, "the share partition's initial state could not be persisted");
     }
@@ -193,13 +192,12 @@ export class SharePartitionManager {
     return entry;
   }
 
-  /** Appends the share partition's snapshot; NONE once committed. */
+  /** Writes the share partition's snapshot at its share coordinator (which numbers it); NONE once committed. */
   private persist(entry: ShareEntry, force = false): Promise<number> {
     if (!force && !entry.share.dirty) return Promise.resolve(ErrorCode.NONE);
     const state = entry.share.snapshot();
-    entry.snapshotEpoch++;
     const leaderEpoch = this.services.topics.get(entry.share.topic)?.partitions[entry.share.partition]?.leaderEpoch ?? -1;
-    return this.store.writeSnapshot(entry.share.groupId, entry.share.topicId, entry.share.partition, { ...state, snapshotEpoch: entry.snapshotEpoch, leaderEpoch });
+    return this.store.writeSnapshot(entry.share.groupId, entry.share.topicId, entry.share.partition, { ...state, snapshotEpoch: 0, leaderEpoch });
   }
 
   /**
@@ -267,15 +265,7 @@ export class SharePartitionManager {
   /** A member's session ended or it left the group: what it held is released, and long polls are woken. */
   async releaseMember(groupId: string, memberId: string): Promise<void> {
     this.sessions.remove(groupId, memberId);
-    for (const entry of this.entries.values()) {
-      if (entry.share.groupId !== groupId) continue;
-      const config = await this.groupConfig(groupId);
-      const archived = entry.share.releaseMember(memberId, this.limitsOf(config));
-      if (!entry.share.dirty) continue;
-      this.wake(entry);
-      await this.deadLetter(entry, archived, config);
-      await this.persist(entry);
-    }
+    await this.releaseHeld(groupId, memberId);
   }
 
   async fetch(params: ShareFetchParams): Promise<ShareFetchAnswer> {
@@ -473,12 +463,6 @@ export class SharePartitionManager {
       topic.partitions.push(answer);
     }
     return [...byTopic.values()];
-  }
-
-  /** For tests and describe: the share partition's state here, or null if this broker has none in memory. */
-  inspect(groupId: string, topicId: string, partition: number): { spso: number; nextOffset: number; counts: ReturnType<SharePartition["counts"]> } | null {
-    const entry = this.entries.get(this.entryKey(groupId, topicId, partition));
-    return entry ? { spso: entry.share.spso, nextOffset: entry.share.nextOffset, counts: entry.share.counts() } : null;
   }
 
   /** Leadership of a data partition moved away (cluster mode): its share partitions are dropped, read again from the store if it returns. */
