@@ -12,7 +12,7 @@ export const listGroupsHandler = defineHandler(Apis.ListGroups, {
     // v5 (KIP-848): types filter ("classic", "consumer") and each group's type.
     const types = (request.typesFilter ?? []).map((type) => type.toLowerCase());
     const listed = context.groups.offsets.list(request.statesFilter ?? [], request.typesFilter ?? []);
-    // Share groups (KIP-932) are listed with type "share"; v4 and older clients see them too, as in Kafka.
+    // Share groups (KIP-932) are listed with type "share" (v5), and with protocol type "share" to older versions.
     if (context.shareGroups && (types.length === 0 || types.includes("share"))) {
       const known = new Set(listed.groups.map((group) => group.groupId));
       listed.groups = [...listed.groups, ...context.shareGroups.coordinator.list(request.statesFilter ?? []).filter((group) => !known.has(group.groupId))];
