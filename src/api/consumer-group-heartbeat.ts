@@ -17,6 +17,8 @@ export const consumerGroupHeartbeatHandler = defineHandler(Apis.ConsumerGroupHea
     if (!canGroup(context, AclOperation.READ, request.groupId)) return refuse(ErrorCode.GROUP_AUTHORIZATION_FAILED);
     // Kafka: DESCRIBE on every subscribed topic name (a regex is matched against the topics only).
     if (request.subscribedTopicNames?.some((name) => !canTopic(context, AclOperation.DESCRIBE, name))) return refuse(ErrorCode.TOPIC_AUTHORIZATION_FAILED);
+    // A live share group (KIP-932) keeps its id (Kafka: "Group X is not a consumer group").
+    if (context.shareGroups?.coordinator.has(request.groupId)) return refuse(ErrorCode.GROUP_ID_NOT_FOUND);
     // Answered once what the heartbeat changed is in __consumer_offsets.
     const result = await context.groups.consumerProtocol.heartbeat({
       apiVersion: context.apiVersion,

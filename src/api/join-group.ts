@@ -23,6 +23,10 @@ export const joinGroupHandler = defineHandler(Apis.JoinGroup, {
     if (!canGroup(context, AclOperation.READ, request.groupId)) {
       return { throttleTimeMs: 0, errorCode: ErrorCode.GROUP_AUTHORIZATION_FAILED, generationId: -1, protocolName: "", leader: "", memberId: request.memberId, members: [] };
     }
+    // A live share group (KIP-932) keeps its id: Kafka answers a classic join of another group type so.
+    if (context.shareGroups?.coordinator.has(request.groupId)) {
+      return { throttleTimeMs: 0, errorCode: ErrorCode.INCONSISTENT_GROUP_PROTOCOL, generationId: -1, protocolName: "", leader: "", memberId: request.memberId, members: [] };
+    }
     const result = await context.groups.join({
       groupId: request.groupId,
       memberId: request.memberId,

@@ -78,6 +78,12 @@ describe("share groups over the wire", () => {
       const coordinator = await admin.request(Apis.FindCoordinator.apiKey, 6, { keyType: 2, coordinatorKeys: [`${groupId}:AAAAAAAAAAAAAAAAAAAAAA:0`, "not-a-share-key"] });
       expect(coordinator.coordinators[0]).toMatchObject({ errorCode: ErrorCode.NONE, port: broker.port });
       expect(coordinator.coordinators[1].errorCode).toBe(ErrorCode.INVALID_REQUEST);
+
+      // The id is the share group's: a classic join or a consumer-protocol heartbeat is refused.
+      const join = await admin.request(Apis.JoinGroup.apiKey, 5, { groupId, sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, memberId: "", groupInstanceId: null, protocolType: "consumer", protocols: [{ name: "range", metadata: new Uint8Array(0) }] });
+      expect(join.errorCode).toBe(ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
+      const consumerHeartbeat = await admin.request(Apis.ConsumerGroupHeartbeat.apiKey, 0, { groupId, memberId: "", memberEpoch: 0, instanceId: null, rackId: null, rebalanceTimeoutMs: 10_000, subscribedTopicNames: [topic], serverAssignor: null, topicPartitions: [] });
+      expect(consumerHeartbeat.errorCode).toBe(ErrorCode.GROUP_ID_NOT_FOUND);
     } finally {
       await a.close();
       await b.close();
@@ -189,6 +195,28 @@ describe("share groups over the wire", () => {
     // One closes its session: its share partitions can go, and the refused group gets in.
     expect((await open(opened[0]!, -1)).errorCode).toBe(ErrorCode.NONE);
     expect((await open(refused!)).responses[0].partitions[0].errorCode).toBe(ErrorCode.NONE);
+  }, 30_000);
+
+  test("at most group.share.max.groups share groups: empty ones make room for a new one", async () => {
+    const topic = names.topic("members");
+    await createTopic(broker.bootstrap, topic);
+    const join = (groupId: string) => admin.request(Apis.ShareGroupHeartbeat.apiKey, 0, { groupId, memberId: "", memberEpoch: 0, rackId: null, subscribedTopicNames: [topic] });
+    const joined: { groupId: string; memberId: string; memberEpoch: number }[] = [];
+    let refused: string | null = null;
+    for (let i = 0; i < 5 && refused === null; i++) {
+      const groupId = names.group(`members-${i}`);
+      const answer = await join(groupId);
+      if (answer.errorCode === ErrorCode.NONE) joined.push({ groupId, memberId: answer.memberId, memberEpoch: answer.memberEpoch });
+      else {
+        expect(answer.errorCode).toBe(ErrorCode.GROUP_MAX_SIZE_REACHED);
+        refused = groupId;
+      }
+    }
+    expect(refused).not.toBeNull();
+    // The first one's only member leaves: the group is empty and gives its place up.
+    const first = joined[0]!;
+    expect((await admin.request(Apis.ShareGroupHeartbeat.apiKey, 0, { groupId: first.groupId, memberId: first.memberId, memberEpoch: -1, rackId: null, subscribedTopicNames: null })).errorCode).toBe(ErrorCode.NONE);
+    expect((await join(refused!)).errorCode).toBe(ErrorCode.NONE);
   }, 30_000);
 
   test("share sessions: an unknown session and a wrong epoch are refused", async () => {

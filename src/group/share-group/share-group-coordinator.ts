@@ -141,6 +141,8 @@ export class ShareGroupCoordinator {
     if (memberEpoch === 0) {
       if (!params.subscribedTopicNames || params.subscribedTopicNames.length === 0) return refuse(ErrorCode.INVALID_REQUEST, "SubscribedTopicNames must be set in first request.");
       if (!group) {
+        // Empty groups hold nothing but their name here (membership is not persisted): they make room first.
+        if (this.groups.size >= this.config.maxGroups) for (const [id, existing] of this.groups) if (existing.members.size === 0) this.groups.delete(id);
         if (this.groups.size >= this.config.maxGroups) return refuse(ErrorCode.GROUP_MAX_SIZE_REACHED, `at most ${this.config.maxGroups} share groups (group.share.max.groups)`);
         group = { groupId, groupEpoch: 0, members: new Map(), topologyKey: "" };
         this.groups.set(groupId, group);
