@@ -219,6 +219,23 @@ describe("share groups over the wire", () => {
     expect((await join(refused!)).errorCode).toBe(ErrorCode.NONE);
   }, 30_000);
 
+  test("the share coordinator's RPCs: WriteShareGroupState then ReadShareGroupState, an older leader epoch fenced", async () => {
+    const groupId = names.group("coordinator");
+    const topicId = new Uint8Array(16).fill(7);
+    const read = async () => (await admin.request(Apis.ReadShareGroupState.apiKey, 0, { groupId, topics: [{ topicId, partitions: [{ partition: 3, leaderEpoch: -1 }] }] })).results[0].partitions[0];
+    const write = async (leaderEpoch: number, startOffset: number) =>
+      (await admin.request(Apis.WriteShareGroupState.apiKey, 0, {
+        groupId,
+        topics: [{ topicId, partitions: [{ partition: 3, stateEpoch: 0, leaderEpoch, startOffset, stateBatches: [{ firstOffset: startOffset, lastOffset: startOffset + 1, deliveryState: 0, deliveryCount: 2 }] }] }],
+      })).results[0].partitions[0].errorCode;
+    expect(await read()).toMatchObject({ errorCode: ErrorCode.NONE, stateEpoch: -1 });
+    expect(await write(5, 10)).toBe(ErrorCode.NONE);
+    expect(await read()).toMatchObject({ errorCode: ErrorCode.NONE, stateEpoch: 0, startOffset: 10, stateBatches: [{ firstOffset: 10, lastOffset: 11, deliveryState: 0, deliveryCount: 2 }] });
+    expect(await write(4, 20)).toBe(ErrorCode.FENCED_LEADER_EPOCH);
+    expect(await write(6, 30)).toBe(ErrorCode.NONE);
+    expect((await read()).startOffset).toBe(30);
+  }, 30_000);
+
   test("share sessions: an unknown session and a wrong epoch are refused", async () => {
     const fetch = (epoch: number, memberId = "nobody") =>
       admin.request(Apis.ShareFetch.apiKey, 0, { groupId: names.group("g9"), memberId, shareSessionEpoch: epoch, maxWaitMs: 0, minBytes: 1, maxBytes: 1024, topics: [], forgottenTopicsData: [] });
