@@ -181,11 +181,19 @@ describe("num.network.shards=3", () => {
     const second = new RawMember(onShard2, "sharded-group", { protocols: [{ name: "range", metadata: subscription([TOPIC]) }] });
     const coordinator = await onShard1.request(ApiKey.FindCoordinator, 3, { key: "sharded-group", keyType: 0 });
     expect(coordinator.errorCode).toBe(ErrorCode.NONE);
-    // Joined at the same time, one member may complete a generation alone before the other arrives; as a
-    // client does, both join again until one generation holds both (bounded).
+    // With group.initial.rebalance.delay.ms=0 a join on an empty group completes at once, so joins sent together
+    // race (the loser's join then waits out the winner's rebalance timeout). As a client would, the first
+    // member joins alone, the second's join opens a rebalance, and the first rejoins once the group says so.
     let stable = false;
     for (let round = 0; round < 5 && !stable; round++) {
-      const [joinedFirst, joinedSecond] = await Promise.all([first.join(), second.join()]);
+      await first.join();
+      const secondJoining = second.join();
+      let preparing = false;
+      for (let poll = 0; poll < 200 && !preparing; poll++) {
+        preparing = (await describeGroup(onShard1, "sharded-group")).groupState === "PreparingRebalance";
+        if (!preparing) await Bun.sleep(10);
+      }
+      const [joinedFirst, joinedSecond] = await Promise.all([first.join(), secondJoining]);
       if (joinedFirst.errorCode !== ErrorCode.NONE || joinedSecond.errorCode !== ErrorCode.NONE || first.generationId !== second.generationId) continue;
       const leader = first.isLeader ? first : second;
       const follower = leader === first ? second : first;
