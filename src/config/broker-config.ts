@@ -347,12 +347,6 @@ export const brokerSettings: readonly BrokerSetting[] = [
   setting("offsets.retention.minutes", "int", 10_080, readByUser("offsets.retention.minutes", 10_080), { min: 1, max: INT_MAX, doc: "committed offsets of a group empty this long expire" }),
   setting("offsets.retention.check.interval.ms", "long", 600_000, readByUser("offsets.retention.check.interval.ms", 600_000), { min: 1, max: Number.MAX_SAFE_INTEGER, doc: "how often expired offsets and dead empty groups are removed" }),
   setting("offsets.load.buffer.size", "int", 5 * 1024 * 1024, readByUser("offsets.load.buffer.size", 5 * 1024 * 1024), { min: 1024, max: INT_MAX, doc: "bytes read per step when loading `__consumer_offsets`" }),
-  // Transaction coordinator (docs/transactions.md).
-  setting("transaction.state.log.num.partitions", "int", 50, readByUser("transaction.state.log.num.partitions", 50), { min: 1, max: INT_MAX, doc: "partitions of `__transaction_state`" }),
-  setting("transaction.state.log.replication.factor", "int", -1, readByUser("transaction.state.log.replication.factor", -1), { min: -1, max: INT_MAX, defaultDoc: "-1 (the live brokers, at most 3)", doc: "replicas of `__transaction_state`" }),
-  setting("transaction.state.log.segment.bytes", "int", 104_857_600, readByUser("transaction.state.log.segment.bytes", 104_857_600), { min: 14, max: INT_MAX, doc: "segment size of `__transaction_state`" }),
-  setting("transaction.state.log.min.isr", "int", 2, readByUser("transaction.state.log.min.isr", 2), { min: 1, max: INT_MAX, doc: "min.insync.replicas of `__transaction_state` (at most its replication factor)" }),
-  setting("transaction.state.log.load.buffer.size", "int", 5 * 1024 * 1024, readByUser("transaction.state.log.load.buffer.size", 5 * 1024 * 1024), { min: 1024, max: INT_MAX, doc: "bytes read per step when loading `__transaction_state`" }),
   // Share groups (KIP-932, docs/share-groups.md).
   setting("group.share.session.timeout.ms", "int", 45_000, readByUser("group.share.session.timeout.ms", 45_000), { min: 1000, max: INT_MAX, doc: "share groups: a member that does not heartbeat this long is removed" }),
   setting("group.share.heartbeat.interval.ms", "int", 5000, readByUser("group.share.heartbeat.interval.ms", 5000), { min: 100, max: INT_MAX, doc: "share groups: the heartbeat interval members are told" }),
@@ -367,6 +361,12 @@ export const brokerSettings: readonly BrokerSetting[] = [
   setting("share.coordinator.state.topic.replication.factor", "int", -1, readByUser("share.coordinator.state.topic.replication.factor", -1), { min: -1, max: INT_MAX, defaultDoc: "-1 (the live brokers, at most 3)", doc: "replicas of `__share_group_state`" }),
   setting("share.coordinator.state.topic.segment.bytes", "int", 104_857_600, readByUser("share.coordinator.state.topic.segment.bytes", 104_857_600), { min: 14, max: INT_MAX, doc: "segment size of `__share_group_state`" }),
   setting("errors.deadletterqueue.topic.name.prefix", "string", "dlq.", stringReadByUser("errors.deadletterqueue.topic.name.prefix", "dlq."), { doc: "KIP-1191: a share group's dead-letter topic (`errors.deadletterqueue.topic.name`) must start with this" }),
+  // Transaction coordinator (docs/transactions.md).
+  setting("transaction.state.log.num.partitions", "int", 50, readByUser("transaction.state.log.num.partitions", 50), { min: 1, max: INT_MAX, doc: "partitions of `__transaction_state`" }),
+  setting("transaction.state.log.replication.factor", "int", -1, readByUser("transaction.state.log.replication.factor", -1), { min: -1, max: INT_MAX, defaultDoc: "-1 (the live brokers, at most 3)", doc: "replicas of `__transaction_state`" }),
+  setting("transaction.state.log.segment.bytes", "int", 104_857_600, readByUser("transaction.state.log.segment.bytes", 104_857_600), { min: 14, max: INT_MAX, doc: "segment size of `__transaction_state`" }),
+  setting("transaction.state.log.min.isr", "int", 2, readByUser("transaction.state.log.min.isr", 2), { min: 1, max: INT_MAX, doc: "min.insync.replicas of `__transaction_state` (at most its replication factor)" }),
+  setting("transaction.state.log.load.buffer.size", "int", 5 * 1024 * 1024, readByUser("transaction.state.log.load.buffer.size", 5 * 1024 * 1024), { min: 1024, max: INT_MAX, doc: "bytes read per step when loading `__transaction_state`" }),
   setting("transaction.max.timeout.ms", "int", 900_000, readByUser("transaction.max.timeout.ms", 900_000), { min: 1, max: INT_MAX, doc: "longest transaction.timeout.ms a producer may ask for (longer: INVALID_TRANSACTION_TIMEOUT)" }),
   setting("transactional.id.expiration.ms", "int", 604_800_000, readByUser("transactional.id.expiration.ms", 604_800_000), { min: 1, max: INT_MAX, doc: "a transactional id with no transaction this long is removed" }),
   setting("transaction.abort.timed.out.transaction.cleanup.interval.ms", "int", 10_000, readByUser("transaction.abort.timed.out.transaction.cleanup.interval.ms", 10_000), { min: 1, max: INT_MAX, doc: "how often transactions open past their timeout are aborted" }),
