@@ -34,12 +34,16 @@ export interface JoinGroupParams {
   groupInstanceId: string | null;
   /** JoinGroup v4+ without a group.instance.id: an unknown member first gets MEMBER_ID_REQUIRED (KIP-394). */
   requireKnownMemberId: boolean;
+  /** JoinGroup v9+ (KIP-814): a rejoining static leader of a stable group is told it leads, with skipAssignment. */
+  supportSkippingAssignment?: boolean;
   clientId: string;
   clientHost: string;
   rebalanceTimeoutMs: number;
   sessionTimeoutMs: number;
   protocolType: string;
   protocols: MemberProtocol[];
+  /** JoinGroup v8+ (KIP-800): why the client (re)joins; only logged. */
+  reason?: string | null;
 }
 
 export interface SyncGroupParams {
@@ -331,8 +335,13 @@ export class GroupCoordinator implements OffsetsCoordinator {
       const unchanged = member.matches(params.protocols);
       if ((group.is("Stable") || group.is("CompletingRebalance")) && unchanged) {
         this.scheduleHeartbeatExpiration(group, member, member.sessionTimeoutMs);
-        // The old leader id is returned so the replacement does not take itself for the leader and compute
-        // an assignment that a stable group would not distribute (Kafka does the same).
+        // v9+ (KIP-814): a rejoining leader learns it leads (with every member's metadata, so it can watch
+        // metadata changes) but skips the assignment. Older versions get the old leader id, so the replacement
+        // does not compute an assignment that a stable group would not distribute (Kafka does the same).
+        if (params.supportSkippingAssignment) {
+          const isLeader = group.isLeader(newMemberId);
+          return respond({ errorCode: ErrorCode.NONE, generationId: group.generationId, protocolName: group.protocolName ?? "", leader: group.leaderId ?? "", memberId: newMemberId, members: isLeader ? group.currentMemberMetadata() : [], skipAssignment: isLeader });
+        }
         return respond({ errorCode: ErrorCode.NONE, generationId: group.generationId, protocolName: group.protocolName ?? "", leader: currentLeader, memberId: newMemberId, members: [] });
       }
       this.scheduleHeartbeatExpiration(group, member, member.sessionTimeoutMs);
@@ -405,14 +414,14 @@ export class GroupCoordinator implements OffsetsCoordinator {
     // A new member cannot heartbeat until it has joined, and a parked JoinGroup does not show a dead
     // client: it gets the new-member join timeout instead of its session timeout (Kafka, KIP-394).
     this.scheduleHeartbeatExpiration(group, member, this.config.newMemberJoinTimeoutMs);
-    this.maybePrepareRebalance(group, `member ${memberId} joined`);
+    this.maybePrepareRebalance(group, `member ${memberId} joined${clientReason(params.reason)}`);
   }
 
   private updateMemberAndRebalance(group: GroupMetadata, member: MemberMetadata, params: JoinGroupParams, respond: (result: JoinResult) => void, reason: string): void {
     // A second JoinGroup from the same member replaces the first; the first is answered, never dropped.
     group.invokeJoinCallback(member, joinError(member.memberId, ErrorCode.REBALANCE_IN_PROGRESS));
     group.updateMember(member, params.protocols, params.rebalanceTimeoutMs, params.sessionTimeoutMs, respond);
-    this.maybePrepareRebalance(group, reason);
+    this.maybePrepareRebalance(group, `${reason}${clientReason(params.reason)}`);
   }
 
   private maybePrepareRebalance(group: GroupMetadata, reason: string): void {
@@ -789,14 +798,14 @@ export class GroupCoordinator implements OffsetsCoordinator {
 
   // ---- LeaveGroup ----
 
-  leave(groupId: string, leaving: { memberId: string; groupInstanceId: string | null }[]): LeaveResult {
+  leave(groupId: string, leaving: { memberId: string; groupInstanceId: string | null; reason?: string | null }[]): LeaveResult {
     const status = this.validateGroupStatus(groupId, "membership");
     if (status !== ErrorCode.NONE) return { errorCode: status, members: [] };
     const group = this.groups.get(groupId);
     if (!group) return { errorCode: ErrorCode.NONE, members: leaving.map((identity) => ({ ...identity, errorCode: ErrorCode.UNKNOWN_MEMBER_ID })) };
     if (group.is("Dead")) return { errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, members: [] };
     if (group.consumerGroup) return { errorCode: ErrorCode.NONE, members: this.consumerProtocol.classicLeave(group, leaving) };
-    const members = leaving.map(({ memberId, groupInstanceId }) => {
+    const members = leaving.map(({ memberId, groupInstanceId, reason }) => {
       const answer = (errorCode: number) => ({ memberId, groupInstanceId, errorCode });
       if (memberId !== "" && this.isStaticMemberFenced(group, memberId, groupInstanceId)) return answer(ErrorCode.FENCED_INSTANCE_ID);
       if (group.pendingMembers.has(memberId)) {
@@ -808,12 +817,19 @@ export class GroupCoordinator implements OffsetsCoordinator {
       const staticMemberId = groupInstanceId !== null ? group.staticMembers.get(groupInstanceId) : undefined;
       const member = group.get(staticMemberId ?? memberId);
       if (!member) return answer(ErrorCode.UNKNOWN_MEMBER_ID);
-      this.log(`group ${group.groupId}: member ${member.memberId}${member.groupInstanceId ? ` (instance ${member.groupInstanceId})` : ""} left`);
-      this.removeMemberAndUpdateGroup(group, member, `member ${member.memberId} left`);
+      this.log(`group ${group.groupId}: member ${member.memberId}${member.groupInstanceId ? ` (instance ${member.groupInstanceId})` : ""} left${clientReason(reason)}`);
+      this.removeMemberAndUpdateGroup(group, member, `member ${member.memberId} left${clientReason(reason)}`);
       return answer(ErrorCode.NONE);
     });
     return { errorCode: ErrorCode.NONE, members };
   }
+}
+
+/** A client's KIP-800 reason, for a log line: clipped, since the client chooses its length. */
+const MAX_LOGGED_REASON_CHARS = 200;
+function clientReason(reason: string | null | undefined): string {
+  if (!reason) return "";
+  return `; client reason: ${reason.length > MAX_LOGGED_REASON_CHARS ? `${reason.slice(0, MAX_LOGGED_REASON_CHARS)}…` : reason}`;
 }
 
 /** How a failed group-metadata append reaches SyncGroup clients (Kafka's GroupMetadataManager.storeGroup). */

@@ -33,6 +33,8 @@ export interface JoinResult {
   leader: string;
   memberId: string;
   members: { memberId: string; groupInstanceId: string | null; metadata: Uint8Array }[];
+  /** JoinGroup v9+ (KIP-814): the leader is told not to run the assignment (a static leader's stable rejoin). */
+  skipAssignment?: boolean;
 }
 
 export interface SyncResult {
