@@ -27,7 +27,7 @@ export type Topics = Pick<
 /** The partition workers: every read or write of a partition's log goes through them. */
 export type PartitionAccess = Pick<
   PartitionWorkers,
-  "produce" | "read" | "offsets" | "offsetForTimestamp" | "deleteRecords" | "epochEndOffset" | "appendMarker" | "producerTransaction" | "activeProducers"
+  "produce" | "read" | "offsets" | "offsetForTimestamp" | "deleteRecords" | "epochEndOffset" | "appendMarker" | "producerTransaction" | "activeProducers" | "logMetrics"
 >;
 
 /** Leadership and the high watermark: who may append or read a partition here, and when an append is committed. */
@@ -87,7 +87,7 @@ export interface ProducerIdAllocator {
 
 /** The broker's own settings: typed for decisions, and as DescribeConfigs lists them. */
 export interface BrokerSettings {
-  readonly config: Pick<BrokerConfig, "nodeId" | "clusterId" | "autoCreateTopicsEnable" | "properties">;
+  readonly config: Pick<BrokerConfig, "nodeId" | "clusterId" | "autoCreateTopicsEnable" | "properties" | "dataDir">;
   describe(): Record<string, string>;
 }
 

@@ -9,6 +9,7 @@ import { deleteTopicsHandler } from "./delete-topics.ts";
 import { describeClusterHandler } from "./describe-cluster.ts";
 import { describeTopicPartitionsHandler } from "./describe-topic-partitions.ts";
 import { describeConfigsHandler } from "./describe-configs.ts";
+import { describeLogDirsHandler } from "./describe-log-dirs.ts";
 import { fetchHandler } from "./fetch.ts";
 import { findCoordinatorHandler } from "./find-coordinator.ts";
 import { advertisedApis, type RegisteredHandler } from "./handler.ts";
@@ -76,6 +77,7 @@ const all: RegisteredHandler[] = [
   deleteRecordsHandler,
   alterPartitionReassignmentsHandler,
   listPartitionReassignmentsHandler,
+  describeLogDirsHandler,
   // Consumer groups (issue 4): group/ holds the coordinator.
   joinGroupHandler,
   syncGroupHandler,

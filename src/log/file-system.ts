@@ -124,3 +124,20 @@ export function readTextFileOrNull(files: FileSystem, filePath: string): string 
     throw error;
   }
 }
+
+/** The size of the volume a directory is on, and what of it a non-root writer may still use (statfs). */
+export interface VolumeSpace {
+  totalBytes: number;
+  usableBytes: number;
+}
+
+/** statfs of `dir`'s volume; null when it cannot be read (DescribeLogDirs then reports -1, "unknown"). */
+export function volumeSpace(dir: string): VolumeSpace | null {
+  try {
+    const stats = fs.statfsSync(dir);
+    // bavail, not bfree: what Java's FileStore.getUsableSpace (Kafka's usable bytes) counts.
+    return { totalBytes: stats.blocks * stats.bsize, usableBytes: stats.bavail * stats.bsize };
+  } catch {
+    return null;
+  }
+}
