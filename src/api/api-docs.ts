@@ -29,6 +29,7 @@ export const apiNotes: Readonly<Record<string, string>> = {
   DeleteRecords: "moves the log start offset; followers follow",
   AlterPartitionReassignments: "move replicas between brokers (KIP-455, cluster mode)",
   ListPartitionReassignments: "KIP-455",
+  ElectLeaders: "KIP-460: PREFERRED and UNCLEAN elections on the given partitions or all, written like the controller's (compare-and-swap of the partition state); one broker alone never needs one",
   DescribeLogDirs: "the data dir as the one log dir: each partition's size in bytes, offset lag 0, no future logs; v4 the volume's total and usable bytes (KIP-827); v0 removed (KIP-896)",
   InitProducerId: "producer ids for idempotent producers (sequence numbers deduplicated) and transactional ids (epoch bump, fencing; KIP-360, KIP-588)",
   AddPartitionsToTxn: "transactions (KIP-98); v4–5 for brokers: verify-only (KIP-890 part 1), and the partition leader's add for Produce v12 (transaction version 2, KIP-890 part 2)",

@@ -146,6 +146,8 @@ export interface BrokerServices {
   readonly quotas: QuotaManager;
   /** The audit trail (security/audit/): api/authorize.ts reports denials to it; absent: nothing audited. */
   readonly audit?: Audit;
+  /** Leader elections on request (ElectLeaders, cluster/leader-elections.ts); absent: none is ever needed. */
+  readonly leaderElections?: { elect(type: number, topic: string, partition: number): Promise<{ errorCode: number; errorMessage: string | null }> };
   /** Traffic counters for /metrics (admin/); absent: not counted. */
   readonly traffic?: TrafficCounters;
   /** True once a clean stop began: long polls end early. */

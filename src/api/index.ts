@@ -10,6 +10,7 @@ import { describeClusterHandler } from "./describe-cluster.ts";
 import { describeTopicPartitionsHandler } from "./describe-topic-partitions.ts";
 import { describeConfigsHandler } from "./describe-configs.ts";
 import { describeLogDirsHandler } from "./describe-log-dirs.ts";
+import { electLeadersHandler } from "./elect-leaders.ts";
 import { fetchHandler } from "./fetch.ts";
 import { findCoordinatorHandler } from "./find-coordinator.ts";
 import { advertisedApis, type RegisteredHandler } from "./handler.ts";
@@ -78,6 +79,7 @@ const all: RegisteredHandler[] = [
   alterPartitionReassignmentsHandler,
   listPartitionReassignmentsHandler,
   describeLogDirsHandler,
+  electLeadersHandler,
   // Consumer groups (issue 4): group/ holds the coordinator.
   joinGroupHandler,
   syncGroupHandler,

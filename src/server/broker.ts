@@ -9,6 +9,7 @@ import { applyProperties, defaultBrokerConfig, describeBrokerConfig, loadPropert
 import { HighWatermarkCheckpoint } from "../cluster/high-watermark-checkpoint.ts";
 import type { ClusterMembership } from "../cluster/membership.ts";
 import { ReplicaManager } from "../cluster/replica-manager.ts";
+import { LeaderElections } from "../cluster/leader-elections.ts";
 import { SingleNodeCluster } from "../cluster/single-node.ts";
 import { createEtcdMembership } from "../cluster/etcd-cluster.ts";
 import { GroupCoordinator } from "../group/group-coordinator.ts";
@@ -742,6 +743,7 @@ export class Broker {
       audit: this.audit,
       authorizer: (this.aclAuthorizer ?? allowEverything) satisfies Authorization,
       isStopping: () => this.isStopping,
+      leaderElections: new LeaderElections({ topics: this.topics, store: membership.store, liveBrokers: () => this.brokers(), log: this.log }),
       traffic: this.traffic,
       log: this.log,
     };
