@@ -53,6 +53,7 @@ export const apiNotes: Readonly<Record<string, string>> = {
   ConsumerGroupHeartbeat: "the KIP-848 consumer group protocol: server-side `uniform` and `range` assignors, static members, regex subscriptions (an RE2/J subset); group state in `__consumer_offsets` as Kafka's records, so groups survive restarts and coordinator moves",
   GetTelemetrySubscriptions: "KIP-714: one subscription for every client (`client.telemetry.metrics`, `client.telemetry.push.interval.ms`)",
   PushTelemetry: "KIP-714: OTLP metrics (zstd, gzip, snappy or uncompressed; at most `telemetry.max.bytes`), shown on the admin `/metrics` as `bunka_client_telemetry_*` per client instance",
+  ListClientMetricsResources: "KIP-714: the one subscription (named `default`) while `client.telemetry.metrics` asks for something",
   ConsumerGroupDescribe: "KIP-848",
   ShareGroupHeartbeat: "KIP-932 share groups (Kafka 4.0's early-access v0): members, epochs, every member assigned every partition (SimpleAssignor); see Share groups",
   ShareGroupDescribe: "KIP-932",

@@ -57,6 +57,7 @@ import { readShareGroupStateHandler } from "./read-share-group-state.ts";
 import { writeShareGroupStateHandler } from "./write-share-group-state.ts";
 import { getTelemetrySubscriptionsHandler } from "./get-telemetry-subscriptions.ts";
 import { pushTelemetryHandler } from "./push-telemetry.ts";
+import { listClientMetricsResourcesHandler } from "./list-client-metrics-resources.ts";
 
 const all: RegisteredHandler[] = [
   produceHandler,
@@ -104,6 +105,7 @@ const all: RegisteredHandler[] = [
   // Client telemetry (KIP-714, issue 14): telemetry/.
   getTelemetrySubscriptionsHandler,
   pushTelemetryHandler,
+  listClientMetricsResourcesHandler,
   // ACLs (issue 10): security/acl/.
   describeAclsHandler,
   createAclsHandler,

@@ -20,6 +20,12 @@ import { decodeOtlpMetrics, type OtlpDataPoint } from "./otlp-metrics.ts";
 
 export const TELEMETRY_METRIC_PREFIX = "bunka_client_telemetry_";
 
+/**
+ * The name ListClientMetricsResources gives the one subscription (Kafka lists its client-metrics resources):
+ * it exists while client.telemetry.metrics asks for something, as a Kafka resource would.
+ */
+export const SUBSCRIPTION_NAME = "default";
+
 export interface ClientTelemetrySettings {
   requestedMetrics: string[];
   pushIntervalMs: number;
@@ -88,6 +94,11 @@ export class ClientTelemetry {
     // The same subscription gets the same id (Kafka hashes the subscription too); a client pushing with
     // another one (a broker restarted with other settings) is told UNKNOWN_SUBSCRIPTION_ID and asks again.
     this.subscriptionId = Bun.hash.crc32(`${settings.requestedMetrics.join(",")}|${settings.pushIntervalMs}`) | 0;
+  }
+
+  /** ListClientMetricsResources: the subscription's name, none while no metric is asked for. */
+  subscriptionNames(): string[] {
+    return this.settings.requestedMetrics.length > 0 ? [SUBSCRIPTION_NAME] : [];
   }
 
   get instanceCount(): number {
