@@ -1,7 +1,7 @@
 // A real broker process for the benchmark and the load test: `bun src/main.ts` on a free loopback port
 // with its own data dir and environment, plus its CPU time (from /proc) so reports can say which side
 // was busy.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { KafkaConnection } from "../src/client/kafka-connection.ts";
@@ -107,6 +107,35 @@ export class BenchBroker {
     } catch {
       return { user: 0, system: 0 };
     }
+  }
+
+  /**
+   * User and system CPU seconds per thread name (/proc/PID/task/TID/stat; threads of one name summed, e.g. the
+   * partition workers), so a report can say which thread spends the time and whether in the kernel.
+   */
+  threadCpuSeconds(): Map<string, { user: number; system: number }> {
+    const threads = new Map<string, { user: number; system: number }>();
+    if (!this.child) return threads;
+    let taskIds: string[];
+    try {
+      taskIds = readdirSync(`/proc/${this.child.pid}/task`);
+    } catch {
+      return threads;
+    }
+    for (const taskId of taskIds) {
+      try {
+        const stat = readFileSync(`/proc/${this.child.pid}/task/${taskId}/stat`, "utf8");
+        const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        const total = threads.get(name) ?? { user: 0, system: 0 };
+        total.user += Number(fields[11]) / 100;
+        total.system += Number(fields[12]) / 100;
+        threads.set(name, total);
+      } catch {
+        // the thread ended between the listing and the read
+      }
+    }
+    return threads;
   }
 
   /** Resident and peak resident memory of the broker process (/proc/PID/status VmRSS, VmHWM), in bytes. */

@@ -5,6 +5,9 @@
 //     (`-X test.mock.num.brokers=1`: the client's own ceiling on this machine);
 //   * latency mode (`-l` on a producer and a consumer; `-A FILE` writes each record's end-to-end latency in
 //     µs) at 5,000 and 20,000 records/s of 1 KiB, linger.ms 0, acks=1.
+// Before the rows, one unmeasured 1 KiB run into a topic that is then deleted (coldRun): the rows measure the
+// broker on page cache the kernel recycles, not the VM's first touch of fresh memory (bench/analysis.md).
+// The broker's CPU per MB is reported per thread, user and system apart.
 //
 //   bun bench/rdperf.ts [--quick] [--port=N (a running broker)]
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -30,6 +33,12 @@ export interface RdperfThroughput {
   brokerCores: number;
   /** The tool's average request round trip against Bunka (ms, the `rtt` column). */
   bunkaRttMs: number;
+  /**
+   * The broker's CPU per MB of records during Bunka's best run, by thread name ("bun.exe" is the socket
+   * thread, "Worker" the partition workers): at 1 KiB the workers' system time (the page-cache copy of
+   * pwritev) is most of it (bench/analysis.md).
+   */
+  brokerThreadMsPerMB?: Record<string, { user: number; system: number }>;
 }
 
 export interface RdperfLatency {
@@ -44,6 +53,12 @@ export interface RdperfLatency {
 
 export interface RdperfResults {
   tool: string;
+  /**
+   * The unmeasured first Bunka run (1 KiB, acks=1) before the rows: on the benchmark VM the first writes into
+   * page cache the broker has not used yet cost 7-13 ms of kernel time per MB, against 0.2-0.3 ms/MB once the
+   * pages of a deleted topic are reused (bench/analysis.md); the rows measure the latter, as every later row did.
+   */
+  coldRun?: { recordsPerSecond: number; brokerThreadMsPerMB: Record<string, { user: number; system: number }> };
   throughput: RdperfThroughput[];
   latency: RdperfLatency[];
   error?: string;
@@ -93,6 +108,27 @@ function percentile(sorted: number[], fraction: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]!;
 }
 
+/** CPU ms per MB of records between two per-thread readings; threads under 0.01 s left out. */
+function threadMsPerMB(
+  before: Map<string, { user: number; system: number }>,
+  after: Map<string, { user: number; system: number }>,
+  megabytes: number,
+): Record<string, { user: number; system: number }> {
+  const perThread: Record<string, { user: number; system: number }> = {};
+  for (const [thread, cpu] of after) {
+    const user = cpu.user - (before.get(thread)?.user ?? 0);
+    const system = cpu.system - (before.get(thread)?.system ?? 0);
+    if (user + system >= 0.01) perThread[thread] = { user: (user * 1000) / megabytes, system: (system * 1000) / megabytes };
+  }
+  return perThread;
+}
+
+function describeThreads(perThread: Record<string, { user: number; system: number }>): string {
+  return Object.entries(perThread)
+    .map(([thread, cpu]) => `${thread} ${cpu.user.toFixed(2)} user + ${cpu.system.toFixed(2)} sys`)
+    .join(", ");
+}
+
 export async function runRdperf(options: { broker: BenchBroker; workDir: string; quick: boolean; progress: (line: string) => void }): Promise<RdperfResults> {
   const { broker, quick, progress } = options;
   const tool = buildRdperf();
@@ -103,6 +139,20 @@ export async function runRdperf(options: { broker: BenchBroker; workDir: string;
     return results;
   }
   const rounds = quick ? 1 : 2;
+  {
+    const records = quick ? 300_000 : 1_000_000;
+    const topic = `rdperf-cold-${++sequence}`;
+    await broker.createTopic(topic, 1);
+    try {
+      const threadsBefore = broker.threadCpuSeconds();
+      const cold = await runTool(tool, ["-P", "-p", "0", "-s", "1024", "-c", String(records), "-X", "linger.ms=10", "-X", "batch.size=1000000", "-X", "acks=1", "-u", "-t", topic, "-b", broker.bootstrap]);
+      results.coldRun = { recordsPerSecond: cold.lastRow[5]!, brokerThreadMsPerMB: threadMsPerMB(threadsBefore, broker.threadCpuSeconds(), (records * 1024) / 1e6) };
+      progress(`rdperf cold run (unmeasured, 1024 B, acks=1, page cache not yet used by the broker): ${(results.coldRun.recordsPerSecond / 1000).toFixed(0)} k/s; broker ms/MB ${describeThreads(results.coldRun.brokerThreadMsPerMB)}`);
+    } finally {
+      // Its pages go back to the kernel, which hands them to the measured runs' appends.
+      await broker.deleteTopic(topic).catch(() => {});
+    }
+  }
   for (const recordBytes of [1024, 100]) {
     for (const acks of [1, 0]) {
       const records = recordBytes === 1024 ? (quick ? 300_000 : 1_000_000) : quick ? 1_000_000 : 4_000_000;
@@ -115,8 +165,10 @@ export async function runRdperf(options: { broker: BenchBroker; workDir: string;
         await broker.createTopic(topic, 1);
         try {
           const brokerBefore = broker.cpuSeconds();
+          const threadsBefore = broker.threadCpuSeconds();
           const bunka = await runTool(tool, [...common, "-t", topic, "-b", broker.bootstrap]);
           const brokerAfter = broker.cpuSeconds();
+          const threadsAfter = broker.threadCpuSeconds();
           const rate = bunka.lastRow[5]!;
           row.bunkaRuns.push(rate);
           if (rate >= row.bunkaRecordsPerSecond) {
@@ -124,6 +176,7 @@ export async function runRdperf(options: { broker: BenchBroker; workDir: string;
             row.clientCores = bunka.cpuSeconds / bunka.wallSeconds;
             row.brokerCores = (brokerAfter.user + brokerAfter.system - brokerBefore.user - brokerBefore.system) / bunka.wallSeconds;
             row.bunkaRttMs = bunka.lastRow[3]!;
+            row.brokerThreadMsPerMB = threadMsPerMB(threadsBefore, threadsAfter, (records * recordBytes) / 1e6);
           }
         } finally {
           await broker.deleteTopic(topic).catch(() => {});
@@ -134,7 +187,8 @@ export async function runRdperf(options: { broker: BenchBroker; workDir: string;
       progress(
         `rdperf produce ${recordBytes} B, acks=${acks}: Bunka ${(row.bunkaRecordsPerSecond / 1000).toFixed(0)} k/s (${row.bunkaRuns.map((rate) => (rate / 1000).toFixed(0)).join(", ")}), ` +
           `mock ${(row.mockRecordsPerSecond / 1000).toFixed(0)} k/s (${row.mockRuns.map((rate) => (rate / 1000).toFixed(0)).join(", ")}): ${((100 * row.bunkaRecordsPerSecond) / row.mockRecordsPerSecond).toFixed(0)}%; ` +
-          `client ${row.clientCores.toFixed(2)} cores, broker ${row.brokerCores.toFixed(2)} cores, rtt ${row.bunkaRttMs} ms`,
+          `client ${row.clientCores.toFixed(2)} cores, broker ${row.brokerCores.toFixed(2)} cores, rtt ${row.bunkaRttMs} ms; broker ms/MB ` +
+          describeThreads(row.brokerThreadMsPerMB ?? {}),
       );
     }
   }

@@ -258,6 +258,25 @@ function renderReference(results: BenchResults): string[] {
       ),
     );
     out.push("");
+    const threadCpu = (perThread: Record<string, { user: number; system: number }>): string =>
+      Object.entries(perThread)
+        .filter(([, cpu]) => cpu.user + cpu.system >= 0.1)
+        .map(([thread, cpu]) => `${thread} ${cpu.user.toFixed(2)} + ${cpu.system.toFixed(2)}`)
+        .join(", ");
+    if (rdperf.coldRun) {
+      out.push(
+        `Before the rows, one unmeasured 1 KiB acks=1 run into a topic then deleted (page cache the broker had not used yet): ${records(rdperf.coldRun.recordsPerSecond)}; ` +
+          `broker CPU ms per MB by thread (user + system): ${threadCpu(rdperf.coldRun.brokerThreadMsPerMB)}.`,
+      );
+      out.push("");
+    }
+    const withThreads = rdperf.throughput.filter((row) => row.brokerThreadMsPerMB);
+    if (withThreads.length > 0) {
+      out.push("Broker CPU ms per MB of records by thread (user + system; bun.exe is the socket thread, Worker the partition workers) in Bunka's best run:");
+      out.push("");
+      for (const row of withThreads) out.push(`* ${row.recordBytes} B, acks=${row.acks}: ${threadCpu(row.brokerThreadMsPerMB!)}`);
+      out.push("");
+    }
     if (rdperf.latency.length > 0) {
       out.push("Latency mode (`-l` on a producer and a consumer, 1 KiB records, linger.ms 0, acks=1; `-A` writes each record's latency; the first tenth of the run is left out):");
       out.push("");
