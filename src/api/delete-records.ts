@@ -41,7 +41,7 @@ export const deleteRecordsHandler = defineHandler(Apis.DeleteRecords, {
       const result = results[index]!;
       answer.errorCode = result.errorCode;
       answer.lowWatermark = result.logStartOffset;
-      if (result.errorCode === ErrorCode.NONE) context.topics.noteOffsets(item.topic, item.partition, result.logStartOffset, result.logEndOffset);
+      if (result.errorCode === ErrorCode.NONE) context.topics.noteOffsets(item.topic, item.partition, result);
     });
     return { throttleTimeMs: 0, topics };
   },

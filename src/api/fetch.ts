@@ -308,7 +308,9 @@ async function readAll(context: RequestContext, fetches: PartitionFetch[], respo
       continue;
     }
     const result = readResults[next++]!;
-    context.topics.noteOffsets(fetch.item.topic, fetch.item.partition, result.logStartOffset, result.logEndOffset);
+    // A worker's answer only: a locally known one is the runtime's own offsets from before the await, and a
+    // produce answered meanwhile may have moved them on (noteOffsets keeps the newest version either way).
+    if (local[next - 1] === null) context.topics.noteOffsets(fetch.item.topic, fetch.item.partition, result);
     results.push(result);
     if (result.errorCode !== ErrorCode.NONE) hasError = true;
     let mapped: MappedRecords | null = null;

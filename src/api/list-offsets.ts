@@ -90,7 +90,7 @@ export const listOffsetsHandler = defineHandler(Apis.ListOffsets, {
         answer.errorCode = result.errorCode;
         return;
       }
-      context.topics.noteOffsets(key.topic, key.partition, result.logStartOffset, result.logEndOffset);
+      context.topics.noteOffsets(key.topic, key.partition, result);
       const runtime = context.topics.runtime(key.topic, key.partition)!;
       const firstUnstableOffset = result.firstUnstableOffset ?? -1;
       // read_committed's latest is the LSO: min(first offset of an ongoing transaction, high watermark).

@@ -231,7 +231,7 @@ class LeaderFetcher {
       if (truncateTo < runtime.logEndOffset) {
         const [offsets] = await workers.truncate([{ topic: followed.topic, partition: followed.partition, offset: truncateTo }]);
         this.deps.log(`${followed.topic}-${followed.partition}: truncated from ${runtime.logEndOffset} to ${truncateTo} to match leader ${this.leaderId} (epoch ${followed.leaderEpoch})`);
-        this.deps.replicas.onFollowerProgress(followed.topic, followed.partition, Math.min(runtime.highWatermark, truncateTo), offsets!.logStartOffset, offsets!.logEndOffset);
+        this.deps.replicas.onFollowerProgress(followed.topic, followed.partition, Math.min(runtime.highWatermark, truncateTo), offsets!);
       }
       followed.state = "fetching";
     }
@@ -301,7 +301,7 @@ class LeaderFetcher {
         const records = data.records as Uint8Array | null;
         if (records && records.byteLength > 0) appends.push({ followed, records: Uint8Array.prototype.slice.call(records), highWatermark: data.highWatermark });
         else {
-          if (runtime) this.deps.replicas.onFollowerProgress(followed.topic, followed.partition, data.highWatermark, runtime.logStartOffset, runtime.logEndOffset);
+          if (runtime) this.deps.replicas.onFollowerProgress(followed.topic, followed.partition, data.highWatermark, null);
         }
       }
     }
@@ -309,7 +309,7 @@ class LeaderFetcher {
       const moved = await this.deps.workers.deleteRecords(logStarts);
       logStarts.forEach((item, index) => {
         const result = moved[index]!;
-        if (result.errorCode === ErrorCode.NONE) this.deps.topics.noteOffsets(item.topic, item.partition, result.logStartOffset, result.logEndOffset);
+        if (result.errorCode === ErrorCode.NONE) this.deps.topics.noteOffsets(item.topic, item.partition, result);
       });
     }
     if (appends.length === 0) return;
@@ -321,7 +321,7 @@ class LeaderFetcher {
         this.pause(followed, result.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE ? ErrorCode.OFFSET_OUT_OF_RANGE : result.errorCode);
         return;
       }
-      this.deps.replicas.onFollowerProgress(followed.topic, followed.partition, highWatermark, result.logStartOffset, result.logEndOffset);
+      this.deps.replicas.onFollowerProgress(followed.topic, followed.partition, highWatermark, result);
     });
   }
 
@@ -343,7 +343,7 @@ class LeaderFetcher {
     if (runtime.logEndOffset < leaderStart) {
       const [offsets] = await this.deps.workers.truncateFully([{ topic: followed.topic, partition: followed.partition, offset: leaderStart }]);
       this.deps.log(`${followed.topic}-${followed.partition}: restarted at the leader's log start ${leaderStart}`);
-      this.deps.replicas.onFollowerProgress(followed.topic, followed.partition, leaderStart, offsets!.logStartOffset, offsets!.logEndOffset);
+      this.deps.replicas.onFollowerProgress(followed.topic, followed.partition, leaderStart, offsets!);
     } else {
       followed.state = "truncating";
     }

@@ -8,7 +8,7 @@ import type { PartitionRuntime, PartitionListener, TopicManager } from "../metad
 import { partitionKey } from "../metadata/topic-manager.ts";
 import type { MetadataStore, PartitionAssignment, TopicMetadata } from "../metadata/types.ts";
 import type { PartitionWorkers } from "../partition/partition-workers.ts";
-import type { ProduceItem, ProduceResult, ReadItem } from "../partition/messages.ts";
+import type { LogOffsets, ProduceItem, ProduceResult, ReadItem } from "../partition/messages.ts";
 import { ErrorCode } from "../protocol/errors.ts";
 import type { PartitionWatchers } from "../partition/partition-watchers.ts";
 
@@ -219,7 +219,7 @@ export class ReplicaManager implements PartitionListener {
     const waits: Promise<number>[] = items.map((item, index) => {
       const result = results[index]!;
       if (result.errorCode !== ErrorCode.NONE) return Promise.resolve(result.errorCode);
-      const runtime = this.deps.topics.noteOffsets(item.topic, item.partition, result.logStartOffset, result.logEndOffset);
+      const runtime = this.deps.topics.noteOffsets(item.topic, item.partition, result);
       const state = this.state(item.topic, item.partition);
       if (runtime && state?.role === "leader") this.maybeAdvanceHighWatermark(state, runtime);
       this.deps.watchers.notify(item.topic, item.partition);
@@ -373,9 +373,9 @@ export class ReplicaManager implements PartitionListener {
       });
   }
 
-  /** Follower: the leader's high watermark, bounded by what this replica has. */
-  onFollowerProgress(topic: string, partition: number, leaderHighWatermark: number, logStartOffset: number, logEndOffset: number): void {
-    const runtime = this.deps.topics.noteOffsets(topic, partition, logStartOffset, logEndOffset);
+  /** Follower: the leader's high watermark, bounded by what this replica has (its worker's answer, or null: unchanged). */
+  onFollowerProgress(topic: string, partition: number, leaderHighWatermark: number, offsets: LogOffsets | null): void {
+    const runtime = offsets ? this.deps.topics.noteOffsets(topic, partition, offsets) : this.deps.topics.runtime(topic, partition);
     if (!runtime) return;
     const highWatermark = Math.min(leaderHighWatermark, runtime.logEndOffset);
     if (highWatermark > runtime.highWatermark || runtime.highWatermark > runtime.logEndOffset) runtime.highWatermark = highWatermark;

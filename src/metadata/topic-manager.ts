@@ -9,7 +9,7 @@ import { derivedMaxBrokerPartitions } from "../config/partition-limit.ts";
 import { resolveTopicConfig, toSafeNumber, topicConfigDefinitions, validateTopicConfig, type ConfigSource, type TopicConfigBounds } from "../config/topic-config.ts";
 import { assignReplicas } from "./placement.ts";
 import type { LogConfig } from "../log/config.ts";
-import type { OpenPartitionCommand } from "../partition/messages.ts";
+import type { LogOffsets, OpenPartitionCommand } from "../partition/messages.ts";
 import type { PartitionWorkers } from "../partition/partition-workers.ts";
 import { ErrorCode, KafkaError } from "../protocol/errors.ts";
 import { randomTopicId, topicIdBase64, topicIdHex, topicNameProblem, type ClusterView, type MetadataStore, type PartitionAssignment, type PartitionReassignment, type PartitionState, type TopicMetadata } from "./types.ts";
@@ -22,6 +22,8 @@ export interface PartitionRuntime {
   logEndOffset: number;
   /** Offsets below it are committed (replicated to the ISR) and visible to consumers. */
   highWatermark: number;
+  /** The worker's version of the offsets above (LogOffsets): older answers arriving later are ignored. */
+  offsetsVersion: number;
   /** The log could not be opened (its worker answers KAFKA_STORAGE_ERROR); offsets are -1. */
   offline?: boolean;
 }
@@ -183,6 +185,7 @@ export class TopicManager {
           partition: command.partition,
           logStartOffset: offsets.logStartOffset,
           logEndOffset: offsets.logEndOffset,
+          offsetsVersion: offsets.offsetsVersion ?? 0,
           // Not yet known to be committed; the replica manager sets it when this broker takes a role.
           // Offline: -1, so no read is answered from these numbers without asking the worker.
           highWatermark: offline ? -1 : 0,
@@ -288,12 +291,18 @@ export class TopicManager {
     return this.topics.get(topic)?.partitions[partition];
   }
 
-  /** Records the log offsets a worker reported after an append or a read. */
-  noteOffsets(topic: string, partition: number, logStartOffset: number, logEndOffset: number): PartitionRuntime | undefined {
+  /**
+   * Takes a worker's answer about a partition's log as the broker's view of it, unless a newer one was
+   * applied already: answers can arrive here out of order, and a log end offset moved back by a stale one
+   * leaves followers long-polling below the real end (acks=all then times out). Answers without a
+   * version (made on this thread) change nothing.
+   */
+  noteOffsets(topic: string, partition: number, offsets: LogOffsets): PartitionRuntime | undefined {
     const runtime = this.runtimes.get(partitionKey(topic, partition));
-    if (!runtime || logEndOffset < 0) return runtime;
-    runtime.logStartOffset = logStartOffset;
-    runtime.logEndOffset = logEndOffset;
+    if (!runtime || offsets.logEndOffset < 0 || offsets.offsetsVersion === undefined || offsets.offsetsVersion <= runtime.offsetsVersion) return runtime;
+    runtime.logStartOffset = offsets.logStartOffset;
+    runtime.logEndOffset = offsets.logEndOffset;
+    runtime.offsetsVersion = offsets.offsetsVersion;
     return runtime;
   }
 

@@ -45,14 +45,22 @@ export interface ProduceItem extends PartitionKey {
   coordinatorOrigin?: boolean;
 }
 
-export interface ProduceResult extends ErrorResult {
+/**
+ * A log's offsets as its worker read them. `offsetsVersion` grows with every reading on that worker, so the
+ * socket thread keeps the newest of answers it applies out of order (absent on answers it made itself).
+ */
+export interface LogOffsets {
+  logStartOffset: number;
+  logEndOffset: number;
+  offsetsVersion?: number;
+}
+
+export interface ProduceResult extends ErrorResult, LogOffsets {
   /** The records that made the produce fail (ProduceResponse v8+ record_errors). */
   recordErrors?: { batchIndex: number; message: string }[];
   baseOffset: number;
   lastOffset: number;
   logAppendTimeMs: number;
-  logStartOffset: number;
-  logEndOffset: number;
   /** An idempotent producer's retry of a batch already in the log: nothing written, offsets are the original's. */
   duplicate?: boolean;
 }
@@ -74,9 +82,7 @@ export interface ReadItem extends PartitionKey {
   readCommitted?: boolean;
 }
 
-export interface OffsetsResult extends ErrorResult {
-  logStartOffset: number;
-  logEndOffset: number;
+export interface OffsetsResult extends ErrorResult, LogOffsets {
   /** First offset of any ongoing transaction, -1 when none (the LSO is min(this, high watermark)). */
   firstUnstableOffset?: number;
 }
@@ -208,7 +214,7 @@ export const workerOperations = {
     // Each fetched partition's records are a copy of their own (replica-fetcher.ts): moved to the worker.
     transfer: (items) => [...new Set(items.map((item) => item.records.buffer as ArrayBuffer))],
   }),
-  read: partitionOperation<ReadItem, ReadResult>(),
+  read: partitionOperation<ReadItem, ReadResult & LogOffsets>(),
   offsets: partitionOperation<PartitionKey, OffsetsResult>(),
   offsetForTimestamp: partitionOperation<TimestampLookupItem, TimestampLookupResult>(),
   truncate: partitionOperation<TruncateItem, OffsetsResult>(),

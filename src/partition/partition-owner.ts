@@ -15,6 +15,7 @@ import type {
   ActiveProducersResult,
   EpochEndOffsetItem,
   EpochEndOffsetResult,
+  LogOffsets,
   MarkerItem,
   ProducerTransactionItem,
   ProducerTransactionResult,
@@ -74,10 +75,6 @@ const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediat
 
 function failedAppend(errorCode: number, errorMessage?: string, recordErrors?: ProduceResult["recordErrors"]): ProduceResult {
   return { errorCode, errorMessage, ...(recordErrors && recordErrors.length > 0 ? { recordErrors } : {}), baseOffset: -1, lastOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, logEndOffset: -1 };
-}
-
-function offsetsOf(partitionLog: PartitionLog): OffsetsResult {
-  return { errorCode: ErrorCode.NONE, logStartOffset: partitionLog.logStartOffset, logEndOffset: partitionLog.logEndOffset, firstUnstableOffset: partitionLog.firstUnstableOffset };
 }
 
 /** The real cause of an open failure, for the log line: errno code (EMFILE, ENOMEM, ...) and message. */
@@ -161,6 +158,22 @@ export class PartitionOwner implements WorkerOperations {
     this.scheduleCleaner();
   }
 
+  /**
+   * Counts every reading of a log's offsets into an answer. The socket thread may apply answers out of
+   * order (a reply awaited beside another worker's, a fetch's locally known partitions after a produce's
+   * reply): of two answers about one partition, the higher version holds the newer offsets, so a stale
+   * one never moves the broker's view of the log back (TopicManager.noteOffsets).
+   */
+  private offsetsVersion = 0;
+
+  private logOffsets(partitionLog: PartitionLog): LogOffsets {
+    return { logStartOffset: partitionLog.logStartOffset, logEndOffset: partitionLog.logEndOffset, offsetsVersion: ++this.offsetsVersion };
+  }
+
+  private offsetsOf(partitionLog: PartitionLog): OffsetsResult {
+    return { errorCode: ErrorCode.NONE, ...this.logOffsets(partitionLog), firstUnstableOffset: partitionLog.firstUnstableOffset };
+  }
+
   private owned(topic: string, partition: number): OwnedPartition | undefined {
     return this.partitions.get(keyOf(topic, partition));
   }
@@ -180,7 +193,7 @@ export class PartitionOwner implements WorkerOperations {
 
   private async openPartition(command: OpenPartitionCommand): Promise<OffsetsResult> {
     const existing = this.owned(command.topic, command.partition);
-    if (existing) return offsetsOf(existing.log);
+    if (existing) return this.offsetsOf(existing.log);
     if (command.segmentOpenMax !== undefined && command.segmentOpenMax !== openSegments.limit) openSegments.setMaxOpen(command.segmentOpenMax);
     const key = keyOf(command.topic, command.partition);
     let partitionLog: PartitionLog;
@@ -210,7 +223,7 @@ export class PartitionOwner implements WorkerOperations {
       pendingAppends: [],
       drainQueued: false,
     });
-    return offsetsOf(partitionLog);
+    return this.offsetsOf(partitionLog);
   }
 
   configure(updates: OpenPartitionCommand[]): OffsetsResult[] {
@@ -220,7 +233,7 @@ export class PartitionOwner implements WorkerOperations {
       partition.config = update.config;
       partition.compressionType = update.compressionType;
       partition.log.updateConfig(update.config);
-      return offsetsOf(partition.log);
+      return this.offsetsOf(partition.log);
     });
   }
 
@@ -354,11 +367,7 @@ export class PartitionOwner implements WorkerOperations {
       this.counters.flushWaits += items.length;
       await this.flushSoon(partition.log);
     }
-    for (const result of results) {
-      if (result.errorCode !== ErrorCode.NONE) continue;
-      result.logStartOffset = partition.log.logStartOffset;
-      result.logEndOffset = partition.log.logEndOffset;
-    }
+    for (const result of results) if (result.errorCode === ErrorCode.NONE) Object.assign(result, this.logOffsets(partition.log));
     return results;
   }
 
@@ -407,7 +416,7 @@ export class PartitionOwner implements WorkerOperations {
           }
           if (isAppendError(info)) return failedAppend(info.errorCode, info.errorMessage);
           if (partitionLog.unflushedMessages >= partition.config.flushMessages) await this.flushSoon(partitionLog);
-          return { errorCode: ErrorCode.NONE, baseOffset: info.baseOffset, lastOffset: info.lastOffset, logAppendTimeMs: -1, logStartOffset: partitionLog.logStartOffset, logEndOffset: partitionLog.logEndOffset };
+          return { errorCode: ErrorCode.NONE, baseOffset: info.baseOffset, lastOffset: info.lastOffset, logAppendTimeMs: -1, ...this.logOffsets(partitionLog) };
         });
         partition.appendChain = written.catch(() => undefined);
         return written;
@@ -453,13 +462,12 @@ export class PartitionOwner implements WorkerOperations {
         baseOffset: info.baseOffset,
         lastOffset: info.lastOffset,
         logAppendTimeMs: info.logAppendTimeMs,
-        logStartOffset: partition.log.logStartOffset,
-        logEndOffset: partition.log.logEndOffset,
+        ...this.logOffsets(partition.log),
       };
     });
   }
 
-  read(items: ReadItem[]): ReadResult[] {
+  read(items: ReadItem[]): (ReadResult & LogOffsets)[] {
     return items.map((item) => {
       const partition = this.owned(item.topic, item.partition);
       if (!partition) return { ...this.absent(item.topic, item.partition), slice: null };
@@ -468,10 +476,9 @@ export class PartitionOwner implements WorkerOperations {
       // READ_COMMITTED stops at the last stable offset; the consumer drops the aborted transactions' records.
       const maxOffset = item.readCommitted ? partitionLog.lastStableOffset(highWatermark) : highWatermark;
       const result = partitionLog.read(item.fetchOffset, item.maxBytes, maxOffset, item.minOneBatch);
-      const readResult: ReadResult = {
+      const readResult: ReadResult & LogOffsets = {
         errorCode: result.errorCode,
-        logStartOffset: partitionLog.logStartOffset,
-        logEndOffset: partitionLog.logEndOffset,
+        ...this.logOffsets(partitionLog),
         slice: result.errorCode === ErrorCode.NONE ? result.slice : null,
       };
       if (item.readCommitted) {
@@ -487,7 +494,7 @@ export class PartitionOwner implements WorkerOperations {
   offsets(keys: PartitionKey[]): OffsetsResult[] {
     return keys.map(({ topic, partition }) => {
       const entry = this.owned(topic, partition);
-      return entry ? offsetsOf(entry.log) : this.absent(topic, partition);
+      return entry ? this.offsetsOf(entry.log) : this.absent(topic, partition);
     });
   }
 
@@ -517,7 +524,7 @@ export class PartitionOwner implements WorkerOperations {
     return items.map((item) => {
       const entry = this.owned(item.topic, item.partition);
       if (!entry) return this.absent(item.topic, item.partition);
-      return change(entry.log, item) ?? offsetsOf(entry.log);
+      return change(entry.log, item) ?? this.offsetsOf(entry.log);
     });
   }
 
@@ -537,7 +544,7 @@ export class PartitionOwner implements WorkerOperations {
 
   deleteRecords(items: TruncateItem[]): OffsetsResult[] {
     return this.eachLog(items, (log, item) => {
-      if (item.offset > log.logEndOffset) return { ...offsetsOf(log), errorCode: ErrorCode.OFFSET_OUT_OF_RANGE };
+      if (item.offset > log.logEndOffset) return { ...this.offsetsOf(log), errorCode: ErrorCode.OFFSET_OUT_OF_RANGE };
       log.deleteRecordsBefore(item.offset);
     });
   }

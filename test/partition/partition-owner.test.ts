@@ -52,8 +52,8 @@ test("open, produce, read, flush, close and reopen partitions in-process", async
   const owner = newOwner();
   const opened = await owner.open([openCommand(root, 0), openCommand(root, 1)]);
   expect(opened).toEqual([
-    { errorCode: ErrorCode.NONE, logStartOffset: 0, logEndOffset: 0, firstUnstableOffset: -1 },
-    { errorCode: ErrorCode.NONE, logStartOffset: 0, logEndOffset: 0, firstUnstableOffset: -1 },
+    { errorCode: ErrorCode.NONE, logStartOffset: 0, logEndOffset: 0, firstUnstableOffset: -1, offsetsVersion: expect.any(Number) },
+    { errorCode: ErrorCode.NONE, logStartOffset: 0, logEndOffset: 0, firstUnstableOffset: -1, offsetsVersion: expect.any(Number) },
   ]);
 
   // One call, two partitions: each item gets its own result, in item order.
@@ -89,12 +89,12 @@ test("open, produce, read, flush, close and reopen partitions in-process", async
 
   const reopened = newOwner();
   expect(await reopened.open([openCommand(root, 0), openCommand(root, 1)])).toEqual([
-    { errorCode: ErrorCode.NONE, logStartOffset: 0, logEndOffset: 7, firstUnstableOffset: -1 },
-    { errorCode: ErrorCode.NONE, logStartOffset: 0, logEndOffset: 3, firstUnstableOffset: -1 },
+    { errorCode: ErrorCode.NONE, logStartOffset: 0, logEndOffset: 7, firstUnstableOffset: -1, offsetsVersion: expect.any(Number) },
+    { errorCode: ErrorCode.NONE, logStartOffset: 0, logEndOffset: 3, firstUnstableOffset: -1, offsetsVersion: expect.any(Number) },
   ]);
   expect(await valuesAt(reopened, 0, 5)).toEqual(["c-v0-", "c-v1-"]);
   expect(reopened.offsets([{ topic: TOPIC, partition: 1 }, { topic: TOPIC, partition: 9 }])).toEqual([
-    { errorCode: ErrorCode.NONE, logStartOffset: 0, logEndOffset: 3, firstUnstableOffset: -1 },
+    { errorCode: ErrorCode.NONE, logStartOffset: 0, logEndOffset: 3, firstUnstableOffset: -1, offsetsVersion: expect.any(Number) },
     { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, logStartOffset: -1, logEndOffset: -1 },
   ]);
 });
@@ -123,7 +123,7 @@ test("truncation gives the segment a new file identity; epochs and deleteRecords
   const key = { topic: TOPIC, partition: 0 };
   const before = owner.read([{ ...key, fetchOffset: 0, maxBytes: 1 << 20, maxOffsetExclusive: -1, minOneBatch: true }])[0]!.slice!;
 
-  expect(owner.truncate([{ ...key, offset: 3 }])).toEqual([{ errorCode: ErrorCode.NONE, logStartOffset: 0, logEndOffset: 3, firstUnstableOffset: -1 }]);
+  expect(owner.truncate([{ ...key, offset: 3 }])).toEqual([{ errorCode: ErrorCode.NONE, logStartOffset: 0, logEndOffset: 3, firstUnstableOffset: -1, offsetsVersion: expect.any(Number) }]);
   const after = owner.read([{ ...key, fetchOffset: 0, maxBytes: 1 << 20, maxOffsetExclusive: -1, minOneBatch: true }])[0]!.slice!;
   expect(after.path).toBe(before.path);
   expect(after.inode).not.toBe(before.inode);
@@ -134,7 +134,29 @@ test("truncation gives the segment a new file identity; epochs and deleteRecords
   expect(owner.assignEpoch([{ ...key, leaderEpoch: 4 }])[0]!.errorCode).toBe(ErrorCode.NONE);
   expect(owner.latestEpoch([key])).toEqual([{ errorCode: ErrorCode.NONE, leaderEpoch: 4, endOffset: 3 }]);
   expect(owner.deleteRecords([{ ...key, offset: 10 }])[0]!.errorCode).toBe(ErrorCode.OFFSET_OUT_OF_RANGE);
-  expect(owner.deleteRecords([{ ...key, offset: 2 }])).toEqual([{ errorCode: ErrorCode.NONE, logStartOffset: 2, logEndOffset: 3, firstUnstableOffset: -1 }]);
+  expect(owner.deleteRecords([{ ...key, offset: 2 }])).toEqual([{ errorCode: ErrorCode.NONE, logStartOffset: 2, logEndOffset: 3, firstUnstableOffset: -1, offsetsVersion: expect.any(Number) }]);
+});
+
+test("every answer's offsets carry a version that grows with each reading: the newer answer wins even when its log end is lower", async () => {
+  const owner = newOwner();
+  const key = { topic: TOPIC, partition: 0 };
+  const [opened] = await owner.open([openCommand(dataRoot(), 0)]);
+  // A read answered before an append and a produce answered after it, as the socket thread may get them in
+  // either order: the produce's version is higher.
+  const [readBefore] = owner.read([{ ...key, fetchOffset: 0, maxBytes: 1 << 20, maxOffsetExclusive: -1, minOneBatch: true }]);
+  await owner.produce([{ ...key, records: producerBatch("a", 3, T0), leaderEpoch: 0 }]);
+  const [produced] = await owner.produce([{ ...key, records: producerBatch("b", 3, T0), leaderEpoch: 0 }]);
+  expect([readBefore!.logEndOffset, produced!.logEndOffset]).toEqual([0, 6]);
+  expect(produced!.offsetsVersion!).toBeGreaterThan(readBefore!.offsetsVersion!);
+  expect(readBefore!.offsetsVersion!).toBeGreaterThan(opened!.offsetsVersion!);
+  // A truncation moves the log end back: its answer is the newer one all the same.
+  const [truncated] = owner.truncate([{ ...key, offset: 3 }]);
+  expect(truncated!.logEndOffset).toBe(3);
+  expect(truncated!.offsetsVersion!).toBeGreaterThan(produced!.offsetsVersion!);
+  // A transaction marker's answer too.
+  const [marker] = await owner.appendMarker([{ ...key, producerId: 1, producerEpoch: 0, coordinatorEpoch: 0, commit: true, leaderEpoch: 0 }]);
+  expect([marker!.errorCode, marker!.logEndOffset]).toEqual([ErrorCode.NONE, 4]);
+  expect(marker!.offsetsVersion!).toBeGreaterThan(truncated!.offsetsVersion!);
 });
 
 test("a partition whose log cannot be opened is offline (KAFKA_STORAGE_ERROR) while the others are served", async () => {
@@ -171,7 +193,7 @@ test("commands dispatch by operation name through the table; a name not in it is
   const owner = newOwner();
   await runWorkerCommand(owner, { op: "open", id: 1, items: [openCommand(root, 0)] });
   await runWorkerCommand(owner, { op: "produce", id: 2, items: [{ topic: TOPIC, partition: 0, records: producerBatch("a", 2, T0), leaderEpoch: 0 }] });
-  expect(await runWorkerCommand(owner, { op: "offsets", id: 3, items: [{ topic: TOPIC, partition: 0 }] })).toEqual([{ errorCode: ErrorCode.NONE, logStartOffset: 0, logEndOffset: 2, firstUnstableOffset: -1 }]);
+  expect(await runWorkerCommand(owner, { op: "offsets", id: 3, items: [{ topic: TOPIC, partition: 0 }] })).toEqual([{ errorCode: ErrorCode.NONE, logStartOffset: 0, logEndOffset: 2, firstUnstableOffset: -1, offsetsVersion: expect.any(Number) }]);
   expect(await runWorkerCommand(owner, { op: "stats", id: 4 })).toMatchObject({ appendedItems: 1 });
 
   // Names that exist on the object but are not operations (a worker must not call them for a message).
