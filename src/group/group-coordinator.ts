@@ -563,6 +563,8 @@ export class GroupCoordinator implements OffsetsCoordinator {
     if (!group) return syncError(ErrorCode.UNKNOWN_MEMBER_ID);
     if (group.is("Dead")) return syncError(ErrorCode.COORDINATOR_NOT_AVAILABLE);
     if (group.consumerGroup) {
+      // SyncGroup v5's protocol type: a consumer-protocol group's classic members speak "consumer" only.
+      if (params.protocolType !== null && params.protocolType !== CONSUMER_PROTOCOL_TYPE) return syncError(ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
       const synced = this.consumerProtocol.classicSync(group, params.memberId, params.generationId, params.protocolName);
       return { errorCode: synced.errorCode, protocolType: synced.errorCode === ErrorCode.NONE ? CONSUMER_PROTOCOL_TYPE : null, protocolName: synced.protocolName, assignment: synced.assignment };
     }
