@@ -114,6 +114,41 @@ test("PREFERRED elections put leadership back on the first replica after a moved
   }
 });
 
+test("UNCLEAN: a partition left without a live in-sync replica is led by a live out-of-sync one; with none live, ELIGIBLE_LEADERS_NOT_AVAILABLE", async () => {
+  await using cluster = await startCluster({ brokers: 3, properties: { "auto.leader.rebalance.enable": "false" } });
+  await createTopic(cluster.bootstrapServers, TOPIC, { partitions: 1, replicationFactor: 2 });
+  const survivor = () => cluster.liveBrokerIds[0]!;
+  const at = async () => (await partitionsAt(cluster.broker(survivor()).port))[0]!;
+  await produceRecords(cluster.bootstrapServers, TOPIC, 5);
+  await waitUntil("both replicas in sync", 30_000, async () => (await at()).isr.length === 2);
+  const { leader, replicas } = await at();
+  const follower = replicas.find((id) => id !== leader)!;
+
+  // The follower dies and leaves the ISR; then the leader dies: no in-sync replica is left, the partition is offline.
+  await cluster.kill(follower);
+  await waitUntil("the ISR to shrink to the leader", 30_000, async () => (await at()).isr.join() === String(leader));
+  await cluster.kill(leader);
+  await waitUntil("the partition to go offline", 30_000, async () => (await at()).leader === -1);
+  const noneLive = await electLeaders(cluster.broker(survivor()).port, UNCLEAN, [{ topic: TOPIC, partitions: [0] }]);
+  expect(noneLive.results.get(`${TOPIC}-0`)).toBe(ErrorCode.ELIGIBLE_LEADERS_NOT_AVAILABLE);
+  // A PREFERRED election cannot help: the preferred replica is not live.
+  expect((await electLeaders(cluster.broker(survivor()).port, PREFERRED, [{ topic: TOPIC, partitions: [0] }])).results.get(`${TOPIC}-0`)).toBe(ErrorCode.PREFERRED_LEADER_NOT_AVAILABLE);
+
+  // The out-of-sync follower comes back: the controller leaves the partition offline (unclean elections are
+  // off), and only an UNCLEAN election makes it the leader.
+  await cluster.restart(follower);
+  const offline = await at();
+  expect(offline.leader).toBe(-1);
+  const unclean = await electLeaders(cluster.broker(survivor()).port, UNCLEAN, [{ topic: TOPIC, partitions: [0] }]);
+  expect(unclean.results.get(`${TOPIC}-0`)).toBe(ErrorCode.NONE);
+  for (const id of cluster.liveBrokerIds) {
+    await waitUntil(`broker ${id} to see ${follower} leading alone`, 20_000, async () => {
+      const state = (await partitionsAt(cluster.broker(id).port))[0]!;
+      return state.leader === follower && state.isr.join() === String(follower) && state.leaderEpoch > offline.leaderEpoch;
+    });
+  }
+});
+
 test("one broker alone: a PREFERRED election is never needed; v0 (preferred only) answers the same", async () => {
   await using cluster = await startCluster({ brokers: 1 });
   await createTopic(cluster.bootstrapServers, TOPIC, { partitions: 1, replicationFactor: 1 });
