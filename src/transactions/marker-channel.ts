@@ -4,7 +4,7 @@
 // partition whose leader is unknown or unreachable answers a retriable error; the coordinator retries it with
 // backoff, so markers follow leaders that move. The same connections carry a partition leader's KIP-890
 // verification to the coordinator of a transactional id on another broker (AddPartitionsToTxn v4, verifyOnly).
-import { KafkaConnection } from "../client/kafka-connection.ts";
+import { BrokerConnections } from "../client/broker-connections.ts";
 import type { BrokerInfo } from "../metadata/types.ts";
 import { ErrorCode } from "../protocol/errors.ts";
 import { ApiKey } from "../protocol/generated/index.ts";
@@ -33,9 +33,18 @@ export interface MarkerChannelDeps {
 export const LEADER_TOPIC_GONE = -2;
 
 export class MarkerChannel {
-  private readonly connections = new Map<number, KafkaConnection>();
+  private readonly connections: BrokerConnections;
 
-  constructor(private readonly deps: MarkerChannelDeps) {}
+  constructor(private readonly deps: MarkerChannelDeps) {
+    this.connections = new BrokerConnections({
+      nodeId: deps.nodeId,
+      clientIdPrefix: "bunka-txn-markers",
+      brokers: () => deps.brokers(),
+      security: deps.security,
+      requestTimeoutMs: REQUEST_TIMEOUT_MS,
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    });
+  }
 
   /** One marker per request (what the coordinator sends); every partition of it gets one result. */
   async deliver(request: WriteTxnMarkersRequest): Promise<WriteTxnMarkersResponse> {
@@ -72,11 +81,8 @@ export class MarkerChannel {
   private async send(leader: number, request: WriteTxnMarkersRequest): Promise<WriteTxnMarkersResponse> {
     if (leader === this.deps.nodeId) return this.deps.writeLocally(request);
     try {
-      const connection = await this.connect(leader);
-      return await connection.request<WriteTxnMarkersResponse>(ApiKey.WriteTxnMarkers, WRITE_TXN_MARKERS_VERSION, request);
+      return await this.connections.request<WriteTxnMarkersResponse>(leader, ApiKey.WriteTxnMarkers, WRITE_TXN_MARKERS_VERSION, request);
     } catch (error) {
-      this.connections.get(leader)?.close();
-      this.connections.delete(leader);
       this.deps.log(`markers to broker ${leader} failed: ${error instanceof Error ? error.message : String(error)}`);
       // Retriable: the coordinator tries again (the leader may have moved or be restarting).
       return everyPartition(request, ErrorCode.NOT_LEADER_OR_FOLLOWER);
@@ -90,40 +96,19 @@ export class MarkerChannel {
    */
   async verifyRemotely(coordinator: number, transactionalId: string, producerId: number, producerEpoch: number, topic: string, partition: number, verifyOnly = true): Promise<number> {
     try {
-      const connection = await this.connect(coordinator);
-      const response = await connection.request<AddPartitionsToTxnResponse>(ApiKey.AddPartitionsToTxn, ADD_PARTITIONS_TO_TXN_VERIFY_VERSION, {
+      const response = await this.connections.request<AddPartitionsToTxnResponse>(coordinator, ApiKey.AddPartitionsToTxn, ADD_PARTITIONS_TO_TXN_VERIFY_VERSION, {
         transactions: [{ transactionalId, producerId, producerEpoch, verifyOnly, topics: [{ name: topic, partitions: [partition] }] }],
       });
       if (response.errorCode !== ErrorCode.NONE) return response.errorCode;
       return response.resultsByTransaction[0]?.topicResults[0]?.resultsByPartition[0]?.partitionErrorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR;
     } catch (error) {
-      this.connections.get(coordinator)?.close();
-      this.connections.delete(coordinator);
       this.deps.log(`verifying a transaction with broker ${coordinator} failed: ${error instanceof Error ? error.message : String(error)}`);
       return ErrorCode.NOT_COORDINATOR;
     }
   }
 
-  private async connect(nodeId: number): Promise<KafkaConnection> {
-    const open = this.connections.get(nodeId);
-    if (open && !open.closed) return open;
-    const broker = this.deps.brokers().find((info) => info.nodeId === nodeId);
-    if (!broker) throw new Error(`broker ${nodeId} is not alive`);
-    const connection = await KafkaConnection.connect({
-      host: broker.host,
-      port: broker.port,
-      clientId: `bunka-txn-markers-${this.deps.nodeId}`,
-      requestTimeoutMs: REQUEST_TIMEOUT_MS,
-      connectTimeoutMs: CONNECT_TIMEOUT_MS,
-      ...this.deps.security,
-    });
-    this.connections.set(nodeId, connection);
-    return connection;
-  }
-
   close(): void {
-    for (const connection of this.connections.values()) connection.close();
-    this.connections.clear();
+    this.connections.close();
   }
 }
 
