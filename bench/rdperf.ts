@@ -49,6 +49,12 @@ export interface RdperfLatency {
   p99Ms: number;
   p999Ms: number;
   maxMs: number;
+  /**
+   * The same two commands with librdkafka's mock broker in the consumer's process (the producer connects to
+   * its port) and the consumer polling every millisecond (fetch.wait.max.ms=1: the mock answers a fetch only
+   * when its wait ends, it is not woken by an append): what the tool and the VM reach without Bunka.
+   */
+  mock?: Omit<RdperfLatency, "mock" | "targetRecordsPerSecond"> | { error: string };
 }
 
 export interface RdperfResults {
@@ -129,6 +135,59 @@ function describeThreads(perThread: Record<string, { user: number; system: numbe
     .join(", ");
 }
 
+/** The latencies the consumer wrote (µs a line), without the first second (the warm-up: connections, first fetches). */
+function latencyFigures(latencyFile: string, seconds: number, producer: ToolRun): Omit<RdperfLatency, "mock" | "targetRecordsPerSecond"> {
+  const all = readFileSync(latencyFile, "utf8").split("\n").filter(Boolean).map(Number);
+  const latencies = all.slice(Math.floor(all.length / seconds)).map((us) => us / 1000).sort((a, b) => a - b);
+  return {
+    achievedRecordsPerSecond: producer.lastRow[1]! / (producer.lastRow[0]! / 1000),
+    samples: latencies.length,
+    p50Ms: percentile(latencies, 0.5),
+    p99Ms: percentile(latencies, 0.99),
+    p999Ms: percentile(latencies, 0.999),
+    maxMs: latencies[latencies.length - 1] ?? Number.NaN,
+  };
+}
+
+function describeLatency(point: Omit<RdperfLatency, "mock" | "targetRecordsPerSecond">): string {
+  return `${(point.achievedRecordsPerSecond / 1000).toFixed(1)} k/s achieved, p50 ${point.p50Ms.toFixed(2)} ms, p99 ${point.p99Ms.toFixed(2)} ms, p99.9 ${point.p999Ms.toFixed(2)} ms, max ${point.maxMs.toFixed(1)} ms (${point.samples} samples)`;
+}
+
+/** `-l` against the mock broker of the consumer's process; the producer finds it at the port the consumer logs. */
+async function measureMockLatency(tool: string, rate: number, count: number, seconds: number, latencyFile: string): Promise<Omit<RdperfLatency, "mock" | "targetRecordsPerSecond">> {
+  const topic = `rdperf-mock-latency-${++sequence}`;
+  const consumer = Bun.spawn([tool, "-C", "-l", "-t", topic, "-p", "0", "-o", "end", "-A", latencyFile, "-u", "-c", String(count), "-X", "test.mock.num.brokers=1", "-X", "fetch.wait.max.ms=1"], {
+    stdout: "ignore",
+    stderr: "pipe",
+  });
+  const timer = setTimeout(() => consumer.kill("SIGKILL"), TOOL_TIMEOUT_MS);
+  try {
+    const reader = consumer.stderr.getReader();
+    const decoder = new TextDecoder();
+    let logged = "";
+    let bootstrap = "";
+    // Bounded by the tool's timeout above: a killed consumer ends the stream.
+    while (!bootstrap) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the mock consumer logged no bootstrap address: ${logged.slice(-300)}`);
+      logged += decoder.decode(value);
+      bootstrap = /replaced with (\S+:\d+)/.exec(logged)?.[1] ?? "";
+    }
+    void (async () => {
+      while (!(await reader.read()).done);
+    })();
+    await Bun.sleep(1500); // as for Bunka: the consumer is fetching before the first record
+    const producer = await runTool(tool, ["-P", "-l", "-t", topic, "-p", "0", "-s", "1024", "-r", String(rate), "-c", String(count), "-X", "linger.ms=0", "-a", "1", "-u", "-b", bootstrap]);
+    // The mock consumer may stop short of `count` (records it never saw): what it wrote is the measurement.
+    await Promise.race([consumer.exited, Bun.sleep(10_000)]);
+    return latencyFigures(latencyFile, seconds, producer);
+  } finally {
+    clearTimeout(timer);
+    consumer.kill();
+    rmSync(latencyFile, { force: true });
+  }
+}
+
 export async function runRdperf(options: { broker: BenchBroker; workDir: string; quick: boolean; progress: (line: string) => void }): Promise<RdperfResults> {
   const { broker, quick, progress } = options;
   const tool = buildRdperf();
@@ -205,19 +264,13 @@ export async function runRdperf(options: { broker: BenchBroker; workDir: string;
       const producer = await runTool(tool, ["-P", "-l", "-t", topic, "-p", "0", "-s", "1024", "-r", String(rate), "-c", String(count), "-X", "linger.ms=0", "-a", "1", "-u", "-b", broker.bootstrap]);
       await consumer;
       // The first second is the warm-up (connections, first fetches), as in the latency reference.
-      const all = readFileSync(latencyFile, "utf8").split("\n").filter(Boolean).map(Number);
-      const latencies = all.slice(Math.floor(all.length / seconds)).map((us) => us / 1000).sort((a, b) => a - b);
-      const point: RdperfLatency = {
-        targetRecordsPerSecond: rate,
-        achievedRecordsPerSecond: producer.lastRow[1]! / (producer.lastRow[0]! / 1000),
-        samples: latencies.length,
-        p50Ms: percentile(latencies, 0.5),
-        p99Ms: percentile(latencies, 0.99),
-        p999Ms: percentile(latencies, 0.999),
-        maxMs: latencies[latencies.length - 1] ?? Number.NaN,
-      };
+      const point: RdperfLatency = { targetRecordsPerSecond: rate, ...latencyFigures(latencyFile, seconds, producer) };
       results.latency.push(point);
-      progress(`rdperf -l at ${rate}/s (${(point.achievedRecordsPerSecond / 1000).toFixed(1)} k/s achieved): p50 ${point.p50Ms.toFixed(2)} ms, p99 ${point.p99Ms.toFixed(2)} ms, p99.9 ${point.p999Ms.toFixed(2)} ms, max ${point.maxMs.toFixed(1)} ms (${point.samples} samples)`);
+      progress(`rdperf -l at ${rate}/s: ${describeLatency(point)}`);
+      point.mock = await measureMockLatency(tool, rate, count, seconds, join(options.workDir, `${topic}-mock.txt`)).catch((error: unknown) => ({
+        error: error instanceof Error ? error.message.split("\n")[0]! : String(error),
+      }));
+      progress(`rdperf -l at ${rate}/s against the mock broker: ${"error" in point.mock ? point.mock.error : describeLatency(point.mock)}`);
     } catch (error) {
       progress(`rdperf -l at ${rate}/s failed: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`);
     } finally {

@@ -281,6 +281,22 @@ function renderReference(results: BenchResults): string[] {
       out.push("Latency mode (`-l` on a producer and a consumer, 1 KiB records, linger.ms 0, acks=1; `-A` writes each record's latency; the first tenth of the run is left out):");
       out.push("");
       out.push(table(["Asked", "Achieved", "Samples", "p50", "p99", "p99.9", "max"], rdperf.latency.map((point) => [records(point.targetRecordsPerSecond), records(point.achievedRecordsPerSecond), String(point.samples), ms(point.p50Ms), ms(point.p99Ms), ms(point.p999Ms), ms(point.maxMs)])));
+      const mocked = rdperf.latency.filter((point) => point.mock);
+      if (mocked.length > 0) {
+        out.push("");
+        out.push("The same two commands against librdkafka's mock broker (in the consumer's process, the consumer polling every millisecond: the mock does not wake a fetch on an append), right after each Bunka point: what the tool and the VM reach without Bunka.");
+        out.push("");
+        out.push(
+          table(
+            ["Asked", "Achieved", "Samples", "p50", "p99", "p99.9", "max"],
+            mocked.map((point) => {
+              const mock = point.mock!;
+              if ("error" in mock) return [records(point.targetRecordsPerSecond), mock.error, "", "", "", "", ""];
+              return [records(point.targetRecordsPerSecond), records(mock.achievedRecordsPerSecond), String(mock.samples), ms(mock.p50Ms), ms(mock.p99Ms), ms(mock.p999Ms), ms(mock.maxMs)];
+            }),
+          ),
+        );
+      }
       out.push("");
     }
   }
