@@ -94,6 +94,8 @@ export interface PendingWrite {
   records: RecordInput[];
   /** Undoes the bookkeeping when the append fails, so that the next change writes these records again. */
   failed(): void;
+  /** The append failed and the group was put back as it was before the change: what was written before stands. */
+  reverted(): void;
 }
 
 /**
@@ -103,10 +105,13 @@ export interface PendingWrite {
 export function takeChangedRecords(group: ConsumerGroup, topics: TopicLookup): PendingWrite | null {
   const records: RecordInput[] = [];
   const written: string[] = [];
+  /** Fingerprint per key before this write (undefined: never written). */
+  const previous = new Map<string, string | undefined>();
   const dirty = [...group.dirtyMembers];
   group.dirtyMembers.clear();
   const put = (type: ConsumerRecordType, memberId: string, value: Uint8Array | null) => {
     const id = keyId(type, memberId);
+    const before = group.written.get(id);
     if (value === null) {
       if (!group.written.has(id)) return;
       group.written.delete(id);
@@ -116,6 +121,7 @@ export function takeChangedRecords(group: ConsumerGroup, topics: TopicLookup): P
       group.written.set(id, print);
     }
     written.push(id);
+    previous.set(id, before);
     records.push({ key: encodeConsumerRecordKey(type, group.groupId, memberId), value });
   };
   if (group.classicTombstonePending) {
@@ -138,6 +144,13 @@ export function takeChangedRecords(group: ConsumerGroup, topics: TopicLookup): P
     failed: () => {
       // Forget what this batch claimed to write: the next change of the group writes it again.
       for (const id of written) group.written.set(id, "unwritten");
+      for (const memberId of dirty) group.dirtyMembers.add(memberId);
+    },
+    reverted: () => {
+      for (const [id, print] of previous) {
+        if (print === undefined) group.written.delete(id);
+        else group.written.set(id, print);
+      }
       for (const memberId of dirty) group.dirtyMembers.add(memberId);
     },
   };

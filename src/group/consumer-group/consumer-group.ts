@@ -110,3 +110,45 @@ export class ConsumerGroup {
     return names;
   }
 }
+
+/** What restoring a snapshot changed in the group's membership, so that the coordinator fixes timers. */
+export interface RestoredMembers {
+  /** Members added since the snapshot, gone again (their timers must stop). */
+  dropped: ConsumerMember[];
+  /** Members removed since the snapshot, back (their timers must run again). */
+  returned: ConsumerMember[];
+}
+
+/**
+ * The group's state now, to put back when the write of a change fails (Kafka's coordinator reverts its
+ * timeline snapshot then). Members are restored in place, so that their timers' closures stay valid.
+ */
+export function snapshotGroup(group: ConsumerGroup): () => RestoredMembers {
+  const { groupEpoch, assignmentEpoch, assignorName, subscriptionSignature, classicTombstonePending } = group;
+  const targetAssignment = new Map(group.targetAssignment);
+  const staticMembers = new Map(group.staticMembers);
+  const owners = new Map(group.owners);
+  const members = new Map([...group.members].map(([memberId, member]) => {
+    const { sessionTimer: _session, revocationTimer: _revocation, ...fields } = member;
+    const assigned = new Map([...member.assigned].map(([topic, partitions]) => [topic, new Set(partitions)]));
+    const pendingRevocation = new Map([...member.pendingRevocation].map(([topic, partitions]) => [topic, new Set(partitions)]));
+    return [memberId, { member, fields: { ...fields, assigned, pendingRevocation, classic: member.classic ? { ...member.classic } : null } }];
+  }));
+  return () => {
+    const dropped = [...group.members.values()].filter((member) => members.get(member.memberId)?.member !== member);
+    const returned = [...members.values()].filter(({ member }) => group.members.get(member.memberId) !== member).map(({ member }) => member);
+    group.groupEpoch = groupEpoch;
+    group.assignmentEpoch = assignmentEpoch;
+    group.assignorName = assignorName;
+    group.subscriptionSignature = subscriptionSignature;
+    group.classicTombstonePending = classicTombstonePending;
+    group.targetAssignment = targetAssignment;
+    group.members.clear();
+    for (const [memberId, { member, fields }] of members) group.members.set(memberId, Object.assign(member, fields));
+    group.staticMembers.clear();
+    for (const [instanceId, memberId] of staticMembers) group.staticMembers.set(instanceId, memberId);
+    group.owners.clear();
+    for (const [key, memberId] of owners) group.owners.set(key, memberId);
+    return { dropped, returned };
+  };
+}

@@ -11,8 +11,8 @@
 // Every change is written to __consumer_offsets in Kafka's records (consumer-group-persistence.ts) before the
 // heartbeat is answered; a coordinator that loads the partition restores the groups from them (restore()),
 // members keep their epochs and assignments and heartbeat on as if nothing happened. A failed append answers
-// the heartbeat with the append's error; the state in memory is kept (Kafka reverts it) and written again
-// with the group's next change, and the member, retrying with its previous epoch, is accepted.
+// the heartbeat with the append's error and puts the group back as it was before the heartbeat (Kafka reverts
+// its timeline snapshot), so the member retries from where it stood.
 import { randomUUID } from "node:crypto";
 import type { RecordInput } from "../../records/record.ts";
 import { ErrorCode } from "../../protocol/errors.ts";
@@ -23,7 +23,7 @@ import type { GroupApiKind } from "../group-offsets.ts";
 import type { GroupCoordinatorServices } from "../services.ts";
 import type { LoadedConsumerGroup } from "../group-loader.ts";
 import { assignorByName, type Assignment } from "./assignors.ts";
-import { ConsumerGroup, LEAVE_GROUP_MEMBER_EPOCH, LEAVE_GROUP_STATIC_MEMBER_EPOCH, partitionKey, type ConsumerMember } from "./consumer-group.ts";
+import { ConsumerGroup, LEAVE_GROUP_MEMBER_EPOCH, LEAVE_GROUP_STATIC_MEMBER_EPOCH, partitionKey, snapshotGroup, type ConsumerMember } from "./consumer-group.ts";
 import { markAllWritten, takeChangedRecords } from "./consumer-group-persistence.ts";
 import type { TopicPartitionIds as StoredTopicPartitions } from "./consumer-group-records.ts";
 import { assignmentsEqual, copyAssignment, reconcile } from "./reconciliation.ts";
@@ -134,6 +134,8 @@ class HeartbeatError extends Error {
 
 export class ConsumerProtocolCoordinator {
   private readonly lastRefreshMs = new WeakMap<ConsumerGroup, number>();
+  /** Group id → the change of the group still being written (exclusive()). */
+  private readonly pending = new Map<string, Promise<void>>();
 
   constructor(private readonly host: ConsumerGroupHost) {}
 
@@ -148,8 +150,18 @@ export class ConsumerProtocolCoordinator {
     return count;
   }
 
-  /** Answered once the records of whatever the heartbeat changed are in __consumer_offsets. */
+  /**
+   * Answered once the records of whatever the heartbeat changed are in __consumer_offsets. A failed write
+   * leaves the group as it was before the heartbeat (Kafka reverts to its timeline snapshot): the member gets
+   * the error and retries from where it stood. The group's changes are applied one at a time (exclusive()),
+   * so that the snapshot a failed write goes back to holds no other request's change.
+   */
   heartbeat(params: ConsumerHeartbeatParams): ConsumerHeartbeatResult | Promise<ConsumerHeartbeatResult> {
+    return this.exclusive(params.groupId, () => this.heartbeatNow(params));
+  }
+
+  private heartbeatNow(params: ConsumerHeartbeatParams): ConsumerHeartbeatResult | Promise<ConsumerHeartbeatResult> {
+    const undo = this.undoPoint(params.groupId);
     let result: ConsumerHeartbeatResult;
     try {
       result = this.doHeartbeat(params);
@@ -158,22 +170,85 @@ export class ConsumerProtocolCoordinator {
       result = heartbeatError(error.errorCode, error.message === String(error.errorCode) ? null : error.message);
     }
     const group = this.host.isActive ? this.host.groups.get(params.groupId)?.consumerGroup : undefined;
-    const written = group ? this.persist(group) : null;
+    const written = group ? this.persist(group, undo) : null;
     if (!written) return result;
     return written.then((errorCode) => (errorCode === ErrorCode.NONE || result.errorCode !== ErrorCode.NONE ? result : heartbeatError(errorCode, null)));
   }
 
+  /** Runs the group's changes one after another: a change whose write is in flight delays the next one. */
+  private exclusive<T>(groupId: string, operation: () => T | Promise<T>): T | Promise<T> {
+    const tail = this.pending.get(groupId);
+    const result = tail ? tail.then(operation) : operation();
+    if (result instanceof Promise) {
+      const settled: Promise<void> = result.then(
+        () => undefined,
+        () => undefined,
+      );
+      this.pending.set(groupId, settled);
+      void settled.then(() => {
+        if (this.pending.get(groupId) === settled) this.pending.delete(groupId);
+      });
+    }
+    return result;
+  }
+
+  /**
+   * What puts the group back as it is now. A consumer group the change creates is removed again (the group id
+   * unknown or an empty classic group as before); one upgraded from a classic group with members is not
+   * reverted (its classic members were already answered and moved over).
+   */
+  private undoPoint(groupId: string): () => boolean {
+    const metadata = this.host.groups.get(groupId);
+    const before = metadata?.consumerGroup ?? null;
+    const protocolType = metadata?.protocolType ?? null;
+    const restore = before ? snapshotGroup(before) : null;
+    const convertsMembers = !before && metadata !== undefined && metadata.members.size > 0;
+    return () => {
+      const now = this.host.groups.get(groupId);
+      if (restore && before && now?.consumerGroup === before) {
+        const { dropped, returned } = restore();
+        for (const member of dropped) this.stopTimers(member);
+        for (const member of returned) this.scheduleSessionExpiration(before, member);
+        for (const member of before.members.values()) {
+          if (member.classic) continue; // a classic member's rejoin wait is set by its heartbeats
+          if (member.state === "UNREVOKED_PARTITIONS" && !member.revocationTimer) this.startRevocationTimer(before, member);
+          if (member.state !== "UNREVOKED_PARTITIONS") this.clearRevocationTimer(member);
+        }
+        this.host.log(`consumer group ${groupId}: its change was not written; the group is back at epoch ${before.groupEpoch}`);
+        return true;
+      }
+      if (!before && !convertsMembers && now?.consumerGroup) {
+        this.unload(now.consumerGroup);
+        if (metadata === undefined) this.host.groups.delete(groupId);
+        else {
+          now.consumerGroup = null;
+          now.protocolType = protocolType;
+        }
+        return true;
+      }
+      return false;
+    };
+  }
+
+  private stopTimers(member: ConsumerMember): void {
+    if (member.sessionTimer) clearTimeout(member.sessionTimer);
+    member.sessionTimer = null;
+    this.clearRevocationTimer(member);
+  }
+
   /** Appends the group's changed records; null when nothing changed. */
-  private persist(group: ConsumerGroup): Promise<number> | null {
+  private persist(group: ConsumerGroup, undo?: () => boolean): Promise<number> | null {
     const write = takeChangedRecords(group, this.host.services.topics);
     if (!write) return null;
+    // Reverted, the group is as the log has it; otherwise what failed is written again with its next change.
+    const failed = () => (undo?.() ? write.reverted() : write.failed());
     return this.host.appendGroupRecords(group.groupId, write.records).then(
       (errorCode) => {
-        if (errorCode !== ErrorCode.NONE) write.failed();
+        if (errorCode !== ErrorCode.NONE) failed();
         return errorCode;
       },
       (error) => {
-        write.failed();
+        failed();
         this.host.log(`consumer group ${group.groupId}: writing its records failed: ${String(error)}`);
         return ErrorCode.COORDINATOR_NOT_AVAILABLE;
       },
@@ -413,13 +488,20 @@ export class ConsumerProtocolCoordinator {
 
   private scheduleSessionExpiration(group: ConsumerGroup, member: ConsumerMember): void {
     if (member.sessionTimer) clearTimeout(member.sessionTimer);
-    member.sessionTimer = setTimeout(() => {
-      member.sessionTimer = null;
-      if (group.members.get(member.memberId) !== member || !this.host.isActive) return;
-      this.host.log(`consumer group ${group.groupId}: member ${member.memberId} session expired, removing it`);
-      this.removeMember(group, member, true);
-      this.afterDeparture(group);
+    const timer = setTimeout(() => {
+      if (member.sessionTimer === timer) member.sessionTimer = null;
+      // After the change being written, if any: undoing that must not bring the expired member back.
+      void this.exclusive(group.groupId, () => this.expireSession(group, member, timer));
     }, member.classic?.sessionTimeoutMs ?? this.config.sessionTimeoutMs);
+    member.sessionTimer = timer;
+  }
+
+  private expireSession(group: ConsumerGroup, member: ConsumerMember, timer: ReturnType<typeof setTimeout>): void {
+    if (member.sessionTimer !== null && member.sessionTimer !== timer) return; // a heartbeat meanwhile restarted it
+    if (group.members.get(member.memberId) !== member || !this.host.isActive) return;
+    this.host.log(`consumer group ${group.groupId}: member ${member.memberId} session expired, removing it`);
+    this.removeMember(group, member, true);
+    this.afterDeparture(group);
   }
 
   private startRevocationTimer(group: ConsumerGroup, member: ConsumerMember): void {
