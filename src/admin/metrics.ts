@@ -11,6 +11,7 @@ import { BrokerTraffic, REQUEST_LATENCY_BUCKETS_SECONDS } from "./traffic-counte
 import { threadCpuTimes } from "./thread-cpu.ts";
 import { FSYNC_BUCKETS_SECONDS, type FsyncLatency } from "../partition/fsync-latency.ts";
 import { clientTelemetryFor } from "../telemetry/client-telemetry.ts";
+import { fetchFromAppendCounters } from "../api/fetch.ts";
 
 interface PartitionRow {
   topic: string;
@@ -203,6 +204,7 @@ export class BrokerMetrics {
     new client.Counter({ name: "bunka_fetch_session_evictions_total", help: "Fetch sessions evicted to make room for new ones (Kafka: kafka.server:type=FetchSessionCache,name=IncrementalFetchSessionEvictionsPerSec)", registers, collect() { this.reset(); this.inc(view.services.fetchSessions?.evictions ?? 0); } });
     const counterOf = (name: string, help: string, read: () => number) =>
       new client.Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
+    counterOf("bunka_fetch_served_from_append_total", "Consumer fetch partitions answered on the socket thread from the batch a produce just appended, without a worker read", () => fetchFromAppendCounters.partitions);
     counterOf("bunka_isr_shrinks_total", "ISR shrinks of partitions this broker leads (Kafka: kafka.server:type=ReplicaManager,name=IsrShrinksPerSec)", () => view.isrChanges().shrinks);
     counterOf("bunka_isr_expands_total", "ISR expansions of partitions this broker leads (Kafka: kafka.server:type=ReplicaManager,name=IsrExpandsPerSec)", () => view.isrChanges().expands);
     counterOf("bunka_leader_elections_total", "Partition leaders elected by this broker as controller (Kafka: kafka.controller:type=ControllerStats,name=LeaderElectionRateAndTimeMs)", () => view.controllerStats()?.leaderElections ?? 0);

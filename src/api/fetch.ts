@@ -89,7 +89,7 @@ export const fetchHandler = defineHandler(Apis.Fetch, {
     const deadline = Date.now() + Math.min(Math.max(0, request.maxWaitMs), FETCH_MAX_WAIT_MS_CAP);
     const watched = fetches.filter((fetch) => fetch.errorCode === ErrorCode.NONE).map((fetch) => fetch.item);
     let versionBeforeRead = context.watchers.version(watched);
-    let outcome = await readAll(context, fetches, responseMaxBytes);
+    let outcome = await readAll(context, fetches, responseMaxBytes, replicaId < 0);
     // Long poll, bounded by max.wait.ms: each wake-up re-reads; the loop ends at the deadline at the latest.
     while (watched.length > 0 && outcome.bytes < request.minBytes && !outcome.hasError && Date.now() < deadline && !context.isStopping()) {
       const remainingMs = deadline - Date.now();
@@ -112,7 +112,7 @@ export const fetchHandler = defineHandler(Apis.Fetch, {
         if (fetch.errorCode === ErrorCode.NONE) fetch.item.maxOffsetExclusive = context.replication.readLimit(fetch.item.topic, fetch.item.partition, replicaId);
       }
       versionBeforeRead = context.watchers.version(watched);
-      outcome = await readAll(context, fetches, responseMaxBytes);
+      outcome = await readAll(context, fetches, responseMaxBytes, replicaId < 0);
     }
 
     const partitions = fetches.map((fetch, index): Input<FetchResponsePartitionData> => {
@@ -280,9 +280,52 @@ function knownEmpty(context: RequestContext, item: ReadItem): ReadResult | null 
   return { errorCode: ErrorCode.NONE, logStartOffset: runtime.logStartOffset, logEndOffset: runtime.logEndOffset, slice: null };
 }
 
-async function readAll(context: RequestContext, fetches: PartitionFetch[], responseMaxBytes: number): Promise<ReadOutcome> {
+/** A fetch answered from the batch a produce just appended: the read result and its records, already mapped. */
+interface AppendedRead {
+  result: ReadResult;
+  mapped: MappedRecords;
+}
+
+/**
+ * A consumer's read that would return exactly the batch a produce last appended (TopicManager's lastAppend):
+ * the fetch offset is its base offset, it is the log's last batch as the socket thread last heard, and the
+ * high watermark ends exactly after it. A worker read would return that one batch (minOneBatch, KIP-74),
+ * so the answer is built from where the worker said it landed, without the round trip. For read_committed
+ * no transaction may be open at or before it (then the LSO is the high watermark and nothing in the range
+ * was aborted). Anything else (more batches, a moved log start, a new leader epoch, a file that cannot be
+ * mapped) is left to the worker.
+ */
+function fromAppend(context: RequestContext, item: ReadItem): AppendedRead | null {
+  const runtime = context.topics.runtime(item.topic, item.partition);
+  const appended = runtime?.lastAppend;
+  if (!runtime || !appended || item.fetchOffset !== appended.baseOffset || !item.minOneBatch) return null;
+  const end = appended.lastOffset + 1;
+  if (runtime.logEndOffset !== end || item.maxOffsetExclusive !== end || item.fetchOffset < runtime.logStartOffset) return null;
+  if (context.topics.get(item.topic)?.partitions[item.partition]?.leaderEpoch !== appended.leaderEpoch) return null;
+  if (item.readCommitted && appended.firstUnstableOffset >= 0 && appended.firstUnstableOffset < end) return null;
+  let mapped: MappedRecords | null;
+  try {
+    mapped = context.fetchViews.records(appended.slice);
+  } catch (error) {
+    if (error instanceof SegmentMapError) return null;
+    throw error;
+  }
+  if (!mapped) return null;
+  const result: ReadResult = { errorCode: ErrorCode.NONE, logStartOffset: runtime.logStartOffset, logEndOffset: runtime.logEndOffset, slice: appended.slice };
+  if (item.readCommitted) {
+    result.lastStableOffset = end;
+    result.abortedTransactions = [];
+  }
+  return { result, mapped };
+}
+
+/** Fetches answered from a produce's append (fromAppend) since the broker started (/metrics, tests). */
+export const fetchFromAppendCounters = { partitions: 0 };
+
+async function readAll(context: RequestContext, fetches: PartitionFetch[], responseMaxBytes: number, consumer: boolean): Promise<ReadOutcome> {
   const readable = fetches.filter((fetch) => fetch.errorCode === ErrorCode.NONE);
-  const local = readable.map((fetch) => knownEmpty(context, fetch.item));
+  const appendedReads = readable.map((fetch) => (consumer ? fromAppend(context, fetch.item) : null));
+  const local = readable.map((fetch, index) => appendedReads[index]?.result ?? knownEmpty(context, fetch.item));
   const toWorkers = readable.filter((_, index) => local[index] === null);
   let workerResults: ReadResult[];
   try {
@@ -316,7 +359,12 @@ async function readAll(context: RequestContext, fetches: PartitionFetch[], respo
     let mapped: MappedRecords | null = null;
     // Whole batches only: a partition that would overflow max.bytes is left for the next fetch,
     // unless nothing was added yet (KIP-74: the first batch is always returned).
-    if (result.slice && (bytes === 0 || bytes + result.slice.sizeBytes <= responseMaxBytes)) {
+    const appendedRead = appendedReads[next - 1];
+    if (appendedRead && (bytes === 0 || bytes + appendedRead.mapped.sizeBytes <= responseMaxBytes)) {
+      mapped = appendedRead.mapped;
+      bytes += mapped.sizeBytes;
+      fetchFromAppendCounters.partitions++;
+    } else if (result.slice && !appendedRead && (bytes === 0 || bytes + result.slice.sizeBytes <= responseMaxBytes)) {
       try {
         mapped = context.fetchViews.records(result.slice);
       } catch (error) {

@@ -220,6 +220,10 @@ export class ReplicaManager implements PartitionListener {
       const result = results[index]!;
       if (result.errorCode !== ErrorCode.NONE) return Promise.resolve(result.errorCode);
       const runtime = this.deps.topics.noteOffsets(item.topic, item.partition, result);
+      // Only the newest reading of the log: an answer overtaken by another append's says nothing of the end.
+      if (runtime && result.appended && result.offsetsVersion === runtime.offsetsVersion && runtime.logEndOffset === result.lastOffset + 1) {
+        runtime.lastAppend = { slice: result.appended, baseOffset: result.baseOffset, lastOffset: result.lastOffset, leaderEpoch: item.leaderEpoch, firstUnstableOffset: result.firstUnstableOffset ?? -1 };
+      }
       const state = this.state(item.topic, item.partition);
       if (runtime && state?.role === "leader") this.maybeAdvanceHighWatermark(state, runtime);
       this.deps.watchers.notify(item.topic, item.partition);

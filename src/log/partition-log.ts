@@ -72,6 +72,11 @@ export interface AppendInfo {
    * the offsets (and LogAppendTime) are those of the copy already in the log (Kafka answers a duplicate so).
    */
   duplicate: boolean;
+  /**
+   * Where a single-batch append landed (absent for duplicates and multi-batch appends): a tailing
+   * consumer's fetch at baseOffset is answered from this range on the socket thread (api/fetch.ts).
+   */
+  slice?: FileSlice;
 }
 
 /** The one shape of an outcome that can fail (util/result.ts), shared with records/ and the partition workers. */
@@ -439,6 +444,9 @@ export class PartitionLog {
     const baseOffset = this.logEndOffset;
     const lastOffset = baseOffset + recordCount - 1;
     this.maybeRoll(groupBytes, maxTimestamp, lastOffset, nowMs);
+    // The parts are written back to back from the segment's current end.
+    const segment = this.activeSegment;
+    let position = segment.sizeBytes;
     let nextOffset = baseOffset;
     let offsetOfMaxTimestamp = -1;
     let maxTimestampSeen = Number.NEGATIVE_INFINITY;
@@ -467,7 +475,9 @@ export class PartitionLog {
         recordCount: info.recordCount,
         batchCount: info.batchCount,
         duplicate: false,
+        ...(info.batchCount === 1 ? { slice: { path: segment.logPath, ...segment.identity, position, sizeBytes: records.byteLength, firstOffset: partBaseOffset } } : {}),
       };
+      position += records.byteLength;
     }
     if (nextOffset !== lastOffset + 1) throw new Error(`${this.dir}: offset assignment ended at ${nextOffset}, expected ${lastOffset + 1}`);
     this.activeSegment.append(groupParts.length === 1 ? groupParts[0]! : groupParts, lastOffset, maxTimestamp, offsetOfMaxTimestamp);

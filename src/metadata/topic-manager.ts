@@ -9,7 +9,7 @@ import { derivedMaxBrokerPartitions } from "../config/partition-limit.ts";
 import { resolveTopicConfig, toSafeNumber, topicConfigDefinitions, validateTopicConfig, type ConfigSource, type TopicConfigBounds } from "../config/topic-config.ts";
 import { assignReplicas } from "./placement.ts";
 import type { LogConfig } from "../log/config.ts";
-import type { LogOffsets, OpenPartitionCommand } from "../partition/messages.ts";
+import type { FileSlice, LogOffsets, OpenPartitionCommand } from "../partition/messages.ts";
 import type { PartitionWorkers } from "../partition/partition-workers.ts";
 import { ErrorCode, KafkaError } from "../protocol/errors.ts";
 import { randomTopicId, topicIdBase64, topicIdHex, topicNameProblem, type ClusterView, type MetadataStore, type PartitionAssignment, type PartitionReassignment, type PartitionState, type TopicMetadata } from "./types.ts";
@@ -26,6 +26,22 @@ export interface PartitionRuntime {
   offsetsVersion: number;
   /** The log could not be opened (its worker answers KAFKA_STORAGE_ERROR); offsets are -1. */
   offline?: boolean;
+  /**
+   * The last produce appended here while it was the log's last batch (a later reading of another log end
+   * clears it): a tailing consumer's fetch at its base offset is answered from it without a worker read.
+   */
+  lastAppend?: AppendedBatch;
+}
+
+/** Where a single produce batch landed, as its worker answered (ProduceResult.appended). */
+export interface AppendedBatch {
+  slice: FileSlice;
+  baseOffset: number;
+  lastOffset: number;
+  /** The leader epoch it was appended at: a leadership change since may have truncated the log. */
+  leaderEpoch: number;
+  /** The log's first unstable offset right after the append (-1: no transaction open). */
+  firstUnstableOffset: number;
 }
 
 export interface EffectiveConfig {
@@ -303,6 +319,7 @@ export class TopicManager {
     runtime.logStartOffset = offsets.logStartOffset;
     runtime.logEndOffset = offsets.logEndOffset;
     runtime.offsetsVersion = offsets.offsetsVersion;
+    if (runtime.lastAppend && runtime.lastAppend.lastOffset + 1 !== offsets.logEndOffset) runtime.lastAppend = undefined;
     return runtime;
   }
 

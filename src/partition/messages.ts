@@ -63,6 +63,10 @@ export interface ProduceResult extends ErrorResult, LogOffsets {
   logAppendTimeMs: number;
   /** An idempotent producer's retry of a batch already in the log: nothing written, offsets are the original's. */
   duplicate?: boolean;
+  /** A single-batch append: where it landed (the range a read from baseOffset to lastOffset + 1 returns). */
+  appended?: FileSlice;
+  /** With `appended`: the log's first unstable offset after the append (-1: no transaction open). */
+  firstUnstableOffset?: number;
 }
 
 export interface ReplicaAppendItem extends PartitionKey {

@@ -359,6 +359,7 @@ export class PartitionOwner implements WorkerOperations {
           logEndOffset: -1,
           // A retried idempotent batch: success with the original's offsets; acks=all then waits for those.
           ...(info.duplicate ? { duplicate: true } : {}),
+          ...(info.slice ? { appended: info.slice } : {}),
         };
       });
       start = end;
@@ -367,7 +368,12 @@ export class PartitionOwner implements WorkerOperations {
       this.counters.flushWaits += items.length;
       await this.flushSoon(partition.log);
     }
-    for (const result of results) if (result.errorCode === ErrorCode.NONE) Object.assign(result, this.logOffsets(partition.log));
+    const firstUnstableOffset = partition.log.firstUnstableOffset;
+    for (const result of results) {
+      if (result.errorCode !== ErrorCode.NONE) continue;
+      Object.assign(result, this.logOffsets(partition.log));
+      if (result.appended) result.firstUnstableOffset = firstUnstableOffset;
+    }
     return results;
   }
 

@@ -1,0 +1,94 @@
+// A tailing consumer's long poll answered from the batch a produce just appended (api/fetch.ts fromAppend):
+// kafkajs consumers, read_uncommitted and read_committed, tail a partition while a kafkajs producer sends many
+// small single-record produces one at a time. Each consumer must receive exactly the produced values in order,
+// and /metrics must show that the fast path answered some of the fetches. A transaction left open by another
+// producer then blocks read_committed at its first offset (the fallback: the worker's read stops at the LSO),
+// while read_uncommitted keeps receiving.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import type { Consumer } from "kafkajs";
+import { BrokerProcess, freePort } from "../helpers/broker-process.ts";
+import { createTopic, kafkaClient } from "../helpers/kafkajs.ts";
+import { sample, scrape } from "../helpers/admin-http.ts";
+
+const adminPort = freePort();
+const adminUrl = `http://127.0.0.1:${adminPort}`;
+const broker = new BrokerProcess({ properties: { "admin.listeners": adminUrl, "group.initial.rebalance.delay.ms": "0" } });
+const TOPIC = "tail-from-append";
+const RECORDS = 150;
+
+beforeAll(async () => {
+  await broker.start();
+  await createTopic(broker.bootstrap, TOPIC, 1);
+}, 120_000);
+
+afterAll(async () => {
+  await broker.stop();
+  await broker.cleanup();
+});
+
+interface Tail {
+  consumer: Consumer;
+  values: string[];
+}
+
+async function tail(groupId: string, readUncommitted: boolean): Promise<Tail> {
+  const consumer = kafkaClient(broker.bootstrap, groupId).consumer({ groupId, readUncommitted, maxWaitTimeInMs: 5_000 });
+  const values: string[] = [];
+  const joined = Promise.withResolvers<void>();
+  consumer.on(consumer.events.GROUP_JOIN, () => joined.resolve());
+  await consumer.connect();
+  await consumer.subscribe({ topic: TOPIC, fromBeginning: true });
+  await consumer.run({ eachMessage: async ({ message }) => void values.push(message.value!.toString()) });
+  const timeout = setTimeout(() => joined.reject(new Error(`${groupId} did not join in 60 s`)), 60_000);
+  await joined.promise.finally(() => clearTimeout(timeout));
+  return { consumer, values };
+}
+
+async function waitFor(condition: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(20);
+  }
+}
+
+test("tailing consumers receive every record in order, partly answered from the append", async () => {
+  const uncommitted = await tail("tail-uncommitted", true);
+  const committed = await tail("tail-committed", false);
+  const producer = kafkaClient(broker.bootstrap, "tail-producer").producer();
+  await producer.connect();
+  const expected: string[] = [];
+  try {
+    for (let i = 0; i < RECORDS; i++) {
+      const value = `record-${i}`;
+      expected.push(value);
+      await producer.send({ topic: TOPIC, acks: 1, messages: [{ value }] });
+      // Let the consumers catch up now and then, so their next fetch is waiting at the end of the log.
+      if (i % 10 === 9) await waitFor(() => uncommitted.values.length === expected.length && committed.values.length === expected.length, `record ${i}`);
+    }
+    await waitFor(() => uncommitted.values.length >= RECORDS && committed.values.length >= RECORDS, "all records");
+    expect(uncommitted.values).toEqual(expected);
+    expect(committed.values).toEqual(expected);
+    const served = sample(await scrape(adminUrl), "bunka_fetch_served_from_append_total") ?? 0;
+    expect(served).toBeGreaterThan(0);
+
+    // Fallback: an open transaction pins read_committed's LSO at its first offset.
+    const txProducer = kafkaClient(broker.bootstrap, "tail-tx").producer({ transactionalId: "tail-tx", idempotent: true, maxInFlightRequests: 1 });
+    await txProducer.connect();
+    const transaction = await txProducer.transaction();
+    await transaction.send({ topic: TOPIC, messages: [{ value: "in-transaction" }] });
+    for (let i = 0; i < 5; i++) await producer.send({ topic: TOPIC, acks: 1, messages: [{ value: `after-${i}` }] });
+    await waitFor(() => uncommitted.values.length === RECORDS + 6, "read_uncommitted past the open transaction");
+    expect(uncommitted.values.slice(RECORDS)).toEqual(["in-transaction", "after-0", "after-1", "after-2", "after-3", "after-4"]);
+    await Bun.sleep(500); // A read_committed answer that wrongly passed the LSO would have arrived by now.
+    expect(committed.values.length).toBe(RECORDS);
+    await transaction.commit();
+    await waitFor(() => committed.values.length === RECORDS + 6, "read_committed after the commit");
+    expect(committed.values.slice(RECORDS)).toEqual(["in-transaction", "after-0", "after-1", "after-2", "after-3", "after-4"]);
+    await txProducer.disconnect();
+  } finally {
+    await producer.disconnect();
+    await uncommitted.consumer.disconnect();
+    await committed.consumer.disconnect();
+  }
+}, 180_000);
