@@ -1,0 +1,57 @@
+// A tailing consumer on a 3-broker embedded cluster while a producer sends acks=all single-record produces:
+// the high watermark moves when the followers fetch, after the leader's append woke the consumer's fetch.
+// That fetch must wait for the high watermark (not be answered with the uncommitted batch) and then is answered
+// from the append (api/fetch.ts fromAppend). kafkajs consumers, read_uncommitted and read_committed, must get
+// every value exactly once in order, and the fast path must have been taken.
+import { expect, test } from "bun:test";
+import type { Consumer } from "kafkajs";
+import { fetchFromAppendCounters } from "../../src/api/fetch.ts";
+import { createTopic, startCluster } from "../../src/testing/index.ts";
+import { kafkaClient } from "../helpers/kafkajs.ts";
+
+const TOPIC = "tail-acks-all";
+const RECORDS = 100;
+
+async function waitFor(condition: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(20);
+  }
+}
+
+test("tailing consumers of an acks=all partition receive every record in order, answered from the append", async () => {
+  await using cluster = await startCluster({ brokers: 3, properties: { "group.initial.rebalance.delay.ms": "0" } });
+  await createTopic(cluster.bootstrapServers, TOPIC, { partitions: 1, replicationFactor: 3, configs: { "min.insync.replicas": "2" } });
+  const tails: { consumer: Consumer; values: string[] }[] = [];
+  for (const readUncommitted of [true, false]) {
+    const groupId = `tail-acks-all-${readUncommitted ? "uncommitted" : "committed"}`;
+    const consumer = kafkaClient(cluster.bootstrapServers, groupId).consumer({ groupId, readUncommitted, maxWaitTimeInMs: 5_000 });
+    const values: string[] = [];
+    const joined = Promise.withResolvers<void>();
+    consumer.on(consumer.events.GROUP_JOIN, () => joined.resolve());
+    await consumer.connect();
+    await consumer.subscribe({ topic: TOPIC, fromBeginning: true });
+    await consumer.run({ eachMessage: async ({ message }) => void values.push(message.value!.toString()) });
+    const timeout = setTimeout(() => joined.reject(new Error(`${groupId} did not join in 60 s`)), 60_000);
+    await joined.promise.finally(() => clearTimeout(timeout));
+    tails.push({ consumer, values });
+  }
+  const servedBefore = fetchFromAppendCounters.partitions;
+  const producer = kafkaClient(cluster.bootstrapServers, "tail-acks-all-producer").producer();
+  await producer.connect();
+  const expected: string[] = [];
+  try {
+    for (let i = 0; i < RECORDS; i++) {
+      expected.push(`record-${i}`);
+      await producer.send({ topic: TOPIC, acks: -1, messages: [{ value: `record-${i}` }] });
+      if (i % 10 === 9) await waitFor(() => tails.every((tail) => tail.values.length === expected.length), `record ${i}`);
+    }
+    await waitFor(() => tails.every((tail) => tail.values.length >= RECORDS), "all records");
+    for (const tail of tails) expect(tail.values).toEqual(expected);
+    expect(fetchFromAppendCounters.partitions).toBeGreaterThan(servedBefore);
+  } finally {
+    await producer.disconnect();
+    for (const tail of tails) await tail.consumer.disconnect();
+  }
+}, 180_000);
