@@ -670,10 +670,13 @@ export class GroupCoordinator implements OffsetsCoordinator {
 
   /**
    * KIP-848's downgrade: the consumer group's members all speak the classic protocol, so it becomes a classic
-   * group again at generation = its group epoch, with their assignments, and rebalances (they rejoin at their
-   * next heartbeat). Its consumer-protocol records get tombstones; the classic record follows the rebalance.
+   * group again at generation = its group epoch, with their assignments. Its consumer-protocol records get
+   * tombstones. After a departure it rebalances (the members rejoin at their next heartbeat; the classic record
+   * follows the rebalance); after a classic static member replaced the last consumer-protocol one (`rebalance`
+   * false, Kafka's convertToClassicGroup with a joining member) it is Stable at once and its classic record is
+   * written now. Resolves with the error of the appends.
    */
-  downgradeToClassic(group: GroupMetadata): void {
+  downgradeToClassic(group: GroupMetadata, rebalance = true): Promise<number> {
     const consumer = group.consumerGroup!;
     const tombstones = groupTombstones(consumer);
     this.consumerProtocol.unload(consumer);
@@ -689,10 +692,24 @@ export class GroupCoordinator implements OffsetsCoordinator {
       group.add(restored, null);
       this.scheduleHeartbeatExpiration(group, restored, classic.sessionTimeoutMs);
     }
-    this.appendGroupRecords(group.groupId, tombstones).then((errorCode) => {
+    const removed = this.appendGroupRecords(group.groupId, tombstones).then((errorCode) => {
       if (errorCode !== ErrorCode.NONE) this.log(`group ${group.groupId}: tombstones of its consumer-protocol records failed (error ${errorCode})`);
+      return errorCode;
     });
-    this.prepareRebalance(group, "downgraded from the consumer protocol");
+    if (rebalance) {
+      this.prepareRebalance(group, "downgraded from the consumer protocol");
+      return removed;
+    }
+    if (group.candidateProtocols().size === 0) {
+      this.prepareRebalance(group, "downgraded from the consumer protocol (its members share no protocol)");
+      return removed;
+    }
+    group.protocolName = group.selectProtocol();
+    group.state = "Stable";
+    group.stateTimestampMs = Date.now();
+    const assignments = new Map([...group.members.values()].map((member) => [member.memberId, member.assignment]));
+    const stored = this.storeGroup(group, assignments);
+    return Promise.all([removed, stored]).then(([first, second]) => (first !== ErrorCode.NONE ? first : second));
   }
 
   appendGroupRecords(groupId: string, records: RecordInput[]): Promise<number> {

@@ -32,7 +32,7 @@ import { compileSubscriptionRegex } from "./subscription-regex.ts";
 
 /** What this file uses of the group coordinator (an interface, so the two do not import each other). */
 export interface ConsumerGroupHost {
-  readonly config: Pick<GroupCoordinatorConfig, "consumer" | "groupMinSessionTimeoutMs" | "groupMaxSessionTimeoutMs">;
+  readonly config: Pick<GroupCoordinatorConfig, "consumer" | "groupMinSessionTimeoutMs" | "groupMaxSessionTimeoutMs" | "groupMaxSize">;
   readonly services: Pick<GroupCoordinatorServices, "topics">;
   readonly groups: Map<string, GroupMetadata>;
   readonly isActive: boolean;
@@ -42,8 +42,11 @@ export interface ConsumerGroupHost {
   appendGroupRecords(groupId: string, records: RecordInput[]): Promise<number>;
   /** Clears a classic group's timers and parked requests before it is converted. */
   releaseClassicGroup(group: GroupMetadata): void;
-  /** Turns a consumer group whose members all speak the classic protocol back into a classic group. */
-  downgradeToClassic(group: GroupMetadata): void;
+  /**
+   * Turns a consumer group whose members all speak the classic protocol back into a classic group: rebalancing
+   * (after a departure), or Stable at once (a classic static member replaced the last consumer-protocol one).
+   */
+  downgradeToClassic(group: GroupMetadata, rebalance?: boolean): Promise<number>;
   log(message: string): void;
 }
 
@@ -643,13 +646,19 @@ export class ConsumerProtocolCoordinator {
     if (!this.maybeDowngrade(group)) this.persistInBackground(group);
   }
 
-  private maybeDowngrade(group: ConsumerGroup): boolean {
-    if (group.members.size === 0 || !this.policyAllows("downgrade")) return false;
+  /** Kafka's validateOnlineDowngrade: only classic members are left, the policy allows it, and they fit a classic group. */
+  private canDowngrade(group: ConsumerGroup): boolean {
+    if (group.members.size === 0 || !this.policyAllows("downgrade") || group.members.size > this.host.config.groupMaxSize) return false;
     for (const member of group.members.values()) if (!member.classic) return false;
+    return true;
+  }
+
+  private maybeDowngrade(group: ConsumerGroup): boolean {
+    if (!this.canDowngrade(group)) return false;
     const metadata = this.host.groups.get(group.groupId);
     if (!metadata || metadata.consumerGroup !== group) return false;
     this.host.log(`consumer group ${group.groupId}: its last consumer-protocol member left; downgrading to a classic group of ${group.members.size} member(s)`);
-    this.host.downgradeToClassic(metadata);
+    void this.host.downgradeToClassic(metadata);
     return true;
   }
 
@@ -663,7 +672,12 @@ export class ConsumerProtocolCoordinator {
     const subscription = decodeSubscription(params.protocols[0]!.metadata);
     if (!subscription) return fail(ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
     let memberId = params.memberId;
-    if (memberId === "" && params.groupInstanceId !== null) memberId = group.staticMembers.get(params.groupInstanceId) ?? "";
+    const staticMemberId = params.groupInstanceId === null ? undefined : group.staticMembers.get(params.groupInstanceId);
+    const staticMember = staticMemberId === undefined ? undefined : group.members.get(staticMemberId);
+    // A classic static member takes a consumer-protocol member's place (Kafka does not wait for its leave, as
+    // classic static members fence their predecessor), under a new member id.
+    const replaces = staticMember && !staticMember.classic && memberId === "" ? staticMember : undefined;
+    if (memberId === "" && staticMember && !replaces) memberId = staticMember.memberId;
     if (memberId === "") {
       memberId = `${params.groupInstanceId ?? params.clientId}-${randomUUID()}`;
       // KIP-394 as for classic groups: the member comes back with the id it was given.
@@ -672,7 +686,9 @@ export class ConsumerProtocolCoordinator {
     let member = group.members.get(memberId);
     let bumpEpoch = false;
     if (member && !member.classic) return fail(ErrorCode.UNKNOWN_MEMBER_ID);
-    if (!member) {
+    if (!member && replaces) {
+      member = this.replaceWithClassic(group, replaces, memberId, params);
+    } else if (!member) {
       if (group.members.size >= this.config.maxSize) return fail(ErrorCode.GROUP_MAX_SIZE_REACHED, "");
       member = this.newMember(memberId, { instanceId: params.groupInstanceId, rackId: null, clientId: params.clientId, clientHost: params.clientHost, rebalanceTimeoutMs: params.rebalanceTimeoutMs } as ConsumerHeartbeatParams);
       member.classic = { protocols: params.protocols, sessionTimeoutMs: params.sessionTimeoutMs, synced: null };
@@ -705,9 +721,34 @@ export class ConsumerProtocolCoordinator {
     this.clearRevocationTimer(member);
     this.scheduleSessionExpiration(group, member);
     const joined = member;
+    if (replaces && this.canDowngrade(group)) {
+      // Kafka's validateOnlineDowngradeWithReplacedMember: the last consumer-protocol member was replaced, so
+      // the group is classic again, Stable with everyone's assignment: the joiner syncs at its generation.
+      this.host.log(`consumer group ${group.groupId}: classic static member ${memberId} replaced the last consumer-protocol member ${replaces.memberId}; downgrading to a classic group`);
+      const converted = this.host.downgradeToClassic(metadata, false);
+      const answer = (): ClassicJoinResult => ({ errorCode: ErrorCode.NONE, generationId: metadata.generationId, protocolName: metadata.protocolName ?? params.protocols[0]!.name, leader: "", memberId, members: [] });
+      return converted.then((errorCode) => (errorCode === ErrorCode.NONE ? answer() : fail(errorCode)));
+    }
     const result: ClassicJoinResult = { errorCode: ErrorCode.NONE, generationId: joined.memberEpoch, protocolName: params.protocols[0]!.name, leader: "", memberId, members: [] };
     const written = this.persist(group);
     return written ? written.then((errorCode) => (errorCode === ErrorCode.NONE ? result : fail(errorCode))) : result;
+  }
+
+  /** The classic member `memberId` in `replaced`'s place: its target and partitions, at epoch 0 (Kafka copies the member). */
+  private replaceWithClassic(group: ConsumerGroup, replaced: ConsumerMember, memberId: string, params: ClassicJoinParams): ConsumerMember {
+    this.removeMember(group, replaced, false);
+    const member = this.newMember(memberId, { instanceId: params.groupInstanceId, rackId: replaced.rackId, clientId: params.clientId, clientHost: params.clientHost, rebalanceTimeoutMs: params.rebalanceTimeoutMs } as ConsumerHeartbeatParams);
+    member.classic = { protocols: params.protocols, sessionTimeoutMs: params.sessionTimeoutMs, synced: null };
+    member.subscribedTopicNames = replaced.subscribedTopicNames;
+    member.serverAssignor = replaced.serverAssignor;
+    group.members.set(memberId, member);
+    if (params.groupInstanceId !== null) group.staticMembers.set(params.groupInstanceId, memberId);
+    const target = group.targetAssignment.get(replaced.memberId);
+    group.targetAssignment.delete(replaced.memberId);
+    if (target) group.targetAssignment.set(memberId, target);
+    group.setHoldings(member, { state: replaced.state, memberEpoch: 0, previousMemberEpoch: 0, assigned: replaced.assigned, pendingRevocation: replaced.pendingRevocation });
+    this.host.log(`consumer group ${group.groupId}: classic static member ${params.groupInstanceId} joined as ${memberId}, replacing ${replaced.memberId}`);
+    return member;
   }
 
   /** SyncGroup of a classic member: its current assignment, in the consumer embedded protocol. */
