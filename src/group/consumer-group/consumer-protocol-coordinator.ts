@@ -772,9 +772,16 @@ export class ConsumerProtocolCoordinator {
     this.scheduleSessionExpiration(group, member);
     this.refreshTarget(group, false);
     this.persistInBackground(group);
-    const target = group.targetAssignment.get(memberId) ?? new Map();
-    const settled = member.state === "STABLE" && member.memberEpoch === group.assignmentEpoch && member.classic.synced !== null && assignmentsEqual(member.classic.synced, member.assigned);
-    if (settled && assignmentsEqual(target, member.assigned)) return ErrorCode.NONE;
+    // Kafka's classicGroupHeartbeatToConsumerGroup: rejoin to catch up with the group epoch, to revoke (a
+    // cooperative client gives up only what it must, and gets its new partitions at the rejoin after that), or
+    // to take partitions the others released; while some are still held elsewhere it heartbeats on as it is.
+    const synced = member.classic.synced !== null && assignmentsEqual(member.classic.synced, member.assigned);
+    const mustRejoin =
+      !synced ||
+      member.memberEpoch < group.groupEpoch ||
+      member.state === "UNREVOKED_PARTITIONS" ||
+      (member.state === "UNRELEASED_PARTITIONS" && !this.waitingOnUnreleased(group, member));
+    if (!mustRejoin) return ErrorCode.NONE;
     // Told to rejoin: one that keeps heartbeating without rejoining would hold its partitions for ever, so
     // its rebalance timeout bounds the wait, as for a consumer-protocol member's revocation.
     if (!member.revocationTimer) {
@@ -787,6 +794,14 @@ export class ConsumerProtocolCoordinator {
       }, member.rebalanceTimeoutMs);
     }
     return ErrorCode.REBALANCE_IN_PROGRESS;
+  }
+
+  /** Kafka's waitingOnUnreleasedPartition: a partition of its target is still held by another member. */
+  private waitingOnUnreleased(group: ConsumerGroup, member: ConsumerMember): boolean {
+    for (const [topic, partitions] of group.targetAssignment.get(member.memberId) ?? []) {
+      for (const partition of partitions) if (!(member.assigned.get(topic)?.has(partition) ?? false) && group.ownedByOther(member.memberId, topic, partition)) return true;
+    }
+    return false;
   }
 
   /** LeaveGroup of classic members of a consumer group. */
