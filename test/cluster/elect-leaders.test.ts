@@ -107,9 +107,10 @@ test("PREFERRED elections put leadership back on the first replica after a moved
   expect(all.results.has(`${TOPIC}-0`)).toBe(false);
   for (const id of cluster.liveBrokerIds) await waitUntil(`broker ${id} to see partition 1 led by ${restarted}`, 20_000, async () => (await partitionsAt(portOf(id)))[1]!.leader === restarted);
 
-  // Nothing was lost on the way: every record is read back from the current leaders.
+  // Nothing was lost on the way: every record is read back from the current leaders (up to offset 20: a leader
+  // just elected may answer a lower high watermark until its followers have fetched from it, as in Kafka).
   for (const partition of [0, 1]) {
-    const records = await readAll(cluster.bootstrapServers, TOPIC, { partition });
+    const records = await readAll(cluster.bootstrapServers, TOPIC, { partition, untilOffset: 20 });
     expect(records.map((record) => Buffer.from(record.value!).toString())).toEqual(Array.from({ length: 20 }, (_, i) => `record-${i}`));
   }
 });
