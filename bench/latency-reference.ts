@@ -53,6 +53,8 @@ export interface StageBreakdown {
   stages: StageStats[];
   /** CPU used per wall second during the point, by broker thread (socket thread, each partition worker). */
   threadCores: Record<string, number>;
+  /** Fetch partitions the broker answered from the append that woke them (bunka_fetch_served_from_append_total). */
+  fetchesFromAppend?: number;
 }
 
 export interface ReferenceRate {
@@ -148,7 +150,7 @@ export class RedisServer {
 let sequence = 0;
 
 type Histograms = Map<string, { buckets: Map<number, number>; sum: number; count: number }>;
-type Scrape = { histograms: Histograms; threadSeconds: Map<string, number>; atMs: number };
+type Scrape = { histograms: Histograms; threadSeconds: Map<string, number>; fetchesFromAppend: number; atMs: number };
 
 const STAGE_METRICS: [metric: string, api: string, stage: string][] = [
   ["bunka_request_queue_duration_seconds", "Produce", "Produce: frame complete → handler starts (queue, decode)"],
@@ -164,6 +166,7 @@ async function scrapeMetrics(url: string): Promise<Scrape> {
   const text = await (await fetch(url)).text();
   const histograms: Histograms = new Map();
   const threadSeconds = new Map<string, number>();
+  let fetchesFromAppend = 0;
   for (const line of text.split("\n")) {
     const match = /^([a-z_]+)\{([^}]*)\} ([0-9.e+-]+|\+Inf|NaN)$/.exec(line) ?? /^([a-z_]+)() ([0-9.e+-]+)$/.exec(line);
     if (!match) continue;
@@ -175,6 +178,10 @@ async function scrapeMetrics(url: string): Promise<Scrape> {
       threadSeconds.set(`${labels.thread ?? "?"} ${labels.tid ?? ""}`.trim(), value);
       continue;
     }
+    if (name === "bunka_fetch_served_from_append_total") {
+      fetchesFromAppend = value;
+      continue;
+    }
     const base = name.replace(/_(bucket|sum|count)$/, "");
     if (!STAGE_METRICS.some(([metric]) => metric === base)) continue;
     const key = `${base}|${labels.api ?? ""}`;
@@ -184,7 +191,7 @@ async function scrapeMetrics(url: string): Promise<Scrape> {
     else if (name.endsWith("_sum")) entry.sum = value;
     else if (name.endsWith("_count")) entry.count = value;
   }
-  return { histograms, threadSeconds, atMs: performance.now() };
+  return { histograms, threadSeconds, fetchesFromAppend, atMs: performance.now() };
 }
 
 function breakdownBetween(before: Scrape, after: Scrape): StageBreakdown {
@@ -207,7 +214,7 @@ function breakdownBetween(before: Scrape, after: Scrape): StageBreakdown {
   const threadCores: Record<string, number> = {};
   const seconds = (after.atMs - before.atMs) / 1000;
   for (const [thread, total] of after.threadSeconds) threadCores[thread] = (total - (before.threadSeconds.get(thread) ?? 0)) / seconds;
-  return { stages, threadCores };
+  return { stages, threadCores, fetchesFromAppend: after.fetchesFromAppend - before.fetchesFromAppend };
 }
 
 async function measurePoint(target: ReferenceTarget, port: number, name: string, recordsPerSecond: number, seconds: number, warmupSeconds: number): Promise<ReferencePoint> {
@@ -306,7 +313,8 @@ export async function runLatencyReference(options: LatencyReferenceOptions): Pro
           row.points.push(point);
           progress(
             `latency reference ${rate.label} (${(rate.recordsPerSecond / 1000).toFixed(1)} k/s) ${target.padEnd(5)}: p50 ${point.p50Ms.toFixed(2)} ms, p99 ${point.p99Ms.toFixed(2)} ms, p99.9 ${point.p999Ms.toFixed(2)} ms, max ${point.maxMs.toFixed(1)} ms ` +
-              `(${point.samples} samples, ${(point.achievedRecordsPerSecond / 1000).toFixed(1)} k/s sent in ${(point.sendsPerSecond / 1000).toFixed(1)} k writes/s, ${(point.received * 100).toFixed(1)}% received)`,
+              `(${point.samples} samples, ${(point.achievedRecordsPerSecond / 1000).toFixed(1)} k/s sent in ${(point.sendsPerSecond / 1000).toFixed(1)} k writes/s, ${(point.received * 100).toFixed(1)}% received` +
+              `${point.breakdown?.fetchesFromAppend !== undefined ? `, ${point.breakdown.fetchesFromAppend} fetches answered from the append of ${point.breakdown.stages.find((stage) => stage.stage.startsWith("Fetch: handler"))?.count ?? 0}` : ""})`,
           );
         } catch (error) {
           const message = error instanceof Error ? error.message : String(error);
