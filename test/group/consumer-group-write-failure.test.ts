@@ -7,7 +7,7 @@ import type { KafkaConnection } from "../../src/client/kafka-connection.ts";
 import { ErrorCode } from "../../src/protocol/errors.ts";
 import { ApiKey } from "../../src/protocol/generated/index.ts";
 import { OFFSETS_TOPIC } from "../../src/group/offsets-records.ts";
-import { createTopic, startTestBroker, type TestBroker } from "./helpers.ts";
+import { createTopic, RawMember, startTestBroker, subscription, type TestBroker } from "./helpers.ts";
 
 let broker: TestBroker;
 let connection: KafkaConnection;
@@ -25,7 +25,7 @@ afterAll(async () => {
   await broker?.stop();
 });
 
-function heartbeat(body: { memberId: string; memberEpoch: number; subscribedTopicNames?: string[] | null; topicPartitions?: { topicId: Uint8Array; partitions: number[] }[] | null }) {
+function heartbeat(body: { groupId?: string; memberId: string; memberEpoch: number; subscribedTopicNames?: string[] | null; topicPartitions?: { topicId: Uint8Array; partitions: number[] }[] | null }) {
   return connection.request(ApiKey.ConsumerGroupHeartbeat, 1, {
     groupId: "unwritten-group",
     instanceId: null,
@@ -41,8 +41,8 @@ function heartbeat(body: { memberId: string; memberEpoch: number; subscribedTopi
 
 const partitionsOf = (response: any): number[] => (response.assignment?.topicPartitions ?? []).flatMap((entry: { partitions: number[] }) => entry.partitions).sort((a: number, b: number) => a - b);
 
-async function describeGroup() {
-  const described = await connection.request(ApiKey.ConsumerGroupDescribe, 0, { groupIds: ["unwritten-group"], includeAuthorizedOperations: false });
+async function describeGroup(groupId = "unwritten-group") {
+  const described = await connection.request(ApiKey.ConsumerGroupDescribe, 0, { groupIds: [groupId], includeAuthorizedOperations: false });
   return described.groups[0];
 }
 
@@ -99,4 +99,28 @@ test("a heartbeat whose write fails changes nothing; the retry after the partiti
   const info = await describeGroup();
   expect(info.groupEpoch).toBe(2);
   expect(info.groupState).toBe("Stable");
+}, 120_000);
+
+test("a classic member's JoinGroup whose write fails is not a member; its retry is", async () => {
+  const groupId = "unwritten-classic";
+  expect((await heartbeat({ groupId, memberId: "kip848-only", memberEpoch: 0, subscribedTopicNames: ["unwritten"] })).errorCode).toBe(ErrorCode.NONE);
+  const classic = await RawMember.create(broker, groupId, { protocols: [{ name: "range", metadata: subscription(["unwritten"]) }] });
+  try {
+    await breakWrites(true);
+    try {
+      const refused = await classic.join();
+      expect(refused.errorCode).not.toBe(ErrorCode.NONE);
+      const info = await describeGroup(groupId);
+      expect(info.groupEpoch).toBe(1);
+      expect(info.members.map((member: any) => member.memberId)).toEqual(["kip848-only"]);
+    } finally {
+      await breakWrites(false);
+    }
+    const joined = await classic.join();
+    expect(joined.errorCode).toBe(ErrorCode.NONE);
+    expect(joined.generationId).toBe(2);
+    expect((await describeGroup(groupId)).members.length).toBe(2);
+  } finally {
+    classic.connection.close();
+  }
 }, 120_000);

@@ -662,10 +662,21 @@ export class ConsumerProtocolCoordinator {
     return true;
   }
 
-  /** JoinGroup of a classic member into a consumer group: answered at once, generation = its member epoch. */
+  /**
+   * JoinGroup of a classic member into a consumer group: answered at once, generation = its member epoch. Like a
+   * heartbeat, applied after the group's change being written, and undone when its own write fails.
+   */
   classicJoin(metadata: GroupMetadata, params: ClassicJoinParams): ClassicJoinResult | Promise<ClassicJoinResult> {
-    const group = metadata.consumerGroup!;
-    const fail = (errorCode: number, memberId = params.memberId): ClassicJoinResult => ({ errorCode, generationId: -1, protocolName: "", leader: "", memberId, members: [] });
+    return this.exclusive(metadata.groupId, () => {
+      // The group stopped being a consumer group while the previous change was written: the client rejoins.
+      if (!metadata.consumerGroup || this.host.groups.get(metadata.groupId) !== metadata) return classicJoinError(ErrorCode.REBALANCE_IN_PROGRESS, params.memberId);
+      return this.classicJoinNow(metadata, metadata.consumerGroup, params);
+    });
+  }
+
+  private classicJoinNow(metadata: GroupMetadata, group: ConsumerGroup, params: ClassicJoinParams): ClassicJoinResult | Promise<ClassicJoinResult> {
+    const undo = this.undoPoint(metadata.groupId);
+    const fail = (errorCode: number, memberId = params.memberId): ClassicJoinResult => classicJoinError(errorCode, memberId);
     // Kafka takes classic members into a consumer group whatever group.consumer.migration.policy says (it
     // governs conversions), as long as they speak the consumer embedded protocol.
     if (params.protocolType !== CONSUMER_PROTOCOL_TYPE || params.protocols.length === 0) return fail(ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
@@ -730,7 +741,7 @@ export class ConsumerProtocolCoordinator {
       return converted.then((errorCode) => (errorCode === ErrorCode.NONE ? answer() : fail(errorCode)));
     }
     const result: ClassicJoinResult = { errorCode: ErrorCode.NONE, generationId: joined.memberEpoch, protocolName: params.protocols[0]!.name, leader: "", memberId, members: [] };
-    const written = this.persist(group);
+    const written = this.persist(group, undo);
     return written ? written.then((errorCode) => (errorCode === ErrorCode.NONE ? result : fail(errorCode))) : result;
   }
 
@@ -963,6 +974,10 @@ function assignmentOf(bytes: Uint8Array): Assignment {
   const assignment: Assignment = new Map();
   for (const { topic, partitions } of decodeAssignment(bytes)?.assignedPartitions ?? []) assignment.set(topic, new Set(partitions));
   return assignment;
+}
+
+function classicJoinError(errorCode: number, memberId: string): ClassicJoinResult {
+  return { errorCode, generationId: -1, protocolName: "", leader: "", memberId, members: [] };
 }
 
 function heartbeatError(errorCode: number, errorMessage: string | null): ConsumerHeartbeatResult {
