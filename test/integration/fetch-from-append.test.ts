@@ -3,35 +3,23 @@
 // small single-record produces one at a time. Each consumer must receive exactly the produced values in order,
 // and /metrics must show that the fast path answered some of the fetches. A transaction left open by another
 // producer then blocks read_committed at its first offset (the fallback: the worker's read stops at the LSO),
-// while read_uncommitted keeps receiving.
-import { afterAll, beforeAll, expect, test } from "bun:test";
+// while read_uncommitted keeps receiving. Run on one socket thread and with network shards (the fetch's file range
+// then goes to the shard that owns the connection).
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Consumer } from "kafkajs";
 import { BrokerProcess, freePort } from "../helpers/broker-process.ts";
 import { createTopic, kafkaClient } from "../helpers/kafkajs.ts";
 import { sample, scrape } from "../helpers/admin-http.ts";
 
-const adminPort = freePort();
-const adminUrl = `http://127.0.0.1:${adminPort}`;
-const broker = new BrokerProcess({ properties: { "admin.listeners": adminUrl, "group.initial.rebalance.delay.ms": "0" } });
 const TOPIC = "tail-from-append";
 const RECORDS = 150;
-
-beforeAll(async () => {
-  await broker.start();
-  await createTopic(broker.bootstrap, TOPIC, 1);
-}, 120_000);
-
-afterAll(async () => {
-  await broker.stop();
-  await broker.cleanup();
-});
 
 interface Tail {
   consumer: Consumer;
   values: string[];
 }
 
-async function tail(groupId: string, readUncommitted: boolean): Promise<Tail> {
+async function tail(broker: BrokerProcess, groupId: string, readUncommitted: boolean): Promise<Tail> {
   const consumer = kafkaClient(broker.bootstrap, groupId).consumer({ groupId, readUncommitted, maxWaitTimeInMs: 5_000 });
   const values: string[] = [];
   const joined = Promise.withResolvers<void>();
@@ -52,9 +40,9 @@ async function waitFor(condition: () => boolean, what: string, timeoutMs = 60_00
   }
 }
 
-test("tailing consumers receive every record in order, partly answered from the append", async () => {
-  const uncommitted = await tail("tail-uncommitted", true);
-  const committed = await tail("tail-committed", false);
+async function tailingConsumers(broker: BrokerProcess, adminUrl: string): Promise<void> {
+  const uncommitted = await tail(broker, "tail-uncommitted", true);
+  const committed = await tail(broker, "tail-committed", false);
   const producer = kafkaClient(broker.bootstrap, "tail-producer").producer();
   await producer.connect();
   const expected: string[] = [];
@@ -91,4 +79,23 @@ test("tailing consumers receive every record in order, partly answered from the 
     await uncommitted.consumer.disconnect();
     await committed.consumer.disconnect();
   }
-}, 180_000);
+}
+
+for (const shards of [1, 3]) {
+  describe(`num.network.shards=${shards}`, () => {
+    const adminUrl = `http://127.0.0.1:${freePort()}`;
+    const broker = new BrokerProcess({ properties: { "admin.listeners": adminUrl, "group.initial.rebalance.delay.ms": "0", "num.network.shards": String(shards) } });
+
+    beforeAll(async () => {
+      await broker.start();
+      await createTopic(broker.bootstrap, TOPIC, 1);
+    }, 120_000);
+
+    afterAll(async () => {
+      await broker.stop();
+      await broker.cleanup();
+    });
+
+    test("tailing consumers receive every record in order, partly answered from the append", () => tailingConsumers(broker, adminUrl), 180_000);
+  });
+}
