@@ -511,10 +511,12 @@ export class ConsumerProtocolCoordinator {
     this.clearRevocationTimer(member);
     member.revocationTimer = setTimeout(() => {
       member.revocationTimer = null;
-      if (group.members.get(member.memberId) !== member || member.state !== "UNREVOKED_PARTITIONS" || !this.host.isActive) return;
-      this.host.log(`consumer group ${group.groupId}: member ${member.memberId} did not revoke its partitions within its rebalance timeout, removing it`);
-      this.removeMember(group, member, true);
-      this.afterDeparture(group);
+      void this.exclusive(group.groupId, () => {
+        if (group.members.get(member.memberId) !== member || member.state !== "UNREVOKED_PARTITIONS" || !this.host.isActive) return;
+        this.host.log(`consumer group ${group.groupId}: member ${member.memberId} did not revoke its partitions within its rebalance timeout, removing it`);
+        this.removeMember(group, member, true);
+        this.afterDeparture(group);
+      });
     }, member.rebalanceTimeoutMs);
   }
 
@@ -798,10 +800,12 @@ export class ConsumerProtocolCoordinator {
     if (!member.revocationTimer) {
       member.revocationTimer = setTimeout(() => {
         member.revocationTimer = null;
-        if (group.members.get(member.memberId) !== member || !this.host.isActive) return;
-        this.host.log(`consumer group ${group.groupId}: classic member ${member.memberId} did not rejoin within its rebalance timeout, removing it`);
-        this.removeMember(group, member, true);
-        this.afterDeparture(group);
+        void this.exclusive(group.groupId, () => {
+          if (group.members.get(member.memberId) !== member || !this.host.isActive) return;
+          this.host.log(`consumer group ${group.groupId}: classic member ${member.memberId} did not rejoin within its rebalance timeout, removing it`);
+          this.removeMember(group, member, true);
+          this.afterDeparture(group);
+        });
       }, member.rebalanceTimeoutMs);
     }
     return ErrorCode.REBALANCE_IN_PROGRESS;
