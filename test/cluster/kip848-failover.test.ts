@@ -7,6 +7,7 @@ import { ErrorCode } from "../../src/protocol/errors.ts";
 import { ApiKey } from "../../src/protocol/generated/index.ts";
 import { TestCluster } from "../helpers/cluster.ts";
 import { kafkaClient } from "../helpers/kafkajs.ts";
+import { ConsumerProtocolMember } from "../group/helpers.ts";
 
 const TOPIC = "kip848-replicated";
 const GROUP = "kip848-failover";
@@ -41,37 +42,6 @@ async function coordinatorOf(excluding: number[] = []): Promise<number> {
   });
 }
 
-interface Owned {
-  topicId: Uint8Array;
-  partitions: number[];
-}
-
-class Member {
-  epoch = 0;
-  owned: Owned[] = [];
-  constructor(readonly memberId: string) {}
-
-  async heartbeat(connection: KafkaConnection): Promise<any> {
-    const joining = this.epoch === 0;
-    const response = await connection.request(ApiKey.ConsumerGroupHeartbeat, 1, {
-      groupId: GROUP,
-      memberId: this.memberId,
-      memberEpoch: this.epoch,
-      instanceId: null,
-      rackId: null,
-      rebalanceTimeoutMs: joining ? 30_000 : -1,
-      subscribedTopicNames: joining ? [TOPIC] : null,
-      subscribedTopicRegex: null,
-      serverAssignor: null,
-      topicPartitions: joining ? [] : this.owned,
-    });
-    if (response.errorCode === ErrorCode.NONE) {
-      this.epoch = response.memberEpoch;
-      if (response.assignment) this.owned = response.assignment.topicPartitions.map((entry: Owned) => ({ topicId: new Uint8Array(entry.topicId), partitions: [...entry.partitions] }));
-    }
-    return response;
-  }
-}
 
 const describe = async (connection: KafkaConnection) => (await connection.request(ApiKey.ConsumerGroupDescribe, 0, { groupIds: [GROUP], includeAuthorizedOperations: false })).groups[0];
 
@@ -87,10 +57,10 @@ function snapshot(group: any) {
 test("a KIP-848 group moves with its __consumer_offsets partition: members heartbeat on at the new coordinator with their epochs", async () => {
   const coordinator = await coordinatorOf();
   let connection = await KafkaConnection.connect({ host: "127.0.0.1", port: cluster.broker(coordinator).port, requestTimeoutMs: 20_000 });
-  const members = [new Member("m1"), new Member("m2"), new Member("m3")];
+  const members = [new ConsumerProtocolMember("m1", TOPIC), new ConsumerProtocolMember("m2", TOPIC), new ConsumerProtocolMember("m3", TOPIC)];
   const stable = await cluster.waitFor("a Stable group of three", async () => {
     for (const member of members) {
-      const response = await member.heartbeat(connection);
+      const response = await member.heartbeat(connection, GROUP);
       if (response.errorCode !== ErrorCode.NONE) throw new Error(`heartbeat: error ${response.errorCode}`);
     }
     const group = await describe(connection);
@@ -110,7 +80,7 @@ test("a KIP-848 group moves with its __consumer_offsets partition: members heart
     }, 60_000);
     expect(snapshot(loaded)).toEqual(before);
     for (const member of members) {
-      const response = await member.heartbeat(connection);
+      const response = await member.heartbeat(connection, GROUP);
       expect(response.errorCode).toBe(ErrorCode.NONE);
       expect(response.memberEpoch).toBe(before.groupEpoch);
       expect(response.assignment).toBeNull();

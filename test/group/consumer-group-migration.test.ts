@@ -16,51 +16,11 @@ import { createTopic, kafkaClient } from "../helpers/kafkajs.ts";
 import { join } from "node:path";
 import { StreamingProcess } from "../helpers/groups.ts";
 import { awaitKafkaJavascript, kafkaJavascriptExpected } from "../helpers/kafka-javascript.ts";
-import { eventually, startTestBroker, type TestBroker } from "./helpers.ts";
+import { ConsumerProtocolMember, eventually, startTestBroker, type TestBroker } from "./helpers.ts";
 
 const TOPIC = "migrating";
 const PARTITIONS = 4;
 
-interface Owned {
-  topicId: Uint8Array;
-  partitions: number[];
-}
-
-/** A KIP-848 member driven by hand (ConsumerGroupHeartbeat v1), acknowledging what it is given at once. */
-class Kip848Member {
-  epoch = 0;
-  owned: Owned[] = [];
-  constructor(readonly memberId: string) {}
-
-  partitions(): number[] {
-    return this.owned.flatMap((entry) => entry.partitions).sort((a, b) => a - b);
-  }
-
-  async heartbeat(connection: KafkaConnection, groupId: string): Promise<any> {
-    const joining = this.epoch === 0;
-    const response = await connection.request(ApiKey.ConsumerGroupHeartbeat, 1, {
-      groupId,
-      memberId: this.memberId,
-      memberEpoch: this.epoch,
-      instanceId: null,
-      rackId: null,
-      rebalanceTimeoutMs: joining ? 30_000 : -1,
-      subscribedTopicNames: joining ? [TOPIC] : null,
-      subscribedTopicRegex: null,
-      serverAssignor: null,
-      topicPartitions: joining ? [] : this.owned,
-    });
-    if (response.errorCode === ErrorCode.NONE) {
-      this.epoch = response.memberEpoch;
-      if (response.assignment) this.owned = response.assignment.topicPartitions.map((entry: Owned) => ({ topicId: new Uint8Array(entry.topicId), partitions: [...entry.partitions] }));
-    }
-    return response;
-  }
-
-  leave(connection: KafkaConnection, groupId: string): Promise<any> {
-    return connection.request(ApiKey.ConsumerGroupHeartbeat, 1, { groupId, memberId: this.memberId, memberEpoch: -1, instanceId: null, rackId: null, rebalanceTimeoutMs: -1, subscribedTopicNames: null, subscribedTopicRegex: null, serverAssignor: null, topicPartitions: null });
-  }
-}
 
 async function classicConsumers(bootstrap: string, groupId: string, count: number, seen: Map<string, string[]>): Promise<Consumer[]> {
   const consumers: Consumer[] = [];
@@ -111,7 +71,7 @@ describe("online migration between the classic and the consumer protocol", () =>
     const groupId = "migration-bidirectional";
     const seen = new Map<string, string[]>();
     const classic = await classicConsumers(bootstrap, groupId, 2, seen);
-    const kip848 = new Kip848Member("kip848-member");
+    const kip848 = new ConsumerProtocolMember("kip848-member", TOPIC);
     try {
       await produce(producer, "up", 0, 40);
       expect(await eventually(() => ofTag(seen, "up") === 40, 30_000)).toBe(true);
@@ -246,7 +206,7 @@ describe("online migration between the classic and the consumer protocol", () =>
 
   test("a classic member joining a consumer group with members takes part in it; the group stays consumer while a KIP-848 member is in it", async () => {
     const groupId = "migration-classic-joins";
-    const kip848 = new Kip848Member("kip848-first");
+    const kip848 = new ConsumerProtocolMember("kip848-first", TOPIC);
     expect((await kip848.heartbeat(connection, groupId)).errorCode).toBe(ErrorCode.NONE);
     const seen = new Map<string, string[]>();
     const [consumer] = await classicConsumers(bootstrap, groupId, 1, seen);
@@ -275,7 +235,7 @@ describe("group.consumer.migration.policy=disabled", () => {
     const [consumer] = await classicConsumers(bootstrap, groupId, 1, new Map());
     try {
       expect(await eventually(async () => (await connection.request(ApiKey.DescribeGroups, 5, { groups: [groupId], includeAuthorizedOperations: false })).groups[0].groupState === "Stable", 30_000)).toBe(true);
-      const refused = await new Kip848Member("refused").heartbeat(connection, groupId);
+      const refused = await new ConsumerProtocolMember("refused", TOPIC).heartbeat(connection, groupId);
       expect(refused.errorCode).toBe(ErrorCode.GROUP_ID_NOT_FOUND);
     } finally {
       await consumer!.disconnect().catch(() => undefined);

@@ -17,7 +17,7 @@ import {
 } from "../../src/group/consumer-group/consumer-group-records.ts";
 import { decodeKey } from "../../src/group/offsets-records.ts";
 import { BrokerProcess } from "../helpers/broker-process.ts";
-import { eventually } from "./helpers.ts";
+import { ConsumerProtocolMember, copyOwned, eventually } from "./helpers.ts";
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 
@@ -47,44 +47,6 @@ describe("consumer group records (Kafka 4.0's byte layout)", () => {
   });
 });
 
-interface Owned {
-  topicId: Uint8Array;
-  partitions: number[];
-}
-
-class RawMember {
-  epoch = 0;
-  owned: Owned[] = [];
-  constructor(
-    readonly memberId: string,
-    readonly instanceId: string | null = null,
-  ) {}
-
-  partitions(): number[] {
-    return this.owned.flatMap((entry) => entry.partitions).sort((a, b) => a - b);
-  }
-
-  async heartbeat(connection: KafkaConnection, groupId: string, topic: string): Promise<any> {
-    const joining = this.epoch === 0;
-    const response = await connection.request(ApiKey.ConsumerGroupHeartbeat, 1, {
-      groupId,
-      memberId: this.memberId,
-      memberEpoch: this.epoch,
-      instanceId: this.instanceId,
-      rackId: null,
-      rebalanceTimeoutMs: joining ? 30_000 : -1,
-      subscribedTopicNames: joining ? [topic] : null,
-      subscribedTopicRegex: null,
-      serverAssignor: null,
-      topicPartitions: joining ? [] : this.owned,
-    });
-    if (response.errorCode === ErrorCode.NONE) {
-      this.epoch = response.memberEpoch;
-      if (response.assignment) this.owned = response.assignment.topicPartitions.map((entry: Owned) => ({ topicId: new Uint8Array(entry.topicId), partitions: [...entry.partitions] }));
-    }
-    return response;
-  }
-}
 
 const GROUP = "persisted-kip848";
 const TOPIC = "persisted-orders";
@@ -102,10 +64,10 @@ async function describeGroup(groupId = GROUP): Promise<any> {
 }
 
 /** Heartbeats every member in turn until the group is Stable with all of them at its epoch (bounded). */
-async function reconcile(members: RawMember[], groupId = GROUP): Promise<boolean> {
+async function reconcile(members: ConsumerProtocolMember[], groupId = GROUP): Promise<boolean> {
   return eventually(async () => {
     for (const member of members) {
-      const response = await member.heartbeat(connection, groupId, TOPIC);
+      const response = await member.heartbeat(connection, groupId);
       if (response.errorCode !== ErrorCode.NONE) throw new Error(`heartbeat of ${member.memberId}: error ${response.errorCode} ${response.errorMessage}`);
     }
     const group = await describeGroup(groupId);
@@ -148,9 +110,9 @@ afterAll(async () => {
 });
 
 test("a KIP-848 group keeps its epochs and assignments across a broker SIGKILL; its members heartbeat on", async () => {
-  const a = new RawMember("member-a");
-  const b = new RawMember("member-b");
-  const c = new RawMember("member-c", "static-c");
+  const a = new ConsumerProtocolMember("member-a", TOPIC);
+  const b = new ConsumerProtocolMember("member-b", TOPIC);
+  const c = new ConsumerProtocolMember("member-c", TOPIC, "static-c");
   expect(await reconcile([a, b, c])).toBe(true);
   const before = snapshot(await describeGroup());
   expect(before.groupEpoch).toBe(3);
@@ -170,7 +132,7 @@ test("a KIP-848 group keeps its epochs and assignments across a broker SIGKILL; 
   expect(snapshot(await describeGroup())).toEqual(before);
   // Each member heartbeats with the epoch and partitions it had: accepted, same epoch, nothing to change.
   for (const member of [a, b, c]) {
-    const response = await member.heartbeat(connection, GROUP, TOPIC);
+    const response = await member.heartbeat(connection, GROUP);
     expect(response.errorCode).toBe(ErrorCode.NONE);
     expect(response.memberEpoch).toBe(before.groupEpoch);
     expect(response.assignment).toBeNull();
@@ -179,7 +141,7 @@ test("a KIP-848 group keeps its epochs and assignments across a broker SIGKILL; 
   expect(fetched.groups[0].topics[0].partitions[0].committedOffset).toBe(42);
 
   // A newcomer after the restart: the group rebalances from the restored epoch, each partition owned once.
-  const d = new RawMember("member-d");
+  const d = new ConsumerProtocolMember("member-d", TOPIC);
   expect(await reconcile([a, b, c, d])).toBe(true);
   const grown = snapshot(await describeGroup());
   expect(grown.groupEpoch).toBe(before.groupEpoch + 1);
@@ -198,8 +160,8 @@ test("a KIP-848 group keeps its epochs and assignments across a broker SIGKILL; 
 
   // The static member restarts under a new member id: it takes its predecessor's place and partitions (and
   // what its target gained meanwhile: b's partitions are free).
-  const c2 = new RawMember("member-c2", "static-c");
-  const rejoined = await c2.heartbeat(connection, GROUP, TOPIC);
+  const c2 = new ConsumerProtocolMember("member-c2", TOPIC, "static-c");
+  const rejoined = await c2.heartbeat(connection, GROUP);
   expect(rejoined.errorCode).toBe(ErrorCode.NONE);
   const keptByStatic = restored.members.find((member: any) => member.memberId === "member-c").assigned as number[];
   expect(keptByStatic.length).toBeGreaterThan(0);
@@ -212,16 +174,16 @@ test("an unchanged subscription does not move the group epoch after a restart (t
   const groupId = "prefixed-topics";
   const created = await connection.request(ApiKey.CreateTopics, 4, { topics: [{ name: `${TOPIC}-eu`, numPartitions: 2, replicationFactor: 1 }], timeoutMs: 10_000 });
   expect(created.topics[0].errorCode).toBe(ErrorCode.NONE);
-  const member = new RawMember("prefix-member");
+  const member = new ConsumerProtocolMember("prefix-member", TOPIC);
   // Joins subscribed to both topics ("persisted-orders" and "persisted-orders-eu").
   const joined = await connection.request(ApiKey.ConsumerGroupHeartbeat, 1, { groupId, memberId: member.memberId, memberEpoch: 0, instanceId: null, rackId: null, rebalanceTimeoutMs: 30_000, subscribedTopicNames: [TOPIC, `${TOPIC}-eu`], subscribedTopicRegex: null, serverAssignor: null, topicPartitions: [] });
   expect(joined.errorCode).toBe(ErrorCode.NONE);
   member.epoch = joined.memberEpoch;
-  member.owned = joined.assignment.topicPartitions.map((entry: Owned) => ({ topicId: new Uint8Array(entry.topicId), partitions: [...entry.partitions] }));
+  member.owned = copyOwned(joined.assignment.topicPartitions);
   expect(member.partitions().length).toBe(8);
   const before = await describeGroup(groupId);
   await killAndRestart();
-  const response = await member.heartbeat(connection, groupId, TOPIC);
+  const response = await member.heartbeat(connection, groupId);
   expect(response.errorCode).toBe(ErrorCode.NONE);
   expect(response.memberEpoch).toBe(before.groupEpoch);
   expect((await describeGroup(groupId)).groupEpoch).toBe(before.groupEpoch);
@@ -229,7 +191,7 @@ test("an unchanged subscription does not move the group epoch after a restart (t
 
 test("a deleted consumer-protocol group does not come back after a SIGKILL", async () => {
   const groupId = "deleted-kip848";
-  const member = new RawMember("gone-member");
+  const member = new ConsumerProtocolMember("gone-member", TOPIC);
   expect(await reconcile([member], groupId)).toBe(true);
   const left = await connection.request(ApiKey.ConsumerGroupHeartbeat, 1, { groupId, memberId: member.memberId, memberEpoch: -1, instanceId: null, rackId: null, rebalanceTimeoutMs: -1, subscribedTopicNames: null, subscribedTopicRegex: null, serverAssignor: null, topicPartitions: null });
   expect(left.errorCode).toBe(ErrorCode.NONE);

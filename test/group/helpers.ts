@@ -190,3 +190,58 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
     await Bun.sleep(20);
   }
 }
+
+/** A partition set a KIP-848 member holds, as ConsumerGroupHeartbeat names it (by topic id). */
+export interface OwnedPartitions {
+  topicId: Uint8Array;
+  partitions: number[];
+}
+
+/**
+ * A KIP-848 member driven by hand (ConsumerGroupHeartbeat v1) on one topic: joins at epoch 0, then heartbeats
+ * with its epoch and the partitions it holds, acknowledging what it is given at once, as a client does.
+ */
+export class ConsumerProtocolMember {
+  epoch = 0;
+  owned: OwnedPartitions[] = [];
+
+  constructor(
+    readonly memberId: string,
+    readonly topic: string,
+    readonly instanceId: string | null = null,
+  ) {}
+
+  partitions(): number[] {
+    return this.owned.flatMap((entry) => entry.partitions).sort((a, b) => a - b);
+  }
+
+  async heartbeat(connection: KafkaConnection, groupId: string): Promise<any> {
+    const joining = this.epoch === 0;
+    const response = await connection.request(ApiKey.ConsumerGroupHeartbeat, 1, {
+      groupId,
+      memberId: this.memberId,
+      memberEpoch: this.epoch,
+      instanceId: this.instanceId,
+      rackId: null,
+      rebalanceTimeoutMs: joining ? 30_000 : -1,
+      subscribedTopicNames: joining ? [this.topic] : null,
+      subscribedTopicRegex: null,
+      serverAssignor: null,
+      topicPartitions: joining ? [] : this.owned,
+    });
+    if (response.errorCode === ErrorCode.NONE) {
+      this.epoch = response.memberEpoch;
+      if (response.assignment) this.owned = copyOwned(response.assignment.topicPartitions);
+    }
+    return response;
+  }
+
+  leave(connection: KafkaConnection, groupId: string): Promise<any> {
+    return connection.request(ApiKey.ConsumerGroupHeartbeat, 1, { groupId, memberId: this.memberId, memberEpoch: -1, instanceId: this.instanceId, rackId: null, rebalanceTimeoutMs: -1, subscribedTopicNames: null, subscribedTopicRegex: null, serverAssignor: null, topicPartitions: null });
+  }
+}
+
+/** An assignment's partitions copied out of the response's buffers. */
+export function copyOwned(topicPartitions: OwnedPartitions[]): OwnedPartitions[] {
+  return topicPartitions.map((entry) => ({ topicId: new Uint8Array(entry.topicId), partitions: [...entry.partitions] }));
+}
