@@ -5,20 +5,16 @@ import { Apis } from "../protocol/generated/index.ts";
 import type { ShareAcknowledgeResponse } from "../protocol/generated/share-acknowledge.ts";
 import { ErrorCode } from "../protocol/errors.ts";
 import { defineHandler, type Reply } from "./handler.ts";
-import { AclOperation, canGroup, canTopic } from "./authorize.ts";
+import { shareRequestRefusal } from "./share-access.ts";
 
 export const shareAcknowledgeHandler = defineHandler(Apis.ShareAcknowledge, {
   minVersion: 0,
   maxVersion: 0,
   async handle(context, request): Promise<Reply<ShareAcknowledgeResponse>> {
-    const fail = (errorCode: number, errorMessage: string | null = null) => ({ throttleTimeMs: 0, errorCode, errorMessage, responses: [], nodeEndpoints: [] });
-    if (!context.shareGroups) return fail(ErrorCode.UNSUPPORTED_VERSION, "share groups are not enabled");
-    if (request.groupId && !canGroup(context, AclOperation.READ, request.groupId)) return fail(ErrorCode.GROUP_AUTHORIZATION_FAILED);
-    for (const topic of request.topics) {
-      const name = context.topics.getById(topic.topicId)?.name;
-      if (name && !canTopic(context, AclOperation.READ, name)) return fail(ErrorCode.TOPIC_AUTHORIZATION_FAILED);
-    }
-    const answer = await context.shareGroups.partitions.acknowledge({
+    const refusal = shareRequestRefusal(context, request);
+    if (refusal) return { throttleTimeMs: 0, ...refusal, responses: [], nodeEndpoints: [] };
+    const shareGroups = context.shareGroups!; // present: shareRequestRefusal refuses the request without it
+    const answer = await shareGroups.partitions.acknowledge({
       groupId: request.groupId,
       memberId: request.memberId,
       shareSessionEpoch: request.shareSessionEpoch,

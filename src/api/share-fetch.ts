@@ -7,7 +7,7 @@ import { Apis } from "../protocol/generated/index.ts";
 import type { ShareFetchResponse } from "../protocol/generated/share-fetch.ts";
 import { ErrorCode } from "../protocol/errors.ts";
 import { defineHandler, type Reply } from "./handler.ts";
-import { AclOperation, canGroup, canTopic } from "./authorize.ts";
+import { shareRequestRefusal } from "./share-access.ts";
 import { CONSUMER_BYTE_RATE } from "../security/quotas/model.ts";
 
 const EMPTY_RECORDS = new Uint8Array(0);
@@ -16,16 +16,12 @@ export const shareFetchHandler = defineHandler(Apis.ShareFetch, {
   minVersion: 0,
   maxVersion: 0,
   async handle(context, request): Promise<Reply<ShareFetchResponse>> {
-    const fail = (errorCode: number, errorMessage: string | null = null) => ({ throttleTimeMs: 0, errorCode, errorMessage, responses: [], nodeEndpoints: [] });
-    if (!context.shareGroups) return fail(ErrorCode.UNSUPPORTED_VERSION, "share groups are not enabled");
-    if (request.groupId && !canGroup(context, AclOperation.READ, request.groupId)) return fail(ErrorCode.GROUP_AUTHORIZATION_FAILED);
-    for (const topic of request.topics) {
-      const name = context.topics.getById(topic.topicId)?.name;
-      if (name && !canTopic(context, AclOperation.READ, name)) return fail(ErrorCode.TOPIC_AUTHORIZATION_FAILED);
-    }
+    const refusal = shareRequestRefusal(context, request);
+    if (refusal) return { throttleTimeMs: 0, ...refusal, responses: [], nodeEndpoints: [] };
+    const shareGroups = context.shareGroups!; // present: shareRequestRefusal refuses the request without it
     const room = context.connection.waitForWriteRoom();
     if (room) await room;
-    const answer = await context.shareGroups.partitions.fetch({
+    const answer = await shareGroups.partitions.fetch({
       groupId: request.groupId,
       memberId: request.memberId,
       shareSessionEpoch: request.shareSessionEpoch,
