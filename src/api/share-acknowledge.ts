@@ -3,7 +3,6 @@
 // committed to __share_group_state. Needs READ on the group and on each topic.
 import { Apis } from "../protocol/generated/index.ts";
 import type { ShareAcknowledgeResponse } from "../protocol/generated/share-acknowledge.ts";
-import { ErrorCode } from "../protocol/errors.ts";
 import { defineHandler, type Reply } from "./handler.ts";
 import { shareRequestRefusal } from "./share-access.ts";
 
