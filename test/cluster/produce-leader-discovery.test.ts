@@ -3,11 +3,11 @@
 // Produce v10+), so a client can go straight to the leader without a Metadata round trip; before v10 the answer
 // names no leader. The same records sent to the named endpoint are stored.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { KafkaConnection } from "../../src/client/kafka-connection.ts";
 import { ErrorCode } from "../../src/protocol/errors.ts";
 import { ApiKey } from "../../src/protocol/generated/index.ts";
 import { buildBatch } from "../../src/records/compression.ts";
 import { TestCluster } from "../helpers/cluster.ts";
+import { withConnection } from "../helpers/connection.ts";
 
 const TOPIC = "produce-discover";
 let cluster: TestCluster;
@@ -20,15 +20,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await cluster.cleanup();
 });
-
-async function withConnection<T>(port: number, use: (connection: KafkaConnection) => Promise<T>): Promise<T> {
-  const connection = await KafkaConnection.connect({ host: "127.0.0.1", port, requestTimeoutMs: 15_000 });
-  try {
-    return await use(connection);
-  } finally {
-    connection.close();
-  }
-}
 
 test("a produce to the follower names the leader and its endpoint (v10+), none before; the named leader stores the records", async () => {
   await withConnection(cluster.broker(1).port, async (connection) => {

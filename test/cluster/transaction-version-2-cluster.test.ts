@@ -8,6 +8,7 @@ import { ErrorCode } from "../../src/protocol/errors.ts";
 import { ApiKey } from "../../src/protocol/generated/index.ts";
 import { buildBatch } from "../../src/records/compression.ts";
 import { TestCluster } from "../helpers/cluster.ts";
+import { withConnection } from "../helpers/connection.ts";
 
 const TOPIC = "tv2-remote";
 const TRANSACTIONAL_ID = "tv2-remote-id";
@@ -25,13 +26,9 @@ afterAll(async () => {
   await cluster.cleanup();
 });
 
-async function withConnection<T>(nodeId: number, use: (connection: KafkaConnection) => Promise<T>): Promise<T> {
-  const connection = await KafkaConnection.connect({ host: "127.0.0.1", port: cluster.broker(nodeId).port, requestTimeoutMs: 15_000 });
-  try {
-    return await use(connection);
-  } finally {
-    connection.close();
-  }
+/** A connection to broker `nodeId` of the test cluster. */
+function withBroker<T>(nodeId: number, use: (connection: KafkaConnection) => Promise<T>): Promise<T> {
+  return withConnection(cluster.broker(nodeId).port, use);
 }
 
 async function retrying<T>(call: () => Promise<T>, codeOf: (answer: T) => number): Promise<T> {
@@ -45,23 +42,23 @@ async function retrying<T>(call: () => Promise<T>, codeOf: (answer: T) => number
 
 test("Produce v12 on a leader that is not the coordinator adds the partition remotely; EndTxn v5's markers reach it", async () => {
   const coordinator = await cluster.waitFor(`a coordinator for ${TRANSACTIONAL_ID}`, async () => {
-    const response = await withConnection(1, (connection) => connection.request(ApiKey.FindCoordinator, 3, { key: TRANSACTIONAL_ID, keyType: 1 }));
+    const response = await withBroker(1, (connection) => connection.request(ApiKey.FindCoordinator, 3, { key: TRANSACTIONAL_ID, keyType: 1 }));
     return response.errorCode === ErrorCode.NONE ? (response.nodeId as number) : null;
   }, 60_000);
   const leader = coordinator === 1 ? 2 : 1;
-  await withConnection(leader, async (connection) => {
+  await withBroker(leader, async (connection) => {
     const created = await connection.request(ApiKey.CreateTopics, 7, { topics: [{ name: TOPIC, numPartitions: -1, replicationFactor: -1, assignments: [{ partitionIndex: 0, brokerIds: [leader] }], configs: [] }], timeoutMs: 10_000 });
     expect(created.topics[0].errorCode).toBe(ErrorCode.NONE);
   });
   await cluster.leadersReady(TOPIC);
   expect((await cluster.partitions(TOPIC))[0]!.leader).toBe(leader);
 
-  const init = await withConnection(coordinator, (connection) =>
+  const init = await withBroker(coordinator, (connection) =>
     retrying(() => connection.request(ApiKey.InitProducerId, 5, { transactionalId: TRANSACTIONAL_ID, transactionTimeoutMs: 60_000, producerId: -1, producerEpoch: -1 }), (r) => r.errorCode),
   );
   expect(init.errorCode).toBe(ErrorCode.NONE);
   const produce = (producerEpoch: number, baseSequence: number) =>
-    withConnection(leader, (connection) =>
+    withBroker(leader, (connection) =>
       retrying(
         () =>
           connection.request(ApiKey.Produce, 12, {
@@ -74,16 +71,16 @@ test("Produce v12 on a leader that is not the coordinator adds the partition rem
       ),
     );
   expect((await produce(init.producerEpoch, 0)).responses[0].partitionResponses[0].errorCode).toBe(ErrorCode.NONE);
-  const ongoing = await withConnection(coordinator, (connection) => connection.request(ApiKey.DescribeTransactions, 0, { transactionalIds: [TRANSACTIONAL_ID] }));
+  const ongoing = await withBroker(coordinator, (connection) => connection.request(ApiKey.DescribeTransactions, 0, { transactionalIds: [TRANSACTIONAL_ID] }));
   expect(ongoing.transactionStates[0]).toMatchObject({ transactionState: "Ongoing", topics: [{ topic: TOPIC, partitions: [0] }] });
 
-  const ended = await withConnection(coordinator, (connection) =>
+  const ended = await withBroker(coordinator, (connection) =>
     retrying(() => connection.request(ApiKey.EndTxn, 5, { transactionalId: TRANSACTIONAL_ID, producerId: init.producerId, producerEpoch: init.producerEpoch, committed: true }), (r) => r.errorCode),
   );
   expect(ended).toMatchObject({ errorCode: ErrorCode.NONE, producerEpoch: init.producerEpoch + 1 });
   // The COMMIT marker lands on the leader: record + marker, all stable.
   await cluster.waitFor("the commit marker on the leader", async () => {
-    const offsets = await withConnection(leader, (connection) =>
+    const offsets = await withBroker(leader, (connection) =>
       connection.request(ApiKey.ListOffsets, 10, { replicaId: -1, isolationLevel: 1, topics: [{ name: TOPIC, partitions: [{ partitionIndex: 0, currentLeaderEpoch: -1, timestamp: -1 }] }], timeoutMs: 1000 }),
     );
     return offsets.topics[0].partitions[0].offset === 2 ? true : null;

@@ -8,13 +8,13 @@ import { afterAll, afterEach, expect, test } from "bun:test";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pack, unpack } from "msgpackr";
-import { KafkaConnection } from "../../src/client/kafka-connection.ts";
 import { ErrorCode } from "../../src/protocol/errors.ts";
 import { ApiKey } from "../../src/protocol/generated/index.ts";
 import { BrokerProcess } from "../helpers/broker-process.ts";
 import { TestCluster } from "../helpers/cluster.ts";
 import { createTopic, kafkaClient } from "../helpers/kafkajs.ts";
 import { storedBatches } from "../helpers/segments.ts";
+import { withConnection } from "../helpers/connection.ts";
 
 const brokers: BrokerProcess[] = [];
 const dataDirsToRemove: string[] = [];
@@ -37,15 +37,6 @@ async function startBroker(dataDir?: string): Promise<BrokerProcess> {
   brokers.push(broker);
   await broker.start();
   return broker;
-}
-
-async function withConnection<T>(port: number, use: (connection: KafkaConnection) => Promise<T>): Promise<T> {
-  const connection = await KafkaConnection.connect({ host: "127.0.0.1", port, requestTimeoutMs: 15_000 });
-  try {
-    return await use(connection);
-  } finally {
-    connection.close();
-  }
 }
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString("hex");
