@@ -4,10 +4,9 @@
 // from the append (api/fetch.ts fromAppend). kafkajs consumers, read_uncommitted and read_committed, must get
 // every value exactly once in order, and the fast path must have been taken.
 import { expect, test } from "bun:test";
-import type { Consumer } from "kafkajs";
 import { fetchFromAppendCounters } from "../../src/api/fetch.ts";
 import { createTopic, startCluster } from "../../src/testing/index.ts";
-import { kafkaClient } from "../helpers/kafkajs.ts";
+import { kafkaClient, startTailingConsumer, type TailingConsumer } from "../helpers/kafkajs.ts";
 
 const TOPIC = "tail-acks-all";
 const RECORDS = 100;
@@ -23,19 +22,10 @@ async function waitFor(condition: () => boolean, what: string, timeoutMs = 60_00
 test("tailing consumers of an acks=all partition receive every record in order, answered from the append", async () => {
   await using cluster = await startCluster({ brokers: 3, properties: { "group.initial.rebalance.delay.ms": "0" } });
   await createTopic(cluster.bootstrapServers, TOPIC, { partitions: 1, replicationFactor: 3, configs: { "min.insync.replicas": "2" } });
-  const tails: { consumer: Consumer; values: string[] }[] = [];
+  const tails: TailingConsumer[] = [];
   for (const readUncommitted of [true, false]) {
     const groupId = `tail-acks-all-${readUncommitted ? "uncommitted" : "committed"}`;
-    const consumer = kafkaClient(cluster.bootstrapServers, groupId).consumer({ groupId, readUncommitted, maxWaitTimeInMs: 5_000 });
-    const values: string[] = [];
-    const joined = Promise.withResolvers<void>();
-    consumer.on(consumer.events.GROUP_JOIN, () => joined.resolve());
-    await consumer.connect();
-    await consumer.subscribe({ topic: TOPIC, fromBeginning: true });
-    await consumer.run({ eachMessage: async ({ message }) => void values.push(message.value!.toString()) });
-    const timeout = setTimeout(() => joined.reject(new Error(`${groupId} did not join in 60 s`)), 60_000);
-    await joined.promise.finally(() => clearTimeout(timeout));
-    tails.push({ consumer, values });
+    tails.push(await startTailingConsumer(cluster.bootstrapServers, TOPIC, groupId, readUncommitted));
   }
   const servedBefore = fetchFromAppendCounters.partitions;
   const producer = kafkaClient(cluster.bootstrapServers, "tail-acks-all-producer").producer();

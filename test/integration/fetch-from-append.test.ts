@@ -6,31 +6,12 @@
 // while read_uncommitted keeps receiving. Run on one socket thread and with network shards (the fetch's file range
 // then goes to the shard that owns the connection).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import type { Consumer } from "kafkajs";
 import { BrokerProcess, freePort } from "../helpers/broker-process.ts";
-import { createTopic, kafkaClient } from "../helpers/kafkajs.ts";
+import { createTopic, kafkaClient, startTailingConsumer } from "../helpers/kafkajs.ts";
 import { sample, scrape } from "../helpers/admin-http.ts";
 
 const TOPIC = "tail-from-append";
 const RECORDS = 150;
-
-interface Tail {
-  consumer: Consumer;
-  values: string[];
-}
-
-async function tail(broker: BrokerProcess, groupId: string, readUncommitted: boolean): Promise<Tail> {
-  const consumer = kafkaClient(broker.bootstrap, groupId).consumer({ groupId, readUncommitted, maxWaitTimeInMs: 5_000 });
-  const values: string[] = [];
-  const joined = Promise.withResolvers<void>();
-  consumer.on(consumer.events.GROUP_JOIN, () => joined.resolve());
-  await consumer.connect();
-  await consumer.subscribe({ topic: TOPIC, fromBeginning: true });
-  await consumer.run({ eachMessage: async ({ message }) => void values.push(message.value!.toString()) });
-  const timeout = setTimeout(() => joined.reject(new Error(`${groupId} did not join in 60 s`)), 60_000);
-  await joined.promise.finally(() => clearTimeout(timeout));
-  return { consumer, values };
-}
 
 async function waitFor(condition: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -41,8 +22,8 @@ async function waitFor(condition: () => boolean, what: string, timeoutMs = 60_00
 }
 
 async function tailingConsumers(broker: BrokerProcess, adminUrl: string): Promise<void> {
-  const uncommitted = await tail(broker, "tail-uncommitted", true);
-  const committed = await tail(broker, "tail-committed", false);
+  const uncommitted = await startTailingConsumer(broker.bootstrap, TOPIC, "tail-uncommitted", true);
+  const committed = await startTailingConsumer(broker.bootstrap, TOPIC, "tail-committed", false);
   const producer = kafkaClient(broker.bootstrap, "tail-producer").producer();
   await producer.connect();
   const expected: string[] = [];
