@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { E2eResults } from "./e2e.ts";
 import type { LatencyReferenceResults, ReferencePoint } from "./latency-reference.ts";
 import type { RdperfResults } from "./rdperf.ts";
+import type { PacedLatency, ScalingResults, ScalingThroughput, ShardPoint } from "./shard-scaling.ts";
 import type { Limits } from "./limits.ts";
 import type { MicroResult } from "./micro.ts";
 import { formatOps } from "./micro.ts";
@@ -33,6 +34,8 @@ export interface BenchResults {
   latencyReference?: LatencyReferenceResults | null;
   /** librdkafka's rdkafka_performance against Bunka and its mock broker (bench/rdperf.ts). */
   rdperf?: RdperfResults | null;
+  /** Throughput vs num.network.shards and vs connections (bench/shard-scaling.ts); absent in runs before it existed. */
+  scaling?: ScalingResults | null;
   /** `--merge`: when each section was measured (ISO start time of the run it comes from). */
   merged?: { sectionStartedAt: Record<string, string> };
 }
@@ -42,7 +45,8 @@ export interface TargetCheck {
   measured: string;
   reference: string;
   ratio: string;
-  met: boolean;
+  /** null: the section the target needs was not measured. */
+  met: boolean | null;
 }
 
 const gb = (bytesPerSecond: number): string => `${(bytesPerSecond / 1e9).toFixed(2)} GB/s`;
@@ -121,6 +125,7 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
     });
   }
   checks.push(...referenceTargets(results));
+  checks.push(...scalingTargets(results));
   return checks;
 }
 
@@ -345,7 +350,7 @@ export function renderMarkdown(results: BenchResults, chartPath: string): string
 
   out.push("## Targets");
   out.push("");
-  out.push(table(["Target", "Measured", "Reference", "Ratio", "Met"], checkTargets(results).map((check) => [check.target, check.measured, check.reference, check.ratio, check.met ? "yes" : "**no**"])));
+  out.push(table(["Target", "Measured", "Reference", "Ratio", "Met"], checkTargets(results).map((check) => [check.target, check.measured, check.reference, check.ratio, check.met === null ? "–" : check.met ? "yes" : "**no**"])));
   out.push("");
   out.push(`![Produce and consume throughput](${chartPath})`);
   out.push("");
@@ -461,6 +466,7 @@ export function renderMarkdown(results: BenchResults, chartPath: string): string
     out.push("");
   }
 
+  out.push(...renderScaling(results.scaling));
   out.push(...renderReference(results));
 
   if (e2e.crossChecks.length > 0) {
@@ -481,6 +487,149 @@ export function renderMarkdown(results: BenchResults, chartPath: string): string
     out.push("");
   }
   return out.join("\n");
+}
+
+// ---- Scaling curves (bench/shard-scaling.ts) ----
+
+function medianOf(values: number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+}
+
+function shardPoints(scaling: ScalingResults, workload: ShardPoint["workload"], connections: number, shards: number): ShardPoint[] {
+  return scaling.shardCurve.filter((point) => point.workload === workload && point.connections === connections && point.shards === shards);
+}
+
+/** Per round, 2 consumers' catch-up throughput over 1 consumer's on the same broker; the median of the rounds. */
+function consumePairRatio(scaling: ScalingResults, shards: number): { ratio: number; one: number; two: number; rounds: number } {
+  const one = shardPoints(scaling, "catch-up consume", 1, shards);
+  const two = shardPoints(scaling, "catch-up consume", 2, shards);
+  const ratios = one.flatMap((single) => two.filter((pair) => pair.round === single.round).map((pair) => pair.bytesPerSecond / single.bytesPerSecond));
+  return { ratio: medianOf(ratios), one: medianOf(one.map((point) => point.bytesPerSecond)), two: medianOf(two.map((point) => point.bytesPerSecond)), rounds: ratios.length };
+}
+
+function idleLatencies(scaling: ScalingResults, idleConnections: number): { p99Ms: number[]; closedByBroker: number } {
+  const points = scaling.connectionCurve.filter((point) => point.busyConnections > 1 && point.idleConnections === idleConnections && point.latency);
+  return { p99Ms: points.map((point) => point.latency!.p99Ms), closedByBroker: points.reduce((sum, point) => sum + point.idleClosedByBroker, 0) };
+}
+
+function scalingTargets(results: BenchResults): TargetCheck[] {
+  const scaling = results.scaling;
+  const consumeTarget = `Catch-up consume, 2 consumers vs 1 on ${scaling?.cores ?? results.machine.nproc} cores: ≥ 1.5×`;
+  const idleTarget = "p99 with 1,000 idle connections open: same as with none (the median of rounds ≤ 1.25× none's, or ≤ none's worst round)";
+  const notMeasured = (target: string): TargetCheck => ({ target, measured: "not measured", reference: "–", ratio: "–", met: null });
+  if (!scaling) return [notMeasured(consumeTarget), notMeasured(idleTarget)];
+  const checks: TargetCheck[] = [];
+  const pairs = scaling.shardCounts.map((shards) => ({ shards, ...consumePairRatio(scaling, shards) })).filter((pair) => pair.rounds > 0);
+  if (pairs.length === 0) checks.push(notMeasured(consumeTarget));
+  else {
+    const best = pairs.reduce((a, b) => (b.ratio > a.ratio ? b : a));
+    checks.push({
+      target: consumeTarget,
+      measured: pairs.map((pair) => `shards=${pair.shards}: ${pair.ratio.toFixed(2)}× (${gb(pair.one)} → ${gb(pair.two)})`).join("; "),
+      reference: `1 consumer, same broker, same round (median of ${best.rounds} paired round${best.rounds > 1 ? "s" : ""})`,
+      ratio: `${best.ratio.toFixed(2)}× (shards=${best.shards})`,
+      met: best.ratio >= 1.5,
+    });
+  }
+  const none = idleLatencies(scaling, 0);
+  const thousand = idleLatencies(scaling, 1000);
+  if (none.p99Ms.length === 0 || thousand.p99Ms.length === 0) checks.push(notMeasured(idleTarget));
+  else {
+    const noneMs = medianOf(none.p99Ms);
+    const thousandMs = medianOf(thousand.p99Ms);
+    const rounds = (values: number[]) => values.map((value) => value.toFixed(2)).join(", ");
+    const closed = thousand.closedByBroker > 0 ? `; the broker closed ${thousand.closedByBroker} of the idle connections` : "";
+    checks.push({
+      target: idleTarget,
+      measured: `p99 ${ms(thousandMs)} (rounds ${rounds(thousand.p99Ms)})${closed}`,
+      reference: `no idle connections: ${ms(noneMs)} (rounds ${rounds(none.p99Ms)}); paced ${records(scaling.pacedRecordsPerSecond)}`,
+      ratio: `${(thousandMs / noneMs).toFixed(2)}×`,
+      met: thousand.closedByBroker === 0 && (thousandMs <= noneMs * 1.25 || thousandMs <= Math.max(...none.p99Ms)),
+    });
+  }
+  return checks;
+}
+
+interface ThroughputSummary {
+  bytesPerSecond: number;
+  roundsMB: string;
+  brokerCores: number;
+  mainCores: number;
+  machineBusy: number;
+}
+
+/** Medians over the rounds of one configuration, and each round's MB/s. */
+function summarize(points: ScalingThroughput[]): ThroughputSummary {
+  return {
+    bytesPerSecond: medianOf(points.map((point) => point.bytesPerSecond)),
+    roundsMB: points.map((point) => (point.bytesPerSecond / 1e6).toFixed(0)).join(", "),
+    brokerCores: medianOf(points.map((point) => point.brokerCpuCores)),
+    mainCores: medianOf(points.map((point) => point.mainThreadCores)),
+    machineBusy: medianOf(points.map((point) => point.machineBusy)),
+  };
+}
+
+function renderShardCurve(scaling: ScalingResults): string[] {
+  const workloads: { workload: ShardPoint["workload"]; connections: number }[] = [...new Map(scaling.shardCurve.map((point) => [`${point.workload} ${point.connections}`, { workload: point.workload, connections: point.connections }])).values()];
+  const rows = workloads.flatMap(({ workload, connections }) =>
+    scaling.shardCounts.map((shards) => {
+      const summary = summarize(shardPoints(scaling, workload, connections, shards));
+      return [
+        workload, String(connections), String(shards), mb(summary.bytesPerSecond), summary.roundsMB, mb(summary.bytesPerSecond / shards),
+        summary.brokerCores.toFixed(2), summary.mainCores.toFixed(2), pct(summary.mainCores / summary.brokerCores), gb(summary.bytesPerSecond / summary.mainCores), pct(summary.machineBusy),
+      ];
+    }),
+  );
+  return [
+    "### Throughput vs network shards",
+    "",
+    `One broker per \`num.network.shards\` value, ${scaling.rounds} round${scaling.rounds > 1 ? "s" : ""} over all of them (order alternating), ${scaling.seconds} s per figure; medians, each round's MB/s listed. ` +
+      `Produce: ${scaling.produceConnections} connections, ${kib(scaling.produceBatchBytes)} batches of ${scaling.recordBytes} B records, acks=1, ${scaling.produceInFlight} requests in flight each. ` +
+      `Catch-up consume: ${(scaling.consumeDataBytes / 2 ** 20).toFixed(0)} MiB over ${scaling.consumePartitions} partitions from the page cache, 1 MiB fetches, one in flight per connection. ` +
+      "The main thread is the single owner of request handling (shards only frame and write); its share of the broker's CPU, and the throughput per core it spends " +
+      "(what the design would reach with the main thread saturated and cores to spare for everything else), are what bound scaling with more cores.",
+    "",
+    table(["Workload", "Connections", "Shards", "MB/s", "Rounds (MB/s)", "per shard", "Broker cores", "Main thread cores", "Main thread share", "per main-thread core", "Machine busy"], rows),
+    "",
+  ];
+}
+
+function renderConnectionCurve(scaling: ScalingResults): string[] {
+  const keys = [...new Map(scaling.connectionCurve.map((point) => [`${point.busyConnections}+${point.idleConnections}`, point])).values()].sort((a, b) => a.busyConnections - b.busyConnections || a.idleConnections - b.idleConnections);
+  const rows = keys.map((key) => {
+    const points = scaling.connectionCurve.filter((point) => point.busyConnections === key.busyConnections && point.idleConnections === key.idleConnections);
+    const produce = summarize(points.map((point) => point.produce));
+    const latencies = points.flatMap((point) => (point.latency ? [point.latency] : []));
+    const latency = latencies.length === 0
+      ? ["–", "–", "–", "–", "–"]
+      : [ms(medianOf(latencies.map((each) => each.p50Ms))), ms(medianOf(latencies.map((each) => each.p99Ms))), ms(medianOf(latencies.map((each) => each.p999Ms))), latencies.map((each) => each.p99Ms.toFixed(2)).join(", "), pct(medianOf(latencies.map((each) => each.mainThreadCores / each.brokerCpuCores)))];
+    const closed = points.reduce((sum, point) => sum + point.idleClosedByBroker, 0);
+    return [
+      String(key.busyConnections), key.idleConnections.toLocaleString("en-US"), mb(produce.bytesPerSecond), produce.roundsMB,
+      produce.brokerCores.toFixed(2), produce.mainCores.toFixed(2), pct(produce.mainCores / produce.brokerCores), pct(produce.machineBusy), ...latency, String(closed),
+    ];
+  });
+  return [
+    "### Throughput and latency vs connections (num.network.shards=1)",
+    "",
+    `Produce as above from 1 busy connection, then from 10 with 0, 100 and 1,000 idle connections open (plain TCP connections that never send); ` +
+      `with the same idle connections open, paced end-to-end latency at ${records(scaling.pacedRecordsPerSecond)} (bench/e2e.ts: 1 KiB records in 64 KiB batches from 2 producers, 2 tailing consumers, after a warm-up). ` +
+      `${scaling.rounds} round${scaling.rounds > 1 ? "s" : ""}, idle counts in alternating order; medians. "Closed" counts idle connections the broker closed during the figures (0: all stayed open).`,
+    "",
+    table(["Busy", "Idle", "Produce MB/s", "Rounds (MB/s)", "Broker cores", "Main thread cores", "Main thread share", "Machine busy", "Paced p50", "p99", "p99.9", "p99 by round", "Main thread share (paced)", "Closed"], rows),
+    "",
+  ];
+}
+
+export function renderScaling(scaling: ScalingResults | null | undefined): string[] {
+  const out = ["## Scaling: network shards and connections", ""];
+  if (!scaling) return [...out, "Not measured in this run (`bun run bench --only=scaling --merge` measures it and keeps the other sections).", ""];
+  out.push(`${scaling.cores} cores; num.network.shards ${scaling.shardCounts.join(", ")} (bench/shard-scaling.ts). Curves in the chart's second row.`, "");
+  out.push(...renderShardCurve(scaling));
+  out.push(...renderConnectionCurve(scaling));
+  return out;
 }
 
 // ---- SVG chart: produce MB/s by batch size, consume GB/s by consumer count ----
@@ -561,6 +710,35 @@ export function renderSvg(results: BenchResults): string {
   const body = [
     panel("Produce (acks=1): payload MB/s", "batch size", "MB/s", batchSizes.map((size, index) => ({ value: index, label: kib(size) })), produceSeries, 0, widthPx, heightPx),
     panel("Catch-up consume, 1 MiB fetches, 1 in flight per consumer", "parallel consumers", "GB/s", consumerCounts.map((count) => ({ value: count, label: String(count) })), consumeSeries, widthPx, widthPx, heightPx),
+  ];
+  // The scaling curves, when measured, as a second row of three panels.
+  if (results.scaling) body.push(`<g transform="translate(0 ${heightPx})">`, scalingPanels(results.scaling, (widthPx * 2) / 3, heightPx), "</g>");
+  const totalHeightPx = results.scaling ? heightPx * 2 : heightPx;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${widthPx * 2}" height="${totalHeightPx}" viewBox="0 0 ${widthPx * 2} ${totalHeightPx}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n${body.join("\n")}\n</svg>\n`;
+}
+
+function scalingPanels(scaling: ScalingResults, widthPx: number, heightPx: number): string {
+  const colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"];
+  const workloads = [...new Map(scaling.shardCurve.map((point) => [`${point.workload} ${point.connections}`, point])).values()];
+  const shardSeries: Series[] = workloads.map((each, index) => ({
+    label: `${each.workload === "produce" ? "produce" : "consume"}, ${each.connections} conn.`,
+    color: colors[index % colors.length]!,
+    points: scaling.shardCounts.map((shards) => ({ x: shards, y: medianOf(shardPoints(scaling, each.workload, each.connections, shards).map((point) => point.bytesPerSecond)) / 1e9 })),
+  }));
+  const connectionKeys = [...new Map(scaling.connectionCurve.map((point) => [`${point.busyConnections}+${point.idleConnections}`, point])).values()].sort((a, b) => a.busyConnections - b.busyConnections || a.idleConnections - b.idleConnections);
+  const pointsOf = (key: { busyConnections: number; idleConnections: number }) => scaling.connectionCurve.filter((point) => point.busyConnections === key.busyConnections && point.idleConnections === key.idleConnections);
+  const produceSeries: Series[] = [{ label: "produce (1 shard)", color: colors[0]!, points: connectionKeys.map((key, index) => ({ x: index, y: medianOf(pointsOf(key).map((point) => point.produce.bytesPerSecond)) / 1e6 })) }];
+  const latencyKeys = connectionKeys.filter((key) => pointsOf(key).some((point) => point.latency));
+  const latencyOf = (pick: (latency: PacedLatency) => number) => latencyKeys.map((key, index) => ({ x: index, y: medianOf(pointsOf(key).flatMap((point) => (point.latency ? [pick(point.latency)] : []))) }));
+  const latencySeries: Series[] = [
+    { label: "p50", color: colors[2]!, points: latencyOf((latency) => latency.p50Ms) },
+    { label: "p99", color: colors[1]!, points: latencyOf((latency) => latency.p99Ms) },
+    { label: "p99.9", color: colors[3]!, points: latencyOf((latency) => latency.p999Ms) },
+  ];
+  const connectionLabel = (key: { busyConnections: number; idleConnections: number }) => (key.idleConnections > 0 ? `${key.busyConnections}+${key.idleConnections}` : String(key.busyConnections));
+  return [
+    panel("Throughput vs network shards", "num.network.shards", "GB/s", scaling.shardCounts.map((shards) => ({ value: shards, label: String(shards) })), shardSeries, 0, widthPx, heightPx),
+    panel("Produce vs connections", "busy + idle connections", "MB/s", connectionKeys.map((key, index) => ({ value: index, label: connectionLabel(key) })), produceSeries, widthPx, widthPx, heightPx),
+    panel(`Paced ${records(scaling.pacedRecordsPerSecond)}: latency`, "idle connections open", "ms", latencyKeys.map((key, index) => ({ value: index, label: key.idleConnections.toLocaleString("en-US") })), latencySeries, widthPx * 2, widthPx, heightPx),
   ].join("\n");
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${widthPx * 2}" height="${heightPx}" viewBox="0 0 ${widthPx * 2} ${heightPx}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n${body}\n</svg>\n`;
 }

@@ -2,7 +2,7 @@
 // written to BENCHMARKS.md with a chart (bench/benchmarks.svg). `bun run bench --quick` (or `bun run bench:quick`) runs short
 // versions of everything in under two minutes and writes bench/results/quick.md instead.
 //
-// Flags: --quick, --only=limits,micro,e2e,latency,rdperf (sections to run; the others are left out of the report,
+// Flags: --quick, --only=limits,micro,e2e,latency,rdperf,scaling (sections to run; the others are left out of the report,
 //        or with --merge kept from the last saved run: bench/results/*.json),
 //        --out=PATH (Markdown output; default BENCHMARKS.md, or bench/results/quick.md with --quick),
 //        --report-only (render the report again from bench/results/*.json, measuring nothing).
@@ -13,6 +13,7 @@ import { BenchBroker, freePort } from "./broker-process.ts";
 import { runE2e, type E2eResults } from "./e2e.ts";
 import { measureMaxProduceRate, runLatencyReference, type LatencyReferenceResults } from "./latency-reference.ts";
 import { runRdperf, type RdperfResults } from "./rdperf.ts";
+import { runScaling, type ScalingResults } from "./shard-scaling.ts";
 import { measureLimits, type Limits } from "./limits.ts";
 import { runMicro, type MicroResult } from "./micro.ts";
 import { checkTargets, renderMarkdown, renderSvg, type BenchResults, type MachineInfo } from "./report.ts";
@@ -21,7 +22,7 @@ const repoRoot = resolve(import.meta.dir, "..");
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
 const onlyArg = args.find((arg) => arg.startsWith("--only="));
-const sections = new Set((onlyArg ? onlyArg.slice("--only=".length) : "limits,micro,e2e,latency,rdperf").split(","));
+const sections = new Set((onlyArg ? onlyArg.slice("--only=".length) : "limits,micro,e2e,latency,rdperf,scaling").split(","));
 const merge = args.includes("--merge");
 const outArg = args.find((arg) => arg.startsWith("--out="));
 const markdownPath = resolve(repoRoot, outArg ? outArg.slice("--out=".length) : quick ? "bench/results/quick.md" : "BENCHMARKS.md");
@@ -79,6 +80,7 @@ let micro: MicroResult[] = [];
 let e2e: E2eResults = { produce: [], memory: null, producePairs: [], consume: [], consumeDataBytes: 0, latency: null, latencyCurve: [], crossChecks: [], defaultTransfer: "mmap" };
 let latencyReference: LatencyReferenceResults | null = null;
 let rdperf: RdperfResults | null = null;
+let scaling: ScalingResults | null = null;
 // --merge: the sections not run now come from the last saved run.
 const saved: BenchResults | null = merge ? (JSON.parse(readFileSync(join(resultsDir, `${baseName}.json`), "utf8")) as BenchResults) : null;
 try {
@@ -102,6 +104,8 @@ try {
       await broker.stop();
     }
   }
+  // Last: it starts its own brokers (one per num.network.shards value), so the sections above keep their timing.
+  if (sections.has("scaling")) scaling = await runScaling({ quick, workDir: join(workDir, "scaling"), progress });
 } finally {
   rmSync(workDir, { recursive: true, force: true });
 }
@@ -110,7 +114,9 @@ try {
 function mergedSectionTimes(previous: BenchResults): Record<string, string> {
   const startedAt = new Date(Date.now() - (performance.now() - startedMs)).toISOString();
   const times: Record<string, string> = {};
-  for (const section of ["limits", "micro", "e2e", "latency", "rdperf"]) {
+  for (const section of ["limits", "micro", "e2e", "latency", "rdperf", "scaling"]) {
+    // A section the saved run did not have (scaling, in runs before it existed) has no time to keep.
+    if (section === "scaling" && !sections.has(section) && !previous.scaling) continue;
     times[section] = sections.has(section) ? startedAt : (previous.merged?.sectionStartedAt[section] ?? previous.startedAt);
   }
   return times;
@@ -129,6 +135,7 @@ const results: BenchResults = {
   e2e: sections.has("e2e") ? e2e : (saved?.e2e ?? e2e),
   latencyReference: latencyReference ?? saved?.latencyReference ?? null,
   rdperf: rdperf ?? saved?.rdperf ?? null,
+  scaling: sections.has("scaling") ? scaling : (saved?.scaling ?? null),
   merged: saved ? { sectionStartedAt: mergedSectionTimes(saved) } : undefined,
 };
 
@@ -141,7 +148,7 @@ mkdirSync(dirname(markdownPath), { recursive: true });
 writeFileSync(markdownPath, renderMarkdown(results, relative(dirname(markdownPath), svgPath)));
 
 progress("targets:");
-for (const check of checkTargets(results)) progress(`  ${check.met ? "met    " : "NOT MET"} ${check.target}: ${check.measured} (${check.ratio} of ${check.reference})`);
+for (const check of checkTargets(results)) progress(`  ${check.met === null ? "not measured" : check.met ? "met    " : "NOT MET"} ${check.target}: ${check.measured} (${check.ratio} of ${check.reference})`);
 progress(`wrote ${relative(repoRoot, markdownPath)}, ${relative(repoRoot, svgPath)} and bench/results/${baseName}.json in ${Math.round(results.durationSeconds)} s`);
 if (!quick && !outArg) progress("BENCHMARKS.md keeps the hand-written analysis from bench/analysis.md");
 process.exit(0);

@@ -1,71 +1,137 @@
-// Network shards (num.network.shards) scaling: produce and catch-up consume throughput of one broker process
-// for 1..cores shards, and produce with 1,000 idle connections open next to 10 busy ones. The load comes from
-// the load generator (blocking C sockets in worker threads, bench/loadgen.ts), several connections per run,
-// so that the kernel spreads them over the shards. Writes bench/results/shard-scaling.{json,md}.
+// Scaling curves (issue 13 item 4): the `scaling` section of `bun run bench` (bench/run.ts), also runnable alone.
+// * Shards: produce and catch-up consume throughput of one broker process for num.network.shards 1..cores, with
+//   the main thread's CPU next to the broker's (the main thread is the single owner of request handling, so its
+//   share is what bounds the design when cores are added).
+// * Connections: with the default single shard, produce throughput of 1 busy connection, then of 10 busy ones
+//   with 0, 100 and 1,000 idle connections open, and paced end-to-end latency with each of those idle counts.
+// The load comes from the load generator (blocking C sockets in worker threads, bench/loadgen.ts), several
+// connections per run so that the kernel spreads them over the shards. One broker per shard count, all started
+// up front, and rounds that visit every configuration (in alternating order): a burst of other load on a shared
+// machine then lands on every configuration of a round alike. The machine's busy share is kept next to every figure.
 //
-//   bun bench/shard-scaling.ts [--seconds=N] [--shards=1,2,...] [--rounds=N] [--fill-mib=N]
+//   bun bench/shard-scaling.ts [--quick] [--seconds=N] [--rounds=N] [--shards=1,2] [--fill-mib=N]
 //
-// The machine's other load is sampled next to every figure (machine busy share): on a shared machine the
-// numbers are noisy and only ratios within one run mean anything.
-import { availableParallelism } from "node:os";
+// Alone it prints the section's tables and writes bench/results/shard-scaling.{json,md}; it leaves BENCHMARKS.md
+// alone (`bun run bench --only=scaling --merge` measures the section into it).
+import { availableParallelism, tmpdir } from "node:os";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { tmpdir } from "node:os";
 import type { Socket } from "bun";
+import { assert } from "../src/util/assert.ts";
 import { BenchBroker } from "./broker-process.ts";
 import { machineCpu, measureLatency } from "./e2e.ts";
-import { combine, runLoad, type ConsumeTask, type ProduceTask } from "./loadgen.ts";
+import { combine, runLoad, type ConsumeTask, type LoadTask, type ProduceTask } from "./loadgen.ts";
 
-const argument = (name: string) => process.argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3);
-const SECONDS = Number(argument("seconds") ?? 5);
-const ROUNDS = Number(argument("rounds") ?? 2);
-const SHARD_COUNTS = (argument("shards") ?? Array.from({ length: availableParallelism() }, (_, i) => i + 1).join(",")).split(",").map(Number);
 const RECORD_BYTES = 1024;
 const PRODUCE_BATCH_BYTES = 64 * 1024;
-const PRODUCERS = 4;
+const PRODUCE_IN_FLIGHT = 8;
+const PRODUCE_CONNECTIONS = 4;
 const PRODUCE_PARTITIONS = 4;
 const CONSUME_PARTITIONS = 8;
-const CONSUME_FILL_BYTES = Number(argument("fill-mib") ?? 256) * 1024 * 1024;
-const IDLE_CONNECTIONS = 1000;
+const CONSUME_CONNECTION_COUNTS = [1, 2, 4];
+const CONSUME_FETCH_BYTES = 1024 * 1024;
+const FILL_BATCH_BYTES = 256 * 1024;
+const CONSUME_TOPIC = "scaling-consume";
 const BUSY_CONNECTIONS = 10;
+const IDLE_CONNECTION_COUNTS = [0, 100, 1000];
+/** Paced end-to-end latency (bench/e2e.ts measureLatency: 1 KiB records, 64 KiB batches, 2 producers, 2 tailing consumers). */
+const PACED_RECORDS_PER_SECOND = 20_000;
+const IDLE_CONNECT_TIMEOUT_MS = 30_000;
+/** After closing idle connections: time for the broker to process the closes before the next figure. */
+const IDLE_CLOSE_SETTLE_MS = 250;
 
-interface Row {
-  shards: number;
-  scenario: string;
-  round: number;
+/** One throughput figure and who was busy during it. */
+export interface ScalingThroughput {
+  seconds: number;
   recordsPerSecond: number;
   bytesPerSecond: number;
   brokerCpuCores: number;
-  /** CPU of the broker's main thread alone (the socket thread: every request's handling), in cores. */
+  /** CPU of the broker's main thread alone (the single owner of request handling), in cores. */
   mainThreadCores: number;
+  /** Share of all the machine's cores busy (broker, load generator, everything else). */
   machineBusy: number;
   errors: number;
-  /** Paced runs: end-to-end latency (produce stamp to consumer receipt) percentiles. */
-  latency?: { p50Ms: number; p99Ms: number; p999Ms: number; samples: number };
 }
 
-/** Paced end-to-end latency: bench/e2e.ts measureLatency at LATENCY_FRACTION of this reference rate (1 KiB records, 64 KiB batches, 2 producers, 2 tailing consumers). */
-const LATENCY_REFERENCE_RECORDS_PER_SECOND = 100_000;
-const LATENCY_FRACTION = 0.1;
+export interface ShardPoint extends ScalingThroughput {
+  shards: number;
+  workload: "produce" | "catch-up consume";
+  connections: number;
+  round: number;
+}
 
-async function measurePacedLatency(broker: BenchBroker, scenario: string, shards: number, round: number): Promise<Row> {
-  const cpuBefore = broker.cpuSeconds();
-  const mainBefore = mainThreadSeconds(broker.pid);
-  const machineBefore = machineCpu();
-  const started = performance.now();
-  const result = await measureLatency(broker, LATENCY_REFERENCE_RECORDS_PER_SECOND, SECONDS, LATENCY_FRACTION);
-  const seconds = (performance.now() - started) / 1000;
-  const cpuAfter = broker.cpuSeconds();
-  return {
-    shards, scenario, round,
-    recordsPerSecond: result.achievedRecordsPerSecond,
-    bytesPerSecond: result.achievedRecordsPerSecond * RECORD_BYTES,
-    brokerCpuCores: (cpuAfter.user + cpuAfter.system - cpuBefore.user - cpuBefore.system) / seconds,
-    mainThreadCores: (mainThreadSeconds(broker.pid) - mainBefore) / seconds,
-    machineBusy: busyShare(machineBefore),
-    errors: 0,
-    latency: { p50Ms: result.p50Ms, p99Ms: result.p99Ms, p999Ms: result.p999Ms, samples: result.samples },
+export interface PacedLatency {
+  achievedRecordsPerSecond: number;
+  samples: number;
+  p50Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  maxMs: number;
+  brokerCpuCores: number;
+  mainThreadCores: number;
+  machineBusy: number;
+}
+
+export interface ConnectionPoint {
+  busyConnections: number;
+  idleConnections: number;
+  /** Idle connections the broker closed before the point's figures were taken (0 when they all stayed open). */
+  idleClosedByBroker: number;
+  round: number;
+  produce: ScalingThroughput;
+  /** Paced end-to-end latency with the idle connections open (not measured for the 1-busy-connection point). */
+  latency: PacedLatency | null;
+}
+
+export interface ScalingResults {
+  cores: number;
+  shardCounts: number[];
+  seconds: number;
+  rounds: number;
+  recordBytes: number;
+  produceBatchBytes: number;
+  produceInFlight: number;
+  produceConnections: number;
+  consumeDataBytes: number;
+  consumePartitions: number;
+  pacedRecordsPerSecond: number;
+  shardCurve: ShardPoint[];
+  /** With num.network.shards=1 (the default). */
+  connectionCurve: ConnectionPoint[];
+}
+
+export interface ScalingOptions {
+  quick: boolean;
+  workDir: string;
+  progress: (line: string) => void;
+  /** Defaults: 1..cores. */
+  shardCounts?: number[];
+  seconds?: number;
+  rounds?: number;
+  fillBytes?: number;
+}
+
+interface ScalingSettings {
+  shardCounts: number[];
+  seconds: number;
+  rounds: number;
+  fillBytes: number;
+}
+
+function scalingSettings(options: ScalingOptions): ScalingSettings {
+  const cores = availableParallelism();
+  const settings = {
+    shardCounts: options.shardCounts ?? Array.from({ length: cores }, (_, index) => index + 1),
+    // Full run: about 4 minutes on 2 cores (2 shard counts × 3 rounds × 4 figures, then 3 rounds of the connection curve).
+    seconds: options.seconds ?? (options.quick ? 1 : 4),
+    rounds: options.rounds ?? (options.quick ? 1 : 3),
+    fillBytes: options.fillBytes ?? (options.quick ? 32 : 256) * 1024 * 1024,
   };
+  assert(settings.shardCounts.length > 0, "at least one shard count");
+  assert(settings.shardCounts.every((shards) => Number.isInteger(shards) && shards >= 1), "shard counts are integers ≥ 1");
+  assert(settings.seconds > 0 && settings.seconds <= 60, "seconds per figure in (0, 60]");
+  assert(Number.isInteger(settings.rounds) && settings.rounds >= 1 && settings.rounds <= 20, "rounds in 1..20");
+  return settings;
 }
 
 /** CPU seconds of the broker's main thread (tid = pid), from /proc (clock ticks of 1/100 s). */
@@ -78,163 +144,243 @@ function mainThreadSeconds(pid: number): number {
   }
 }
 
-function busyShare(before: { busy: number; total: number }): number {
-  const after = machineCpu();
-  return (after.busy - before.busy) / Math.max(1, after.total - before.total);
-}
-
-async function measure(broker: BenchBroker, scenario: string, shards: number, round: number, tasks: (ProduceTask | ConsumeTask)[]): Promise<Row> {
-  const cpuBefore = broker.cpuSeconds();
+/** Broker, main-thread and machine CPU around `body`, as cores over the wall time `body` reports (or took). */
+async function withCpu<T extends { seconds: number }>(broker: BenchBroker, body: () => Promise<T>): Promise<T & { brokerCpuCores: number; mainThreadCores: number; machineBusy: number }> {
+  const brokerBefore = broker.cpuSeconds();
   const mainBefore = mainThreadSeconds(broker.pid);
   const machineBefore = machineCpu();
-  const total = combine(await runLoad(tasks));
-  const cpuAfter = broker.cpuSeconds();
-  const mainAfter = mainThreadSeconds(broker.pid);
+  const result = await body();
+  const brokerAfter = broker.cpuSeconds();
+  const machineAfter = machineCpu();
+  assert(result.seconds > 0, "a measured run takes time");
   return {
-    shards,
-    scenario,
-    round,
-    recordsPerSecond: total.records / total.seconds,
-    bytesPerSecond: total.bytes / total.seconds,
-    brokerCpuCores: (cpuAfter.user + cpuAfter.system - cpuBefore.user - cpuBefore.system) / total.seconds,
-    mainThreadCores: (mainAfter - mainBefore) / total.seconds,
-    machineBusy: busyShare(machineBefore),
-    errors: total.errors,
+    ...result,
+    brokerCpuCores: (brokerAfter.user + brokerAfter.system - brokerBefore.user - brokerBefore.system) / result.seconds,
+    mainThreadCores: (mainThreadSeconds(broker.pid) - mainBefore) / result.seconds,
+    machineBusy: (machineAfter.busy - machineBefore.busy) / Math.max(1, machineAfter.total - machineBefore.total),
   };
 }
 
-function produceTasks(port: number, topic: string, connections: number, partitions: number): ProduceTask[] {
-  return Array.from({ length: connections }, (_, connection) => ({
-    op: "produce" as const,
-    port,
-    topic,
-    partitions: [connection % partitions],
-    recordBytes: RECORD_BYTES,
-    batchBytes: PRODUCE_BATCH_BYTES,
-    compression: "none" as const,
-    acks: 1,
-    inFlight: 8,
-    maxSeconds: SECONDS,
-    maxRecords: 0,
-    requestsPerSecond: 0,
-  }));
-}
-
-function consumeTasks(port: number, topic: string, endOffsets: number[], consumers: number): ConsumeTask[] {
-  return Array.from({ length: consumers }, (_, consumer) => {
-    const partitions = endOffsets.map((_, partition) => partition).filter((partition) => partition % consumers === consumer);
-    return {
-      op: "consume" as const,
-      port,
-      topic,
-      partitions,
-      endOffsets: partitions.map((partition) => endOffsets[partition]!),
-      partitionMaxBytes: 1024 * 1024,
-      maxSeconds: SECONDS,
-      loop: true,
-      tail: false,
-      checksum: false,
-      fetchesInFlight: 1,
-    };
+async function measureThroughput(broker: BenchBroker, tasks: LoadTask[]): Promise<ScalingThroughput> {
+  return withCpu(broker, async () => {
+    const total = combine(await runLoad(tasks));
+    return { seconds: total.seconds, recordsPerSecond: total.records / total.seconds, bytesPerSecond: total.bytes / total.seconds, errors: total.errors };
   });
 }
 
-/** Plain TCP connections that connect and then say nothing (a client's idle connections). */
-async function openIdle(port: number, count: number): Promise<Socket[]> {
-  const sockets: Socket[] = [];
-  for (let i = 0; i < count; i++) sockets.push(await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } }));
-  return sockets;
+let topicSequence = 0;
+
+/** Produce from `connections` connections into a fresh topic, deleted afterwards (the disk does not fill over the rounds). */
+async function measureProduce(broker: BenchBroker, connections: number, seconds: number): Promise<ScalingThroughput> {
+  const topic = `scaling-produce-${++topicSequence}`;
+  await broker.createTopic(topic, PRODUCE_PARTITIONS);
+  try {
+    const tasks: ProduceTask[] = Array.from({ length: connections }, (_, connection) => ({
+      op: "produce", port: broker.port, topic, partitions: [connection % PRODUCE_PARTITIONS],
+      recordBytes: RECORD_BYTES, batchBytes: PRODUCE_BATCH_BYTES, compression: "none", acks: 1,
+      inFlight: PRODUCE_IN_FLIGHT, maxSeconds: seconds, maxRecords: 0, requestsPerSecond: 0,
+    }));
+    return await measureThroughput(broker, tasks);
+  } finally {
+    await broker.deleteTopic(topic);
+  }
 }
 
-async function runShards(shards: number, workDir: string, rows: Row[]): Promise<void> {
+/** Catch-up consume of the filled topic: partitions shared round-robin, one 1 MiB fetch in flight per connection. */
+async function measureConsume(broker: BenchBroker, endOffsets: number[], connections: number, seconds: number): Promise<ScalingThroughput> {
+  const tasks: ConsumeTask[] = Array.from({ length: connections }, (_, connection) => {
+    const partitions = endOffsets.map((_, partition) => partition).filter((partition) => partition % connections === connection);
+    return {
+      op: "consume", port: broker.port, topic: CONSUME_TOPIC, partitions,
+      endOffsets: partitions.map((partition) => endOffsets[partition]!), partitionMaxBytes: CONSUME_FETCH_BYTES,
+      maxSeconds: seconds, loop: true, tail: false, checksum: false, fetchesInFlight: 1,
+    };
+  });
+  return measureThroughput(broker, tasks);
+}
+
+/** Writes `fillBytes` of 1 KiB records over the consume topic's partitions; returns their end offsets. */
+async function fillConsumeTopic(broker: BenchBroker, fillBytes: number): Promise<number[]> {
+  await broker.createTopic(CONSUME_TOPIC, CONSUME_PARTITIONS);
+  const recordsPerPartition = Math.ceil(fillBytes / CONSUME_PARTITIONS / (RECORD_BYTES + 10));
+  const producers = 2;
+  await runLoad(Array.from({ length: producers }, (_, producer) => ({
+    op: "produce" as const, port: broker.port, topic: CONSUME_TOPIC,
+    partitions: Array.from({ length: CONSUME_PARTITIONS / producers }, (_, index) => index * producers + producer),
+    recordBytes: RECORD_BYTES, batchBytes: FILL_BATCH_BYTES, compression: "none" as const, acks: 1, inFlight: 8,
+    maxSeconds: 600, maxRecords: recordsPerPartition * (CONSUME_PARTITIONS / producers), requestsPerSecond: 0,
+  })));
+  const endOffsets = await broker.endOffsets(CONSUME_TOPIC, CONSUME_PARTITIONS);
+  assert(endOffsets.every((offset) => offset > 0), "every consume partition holds records");
+  return endOffsets;
+}
+
+interface ShardBroker {
+  shards: number;
+  broker: BenchBroker;
+  endOffsets: number[];
+}
+
+async function measureShardRound(target: ShardBroker, round: number, seconds: number): Promise<ShardPoint[]> {
+  const points: ShardPoint[] = [];
+  const base = { shards: target.shards, round };
+  points.push({ ...base, workload: "produce", connections: PRODUCE_CONNECTIONS, ...(await measureProduce(target.broker, PRODUCE_CONNECTIONS, seconds)) });
+  for (const connections of CONSUME_CONNECTION_COUNTS) {
+    points.push({ ...base, workload: "catch-up consume", connections, ...(await measureConsume(target.broker, target.endOffsets, connections, seconds)) });
+  }
+  return points;
+}
+
+/** Plain TCP connections that connect and then say nothing (a client's idle connections); counts the ones the broker closes. */
+class IdleConnections {
+  private readonly sockets: Socket[] = [];
+  closedByBroker = 0;
+  private closing = false;
+
+  static async open(port: number, count: number): Promise<IdleConnections> {
+    const idle = new IdleConnections();
+    const deadline = Date.now() + IDLE_CONNECT_TIMEOUT_MS;
+    for (let index = 0; index < count; index++) {
+      assert(Date.now() < deadline, `${count} idle connections open within ${IDLE_CONNECT_TIMEOUT_MS} ms`);
+      idle.sockets.push(await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {}, close: () => idle.onClose() } }));
+    }
+    assert(idle.sockets.length === count, "every idle connection opened");
+    return idle;
+  }
+
+  private onClose(): void {
+    if (!this.closing) this.closedByBroker++;
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const socket of this.sockets) socket.end();
+    if (this.sockets.length > 0) await Bun.sleep(IDLE_CLOSE_SETTLE_MS);
+  }
+}
+
+async function measurePacedLatency(broker: BenchBroker, seconds: number): Promise<PacedLatency> {
+  const measured = await withCpu(broker, async () => {
+    const started = performance.now();
+    // measureLatency's target rate is reference × fraction: the fixed rate with fraction 1.
+    const result = await measureLatency(broker, PACED_RECORDS_PER_SECOND, seconds, 1);
+    return { ...result, seconds: (performance.now() - started) / 1000 };
+  });
+  return {
+    achievedRecordsPerSecond: measured.achievedRecordsPerSecond, samples: measured.samples,
+    p50Ms: measured.p50Ms, p99Ms: measured.p99Ms, p999Ms: measured.p999Ms, maxMs: measured.maxMs,
+    brokerCpuCores: measured.brokerCpuCores, mainThreadCores: measured.mainThreadCores, machineBusy: measured.machineBusy,
+  };
+}
+
+async function measureConnectionRound(broker: BenchBroker, round: number, seconds: number): Promise<ConnectionPoint[]> {
+  const points: ConnectionPoint[] = [];
+  points.push({ busyConnections: 1, idleConnections: 0, idleClosedByBroker: 0, round, produce: await measureProduce(broker, 1, seconds), latency: null });
+  // Alternate the order over rounds, so a drift in the machine's other load favours no idle count.
+  const idleCounts = round % 2 === 1 ? IDLE_CONNECTION_COUNTS : [...IDLE_CONNECTION_COUNTS].reverse();
+  for (const idleConnections of idleCounts) {
+    const idle = await IdleConnections.open(broker.port, idleConnections);
+    try {
+      const produce = await measureProduce(broker, BUSY_CONNECTIONS, seconds);
+      const latency = await measurePacedLatency(broker, seconds);
+      points.push({ busyConnections: BUSY_CONNECTIONS, idleConnections, idleClosedByBroker: idle.closedByBroker, round, produce, latency });
+    } finally {
+      await idle.close();
+    }
+  }
+  return points;
+}
+
+async function startShardBroker(workDir: string, shards: number, fillBytes: number): Promise<ShardBroker> {
   const broker = new BenchBroker({ workDir, properties: { "num.network.shards": String(shards) } });
   await broker.start();
   try {
-    const produceTopic = "shard-produce";
-    await broker.createTopic(produceTopic, PRODUCE_PARTITIONS);
-    const consumeTopic = "shard-consume";
-    await broker.createTopic(consumeTopic, CONSUME_PARTITIONS);
-    const perPartition = Math.ceil(CONSUME_FILL_BYTES / CONSUME_PARTITIONS / (RECORD_BYTES + 10));
-    await runLoad(Array.from({ length: 2 }, (_, producer) => ({
-      op: "produce" as const, port: broker.port, topic: consumeTopic,
-      partitions: Array.from({ length: CONSUME_PARTITIONS / 2 }, (_, i) => i * 2 + producer),
-      recordBytes: RECORD_BYTES, batchBytes: 256 * 1024, compression: "none" as const, acks: 1, inFlight: 8,
-      maxSeconds: 600, maxRecords: perPartition * (CONSUME_PARTITIONS / 2), requestsPerSecond: 0,
-    })));
-    const endOffsets = await broker.endOffsets(consumeTopic, CONSUME_PARTITIONS);
-    for (let round = 1; round <= ROUNDS; round++) {
-      rows.push(await measure(broker, `produce, ${PRODUCERS} connections`, shards, round, produceTasks(broker.port, produceTopic, PRODUCERS, PRODUCE_PARTITIONS)));
-      for (const consumers of [1, 2, 4]) rows.push(await measure(broker, `catch-up consume, ${consumers} connection${consumers > 1 ? "s" : ""}`, shards, round, consumeTasks(broker.port, consumeTopic, endOffsets, consumers)));
-      const paced = `paced ${LATENCY_REFERENCE_RECORDS_PER_SECOND * LATENCY_FRACTION} records/s end to end`;
-      rows.push(await measurePacedLatency(broker, paced, shards, round));
-      const idle = await openIdle(broker.port, IDLE_CONNECTIONS);
-      try {
-        rows.push(await measure(broker, `produce, ${BUSY_CONNECTIONS} busy + ${IDLE_CONNECTIONS} idle connections`, shards, round, produceTasks(broker.port, produceTopic, BUSY_CONNECTIONS, PRODUCE_PARTITIONS)));
-        rows.push(await measurePacedLatency(broker, `${paced}, ${IDLE_CONNECTIONS} idle connections open`, shards, round));
-      } finally {
-        for (const socket of idle) socket.end();
+    return { shards, broker, endOffsets: await fillConsumeTopic(broker, fillBytes) };
+  } catch (error) {
+    await broker.stop();
+    throw error;
+  }
+}
+
+export async function runScaling(options: ScalingOptions): Promise<ScalingResults> {
+  const settings = scalingSettings(options);
+  const { progress } = options;
+  // The connection curve runs on the default single shard, measured or not in the shard curve.
+  const brokerShardCounts = [...new Set([1, ...settings.shardCounts])];
+  const targets: ShardBroker[] = [];
+  const shardCurve: ShardPoint[] = [];
+  const connectionCurve: ConnectionPoint[] = [];
+  try {
+    for (const shards of brokerShardCounts) targets.push(await startShardBroker(options.workDir, shards, settings.fillBytes));
+    progress(`scaling: brokers with num.network.shards ${brokerShardCounts.join(", ")} started, ${settings.fillBytes / 2 ** 20} MiB each to read back`);
+    const measuredTargets = targets.filter((target) => settings.shardCounts.includes(target.shards));
+    for (let round = 1; round <= settings.rounds; round++) {
+      const order = round % 2 === 1 ? measuredTargets : [...measuredTargets].reverse();
+      for (const target of order) {
+        const points = await measureShardRound(target, round, settings.seconds);
+        shardCurve.push(...points);
+        progress(`scaling round ${round}, shards=${target.shards}: ${points.map(describeShardPoint).join("; ")}`);
       }
-      console.log(rows.filter((row) => row.shards === shards && row.round === round).map(describe).join("\n"));
+    }
+    const singleShard = targets.find((target) => target.shards === 1)!;
+    for (let round = 1; round <= settings.rounds; round++) {
+      const points = await measureConnectionRound(singleShard.broker, round, settings.seconds);
+      connectionCurve.push(...points);
+      progress(`scaling round ${round}, connections: ${points.map(describeConnectionPoint).join("; ")}`);
     }
   } finally {
-    await broker.stop();
+    for (const target of targets) await target.broker.stop();
   }
+  return {
+    cores: availableParallelism(),
+    shardCounts: settings.shardCounts,
+    seconds: settings.seconds,
+    rounds: settings.rounds,
+    recordBytes: RECORD_BYTES,
+    produceBatchBytes: PRODUCE_BATCH_BYTES,
+    produceInFlight: PRODUCE_IN_FLIGHT,
+    produceConnections: PRODUCE_CONNECTIONS,
+    consumeDataBytes: settings.fillBytes,
+    consumePartitions: CONSUME_PARTITIONS,
+    pacedRecordsPerSecond: PACED_RECORDS_PER_SECOND,
+    shardCurve,
+    connectionCurve,
+  };
 }
 
-function describe(row: Row): string {
-  if (row.latency) return `shards=${row.shards} round ${row.round} ${row.scenario}: p50 ${row.latency.p50Ms.toFixed(2)} ms, p99 ${row.latency.p99Ms.toFixed(2)} ms, p99.9 ${row.latency.p999Ms.toFixed(2)} ms (${row.latency.samples} samples), ${Math.round(row.recordsPerSecond)} records/s, broker ${row.brokerCpuCores.toFixed(2)} cores (main thread ${row.mainThreadCores.toFixed(2)}), machine busy ${(row.machineBusy * 100).toFixed(0)}%`;
-  return `shards=${row.shards} round ${row.round} ${row.scenario}: ${Math.round(row.recordsPerSecond).toLocaleString("en-US")} records/s, ${(row.bytesPerSecond / 1e6).toFixed(0)} MB/s, broker ${row.brokerCpuCores.toFixed(2)} cores (main thread ${row.mainThreadCores.toFixed(2)}), machine busy ${(row.machineBusy * 100).toFixed(0)}%${row.errors ? `, ${row.errors} errors` : ""}`;
+function describeShardPoint(point: ShardPoint): string {
+  return `${point.workload} ×${point.connections} ${(point.bytesPerSecond / 1e6).toFixed(0)} MB/s (main ${point.mainThreadCores.toFixed(2)} of ${point.brokerCpuCores.toFixed(2)} cores)${point.errors ? `, ${point.errors} errors` : ""}`;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+function describeConnectionPoint(point: ConnectionPoint): string {
+  const latency = point.latency ? `, p99 ${point.latency.p99Ms.toFixed(2)} ms` : "";
+  return `${point.busyConnections}+${point.idleConnections} idle ${(point.produce.bytesPerSecond / 1e6).toFixed(0)} MB/s${latency}${point.idleClosedByBroker ? `, ${point.idleClosedByBroker} idle closed` : ""}`;
 }
 
-function markdown(rows: Row[]): string {
-  const scenarios = [...new Set(rows.filter((row) => !row.latency).map((row) => row.scenario))];
-  const pacedScenarios = [...new Set(rows.filter((row) => row.latency).map((row) => row.scenario))];
-  const lines = [
-    `Network shards scaling (bench/shard-scaling.ts), ${new Date().toISOString()}, ${availableParallelism()} cores, ${SECONDS} s per figure, median of ${ROUNDS} rounds (each round's value in brackets).`,
-    `1 KiB records; produce: ${PRODUCE_BATCH_BYTES / 1024} KiB batches, acks=1, 8 in flight per connection; consume: ${CONSUME_FILL_BYTES / 1024 / 1024} MiB over ${CONSUME_PARTITIONS} partitions read from the page cache, one fetch in flight per connection.`,
-    "",
-    `| scenario | ${SHARD_COUNTS.map((shards) => `shards=${shards} MB/s`).join(" | ")} | ${SHARD_COUNTS.map((shards) => `shards=${shards} broker cores (main thread) / machine busy`).join(" | ")} |`,
-    `|---|${SHARD_COUNTS.map(() => "---:").join("|")}|${SHARD_COUNTS.map(() => "---:").join("|")}|`,
-  ];
-  for (const scenario of scenarios) {
-    const cells = SHARD_COUNTS.map((shards) => {
-      const values = rows.filter((row) => row.scenario === scenario && row.shards === shards);
-      return `${(median(values.map((row) => row.bytesPerSecond)) / 1e6).toFixed(0)} [${values.map((row) => (row.bytesPerSecond / 1e6).toFixed(0)).join(", ")}]`;
+if (import.meta.main) {
+  const { renderScaling } = await import("./report.ts");
+  const argument = (name: string) => process.argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const workDir = mkdtempSync(join(tmpdir(), "bunka-scaling-"));
+  const startedMs = performance.now();
+  let results: ScalingResults;
+  try {
+    results = await runScaling({
+      quick: process.argv.includes("--quick"),
+      workDir,
+      progress: (line) => console.log(`[${Math.round((performance.now() - startedMs) / 1000)} s] ${line}`),
+      shardCounts: argument("shards")?.split(",").map(Number),
+      seconds: argument("seconds") ? Number(argument("seconds")) : undefined,
+      rounds: argument("rounds") ? Number(argument("rounds")) : undefined,
+      fillBytes: argument("fill-mib") ? Number(argument("fill-mib")) * 1024 * 1024 : undefined,
     });
-    const cpu = SHARD_COUNTS.map((shards) => {
-      const values = rows.filter((row) => row.scenario === scenario && row.shards === shards);
-      return `${median(values.map((row) => row.brokerCpuCores)).toFixed(2)} (${median(values.map((row) => row.mainThreadCores)).toFixed(2)}) / ${(median(values.map((row) => row.machineBusy)) * 100).toFixed(0)}%`;
-    });
-    lines.push(`| ${scenario} | ${cells.join(" | ")} | ${cpu.join(" | ")} |`);
+  } finally {
+    rmSync(workDir, { recursive: true, force: true });
   }
-  lines.push("", `| paced latency (1 KiB records, 64 KiB batches, 2 producers, 2 tailing consumers) | ${SHARD_COUNTS.map((shards) => `shards=${shards} p50 / p99 / p99.9 ms`).join(" | ")} |`, `|---|${SHARD_COUNTS.map(() => "---:").join("|")}|`);
-  for (const scenario of pacedScenarios) {
-    const cells = SHARD_COUNTS.map((shards) => {
-      const values = rows.filter((row) => row.scenario === scenario && row.shards === shards);
-      const of = (pick: (row: Row) => number) => median(values.map(pick)).toFixed(2);
-      return `${of((row) => row.latency!.p50Ms)} / ${of((row) => row.latency!.p99Ms)} / ${of((row) => row.latency!.p999Ms)} [p99s ${values.map((row) => row.latency!.p99Ms.toFixed(1)).join(", ")}]`;
-    });
-    lines.push(`| ${scenario} | ${cells.join(" | ")} |`);
-  }
-  return lines.join("\n") + "\n";
+  const resultsDir = resolve(import.meta.dir, "results");
+  mkdirSync(resultsDir, { recursive: true });
+  writeFileSync(join(resultsDir, "shard-scaling.json"), JSON.stringify(results, null, 2) + "\n");
+  const report = renderScaling(results).join("\n");
+  writeFileSync(join(resultsDir, "shard-scaling.md"), report);
+  console.log(report);
+  process.exit(0);
 }
-
-const workDir = mkdtempSync(join(tmpdir(), "bunka-shards-"));
-const rows: Row[] = [];
-try {
-  // Interleaved by round would be fairer on a noisy machine, but one broker per shard count keeps the fill cost once each.
-  for (const shards of SHARD_COUNTS) await runShards(shards, workDir, rows);
-} finally {
-  rmSync(workDir, { recursive: true, force: true });
-}
-const resultsDir = resolve(import.meta.dir, "results");
-mkdirSync(resultsDir, { recursive: true });
-writeFileSync(join(resultsDir, "shard-scaling.json"), JSON.stringify(rows, null, 2));
-const report = markdown(rows);
-writeFileSync(join(resultsDir, "shard-scaling.md"), report);
-console.log(report);

@@ -1,0 +1,81 @@
+// bench/report.ts with and without the scaling section: a results file from before the section existed still
+// renders (the section and its two targets say "not measured"), and a measured section gives its tables, the
+// chart's second row and the targets by the rules their rows state. Synthetic figures; nothing is measured.
+import { expect, test } from "bun:test";
+import { checkTargets, renderMarkdown, renderSvg, type BenchResults } from "../../bench/report.ts";
+import type { ConnectionPoint, ScalingResults, ShardPoint } from "../../bench/shard-scaling.ts";
+
+const zeroLimit = { name: "not measured", description: "", bytesPerSecond: Number.NaN, runs: [] };
+
+function resultsWithout(): BenchResults {
+  return {
+    quick: true,
+    command: "bun run bench --quick",
+    startedAt: "2026-12-03T00:00:00.000Z",
+    durationSeconds: 1,
+    machine: { cpuModel: "test", nproc: 2, memory: "", kernel: "", bunVersion: "", kcatVersion: "", loadBefore: "0", loadAfter: "0" },
+    limits: { loopbackTcp: zeroLimit, fileToSocket: zeroLimit, socketToFile: zeroLimit, sequentialAppend: zeroLimit },
+    micro: [],
+    e2e: { produce: [], memory: null, producePairs: [], consume: [], consumeDataBytes: 0, latency: null, latencyCurve: [], crossChecks: [], defaultTransfer: "mmap" },
+  };
+}
+
+const throughput = (megabytesPerSecond: number) => ({ seconds: 1, recordsPerSecond: megabytesPerSecond * 1000, bytesPerSecond: megabytesPerSecond * 1e6, brokerCpuCores: 1, mainThreadCores: 0.5, machineBusy: 0.9, errors: 0 });
+
+function scaling(consumeTwoMBPerSecond: number, thousandIdleP99Ms: number): ScalingResults {
+  const shardCurve: ShardPoint[] = [];
+  const connectionCurve: ConnectionPoint[] = [];
+  const latency = (p99Ms: number) => ({ achievedRecordsPerSecond: 20_000, samples: 1000, p50Ms: 1, p99Ms, p999Ms: p99Ms * 2, maxMs: p99Ms * 3, brokerCpuCores: 0.2, mainThreadCores: 0.1, machineBusy: 0.3 });
+  for (const round of [1, 2, 3]) {
+    for (const shards of [1, 2]) {
+      shardCurve.push({ shards, round, workload: "produce", connections: 4, ...throughput(400) });
+      shardCurve.push({ shards, round, workload: "catch-up consume", connections: 1, ...throughput(2000) });
+      shardCurve.push({ shards, round, workload: "catch-up consume", connections: 2, ...throughput(shards === 2 ? consumeTwoMBPerSecond : 2200) });
+    }
+    connectionCurve.push({ busyConnections: 1, idleConnections: 0, idleClosedByBroker: 0, round, produce: throughput(200), latency: null });
+    for (const idleConnections of [0, 100, 1000]) {
+      const p99Ms = idleConnections === 1000 ? thousandIdleP99Ms : 2 + round / 10;
+      connectionCurve.push({ busyConnections: 10, idleConnections, idleClosedByBroker: 0, round, produce: throughput(380), latency: latency(p99Ms) });
+    }
+  }
+  return {
+    cores: 2, shardCounts: [1, 2], seconds: 1, rounds: 3, recordBytes: 1024, produceBatchBytes: 65536, produceInFlight: 8, produceConnections: 4,
+    consumeDataBytes: 32 * 2 ** 20, consumePartitions: 8, pacedRecordsPerSecond: 20_000, shardCurve, connectionCurve,
+  };
+}
+
+const scalingChecks = (results: BenchResults) => checkTargets(results).filter((check) => check.target.startsWith("Catch-up consume, 2 consumers") || check.target.startsWith("p99 with 1,000 idle"));
+
+test("a results file without the scaling section renders it and its two targets as not measured", () => {
+  const results = resultsWithout();
+  const checks = scalingChecks(results);
+  expect(checks).toHaveLength(2);
+  for (const check of checks) {
+    expect(check.met).toBeNull();
+    expect(check.measured).toBe("not measured");
+  }
+  const markdown = renderMarkdown(results, "chart.svg");
+  expect(markdown).toContain("## Scaling: network shards and connections");
+  expect(markdown).toContain("Not measured in this run");
+  expect(renderSvg(results)).toContain('height="380"');
+});
+
+test("a measured scaling section gives both curves' tables, the chart's second row and targets by their stated rules", () => {
+  const met = { ...resultsWithout(), scaling: scaling(3200, 2.4) };
+  const [consume, idle] = scalingChecks(met);
+  expect(consume!.met).toBe(true); // 3,200 / 2,000 = 1.6× with 2 shards
+  expect(consume!.ratio).toBe("1.60× (shards=2)");
+  expect(idle!.met).toBe(true); // 2.4 ms ≤ 1.25 × 2.2 ms
+  const markdown = renderMarkdown(met, "chart.svg");
+  expect(markdown).toContain("### Throughput vs network shards");
+  expect(markdown).toContain("### Throughput and latency vs connections (num.network.shards=1)");
+  expect(markdown).toContain("| catch-up consume | 2 | 2 | 3200 MB/s | 3200, 3200, 3200 | 1600 MB/s |");
+  const svg = renderSvg(met);
+  expect(svg).toContain('height="760"');
+  expect(svg).toContain("Throughput vs network shards");
+
+  const notMet = { ...resultsWithout(), scaling: scaling(2800, 4) };
+  const [slowConsume, slowIdle] = scalingChecks(notMet);
+  expect(slowConsume!.met).toBe(false); // 1.4× at best
+  expect(slowIdle!.met).toBe(false); // 4 ms > 1.25 × 2.2 ms and > the worst round without (2.3 ms)
+});
