@@ -8,6 +8,7 @@ import type { TopicMetadata } from "../metadata/types.ts";
 import { CONSUMER_PROTOCOL_TYPE, decodeAssignment } from "../group/consumer-protocol.ts";
 import type { AdminBrokerView } from "./broker-view.ts";
 import { AdminRequestError, readRecords, type ReadRecord } from "./records.ts";
+import { apiName } from "./metrics.ts";
 
 export type ValueFormat = "text" | "base64" | "hex";
 
@@ -28,6 +29,7 @@ export async function handleJsonApi(view: AdminBrokerView, call: Call): Promise<
     if (!canTopic(check, operation, topic)) throw new AdminRequestError(403, `not authorized: ${topic}`, ErrorCode.TOPIC_AUTHORIZATION_FAILED);
   };
   if (resource === "cluster" && !name && method === "GET") return json(clusterInfo(view));
+  if (resource === "request-latency" && !name) return requestLatency(view, call);
   if (resource === "brokers" && !name && method === "GET") return json(clusterInfo(view).brokers);
   if (resource === "topics") {
     if (!name) {
@@ -276,6 +278,29 @@ function stringMap(value: unknown, name: string): Record<string, string> {
   if (value === undefined) return {};
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw new AdminRequestError(400, `${name} must be an object of strings`);
   return Object.fromEntries(Object.entries(value).map(([key, entry]) => [key, String(entry)]));
+}
+
+/**
+ * GET: per API, the stage timings of its slowest requests since the last reset (`?share=0.01`, the slowest 1%,
+ * by default), and the stage histograms' scope; DELETE: reset (a benchmark point starts clean). DESCRIBE and
+ * ALTER on the cluster, as for the broker's configs.
+ */
+function requestLatency(view: AdminBrokerView, call: Call): Response {
+  const check = { authorizer: view.services.authorizer, connection: call.connection, audit: view.services.audit };
+  const slowest = view.traffic.slowest;
+  if (call.method === "GET") {
+    if (!canCluster(check, AclOperation.DESCRIBE)) throw new AdminRequestError(403, "not authorized: DESCRIBE on the cluster", ErrorCode.CLUSTER_AUTHORIZATION_FAILED);
+    const share = Number(call.query.get("share") ?? 0.01);
+    if (!(share > 0 && share <= 1)) throw new AdminRequestError(400, "share must be a number in (0, 1]");
+    const apis = slowest.report(share).map((report) => ({ ...report, api: apiName(report.api) }));
+    return json({ since: new Date(slowest.sinceMs).toISOString(), share, kept: slowest.capacity, apis });
+  }
+  if (call.method === "DELETE") {
+    if (!canCluster(check, AclOperation.ALTER)) throw new AdminRequestError(403, "not authorized: ALTER on the cluster", ErrorCode.CLUSTER_AUTHORIZATION_FAILED);
+    slowest.reset();
+    return json({ since: new Date(slowest.sinceMs).toISOString() });
+  }
+  throw new AdminRequestError(405, `${call.method} is not allowed on /api/v1/request-latency`);
 }
 
 export function json(body: unknown, status = 200): Response {

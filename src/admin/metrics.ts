@@ -8,6 +8,7 @@ import { errorName } from "../protocol/errors.ts";
 import type { AdminBrokerView } from "./broker-view.ts";
 import type { PartitionLogMetrics } from "../partition/messages.ts";
 import { BrokerTraffic, REQUEST_LATENCY_BUCKETS_SECONDS } from "./traffic-counters.ts";
+import { TRACE_STAGES } from "./slowest-requests.ts";
 import { threadCpuTimes } from "./thread-cpu.ts";
 import { FSYNC_BUCKETS_SECONDS, type FsyncLatency } from "../partition/fsync-latency.ts";
 import { clientTelemetryFor } from "../telemetry/client-telemetry.ts";
@@ -38,7 +39,7 @@ interface Snapshot {
 const REMOTE_HIGH_WATERMARK_TIMEOUT_MS = 2_000;
 
 const apiNames: ReadonlyMap<number, string> = new Map(Object.entries(ApiKey).filter(([, key]) => typeof key === "number").map(([name, key]) => [key as number, name]));
-const apiName = (apiKey: number): string => apiNames.get(apiKey) ?? String(apiKey);
+export const apiName = (apiKey: number): string => apiNames.get(apiKey) ?? String(apiKey);
 
 export const PROMETHEUS_CONTENT_TYPE = client.Registry.PROMETHEUS_CONTENT_TYPE;
 export const OPENMETRICS_CONTENT_TYPE = client.Registry.OPENMETRICS_CONTENT_TYPE;
@@ -287,6 +288,15 @@ export class BrokerMetrics {
         ["api"],
         REQUEST_LATENCY_BUCKETS_SECONDS,
         () => [...traffic.sendTimes].map(([apiKey, stats]) => [{ api: apiName(apiKey) }, stats]),
+      ) as unknown as client.Metric,
+    );
+    registry.registerMetric(
+      new BucketHistogram(
+        "bunka_request_stage_duration_seconds",
+        "Where requests' time went, by API and stage: read (first to last byte of the frame), queue, handoff (messages to and from partition workers), worker (inside the partition worker), fsync (waited for by a produce), replication (acks=all), wait (a fetch's long poll), handler_other (the rest of the handler), send; a stage is observed when a request passed it (read, queue, handler_other and send always). The slowest requests' own stages: GET /api/v1/request-latency",
+        ["api", "stage"],
+        REQUEST_LATENCY_BUCKETS_SECONDS,
+        () => [...traffic.stageTimes].flatMap(([apiKey, stages]) => stages.map((stats, index): [Record<string, string>, typeof stats] => [{ api: apiName(apiKey), stage: TRACE_STAGES[index]! }, stats])),
       ) as unknown as client.Metric,
     );
     registry.registerMetric(

@@ -1,7 +1,8 @@
 // Hot-path counters for /metrics: produce, fetch and dispatch only add to plain numbers here; the
 // registry's collect() callbacks (metrics.ts) read them at scrape time. Nothing is formatted, labelled or
 // allocated per request beyond a partition's first record.
-import type { TrafficCounters } from "../api/context.ts";
+import type { RequestTrace, TrafficCounters } from "../api/context.ts";
+import { SlowestRequests, stageMs, TRACE_STAGES } from "./slowest-requests.ts";
 
 /** One partition's traffic since the broker started (Kafka's BrokerTopicMetrics, per partition). */
 export interface PartitionTraffic {
@@ -36,6 +37,13 @@ export class BrokerTraffic implements TrafficCounters {
   readonly authenticationFailures = new Map<string, number>();
   /** This broker became leader of a partition (Kafka's LeaderElectionRateAndTimeMs counts elections). */
   leadershipGains = 0;
+  /**
+   * By API key, one entry per TRACE_STAGES stage: the time requests spent in it. A stage is observed when the
+   * request passed it (non-zero time); read, queue, handler_other and send always.
+   */
+  readonly stageTimes = new Map<number, ApiRequestStats[]>();
+  /** The slowest requests per API with their stages (metrics.slowest.requests, set by the broker). */
+  readonly slowest = new SlowestRequests(1000);
 
   private partition(topic: string, partition: number): PartitionTraffic {
     let byIndex = this.partitions.get(topic);
@@ -71,6 +79,17 @@ export class BrokerTraffic implements TrafficCounters {
   sent(apiKey: number, seconds: number): void {
     countLatency(this.sendTimes, apiKey, seconds);
   }
+  traced(trace: RequestTrace): void {
+    let stages = this.stageTimes.get(trace.apiKey);
+    if (!stages) this.stageTimes.set(trace.apiKey, (stages = TRACE_STAGES.map(() => newStats())));
+    for (let index = 0; index < TRACE_STAGES.length; index++) {
+      const stage = TRACE_STAGES[index]!;
+      const ms = stageMs(trace, stage);
+      if (ms > 0 || ALWAYS_OBSERVED.has(stage)) observe(stages[index]!, ms / 1000);
+    }
+    this.slowest.record(trace);
+  }
+
   authenticationFailed(listener: string, mechanism: string): void {
     const key = `${listener}:${mechanism}`;
     this.authenticationFailures.set(key, (this.authenticationFailures.get(key) ?? 0) + 1);
@@ -82,9 +101,19 @@ export class BrokerTraffic implements TrafficCounters {
   }
 }
 
+const ALWAYS_OBSERVED: ReadonlySet<string> = new Set(["read", "queue", "handler_other", "send"]);
+
+function newStats(): ApiRequestStats {
+  return { count: 0, sumSeconds: 0, buckets: new Array<number>(REQUEST_LATENCY_BUCKETS_SECONDS.length + 1).fill(0) };
+}
+
 function countLatency(byApi: Map<number, ApiRequestStats>, apiKey: number, seconds: number): void {
   let stats = byApi.get(apiKey);
-  if (!stats) byApi.set(apiKey, (stats = { count: 0, sumSeconds: 0, buckets: new Array<number>(REQUEST_LATENCY_BUCKETS_SECONDS.length + 1).fill(0) }));
+  if (!stats) byApi.set(apiKey, (stats = newStats()));
+  observe(stats, seconds);
+}
+
+function observe(stats: ApiRequestStats, seconds: number): void {
   stats.count++;
   stats.sumSeconds += seconds;
   let bucket = 0;

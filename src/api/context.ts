@@ -165,6 +165,36 @@ export interface TrafficCounters {
   request(apiKey: number, seconds: number): void;
   /** The same request's wait before its handler started (Kafka's RequestQueueTimeMs). */
   queued(apiKey: number, seconds: number): void;
+  /** A request's stage timings, once its reply left (or was dropped): stage histograms and the slowest-requests sample. */
+  traced(trace: RequestTrace): void;
+}
+
+/**
+ * Where one request's time went, in milliseconds (issue 13's latency budget). The dispatcher creates it while
+ * traffic is counted; handlers add the stages they know (a produce: the partition worker's round trip, split
+ * into the hand-off between threads, the worker's own time and the fsync it waited for, then the replication
+ * wait of acks=all; a fetch: the long-poll wait and the worker reads). The connection adds the send time.
+ */
+export interface RequestTrace {
+  readonly apiKey: number;
+  /** First byte of the frame read to its last (0 for a frame that came in one read). */
+  readMs: number;
+  /** Frame complete to handler start (startup wait, decoding). */
+  queueMs: number;
+  /** Handler start to its answer; every stage below but send is part of it. */
+  handlerMs: number;
+  /** Messages to and from partition workers and the workers' event loops: round trips minus the time inside the worker. */
+  handoffMs: number;
+  /** Inside the partition worker: queue for the partition's next drain, validation, append, index updates (fsync apart). */
+  workerMs: number;
+  /** The fsync a produce waited for (flush.messages / flush.ms, or a transactional marker). */
+  fsyncMs: number;
+  /** acks=all: local append done to the high watermark past the records. */
+  replicationMs: number;
+  /** A fetch's long poll: waiting for data that was not there yet. */
+  waitMs: number;
+  /** Answer to its last byte taken by the socket (earlier replies on the connection included); 0 for shard connections. */
+  sendMs: number;
 }
 
 /** One request: the broker's capabilities plus what arrived with it. */
@@ -177,6 +207,8 @@ export interface RequestContext extends BrokerServices {
   readonly frame: RequestBytes;
   /** Set while request_percentage quotas are in force (api/request-quota.ts); absent or null otherwise. */
   readonly requestTimer?: RequestTimer | null;
+  /** Set while traffic is counted: the request's stage timings, which handlers add to. */
+  readonly trace?: RequestTrace | null;
 }
 
 /** One request's handling time on the socket thread, for request_percentage quotas (KIP-124). */

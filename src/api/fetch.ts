@@ -89,10 +89,12 @@ export const fetchHandler = defineHandler(Apis.Fetch, {
     const deadline = Date.now() + Math.min(Math.max(0, request.maxWaitMs), FETCH_MAX_WAIT_MS_CAP);
     const watched = fetches.filter((fetch) => fetch.errorCode === ErrorCode.NONE).map((fetch) => fetch.item);
     let versionBeforeRead = context.watchers.version(watched);
+    const trace = context.trace;
     let outcome = await readAll(context, fetches, responseMaxBytes, replicaId < 0);
     // Long poll, bounded by max.wait.ms: each wake-up re-reads; the loop ends at the deadline at the latest.
     while (watched.length > 0 && outcome.bytes < request.minBytes && !outcome.hasError && Date.now() < deadline && !context.isStopping()) {
       const remainingMs = deadline - Date.now();
+      const waitStartedMs = trace ? performance.now() : 0;
       // An append that landed during the read would otherwise go unnoticed until max.wait.ms.
       if (context.watchers.version(watched) === versionBeforeRead) await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
@@ -108,6 +110,7 @@ export const fetchHandler = defineHandler(Apis.Fetch, {
           },
         );
       });
+      if (trace) trace.waitMs += performance.now() - waitStartedMs;
       for (const fetch of fetches) {
         if (fetch.errorCode === ErrorCode.NONE) fetch.item.maxOffsetExclusive = context.replication.readLimit(fetch.item.topic, fetch.item.partition, replicaId);
       }
@@ -329,7 +332,18 @@ async function readAll(context: RequestContext, fetches: PartitionFetch[], respo
   const toWorkers = readable.filter((_, index) => local[index] === null);
   let workerResults: ReadResult[];
   try {
-    workerResults = toWorkers.length > 0 ? await context.partitions.read(toWorkers.map((fetch) => fetch.item)) : [];
+    if (toWorkers.length === 0) workerResults = [];
+    else {
+      const toWorkersMs = context.trace ? performance.now() : 0;
+      workerResults = await context.partitions.read(toWorkers.map((fetch) => fetch.item));
+      if (context.trace) {
+        // Workers read in parallel: the slowest one's reading time, the rest is the hand-off between threads.
+        let inWorkerMs = 0;
+        for (const result of workerResults) inWorkerMs = Math.max(inWorkerMs, result.inWorkerMs ?? 0);
+        context.trace.workerMs += inWorkerMs;
+        context.trace.handoffMs += Math.max(0, performance.now() - toWorkersMs - inWorkerMs);
+      }
+    }
   } catch (error) {
     context.log(`fetch read failed: ${error instanceof Error ? error.message : String(error)}`);
     workerResults = toWorkers.map(() => ({ errorCode: ErrorCode.KAFKA_STORAGE_ERROR, logStartOffset: -1, logEndOffset: -1, slice: null }));

@@ -18,6 +18,7 @@ import type { ProduceResponse, ProduceResponseNodeEndpoint, ProduceResponseParti
 import { endpointFor } from "../metadata/types.ts";
 import type { ProduceItem, ProduceResult } from "../partition/messages.ts";
 import { defineHandler, type Reply, type RequestContext } from "./handler.ts";
+import type { RequestTrace } from "./context.ts";
 import { isInternalTopic } from "../metadata/internal-topics.ts";
 import { AclOperation, canTopic, canTransactionalId } from "./authorize.ts";
 import { PRODUCER_BYTE_RATE } from "../security/quotas/model.ts";
@@ -109,13 +110,18 @@ export const produceHandler = defineHandler(Apis.Produce, {
       // Sizes are read before the records' buffer is transferred to a worker (/metrics bytes in).
       const itemBytes = context.traffic ? items.map((item) => item.records.byteLength) : null;
       let results: ProduceResult[];
+      const trace = context.trace;
+      const toWorkersMs = trace ? performance.now() : 0;
       try {
         results = await context.partitions.produce(items, frame.ownsBuffer ? (frame.payload.buffer as ArrayBuffer) : null);
       } catch (error) {
         context.log(`produce failed: ${error instanceof Error ? error.message : String(error)}`);
         results = items.map(() => ({ errorCode: ErrorCode.KAFKA_STORAGE_ERROR, baseOffset: -1, lastOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, logEndOffset: -1 }));
       }
+      const appendedMs = trace ? performance.now() : 0;
+      if (trace) traceWorkerRoundTrip(trace, appendedMs - toWorkersMs, results);
       const committed = await context.replication.afterLeaderAppend(items, results, acks, request.timeoutMs);
+      if (trace && acks === -1) trace.replicationMs += performance.now() - appendedMs;
       items.forEach((item, i) => {
         const result = results[i]!;
         const errorCode = result.errorCode !== ErrorCode.NONE ? result.errorCode : committed[i]!;
@@ -161,4 +167,23 @@ function addCurrentLeaders(context: RequestContext, replies: { name: string; par
     const endpoint = endpointFor(info, context.connection.security.listener.name);
     return endpoint ? [{ nodeId: info.nodeId, host: endpoint.host, port: endpoint.port, rack: info.rack }] : [];
   });
+}
+
+/**
+ * Splits the partition workers' round trip of a produce: the slowest worker's own time (less the fsync it
+ * waited for) and the rest, the hand-off between threads. Workers answer in parallel, so the round trip is
+ * bounded by the slowest.
+ */
+function traceWorkerRoundTrip(trace: RequestTrace, roundTripMs: number, results: readonly ProduceResult[]): void {
+  let inWorkerMs = 0;
+  let flushMs = 0;
+  for (const result of results) {
+    if ((result.inWorkerMs ?? 0) > inWorkerMs) {
+      inWorkerMs = result.inWorkerMs!;
+      flushMs = result.flushMs ?? 0;
+    }
+  }
+  trace.fsyncMs += flushMs;
+  trace.workerMs += inWorkerMs - flushMs;
+  trace.handoffMs += Math.max(0, roundTripMs - inWorkerMs);
 }

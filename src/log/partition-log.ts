@@ -116,6 +116,8 @@ export interface ReadResult extends ErrorResult {
   lastStableOffset?: number;
   /** READ_COMMITTED reads: aborted transactions overlapping the range read (Fetch aborted_transactions). */
   abortedTransactions?: { producerId: number; firstOffset: number }[];
+  /** Set by the partition worker: how long its reads of one request took (request stage timing). */
+  inWorkerMs?: number;
 }
 
 /** A transaction marker to write (WriteTxnMarkers): it ends the producer's transaction on this partition. */

@@ -67,6 +67,9 @@ export interface ProduceResult extends ErrorResult, LogOffsets {
   appended?: FileSlice;
   /** With `appended`: the log's first unstable offset after the append (-1: no transaction open). */
   firstUnstableOffset?: number;
+  /** Time in the worker, from the message's arrival to the answer, and the fsync waited for within it (request stage timing). */
+  inWorkerMs?: number;
+  flushMs?: number;
 }
 
 export interface ReplicaAppendItem extends PartitionKey {

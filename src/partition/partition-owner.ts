@@ -268,8 +268,15 @@ export class PartitionOwner implements WorkerOperations {
   private produceOne(item: ProduceItem): Promise<ProduceResult> {
     const partition = this.owned(item.topic, item.partition);
     if (!partition) return Promise.resolve(failedAppend(this.absentCode(item.topic, item.partition)));
+    const receivedMs = performance.now();
     return new Promise<ProduceResult>((resolve) => {
-      partition.pendingAppends.push({ item, resolve });
+      partition.pendingAppends.push({
+        item,
+        resolve: (result) => {
+          result.inWorkerMs = performance.now() - receivedMs;
+          resolve(result);
+        },
+      });
       this.queueDrain(partition);
     });
   }
@@ -366,7 +373,10 @@ export class PartitionOwner implements WorkerOperations {
     }
     if (needsFlush || partition.log.unflushedMessages >= partition.config.flushMessages) {
       this.counters.flushWaits += items.length;
+      const flushStartedMs = performance.now();
       await this.flushSoon(partition.log);
+      const flushMs = performance.now() - flushStartedMs;
+      for (const result of results) result.flushMs = flushMs;
     }
     const firstUnstableOffset = partition.log.firstUnstableOffset;
     for (const result of results) {
@@ -474,7 +484,8 @@ export class PartitionOwner implements WorkerOperations {
   }
 
   read(items: ReadItem[]): (ReadResult & LogOffsets)[] {
-    return items.map((item) => {
+    const startedMs = performance.now();
+    const results = items.map((item): ReadResult & LogOffsets => {
       const partition = this.owned(item.topic, item.partition);
       if (!partition) return { ...this.absent(item.topic, item.partition), slice: null };
       const partitionLog = partition.log;
@@ -495,6 +506,8 @@ export class PartitionOwner implements WorkerOperations {
       }
       return readResult;
     });
+    if (results.length > 0) results[0]!.inWorkerMs = performance.now() - startedMs;
+    return results;
   }
 
   offsets(keys: PartitionKey[]): OffsetsResult[] {

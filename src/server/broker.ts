@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Socket, TCPSocketListener } from "bun";
-import type { BrokerServices } from "../api/context.ts";
+import type { BrokerServices, RequestTrace } from "../api/context.ts";
 import { advertised, handlers } from "../api/index.ts";
 import { applyProperties, defaultBrokerConfig, describeBrokerConfig, loadPropertiesFile, type BrokerConfig } from "../config/broker-config.ts";
 import { HighWatermarkCheckpoint } from "../cluster/high-watermark-checkpoint.ts";
@@ -154,6 +154,7 @@ export class Broker {
   /** Counters /metrics reads (admin/traffic-counters.ts). */
   readonly traffic = new BrokerTraffic();
   private readonly countReplySent = (apiKey: number, seconds: number): void => this.traffic.sent(apiKey, seconds);
+  private readonly recordTrace = (trace: RequestTrace): void => this.traffic.traced(trace);
   /** The admin HTTP listener (admin.listeners); null when off. */
   adminServer: AdminServer | null = null;
   /** Scriptable faults for tests (faults.enable; src/faults/): add, list, clear. */
@@ -168,6 +169,7 @@ export class Broker {
     readonly log: (message: string) => void,
   ) {
     this.highWatermarks = new HighWatermarkCheckpoint(config.dataDir);
+    this.traffic.slowest.capacity = Number(config.properties["metrics.slowest.requests"] ?? 1000);
     this.faults = new FaultInjector(faultsEnabled(config), {
       nodeId: config.nodeId,
       closeConnections: () => this.closeConnections(),
@@ -387,6 +389,7 @@ export class Broker {
             }, this.log, this.requestBudget, admission.interBroker, { name: listener.name, securityProtocol: listener.securityProtocol });
             socket.data = connection;
             connection.onReplySent = this.countReplySent;
+            connection.onTraceDone = this.recordTrace;
             this.connections.add(connection);
           },
           ...(tls ? { handshake: (socket: Socket<Connection | undefined>, success: boolean, authorizationError: Error | null) => this.checkTlsHandshake(socket, success, authorizationError, listener, tls) } : {}),
@@ -496,6 +499,7 @@ export class Broker {
       },
       release: (remoteIp) => quotas.release(remoteIp),
       sent: this.countReplySent,
+      traced: this.recordTrace,
       shardFailed: (shard) => this.requestBudget.forgetThread(shard),
       log: this.log,
     });

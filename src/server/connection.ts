@@ -10,6 +10,7 @@ import type { BudgetWaiter, RequestBudget } from "./request-budget.ts";
 import { EAGAIN, EINTR, fileTransferCounters, fileTransferMode, nativeSendfile, type FileTransferMode, type SendfileFunction } from "./sendfile.ts";
 import { ThreadCounters } from "./thread-counters.ts";
 import type { MappedRecords } from "../log/segment-views.ts";
+import type { RequestTrace } from "../api/context.ts";
 
 /** What a reply slot holds once its request is handled: the bytes to send, or nothing (acks=0). */
 export type ReplyChunks = (Uint8Array | MappedRecords)[] | null;
@@ -42,6 +43,8 @@ interface ReplySlot {
   apiKey: number;
   /** performance.now() when the handler answered (set only while onReplySent is). */
   answeredMs: number;
+  /** The request's stage timings, when the dispatcher traces (traffic counted). */
+  trace: RequestTrace | undefined;
 }
 
 /** A reply in the write queue whose send time is measured: done once `chunksWritten` reaches `endChunk`. */
@@ -49,6 +52,7 @@ interface SendMark {
   endChunk: number;
   apiKey: number;
   answeredMs: number;
+  trace: RequestTrace | undefined;
 }
 
 export interface ConnectionLimits {
@@ -93,6 +97,8 @@ export class Connection implements BudgetWaiter {
   private readonly sendMarks: SendMark[] = [];
   /** Set by the broker for /metrics: a reply's last byte was taken by the socket (Kafka's ResponseSendTimeMs). */
   onReplySent: ((apiKey: number, seconds: number) => void) | null = null;
+  /** Set with onReplySent: a traced request is done (its reply's last byte sent, or no reply to send). */
+  onTraceDone: ((trace: RequestTrace) => void) | null = null;
   private pausedForBackpressure = false;
   /** Paused until the request budget has room (queued.max.request.bytes); queued in the budget's waiters. */
   private pausedForBudget = false;
@@ -272,7 +278,7 @@ export class Connection implements BudgetWaiter {
   private startRequest(frame: Frame): void {
     this.chargedInFlightBytes += frame.chargedBytes;
     const payload = frame.payload;
-    const slot: ReplySlot = { done: false, chunks: null, apiKey: payload.byteLength >= 2 ? (payload[0]! << 8) | payload[1]! : -1, answeredMs: 0 };
+    const slot: ReplySlot = { done: false, chunks: null, apiKey: payload.byteLength >= 2 ? (payload[0]! << 8) | payload[1]! : -1, answeredMs: 0, trace: undefined };
     this.replySlots.push(slot);
     let result: Promise<ReplyChunks> | ReplyChunks;
     this.currentRequest = this.requestsStarted++;
@@ -285,6 +291,7 @@ export class Connection implements BudgetWaiter {
     } finally {
       this.currentRequest = -1;
     }
+    slot.trace = frame.trace;
     // A pooled frame (Produce) goes back to the pool once its request is answered: nothing keeps
     // views of produce data past the reply (the worker has appended it, the response is encoded).
     // Its budget is given back at the same moment, also when the connection closed meanwhile.
@@ -316,7 +323,8 @@ export class Connection implements BudgetWaiter {
       this.replySlots[this.replySlotsHead++] = undefined as unknown as ReplySlot;
       this.repliesReleased++;
       if (head.chunks) for (const bytes of head.chunks) this.enqueue(bytes);
-      if (head.chunks && this.onReplySent) this.sendMarks.push({ endChunk: this.chunksEnqueued, apiKey: head.apiKey, answeredMs: head.answeredMs });
+      if (head.chunks && this.onReplySent) this.sendMarks.push({ endChunk: this.chunksEnqueued, apiKey: head.apiKey, answeredMs: head.answeredMs, trace: head.trace });
+      else if (!head.chunks && head.trace) this.onTraceDone?.(head.trace);
     }
     if (this.replySlotsHead > 1024 && this.replySlotsHead * 2 > this.replySlots.length) {
       this.replySlots.splice(0, this.replySlotsHead);
@@ -367,7 +375,12 @@ export class Connection implements BudgetWaiter {
     let sent = 0;
     while (sent < this.sendMarks.length && this.sendMarks[sent]!.endChunk <= this.chunksWritten) {
       const mark = this.sendMarks[sent++]!;
-      this.onReplySent?.(mark.apiKey, (nowMs - mark.answeredMs) / 1000);
+      const seconds = (nowMs - mark.answeredMs) / 1000;
+      this.onReplySent?.(mark.apiKey, seconds);
+      if (mark.trace) {
+        mark.trace.sendMs = seconds * 1000;
+        this.onTraceDone?.(mark.trace);
+      }
     }
     if (sent > 0) this.sendMarks.splice(0, sent);
   }

@@ -1,6 +1,6 @@
 // Turns a frame into a reply: decode the header and body with the generated codecs, run the API's
 // handler, encode the response header and body into one buffer (plus file ranges for fetch data).
-import type { BrokerServices, ClientConnection, RequestContext, RequestTimer } from "../api/context.ts";
+import type { BrokerServices, ClientConnection, RequestContext, RequestTimer, RequestTrace } from "../api/context.ts";
 import { exemptFromRequestQuota } from "../api/request-quota.ts";
 import type { RegisteredHandler, ResponseBody } from "../api/handler.ts";
 import { Reader, ProtocolDecodeError } from "../protocol/codec/reader.ts";
@@ -42,9 +42,11 @@ export function createDispatcher(services: BrokerServices, handlers: ReadonlyMap
   return async function dispatch(connection: DispatchedConnection, frame: Frame): Promise<ReplyChunks> {
     // Before the startup wait: a request that waits for recovery counts it as queue time (and in its total).
     const dispatchedMs = traffic ? performance.now() : 0;
+    const payload = frame.payload;
+    // Created before the first await, so the connection finds it on the frame when dispatch returns.
+    const trace = traffic && payload.byteLength >= 2 ? (frame.trace = newTrace((payload[0]! << 8) | payload[1]!, frame.readMs ?? 0)) : null;
     const starting = ready();
     if (starting) await starting;
-    const payload = frame.payload;
     if (sasl !== null && !connection.security.authenticated && sasl.expectsBareToken(connection.security)) return bareSaslToken(sasl, connection, payload);
     if (payload.byteLength < 8) throw new InvalidRequestError(`request of ${payload.byteLength} bytes is shorter than a request header`);
     const apiKey = (payload[0]! << 8) | payload[1]!;
@@ -85,12 +87,16 @@ export function createDispatcher(services: BrokerServices, handlers: ReadonlyMap
         clientId: header.clientId,
         frame,
         requestTimer,
+        trace,
       };
-      traffic?.queued(apiKey, (performance.now() - dispatchedMs) / 1000);
+      const handlerStartedMs = traffic ? performance.now() : 0;
+      if (trace) trace.queueMs = handlerStartedMs - dispatchedMs;
+      traffic?.queued(apiKey, (handlerStartedMs - dispatchedMs) / 1000);
       if (faults !== null && faults.armed) faulted = applyRequestFaults(faults, handler, context, payload);
       const running = faulted?.body !== undefined ? faulted.body : request.run(context);
       if (requestTimer) requestTimer.syncMs = performance.now() - requestTimer.startedMs;
       body = await running;
+      if (trace) trace.handlerMs = performance.now() - handlerStartedMs;
     } else {
       const unsupported = { errorCode: ErrorCode.UNSUPPORTED_VERSION, apiKeys: [...services.advertisedApis] };
       body = (writer) => Apis.ApiVersions.writeResponse(writer, 0, unsupported);
@@ -107,6 +113,10 @@ export function createDispatcher(services: BrokerServices, handlers: ReadonlyMap
     services.quotas.recordRequestTime(connection.security.principal, header.clientId, performance.now() - encodingStartedMs);
     return reply;
   };
+}
+
+function newTrace(apiKey: number, readMs: number): RequestTrace {
+  return { apiKey, readMs, queueMs: 0, handlerMs: 0, handoffMs: 0, workerMs: 0, fsyncMs: 0, replicationMs: 0, waitMs: 0, sendMs: 0 };
 }
 
 /** What a connection may ask before SASL authentication (Kafka's SaslServerAuthenticator): nothing else. */

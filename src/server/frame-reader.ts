@@ -14,6 +14,7 @@
 // reports `blocked`; the connection pauses the socket and calls `unblock()` when the budget has room.
 import type { BufferPool, PooledBytes } from "../partition/buffer-pool.ts";
 import type { RequestBudget } from "./request-budget.ts";
+import type { RequestTrace } from "../api/context.ts";
 
 export interface Frame {
   payload: Uint8Array;
@@ -23,6 +24,10 @@ export interface Frame {
   pooled: PooledBytes | null;
   /** Bytes charged to the request budget for this frame; released when its request is answered. */
   chargedBytes: number;
+  /** Milliseconds from the read that brought its first bytes to the one that completed it (0: one read); absent: not measured. */
+  readMs?: number;
+  /** Its stage timings, set by the dispatcher while traffic is counted; the connection adds the send time. */
+  trace?: RequestTrace;
 }
 
 /** Produce's api key: the frames whose buffers are pooled (nothing keeps views of them after the reply). */
@@ -50,6 +55,7 @@ export class FrameReader {
   private partialSizeBytes = 0;
   private partialFilledBytes = 0;
   private partialChargedBytes = 0;
+  private partialStartedMs = 0;
   /** Set while waiting for the budget: the declared size of the frame to start and the rest of the read. */
   private blockedSizeBytes = -1;
   private stash: Uint8Array | null = null;
@@ -177,6 +183,7 @@ export class FrameReader {
     this.partialSizeBytes = sizeBytes;
     this.partialFilledBytes = 0;
     this.partialChargedBytes = sizeBytes;
+    this.partialStartedMs = performance.now();
     if (sizeBytes <= FRAME_UPFRONT_BYTES_MAX) {
       // The api key is the frame's first int16; when this read has it, a Produce frame goes to the pool.
       const isProduce = chunk.byteLength - position >= 2 && ((chunk[position]! << 8) | chunk[position + 1]!) === PRODUCE_API_KEY;
@@ -252,6 +259,7 @@ export class FrameReader {
     this.partialFilledBytes = 0;
     this.partialSizeBytes = 0;
     this.partialChargedBytes = 0;
+    frame.readMs = performance.now() - this.partialStartedMs;
     return frame;
   }
 }

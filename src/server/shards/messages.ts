@@ -74,7 +74,8 @@ export type FromShard =
   | { readonly type: "listening" }
   | { readonly type: "listenFailed"; readonly reason: string }
   | { readonly type: "open"; readonly connection: number; readonly listener: number; readonly remoteIp: string; readonly remotePort: number | undefined }
-  | { readonly type: "request"; readonly connection: number; readonly request: number; readonly payload: Uint8Array }
+  /** `readMs`: the frame's network read time (frame-reader.ts), for the request's stage timings. */
+  | { readonly type: "request"; readonly connection: number; readonly request: number; readonly payload: Uint8Array; readonly readMs: number }
   | { readonly type: "closed"; readonly connection: number }
   /** Reply send times (apiKey, seconds pairs, flat), batched: bunka's response send time metric. */
   | { readonly type: "sent"; readonly times: number[] }

@@ -14,6 +14,7 @@ import type { DispatchedConnection } from "../dispatch.ts";
 import type { Frame } from "../frame-reader.ts";
 import type { FileRange, FromShard, ReplyChunk, SharedBudget, ShardListener, ToShard } from "./messages.ts";
 import type { MappedRecords } from "../../log/segment-views.ts";
+import type { RequestTrace } from "../../api/context.ts";
 
 /** What the broker lends the shards: admission, the dispatcher, the budget and the send-time metric. */
 export interface ShardHost {
@@ -23,6 +24,8 @@ export interface ShardHost {
   release(remoteIp: string): void;
   /** A reply's last byte was taken by the socket, `seconds` after it was answered (the response send time metric). */
   sent(apiKey: number, seconds: number): void;
+  /** A request's stage timings once it is answered (no send time: the shard writes the reply). */
+  traced(trace: RequestTrace): void;
   /** Shard `shard` died: what it had charged to the request budget went with its connections. */
   shardFailed(shard: number): void;
   log(message: string): void;
@@ -146,7 +149,7 @@ class ShardThread {
         this.closedByPeer(message.connection);
         return;
       case "request":
-        this.request(message.connection, message.request, message.payload);
+        this.request(message.connection, message.request, message.payload, message.readMs);
         return;
       case "sent":
         for (let index = 0; index + 1 < message.times.length; index += 2) this.host.sent(message.times[index]!, message.times[index + 1]!);
@@ -180,7 +183,7 @@ class ShardThread {
     this.host.release(connection.remoteIp);
   }
 
-  private request(id: number, request: number, payload: Uint8Array): void {
+  private request(id: number, request: number, payload: Uint8Array, readMs: number): void {
     const connection = this.connections.get(id);
     // Refused at admission, or closed while the request crossed: nothing to run, but the shard still waits for
     // this answer to give back the frame (every request gets exactly one).
@@ -192,10 +195,11 @@ class ShardThread {
     connection.inFlight++;
     // Bytes that crossed as a transferred buffer belong to this thread alone (produce may pass them on to a
     // partition worker); a pooled frame is a view of the shard's shared block, released by the shard after the reply.
-    const frame: Frame = { payload, ownsBuffer: !(payload.buffer instanceof SharedArrayBuffer), pooled: null, chargedBytes: 0 };
+    const frame: Frame = { payload, ownsBuffer: !(payload.buffer instanceof SharedArrayBuffer), pooled: null, chargedBytes: 0, readMs };
     this.host.dispatch(connection, frame).then(
       (chunks) => {
         connection.inFlight--;
+        if (frame.trace) this.host.traced(frame.trace);
         if (connection.closed) {
           this.post({ type: "reply", connection: id, request, chunks: null });
           return;

@@ -107,13 +107,13 @@ class NetworkShard {
     const send = () => {
       if (connection.closed) return this.settle(connection.id, request, null);
       if (payload.buffer instanceof SharedArrayBuffer) {
-        post({ type: "request", connection: connection.id, request, payload });
+        post({ type: "request", connection: connection.id, request, payload, readMs: frame.readMs ?? 0 });
       } else if (frame.ownsBuffer && payload.byteOffset === 0 && payload.byteLength === payload.buffer.byteLength) {
-        post({ type: "request", connection: connection.id, request, payload }, [payload.buffer as ArrayBuffer]);
+        post({ type: "request", connection: connection.id, request, payload, readMs: frame.readMs ?? 0 }, [payload.buffer as ArrayBuffer]);
       } else {
         // Not payload.slice(): on a Buffer (what Bun's socket hands us) slice() is a view of the whole read.
         const copy = Uint8Array.prototype.slice.call(payload) as Uint8Array;
-        post({ type: "request", connection: connection.id, request, payload: copy }, [copy.buffer as ArrayBuffer]);
+        post({ type: "request", connection: connection.id, request, payload: copy, readMs: frame.readMs ?? 0 }, [copy.buffer as ArrayBuffer]);
       }
     };
     if (turn) turn.then(send);
