@@ -18,7 +18,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { join, resolve } from "node:path";
 import type { Socket } from "bun";
 import { assert } from "../src/util/assert.ts";
-import { BenchBroker } from "./broker-process.ts";
+import { BenchBroker, freePort } from "./broker-process.ts";
 import { machineCpu, measureLatency } from "./e2e.ts";
 import { combine, runLoad, type ConsumeTask, type LoadTask, type ProduceTask } from "./loadgen.ts";
 
@@ -39,6 +39,8 @@ const PACED_RECORDS_PER_SECOND = 20_000;
 const IDLE_CONNECT_TIMEOUT_MS = 30_000;
 /** After closing idle connections: time for the broker to process the closes before the next figure. */
 const IDLE_CLOSE_SETTLE_MS = 250;
+/** How long the broker may take to accept idle connections the kernel already completed. */
+const IDLE_ACCEPT_TIMEOUT_MS = 5_000;
 
 /** One throughput figure and who was busy during it. */
 export interface ScalingThroughput {
@@ -58,6 +60,8 @@ export interface ShardPoint extends ScalingThroughput {
   workload: "produce" | "catch-up consume";
   connections: number;
   round: number;
+  /** Requests each shard read during the figure (/metrics bunka_network_shard_requests_total; index 0 is the main thread). */
+  requestsByShard: number[];
 }
 
 export interface PacedLatency {
@@ -77,6 +81,8 @@ export interface ConnectionPoint {
   idleConnections: number;
   /** Idle connections the broker closed before the point's figures were taken (0 when they all stayed open). */
   idleClosedByBroker: number;
+  /** Kafka connections the broker counted (/metrics bunka_connections) once the idle ones were open, before the busy ones. */
+  brokerConnectionsOpen: number;
   round: number;
   produce: ScalingThroughput;
   /** Paced end-to-end latency with the idle connections open (not measured for the 1-busy-connection point). */
@@ -142,6 +148,23 @@ function mainThreadSeconds(pid: number): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/** Sums of a /metrics family's samples by the value of one label (Prometheus text format). */
+async function scrapeByLabel(metricsUrl: string, family: string, label: string): Promise<Map<string, number>> {
+  const text = await (await fetch(metricsUrl, { signal: AbortSignal.timeout(10_000) })).text();
+  const byLabel = new Map<string, number>();
+  const pattern = new RegExp(`^${family}\\{(?:[^}]*,)?${label}="([^"]*)"[^}]*\\} (\\S+)$`);
+  for (const line of text.split("\n")) {
+    const match = pattern.exec(line);
+    if (match) byLabel.set(match[1]!, (byLabel.get(match[1]!) ?? 0) + Number(match[2]));
+  }
+  return byLabel;
+}
+
+async function requestsReadByShard(metricsUrl: string, shards: number): Promise<number[]> {
+  const byShard = await scrapeByLabel(metricsUrl, "bunka_network_shard_requests_total", "shard");
+  return Array.from({ length: shards }, (_, shard) => byShard.get(String(shard)) ?? 0);
 }
 
 /** Broker, main-thread and machine CPU around `body`, as cores over the wall time `body` reports (or took). */
@@ -218,15 +241,24 @@ async function fillConsumeTopic(broker: BenchBroker, fillBytes: number): Promise
 interface ShardBroker {
   shards: number;
   broker: BenchBroker;
+  metricsUrl: string;
   endOffsets: number[];
+}
+
+/** One figure and how its requests spread over the shards (the kernel's SO_REUSEPORT hash decides, per connection). */
+async function withShardSpread(target: ShardBroker, body: () => Promise<ScalingThroughput>): Promise<ScalingThroughput & { requestsByShard: number[] }> {
+  const before = await requestsReadByShard(target.metricsUrl, target.shards);
+  const throughput = await body();
+  const after = await requestsReadByShard(target.metricsUrl, target.shards);
+  return { ...throughput, requestsByShard: after.map((count, shard) => count - before[shard]!) };
 }
 
 async function measureShardRound(target: ShardBroker, round: number, seconds: number): Promise<ShardPoint[]> {
   const points: ShardPoint[] = [];
   const base = { shards: target.shards, round };
-  points.push({ ...base, workload: "produce", connections: PRODUCE_CONNECTIONS, ...(await measureProduce(target.broker, PRODUCE_CONNECTIONS, seconds)) });
+  points.push({ ...base, workload: "produce", connections: PRODUCE_CONNECTIONS, ...(await withShardSpread(target, () => measureProduce(target.broker, PRODUCE_CONNECTIONS, seconds))) });
   for (const connections of CONSUME_CONNECTION_COUNTS) {
-    points.push({ ...base, workload: "catch-up consume", connections, ...(await measureConsume(target.broker, target.endOffsets, connections, seconds)) });
+    points.push({ ...base, workload: "catch-up consume", connections, ...(await withShardSpread(target, () => measureConsume(target.broker, target.endOffsets, connections, seconds))) });
   }
   return points;
 }
@@ -273,17 +305,29 @@ async function measurePacedLatency(broker: BenchBroker, seconds: number): Promis
   };
 }
 
-async function measureConnectionRound(broker: BenchBroker, round: number, seconds: number): Promise<ConnectionPoint[]> {
+/** Waits (bounded) until the broker counts at least `count` open connections, so none still sits in the accept queue; returns its count. */
+async function brokerConnectionsOpen(metricsUrl: string, count: number): Promise<number> {
+  const deadline = Date.now() + IDLE_ACCEPT_TIMEOUT_MS;
+  for (;;) {
+    const open = [...(await scrapeByLabel(metricsUrl, "bunka_connections", "listener")).values()].reduce((sum, value) => sum + value, 0);
+    if (open >= count || Date.now() >= deadline) return open;
+    await Bun.sleep(50);
+  }
+}
+
+async function measureConnectionRound(target: ShardBroker, round: number, seconds: number): Promise<ConnectionPoint[]> {
+  const { broker, metricsUrl } = target;
   const points: ConnectionPoint[] = [];
-  points.push({ busyConnections: 1, idleConnections: 0, idleClosedByBroker: 0, round, produce: await measureProduce(broker, 1, seconds), latency: null });
+  points.push({ busyConnections: 1, idleConnections: 0, idleClosedByBroker: 0, brokerConnectionsOpen: 0, round, produce: await measureProduce(broker, 1, seconds), latency: null });
   // Alternate the order over rounds, so a drift in the machine's other load favours no idle count.
   const idleCounts = round % 2 === 1 ? IDLE_CONNECTION_COUNTS : [...IDLE_CONNECTION_COUNTS].reverse();
   for (const idleConnections of idleCounts) {
     const idle = await IdleConnections.open(broker.port, idleConnections);
     try {
+      const open = await brokerConnectionsOpen(metricsUrl, idleConnections);
       const produce = await measureProduce(broker, BUSY_CONNECTIONS, seconds);
       const latency = await measurePacedLatency(broker, seconds);
-      points.push({ busyConnections: BUSY_CONNECTIONS, idleConnections, idleClosedByBroker: idle.closedByBroker, round, produce, latency });
+      points.push({ busyConnections: BUSY_CONNECTIONS, idleConnections, idleClosedByBroker: idle.closedByBroker, brokerConnectionsOpen: open, round, produce, latency });
     } finally {
       await idle.close();
     }
@@ -292,10 +336,12 @@ async function measureConnectionRound(broker: BenchBroker, round: number, second
 }
 
 async function startShardBroker(workDir: string, shards: number, fillBytes: number): Promise<ShardBroker> {
-  const broker = new BenchBroker({ workDir, properties: { "num.network.shards": String(shards) } });
+  // With an admin listener: /metrics says how requests spread over the shards and how many connections are open.
+  const adminPort = freePort();
+  const broker = new BenchBroker({ workDir, properties: { "num.network.shards": String(shards), "admin.listeners": `http://127.0.0.1:${adminPort}` } });
   await broker.start();
   try {
-    return { shards, broker, endOffsets: await fillConsumeTopic(broker, fillBytes) };
+    return { shards, broker, metricsUrl: `http://127.0.0.1:${adminPort}/metrics`, endOffsets: await fillConsumeTopic(broker, fillBytes) };
   } catch (error) {
     await broker.stop();
     throw error;
@@ -324,7 +370,7 @@ export async function runScaling(options: ScalingOptions): Promise<ScalingResult
     }
     const singleShard = targets.find((target) => target.shards === 1)!;
     for (let round = 1; round <= settings.rounds; round++) {
-      const points = await measureConnectionRound(singleShard.broker, round, settings.seconds);
+      const points = await measureConnectionRound(singleShard, round, settings.seconds);
       connectionCurve.push(...points);
       progress(`scaling round ${round}, connections: ${points.map(describeConnectionPoint).join("; ")}`);
     }

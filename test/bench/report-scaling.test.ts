@@ -28,14 +28,15 @@ function scaling(consumeTwoMBPerSecond: number, thousandIdleP99Ms: number): Scal
   const latency = (p99Ms: number) => ({ achievedRecordsPerSecond: 20_000, samples: 1000, p50Ms: 1, p99Ms, p999Ms: p99Ms * 2, maxMs: p99Ms * 3, brokerCpuCores: 0.2, mainThreadCores: 0.1, machineBusy: 0.3 });
   for (const round of [1, 2, 3]) {
     for (const shards of [1, 2]) {
-      shardCurve.push({ shards, round, workload: "produce", connections: 4, ...throughput(400) });
-      shardCurve.push({ shards, round, workload: "catch-up consume", connections: 1, ...throughput(2000) });
-      shardCurve.push({ shards, round, workload: "catch-up consume", connections: 2, ...throughput(shards === 2 ? consumeTwoMBPerSecond : 2200) });
+      const requestsByShard = shards === 1 ? [1000] : [400, 600];
+      shardCurve.push({ shards, round, workload: "produce", connections: 4, requestsByShard, ...throughput(400) });
+      shardCurve.push({ shards, round, workload: "catch-up consume", connections: 1, requestsByShard, ...throughput(2000) });
+      shardCurve.push({ shards, round, workload: "catch-up consume", connections: 2, requestsByShard, ...throughput(shards === 2 ? consumeTwoMBPerSecond : 2200) });
     }
-    connectionCurve.push({ busyConnections: 1, idleConnections: 0, idleClosedByBroker: 0, round, produce: throughput(200), latency: null });
+    connectionCurve.push({ busyConnections: 1, idleConnections: 0, idleClosedByBroker: 0, brokerConnectionsOpen: 0, round, produce: throughput(200), latency: null });
     for (const idleConnections of [0, 100, 1000]) {
       const p99Ms = idleConnections === 1000 ? thousandIdleP99Ms : 2 + round / 10;
-      connectionCurve.push({ busyConnections: 10, idleConnections, idleClosedByBroker: 0, round, produce: throughput(380), latency: latency(p99Ms) });
+      connectionCurve.push({ busyConnections: 10, idleConnections, idleClosedByBroker: 0, brokerConnectionsOpen: idleConnections, round, produce: throughput(380), latency: latency(p99Ms) });
     }
   }
   return {
@@ -69,7 +70,7 @@ test("a measured scaling section gives both curves' tables, the chart's second r
   const markdown = renderMarkdown(met, "chart.svg");
   expect(markdown).toContain("### Throughput vs network shards");
   expect(markdown).toContain("### Throughput and latency vs connections (num.network.shards=1)");
-  expect(markdown).toContain("| catch-up consume | 2 | 2 | 3200 MB/s | 3200, 3200, 3200 | 1600 MB/s |");
+  expect(markdown).toContain("| catch-up consume | 2 | 2 | 3200 MB/s | 3200, 3200, 3200 | 1600 MB/s | 40% (40, 40, 40) |");
   const svg = renderSvg(met);
   expect(svg).toContain('height="760"');
   expect(svg).toContain("Throughput vs network shards");
@@ -78,4 +79,10 @@ test("a measured scaling section gives both curves' tables, the chart's second r
   const [slowConsume, slowIdle] = scalingChecks(notMet);
   expect(slowConsume!.met).toBe(false); // 1.4× at best
   expect(slowIdle!.met).toBe(false); // 4 ms > 1.25 × 2.2 ms and > the worst round without (2.3 ms)
+
+  const notHeld = scaling(3200, 2.2);
+  for (const point of notHeld.connectionCurve) if (point.idleConnections === 1000) point.brokerConnectionsOpen = 600;
+  const [, unheldIdle] = scalingChecks({ ...resultsWithout(), scaling: notHeld });
+  expect(unheldIdle!.met).toBe(false); // the same p99, but the broker held only 600 of the 1,000 idle connections
+  expect(unheldIdle!.measured).toContain("as few as 600 counted open");
 });
