@@ -1,8 +1,8 @@
 // `bun run bench`: machine limits, micro-benchmarks and end-to-end runs against a real broker process,
 // written to BENCHMARKS.md with a chart (bench/benchmarks.svg). `bun run bench --quick` (or `bun run bench:quick`) runs short
-// versions of everything in under two minutes and writes bench/results/quick.md instead.
+// versions of everything in about three minutes and writes bench/results/quick.md instead.
 //
-// Flags: --quick, --only=limits,micro,e2e,latency,rdperf,scaling (sections to run; the others are left out of the report,
+// Flags: --quick, --only=limits,micro,e2e,latency,rdperf,scaling (sections to run, all by default; the others are left out of the report,
 //        or with --merge kept from the last saved run: bench/results/*.json),
 //        --out=PATH (Markdown output; default BENCHMARKS.md, or bench/results/quick.md with --quick),
 //        --report-only (render the report again from bench/results/*.json, measuring nothing).
