@@ -55,6 +55,30 @@ export interface StageBreakdown {
   threadCores: Record<string, number>;
   /** Fetch partitions the broker answered from the append that woke them (bunka_fetch_served_from_append_total). */
   fetchesFromAppend?: number;
+  /** The slowest 1% of the point's Produce and Fetch requests, stage by stage (GET /api/v1/request-latency). */
+  slowest?: SlowestRequestsReport[];
+}
+
+/** One API's slowest requests over a point, as the broker reports them (src/admin/slowest-requests.ts). */
+export interface SlowestRequestsReport {
+  api: string;
+  requests: number;
+  slowest: number;
+  truncated: boolean;
+  totalMs: { mean: number; min: number; max: number };
+  stagesMs: Record<string, number>;
+}
+
+/** The broker's slowest-requests sample: DELETE starts a point clean, GET reads its slowest 1% of Produce and Fetch. */
+async function resetSlowest(metricsUrl: string): Promise<void> {
+  await fetch(metricsUrl.replace(/\/metrics$/, "/api/v1/request-latency"), { method: "DELETE" });
+}
+
+async function readSlowest(metricsUrl: string): Promise<SlowestRequestsReport[]> {
+  const response = await fetch(metricsUrl.replace(/\/metrics$/, "/api/v1/request-latency?share=0.01"));
+  if (response.status !== 200) return [];
+  const body = (await response.json()) as { apis: SlowestRequestsReport[] };
+  return body.apis.filter((report) => report.api === "Produce" || report.api === "Fetch");
 }
 
 export interface ReferenceRate {
@@ -152,14 +176,24 @@ let sequence = 0;
 type Histograms = Map<string, { buckets: Map<number, number>; sum: number; count: number }>;
 type Scrape = { histograms: Histograms; threadSeconds: Map<string, number>; fetchesFromAppend: number; atMs: number };
 
-const STAGE_METRICS: [metric: string, api: string, stage: string][] = [
-  ["bunka_request_queue_duration_seconds", "Produce", "Produce: frame complete → handler starts (queue, decode)"],
-  ["bunka_request_duration_seconds", "Produce", "Produce: handler (partition worker round trip, append; fsync when asked)"],
-  ["bunka_response_send_duration_seconds", "Produce", "Produce: answer → last byte taken by the socket"],
-  ["bunka_request_queue_duration_seconds", "Fetch", "Fetch: frame complete → handler starts"],
-  ["bunka_request_duration_seconds", "Fetch", "Fetch: handler (long-poll wait until the append, then the read)"],
-  ["bunka_response_send_duration_seconds", "Fetch", "Fetch: answer → last byte taken by the socket"],
-  ["bunka_log_flush_duration_seconds", "", "fdatasync of a log (when asked; none with acks=1 and default flush settings)"],
+const STAGE = "bunka_request_stage_duration_seconds";
+/** Histograms read per point: [metric, api, stage label of the metric ("" for none), what the row says]. */
+const STAGE_METRICS: [metric: string, api: string, stageLabel: string, stage: string][] = [
+  [STAGE, "Produce", "read", "Produce: read (first to last byte of the frame)"],
+  [STAGE, "Produce", "queue", "Produce: queue (frame complete → handler starts, decode)"],
+  [STAGE, "Produce", "handoff", "Produce: hand-off to and from the partition worker"],
+  [STAGE, "Produce", "worker", "Produce: in the partition worker (drain queue, append)"],
+  [STAGE, "Produce", "fsync", "Produce: fsync waited for (when asked)"],
+  [STAGE, "Produce", "replication", "Produce: replication wait (acks=all)"],
+  [STAGE, "Produce", "handler_other", "Produce: rest of the handler"],
+  [STAGE, "Produce", "send", "Produce: answer → last byte taken by the socket"],
+  [STAGE, "Fetch", "queue", "Fetch: queue (frame complete → handler starts)"],
+  [STAGE, "Fetch", "wait", "Fetch: long-poll wait for the next append"],
+  [STAGE, "Fetch", "handoff", "Fetch: hand-off to and from the partition worker"],
+  [STAGE, "Fetch", "handler_other", "Fetch: rest of the handler"],
+  [STAGE, "Fetch", "send", "Fetch: answer → last byte taken by the socket"],
+  ["bunka_request_duration_seconds", "Fetch", "", "Fetch: handler in all (wait included)"],
+  ["bunka_log_flush_duration_seconds", "", "", "fdatasync of a log (when asked; none with acks=1 and default flush settings)"],
 ];
 
 async function scrapeMetrics(url: string): Promise<Scrape> {
@@ -184,7 +218,7 @@ async function scrapeMetrics(url: string): Promise<Scrape> {
     }
     const base = name.replace(/_(bucket|sum|count)$/, "");
     if (!STAGE_METRICS.some(([metric]) => metric === base)) continue;
-    const key = `${base}|${labels.api ?? ""}`;
+    const key = `${base}|${labels.api ?? ""}|${labels.stage ?? ""}`;
     let entry = histograms.get(key);
     if (!entry) histograms.set(key, (entry = { buckets: new Map(), sum: 0, count: 0 }));
     if (name.endsWith("_bucket")) entry.buckets.set(labels.le === "+Inf" ? Number.POSITIVE_INFINITY : Number(labels.le), value);
@@ -196,8 +230,8 @@ async function scrapeMetrics(url: string): Promise<Scrape> {
 
 function breakdownBetween(before: Scrape, after: Scrape): StageBreakdown {
   const stages: StageStats[] = [];
-  for (const [metric, api, stage] of STAGE_METRICS) {
-    const key = `${metric}|${api}`;
+  for (const [metric, api, stageLabel, stage] of STAGE_METRICS) {
+    const key = `${metric}|${api}|${stageLabel}`;
     const end = after.histograms.get(key);
     if (!end) continue;
     const start = before.histograms.get(key);
@@ -308,13 +342,18 @@ export async function runLatencyReference(options: LatencyReferenceOptions): Pro
         if (target === "bunka") await broker.createTopic(name, 1);
         try {
           const before = target === "bunka" && options.metricsUrl ? await scrapeMetrics(options.metricsUrl) : null;
+          if (before) await resetSlowest(options.metricsUrl!);
           const point = await measurePoint(target, target === "redis" ? redis!.port : broker.port, name, rate.recordsPerSecond, seconds, warmupSeconds);
-          if (before) point.breakdown = breakdownBetween(before, await scrapeMetrics(options.metricsUrl!));
+          if (before) {
+            point.breakdown = breakdownBetween(before, await scrapeMetrics(options.metricsUrl!));
+            point.breakdown.slowest = await readSlowest(options.metricsUrl!);
+            for (const report of point.breakdown.slowest) progress(`  slowest 1% of ${report.api} (${report.slowest} of ${report.requests}): ${slowestLine(report)}`);
+          }
           row.points.push(point);
           progress(
             `latency reference ${rate.label} (${(rate.recordsPerSecond / 1000).toFixed(1)} k/s) ${target.padEnd(5)}: p50 ${point.p50Ms.toFixed(2)} ms, p99 ${point.p99Ms.toFixed(2)} ms, p99.9 ${point.p999Ms.toFixed(2)} ms, max ${point.maxMs.toFixed(1)} ms ` +
               `(${point.samples} samples, ${(point.achievedRecordsPerSecond / 1000).toFixed(1)} k/s sent in ${(point.sendsPerSecond / 1000).toFixed(1)} k writes/s, ${(point.received * 100).toFixed(1)}% received` +
-              `${point.breakdown?.fetchesFromAppend !== undefined ? `, ${point.breakdown.fetchesFromAppend} fetches answered from the append of ${point.breakdown.stages.find((stage) => stage.stage.startsWith("Fetch: handler"))?.count ?? 0}` : ""})`,
+              `${point.breakdown?.fetchesFromAppend !== undefined ? `, ${point.breakdown.fetchesFromAppend} fetches answered from the append of ${point.breakdown.stages.find((stage) => stage.stage.startsWith("Fetch: handler in all"))?.count ?? 0}` : ""})`,
           );
         } catch (error) {
           const message = error instanceof Error ? error.message : String(error);
@@ -363,4 +402,10 @@ if (import.meta.main) {
   // Terminated measuring workers can keep Bun's process alive for ~30 s after the run (seen with the FFI
   // socket workers); everything is reported and cleaned up by now.
   process.exit(process.exitCode ?? 0);
+}
+
+/** The stages that took time in a slowest-requests report, largest first: "fsync 40.1 ms, worker 0.3 ms, …". */
+export function slowestLine(report: SlowestRequestsReport): string {
+  const stages = Object.entries(report.stagesMs).filter(([, ms]) => ms >= 0.005).sort((a, b) => b[1] - a[1]);
+  return `mean ${report.totalMs.mean.toFixed(2)} ms (${report.totalMs.min.toFixed(2)}–${report.totalMs.max.toFixed(2)}): ` + stages.map(([stage, ms]) => `${stage} ${ms.toFixed(2)}`).join(", ");
 }

@@ -217,8 +217,9 @@ function renderReference(results: BenchResults): string[] {
     if (broken.length > 0) {
       out.push("");
       out.push(
-        "Where Bunka's time went, per rate (the broker's own /metrics histograms over that point: Kafka's RequestQueueTimeMs, TotalTimeMs and ResponseSendTimeMs; " +
-          "percentiles are bucket upper bounds, so read them as \"at most\"; the Fetch handler includes the long-poll wait for the next append). CPU per thread in cores:",
+        "Where Bunka's time went, per rate (the broker's own /metrics histograms over that point, warm-up included: `bunka_request_stage_duration_seconds` splits each request into " +
+          "read, queue, hand-off to and from the partition worker, time in the worker, fsync, replication wait, long-poll wait, the rest of the handler and send; a stage's row counts the requests that passed it; " +
+          "percentiles are bucket upper bounds, so read them as \"at most\"). CPU per thread in cores:",
       );
       out.push("");
       const bound = (value: number): string => (Number.isFinite(value) ? (value < 1 ? `≤ ${(value * 1000).toFixed(0)} µs` : `≤ ${value} ms`) : "> 30 s");
@@ -228,6 +229,28 @@ function renderReference(results: BenchResults): string[] {
           broken.flatMap(({ rate, breakdown }) => [
             ...breakdown.stages.map((stage) => [rate.label, stage.stage, stage.count.toLocaleString("en-US"), ms(stage.meanMs), bound(stage.p50Ms), bound(stage.p99Ms), bound(stage.p999Ms)]),
             [rate.label, "CPU by thread", "", Object.entries(breakdown.threadCores).map(([thread, cores]) => `${thread} ${cores.toFixed(2)}`).join(", "), "", "", ""],
+          ]),
+        ),
+      );
+    }
+    const slowest = broken.flatMap(({ rate, breakdown }) => (breakdown.slowest ?? []).map((report) => ({ rate, report })));
+    if (slowest.length > 0) {
+      const stages = ["read", "queue", "handoff", "worker", "fsync", "replication", "wait", "handler_other", "send"];
+      out.push("");
+      out.push(
+        "The slowest 1% of Bunka's requests at each rate, stage by stage (`GET /api/v1/request-latency` over the point, warm-up included: the mean of each stage over those requests, in ms; " +
+          "they add up to the mean total). A tailing consumer's fetch is slow by design when it waits for the next append (`wait`); what matters there is the rest:",
+      );
+      out.push("");
+      out.push(
+        table(
+          ["Rate", "API", "Slowest / all", "Total mean (min–max)", ...stages],
+          slowest.map(({ rate, report }) => [
+            rate.label,
+            report.api,
+            `${report.slowest.toLocaleString("en-US")} / ${report.requests.toLocaleString("en-US")}${report.truncated ? " (kept)" : ""}`,
+            `${report.totalMs.mean.toFixed(2)} (${report.totalMs.min.toFixed(2)}–${report.totalMs.max.toFixed(2)})`,
+            ...stages.map((stage) => (report.stagesMs[stage] ?? 0).toFixed(2)),
           ]),
         ),
       );
