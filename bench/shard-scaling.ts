@@ -135,8 +135,11 @@ function scalingSettings(options: ScalingOptions): ScalingSettings {
   };
   assert(settings.shardCounts.length > 0, "at least one shard count");
   assert(settings.shardCounts.every((shards) => Number.isInteger(shards) && shards >= 1), "shard counts are integers ≥ 1");
-  assert(settings.seconds > 0 && settings.seconds <= 60, "seconds per figure in (0, 60]");
-  assert(Number.isInteger(settings.rounds) && settings.rounds >= 1 && settings.rounds <= 20, "rounds in 1..20");
+  assert(settings.seconds > 0, "seconds per figure > 0");
+  assert(settings.seconds <= 60, "seconds per figure ≤ 60");
+  assert(Number.isInteger(settings.rounds), "rounds is an integer");
+  assert(settings.rounds >= 1, "rounds ≥ 1");
+  assert(settings.rounds <= 20, "rounds ≤ 20");
   return settings;
 }
 
@@ -272,9 +275,16 @@ class IdleConnections {
   static async open(port: number, count: number): Promise<IdleConnections> {
     const idle = new IdleConnections();
     const deadline = Date.now() + IDLE_CONNECT_TIMEOUT_MS;
-    for (let index = 0; index < count; index++) {
-      assert(Date.now() < deadline, `${count} idle connections open within ${IDLE_CONNECT_TIMEOUT_MS} ms`);
-      idle.sockets.push(await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {}, close: () => idle.onClose() } }));
+    try {
+      for (let index = 0; index < count; index++) {
+        const connecting = Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {}, close: () => idle.onClose() } });
+        const socket = await Promise.race([connecting, Bun.sleep(Math.max(0, deadline - Date.now())).then(() => null)]);
+        if (socket === null) throw new Error(`${count} idle connections not open within ${IDLE_CONNECT_TIMEOUT_MS} ms (${index} were)`);
+        idle.sockets.push(socket);
+      }
+    } catch (error) {
+      await idle.close();
+      throw error;
     }
     assert(idle.sockets.length === count, "every idle connection opened");
     return idle;
