@@ -750,9 +750,10 @@ export function renderSvg(results: BenchResults): string {
     panel("Produce (acks=1): payload MB/s", "batch size", "MB/s", batchSizes.map((size, index) => ({ value: index, label: kib(size) })), produceSeries, 0, widthPx, heightPx),
     panel("Catch-up consume, 1 MiB fetches, 1 in flight per consumer", "parallel consumers", "GB/s", consumerCounts.map((count) => ({ value: count, label: String(count) })), consumeSeries, widthPx, widthPx, heightPx),
   ];
-  // The scaling curves, when measured, as a second row of three panels.
-  if (results.scaling) body.push(`<g transform="translate(0 ${heightPx})">`, scalingPanels(results.scaling, (widthPx * 2) / 3, heightPx), "</g>");
-  const totalHeightPx = results.scaling ? heightPx * 2 : heightPx;
+  // The scaling curves, when measured, as a second row of three panels, below the first row's third legend line.
+  const rowGapPx = 30;
+  if (results.scaling) body.push(`<g transform="translate(0 ${heightPx + rowGapPx})">`, scalingPanels(results.scaling, (widthPx * 2) / 3, heightPx), "</g>");
+  const totalHeightPx = results.scaling ? heightPx * 2 + rowGapPx + 10 : heightPx;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${widthPx * 2}" height="${totalHeightPx}" viewBox="0 0 ${widthPx * 2} ${totalHeightPx}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n${body.join("\n")}\n</svg>\n`;
 }
 

@@ -72,7 +72,7 @@ test("a measured scaling section gives both curves' tables, the chart's second r
   expect(markdown).toContain("### Throughput and latency vs connections (num.network.shards=1)");
   expect(markdown).toContain("| catch-up consume | 2 | 2 | 3200 MB/s | 3200, 3200, 3200 | 1600 MB/s | 40% (40, 40, 40) |");
   const svg = renderSvg(met);
-  expect(svg).toContain('height="760"');
+  expect(svg).toContain('height="800"');
   expect(svg).toContain("Throughput vs network shards");
 
   const notMet = { ...resultsWithout(), scaling: scaling(2800, 4) };
