@@ -248,7 +248,7 @@ export const brokerSettings: readonly BrokerSetting[] = [
     },
     current: (config) => [config.dataDir],
   }, { aliases: ["log.dir"], defaultDoc: "`./data`", flag: "--data-dir", doc: "data directory (Bunka uses the first one listed)" }),
-  setting("num.partition.workers", "int", () => Math.max(1, availableParallelism()), field("partitionWorkers"), { bunka: true, min: 1, max: 1024, defaultDoc: "number of cores", doc: "worker threads that own partitions; every partition is pinned to exactly one" }),
+  setting("num.partition.workers", "int", () => Math.max(1, availableParallelism()), field("partitionWorkers"), { bunka: true, min: 0, max: 1024, defaultDoc: "number of cores", doc: "worker threads that own partitions; every partition is pinned to exactly one. 0: no worker, the socket thread owns every partition (no thread hop on produce or fetch: a shorter latency tail on small machines, less throughput; docs/ARCHITECTURE.md)" }),
   setting("num.network.shards", "int", 1, field("networkShards"), {
     bunka: true, min: 1, max: 256,
     doc: "threads that accept client connections (SO_REUSEPORT) and frame, read and write them, fetch data included; requests are handled on the main thread (Kafka's num.network.threads). 1: the main thread does it all. Shards beyond the first serve PLAINTEXT and SASL_PLAINTEXT listeners; TLS listeners stay on the main thread",

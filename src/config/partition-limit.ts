@@ -56,7 +56,8 @@ export function openFileLimit(): number | null {
 
 export function derivedMaxBrokerPartitions(inputs: PartitionLimitInputs): DerivedPartitionLimit {
   const maxMapCount = readNumber("/proc/sys/vm/max_map_count", /^(\d+)/) ?? DEFAULT_MAX_MAP_COUNT;
-  const workerMaps = inputs.partitionWorkers * inputs.segmentOpenMax * MAPS_PER_PARTITION;
+  // An inline owner (num.partition.workers=0) keeps open segments like one worker.
+  const workerMaps = Math.max(1, inputs.partitionWorkers) * inputs.segmentOpenMax * MAPS_PER_PARTITION;
   const viewMaps = SOCKET_VIEWS_MAX * Math.max(1, inputs.networkShards ?? 1);
   const byMaps = Math.floor((maxMapCount - RUNTIME_MAPS_RESERVE - viewMaps - workerMaps) / MAPS_PER_PARTITION);
   const fileLimit = openFileLimit();

@@ -609,6 +609,14 @@ export class PartitionOwner implements WorkerOperations {
     return metrics;
   }
 
+  /** Stops the timers and the cleaner, and nothing else: what a killed worker leaves (an inline owner's terminate). */
+  halt(): void {
+    if (this.flushTimer) clearInterval(this.flushTimer);
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
+    this.closing = true;
+    if (this.cleanerTimer) clearTimeout(this.cleanerTimer);
+  }
+
   /** Stops the timers, lets running appends and the cleaner finish, and closes every log cleanly. */
   async close(): Promise<void> {
     if (this.flushTimer) clearInterval(this.flushTimer);

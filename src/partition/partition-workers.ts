@@ -19,6 +19,7 @@ import {
   type WorkerWideOperationName,
 } from "./messages.ts";
 import { producePool, type PooledBytes } from "./buffer-pool.ts";
+import { InlinePartitionWorker } from "./inline-worker.ts";
 
 interface Pending {
   resolve: (result: unknown) => void;
@@ -47,29 +48,41 @@ type GeneratedCalls = Omit<PartitionOperationCalls, "produce">;
 // static block from the same table.
 export interface PartitionWorkers extends GeneratedCalls {}
 
+/** What PartitionWorkers needs of a worker: a thread (Worker) or the socket thread's own owner (inline-worker.ts). */
+type WorkerPort = {
+  postMessage(message: unknown, transfer: ArrayBuffer[]): void;
+  terminate(): void;
+  onmessage: ((event: MessageEvent<WorkerReply | WorkerEvent>) => void) | null;
+  onerror: ((event: ErrorEvent) => void) | null;
+};
+
 export class PartitionWorkers {
-  private readonly workers: Worker[] = [];
+  private readonly workers: WorkerPort[] = [];
+  /** Owners partitions are spread over: the workers, or the one inline owner when count is 0. */
+  private readonly owners: number;
   private readonly pending = new Map<number, Pending>();
   private nextCommandId = 1;
   private failed: Error | null = null;
   /** Milliseconds every fsync in the workers waits first (the slow-fsync test fault, src/faults/); 0: none. */
   readonly fsyncDelayMs = new Int32Array(new SharedArrayBuffer(4));
 
+  /** count 0: no worker thread; the calling thread owns every partition (num.partition.workers=0). */
   constructor(
     readonly count: number,
     private readonly log: (message: string) => void,
   ) {
-    for (let index = 0; index < count; index++) {
-      const worker = new Worker(new URL("./worker.ts", import.meta.url).href);
+    this.owners = Math.max(1, count);
+    for (let index = 0; index < this.owners; index++) {
+      const worker: WorkerPort = count === 0 ? new InlinePartitionWorker() : new Worker(new URL("./worker.ts", import.meta.url).href);
       worker.onmessage = (event: MessageEvent<WorkerReply | WorkerEvent>) => this.onMessage(event.data);
       worker.onerror = (event) => this.onWorkerError(index, event);
-      worker.postMessage({ fsyncDelayCell: this.fsyncDelayMs });
+      worker.postMessage({ fsyncDelayCell: this.fsyncDelayMs }, []);
       this.workers.push(worker);
     }
   }
 
   workerFor(topic: string, partition: number): number {
-    return (topicHash(topic) + partition) % this.count;
+    return (topicHash(topic) + partition) % this.owners;
   }
 
   private onMessage(message: WorkerReply | WorkerEvent): void {
@@ -159,6 +172,8 @@ export class PartitionWorkers {
    * goes back to the pool when the worker has answered.
    */
   async produce(items: ProduceItem[], ownedBuffer: ArrayBuffer | null): Promise<ProduceResult[]> {
+    // The owner is on this thread: it reads the records where they are, before the reply frees them.
+    if (this.count === 0) return this.scatter(items, (index, group) => this.call(index, "produce", group));
     const workerIndexes = new Set(items.map((item) => this.workerFor(item.topic, item.partition)));
     const transferWhole = ownedBuffer !== null && workerIndexes.size === 1 && items.every((item) => item.records.buffer === ownedBuffer);
     const copies: PooledBytes[] = [];

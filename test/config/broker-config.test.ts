@@ -121,7 +121,7 @@ test("values of the wrong type or outside the bounds are refused with the key an
   const refusals: [Record<string, string>, RegExp][] = [
     [{ "port": "65536" }, /port must be at most 65535, got "65536"/],
     [{ "num.partitions": "0" }, /num\.partitions must be at least 1, got "0"/],
-    [{ "num.partition.workers": "0" }, /num\.partition\.workers must be at least 1/],
+    [{ "num.partition.workers": "-1" }, /num\.partition\.workers must be at least 0/],
     [{ "socket.request.max.bytes": "2147483648" }, /socket\.request\.max\.bytes must be at most 2147483647/],
     [{ "log.segment.bytes.min": "13" }, /log\.segment\.bytes\.min must be at least 14/],
     [{ "queued.max.request.bytes": "-2" }, /queued\.max\.request\.bytes must be at least -1/],

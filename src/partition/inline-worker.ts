@@ -1,0 +1,47 @@
+// num.partition.workers=0: the partitions are owned by the socket thread itself, Seastar-style (the thread that
+// reads a request also appends it), so a produce or a fetch read crosses no thread. PartitionWorkers talks to
+// this object as to a Worker; commands run on this thread's event loop and answers come back on a later
+// microtask, as a worker's would. What a worker does in parallel (appends, CRC checks, fsyncs, the cleaner)
+// then shares the socket thread: for small machines and the latency tail, not for throughput (docs/ARCHITECTURE.md).
+import { runWorkerCommand, type WorkerCommand, type WorkerEvent, type WorkerReply } from "./messages.ts";
+import { PartitionOwner } from "./partition-owner.ts";
+import { slowFsyncsBy } from "../log/file-system.ts";
+
+export class InlinePartitionWorker {
+  onmessage: ((event: MessageEvent<WorkerReply | WorkerEvent>) => void) | null = null;
+  onerror: ((event: ErrorEvent) => void) | null = null;
+  private readonly owner = new PartitionOwner({ log: (message) => this.deliver({ event: "log", message }) });
+  private halted = false;
+
+  constructor() {
+    this.owner.start();
+  }
+
+  /** The objects are not cloned: the owner neither keeps nor changes a command's items after its answer, nor its answers after giving them. */
+  postMessage(message: WorkerCommand | { fsyncDelayCell: Int32Array }, _transfer?: ArrayBuffer[]): void {
+    if (this.halted) return;
+    if ("fsyncDelayCell" in message) {
+      slowFsyncsBy(message.fsyncDelayCell);
+      return;
+    }
+    const command = message;
+    runWorkerCommand(this.owner, command).then(
+      (result) => this.deliver({ id: command.id, ok: true, result }),
+      (error: unknown) => {
+        this.deliver({ event: "log", message: `partition owner: ${command.op} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}` });
+        this.deliver({ id: command.id, ok: false, error: error instanceof Error ? error.message : String(error) });
+      },
+    );
+  }
+
+  /** As a killed worker: timers stop, nothing is flushed or closed (embedded test clusters' kill). */
+  terminate(): void {
+    this.halted = true;
+    this.owner.halt();
+  }
+
+  private deliver(message: WorkerReply | WorkerEvent): void {
+    if (this.halted) return;
+    this.onmessage?.({ data: message } as MessageEvent<WorkerReply | WorkerEvent>);
+  }
+}
