@@ -20,8 +20,11 @@ import { combine, runLoad } from "./loadgen.ts";
 import type { ReferenceReport, ReferenceTarget, ReferenceTask } from "./latency-reference-worker.ts";
 import { stampUs } from "./blocking-client.ts";
 
+/** "bunka-inline": Bunka with num.partition.workers=0 (the socket thread owns the partitions), a second broker. */
+export type ReferencePointTarget = ReferenceTarget | "bunka-inline";
+
 export interface ReferencePoint {
-  target: ReferenceTarget;
+  target: ReferencePointTarget;
   samples: number;
   p50Ms: number;
   p99Ms: number;
@@ -311,8 +314,10 @@ export interface LatencyReferenceOptions {
   metricsUrl?: string;
   /** Only these rates (labels' records/s); default all five. */
   onlyRates?: number[];
-  /** Only these targets; default relay, redis, bunka. */
-  onlyTargets?: ReferenceTarget[];
+  /** Only these targets; default relay, redis, bunka (and bunka-inline with `inline`). */
+  onlyTargets?: ReferencePointTarget[];
+  /** A second broker with num.partition.workers=0, measured after Bunka at each rate as "bunka-inline". */
+  inline?: { broker: BenchBroker; metricsUrl: string };
   progress: (line: string) => void;
 }
 
@@ -336,22 +341,26 @@ export async function runLatencyReference(options: LatencyReferenceOptions): Pro
   try {
     for (const rate of rates) {
       const row: ReferenceRate = { ...rate, points: [] };
-      const targets = (redis ? (["relay", "redis", "bunka"] as const) : (["relay", "bunka"] as const)).filter((target) => !options.onlyTargets || options.onlyTargets.includes(target));
+      const all: ReferencePointTarget[] = [...(redis ? (["relay", "redis", "bunka"] as const) : (["relay", "bunka"] as const)), ...(options.inline ? (["bunka-inline"] as const) : [])];
+      const targets = all.filter((target) => !options.onlyTargets || options.onlyTargets.includes(target));
       for (const target of targets) {
         const name = `reference-${++sequence}`;
-        if (target === "bunka") await broker.createTopic(name, 1);
+        const bunka = target === "bunka" ? { broker, metricsUrl: options.metricsUrl } : target === "bunka-inline" ? options.inline! : null;
+        if (bunka) await bunka.broker.createTopic(name, 1);
         try {
-          const before = target === "bunka" && options.metricsUrl ? await scrapeMetrics(options.metricsUrl) : null;
-          if (before) await resetSlowest(options.metricsUrl!);
-          const point = await measurePoint(target, target === "redis" ? redis!.port : broker.port, name, rate.recordsPerSecond, seconds, warmupSeconds);
-          if (before) {
-            point.breakdown = breakdownBetween(before, await scrapeMetrics(options.metricsUrl!));
-            point.breakdown.slowest = await readSlowest(options.metricsUrl!);
+          const metricsUrl = bunka?.metricsUrl;
+          const before = metricsUrl ? await scrapeMetrics(metricsUrl) : null;
+          if (metricsUrl) await resetSlowest(metricsUrl);
+          const point = await measurePoint(bunka ? "bunka" : (target as ReferenceTarget), target === "redis" ? redis!.port : (bunka?.broker ?? broker).port, name, rate.recordsPerSecond, seconds, warmupSeconds);
+          point.target = target;
+          if (before && metricsUrl) {
+            point.breakdown = breakdownBetween(before, await scrapeMetrics(metricsUrl));
+            point.breakdown.slowest = await readSlowest(metricsUrl);
             for (const report of point.breakdown.slowest) progress(`  slowest 1% of ${report.api} (${report.slowest} of ${report.requests}): ${slowestLine(report)}`);
           }
           row.points.push(point);
           progress(
-            `latency reference ${rate.label} (${(rate.recordsPerSecond / 1000).toFixed(1)} k/s) ${target.padEnd(5)}: p50 ${point.p50Ms.toFixed(2)} ms, p99 ${point.p99Ms.toFixed(2)} ms, p99.9 ${point.p999Ms.toFixed(2)} ms, max ${point.maxMs.toFixed(1)} ms ` +
+            `latency reference ${rate.label} (${(rate.recordsPerSecond / 1000).toFixed(1)} k/s) ${target.padEnd(12)}: p50 ${point.p50Ms.toFixed(2)} ms, p99 ${point.p99Ms.toFixed(2)} ms, p99.9 ${point.p999Ms.toFixed(2)} ms, max ${point.maxMs.toFixed(1)} ms ` +
               `(${point.samples} samples, ${(point.achievedRecordsPerSecond / 1000).toFixed(1)} k/s sent in ${(point.sendsPerSecond / 1000).toFixed(1)} k writes/s, ${(point.received * 100).toFixed(1)}% received` +
               `${point.breakdown?.fetchesFromAppend !== undefined ? `, ${point.breakdown.fetchesFromAppend} fetches answered from the append of ${point.breakdown.stages.find((stage) => stage.stage.startsWith("Fetch: handler in all"))?.count ?? 0}` : ""})`,
           );
@@ -360,7 +369,7 @@ export async function runLatencyReference(options: LatencyReferenceOptions): Pro
           row.points.push({ target, samples: 0, p50Ms: Number.NaN, p99Ms: Number.NaN, p999Ms: Number.NaN, maxMs: Number.NaN, achievedRecordsPerSecond: 0, sendsPerSecond: 0, received: 0, error: message.split("\n")[0] });
           progress(`latency reference ${rate.label} ${target}: failed: ${message.split("\n")[0]}`);
         } finally {
-          if (target === "bunka") await broker.deleteTopic(name).catch(() => {});
+          if (bunka) await bunka.broker.deleteTopic(name).catch(() => {});
         }
       }
       results.rates.push(row);
@@ -392,7 +401,7 @@ if (import.meta.main) {
     const results = await runLatencyReference({ broker, workDir, maxRecordsPerSecond: max, quick, seconds: flag("seconds"), progress,
       metricsUrl: existingPort ? undefined : `http://127.0.0.1:${adminPort}/metrics`,
       onlyRates: args.find((arg) => arg.startsWith("--rates="))?.slice(8).split(",").map(Number),
-      onlyTargets: args.find((arg) => arg.startsWith("--targets="))?.slice(10).split(",") as ReferenceTarget[] | undefined,
+      onlyTargets: args.find((arg) => arg.startsWith("--targets="))?.slice(10).split(",") as ReferencePointTarget[] | undefined,
     });
     console.log(JSON.stringify(results, null, 2));
   } finally {
