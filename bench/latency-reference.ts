@@ -19,6 +19,7 @@ import { BenchBroker, freePort } from "./broker-process.ts";
 import { combine, runLoad } from "./loadgen.ts";
 import type { ReferenceReport, ReferenceTarget, ReferenceTask } from "./latency-reference-worker.ts";
 import { stampUs } from "./blocking-client.ts";
+import type { SlowestReport } from "../src/admin/slowest-requests.ts";
 
 /** "bunka-inline": Bunka with num.partition.workers=0 (the socket thread owns the partitions), a second broker. */
 export type ReferencePointTarget = ReferenceTarget | "bunka-inline";
@@ -62,15 +63,8 @@ export interface StageBreakdown {
   slowest?: SlowestRequestsReport[];
 }
 
-/** One API's slowest requests over a point, as the broker reports them (src/admin/slowest-requests.ts). */
-export interface SlowestRequestsReport {
-  api: string;
-  requests: number;
-  slowest: number;
-  truncated: boolean;
-  totalMs: { mean: number; min: number; max: number };
-  stagesMs: Record<string, number>;
-}
+/** One API's slowest requests over a point, as the admin API answers them (by API name). */
+export type SlowestRequestsReport = Omit<SlowestReport, "api"> & { api: string };
 
 /** The broker's slowest-requests sample: DELETE starts a point clean, GET reads its slowest 1% of Produce and Fetch. */
 async function resetSlowest(metricsUrl: string): Promise<void> {

@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { E2eResults } from "./e2e.ts";
 import type { LatencyReferenceResults, ReferencePoint } from "./latency-reference.ts";
+import { TRACE_STAGES } from "../src/admin/slowest-requests.ts";
 import type { RdperfResults } from "./rdperf.ts";
 import type { PacedLatency, ScalingResults, ScalingThroughput, ShardPoint } from "./shard-scaling.ts";
 import type { Limits } from "./limits.ts";
@@ -243,7 +244,7 @@ function renderReference(results: BenchResults): string[] {
     }
     const slowest = broken.flatMap(({ rate, breakdown }) => (breakdown.slowest ?? []).map((report) => ({ rate, report })));
     if (slowest.length > 0) {
-      const stages = ["read", "queue", "handoff", "worker", "fsync", "replication", "wait", "handler_other", "send"];
+      const stages = TRACE_STAGES;
       out.push("");
       out.push(
         "The slowest 1% of Bunka's requests at each rate, stage by stage (`GET /api/v1/request-latency` over the point, warm-up included: the mean of each stage over those requests, in ms; " +
@@ -663,7 +664,7 @@ function renderConnectionCurve(scaling: ScalingResults): string[] {
     "",
     `Produce as above from 1 busy connection, then from 10 with 0, 100 and 1,000 idle connections open (plain TCP connections that never send); ` +
       `with the same idle connections open, paced end-to-end latency at ${records(scaling.pacedRecordsPerSecond)} (bench/e2e.ts: 1 KiB records in 64 KiB batches from 2 producers, 2 tailing consumers, after a warm-up). ` +
-      `${scaling.rounds} round${scaling.rounds > 1 ? "s" : ""}, idle counts in alternating order; medians. "Open at broker": the fewest connections the broker counted (/metrics bunka_connections) once the idle ones were open, over the rounds; "Closed": idle connections the broker closed during the figures (0: all stayed open).`,
+      `${scaling.rounds} round${scaling.rounds > 1 ? "s" : ""}, idle counts in alternating order; medians. The load generator runs on the same machine, one thread per busy connection, so on few cores 10 busy connections take CPU from the broker (see "Broker cores"). "Open at broker": the fewest connections the broker counted (/metrics bunka_connections) once the idle ones were open, over the rounds; "Closed": idle connections the broker closed during the figures (0: all stayed open).`,
     "",
     table(["Busy", "Idle", "Produce MB/s", "Rounds (MB/s)", "Broker cores", "Main thread cores", "Main thread share", "Machine busy", "Paced p50", "p99", "p99.9", "p99 by round", "Main thread share (paced)", "Open at broker", "Closed"], rows),
     "",
