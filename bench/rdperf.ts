@@ -54,7 +54,9 @@ export interface RdperfLatency {
    * its port) and the consumer polling every millisecond (fetch.wait.max.ms=1: the mock answers a fetch only
    * when its wait ends, it is not woken by an append): what the tool and the VM reach without Bunka.
    */
-  mock?: Omit<RdperfLatency, "mock" | "targetRecordsPerSecond"> | { error: string };
+  mock?: Omit<RdperfLatency, "mock" | "inline" | "targetRecordsPerSecond"> | { error: string };
+  /** The same against a second Bunka with num.partition.workers=0 (the socket thread owns the partitions). */
+  inline?: Omit<RdperfLatency, "mock" | "inline" | "targetRecordsPerSecond"> | { error: string };
 }
 
 export interface RdperfResults {
@@ -188,7 +190,8 @@ async function measureMockLatency(tool: string, rate: number, count: number, sec
   }
 }
 
-export async function runRdperf(options: { broker: BenchBroker; workDir: string; quick: boolean; progress: (line: string) => void }): Promise<RdperfResults> {
+/** `inlineBroker`: a second broker with num.partition.workers=0, whose -l figures sit beside the default's. */
+export async function runRdperf(options: { broker: BenchBroker; inlineBroker?: BenchBroker; workDir: string; quick: boolean; progress: (line: string) => void }): Promise<RdperfResults> {
   const { broker, quick, progress } = options;
   const tool = buildRdperf();
   const results: RdperfResults = { tool: "rdkafka_performance (librdkafka 2.0.2 examples)", throughput: [], latency: [] };
@@ -255,30 +258,40 @@ export async function runRdperf(options: { broker: BenchBroker; workDir: string;
   for (const rate of [5_000, 20_000]) {
     const seconds = quick ? 4 : 10;
     const count = rate * seconds;
-    const topic = `rdperf-latency-${++sequence}`;
-    const latencyFile = join(options.workDir, `${topic}.txt`);
-    await broker.createTopic(topic, 1);
+    const failure = (error: unknown) => ({ error: error instanceof Error ? error.message.split("\n")[0]! : String(error) });
     try {
-      const consumer = runTool(tool, ["-C", "-l", "-t", topic, "-p", "0", "-o", "end", "-A", latencyFile, "-u", "-c", String(count), "-b", broker.bootstrap]);
-      await Bun.sleep(1500); // the consumer is assigned and fetching before the first record
-      const producer = await runTool(tool, ["-P", "-l", "-t", topic, "-p", "0", "-s", "1024", "-r", String(rate), "-c", String(count), "-X", "linger.ms=0", "-a", "1", "-u", "-b", broker.bootstrap]);
-      await consumer;
-      // The first second is the warm-up (connections, first fetches), as in the latency reference.
-      const point: RdperfLatency = { targetRecordsPerSecond: rate, ...latencyFigures(latencyFile, seconds, producer) };
+      const point: RdperfLatency = { targetRecordsPerSecond: rate, ...(await measureBunkaLatency(tool, broker, rate, count, seconds, options.workDir)) };
       results.latency.push(point);
       progress(`rdperf -l at ${rate}/s: ${describeLatency(point)}`);
-      point.mock = await measureMockLatency(tool, rate, count, seconds, join(options.workDir, `${topic}-mock.txt`)).catch((error: unknown) => ({
-        error: error instanceof Error ? error.message.split("\n")[0]! : String(error),
-      }));
+      if (options.inlineBroker) {
+        point.inline = await measureBunkaLatency(tool, options.inlineBroker, rate, count, seconds, options.workDir).catch(failure);
+        progress(`rdperf -l at ${rate}/s against Bunka with num.partition.workers=0: ${"error" in point.inline ? point.inline.error : describeLatency(point.inline)}`);
+      }
+      point.mock = await measureMockLatency(tool, rate, count, seconds, join(options.workDir, `rdperf-latency-${++sequence}-mock.txt`)).catch(failure);
       progress(`rdperf -l at ${rate}/s against the mock broker: ${"error" in point.mock ? point.mock.error : describeLatency(point.mock)}`);
     } catch (error) {
-      progress(`rdperf -l at ${rate}/s failed: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`);
-    } finally {
-      rmSync(latencyFile, { force: true });
-      await broker.deleteTopic(topic).catch(() => {});
+      progress(`rdperf -l at ${rate}/s failed: ${failure(error).error}`);
     }
   }
   return results;
+}
+
+/** rdkafka_performance -l: a consumer tailing one partition of `broker`, then a producer stamping `count` 1 KiB records at `rate`. */
+async function measureBunkaLatency(tool: string, broker: BenchBroker, rate: number, count: number, seconds: number, workDir: string): Promise<Omit<RdperfLatency, "targetRecordsPerSecond">> {
+  const topic = `rdperf-latency-${++sequence}`;
+  const latencyFile = join(workDir, `${topic}.txt`);
+  await broker.createTopic(topic, 1);
+  try {
+    const consumer = runTool(tool, ["-C", "-l", "-t", topic, "-p", "0", "-o", "end", "-A", latencyFile, "-u", "-c", String(count), "-b", broker.bootstrap]);
+    await Bun.sleep(1500); // the consumer is assigned and fetching before the first record
+    const producer = await runTool(tool, ["-P", "-l", "-t", topic, "-p", "0", "-s", "1024", "-r", String(rate), "-c", String(count), "-X", "linger.ms=0", "-a", "1", "-u", "-b", broker.bootstrap]);
+    await consumer;
+    // The first second is the warm-up (connections, first fetches), as in the latency reference.
+    return latencyFigures(latencyFile, seconds, producer);
+  } finally {
+    rmSync(latencyFile, { force: true });
+    await broker.deleteTopic(topic).catch(() => {});
+  }
 }
 
 if (import.meta.main) {

@@ -91,32 +91,29 @@ try {
     // With an admin listener: the latency reference reads the stage histograms from /metrics.
     const adminPort = freePort();
     const broker = new BenchBroker({ workDir: join(workDir, "reference"), properties: { "admin.listeners": `http://127.0.0.1:${adminPort}` } });
+    // Beside it, a broker whose socket thread owns the partitions (num.partition.workers=0): no thread hop.
+    const inlineAdminPort = freePort();
+    const inlineBroker = new BenchBroker({ workDir: join(workDir, "reference-inline"), properties: { "admin.listeners": `http://127.0.0.1:${inlineAdminPort}`, "num.partition.workers": "0" } });
     await broker.start();
+    await inlineBroker.start();
     try {
       if (sections.has("latency")) {
         // The same maximum as the e2e latency curve (1 KiB records, 64 KiB batches, produce only).
         const e2eMax = (e2e.produce.length > 0 ? e2e : saved?.e2e)?.latencyCurve[0]?.referenceMaxRecordsPerSecond;
         const maxRecordsPerSecond = e2eMax ?? (await measureMaxProduceRate(broker, quick ? 2 : 4));
-        // Beside it, a broker whose socket thread owns the partitions (num.partition.workers=0): no thread hop.
-        const inlineAdminPort = freePort();
-        const inlineBroker = new BenchBroker({ workDir: join(workDir, "reference-inline"), properties: { "admin.listeners": `http://127.0.0.1:${inlineAdminPort}`, "num.partition.workers": "0" } });
-        await inlineBroker.start();
-        try {
-          latencyReference = await runLatencyReference({
-            broker,
-            workDir: join(workDir, "reference"),
-            maxRecordsPerSecond,
-            quick,
-            progress,
-            metricsUrl: `http://127.0.0.1:${adminPort}/metrics`,
-            inline: { broker: inlineBroker, metricsUrl: `http://127.0.0.1:${inlineAdminPort}/metrics` },
-          });
-        } finally {
-          await inlineBroker.stop();
-        }
+        latencyReference = await runLatencyReference({
+          broker,
+          workDir: join(workDir, "reference"),
+          maxRecordsPerSecond,
+          quick,
+          progress,
+          metricsUrl: `http://127.0.0.1:${adminPort}/metrics`,
+          inline: { broker: inlineBroker, metricsUrl: `http://127.0.0.1:${inlineAdminPort}/metrics` },
+        });
       }
-      if (sections.has("rdperf")) rdperf = await runRdperf({ broker, workDir: join(workDir, "reference"), quick, progress });
+      if (sections.has("rdperf")) rdperf = await runRdperf({ broker, inlineBroker, workDir: join(workDir, "reference"), quick, progress });
     } finally {
+      await inlineBroker.stop();
       await broker.stop();
     }
   }
