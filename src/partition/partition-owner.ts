@@ -57,6 +57,12 @@ export interface PartitionOwnerOptions {
   log: (message: string) => void;
   /** Wall time for appends, flush.ms, retention and the cleaner, and for the logs it opens (the system clock by default). */
   clock?: Clock;
+  /**
+   * When a partition's queued appends are written: "turn" (default), on the next event-loop turn, so the
+   * messages already waiting join the drain; "now", as soon as the append's caller yields (an owner on the
+   * socket thread, whose next turn comes only after every other ready socket was served).
+   */
+  drainAppends?: "turn" | "now";
 }
 
 const keyOf = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
@@ -285,7 +291,7 @@ export class PartitionOwner implements WorkerOperations {
     if (partition.drainQueued) return;
     partition.drainQueued = true;
     // setImmediate: the messages already waiting for this worker are read first, and their appends join this drain.
-    partition.appendChain = partition.appendChain.then(nextTurn).then(() => this.drainAppends(partition));
+    partition.appendChain = (this.options.drainAppends === "now" ? partition.appendChain : partition.appendChain.then(nextTurn)).then(() => this.drainAppends(partition));
   }
 
   private async drainAppends(partition: OwnedPartition): Promise<void> {
