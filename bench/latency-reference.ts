@@ -61,6 +61,11 @@ export interface StageBreakdown {
   fetchesFromAppend?: number;
   /** The slowest 1% of the point's Produce and Fetch requests, stage by stage (GET /api/v1/request-latency). */
   slowest?: SlowestRequestsReport[];
+  /**
+   * How late the socket thread's event loop ran a 10 ms timer over the point (monitorEventLoopDelay via
+   * /metrics): GC pauses, long turns and waits for a CPU, which no request stage sees.
+   */
+  eventLoopDelayMs?: { p50: number; p99: number; max: number };
 }
 
 /** One API's slowest requests over a point, as the admin API answers them (by API name). */
@@ -171,7 +176,7 @@ export class RedisServer {
 let sequence = 0;
 
 type Histograms = Map<string, { buckets: Map<number, number>; sum: number; count: number }>;
-type Scrape = { histograms: Histograms; threadSeconds: Map<string, number>; fetchesFromAppend: number; atMs: number };
+type Scrape = { histograms: Histograms; threadSeconds: Map<string, number>; fetchesFromAppend: number; eventLoopDelayMs: Record<string, number>; atMs: number };
 
 const STAGE = "bunka_request_stage_duration_seconds";
 /** Histograms read per point: [metric, api, stage label of the metric ("" for none), what the row says]. */
@@ -198,6 +203,7 @@ async function scrapeMetrics(url: string): Promise<Scrape> {
   const histograms: Histograms = new Map();
   const threadSeconds = new Map<string, number>();
   let fetchesFromAppend = 0;
+  const eventLoopDelayMs: Record<string, number> = {};
   for (const line of text.split("\n")) {
     const match = /^([a-z_]+)\{([^}]*)\} ([0-9.e+-]+|\+Inf|NaN)$/.exec(line) ?? /^([a-z_]+)() ([0-9.e+-]+)$/.exec(line);
     if (!match) continue;
@@ -213,6 +219,12 @@ async function scrapeMetrics(url: string): Promise<Scrape> {
       fetchesFromAppend = value;
       continue;
     }
+    // prom-client's monitorEventLoopDelay figures, reset at every scrape: the scrape after a point covers that point.
+    const delay = /^bunka_nodejs_eventloop_lag_(p50|p99|max)_seconds$/.exec(name);
+    if (delay) {
+      eventLoopDelayMs[delay[1]!] = value * 1000;
+      continue;
+    }
     const base = name.replace(/_(bucket|sum|count)$/, "");
     if (!STAGE_METRICS.some(([metric]) => metric === base)) continue;
     const key = `${base}|${labels.api ?? ""}|${labels.stage ?? ""}`;
@@ -222,7 +234,7 @@ async function scrapeMetrics(url: string): Promise<Scrape> {
     else if (name.endsWith("_sum")) entry.sum = value;
     else if (name.endsWith("_count")) entry.count = value;
   }
-  return { histograms, threadSeconds, fetchesFromAppend, atMs: performance.now() };
+  return { histograms, threadSeconds, fetchesFromAppend, eventLoopDelayMs, atMs: performance.now() };
 }
 
 function breakdownBetween(before: Scrape, after: Scrape): StageBreakdown {
@@ -245,7 +257,9 @@ function breakdownBetween(before: Scrape, after: Scrape): StageBreakdown {
   const threadCores: Record<string, number> = {};
   const seconds = (after.atMs - before.atMs) / 1000;
   for (const [thread, total] of after.threadSeconds) threadCores[thread] = (total - (before.threadSeconds.get(thread) ?? 0)) / seconds;
-  return { stages, threadCores, fetchesFromAppend: after.fetchesFromAppend - before.fetchesFromAppend };
+  const delay = after.eventLoopDelayMs;
+  const eventLoopDelayMs = delay.p99 !== undefined ? { p50: delay.p50 ?? Number.NaN, p99: delay.p99, max: delay.max ?? Number.NaN } : undefined;
+  return { stages, threadCores, fetchesFromAppend: after.fetchesFromAppend - before.fetchesFromAppend, ...(eventLoopDelayMs ? { eventLoopDelayMs } : {}) };
 }
 
 async function measurePoint(target: ReferenceTarget, port: number, name: string, recordsPerSecond: number, seconds: number, warmupSeconds: number): Promise<ReferencePoint> {
@@ -351,6 +365,8 @@ export async function runLatencyReference(options: LatencyReferenceOptions): Pro
             point.breakdown = breakdownBetween(before, await scrapeMetrics(metricsUrl));
             point.breakdown.slowest = await readSlowest(metricsUrl);
             for (const report of point.breakdown.slowest) progress(`  slowest 1% of ${report.api} (${report.slowest} of ${report.requests}): ${slowestLine(report)}`);
+            const delay = point.breakdown.eventLoopDelayMs;
+            if (delay) progress(`  socket thread's event-loop delay: p50 ${delay.p50.toFixed(2)} ms, p99 ${delay.p99.toFixed(2)} ms, max ${delay.max.toFixed(2)} ms`);
           }
           row.points.push(point);
           progress(

@@ -240,6 +240,9 @@ function renderReference(results: BenchResults): string[] {
           ["Rate", "Stage", "Requests", "mean", "p50", "p99", "p99.9"],
           broken.flatMap(({ rate, breakdown }) => [
             ...breakdown.stages.map((stage) => [rate.label, stage.stage, stage.count.toLocaleString("en-US"), ms(stage.meanMs), bound(stage.p50Ms), bound(stage.p99Ms), bound(stage.p999Ms)]),
+            ...(breakdown.eventLoopDelayMs
+              ? [[rate.label, "socket thread's event loop: how late a 10 ms timer ran (GC, long turns, waiting for a CPU)", "", "", ms(breakdown.eventLoopDelayMs.p50), ms(breakdown.eventLoopDelayMs.p99), `max ${ms(breakdown.eventLoopDelayMs.max)}`]]
+              : []),
             [rate.label, "CPU by thread", "", Object.entries(breakdown.threadCores).map(([thread, cores]) => `${thread} ${cores.toFixed(2)}`).join(", "), "", "", ""],
           ]),
         ),
