@@ -205,7 +205,7 @@ async function scrapeMetrics(url: string): Promise<Scrape> {
   let fetchesFromAppend = 0;
   const eventLoopDelayMs: Record<string, number> = {};
   for (const line of text.split("\n")) {
-    const match = /^([a-z_]+)\{([^}]*)\} ([0-9.e+-]+|\+Inf|NaN)$/.exec(line) ?? /^([a-z_]+)() ([0-9.e+-]+)$/.exec(line);
+    const match = /^([a-z0-9_]+)\{([^}]*)\} ([0-9.e+-]+|\+Inf|NaN)$/.exec(line) ?? /^([a-z0-9_]+)() ([0-9.e+-]+)$/.exec(line);
     if (!match) continue;
     const [, name, labelText, valueText] = match as unknown as [string, string, string, string];
     const labels = Object.fromEntries([...labelText.matchAll(/([a-z_]+)="([^"]*)"/g)].map((each) => [each[1]!, each[2]!]));
