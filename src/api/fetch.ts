@@ -30,6 +30,7 @@ import { sessionPartitionKey } from "../fetch-session/fetch-session-cache.ts";
 import { answerFetch, newFetchContext, type FetchTarget } from "../fetch-session/fetch-context.ts";
 import type { RequestContext } from "./context.ts";
 import { defineHandler, type Reply } from "./handler.ts";
+import { traceWorkerRoundTrip } from "./request-trace.ts";
 import { AclOperation, canCluster, canTopic } from "./authorize.ts";
 import { CONSUMER_BYTE_RATE } from "../security/quotas/model.ts";
 
@@ -336,13 +337,7 @@ async function readAll(context: RequestContext, fetches: PartitionFetch[], respo
     else {
       const toWorkersMs = context.trace ? performance.now() : 0;
       workerResults = await context.partitions.read(toWorkers.map((fetch) => fetch.item));
-      if (context.trace) {
-        // Workers read in parallel: the slowest one's reading time, the rest is the hand-off between threads.
-        let inWorkerMs = 0;
-        for (const result of workerResults) inWorkerMs = Math.max(inWorkerMs, result.inWorkerMs ?? 0);
-        context.trace.workerMs += inWorkerMs;
-        context.trace.handoffMs += Math.max(0, performance.now() - toWorkersMs - inWorkerMs);
-      }
+      if (context.trace) traceWorkerRoundTrip(context.trace, performance.now() - toWorkersMs, workerResults);
     }
   } catch (error) {
     context.log(`fetch read failed: ${error instanceof Error ? error.message : String(error)}`);

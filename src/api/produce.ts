@@ -18,7 +18,7 @@ import type { ProduceResponse, ProduceResponseNodeEndpoint, ProduceResponseParti
 import { endpointFor } from "../metadata/types.ts";
 import type { ProduceItem, ProduceResult } from "../partition/messages.ts";
 import { defineHandler, type Reply, type RequestContext } from "./handler.ts";
-import type { RequestTrace } from "./context.ts";
+import { traceWorkerRoundTrip } from "./request-trace.ts";
 import { isInternalTopic } from "../metadata/internal-topics.ts";
 import { AclOperation, canTopic, canTransactionalId } from "./authorize.ts";
 import { PRODUCER_BYTE_RATE } from "../security/quotas/model.ts";
@@ -167,23 +167,4 @@ function addCurrentLeaders(context: RequestContext, replies: { name: string; par
     const endpoint = endpointFor(info, context.connection.security.listener.name);
     return endpoint ? [{ nodeId: info.nodeId, host: endpoint.host, port: endpoint.port, rack: info.rack }] : [];
   });
-}
-
-/**
- * Splits the partition workers' round trip of a produce: the slowest worker's own time (less the fsync it
- * waited for) and the rest, the hand-off between threads. Workers answer in parallel, so the round trip is
- * bounded by the slowest.
- */
-function traceWorkerRoundTrip(trace: RequestTrace, roundTripMs: number, results: readonly ProduceResult[]): void {
-  let inWorkerMs = 0;
-  let flushMs = 0;
-  for (const result of results) {
-    if ((result.inWorkerMs ?? 0) > inWorkerMs) {
-      inWorkerMs = result.inWorkerMs!;
-      flushMs = result.flushMs ?? 0;
-    }
-  }
-  trace.fsyncMs += flushMs;
-  trace.workerMs += inWorkerMs - flushMs;
-  trace.handoffMs += Math.max(0, roundTripMs - inWorkerMs);
 }

@@ -1,0 +1,21 @@
+// Stage timing of a partition-worker round trip (RequestTrace, api/context.ts), shared by produce and fetch.
+import type { RequestTrace } from "./context.ts";
+
+/**
+ * Splits a round trip to the partition workers: the slowest worker's own time (less the fsync it waited for)
+ * and the rest, the hand-off between threads. Workers answer in parallel, so the round trip is bounded by the
+ * slowest one.
+ */
+export function traceWorkerRoundTrip(trace: RequestTrace, roundTripMs: number, results: readonly { inWorkerMs?: number; flushMs?: number }[]): void {
+  let inWorkerMs = 0;
+  let flushMs = 0;
+  for (const result of results) {
+    if ((result.inWorkerMs ?? 0) > inWorkerMs) {
+      inWorkerMs = result.inWorkerMs!;
+      flushMs = result.flushMs ?? 0;
+    }
+  }
+  trace.fsyncMs += flushMs;
+  trace.workerMs += inWorkerMs - flushMs;
+  trace.handoffMs += Math.max(0, roundTripMs - inWorkerMs);
+}
