@@ -258,12 +258,21 @@ test("a follower that missed a topic's deletion drops its old directory when the
   // Broker 3 holds the old topic's replica on disk, then is down while the topic is deleted.
   await cluster.waitFor("broker 3's copy of reborn-0", async () => partitionMetadataFile(follower.dataDir, "reborn", 0).includes(base64Id(oldId)));
   await follower.kill();
-  const admin = kafkaClient(bootstrap).admin();
-  await admin.connect();
-  try {
-    await admin.deleteTopics({ topics: ["reborn"] });
-  } finally {
-    await admin.disconnect();
+  // Only the live brokers as seeds, and bounded retries: until the cluster notices broker 3 is gone, metadata
+  // may still name it and kafkajs's connection to it is refused (ECONNREFUSED), which is not what this tests.
+  const liveBootstrap = cluster.bootstrap.filter((seed) => seed !== follower.bootstrap).join(",");
+  for (let attempt = 1; ; attempt++) {
+    const admin = kafkaClient(liveBootstrap).admin();
+    try {
+      await admin.connect();
+      await admin.deleteTopics({ topics: ["reborn"] });
+      break;
+    } catch (error) {
+      if (attempt >= 10 || !String(error).includes("ECONNREFUSED")) throw error;
+      await Bun.sleep(1_000);
+    } finally {
+      await admin.disconnect();
+    }
   }
   await follower.start();
   await cluster.waitForMembership();
