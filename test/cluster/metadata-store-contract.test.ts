@@ -11,13 +11,16 @@ const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (value: Uint8Array) => new TextDecoder().decode(value);
 const summary = (event: WatchEvent) => `${event.type} ${event.kv.key}${event.type === "put" ? `=${text(event.kv.value)}` : ""}`;
 
-async function waitFor(what: string, timeoutMs: number, condition: () => boolean | Promise<boolean>): Promise<void> {
+/** What the etcd client logged (reconnects, re-lists): printed when a wait times out, so a CI failure says why. */
+const clientLog: string[] = [];
+
+async function waitFor(what: string, timeoutMs: number, condition: () => boolean | Promise<boolean>, state: () => string = () => ""): Promise<void> {
   const startedAt = performance.now();
   while (performance.now() - startedAt < timeoutMs) {
     if (await condition()) return;
     await Bun.sleep(WAIT_POLL_MS);
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; ${state()}; client log: ${clientLog.slice(-20).join(" | ") || "empty"}`);
 }
 
 let prefixCount = 0;
@@ -37,7 +40,7 @@ const implementations: Implementation[] = [
     name: "etcd",
     async start() {
       await etcd.start();
-      return new EtcdClient({ endpoints: [etcd.endpoint] });
+      return new EtcdClient({ endpoints: [etcd.endpoint], log: (line) => void clientLog.push(line) });
     },
     async stop() {
       await etcd.stop();
@@ -210,16 +213,21 @@ for (const implementation of implementations) {
           return (await kv.getPrefix(prefix)).revision;
         },
       });
-      await waitFor("the re-list", 10_000, () => resyncs === 1);
+      // Generous waits with `>=`: on a loaded 2-core CI machine etcd's watch sync can lag, and a count that
+      // overshoots should fail on the assertion below, with the values, rather than as a bare timeout.
+      const state = () => `resyncs=${resyncs} delivered=[${delivered.map(summary).join(", ")}] next=${watch.nextRevision}`;
+      await waitFor("the re-list", 30_000, () => resyncs >= 1, state);
       await kv.put(`${prefix}a`, bytes("3"));
-      await waitFor("the event after the re-list", 10_000, () => delivered.length === 1);
+      await waitFor("the event after the re-list", 30_000, () => delivered.length >= 1, state);
       watch.cancel();
+      expect(resyncs).toBe(1);
       expect(delivered.map(summary)).toEqual([`put ${prefix}a=3`]);
       // Without onResync the watch stops with a "compacted" error.
       const errors: Error[] = [];
       const strict = kv.watchPrefix(prefix, { startRevision: old, onEvents: () => undefined, onError: (error) => void errors.push(error) });
-      await waitFor("the compacted error", 10_000, () => errors.length === 1);
+      await waitFor("the compacted error", 30_000, () => errors.length >= 1, () => `errors=[${errors.map((error) => error.message).join(", ")}]`);
       await strict.done;
+      expect(errors).toHaveLength(1);
       expect((errors[0] as EtcdError).kind).toBe("compacted");
     });
   });
