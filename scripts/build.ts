@@ -2,8 +2,8 @@
 // node_modules. The partition workers are a second entry point: partition-workers.ts starts them with
 // new URL("./worker.ts", import.meta.url), which in a compiled binary resolves next to the entry point in
 // Bun's embedded file system (/$bunfs/root/). So both entries are small files generated side by side in
-// dist/.entries/: bunka.ts (the CLI), worker.ts (the partition worker) and shard-thread.ts (a network shard),
-// and the bundle keeps that layout.
+// dist/.entries/: bunka.ts (the CLI), worker.ts (the partition worker), shard-thread.ts (a network shard) and
+// owner-shard-thread.ts (a partition worker that listens, partition.workers.listen), and the bundle keeps that layout.
 // native/sendfile.c is not embedded: the compiled broker uses its TypeScript path (mmap, the default).
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
@@ -19,9 +19,10 @@ writeFileSync(join(entries, "bunka.ts"), importOf("src/cli/main.ts"));
 writeFileSync(join(entries, "worker.ts"), importOf("src/partition/worker.ts"));
 // Network shards (num.network.shards) start the same way: new URL("./shard-thread.ts", import.meta.url).
 writeFileSync(join(entries, "shard-thread.ts"), importOf("src/server/shards/shard-thread.ts"));
+writeFileSync(join(entries, "owner-shard-thread.ts"), importOf("src/server/shards/owner-shard-thread.ts"));
 
 const startedMs = performance.now();
-const build = Bun.spawnSync([process.execPath, "build", "--compile", "--minify-syntax", join(entries, "bunka.ts"), join(entries, "worker.ts"), join(entries, "shard-thread.ts"), "--outfile", outfile], {
+const build = Bun.spawnSync([process.execPath, "build", "--compile", "--minify-syntax", join(entries, "bunka.ts"), join(entries, "worker.ts"), join(entries, "shard-thread.ts"), join(entries, "owner-shard-thread.ts"), "--outfile", outfile], {
   cwd: root,
   stdout: "inherit",
   stderr: "inherit",

@@ -29,6 +29,8 @@ export interface BrokerConfig {
   partitionWorkers: number;
   /** Threads that accept connections and do their socket I/O (server/shards/); 1 = the main thread alone. */
   networkShards: number;
+  /** Each partition worker is also a network shard and answers produce for its own partitions (server/shards/owner-shard-thread.ts). */
+  partitionWorkersListen: boolean;
   numPartitions: number;
   defaultReplicationFactor: number;
   autoCreateTopicsEnable: boolean;
@@ -252,6 +254,10 @@ export const brokerSettings: readonly BrokerSetting[] = [
   setting("num.network.shards", "int", 1, field("networkShards"), {
     bunka: true, min: 1, max: 256,
     doc: "threads that accept client connections (SO_REUSEPORT) and frame, read and write them, fetch data included; requests are handled on the main thread (Kafka's num.network.threads). 1: the main thread does it all. Shards beyond the first serve PLAINTEXT and SASL_PLAINTEXT listeners; TLS listeners stay on the main thread",
+  }),
+  setting("partition.workers.listen", "boolean", false, field("partitionWorkersListen"), {
+    bunka: true,
+    doc: "each partition worker is also a network shard (Seastar/Redpanda-style): it accepts connections on the PLAINTEXT and SASL_PLAINTEXT listeners (SO_REUSEPORT) and answers a produce whose partitions it owns in its own thread, without a hop (single-node brokers); every other request goes to the main thread as a shard's does. The listening threads are then the main thread and the workers: leave num.network.shards at 1 (docs/ARCHITECTURE.md)",
   }),
   setting("num.partitions", "int", 1, field("numPartitions"), { min: 1, max: INT_MAX, doc: "partitions of auto-created topics and of CreateTopics with -1" }),
   setting("default.replication.factor", "int", 1, field("defaultReplicationFactor"), { min: 1, max: INT_MAX, doc: "replicas of auto-created topics and of CreateTopics with -1" }),
@@ -578,6 +584,17 @@ export function applyProperties(config: BrokerConfig, properties: Record<string,
     next.topicDefaults[key] = value;
   }
   return next;
+}
+
+/**
+ * Threads that hold client sockets: the main thread and the network shards, or with partition.workers.listen
+ * the main thread and every partition worker. Throws on settings that contradict each other.
+ */
+export function networkThreads(config: Pick<BrokerConfig, "networkShards" | "partitionWorkers" | "partitionWorkersListen">): number {
+  if (!config.partitionWorkersListen) return config.networkShards;
+  if (config.networkShards !== 1) throw new Error(`config: partition.workers.listen makes the partition workers the network shards; leave num.network.shards at 1 (got ${config.networkShards})`);
+  if (config.partitionWorkers < 1) throw new Error("config: partition.workers.listen needs num.partition.workers >= 1 (with 0 the main thread owns every partition and is the only shard)");
+  return config.partitionWorkers + 1;
 }
 
 export function loadPropertiesFile(path: string): Record<string, string> {

@@ -4,7 +4,7 @@
 // serialised here, so two clients auto-creating the same topic at once get one topic. Changes made by other
 // brokers arrive through `applyTopic`/`removeTopic` (cluster mode) and are applied the same way.
 import { join } from "node:path";
-import type { BrokerConfig } from "../config/broker-config.ts";
+import { networkThreads, type BrokerConfig } from "../config/broker-config.ts";
 import { derivedMaxBrokerPartitions } from "../config/partition-limit.ts";
 import { resolveTopicConfig, toSafeNumber, topicConfigDefinitions, validateTopicConfig, type ConfigSource, type TopicConfigBounds } from "../config/topic-config.ts";
 import { assignReplicas } from "./placement.ts";
@@ -80,6 +80,8 @@ export class TopicManager {
   private readonly runtimes = new Map<string, PartitionRuntime>();
   private serial: Promise<unknown> = Promise.resolve();
   private listener: PartitionListener | null = null;
+  /** Called after any topic or partition state changed (the listening partition workers' snapshot, server/broker.ts). */
+  onTopicsChanged: (() => void) | null = null;
   /** Until load() finishes, the logs of the data dir may need recovery; later opens are of new partitions. */
   private recoverOnOpen = false;
   /** max.broker.partitions in effect (configured, or derived once from the machine's limits). */
@@ -147,6 +149,7 @@ export class TopicManager {
         before.replicas.join() !== assignment.replicas.join();
       if (changed) this.listener?.onPartitionChanged(topic, assignment, this.runtime(topic.name, assignment.partition));
     }
+    this.onTopicsChanged?.();
   }
 
   /** A partition's leader/epoch/ISR as the store now holds it (after a compare-and-swap or a watch event). */
@@ -160,6 +163,7 @@ export class TopicManager {
     const updated = { ...topic, partitions };
     this.topics.set(name, updated);
     this.listener?.onPartitionChanged(updated, next, this.runtime(name, partition));
+    this.onTopicsChanged?.();
   }
 
   removeTopic(name: string): Promise<void> {
@@ -174,6 +178,7 @@ export class TopicManager {
     const local = topic.partitions.filter((assignment) => this.runtimes.has(partitionKey(name, assignment.partition)));
     for (const assignment of topic.partitions) if (!local.includes(assignment)) this.listener?.onPartitionRemoved(name, assignment.partition);
     await this.dropLocalReplicas(name, local.map((assignment) => assignment.partition));
+    this.onTopicsChanged?.();
     this.log(`deleted topic ${name}`);
   }
 
@@ -224,7 +229,7 @@ export class TopicManager {
     if (this.config.maxBrokerPartitions > 0) {
       this.maxBrokerPartitionsValue = this.config.maxBrokerPartitions;
     } else {
-      const derived = derivedMaxBrokerPartitions({ partitionWorkers: this.config.partitionWorkers, segmentOpenMax: this.config.logSegmentOpenMax, maxConnections: this.config.maxConnections, networkShards: this.config.networkShards });
+      const derived = derivedMaxBrokerPartitions({ partitionWorkers: this.config.partitionWorkers, segmentOpenMax: this.config.logSegmentOpenMax, maxConnections: this.config.maxConnections, networkShards: networkThreads(this.config) });
       this.maxBrokerPartitionsValue = derived.limit;
       this.log(derived.explanation);
     }

@@ -184,6 +184,11 @@ export class PartitionOwner implements WorkerOperations {
     return this.partitions.get(keyOf(topic, partition));
   }
 
+  /** The partition's log is open here (not offline, not deleted): a network shard may append to it itself. */
+  isOpen(topic: string, partition: number): boolean {
+    return this.partitions.has(keyOf(topic, partition));
+  }
+
   /** The code for a partition this owner does not serve: offline (storage error) or not here. */
   private absentCode(topic: string, partition: number): number {
     return this.offlinePartitions.has(keyOf(topic, partition)) ? ErrorCode.KAFKA_STORAGE_ERROR : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;

@@ -36,6 +36,11 @@ function topicHash(topic: string): number {
   return hash >>> 0;
 }
 
+/** The owner (worker index) of a partition among `owners`: the main thread and listening workers agree on it. */
+export function ownerOfPartition(topic: string, partition: number, owners: number): number {
+  return (topicHash(topic) + partition) % owners;
+}
+
 /** A method per partition operation of the table: items in, one result per item (in item order) out. */
 type PartitionOperationCalls = {
   [Name in PartitionOperationName]: (items: OperationItem<Name>[]) => Promise<OperationResult<Name>[]>;
@@ -66,14 +71,19 @@ export class PartitionWorkers {
   /** Milliseconds every fsync in the workers waits first (the slow-fsync test fault, src/faults/); 0: none. */
   readonly fsyncDelayMs = new Int32Array(new SharedArrayBuffer(4));
 
-  /** count 0: no worker thread; the calling thread owns every partition (num.partition.workers=0). */
+  /**
+   * count 0: no worker thread; the calling thread owns every partition (num.partition.workers=0).
+   * `workerScript`: another entry for the worker threads, one that runs worker.ts's commands and more (a
+   * partition worker that is also a network shard, server/shards/owner-shard-thread.ts).
+   */
   constructor(
     readonly count: number,
     private readonly log: (message: string) => void,
+    workerScript: string = new URL("./worker.ts", import.meta.url).href,
   ) {
     this.owners = Math.max(1, count);
     for (let index = 0; index < this.owners; index++) {
-      const worker: WorkerPort = count === 0 ? new InlinePartitionWorker() : new Worker(new URL("./worker.ts", import.meta.url).href);
+      const worker: WorkerPort = count === 0 ? new InlinePartitionWorker() : new Worker(workerScript);
       worker.onmessage = (event: MessageEvent<WorkerReply | WorkerEvent>) => this.onMessage(event.data);
       worker.onerror = (event) => this.onWorkerError(index, event);
       worker.postMessage({ fsyncDelayCell: this.fsyncDelayMs }, []);
@@ -81,8 +91,13 @@ export class PartitionWorkers {
     }
   }
 
+  /** The worker threads themselves (none when count is 0), for a caller that also talks to them (listening workers). */
+  threads(): Worker[] {
+    return this.count === 0 ? [] : (this.workers as Worker[]);
+  }
+
   workerFor(topic: string, partition: number): number {
-    return (topicHash(topic) + partition) % this.owners;
+    return ownerOfPartition(topic, partition, this.owners);
   }
 
   private onMessage(message: WorkerReply | WorkerEvent): void {

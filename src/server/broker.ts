@@ -5,7 +5,11 @@ import { join, resolve } from "node:path";
 import type { Socket, TCPSocketListener } from "bun";
 import type { BrokerServices, RequestTrace } from "../api/context.ts";
 import { advertised, handlers } from "../api/index.ts";
-import { applyProperties, defaultBrokerConfig, describeBrokerConfig, loadPropertiesFile, type BrokerConfig } from "../config/broker-config.ts";
+import { applyProperties, defaultBrokerConfig, describeBrokerConfig, loadPropertiesFile, networkThreads, type BrokerConfig } from "../config/broker-config.ts";
+import { ApiKey } from "../protocol/generated/index.ts";
+import type { ProduceResult } from "../partition/messages.ts";
+import { PRODUCER_BYTE_RATE } from "../security/quotas/model.ts";
+import type { AppendedItem, LocalPartitions } from "./shards/messages.ts";
 import { HighWatermarkCheckpoint } from "../cluster/high-watermark-checkpoint.ts";
 import type { ClusterMembership } from "../cluster/membership.ts";
 import { ReplicaManager } from "../cluster/replica-manager.ts";
@@ -32,7 +36,7 @@ import { RequestBudget } from "./request-budget.ts";
 import { DataDirLock } from "./data-dir-lock.ts";
 import { devModeOptions } from "./dev-mode.ts";
 import { createDispatcher, InvalidRequestError, type DispatchedConnection } from "./dispatch.ts";
-import { NetworkShards, type ShardStats } from "./shards/network-shards.ts";
+import { NetworkShards, OWNER_SHARD_THREAD_URL, type ShardStats } from "./shards/network-shards.ts";
 import { PartitionWatchers } from "../partition/partition-watchers.ts";
 import { SegmentViews } from "../log/segment-views.ts";
 import { ProducerIds } from "./producer-ids.ts";
@@ -79,6 +83,10 @@ const CLEAN_SHUTDOWN_MARKER = ".clean-shutdown";
 const SHUTDOWN_DRAIN_TIMEOUT_MS = 10_000;
 const SEGMENT_VIEWS_MAX = 4096;
 const HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS = 5_000;
+/** How often the flags listening partition workers go by are compared with what they were told (partition.workers.listen). */
+const LOCAL_PARTITIONS_CHECK_MS = 250;
+/** A shard's append as ReplicaManager.afterLeaderAppend takes it: the records stayed in the shard. */
+const NO_RECORDS = new Uint8Array(0);
 
 export function resolveConfig(options: BrokerOptions = {}): BrokerConfig {
   let config = defaultBrokerConfig();
@@ -145,6 +153,11 @@ export class Broker {
   private readonly connections = new Set<Connection>();
   /** Shards 1..num.network.shards-1 (shards/); null with one shard (the main thread alone). */
   private networkShards: NetworkShards | null = null;
+  /** Threads holding client sockets: the main thread and the shards (or the listening partition workers). */
+  private readonly listeningThreads: number;
+  /** What the listening partition workers were last told (partition.workers.listen); "" before the first time. */
+  private localPartitionsSignature = "";
+  private localPartitionsTimer: ReturnType<typeof setInterval> | null = null;
   /** queued.max.request.bytes across every connection (request-budget.ts). */
   readonly requestBudget: RequestBudget;
   /** max.connections / max.connections.per.ip (connection-quotas.ts); created by listen(). */
@@ -178,7 +191,8 @@ export class Broker {
     });
     // With network shards every thread holding connections charges its own cell of one SharedArrayBuffer and
     // the budget is their sum: it stays broker-wide (request-budget.ts).
-    const sharedBudget = config.networkShards > 1 && config.queuedMaxRequestBytes > 0 ? new BigInt64Array(new SharedArrayBuffer(8 * config.networkShards)) : null;
+    this.listeningThreads = networkThreads(config);
+    const sharedBudget = this.listeningThreads > 1 && config.queuedMaxRequestBytes > 0 ? new BigInt64Array(new SharedArrayBuffer(8 * this.listeningThreads)) : null;
     this.requestBudget = new RequestBudget(config.queuedMaxRequestBytes, sharedBudget ? { cells: sharedBudget, row: 0 } : null);
     this.sharedBudgetCell = sharedBudget;
     this.fetchSessions = new FetchSessionCache({
@@ -282,7 +296,9 @@ export class Broker {
     const cleanStart = existsSync(markerPath);
     const freshDataDir = !existsSync(join(config.dataDir, "meta")) && !existsSync(join(config.dataDir, "replication-offset-checkpoint"));
     rmSync(markerPath, { force: true });
-    const workers = new PartitionWorkers(config.partitionWorkers, log);
+    networkThreads(config); // contradicting shard settings stop the start here, before any thread exists
+    const workerScript = config.partitionWorkersListen ? OWNER_SHARD_THREAD_URL : undefined;
+    const workers = new PartitionWorkers(config.partitionWorkers, log, workerScript);
     let broker: Broker | null = null;
     try {
       const self = () => broker!.selfInfo();
@@ -304,6 +320,7 @@ export class Broker {
       broker.highWatermarkTimer = setInterval(() => broker!.checkpointHighWatermarksInBackground(), HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS);
       broker.isReady = true;
       broker.readiness.resolve();
+      broker.startPublishingLocalPartitions();
     } catch (error) {
       broker?.stopListening(true);
       broker?.networkShards?.terminate();
@@ -358,12 +375,12 @@ export class Broker {
     this.interBrokerListenerName = listeners.interBrokerListenerName;
     for (const listener of listeners.listeners) {
       const tls = listeners.tls.get(listener.name) ?? null;
-      if (this.config.networkShards > 1 && !tls) refuseSharedPortInUse(listener);
+      if (this.listeningThreads > 1 && !tls) refuseSharedPortInUse(listener);
       const server = Bun.listen<Connection | undefined>({
         hostname: listener.host,
         port: listener.port,
         // With network shards, the shards bind the same port and the kernel spreads new connections (TLS stays here).
-        ...(this.config.networkShards > 1 && !tls ? { reusePort: true } : {}),
+        ...(this.listeningThreads > 1 && !tls ? { reusePort: true } : {}),
         ...(tls ? { tls: tls.options } : {}),
         socket: {
           open: (socket: Socket<Connection | undefined>) => {
@@ -477,12 +494,12 @@ export class Broker {
    * (not the TLS ones) and hand their requests to the same dispatcher (shards/network-shards.ts).
    */
   private async startNetworkShards(): Promise<void> {
-    if (this.config.networkShards <= 1 || !this.dispatchFrame || !this.connectionLimits || !this.connectionQuotas) return;
+    if (this.listeningThreads <= 1 || !this.dispatchFrame || !this.connectionLimits || !this.connectionQuotas) return;
     const shared = this.servers
       .filter(({ listener }) => !isTlsProtocol(listener.securityProtocol))
       .map(({ listener, server }) => ({ name: listener.name, securityProtocol: listener.securityProtocol, host: listener.host, port: server.port }));
     if (shared.length === 0) {
-      this.log(`num.network.shards=${this.config.networkShards}: every listener uses TLS, which only the main thread serves; no shard started`);
+      this.log(`${this.shardSettingText()}: every listener uses TLS, which only the main thread serves; no shard started`);
       return;
     }
     const quotas = this.connectionQuotas;
@@ -500,16 +517,80 @@ export class Broker {
       release: (remoteIp) => quotas.release(remoteIp),
       sent: this.countReplySent,
       traced: this.recordTrace,
+      appended: (items, results, seconds, trace) => this.afterShardAppend(items, results, seconds, trace),
       shardFailed: (shard) => this.requestBudget.forgetThread(shard),
       log: this.log,
-    });
+    }, this.config.partitionWorkersListen ? this.workers.threads() : []);
     await this.networkShards.start(this.connectionLimits, { maxBytes: this.config.queuedMaxRequestBytes, shared: this.sharedBudgetCell }, SEGMENT_VIEWS_MAX);
-    this.log(`num.network.shards=${this.config.networkShards}: ${this.config.networkShards - 1} shard threads accept on ${shared.map((listener) => listener.name).join(", ")}`);
+    this.log(`${this.shardSettingText()}: ${this.listeningThreads - 1} shard threads accept on ${shared.map((listener) => listener.name).join(", ")}`);
+  }
+
+  private shardSettingText(): string {
+    return this.config.partitionWorkersListen ? `partition.workers.listen with ${this.config.partitionWorkers} workers` : `num.network.shards=${this.config.networkShards}`;
+  }
+
+  /**
+   * A listening partition worker appended and answered a produce itself: the bookkeeping the Produce handler
+   * does here after an append (ReplicaManager.afterLeaderAppend: offsets, high watermark, long polls) and its counts.
+   */
+  private afterShardAppend(items: readonly AppendedItem[], results: readonly ProduceResult[], seconds: number, trace: RequestTrace): void {
+    const produced = items.map((item) => ({ topic: item.topic, partition: item.partition, leaderEpoch: item.leaderEpoch, records: NO_RECORDS }));
+    void this.replicas.afterLeaderAppend(produced, results as ProduceResult[], 1, 0);
+    results.forEach((result, index) => {
+      const item = items[index]!;
+      if (result.errorCode !== ErrorCode.NONE) this.traffic.error(ApiKey.Produce, result.errorCode);
+      else if (!result.duplicate) this.traffic.produced(item.topic, item.partition, item.bytes, result.lastOffset - result.baseOffset + 1);
+    });
+    this.traffic.request(ApiKey.Produce, seconds);
+    this.traffic.traced(trace);
+  }
+
+  /**
+   * partition.workers.listen: the listening workers answer produce themselves only in the cases local-produce.ts
+   * lists, judged from what they are told here. Sent on every topic change and whenever a flag changes (checked
+   * every LOCAL_PARTITIONS_CHECK_MS: ACLs are static here, a quota or a fault armed later takes that long).
+   */
+  private startPublishingLocalPartitions(): void {
+    if (!this.config.partitionWorkersListen || !this.networkShards) return;
+    let queued = false;
+    // Coalesced: a CreateTopics of many topics changes them one by one within a turn.
+    this.topics.onTopicsChanged = () => {
+      if (queued) return;
+      queued = true;
+      setTimeout(() => {
+        queued = false;
+        this.publishLocalPartitions(true);
+      }, 0);
+    };
+    this.publishLocalPartitions(true);
+    this.localPartitionsTimer = setInterval(() => this.publishLocalPartitions(false), LOCAL_PARTITIONS_CHECK_MS);
+  }
+
+  private publishLocalPartitions(topicsChanged: boolean): void {
+    const enabled =
+      this.isReady &&
+      !this.isStopping &&
+      this.membership instanceof SingleNodeCluster &&
+      this.aclAuthorizer === null &&
+      !this.quotas.inForce(PRODUCER_BYTE_RATE) &&
+      !this.quotas.requestQuotasInForce &&
+      !this.faults.armed;
+    const signature = String(enabled);
+    if (!topicsChanged && signature === this.localPartitionsSignature) return;
+    this.localPartitionsSignature = signature;
+    const nodeId = this.config.nodeId;
+    const topics = this.topics.list().map((topic) => ({
+      name: topic.name,
+      leaderEpochs: topic.partitions.map((assignment) => (assignment.leader === nodeId && this.topics.runtime(topic.name, assignment.partition) ? assignment.leaderEpoch : -1)),
+      acksAllRefused: Number(this.topics.configValue(topic, "min.insync.replicas")) > 1,
+    }));
+    const partitions: LocalPartitions = { nodeId, enabled, topics };
+    this.networkShards?.publishLocalPartitions(partitions);
   }
 
   /** Per network shard: the main thread (shard 0) and each shard thread, with connections and requests served. */
   networkShardStats(): ShardStats[] {
-    const main: ShardStats = { shard: 0, alive: true, connections: this.connections.size, connectionsAccepted: this.mainConnectionsAccepted, requests: this.mainRequests };
+    const main: ShardStats = { shard: 0, alive: true, connections: this.connections.size, connectionsAccepted: this.mainConnectionsAccepted, requests: this.mainRequests, localRequests: 0 };
     return [main, ...(this.networkShards?.stats() ?? [])];
   }
 
@@ -813,6 +894,7 @@ export class Broker {
     this.networkShards?.terminate();
     if (this.connectionSweepTimer) clearInterval(this.connectionSweepTimer);
     if (this.highWatermarkTimer) clearInterval(this.highWatermarkTimer);
+    if (this.localPartitionsTimer) clearInterval(this.localPartitionsTimer);
     this.workers.terminate();
     this.groups.stop();
     this.shareGroups.stop();
@@ -848,6 +930,7 @@ export class Broker {
     this.stopListening(true);
     if (this.connectionSweepTimer) clearInterval(this.connectionSweepTimer);
     if (this.highWatermarkTimer) clearInterval(this.highWatermarkTimer);
+    if (this.localPartitionsTimer) clearInterval(this.localPartitionsTimer);
     this.replicas.stop();
     await this.membership.stop().catch((error) => this.log(`leaving the cluster failed: ${String(error)}`));
     await this.aclAuthorizer?.stop().catch((error) => this.log(`stopping the ACL authorizer failed: ${String(error)}`));

@@ -162,7 +162,7 @@ async function bareSaslToken(sasl: SaslAuthenticator, connection: DispatchedConn
 }
 
 /** The response as one heap buffer, or heap buffers interleaved with file ranges (fetch record data). */
-function encodeResponse(apiKey: number, apiVersion: number, correlationId: number, body: ResponseBody): (Uint8Array | MappedRecords)[] {
+export function encodeResponse(apiKey: number, apiVersion: number, correlationId: number, body: ResponseBody): (Uint8Array | MappedRecords)[] {
   const writer = new Writer();
   const sizeAt = writer.reserveInt32();
   writeResponseHeader(writer, responseHeaderVersion(apiKey, apiVersion), { correlationId });

@@ -36,7 +36,7 @@ function apply(properties: Record<string, string>): BrokerConfig {
 test("every BrokerConfig field gets its default from the settings table", () => {
   // tsc makes this list name every field; the defaults themselves come only from the table.
   const everyField: Record<keyof BrokerConfig, true> = {
-    nodeId: true, host: true, port: true, advertisedHost: true, advertisedPort: true, dataDir: true, partitionWorkers: true, networkShards: true,
+    nodeId: true, host: true, port: true, advertisedHost: true, advertisedPort: true, dataDir: true, partitionWorkers: true, networkShards: true, partitionWorkersListen: true,
     numPartitions: true, defaultReplicationFactor: true, autoCreateTopicsEnable: true, deleteTopicEnable: true,
     socketRequestMaxBytes: true, maxInFlightRequestsPerConnection: true, connectionWriteQueueMaxBytes: true,
     queuedMaxRequestBytes: true, socketRequestReceiveTimeoutMs: true, connectionsMaxIdleMs: true, maxConnections: true,

@@ -27,7 +27,8 @@ beforeAll(async () => {
   writeFileSync(join(entries, "worker.ts"), `import ${JSON.stringify(join(repoRoot, "src/partition/worker.ts"))};\n`);
   // The entry points scripts/build.ts gives the binary, the network shard thread's included.
   writeFileSync(join(entries, "shard-thread.ts"), `import ${JSON.stringify(join(repoRoot, "src/server/shards/shard-thread.ts"))};\n`);
-  const built = await run([process.execPath, "build", "--compile", "--minify-syntax", join(entries, "bunka.ts"), join(entries, "worker.ts"), join(entries, "shard-thread.ts"), "--outfile", join(workDir, "bin/bunka")], { timeoutMs: BUILD_TIMEOUT_MS });
+  writeFileSync(join(entries, "owner-shard-thread.ts"), `import ${JSON.stringify(join(repoRoot, "src/server/shards/owner-shard-thread.ts"))};\n`);
+  const built = await run([process.execPath, "build", "--compile", "--minify-syntax", join(entries, "bunka.ts"), join(entries, "worker.ts"), join(entries, "shard-thread.ts"), join(entries, "owner-shard-thread.ts"), "--outfile", join(workDir, "bin/bunka")], { timeoutMs: BUILD_TIMEOUT_MS });
   if (built.exitCode !== 0) throw new Error(`bun build --compile failed: ${built.stderr}${built.stdout}`);
   rmSync(entries, { recursive: true });
 }, BUILD_TIMEOUT_MS + 10_000);

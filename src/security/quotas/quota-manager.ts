@@ -42,6 +42,11 @@ export class QuotaManager {
     return this.table.has(REQUEST_PERCENTAGE);
   }
 
+  /** True when some entity has a quota for `key` (a network shard answers produce itself only while none does). */
+  inForce(key: string): boolean {
+    return this.table.has(key);
+  }
+
   /** Applies one entity's operations (persisted before they take effect here). */
   alter(entity: QuotaEntity, ops: QuotaOps): Promise<void> {
     const next = this.alterations.then(async () => {

@@ -5,6 +5,8 @@
 // writes from its own mmap view of the segment: record data is never copied between threads.
 import type { ConnectionLimits } from "../connection.ts";
 import type { ListenerIdentity } from "../../security/principal.ts";
+import type { ProduceResult } from "../../partition/messages.ts";
+import type { RequestTrace } from "../../api/context.ts";
 
 /** A listener a shard also accepts on (the port is already bound by the main thread, with SO_REUSEPORT). */
 export interface ShardListener extends ListenerIdentity {
@@ -30,6 +32,23 @@ export interface SharedBudget {
   readonly shared: BigInt64Array | null;
 }
 
+/** A partition worker that listens (partition.workers.listen): what it may answer itself, as the main thread sees it now. */
+export interface LocalPartitions {
+  readonly nodeId: number;
+  /** Single-node, no authorizer, no produce or request quota, no armed fault, broker ready. */
+  readonly enabled: boolean;
+  /** Every topic: its partitions' leader epochs (-1: not led here), and whether acks=all is refused (min.insync.replicas > 1). */
+  readonly topics: readonly { readonly name: string; readonly leaderEpochs: readonly number[]; readonly acksAllRefused: boolean }[];
+}
+
+/** One partition a shard appended to itself (its records stayed in the shard). */
+export interface AppendedItem {
+  readonly topic: string;
+  readonly partition: number;
+  readonly leaderEpoch: number;
+  readonly bytes: number;
+}
+
 /** Main thread → shard. */
 export type ToShard =
   | {
@@ -47,6 +66,8 @@ export type ToShard =
        * process environment as it was at start, not as the embedding process changed it since.
        */
       readonly environment: Readonly<Record<string, string | undefined>>;
+      /** Set for listening partition workers (partition.workers.listen): how many workers own partitions. */
+      readonly listeningWorkers?: number;
     }
   /**
    * The answer to request `request` of `connection`, exactly one per request, also when the connection
@@ -67,7 +88,9 @@ export type ToShard =
   /** Clean stop: no new connections, replies still queued written (up to `timeoutMs`), then every connection closed. */
   | { readonly type: "drainAndClose"; readonly timeoutMs: number }
   /** Test hook (faults): the shard throws from its event loop, as a bug would. */
-  | { readonly type: "crash" };
+  | { readonly type: "crash" }
+  /** To a listening partition worker: the produce requests it may answer itself (local-produce.ts). */
+  | { readonly type: "partitions"; readonly partitions: LocalPartitions };
 
 /** Shard → main thread. */
 export type FromShard =
@@ -79,6 +102,11 @@ export type FromShard =
   | { readonly type: "closed"; readonly connection: number }
   /** Reply send times (apiKey, seconds pairs, flat), batched: bunka's response send time metric. */
   | { readonly type: "sent"; readonly times: number[] }
+  /**
+   * A listening partition worker answered a produce itself: the main thread applies the results as after its
+   * own append (offsets, high watermark, long polls, traffic). Posted before the reply is written.
+   */
+  | { readonly type: "appended"; readonly items: readonly AppendedItem[]; readonly results: readonly ProduceResult[]; readonly seconds: number; readonly trace: RequestTrace }
   /** drainAndClose finished. */
   | { readonly type: "drained" }
   | { readonly type: "log"; readonly message: string };

@@ -12,7 +12,8 @@ import { writeQueueCounters, type ConnectionLimits, type ReplyChunks } from "../
 import { fileTransferCounters, fileTransferMode } from "../sendfile.ts";
 import type { DispatchedConnection } from "../dispatch.ts";
 import type { Frame } from "../frame-reader.ts";
-import type { FileRange, FromShard, ReplyChunk, SharedBudget, ShardListener, ToShard } from "./messages.ts";
+import type { AppendedItem, FileRange, FromShard, LocalPartitions, ReplyChunk, SharedBudget, ShardListener, ToShard } from "./messages.ts";
+import type { ProduceResult } from "../../partition/messages.ts";
 import type { MappedRecords } from "../../log/segment-views.ts";
 import type { RequestTrace } from "../../api/context.ts";
 
@@ -26,6 +27,11 @@ export interface ShardHost {
   sent(apiKey: number, seconds: number): void;
   /** A request's stage timings once it is answered (no send time: the shard writes the reply). */
   traced(trace: RequestTrace): void;
+  /**
+   * A listening partition worker appended and answered a produce itself (local-produce.ts): record the
+   * offsets, move the high watermark, wake long polls and count it, as after an append asked for here.
+   */
+  appended(items: readonly AppendedItem[], results: readonly ProduceResult[], seconds: number, trace: RequestTrace): void;
   /** Shard `shard` died: what it had charged to the request budget went with its connections. */
   shardFailed(shard: number): void;
   log(message: string): void;
@@ -38,7 +44,15 @@ export interface ShardStats {
   connections: number;
   connectionsAccepted: number;
   requests: number;
+  /** Of those, produce requests a listening partition worker answered itself, without the main thread. */
+  localRequests: number;
 }
+
+/**
+ * The entry of a partition worker that also listens (partition.workers.listen), for PartitionWorkers to start.
+ * Beside shard-thread.ts, as a compiled binary's entries are (scripts/build.ts).
+ */
+export const OWNER_SHARD_THREAD_URL = new URL("./owner-shard-thread.ts", import.meta.url).href;
 
 /** Connection ids of shard connections, distinct from the main thread's (those count up from 1). */
 let nextShardConnectionId = 1_000_000_000;
@@ -102,6 +116,7 @@ class ShardThread {
   alive = true;
   connectionsAccepted = 0;
   requests = 0;
+  localRequests = 0;
   private readonly started = Promise.withResolvers<void>();
   private drained: PromiseWithResolvers<void> | null = null;
 
@@ -110,16 +125,25 @@ class ShardThread {
     private readonly listeners: readonly ShardListener[],
     private readonly host: ShardHost,
     private readonly onCrash: (shard: ShardThread, reason: string) => void,
+    /** A partition worker that also listens (partition.workers.listen): PartitionWorkers owns the thread. */
+    private readonly partitionWorker: { thread: Worker; workers: number } | null,
   ) {
-    this.worker = new Worker(new URL("./shard-thread.ts", import.meta.url).href);
-    this.worker.onmessage = (event: MessageEvent<FromShard>) => this.onMessage(event.data);
-    this.worker.onerror = (event) => this.crashed(event.message);
+    if (partitionWorker) {
+      // Its partition replies go to PartitionWorkers' handler on the same thread; each side ignores the other's messages.
+      this.worker = partitionWorker.thread;
+      this.worker.addEventListener("message", (event: MessageEvent<FromShard>) => this.onMessage(event.data));
+      this.worker.addEventListener("error", (event: ErrorEvent) => this.crashed(event.message));
+    } else {
+      this.worker = new Worker(new URL("./shard-thread.ts", import.meta.url).href);
+      this.worker.onmessage = (event: MessageEvent<FromShard>) => this.onMessage(event.data);
+      this.worker.onerror = (event) => this.crashed(event.message);
+    }
   }
 
   start(limits: ConnectionLimits, budget: SharedBudget, segmentViewsMax: number): Promise<void> {
     const counters = { fileTransfer: fileTransferCounters.shared, writeQueue: writeQueueCounters.shared };
     const environment = { BUNKA_FETCH_TRANSFER: process.env.BUNKA_FETCH_TRANSFER, BUNKA_NATIVE: process.env.BUNKA_NATIVE };
-    this.post({ type: "start", shard: this.index, listeners: this.listeners, limits, budget, segmentViewsMax, counters, environment });
+    this.post({ type: "start", shard: this.index, listeners: this.listeners, limits, budget, segmentViewsMax, counters, environment, listeningWorkers: this.partitionWorker?.workers });
     return this.started.promise;
   }
 
@@ -153,6 +177,11 @@ class ShardThread {
         return;
       case "sent":
         for (let index = 0; index + 1 < message.times.length; index += 2) this.host.sent(message.times[index]!, message.times[index + 1]!);
+        return;
+      case "appended":
+        this.requests++;
+        this.localRequests++;
+        this.host.appended(message.items, message.results, message.seconds, message.trace);
         return;
       case "drained":
         this.drained?.resolve();
@@ -237,8 +266,10 @@ class ShardThread {
 
   terminate(): void {
     if (!this.alive) return;
+    // A listening partition worker stops only its sockets: its partitions are closed by PartitionWorkers, later.
+    if (this.partitionWorker) this.post({ type: "stopListening", closeActive: true });
     this.alive = false;
-    this.worker.terminate();
+    if (!this.partitionWorker) this.worker.terminate();
     for (const id of [...this.connections.keys()]) this.closedByPeer(id);
     this.drained?.resolve();
   }
@@ -276,14 +307,24 @@ function fileRange(records: MappedRecords): FileRange {
 export class NetworkShards {
   private readonly shards: ShardThread[] = [];
 
+  /** `partitionWorkers`: the listening partition workers' threads, which are then shards 1..N (count is ignored). */
   constructor(
     count: number,
     listeners: readonly ShardListener[],
     private readonly host: ShardHost,
+    partitionWorkers: readonly Worker[] = [],
   ) {
-    for (let index = 1; index < count; index++) {
-      this.shards.push(new ShardThread(index, listeners, host, (shard, reason) => host.log(`network shard ${shard.index} failed: ${reason}; its connections are closed, the other shards go on accepting`)));
+    const onCrash = (shard: ShardThread, reason: string) => host.log(`network shard ${shard.index} failed: ${reason}; its connections are closed, the other shards go on accepting`);
+    const shardCount = partitionWorkers.length > 0 ? partitionWorkers.length + 1 : count;
+    for (let index = 1; index < shardCount; index++) {
+      const partitionWorker = partitionWorkers.length > 0 ? { thread: partitionWorkers[index - 1]!, workers: partitionWorkers.length } : null;
+      this.shards.push(new ShardThread(index, listeners, host, onCrash, partitionWorker));
     }
+  }
+
+  /** Tells every listening partition worker what it may answer itself now (local-produce.ts). */
+  publishLocalPartitions(partitions: LocalPartitions): void {
+    for (const shard of this.shards) shard.post({ type: "partitions", partitions });
   }
 
   async start(limits: ConnectionLimits, budget: SharedBudget, segmentViewsMax: number): Promise<void> {
@@ -296,7 +337,7 @@ export class NetworkShards {
   }
 
   stats(): ShardStats[] {
-    return this.shards.map((shard) => ({ shard: shard.index, alive: shard.alive, connections: shard.connections.size, connectionsAccepted: shard.connectionsAccepted, requests: shard.requests }));
+    return this.shards.map((shard) => ({ shard: shard.index, alive: shard.alive, connections: shard.connections.size, connectionsAccepted: shard.connectionsAccepted, requests: shard.requests, localRequests: shard.localRequests }));
   }
 
   stopListening(closeActive: boolean): void {

@@ -1,0 +1,164 @@
+// A partition worker that is also a network shard (partition.workers.listen) answers a produce whose every
+// partition it owns in its own thread: the batches are appended from the very bytes the socket read, and the
+// reply goes out without crossing a thread (issue 13 item 1). It runs the same Produce handler as the main
+// thread, with capabilities that are true only in the cases it accepts; anything else goes to the main
+// thread, which answers it as it answers every shard's request:
+//   - the broker is single-node (leadership never moves, the ISR is this broker, acks=all commits at append),
+//     no authorizer, no produce or request-time quota and no armed fault (the main thread's flags), a
+//     PLAINTEXT connection (no SASL state here);
+//   - every partition is open here, known to the main thread's last snapshot, not internal, and no batch is
+//     transactional (verification needs the coordinator); acks=all only where min.insync.replicas <= 1.
+// The main thread learns of each append from an "appended" message posted before the reply is written: it
+// records the offsets, moves the high watermark, wakes long-polling fetches and counts the traffic exactly
+// as after an append it asked for. A client that sees the acknowledgement and then fetches sends its fetch
+// after that message was queued on the main thread, which reads it first (docs/ARCHITECTURE.md).
+import type { RequestContext, RequestTrace } from "../../api/context.ts";
+import { produceHandler } from "../../api/produce.ts";
+import { isInternalTopic } from "../../metadata/internal-topics.ts";
+import type { TopicMetadata } from "../../metadata/types.ts";
+import type { PartitionOwner } from "../../partition/partition-owner.ts";
+import type { ProduceItem, ProduceResult } from "../../partition/messages.ts";
+import { ownerOfPartition } from "../../partition/partition-workers.ts";
+import { Reader } from "../../protocol/codec/reader.ts";
+import { ErrorCode } from "../../protocol/errors.ts";
+import { ApiKey, Apis, requestHeaderVersion } from "../../protocol/generated/index.ts";
+import { readRequestHeader } from "../../protocol/generated/headers.ts";
+import type { ProduceRequest } from "../../protocol/generated/produce.ts";
+import { ATTRIBUTES_OFFSET, RECORDS_OFFSET, TRANSACTIONAL_FLAG_MASK, dataViewOf } from "../../records/batch.ts";
+import type { Connection, ReplyChunks } from "../connection.ts";
+import { encodeResponse } from "../dispatch.ts";
+import type { Frame } from "../frame-reader.ts";
+import type { AppendedItem, LocalPartitions } from "./messages.ts";
+import type { LocalRequests } from "./network-shard.ts";
+
+/** Produce v3 is the first with record batches; older versions go to the main thread, which refuses them. */
+const FIRST_LOCAL_VERSION = 3;
+
+/** What the main thread is told of an append it did not ask for. */
+export interface AppendedNotice {
+  items: AppendedItem[];
+  results: ProduceResult[];
+  /** The request's handling time, for the request-time metric. */
+  seconds: number;
+  trace: RequestTrace;
+}
+
+interface TopicSnapshot {
+  readonly metadata: TopicMetadata;
+  readonly acksAllRefused: boolean;
+}
+
+export class LocalProduce implements LocalRequests {
+  private enabled = false;
+  private topics = new Map<string, TopicSnapshot>();
+  /** Produce requests answered here (the main thread counts them from the notices too). */
+  served = 0;
+
+  constructor(
+    private readonly owner: PartitionOwner,
+    private readonly workerIndex: number,
+    private readonly workerCount: number,
+    private readonly notify: (notice: AppendedNotice) => void,
+    private readonly log: (message: string) => void,
+  ) {}
+
+  /** The main thread's latest view: whether local answers are allowed now, and each topic's partitions. */
+  update(snapshot: LocalPartitions): void {
+    this.enabled = snapshot.enabled;
+    const topics = new Map<string, TopicSnapshot>();
+    for (const topic of snapshot.topics) {
+      const metadata = { name: topic.name, partitions: topic.leaderEpochs.map((leaderEpoch, partition) => ({ partition, leader: leaderEpoch < 0 ? -1 : snapshot.nodeId, leaderEpoch })) };
+      topics.set(topic.name, { metadata: metadata as unknown as TopicMetadata, acksAllRefused: topic.acksAllRefused });
+    }
+    this.topics = topics;
+  }
+
+  serve(connection: Connection, frame: Frame): Promise<ReplyChunks> | null {
+    if (!this.enabled || connection.security.listener.securityProtocol !== "PLAINTEXT") return null;
+    const startedMs = performance.now();
+    const payload = frame.payload;
+    if (payload.byteLength < 8) return null;
+    const apiVersion = ((payload[2]! << 8) | payload[3]!) << 16 >> 16;
+    if (apiVersion < FIRST_LOCAL_VERSION || apiVersion > produceHandler.maxVersion) return null;
+    let header;
+    let request: ProduceRequest;
+    try {
+      const reader = new Reader(payload);
+      header = readRequestHeader(reader, requestHeaderVersion(ApiKey.Produce, apiVersion));
+      request = Apis.Produce.readRequest(reader, apiVersion);
+    } catch {
+      return null; // malformed: the main thread closes the connection, naming why
+    }
+    if (!this.accepts(request)) return null;
+    this.served++;
+    return this.answer(connection, frame, apiVersion, header.correlationId, header.clientId, request, startedMs);
+  }
+
+  private accepts(request: ProduceRequest): boolean {
+    if (request.transactionalId !== null || (request.acks !== 0 && request.acks !== 1 && request.acks !== -1)) return false;
+    for (const topicData of request.topicData) {
+      const topic = this.topics.get(topicData.name);
+      if (!topic || isInternalTopic(topicData.name) || (request.acks === -1 && topic.acksAllRefused)) return false;
+      for (const partitionData of topicData.partitionData) {
+        const index = partitionData.index;
+        const state = topic.metadata.partitions[index];
+        if (!state || state.leaderEpoch < 0 || ownerOfPartition(topicData.name, index, this.workerCount) !== this.workerIndex) return false;
+        if (!this.owner.isOpen(topicData.name, index)) return false;
+        const records = partitionData.records;
+        if (!(records instanceof Uint8Array) || records.byteLength === 0 || isTransactional(records)) return false;
+      }
+    }
+    return true;
+  }
+
+  private async answer(connection: Connection, frame: Frame, apiVersion: number, correlationId: number, clientId: string | null, request: ProduceRequest, startedMs: number): Promise<ReplyChunks> {
+    let appended: { items: ProduceItem[]; results: ProduceResult[]; bytes: number[] } | null = null;
+    const owner = this.owner;
+    const topics = this.topics;
+    const context = {
+      apiKey: ApiKey.Produce,
+      apiVersion,
+      correlationId,
+      clientId,
+      frame,
+      connection,
+      requestTimer: null,
+      trace: null,
+      topics: { get: (name: string) => topics.get(name)?.metadata },
+      authorizer: { enabled: false, authorize: () => true, authorizeAny: () => true },
+      quotas: { record: () => 0 },
+      replication: {
+        checkProduceAllowed: () => ErrorCode.NONE,
+        // Single-node, ISR = this broker: committed once appended. The main thread's bookkeeping follows the notice.
+        afterLeaderAppend: (items: ProduceItem[], results: ProduceResult[]) => {
+          appended = { items, results, bytes: items.map((item) => item.records.byteLength) };
+          return Promise.resolve(results.map((result) => result.errorCode));
+        },
+      },
+      partitions: { produce: (items: ProduceItem[]) => owner.produce(items) },
+      cluster: { brokers: () => [] },
+      log: this.log,
+    } as unknown as RequestContext;
+    const reply = await produceHandler.handle(context, request);
+    const done = appended as { items: ProduceItem[]; results: ProduceResult[]; bytes: number[] } | null;
+    if (done) {
+      const seconds = (performance.now() - startedMs) / 1000;
+      const workerMs = done.results.reduce((most, result) => Math.max(most, result.inWorkerMs ?? 0), 0);
+      const fsyncMs = done.results.reduce((most, result) => Math.max(most, result.flushMs ?? 0), 0);
+      const handlerMs = seconds * 1000 - workerMs;
+      const trace: RequestTrace = { apiKey: ApiKey.Produce, readMs: frame.readMs ?? 0, queueMs: 0, handlerMs: Math.max(0, handlerMs), handoffMs: 0, workerMs: Math.max(0, workerMs - fsyncMs), fsyncMs, replicationMs: 0, waitMs: 0, sendMs: 0 };
+      this.notify({
+        items: done.items.map((item, index) => ({ topic: item.topic, partition: item.partition, leaderEpoch: item.leaderEpoch, bytes: done.bytes[index]! })),
+        results: done.results,
+        seconds,
+        trace,
+      });
+    }
+    if (reply === null) return null;
+    return encodeResponse(ApiKey.Produce, apiVersion, correlationId, (writer) => Apis.Produce.writeResponse(writer, apiVersion, reply)) as Uint8Array[];
+  }
+}
+
+function isTransactional(records: Uint8Array): boolean {
+  return records.byteLength >= RECORDS_OFFSET && (dataViewOf(records).getInt16(ATTRIBUTES_OFFSET) & TRANSACTIONAL_FLAG_MASK) !== 0;
+}
