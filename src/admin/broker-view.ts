@@ -26,6 +26,8 @@ export interface NetworkShardFigures {
   readonly connections: number;
   readonly connectionsAccepted: number;
   readonly requests: number;
+  /** Of those, produce requests a listening partition worker appended and answered itself (partition.workers.listen). */
+  readonly localRequests: number;
 }
 
 export interface AdminBrokerView {

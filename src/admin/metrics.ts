@@ -93,9 +93,12 @@ export class BrokerMetrics {
     const { view } = this;
     const nodeId = view.config.nodeId;
     const logs = new Map<string, PartitionLogMetrics>();
-    for (const log of await view.workers.logMetrics()) logs.set(`${log.topic}\u0000${log.partition}`, log);
+    // A failed partition worker (its thread died: logged, storage errors until a restart) must not take /metrics
+    // down with it: the scrape goes on without the per-log figures and fsync latencies.
+    const perLog = await view.workers.logMetrics().catch(() => []);
+    for (const log of perLog) logs.set(`${log.topic}\u0000${log.partition}`, log);
     const snapshot = emptySnapshot();
-    snapshot.fsync = await view.workers.fsyncLatency();
+    snapshot.fsync = await view.workers.fsyncLatency().catch(() => snapshot.fsync);
     view.traffic.forgetTopicsExcept((topic) => view.topics.get(topic) !== undefined);
     for (const topic of view.topics.list()) {
       for (const assignment of topic.partitions) {
@@ -241,6 +244,13 @@ export class BrokerMetrics {
       collect() {
         this.reset();
         for (const shard of view.networkShards()) this.inc({ shard: String(shard.shard) }, shard.requests);
+      },
+    });
+    new client.Counter({
+      name: "bunka_network_shard_local_requests_total", help: "Produce requests a listening partition worker appended and answered in its own thread, without the main thread (partition.workers.listen)", labelNames: ["shard"], registers,
+      collect() {
+        this.reset();
+        for (const shard of view.networkShards()) this.inc({ shard: String(shard.shard) }, shard.localRequests);
       },
     });
     new client.Counter({

@@ -88,7 +88,17 @@ function firstBatchBody(records: Uint8Array): Uint8Array {
   return records.subarray(16, 12 + length);
 }
 
-describe("num.network.shards=3", () => {
+/**
+ * The same cases for both kinds of shard: threads that only hold sockets (num.network.shards=3), and partition
+ * workers that also listen (partition.workers.listen with 2 workers: shards 1 and 2 are workers 0 and 1, and
+ * each answers a produce for its own partitions itself).
+ */
+const shardModes = [
+  { name: "num.network.shards=3", options: { networkShards: SHARDS, partitionWorkers: 2 }, ownsPartitions: false },
+  { name: "partition.workers.listen with 2 workers", options: { partitionWorkers: 2, properties: { "partition.workers.listen": "true" } }, ownsPartitions: true },
+];
+
+for (const mode of shardModes) describe(mode.name, () => {
   let broker: Broker;
   let dataDir: string;
   const logLines: string[] = [];
@@ -101,9 +111,8 @@ describe("num.network.shards=3", () => {
     broker = await startBroker({
       port: 0,
       dataDir,
-      networkShards: SHARDS,
-      partitionWorkers: 2,
-      properties: { "admin.listeners": adminUrl, "group.initial.rebalance.delay.ms": "0", "group.min.session.timeout.ms": "100", "offsets.topic.num.partitions": "4" },
+      ...mode.options,
+      properties: { ...mode.options.properties, "admin.listeners": adminUrl, "group.initial.rebalance.delay.ms": "0", "group.min.session.timeout.ms": "100", "offsets.topic.num.partitions": "4" },
       log: (line) => void logLines.push(line),
     });
     const setup = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port });
@@ -122,14 +131,17 @@ describe("num.network.shards=3", () => {
   test("connections land on every shard; each produces and fetches its own records back byte for byte, small and multi-read frames", async () => {
     const placed = await connectToEveryShard(broker, [0, 1, 2], 2, opened);
     const requestsBefore = broker.networkShardStats().map((stats) => stats.requests);
+    const localBefore = broker.networkShardStats().map((stats) => stats.localRequests);
+    // Every connection writes to every partition: on a listening worker, some are its own and some are not.
     for (const [index, { connection, shard }] of placed.entries()) {
-      const partition = index % PARTITIONS;
-      const batch = batchOf([`shard-${shard}-connection-${index}-a`, `shard-${shard}-connection-${index}-b`]);
-      const produced = await produce(connection, TOPIC, partition, batch);
-      expect(produced.errorCode).toBe(ErrorCode.NONE);
-      const fetched = await fetchFrom(connection, TOPIC, partition, produced.baseOffset);
-      expect(fetched.errorCode).toBe(ErrorCode.NONE);
-      expect(firstBatchBody(fetched.records)).toEqual(batch.subarray(16));
+      for (let partition = 0; partition < PARTITIONS; partition++) {
+        const batch = batchOf([`shard-${shard}-connection-${index}-${partition}-a`, `shard-${shard}-connection-${index}-${partition}-b`]);
+        const produced = await produce(connection, TOPIC, partition, batch, partition % 2 === 0 ? -1 : 1);
+        expect(produced.errorCode).toBe(ErrorCode.NONE);
+        const fetched = await fetchFrom(connection, TOPIC, partition, produced.baseOffset);
+        expect(fetched.errorCode).toBe(ErrorCode.NONE);
+        expect(firstBatchBody(fetched.records)).toEqual(batch.subarray(16));
+      }
     }
     // A 750 KB batch spans several socket reads: a shard assembles it in a shared pool block the partition worker appends from.
     for (const shard of [0, 1, 2]) {
@@ -144,6 +156,9 @@ describe("num.network.shards=3", () => {
     }
     const stats = broker.networkShardStats();
     for (const shard of [1, 2]) expect(stats[shard]!.requests).toBeGreaterThan(requestsBefore[shard]!);
+    // A listening worker answered its own partitions' produces itself; the main thread never does, nor a plain shard.
+    for (const shard of [1, 2]) expect(stats[shard]!.localRequests > localBefore[shard]!).toBe(mode.ownsPartitions);
+    expect(stats[0]!.localRequests).toBe(0);
     // The same figures on /metrics.
     const families = await scrape(adminUrl);
     for (const shard of ["0", "1", "2"]) {
@@ -219,6 +234,33 @@ describe("num.network.shards=3", () => {
     expect(deleted.responses[0].errorCode).toBe(ErrorCode.NONE);
   });
 
+  test("an acknowledged produce is readable at once through every other shard, whichever thread appended it", async () => {
+    const placed = await connectToEveryShard(broker, [0, 1, 2], 1, opened);
+    const topic = "read-after-ack";
+    const created = await placed[0]!.connection.request(ApiKey.CreateTopics, 4, { topics: [{ name: topic, numPartitions: PARTITIONS, replicationFactor: 1 }], timeoutMs: 10_000 });
+    expect(created.topics[0].errorCode).toBe(ErrorCode.NONE);
+    // The listening workers learn of a new topic from the main thread; until then its produces go there.
+    await Bun.sleep(100);
+    const localBefore = broker.networkShardStats().map((stats) => stats.localRequests);
+    for (let round = 0; round < 40; round++) {
+      const writer = placed[round % placed.length]!;
+      const partition = round % PARTITIONS;
+      const value = `after-ack-${round}`;
+      const produced = await produce(writer.connection, topic, partition, batchOf([value]), round % 2 === 0 ? -1 : 1);
+      expect(produced.errorCode).toBe(ErrorCode.NONE);
+      // Right after the acknowledgement, from the connections on the other threads: the record is there.
+      for (const reader of placed) {
+        if (reader === writer) continue;
+        const fetched = await fetchFrom(reader.connection, topic, partition, produced.baseOffset, 4096);
+        expect(fetched.errorCode).toBe(ErrorCode.NONE);
+        expect(new TextDecoder().decode(firstBatchBody(fetched.records))).toContain(value);
+      }
+    }
+    const local = broker.networkShardStats().reduce((sum, stats, shard) => sum + stats.localRequests - localBefore[shard]!, 0);
+    if (mode.ownsPartitions) expect(local).toBeGreaterThan(0);
+    else expect(local).toBe(0);
+  });
+
   test("kcat produces and consumes through whichever shards its connections land on", async () => {
     const bootstrap = `127.0.0.1:${broker.port}`;
     const lines = Array.from({ length: 500 }, (_, i) => `kcat-${i}`);
@@ -257,9 +299,20 @@ describe("num.network.shards=3", () => {
     // What the dead shard had reserved is given back (its cell is zeroed), so the budget does not shrink for good.
     expect(await eventually(() => broker.requestBudget.usedBytes < 1_000_000, WAIT_MS)).toBe(true);
     expect(broker.networkShardStats()[1]!.connections).toBe(0);
+    // A listening worker's crash is a partition worker's crash too, handled as one is: logged, the partition
+    // layer answers storage errors until a restart recovers the logs, and the broker goes on answering.
+    const afterCrash: number[] = mode.ownsPartitions ? [ErrorCode.NONE, ErrorCode.KAFKA_STORAGE_ERROR] : [ErrorCode.NONE];
+    const answers: number[] = [];
     for (const { connection } of survivors) {
       const produced = await produce(connection, TOPIC, 2, batchOf(["after-crash"]));
-      expect(produced.errorCode).toBe(ErrorCode.NONE);
+      answers.push(produced.errorCode);
+      expect(afterCrash).toContain(produced.errorCode);
+    }
+    if (mode.ownsPartitions) {
+      expect(answers).toContain(ErrorCode.KAFKA_STORAGE_ERROR);
+      expect(logLines.some((line) => line.includes("partition worker 0 failed"))).toBe(true);
+      const metadata = await survivors[0]!.connection.request(ApiKey.Metadata, 9, { topics: [{ name: TOPIC }], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false });
+      expect(metadata.topics[0].errorCode).toBe(ErrorCode.NONE);
     }
     // New connections go to the live shards only, and work.
     const acceptedBefore = broker.networkShardStats()[1]!.connectionsAccepted;
@@ -267,7 +320,7 @@ describe("num.network.shards=3", () => {
       const connection = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port, requestTimeoutMs: 20_000 });
       opened.push(connection);
       const produced = await produce(connection, TOPIC, 3, batchOf([`new-${i}`]));
-      expect(produced.errorCode).toBe(ErrorCode.NONE);
+      expect(afterCrash).toContain(produced.errorCode);
     }
     expect(broker.networkShardStats()[1]!.connectionsAccepted).toBe(acceptedBefore);
     const families = await scrape(adminUrl);
