@@ -21,8 +21,17 @@ import type { ReferenceReport, ReferenceTarget, ReferenceTask } from "./latency-
 import { stampUs } from "./blocking-client.ts";
 import type { SlowestReport } from "../src/admin/slowest-requests.ts";
 
-/** "bunka-inline": Bunka with num.partition.workers=0 (the socket thread owns the partitions), a second broker. */
-export type ReferencePointTarget = ReferenceTarget | "bunka-inline";
+/**
+ * "bunka-inline": Bunka with num.partition.workers=0 (the socket thread owns the partitions), a second broker;
+ * "bunka-listen": Bunka with partition.workers.listen=true (each partition worker is also a network shard), a third.
+ */
+export type ReferencePointTarget = ReferenceTarget | "bunka-inline" | "bunka-listen";
+
+/** Produce requests over a point: all the broker answered, and those a listening partition worker answered itself. */
+export interface LocalProduces {
+  local: number;
+  all: number;
+}
 
 export interface ReferencePoint {
   target: ReferencePointTarget;
@@ -66,6 +75,11 @@ export interface StageBreakdown {
    * /metrics): GC pauses, long turns and waits for a CPU, which no request stage sees.
    */
   eventLoopDelayMs?: { p50: number; p99: number; max: number };
+  /**
+   * Produces answered in a listening partition worker's own thread (bunka_network_shard_local_requests_total
+   * over the shards) out of all the broker answered (bunka_request_duration_seconds_count{api="Produce"}).
+   */
+  localProduces?: LocalProduces;
 }
 
 /** One API's slowest requests over a point, as the admin API answers them (by API name). */
@@ -176,7 +190,7 @@ export class RedisServer {
 let sequence = 0;
 
 type Histograms = Map<string, { buckets: Map<number, number>; sum: number; count: number }>;
-type Scrape = { histograms: Histograms; threadSeconds: Map<string, number>; fetchesFromAppend: number; eventLoopDelayMs: Record<string, number>; atMs: number };
+type Scrape = { histograms: Histograms; threadSeconds: Map<string, number>; fetchesFromAppend: number; localProduces: number | null; eventLoopDelayMs: Record<string, number>; atMs: number };
 
 const STAGE = "bunka_request_stage_duration_seconds";
 /** Histograms read per point: [metric, api, stage label of the metric ("" for none), what the row says]. */
@@ -203,6 +217,8 @@ async function scrapeMetrics(url: string): Promise<Scrape> {
   const histograms: Histograms = new Map();
   const threadSeconds = new Map<string, number>();
   let fetchesFromAppend = 0;
+  // null: a broker from before the metric existed.
+  let localProduces: number | null = null;
   const eventLoopDelayMs: Record<string, number> = {};
   for (const line of text.split("\n")) {
     const match = /^([a-z0-9_]+)\{([^}]*)\} ([0-9.e+-]+|\+Inf|NaN)$/.exec(line) ?? /^([a-z0-9_]+)() ([0-9.e+-]+)$/.exec(line);
@@ -217,6 +233,10 @@ async function scrapeMetrics(url: string): Promise<Scrape> {
     }
     if (name === "bunka_fetch_served_from_append_total") {
       fetchesFromAppend = value;
+      continue;
+    }
+    if (name === "bunka_network_shard_local_requests_total") {
+      localProduces = (localProduces ?? 0) + value;
       continue;
     }
     // prom-client's monitorEventLoopDelay figures, reset at every scrape: the scrape after a point covers that point.
@@ -234,7 +254,27 @@ async function scrapeMetrics(url: string): Promise<Scrape> {
     else if (name.endsWith("_sum")) entry.sum = value;
     else if (name.endsWith("_count")) entry.count = value;
   }
-  return { histograms, threadSeconds, fetchesFromAppend, eventLoopDelayMs, atMs: performance.now() };
+  return { histograms, threadSeconds, fetchesFromAppend, localProduces, eventLoopDelayMs, atMs: performance.now() };
+}
+
+/** Every Produce the broker answered, the listening workers' local answers included (they count them on the main thread too). */
+const produceCount = (scrape: Scrape): number => scrape.histograms.get("bunka_request_duration_seconds|Produce|")?.count ?? 0;
+
+function localProducesBetween(before: Scrape, after: Scrape): LocalProduces | undefined {
+  if (after.localProduces === null) return undefined;
+  return { local: after.localProduces - (before.localProduces ?? 0), all: produceCount(after) - produceCount(before) };
+}
+
+/** The broker's produce counts so far (bench/rdperf.ts subtracts two readings); undefined without the local metric. */
+export async function readProduceCounts(metricsUrl: string): Promise<LocalProduces | undefined> {
+  const scrape = await scrapeMetrics(metricsUrl);
+  return scrape.localProduces === null ? undefined : { local: scrape.localProduces, all: produceCount(scrape) };
+}
+
+/** "4,980 of 4,980 (100%)". */
+export function describeLocalProduces(counts: LocalProduces): string {
+  const share = counts.all > 0 ? ` (${((100 * counts.local) / counts.all).toFixed(0)}%)` : "";
+  return `${counts.local.toLocaleString("en-US")} of ${counts.all.toLocaleString("en-US")}${share}`;
 }
 
 function breakdownBetween(before: Scrape, after: Scrape): StageBreakdown {
@@ -259,7 +299,8 @@ function breakdownBetween(before: Scrape, after: Scrape): StageBreakdown {
   for (const [thread, total] of after.threadSeconds) threadCores[thread] = (total - (before.threadSeconds.get(thread) ?? 0)) / seconds;
   const delay = after.eventLoopDelayMs;
   const eventLoopDelayMs = delay.p99 !== undefined ? { p50: delay.p50 ?? Number.NaN, p99: delay.p99, max: delay.max ?? Number.NaN } : undefined;
-  return { stages, threadCores, fetchesFromAppend: after.fetchesFromAppend - before.fetchesFromAppend, ...(eventLoopDelayMs ? { eventLoopDelayMs } : {}) };
+  const localProduces = localProducesBetween(before, after);
+  return { stages, threadCores, fetchesFromAppend: after.fetchesFromAppend - before.fetchesFromAppend, ...(eventLoopDelayMs ? { eventLoopDelayMs } : {}), ...(localProduces ? { localProduces } : {}) };
 }
 
 async function measurePoint(target: ReferenceTarget, port: number, name: string, recordsPerSecond: number, seconds: number, warmupSeconds: number): Promise<ReferencePoint> {
@@ -322,11 +363,21 @@ export interface LatencyReferenceOptions {
   metricsUrl?: string;
   /** Only these rates (labels' records/s); default all five. */
   onlyRates?: number[];
-  /** Only these targets; default relay, redis, bunka (and bunka-inline with `inline`). */
+  /** Only these targets; default relay, redis, bunka (and bunka-inline with `inline`, bunka-listen with `listen`). */
   onlyTargets?: ReferencePointTarget[];
   /** A second broker with num.partition.workers=0, measured after Bunka at each rate as "bunka-inline". */
   inline?: { broker: BenchBroker; metricsUrl: string };
+  /** A third broker with partition.workers.listen=true, measured after those at each rate as "bunka-listen". */
+  listen?: { broker: BenchBroker; metricsUrl: string };
   progress: (line: string) => void;
+}
+
+/** The brokers beside the default one, each with an admin listener on a free port (for /metrics). */
+export function comparisonBroker(workDir: string, kind: "inline" | "listen"): { broker: BenchBroker; metricsUrl: string } {
+  const adminPort = freePort();
+  const shape: Record<string, string> = kind === "inline" ? { "num.partition.workers": "0" } : { "partition.workers.listen": "true" };
+  const broker = new BenchBroker({ workDir: join(workDir, `reference-${kind}`), properties: { "admin.listeners": `http://127.0.0.1:${adminPort}`, ...shape } });
+  return { broker, metricsUrl: `http://127.0.0.1:${adminPort}/metrics` };
 }
 
 export async function runLatencyReference(options: LatencyReferenceOptions): Promise<LatencyReferenceResults> {
@@ -349,11 +400,15 @@ export async function runLatencyReference(options: LatencyReferenceOptions): Pro
   try {
     for (const rate of rates) {
       const row: ReferenceRate = { ...rate, points: [] };
-      const all: ReferencePointTarget[] = [...(redis ? (["relay", "redis", "bunka"] as const) : (["relay", "bunka"] as const)), ...(options.inline ? (["bunka-inline"] as const) : [])];
+      const all: ReferencePointTarget[] = [
+        ...(redis ? (["relay", "redis", "bunka"] as const) : (["relay", "bunka"] as const)),
+        ...(options.inline ? (["bunka-inline"] as const) : []),
+        ...(options.listen ? (["bunka-listen"] as const) : []),
+      ];
       const targets = all.filter((target) => !options.onlyTargets || options.onlyTargets.includes(target));
       for (const target of targets) {
         const name = `reference-${++sequence}`;
-        const bunka = target === "bunka" ? { broker, metricsUrl: options.metricsUrl } : target === "bunka-inline" ? options.inline! : null;
+        const bunka = target === "bunka" ? { broker, metricsUrl: options.metricsUrl } : target === "bunka-inline" ? options.inline! : target === "bunka-listen" ? options.listen! : null;
         if (bunka) await bunka.broker.createTopic(name, 1);
         try {
           const metricsUrl = bunka?.metricsUrl;
@@ -367,6 +422,8 @@ export async function runLatencyReference(options: LatencyReferenceOptions): Pro
             for (const report of point.breakdown.slowest) progress(`  slowest 1% of ${report.api} (${report.slowest} of ${report.requests}): ${slowestLine(report)}`);
             const delay = point.breakdown.eventLoopDelayMs;
             if (delay) progress(`  socket thread's event-loop delay: p50 ${delay.p50.toFixed(2)} ms, p99 ${delay.p99.toFixed(2)} ms, max ${delay.max.toFixed(2)} ms`);
+            const local = point.breakdown.localProduces;
+            if (target === "bunka-listen" && local) progress(`  produces answered in a listening worker's own thread: ${describeLocalProduces(local)}`);
           }
           row.points.push(point);
           progress(
@@ -404,17 +461,27 @@ if (import.meta.main) {
   const existingPort = flag("port");
   if (existingPort) Object.defineProperty(broker, "port", { value: existingPort });
   const progress = (line: string) => console.log(line);
+  const onlyTargets = args.find((arg) => arg.startsWith("--targets="))?.slice(10).split(",") as ReferencePointTarget[] | undefined;
+  // The comparison brokers only when --targets names them.
+  const inline = onlyTargets?.includes("bunka-inline") ? comparisonBroker(workDir, "inline") : undefined;
+  const listen = onlyTargets?.includes("bunka-listen") ? comparisonBroker(workDir, "listen") : undefined;
   try {
     if (!existingPort) await broker.start();
+    await inline?.broker.start();
+    await listen?.broker.start();
     const max = flag("max-rate") ?? (await measureMaxProduceRate(broker, quick ? 2 : 4));
     progress(`max produce rate (1 KiB records, 64 KiB batches): ${(max / 1000).toFixed(0)} k records/s`);
     const results = await runLatencyReference({ broker, workDir, maxRecordsPerSecond: max, quick, seconds: flag("seconds"), progress,
       metricsUrl: existingPort ? undefined : `http://127.0.0.1:${adminPort}/metrics`,
       onlyRates: args.find((arg) => arg.startsWith("--rates="))?.slice(8).split(",").map(Number),
-      onlyTargets: args.find((arg) => arg.startsWith("--targets="))?.slice(10).split(",") as ReferencePointTarget[] | undefined,
+      onlyTargets,
+      inline,
+      listen,
     });
     console.log(JSON.stringify(results, null, 2));
   } finally {
+    await listen?.broker.stop();
+    await inline?.broker.stop();
     await broker.stop();
     rmSync(workDir, { recursive: true, force: true });
   }

@@ -14,6 +14,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { BenchBroker } from "./broker-process.ts";
+import { describeLocalProduces, readProduceCounts, type LocalProduces } from "./latency-reference.ts";
 
 const BUILD_SCRIPT = resolve(import.meta.dir, "../../shared/tools/rdperf/build.sh");
 const TOOL_TIMEOUT_MS = 120_000;
@@ -54,10 +55,18 @@ export interface RdperfLatency {
    * its port) and the consumer polling every millisecond (fetch.wait.max.ms=1: the mock answers a fetch only
    * when its wait ends, it is not woken by an append): what the tool and the VM reach without Bunka.
    */
-  mock?: Omit<RdperfLatency, "mock" | "inline" | "targetRecordsPerSecond"> | { error: string };
+  mock?: LatencyFigures | { error: string };
   /** The same against a second Bunka with num.partition.workers=0 (the socket thread owns the partitions). */
-  inline?: Omit<RdperfLatency, "mock" | "inline" | "targetRecordsPerSecond"> | { error: string };
+  inline?: LatencyFigures | { error: string };
+  /**
+   * The same against a third Bunka with partition.workers.listen=true, with how many of the producer's requests
+   * a listening worker answered in its own thread (which thread reads a connection is the kernel's hash).
+   */
+  listen?: (LatencyFigures & { localProduces?: LocalProduces }) | { error: string };
 }
+
+/** One broker's -l figures. */
+export type LatencyFigures = Omit<RdperfLatency, "mock" | "inline" | "listen" | "targetRecordsPerSecond">;
 
 export interface RdperfResults {
   tool: string;
@@ -138,7 +147,7 @@ function describeThreads(perThread: Record<string, { user: number; system: numbe
 }
 
 /** The latencies the consumer wrote (µs a line), without the first second (the warm-up: connections, first fetches). */
-function latencyFigures(latencyFile: string, seconds: number, producer: ToolRun): Omit<RdperfLatency, "mock" | "targetRecordsPerSecond"> {
+function latencyFigures(latencyFile: string, seconds: number, producer: ToolRun): LatencyFigures {
   const all = readFileSync(latencyFile, "utf8").split("\n").filter(Boolean).map(Number);
   const latencies = all.slice(Math.floor(all.length / seconds)).map((us) => us / 1000).sort((a, b) => a - b);
   return {
@@ -151,12 +160,12 @@ function latencyFigures(latencyFile: string, seconds: number, producer: ToolRun)
   };
 }
 
-function describeLatency(point: Omit<RdperfLatency, "mock" | "targetRecordsPerSecond">): string {
+function describeLatency(point: LatencyFigures): string {
   return `${(point.achievedRecordsPerSecond / 1000).toFixed(1)} k/s achieved, p50 ${point.p50Ms.toFixed(2)} ms, p99 ${point.p99Ms.toFixed(2)} ms, p99.9 ${point.p999Ms.toFixed(2)} ms, max ${point.maxMs.toFixed(1)} ms (${point.samples} samples)`;
 }
 
 /** `-l` against the mock broker of the consumer's process; the producer finds it at the port the consumer logs. */
-async function measureMockLatency(tool: string, rate: number, count: number, seconds: number, latencyFile: string): Promise<Omit<RdperfLatency, "mock" | "targetRecordsPerSecond">> {
+async function measureMockLatency(tool: string, rate: number, count: number, seconds: number, latencyFile: string): Promise<LatencyFigures> {
   const topic = `rdperf-mock-latency-${++sequence}`;
   const consumer = Bun.spawn([tool, "-C", "-l", "-t", topic, "-p", "0", "-o", "end", "-A", latencyFile, "-u", "-c", String(count), "-X", "test.mock.num.brokers=1", "-X", "fetch.wait.max.ms=1"], {
     stdout: "ignore",
@@ -190,8 +199,18 @@ async function measureMockLatency(tool: string, rate: number, count: number, sec
   }
 }
 
-/** `inlineBroker`: a second broker with num.partition.workers=0, whose -l figures sit beside the default's. */
-export async function runRdperf(options: { broker: BenchBroker; inlineBroker?: BenchBroker; workDir: string; quick: boolean; progress: (line: string) => void }): Promise<RdperfResults> {
+/**
+ * `inlineBroker`: a second broker with num.partition.workers=0, and `listen` a third with partition.workers.listen
+ * (its /metrics counts the local answers), whose -l figures sit beside the default's.
+ */
+export async function runRdperf(options: {
+  broker: BenchBroker;
+  inlineBroker?: BenchBroker;
+  listen?: { broker: BenchBroker; metricsUrl: string };
+  workDir: string;
+  quick: boolean;
+  progress: (line: string) => void;
+}): Promise<RdperfResults> {
   const { broker, quick, progress } = options;
   const tool = buildRdperf();
   const results: RdperfResults = { tool: "rdkafka_performance (librdkafka 2.0.2 examples)", throughput: [], latency: [] };
@@ -266,6 +285,21 @@ export async function runRdperf(options: { broker: BenchBroker; inlineBroker?: B
       if (options.inlineBroker) {
         point.inline = await measureBunkaLatency(tool, options.inlineBroker, rate, count, seconds, options.workDir).catch(failure);
         progress(`rdperf -l at ${rate}/s against Bunka with num.partition.workers=0: ${"error" in point.inline ? point.inline.error : describeLatency(point.inline)}`);
+      }
+      if (options.listen) {
+        const { broker: listenBroker, metricsUrl } = options.listen;
+        point.listen = await (async () => {
+          const before = await readProduceCounts(metricsUrl);
+          const figures: LatencyFigures & { localProduces?: LocalProduces } = await measureBunkaLatency(tool, listenBroker, rate, count, seconds, options.workDir);
+          const after = await readProduceCounts(metricsUrl);
+          if (before && after) figures.localProduces = { local: after.local - before.local, all: after.all - before.all };
+          return figures;
+        })().catch(failure);
+        const listen = point.listen;
+        progress(
+          `rdperf -l at ${rate}/s against Bunka with partition.workers.listen: ${"error" in listen ? listen.error : describeLatency(listen)}` +
+            `${"localProduces" in listen && listen.localProduces ? `; produces answered in a listening worker: ${describeLocalProduces(listen.localProduces)}` : ""}`,
+        );
       }
       point.mock = await measureMockLatency(tool, rate, count, seconds, join(options.workDir, `rdperf-latency-${++sequence}-mock.txt`)).catch(failure);
       progress(`rdperf -l at ${rate}/s against the mock broker: ${"error" in point.mock ? point.mock.error : describeLatency(point.mock)}`);

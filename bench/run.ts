@@ -11,7 +11,7 @@ import { cpus, freemem, loadavg, tmpdir, totalmem } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { BenchBroker, freePort } from "./broker-process.ts";
 import { runE2e, type E2eResults } from "./e2e.ts";
-import { measureMaxProduceRate, runLatencyReference, type LatencyReferenceResults } from "./latency-reference.ts";
+import { comparisonBroker, measureMaxProduceRate, runLatencyReference, type LatencyReferenceResults } from "./latency-reference.ts";
 import { runRdperf, type RdperfResults } from "./rdperf.ts";
 import { runScaling, type ScalingResults } from "./shard-scaling.ts";
 import { measureLimits, type Limits } from "./limits.ts";
@@ -91,12 +91,16 @@ try {
     // With an admin listener: the latency reference reads the stage histograms from /metrics.
     const adminPort = freePort();
     const broker = new BenchBroker({ workDir: join(workDir, "reference"), properties: { "admin.listeners": `http://127.0.0.1:${adminPort}` } });
-    // Beside it, a broker whose socket thread owns the partitions (num.partition.workers=0): no thread hop.
-    const inlineAdminPort = freePort();
-    const inlineBroker = new BenchBroker({ workDir: join(workDir, "reference-inline"), properties: { "admin.listeners": `http://127.0.0.1:${inlineAdminPort}`, "num.partition.workers": "0" } });
-    await broker.start();
-    await inlineBroker.start();
+    // Beside it, a broker whose socket thread owns the partitions (num.partition.workers=0): no thread hop;
+    // and one whose partition workers also listen (partition.workers.listen): no hop for a produce that
+    // lands on the connection of the worker owning its partition.
+    const inline = comparisonBroker(workDir, "inline");
+    const listen = comparisonBroker(workDir, "listen");
     try {
+      // Inside the try: a broker that fails to start still has the started ones stopped.
+      await broker.start();
+      await inline.broker.start();
+      await listen.broker.start();
       if (sections.has("latency")) {
         // The same maximum as the e2e latency curve (1 KiB records, 64 KiB batches, produce only).
         const e2eMax = (e2e.produce.length > 0 ? e2e : saved?.e2e)?.latencyCurve[0]?.referenceMaxRecordsPerSecond;
@@ -108,12 +112,14 @@ try {
           quick,
           progress,
           metricsUrl: `http://127.0.0.1:${adminPort}/metrics`,
-          inline: { broker: inlineBroker, metricsUrl: `http://127.0.0.1:${inlineAdminPort}/metrics` },
+          inline,
+          listen,
         });
       }
-      if (sections.has("rdperf")) rdperf = await runRdperf({ broker, inlineBroker, workDir: join(workDir, "reference"), quick, progress });
+      if (sections.has("rdperf")) rdperf = await runRdperf({ broker, inlineBroker: inline.broker, listen, workDir: join(workDir, "reference"), quick, progress });
     } finally {
-      await inlineBroker.stop();
+      await listen.broker.stop();
+      await inline.broker.stop();
       await broker.stop();
     }
   }

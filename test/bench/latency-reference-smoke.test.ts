@@ -1,14 +1,15 @@
 // bench/latency-reference.ts end to end, briefly, at a low rate: the paced producer, the tailing
 // consumers (Kafka Fetch long-poll, the TCP relay, and Redis Streams when redis-server is installed)
-// and the broker's /metrics stage breakdown. Asserts that every record sent was received and measured,
-// never how fast (speed belongs to the benchmark).
+// and the broker's /metrics stage breakdown; and a broker with partition.workers.listen beside it, whose
+// produces answered in a listening worker are counted. Asserts that every record sent was received and
+// measured, never how fast (speed belongs to the benchmark).
 import { expect, test } from "bun:test";
 import { resolve } from "node:path";
 import { run } from "../helpers/run.ts";
 
-test("the latency reference receives every record it sends through Bunka, the relay and Redis, and reads Bunka's stage breakdown", async () => {
+test("the latency reference receives every record it sends through Bunka, the relay, Redis and a listening broker, and reads Bunka's stage breakdown and local answers", async () => {
   const withRedis = Bun.which("redis-server") !== null;
-  const targets = withRedis ? "relay,redis,bunka" : "relay,bunka";
+  const targets = withRedis ? "relay,redis,bunka,bunka-listen" : "relay,bunka,bunka-listen";
   const result = await run(
     [process.execPath, resolve(import.meta.dir, "../../bench/latency-reference.ts"), "--max-rate=10000", "--rates=1000", "--seconds=1", `--targets=${targets}`],
     { timeoutMs: 120_000 },
@@ -22,7 +23,11 @@ test("the latency reference receives every record it sends through Bunka, the re
     samples: number;
     received: number;
     error?: string;
-    breakdown?: { stages: { stage: string; count: number }[]; slowest?: { api: string; slowest: number; totalMs: { mean: number }; stagesMs: Record<string, number> }[] };
+    breakdown?: {
+      stages: { stage: string; count: number }[];
+      slowest?: { api: string; slowest: number; totalMs: { mean: number }; stagesMs: Record<string, number> }[];
+      localProduces?: { local: number; all: number };
+    };
   }[];
   expect(points.map((point) => point.target)).toEqual(targets.split(","));
   for (const point of points) {
@@ -40,4 +45,12 @@ test("the latency reference receives every record it sends through Bunka, the re
   expect(slowestProduce.slowest).toBeGreaterThan(0);
   const sum = Object.values(slowestProduce.stagesMs).reduce((total, ms) => total + ms, 0);
   expect(Math.abs(sum - slowestProduce.totalMs.mean)).toBeLessThan(0.01);
+  // The listening broker: every produce counted, some share of them (the kernel's hash decides) answered in a worker.
+  const listen = points.find((point) => point.target === "bunka-listen")!;
+  const local = listen.breakdown!.localProduces!;
+  expect(local.all).toBeGreaterThan(0);
+  expect(local.local).toBeGreaterThanOrEqual(0);
+  expect(local.local).toBeLessThanOrEqual(local.all);
+  // The default broker's workers do not listen: nothing is answered locally there.
+  expect(bunka.breakdown!.localProduces).toEqual({ local: 0, all: expect.any(Number) });
 }, 150_000);
