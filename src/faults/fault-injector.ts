@@ -30,6 +30,8 @@ interface Armed extends ArmedFault {
 export class FaultInjector {
   /** True while any fault is armed: the only thing the hot path reads when none is. */
   armed = false;
+  /** Told whenever `armed` may have changed (listening partition workers answer produce only while none is armed). */
+  onArmedChange: (() => void) | null = null;
   private readonly faults = new Map<number, Armed>();
   private nextId = 1;
   private pauseEnded = Promise.withResolvers<void>();
@@ -69,6 +71,7 @@ export class FaultInjector {
     }
     this.faults.set(id, armed);
     this.armed = true;
+    this.onArmedChange?.();
     if (spec.type === "slow-fsync") this.applyFsyncDelay();
     return publicView(armed);
   }
@@ -160,6 +163,7 @@ export class FaultInjector {
     if (armed.timer) clearTimeout(armed.timer);
     this.faults.delete(id);
     this.armed = this.faults.size > 0;
+    this.onArmedChange?.();
     if (armed.spec.type === "slow-fsync") this.applyFsyncDelay();
     if (armed.spec.type === "pause") {
       this.pauseEnded.resolve();

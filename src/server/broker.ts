@@ -83,8 +83,6 @@ const CLEAN_SHUTDOWN_MARKER = ".clean-shutdown";
 const SHUTDOWN_DRAIN_TIMEOUT_MS = 10_000;
 const SEGMENT_VIEWS_MAX = 4096;
 const HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS = 5_000;
-/** How often the flags listening partition workers go by are compared with what they were told (partition.workers.listen). */
-const LOCAL_PARTITIONS_CHECK_MS = 250;
 /** A shard's append as ReplicaManager.afterLeaderAppend takes it: the records stayed in the shard. */
 const NO_RECORDS = new Uint8Array(0);
 
@@ -157,7 +155,6 @@ export class Broker {
   private readonly listeningThreads: number;
   /** What the listening partition workers were last told (partition.workers.listen); "" before the first time. */
   private localPartitionsSignature = "";
-  private localPartitionsTimer: ReturnType<typeof setInterval> | null = null;
   /** queued.max.request.bytes across every connection (request-budget.ts). */
   readonly requestBudget: RequestBudget;
   /** max.connections / max.connections.per.ip (connection-quotas.ts); created by listen(). */
@@ -547,8 +544,9 @@ export class Broker {
 
   /**
    * partition.workers.listen: the listening workers answer produce themselves only in the cases local-produce.ts
-   * lists, judged from what they are told here. Sent on every topic change and whenever a flag changes (checked
-   * every LOCAL_PARTITIONS_CHECK_MS: ACLs are static here, a quota or a fault armed later takes that long).
+   * lists, judged from what they are told here: sent on every topic change, and when a quota or an armed fault
+   * changes (the authorizer and the cluster kind are fixed at start). Posted before the change's own answer
+   * (AlterClientQuotas, the faults API) leaves, so requests sent after it find the workers told.
    */
   private startPublishingLocalPartitions(): void {
     if (!this.config.partitionWorkersListen || !this.networkShards) return;
@@ -563,7 +561,8 @@ export class Broker {
       }, 0);
     };
     this.publishLocalPartitions(true);
-    this.localPartitionsTimer = setInterval(() => this.publishLocalPartitions(false), LOCAL_PARTITIONS_CHECK_MS);
+    this.quotas.onChange = () => this.publishLocalPartitions(false);
+    this.faults.onArmedChange = () => this.publishLocalPartitions(false);
   }
 
   private publishLocalPartitions(topicsChanged: boolean): void {
@@ -894,7 +893,6 @@ export class Broker {
     this.networkShards?.terminate();
     if (this.connectionSweepTimer) clearInterval(this.connectionSweepTimer);
     if (this.highWatermarkTimer) clearInterval(this.highWatermarkTimer);
-    if (this.localPartitionsTimer) clearInterval(this.localPartitionsTimer);
     this.workers.terminate();
     this.groups.stop();
     this.shareGroups.stop();
@@ -930,7 +928,6 @@ export class Broker {
     this.stopListening(true);
     if (this.connectionSweepTimer) clearInterval(this.connectionSweepTimer);
     if (this.highWatermarkTimer) clearInterval(this.highWatermarkTimer);
-    if (this.localPartitionsTimer) clearInterval(this.localPartitionsTimer);
     this.replicas.stop();
     await this.membership.stop().catch((error) => this.log(`leaving the cluster failed: ${String(error)}`));
     await this.aclAuthorizer?.stop().catch((error) => this.log(`stopping the ACL authorizer failed: ${String(error)}`));

@@ -540,3 +540,56 @@ test("a shard connection that closes while its multi-read produce is being appen
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test("partition.workers.listen: a fault armed and a produce quota set reach the listening workers' connections at once", async () => {
+  const dataDir = tempDir("listen-flags");
+  const broker = await startBroker({ port: 0, dataDir, partitionWorkers: 2, properties: { "partition.workers.listen": "true", "faults.enable": "true" }, log: () => undefined });
+  const opened: KafkaConnection[] = [];
+  try {
+    const setup = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port });
+    opened.push(setup);
+    const created = await setup.request(ApiKey.CreateTopics, 4, { topics: [{ name: "flags", numPartitions: PARTITIONS, replicationFactor: 1 }], timeoutMs: 10_000 });
+    expect(created.topics[0].errorCode).toBe(ErrorCode.NONE);
+    await Bun.sleep(100);
+    const workers = (await connectToEveryShard(broker, [1, 2], 1, opened)).filter((entry) => entry.shard > 0);
+    const local = () => broker.networkShardStats().reduce((sum, stats) => sum + stats.localRequests, 0);
+    const everyPartition = async (value: string) => {
+      const answers: { errorCode: number; throttleTimeMs: number }[] = [];
+      for (const { connection } of workers) {
+        for (let partition = 0; partition < PARTITIONS; partition++) {
+          const response = await connection.request(ApiKey.Produce, 7, { acks: 1, timeoutMs: 10_000, topicData: [{ name: "flags", partitionData: [{ index: partition, records: batchOf([value]) }] }] });
+          answers.push({ errorCode: response.responses[0].partitionResponses[0].errorCode, throttleTimeMs: response.throttleTimeMs });
+        }
+      }
+      return answers;
+    };
+    const before = local();
+    expect((await everyPartition("plain")).every((answer) => answer.errorCode === ErrorCode.NONE)).toBe(true);
+    expect(local()).toBeGreaterThan(before);
+
+    // An injected error on every produce: the workers send each one to the main thread, where the fault applies.
+    await broker.faults.add({ type: "error", api: "Produce", errorCode: ErrorCode.NOT_ENOUGH_REPLICAS, count: 1000 });
+    const whileArmed = local();
+    expect((await everyPartition("faulted")).map((answer) => answer.errorCode)).toEqual(Array(workers.length * PARTITIONS).fill(ErrorCode.NOT_ENOUGH_REPLICAS));
+    expect(local()).toBe(whileArmed);
+    broker.faults.clear();
+    expect((await everyPartition("cleared")).every((answer) => answer.errorCode === ErrorCode.NONE)).toBe(true);
+    expect(local()).toBeGreaterThan(whileArmed);
+
+    // A producer_byte_rate quota for every client: produces are throttled, wherever their connection is.
+    const altered = await setup.request(ApiKey.AlterClientQuotas, 1, { entries: [{ entity: [{ entityType: "client-id", entityName: null }], ops: [{ key: "producer_byte_rate", value: 100, remove: false }] }], validateOnly: false });
+    expect(altered.entries[0].errorCode).toBe(ErrorCode.NONE);
+    const underQuota = local();
+    // One produce per connection: a throttled connection is muted for the throttle time (KIP-219).
+    for (const { connection } of workers) {
+      const response = await connection.request(ApiKey.Produce, 7, { acks: 1, timeoutMs: 10_000, topicData: [{ name: "flags", partitionData: [{ index: 0, records: batchOf(["x".repeat(5000)]) }] }] });
+      expect(response.responses[0].partitionResponses[0].errorCode).toBe(ErrorCode.NONE);
+      expect(response.throttleTimeMs).toBeGreaterThan(0);
+    }
+    expect(local()).toBe(underQuota);
+  } finally {
+    for (const connection of opened) connection.close();
+    await broker.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});

@@ -26,11 +26,19 @@ export class QuotaManager {
   ) {}
 
   async start(): Promise<void> {
-    this.table.replace(await this.store.start((entries) => this.table.replace(entries)));
+    this.replaceTable(await this.store.start((entries) => this.replaceTable(entries)));
   }
 
   async stop(): Promise<void> {
     await this.store.stop();
+  }
+
+  /** Told after every change of the quotas (listening partition workers answer produce only while none applies to it). */
+  onChange: (() => void) | null = null;
+
+  private replaceTable(entries: QuotaEntry[]): void {
+    this.table.replace(entries);
+    this.onChange?.();
   }
 
   list(): QuotaEntry[] {
@@ -51,7 +59,7 @@ export class QuotaManager {
   alter(entity: QuotaEntity, ops: QuotaOps): Promise<void> {
     const next = this.alterations.then(async () => {
       const stored = await this.store.update(entity, (values) => applyOpsToValues(values, ops));
-      this.table.replace(withEntity(this.table.list(), entity, stored));
+      this.replaceTable(withEntity(this.table.list(), entity, stored));
     });
     this.alterations = next.catch(() => undefined);
     return next;
