@@ -363,6 +363,8 @@ export class Broker {
     };
     this.dispatchFrame = (connection, frame) => {
       try {
+        // Listening partition workers' appends acknowledged before this request was sent (partition.workers.listen).
+        this.drainShardNotices?.();
         return dispatch(connection, frame).catch((error) => onFrameError(connection, error));
       } catch (error) {
         return Promise.reject(error);
@@ -481,6 +483,8 @@ export class Broker {
     return open.length;
   }
 
+  /** Set with listening partition workers: NetworkShards.drainNotices. */
+  private drainShardNotices: (() => void) | null = null;
   private dispatchFrame: ((connection: DispatchedConnection, frame: Frame) => Promise<ReplyChunks>) | null = null;
   /** queued.max.request.bytes in use, one cell per thread: the main thread's and each shard's (null: no shards, or unbounded). */
   private readonly sharedBudgetCell: BigInt64Array | null;
@@ -518,6 +522,10 @@ export class Broker {
       shardFailed: (shard) => this.requestBudget.forgetThread(shard),
       log: this.log,
     }, this.config.partitionWorkersListen ? this.workers.threads() : []);
+    if (this.config.partitionWorkersListen) {
+      const shards = this.networkShards;
+      this.drainShardNotices = () => shards.drainNotices();
+    }
     await this.networkShards.start(this.connectionLimits, { maxBytes: this.config.queuedMaxRequestBytes, shared: this.sharedBudgetCell }, SEGMENT_VIEWS_MAX);
     this.log(`${this.shardSettingText()}: ${this.listeningThreads - 1} shard threads accept on ${shared.map((listener) => listener.name).join(", ")}`);
   }

@@ -8,10 +8,10 @@
 //     PLAINTEXT connection (no SASL state here);
 //   - every partition is open here, known to the main thread's last snapshot, not internal, and no batch is
 //     transactional (verification needs the coordinator); acks=all only where min.insync.replicas <= 1.
-// The main thread learns of each append from an "appended" message posted before the reply is written: it
-// records the offsets, moves the high watermark, wakes long-polling fetches and counts the traffic exactly
-// as after an append it asked for. A client that sees the acknowledgement and then fetches sends its fetch
-// after that message was queued on the main thread, which reads it first (docs/ARCHITECTURE.md).
+// The main thread learns of each append from a notice posted on a port of its own before the reply is
+// written: it records the offsets, moves the high watermark, wakes long-polling fetches and counts the
+// traffic exactly as after an append it asked for. It takes the queued notices synchronously before it
+// handles any request, so a request sent after an acknowledgement sees that append (docs/ARCHITECTURE.md).
 import type { RequestContext, RequestTrace } from "../../api/context.ts";
 import { produceHandler } from "../../api/produce.ts";
 import { isInternalTopic } from "../../metadata/internal-topics.ts";
@@ -28,20 +28,12 @@ import { ATTRIBUTES_OFFSET, RECORDS_OFFSET, TRANSACTIONAL_FLAG_MASK, dataViewOf 
 import type { Connection, ReplyChunks } from "../connection.ts";
 import { encodeResponse } from "../dispatch.ts";
 import type { Frame } from "../frame-reader.ts";
-import type { AppendedItem, LocalPartitions } from "./messages.ts";
+import type { AppendedNotice, LocalPartitions } from "./messages.ts";
 import type { LocalRequests } from "./network-shard.ts";
 
 /** Produce v3 is the first with record batches; older versions go to the main thread, which refuses them. */
 const FIRST_LOCAL_VERSION = 3;
 
-/** What the main thread is told of an append it did not ask for. */
-export interface AppendedNotice {
-  items: AppendedItem[];
-  results: ProduceResult[];
-  /** The request's handling time, for the request-time metric. */
-  seconds: number;
-  trace: RequestTrace;
-}
 
 interface TopicSnapshot {
   readonly metadata: TopicMetadata;

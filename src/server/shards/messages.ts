@@ -49,6 +49,18 @@ export interface AppendedItem {
   readonly bytes: number;
 }
 
+/**
+ * A listening partition worker answered a produce itself: the main thread applies the results as after its own
+ * append (offsets, high watermark, long polls, traffic). Posted on the notices port before the reply is written.
+ */
+export interface AppendedNotice {
+  readonly items: readonly AppendedItem[];
+  readonly results: readonly ProduceResult[];
+  /** The request's handling time, for the request-time metric. */
+  readonly seconds: number;
+  readonly trace: RequestTrace;
+}
+
 /** Main thread → shard. */
 export type ToShard =
   | {
@@ -68,6 +80,12 @@ export type ToShard =
       readonly environment: Readonly<Record<string, string | undefined>>;
       /** Set for listening partition workers (partition.workers.listen): how many workers own partitions. */
       readonly listeningWorkers?: number;
+      /**
+       * A listening partition worker's port for its append notices (AppendedNotice). A port, not the worker's
+       * own channel, so the main thread can take the notices synchronously (receiveMessageOnPort) before it
+       * handles any request: a request sent after an acknowledgement then always sees that append.
+       */
+      readonly notices?: MessagePort;
     }
   /**
    * The answer to request `request` of `connection`, exactly one per request, also when the connection
@@ -102,11 +120,6 @@ export type FromShard =
   | { readonly type: "closed"; readonly connection: number }
   /** Reply send times (apiKey, seconds pairs, flat), batched: bunka's response send time metric. */
   | { readonly type: "sent"; readonly times: number[] }
-  /**
-   * A listening partition worker answered a produce itself: the main thread applies the results as after its
-   * own append (offsets, high watermark, long polls, traffic). Posted before the reply is written.
-   */
-  | { readonly type: "appended"; readonly items: readonly AppendedItem[]; readonly results: readonly ProduceResult[]; readonly seconds: number; readonly trace: RequestTrace }
   /** drainAndClose finished. */
   | { readonly type: "drained" }
   | { readonly type: "log"; readonly message: string };

@@ -12,7 +12,8 @@ import { writeQueueCounters, type ConnectionLimits, type ReplyChunks } from "../
 import { fileTransferCounters, fileTransferMode } from "../sendfile.ts";
 import type { DispatchedConnection } from "../dispatch.ts";
 import type { Frame } from "../frame-reader.ts";
-import type { AppendedItem, FileRange, FromShard, LocalPartitions, ReplyChunk, SharedBudget, ShardListener, ToShard } from "./messages.ts";
+import { receiveMessageOnPort } from "node:worker_threads";
+import type { AppendedItem, AppendedNotice, FileRange, FromShard, LocalPartitions, ReplyChunk, SharedBudget, ShardListener, ToShard } from "./messages.ts";
 import type { ProduceResult } from "../../partition/messages.ts";
 import type { MappedRecords } from "../../log/segment-views.ts";
 import type { RequestTrace } from "../../api/context.ts";
@@ -118,6 +119,9 @@ class ShardThread {
   requests = 0;
   localRequests = 0;
   private readonly started = Promise.withResolvers<void>();
+  /** A listening partition worker's append notices (messages.ts AppendedNotice); null for a plain shard. */
+  private readonly notices: MessagePort | null = null;
+  private noticesPeer: MessagePort | null = null;
   private drained: PromiseWithResolvers<void> | null = null;
 
   constructor(
@@ -131,6 +135,10 @@ class ShardThread {
     if (partitionWorker) {
       // Its partition replies go to PartitionWorkers' handler on the same thread; each side ignores the other's messages.
       this.worker = partitionWorker.thread;
+      const channel = new MessageChannel();
+      this.notices = channel.port1;
+      this.noticesPeer = channel.port2;
+      this.notices.onmessage = (event) => this.onAppended(event.data as AppendedNotice);
       this.worker.addEventListener("message", (event: MessageEvent<FromShard>) => this.onMessage(event.data));
       this.worker.addEventListener("error", (event: ErrorEvent) => this.crashed(event.message));
     } else {
@@ -143,7 +151,9 @@ class ShardThread {
   start(limits: ConnectionLimits, budget: SharedBudget, segmentViewsMax: number): Promise<void> {
     const counters = { fileTransfer: fileTransferCounters.shared, writeQueue: writeQueueCounters.shared };
     const environment = { BUNKA_FETCH_TRANSFER: process.env.BUNKA_FETCH_TRANSFER, BUNKA_NATIVE: process.env.BUNKA_NATIVE };
-    this.post({ type: "start", shard: this.index, listeners: this.listeners, limits, budget, segmentViewsMax, counters, environment, listeningWorkers: this.partitionWorker?.workers });
+    const notices = this.noticesPeer ?? undefined;
+    this.noticesPeer = null;
+    this.post({ type: "start", shard: this.index, listeners: this.listeners, limits, budget, segmentViewsMax, counters, environment, listeningWorkers: this.partitionWorker?.workers, notices }, notices ? [notices as unknown as ArrayBuffer] : []);
     return this.started.promise;
   }
 
@@ -178,14 +188,23 @@ class ShardThread {
       case "sent":
         for (let index = 0; index + 1 < message.times.length; index += 2) this.host.sent(message.times[index]!, message.times[index + 1]!);
         return;
-      case "appended":
-        this.requests++;
-        this.localRequests++;
-        this.host.appended(message.items, message.results, message.seconds, message.trace);
-        return;
       case "drained":
         this.drained?.resolve();
         return;
+    }
+  }
+
+  private onAppended(notice: AppendedNotice): void {
+    this.requests++;
+    this.localRequests++;
+    this.host.appended(notice.items, notice.results, notice.seconds, notice.trace);
+  }
+
+  /** Applies every notice the worker has posted so far, now, without waiting for the event loop to deliver them. */
+  drainNotices(): void {
+    if (!this.notices) return;
+    for (let received = receiveMessageOnPort(this.notices); received !== undefined; received = receiveMessageOnPort(this.notices)) {
+      this.onAppended(received.message as AppendedNotice);
     }
   }
 
@@ -251,6 +270,7 @@ class ShardThread {
     this.started.reject(new Error(`network shard ${this.index} failed before listening: ${reason}`));
     this.started.promise.catch(() => undefined);
     this.worker.terminate(); // closes its listening sockets: new connections go to the other shards
+    this.notices?.close();
     for (const id of [...this.connections.keys()]) this.closedByPeer(id);
     this.host.shardFailed(this.index);
     this.drained?.resolve();
@@ -322,6 +342,14 @@ export class NetworkShards {
     }
   }
 
+  /**
+   * Applies the listening workers' append notices queued so far. Called before the main thread handles any
+   * request: whatever a worker acknowledged before the request was sent is then in the offsets it reads.
+   */
+  drainNotices(): void {
+    for (const shard of this.shards) shard.drainNotices();
+  }
+
   /** Tells every listening partition worker what it may answer itself now (local-produce.ts). */
   publishLocalPartitions(partitions: LocalPartitions): void {
     for (const shard of this.shards) shard.post({ type: "partitions", partitions });
@@ -337,6 +365,7 @@ export class NetworkShards {
   }
 
   stats(): ShardStats[] {
+    this.drainNotices();
     return this.shards.map((shard) => ({ shard: shard.index, alive: shard.alive, connections: shard.connections.size, connectionsAccepted: shard.connectionsAccepted, requests: shard.requests, localRequests: shard.localRequests }));
   }
 

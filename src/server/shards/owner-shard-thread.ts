@@ -9,7 +9,7 @@ import { runWorkerCommand, type WorkerCommand, type WorkerEvent, type WorkerRepl
 import { PartitionOwner } from "../../partition/partition-owner.ts";
 import { slowFsyncsBy } from "../../log/file-system.ts";
 import type { ToShard } from "./messages.ts";
-import { log as shardLog, post as postToMain, startNetworkShard, type NetworkShard } from "./network-shard.ts";
+import { log as shardLog, startNetworkShard, type NetworkShard } from "./network-shard.ts";
 import { LocalProduce } from "./local-produce.ts";
 
 function postWorker(message: WorkerReply | WorkerEvent): void {
@@ -32,7 +32,9 @@ self.onmessage = (event: MessageEvent<Incoming>) => {
     case "start": {
       // Shard s is worker s - 1 (the main thread is shard 0); the workers are the listening threads after it.
       const workers = message.listeningWorkers ?? 1;
-      local = new LocalProduce(owner, message.shard - 1, workers, (notice) => postToMain({ type: "appended", ...notice }), shardLog);
+      const notices = message.notices;
+      if (!notices) throw new Error(`listening partition worker ${message.shard - 1}: started without a notices port`);
+      local = new LocalProduce(owner, message.shard - 1, workers, (notice) => notices.postMessage(notice), shardLog);
       shard = startNetworkShard(message, local);
       return;
     }
