@@ -10,7 +10,9 @@ import { KafkaConnection } from "../../src/client/kafka-connection.ts";
 import { ErrorCode } from "../../src/protocol/errors.ts";
 import { ApiKey } from "../../src/protocol/generated/index.ts";
 import { buildBatch } from "../../src/records/compression.ts";
-import { computeBatchCrc, CRC_OFFSET } from "../../src/records/batch.ts";
+import { computeBatchCrc, CRC_OFFSET, RECORDS_OFFSET, dataViewOf, readBatchHeader } from "../../src/records/batch.ts";
+import { decodeRecords } from "../../src/records/record.ts";
+import { ownerOfPartition } from "../../src/partition/partition-workers.ts";
 import { encodeRequest } from "../../bench/kafka-frames.ts";
 import { startBroker, type Broker } from "../../src/server/broker.ts";
 import { scrape, sample } from "../helpers/admin-http.ts";
@@ -80,6 +82,20 @@ async function fetchFrom(connection: KafkaConnection, topic: string, partition: 
   });
   const answer = response.responses[0].partitions[0];
   return { errorCode: answer.errorCode, records: answer.records ?? new Uint8Array(0) };
+}
+
+/** Every record value of fetched (uncompressed) batches, as text, in log order. */
+function recordValues(records: Uint8Array): string[] {
+  const values: string[] = [];
+  const view = dataViewOf(records);
+  for (let position = 0; position + RECORDS_OFFSET <= records.byteLength; ) {
+    const header = readBatchHeader(view, position);
+    if (position + header.sizeBytes > records.byteLength) break;
+    const section = records.subarray(position + RECORDS_OFFSET, position + header.sizeBytes);
+    for (const record of decodeRecords(section, header.recordCount)) values.push(new TextDecoder().decode(record.value!));
+    position += header.sizeBytes;
+  }
+  return values;
 }
 
 /** The first batch of fetched bytes, minus what the broker rewrites (base offset, partition leader epoch). */
@@ -587,6 +603,47 @@ test("partition.workers.listen: a fault armed and a produce quota set reach the 
       expect(response.throttleTimeMs).toBeGreaterThan(0);
     }
     expect(local()).toBe(underQuota);
+  } finally {
+    for (const connection of opened) connection.close();
+    await broker.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test("partition.workers.listen: pipelined produces of one connection are appended in the order sent, whether the worker answers them or the main thread does", async () => {
+  const dataDir = tempDir("listen-order");
+  const broker = await startBroker({ port: 0, dataDir, partitionWorkers: 2, properties: { "partition.workers.listen": "true" }, log: () => undefined });
+  const opened: KafkaConnection[] = [];
+  try {
+    const setup = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port });
+    opened.push(setup);
+    const created = await setup.request(ApiKey.CreateTopics, 4, { topics: [{ name: "ordered", numPartitions: PARTITIONS, replicationFactor: 1 }], timeoutMs: 10_000 });
+    expect(created.topics[0].errorCode).toBe(ErrorCode.NONE);
+    await Bun.sleep(100);
+    const { connection } = (await connectToEveryShard(broker, [1], 1, opened)).find((entry) => entry.shard === 1)!;
+    // Shard 1 is worker 0: `own` is one of its partitions, `other` one of worker 1's.
+    const own = [0, 1, 2, 3].find((partition) => ownerOfPartition("ordered", partition, 2) === 0)!;
+    const other = [0, 1, 2, 3].find((partition) => ownerOfPartition("ordered", partition, 2) === 1)!;
+    const localBefore = broker.networkShardStats()[1]!.localRequests;
+    const ROUNDS = 120;
+    // Sent back to back: even requests name only `own` (the worker may answer them), odd ones also `other` (the main thread must).
+    const answers = await Promise.all(
+      Array.from({ length: ROUNDS }, (_, i) => {
+        const partitionData = [{ index: own, records: batchOf([`own-${i}`]) }, ...(i % 2 === 1 ? [{ index: other, records: batchOf([`other-${i}`]) }] : [])];
+        return connection.request(ApiKey.Produce, 7, { acks: 1, timeoutMs: 10_000, topicData: [{ name: "ordered", partitionData }] });
+      }),
+    );
+    for (const answer of answers) for (const partition of answer.responses[0].partitionResponses) expect(partition.errorCode).toBe(ErrorCode.NONE);
+    const values: string[] = [];
+    for (let offset = 0, reads = 0; offset < ROUNDS && reads < ROUNDS; reads++) {
+      const fetched = await fetchFrom(setup, "ordered", own, offset);
+      expect(fetched.errorCode).toBe(ErrorCode.NONE);
+      values.push(...recordValues(fetched.records));
+      offset = values.length;
+    }
+    expect(values).toEqual(Array.from({ length: ROUNDS }, (_, i) => `own-${i}`));
+    // Some were answered by the worker itself (those sent while no earlier produce was with the main thread).
+    expect(broker.networkShardStats()[1]!.localRequests).toBeGreaterThan(localBefore);
   } finally {
     for (const connection of opened) connection.close();
     await broker.stop();

@@ -28,6 +28,7 @@ export interface LocalRequests {
 interface PendingRequest {
   resolve: (chunks: ReplyChunks) => void;
   reject: (error: Error) => void;
+  produce: boolean;
 }
 
 export class NetworkShard {
@@ -108,7 +109,9 @@ export class NetworkShard {
   private forward(connection: Connection, frame: Frame): Promise<ReplyChunks> {
     const payload = frame.payload;
     const apiKey = payload.byteLength >= 2 ? (payload[0]! << 8) | payload[1]! : -1;
-    if (apiKey === ApiKey.Produce && this.local) {
+    // Never while a produce of this connection is still with the main thread: its batches could reach the
+    // partition after this one's, and a connection's produces are appended in the order they were sent.
+    if (apiKey === ApiKey.Produce && this.local && !this.hasProduceForwarded(connection.id)) {
       const served = this.local.serve(connection, frame);
       if (served) return served;
     }
@@ -116,7 +119,7 @@ export class NetworkShard {
     const request = this.nextRequest++;
     const waiting = this.pending.get(connection.id);
     if (!waiting) return Promise.resolve(null); // closed already: nothing was posted
-    const answer = new Promise<ReplyChunks>((resolve, reject) => waiting.set(request, { resolve, reject }));
+    const answer = new Promise<ReplyChunks>((resolve, reject) => waiting.set(request, { resolve, reject, produce: apiKey === ApiKey.Produce }));
     const send = () => {
       if (connection.closed) return this.settle(connection.id, request, null);
       if (payload.buffer instanceof SharedArrayBuffer) {
@@ -132,6 +135,13 @@ export class NetworkShard {
     if (turn) turn.then(send);
     else send();
     return answer;
+  }
+
+  private hasProduceForwarded(connectionId: number): boolean {
+    const waiting = this.pending.get(connectionId);
+    if (!waiting) return false;
+    for (const pending of waiting.values()) if (pending.produce) return true;
+    return false;
   }
 
   private settle(connectionId: number, request: number, chunks: ReplyChunks, failure?: string): void {
