@@ -26,7 +26,7 @@ export interface NetworkShardFigures {
   readonly connections: number;
   readonly connectionsAccepted: number;
   readonly requests: number;
-  /** Of those, produce requests a listening partition worker appended and answered itself (partition.workers.listen). */
+  /** Of those, produce and fetch requests a listening partition worker answered itself (partition.workers.listen). */
   readonly localRequests: number;
 }
 

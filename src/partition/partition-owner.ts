@@ -63,6 +63,11 @@ export interface PartitionOwnerOptions {
    * socket thread, whose next turn comes only after every other ready socket was served).
    */
   drainAppends?: "turn" | "now";
+  /**
+   * Called after appends to a partition were answered (records or a transaction marker), with its log end
+   * offset: a listening partition worker wakes the fetches it holds and moves what they may read (local-fetch.ts).
+   */
+  onAppended?: (topic: string, partition: number, logEndOffset: number) => void;
 }
 
 const keyOf = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
@@ -307,6 +312,10 @@ export class PartitionOwner implements WorkerOperations {
     try {
       const results = await this.appendAll(partition, appends.map((pending) => pending.item));
       appends.forEach((pending, index) => pending.resolve(results[index]!));
+      if (this.options.onAppended && results.some((result) => result.errorCode === ErrorCode.NONE)) {
+        const first = appends[0]!.item;
+        this.options.onAppended(first.topic, first.partition, partition.log.logEndOffset);
+      }
     } catch (error) {
       const message = errorText(error);
       this.log(`append to ${partition.log.dir} failed: ${message}`);
@@ -443,6 +452,7 @@ export class PartitionOwner implements WorkerOperations {
           }
           if (isAppendError(info)) return failedAppend(info.errorCode, info.errorMessage);
           if (partitionLog.unflushedMessages >= partition.config.flushMessages) await this.flushSoon(partitionLog);
+          this.options.onAppended?.(item.topic, item.partition, partitionLog.logEndOffset);
           return { errorCode: ErrorCode.NONE, baseOffset: info.baseOffset, lastOffset: info.lastOffset, logAppendTimeMs: -1, ...this.logOffsets(partitionLog) };
         });
         partition.appendChain = written.catch(() => undefined);

@@ -8,7 +8,7 @@ import { advertised, handlers } from "../api/index.ts";
 import { applyProperties, defaultBrokerConfig, describeBrokerConfig, loadPropertiesFile, networkThreads, type BrokerConfig } from "../config/broker-config.ts";
 import { ApiKey } from "../protocol/generated/index.ts";
 import type { ProduceResult } from "../partition/messages.ts";
-import { PRODUCER_BYTE_RATE } from "../security/quotas/model.ts";
+import { CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE } from "../security/quotas/model.ts";
 import type { AppendedItem, LocalPartitions } from "./shards/messages.ts";
 import { HighWatermarkCheckpoint } from "../cluster/high-watermark-checkpoint.ts";
 import type { ClusterMembership } from "../cluster/membership.ts";
@@ -519,6 +519,12 @@ export class Broker {
       sent: this.countReplySent,
       traced: this.recordTrace,
       appended: (items, results, seconds, trace) => this.afterShardAppend(items, results, seconds, trace),
+      fetched: (notice) => {
+        for (const served of notice.partitions) this.traffic.fetched(served.topic, served.partition, served.bytes, false);
+        for (const errorCode of notice.errorCodes) this.traffic.error(ApiKey.Fetch, errorCode);
+        this.traffic.request(ApiKey.Fetch, notice.seconds);
+        this.traffic.traced(notice.trace);
+      },
       shardFailed: (shard) => this.requestBudget.forgetThread(shard),
       log: this.log,
     }, this.config.partitionWorkersListen ? this.workers.threads() : []);
@@ -582,16 +588,17 @@ export class Broker {
       !this.quotas.inForce(PRODUCER_BYTE_RATE) &&
       !this.quotas.requestQuotasInForce &&
       !this.faults.armed;
-    const signature = String(enabled);
+    const signature = `${enabled} ${this.quotas.inForce(CONSUMER_BYTE_RATE)}`;
     if (!topicsChanged && signature === this.localPartitionsSignature) return;
     this.localPartitionsSignature = signature;
     const nodeId = this.config.nodeId;
     const topics = this.topics.list().map((topic) => ({
       name: topic.name,
+      topicId: topic.topicId,
       leaderEpochs: topic.partitions.map((assignment) => (assignment.leader === nodeId && this.topics.runtime(topic.name, assignment.partition) ? assignment.leaderEpoch : -1)),
       acksAllRefused: Number(this.topics.configValue(topic, "min.insync.replicas")) > 1,
     }));
-    const partitions: LocalPartitions = { nodeId, enabled, topics };
+    const partitions: LocalPartitions = { nodeId, enabled, fetchEnabled: enabled && !this.quotas.inForce(CONSUMER_BYTE_RATE), topics };
     this.networkShards?.publishLocalPartitions(partitions);
   }
 

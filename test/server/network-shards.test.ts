@@ -650,3 +650,54 @@ test("partition.workers.listen: pipelined produces of one connection are appende
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test("partition.workers.listen: a consumer's fetch on the owning worker is answered there, long poll included; other partitions' go to the main thread", async () => {
+  const dataDir = tempDir("listen-fetch");
+  const broker = await startBroker({ port: 0, dataDir, partitionWorkers: 2, properties: { "partition.workers.listen": "true" }, log: () => undefined });
+  const opened: KafkaConnection[] = [];
+  try {
+    const placed = await connectToEveryShard(broker, [0, 1], 1, opened);
+    const onMain = placed.find((entry) => entry.shard === 0)!.connection;
+    const onWorker0 = placed.find((entry) => entry.shard === 1)!.connection;
+    const created = await onMain.request(ApiKey.CreateTopics, 4, { topics: [{ name: "fetched", numPartitions: PARTITIONS, replicationFactor: 1 }], timeoutMs: 10_000 });
+    expect(created.topics[0].errorCode).toBe(ErrorCode.NONE);
+    await Bun.sleep(100);
+    const own = [0, 1, 2, 3].find((partition) => ownerOfPartition("fetched", partition, 2) === 0)!;
+    const other = [0, 1, 2, 3].find((partition) => ownerOfPartition("fetched", partition, 2) === 1)!;
+    const local = () => broker.networkShardStats()[1]!.localRequests;
+    // Written through the main thread's connection; read back through worker 0's, which owns the partition.
+    const batches = [batchOf(["first"]), batchOf(["second", "third"]), batchOf(["fourth"])];
+    for (const batch of batches) expect((await produce(onMain, "fetched", own, batch)).errorCode).toBe(ErrorCode.NONE);
+    let before = local();
+    const all = await fetchFrom(onWorker0, "fetched", own, 0);
+    expect(all.errorCode).toBe(ErrorCode.NONE);
+    expect(recordValues(all.records)).toEqual(["first", "second", "third", "fourth"]);
+    expect(local()).toBe(before + 1);
+
+    // A long poll at the end: woken by a produce that another thread asked for.
+    before = local();
+    const waiting = onWorker0.request(ApiKey.Fetch, 11, {
+      replicaId: -1, maxWaitMs: 10_000, minBytes: 1, maxBytes: 1 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+      topics: [{ topic: "fetched", partitions: [{ partition: own, fetchOffset: 4, currentLeaderEpoch: -1, logStartOffset: -1, partitionMaxBytes: 1 << 20, lastFetchedEpoch: -1 }] }],
+      forgottenTopicsData: [], rackId: "",
+    });
+    await Bun.sleep(200);
+    expect((await produce(onMain, "fetched", own, batchOf(["woken"]))).errorCode).toBe(ErrorCode.NONE);
+    const woken = await waiting;
+    expect(woken.responses[0].partitions[0].errorCode).toBe(ErrorCode.NONE);
+    expect(recordValues(woken.responses[0].partitions[0].records)).toEqual(["woken"]);
+    expect(Number(woken.responses[0].partitions[0].highWatermark)).toBe(5);
+    expect(local()).toBe(before + 1);
+
+    // Worker 1's partition, asked on worker 0's connection: the main thread answers it.
+    expect((await produce(onMain, "fetched", other, batchOf(["elsewhere"]))).errorCode).toBe(ErrorCode.NONE);
+    before = local();
+    const elsewhere = await fetchFrom(onWorker0, "fetched", other, 0);
+    expect(recordValues(elsewhere.records)).toEqual(["elsewhere"]);
+    expect(local()).toBe(before);
+  } finally {
+    for (const connection of opened) connection.close();
+    await broker.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});

@@ -15,10 +15,7 @@
 import type { RequestContext, RequestTrace } from "../../api/context.ts";
 import { produceHandler } from "../../api/produce.ts";
 import { isInternalTopic } from "../../metadata/internal-topics.ts";
-import type { TopicMetadata } from "../../metadata/types.ts";
-import type { PartitionOwner } from "../../partition/partition-owner.ts";
 import type { ProduceItem, ProduceResult } from "../../partition/messages.ts";
-import { ownerOfPartition } from "../../partition/partition-workers.ts";
 import { Reader } from "../../protocol/codec/reader.ts";
 import { ErrorCode } from "../../protocol/errors.ts";
 import { ApiKey, Apis, requestHeaderVersion } from "../../protocol/generated/index.ts";
@@ -28,45 +25,26 @@ import { ATTRIBUTES_OFFSET, RECORDS_OFFSET, TRANSACTIONAL_FLAG_MASK, dataViewOf 
 import type { Connection, ReplyChunks } from "../connection.ts";
 import { encodeResponse } from "../dispatch.ts";
 import type { Frame } from "../frame-reader.ts";
-import type { AppendedNotice, LocalPartitions } from "./messages.ts";
-import type { LocalRequests } from "./network-shard.ts";
+import type { AppendedNotice } from "./messages.ts";
+import type { LocalPartitionView } from "./local-view.ts";
 
 /** Produce v3 is the first with record batches; older versions go to the main thread, which refuses them. */
 const FIRST_LOCAL_VERSION = 3;
 
 
-interface TopicSnapshot {
-  readonly metadata: TopicMetadata;
-  readonly acksAllRefused: boolean;
-}
-
-export class LocalProduce implements LocalRequests {
-  private enabled = false;
-  private topics = new Map<string, TopicSnapshot>();
-  /** Produce requests answered here (the main thread counts them from the notices too). */
-  served = 0;
-
+export class LocalProduce {
   constructor(
-    private readonly owner: PartitionOwner,
-    private readonly workerIndex: number,
-    private readonly workerCount: number,
+    private readonly view: LocalPartitionView,
     private readonly notify: (notice: AppendedNotice) => void,
     private readonly log: (message: string) => void,
   ) {}
 
-  /** The main thread's latest view: whether local answers are allowed now, and each topic's partitions. */
-  update(snapshot: LocalPartitions): void {
-    this.enabled = snapshot.enabled;
-    const topics = new Map<string, TopicSnapshot>();
-    for (const topic of snapshot.topics) {
-      const metadata = { name: topic.name, partitions: topic.leaderEpochs.map((leaderEpoch, partition) => ({ partition, leader: leaderEpoch < 0 ? -1 : snapshot.nodeId, leaderEpoch })) };
-      topics.set(topic.name, { metadata: metadata as unknown as TopicMetadata, acksAllRefused: topic.acksAllRefused });
-    }
-    this.topics = topics;
-  }
-
-  serve(connection: Connection, frame: Frame): Promise<ReplyChunks> | null {
-    if (!this.enabled || connection.security.listener.securityProtocol !== "PLAINTEXT") return null;
+  /**
+   * `forwardedProduce`: a produce of this connection is still with the main thread; its batches could reach the
+   * partition after this one's, and a connection's produces are appended in the order they were sent.
+   */
+  serve(connection: Connection, frame: Frame, forwardedProduce: boolean): Promise<ReplyChunks> | null {
+    if (!this.view.produceEnabled || forwardedProduce || connection.security.listener.securityProtocol !== "PLAINTEXT") return null;
     const startedMs = performance.now();
     const payload = frame.payload;
     if (payload.byteLength < 8) return null;
@@ -82,20 +60,16 @@ export class LocalProduce implements LocalRequests {
       return null; // malformed: the main thread closes the connection, naming why
     }
     if (!this.accepts(request)) return null;
-    this.served++;
     return this.answer(connection, frame, apiVersion, header.correlationId, header.clientId, request, startedMs);
   }
 
   private accepts(request: ProduceRequest): boolean {
     if (request.transactionalId !== null || (request.acks !== 0 && request.acks !== 1 && request.acks !== -1)) return false;
     for (const topicData of request.topicData) {
-      const topic = this.topics.get(topicData.name);
+      const topic = this.view.topic(topicData.name);
       if (!topic || isInternalTopic(topicData.name) || (request.acks === -1 && topic.acksAllRefused)) return false;
       for (const partitionData of topicData.partitionData) {
-        const index = partitionData.index;
-        const state = topic.metadata.partitions[index];
-        if (!state || state.leaderEpoch < 0 || ownerOfPartition(topicData.name, index, this.workerCount) !== this.workerIndex) return false;
-        if (!this.owner.isOpen(topicData.name, index)) return false;
+        if (!this.view.serves(topic, partitionData.index)) return false;
         const records = partitionData.records;
         if (!(records instanceof Uint8Array) || records.byteLength === 0 || isTransactional(records)) return false;
       }
@@ -105,8 +79,8 @@ export class LocalProduce implements LocalRequests {
 
   private async answer(connection: Connection, frame: Frame, apiVersion: number, correlationId: number, clientId: string | null, request: ProduceRequest, startedMs: number): Promise<ReplyChunks> {
     let appended: { items: ProduceItem[]; results: ProduceResult[]; bytes: number[] } | null = null;
-    const owner = this.owner;
-    const topics = this.topics;
+    const owner = this.view.owner;
+    const view = this.view;
     const context = {
       apiKey: ApiKey.Produce,
       apiVersion,
@@ -116,7 +90,7 @@ export class LocalProduce implements LocalRequests {
       connection,
       requestTimer: null,
       trace: null,
-      topics: { get: (name: string) => topics.get(name)?.metadata },
+      topics: { get: (name: string) => view.topic(name)?.metadata },
       authorizer: { enabled: false, authorize: () => true, authorizeAny: () => true },
       quotas: { record: () => 0 },
       replication: {
@@ -140,6 +114,7 @@ export class LocalProduce implements LocalRequests {
       const handlerMs = seconds * 1000 - workerMs;
       const trace: RequestTrace = { apiKey: ApiKey.Produce, readMs: frame.readMs ?? 0, queueMs: 0, handlerMs: Math.max(0, handlerMs), handoffMs: 0, workerMs: Math.max(0, workerMs - fsyncMs), fsyncMs, replicationMs: 0, waitMs: 0, sendMs: 0 };
       this.notify({
+        kind: "appended",
         items: done.items.map((item, index) => ({ topic: item.topic, partition: item.partition, leaderEpoch: item.leaderEpoch, bytes: done.bytes[index]! })),
         results: done.results,
         seconds,

@@ -37,8 +37,13 @@ export interface LocalPartitions {
   readonly nodeId: number;
   /** Single-node, no authorizer, no produce or request quota, no armed fault, broker ready. */
   readonly enabled: boolean;
-  /** Every topic: its partitions' leader epochs (-1: not led here), and whether acks=all is refused (min.insync.replicas > 1). */
-  readonly topics: readonly { readonly name: string; readonly leaderEpochs: readonly number[]; readonly acksAllRefused: boolean }[];
+  /** Consumers' fetches too: `enabled` and no consumer_byte_rate quota. */
+  readonly fetchEnabled: boolean;
+  /**
+   * Every topic: its id (hex, for Fetch v13+), its partitions' leader epochs (-1: not led here), and whether
+   * acks=all is refused (min.insync.replicas > 1).
+   */
+  readonly topics: readonly { readonly name: string; readonly topicId: string; readonly leaderEpochs: readonly number[]; readonly acksAllRefused: boolean }[];
 }
 
 /** One partition a shard appended to itself (its records stayed in the shard). */
@@ -54,9 +59,20 @@ export interface AppendedItem {
  * append (offsets, high watermark, long polls, traffic). Posted on the notices port before the reply is written.
  */
 export interface AppendedNotice {
+  readonly kind: "appended";
   readonly items: readonly AppendedItem[];
   readonly results: readonly ProduceResult[];
   /** The request's handling time, for the request-time metric. */
+  readonly seconds: number;
+  readonly trace: RequestTrace;
+}
+
+/** A listening partition worker answered a consumer's fetch itself: the traffic it served, for /metrics. */
+export interface FetchedNotice {
+  readonly kind: "fetched";
+  readonly partitions: readonly { readonly topic: string; readonly partition: number; readonly bytes: number }[];
+  /** Partition error codes answered, for the error counters. */
+  readonly errorCodes: readonly number[];
   readonly seconds: number;
   readonly trace: RequestTrace;
 }

@@ -19,10 +19,20 @@ import type { FromShard, ReplyChunk, SharedBudget, ShardListener, ToShard } from
 
 declare const self: Worker;
 
-/** Requests a shard may answer in its own thread (a partition worker's produce for its partitions). */
+/** What a shard tells its local answers about a request's connection and itself. */
+export interface LocalRequestContext {
+  /** This thread's mappings of segment files (fetch data is written from them). */
+  readonly views: SegmentViews;
+  /** A produce of this connection is still with the main thread. */
+  readonly forwardedProduce: boolean;
+  /** Any request of this connection is still with the main thread. */
+  readonly forwardedAny: boolean;
+}
+
+/** Requests a shard may answer in its own thread (a listening partition worker's produce and fetch for its partitions). */
 export interface LocalRequests {
   /** The reply, or null when this request must go to the main thread. Decided synchronously. */
-  serve(connection: Connection, frame: Frame): Promise<ReplyChunks> | null;
+  serve(connection: Connection, frame: Frame, context: LocalRequestContext): Promise<ReplyChunks> | null;
 }
 
 interface PendingRequest {
@@ -109,10 +119,8 @@ export class NetworkShard {
   private forward(connection: Connection, frame: Frame): Promise<ReplyChunks> {
     const payload = frame.payload;
     const apiKey = payload.byteLength >= 2 ? (payload[0]! << 8) | payload[1]! : -1;
-    // Never while a produce of this connection is still with the main thread: its batches could reach the
-    // partition after this one's, and a connection's produces are appended in the order they were sent.
-    if (apiKey === ApiKey.Produce && this.local && !this.hasProduceForwarded(connection.id)) {
-      const served = this.local.serve(connection, frame);
+    if (this.local && (apiKey === ApiKey.Produce || apiKey === ApiKey.Fetch)) {
+      const served = this.local.serve(connection, frame, { views: this.views, ...this.forwardedKinds(connection.id) });
       if (served) return served;
     }
     const turn = apiKey === ApiKey.Fetch ? connection.waitForWriteRoom() : null;
@@ -137,11 +145,12 @@ export class NetworkShard {
     return answer;
   }
 
-  private hasProduceForwarded(connectionId: number): boolean {
+  /** Requests of the connection still with the main thread: local answers must not overtake them (local-produce.ts, local-fetch.ts). */
+  private forwardedKinds(connectionId: number): { forwardedProduce: boolean; forwardedAny: boolean } {
     const waiting = this.pending.get(connectionId);
-    if (!waiting) return false;
-    for (const pending of waiting.values()) if (pending.produce) return true;
-    return false;
+    if (!waiting || waiting.size === 0) return { forwardedProduce: false, forwardedAny: false };
+    for (const pending of waiting.values()) if (pending.produce) return { forwardedProduce: true, forwardedAny: true };
+    return { forwardedProduce: false, forwardedAny: true };
   }
 
   private settle(connectionId: number, request: number, chunks: ReplyChunks, failure?: string): void {

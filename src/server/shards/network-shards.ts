@@ -13,7 +13,7 @@ import { fileTransferCounters, fileTransferMode } from "../sendfile.ts";
 import type { DispatchedConnection } from "../dispatch.ts";
 import type { Frame } from "../frame-reader.ts";
 import { receiveMessageOnPort } from "node:worker_threads";
-import type { AppendedItem, AppendedNotice, FileRange, FromShard, LocalPartitions, ReplyChunk, SharedBudget, ShardListener, ToShard } from "./messages.ts";
+import type { AppendedItem, AppendedNotice, FetchedNotice, FileRange, FromShard, LocalPartitions, ReplyChunk, SharedBudget, ShardListener, ToShard } from "./messages.ts";
 import type { ProduceResult } from "../../partition/messages.ts";
 import type { MappedRecords } from "../../log/segment-views.ts";
 import type { RequestTrace } from "../../api/context.ts";
@@ -33,6 +33,8 @@ export interface ShardHost {
    * offsets, move the high watermark, wake long polls and count it, as after an append asked for here.
    */
   appended(items: readonly AppendedItem[], results: readonly ProduceResult[], seconds: number, trace: RequestTrace): void;
+  /** A listening partition worker answered a consumer's fetch itself (local-fetch.ts): count it. */
+  fetched(notice: FetchedNotice): void;
   /** Shard `shard` died: what it had charged to the request budget went with its connections. */
   shardFailed(shard: number): void;
   log(message: string): void;
@@ -45,7 +47,7 @@ export interface ShardStats {
   connections: number;
   connectionsAccepted: number;
   requests: number;
-  /** Of those, produce requests a listening partition worker answered itself, without the main thread. */
+  /** Of those, produce and fetch requests a listening partition worker answered itself, without the main thread. */
   localRequests: number;
 }
 
@@ -138,7 +140,7 @@ class ShardThread {
       const channel = new MessageChannel();
       this.notices = channel.port1;
       this.noticesPeer = channel.port2;
-      this.notices.onmessage = (event) => this.onAppended(event.data as AppendedNotice);
+      this.notices.onmessage = (event) => this.onNotice(event.data as AppendedNotice | FetchedNotice);
       this.worker.addEventListener("message", (event: MessageEvent<FromShard>) => this.onMessage(event.data));
       this.worker.addEventListener("error", (event: ErrorEvent) => this.crashed(event.message));
     } else {
@@ -194,17 +196,18 @@ class ShardThread {
     }
   }
 
-  private onAppended(notice: AppendedNotice): void {
+  private onNotice(notice: AppendedNotice | FetchedNotice): void {
     this.requests++;
     this.localRequests++;
-    this.host.appended(notice.items, notice.results, notice.seconds, notice.trace);
+    if (notice.kind === "appended") this.host.appended(notice.items, notice.results, notice.seconds, notice.trace);
+    else this.host.fetched(notice);
   }
 
   /** Applies every notice the worker has posted so far, now, without waiting for the event loop to deliver them. */
   drainNotices(): void {
     if (!this.notices) return;
     for (let received = receiveMessageOnPort(this.notices); received !== undefined; received = receiveMessageOnPort(this.notices)) {
-      this.onAppended(received.message as AppendedNotice);
+      this.onNotice(received.message as AppendedNotice | FetchedNotice);
     }
   }
 

@@ -1,26 +1,30 @@
 // A partition worker that is also a network shard (partition.workers.listen): one thread owns the partitions
 // hashed to it and accepts connections like any shard. The main thread's partition commands ("op") run on
-// its PartitionOwner exactly as in worker.ts; shard messages ("type") drive its NetworkShard; and a produce
-// that arrives on one of its own connections for partitions it owns is appended and answered here
-// (local-produce.ts), the Seastar/Redpanda shape: the thread that reads a request also appends it.
+// its PartitionOwner exactly as in worker.ts; shard messages ("type") drive its NetworkShard; and a produce or
+// a consumer's fetch that arrives on one of its own connections for partitions it owns is answered here
+// (local-produce.ts, local-fetch.ts), the Seastar/Redpanda shape: the thread that reads a request also serves it.
 declare const self: Worker;
 
+import { ApiKey } from "../../protocol/generated/index.ts";
 import { runWorkerCommand, type WorkerCommand, type WorkerEvent, type WorkerReply } from "../../partition/messages.ts";
 import { PartitionOwner } from "../../partition/partition-owner.ts";
 import { slowFsyncsBy } from "../../log/file-system.ts";
-import type { ToShard } from "./messages.ts";
-import { log as shardLog, startNetworkShard, type NetworkShard } from "./network-shard.ts";
+import type { AppendedNotice, FetchedNotice, ToShard } from "./messages.ts";
+import { log as shardLog, startNetworkShard, type LocalRequests, type NetworkShard } from "./network-shard.ts";
 import { LocalProduce } from "./local-produce.ts";
+import { LocalAppends, LocalFetch } from "./local-fetch.ts";
+import { LocalPartitionView } from "./local-view.ts";
 
 function postWorker(message: WorkerReply | WorkerEvent): void {
   self.postMessage(message);
 }
 
-const owner = new PartitionOwner({ log: (message) => postWorker({ event: "log", message }) });
+const appends = new LocalAppends();
+const owner = new PartitionOwner({ log: (message) => postWorker({ event: "log", message }), onAppended: (topic, partition, logEndOffset) => appends.onAppended(topic, partition, logEndOffset) });
 owner.start();
 
 let shard: NetworkShard | null = null;
-let local: LocalProduce | null = null;
+let view: LocalPartitionView | null = null;
 
 type Incoming = WorkerCommand | { fsyncDelayCell: Int32Array } | ToShard;
 
@@ -30,16 +34,25 @@ self.onmessage = (event: MessageEvent<Incoming>) => {
   if ("op" in message) return runCommand(message);
   switch (message.type) {
     case "start": {
-      // Shard s is worker s - 1 (the main thread is shard 0); the workers are the listening threads after it.
-      const workers = message.listeningWorkers ?? 1;
       const notices = message.notices;
       if (!notices) throw new Error(`listening partition worker ${message.shard - 1}: started without a notices port`);
-      local = new LocalProduce(owner, message.shard - 1, workers, (notice) => notices.postMessage(notice), shardLog);
+      // Shard s is worker s - 1 (the main thread is shard 0); the workers are the listening threads after it.
+      view = new LocalPartitionView(owner, message.shard - 1, message.listeningWorkers ?? 1);
+      const notify = (notice: AppendedNotice | FetchedNotice) => notices.postMessage(notice);
+      const produce = new LocalProduce(view, notify, shardLog);
+      const fetch = new LocalFetch(view, appends, notify, shardLog);
+      const local: LocalRequests = {
+        serve: (connection, frame, context) => {
+          const apiKey = (frame.payload[0]! << 8) | frame.payload[1]!;
+          if (apiKey === ApiKey.Produce) return produce.serve(connection, frame, context.forwardedProduce);
+          return fetch.serve(connection, frame, context.views, context.forwardedAny);
+        },
+      };
       shard = startNetworkShard(message, local);
       return;
     }
     case "partitions":
-      local?.update(message.partitions);
+      view?.update(message.partitions);
       return;
     default:
       shard?.onMessage(message);

@@ -1,0 +1,172 @@
+// A listening partition worker (partition.workers.listen) answers a consumer's fetch of its own partitions in
+// its own thread: the owner resolves offsets to file ranges, and the connection writes them from this thread's
+// mapping of the segments, with no thread hop either way. The same Fetch handler as on the main thread runs,
+// with capabilities that hold in the cases accepted here; anything else goes to the main thread:
+//   - what a local produce needs of the broker (local-view.ts, the main thread's flags), and no consumer quota;
+//   - a consumer (replica id < 0) fetching without a session (session id 0, epoch -1: librdkafka, kafkajs), with
+//     no forgotten topics; the main thread keeps the fetch sessions;
+//   - no request of the connection is still with the main thread (requests are answered in the order a
+//     connection sent them, and a produce sent before this fetch must be appended before it reads);
+//   - every partition known, led here, owned by this worker and open in it, and the current leader epoch either
+//     not given or the one the main thread published.
+// Single-node, so the high watermark is the log end offset once an append is answered: a read stops at the end
+// of the appends this owner has answered (LocalAppends), which is where the main thread's high watermark moves
+// when it applies them. Long polls wait on this owner's appends, whichever thread asked for them.
+import type { RequestContext, RequestTrace } from "../../api/context.ts";
+import { fetchHandler, FIRST_FETCH_VERSION_WITH_TOPIC_IDS } from "../../api/fetch.ts";
+import type { SegmentViews } from "../../log/segment-views.ts";
+import type { MappedRecords } from "../../log/segment-views.ts";
+import { topicIdHex } from "../../metadata/types.ts";
+import type { ReadItem } from "../../partition/messages.ts";
+import { PartitionWatchers } from "../../partition/partition-watchers.ts";
+import { Reader } from "../../protocol/codec/reader.ts";
+import { ErrorCode } from "../../protocol/errors.ts";
+import { ApiKey, Apis, requestHeaderVersion } from "../../protocol/generated/index.ts";
+import { readRequestHeader } from "../../protocol/generated/headers.ts";
+import type { FetchRequest, FetchResponse } from "../../protocol/generated/fetch.ts";
+import type { Input } from "../../protocol/codec/input.ts";
+import type { Connection, ReplyChunks } from "../connection.ts";
+import { encodeResponse } from "../dispatch.ts";
+import type { Frame } from "../frame-reader.ts";
+import type { FetchedNotice } from "./messages.ts";
+import type { LocalPartitionView } from "./local-view.ts";
+
+/** Fetch v15 (KIP-903): the replica id moved into replica_state. */
+const FIRST_VERSION_WITH_REPLICA_STATE = 15;
+const SESSIONLESS_ID = 0;
+const SESSIONLESS_EPOCH = -1;
+
+const keyOf = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+
+/**
+ * The appends this owner has answered, per partition: where a consumer's read stops (the high watermark, as
+ * single-node) and what wakes a long poll. Fed by PartitionOwner's onAppended.
+ */
+export class LocalAppends {
+  readonly watchers = new PartitionWatchers();
+  private readonly answeredEnds = new Map<string, number>();
+
+  onAppended(topic: string, partition: number, logEndOffset: number): void {
+    const key = keyOf(topic, partition);
+    if ((this.answeredEnds.get(key) ?? -1) < logEndOffset) this.answeredEnds.set(key, logEndOffset);
+    this.watchers.notify(topic, partition);
+  }
+
+  /** -1: nothing appended since this thread started (the log as recovered is readable to its end). */
+  answeredEnd(topic: string, partition: number): number {
+    return this.answeredEnds.get(keyOf(topic, partition)) ?? -1;
+  }
+}
+
+export class LocalFetch {
+  constructor(
+    private readonly view: LocalPartitionView,
+    private readonly appends: LocalAppends,
+    private readonly notify: (notice: FetchedNotice) => void,
+    private readonly log: (message: string) => void,
+  ) {}
+
+  /** `forwardedAny`: a request of this connection is still with the main thread. */
+  serve(connection: Connection, frame: Frame, views: SegmentViews, forwardedAny: boolean): Promise<ReplyChunks> | null {
+    if (!this.view.fetchEnabled || forwardedAny || connection.security.listener.securityProtocol !== "PLAINTEXT") return null;
+    const startedMs = performance.now();
+    const payload = frame.payload;
+    if (payload.byteLength < 8) return null;
+    const apiVersion = ((payload[2]! << 8) | payload[3]!) << 16 >> 16;
+    if (apiVersion < fetchHandler.minVersion || apiVersion > fetchHandler.maxVersion) return null;
+    let header;
+    let request: FetchRequest;
+    try {
+      const reader = new Reader(payload);
+      header = readRequestHeader(reader, requestHeaderVersion(ApiKey.Fetch, apiVersion));
+      request = Apis.Fetch.readRequest(reader, apiVersion);
+    } catch {
+      return null; // malformed: the main thread closes the connection, naming why
+    }
+    if (!this.accepts(request, apiVersion)) return null;
+    return this.answer(connection, frame, views, apiVersion, header.correlationId, header.clientId, request, startedMs);
+  }
+
+  private accepts(request: FetchRequest, apiVersion: number): boolean {
+    const replicaId = apiVersion >= FIRST_VERSION_WITH_REPLICA_STATE ? request.replicaState.replicaId : request.replicaId;
+    if (replicaId >= 0 || request.sessionId !== SESSIONLESS_ID || request.sessionEpoch !== SESSIONLESS_EPOCH) return false;
+    if (request.forgottenTopicsData.length > 0 || request.topics.length === 0) return false;
+    const usesTopicIds = apiVersion >= FIRST_FETCH_VERSION_WITH_TOPIC_IDS;
+    for (const fetchTopic of request.topics) {
+      const topic = usesTopicIds ? this.view.topicById(topicIdHex(fetchTopic.topicId)) : this.view.topic(fetchTopic.topic);
+      if (!topic) return false;
+      for (const fetchPartition of fetchTopic.partitions) {
+        if (!this.view.serves(topic, fetchPartition.partition)) return false;
+        const epoch = topic.metadata.partitions[fetchPartition.partition]!.leaderEpoch;
+        if (fetchPartition.currentLeaderEpoch >= 0 && fetchPartition.currentLeaderEpoch !== epoch) return false;
+      }
+    }
+    return true;
+  }
+
+  private async answer(connection: Connection, frame: Frame, views: SegmentViews, apiVersion: number, correlationId: number, clientId: string | null, request: FetchRequest, startedMs: number): Promise<ReplyChunks> {
+    const { owner } = this.view;
+    const view = this.view;
+    const appends = this.appends;
+    const readableEnd = (topic: string, partition: number): number => {
+      const answered = appends.answeredEnd(topic, partition);
+      if (answered >= 0) return answered;
+      return owner.offsets([{ topic, partition }])[0]!.logEndOffset;
+    };
+    const trace: RequestTrace = { apiKey: ApiKey.Fetch, readMs: frame.readMs ?? 0, queueMs: 0, handlerMs: 0, handoffMs: 0, workerMs: 0, fsyncMs: 0, replicationMs: 0, waitMs: 0, sendMs: 0 };
+    const context = {
+      apiKey: ApiKey.Fetch,
+      apiVersion,
+      correlationId,
+      clientId,
+      frame,
+      connection,
+      requestTimer: null,
+      trace,
+      topics: {
+        get: (name: string) => view.topic(name)?.metadata,
+        getById: (topicId: string) => view.topicById(topicId)?.metadata,
+        runtime: (topic: string, partition: number) => {
+          const offsets = owner.offsets([{ topic, partition }])[0]!;
+          if (offsets.errorCode !== ErrorCode.NONE) return undefined;
+          return { topic, partition, logStartOffset: offsets.logStartOffset, logEndOffset: offsets.logEndOffset, highWatermark: readableEnd(topic, partition) };
+        },
+        noteOffsets: () => undefined,
+      },
+      replication: {
+        checkFetchAllowed: () => ErrorCode.NONE,
+        readLimit: (topic: string, partition: number) => readableEnd(topic, partition),
+        onReplicaFetch: () => undefined,
+      },
+      watchers: appends.watchers,
+      partitions: { read: (items: ReadItem[]) => Promise.resolve(owner.read(items)) },
+      fetchViews: views,
+      authorizer: { enabled: false, authorize: () => true, authorizeAny: () => true },
+      quotas: { record: () => 0 },
+      cluster: { brokers: () => [] },
+      isStopping: () => false,
+      log: this.log,
+    } as unknown as RequestContext;
+    const reply = await fetchHandler.handle(context, request);
+    if (reply === null) return null;
+    trace.handlerMs = Math.max(0, performance.now() - startedMs - trace.waitMs);
+    this.notify({ kind: "fetched", ...servedTraffic(reply, (topicId) => view.topicById(topicIdHex(topicId))?.metadata.name ?? ""), seconds: (performance.now() - startedMs) / 1000, trace });
+    return encodeResponse(ApiKey.Fetch, apiVersion, correlationId, (writer) => Apis.Fetch.writeResponse(writer, apiVersion, reply));
+  }
+}
+
+/** What the answer carries, per partition: bytes for the traffic counters, error codes for the error counters. */
+function servedTraffic(reply: Input<FetchResponse>, nameOf: (topicId: Uint8Array) => string): Pick<FetchedNotice, "partitions" | "errorCodes"> {
+  const partitions: { topic: string; partition: number; bytes: number }[] = [];
+  const errorCodes: number[] = [];
+  for (const topic of reply.responses ?? []) {
+    for (const partition of topic.partitions ?? []) {
+      if (partition.errorCode !== undefined && partition.errorCode !== ErrorCode.NONE) errorCodes.push(partition.errorCode);
+      const records = partition.records as MappedRecords | Uint8Array | null | undefined;
+      const bytes = !records ? 0 : records instanceof Uint8Array ? records.byteLength : records.sizeBytes;
+      // From v13 the answer names topics by id only.
+      if (bytes > 0) partitions.push({ topic: topic.topic || (topic.topicId ? nameOf(topic.topicId) : ""), partition: partition.partitionIndex ?? -1, bytes });
+    }
+  }
+  return { partitions, errorCodes };
+}
