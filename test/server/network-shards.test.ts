@@ -610,7 +610,7 @@ test("partition.workers.listen: a fault armed and a produce quota set reach the 
   }
 });
 
-test("partition.workers.listen: pipelined produces of one connection are appended in the order sent, whether the worker answers them or the main thread does", async () => {
+test("partition.workers.listen: pipelined produces of one connection are appended in the order sent, whichever thread answers them: this worker, the owning peer or the main thread", async () => {
   const dataDir = tempDir("listen-order");
   const broker = await startBroker({ port: 0, dataDir, partitionWorkers: 2, properties: { "partition.workers.listen": "true" }, log: () => undefined });
   const opened: KafkaConnection[] = [];
@@ -624,26 +624,32 @@ test("partition.workers.listen: pipelined produces of one connection are appende
     // Shard 1 is worker 0: `own` is one of its partitions, `other` one of worker 1's.
     const own = [0, 1, 2, 3].find((partition) => ownerOfPartition("ordered", partition, 2) === 0)!;
     const other = [0, 1, 2, 3].find((partition) => ownerOfPartition("ordered", partition, 2) === 1)!;
-    const localBefore = broker.networkShardStats()[1]!.localRequests;
-    const ROUNDS = 120;
-    // Sent back to back: even requests name only `own` (the worker may answer them), odd ones also `other` (the main thread must).
+    const localBefore = broker.networkShardStats().map((stats) => stats.localRequests);
+    const ROUNDS = 180;
+    // Sent back to back, in turn: `own` only (this worker may answer), `other` only (worker 1 may, reached
+    // directly), both (the main thread must).
+    const named = (i: number) => (i % 3 === 0 ? [own] : i % 3 === 1 ? [other] : [own, other]);
     const answers = await Promise.all(
       Array.from({ length: ROUNDS }, (_, i) => {
-        const partitionData = [{ index: own, records: batchOf([`own-${i}`]) }, ...(i % 2 === 1 ? [{ index: other, records: batchOf([`other-${i}`]) }] : [])];
+        const partitionData = named(i).map((partition) => ({ index: partition, records: batchOf([`${partition === own ? "own" : "other"}-${i}`]) }));
         return connection.request(ApiKey.Produce, 7, { acks: 1, timeoutMs: 10_000, topicData: [{ name: "ordered", partitionData }] });
       }),
     );
     for (const answer of answers) for (const partition of answer.responses[0].partitionResponses) expect(partition.errorCode).toBe(ErrorCode.NONE);
-    const values: string[] = [];
-    for (let offset = 0, reads = 0; offset < ROUNDS && reads < ROUNDS; reads++) {
-      const fetched = await fetchFrom(setup, "ordered", own, offset);
-      expect(fetched.errorCode).toBe(ErrorCode.NONE);
-      values.push(...recordValues(fetched.records));
-      offset = values.length;
+    for (const [partition, prefix] of [[own, "own"], [other, "other"]] as const) {
+      const expected = Array.from({ length: ROUNDS }, (_, i) => i).filter((i) => named(i).includes(partition)).map((i) => `${prefix}-${i}`);
+      const values: string[] = [];
+      for (let reads = 0; values.length < expected.length && reads < ROUNDS; reads++) {
+        const fetched = await fetchFrom(setup, "ordered", partition, values.length);
+        expect(fetched.errorCode).toBe(ErrorCode.NONE);
+        values.push(...recordValues(fetched.records));
+      }
+      expect(values).toEqual(expected);
     }
-    expect(values).toEqual(Array.from({ length: ROUNDS }, (_, i) => `own-${i}`));
-    // Some were answered by the worker itself (those sent while no earlier produce was with the main thread).
-    expect(broker.networkShardStats()[1]!.localRequests).toBeGreaterThan(localBefore);
+    // Some were answered by the workers themselves (those sent while no earlier produce was with the main thread).
+    const stats = broker.networkShardStats();
+    expect(stats[1]!.localRequests).toBeGreaterThan(localBefore[1]!);
+    expect(stats[2]!.localRequests).toBeGreaterThan(localBefore[2]!);
   } finally {
     for (const connection of opened) connection.close();
     await broker.stop();
@@ -651,12 +657,12 @@ test("partition.workers.listen: pipelined produces of one connection are appende
   }
 });
 
-test("partition.workers.listen: a consumer's fetch on the owning worker is answered there, long poll included; other partitions' go to the main thread", async () => {
+test("partition.workers.listen: a consumer's fetch on the owning worker is answered there, long poll included; another worker's partition is answered by that worker, reached directly", async () => {
   const dataDir = tempDir("listen-fetch");
   const broker = await startBroker({ port: 0, dataDir, partitionWorkers: 2, properties: { "partition.workers.listen": "true" }, log: () => undefined });
   const opened: KafkaConnection[] = [];
   try {
-    const placed = await connectToEveryShard(broker, [0, 1], 1, opened);
+    const placed = await connectToEveryShard(broker, [0, 1, 2], 1, opened);
     const onMain = placed.find((entry) => entry.shard === 0)!.connection;
     const onWorker0 = placed.find((entry) => entry.shard === 1)!.connection;
     const created = await onMain.request(ApiKey.CreateTopics, 4, { topics: [{ name: "fetched", numPartitions: PARTITIONS, replicationFactor: 1 }], timeoutMs: 10_000 });
@@ -689,12 +695,18 @@ test("partition.workers.listen: a consumer's fetch on the owning worker is answe
     expect(Number(woken.responses[0].partitions[0].highWatermark)).toBe(5);
     expect(local()).toBe(before + 1);
 
-    // Worker 1's partition, asked on worker 0's connection: the main thread answers it.
-    expect((await produce(onMain, "fetched", other, batchOf(["elsewhere"]))).errorCode).toBe(ErrorCode.NONE);
+    // Worker 1's partition, produced and fetched on worker 0's connection: worker 1 answers both, the main thread neither.
+    const ofWorker1 = () => broker.networkShardStats()[2]!.localRequests;
+    const mainRequests = () => broker.networkShardStats()[0]!.requests;
     before = local();
+    const worker1Before = ofWorker1();
+    const mainBefore = mainRequests();
+    expect((await produce(onWorker0, "fetched", other, batchOf(["elsewhere"]))).errorCode).toBe(ErrorCode.NONE);
     const elsewhere = await fetchFrom(onWorker0, "fetched", other, 0);
     expect(recordValues(elsewhere.records)).toEqual(["elsewhere"]);
     expect(local()).toBe(before);
+    expect(ofWorker1()).toBe(worker1Before + 2);
+    expect(mainRequests()).toBe(mainBefore);
   } finally {
     for (const connection of opened) connection.close();
     await broker.stop();

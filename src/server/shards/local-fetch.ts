@@ -5,8 +5,8 @@
 //   - what a local produce needs of the broker (local-view.ts, the main thread's flags), and no consumer quota;
 //   - a consumer (replica id < 0) fetching without a session (session id 0, epoch -1: librdkafka, kafkajs), with
 //     no forgotten topics; the main thread keeps the fetch sessions;
-//   - no request of the connection is still with the main thread (requests are answered in the order a
-//     connection sent them, and a produce sent before this fetch must be appended before it reads);
+//   - no request of the connection is in flight anywhere (network-shard.ts: a produce sent before this fetch
+//     must be appended before it reads);
 //   - every partition known, led here, owned by this worker and open in it, and the current leader epoch either
 //     not given or the one the main thread published.
 // Single-node, so the high watermark is the log end offset once an append is answered: a read stops at the end
@@ -29,7 +29,8 @@ import type { Connection, ReplyChunks } from "../connection.ts";
 import { encodeResponse } from "../dispatch.ts";
 import type { Frame } from "../frame-reader.ts";
 import type { FetchedNotice } from "./messages.ts";
-import type { LocalPartitionView } from "./local-view.ts";
+import { PEER_CONNECTION, type LocalPartitionView } from "./local-view.ts";
+import type { LocalPlan } from "./network-shard.ts";
 
 /** Fetch v15 (KIP-903): the replica id moved into replica_state. */
 const FIRST_VERSION_WITH_REPLICA_STATE = 15;
@@ -66,45 +67,59 @@ export class LocalFetch {
     private readonly log: (message: string) => void,
   ) {}
 
-  /** `forwardedAny`: a request of this connection is still with the main thread. */
-  serve(connection: Connection, frame: Frame, views: SegmentViews, forwardedAny: boolean): Promise<ReplyChunks> | null {
-    if (!this.view.fetchEnabled || forwardedAny || connection.security.listener.securityProtocol !== "PLAINTEXT") return null;
+  /** The listening worker that may answer this fetch (a PLAINTEXT consumer's, sessionless, every partition that worker's). */
+  plan(connection: Connection, frame: Frame): LocalPlan | null {
+    if (!this.view.fetchEnabled || connection.security.listener.securityProtocol !== "PLAINTEXT") return null;
     const startedMs = performance.now();
-    const payload = frame.payload;
-    if (payload.byteLength < 8) return null;
-    const apiVersion = ((payload[2]! << 8) | payload[3]!) << 16 >> 16;
-    if (apiVersion < fetchHandler.minVersion || apiVersion > fetchHandler.maxVersion) return null;
-    let header;
-    let request: FetchRequest;
-    try {
-      const reader = new Reader(payload);
-      header = readRequestHeader(reader, requestHeaderVersion(ApiKey.Fetch, apiVersion));
-      request = Apis.Fetch.readRequest(reader, apiVersion);
-    } catch {
-      return null; // malformed: the main thread closes the connection, naming why
-    }
-    if (!this.accepts(request, apiVersion)) return null;
-    return this.answer(connection, frame, views, apiVersion, header.correlationId, header.clientId, request, startedMs);
+    const decoded = decodeFetch(frame);
+    if (!decoded) return null;
+    const worker = this.ownerOfAll(decoded);
+    if (worker < 0) return null;
+    return { worker, answer: (connection, views) => (this.isOpenHere(decoded) ? this.answer(connection, frame, views, decoded, startedMs) : null) };
   }
 
-  private accepts(request: FetchRequest, apiVersion: number): boolean {
+  /** A fetch another listening worker read for partitions this one owns (that worker waited for its write queue). */
+  servePeer(frame: Frame, views: SegmentViews): Promise<ReplyChunks> | null {
+    if (!this.view.fetchEnabled) return null;
+    const startedMs = performance.now();
+    const decoded = decodeFetch(frame);
+    if (!decoded || this.ownerOfAll(decoded) !== this.view.workerIndex || !this.isOpenHere(decoded)) return null;
+    return this.answer(PEER_CONNECTION, frame, views, decoded, startedMs);
+  }
+
+  /** The one worker owning every partition the fetch names, as the main thread last said; -1 when there is none or it may not be answered there. */
+  private ownerOfAll({ request, apiVersion }: DecodedFetch): number {
     const replicaId = apiVersion >= FIRST_VERSION_WITH_REPLICA_STATE ? request.replicaState.replicaId : request.replicaId;
-    if (replicaId >= 0 || request.sessionId !== SESSIONLESS_ID || request.sessionEpoch !== SESSIONLESS_EPOCH) return false;
-    if (request.forgottenTopicsData.length > 0 || request.topics.length === 0) return false;
-    const usesTopicIds = apiVersion >= FIRST_FETCH_VERSION_WITH_TOPIC_IDS;
+    if (replicaId >= 0 || request.sessionId !== SESSIONLESS_ID || request.sessionEpoch !== SESSIONLESS_EPOCH) return -1;
+    if (request.forgottenTopicsData.length > 0 || request.topics.length === 0) return -1;
+    let worker = -1;
     for (const fetchTopic of request.topics) {
-      const topic = usesTopicIds ? this.view.topicById(topicIdHex(fetchTopic.topicId)) : this.view.topic(fetchTopic.topic);
-      if (!topic) return false;
+      const topic = this.topicOf(fetchTopic, apiVersion);
+      if (!topic) return -1;
       for (const fetchPartition of fetchTopic.partitions) {
-        if (!this.view.serves(topic, fetchPartition.partition)) return false;
+        const owner = this.view.ownerOf(topic, fetchPartition.partition);
+        if (owner < 0 || (worker >= 0 && owner !== worker)) return -1;
+        worker = owner;
         const epoch = topic.metadata.partitions[fetchPartition.partition]!.leaderEpoch;
-        if (fetchPartition.currentLeaderEpoch >= 0 && fetchPartition.currentLeaderEpoch !== epoch) return false;
+        if (fetchPartition.currentLeaderEpoch >= 0 && fetchPartition.currentLeaderEpoch !== epoch) return -1;
       }
     }
-    return true;
+    return worker;
   }
 
-  private async answer(connection: Connection, frame: Frame, views: SegmentViews, apiVersion: number, correlationId: number, clientId: string | null, request: FetchRequest, startedMs: number): Promise<ReplyChunks> {
+  private topicOf(fetchTopic: FetchRequest["topics"][number], apiVersion: number) {
+    return apiVersion >= FIRST_FETCH_VERSION_WITH_TOPIC_IDS ? this.view.topicById(topicIdHex(fetchTopic.topicId)) : this.view.topic(fetchTopic.topic);
+  }
+
+  private isOpenHere({ request, apiVersion }: DecodedFetch): boolean {
+    return request.topics.every((fetchTopic) => {
+      const name = this.topicOf(fetchTopic, apiVersion)?.metadata.name;
+      return name !== undefined && fetchTopic.partitions.every((fetchPartition) => this.view.owner.isOpen(name, fetchPartition.partition));
+    });
+  }
+
+  private async answer(connection: Connection, frame: Frame, views: SegmentViews, decoded: DecodedFetch, startedMs: number): Promise<ReplyChunks> {
+    const { apiVersion, correlationId, clientId, request } = decoded;
     const { owner } = this.view;
     const view = this.view;
     const appends = this.appends;
@@ -152,6 +167,27 @@ export class LocalFetch {
     trace.handlerMs = Math.max(0, performance.now() - startedMs - trace.waitMs);
     this.notify({ kind: "fetched", ...servedTraffic(reply, (topicId) => view.topicById(topicIdHex(topicId))?.metadata.name ?? ""), seconds: (performance.now() - startedMs) / 1000, trace });
     return encodeResponse(ApiKey.Fetch, apiVersion, correlationId, (writer) => Apis.Fetch.writeResponse(writer, apiVersion, reply));
+  }
+}
+
+interface DecodedFetch {
+  apiVersion: number;
+  correlationId: number;
+  clientId: string | null;
+  request: FetchRequest;
+}
+
+function decodeFetch(frame: Frame): DecodedFetch | null {
+  const payload = frame.payload;
+  if (payload.byteLength < 8) return null;
+  const apiVersion = ((payload[2]! << 8) | payload[3]!) << 16 >> 16;
+  if (apiVersion < fetchHandler.minVersion || apiVersion > fetchHandler.maxVersion) return null;
+  try {
+    const reader = new Reader(payload);
+    const header = readRequestHeader(reader, requestHeaderVersion(ApiKey.Fetch, apiVersion));
+    return { apiVersion, correlationId: header.correlationId, clientId: header.clientId, request: Apis.Fetch.readRequest(reader, apiVersion) };
+  } catch {
+    return null; // malformed: the main thread closes the connection, naming why
   }
 }
 

@@ -26,7 +26,8 @@ import type { Connection, ReplyChunks } from "../connection.ts";
 import { encodeResponse } from "../dispatch.ts";
 import type { Frame } from "../frame-reader.ts";
 import type { AppendedNotice } from "./messages.ts";
-import type { LocalPartitionView } from "./local-view.ts";
+import { PEER_CONNECTION, type LocalPartitionView } from "./local-view.ts";
+import type { LocalPlan } from "./network-shard.ts";
 
 /** Produce v3 is the first with record batches; older versions go to the main thread, which refuses them. */
 const FIRST_LOCAL_VERSION = 3;
@@ -39,45 +40,50 @@ export class LocalProduce {
     private readonly log: (message: string) => void,
   ) {}
 
-  /**
-   * `forwardedProduce`: a produce of this connection is still with the main thread; its batches could reach the
-   * partition after this one's, and a connection's produces are appended in the order they were sent.
-   */
-  serve(connection: Connection, frame: Frame, forwardedProduce: boolean): Promise<ReplyChunks> | null {
-    if (!this.view.produceEnabled || forwardedProduce || connection.security.listener.securityProtocol !== "PLAINTEXT") return null;
+  /** The listening worker that may answer this produce (a PLAINTEXT connection's, every partition that worker's). */
+  plan(connection: Connection, frame: Frame): LocalPlan | null {
+    if (!this.view.produceEnabled || connection.security.listener.securityProtocol !== "PLAINTEXT") return null;
     const startedMs = performance.now();
-    const payload = frame.payload;
-    if (payload.byteLength < 8) return null;
-    const apiVersion = ((payload[2]! << 8) | payload[3]!) << 16 >> 16;
-    if (apiVersion < FIRST_LOCAL_VERSION || apiVersion > produceHandler.maxVersion) return null;
-    let header;
-    let request: ProduceRequest;
-    try {
-      const reader = new Reader(payload);
-      header = readRequestHeader(reader, requestHeaderVersion(ApiKey.Produce, apiVersion));
-      request = Apis.Produce.readRequest(reader, apiVersion);
-    } catch {
-      return null; // malformed: the main thread closes the connection, naming why
-    }
-    if (!this.accepts(request)) return null;
-    return this.answer(connection, frame, apiVersion, header.correlationId, header.clientId, request, startedMs);
+    const decoded = decodeProduce(frame);
+    if (!decoded) return null;
+    const worker = this.ownerOfAll(decoded.request);
+    if (worker < 0) return null;
+    return { worker, answer: (connection) => (this.isOpenHere(decoded.request) ? this.answer(connection, frame, decoded, startedMs) : null) };
   }
 
-  private accepts(request: ProduceRequest): boolean {
-    if (request.transactionalId !== null || (request.acks !== 0 && request.acks !== 1 && request.acks !== -1)) return false;
+  /** A produce another listening worker read for partitions this one owns. */
+  servePeer(frame: Frame): Promise<ReplyChunks> | null {
+    if (!this.view.produceEnabled) return null;
+    const startedMs = performance.now();
+    const decoded = decodeProduce(frame);
+    if (!decoded || this.ownerOfAll(decoded.request) !== this.view.workerIndex || !this.isOpenHere(decoded.request)) return null;
+    return this.answer(PEER_CONNECTION, frame, decoded, startedMs);
+  }
+
+  /** The one worker owning every partition the produce names, as the main thread last said; -1 when there is none or it may not be answered there. */
+  private ownerOfAll(request: ProduceRequest): number {
+    if (request.transactionalId !== null || (request.acks !== 0 && request.acks !== 1 && request.acks !== -1)) return -1;
+    let worker = -1;
     for (const topicData of request.topicData) {
       const topic = this.view.topic(topicData.name);
-      if (!topic || isInternalTopic(topicData.name) || (request.acks === -1 && topic.acksAllRefused)) return false;
+      if (!topic || isInternalTopic(topicData.name) || (request.acks === -1 && topic.acksAllRefused)) return -1;
       for (const partitionData of topicData.partitionData) {
-        if (!this.view.serves(topic, partitionData.index)) return false;
+        const owner = this.view.ownerOf(topic, partitionData.index);
+        if (owner < 0 || (worker >= 0 && owner !== worker)) return -1;
+        worker = owner;
         const records = partitionData.records;
-        if (!(records instanceof Uint8Array) || records.byteLength === 0 || isTransactional(records)) return false;
+        if (!(records instanceof Uint8Array) || records.byteLength === 0 || isTransactional(records)) return -1;
       }
     }
-    return true;
+    return worker;
   }
 
-  private async answer(connection: Connection, frame: Frame, apiVersion: number, correlationId: number, clientId: string | null, request: ProduceRequest, startedMs: number): Promise<ReplyChunks> {
+  private isOpenHere(request: ProduceRequest): boolean {
+    return request.topicData.every((topicData) => topicData.partitionData.every((partitionData) => this.view.owner.isOpen(topicData.name, partitionData.index)));
+  }
+
+  private async answer(connection: Connection, frame: Frame, decoded: DecodedProduce, startedMs: number): Promise<ReplyChunks> {
+    const { apiVersion, correlationId, clientId, request } = decoded;
     let appended: { items: ProduceItem[]; results: ProduceResult[]; bytes: number[] } | null = null;
     const owner = this.view.owner;
     const view = this.view;
@@ -123,6 +129,27 @@ export class LocalProduce {
     }
     if (reply === null) return null;
     return encodeResponse(ApiKey.Produce, apiVersion, correlationId, (writer) => Apis.Produce.writeResponse(writer, apiVersion, reply)) as Uint8Array[];
+  }
+}
+
+interface DecodedProduce {
+  apiVersion: number;
+  correlationId: number;
+  clientId: string | null;
+  request: ProduceRequest;
+}
+
+function decodeProduce(frame: Frame): DecodedProduce | null {
+  const payload = frame.payload;
+  if (payload.byteLength < 8) return null;
+  const apiVersion = ((payload[2]! << 8) | payload[3]!) << 16 >> 16;
+  if (apiVersion < FIRST_LOCAL_VERSION || apiVersion > produceHandler.maxVersion) return null;
+  try {
+    const reader = new Reader(payload);
+    const header = readRequestHeader(reader, requestHeaderVersion(ApiKey.Produce, apiVersion));
+    return { apiVersion, correlationId: header.correlationId, clientId: header.clientId, request: Apis.Produce.readRequest(reader, apiVersion) };
+  } catch {
+    return null; // malformed: the main thread closes the connection, naming why
   }
 }
 

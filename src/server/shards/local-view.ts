@@ -5,6 +5,20 @@ import type { TopicMetadata } from "../../metadata/types.ts";
 import type { PartitionOwner } from "../../partition/partition-owner.ts";
 import { ownerOfPartition } from "../../partition/partition-workers.ts";
 import type { LocalPartitions } from "./messages.ts";
+import type { Connection } from "../connection.ts";
+import { ANONYMOUS_PRINCIPAL } from "../../security/principal.ts";
+
+/**
+ * The connection a handler sees for a request another listening worker read: that worker checked it is a
+ * PLAINTEXT one, waited for its write queue and writes the reply; no quota applies (local answers need none).
+ */
+export const PEER_CONNECTION = {
+  id: -1,
+  remoteIp: "",
+  security: { listener: { name: "", securityProtocol: "PLAINTEXT" }, principal: ANONYMOUS_PRINCIPAL, authenticated: true },
+  waitForWriteRoom: () => null,
+  mute: () => undefined,
+} as unknown as Connection;
 
 export interface LocalTopic {
   /** Enough of TopicMetadata for the Produce and Fetch handlers: name, id and each partition's leader and epoch. */
@@ -22,7 +36,7 @@ export class LocalPartitionView {
 
   constructor(
     readonly owner: PartitionOwner,
-    private readonly workerIndex: number,
+    readonly workerIndex: number,
     private readonly workerCount: number,
   ) {}
 
@@ -51,8 +65,13 @@ export class LocalPartitionView {
 
   /** Led here, hashed to this worker and open in it (a deleted partition is closed here before the main thread forgets it). */
   serves(topic: LocalTopic, partition: number): boolean {
+    return this.ownerOf(topic, partition) === this.workerIndex && this.owner.isOpen(topic.metadata.name, partition);
+  }
+
+  /** The worker a partition led here is hashed to; -1 when it is not known or not led here. */
+  ownerOf(topic: LocalTopic, partition: number): number {
     const state = topic.metadata.partitions[partition];
-    if (!state || state.leaderEpoch < 0) return false;
-    return ownerOfPartition(topic.metadata.name, partition, this.workerCount) === this.workerIndex && this.owner.isOpen(topic.metadata.name, partition);
+    if (!state || state.leaderEpoch < 0) return -1;
+    return ownerOfPartition(topic.metadata.name, partition, this.workerCount);
   }
 }

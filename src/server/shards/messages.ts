@@ -77,6 +77,14 @@ export interface FetchedNotice {
   readonly trace: RequestTrace;
 }
 
+/**
+ * Between listening partition workers: a request one read for partitions another owns ("serve"), and the
+ * answer ("served": the reply as for a shard, or declined with the bytes handed back, or a failure).
+ */
+export type PeerMessage =
+  | { readonly type: "serve"; readonly id: number; readonly payload: Uint8Array; readonly readMs: number }
+  | { readonly type: "served"; readonly id: number; readonly chunks: readonly ReplyChunk[] | null; readonly declined: boolean; readonly payload?: Uint8Array; readonly failure?: string };
+
 /** Main thread → shard. */
 export type ToShard =
   | {
@@ -102,6 +110,8 @@ export type ToShard =
        * handles any request: a request sent after an acknowledgement then always sees that append.
        */
       readonly notices?: MessagePort;
+      /** Listening partition workers: a port to every other worker, by worker index (null at this worker's own). */
+      readonly peers?: readonly (MessagePort | null)[];
     }
   /**
    * The answer to request `request` of `connection`, exactly one per request, also when the connection
@@ -123,6 +133,8 @@ export type ToShard =
   | { readonly type: "drainAndClose"; readonly timeoutMs: number }
   /** Test hook (faults): the shard throws from its event loop, as a bug would. */
   | { readonly type: "crash" }
+  /** To listening partition workers: worker `worker` died; what was sent to it will not be answered. */
+  | { readonly type: "peerFailed"; readonly worker: number }
   /** To a listening partition worker: the produce requests it may answer itself (local-produce.ts). */
   | { readonly type: "partitions"; readonly partitions: LocalPartitions };
 

@@ -15,30 +15,44 @@ import { Connection, writeQueueCounters, type ConnectionLimits, type ReplyChunks
 import { fileTransferCounters } from "../sendfile.ts";
 import type { Frame } from "../frame-reader.ts";
 import { RequestBudget } from "../request-budget.ts";
-import type { FromShard, ReplyChunk, SharedBudget, ShardListener, ToShard } from "./messages.ts";
+import type { FromShard, PeerMessage, ReplyChunk, SharedBudget, ShardListener, ToShard } from "./messages.ts";
+import { mapReply, replyForThread } from "./reply-chunks.ts";
 
 declare const self: Worker;
 
-/** What a shard tells its local answers about a request's connection and itself. */
-export interface LocalRequestContext {
-  /** This thread's mappings of segment files (fetch data is written from them). */
-  readonly views: SegmentViews;
-  /** A produce of this connection is still with the main thread. */
-  readonly forwardedProduce: boolean;
-  /** Any request of this connection is still with the main thread. */
-  readonly forwardedAny: boolean;
+/** A request a listening partition worker can answer: which worker, and the request decoded for it. */
+export interface LocalPlan {
+  /** The listening worker that owns every partition the request names. */
+  readonly worker: number;
+  /** Answers it in this thread (the plan's worker is this one); null when it cannot after all (sent to the main thread). */
+  answer(connection: Connection, views: SegmentViews): Promise<ReplyChunks> | null;
 }
 
-/** Requests a shard may answer in its own thread (a listening partition worker's produce and fetch for its partitions). */
+/** Requests listening partition workers answer themselves: a produce or a consumer's fetch of one worker's partitions. */
 export interface LocalRequests {
-  /** The reply, or null when this request must go to the main thread. Decided synchronously. */
-  serve(connection: Connection, frame: Frame, context: LocalRequestContext): Promise<ReplyChunks> | null;
+  /** Which worker may answer this request, judged from the main thread's last word (local-view.ts); null: the main thread. */
+  plan(connection: Connection, frame: Frame): LocalPlan | null;
+  /** A request another listening worker read and sent here: the reply, or null when this worker cannot answer it. */
+  servePeer(frame: Frame, views: SegmentViews): Promise<ReplyChunks> | null;
 }
+
+/** Where a request of a connection went: the main thread, or a peer worker (its index). */
+type Destination = "main" | number;
 
 interface PendingRequest {
   resolve: (chunks: ReplyChunks) => void;
   reject: (error: Error) => void;
   produce: boolean;
+  destination: Destination;
+  answer: Promise<ReplyChunks>;
+}
+
+/** A frame sent to a peer worker, until it answers (or declines and it goes to the main thread). */
+interface PeerRequest {
+  connection: Connection;
+  request: number;
+  frame: Frame;
+  apiKey: number;
 }
 
 export class NetworkShard {
@@ -47,6 +61,11 @@ export class NetworkShard {
   /** Requests posted to the main thread, by connection id then request number. */
   private readonly pending = new Map<number, Map<number, PendingRequest>>();
   private nextRequest = 1;
+  /** Per connection, the last send to the main thread: sends go in request order, after any produce they must follow. */
+  private readonly mainSends = new Map<number, Promise<void>>();
+  /** Listening partition workers: the other workers, by worker index, and the frames sent to them. */
+  private readonly peers = new Map<number, MessagePort>();
+  private readonly peerRequests = new Map<number, PeerRequest>();
   private readonly views: SegmentViews;
   private readonly budget: RequestBudget | null;
   private readonly sweepTimer: ReturnType<typeof setInterval>;
@@ -68,8 +87,14 @@ export class NetworkShard {
     budget: SharedBudget,
     segmentViewsMax: number,
     private readonly local: LocalRequests | null = null,
+    peers: readonly (MessagePort | null)[] = [],
   ) {
     this.views = new SegmentViews(segmentViewsMax);
+    peers.forEach((port, worker) => {
+      if (!port) return;
+      this.peers.set(worker, port);
+      port.onmessage = (event) => this.onPeerMessage(port, event.data as PeerMessage);
+    });
     this.budget = budget.maxBytes > 0 ? new RequestBudget(budget.maxBytes, budget.shared ? { cells: budget.shared, row: shard } : null) : null;
     listeners.forEach((listener, index) => this.listen(listener, index));
     const intervalMs = Math.max(10, Math.min(1000, Math.floor(Math.min(limits.receiveTimeoutMs, limits.idleTimeoutMs) / 4)));
@@ -111,46 +136,162 @@ export class NetworkShard {
   }
 
   /**
-   * One frame to the main thread. A fetch first waits for its turn on the write queue, here where the
-   * queue is (Connection.waitForWriteRoom must be asked synchronously, as this is). The bytes cross without
-   * a copy when they can: a pooled frame is a view of shared memory, an owned buffer is transferred; a frame
-   * that shares its read with others is copied once (small requests).
+   * Where a frame goes. With listening partition workers (local-*.ts), a produce or a consumer's fetch whose
+   * partitions are all one worker's is answered by that worker: this one, or a peer reached once over its port.
+   * Order per connection: a connection's produces to one destination keep their order there (one queue per
+   * partition here, one port per peer, the main thread's dispatch order); so a produce is not answered here or
+   * by a peer while one of the connection's produces is with the main thread (which may append to the same
+   * partitions later), and one for the main thread waits until the connection's produces with peers are
+   * answered. A fetch goes to a worker only when nothing of its connection is in flight anywhere.
    */
   private forward(connection: Connection, frame: Frame): Promise<ReplyChunks> {
     const payload = frame.payload;
     const apiKey = payload.byteLength >= 2 ? (payload[0]! << 8) | payload[1]! : -1;
     if (this.local && (apiKey === ApiKey.Produce || apiKey === ApiKey.Fetch)) {
-      const served = this.local.serve(connection, frame, { views: this.views, ...this.forwardedKinds(connection.id) });
-      if (served) return served;
+      const plan = this.local.plan(connection, frame);
+      if (plan && this.mayBypassMain(connection.id, apiKey)) {
+        if (plan.worker === this.shard - 1) {
+          const served = plan.answer(connection, this.views);
+          if (served) return served;
+        } else if (this.peers.has(plan.worker)) {
+          return this.toPeer(connection, frame, apiKey, plan.worker);
+        }
+      }
     }
-    const turn = apiKey === ApiKey.Fetch ? connection.waitForWriteRoom() : null;
-    const request = this.nextRequest++;
+    return this.toMain(connection, frame, apiKey);
+  }
+
+  private mayBypassMain(connectionId: number, apiKey: number): boolean {
+    const waiting = this.pending.get(connectionId);
+    if (!waiting || waiting.size === 0) return true;
+    if (apiKey !== ApiKey.Produce) return false;
+    for (const pending of waiting.values()) if (pending.produce && pending.destination === "main") return false;
+    return true;
+  }
+
+  /** Registers a request of the connection as in flight to `destination`; null when the connection is gone. */
+  private track(connection: Connection, apiKey: number, destination: Destination): { request: number; answer: Promise<ReplyChunks> } | null {
     const waiting = this.pending.get(connection.id);
-    if (!waiting) return Promise.resolve(null); // closed already: nothing was posted
-    const answer = new Promise<ReplyChunks>((resolve, reject) => waiting.set(request, { resolve, reject, produce: apiKey === ApiKey.Produce }));
+    if (!waiting) return null;
+    const request = this.nextRequest++;
+    const { promise, resolve, reject } = Promise.withResolvers<ReplyChunks>();
+    waiting.set(request, { resolve, reject, produce: apiKey === ApiKey.Produce, destination, answer: promise });
+    return { request, answer: promise };
+  }
+
+  /**
+   * One frame to the main thread. A fetch first waits for its turn on the write queue, here where the
+   * queue is (Connection.waitForWriteRoom must be asked synchronously, as this is). The bytes cross without
+   * a copy when they can: a pooled frame is a view of shared memory, an owned buffer is transferred; a frame
+   * that shares its read with others is copied once (small requests).
+   */
+  private toMain(connection: Connection, frame: Frame, apiKey: number): Promise<ReplyChunks> {
+    const turn = apiKey === ApiKey.Fetch ? connection.waitForWriteRoom() : null;
+    // A produce follows the connection's produces that peers hold (they may name the same partitions).
+    const peerProduces = apiKey === ApiKey.Produce ? this.peerProduces(connection.id) : [];
+    const tracked = this.track(connection, apiKey, "main");
+    if (!tracked) return Promise.resolve(null); // closed already: nothing was posted
+    const { request, answer } = tracked;
     const send = () => {
       if (connection.closed) return this.settle(connection.id, request, null);
-      if (payload.buffer instanceof SharedArrayBuffer) {
-        post({ type: "request", connection: connection.id, request, payload, readMs: frame.readMs ?? 0 });
-      } else if (frame.ownsBuffer && payload.byteOffset === 0 && payload.byteLength === payload.buffer.byteLength) {
-        post({ type: "request", connection: connection.id, request, payload, readMs: frame.readMs ?? 0 }, [payload.buffer as ArrayBuffer]);
-      } else {
-        // Not payload.slice(): on a Buffer (what Bun's socket hands us) slice() is a view of the whole read.
-        const copy = Uint8Array.prototype.slice.call(payload) as Uint8Array;
-        post({ type: "request", connection: connection.id, request, payload: copy, readMs: frame.readMs ?? 0 }, [copy.buffer as ArrayBuffer]);
-      }
+      const { payload, transfer } = crossing(frame);
+      post({ type: "request", connection: connection.id, request, payload, readMs: frame.readMs ?? 0 }, transfer);
+    };
+    const previous = this.mainSends.get(connection.id);
+    if (!turn && peerProduces.length === 0 && !previous) {
+      send();
+      return answer;
+    }
+    const after = Promise.all([previous, turn, ...peerProduces.map((produce) => produce.catch(() => null))]).then(send);
+    this.mainSends.set(connection.id, after);
+    void after.finally(() => {
+      if (this.mainSends.get(connection.id) === after) this.mainSends.delete(connection.id);
+    });
+    return answer;
+  }
+
+  private peerProduces(connectionId: number): Promise<ReplyChunks>[] {
+    const waiting = this.pending.get(connectionId);
+    if (!waiting) return [];
+    const answers: Promise<ReplyChunks>[] = [];
+    for (const pending of waiting.values()) if (pending.produce && pending.destination !== "main") answers.push(pending.answer);
+    return answers;
+  }
+
+  /** One frame to the peer worker that owns its partitions, as to the main thread (the same crossing rules). */
+  private toPeer(connection: Connection, frame: Frame, apiKey: number, worker: number): Promise<ReplyChunks> {
+    const turn = apiKey === ApiKey.Fetch ? connection.waitForWriteRoom() : null;
+    const tracked = this.track(connection, apiKey, worker);
+    if (!tracked) return Promise.resolve(null);
+    const { request, answer } = tracked;
+    const send = () => {
+      if (connection.closed) return this.settle(connection.id, request, null);
+      this.peerRequests.set(request, { connection, request, frame, apiKey });
+      const { payload, transfer } = crossing(frame);
+      this.peers.get(worker)!.postMessage({ type: "serve", id: request, payload, readMs: frame.readMs ?? 0 } satisfies PeerMessage, transfer);
     };
     if (turn) turn.then(send);
     else send();
     return answer;
   }
 
-  /** Requests of the connection still with the main thread: local answers must not overtake them (local-produce.ts, local-fetch.ts). */
-  private forwardedKinds(connectionId: number): { forwardedProduce: boolean; forwardedAny: boolean } {
-    const waiting = this.pending.get(connectionId);
-    if (!waiting || waiting.size === 0) return { forwardedProduce: false, forwardedAny: false };
-    for (const pending of waiting.values()) if (pending.produce) return { forwardedProduce: true, forwardedAny: true };
-    return { forwardedProduce: false, forwardedAny: true };
+  private onPeerMessage(port: MessagePort, message: PeerMessage): void {
+    if (message.type === "serve") return this.servePeer(port, message.id, message.payload, message.readMs);
+    const sent = this.peerRequests.get(message.id);
+    if (!sent) return;
+    this.peerRequests.delete(message.id);
+    const { connection, request, apiKey } = sent;
+    if (message.declined) {
+      // The peer could not answer it after all (its partitions changed meanwhile): the main thread does, with
+      // the bytes the peer handed back. The request keeps its place; only its destination changes.
+      const frame: Frame = { ...sent.frame, payload: message.payload ?? sent.frame.payload, ownsBuffer: message.payload ? !(message.payload.buffer instanceof SharedArrayBuffer) : sent.frame.ownsBuffer };
+      const pending = this.pending.get(connection.id)?.get(request);
+      if (!pending) return;
+      this.pending.get(connection.id)!.delete(request);
+      this.toMain(connection, frame, apiKey).then(pending.resolve, pending.reject);
+      return;
+    }
+    if (message.failure !== undefined) return this.settle(connection.id, request, null, message.failure);
+    this.reply(connection.id, request, message.chunks);
+  }
+
+  /**
+   * A peer worker died: its partitions' requests now go to the main thread (which answers storage errors, as
+   * for any failed partition worker), and the connections whose requests it held are closed, as the dead
+   * thread's own are: their bytes may have gone with it, and the client retries.
+   */
+  private peerFailed(worker: number): void {
+    this.peers.get(worker)?.close();
+    this.peers.delete(worker);
+    for (const [id, sent] of [...this.peerRequests]) {
+      const pending = this.pending.get(sent.connection.id)?.get(sent.request);
+      if (!pending || pending.destination !== worker) continue;
+      this.peerRequests.delete(id);
+      this.settle(sent.connection.id, sent.request, null, `listening partition worker ${worker} failed with this request`);
+    }
+  }
+
+  /** A peer's request for partitions this worker owns: answered here, or handed back (declined) with its bytes. */
+  private servePeer(port: MessagePort, id: number, payload: Uint8Array, readMs: number): void {
+    const frame: Frame = { payload, ownsBuffer: !(payload.buffer instanceof SharedArrayBuffer), pooled: null, chargedBytes: 0, readMs };
+    let answer: Promise<ReplyChunks> | null;
+    try {
+      answer = this.local?.servePeer(frame, this.views) ?? null;
+    } catch (error) {
+      answer = Promise.reject(error);
+    }
+    if (!answer) {
+      const transfer = payload.buffer instanceof SharedArrayBuffer ? [] : [payload.buffer as ArrayBuffer];
+      port.postMessage({ type: "served", id, chunks: null, declined: true, payload } satisfies PeerMessage, transfer);
+      return;
+    }
+    answer.then(
+      (chunks) => {
+        const { chunks: posted, transfer } = replyForThread(chunks);
+        port.postMessage({ type: "served", id, chunks: posted, declined: false } satisfies PeerMessage, transfer);
+      },
+      (error: unknown) => port.postMessage({ type: "served", id, chunks: null, declined: false, failure: error instanceof Error ? error.message : String(error) } satisfies PeerMessage),
+    );
   }
 
   private settle(connectionId: number, request: number, chunks: ReplyChunks, failure?: string): void {
@@ -197,6 +338,9 @@ export class NetworkShard {
           throw new Error(`shard ${this.shard}: crash requested (fault)`);
         }, 0);
         return;
+      case "peerFailed":
+        this.peerFailed(message.worker);
+        return;
       case "start":
       case "partitions": // a listening partition worker's (owner-shard-thread.ts)
         return;
@@ -206,22 +350,11 @@ export class NetworkShard {
   /** Turns file ranges back into mapped records of this thread; a file gone or replaced meanwhile closes the connection. */
   private reply(connectionId: number, request: number, chunks: readonly ReplyChunk[] | null): void {
     if (chunks === null) return this.settle(connectionId, request, null);
-    const local: (Uint8Array | MappedRecords)[] = [];
-    for (const chunk of chunks) {
-      if (chunk instanceof Uint8Array) {
-        local.push(chunk);
-        continue;
-      }
-      let records: MappedRecords | null;
-      try {
-        records = this.views.records({ ...chunk, firstOffset: 0 });
-      } catch (error) {
-        return this.settle(connectionId, request, null, error instanceof Error ? error.message : String(error));
-      }
-      // The main thread had it mapped; a cleaner swap, a follower truncation or retention can replace or
-      // remove the path before this thread maps it. The reply cannot be completed: the client fetches again.
-      if (!records) return this.settle(connectionId, request, null, `${chunk.path} was replaced or removed before shard ${this.shard} mapped it`);
-      local.push(records);
+    let local: (Uint8Array | MappedRecords)[];
+    try {
+      local = mapReply(chunks, this.views, `shard ${this.shard}`);
+    } catch (error) {
+      return this.settle(connectionId, request, null, error instanceof Error ? error.message : String(error));
     }
     this.settle(connectionId, request, local);
   }
@@ -252,6 +385,19 @@ export class NetworkShard {
   }
 }
 
+/**
+ * A frame's bytes for another thread, without a copy when they can: a pooled frame is a view of shared memory,
+ * an owned buffer is transferred; a frame that shares its read with others is copied once (small requests).
+ */
+function crossing(frame: Frame): { payload: Uint8Array; transfer: ArrayBuffer[] } {
+  const payload = frame.payload;
+  if (payload.buffer instanceof SharedArrayBuffer) return { payload, transfer: [] };
+  if (frame.ownsBuffer && payload.byteOffset === 0 && payload.byteLength === payload.buffer.byteLength) return { payload, transfer: [payload.buffer as ArrayBuffer] };
+  // Not payload.slice(): on a Buffer (what Bun's socket hands us) slice() is a view of the whole read.
+  const copy = Uint8Array.prototype.slice.call(payload) as Uint8Array;
+  return { payload: copy, transfer: [copy.buffer as ArrayBuffer] };
+}
+
 export function post(message: FromShard, transfer: ArrayBuffer[] = []): void {
   self.postMessage(message, transfer);
 }
@@ -269,7 +415,7 @@ export function startNetworkShard(message: Extract<ToShard, { type: "start" }>, 
     }
     fileTransferCounters.joinAs(message.counters.fileTransfer, message.shard);
     writeQueueCounters.joinAs(message.counters.writeQueue, message.shard);
-    const shard = new NetworkShard(message.shard, message.listeners, message.limits, message.budget, message.segmentViewsMax, local);
+    const shard = new NetworkShard(message.shard, message.listeners, message.limits, message.budget, message.segmentViewsMax, local, message.peers ?? []);
     post({ type: "listening" });
     return shard;
   } catch (error) {

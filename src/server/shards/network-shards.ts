@@ -13,9 +13,9 @@ import { fileTransferCounters, fileTransferMode } from "../sendfile.ts";
 import type { DispatchedConnection } from "../dispatch.ts";
 import type { Frame } from "../frame-reader.ts";
 import { receiveMessageOnPort } from "node:worker_threads";
-import type { AppendedItem, AppendedNotice, FetchedNotice, FileRange, FromShard, LocalPartitions, ReplyChunk, SharedBudget, ShardListener, ToShard } from "./messages.ts";
+import { replyForThread } from "./reply-chunks.ts";
+import type { AppendedItem, AppendedNotice, FetchedNotice, FromShard, LocalPartitions, ReplyChunk, SharedBudget, ShardListener, ToShard } from "./messages.ts";
 import type { ProduceResult } from "../../partition/messages.ts";
-import type { MappedRecords } from "../../log/segment-views.ts";
 import type { RequestTrace } from "../../api/context.ts";
 
 /** What the broker lends the shards: admission, the dispatcher, the budget and the send-time metric. */
@@ -124,6 +124,8 @@ class ShardThread {
   /** A listening partition worker's append notices (messages.ts AppendedNotice); null for a plain shard. */
   private readonly notices: MessagePort | null = null;
   private noticesPeer: MessagePort | null = null;
+  /** A listening partition worker's ports to the other workers, by worker index, until start() hands them over. */
+  peerPorts: (MessagePort | null)[] = [];
   private drained: PromiseWithResolvers<void> | null = null;
 
   constructor(
@@ -155,7 +157,13 @@ class ShardThread {
     const environment = { BUNKA_FETCH_TRANSFER: process.env.BUNKA_FETCH_TRANSFER, BUNKA_NATIVE: process.env.BUNKA_NATIVE };
     const notices = this.noticesPeer ?? undefined;
     this.noticesPeer = null;
-    this.post({ type: "start", shard: this.index, listeners: this.listeners, limits, budget, segmentViewsMax, counters, environment, listeningWorkers: this.partitionWorker?.workers, notices }, notices ? [notices as unknown as ArrayBuffer] : []);
+    const peers = this.peerPorts;
+    this.peerPorts = [];
+    const ports = [...(notices ? [notices] : []), ...peers.filter((port): port is MessagePort => port !== null)];
+    this.post(
+      { type: "start", shard: this.index, listeners: this.listeners, limits, budget, segmentViewsMax, counters, environment, listeningWorkers: this.partitionWorker?.workers, notices, peers: this.partitionWorker ? peers : undefined },
+      ports as unknown as ArrayBuffer[],
+    );
     return this.started.promise;
   }
 
@@ -255,7 +263,7 @@ class ShardThread {
           this.post({ type: "reply", connection: id, request, chunks: null });
           return;
         }
-        const { chunks: posted, transfer } = replyForShard(chunks);
+        const { chunks: posted, transfer } = replyForThread(chunks);
         this.post({ type: "reply", connection: id, request, chunks: posted }, transfer);
       },
       (error) => {
@@ -303,29 +311,6 @@ class ShardThread {
   }
 }
 
-/**
- * Heap chunks are views of the encoder's own buffer (protocol/codec/writer.ts allocates one per response),
- * so that buffer is transferred whole, once; file ranges cross as names.
- */
-function replyForShard(chunks: ReplyChunks): { chunks: ReplyChunk[] | null; transfer: ArrayBuffer[] } {
-  if (chunks === null) return { chunks: null, transfer: [] };
-  const transfer = new Set<ArrayBuffer>();
-  const posted: ReplyChunk[] = chunks.map((chunk) => {
-    if (chunk instanceof Uint8Array) {
-      if (!(chunk.buffer instanceof SharedArrayBuffer)) transfer.add(chunk.buffer as ArrayBuffer);
-      return chunk;
-    }
-    return fileRange(chunk);
-  });
-  return { chunks: posted, transfer: [...transfer] };
-}
-
-function fileRange(records: MappedRecords): FileRange {
-  const identity = records.file.identity;
-  if (!identity) throw new Error(`${records.file.path}: a mapped file without its identity cannot cross to a network shard`);
-  return { path: records.file.path, inode: identity.inode, generation: identity.generation, fileId: identity.fileId, position: records.position, sizeBytes: records.sizeBytes };
-}
-
 /** Shards 1..count-1 (the main thread is shard 0). */
 export class NetworkShards {
   private readonly shards: ShardThread[] = [];
@@ -337,11 +322,25 @@ export class NetworkShards {
     private readonly host: ShardHost,
     partitionWorkers: readonly Worker[] = [],
   ) {
-    const onCrash = (shard: ShardThread, reason: string) => host.log(`network shard ${shard.index} failed: ${reason}; its connections are closed, the other shards go on accepting`);
+    const onCrash = (shard: ShardThread, reason: string) => {
+      host.log(`network shard ${shard.index} failed: ${reason}; its connections are closed, the other shards go on accepting`);
+      if (partitionWorkers.length > 0) for (const other of this.shards) if (other !== shard) other.post({ type: "peerFailed", worker: shard.index - 1 });
+    };
     const shardCount = partitionWorkers.length > 0 ? partitionWorkers.length + 1 : count;
     for (let index = 1; index < shardCount; index++) {
       const partitionWorker = partitionWorkers.length > 0 ? { thread: partitionWorkers[index - 1]!, workers: partitionWorkers.length } : null;
       this.shards.push(new ShardThread(index, listeners, host, onCrash, partitionWorker));
+    }
+    // Listening partition workers reach each other directly: one channel per pair, a request for another
+    // worker's partitions crosses once (network-shard.ts toPeer).
+    const workers = partitionWorkers.length;
+    for (const shard of this.shards) if (workers > 0) shard.peerPorts = Array.from({ length: workers }, () => null);
+    for (let first = 0; first < workers; first++) {
+      for (let second = first + 1; second < workers; second++) {
+        const channel = new MessageChannel();
+        this.shards[first]!.peerPorts[second] = channel.port1;
+        this.shards[second]!.peerPorts[first] = channel.port2;
+      }
     }
   }
 

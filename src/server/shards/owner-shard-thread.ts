@@ -14,6 +14,7 @@ import { log as shardLog, startNetworkShard, type LocalRequests, type NetworkSha
 import { LocalProduce } from "./local-produce.ts";
 import { LocalAppends, LocalFetch } from "./local-fetch.ts";
 import { LocalPartitionView } from "./local-view.ts";
+import type { Frame } from "../frame-reader.ts";
 
 function postWorker(message: WorkerReply | WorkerEvent): void {
   self.postMessage(message);
@@ -42,11 +43,8 @@ self.onmessage = (event: MessageEvent<Incoming>) => {
       const produce = new LocalProduce(view, notify, shardLog);
       const fetch = new LocalFetch(view, appends, notify, shardLog);
       const local: LocalRequests = {
-        serve: (connection, frame, context) => {
-          const apiKey = (frame.payload[0]! << 8) | frame.payload[1]!;
-          if (apiKey === ApiKey.Produce) return produce.serve(connection, frame, context.forwardedProduce);
-          return fetch.serve(connection, frame, context.views, context.forwardedAny);
-        },
+        plan: (connection, frame) => (apiKeyOf(frame) === ApiKey.Produce ? produce.plan(connection, frame) : fetch.plan(connection, frame)),
+        servePeer: (frame, views) => (apiKeyOf(frame) === ApiKey.Produce ? produce.servePeer(frame) : fetch.servePeer(frame, views)),
       };
       shard = startNetworkShard(message, local);
       return;
@@ -58,6 +56,10 @@ self.onmessage = (event: MessageEvent<Incoming>) => {
       shard?.onMessage(message);
   }
 };
+
+function apiKeyOf(frame: Frame): number {
+  return frame.payload.byteLength >= 2 ? (frame.payload[0]! << 8) | frame.payload[1]! : -1;
+}
 
 function runCommand(command: WorkerCommand): void {
   runWorkerCommand(owner, command).then(
