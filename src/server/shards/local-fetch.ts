@@ -19,18 +19,15 @@ import type { MappedRecords } from "../../log/segment-views.ts";
 import { topicIdHex } from "../../metadata/types.ts";
 import type { ReadItem } from "../../partition/messages.ts";
 import { PartitionWatchers } from "../../partition/partition-watchers.ts";
-import { Reader } from "../../protocol/codec/reader.ts";
 import { ErrorCode } from "../../protocol/errors.ts";
-import { ApiKey, Apis, requestHeaderVersion } from "../../protocol/generated/index.ts";
-import { readRequestHeader } from "../../protocol/generated/headers.ts";
+import { ApiKey, Apis } from "../../protocol/generated/index.ts";
 import type { FetchRequest, FetchResponse } from "../../protocol/generated/fetch.ts";
 import type { Input } from "../../protocol/codec/input.ts";
 import type { Connection, ReplyChunks } from "../connection.ts";
 import { encodeResponse } from "../dispatch.ts";
 import type { Frame } from "../frame-reader.ts";
 import type { FetchedNotice } from "./messages.ts";
-import { PEER_CONNECTION, type LocalPartitionView } from "./local-view.ts";
-import type { LocalPlan } from "./network-shard.ts";
+import { LocalApi, decodeRequest, type DecodedRequest, type LocalPartitionView } from "./local-view.ts";
 
 /** Fetch v15 (KIP-903): the replica id moved into replica_state. */
 const FIRST_VERSION_WITH_REPLICA_STATE = 15;
@@ -59,36 +56,25 @@ export class LocalAppends {
   }
 }
 
-export class LocalFetch {
+export class LocalFetch extends LocalApi<FetchRequest> {
   constructor(
-    private readonly view: LocalPartitionView,
+    view: LocalPartitionView,
     private readonly appends: LocalAppends,
     private readonly notify: (notice: FetchedNotice) => void,
     private readonly log: (message: string) => void,
-  ) {}
-
-  /** The listening worker that may answer this fetch (a PLAINTEXT consumer's, sessionless, every partition that worker's). */
-  plan(connection: Connection, frame: Frame): LocalPlan | null {
-    if (!this.view.fetchEnabled || connection.security.listener.securityProtocol !== "PLAINTEXT") return null;
-    const startedMs = performance.now();
-    const decoded = decodeFetch(frame);
-    if (!decoded) return null;
-    const worker = this.ownerOfAll(decoded);
-    if (worker < 0) return null;
-    return { worker, answer: (connection, views) => (this.isOpenHere(decoded) ? this.answer(connection, frame, views, decoded, startedMs) : null) };
+  ) {
+    super(view);
   }
 
-  /** A fetch another listening worker read for partitions this one owns (that worker waited for its write queue). */
-  servePeer(frame: Frame, views: SegmentViews): Promise<ReplyChunks> | null {
-    if (!this.view.fetchEnabled) return null;
-    const startedMs = performance.now();
-    const decoded = decodeFetch(frame);
-    if (!decoded || this.ownerOfAll(decoded) !== this.view.workerIndex || !this.isOpenHere(decoded)) return null;
-    return this.answer(PEER_CONNECTION, frame, views, decoded, startedMs);
+  protected enabled(): boolean {
+    return this.view.fetchEnabled;
   }
 
-  /** The one worker owning every partition the fetch names, as the main thread last said; -1 when there is none or it may not be answered there. */
-  private ownerOfAll({ request, apiVersion }: DecodedFetch): number {
+  protected decode(frame: Frame): DecodedFetch | null {
+    return decodeRequest(frame, Apis.Fetch, fetchHandler.minVersion, fetchHandler.maxVersion);
+  }
+
+  protected ownerOfAll({ request, apiVersion }: DecodedFetch): number {
     const replicaId = apiVersion >= FIRST_VERSION_WITH_REPLICA_STATE ? request.replicaState.replicaId : request.replicaId;
     if (replicaId >= 0 || request.sessionId !== SESSIONLESS_ID || request.sessionEpoch !== SESSIONLESS_EPOCH) return -1;
     if (request.forgottenTopicsData.length > 0 || request.topics.length === 0) return -1;
@@ -111,14 +97,14 @@ export class LocalFetch {
     return apiVersion >= FIRST_FETCH_VERSION_WITH_TOPIC_IDS ? this.view.topicById(topicIdHex(fetchTopic.topicId)) : this.view.topic(fetchTopic.topic);
   }
 
-  private isOpenHere({ request, apiVersion }: DecodedFetch): boolean {
+  protected isOpenHere({ request, apiVersion }: DecodedFetch): boolean {
     return request.topics.every((fetchTopic) => {
       const name = this.topicOf(fetchTopic, apiVersion)?.metadata.name;
       return name !== undefined && fetchTopic.partitions.every((fetchPartition) => this.view.owner.isOpen(name, fetchPartition.partition));
     });
   }
 
-  private async answer(connection: Connection, frame: Frame, views: SegmentViews, decoded: DecodedFetch, startedMs: number): Promise<ReplyChunks> {
+  protected async answer(connection: Connection, frame: Frame, views: SegmentViews, decoded: DecodedFetch, startedMs: number): Promise<ReplyChunks> {
     const { apiVersion, correlationId, clientId, request } = decoded;
     const { owner } = this.view;
     const view = this.view;
@@ -170,26 +156,7 @@ export class LocalFetch {
   }
 }
 
-interface DecodedFetch {
-  apiVersion: number;
-  correlationId: number;
-  clientId: string | null;
-  request: FetchRequest;
-}
-
-function decodeFetch(frame: Frame): DecodedFetch | null {
-  const payload = frame.payload;
-  if (payload.byteLength < 8) return null;
-  const apiVersion = ((payload[2]! << 8) | payload[3]!) << 16 >> 16;
-  if (apiVersion < fetchHandler.minVersion || apiVersion > fetchHandler.maxVersion) return null;
-  try {
-    const reader = new Reader(payload);
-    const header = readRequestHeader(reader, requestHeaderVersion(ApiKey.Fetch, apiVersion));
-    return { apiVersion, correlationId: header.correlationId, clientId: header.clientId, request: Apis.Fetch.readRequest(reader, apiVersion) };
-  } catch {
-    return null; // malformed: the main thread closes the connection, naming why
-  }
-}
+type DecodedFetch = DecodedRequest<FetchRequest>;
 
 /** What the answer carries, per partition: bytes for the traffic counters, error codes for the error counters. */
 function servedTraffic(reply: Input<FetchResponse>, nameOf: (topicId: Uint8Array) => string): Pick<FetchedNotice, "partitions" | "errorCodes"> {

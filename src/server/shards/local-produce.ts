@@ -16,52 +16,39 @@ import type { RequestContext, RequestTrace } from "../../api/context.ts";
 import { produceHandler } from "../../api/produce.ts";
 import { isInternalTopic } from "../../metadata/internal-topics.ts";
 import type { ProduceItem, ProduceResult } from "../../partition/messages.ts";
-import { Reader } from "../../protocol/codec/reader.ts";
 import { ErrorCode } from "../../protocol/errors.ts";
-import { ApiKey, Apis, requestHeaderVersion } from "../../protocol/generated/index.ts";
-import { readRequestHeader } from "../../protocol/generated/headers.ts";
+import { ApiKey, Apis } from "../../protocol/generated/index.ts";
 import type { ProduceRequest } from "../../protocol/generated/produce.ts";
 import { ATTRIBUTES_OFFSET, RECORDS_OFFSET, TRANSACTIONAL_FLAG_MASK, dataViewOf } from "../../records/batch.ts";
 import type { Connection, ReplyChunks } from "../connection.ts";
 import { encodeResponse } from "../dispatch.ts";
 import type { Frame } from "../frame-reader.ts";
 import type { AppendedNotice } from "./messages.ts";
-import { PEER_CONNECTION, type LocalPartitionView } from "./local-view.ts";
-import type { LocalPlan } from "./network-shard.ts";
+import { LocalApi, decodeRequest, type DecodedRequest, type LocalPartitionView } from "./local-view.ts";
+import type { SegmentViews } from "../../log/segment-views.ts";
 
 /** Produce v3 is the first with record batches; older versions go to the main thread, which refuses them. */
 const FIRST_LOCAL_VERSION = 3;
 
 
-export class LocalProduce {
+export class LocalProduce extends LocalApi<ProduceRequest> {
   constructor(
-    private readonly view: LocalPartitionView,
+    view: LocalPartitionView,
     private readonly notify: (notice: AppendedNotice) => void,
     private readonly log: (message: string) => void,
-  ) {}
-
-  /** The listening worker that may answer this produce (a PLAINTEXT connection's, every partition that worker's). */
-  plan(connection: Connection, frame: Frame): LocalPlan | null {
-    if (!this.view.produceEnabled || connection.security.listener.securityProtocol !== "PLAINTEXT") return null;
-    const startedMs = performance.now();
-    const decoded = decodeProduce(frame);
-    if (!decoded) return null;
-    const worker = this.ownerOfAll(decoded.request);
-    if (worker < 0) return null;
-    return { worker, answer: (connection) => (this.isOpenHere(decoded.request) ? this.answer(connection, frame, decoded, startedMs) : null) };
+  ) {
+    super(view);
   }
 
-  /** A produce another listening worker read for partitions this one owns. */
-  servePeer(frame: Frame): Promise<ReplyChunks> | null {
-    if (!this.view.produceEnabled) return null;
-    const startedMs = performance.now();
-    const decoded = decodeProduce(frame);
-    if (!decoded || this.ownerOfAll(decoded.request) !== this.view.workerIndex || !this.isOpenHere(decoded.request)) return null;
-    return this.answer(PEER_CONNECTION, frame, decoded, startedMs);
+  protected enabled(): boolean {
+    return this.view.produceEnabled;
   }
 
-  /** The one worker owning every partition the produce names, as the main thread last said; -1 when there is none or it may not be answered there. */
-  private ownerOfAll(request: ProduceRequest): number {
+  protected decode(frame: Frame): DecodedProduce | null {
+    return decodeRequest(frame, Apis.Produce, FIRST_LOCAL_VERSION, produceHandler.maxVersion);
+  }
+
+  protected ownerOfAll({ request }: DecodedProduce): number {
     if (request.transactionalId !== null || (request.acks !== 0 && request.acks !== 1 && request.acks !== -1)) return -1;
     let worker = -1;
     for (const topicData of request.topicData) {
@@ -78,11 +65,11 @@ export class LocalProduce {
     return worker;
   }
 
-  private isOpenHere(request: ProduceRequest): boolean {
+  protected isOpenHere({ request }: DecodedProduce): boolean {
     return request.topicData.every((topicData) => topicData.partitionData.every((partitionData) => this.view.owner.isOpen(topicData.name, partitionData.index)));
   }
 
-  private async answer(connection: Connection, frame: Frame, decoded: DecodedProduce, startedMs: number): Promise<ReplyChunks> {
+  protected async answer(connection: Connection, frame: Frame, _views: SegmentViews, decoded: DecodedProduce, startedMs: number): Promise<ReplyChunks> {
     const { apiVersion, correlationId, clientId, request } = decoded;
     let appended: { items: ProduceItem[]; results: ProduceResult[]; bytes: number[] } | null = null;
     const owner = this.view.owner;
@@ -132,26 +119,7 @@ export class LocalProduce {
   }
 }
 
-interface DecodedProduce {
-  apiVersion: number;
-  correlationId: number;
-  clientId: string | null;
-  request: ProduceRequest;
-}
-
-function decodeProduce(frame: Frame): DecodedProduce | null {
-  const payload = frame.payload;
-  if (payload.byteLength < 8) return null;
-  const apiVersion = ((payload[2]! << 8) | payload[3]!) << 16 >> 16;
-  if (apiVersion < FIRST_LOCAL_VERSION || apiVersion > produceHandler.maxVersion) return null;
-  try {
-    const reader = new Reader(payload);
-    const header = readRequestHeader(reader, requestHeaderVersion(ApiKey.Produce, apiVersion));
-    return { apiVersion, correlationId: header.correlationId, clientId: header.clientId, request: Apis.Produce.readRequest(reader, apiVersion) };
-  } catch {
-    return null; // malformed: the main thread closes the connection, naming why
-  }
-}
+type DecodedProduce = DecodedRequest<ProduceRequest>;
 
 function isTransactional(records: Uint8Array): boolean {
   return records.byteLength >= RECORDS_OFFSET && (dataViewOf(records).getInt16(ATTRIBUTES_OFFSET) & TRANSACTIONAL_FLAG_MASK) !== 0;

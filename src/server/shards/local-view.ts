@@ -5,7 +5,14 @@ import type { TopicMetadata } from "../../metadata/types.ts";
 import type { PartitionOwner } from "../../partition/partition-owner.ts";
 import { ownerOfPartition } from "../../partition/partition-workers.ts";
 import type { LocalPartitions } from "./messages.ts";
-import type { Connection } from "../connection.ts";
+import type { Connection, ReplyChunks } from "../connection.ts";
+import type { Frame } from "../frame-reader.ts";
+import type { SegmentViews } from "../../log/segment-views.ts";
+import type { ApiSchema } from "../../protocol/generated/index.ts";
+import { requestHeaderVersion } from "../../protocol/generated/index.ts";
+import { readRequestHeader } from "../../protocol/generated/headers.ts";
+import { Reader } from "../../protocol/codec/reader.ts";
+import type { LocalPlan } from "./network-shard.ts";
 import { ANONYMOUS_PRINCIPAL } from "../../security/principal.ts";
 
 /**
@@ -73,5 +80,65 @@ export class LocalPartitionView {
     const state = topic.metadata.partitions[partition];
     if (!state || state.leaderEpoch < 0) return -1;
     return ownerOfPartition(topic.metadata.name, partition, this.workerCount);
+  }
+}
+
+/** A request decoded by a listening worker: the header fields the answer needs and the body. */
+export interface DecodedRequest<Request> {
+  readonly apiVersion: number;
+  readonly correlationId: number;
+  readonly clientId: string | null;
+  readonly request: Request;
+}
+
+/** Decodes a request of `schema` between `minVersion` and `maxVersion`; null otherwise or when malformed (the main thread then closes the connection, naming why). */
+export function decodeRequest<Request>(frame: Frame, schema: ApiSchema<Request, unknown>, minVersion: number, maxVersion: number): DecodedRequest<Request> | null {
+  const payload = frame.payload;
+  if (payload.byteLength < 8) return null;
+  const apiVersion = ((payload[2]! << 8) | payload[3]!) << 16 >> 16;
+  if (apiVersion < minVersion || apiVersion > maxVersion) return null;
+  try {
+    const reader = new Reader(payload);
+    const header = readRequestHeader(reader, requestHeaderVersion(schema.apiKey, apiVersion));
+    return { apiVersion, correlationId: header.correlationId, clientId: header.clientId, request: schema.readRequest(reader, apiVersion) };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * One API a listening worker answers for its own partitions (local-produce.ts, local-fetch.ts): which worker may
+ * answer a request read here (plan), and the answer to one a peer read (servePeer), from the same four steps.
+ */
+export abstract class LocalApi<Request> {
+  constructor(protected readonly view: LocalPartitionView) {}
+
+  /** The main thread's flags allow this API here now. */
+  protected abstract enabled(): boolean;
+  protected abstract decode(frame: Frame): DecodedRequest<Request> | null;
+  /** The one worker owning every partition the request names, as the main thread last said; -1 when there is none or it may not be answered there. */
+  protected abstract ownerOfAll(decoded: DecodedRequest<Request>): number;
+  /** Every partition it names is open in this worker now. */
+  protected abstract isOpenHere(decoded: DecodedRequest<Request>): boolean;
+  protected abstract answer(connection: Connection, frame: Frame, views: SegmentViews, decoded: DecodedRequest<Request>, startedMs: number): Promise<ReplyChunks>;
+
+  /** The listening worker that may answer this request of a PLAINTEXT connection read here; null: the main thread. */
+  plan(connection: Connection, frame: Frame): LocalPlan | null {
+    if (!this.enabled() || connection.security.listener.securityProtocol !== "PLAINTEXT") return null;
+    const startedMs = performance.now();
+    const decoded = this.decode(frame);
+    if (!decoded) return null;
+    const worker = this.ownerOfAll(decoded);
+    if (worker < 0) return null;
+    return { worker, answer: (answerOn, views) => (this.isOpenHere(decoded) ? this.answer(answerOn, frame, views, decoded, startedMs) : null) };
+  }
+
+  /** A request another listening worker read for partitions this one owns (that worker waited for its write queue). */
+  servePeer(frame: Frame, views: SegmentViews): Promise<ReplyChunks> | null {
+    if (!this.enabled()) return null;
+    const startedMs = performance.now();
+    const decoded = this.decode(frame);
+    if (!decoded || this.ownerOfAll(decoded) !== this.view.workerIndex || !this.isOpenHere(decoded)) return null;
+    return this.answer(PEER_CONNECTION, frame, views, decoded, startedMs);
   }
 }

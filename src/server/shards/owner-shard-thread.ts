@@ -43,8 +43,8 @@ self.onmessage = (event: MessageEvent<Incoming>) => {
       const produce = new LocalProduce(view, notify, shardLog);
       const fetch = new LocalFetch(view, appends, notify, shardLog);
       const local: LocalRequests = {
-        plan: (connection, frame) => (apiKeyOf(frame) === ApiKey.Produce ? produce.plan(connection, frame) : fetch.plan(connection, frame)),
-        servePeer: (frame, views) => (apiKeyOf(frame) === ApiKey.Produce ? produce.servePeer(frame) : fetch.servePeer(frame, views)),
+        plan: (connection, frame) => (apiKeyOf(frame) === ApiKey.Produce ? produce : fetch).plan(connection, frame),
+        servePeer: (frame, views) => (apiKeyOf(frame) === ApiKey.Produce ? produce : fetch).servePeer(frame, views),
       };
       shard = startNetworkShard(message, local);
       return;
