@@ -28,6 +28,9 @@ export interface NetworkShardFigures {
   readonly requests: number;
   /** Of those, produce and fetch requests a listening partition worker answered itself (partition.workers.listen). */
   readonly localRequests: number;
+  /** localRequests split: the produces and the consumer fetches. */
+  readonly localProduces: number;
+  readonly localFetches: number;
 }
 
 export interface AdminBrokerView {

@@ -247,10 +247,13 @@ export class BrokerMetrics {
       },
     });
     new client.Counter({
-      name: "bunka_network_shard_local_requests_total", help: "Produce and consumer fetch requests a listening partition worker answered in its own thread for its own partitions, without the main thread (partition.workers.listen)", labelNames: ["shard"], registers,
+      name: "bunka_network_shard_local_requests_total", help: "Produce and consumer fetch requests (api) a listening partition worker answered in its own thread for its own partitions, without the main thread (partition.workers.listen)", labelNames: ["shard", "api"], registers,
       collect() {
         this.reset();
-        for (const shard of view.networkShards()) this.inc({ shard: String(shard.shard) }, shard.localRequests);
+        for (const shard of view.networkShards()) {
+          this.inc({ shard: String(shard.shard), api: "Produce" }, shard.localProduces);
+          this.inc({ shard: String(shard.shard), api: "Fetch" }, shard.localFetches);
+        }
       },
     });
     new client.Counter({

@@ -604,7 +604,7 @@ export class Broker {
 
   /** Per network shard: the main thread (shard 0) and each shard thread, with connections and requests served. */
   networkShardStats(): ShardStats[] {
-    const main: ShardStats = { shard: 0, alive: true, connections: this.connections.size, connectionsAccepted: this.mainConnectionsAccepted, requests: this.mainRequests, localRequests: 0 };
+    const main: ShardStats = { shard: 0, alive: true, connections: this.connections.size, connectionsAccepted: this.mainConnectionsAccepted, requests: this.mainRequests, localRequests: 0, localProduces: 0, localFetches: 0 };
     return [main, ...(this.networkShards?.stats() ?? [])];
   }
 

@@ -182,6 +182,16 @@ for (const mode of shardModes) describe(mode.name, () => {
       expect(sample(families, "bunka_network_shard_connections", { shard })).toBeGreaterThan(0);
     }
     expect(sample(families, "bunka_connections", { listener: "PLAINTEXT" })).toBe(stats.reduce((sum, shard) => sum + shard.connections, 0));
+    // Local answers per API: produces and fetches apart, adding up to the shard's total.
+    const scraped = broker.networkShardStats();
+    for (const shard of [0, 1, 2]) {
+      const produces = sample(families, "bunka_network_shard_local_requests_total", { shard: String(shard), api: "Produce" });
+      const fetches = sample(families, "bunka_network_shard_local_requests_total", { shard: String(shard), api: "Fetch" });
+      expect(produces).toBe(scraped[shard]!.localProduces);
+      expect(fetches).toBe(scraped[shard]!.localFetches);
+      expect(produces! + fetches!).toBe(scraped[shard]!.localRequests);
+    }
+    if (mode.ownsPartitions) for (const shard of [1, 2]) expect(scraped[shard]!.localProduces).toBeGreaterThan(0);
   });
 
   test("pipelined requests on a shard connection are answered in order, acks=0 included", async () => {
@@ -671,14 +681,21 @@ test("partition.workers.listen: a consumer's fetch on the owning worker is answe
     const own = [0, 1, 2, 3].find((partition) => ownerOfPartition("fetched", partition, 2) === 0)!;
     const other = [0, 1, 2, 3].find((partition) => ownerOfPartition("fetched", partition, 2) === 1)!;
     const local = () => broker.networkShardStats()[1]!.localRequests;
+    const split = (shard: number) => {
+      const stats = broker.networkShardStats()[shard]!;
+      return { produces: stats.localProduces, fetches: stats.localFetches };
+    };
     // Written through the main thread's connection; read back through worker 0's, which owns the partition.
     const batches = [batchOf(["first"]), batchOf(["second", "third"]), batchOf(["fourth"])];
     for (const batch of batches) expect((await produce(onMain, "fetched", own, batch)).errorCode).toBe(ErrorCode.NONE);
     let before = local();
+    const splitBefore = split(1);
     const all = await fetchFrom(onWorker0, "fetched", own, 0);
     expect(all.errorCode).toBe(ErrorCode.NONE);
     expect(recordValues(all.records)).toEqual(["first", "second", "third", "fourth"]);
     expect(local()).toBe(before + 1);
+    // Counted as a fetch, not a produce.
+    expect(split(1)).toEqual({ produces: splitBefore.produces, fetches: splitBefore.fetches + 1 });
 
     // A long poll at the end: woken by a produce that another thread asked for.
     before = local();
@@ -700,12 +717,14 @@ test("partition.workers.listen: a consumer's fetch on the owning worker is answe
     const mainRequests = () => broker.networkShardStats()[0]!.requests;
     before = local();
     const worker1Before = ofWorker1();
+    const worker1SplitBefore = split(2);
     const mainBefore = mainRequests();
     expect((await produce(onWorker0, "fetched", other, batchOf(["elsewhere"]))).errorCode).toBe(ErrorCode.NONE);
     const elsewhere = await fetchFrom(onWorker0, "fetched", other, 0);
     expect(recordValues(elsewhere.records)).toEqual(["elsewhere"]);
     expect(local()).toBe(before);
     expect(ofWorker1()).toBe(worker1Before + 2);
+    expect(split(2)).toEqual({ produces: worker1SplitBefore.produces + 1, fetches: worker1SplitBefore.fetches + 1 });
     expect(mainRequests()).toBe(mainBefore);
   } finally {
     for (const connection of opened) connection.close();

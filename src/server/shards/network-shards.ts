@@ -49,6 +49,9 @@ export interface ShardStats {
   requests: number;
   /** Of those, produce and fetch requests a listening partition worker answered itself, without the main thread. */
   localRequests: number;
+  /** localRequests split by API: a share of all produces or of all fetches needs them apart. */
+  localProduces: number;
+  localFetches: number;
 }
 
 /**
@@ -120,6 +123,8 @@ class ShardThread {
   connectionsAccepted = 0;
   requests = 0;
   localRequests = 0;
+  localProduces = 0;
+  localFetches = 0;
   private readonly started = Promise.withResolvers<void>();
   /** A listening partition worker's append notices (messages.ts AppendedNotice); null for a plain shard. */
   private readonly notices: MessagePort | null = null;
@@ -207,8 +212,13 @@ class ShardThread {
   private onNotice(notice: AppendedNotice | FetchedNotice): void {
     this.requests++;
     this.localRequests++;
-    if (notice.kind === "appended") this.host.appended(notice.items, notice.results, notice.seconds, notice.trace);
-    else this.host.fetched(notice);
+    if (notice.kind === "appended") {
+      this.localProduces++;
+      this.host.appended(notice.items, notice.results, notice.seconds, notice.trace);
+    } else {
+      this.localFetches++;
+      this.host.fetched(notice);
+    }
   }
 
   /** Applies every notice the worker has posted so far, now, without waiting for the event loop to deliver them. */
@@ -368,7 +378,7 @@ export class NetworkShards {
 
   stats(): ShardStats[] {
     this.drainNotices();
-    return this.shards.map((shard) => ({ shard: shard.index, alive: shard.alive, connections: shard.connections.size, connectionsAccepted: shard.connectionsAccepted, requests: shard.requests, localRequests: shard.localRequests }));
+    return this.shards.map((shard) => ({ shard: shard.index, alive: shard.alive, connections: shard.connections.size, connectionsAccepted: shard.connectionsAccepted, requests: shard.requests, localRequests: shard.localRequests, localProduces: shard.localProduces, localFetches: shard.localFetches }));
   }
 
   stopListening(closeActive: boolean): void {
