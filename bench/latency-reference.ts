@@ -27,8 +27,8 @@ import type { SlowestReport } from "../src/admin/slowest-requests.ts";
  */
 export type ReferencePointTarget = ReferenceTarget | "bunka-inline" | "bunka-listen";
 
-/** Produce requests over a point: all the broker answered, and those a listening partition worker answered itself. */
-export interface LocalProduces {
+/** Requests of one API over a point: all the broker answered, and those a listening partition worker answered itself. */
+export interface LocalAnswers {
   local: number;
   all: number;
 }
@@ -76,10 +76,12 @@ export interface StageBreakdown {
    */
   eventLoopDelayMs?: { p50: number; p99: number; max: number };
   /**
-   * Produces answered in a listening partition worker's own thread (bunka_network_shard_local_requests_total
+   * Produces answered in a listening partition worker's own thread (bunka_network_shard_local_requests_total{api="Produce"}
    * over the shards) out of all the broker answered (bunka_request_duration_seconds_count{api="Produce"}).
    */
-  localProduces?: LocalProduces;
+  localProduces?: LocalAnswers;
+  /** The same for the consumer's fetches (api="Fetch"); absent in runs from before the counter had an api label. */
+  localFetches?: LocalAnswers;
 }
 
 /** One API's slowest requests over a point, as the admin API answers them (by API name). */
@@ -190,7 +192,7 @@ export class RedisServer {
 let sequence = 0;
 
 type Histograms = Map<string, { buckets: Map<number, number>; sum: number; count: number }>;
-type Scrape = { histograms: Histograms; threadSeconds: Map<string, number>; fetchesFromAppend: number; localProduces: number | null; eventLoopDelayMs: Record<string, number>; atMs: number };
+type Scrape = { histograms: Histograms; threadSeconds: Map<string, number>; fetchesFromAppend: number; localProduces: number | null; localFetches: number | null; eventLoopDelayMs: Record<string, number>; atMs: number };
 
 const STAGE = "bunka_request_stage_duration_seconds";
 /** Histograms read per point: [metric, api, stage label of the metric ("" for none), what the row says]. */
@@ -217,8 +219,10 @@ async function scrapeMetrics(url: string): Promise<Scrape> {
   const histograms: Histograms = new Map();
   const threadSeconds = new Map<string, number>();
   let fetchesFromAppend = 0;
-  // null: a broker from before the metric existed.
+  // null: a broker from before the metric existed, or from before its api label (a total of produces and fetches
+  // cannot give either share).
   let localProduces: number | null = null;
+  let localFetches: number | null = null;
   const eventLoopDelayMs: Record<string, number> = {};
   for (const line of text.split("\n")) {
     const match = /^([a-z0-9_]+)\{([^}]*)\} ([0-9.e+-]+|\+Inf|NaN)$/.exec(line) ?? /^([a-z0-9_]+)() ([0-9.e+-]+)$/.exec(line);
@@ -236,7 +240,8 @@ async function scrapeMetrics(url: string): Promise<Scrape> {
       continue;
     }
     if (name === "bunka_network_shard_local_requests_total") {
-      localProduces = (localProduces ?? 0) + value;
+      if (labels.api === "Produce") localProduces = (localProduces ?? 0) + value;
+      else if (labels.api === "Fetch") localFetches = (localFetches ?? 0) + value;
       continue;
     }
     // prom-client's monitorEventLoopDelay figures, reset at every scrape: the scrape after a point covers that point.
@@ -254,25 +259,43 @@ async function scrapeMetrics(url: string): Promise<Scrape> {
     else if (name.endsWith("_sum")) entry.sum = value;
     else if (name.endsWith("_count")) entry.count = value;
   }
-  return { histograms, threadSeconds, fetchesFromAppend, localProduces, eventLoopDelayMs, atMs: performance.now() };
+  return { histograms, threadSeconds, fetchesFromAppend, localProduces, localFetches, eventLoopDelayMs, atMs: performance.now() };
 }
 
-/** Every Produce the broker answered, the listening workers' local answers included (they count them on the main thread too). */
-const produceCount = (scrape: Scrape): number => scrape.histograms.get("bunka_request_duration_seconds|Produce|")?.count ?? 0;
+/**
+ * Every request of the API the broker answered, the listening workers' local answers included (their notices
+ * record the request time on the main thread too).
+ */
+const requestCount = (scrape: Scrape, api: "Produce" | "Fetch"): number => scrape.histograms.get(`bunka_request_duration_seconds|${api}|`)?.count ?? 0;
 
-function localProducesBetween(before: Scrape, after: Scrape): LocalProduces | undefined {
-  if (after.localProduces === null) return undefined;
-  return { local: after.localProduces - (before.localProduces ?? 0), all: produceCount(after) - produceCount(before) };
+/** A listening broker's local and total counts so far, per API; undefined for an API the broker does not count apart. */
+export interface LocalAnswerCounts {
+  produces?: LocalAnswers;
+  fetches?: LocalAnswers;
 }
 
-/** The broker's produce counts so far (bench/rdperf.ts subtracts two readings); undefined without the local metric. */
-export async function readProduceCounts(metricsUrl: string): Promise<LocalProduces | undefined> {
-  const scrape = await scrapeMetrics(metricsUrl);
-  return scrape.localProduces === null ? undefined : { local: scrape.localProduces, all: produceCount(scrape) };
+function localAnswerCounts(scrape: Scrape): LocalAnswerCounts {
+  return {
+    ...(scrape.localProduces !== null ? { produces: { local: scrape.localProduces, all: requestCount(scrape, "Produce") } } : {}),
+    ...(scrape.localFetches !== null ? { fetches: { local: scrape.localFetches, all: requestCount(scrape, "Fetch") } } : {}),
+  };
+}
+
+/** after − before, per API counted in both. */
+export function localAnswersBetween(before: LocalAnswerCounts, after: LocalAnswerCounts): LocalAnswerCounts {
+  const between = (start: LocalAnswers | undefined, end: LocalAnswers | undefined) => (start && end ? { local: end.local - start.local, all: end.all - start.all } : undefined);
+  const produces = between(before.produces, after.produces);
+  const fetches = between(before.fetches, after.fetches);
+  return { ...(produces ? { produces } : {}), ...(fetches ? { fetches } : {}) };
+}
+
+/** The broker's local-answer counts so far (bench/rdperf.ts subtracts two readings). */
+export async function readLocalAnswerCounts(metricsUrl: string): Promise<LocalAnswerCounts> {
+  return localAnswerCounts(await scrapeMetrics(metricsUrl));
 }
 
 /** "4,980 of 4,980 (100%)". */
-export function describeLocalProduces(counts: LocalProduces): string {
+export function describeLocalAnswers(counts: LocalAnswers): string {
   const share = counts.all > 0 ? ` (${((100 * counts.local) / counts.all).toFixed(0)}%)` : "";
   return `${counts.local.toLocaleString("en-US")} of ${counts.all.toLocaleString("en-US")}${share}`;
 }
@@ -299,8 +322,15 @@ function breakdownBetween(before: Scrape, after: Scrape): StageBreakdown {
   for (const [thread, total] of after.threadSeconds) threadCores[thread] = (total - (before.threadSeconds.get(thread) ?? 0)) / seconds;
   const delay = after.eventLoopDelayMs;
   const eventLoopDelayMs = delay.p99 !== undefined ? { p50: delay.p50 ?? Number.NaN, p99: delay.p99, max: delay.max ?? Number.NaN } : undefined;
-  const localProduces = localProducesBetween(before, after);
-  return { stages, threadCores, fetchesFromAppend: after.fetchesFromAppend - before.fetchesFromAppend, ...(eventLoopDelayMs ? { eventLoopDelayMs } : {}), ...(localProduces ? { localProduces } : {}) };
+  const { produces: localProduces, fetches: localFetches } = localAnswersBetween(localAnswerCounts(before), localAnswerCounts(after));
+  return {
+    stages,
+    threadCores,
+    fetchesFromAppend: after.fetchesFromAppend - before.fetchesFromAppend,
+    ...(eventLoopDelayMs ? { eventLoopDelayMs } : {}),
+    ...(localProduces ? { localProduces } : {}),
+    ...(localFetches ? { localFetches } : {}),
+  };
 }
 
 async function measurePoint(target: ReferenceTarget, port: number, name: string, recordsPerSecond: number, seconds: number, warmupSeconds: number): Promise<ReferencePoint> {
@@ -422,8 +452,9 @@ export async function runLatencyReference(options: LatencyReferenceOptions): Pro
             for (const report of point.breakdown.slowest) progress(`  slowest 1% of ${report.api} (${report.slowest} of ${report.requests}): ${slowestLine(report)}`);
             const delay = point.breakdown.eventLoopDelayMs;
             if (delay) progress(`  socket thread's event-loop delay: p50 ${delay.p50.toFixed(2)} ms, p99 ${delay.p99.toFixed(2)} ms, max ${delay.max.toFixed(2)} ms`);
-            const local = point.breakdown.localProduces;
-            if (target === "bunka-listen" && local) progress(`  produces answered in a listening worker's own thread: ${describeLocalProduces(local)}`);
+            const { localProduces, localFetches } = point.breakdown;
+            if (target === "bunka-listen" && localProduces) progress(`  produces answered in a listening worker's own thread: ${describeLocalAnswers(localProduces)}`);
+            if (target === "bunka-listen" && localFetches) progress(`  fetches answered in a listening worker's own thread: ${describeLocalAnswers(localFetches)}`);
           }
           row.points.push(point);
           progress(

@@ -14,7 +14,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { BenchBroker } from "./broker-process.ts";
-import { describeLocalProduces, readProduceCounts, type LocalProduces } from "./latency-reference.ts";
+import { describeLocalAnswers, localAnswersBetween, readLocalAnswerCounts, type LocalAnswers } from "./latency-reference.ts";
 
 const BUILD_SCRIPT = resolve(import.meta.dir, "../../shared/tools/rdperf/build.sh");
 const TOOL_TIMEOUT_MS = 120_000;
@@ -60,13 +60,16 @@ export interface RdperfLatency {
   inline?: LatencyFigures | { error: string };
   /**
    * The same against a third Bunka with partition.workers.listen=true, with how many of the producer's requests
-   * a listening worker answered in its own thread (which thread reads a connection is the kernel's hash).
+   * and of the consumer's fetches a listening worker answered in its own thread (which thread reads a connection
+   * is the kernel's hash). localFetches is absent in runs from before the local counter had an api label.
    */
-  listen?: (LatencyFigures & { localProduces?: LocalProduces }) | { error: string };
+  listen?: ListenLatencyFigures | { error: string };
 }
 
 /** One broker's -l figures. */
 export type LatencyFigures = Omit<RdperfLatency, "mock" | "inline" | "listen" | "targetRecordsPerSecond">;
+
+export type ListenLatencyFigures = LatencyFigures & { localProduces?: LocalAnswers; localFetches?: LocalAnswers };
 
 export interface RdperfResults {
   tool: string;
@@ -289,16 +292,18 @@ export async function runRdperf(options: {
       if (options.listen) {
         const { broker: listenBroker, metricsUrl } = options.listen;
         point.listen = await (async () => {
-          const before = await readProduceCounts(metricsUrl);
-          const figures: LatencyFigures & { localProduces?: LocalProduces } = await measureBunkaLatency(tool, listenBroker, rate, count, seconds, options.workDir);
-          const after = await readProduceCounts(metricsUrl);
-          if (before && after) figures.localProduces = { local: after.local - before.local, all: after.all - before.all };
+          const before = await readLocalAnswerCounts(metricsUrl);
+          const figures: ListenLatencyFigures = await measureBunkaLatency(tool, listenBroker, rate, count, seconds, options.workDir);
+          const { produces, fetches } = localAnswersBetween(before, await readLocalAnswerCounts(metricsUrl));
+          if (produces) figures.localProduces = produces;
+          if (fetches) figures.localFetches = fetches;
           return figures;
         })().catch(failure);
         const listen = point.listen;
         progress(
           `rdperf -l at ${rate}/s against Bunka with partition.workers.listen: ${"error" in listen ? listen.error : describeLatency(listen)}` +
-            `${"localProduces" in listen && listen.localProduces ? `; produces answered in a listening worker: ${describeLocalProduces(listen.localProduces)}` : ""}`,
+            `${"localProduces" in listen && listen.localProduces ? `; produces answered in a listening worker: ${describeLocalAnswers(listen.localProduces)}` : ""}` +
+            `${"localFetches" in listen && listen.localFetches ? `; fetches: ${describeLocalAnswers(listen.localFetches)}` : ""}`,
         );
       }
       point.mock = await measureMockLatency(tool, rate, count, seconds, join(options.workDir, `rdperf-latency-${++sequence}-mock.txt`)).catch(failure);

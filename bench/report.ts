@@ -3,9 +3,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { E2eResults } from "./e2e.ts";
-import { describeLocalProduces, type LatencyReferenceResults, type LocalProduces, type ReferencePoint } from "./latency-reference.ts";
+import { describeLocalAnswers, type LatencyReferenceResults, type LocalAnswers, type ReferencePoint } from "./latency-reference.ts";
 import { TRACE_STAGES } from "../src/admin/slowest-requests.ts";
-import type { LatencyFigures, RdperfResults } from "./rdperf.ts";
+import type { LatencyFigures, ListenLatencyFigures, RdperfResults } from "./rdperf.ts";
 import type { PacedLatency, ScalingResults, ScalingThroughput, ShardPoint } from "./shard-scaling.ts";
 import type { Limits } from "./limits.ts";
 import type { MicroResult } from "./micro.ts";
@@ -188,8 +188,8 @@ function label(point: ReferencePoint): string {
 }
 
 /** "4,980 of 4,980 (100%)", or "–" where not counted (older results, other brokers). */
-function localCell(counts: LocalProduces | undefined): string {
-  return counts ? describeLocalProduces(counts) : "–";
+function localCell(counts: LocalAnswers | undefined): string {
+  return counts ? describeLocalAnswers(counts) : "–";
 }
 
 function pointCells(point: ReferencePoint | undefined): string[] {
@@ -204,6 +204,8 @@ function renderReference(results: BenchResults): string[] {
   if (reference && reference.rates.length > 0) {
     // Runs before the listening broker existed have no such points: their tables keep the old columns.
     const withListen = reference.rates.some((rate) => rate.points.some((point) => point.target === "bunka-listen"));
+    // Runs before the local counter had an api label counted produces only: no fetch column.
+    const withLocalFetches = reference.rates.some((rate) => rate.points.some((point) => point.breakdown?.localFetches));
     out.push("## Latency side by side: Bunka, Redis Streams and the VM's floor");
     out.push("");
     out.push(
@@ -212,7 +214,10 @@ function renderReference(results: BenchResults): string[] {
         `**Bunka with \`num.partition.workers=0\`** (a second broker whose socket thread owns the partitions: no thread hop per request; \`workers=0\` columns), ` +
         (withListen
           ? `**Bunka with \`partition.workers.listen=true\`** (a third broker, default number of partition workers, each also a network shard: a produce read by the worker that owns its partition is appended and answered there, no hop; ` +
-            `which thread reads a connection is the kernel's SO_REUSEPORT hash, so "answered in the worker" counts the produces that took that path, from /metrics \`bunka_network_shard_local_requests_total\` out of all Produce requests; \`listen\` columns), `
+            (withLocalFetches
+              ? `a consumer's sessionless fetch of a worker's partitions is answered by that worker too, and a worker that reads a produce or fetch for another worker's partitions passes it straight to that worker; ` +
+                `"answered in the worker" counts the produces and the fetches an owning worker answered without the main thread, from /metrics \`bunka_network_shard_local_requests_total{api}\`, out of all Produce and all Fetch requests (\`bunka_request_duration_seconds_count{api}\`); \`listen\` columns), `
+              : `which thread reads a connection is the kernel's SO_REUSEPORT hash, so "answered in the worker" counts the produces that took that path, from /metrics \`bunka_network_shard_local_requests_total\` out of all Produce requests; \`listen\` columns), `)
           : "") +
         `**Redis Streams** ${reference.redisVersion} (\`XADD\` pipelined, \`XREAD BLOCK\`; redis-server started by the bench, no persistence), and a **TCP relay** ` +
         `that only copies bytes (the VM's floor: the same two loopback hops and thread wake-ups). The producer sleeps until the next record is due and sends every due record in one write ` +
@@ -224,7 +229,7 @@ function renderReference(results: BenchResults): string[] {
       table(
         [
           "Rate", "Sent", "Writes/s (Bunka)", "Bunka p50", "p99", "p99.9", "workers=0 p50", "p99", "p99.9",
-          ...(withListen ? ["listen p50", "p99", "p99.9", "listen: produces answered in the worker"] : []),
+          ...(withListen ? ["listen p50", "p99", "p99.9", "listen: produces answered in the worker", ...(withLocalFetches ? ["fetches answered in the worker"] : [])] : []),
           "Redis p50", "p99", "p99.9", "Floor p50", "p99", "p99.9",
         ],
         reference.rates.map((rate) => {
@@ -237,7 +242,7 @@ function renderReference(results: BenchResults): string[] {
             bunka ? `${(bunka.sendsPerSecond / 1000).toFixed(1)} k` : "–",
             ...pointCells(bunka),
             ...pointCells(point("bunka-inline")),
-            ...(withListen ? [...pointCells(listen), localCell(listen?.breakdown?.localProduces)] : []),
+            ...(withListen ? [...pointCells(listen), localCell(listen?.breakdown?.localProduces), ...(withLocalFetches ? [localCell(listen?.breakdown?.localFetches)] : [])] : []),
             ...pointCells(point("redis")),
             ...pointCells(point("relay")),
           ];
@@ -268,6 +273,9 @@ function renderReference(results: BenchResults): string[] {
               : []),
             ...(listening && breakdown.localProduces
               ? [[rate.label, "Produce: answered in the listening worker's own thread (no hop), of all", localCell(breakdown.localProduces), "", "", "", ""]]
+              : []),
+            ...(listening && breakdown.localFetches
+              ? [[rate.label, "Fetch: answered in the owning listening worker (no main thread), of all", localCell(breakdown.localFetches), "", "", "", ""]]
               : []),
             [rate.label, "CPU by thread", "", Object.entries(breakdown.threadCores).map(([thread, cores]) => `${thread} ${cores.toFixed(2)}`).join(", "), "", "", ""],
           ]),
@@ -352,29 +360,33 @@ function renderReference(results: BenchResults): string[] {
       // Rows per broker: the default, then (when measured) the one with num.partition.workers=0 and the listening one;
       // the local-answer column only in runs that measured the listening broker.
       const withListen = rdperf.latency.some((point) => point.listen);
+      const withLocalFetches = rdperf.latency.some((point) => point.listen && "localFetches" in point.listen && point.listen.localFetches);
       if (withListen) {
         out.push(
-          "`listen` is a third broker with `partition.workers.listen=true`; its last column counts the produces a listening partition worker answered in its own thread (no hop) out of all the producer sent " +
-            "(which thread reads a connection is the kernel's SO_REUSEPORT hash).",
+          withLocalFetches
+            ? "`listen` is a third broker with `partition.workers.listen=true`; its last columns count the produces and the consumer's fetches the owning partition worker answered without the main thread, " +
+                "out of all the broker answered (which thread reads a connection is the kernel's SO_REUSEPORT hash; a worker passes another worker's requests straight to it)."
+            : "`listen` is a third broker with `partition.workers.listen=true`; its last column counts the produces a listening partition worker answered in its own thread (no hop) out of all the producer sent " +
+                "(which thread reads a connection is the kernel's SO_REUSEPORT hash).",
         );
         out.push("");
       }
       out.push(
         table(
-          ["Asked", "Bunka", "Achieved", "Samples", "p50", "p99", "p99.9", "max", ...(withListen ? ["Produces answered in the worker"] : [])],
+          ["Asked", "Bunka", "Achieved", "Samples", "p50", "p99", "p99.9", "max", ...(withListen ? ["Produces answered in the worker", ...(withLocalFetches ? ["Fetches answered in the worker"] : [])] : [])],
           rdperf.latency.flatMap((point) => {
             const asked = records(point.targetRecordsPerSecond);
             const rows: string[][] = [];
-            const row = (name: string, figures: LatencyFigures | { error: string } | undefined, local?: LocalProduces) => {
+            const row = (name: string, figures: LatencyFigures | { error: string } | undefined, local?: ListenLatencyFigures) => {
               if (!figures) return;
               const cells = "error" in figures
                 ? [asked, name, figures.error, "", "", "", "", ""]
                 : [asked, name, records(figures.achievedRecordsPerSecond), String(figures.samples), ms(figures.p50Ms), ms(figures.p99Ms), ms(figures.p999Ms), ms(figures.maxMs)];
-              rows.push(withListen ? [...cells, localCell(local)] : cells);
+              rows.push(withListen ? [...cells, localCell(local?.localProduces), ...(withLocalFetches ? [localCell(local?.localFetches)] : [])] : cells);
             };
             row("default", point);
             row("workers=0", point.inline);
-            row("listen", point.listen, point.listen && "localProduces" in point.listen ? point.listen.localProduces : undefined);
+            row("listen", point.listen, point.listen && !("error" in point.listen) ? point.listen : undefined);
             return rows;
           }),
         ),

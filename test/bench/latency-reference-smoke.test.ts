@@ -1,7 +1,7 @@
 // bench/latency-reference.ts end to end, briefly, at a low rate: the paced producer, the tailing
 // consumers (Kafka Fetch long-poll, the TCP relay, and Redis Streams when redis-server is installed)
 // and the broker's /metrics stage breakdown; and a broker with partition.workers.listen beside it, whose
-// produces answered in a listening worker are counted. Asserts that every record sent was received and
+// produces and fetches answered in a listening worker are counted apart. Asserts that every record sent was received and
 // measured, never how fast (speed belongs to the benchmark).
 import { expect, test } from "bun:test";
 import { resolve } from "node:path";
@@ -27,6 +27,7 @@ test("the latency reference receives every record it sends through Bunka, the re
       stages: { stage: string; count: number }[];
       slowest?: { api: string; slowest: number; totalMs: { mean: number }; stagesMs: Record<string, number> }[];
       localProduces?: { local: number; all: number };
+      localFetches?: { local: number; all: number };
     };
   }[];
   expect(points.map((point) => point.target)).toEqual(targets.split(","));
@@ -51,6 +52,12 @@ test("the latency reference receives every record it sends through Bunka, the re
   expect(local.all).toBeGreaterThan(0);
   expect(local.local).toBeGreaterThanOrEqual(0);
   expect(local.local).toBeLessThanOrEqual(local.all);
+  // Its consumer's fetches are counted apart: a share of all fetches, never mixed into the produce share.
+  const localFetches = listen.breakdown!.localFetches!;
+  expect(localFetches.all).toBeGreaterThan(0);
+  expect(localFetches.local).toBeGreaterThanOrEqual(0);
+  expect(localFetches.local).toBeLessThanOrEqual(localFetches.all);
   // The default broker's workers do not listen: nothing is answered locally there.
   expect(bunka.breakdown!.localProduces).toEqual({ local: 0, all: expect.any(Number) });
+  expect(bunka.breakdown!.localFetches).toEqual({ local: 0, all: expect.any(Number) });
 }, 150_000);

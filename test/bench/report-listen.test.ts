@@ -1,7 +1,7 @@
 // bench/report.ts with and without the partition.workers.listen broker in the latency and rdperf sections:
 // a results file from before it existed renders with the old columns, and one with it gives the listen
-// columns, its share of produces answered in the worker, its stage rows, and targets judged on the best of
-// the three brokers. Synthetic figures; nothing is measured.
+// columns, its share of produces (and, in newer runs, of fetches) answered in the worker, its stage rows, and
+// targets judged on the best of the three brokers. Synthetic figures; nothing is measured.
 import { expect, test } from "bun:test";
 import { checkTargets, renderMarkdown, type BenchResults } from "../../bench/report.ts";
 import type { LatencyReferenceResults, ReferencePoint, ReferencePointTarget } from "../../bench/latency-reference.ts";
@@ -22,28 +22,33 @@ function baseResults(): BenchResults {
   };
 }
 
-function point(target: ReferencePointTarget, p99Ms: number, localProduces?: { local: number; all: number }): ReferencePoint {
+type Local = { local: number; all: number };
+
+function point(target: ReferencePointTarget, p99Ms: number, localProduces?: Local, localFetches?: Local): ReferencePoint {
   const bunka = target.startsWith("bunka");
   return {
     target, samples: 1000, p50Ms: p99Ms / 4, p99Ms, p999Ms: p99Ms * 2, maxMs: p99Ms * 3, achievedRecordsPerSecond: 5000, sendsPerSecond: 4000, received: 1,
     ...(bunka
-      ? { breakdown: { stages: [{ stage: "Produce: read (first to last byte of the frame)", count: 4000, meanMs: 0.01, p50Ms: 0.01, p99Ms: 0.05, p999Ms: 0.1 }], threadCores: { main: 0.2 }, ...(localProduces ? { localProduces } : {}) } }
+      ? { breakdown: { stages: [{ stage: "Produce: read (first to last byte of the frame)", count: 4000, meanMs: 0.01, p50Ms: 0.01, p99Ms: 0.05, p999Ms: 0.1 }], threadCores: { main: 0.2 }, ...(localProduces ? { localProduces } : {}), ...(localFetches ? { localFetches } : {}) } }
       : {}),
   };
 }
 
-/** One rate at 10% of max: default p99 6 ms, workers=0 5.5 ms, and (withListen) listen 3 ms with 4,000 of 4,000 produces answered locally. */
-function reference(withListen: boolean): LatencyReferenceResults {
-  const points = [point("relay", 0.5), point("redis", 1), point("bunka", 6), point("bunka-inline", 5.5), ...(withListen ? [point("bunka-listen", 3, { local: 4000, all: 4000 })] : [])];
+/**
+ * One rate at 10% of max: default p99 6 ms, workers=0 5.5 ms, and (withListen) listen 3 ms with 4,000 of 4,000
+ * produces answered locally (and, with localFetches, 1,500 of 6,000 fetches).
+ */
+function reference(withListen: boolean, localFetches?: Local): LatencyReferenceResults {
+  const points = [point("relay", 0.5), point("redis", 1), point("bunka", 6), point("bunka-inline", 5.5), ...(withListen ? [point("bunka-listen", 3, { local: 4000, all: 4000 }, localFetches)] : [])];
   return { recordBytes: 1024, seconds: 6, warmupSeconds: 2, maxRecordsPerSecond: 50_000, redisVersion: "7.0", rates: [{ label: "10% of max", recordsPerSecond: 5000, points }] };
 }
 
-function rdperf(withListen: boolean): RdperfResults {
+function rdperf(withListen: boolean, localFetches?: Local): RdperfResults {
   const figures = (p99Ms: number) => ({ achievedRecordsPerSecond: 5000, samples: 45_000, p50Ms: 1, p99Ms, p999Ms: p99Ms * 2, maxMs: p99Ms * 3 });
   return {
     tool: "rdkafka_performance",
     throughput: [{ recordBytes: 1024, acks: 1, records: 1000, bunkaRecordsPerSecond: 100_000, mockRecordsPerSecond: 150_000, bunkaRuns: [100_000], mockRuns: [150_000], clientCores: 1, brokerCores: 1, bunkaRttMs: 1 }],
-    latency: [{ targetRecordsPerSecond: 5000, ...figures(6), inline: figures(5.5), ...(withListen ? { listen: { ...figures(4), localProduces: { local: 0, all: 4980 } } } : {}) }],
+    latency: [{ targetRecordsPerSecond: 5000, ...figures(6), inline: figures(5.5), ...(withListen ? { listen: { ...figures(4), localProduces: { local: 0, all: 4980 }, ...(localFetches ? { localFetches } : {}) } } : {}) }],
   };
 }
 
@@ -85,6 +90,20 @@ test("with the listening broker: its columns, its share of produces answered in 
   expect(rdperfCheck.measured).toBe("default: p99 6.00 ms (5 k/s achieved); workers=0: p99 5.50 ms (5 k/s); listen: p99 4.00 ms (5 k/s)");
   expect(rdperfCheck.ratio).toBe("80% of budget");
   expect(rdperfCheck.met).toBe(true);
+});
+
+test("with fetches counted apart (the local counter's api label): a fetch column beside the produce one, in the tables and the stage rows", () => {
+  const results = { ...baseResults(), latencyReference: reference(true, { local: 1500, all: 6000 }), rdperf: rdperf(true, { local: 2000, all: 2000 }) };
+  const markdown = renderMarkdown(results, "chart.svg");
+  expect(markdown).toContain("| listen p50 | p99 | p99.9 | listen: produces answered in the worker | fetches answered in the worker | Redis p50 |");
+  expect(markdown).toContain("| 0.75 ms | 3.00 ms | 6.00 ms | 4,000 of 4,000 (100%) | 1,500 of 6,000 (25%) | 0.25 ms |");
+  expect(markdown).toContain("| 10% of max, listen | Produce: answered in the listening worker's own thread (no hop), of all | 4,000 of 4,000 (100%) |");
+  expect(markdown).toContain("| 10% of max, listen | Fetch: answered in the owning listening worker (no main thread), of all | 1,500 of 6,000 (25%) |");
+  expect(markdown).toContain("| Asked | Bunka | Achieved | Samples | p50 | p99 | p99.9 | max | Produces answered in the worker | Fetches answered in the worker |");
+  expect(markdown).toContain("| 5 k/s | default | 5 k/s | 45000 | 1.00 ms | 6.00 ms | 12.00 ms | 18.00 ms | – | – |");
+  expect(markdown).toContain("| 5 k/s | listen | 5 k/s | 45000 | 1.00 ms | 4.00 ms | 8.00 ms | 12.00 ms | 0 of 4,980 (0%) | 2,000 of 2,000 (100%) |");
+  // The produce-only runs keep their single column (the test above): no fetch column appears without the figures.
+  expect(renderMarkdown({ ...baseResults(), latencyReference: reference(true), rdperf: rdperf(true) }, "chart.svg")).not.toMatch(/\| [Ff]etches answered in the worker/);
 });
 
 test("a failed listening point shows its error and the targets fall back to the brokers that measured", () => {
