@@ -10,6 +10,7 @@ import { ApiKey } from "../protocol/generated/index.ts";
 import type { ProduceResult } from "../partition/messages.ts";
 import { CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE } from "../security/quotas/model.ts";
 import type { AppendedItem, LocalPartitions } from "./shards/messages.ts";
+import { LOCAL_FETCH_FLAG, LOCAL_PRODUCE_FLAG } from "./shards/local-view.ts";
 import { HighWatermarkCheckpoint } from "../cluster/high-watermark-checkpoint.ts";
 import type { ClusterMembership } from "../cluster/membership.ts";
 import { ReplicaManager } from "../cluster/replica-manager.ts";
@@ -153,8 +154,6 @@ export class Broker {
   private networkShards: NetworkShards | null = null;
   /** Threads holding client sockets: the main thread and the shards (or the listening partition workers). */
   private readonly listeningThreads: number;
-  /** What the listening partition workers were last told (partition.workers.listen); "" before the first time. */
-  private localPartitionsSignature = "";
   /** queued.max.request.bytes across every connection (request-budget.ts). */
   readonly requestBudget: RequestBudget;
   /** max.connections / max.connections.per.ip (connection-quotas.ts); created by listen(). */
@@ -571,15 +570,19 @@ export class Broker {
       queued = true;
       setTimeout(() => {
         queued = false;
-        this.publishLocalPartitions(true);
+        this.publishLocalPartitions();
       }, 0);
     };
-    this.publishLocalPartitions(true);
-    this.quotas.onChange = () => this.publishLocalPartitions(false);
-    this.faults.onArmedChange = () => this.publishLocalPartitions(false);
+    this.publishLocalPartitions();
+    this.quotas.onChange = () => this.setLocalFlags();
+    this.faults.onArmedChange = () => this.setLocalFlags();
   }
 
-  private publishLocalPartitions(topicsChanged: boolean): void {
+  /**
+   * The flags in shared memory: set before the answer to the request that changed them (AlterClientQuotas, the
+   * faults API) leaves, so every request sent after it finds them, on whichever thread reads it.
+   */
+  private setLocalFlags(): void {
     const enabled =
       this.isReady &&
       !this.isStopping &&
@@ -588,9 +591,13 @@ export class Broker {
       !this.quotas.inForce(PRODUCER_BYTE_RATE) &&
       !this.quotas.requestQuotasInForce &&
       !this.faults.armed;
-    const signature = `${enabled} ${this.quotas.inForce(CONSUMER_BYTE_RATE)}`;
-    if (!topicsChanged && signature === this.localPartitionsSignature) return;
-    this.localPartitionsSignature = signature;
+    const fetchEnabled = enabled && !this.quotas.inForce(CONSUMER_BYTE_RATE);
+    this.networkShards?.setLocalFlags((enabled ? LOCAL_PRODUCE_FLAG : 0) | (fetchEnabled ? LOCAL_FETCH_FLAG : 0));
+  }
+
+  /** The topics, sent to the workers on every change (a stale view only sends a request to the main thread or has the owner decline it). */
+  private publishLocalPartitions(): void {
+    this.setLocalFlags();
     const nodeId = this.config.nodeId;
     const topics = this.topics.list().map((topic) => ({
       name: topic.name,
@@ -598,7 +605,7 @@ export class Broker {
       leaderEpochs: topic.partitions.map((assignment) => (assignment.leader === nodeId && this.topics.runtime(topic.name, assignment.partition) ? assignment.leaderEpoch : -1)),
       acksAllRefused: Number(this.topics.configValue(topic, "min.insync.replicas")) > 1,
     }));
-    const partitions: LocalPartitions = { nodeId, enabled, fetchEnabled: enabled && !this.quotas.inForce(CONSUMER_BYTE_RATE), topics };
+    const partitions: LocalPartitions = { nodeId, topics };
     this.networkShards?.publishLocalPartitions(partitions);
   }
 

@@ -33,11 +33,11 @@ export interface LocalTopic {
   readonly acksAllRefused: boolean;
 }
 
+/** Bits of the shared flags cell: what listening workers may answer now (set by the main thread, server/broker.ts). */
+export const LOCAL_PRODUCE_FLAG = 1;
+export const LOCAL_FETCH_FLAG = 2;
+
 export class LocalPartitionView {
-  /** Produce may be answered here (local-produce.ts lists the conditions the main thread checked). */
-  produceEnabled = false;
-  /** Consumers' fetches may be answered here (also no consumer_byte_rate quota). */
-  fetchEnabled = false;
   private byName = new Map<string, LocalTopic>();
   private byId = new Map<string, LocalTopic>();
 
@@ -45,11 +45,21 @@ export class LocalPartitionView {
     readonly owner: PartitionOwner,
     readonly workerIndex: number,
     private readonly workerCount: number,
+    /** The main thread's flags (LOCAL_*_FLAG), read at every request: a change applies to the next one at once. */
+    private readonly flags: Int32Array,
   ) {}
 
+  /** Produce may be answered here (local-produce.ts lists the conditions the main thread checked). */
+  get produceEnabled(): boolean {
+    return (Atomics.load(this.flags, 0) & LOCAL_PRODUCE_FLAG) !== 0;
+  }
+
+  /** Consumers' fetches may be answered here (also no consumer_byte_rate quota). */
+  get fetchEnabled(): boolean {
+    return (Atomics.load(this.flags, 0) & LOCAL_FETCH_FLAG) !== 0;
+  }
+
   update(snapshot: LocalPartitions): void {
-    this.produceEnabled = snapshot.enabled;
-    this.fetchEnabled = snapshot.fetchEnabled;
     const byName = new Map<string, LocalTopic>();
     const byId = new Map<string, LocalTopic>();
     for (const topic of snapshot.topics) {

@@ -32,13 +32,9 @@ export interface SharedBudget {
   readonly shared: BigInt64Array | null;
 }
 
-/** A partition worker that listens (partition.workers.listen): what it may answer itself, as the main thread sees it now. */
+/** A listening partition worker (partition.workers.listen): the topics as the main thread sees them now (its flags are in `localFlags`). */
 export interface LocalPartitions {
   readonly nodeId: number;
-  /** Single-node, no authorizer, no produce or request quota, no armed fault, broker ready. */
-  readonly enabled: boolean;
-  /** Consumers' fetches too: `enabled` and no consumer_byte_rate quota. */
-  readonly fetchEnabled: boolean;
   /**
    * Every topic: its id (hex, for Fetch v13+), its partitions' leader epochs (-1: not led here), and whether
    * acks=all is refused (min.insync.replicas > 1).
@@ -110,6 +106,11 @@ export type ToShard =
        * handles any request: a request sent after an acknowledgement then always sees that append.
        */
       readonly notices?: MessagePort;
+      /**
+       * Listening partition workers: whether they may answer produce (bit 0) and consumers' fetches (bit 1) now,
+       * in shared memory so that a quota or a fault applies to every request sent after it was set (local-view.ts).
+       */
+      readonly localFlags?: Int32Array;
       /** Listening partition workers: a port to every other worker, by worker index (null at this worker's own). */
       readonly peers?: readonly (MessagePort | null)[];
     }

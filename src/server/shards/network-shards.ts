@@ -139,7 +139,7 @@ class ShardThread {
     private readonly host: ShardHost,
     private readonly onCrash: (shard: ShardThread, reason: string) => void,
     /** A partition worker that also listens (partition.workers.listen): PartitionWorkers owns the thread. */
-    private readonly partitionWorker: { thread: Worker; workers: number } | null,
+    private readonly partitionWorker: { thread: Worker; workers: number; flags: Int32Array } | null,
   ) {
     if (partitionWorker) {
       // Its partition replies go to PartitionWorkers' handler on the same thread; each side ignores the other's messages.
@@ -166,7 +166,7 @@ class ShardThread {
     this.peerPorts = [];
     const ports = [...(notices ? [notices] : []), ...peers.filter((port): port is MessagePort => port !== null)];
     this.post(
-      { type: "start", shard: this.index, listeners: this.listeners, limits, budget, segmentViewsMax, counters, environment, listeningWorkers: this.partitionWorker?.workers, notices, peers: this.partitionWorker ? peers : undefined },
+      { type: "start", shard: this.index, listeners: this.listeners, limits, budget, segmentViewsMax, counters, environment, listeningWorkers: this.partitionWorker?.workers, localFlags: this.partitionWorker?.flags, notices, peers: this.partitionWorker ? peers : undefined },
       ports as unknown as ArrayBuffer[],
     );
     return this.started.promise;
@@ -324,6 +324,8 @@ class ShardThread {
 /** Shards 1..count-1 (the main thread is shard 0). */
 export class NetworkShards {
   private readonly shards: ShardThread[] = [];
+  /** Listening partition workers' flags, in shared memory (setLocalFlags). */
+  private readonly localFlags = new Int32Array(new SharedArrayBuffer(4));
 
   /** `partitionWorkers`: the listening partition workers' threads, which are then shards 1..N (count is ignored). */
   constructor(
@@ -338,7 +340,7 @@ export class NetworkShards {
     };
     const shardCount = partitionWorkers.length > 0 ? partitionWorkers.length + 1 : count;
     for (let index = 1; index < shardCount; index++) {
-      const partitionWorker = partitionWorkers.length > 0 ? { thread: partitionWorkers[index - 1]!, workers: partitionWorkers.length } : null;
+      const partitionWorker = partitionWorkers.length > 0 ? { thread: partitionWorkers[index - 1]!, workers: partitionWorkers.length, flags: this.localFlags } : null;
       this.shards.push(new ShardThread(index, listeners, host, onCrash, partitionWorker));
     }
     // Listening partition workers reach each other directly: one channel per pair, a request for another
@@ -362,7 +364,12 @@ export class NetworkShards {
     for (const shard of this.shards) shard.drainNotices();
   }
 
-  /** Tells every listening partition worker what it may answer itself now (local-produce.ts). */
+  /** What listening partition workers may answer now (local-view.ts LOCAL_*_FLAG bits); read by them at every request. */
+  setLocalFlags(flags: number): void {
+    Atomics.store(this.localFlags, 0, flags);
+  }
+
+  /** Tells every listening partition worker the topics as they are now (local-view.ts). */
   publishLocalPartitions(partitions: LocalPartitions): void {
     for (const shard of this.shards) shard.post({ type: "partitions", partitions });
   }

@@ -38,7 +38,8 @@ self.onmessage = (event: MessageEvent<Incoming>) => {
       const notices = message.notices;
       if (!notices) throw new Error(`listening partition worker ${message.shard - 1}: started without a notices port`);
       // Shard s is worker s - 1 (the main thread is shard 0); the workers are the listening threads after it.
-      view = new LocalPartitionView(owner, message.shard - 1, message.listeningWorkers ?? 1);
+      if (!message.localFlags) throw new Error(`listening partition worker ${message.shard - 1}: started without its flags`);
+      view = new LocalPartitionView(owner, message.shard - 1, message.listeningWorkers ?? 1, message.localFlags);
       const notify = (notice: AppendedNotice | FetchedNotice) => notices.postMessage(notice);
       const produce = new LocalProduce(view, notify, shardLog);
       const fetch = new LocalFetch(view, appends, notify, shardLog);
