@@ -76,8 +76,9 @@ export interface StageBreakdown {
    */
   eventLoopDelayMs?: { p50: number; p99: number; max: number };
   /**
-   * Produces answered in a listening partition worker's own thread (bunka_network_shard_local_requests_total{api="Produce"}
-   * over the shards) out of all the broker answered (bunka_request_duration_seconds_count{api="Produce"}).
+   * Produces answered by the owning listening partition worker without the main thread, read on its own connection
+   * or passed on by the other worker (bunka_network_shard_local_requests_total{api="Produce"} over the shards), out
+   * of all the broker answered (bunka_request_duration_seconds_count{api="Produce"}).
    */
   localProduces?: LocalAnswers;
   /** The same for the consumer's fetches (api="Fetch"); absent in runs from before the counter had an api label. */
@@ -453,8 +454,8 @@ export async function runLatencyReference(options: LatencyReferenceOptions): Pro
             const delay = point.breakdown.eventLoopDelayMs;
             if (delay) progress(`  socket thread's event-loop delay: p50 ${delay.p50.toFixed(2)} ms, p99 ${delay.p99.toFixed(2)} ms, max ${delay.max.toFixed(2)} ms`);
             const { localProduces, localFetches } = point.breakdown;
-            if (target === "bunka-listen" && localProduces) progress(`  produces answered in a listening worker's own thread: ${describeLocalAnswers(localProduces)}`);
-            if (target === "bunka-listen" && localFetches) progress(`  fetches answered in a listening worker's own thread: ${describeLocalAnswers(localFetches)}`);
+            if (target === "bunka-listen" && localProduces) progress(`  produces answered by the owning listening worker: ${describeLocalAnswers(localProduces)}`);
+            if (target === "bunka-listen" && localFetches) progress(`  fetches answered by the owning listening worker: ${describeLocalAnswers(localFetches)}`);
           }
           row.points.push(point);
           progress(

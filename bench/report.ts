@@ -271,11 +271,13 @@ function renderReference(results: BenchResults): string[] {
             ...(breakdown.eventLoopDelayMs
               ? [[rate.label, "socket thread's event loop: how late a 10 ms timer ran (GC, long turns, waiting for a CPU)", "", "", ms(breakdown.eventLoopDelayMs.p50), ms(breakdown.eventLoopDelayMs.p99), `max ${ms(breakdown.eventLoopDelayMs.max)}`]]
               : []),
+            // Since workers pass each other's requests straight on (runs with fetches counted), the owner's answer may
+            // have crossed once from the worker that read it: no main thread, but not always no hop.
             ...(listening && breakdown.localProduces
-              ? [[rate.label, "Produce: answered in the listening worker's own thread (no hop), of all", localCell(breakdown.localProduces), "", "", "", ""]]
+              ? [[rate.label, breakdown.localFetches ? "Produce: answered by the owning listening worker (no main thread), of all" : "Produce: answered in the listening worker's own thread (no hop), of all", localCell(breakdown.localProduces), "", "", "", ""]]
               : []),
             ...(listening && breakdown.localFetches
-              ? [[rate.label, "Fetch: answered in the owning listening worker (no main thread), of all", localCell(breakdown.localFetches), "", "", "", ""]]
+              ? [[rate.label, "Fetch: answered by the owning listening worker (no main thread), of all", localCell(breakdown.localFetches), "", "", "", ""]]
               : []),
             [rate.label, "CPU by thread", "", Object.entries(breakdown.threadCores).map(([thread, cores]) => `${thread} ${cores.toFixed(2)}`).join(", "), "", "", ""],
           ]),

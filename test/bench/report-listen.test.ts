@@ -97,8 +97,8 @@ test("with fetches counted apart (the local counter's api label): a fetch column
   const markdown = renderMarkdown(results, "chart.svg");
   expect(markdown).toContain("| listen p50 | p99 | p99.9 | listen: produces answered in the worker | fetches answered in the worker | Redis p50 |");
   expect(markdown).toContain("| 0.75 ms | 3.00 ms | 6.00 ms | 4,000 of 4,000 (100%) | 1,500 of 6,000 (25%) | 0.25 ms |");
-  expect(markdown).toContain("| 10% of max, listen | Produce: answered in the listening worker's own thread (no hop), of all | 4,000 of 4,000 (100%) |");
-  expect(markdown).toContain("| 10% of max, listen | Fetch: answered in the owning listening worker (no main thread), of all | 1,500 of 6,000 (25%) |");
+  expect(markdown).toContain("| 10% of max, listen | Produce: answered by the owning listening worker (no main thread), of all | 4,000 of 4,000 (100%) |");
+  expect(markdown).toContain("| 10% of max, listen | Fetch: answered by the owning listening worker (no main thread), of all | 1,500 of 6,000 (25%) |");
   expect(markdown).toContain("| Asked | Bunka | Achieved | Samples | p50 | p99 | p99.9 | max | Produces answered in the worker | Fetches answered in the worker |");
   expect(markdown).toContain("| 5 k/s | default | 5 k/s | 45000 | 1.00 ms | 6.00 ms | 12.00 ms | 18.00 ms | – | – |");
   expect(markdown).toContain("| 5 k/s | listen | 5 k/s | 45000 | 1.00 ms | 4.00 ms | 8.00 ms | 12.00 ms | 0 of 4,980 (0%) | 2,000 of 2,000 (100%) |");
