@@ -21,7 +21,14 @@ function postWorker(message: WorkerReply | WorkerEvent): void {
 }
 
 const appends = new LocalAppends();
-const owner = new PartitionOwner({ log: (message) => postWorker({ event: "log", message }), onAppended: (topic, partition, logEndOffset) => appends.onAppended(topic, partition, logEndOffset) });
+// Appends are written as soon as their caller yields, as on the socket thread with num.partition.workers=0: this
+// thread's next turn comes only after every ready socket of its connections was served (measured there: the
+// slowest 1% of produces 3.3 -> 1.4 ms at 20,000 records/s).
+const owner = new PartitionOwner({
+  log: (message) => postWorker({ event: "log", message }),
+  drainAppends: "now",
+  onAppended: (topic, partition, logEndOffset) => appends.onAppended(topic, partition, logEndOffset),
+});
 owner.start();
 
 let shard: NetworkShard | null = null;
