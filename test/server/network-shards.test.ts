@@ -732,3 +732,54 @@ test("partition.workers.listen: a consumer's fetch on the owning worker is answe
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test("partition.workers.listen: a consumer's fetch of both workers' partitions is split between them and merged in request order within max.bytes; one that must wait goes to the main thread", async () => {
+  const dataDir = tempDir("listen-split");
+  const broker = await startBroker({ port: 0, dataDir, partitionWorkers: 2, properties: { "partition.workers.listen": "true" }, log: () => undefined });
+  const opened: KafkaConnection[] = [];
+  try {
+    const placed = await connectToEveryShard(broker, [0, 1], 1, opened);
+    const onMain = placed.find((entry) => entry.shard === 0)!.connection;
+    const onWorker0 = placed.find((entry) => entry.shard === 1)!.connection;
+    const created = await onMain.request(ApiKey.CreateTopics, 4, { topics: [{ name: "split", numPartitions: PARTITIONS, replicationFactor: 1 }], timeoutMs: 10_000 });
+    expect(created.topics[0].errorCode).toBe(ErrorCode.NONE);
+    await Bun.sleep(100);
+    for (let partition = 0; partition < PARTITIONS; partition++) {
+      for (let batch = 0; batch < 2; batch++) expect((await produce(onMain, "split", partition, batchOf([`p${partition}-b${batch}`]))).errorCode).toBe(ErrorCode.NONE);
+    }
+    const fetchAll = (maxBytes: number, offsets: number[], maxWaitMs = 0, minBytes = 0) =>
+      onWorker0.request(ApiKey.Fetch, 11, {
+        replicaId: -1, maxWaitMs, minBytes, maxBytes, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+        // Partitions named out of order, as a client may: the answer follows the request.
+        topics: [{ topic: "split", partitions: [3, 0, 2, 1].map((partition) => ({ partition, fetchOffset: offsets[partition]!, currentLeaderEpoch: -1, logStartOffset: -1, partitionMaxBytes: 1 << 20, lastFetchedEpoch: -1 })) }],
+        forgottenTopicsData: [], rackId: "",
+      });
+    const mainBefore = broker.networkShardStats()[0]!.requests;
+    const all = await fetchAll(1 << 20, [0, 0, 0, 0]);
+    const partitions = all.responses[0].partitions as { partitionIndex: number; errorCode: number; highWatermark: bigint | number; records: Uint8Array }[];
+    expect(partitions.map((partition) => partition.partitionIndex)).toEqual([3, 0, 2, 1]);
+    for (const partition of partitions) {
+      expect(partition.errorCode).toBe(ErrorCode.NONE);
+      expect(Number(partition.highWatermark)).toBe(2);
+      expect(recordValues(partition.records)).toEqual([`p${partition.partitionIndex}-b0`, `p${partition.partitionIndex}-b1`]);
+    }
+    // max.bytes across the parts: the first partition with data keeps its batches, the others wait for the next fetch.
+    const tight = await fetchAll(1, [0, 0, 0, 0]);
+    const withData = (tight.responses[0].partitions as { records: Uint8Array | null }[]).filter((partition) => partition.records && partition.records.byteLength > 0);
+    expect(withData.length).toBe(1);
+    expect(broker.networkShardStats()[0]!.requests).toBe(mainBefore);
+
+    // At the end of every partition a fetch must wait: the main thread holds it, and a produce wakes it.
+    const waiting = fetchAll(1 << 20, [2, 2, 2, 2], 10_000, 1);
+    await Bun.sleep(200);
+    expect((await produce(onMain, "split", 2, batchOf(["late"]))).errorCode).toBe(ErrorCode.NONE);
+    const woken = await waiting;
+    const late = (woken.responses[0].partitions as { partitionIndex: number; records: Uint8Array | null }[]).find((partition) => partition.partitionIndex === 2)!;
+    expect(recordValues(late.records!)).toEqual(["late"]);
+    expect(broker.networkShardStats()[0]!.requests).toBeGreaterThan(mainBefore);
+  } finally {
+    for (const connection of opened) connection.close();
+    await broker.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});

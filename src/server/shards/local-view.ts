@@ -12,7 +12,7 @@ import type { ApiSchema } from "../../protocol/generated/index.ts";
 import { requestHeaderVersion } from "../../protocol/generated/index.ts";
 import { readRequestHeader } from "../../protocol/generated/headers.ts";
 import { Reader } from "../../protocol/codec/reader.ts";
-import type { LocalPlan } from "./network-shard.ts";
+import type { LocalPlan } from "./local-requests.ts";
 import { ANONYMOUS_PRINCIPAL } from "../../security/principal.ts";
 
 /**

@@ -7,6 +7,8 @@ import type { ConnectionLimits } from "../connection.ts";
 import type { ListenerIdentity } from "../../security/principal.ts";
 import type { ProduceResult } from "../../partition/messages.ts";
 import type { RequestTrace } from "../../api/context.ts";
+import type { FetchRequest, FetchResponse } from "../../protocol/generated/fetch.ts";
+import type { Input } from "../../protocol/codec/input.ts";
 
 /** A listener a shard also accepts on (the port is already bound by the main thread, with SO_REUSEPORT). */
 export interface ShardListener extends ListenerIdentity {
@@ -79,6 +81,10 @@ export interface FetchedNotice {
  */
 export type PeerMessage =
   | { readonly type: "serve"; readonly id: number; readonly payload: Uint8Array; readonly readMs: number }
+  /** One owner's part of a consumer's fetch split over several workers (local-fetch.ts planSplit), read at once. */
+  | { readonly type: "fetchPart"; readonly id: number; readonly apiVersion: number; readonly request: FetchRequest }
+  /** Its answer, unencoded, each partition's records as a file range; or why it failed. */
+  | { readonly type: "fetchPartDone"; readonly id: number; readonly reply: Input<FetchResponse> | null; readonly failure?: string }
   | { readonly type: "served"; readonly id: number; readonly chunks: readonly ReplyChunk[] | null; readonly declined: boolean; readonly payload?: Uint8Array; readonly failure?: string };
 
 /** Main thread → shard. */

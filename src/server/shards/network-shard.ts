@@ -15,26 +15,13 @@ import { Connection, writeQueueCounters, type ConnectionLimits, type ReplyChunks
 import { fileTransferCounters } from "../sendfile.ts";
 import type { Frame } from "../frame-reader.ts";
 import { RequestBudget } from "../request-budget.ts";
-import type { FromShard, PeerMessage, ReplyChunk, SharedBudget, ShardListener, ToShard } from "./messages.ts";
-import { mapReply, replyForThread } from "./reply-chunks.ts";
+import type { FileRange, FromShard, PeerMessage, ReplyChunk, SharedBudget, ShardListener, ToShard } from "./messages.ts";
+import { fileRange, mapFileRange, mapReply, replyForThread } from "./reply-chunks.ts";
+import type { LocalRequests, SplitFetch } from "./local-requests.ts";
+import type { FetchRequest, FetchResponse } from "../../protocol/generated/fetch.ts";
+import type { Input } from "../../protocol/codec/input.ts";
 
 declare const self: Worker;
-
-/** A request a listening partition worker can answer: which worker, and the request decoded for it. */
-export interface LocalPlan {
-  /** The listening worker that owns every partition the request names. */
-  readonly worker: number;
-  /** Answers it in this thread (the plan's worker is this one); null when it cannot after all (sent to the main thread). */
-  answer(connection: Connection, views: SegmentViews): Promise<ReplyChunks> | null;
-}
-
-/** Requests listening partition workers answer themselves: a produce or a consumer's fetch of one worker's partitions. */
-export interface LocalRequests {
-  /** Which worker may answer this request, judged from the main thread's last word (local-view.ts); null: the main thread. */
-  plan(connection: Connection, frame: Frame): LocalPlan | null;
-  /** A request another listening worker read and sent here: the reply, or null when this worker cannot answer it. */
-  servePeer(frame: Frame, views: SegmentViews): Promise<ReplyChunks> | null;
-}
 
 /** Where a request of a connection went: the main thread, or a peer worker (its index). */
 type Destination = "main" | number;
@@ -66,6 +53,9 @@ export class NetworkShard {
   /** Listening partition workers: the other workers, by worker index, and the frames sent to them. */
   private readonly peers = new Map<number, MessagePort>();
   private readonly peerRequests = new Map<number, PeerRequest>();
+  /** Fetch parts asked of peers (splitFetch), by id: which worker, and who waits for the answer. */
+  private readonly peerParts = new Map<number, { worker: number; resolve: (reply: Input<FetchResponse>) => void; reject: (error: Error) => void }>();
+  private nextPart = 1;
   private readonly views: SegmentViews;
   private readonly budget: RequestBudget | null;
   private readonly sweepTimer: ReturnType<typeof setInterval>;
@@ -156,9 +146,40 @@ export class NetworkShard {
         } else if (this.peers.has(plan.worker)) {
           return this.toPeer(connection, frame, apiKey, plan.worker);
         }
+      } else if (!plan && apiKey === ApiKey.Fetch && this.mayBypassMain(connection.id, apiKey)) {
+        const split = this.local.planSplitFetch(connection, frame, new Set(this.peers.keys()));
+        if (split) return this.splitFetch(connection, frame, split);
       }
     }
     return this.toMain(connection, frame, apiKey);
+  }
+
+  /**
+   * A consumer's fetch of several workers' partitions: each owner reads its part at once (this worker itself,
+   * a peer over its port), the parts are merged here; one that must wait goes to the main thread whole.
+   */
+  private splitFetch(connection: Connection, frame: Frame, split: SplitFetch): Promise<ReplyChunks> {
+    const turn = connection.waitForWriteRoom();
+    const run = async (): Promise<ReplyChunks> => {
+      if (turn) await turn;
+      const replies = await Promise.all(
+        split.parts.map((part) => (part.worker === this.shard - 1 ? this.local!.fetchPart(part.request, split.apiVersion, this.views) : this.askPeerPart(part.worker, part.request, split.apiVersion))),
+      );
+      const merged = split.merge(replies);
+      if (merged !== null) return merged;
+      return connection.closed ? null : this.toMain(connection, frame, ApiKey.Fetch, true);
+    };
+    return run();
+  }
+
+  private askPeerPart(worker: number, request: FetchRequest, apiVersion: number): Promise<Input<FetchResponse>> {
+    const port = this.peers.get(worker);
+    if (!port) return Promise.reject(new Error(`listening partition worker ${worker} is gone`));
+    const id = this.nextPart++;
+    const { promise, resolve, reject } = Promise.withResolvers<Input<FetchResponse>>();
+    this.peerParts.set(id, { worker, resolve, reject });
+    port.postMessage({ type: "fetchPart", id, apiVersion, request } satisfies PeerMessage);
+    return promise;
   }
 
   private mayBypassMain(connectionId: number, apiKey: number): boolean {
@@ -185,8 +206,10 @@ export class NetworkShard {
    * a copy when they can: a pooled frame is a view of shared memory, an owned buffer is transferred; a frame
    * that shares its read with others is copied once (small requests).
    */
-  private toMain(connection: Connection, frame: Frame, apiKey: number): Promise<ReplyChunks> {
-    const turn = apiKey === ApiKey.Fetch ? connection.waitForWriteRoom() : null;
+  private toMain(connection: Connection, frame: Frame, apiKey: number, writeRoomTaken = false): Promise<ReplyChunks> {
+    // Asked later than synchronously, the write queue would wait for this very request's reply: a fetch that
+    // already had its turn (split, or declined by a peer) does not ask again.
+    const turn = apiKey === ApiKey.Fetch && !writeRoomTaken ? connection.waitForWriteRoom() : null;
     // A produce follows the connection's produces that peers hold (they may name the same partitions).
     const peerProduces = apiKey === ApiKey.Produce ? this.peerProduces(connection.id) : [];
     const tracked = this.track(connection, apiKey, "main");
@@ -237,6 +260,8 @@ export class NetworkShard {
 
   private onPeerMessage(port: MessagePort, message: PeerMessage): void {
     if (message.type === "serve") return this.servePeer(port, message.id, message.payload, message.readMs);
+    if (message.type === "fetchPart") return this.serveFetchPart(port, message.id, message.request, message.apiVersion);
+    if (message.type === "fetchPartDone") return this.fetchPartDone(message.id, message.reply, message.failure);
     const sent = this.peerRequests.get(message.id);
     if (!sent) return;
     this.peerRequests.delete(message.id);
@@ -248,7 +273,7 @@ export class NetworkShard {
       const pending = this.pending.get(connection.id)?.get(request);
       if (!pending) return;
       this.pending.get(connection.id)!.delete(request);
-      this.toMain(connection, frame, apiKey).then(pending.resolve, pending.reject);
+      this.toMain(connection, frame, apiKey, true).then(pending.resolve, pending.reject);
       return;
     }
     if (message.failure !== undefined) return this.settle(connection.id, request, null, message.failure);
@@ -268,6 +293,31 @@ export class NetworkShard {
       if (!pending || pending.destination !== worker) continue;
       this.peerRequests.delete(id);
       this.settle(sent.connection.id, sent.request, null, `listening partition worker ${worker} failed with this request`);
+    }
+    for (const [id, part] of [...this.peerParts]) {
+      if (part.worker !== worker) continue;
+      this.peerParts.delete(id);
+      part.reject(new Error(`listening partition worker ${worker} failed with a fetch part`));
+    }
+  }
+
+  private serveFetchPart(port: MessagePort, id: number, request: FetchRequest, apiVersion: number): void {
+    const answer = this.local ? this.local.fetchPart(request, apiVersion, this.views) : Promise.reject(new Error("not a listening partition worker"));
+    answer.then(
+      (reply) => port.postMessage({ type: "fetchPartDone", id, reply: withRecords(reply, (records) => (records instanceof Uint8Array ? records : fileRange(records as MappedRecords))) } satisfies PeerMessage),
+      (error: unknown) => port.postMessage({ type: "fetchPartDone", id, reply: null, failure: error instanceof Error ? error.message : String(error) } satisfies PeerMessage),
+    );
+  }
+
+  private fetchPartDone(id: number, reply: Input<FetchResponse> | null, failure: string | undefined): void {
+    const part = this.peerParts.get(id);
+    if (!part) return;
+    this.peerParts.delete(id);
+    if (!reply) return part.reject(new Error(failure ?? "no answer"));
+    try {
+      part.resolve(withRecords(reply, (records) => (records instanceof Uint8Array ? records : mapFileRange(records as FileRange, this.views, `shard ${this.shard}`))));
+    } catch (error) {
+      part.reject(error instanceof Error ? error : new Error(String(error)));
     }
   }
 
@@ -383,6 +433,17 @@ export class NetworkShard {
     clearInterval(this.sweepTimer);
     post({ type: "drained" });
   }
+}
+
+/** A fetch answer with each partition's records replaced (file ranges to cross threads, mapped records after). */
+function withRecords(reply: Input<FetchResponse>, convert: (records: MappedRecords | Uint8Array | FileRange) => unknown): Input<FetchResponse> {
+  return {
+    ...reply,
+    responses: (reply.responses ?? []).map((topic) => ({
+      ...topic,
+      partitions: (topic.partitions ?? []).map((partition) => (partition.records ? { ...partition, records: convert(partition.records as MappedRecords | Uint8Array | FileRange) as MappedRecords } : partition)),
+    })),
+  };
 }
 
 /**

@@ -10,7 +10,8 @@ import { runWorkerCommand, type WorkerCommand, type WorkerEvent, type WorkerRepl
 import { PartitionOwner } from "../../partition/partition-owner.ts";
 import { slowFsyncsBy } from "../../log/file-system.ts";
 import type { AppendedNotice, FetchedNotice, ToShard } from "./messages.ts";
-import { log as shardLog, startNetworkShard, type LocalRequests, type NetworkShard } from "./network-shard.ts";
+import { log as shardLog, startNetworkShard, type NetworkShard } from "./network-shard.ts";
+import type { LocalRequests } from "./local-requests.ts";
 import { LocalProduce } from "./local-produce.ts";
 import { LocalAppends, LocalFetch } from "./local-fetch.ts";
 import { LocalPartitionView } from "./local-view.ts";
@@ -53,6 +54,8 @@ self.onmessage = (event: MessageEvent<Incoming>) => {
       const local: LocalRequests = {
         plan: (connection, frame) => (apiKeyOf(frame) === ApiKey.Produce ? produce : fetch).plan(connection, frame),
         servePeer: (frame, views) => (apiKeyOf(frame) === ApiKey.Produce ? produce : fetch).servePeer(frame, views),
+        planSplitFetch: (connection, frame, peers) => fetch.planSplit(connection, frame, peers),
+        fetchPart: (request, apiVersion, views) => fetch.fetchPart(request, apiVersion, views),
       };
       shard = startNetworkShard(message, local);
       return;

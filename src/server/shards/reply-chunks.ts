@@ -22,10 +22,17 @@ export function replyForThread(chunks: ReplyChunks): { chunks: ReplyChunk[] | nu
   return { chunks: posted, transfer: [...transfer] };
 }
 
-function fileRange(records: MappedRecords): FileRange {
+export function fileRange(records: MappedRecords): FileRange {
   const identity = records.file.identity;
   if (!identity) throw new Error(`${records.file.path}: a mapped file without its identity cannot cross to another thread`);
   return { path: records.file.path, inode: identity.inode, generation: identity.generation, fileId: identity.fileId, position: records.position, sizeBytes: records.sizeBytes };
+}
+
+/** A file range as this thread's mapped records; throws when the file was replaced or removed (see mapReply). */
+export function mapFileRange(range: FileRange, views: SegmentViews, thread: string): MappedRecords {
+  const records = views.records({ ...range, firstOffset: 0 });
+  if (!records) throw new Error(`${range.path} was replaced or removed before ${thread} mapped it`);
+  return records;
 }
 
 /**
@@ -40,9 +47,7 @@ export function mapReply(chunks: readonly ReplyChunk[], views: SegmentViews, thr
       local.push(chunk);
       continue;
     }
-    const records = views.records({ ...chunk, firstOffset: 0 });
-    if (!records) throw new Error(`${chunk.path} was replaced or removed before ${thread} mapped it`);
-    local.push(records);
+    local.push(mapFileRange(chunk, views, thread));
   }
   return local;
 }
