@@ -567,219 +567,205 @@ test("a shard connection that closes while its multi-read produce is being appen
   }
 });
 
-test("partition.workers.listen: a fault armed and a produce quota set reach the listening workers' connections at once", async () => {
-  const dataDir = tempDir("listen-flags");
-  const broker = await startBroker({ port: 0, dataDir, partitionWorkers: 2, properties: { "partition.workers.listen": "true", "faults.enable": "true" }, log: () => undefined });
+/** A broker whose 2 partition workers listen (partition.workers.listen), stopped and removed after `body`. */
+async function withListeningBroker(name: string, properties: Record<string, string>, body: (broker: Broker, opened: KafkaConnection[]) => Promise<void>): Promise<void> {
+  const dataDir = tempDir(name);
+  const broker = await startBroker({ port: 0, dataDir, partitionWorkers: 2, properties: { "partition.workers.listen": "true", ...properties }, log: () => undefined });
   const opened: KafkaConnection[] = [];
   try {
-    const setup = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port });
-    opened.push(setup);
-    const created = await setup.request(ApiKey.CreateTopics, 4, { topics: [{ name: "flags", numPartitions: PARTITIONS, replicationFactor: 1 }], timeoutMs: 10_000 });
-    expect(created.topics[0].errorCode).toBe(ErrorCode.NONE);
-    await Bun.sleep(100);
-    const workers = (await connectToEveryShard(broker, [1, 2], 1, opened)).filter((entry) => entry.shard > 0);
-    const local = () => broker.networkShardStats().reduce((sum, stats) => sum + stats.localRequests, 0);
-    const everyPartition = async (value: string) => {
-      const answers: { errorCode: number; throttleTimeMs: number }[] = [];
-      for (const { connection } of workers) {
-        for (let partition = 0; partition < PARTITIONS; partition++) {
-          const response = await connection.request(ApiKey.Produce, 7, { acks: 1, timeoutMs: 10_000, topicData: [{ name: "flags", partitionData: [{ index: partition, records: batchOf([value]) }] }] });
-          answers.push({ errorCode: response.responses[0].partitionResponses[0].errorCode, throttleTimeMs: response.throttleTimeMs });
-        }
-      }
-      return answers;
-    };
-    const before = local();
-    expect((await everyPartition("plain")).every((answer) => answer.errorCode === ErrorCode.NONE)).toBe(true);
-    expect(local()).toBeGreaterThan(before);
-
-    // An injected error on every produce: the workers send each one to the main thread, where the fault applies.
-    await broker.faults.add({ type: "error", api: "Produce", errorCode: ErrorCode.NOT_ENOUGH_REPLICAS, count: 1000 });
-    const whileArmed = local();
-    expect((await everyPartition("faulted")).map((answer) => answer.errorCode)).toEqual(Array(workers.length * PARTITIONS).fill(ErrorCode.NOT_ENOUGH_REPLICAS));
-    expect(local()).toBe(whileArmed);
-    broker.faults.clear();
-    expect((await everyPartition("cleared")).every((answer) => answer.errorCode === ErrorCode.NONE)).toBe(true);
-    expect(local()).toBeGreaterThan(whileArmed);
-
-    // A producer_byte_rate quota for every client: produces are throttled, wherever their connection is.
-    const altered = await setup.request(ApiKey.AlterClientQuotas, 1, { entries: [{ entity: [{ entityType: "client-id", entityName: null }], ops: [{ key: "producer_byte_rate", value: 100, remove: false }] }], validateOnly: false });
-    expect(altered.entries[0].errorCode).toBe(ErrorCode.NONE);
-    const underQuota = local();
-    // One produce per connection: a throttled connection is muted for the throttle time (KIP-219).
-    for (const { connection } of workers) {
-      const response = await connection.request(ApiKey.Produce, 7, { acks: 1, timeoutMs: 10_000, topicData: [{ name: "flags", partitionData: [{ index: 0, records: batchOf(["x".repeat(5000)]) }] }] });
-      expect(response.responses[0].partitionResponses[0].errorCode).toBe(ErrorCode.NONE);
-      expect(response.throttleTimeMs).toBeGreaterThan(0);
-    }
-    expect(local()).toBe(underQuota);
+    await body(broker, opened);
   } finally {
     for (const connection of opened) connection.close();
     await broker.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+test("partition.workers.listen: a fault armed and a produce quota set reach the listening workers' connections at once", async () => {
+  await withListeningBroker("listen-flags", { "faults.enable": "true" }, async (broker, opened) => {
+  const setup = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port });
+  opened.push(setup);
+  const created = await setup.request(ApiKey.CreateTopics, 4, { topics: [{ name: "flags", numPartitions: PARTITIONS, replicationFactor: 1 }], timeoutMs: 10_000 });
+  expect(created.topics[0].errorCode).toBe(ErrorCode.NONE);
+  await Bun.sleep(100);
+  const workers = (await connectToEveryShard(broker, [1, 2], 1, opened)).filter((entry) => entry.shard > 0);
+  const local = () => broker.networkShardStats().reduce((sum, stats) => sum + stats.localRequests, 0);
+  const everyPartition = async (value: string) => {
+    const answers: { errorCode: number; throttleTimeMs: number }[] = [];
+    for (const { connection } of workers) {
+      for (let partition = 0; partition < PARTITIONS; partition++) {
+        const response = await connection.request(ApiKey.Produce, 7, { acks: 1, timeoutMs: 10_000, topicData: [{ name: "flags", partitionData: [{ index: partition, records: batchOf([value]) }] }] });
+        answers.push({ errorCode: response.responses[0].partitionResponses[0].errorCode, throttleTimeMs: response.throttleTimeMs });
+      }
+    }
+    return answers;
+  };
+  const before = local();
+  expect((await everyPartition("plain")).every((answer) => answer.errorCode === ErrorCode.NONE)).toBe(true);
+  expect(local()).toBeGreaterThan(before);
+
+  // An injected error on every produce: the workers send each one to the main thread, where the fault applies.
+  await broker.faults.add({ type: "error", api: "Produce", errorCode: ErrorCode.NOT_ENOUGH_REPLICAS, count: 1000 });
+  const whileArmed = local();
+  expect((await everyPartition("faulted")).map((answer) => answer.errorCode)).toEqual(Array(workers.length * PARTITIONS).fill(ErrorCode.NOT_ENOUGH_REPLICAS));
+  expect(local()).toBe(whileArmed);
+  broker.faults.clear();
+  expect((await everyPartition("cleared")).every((answer) => answer.errorCode === ErrorCode.NONE)).toBe(true);
+  expect(local()).toBeGreaterThan(whileArmed);
+
+  // A producer_byte_rate quota for every client: produces are throttled, wherever their connection is.
+  const altered = await setup.request(ApiKey.AlterClientQuotas, 1, { entries: [{ entity: [{ entityType: "client-id", entityName: null }], ops: [{ key: "producer_byte_rate", value: 100, remove: false }] }], validateOnly: false });
+  expect(altered.entries[0].errorCode).toBe(ErrorCode.NONE);
+  const underQuota = local();
+  // One produce per connection: a throttled connection is muted for the throttle time (KIP-219).
+  for (const { connection } of workers) {
+    const response = await connection.request(ApiKey.Produce, 7, { acks: 1, timeoutMs: 10_000, topicData: [{ name: "flags", partitionData: [{ index: 0, records: batchOf(["x".repeat(5000)]) }] }] });
+    expect(response.responses[0].partitionResponses[0].errorCode).toBe(ErrorCode.NONE);
+    expect(response.throttleTimeMs).toBeGreaterThan(0);
+  }
+  expect(local()).toBe(underQuota);
+  });
 });
 
 test("partition.workers.listen: pipelined produces of one connection are appended in the order sent, whichever thread answers them: this worker, the owning peer or the main thread", async () => {
-  const dataDir = tempDir("listen-order");
-  const broker = await startBroker({ port: 0, dataDir, partitionWorkers: 2, properties: { "partition.workers.listen": "true" }, log: () => undefined });
-  const opened: KafkaConnection[] = [];
-  try {
-    const setup = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port });
-    opened.push(setup);
-    const created = await setup.request(ApiKey.CreateTopics, 4, { topics: [{ name: "ordered", numPartitions: PARTITIONS, replicationFactor: 1 }], timeoutMs: 10_000 });
-    expect(created.topics[0].errorCode).toBe(ErrorCode.NONE);
-    await Bun.sleep(100);
-    const { connection } = (await connectToEveryShard(broker, [1], 1, opened)).find((entry) => entry.shard === 1)!;
-    // Shard 1 is worker 0: `own` is one of its partitions, `other` one of worker 1's.
-    const own = [0, 1, 2, 3].find((partition) => ownerOfPartition("ordered", partition, 2) === 0)!;
-    const other = [0, 1, 2, 3].find((partition) => ownerOfPartition("ordered", partition, 2) === 1)!;
-    const localBefore = broker.networkShardStats().map((stats) => stats.localRequests);
-    const ROUNDS = 180;
-    // Sent back to back, in turn: `own` only (this worker may answer), `other` only (worker 1 may, reached
-    // directly), both (the main thread must).
-    const named = (i: number) => (i % 3 === 0 ? [own] : i % 3 === 1 ? [other] : [own, other]);
-    const answers = await Promise.all(
-      Array.from({ length: ROUNDS }, (_, i) => {
-        const partitionData = named(i).map((partition) => ({ index: partition, records: batchOf([`${partition === own ? "own" : "other"}-${i}`]) }));
-        return connection.request(ApiKey.Produce, 7, { acks: 1, timeoutMs: 10_000, topicData: [{ name: "ordered", partitionData }] });
-      }),
-    );
-    for (const answer of answers) for (const partition of answer.responses[0].partitionResponses) expect(partition.errorCode).toBe(ErrorCode.NONE);
-    for (const [partition, prefix] of [[own, "own"], [other, "other"]] as const) {
-      const expected = Array.from({ length: ROUNDS }, (_, i) => i).filter((i) => named(i).includes(partition)).map((i) => `${prefix}-${i}`);
-      const values: string[] = [];
-      for (let reads = 0; values.length < expected.length && reads < ROUNDS; reads++) {
-        const fetched = await fetchFrom(setup, "ordered", partition, values.length);
-        expect(fetched.errorCode).toBe(ErrorCode.NONE);
-        values.push(...recordValues(fetched.records));
-      }
-      expect(values).toEqual(expected);
+  await withListeningBroker("listen-order", {}, async (broker, opened) => {
+  const setup = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port });
+  opened.push(setup);
+  const created = await setup.request(ApiKey.CreateTopics, 4, { topics: [{ name: "ordered", numPartitions: PARTITIONS, replicationFactor: 1 }], timeoutMs: 10_000 });
+  expect(created.topics[0].errorCode).toBe(ErrorCode.NONE);
+  await Bun.sleep(100);
+  const { connection } = (await connectToEveryShard(broker, [1], 1, opened)).find((entry) => entry.shard === 1)!;
+  // Shard 1 is worker 0: `own` is one of its partitions, `other` one of worker 1's.
+  const own = [0, 1, 2, 3].find((partition) => ownerOfPartition("ordered", partition, 2) === 0)!;
+  const other = [0, 1, 2, 3].find((partition) => ownerOfPartition("ordered", partition, 2) === 1)!;
+  const localBefore = broker.networkShardStats().map((stats) => stats.localRequests);
+  const ROUNDS = 180;
+  // Sent back to back, in turn: `own` only (this worker may answer), `other` only (worker 1 may, reached
+  // directly), both (the main thread must).
+  const named = (i: number) => (i % 3 === 0 ? [own] : i % 3 === 1 ? [other] : [own, other]);
+  const answers = await Promise.all(
+    Array.from({ length: ROUNDS }, (_, i) => {
+      const partitionData = named(i).map((partition) => ({ index: partition, records: batchOf([`${partition === own ? "own" : "other"}-${i}`]) }));
+      return connection.request(ApiKey.Produce, 7, { acks: 1, timeoutMs: 10_000, topicData: [{ name: "ordered", partitionData }] });
+    }),
+  );
+  for (const answer of answers) for (const partition of answer.responses[0].partitionResponses) expect(partition.errorCode).toBe(ErrorCode.NONE);
+  for (const [partition, prefix] of [[own, "own"], [other, "other"]] as const) {
+    const expected = Array.from({ length: ROUNDS }, (_, i) => i).filter((i) => named(i).includes(partition)).map((i) => `${prefix}-${i}`);
+    const values: string[] = [];
+    for (let reads = 0; values.length < expected.length && reads < ROUNDS; reads++) {
+      const fetched = await fetchFrom(setup, "ordered", partition, values.length);
+      expect(fetched.errorCode).toBe(ErrorCode.NONE);
+      values.push(...recordValues(fetched.records));
     }
-    // Some were answered by the workers themselves (those sent while no earlier produce was with the main thread).
-    const stats = broker.networkShardStats();
-    expect(stats[1]!.localRequests).toBeGreaterThan(localBefore[1]!);
-    expect(stats[2]!.localRequests).toBeGreaterThan(localBefore[2]!);
-  } finally {
-    for (const connection of opened) connection.close();
-    await broker.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    expect(values).toEqual(expected);
   }
+  // Some were answered by the workers themselves (those sent while no earlier produce was with the main thread).
+  const stats = broker.networkShardStats();
+  expect(stats[1]!.localRequests).toBeGreaterThan(localBefore[1]!);
+  expect(stats[2]!.localRequests).toBeGreaterThan(localBefore[2]!);
+  });
 });
 
 test("partition.workers.listen: a consumer's fetch on the owning worker is answered there, long poll included; another worker's partition is answered by that worker, reached directly", async () => {
-  const dataDir = tempDir("listen-fetch");
-  const broker = await startBroker({ port: 0, dataDir, partitionWorkers: 2, properties: { "partition.workers.listen": "true" }, log: () => undefined });
-  const opened: KafkaConnection[] = [];
-  try {
-    const placed = await connectToEveryShard(broker, [0, 1, 2], 1, opened);
-    const onMain = placed.find((entry) => entry.shard === 0)!.connection;
-    const onWorker0 = placed.find((entry) => entry.shard === 1)!.connection;
-    const created = await onMain.request(ApiKey.CreateTopics, 4, { topics: [{ name: "fetched", numPartitions: PARTITIONS, replicationFactor: 1 }], timeoutMs: 10_000 });
-    expect(created.topics[0].errorCode).toBe(ErrorCode.NONE);
-    await Bun.sleep(100);
-    const own = [0, 1, 2, 3].find((partition) => ownerOfPartition("fetched", partition, 2) === 0)!;
-    const other = [0, 1, 2, 3].find((partition) => ownerOfPartition("fetched", partition, 2) === 1)!;
-    const local = () => broker.networkShardStats()[1]!.localRequests;
-    const split = (shard: number) => {
-      const stats = broker.networkShardStats()[shard]!;
-      return { produces: stats.localProduces, fetches: stats.localFetches };
-    };
-    // Written through the main thread's connection; read back through worker 0's, which owns the partition.
-    const batches = [batchOf(["first"]), batchOf(["second", "third"]), batchOf(["fourth"])];
-    for (const batch of batches) expect((await produce(onMain, "fetched", own, batch)).errorCode).toBe(ErrorCode.NONE);
-    let before = local();
-    const splitBefore = split(1);
-    const all = await fetchFrom(onWorker0, "fetched", own, 0);
-    expect(all.errorCode).toBe(ErrorCode.NONE);
-    expect(recordValues(all.records)).toEqual(["first", "second", "third", "fourth"]);
-    expect(local()).toBe(before + 1);
-    // Counted as a fetch, not a produce.
-    expect(split(1)).toEqual({ produces: splitBefore.produces, fetches: splitBefore.fetches + 1 });
+  await withListeningBroker("listen-fetch", {}, async (broker, opened) => {
+  const placed = await connectToEveryShard(broker, [0, 1, 2], 1, opened);
+  const onMain = placed.find((entry) => entry.shard === 0)!.connection;
+  const onWorker0 = placed.find((entry) => entry.shard === 1)!.connection;
+  const created = await onMain.request(ApiKey.CreateTopics, 4, { topics: [{ name: "fetched", numPartitions: PARTITIONS, replicationFactor: 1 }], timeoutMs: 10_000 });
+  expect(created.topics[0].errorCode).toBe(ErrorCode.NONE);
+  await Bun.sleep(100);
+  const own = [0, 1, 2, 3].find((partition) => ownerOfPartition("fetched", partition, 2) === 0)!;
+  const other = [0, 1, 2, 3].find((partition) => ownerOfPartition("fetched", partition, 2) === 1)!;
+  const local = () => broker.networkShardStats()[1]!.localRequests;
+  const split = (shard: number) => {
+    const stats = broker.networkShardStats()[shard]!;
+    return { produces: stats.localProduces, fetches: stats.localFetches };
+  };
+  // Written through the main thread's connection; read back through worker 0's, which owns the partition.
+  const batches = [batchOf(["first"]), batchOf(["second", "third"]), batchOf(["fourth"])];
+  for (const batch of batches) expect((await produce(onMain, "fetched", own, batch)).errorCode).toBe(ErrorCode.NONE);
+  let before = local();
+  const splitBefore = split(1);
+  const all = await fetchFrom(onWorker0, "fetched", own, 0);
+  expect(all.errorCode).toBe(ErrorCode.NONE);
+  expect(recordValues(all.records)).toEqual(["first", "second", "third", "fourth"]);
+  expect(local()).toBe(before + 1);
+  // Counted as a fetch, not a produce.
+  expect(split(1)).toEqual({ produces: splitBefore.produces, fetches: splitBefore.fetches + 1 });
 
-    // A long poll at the end: woken by a produce that another thread asked for.
-    before = local();
-    const waiting = onWorker0.request(ApiKey.Fetch, 11, {
-      replicaId: -1, maxWaitMs: 10_000, minBytes: 1, maxBytes: 1 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
-      topics: [{ topic: "fetched", partitions: [{ partition: own, fetchOffset: 4, currentLeaderEpoch: -1, logStartOffset: -1, partitionMaxBytes: 1 << 20, lastFetchedEpoch: -1 }] }],
-      forgottenTopicsData: [], rackId: "",
-    });
-    await Bun.sleep(200);
-    expect((await produce(onMain, "fetched", own, batchOf(["woken"]))).errorCode).toBe(ErrorCode.NONE);
-    const woken = await waiting;
-    expect(woken.responses[0].partitions[0].errorCode).toBe(ErrorCode.NONE);
-    expect(recordValues(woken.responses[0].partitions[0].records)).toEqual(["woken"]);
-    expect(Number(woken.responses[0].partitions[0].highWatermark)).toBe(5);
-    expect(local()).toBe(before + 1);
+  // A long poll at the end: woken by a produce that another thread asked for.
+  before = local();
+  const waiting = onWorker0.request(ApiKey.Fetch, 11, {
+    replicaId: -1, maxWaitMs: 10_000, minBytes: 1, maxBytes: 1 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+    topics: [{ topic: "fetched", partitions: [{ partition: own, fetchOffset: 4, currentLeaderEpoch: -1, logStartOffset: -1, partitionMaxBytes: 1 << 20, lastFetchedEpoch: -1 }] }],
+    forgottenTopicsData: [], rackId: "",
+  });
+  await Bun.sleep(200);
+  expect((await produce(onMain, "fetched", own, batchOf(["woken"]))).errorCode).toBe(ErrorCode.NONE);
+  const woken = await waiting;
+  expect(woken.responses[0].partitions[0].errorCode).toBe(ErrorCode.NONE);
+  expect(recordValues(woken.responses[0].partitions[0].records)).toEqual(["woken"]);
+  expect(Number(woken.responses[0].partitions[0].highWatermark)).toBe(5);
+  expect(local()).toBe(before + 1);
 
-    // Worker 1's partition, produced and fetched on worker 0's connection: worker 1 answers both, the main thread neither.
-    const ofWorker1 = () => broker.networkShardStats()[2]!.localRequests;
-    const mainRequests = () => broker.networkShardStats()[0]!.requests;
-    before = local();
-    const worker1Before = ofWorker1();
-    const worker1SplitBefore = split(2);
-    const mainBefore = mainRequests();
-    expect((await produce(onWorker0, "fetched", other, batchOf(["elsewhere"]))).errorCode).toBe(ErrorCode.NONE);
-    const elsewhere = await fetchFrom(onWorker0, "fetched", other, 0);
-    expect(recordValues(elsewhere.records)).toEqual(["elsewhere"]);
-    expect(local()).toBe(before);
-    expect(ofWorker1()).toBe(worker1Before + 2);
-    expect(split(2)).toEqual({ produces: worker1SplitBefore.produces + 1, fetches: worker1SplitBefore.fetches + 1 });
-    expect(mainRequests()).toBe(mainBefore);
-  } finally {
-    for (const connection of opened) connection.close();
-    await broker.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  }
+  // Worker 1's partition, produced and fetched on worker 0's connection: worker 1 answers both, the main thread neither.
+  const ofWorker1 = () => broker.networkShardStats()[2]!.localRequests;
+  const mainRequests = () => broker.networkShardStats()[0]!.requests;
+  before = local();
+  const worker1Before = ofWorker1();
+  const worker1SplitBefore = split(2);
+  const mainBefore = mainRequests();
+  expect((await produce(onWorker0, "fetched", other, batchOf(["elsewhere"]))).errorCode).toBe(ErrorCode.NONE);
+  const elsewhere = await fetchFrom(onWorker0, "fetched", other, 0);
+  expect(recordValues(elsewhere.records)).toEqual(["elsewhere"]);
+  expect(local()).toBe(before);
+  expect(ofWorker1()).toBe(worker1Before + 2);
+  expect(split(2)).toEqual({ produces: worker1SplitBefore.produces + 1, fetches: worker1SplitBefore.fetches + 1 });
+  expect(mainRequests()).toBe(mainBefore);
+  });
 });
 
 test("partition.workers.listen: a consumer's fetch of both workers' partitions is split between them and merged in request order within max.bytes; one that must wait goes to the main thread", async () => {
-  const dataDir = tempDir("listen-split");
-  const broker = await startBroker({ port: 0, dataDir, partitionWorkers: 2, properties: { "partition.workers.listen": "true" }, log: () => undefined });
-  const opened: KafkaConnection[] = [];
-  try {
-    const placed = await connectToEveryShard(broker, [0, 1], 1, opened);
-    const onMain = placed.find((entry) => entry.shard === 0)!.connection;
-    const onWorker0 = placed.find((entry) => entry.shard === 1)!.connection;
-    const created = await onMain.request(ApiKey.CreateTopics, 4, { topics: [{ name: "split", numPartitions: PARTITIONS, replicationFactor: 1 }], timeoutMs: 10_000 });
-    expect(created.topics[0].errorCode).toBe(ErrorCode.NONE);
-    await Bun.sleep(100);
-    for (let partition = 0; partition < PARTITIONS; partition++) {
-      for (let batch = 0; batch < 2; batch++) expect((await produce(onMain, "split", partition, batchOf([`p${partition}-b${batch}`]))).errorCode).toBe(ErrorCode.NONE);
-    }
-    const fetchAll = (maxBytes: number, offsets: number[], maxWaitMs = 0, minBytes = 0) =>
-      onWorker0.request(ApiKey.Fetch, 11, {
-        replicaId: -1, maxWaitMs, minBytes, maxBytes, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
-        // Partitions named out of order, as a client may: the answer follows the request.
-        topics: [{ topic: "split", partitions: [3, 0, 2, 1].map((partition) => ({ partition, fetchOffset: offsets[partition]!, currentLeaderEpoch: -1, logStartOffset: -1, partitionMaxBytes: 1 << 20, lastFetchedEpoch: -1 })) }],
-        forgottenTopicsData: [], rackId: "",
-      });
-    const mainBefore = broker.networkShardStats()[0]!.requests;
-    const all = await fetchAll(1 << 20, [0, 0, 0, 0]);
-    const partitions = all.responses[0].partitions as { partitionIndex: number; errorCode: number; highWatermark: bigint | number; records: Uint8Array }[];
-    expect(partitions.map((partition) => partition.partitionIndex)).toEqual([3, 0, 2, 1]);
-    for (const partition of partitions) {
-      expect(partition.errorCode).toBe(ErrorCode.NONE);
-      expect(Number(partition.highWatermark)).toBe(2);
-      expect(recordValues(partition.records)).toEqual([`p${partition.partitionIndex}-b0`, `p${partition.partitionIndex}-b1`]);
-    }
-    // max.bytes across the parts: the first partition with data keeps its batches, the others wait for the next fetch.
-    const tight = await fetchAll(1, [0, 0, 0, 0]);
-    const withData = (tight.responses[0].partitions as { records: Uint8Array | null }[]).filter((partition) => partition.records && partition.records.byteLength > 0);
-    expect(withData.length).toBe(1);
-    expect(broker.networkShardStats()[0]!.requests).toBe(mainBefore);
-
-    // At the end of every partition a fetch must wait: the main thread holds it, and a produce wakes it.
-    const waiting = fetchAll(1 << 20, [2, 2, 2, 2], 10_000, 1);
-    await Bun.sleep(200);
-    expect((await produce(onMain, "split", 2, batchOf(["late"]))).errorCode).toBe(ErrorCode.NONE);
-    const woken = await waiting;
-    const late = (woken.responses[0].partitions as { partitionIndex: number; records: Uint8Array | null }[]).find((partition) => partition.partitionIndex === 2)!;
-    expect(recordValues(late.records!)).toEqual(["late"]);
-    expect(broker.networkShardStats()[0]!.requests).toBeGreaterThan(mainBefore);
-  } finally {
-    for (const connection of opened) connection.close();
-    await broker.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+  await withListeningBroker("listen-split", {}, async (broker, opened) => {
+  const placed = await connectToEveryShard(broker, [0, 1], 1, opened);
+  const onMain = placed.find((entry) => entry.shard === 0)!.connection;
+  const onWorker0 = placed.find((entry) => entry.shard === 1)!.connection;
+  const created = await onMain.request(ApiKey.CreateTopics, 4, { topics: [{ name: "split", numPartitions: PARTITIONS, replicationFactor: 1 }], timeoutMs: 10_000 });
+  expect(created.topics[0].errorCode).toBe(ErrorCode.NONE);
+  await Bun.sleep(100);
+  for (let partition = 0; partition < PARTITIONS; partition++) {
+    for (let batch = 0; batch < 2; batch++) expect((await produce(onMain, "split", partition, batchOf([`p${partition}-b${batch}`]))).errorCode).toBe(ErrorCode.NONE);
   }
+  const fetchAll = (maxBytes: number, offsets: number[], maxWaitMs = 0, minBytes = 0) =>
+    onWorker0.request(ApiKey.Fetch, 11, {
+      replicaId: -1, maxWaitMs, minBytes, maxBytes, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+      // Partitions named out of order, as a client may: the answer follows the request.
+      topics: [{ topic: "split", partitions: [3, 0, 2, 1].map((partition) => ({ partition, fetchOffset: offsets[partition]!, currentLeaderEpoch: -1, logStartOffset: -1, partitionMaxBytes: 1 << 20, lastFetchedEpoch: -1 })) }],
+      forgottenTopicsData: [], rackId: "",
+    });
+  const mainBefore = broker.networkShardStats()[0]!.requests;
+  const all = await fetchAll(1 << 20, [0, 0, 0, 0]);
+  const partitions = all.responses[0].partitions as { partitionIndex: number; errorCode: number; highWatermark: bigint | number; records: Uint8Array }[];
+  expect(partitions.map((partition) => partition.partitionIndex)).toEqual([3, 0, 2, 1]);
+  for (const partition of partitions) {
+    expect(partition.errorCode).toBe(ErrorCode.NONE);
+    expect(Number(partition.highWatermark)).toBe(2);
+    expect(recordValues(partition.records)).toEqual([`p${partition.partitionIndex}-b0`, `p${partition.partitionIndex}-b1`]);
+  }
+  // max.bytes across the parts: the first partition with data keeps its batches, the others wait for the next fetch.
+  const tight = await fetchAll(1, [0, 0, 0, 0]);
+  const withData = (tight.responses[0].partitions as { records: Uint8Array | null }[]).filter((partition) => partition.records && partition.records.byteLength > 0);
+  expect(withData.length).toBe(1);
+  expect(broker.networkShardStats()[0]!.requests).toBe(mainBefore);
+
+  // At the end of every partition a fetch must wait: the main thread holds it, and a produce wakes it.
+  const waiting = fetchAll(1 << 20, [2, 2, 2, 2], 10_000, 1);
+  await Bun.sleep(200);
+  expect((await produce(onMain, "split", 2, batchOf(["late"]))).errorCode).toBe(ErrorCode.NONE);
+  const woken = await waiting;
+  const late = (woken.responses[0].partitions as { partitionIndex: number; records: Uint8Array | null }[]).find((partition) => partition.partitionIndex === 2)!;
+  expect(recordValues(late.records!)).toEqual(["late"]);
+  expect(broker.networkShardStats()[0]!.requests).toBeGreaterThan(mainBefore);
+  });
 });
