@@ -6,7 +6,7 @@ import type { E2eResults } from "./e2e.ts";
 import { describeLocalAnswers, type LatencyReferenceResults, type LocalAnswers, type ReferencePoint } from "./latency-reference.ts";
 import { TRACE_STAGES } from "../src/admin/slowest-requests.ts";
 import type { LatencyFigures, ListenLatencyFigures, RdperfResults } from "./rdperf.ts";
-import type { PacedLatency, ScalingResults, ScalingThroughput, ShardPoint } from "./shard-scaling.ts";
+import type { PacedLatency, ScalingResults, ScalingThroughput, ShardConfiguration, ShardPoint } from "./shard-scaling.ts";
 import type { Limits } from "./limits.ts";
 import type { MicroResult } from "./micro.ts";
 import { formatOps } from "./micro.ts";
@@ -604,12 +604,26 @@ function medianOf(values: number[]): number {
   return sorted[Math.floor((sorted.length - 1) / 2)]!;
 }
 
-function shardPoints(scaling: ScalingResults, workload: ShardPoint["workload"], connections: number, shards: number): ShardPoint[] {
+function shardPoints(scaling: ScalingResults, workload: ShardPoint["workload"], connections: number, shards: ShardConfiguration): ShardPoint[] {
   return scaling.shardCurve.filter((point) => point.workload === workload && point.connections === connections && point.shards === shards);
 }
 
+/** The shard curve's brokers: each num.network.shards value, then the listen broker when measured (runs before it have none). */
+function shardConfigurations(scaling: ScalingResults): ShardConfiguration[] {
+  return [...scaling.shardCounts, ...(scaling.listen ? (["listen"] as const) : [])];
+}
+
+function configurationLabel(shards: ShardConfiguration): string {
+  return shards === "listen" ? "listen" : `shards=${shards}`;
+}
+
+/** Threads that read client sockets: with listen, the main thread and every partition worker. */
+function networkShardsOf(scaling: ScalingResults, shards: ShardConfiguration): number {
+  return shards === "listen" ? 1 + (scaling.listen?.partitionWorkers ?? Number.NaN) : shards;
+}
+
 /** Per round, 2 consumers' catch-up throughput over 1 consumer's on the same broker; the median of the rounds. */
-function consumePairRatio(scaling: ScalingResults, shards: number): { ratio: number; one: number; two: number; rounds: number } {
+function consumePairRatio(scaling: ScalingResults, shards: ShardConfiguration): { ratio: number; one: number; two: number; rounds: number } {
   const one = shardPoints(scaling, "catch-up consume", 1, shards);
   const two = shardPoints(scaling, "catch-up consume", 2, shards);
   const ratios = one.flatMap((single) => two.filter((pair) => pair.round === single.round).map((pair) => pair.bytesPerSecond / single.bytesPerSecond));
@@ -632,15 +646,15 @@ function scalingTargets(results: BenchResults): TargetCheck[] {
   const notMeasured = (target: string): TargetCheck => ({ target, measured: "not measured", reference: "–", ratio: "–", met: null });
   if (!scaling) return [notMeasured(consumeTarget), notMeasured(idleTarget)];
   const checks: TargetCheck[] = [];
-  const pairs = scaling.shardCounts.map((shards) => ({ shards, ...consumePairRatio(scaling, shards) })).filter((pair) => pair.rounds > 0);
+  const pairs = shardConfigurations(scaling).map((shards) => ({ shards, ...consumePairRatio(scaling, shards) })).filter((pair) => pair.rounds > 0);
   if (pairs.length === 0) checks.push(notMeasured(consumeTarget));
   else {
     const best = pairs.reduce((a, b) => (b.ratio > a.ratio ? b : a));
     checks.push({
       target: consumeTarget,
-      measured: pairs.map((pair) => `shards=${pair.shards}: ${pair.ratio.toFixed(2)}× (${gb(pair.one)} → ${gb(pair.two)})`).join("; "),
+      measured: pairs.map((pair) => `${configurationLabel(pair.shards)}: ${pair.ratio.toFixed(2)}× (${gb(pair.one)} → ${gb(pair.two)})`).join("; "),
       reference: `1 consumer, same broker, same round (median of ${best.rounds} paired round${best.rounds > 1 ? "s" : ""})`,
-      ratio: `${best.ratio.toFixed(2)}× (shards=${best.shards})`,
+      ratio: `${best.ratio.toFixed(2)}× (${configurationLabel(best.shards)})`,
       met: best.ratio >= 1.5,
     });
   }
@@ -691,14 +705,25 @@ function mainThreadRequestShare(points: ShardPoint[]): string {
   return `${pct(medianOf(shares))} (${shares.map((share) => (share * 100).toFixed(0)).join(", ")})`;
 }
 
+/** The listen broker's share of the figure's own requests (Produce or Fetch) a partition worker answered, median and per round. */
+function workerAnswerShare(points: ShardPoint[]): string {
+  const shares = points.flatMap((point) => {
+    const answers = point.workload === "produce" ? point.workerProduces : point.workerFetches;
+    return answers ? [answers.local / Math.max(1, answers.all)] : [];
+  });
+  if (shares.length === 0) return "–";
+  return `${pct(medianOf(shares))} (${shares.map((share) => (share * 100).toFixed(0)).join(", ")})`;
+}
+
 function renderShardCurve(scaling: ScalingResults): string[] {
   const workloads: { workload: ShardPoint["workload"]; connections: number }[] = [...new Map(scaling.shardCurve.map((point) => [`${point.workload} ${point.connections}`, { workload: point.workload, connections: point.connections }])).values()];
+  const shardsColumn = (shards: ShardConfiguration) => (shards === "listen" ? `listen (1 + ${scaling.listen?.partitionWorkers} workers)` : String(shards));
   const rows = workloads.flatMap(({ workload, connections }) =>
-    scaling.shardCounts.map((shards) => {
+    shardConfigurations(scaling).map((shards) => {
       const points = shardPoints(scaling, workload, connections, shards);
       const summary = summarize(points);
       return [
-        workload, String(connections), String(shards), mb(summary.bytesPerSecond), summary.roundsMB, mb(summary.bytesPerSecond / shards), mainThreadRequestShare(points),
+        workload, String(connections), shardsColumn(shards), mb(summary.bytesPerSecond), summary.roundsMB, mb(summary.bytesPerSecond / networkShardsOf(scaling, shards)), mainThreadRequestShare(points), workerAnswerShare(points),
         summary.brokerCores.toFixed(2), summary.mainCores.toFixed(2), pct(summary.mainCores / summary.brokerCores), gb(summary.bytesPerSecond / summary.mainCores), pct(summary.machineBusy),
       ];
     }),
@@ -711,9 +736,15 @@ function renderShardCurve(scaling: ScalingResults): string[] {
       `Catch-up consume: ${(scaling.consumeDataBytes / 2 ** 20).toFixed(0)} MiB over ${scaling.consumePartitions} partitions from the page cache, 1 MiB fetches, one in flight per connection. ` +
       "The main thread is the single owner of request handling (shards only frame and write); its share of the broker's CPU, and the throughput per core it spends " +
       "(what the design would reach with the main thread saturated and cores to spare for everything else), are what bound scaling with more cores. " +
-      "Which shard reads a connection is the kernel's SO_REUSEPORT hash, so with few connections the split differs from round to round (the requests column, from /metrics).",
+      "Which shard reads a connection is the kernel's SO_REUSEPORT hash, so with few connections the split differs from round to round (the requests column, from /metrics)." +
+      (scaling.listen
+        ? ` "listen": a broker with \`partition.workers.listen=true\` and the default ${scaling.listen.partitionWorkers} partition workers, measured in the same rounds: the main thread and each worker read sockets ` +
+          "(per shard: over all of them), and a worker answers a produce or a consumer's sessionless fetch of its own partitions itself, splitting a fetch of several workers' partitions by owner. " +
+          '"Answered by a worker": of the figure\'s Produce (produce) or Fetch (consume) requests the broker answered, the share a worker answered without the main thread ' +
+          "(/metrics bunka_network_shard_local_requests_total over bunka_request_duration_seconds_count)."
+        : ""),
     "",
-    table(["Workload", "Connections", "Shards", "MB/s", "Rounds (MB/s)", "per shard", "Requests read by the main thread (rounds, %)", "Broker cores", "Main thread cores", "Main thread share", "per main-thread core", "Machine busy"], rows),
+    table(["Workload", "Connections", "Shards", "MB/s", "Rounds (MB/s)", "per shard", "Requests read by the main thread (rounds, %)", "Answered by a worker (rounds, %)", "Broker cores", "Main thread cores", "Main thread share", "per main-thread core", "Machine busy"], rows),
     "",
   ];
 }
@@ -749,7 +780,8 @@ function renderConnectionCurve(scaling: ScalingResults): string[] {
 export function renderScaling(scaling: ScalingResults | null | undefined): string[] {
   const out = ["## Scaling: network shards and connections", ""];
   if (!scaling) return [...out, "Not measured in this run (`bun run bench --only=scaling --merge` measures it and keeps the other sections).", ""];
-  out.push(`${scaling.cores} cores; num.network.shards ${scaling.shardCounts.join(", ")} (bench/shard-scaling.ts). Curves in the chart's second row.`, "");
+  const listen = scaling.listen ? ` and partition.workers.listen=true (${scaling.listen.partitionWorkers} workers)` : "";
+  out.push(`${scaling.cores} cores; num.network.shards ${scaling.shardCounts.join(", ")}${listen} (bench/shard-scaling.ts). Curves in the chart's second row.`, "");
   out.push(...renderShardCurve(scaling));
   out.push(...renderConnectionCurve(scaling));
   return out;
@@ -844,10 +876,13 @@ export function renderSvg(results: BenchResults): string {
 function scalingPanels(scaling: ScalingResults, widthPx: number, heightPx: number): string {
   const colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"];
   const workloads = [...new Map(scaling.shardCurve.map((point) => [`${point.workload} ${point.connections}`, point])).values()];
+  // The listen broker, when measured, one step right of the largest shard count.
+  const xOfShards = (shards: ShardConfiguration) => (shards === "listen" ? Math.max(...scaling.shardCounts) + 1 : shards);
+  const shardTicks = shardConfigurations(scaling).map((shards) => ({ value: xOfShards(shards), label: String(shards) }));
   const shardSeries: Series[] = workloads.map((each, index) => ({
     label: `${each.workload === "produce" ? "produce" : "consume"}, ${each.connections} conn.`,
     color: colors[index % colors.length]!,
-    points: scaling.shardCounts.map((shards) => ({ x: shards, y: medianOf(shardPoints(scaling, each.workload, each.connections, shards).map((point) => point.bytesPerSecond)) / 1e9 })),
+    points: shardConfigurations(scaling).map((shards) => ({ x: xOfShards(shards), y: medianOf(shardPoints(scaling, each.workload, each.connections, shards).map((point) => point.bytesPerSecond)) / 1e9 })),
   }));
   const connectionKeys = [...new Map(scaling.connectionCurve.map((point) => [`${point.busyConnections}+${point.idleConnections}`, point])).values()].sort((a, b) => a.busyConnections - b.busyConnections || a.idleConnections - b.idleConnections);
   const pointsOf = (key: { busyConnections: number; idleConnections: number }) => scaling.connectionCurve.filter((point) => point.busyConnections === key.busyConnections && point.idleConnections === key.idleConnections);
@@ -861,7 +896,7 @@ function scalingPanels(scaling: ScalingResults, widthPx: number, heightPx: numbe
   ];
   const connectionLabel = (key: { busyConnections: number; idleConnections: number }) => (key.idleConnections > 0 ? `${key.busyConnections}+${key.idleConnections}` : String(key.busyConnections));
   return [
-    panel("Throughput vs network shards", "num.network.shards", "GB/s", scaling.shardCounts.map((shards) => ({ value: shards, label: String(shards) })), shardSeries, 0, widthPx, heightPx),
+    panel("Throughput vs network shards", scaling.listen ? "num.network.shards, then listening workers" : "num.network.shards", "GB/s", shardTicks, shardSeries, 0, widthPx, heightPx),
     panel("Produce vs connections", "busy + idle connections", "MB/s", connectionKeys.map((key, index) => ({ value: index, label: connectionLabel(key) })), produceSeries, widthPx, widthPx, heightPx),
     panel(`Paced ${records(scaling.pacedRecordsPerSecond)}: latency`, "idle connections open", "ms", latencyKeys.map((key, index) => ({ value: index, label: key.idleConnections.toLocaleString("en-US") })), latencySeries, widthPx * 2, widthPx, heightPx),
   ].join("\n");

@@ -1,7 +1,9 @@
 // Scaling curves (issue 13 item 4): the `scaling` section of `bun run bench` (bench/run.ts), also runnable alone.
 // * Shards: produce and catch-up consume throughput of one broker process for num.network.shards 1..cores, with
 //   the main thread's CPU next to the broker's (the main thread is the single owner of request handling, so its
-//   share is what bounds the design when cores are added).
+//   share is what bounds the design when cores are added); then of a broker with partition.workers.listen=true
+//   (each partition worker a network shard answering its own partitions' produces and consumer fetches), with the
+//   share of those requests a worker answered without the main thread.
 // * Connections: with the default single shard, produce throughput of 1 busy connection, then of 10 busy ones
 //   with 0, 100 and 1,000 idle connections open, and paced end-to-end latency with each of those idle counts.
 // The load comes from the load generator (blocking C sockets in worker threads, bench/loadgen.ts), several
@@ -9,7 +11,7 @@
 // up front, and rounds that visit every configuration (in alternating order): a burst of other load on a shared
 // machine then lands on every configuration of a round alike. The machine's busy share is kept next to every figure.
 //
-//   bun bench/shard-scaling.ts [--quick] [--seconds=N] [--rounds=N] [--shards=1,2] [--fill-mib=N]
+//   bun bench/shard-scaling.ts [--quick] [--seconds=N] [--rounds=N] [--shards=1,2] [--no-listen] [--fill-mib=N]
 //
 // Alone it prints the section's tables and writes bench/results/shard-scaling.{json,md}; it leaves BENCHMARKS.md
 // alone (`bun run bench --only=scaling --merge` measures the section into it).
@@ -55,13 +57,26 @@ export interface ScalingThroughput {
   errors: number;
 }
 
+/** A broker of the shard curve: num.network.shards, or "listen" (partition.workers.listen=true, default workers). */
+export type ShardConfiguration = number | "listen";
+
+/** Requests of one API over a figure: all the broker answered, and those a listening partition worker answered itself. */
+export interface WorkerAnswers {
+  local: number;
+  all: number;
+}
+
 export interface ShardPoint extends ScalingThroughput {
-  shards: number;
+  shards: ShardConfiguration;
   workload: "produce" | "catch-up consume";
   connections: number;
   round: number;
   /** Requests each shard read during the figure (/metrics bunka_network_shard_requests_total; index 0 is the main thread). */
   requestsByShard: number[];
+  /** The listen broker only: Produce requests answered by a partition worker (/metrics bunka_network_shard_local_requests_total). */
+  workerProduces?: WorkerAnswers;
+  /** The listen broker only: Fetch requests answered by a partition worker. */
+  workerFetches?: WorkerAnswers;
 }
 
 export interface PacedLatency {
@@ -102,6 +117,8 @@ export interface ScalingResults {
   consumePartitions: number;
   pacedRecordsPerSecond: number;
   shardCurve: ShardPoint[];
+  /** The shard curve's partition.workers.listen=true broker, when measured (absent in runs before it was). */
+  listen?: { partitionWorkers: number } | null;
   /** With num.network.shards=1 (the default). */
   connectionCurve: ConnectionPoint[];
 }
@@ -112,6 +129,8 @@ export interface ScalingOptions {
   progress: (line: string) => void;
   /** Defaults: 1..cores. */
   shardCounts?: number[];
+  /** A partition.workers.listen=true broker in the shard curve too; default true. */
+  listen?: boolean;
   seconds?: number;
   rounds?: number;
   fillBytes?: number;
@@ -119,6 +138,7 @@ export interface ScalingOptions {
 
 interface ScalingSettings {
   shardCounts: number[];
+  listen: boolean;
   seconds: number;
   rounds: number;
   fillBytes: number;
@@ -128,7 +148,8 @@ function scalingSettings(options: ScalingOptions): ScalingSettings {
   const cores = availableParallelism();
   const settings = {
     shardCounts: options.shardCounts ?? Array.from({ length: cores }, (_, index) => index + 1),
-    // Full run: about 4 minutes on 2 cores (2 shard counts × 3 rounds × 4 figures, then 3 rounds of the connection curve).
+    listen: options.listen ?? true,
+    // Full run: about 5 minutes on 2 cores (2 shard counts and listen × 3 rounds × 4 figures, then 3 rounds of the connection curve).
     seconds: options.seconds ?? (options.quick ? 1 : 4),
     rounds: options.rounds ?? (options.quick ? 1 : 3),
     fillBytes: options.fillBytes ?? (options.quick ? 32 : 256) * 1024 * 1024,
@@ -153,9 +174,16 @@ function mainThreadSeconds(pid: number): number {
   }
 }
 
+async function scrapeMetrics(metricsUrl: string): Promise<string> {
+  return (await fetch(metricsUrl, { signal: AbortSignal.timeout(10_000) })).text();
+}
+
 /** Sums of a /metrics family's samples by the value of one label (Prometheus text format). */
 async function scrapeByLabel(metricsUrl: string, family: string, label: string): Promise<Map<string, number>> {
-  const text = await (await fetch(metricsUrl, { signal: AbortSignal.timeout(10_000) })).text();
+  return sumByLabel(await scrapeMetrics(metricsUrl), family, label);
+}
+
+function sumByLabel(text: string, family: string, label: string): Map<string, number> {
   const byLabel = new Map<string, number>();
   const pattern = new RegExp(`^${family}\\{(?:[^}]*,)?${label}="([^"]*)"[^}]*\\} (\\S+)$`);
   for (const line of text.split("\n")) {
@@ -165,9 +193,20 @@ async function scrapeByLabel(metricsUrl: string, family: string, label: string):
   return byLabel;
 }
 
-async function requestsReadByShard(metricsUrl: string, shards: number): Promise<number[]> {
-  const byShard = await scrapeByLabel(metricsUrl, "bunka_network_shard_requests_total", "shard");
-  return Array.from({ length: shards }, (_, shard) => byShard.get(String(shard)) ?? 0);
+interface ShardCounts {
+  requestsByShard: number[];
+  /** Per API, requests answered by a listening worker (summed over shards) and by the broker in all. */
+  workerAnswers: Map<string, WorkerAnswers>;
+}
+
+async function readShardCounts(metricsUrl: string, shards: number): Promise<ShardCounts> {
+  const text = await scrapeMetrics(metricsUrl);
+  const byShard = sumByLabel(text, "bunka_network_shard_requests_total", "shard");
+  const localByApi = sumByLabel(text, "bunka_network_shard_local_requests_total", "api");
+  // The request-time histogram counts the listening workers' local answers too (their notices record it on the main thread).
+  const allByApi = sumByLabel(text, "bunka_request_duration_seconds_count", "api");
+  const workerAnswers = new Map(["Produce", "Fetch"].map((api) => [api, { local: localByApi.get(api) ?? 0, all: allByApi.get(api) ?? 0 }]));
+  return { requestsByShard: Array.from({ length: shards }, (_, shard) => byShard.get(String(shard)) ?? 0), workerAnswers };
 }
 
 /** Broker, main-thread and machine CPU around `body`, as cores over the wall time `body` reports (or took). */
@@ -242,18 +281,31 @@ async function fillConsumeTopic(broker: BenchBroker, fillBytes: number): Promise
 }
 
 interface ShardBroker {
-  shards: number;
+  shards: ShardConfiguration;
+  /** Threads that read client sockets: num.network.shards, or with listen the main thread and every partition worker. */
+  networkShards: number;
   broker: BenchBroker;
   metricsUrl: string;
   endOffsets: number[];
 }
 
-/** One figure and how its requests spread over the shards (the kernel's SO_REUSEPORT hash decides, per connection). */
-async function withShardSpread(target: ShardBroker, body: () => Promise<ScalingThroughput>): Promise<ScalingThroughput & { requestsByShard: number[] }> {
-  const before = await requestsReadByShard(target.metricsUrl, target.shards);
+/**
+ * One figure and how its requests spread over the shards (the kernel's SO_REUSEPORT hash decides, per connection);
+ * for the listen broker also how many produces and fetches a worker answered without the main thread.
+ */
+async function withShardSpread(target: ShardBroker, body: () => Promise<ScalingThroughput>): Promise<ScalingThroughput & Pick<ShardPoint, "requestsByShard" | "workerProduces" | "workerFetches">> {
+  const before = await readShardCounts(target.metricsUrl, target.networkShards);
   const throughput = await body();
-  const after = await requestsReadByShard(target.metricsUrl, target.shards);
-  return { ...throughput, requestsByShard: after.map((count, shard) => count - before[shard]!) };
+  const after = await readShardCounts(target.metricsUrl, target.networkShards);
+  const between = (api: string): WorkerAnswers => ({
+    local: after.workerAnswers.get(api)!.local - before.workerAnswers.get(api)!.local,
+    all: after.workerAnswers.get(api)!.all - before.workerAnswers.get(api)!.all,
+  });
+  return {
+    ...throughput,
+    requestsByShard: after.requestsByShard.map((count, shard) => count - before.requestsByShard[shard]!),
+    ...(target.shards === "listen" ? { workerProduces: between("Produce"), workerFetches: between("Fetch") } : {}),
+  };
 }
 
 async function measureShardRound(target: ShardBroker, round: number, seconds: number): Promise<ShardPoint[]> {
@@ -345,13 +397,16 @@ async function measureConnectionRound(target: ShardBroker, round: number, second
   return points;
 }
 
-async function startShardBroker(workDir: string, shards: number, fillBytes: number): Promise<ShardBroker> {
+async function startShardBroker(workDir: string, shards: ShardConfiguration, fillBytes: number): Promise<ShardBroker> {
   // With an admin listener: /metrics says how requests spread over the shards and how many connections are open.
   const adminPort = freePort();
-  const broker = new BenchBroker({ workDir, properties: { "num.network.shards": String(shards), "admin.listeners": `http://127.0.0.1:${adminPort}` } });
+  // listen keeps num.partition.workers at its default (the number of cores): shard 0 is the main thread, shard w + 1 worker w.
+  const shape: Record<string, string> = shards === "listen" ? { "partition.workers.listen": "true" } : { "num.network.shards": String(shards) };
+  const networkShards = shards === "listen" ? 1 + availableParallelism() : shards;
+  const broker = new BenchBroker({ workDir, properties: { ...shape, "admin.listeners": `http://127.0.0.1:${adminPort}` } });
   await broker.start();
   try {
-    return { shards, broker, metricsUrl: `http://127.0.0.1:${adminPort}/metrics`, endOffsets: await fillConsumeTopic(broker, fillBytes) };
+    return { shards, networkShards, broker, metricsUrl: `http://127.0.0.1:${adminPort}/metrics`, endOffsets: await fillConsumeTopic(broker, fillBytes) };
   } catch (error) {
     await broker.stop();
     throw error;
@@ -362,14 +417,14 @@ export async function runScaling(options: ScalingOptions): Promise<ScalingResult
   const settings = scalingSettings(options);
   const { progress } = options;
   // The connection curve runs on the default single shard, measured or not in the shard curve.
-  const brokerShardCounts = [...new Set([1, ...settings.shardCounts])];
+  const brokerShardCounts: ShardConfiguration[] = [...new Set([1, ...settings.shardCounts]), ...(settings.listen ? (["listen"] as const) : [])];
   const targets: ShardBroker[] = [];
   const shardCurve: ShardPoint[] = [];
   const connectionCurve: ConnectionPoint[] = [];
   try {
     for (const shards of brokerShardCounts) targets.push(await startShardBroker(options.workDir, shards, settings.fillBytes));
     progress(`scaling: brokers with num.network.shards ${brokerShardCounts.join(", ")} started, ${settings.fillBytes / 2 ** 20} MiB each to read back`);
-    const measuredTargets = targets.filter((target) => settings.shardCounts.includes(target.shards));
+    const measuredTargets = targets.filter((target) => target.shards === "listen" || settings.shardCounts.includes(target.shards));
     for (let round = 1; round <= settings.rounds; round++) {
       const order = round % 2 === 1 ? measuredTargets : [...measuredTargets].reverse();
       for (const target of order) {
@@ -400,12 +455,15 @@ export async function runScaling(options: ScalingOptions): Promise<ScalingResult
     consumePartitions: CONSUME_PARTITIONS,
     pacedRecordsPerSecond: PACED_RECORDS_PER_SECOND,
     shardCurve,
+    listen: settings.listen ? { partitionWorkers: availableParallelism() } : null,
     connectionCurve,
   };
 }
 
 function describeShardPoint(point: ShardPoint): string {
-  return `${point.workload} ×${point.connections} ${(point.bytesPerSecond / 1e6).toFixed(0)} MB/s (main ${point.mainThreadCores.toFixed(2)} of ${point.brokerCpuCores.toFixed(2)} cores)${point.errors ? `, ${point.errors} errors` : ""}`;
+  const answers = point.workload === "produce" ? point.workerProduces : point.workerFetches;
+  const byWorkers = answers ? `, ${answers.local} of ${answers.all} answered by a worker` : "";
+  return `${point.workload} ×${point.connections} ${(point.bytesPerSecond / 1e6).toFixed(0)} MB/s (main ${point.mainThreadCores.toFixed(2)} of ${point.brokerCpuCores.toFixed(2)} cores${byWorkers})${point.errors ? `, ${point.errors} errors` : ""}`;
 }
 
 function describeConnectionPoint(point: ConnectionPoint): string {
@@ -425,6 +483,7 @@ if (import.meta.main) {
       workDir,
       progress: (line) => console.log(`[${Math.round((performance.now() - startedMs) / 1000)} s] ${line}`),
       shardCounts: argument("shards")?.split(",").map(Number),
+      listen: !process.argv.includes("--no-listen"),
       seconds: argument("seconds") ? Number(argument("seconds")) : undefined,
       rounds: argument("rounds") ? Number(argument("rounds")) : undefined,
       fillBytes: argument("fill-mib") ? Number(argument("fill-mib")) * 1024 * 1024 : undefined,

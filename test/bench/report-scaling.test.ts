@@ -1,8 +1,10 @@
 // bench/report.ts with and without the scaling section: a results file from before the section existed still
 // renders (the section and its two targets say "not measured"), and a measured section gives its tables, the
-// chart's second row and the targets by the rules their rows state. Synthetic figures; nothing is measured.
+// chart's second row and the targets by the rules their rows state; a run with the partition.workers.listen broker
+// adds its rows, its fetch share answered by workers and its ratio to the consume target (a run without keeps the
+// tables as they were). Synthetic figures; nothing is measured.
 import { expect, test } from "bun:test";
-import { checkTargets, renderMarkdown, renderSvg, type BenchResults } from "../../bench/report.ts";
+import { checkTargets, renderMarkdown, renderScaling, renderSvg, type BenchResults } from "../../bench/report.ts";
 import type { ConnectionPoint, ScalingResults, ShardPoint } from "../../bench/shard-scaling.ts";
 
 const zeroLimit = { name: "not measured", description: "", bytesPerSecond: Number.NaN, runs: [] };
@@ -22,7 +24,8 @@ function resultsWithout(): BenchResults {
 
 const throughput = (megabytesPerSecond: number) => ({ seconds: 1, recordsPerSecond: megabytesPerSecond * 1000, bytesPerSecond: megabytesPerSecond * 1e6, brokerCpuCores: 1, mainThreadCores: 0.5, machineBusy: 0.9, errors: 0 });
 
-function scaling(consumeTwoMBPerSecond: number, thousandIdleP99Ms: number): ScalingResults {
+/** With `listenConsumeTwoMBPerSecond`, a listen broker too (2 workers; 1 consumer 2,000 MB/s, 90% of fetches answered by workers). */
+function scaling(consumeTwoMBPerSecond: number, thousandIdleP99Ms: number, listenConsumeTwoMBPerSecond?: number): ScalingResults {
   const shardCurve: ShardPoint[] = [];
   const connectionCurve: ConnectionPoint[] = [];
   const latency = (p99Ms: number) => ({ achievedRecordsPerSecond: 20_000, samples: 1000, p50Ms: 1, p99Ms, p999Ms: p99Ms * 2, maxMs: p99Ms * 3, brokerCpuCores: 0.2, mainThreadCores: 0.1, machineBusy: 0.3 });
@@ -33,6 +36,15 @@ function scaling(consumeTwoMBPerSecond: number, thousandIdleP99Ms: number): Scal
       shardCurve.push({ shards, round, workload: "catch-up consume", connections: 1, requestsByShard, ...throughput(2000) });
       shardCurve.push({ shards, round, workload: "catch-up consume", connections: 2, requestsByShard, ...throughput(shards === 2 ? consumeTwoMBPerSecond : 2200) });
     }
+    if (listenConsumeTwoMBPerSecond !== undefined) {
+      const requestsByShard = [300, 350, 350];
+      const workerProduces = { local: 1000, all: 1000 };
+      const workerFetches = { local: 900, all: 1000 };
+      const listen = { shards: "listen" as const, round, requestsByShard, workerProduces, workerFetches };
+      shardCurve.push({ ...listen, workload: "produce", connections: 4, ...throughput(600) });
+      shardCurve.push({ ...listen, workload: "catch-up consume", connections: 1, ...throughput(2000) });
+      shardCurve.push({ ...listen, workload: "catch-up consume", connections: 2, ...throughput(listenConsumeTwoMBPerSecond) });
+    }
     connectionCurve.push({ busyConnections: 1, idleConnections: 0, idleClosedByBroker: 0, brokerConnectionsOpen: 0, round, produce: throughput(200), latency: null });
     for (const idleConnections of [0, 100, 1000]) {
       const p99Ms = idleConnections === 1000 ? thousandIdleP99Ms : 2 + round / 10;
@@ -42,6 +54,7 @@ function scaling(consumeTwoMBPerSecond: number, thousandIdleP99Ms: number): Scal
   return {
     cores: 2, shardCounts: [1, 2], seconds: 1, rounds: 3, recordBytes: 1024, produceBatchBytes: 65536, produceInFlight: 8, produceConnections: 4,
     consumeDataBytes: 32 * 2 ** 20, consumePartitions: 8, pacedRecordsPerSecond: 20_000, shardCurve, connectionCurve,
+    ...(listenConsumeTwoMBPerSecond !== undefined ? { listen: { partitionWorkers: 2 } } : {}),
   };
 }
 
@@ -85,4 +98,31 @@ test("a measured scaling section gives both curves' tables, the chart's second r
   const [, unheldIdle] = scalingChecks({ ...resultsWithout(), scaling: notHeld });
   expect(unheldIdle!.met).toBe(false); // the same p99, but the broker held only 600 of the 1,000 idle connections
   expect(unheldIdle!.measured).toContain("as few as 600 counted open");
+});
+
+test("the listen broker's rows, worker-answered share and consume ratio; the target is met by whichever configuration meets it", () => {
+  const withListen = { ...resultsWithout(), scaling: scaling(2800, 2.4, 3600) };
+  const [consume] = scalingChecks(withListen);
+  expect(consume!.met).toBe(true); // shards=2 1.4×, listen 3,600 / 2,000 = 1.8×
+  expect(consume!.ratio).toBe("1.80× (listen)");
+  expect(consume!.measured).toContain("shards=2: 1.40×");
+  expect(consume!.measured).toContain("listen: 1.80×");
+  const markdown = renderMarkdown(withListen, "chart.svg");
+  expect(markdown).toContain("num.network.shards 1, 2 and partition.workers.listen=true (2 workers)");
+  // per shard: over the main thread and both workers; 30% of requests read by the main thread; 90% of fetches answered by a worker.
+  expect(markdown).toContain("| catch-up consume | 2 | listen (1 + 2 workers) | 3600 MB/s | 3600, 3600, 3600 | 1200 MB/s | 30% (30, 30, 30) | 90% (90, 90, 90) |");
+  expect(markdown).toContain("| produce | 4 | listen (1 + 2 workers) | 600 MB/s | 600, 600, 600 | 200 MB/s | 30% (30, 30, 30) | 100% (100, 100, 100) |");
+  // The shard-count rows keep their columns, with no worker share.
+  expect(markdown).toContain("| catch-up consume | 2 | 2 | 2800 MB/s | 2800, 2800, 2800 | 1400 MB/s | 40% (40, 40, 40) | – |");
+  expect(renderSvg(withListen)).toContain(">listen</text>");
+
+  const neither = { ...resultsWithout(), scaling: scaling(2800, 2.4, 2600) };
+  const [slow] = scalingChecks(neither);
+  expect(slow!.met).toBe(false); // shards=2 1.4×, listen 1.3×
+  expect(slow!.ratio).toBe("1.40× (shards=2)");
+
+  // A run without the listen broker: no listen rows, no listen wording in the section.
+  const without = renderScaling(scaling(3200, 2.4)).join("\n");
+  expect(without).toContain("| catch-up consume | 2 | 2 | 3200 MB/s |");
+  expect(without).not.toContain("listen");
 });
