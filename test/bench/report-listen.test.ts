@@ -4,23 +4,10 @@
 // targets judged on the best of the three brokers. Synthetic figures; nothing is measured.
 import { expect, test } from "bun:test";
 import { checkTargets, renderMarkdown, type BenchResults } from "../../bench/report.ts";
+import { emptyBenchResults } from "../helpers/bench-results.ts";
 import type { LatencyReferenceResults, ReferencePoint, ReferencePointTarget } from "../../bench/latency-reference.ts";
 import type { RdperfResults } from "../../bench/rdperf.ts";
 
-const zeroLimit = { name: "not measured", description: "", bytesPerSecond: Number.NaN, runs: [] };
-
-function baseResults(): BenchResults {
-  return {
-    quick: true,
-    command: "bun run bench --quick",
-    startedAt: "2026-12-03T00:00:00.000Z",
-    durationSeconds: 1,
-    machine: { cpuModel: "test", nproc: 2, memory: "", kernel: "", bunVersion: "", kcatVersion: "", loadBefore: "0", loadAfter: "0" },
-    limits: { loopbackTcp: zeroLimit, fileToSocket: zeroLimit, socketToFile: zeroLimit, sequentialAppend: zeroLimit },
-    micro: [],
-    e2e: { produce: [], memory: null, producePairs: [], consume: [], consumeDataBytes: 0, latency: null, latencyCurve: [], crossChecks: [], defaultTransfer: "mmap" },
-  };
-}
 
 type Local = { local: number; all: number };
 
@@ -56,7 +43,7 @@ const latencyTarget = (results: BenchResults) => checkTargets(results).find((che
 const rdperfTarget = (results: BenchResults) => checkTargets(results).find((check) => check.target.startsWith("rdkafka_performance -l at 5,000"))!;
 
 test("a results file without the listening broker renders the old columns and judges the two brokers it has", () => {
-  const results = { ...baseResults(), latencyReference: reference(false), rdperf: rdperf(false) };
+  const results = { ...emptyBenchResults(), latencyReference: reference(false), rdperf: rdperf(false) };
   const markdown = renderMarkdown(results, "chart.svg");
   expect(markdown).toContain("| Rate | Sent | Writes/s (Bunka) | Bunka p50 | p99 | p99.9 | workers=0 p50 | p99 | p99.9 | Redis p50 | p99 | p99.9 | Floor p50 | p99 | p99.9 |");
   // The generated sections only: the hand-written analysis after them may well mention the listening broker.
@@ -69,7 +56,7 @@ test("a results file without the listening broker renders the old columns and ju
 });
 
 test("with the listening broker: its columns, its share of produces answered in the worker, its stage rows, targets on the best of three", () => {
-  const results = { ...baseResults(), latencyReference: reference(true), rdperf: rdperf(true) };
+  const results = { ...emptyBenchResults(), latencyReference: reference(true), rdperf: rdperf(true) };
   const markdown = renderMarkdown(results, "chart.svg");
   expect(markdown).toContain("| workers=0 p50 | p99 | p99.9 | listen p50 | p99 | p99.9 | listen: produces answered in the worker | Redis p50 |");
   expect(markdown).toContain("| 1.38 ms | 5.50 ms | 11.00 ms | 0.75 ms | 3.00 ms | 6.00 ms | 4,000 of 4,000 (100%) | 0.25 ms |");
@@ -93,7 +80,7 @@ test("with the listening broker: its columns, its share of produces answered in 
 });
 
 test("with fetches counted apart (the local counter's api label): a fetch column beside the produce one, in the tables and the stage rows", () => {
-  const results = { ...baseResults(), latencyReference: reference(true, { local: 1500, all: 6000 }), rdperf: rdperf(true, { local: 2000, all: 2000 }) };
+  const results = { ...emptyBenchResults(), latencyReference: reference(true, { local: 1500, all: 6000 }), rdperf: rdperf(true, { local: 2000, all: 2000 }) };
   const markdown = renderMarkdown(results, "chart.svg");
   expect(markdown).toContain("| listen p50 | p99 | p99.9 | listen: produces answered in the worker | fetches answered in the worker | Redis p50 |");
   expect(markdown).toContain("| 0.75 ms | 3.00 ms | 6.00 ms | 4,000 of 4,000 (100%) | 1,500 of 6,000 (25%) | 0.25 ms |");
@@ -103,7 +90,7 @@ test("with fetches counted apart (the local counter's api label): a fetch column
   expect(markdown).toContain("| 5 k/s | default | 5 k/s | 45000 | 1.00 ms | 6.00 ms | 12.00 ms | 18.00 ms | – | – |");
   expect(markdown).toContain("| 5 k/s | listen | 5 k/s | 45000 | 1.00 ms | 4.00 ms | 8.00 ms | 12.00 ms | 0 of 4,980 (0%) | 2,000 of 2,000 (100%) |");
   // The produce-only runs keep their single column (the test above): no fetch column appears without the figures.
-  expect(renderMarkdown({ ...baseResults(), latencyReference: reference(true), rdperf: rdperf(true) }, "chart.svg")).not.toMatch(/\| [Ff]etches answered in the worker/);
+  expect(renderMarkdown({ ...emptyBenchResults(), latencyReference: reference(true), rdperf: rdperf(true) }, "chart.svg")).not.toMatch(/\| [Ff]etches answered in the worker/);
 });
 
 test("a failed listening point shows its error and the targets fall back to the brokers that measured", () => {
@@ -112,7 +99,7 @@ test("a failed listening point shows its error and the targets fall back to the 
   Object.assign(listen, { p50Ms: Number.NaN, p99Ms: Number.NaN, p999Ms: Number.NaN, error: "broker gone", breakdown: undefined });
   const rd = rdperf(true);
   rd.latency[0]!.listen = { error: "rdkafka_performance exited 1" };
-  const results = { ...baseResults(), latencyReference: failed, rdperf: rd };
+  const results = { ...emptyBenchResults(), latencyReference: failed, rdperf: rd };
   const markdown = renderMarkdown(results, "chart.svg");
   expect(markdown).toContain("| failed: broker gone |  |  | – |");
   expect(markdown).toContain("| 5 k/s | listen | rdkafka_performance exited 1 |");

@@ -5,22 +5,9 @@
 // tables as they were). Synthetic figures; nothing is measured.
 import { expect, test } from "bun:test";
 import { checkTargets, renderMarkdown, renderScaling, renderSvg, type BenchResults } from "../../bench/report.ts";
+import { emptyBenchResults } from "../helpers/bench-results.ts";
 import type { ConnectionPoint, ScalingResults, ShardPoint } from "../../bench/shard-scaling.ts";
 
-const zeroLimit = { name: "not measured", description: "", bytesPerSecond: Number.NaN, runs: [] };
-
-function resultsWithout(): BenchResults {
-  return {
-    quick: true,
-    command: "bun run bench --quick",
-    startedAt: "2026-12-03T00:00:00.000Z",
-    durationSeconds: 1,
-    machine: { cpuModel: "test", nproc: 2, memory: "", kernel: "", bunVersion: "", kcatVersion: "", loadBefore: "0", loadAfter: "0" },
-    limits: { loopbackTcp: zeroLimit, fileToSocket: zeroLimit, socketToFile: zeroLimit, sequentialAppend: zeroLimit },
-    micro: [],
-    e2e: { produce: [], memory: null, producePairs: [], consume: [], consumeDataBytes: 0, latency: null, latencyCurve: [], crossChecks: [], defaultTransfer: "mmap" },
-  };
-}
 
 const throughput = (megabytesPerSecond: number) => ({ seconds: 1, recordsPerSecond: megabytesPerSecond * 1000, bytesPerSecond: megabytesPerSecond * 1e6, brokerCpuCores: 1, mainThreadCores: 0.5, machineBusy: 0.9, errors: 0 });
 
@@ -61,7 +48,7 @@ function scaling(consumeTwoMBPerSecond: number, thousandIdleP99Ms: number, liste
 const scalingChecks = (results: BenchResults) => checkTargets(results).filter((check) => check.target.startsWith("Catch-up consume, 2 consumers") || check.target.startsWith("p99 with 1,000 idle"));
 
 test("a results file without the scaling section renders it and its two targets as not measured", () => {
-  const results = resultsWithout();
+  const results = emptyBenchResults();
   const checks = scalingChecks(results);
   expect(checks).toHaveLength(2);
   for (const check of checks) {
@@ -75,7 +62,7 @@ test("a results file without the scaling section renders it and its two targets 
 });
 
 test("a measured scaling section gives both curves' tables, the chart's second row and targets by their stated rules", () => {
-  const met = { ...resultsWithout(), scaling: scaling(3200, 2.4) };
+  const met = { ...emptyBenchResults(), scaling: scaling(3200, 2.4) };
   const [consume, idle] = scalingChecks(met);
   expect(consume!.met).toBe(true); // 3,200 / 2,000 = 1.6× with 2 shards
   expect(consume!.ratio).toBe("1.60× (shards=2)");
@@ -88,20 +75,20 @@ test("a measured scaling section gives both curves' tables, the chart's second r
   expect(svg).toContain('height="800"');
   expect(svg).toContain("Throughput vs network shards");
 
-  const notMet = { ...resultsWithout(), scaling: scaling(2800, 4) };
+  const notMet = { ...emptyBenchResults(), scaling: scaling(2800, 4) };
   const [slowConsume, slowIdle] = scalingChecks(notMet);
   expect(slowConsume!.met).toBe(false); // 1.4× at best
   expect(slowIdle!.met).toBe(false); // 4 ms > 1.25 × 2.2 ms and > the worst round without (2.3 ms)
 
   const notHeld = scaling(3200, 2.2);
   for (const point of notHeld.connectionCurve) if (point.idleConnections === 1000) point.brokerConnectionsOpen = 600;
-  const [, unheldIdle] = scalingChecks({ ...resultsWithout(), scaling: notHeld });
+  const [, unheldIdle] = scalingChecks({ ...emptyBenchResults(), scaling: notHeld });
   expect(unheldIdle!.met).toBe(false); // the same p99, but the broker held only 600 of the 1,000 idle connections
   expect(unheldIdle!.measured).toContain("as few as 600 counted open");
 });
 
 test("the listen broker's rows, worker-answered share and consume ratio; the target is met by whichever configuration meets it", () => {
-  const withListen = { ...resultsWithout(), scaling: scaling(2800, 2.4, 3600) };
+  const withListen = { ...emptyBenchResults(), scaling: scaling(2800, 2.4, 3600) };
   const [consume] = scalingChecks(withListen);
   expect(consume!.met).toBe(true); // shards=2 1.4×, listen 3,600 / 2,000 = 1.8×
   expect(consume!.ratio).toBe("1.80× (listen)");
@@ -116,7 +103,7 @@ test("the listen broker's rows, worker-answered share and consume ratio; the tar
   expect(markdown).toContain("| catch-up consume | 2 | 2 | 2800 MB/s | 2800, 2800, 2800 | 1400 MB/s | 40% (40, 40, 40) | – |");
   expect(renderSvg(withListen)).toContain(">listen</text>");
 
-  const neither = { ...resultsWithout(), scaling: scaling(2800, 2.4, 2600) };
+  const neither = { ...emptyBenchResults(), scaling: scaling(2800, 2.4, 2600) };
   const [slow] = scalingChecks(neither);
   expect(slow!.met).toBe(false); // shards=2 1.4×, listen 1.3×
   expect(slow!.ratio).toBe("1.40× (shards=2)");
