@@ -1,6 +1,11 @@
 // Stage timing of a partition-worker round trip (RequestTrace, api/context.ts), shared by produce and fetch.
 import type { RequestTrace } from "./context.ts";
 
+/** A request's timings before any stage is measured: `readMs` is its frame's network read time. */
+export function newRequestTrace(apiKey: number, readMs: number): RequestTrace {
+  return { apiKey, readMs, queueMs: 0, handlerMs: 0, handoffMs: 0, workerMs: 0, fsyncMs: 0, replicationMs: 0, waitMs: 0, sendMs: 0 };
+}
+
 /**
  * Splits a round trip to the partition workers: the slowest worker's own time (less the fsync it waited for)
  * and the rest, the hand-off between threads. Workers answer in parallel, so the round trip is bounded by the

@@ -2,6 +2,7 @@
 // handler, encode the response header and body into one buffer (plus file ranges for fetch data).
 import type { BrokerServices, ClientConnection, RequestContext, RequestTimer, RequestTrace } from "../api/context.ts";
 import { exemptFromRequestQuota } from "../api/request-quota.ts";
+import { newRequestTrace } from "../api/request-trace.ts";
 import type { RegisteredHandler, ResponseBody } from "../api/handler.ts";
 import { Reader, ProtocolDecodeError } from "../protocol/codec/reader.ts";
 import { Writer } from "../protocol/codec/writer.ts";
@@ -44,7 +45,7 @@ export function createDispatcher(services: BrokerServices, handlers: ReadonlyMap
     const dispatchedMs = traffic ? performance.now() : 0;
     const payload = frame.payload;
     // Created before the first await, so the connection finds it on the frame when dispatch returns.
-    const trace = traffic && payload.byteLength >= 2 ? (frame.trace = newTrace((payload[0]! << 8) | payload[1]!, frame.readMs ?? 0)) : null;
+    const trace = traffic && payload.byteLength >= 2 ? (frame.trace = newRequestTrace((payload[0]! << 8) | payload[1]!, frame.readMs ?? 0)) : null;
     const starting = ready();
     if (starting) await starting;
     if (sasl !== null && !connection.security.authenticated && sasl.expectsBareToken(connection.security)) return bareSaslToken(sasl, connection, payload);
@@ -113,10 +114,6 @@ export function createDispatcher(services: BrokerServices, handlers: ReadonlyMap
     services.quotas.recordRequestTime(connection.security.principal, header.clientId, performance.now() - encodingStartedMs);
     return reply;
   };
-}
-
-function newTrace(apiKey: number, readMs: number): RequestTrace {
-  return { apiKey, readMs, queueMs: 0, handlerMs: 0, handoffMs: 0, workerMs: 0, fsyncMs: 0, replicationMs: 0, waitMs: 0, sendMs: 0 };
 }
 
 /** What a connection may ask before SASL authentication (Kafka's SaslServerAuthenticator): nothing else. */

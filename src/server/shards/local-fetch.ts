@@ -13,6 +13,7 @@
 // of the appends this owner has answered (LocalAppends), which is where the main thread's high watermark moves
 // when it applies them. Long polls wait on this owner's appends, whichever thread asked for them.
 import type { RequestContext, RequestTrace } from "../../api/context.ts";
+import { newRequestTrace } from "../../api/request-trace.ts";
 import { fetchHandler, FIRST_FETCH_VERSION_WITH_TOPIC_IDS } from "../../api/fetch.ts";
 import type { SegmentViews } from "../../log/segment-views.ts";
 import type { MappedRecords } from "../../log/segment-views.ts";
@@ -106,10 +107,11 @@ export class LocalFetch extends LocalApi<FetchRequest> {
 
   protected async answer(connection: Connection, frame: Frame, views: SegmentViews, decoded: DecodedFetch, startedMs: number): Promise<ReplyChunks> {
     const { apiVersion, correlationId } = decoded;
-    const trace: RequestTrace = { apiKey: ApiKey.Fetch, readMs: frame.readMs ?? 0, queueMs: 0, handlerMs: 0, handoffMs: 0, workerMs: 0, fsyncMs: 0, replicationMs: 0, waitMs: 0, sendMs: 0 };
+    const trace = newRequestTrace(ApiKey.Fetch, frame.readMs ?? 0);
     const reply = await this.run(connection, frame, views, decoded, trace);
     if (reply === null) return null;
-    trace.handlerMs = Math.max(0, performance.now() - startedMs - trace.waitMs);
+    // The whole handler, its wait included, as the dispatcher counts it (the stages are parts of it).
+    trace.handlerMs = performance.now() - startedMs;
     this.notifyFetched(reply, (performance.now() - startedMs) / 1000, trace);
     return encodeResponse(ApiKey.Fetch, apiVersion, correlationId, (writer) => Apis.Fetch.writeResponse(writer, apiVersion, reply));
   }
@@ -119,7 +121,7 @@ export class LocalFetch extends LocalApi<FetchRequest> {
   }
 
   /** The Fetch handler on this owner's partitions, with the capabilities that hold here; its answer unencoded. */
-  private run(connection: Connection, frame: Frame, views: SegmentViews, decoded: DecodedFetch, trace: RequestTrace): Promise<Input<FetchResponse> | null> {
+  private run(connection: Connection, frame: Frame, views: SegmentViews, decoded: DecodedFetch, trace: RequestTrace | null): Promise<Input<FetchResponse> | null> {
     const { apiVersion, correlationId, clientId, request } = decoded;
     const { owner } = this.view;
     const view = this.view;
@@ -204,7 +206,8 @@ export class LocalFetch extends LocalApi<FetchRequest> {
       merge: (replies) => {
         const merged = mergeFetchReplies(request, apiVersion, replies);
         if (merged.bytes < request.minBytes && request.maxWaitMs > 0) return null;
-        const trace: RequestTrace = { apiKey: ApiKey.Fetch, readMs: frame.readMs ?? 0, queueMs: 0, handlerMs: performance.now() - startedMs, handoffMs: 0, workerMs: 0, fsyncMs: 0, replicationMs: 0, waitMs: 0, sendMs: 0 };
+        const trace = newRequestTrace(ApiKey.Fetch, frame.readMs ?? 0);
+        trace.handlerMs = performance.now() - startedMs;
         this.notifyFetched(merged.reply, (performance.now() - startedMs) / 1000, trace);
         return encodeResponse(ApiKey.Fetch, apiVersion, decoded.correlationId, (writer) => Apis.Fetch.writeResponse(writer, apiVersion, merged.reply));
       },
@@ -214,8 +217,7 @@ export class LocalFetch extends LocalApi<FetchRequest> {
   /** One owner's part of a split fetch (planSplit): read at once, answered unencoded, counted by the worker that merges. */
   async fetchPart(request: FetchRequest, apiVersion: number, views: SegmentViews): Promise<Input<FetchResponse>> {
     const frame: Frame = { payload: EMPTY_PAYLOAD, ownsBuffer: false, pooled: null, chargedBytes: 0 };
-    const trace: RequestTrace = { apiKey: ApiKey.Fetch, readMs: 0, queueMs: 0, handlerMs: 0, handoffMs: 0, workerMs: 0, fsyncMs: 0, replicationMs: 0, waitMs: 0, sendMs: 0 };
-    const reply = await this.run(PEER_CONNECTION, frame, views, { apiVersion, correlationId: 0, clientId: null, request }, trace);
+    const reply = await this.run(PEER_CONNECTION, frame, views, { apiVersion, correlationId: 0, clientId: null, request }, null);
     if (reply === null) throw new Error("a fetch part was answered with nothing");
     return reply;
   }

@@ -12,7 +12,8 @@
 // written: it records the offsets, moves the high watermark, wakes long-polling fetches and counts the
 // traffic exactly as after an append it asked for. It takes the queued notices synchronously before it
 // handles any request, so a request sent after an acknowledgement sees that append (docs/ARCHITECTURE.md).
-import type { RequestContext, RequestTrace } from "../../api/context.ts";
+import type { RequestContext } from "../../api/context.ts";
+import { newRequestTrace } from "../../api/request-trace.ts";
 import { produceHandler } from "../../api/produce.ts";
 import { isInternalTopic } from "../../metadata/internal-topics.ts";
 import type { ProduceItem, ProduceResult } from "../../partition/messages.ts";
@@ -71,6 +72,7 @@ export class LocalProduce extends LocalApi<ProduceRequest> {
 
   protected async answer(connection: Connection, frame: Frame, _views: SegmentViews, decoded: DecodedProduce, startedMs: number): Promise<ReplyChunks> {
     const { apiVersion, correlationId, clientId, request } = decoded;
+    const trace = newRequestTrace(ApiKey.Produce, frame.readMs ?? 0);
     let appended: { items: ProduceItem[]; results: ProduceResult[]; bytes: number[] } | null = null;
     const owner = this.view.owner;
     const view = this.view;
@@ -82,7 +84,7 @@ export class LocalProduce extends LocalApi<ProduceRequest> {
       frame,
       connection,
       requestTimer: null,
-      trace: null,
+      trace,
       topics: { get: (name: string) => view.topic(name)?.metadata },
       authorizer: { enabled: false, authorize: () => true, authorizeAny: () => true },
       quotas: { record: () => 0 },
@@ -102,10 +104,8 @@ export class LocalProduce extends LocalApi<ProduceRequest> {
     const done = appended as { items: ProduceItem[]; results: ProduceResult[]; bytes: number[] } | null;
     if (done) {
       const seconds = (performance.now() - startedMs) / 1000;
-      const workerMs = done.results.reduce((most, result) => Math.max(most, result.inWorkerMs ?? 0), 0);
-      const fsyncMs = done.results.reduce((most, result) => Math.max(most, result.flushMs ?? 0), 0);
-      const handlerMs = seconds * 1000 - workerMs;
-      const trace: RequestTrace = { apiKey: ApiKey.Produce, readMs: frame.readMs ?? 0, queueMs: 0, handlerMs: Math.max(0, handlerMs), handoffMs: 0, workerMs: Math.max(0, workerMs - fsyncMs), fsyncMs, replicationMs: 0, waitMs: 0, sendMs: 0 };
+      // The whole handler, as the dispatcher counts it; the handler itself split the owner's part into stages.
+      trace.handlerMs = seconds * 1000;
       this.notify({
         kind: "appended",
         items: done.items.map((item, index) => ({ topic: item.topic, partition: item.partition, leaderEpoch: item.leaderEpoch, bytes: done.bytes[index]! })),
