@@ -3,7 +3,7 @@
 // this object as to a Worker; commands run on this thread's event loop and answers come back on a later
 // microtask, as a worker's would. What a worker does in parallel (appends, CRC checks, fsyncs, the cleaner)
 // then shares the socket thread: for small machines and the latency tail, not for throughput (docs/ARCHITECTURE.md).
-import { runWorkerCommand, type WorkerCommand, type WorkerEvent, type WorkerReply } from "./messages.ts";
+import { answerWorkerCommand, type WorkerCommand, type WorkerEvent, type WorkerReply } from "./messages.ts";
 import { PartitionOwner } from "./partition-owner.ts";
 import { slowFsyncsBy } from "../log/file-system.ts";
 
@@ -26,14 +26,7 @@ export class InlinePartitionWorker {
       slowFsyncsBy(message.fsyncDelayCell);
       return;
     }
-    const command = message;
-    runWorkerCommand(this.owner, command).then(
-      (result) => this.deliver({ id: command.id, ok: true, result }),
-      (error: unknown) => {
-        this.deliver({ event: "log", message: `partition owner: ${command.op} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}` });
-        this.deliver({ id: command.id, ok: false, error: error instanceof Error ? error.message : String(error) });
-      },
-    );
+    answerWorkerCommand(this.owner, message, (answer) => this.deliver(answer), "partition owner");
   }
 
   /** As a killed worker: timers stop, nothing is flushed or closed (embedded test clusters' kill). */

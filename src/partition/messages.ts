@@ -281,5 +281,19 @@ export async function runWorkerCommand(operations: WorkerOperations, command: Wo
   return operation.call(operations, "items" in command ? command.items : undefined);
 }
 
+/**
+ * Runs a command and delivers its answer, and on failure a log line first (`who` names the owner in it): what a
+ * worker thread, the socket thread's inline owner and a listening worker all do with the commands they get.
+ */
+export function answerWorkerCommand(operations: WorkerOperations, command: WorkerCommand, deliver: (message: WorkerReply | WorkerEvent) => void, who: string): void {
+  runWorkerCommand(operations, command).then(
+    (result) => deliver({ id: command.id, ok: true, result }),
+    (error: unknown) => {
+      deliver({ event: "log", message: `${who}: ${command.op} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}` });
+      deliver({ id: command.id, ok: false, error: error instanceof Error ? error.message : String(error) });
+    },
+  );
+}
+
 /** Events a worker sends without being asked. */
 export type WorkerEvent = { event: "log"; message: string };

@@ -2,7 +2,7 @@
 // the partitions hashed to this worker. Each command names an operation of the table in messages.ts.
 declare const self: Worker;
 
-import { runWorkerCommand, type WorkerCommand, type WorkerEvent, type WorkerReply } from "./messages.ts";
+import { answerWorkerCommand, type WorkerCommand, type WorkerEvent, type WorkerReply } from "./messages.ts";
 import { PartitionOwner } from "./partition-owner.ts";
 import { slowFsyncsBy } from "../log/file-system.ts";
 
@@ -15,12 +15,5 @@ owner.start();
 
 self.onmessage = (event: MessageEvent<WorkerCommand | { fsyncDelayCell: Int32Array }>) => {
   if ("fsyncDelayCell" in event.data) return slowFsyncsBy(event.data.fsyncDelayCell);
-  const command = event.data;
-  runWorkerCommand(owner, command).then(
-    (result) => post({ id: command.id, ok: true, result }),
-    (error: unknown) => {
-      post({ event: "log", message: `partition worker: ${command.op} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}` });
-      post({ id: command.id, ok: false, error: error instanceof Error ? error.message : String(error) });
-    },
-  );
+  answerWorkerCommand(owner, event.data, post, "partition worker");
 };

@@ -6,7 +6,7 @@
 declare const self: Worker;
 
 import { ApiKey } from "../../protocol/generated/index.ts";
-import { runWorkerCommand, type WorkerCommand, type WorkerEvent, type WorkerReply } from "../../partition/messages.ts";
+import { answerWorkerCommand, type WorkerCommand, type WorkerEvent, type WorkerReply } from "../../partition/messages.ts";
 import { PartitionOwner } from "../../partition/partition-owner.ts";
 import { slowFsyncsBy } from "../../log/file-system.ts";
 import type { AppendedNotice, FetchedNotice, ToShard } from "./messages.ts";
@@ -40,7 +40,7 @@ type Incoming = WorkerCommand | { fsyncDelayCell: Int32Array } | ToShard;
 self.onmessage = (event: MessageEvent<Incoming>) => {
   const message = event.data;
   if ("fsyncDelayCell" in message) return slowFsyncsBy(message.fsyncDelayCell);
-  if ("op" in message) return runCommand(message);
+  if ("op" in message) return answerWorkerCommand(owner, message, postWorker, "partition worker");
   switch (message.type) {
     case "start": {
       const notices = message.notices;
@@ -70,14 +70,4 @@ self.onmessage = (event: MessageEvent<Incoming>) => {
 
 function apiKeyOf(frame: Frame): number {
   return frame.payload.byteLength >= 2 ? (frame.payload[0]! << 8) | frame.payload[1]! : -1;
-}
-
-function runCommand(command: WorkerCommand): void {
-  runWorkerCommand(owner, command).then(
-    (result) => postWorker({ id: command.id, ok: true, result }),
-    (error: unknown) => {
-      postWorker({ event: "log", message: `partition worker: ${command.op} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}` });
-      postWorker({ id: command.id, ok: false, error: error instanceof Error ? error.message : String(error) });
-    },
-  );
 }
