@@ -29,7 +29,7 @@ import type { Connection, ReplyChunks } from "../connection.ts";
 import { encodeResponse } from "../dispatch.ts";
 import type { Frame } from "../frame-reader.ts";
 import type { FetchedNotice } from "./messages.ts";
-import { LocalApi, PEER_CONNECTION, decodeRequest, type DecodedRequest, type LocalPartitionView } from "./local-view.ts";
+import { LOCAL_CAPABILITIES, LocalApi, PEER_CONNECTION, decodeRequest, type DecodedRequest, type LocalPartitionView } from "./local-view.ts";
 import type { SplitFetch } from "./local-requests.ts";
 
 /** Fetch v15 (KIP-903): the replica id moved into replica_state. */
@@ -158,9 +158,7 @@ export class LocalFetch extends LocalApi<FetchRequest> {
       watchers: appends.watchers,
       partitions: { read: (items: ReadItem[]) => Promise.resolve(owner.read(items)) },
       fetchViews: views,
-      authorizer: { enabled: false, authorize: () => true, authorizeAny: () => true },
-      quotas: { record: () => 0 },
-      cluster: { brokers: () => [] },
+      ...LOCAL_CAPABILITIES,
       isStopping: () => false,
       log: this.log,
     } as unknown as RequestContext;

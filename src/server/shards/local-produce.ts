@@ -25,7 +25,7 @@ import type { Connection, ReplyChunks } from "../connection.ts";
 import { encodeResponse } from "../dispatch.ts";
 import type { Frame } from "../frame-reader.ts";
 import type { AppendedNotice } from "./messages.ts";
-import { LocalApi, decodeRequest, type DecodedRequest, type LocalPartitionView } from "./local-view.ts";
+import { LOCAL_CAPABILITIES, LocalApi, decodeRequest, type DecodedRequest, type LocalPartitionView } from "./local-view.ts";
 import type { SegmentViews } from "../../log/segment-views.ts";
 
 /** Produce v3 is the first with record batches; older versions go to the main thread, which refuses them. */
@@ -86,8 +86,7 @@ export class LocalProduce extends LocalApi<ProduceRequest> {
       requestTimer: null,
       trace,
       topics: { get: (name: string) => view.topic(name)?.metadata },
-      authorizer: { enabled: false, authorize: () => true, authorizeAny: () => true },
-      quotas: { record: () => 0 },
+      ...LOCAL_CAPABILITIES,
       replication: {
         checkProduceAllowed: () => ErrorCode.NONE,
         // Single-node, ISR = this broker: committed once appended. The main thread's bookkeeping follows the notice.
@@ -97,7 +96,6 @@ export class LocalProduce extends LocalApi<ProduceRequest> {
         },
       },
       partitions: { produce: (items: ProduceItem[]) => owner.produce(items) },
-      cluster: { brokers: () => [] },
       log: this.log,
     } as unknown as RequestContext;
     const reply = await produceHandler.handle(context, request);

@@ -93,6 +93,16 @@ export class LocalPartitionView {
   }
 }
 
+/**
+ * What the handlers may ask of the broker that is the same for every local answer: every check passes (no
+ * authorizer, no quota: the conditions for answering here at all) and no other broker leads anything.
+ */
+export const LOCAL_CAPABILITIES = {
+  authorizer: { enabled: false, authorize: () => true, authorizeAny: () => true },
+  quotas: { record: () => 0 },
+  cluster: { brokers: () => [] },
+};
+
 /** A request decoded by a listening worker: the header fields the answer needs and the body. */
 export interface DecodedRequest<Request> {
   readonly apiVersion: number;
