@@ -47,6 +47,11 @@ export interface AdminBrokerView {
   listeners(): BoundListener[];
   /** Open Kafka connections by listener name. */
   connectionsByListener(): Map<string, number>;
+  /**
+   * Applies what other threads reported and the main thread has not applied yet (listening partition workers'
+   * appends and fetches): called before every admin request, so what it reads is as current as a Kafka request's view.
+   */
+  catchUp(): void;
   /** Per network shard (num.network.shards; 0 is the main thread): open connections and requests handed over. */
   networkShards(): NetworkShardFigures[];
   /** Bytes the produce buffer pool holds (free and in use). */

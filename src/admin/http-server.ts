@@ -64,6 +64,7 @@ export class AdminServer {
       ...(pem ? { tls: { key: pem, cert: pem } } : {}),
       fetch: async (request, server) => {
         try {
+          view.catchUp();
           return await route(view, authenticator, metrics, request, server.requestIP(request)?.address ?? "", maxBodyBytes);
         } catch (error) {
           if (!(error instanceof AdminRequestError)) view.log(`admin ${request.method} ${new URL(request.url).pathname} failed: ${error instanceof Error ? error.stack : String(error)}`);

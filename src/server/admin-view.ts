@@ -17,6 +17,7 @@ export interface AdminViewSource extends Pick<AdminBrokerView, "config" | "servi
   boundListeners(): ReturnType<AdminBrokerView["listeners"]>;
   connectionsByListener(): Map<string, number>;
   networkShardStats(): ReturnType<AdminBrokerView["networkShards"]>;
+  catchUp(): void;
 }
 
 export function adminBrokerView(broker: AdminViewSource): AdminBrokerView {
@@ -33,6 +34,7 @@ export function adminBrokerView(broker: AdminViewSource): AdminBrokerView {
     isReady: () => broker.serving && !broker.isStopping,
     listeners: () => broker.boundListeners(),
     connectionsByListener: () => broker.connectionsByListener(),
+    catchUp: () => broker.catchUp(),
     networkShards: () => broker.networkShardStats(),
     pooledBufferBytes: () => producePool.pooledBytes,
     isrChanges: () => broker.replicas.isrChanges,

@@ -147,7 +147,10 @@ export class Broker {
   private readonly highWatermarks: HighWatermarkCheckpoint;
   private highWatermarkTimer: ReturnType<typeof setInterval> | null = null;
   /** One socket server per listener (security/listeners.ts), in `listeners` order. */
-  private readonly servers: { listener: ListenerSpec; server: TCPSocketListener<Connection | undefined> }[] = [];
+  /** The main thread's listeners; `accepting` false: stopped while the listening partition workers accept its connections. */
+  private readonly servers: { listener: ListenerSpec; server: TCPSocketListener<Connection | undefined>; port: number; accepting: boolean }[] = [];
+  /** Binds one of the listeners again on the main thread (set by listen()). */
+  private bindListener: ((listener: ListenerSpec, port: number) => TCPSocketListener<Connection | undefined>) | null = null;
   private interBrokerListenerName = "";
   private readonly connections = new Set<Connection>();
   /** Shards 1..num.network.shards-1 (shards/); null with one shard (the main thread alone). */
@@ -371,12 +374,11 @@ export class Broker {
     };
     this.connectionLimits = limits;
     this.interBrokerListenerName = listeners.interBrokerListenerName;
-    for (const listener of listeners.listeners) {
+    const bind = (listener: ListenerSpec, port: number): TCPSocketListener<Connection | undefined> => {
       const tls = listeners.tls.get(listener.name) ?? null;
-      if (this.listeningThreads > 1 && !tls) refuseSharedPortInUse(listener);
-      const server = Bun.listen<Connection | undefined>({
+      return Bun.listen<Connection | undefined>({
         hostname: listener.host,
-        port: listener.port,
+        port,
         // With network shards, the shards bind the same port and the kernel spreads new connections (TLS stays here).
         ...(this.listeningThreads > 1 && !tls ? { reusePort: true } : {}),
         ...(tls ? { tls: tls.options } : {}),
@@ -420,7 +422,12 @@ export class Broker {
           },
         },
       });
-      this.servers.push({ listener, server });
+    };
+    this.bindListener = bind;
+    for (const listener of listeners.listeners) {
+      if (this.listeningThreads > 1 && !listeners.tls.has(listener.name)) refuseSharedPortInUse(listener);
+      const server = bind(listener, listener.port);
+      this.servers.push({ listener, server, port: server.port, accepting: true });
     }
   }
 
@@ -497,7 +504,7 @@ export class Broker {
     if (this.listeningThreads <= 1 || !this.dispatchFrame || !this.connectionLimits || !this.connectionQuotas) return;
     const shared = this.servers
       .filter(({ listener }) => !isTlsProtocol(listener.securityProtocol))
-      .map(({ listener, server }) => ({ name: listener.name, securityProtocol: listener.securityProtocol, host: listener.host, port: server.port }));
+      .map(({ listener, port }) => ({ name: listener.name, securityProtocol: listener.securityProtocol, host: listener.host, port }));
     if (shared.length === 0) {
       this.log(`${this.shardSettingText()}: every listener uses TLS, which only the main thread serves; no shard started`);
       return;
@@ -524,15 +531,52 @@ export class Broker {
         this.traffic.request(ApiKey.Fetch, notice.seconds);
         this.traffic.traced(notice.trace);
       },
-      shardFailed: (shard) => this.requestBudget.forgetThread(shard),
+      shardFailed: (shard) => {
+        this.requestBudget.forgetThread(shard);
+        this.acceptAgain();
+      },
       log: this.log,
     }, this.config.partitionWorkersListen ? this.workers.threads() : []);
     if (this.config.partitionWorkersListen) {
       const shards = this.networkShards;
       this.drainShardNotices = () => shards.drainNotices();
+      this.watchers.onActiveChange = (waiting) => shards.setMainWaiting(waiting);
     }
     await this.networkShards.start(this.connectionLimits, { maxBytes: this.config.queuedMaxRequestBytes, shared: this.sharedBudgetCell }, SEGMENT_VIEWS_MAX);
     this.log(`${this.shardSettingText()}: ${this.listeningThreads - 1} shard threads accept on ${shared.map((listener) => listener.name).join(", ")}`);
+    if (this.config.partitionWorkersListen && this.membership instanceof SingleNodeCluster) this.leavePlaintextToWorkers();
+  }
+
+  /**
+   * partition.workers.listen on a single node: the workers are the PLAINTEXT listener's shards, and the main
+   * thread stops accepting on it. A connection it read would take main thread -> owner -> main thread with the
+   * handler here; on a worker, its produces and fetches are answered by the owner (this worker, or a peer
+   * reached once), and the main thread keeps only the control plane (metadata, groups, admin). TLS and SASL
+   * listeners stay (only PLAINTEXT connections are answered in the workers). Done before the broker serves:
+   * a connection still in this socket's accept queue is reset, and the client connects again.
+   */
+  private leavePlaintextToWorkers(): void {
+    for (const entry of this.servers) {
+      if (entry.listener.securityProtocol !== "PLAINTEXT") continue;
+      entry.server.stop(false);
+      entry.accepting = false;
+    }
+    this.log("partition.workers.listen: the main thread leaves PLAINTEXT connections to the partition workers");
+  }
+
+  /** A listening worker failed: the main thread accepts again on the listeners it left to the workers. */
+  private acceptAgain(): void {
+    if (this.isStopping || !this.bindListener) return;
+    for (const entry of this.servers) {
+      if (entry.accepting) continue;
+      try {
+        entry.server = this.bindListener(entry.listener, entry.port);
+        entry.accepting = true;
+        this.log(`listener ${entry.listener.name}: the main thread accepts connections again (a listening partition worker failed)`);
+      } catch (error) {
+        this.log(`listener ${entry.listener.name}: the main thread could not accept again after a listening partition worker failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
   }
 
   private shardSettingText(): string {
@@ -610,8 +654,13 @@ export class Broker {
   }
 
   /** Per network shard: the main thread (shard 0) and each shard thread, with connections and requests served. */
+  /** Applies the listening partition workers' notices queued so far (before an admin request reads the broker). */
+  catchUp(): void {
+    this.drainShardNotices?.();
+  }
+
   networkShardStats(): ShardStats[] {
-    const main: ShardStats = { shard: 0, alive: true, connections: this.connections.size, connectionsAccepted: this.mainConnectionsAccepted, requests: this.mainRequests, localRequests: 0, localProduces: 0, localFetches: 0 };
+    const main: ShardStats = { shard: 0, alive: true, connections: this.connections.size, connectionsAccepted: this.mainConnectionsAccepted, requests: this.mainRequests, localRequests: 0, localProduces: 0, localFetches: 0, noticeWakeUps: 0 };
     return [main, ...(this.networkShards?.stats() ?? [])];
   }
 
@@ -664,7 +713,7 @@ export class Broker {
 
   /** Every listener with the address it is bound to (the real port when started with port 0). */
   boundListeners(): { name: string; securityProtocol: string; host: string; port: number }[] {
-    return this.servers.map(({ listener, server }) => ({ name: listener.name, securityProtocol: listener.securityProtocol, host: listener.host, port: server.port }));
+    return this.servers.map(({ listener, port }) => ({ name: listener.name, securityProtocol: listener.securityProtocol, host: listener.host, port }));
   }
 
   /**
@@ -714,7 +763,7 @@ export class Broker {
 
   /** The port of the first listener (the real one when started with port 0). */
   get port(): number {
-    return this.servers[0]?.server.port ?? this.config.port;
+    return this.servers[0]?.port ?? this.config.port;
   }
 
   get advertisedHost(): string {
@@ -727,7 +776,7 @@ export class Broker {
    */
   selfInfo(): BrokerInfo {
     if (this.servers.length === 0) return { nodeId: this.config.nodeId, host: this.advertisedHost, port: this.config.advertisedPort ?? this.port, rack: null };
-    const endpoints = this.servers.map(({ listener, server }) => ({ listener: listener.name, securityProtocol: listener.securityProtocol, ...advertisedEndpoint(listener, server.port) }));
+    const endpoints = this.servers.map(({ listener, port }) => ({ listener: listener.name, securityProtocol: listener.securityProtocol, ...advertisedEndpoint(listener, port) }));
     const interBroker = endpoints.find((endpoint) => endpoint.listener === this.interBrokerListenerName) ?? endpoints[0]!;
     return { nodeId: this.config.nodeId, host: interBroker.host, port: interBroker.port, rack: null, endpoints };
   }

@@ -110,8 +110,9 @@ function firstBatchBody(records: Uint8Array): Uint8Array {
  * each answers a produce for its own partitions itself).
  */
 const shardModes = [
-  { name: "num.network.shards=3", options: { networkShards: SHARDS, partitionWorkers: 2 }, ownsPartitions: false },
-  { name: "partition.workers.listen with 2 workers", options: { partitionWorkers: 2, properties: { "partition.workers.listen": "true" } }, ownsPartitions: true },
+  { name: "num.network.shards=3", options: { networkShards: SHARDS, partitionWorkers: 2 }, ownsPartitions: false, landing: [0, 1, 2] },
+  // The main thread leaves PLAINTEXT connections to the listening workers (single node): they land on 1 and 2 only.
+  { name: "partition.workers.listen with 2 workers", options: { partitionWorkers: 2, properties: { "partition.workers.listen": "true" } }, ownsPartitions: true, landing: [1, 2] },
 ];
 
 for (const mode of shardModes) describe(mode.name, () => {
@@ -145,7 +146,8 @@ for (const mode of shardModes) describe(mode.name, () => {
   });
 
   test("connections land on every shard; each produces and fetches its own records back byte for byte, small and multi-read frames", async () => {
-    const placed = await connectToEveryShard(broker, [0, 1, 2], 2, opened);
+    const mainAcceptedBefore = accepted(broker)[0]!;
+    const placed = await connectToEveryShard(broker, mode.landing, 2, opened);
     const requestsBefore = broker.networkShardStats().map((stats) => stats.requests);
     const localBefore = broker.networkShardStats().map((stats) => stats.localRequests);
     // Every connection writes to every partition: on a listening worker, some are its own and some are not.
@@ -160,7 +162,7 @@ for (const mode of shardModes) describe(mode.name, () => {
       }
     }
     // A 750 KB batch spans several socket reads: a shard assembles it in a shared pool block the partition worker appends from.
-    for (const shard of [0, 1, 2]) {
+    for (const shard of mode.landing) {
       const { connection } = placed.find((entry) => entry.shard === shard)!;
       const big = "x".repeat(3000);
       const batch = batchOf(Array.from({ length: 250 }, (_, i) => `${shard}-${i}-${big}`));
@@ -176,8 +178,10 @@ for (const mode of shardModes) describe(mode.name, () => {
     for (const shard of [1, 2]) expect(stats[shard]!.localRequests > localBefore[shard]!).toBe(mode.ownsPartitions);
     expect(stats[0]!.localRequests).toBe(0);
     // The same figures on /metrics.
+    // Listening workers: the main thread accepted none of them (it answers what the workers pass on).
+    if (mode.ownsPartitions) expect(accepted(broker)[0]).toBe(mainAcceptedBefore);
     const families = await scrape(adminUrl);
-    for (const shard of ["0", "1", "2"]) {
+    for (const shard of mode.landing.map(String)) {
       expect(sample(families, "bunka_network_shard_requests_total", { shard })).toBeGreaterThan(0);
       expect(sample(families, "bunka_network_shard_connections", { shard })).toBeGreaterThan(0);
     }
@@ -261,7 +265,7 @@ for (const mode of shardModes) describe(mode.name, () => {
   });
 
   test("an acknowledged produce is readable at once through every other shard, whichever thread appended it", async () => {
-    const placed = await connectToEveryShard(broker, [0, 1, 2], 1, opened);
+    const placed = await connectToEveryShard(broker, mode.landing, 1, opened);
     const topic = "read-after-ack";
     const created = await placed[0]!.connection.request(ApiKey.CreateTopics, 4, { topics: [{ name: topic, numPartitions: PARTITIONS, replicationFactor: 1 }], timeoutMs: 10_000 });
     expect(created.topics[0].errorCode).toBe(ErrorCode.NONE);
@@ -298,7 +302,7 @@ for (const mode of shardModes) describe(mode.name, () => {
   });
 
   test("a shard that crashes closes only its own connections; the other shards and new connections go on", async () => {
-    const placed = await connectToEveryShard(broker, [0, 1, 2], 2, opened);
+    const placed = await connectToEveryShard(broker, mode.landing, 2, opened);
     const doomed = placed.filter((entry) => entry.shard === 1).map((entry) => entry.connection);
     const survivors = placed.filter((entry) => entry.shard !== 1);
     // A raw client on shard 1 declares a 50 MB request and sends 1 MB of it: the shard reserves the declared
@@ -340,15 +344,20 @@ for (const mode of shardModes) describe(mode.name, () => {
       const metadata = await survivors[0]!.connection.request(ApiKey.Metadata, 9, { topics: [{ name: TOPIC }], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false });
       expect(metadata.topics[0].errorCode).toBe(ErrorCode.NONE);
     }
-    // New connections go to the live shards only, and work.
-    const acceptedBefore = broker.networkShardStats()[1]!.connectionsAccepted;
+    // New connections go to the live shards only, and work. A listening worker's failure has the main thread
+    // accept PLAINTEXT connections again, beside the workers still alive.
+    const acceptedBefore = accepted(broker);
     for (let i = 0; i < 12; i++) {
       const connection = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port, requestTimeoutMs: 20_000 });
       opened.push(connection);
       const produced = await produce(connection, TOPIC, 3, batchOf([`new-${i}`]));
       expect(afterCrash).toContain(produced.errorCode);
     }
-    expect(broker.networkShardStats()[1]!.connectionsAccepted).toBe(acceptedBefore);
+    expect(broker.networkShardStats()[1]!.connectionsAccepted).toBe(acceptedBefore[1]!);
+    if (mode.ownsPartitions) {
+      expect(logLines.some((line) => line.includes("the main thread accepts connections again"))).toBe(true);
+      expect(accepted(broker)[0]).toBeGreaterThan(acceptedBefore[0]!);
+    }
     const families = await scrape(adminUrl);
     expect(sample(families, "bunka_network_shard_connections", { shard: "1" })).toBe(0);
   });
@@ -669,10 +678,10 @@ test("partition.workers.listen: pipelined produces of one connection are appende
 
 test("partition.workers.listen: a consumer's fetch on the owning worker is answered there, long poll included; another worker's partition is answered by that worker, reached directly", async () => {
   await withListeningBroker("listen-fetch", {}, async (broker, opened) => {
-  const placed = await connectToEveryShard(broker, [0, 1, 2], 1, opened);
-  const onMain = placed.find((entry) => entry.shard === 0)!.connection;
+  const placed = await connectToEveryShard(broker, [1, 2], 1, opened);
   const onWorker0 = placed.find((entry) => entry.shard === 1)!.connection;
-  const created = await onMain.request(ApiKey.CreateTopics, 4, { topics: [{ name: "fetched", numPartitions: PARTITIONS, replicationFactor: 1 }], timeoutMs: 10_000 });
+  const onWorker1 = placed.find((entry) => entry.shard === 2)!.connection;
+  const created = await onWorker1.request(ApiKey.CreateTopics, 4, { topics: [{ name: "fetched", numPartitions: PARTITIONS, replicationFactor: 1 }], timeoutMs: 10_000 });
   expect(created.topics[0].errorCode).toBe(ErrorCode.NONE);
   await Bun.sleep(100);
   const own = [0, 1, 2, 3].find((partition) => ownerOfPartition("fetched", partition, 2) === 0)!;
@@ -682,9 +691,9 @@ test("partition.workers.listen: a consumer's fetch on the owning worker is answe
     const stats = broker.networkShardStats()[shard]!;
     return { produces: stats.localProduces, fetches: stats.localFetches };
   };
-  // Written through the main thread's connection; read back through worker 0's, which owns the partition.
+  // Written through worker 1's connection (worker 0 appends them, reached directly); read back through worker 0's.
   const batches = [batchOf(["first"]), batchOf(["second", "third"]), batchOf(["fourth"])];
-  for (const batch of batches) expect((await produce(onMain, "fetched", own, batch)).errorCode).toBe(ErrorCode.NONE);
+  for (const batch of batches) expect((await produce(onWorker1, "fetched", own, batch)).errorCode).toBe(ErrorCode.NONE);
   let before = local();
   const splitBefore = split(1);
   const all = await fetchFrom(onWorker0, "fetched", own, 0);
@@ -702,12 +711,13 @@ test("partition.workers.listen: a consumer's fetch on the owning worker is answe
     forgottenTopicsData: [], rackId: "",
   });
   await Bun.sleep(200);
-  expect((await produce(onMain, "fetched", own, batchOf(["woken"]))).errorCode).toBe(ErrorCode.NONE);
+  expect((await produce(onWorker1, "fetched", own, batchOf(["woken"]))).errorCode).toBe(ErrorCode.NONE);
   const woken = await waiting;
   expect(woken.responses[0].partitions[0].errorCode).toBe(ErrorCode.NONE);
   expect(recordValues(woken.responses[0].partitions[0].records)).toEqual(["woken"]);
   expect(Number(woken.responses[0].partitions[0].highWatermark)).toBe(5);
-  expect(local()).toBe(before + 1);
+  // Worker 0 answered both: the long poll, and the produce worker 1 passed to it.
+  expect(local()).toBe(before + 2);
 
   // Worker 1's partition, produced and fetched on worker 0's connection: worker 1 answers both, the main thread neither.
   const ofWorker1 = () => broker.networkShardStats()[2]!.localRequests;
@@ -728,15 +738,18 @@ test("partition.workers.listen: a consumer's fetch on the owning worker is answe
 
 test("partition.workers.listen: a consumer's fetch of both workers' partitions is split between them and merged in request order within max.bytes; one that must wait goes to the main thread", async () => {
   await withListeningBroker("listen-split", {}, async (broker, opened) => {
-  const placed = await connectToEveryShard(broker, [0, 1], 1, opened);
-  const onMain = placed.find((entry) => entry.shard === 0)!.connection;
+  const placed = await connectToEveryShard(broker, [1, 2], 1, opened);
   const onWorker0 = placed.find((entry) => entry.shard === 1)!.connection;
-  const created = await onMain.request(ApiKey.CreateTopics, 4, { topics: [{ name: "split", numPartitions: PARTITIONS, replicationFactor: 1 }], timeoutMs: 10_000 });
+  const onWorker1 = placed.find((entry) => entry.shard === 2)!.connection;
+  const created = await onWorker1.request(ApiKey.CreateTopics, 4, { topics: [{ name: "split", numPartitions: PARTITIONS, replicationFactor: 1 }], timeoutMs: 10_000 });
   expect(created.topics[0].errorCode).toBe(ErrorCode.NONE);
   await Bun.sleep(100);
   for (let partition = 0; partition < PARTITIONS; partition++) {
-    for (let batch = 0; batch < 2; batch++) expect((await produce(onMain, "split", partition, batchOf([`p${partition}-b${batch}`]))).errorCode).toBe(ErrorCode.NONE);
+    for (let batch = 0; batch < 2; batch++) expect((await produce(onWorker1, "split", partition, batchOf([`p${partition}-b${batch}`]))).errorCode).toBe(ErrorCode.NONE);
   }
+  // No long poll of the main thread waits: the workers' produces did not wake it (it takes their notices itself).
+  const wakeUps = () => broker.networkShardStats().reduce((sum, stats) => sum + stats.noticeWakeUps, 0);
+  expect(wakeUps()).toBe(0);
   const fetchAll = (maxBytes: number, offsets: number[], maxWaitMs = 0, minBytes = 0) =>
     onWorker0.request(ApiKey.Fetch, 11, {
       replicaId: -1, maxWaitMs, minBytes, maxBytes, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
@@ -744,7 +757,9 @@ test("partition.workers.listen: a consumer's fetch of both workers' partitions i
       topics: [{ topic: "split", partitions: [3, 0, 2, 1].map((partition) => ({ partition, fetchOffset: offsets[partition]!, currentLeaderEpoch: -1, logStartOffset: -1, partitionMaxBytes: 1 << 20, lastFetchedEpoch: -1 })) }],
       forgottenTopicsData: [], rackId: "",
     });
-  const mainBefore = broker.networkShardStats()[0]!.requests;
+  // Requests worker 0 passed on to the main thread (its requests count its local answers too).
+  const passedOn = () => broker.networkShardStats()[1]!.requests - broker.networkShardStats()[1]!.localRequests;
+  const mainBefore = passedOn();
   const all = await fetchAll(1 << 20, [0, 0, 0, 0]);
   const partitions = all.responses[0].partitions as { partitionIndex: number; errorCode: number; highWatermark: bigint | number; records: Uint8Array }[];
   expect(partitions.map((partition) => partition.partitionIndex)).toEqual([3, 0, 2, 1]);
@@ -757,15 +772,19 @@ test("partition.workers.listen: a consumer's fetch of both workers' partitions i
   const tight = await fetchAll(1, [0, 0, 0, 0]);
   const withData = (tight.responses[0].partitions as { records: Uint8Array | null }[]).filter((partition) => partition.records && partition.records.byteLength > 0);
   expect(withData.length).toBe(1);
-  expect(broker.networkShardStats()[0]!.requests).toBe(mainBefore);
+  expect(passedOn()).toBe(mainBefore);
 
-  // At the end of every partition a fetch must wait: the main thread holds it, and a produce wakes it.
+  // At the end of every partition a fetch must wait: the main thread holds it. A produce answered by the owning
+  // worker (not the main thread) wakes it: while the main thread waits, the workers post a wake-up with their notices.
   const waiting = fetchAll(1 << 20, [2, 2, 2, 2], 10_000, 1);
   await Bun.sleep(200);
-  expect((await produce(onMain, "split", 2, batchOf(["late"]))).errorCode).toBe(ErrorCode.NONE);
+  expect(passedOn()).toBe(mainBefore + 1);
+  const localBefore = broker.networkShardStats().reduce((sum, stats) => sum + stats.localProduces, 0);
+  expect((await produce(onWorker1, "split", 2, batchOf(["late"]))).errorCode).toBe(ErrorCode.NONE);
   const woken = await waiting;
   const late = (woken.responses[0].partitions as { partitionIndex: number; records: Uint8Array | null }[]).find((partition) => partition.partitionIndex === 2)!;
   expect(recordValues(late.records!)).toEqual(["late"]);
-  expect(broker.networkShardStats()[0]!.requests).toBeGreaterThan(mainBefore);
+  expect(broker.networkShardStats().reduce((sum, stats) => sum + stats.localProduces, 0)).toBe(localBefore + 1);
+  expect(wakeUps()).toBeGreaterThan(0);
   });
 });

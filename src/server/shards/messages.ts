@@ -112,6 +112,8 @@ export type ToShard =
        * handles any request: a request sent after an acknowledgement then always sees that append.
        */
       readonly notices?: MessagePort;
+      /** With `notices`: the wake-up port and the shared cell saying when the main thread wants one (notice-wakes.ts). */
+      readonly noticeWakes?: { readonly port: MessagePort; readonly cell: Int32Array };
       /**
        * Listening partition workers: whether they may answer produce (bit 0) and consumers' fetches (bit 1) now,
        * in shared memory so that a quota or a fault applies to every request sent after it was set (local-view.ts).

@@ -14,9 +14,13 @@ import type { DispatchedConnection } from "../dispatch.ts";
 import type { Frame } from "../frame-reader.ts";
 import { receiveMessageOnPort } from "node:worker_threads";
 import { replyForThread } from "./reply-chunks.ts";
+import { MAIN_WAITING, WAKE_POSTED, newNoticeCell } from "./notice-wakes.ts";
 import type { AppendedItem, AppendedNotice, FetchedNotice, FromShard, LocalPartitions, ReplyChunk, SharedBudget, ShardListener, ToShard } from "./messages.ts";
 import type { ProduceResult } from "../../partition/messages.ts";
 import type { RequestTrace } from "../../api/context.ts";
+
+/** How often the main thread takes listening workers' notices when no request of its own did (ms). */
+const NOTICE_CATCH_UP_MS = 100;
 
 /** What the broker lends the shards: admission, the dispatcher, the budget and the send-time metric. */
 export interface ShardHost {
@@ -52,6 +56,8 @@ export interface ShardStats {
   /** localRequests split by API: a share of all produces or of all fetches needs them apart. */
   localProduces: number;
   localFetches: number;
+  /** Wake-ups a listening worker posted for its notices (only while a long poll of the main thread waits: notice-wakes.ts). */
+  noticeWakeUps: number;
 }
 
 /**
@@ -125,10 +131,15 @@ class ShardThread {
   localRequests = 0;
   localProduces = 0;
   localFetches = 0;
+  noticeWakeUps = 0;
   private readonly started = Promise.withResolvers<void>();
   /** A listening partition worker's append notices (messages.ts AppendedNotice); null for a plain shard. */
   private readonly notices: MessagePort | null = null;
   private noticesPeer: MessagePort | null = null;
+  /** With `notices`: wake-ups the worker posts while the main thread waits (notice-wakes.ts), and the cell it reads. */
+  private readonly wakes: MessagePort | null = null;
+  private wakesPeer: MessagePort | null = null;
+  readonly noticeCell = newNoticeCell();
   /** A listening partition worker's ports to the other workers, by worker index, until start() hands them over. */
   peerPorts: (MessagePort | null)[] = [];
   private drained: PromiseWithResolvers<void> | null = null;
@@ -147,7 +158,15 @@ class ShardThread {
       const channel = new MessageChannel();
       this.notices = channel.port1;
       this.noticesPeer = channel.port2;
-      this.notices.onmessage = (event) => this.onNotice(event.data as AppendedNotice | FetchedNotice);
+      // No listener on `notices`: the main thread takes them itself (drainNotices), and is woken only by `wakes`.
+      const wakes = new MessageChannel();
+      this.wakes = wakes.port1;
+      this.wakesPeer = wakes.port2;
+      this.wakes.onmessage = () => {
+        this.noticeWakeUps++;
+        Atomics.store(this.noticeCell, WAKE_POSTED, 0);
+        this.drainNotices();
+      };
       this.worker.addEventListener("message", (event: MessageEvent<FromShard>) => this.onMessage(event.data));
       this.worker.addEventListener("error", (event: ErrorEvent) => this.crashed(event.message));
     } else {
@@ -161,12 +180,15 @@ class ShardThread {
     const counters = { fileTransfer: fileTransferCounters.shared, writeQueue: writeQueueCounters.shared };
     const environment = { BUNKA_FETCH_TRANSFER: process.env.BUNKA_FETCH_TRANSFER, BUNKA_NATIVE: process.env.BUNKA_NATIVE };
     const notices = this.noticesPeer ?? undefined;
+    const wakes = this.wakesPeer ?? undefined;
     this.noticesPeer = null;
+    this.wakesPeer = null;
     const peers = this.peerPorts;
     this.peerPorts = [];
-    const ports = [...(notices ? [notices] : []), ...peers.filter((port): port is MessagePort => port !== null)];
+    const ports = [...(notices ? [notices] : []), ...(wakes ? [wakes] : []), ...peers.filter((port): port is MessagePort => port !== null)];
+    const noticeWakes = wakes ? { port: wakes, cell: this.noticeCell } : undefined;
     this.post(
-      { type: "start", shard: this.index, listeners: this.listeners, limits, budget, segmentViewsMax, counters, environment, listeningWorkers: this.partitionWorker?.workers, localFlags: this.partitionWorker?.flags, notices, peers: this.partitionWorker ? peers : undefined },
+      { type: "start", shard: this.index, listeners: this.listeners, limits, budget, segmentViewsMax, counters, environment, listeningWorkers: this.partitionWorker?.workers, localFlags: this.partitionWorker?.flags, notices, noticeWakes, peers: this.partitionWorker ? peers : undefined },
       ports as unknown as ArrayBuffer[],
     );
     return this.started.promise;
@@ -292,6 +314,7 @@ class ShardThread {
     this.started.promise.catch(() => undefined);
     this.worker.terminate(); // closes its listening sockets: new connections go to the other shards
     this.notices?.close();
+    this.wakes?.close();
     for (const id of [...this.connections.keys()]) this.closedByPeer(id);
     this.host.shardFailed(this.index);
     this.drained?.resolve();
@@ -311,6 +334,9 @@ class ShardThread {
     if (this.partitionWorker) this.post({ type: "stopListening", closeActive: true });
     this.alive = false;
     if (!this.partitionWorker) this.worker.terminate();
+    this.drainNotices();
+    this.notices?.close();
+    this.wakes?.close();
     for (const id of [...this.connections.keys()]) this.closedByPeer(id);
     this.drained?.resolve();
   }
@@ -326,6 +352,9 @@ export class NetworkShards {
   private readonly shards: ShardThread[] = [];
   /** Listening partition workers' flags, in shared memory (setLocalFlags). */
   private readonly localFlags = new Int32Array(new SharedArrayBuffer(4));
+  /** Listening partition workers: takes their notices now and then when no request or wait of the main thread does. */
+  private catchUpTimer: ReturnType<typeof setInterval> | null = null;
+  private readonly listeningWorkers: number;
 
   /** `partitionWorkers`: the listening partition workers' threads, which are then shards 1..N (count is ignored). */
   constructor(
@@ -334,6 +363,7 @@ export class NetworkShards {
     private readonly host: ShardHost,
     partitionWorkers: readonly Worker[] = [],
   ) {
+    this.listeningWorkers = partitionWorkers.length;
     const onCrash = (shard: ShardThread, reason: string) => {
       host.log(`network shard ${shard.index} failed: ${reason}; its connections are closed, the other shards go on accepting`);
       if (partitionWorkers.length > 0) for (const other of this.shards) if (other !== shard) other.post({ type: "peerFailed", worker: shard.index - 1 });
@@ -364,6 +394,16 @@ export class NetworkShards {
     for (const shard of this.shards) shard.drainNotices();
   }
 
+  /**
+   * A long poll of the main thread's own waits (true) or none does any more: while one waits, the listening
+   * workers wake the main thread for their notices (notice-wakes.ts). On true the notices queued before the
+   * flag was set are taken at once (in a microtask: this is called from inside PartitionWatchers.watch).
+   */
+  setMainWaiting(waiting: boolean): void {
+    for (const shard of this.shards) Atomics.store(shard.noticeCell, MAIN_WAITING, waiting ? 1 : 0);
+    if (waiting) queueMicrotask(() => this.drainNotices());
+  }
+
   /** What listening partition workers may answer now (local-view.ts LOCAL_*_FLAG bits); read by them at every request. */
   setLocalFlags(flags: number): void {
     Atomics.store(this.localFlags, 0, flags);
@@ -376,6 +416,8 @@ export class NetworkShards {
 
   async start(limits: ConnectionLimits, budget: SharedBudget, segmentViewsMax: number): Promise<void> {
     await Promise.all(this.shards.map((shard) => shard.start(limits, budget, segmentViewsMax)));
+    // Keeps /metrics' traffic current and the queue short when nothing else takes the notices.
+    if (this.listeningWorkers > 0) this.catchUpTimer = setInterval(() => this.drainNotices(), NOTICE_CATCH_UP_MS).unref();
   }
 
   /** Every connection the shards hold (not the main thread's). */
@@ -385,7 +427,7 @@ export class NetworkShards {
 
   stats(): ShardStats[] {
     this.drainNotices();
-    return this.shards.map((shard) => ({ shard: shard.index, alive: shard.alive, connections: shard.connections.size, connectionsAccepted: shard.connectionsAccepted, requests: shard.requests, localRequests: shard.localRequests, localProduces: shard.localProduces, localFetches: shard.localFetches }));
+    return this.shards.map((shard) => ({ shard: shard.index, alive: shard.alive, connections: shard.connections.size, connectionsAccepted: shard.connectionsAccepted, requests: shard.requests, localRequests: shard.localRequests, localProduces: shard.localProduces, localFetches: shard.localFetches, noticeWakeUps: shard.noticeWakeUps }));
   }
 
   stopListening(closeActive: boolean): void {
@@ -398,6 +440,8 @@ export class NetworkShards {
   }
 
   terminate(): void {
+    if (this.catchUpTimer) clearInterval(this.catchUpTimer);
+    this.catchUpTimer = null;
     for (const shard of this.shards) shard.terminate();
   }
 

@@ -9,7 +9,8 @@ import { ApiKey } from "../../protocol/generated/index.ts";
 import { answerWorkerCommand, type WorkerCommand, type WorkerEvent, type WorkerReply } from "../../partition/messages.ts";
 import { PartitionOwner } from "../../partition/partition-owner.ts";
 import { slowFsyncsBy } from "../../log/file-system.ts";
-import type { AppendedNotice, FetchedNotice, ToShard } from "./messages.ts";
+import type { ToShard } from "./messages.ts";
+import { noticePoster } from "./notice-wakes.ts";
 import { log as shardLog, startNetworkShard, type NetworkShard } from "./network-shard.ts";
 import type { LocalRequests } from "./local-requests.ts";
 import { LocalProduce } from "./local-produce.ts";
@@ -48,7 +49,8 @@ self.onmessage = (event: MessageEvent<Incoming>) => {
       // Shard s is worker s - 1 (the main thread is shard 0); the workers are the listening threads after it.
       if (!message.localFlags) throw new Error(`listening partition worker ${message.shard - 1}: started without its flags`);
       view = new LocalPartitionView(owner, message.shard - 1, message.listeningWorkers ?? 1, message.localFlags);
-      const notify = (notice: AppendedNotice | FetchedNotice) => notices.postMessage(notice);
+      if (!message.noticeWakes) throw new Error(`listening partition worker ${message.shard - 1}: started without its wake-up port`);
+      const notify = noticePoster(notices, message.noticeWakes.port, message.noticeWakes.cell);
       const produce = new LocalProduce(view, notify, shardLog);
       const fetch = new LocalFetch(view, appends, notify, shardLog);
       const local: LocalRequests = {
