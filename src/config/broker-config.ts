@@ -257,7 +257,7 @@ export const brokerSettings: readonly BrokerSetting[] = [
   }),
   setting("partition.workers.listen", "boolean", false, field("partitionWorkersListen"), {
     bunka: true,
-    doc: "each partition worker is also a network shard (Seastar/Redpanda-style): it accepts connections on the PLAINTEXT and SASL_PLAINTEXT listeners (SO_REUSEPORT) and answers a produce or a consumer's sessionless fetch whose partitions it owns in its own thread, without a hop (single-node brokers); every other request goes to the main thread as a shard's does. The listening threads are then the main thread and the workers: leave num.network.shards at 1 (docs/ARCHITECTURE.md)",
+    doc: "each partition worker is also a network shard (Seastar/Redpanda-style): it accepts connections on the PLAINTEXT and SASL_PLAINTEXT listeners (SO_REUSEPORT) and answers a produce or a consumer's sessionless fetch whose partitions it owns in its own thread, without a hop (single-node brokers); every other request goes to the main thread as a shard's does. On a single node the main thread then leaves PLAINTEXT connections to the workers (it accepts again if one fails); leave num.network.shards at 1 (docs/ARCHITECTURE.md)",
   }),
   setting("num.partitions", "int", 1, field("numPartitions"), { min: 1, max: INT_MAX, doc: "partitions of auto-created topics and of CreateTopics with -1" }),
   setting("default.replication.factor", "int", 1, field("defaultReplicationFactor"), { min: 1, max: INT_MAX, doc: "replicas of auto-created topics and of CreateTopics with -1" }),
