@@ -36,9 +36,9 @@ import { CONSUMER_BYTE_RATE } from "../security/quotas/model.ts";
 
 const EMPTY_RECORDS = new Uint8Array(0);
 /** librdkafka, kafkajs and platformatic all send max wait <= 500 ms by default; cap what a client may ask. */
-const FETCH_MAX_WAIT_MS_CAP = 30_000;
+export const FETCH_MAX_WAIT_MS_CAP = 30_000;
 /** Partition errors found before reading that Kafka answers without ending the long poll (KafkaApis' "erroneous"). */
-const WAIT_DESPITE_ERRORS: ReadonlySet<number> = new Set([ErrorCode.UNKNOWN_TOPIC_ID, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.TOPIC_AUTHORIZATION_FAILED]);
+export const WAIT_DESPITE_ERRORS: ReadonlySet<number> = new Set([ErrorCode.UNKNOWN_TOPIC_ID, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.TOPIC_AUTHORIZATION_FAILED]);
 /** Fetch isolation_level 1: only records below the last stable offset, with the aborted transactions. */
 const READ_COMMITTED = 1;
 

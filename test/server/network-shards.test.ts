@@ -736,7 +736,7 @@ test("partition.workers.listen: a consumer's fetch on the owning worker is answe
   });
 });
 
-test("partition.workers.listen: a consumer's fetch of both workers' partitions is split between them and merged in request order within max.bytes; one that must wait goes to the main thread", async () => {
+test("partition.workers.listen: a consumer's fetch of both workers' partitions is split between them and merged in request order within max.bytes, and waits in the workers; a fetch session's wait on the main thread is woken by the workers' appends", async () => {
   await withListeningBroker("listen-split", {}, async (broker, opened) => {
   const placed = await connectToEveryShard(broker, [1, 2], 1, opened);
   const onWorker0 = placed.find((entry) => entry.shard === 1)!.connection;
@@ -774,17 +774,54 @@ test("partition.workers.listen: a consumer's fetch of both workers' partitions i
   expect(withData.length).toBe(1);
   expect(passedOn()).toBe(mainBefore);
 
-  // At the end of every partition a fetch must wait: the main thread holds it. A produce answered by the owning
-  // worker (not the main thread) wakes it: while the main thread waits, the workers post a wake-up with their notices.
-  const waiting = fetchAll(1 << 20, [2, 2, 2, 2], 10_000, 1);
+  // At the end of every partition the fetch waits, in the workers: an append to any of its partitions, by
+  // whichever owner, wakes it (each partition in turn, so both the reading worker's own and a peer's).
+  const localProduces = () => broker.networkShardStats().reduce((sum, stats) => sum + stats.localProduces, 0);
+  for (const partition of [0, 1, 2, 3]) {
+    const offsets = [2, 2, 2, 2].map((offset, index) => (index < partition ? offset + 1 : offset));
+    const startedMs = performance.now();
+    const waiting = fetchAll(1 << 20, offsets, 10_000, 1);
+    await Bun.sleep(200);
+    const localBefore = localProduces();
+    expect((await produce(onWorker1, "split", partition, batchOf([`late-${partition}`]))).errorCode).toBe(ErrorCode.NONE);
+    const woken = await waiting;
+    // Woken by the append, long before max.wait.ms.
+    expect(performance.now() - startedMs).toBeLessThan(9_000);
+    const answered = (woken.responses[0].partitions as { partitionIndex: number; records: Uint8Array | null }[]).find((answer) => answer.partitionIndex === partition)!;
+    expect(recordValues(answered.records!)).toEqual([`late-${partition}`]);
+    expect(localProduces()).toBe(localBefore + 1);
+  }
+  // A wait with nothing appended ends at max.wait.ms with an empty answer.
+  const startedMs = performance.now();
+  const empty = await fetchAll(1 << 20, [3, 3, 3, 3], 300, 1);
+  expect(performance.now() - startedMs).toBeGreaterThanOrEqual(290);
+  expect((empty.responses[0].partitions as { records: Uint8Array | null }[]).every((answer) => !answer.records || answer.records.byteLength === 0)).toBe(true);
+  // A partition error ends the wait at once, as in the Fetch handler (here an offset past the end).
+  const erroredStartedMs = performance.now();
+  const errored = await fetchAll(1 << 20, [50, 3, 3, 3], 10_000, 1);
+  expect(performance.now() - erroredStartedMs).toBeLessThan(9_000);
+  const outOfRange = (errored.responses[0].partitions as { partitionIndex: number; errorCode: number }[]).find((answer) => answer.partitionIndex === 0)!;
+  expect(outOfRange.errorCode).toBe(ErrorCode.OFFSET_OUT_OF_RANGE);
+  expect(passedOn()).toBe(mainBefore);
+  expect(wakeUps()).toBe(0);
+
+  // A fetch session's fetch (epoch 0: a new full session) waits on the main thread, which keeps the sessions:
+  // a produce the owning worker answers wakes it, as while it waits the workers post wake-ups with their notices.
+  const sessionWaiting = onWorker0.request(ApiKey.Fetch, 11, {
+    replicaId: -1, maxWaitMs: 10_000, minBytes: 1, maxBytes: 1 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: 0,
+    topics: [{ topic: "split", partitions: [{ partition: 1, fetchOffset: 3, currentLeaderEpoch: -1, logStartOffset: -1, partitionMaxBytes: 1 << 20, lastFetchedEpoch: -1 }] }],
+    forgottenTopicsData: [], rackId: "",
+  });
   await Bun.sleep(200);
   expect(passedOn()).toBe(mainBefore + 1);
-  const localBefore = broker.networkShardStats().reduce((sum, stats) => sum + stats.localProduces, 0);
-  expect((await produce(onWorker1, "split", 2, batchOf(["late"]))).errorCode).toBe(ErrorCode.NONE);
-  const woken = await waiting;
-  const late = (woken.responses[0].partitions as { partitionIndex: number; records: Uint8Array | null }[]).find((partition) => partition.partitionIndex === 2)!;
-  expect(recordValues(late.records!)).toEqual(["late"]);
-  expect(broker.networkShardStats().reduce((sum, stats) => sum + stats.localProduces, 0)).toBe(localBefore + 1);
+  const sessionStartedMs = performance.now();
+  const localBefore = localProduces();
+  expect((await produce(onWorker1, "split", 1, batchOf(["for-the-session"]))).errorCode).toBe(ErrorCode.NONE);
+  const sessionWoken = await sessionWaiting;
+  expect(performance.now() - sessionStartedMs).toBeLessThan(9_000);
+  expect(sessionWoken.errorCode).toBe(ErrorCode.NONE);
+  expect(recordValues(sessionWoken.responses[0].partitions[0].records)).toEqual(["for-the-session"]);
+  expect(localProduces()).toBe(localBefore + 1);
   expect(wakeUps()).toBeGreaterThan(0);
   });
 });

@@ -14,7 +14,7 @@
 // when it applies them. Long polls wait on this owner's appends, whichever thread asked for them.
 import type { RequestContext, RequestTrace } from "../../api/context.ts";
 import { newRequestTrace } from "../../api/request-trace.ts";
-import { fetchHandler, FIRST_FETCH_VERSION_WITH_TOPIC_IDS } from "../../api/fetch.ts";
+import { FETCH_MAX_WAIT_MS_CAP, fetchHandler, FIRST_FETCH_VERSION_WITH_TOPIC_IDS, WAIT_DESPITE_ERRORS } from "../../api/fetch.ts";
 import type { SegmentViews } from "../../log/segment-views.ts";
 import type { MappedRecords } from "../../log/segment-views.ts";
 import { topicIdHex } from "../../metadata/types.ts";
@@ -30,7 +30,7 @@ import { encodeResponse } from "../dispatch.ts";
 import type { Frame } from "../frame-reader.ts";
 import type { FetchedNotice } from "./messages.ts";
 import { LOCAL_CAPABILITIES, LocalApi, PEER_CONNECTION, decodeRequest, type DecodedRequest, type LocalPartitionView } from "./local-view.ts";
-import type { SplitFetch } from "./local-requests.ts";
+import type { SplitFetch, WatchedPartition } from "./local-requests.ts";
 
 /** Fetch v15 (KIP-903): the replica id moved into replica_state. */
 const FIRST_VERSION_WITH_REPLICA_STATE = 15;
@@ -168,9 +168,8 @@ export class LocalFetch extends LocalApi<FetchRequest> {
   /**
    * A consumer's fetch whose partitions are owned by several listening workers (what librdkafka and kafkajs send
    * for every partition of a broker): split by owner, each part read at once (no wait) by its owner, the answers
-   * merged in request order within max.bytes. When the parts together hold fewer than min.bytes the fetch has
-   * to wait, which only the main thread can do across workers: `merge` then answers null, and the original
-   * frame goes there (the parts only read).
+   * merged in request order within max.bytes. When the parts together hold fewer than min.bytes the fetch waits
+   * (network-shard.ts splitFetch): on the owners' appends to its partitions, up to max.wait.ms, then reads again.
    */
   planSplit(connection: Connection, frame: Frame, peers: ReadonlySet<number>): SplitFetch | null {
     if (!this.view.fetchEnabled || connection.security.listener.securityProtocol !== "PLAINTEXT") return null;
@@ -181,6 +180,7 @@ export class LocalFetch extends LocalApi<FetchRequest> {
     const replicaId = apiVersion >= FIRST_VERSION_WITH_REPLICA_STATE ? request.replicaState.replicaId : request.replicaId;
     if (replicaId >= 0 || request.sessionId !== SESSIONLESS_ID || request.sessionEpoch !== SESSIONLESS_EPOCH || request.forgottenTopicsData.length > 0) return null;
     const byOwner = new Map<number, FetchRequest["topics"]>();
+    const watchedBy = new Map<number, WatchedPartition[]>();
     for (const fetchTopic of request.topics) {
       const topic = this.topicOf(fetchTopic, apiVersion);
       if (!topic) return null;
@@ -191,21 +191,27 @@ export class LocalFetch extends LocalApi<FetchRequest> {
         if (fetchPartition.currentLeaderEpoch >= 0 && fetchPartition.currentLeaderEpoch !== epoch) return null;
         let topics = byOwner.get(owner);
         if (!topics) byOwner.set(owner, (topics = []));
+        let watched = watchedBy.get(owner);
+        if (!watched) watchedBy.set(owner, (watched = []));
+        watched.push({ topic: topic.metadata.name, partition: fetchPartition.partition });
         const last = topics[topics.length - 1];
         if (last && last.topic === fetchTopic.topic && last.topicId === fetchTopic.topicId) last.partitions.push(fetchPartition);
         else topics.push({ ...fetchTopic, partitions: [fetchPartition] });
       }
     }
     if (byOwner.size < 2) return null;
-    const parts = [...byOwner].map(([worker, topics]) => ({ worker, request: { ...request, maxWaitMs: 0, minBytes: 0, topics } }));
+    const parts = [...byOwner].map(([worker, topics]) => ({ worker, request: { ...request, maxWaitMs: 0, minBytes: 0, topics }, watched: watchedBy.get(worker)! }));
     return {
       apiVersion,
       parts,
-      merge: (replies) => {
+      maxWaitMs: Math.max(0, Math.min(request.maxWaitMs, FETCH_MAX_WAIT_MS_CAP)),
+      merge: (replies, final, waitedMs) => {
         const merged = mergeFetchReplies(request, apiVersion, replies);
-        if (merged.bytes < request.minBytes && request.maxWaitMs > 0) return null;
+        // As the Fetch handler: a partition error ends the wait, except the ones Kafka answers beside a long poll.
+        if (!final && merged.bytes < request.minBytes && request.maxWaitMs > 0 && !merged.hasError) return null;
         const trace = newRequestTrace(ApiKey.Fetch, frame.readMs ?? 0);
         trace.handlerMs = performance.now() - startedMs;
+        trace.waitMs = waitedMs;
         this.notifyFetched(merged.reply, (performance.now() - startedMs) / 1000, trace);
         return encodeResponse(ApiKey.Fetch, apiVersion, decoded.correlationId, (writer) => Apis.Fetch.writeResponse(writer, apiVersion, merged.reply));
       },
@@ -230,7 +236,7 @@ type PartitionAnswer = NonNullable<Input<FetchResponse>["responses"]>[number]["p
  * place, as the handler does), consecutive partitions of one topic in one entry; records past max.bytes are
  * left out, but the first partition with data keeps its batch (KIP-74), as in the handler.
  */
-function mergeFetchReplies(request: FetchRequest, apiVersion: number, replies: readonly Input<FetchResponse>[]): { reply: Input<FetchResponse>; bytes: number } {
+function mergeFetchReplies(request: FetchRequest, apiVersion: number, replies: readonly Input<FetchResponse>[]): { reply: Input<FetchResponse>; bytes: number; hasError: boolean } {
   const usesTopicIds = apiVersion >= FIRST_FETCH_VERSION_WITH_TOPIC_IDS;
   const keyOfTopic = (topic: string | undefined, topicId: Uint8Array | undefined) => (usesTopicIds ? topicIdHex(topicId ?? new Uint8Array(16)) : (topic ?? ""));
   const answers = new Map<string, { topic: string | undefined; topicId: Uint8Array | undefined; answer: PartitionAnswer }>();
@@ -243,6 +249,7 @@ function mergeFetchReplies(request: FetchRequest, apiVersion: number, replies: r
   const responses: NonNullable<Input<FetchResponse>["responses"]>[number][] = [];
   const seen = new Set<string>();
   let bytes = 0;
+  let hasError = false;
   let previousTopicKey: string | null = null;
   for (const fetchTopic of request.topics) {
     const topicKey = keyOfTopic(fetchTopic.topic, fetchTopic.topicId);
@@ -253,6 +260,7 @@ function mergeFetchReplies(request: FetchRequest, apiVersion: number, replies: r
       const found = answers.get(key);
       if (!found) continue;
       let answer = found.answer;
+      if (answer.errorCode !== undefined && answer.errorCode !== ErrorCode.NONE && !WAIT_DESPITE_ERRORS.has(answer.errorCode)) hasError = true;
       const records = answer.records as MappedRecords | Uint8Array | null | undefined;
       const size = !records ? 0 : records instanceof Uint8Array ? records.byteLength : records.sizeBytes;
       if (size > 0 && bytes > 0 && bytes + size > responseMaxBytes) answer = { ...answer, records: EMPTY_PAYLOAD };
@@ -264,7 +272,7 @@ function mergeFetchReplies(request: FetchRequest, apiVersion: number, replies: r
       (responses[responses.length - 1]!.partitions as PartitionAnswer[]).push(answer);
     }
   }
-  return { reply: { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses, nodeEndpoints: [] }, bytes };
+  return { reply: { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses, nodeEndpoints: [] }, bytes, hasError };
 }
 
 type DecodedFetch = DecodedRequest<FetchRequest>;

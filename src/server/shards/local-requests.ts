@@ -24,12 +24,26 @@ export interface LocalRequests {
   plan(connection: Connection, frame: Frame): LocalPlan | null;
   /** A request another listening worker read and sent here: the reply, or null when this worker cannot answer it. */
   servePeer(frame: Frame, views: SegmentViews): Promise<ReplyChunks> | null;
+  /** Calls `wake` once when one of these partitions of this worker is appended to; answers the withdrawal. */
+  watch(partitions: readonly WatchedPartition[], wake: () => void): () => void;
+}
+
+/** A partition a split fetch's long poll waits on, by name (what the owners' PartitionWatchers key on). */
+export interface WatchedPartition {
+  readonly topic: string;
+  readonly partition: number;
 }
 
 /** A fetch split over the workers that own its partitions (LocalFetch.planSplit). */
 export interface SplitFetch {
   readonly apiVersion: number;
-  readonly parts: readonly { readonly worker: number; readonly request: FetchRequest }[];
-  /** The parts' answers, in `parts` order: the encoded reply, or null when the fetch must wait (the main thread's long poll). */
-  merge(replies: readonly Input<FetchResponse>[]): ReplyChunks;
+  /** Each owner's part: the sub-request (no wait), and its partitions by name for a long poll. */
+  readonly parts: readonly { readonly worker: number; readonly request: FetchRequest; readonly watched: readonly WatchedPartition[] }[];
+  /** The fetch's max.wait.ms (capped as the Fetch handler caps it); 0: answer at once. */
+  readonly maxWaitMs: number;
+  /**
+   * The parts' answers, in `parts` order: the encoded reply, or null when it holds fewer than min.bytes and the
+   * fetch should wait on (never when `final`: the wait is over).
+   */
+  merge(replies: readonly Input<FetchResponse>[], final: boolean, waitedMs: number): ReplyChunks;
 }

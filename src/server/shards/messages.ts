@@ -9,6 +9,7 @@ import type { ProduceResult } from "../../partition/messages.ts";
 import type { RequestTrace } from "../../api/context.ts";
 import type { FetchRequest, FetchResponse } from "../../protocol/generated/fetch.ts";
 import type { Input } from "../../protocol/codec/input.ts";
+import type { WatchedPartition } from "./local-requests.ts";
 
 /** A listener a shard also accepts on (the port is already bound by the main thread, with SO_REUSEPORT). */
 export interface ShardListener extends ListenerIdentity {
@@ -85,6 +86,13 @@ export type PeerMessage =
   | { readonly type: "fetchPart"; readonly id: number; readonly apiVersion: number; readonly request: FetchRequest }
   /** Its answer, unencoded, each partition's records as a file range; or why it failed. */
   | { readonly type: "fetchPartDone"; readonly id: number; readonly reply: Input<FetchResponse> | null; readonly failure?: string }
+  /**
+   * A split fetch's long poll: tell me once any of these partitions of yours is appended to ("partsAppended"),
+   * unless I withdraw first ("unwatchParts"). Posted before the part's read, on the same port.
+   */
+  | { readonly type: "watchParts"; readonly id: number; readonly partitions: readonly WatchedPartition[] }
+  | { readonly type: "unwatchParts"; readonly id: number }
+  | { readonly type: "partsAppended"; readonly id: number }
   | { readonly type: "served"; readonly id: number; readonly chunks: readonly ReplyChunk[] | null; readonly declined: boolean; readonly payload?: Uint8Array; readonly failure?: string };
 
 /** Main thread → shard. */

@@ -17,7 +17,7 @@ import type { Frame } from "../frame-reader.ts";
 import { RequestBudget } from "../request-budget.ts";
 import type { FileRange, FromShard, PeerMessage, ReplyChunk, SharedBudget, ShardListener, ToShard } from "./messages.ts";
 import { fileRange, mapFileRange, mapReply, replyForThread } from "./reply-chunks.ts";
-import type { LocalRequests, SplitFetch } from "./local-requests.ts";
+import type { LocalRequests, SplitFetch, WatchedPartition } from "./local-requests.ts";
 import type { FetchRequest, FetchResponse } from "../../protocol/generated/fetch.ts";
 import type { Input } from "../../protocol/codec/input.ts";
 
@@ -55,6 +55,10 @@ export class NetworkShard {
   private readonly peerRequests = new Map<number, PeerRequest>();
   /** Fetch parts asked of peers (splitFetch), by id: which worker, and who waits for the answer. */
   private readonly peerParts = new Map<number, { worker: number; resolve: (reply: Input<FetchResponse>) => void; reject: (error: Error) => void }>();
+  /** Split fetches' watches at peers (watchSplit), by id: which worker, and what its append wakes. */
+  private readonly peerWatches = new Map<number, { worker: number; wake: () => void }>();
+  /** Peers' watches on this worker's partitions, by their port then id: each one's withdrawal. */
+  private readonly servedWatches = new Map<MessagePort, Map<number, () => void>>();
   private nextPart = 1;
   private readonly views: SegmentViews;
   private readonly budget: RequestBudget | null;
@@ -148,7 +152,7 @@ export class NetworkShard {
         }
       } else if (!plan && apiKey === ApiKey.Fetch && this.mayBypassMain(connection.id, apiKey)) {
         const split = this.local.planSplitFetch(connection, frame, new Set(this.peers.keys()));
-        if (split) return this.splitFetch(connection, frame, split);
+        if (split) return this.splitFetch(connection, split);
       }
     }
     return this.toMain(connection, frame, apiKey);
@@ -156,20 +160,83 @@ export class NetworkShard {
 
   /**
    * A consumer's fetch of several workers' partitions: each owner reads its part at once (this worker itself,
-   * a peer over its port), the parts are merged here; one that must wait goes to the main thread whole.
+   * a peer over its port), the parts are merged here. One that must wait (fewer than min.bytes) waits here too:
+   * on every owner's appends to its partitions, watched before the parts are read (an append between a read
+   * and the wait still wakes it), then reads again, until it has min.bytes or max.wait.ms is over.
    */
-  private splitFetch(connection: Connection, frame: Frame, split: SplitFetch): Promise<ReplyChunks> {
+  private splitFetch(connection: Connection, split: SplitFetch): Promise<ReplyChunks> {
     const turn = connection.waitForWriteRoom();
     const run = async (): Promise<ReplyChunks> => {
       if (turn) await turn;
-      const replies = await Promise.all(
-        split.parts.map((part) => (part.worker === this.shard - 1 ? this.local!.fetchPart(part.request, split.apiVersion, this.views) : this.askPeerPart(part.worker, part.request, split.apiVersion))),
-      );
-      const merged = split.merge(replies);
-      if (merged !== null) return merged;
-      return connection.closed ? null : this.toMain(connection, frame, ApiKey.Fetch, true);
+      const deadline = performance.now() + split.maxWaitMs;
+      let waitedMs = 0;
+      for (;;) {
+        const final = connection.closed || performance.now() >= deadline;
+        const watch = final ? null : this.watchSplit(split);
+        try {
+          const replies = await Promise.all(
+            split.parts.map((part) => (part.worker === this.shard - 1 ? this.local!.fetchPart(part.request, split.apiVersion, this.views) : this.askPeerPart(part.worker, part.request, split.apiVersion))),
+          );
+          const merged = split.merge(replies, final, waitedMs);
+          if (merged !== null) return merged;
+          const waitStarted = performance.now();
+          await wokenOrTimedOut(watch!.woken, deadline - waitStarted);
+          waitedMs += performance.now() - waitStarted;
+        } finally {
+          watch?.cancel();
+        }
+      }
     };
     return run();
+  }
+
+  /** Watches a split fetch's partitions at every owner: `woken` settles at the first append to any of them. */
+  private watchSplit(split: SplitFetch): { woken: Promise<void>; cancel: () => void } {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const cancels: (() => void)[] = [];
+    for (const part of split.parts) {
+      if (part.worker === this.shard - 1) {
+        cancels.push(this.local!.watch(part.watched, resolve));
+        continue;
+      }
+      const port = this.peers.get(part.worker);
+      if (!port) {
+        resolve(); // the owner is gone: the next read of its part fails the fetch
+        continue;
+      }
+      const id = this.nextPart++;
+      this.peerWatches.set(id, { worker: part.worker, wake: resolve });
+      port.postMessage({ type: "watchParts", id, partitions: part.watched } satisfies PeerMessage);
+      cancels.push(() => {
+        if (this.peerWatches.delete(id)) this.peers.get(part.worker)?.postMessage({ type: "unwatchParts", id } satisfies PeerMessage);
+      });
+    }
+    return { woken: promise, cancel: () => cancels.forEach((cancel) => cancel()) };
+  }
+
+  /** A peer's split fetch waits on partitions of this worker: one message when one of them is appended to. */
+  private serveWatch(port: MessagePort, id: number, partitions: readonly WatchedPartition[]): void {
+    if (!this.local) {
+      port.postMessage({ type: "partsAppended", id } satisfies PeerMessage);
+      return;
+    }
+    let watches = this.servedWatches.get(port);
+    if (!watches) this.servedWatches.set(port, (watches = new Map()));
+    const held = watches;
+    const unwatch = this.local.watch(partitions, () => {
+      held.delete(id);
+      unwatch();
+      port.postMessage({ type: "partsAppended", id } satisfies PeerMessage);
+    });
+    held.set(id, unwatch);
+  }
+
+  private unwatchServed(port: MessagePort, id: number): void {
+    const watches = this.servedWatches.get(port);
+    const unwatch = watches?.get(id);
+    if (!unwatch) return;
+    watches!.delete(id);
+    unwatch();
   }
 
   private askPeerPart(worker: number, request: FetchRequest, apiVersion: number): Promise<Input<FetchResponse>> {
@@ -262,6 +329,13 @@ export class NetworkShard {
     if (message.type === "serve") return this.servePeer(port, message.id, message.payload, message.readMs);
     if (message.type === "fetchPart") return this.serveFetchPart(port, message.id, message.request, message.apiVersion);
     if (message.type === "fetchPartDone") return this.fetchPartDone(message.id, message.reply, message.failure);
+    if (message.type === "watchParts") return this.serveWatch(port, message.id, message.partitions);
+    if (message.type === "unwatchParts") return this.unwatchServed(port, message.id);
+    if (message.type === "partsAppended") {
+      const watch = this.peerWatches.get(message.id);
+      this.peerWatches.delete(message.id);
+      return watch?.wake();
+    }
     const sent = this.peerRequests.get(message.id);
     if (!sent) return;
     this.peerRequests.delete(message.id);
@@ -286,8 +360,17 @@ export class NetworkShard {
    * thread's own are: their bytes may have gone with it, and the client retries.
    */
   private peerFailed(worker: number): void {
-    this.peers.get(worker)?.close();
+    const port = this.peers.get(worker);
+    port?.close();
     this.peers.delete(worker);
+    // Its watches on this worker's partitions go; split fetches waiting on it wake, and their next read fails.
+    if (port) for (const id of [...(this.servedWatches.get(port)?.keys() ?? [])]) this.unwatchServed(port, id);
+    if (port) this.servedWatches.delete(port);
+    for (const [id, watch] of [...this.peerWatches]) {
+      if (watch.worker !== worker) continue;
+      this.peerWatches.delete(id);
+      watch.wake();
+    }
     for (const [id, sent] of [...this.peerRequests]) {
       const pending = this.pending.get(sent.connection.id)?.get(sent.request);
       if (!pending || pending.destination !== worker) continue;
@@ -483,4 +566,11 @@ export function startNetworkShard(message: Extract<ToShard, { type: "start" }>, 
     post({ type: "listenFailed", reason: error instanceof Error ? error.message : String(error) });
     return null;
   }
+}
+
+/** Settles when `woken` does or after `ms`, whichever is first, leaving no timer behind. */
+function wokenOrTimedOut(woken: Promise<void>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, ms))));
+  return Promise.race([woken, timedOut]).finally(() => clearTimeout(timer));
 }

@@ -58,6 +58,7 @@ self.onmessage = (event: MessageEvent<Incoming>) => {
         servePeer: (frame, views) => (apiKeyOf(frame) === ApiKey.Produce ? produce : fetch).servePeer(frame, views),
         planSplitFetch: (connection, frame, peers) => fetch.planSplit(connection, frame, peers),
         fetchPart: (request, apiVersion, views) => fetch.fetchPart(request, apiVersion, views),
+        watch: (partitions, wake) => appends.watchers.watch(partitions, wake),
       };
       shard = startNetworkShard(message, local);
       return;
