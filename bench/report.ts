@@ -617,9 +617,9 @@ function configurationLabel(shards: ShardConfiguration): string {
   return shards === "listen" ? "listen" : `shards=${shards}`;
 }
 
-/** Threads that read client sockets: with listen, the main thread and every partition worker. */
+/** Threads that read client sockets: with listen, every partition worker (the main thread leaves PLAINTEXT to them). */
 function networkShardsOf(scaling: ScalingResults, shards: ShardConfiguration): number {
-  return shards === "listen" ? 1 + (scaling.listen?.partitionWorkers ?? Number.NaN) : shards;
+  return shards === "listen" ? (scaling.listen?.partitionWorkers ?? Number.NaN) : shards;
 }
 
 /** Per round, 2 consumers' catch-up throughput over 1 consumer's on the same broker; the median of the rounds. */
@@ -717,7 +717,7 @@ function workerAnswerShare(points: ShardPoint[]): string {
 
 function renderShardCurve(scaling: ScalingResults): string[] {
   const workloads: { workload: ShardPoint["workload"]; connections: number }[] = [...new Map(scaling.shardCurve.map((point) => [`${point.workload} ${point.connections}`, { workload: point.workload, connections: point.connections }])).values()];
-  const shardsColumn = (shards: ShardConfiguration) => (shards === "listen" ? `listen (1 + ${scaling.listen?.partitionWorkers} workers)` : String(shards));
+  const shardsColumn = (shards: ShardConfiguration) => (shards === "listen" ? `listen (${scaling.listen?.partitionWorkers} workers)` : String(shards));
   const rows = workloads.flatMap(({ workload, connections }) =>
     shardConfigurations(scaling).map((shards) => {
       const points = shardPoints(scaling, workload, connections, shards);
@@ -738,8 +738,8 @@ function renderShardCurve(scaling: ScalingResults): string[] {
       "(what the design would reach with the main thread saturated and cores to spare for everything else), are what bound scaling with more cores. " +
       "Which shard reads a connection is the kernel's SO_REUSEPORT hash, so with few connections the split differs from round to round (the requests column, from /metrics)." +
       (scaling.listen
-        ? ` "listen": a broker with \`partition.workers.listen=true\` and the default ${scaling.listen.partitionWorkers} partition workers, measured in the same rounds: the main thread and each worker read sockets ` +
-          "(per shard: over all of them), and a worker answers a produce or a consumer's sessionless fetch of its own partitions itself, splitting a fetch of several workers' partitions by owner. " +
+        ? ` "listen": a broker with \`partition.workers.listen=true\` and the default ${scaling.listen.partitionWorkers} partition workers, measured in the same rounds: each worker reads sockets, the main thread none (it leaves PLAINTEXT connections to the workers; per shard: over the workers), ` +
+          "and a worker answers a produce or a consumer's sessionless fetch of its own partitions itself, splitting a fetch of several workers' partitions by owner. " +
           '"Answered by a worker": of the figure\'s Produce (produce) or Fetch (consume) requests the broker answered, the share a worker answered without the main thread ' +
           "(/metrics bunka_network_shard_local_requests_total over bunka_request_duration_seconds_count)."
         : ""),

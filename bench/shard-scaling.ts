@@ -400,7 +400,8 @@ async function measureConnectionRound(target: ShardBroker, round: number, second
 async function startShardBroker(workDir: string, shards: ShardConfiguration, fillBytes: number): Promise<ShardBroker> {
   // With an admin listener: /metrics says how requests spread over the shards and how many connections are open.
   const adminPort = freePort();
-  // listen keeps num.partition.workers at its default (the number of cores): shard 0 is the main thread, shard w + 1 worker w.
+  // listen keeps num.partition.workers at its default (the number of cores): shard 0 is the main thread (which
+  // leaves PLAINTEXT connections to the workers, so its counts stay 0), shard w + 1 worker w.
   const shape: Record<string, string> = shards === "listen" ? { "partition.workers.listen": "true" } : { "num.network.shards": String(shards) };
   const networkShards = shards === "listen" ? 1 + availableParallelism() : shards;
   const broker = new BenchBroker({ workDir, properties: { ...shape, "admin.listeners": `http://127.0.0.1:${adminPort}` } });

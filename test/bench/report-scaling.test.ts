@@ -97,8 +97,8 @@ test("the listen broker's rows, worker-answered share and consume ratio; the tar
   const markdown = renderMarkdown(withListen, "chart.svg");
   expect(markdown).toContain("num.network.shards 1, 2 and partition.workers.listen=true (2 workers)");
   // per shard: over the main thread and both workers; 30% of requests read by the main thread; 90% of fetches answered by a worker.
-  expect(markdown).toContain("| catch-up consume | 2 | listen (1 + 2 workers) | 3600 MB/s | 3600, 3600, 3600 | 1200 MB/s | 30% (30, 30, 30) | 90% (90, 90, 90) |");
-  expect(markdown).toContain("| produce | 4 | listen (1 + 2 workers) | 600 MB/s | 600, 600, 600 | 200 MB/s | 30% (30, 30, 30) | 100% (100, 100, 100) |");
+  expect(markdown).toContain("| catch-up consume | 2 | listen (2 workers) | 3600 MB/s | 3600, 3600, 3600 | 1800 MB/s | 30% (30, 30, 30) | 90% (90, 90, 90) |");
+  expect(markdown).toContain("| produce | 4 | listen (2 workers) | 600 MB/s | 600, 600, 600 | 300 MB/s | 30% (30, 30, 30) | 100% (100, 100, 100) |");
   // The shard-count rows keep their columns, with no worker share.
   expect(markdown).toContain("| catch-up consume | 2 | 2 | 2800 MB/s | 2800, 2800, 2800 | 1400 MB/s | 40% (40, 40, 40) | – |");
   expect(renderSvg(withListen)).toContain(">listen</text>");
