@@ -486,6 +486,8 @@ export class Broker {
   private closeConnections(): number {
     const open: DispatchedConnection[] = [...this.connections, ...(this.networkShards?.connections() ?? [])];
     for (const connection of open) connection.close("fault: close-connections");
+    // A connection a shard accepted a moment ago may not be known here yet: each shard closes its own too.
+    this.networkShards?.closeAll();
     return open.length;
   }
 

@@ -590,6 +590,17 @@ async function withListeningBroker(name: string, properties: Record<string, stri
   }
 }
 
+test("partition.workers.listen: the close-connections fault also closes a connection a worker accepted a moment ago, before the main thread heard of it", async () => {
+  await withListeningBroker("listen-close", { "faults.enable": "true" }, async (broker, opened) => {
+    for (let round = 0; round < 5; round++) {
+      const connection = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port, requestTimeoutMs: 5_000 });
+      opened.push(connection);
+      await broker.faults.add({ type: "close-connections" });
+      expect(await eventually(() => connection.closed, WAIT_MS)).toBe(true);
+    }
+  });
+});
+
 test("partition.workers.listen: a fault armed and a produce quota set reach the listening workers' connections at once", async () => {
   await withListeningBroker("listen-flags", { "faults.enable": "true" }, async (broker, opened) => {
   const setup = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port });

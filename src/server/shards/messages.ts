@@ -138,6 +138,8 @@ export type ToShard =
   | { readonly type: "reply"; readonly connection: number; readonly request: number; readonly chunks: readonly ReplyChunk[] | null }
   /** Close the connection (the main thread logged why); replies still queued are dropped, as on the main thread. */
   | { readonly type: "close"; readonly connection: number }
+  /** Close every connection the shard holds, also those whose "open" the main thread has not read yet (close-connections fault). */
+  | { readonly type: "closeAll" }
   | { readonly type: "mute"; readonly connection: number; readonly ms: number }
   | { readonly type: "authenticated"; readonly connection: number }
   /** How the connection sends fetch data (sendfile.ts fileTransferMode on the socket thread, at admission). */

@@ -445,6 +445,9 @@ export class NetworkShard {
       case "close":
         this.connections.get(message.connection)?.close();
         return;
+      case "closeAll":
+        for (const connection of [...this.connections.values()]) connection.close();
+        return;
       case "mute":
         this.connections.get(message.connection)?.mute(message.ms);
         return;

@@ -430,6 +430,11 @@ export class NetworkShards {
     return this.shards.map((shard) => ({ shard: shard.index, alive: shard.alive, connections: shard.connections.size, connectionsAccepted: shard.connectionsAccepted, requests: shard.requests, localRequests: shard.localRequests, localProduces: shard.localProduces, localFetches: shard.localFetches, noticeWakeUps: shard.noticeWakeUps }));
   }
 
+  /** Every shard closes all its connections, those the main thread has not heard of yet included. */
+  closeAll(): void {
+    for (const shard of this.shards) shard.post({ type: "closeAll" });
+  }
+
   stopListening(closeActive: boolean): void {
     for (const shard of this.shards) shard.post({ type: "stopListening", closeActive });
   }
