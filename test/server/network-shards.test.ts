@@ -196,6 +196,13 @@ for (const mode of shardModes) describe(mode.name, () => {
       expect(produces! + fetches!).toBe(scraped[shard]!.localRequests);
     }
     if (mode.ownsPartitions) for (const shard of [1, 2]) expect(scraped[shard]!.localProduces).toBeGreaterThan(0);
+    // Every request counted in the total is in the queue-time histogram too, whichever thread answered it.
+    const text = await (await fetch(`${adminUrl}/metrics`)).text();
+    const count = (name: string, api: string) => Number(text.split("\n").find((line) => line.startsWith(`${name}_count{api="${api}"}`))?.split(" ").pop());
+    for (const api of ["Produce", "Fetch"]) {
+      expect(count("bunka_request_duration_seconds", api)).toBeGreaterThan(0);
+      expect(count("bunka_request_queue_duration_seconds", api)).toBe(count("bunka_request_duration_seconds", api));
+    }
   });
 
   test("pipelined requests on a shard connection are answered in order, acks=0 included", async () => {
