@@ -602,6 +602,12 @@ test("partition.workers.listen: the close-connections fault also closes a connec
     for (let round = 0; round < 5; round++) {
       const connection = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port, requestTimeoutMs: 5_000 });
       opened.push(connection);
+      // This test runs on the main thread: held busy, it cannot read the worker's "open" for the connection,
+      // while the worker (its own thread) accepts it. The fault then runs before the main thread knows of it.
+      const busyUntil = performance.now() + 300;
+      while (performance.now() < busyUntil) {
+        // spin
+      }
       await broker.faults.add({ type: "close-connections" });
       expect(await eventually(() => connection.closed, WAIT_MS)).toBe(true);
     }
