@@ -146,8 +146,10 @@ export class Broker {
   private readonly auditSink: AuditSink | null;
   private readonly highWatermarks: HighWatermarkCheckpoint;
   private highWatermarkTimer: ReturnType<typeof setInterval> | null = null;
-  /** One socket server per listener (security/listeners.ts), in `listeners` order. */
-  /** The main thread's listeners; `accepting` false: stopped while the listening partition workers accept its connections. */
+  /**
+   * One socket server per listener (security/listeners.ts), in `listeners` order, with its bound port; `accepting`
+   * false: stopped while the listening partition workers accept its connections.
+   */
   private readonly servers: { listener: ListenerSpec; server: TCPSocketListener<Connection | undefined>; port: number; accepting: boolean }[] = [];
   /** Binds one of the listeners again on the main thread (set by listen()). */
   private bindListener: ((listener: ListenerSpec, port: number) => TCPSocketListener<Connection | undefined>) | null = null;
@@ -658,12 +660,12 @@ export class Broker {
     this.networkShards?.publishLocalPartitions(partitions);
   }
 
-  /** Per network shard: the main thread (shard 0) and each shard thread, with connections and requests served. */
   /** Applies the listening partition workers' notices queued so far (before an admin request reads the broker). */
   catchUp(): void {
     this.drainShardNotices?.();
   }
 
+  /** Per network shard: the main thread (shard 0) and each shard thread, with connections and requests served. */
   networkShardStats(): ShardStats[] {
     const main: ShardStats = { shard: 0, alive: true, connections: this.connections.size, connectionsAccepted: this.mainConnectionsAccepted, requests: this.mainRequests, localRequests: 0, localProduces: 0, localFetches: 0, noticeWakeUps: 0 };
     return [main, ...(this.networkShards?.stats() ?? [])];

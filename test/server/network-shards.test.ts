@@ -597,6 +597,21 @@ async function withListeningBroker(name: string, properties: Record<string, stri
   }
 }
 
+/**
+ * A connection on each listening worker (shard 1 is worker 0, shard 2 worker 1), and a topic of PARTITIONS
+ * partitions created through them, once the workers have been told of it.
+ */
+async function onBothWorkersWithTopic(broker: Broker, opened: KafkaConnection[], topic: string): Promise<{ onWorker0: KafkaConnection; onWorker1: KafkaConnection }> {
+  const placed = await connectToEveryShard(broker, [1, 2], 1, opened);
+  const onWorker0 = placed.find((entry) => entry.shard === 1)!.connection;
+  const onWorker1 = placed.find((entry) => entry.shard === 2)!.connection;
+  const created = await onWorker1.request(ApiKey.CreateTopics, 4, { topics: [{ name: topic, numPartitions: PARTITIONS, replicationFactor: 1 }], timeoutMs: 10_000 });
+  expect(created.topics[0].errorCode).toBe(ErrorCode.NONE);
+  // The listening workers learn of a new topic from the main thread; until then its requests go there.
+  await Bun.sleep(100);
+  return { onWorker0, onWorker1 };
+}
+
 test("partition.workers.listen: the close-connections fault also closes a connection a worker accepted a moment ago, before the main thread heard of it", async () => {
   await withListeningBroker("listen-close", { "faults.enable": "true" }, async (broker, opened) => {
     for (let round = 0; round < 5; round++) {
@@ -702,12 +717,7 @@ test("partition.workers.listen: pipelined produces of one connection are appende
 
 test("partition.workers.listen: a consumer's fetch on the owning worker is answered there, long poll included; another worker's partition is answered by that worker, reached directly", async () => {
   await withListeningBroker("listen-fetch", {}, async (broker, opened) => {
-  const placed = await connectToEveryShard(broker, [1, 2], 1, opened);
-  const onWorker0 = placed.find((entry) => entry.shard === 1)!.connection;
-  const onWorker1 = placed.find((entry) => entry.shard === 2)!.connection;
-  const created = await onWorker1.request(ApiKey.CreateTopics, 4, { topics: [{ name: "fetched", numPartitions: PARTITIONS, replicationFactor: 1 }], timeoutMs: 10_000 });
-  expect(created.topics[0].errorCode).toBe(ErrorCode.NONE);
-  await Bun.sleep(100);
+  const { onWorker0, onWorker1 } = await onBothWorkersWithTopic(broker, opened, "fetched");
   const own = [0, 1, 2, 3].find((partition) => ownerOfPartition("fetched", partition, 2) === 0)!;
   const other = [0, 1, 2, 3].find((partition) => ownerOfPartition("fetched", partition, 2) === 1)!;
   const local = () => broker.networkShardStats()[1]!.localRequests;
@@ -762,12 +772,7 @@ test("partition.workers.listen: a consumer's fetch on the owning worker is answe
 
 test("partition.workers.listen: a consumer's fetch of both workers' partitions is split between them and merged in request order within max.bytes, and waits in the workers; a fetch session's wait on the main thread is woken by the workers' appends", async () => {
   await withListeningBroker("listen-split", {}, async (broker, opened) => {
-  const placed = await connectToEveryShard(broker, [1, 2], 1, opened);
-  const onWorker0 = placed.find((entry) => entry.shard === 1)!.connection;
-  const onWorker1 = placed.find((entry) => entry.shard === 2)!.connection;
-  const created = await onWorker1.request(ApiKey.CreateTopics, 4, { topics: [{ name: "split", numPartitions: PARTITIONS, replicationFactor: 1 }], timeoutMs: 10_000 });
-  expect(created.topics[0].errorCode).toBe(ErrorCode.NONE);
-  await Bun.sleep(100);
+  const { onWorker0, onWorker1 } = await onBothWorkersWithTopic(broker, opened, "split");
   for (let partition = 0; partition < PARTITIONS; partition++) {
     for (let batch = 0; batch < 2; batch++) expect((await produce(onWorker1, "split", partition, batchOf([`p${partition}-b${batch}`]))).errorCode).toBe(ErrorCode.NONE);
   }

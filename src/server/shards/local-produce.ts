@@ -31,7 +31,6 @@ import type { SegmentViews } from "../../log/segment-views.ts";
 /** Produce v3 is the first with record batches; older versions go to the main thread, which refuses them. */
 const FIRST_LOCAL_VERSION = 3;
 
-
 export class LocalProduce extends LocalApi<ProduceRequest> {
   constructor(
     view: LocalPartitionView,
