@@ -23,9 +23,11 @@ import type { SlowestReport } from "../src/admin/slowest-requests.ts";
 
 /**
  * "bunka-inline": Bunka with num.partition.workers=0 (the socket thread owns the partitions), a second broker;
- * "bunka-listen": Bunka with partition.workers.listen=true (each partition worker is also a network shard), a third.
+ * "bunka-listen-off": Bunka with partition.workers.listen=false (the socket thread reads every connection, the workers
+ * own the partitions: the default before listening workers were), a third. "bunka" is the default: its partition
+ * workers listen.
  */
-export type ReferencePointTarget = ReferenceTarget | "bunka-inline" | "bunka-listen";
+export type ReferencePointTarget = ReferenceTarget | "bunka-inline" | "bunka-listen-off";
 
 /** Requests of one API over a point: all the broker answered, and those a listening partition worker answered itself. */
 export interface LocalAnswers {
@@ -394,19 +396,19 @@ export interface LatencyReferenceOptions {
   metricsUrl?: string;
   /** Only these rates (labels' records/s); default all five. */
   onlyRates?: number[];
-  /** Only these targets; default relay, redis, bunka (and bunka-inline with `inline`, bunka-listen with `listen`). */
+  /** Only these targets; default relay, redis, bunka (and bunka-inline with `inline`, bunka-listen-off with `listenOff`). */
   onlyTargets?: ReferencePointTarget[];
   /** A second broker with num.partition.workers=0, measured after Bunka at each rate as "bunka-inline". */
   inline?: { broker: BenchBroker; metricsUrl: string };
-  /** A third broker with partition.workers.listen=true, measured after those at each rate as "bunka-listen". */
-  listen?: { broker: BenchBroker; metricsUrl: string };
+  /** A third broker with partition.workers.listen=false, measured after those at each rate as "bunka-listen-off". */
+  listenOff?: { broker: BenchBroker; metricsUrl: string };
   progress: (line: string) => void;
 }
 
 /** The brokers beside the default one, each with an admin listener on a free port (for /metrics). */
-export function comparisonBroker(workDir: string, kind: "inline" | "listen"): { broker: BenchBroker; metricsUrl: string } {
+export function comparisonBroker(workDir: string, kind: "inline" | "listen-off"): { broker: BenchBroker; metricsUrl: string } {
   const adminPort = freePort();
-  const shape: Record<string, string> = kind === "inline" ? { "num.partition.workers": "0" } : { "partition.workers.listen": "true" };
+  const shape: Record<string, string> = kind === "inline" ? { "num.partition.workers": "0" } : { "partition.workers.listen": "false" };
   const broker = new BenchBroker({ workDir: join(workDir, `reference-${kind}`), properties: { "admin.listeners": `http://127.0.0.1:${adminPort}`, ...shape } });
   return { broker, metricsUrl: `http://127.0.0.1:${adminPort}/metrics` };
 }
@@ -434,12 +436,12 @@ export async function runLatencyReference(options: LatencyReferenceOptions): Pro
       const all: ReferencePointTarget[] = [
         ...(redis ? (["relay", "redis", "bunka"] as const) : (["relay", "bunka"] as const)),
         ...(options.inline ? (["bunka-inline"] as const) : []),
-        ...(options.listen ? (["bunka-listen"] as const) : []),
+        ...(options.listenOff ? (["bunka-listen-off"] as const) : []),
       ];
       const targets = all.filter((target) => !options.onlyTargets || options.onlyTargets.includes(target));
       for (const target of targets) {
         const name = `reference-${++sequence}`;
-        const bunka = target === "bunka" ? { broker, metricsUrl: options.metricsUrl } : target === "bunka-inline" ? options.inline! : target === "bunka-listen" ? options.listen! : null;
+        const bunka = target === "bunka" ? { broker, metricsUrl: options.metricsUrl } : target === "bunka-inline" ? options.inline! : target === "bunka-listen-off" ? options.listenOff! : null;
         if (bunka) await bunka.broker.createTopic(name, 1);
         try {
           const metricsUrl = bunka?.metricsUrl;
@@ -454,8 +456,8 @@ export async function runLatencyReference(options: LatencyReferenceOptions): Pro
             const delay = point.breakdown.eventLoopDelayMs;
             if (delay) progress(`  socket thread's event-loop delay: p50 ${delay.p50.toFixed(2)} ms, p99 ${delay.p99.toFixed(2)} ms, max ${delay.max.toFixed(2)} ms`);
             const { localProduces, localFetches } = point.breakdown;
-            if (target === "bunka-listen" && localProduces) progress(`  produces answered by the owning listening worker: ${describeLocalAnswers(localProduces)}`);
-            if (target === "bunka-listen" && localFetches) progress(`  fetches answered by the owning listening worker: ${describeLocalAnswers(localFetches)}`);
+            if (localProduces) progress(`  produces answered by the owning listening worker: ${describeLocalAnswers(localProduces)}`);
+            if (localFetches) progress(`  fetches answered by the owning listening worker: ${describeLocalAnswers(localFetches)}`);
           }
           row.points.push(point);
           progress(
@@ -496,11 +498,11 @@ if (import.meta.main) {
   const onlyTargets = args.find((arg) => arg.startsWith("--targets="))?.slice(10).split(",") as ReferencePointTarget[] | undefined;
   // The comparison brokers only when --targets names them.
   const inline = onlyTargets?.includes("bunka-inline") ? comparisonBroker(workDir, "inline") : undefined;
-  const listen = onlyTargets?.includes("bunka-listen") ? comparisonBroker(workDir, "listen") : undefined;
+  const listenOff = onlyTargets?.includes("bunka-listen-off") ? comparisonBroker(workDir, "listen-off") : undefined;
   try {
     if (!existingPort) await broker.start();
     await inline?.broker.start();
-    await listen?.broker.start();
+    await listenOff?.broker.start();
     const max = flag("max-rate") ?? (await measureMaxProduceRate(broker, quick ? 2 : 4));
     progress(`max produce rate (1 KiB records, 64 KiB batches): ${(max / 1000).toFixed(0)} k records/s`);
     const results = await runLatencyReference({ broker, workDir, maxRecordsPerSecond: max, quick, seconds: flag("seconds"), progress,
@@ -508,11 +510,11 @@ if (import.meta.main) {
       onlyRates: args.find((arg) => arg.startsWith("--rates="))?.slice(8).split(",").map(Number),
       onlyTargets,
       inline,
-      listen,
+      listenOff,
     });
     console.log(JSON.stringify(results, null, 2));
   } finally {
-    await listen?.broker.stop();
+    await listenOff?.broker.stop();
     await inline?.broker.stop();
     await broker.stop();
     rmSync(workDir, { recursive: true, force: true });

@@ -58,18 +58,18 @@ export interface RdperfLatency {
   mock?: LatencyFigures | { error: string };
   /** The same against a second Bunka with num.partition.workers=0 (the socket thread owns the partitions). */
   inline?: LatencyFigures | { error: string };
+  /** The same against a third Bunka with partition.workers.listen=false (the socket thread reads every connection). */
+  listenOff?: LatencyFigures | { error: string };
   /**
-   * The same against a third Bunka with partition.workers.listen=true, with how many of the producer's requests
-   * and of the consumer's fetches a listening worker answered in its own thread (which thread reads a connection
-   * is the kernel's hash). localFetches is absent in runs from before the local counter had an api label.
+   * How many of the producer's requests and of the consumer's fetches the default broker's listening workers
+   * answered in their own thread (which worker reads a connection is the kernel's hash).
    */
-  listen?: ListenLatencyFigures | { error: string };
+  localProduces?: LocalAnswers;
+  localFetches?: LocalAnswers;
 }
 
 /** One broker's -l figures. */
-export type LatencyFigures = Omit<RdperfLatency, "mock" | "inline" | "listen" | "targetRecordsPerSecond">;
-
-export type ListenLatencyFigures = LatencyFigures & { localProduces?: LocalAnswers; localFetches?: LocalAnswers };
+export type LatencyFigures = Omit<RdperfLatency, "mock" | "inline" | "listenOff" | "localProduces" | "localFetches" | "targetRecordsPerSecond">;
 
 export interface RdperfResults {
   tool: string;
@@ -203,13 +203,14 @@ async function measureMockLatency(tool: string, rate: number, count: number, sec
 }
 
 /**
- * `inlineBroker`: a second broker with num.partition.workers=0, and `listen` a third with partition.workers.listen
- * (its /metrics counts the local answers), whose -l figures sit beside the default's.
+ * `inlineBroker`: a second broker with num.partition.workers=0, and `listenOff` a third with partition.workers.listen
+ * =false, whose -l figures sit beside the default's (`metricsUrl`, the default's /metrics, counts its local answers).
  */
 export async function runRdperf(options: {
   broker: BenchBroker;
+  metricsUrl?: string;
   inlineBroker?: BenchBroker;
-  listen?: { broker: BenchBroker; metricsUrl: string };
+  listenOff?: BenchBroker;
   workDir: string;
   quick: boolean;
   progress: (line: string) => void;
@@ -282,29 +283,26 @@ export async function runRdperf(options: {
     const count = rate * seconds;
     const failure = (error: unknown) => ({ error: error instanceof Error ? error.message.split("\n")[0]! : String(error) });
     try {
+      const before = options.metricsUrl ? await readLocalAnswerCounts(options.metricsUrl) : null;
       const point: RdperfLatency = { targetRecordsPerSecond: rate, ...(await measureBunkaLatency(tool, broker, rate, count, seconds, options.workDir)) };
+      if (before && options.metricsUrl) {
+        const { produces, fetches } = localAnswersBetween(before, await readLocalAnswerCounts(options.metricsUrl));
+        if (produces) point.localProduces = produces;
+        if (fetches) point.localFetches = fetches;
+      }
       results.latency.push(point);
-      progress(`rdperf -l at ${rate}/s: ${describeLatency(point)}`);
+      progress(
+        `rdperf -l at ${rate}/s: ${describeLatency(point)}` +
+          `${point.localProduces ? `; produces answered in a listening worker: ${describeLocalAnswers(point.localProduces)}` : ""}` +
+          `${point.localFetches ? `; fetches: ${describeLocalAnswers(point.localFetches)}` : ""}`,
+      );
       if (options.inlineBroker) {
         point.inline = await measureBunkaLatency(tool, options.inlineBroker, rate, count, seconds, options.workDir).catch(failure);
         progress(`rdperf -l at ${rate}/s against Bunka with num.partition.workers=0: ${"error" in point.inline ? point.inline.error : describeLatency(point.inline)}`);
       }
-      if (options.listen) {
-        const { broker: listenBroker, metricsUrl } = options.listen;
-        point.listen = await (async () => {
-          const before = await readLocalAnswerCounts(metricsUrl);
-          const figures: ListenLatencyFigures = await measureBunkaLatency(tool, listenBroker, rate, count, seconds, options.workDir);
-          const { produces, fetches } = localAnswersBetween(before, await readLocalAnswerCounts(metricsUrl));
-          if (produces) figures.localProduces = produces;
-          if (fetches) figures.localFetches = fetches;
-          return figures;
-        })().catch(failure);
-        const listen = point.listen;
-        progress(
-          `rdperf -l at ${rate}/s against Bunka with partition.workers.listen: ${"error" in listen ? listen.error : describeLatency(listen)}` +
-            `${"localProduces" in listen && listen.localProduces ? `; produces answered in a listening worker: ${describeLocalAnswers(listen.localProduces)}` : ""}` +
-            `${"localFetches" in listen && listen.localFetches ? `; fetches: ${describeLocalAnswers(listen.localFetches)}` : ""}`,
-        );
+      if (options.listenOff) {
+        point.listenOff = await measureBunkaLatency(tool, options.listenOff, rate, count, seconds, options.workDir).catch(failure);
+        progress(`rdperf -l at ${rate}/s against Bunka with partition.workers.listen=false: ${"error" in point.listenOff ? point.listenOff.error : describeLatency(point.listenOff)}`);
       }
       point.mock = await measureMockLatency(tool, rate, count, seconds, join(options.workDir, `rdperf-latency-${++sequence}-mock.txt`)).catch(failure);
       progress(`rdperf -l at ${rate}/s against the mock broker: ${"error" in point.mock ? point.mock.error : describeLatency(point.mock)}`);

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import type { E2eResults } from "./e2e.ts";
 import { describeLocalAnswers, type LatencyReferenceResults, type LocalAnswers, type ReferencePoint } from "./latency-reference.ts";
 import { TRACE_STAGES } from "../src/admin/slowest-requests.ts";
-import type { LatencyFigures, ListenLatencyFigures, RdperfResults } from "./rdperf.ts";
+import type { LatencyFigures, RdperfLatency, RdperfResults } from "./rdperf.ts";
 import type { PacedLatency, ScalingResults, ScalingThroughput, ShardConfiguration, ShardPoint } from "./shard-scaling.ts";
 import type { Limits } from "./limits.ts";
 import type { MicroResult } from "./micro.ts";
@@ -136,13 +136,13 @@ function referenceTargets(results: BenchResults): TargetCheck[] {
   const checks: TargetCheck[] = [];
   const reference = results.latencyReference;
   for (const rate of reference?.rates ?? []) {
-    const measuredPoints = rate.points.filter((point) => (point.target === "bunka" || point.target === "bunka-inline" || point.target === "bunka-listen") && Number.isFinite(point.p99Ms));
+    const measuredPoints = rate.points.filter((point) => (point.target === "bunka" || point.target === "bunka-inline" || point.target === "bunka-listen-off") && Number.isFinite(point.p99Ms));
     const redis = rate.points.find((point) => point.target === "redis");
     if (measuredPoints.length === 0) continue;
     const budget = rate.label === "50% of max" ? 10 : 5;
     if (!rate.label.includes("of max")) continue;
     const redisBound = redis && Number.isFinite(redis.p99Ms) ? Math.max(2 * redis.p99Ms, 0) : Number.POSITIVE_INFINITY;
-    // Judged on the best of the configurations measured (default, num.partition.workers=0, partition.workers.listen), all shown.
+    // Judged on the best of the configurations measured (default, num.partition.workers=0, partition.workers.listen=false), all shown.
     const best = measuredPoints.reduce((a, b) => (b.p99Ms < a.p99Ms ? b : a));
     checks.push({
       target: `Latency reference at ${rate.label}: p99 < ${budget} ms, or within 2× of Redis Streams in the same run`,
@@ -166,11 +166,11 @@ function referenceTargets(results: BenchResults): TargetCheck[] {
     });
   }
   for (const point of rdperf?.latency ?? []) {
-    // Judged on the best of the default, num.partition.workers=0 and partition.workers.listen, all shown.
+    // Judged on the best of the default, num.partition.workers=0 and partition.workers.listen=false, all shown.
     const inline = point.inline && !("error" in point.inline) ? point.inline : null;
-    const listen = point.listen && !("error" in point.listen) ? point.listen : null;
-    const best = Math.min(point.p99Ms, inline?.p99Ms ?? Number.POSITIVE_INFINITY, listen?.p99Ms ?? Number.POSITIVE_INFINITY);
-    const others = [inline ? ["workers=0", inline] as const : null, listen ? ["listen", listen] as const : null].filter((each) => each !== null);
+    const listenOff = point.listenOff && !("error" in point.listenOff) ? point.listenOff : null;
+    const best = Math.min(point.p99Ms, inline?.p99Ms ?? Number.POSITIVE_INFINITY, listenOff?.p99Ms ?? Number.POSITIVE_INFINITY);
+    const others = [inline ? ["workers=0", inline] as const : null, listenOff ? ["listen=false", listenOff] as const : null].filter((each) => each !== null);
     checks.push({
       target: `rdkafka_performance -l at ${point.targetRecordsPerSecond.toLocaleString("en-US")} records/s: p99 < 5 ms`,
       measured: `default: p99 ${ms(point.p99Ms)} (${records(point.achievedRecordsPerSecond)} achieved)${others.map(([name, figures]) => `; ${name}: p99 ${ms(figures.p99Ms)} (${records(figures.achievedRecordsPerSecond)})`).join("")}`,
@@ -184,7 +184,7 @@ function referenceTargets(results: BenchResults): TargetCheck[] {
 
 /** How the report names each Bunka broker of the latency sections. */
 function label(point: ReferencePoint): string {
-  return point.target === "bunka-inline" ? "workers=0" : point.target === "bunka-listen" ? "listen" : "default";
+  return point.target === "bunka-inline" ? "workers=0" : point.target === "bunka-listen-off" ? "listen=false" : "default";
 }
 
 /** "4,980 of 4,980 (100%)", or "–" where not counted (older results, other brokers). */
@@ -202,22 +202,22 @@ function renderReference(results: BenchResults): string[] {
   const out: string[] = [];
   const reference = results.latencyReference;
   if (reference && reference.rates.length > 0) {
-    // Runs before the listening broker existed have no such points: their tables keep the old columns.
-    const withListen = reference.rates.some((rate) => rate.points.some((point) => point.target === "bunka-listen"));
-    // Runs before the local counter had an api label counted produces only: no fetch column.
-    const withLocalFetches = reference.rates.some((rate) => rate.points.some((point) => point.breakdown?.localFetches));
+    // A third broker (partition.workers.listen=false) only in runs that measured one; the default broker's share of
+    // requests its listening workers answered only when its /metrics counted them.
+    const withListenOff = reference.rates.some((rate) => rate.points.some((point) => point.target === "bunka-listen-off"));
+    const withLocal = reference.rates.some((rate) => rate.points.some((point) => point.target === "bunka" && point.breakdown?.localProduces));
     out.push("## Latency side by side: Bunka, Redis Streams and the VM's floor");
     out.push("");
     out.push(
       `One paced producer and one tailing consumer of ${reference.recordBytes} B records, in worker threads of one process (one CLOCK_MONOTONIC; blocking C sockets), ` +
-        `against each server in turn at each rate: **Bunka** (Produce acks=1 into one partition; Fetch long-poll, max.wait 500 ms, min.bytes 1), ` +
-        `**Bunka with \`num.partition.workers=0\`** (a second broker whose socket thread owns the partitions: no thread hop per request; \`workers=0\` columns), ` +
-        (withListen
-          ? `**Bunka with \`partition.workers.listen=true\`** (a third broker, default number of partition workers, each also a network shard: a produce read by the worker that owns its partition is appended and answered there, no hop; ` +
-            (withLocalFetches
-              ? `a consumer's sessionless fetch of a worker's partitions is answered by that worker too, and a worker that reads a produce or fetch for another worker's partitions passes it straight to that worker; ` +
-                `"answered in the worker" counts the produces and the fetches an owning worker answered without the main thread, from /metrics \`bunka_network_shard_local_requests_total{api}\`, out of all Produce and all Fetch requests (\`bunka_request_duration_seconds_count{api}\`); \`listen\` columns), `
-              : `which thread reads a connection is the kernel's SO_REUSEPORT hash, so "answered in the worker" counts the produces that took that path, from /metrics \`bunka_network_shard_local_requests_total\` out of all Produce requests; \`listen\` columns), `)
+        `against each server in turn at each rate: **Bunka** (the default: its partition workers are the network shards, each reading its own connections and answering its own partitions' produces and fetches; ` +
+        `Produce acks=1 into one partition; Fetch long-poll, max.wait 500 ms, min.bytes 1` +
+        (withLocal
+          ? `; "answered in the worker" counts the produces and fetches the owning worker answered without the main thread, from /metrics \`bunka_network_shard_local_requests_total{api}\`, out of all (\`bunka_request_duration_seconds_count{api}\`)`
+          : "") +
+        `), **Bunka with \`num.partition.workers=0\`** (a second broker whose socket thread owns the partitions: no thread hop per request; \`workers=0\` columns), ` +
+        (withListenOff
+          ? `**Bunka with \`partition.workers.listen=false\`** (a third broker: the socket thread reads every connection and the partition workers own the partitions, one hop per produce and fetch; \`listen=false\` columns), `
           : "") +
         `**Redis Streams** ${reference.redisVersion} (\`XADD\` pipelined, \`XREAD BLOCK\`; redis-server started by the bench, no persistence), and a **TCP relay** ` +
         `that only copies bytes (the VM's floor: the same two loopback hops and thread wake-ups). The producer sleeps until the next record is due and sends every due record in one write ` +
@@ -228,21 +228,23 @@ function renderReference(results: BenchResults): string[] {
     out.push(
       table(
         [
-          "Rate", "Sent", "Writes/s (Bunka)", "Bunka p50", "p99", "p99.9", "workers=0 p50", "p99", "p99.9",
-          ...(withListen ? ["listen p50", "p99", "p99.9", "listen: produces answered in the worker", ...(withLocalFetches ? ["fetches answered in the worker"] : [])] : []),
+          "Rate", "Sent", "Writes/s (Bunka)", "Bunka p50", "p99", "p99.9",
+          ...(withLocal ? ["produces answered in the worker", "fetches answered in the worker"] : []),
+          "workers=0 p50", "p99", "p99.9",
+          ...(withListenOff ? ["listen=false p50", "p99", "p99.9"] : []),
           "Redis p50", "p99", "p99.9", "Floor p50", "p99", "p99.9",
         ],
         reference.rates.map((rate) => {
           const point = (target: string) => rate.points.find((each) => each.target === target);
           const bunka = point("bunka");
-          const listen = point("bunka-listen");
           return [
             `${rate.label} (${records(rate.recordsPerSecond)})`,
             bunka ? records(bunka.achievedRecordsPerSecond) : "–",
             bunka ? `${(bunka.sendsPerSecond / 1000).toFixed(1)} k` : "–",
             ...pointCells(bunka),
+            ...(withLocal ? [localCell(bunka?.breakdown?.localProduces), localCell(bunka?.breakdown?.localFetches)] : []),
             ...pointCells(point("bunka-inline")),
-            ...(withListen ? [...pointCells(listen), localCell(listen?.breakdown?.localProduces), ...(withLocalFetches ? [localCell(listen?.breakdown?.localFetches)] : [])] : []),
+            ...(withListenOff ? pointCells(point("bunka-listen-off")) : []),
             ...pointCells(point("redis")),
             ...pointCells(point("relay")),
           ];
@@ -250,9 +252,9 @@ function renderReference(results: BenchResults): string[] {
       ),
     );
     const lost = reference.rates.flatMap((rate) => rate.points.filter((point) => !point.error && point.received < 0.999).map((point) => `${point.target} at ${rate.label}: ${(point.received * 100).toFixed(1)}% received within the run`));
-    // Rows of the workers=0 and listening brokers are marked as such.
+    // Rows of the workers=0 and listen=false brokers are marked as such.
     const broken = reference.rates.flatMap((rate) =>
-      rate.points.filter((point) => point.breakdown).map((point) => ({ rate: point.target === "bunka" ? rate : { ...rate, label: `${rate.label}, ${label(point)}` }, breakdown: point.breakdown!, listening: point.target === "bunka-listen" })),
+      rate.points.filter((point) => point.breakdown).map((point) => ({ rate: point.target === "bunka" ? rate : { ...rate, label: `${rate.label}, ${label(point)}` }, breakdown: point.breakdown! })),
     );
     if (broken.length > 0) {
       out.push("");
@@ -266,17 +268,17 @@ function renderReference(results: BenchResults): string[] {
       out.push(
         table(
           ["Rate", "Stage", "Requests", "mean", "p50", "p99", "p99.9"],
-          broken.flatMap(({ rate, breakdown, listening }) => [
+          broken.flatMap(({ rate, breakdown }) => [
             ...breakdown.stages.map((stage) => [rate.label, stage.stage, stage.count.toLocaleString("en-US"), ms(stage.meanMs), bound(stage.p50Ms), bound(stage.p99Ms), bound(stage.p999Ms)]),
             ...(breakdown.eventLoopDelayMs
               ? [[rate.label, "socket thread's event loop: how late a 10 ms timer ran (GC, long turns, waiting for a CPU)", "", "", ms(breakdown.eventLoopDelayMs.p50), ms(breakdown.eventLoopDelayMs.p99), `max ${ms(breakdown.eventLoopDelayMs.max)}`]]
               : []),
-            // Since workers pass each other's requests straight on (runs with fetches counted), the owner's answer may
-            // have crossed once from the worker that read it: no main thread, but not always no hop.
-            ...(listening && breakdown.localProduces
-              ? [[rate.label, breakdown.localFetches ? "Produce: answered by the owning listening worker (no main thread), of all" : "Produce: answered in the listening worker's own thread (no hop), of all", localCell(breakdown.localProduces), "", "", "", ""]]
+            // Workers pass each other's requests straight on, so the owner's answer may have crossed once from the
+            // worker that read it: no main thread, but not always no hop.
+            ...(breakdown.localProduces
+              ? [[rate.label, "Produce: answered by the owning listening worker (no main thread), of all", localCell(breakdown.localProduces), "", "", "", ""]]
               : []),
-            ...(listening && breakdown.localFetches
+            ...(breakdown.localFetches
               ? [[rate.label, "Fetch: answered by the owning listening worker (no main thread), of all", localCell(breakdown.localFetches), "", "", "", ""]]
               : []),
             [rate.label, "CPU by thread", "", Object.entries(breakdown.threadCores).map(([thread, cores]) => `${thread} ${cores.toFixed(2)}`).join(", "), "", "", ""],
@@ -359,36 +361,38 @@ function renderReference(results: BenchResults): string[] {
     if (rdperf.latency.length > 0) {
       out.push("Latency mode (`-l` on a producer and a consumer, 1 KiB records, linger.ms 0, acks=1; `-A` writes each record's latency; the first tenth of the run is left out):");
       out.push("");
-      // Rows per broker: the default, then (when measured) the one with num.partition.workers=0 and the listening one;
-      // the local-answer column only in runs that measured the listening broker.
-      const withListen = rdperf.latency.some((point) => point.listen);
-      const withLocalFetches = rdperf.latency.some((point) => point.listen && "localFetches" in point.listen && point.listen.localFetches);
-      if (withListen) {
+      // Rows per broker: the default, then (when measured) the one with num.partition.workers=0 and the one with
+      // partition.workers.listen=false; the local-answer columns only in runs whose default broker counted them.
+      const withLocal = rdperf.latency.some((point) => point.localProduces);
+      const withListenOff = rdperf.latency.some((point) => point.listenOff);
+      if (withLocal || withListenOff) {
         out.push(
-          withLocalFetches
-            ? "`listen` is a third broker with `partition.workers.listen=true`; its last columns count the produces and the consumer's fetches the owning partition worker answered without the main thread, " +
-                "out of all the broker answered (which thread reads a connection is the kernel's SO_REUSEPORT hash; a worker passes another worker's requests straight to it)."
-            : "`listen` is a third broker with `partition.workers.listen=true`; its last column counts the produces a listening partition worker answered in its own thread (no hop) out of all the producer sent " +
-                "(which thread reads a connection is the kernel's SO_REUSEPORT hash).",
+          [
+            withLocal
+              ? "The default broker's last columns count the produces and the consumer's fetches the owning partition worker answered without the main thread, " +
+                "out of all the broker answered (which worker reads a connection is the kernel's SO_REUSEPORT hash; a worker passes another worker's requests straight to it)."
+              : "",
+            withListenOff ? "`listen=false` is a third broker with `partition.workers.listen=false`: its socket thread reads every connection." : "",
+          ].filter(Boolean).join(" "),
         );
         out.push("");
       }
       out.push(
         table(
-          ["Asked", "Bunka", "Achieved", "Samples", "p50", "p99", "p99.9", "max", ...(withListen ? ["Produces answered in the worker", ...(withLocalFetches ? ["Fetches answered in the worker"] : [])] : [])],
+          ["Asked", "Bunka", "Achieved", "Samples", "p50", "p99", "p99.9", "max", ...(withLocal ? ["Produces answered in the worker", "Fetches answered in the worker"] : [])],
           rdperf.latency.flatMap((point) => {
             const asked = records(point.targetRecordsPerSecond);
             const rows: string[][] = [];
-            const row = (name: string, figures: LatencyFigures | { error: string } | undefined, local?: ListenLatencyFigures) => {
+            const row = (name: string, figures: LatencyFigures | { error: string } | undefined, local?: RdperfLatency) => {
               if (!figures) return;
               const cells = "error" in figures
                 ? [asked, name, figures.error, "", "", "", "", ""]
                 : [asked, name, records(figures.achievedRecordsPerSecond), String(figures.samples), ms(figures.p50Ms), ms(figures.p99Ms), ms(figures.p999Ms), ms(figures.maxMs)];
-              rows.push(withListen ? [...cells, localCell(local?.localProduces), ...(withLocalFetches ? [localCell(local?.localFetches)] : [])] : cells);
+              rows.push(withLocal ? [...cells, localCell(local?.localProduces), localCell(local?.localFetches)] : cells);
             };
-            row("default", point);
+            row("default", point, point);
             row("workers=0", point.inline);
-            row("listen", point.listen, point.listen && !("error" in point.listen) ? point.listen : undefined);
+            row("listen=false", point.listenOff);
             return rows;
           }),
         ),

@@ -91,16 +91,16 @@ try {
     // With an admin listener: the latency reference reads the stage histograms from /metrics.
     const adminPort = freePort();
     const broker = new BenchBroker({ workDir: join(workDir, "reference"), properties: { "admin.listeners": `http://127.0.0.1:${adminPort}` } });
-    // Beside it, a broker whose socket thread owns the partitions (num.partition.workers=0): no thread hop;
-    // and one whose partition workers also listen (partition.workers.listen): no hop for a produce that
-    // lands on the connection of the worker owning its partition.
+    // It is the default: its partition workers listen, and each answers its own partitions' produces and fetches
+    // without a hop. Beside it, a broker whose socket thread owns the partitions (num.partition.workers=0): no
+    // thread hop either; and one whose socket thread reads every connection (partition.workers.listen=false).
     const inline = comparisonBroker(workDir, "inline");
-    const listen = comparisonBroker(workDir, "listen");
+    const listenOff = comparisonBroker(workDir, "listen-off");
     try {
       // Inside the try: a broker that fails to start still has the started ones stopped.
       await broker.start();
       await inline.broker.start();
-      await listen.broker.start();
+      await listenOff.broker.start();
       if (sections.has("latency")) {
         // The same maximum as the e2e latency curve (1 KiB records, 64 KiB batches, produce only).
         const e2eMax = (e2e.produce.length > 0 ? e2e : saved?.e2e)?.latencyCurve[0]?.referenceMaxRecordsPerSecond;
@@ -113,12 +113,12 @@ try {
           progress,
           metricsUrl: `http://127.0.0.1:${adminPort}/metrics`,
           inline,
-          listen,
+          listenOff,
         });
       }
-      if (sections.has("rdperf")) rdperf = await runRdperf({ broker, inlineBroker: inline.broker, listen, workDir: join(workDir, "reference"), quick, progress });
+      if (sections.has("rdperf")) rdperf = await runRdperf({ broker, metricsUrl: `http://127.0.0.1:${adminPort}/metrics`, inlineBroker: inline.broker, listenOff: listenOff.broker, workDir: join(workDir, "reference"), quick, progress });
     } finally {
-      await listen.broker.stop();
+      await listenOff.broker.stop();
       await inline.broker.stop();
       await broker.stop();
     }

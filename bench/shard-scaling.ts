@@ -402,7 +402,8 @@ async function startShardBroker(workDir: string, shards: ShardConfiguration, fil
   const adminPort = freePort();
   // listen keeps num.partition.workers at its default (the number of cores): shard 0 is the main thread (which
   // leaves PLAINTEXT connections to the workers, so its counts stay 0), shard w + 1 worker w.
-  const shape: Record<string, string> = shards === "listen" ? { "partition.workers.listen": "true" } : { "num.network.shards": String(shards) };
+  // The numbered ones say listen=false: left unset, a single node's partition workers listen (the default).
+  const shape: Record<string, string> = shards === "listen" ? { "partition.workers.listen": "true" } : { "num.network.shards": String(shards), "partition.workers.listen": "false" };
   const networkShards = shards === "listen" ? 1 + availableParallelism() : shards;
   const broker = new BenchBroker({ workDir, properties: { ...shape, "admin.listeners": `http://127.0.0.1:${adminPort}` } });
   await broker.start();

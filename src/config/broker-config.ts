@@ -29,8 +29,11 @@ export interface BrokerConfig {
   partitionWorkers: number;
   /** Threads that accept connections and do their socket I/O (server/shards/); 1 = the main thread alone. */
   networkShards: number;
-  /** Each partition worker is also a network shard and answers produce for its own partitions (server/shards/owner-shard-thread.ts). */
-  partitionWorkersListen: boolean;
+  /**
+   * Each partition worker is also a network shard and answers produce and fetch for its own partitions
+   * (server/shards/owner-shard-thread.ts). Unset: decided by workersListen (on for a single node).
+   */
+  partitionWorkersListen?: boolean;
   numPartitions: number;
   defaultReplicationFactor: number;
   autoCreateTopicsEnable: boolean;
@@ -255,8 +258,11 @@ export const brokerSettings: readonly BrokerSetting[] = [
     bunka: true, min: 1, max: 256,
     doc: "threads that accept client connections (SO_REUSEPORT) and frame, read and write them, fetch data included; requests are handled on the main thread (Kafka's num.network.threads). 1: the main thread does it all. Shards beyond the first serve PLAINTEXT and SASL_PLAINTEXT listeners; TLS listeners stay on the main thread",
   }),
-  setting("partition.workers.listen", "boolean", false, field("partitionWorkersListen"), {
-    bunka: true,
+  setting("partition.workers.listen", "boolean", undefined, {
+    apply: (config, value) => void (config.partitionWorkersListen = value),
+    current: (config) => workersListen(config),
+  }, {
+    bunka: true, defaultDoc: "true on a single-node broker with `num.network.shards` at 1 and at least one partition worker, else false",
     doc: "each partition worker is also a network shard (Seastar/Redpanda-style): it accepts connections on the PLAINTEXT and SASL_PLAINTEXT listeners (SO_REUSEPORT) and answers a produce or a consumer's sessionless fetch whose partitions it owns in its own thread, without a hop (single-node brokers); every other request goes to the main thread as a shard's does. On a single node the main thread then leaves PLAINTEXT connections to the workers (it accepts again if one fails); leave num.network.shards at 1 (docs/ARCHITECTURE.md)",
   }),
   setting("num.partitions", "int", 1, field("numPartitions"), { min: 1, max: INT_MAX, doc: "partitions of auto-created topics and of CreateTopics with -1" }),
@@ -586,12 +592,24 @@ export function applyProperties(config: BrokerConfig, properties: Record<string,
   return next;
 }
 
+type ListenSettings = Pick<BrokerConfig, "networkShards" | "partitionWorkers" | "partitionWorkersListen" | "etcdEndpoints">;
+
+/**
+ * Whether the partition workers are the network shards. Unset, they are on a single node whose operator did not
+ * choose main-thread shards: every core then reads its own connections and answers its own partitions' produces
+ * and fetches (docs/ARCHITECTURE.md). In a cluster a worker would pass every request on to the main thread
+ * (leadership and the ISR live there), a hop for nothing, so it stays off unless set.
+ */
+export function workersListen(config: ListenSettings): boolean {
+  return config.partitionWorkersListen ?? (config.etcdEndpoints.length === 0 && config.networkShards === 1 && config.partitionWorkers >= 1);
+}
+
 /**
  * Threads that hold client sockets: the main thread and the network shards, or with partition.workers.listen
  * the main thread and every partition worker. Throws on settings that contradict each other.
  */
-export function networkThreads(config: Pick<BrokerConfig, "networkShards" | "partitionWorkers" | "partitionWorkersListen">): number {
-  if (!config.partitionWorkersListen) return config.networkShards;
+export function networkThreads(config: ListenSettings): number {
+  if (!workersListen(config)) return config.networkShards;
   if (config.networkShards !== 1) throw new Error(`config: partition.workers.listen makes the partition workers the network shards; leave num.network.shards at 1 (got ${config.networkShards})`);
   if (config.partitionWorkers < 1) throw new Error("config: partition.workers.listen needs num.partition.workers >= 1 (with 0 the main thread owns every partition and is the only shard)");
   return config.partitionWorkers + 1;

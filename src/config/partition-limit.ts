@@ -16,8 +16,12 @@ const DEFAULT_MAX_MAP_COUNT = 65_530;
 const RUNTIME_MAPS_RESERVE = 4096;
 /** Fds the runtime itself uses (stdio, the listener, worker plumbing, checkpoint and snapshot writes). */
 const RUNTIME_FDS_RESERVE = 512;
-/** Fetch views of the socket thread and of each network shard (log/segment-views.ts SEGMENT_VIEWS_MAX), a map and maybe an fd each. */
-const SOCKET_VIEWS_MAX = 4096;
+/**
+ * Fetch views (log/segment-views.ts), a map and maybe an fd each, shared out over the threads that hold
+ * connections: more threads do not multiply what the broker reserves, down to a floor per thread.
+ */
+const SEGMENT_VIEWS_TOTAL = 4096;
+const SEGMENT_VIEWS_PER_THREAD_MIN = 1024;
 /** Maps per open partition: the active segment's .log, .index and .timeindex. */
 const MAPS_PER_PARTITION = 3;
 /** Never derive less than this: a machine this small still serves a few hundred partitions. */
@@ -29,7 +33,7 @@ export interface PartitionLimitInputs {
   segmentOpenMax: number;
   /** max.connections; 0 = half of the open-file limit (server/connection limits). */
   maxConnections: number;
-  /** num.network.shards: every thread holding connections keeps its own fetch views (default 1). */
+  /** Threads holding connections (config's networkThreads): each keeps its own fetch views (default 1). */
   networkShards?: number;
 }
 
@@ -37,6 +41,11 @@ export interface DerivedPartitionLimit {
   limit: number;
   /** How the limit was computed, for the broker log. */
   explanation: string;
+}
+
+/** How many fetch views each of `threads` connection-holding threads keeps at most. */
+export function segmentViewsPerThread(threads: number): number {
+  return Math.max(SEGMENT_VIEWS_PER_THREAD_MIN, Math.floor(SEGMENT_VIEWS_TOTAL / Math.max(1, threads)));
 }
 
 function readNumber(path: string, pattern: RegExp): number | null {
@@ -58,7 +67,8 @@ export function derivedMaxBrokerPartitions(inputs: PartitionLimitInputs): Derive
   const maxMapCount = readNumber("/proc/sys/vm/max_map_count", /^(\d+)/) ?? DEFAULT_MAX_MAP_COUNT;
   // An inline owner (num.partition.workers=0) keeps open segments like one worker.
   const workerMaps = Math.max(1, inputs.partitionWorkers) * inputs.segmentOpenMax * MAPS_PER_PARTITION;
-  const viewMaps = SOCKET_VIEWS_MAX * Math.max(1, inputs.networkShards ?? 1);
+  const threads = Math.max(1, inputs.networkShards ?? 1);
+  const viewMaps = segmentViewsPerThread(threads) * threads;
   const byMaps = Math.floor((maxMapCount - RUNTIME_MAPS_RESERVE - viewMaps - workerMaps) / MAPS_PER_PARTITION);
   const fileLimit = openFileLimit();
   const connectionFds = inputs.maxConnections > 0 ? inputs.maxConnections : fileLimit === null ? 0 : Math.floor(fileLimit / 2);

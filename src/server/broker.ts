@@ -5,7 +5,8 @@ import { join, resolve } from "node:path";
 import type { Socket, TCPSocketListener } from "bun";
 import type { BrokerServices, RequestTrace } from "../api/context.ts";
 import { advertised, handlers } from "../api/index.ts";
-import { applyProperties, defaultBrokerConfig, describeBrokerConfig, loadPropertiesFile, networkThreads, type BrokerConfig } from "../config/broker-config.ts";
+import { applyProperties, defaultBrokerConfig, describeBrokerConfig, loadPropertiesFile, networkThreads, workersListen, type BrokerConfig } from "../config/broker-config.ts";
+import { segmentViewsPerThread } from "../config/partition-limit.ts";
 import { ApiKey } from "../protocol/generated/index.ts";
 import type { ProduceResult } from "../partition/messages.ts";
 import { CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE } from "../security/quotas/model.ts";
@@ -33,7 +34,7 @@ import type { Frame } from "./frame-reader.ts";
 import { BLOCK_BYTES_MAX, PRODUCE_POOL_IDLE_MS, PRODUCE_POOL_KEEP_WARM_BYTES, producePool } from "../partition/buffer-pool.ts";
 import { ConnectionQuotas, hostAddresses } from "./connection-quotas.ts";
 import { defaultMaxConnections, raiseOpenFileLimit } from "./open-file-limit.ts";
-import { RequestBudget } from "./request-budget.ts";
+import { RequestBudget, sharedBudgetCells } from "./request-budget.ts";
 import { DataDirLock } from "./data-dir-lock.ts";
 import { devModeOptions } from "./dev-mode.ts";
 import { createDispatcher, InvalidRequestError, type DispatchedConnection } from "./dispatch.ts";
@@ -82,7 +83,6 @@ export interface BrokerOptions extends Partial<Omit<BrokerConfig, "properties">>
 
 const CLEAN_SHUTDOWN_MARKER = ".clean-shutdown";
 const SHUTDOWN_DRAIN_TIMEOUT_MS = 10_000;
-const SEGMENT_VIEWS_MAX = 4096;
 const HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS = 5_000;
 /** A shard's append as ReplicaManager.afterLeaderAppend takes it: the records stayed in the shard. */
 const NO_RECORDS = new Uint8Array(0);
@@ -94,6 +94,7 @@ export function resolveConfig(options: BrokerOptions = {}): BrokerConfig {
   const { configFile: _configFile, properties: _properties, log: _log, dev: _dev, keepDataDir: _keepDataDir, ...direct } = options;
   for (const [name, value] of Object.entries(direct)) if (value !== undefined) (config as unknown as Record<string, unknown>)[name] = value;
   config.dataDir = resolve(config.dataDir);
+  config.partitionWorkersListen = workersListen(config);
   return config;
 }
 
@@ -120,7 +121,8 @@ export class Broker {
   readonly topics: TopicManager;
   readonly replicas: ReplicaManager;
   readonly watchers = new PartitionWatchers();
-  readonly segmentViews = new SegmentViews(SEGMENT_VIEWS_MAX);
+  /** The main thread's fetch views; each network shard keeps as many (segmentViewsPerThread). */
+  readonly segmentViews: SegmentViews;
   /** Fetch sessions (KIP-227): they outlive connections, as in Kafka. */
   private readonly fetchSessions: FetchSessionCache;
   readonly producerIds: ProducerIds;
@@ -193,7 +195,8 @@ export class Broker {
     // With network shards every thread holding connections charges its own cell of one SharedArrayBuffer and
     // the budget is their sum: it stays broker-wide (request-budget.ts).
     this.listeningThreads = networkThreads(config);
-    const sharedBudget = this.listeningThreads > 1 && config.queuedMaxRequestBytes > 0 ? new BigInt64Array(new SharedArrayBuffer(8 * this.listeningThreads)) : null;
+    this.segmentViews = new SegmentViews(segmentViewsPerThread(this.listeningThreads));
+    const sharedBudget = this.listeningThreads > 1 && config.queuedMaxRequestBytes > 0 ? sharedBudgetCells(this.listeningThreads) : null;
     this.requestBudget = new RequestBudget(config.queuedMaxRequestBytes, sharedBudget ? { cells: sharedBudget, row: 0 } : null);
     this.sharedBudgetCell = sharedBudget;
     this.fetchSessions = new FetchSessionCache({
@@ -547,7 +550,7 @@ export class Broker {
       this.drainShardNotices = () => shards.drainNotices();
       this.watchers.onActiveChange = (waiting) => shards.setMainWaiting(waiting);
     }
-    await this.networkShards.start(this.connectionLimits, { maxBytes: this.config.queuedMaxRequestBytes, shared: this.sharedBudgetCell }, SEGMENT_VIEWS_MAX);
+    await this.networkShards.start(this.connectionLimits, { maxBytes: this.config.queuedMaxRequestBytes, shared: this.sharedBudgetCell }, segmentViewsPerThread(this.listeningThreads));
     this.log(`${this.shardSettingText()}: ${this.listeningThreads - 1} shard threads accept on ${shared.map((listener) => listener.name).join(", ")}`);
     if (this.config.partitionWorkersListen && this.membership instanceof SingleNodeCluster) this.leavePlaintextToWorkers();
   }

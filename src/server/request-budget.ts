@@ -17,6 +17,14 @@ export interface BudgetWaiter {
 /** How often a thread with paused connections looks at a budget shared with other threads (network shards). */
 const SHARED_BUDGET_POLL_MS = 5;
 
+/**
+ * A budget shared by `threads` threads holding connections: per thread, its reserved bytes (row), its pauses
+ * (threads + row) and the highest broker-wide use it saw (2 × threads + row), so the stats are broker-wide too.
+ */
+export function sharedBudgetCells(threads: number): BigInt64Array {
+  return new BigInt64Array(new SharedArrayBuffer(8 * 3 * threads));
+}
+
 export class RequestBudget {
   /** Bytes this thread reserved (and, without a shared cell, the whole budget's use). */
   private reservedBytes = 0;
@@ -24,7 +32,7 @@ export class RequestBudget {
   private readonly waiters: BudgetWaiter[] = [];
   private waitersHead = 0;
   private granting = false;
-  readonly stats = { reservedBytesMax: 0, pauses: 0 };
+  private readonly local = { reservedBytesMax: 0, pauses: 0 };
 
   /**
    * `maxBytes` <= 0 means unbounded (Kafka's -1). `shared` is a SharedArrayBuffer with one cell per thread
@@ -43,8 +51,24 @@ export class RequestBudget {
     if (!this.shared) return this.reservedBytes;
     let used = 0n;
     const cells = this.shared.cells;
-    for (let row = 0; row < cells.length; row++) used += Atomics.load(cells, row);
+    const threads = cells.length / 3;
+    for (let row = 0; row < threads; row++) used += Atomics.load(cells, row);
     return Number(used);
+  }
+
+  /** Pauses and the highest use of the budget: over every thread sharing it. */
+  get stats(): { reservedBytesMax: number; pauses: number } {
+    if (!this.shared) return { ...this.local };
+    const cells = this.shared.cells;
+    const threads = cells.length / 3;
+    let pauses = 0n;
+    let reservedBytesMax = 0n;
+    for (let row = 0; row < threads; row++) {
+      pauses += Atomics.load(cells, threads + row);
+      const seen = Atomics.load(cells, 2 * threads + row);
+      if (seen > reservedBytesMax) reservedBytesMax = seen;
+    }
+    return { reservedBytesMax: Number(reservedBytesMax), pauses: Number(pauses) };
   }
 
   /** The socket thread, for a network shard that died: its reservations went with its connections. */
@@ -63,7 +87,10 @@ export class RequestBudget {
     this.reservedBytes += sizeBytes;
     if (this.shared) Atomics.add(this.shared.cells, this.shared.row, BigInt(sizeBytes));
     const used = this.shared ? this.usedBytes : this.reservedBytes;
-    if (used > this.stats.reservedBytesMax) this.stats.reservedBytesMax = used;
+    if (used > this.local.reservedBytesMax) {
+      this.local.reservedBytesMax = used;
+      if (this.shared) Atomics.store(this.shared.cells, 2 * (this.shared.cells.length / 3) + this.shared.row, BigInt(used));
+    }
   }
 
   /** Reserves sizeBytes if anything is left of the budget (non-strict, as Kafka's SimpleMemoryPool). */
@@ -82,7 +109,8 @@ export class RequestBudget {
 
   /** Queues a paused connection; it is called back (FIFO) once the budget has room. */
   wait(waiter: BudgetWaiter): void {
-    this.stats.pauses++;
+    this.local.pauses++;
+    if (this.shared) Atomics.add(this.shared.cells, this.shared.cells.length / 3 + this.shared.row, 1n);
     this.waiters.push(waiter);
     this.pollShared();
   }

@@ -1,13 +1,12 @@
-// bench/report.ts with and without the partition.workers.listen broker in the latency and rdperf sections:
-// a results file from before it existed renders with the old columns, and one with it gives the listen
-// columns, its share of produces (and, in newer runs, of fetches) answered in the worker, its stage rows, and
-// targets judged on the best of the three brokers. Synthetic figures; nothing is measured.
+// bench/report.ts with and without the comparison brokers in the latency and rdperf sections: a results file
+// without them renders the plain columns; one with them gives the workers=0 and listen=false columns, the default
+// broker's share of produces and fetches its listening workers answered, its stage rows, and targets judged on
+// the best of the three brokers. Synthetic figures; nothing is measured.
 import { expect, test } from "bun:test";
 import { checkTargets, renderMarkdown, type BenchResults } from "../../bench/report.ts";
 import { emptyBenchResults } from "../helpers/bench-results.ts";
 import type { LatencyReferenceResults, ReferencePoint, ReferencePointTarget } from "../../bench/latency-reference.ts";
 import type { RdperfResults } from "../../bench/rdperf.ts";
-
 
 type Local = { local: number; all: number };
 
@@ -22,32 +21,43 @@ function point(target: ReferencePointTarget, p99Ms: number, localProduces?: Loca
 }
 
 /**
- * One rate at 10% of max: default p99 6 ms, workers=0 5.5 ms, and (withListen) listen 3 ms with 4,000 of 4,000
- * produces answered locally (and, with localFetches, 1,500 of 6,000 fetches).
+ * One rate at 10% of max: default p99 6 ms (with local counts: 4,000 of 4,000 produces and 1,500 of 6,000
+ * fetches answered in the worker), workers=0 5.5 ms, and (withListenOff) listen=false 3 ms.
  */
-function reference(withListen: boolean, localFetches?: Local): LatencyReferenceResults {
-  const points = [point("relay", 0.5), point("redis", 1), point("bunka", 6), point("bunka-inline", 5.5), ...(withListen ? [point("bunka-listen", 3, { local: 4000, all: 4000 }, localFetches)] : [])];
+function reference(withListenOff: boolean, withLocal: boolean): LatencyReferenceResults {
+  const points = [
+    point("relay", 0.5), point("redis", 1),
+    withLocal ? point("bunka", 6, { local: 4000, all: 4000 }, { local: 1500, all: 6000 }) : point("bunka", 6),
+    point("bunka-inline", 5.5),
+    ...(withListenOff ? [point("bunka-listen-off", 3)] : []),
+  ];
   return { recordBytes: 1024, seconds: 6, warmupSeconds: 2, maxRecordsPerSecond: 50_000, redisVersion: "7.0", rates: [{ label: "10% of max", recordsPerSecond: 5000, points }] };
 }
 
-function rdperf(withListen: boolean, localFetches?: Local): RdperfResults {
+function rdperf(withListenOff: boolean, withLocal: boolean): RdperfResults {
   const figures = (p99Ms: number) => ({ achievedRecordsPerSecond: 5000, samples: 45_000, p50Ms: 1, p99Ms, p999Ms: p99Ms * 2, maxMs: p99Ms * 3 });
   return {
     tool: "rdkafka_performance",
     throughput: [{ recordBytes: 1024, acks: 1, records: 1000, bunkaRecordsPerSecond: 100_000, mockRecordsPerSecond: 150_000, bunkaRuns: [100_000], mockRuns: [150_000], clientCores: 1, brokerCores: 1, bunkaRttMs: 1 }],
-    latency: [{ targetRecordsPerSecond: 5000, ...figures(6), inline: figures(5.5), ...(withListen ? { listen: { ...figures(4), localProduces: { local: 0, all: 4980 }, ...(localFetches ? { localFetches } : {}) } } : {}) }],
+    latency: [{
+      targetRecordsPerSecond: 5000, ...figures(6), inline: figures(5.5),
+      ...(withListenOff ? { listenOff: figures(4) } : {}),
+      ...(withLocal ? { localProduces: { local: 4980, all: 4980 }, localFetches: { local: 2000, all: 2000 } } : {}),
+    }],
   };
 }
 
 const latencyTarget = (results: BenchResults) => checkTargets(results).find((check) => check.target.startsWith("Latency reference at 10% of max"))!;
 const rdperfTarget = (results: BenchResults) => checkTargets(results).find((check) => check.target.startsWith("rdkafka_performance -l at 5,000"))!;
 
-test("a results file without the listening broker renders the old columns and judges the two brokers it has", () => {
-  const results = { ...emptyBenchResults(), latencyReference: reference(false), rdperf: rdperf(false) };
+test("a results file without the third broker or local counts renders the plain columns and judges the two brokers it has", () => {
+  const results = { ...emptyBenchResults(), latencyReference: reference(false, false), rdperf: rdperf(false, false) };
   const markdown = renderMarkdown(results, "chart.svg");
   expect(markdown).toContain("| Rate | Sent | Writes/s (Bunka) | Bunka p50 | p99 | p99.9 | workers=0 p50 | p99 | p99.9 | Redis p50 | p99 | p99.9 | Floor p50 | p99 | p99.9 |");
-  // The generated sections only: the hand-written analysis after them may well mention the listening broker.
-  expect(markdown.slice(0, markdown.indexOf("## Micro-benchmarks"))).not.toContain("listen");
+  // The generated sections only: the hand-written analysis after them may well mention either.
+  const generated = markdown.slice(0, markdown.indexOf("## Micro-benchmarks"));
+  expect(generated).not.toContain("listen=false");
+  expect(generated).not.toContain("answered in the worker");
   expect(markdown).toContain("| Asked | Bunka | Achieved | Samples | p50 | p99 | p99.9 | max |\n");
   const latency = latencyTarget(results);
   expect(latency.measured).toBe("default: p99 6.00 ms at 5 k/s; workers=0: p99 5.50 ms at 5 k/s");
@@ -55,54 +65,41 @@ test("a results file without the listening broker renders the old columns and ju
   expect(rdperfTarget(results).met).toBe(false);
 });
 
-test("with the listening broker: its columns, its share of produces answered in the worker, its stage rows, targets on the best of three", () => {
-  const results = { ...emptyBenchResults(), latencyReference: reference(true), rdperf: rdperf(true) };
+test("with the listen=false broker and the default's local counts: their columns, the local-answer stage rows, targets on the best of three", () => {
+  const results = { ...emptyBenchResults(), latencyReference: reference(true, true), rdperf: rdperf(true, true) };
   const markdown = renderMarkdown(results, "chart.svg");
-  expect(markdown).toContain("| workers=0 p50 | p99 | p99.9 | listen p50 | p99 | p99.9 | listen: produces answered in the worker | Redis p50 |");
-  expect(markdown).toContain("| 1.38 ms | 5.50 ms | 11.00 ms | 0.75 ms | 3.00 ms | 6.00 ms | 4,000 of 4,000 (100%) | 0.25 ms |");
-  // The stage table marks the listening broker's rows and counts its local answers.
-  expect(markdown).toContain("| 10% of max, listen | Produce: read (first to last byte of the frame) | 4,000 |");
-  expect(markdown).toContain("| 10% of max, listen | Produce: answered in the listening worker's own thread (no hop), of all | 4,000 of 4,000 (100%) |");
+  expect(markdown).toContain("| Bunka p50 | p99 | p99.9 | produces answered in the worker | fetches answered in the worker | workers=0 p50 | p99 | p99.9 | listen=false p50 | p99 | p99.9 | Redis p50 |");
+  expect(markdown).toContain("| 1.50 ms | 6.00 ms | 12.00 ms | 4,000 of 4,000 (100%) | 1,500 of 6,000 (25%) | 1.38 ms | 5.50 ms | 11.00 ms | 0.75 ms | 3.00 ms | 6.00 ms | 0.25 ms |");
+  // The stage table counts the default broker's local answers and marks the other brokers' rows.
+  expect(markdown).toContain("| 10% of max | Produce: answered by the owning listening worker (no main thread), of all | 4,000 of 4,000 (100%) |");
+  expect(markdown).toContain("| 10% of max | Fetch: answered by the owning listening worker (no main thread), of all | 1,500 of 6,000 (25%) |");
+  expect(markdown).toContain("| 10% of max, listen=false | Produce: read (first to last byte of the frame) | 4,000 |");
   expect(markdown).toContain("| 10% of max, workers=0 | Produce: read");
-  // rdperf: a listen row with the local-answer column, "–" for the brokers that do not count them.
-  expect(markdown).toContain("| Asked | Bunka | Achieved | Samples | p50 | p99 | p99.9 | max | Produces answered in the worker |");
-  expect(markdown).toContain("| 5 k/s | default | 5 k/s | 45000 | 1.00 ms | 6.00 ms | 12.00 ms | 18.00 ms | – |");
-  expect(markdown).toContain("| 5 k/s | listen | 5 k/s | 45000 | 1.00 ms | 4.00 ms | 8.00 ms | 12.00 ms | 0 of 4,980 (0%) |");
+  // rdperf: the local-answer columns on the default row, "–" for the brokers that do not count them.
+  expect(markdown).toContain("| Asked | Bunka | Achieved | Samples | p50 | p99 | p99.9 | max | Produces answered in the worker | Fetches answered in the worker |");
+  expect(markdown).toContain("| 5 k/s | default | 5 k/s | 45000 | 1.00 ms | 6.00 ms | 12.00 ms | 18.00 ms | 4,980 of 4,980 (100%) | 2,000 of 2,000 (100%) |");
+  expect(markdown).toContain("| 5 k/s | listen=false | 5 k/s | 45000 | 1.00 ms | 4.00 ms | 8.00 ms | 12.00 ms | – | – |");
 
   const latency = latencyTarget(results);
-  expect(latency.measured).toBe("default: p99 6.00 ms at 5 k/s; workers=0: p99 5.50 ms at 5 k/s; listen: p99 3.00 ms at 5 k/s");
-  expect(latency.ratio).toBe("listen: 60% of budget, 3.0× Redis");
+  expect(latency.measured).toBe("default: p99 6.00 ms at 5 k/s; workers=0: p99 5.50 ms at 5 k/s; listen=false: p99 3.00 ms at 5 k/s");
+  expect(latency.ratio).toBe("listen=false: 60% of budget, 3.0× Redis");
   expect(latency.met).toBe(false); // under 5 ms, but more than 2× Redis's 1 ms
   const rdperfCheck = rdperfTarget(results);
-  expect(rdperfCheck.measured).toBe("default: p99 6.00 ms (5 k/s achieved); workers=0: p99 5.50 ms (5 k/s); listen: p99 4.00 ms (5 k/s)");
+  expect(rdperfCheck.measured).toBe("default: p99 6.00 ms (5 k/s achieved); workers=0: p99 5.50 ms (5 k/s); listen=false: p99 4.00 ms (5 k/s)");
   expect(rdperfCheck.ratio).toBe("80% of budget");
   expect(rdperfCheck.met).toBe(true);
 });
 
-test("with fetches counted apart (the local counter's api label): a fetch column beside the produce one, in the tables and the stage rows", () => {
-  const results = { ...emptyBenchResults(), latencyReference: reference(true, { local: 1500, all: 6000 }), rdperf: rdperf(true, { local: 2000, all: 2000 }) };
-  const markdown = renderMarkdown(results, "chart.svg");
-  expect(markdown).toContain("| listen p50 | p99 | p99.9 | listen: produces answered in the worker | fetches answered in the worker | Redis p50 |");
-  expect(markdown).toContain("| 0.75 ms | 3.00 ms | 6.00 ms | 4,000 of 4,000 (100%) | 1,500 of 6,000 (25%) | 0.25 ms |");
-  expect(markdown).toContain("| 10% of max, listen | Produce: answered by the owning listening worker (no main thread), of all | 4,000 of 4,000 (100%) |");
-  expect(markdown).toContain("| 10% of max, listen | Fetch: answered by the owning listening worker (no main thread), of all | 1,500 of 6,000 (25%) |");
-  expect(markdown).toContain("| Asked | Bunka | Achieved | Samples | p50 | p99 | p99.9 | max | Produces answered in the worker | Fetches answered in the worker |");
-  expect(markdown).toContain("| 5 k/s | default | 5 k/s | 45000 | 1.00 ms | 6.00 ms | 12.00 ms | 18.00 ms | – | – |");
-  expect(markdown).toContain("| 5 k/s | listen | 5 k/s | 45000 | 1.00 ms | 4.00 ms | 8.00 ms | 12.00 ms | 0 of 4,980 (0%) | 2,000 of 2,000 (100%) |");
-  // The produce-only runs keep their single column (the test above): no fetch column appears without the figures.
-  expect(renderMarkdown({ ...emptyBenchResults(), latencyReference: reference(true), rdperf: rdperf(true) }, "chart.svg")).not.toMatch(/\| [Ff]etches answered in the worker/);
-});
-
-test("a failed listening point shows its error and the targets fall back to the brokers that measured", () => {
-  const failed = reference(true);
-  const listen = failed.rates[0]!.points.find((each) => each.target === "bunka-listen")!;
-  Object.assign(listen, { p50Ms: Number.NaN, p99Ms: Number.NaN, p999Ms: Number.NaN, error: "broker gone", breakdown: undefined });
-  const rd = rdperf(true);
-  rd.latency[0]!.listen = { error: "rdkafka_performance exited 1" };
+test("a failed listen=false point shows its error and the targets fall back to the brokers that measured", () => {
+  const failed = reference(true, false);
+  const listenOff = failed.rates[0]!.points.find((each) => each.target === "bunka-listen-off")!;
+  Object.assign(listenOff, { p50Ms: Number.NaN, p99Ms: Number.NaN, p999Ms: Number.NaN, error: "broker gone", breakdown: undefined });
+  const rd = rdperf(true, false);
+  rd.latency[0]!.listenOff = { error: "rdkafka_performance exited 1" };
   const results = { ...emptyBenchResults(), latencyReference: failed, rdperf: rd };
   const markdown = renderMarkdown(results, "chart.svg");
-  expect(markdown).toContain("| failed: broker gone |  |  | – |");
-  expect(markdown).toContain("| 5 k/s | listen | rdkafka_performance exited 1 |");
+  expect(markdown).toContain("| failed: broker gone |  |  | 0.25 ms |");
+  expect(markdown).toContain("| 5 k/s | listen=false | rdkafka_performance exited 1 |");
   expect(latencyTarget(results).measured).toBe("default: p99 6.00 ms at 5 k/s; workers=0: p99 5.50 ms at 5 k/s");
   expect(rdperfTarget(results).measured).toBe("default: p99 6.00 ms (5 k/s achieved); workers=0: p99 5.50 ms (5 k/s)");
 });

@@ -10,7 +10,9 @@ import {
   brokerSettings,
   defaultBrokerConfig,
   describeBrokerConfig,
+  networkThreads,
   parseProperties,
+  workersListen,
   type BrokerConfig,
 } from "../../src/config/broker-config.ts";
 import { renderReadme } from "../../src/config/config-docs.ts";
@@ -51,10 +53,13 @@ test("every BrokerConfig field gets its default from the settings table", () => 
     authorizerClassName: true, superUsers: true, allowEveryoneIfNoAclFound: true,
   };
   const config = defaultBrokerConfig();
-  // advertisedPort is unset unless advertised.listeners names one (then the bound port is advertised).
-  const missing = Object.keys(everyField).filter((name) => name !== "advertisedPort" && (config as unknown as Record<string, unknown>)[name] === undefined);
+  // advertisedPort is unset unless advertised.listeners names one (then the bound port is advertised);
+  // partitionWorkersListen unless partition.workers.listen is set (workersListen decides from the others).
+  const derived = new Set(["advertisedPort", "partitionWorkersListen"]);
+  const missing = Object.keys(everyField).filter((name) => !derived.has(name) && (config as unknown as Record<string, unknown>)[name] === undefined);
   expect(missing).toEqual([]);
   expect(config.advertisedPort).toBeUndefined();
+  expect(config.partitionWorkersListen).toBeUndefined();
   expect(config.nodeId).toBe(1);
   expect(config.port).toBe(9092);
   expect(config.leaderImbalanceCheckIntervalMs).toBe(300_000);
@@ -65,6 +70,24 @@ test("every BrokerConfig field gets its default from the settings table", () => 
   config.etcdEndpoints.push("http://x");
   expect(defaultBrokerConfig().maxConnectionsPerIpOverrides).toEqual({});
   expect(defaultBrokerConfig().etcdEndpoints).toEqual([]);
+});
+
+test("partition.workers.listen unset: on for a single node with num.network.shards=1 and workers, off otherwise; set, as set", () => {
+  const base = { ...defaultBrokerConfig(), partitionWorkers: 2 };
+  expect(workersListen(base)).toBe(true);
+  expect(networkThreads(base)).toBe(3); // the main thread and both workers
+  expect(describeBrokerConfig(base)["partition.workers.listen"]).toBe("true");
+  // A cluster keeps them off: its workers would pass every request on to the main thread.
+  expect(workersListen({ ...base, etcdEndpoints: ["http://127.0.0.1:2379"] })).toBe(false);
+  // An operator who chose main-thread shards keeps them, with no contradiction to refuse.
+  expect(workersListen({ ...base, networkShards: 2 })).toBe(false);
+  expect(networkThreads({ ...base, networkShards: 2 })).toBe(2);
+  // No worker: the main thread owns every partition and is the only shard.
+  expect(workersListen({ ...base, partitionWorkers: 0 })).toBe(false);
+  expect(workersListen(applyProperties(base, { "partition.workers.listen": "false" }))).toBe(false);
+  expect(workersListen(applyProperties({ ...base, etcdEndpoints: ["http://127.0.0.1:2379"] }, { "partition.workers.listen": "true" }))).toBe(true);
+  // Set against the main-thread shards, it is still refused.
+  expect(() => networkThreads(applyProperties({ ...base, networkShards: 2 }, { "partition.workers.listen": "true" }))).toThrow(/leave num.network.shards at 1/);
 });
 
 test("the table declares each key once, with a documentation line, and bounds that contain the default", () => {

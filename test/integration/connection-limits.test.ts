@@ -225,11 +225,12 @@ test("idle connections are closed after connections.max.idle.ms, silent mid-fram
 
 test("concurrent large produce frames beyond queued.max.request.bytes wait for the budget and all complete intact", async () => {
   // Goal: the budget pauses reading instead of failing or over-allocating. Method: an embedded broker with
-  // an 8 MiB budget; 12 kafkajs producers each send three 1.5 MiB records at once (about 54 MiB of frames).
-  // Every send succeeds, the budget's high-water mark stays within one frame of its bound, connections did
-  // wait for it, and kcat reads back every record byte for byte.
+  // a 3 MiB budget; 12 kafkajs producers each send three 1.5 MiB records at once (about 54 MiB of frames).
+  // Every send succeeds, the budget's high-water mark stays within a frame per reading thread of its bound,
+  // connections did wait for it, and kcat reads back every record byte for byte. (A worker that reads and
+  // appends in one thread drains its frames as fast as it reads them: a larger budget may never fill.)
   const dataDir = tempDir("budget");
-  const budgetBytes = 8 * 1024 * 1024;
+  const budgetBytes = 3 * 1024 * 1024;
   const broker: Broker = await startBroker({ port: 0, dataDir, queuedMaxRequestBytes: budgetBytes, log: () => undefined });
   cleanups.push(async () => {
     await broker.stop();
@@ -249,9 +250,12 @@ test("concurrent large produce frames beyond queued.max.request.bytes wait for t
     });
   }
   await Promise.all(sends);
+  // Over every thread that reads connections (the partition workers listen by default): each may take one
+  // frame past the bound at the same moment, since a reservation succeeds while anything is left.
   const stats = broker.requestBudget.stats;
+  const readingThreads = broker.networkShardStats().length;
   expect(stats.pauses).toBeGreaterThan(0);
-  expect(stats.reservedBytesMax).toBeLessThan(budgetBytes + 2 * recordBytes + 64 * 1024);
+  expect(stats.reservedBytesMax).toBeLessThan(budgetBytes + (readingThreads + 1) * recordBytes + 64 * 1024);
   expect(broker.requestBudget.usedBytes).toBe(0);
 
   const records = await kcatConsumeAll(bootstrap, "budget", "%k %S %s\n", ["-p", "0"]);

@@ -413,15 +413,34 @@ describe("num.network.shards with SASL", () => {
   });
 });
 
-test("num.network.shards=1 (the default) keeps the main thread alone: one shard, every connection on it", async () => {
+test("partition.workers.listen=false with num.network.shards=1 keeps the main thread alone: one shard, every connection on it", async () => {
   const dataDir = tempDir("shards-one");
-  const broker = await startBroker({ port: 0, dataDir, partitionWorkers: 1, log: () => undefined });
+  const broker = await startBroker({ port: 0, dataDir, partitionWorkers: 1, properties: { "partition.workers.listen": "false" }, log: () => undefined });
   try {
     const connections = await Promise.all(Array.from({ length: 4 }, () => KafkaConnection.connect({ host: "127.0.0.1", port: broker.port })));
     for (const connection of connections) expect((await connection.request(ApiKey.ApiVersions, 3, { clientSoftwareName: "t", clientSoftwareVersion: "1" })).errorCode).toBe(ErrorCode.NONE);
     const stats = broker.networkShardStats();
     expect(stats.length).toBe(1);
     expect(stats[0]!.connections).toBe(4);
+    for (const connection of connections) connection.close();
+  } finally {
+    await broker.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test("by default a single node's partition workers are its network shards: every core's worker reads connections, the main thread none", async () => {
+  const dataDir = tempDir("shards-default");
+  const broker = await startBroker({ port: 0, dataDir, partitionWorkers: 2, log: () => undefined });
+  try {
+    expect(broker.config.partitionWorkersListen).toBe(true);
+    const connections = await Promise.all(Array.from({ length: 8 }, () => KafkaConnection.connect({ host: "127.0.0.1", port: broker.port })));
+    for (const connection of connections) expect((await connection.request(ApiKey.ApiVersions, 3, { clientSoftwareName: "t", clientSoftwareVersion: "1" })).errorCode).toBe(ErrorCode.NONE);
+    // Shard 0 is the main thread, shards 1 and 2 the workers.
+    const counts = accepted(broker);
+    expect(counts.length).toBe(3);
+    expect(counts[0]).toBe(0);
+    expect(counts[1]! + counts[2]!).toBe(8);
     for (const connection of connections) connection.close();
   } finally {
     await broker.stop();

@@ -3,7 +3,7 @@
 // was given, to go on (same frames, same bytes) once the budget has room.
 import { expect, test } from "bun:test";
 import { FrameReader } from "../../src/server/frame-reader.ts";
-import { RequestBudget } from "../../src/server/request-budget.ts";
+import { RequestBudget, sharedBudgetCells } from "../../src/server/request-budget.ts";
 
 function frame(payloadBytes: number, fill: number): Uint8Array {
   const bytes = new Uint8Array(4 + payloadBytes).fill(fill);
@@ -59,4 +59,28 @@ test("an unbounded budget (-1) never blocks", () => {
   }
   expect(budget.usedBytes).toBe(1_000_000);
   expect(budget.exhausted).toBe(false);
+});
+
+test("a budget shared by threads is used, paused and counted broker-wide: each thread reads every thread's pauses and the highest use", () => {
+  const cells = sharedBudgetCells(3);
+  const main = new RequestBudget(1000, { cells, row: 0 });
+  const shardA = new RequestBudget(1000, { cells, row: 1 });
+  const shardB = new RequestBudget(1000, { cells, row: 2 });
+  expect(shardA.tryReserve(600)).toBe(true);
+  expect(shardB.tryReserve(500)).toBe(true);
+  expect(main.usedBytes).toBe(1100);
+  expect(main.exhausted).toBe(true);
+  // Both shards' connections wait; the main thread, which held none of them, sees the pauses and the peak.
+  shardA.wait({ onBudgetAvailable: () => undefined });
+  shardB.wait({ onBudgetAvailable: () => undefined });
+  expect(main.stats).toEqual({ pauses: 2, reservedBytesMax: 1100 });
+  shardA.release(600);
+  shardB.release(500);
+  expect(main.usedBytes).toBe(0);
+  // The peak stays a peak.
+  expect(shardA.stats.reservedBytesMax).toBe(1100);
+  // A thread that died takes only its own reservation with it.
+  expect(shardA.tryReserve(300)).toBe(true);
+  main.forgetThread(1);
+  expect(main.usedBytes).toBe(0);
 });
