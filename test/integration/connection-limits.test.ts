@@ -155,8 +155,11 @@ test("20 connections that send 50 MB of a declared 100 MB frame and go silent: m
   const peakKiB = Math.max(peakSampledKiB, statusKiB(pid, "VmHWM"));
   const growthMiB = (peakKiB - rssBeforeKiB) / 1024;
   console.log(`half-sent frames: broker RSS before ${Math.round(rssBeforeKiB / 1024)} MiB, peak ${Math.round(peakKiB / 1024)} MiB (growth ${Math.round(growthMiB)} MiB; 20 x 50 MB were sent)`);
-  // queued.max.request.bytes (256 MiB by default) lets 3 of these frames in at a time; 20 x 50 MB would be ~1 GB.
-  expect(growthMiB).toBeLessThan(400);
+  // queued.max.request.bytes (256 MiB by default) lets 3 of these frames in at a time, over every thread that
+  // reads connections; 20 x 50 MB would be ~1 GB. The peak is above the 150 MB held: frames of connections the
+  // timeout closed are garbage until their thread's GC runs, and the listening workers are separate heaps
+  // (measured: 290 MiB with the socket thread alone reading, 390-444 MiB with two listening workers).
+  expect(growthMiB).toBeLessThan(600);
   expect(broker.output).toContain("socket.request.receive.timeout.ms=1500");
   await kcatRoundTrip(broker.bootstrap, "after-half-frames", 20);
 }, 240_000);
