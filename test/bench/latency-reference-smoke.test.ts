@@ -1,15 +1,15 @@
 // bench/latency-reference.ts end to end, briefly, at a low rate: the paced producer, the tailing
 // consumers (Kafka Fetch long-poll, the TCP relay, and Redis Streams when redis-server is installed)
-// and the broker's /metrics stage breakdown; and a broker with partition.workers.listen beside it, whose
-// produces and fetches answered in a listening worker are counted apart. Asserts that every record sent was received and
-// measured, never how fast (speed belongs to the benchmark).
+// and the broker's /metrics stage breakdown, with the produces and fetches its listening workers (the default)
+// answered counted apart; and a broker with partition.workers.listen=false beside it. Asserts that every record
+// sent was received and measured, never how fast (speed belongs to the benchmark).
 import { expect, test } from "bun:test";
 import { resolve } from "node:path";
 import { run } from "../helpers/run.ts";
 
-test("the latency reference receives every record it sends through Bunka, the relay, Redis and a listening broker, and reads Bunka's stage breakdown and local answers", async () => {
+test("the latency reference receives every record it sends through Bunka, the relay, Redis and a listen=false broker, and reads Bunka's stage breakdown and local answers", async () => {
   const withRedis = Bun.which("redis-server") !== null;
-  const targets = withRedis ? "relay,redis,bunka,bunka-listen" : "relay,bunka,bunka-listen";
+  const targets = withRedis ? "relay,redis,bunka,bunka-listen-off" : "relay,bunka,bunka-listen-off";
   const result = await run(
     [process.execPath, resolve(import.meta.dir, "../../bench/latency-reference.ts"), "--max-rate=10000", "--rates=1000", "--seconds=1", `--targets=${targets}`],
     { timeoutMs: 120_000 },
@@ -46,18 +46,19 @@ test("the latency reference receives every record it sends through Bunka, the re
   expect(slowestProduce.slowest).toBeGreaterThan(0);
   const sum = Object.values(slowestProduce.stagesMs).reduce((total, ms) => total + ms, 0);
   expect(Math.abs(sum - slowestProduce.totalMs.mean)).toBeLessThan(0.01);
-  // The listening broker: every produce counted, some share of them (the kernel's hash decides) answered in a worker.
-  const listen = points.find((point) => point.target === "bunka-listen")!;
-  const local = listen.breakdown!.localProduces!;
+  // The default broker's workers listen: every produce counted, and answered by the owning worker (the one that
+  // read it, or the peer it passed it to) without the main thread.
+  const local = bunka.breakdown!.localProduces!;
   expect(local.all).toBeGreaterThan(0);
-  expect(local.local).toBeGreaterThanOrEqual(0);
+  expect(local.local).toBeGreaterThan(0);
   expect(local.local).toBeLessThanOrEqual(local.all);
   // Its consumer's fetches are counted apart: a share of all fetches, never mixed into the produce share.
-  const localFetches = listen.breakdown!.localFetches!;
+  const localFetches = bunka.breakdown!.localFetches!;
   expect(localFetches.all).toBeGreaterThan(0);
-  expect(localFetches.local).toBeGreaterThanOrEqual(0);
+  expect(localFetches.local).toBeGreaterThan(0);
   expect(localFetches.local).toBeLessThanOrEqual(localFetches.all);
-  // The default broker's workers do not listen: nothing is answered locally there.
-  expect(bunka.breakdown!.localProduces).toEqual({ local: 0, all: expect.any(Number) });
-  expect(bunka.breakdown!.localFetches).toEqual({ local: 0, all: expect.any(Number) });
+  // With partition.workers.listen=false nothing is answered locally.
+  const listenOff = points.find((point) => point.target === "bunka-listen-off")!;
+  expect(listenOff.breakdown!.localProduces).toEqual({ local: 0, all: expect.any(Number) });
+  expect(listenOff.breakdown!.localFetches).toEqual({ local: 0, all: expect.any(Number) });
 }, 150_000);
