@@ -81,13 +81,15 @@ test("kcat produces 100,000 keyed messages with headers and consumes them back b
 
 test("kcat with -z lz4: batches are stored LZ4-compressed as produced and consumed back byte-identical", async () => {
   await produceAndVerify("kcat-lz4", ["-z", "lz4"]);
-  // librdkafka sends a batch uncompressed when LZ4 would not shrink it (a tiny last batch); the rest must
-  // be stored LZ4-compressed, exactly as produced.
+  // librdkafka sends a batch uncompressed when LZ4 would not shrink it (a tiny batch: how many there are
+  // depends on how fast the broker answers); the rest must be stored LZ4-compressed, exactly as produced, so
+  // nearly every record is in an LZ4 batch.
   for (let partition = 0; partition < PARTITIONS; partition++) {
     const batches = storedBatches(join(broker.dataDir, `kcat-lz4-${partition}`));
-    const lz4 = batches.filter((batch) => (batch.attributes & 7) === 3).length;
-    expect(lz4).toBeGreaterThanOrEqual(Math.ceil(batches.length * 0.9));
     expect(batches.every((batch) => [0, 3].includes(batch.attributes & 7))).toBe(true);
+    const records = batches.reduce((sum, batch) => sum + batch.recordCount, 0);
+    const inLz4 = batches.filter((batch) => (batch.attributes & 7) === 3).reduce((sum, batch) => sum + batch.recordCount, 0);
+    expect(inLz4).toBeGreaterThanOrEqual(Math.ceil(records * 0.9));
   }
 });
 
