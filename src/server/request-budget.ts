@@ -33,11 +33,13 @@ export class RequestBudget {
   private waitersHead = 0;
   private granting = false;
   private readonly local = { reservedBytesMax: 0, pauses: 0 };
+  /** Threads sharing the budget: the cells hold their reservations, then their pauses, then their peaks. */
+  private readonly threads: number;
 
   /**
-   * `maxBytes` <= 0 means unbounded (Kafka's -1). `shared` is a SharedArrayBuffer with one cell per thread
-   * holding connections (network shards: server/shards/); this thread keeps its reservations in cell `row`
-   * and the budget's use is the sum of all cells, so it stays broker-wide, and a thread that dies takes only
+   * `maxBytes` <= 0 means unbounded (Kafka's -1). `shared` is sharedBudgetCells of every thread holding
+   * connections (network shards: server/shards/); this thread keeps its reservations in cell `row` and the
+   * budget's use is the sum of the threads' reservation cells, so it stays broker-wide, and a thread that dies takes only
    * its own cell with it (the socket thread zeroes it: forgetThread). A thread whose connections wait for the
    * budget looks at the cells every SHARED_BUDGET_POLL_MS, since a release on another thread cannot call its
    * waiters.
@@ -45,14 +47,15 @@ export class RequestBudget {
   constructor(
     readonly maxBytes: number,
     private readonly shared: { readonly cells: BigInt64Array; readonly row: number } | null = null,
-  ) {}
+  ) {
+    this.threads = shared ? shared.cells.length / 3 : 1;
+  }
 
   get usedBytes(): number {
     if (!this.shared) return this.reservedBytes;
     let used = 0n;
     const cells = this.shared.cells;
-    const threads = cells.length / 3;
-    for (let row = 0; row < threads; row++) used += Atomics.load(cells, row);
+    for (let row = 0; row < this.threads; row++) used += Atomics.load(cells, row);
     return Number(used);
   }
 
@@ -60,12 +63,11 @@ export class RequestBudget {
   get stats(): { reservedBytesMax: number; pauses: number } {
     if (!this.shared) return { ...this.local };
     const cells = this.shared.cells;
-    const threads = cells.length / 3;
     let pauses = 0n;
     let reservedBytesMax = 0n;
-    for (let row = 0; row < threads; row++) {
-      pauses += Atomics.load(cells, threads + row);
-      const seen = Atomics.load(cells, 2 * threads + row);
+    for (let row = 0; row < this.threads; row++) {
+      pauses += Atomics.load(cells, this.threads + row);
+      const seen = Atomics.load(cells, 2 * this.threads + row);
       if (seen > reservedBytesMax) reservedBytesMax = seen;
     }
     return { reservedBytesMax: Number(reservedBytesMax), pauses: Number(pauses) };
@@ -89,7 +91,7 @@ export class RequestBudget {
     const used = this.shared ? this.usedBytes : this.reservedBytes;
     if (used > this.local.reservedBytesMax) {
       this.local.reservedBytesMax = used;
-      if (this.shared) Atomics.store(this.shared.cells, 2 * (this.shared.cells.length / 3) + this.shared.row, BigInt(used));
+      if (this.shared) Atomics.store(this.shared.cells, 2 * this.threads + this.shared.row, BigInt(used));
     }
   }
 
@@ -110,7 +112,7 @@ export class RequestBudget {
   /** Queues a paused connection; it is called back (FIFO) once the budget has room. */
   wait(waiter: BudgetWaiter): void {
     this.local.pauses++;
-    if (this.shared) Atomics.add(this.shared.cells, this.shared.cells.length / 3 + this.shared.row, 1n);
+    if (this.shared) Atomics.add(this.shared.cells, this.threads + this.shared.row, 1n);
     this.waiters.push(waiter);
     this.pollShared();
   }
