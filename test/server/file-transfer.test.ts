@@ -31,7 +31,15 @@ let stored: Uint8Array;
 
 beforeAll(async () => {
   dataDir = tempDir("transfer");
-  broker = await startBroker({ port: 0, dataDir, connectionWriteQueueMaxBytes: WRITE_QUEUE_MAX_BYTES, log: (line) => logLines.push(line) });
+  // listen=false: the counters read here (fileTransferStats, writeQueueStats) are this thread's, so the
+  // socket thread, not a listening partition worker, must be the one that writes the responses.
+  broker = await startBroker({
+    port: 0,
+    dataDir,
+    partitionWorkersListen: false,
+    connectionWriteQueueMaxBytes: WRITE_QUEUE_MAX_BYTES,
+    log: (line) => logLines.push(line),
+  });
   const client = await KafkaConnection.connect({ host: "127.0.0.1", port: broker.port });
   try {
     const created = await client.request(ApiKey.CreateTopics, 4, { topics: [{ name: TOPIC, numPartitions: 1, replicationFactor: 1 }], timeoutMs: 10_000 });
