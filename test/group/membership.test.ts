@@ -19,9 +19,9 @@ afterAll(async () => {
 });
 
 /** Two members into one stable generation: a joins alone, b joins, a learns of it by heartbeat and rejoins. */
-async function twoMemberGroup(groupId: string, options: { sessionTimeoutMs?: number; rebalanceTimeoutMs?: number } = {}) {
-  const a = await RawMember.create(test_, groupId, options);
-  const b = await RawMember.create(test_, groupId, options);
+async function twoMemberGroup(groupId: string, options: { sessionTimeoutMs?: number; rebalanceTimeoutMs?: number } = {}, instanceIds?: [string, string]) {
+  const a = await RawMember.create(test_, groupId, { ...options, groupInstanceId: instanceIds?.[0] });
+  const b = await RawMember.create(test_, groupId, { ...options, groupInstanceId: instanceIds?.[1] });
   expect((await a.join()).errorCode).toBe(ErrorCode.NONE);
   expect((await a.sync([{ memberId: a.memberId, assignment: assignment(TOPIC, [0, 1, 2, 3, 4, 5]) }])).errorCode).toBe(ErrorCode.NONE);
   const bJoin = b.join();
@@ -251,20 +251,9 @@ test("a member that does not send SyncGroup within the rebalance timeout is remo
 });
 
 test("static membership: a restarted instance takes its slot back without a rebalance, the old member id is fenced, LeaveGroup by instance id removes it", async () => {
-  const a = await RawMember.create(test_, "g-static", { groupInstanceId: "instance-a" });
-  const b = await RawMember.create(test_, "g-static", { groupInstanceId: "instance-b" });
-  const [aJoin, bJoin] = await Promise.all([a.join(), b.join()]);
-  expect(aJoin.errorCode).toBe(ErrorCode.NONE);
-  if (aJoin.generationId !== bJoin.generationId) {
-    // b arrived after a's generation completed: settle into one generation.
-    await Promise.all([a.join(), b.join()]);
-  }
-  const leader = a.isLeader ? a : b;
-  const follower = leader === a ? b : a;
-  await Promise.all([
-    leader.sync([{ memberId: leader.memberId, assignment: assignment(TOPIC, [0, 1, 2]) }, { memberId: follower.memberId, assignment: assignment(TOPIC, [3, 4, 5]) }]),
-    follower.sync(),
-  ]);
+  // One member after the other (as twoMemberGroup does): joined together, the second could arrive after
+  // the first's generation completed and wait out the rebalance timeout for a rejoin nobody sends.
+  const { leader, follower } = await twoMemberGroup("g-static", {}, ["instance-a", "instance-b"]);
   const generation = follower.generationId;
   const oldMemberId = follower.memberId;
   // The follower "restarts": same instance id, no member id. No MEMBER_ID_REQUIRED for static members.
