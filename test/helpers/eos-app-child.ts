@@ -24,6 +24,11 @@ const consumer = kafka.consumer({
   readUncommitted: false,
 });
 const pauseAt = Number(process.env.EOS_PAUSE_AT ?? -1);
+// What the consumer went through, for the test's report when the app does not finish.
+consumer.on(consumer.events.GROUP_JOIN, (e) => console.log(JSON.stringify({ event: "joined", transaction: transactions, memberId: e.payload.memberId, assignment: e.payload.memberAssignment })));
+consumer.on(consumer.events.CRASH, (e) => console.log(JSON.stringify({ event: "crash", transaction: transactions, error: String(e.payload.error), restart: e.payload.restart })));
+consumer.on(consumer.events.REQUEST_TIMEOUT, (e) => console.log(JSON.stringify({ event: "request-timeout", transaction: transactions, api: e.payload.apiName, broker: e.payload.broker })));
+consumer.on(consumer.events.STOP, () => console.log(JSON.stringify({ event: "stopped", transaction: transactions })));
 let transactions = 0;
 await producer.connect();
 await consumer.connect();
@@ -37,16 +42,17 @@ await consumer.run({
     const transaction = await producer.transaction();
     try {
       await transaction.send({ topic: output, messages: batch.messages.map((m) => ({ key: m.key, value: m.value!.toString().toUpperCase() })) });
-      console.log(JSON.stringify({ event: "sent", transaction: number, records: batch.messages.length }));
+      console.log(JSON.stringify({ event: "sent", transaction: number, records: batch.messages.length, partition: batch.partition, firstOffset: batch.firstOffset(), lastOffset: batch.lastOffset() }));
       if (number === pauseAt) await Bun.sleep(3000);
       const next = String(Number(batch.lastOffset()) + 1);
       await transaction.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] });
       await transaction.commit();
     } catch (error) {
+      console.log(JSON.stringify({ event: "aborted", transaction: number, error: String(error) }));
       await transaction.abort().catch(() => undefined);
       throw error;
     }
-    console.log(JSON.stringify({ event: "committed", transaction: number, records: batch.messages.length }));
+    console.log(JSON.stringify({ event: "committed", transaction: number, records: batch.messages.length, partition: batch.partition }));
     resolveOffset(batch.lastOffset());
     await heartbeat();
   },
