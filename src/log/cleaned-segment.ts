@@ -1,7 +1,7 @@
 // The log cleaner's output segment (Kafka's "cleaned" LogSegment): `<base>.log.cleaned` with its
 // `.index.cleaned` and `.timeindex.cleaned`, written by the cleaner alone and never mapped by anyone
 // else until PartitionLog.replaceSegments renames the three files into place. Batches are buffered and
-// written with pwrite in large pieces; index entries follow the rule LogSegment.append uses (one entry
+// written in page-cache-sized pwrites (page-cache-writes.ts); index entries follow the rule LogSegment.append uses (one entry
 // per index.interval.bytes, at batch starts), so the result is indistinguishable from a rolled segment.
 import * as path from "node:path";
 import { NO_TIMESTAMP, RECORD_BATCH_OVERHEAD, batchBaseOffset, batchLastOffset, batchMaxTimestamp, batchSizeBytes, dataViewOf } from "../records/batch.ts";
@@ -9,14 +9,13 @@ import { assert } from "../util/assert.ts";
 import type { LogConfig } from "./config.ts";
 import { OPEN_CREATE, OPEN_READ_WRITE, OPEN_TRUNCATE, type FileSystem } from "./file-system.ts";
 import { OffsetIndex } from "./offset-index.ts";
+import { writeBytesAt } from "./page-cache-writes.ts";
 import { CLEANED_FILE_SUFFIX, INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX, segmentFileName } from "./segment.ts";
 import { TimeIndex } from "./time-index.ts";
 import type { AbortedTransaction } from "./transaction-index.ts";
 
-/** Batches are gathered up to this many bytes before one pwrite. */
+/** Batches are gathered up to this many bytes before they are written (in page-cache-sized pieces). */
 const WRITE_BUFFER_BYTES = 1024 * 1024;
-/** A pwrite on a regular file writes everything unless the disk is full; retry a few times. */
-const MAX_WRITE_ATTEMPTS = 8;
 const MAX_RELATIVE_OFFSET = 0x7fff_ffff;
 const MAX_SEGMENT_BYTES = 0x7fff_ffff;
 
@@ -155,10 +154,7 @@ export class CleanedSegmentWriter {
   }
 
   private writeAt(bytes: Uint8Array, position: number): void {
-    let writtenBytes = 0;
-    for (let attempt = 0; writtenBytes < bytes.byteLength; attempt++) {
-      if (attempt >= MAX_WRITE_ATTEMPTS) throw new Error(`${this.paths.log}: wrote ${writtenBytes} of ${bytes.byteLength} bytes at ${position}`);
-      writtenBytes += this.files.write(this.fd, bytes, writtenBytes, bytes.byteLength - writtenBytes, position + writtenBytes);
-    }
+    writeBytesAt(this.files, this.fd, bytes, position, this.paths.log);
   }
+
 }

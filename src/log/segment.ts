@@ -4,7 +4,8 @@
 // File rules (docs/ARCHITECTURE.md "Files on disk", docs/bun-runtime.md §3, §4):
 // - The active segment's .log is preallocated to segment.bytes (ftruncate, sparse) so that one Bun.mmap
 //   view covers every byte it will ever hold; a reader thread can map it once too.
-// - Writes go through an fd with fs.writeSync at the tracked size (never O_APPEND, never Bun.write).
+// - Writes go through an fd with fs.writeSync at the tracked size (never O_APPEND, never Bun.write), in
+//   pieces that end at 16 KiB multiples of the file (page-cache-writes.ts says why).
 // - The .log is trimmed to its real size only when the segment stops being active: readers never read
 //   past the data, so no view is ever touched past the new end (SIGBUS).
 // - Recovery runs on pread before anything maps the file, so it may cut a torn tail with ftruncate.
@@ -38,6 +39,7 @@ import { BatchScanner } from "./batch-scanner.ts";
 import type { LogConfig } from "./config.ts";
 import { OPEN_CREATE, OPEN_READ_ONLY, OPEN_READ_WRITE, OPEN_TRUNCATE, fsyncDirectoryWith, nodeFileSystem, type FileSystem } from "./file-system.ts";
 import { OffsetIndex } from "./offset-index.ts";
+import { writeBytesAt, writePartsAt } from "./page-cache-writes.ts";
 import { openSegments, type MappedResource } from "./open-segments.ts";
 import { TimeIndex } from "./time-index.ts";
 
@@ -55,8 +57,6 @@ export const CLEANED_FILE_SUFFIX = ".cleaned";
 export const SWAP_FILE_SUFFIX = ".swap";
 /** Copying a prefix in pieces bounds each write call. */
 const COPY_CHUNK_BYTES = 8 * 1024 * 1024;
-/** fs.writeSync on a regular file writes everything unless the disk is full; retry a few times. */
-const MAX_WRITE_ATTEMPTS = 8;
 
 /** Kafka's file name: the base offset as 20 zero-padded digits. */
 export function segmentFileName(baseOffset: number, suffix: string): string {
@@ -223,7 +223,8 @@ export class LogSegment implements MappedResource {
   /**
    * Appends already validated batches with offsets assigned, in one write at the end of the data, then
    * indexes them: an offset index entry (and a time index entry) every index.interval.bytes.
-   * `records` may be several buffers (appends coalesced from several requests): they go out in one writev.
+   * `records` may be several buffers (appends coalesced from several requests): they go out together, in
+   * 16 KiB pieces (page-cache-writes.ts).
    */
   append(records: Uint8Array | readonly Uint8Array[], largestOffset: number, largestTimestamp: number, offsetOfMaxTimestamp: number): void {
     const fd = this.requireActiveFd();
@@ -258,8 +259,7 @@ export class LogSegment implements MappedResource {
     assert(lastOffset === largestOffset, () => `${this.logPath}: batches end at ${lastOffset}, caller said ${largestOffset}`);
     assert(maxTimestamp === largestTimestamp, () => `${this.logPath}: batches' max timestamp ${maxTimestamp}, caller said ${largestTimestamp}`);
 
-    if (parts.length === 1) this.writeAt(fd, parts[0]!, physicalPosition);
-    else this.writevAt(fd, parts, appendBytes, physicalPosition);
+    writePartsAt(this.files, fd, parts, physicalPosition, this.logPath);
 
     if (physicalPosition === 0) this.rollingBasedTimestamp = batchMaxTimestamp(dataViewOf(parts[0]!), 0);
     if (largestTimestamp > this.maxTimestampSoFar) {
@@ -295,29 +295,6 @@ export class LogSegment implements MappedResource {
     if (!this.offsetIndex.isFull) this.offsetIndex.append(lastOffset, position);
     if (!this.timeIndex.isFull) this.timeIndex.maybeAppend(this.maxTimestampSoFar, this.offsetOfMaxTimestampSoFar);
     this.bytesSinceLastIndexEntry = 0;
-  }
-
-  private writeAt(fd: number, bytes: Uint8Array, position: number): void {
-    let writtenBytes = 0;
-    for (let attempt = 0; writtenBytes < bytes.byteLength; attempt++) {
-      if (attempt >= MAX_WRITE_ATTEMPTS) throw new Error(`${this.logPath}: wrote ${writtenBytes} of ${bytes.byteLength} bytes at ${position}`);
-      writtenBytes += this.files.write(fd, bytes, writtenBytes, bytes.byteLength - writtenBytes, position + writtenBytes);
-    }
-  }
-
-  /** One writev for coalesced appends; a short write (disk full) is finished part by part. */
-  private writevAt(fd: number, parts: readonly Uint8Array[], totalBytes: number, position: number): void {
-    const writtenBytes = this.files.writev(fd, parts as Uint8Array[], position);
-    if (writtenBytes === totalBytes) return;
-    let partStart = 0;
-    for (const part of parts) {
-      const partEnd = partStart + part.byteLength;
-      if (partEnd > writtenBytes) {
-        const skip = Math.max(0, writtenBytes - partStart);
-        this.writeAt(fd, part.subarray(skip), position + partStart + skip);
-      }
-      partStart = partEnd;
-    }
   }
 
   /**
@@ -697,7 +674,7 @@ export class LogSegment implements MappedResource {
       const view = this.requireView(cut.position);
       for (let position = 0; position < cut.position; position += COPY_CHUNK_BYTES) {
         const pieceBytes = Math.min(COPY_CHUNK_BYTES, cut.position - position);
-        this.writeAt(swapFd, view.subarray(position, position + pieceBytes), position);
+        writeBytesAt(this.files, swapFd, view.subarray(position, position + pieceBytes), position, swapPath);
       }
       this.preallocated = this.config.preallocate;
       const fileBytes = this.preallocated ? Math.max(this.config.segmentBytes, cut.position) : cut.position;
