@@ -118,10 +118,10 @@ export async function measureLimits(options: { quick: boolean; workDir: string; 
     const fileToSocket = await measure("file-to-socket (sendfile)", "C sendfile() of a page-cached file, 1 MiB a call, to C recv() over 127.0.0.1", () =>
       pair({ mode: "discard", bufferBytes: CHUNK_BYTES }, { mode: "sendfile", chunkBytes: CHUNK_BYTES, totalBytes, maxSeconds: seconds, filePath: sourcePath, fileBytes: SENDFILE_SOURCE_BYTES }),
     );
-    const socketToFile = await measure("socket-to-file", "C send() over 127.0.0.1 to C recv() + pwrite() appending to a new file (fresh page cache)", () =>
+    const socketToFile = await measure("socket-to-file", "C send() over 127.0.0.1 to C recv() + pwrite() in 16 KiB pieces (as the broker writes) appending to a new file (fresh page cache)", () =>
       pair({ mode: "file", bufferBytes: CHUNK_BYTES, filePath: sinkPath, fileMaxBytes: FILE_MAX_BYTES }, { mode: "memory", chunkBytes: CHUNK_BYTES, totalBytes, maxSeconds: seconds }),
     );
-    const sequentialAppend = await measure("sequential append", "C pwrite() of 1 MiB chunks appending to a new file (fresh page cache)", async () => {
+    const sequentialAppend = await measure("sequential append", "C pwrite() of 1 MiB chunks, in 16 KiB pieces as the broker writes, appending to a new file (fresh page cache)", async () => {
       const result = await startWorker({ op: "append", filePath: appendPath, chunkBytes: CHUNK_BYTES, totalBytes, fileMaxBytes: FILE_MAX_BYTES, maxSeconds: seconds });
       return result.bytes / result.seconds;
     });
