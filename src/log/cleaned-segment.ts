@@ -1,8 +1,9 @@
 // The log cleaner's output segment (Kafka's "cleaned" LogSegment): `<base>.log.cleaned` with its
 // `.index.cleaned` and `.timeindex.cleaned`, written by the cleaner alone and never mapped by anyone
 // else until PartitionLog.replaceSegments renames the three files into place. Batches are buffered and
-// written in page-cache-sized pwrites (page-cache-writes.ts); index entries follow the rule LogSegment.append uses (one entry
-// per index.interval.bytes, at batch starts), so the result is indistinguishable from a rolled segment.
+// written in page-cache-sized pwrites (page-cache-writes.ts); index entries follow the rule LogSegment.append
+// uses (one entry per index.interval.bytes, at batch starts), so the result is indistinguishable from a
+// rolled segment.
 import * as path from "node:path";
 import { NO_TIMESTAMP, RECORD_BATCH_OVERHEAD, batchBaseOffset, batchLastOffset, batchMaxTimestamp, batchSizeBytes, dataViewOf } from "../records/batch.ts";
 import { assert } from "../util/assert.ts";
@@ -156,5 +157,4 @@ export class CleanedSegmentWriter {
   private writeAt(bytes: Uint8Array, position: number): void {
     writeBytesAt(this.files, this.fd, bytes, position, this.paths.log);
   }
-
 }

@@ -55,8 +55,6 @@ export const CLEANED_FILE_SUFFIX = ".cleaned";
  * Recovery completes an interrupted swap (log-loader.ts); see docs/compaction.md.
  */
 export const SWAP_FILE_SUFFIX = ".swap";
-/** Copying a prefix in pieces bounds each write call. */
-const COPY_CHUNK_BYTES = 8 * 1024 * 1024;
 
 /** Kafka's file name: the base offset as 20 zero-padded digits. */
 export function segmentFileName(baseOffset: number, suffix: string): string {
@@ -672,10 +670,8 @@ export class LogSegment implements MappedResource {
     const swapFd = this.files.open(swapPath, OPEN_READ_WRITE | OPEN_CREATE | OPEN_TRUNCATE, 0o644);
     try {
       const view = this.requireView(cut.position);
-      for (let position = 0; position < cut.position; position += COPY_CHUNK_BYTES) {
-        const pieceBytes = Math.min(COPY_CHUNK_BYTES, cut.position - position);
-        writeBytesAt(this.files, swapFd, view.subarray(position, position + pieceBytes), position, swapPath);
-      }
+      // writeBytesAt bounds each write call (16 KiB pieces), so the kept prefix goes in one call here.
+      writeBytesAt(this.files, swapFd, view.subarray(0, cut.position), 0, swapPath);
       this.preallocated = this.config.preallocate;
       const fileBytes = this.preallocated ? Math.max(this.config.segmentBytes, cut.position) : cut.position;
       this.files.ftruncate(swapFd, fileBytes);

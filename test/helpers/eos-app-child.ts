@@ -24,12 +24,12 @@ const consumer = kafka.consumer({
   readUncommitted: false,
 });
 const pauseAt = Number(process.env.EOS_PAUSE_AT ?? -1);
+let transactions = 0;
 // What the consumer went through, for the test's report when the app does not finish.
 consumer.on(consumer.events.GROUP_JOIN, (e) => console.log(JSON.stringify({ event: "joined", transaction: transactions, memberId: e.payload.memberId, assignment: e.payload.memberAssignment })));
 consumer.on(consumer.events.CRASH, (e) => console.log(JSON.stringify({ event: "crash", transaction: transactions, error: String(e.payload.error), restart: e.payload.restart })));
 consumer.on(consumer.events.REQUEST_TIMEOUT, (e) => console.log(JSON.stringify({ event: "request-timeout", transaction: transactions, api: e.payload.apiName, broker: e.payload.broker })));
 consumer.on(consumer.events.STOP, () => console.log(JSON.stringify({ event: "stopped", transaction: transactions })));
-let transactions = 0;
 await producer.connect();
 await consumer.connect();
 await consumer.subscribe({ topic: input, fromBeginning: true });
