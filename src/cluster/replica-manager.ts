@@ -61,6 +61,13 @@ export interface ReplicaManagerDeps {
   log: (message: string) => void;
   /** High watermarks remembered from before a restart, so a new leader does not hide committed data. */
   checkpointedHighWatermark: (topic: string, partition: number) => number;
+  /**
+   * This broker stops leading a partition, or leads it in a new epoch: called before anything acts on it (the
+   * listening partition workers stop answering by their snapshot, server/shards/local-view.ts).
+   */
+  onLeadershipLost?: () => void;
+  /** The high watermark of a partition led here moved (the listening partition workers' consumers read to it). */
+  onHighWatermark?: (topic: string, partition: number) => void;
 }
 
 export class ReplicaManager implements PartitionListener {
@@ -129,6 +136,7 @@ export class ReplicaManager implements PartitionListener {
       isrChangeInFlight: false,
     };
     const previousRole = previous?.role;
+    if (previousRole === "leader" && (role !== "leader" || epochChanged)) this.deps.onLeadershipLost?.();
     if (previousRole === "leader" && role === "leader" && !epochChanged) this.countIsrChange(state.isr, assignment.isr);
     state.role = role;
     state.leaderId = assignment.leader;
@@ -168,6 +176,7 @@ export class ReplicaManager implements PartitionListener {
     // followers had a chance to fetch from the new leader.
     state.followers = new Map(state.replicas.filter((replica) => replica !== this.deps.nodeId).map((replica) => [replica, newFollower(nowMs)]));
     runtime.highWatermark = Math.min(runtime.logEndOffset, Math.max(runtime.highWatermark, this.deps.checkpointedHighWatermark(state.topic, state.partition)));
+    this.deps.onHighWatermark?.(state.topic, state.partition);
     this.deps.workers.assignEpoch([{ topic: state.topic, partition: state.partition, leaderEpoch: state.leaderEpoch }]).catch((error) => {
       this.deps.log(`${state.topic}-${state.partition}: recording leader epoch ${state.leaderEpoch} failed: ${String(error)}`);
     });
@@ -182,7 +191,10 @@ export class ReplicaManager implements PartitionListener {
 
   onPartitionRemoved(topic: string, partition: number): void {
     const key = partitionKey(topic, partition);
-    if (this.states.get(key)?.role === "leader") this.announceLeadership(topic, partition, false);
+    if (this.states.get(key)?.role === "leader") {
+      this.deps.onLeadershipLost?.();
+      this.announceLeadership(topic, partition, false);
+    }
     this.fetching?.unfollow(topic, partition);
     this.failAckWaiters(key, ErrorCode.NOT_LEADER_OR_FOLLOWER);
     this.states.delete(key);
@@ -292,6 +304,7 @@ export class ReplicaManager implements PartitionListener {
     if (candidate <= runtime.highWatermark) return;
     runtime.highWatermark = candidate;
     this.deps.watchers.notify(state.topic, state.partition);
+    this.deps.onHighWatermark?.(state.topic, state.partition);
     const key = partitionKey(state.topic, state.partition);
     const waiters = this.ackWaiters.get(key);
     if (!waiters) return;

@@ -31,7 +31,7 @@ export interface BrokerConfig {
   networkShards: number;
   /**
    * Each partition worker is also a network shard and answers produce and fetch for its own partitions
-   * (server/shards/owner-shard-thread.ts). Unset: decided by workersListen (on for a single node).
+   * (server/shards/owner-shard-thread.ts). Unset: decided by workersListen (on unless num.network.shards > 1 or no worker).
    */
   partitionWorkersListen?: boolean;
   numPartitions: number;
@@ -262,8 +262,8 @@ export const brokerSettings: readonly BrokerSetting[] = [
     apply: (config, value) => void (config.partitionWorkersListen = value),
     current: (config) => workersListen(config),
   }, {
-    bunka: true, defaultDoc: "true on a single-node broker with `num.network.shards` at 1 and at least one partition worker, else false",
-    doc: "each partition worker is also a network shard (Seastar/Redpanda-style): it accepts connections on the PLAINTEXT and SASL_PLAINTEXT listeners (SO_REUSEPORT) and answers a produce or a consumer's sessionless fetch whose partitions it owns in its own thread, without a hop (single-node brokers); every other request goes to the main thread as a shard's does. On a single node the main thread then leaves PLAINTEXT connections to the workers (it accepts again if one fails); leave num.network.shards at 1 (docs/ARCHITECTURE.md)",
+    bunka: true, defaultDoc: "true with `num.network.shards` at 1 and at least one partition worker, else false",
+    doc: "each partition worker is also a network shard (Seastar/Redpanda-style): it accepts connections on the PLAINTEXT and SASL_PLAINTEXT listeners (SO_REUSEPORT) and answers a produce or a consumer's sessionless fetch of partitions led here that it owns in its own thread, without a hop (in a cluster an acks=all produce waits for the ISR on the main thread, and consumers read to the high watermark it publishes); every other request goes to the main thread as a shard's does. The main thread then leaves PLAINTEXT connections to the workers (it accepts again if one fails); leave num.network.shards at 1 (docs/ARCHITECTURE.md)",
   }),
   setting("num.partitions", "int", 1, field("numPartitions"), { min: 1, max: INT_MAX, doc: "partitions of auto-created topics and of CreateTopics with -1" }),
   setting("default.replication.factor", "int", 1, field("defaultReplicationFactor"), { min: 1, max: INT_MAX, doc: "replicas of auto-created topics and of CreateTopics with -1" }),
@@ -592,16 +592,15 @@ export function applyProperties(config: BrokerConfig, properties: Record<string,
   return next;
 }
 
-type ListenSettings = Pick<BrokerConfig, "networkShards" | "partitionWorkers" | "partitionWorkersListen" | "etcdEndpoints">;
+type ListenSettings = Pick<BrokerConfig, "networkShards" | "partitionWorkers" | "partitionWorkersListen">;
 
 /**
- * Whether the partition workers are the network shards. Unset, they are on a single node whose operator did not
- * choose main-thread shards: every core then reads its own connections and answers its own partitions' produces
- * and fetches (docs/ARCHITECTURE.md). In a cluster a worker would pass every request on to the main thread
- * (leadership and the ISR live there), a hop for nothing, so it stays off unless set.
+ * Whether the partition workers are the network shards. Unset, they are whenever the operator did not choose
+ * main-thread shards and there is a worker: every core then reads its own connections and answers its own
+ * partitions' produces and fetches, on a single node and in a cluster (docs/ARCHITECTURE.md).
  */
 export function workersListen(config: ListenSettings): boolean {
-  return config.partitionWorkersListen ?? (config.etcdEndpoints.length === 0 && config.networkShards === 1 && config.partitionWorkers >= 1);
+  return config.partitionWorkersListen ?? (config.networkShards === 1 && config.partitionWorkers >= 1);
 }
 
 /**

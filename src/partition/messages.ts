@@ -43,6 +43,11 @@ export interface ProduceItem extends PartitionKey {
   verificationGuard?: number;
   /** Written by the group coordinator (TxnOffsetCommit): transactional without a sequence (Kafka's AppendOrigin.COORDINATOR). */
   coordinatorOrigin?: boolean;
+  /**
+   * Answered by a listening worker in a cluster: the leadership generation it judged this broker the leader by
+   * (server/shards/local-view.ts). Refused with NOT_LEADER_OR_FOLLOWER if the generation moved before the write.
+   */
+  leadershipGeneration?: number;
 }
 
 /**

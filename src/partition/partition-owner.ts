@@ -155,6 +155,13 @@ export class PartitionOwner implements WorkerOperations {
     this.clock = options.clock ?? systemClock;
   }
 
+  /** A listening worker's shared cells and the index of the leadership generation in them (ProduceItem.leadershipGeneration). */
+  private leadershipCell: { cells: Int32Array; index: number } | null = null;
+
+  fenceLeaderAppends(cells: Int32Array, index: number): void {
+    this.leadershipCell = { cells, index };
+  }
+
   private log(message: string): void {
     this.options.log(message);
   }
@@ -345,6 +352,15 @@ export class PartitionOwner implements WorkerOperations {
         if (outcome instanceof Uint8Array) parts[index] = outcome;
         else results[index] = failedAppend(outcome.errorCode, outcome.errorMessage, outcome.recordErrors);
       }
+    }
+    // Judged the leader by a generation that has moved on since: this broker may be a follower now, whose log
+    // the replica fetcher truncates and fills; a leader append there would fork it. Read in the turn that writes.
+    const fence = this.leadershipCell;
+    if (fence) {
+      const generation = Atomics.load(fence.cells, fence.index);
+      items.forEach((item, index) => {
+        if (!results[index] && item.leadershipGeneration !== undefined && item.leadershipGeneration !== generation) results[index] = failedAppend(ErrorCode.NOT_LEADER_OR_FOLLOWER);
+      });
     }
     // Runs of items with the same leader epoch are appended together (an epoch change splits a drain).
     let needsFlush = false;

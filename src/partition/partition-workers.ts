@@ -246,8 +246,15 @@ export class PartitionWorkers {
   }
 
   /** Stops the workers at once: nothing flushed, trimmed or closed, as when the process dies (embedded test clusters' kill). */
+  /**
+   * Stops the workers at once (an abort). What was still asked of them fails, as for a worker that died: a
+   * caller awaiting an answer (a replica fetcher's append, an acks=all produce) must not wait forever.
+   */
   terminate(): void {
     for (const worker of this.workers) worker.terminate();
+    this.failed ??= new Error("the partition workers were stopped");
+    for (const pending of this.pending.values()) pending.reject(this.failed);
+    this.pending.clear();
   }
 
   /** Closes every log cleanly (files trimmed and fsynced), then stops the workers. */

@@ -26,9 +26,9 @@ import { TRANSACTION_STATE_TOPIC } from "../transactions/transaction-log-records
 import { LEADER_TOPIC_GONE, MarkerChannel } from "../transactions/marker-channel.ts";
 import { writeTxnMarkersLocally, type TxnMarkerDeps } from "../transactions/markers.ts";
 import { interBrokerClientSecurity } from "../security/inter-broker.ts";
-import { TopicManager } from "../metadata/topic-manager.ts";
+import { TopicManager, partitionKey } from "../metadata/topic-manager.ts";
 import type { BrokerInfo } from "../metadata/types.ts";
-import { PartitionWorkers } from "../partition/partition-workers.ts";
+import { PartitionWorkers, ownerOfPartition } from "../partition/partition-workers.ts";
 import { Connection, type ConnectionLimits, type ReplyChunks } from "./connection.ts";
 import type { Frame } from "./frame-reader.ts";
 import { BLOCK_BYTES_MAX, PRODUCE_POOL_IDLE_MS, PRODUCE_POOL_KEEP_WARM_BYTES, producePool } from "../partition/buffer-pool.ts";
@@ -38,7 +38,7 @@ import { RequestBudget, sharedBudgetCells } from "./request-budget.ts";
 import { DataDirLock } from "./data-dir-lock.ts";
 import { devModeOptions } from "./dev-mode.ts";
 import { createDispatcher, InvalidRequestError, type DispatchedConnection } from "./dispatch.ts";
-import { NetworkShards, OWNER_SHARD_THREAD_URL, type ShardStats } from "./shards/network-shards.ts";
+import { NetworkShards, OWNER_SHARD_THREAD_URL, type AwaitedCommit, type ShardStats } from "./shards/network-shards.ts";
 import { PartitionWatchers } from "../partition/partition-watchers.ts";
 import { SegmentViews } from "../log/segment-views.ts";
 import { ProducerIds } from "./producer-ids.ts";
@@ -213,6 +213,8 @@ export class Broker {
       store: membership.store,
       log,
       checkpointedHighWatermark: (topic, partition) => this.highWatermarks.get(topic, partition),
+      onLeadershipLost: () => this.leadershipLost(),
+      onHighWatermark: (topic, partition) => this.highWatermarkMoved(topic, partition),
     });
     this.topics.setListener(this.replicas);
     this.replicas.onLeadershipChange((_topic, _partition, leading) => {
@@ -531,7 +533,7 @@ export class Broker {
       release: (remoteIp) => quotas.release(remoteIp),
       sent: this.countReplySent,
       traced: this.recordTrace,
-      appended: (items, results, seconds, trace) => this.afterShardAppend(items, results, seconds, trace),
+      appended: (items, results, seconds, trace, commit) => this.afterShardAppend(items, results, seconds, trace, commit),
       fetched: (notice) => {
         for (const served of notice.partitions) this.traffic.fetched(served.topic, served.partition, served.bytes, false);
         for (const errorCode of notice.errorCodes) this.traffic.error(ApiKey.Fetch, errorCode);
@@ -552,7 +554,7 @@ export class Broker {
     }
     await this.networkShards.start(this.connectionLimits, { maxBytes: this.config.queuedMaxRequestBytes, shared: this.sharedBudgetCell }, segmentViewsPerThread(this.listeningThreads));
     this.log(`${this.shardSettingText()}: ${this.listeningThreads - 1} shard threads accept on ${shared.map((listener) => listener.name).join(", ")}`);
-    if (this.config.partitionWorkersListen && this.membership instanceof SingleNodeCluster) this.leavePlaintextToWorkers();
+    if (this.config.partitionWorkersListen) this.leavePlaintextToWorkers();
   }
 
   /**
@@ -593,11 +595,18 @@ export class Broker {
 
   /**
    * A listening partition worker appended and answered a produce itself: the bookkeeping the Produce handler
-   * does here after an append (ReplicaManager.afterLeaderAppend: offsets, high watermark, long polls) and its counts.
+   * does here after an append (ReplicaManager.afterLeaderAppend: offsets, high watermark, long polls) and its
+   * counts. acks=all in a cluster: the wait for the ISR is done here too, and its outcome sent back (`commit`).
    */
-  private afterShardAppend(items: readonly AppendedItem[], results: readonly ProduceResult[], seconds: number, trace: RequestTrace): void {
+  private afterShardAppend(items: readonly AppendedItem[], results: readonly ProduceResult[], seconds: number, trace: RequestTrace, commit: AwaitedCommit | null): void {
     const produced = items.map((item) => ({ topic: item.topic, partition: item.partition, leaderEpoch: item.leaderEpoch, records: NO_RECORDS }));
-    void this.replicas.afterLeaderAppend(produced, results as ProduceResult[], 1, 0);
+    const committed = this.replicas.afterLeaderAppend(produced, results as ProduceResult[], commit ? -1 : 1, commit?.timeoutMs ?? 0);
+    if (commit) {
+      committed.then(
+        (errorCodes) => commit.done(errorCodes),
+        () => commit.done(items.map(() => ErrorCode.UNKNOWN_SERVER_ERROR)),
+      );
+    }
     results.forEach((result, index) => {
       const item = items[index]!;
       if (result.errorCode !== ErrorCode.NONE) this.traffic.error(ApiKey.Produce, result.errorCode);
@@ -607,6 +616,43 @@ export class Broker {
     // Counted as the dispatcher counts every request it handles: the queue-time histogram beside the total.
     this.traffic.queued(ApiKey.Produce, trace.queueMs / 1000);
     this.traffic.traced(trace);
+  }
+
+  /**
+   * Cluster (ReplicaManager.onLeadershipLost): this broker stops leading a partition. The listening workers'
+   * snapshot is stale from now on: the generation moves before the replica fetcher can touch the log, and a
+   * new snapshot follows.
+   */
+  private leadershipLost(): void {
+    if (!this.config.partitionWorkersListen || !this.networkShards) return;
+    this.networkShards.advanceLeadershipGeneration();
+    this.topics.onTopicsChanged?.();
+  }
+
+  private readonly movedHighWatermarks = new Map<string, { topic: string; partition: number }>();
+
+  /**
+   * Cluster: a high watermark moved; its owner's consumers read to it (local-fetch.ts LocalAppends). Posted once
+   * per turn with the values as they are then (a follower's fetch can move many).
+   */
+  private highWatermarkMoved(topic: string, partition: number): void {
+    if (!this.config.partitionWorkersListen || !this.networkShards || this.membership instanceof SingleNodeCluster) return;
+    if (this.movedHighWatermarks.size === 0) queueMicrotask(() => this.postMovedHighWatermarks());
+    this.movedHighWatermarks.set(partitionKey(topic, partition), { topic, partition });
+  }
+
+  private postMovedHighWatermarks(): void {
+    const byWorker = new Map<number, { topic: string; partition: number; highWatermark: number }[]>();
+    for (const { topic, partition } of this.movedHighWatermarks.values()) {
+      const runtime = this.topics.runtime(topic, partition);
+      if (!runtime) continue;
+      const worker = ownerOfPartition(topic, partition, this.config.partitionWorkers);
+      let entries = byWorker.get(worker);
+      if (!entries) byWorker.set(worker, (entries = []));
+      entries.push({ topic, partition, highWatermark: runtime.highWatermark });
+    }
+    this.movedHighWatermarks.clear();
+    for (const [worker, entries] of byWorker) this.networkShards?.publishHighWatermarks(worker, entries);
   }
 
   /**
@@ -640,7 +686,6 @@ export class Broker {
     const enabled =
       this.isReady &&
       !this.isStopping &&
-      this.membership instanceof SingleNodeCluster &&
       this.aclAuthorizer === null &&
       !this.quotas.inForce(PRODUCER_BYTE_RATE) &&
       !this.quotas.requestQuotasInForce &&
@@ -649,17 +694,26 @@ export class Broker {
     this.networkShards?.setLocalFlags((enabled ? LOCAL_PRODUCE_FLAG : 0) | (fetchEnabled ? LOCAL_FETCH_FLAG : 0));
   }
 
-  /** The topics, sent to the workers on every change (a stale view only sends a request to the main thread or has the owner decline it). */
+  /**
+   * The topics, sent to the workers on every change (a stale view only sends a request to the main thread or has
+   * the owner decline it; a partition led here that changed hands has moved the generation first).
+   */
   private publishLocalPartitions(): void {
     this.setLocalFlags();
     const nodeId = this.config.nodeId;
-    const topics = this.topics.list().map((topic) => ({
-      name: topic.name,
-      topicId: topic.topicId,
-      leaderEpochs: topic.partitions.map((assignment) => (assignment.leader === nodeId && this.topics.runtime(topic.name, assignment.partition) ? assignment.leaderEpoch : -1)),
-      acksAllRefused: Number(this.topics.configValue(topic, "min.insync.replicas")) > 1,
-    }));
-    const partitions: LocalPartitions = { nodeId, topics };
+    const cluster = !(this.membership instanceof SingleNodeCluster);
+    const topics = this.topics.list().map((topic) => {
+      const led = topic.partitions.map((assignment) => (assignment.leader === nodeId && this.replicas.role(topic.name, assignment.partition) === "leader" ? this.topics.runtime(topic.name, assignment.partition) : undefined));
+      const minInsyncReplicas = Number(this.topics.configValue(topic, "min.insync.replicas"));
+      return {
+        name: topic.name,
+        topicId: topic.topicId,
+        leaderEpochs: topic.partitions.map((assignment, index) => (led[index] ? assignment.leaderEpoch : -1)),
+        highWatermarks: cluster ? led.map((runtime) => runtime?.highWatermark ?? -1) : [],
+        acksAllRefused: topic.partitions.some((assignment, index) => led[index] !== undefined && assignment.isr.length < minInsyncReplicas),
+      };
+    });
+    const partitions: LocalPartitions = { nodeId, generation: this.networkShards?.leadershipGeneration() ?? 0, cluster, topics };
     this.networkShards?.publishLocalPartitions(partitions);
   }
 

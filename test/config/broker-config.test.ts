@@ -72,20 +72,21 @@ test("every BrokerConfig field gets its default from the settings table", () => 
   expect(defaultBrokerConfig().etcdEndpoints).toEqual([]);
 });
 
-test("partition.workers.listen unset: on for a single node with num.network.shards=1 and workers, off otherwise; set, as set", () => {
+test("partition.workers.listen unset: on with num.network.shards=1 and workers (single node or cluster), off otherwise; set, as set", () => {
   const base = { ...defaultBrokerConfig(), partitionWorkers: 2 };
   expect(workersListen(base)).toBe(true);
   expect(networkThreads(base)).toBe(3); // the main thread and both workers
   expect(describeBrokerConfig(base)["partition.workers.listen"]).toBe("true");
-  // A cluster keeps them off: its workers would pass every request on to the main thread.
-  expect(workersListen({ ...base, etcdEndpoints: ["http://127.0.0.1:2379"] })).toBe(false);
+  // A cluster too: its workers answer the partitions led here.
+  const clustered = { ...base, etcdEndpoints: ["http://127.0.0.1:2379"] };
+  expect(workersListen(clustered)).toBe(true);
   // An operator who chose main-thread shards keeps them, with no contradiction to refuse.
   expect(workersListen({ ...base, networkShards: 2 })).toBe(false);
   expect(networkThreads({ ...base, networkShards: 2 })).toBe(2);
   // No worker: the main thread owns every partition and is the only shard.
   expect(workersListen({ ...base, partitionWorkers: 0 })).toBe(false);
   expect(workersListen(applyProperties(base, { "partition.workers.listen": "false" }))).toBe(false);
-  expect(workersListen(applyProperties({ ...base, etcdEndpoints: ["http://127.0.0.1:2379"] }, { "partition.workers.listen": "true" }))).toBe(true);
+  expect(workersListen(applyProperties(clustered, { "partition.workers.listen": "false" }))).toBe(false);
   // Set against the main-thread shards, it is still refused.
   expect(() => networkThreads(applyProperties({ ...base, networkShards: 2 }, { "partition.workers.listen": "true" }))).toThrow(/leave num.network.shards at 1/);
 });

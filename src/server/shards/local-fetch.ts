@@ -9,9 +9,8 @@
 //     must be appended before it reads);
 //   - every partition known, led here, owned by this worker and open in it, and the current leader epoch either
 //     not given or the one the main thread published.
-// Single-node, so the high watermark is the log end offset once an append is answered: a read stops at the end
-// of the appends this owner has answered (LocalAppends), which is where the main thread's high watermark moves
-// when it applies them. Long polls wait on this owner's appends, whichever thread asked for them.
+// A read stops at the high watermark as LocalAppends knows it: single-node, the end of the appends this owner
+// has answered; in a cluster, the one the main thread publishes. Long polls wait for it to move.
 import type { RequestContext, RequestTrace } from "../../api/context.ts";
 import { newRequestTrace } from "../../api/request-trace.ts";
 import { FETCH_MAX_WAIT_MS_CAP, fetchHandler, FIRST_FETCH_VERSION_WITH_TOPIC_IDS, WAIT_DESPITE_ERRORS } from "../../api/fetch.ts";
@@ -28,7 +27,7 @@ import type { Input } from "../../protocol/codec/input.ts";
 import type { Connection, ReplyChunks } from "../connection.ts";
 import { encodeResponse } from "../dispatch.ts";
 import type { Frame } from "../frame-reader.ts";
-import type { FetchedNotice } from "./messages.ts";
+import type { FetchedNotice, LocalPartitions } from "./messages.ts";
 import { LOCAL_CAPABILITIES, LocalApi, PEER_CONNECTION, decodeRequest, type DecodedRequest, type LocalPartitionView } from "./local-view.ts";
 import type { SplitFetch, WatchedPartition } from "./local-requests.ts";
 
@@ -38,22 +37,54 @@ const SESSIONLESS_ID = 0;
 const SESSIONLESS_EPOCH = -1;
 
 /**
- * The appends this owner has answered, per partition: where a consumer's read stops (the high watermark, as
- * single-node) and what wakes a long poll. Fed by PartitionOwner's onAppended.
+ * Where a consumer's read of this owner's partitions stops, and what wakes its long poll. Single-node: the
+ * appends this owner has answered (fed by PartitionOwner's onAppended), which is where the main thread's high
+ * watermark moves when it applies them. In a cluster: the high watermark the main thread publishes (it moves
+ * when the followers have the records), in the snapshot and in `highWatermarks` messages after it.
  */
 export class LocalAppends {
   readonly watchers = new PartitionWatchers();
   private readonly answeredEnds = new Map<string, number>();
+  private cluster = false;
+  private readonly highWatermarks = new Map<string, number>();
 
   onAppended(topic: string, partition: number, logEndOffset: number): void {
+    if (this.cluster) return;
     const key = partitionKey(topic, partition);
     if ((this.answeredEnds.get(key) ?? -1) < logEndOffset) this.answeredEnds.set(key, logEndOffset);
     this.watchers.notify(topic, partition);
   }
 
-  /** -1: nothing appended since this thread started (the log as recovered is readable to its end). */
-  answeredEnd(topic: string, partition: number): number {
-    return this.answeredEnds.get(partitionKey(topic, partition)) ?? -1;
+  /** The main thread's snapshot: the mode, and in a cluster every led partition's high watermark as of then. */
+  useSnapshot(snapshot: LocalPartitions): void {
+    this.cluster = snapshot.cluster;
+    if (!snapshot.cluster) return;
+    const previous = new Map(this.highWatermarks);
+    this.highWatermarks.clear();
+    for (const topic of snapshot.topics) {
+      topic.highWatermarks.forEach((highWatermark, partition) => {
+        if (highWatermark < 0) return;
+        const key = partitionKey(topic.name, partition);
+        this.highWatermarks.set(key, highWatermark);
+        if (previous.get(key) !== highWatermark) this.watchers.notify(topic.name, partition);
+      });
+    }
+  }
+
+  /** Cluster: high watermarks that moved since (posted after the snapshot on the same channel, so newer). */
+  publishHighWatermarks(entries: readonly { readonly topic: string; readonly partition: number; readonly highWatermark: number }[]): void {
+    for (const { topic, partition, highWatermark } of entries) {
+      this.highWatermarks.set(partitionKey(topic, partition), highWatermark);
+      this.watchers.notify(topic, partition);
+    }
+  }
+
+  /** Where a consumer's read stops; `logEndOffset` is asked only single-node, before this thread answered an append. */
+  readableEnd(topic: string, partition: number, logEndOffset: () => number): number {
+    const key = partitionKey(topic, partition);
+    if (this.cluster) return this.highWatermarks.get(key) ?? 0;
+    // Nothing appended since this thread started: the log as recovered is readable to its end.
+    return this.answeredEnds.get(key) ?? logEndOffset();
   }
 }
 
@@ -126,11 +157,7 @@ export class LocalFetch extends LocalApi<FetchRequest> {
     const { owner } = this.view;
     const view = this.view;
     const appends = this.appends;
-    const readableEnd = (topic: string, partition: number): number => {
-      const answered = appends.answeredEnd(topic, partition);
-      if (answered >= 0) return answered;
-      return owner.offsets([{ topic, partition }])[0]!.logEndOffset;
-    };
+    const readableEnd = (topic: string, partition: number): number => appends.readableEnd(topic, partition, () => owner.offsets([{ topic, partition }])[0]!.logEndOffset);
     const context = {
       apiKey: ApiKey.Fetch,
       apiVersion,

@@ -3,16 +3,20 @@
 // reply goes out without crossing a thread (issue 13 item 1). It runs the same Produce handler as the main
 // thread, with capabilities that are true only in the cases it accepts; anything else goes to the main
 // thread, which answers it as it answers every shard's request:
-//   - the broker is single-node (leadership never moves, the ISR is this broker, acks=all commits at append),
-//     no authorizer, no produce or request-time quota and no armed fault (the main thread's flags), a
-//     PLAINTEXT connection (no SASL state here);
-//   - every partition is open here, known to the main thread's last snapshot, not internal, and no batch is
-//     transactional (verification needs the coordinator); acks=all only where min.insync.replicas <= 1.
+//   - no authorizer, no produce or request-time quota and no armed fault (the main thread's flags), a
+//     PLAINTEXT connection (no SASL state here), and no partition led here changed hands since the main
+//     thread's last snapshot (the leadership generation, checked again in the turn that queues the append and
+//     by the owner in the turn that writes it);
+//   - every partition is open here, led here in that snapshot, not internal, and no batch is transactional
+//     (verification needs the coordinator); acks=all only where each ISR led here is at least
+//     min.insync.replicas.
 // The main thread learns of each append from a notice posted on a port of its own before the reply is
 // written: it records the offsets, moves the high watermark, wakes long-polling fetches and counts the
 // traffic exactly as after an append it asked for. It takes the queued notices synchronously before it
 // handles any request, so a request sent after an acknowledgement sees that append (docs/ARCHITECTURE.md).
-import type { RequestContext } from "../../api/context.ts";
+// Single-node, acks=all is committed once appended (the ISR is this broker); in a cluster the notice asks the
+// main thread to wait for the ISR as for its own produce, and the reply waits for its "committed".
+import type { RequestContext, RequestTrace } from "../../api/context.ts";
 import { newRequestTrace } from "../../api/request-trace.ts";
 import { produceHandler } from "../../api/produce.ts";
 import { isInternalTopic } from "../../metadata/internal-topics.ts";
@@ -30,6 +34,8 @@ import type { SegmentViews } from "../../log/segment-views.ts";
 
 /** Produce v3 is the first with record batches; older versions go to the main thread, which refuses them. */
 const FIRST_LOCAL_VERSION = 3;
+/** How long past its timeout an acks=all produce waits for the main thread's answer before it answers REQUEST_TIMED_OUT itself. */
+const COMMIT_ANSWER_GRACE_MS = 5_000;
 
 export class LocalProduce extends LocalApi<ProduceRequest> {
   constructor(
@@ -72,7 +78,6 @@ export class LocalProduce extends LocalApi<ProduceRequest> {
   protected async answer(connection: Connection, frame: Frame, _views: SegmentViews, decoded: DecodedProduce, startedMs: number): Promise<ReplyChunks> {
     const { apiVersion, correlationId, clientId, request } = decoded;
     const trace = newRequestTrace(ApiKey.Produce, frame.readMs ?? 0);
-    let appended: { items: ProduceItem[]; results: ProduceResult[]; bytes: number[] } | null = null;
     const owner = this.view.owner;
     const view = this.view;
     const context = {
@@ -87,32 +92,64 @@ export class LocalProduce extends LocalApi<ProduceRequest> {
       topics: { get: (name: string) => view.topic(name)?.metadata },
       ...LOCAL_CAPABILITIES,
       replication: {
-        checkProduceAllowed: () => ErrorCode.NONE,
-        // Single-node, ISR = this broker: committed once appended. The main thread's bookkeeping follows the notice.
-        afterLeaderAppend: (items: ProduceItem[], results: ProduceResult[]) => {
-          appended = { items, results, bytes: items.map((item) => item.records.byteLength) };
-          return Promise.resolve(results.map((result) => result.errorCode));
+        // Read again in the turn that queues the append: the snapshot may have gone stale while the reply waited for its turn.
+        checkProduceAllowed: () => (view.leadershipCurrent ? ErrorCode.NONE : ErrorCode.NOT_LEADER_OR_FOLLOWER),
+        afterLeaderAppend: (items: ProduceItem[], results: ProduceResult[], acks: number, timeoutMs: number) => this.afterAppend(items, results, acks, timeoutMs, startedMs, trace),
+      },
+      partitions: {
+        produce: (items: ProduceItem[]) => {
+          if (view.cluster) for (const item of items) item.leadershipGeneration = view.leadershipGeneration;
+          return owner.produce(items);
         },
       },
-      partitions: { produce: (items: ProduceItem[]) => owner.produce(items) },
       log: this.log,
     } as unknown as RequestContext;
     const reply = await produceHandler.handle(context, request);
-    const done = appended as { items: ProduceItem[]; results: ProduceResult[]; bytes: number[] } | null;
-    if (done) {
-      const seconds = (performance.now() - startedMs) / 1000;
-      // The whole handler, as the dispatcher counts it; the handler itself split the owner's part into stages.
-      trace.handlerMs = seconds * 1000;
-      this.notify({
-        kind: "appended",
-        items: done.items.map((item, index) => ({ topic: item.topic, partition: item.partition, leaderEpoch: item.leaderEpoch, bytes: done.bytes[index]! })),
-        results: done.results,
-        seconds,
-        trace,
-      });
-    }
     if (reply === null) return null;
     return encodeResponse(ApiKey.Produce, apiVersion, correlationId, (writer) => Apis.Produce.writeResponse(writer, apiVersion, reply)) as Uint8Array[];
+  }
+
+  /**
+   * The main thread's bookkeeping follows the notice, posted here before the reply is written. Single-node (the
+   * ISR is this broker) an append is committed at once; in a cluster acks=all waits for the main thread's word
+   * that the ISR has every record ("committed"), and acks 0 and 1 are answered at once as on the main thread.
+   */
+  private afterAppend(items: ProduceItem[], results: ProduceResult[], acks: number, timeoutMs: number, startedMs: number, trace: RequestTrace): Promise<number[]> {
+    const seconds = (performance.now() - startedMs) / 1000;
+    // The handler up to here, as the dispatcher counts a request; the handler itself split the owner's part into stages.
+    trace.handlerMs = seconds * 1000;
+    const waits = this.view.cluster && acks === -1 && results.some((result) => result.errorCode === ErrorCode.NONE);
+    const commit = waits ? { id: this.nextCommitId++, timeoutMs } : undefined;
+    const committed = commit ? this.awaitCommit(commit.id, timeoutMs, items.length) : null;
+    this.notify({
+      kind: "appended",
+      items: items.map((item) => ({ topic: item.topic, partition: item.partition, leaderEpoch: item.leaderEpoch, bytes: item.records.byteLength })),
+      results,
+      seconds,
+      trace,
+      commit,
+    });
+    return committed ?? Promise.resolve(results.map((result) => result.errorCode));
+  }
+
+  private readonly commits = new Map<number, { resolve: (errorCodes: number[]) => void; timer: ReturnType<typeof setTimeout> }>();
+  private nextCommitId = 1;
+
+  private awaitCommit(id: number, timeoutMs: number, items: number): Promise<number[]> {
+    return new Promise<number[]>((resolve) => {
+      // The main thread answers within timeoutMs (its own timer); this one only keeps a lost answer from holding the request forever.
+      const timer = setTimeout(() => this.committed(id, null), Math.max(0, timeoutMs) + COMMIT_ANSWER_GRACE_MS);
+      this.commits.set(id, { resolve: (errorCodes) => resolve(errorCodes.length === items ? errorCodes : new Array<number>(items).fill(ErrorCode.REQUEST_TIMED_OUT)), timer });
+    });
+  }
+
+  /** The main thread's answer to an acks=all append (null: none came in time, REQUEST_TIMED_OUT). */
+  committed(id: number, errorCodes: readonly number[] | null): void {
+    const waiting = this.commits.get(id);
+    if (!waiting) return;
+    this.commits.delete(id);
+    clearTimeout(waiting.timer);
+    waiting.resolve(errorCodes ? [...errorCodes] : []);
   }
 }
 

@@ -37,9 +37,24 @@ export interface LocalTopic {
 export const LOCAL_PRODUCE_FLAG = 1;
 export const LOCAL_FETCH_FLAG = 2;
 
+/** The shared cells (an Int32Array the main thread writes, every listening worker reads): the flags above. */
+export const LOCAL_FLAGS = 0;
+/**
+ * The leadership generation: the main thread adds one, before it acts on the change, whenever this broker stops
+ * leading a partition or a partition it leads gets a new epoch (cluster only). A worker answers only while it
+ * equals its snapshot's (a stale snapshot could name a partition that is now a follower here, whose log the
+ * replica fetcher is about to truncate), and its owner refuses a leader append stamped with an older one.
+ */
+export const LEADERSHIP_GENERATION = 1;
+export const LOCAL_CELLS = 2;
+
 export class LocalPartitionView {
   private byName = new Map<string, LocalTopic>();
   private byId = new Map<string, LocalTopic>();
+  /** The snapshot's leadership generation (LEADERSHIP_GENERATION); -1 before the first. */
+  private generation = -1;
+  /** A cluster (the snapshot says): acks=all waits for the main thread, consumers read to published high watermarks. */
+  cluster = false;
 
   constructor(
     readonly owner: PartitionOwner,
@@ -51,15 +66,27 @@ export class LocalPartitionView {
 
   /** Produce may be answered here (local-produce.ts lists the conditions the main thread checked). */
   get produceEnabled(): boolean {
-    return (Atomics.load(this.flags, 0) & LOCAL_PRODUCE_FLAG) !== 0;
+    return (Atomics.load(this.flags, LOCAL_FLAGS) & LOCAL_PRODUCE_FLAG) !== 0 && this.leadershipCurrent;
   }
 
   /** Consumers' fetches may be answered here (also no consumer_byte_rate quota). */
   get fetchEnabled(): boolean {
-    return (Atomics.load(this.flags, 0) & LOCAL_FETCH_FLAG) !== 0;
+    return (Atomics.load(this.flags, LOCAL_FLAGS) & LOCAL_FETCH_FLAG) !== 0 && this.leadershipCurrent;
+  }
+
+  /** No partition led here when the snapshot was taken has changed hands since (read again just before an append). */
+  get leadershipCurrent(): boolean {
+    return Atomics.load(this.flags, LEADERSHIP_GENERATION) === this.generation;
+  }
+
+  /** What a leader append answered here is stamped with (ProduceItem.leadershipGeneration). */
+  get leadershipGeneration(): number {
+    return this.generation;
   }
 
   update(snapshot: LocalPartitions): void {
+    this.generation = snapshot.generation;
+    this.cluster = snapshot.cluster;
     const byName = new Map<string, LocalTopic>();
     const byId = new Map<string, LocalTopic>();
     for (const topic of snapshot.topics) {
@@ -95,7 +122,8 @@ export class LocalPartitionView {
 
 /**
  * What the handlers may ask of the broker that is the same for every local answer: every check passes (no
- * authorizer, no quota: the conditions for answering here at all) and no other broker leads anything.
+ * authorizer, no quota: the conditions for answering here at all), and no other broker is named (a
+ * NOT_LEADER_OR_FOLLOWER answered here carries no current leader: the client asks the metadata again).
  */
 export const LOCAL_CAPABILITIES = {
   authorizer: { enabled: false, authorize: () => true, authorizeAny: () => true },

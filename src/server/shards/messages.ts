@@ -39,10 +39,18 @@ export interface SharedBudget {
 export interface LocalPartitions {
   readonly nodeId: number;
   /**
-   * Every topic: its id (hex, for Fetch v13+), its partitions' leader epochs (-1: not led here), and whether
-   * acks=all is refused (min.insync.replicas > 1).
+   * The leadership generation this snapshot was taken at (local-view.ts LEADERSHIP_GENERATION): once the main
+   * thread has moved it on, the snapshot may name a partition this broker no longer leads.
    */
-  readonly topics: readonly { readonly name: string; readonly topicId: string; readonly leaderEpochs: readonly number[]; readonly acksAllRefused: boolean }[];
+  readonly generation: number;
+  /** A cluster: consumers read to the high watermarks published here and in `highWatermarks` messages, acks=all waits for the main thread. */
+  readonly cluster: boolean;
+  /**
+   * Every topic: its id (hex, for Fetch v13+), its partitions' leader epochs (-1: not led here), their high
+   * watermarks (cluster only, -1 where not led here), and whether acks=all is refused (an ISR of a partition
+   * led here is smaller than min.insync.replicas).
+   */
+  readonly topics: readonly { readonly name: string; readonly topicId: string; readonly leaderEpochs: readonly number[]; readonly highWatermarks: readonly number[]; readonly acksAllRefused: boolean }[];
 }
 
 /** One partition a shard appended to itself (its records stayed in the shard). */
@@ -64,6 +72,11 @@ export interface AppendedNotice {
   /** The request's handling time, for the request-time metric. */
   readonly seconds: number;
   readonly trace: RequestTrace;
+  /**
+   * acks=all in a cluster: the worker waits for the main thread's "committed" with this id (the ISR has every
+   * record, or the error), which comes within `timeoutMs` (the request's timeout).
+   */
+  readonly commit?: { readonly id: number; readonly timeoutMs: number };
 }
 
 /** A listening partition worker answered a consumer's fetch itself: the traffic it served, for /metrics. */
@@ -155,7 +168,11 @@ export type ToShard =
   /** To listening partition workers: worker `worker` died; what was sent to it will not be answered. */
   | { readonly type: "peerFailed"; readonly worker: number }
   /** To a listening partition worker: the produce requests it may answer itself (local-produce.ts). */
-  | { readonly type: "partitions"; readonly partitions: LocalPartitions };
+  | { readonly type: "partitions"; readonly partitions: LocalPartitions }
+  /** To a listening partition worker in a cluster: the high watermarks of its partitions that moved (consumers read to them). */
+  | { readonly type: "highWatermarks"; readonly entries: readonly { readonly topic: string; readonly partition: number; readonly highWatermark: number }[] }
+  /** To a listening partition worker in a cluster: the outcome of an acks=all produce it appended (AppendedNotice.commit), one code per item. */
+  | { readonly type: "committed"; readonly id: number; readonly errorCodes: readonly number[] };
 
 /** Shard → main thread. */
 export type FromShard =

@@ -15,6 +15,7 @@ import type { Frame } from "../frame-reader.ts";
 import { receiveMessageOnPort } from "node:worker_threads";
 import { replyForThread } from "./reply-chunks.ts";
 import { MAIN_WAITING, WAKE_POSTED, newNoticeCell } from "./notice-wakes.ts";
+import { LEADERSHIP_GENERATION, LOCAL_CELLS, LOCAL_FLAGS } from "./local-view.ts";
 import type { AppendedItem, AppendedNotice, FetchedNotice, FromShard, LocalPartitions, ReplyChunk, SharedBudget, ShardListener, ToShard } from "./messages.ts";
 import type { ProduceResult } from "../../partition/messages.ts";
 import type { RequestTrace } from "../../api/context.ts";
@@ -36,12 +37,18 @@ export interface ShardHost {
    * A listening partition worker appended and answered a produce itself (local-produce.ts): record the
    * offsets, move the high watermark, wake long polls and count it, as after an append asked for here.
    */
-  appended(items: readonly AppendedItem[], results: readonly ProduceResult[], seconds: number, trace: RequestTrace): void;
+  appended(items: readonly AppendedItem[], results: readonly ProduceResult[], seconds: number, trace: RequestTrace, commit: AwaitedCommit | null): void;
   /** A listening partition worker answered a consumer's fetch itself (local-fetch.ts): count it. */
   fetched(notice: FetchedNotice): void;
   /** Shard `shard` died: what it had charged to the request budget went with its connections. */
   shardFailed(shard: number): void;
   log(message: string): void;
+}
+
+/** An acks=all produce a listening worker appended in a cluster: `done` once the ISR has every record (or with the error), within `timeoutMs`. */
+export interface AwaitedCommit {
+  readonly timeoutMs: number;
+  done(errorCodes: readonly number[]): void;
 }
 
 /** Per-shard figures (/metrics, tests: every shard served some connections). */
@@ -236,7 +243,9 @@ class ShardThread {
     this.localRequests++;
     if (notice.kind === "appended") {
       this.localProduces++;
-      this.host.appended(notice.items, notice.results, notice.seconds, notice.trace);
+      const commit = notice.commit;
+      const awaited = commit ? { timeoutMs: commit.timeoutMs, done: (errorCodes: readonly number[]) => this.post({ type: "committed", id: commit.id, errorCodes }) } : null;
+      this.host.appended(notice.items, notice.results, notice.seconds, notice.trace, awaited);
     } else {
       this.localFetches++;
       this.host.fetched(notice);
@@ -351,7 +360,7 @@ class ShardThread {
 export class NetworkShards {
   private readonly shards: ShardThread[] = [];
   /** Listening partition workers' flags, in shared memory (setLocalFlags). */
-  private readonly localFlags = new Int32Array(new SharedArrayBuffer(4));
+  private readonly localFlags = new Int32Array(new SharedArrayBuffer(LOCAL_CELLS * Int32Array.BYTES_PER_ELEMENT));
   /** Listening partition workers: takes their notices now and then when no request or wait of the main thread does. */
   private catchUpTimer: ReturnType<typeof setInterval> | null = null;
   private readonly listeningWorkers: number;
@@ -406,12 +415,29 @@ export class NetworkShards {
 
   /** What listening partition workers may answer now (local-view.ts LOCAL_*_FLAG bits); read by them at every request. */
   setLocalFlags(flags: number): void {
-    Atomics.store(this.localFlags, 0, flags);
+    Atomics.store(this.localFlags, LOCAL_FLAGS, flags);
   }
 
   /** Tells every listening partition worker the topics as they are now (local-view.ts). */
   publishLocalPartitions(partitions: LocalPartitions): void {
     for (const shard of this.shards) shard.post({ type: "partitions", partitions });
+  }
+
+  /**
+   * A partition led here changed hands (cluster): no worker answers by its snapshot from now on, and no leader
+   * append judged by it is written (local-view.ts LEADERSHIP_GENERATION). Called before the change is acted on.
+   */
+  advanceLeadershipGeneration(): number {
+    return Atomics.add(this.localFlags, LEADERSHIP_GENERATION, 1) + 1;
+  }
+
+  leadershipGeneration(): number {
+    return Atomics.load(this.localFlags, LEADERSHIP_GENERATION);
+  }
+
+  /** Cluster: the high watermarks that moved, to the listening worker that owns them (`worker`: its index). */
+  publishHighWatermarks(worker: number, entries: { topic: string; partition: number; highWatermark: number }[]): void {
+    this.shards[worker]?.post({ type: "highWatermarks", entries });
   }
 
   async start(limits: ConnectionLimits, budget: SharedBudget, segmentViewsMax: number): Promise<void> {

@@ -4,7 +4,7 @@
 // sixth of a core at 5,000 records/s). Only while a long poll of the main thread's own waits (a fetch session,
 // a fetch over several workers' partitions, a TLS or SASL connection's fetch) must an append wake it: the
 // main thread says so in shared memory, and a worker then also posts a wake-up on a second port, at most one
-// outstanding.
+// outstanding. An acks=all append in a cluster always posts one: its reply waits for the main thread.
 import type { AppendedNotice, FetchedNotice } from "./messages.ts";
 
 /** Cell: 1 while a long poll of the main thread waits (set by the main thread). */
@@ -24,6 +24,8 @@ export function newNoticeCell(): Int32Array {
 export function noticePoster(notices: MessagePort, wakes: MessagePort, cell: Int32Array): (notice: AppendedNotice | FetchedNotice) => void {
   return (notice) => {
     notices.postMessage(notice);
-    if (Atomics.load(cell, MAIN_WAITING) !== 0 && Atomics.compareExchange(cell, WAKE_POSTED, 0, 1) === 0) wakes.postMessage(null);
+    // An acks=all append in a cluster waits for the main thread, which must take its notice now.
+    const wanted = Atomics.load(cell, MAIN_WAITING) !== 0 || (notice.kind === "appended" && notice.commit !== undefined);
+    if (wanted && Atomics.compareExchange(cell, WAKE_POSTED, 0, 1) === 0) wakes.postMessage(null);
   };
 }

@@ -15,7 +15,7 @@ import { log as shardLog, startNetworkShard, type NetworkShard } from "./network
 import type { LocalRequests } from "./local-requests.ts";
 import { LocalProduce } from "./local-produce.ts";
 import { LocalAppends, LocalFetch } from "./local-fetch.ts";
-import { LocalPartitionView } from "./local-view.ts";
+import { LEADERSHIP_GENERATION, LocalPartitionView } from "./local-view.ts";
 import type { Frame } from "../frame-reader.ts";
 
 function postWorker(message: WorkerReply | WorkerEvent): void {
@@ -35,6 +35,7 @@ owner.start();
 
 let shard: NetworkShard | null = null;
 let view: LocalPartitionView | null = null;
+let produce: LocalProduce | null = null;
 
 type Incoming = WorkerCommand | { fsyncDelayCell: Int32Array } | ToShard;
 
@@ -49,13 +50,14 @@ self.onmessage = (event: MessageEvent<Incoming>) => {
       // Shard s is worker s - 1 (the main thread is shard 0); the workers are the listening threads after it.
       if (!message.localFlags) throw new Error(`listening partition worker ${message.shard - 1}: started without its flags`);
       view = new LocalPartitionView(owner, message.shard - 1, message.listeningWorkers ?? 1, message.localFlags);
+      owner.fenceLeaderAppends(message.localFlags, LEADERSHIP_GENERATION);
       if (!message.noticeWakes) throw new Error(`listening partition worker ${message.shard - 1}: started without its wake-up port`);
       const notify = noticePoster(notices, message.noticeWakes.port, message.noticeWakes.cell);
-      const produce = new LocalProduce(view, notify, shardLog);
+      const produces = (produce = new LocalProduce(view, notify, shardLog));
       const fetch = new LocalFetch(view, appends, notify, shardLog);
       const local: LocalRequests = {
-        plan: (connection, frame) => (apiKeyOf(frame) === ApiKey.Produce ? produce : fetch).plan(connection, frame),
-        servePeer: (frame, views) => (apiKeyOf(frame) === ApiKey.Produce ? produce : fetch).servePeer(frame, views),
+        plan: (connection, frame) => (apiKeyOf(frame) === ApiKey.Produce ? produces : fetch).plan(connection, frame),
+        servePeer: (frame, views) => (apiKeyOf(frame) === ApiKey.Produce ? produces : fetch).servePeer(frame, views),
         planSplitFetch: (connection, frame, peers) => fetch.planSplit(connection, frame, peers),
         fetchPart: (request, apiVersion, views) => fetch.fetchPart(request, apiVersion, views),
         watch: (partitions, wake) => appends.watchers.watch(partitions, wake),
@@ -65,6 +67,13 @@ self.onmessage = (event: MessageEvent<Incoming>) => {
     }
     case "partitions":
       view?.update(message.partitions);
+      appends.useSnapshot(message.partitions);
+      return;
+    case "highWatermarks":
+      appends.publishHighWatermarks(message.entries);
+      return;
+    case "committed":
+      produce?.committed(message.id, message.errorCodes);
       return;
     default:
       shard?.onMessage(message);
