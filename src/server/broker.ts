@@ -558,10 +558,11 @@ export class Broker {
   }
 
   /**
-   * partition.workers.listen on a single node: the workers are the PLAINTEXT listener's shards, and the main
-   * thread stops accepting on it. A connection it read would take main thread -> owner -> main thread with the
+   * partition.workers.listen: the workers are the PLAINTEXT listener's shards, and the main thread stops
+   * accepting on it. A connection it read would take main thread -> owner -> main thread with the
    * handler here; on a worker, its produces and fetches are answered by the owner (this worker, or a peer
-   * reached once), and the main thread keeps only the control plane (metadata, groups, admin). TLS and SASL
+   * reached once), and the main thread keeps only the control plane (metadata, groups, admin, and in a cluster
+   * the other brokers' replica fetches, which the workers pass on). TLS and SASL
    * listeners stay (only PLAINTEXT connections are answered in the workers). Done before the broker serves:
    * a connection still in this socket's accept queue is reset, and the client connects again.
    */
