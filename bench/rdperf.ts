@@ -107,7 +107,7 @@ function lastTableRow(output: string): number[] {
   return last.split("|").slice(1).map((cell) => Number(cell.trim()));
 }
 
-async function runTool(tool: string, args: string[]): Promise<ToolRun> {
+export async function runTool(tool: string, args: string[]): Promise<ToolRun> {
   const started = performance.now();
   const child = Bun.spawn([tool, ...args], { stdout: "pipe", stderr: "pipe" });
   const timer = setTimeout(() => child.kill("SIGKILL"), TOOL_TIMEOUT_MS);
@@ -150,7 +150,7 @@ function describeThreads(perThread: Record<string, { user: number; system: numbe
 }
 
 /** The latencies the consumer wrote (µs a line), without the first second (the warm-up: connections, first fetches). */
-function latencyFigures(latencyFile: string, seconds: number, producer: ToolRun): LatencyFigures {
+export function latencyFigures(latencyFile: string, seconds: number, producer: ToolRun): LatencyFigures {
   const all = readFileSync(latencyFile, "utf8").split("\n").filter(Boolean).map(Number);
   const latencies = all.slice(Math.floor(all.length / seconds)).map((us) => us / 1000).sort((a, b) => a - b);
   return {
@@ -163,7 +163,7 @@ function latencyFigures(latencyFile: string, seconds: number, producer: ToolRun)
   };
 }
 
-function describeLatency(point: LatencyFigures): string {
+export function describeLatency(point: LatencyFigures): string {
   return `${(point.achievedRecordsPerSecond / 1000).toFixed(1)} k/s achieved, p50 ${point.p50Ms.toFixed(2)} ms, p99 ${point.p99Ms.toFixed(2)} ms, p99.9 ${point.p999Ms.toFixed(2)} ms, max ${point.maxMs.toFixed(1)} ms (${point.samples} samples)`;
 }
 

@@ -106,9 +106,12 @@ test("a worker's consumers read only to the high watermark, and its acks=all pro
   expect(settled).toBe(false);
   expect(localAnswers(cluster.broker(leader)).produces).toBeGreaterThan(before.produces + 1);
 
+  // Its own timeout passes first: REQUEST_TIMED_OUT (the record stays appended, as in Kafka, and commits later).
+  await expect(produceRecords(leaderAddress, topic, [{ value: "timed-out" }], { acks: -1, timeoutMs: 500 })).rejects.toThrow(/error 7\b/);
+
   cluster.broker(follower).faults.clear(cut.id);
   expect((await acksAll).count).toBe(1);
-  expect(await kcatConsumeAll(leaderAddress, topic, "%s\n")).toEqual(["record-0", "record-1", "record-2", "record-3", "record-4", "one-a", "one-b", "one-c", "all-a"]);
+  expect(await kcatConsumeAll(leaderAddress, topic, "%s\n")).toEqual(["record-0", "record-1", "record-2", "record-3", "record-4", "one-a", "one-b", "one-c", "all-a", "timed-out"]);
 }, 120_000);
 
 test("leadership moved back and forth under an idempotent acks=all stream: nothing acknowledged is lost or duplicated", async () => {

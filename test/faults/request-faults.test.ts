@@ -102,6 +102,9 @@ test("truncate-response: part of the response, then the connection closes", asyn
 
 test("refuse-connections and close-connections", async () => {
   const open = await connect();
+  // Answered first: connect() resolves at the TCP handshake, which the kernel completes before a listening
+  // thread accepts the socket; a connection the broker has not accepted yet is not one it holds to close.
+  await metadata(open);
   await broker.faults.add({ type: "close-connections" });
   await waitUntil("the open connection to be closed by the broker", 10_000, async () => open.closed);
   open.close();

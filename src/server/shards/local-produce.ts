@@ -36,6 +36,7 @@ import type { SegmentViews } from "../../log/segment-views.ts";
 const FIRST_LOCAL_VERSION = 3;
 /** How long past its timeout an acks=all produce waits for the main thread's answer before it answers REQUEST_TIMED_OUT itself. */
 const COMMIT_ANSWER_GRACE_MS = 5_000;
+const TIMER_MAX_MS = 2 ** 31 - 1;
 
 export class LocalProduce extends LocalApi<ProduceRequest> {
   constructor(
@@ -138,7 +139,8 @@ export class LocalProduce extends LocalApi<ProduceRequest> {
   private awaitCommit(id: number, timeoutMs: number, items: number): Promise<number[]> {
     return new Promise<number[]>((resolve) => {
       // The main thread answers within timeoutMs (its own timer); this one only keeps a lost answer from holding the request forever.
-      const timer = setTimeout(() => this.committed(id, null), Math.max(0, timeoutMs) + COMMIT_ANSWER_GRACE_MS);
+      // Capped: a timer past 2^31-1 ms would fire at once.
+      const timer = setTimeout(() => this.committed(id, null), Math.min(Math.max(0, timeoutMs) + COMMIT_ANSWER_GRACE_MS, TIMER_MAX_MS));
       this.commits.set(id, { resolve: (errorCodes) => resolve(errorCodes.length === items ? errorCodes : new Array<number>(items).fill(ErrorCode.REQUEST_TIMED_OUT)), timer });
     });
   }

@@ -1,0 +1,145 @@
+// Listening partition workers in a cluster, on and off: `bun run cluster` (etcd and three broker processes, one
+// partition worker each) on this machine, and librdkafka's rdkafka_performance producing 1 KiB records into an
+// RF=3, min.insync.replicas=2 partition (acks=all and acks=1), then in latency mode (-l, acks=all: a record is
+// seen by the tailing consumer once all three replicas have it). The two settings alternate, each measured
+// `rounds` times on a fresh cluster; the best throughput and the median latency figures are reported.
+//
+//   bun bench/cluster-listen.ts [--quick]      (prints a table and writes bench/results/cluster-listen.json)
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Subprocess } from "bun";
+import { createTopic } from "../src/testing/helpers.ts";
+import { buildRdperf, describeLatency, latencyFigures, runTool, type LatencyFigures } from "./rdperf.ts";
+
+const repoRoot = resolve(import.meta.dir, "..");
+const READY_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 60_000;
+const quick = process.argv.includes("--quick");
+const rounds = quick ? 1 : 2;
+const throughputRecords = quick ? 100_000 : 300_000;
+const latencyRates = [1_000, 5_000];
+const latencySeconds = 10;
+
+interface ModeResult {
+  listen: boolean;
+  acksAllRecordsPerSecond: number[];
+  acksOneRecordsPerSecond: number[];
+  latency: Record<string, LatencyFigures[]>;
+}
+
+class LocalCluster {
+  private child: Subprocess<"ignore", "pipe", "inherit"> | null = null;
+  readonly basePort = 20_000 + Math.floor(Math.random() * 20_000);
+  readonly etcdPort = this.basePort + 10;
+
+  constructor(
+    private readonly workDir: string,
+    private readonly listen: boolean,
+  ) {}
+
+  get bootstrap(): string {
+    return [0, 1, 2].map((index) => `127.0.0.1:${this.basePort + index}`).join(",");
+  }
+
+  async start(): Promise<void> {
+    const dataDir = join(this.workDir, `cluster-${this.listen ? "listen" : "main"}-${this.basePort}`);
+    mkdirSync(dataDir, { recursive: true });
+    const configPath = join(dataDir, "broker.properties");
+    // One worker per broker: three brokers and etcd already share two cores.
+    writeFileSync(configPath, [`partition.workers.listen=${this.listen}`, "num.partition.workers=1"].join("\n"));
+    const child = Bun.spawn(
+      [process.execPath, join(repoRoot, "scripts/cluster.ts"), "--brokers", "3", "--port", String(this.basePort), "--etcd-port", String(this.etcdPort), "--data-dir", dataDir, "--config", configPath],
+      { cwd: repoRoot, stdin: "ignore", stdout: "pipe", stderr: "inherit" },
+    );
+    this.child = child;
+    const reader = child.stdout.getReader();
+    const decoder = new TextDecoder();
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    let output = "";
+    while (!output.includes("cluster: ready")) {
+      if (Date.now() > deadline) throw new Error(`cluster not ready in ${READY_TIMEOUT_MS} ms:\n${output.slice(-2000)}`);
+      const result = await Promise.race([reader.read(), Bun.sleep(READY_TIMEOUT_MS).then(() => null)]);
+      if (result === null) continue;
+      if (result.done) throw new Error(`cluster exited before it was ready:\n${output.slice(-2000)}`);
+      output += decoder.decode(result.value);
+    }
+    // Drain the rest, so a full pipe never blocks the brokers.
+    void (async () => {
+      for (let result = await reader.read(); !result.done; result = await reader.read());
+    })().catch(() => undefined);
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    child.kill("SIGTERM");
+    const exited = await Promise.race([child.exited, Bun.sleep(STOP_TIMEOUT_MS).then(() => null)]);
+    if (exited === null) child.kill("SIGKILL");
+    this.child = null;
+  }
+}
+
+async function measureMode(tool: string, workDir: string, listen: boolean, result: ModeResult, progress: (line: string) => void): Promise<void> {
+  const cluster = new LocalCluster(workDir, listen);
+  await cluster.start();
+  let sequence = 0;
+  const topicSpec = { partitions: 1, replicationFactor: 3, configs: { "min.insync.replicas": "2" } };
+  try {
+    for (const acks of ["all", "1"]) {
+      const topic = `cluster-listen-${acks}-${++sequence}`;
+      await createTopic(cluster.bootstrap, topic, topicSpec);
+      const run = await runTool(tool, ["-P", "-p", "0", "-s", "1024", "-c", String(throughputRecords), "-X", "linger.ms=10", "-X", "batch.size=1000000", "-X", `acks=${acks}`, "-u", "-t", topic, "-b", cluster.bootstrap]);
+      const rate = run.lastRow[5]!;
+      (acks === "all" ? result.acksAllRecordsPerSecond : result.acksOneRecordsPerSecond).push(rate);
+      progress(`listen=${listen} acks=${acks}: ${(rate / 1000).toFixed(1)} k records/s of 1 KiB`);
+    }
+    for (const rate of latencyRates) {
+      const topic = `cluster-listen-latency-${++sequence}`;
+      await createTopic(cluster.bootstrap, topic, topicSpec);
+      const latencyFile = join(workDir, `${topic}.txt`);
+      const count = rate * latencySeconds;
+      const consumer = runTool(tool, ["-C", "-l", "-t", topic, "-p", "0", "-o", "end", "-A", latencyFile, "-u", "-c", String(count), "-b", cluster.bootstrap]);
+      await Bun.sleep(1500); // the consumer is assigned and fetching before the first record
+      const producer = await runTool(tool, ["-P", "-l", "-t", topic, "-p", "0", "-s", "1024", "-r", String(rate), "-c", String(count), "-X", "linger.ms=0", "-a", "-1", "-u", "-b", cluster.bootstrap]);
+      await consumer;
+      const figures = latencyFigures(latencyFile, latencySeconds, producer);
+      rmSync(latencyFile, { force: true });
+      (result.latency[String(rate)] ??= []).push(figures);
+      progress(`listen=${listen} -l acks=all at ${rate}/s: ${describeLatency(figures)}`);
+    }
+  } finally {
+    await cluster.stop();
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)] ?? Number.NaN;
+}
+
+if (import.meta.main) {
+  const tool = buildRdperf();
+  if (!tool) throw new Error("rdkafka_performance could not be built (../shared/tools/rdperf/build.sh)");
+  const workDir = mkdtempSync(join(tmpdir(), "bunka-cluster-listen-"));
+  const results: ModeResult[] = [true, false].map((listen) => ({ listen, acksAllRecordsPerSecond: [], acksOneRecordsPerSecond: [], latency: {} }));
+  const startedAt = new Date().toISOString();
+  try {
+    for (let round = 0; round < rounds; round++) {
+      for (const result of results) await measureMode(tool, workDir, result.listen, result, (line) => console.log(line));
+    }
+  } finally {
+    rmSync(workDir, { recursive: true, force: true });
+  }
+  console.log(`\n| partition.workers.listen | acks=all k rec/s (best) | acks=1 k rec/s (best) | ${latencyRates.map((rate) => `-l ${rate}/s p50 / p99 / p99.9 ms (median of ${rounds})`).join(" | ")} |`);
+  console.log(`|---|---|---|${latencyRates.map(() => "---").join("|")}|`);
+  for (const result of results) {
+    const latency = latencyRates.map((rate) => {
+      const points = result.latency[String(rate)] ?? [];
+      return `${median(points.map((point) => point.p50Ms)).toFixed(2)} / ${median(points.map((point) => point.p99Ms)).toFixed(2)} / ${median(points.map((point) => point.p999Ms)).toFixed(2)}`;
+    });
+    console.log(`| ${result.listen} | ${(Math.max(...result.acksAllRecordsPerSecond) / 1000).toFixed(1)} | ${(Math.max(...result.acksOneRecordsPerSecond) / 1000).toFixed(1)} | ${latency.join(" | ")} |`);
+  }
+  mkdirSync(join(repoRoot, "bench/results"), { recursive: true });
+  writeFileSync(join(repoRoot, "bench/results/cluster-listen.json"), JSON.stringify({ startedAt, quick, rounds, throughputRecords, latencySeconds, results }, null, 2));
+}
