@@ -625,7 +625,8 @@ export class Broker {
    * new snapshot follows.
    */
   private leadershipLost(): void {
-    if (!this.config.partitionWorkersListen || !this.networkShards) return;
+    // Single-node (a deleted topic): its partitions are closed in their owner first, and nothing else moves.
+    if (!this.config.partitionWorkersListen || !this.networkShards || this.membership instanceof SingleNodeCluster) return;
     this.networkShards.advanceLeadershipGeneration();
     this.topics.onTopicsChanged?.();
   }
