@@ -245,10 +245,10 @@ export class PartitionWorkers {
     await this.broadcast("flush");
   }
 
-  /** Stops the workers at once: nothing flushed, trimmed or closed, as when the process dies (embedded test clusters' kill). */
   /**
-   * Stops the workers at once (an abort). What was still asked of them fails, as for a worker that died: a
-   * caller awaiting an answer (a replica fetcher's append, an acks=all produce) must not wait forever.
+   * Stops the workers at once: nothing flushed, trimmed or closed, as when the process dies (embedded test
+   * clusters' kill). What was still asked of them fails, as for a worker that died: a caller awaiting an answer
+   * (a replica fetcher's append, an acks=all produce) must not wait forever.
    */
   terminate(): void {
     for (const worker of this.workers) worker.terminate();

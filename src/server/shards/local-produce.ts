@@ -5,8 +5,7 @@
 // thread, which answers it as it answers every shard's request:
 //   - no authorizer, no produce or request-time quota and no armed fault (the main thread's flags), a
 //     PLAINTEXT connection (no SASL state here), and no partition led here changed hands since the main
-//     thread's last snapshot (the leadership generation, checked again in the turn that queues the append and
-//     by the owner in the turn that writes it);
+//     thread's last snapshot (the leadership generation, checked again by the owner in the turn that writes);
 //   - every partition is open here, led here in that snapshot, not internal, and no batch is transactional
 //     (verification needs the coordinator); acks=all only where each ISR led here is at least
 //     min.insync.replicas.
@@ -93,8 +92,8 @@ export class LocalProduce extends LocalApi<ProduceRequest> {
       topics: { get: (name: string) => view.topic(name)?.metadata },
       ...LOCAL_CAPABILITIES,
       replication: {
-        // Read again in the turn that queues the append: the snapshot may have gone stale while the reply waited for its turn.
-        checkProduceAllowed: () => (view.leadershipCurrent ? ErrorCode.NONE : ErrorCode.NOT_LEADER_OR_FOLLOWER),
+        // Leadership was judged at plan; the owner checks the stamped generation again in the turn that writes.
+        checkProduceAllowed: () => ErrorCode.NONE,
         afterLeaderAppend: (items: ProduceItem[], results: ProduceResult[], acks: number, timeoutMs: number) => this.afterAppend(items, results, acks, timeoutMs, startedMs, trace),
       },
       partitions: {
@@ -133,7 +132,7 @@ export class LocalProduce extends LocalApi<ProduceRequest> {
     return committed ?? Promise.resolve(results.map((result) => result.errorCode));
   }
 
-  private readonly commits = new Map<number, { resolve: (errorCodes: number[]) => void; timer: ReturnType<typeof setTimeout> }>();
+  private readonly commits = new Map<number, { resolve: (errorCodes: number[]) => void; items: number; timer: ReturnType<typeof setTimeout> }>();
   private nextCommitId = 1;
 
   private awaitCommit(id: number, timeoutMs: number, items: number): Promise<number[]> {
@@ -141,7 +140,7 @@ export class LocalProduce extends LocalApi<ProduceRequest> {
       // The main thread answers within timeoutMs (its own timer); this one only keeps a lost answer from holding the request forever.
       // Capped: a timer past 2^31-1 ms would fire at once.
       const timer = setTimeout(() => this.committed(id, null), Math.min(Math.max(0, timeoutMs) + COMMIT_ANSWER_GRACE_MS, TIMER_MAX_MS));
-      this.commits.set(id, { resolve: (errorCodes) => resolve(errorCodes.length === items ? errorCodes : new Array<number>(items).fill(ErrorCode.REQUEST_TIMED_OUT)), timer });
+      this.commits.set(id, { resolve, items, timer });
     });
   }
 
@@ -151,7 +150,7 @@ export class LocalProduce extends LocalApi<ProduceRequest> {
     if (!waiting) return;
     this.commits.delete(id);
     clearTimeout(waiting.timer);
-    waiting.resolve(errorCodes ? [...errorCodes] : []);
+    waiting.resolve(errorCodes ? [...errorCodes] : new Array<number>(waiting.items).fill(ErrorCode.REQUEST_TIMED_OUT));
   }
 }
 

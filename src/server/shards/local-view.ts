@@ -74,7 +74,7 @@ export class LocalPartitionView {
     return (Atomics.load(this.flags, LOCAL_FLAGS) & LOCAL_FETCH_FLAG) !== 0 && this.leadershipCurrent;
   }
 
-  /** No partition led here when the snapshot was taken has changed hands since (read again just before an append). */
+  /** No partition led here when the snapshot was taken has changed hands since (the owner reads it again at the write). */
   get leadershipCurrent(): boolean {
     return Atomics.load(this.flags, LEADERSHIP_GENERATION) === this.generation;
   }

@@ -427,8 +427,8 @@ export class NetworkShards {
    * A partition led here changed hands (cluster): no worker answers by its snapshot from now on, and no leader
    * append judged by it is written (local-view.ts LEADERSHIP_GENERATION). Called before the change is acted on.
    */
-  advanceLeadershipGeneration(): number {
-    return Atomics.add(this.localFlags, LEADERSHIP_GENERATION, 1) + 1;
+  advanceLeadershipGeneration(): void {
+    Atomics.add(this.localFlags, LEADERSHIP_GENERATION, 1);
   }
 
   leadershipGeneration(): number {

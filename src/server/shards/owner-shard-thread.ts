@@ -53,11 +53,12 @@ self.onmessage = (event: MessageEvent<Incoming>) => {
       owner.fenceLeaderAppends(message.localFlags, LEADERSHIP_GENERATION);
       if (!message.noticeWakes) throw new Error(`listening partition worker ${message.shard - 1}: started without its wake-up port`);
       const notify = noticePoster(notices, message.noticeWakes.port, message.noticeWakes.cell);
-      const produces = (produce = new LocalProduce(view, notify, shardLog));
+      const localProduce = new LocalProduce(view, notify, shardLog);
+      produce = localProduce;
       const fetch = new LocalFetch(view, appends, notify, shardLog);
       const local: LocalRequests = {
-        plan: (connection, frame) => (apiKeyOf(frame) === ApiKey.Produce ? produces : fetch).plan(connection, frame),
-        servePeer: (frame, views) => (apiKeyOf(frame) === ApiKey.Produce ? produces : fetch).servePeer(frame, views),
+        plan: (connection, frame) => (apiKeyOf(frame) === ApiKey.Produce ? localProduce : fetch).plan(connection, frame),
+        servePeer: (frame, views) => (apiKeyOf(frame) === ApiKey.Produce ? localProduce : fetch).servePeer(frame, views),
         planSplitFetch: (connection, frame, peers) => fetch.planSplit(connection, frame, peers),
         fetchPart: (request, apiVersion, views) => fetch.fetchPart(request, apiVersion, views),
         watch: (partitions, wake) => appends.watchers.watch(partitions, wake),
