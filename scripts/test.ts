@@ -4,6 +4,46 @@ import { spawn } from "bun";
 import { readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 
+/**
+ * What bun printed before each `(fail)` line since the previous test's line: the failed test's error and its
+ * own output. Bounded: the first few failures, the last lines of each.
+ */
+class FailureDetails {
+  private static readonly MAX_FAILURES = 10;
+  private static readonly MAX_LINES = 60;
+  private partial = "";
+  private since: string[] = [];
+  private file = "";
+  private readonly failures: string[] = [];
+
+  add(text: string): void {
+    const lines = (this.partial + text).split("\n");
+    this.partial = lines.pop() ?? "";
+    for (const line of lines) this.line(line);
+  }
+
+  private line(line: string): void {
+    if (/^\S.*\.test\.[cm]?[jt]sx?:$/.test(line)) {
+      this.file = line;
+      this.since = [];
+    } else if (line.startsWith("(pass)") || line.startsWith("(skip)") || line.startsWith("(todo)")) {
+      this.since = [];
+    } else if (line.startsWith("(fail)")) {
+      if (this.failures.length < FailureDetails.MAX_FAILURES) this.failures.push([this.file, ...this.since.slice(-FailureDetails.MAX_LINES), line].join("\n"));
+      this.since = [];
+    } else {
+      this.since.push(line.length > 500 ? `${line.slice(0, 500)}…` : line);
+      if (this.since.length > FailureDetails.MAX_LINES * 4) this.since = this.since.slice(-FailureDetails.MAX_LINES);
+    }
+  }
+
+  print(): void {
+    if (this.failures.length === 0) return;
+    console.error(`\n---- failed tests, their errors again (${this.failures.length}${this.failures.length === FailureDetails.MAX_FAILURES ? " or more" : ""}) ----`);
+    for (const failure of this.failures) console.error(`${failure}\n`);
+  }
+}
+
 const testTimeoutMs = 180_000;
 const args = process.argv.slice(2);
 const child = spawn([process.execPath, "test", `--timeout=${testTimeoutMs}`, ...args], {
@@ -14,9 +54,12 @@ const child = spawn([process.execPath, "test", `--timeout=${testTimeoutMs}`, ...
 
 let summary = "";
 const decoder = new TextDecoder();
+const failures = new FailureDetails();
 for await (const chunk of child.stderr) {
   process.stderr.write(chunk);
-  summary += decoder.decode(chunk, { stream: true });
+  const text = decoder.decode(chunk, { stream: true });
+  failures.add(text);
+  summary += text;
   if (summary.length > 1_000_000) summary = summary.slice(-100_000);
 }
 const exitCode = await child.exited;
@@ -37,6 +80,8 @@ if (args.filter((arg) => !arg.startsWith("-")).length === 0 || args.some((arg) =
   failed += node.failed;
   nodeSuitesOk = node.ok;
 }
+// CI keeps only the end of the output: each failed test's error again, just above the closing line.
+failures.print();
 console.log(`tests: ${passed} passed, ${failed} failed`);
 process.exit(passed > 0 && failed === 0 && exitCode === 0 && nodeSuitesOk ? 0 : 1);
 
@@ -81,3 +126,4 @@ async function runNodeSuites(): Promise<{ passed: number; failed: number; ok: bo
   console.error(`node launcher suites: ${passedCount} passed, ${failedCount} failed`);
   return { passed: passedCount, failed: failedCount, ok };
 }
+

@@ -15,6 +15,8 @@ import { batchLastOffset, batchSizeBytes, dataViewOf, RECORDS_OFFSET } from "../
 import type { MappedRecords } from "../log/segment-views.ts";
 import { AcknowledgeError, SharePartition, type AcknowledgeBatch, type AcquiredRange, type ArchivedRecord, type SharePartitionLimits } from "./share-partition.ts";
 import type { ShareStateStore } from "./share-state-store.ts";
+import type { ShareSnapshot } from "./share-state-records.ts";
+import { SnapshotWriter } from "./snapshot-writer.ts";
 import { ShareSessions, sessionPartitionKey, type ShareSession } from "./share-sessions.ts";
 import { effectiveShareConfig, type EffectiveShareConfig, type ShareBrokerDefaults } from "./share-group-configs.ts";
 import { writeDeadLetters } from "./dead-letter.ts";
@@ -88,6 +90,7 @@ interface ShareEntry {
   share: SharePartition;
   /** Long polls waiting on this share partition: woken by releases. */
   waiters: Set<() => void>;
+  writer: SnapshotWriter<ShareSnapshot>;
 }
 
 /** One partition a request names, resolved. */
@@ -161,7 +164,7 @@ export class SharePartitionManager {
     for (const key of this.creating.keys()) groups.add(key.slice(0, key.indexOf("\u0000")));
     if (groups.has(groupId) || groups.size < this.settings.maxGroups) return;
     for (const [key, entry] of this.entries) {
-      const idle = !this.sessions.hasGroup(entry.share.groupId) && !entry.share.dirty && entry.waiters.size === 0;
+      const idle = !this.sessions.hasGroup(entry.share.groupId) && !entry.share.dirty && entry.writer.idle && entry.waiters.size === 0;
       if (idle) this.entries.delete(key);
     }
     const left = new Set([...this.entries.values()].map((entry) => entry.share.groupId));
@@ -173,7 +176,7 @@ export class SharePartitionManager {
     const snapshot = await this.store.readSnapshot(groupId, topic.topicId, partition, topic.partitions[partition]?.leaderEpoch ?? -1);
     let entry: ShareEntry;
     if (snapshot) {
-      entry = { share: SharePartition.restore(groupId, topic.name, topic.topicId, partition, snapshot), waiters: new Set() };
+      entry = this.newEntry(SharePartition.restore(groupId, topic.name, topic.topicId, partition, snapshot));
     } else {
       // Kafka's InitializeShareGroupState: where the group starts reading this partition, persisted before any delivery.
       const config = await this.groupConfig(groupId, true);
@@ -181,7 +184,7 @@ export class SharePartitionManager {
       if (!offsets || offsets.errorCode !== ErrorCode.NONE) throw new KafkaError(offsets?.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR);
       const start = config.autoOffsetReset === "earliest" ? offsets.logStartOffset : this.services.replication.readLimit(topic.name, partition, -1);
       this.services.log(`share group ${groupId}: ${topic.name}-${partition} starts at offset ${start} (share.auto.offset.reset ${config.autoOffsetReset})`);
-      entry = { share: new SharePartition(groupId, topic.name, topic.topicId, partition, start, 0), waiters: new Set() };
+      entry = this.newEntry(new SharePartition(groupId, topic.name, topic.topicId, partition, start, 0));
       const errorCode = await this.persist(entry, true);
       if (errorCode !== ErrorCode.NONE) throw new KafkaError(errorCode, "the share partition's initial state could not be persisted");
     }
@@ -192,12 +195,20 @@ export class SharePartitionManager {
     return entry;
   }
 
-  /** Writes the share partition's snapshot at its share coordinator (which numbers it); NONE once committed. */
+  private newEntry(share: SharePartition): ShareEntry {
+    const writer = new SnapshotWriter<ShareSnapshot>(
+      () => {
+        const leaderEpoch = this.services.topics.get(share.topic)?.partitions[share.partition]?.leaderEpoch ?? -1;
+        return { ...share.snapshot(), snapshotEpoch: 0, leaderEpoch };
+      },
+      (snapshot) => this.store.writeSnapshot(share.groupId, share.topicId, share.partition, snapshot),
+    );
+    return { share, waiters: new Set(), writer };
+  }
+
+  /** Writes the share partition's snapshot at its share coordinator (which numbers it); NONE once a snapshot with every change so far is committed. */
   private persist(entry: ShareEntry, force = false): Promise<number> {
-    if (!force && !entry.share.dirty) return Promise.resolve(ErrorCode.NONE);
-    const state = entry.share.snapshot();
-    const leaderEpoch = this.services.topics.get(entry.share.topic)?.partitions[entry.share.partition]?.leaderEpoch ?? -1;
-    return this.store.writeSnapshot(entry.share.groupId, entry.share.topicId, entry.share.partition, { ...state, snapshotEpoch: 0, leaderEpoch });
+    return entry.writer.persist(force || entry.share.dirty);
   }
 
   /**
