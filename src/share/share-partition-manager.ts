@@ -177,6 +177,13 @@ export class SharePartitionManager {
     let entry: ShareEntry;
     if (snapshot) {
       entry = this.newEntry(SharePartition.restore(groupId, topic.name, topic.topicId, partition, snapshot));
+      const config = await this.groupConfig(groupId);
+      const exhausted = entry.share.archiveExhausted(this.limitsOf(config));
+      if (exhausted.length > 0) {
+        await this.deadLetter(entry, exhausted, config);
+        const errorCode = await this.persist(entry);
+        if (errorCode !== ErrorCode.NONE) throw new KafkaError(errorCode, "the share partition's restored state could not be persisted");
+      }
     } else {
       // Kafka's InitializeShareGroupState: where the group starts reading this partition, persisted before any delivery.
       const config = await this.groupConfig(groupId, true);

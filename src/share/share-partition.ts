@@ -254,6 +254,23 @@ export class SharePartition {
     } else record.state = RecordState.AVAILABLE;
   }
 
+  /**
+   * After a restore: a record that comes back AVAILABLE at the delivery count limit was acquired (or was being
+   * archived) for its last allowed delivery when the broker stopped, and that delivery's outcome is unknown.
+   * Delivering it again would exceed group.share.delivery.count.limit, so it is archived now (its dead-letter
+   * copy may be written a second time: the dead-letter topic is at least once, deliveries are at most the limit).
+   */
+  archiveExhausted(limits: SharePartitionLimits): ArchivedRecord[] {
+    const archived: ArchivedRecord[] = [];
+    for (const [offset, record] of this.inFlight) {
+      if (record.state !== RecordState.AVAILABLE || record.deliveryCount < limits.deliveryCountLimit) continue;
+      record.state = RecordState.ARCHIVING;
+      archived.push({ offset, deliveryCount: record.deliveryCount, reason: "MAX_DELIVERY_ATTEMPTS_REACHED" });
+    }
+    if (archived.length > 0) this.version++;
+    return archived;
+  }
+
   /** The dead-letter copies of these ARCHIVING records are written (or none is wanted): they are archived. */
   completeArchiving(records: readonly ArchivedRecord[]): void {
     let changed = false;

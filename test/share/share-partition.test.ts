@@ -93,6 +93,27 @@ describe("SharePartition", () => {
     ]);
   });
 
+  test("a record restored at the delivery count limit (its last delivery's outcome lost) is archived, not delivered again", () => {
+    const sp = share();
+    sp.acquire("a", 0, 2, 3, 0, limits, 100);
+    for (let delivery = 2; delivery <= limits.deliveryCountLimit; delivery++) {
+      sp.acknowledge("a", [{ firstOffset: 1, lastOffset: 1, acknowledgeTypes: [AcknowledgeType.RELEASE] }], limits);
+      expect(sp.acquire("a", 1, 1, 3, 0, limits, 100)).toEqual([{ firstOffset: 1, lastOffset: 1, deliveryCount: delivery }]);
+    }
+    // Offset 1 is out for its third and last delivery, offsets 0 and 2 for their first, when the broker dies.
+    const restored = SharePartition.restore("g", "t", TOPIC_ID, 0, sp.snapshot());
+    expect(restored.archiveExhausted(limits)).toEqual([{ offset: 1, deliveryCount: 3, reason: "MAX_DELIVERY_ATTEMPTS_REACHED" }]);
+    expect(restored.dirty).toBe(true);
+    expect(restored.acquire("b", 0, 2, 3, 0, limits, 100)).toEqual([
+      { firstOffset: 0, lastOffset: 0, deliveryCount: 2 },
+      { firstOffset: 2, lastOffset: 2, deliveryCount: 2 },
+    ]);
+    restored.completeArchiving([{ offset: 1, deliveryCount: 3, reason: "MAX_DELIVERY_ATTEMPTS_REACHED" }]);
+    expect(restored.counts()).toEqual({ available: 0, acquired: 2, acknowledged: 0, archived: 1 });
+    // Below the limit nothing is archived.
+    expect(SharePartition.restore("g", "t", TOPIC_ID, 0, share().snapshot()).archiveExhausted(limits)).toEqual([]);
+  });
+
   test("the log start moving past undelivered records skips them", () => {
     const sp = share();
     sp.acquire("a", 0, 3, 10, 0, limits, 100);
