@@ -61,6 +61,9 @@ export interface LatencyResult {
   p99Ms: number;
   p999Ms: number;
   maxMs: number;
+  /** The broker's CPU over the measured run, user and kernel: kernel time climbing at the same rate is the machine's cold memory (bench/cold-memory.ts). Absent in older results. */
+  brokerUserCores?: number;
+  brokerSystemCores?: number;
 }
 
 export interface CrossCheck {
@@ -268,7 +271,11 @@ export async function measureLatency(broker: BenchBroker, referenceMaxRecordsPer
       ...produceTasks.map((task) => ({ ...task, maxSeconds: warmupSeconds })),
     ]);
     const ends = await broker.endOffsets(topic, PRODUCE_PARTITIONS);
+    const cpuBefore = broker.cpuSeconds();
+    const measuredStartMs = performance.now();
     const reports = await runLoad([...consumeTasks.map((task, partition) => ({ ...task, startOffsets: [ends[partition]!] })), ...produceTasks]);
+    const cpuAfter = broker.cpuSeconds();
+    const measuredSeconds = (performance.now() - measuredStartMs) / 1000;
     const consumers = reports.slice(0, PRODUCE_PARTITIONS);
     const producers = reports.slice(PRODUCE_PARTITIONS);
     const produced = combine(producers);
@@ -289,6 +296,8 @@ export async function measureLatency(broker: BenchBroker, referenceMaxRecordsPer
       p99Ms: percentile(latencies, 0.99),
       p999Ms: percentile(latencies, 0.999),
       maxMs: latencies[latencies.length - 1] ?? Number.NaN,
+      brokerUserCores: (cpuAfter.user - cpuBefore.user) / measuredSeconds,
+      brokerSystemCores: (cpuAfter.system - cpuBefore.system) / measuredSeconds,
     };
   } finally {
     await broker.deleteTopic(topic);

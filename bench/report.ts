@@ -570,8 +570,18 @@ export function renderMarkdown(results: BenchResults, chartPath: string): string
     const rows = e2e.latencyCurve.length > 0 ? e2e.latencyCurve : [latency];
     out.push(
       table(
-        ["Share of max", "Target rate", "Achieved", "Samples", "p50", "p99", "p99.9", "max"],
-        rows.map((row) => [pct(row.fractionOfMax), records(row.targetRecordsPerSecond), records(row.achievedRecordsPerSecond), String(row.samples), `${row.p50Ms.toFixed(2)} ms`, `${row.p99Ms.toFixed(2)} ms`, `${row.p999Ms.toFixed(2)} ms`, `${row.maxMs.toFixed(2)} ms`]),
+        ["Share of max", "Target rate", "Achieved", "Samples", "p50", "p99", "p99.9", "max", "broker cores (user / kernel)"],
+        rows.map((row) => [
+          pct(row.fractionOfMax),
+          records(row.targetRecordsPerSecond),
+          records(row.achievedRecordsPerSecond),
+          String(row.samples),
+          `${row.p50Ms.toFixed(2)} ms`,
+          `${row.p99Ms.toFixed(2)} ms`,
+          `${row.p999Ms.toFixed(2)} ms`,
+          `${row.maxMs.toFixed(2)} ms`,
+          row.brokerUserCores === undefined || row.brokerSystemCores === undefined ? "not measured" : `${row.brokerUserCores.toFixed(2)} / ${row.brokerSystemCores.toFixed(2)}`,
+        ]),
       ),
     );
     out.push("");
