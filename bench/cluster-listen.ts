@@ -5,7 +5,8 @@
 // `rounds` times on a fresh cluster; the median of each figure is reported, with every run's throughput beside it
 // (on this VM a run's throughput swings several-fold with how fast the host hands it fresh pages: bench/analysis.md).
 //
-//   bun bench/cluster-listen.ts [--quick]      (prints a table and writes bench/results/cluster-listen.json)
+//   bun bench/cluster-listen.ts [--quick] [--rounds=N] [--modes=true,false] [--rates=1000,5000] [--latency-only]
+//   (prints a table and writes bench/results/cluster-listen.json)
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -17,9 +18,12 @@ const repoRoot = resolve(import.meta.dir, "..");
 const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 60_000;
 const quick = process.argv.includes("--quick");
-const rounds = quick ? 1 : 4;
+const flag = (name: string) => process.argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3);
+const rounds = Math.min(20, Math.max(1, Number(flag("rounds") ?? (quick ? 1 : 4))));
+const modes = (flag("modes") ?? "true,false").split(",").map((mode) => mode === "true");
+const latencyOnly = process.argv.includes("--latency-only");
 const throughputRecords = quick ? 100_000 : 300_000;
-const latencyRates = [1_000, 5_000];
+const latencyRates = (flag("rates") ?? "1000,5000").split(",").map(Number);
 const latencySeconds = 10;
 
 interface ModeResult {
@@ -87,7 +91,7 @@ async function measureMode(tool: string, workDir: string, listen: boolean, resul
   let sequence = 0;
   const topicSpec = { partitions: 1, replicationFactor: 3, configs: { "min.insync.replicas": "2" } };
   try {
-    for (const acks of ["all", "1"]) {
+    for (const acks of latencyOnly ? [] : ["all", "1"]) {
       const topic = `cluster-listen-${acks}-${++sequence}`;
       await createTopic(cluster.bootstrap, topic, topicSpec);
       const run = await runTool(tool, ["-P", "-p", "0", "-s", "1024", "-c", String(throughputRecords), "-X", "linger.ms=10", "-X", "batch.size=1000000", "-X", `acks=${acks}`, "-u", "-t", topic, "-b", cluster.bootstrap]);
@@ -123,7 +127,7 @@ if (import.meta.main) {
   const tool = buildRdperf();
   if (!tool) throw new Error("rdkafka_performance could not be built (../shared/tools/rdperf/build.sh)");
   const workDir = mkdtempSync(join(tmpdir(), "bunka-cluster-listen-"));
-  const results: ModeResult[] = [true, false].map((listen) => ({ listen, acksAllRecordsPerSecond: [], acksOneRecordsPerSecond: [], latency: {} }));
+  const results: ModeResult[] = modes.map((listen) => ({ listen, acksAllRecordsPerSecond: [], acksOneRecordsPerSecond: [], latency: {} }));
   const startedAt = new Date().toISOString();
   try {
     for (let round = 0; round < rounds; round++) {
