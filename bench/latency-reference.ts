@@ -25,9 +25,12 @@ import type { SlowestReport } from "../src/admin/slowest-requests.ts";
  * "bunka-inline": Bunka with num.partition.workers=0 (the socket thread owns the partitions), a second broker;
  * "bunka-listen-off": Bunka with partition.workers.listen=false (the socket thread reads every connection, the workers
  * own the partitions: the default before listening workers were), a third. "bunka" is the default: its partition
- * workers listen.
+ * workers listen. "redis-aof": a second redis-server that appends every command to its AOF (appendfsync no, no
+ * rewrites), so its memory grows through the page cache at the record rate as a log's does; the plain "redis" keeps
+ * the stream in memory it reuses (MAXLEN), which on a VM where first touches of memory are expensive
+ * (bench/cold-memory.ts) is a different workload from a log.
  */
-export type ReferencePointTarget = ReferenceTarget | "bunka-inline" | "bunka-listen-off";
+export type ReferencePointTarget = ReferenceTarget | "bunka-inline" | "bunka-listen-off" | "redis-aof";
 
 /** Requests of one API over a point: all the broker answered, and those a listening partition worker answered itself. */
 export interface LocalAnswers {
@@ -150,11 +153,16 @@ function percentile(sorted: number[], fraction: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]!;
 }
 
-/** Debian's redis-server on a free loopback port: no RDB, no AOF, nothing written to disk. */
+/**
+ * Debian's redis-server on a free loopback port: no RDB and no AOF (nothing written to disk), or with `aof` every
+ * write appended to its AOF without fsync (as Bunka's acks=1 appends reach the page cache) and never rewritten.
+ */
 export class RedisServer {
   readonly port = freePort();
   private child: Subprocess | null = null;
   version = "not found";
+
+  constructor(private readonly persistence: "none" | "aof" = "none") {}
 
   static available(): boolean {
     return Bun.which("redis-server") !== null;
@@ -164,7 +172,12 @@ export class RedisServer {
     const versionLine = Bun.spawnSync(["redis-server", "--version"]).stdout.toString();
     this.version = /v=([0-9.]+)/.exec(versionLine)?.[1] ?? versionLine.trim();
     this.child = Bun.spawn(
-      ["redis-server", "--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workDir, "--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning"],
+      [
+        "redis-server", "--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--dir", workDir, "--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning",
+        ...(this.persistence === "aof"
+          ? ["--appendonly", "yes", "--appendfsync", "no", "--auto-aof-rewrite-percentage", "0", "--appenddirname", `aof-${this.port}`]
+          : ["--appendonly", "no"]),
+      ],
       { stdin: "ignore", stdout: "ignore", stderr: "pipe" },
     );
     for (let attempt = 0; attempt < 100; attempt++) {
@@ -429,12 +442,17 @@ export async function runLatencyReference(options: LatencyReferenceOptions): Pro
   const redis = RedisServer.available() && redisWanted ? new RedisServer() : null;
   if (redis) await redis.start(options.workDir);
   else if (redisWanted) progress("latency reference: redis-server not found (apt-get install redis-server); the Redis column stays empty");
+  const redisAofWanted = !options.onlyTargets || options.onlyTargets.includes("redis-aof");
+  const redisAof = RedisServer.available() && redisAofWanted ? new RedisServer("aof") : null;
+  if (redisAof) await redisAof.start(options.workDir);
   const results: LatencyReferenceResults = { recordBytes: 1024, seconds, warmupSeconds, maxRecordsPerSecond: max, redisVersion: redis?.version ?? "not found", rates: [] };
   try {
     for (const rate of rates) {
       const row: ReferenceRate = { ...rate, points: [] };
       const all: ReferencePointTarget[] = [
-        ...(redis ? (["relay", "redis", "bunka"] as const) : (["relay", "bunka"] as const)),
+        ...(redis ? (["relay", "redis"] as const) : (["relay"] as const)),
+        ...(redisAof ? (["redis-aof"] as const) : []),
+        "bunka",
         ...(options.inline ? (["bunka-inline"] as const) : []),
         ...(options.listenOff ? (["bunka-listen-off"] as const) : []),
       ];
@@ -447,7 +465,8 @@ export async function runLatencyReference(options: LatencyReferenceOptions): Pro
           const metricsUrl = bunka?.metricsUrl;
           const before = metricsUrl ? await scrapeMetrics(metricsUrl) : null;
           if (metricsUrl) await resetSlowest(metricsUrl);
-          const point = await measurePoint(bunka ? "bunka" : (target as ReferenceTarget), target === "redis" ? redis!.port : (bunka?.broker ?? broker).port, name, rate.recordsPerSecond, seconds, warmupSeconds);
+          const port = target === "redis" ? redis!.port : target === "redis-aof" ? redisAof!.port : (bunka?.broker ?? broker).port;
+          const point = await measurePoint(bunka ? "bunka" : target === "redis-aof" ? "redis" : (target as ReferenceTarget), port, name, rate.recordsPerSecond, seconds, warmupSeconds);
           point.target = target;
           if (before && metricsUrl) {
             point.breakdown = breakdownBetween(before, await scrapeMetrics(metricsUrl));
@@ -477,6 +496,7 @@ export async function runLatencyReference(options: LatencyReferenceOptions): Pro
     }
   } finally {
     await redis?.stop();
+    await redisAof?.stop();
   }
   return results;
 }

@@ -138,6 +138,7 @@ function referenceTargets(results: BenchResults): TargetCheck[] {
   for (const rate of reference?.rates ?? []) {
     const measuredPoints = rate.points.filter((point) => (point.target === "bunka" || point.target === "bunka-inline" || point.target === "bunka-listen-off") && Number.isFinite(point.p99Ms));
     const redis = rate.points.find((point) => point.target === "redis");
+    const redisAof = rate.points.find((point) => point.target === "redis-aof");
     if (measuredPoints.length === 0) continue;
     const budget = rate.label === "50% of max" ? 10 : 5;
     if (!rate.label.includes("of max")) continue;
@@ -147,7 +148,7 @@ function referenceTargets(results: BenchResults): TargetCheck[] {
     checks.push({
       target: `Latency reference at ${rate.label}: p99 < ${budget} ms, or within 2× of Redis Streams in the same run`,
       measured: measuredPoints.map((point) => `${label(point)}: p99 ${ms(point.p99Ms)} at ${records(point.achievedRecordsPerSecond)}`).join("; "),
-      reference: redis ? `Redis p99 ${ms(redis.p99Ms)}` : "no Redis",
+      reference: (redis ? `Redis p99 ${ms(redis.p99Ms)}` : "no Redis") + (redisAof && Number.isFinite(redisAof.p99Ms) ? ` (with its AOF: ${ms(redisAof.p99Ms)})` : ""),
       ratio: `${label(best)}: ${((best.p99Ms / budget) * 100).toFixed(0)}% of budget, ${redis ? (best.p99Ms / redis.p99Ms).toFixed(1) : "–"}× Redis`,
       met: best.p99Ms < budget && best.p99Ms <= redisBound,
     });
@@ -205,6 +206,7 @@ function renderReference(results: BenchResults): string[] {
     // A third broker (partition.workers.listen=false) only in runs that measured one; the default broker's share of
     // requests its listening workers answered only when its /metrics counted them.
     const withListenOff = reference.rates.some((rate) => rate.points.some((point) => point.target === "bunka-listen-off"));
+    const withRedisAof = reference.rates.some((rate) => rate.points.some((point) => point.target === "redis-aof"));
     const withLocal = reference.rates.some((rate) => rate.points.some((point) => point.target === "bunka" && point.breakdown?.localProduces));
     out.push("## Latency side by side: Bunka, Redis Streams and the VM's floor");
     out.push("");
@@ -219,7 +221,11 @@ function renderReference(results: BenchResults): string[] {
         (withListenOff
           ? `**Bunka with \`partition.workers.listen=false\`** (a third broker: the socket thread reads every connection and the partition workers own the partitions, one hop per produce and fetch; \`listen=false\` columns), `
           : "") +
-        `**Redis Streams** ${reference.redisVersion} (\`XADD\` pipelined, \`XREAD BLOCK\`; redis-server started by the bench, no persistence), and a **TCP relay** ` +
+        `**Redis Streams** ${reference.redisVersion} (\`XADD\` pipelined, \`XREAD BLOCK\`; redis-server started by the bench, no persistence, the stream capped by MAXLEN so its memory is reused), ` +
+        (withRedisAof
+          ? `**Redis Streams with its AOF** (a second redis-server, \`appendonly yes\`, \`appendfsync no\`, no rewrites: every XADD appended to a file through the page cache, as Bunka appends to its log; \`Redis AOF\` columns), `
+          : "") +
+        `and a **TCP relay** ` +
         `that only copies bytes (the VM's floor: the same two loopback hops and thread wake-ups). The producer sleeps until the next record is due and sends every due record in one write ` +
         `(one Produce request, or that many XADDs), each stamped with the send time; latency = receive time − stamp, for every record after a ${reference.warmupSeconds} s warm-up, over ${reference.seconds} s. ` +
         `Fractions are of Bunka's produce-only maximum (${records(reference.maxRecordsPerSecond)}, 1 KiB records in 64 KiB batches).`,
@@ -232,7 +238,9 @@ function renderReference(results: BenchResults): string[] {
           ...(withLocal ? ["produces answered in the worker", "fetches answered in the worker"] : []),
           "workers=0 p50", "p99", "p99.9",
           ...(withListenOff ? ["listen=false p50", "p99", "p99.9"] : []),
-          "Redis p50", "p99", "p99.9", "Floor p50", "p99", "p99.9",
+          "Redis p50", "p99", "p99.9",
+          ...(withRedisAof ? ["Redis AOF p50", "p99", "p99.9"] : []),
+          "Floor p50", "p99", "p99.9",
         ],
         reference.rates.map((rate) => {
           const point = (target: string) => rate.points.find((each) => each.target === target);
@@ -246,6 +254,7 @@ function renderReference(results: BenchResults): string[] {
             ...pointCells(point("bunka-inline")),
             ...(withListenOff ? pointCells(point("bunka-listen-off")) : []),
             ...pointCells(point("redis")),
+            ...(withRedisAof ? pointCells(point("redis-aof")) : []),
             ...pointCells(point("relay")),
           ];
         }),

@@ -1,5 +1,5 @@
 // bench/latency-reference.ts end to end, briefly, at a low rate: the paced producer, the tailing
-// consumers (Kafka Fetch long-poll, the TCP relay, and Redis Streams when redis-server is installed)
+// consumers (Kafka Fetch long-poll, the TCP relay, and Redis Streams, in memory and with its AOF, when redis-server is installed)
 // and the broker's /metrics stage breakdown, with the produces and fetches its listening workers (the default)
 // answered counted apart; and a broker with partition.workers.listen=false beside it. Asserts that every record
 // sent was received and measured, never how fast (speed belongs to the benchmark).
@@ -9,7 +9,7 @@ import { run } from "../helpers/run.ts";
 
 test("the latency reference receives every record it sends through Bunka, the relay, Redis and a listen=false broker, and reads Bunka's stage breakdown and local answers", async () => {
   const withRedis = Bun.which("redis-server") !== null;
-  const targets = withRedis ? "relay,redis,bunka,bunka-listen-off" : "relay,bunka,bunka-listen-off";
+  const targets = withRedis ? "relay,redis,redis-aof,bunka,bunka-listen-off" : "relay,bunka,bunka-listen-off";
   const result = await run(
     [process.execPath, resolve(import.meta.dir, "../../bench/latency-reference.ts"), "--max-rate=10000", "--rates=1000", "--seconds=1", `--targets=${targets}`],
     { timeoutMs: 120_000 },
