@@ -7,7 +7,7 @@
 // On the dev VM (free page reporting to the host) the first two turn expensive once the page cache has grown by
 // about 1.5 GB, the third never does: the cost is the guest's first touch of memory, not the broker.
 //
-//   bun bench/cold-memory.ts [--rate-mbs=61] [--seconds=45] [--dir=/tmp]
+//   bun bench/cold-memory.ts [--rate-mbs=61] [--seconds=45] [--dir=/tmp] [--piece-kib=16] [--runs=file,tmpfs,warm]
 //
 // Prints a table and writes bench/results/cold-memory.json.
 import { dlopen, FFIType } from "bun:ffi";
@@ -20,7 +20,8 @@ const option = (name: string, fallback: string) => args.find((arg) => arg.starts
 const rateBytesPerSecond = Number(option("rate-mbs", "61")) * 1e6;
 const seconds = Math.min(300, Math.max(5, Number(option("seconds", "45"))));
 const dataDir = option("dir", tmpdir());
-const PIECE_BYTES = 16 * 1024;
+const PIECE_BYTES = Number(option("piece-kib", "16")) * 1024;
+const only = option("runs", "file,tmpfs,warm").split(",");
 const WARM_WRAP_BYTES = 512 * 1024 * 1024;
 const EXPENSIVE_SYSTEM_CORES = 0.2;
 
@@ -105,15 +106,15 @@ function paced(what: string, path: string, wrapBytes: number): Run {
 const fileDir = mkdtempSync(join(dataDir, "bunka-cold-memory-"));
 const runs: Run[] = [];
 try {
-  runs.push(paced("new file, data dir's filesystem", join(fileDir, "segment"), Number.MAX_SAFE_INTEGER));
-  runs.push(paced("new file, tmpfs", `/dev/shm/bunka-cold-memory-${process.pid}`, Number.MAX_SAFE_INTEGER));
-  runs.push(paced("512 MiB written over and over", join(fileDir, "warm"), WARM_WRAP_BYTES));
+  if (only.includes("file")) runs.push(paced("new file, data dir's filesystem", join(fileDir, "segment"), Number.MAX_SAFE_INTEGER));
+  if (only.includes("tmpfs")) runs.push(paced("new file, tmpfs", `/dev/shm/bunka-cold-memory-${process.pid}`, Number.MAX_SAFE_INTEGER));
+  if (only.includes("warm")) runs.push(paced("512 MiB written over and over", join(fileDir, "warm"), WARM_WRAP_BYTES));
 } finally {
   rmSync(fileDir, { recursive: true, force: true });
 }
 
 const lines = [
-  `Paced 16 KiB writes at ${(rateBytesPerSecond / 1e6).toFixed(0)} MB/s for ${seconds} s per run; the writer thread's own CPU (/proc/self/task).`,
+  `Paced ${PIECE_BYTES / 1024} KiB writes at ${(rateBytesPerSecond / 1e6).toFixed(0)} MB/s for ${seconds} s per run; the writer thread's own CPU (/proc/self/task).`,
   "",
   "| Run | system cores before | from (GB written) | system cores after | worst write |",
   "|---|---|---|---|---|",

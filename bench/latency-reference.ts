@@ -11,7 +11,7 @@
 //   bun bench/latency-reference.ts [--quick] [--max-rate=N] [--seconds=S]
 // Without --max-rate the fractions are of Bunka's produce-only maximum (1 KiB records, 64 KiB batches),
 // measured here first (bun run bench passes the one its produce section measured).
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -52,6 +52,8 @@ export interface ReferencePoint {
   /** Records the consumer received out of those sent (1 = all). */
   received: number;
   error?: string;
+  /** The server process's CPU over the point (warm-up included), user and kernel; absent for the relay and in older results. */
+  serverCores?: { user: number; system: number };
   /** Bunka only, when the broker has an admin listener: where the time of its requests went. */
   breakdown?: StageBreakdown;
 }
@@ -153,6 +155,17 @@ function percentile(sorted: number[], fraction: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]!;
 }
 
+function processCpuSeconds(pid: number | undefined): { user: number; system: number } {
+  if (pid === undefined) return { user: 0, system: 0 };
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    const ticksPerSecond = 100;
+    return { user: Number(fields[11]) / ticksPerSecond, system: Number(fields[12]) / ticksPerSecond };
+  } catch {
+    return { user: 0, system: 0 };
+  }
+}
+
 /**
  * Debian's redis-server on a free loopback port: no RDB and no AOF (nothing written to disk), or with `aof` every
  * write appended to its AOF without fsync (as Bunka's acks=1 appends reach the page cache) and never rewritten.
@@ -190,6 +203,11 @@ export class RedisServer {
       }
     }
     throw new Error(`redis-server did not listen on ${this.port} within 5 s`);
+  }
+
+  /** redis-server's user and kernel CPU seconds so far (/proc/PID/stat). */
+  cpuSeconds(): { user: number; system: number } {
+    return processCpuSeconds(this.child?.pid);
   }
 
   async stop(): Promise<void> {
@@ -466,8 +484,16 @@ export async function runLatencyReference(options: LatencyReferenceOptions): Pro
           const before = metricsUrl ? await scrapeMetrics(metricsUrl) : null;
           if (metricsUrl) await resetSlowest(metricsUrl);
           const port = target === "redis" ? redis!.port : target === "redis-aof" ? redisAof!.port : (bunka?.broker ?? broker).port;
+          const server = target === "redis" ? redis : target === "redis-aof" ? redisAof : target === "relay" ? null : (bunka?.broker ?? broker);
+          const cpuBefore = server?.cpuSeconds();
+          const pointStartMs = performance.now();
           const point = await measurePoint(bunka ? "bunka" : target === "redis-aof" ? "redis" : (target as ReferenceTarget), port, name, rate.recordsPerSecond, seconds, warmupSeconds);
           point.target = target;
+          if (server && cpuBefore) {
+            const cpuAfter = server.cpuSeconds();
+            const pointSeconds = (performance.now() - pointStartMs) / 1000;
+            point.serverCores = { user: (cpuAfter.user - cpuBefore.user) / pointSeconds, system: (cpuAfter.system - cpuBefore.system) / pointSeconds };
+          }
           if (before && metricsUrl) {
             point.breakdown = breakdownBetween(before, await scrapeMetrics(metricsUrl));
             point.breakdown.slowest = await readSlowest(metricsUrl);

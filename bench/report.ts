@@ -260,6 +260,33 @@ function renderReference(results: BenchResults): string[] {
         }),
       ),
     );
+    if (reference.rates.some((rate) => rate.points.some((point) => point.serverCores))) {
+      const columns: [string, string][] = [
+        ["bunka", "Bunka"],
+        ["bunka-inline", "workers=0"],
+        ...(withListenOff ? ([["bunka-listen-off", "listen=false"]] as [string, string][]) : []),
+        ["redis", "Redis"],
+        ...(withRedisAof ? ([["redis-aof", "Redis AOF"]] as [string, string][]) : []),
+      ];
+      out.push("");
+      out.push(
+        "Each server process's CPU over its point (warm-up included), user / kernel cores. Kernel time that climbs at the same rate is the machine's price for memory it has not " +
+          "touched lately (bench/cold-memory.ts; analysis: \"The cold-memory wall\"): a server whose memory grows with the records (Bunka's log, Redis's AOF) pays it once its page cache has grown past what the host still backs.",
+      );
+      out.push("");
+      out.push(
+        table(
+          ["Rate", ...columns.map(([, name]) => name)],
+          reference.rates.map((rate) => [
+            rate.label,
+            ...columns.map(([target]) => {
+              const cores = rate.points.find((each) => each.target === target)?.serverCores;
+              return cores ? `${cores.user.toFixed(2)} / ${cores.system.toFixed(2)}` : "–";
+            }),
+          ]),
+        ),
+      );
+    }
     const lost = reference.rates.flatMap((rate) => rate.points.filter((point) => !point.error && point.received < 0.999).map((point) => `${point.target} at ${rate.label}: ${(point.received * 100).toFixed(1)}% received within the run`));
     // Rows of the workers=0 and listen=false brokers are marked as such.
     const broken = reference.rates.flatMap((rate) =>

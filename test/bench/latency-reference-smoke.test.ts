@@ -29,12 +29,16 @@ test("the latency reference receives every record it sends through Bunka, the re
       localProduces?: { local: number; all: number };
       localFetches?: { local: number; all: number };
     };
+    serverCores?: { user: number; system: number };
   }[];
   expect(points.map((point) => point.target)).toEqual(targets.split(","));
   for (const point of points) {
     expect(point.error).toBeUndefined();
     expect(point.received).toBe(1);
     expect(point.samples).toBeGreaterThan(0);
+    // Every server's own CPU over its point (the relay is the bench's thread, not a server).
+    if (point.target === "relay") expect(point.serverCores).toBeUndefined();
+    else expect(point.serverCores!.user + point.serverCores!.system).toBeGreaterThan(0);
   }
   const bunka = points.find((point) => point.target === "bunka")!;
   const produceStages = bunka.breakdown!.stages.filter((stage) => stage.stage.startsWith("Produce"));
